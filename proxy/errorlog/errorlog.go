@@ -1,0 +1,285 @@
+// Package errorlog writes nginx's error log, byte for byte, through zap:
+//
+//	2026/11/25 10:00:00 [error] 4242#4242: *5 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.1", upstream: "http://127.0.0.1:9000/", host: "127.0.0.1:8080"
+//
+// The line is nginx's ngx_log_error_core plus ngx_http_log_error: local time, the
+// level, "PID#TID: " (TID = PID, as in a single-threaded nginx worker), "*CONN "
+// when the line belongs to a connection, the message, " (ERRNO: STRERROR)", then
+// " while ACTION" and the request fields. Lines are cut at 2048 bytes like
+// NGX_MAX_ERROR_STR.
+//
+// The hot path (Log.Write) hands a zapcore.Entry and the *Entry to the package's
+// zapcore.Core, which encodes with the package's zapcore.Encoder and writes one
+// line with one write(2): 0 allocations. Log.Zap gives the same core as a
+// *zap.Logger for code that wants zap fields.
+package errorlog
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"spillway/proxy/config"
+)
+
+// Level is nginx's error-log level. It is config.Level, so the level parsed from
+// error_log plugs in directly.
+type Level = config.Level
+
+// The levels, in nginx's order.
+const (
+	Debug  = config.LevelDebug
+	Info   = config.LevelInfo
+	Notice = config.LevelNotice
+	Warn   = config.LevelWarn
+	Error  = config.LevelError
+	Crit   = config.LevelCrit
+	Alert  = config.LevelAlert
+	Emerg  = config.LevelEmerg
+)
+
+// zapLevels maps nginx's levels onto zap's int8 scale. zap attaches panic/exit
+// hooks to DPanic(3), Panic(4) and Fatal(5) in Logger.check, so nginx's levels
+// avoid 3..5. The scale keeps zap's own names where nginx has them: zap's Warn
+// and Error are [warn] and [error], zap's Info is [notice] and its Debug [info].
+// crit, alert and emerg sit above Fatal; zap syncs after entries above Error,
+// which costs nothing here (File.Sync does nothing, like nginx).
+var zapLevels = [...]zapcore.Level{
+	Debug:  -2,
+	Info:   zapcore.DebugLevel, // -1
+	Notice: zapcore.InfoLevel,  // 0
+	Warn:   zapcore.WarnLevel,  // 1
+	Error:  zapcore.ErrorLevel, // 2
+	Crit:   6,
+	Alert:  7,
+	Emerg:  8,
+}
+
+// ZapLevel is the zap level an nginx level is logged at, for Log.Zap().Log.
+func ZapLevel(lv Level) zapcore.Level {
+	switch {
+	case lv < Debug:
+		lv = Debug
+	case lv > Emerg:
+		lv = Emerg
+	}
+	return zapLevels[lv]
+}
+
+// levelName is the bracketed name of a zap level. zap's DPanic, Panic and Fatal
+// (reachable only through Log.Zap) print as crit, alert and emerg.
+func levelName(l zapcore.Level) string {
+	switch {
+	case l <= -2:
+		return "debug"
+	case l == zapcore.DebugLevel:
+		return "info"
+	case l == zapcore.InfoLevel:
+		return "notice"
+	case l == zapcore.WarnLevel:
+		return "warn"
+	case l == zapcore.ErrorLevel:
+		return "error"
+	case l == zapcore.DPanicLevel, l == 6:
+		return "crit"
+	case l == zapcore.PanicLevel, l == 7:
+		return "alert"
+	default:
+		return "emerg"
+	}
+}
+
+// Fields are the request fields nginx's ngx_http_log_error_handler appends, in
+// this order. An empty string means the field is absent. Like nginx, a line has
+// fields only if Client is set: connection-level lines (e.g. "while waiting for
+// request") carry Client and Server (the listen address there), request lines
+// add Request, then Upstream once a peer was chosen (`http://127.0.0.1:9001/uri`,
+// or the group name for "no live upstreams"), Host if a Host header came, and
+// Referrer if a Referer header came.
+type Fields struct {
+	Client, Server, Request, Upstream, Host, Referrer string
+}
+
+// Entry is one error-log line.
+type Entry struct {
+	Level  Level
+	Conn   uint64        // nginx's connection number, printed as "*N "; 0 = none
+	Msg    string        // the text before " (errno: ...)"
+	Errno  syscall.Errno // 0 = none
+	Action string        // the phase, printed as " while ACTION"; "" = none
+	Fields *Fields       // nil = no fields
+}
+
+// Options are for tests and embedding. The zero value is the real thing.
+type Options struct {
+	Now func() time.Time // nil = time.Now (local time, as nginx)
+	PID int              // 0 = os.Getpid()
+}
+
+// Log is an nginx error log. It is safe for concurrent use. Its owner calls
+// Reopen on SIGUSR1 and Close at exit.
+type Log struct {
+	core *core
+	zap  *zap.Logger
+	now  func() time.Time
+	file *File // nil for New
+}
+
+// Open opens the error log at path ("stderr" or a file, opened for appending
+// and created 0644 if missing; missing directories are an error, as in nginx)
+// with level as the minimum level written. The error is an *OpenError.
+func Open(path string, level Level, opts Options) (*Log, error) {
+	f, err := OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	l := newLog(f, level, opts)
+	l.file = f
+	return l, nil
+}
+
+// New returns a Log that writes each line with one w.Write call, serialised by
+// a mutex. Reopen and Close do nothing to w.
+func New(w io.Writer, level Level, opts Options) *Log {
+	return newLog(&lockedWriter{w: w}, level, opts)
+}
+
+func newLog(out zapcore.WriteSyncer, level Level, opts Options) *Log {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	pid := opts.PID
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	c := &core{min: ZapLevel(level), enc: newEncoder(pid), out: out}
+	return &Log{
+		core: c,
+		zap:  zap.New(c, zap.WithClock(clock{now})),
+		now:  now,
+	}
+}
+
+// Enabled reports whether lines at lv are written.
+func (l *Log) Enabled(lv Level) bool { return ZapLevel(lv) >= l.core.min }
+
+// Write formats e and writes it as one line, if e.Level is enabled. It does not
+// allocate and does not retain e. Write errors are dropped: like nginx, there is
+// nowhere left to report them.
+func (l *Log) Write(e *Entry) {
+	zl := ZapLevel(e.Level)
+	if zl < l.core.min {
+		return
+	}
+	_ = l.core.write(zapcore.Entry{Level: zl, Time: l.now(), Message: e.Msg}, e)
+}
+
+// Logf writes a line without connection number or fields, such as the process
+// lifecycle notices ("signal 10 (SIGUSR1) received from 1234, reopening logs").
+func (l *Log) Logf(lv Level, format string, args ...any) {
+	if !l.Enabled(lv) {
+		return
+	}
+	l.Write(&Entry{Level: lv, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Reopen reopens the file at the same path (SIGUSR1 after logrotate). On
+// failure the old file stays in use and the *OpenError is returned. For stderr
+// and for New it does nothing.
+func (l *Log) Reopen() error {
+	if l.file == nil {
+		return nil
+	}
+	return l.file.Reopen()
+}
+
+// Close closes the file (not stderr, not New's writer). Lines written after
+// Close are dropped.
+func (l *Log) Close() error {
+	if l.file == nil {
+		return nil
+	}
+	return l.file.Close()
+}
+
+// Zap returns the zap logger on the same core. Its fields are appended after the
+// message as ", key: value". Log at nginx levels with
+// Zap().Log(errorlog.ZapLevel(errorlog.Warn), ...); zap's own Warn and Error
+// are [warn] and [error], Info is [notice] and Debug is [info].
+func (l *Log) Zap() *zap.Logger { return l.zap }
+
+// core is the zapcore.Core under Log: one encoder, one output, a fixed minimum
+// level. With() clones the encoder and shares the output.
+type core struct {
+	min zapcore.Level
+	enc *encoder
+	out zapcore.WriteSyncer
+}
+
+func (c *core) Enabled(l zapcore.Level) bool { return l >= c.min }
+
+func (c *core) With(fields []zapcore.Field) zapcore.Core {
+	enc := c.enc.clone()
+	for i := range fields {
+		fields[i].AddTo(enc)
+	}
+	return &core{min: c.min, enc: enc, out: c.out}
+}
+
+func (c *core) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(ent.Level) {
+		return ce.AddCore(ent, c)
+	}
+	return ce
+}
+
+func (c *core) Write(ent zapcore.Entry, fields []zapcore.Field) error {
+	buf, err := c.enc.EncodeEntry(ent, fields)
+	if err != nil {
+		return err
+	}
+	_, err = c.out.Write(buf.Bytes())
+	buf.Free()
+	return err
+}
+
+// write is Write for Log.Write: x travels beside the zap entry rather than
+// inside a zap.Field, because a Field handed to zap's interfaces escapes, and so
+// would the caller's *Entry.
+func (c *core) write(ent zapcore.Entry, x *Entry) error {
+	buf := c.enc.pool.Get()
+	buf.AppendBytes(c.enc.appendLine(buf.Bytes(), ent, x, nil))
+	_, err := c.out.Write(buf.Bytes())
+	buf.Free()
+	return err
+}
+
+func (c *core) Sync() error { return c.out.Sync() }
+
+// lockedWriter serialises writes to a plain io.Writer (zapcore.Lock without the
+// Sync, which an io.Writer may not have).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+func (w *lockedWriter) Sync() error { return nil }
+
+// clock feeds Options.Now to zap.Logger, which timestamps Zap() entries.
+type clock struct{ now func() time.Time }
+
+func (c clock) Now() time.Time                         { return c.now() }
+func (c clock) NewTicker(d time.Duration) *time.Ticker { return time.NewTicker(d) }
