@@ -1,0 +1,169 @@
+package buffer
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// Budget is a process-wide memory budget for body buffers, in bytes. All
+// Bodies and Spools built on Pools of the same Budget share it.
+//
+// The budget counts bytes, not buffers: a chunk request is refused when it
+// would take BytesInUse over the limit, except that a body (a Body or a Spool)
+// that currently holds no chunk is always granted one. Hence memory in chunks
+// never exceeds limit + one chunk per in-flight body, and no body ever stalls
+// for want of memory; a refused body spills to its temp file (or, for a Spool
+// that may not spill, waits for its consumer).
+//
+// A Budget is safe for concurrent use and must not be copied. It has no Close:
+// it holds no resources besides the idle chunks of its Pools, which the garbage
+// collector may reclaim.
+type Budget struct {
+	limit int64
+
+	mu    sync.Mutex
+	pools map[int]*Pool
+
+	tempSeq atomic.Uint64 // last temp file number handed out, nginx-style
+
+	inUse        atomic.Int64
+	chunks       atomic.Int64
+	peak         atomic.Int64
+	denied       atomic.Int64
+	forced       atomic.Int64
+	spilled      atomic.Int64
+	filesOpen    atomic.Int64
+	filesCreated atomic.Int64
+
+	// writeAt writes to temp files; tests replace it to simulate ENOSPC.
+	writeAt func(f *os.File, p []byte, off int64) (int, error)
+}
+
+// NewBudget returns a budget of limit bytes. With limit <= 0 only the
+// one-chunk-per-body guarantee is left: every body holds at most one chunk.
+func NewBudget(limit int64) *Budget {
+	return &Budget{limit: limit, pools: make(map[int]*Pool)}
+}
+
+// Limit returns the limit given to NewBudget.
+func (b *Budget) Limit() int64 { return b.limit }
+
+// Pool returns the pool of size-byte chunks drawing on b. The same size always
+// returns the same *Pool. It panics if size <= 0.
+func (b *Budget) Pool(size int) *Pool {
+	if size <= 0 {
+		panic("buffer: Pool size must be positive")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.pools[size]
+	if p == nil {
+		p = &Pool{size: size, budget: b}
+		b.pools[size] = p
+	}
+	return p
+}
+
+// Stats is a snapshot of a Budget's counters, for metrics. The fields are read
+// one by one, so a snapshot taken under load may be slightly inconsistent.
+type Stats struct {
+	Limit          int64 // the budget in bytes
+	ChunksInUse    int64 // chunks held by bodies and spools
+	BytesInUse     int64 // bytes in those chunks
+	PeakBytesInUse int64 // highest BytesInUse seen since NewBudget
+	Denied         int64 // chunk requests refused because the budget was exhausted
+	Forced         int64 // chunks granted over the budget by the one-chunk guarantee
+	BytesSpilled   int64 // bytes written to temp files since NewBudget
+	FilesOpen      int64 // temp files currently open
+	FilesCreated   int64 // temp files created since NewBudget
+}
+
+// Stats returns the current counters.
+func (b *Budget) Stats() Stats {
+	return Stats{
+		Limit:          b.limit,
+		ChunksInUse:    b.chunks.Load(),
+		BytesInUse:     b.inUse.Load(),
+		PeakBytesInUse: b.peak.Load(),
+		Denied:         b.denied.Load(),
+		Forced:         b.forced.Load(),
+		BytesSpilled:   b.spilled.Load(),
+		FilesOpen:      b.filesOpen.Load(),
+		FilesCreated:   b.filesCreated.Load(),
+	}
+}
+
+// reserve counts n bytes against the budget. Without force it fails when the
+// budget would be exceeded; with force it always succeeds.
+func (b *Budget) reserve(n int64, force bool) bool {
+	for {
+		cur := b.inUse.Load()
+		next := cur + n
+		if next > b.limit && !force {
+			b.denied.Add(1)
+			return false
+		}
+		if b.inUse.CompareAndSwap(cur, next) {
+			if next > b.limit {
+				b.forced.Add(1)
+			}
+			b.chunks.Add(1)
+			for p := b.peak.Load(); next > p; p = b.peak.Load() {
+				if b.peak.CompareAndSwap(p, next) {
+					break
+				}
+			}
+			return true
+		}
+	}
+}
+
+func (b *Budget) release(n int64) {
+	b.chunks.Add(-1)
+	b.inUse.Add(-n)
+}
+
+// Pool hands out chunks of one fixed size, counted against its Budget. Get one
+// with Budget.Pool. Chunk memory is recycled through a sync.Pool, so idle
+// chunks are not hoarded: the garbage collector reclaims them. The byte count,
+// which sync.Pool cannot bound, is enforced by the Budget.
+//
+// A Pool is safe for concurrent use. Its chunks are used only inside this
+// package: a chunk belongs to exactly one Body or Spool from acquisition until
+// it is released, and is never touched after that.
+type Pool struct {
+	size   int
+	budget *Budget
+	free   sync.Pool // of *chunk; a pointer, so Put does not allocate
+}
+
+// Size returns the chunk size in bytes.
+func (p *Pool) Size() int { return p.size }
+
+// Budget returns the budget the pool draws on.
+func (p *Pool) Budget() *Budget { return p.budget }
+
+// chunk is one fixed-size buffer.
+type chunk struct {
+	buf []byte
+}
+
+// get returns a chunk, or nil when the budget refuses. force must be true only
+// when the caller holds no other chunk (the one-chunk guarantee).
+func (p *Pool) get(force bool) *chunk {
+	if !p.budget.reserve(int64(p.size), force) {
+		return nil
+	}
+	c, _ := p.free.Get().(*chunk)
+	if c == nil {
+		c = &chunk{buf: make([]byte, p.size)}
+	}
+	return c
+}
+
+// put returns c to the pool. The caller must not touch c afterwards.
+func (p *Pool) put(c *chunk) {
+	p.budget.release(int64(p.size))
+	p.free.Put(c)
+}
