@@ -48,8 +48,9 @@ const (
 // hooks to DPanic(3), Panic(4) and Fatal(5) in Logger.check, so nginx's levels
 // avoid 3..5. The scale keeps zap's own names where nginx has them: zap's Warn
 // and Error are [warn] and [error], zap's Info is [notice] and its Debug [info].
-// crit, alert and emerg sit above Fatal; zap syncs after entries above Error,
-// which costs nothing here (File.Sync does nothing, like nginx).
+// crit, alert and emerg sit above Fatal. (zap's own ioCore would Sync after
+// entries above Error; this package's core never does, and File.Sync is a no-op:
+// nginx never fsyncs its log either.)
 var zapLevels = [...]zapcore.Level{
 	Debug:  -2,
 	Info:   zapcore.DebugLevel, // -1

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -280,6 +281,10 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("two") // still the renamed file, as in nginx before USR1
+	// logrotate's "create": a new empty file at the old path, then SIGUSR1.
+	if err := os.WriteFile(path, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Reopen(); err != nil {
 		t.Fatal(err)
 	}
@@ -288,8 +293,8 @@ func TestReopen(t *testing.T) {
 	line := func(msg string) string { return prefix + "[error] 4242#4242: " + msg + "\n" }
 	assertFile(t, path+".1", line("one")+line("two"))
 	assertFile(t, path, line("three"))
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&^0o022 != 0o644&^0o022 {
-		t.Errorf("mode: %v %v", fi.Mode(), err)
+	if fi, err := os.Stat(path + ".1"); err != nil || fi.Mode().Perm()&^0o022 != 0o644&^0o022 {
+		t.Errorf("created with mode %v (%v), want 0644 less umask", fi.Mode(), err)
 	}
 
 	// A failed reopen keeps the old file.
@@ -400,4 +405,45 @@ func BenchmarkWrite(b *testing.B) {
 			l.Write(e)
 		}
 	})
+}
+
+// TestConcurrentReopen: writers racing a reopen lose no line and tear none.
+func TestConcurrentReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "error.log")
+	l, err := Open(path, Info, fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			if err := l.Reopen(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				l.Write(&goldenCases[0].e)
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, _ := os.ReadFile("testdata/golden.log")
+	first := strings.SplitAfter(string(golden), "\n")[0]
+	if want := strings.Repeat(first, 800); string(got) != want {
+		t.Errorf("got %d bytes, want %d", len(got), len(want))
+	}
 }
