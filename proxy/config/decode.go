@@ -1,0 +1,504 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file decodes directive values from what viper hands over: YAML
+// scalars (string, int, float64, bool), lists ([]any) and mappings
+// (map[string]any, keys lower-cased by viper), or the string of an
+// environment variable. Every directive accepts its nginx argument string
+// ("8 4k", "error timeout", "Host $host"), so that environment overrides work
+// for all of them.
+
+// UnmarshalMapstructure decodes one directive value; mapstructure calls it
+// for every *opt field present in the input.
+func (o *opt[T]) UnmarshalMapstructure(in any) error {
+	var err error
+	switch p := any(&o.v).(type) {
+	case *size:
+		*p, err = sizeFrom(in)
+	case *time.Duration:
+		*p, err = durationFrom(in)
+	case *int:
+		*p, err = countFrom(in)
+	case *bool:
+		*p, err = flagFrom(in)
+	case *string:
+		*p, err = stringFrom(in)
+	case *httpVersion:
+		*p, err = httpVersionFrom(in)
+	case *words:
+		*p, err = wordsFrom(in)
+	case *listenAddrs:
+		*p, err = listenFrom(in)
+	case *[]Header:
+		*p, err = headersFrom(in)
+	case *Buffers:
+		*p, err = buffersFrom(in)
+	case *NextUpstream:
+		*p, err = nextUpstreamFrom(in)
+	case *Level:
+		*p, err = levelFrom(in)
+	case *ErrorLog:
+		*p, err = errorLogFrom(in)
+	case *AccessLog:
+		*p, err = accessLogFrom(in)
+	default:
+		// A raw struct uses a type this switch lacks: a bug, found by the tests.
+		err = fmt.Errorf("internal error: no decoder for %T", o.v)
+	}
+	if err != nil {
+		return &valueError{err}
+	}
+	return nil
+}
+
+// valueError marks an error as coming from a directive's value (as opposed
+// to mapstructure's own shape errors), so the message gets the directive's
+// name: `"proxy_buffer_size" directive invalid value "8q" ...`.
+type valueError struct{ err error }
+
+func (e *valueError) Error() string { return e.err.Error() }
+func (e *valueError) Unwrap() error { return e.err }
+
+// unknownKeysError reports keys of a directive written as a mapping
+// (proxy_buffers: {number: 8, size: 4k}) that the directive does not have.
+type unknownKeysError struct{ keys []string }
+
+func (e *unknownKeysError) Error() string {
+	return "unknown keys " + strings.Join(e.keys, ", ")
+}
+
+// subKeyError is an error about one key of a directive written as a mapping;
+// the key is appended to the directive's key path.
+type subKeyError struct {
+	key string
+	err error
+}
+
+func (e *subKeyError) Error() string { return e.key + ": " + e.err.Error() }
+func (e *subKeyError) Unwrap() error { return e.err }
+
+// mappingForm decodes a directive written as a mapping: each key must have a
+// setter in set, and the keys in required must be present.
+func mappingForm(m map[string]any, set map[string]func(any) error, required ...string) error {
+	var unknown []string
+	for k := range m {
+		if set[k] == nil {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return &unknownKeysError{unknown}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := set[k](m[k]); err != nil {
+			return &subKeyError{k, err}
+		}
+	}
+	for _, k := range required {
+		if _, ok := m[k]; !ok {
+			return fmt.Errorf("needs %q as well", k)
+		}
+	}
+	return nil
+}
+
+// kindOf names the YAML kind of a decoded value, for messages.
+func kindOf(in any) string {
+	switch in.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "a list"
+	case map[string]any, map[any]any:
+		return "a mapping"
+	}
+	if _, ok := wholeNumber(in); ok {
+		return "a number"
+	}
+	if _, ok := in.(float64); ok {
+		return "a number"
+	}
+	return fmt.Sprintf("a %T", in)
+}
+
+// show writes a scalar the way it was probably written, for messages.
+func show(in any) string {
+	switch x := in.(type) {
+	case string:
+		return strconv.Quote(x)
+	case bool, int, int64, uint64, float64:
+		return strconv.Quote(fmt.Sprint(x))
+	}
+	return kindOf(in)
+}
+
+// wholeNumber returns a YAML number as an int64 if it is a whole number.
+func wholeNumber(in any) (int64, bool) {
+	switch x := in.(type) {
+	case int:
+		return int64(x), true
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x), true
+		}
+	case uint:
+		if uint64(x) <= math.MaxInt64 {
+			return int64(x), true
+		}
+	case float64:
+		if x == math.Trunc(x) && x >= math.MinInt64 && x < math.MaxInt64 {
+			return int64(x), true
+		}
+	}
+	return 0, false
+}
+
+// sizeFrom decodes a size: nginx units, or a whole number of bytes.
+func sizeFrom(in any) (int64, error) {
+	if s, ok := in.(string); ok {
+		return ParseSize(s)
+	}
+	if n, ok := wholeNumber(in); ok && n >= 0 {
+		return n, nil
+	}
+	return 0, fmt.Errorf("invalid value %s: want a size like 512, 8k, 1m or 1g", show(in))
+}
+
+// durationFrom decodes a time: nginx units, or a whole number of seconds
+// (not nanoseconds, as mapstructure's time.Duration decoding would have it).
+func durationFrom(in any) (time.Duration, error) {
+	if s, ok := in.(string); ok {
+		return ParseDuration(s)
+	}
+	n, ok := wholeNumber(in)
+	if !ok || n < 0 {
+		return 0, fmt.Errorf("invalid value %s: want a time like 500ms, 30s, 5m, 1h or 1d; a bare number is seconds", show(in))
+	}
+	if n > math.MaxInt64/int64(time.Second) {
+		return 0, fmt.Errorf("invalid value %s: too large", show(in))
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// countFrom decodes a non-negative whole number.
+func countFrom(in any) (int, error) {
+	n, ok := wholeNumber(in)
+	if s, isString := in.(string); isString {
+		n, ok = parseDigits(s)
+	}
+	if !ok || n < 0 || n > math.MaxInt32 {
+		return 0, fmt.Errorf("invalid number %s", show(in))
+	}
+	return int(n), nil
+}
+
+// flagFrom decodes a YAML boolean or nginx's "on"/"off".
+func flagFrom(in any) (bool, error) {
+	switch x := in.(type) {
+	case bool:
+		return x, nil
+	case string:
+		switch strings.ToLower(x) {
+		case "on", "true":
+			return true, nil
+		case "off", "false":
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf(`invalid value %s, it must be "on" or "off"`, show(in))
+}
+
+// stringFrom decodes a string (a path, an address, a URL).
+func stringFrom(in any) (string, error) {
+	if s, ok := in.(string); ok {
+		return s, nil
+	}
+	return "", fmt.Errorf("expected a string, got %s", kindOf(in))
+}
+
+// httpVersionFrom decodes "1.0" or "1.1"; an unquoted 1.1 is a YAML float.
+func httpVersionFrom(in any) (httpVersion, error) {
+	switch x := in.(type) {
+	case string:
+		if x == "1.0" || x == "1.1" {
+			return httpVersion(x), nil
+		}
+	case float64:
+		if x == 1.0 {
+			return "1.0", nil
+		}
+		if x == 1.1 {
+			return "1.1", nil
+		}
+	}
+	return "", fmt.Errorf(`invalid value %s, it must be "1.0" or "1.1"`, show(in))
+}
+
+// wordsFrom decodes nginx words: "a b c", or a list whose entries are words.
+func wordsFrom(in any) ([]string, error) {
+	var ws []string
+	switch x := in.(type) {
+	case string:
+		ws = strings.Fields(x)
+	case []any:
+		for _, e := range x {
+			switch e := e.(type) {
+			case string:
+				ws = append(ws, strings.Fields(e)...)
+			default:
+				n, ok := wholeNumber(e)
+				if !ok {
+					return nil, fmt.Errorf("expected words, got %s in the list", kindOf(e))
+				}
+				ws = append(ws, strconv.FormatInt(n, 10))
+			}
+		}
+	default:
+		return nil, fmt.Errorf("expected words or a list of words, got %s", kindOf(in))
+	}
+	if len(ws) == 0 {
+		return nil, fmt.Errorf("invalid number of arguments (none given)")
+	}
+	return ws, nil
+}
+
+// listenFrom decodes listen: one address, or a list of them. Addresses are
+// checked and normalised by resolve.
+func listenFrom(in any) (listenAddrs, error) {
+	one := func(e any) (string, error) {
+		if s, ok := e.(string); ok {
+			return s, nil
+		}
+		if n, ok := wholeNumber(e); ok {
+			return strconv.FormatInt(n, 10), nil
+		}
+		return "", fmt.Errorf(`expected an address like "127.0.0.1:8080", ":8080" or "8080", got %s`, kindOf(e))
+	}
+	list, ok := in.([]any)
+	if !ok {
+		a, err := one(in)
+		return listenAddrs{a}, err
+	}
+	addrs := make(listenAddrs, 0, len(list))
+	for _, e := range list {
+		a, err := one(e)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, a)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("invalid number of arguments (none given)")
+	}
+	return addrs, nil
+}
+
+// headersFrom decodes proxy_set_header: a list (order matters) whose entries
+// are nginx's "Name value" strings or one-key mappings ("Name: value").
+// Mapping keys reach us lower-cased by viper, so their names are put back in
+// canonical form (x-real-ip → X-Real-Ip); the string form keeps the case.
+func headersFrom(in any) ([]Header, error) {
+	var list []any
+	switch x := in.(type) {
+	case []any:
+		list = x
+	case string:
+		list = []any{x}
+	default:
+		return nil, fmt.Errorf(`expected a list like ["Host $host", "X-Real-IP $remote_addr"] (the order matters), got %s`, kindOf(in))
+	}
+	hs := make([]Header, 0, len(list))
+	for _, e := range list {
+		var h Header
+		switch e := e.(type) {
+		case string:
+			e = strings.TrimSpace(e)
+			name, value := e, ""
+			if i := strings.IndexAny(e, " \t"); i >= 0 {
+				name, value = e[:i], strings.TrimSpace(e[i:])
+			}
+			h = Header{Name: name, Value: value}
+			if h.Value == `""` || h.Value == `''` {
+				h.Value = "" // nginx's proxy_set_header Name ""; removes the header
+			}
+		case map[string]any:
+			if len(e) != 1 {
+				return nil, fmt.Errorf(`each entry must set one header, like "Name: value"; got %d in one entry`, len(e))
+			}
+			for name, v := range e {
+				value := ""
+				if v != nil {
+					s, ok := v.(string)
+					if !ok {
+						s = strings.Trim(show(v), `"`)
+					}
+					value = s
+				}
+				h = Header{Name: textproto.CanonicalMIMEHeaderKey(name), Value: value}
+			}
+		default:
+			return nil, fmt.Errorf(`expected "Name value" or "Name: value" entries, got %s`, kindOf(e))
+		}
+		if !validHeaderName(h.Name) {
+			return nil, fmt.Errorf("invalid header name %q", h.Name)
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// buffersFrom decodes nginx's "number size" ("8 4k") or {number: 8, size: 4k}.
+func buffersFrom(in any) (Buffers, error) {
+	var b Buffers
+	switch x := in.(type) {
+	case string:
+		f := strings.Fields(x)
+		if len(f) != 2 {
+			return b, fmt.Errorf(`invalid value %q: want "number size", like "8 4k"`, x)
+		}
+		n, ok := parseDigits(f[0])
+		if !ok || n > math.MaxInt32 {
+			return b, fmt.Errorf(`invalid value %q: want "number size", like "8 4k"`, x)
+		}
+		s, err := ParseSize(f[1])
+		if err != nil {
+			return b, err
+		}
+		b = Buffers{N: int(n), Size: s}
+	case map[string]any:
+		err := mappingForm(x, map[string]func(any) error{
+			"number": func(v any) (err error) { b.N, err = countFrom(v); return err },
+			"size":   func(v any) (err error) { b.Size, err = sizeFrom(v); return err },
+		}, "number", "size")
+		if err != nil {
+			return b, err
+		}
+	default:
+		return b, fmt.Errorf(`expected "number size" like "8 4k" or {number: 8, size: 4k}, got %s`, kindOf(in))
+	}
+	if b.N == 0 || b.Size == 0 {
+		return b, fmt.Errorf(`invalid value "%d %s": number and size must be greater than 0`, b.N, formatSize(b.Size))
+	}
+	return b, nil
+}
+
+// nextUpstreamFrom decodes proxy_next_upstream: words or a list of words.
+func nextUpstreamFrom(in any) (NextUpstream, error) {
+	ws, err := wordsFrom(in)
+	if err != nil {
+		return 0, err
+	}
+	return ParseNextUpstream(ws)
+}
+
+// levelFrom decodes an error-log level.
+func levelFrom(in any) (Level, error) {
+	s, ok := in.(string)
+	if !ok {
+		return 0, fmt.Errorf("invalid log level %s", show(in))
+	}
+	return ParseLevel(s)
+}
+
+// errorLogFrom decodes error_log: nginx's "path [level]" or {path, level}.
+// Missing parts are left zero and defaulted by resolve.
+func errorLogFrom(in any) (ErrorLog, error) {
+	l := ErrorLog{Level: -1}
+	switch x := in.(type) {
+	case string:
+		f := strings.Fields(x)
+		if len(f) == 0 || len(f) > 2 {
+			return l, fmt.Errorf(`invalid value %q: want "path [level]", like "logs/error.log warn"`, x)
+		}
+		l.Path = f[0]
+		if len(f) == 2 {
+			lv, err := ParseLevel(f[1])
+			if err != nil {
+				return l, err
+			}
+			l.Level = lv
+		}
+	case map[string]any:
+		err := mappingForm(x, map[string]func(any) error{
+			"path":  func(v any) (err error) { l.Path, err = stringFrom(v); return err },
+			"level": func(v any) (err error) { l.Level, err = levelFrom(v); return err },
+		})
+		if err != nil {
+			return l, err
+		}
+	default:
+		return l, fmt.Errorf(`expected "path level" or {path: ..., level: ...}, got %s`, kindOf(in))
+	}
+	return l, nil
+}
+
+// accessLogFrom decodes access_log: off, nginx's "path [format]", or
+// {path, format}. As in nginx, the path "off" turns the log off.
+func accessLogFrom(in any) (AccessLog, error) {
+	var l AccessLog
+	switch x := in.(type) {
+	case bool:
+		if x {
+			return l, fmt.Errorf(`invalid value "true": want off, a path, or {path: ..., format: ...}`)
+		}
+		l.Off = true
+	case string:
+		f := strings.Fields(x)
+		if len(f) == 0 {
+			return l, fmt.Errorf(`invalid value "": want off, a path, or "path format"`)
+		}
+		l.Path = f[0]
+		l.Format = strings.TrimSpace(strings.TrimSpace(x)[len(f[0]):])
+	case map[string]any:
+		err := mappingForm(x, map[string]func(any) error{
+			"path":   func(v any) (err error) { l.Path, err = stringFrom(v); return err },
+			"format": func(v any) (err error) { l.Format, err = stringFrom(v); return err },
+		})
+		if err != nil {
+			return l, err
+		}
+	default:
+		return l, fmt.Errorf(`expected off, "path [format]" or {path: ..., format: ...}, got %s`, kindOf(in))
+	}
+	if l.Path == "off" {
+		l = AccessLog{Off: true}
+	}
+	return l, nil
+}

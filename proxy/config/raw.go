@@ -1,0 +1,331 @@
+package config
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The raw layer: proxy.yaml as written, decoded by viper/mapstructure into
+// structs whose tags are the directive names. Contexts (the file, http, a
+// server, a location, an upstream, an upstream server) are structs, so
+// mapstructure reports unknown keys at every level; directive values are
+// *opt[T], nil when the level does not set the directive. resolve.go turns
+// this into the resolved Config.
+
+// opt is one directive as written at one level: its parsed value and the key
+// path it was written at. A nil *opt means "not set here", which is what
+// nginx's inheritance (and its derived defaults) need to know.
+type opt[T any] struct {
+	v   T
+	key string // e.g. "http.servers[0].proxy_buffers"; set by stamp after decoding
+}
+
+// or returns the value, or def when the directive is not set.
+func (o *opt[T]) or(def T) T {
+	if o == nil {
+		return def
+	}
+	return o.v
+}
+
+// set reports whether the level sets the directive.
+func (o *opt[T]) set() bool { return o != nil }
+
+// at returns the key path the value was written at, "" when not set.
+func (o *opt[T]) at() string {
+	if o == nil {
+		return ""
+	}
+	return o.key
+}
+
+func (o *opt[T]) setKey(k string) { o.key = k }
+
+// Names for the value types of opt, so that the raw structs read like the
+// reference table in docs/config.md.
+type (
+	size        = int64    // nginx size: "512", "8k", "1m"
+	words       = []string // "a b c" or [a, b, c]
+	listenAddrs []string   // one address per entry; a scalar is one entry
+	httpVersion string     // "1.0" or "1.1"
+)
+
+// rawFile is the whole file.
+type rawFile struct {
+	ErrorLog *opt[ErrorLog] `mapstructure:"error_log"`
+	PID      *opt[string]   `mapstructure:"pid"`
+	HTTP     *rawHTTP       `mapstructure:"http"`
+}
+
+// rawHTTP is the http section (nginx's http block).
+type rawHTTP struct {
+	BufferMemoryLimit *opt[size]             `mapstructure:"buffer_memory_limit"`
+	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
+	Servers           []rawServer            `mapstructure:"servers"`
+
+	serverDirectives   `mapstructure:",squash"`
+	locationDirectives `mapstructure:",squash"`
+}
+
+// rawServer is one http.servers[] entry (nginx's server block).
+type rawServer struct {
+	Listen     *opt[listenAddrs] `mapstructure:"listen"`
+	ServerName *opt[words]       `mapstructure:"server_name"`
+	Locations  []rawLocation     `mapstructure:"locations"`
+
+	serverDirectives   `mapstructure:",squash"`
+	locationDirectives `mapstructure:",squash"`
+}
+
+// rawLocation is one locations[] entry (nginx's location block).
+type rawLocation struct {
+	Path      *opt[string] `mapstructure:"path"`
+	ProxyPass *opt[string] `mapstructure:"proxy_pass"`
+
+	locationDirectives `mapstructure:",squash"`
+}
+
+// rawUpstream is one http.upstreams.<name> entry (nginx's upstream block).
+type rawUpstream struct {
+	Keepalive         *opt[int]           `mapstructure:"keepalive"`
+	KeepaliveTimeout  *opt[time.Duration] `mapstructure:"keepalive_timeout"`
+	KeepaliveRequests *opt[int]           `mapstructure:"keepalive_requests"`
+	Servers           []rawUpstreamServer `mapstructure:"servers"`
+}
+
+// rawUpstreamServer is one entry of an upstream's servers (nginx's server
+// directive inside upstream, with its parameters as keys).
+type rawUpstreamServer struct {
+	Address     *opt[string]        `mapstructure:"address"`
+	Weight      *opt[int]           `mapstructure:"weight"`
+	MaxFails    *opt[int]           `mapstructure:"max_fails"`
+	FailTimeout *opt[time.Duration] `mapstructure:"fail_timeout"`
+	Backup      *opt[bool]          `mapstructure:"backup"`
+	Down        *opt[bool]          `mapstructure:"down"`
+}
+
+// serverDirectives may be written in http and in a server; they resolve
+// into Server.
+type serverDirectives struct {
+	ClientHeaderTimeout      *opt[time.Duration] `mapstructure:"client_header_timeout"`
+	ClientHeaderBufferSize   *opt[size]          `mapstructure:"client_header_buffer_size"`
+	LargeClientHeaderBuffers *opt[Buffers]       `mapstructure:"large_client_header_buffers"`
+	KeepaliveTimeout         *opt[time.Duration] `mapstructure:"keepalive_timeout"`
+	KeepaliveRequests        *opt[int]           `mapstructure:"keepalive_requests"`
+	AccessLog                *opt[AccessLog]     `mapstructure:"access_log"`
+}
+
+// locationDirectives may be written in http, in a server and in a location;
+// they resolve into Location.
+type locationDirectives struct {
+	ProxySetHeader   *opt[[]Header]    `mapstructure:"proxy_set_header"`
+	ProxyHTTPVersion *opt[httpVersion] `mapstructure:"proxy_http_version"`
+
+	ProxyConnectTimeout *opt[time.Duration] `mapstructure:"proxy_connect_timeout"`
+	ProxySendTimeout    *opt[time.Duration] `mapstructure:"proxy_send_timeout"`
+	ProxyReadTimeout    *opt[time.Duration] `mapstructure:"proxy_read_timeout"`
+
+	ProxyBuffering         *opt[bool]    `mapstructure:"proxy_buffering"`
+	ProxyBufferSize        *opt[size]    `mapstructure:"proxy_buffer_size"`
+	ProxyBuffers           *opt[Buffers] `mapstructure:"proxy_buffers"`
+	ProxyBusyBuffersSize   *opt[size]    `mapstructure:"proxy_busy_buffers_size"`
+	ProxyMaxTempFileSize   *opt[size]    `mapstructure:"proxy_max_temp_file_size"`
+	ProxyTempFileWriteSize *opt[size]    `mapstructure:"proxy_temp_file_write_size"`
+	ProxyTempPath          *opt[string]  `mapstructure:"proxy_temp_path"`
+
+	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
+	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
+	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
+	ClientBodyTempPath    *opt[string]        `mapstructure:"client_body_temp_path"`
+	ClientBodyTimeout     *opt[time.Duration] `mapstructure:"client_body_timeout"`
+	SendTimeout           *opt[time.Duration] `mapstructure:"send_timeout"`
+
+	ProxyNextUpstream        *opt[NextUpstream]  `mapstructure:"proxy_next_upstream"`
+	ProxyNextUpstreamTries   *opt[int]           `mapstructure:"proxy_next_upstream_tries"`
+	ProxyNextUpstreamTimeout *opt[time.Duration] `mapstructure:"proxy_next_upstream_timeout"`
+}
+
+// inherit is nginx's merge_srv_conf: every directive d does not set is
+// taken from its parent p.
+func (d *serverDirectives) inherit(p *serverDirectives) {
+	merge(&d.ClientHeaderTimeout, p.ClientHeaderTimeout)
+	merge(&d.ClientHeaderBufferSize, p.ClientHeaderBufferSize)
+	merge(&d.LargeClientHeaderBuffers, p.LargeClientHeaderBuffers)
+	merge(&d.KeepaliveTimeout, p.KeepaliveTimeout)
+	merge(&d.KeepaliveRequests, p.KeepaliveRequests)
+	merge(&d.AccessLog, p.AccessLog)
+}
+
+// inherit is nginx's merge_loc_conf: every directive d does not set is taken
+// from its parent p. proxy_set_header is one directive here, so a level that
+// sets any header replaces the inherited list as a whole, as in nginx.
+func (d *locationDirectives) inherit(p *locationDirectives) {
+	merge(&d.ProxySetHeader, p.ProxySetHeader)
+	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
+	merge(&d.ProxyConnectTimeout, p.ProxyConnectTimeout)
+	merge(&d.ProxySendTimeout, p.ProxySendTimeout)
+	merge(&d.ProxyReadTimeout, p.ProxyReadTimeout)
+	merge(&d.ProxyBuffering, p.ProxyBuffering)
+	merge(&d.ProxyBufferSize, p.ProxyBufferSize)
+	merge(&d.ProxyBuffers, p.ProxyBuffers)
+	merge(&d.ProxyBusyBuffersSize, p.ProxyBusyBuffersSize)
+	merge(&d.ProxyMaxTempFileSize, p.ProxyMaxTempFileSize)
+	merge(&d.ProxyTempFileWriteSize, p.ProxyTempFileWriteSize)
+	merge(&d.ProxyTempPath, p.ProxyTempPath)
+	merge(&d.ProxyRequestBuffering, p.ProxyRequestBuffering)
+	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
+	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
+	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)
+	merge(&d.ClientBodyTimeout, p.ClientBodyTimeout)
+	merge(&d.SendTimeout, p.SendTimeout)
+	merge(&d.ProxyNextUpstream, p.ProxyNextUpstream)
+	merge(&d.ProxyNextUpstreamTries, p.ProxyNextUpstreamTries)
+	merge(&d.ProxyNextUpstreamTimeout, p.ProxyNextUpstreamTimeout)
+}
+
+// merge sets *child to parent when the child level does not set the
+// directive. The *opt is shared, so it still knows where it was written.
+func merge[T any](child **opt[T], parent *opt[T]) {
+	if *child == nil {
+		*child = parent
+	}
+}
+
+// The rest of this file reads the raw structs' tags with reflection, so that
+// the list of keys is written once, in the structs above.
+
+// field is one tagged field of a raw struct; squashed directive sets are
+// flattened into their context.
+type field struct {
+	name  string
+	index []int
+	typ   reflect.Type
+}
+
+// fieldsOf lists the keys of a raw context struct type.
+func fieldsOf(t reflect.Type) []field {
+	var fs []field
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, rest, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if rest == "squash" {
+			for _, sub := range fieldsOf(f.Type) {
+				sub.index = append([]int{i}, sub.index...)
+				fs = append(fs, sub)
+			}
+			continue
+		}
+		if name != "" && name != "-" {
+			fs = append(fs, field{name: name, index: []int{i}, typ: f.Type})
+		}
+	}
+	return fs
+}
+
+// keyed is implemented by *opt[T]: a directive value that records its key.
+type keyed interface{ setKey(string) }
+
+// stamp records in every *opt under v the key path it was decoded from,
+// using mapstructure's path syntax (http.servers[0].proxy_buffers,
+// http.upstreams[app].keepalive), so that an error about an inherited value
+// can point at the line where it was written.
+func stamp(v reflect.Value, path string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		if v.Type().Implements(reflect.TypeFor[keyed]()) {
+			v.Interface().(keyed).setKey(path)
+			return
+		}
+		stamp(v.Elem(), path)
+	case reflect.Struct:
+		for _, f := range fieldsOf(v.Type()) {
+			stamp(v.FieldByIndex(f.index), joinKey(path, f.name))
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			stamp(v.Index(i), path+"["+strconv.Itoa(i)+"]")
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			// Map values are not addressable; the *opt pointers inside a copy
+			// are the same pointers, so stamping the copy is enough.
+			stamp(it.Value(), path+"["+it.Key().String()+"]")
+		}
+	}
+}
+
+// joinKey appends a key to a key path.
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// context is one kind of block of the file, for "not allowed here" errors
+// and for the reference documentation.
+type context struct {
+	name string
+	typ  reflect.Type
+}
+
+// contexts lists the blocks of the file, outermost first.
+func contexts() []context {
+	return []context{
+		{"top level", reflect.TypeFor[rawFile]()},
+		{"http", reflect.TypeFor[rawHTTP]()},
+		{"server", reflect.TypeFor[rawServer]()},
+		{"location", reflect.TypeFor[rawLocation]()},
+		{"upstream", reflect.TypeFor[rawUpstream]()},
+		{"upstream server", reflect.TypeFor[rawUpstreamServer]()},
+	}
+}
+
+// allowedIn returns the contexts where key is a valid key.
+func allowedIn(key string) []string {
+	var in []string
+	for _, c := range contexts() {
+		for _, f := range fieldsOf(c.typ) {
+			if f.name == key {
+				in = append(in, c.name)
+			}
+		}
+	}
+	return in
+}
+
+// envKeys lists the keys viper binds to environment variables: the
+// directives of the top level and of http (lists such as servers cannot be
+// addressed by a variable). error_log and access_log are bound by sub-key
+// (SPILLWAY_ERROR_LOG_LEVEL), the other directives as a whole
+// (SPILLWAY_HTTP_PROXY_BUFFERS="4 8k"). Keys use "." between levels.
+func envKeys() []string {
+	var keys []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for _, f := range fieldsOf(t) {
+			key := joinKey(prefix, f.name)
+			switch {
+			case f.typ.Implements(reflect.TypeFor[keyed]()):
+				switch f.typ {
+				case reflect.TypeFor[*opt[ErrorLog]]():
+					keys = append(keys, key+".path", key+".level")
+				case reflect.TypeFor[*opt[AccessLog]]():
+					keys = append(keys, key+".path", key+".format")
+				default:
+					keys = append(keys, key)
+				}
+			case f.typ.Kind() == reflect.Pointer && f.typ.Elem().Kind() == reflect.Struct:
+				walk(f.typ.Elem(), key)
+			}
+		}
+	}
+	walk(reflect.TypeFor[rawFile](), "")
+	return keys
+}

@@ -1,0 +1,325 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// nginx's defaults (ngx_http_proxy_module, ngx_http_core_module,
+// ngx_http_upstream_module, ngx_http_upstream_keepalive_module), plus
+// spillway's own buffer_memory_limit. docs/config.md lists them per key.
+const (
+	defaultErrorLogPath  = "logs/error.log"
+	defaultErrorLogLevel = LevelError
+	defaultAccessLogPath = "logs/access.log"
+	defaultAccessFormat  = "combined"
+
+	defaultBufferMemoryLimit = 64 << 20
+
+	defaultProxyHTTPVersion      = "1.0"
+	defaultProxyTimeout          = 60 * time.Second // connect, send and read
+	defaultProxyBufferSize       = 4 << 10          // one page
+	defaultProxyMaxTempFileSize  = 1024 << 20
+	defaultProxyTempPath         = "temp/proxy"
+	defaultClientMaxBodySize     = 1 << 20
+	defaultClientBodyBufferSize  = 16 << 10 // two pages
+	defaultClientBodyTempPath    = "temp/client"
+	defaultClientBodyTimeout     = 60 * time.Second
+	defaultSendTimeout           = 60 * time.Second
+	defaultProxyNextUpstream     = NextError | NextTimeout
+	defaultClientHeaderTimeout   = 60 * time.Second
+	defaultClientHeaderBufSize   = 1 << 10
+	defaultKeepaliveTimeout      = 75 * time.Second
+	defaultKeepaliveRequests     = 1000
+	defaultUpstreamKeepaliveTime = 60 * time.Second
+	defaultUpstreamKeepaliveReqs = 1000
+	defaultWeight                = 1
+	defaultMaxFails              = 1
+	defaultFailTimeout           = 10 * time.Second
+)
+
+// nginx's proxy_buffers default (8 4k) and large_client_header_buffers
+// default (4 8k).
+func defaultProxyBuffers() Buffers             { return Buffers{N: 8, Size: 4 << 10} }
+func defaultLargeClientHeaderBuffers() Buffers { return Buffers{N: 4, Size: 8 << 10} }
+
+// defaultHeaders are the proxy_set_header entries nginx adds to every
+// location's list unless the list sets a header of the same name.
+func defaultHeaders() []Header {
+	return []Header{{Name: "Host", Value: "$proxy_host"}, {Name: "Connection", Value: "close"}}
+}
+
+// resolve builds the Config from the raw file: it applies nginx's
+// inheritance (http → server → location), fills in the defaults and records
+// every problem in p.
+func resolve(raw *rawFile, p *problems) *Config {
+	c := &Config{
+		ErrorLog:  resolveErrorLog(raw.ErrorLog),
+		PID:       raw.PID.or(""),
+		Upstreams: map[string]*Upstream{},
+	}
+	h := raw.HTTP
+	if h == nil {
+		p.add("", `no "http" section: at least one server must be defined in http.servers`)
+		return c
+	}
+	c.BufferMemoryLimit = h.BufferMemoryLimit.or(defaultBufferMemoryLimit)
+	if c.BufferMemoryLimit <= 0 {
+		p.add(h.BufferMemoryLimit.at(), `"buffer_memory_limit" must be greater than 0`)
+	}
+
+	names := make([]string, 0, len(h.Upstreams))
+	for name := range h.Upstreams {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		u := h.Upstreams[name]
+		c.Upstreams[name] = resolveUpstream(name, &u, "http.upstreams["+name+"]", p)
+	}
+	// viper drops keys whose value is empty ("app: {}"), so an upstream
+	// without servers only shows in the YAML tree.
+	known := map[string]bool{}
+	for name := range c.Upstreams {
+		known[name] = true
+	}
+	for _, name := range p.mappingKeys("http.upstreams") {
+		if name = strings.ToLower(name); !known[name] {
+			known[name] = true
+			p.add("http.upstreams["+name+"]", "no servers are inside upstream")
+		}
+	}
+
+	h.checkDirectives(p)
+	if len(h.Servers) == 0 {
+		p.add("http", `no servers are defined: http.servers needs at least one server with "listen" and "locations"`)
+	}
+	for i := range h.Servers {
+		s := &h.Servers[i]
+		s.serverDirectives.inherit(&h.serverDirectives)
+		s.locationDirectives.inherit(&h.locationDirectives)
+		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
+	}
+	checkServerNames(c.Servers, h.Servers, p)
+	return c
+}
+
+// checkDirectives checks the directives as they are in effect at one level:
+// nginx checks its merged configuration at every level, so a bad http-level
+// value is reported even if every location overrides it.
+func (h *rawHTTP) checkDirectives(p *problems) {
+	h.serverDirectives.check(p)
+	h.locationDirectives.check(p)
+}
+
+func resolveErrorLog(o *opt[ErrorLog]) ErrorLog {
+	l := o.or(ErrorLog{Level: -1})
+	if l.Path == "" {
+		l.Path = defaultErrorLogPath
+	}
+	if l.Level < 0 { // errorLogFrom leaves -1 when no level is given
+		l.Level = defaultErrorLogLevel
+	}
+	return l
+}
+
+func resolveAccessLog(o *opt[AccessLog]) AccessLog {
+	l := o.or(AccessLog{})
+	if l.Off {
+		return AccessLog{Off: true}
+	}
+	if l.Path == "" {
+		l.Path = defaultAccessLogPath
+	}
+	if l.Format == "" {
+		l.Format = defaultAccessFormat
+	}
+	return l
+}
+
+func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upstream {
+	up := &Upstream{
+		Name:              name,
+		Keepalive:         u.Keepalive.or(0),
+		KeepaliveTimeout:  u.KeepaliveTimeout.or(defaultUpstreamKeepaliveTime),
+		KeepaliveRequests: u.KeepaliveRequests.or(defaultUpstreamKeepaliveReqs),
+	}
+	if len(u.Servers) == 0 {
+		p.add(key, "no servers are inside upstream")
+	}
+	for i, s := range u.Servers {
+		if !s.Address.set() {
+			p.add(fmt.Sprintf("%s.servers[%d]", key, i), `upstream server has no "address" (host:port)`)
+			continue
+		}
+		addr, err := upstreamAddress(s.Address.v)
+		if err != nil {
+			p.add(s.Address.at(), "%v", err)
+		}
+		us := UpstreamServer{
+			Address:     addr,
+			Weight:      s.Weight.or(defaultWeight),
+			MaxFails:    s.MaxFails.or(defaultMaxFails),
+			FailTimeout: s.FailTimeout.or(defaultFailTimeout),
+			Backup:      s.Backup.or(false),
+			Down:        s.Down.or(false),
+		}
+		if us.Weight < 1 {
+			p.add(s.Weight.at(), `invalid parameter "weight=%d": the weight must be 1 or more`, us.Weight)
+		}
+		up.Servers = append(up.Servers, us)
+	}
+	return up
+}
+
+func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *problems) *Server {
+	srv := &Server{
+		AccessLog:                resolveAccessLog(s.AccessLog),
+		ClientHeaderTimeout:      s.ClientHeaderTimeout.or(defaultClientHeaderTimeout),
+		ClientHeaderBufferSize:   s.ClientHeaderBufferSize.or(defaultClientHeaderBufSize),
+		LargeClientHeaderBuffers: s.LargeClientHeaderBuffers.or(defaultLargeClientHeaderBuffers()),
+		KeepaliveTimeout:         s.KeepaliveTimeout.or(defaultKeepaliveTimeout),
+		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
+	}
+	for _, name := range s.ServerName.or(nil) {
+		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
+	}
+	if !s.Listen.set() {
+		p.add(key, `server has no "listen": add listen: ["127.0.0.1:8080"]`)
+	}
+	for i, a := range s.Listen.or(nil) {
+		addr, err := listenAddress(a)
+		switch {
+		case err != nil:
+			p.add(fmt.Sprintf("%s[%d]", s.Listen.at(), i), "%v", err)
+		case slices.Contains(srv.Listen, addr):
+			p.add(fmt.Sprintf("%s[%d]", s.Listen.at(), i), "a duplicate listen %s", addr)
+		default:
+			srv.Listen = append(srv.Listen, addr)
+		}
+	}
+
+	s.checkDirectives(p)
+	if len(s.Locations) == 0 {
+		p.add(key, `server has no locations: add locations: [{path: /, proxy_pass: http://...}]`)
+	}
+	seen := map[string]bool{}
+	for j := range s.Locations {
+		l := &s.Locations[j]
+		l.locationDirectives.inherit(&s.locationDirectives)
+		loc := resolveLocation(l, fmt.Sprintf("%s.locations[%d]", key, j), upstreams, p)
+		if id, ok := locationID(loc); ok {
+			if seen[id] {
+				p.add(l.Path.at(), "duplicate location %q", l.Path.v)
+			}
+			seen[id] = true
+		}
+		srv.Locations = append(srv.Locations, loc)
+	}
+	return srv
+}
+
+func (s *rawServer) checkDirectives(p *problems) {
+	s.serverDirectives.check(p)
+	s.locationDirectives.check(p)
+}
+
+func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *problems) *Location {
+	loc := &Location{}
+	if l.Path.set() {
+		var err error
+		if loc.Path, loc.Match, loc.Regex, err = parseLocationPath(l.Path.v); err != nil {
+			p.add(l.Path.at(), "%v", err)
+		}
+	} else {
+		p.add(key, `location has no "path"`)
+	}
+	if l.ProxyPass.set() {
+		pp, err := parseProxyPass(l.ProxyPass.v, upstreams)
+		switch {
+		case err != nil:
+			p.add(l.ProxyPass.at(), "%v", err)
+		case pp.HasURI && loc.Regex != nil:
+			p.add(l.ProxyPass.at(), `"proxy_pass" cannot have URI part in location given by regular expression`)
+		}
+		loc.ProxyPass = pp
+	} else {
+		p.add(key, `location has no "proxy_pass"`)
+	}
+	l.locationDirectives.check(p)
+	l.locationDirectives.resolveInto(loc)
+	return loc
+}
+
+// resolveInto fills in the location's directives: each one is the value set
+// at the innermost level (inherit has copied them down) or nginx's default.
+func (d *locationDirectives) resolveInto(l *Location) {
+	l.ProxySetHeader = withDefaultHeaders(d.ProxySetHeader.or(nil))
+	l.ProxyHTTPVersion = string(d.ProxyHTTPVersion.or(defaultProxyHTTPVersion))
+
+	l.ProxyConnectTimeout = d.ProxyConnectTimeout.or(defaultProxyTimeout)
+	l.ProxySendTimeout = d.ProxySendTimeout.or(defaultProxyTimeout)
+	l.ProxyReadTimeout = d.ProxyReadTimeout.or(defaultProxyTimeout)
+
+	b := d.buffers()
+	l.ProxyBuffering = d.ProxyBuffering.or(true)
+	l.ProxyBufferSize = b.bufferSize
+	l.ProxyBuffers = b.buffers
+	l.ProxyBusyBuffersSize = b.busy
+	l.ProxyMaxTempFileSize = b.maxTempFile
+	l.ProxyTempFileWriteSize = b.tempFileWrite
+	l.ProxyTempPath = d.ProxyTempPath.or(defaultProxyTempPath)
+
+	l.ProxyRequestBuffering = d.ProxyRequestBuffering.or(true)
+	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
+	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
+	l.ClientBodyTempPath = d.ClientBodyTempPath.or(defaultClientBodyTempPath)
+	l.ClientBodyTimeout = d.ClientBodyTimeout.or(defaultClientBodyTimeout)
+	l.SendTimeout = d.SendTimeout.or(defaultSendTimeout)
+
+	l.ProxyNextUpstream = d.ProxyNextUpstream.or(defaultProxyNextUpstream)
+	l.ProxyNextUpstreamTries = d.ProxyNextUpstreamTries.or(0)
+	l.ProxyNextUpstreamTimeout = d.ProxyNextUpstreamTimeout.or(0)
+}
+
+// bufferSizes are the response-buffer directives in effect at one level,
+// with nginx's derived defaults applied.
+type bufferSizes struct {
+	bufferSize    int64
+	buffers       Buffers
+	largest       int64 // max(proxy_buffer_size, one of proxy_buffers)
+	busy          int64
+	tempFileWrite int64
+	maxTempFile   int64
+}
+
+// buffers computes the effective buffer sizes like
+// ngx_http_proxy_merge_loc_conf: busy and temp-file write sizes default to
+// twice the larger of proxy_buffer_size and one proxy_buffers buffer.
+func (d *locationDirectives) buffers() bufferSizes {
+	b := bufferSizes{
+		bufferSize: d.ProxyBufferSize.or(defaultProxyBufferSize),
+		buffers:    d.ProxyBuffers.or(defaultProxyBuffers()),
+	}
+	b.largest = max(b.bufferSize, b.buffers.Size)
+	b.busy = d.ProxyBusyBuffersSize.or(mulSat(2, b.largest))
+	b.tempFileWrite = d.ProxyTempFileWriteSize.or(mulSat(2, b.largest))
+	b.maxTempFile = d.ProxyMaxTempFileSize.or(defaultProxyMaxTempFileSize)
+	return b
+}
+
+// withDefaultHeaders returns the proxy_set_header list a location sends,
+// built like nginx's ngx_http_proxy_init_headers: the configured entries
+// first, then each default (Host: $proxy_host, Connection: close) whose
+// name the configured list does not set.
+func withDefaultHeaders(set []Header) []Header {
+	hs := slices.Clone(set)
+	for _, d := range defaultHeaders() {
+		if !slices.ContainsFunc(set, func(h Header) bool { return strings.EqualFold(h.Name, d.Name) }) {
+			hs = append(hs, d)
+		}
+	}
+	return hs
+}

@@ -1,0 +1,296 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Checks that need more than one value, or the resolved file, with nginx -t's
+// wording where nginx has one. Each problem points at the key that caused it;
+// for an inherited value, that is where the value was written.
+
+// check checks the server directives in effect at one level.
+func (d *serverDirectives) check(p *problems) {
+	if d.ClientHeaderBufferSize.or(1) <= 0 {
+		p.add(d.ClientHeaderBufferSize.at(), `"client_header_buffer_size" must be greater than 0`)
+	}
+}
+
+// check checks the location directives in effect at one level (http, a
+// server or a location, after inheritance).
+func (d *locationDirectives) check(p *problems) {
+	for _, o := range []*opt[string]{d.ProxyTempPath, d.ClientBodyTempPath} {
+		if o.set() && strings.TrimSpace(o.v) == "" {
+			p.add(o.at(), "%q must not be empty", directiveOf(o.at()))
+		}
+	}
+	for _, o := range []*opt[size]{d.ProxyBufferSize, d.ClientBodyBufferSize} {
+		if o.set() && o.v <= 0 {
+			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
+		}
+	}
+	d.checkBuffers(p)
+}
+
+// checkBuffers is nginx's check of the response-buffer directives, from
+// ngx_http_proxy_merge_loc_conf, in the same order and with the same
+// messages; like nginx it stops at the first failure. The message adds the
+// values involved; the error points at the one written last, since that is
+// usually the one just changed (and where nginx reports it).
+func (d *locationDirectives) checkBuffers(p *problems) {
+	b := d.buffers()
+	if b.buffers.N < 2 {
+		p.add(d.ProxyBuffers.at(), `there must be at least 2 "proxy_buffers"`)
+		return
+	}
+	largest := fmt.Sprintf(`max(proxy_buffer_size %s, proxy_buffers size %s) = %s`,
+		formatSize(b.bufferSize), formatSize(b.buffers.Size), formatSize(b.largest))
+	busy := "proxy_busy_buffers_size " + formatSize(b.busy)
+	if !d.ProxyBusyBuffersSize.set() {
+		busy += " by default"
+	}
+	if b.busy < b.largest {
+		p.add(p.latest(d.ProxyBusyBuffersSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
+			`"proxy_busy_buffers_size" must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers": %s < %s`,
+			busy, largest)
+		return
+	}
+	if all := mulSat(int64(b.buffers.N-1), b.buffers.Size); b.busy > all {
+		p.add(p.latest(d.ProxyBusyBuffersSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
+			`"proxy_busy_buffers_size" must be less than the size of all "proxy_buffers" minus one buffer: %s > (%d-1) × %s = %s`,
+			busy, b.buffers.N, formatSize(b.buffers.Size), formatSize(all))
+		return
+	}
+	if b.tempFileWrite < b.largest {
+		p.add(p.latest(d.ProxyTempFileWriteSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
+			`"proxy_temp_file_write_size" must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers": proxy_temp_file_write_size %s < %s`,
+			formatSize(b.tempFileWrite), largest)
+		return
+	}
+	if b.maxTempFile != 0 && b.maxTempFile < b.largest {
+		p.add(p.latest(d.ProxyMaxTempFileSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
+			`"proxy_max_temp_file_size" must be equal to zero to disable temporary files usage or must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers": proxy_max_temp_file_size %s < %s`,
+			formatSize(b.maxTempFile), largest)
+	}
+}
+
+// mulSat multiplies non-negative a and b, saturating at math.MaxInt64.
+func mulSat(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+// latest returns, of the key paths that are set, the one written on the
+// highest line.
+func (p *problems) latest(keys ...string) string {
+	best, bestLine := "", -1
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		if l := lineOf(p.doc, k); l > bestLine {
+			best, bestLine = k, l
+		}
+	}
+	return best
+}
+
+// mappingKeys returns the keys of the mapping at path in the YAML tree.
+func (p *problems) mappingKeys(path string) []string {
+	n := nodeAt(p.doc, path)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var keys []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "<<" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// checkServerNames reports servers that listen on the same address with
+// the same server_name (no server_name counts as the name ""): the request
+// could not tell them apart.
+func checkServerNames(servers []*Server, raw []rawServer, p *problems) {
+	type pair struct{ listen, name string }
+	first := map[pair]int{}
+	for i, s := range servers {
+		names := s.ServerName
+		if len(names) == 0 {
+			names = []string{""}
+		}
+		key := raw[i].ServerName.at()
+		if key == "" {
+			key = raw[i].Listen.at()
+		}
+		for _, l := range s.Listen {
+			for _, n := range names {
+				pr := pair{l, n}
+				if j, ok := first[pr]; ok {
+					p.add(key, "conflicting server name %q on %s: http.servers[%d] has the same listen and server_name", n, l, j)
+					continue
+				}
+				first[pr] = i
+			}
+		}
+	}
+}
+
+// listenAddress normalises a listen entry to host:port: "8080" and ":8080"
+// and "*:8080" mean 0.0.0.0:8080 (nginx's *:8080); an address without a
+// port gets nginx's default port 80.
+func listenAddress(s string) (string, error) {
+	a := strings.TrimSpace(s)
+	if f := strings.Fields(a); len(f) > 1 {
+		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: listen parameters are not supported`, f[1])
+	}
+	if _, ok := parseDigits(a); ok {
+		a = ":" + a
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		if strings.Contains(strings.Trim(a, "[]"), ":") || a == "" {
+			return "", fmt.Errorf(`invalid host in %q of the "listen" directive`, s)
+		}
+		host, port = strings.Trim(a, "[]"), "80"
+	}
+	if host == "" || host == "*" {
+		host = "0.0.0.0"
+	}
+	if n, ok := parseDigits(port); !ok || n < 1 || n > 65535 {
+		return "", fmt.Errorf(`invalid port in %q of the "listen" directive`, s)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// upstreamAddress normalises an upstream server address to host:port, with
+// nginx's default port 80.
+func upstreamAddress(s string) (string, error) {
+	a := strings.TrimSpace(s)
+	if strings.HasPrefix(a, "unix:") {
+		return "", fmt.Errorf("unix sockets are not supported yet: %q", s)
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		if strings.Contains(strings.Trim(a, "[]"), ":") || a == "" {
+			return "", fmt.Errorf("invalid address %q: want host:port", s)
+		}
+		host, port = strings.Trim(a, "[]"), "80"
+	}
+	if host == "" || strings.ContainsAny(host, " \t/") {
+		return "", fmt.Errorf("invalid address %q: want host:port", s)
+	}
+	if n, ok := parseDigits(port); !ok || n < 1 || n > 65535 {
+		return "", fmt.Errorf("invalid port in upstream %q", s)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// parseLocationPath splits a location path into nginx's modifier and path:
+// "/x" (prefix), "= /x" (exact), "^~ /x" (prefix that stops the regex
+// search), "~ regex" and "~* regex" (case-insensitive). As in nginx, "=" and
+// "~"/"~*" may also be attached ("=/x", "~*\.php$").
+func parseLocationPath(s string) (string, MatchKind, *regexp.Regexp, error) {
+	t := strings.TrimSpace(s)
+	mod, path := "", t
+	if f := strings.Fields(t); len(f) > 1 && (f[0] == "=" || f[0] == "^~" || f[0] == "~" || f[0] == "~*") {
+		mod, path = f[0], strings.TrimSpace(t[len(f[0]):])
+	} else {
+		for _, m := range []string{"~*", "~", "="} {
+			if rest, ok := strings.CutPrefix(t, m); ok {
+				mod, path = m, rest
+				break
+			}
+		}
+	}
+	if path == "" {
+		return "", 0, nil, fmt.Errorf("invalid location %q: the path is empty", s)
+	}
+	switch mod {
+	case "~", "~*":
+		expr := path
+		kind := MatchRegex
+		if mod == "~*" {
+			expr, kind = "(?i)"+path, MatchRegexCaseless
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return path, kind, nil, fmt.Errorf("invalid regular expression %q in location: %v; Go's RE2 syntax has no lookaround or backreferences", path, err)
+		}
+		return path, kind, re, nil
+	}
+	kind := MatchPrefix
+	switch mod {
+	case "=":
+		kind = MatchExact
+	case "^~":
+		kind = MatchPreferPrefix
+	}
+	if strings.HasPrefix(path, "@") {
+		return path, kind, nil, fmt.Errorf("named locations (%q) are not supported", path)
+	}
+	if !strings.HasPrefix(path, "/") {
+		return path, kind, nil, fmt.Errorf(`invalid location %q: the path must start with "/", or use "~ regex"`, s)
+	}
+	return path, kind, nil, nil
+}
+
+// locationID identifies a non-regex location the way nginx's duplicate
+// check does: "/x" and "^~ /x" are the same location, "= /x" is another.
+func locationID(l *Location) (string, bool) {
+	switch l.Match {
+	case MatchExact:
+		return "= " + l.Path, l.Path != ""
+	case MatchPrefix, MatchPreferPrefix:
+		return l.Path, l.Path != ""
+	}
+	return "", false
+}
+
+// parseProxyPass parses proxy_pass: http://NAME[/uri], where NAME is an
+// http.upstreams entry (case-insensitive, as in nginx), or
+// http://host:port[/uri].
+func parseProxyPass(s string, upstreams map[string]bool) (ProxyPass, error) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	switch {
+	case ok && strings.EqualFold(scheme, "https"):
+		return ProxyPass{}, fmt.Errorf("https upstreams are not supported yet: %q", s)
+	case !ok || !strings.EqualFold(scheme, "http"):
+		return ProxyPass{}, fmt.Errorf(`invalid URL prefix in %q: want "http://upstream_name" or "http://host:port"`, s)
+	}
+	host, uri := rest, ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		host, uri = rest[:i], rest[i:]
+	}
+	pp := ProxyPass{Scheme: "http", Host: host, URI: uri, HasURI: uri != ""}
+	if host == "" {
+		return pp, fmt.Errorf("no host in upstream %q", s)
+	}
+	if name := strings.ToLower(host); upstreams[name] {
+		pp.Upstream = name
+		return pp, nil
+	}
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		return pp, fmt.Errorf(`host not found in upstream %q: it is not in http.upstreams, and an address needs a port ("%s:8080")`, host, host)
+	}
+	if upstreams[strings.ToLower(h)] {
+		return pp, fmt.Errorf("upstream %q may not have port %s", h, port)
+	}
+	if h == "" {
+		return pp, fmt.Errorf("no host in upstream %q", s)
+	}
+	if n, ok := parseDigits(port); !ok || n < 1 || n > 65535 {
+		return pp, fmt.Errorf("invalid port in upstream %q", host)
+	}
+	return pp, nil
+}
