@@ -169,6 +169,11 @@ type Behavior struct {
 	Reply Reply
 	// Expect is the mode of an expect entry.
 	Expect ExpectMode
+	// Silent (idle_rst, idle_fin) makes the upstream forget idle connections
+	// without telling, like a NAT or firewall dropping its state: nothing is
+	// sent after D, and the next request on such a connection gets the RST
+	// (or FIN) instead of an answer.
+	Silent bool
 	// SkipBody makes the upstream act before reading the request body (it is
 	// discarded afterwards if the connection stays open). reset and
 	// close_before_header always act right after the head.
@@ -200,10 +205,14 @@ func KillAfter(d time.Duration) Behavior  { return Behavior{Kind: KindKillAfter,
 func HeadersThenStall() Behavior          { return Behavior{Kind: KindHeadersThenStall} }
 func ChunkedTruncated(n int64) Behavior   { return Behavior{Kind: KindChunkedTruncated, N: n} }
 func IdleRST(d time.Duration) Behavior    { return Behavior{Kind: KindIdleRST, D: d} }
-func IdleFIN(d time.Duration) Behavior    { return Behavior{Kind: KindIdleFIN, D: d} }
-func Refuse() Behavior                    { return Behavior{Kind: KindRefuse} }
-func KeepaliveRequests(n int) Behavior    { return Behavior{Kind: KindKeepaliveRequests, N: int64(n)} }
-func Expect(m ExpectMode) Behavior        { return Behavior{Kind: KindExpect, Expect: m} }
+
+// IdleDrop is idle_rst D silent: idle connections are forgotten after d and
+// the next request on one is answered with an RST.
+func IdleDrop(d time.Duration) Behavior { return Behavior{Kind: KindIdleRST, D: d, Silent: true} }
+func IdleFIN(d time.Duration) Behavior  { return Behavior{Kind: KindIdleFIN, D: d} }
+func Refuse() Behavior                  { return Behavior{Kind: KindRefuse} }
+func KeepaliveRequests(n int) Behavior  { return Behavior{Kind: KindKeepaliveRequests, N: int64(n)} }
+func Expect(m ExpectMode) Behavior      { return Behavior{Kind: KindExpect, Expect: m} }
 
 // FailRatio applies inner to a fraction p (0 < p <= 1) of the requests.
 func FailRatio(p float64, inner Behavior) Behavior {
@@ -251,8 +260,13 @@ func (b Behavior) String() string {
 		if b.Reply != ReplyDefault {
 			arg("reply=" + b.Reply.String())
 		}
-	case KindSlowHeader, KindSlowBody, KindKillAfter, KindIdleRST, KindIdleFIN:
+	case KindSlowHeader, KindSlowBody, KindKillAfter:
 		arg(b.D.String())
+	case KindIdleRST, KindIdleFIN:
+		arg(b.D.String())
+		if b.Silent {
+			arg("silent")
+		}
 	case KindStatus:
 		arg(strconv.Itoa(b.Code))
 	case KindExpect:
@@ -368,8 +382,8 @@ var kindSyntax = [numKinds]struct {
 	KindFailRatio:         {1, "P BEHAVIOR...: BEHAVIOR for a fraction P of the requests, the next matching entry for the rest (seed=N: random)"},
 	KindHeadersThenStall:  {0, "response header, then silence until someone closes"},
 	KindChunkedTruncated:  {-1, "[N]: chunked body of N bytes (default 1024) without the final 0 chunk, then FIN"},
-	KindIdleRST:           {1, "D: keepalive connections idle for D are reset (IIS)"},
-	KindIdleFIN:           {1, "D: keepalive connections idle for D are closed with FIN"},
+	KindIdleRST:           {1, "D [silent]: keepalive connections idle for D are reset (IIS); silent: the RST only answers the next request (NAT/firewall drop)"},
+	KindIdleFIN:           {1, "D [silent]: keepalive connections idle for D are closed with FIN; silent: only when the next request comes"},
 	KindRefuse:            {0, "the port is closed: connect() is refused"},
 	KindHeaderLimit:       {1, "N: request heads over N bytes get reply=431|400|reset (default 431)"},
 	KindKeepaliveRequests: {1, "N: the Nth response on a connection carries Connection: close, then FIN"},
@@ -473,6 +487,10 @@ func parseBehavior(fields []string) (Behavior, error) {
 			if err := b.setOption(strings.ToLower(key), val); err != nil {
 				return b, err
 			}
+			continue
+		}
+		if (k == KindIdleRST || k == KindIdleFIN) && strings.EqualFold(f, "silent") {
+			b.Silent = true
 			continue
 		}
 		pos = append(pos, f)

@@ -64,6 +64,7 @@ type Upstream struct {
 type policy struct {
 	idle        time.Duration // 0: connections may idle forever
 	idleRST     bool
+	idleSilent  bool
 	headLimit   int
 	headReply   Reply
 	maxRequests int
@@ -152,7 +153,7 @@ func (u *Upstream) compile(bs []Behavior) error {
 				return errors.New("upstream: only one of idle_rst and idle_fin")
 			}
 			seenIdle = true
-			u.pol.idle, u.pol.idleRST = b.D, b.Kind == KindIdleRST
+			u.pol.idle, u.pol.idleRST, u.pol.idleSilent = b.D, b.Kind == KindIdleRST, b.Silent
 		case KindRefuse:
 			u.pol.refuse = true
 		case KindHeaderLimit:
@@ -224,7 +225,9 @@ func (u *Upstream) Close() error {
 }
 
 // Hits is the number of requests for method and path (without query) whose
-// head the upstream has read.
+// head the upstream has read. A request that arrives on a connection that
+// idle_rst/idle_fin silent has dropped is not counted: it never reaches the
+// application.
 func (u *Upstream) Hits(method, path string) int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -422,8 +425,9 @@ type session struct {
 
 func (s *session) loop() ending {
 	pol := &s.u.pol
+	lastActive := time.Now()
 	for served := 1; ; served++ {
-		if pol.idle > 0 {
+		if pol.idle > 0 && !pol.idleSilent {
 			_ = s.c.SetReadDeadline(time.Now().Add(pol.idle))
 		}
 		req, err := readHead(s.br, pol.headLimit)
@@ -431,11 +435,20 @@ func (s *session) loop() ending {
 			return s.headFailed(err)
 		}
 		_ = s.c.SetReadDeadline(time.Time{})
+		if pol.idleSilent && req.readAt.Sub(lastActive) >= pol.idle {
+			// The state was dropped: the request never reaches the application.
+			s.u.logf("%s %s after %s idle → dropped connection", req.method, req.target, req.readAt.Sub(lastActive).Round(time.Millisecond))
+			if pol.idleRST {
+				return endReset
+			}
+			return endLinger
+		}
 		closeAfter := req.wantClose || (pol.maxRequests > 0 && served >= pol.maxRequests)
 		if req.method == "GET" && req.path == "/__stats" {
 			if end := s.stats(req, closeAfter); end != keepOpen {
 				return end
 			}
+			lastActive = time.Now()
 			continue
 		}
 		s.u.count(req)
@@ -448,6 +461,7 @@ func (s *session) loop() ending {
 		if end := s.act(b, req, closeAfter); end != keepOpen {
 			return end
 		}
+		lastActive = time.Now()
 	}
 }
 

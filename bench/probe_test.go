@@ -1,0 +1,286 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// probe runs Probe against u's root. Tests raise Rate ("unless asked") and
+// narrow IdleMax so that each finishes in a few seconds.
+func probe(t *testing.T, u *Upstream, cfg ProbeConfig) *Report {
+	t.Helper()
+	cfg.URL = u.URL() + "/"
+	if cfg.Rate == 0 {
+		cfg.Rate = 50
+	}
+	r, err := Probe(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", text.String())
+	return r
+}
+
+func near(t *testing.T, what string, got, want float64) {
+	t.Helper()
+	if got < want*0.9 || got > want*1.1 {
+		t.Errorf("%s = %v, want %v ±10%%", what, got, want)
+	}
+}
+
+func finding(r *Report, check string) string {
+	for _, f := range r.Findings {
+		if f.Check == check {
+			return f.Summary + " → " + f.Advice + " | " + f.Nginx
+		}
+	}
+	return ""
+}
+
+func TestProbeIdleRSTHeaderLimitRequests(t *testing.T) {
+	t.Parallel()
+	u := start(t, IdleRST(2*time.Second), HeaderLimit(6000, ReplyDefault), KeepaliveRequests(20))
+	r := probe(t, u, ProbeConfig{IdleMax: 5 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
+
+	i := r.Idle
+	if i == nil || !i.Found || i.Close != CloseRST || i.Reuse != CloseRST {
+		t.Fatalf("idle: %+v", i)
+	}
+	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 2)
+	if i.Lo > i.Timeout || i.Hi < i.Timeout || float64(i.Hi)/float64(i.Lo) > 1.1 {
+		t.Errorf("bracket [%v, %v] around %v", i.Lo, i.Hi, i.Timeout)
+	}
+	if f := finding(r, "idle timeout"); !strings.Contains(f, "after 2.0s with RST") || !strings.Contains(f, "keepalive_timeout 1s") || !strings.Contains(f, "104: Connection reset by peer") {
+		t.Errorf("idle finding: %s", f)
+	}
+
+	h := r.Header
+	if h == nil || h.Reject != "431" {
+		t.Fatalf("header: %+v", h)
+	}
+	near(t, "largest header", float64(h.MaxAccepted), 6000)
+	if h.MaxAccepted > 6000 || h.FirstRejected <= 6000 {
+		t.Errorf("header bracket %d..%d does not contain the limit 6000", h.MaxAccepted, h.FirstRejected)
+	}
+
+	k := r.KeepaliveRequests
+	if k == nil || k.Limit != 20 || !k.Announced || k.Close != CloseFIN {
+		t.Errorf("keepalive_requests: %+v", k)
+	}
+}
+
+func TestProbeIdleFINHeaderReset(t *testing.T) {
+	t.Parallel()
+	u := start(t, IdleFIN(3*time.Second), HeaderLimit(20000, ReplyReset), KeepaliveRequests(7))
+	r := probe(t, u, ProbeConfig{IdleMax: 5 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
+
+	i := r.Idle
+	if i == nil || !i.Found || i.Close != CloseFIN || i.Reuse != CloseFIN {
+		t.Fatalf("idle: %+v", i)
+	}
+	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 3)
+	if f := finding(r, "idle timeout"); !strings.Contains(f, "with FIN") || !strings.Contains(f, "keepalive_timeout 2s") || !strings.Contains(f, "upstream prematurely closed connection") {
+		t.Errorf("idle finding: %s", f)
+	}
+	if h := r.Header; h == nil || h.Reject != CloseRST {
+		t.Errorf("header: %+v", h)
+	} else {
+		near(t, "largest header", float64(h.MaxAccepted), 20000)
+	}
+	if k := r.KeepaliveRequests; k == nil || k.Limit != 7 || !k.Announced {
+		t.Errorf("keepalive_requests: %+v", k)
+	}
+}
+
+func TestProbeSilentDropBisects(t *testing.T) {
+	t.Parallel()
+	// Nothing is sent when the upstream forgets the connection, so the
+	// passive watch sees nothing and only the reuse bisection can find it.
+	u := start(t, IdleDrop(time.Second))
+	r := probe(t, u, ProbeConfig{IdleMin: 300 * time.Millisecond, IdleMax: 2500 * time.Millisecond, Checks: []string{CheckIdle}})
+	i := r.Idle
+	if i == nil || !i.Found || i.Observed != 0 || i.Reuse != CloseRST {
+		t.Fatalf("idle: %+v", i)
+	}
+	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 1)
+	if f := finding(r, "idle timeout"); !strings.Contains(f, "without closing them") {
+		t.Errorf("finding: %s", f)
+	}
+}
+
+func TestProbeNoIdleTimeout(t *testing.T) {
+	t.Parallel()
+	u := start(t)
+	r := probe(t, u, ProbeConfig{IdleMax: 500 * time.Millisecond, Checks: []string{CheckIdle}})
+	if i := r.Idle; i == nil || i.Found || !strings.HasPrefix(i.Note, "no idle close within") {
+		t.Errorf("idle: %+v", i)
+	}
+}
+
+func TestProbeBody(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		reply  Reply
+		reject string
+		early  bool
+	}{
+		{ReplyDefault, "413", true},
+		{ReplyReset, CloseRST, false},
+	} {
+		t.Run(tc.reject, func(t *testing.T) {
+			t.Parallel()
+			u := start(t, BodyLimit(100_000, tc.reply))
+			r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}, BodyMax: 1 << 20})
+			b := r.Body
+			if b == nil || b.Reject != tc.reject || b.Early != tc.early || b.Status != 200 {
+				t.Fatalf("body: %+v", b)
+			}
+			near(t, "largest body", float64(b.MaxAccepted), 100_000)
+			if b.MaxAccepted > 100_000 || b.FirstRejected <= 100_000 {
+				t.Errorf("bracket %d..%d does not contain 100000", b.MaxAccepted, b.FirstRejected)
+			}
+			if f := finding(r, "request body"); !strings.Contains(f, "client_max_body_size 9") {
+				t.Errorf("finding: %s", f)
+			}
+		})
+	}
+	t.Run("answers before the body", func(t *testing.T) {
+		t.Parallel()
+		b := Status(405)
+		b.SkipBody = true
+		u := start(t, b.For("POST"))
+		r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}})
+		if r.Body == nil || !r.Body.Early || r.Body.EarlyStatus != 405 || r.Body.Status != 405 {
+			t.Errorf("body: %+v", r.Body)
+		}
+	})
+}
+
+func TestProbePipelineExpectKeepalive(t *testing.T) {
+	t.Parallel()
+	checks := []string{CheckPipeline, CheckExpect}
+	t.Run("defaults", func(t *testing.T) {
+		t.Parallel()
+		r := probe(t, start(t), ProbeConfig{Checks: checks})
+		if !r.Baseline.Keepalive || r.Baseline.Status != 200 || r.Baseline.HeaderBytes == 0 {
+			t.Errorf("baseline: %+v", r.Baseline)
+		}
+		if r.Pipeline == nil || r.Pipeline.Answered != 2 {
+			t.Errorf("pipeline: %+v", r.Pipeline)
+		}
+		if e := r.Expect; e == nil || !e.Continue || e.Status != 200 {
+			t.Errorf("expect: %+v", e)
+		}
+	})
+	t.Run("expect ignored, no keepalive", func(t *testing.T) {
+		t.Parallel()
+		r := probe(t, start(t, Expect(ExpectIgnore), KeepaliveRequests(1)), ProbeConfig{Checks: checks})
+		if r.Baseline.Keepalive || r.KeepaliveRequests != nil || r.Idle != nil {
+			t.Errorf("baseline: %+v", r.Baseline)
+		}
+		if r.Pipeline == nil || r.Pipeline.Answered != 1 || r.Pipeline.Close != CloseFIN {
+			t.Errorf("pipeline: %+v", r.Pipeline)
+		}
+		if e := r.Expect; e == nil || !e.Ignored || e.Status != 200 {
+			t.Errorf("expect: %+v", e)
+		}
+	})
+}
+
+func TestProbeFailures(t *testing.T) {
+	t.Parallel()
+	addr, err := RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Probe(context.Background(), ProbeConfig{URL: "http://" + addr + "/", Rate: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Baseline.ConnectErr != "refused" || !strings.Contains(finding(r, "connect"), "connect() failed (111: Connection refused) while connecting to upstream") {
+		t.Errorf("refused: %+v %v", r.Baseline, r.Findings)
+	}
+
+	for _, tc := range []struct {
+		b     Behavior
+		nginx string
+	}{
+		{Reset(), "recv() failed (104: Connection reset by peer) while reading response header from upstream"},
+		{CloseBeforeHeader(), "upstream prematurely closed connection while reading response header from upstream"},
+		{NoValidHTTP(), "upstream sent no valid HTTP/1.0 header"},
+	} {
+		r := probe(t, start(t, tc.b), ProbeConfig{})
+		if f := finding(r, "first byte"); !strings.Contains(f, tc.nginx) {
+			t.Errorf("%s: %s", tc.b, f)
+		}
+	}
+	if _, err := Probe(context.Background(), ProbeConfig{URL: "https://example.com/"}); err == nil {
+		t.Error("https URL accepted")
+	}
+}
+
+func TestProbeBoundedTimeAndRate(t *testing.T) {
+	t.Parallel()
+	u := start(t, IdleFIN(time.Minute))
+	t0 := time.Now()
+	// Default rate (5/s): the bound must hold whatever the checks still want.
+	r, err := Probe(context.Background(), ProbeConfig{URL: u.URL() + "/", MaxTime: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("probe took %v with --max-time 1.5s", d)
+	}
+	// Paced requests plus the few unpaced second halves of reuse tests.
+	if max := 5*time.Duration(r.Elapsed).Seconds() + 3; float64(r.Requests) > max {
+		t.Errorf("%d requests in %v: more than 5/s", r.Requests, r.Elapsed)
+	}
+	if finding(r, "probe") == "" {
+		t.Errorf("no out-of-time finding: %v", r.Findings)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || back.URL != r.URL || len(back.Findings) != len(r.Findings) {
+		t.Errorf("JSON round trip: %v", err)
+	}
+}
+
+func TestProbeProgress(t *testing.T) {
+	t.Parallel()
+	u := start(t, IdleRST(1200*time.Millisecond))
+	var buf syncBuffer
+	probe(t, u, ProbeConfig{IdleMax: 2 * time.Second, Checks: []string{CheckIdle}, Progress: &buf})
+	if s := buf.String(); !strings.Contains(s, "idle: bisecting") || strings.Contains(s, "\x1b") {
+		t.Errorf("progress (not a terminal: plain lines):\n%s", s)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the progress goroutine and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
