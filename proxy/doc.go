@@ -1,0 +1,23 @@
+// Package proxy is spillway's request path: the client side (fasthttp's
+// server), the upstream exchange it drives phase by phase, retries, passive
+// health, keepalive caches, and nginx's logs.
+//
+// Start reading at handler.go: Proxy.serve is a request's whole life.
+//
+//	accept, read request head        fasthttp.Server (proxy.go)
+//	route: server block, location    vhostFor, vhost.match (site.go)
+//	buffer the request body          exchange.readBody (body.go)
+//	build the upstream head once     exchange.buildHead, appendHead (request.go)
+//	┌ pick upstream                  group.pick: smooth weighted RR, max_fails (upstream.go)
+//	│ connect / reuse idle conn      idleCache.get probes FIN/RST first (keepalive.go)
+//	│ send request                   attempt.send          "sending request to upstream"
+//	│ read response header           attempt.readHeader    "reading response header from upstream"
+//	└ failed? retry?                 decideRetry, the only retry decision (retry.go)
+//	respond: head, then the body     exchange.respond      "reading upstream" (respond.go)
+//	log                              exchange.finish: access log; errors logged where they happen
+//
+// Every upstream failure is one *UpstreamError carrying its Phase, Kind,
+// peer, whether the connection was reused and the bytes each way
+// (errors.go); the status (502/504), nginx's log message and the retry
+// decision are all computed from it.
+package proxy

@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// serve is a request's whole life, in nginx's order. Each step is one method
+// and each returns false when it has already answered the client (an error
+// page) so that serve only has to stop.
+//
+//	read request (fasthttp) → route → buffer body → [pick upstream → connect →
+//	send → read header → retry?]… → respond (buffer or spill body) → log
+func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
+	x := p.exchanges.Get().(*exchange)
+	x.begin(p, s, ctx, vhosts)
+	if x.loc == nil || x.loc.group == nil {
+		x.page(fasthttp.StatusNotFound)
+		x.finish()
+		return
+	}
+	if !x.readBody() { // client_max_body_size, client_body_buffer_size, temp file
+		x.finish()
+		return
+	}
+	x.buildHead()
+	for {
+		next, ok := x.tryOnce() // pick, connect, send, read header
+		if ok {
+			break
+		}
+		if !next {
+			x.finish()
+			return
+		}
+	}
+	if x.respond() { // the body is streamed: finish runs when it is done
+		return
+	}
+	x.finish()
+}
+
+// buildHead renders the upstream request head once; retries resend it.
+func (x *exchange) buildHead() {
+	x.uri = upstreamURI(x.uri[:0], x.loc, x.ctx.Request.Header.RequestURI())
+	var n int64
+	if x.body != nil {
+		n = x.body.Size()
+	}
+	x.head = x.appendHead(x.head[:0], x.uri, n, x.body != nil)
+}
+
+// tryOnce makes one attempt. ok means a response header arrived and will be
+// relayed; otherwise next says whether to try again (the failure has been
+// logged, and when next is false the client has its error page).
+func (x *exchange) tryOnce() (next, ok bool) {
+	g := x.loc.group
+	pr, fresh := x.freshNext, x.freshNext != nil
+	x.freshNext = nil
+	if pr == nil {
+		pr = g.pick(x.tried)
+	}
+	if pr == nil {
+		x.noLive()
+		return false, false
+	}
+	if x.firstTry.IsZero() {
+		x.firstTry = time.Now()
+	}
+	a, ue := x.p.exchangeHead(x, pr, fresh)
+	if ue == nil {
+		status := x.uresp.Header.StatusCode()
+		x.record(pr, status, a.start)
+		if !statusRetry(status, x.retryInput(nil)) {
+			x.cur = a
+			g.succeeded(pr)
+			return false, true
+		}
+		// proxy_next_upstream http_5xx/403/404/429: drop this answer and go
+		// on. 403 and 404 are never counted as failures (nginx).
+		a.conn.close()
+		if status != 403 && status != 404 && g.failed(pr) {
+			x.logDisabled(pr, PhaseReadHeader)
+		}
+		x.tried = append(x.tried, pr)
+		x.tries++
+		return true, false
+	}
+
+	x.record(pr, ue.Status(), a.start)
+	verdict := decideRetry(x.retryInput(ue))
+	// nginx logs "temporarily disabled" before a timeout's error line and
+	// after any other error's line. A stale keepalive connection is not the
+	// server's fault, so it is not counted against max_fails (nginx counts it).
+	counted := !verdict.Fresh
+	if counted && ue.Kind == KindTimeout && g.failed(pr) {
+		x.logDisabled(pr, ue.Phase)
+		counted = false
+	}
+	x.logUpstream(errorlog.Level(config.LevelError), ue, "", pr.addr)
+	if counted && ue.Kind != KindTimeout && g.failed(pr) {
+		x.logDisabled(pr, ue.Phase)
+	}
+	x.logDecision(ue, verdict, a)
+	switch {
+	case verdict.Fresh:
+		x.freeUsed = true
+		x.freshNext = pr
+		return true, false
+	case verdict.Retry:
+		x.tried = append(x.tried, pr)
+		x.tries++
+		return true, false
+	}
+	x.page(ue.Status())
+	return false, false
+}
+
+func (x *exchange) retryInput(ue *UpstreamError) retryInput {
+	lc := x.loc.conf
+	max := lc.ProxyNextUpstreamTries
+	if n := len(x.loc.group.peers) + len(x.loc.group.backup); max == 0 || max > n {
+		max = n
+	}
+	in := retryInput{
+		Err: ue, Mask: lc.ProxyNextUpstream,
+		NonIdempotent: isNonIdempotent(x.ctx.Request.Header.Method()),
+		Replayable:    true,
+		Tries:         x.tries + 1, MaxTries: max,
+		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.ProxyNextUpstreamTimeout,
+		FreeUsed: x.freeUsed,
+	}
+	return in
+}
+
+func (x *exchange) record(p *peer, status int, start time.Time) {
+	x.attempts = append(x.attempts, attemptRecord{addr: p.addr, status: status, dur: time.Since(start)})
+}
+
+// noLive answers nginx's "no live upstreams": every server is down or has
+// been tried. The upstream field names the group, not a peer.
+func (x *exchange) noLive() {
+	e := &UpstreamError{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
+	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.name)
+	x.attempts = append(x.attempts, attemptRecord{addr: x.loc.group.name, status: fasthttp.StatusBadGateway})
+	x.page(fasthttp.StatusBadGateway)
+}
+
+func (x *exchange) logDisabled(p *peer, phase Phase) {
+	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: phase}, "upstream server temporarily disabled", p.addr)
+}

@@ -1,0 +1,176 @@
+package proxy_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"spillway/bench"
+)
+
+const keepaliveTmpl = `
+error_log: {path: stderr, level: error}
+http:
+  proxy_http_version: "1.1"
+  proxy_set_header: {Connection: ""}
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  upstreams:
+    app:
+      keepalive: 8
+      servers:
+        - address: {U0}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - path: /
+          proxy_pass: http://app
+`
+
+// One upstream connection serves many requests.
+func TestKeepaliveReuse(t *testing.T) {
+	u := upstream(t, bench.OK())
+	r := newRig(t, "error", keepaliveTmpl, u.Addr())
+	for i := range 20 {
+		status, body := r.do("GET", "/size/1000", nil)
+		if status != 200 || len(body) != 1000 {
+			t.Fatalf("request %d: %d, %d bytes", i, status, len(body))
+		}
+	}
+	if n := u.Conns(); n != 1 {
+		t.Fatalf("upstream saw %d connections for 20 requests, want 1", n)
+	}
+	if log := r.log(); log != "" {
+		t.Fatalf("unexpected error log:\n%s", log)
+	}
+}
+
+// A pooled connection that the upstream closed while it was idle, with FIN
+// or with RST (the IIS case), is detected before reuse: the next request
+// succeeds on a new connection and nothing is logged.
+func TestStaleKeepaliveDetected(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		b    bench.Behavior
+		rst  bool
+	}{
+		{"fin", bench.IdleFIN(50 * time.Millisecond), false},
+		{"rst", bench.IdleRST(50 * time.Millisecond), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			u := upstream(t, bench.OK(), c.b)
+			r := newRig(t, "error", keepaliveTmpl, u.Addr())
+			if status, _ := r.do("GET", "/size/10", nil); status != 200 {
+				t.Fatalf("first request: %d", status)
+			}
+			waitFor(t, "upstream to close the idle connection", func() bool { return u.OpenConns() == 0 })
+			if status, body := r.do("GET", "/size/10", nil); status != 200 || len(body) != 10 {
+				t.Fatalf("second request: %d %q", status, body)
+			}
+			fin, rst, _, _ := r.p.StaleStats()
+			if c.rst && rst != 1 || !c.rst && fin != 1 {
+				t.Fatalf("stale counters fin=%d rst=%d", fin, rst)
+			}
+			if u.Conns() != 2 {
+				t.Fatalf("upstream connections %d, want 2", u.Conns())
+			}
+			if log := r.log(); log != "" {
+				t.Fatalf("unexpected error log:\n%s", log)
+			}
+		})
+	}
+}
+
+// waitFor polls a condition with a deadline: a wait on an observable state,
+// never a sleep standing in for one.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// The client's header order and case reach the upstream; hop-by-hop headers
+// and headers named in Connection do not; Host is $proxy_host (nginx's
+// default) and X-Forwarded-For is appended when configured.
+func TestRequestHeadForwarding(t *testing.T) {
+	// A raw listener shows the exact bytes the proxy sends.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	heads := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		var sb strings.Builder
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			sb.WriteString(l)
+			if l == "\r\n" {
+				break
+			}
+		}
+		heads <- sb.String()
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"))
+	}()
+	r := newRig(t, "error", `
+error_log: {path: stderr, level: error}
+http:
+  upstreams:
+    backend:
+      servers: [{address: {U0}}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - path: /static/
+          proxy_pass: http://backend/files/
+          proxy_set_header:
+            Host: $proxy_host
+            Connection: close
+            X-Forwarded-For: $proxy_add_x_forwarded_for
+`, ln.Addr().String())
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("GET /static/a.png?v=2 HTTP/1.1\r\nHost: example.test\r\nx-lower: 1\r\nX-Forwarded-For: 10.0.0.1\r\n" +
+		"Connection: keep-alive, X-Secret\r\nX-Secret: hop\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nZ-Last: 2\r\n\r\n"))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := <-heads
+	want := "GET /files/a.png?v=2 HTTP/1.0\r\n" +
+		"Host: backend\r\n" +
+		"Connection: close\r\n" +
+		"X-Forwarded-For: 10.0.0.1, 127.0.0.1\r\n" +
+		"x-lower: 1\r\n" +
+		"Z-Last: 2\r\n" +
+		"\r\n"
+	if got != want {
+		t.Fatalf("upstream got\n%q\nwant\n%q", got, want)
+	}
+}

@@ -1,0 +1,87 @@
+package proxy
+
+import (
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// errorPages holds spillway's answers for the statuses it produces itself,
+// built like nginx's (ngx_http_special_response.c): the same lines, CRLF
+// endings, and the same title and heading, with spillway's name in the
+// footer where nginx puts its own.
+var errorPages = func() map[int][]byte {
+	m := map[int][]byte{}
+	for _, e := range []struct {
+		code       int
+		title, sub string
+	}{
+		{400, "400 Bad Request", ""},
+		{494, "400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"},
+		{404, "404 Not Found", ""},
+		{405, "405 Not Allowed", ""},
+		{408, "408 Request Time-out", ""},
+		{413, "413 Request Entity Too Large", ""},
+		{414, "414 Request-URI Too Large", ""},
+		{500, "500 Internal Server Error", ""},
+		{501, "501 Not Implemented", ""},
+		{502, "502 Bad Gateway", ""},
+		{503, "503 Service Temporarily Unavailable", ""},
+		{504, "504 Gateway Time-out", ""},
+		{505, "505 HTTP Version Not Supported", ""},
+	} {
+		h1 := e.title
+		if e.sub != "" {
+			h1 = "400 Bad Request"
+		}
+		page := "<html>\r\n<head><title>" + e.title + "</title></head>\r\n<body>\r\n<center><h1>" + h1 + "</h1></center>\r\n"
+		if e.sub != "" {
+			page += "<center>" + e.sub + "</center>\r\n"
+		}
+		page += "<hr><center>" + ServerName + "</center>\r\n</body>\r\n</html>\r\n"
+		m[e.code] = []byte(page)
+	}
+	return m
+}()
+
+// ServerName is what spillway calls itself in the Server header and on its
+// error pages.
+const ServerName = "spillway"
+
+// closeAfter lists the statuses after which nginx closes the client
+// connection (measured: 502/504 keep it, 400/413/414/500/505 close it).
+func closeAfter(code int) bool {
+	switch code {
+	case 400, 494, 408, 413, 414, 500, 501, 505:
+		return true
+	}
+	return false
+}
+
+// page answers the client with one of spillway's own error pages. 494 is
+// nginx's internal code for "Request Header Or Cookie Too Large": sent as 400.
+func (x *exchange) page(code int) {
+	writePage(x.ctx, code)
+	x.status = code
+	if code == 494 {
+		x.status = 400
+	}
+}
+
+func writePage(ctx *fasthttp.RequestCtx, code int) {
+	body, ok := errorPages[code]
+	if !ok {
+		body = []byte("<html>\r\n<head><title>" + strconv.Itoa(code) + "</title></head>\r\n<body>\r\n<hr><center>" + ServerName + "</center>\r\n</body>\r\n</html>\r\n")
+	}
+	ctx.Response.Reset()
+	status := code
+	if code == 494 {
+		status = 400
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/html")
+	ctx.SetBody(body)
+	if closeAfter(code) {
+		ctx.SetConnectionClose()
+	}
+}

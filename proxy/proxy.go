@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/accesslog"
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// Proxy is a running spillway: listeners, the current site, upstream
+// connection caches and logs. All state hangs off it (no globals), so tests
+// run many proxies side by side. Methods are safe for concurrent use.
+type Proxy struct {
+	elog      *errorlog.Log
+	ownsElog  bool
+	site      atomic.Pointer[site]
+	transport transport
+	connIDs   atomic.Uint64 // nginx's *N: shared by client and upstream connections
+	stale     staleStats
+	exchanges sync.Pool
+	now       func() time.Time
+
+	mu        sync.Mutex
+	servers   []*fasthttp.Server
+	listeners []net.Listener
+	access    map[string]*accesslog.Log // by path
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Options are what a caller may inject; the zero value is production.
+type Options struct {
+	ErrorLog *errorlog.Log    // nil: opened from cfg.ErrorLog
+	Now      func() time.Time // nil: time.Now (passive health clock)
+}
+
+// New builds a proxy from a loaded config without opening listeners.
+func New(cfg *config.Config, opts Options) (*Proxy, error) {
+	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, access: map[string]*accesslog.Log{}, done: make(chan struct{})}
+	p.exchanges.New = func() any { return new(exchange) }
+	if p.elog == nil {
+		l, err := errorlog.Open(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level), errorlog.Options{})
+		if err != nil {
+			return nil, err
+		}
+		p.elog, p.ownsElog = l, true
+	}
+	s, err := buildSite(cfg, opts.Now)
+	if err != nil {
+		p.closeLogs()
+		return nil, err
+	}
+	for _, sc := range cfg.Servers {
+		if sc.AccessLog.Off || p.access[sc.AccessLog.Path] != nil {
+			continue
+		}
+		f, err := accesslog.Compile(sc.AccessLog.Format)
+		if err != nil {
+			p.closeLogs()
+			return nil, fmt.Errorf("access_log %s: %w", sc.AccessLog.Path, err)
+		}
+		l, err := accesslog.Open(sc.AccessLog.Path, f)
+		if err != nil {
+			p.closeLogs()
+			return nil, err
+		}
+		p.access[sc.AccessLog.Path] = l
+	}
+	p.site.Store(s)
+	return p, nil
+}
+
+// Validate checks what Load cannot (variables, proxy_pass addresses)
+// without opening anything: `spillway check` runs it after config.Load.
+func Validate(cfg *config.Config) error {
+	_, err := buildSite(cfg, nil)
+	return err
+}
+
+// Start opens every listen address and serves in the background. A bind
+// failure is reported with nginx's wording and nothing is left open.
+func (p *Proxy) Start() error {
+	s := p.site.Load()
+	for addr, vhosts := range s.listeners {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			p.Close()
+			return bindError(addr, err)
+		}
+		srv := p.newServer(vhosts)
+		p.mu.Lock()
+		p.servers = append(p.servers, srv)
+		p.listeners = append(p.listeners, ln)
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			_ = srv.Serve(&idListener{Listener: ln, p: p})
+		}()
+	}
+	p.wg.Add(1)
+	go p.reaper()
+	return nil
+}
+
+func bindError(addr string, err error) error {
+	if errno := errnoOf(err); errno != 0 {
+		return fmt.Errorf("bind() to %s failed (%d: %s)", addr, int(errno), errorlog.StrError(errno))
+	}
+	return fmt.Errorf("bind() to %s failed: %w", addr, err)
+}
+
+// Addrs returns the bound listen addresses (useful with port 0).
+func (p *Proxy) Addrs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, len(p.listeners))
+	for i, ln := range p.listeners {
+		out[i] = ln.Addr().String()
+	}
+	return out
+}
+
+// newServer configures fasthttp as the client side of the proxy (see
+// shared/fasthttp-notes.md 1.1): headers passed as received, bodies
+// streamed into our own buffers, limits from the first server block.
+func (p *Proxy) newServer(vhosts []*vhost) *fasthttp.Server {
+	sc := vhosts[0].conf
+	s := p.site.Load()
+	return &fasthttp.Server{
+		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts) },
+		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, vhosts[0], err) },
+		Name:                          ServerName,
+		ReadBufferSize:                int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N,
+		WriteBufferSize:               16 << 10,
+		ReadTimeout:                   sc.ClientHeaderTimeout,
+		IdleTimeout:                   sc.KeepaliveTimeout,
+		MaxRequestsPerConn:            sc.KeepaliveRequests,
+		StreamRequestBody:             true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{p},
+	}
+}
+
+// fasthttpLogger routes fasthttp's own messages to the error log at info,
+// where nginx logs client-side connection errors.
+type fasthttpLogger struct{ p *Proxy }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.p.elog.Logf(errorlog.Level(config.LevelInfo), format, args...)
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx is
+// done, then closes idle upstream connections and logs.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	servers := p.servers
+	p.servers = nil
+	p.mu.Unlock()
+	var err error
+	for _, s := range servers {
+		if e := s.ShutdownWithContext(ctx); e != nil && err == nil {
+			err = e
+		}
+	}
+	p.stop()
+	return err
+}
+
+// Close stops at once.
+func (p *Proxy) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.mu.Lock()
+	lns := p.listeners
+	p.mu.Unlock()
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+	_ = p.Shutdown(ctx)
+	return nil
+}
+
+func (p *Proxy) stop() {
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
+	p.wg.Wait()
+	for _, g := range p.site.Load().groups {
+		for _, pr := range append(append([]*peer{}, g.peers...), g.backup...) {
+			pr.idle.closeAll()
+		}
+	}
+	p.closeLogs()
+}
+
+func (p *Proxy) closeLogs() {
+	for _, l := range p.access {
+		_ = l.Close()
+	}
+	p.access = map[string]*accesslog.Log{}
+	if p.ownsElog {
+		_ = p.elog.Close()
+	}
+}
+
+// reaper closes upstream connections idle past keepalive_timeout.
+func (p *Proxy) reaper() {
+	defer p.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case now := <-t.C:
+			for _, g := range p.site.Load().groups {
+				for _, pr := range g.peers {
+					pr.idle.reap(now)
+				}
+				for _, pr := range g.backup {
+					pr.idle.reap(now)
+				}
+			}
+		}
+	}
+}
+
+// StaleStats reports idle upstream connections found dead before reuse.
+func (p *Proxy) StaleStats() (fin, rst, expired, reused int64) {
+	return p.stale.FIN.Load(), p.stale.RST.Load(), p.stale.Expired.Load(), p.stale.Reused.Load()
+}
+
+func (p *Proxy) nextConnID() uint64 { return p.connIDs.Add(1) }
+
+// idListener numbers accepted connections from the proxy's shared counter.
+type idListener struct {
+	net.Listener
+	p *Proxy
+}
+
+func (l *idListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c, nil
+	}
+	return &clientConn{TCPConn: tc, id: l.p.nextConnID()}, nil
+}
+
+// clientConn embeds *net.TCPConn (not net.Conn) so ReadFrom, and with it
+// sendfile for temp-file bodies, stays visible to fasthttp's writer.
+type clientConn struct {
+	*net.TCPConn
+	id uint64
+}
+
+func connID(ctx *fasthttp.RequestCtx) uint64 {
+	if c, ok := ctx.Conn().(*clientConn); ok {
+		return c.id
+	}
+	return ctx.ConnID()
+}
+
+func sysErrno(e uintptr) syscall.Errno { return syscall.Errno(e) }
+
+// finish writes the access-log line, frees what the request held and
+// recycles the exchange.
+func (x *exchange) finish() {
+	if x.body != nil {
+		_ = x.body.Close()
+	}
+	if x.cur != nil && x.cur.conn != nil {
+		x.release(x.cur, false)
+	}
+	if l := x.p.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
+		addr, status, rtime := x.upstreamVars()
+		h := &x.ctx.Request.Header
+		l.Write(&accesslog.Entry{
+			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
+			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
+			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
+			RequestURI: string(h.RequestURI()), Scheme: "http", RequestTime: time.Since(x.start),
+			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
+			Header: func(name string) []byte { return h.Peek(name) },
+		})
+	}
+	p := x.p
+	x.reset()
+	p.exchanges.Put(x)
+}
+
+// logDecision states what nginx's log does not: whether a failed attempt is
+// retried, where, and why (info level, after nginx's own line).
+func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
+	lv := errorlog.Level(config.LevelInfo)
+	if !x.p.elog.Enabled(lv) {
+		return
+	}
+	msg := "not retried: " + v.Why
+	if v.Retry {
+		msg = "retrying: " + v.Why
+	}
+	if ue.Reused {
+		msg += " (reused connection, idle " + strconv.FormatFloat(a.idle.Seconds(), 'f', 3, 64) + "s)"
+	}
+	x.logUpstream(lv, ue, msg, ue.Peer)
+}
+
+// clientError answers requests fasthttp could not parse, with nginx's
+// status and info-level line.
+func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, vh *vhost, err error) {
+	lv := errorlog.Level(config.LevelInfo)
+	f := errorlog.Fields{Server: vh.name}
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		f.Client = a.AddrPort().Addr().Unmap().String()
+	}
+	conn := connID(ctx)
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &small):
+		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
+		writePage(ctx, 494)
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "reading client request headers", Fields: &f})
+		_ = ctx.Conn().Close()
+	default:
+		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent invalid request", Action: "reading client request line", Fields: &f})
+		writePage(ctx, 400)
+	}
+}

@@ -1,0 +1,171 @@
+package proxy
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hopByHop are never forwarded upstream: they describe the client's
+// connection, not the request (RFC 9110 7.6.1). nginx's proxy module drops
+// the same set (ngx_http_proxy_headers) and sets its own framing.
+var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+	"Transfer-Encoding", "Upgrade", "Expect", "Content-Length"}
+
+// upstreamURI applies nginx's proxy_pass URI rule: without a URI part the
+// client's request URI goes upstream unchanged; with one, the part of the
+// path that matched a prefix location is replaced by it.
+func upstreamURI(dst []byte, loc *location, rawURI []byte) []byte {
+	pp := &loc.conf.ProxyPass
+	if !pp.HasURI {
+		return append(dst, rawURI...)
+	}
+	prefix := loc.conf.Path
+	if bytes.HasPrefix(rawURI, []byte(prefix)) {
+		return append(append(dst, pp.URI...), rawURI[len(prefix):]...)
+	}
+	// The raw URI does not start with the location (escaped characters,
+	// "..", regex locations): pass the proxy_pass URI plus the arguments.
+	dst = append(dst, pp.URI...)
+	if i := bytes.IndexByte(rawURI, '?'); i >= 0 {
+		dst = append(dst, rawURI[i:]...)
+	}
+	return dst
+}
+
+// appendHead builds the request head sent upstream: the request line, the
+// proxy_set_header headers in file order, then the client's headers in the
+// order and case they arrived, minus hop-by-hop headers, headers named in
+// Connection, and headers that proxy_set_header replaces; then our own
+// framing (the body is always sent with a Content-Length: it was buffered).
+func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody bool) []byte {
+	req := &x.ctx.Request.Header
+	dst = append(dst, req.Method()...)
+	dst = append(dst, ' ')
+	dst = append(dst, uri...)
+	dst = append(dst, " HTTP/"...)
+	dst = append(dst, x.loc.conf.ProxyHTTPVersion...)
+	dst = append(dst, "\r\n"...)
+
+	for i := range x.loc.set {
+		h := &x.loc.set[i]
+		mark := len(dst)
+		dst = append(dst, h.name...)
+		dst = append(dst, ": "...)
+		vstart := len(dst)
+		dst = x.appendValue(dst, h.parts)
+		if len(dst) == vstart { // an empty value removes the header (nginx)
+			dst = dst[:mark]
+			continue
+		}
+		dst = append(dst, "\r\n"...)
+	}
+
+	connection := req.Peek("Connection")
+	for k, v := range req.AllInOrder() {
+		if x.dropHeader(k, connection) {
+			continue
+		}
+		dst = append(dst, k...)
+		dst = append(dst, ": "...)
+		dst = append(dst, v...)
+		dst = append(dst, "\r\n"...)
+	}
+	if hasBody {
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, bodyLen, 10)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+func (x *exchange) dropHeader(name, connection []byte) bool {
+	for _, h := range hopByHop {
+		if bytes.EqualFold(name, []byte(h)) {
+			return true
+		}
+	}
+	for i := range x.loc.set {
+		if bytes.EqualFold(name, []byte(x.loc.set[i].name)) {
+			return true
+		}
+	}
+	// Headers listed in Connection are hop-by-hop too (RFC 9110 7.6.1).
+	for len(connection) > 0 {
+		var tok []byte
+		tok, connection, _ = bytes.Cut(connection, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(tok), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendValue evaluates a compiled proxy_set_header value for this request.
+func (x *exchange) appendValue(dst []byte, parts []part) []byte {
+	req := &x.ctx.Request.Header
+	for _, p := range parts {
+		switch p.kind {
+		case varLiteral:
+			dst = append(dst, p.lit...)
+		case varHost:
+			if h := req.Host(); len(h) > 0 {
+				dst = appendLower(dst, hostOnly(h))
+			} else {
+				dst = append(dst, x.vh.name...)
+			}
+		case varHTTPHost:
+			dst = append(dst, req.Host()...)
+		case varRemoteAddr:
+			dst = append(dst, x.client...)
+		case varRemotePort:
+			dst = strconv.AppendInt(dst, int64(x.clientPort), 10)
+		case varProxyAddXForwardedFor:
+			if xff := req.Peek("X-Forwarded-For"); len(xff) > 0 {
+				dst = append(append(dst, xff...), ", "...)
+			}
+			dst = append(dst, x.client...)
+		case varScheme:
+			dst = append(dst, "http"...)
+		case varProxyHost:
+			dst = append(dst, x.loc.conf.ProxyPass.Host...)
+		case varRequestURI:
+			dst = append(dst, req.RequestURI()...)
+		case varURI:
+			dst = append(dst, x.ctx.Path()...)
+		case varArgs:
+			dst = append(dst, x.ctx.URI().QueryString()...)
+		case varServerName:
+			dst = append(dst, x.vh.name...)
+		case varServerPort:
+			dst = strconv.AppendInt(dst, int64(x.serverPort), 10)
+		case varRequestMethod:
+			dst = append(dst, req.Method()...)
+		case varHTTPHeader:
+			dst = append(dst, req.Peek(p.lit)...)
+		}
+	}
+	return dst
+}
+
+func appendLower(dst, s []byte) []byte {
+	for _, c := range s {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// isNonIdempotent is nginx's rule: POST, LOCK and PATCH are not passed to the
+// next upstream once the request was sent (NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT).
+// Every other method is treated as idempotent, as nginx does.
+func isNonIdempotent(method []byte) bool {
+	switch string(method) {
+	case fasthttp.MethodPost, fasthttp.MethodPatch, "LOCK":
+		return true
+	}
+	return false
+}

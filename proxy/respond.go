@@ -1,0 +1,224 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// Response headers that describe the upstream connection, or that nginx
+// replaces with its own (Date, Server) or keeps for itself (X-Accel-*).
+var hideResponse = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
+	"Upgrade", "TE", "Trailer", "Content-Length", "Date", "Server", "X-Pad",
+	"X-Accel-Buffering", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Charset", "X-Accel-Expires"}
+
+// respond relays the upstream's head and body to the client. It returns
+// true when the body is streamed: the exchange then finishes from the
+// stream's Close, after fasthttp has written the last byte.
+func (x *exchange) respond() bool {
+	ctx := x.ctx
+	u := &x.uresp.Header
+	status := u.StatusCode()
+	x.status = status
+	out := &ctx.Response.Header
+	out.DisableNormalizing()
+	out.SetNoDefaultContentType(true)
+	ctx.SetStatusCode(status)
+	connection := u.Peek("Connection")
+	for k, v := range u.All() {
+		if hidden(k, connection) {
+			continue
+		}
+		out.AddBytesKV(k, v)
+	}
+	cl := u.ContentLength()
+	a := x.cur
+	if noBody(x.ctx.Request.Header.Method(), status) {
+		if cl >= 0 {
+			out.SetContentLength(cl)
+		}
+		ctx.Response.SkipBody = true
+		x.release(a, true)
+		return false
+	}
+	lc := x.loc.conf
+	buffering := lc.ProxyBuffering && !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no"))
+	if buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
+		// The whole body fits the proxy buffers: read it now and free the
+		// upstream connection before the client has read a byte (nginx's
+		// buffering, without a goroutine or a spool for small answers).
+		b := ctx.Response.BodyWriter()
+		if _, err := io.CopyN(b, a.conn.br, int64(cl)); err != nil {
+			ue := a.fail(PhaseReadBody, err)
+			ue.Buffered = true
+			if errors.Is(err, io.EOF) {
+				ue.Kind = KindClosed
+			}
+			x.bodyFailed(ue)
+			// nginx sends the header and what it had, then closes: the
+			// client sees a short body against the original length.
+			ctx.Response.ResetBody()
+			ctx.SetBodyStream(&failedBody{err: ue}, cl)
+			return false
+		}
+		x.bodyBytes = int64(cl)
+		x.release(a, true)
+		return false
+	}
+	// Stream the body as it arrives.
+	x.uresp.StreamBody = true
+	if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
+		x.bodyFailed(a.fail(PhaseReadBody, err))
+		ctx.SetBodyStream(&failedBody{err: err}, -1)
+		return false
+	}
+	s := &x.stream
+	*s = bodyStream{x: x, r: x.uresp.BodyStream(), buffered: buffering}
+	ctx.Response.ImmediateHeaderFlush = true
+	ctx.SetBodyStream(s, cl)
+	return true
+}
+
+func hidden(name, connection []byte) bool {
+	for _, h := range hideResponse {
+		if bytes.EqualFold(name, []byte(h)) {
+			return true
+		}
+	}
+	for len(connection) > 0 {
+		var tok []byte
+		tok, connection, _ = bytes.Cut(connection, []byte(","))
+		if bytes.EqualFold(bytes.TrimSpace(tok), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// noBody: HEAD responses and 1xx/204/304 carry no body whatever they declare.
+func noBody(method []byte, status int) bool {
+	return string(method) == fasthttp.MethodHead || status < 200 || status == 204 || status == 304
+}
+
+// release ends the upstream side of a finished attempt: the connection goes
+// back to the keepalive cache when the exchange left it reusable.
+func (x *exchange) release(a *attempt, complete bool) {
+	if a == nil || a.conn == nil {
+		return
+	}
+	uc := a.conn
+	a.conn = nil
+	if complete && x.reusable() {
+		uc.peer.idle.put(uc, time.Now())
+		return
+	}
+	uc.close()
+}
+
+// reusable: HTTP/1.1 both ways, no "Connection: close" either way, and
+// known framing (a body read until close leaves nothing to reuse).
+func (x *exchange) reusable() bool {
+	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
+		return false
+	}
+	if !bytes.HasPrefix(x.uresp.Header.Protocol(), []byte("HTTP/1.1")) {
+		return false
+	}
+	// Did we ask for close? proxy_set_header Connection close is nginx's default.
+	return !bytes.Contains(x.head, []byte("\r\nConnection: close\r\n"))
+}
+
+// bodyFailed logs a failure while reading the upstream body. Nothing is
+// retried: the client already has the status line (nginx does the same).
+func (x *exchange) bodyFailed(ue *UpstreamError) {
+	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+	x.release(x.cur, false)
+	if n := len(x.attempts); n > 0 {
+		x.attempts[n-1].dur = time.Since(x.cur.start)
+	}
+}
+
+// failedBody is a body whose upstream failed before any byte could be sent:
+// fasthttp writes the head and then closes the connection.
+type failedBody struct{ err error }
+
+func (f *failedBody) Read([]byte) (int, error) { return 0, f.err }
+
+// bodyStream relays a streamed upstream body to the client. fasthttp calls
+// Read from the client connection's goroutine while ctx is alive, so Read
+// may renew the send_timeout deadline; Close and CloseWithError are both
+// called (pitfall 6) and finish the exchange once.
+type bodyStream struct {
+	x        *exchange
+	r        io.Reader
+	buffered bool
+	done     bool
+	failed   bool
+	closed   bool
+}
+
+func (s *bodyStream) Read(p []byte) (int, error) {
+	x := s.x
+	if st := x.loc.conf.SendTimeout; st > 0 {
+		_ = x.ctx.SetWriteDeadline(time.Now().Add(st))
+	}
+	n, err := s.r.Read(p)
+	x.bodyBytes += int64(n)
+	if err == nil {
+		return n, nil
+	}
+	if errors.Is(err, io.EOF) {
+		s.done = true
+		return n, io.EOF
+	}
+	ue := x.cur.fail(PhaseReadBody, err)
+	ue.Buffered = s.buffered
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		ue.Kind = KindClosed
+	}
+	s.failed = true
+	x.bodyFailed(ue)
+	return n, ue
+}
+
+// Close does nothing: fasthttp always calls Close and then CloseWithError
+// (closeBodyStreamReader), and only the latter carries the client's error.
+func (s *bodyStream) Close() error { return nil }
+
+// CloseWithError is fasthttp's signal that the response is over; err is the
+// client-side write error, if any. It finishes (and recycles) the exchange.
+func (s *bodyStream) CloseWithError(err error) error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	x := s.x
+	_ = x.uresp.CloseBodyStream()
+	if x.cur != nil && x.cur.conn != nil {
+		x.release(x.cur, s.done && !s.failed)
+	}
+	if err != nil && !s.failed {
+		x.clientWriteFailed(err)
+	}
+	x.finish()
+	return nil
+}
+
+// clientWriteFailed logs a client that went away mid-response, at info as
+// nginx does for client-side errors.
+func (x *exchange) clientWriteFailed(err error) {
+	if errno := errnoOf(err); errno != 0 {
+		f := x.fields
+		if len(x.attempts) > 0 {
+			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].addr)
+		}
+		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: x.conn,
+			Msg: "client prematurely closed connection", Errno: errno, Action: PhaseSendClient.String(), Fields: &f})
+	}
+}

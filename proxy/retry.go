@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"time"
+
+	"spillway/proxy/config"
+)
+
+// retryInput is everything the retry decision reads. It is a plain value so
+// the decision can be table-tested without sockets.
+type retryInput struct {
+	Err           *UpstreamError
+	Mask          config.NextUpstream // proxy_next_upstream
+	NonIdempotent bool                // POST, LOCK, PATCH
+	Replayable    bool                // the request body is fully buffered
+	ClientBytes   int64               // response bytes already sent to the client
+	Tries         int                 // attempts made so far (free retries excluded)
+	MaxTries      int                 // proxy_next_upstream_tries, 0 = unlimited
+	Elapsed       time.Duration       // since the first attempt started
+	MaxElapsed    time.Duration       // proxy_next_upstream_timeout, 0 = unlimited
+	FreeUsed      bool                // the one free stale-keepalive retry was used
+}
+
+// retryVerdict says whether to try again, and why (or why not): the reason
+// goes into the error log's decision line and the metrics.
+type retryVerdict struct {
+	Retry bool
+	Fresh bool // stale keepalive: retry on a fresh connection, same peer allowed, no try used
+	Why   string
+}
+
+// decideRetry is the only retry decision in spillway. It follows nginx's
+// ngx_http_upstream_next, plus one improvement nginx lacks (the free
+// fresh-connection retry below). Its default answer is no.
+func decideRetry(in retryInput) retryVerdict {
+	e := in.Err
+	// Once response bytes reached the client nothing can be retried: the
+	// client has a status line it cannot take back (nginx, Go, Pingora agree).
+	if in.ClientBytes > 0 || e.Phase >= PhaseReadBody {
+		return retryVerdict{Why: "response already started"}
+	}
+	if in.Mask&config.NextOff != 0 && in.Mask == config.NextOff {
+		return retryVerdict{Why: "proxy_next_upstream off"}
+	}
+	// A request body that was streamed and not kept cannot be sent again.
+	if !in.Replayable && e.Phase >= PhaseSend && e.Written > 0 {
+		return retryVerdict{Why: "request body not buffered"}
+	}
+	var ft config.NextUpstream
+	switch e.Kind {
+	case KindTimeout:
+		ft = config.NextTimeout
+	case KindInvalidHeader, KindTooBigHeader:
+		ft = config.NextInvalidHeader
+	case KindNoValidHTTP:
+		// nginx passes an HTTP/0.9 answer through and never retries it;
+		// spillway answers 502 but keeps the no-retry rule.
+		return retryVerdict{Why: "upstream sent no valid HTTP"}
+	case KindNoLive:
+		return retryVerdict{Why: "no live upstreams"}
+	default:
+		ft = config.NextError
+	}
+	if in.Mask&ft == 0 {
+		return retryVerdict{Why: "not listed in proxy_next_upstream"}
+	}
+	// Nothing was sent on a failed connect: safe for every method.
+	sent := e.Phase >= PhaseSend
+	// The stale keepalive race: a reused connection that failed with an
+	// error (not a timeout) before any response byte. nginx gives it a free
+	// try but still holds POST back; we do the same, once per request, and
+	// on a fresh connection. A non-idempotent request goes again only when
+	// nothing at all left our socket.
+	if e.Reused && e.Kind != KindTimeout && e.Read == 0 && !in.FreeUsed &&
+		(!in.NonIdempotent || e.Written == 0 || in.Mask&config.NextNonIdempotent != 0) {
+		return retryVerdict{Retry: true, Fresh: true, Why: "stale keepalive connection"}
+	}
+	if sent && in.NonIdempotent && in.Mask&config.NextNonIdempotent == 0 {
+		return retryVerdict{Why: "non-idempotent request already sent"}
+	}
+	if in.MaxTries > 0 && in.Tries >= in.MaxTries {
+		return retryVerdict{Why: "tries exhausted"}
+	}
+	if in.MaxElapsed > 0 && in.Elapsed >= in.MaxElapsed {
+		return retryVerdict{Why: "proxy_next_upstream_timeout reached"}
+	}
+	return retryVerdict{Retry: true, Why: "next upstream"}
+}
+
+// statusRetry decides whether an upstream's own status (500, 502, ...) moves
+// the request to the next server: only when listed, never for a
+// non-idempotent request without non_idempotent, and within tries/timeout.
+func statusRetry(status int, in retryInput) bool {
+	var ft config.NextUpstream
+	switch status {
+	case 500:
+		ft = config.NextHTTP500
+	case 502:
+		ft = config.NextHTTP502
+	case 503:
+		ft = config.NextHTTP503
+	case 504:
+		ft = config.NextHTTP504
+	case 403:
+		ft = config.NextHTTP403
+	case 404:
+		ft = config.NextHTTP404
+	case 429:
+		ft = config.NextHTTP429
+	default:
+		return false
+	}
+	if in.Mask&ft == 0 {
+		return false
+	}
+	if in.NonIdempotent && in.Mask&config.NextNonIdempotent == 0 {
+		return false
+	}
+	if in.MaxTries > 0 && in.Tries >= in.MaxTries {
+		return false
+	}
+	return in.MaxElapsed == 0 || in.Elapsed < in.MaxElapsed
+}

@@ -1,0 +1,82 @@
+package proxy
+
+import (
+	"testing"
+	"time"
+
+	"spillway/proxy/config"
+)
+
+func TestDecideRetry(t *testing.T) {
+	def := config.NextError | config.NextTimeout
+	ue := func(ph Phase, k Kind, reused bool, written, read int64) *UpstreamError {
+		return &UpstreamError{Phase: ph, Kind: k, Reused: reused, Written: written, Read: read}
+	}
+	cases := []struct {
+		name  string
+		in    retryInput
+		retry bool
+		fresh bool
+		why   string
+	}{
+		// nginx: connect failures are retried for every method: nothing was sent.
+		{"refused POST", retryInput{Err: ue(PhaseConnect, KindRefused, false, 0, 0), Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2}, true, false, "next upstream"},
+		{"reset GET", retryInput{Err: ue(PhaseReadHeader, KindReset, false, 100, 0), Mask: def, Replayable: true, Tries: 1, MaxTries: 2}, true, false, "next upstream"},
+		// nginx: POST is not passed on once sent, unless non_idempotent.
+		{"reset POST", retryInput{Err: ue(PhaseReadHeader, KindReset, false, 100, 0), Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "non-idempotent request already sent"},
+		{"reset POST non_idempotent", retryInput{Err: ue(PhaseReadHeader, KindReset, false, 100, 0), Mask: def | config.NextNonIdempotent, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2}, true, false, "next upstream"},
+		// A request that failed while sending already counts as sent (nginx sets request_sent before writing).
+		{"send reset POST", retryInput{Err: ue(PhaseSend, KindReset, false, 0, 0), Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "non-idempotent request already sent"},
+		{"timeout GET", retryInput{Err: ue(PhaseReadHeader, KindTimeout, false, 100, 0), Mask: def, Replayable: true, Tries: 1, MaxTries: 2}, true, false, "next upstream"},
+		{"timeout not listed", retryInput{Err: ue(PhaseReadHeader, KindTimeout, false, 100, 0), Mask: config.NextError, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "not listed in proxy_next_upstream"},
+		// invalid_header is not in the default set.
+		{"invalid header default", retryInput{Err: ue(PhaseReadHeader, KindInvalidHeader, false, 100, 10), Mask: def, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "not listed in proxy_next_upstream"},
+		{"too big header listed", retryInput{Err: ue(PhaseReadHeader, KindTooBigHeader, false, 100, 10), Mask: def | config.NextInvalidHeader, Replayable: true, Tries: 1, MaxTries: 2}, true, false, "next upstream"},
+		{"no valid http", retryInput{Err: ue(PhaseReadHeader, KindNoValidHTTP, false, 100, 10), Mask: def | config.NextInvalidHeader, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "upstream sent no valid HTTP"},
+		{"off", retryInput{Err: ue(PhaseConnect, KindRefused, false, 0, 0), Mask: config.NextOff, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "proxy_next_upstream off"},
+		{"mid body", retryInput{Err: ue(PhaseReadBody, KindReset, false, 100, 500), Mask: def, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "response already started"},
+		{"client has bytes", retryInput{Err: ue(PhaseReadHeader, KindReset, false, 100, 0), Mask: def, Replayable: true, ClientBytes: 1, Tries: 1, MaxTries: 2}, false, false, "response already started"},
+		{"tries exhausted", retryInput{Err: ue(PhaseReadHeader, KindReset, false, 100, 0), Mask: def, Replayable: true, Tries: 2, MaxTries: 2}, false, false, "tries exhausted"},
+		{"timeout budget", retryInput{Err: ue(PhaseReadHeader, KindReset, false, 100, 0), Mask: def, Replayable: true, Tries: 1, MaxTries: 3, Elapsed: time.Second, MaxElapsed: 500 * time.Millisecond}, false, false, "proxy_next_upstream_timeout reached"},
+		{"not replayable", retryInput{Err: ue(PhaseSend, KindReset, false, 10, 0), Mask: def, Tries: 1, MaxTries: 2}, false, false, "request body not buffered"},
+		// Stale keepalive: a free retry on a fresh connection, even with tries used up.
+		{"stale GET", retryInput{Err: ue(PhaseReadHeader, KindClosed, true, 100, 0), Mask: def, Replayable: true, Tries: 1, MaxTries: 1}, true, true, "stale keepalive connection"},
+		{"stale GET second time", retryInput{Err: ue(PhaseReadHeader, KindClosed, true, 100, 0), Mask: def, Replayable: true, Tries: 1, MaxTries: 1, FreeUsed: true}, false, false, "tries exhausted"},
+		{"stale POST written", retryInput{Err: ue(PhaseReadHeader, KindReset, true, 100, 0), Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 1}, false, false, "non-idempotent request already sent"},
+		// ...but when nothing at all left the socket, the upstream cannot have acted on it.
+		{"stale POST nothing written", retryInput{Err: ue(PhaseSend, KindReset, true, 0, 0), Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 1}, true, true, "stale keepalive connection"},
+		{"stale timeout is not stale", retryInput{Err: ue(PhaseReadHeader, KindTimeout, true, 100, 0), Mask: def, Replayable: true, Tries: 1, MaxTries: 1}, false, false, "tries exhausted"},
+		{"stale off", retryInput{Err: ue(PhaseReadHeader, KindClosed, true, 100, 0), Mask: config.NextOff, Replayable: true, Tries: 1, MaxTries: 1}, false, false, "proxy_next_upstream off"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := decideRetry(c.in)
+			if v.Retry != c.retry || v.Fresh != c.fresh || v.Why != c.why {
+				t.Fatalf("got %+v, want retry=%v fresh=%v why=%q", v, c.retry, c.fresh, c.why)
+			}
+		})
+	}
+}
+
+func TestStatusRetry(t *testing.T) {
+	broad := config.NextError | config.NextTimeout | config.NextHTTP500 | config.NextHTTP502 | config.NextHTTP503 | config.NextHTTP504
+	cases := []struct {
+		name   string
+		status int
+		in     retryInput
+		want   bool
+	}{
+		{"502 default", 502, retryInput{Mask: config.NextError | config.NextTimeout, Tries: 1, MaxTries: 2}, false},
+		{"502 broad", 502, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true},
+		{"502 broad POST", 502, retryInput{Mask: broad, NonIdempotent: true, Tries: 1, MaxTries: 2}, false},
+		{"502 broad last server", 502, retryInput{Mask: broad, Tries: 2, MaxTries: 2}, false},
+		{"404 broad", 404, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, false},
+		{"404 listed", 404, retryInput{Mask: config.NextHTTP404, Tries: 1, MaxTries: 2}, true},
+		{"200", 200, retryInput{Mask: ^config.NextUpstream(0), Tries: 1, MaxTries: 2}, false},
+	}
+	for _, c := range cases {
+		if got := statusRetry(c.status, c.in); got != c.want {
+			t.Errorf("%s: got %v want %v", c.name, got, c.want)
+		}
+	}
+}

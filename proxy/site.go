@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"spillway/proxy/config"
+)
+
+// site is the running form of one *config.Config: virtual hosts per listen
+// address, compiled locations and upstream groups. It is built once per
+// (re)load and read without locks by every request that started under it.
+type site struct {
+	cfg       *config.Config
+	groups    map[string]*group // by upstream name, and by host:port for literal proxy_pass
+	listeners map[string][]*vhost
+}
+
+// vhost is one server block.
+type vhost struct {
+	conf   *config.Server
+	name   string // first server_name: what nginx logs as "server:"
+	names  []string
+	exact  []*location // "= /path", in file order
+	prefix []*location // prefix and "^~" locations, longest first
+	regex  []*location // "~" and "~*", in file order
+}
+
+// location is one location block with everything a request needs precomputed.
+type location struct {
+	conf   *config.Location
+	group  *group
+	scheme string
+	// proxySetHeader is proxy_set_header compiled: set[i] is sent first, in
+	// file order; names in set are dropped from the client's headers.
+	set []compiledHeader
+}
+
+type compiledHeader struct {
+	name  string
+	parts []part // value: literals and variables
+}
+
+// buildSite validates what config cannot know (variables, addresses) and
+// builds the running objects. Groups from prev are kept when an upstream of
+// the same name and shape exists, so keepalive caches survive a reload.
+func buildSite(cfg *config.Config, now func() time.Time) (*site, error) {
+	s := &site{cfg: cfg, groups: map[string]*group{}, listeners: map[string][]*vhost{}}
+	for name, u := range cfg.Upstreams {
+		s.groups[name] = newGroup(name, u, now)
+	}
+	for si, sc := range cfg.Servers {
+		vh := &vhost{conf: sc, names: sc.ServerName}
+		if len(sc.ServerName) > 0 {
+			vh.name = sc.ServerName[0]
+		}
+		for li, lc := range sc.Locations {
+			loc, err := s.buildLocation(lc, now)
+			if err != nil {
+				return nil, fmt.Errorf("http.servers[%d].locations[%d] (%s): %w", si, li, lc.Path, err)
+			}
+			switch lc.Match {
+			case config.MatchExact:
+				vh.exact = append(vh.exact, loc)
+			case config.MatchRegex, config.MatchRegexCaseless:
+				vh.regex = append(vh.regex, loc)
+			default:
+				vh.prefix = append(vh.prefix, loc)
+			}
+		}
+		sort.SliceStable(vh.prefix, func(i, j int) bool { return len(vh.prefix[i].conf.Path) > len(vh.prefix[j].conf.Path) })
+		for _, l := range sc.Listen {
+			s.listeners[l] = append(s.listeners[l], vh)
+		}
+	}
+	return s, nil
+}
+
+func (s *site) buildLocation(lc *config.Location, now func() time.Time) (*location, error) {
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme}
+	if lc.ProxyPass.Upstream != "" {
+		loc.group = s.groups[lc.ProxyPass.Upstream]
+	} else if lc.ProxyPass.Host != "" {
+		host := lc.ProxyPass.Host
+		if _, _, err := net.SplitHostPort(host); err != nil {
+			return nil, fmt.Errorf("proxy_pass: %w", err)
+		}
+		g, ok := s.groups[host]
+		if !ok {
+			// nginx: a literal address is an implicit one-server group
+			// with no keepalive cache.
+			g = newGroup(host, &config.Upstream{Servers: []config.UpstreamServer{{
+				Address: host, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second}}}, now)
+			s.groups[host] = g
+		}
+		loc.group = g
+	}
+	for _, h := range lc.ProxySetHeader {
+		parts, err := compileValue(h.Value)
+		if err != nil {
+			return nil, fmt.Errorf("proxy_set_header %s: %w", h.Name, err)
+		}
+		loc.set = append(loc.set, compiledHeader{name: h.Name, parts: parts})
+	}
+	return loc, nil
+}
+
+// vhostFor picks the server block for a Host header among those listening
+// on one address: an exact server_name, then a leading wildcard, else the
+// first server (nginx's default server).
+func vhostFor(vhosts []*vhost, host []byte) *vhost {
+	if len(vhosts) == 1 || len(host) == 0 {
+		return vhosts[0]
+	}
+	h := hostOnly(host)
+	for _, vh := range vhosts {
+		for _, n := range vh.names {
+			if strings.EqualFold(n, string(h)) {
+				return vh
+			}
+			if strings.HasPrefix(n, "*.") && len(h) > len(n)-1 &&
+				strings.EqualFold(n[1:], string(h[len(h)-len(n)+1:])) {
+				return vh
+			}
+		}
+	}
+	return vhosts[0]
+}
+
+// hostOnly strips the port from a Host header value.
+func hostOnly(host []byte) []byte {
+	if i := bytes.LastIndexByte(host, ':'); i >= 0 && !bytes.Contains(host[i:], []byte("]")) {
+		return host[:i]
+	}
+	return host
+}
+
+// match selects the location for a decoded, normalised path with nginx's
+// order: exact; longest prefix (stop if it is "^~"); first matching regex;
+// else the longest prefix. It returns nil when nothing matches (404).
+func (vh *vhost) match(path []byte) *location {
+	for _, l := range vh.exact {
+		if string(path) == l.conf.Path {
+			return l
+		}
+	}
+	var longest *location
+	for _, l := range vh.prefix {
+		if bytes.HasPrefix(path, []byte(l.conf.Path)) {
+			longest = l
+			break
+		}
+	}
+	if longest != nil && longest.conf.Match == config.MatchPreferPrefix {
+		return longest
+	}
+	for _, l := range vh.regex {
+		if l.conf.Regex.Match(path) {
+			return l
+		}
+	}
+	return longest
+}

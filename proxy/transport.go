@@ -1,0 +1,379 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// upConn is one connection to an upstream server. It remembers the first raw
+// read and write error (fasthttp's parsers turn an RST into io.EOF and lose the
+// errno) and counts bytes each way, so a failure can say what crossed the wire.
+//
+// An upConn has one owner at a time: the exchange using it, or the keepalive
+// cache holding it. It is not safe for concurrent use.
+type upConn struct {
+	tcp  *net.TCPConn
+	peer *peer
+	br   *bufio.Reader
+	bw   *bufio.Writer
+
+	readTimeout  time.Duration // proxy_read_timeout, renewed before every read
+	sendTimeout  time.Duration // proxy_send_timeout, renewed before every write
+	rerr, werr   error         // first raw socket errors
+	nread, nwrit int64         // totals over the connection's life
+	requests     int           // requests sent on this connection
+	idleSince    time.Time     // when it entered the keepalive cache
+}
+
+func (c *upConn) Read(p []byte) (int, error) {
+	if c.readTimeout > 0 {
+		_ = c.tcp.SetReadDeadline(time.Now().Add(c.readTimeout))
+	}
+	n, err := c.tcp.Read(p)
+	c.nread += int64(n)
+	if err != nil && c.rerr == nil {
+		c.rerr = err
+	}
+	return n, err
+}
+
+func (c *upConn) Write(p []byte) (int, error) {
+	if c.sendTimeout > 0 {
+		_ = c.tcp.SetWriteDeadline(time.Now().Add(c.sendTimeout))
+	}
+	n, err := c.tcp.Write(p)
+	c.nwrit += int64(n)
+	if err != nil && c.werr == nil {
+		c.werr = err
+	}
+	return n, err
+}
+
+func (c *upConn) close() { _ = c.tcp.Close() }
+
+// dial opens a fresh connection to p (phase: connecting to upstream).
+func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, headerBuf int) (*upConn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		// A net.Dialer timeout is a net.Error with Timeout() but not
+		// os.ErrDeadlineExceeded; classify handles both.
+		return nil, &UpstreamError{Phase: PhaseConnect, Kind: classify(PhaseConnect, err), Peer: p.addr, Err: err}
+	}
+	tcp := c.(*net.TCPConn)
+	uc := &upConn{tcp: tcp, peer: p}
+	uc.br = bufio.NewReaderSize(uc, headerBuf) // proxy_buffer_size: the response head must fit
+	uc.bw = bufio.NewWriterSize(uc, 16<<10)
+	return uc, nil
+}
+
+// transport runs the upstream exchange one phase at a time over upConns. It
+// replaces fasthttp's HostClient, which hides the phase, loses errno and
+// retries on its own (see shared/fasthttp-notes.md section 2.2).
+type transport struct{}
+
+// attempt is one try against one peer: the state that the error log, the
+// retry decision and the keepalive cache need once it is over.
+type attempt struct {
+	conn   *upConn
+	reused bool
+	idle   time.Duration // how long a reused connection had been idle
+	start  time.Time
+	// bytes counters at the start of this attempt (a reused conn carries totals)
+	w0, r0 int64
+}
+
+func (a *attempt) fail(phase Phase, err error) *UpstreamError {
+	raw := err
+	c := a.conn
+	// Prefer the socket's own error: fasthttp reports an RST on the first
+	// byte as io.EOF and a timeout as its own ErrTimeout.
+	switch {
+	case phase == PhaseSend && c.werr != nil:
+		raw = c.werr
+	case phase >= PhaseReadHeader && c.rerr != nil && !isParseError(err):
+		raw = c.rerr
+	}
+	return &UpstreamError{
+		Phase: phase, Kind: classify(phase, raw), Peer: c.peer.addr, Reused: a.reused,
+		Written: c.nwrit - a.w0, Read: c.nread - a.r0, Err: raw,
+	}
+}
+
+func isParseError(err error) bool {
+	var small *fasthttp.ErrSmallBuffer
+	var chunk *fasthttp.ErrBrokenChunk
+	return errors.As(err, &small) || errors.As(err, &chunk)
+}
+
+// send writes the request head and body (phase: sending request to upstream).
+func (a *attempt) send(head []byte, body io.Reader) error {
+	if body == nil && len(head) <= 4096 {
+		// The common case, in one write(2), without the bufio copy.
+		if _, err := a.conn.Write(head); err != nil {
+			return a.fail(PhaseSend, err)
+		}
+		a.conn.requests++
+		return nil
+	}
+	c := a.conn
+	if _, err := c.bw.Write(head); err != nil {
+		return a.fail(PhaseSend, err)
+	}
+	if body != nil {
+		if _, err := io.Copy(c.bw, body); err != nil {
+			if c.werr == nil { // the body source failed, not the socket
+				return &UpstreamError{Phase: PhaseSend, Kind: KindOther, Peer: c.peer.addr, Reused: a.reused, Written: c.nwrit - a.w0, Err: err}
+			}
+			return a.fail(PhaseSend, err)
+		}
+	}
+	if err := c.bw.Flush(); err != nil {
+		return a.fail(PhaseSend, err)
+	}
+	c.requests++
+	return nil
+}
+
+// readHeader reads the response head into resp (phase: reading response
+// header from upstream). It checks the raw head the way nginx's parser does
+// before fasthttp parses it, because fasthttp is more lenient than nginx
+// (it accepts header names with spaces, CL together with TE, ...).
+func (a *attempt) readHeader(resp *fasthttp.ResponseHeader) error {
+	c := a.conn
+	for {
+		head, err := peekHead(c.br)
+		if err != nil {
+			var small *fasthttp.ErrSmallBuffer
+			if errors.As(err, &small) {
+				return a.failKind(PhaseReadHeader, KindTooBigHeader, err, "")
+			}
+			if err == errNoValidHTTP {
+				return a.failKind(PhaseReadHeader, KindNoValidHTTP, err, "")
+			}
+			return a.fail(PhaseReadHeader, err)
+		}
+		if kind, detail := checkHead(head); kind != KindOther {
+			return a.failKind(PhaseReadHeader, kind, errBadHead, detail)
+		}
+		resp.Reset()
+		resp.DisableNormalizing()
+		resp.SetNoDefaultContentType(true)
+		if err := resp.Read(c.br); err != nil {
+			return a.failKind(PhaseReadHeader, KindInvalidHeader, err, "")
+		}
+		// 1xx interim responses (except 101) are skipped, as nginx does.
+		if sc := resp.StatusCode(); sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
+			return nil
+		}
+	}
+}
+
+var (
+	errBadHead     = errors.New("malformed upstream response head")
+	errNoValidHTTP = errors.New("upstream sent no valid HTTP/1.0 header")
+)
+
+// statusPrefixOK reports whether b can still be the start of "HTTP/".
+func statusPrefixOK(b []byte) bool {
+	const p = "HTTP/"
+	n := min(len(b), len(p))
+	return string(b[:n]) == p[:n]
+}
+
+func (a *attempt) failKind(phase Phase, kind Kind, err error, detail string) *UpstreamError {
+	ue := a.fail(phase, err)
+	ue.Kind, ue.Detail = kind, detail
+	return ue
+}
+
+// peekHead returns the complete response head (up to and including the empty
+// line) without consuming it. A head that does not fit the reader's buffer
+// (proxy_buffer_size) is fasthttp's ErrSmallBuffer: nginx's "too big header".
+func peekHead(br *bufio.Reader) ([]byte, error) {
+	if _, err := br.Peek(1); err != nil { // the raw first-byte error: RST vs FIN
+		return nil, err
+	}
+	for {
+		b, _ := br.Peek(br.Buffered())
+		if !statusPrefixOK(b) {
+			// nginx's status-line parser gives up at the first byte that
+			// cannot start "HTTP/": that is its "no valid HTTP/1.0 header",
+			// whatever follows (FIN, more bytes, nothing).
+			return nil, errNoValidHTTP
+		}
+		if n := headEnd(b); n > 0 {
+			return b[:n], nil
+		}
+		if len(b) >= br.Size() {
+			return nil, &fasthttp.ErrSmallBuffer{}
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return nil, &fasthttp.ErrSmallBuffer{}
+			}
+			return nil, err
+		}
+	}
+}
+
+// headEnd returns the length of the head in b (through "\r\n\r\n" or "\n\n"),
+// or 0 if b does not hold a complete head yet.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1
+		if i < len(b) && b[i] == '\n' {
+			return i + 1
+		}
+		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			return i + 2
+		}
+	}
+}
+
+// checkHead applies nginx's upstream header rules to a complete raw head:
+// the status line must be "HTTP/x.y NNN", header names hold no control bytes
+// or spaces (ngx_http_parse_header_line), values hold no NUL. It returns KindOther when the head is acceptable.
+func checkHead(head []byte) (Kind, string) {
+	line, rest := cutLine(head)
+	if !validStatusLine(line) {
+		return KindNoValidHTTP, ""
+	}
+	for len(rest) > 0 {
+		line, rest = cutLine(rest)
+		if len(line) == 0 {
+			break
+		}
+		colon := -1
+		for i, ch := range line {
+			if ch == ':' && i > 0 {
+				colon = i
+				break
+			}
+			if ch <= 0x20 || ch == 0x7f {
+				return KindInvalidHeader, escapeUpTo(line, i)
+			}
+		}
+		if colon < 0 {
+			return KindInvalidHeader, escapeUpTo(line, len(line))
+		}
+		for i := colon + 1; i < len(line); i++ {
+			if line[i] == 0 {
+				return KindInvalidHeader, escapeUpTo(line, i)
+			}
+		}
+	}
+	if hasHeader(head, "content-length") && hasHeader(head, "transfer-encoding") {
+		return KindInvalidHeader, "Transfer-Encoding"
+	}
+	return KindOther, ""
+}
+
+func cutLine(b []byte) (line, rest []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return b, nil
+	}
+	line, rest = b[:i], b[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+func validStatusLine(l []byte) bool {
+	// "HTTP/1.1 200" is the minimum; nginx also accepts a missing reason.
+	if len(l) < 12 || !bytes.HasPrefix(l, []byte("HTTP/")) {
+		return false
+	}
+	if !isDigit(l[5]) || l[6] != '.' || !isDigit(l[7]) || l[8] != ' ' {
+		return false
+	}
+	return isDigit(l[9]) && isDigit(l[10]) && isDigit(l[11]) && (len(l) == 12 || l[12] == ' ')
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// escapeUpTo renders a bad header line as nginx's ngx_http_proxy_process_header
+// does ("%*s\\x%02xd..."): the bytes before the offending one as they are,
+// then the offending byte in hex.
+func escapeUpTo(line []byte, i int) string {
+	const hex = "0123456789abcdef"
+	c := byte('\r')
+	if i < len(line) {
+		c = line[i]
+	}
+	return string(line[:i]) + "\\x" + string([]byte{hex[c>>4], hex[c&15]})
+}
+
+func hasHeader(head []byte, lowerName string) bool {
+	_, rest := cutLine(head)
+	for len(rest) > 0 {
+		var line []byte
+		line, rest = cutLine(rest)
+		if len(line) > len(lowerName) && line[len(lowerName)] == ':' &&
+			bytes.EqualFold(line[:len(lowerName)], []byte(lowerName)) {
+			return true
+		}
+	}
+	return false
+}
+
+// errnoOf digs the errno out of err, 0 if there is none.
+func errnoOf(err error) syscall.Errno {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return 0
+}
+
+// exchangeHead runs the first three phases of one attempt against pr:
+// connect (or reuse an idle connection), send the request, read the response
+// head into x.uresp. The returned attempt is never nil; its connection is
+// closed when the error is not nil.
+func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *UpstreamError) {
+	lc := x.loc.conf
+	a := &x.attemptBuf
+	*a = attempt{start: time.Now()}
+	if !fresh {
+		a.conn, a.idle = pr.idle.get(a.start, &p.stale)
+		a.reused = a.conn != nil
+	}
+	if a.conn == nil {
+		uc, err := p.transport.dial(x.ctx, pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize))
+		if err != nil {
+			return a, err.(*UpstreamError)
+		}
+		p.nextConnID() // an upstream connection takes an nginx *N too
+		a.conn = uc
+	}
+	uc := a.conn
+	uc.readTimeout, uc.sendTimeout = lc.ProxyReadTimeout, lc.ProxySendTimeout
+	a.w0, a.r0 = uc.nwrit, uc.nread
+	var body io.Reader
+	if x.body != nil {
+		body = x.body.reader()
+	}
+	if err := a.send(x.head, body); err != nil {
+		uc.close()
+		return a, err.(*UpstreamError)
+	}
+	if err := a.readHeader(&x.uresp.Header); err != nil {
+		uc.close()
+		return a, err.(*UpstreamError)
+	}
+	return a, nil
+}
