@@ -140,6 +140,24 @@ func kindOf(in any) string {
 	return fmt.Sprintf("a %T", in)
 }
 
+// badValue is the error for a value that is not what the directive takes:
+// `invalid value "8q": want a size ...`, or `expected a size ..., got a list`.
+func badValue(in any, want string) error {
+	if !isScalar(in) {
+		return fmt.Errorf("expected %s, got %s", want, kindOf(in))
+	}
+	return fmt.Errorf("invalid value %s: want %s", show(in), want)
+}
+
+// isScalar reports whether a decoded value is a single YAML value.
+func isScalar(in any) bool {
+	switch in.(type) {
+	case []any, map[string]any, map[any]any, nil:
+		return false
+	}
+	return true
+}
+
 // show writes a scalar the way it was probably written, for messages.
 func show(in any) string {
 	switch x := in.(type) {
@@ -184,7 +202,7 @@ func sizeFrom(in any) (int64, error) {
 	if n, ok := wholeNumber(in); ok && n >= 0 {
 		return n, nil
 	}
-	return 0, fmt.Errorf("invalid value %s: want a size like 512, 8k, 1m or 1g", show(in))
+	return 0, badValue(in, "a size like 512, 8k, 1m or 1g")
 }
 
 // durationFrom decodes a time: nginx units, or a whole number of seconds
@@ -195,7 +213,7 @@ func durationFrom(in any) (time.Duration, error) {
 	}
 	n, ok := wholeNumber(in)
 	if !ok || n < 0 {
-		return 0, fmt.Errorf("invalid value %s: want a time like 500ms, 30s, 5m, 1h or 1d; a bare number is seconds", show(in))
+		return 0, badValue(in, "a time like 500ms, 30s, 5m, 1h or 1d; a bare number is seconds")
 	}
 	if n > math.MaxInt64/int64(time.Second) {
 		return 0, fmt.Errorf("invalid value %s: too large", show(in))
@@ -210,6 +228,9 @@ func countFrom(in any) (int, error) {
 		n, ok = parseDigits(s)
 	}
 	if !ok || n < 0 || n > math.MaxInt32 {
+		if !isScalar(in) {
+			return 0, fmt.Errorf("expected a number, got %s", kindOf(in))
+		}
 		return 0, fmt.Errorf("invalid number %s", show(in))
 	}
 	return int(n), nil
@@ -227,6 +248,9 @@ func flagFrom(in any) (bool, error) {
 		case "off", "false":
 			return false, nil
 		}
+	}
+	if !isScalar(in) {
+		return false, fmt.Errorf(`expected "on" or "off", got %s`, kindOf(in))
 	}
 	return false, fmt.Errorf(`invalid value %s, it must be "on" or "off"`, show(in))
 }
@@ -253,6 +277,9 @@ func httpVersionFrom(in any) (httpVersion, error) {
 		if x == 1.1 {
 			return "1.1", nil
 		}
+	}
+	if !isScalar(in) {
+		return "", fmt.Errorf(`expected "1.0" or "1.1", got %s`, kindOf(in))
 	}
 	return "", fmt.Errorf(`invalid value %s, it must be "1.0" or "1.1"`, show(in))
 }
@@ -316,10 +343,11 @@ func listenFrom(in any) (listenAddrs, error) {
 	return addrs, nil
 }
 
-// headersFrom decodes proxy_set_header: a list (order matters) whose entries
-// are nginx's "Name value" strings or one-key mappings ("Name: value").
-// Mapping keys reach us lower-cased by viper, so their names are put back in
-// canonical form (x-real-ip → X-Real-Ip); the string form keeps the case.
+// headersFrom decodes proxy_set_header: a mapping ({Host: $host}), or a list
+// whose entries are nginx's "Name value" strings or one-key mappings ("Name:
+// value"). Names from mappings reach us lower-cased by viper; they are put in
+// canonical form here (x-real-ip → X-Real-Ip) and in the case written, and
+// the file's order, by headersAsWritten. An empty value removes the header.
 func headersFrom(in any) ([]Header, error) {
 	var list []any
 	switch x := in.(type) {
@@ -327,8 +355,20 @@ func headersFrom(in any) ([]Header, error) {
 		list = x
 	case string:
 		list = []any{x}
+	case map[string]any:
+		// {Host: $host, Connection: ""}: one header per key. viper has
+		// lower-cased the names and Go maps have no order; LoadBytes restores
+		// both from the YAML tree (headersAsWritten).
+		names := make([]string, 0, len(x))
+		for name := range x {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			list = append(list, map[string]any{name: x[name]})
+		}
 	default:
-		return nil, fmt.Errorf(`expected a list like ["Host $host", "X-Real-IP $remote_addr"] (the order matters), got %s`, kindOf(in))
+		return nil, fmt.Errorf(`expected a mapping like {Host: $host}, or a list like ["Host $host"], got %s`, kindOf(in))
 	}
 	hs := make([]Header, 0, len(list))
 	for _, e := range list {
@@ -432,7 +472,7 @@ func nextUpstreamFrom(in any) (NextUpstream, error) {
 func levelFrom(in any) (Level, error) {
 	s, ok := in.(string)
 	if !ok {
-		return 0, fmt.Errorf("invalid log level %s", show(in))
+		return 0, fmt.Errorf("expected a log level like warn, got %s", kindOf(in))
 	}
 	return ParseLevel(s)
 }

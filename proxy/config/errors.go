@@ -179,11 +179,24 @@ func directiveOf(path string) string {
 // its deepest key or list entry that the document has (so a key the file
 // lacks points at the block it belongs to); 0 if none.
 func lineOf(doc *yaml.Node, path string) int {
-	n, line := doc, 0
+	line, _ := walk(doc, path)
+	return line
+}
+
+// nodeAt returns the node at the key path, nil if the file does not have it.
+func nodeAt(doc *yaml.Node, path string) *yaml.Node {
+	_, n := walk(doc, path)
+	return n
+}
+
+// walk follows a key path through the YAML tree. It returns the line of the
+// deepest step found, and the node at the path if every step was found.
+func walk(doc *yaml.Node, path string) (line int, node *yaml.Node) {
+	n := doc
 	for _, s := range splitPath(path) {
 		n = deref(n, 0)
 		if n == nil {
-			break
+			return line, nil
 		}
 		var at, next *yaml.Node
 		switch n.Kind {
@@ -195,11 +208,11 @@ func lineOf(doc *yaml.Node, path string) int {
 			}
 		}
 		if at == nil {
-			break
+			return line, nil
 		}
 		line, n = at.Line, next
 	}
-	return line
+	return line, deref(n, 0)
 }
 
 // deref follows YAML aliases (*name) to the anchored node.
@@ -253,8 +266,11 @@ func (p *problems) duplicateKeys(n *yaml.Node, path string, depth int) {
 			k := n.Content[i]
 			key := joinKey(path, k.Value)
 			if first, ok := seen[strings.ToLower(k.Value)]; ok && k.Value != "<<" {
-				p.errs = append(p.errs, &Error{File: p.file, Line: k.Line, Key: key,
-					Msg: fmt.Sprintf("duplicate key %q: keys ignore case, and %q is already at line %d", k.Value, first.Value, first.Line)})
+				msg := fmt.Sprintf("duplicate key %q, first written at line %d", k.Value, first.Line)
+				if k.Value != first.Value {
+					msg = fmt.Sprintf("duplicate key %q: keys ignore case, and %q is at line %d", k.Value, first.Value, first.Line)
+				}
+				p.errs = append(p.errs, &Error{File: p.file, Line: k.Line, Key: key, Msg: msg})
 			}
 			seen[strings.ToLower(k.Value)] = k
 			p.duplicateKeys(n.Content[i+1], key, depth+1)

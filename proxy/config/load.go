@@ -73,6 +73,15 @@ func LoadBytes(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	stamp(reflect.ValueOf(&raw), "")
+	if h := raw.HTTP; h != nil {
+		p.headersAsWritten(h.ProxySetHeader)
+		for _, s := range h.Servers {
+			p.headersAsWritten(s.ProxySetHeader)
+			for _, l := range s.Locations {
+				p.headersAsWritten(l.ProxySetHeader)
+			}
+		}
+	}
 	c := resolve(&raw, p)
 	if err := p.err(); err != nil {
 		return nil, err
@@ -143,23 +152,6 @@ func documentRoot(doc *yaml.Node) *yaml.Node {
 	return n
 }
 
-// nodeAt returns the node at the key path, nil if the file does not have it.
-func nodeAt(doc *yaml.Node, path string) *yaml.Node {
-	n := doc
-	for _, s := range splitPath(path) {
-		if n = deref(n, 0); n == nil {
-			return nil
-		}
-		switch n.Kind {
-		case yaml.MappingNode:
-			_, n = lookup(n, s.name, 0)
-		default:
-			return nil
-		}
-	}
-	return deref(n, 0)
-}
-
 // nodeKind names a YAML node's kind for messages.
 func nodeKind(n *yaml.Node) string {
 	switch n.Kind {
@@ -169,4 +161,47 @@ func nodeKind(n *yaml.Node) string {
 		return "a mapping"
 	}
 	return "a single value"
+}
+
+// headersAsWritten restores what viper loses from proxy_set_header written
+// with mappings ({Host: $host, Connection: ""} or entries like "- Host:
+// $host"): the order of the headers and the case of their names. Both are
+// read back from the YAML tree.
+func (p *problems) headersAsWritten(o *opt[[]Header]) {
+	if o == nil || envVarOf(o.key) != "" {
+		return
+	}
+	n := nodeAt(p.doc, o.key)
+	if n == nil {
+		return
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		byName := map[string]Header{}
+		for _, h := range o.v {
+			byName[strings.ToLower(h.Name)] = h
+		}
+		var hs []Header
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			name := n.Content[i].Value
+			if h, ok := byName[strings.ToLower(name)]; ok {
+				h.Name = name
+				hs = append(hs, h)
+				delete(byName, strings.ToLower(name))
+			}
+		}
+		if len(hs) == len(o.v) {
+			o.v = hs
+		}
+	case yaml.SequenceNode:
+		if len(n.Content) != len(o.v) {
+			return
+		}
+		for i, e := range n.Content {
+			if e = deref(e, 0); e != nil && e.Kind == yaml.MappingNode && len(e.Content) == 2 &&
+				strings.EqualFold(e.Content[0].Value, o.v[i].Name) {
+				o.v[i].Name = e.Content[0].Value
+			}
+		}
+	}
 }

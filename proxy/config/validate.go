@@ -147,7 +147,8 @@ func checkServerNames(servers []*Server, raw []rawServer, p *problems) {
 
 // listenAddress normalises a listen entry to host:port: "8080" and ":8080"
 // and "*:8080" mean 0.0.0.0:8080 (nginx's *:8080); an address without a
-// port gets nginx's default port 80.
+// port gets nginx's default port 80. Port 0 (any free port) is allowed for
+// tests, unlike nginx.
 func listenAddress(s string) (string, error) {
 	a := strings.TrimSpace(s)
 	if f := strings.Fields(a); len(f) > 1 {
@@ -166,7 +167,7 @@ func listenAddress(s string) (string, error) {
 	if host == "" || host == "*" {
 		host = "0.0.0.0"
 	}
-	if n, ok := parseDigits(port); !ok || n < 1 || n > 65535 {
+	if n, ok := parseDigits(port); !ok || n > 65535 { // port 0: any free port (tests)
 		return "", fmt.Errorf(`invalid port in %q of the "listen" directive`, s)
 	}
 	return net.JoinHostPort(host, port), nil

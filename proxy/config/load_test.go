@@ -1,0 +1,805 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// load loads a YAML text as the file "proxy.yaml".
+func load(t *testing.T, text string) (*Config, error) {
+	t.Helper()
+	return LoadBytes("proxy.yaml", []byte(text))
+}
+
+// mustLoad loads a YAML text that must be valid.
+func mustLoad(t *testing.T, text string) *Config {
+	t.Helper()
+	c, err := load(t, text)
+	if err != nil {
+		t.Fatalf("LoadBytes: %v\n%s", err, text)
+	}
+	return c
+}
+
+// allErrors flattens the errors Load returned.
+func allErrors(t *testing.T, err error) []*Error {
+	t.Helper()
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("error %T is not a *config.Error: %v", err, err)
+		}
+		out = append(out, e)
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// wantError checks that err has a problem at key on line whose message
+// contains msg.
+func wantError(t *testing.T, err error, key string, line int, msg string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want %q at %s (line %d)", msg, key, line)
+	}
+	var first *Error
+	if !errors.As(err, &first) {
+		t.Fatalf("errors.As(*Error) fails for %v", err)
+	}
+	for _, e := range allErrors(t, err) {
+		if e.Key == key && e.Line == line && strings.Contains(e.Msg, msg) {
+			if e.File != "proxy.yaml" {
+				t.Errorf("File = %q, want proxy.yaml", e.File)
+			}
+			return
+		}
+	}
+	t.Fatalf("want %q at %s (line %d); got:\n%v", msg, key, line, err)
+}
+
+// base is a valid file whose only location starts at line 8; location
+// directives appended by withLocation start at line 10.
+const base = `http:
+  upstreams:
+    app:
+      servers: [{address: 127.0.0.1:9001}]
+  servers:
+    - listen: ["127.0.0.1:8080"]
+      locations:
+        - path: /
+          proxy_pass: http://app
+`
+
+// withLocation returns base with directives added to its location, one per
+// line from line 10 on.
+func withLocation(directives ...string) string {
+	var b strings.Builder
+	b.WriteString(base)
+	for _, d := range directives {
+		b.WriteString("          " + d + "\n")
+	}
+	return b.String()
+}
+
+const loc0 = "http.servers[0].locations[0]"
+
+func TestLoadGoodFile(t *testing.T) {
+	c, err := Load("../../testdata/config/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != "../../testdata/config/good.yaml" || c.PID != "logs/spillway.pid" ||
+		c.ErrorLog != (ErrorLog{Path: "logs/error.log", Level: LevelNotice}) || c.BufferMemoryLimit != 64<<20 {
+		t.Errorf("top level = %q %q %+v %d", c.Source, c.PID, c.ErrorLog, c.BufferMemoryLimit)
+	}
+
+	app := c.Upstreams["app"]
+	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000,
+		Servers: []UpstreamServer{
+			{Address: "127.0.0.1:9001", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
+			{Address: "127.0.0.1:9002", Weight: 1, MaxFails: 2, FailTimeout: 5 * time.Second},
+		}}
+	if len(c.Upstreams) != 1 || !reflect.DeepEqual(app, wantApp) {
+		t.Errorf("upstreams = %+v, want app = %+v", c.Upstreams, wantApp)
+	}
+
+	if len(c.Servers) != 1 {
+		t.Fatalf("%d servers", len(c.Servers))
+	}
+	s := c.Servers[0]
+	wantServer := Server{
+		Listen: []string{"127.0.0.1:8080"}, ServerName: []string{"localhost"},
+		AccessLog:           AccessLog{Path: "logs/access.log", Format: "combined"},
+		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
+		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
+		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
+	}
+	gotServer := *s
+	gotServer.Locations = nil
+	if !reflect.DeepEqual(gotServer, wantServer) {
+		t.Errorf("server = %+v\nwant     %+v", gotServer, wantServer)
+	}
+
+	// Every directive of a location with nothing set but what http sets.
+	defaults := Location{
+		ProxySetHeader:      []Header{{"Host", "$proxy_host"}, {"Connection", "close"}},
+		ProxyHTTPVersion:    "1.0",
+		ProxyConnectTimeout: time.Second, // inherited from http
+		ProxySendTimeout:    60 * time.Second, ProxyReadTimeout: 60 * time.Second,
+		ProxyBuffering: true, ProxyBufferSize: 4 << 10, ProxyBuffers: Buffers{N: 8, Size: 4 << 10},
+		ProxyBusyBuffersSize: 8 << 10, ProxyMaxTempFileSize: 1 << 30, ProxyTempFileWriteSize: 8 << 10,
+		ProxyTempPath:         "temp/proxy",
+		ProxyRequestBuffering: true, ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
+		ClientBodyTempPath: "temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
+		ProxyNextUpstream: NextError | NextTimeout,
+	}
+	root := defaults
+	root.Path, root.Match = "/", MatchPrefix
+	root.ProxyPass = ProxyPass{Scheme: "http", Host: "app", Upstream: "app"}
+	root.ProxyHTTPVersion = "1.1"
+	static := defaults
+	static.Path = "/static/"
+	static.ProxyPass = ProxyPass{Scheme: "http", Host: "127.0.0.1:9003", URI: "/files/", HasURI: true}
+	static.ProxyBuffers = Buffers{N: 4, Size: 4 << 10} // the location's own value wins
+	for i, want := range []Location{root, static} {
+		if got := *s.Locations[i]; !reflect.DeepEqual(got, want) {
+			t.Errorf("location %d =\n%+v\nwant\n%+v", i, got, want)
+		}
+	}
+}
+
+func TestInheritance(t *testing.T) {
+	c := mustLoad(t, `
+http:
+  proxy_read_timeout: 10s
+  client_max_body_size: 1k
+  keepalive_timeout: 5s
+  client_header_timeout: 7
+  access_log: off
+  proxy_buffering: off
+  servers:
+    - listen: [8080]
+      client_max_body_size: 2k
+      proxy_read_timeout: 20s
+      locations:
+        - {path: /a, proxy_pass: "http://127.0.0.1:1"}
+        - {path: /b, proxy_pass: "http://127.0.0.1:1", client_max_body_size: 3k, proxy_buffering: "on"}
+    - listen: [8081]
+      keepalive_timeout: 6s
+      access_log: logs/b.log
+      locations:
+        - {path: /c, proxy_pass: "http://127.0.0.1:1"}
+`)
+	a, b, cc := c.Servers[0].Locations[0], c.Servers[0].Locations[1], c.Servers[1].Locations[0]
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"server overrides http", a.ProxyReadTimeout, 20 * time.Second},
+		{"http reaches a location through a server that does not set it", cc.ProxyReadTimeout, 10 * time.Second},
+		{"client_max_body_size at server level", a.ClientMaxBodySize, int64(2 << 10)},
+		{"client_max_body_size at location level", b.ClientMaxBodySize, int64(3 << 10)},
+		{"client_max_body_size at http level", cc.ClientMaxBodySize, int64(1 << 10)},
+		{"flag from http", a.ProxyBuffering, false},
+		{"flag on in location", b.ProxyBuffering, true},
+		{"server directive from http", c.Servers[0].KeepaliveTimeout, 5 * time.Second},
+		{"server directive overridden", c.Servers[1].KeepaliveTimeout, 6 * time.Second},
+		{"bare number is seconds", c.Servers[0].ClientHeaderTimeout, 7 * time.Second},
+		{"access_log off from http", c.Servers[0].AccessLog, AccessLog{Off: true}},
+		{"access_log string form", c.Servers[1].AccessLog, AccessLog{Path: "logs/b.log", Format: "combined"}},
+		{"listen 8080", c.Servers[0].Listen, []string{"0.0.0.0:8080"}},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestProxySetHeader(t *testing.T) {
+	defaults := []Header{{"Host", "$proxy_host"}, {"Connection", "close"}}
+	tests := []struct {
+		name string
+		http string // proxy_set_header at http level ("" = not set)
+		srv  string
+		loc  string
+		want []Header
+	}{
+		{"none set anywhere: nginx's defaults", "", "", "", defaults},
+		{"set at http: inherited, defaults added",
+			`{X-Real-IP: $remote_addr}`, "", "",
+			[]Header{{"X-Real-IP", "$remote_addr"}, {"Host", "$proxy_host"}, {"Connection", "close"}}},
+		{"set at location: replaces the http list entirely",
+			`{X-A: a, X-B: b}`, "", `{X-C: c}`,
+			[]Header{{"X-C", "c"}, {"Host", "$proxy_host"}, {"Connection", "close"}}},
+		{"set at server: replaces http, reaches the location",
+			`{X-A: a}`, `{X-S: s}`, "",
+			[]Header{{"X-S", "s"}, {"Host", "$proxy_host"}, {"Connection", "close"}}},
+		{"overriding a default by name",
+			"", "", `{host: $host, Connection: ""}`,
+			[]Header{{"host", "$host"}, {"Connection", ""}}},
+		{"mapping keeps file order and case",
+			"", "", `{Connection: "", X-Forwarded-For: $proxy_add_x_forwarded_for, Host: $host, x-lower: "1"}`,
+			[]Header{{"Connection", ""}, {"X-Forwarded-For", "$proxy_add_x_forwarded_for"}, {"Host", "$host"}, {"x-lower", "1"}}},
+		{"list of nginx strings and one-key mappings",
+			"", "", `["Host $host", {X-Real-IP: $remote_addr}, "X-Empty \"\"", "X-Two  a b"]`,
+			[]Header{{"Host", "$host"}, {"X-Real-IP", "$remote_addr"}, {"X-Empty", ""}, {"X-Two", "a b"}, {"Connection", "close"}}},
+		{"an empty list still replaces the inherited list", `{X-A: a}`, "", `[]`, defaults},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := "http:\n"
+			if tt.http != "" {
+				text += "  proxy_set_header: " + tt.http + "\n"
+			}
+			text += "  servers:\n    - listen: [8080]\n"
+			if tt.srv != "" {
+				text += "      proxy_set_header: " + tt.srv + "\n"
+			}
+			text += "      locations:\n        - path: /\n          proxy_pass: http://127.0.0.1:1\n"
+			if tt.loc != "" {
+				text += "          proxy_set_header: " + tt.loc + "\n"
+			}
+			text += "        - {path: /other, proxy_pass: \"http://127.0.0.1:1\"}\n"
+			c := mustLoad(t, text)
+			if got := c.Servers[0].Locations[0].ProxySetHeader; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %v\nwant %v", got, tt.want)
+			}
+			// The sibling location inherits from the server/http only.
+			other := c.Servers[0].Locations[1].ProxySetHeader
+			if tt.loc != "" && reflect.DeepEqual(other, tt.want) && tt.http == "" && tt.srv == "" {
+				t.Errorf("sibling location got the location's headers %v", other)
+			}
+		})
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	tests := []struct {
+		name, text, key string
+		line            int
+		msg             string
+	}{
+		{"top level", "bogus: 1\n" + base, "bogus", 1, `unknown key "bogus"`},
+		{"http", strings.Replace(base, "http:\n", "http:\n  proxy_bufers: 4 4k\n", 1),
+			"http.proxy_bufers", 2, `unknown key "proxy_bufers"`},
+		{"server", strings.Replace(base, `    - listen: ["127.0.0.1:8080"]`+"\n", `    - listen: ["127.0.0.1:8080"]`+"\n      listn: 80\n", 1),
+			"http.servers[0].listn", 7, `unknown key "listn"`},
+		{"location", withLocation("proxy_bufers: 4 4k"), loc0 + ".proxy_bufers", 10, `unknown key "proxy_bufers"`},
+		{"upstream", strings.Replace(base, "    app:\n", "    app:\n      keepalve: 3\n", 1),
+			"http.upstreams[app].keepalve", 4, `unknown key "keepalve"`},
+		{"upstream server", strings.Replace(base, "{address: 127.0.0.1:9001}", "{address: 127.0.0.1:9001, wieght: 2}", 1),
+			"http.upstreams[app].servers[0].wieght", 4, `unknown key "wieght"`},
+		{"inside a directive's mapping", withLocation("proxy_buffers: {number: 4, sise: 4k}"),
+			loc0 + ".proxy_buffers.sise", 10, `unknown key "sise"`},
+		{"inside error_log", "error_log: {path: x,\n  levl: debug}\n" + base, "error_log.levl", 2, `unknown key "levl"`},
+		{"directive of another block", withLocation("listen: 8080"), loc0 + ".listen", 10,
+			`"listen" directive is not allowed here, only in: server`},
+		{"upstream directive in a location", withLocation("max_fails: 3"), loc0 + ".max_fails", 10,
+			`"max_fails" directive is not allowed here, only in: upstream server`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.text)
+			wantError(t, err, tt.key, tt.line, tt.msg)
+		})
+	}
+
+	// The message reads like the brief's example, exactly.
+	_, err := Load("../../testdata/config/unknown-key.yaml")
+	want := `unknown key "proxy_bufers" (http.servers[0].locations[1].proxy_bufers) in ../../testdata/config/unknown-key.yaml:13`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant    %s", err, want)
+	}
+}
+
+func TestValueErrors(t *testing.T) {
+	tests := []struct {
+		name, directive string // directive is added to the location at line 10
+		key             string // relative to the location
+		msg             string
+	}{
+		{"bad size", "proxy_buffer_size: 8q", "proxy_buffer_size", `"proxy_buffer_size" directive invalid value "8q"`},
+		{"negative size", "client_max_body_size: -1", "client_max_body_size", `invalid value "-1"`},
+		{"fractional size", "client_max_body_size: 1.5", "client_max_body_size", `invalid value "1.5"`},
+		{"bad duration", "proxy_read_timeout: 5x", "proxy_read_timeout", `"proxy_read_timeout" directive invalid value "5x"`},
+		{"negative duration", "proxy_read_timeout: -5", "proxy_read_timeout", `invalid value "-5"`},
+		{"duration as list", "proxy_read_timeout: [5s]", "proxy_read_timeout", "got a list"},
+		{"proxy_buffers one word", `proxy_buffers: "4"`, "proxy_buffers", `invalid value "4": want "number size"`},
+		{"proxy_buffers bad number", "proxy_buffers: four 4k", "proxy_buffers", `invalid value "four 4k"`},
+		{"proxy_buffers bad size", "proxy_buffers: 4 4q", "proxy_buffers", `invalid value "4q"`},
+		{"proxy_buffers zero", "proxy_buffers: 0 4k", "proxy_buffers", `invalid value "0 4k"`},
+		{"proxy_buffers mapping without size", "proxy_buffers: {number: 4}", "proxy_buffers", `needs "size"`},
+		{"proxy_buffers mapping bad size", "proxy_buffers: {number: 4, size: 4q}", "proxy_buffers.size", `invalid value "4q"`},
+		{"proxy_buffers list", "proxy_buffers: [4, 4k]", "proxy_buffers", "got a list"},
+		{"bad next_upstream", "proxy_next_upstream: error bogus", "proxy_next_upstream", `invalid value "bogus"`},
+		{"bad next_upstream list", "proxy_next_upstream: [error, http_999]", "proxy_next_upstream", `invalid value "http_999"`},
+		{"next_upstream tries", "proxy_next_upstream_tries: abc", "proxy_next_upstream_tries",
+			`"proxy_next_upstream_tries" directive invalid number`},
+		{"negative tries", "proxy_next_upstream_tries: -1", "proxy_next_upstream_tries", "invalid number"},
+		{"flag", "proxy_buffering: maybe", "proxy_buffering", `invalid value "maybe", it must be "on" or "off"`},
+		{"http version", "proxy_http_version: 2.0", "proxy_http_version", `invalid value "2", it must be "1.0" or "1.1"`},
+		{"string expected", "proxy_temp_path: [a, b]", "proxy_temp_path", "expected a string, got a list"},
+		{"empty path", `proxy_temp_path: ""`, "proxy_temp_path", `"proxy_temp_path" must not be empty`},
+		{"header name", `proxy_set_header: [": x"]`, "proxy_set_header", `invalid header name ":"`},
+		{"headers as a number", `proxy_set_header: 5`, "proxy_set_header", "got a number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, withLocation(tt.directive))
+			wantError(t, err, loc0+"."+tt.key, 10, tt.msg)
+		})
+	}
+}
+
+func TestShapeErrors(t *testing.T) {
+	tests := []struct {
+		name, text, key string
+		line            int
+		msg             string
+	}{
+		{"a string where the list of servers is expected", "http:\n  servers: foo\n", "http.servers", 2,
+			`invalid value for "servers": expected a list, got a string`},
+		{"a mapping where the list of locations is expected", strings.Replace(base, "      locations:\n        - path: /\n", "      locations:\n          path: /\n", 1),
+			"http.servers[0].locations", 7, `invalid value for "locations": expected a list, got a mapping`},
+		{"a list where upstreams are expected", "http:\n  upstreams: [a]\n", "http.upstreams", 2, "expected a mapping, got a list"},
+		{"http is a number", "http: 5\n", "http", 1, "expected a mapping, got a number"},
+		{"pid is a number", "pid: 5\n" + base, "pid", 1, "expected a string, got a number"},
+		{"listen is a mapping", strings.Replace(base, `listen: ["127.0.0.1:8080"]`, `listen: {a: 1}`, 1),
+			"http.servers[0].listen", 6, "got a mapping"},
+		{"bad level", "error_log: {level: bogus}\n" + base, "error_log.level", 1, `invalid log level "bogus"`},
+		{"bad level in string form", "error_log: logs/e.log bogus\n" + base, "error_log", 1, `invalid log level "bogus"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.text)
+			wantError(t, err, tt.key, tt.line, tt.msg)
+		})
+	}
+}
+
+// TestBufferChecks replays section 8 of nginx-reference.md ("Buffer
+// directive validation (nginx -t)"): the same directives, the same verdict
+// and nginx's message.
+func TestBufferChecks(t *testing.T) {
+	const (
+		busyLess    = `"proxy_busy_buffers_size" must be less than the size of all "proxy_buffers" minus one buffer`
+		busyGreater = `"proxy_busy_buffers_size" must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers"`
+	)
+	tests := []struct {
+		name       string
+		directives []string
+		key        string // "" = valid
+		line       int
+		msg        string
+	}{
+		{"conf-busy-too-big", []string{"proxy_buffers: 4 4k", "proxy_busy_buffers_size: 16k"},
+			"proxy_busy_buffers_size", 11, busyLess},
+		{"conf-busy-too-small", []string{"proxy_buffer_size: 8k", "proxy_buffers: 4 4k", "proxy_busy_buffers_size: 4k"},
+			"proxy_busy_buffers_size", 12, busyGreater},
+		{"conf-buffers-one", []string{"proxy_buffers: 1 4k"},
+			"proxy_buffers", 10, `there must be at least 2 "proxy_buffers"`},
+		{"conf-write-size-small", []string{"proxy_buffers: 4 8k", "proxy_temp_file_write_size: 4k"},
+			"proxy_temp_file_write_size", 11,
+			`"proxy_temp_file_write_size" must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers"`},
+		{"conf-max-temp-small", []string{"proxy_buffers: 4 8k", "proxy_max_temp_file_size: 4k"},
+			"proxy_max_temp_file_size", 11,
+			`"proxy_max_temp_file_size" must be equal to zero to disable temporary files usage or must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers"`},
+		{"conf-bufsize-bigger-than-buffers", []string{"proxy_buffer_size: 32k", "proxy_buffers: 4 4k"},
+			"proxy_buffers", 11, busyLess},
+		{"conf-bufsize-bigger-than-buffers-busy", []string{"proxy_buffer_size: 32k", "proxy_buffers: 4 4k", "proxy_busy_buffers_size: 32k"},
+			"proxy_busy_buffers_size", 12, busyLess},
+		{"conf-valid-small", []string{"proxy_buffer_size: 4k", "proxy_buffers: 4 4k", "proxy_busy_buffers_size: 8k"}, "", 0, ""},
+		{"conf-tries-bad", []string{"proxy_next_upstream_tries: abc"},
+			"proxy_next_upstream_tries", 10, `"proxy_next_upstream_tries" directive invalid number`},
+		{"conf-next-upstream-bad", []string{"proxy_next_upstream: error bogus"},
+			"proxy_next_upstream", 10, `invalid value "bogus"`},
+		{"conf-next-upstream-off-mixed", []string{"proxy_next_upstream: off error"}, "", 0, ""},
+		{"max_temp_file_size 0 disables temp files", []string{"proxy_buffers: 4 8k", "proxy_max_temp_file_size: 0"}, "", 0, ""},
+		{"mapping form", []string{"proxy_buffers: {number: 2, size: 4k}", "proxy_busy_buffers_size: 4k"}, "", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, withLocation(tt.directives...))
+			if tt.key == "" {
+				if err != nil {
+					t.Fatalf("nginx -t accepts it; got %v", err)
+				}
+				return
+			}
+			wantError(t, err, loc0+"."+tt.key, tt.line, tt.msg)
+			if n := len(allErrors(t, err)); n != 1 {
+				t.Errorf("%d errors, want 1 (nginx stops at the first): %v", n, err)
+			}
+			_ = c
+		})
+	}
+
+	c := mustLoad(t, withLocation("proxy_next_upstream: off error", "proxy_buffers: 4 8k", "proxy_max_temp_file_size: 0"))
+	l := c.Servers[0].Locations[0]
+	if l.ProxyNextUpstream != NextOff || l.ProxyMaxTempFileSize != 0 || l.ProxyBusyBuffersSize != 16<<10 || l.ProxyTempFileWriteSize != 16<<10 {
+		t.Errorf("resolved: next %v, max temp %d, busy %d, write %d", l.ProxyNextUpstream, l.ProxyMaxTempFileSize, l.ProxyBusyBuffersSize, l.ProxyTempFileWriteSize)
+	}
+	// Busy and write sizes default to twice the larger of proxy_buffer_size and one buffer.
+	c = mustLoad(t, withLocation("proxy_buffer_size: 16k", "proxy_buffers: 8 8k"))
+	if l := c.Servers[0].Locations[0]; l.ProxyBusyBuffersSize != 32<<10 || l.ProxyTempFileWriteSize != 32<<10 {
+		t.Errorf("busy %d, write %d; want 32k", l.ProxyBusyBuffersSize, l.ProxyTempFileWriteSize)
+	}
+}
+
+// An error about an inherited value points where the value was written,
+// once, however many locations inherit it.
+func TestInheritedErrorPointsAtItsLine(t *testing.T) {
+	text := `http:
+  proxy_buffer_size: 32k
+  servers:
+    - listen: [8080]
+      locations:
+        - {path: /a, proxy_pass: "http://127.0.0.1:1"}
+        - {path: /b, proxy_pass: "http://127.0.0.1:1"}
+`
+	_, err := load(t, text)
+	wantError(t, err, "http.proxy_buffer_size", 2, `"proxy_busy_buffers_size" must be less than the size of all "proxy_buffers" minus one buffer`)
+	if errs := allErrors(t, err); len(errs) != 1 {
+		t.Errorf("%d errors, want 1: %v", len(errs), err)
+	}
+	if !strings.Contains(err.Error(), "by default") {
+		t.Errorf("the message should say the busy size is a default: %v", err)
+	}
+
+	// A location's own value that breaks the inherited one is the culprit.
+	text = `http:
+  proxy_busy_buffers_size: 16k
+  servers:
+    - listen: [8080]
+      locations:
+        - {path: /a, proxy_pass: "http://127.0.0.1:1"}
+        - path: /b
+          proxy_pass: http://127.0.0.1:1
+          proxy_buffers: 4 4k
+`
+	_, err = load(t, text)
+	wantError(t, err, "http.servers[0].locations[1].proxy_buffers", 9, "must be less than the size of all")
+}
+
+func TestValidation(t *testing.T) {
+	tests := []struct {
+		name, text, key string
+		line            int
+		msg             string
+	}{
+		{"no http", "pid: x\n", "", 0, `no "http" section`},
+		{"no servers", "http:\n  proxy_buffering: on\n", "http", 1, "no servers are defined"},
+		{"server without listen", "http:\n  servers:\n    - locations: [{path: /, proxy_pass: \"http://a:1\"}]\n",
+			"http.servers[0]", 3, `server has no "listen"`},
+		{"server without locations", "http:\n  servers:\n    - listen: [80]\n", "http.servers[0]", 3, "server has no locations"},
+		{"location without proxy_pass", "http:\n  servers:\n    - listen: [80]\n      locations: [{path: /}]\n",
+			"http.servers[0].locations[0]", 4, `location has no "proxy_pass"`},
+		{"location without path", "http:\n  servers:\n    - listen: [80]\n      locations: [{proxy_pass: \"http://a:1\"}]\n",
+			"http.servers[0].locations[0]", 4, `location has no "path"`},
+		{"unknown upstream", withLocation(), "", 0, ""}, // placeholder replaced below
+		{"https", strings.Replace(base, "http://app", "https://app", 1), loc0 + ".proxy_pass", 9, "https upstreams are not supported yet"},
+		{"not a URL", strings.Replace(base, "http://app", "app", 1), loc0 + ".proxy_pass", 9, `invalid URL prefix in "app"`},
+		{"no such upstream", strings.Replace(base, "http://app", "http://ap", 1), loc0 + ".proxy_pass", 9, `host not found in upstream "ap"`},
+		{"port on an upstream name", strings.Replace(base, "http://app", "http://app:8080", 1), loc0 + ".proxy_pass", 9, `upstream "app" may not have port 8080`},
+		{"bad port", strings.Replace(base, "http://app", "http://127.0.0.1:99999", 1), loc0 + ".proxy_pass", 9, `invalid port in upstream "127.0.0.1:99999"`},
+		{"URI in a regex location", strings.Replace(strings.Replace(base, "path: /", `path: "~ \\.php$"`, 1), "http://app", "http://app/x", 1),
+			loc0 + ".proxy_pass", 9, `"proxy_pass" cannot have URI part in location given by regular expression`},
+		{"bad regex", strings.Replace(base, "path: /", `path: "~ (a"`, 1), loc0 + ".path", 8, `invalid regular expression "(a"`},
+		{"path without slash", strings.Replace(base, "path: /", "path: api", 1), loc0 + ".path", 8, `the path must start with "/"`},
+		{"named location", strings.Replace(base, "path: /", "path: \"@fallback\"", 1), loc0 + ".path", 8, "named locations"},
+		{"duplicate location", base + "        - {path: \"^~ /\", proxy_pass: \"http://app\"}\n",
+			"http.servers[0].locations[1].path", 10, `duplicate location "^~ /"`},
+		{"upstream without servers", strings.Replace(base, "      servers: [{address: 127.0.0.1:9001}]\n", "      keepalive: 2\n", 1),
+			"http.upstreams[app]", 3, "no servers are inside upstream"},
+		{"empty upstream", strings.Replace(base, "      servers: [{address: 127.0.0.1:9001}]\n", "    other: {}\n      servers: [{address: 127.0.0.1:9001}]\n", 1),
+			"", 0, ""}, // placeholder: see below
+		{"weight 0", strings.Replace(base, "{address: 127.0.0.1:9001}", "{address: 127.0.0.1:9001, weight: 0}", 1),
+			"http.upstreams[app].servers[0].weight", 4, `invalid parameter "weight=0"`},
+		{"unix upstream", strings.Replace(base, "{address: 127.0.0.1:9001}", "{address: \"unix:/tmp/s\"}", 1),
+			"http.upstreams[app].servers[0].address", 4, "unix sockets are not supported yet"},
+		{"upstream server without address", strings.Replace(base, "{address: 127.0.0.1:9001}", "{weight: 2}", 1),
+			"http.upstreams[app].servers[0]", 4, `upstream server has no "address"`},
+		{"duplicate listen", strings.Replace(base, `["127.0.0.1:8080"]`, `["8080", ":8080"]`, 1),
+			"http.servers[0].listen[1]", 6, "a duplicate listen 0.0.0.0:8080"},
+		{"bad listen port", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:80800"]`, 1),
+			"http.servers[0].listen[0]", 6, `invalid port in "127.0.0.1:80800" of the "listen" directive`},
+		{"listen parameters", strings.Replace(base, `["127.0.0.1:8080"]`, `"8080 default_server"`, 1),
+			"http.servers[0].listen[0]", 6, `invalid parameter "default_server"`},
+		{"buffer_memory_limit 0", strings.Replace(base, "http:\n", "http:\n  buffer_memory_limit: 0\n", 1),
+			"http.buffer_memory_limit", 2, `"buffer_memory_limit" must be greater than 0`},
+		{"conflicting server names", base + `    - listen: ["127.0.0.1:8080"]
+      locations: [{path: /, proxy_pass: "http://app"}]
+`, "http.servers[1].listen", 10, `conflicting server name "" on 127.0.0.1:8080`},
+		{"conflicting server names, case-insensitive", strings.Replace(base, "      locations:\n", "      server_name: [Example.com, b]\n      locations:\n", 1) +
+			`    - listen: ["127.0.0.1:8080"]
+      server_name: example.COM
+      locations: [{path: /, proxy_pass: "http://app"}]
+`, "http.servers[1].server_name", 12, `conflicting server name "example.com" on 127.0.0.1:8080`},
+		{"keys differing in case", "http:\n  servers: []\n  Servers: []\n", "http.Servers", 3, `duplicate key "Servers"`},
+		{"YAML syntax", "http:\n  servers: [\n", "", 2, "invalid YAML: did not find expected node content"},
+		{"duplicate key", "pid: a\npid: b\n" + base, "pid", 2, `duplicate key "pid", first written at line 1`},
+		{"not a mapping", "- a\n", "", 1, "the file must be a mapping"},
+	}
+	for _, tt := range tests {
+		if tt.msg == "" {
+			continue
+		}
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.text)
+			wantError(t, err, tt.key, tt.line, tt.msg)
+		})
+	}
+
+	// An empty upstream ("other: {}") vanishes in viper; it is still reported.
+	_, err := load(t, strings.Replace(base, "  servers:\n", "    other: {}\n  servers:\n", 1))
+	wantError(t, err, "http.upstreams[other]", 5, "no servers are inside upstream")
+}
+
+func TestValuesResolve(t *testing.T) {
+	c := mustLoad(t, `
+error_log: stderr debug
+http:
+  upstreams:
+    API.v1:
+      keepalive: "4"
+      keepalive_timeout: 30
+      servers:
+        - {address: "10.0.0.1", weight: 3, backup: true}
+        - {address: "[::1]:81", down: on, max_fails: 0, fail_timeout: 1m}
+  servers:
+    - listen: [8080, ":8081", "*:8082", "127.0.0.1:0", "localhost", "[::1]:8083"]
+      server_name: "Example.com www.example.com"
+      access_log: logs/a.log $remote_addr $request
+      large_client_header_buffers: {number: 2, size: 16k}
+      locations:
+        - path: /a
+          proxy_pass: http://api.V1/x
+          proxy_http_version: 1.1
+          proxy_next_upstream: [error, "timeout http_502"]
+          proxy_next_upstream_tries: 3
+          proxy_next_upstream_timeout: 1h30m
+          proxy_request_buffering: false
+          client_body_buffer_size: 65536
+        - {path: "= /exact", proxy_pass: "http://127.0.0.1:9000"}
+        - {path: "=/attached", proxy_pass: "http://127.0.0.1:9000"}
+        - {path: "^~ /static/", proxy_pass: "http://127.0.0.1:9000"}
+        - {path: "~ \\.php$", proxy_pass: "http://127.0.0.1:9000"}
+        - {path: "~*\\.JPG$", proxy_pass: "http://127.0.0.1:9000"}
+`)
+	if c.ErrorLog != (ErrorLog{Path: "stderr", Level: LevelDebug}) {
+		t.Errorf("error_log = %+v", c.ErrorLog)
+	}
+	up := c.Upstreams["api.v1"]
+	if up == nil {
+		t.Fatalf("upstreams = %v; want api.v1 (a dotted, lower-cased name)", c.Upstreams)
+	}
+	want := []UpstreamServer{
+		{Address: "10.0.0.1:80", Weight: 3, MaxFails: 1, FailTimeout: 10 * time.Second, Backup: true},
+		{Address: "[::1]:81", Weight: 1, MaxFails: 0, FailTimeout: time.Minute, Down: true},
+	}
+	if up.Keepalive != 4 || up.KeepaliveTimeout != 30*time.Second || !reflect.DeepEqual(up.Servers, want) {
+		t.Errorf("upstream = %+v", up)
+	}
+	s := c.Servers[0]
+	wantListen := []string{"0.0.0.0:8080", "0.0.0.0:8081", "0.0.0.0:8082", "127.0.0.1:0", "localhost:80", "[::1]:8083"}
+	if !reflect.DeepEqual(s.Listen, wantListen) {
+		t.Errorf("listen = %q, want %q", s.Listen, wantListen)
+	}
+	if !reflect.DeepEqual(s.ServerName, []string{"example.com", "www.example.com"}) {
+		t.Errorf("server_name = %q", s.ServerName)
+	}
+	if s.AccessLog != (AccessLog{Path: "logs/a.log", Format: "$remote_addr $request"}) {
+		t.Errorf("access_log = %+v", s.AccessLog)
+	}
+	if s.LargeClientHeaderBuffers != (Buffers{N: 2, Size: 16 << 10}) {
+		t.Errorf("large_client_header_buffers = %+v", s.LargeClientHeaderBuffers)
+	}
+	a := s.Locations[0]
+	if a.ProxyPass != (ProxyPass{Scheme: "http", Host: "api.V1", Upstream: "api.v1", URI: "/x", HasURI: true}) {
+		t.Errorf("proxy_pass = %+v", a.ProxyPass)
+	}
+	if a.ProxyHTTPVersion != "1.1" || a.ProxyNextUpstream != NextError|NextTimeout|NextHTTP502 ||
+		a.ProxyNextUpstreamTries != 3 || a.ProxyNextUpstreamTimeout != 90*time.Minute ||
+		a.ProxyRequestBuffering || a.ClientBodyBufferSize != 64<<10 {
+		t.Errorf("location /a = %+v", a)
+	}
+	matches := []struct {
+		path  string
+		kind  MatchKind
+		match string // a URI the regex must match
+	}{
+		{"/a", MatchPrefix, ""}, {"/exact", MatchExact, ""}, {"/attached", MatchExact, ""},
+		{"/static/", MatchPreferPrefix, ""}, {`\.php$`, MatchRegex, "/x.php"}, {`\.JPG$`, MatchRegexCaseless, "/x.jpg"},
+	}
+	for i, m := range matches {
+		l := s.Locations[i]
+		if l.Path != m.path || l.Match != m.kind || (l.Regex != nil) != (m.match != "") {
+			t.Errorf("location %d = %q %v %v, want %q %v", i, l.Path, l.Match, l.Regex, m.path, m.kind)
+		}
+		if m.match != "" && !l.Regex.MatchString(m.match) {
+			t.Errorf("location %q does not match %q", l.Path, m.match)
+		}
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	t.Setenv("SPILLWAY_ERROR_LOG_LEVEL", "debug")
+	t.Setenv("SPILLWAY_HTTP_PROXY_READ_TIMEOUT", "5s")
+	t.Setenv("SPILLWAY_PID", "/run/spillway.pid")
+	t.Setenv("SPILLWAY_HTTP_PROXY_BUFFERS", "4 8k")
+	t.Setenv("SPILLWAY_HTTP_UPSTREAMS_APP_KEEPALIVE", "7")
+	t.Setenv("SPILLWAY_HTTP_PROXY_BUFFERING", "off")
+	c, err := Load("../../testdata/config/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ErrorLog != (ErrorLog{Path: "logs/error.log", Level: LevelDebug}) {
+		t.Errorf("error_log = %+v; want the file's path with the variable's level", c.ErrorLog)
+	}
+	if c.PID != "/run/spillway.pid" {
+		t.Errorf("pid = %q", c.PID)
+	}
+	if c.Upstreams["app"].Keepalive != 7 {
+		t.Errorf("keepalive = %d", c.Upstreams["app"].Keepalive)
+	}
+	root, static := c.Servers[0].Locations[0], c.Servers[0].Locations[1]
+	if root.ProxyReadTimeout != 5*time.Second || static.ProxyReadTimeout != 5*time.Second {
+		t.Errorf("proxy_read_timeout = %v, %v; want 5s from the environment", root.ProxyReadTimeout, static.ProxyReadTimeout)
+	}
+	if root.ProxyBuffers != (Buffers{N: 4, Size: 8 << 10}) || root.ProxyBuffering {
+		t.Errorf("root location: buffers %+v buffering %v", root.ProxyBuffers, root.ProxyBuffering)
+	}
+	// The variable sets the http level; the location's own value still wins.
+	if static.ProxyBuffers != (Buffers{N: 4, Size: 4 << 10}) {
+		t.Errorf("static location buffers = %+v", static.ProxyBuffers)
+	}
+	if root.ProxyConnectTimeout != time.Second {
+		t.Errorf("proxy_connect_timeout = %v; the file's value must stay", root.ProxyConnectTimeout)
+	}
+}
+
+func TestEnvOverridesMappingForms(t *testing.T) {
+	t.Setenv("SPILLWAY_HTTP_PROXY_BUFFERS", "4 8k")
+	c := mustLoad(t, strings.Replace(base, "http:\n", "http:\n  proxy_buffers: {number: 2, size: 4k}\n", 1))
+	if got := c.Servers[0].Locations[0].ProxyBuffers; got != (Buffers{N: 4, Size: 8 << 10}) {
+		t.Errorf("proxy_buffers = %+v, want 4 8k from the environment", got)
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	t.Setenv("SPILLWAY_HTTP_PROXY_CONNECT_TIMEOUT", "5x")
+	_, err := load(t, base)
+	var e *Error
+	if !errors.As(err, &e) || e.Env != "SPILLWAY_HTTP_PROXY_CONNECT_TIMEOUT" || e.Key != "http.proxy_connect_timeout" {
+		t.Fatalf("error = %#v", e)
+	}
+	want := `"proxy_connect_timeout" directive invalid value "5x": want a time like 500ms, 30s, 5m, 1h or 1d; a bare number is seconds (http.proxy_connect_timeout) in environment variable SPILLWAY_HTTP_PROXY_CONNECT_TIMEOUT`
+	if err.Error() != want {
+		t.Errorf("error = %v\nwant    %s", err, want)
+	}
+}
+
+func TestEnvOverStringForm(t *testing.T) {
+	t.Setenv("SPILLWAY_ERROR_LOG_LEVEL", "debug")
+	_, err := load(t, "error_log: logs/error.log warn\n"+base)
+	wantError(t, err, "error_log", 1, "SPILLWAY_ERROR_LOG_LEVEL cannot override part of")
+}
+
+func TestBareNumbers(t *testing.T) {
+	c := mustLoad(t, withLocation("proxy_read_timeout: 30", "proxy_send_timeout: 0", "proxy_buffer_size: 8192",
+		"client_max_body_size: 0", "proxy_next_upstream_timeout: 1"))
+	l := c.Servers[0].Locations[0]
+	if l.ProxyReadTimeout != 30*time.Second || l.ProxySendTimeout != 0 || l.ProxyNextUpstreamTimeout != time.Second {
+		t.Errorf("a bare number must be seconds: read %v send %v next %v", l.ProxyReadTimeout, l.ProxySendTimeout, l.ProxyNextUpstreamTimeout)
+	}
+	if l.ProxyBufferSize != 8192 || l.ClientMaxBodySize != 0 {
+		t.Errorf("a bare number must be bytes: %d %d", l.ProxyBufferSize, l.ClientMaxBodySize)
+	}
+}
+
+func TestTestdataFiles(t *testing.T) {
+	tests := []struct {
+		file, want string
+	}{
+		{"good.yaml", ""},
+		{"unknown-key.yaml", `unknown key "proxy_bufers" (http.servers[0].locations[1].proxy_bufers) in ../../testdata/config/unknown-key.yaml:13`},
+		{"bad-size.yaml", `"proxy_buffer_size" directive invalid value "8q": want a size like 512, 8k, 1m or 1g (http.servers[0].locations[0].proxy_buffer_size) in ../../testdata/config/bad-size.yaml:7`},
+		{"bad-duration.yaml", `"proxy_read_timeout" directive invalid value "5x": want a time like 500ms, 30s, 5m, 1h or 1d; a bare number is seconds (http.proxy_read_timeout) in ../../testdata/config/bad-duration.yaml:2`},
+	}
+	for _, tt := range tests {
+		_, err := Load("../../testdata/config/" + tt.file)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("%s: error = %v\nwant %s", tt.file, got, tt.want)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/nope.yaml")
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("error = %v", err)
+	}
+	if want := `open() "testdata/nope.yaml" failed (no such file or directory) in testdata/nope.yaml`; err.Error() != want {
+		t.Errorf("error = %v\nwant    %s", err, want)
+	}
+}
+
+func TestSeveralErrors(t *testing.T) {
+	_, err := load(t, withLocation("proxy_read_timeout: 5x", "proxy_buffer_size: 8q", "proxy_bufers: 1"))
+	errs := allErrors(t, err)
+	if len(errs) != 3 {
+		t.Fatalf("%d errors, want 3: %v", len(errs), err)
+	}
+	for i, line := range []int{10, 11, 12} {
+		if errs[i].Line != line {
+			t.Errorf("error %d at line %d, want %d (errors come in file order)", i, errs[i].Line, line)
+		}
+	}
+	var first *Error
+	if !errors.As(err, &first) || first != errs[0] {
+		t.Errorf("errors.As does not give the first error")
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		e    Error
+		want string
+	}{
+		{Error{File: "proxy.yaml", Line: 14, Key: "http.servers[0].locations[1].proxy_bufers", Msg: `unknown key "proxy_bufers"`},
+			`unknown key "proxy_bufers" (http.servers[0].locations[1].proxy_bufers) in proxy.yaml:14`},
+		{Error{File: "proxy.yaml", Msg: `no "http" section`}, `no "http" section in proxy.yaml`},
+		{Error{File: "proxy.yaml", Key: "pid", Msg: "bad", Env: "SPILLWAY_PID"}, `bad (pid) in environment variable SPILLWAY_PID`},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
+		}
+	}
+}
+
+func TestYAMLFeatures(t *testing.T) {
+	// Anchors and merge keys work, and errors inside them still find a line.
+	c := mustLoad(t, `
+http:
+  servers:
+    - listen: [8080]
+      locations:
+        - &common {path: /a, proxy_pass: "http://127.0.0.1:1", proxy_read_timeout: 3s}
+        - <<: *common
+          path: /b
+`)
+	if l := c.Servers[0].Locations[1]; l.Path != "/b" || l.ProxyReadTimeout != 3*time.Second {
+		t.Errorf("merged location = %q %v", l.Path, l.ProxyReadTimeout)
+	}
+	_, err := load(t, `
+http:
+  servers:
+    - listen: [8080]
+      locations:
+        - &common {path: /a, proxy_pass: "http://127.0.0.1:1", proxy_read_timeout: 3x}
+        - <<: *common
+          path: /b
+`)
+	wantError(t, err, "http.servers[0].locations[1].proxy_read_timeout", 6, `invalid value "3x"`)
+}
