@@ -1,0 +1,367 @@
+package buffer_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"testing/synctest"
+
+	"spillway/buffer"
+)
+
+var errUpstream = errors.New("upstream prematurely closed connection")
+
+func TestSpoolStreamsBeforeCloseWrite(t *testing.T) {
+	budget := buffer.NewBudget(1 << 20)
+	sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(64), Buffers: 4, TempDir: t.TempDir()})
+	defer sp.Close()
+	for _, msg := range []string{"HTTP body ", "arrives in ", "pieces"} {
+		if _, err := sp.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		// The consumer sees each piece while the producer is still open.
+		got := make([]byte, 100)
+		n, err := sp.Read(got)
+		if err != nil || string(got[:n]) != msg {
+			t.Fatalf("Read = %q, %v; want %q", got[:n], err, msg)
+		}
+	}
+	sp.CloseWrite(nil)
+	if n, err := sp.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		t.Fatalf("Read after clean CloseWrite = %d, %v; want io.EOF", n, err)
+	}
+}
+
+func TestSpoolSpillsWhenMemoryIsFull(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	var spills []string
+	sp := buffer.NewSpool(buffer.SpoolOptions{
+		Pool: budget.Pool(16), Buffers: 2, TempDir: dir, MaxTempFileSize: 1 << 20, TempFileWriteSize: 32,
+		OnSpill: func(p string) { spills = append(spills, p) },
+	})
+	want := randomBytes(1000, 5)
+	// Nobody reads: a blocking Write would hang here.
+	for i := 0; i < 500; i += 50 {
+		if _, err := sp.Write(want[i : i+50]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantPath := filepath.Join(dir, "0000000001")
+	if !sp.Spilled() || sp.TempPath() != wantPath || len(spills) != 1 || spills[0] != wantPath {
+		t.Fatalf("Spilled %v, TempPath %q, OnSpill %q", sp.Spilled(), sp.TempPath(), spills)
+	}
+	if st := budget.Stats(); st.ChunksInUse != 2 || st.BytesSpilled != 500-32 || st.FilesOpen != 1 {
+		t.Fatalf("stats %+v: want 2 chunks in memory and the rest (468 bytes) spilled", st)
+	}
+	// The client catches up: freed chunks take new data again, after the
+	// file range, so the FIFO is memory, file, memory.
+	got := make([]byte, 0, 1000)
+	buf := make([]byte, 7)
+	for len(got) < 500 {
+		n, err := sp.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	spilledBefore := budget.Stats().BytesSpilled
+	if _, err := sp.Write(want[500:520]); err != nil {
+		t.Fatal(err)
+	}
+	if budget.Stats().BytesSpilled != spilledBefore {
+		t.Fatal("wrote to the file although memory was free again")
+	}
+	if _, err := sp.Write(want[520:]); err != nil {
+		t.Fatal(err)
+	}
+	if sp.BytesWritten() != 1000 || sp.BufferedBytes() != 500 {
+		t.Fatalf("BytesWritten %d, BufferedBytes %d", sp.BytesWritten(), sp.BufferedBytes())
+	}
+	sp.CloseWrite(nil)
+	rest, err := io.ReadAll(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got = append(got, rest...); !bytes.Equal(got, want) {
+		t.Fatal("bytes differ or out of order")
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertClean(t, budget, dir)
+}
+
+func TestSpoolWriteToSendfileShape(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	for _, rf := range []bool{true, false} {
+		sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(1024), Buffers: 2, TempDir: dir, MaxTempFileSize: 1 << 20})
+		want := randomBytes(10_000, 6)
+		if _, err := sp.Write(want); err != nil {
+			t.Fatal(err)
+		}
+		sp.CloseWrite(nil)
+		var got []byte
+		if rf {
+			rec := &readFromRecorder{}
+			if _, err := sp.WriteTo(rec); err != nil {
+				t.Fatal(err)
+			}
+			assertSendfileShape(t, rec.readers)
+			got = rec.buf
+		} else {
+			var bb bytes.Buffer
+			if _, err := sp.WriteTo(onlyWriter{&bb}); err != nil {
+				t.Fatal(err)
+			}
+			got = bb.Bytes()
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("ReaderFrom=%v: bytes differ", rf)
+		}
+		if err := sp.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assertClean(t, budget, dir)
+}
+
+func TestSpoolCloseWriteError(t *testing.T) {
+	budget := buffer.NewBudget(1 << 20)
+	for _, useWriteTo := range []bool{false, true} {
+		sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(8), Buffers: 2, TempDir: t.TempDir(), MaxTempFileSize: 100})
+		if _, err := sp.Write([]byte("partial response body")); err != nil {
+			t.Fatal(err)
+		}
+		sp.CloseWrite(errUpstream)
+		sp.CloseWrite(nil) // only the first call counts
+		var got bytes.Buffer
+		var err error
+		if useWriteTo {
+			_, err = sp.WriteTo(&got)
+		} else {
+			_, err = io.Copy(onlyWriter{&got}, struct{ io.Reader }{sp})
+		}
+		// Drained first, then the producer's error, never io.EOF.
+		if got.String() != "partial response body" || !errors.Is(err, errUpstream) {
+			t.Fatalf("WriteTo=%v: got %q, %v", useWriteTo, got.String(), err)
+		}
+		if _, err := sp.Read(make([]byte, 1)); !errors.Is(err, errUpstream) {
+			t.Fatalf("Read after drain: %v", err)
+		}
+		if _, err := sp.Write([]byte("x")); !errors.Is(err, buffer.ErrWriteClosed) {
+			t.Fatalf("Write after CloseWrite: %v", err)
+		}
+		_ = sp.Close()
+	}
+	assertClean(t, budget, t.TempDir())
+}
+
+// With MaxTempFileSize 0 the upstream is read only as fast as the client
+// drains: Write blocks while all buffers are full.
+func TestSpoolNoTempFileBlocksProducer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		budget := buffer.NewBudget(1 << 20)
+		sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(8), Buffers: 2, TempDir: t.TempDir()})
+		defer sp.Close()
+		want := randomBytes(40, 7)
+		if _, err := sp.Write(want[:16]); err != nil { // fills both buffers
+			t.Fatal(err)
+		}
+		done := make(chan error)
+		go func() {
+			_, err := sp.Write(want[16:])
+			done <- err
+		}()
+		synctest.Wait() // the producer is durably blocked
+		select {
+		case err := <-done:
+			t.Fatalf("Write returned (%v) with all buffers full", err)
+		default:
+		}
+		if sp.BufferedBytes() != 16 || sp.Spilled() {
+			t.Fatalf("BufferedBytes %d, Spilled %v", sp.BufferedBytes(), sp.Spilled())
+		}
+		got := make([]byte, 8)
+		if _, err := io.ReadFull(sp, got); err != nil { // frees one buffer
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if sp.BufferedBytes() != 16 {
+			t.Fatalf("after freeing one 8-byte buffer: BufferedBytes %d, want 16", sp.BufferedBytes())
+		}
+		rest := make([]byte, 32)
+		if _, err := io.ReadFull(sp, rest); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(append(got, rest...), want) {
+			t.Fatal("bytes differ")
+		}
+		if st := budget.Stats(); st.FilesCreated != 0 || st.ChunksInUse > 2 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+// Once MaxTempFileSize bytes went to the file, the spool stops spilling and
+// relays at client speed, as nginx does.
+func TestSpoolMaxTempFileSizeReached(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		budget := buffer.NewBudget(1 << 20)
+		sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(8), Buffers: 1, TempDir: dir, MaxTempFileSize: 20})
+		want := randomBytes(100, 8)
+		done := make(chan error)
+		go func() {
+			_, err := sp.Write(want)
+			sp.CloseWrite(err)
+			done <- err
+		}()
+		synctest.Wait()
+		if st := budget.Stats(); sp.BufferedBytes() != 28 || st.BytesSpilled != 20 {
+			t.Fatalf("BufferedBytes %d, spilled %d; want 8 in memory + 20 in the file", sp.BufferedBytes(), st.BytesSpilled)
+		}
+		got, err := io.ReadAll(sp)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("ReadAll: %v, identical %v", err, bytes.Equal(got, want))
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		_ = sp.Close()
+		assertClean(t, budget, dir)
+	})
+}
+
+func TestSpoolConsumerCloseUnblocksProducer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		budget := buffer.NewBudget(1 << 20)
+		sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(8), Buffers: 2, TempDir: dir})
+		done := make(chan error)
+		go func() {
+			_, err := sp.Write(make([]byte, 1000))
+			done <- err
+		}()
+		synctest.Wait()
+		if err := sp.Close(); err != nil { // the client went away
+			t.Fatal(err)
+		}
+		if err := <-done; !errors.Is(err, buffer.ErrConsumerClosed) {
+			t.Fatalf("blocked Write returned %v, want ErrConsumerClosed", err)
+		}
+		if _, err := sp.Write([]byte("x")); !errors.Is(err, buffer.ErrConsumerClosed) {
+			t.Fatalf("Write after Close: %v", err)
+		}
+		sp.CloseWrite(nil) // harmless after Close
+		if err := sp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		assertClean(t, budget, dir)
+	})
+}
+
+func TestSpoolCloseWakesWaitingConsumer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		budget := buffer.NewBudget(1 << 20)
+		sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(8), Buffers: 2})
+		done := make(chan error)
+		go func() {
+			_, err := sp.WriteTo(io.Discard)
+			done <- err
+		}()
+		synctest.Wait()
+		_ = sp.Close() // from the producer's side
+		if err := <-done; !errors.Is(err, buffer.ErrClosed) {
+			t.Fatalf("WriteTo = %v, want ErrClosed", err)
+		}
+	})
+}
+
+// CloseWrite must not wait for the client: the proxy releases the upstream
+// connection as soon as it returns.
+func TestSpoolCloseWriteDoesNotWaitForConsumer(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(64), Buffers: 2, TempDir: dir, MaxTempFileSize: 1 << 20})
+	want := randomBytes(5000, 9)
+	if _, err := sp.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	sp.CloseWrite(nil) // nobody has read anything
+	if sp.BufferedBytes() != 5000 {
+		t.Fatalf("BufferedBytes %d", sp.BufferedBytes())
+	}
+	got, err := io.ReadAll(sp)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("ReadAll: %v", err)
+	}
+	_ = sp.Close()
+	assertClean(t, budget, dir)
+}
+
+func TestSpoolTempDirUnusable(t *testing.T) {
+	base := t.TempDir()
+	notDir := filepath.Join(base, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	budget := buffer.NewBudget(1 << 20)
+	var spilled bool
+	sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(8), Buffers: 2, TempDir: notDir, MaxTempFileSize: 1 << 20,
+		OnSpill: func(string) { spilled = true }})
+	want := randomBytes(40, 10)
+	n, err := sp.Write(want)
+	var pe *os.PathError
+	var errno syscall.Errno
+	if n != 16 || !errors.As(err, &pe) || !errors.As(err, &errno) || errno != syscall.ENOTDIR || pe.Op != "open" {
+		t.Fatalf("Write = %d, %v; want 16 bytes in memory then open ENOTDIR", n, err)
+	}
+	if spilled {
+		t.Fatal("OnSpill called although no file was created")
+	}
+	if _, err2 := sp.Write([]byte("x")); err2 != err {
+		t.Fatalf("second Write = %v, want the sticky error", err2)
+	}
+	// nginx: [crit] open() ... failed, and the client gets a truncated body.
+	sp.CloseWrite(err)
+	got, rerr := io.ReadAll(sp)
+	if !bytes.Equal(got, want[:16]) || rerr != err {
+		t.Fatalf("consumer got %d bytes, %v", len(got), rerr)
+	}
+	_ = sp.Close()
+	if st := budget.Stats(); st.ChunksInUse != 0 || st.FilesOpen != 0 || st.FilesCreated != 0 {
+		t.Fatalf("leak: %+v", st)
+	}
+}
+
+func TestSpoolDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	buffer.SetWriteHook(budget, enospcAfter(300))
+	sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(64), Buffers: 2, TempDir: dir, MaxTempFileSize: 1 << 20, TempFileWriteSize: 100})
+	want := randomBytes(1000, 11)
+	n, err := sp.Write(want)
+	var errno syscall.Errno
+	if !errors.As(err, &errno) || errno != syscall.ENOSPC {
+		t.Fatalf("Write = %d, %v; want ENOSPC", n, err)
+	}
+	if n != 128+300 || sp.BufferedBytes() != int64(n) {
+		t.Fatalf("Write accepted %d (buffered %d), want 428: 2 buffers + 300 bytes on disk", n, sp.BufferedBytes())
+	}
+	sp.CloseWrite(err)
+	var got bytes.Buffer
+	if _, rerr := sp.WriteTo(&got); rerr != err || !bytes.Equal(got.Bytes(), want[:n]) {
+		t.Fatalf("consumer: %v, identical %v", rerr, bytes.Equal(got.Bytes(), want[:n]))
+	}
+	_ = sp.Close()
+	assertClean(t, budget, dir)
+}
