@@ -457,7 +457,7 @@ func TestInheritedErrorPointsAtItsLine(t *testing.T) {
 	if errs := allErrors(t, err); len(errs) != 1 {
 		t.Errorf("%d errors, want 1: %v", len(errs), err)
 	}
-	if !strings.Contains(err.Error(), "by default") {
+	if !strings.Contains(err.Error(), "default proxy_busy_buffers_size 64k = 2 × 32k") {
 		t.Errorf("the message should say the busy size is a default: %v", err)
 	}
 

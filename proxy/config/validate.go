@@ -52,7 +52,7 @@ func (d *locationDirectives) checkBuffers(p *problems) {
 		formatSize(b.bufferSize), formatSize(b.buffers.Size), formatSize(b.largest))
 	busy := "proxy_busy_buffers_size " + formatSize(b.busy)
 	if !d.ProxyBusyBuffersSize.set() {
-		busy += " by default"
+		busy = fmt.Sprintf("default %s = 2 × %s", busy, formatSize(b.largest))
 	}
 	if b.busy < b.largest {
 		p.add(p.latest(d.ProxyBusyBuffersSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
