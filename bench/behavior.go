@@ -97,7 +97,8 @@ const (
 	Reply400
 	Reply413
 	Reply431
-	ReplyReset // RST without any byte
+	ReplyReset    // RST without any byte
+	Reply413Close // 413, then close() with the body unread: the kernel turns the close into an RST
 )
 
 func (r Reply) String() string {
@@ -110,6 +111,8 @@ func (r Reply) String() string {
 		return "431"
 	case ReplyReset:
 		return "reset"
+	case Reply413Close:
+		return "413close"
 	}
 	return ""
 }
@@ -226,7 +229,9 @@ func HeaderLimit(n int, reply Reply) Behavior {
 }
 
 // BodyLimit makes request bodies larger than n bytes get reply: Reply413
-// (default; sent before reading the body, then a lingering close) or ReplyReset.
+// (default; sent before reading the body, then a lingering close),
+// Reply413Close (the same without draining: like many application servers,
+// the unread body makes the close an RST) or ReplyReset.
 func BodyLimit(n int64, reply Reply) Behavior {
 	return Behavior{Kind: KindBodyLimit, N: n, Reply: reply}
 }
@@ -348,12 +353,12 @@ func (b Behavior) Validate() error {
 	}
 	switch b.Kind {
 	case KindHeaderLimit:
-		if b.Reply == Reply413 {
+		if b.Reply == Reply413 || b.Reply == Reply413Close {
 			return bad("reply must be 431, 400 or reset")
 		}
 	case KindBodyLimit:
 		if b.Reply == Reply400 || b.Reply == Reply431 {
-			return bad("reply must be 413 or reset")
+			return bad("reply must be 413, 413close or reset")
 		}
 	}
 	return nil
@@ -387,7 +392,7 @@ var kindSyntax = [numKinds]struct {
 	KindRefuse:            {0, "the port is closed: connect() is refused"},
 	KindHeaderLimit:       {1, "N: request heads over N bytes get reply=431|400|reset (default 431)"},
 	KindKeepaliveRequests: {1, "N: the Nth response on a connection carries Connection: close, then FIN"},
-	KindBodyLimit:         {1, "N: request bodies over N bytes get reply=413|reset (413 sent before reading the body)"},
+	KindBodyLimit:         {1, "N: request bodies over N bytes get reply=413|413close|reset (413 before reading the body, then a lingering close; 413close: plain close, so unread bytes turn it into an RST)"},
 	KindExpect:            {1, "continue|ignore|reject: the answer to Expect: 100-continue (default continue)"},
 }
 
@@ -565,8 +570,10 @@ func (b *Behavior) setOption(key, val string) error {
 			b.Reply = Reply431
 		case "reset", "rst":
 			b.Reply = ReplyReset
+		case "413close":
+			b.Reply = Reply413Close
 		default:
-			return fmt.Errorf("reply=%q: want 400, 413, 431 or reset", val)
+			return fmt.Errorf("reply=%q: want 400, 413, 413close, 431 or reset", val)
 		}
 	default:
 		return fmt.Errorf("unknown option %q", key)

@@ -56,6 +56,7 @@ func nginxDuration(d time.Duration) string {
 // closes idle connections after t: below t by 20%, at least 1s when t
 // allows it, so that the proxy always closes first (5s → 4s, 75s → 60s).
 func keepaliveTimeoutFor(t time.Duration) time.Duration {
+	t = t.Round(100 * time.Millisecond) // a measured 4.99s is nginx's 5s
 	rec := t - max(t/5, min(time.Second, t/2))
 	if rec >= 2*time.Second {
 		return rec.Truncate(time.Second)
@@ -255,7 +256,10 @@ func bodyFinding(add func(check, summary, nginx, advice string), b *BodyResult) 
 			early += ", then " + closeName(b.AfterEarly)
 		}
 	}
-	earlyRST := b.Early && b.AfterEarly == CloseRST
+	earlyRST := b.Early && (b.AfterEarly == CloseRST || b.Unread == CloseRST)
+	if b.Early && b.Unread != "" && b.Unread != CloseTimeout {
+		early += fmt.Sprintf("; with the body sent behind the head (as a proxy does) the close is %s", closeName(b.Unread))
+	}
 	switch {
 	case b.FirstRejected > 0:
 		var nginx string
@@ -268,16 +272,18 @@ func bodyFinding(add func(check, summary, nginx, advice string), b *BodyResult) 
 			nginx = ngxFor(b.Reject)
 		}
 		if earlyRST {
-			nginx = "the early answer is followed by an RST: " + ngxResetSend + " instead of the upstream's answer"
+			nginx = "it closes with the body unread, so a proxy still sending gets RST: " + ngxResetSend + " instead of the upstream's " + b.Reject
 		}
 		add(check, fmt.Sprintf("bodies up to %s accepted, %s refused: %s%s", fmtBytes(b.MaxAccepted), fmtBytes(b.FirstRejected), rejectName(b.Reject), early),
 			nginx, "client_max_body_size "+nginxSize(b.MaxAccepted)+", so that nginx answers 413 itself")
 	case b.Status >= 400:
 		nginx := "passes the upstream's " + strconv.Itoa(b.Status) + " on"
+		advice := ""
 		if earlyRST {
-			nginx = "answering and closing with the body unread makes the kernel send RST: " + ngxResetSend + " instead of the upstream's " + strconv.Itoa(b.Status)
+			nginx = "closing with the body unread makes the kernel send RST: the client may get 502 with " + ngxResetSend + " (or " + ngxResetHeader + ") instead of the upstream's " + strconv.Itoa(b.Status)
+			advice = "the upstream should read (or drain) the body before closing; POSTs to this path are a reset source"
 		}
-		add(check, fmt.Sprintf("POST answered %d (the path does not take bodies)%s", b.Status, early), nginx, "")
+		add(check, fmt.Sprintf("POST answered %d (the path does not take bodies)%s", b.Status, early), nginx, advice)
 	default:
 		add(check, fmt.Sprintf("bodies up to %s accepted (the largest tried)%s", fmtBytes(b.Tried), early), "", "")
 	}

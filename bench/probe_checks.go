@@ -364,6 +364,23 @@ func (p *prober) headerLimit(ctx context.Context) *HeaderResult {
 	return r
 }
 
+// unreadBody sends a body of at least 4 MiB right behind the head (as a
+// proxy does) to an upstream that answers without reading it, and says how
+// the connection ended. Closing with unread bytes in its socket makes the
+// upstream's kernel send RST instead of FIN; the body must be larger than
+// the socket buffers absorb for the sender to meet it.
+func (p *prober) unreadBody(ctx context.Context, size int64) string {
+	p.prog.set("body", "a large body sent with the head")
+	o := p.postBody(ctx, max(size, min(4<<20, p.cfg.BodyMax)), 0, false)
+	switch {
+	case o.writeErr == CloseRST:
+		return CloseRST // sending the rest of the body hit the reset
+	case o.status == 0:
+		return o.kind
+	}
+	return o.afterClose
+}
+
 // bodyOutcome is the fate of one request body.
 type bodyOutcome struct {
 	status      int    // 0: no response
@@ -371,6 +388,7 @@ type bodyOutcome struct {
 	early       bool   // the response came before any body byte was sent
 	afterClose  string // how the connection ended after an answer with Connection: close
 	sentAtReply int64  // body bytes sent when the response arrived
+	writeErr    string // how sending the body failed, if it did
 }
 
 // rejected says whether the body was refused because of its size.
@@ -393,9 +411,10 @@ func (p *prober) bodyLimit(ctx context.Context, firstByte time.Duration) *BodyRe
 	try := func(size int64) bodyOutcome {
 		p.prog.set("body", "POST body of "+fmtBytes(size))
 		r.Tried = max(r.Tried, size)
-		o := p.postBody(ctx, size, early)
+		o := p.postBody(ctx, size, early, true)
 		if o.early && !r.Early {
 			r.Early, r.EarlyStatus, r.AfterEarly = true, o.status, o.afterClose
+			r.Unread = p.unreadBody(ctx, size)
 		}
 		return o
 	}
@@ -442,8 +461,10 @@ func (p *prober) bodyLimit(ctx context.Context, firstByte time.Duration) *BodyRe
 
 // postBody sends a POST with a body of size bytes: the head, a pause of
 // early to see whether the upstream answers before the body, then the body
-// while a reader watches for the response.
-func (p *prober) postBody(ctx context.Context, size int64, early time.Duration) bodyOutcome {
+// while a reader watches for the response. With stopOnAnswer the body is cut
+// short once an answer arrives (as a client would); without it all of it is
+// sent (as nginx does).
+func (p *prober) postBody(ctx context.Context, size int64, early time.Duration, stopOnAnswer bool) bodyOutcome {
 	pc, _, err := p.dial(ctx)
 	if err != nil {
 		return bodyOutcome{kind: kindOf(err)}
@@ -492,11 +513,13 @@ func (p *prober) postBody(ctx context.Context, size int64, early time.Duration) 
 		}
 		return o
 	}
-	select {
-	case <-answered:
-		o.early = o.status != 0 // an answer, not just a reset
-	case <-time.After(early):
-	case <-ctx.Done():
+	if early > 0 {
+		select {
+		case <-answered:
+			o.early = o.status != 0 // an answer, not just a reset
+		case <-time.After(early):
+		case <-ctx.Done():
+		}
 	}
 	chunk := make([]byte, 64<<10)
 	for i := range chunk {
@@ -504,11 +527,13 @@ func (p *prober) postBody(ctx context.Context, size int64, early time.Duration) 
 	}
 	var writeErr error
 	for left := size; left > 0 && writeErr == nil; {
-		select {
-		case <-answered:
-			left = 0 // stop sending, like a client that got its answer
-			continue
-		default:
+		if stopOnAnswer {
+			select {
+			case <-answered:
+				left = 0 // stop sending, like a client that got its answer
+				continue
+			default:
+			}
 		}
 		n := min(left, int64(len(chunk)))
 		_, writeErr = pc.c.Write(chunk[:n])
@@ -518,6 +543,7 @@ func (p *prober) postBody(ctx context.Context, size int64, early time.Duration) 
 		left -= n
 	}
 	<-finished
+	o.writeErr = kindOf(writeErr)
 	if o.status == 0 && o.kind == "" && writeErr != nil {
 		o.kind = kindOf(writeErr)
 	}

@@ -132,16 +132,18 @@ func TestProbeBody(t *testing.T) {
 		reply  Reply
 		reject string
 		early  bool
+		unread string // how the early answer's connection ends with a body in flight
 	}{
-		{ReplyDefault, "413", true},
-		{ReplyReset, CloseRST, false},
+		{ReplyDefault, "413", true, CloseFIN}, // lingering close: drained, FIN
+		{Reply413Close, "413", true, CloseRST},
+		{ReplyReset, CloseRST, false, ""},
 	} {
-		t.Run(tc.reject, func(t *testing.T) {
+		t.Run("reply="+tc.reply.String(), func(t *testing.T) {
 			t.Parallel()
 			u := start(t, BodyLimit(100_000, tc.reply))
-			r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}, BodyMax: 1 << 20})
+			r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}, BodyMax: 4 << 20})
 			b := r.Body
-			if b == nil || b.Reject != tc.reject || b.Early != tc.early || b.Status != 200 {
+			if b == nil || b.Reject != tc.reject || b.Early != tc.early || b.Status != 200 || b.Unread != tc.unread {
 				t.Fatalf("body: %+v", b)
 			}
 			near(t, "largest body", float64(b.MaxAccepted), 100_000)
@@ -283,4 +285,24 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestKeepaliveTimeoutAdvice(t *testing.T) {
+	for _, tc := range []struct {
+		measured time.Duration
+		want     string
+	}{
+		{4990 * time.Millisecond, "4s"}, // nginx keepalive_timeout 5s as measured
+		{5 * time.Second, "4s"},
+		{2 * time.Second, "1s"},
+		{3 * time.Second, "2s"},
+		{75 * time.Second, "60s"},
+		{120 * time.Second, "96s"},
+		{500 * time.Millisecond, "200ms"},
+		{150 * time.Millisecond, "100ms"},
+	} {
+		if got := nginxDuration(keepaliveTimeoutFor(tc.measured)); got != tc.want {
+			t.Errorf("%v: keepalive_timeout %s, want %s", tc.measured, got, tc.want)
+		}
+	}
 }

@@ -141,6 +141,11 @@ type BodyResult struct {
 	Early       bool   `json:"answers_before_body"`
 	EarlyStatus int    `json:"early_status,omitempty"`
 	AfterEarly  string `json:"close_after_early,omitempty"` // how the connection ended after an early answer
+	// Unread is how the connection ended when a 4 MiB body was sent right
+	// behind the head (as a proxy does) to an upstream that answers early:
+	// "rst" means it closed with the body unread and the reset reached the
+	// reader or the writer.
+	Unread string `json:"close_with_unread_body,omitempty"`
 }
 
 // PipelineResult is the answer to two requests sent in one write.

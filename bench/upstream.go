@@ -515,8 +515,14 @@ func (s *session) stats(req *request, closeAfter bool) ending {
 // bodyTooLarge answers a body over body_limit before reading it, like nginx
 // answers 413 to a too large Content-Length.
 func (s *session) bodyTooLarge(req *request) ending {
-	if s.u.pol.bodyReply == ReplyReset {
+	switch s.u.pol.bodyReply {
+	case ReplyReset:
 		return endReset
+	case Reply413Close:
+		if s.simple(413, "413 Request Entity Too Large\n") == endGone {
+			return endGone
+		}
+		return endClose // no draining: unread body bytes make this an RST
 	}
 	return s.simple(413, "413 Request Entity Too Large\n")
 }

@@ -76,7 +76,8 @@ func closeKindOf(err error) string {
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return "fin"
-	case errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		// EPIPE: a write after the RST was already reported.
 		return "rst"
 	}
 	var ne net.Error
@@ -611,4 +612,36 @@ func ExampleParseBehaviors() {
 	// fail_ratio 0.5 reset path=/flaky
 	// idle_rst 5s
 	// header_limit 8192 reply=400
+}
+
+func TestBodyLimit413CloseVsLinger(t *testing.T) {
+	for _, tc := range []struct {
+		reply Reply
+		write string // how sending the whole body ends
+	}{
+		{ReplyDefault, "fin"},  // lingering close: the body is drained, the write completes
+		{Reply413Close, "rst"}, // closed with the body unread: the sender meets an RST
+	} {
+		t.Run(tc.reply.String(), func(t *testing.T) {
+			t.Parallel()
+			u := start(t, BodyLimit(10, tc.reply))
+			cl := dial(t, u.Addr())
+			// Larger than the upstream's buffers and the socket buffers take in.
+			const size = 8 << 20
+			cl.send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n")
+			wrote := make(chan error, 1)
+			go func() {
+				_, err := cl.c.Write(make([]byte, size))
+				wrote <- err
+			}()
+			resp := cl.response()
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != 413 {
+				t.Fatalf("%d", resp.StatusCode)
+			}
+			if err := <-wrote; closeKindOf(err) != tc.write {
+				t.Errorf("sending the body: %v, want %s", err, tc.write)
+			}
+		})
+	}
 }
