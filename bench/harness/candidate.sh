@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs spillway as the candidate of ../shared/harness/run.sh with the same
+# settings as the harness's nginx.conf (keepalive 64 to the origin, HTTP/1.1,
+# Connection "", default proxy buffers, keepalive_requests 100000, access
+# log on only when ACCESS_LOG=1). Usage, from shared/harness:
+#
+#   (cd /path/to/spillway && go build -o /tmp/spillway ./cmd/spillway)
+#   CANDIDATE_NAME=spillway CANDIDATE_PORT=18090 \
+#   CANDIDATE_CMD='/path/to/spillway/bench/harness/candidate.sh /tmp/spillway' ./run.sh
+set -euo pipefail
+dir=${CANDIDATE_DIR:?run me from the harness}
+mkdir -p "$dir"
+if [ "${ACCESS_LOG:-0}" = 1 ]; then
+  access="{path: ${ACCESS_LOG_FILE}, format: combined}"
+else
+  access=off
+fi
+cat > "$dir/proxy.yaml" <<YAML
+error_log: {path: $dir/error.log, level: warn}
+http:
+  proxy_temp_path: $dir/proxy_temp
+  client_body_temp_path: $dir/client_body_temp
+  keepalive_timeout: 65s
+  keepalive_requests: 100000
+  upstreams:
+    origin:
+      keepalive: 64
+      keepalive_requests: 100000
+      keepalive_timeout: 60s
+      servers: [{address: ${ORIGIN_ADDR}}]
+  servers:
+    - listen: ["${LISTEN_ADDR}"]
+      server_name: [_]
+      access_log: $access
+      locations:
+        - path: /
+          proxy_pass: http://origin
+          proxy_http_version: "1.1"
+          proxy_set_header: {Host: \$proxy_host, Connection: ""}
+          proxy_buffering: on
+YAML
+exec "${1:-spillway}" serve -c "$dir/proxy.yaml"
