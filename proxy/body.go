@@ -1,32 +1,96 @@
 package proxy
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
-// reqBody is a fully received request body that can be replayed to every
-// upstream tried.
+// reqBody is the request body as the upstream exchange sees it: a size for
+// Content-Length and a reader per try.
 type reqBody interface {
 	Size() int64
-	reader() io.Reader // a new reader from byte 0
+	// reader returns the body from byte 0, or nil when it is empty. A
+	// streamed body (proxy_request_buffering off) can be read once only.
+	reader() io.Reader
+	// replayable: every try can send the body again.
+	replayable() bool
 	Close() error
 }
 
-// memBody keeps a small body in memory.
-type memBody struct{ b []byte }
+// emptyBody is a request that declared Content-Length: 0.
+type emptyBody struct{}
 
-func (m *memBody) Size() int64       { return int64(len(m.b)) }
-func (m *memBody) reader() io.Reader { return bytes.NewReader(m.b) }
-func (m *memBody) Close() error      { return nil }
+func (emptyBody) Size() int64       { return 0 }
+func (emptyBody) reader() io.Reader { return nil }
+func (emptyBody) replayable() bool  { return true }
+func (emptyBody) Close() error      { return nil }
+
+// bufferedBody is a request body received in full before any upstream is
+// contacted, in memory chunks up to client_body_buffer_size and in a temp
+// file beyond: every try replays it from byte 0.
+type bufferedBody struct{ b *buffer.Body }
+
+func (s bufferedBody) Size() int64       { return s.b.Size() }
+func (s bufferedBody) reader() io.Reader { return s.b.NewReader() }
+func (s bufferedBody) replayable() bool  { return true }
+func (s bufferedBody) Close() error      { return s.b.Close() }
+
+// streamedBody is proxy_request_buffering off: the client's bytes go to the
+// first upstream as they arrive, so once the first try has read any of them
+// the body cannot be sent again.
+type streamedBody struct {
+	r    clientReader
+	size int64
+	used bool
+}
+
+func (s *streamedBody) Size() int64 { return s.size }
+func (s *streamedBody) reader() io.Reader {
+	if s.used {
+		return &s.r // already drained: the retry decision refuses to resend it
+	}
+	s.used = true
+	return &s.r
+}
+func (s *streamedBody) replayable() bool { return !s.used || s.r.n == 0 }
+func (s *streamedBody) Close() error     { return nil }
+
+// clientReader reads the client's body with client_body_timeout per read and
+// marks its errors as the client's, so that a failure while sending to the
+// upstream is not blamed on the upstream.
+type clientReader struct {
+	ctx     *fasthttp.RequestCtx
+	r       io.Reader
+	timeout time.Duration
+	n       int64
+}
+
+func (c *clientReader) Read(p []byte) (int, error) {
+	if c.timeout > 0 {
+		_ = c.ctx.Conn().SetReadDeadline(time.Now().Add(c.timeout))
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		err = &clientReadError{err}
+	}
+	return n, err
+}
+
+// clientReadError is a failure reading the client's request body.
+type clientReadError struct{ err error }
+
+func (e *clientReadError) Error() string { return "reading client request body: " + e.err.Error() }
+func (e *clientReadError) Unwrap() error { return e.err }
 
 // readBody receives the client's body before any upstream is contacted
 // (proxy_request_buffering on), enforcing client_max_body_size the way nginx
@@ -46,33 +110,73 @@ func (x *exchange) readBody() bool {
 	r := ctx.RequestBodyStream()
 	if r == nil || cl == 0 {
 		if cl == 0 || h.Peek("Content-Length") != nil {
-			x.body = &memBody{}
+			x.body = emptyBody{}
 		}
 		return true
 	}
-	var buf bytes.Buffer
-	chunk := make([]byte, 16<<10)
-	for {
-		if lc.ClientBodyTimeout > 0 {
-			_ = ctx.Conn().SetReadDeadline(time.Now().Add(lc.ClientBodyTimeout))
-		}
-		n, err := r.Read(chunk)
-		buf.Write(chunk[:n])
-		if limit > 0 && int64(buf.Len()) > limit {
-			x.logf(errorlog.Level(config.LevelError), "client intended to send too large chunked body: "+
-				strconv.Itoa(buf.Len()-n)+"+"+strconv.Itoa(n)+" bytes", 0, "")
-			x.page(fasthttp.StatusRequestEntityTooLarge)
-			return false
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return x.clientBodyError(err)
-		}
+	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout}
+	if !lc.ProxyRequestBuffering && cl > 0 {
+		// A chunked body is buffered regardless: the upstream head needs
+		// its length (nginx does the same unless it speaks chunked upstream).
+		x.body = &streamedBody{r: cr, size: int64(cl)}
+		return true
 	}
-	x.body = &memBody{b: buf.Bytes()}
-	return true
+	b := buffer.NewBody(buffer.BodyOptions{
+		Pool:        x.p.bodyPool,
+		MemoryLimit: lc.ClientBodyBufferSize,
+		TempDir:     lc.ClientBodyTempPath,
+		Limit:       limit,
+		OnSpill: func(path string) {
+			x.logf(errorlog.Level(config.LevelWarn), "a client request body is buffered to a temporary file "+path, 0, "")
+		},
+	})
+	_, err := b.ReadFrom(&cr)
+	if err == nil {
+		err = b.Seal()
+	}
+	if err == nil {
+		x.body = bufferedBody{b}
+		return true
+	}
+	prev := b.Size()
+	_ = b.Close()
+	var le *buffer.LimitError
+	var te *buffer.TempFileError
+	switch {
+	case errors.As(err, &le):
+		x.logf(errorlog.Level(config.LevelError), "client intended to send too large chunked body: "+
+			strconv.FormatInt(prev, 10)+"+"+strconv.FormatInt(le.Size-prev, 10)+" bytes", 0, "")
+		x.page(fasthttp.StatusRequestEntityTooLarge)
+		return false
+	case errors.As(err, &te):
+		x.logTempFile(te, "", "")
+		x.page(fasthttp.StatusInternalServerError)
+		return false
+	}
+	return x.clientBodyError(err)
+}
+
+// bodyChunk is the chunk size for request bodies: a page, so that a small
+// body holds little of the budget and a large one fills
+// client_body_buffer_size in a few chunks.
+const bodyChunk = 4096
+
+// logTempFile writes nginx's [crit] line for a temp file that could not be
+// created, written or read: `open() "PATH" failed (20: Not a directory)`.
+func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string) {
+	call := "open()"
+	switch te.Op {
+	case "write":
+		call = "pwrite()"
+	case "read":
+		call = "pread()"
+	}
+	var errno syscall.Errno
+	errors.As(te.Err, &errno)
+	f := x.fields
+	f.Upstream = upstream
+	x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Conn: x.conn,
+		Msg: call + ` "` + te.Path + `" failed`, Errno: errno, Action: action, Fields: &f})
 }
 
 // clientBodyError answers a body that could not be read: a timeout is 408

@@ -48,11 +48,12 @@ type exchange struct {
 	freshNext  *peer // retry this peer on a fresh connection next
 	attempts   []attemptRecord
 	firstTry   time.Time
-	cur        *attempt // the attempt whose response is being relayed
-	attemptBuf attempt  // storage for the current attempt (one at a time)
-	stream     bodyStream
-	status     int   // status sent to the client (for the access log)
-	bodyBytes  int64 // body bytes handed to the client connection
+	cur        *attempt    // the attempt whose response is being relayed
+	attemptBuf attempt     // storage for the current attempt (one at a time)
+	stream     bodyStream  // the body when proxy_buffering is off
+	spooled    spoolStream // the body when it is buffered and larger than proxy_buffers
+	status     int         // status sent to the client (for the access log)
+	bodyBytes  int64       // body bytes handed to the client connection
 	logged     bool
 }
 

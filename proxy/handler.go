@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -91,6 +92,14 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		return true, false
 	}
 
+	var ce *clientReadError
+	if errors.As(ue.Err, &ce) {
+		// The client's body broke off while it was being streamed to the
+		// upstream (proxy_request_buffering off): the client's fault.
+		x.record(pr, 0, a.start)
+		x.clientBodyError(ce.err)
+		return false, false
+	}
 	x.record(pr, ue.Status(), a.start)
 	verdict := decideRetry(x.retryInput(ue))
 	// nginx logs "temporarily disabled" before a timeout's error line and
@@ -129,7 +138,7 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 	in := retryInput{
 		Err: ue, Mask: lc.ProxyNextUpstream,
 		NonIdempotent: isNonIdempotent(x.ctx.Request.Header.Method()),
-		Replayable:    true,
+		Replayable:    x.body == nil || x.body.replayable(),
 		Tries:         x.tries + 1, MaxTries: max,
 		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.ProxyNextUpstreamTimeout,
 		FreeUsed: x.freeUsed,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/buffer"
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
@@ -31,6 +32,9 @@ type Proxy struct {
 	stale     staleStats
 	exchanges sync.Pool
 	now       func() time.Time
+	budget    *buffer.Budget // http.buffer_memory_limit, shared by every body and spool
+	bodyPool  *buffer.Pool   // request-body chunks
+	copyBufs  sync.Pool      // *[]byte for reading upstream bodies into spools
 
 	mu        sync.Mutex
 	servers   []*fasthttp.Server
@@ -50,6 +54,9 @@ type Options struct {
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, access: map[string]*accesslog.Log{}, done: make(chan struct{})}
 	p.exchanges.New = func() any { return new(exchange) }
+	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
+	p.bodyPool = p.budget.Pool(bodyChunk)
 	if p.elog == nil {
 		l, err := errorlog.Open(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level), errorlog.Options{})
 		if err != nil {
@@ -81,6 +88,10 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.site.Store(s)
 	return p, nil
 }
+
+// BufferStats reports the buffer budget's counters (chunks in use, bytes
+// spilled, temp files open) for metrics and tests.
+func (p *Proxy) BufferStats() buffer.Stats { return p.budget.Stats() }
 
 // Validate checks what Load cannot (variables, proxy_pass addresses)
 // without opening anything: `spillway check` runs it after config.Load.

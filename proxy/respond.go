@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
@@ -78,9 +79,27 @@ func (x *exchange) respond() bool {
 		ctx.SetBodyStream(&failedBody{err: err}, -1)
 		return false
 	}
-	s := &x.stream
-	*s = bodyStream{x: x, r: x.uresp.BodyStream(), buffered: buffering}
 	ctx.Response.ImmediateHeaderFlush = true
+	if buffering {
+		// proxy_buffers, then the temp file: a goroutine reads the
+		// upstream as fast as it sends and frees it at the end, while the
+		// client drains the spool at its own pace.
+		s := &x.spooled
+		*s = spoolStream{x: x, a: a, uc: a.conn, done: make(chan struct{})}
+		s.sp = buffer.NewSpool(buffer.SpoolOptions{
+			Pool:              x.p.budget.Pool(int(lc.ProxyBuffers.Size)),
+			Buffers:           lc.ProxyBuffers.N,
+			TempDir:           lc.ProxyTempPath,
+			MaxTempFileSize:   lc.ProxyMaxTempFileSize,
+			TempFileWriteSize: int(lc.ProxyTempFileWriteSize),
+			OnSpill:           s.onSpill,
+		})
+		go s.produce(x.uresp.BodyStream())
+		ctx.SetBodyStream(s, cl)
+		return true
+	}
+	s := &x.stream
+	*s = bodyStream{x: x, r: x.uresp.BodyStream()}
 	ctx.SetBodyStream(s, cl)
 	return true
 }
@@ -150,24 +169,31 @@ type failedBody struct{ err error }
 
 func (f *failedBody) Read([]byte) (int, error) { return 0, f.err }
 
-// bodyStream relays a streamed upstream body to the client. fasthttp calls
+// bodyError is the error for an upstream body that ended early.
+func bodyError(a *attempt, err error, buffered bool) *UpstreamError {
+	ue := a.fail(PhaseReadBody, err)
+	ue.Buffered = buffered
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		ue.Kind = KindClosed
+	}
+	return ue
+}
+
+// bodyStream relays an unbuffered upstream body (proxy_buffering off) to the client. fasthttp calls
 // Read from the client connection's goroutine while ctx is alive, so Read
 // may renew the send_timeout deadline; Close and CloseWithError are both
 // called (pitfall 6) and finish the exchange once.
 type bodyStream struct {
-	x        *exchange
-	r        io.Reader
-	buffered bool
-	done     bool
-	failed   bool
-	closed   bool
+	x      *exchange
+	r      io.Reader
+	done   bool
+	failed bool
+	closed bool
 }
 
 func (s *bodyStream) Read(p []byte) (int, error) {
 	x := s.x
-	if st := x.loc.conf.SendTimeout; st > 0 {
-		_ = x.ctx.SetWriteDeadline(time.Now().Add(st))
-	}
+	x.sendDeadline()
 	n, err := s.r.Read(p)
 	x.bodyBytes += int64(n)
 	if err == nil {
@@ -177,11 +203,7 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		s.done = true
 		return n, io.EOF
 	}
-	ue := x.cur.fail(PhaseReadBody, err)
-	ue.Buffered = s.buffered
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		ue.Kind = KindClosed
-	}
+	ue := bodyError(x.cur, err, false)
 	s.failed = true
 	x.bodyFailed(ue)
 	return n, ue
