@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,10 @@ func findings(r *Report, cfg *ProbeConfig, outOfTime bool) []Finding {
 		fs = append(fs, Finding{Check: check, Summary: summary, Nginx: nginx, Advice: advice})
 	}
 	b := r.Baseline
+	if b.ConnectErr == kindOutOfTime || b.RequestErr == kindOutOfTime {
+		add("probe", "stopped by --max-time "+fmtDur(cfg.MaxTime)+" before the first answer", "", "raise --max-time")
+		return fs
+	}
 	switch b.ConnectErr {
 	case "":
 		add("connect", "TCP handshake "+b.Connect.String()+" (median of 3)", "", "")
@@ -122,6 +127,13 @@ func findings(r *Report, cfg *ProbeConfig, outOfTime bool) []Finding {
 		add("keepalive", "honoured: a second request on the connection was answered", "", "upstream keepalive (keepalive N in the upstream block) can be used")
 	} else {
 		add("keepalive", "not honoured: "+b.NoKeepalive, "", "every request costs a new connection; keepalive in the upstream block brings nothing")
+		// Say so rather than leave the lines out.
+		if slices.Contains(cfg.Checks, CheckKeepaliveRequests) {
+			add("requests/conn", "not measured: no keepalive", "", "")
+		}
+		if slices.Contains(cfg.Checks, CheckIdle) {
+			add("idle timeout", "not measured: no keepalive", "", "")
+		}
 	}
 
 	if k := r.KeepaliveRequests; k != nil {
@@ -258,7 +270,18 @@ func bodyFinding(add func(check, summary, nginx, advice string), b *BodyResult) 
 	}
 	earlyRST := b.Early && (b.AfterEarly == CloseRST || b.Unread == CloseRST)
 	if b.Early && b.Unread != "" && b.Unread != CloseTimeout {
-		early += fmt.Sprintf("; with the body sent behind the head (as a proxy does) the close is %s", closeName(b.Unread))
+		if b.UnreadStatus != 0 && b.UnreadStatus != b.EarlyStatus {
+			// Another answer (a size limit): say which one the close followed.
+			early += fmt.Sprintf("; a %s body sent behind the head (as a proxy does) gets %d, then %s", fmtBytes(b.UnreadSize), b.UnreadStatus, closeName(b.Unread))
+		} else {
+			early += fmt.Sprintf("; with the body sent behind the head (as a proxy does) the close is %s", closeName(b.Unread))
+		}
+	}
+	// What the path answers to bodies it takes in: "accepted", or the
+	// status of a path that does not take POSTs (405, 501, ...).
+	taken := "accepted"
+	if b.Status >= 400 {
+		taken = fmt.Sprintf("answered %d (the path does not take bodies)", b.Status)
 	}
 	switch {
 	case b.FirstRejected > 0:
@@ -274,7 +297,11 @@ func bodyFinding(add func(check, summary, nginx, advice string), b *BodyResult) 
 		if earlyRST {
 			nginx = "it closes with the body unread, so a proxy still sending gets RST: " + ngxResetSend + " instead of the upstream's " + b.Reject
 		}
-		add(check, fmt.Sprintf("bodies up to %s accepted, %s refused: %s%s", fmtBytes(b.MaxAccepted), fmtBytes(b.FirstRejected), rejectName(b.Reject), early),
+		lo, hi := fmtBytes(b.MaxAccepted), fmtBytes(b.FirstRejected)
+		if lo == hi {
+			lo, hi = fmt.Sprintf("%d B", b.MaxAccepted), fmt.Sprintf("%d B", b.FirstRejected)
+		}
+		add(check, fmt.Sprintf("bodies up to %s %s, %s refused: %s%s", lo, taken, hi, rejectName(b.Reject), early),
 			nginx, "client_max_body_size "+nginxSize(b.MaxAccepted)+", so that nginx answers 413 itself")
 	case b.Status >= 400:
 		nginx := "passes the upstream's " + strconv.Itoa(b.Status) + " on"
@@ -283,7 +310,7 @@ func bodyFinding(add func(check, summary, nginx, advice string), b *BodyResult) 
 			nginx = "closing with the body unread makes the kernel send RST: the client may get 502 with " + ngxResetSend + " (or " + ngxResetHeader + ") instead of the upstream's " + strconv.Itoa(b.Status)
 			advice = "the upstream should read (or drain) the body before closing; POSTs to this path are a reset source"
 		}
-		add(check, fmt.Sprintf("POST answered %d (the path does not take bodies)%s", b.Status, early), nginx, advice)
+		add(check, fmt.Sprintf("POST %s, bodies up to %s tried%s", taken, fmtBytes(b.Tried), early), nginx, advice)
 	default:
 		add(check, fmt.Sprintf("bodies up to %s accepted (the largest tried)%s", fmtBytes(b.Tried), early), "", "")
 	}

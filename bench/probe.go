@@ -159,8 +159,20 @@ func Probe(ctx context.Context, cfg ProbeConfig) (*Report, error) {
 	}
 	r.Elapsed = Duration(time.Since(start))
 	r.Requests = int(p.requests.Load())
-	r.Findings = findings(r, &cfg, ctx.Err() != nil)
+	r.Findings = findings(r, &cfg, expired(ctx))
 	return r, nil
+}
+
+var errOutOfTime = errors.New("out of time (--max-time)")
+
+// kindOutOfTime is the baseline's error when --max-time ended it.
+const kindOutOfTime = "out of time"
+
+// expired reports whether the probe is out of time. The deadline is checked
+// directly: a socket deadline or a dial can fail at --max-time a moment
+// before ctx.Err() says so, and such a failure must not become a finding.
+func expired(ctx context.Context) bool {
+	return ctx.Err() != nil || !time.Now().Before(deadlineOf(ctx))
 }
 
 // pacer spaces requests at least gap apart, across all checks.
@@ -341,6 +353,9 @@ func (p *prober) baseline(ctx context.Context) *BaselineResult {
 		c, d, err := p.dial(ctx)
 		if err != nil {
 			b.ConnectErr = kindOf(err)
+			if expired(ctx) {
+				b.ConnectErr = kindOutOfTime
+			}
 			return b
 		}
 		times = append(times, d)
@@ -355,6 +370,9 @@ func (p *prober) baseline(ctx context.Context) *BaselineResult {
 	x, err := pc.do(ctx, p.request("GET"))
 	if err != nil {
 		b.RequestErr = kindOf(err)
+		if expired(ctx) {
+			b.RequestErr = kindOutOfTime
+		}
 		return b
 	}
 	b.FirstByte = Duration(x.firstByte)

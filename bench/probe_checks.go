@@ -31,7 +31,7 @@ func (p *prober) keepaliveRequests(ctx context.Context) *RequestsResult {
 		r.Tried = i
 		x, err := pc.do(ctx, p.request("GET"))
 		if err != nil {
-			if ctx.Err() != nil {
+			if expired(ctx) {
 				return r
 			}
 			r.Limit, r.Close = i-1, kindOf(err)
@@ -85,6 +85,9 @@ func (p *prober) idle(ctx context.Context) *IdleResult {
 	observed, kind, err := p.watchIdle(ctx, hi)
 	if err != nil {
 		r.Note = "idle watch failed: " + err.Error()
+		if expired(ctx) {
+			r.Note = "out of time while watching"
+		}
 		cancelHi()
 		<-atHi
 		return r
@@ -99,7 +102,7 @@ func (p *prober) idle(ctx context.Context) *IdleResult {
 	} else {
 		v := <-atHi
 		switch {
-		case ctx.Err() != nil:
+		case expired(ctx):
 			r.Note = "out of time while watching"
 			return r
 		case v.alive:
@@ -152,7 +155,7 @@ func (p *prober) idle(ctx context.Context) *IdleResult {
 			})
 		}
 		wg.Wait()
-		if ctx.Err() != nil {
+		if expired(ctx) {
 			r.Note = "bisection stopped by --max-time"
 			break
 		}
@@ -299,8 +302,8 @@ func (p *prober) reuseAfter(ctx context.Context, t time.Duration) (alive bool, k
 	}
 	// Not paced: waiting for a slot would lengthen the idle time.
 	if _, err := pc.do(ctx, p.request("GET")); err != nil {
-		if ctx.Err() != nil {
-			return false, "", ctx.Err()
+		if expired(ctx) {
+			return false, "", errOutOfTime
 		}
 		return false, kindOf(err), nil
 	}
@@ -336,7 +339,7 @@ func (p *prober) headerLimit(ctx context.Context) *HeaderResult {
 	for size := 4096; ; size *= 2 {
 		size = min(size, p.cfg.HeaderMax)
 		ok, why := try(size)
-		if ctx.Err() != nil {
+		if expired(ctx) {
 			return r
 		}
 		if !ok {
@@ -351,7 +354,7 @@ func (p *prober) headerLimit(ctx context.Context) *HeaderResult {
 	for hi > 0 && hi-lo > max(16, lo/100) {
 		mid := (lo + hi) / 2
 		ok, why := try(mid)
-		if ctx.Err() != nil {
+		if expired(ctx) {
 			break
 		}
 		if ok {
@@ -368,17 +371,21 @@ func (p *prober) headerLimit(ctx context.Context) *HeaderResult {
 // proxy does) to an upstream that answers without reading it, and says how
 // the connection ended. Closing with unread bytes in its socket makes the
 // upstream's kernel send RST instead of FIN; the body must be larger than
-// the socket buffers absorb for the sender to meet it.
-func (p *prober) unreadBody(ctx context.Context, size int64) string {
+// the socket buffers absorb for the sender to meet it. It returns the size
+// sent and the status that came back (0: none): the larger body may get
+// another answer than the early one (nginx answers 405 to a POST on a
+// static file, but 413 to one over client_max_body_size).
+func (p *prober) unreadBody(ctx context.Context, size int64) (sent int64, status int, end string) {
 	p.prog.set("body", "a large body sent with the head")
-	o := p.postBody(ctx, max(size, min(4<<20, p.cfg.BodyMax)), 0, false)
+	size = max(size, min(4<<20, p.cfg.BodyMax))
+	o := p.postBody(ctx, size, 0, false)
 	switch {
 	case o.writeErr == CloseRST:
-		return CloseRST // sending the rest of the body hit the reset
+		return size, o.status, CloseRST // sending the rest of the body hit the reset
 	case o.status == 0:
-		return o.kind
+		return size, 0, o.kind
 	}
-	return o.afterClose
+	return size, o.status, o.afterClose
 }
 
 // bodyOutcome is the fate of one request body.
@@ -414,12 +421,12 @@ func (p *prober) bodyLimit(ctx context.Context, firstByte time.Duration) *BodyRe
 		o := p.postBody(ctx, size, early, true)
 		if o.early && !r.Early {
 			r.Early, r.EarlyStatus, r.AfterEarly = true, o.status, o.afterClose
-			r.Unread = p.unreadBody(ctx, size)
+			r.UnreadSize, r.UnreadStatus, r.Unread = p.unreadBody(ctx, size)
 		}
 		return o
 	}
 	first := try(1024)
-	if ctx.Err() != nil {
+	if expired(ctx) {
 		return nil
 	}
 	r.Status = first.status
@@ -427,15 +434,15 @@ func (p *prober) bodyLimit(ctx context.Context, firstByte time.Duration) *BodyRe
 		r.FirstRejected, r.Reject = 1024, first.reject()
 		return r
 	}
-	if first.status >= 400 {
-		// The path does not take POSTs (405, 501, ...): sizes cannot be judged.
-		return r
-	}
+	// A path that does not take POSTs (405, 501, ...) is searched all the
+	// same: a size limit enforced before routing (nginx's
+	// client_max_body_size) still answers 413 or resets, and only those
+	// count as refusals.
 	lo, hi := int64(1024), int64(0)
 	for size := int64(8192); ; size *= 8 {
 		size = min(size, p.cfg.BodyMax)
 		o := try(size)
-		if ctx.Err() != nil {
+		if expired(ctx) {
 			break
 		}
 		if o.rejected() {
@@ -447,11 +454,15 @@ func (p *prober) bodyLimit(ctx context.Context, firstByte time.Duration) *BodyRe
 			break
 		}
 	}
-	for hi > 0 && float64(hi)/float64(lo) > 1.05 && ctx.Err() == nil {
+	for hi > 0 && float64(hi)/float64(lo) > 1.05 && !expired(ctx) {
 		mid := int64(math.Sqrt(float64(lo) * float64(hi)))
-		if o := try(mid); o.rejected() {
+		o := try(mid)
+		if expired(ctx) {
+			break // a body cut short by --max-time says nothing about the limit
+		}
+		if o.rejected() {
 			hi, r.Reject = mid, o.reject()
-		} else if ctx.Err() == nil {
+		} else {
 			lo = mid
 		}
 	}
@@ -570,6 +581,9 @@ func (p *prober) pipeline(ctx context.Context) *PipelineResult {
 	p.requests.Add(1)
 	x, err := pc.do(ctx, slices.Concat(req, req))
 	if err != nil {
+		if expired(ctx) {
+			return nil // cut short by --max-time: no finding
+		}
 		r.Close = kindOf(err)
 		return r
 	}
@@ -580,6 +594,9 @@ func (p *prober) pipeline(ctx context.Context) *PipelineResult {
 		return r
 	}
 	if _, err := pc.read(time.Now(), 0, req); err != nil {
+		if expired(ctx) {
+			return nil
+		}
 		r.Close = kindOf(err)
 		return r
 	}
@@ -608,6 +625,9 @@ func (p *prober) expect(ctx context.Context) *ExpectResult {
 	_ = pc.c.SetReadDeadline(t0.Add(time.Second))
 	_, err = pc.br.Peek(1)
 	r.Wait = Duration(time.Since(t0))
+	if expired(ctx) {
+		return nil // cut short by --max-time: no finding
+	}
 	_ = pc.c.SetDeadline(time.Now().Add(p.cfg.Timeout))
 	stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Now()) })
 	defer stop()
@@ -634,6 +654,8 @@ func (p *prober) expect(ctx context.Context) *ExpectResult {
 	x, err := pc.read(time.Now(), 0, head)
 	if err == nil {
 		r.Status = x.resp.StatusCode
+	} else if expired(ctx) {
+		return nil
 	}
 	return r
 }

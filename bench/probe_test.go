@@ -161,8 +161,30 @@ func TestProbeBody(t *testing.T) {
 		b.SkipBody = true
 		u := start(t, b.For("POST"))
 		r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}})
-		if r.Body == nil || !r.Body.Early || r.Body.EarlyStatus != 405 || r.Body.Status != 405 {
+		if r.Body == nil || !r.Body.Early || r.Body.EarlyStatus != 405 || r.Body.Status != 405 || r.Body.FirstRejected != 0 {
 			t.Errorf("body: %+v", r.Body)
+		}
+	})
+	t.Run("405 path behind a size limit", func(t *testing.T) {
+		// nginx serving a static file: POST gets 405 at once, but a body
+		// over client_max_body_size gets 413 first, then a lingering close.
+		t.Parallel()
+		b := Status(405)
+		b.SkipBody = true
+		u := start(t, b.For("POST"), BodyLimit(100_000, ReplyDefault))
+		r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}, BodyMax: 4 << 20})
+		bd := r.Body
+		if bd == nil || bd.Status != 405 || !bd.Early || bd.EarlyStatus != 405 || bd.Reject != "413" ||
+			bd.UnreadStatus != 413 || bd.Unread != CloseFIN || bd.UnreadSize != 4<<20 {
+			t.Fatalf("body: %+v", bd)
+		}
+		if bd.MaxAccepted > 100_000 || bd.FirstRejected <= 100_000 {
+			t.Errorf("bracket %d..%d does not contain 100000", bd.MaxAccepted, bd.FirstRejected)
+		}
+		near(t, "largest body", float64(bd.MaxAccepted), 100_000)
+		if f := finding(r, "request body"); !strings.Contains(f, "answered 405") || !strings.Contains(f, "refused: 413") ||
+			!strings.Contains(f, "gets 413, then FIN") || !strings.Contains(f, "client_max_body_size 9") {
+			t.Errorf("finding: %s", f)
 		}
 	})
 }
@@ -185,9 +207,12 @@ func TestProbePipelineExpectKeepalive(t *testing.T) {
 	})
 	t.Run("expect ignored, no keepalive", func(t *testing.T) {
 		t.Parallel()
-		r := probe(t, start(t, Expect(ExpectIgnore), KeepaliveRequests(1)), ProbeConfig{Checks: checks})
+		r := probe(t, start(t, Expect(ExpectIgnore), KeepaliveRequests(1)), ProbeConfig{Checks: append(checks, CheckIdle)})
 		if r.Baseline.Keepalive || r.KeepaliveRequests != nil || r.Idle != nil {
 			t.Errorf("baseline: %+v", r.Baseline)
+		}
+		if f := finding(r, "idle timeout"); !strings.HasPrefix(f, "not measured: no keepalive") || finding(r, "requests/conn") != "" {
+			t.Errorf("idle finding %q, requests/conn %q: want only the idle check said to be skipped", f, finding(r, "requests/conn"))
 		}
 		if r.Pipeline == nil || r.Pipeline.Answered != 1 || r.Pipeline.Close != CloseFIN {
 			t.Errorf("pipeline: %+v", r.Pipeline)
@@ -304,5 +329,19 @@ func TestKeepaliveTimeoutAdvice(t *testing.T) {
 		if got := nginxDuration(keepaliveTimeoutFor(tc.measured)); got != tc.want {
 			t.Errorf("%v: keepalive_timeout %s, want %s", tc.measured, got, tc.want)
 		}
+	}
+}
+
+// A probe out of time before its first answer says so; a dial or read cut
+// off by --max-time is never reported as the upstream's doing.
+func TestProbeOutOfTimeBeforeFirstAnswer(t *testing.T) {
+	t.Parallel()
+	u := start(t, SlowHeader(5*time.Second))
+	r, err := Probe(context.Background(), ProbeConfig{URL: u.URL() + "/", MaxTime: 800 * time.Millisecond, Rate: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Findings) != 1 || r.Findings[0].Check != "probe" || !strings.Contains(r.Findings[0].Summary, "before the first answer") {
+		t.Errorf("findings: %+v (baseline %+v)", r.Findings, r.Baseline)
 	}
 }

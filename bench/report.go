@@ -146,6 +146,10 @@ type BodyResult struct {
 	// "rst" means it closed with the body unread and the reset reached the
 	// reader or the writer.
 	Unread string `json:"close_with_unread_body,omitempty"`
+	// UnreadSize is the body size of that test and UnreadStatus the answer
+	// it got (0: none), which may differ from EarlyStatus (a size limit).
+	UnreadSize   int64 `json:"unread_body_size,omitempty"`
+	UnreadStatus int   `json:"unread_body_status,omitempty"`
 }
 
 // PipelineResult is the answer to two requests sent in one write.

@@ -645,3 +645,177 @@ func TestBodyLimit413CloseVsLinger(t *testing.T) {
 		})
 	}
 }
+
+func TestOKSizeLatencyHead(t *testing.T) {
+	u := start(t, OK().WithSize(5000).WithLatency(200*time.Millisecond))
+	cl := dial(t, u.Addr())
+	t0 := time.Now()
+	cl.get("/")
+	resp := cl.response()
+	within(t, "header", time.Since(t0), 200*time.Millisecond, 2*time.Second)
+	body, err := io.ReadAll(resp.Body)
+	if resp.ContentLength != 5000 || len(body) != 5000 || err != nil || resp.Close {
+		t.Fatalf("size=5000: CL %d, %d bytes, close %v, %v", resp.ContentLength, len(body), resp.Close, err)
+	}
+	// HEAD: the same Content-Length, no body bytes; the connection stays in
+	// step, so the next status line comes right after the head.
+	cl.send("HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
+	head, err := http.ReadResponse(cl.br, &http.Request{Method: "HEAD"})
+	if err != nil || head.ContentLength != 5000 {
+		t.Fatalf("HEAD: %v, CL %d", err, head.ContentLength)
+	}
+	cl.get("/size/7")
+	resp = cl.response()
+	if body, _ := io.ReadAll(resp.Body); len(body) != 7 {
+		t.Errorf("after HEAD: %d bytes, want 7 (/size/N wins over size=)", len(body))
+	}
+}
+
+// idle_rst / idle_fin silent send nothing when the idle time is up; the
+// next request on the connection gets the RST (or FIN) instead of an answer
+// and never reaches the application.
+func TestIdleSilent(t *testing.T) {
+	for _, tc := range []struct {
+		b    Behavior
+		kind string
+	}{
+		{IdleDrop(200 * time.Millisecond), "rst"},
+		{Behavior{Kind: KindIdleFIN, D: 200 * time.Millisecond, Silent: true}, "fin"},
+	} {
+		t.Run(tc.b.String(), func(t *testing.T) {
+			t.Parallel()
+			u := start(t, tc.b)
+			cl := dial(t, u.Addr())
+			cl.get("/a")
+			io.Copy(io.Discard, cl.response().Body)
+			// Answered at once while the connection is fresh.
+			cl.get("/a")
+			io.Copy(io.Discard, cl.response().Body)
+			// Silence well past D: nothing arrives, not even a FIN.
+			_ = cl.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if _, err := cl.br.Peek(1); closeKindOf(err) != "timeout" {
+				t.Fatalf("idle connection: %v, want silence", err)
+			}
+			_ = cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			cl.get("/b")
+			if raw, kind := cl.rest(); len(raw) != 0 || kind != tc.kind {
+				t.Errorf("request after the drop: %q then %s, want nothing then %s", raw, kind, tc.kind)
+			}
+			if u.Hits("GET", "/a") != 2 || u.Hits("GET", "/b") != 0 {
+				t.Errorf("hits /a %d /b %d, want 2 0", u.Hits("GET", "/a"), u.Hits("GET", "/b"))
+			}
+		})
+	}
+}
+
+func TestStatsPerMethodAndPath(t *testing.T) {
+	u := start(t, Reset().At("/r"))
+	cl := dial(t, u.Addr())
+	cl.send("POST /echo?x=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+	io.Copy(io.Discard, cl.response().Body)
+	cl.send("HEAD /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+	if _, err := http.ReadResponse(cl.br, &http.Request{Method: "HEAD"}); err != nil {
+		t.Fatal(err)
+	}
+	cl.get("/__stats") // not counted itself
+	io.Copy(io.Discard, cl.response().Body)
+	// A request the upstream resets still reached it and is counted.
+	r := dial(t, u.Addr())
+	r.get("/r")
+	if _, kind := r.rest(); kind != "rst" {
+		t.Fatalf("/r: %s", kind)
+	}
+	cl.get("/__stats")
+	resp := cl.response()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	var st Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"POST /echo": 1, "HEAD /echo": 1, "GET /r": 1}
+	if st.Total != 3 || st.Connections != 2 || len(st.Hits) != len(want) {
+		t.Errorf("stats %+v, want total 3 on 2 connections, hits %v", st, want)
+	}
+	for k, n := range want {
+		if st.Hits[k] != n {
+			t.Errorf("hits[%q] = %d, want %d", k, st.Hits[k], n)
+		}
+	}
+}
+
+func TestFailRatioSeed(t *testing.T) {
+	run := func(seed uint64) string {
+		b := FailRatio(0.3, Reset())
+		b.Seed = seed
+		u := start(t, b)
+		var s strings.Builder
+		for range 40 {
+			cl := dial(t, u.Addr())
+			cl.get("/")
+			if _, err := http.ReadResponse(cl.br, nil); err != nil {
+				s.WriteString(closeKindOf(err)[:1]) // "r" for rst
+			} else {
+				s.WriteByte('.')
+			}
+			_ = cl.c.Close()
+		}
+		return s.String()
+	}
+	a, b := run(7), run(7)
+	if a != b {
+		t.Errorf("seed=7 twice: %s vs %s", a, b)
+	}
+	if n := strings.Count(a, "r"); n < 4 || n > 24 || strings.Count(a, ".") != 40-n {
+		t.Errorf("seed=7 with P=0.3: %s (%d resets in 40)", a, n)
+	}
+	if even := run(0); even == a {
+		t.Errorf("seed=7 gives the evenly spread sequence %s", even)
+	}
+}
+
+func TestScenario(t *testing.T) {
+	cfgs, err := ParseScenario([]byte(`
+upstreams:
+  - name: flaky
+    listen: 127.0.0.1:0
+    behaviors: "fail_ratio 0.5 reset, idle_rst 5s"
+  - listen: 127.0.0.1:0
+    behaviors:
+      - reset path=/reset
+      - slow_header 2s path=/slow
+  - listen: 127.0.0.1:0
+    behaviors: refuse
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cfgs {
+		var bs []string
+		for _, b := range c.Behaviors {
+			bs = append(bs, b.String())
+		}
+		got = append(got, c.Name+"@"+c.Addr+": "+strings.Join(bs, ", "))
+	}
+	want := []string{
+		"flaky@127.0.0.1:0: fail_ratio 0.5 reset, idle_rst 5s",
+		"@127.0.0.1:0: reset path=/reset, slow_header 2s path=/slow",
+		"@127.0.0.1:0: refuse",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, bad := range []string{
+		"upstreams: []",
+		"upstreams:\n  - behaviors: reset\n",
+		"upstreams:\n  - listen: 127.0.0.1:0\n    behaviors: frobnicate\n",
+		"upstreams:\n  - listen: 127.0.0.1:0\n    behaviour: reset\n", // unknown key
+		"upstreams:\n  - listen: 127.0.0.1:0\n    behaviors: {a: b}\n",
+	} {
+		if _, err := ParseScenario([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"spillway/bench"
+)
+
+func runProbeCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"probe"}, args...))
+	err = root.Execute()
+	return out.String(), errOut.String(), err
+}
+
+// spillway probe against spillway's own upstream with known limits: the
+// JSON report has them, and the text report says them in one line each.
+func TestProbeCommand(t *testing.T) {
+	t.Parallel()
+	u, err := bench.StartUpstream("127.0.0.1:0", bench.KeepaliveRequests(5), bench.HeaderLimit(3000, bench.Reply400))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	args := []string{"--rate", "50", "--checks", "keepalive_requests,header", "--header-max", "16k", u.URL() + "/"}
+
+	out, _, err := runProbeCmd(t, append([]string{"--json"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r bench.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if k := r.KeepaliveRequests; k == nil || k.Limit != 5 || !k.Announced || k.Close != bench.CloseFIN {
+		t.Errorf("keepalive_requests: %+v", k)
+	}
+	if h := r.Header; h == nil || h.Reject != "400" || h.MaxAccepted > 3000 || h.MaxAccepted < 2700 || h.FirstRejected <= 3000 {
+		t.Errorf("request header: %+v", h)
+	}
+	if r.Idle != nil || r.Body != nil || r.Pipeline != nil || r.Expect != nil {
+		t.Errorf("checks not asked for ran: %+v", r)
+	}
+
+	out, stderr, err := runProbeCmd(t, append([]string{"--progress"}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"spillway probe " + u.URL() + "/",
+		"requests/conn    upstream closes after 5 requests, announced with Connection: close, then FIN → keepalive_requests 5",
+		"beyond: 400",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text report lacks %q:\n%s", want, out)
+		}
+	}
+	// --progress: plain lines on stderr (not a terminal), never the report.
+	if strings.Contains(stderr, "\x1b") || strings.Contains(stderr, "requests/conn") {
+		t.Errorf("progress on stderr:\n%s", stderr)
+	}
+}
+
+// --max-time bounds the whole probe, whatever the checks still want.
+func TestProbeCommandMaxTime(t *testing.T) {
+	t.Parallel()
+	u, err := bench.StartUpstream("127.0.0.1:0", bench.IdleFIN(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	t0 := time.Now()
+	out, _, err := runProbeCmd(t, "--max-time", "1s", "--checks", "idle", u.URL()+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > 2500*time.Millisecond {
+		t.Errorf("probe --max-time 1s took %v", d)
+	}
+	if !strings.Contains(out, "stopped by --max-time 1.0s") {
+		t.Errorf("report:\n%s", out)
+	}
+}
+
+func TestProbeCommandErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"https://example.com/"},
+		{"--body-max", "lots", "http://127.0.0.1:1/"},
+		{"--header-max", "1q", "http://127.0.0.1:1/"},
+		{"--checks", "idle,colour", "http://127.0.0.1:1/"},
+	} {
+		if _, _, err := runProbeCmd(t, args...); err == nil {
+			t.Errorf("probe %q: no error", args)
+		}
+	}
+}
