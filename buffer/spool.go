@@ -31,6 +31,15 @@ type SpoolOptions struct {
 	// (proxy_temp_file_write_size). 0 means the Pool's chunk size.
 	TempFileWriteSize int
 
+	// SpillOnlyWhenStalled makes the spool spill the way nginx does: only
+	// when memory is full and the consumer's destination cannot take more
+	// bytes, as the consumer reports with SetStalled (or while it is
+	// sending a temp-file range, which no freed chunk can overtake). While
+	// the consumer keeps up, a producer that finds memory full waits for it
+	// instead, so a fast client never costs a temp file. Without it the
+	// spool spills as soon as memory is full.
+	SpillOnlyWhenStalled bool
+
 	// OnSpill, if set, is called once per spool, from the producer's Write,
 	// when the temp file has been created, with its name (already unlinked).
 	// The proxy logs nginx's "[warn] an upstream response is buffered to a
@@ -74,6 +83,7 @@ type Spool struct {
 	writeSize int
 	dir       string
 	onSpill   func(string)
+	waitCons  bool // SpillOnlyWhenStalled
 
 	mu       sync.Mutex
 	readable sync.Cond // consumer waits for data, CloseWrite or Close
@@ -91,7 +101,8 @@ type Spool struct {
 	werr    error
 	closed  bool
 	ferr    error // sticky temp file error
-	busy    bool  // the consumer is using q.at(0) without the lock
+	busy    int   // how many head segments the consumer is using without the lock
+	stalled bool  // the consumer's destination is full (SetStalled)
 }
 
 // NewSpool returns an empty Spool. It panics if opts.Pool is nil.
@@ -107,6 +118,7 @@ func NewSpool(opts SpoolOptions) *Spool {
 		writeSize: opts.TempFileWriteSize,
 		dir:       opts.TempDir,
 		onSpill:   opts.OnSpill,
+		waitCons:  opts.SpillOnlyWhenStalled,
 	}
 	if s.writeSize <= 0 {
 		s.writeSize = opts.Pool.size
@@ -157,7 +169,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 			continue
 		}
 		// Memory is full: the client is slower than the upstream.
-		if s.fileEnd < s.maxTemp {
+		if s.fileEnd < s.maxTemp && s.maySpillLocked() {
 			k, err := s.spillLocked(p[n:])
 			n += k
 			if err != nil {
@@ -168,6 +180,25 @@ func (s *Spool) Write(p []byte) (int, error) {
 		s.writable.Wait()
 	}
 	return n, nil
+}
+
+// maySpillLocked: with SpillOnlyWhenStalled, memory being full is not
+// enough; the consumer must also be unable to free a chunk soon.
+func (s *Spool) maySpillLocked() bool {
+	return !s.waitCons || s.stalled || (s.q.n > 0 && s.q.at(0).c == nil)
+}
+
+// SetStalled is the consumer's report on its destination: true when a
+// write would block (the client's socket buffer is full), false once a
+// write went through. It matters only with SpillOnlyWhenStalled. Any
+// goroutine may call it, but not while holding a lock the producer needs.
+func (s *Spool) SetStalled(stalled bool) {
+	s.mu.Lock()
+	s.stalled = stalled
+	if stalled {
+		s.writable.Broadcast() // a waiting producer may spill now
+	}
+	s.mu.Unlock()
 }
 
 // spillLocked writes a prefix of p to the temp file, creating it first if
@@ -279,11 +310,11 @@ func (s *Spool) Read(p []byte) (int, error) {
 	}
 	m := int(min(int64(len(p)), h.end-h.off))
 	off, t := h.off, s.file
-	s.busy = true
+	s.busy = 1
 	s.mu.Unlock()
 	k, err := readTempAt(t, p[:m], off)
 	s.mu.Lock()
-	s.busy = false
+	s.busy = 0
 	if s.closed {
 		return 0, ErrClosed
 	}
@@ -312,9 +343,20 @@ func (s *Spool) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 		h := s.q.at(0)
-		s.busy = true
+		s.busy = 1
 		var k int64
 		var err error
+		if vw, ok := w.(VectorWriter); ok && h.c != nil && s.q.n > 1 && s.q.at(1).c != nil {
+			k, closed, err := s.writeVecLocked(vw)
+			total += k
+			if closed {
+				return total, ErrClosed
+			}
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
 		if c := h.c; c != nil {
 			data := c.buf[h.r:h.w]
 			s.mu.Unlock()
@@ -324,7 +366,7 @@ func (s *Spool) WriteTo(w io.Writer) (int64, error) {
 				err = io.ErrShortWrite
 			}
 			s.mu.Lock()
-			s.busy = false
+			s.busy = 0
 			if s.closed {
 				// Close left the chunk we were using to us.
 				s.putChunkLocked(c)
@@ -345,7 +387,7 @@ func (s *Spool) WriteTo(w io.Writer) (int64, error) {
 			s.mu.Unlock()
 			k, err = copyTemp(w, t, off, n, buf)
 			s.mu.Lock()
-			s.busy = false
+			s.busy = 0
 			if scratch != nil {
 				s.putChunkLocked(scratch)
 			}
@@ -360,6 +402,67 @@ func (s *Spool) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// VectorWriter is a destination that writes several slices in one call,
+// like writev(2). Spool.WriteTo hands it every memory chunk that is ready at
+// once, as nginx writes its busy buffers with one writev.
+type VectorWriter interface {
+	io.Writer
+	WriteVec(bufs [][]byte) (int64, error)
+}
+
+// maxVec bounds the chunks given to one WriteVec.
+const maxVec = 16
+
+// writeVecLocked writes the leading run of memory segments with one
+// WriteVec and consumes what was written. closed reports that Close ran
+// meanwhile; the chunks in use have then been returned here.
+func (s *Spool) writeVecLocked(vw VectorWriter) (k int64, closed bool, err error) {
+	var vec [maxVec][]byte
+	var used [maxVec]*chunk
+	n := 0
+	for n < maxVec && n < s.q.n {
+		seg := s.q.at(n)
+		if seg.c == nil {
+			break
+		}
+		vec[n], used[n] = seg.c.buf[seg.r:seg.w], seg.c
+		n++
+	}
+	s.busy = n
+	s.mu.Unlock()
+	k, err = vw.WriteVec(vec[:n])
+	s.mu.Lock()
+	s.busy = 0
+	if s.closed {
+		for _, c := range used[:n] {
+			s.putChunkLocked(c)
+		}
+		return k, true, ErrClosed
+	}
+	// Consume k bytes across the segments written (each was
+	// captured at its length then; the tail may have grown since).
+	left := k
+	for i := 0; i < n && left > 0; i++ {
+		h := s.q.at(0)
+		m := min(left, int64(len(vec[i])))
+		h.r += int(m)
+		left -= m
+		s.consumedLocked(m)
+	}
+	if err == nil && k < totalLen(vec[:n]) {
+		err = io.ErrShortWrite
+	}
+	return k, false, err
+}
+
+func totalLen(v [][]byte) int64 {
+	var n int64
+	for _, b := range v {
+		n += int64(len(b))
+	}
+	return n
 }
 
 // SupportsBodyWriteTo tells fasthttp (fasthttp.BodyWriterTo) that WriteTo may
@@ -421,7 +524,7 @@ func (s *Spool) Close() error {
 	}
 	s.closed = true
 	for i := range s.q.n {
-		if seg := s.q.at(i); seg.c != nil && !(i == 0 && s.busy) {
+		if seg := s.q.at(i); seg.c != nil && i >= s.busy {
 			s.putChunkLocked(seg.c)
 		}
 	}

@@ -68,10 +68,11 @@ func (s *streamedBody) Close() error     { return nil }
 // marks its errors as the client's, so that a failure while sending to the
 // upstream is not blamed on the upstream.
 type clientReader struct {
-	ctx     *fasthttp.RequestCtx
-	r       io.Reader
-	timeout time.Duration
-	n       int64
+	ctx      *fasthttp.RequestCtx
+	r        io.Reader
+	timeout  time.Duration
+	n        int64
+	declared int64 // Content-Length, or -1 for a chunked body
 }
 
 func (c *clientReader) Read(p []byte) (int, error) {
@@ -80,6 +81,11 @@ func (c *clientReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err == io.EOF && c.declared >= 0 && c.n < c.declared {
+		// The client closed before sending what it declared: the
+		// request is incomplete and must not reach an upstream.
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil && err != io.EOF {
 		err = &clientReadError{err}
 	}
@@ -114,7 +120,7 @@ func (x *exchange) readBody() bool {
 		}
 		return true
 	}
-	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout}
+	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout, declared: int64(cl)}
 	if !lc.ProxyRequestBuffering && cl > 0 {
 		// A chunked body is buffered regardless: the upstream head needs
 		// its length (nginx does the same unless it speaks chunked upstream).

@@ -17,6 +17,7 @@ import (
 //	read request (fasthttp) → route → buffer body → [pick upstream → connect →
 //	send → read header → retry?]… → respond (buffer or spill body) → log
 func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
+	p.requests.begin()
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
 	if x.loc == nil || x.loc.group == nil {
@@ -43,6 +44,25 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	x.finish()
+}
+
+// expect answers "Expect: 100-continue" before fasthttp sends 100 Continue:
+// a declared body over client_max_body_size gets nginx's 413 (line, page,
+// access log) and never an invitation to send it.
+func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
+	cl := ctx.Request.Header.ContentLength()
+	vh := vhostFor(vhosts, ctx.Request.Header.Host())
+	loc := vh.match(ctx.Path())
+	if loc == nil || loc.group == nil || cl <= 0 || loc.conf.ClientMaxBodySize == 0 || int64(cl) <= loc.conf.ClientMaxBodySize {
+		return fasthttp.StatusContinue
+	}
+	p.requests.begin()
+	x := p.exchanges.Get().(*exchange)
+	x.begin(p, s, ctx, vhosts)
+	x.readBody() // refuses on the declared length alone
+	status := x.status
+	x.finish()
+	return status
 }
 
 // buildHead renders the upstream request head once; retries resend it.

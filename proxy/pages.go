@@ -63,6 +63,7 @@ func closeAfter(code int) bool {
 func (x *exchange) page(code int) {
 	writePage(x.ctx, code)
 	x.status = code
+	x.bodyBytes = int64(len(x.ctx.Response.Body()))
 	if code == 494 {
 		x.status = 400
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,6 +37,8 @@ type Proxy struct {
 	budget    *buffer.Budget // http.buffer_memory_limit, shared by every body and spool
 	bodyPool  *buffer.Pool   // request-body chunks
 	copyBufs  sync.Pool      // *[]byte for reading upstream bodies into spools
+	clients   liveSet[*clientConn]
+	requests  inflight
 
 	mu        sync.Mutex
 	servers   []*fasthttp.Server
@@ -153,6 +157,7 @@ func (p *Proxy) newServer(vhosts []*vhost) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts) },
 		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, vhosts[0], err) },
+		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
 		ReadBufferSize:                int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N,
 		WriteBufferSize:               16 << 10,
@@ -173,7 +178,13 @@ func (p *Proxy) newServer(vhosts []*vhost) *fasthttp.Server {
 type fasthttpLogger struct{ p *Proxy }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.p.elog.Logf(errorlog.Level(config.LevelInfo), format, args...)
+	lv := errorlog.Level(config.LevelInfo)
+	if strings.HasPrefix(format, "error when serving connection") {
+		// A body that failed mid-way: spillway has already written
+		// nginx's line for it (upstream or client side).
+		lv = errorlog.Level(config.LevelDebug)
+	}
+	l.p.elog.Logf(lv, format, args...)
 }
 
 // Shutdown stops accepting, lets in-flight requests finish until ctx is
@@ -188,6 +199,13 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		if e := s.ShutdownWithContext(ctx); e != nil && err == nil {
 			err = e
 		}
+	}
+	if ctx.Err() != nil {
+		// Out of time: drop what is left, client and upstream side, and
+		// wait for those requests to unwind before the logs close.
+		p.clients.closeAll()
+		p.transport.conns.closeAll()
+		p.requests.wait(5 * time.Second)
 	}
 	p.stop()
 	return err
@@ -276,7 +294,11 @@ func (l *idListener) Accept() (net.Conn, error) {
 	if !ok {
 		return c, nil
 	}
-	return &clientConn{TCPConn: tc, id: l.p.nextConnID()}, nil
+	cc := &clientConn{TCPConn: tc, id: l.p.nextConnID(), p: l.p}
+	if !l.p.clients.add(cc) {
+		return nil, net.ErrClosed
+	}
+	return cc, nil
 }
 
 // clientConn embeds *net.TCPConn (not net.Conn) so ReadFrom, and with it
@@ -284,6 +306,12 @@ func (l *idListener) Accept() (net.Conn, error) {
 type clientConn struct {
 	*net.TCPConn
 	id uint64
+	p  *Proxy
+}
+
+func (c *clientConn) Close() error {
+	c.p.clients.remove(c)
+	return c.TCPConn.Close()
 }
 
 func connID(ctx *fasthttp.RequestCtx) uint64 {
@@ -319,6 +347,7 @@ func (x *exchange) finish() {
 	p := x.p
 	x.reset()
 	p.exchanges.Put(x)
+	p.requests.end()
 }
 
 // logDecision states what nginx's log does not: whether a failed attempt is
@@ -353,6 +382,13 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, vh *vhost, err error) {
 	case errors.As(err, &small):
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
 		writePage(ctx, 494)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The client closed inside the first 8 KiB of body, which fasthttp
+		// reads ahead of the handler: nginx logs it and closes without an
+		// answer. fasthttp has reset the request by now, so the line lacks
+		// nginx's request and host fields.
+		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client prematurely closed connection", Fields: &f})
+		_ = ctx.Conn().Close()
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "reading client request headers", Fields: &f})
 		_ = ctx.Conn().Close()

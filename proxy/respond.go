@@ -64,9 +64,11 @@ func (x *exchange) respond() bool {
 			x.bodyFailed(ue)
 			// nginx sends the header and what it had, then closes: the
 			// client sees a short body against the original length.
+			fb := &failedBody{x: x, data: append([]byte(nil), ctx.Response.Body()...), err: ue}
 			ctx.Response.ResetBody()
-			ctx.SetBodyStream(&failedBody{err: ue}, cl)
-			return false
+			ctx.Response.ImmediateHeaderFlush = true
+			ctx.SetBodyStream(fb, cl)
+			return true // fb finishes the exchange
 		}
 		x.bodyBytes = int64(cl)
 		x.release(a, true)
@@ -76,8 +78,9 @@ func (x *exchange) respond() bool {
 	x.uresp.StreamBody = true
 	if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
 		x.bodyFailed(a.fail(PhaseReadBody, err))
-		ctx.SetBodyStream(&failedBody{err: err}, -1)
-		return false
+		ctx.Response.ImmediateHeaderFlush = true
+		ctx.SetBodyStream(&failedBody{x: x, err: err}, -1)
+		return true
 	}
 	ctx.Response.ImmediateHeaderFlush = true
 	if buffering {
@@ -86,14 +89,21 @@ func (x *exchange) respond() bool {
 		// client drains the spool at its own pace.
 		s := &x.spooled
 		*s = spoolStream{x: x, a: a, uc: a.conn, done: make(chan struct{})}
+		if cc, ok := ctx.Conn().(*clientConn); ok && cl >= 0 {
+			s.direct = newSocketWriter(cc, x)
+		}
 		s.sp = buffer.NewSpool(buffer.SpoolOptions{
-			Pool:              x.p.budget.Pool(int(lc.ProxyBuffers.Size)),
-			Buffers:           lc.ProxyBuffers.N,
-			TempDir:           lc.ProxyTempPath,
-			MaxTempFileSize:   lc.ProxyMaxTempFileSize,
-			TempFileWriteSize: int(lc.ProxyTempFileWriteSize),
-			OnSpill:           s.onSpill,
+			Pool:                 x.p.budget.Pool(int(lc.ProxyBuffers.Size)),
+			Buffers:              lc.ProxyBuffers.N,
+			TempDir:              lc.ProxyTempPath,
+			MaxTempFileSize:      lc.ProxyMaxTempFileSize,
+			TempFileWriteSize:    int(lc.ProxyTempFileWriteSize),
+			SpillOnlyWhenStalled: s.direct != nil,
+			OnSpill:              s.onSpill,
 		})
+		if s.direct != nil {
+			s.direct.sp = s.sp
+		}
 		go s.produce(x.uresp.BodyStream())
 		ctx.SetBodyStream(s, cl)
 		return true
@@ -163,11 +173,52 @@ func (x *exchange) bodyFailed(ue *UpstreamError) {
 	}
 }
 
-// failedBody is a body whose upstream failed before any byte could be sent:
-// fasthttp writes the head and then closes the connection.
-type failedBody struct{ err error }
+// failedBody is a small body whose upstream failed part-way: the client gets
+// the head, the bytes that did arrive, and then the connection is closed.
+// The bytes go straight to the socket (the head is flushed first), since
+// fasthttp drops its write buffer when a body fails.
+type failedBody struct {
+	x    *exchange
+	data []byte
+	err  error
+}
 
-func (f *failedBody) Read([]byte) (int, error) { return 0, f.err }
+func (f *failedBody) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	f.x.bodyBytes += int64(n)
+	return n, nil
+}
+
+func (f *failedBody) SupportsBodyWriteTo() bool { return true }
+
+func (f *failedBody) Close() error { return nil }
+
+// CloseWithError finishes the exchange once fasthttp is done with the body.
+func (f *failedBody) CloseWithError(error) error {
+	if f.x != nil {
+		x := f.x
+		f.x = nil
+		x.finish()
+	}
+	return nil
+}
+
+func (f *failedBody) WriteTo(w io.Writer) (int64, error) {
+	if c, ok := f.x.ctx.Conn().(*clientConn); ok {
+		w = c.TCPConn
+	}
+	f.x.sendDeadline()
+	n, err := w.Write(f.data)
+	f.x.bodyBytes += int64(n)
+	if err != nil {
+		return int64(n), err
+	}
+	return int64(n), f.err
+}
 
 // bodyError is the error for an upstream body that ended early.
 func bodyError(a *attempt, err error, buffered bool) *UpstreamError {

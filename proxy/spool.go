@@ -3,8 +3,12 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net"
+	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"spillway/buffer"
 	"spillway/proxy/config"
@@ -35,6 +39,8 @@ type spoolStream struct {
 	// releases it, and a consumer that goes away early and closes it to wake
 	// a producer blocked in read(2).
 	state atomic.Uint32
+
+	direct *socketWriter // set when the body goes straight to the client socket
 
 	upFailed bool // the producer logged an upstream or temp-file failure (read after done)
 	closed   bool
@@ -120,8 +126,18 @@ func (s *spoolStream) SupportsBodyWriteTo() bool { return true }
 
 // WriteTo sends the body to the client as it arrives, renewing send_timeout
 // before every write as nginx does.
+//
+// With a Content-Length the bytes bypass fasthttp's buffered writer (the
+// head is already flushed) and go straight to the socket: a write that would
+// block tells the spool the client is stalled, so that it spills only then
+// (nginx's rule), and whatever was written before an upstream failure has
+// really reached the client, not a buffer that fasthttp drops on the error.
+// A chunked body goes through fasthttp's writer, which frames and flushes
+// every chunk.
 func (s *spoolStream) WriteTo(w io.Writer) (int64, error) {
-	if s.x.loc.conf.SendTimeout > 0 {
+	if s.direct != nil {
+		w = s.direct
+	} else if s.x.loc.conf.SendTimeout > 0 {
 		w = &sendWriter{w: w, x: s.x}
 	}
 	n, err := s.sp.WriteTo(w)
@@ -197,4 +213,173 @@ func (x *exchange) sendDeadline() {
 	if st := x.loc.conf.SendTimeout; st > 0 {
 		_ = x.ctx.SetWriteDeadline(time.Now().Add(st))
 	}
+}
+
+// socketWriter writes to the client's TCP socket directly, with non-blocking
+// write(2) through the runtime's poller, and reports EAGAIN to the spool as
+// "stalled". ReadFrom hands temp-file ranges to the socket's sendfile.
+type socketWriter struct {
+	conn    *net.TCPConn
+	rc      syscall.RawConn
+	sp      *buffer.Spool
+	x       *exchange
+	stalled bool
+
+	p     []byte // the write in progress, for the callback
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+	iov   [16]syscall.Iovec // WriteVec's iovecs
+	nvec  int
+	fnv   func(fd uintptr) bool
+}
+
+func newSocketWriter(c *clientConn, x *exchange) *socketWriter {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := &socketWriter{conn: c.TCPConn, rc: rc, x: x}
+	w.fn, w.fnv = w.write, w.writev
+	return w
+}
+
+func (w *socketWriter) Write(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		w.x.sendDeadline()
+		w.p, w.n, w.errno = p, 0, 0
+		err := w.rc.Write(w.fn)
+		total += w.n
+		p = p[w.n:]
+		if err == nil && w.errno != 0 {
+			err = &net.OpError{Op: "write", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("write", w.errno)}
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	if w.stalled {
+		w.stalled = false
+		w.sp.SetStalled(false)
+	}
+	return total, nil
+}
+
+// WriteVec writes bufs with writev(2), the spool's ready chunks at once.
+func (w *socketWriter) WriteVec(in [][]byte) (int64, error) {
+	var local [16][]byte // the caller's slices stay as they are
+	bufs := local[:copy(local[:], in)]
+	var total int64
+	for len(bufs) > 0 {
+		w.x.sendDeadline()
+		w.nvec = 0
+		for _, b := range bufs {
+			if len(b) == 0 {
+				continue
+			}
+			if w.nvec == len(w.iov) {
+				break
+			}
+			w.iov[w.nvec] = syscall.Iovec{Base: &b[0]}
+			w.iov[w.nvec].SetLen(len(b))
+			w.nvec++
+		}
+		if w.nvec == 0 {
+			break
+		}
+		w.n, w.errno = 0, 0
+		err := w.rc.Write(w.fnv)
+		total += int64(w.n)
+		if err == nil && w.errno != 0 {
+			err = &net.OpError{Op: "writev", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("writev", w.errno)}
+		}
+		if err != nil {
+			return total, err
+		}
+		// Drop what was written.
+		n := w.n
+		for len(bufs) > 0 && n >= len(bufs[0]) {
+			n -= len(bufs[0])
+			bufs = bufs[1:]
+		}
+		if len(bufs) > 0 {
+			bufs[0] = bufs[0][n:]
+		}
+	}
+	clear(w.iov[:])
+	if w.stalled {
+		w.stalled = false
+		w.sp.SetStalled(false)
+	}
+	return total, nil
+}
+
+func (w *socketWriter) writev(fd uintptr) bool {
+	for {
+		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.nvec))
+		switch e {
+		case 0:
+			w.n = int(n)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if !w.stalled {
+				w.stalled = true
+				w.sp.SetStalled(true)
+			}
+			return false
+		}
+		w.errno = e
+		return true
+	}
+}
+
+// write is the raw callback: false means "wait until writable, then call
+// again", which is when the client has stopped draining.
+func (w *socketWriter) write(fd uintptr) bool {
+	for {
+		n, err := syscall.Write(int(fd), w.p)
+		switch err {
+		case nil:
+			w.n = n
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if !w.stalled {
+				w.stalled = true
+				w.sp.SetStalled(true)
+			}
+			return false
+		}
+		w.errno = err.(syscall.Errno)
+		return true
+	}
+}
+
+// ReadFrom sends a temp-file range with sendfile(2), a step at a time so
+// that send_timeout bounds each step.
+func (w *socketWriter) ReadFrom(r io.Reader) (int64, error) {
+	lr, ok := r.(*io.LimitedReader)
+	if !ok {
+		w.x.sendDeadline()
+		return w.conn.ReadFrom(r)
+	}
+	var total int64
+	for lr.N > 0 {
+		w.x.sendDeadline()
+		step := io.LimitedReader{R: lr.R, N: min(lr.N, sendfileStep)}
+		n, err := w.conn.ReadFrom(&step)
+		total += n
+		lr.N -= n
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return total, nil
 }

@@ -22,6 +22,7 @@ import (
 type upConn struct {
 	tcp  *net.TCPConn
 	peer *peer
+	t    *transport
 	br   *bufio.Reader
 	bw   *bufio.Writer
 
@@ -57,7 +58,13 @@ func (c *upConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *upConn) close() { _ = c.tcp.Close() }
+func (c *upConn) close() { _ = c.Close() }
+
+// Close closes the socket and forgets it (io.Closer, for the live set).
+func (c *upConn) Close() error {
+	c.t.conns.remove(c)
+	return c.tcp.Close()
+}
 
 // dial opens a fresh connection to p (phase: connecting to upstream).
 func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, headerBuf int) (*upConn, error) {
@@ -69,7 +76,10 @@ func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, he
 		return nil, &UpstreamError{Phase: PhaseConnect, Kind: classify(PhaseConnect, err), Peer: p.addr, Err: err}
 	}
 	tcp := c.(*net.TCPConn)
-	uc := &upConn{tcp: tcp, peer: p}
+	uc := &upConn{tcp: tcp, peer: p, t: t}
+	if !t.conns.add(uc) {
+		return nil, &UpstreamError{Phase: PhaseConnect, Kind: KindOther, Peer: p.addr, Err: net.ErrClosed}
+	}
 	uc.br = bufio.NewReaderSize(uc, headerBuf) // proxy_buffer_size: the response head must fit
 	uc.bw = bufio.NewWriterSize(uc, 16<<10)
 	return uc, nil
@@ -78,7 +88,9 @@ func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, he
 // transport runs the upstream exchange one phase at a time over upConns. It
 // replaces fasthttp's HostClient, which hides the phase, loses errno and
 // retries on its own (see shared/fasthttp-notes.md section 2.2).
-type transport struct{}
+type transport struct {
+	conns liveSet[*upConn] // every open upstream connection, for a fast stop
+}
 
 // attempt is one try against one peer: the state that the error log, the
 // retry decision and the keepalive cache need once it is over.
