@@ -191,11 +191,19 @@ func (w *sendWriter) ReadFrom(r io.Reader) (int64, error) {
 		w.x.sendDeadline()
 		return io.Copy(struct{ io.Writer }{w}, r)
 	}
+	return w.x.sendSteps(rf, lr)
+}
+
+// sendSteps hands lr to rf (sendfile when rf is a TCP socket, directly or
+// behind a writer that keeps ReadFrom) a step at a time, renewing
+// send_timeout before each step so that it bounds each step, as nginx's
+// bounds each write, rather than the whole file.
+func (x *exchange) sendSteps(rf io.ReaderFrom, lr *io.LimitedReader) (int64, error) {
 	var total int64
 	for lr.N > 0 {
-		w.x.sendDeadline()
-		step := &io.LimitedReader{R: lr.R, N: min(lr.N, sendfileStep)}
-		n, err := rf.ReadFrom(step)
+		x.sendDeadline()
+		step := io.LimitedReader{R: lr.R, N: min(lr.N, sendfileStep)}
+		n, err := rf.ReadFrom(&step)
 		total += n
 		lr.N -= n
 		if err != nil {
@@ -367,19 +375,5 @@ func (w *socketWriter) ReadFrom(r io.Reader) (int64, error) {
 		w.x.sendDeadline()
 		return w.conn.ReadFrom(r)
 	}
-	var total int64
-	for lr.N > 0 {
-		w.x.sendDeadline()
-		step := io.LimitedReader{R: lr.R, N: min(lr.N, sendfileStep)}
-		n, err := w.conn.ReadFrom(&step)
-		total += n
-		lr.N -= n
-		if err != nil {
-			return total, err
-		}
-		if n == 0 {
-			break
-		}
-	}
-	return total, nil
+	return w.x.sendSteps(w.conn, lr)
 }
