@@ -20,7 +20,7 @@ import (
 // through a spool, with a temp file when the client falls behind. Origin and
 // client are fasthttp (0 allocs/op themselves), so allocs/op is the proxy's.
 func BenchmarkProxy(b *testing.B) {
-	body := bytes.Repeat([]byte("x"), 1<<20)
+	body := bytes.Repeat([]byte("x"), 10<<20)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -63,7 +63,7 @@ http:
 	// The client streams bodies into io.Discard so that allocs/op stays the
 	// proxy's (a buffered client grows a body per request).
 	c := &fasthttp.HostClient{Addr: p.Addrs()[0], MaxConns: 64, StreamResponseBody: true}
-	for _, size := range []int{1 << 10, 64 << 10, 1 << 20} {
+	for _, size := range []int{1 << 10, 64 << 10, 1 << 20, 10 << 20} {
 		b.Run(strconv.Itoa(size>>10)+"k", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
