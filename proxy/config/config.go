@@ -56,6 +56,61 @@ type Upstream struct {
 	Keepalive         int           // idle connections kept per upstream server (0 = no keepalive)
 	KeepaliveTimeout  time.Duration // default 60s
 	KeepaliveRequests int           // default 1000
+
+	// RetryBudget is retry_budget (spillway's own): retries to this group may
+	// add at most this fraction to the requests it receives (0.2 for "20%"),
+	// so a failing server cannot multiply the load on the others. 0 means no
+	// budget ("off"). Default 0.2.
+	RetryBudget float64
+	// RetryBudgetMinPerSecond is retry_budget_min_per_second: retries allowed
+	// each second whatever the budget says, so a quiet group can still retry.
+	// Default 10.
+	RetryBudgetMinPerSecond int
+
+	// LeastConn is least_conn (nginx's least_conn;): pick the server with the
+	// fewest requests in flight relative to its weight, instead of weighted
+	// round-robin. Default off.
+	LeastConn bool
+	// HealthCheck is the health_check block: active checks of every server
+	// of the group. nil when the block is absent (passive health only).
+	HealthCheck *HealthCheck
+}
+
+// HealthCheck is an upstream's health_check block: spillway connects to
+// every server of the group each Interval and marks it down after Fails
+// failed checks in a row, up again after Passes good ones. A check
+// connection is always closed by spillway, with FIN.
+type HealthCheck struct {
+	Type     HealthCheckType // HealthCheckHTTP (default) or HealthCheckTCP
+	URI      string          // the request's URI, http only; default "/"
+	Interval time.Duration   // time between two checks of one server; default 5s
+	Timeout  time.Duration   // for the whole check; default 1s, at most Interval
+	Fails    int             // failed checks in a row that mark a server down; default 1
+	Passes   int             // good checks in a row that bring it back; default 1
+	Status   []StatusRange   // expected status codes, http only; default 200-399
+	Host     string          // the Host header, http only; "" = the server's address
+}
+
+// HealthCheckType is how a server is checked.
+type HealthCheckType string
+
+const (
+	HealthCheckHTTP HealthCheckType = "http" // GET URI, the status must be in Status
+	HealthCheckTCP  HealthCheckType = "tcp"  // the connection must be accepted
+)
+
+// StatusRange is one entry of health_check status: a code (Lo == Hi) or an
+// inclusive range such as 200-399.
+type StatusRange struct{ Lo, Hi int }
+
+// Match reports whether code is one of the expected statuses.
+func (c *HealthCheck) Match(code int) bool {
+	for _, r := range c.Status {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
 }
 
 // UpstreamServer is one entry of an upstream's servers list.
@@ -138,6 +193,11 @@ type Location struct {
 	ProxyNextUpstream        NextUpstream  // default error|timeout
 	ProxyNextUpstreamTries   int           // default 0 = unlimited (one per server)
 	ProxyNextUpstreamTimeout time.Duration // default 0 = unlimited
+
+	// ProxyNextUpstreamIdempotencyKey is proxy_next_upstream_idempotency_key
+	// (spillway's own): a POST, PATCH or LOCK that carries an Idempotency-Key
+	// header is retried like an idempotent request. Default off.
+	ProxyNextUpstreamIdempotencyKey bool
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -34,6 +34,12 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = stringFrom(in)
 	case *httpVersion:
 		*p, err = httpVersionFrom(in)
+	case *percent:
+		*p, err = percentFrom(in)
+	case *checkType:
+		*p, err = checkTypeFrom(in)
+	case *[]StatusRange:
+		*p, err = statusRangesFrom(in)
 	case *words:
 		*p, err = wordsFrom(in)
 	case *listenAddrs:
@@ -282,6 +288,74 @@ func httpVersionFrom(in any) (httpVersion, error) {
 		return "", fmt.Errorf(`expected "1.0" or "1.1", got %s`, kindOf(in))
 	}
 	return "", fmt.Errorf(`invalid value %s, it must be "1.0" or "1.1"`, show(in))
+}
+
+// percentFrom decodes a percentage, "20%" (0 to 100, fractions allowed:
+// "12.5%"), as a fraction (0.2), or "off" (also a YAML false) as 0. A bare
+// number is refused: 20 and 0.2 would both be plausible readings.
+func percentFrom(in any) (percent, error) {
+	const want = `a percentage like "20%" (0% to 100%), or off`
+	switch x := in.(type) {
+	case bool:
+		if !x {
+			return 0, nil
+		}
+	case string:
+		s := strings.TrimSpace(x)
+		if strings.EqualFold(s, "off") {
+			return 0, nil
+		}
+		digits, ok := strings.CutSuffix(s, "%")
+		if !ok || digits == "" || strings.ContainsAny(digits, "+-eEx_ \t") {
+			break
+		}
+		f, err := strconv.ParseFloat(digits, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f > 100 {
+			break
+		}
+		return percent(f / 100), nil
+	}
+	return 0, badValue(in, want)
+}
+
+// checkTypeFrom decodes a health_check type: tcp or http.
+func checkTypeFrom(in any) (HealthCheckType, error) {
+	if s, ok := in.(string); ok {
+		switch t := HealthCheckType(strings.ToLower(strings.TrimSpace(s))); t {
+		case HealthCheckHTTP, HealthCheckTCP:
+			return t, nil
+		}
+	}
+	if !isScalar(in) {
+		return "", fmt.Errorf(`expected "tcp" or "http", got %s`, kindOf(in))
+	}
+	return "", fmt.Errorf(`invalid value %s, it must be "tcp" or "http"`, show(in))
+}
+
+// statusRangesFrom decodes health_check status: words or a list of them,
+// each a code (200) or an inclusive range (200-399), from 100 to 599.
+func statusRangesFrom(in any) ([]StatusRange, error) {
+	if n, ok := wholeNumber(in); ok {
+		in = strconv.FormatInt(n, 10) // status: 200
+	}
+	ws, err := wordsFrom(in)
+	if err != nil {
+		return nil, err
+	}
+	rs := make([]StatusRange, 0, len(ws))
+	for _, w := range ws {
+		lo, hi, isRange := strings.Cut(w, "-")
+		if !isRange {
+			hi = lo
+		}
+		a, okA := parseDigits(lo)
+		b, okB := parseDigits(hi)
+		if !okA || !okB || a < 100 || b > 599 || a > b {
+			return nil, fmt.Errorf(`invalid value %q: want a status code like 200 or a range like 200-399, from 100 to 599`, w)
+		}
+		rs = append(rs, StatusRange{Lo: int(a), Hi: int(b)})
+	}
+	return rs, nil
 }
 
 // wordsFrom decodes nginx words: "a b c", or a list whose entries are words.

@@ -77,6 +77,33 @@ func FuzzNextUpstream(f *testing.F) {
 	})
 }
 
+// FuzzUpstreamValues checks the decoders of retry_budget and health_check
+// status: never a panic, a budget always within 0..1, ranges always within
+// 100..599 and ordered, and an error whenever the value is rejected.
+func FuzzUpstreamValues(f *testing.F) {
+	for _, s := range []string{"20%", "0%", "100%", "100.0%", "12.5%", "off", "OFF", "", "%", "-1%", "101%", "1e2%",
+		"NaN%", "Inf%", "0x10%", " 5%", "200", "200-399", "200 204-206", "400-300", "99", "600", "2xx", "200-", "-200"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if b, err := percentFrom(s); err == nil && (b < 0 || b > 1 || b != b) {
+			t.Fatalf("percentFrom(%q) = %v", s, b)
+		}
+		rs, err := statusRangesFrom(s)
+		if err != nil {
+			return
+		}
+		if len(rs) == 0 {
+			t.Fatalf("statusRangesFrom(%q): no ranges and no error", s)
+		}
+		for _, r := range rs {
+			if r.Lo < 100 || r.Hi > 599 || r.Lo > r.Hi {
+				t.Fatalf("statusRangesFrom(%q) = %v", s, rs)
+			}
+		}
+	})
+}
+
 // FuzzLoad feeds arbitrary bytes to LoadBytes: it must never panic, every
 // failure must be a *Error with a message, and a success must be a usable
 // Config.
@@ -96,6 +123,8 @@ func FuzzLoad(f *testing.F) {
 		"error_log: [1, 2]\npid: {a: b}\n",
 		"http:\n  proxy_set_header: [{}, {a: 1, b: 2}, 3, [x]]\n",
 		"{http: {servers: [{listen: [\"[::1]:0\"], locations: [{path: \"~*(?i)\", proxy_pass: \"http://[::1]:1/\"}]}]}}",
+		withUpstream("least_conn: on", "retry_budget: 5%", "health_check: {type: tcp, interval: 1s, timeout: 1s}"),
+		withUpstream("health_check: {status: [200, \"300-399\"], uri: /h, host: x}"),
 	} {
 		f.Add([]byte(s))
 	}

@@ -50,6 +50,8 @@ type (
 	words       = []string // "a b c" or [a, b, c]
 	listenAddrs []string   // one address per entry; a scalar is one entry
 	httpVersion string     // "1.0" or "1.1"
+	percent     float64    // "20%" as 0.2; "off" as 0
+	checkType   = HealthCheckType
 )
 
 // rawFile is the whole file.
@@ -93,6 +95,25 @@ type rawUpstream struct {
 	KeepaliveTimeout  *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests *opt[int]           `mapstructure:"keepalive_requests"`
 	Servers           []rawUpstreamServer `mapstructure:"servers"`
+
+	RetryBudget             *opt[percent] `mapstructure:"retry_budget"`
+	RetryBudgetMinPerSecond *opt[int]     `mapstructure:"retry_budget_min_per_second"`
+
+	LeastConn   *opt[bool]      `mapstructure:"least_conn"`
+	HealthCheck *rawHealthCheck `mapstructure:"health_check"`
+}
+
+// rawHealthCheck is an upstream's health_check block (nginx Plus's
+// health_check directive, with its parameters as keys).
+type rawHealthCheck struct {
+	Type     *opt[checkType]     `mapstructure:"type"`
+	URI      *opt[string]        `mapstructure:"uri"`
+	Interval *opt[time.Duration] `mapstructure:"interval"`
+	Timeout  *opt[time.Duration] `mapstructure:"timeout"`
+	Fails    *opt[int]           `mapstructure:"fails"`
+	Passes   *opt[int]           `mapstructure:"passes"`
+	Status   *opt[[]StatusRange] `mapstructure:"status"`
+	Host     *opt[string]        `mapstructure:"host"`
 }
 
 // rawUpstreamServer is one entry of an upstream's servers (nginx's server
@@ -145,6 +166,8 @@ type locationDirectives struct {
 	ProxyNextUpstream        *opt[NextUpstream]  `mapstructure:"proxy_next_upstream"`
 	ProxyNextUpstreamTries   *opt[int]           `mapstructure:"proxy_next_upstream_tries"`
 	ProxyNextUpstreamTimeout *opt[time.Duration] `mapstructure:"proxy_next_upstream_timeout"`
+
+	ProxyNextUpstreamIdempotencyKey *opt[bool] `mapstructure:"proxy_next_upstream_idempotency_key"`
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -183,6 +206,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstream, p.ProxyNextUpstream)
 	merge(&d.ProxyNextUpstreamTries, p.ProxyNextUpstreamTries)
 	merge(&d.ProxyNextUpstreamTimeout, p.ProxyNextUpstreamTimeout)
+	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 }
 
 // merge sets *child to parent when the child level does not set the
@@ -284,6 +308,7 @@ func contexts() []context {
 		{"location", reflect.TypeFor[rawLocation]()},
 		{"upstream", reflect.TypeFor[rawUpstream]()},
 		{"upstream server", reflect.TypeFor[rawUpstreamServer]()},
+		{"health_check", reflect.TypeFor[rawHealthCheck]()},
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // nginx's defaults (ngx_http_proxy_module, ngx_http_core_module,
@@ -38,7 +40,18 @@ const (
 	defaultWeight                = 1
 	defaultMaxFails              = 1
 	defaultFailTimeout           = 10 * time.Second
+	defaultRetryBudget           = 0.2 // spillway's own: retries add at most 20% to the requests
+	defaultRetryBudgetMinPerSec  = 10
+	defaultCheckURI              = "/"
+	defaultCheckInterval         = 5 * time.Second
+	defaultCheckTimeout          = time.Second
+	defaultCheckFails            = 1
+	defaultCheckPasses           = 1
 )
+
+// defaultCheckStatus is health_check status when not set: 2xx and 3xx, as
+// nginx Plus's default match.
+func defaultCheckStatus() []StatusRange { return []StatusRange{{200, 399}} }
 
 // nginx's proxy_buffers default (8 4k) and large_client_header_buffers
 // default (4 8k).
@@ -145,7 +158,12 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		Keepalive:         u.Keepalive.or(0),
 		KeepaliveTimeout:  u.KeepaliveTimeout.or(defaultUpstreamKeepaliveTime),
 		KeepaliveRequests: u.KeepaliveRequests.or(defaultUpstreamKeepaliveReqs),
+
+		RetryBudget:             float64(u.RetryBudget.or(defaultRetryBudget)),
+		RetryBudgetMinPerSecond: u.RetryBudgetMinPerSecond.or(defaultRetryBudgetMinPerSec),
+		LeastConn:               u.LeastConn.or(false),
 	}
+	up.HealthCheck = resolveHealthCheck(u.HealthCheck, key+".health_check", p)
 	if len(u.Servers) == 0 {
 		p.add(key, "no servers are inside upstream")
 	}
@@ -172,6 +190,86 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		up.Servers = append(up.Servers, us)
 	}
 	return up
+}
+
+// resolveHealthCheck resolves an upstream's health_check block; nil when the
+// upstream has none. viper drops an empty mapping, so "health_check: {}"
+// (every default) is found in the YAML tree.
+func resolveHealthCheck(h *rawHealthCheck, key string, p *problems) *HealthCheck {
+	if h == nil {
+		n := nodeAt(p.doc, key)
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		h = &rawHealthCheck{}
+	}
+	hc := &HealthCheck{
+		Type:     h.Type.or(HealthCheckHTTP),
+		URI:      h.URI.or(defaultCheckURI),
+		Interval: h.Interval.or(defaultCheckInterval),
+		Timeout:  h.Timeout.or(defaultCheckTimeout),
+		Fails:    h.Fails.or(defaultCheckFails),
+		Passes:   h.Passes.or(defaultCheckPasses),
+		Status:   h.Status.or(defaultCheckStatus()),
+		Host:     h.Host.or(""),
+	}
+	if hc.Type == HealthCheckTCP {
+		for _, o := range []interface{ at() string }{h.URI, h.Status, h.Host} {
+			if at := o.at(); at != "" {
+				p.add(at, `%q is only for "type: http" health checks`, directiveOf(at))
+			}
+		}
+	}
+	if h.URI.set() && !validCheckURI(hc.URI) {
+		p.add(h.URI.at(), `invalid "health_check.uri" %q: it must start with "/" and have no spaces or control characters`, hc.URI)
+	}
+	if hc.Interval <= 0 {
+		p.add(h.Interval.at(), `"health_check.interval" must be greater than 0`)
+	}
+	switch {
+	case hc.Timeout <= 0:
+		p.add(h.Timeout.at(), `"health_check.timeout" must be greater than 0`)
+	case hc.Timeout > hc.Interval && hc.Interval > 0:
+		p.add(p.latest(h.Timeout.at(), h.Interval.at()), `"health_check.timeout" %s must not be greater than "health_check.interval" %s`,
+			formatDuration(hc.Timeout), formatDuration(hc.Interval))
+	}
+	for _, o := range []*opt[int]{h.Fails, h.Passes} {
+		if o.set() && o.v < 1 {
+			p.add(o.at(), "%q must be 1 or more", directiveOf(o.at()))
+		}
+	}
+	if h.Host.set() && !validCheckHost(hc.Host) {
+		p.add(h.Host.at(), `invalid "health_check.host" %q: want a host name, optionally with a port`, hc.Host)
+	}
+	return hc
+}
+
+// validCheckURI reports whether a health_check uri can be sent as is on a
+// request line.
+func validCheckURI(s string) bool {
+	if !strings.HasPrefix(s, "/") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validCheckHost reports whether a health_check host can be sent as a Host
+// header value.
+func validCheckHost(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"/\<>@{}|^`+"`", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *problems) *Server {
@@ -282,6 +380,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyNextUpstream = d.ProxyNextUpstream.or(defaultProxyNextUpstream)
 	l.ProxyNextUpstreamTries = d.ProxyNextUpstreamTries.or(0)
 	l.ProxyNextUpstreamTimeout = d.ProxyNextUpstreamTimeout.or(0)
+	l.ProxyNextUpstreamIdempotencyKey = d.ProxyNextUpstreamIdempotencyKey.or(false)
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

@@ -159,3 +159,26 @@ func formatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// formatDuration writes d the way a user would write it in the file, with
+// nginx's units from hours down to milliseconds: "1s", "500ms", "1h30m".
+func formatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	var b []byte
+	for _, u := range []struct {
+		name string
+		d    time.Duration
+	}{{"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}} {
+		if n := d / u.d; n > 0 {
+			b = strconv.AppendInt(b, int64(n), 10)
+			b = append(b, u.name...)
+			d -= n * u.d
+		}
+	}
+	if len(b) == 0 {
+		return d.String() // below a millisecond: not writable in the file anyway
+	}
+	return string(b)
+}

@@ -1,0 +1,199 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// withUpstream returns base with directives added to upstream "app", one
+// per line from line 4 on (its servers move down).
+func withUpstream(directives ...string) string {
+	var b strings.Builder
+	for _, d := range directives {
+		b.WriteString("      " + d + "\n")
+	}
+	return strings.Replace(base, "    app:\n", "    app:\n"+b.String(), 1)
+}
+
+const app = "http.upstreams[app]"
+
+func TestUpstreamDefaults(t *testing.T) {
+	c := mustLoad(t, base)
+	u := c.Upstreams["app"]
+	if u.RetryBudget != 0.2 || u.RetryBudgetMinPerSecond != 10 || u.LeastConn || u.HealthCheck != nil {
+		t.Errorf("upstream = %+v; want retry_budget 20%%, min 10/s, least_conn off, no health_check", u)
+	}
+	if c.Servers[0].Locations[0].ProxyNextUpstreamIdempotencyKey {
+		t.Errorf("proxy_next_upstream_idempotency_key defaults to on")
+	}
+}
+
+func TestRetryBudget(t *testing.T) {
+	tests := []struct {
+		value string
+		want  float64
+	}{
+		{`"20%"`, 0.2}, {"20%", 0.2}, {`"12.5%"`, 0.125}, {`"0%"`, 0}, {`"100%"`, 1},
+		{"off", 0}, {"false", 0}, {`"OFF"`, 0},
+	}
+	for _, tt := range tests {
+		c := mustLoad(t, withUpstream("retry_budget: "+tt.value, "retry_budget_min_per_second: 3", "least_conn: on"))
+		u := c.Upstreams["app"]
+		if u.RetryBudget != tt.want || u.RetryBudgetMinPerSecond != 3 || !u.LeastConn {
+			t.Errorf("retry_budget: %s → %v, min %d, least_conn %v; want %v, 3, true",
+				tt.value, u.RetryBudget, u.RetryBudgetMinPerSecond, u.LeastConn, tt.want)
+		}
+	}
+	c := mustLoad(t, withUpstream("retry_budget_min_per_second: 0", "least_conn: off"))
+	if u := c.Upstreams["app"]; u.RetryBudgetMinPerSecond != 0 || u.LeastConn {
+		t.Errorf("min %d least_conn %v", u.RetryBudgetMinPerSecond, u.LeastConn)
+	}
+}
+
+func TestIdempotencyKeyInherited(t *testing.T) {
+	c := mustLoad(t, `
+http:
+  proxy_next_upstream_idempotency_key: on
+  servers:
+    - listen: [8080]
+      locations:
+        - {path: /a, proxy_pass: "http://127.0.0.1:1"}
+        - {path: /b, proxy_pass: "http://127.0.0.1:1", proxy_next_upstream_idempotency_key: off}
+    - listen: [8081]
+      proxy_next_upstream_idempotency_key: false
+      locations:
+        - {path: /c, proxy_pass: "http://127.0.0.1:1"}
+        - {path: /d, proxy_pass: "http://127.0.0.1:1", proxy_next_upstream_idempotency_key: true}
+`)
+	got := []bool{
+		c.Servers[0].Locations[0].ProxyNextUpstreamIdempotencyKey,
+		c.Servers[0].Locations[1].ProxyNextUpstreamIdempotencyKey,
+		c.Servers[1].Locations[0].ProxyNextUpstreamIdempotencyKey,
+		c.Servers[1].Locations[1].ProxyNextUpstreamIdempotencyKey,
+	}
+	if want := []bool{true, false, false, true}; !reflect.DeepEqual(got, want) {
+		t.Errorf("proxy_next_upstream_idempotency_key = %v, want %v", got, want)
+	}
+}
+
+func TestHealthCheckValues(t *testing.T) {
+	defaults := HealthCheck{Type: HealthCheckHTTP, URI: "/", Interval: 5 * time.Second, Timeout: time.Second,
+		Fails: 1, Passes: 1, Status: []StatusRange{{200, 399}}}
+	with := func(f func(h *HealthCheck)) *HealthCheck {
+		h := defaults
+		h.Status = append([]StatusRange(nil), h.Status...)
+		f(&h)
+		return &h
+	}
+	tests := []struct {
+		name  string
+		block []string // lines of the upstream
+		want  *HealthCheck
+	}{
+		{"no block", nil, nil},
+		{"empty block: every default", []string{"health_check: {}"}, &defaults},
+		{"block form", []string{"health_check:", "        type: http"}, &defaults},
+		{"tcp", []string{"health_check: {type: tcp, interval: 2s, timeout: 2s}"},
+			with(func(h *HealthCheck) { h.Type, h.Interval, h.Timeout = HealthCheckTCP, 2*time.Second, 2*time.Second })},
+		{"every key", []string{"health_check:", "        type: HTTP", "        uri: /healthz?full=1", "        interval: 10",
+			"        timeout: 500ms", "        fails: 3", "        passes: 2", `        status: ["200-299", 301, "404"]`, "        host: app.internal:8080"},
+			with(func(h *HealthCheck) {
+				h.URI, h.Interval, h.Timeout, h.Fails, h.Passes = "/healthz?full=1", 10*time.Second, 500*time.Millisecond, 3, 2
+				h.Status = []StatusRange{{200, 299}, {301, 301}, {404, 404}}
+				h.Host = "app.internal:8080"
+			})},
+		{"status as words", []string{`health_check: {status: "200 204-206"}`},
+			with(func(h *HealthCheck) { h.Status = []StatusRange{{200, 200}, {204, 206}} })},
+		{"status as one number", []string{`health_check: {status: 204}`},
+			with(func(h *HealthCheck) { h.Status = []StatusRange{{204, 204}} })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, withUpstream(tt.block...))
+			if got := c.Upstreams["app"].HealthCheck; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("health_check = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHealthCheckMatch(t *testing.T) {
+	h := &HealthCheck{Status: []StatusRange{{200, 299}, {304, 304}}}
+	for code, want := range map[int]bool{199: false, 200: true, 250: true, 299: true, 300: false, 304: true, 305: false, 503: false} {
+		if h.Match(code) != want {
+			t.Errorf("Match(%d) = %v, want %v", code, !want, want)
+		}
+	}
+}
+
+func TestUpstreamKeyErrors(t *testing.T) {
+	hc := app + ".health_check"
+	tests := []struct {
+		name  string
+		lines []string // added to upstream app from line 4
+		key   string
+		line  int
+		msg   string
+	}{
+		{"budget as a bare number", []string{"retry_budget: 20"}, app + ".retry_budget", 4,
+			`"retry_budget" directive invalid value "20": want a percentage like "20%" (0% to 100%), or off`},
+		{"budget over 100%", []string{`retry_budget: "120%"`}, app + ".retry_budget", 4, `invalid value "120%"`},
+		{"negative budget", []string{`retry_budget: "-5%"`}, app + ".retry_budget", 4, `invalid value "-5%"`},
+		{"budget without a number", []string{`retry_budget: "%"`}, app + ".retry_budget", 4, `invalid value "%"`},
+		{"budget word", []string{`retry_budget: some`}, app + ".retry_budget", 4, `invalid value "some"`},
+		{"budget on", []string{`retry_budget: true`}, app + ".retry_budget", 4, `invalid value "true"`},
+		{"budget list", []string{`retry_budget: ["20%"]`}, app + ".retry_budget", 4, "got a list"},
+		{"negative minimum", []string{"retry_budget_min_per_second: -1"}, app + ".retry_budget_min_per_second", 4,
+			`"retry_budget_min_per_second" directive invalid number "-1"`},
+		{"minimum word", []string{"retry_budget_min_per_second: many"}, app + ".retry_budget_min_per_second", 4, `invalid number "many"`},
+		{"least_conn word", []string{"least_conn: maybe"}, app + ".least_conn", 4, `invalid value "maybe", it must be "on" or "off"`},
+		{"health_check not a mapping", []string{"health_check: on"}, hc, 4, `expected a mapping, got a string`},
+		{"unknown key in health_check", []string{"health_check: {intreval: 1s}"}, hc + ".intreval", 4, `unknown key "intreval"`},
+		{"bad type", []string{"health_check: {type: udp}"}, hc + ".type", 4, `"health_check.type" directive invalid value "udp", it must be "tcp" or "http"`},
+		{"uri without slash", []string{"health_check: {uri: health}"}, hc + ".uri", 4, `invalid "health_check.uri" "health": it must start with "/"`},
+		{"uri with a space", []string{`health_check: {uri: "/a b"}`}, hc + ".uri", 4, `invalid "health_check.uri" "/a b"`},
+		{"uri for tcp", []string{"health_check: {type: tcp, uri: /x}"}, hc + ".uri", 4, `"health_check.uri" is only for "type: http" health checks`},
+		{"status for tcp", []string{"health_check: {type: tcp, status: 200}"}, hc + ".status", 4, `"health_check.status" is only for "type: http" health checks`},
+		{"host for tcp", []string{"health_check: {type: tcp, host: a}"}, hc + ".host", 4, `"health_check.host" is only for "type: http" health checks`},
+		{"bad host", []string{`health_check: {host: "a b"}`}, hc + ".host", 4, `invalid "health_check.host" "a b"`},
+		{"interval 0", []string{"health_check: {interval: 0}"}, hc + ".interval", 4, `"health_check.interval" must be greater than 0`},
+		{"bad interval", []string{"health_check: {interval: 5x}"}, hc + ".interval", 4, `"health_check.interval" directive invalid value "5x"`},
+		{"timeout 0", []string{"health_check: {timeout: 0}"}, hc + ".timeout", 4, `"health_check.timeout" must be greater than 0`},
+		{"timeout over the default interval", []string{"health_check: {timeout: 6s}"}, hc + ".timeout", 4,
+			`"health_check.timeout" 6s must not be greater than "health_check.interval" 5s`},
+		{"timeout over interval, interval written last", []string{"health_check:", "        timeout: 2s", "        interval: 1s"},
+			hc + ".interval", 6, `"health_check.timeout" 2s must not be greater than "health_check.interval" 1s`},
+		{"fails 0", []string{"health_check: {fails: 0}"}, hc + ".fails", 4, `"health_check.fails" must be 1 or more`},
+		{"passes 0", []string{"health_check: {passes: 0}"}, hc + ".passes", 4, `"health_check.passes" must be 1 or more`},
+		{"negative fails", []string{"health_check: {fails: -2}"}, hc + ".fails", 4, `invalid number "-2"`},
+		{"status below 100", []string{"health_check: {status: 99}"}, hc + ".status", 4, `invalid value "99": want a status code`},
+		{"status above 599", []string{`health_check: {status: ["200-600"]}`}, hc + ".status", 4, `invalid value "200-600"`},
+		{"reversed range", []string{`health_check: {status: "400-300"}`}, hc + ".status", 4, `invalid value "400-300"`},
+		{"status class", []string{`health_check: {status: 2xx}`}, hc + ".status", 4, `invalid value "2xx"`},
+		{"open range", []string{`health_check: {status: "200-"}`}, hc + ".status", 4, `invalid value "200-"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, withUpstream(tt.lines...))
+			wantError(t, err, tt.key, tt.line, tt.msg)
+		})
+	}
+}
+
+func TestUpstreamKeysNotAllowedElsewhere(t *testing.T) {
+	tests := []struct{ directive, msg string }{
+		{"least_conn: on", `"least_conn" directive is not allowed here, only in: upstream`},
+		{"retry_budget: 10%", `"retry_budget" directive is not allowed here, only in: upstream`},
+		{"health_check: {}", `"health_check" directive is not allowed here, only in: upstream`},
+		{"interval: 1s", `"interval" directive is not allowed here, only in: health_check`},
+	}
+	for _, tt := range tests {
+		_, err := load(t, withLocation(tt.directive))
+		key := loc0 + "." + tt.directive[:strings.IndexByte(tt.directive, ':')]
+		wantError(t, err, key, 10, tt.msg)
+	}
+	_, err := load(t, withLocation("proxy_next_upstream_idempotency_key: maybe"))
+	wantError(t, err, loc0+".proxy_next_upstream_idempotency_key", 10, `invalid value "maybe", it must be "on" or "off"`)
+}
