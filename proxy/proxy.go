@@ -39,6 +39,7 @@ type Proxy struct {
 	copyBufs  sync.Pool      // *[]byte for reading upstream bodies into spools
 	clients   liveSet[*clientConn]
 	requests  inflight
+	health    healthChecks // health_check: started by Start, stopped by stop
 
 	mu        sync.Mutex
 	servers   []*fasthttp.Server
@@ -127,6 +128,7 @@ func (p *Proxy) Start() error {
 	}
 	p.wg.Add(1)
 	go p.reaper()
+	p.health.start(s, p.elog)
 	return nil
 }
 
@@ -232,6 +234,7 @@ func (p *Proxy) stop() {
 		close(p.done)
 	}
 	p.wg.Wait()
+	p.health.stop() // before the logs close: checkers log
 	for _, g := range p.site.Load().groups {
 		for _, pr := range append(append([]*peer{}, g.peers...), g.backup...) {
 			pr.idle.closeAll()
@@ -362,7 +365,14 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 		msg = "retrying: " + v.Why
 	}
 	if ue.Reused {
-		msg += " (reused connection, idle " + strconv.FormatFloat(a.idle.Seconds(), 'f', 3, 64) + "s)"
+		msg += " (reused connection, idle " + strconv.FormatFloat(a.idle.Seconds(), 'f', 3, 64) + "s"
+		switch ue.Kind {
+		case KindReset:
+			msg += ", closed by RST"
+		case KindClosed:
+			msg += ", closed by FIN"
+		}
+		msg += ")"
 	}
 	x.logUpstream(lv, ue, msg, ue.Peer)
 }

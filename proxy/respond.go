@@ -144,6 +144,7 @@ func (x *exchange) release(a *attempt, complete bool) {
 	uc := a.conn
 	a.conn = nil
 	if complete && x.reusable() {
+		uc.unhold() // the attempt is over; the idle connection counts for nothing
 		uc.peer.idle.put(uc, time.Now())
 		return
 	}

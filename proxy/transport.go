@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +33,19 @@ type upConn struct {
 	nread, nwrit int64         // totals over the connection's life
 	requests     int           // requests sent on this connection
 	idleSince    time.Time     // when it entered the keepalive cache
+
+	// held: the connection carries its attempt's least_conn count
+	// (group.acquire), given back once by unhold. Atomic because a fast
+	// stop closes connections from another goroutine.
+	held atomic.Bool
+}
+
+// unhold ends the in-flight count of the attempt using c, once: on close,
+// or when c goes back to the keepalive cache.
+func (c *upConn) unhold() {
+	if c.held.CompareAndSwap(true, false) {
+		c.peer.group.done(c.peer)
+	}
 }
 
 func (c *upConn) Read(p []byte) (int, error) {
@@ -62,6 +76,7 @@ func (c *upConn) close() { _ = c.Close() }
 
 // Close closes the socket and forgets it (io.Closer, for the live set).
 func (c *upConn) Close() error {
+	c.unhold()
 	c.t.conns.remove(c)
 	return c.tcp.Close()
 }
@@ -360,6 +375,9 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 	lc := x.loc.conf
 	a := &x.attemptBuf
 	*a = attempt{start: time.Now()}
+	// least_conn counts the attempt from here, connecting included (nginx
+	// counts from the pick); the connection carries the count from then on.
+	pr.group.acquire(pr)
 	if !fresh {
 		a.conn, a.idle = pr.idle.get(a.start, &p.stale)
 		a.reused = a.conn != nil
@@ -367,12 +385,14 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 	if a.conn == nil {
 		uc, err := p.transport.dial(x.ctx, pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize))
 		if err != nil {
+			pr.group.done(pr)
 			return a, err.(*UpstreamError)
 		}
 		p.nextConnID() // an upstream connection takes an nginx *N too
 		a.conn = uc
 	}
 	uc := a.conn
+	uc.held.Store(true)
 	uc.readTimeout, uc.sendTimeout = lc.ProxyReadTimeout, lc.ProxySendTimeout
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	var body io.Reader

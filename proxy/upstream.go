@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"spillway/proxy/config"
@@ -17,6 +18,10 @@ type group struct {
 	peers  []*peer          // primary servers
 	backup []*peer          // used only when no primary server is available
 	single bool             // one server, no backup: never marked down (nginx)
+	budget *retryBudget     // retry_budget; nil for a literal proxy_pass address
+
+	leastConn bool                // least_conn: fewest requests in flight per weight, then round-robin
+	check     *config.HealthCheck // health_check; nil = passive health only
 }
 
 // peer is one server of a group. Its keepalive cache and counters are its
@@ -32,10 +37,19 @@ type peer struct {
 	fails   int
 	checked time.Time // last time a failure was counted or a disabled peer was probed
 	acc     time.Time // last failure (nginx's accessed)
+
+	// unhealthy is set by the active health check (health.go): the peer is
+	// skipped like a down one until enough checks pass again.
+	unhealthy bool
+
+	// active counts this peer's attempts in flight (nginx's peer->conns), for
+	// least_conn: from the start of an attempt until its connection is
+	// closed or cached. Atomic, read without group.mu.
+	active atomic.Int64
 }
 
 func newGroup(name string, conf *config.Upstream, now func() time.Time) *group {
-	g := &group{name: name, now: now}
+	g := &group{name: name, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
 	for _, s := range conf.Servers {
 		p := &peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
 		p.idle.init(conf.Keepalive, conf.KeepaliveTimeout, conf.KeepaliveRequests)
@@ -56,35 +70,50 @@ func (g *group) clock() time.Time {
 	return time.Now()
 }
 
-// pick chooses the next peer by nginx's smooth weighted round-robin, skipping
-// peers that are down, already tried by this request, or temporarily disabled
-// by max_fails/fail_timeout. Backup servers are used only when no primary one
-// can be. It returns nil when nothing is left: nginx's "no live upstreams".
+// pick chooses the next peer by nginx's smooth weighted round-robin, or by
+// least_conn when the group has it, skipping peers that are down, marked
+// unhealthy by the active health check, already tried by this request, or
+// temporarily disabled by max_fails/fail_timeout. Backup servers are used
+// only when no primary one can be. It returns nil when nothing is left:
+// nginx's "no live upstreams".
 func (g *group) pick(tried []*peer) *peer {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock()
 	if g.single {
+		// Passive health never disables a lone server (nginx), but an
+		// active check that failed does: nginx Plus answers 502 then too.
 		p := g.peers[0]
-		if p.conf.Down || contains(tried, p) {
+		if p.conf.Down || p.unhealthy || contains(tried, p) {
 			return nil
 		}
 		return p
 	}
-	if p := g.pickFrom(g.peers, tried, now); p != nil {
+	choose := g.pickFrom
+	if g.leastConn {
+		choose = g.pickLeastConn
+	}
+	if p := choose(g.peers, tried, now); p != nil {
 		return p
 	}
-	return g.pickFrom(g.backup, tried, now)
+	return choose(g.backup, tried, now)
+}
+
+// skip reports whether p cannot take this request: down, actively
+// unhealthy, already tried, or within fail_timeout after max_fails failures.
+// The caller holds g.mu.
+func (p *peer) skip(tried []*peer, now time.Time) bool {
+	if p.conf.Down || p.unhealthy || contains(tried, p) {
+		return true
+	}
+	return p.conf.MaxFails > 0 && p.fails >= p.conf.MaxFails && now.Sub(p.checked) <= p.conf.FailTimeout
 }
 
 func (g *group) pickFrom(peers []*peer, tried []*peer, now time.Time) *peer {
 	var best *peer
 	total := 0
 	for _, p := range peers {
-		if p.conf.Down || contains(tried, p) {
-			continue
-		}
-		if p.conf.MaxFails > 0 && p.fails >= p.conf.MaxFails && now.Sub(p.checked) <= p.conf.FailTimeout {
+		if p.skip(tried, now) {
 			continue
 		}
 		p.cur += p.weight
@@ -104,6 +133,78 @@ func (g *group) pickFrom(peers []*peer, tried []*peer, now time.Time) *peer {
 		best.checked = now // a disabled peer past fail_timeout gets one request
 	}
 	return best
+}
+
+// pickLeastConn is nginx's ngx_http_upstream_get_least_conn_peer: the peer
+// with the fewest attempts in flight relative to its configured weight
+// (conns/weight, compared as cross products); when several share the
+// lowest ratio, smooth weighted round-robin among them, starting from the
+// first. The counts are read once, so a concurrent acquire or done cannot
+// make a peer disagree with itself between the two passes.
+func (g *group) pickLeastConn(peers []*peer, tried []*peer, now time.Time) *peer {
+	var stack [16]int64
+	conns := stack[:0]
+	for _, p := range peers {
+		conns = append(conns, p.active.Load())
+	}
+	best, first, many := -1, -1, false
+	for i, p := range peers {
+		if p.skip(tried, now) {
+			continue
+		}
+		if best < 0 || conns[i]*int64(peers[best].conf.Weight) < conns[best]*int64(p.conf.Weight) {
+			best, first, many = i, i, false
+		} else if conns[i]*int64(peers[best].conf.Weight) == conns[best]*int64(p.conf.Weight) {
+			many = true
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	total := 0
+	if many {
+		for i := first; i < len(peers); i++ {
+			p := peers[i]
+			if conns[i]*int64(peers[first].conf.Weight) != conns[first]*int64(p.conf.Weight) || p.skip(tried, now) {
+				continue
+			}
+			p.cur += p.weight
+			total += p.weight
+			if p.weight < p.conf.Weight {
+				p.weight++
+			}
+			if p.cur > peers[best].cur {
+				best = i
+			}
+		}
+	}
+	b := peers[best]
+	b.cur -= total
+	if now.Sub(b.checked) > b.conf.FailTimeout {
+		b.checked = now // a disabled peer past fail_timeout gets one request
+	}
+	return b
+}
+
+// acquire counts an attempt on p as in flight (nginx's peer->conns++), for
+// least_conn. Every acquire is matched by one done: transport.go acquires
+// when an attempt starts and hands the count to the attempt's connection,
+// whose close or return to the keepalive cache calls done (upConn.unhold).
+func (g *group) acquire(p *peer) { p.active.Add(1) }
+
+// done ends an attempt counted by acquire.
+func (g *group) done(p *peer) { p.active.Add(-1) }
+
+// setHealthy records an active health check's verdict on p and reports
+// whether it changed p's state (the caller logs the transition).
+func (g *group) setHealthy(p *peer, healthy bool) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p.unhealthy == !healthy {
+		return false
+	}
+	p.unhealthy = !healthy
+	return true
 }
 
 // failed counts a failure against p (nginx ngx_http_upstream_free_round_robin_peer).
