@@ -91,6 +91,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	if x.firstTry.IsZero() {
 		x.firstTry = time.Now()
+		g.budget.earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
 	if ue == nil {
@@ -155,13 +156,23 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 	if n := len(x.loc.group.peers) + len(x.loc.group.backup); max == 0 || max > n {
 		max = n
 	}
+	nonIdem := isNonIdempotent(x.ctx.Request.Header.Method())
+	if nonIdem && lc.ProxyNextUpstreamIdempotencyKey && len(x.ctx.Request.Header.Peek("Idempotency-Key")) > 0 {
+		// proxy_next_upstream_idempotency_key on: the client vouches that
+		// the upstream deduplicates this request.
+		nonIdem = false
+	}
 	in := retryInput{
 		Err: ue, Mask: lc.ProxyNextUpstream,
-		NonIdempotent: isNonIdempotent(x.ctx.Request.Header.Method()),
+		NonIdempotent: nonIdem,
 		Replayable:    x.body == nil || x.body.replayable(),
 		Tries:         x.tries + 1, MaxTries: max,
 		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.ProxyNextUpstreamTimeout,
 		FreeUsed: x.freeUsed,
+		Now:      time.Now(),
+	}
+	if b := x.loc.group.budget; b != nil {
+		in.Budget = b
 	}
 	return in
 }

@@ -19,7 +19,13 @@ type retryInput struct {
 	Elapsed       time.Duration       // since the first attempt started
 	MaxElapsed    time.Duration       // proxy_next_upstream_timeout, 0 = unlimited
 	FreeUsed      bool                // the one free stale-keepalive retry was used
+	Budget        budget              // retry_budget; nil = unlimited
+	Now           time.Time
 }
+
+// budget is what the decision asks last, once everything else says retry:
+// may the group take one more retry? (*retryBudget; tests pass a fake.)
+type budget interface{ spend(now time.Time) bool }
 
 // retryVerdict says whether to try again, and why (or why not): the reason
 // goes into the error log's decision line and the metrics.
@@ -84,6 +90,9 @@ func decideRetry(in retryInput) retryVerdict {
 	if in.MaxElapsed > 0 && in.Elapsed >= in.MaxElapsed {
 		return retryVerdict{Why: "proxy_next_upstream_timeout reached"}
 	}
+	if in.Budget != nil && !in.Budget.spend(in.Now) {
+		return retryVerdict{Why: "retry budget exhausted"}
+	}
 	return retryVerdict{Retry: true, Why: "next upstream"}
 }
 
@@ -119,5 +128,8 @@ func statusRetry(status int, in retryInput) bool {
 	if in.MaxTries > 0 && in.Tries >= in.MaxTries {
 		return false
 	}
-	return in.MaxElapsed == 0 || in.Elapsed < in.MaxElapsed
+	if in.MaxElapsed > 0 && in.Elapsed >= in.MaxElapsed {
+		return false
+	}
+	return in.Budget == nil || in.Budget.spend(in.Now)
 }

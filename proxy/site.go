@@ -51,7 +51,9 @@ type compiledHeader struct {
 func buildSite(cfg *config.Config, now func() time.Time) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*group{}, listeners: map[string][]*vhost{}}
 	for name, u := range cfg.Upstreams {
-		s.groups[name] = newGroup(name, u, now)
+		g := newGroup(name, u, now)
+		g.budget = newRetryBudget(u.RetryBudget, u.RetryBudgetMinPerSecond)
+		s.groups[name] = g
 	}
 	for si, sc := range cfg.Servers {
 		vh := &vhost{conf: sc, names: sc.ServerName}
