@@ -47,6 +47,15 @@ func TestDecideRetry(t *testing.T) {
 		{"stale POST nothing written", retryInput{Err: ue(PhaseSend, KindReset, true, 0, 0), Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 1}, true, true, "stale keepalive connection"},
 		{"stale timeout is not stale", retryInput{Err: ue(PhaseReadHeader, KindTimeout, true, 100, 0), Mask: def, Replayable: true, Tries: 1, MaxTries: 1}, false, false, "tries exhausted"},
 		{"stale off", retryInput{Err: ue(PhaseReadHeader, KindClosed, true, 100, 0), Mask: config.NextOff, Replayable: true, Tries: 1, MaxTries: 1}, false, false, "proxy_next_upstream off"},
+		// With non_idempotent a stale POST goes again like a GET, on a fresh connection.
+		{"stale POST written non_idempotent", retryInput{Err: ue(PhaseReadHeader, KindReset, true, 100, 0), Mask: def | config.NextNonIdempotent, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 1}, true, true, "stale keepalive connection"},
+		// nginx gives a cached connection its free try only when "error" is listed.
+		{"stale error not listed", retryInput{Err: ue(PhaseReadHeader, KindReset, true, 100, 0), Mask: config.NextTimeout, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "not listed in proxy_next_upstream"},
+		// A connect timeout sent nothing either: retried for POST (retry-connect_timeout-default-POST).
+		{"connect timeout POST", retryInput{Err: ue(PhaseConnect, KindTimeout, false, 0, 0), Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2}, true, false, "next upstream"},
+		// A streamed (unbuffered) body does not stop a retry when nothing was sent.
+		{"not replayable refused", retryInput{Err: ue(PhaseConnect, KindRefused, false, 0, 0), Mask: def, Tries: 1, MaxTries: 2}, true, false, "next upstream"},
+		{"no live", retryInput{Err: ue(PhaseConnect, KindNoLive, false, 0, 0), Mask: def, Replayable: true, Tries: 1, MaxTries: 2}, false, false, "no live upstreams"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -72,6 +81,15 @@ func TestStatusRetry(t *testing.T) {
 		{"502 broad last server", 502, retryInput{Mask: broad, Tries: 2, MaxTries: 2}, false},
 		{"404 broad", 404, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, false},
 		{"404 listed", 404, retryInput{Mask: config.NextHTTP404, Tries: 1, MaxTries: 2}, true},
+		{"500 broad", 500, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true},
+		{"503 broad", 503, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true},
+		{"504 broad", 504, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true},
+		{"502 broad POST non_idempotent", 502, retryInput{Mask: broad | config.NextNonIdempotent, NonIdempotent: true, Tries: 1, MaxTries: 2}, true},
+		{"502 broad timeout reached", 502, retryInput{Mask: broad, Tries: 1, MaxTries: 3, Elapsed: time.Second, MaxElapsed: 500 * time.Millisecond}, false},
+		{"403 broad", 403, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, false},
+		{"403 listed", 403, retryInput{Mask: config.NextHTTP403, Tries: 1, MaxTries: 2}, true},
+		{"429 listed", 429, retryInput{Mask: config.NextHTTP429, Tries: 1, MaxTries: 2}, true},
+		{"501 never", 501, retryInput{Mask: ^config.NextUpstream(0), Tries: 1, MaxTries: 2}, false},
 		{"200", 200, retryInput{Mask: ^config.NextUpstream(0), Tries: 1, MaxTries: 2}, false},
 	}
 	for _, c := range cases {
