@@ -213,6 +213,11 @@ func TestBudgetUnderLoad(t *testing.T) {
 	src := randomBytes(1<<20, 14)
 	var wg sync.WaitGroup
 	errs := make(chan error, spools)
+	// No client reads before every upstream has sent 512 KiB: all spools
+	// want memory at once, so the budget is under pressure however the
+	// goroutines are scheduled.
+	var ready sync.WaitGroup
+	ready.Add(spools)
 	for i := range spools {
 		wg.Go(func() {
 			sp := buffer.NewSpool(buffer.SpoolOptions{
@@ -221,23 +226,25 @@ func TestBudgetUnderLoad(t *testing.T) {
 				MaxTempFileSize: 1 << 20, TempFileWriteSize: 32 << 10,
 			})
 			defer sp.Close()
-			head := make(chan struct{}) // the client starts reading once 512 KiB are in
 			sum := crc32.NewIEEE()
 			go func() {
 				for off := 0; off < size; off += 32 << 10 {
 					if off == 512<<10 {
-						close(head)
+						ready.Done()
 					}
 					p := src[(off/(32<<10)*4099)%(len(src)-32<<10):][:32<<10]
 					_, _ = sum.Write(p)
 					if _, err := sp.Write(p); err != nil {
+						if off < 512<<10 {
+							ready.Done() // never leave the others waiting
+						}
 						sp.CloseWrite(err)
 						return
 					}
 				}
 				sp.CloseWrite(nil)
 			}()
-			<-head
+			ready.Wait()
 			// A slow client: small reads, or WriteTo through a plain writer.
 			check := crc32.NewIEEE()
 			var n int64
