@@ -288,52 +288,6 @@ func startBTOrigin(t *testing.T, size int64, extraHead string) *btOrigin {
 	return o
 }
 
-// btResetAfterBody is a one-connection origin that reads a request head and
-// its Content-Length body, hands over the body, then resets the connection
-// (SO_LINGER 0) without answering: nginx's "upstream resets after reading
-// the request".
-func btResetAfterBody(t *testing.T) (addr string, bodies <-chan []byte) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan []byte, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		br := bufio.NewReader(c)
-		cl := 0
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if l == "\r\n" {
-				break
-			}
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Content-Length") {
-				cl, _ = strconv.Atoi(strings.TrimSpace(v))
-			}
-		}
-		body := make([]byte, cl)
-		if _, err := io.ReadFull(br, body); err != nil {
-			return
-		}
-		ch <- body
-		_ = c.(*net.TCPConn).SetLinger(0)
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return ln.Addr().String(), ch
-}
-
 // btRandom returns n random bytes (so that a body cannot be confused with
 // the upstream's pattern).
 func btRandom(n int) []byte {
@@ -732,7 +686,7 @@ func TestRequestBodySpill(t *testing.T) {
 	// nginx's retry-reset-POST-tempfile-nonidem: both servers see the same
 	// 65536 bytes.
 	t.Run("retry_POST_non_idempotent", func(t *testing.T) {
-		a0, got0 := btResetAfterBody(t)
+		a0, got0 := rawUpstream(t, true) // reads the request, then RST
 		u1 := upstream(t, bench.OK())
 		d := newBTDirs(t)
 		r := newRig(t, "warn", btYAML(d, 2, false, "client_body_buffer_size: 8k",
@@ -742,7 +696,7 @@ func TestRequestBodySpill(t *testing.T) {
 		if status != 200 || !bytes.Equal(got, body) {
 			t.Fatalf("POST: %d, %d bytes back, identical=%v", status, len(got), bytes.Equal(got, body))
 		}
-		if first := <-got0; !bytes.Equal(first, body) {
+		if first := requestBody(received(t, got0)); !bytes.Equal(first, body) {
 			t.Errorf("the first server got %d different bytes", len(first))
 		}
 		if bs := u1.Bodies("POST", "/echo"); len(bs) != 1 || !bytes.Equal(bs[0], body) {
@@ -925,14 +879,14 @@ func TestRequestBufferingOff(t *testing.T) {
 		{"POST", "error timeout non_idempotent"},
 	} {
 		t.Run("not_retried_"+tc.method, func(t *testing.T) {
-			a0, got0 := btResetAfterBody(t)
+			a0, got0 := rawUpstream(t, true) // reads the request, then RST
 			u1 := upstream(t, bench.OK())
 			d := newBTDirs(t)
 			r := newRig(t, "error", btYAML(d, 2, false, "proxy_request_buffering: off",
 				"proxy_next_upstream: "+tc.next), a0, u1.Addr())
 			body := btRandom(64 << 10)
 			status, _ := r.do(tc.method, "/echo", body)
-			if first := <-got0; !bytes.Equal(first, body) {
+			if first := requestBody(received(t, got0)); !bytes.Equal(first, body) {
 				t.Errorf("the first server got %d different bytes", len(first))
 			}
 			if status != 502 {

@@ -484,6 +484,12 @@ func rawUpstream(t *testing.T, reset bool) (addr string, got <-chan string) {
 	return ln.Addr().String(), ch
 }
 
+// requestBody is the body of a request as rawUpstream reports it.
+func requestBody(req string) []byte {
+	_, body, _ := strings.Cut(req, "\r\n\r\n")
+	return []byte(body)
+}
+
 // received waits for what a rawUpstream read.
 func received(t *testing.T, ch <-chan string) string {
 	t.Helper()

@@ -267,10 +267,7 @@ func (w *socketWriter) Write(p []byte) (int, error) {
 			return total, err
 		}
 	}
-	if w.stalled {
-		w.stalled = false
-		w.sp.SetStalled(false)
-	}
+	w.setStalled(false)
 	return total, nil
 }
 
@@ -316,10 +313,7 @@ func (w *socketWriter) WriteVec(in [][]byte) (int64, error) {
 		}
 	}
 	clear(w.iov[:])
-	if w.stalled {
-		w.stalled = false
-		w.sp.SetStalled(false)
-	}
+	w.setStalled(false)
 	return total, nil
 }
 
@@ -333,14 +327,20 @@ func (w *socketWriter) writev(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if !w.stalled {
-				w.stalled = true
-				w.sp.SetStalled(true)
-			}
+			w.setStalled(true)
 			return false
 		}
 		w.errno = e
 		return true
+	}
+}
+
+// setStalled tells the spool when the client's socket stops or starts
+// taking bytes (EAGAIN, then a write that went through).
+func (w *socketWriter) setStalled(v bool) {
+	if w.stalled != v {
+		w.stalled = v
+		w.sp.SetStalled(v)
 	}
 }
 
@@ -356,10 +356,7 @@ func (w *socketWriter) write(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if !w.stalled {
-				w.stalled = true
-				w.sp.SetStalled(true)
-			}
+			w.setStalled(true)
 			return false
 		}
 		w.errno = err.(syscall.Errno)
