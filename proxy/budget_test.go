@@ -104,3 +104,26 @@ func TestDecideRetryBudget(t *testing.T) {
 		t.Fatal("http_502 retried with an empty budget")
 	}
 }
+
+func TestBackoffDelay(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		base       time.Duration
+		k          int
+		elapsed    time.Duration
+		maxElapsed time.Duration
+		u          float64
+		want       time.Duration
+	}{
+		{10 * ms, 0, 0, 0, 0.5, 5 * ms},               // half of base
+		{10 * ms, 2, 0, 0, 0.5, 20 * ms},              // doubles per same-server retry
+		{10 * ms, 0, 0, 0, 0, 0},                      // jitter may be nothing
+		{100 * ms, 0, 90 * ms, 100 * ms, 0.9, 10 * ms}, // never past proxy_next_upstream_timeout
+		{100 * ms, 0, 150 * ms, 100 * ms, 0.9, 0},      // already past it
+	}
+	for _, c := range cases {
+		if got := backoffDelay(c.base, c.k, c.elapsed, c.maxElapsed, c.u); got != c.want {
+			t.Errorf("backoffDelay(%v, %d, %v, %v, %v) = %v, want %v", c.base, c.k, c.elapsed, c.maxElapsed, c.u, got, c.want)
+		}
+	}
+}

@@ -40,21 +40,22 @@ type exchange struct {
 	body  reqBody // buffered request body, nil when the request has none
 	uri   []byte  // request URI sent upstream
 	head  []byte  // request head sent upstream (built once, replayed on retries)
-	uresp fasthttp.Response
+	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
 
-	tried      []*peer
-	tries      int   // attempts that used a try
-	freeUsed   bool  // the free stale-keepalive retry was used
-	freshNext  *peer // retry this peer on a fresh connection next
-	attempts   []attemptRecord
-	firstTry   time.Time
-	cur        *attempt    // the attempt whose response is being relayed
-	attemptBuf attempt     // storage for the current attempt (one at a time)
-	stream     bodyStream  // the body when proxy_buffering is off
-	spooled    spoolStream // the body when it is buffered and larger than proxy_buffers
-	status     int         // status sent to the client (for the access log)
-	bodyBytes  int64       // body bytes handed to the client connection
-	logged     bool
+	tried       []*peer
+	tries       int   // attempts that used a try
+	freeUsed    bool  // the free stale-keepalive retry was used
+	sameRetries int   // retries to a server already tried (proxy_next_upstream_backoff)
+	freshNext   *peer // retry this peer on a fresh connection next
+	attempts    []attemptRecord
+	firstTry    time.Time
+	cur         *attempt    // the attempt whose response is being relayed
+	attemptBuf  attempt     // storage for the current attempt (one at a time)
+	stream      bodyStream  // the body when proxy_buffering is off
+	spooled     spoolStream // the body when it is buffered and larger than proxy_buffers
+	status      int         // status sent to the client (for the access log)
+	bodyBytes   int64       // body bytes handed to the client connection
+	logged      bool
 }
 
 // attemptRecord is one try as the access log lists it
@@ -66,9 +67,11 @@ type attemptRecord struct {
 }
 
 func (x *exchange) reset() {
+	x.uresp.Reset()
 	*x = exchange{
 		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
+		uresp: x.uresp,
 	}
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -82,6 +83,9 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	g := x.loc.group
 	pr, fresh := x.freshNext, x.freshNext != nil
 	x.freshNext = nil
+	if fresh {
+		x.backoff() // the same server again: give it a moment
+	}
 	if pr == nil {
 		pr = g.pick(x.tried)
 	}
@@ -148,6 +152,28 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	x.page(ue.Status())
 	return false, false
+}
+
+// backoff waits before a retry to a server this request already tried
+// (proxy_next_upstream_backoff; 0 retries at once, as nginx).
+func (x *exchange) backoff() {
+	lc := x.loc.conf
+	if lc.ProxyNextUpstreamBackoff <= 0 {
+		return
+	}
+	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.ProxyNextUpstreamTimeout, rand.Float64())
+	x.sameRetries++
+	time.Sleep(d)
+}
+
+// backoffDelay is full jitter: u × base × 2^k for u in [0, 1), never past
+// what is left of maxElapsed (proxy_next_upstream_timeout, 0 = no limit).
+func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, u float64) time.Duration {
+	d := time.Duration(u * float64(base<<min(k, 16)))
+	if maxElapsed > 0 {
+		d = max(min(d, maxElapsed-elapsed), 0)
+	}
+	return d
 }
 
 func (x *exchange) retryInput(ue *UpstreamError) retryInput {

@@ -58,7 +58,7 @@ type Options struct {
 // New builds a proxy from a loaded config without opening listeners.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, access: map[string]*accesslog.Log{}, done: make(chan struct{})}
-	p.exchanges.New = func() any { return new(exchange) }
+	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
 	p.bodyPool = p.budget.Pool(bodyChunk)

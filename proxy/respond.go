@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -54,11 +55,10 @@ func (x *exchange) respond() bool {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
-		b := ctx.Response.BodyWriter()
-		if _, err := io.CopyN(b, a.conn.br, int64(cl)); err != nil {
+		if err := readSmallBody(&ctx.Response, a.conn.br, cl); err != nil {
 			ue := a.fail(PhaseReadBody, err)
 			ue.Buffered = true
-			if errors.Is(err, io.EOF) {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
 				ue.Kind = KindClosed
 			}
 			x.bodyFailed(ue)
@@ -112,6 +112,27 @@ func (x *exchange) respond() bool {
 	*s = bodyStream{x: x, r: x.uresp.BodyStream()}
 	ctx.SetBodyStream(s, cl)
 	return true
+}
+
+// readSmallBody appends exactly n body bytes from br to resp without an
+// intermediate buffer: what is already buffered is appended straight from
+// br's buffer. On a short read resp keeps what did arrive.
+func readSmallBody(resp *fasthttp.Response, br *bufio.Reader, n int) error {
+	for n > 0 {
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		p, _ := br.Peek(min(n, br.Buffered()))
+		resp.AppendBody(p)
+		_, _ = br.Discard(len(p))
+		n -= len(p)
+	}
+	return nil
 }
 
 func hidden(name, connection []byte) bool {

@@ -193,6 +193,11 @@ type Location struct {
 	ProxyNextUpstream        NextUpstream  // default error|timeout
 	ProxyNextUpstreamTries   int           // default 0 = unlimited (one per server)
 	ProxyNextUpstreamTimeout time.Duration // default 0 = unlimited
+	// ProxyNextUpstreamBackoff is proxy_next_upstream_backoff (spillway's
+	// own): before a retry goes to a server this request already tried, wait
+	// a random time in [0, backoff × 2^k) (k = same-server retries so far).
+	// 0 (the default) retries at once, as nginx.
+	ProxyNextUpstreamBackoff time.Duration
 
 	// ProxyNextUpstreamIdempotencyKey is proxy_next_upstream_idempotency_key
 	// (spillway's own): a POST, PATCH or LOCK that carries an Idempotency-Key

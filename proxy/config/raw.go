@@ -166,6 +166,7 @@ type locationDirectives struct {
 	ProxyNextUpstream        *opt[NextUpstream]  `mapstructure:"proxy_next_upstream"`
 	ProxyNextUpstreamTries   *opt[int]           `mapstructure:"proxy_next_upstream_tries"`
 	ProxyNextUpstreamTimeout *opt[time.Duration] `mapstructure:"proxy_next_upstream_timeout"`
+	ProxyNextUpstreamBackoff *opt[time.Duration] `mapstructure:"proxy_next_upstream_backoff"`
 
 	ProxyNextUpstreamIdempotencyKey *opt[bool] `mapstructure:"proxy_next_upstream_idempotency_key"`
 }
@@ -206,6 +207,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstream, p.ProxyNextUpstream)
 	merge(&d.ProxyNextUpstreamTries, p.ProxyNextUpstreamTries)
 	merge(&d.ProxyNextUpstreamTimeout, p.ProxyNextUpstreamTimeout)
+	merge(&d.ProxyNextUpstreamBackoff, p.ProxyNextUpstreamBackoff)
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 }
 

@@ -380,6 +380,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyNextUpstream = d.ProxyNextUpstream.or(defaultProxyNextUpstream)
 	l.ProxyNextUpstreamTries = d.ProxyNextUpstreamTries.or(0)
 	l.ProxyNextUpstreamTimeout = d.ProxyNextUpstreamTimeout.or(0)
+	l.ProxyNextUpstreamBackoff = d.ProxyNextUpstreamBackoff.or(0)
 	l.ProxyNextUpstreamIdempotencyKey = d.ProxyNextUpstreamIdempotencyKey.or(false)
 }
 
