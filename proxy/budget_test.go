@@ -115,9 +115,9 @@ func TestBackoffDelay(t *testing.T) {
 		u          float64
 		want       time.Duration
 	}{
-		{10 * ms, 0, 0, 0, 0.5, 5 * ms},               // half of base
-		{10 * ms, 2, 0, 0, 0.5, 20 * ms},              // doubles per same-server retry
-		{10 * ms, 0, 0, 0, 0, 0},                      // jitter may be nothing
+		{10 * ms, 0, 0, 0, 0.5, 5 * ms},                // half of base
+		{10 * ms, 2, 0, 0, 0.5, 20 * ms},               // doubles per same-server retry
+		{10 * ms, 0, 0, 0, 0, 0},                       // jitter may be nothing
 		{100 * ms, 0, 90 * ms, 100 * ms, 0.9, 10 * ms}, // never past proxy_next_upstream_timeout
 		{100 * ms, 0, 150 * ms, 100 * ms, 0.9, 0},      // already past it
 	}

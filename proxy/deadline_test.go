@@ -19,7 +19,7 @@ func TestReusedConnectionDeadlines(t *testing.T) {
 	if status, _ := r.do("GET", "/size/10", nil); status != 200 {
 		t.Fatalf("first request: %d", status)
 	}
-	time.Sleep(150 * time.Millisecond) // the workload: idle past proxy_read_timeout
+	time.Sleep(150 * time.Millisecond)                                  // the workload: idle past proxy_read_timeout
 	if status, _ := r.do("POST", "/echo", []byte("x")); status != 200 { // a POST always probes
 		t.Fatalf("request on the idle connection: %d\n%s", status, r.elog.String())
 	}

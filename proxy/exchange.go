@@ -37,9 +37,9 @@ type exchange struct {
 	referer []byte
 	fields  errorlog.Fields
 
-	body  reqBody // buffered request body, nil when the request has none
-	uri   []byte  // request URI sent upstream
-	head  []byte  // request head sent upstream (built once, replayed on retries)
+	body  reqBody            // buffered request body, nil when the request has none
+	uri   []byte             // request URI sent upstream
+	head  []byte             // request head sent upstream (built once, replayed on retries)
 	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
 
 	tried       []*peer
