@@ -33,11 +33,10 @@ type SpoolOptions struct {
 
 	// SpillOnlyWhenStalled makes the spool spill the way nginx does: only
 	// when memory is full and the consumer's destination cannot take more
-	// bytes, as the consumer reports with SetStalled (or while it is
-	// sending a temp-file range, which no freed chunk can overtake). While
-	// the consumer keeps up, a producer that finds memory full waits for it
-	// instead, so a fast client never costs a temp file. Without it the
-	// spool spills as soon as memory is full.
+	// bytes, as the consumer reports with SetStalled, for memory chunks and
+	// temp-file ranges alike. While the consumer keeps up, a producer that
+	// finds memory full waits for it instead, so a fast client never costs a
+	// temp file. Without it the spool spills as soon as memory is full.
 	SpillOnlyWhenStalled bool
 
 	// OnSpill, if set, is called once per spool, from the producer's Write,
@@ -185,7 +184,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 // maySpillLocked: with SpillOnlyWhenStalled, memory being full is not
 // enough; the consumer must also be unable to free a chunk soon.
 func (s *Spool) maySpillLocked() bool {
-	return !s.waitCons || s.stalled || (s.q.n > 0 && s.q.at(0).c == nil)
+	return !s.waitCons || s.stalled
 }
 
 // SetStalled is the consumer's report on its destination: true when a

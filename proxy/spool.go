@@ -240,6 +240,11 @@ type socketWriter struct {
 	iov   [16]syscall.Iovec // WriteVec's iovecs
 	nvec  int
 	fnv   func(fd uintptr) bool
+
+	sfIn  int   // sendfile's source descriptor, offset and count
+	sfOff int64
+	sfN   int
+	fnsf  func(fd uintptr) bool
 }
 
 func newSocketWriter(c *clientConn, x *exchange) *socketWriter {
@@ -248,7 +253,7 @@ func newSocketWriter(c *clientConn, x *exchange) *socketWriter {
 		return nil
 	}
 	w := &socketWriter{conn: c.TCPConn, rc: rc, x: x}
-	w.fn, w.fnv = w.write, w.writev
+	w.fn, w.fnv, w.fnsf = w.write, w.writev, w.sendfile
 	return w
 }
 
@@ -364,13 +369,71 @@ func (w *socketWriter) write(fd uintptr) bool {
 	}
 }
 
-// ReadFrom sends a temp-file range with sendfile(2), a step at a time so
-// that send_timeout bounds each step.
+// ReadFrom sends a temp-file range with sendfile(2) through the runtime's
+// poller, a step at a time (send_timeout bounds each step), reporting EAGAIN
+// to the spool as a stall like Write does: while the client keeps up with
+// the file, the producer waits for memory instead of spilling more.
 func (w *socketWriter) ReadFrom(r io.Reader) (int64, error) {
 	lr, ok := r.(*io.LimitedReader)
+	var f *os.File
+	if ok {
+		f, ok = lr.R.(*os.File)
+	}
 	if !ok {
 		w.x.sendDeadline()
 		return w.conn.ReadFrom(r)
 	}
-	return w.x.sendSteps(w.conn, lr)
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	frc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	err = frc.Control(func(in uintptr) {
+		w.sfIn, w.sfOff = int(in), off
+		for lr.N > 0 {
+			w.x.sendDeadline()
+			w.sfN, w.n, w.errno = int(min(lr.N, sendfileStep)), 0, 0
+			if err = w.rc.Write(w.fnsf); err == nil && w.errno != 0 {
+				err = &net.OpError{Op: "sendfile", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("sendfile", w.errno)}
+			}
+			total += int64(w.n)
+			lr.N -= int64(w.n)
+			if err != nil || w.n == 0 {
+				return
+			}
+		}
+	})
+	if err == nil && lr.N > 0 {
+		err = io.ErrUnexpectedEOF // the file is shorter than the spool said
+	}
+	if err == nil {
+		w.setStalled(false)
+	}
+	return total, err
+}
+
+func (w *socketWriter) sendfile(fd uintptr) bool {
+	for {
+		n, err := syscall.Sendfile(int(fd), w.sfIn, &w.sfOff, w.sfN)
+		switch err {
+		case nil:
+			w.n = n
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if n > 0 {
+				w.n = n
+				return true
+			}
+			w.setStalled(true)
+			return false
+		}
+		w.errno = err.(syscall.Errno)
+		return true
+	}
 }
