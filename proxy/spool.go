@@ -241,7 +241,7 @@ type socketWriter struct {
 	nvec  int
 	fnv   func(fd uintptr) bool
 
-	sfIn  int   // sendfile's source descriptor, offset and count
+	sfIn  int // sendfile's source descriptor, offset and count
 	sfOff int64
 	sfN   int
 	fnsf  func(fd uintptr) bool

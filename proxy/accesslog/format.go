@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"spillway/proxy/internal/numfmt"
 )
 
 // Combined is nginx's predefined "combined" format (ngx_http_combined_fmt).
@@ -181,12 +183,12 @@ func (f *Format) appendLine(b []byte, e *Entry, t time.Time, pid int) []byte {
 		case varMsec:
 			b = strconv.AppendInt(b, t.Unix(), 10)
 			b = append(b, '.')
-			b = appendDigits(b, t.Nanosecond()/1e6, 3)
+			b = numfmt.AppendDigits(b, t.Nanosecond()/1e6, 3)
 		case varRequest:
 			b = appendValue(b, e.Request)
 		case varStatus:
 			// "%03ui": an HTTP/0.9 response is logged as 009.
-			b = appendDigits(b, max(e.Status, 0), 3)
+			b = numfmt.AppendDigits(b, max(e.Status, 0), 3)
 		case varBodyBytesSent:
 			b = strconv.AppendInt(b, max(e.BodyBytesSent, 0), 10)
 		case varBytesSent:
@@ -218,7 +220,7 @@ func (f *Format) appendLine(b []byte, e *Entry, t time.Time, pid int) []byte {
 			ms := max(e.RequestTime.Milliseconds(), 0)
 			b = strconv.AppendInt(b, ms/1000, 10)
 			b = append(b, '.')
-			b = appendDigits(b, int(ms%1000), 3)
+			b = numfmt.AppendDigits(b, int(ms%1000), 3)
 		case varUpstreamAddr:
 			b = appendValue(b, e.UpstreamAddr)
 		case varUpstreamStatus:
@@ -266,11 +268,11 @@ var months = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
 // appendTimeLocal appends "25/Nov/2026:10:00:00 +0000" in t's location.
 func appendTimeLocal(b []byte, t time.Time) []byte {
 	y, mo, d := t.Date()
-	b = appendDigits(b, d, 2)
+	b = numfmt.AppendDigits(b, d, 2)
 	b = append(b, '/')
 	b = append(b, months[mo-1]...)
 	b = append(b, '/')
-	b = appendDigits(b, y, 4)
+	b = numfmt.AppendDigits(b, y, 4)
 	b = append(b, ':')
 	b = appendClock(b, t)
 	b = append(b, ' ')
@@ -280,11 +282,11 @@ func appendTimeLocal(b []byte, t time.Time) []byte {
 // appendTimeISO8601 appends "2026-11-25T10:00:00+00:00" in t's location.
 func appendTimeISO8601(b []byte, t time.Time) []byte {
 	y, mo, d := t.Date()
-	b = appendDigits(b, y, 4)
+	b = numfmt.AppendDigits(b, y, 4)
 	b = append(b, '-')
-	b = appendDigits(b, int(mo), 2)
+	b = numfmt.AppendDigits(b, int(mo), 2)
 	b = append(b, '-')
-	b = appendDigits(b, d, 2)
+	b = numfmt.AppendDigits(b, d, 2)
 	b = append(b, 'T')
 	b = appendClock(b, t)
 	return appendOffset(b, t, true)
@@ -292,11 +294,11 @@ func appendTimeISO8601(b []byte, t time.Time) []byte {
 
 func appendClock(b []byte, t time.Time) []byte {
 	h, mi, s := t.Clock()
-	b = appendDigits(b, h, 2)
+	b = numfmt.AppendDigits(b, h, 2)
 	b = append(b, ':')
-	b = appendDigits(b, mi, 2)
+	b = numfmt.AppendDigits(b, mi, 2)
 	b = append(b, ':')
-	return appendDigits(b, s, 2)
+	return numfmt.AppendDigits(b, s, 2)
 }
 
 func appendOffset(b []byte, t time.Time, colon bool) []byte {
@@ -307,24 +309,9 @@ func appendOffset(b []byte, t time.Time, colon bool) []byte {
 	}
 	off /= 60
 	b = append(b, sign)
-	b = appendDigits(b, off/60, 2)
+	b = numfmt.AppendDigits(b, off/60, 2)
 	if colon {
 		b = append(b, ':')
 	}
-	return appendDigits(b, off%60, 2)
-}
-
-// appendDigits appends a non-negative n zero-padded to width digits.
-func appendDigits(b []byte, n, width int) []byte {
-	var tmp [20]byte
-	i := len(tmp)
-	for n >= 10 || width > 1 {
-		i--
-		tmp[i] = byte('0' + n%10)
-		n /= 10
-		width--
-	}
-	i--
-	tmp[i] = byte('0' + n)
-	return append(b, tmp[i:]...)
+	return numfmt.AppendDigits(b, off%60, 2)
 }

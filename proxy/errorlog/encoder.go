@@ -9,6 +9,8 @@ import (
 
 	"go.uber.org/zap/buffer"
 	"go.uber.org/zap/zapcore"
+
+	"spillway/proxy/internal/numfmt"
 )
 
 // maxLine is NGX_MAX_ERROR_STR: nginx formats a line into a 2048-byte array and
@@ -193,32 +195,17 @@ func appendSafe(b []byte, s string) []byte {
 func appendTime(b []byte, t time.Time) []byte {
 	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
-	b = appendDigits(b, y, 4)
+	b = numfmt.AppendDigits(b, y, 4)
 	b = append(b, '/')
-	b = appendDigits(b, int(mo), 2)
+	b = numfmt.AppendDigits(b, int(mo), 2)
 	b = append(b, '/')
-	b = appendDigits(b, d, 2)
+	b = numfmt.AppendDigits(b, d, 2)
 	b = append(b, ' ')
-	b = appendDigits(b, h, 2)
+	b = numfmt.AppendDigits(b, h, 2)
 	b = append(b, ':')
-	b = appendDigits(b, mi, 2)
+	b = numfmt.AppendDigits(b, mi, 2)
 	b = append(b, ':')
-	return appendDigits(b, s, 2)
-}
-
-// appendDigits appends a non-negative n zero-padded to width digits.
-func appendDigits(b []byte, n, width int) []byte {
-	var tmp [20]byte
-	i := len(tmp)
-	for n >= 10 || width > 1 {
-		i--
-		tmp[i] = byte('0' + n%10)
-		n /= 10
-		width--
-	}
-	i--
-	tmp[i] = byte('0' + n)
-	return append(b, tmp[i:]...)
+	return numfmt.AppendDigits(b, s, 2)
 }
 
 // --- zapcore.ObjectEncoder and ArrayEncoder, for zap fields ---
