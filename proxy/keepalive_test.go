@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -104,34 +103,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // and headers named in Connection do not; Host is $proxy_host (nginx's
 // default) and X-Forwarded-For is appended when configured.
 func TestRequestHeadForwarding(t *testing.T) {
-	// A raw listener shows the exact bytes the proxy sends.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	heads := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		var sb strings.Builder
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			sb.WriteString(l)
-			if l == "\r\n" {
-				break
-			}
-		}
-		heads <- sb.String()
-		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"))
-	}()
+	// A raw upstream shows the exact bytes the proxy sends.
+	addr, heads := rawUpstream(t, false)
 	r := newRig(t, "error", `
 error_log: {path: stderr, level: error}
 http:
@@ -149,7 +122,7 @@ http:
             Host: $proxy_host
             Connection: close
             X-Forwarded-For: $proxy_add_x_forwarded_for
-`, ln.Addr().String())
+`, addr)
 	c, err := net.Dial("tcp", r.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +135,7 @@ http:
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	got := <-heads
+	got := received(t, heads)
 	want := "GET /files/a.png?v=2 HTTP/1.0\r\n" +
 		"Host: backend\r\n" +
 		"Connection: close\r\n" +
