@@ -127,21 +127,3 @@ func TestBackoffDelay(t *testing.T) {
 		}
 	}
 }
-
-func TestSpoolChunks(t *testing.T) {
-	for _, c := range []struct{ n, size, wantN, wantSize int }{
-		{8, 4 << 10, 2, 16 << 10},  // nginx's default: the same 32k in two pieces
-		{4, 4 << 10, 2, 8 << 10},   // at least two pieces
-		{4, 64 << 10, 4, 64 << 10}, // large buffers stay as they are
-		{3, 4 << 10, 3, 4 << 10},   // an odd count cannot be halved
-		{16, 8 << 10, 8, 16 << 10}, // up to 16k
-		{2, 4 << 10, 2, 4 << 10},
-	} {
-		if n, size := spoolChunks(c.n, c.size); n != c.wantN || size != c.wantSize {
-			t.Errorf("spoolChunks(%d, %d) = %d×%d, want %d×%d", c.n, c.size, n, size, c.wantN, c.wantSize)
-		}
-		if n, size := spoolChunks(c.n, c.size); n*size != c.n*c.size {
-			t.Errorf("spoolChunks(%d, %d) changes the memory: %d", c.n, c.size, n*size)
-		}
-	}
-}

@@ -387,14 +387,14 @@ func TestBufferMemoryBudget(t *testing.T) {
 		n     = 50
 		size  = 512 << 10
 		limit = 256 << 10
-		chunk = 8 << 10 // proxy_buffers 4 4k is spooled as 2 pieces of 8k (spoolChunks)
+		chunk = 4 << 10
 	)
 	// The body comes in four pieces 10ms apart: a fast upstream would hand
 	// over the whole body before the client's socket is full, the spool
 	// would put all but proxy_buffers in its file at once, and the chunks
 	// would be free again by the time the client stalls. Pieces that arrive
 	// after the client stalled fill the spools' chunks (memory first) and
-	// keep them: 50 responses want 100 chunks of 8k from a budget of 32.
+	// keep them: 50 responses want 200 chunks from a budget of 64.
 	slow := bench.SlowBody(10 * time.Millisecond)
 	slow.Chunks = 4
 	u := upstream(t, slow)

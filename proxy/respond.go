@@ -92,10 +92,9 @@ func (x *exchange) respond() bool {
 		if cc, ok := ctx.Conn().(*clientConn); ok && cl >= 0 {
 			s.direct = newSocketWriter(cc, x)
 		}
-		n, size := spoolChunks(lc.ProxyBuffers.N, int(lc.ProxyBuffers.Size))
 		s.sp = buffer.NewSpool(buffer.SpoolOptions{
-			Pool:                 x.p.budget.Pool(size),
-			Buffers:              n,
+			Pool:                 x.p.budget.Pool(int(lc.ProxyBuffers.Size)),
+			Buffers:              lc.ProxyBuffers.N,
 			TempDir:              lc.ProxyTempPath,
 			MaxTempFileSize:      lc.ProxyMaxTempFileSize,
 			TempFileWriteSize:    int(lc.ProxyTempFileWriteSize),
@@ -113,22 +112,6 @@ func (x *exchange) respond() bool {
 	*s = bodyStream{x: x, r: x.uresp.BodyStream()}
 	ctx.SetBodyStream(s, cl)
 	return true
-}
-
-// minSpoolChunk is the smallest piece a spool's memory comes in.
-const minSpoolChunk = 16 << 10
-
-// spoolChunks turns proxy_buffers N×size into the spool's chunks: the same
-// memory, in pieces of up to 16k (halving the count while at least two
-// remain). Each chunk costs an iovec in the writev to the client and a
-// handoff between the two goroutines; with nginx's default 8×4k a 10 MiB
-// response took about 20% more CPU than with 2×16k. The budget's
-// one-chunk-per-response guarantee is then one such piece.
-func spoolChunks(n, size int) (int, int) {
-	for size < minSpoolChunk && n >= 4 && n%2 == 0 {
-		n, size = n/2, size*2
-	}
-	return n, size
 }
 
 // readSmallBody appends exactly n body bytes from br to resp without an
