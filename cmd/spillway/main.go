@@ -39,6 +39,6 @@ func newRootCmd() *cobra.Command {
 		RunE:          serve.RunE, // serve is the default, as for nginx
 	}
 	root.PersistentFlags().StringVarP(&configPath, "config", "c", "proxy.yaml", "configuration file")
-	root.AddCommand(serve, newCheckCmd(&configPath), newDemoCmd(&configPath), newUpstreamCmd(), newProbeCmd())
+	root.AddCommand(serve, newCheckCmd(&configPath), newDemoCmd(&configPath), newUpstreamCmd(), newProbeCmd(), newBenchCmd())
 	return root
 }
