@@ -55,10 +55,7 @@ type streamedBody struct {
 
 func (s *streamedBody) Size() int64 { return s.size }
 func (s *streamedBody) reader() io.Reader {
-	if s.used {
-		return &s.r // already drained: the retry decision refuses to resend it
-	}
-	s.used = true
+	s.used = true // from now on only a try that read nothing may resend it
 	return &s.r
 }
 func (s *streamedBody) replayable() bool { return !s.used || s.r.n == 0 }

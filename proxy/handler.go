@@ -101,7 +101,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
 		x.record(pr, status, a.start)
-		if !statusRetry(status, x.retryInput(nil)) {
+		if !statusListed(status, x.loc.conf.ProxyNextUpstream) || !statusRetry(status, x.retryInput(nil)) {
 			x.cur = a
 			g.succeeded(pr)
 			return false, true

@@ -96,10 +96,10 @@ func decideRetry(in retryInput) retryVerdict {
 	return retryVerdict{Retry: true, Why: "next upstream"}
 }
 
-// statusRetry decides whether an upstream's own status (500, 502, ...) moves
-// the request to the next server: only when listed, never for a
-// non-idempotent request without non_idempotent, and within tries/timeout.
-func statusRetry(status int, in retryInput) bool {
+// statusListed reports whether proxy_next_upstream (mask) names status
+// (http_500, http_502, ...). It is the cheap first test, made on every
+// response before the rest of the retry input is gathered.
+func statusListed(status int, mask config.NextUpstream) bool {
 	var ft config.NextUpstream
 	switch status {
 	case 500:
@@ -116,10 +116,15 @@ func statusRetry(status int, in retryInput) bool {
 		ft = config.NextHTTP404
 	case 429:
 		ft = config.NextHTTP429
-	default:
-		return false
 	}
-	if in.Mask&ft == 0 {
+	return ft != 0 && mask&ft != 0
+}
+
+// statusRetry decides whether an upstream's own status (500, 502, ...) moves
+// the request to the next server: only when listed, never for a
+// non-idempotent request without non_idempotent, and within tries/timeout.
+func statusRetry(status int, in retryInput) bool {
+	if !statusListed(status, in.Mask) {
 		return false
 	}
 	if in.NonIdempotent && in.Mask&config.NextNonIdempotent == 0 {
