@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,5 +36,31 @@ func TestReusedConnectionDeadlines(t *testing.T) {
 	// ~100ms proves it was not a stale deadline left from earlier.
 	if took := time.Since(start); took < 90*time.Millisecond {
 		t.Fatalf("timed out after %v, want about proxy_read_timeout (100ms)", took)
+	}
+}
+
+// send_timeout (renewed lazily, like the upstream deadlines) still closes a
+// client that stops reading: the proxy gives up on it, releases the spool
+// and its temp file, and the client finds its body cut short.
+func TestSendTimeoutClosesStalledClient(t *testing.T) {
+	const size = 8 << 20
+	u := upstream(t, bench.OK())
+	d := newBTDirs(t)
+	r := newRig(t, "error", btYAML(d, 1, false, "send_timeout: 200ms"), u.Addr())
+	c := btDialSlow(t, r.addr)
+	resp, _ := btGet(t, c, "/size/"+strconv.Itoa(size))
+	if resp.StatusCode != 200 || resp.ContentLength != size {
+		t.Fatalf("%d, Content-Length %d", resp.StatusCode, resp.ContentLength)
+	}
+	// The client reads nothing more; the proxy must give up on it and
+	// free what the response held.
+	btEventually(t, "the stalled response to be dropped", 5*time.Second, func() bool {
+		st := r.p.BufferStats()
+		return st.FilesOpen == 0 && st.ChunksInUse == 0 && st.FilesCreated > 0
+	})
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || n >= size {
+		t.Fatalf("client read %d of %d bytes (%v); want the body cut short after send_timeout", n, size, err)
 	}
 }

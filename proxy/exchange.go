@@ -55,6 +55,7 @@ type exchange struct {
 	spooled     spoolStream // the body when it is buffered and larger than proxy_buffers
 	status      int         // status sent to the client (for the access log)
 	bodyBytes   int64       // body bytes handed to the client connection
+	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
 	logged      bool
 }
 

@@ -216,10 +216,15 @@ func (x *exchange) sendSteps(rf io.ReaderFrom, lr *io.LimitedReader) (int64, err
 	return total, nil
 }
 
-// sendDeadline renews send_timeout on the client connection.
+// sendDeadline renews send_timeout on the client connection, lazily as
+// upConn does (see stale): a body written in many steps updates the timer
+// only when the deadline has drifted by more than 1/16 of the timeout.
 func (x *exchange) sendDeadline() {
 	if st := x.loc.conf.SendTimeout; st > 0 {
-		_ = x.ctx.SetWriteDeadline(time.Now().Add(st))
+		if now := time.Now(); stale(x.clientWDL, st, now) {
+			x.clientWDL = now.Add(st)
+			_ = x.ctx.SetWriteDeadline(x.clientWDL)
+		}
 	}
 }
 
