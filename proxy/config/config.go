@@ -21,6 +21,14 @@ type Config struct {
 	ErrorLog ErrorLog
 	PID      string // pid file path ("" = none)
 
+	// WorkerShutdownTimeout bounds a graceful shutdown or the retirement of
+	// an old configuration after a reload (nginx's worker_shutdown_timeout);
+	// 0 = wait for every in-flight request.
+	WorkerShutdownTimeout time.Duration
+	// MetricsListen is metrics.listen: the address of the Prometheus
+	// listener ("" = none).
+	MetricsListen string
+
 	// BufferMemoryLimit is http.buffer_memory_limit: the process-wide budget of
 	// memory buffers for request and response bodies (spillway's own key).
 	BufferMemoryLimit int64
@@ -163,7 +171,8 @@ type Location struct {
 	Match MatchKind      //
 	Regex *regexp.Regexp // for MatchRegex / MatchRegexCaseless
 
-	ProxyPass ProxyPass
+	ProxyPass  ProxyPass
+	StubStatus bool // stub_status: answer with the status page, not proxied
 
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
 	ProxyHTTPVersion string   // "1.0" (nginx default) or "1.1"

@@ -59,6 +59,15 @@ type rawFile struct {
 	ErrorLog *opt[ErrorLog] `mapstructure:"error_log"`
 	PID      *opt[string]   `mapstructure:"pid"`
 	HTTP     *rawHTTP       `mapstructure:"http"`
+
+	WorkerShutdownTimeout *opt[time.Duration] `mapstructure:"worker_shutdown_timeout"`
+	Metrics               *rawMetrics         `mapstructure:"metrics"`
+}
+
+// rawMetrics is the top-level metrics section (spillway's own): the
+// Prometheus listener.
+type rawMetrics struct {
+	Listen *opt[string] `mapstructure:"listen"`
 }
 
 // rawHTTP is the http section (nginx's http block).
@@ -85,6 +94,9 @@ type rawServer struct {
 type rawLocation struct {
 	Path      *opt[string] `mapstructure:"path"`
 	ProxyPass *opt[string] `mapstructure:"proxy_pass"`
+	// StubStatus answers the location with nginx's stub_status page instead
+	// of proxying it.
+	StubStatus *opt[bool] `mapstructure:"stub_status"`
 
 	locationDirectives `mapstructure:",squash"`
 }
@@ -311,6 +323,7 @@ func contexts() []context {
 		{"upstream", reflect.TypeFor[rawUpstream]()},
 		{"upstream server", reflect.TypeFor[rawUpstreamServer]()},
 		{"health_check", reflect.TypeFor[rawHealthCheck]()},
+		{"metrics", reflect.TypeFor[rawMetrics]()},
 	}
 }
 

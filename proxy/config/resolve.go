@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +73,19 @@ func resolve(raw *rawFile, p *problems) *Config {
 		ErrorLog:  resolveErrorLog(raw.ErrorLog),
 		PID:       raw.PID.or(""),
 		Upstreams: map[string]*Upstream{},
+
+		WorkerShutdownTimeout: raw.WorkerShutdownTimeout.or(0),
+	}
+	if c.WorkerShutdownTimeout < 0 {
+		p.add(raw.WorkerShutdownTimeout.at(), `"worker_shutdown_timeout" must not be negative`)
+	}
+	if raw.Metrics != nil {
+		c.MetricsListen = raw.Metrics.Listen.or("")
+		if c.MetricsListen != "" {
+			if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+				p.add(raw.Metrics.Listen.at(), "invalid metrics listen address %q: %v", c.MetricsListen, err)
+			}
+		}
 	}
 	h := raw.HTTP
 	if h == nil {
@@ -343,7 +357,12 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 			p.add(l.ProxyPass.at(), `"proxy_pass" cannot have URI part in location given by regular expression`)
 		}
 		loc.ProxyPass = pp
-	} else {
+	}
+	loc.StubStatus = l.StubStatus.or(false)
+	switch {
+	case loc.StubStatus && l.ProxyPass.set():
+		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
+	case !loc.StubStatus && !l.ProxyPass.set():
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
