@@ -20,7 +20,7 @@ import (
 // it holds no resources besides the idle chunks of its Pools, which the garbage
 // collector may reclaim.
 type Budget struct {
-	limit int64
+	limit atomic.Int64
 
 	mu    sync.Mutex
 	pools map[int]*Pool
@@ -43,11 +43,17 @@ type Budget struct {
 // NewBudget returns a budget of limit bytes. With limit <= 0 only the
 // one-chunk-per-body guarantee is left: every body holds at most one chunk.
 func NewBudget(limit int64) *Budget {
-	return &Budget{limit: limit, pools: make(map[int]*Pool)}
+	b := &Budget{pools: make(map[int]*Pool)}
+	b.limit.Store(limit)
+	return b
 }
 
-// Limit returns the limit given to NewBudget.
-func (b *Budget) Limit() int64 { return b.limit }
+// Limit returns the current limit.
+func (b *Budget) Limit() int64 { return b.limit.Load() }
+
+// SetLimit changes the limit (a reload). Chunks already held stay held; a
+// lower limit takes effect as they are released.
+func (b *Budget) SetLimit(limit int64) { b.limit.Store(limit) }
 
 // Pool returns the pool of size-byte chunks drawing on b. The same size always
 // returns the same *Pool. It panics if size <= 0.
@@ -82,7 +88,7 @@ type Stats struct {
 // Stats returns the current counters.
 func (b *Budget) Stats() Stats {
 	return Stats{
-		Limit:          b.limit,
+		Limit:          b.limit.Load(),
 		ChunksInUse:    b.chunks.Load(),
 		BytesInUse:     b.inUse.Load(),
 		PeakBytesInUse: b.peak.Load(),
@@ -98,14 +104,14 @@ func (b *Budget) Stats() Stats {
 // budget would be exceeded; with force it always succeeds.
 func (b *Budget) reserve(n int64, force bool) bool {
 	for {
-		cur := b.inUse.Load()
+		cur, limit := b.inUse.Load(), b.limit.Load()
 		next := cur + n
-		if next > b.limit && !force {
+		if next > limit && !force {
 			b.denied.Add(1)
 			return false
 		}
 		if b.inUse.CompareAndSwap(cur, next) {
-			if next > b.limit {
+			if next > limit {
 				b.forced.Add(1)
 			}
 			b.chunks.Add(1)

@@ -45,47 +45,77 @@ const (
 	checkHeadBuf = 4 << 10
 )
 
-// healthChecks runs the active health checks of one site: one goroutine per
-// checked server. Proxy.Start calls start once; Proxy.stop calls stop, which
-// cancels the checks in progress and returns when every goroutine has ended.
-// The zero value is ready (stop without start does nothing).
+// healthChecks runs the active health checks: one goroutine per checked
+// server. Proxy.Start calls start with the first site and every reload calls
+// it again with the new one: groups the new site kept (a reload reuses an
+// unchanged upstream block) keep their checkers and counters, new groups get
+// checkers, and checkers of groups the site dropped are stopped. Proxy.stop
+// calls stop, which cancels the checks in progress and returns when every
+// goroutine has ended. The zero value is ready (stop without start does
+// nothing).
 type healthChecks struct {
 	mu      sync.Mutex
-	cancel  context.CancelFunc
+	groups  map[*group]*groupChecks // groups being checked
 	stopped bool
-	wg      sync.WaitGroup
 	running atomic.Int64 // checker goroutines alive (tests)
 }
 
-// start launches a checker for every server of every group that has a
-// health_check block, except servers marked down (never picked anyway).
+// groupChecks are the checkers of one group.
+type groupChecks struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// start makes the running checkers match s: it launches a checker for every
+// server of every group of s that has a health_check block (except servers
+// marked down, never picked anyway) and is not checked yet, and stops the
+// checkers of groups s no longer has. After stop it does nothing.
 func (h *healthChecks) start(s *site, elog *errorlog.Log) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.cancel != nil || h.stopped {
-		return // started already, or stopped before it started
+	if h.stopped {
+		h.mu.Unlock()
+		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.cancel = cancel
-	seen := map[*group]bool{}
+	if h.groups == nil {
+		h.groups = map[*group]*groupChecks{}
+	}
+	keep := map[*group]bool{}
 	for _, g := range s.groups {
-		if g.check == nil || seen[g] {
+		if g.check == nil {
 			continue
 		}
-		seen[g] = true
+		keep[g] = true
+		if h.groups[g] != nil {
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		gc := &groupChecks{cancel: cancel}
+		h.groups[g] = gc
 		for _, p := range append(append([]*peer(nil), g.peers...), g.backup...) {
 			if p.conf.Down {
 				continue
 			}
 			c := &checker{g: g, p: p, hc: g.check, elog: elog}
-			h.wg.Add(1)
+			gc.wg.Add(1)
 			h.running.Add(1)
 			go func() {
-				defer h.wg.Done()
+				defer gc.wg.Done()
 				defer h.running.Add(-1)
 				c.run(ctx)
 			}()
 		}
+	}
+	var gone []*groupChecks
+	for g, gc := range h.groups {
+		if !keep[g] {
+			gone = append(gone, gc)
+			delete(h.groups, g)
+		}
+	}
+	h.mu.Unlock()
+	for _, gc := range gone {
+		gc.cancel()
+		gc.wg.Wait()
 	}
 }
 
@@ -94,11 +124,15 @@ func (h *healthChecks) start(s *site, elog *errorlog.Log) {
 func (h *healthChecks) stop() {
 	h.mu.Lock()
 	h.stopped = true
-	if h.cancel != nil {
-		h.cancel()
-	}
+	all := h.groups
+	h.groups = nil
 	h.mu.Unlock()
-	h.wg.Wait()
+	for _, gc := range all {
+		gc.cancel()
+	}
+	for _, gc := range all {
+		gc.wg.Wait()
+	}
 }
 
 // checker checks one server. Its counters are its own goroutine's; the

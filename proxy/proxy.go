@@ -40,11 +40,17 @@ type Proxy struct {
 	clients   liveSet[*clientConn]
 	requests  inflight
 	health    healthChecks // health_check: started by Start, stopped by stop
+	logs      logSet       // access logs, shared by generations
+	accepts   atomic.Int64 // connections accepted (stub_status "accepts")
+	handled   atomic.Int64 // connections handed to a server ("handled")
 
+	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
-	servers   []*fasthttp.Server
-	listeners []net.Listener
-	access    map[string]*accesslog.Log // by path
+	acceptors map[string]*acceptor // by listen address
+	order     []*acceptor          // in the order they were opened (Addrs)
+	gen       *generation          // the running configuration; nil before Start and after Shutdown
+	retiring  sync.WaitGroup       // old generations still draining
+	hardStop  chan struct{}        // closed when the stop may no longer wait
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -57,7 +63,8 @@ type Options struct {
 
 // New builds a proxy from a loaded config without opening listeners.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
-	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, access: map[string]*accesslog.Log{}, done: make(chan struct{})}
+	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
+		hardStop: make(chan struct{}), done: make(chan struct{})}
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
@@ -69,26 +76,10 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		}
 		p.elog, p.ownsElog = l, true
 	}
-	s, err := buildSite(cfg, opts.Now)
+	s, err := p.prepare(cfg, nil)
 	if err != nil {
 		p.closeLogs()
 		return nil, err
-	}
-	for _, sc := range cfg.Servers {
-		if sc.AccessLog.Off || p.access[sc.AccessLog.Path] != nil {
-			continue
-		}
-		f, err := accesslog.Compile(sc.AccessLog.Format)
-		if err != nil {
-			p.closeLogs()
-			return nil, fmt.Errorf("access_log %s: %w", sc.AccessLog.Path, err)
-		}
-		l, err := accesslog.Open(sc.AccessLog.Path, f)
-		if err != nil {
-			p.closeLogs()
-			return nil, err
-		}
-		p.access[sc.AccessLog.Path] = l
 	}
 	p.site.Store(s)
 	return p, nil
@@ -101,34 +92,25 @@ func (p *Proxy) BufferStats() buffer.Stats { return p.budget.Stats() }
 // Validate checks what Load cannot (variables, proxy_pass addresses)
 // without opening anything: `spillway check` runs it after config.Load.
 func Validate(cfg *config.Config) error {
-	_, err := buildSite(cfg, nil)
+	_, err := buildSite(cfg, nil, nil)
 	return err
 }
 
 // Start opens every listen address and serves in the background. A bind
 // failure is reported with nginx's wording and nothing is left open.
 func (p *Proxy) Start() error {
+	p.mu.Lock()
 	s := p.site.Load()
-	for addr, vhosts := range s.listeners {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			p.Close()
-			return bindError(addr, err)
-		}
-		srv := p.newServer(vhosts)
-		p.mu.Lock()
-		p.servers = append(p.servers, srv)
-		p.listeners = append(p.listeners, ln)
+	opened, err := p.listen(s)
+	if err != nil {
 		p.mu.Unlock()
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			_ = srv.Serve(&idListener{Listener: ln, p: p})
-		}()
+		p.Close()
+		return err
 	}
+	p.install(s, opened)
+	p.mu.Unlock()
 	p.wg.Add(1)
 	go p.reaper()
-	p.health.start(s, p.elog)
 	return nil
 }
 
@@ -143,9 +125,9 @@ func bindError(addr string, err error) error {
 func (p *Proxy) Addrs() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]string, len(p.listeners))
-	for i, ln := range p.listeners {
-		out[i] = ln.Addr().String()
+	out := make([]string, len(p.order))
+	for i, a := range p.order {
+		out[i] = a.ln.Addr().String()
 	}
 	return out
 }
@@ -153,9 +135,8 @@ func (p *Proxy) Addrs() []string {
 // newServer configures fasthttp as the client side of the proxy (see
 // shared/fasthttp-notes.md 1.1): headers passed as received, bodies
 // streamed into our own buffers, limits from the first server block.
-func (p *Proxy) newServer(vhosts []*vhost) *fasthttp.Server {
+func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
-	s := p.site.Load()
 	return &fasthttp.Server{
 		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts) },
 		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, vhosts[0], err) },
@@ -193,36 +174,50 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 // done, then closes idle upstream connections and logs.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
-	servers := p.servers
-	p.servers = nil
-	p.mu.Unlock()
-	var err error
-	for _, s := range servers {
-		if e := s.ShutdownWithContext(ctx); e != nil && err == nil {
-			err = e
-		}
+	for _, a := range p.order {
+		_ = a.ln.Close()
+		<-a.done
 	}
-	if ctx.Err() != nil {
+	p.acceptors, p.order = map[string]*acceptor{}, nil
+	gen := p.gen
+	p.gen = nil
+	if gen != nil {
+		p.retire(gen)
+	}
+	p.mu.Unlock()
+	retired := make(chan struct{})
+	go func() { p.retiring.Wait(); close(retired) }()
+	var err error
+	select {
+	case <-retired:
+	case <-ctx.Done():
 		// Out of time: drop what is left, client and upstream side, and
 		// wait for those requests to unwind before the logs close.
+		err = ctx.Err()
+		p.stopHard()
 		p.clients.closeAll()
 		p.transport.conns.closeAll()
+		<-retired
 		p.requests.wait(5 * time.Second)
 	}
 	p.stop()
 	return err
 }
 
+func (p *Proxy) stopHard() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.hardStop:
+	default:
+		close(p.hardStop)
+	}
+}
+
 // Close stops at once.
 func (p *Proxy) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	p.mu.Lock()
-	lns := p.listeners
-	p.mu.Unlock()
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
 	_ = p.Shutdown(ctx)
 	return nil
 }
@@ -236,18 +231,13 @@ func (p *Proxy) stop() {
 	p.wg.Wait()
 	p.health.stop() // before the logs close: checkers log
 	for _, g := range p.site.Load().groups {
-		for _, pr := range append(append([]*peer{}, g.peers...), g.backup...) {
-			pr.idle.closeAll()
-		}
+		g.closeIdle()
 	}
 	p.closeLogs()
 }
 
 func (p *Proxy) closeLogs() {
-	for _, l := range p.access {
-		_ = l.Close()
-	}
-	p.access = map[string]*accesslog.Log{}
+	p.logs.closeAll()
 	if p.ownsElog {
 		_ = p.elog.Close()
 	}
@@ -282,38 +272,22 @@ func (p *Proxy) StaleStats() (fin, rst, expired, reused int64) {
 
 func (p *Proxy) nextConnID() uint64 { return p.connIDs.Add(1) }
 
-// idListener numbers accepted connections from the proxy's shared counter.
-type idListener struct {
-	net.Listener
-	p *Proxy
-}
-
-func (l *idListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return c, nil
-	}
-	cc := &clientConn{TCPConn: tc, id: l.p.nextConnID(), p: l.p}
-	if !l.p.clients.add(cc) {
-		return nil, net.ErrClosed
-	}
-	return cc, nil
-}
-
-// clientConn embeds *net.TCPConn (not net.Conn) so ReadFrom, and with it
-// sendfile for temp-file bodies, stays visible to fasthttp's writer.
+// clientConn is an accepted client connection, numbered from the proxy's
+// shared counter (nginx's *N). It embeds *net.TCPConn (not net.Conn) so
+// ReadFrom, and with it sendfile for temp-file bodies, stays visible to
+// fasthttp's writer.
 type clientConn struct {
 	*net.TCPConn
-	id uint64
-	p  *Proxy
+	id  uint64
+	p   *Proxy
+	gen *generation // the configuration serving it
 }
 
 func (c *clientConn) Close() error {
 	c.p.clients.remove(c)
+	if c.gen != nil {
+		c.gen.clients.remove(c)
+	}
 	return c.TCPConn.Close()
 }
 
@@ -335,7 +309,7 @@ func (x *exchange) finish() {
 	if x.cur != nil && x.cur.conn != nil {
 		x.release(x.cur, false)
 	}
-	if l := x.p.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
+	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
 		addr, status, rtime := x.upstreamVars()
 		h := &x.ctx.Request.Header
 		l.Write(&accesslog.Entry{

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
 
+	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 )
 
@@ -18,6 +20,8 @@ type site struct {
 	cfg       *config.Config
 	groups    map[string]*group // by upstream name, and by host:port for literal proxy_pass
 	listeners map[string][]*vhost
+	access    map[string]*accesslog.Log // by path; held in Proxy.logs
+	logKeys   []logKey                  // what this site holds in Proxy.logs
 }
 
 // vhost is one server block.
@@ -48,9 +52,13 @@ type compiledHeader struct {
 // buildSite validates what config cannot know (variables, addresses) and
 // builds the running objects. Groups from prev are kept when an upstream of
 // the same name and shape exists, so keepalive caches survive a reload.
-func buildSite(cfg *config.Config, now func() time.Time) (*site, error) {
+func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*group{}, listeners: map[string][]*vhost{}}
 	for name, u := range cfg.Upstreams {
+		if g := prev.group(name); g != nil && reflect.DeepEqual(g.conf, u) {
+			s.groups[name] = g
+			continue
+		}
 		g := newGroup(name, u, now)
 		g.budget = newRetryBudget(u.RetryBudget, u.RetryBudgetMinPerSecond)
 		s.groups[name] = g
@@ -61,7 +69,7 @@ func buildSite(cfg *config.Config, now func() time.Time) (*site, error) {
 			vh.name = sc.ServerName[0]
 		}
 		for li, lc := range sc.Locations {
-			loc, err := s.buildLocation(lc, now)
+			loc, err := s.buildLocation(lc, now, prev)
 			if err != nil {
 				return nil, fmt.Errorf("http.servers[%d].locations[%d] (%s): %w", si, li, lc.Path, err)
 			}
@@ -82,7 +90,7 @@ func buildSite(cfg *config.Config, now func() time.Time) (*site, error) {
 	return s, nil
 }
 
-func (s *site) buildLocation(lc *config.Location, now func() time.Time) (*location, error) {
+func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
 	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
@@ -92,11 +100,16 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time) (*locati
 			return nil, fmt.Errorf("proxy_pass: %w", err)
 		}
 		g, ok := s.groups[host]
+		if !ok && prev.group(host) != nil && prev.group(host).literal {
+			g, ok = prev.group(host), true
+			s.groups[host] = g
+		}
 		if !ok {
 			// nginx: a literal address is an implicit one-server group
 			// with no keepalive cache.
 			g = newGroup(host, &config.Upstream{Servers: []config.UpstreamServer{{
 				Address: host, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second}}}, now)
+			g.literal = true
 			s.groups[host] = g
 		}
 		loc.group = g
@@ -109,6 +122,14 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time) (*locati
 		loc.set = append(loc.set, compiledHeader{name: h.Name, parts: parts})
 	}
 	return loc, nil
+}
+
+// group returns s's group of that name; nil for a nil site.
+func (s *site) group(name string) *group {
+	if s == nil {
+		return nil
+	}
+	return s.groups[name]
 }
 
 // vhostFor picks the server block for a Host header among those listening

@@ -23,7 +23,7 @@ func TestLocationMatchOrder(t *testing.T) {
 		mk("/docs/", config.MatchPrefix),
 		mk("/exact", config.MatchExact),
 	}}}}
-	s, err := buildSite(cfg, nil)
+	s, err := buildSite(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,13 +12,15 @@ import (
 // proxy_pass host:port, which nginx treats as a one-server group). It picks
 // peers and keeps nginx's passive health state. Safe for concurrent use.
 type group struct {
-	name   string
-	now    func() time.Time // nil means time.Now; tests inject a clock
-	mu     sync.Mutex       // guards the round-robin and health fields of peers
-	peers  []*peer          // primary servers
-	backup []*peer          // used only when no primary server is available
-	single bool             // one server, no backup: never marked down (nginx)
-	budget *retryBudget     // retry_budget; nil for a literal proxy_pass address
+	name    string
+	conf    *config.Upstream // what it was built from: a reload keeps the group if this is unchanged
+	literal bool             // a literal proxy_pass host:port
+	now     func() time.Time // nil means time.Now; tests inject a clock
+	mu      sync.Mutex       // guards the round-robin and health fields of peers
+	peers   []*peer          // primary servers
+	backup  []*peer          // used only when no primary server is available
+	single  bool             // one server, no backup: never marked down (nginx)
+	budget  *retryBudget     // retry_budget; nil for a literal proxy_pass address
 
 	leastConn bool                // least_conn: fewest requests in flight per weight, then round-robin
 	check     *config.HealthCheck // health_check; nil = passive health only
@@ -49,7 +51,7 @@ type peer struct {
 }
 
 func newGroup(name string, conf *config.Upstream, now func() time.Time) *group {
-	g := &group{name: name, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
+	g := &group{name: name, conf: conf, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
 	for _, s := range conf.Servers {
 		p := &peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
 		p.idle.init(conf.Keepalive, conf.KeepaliveTimeout, conf.KeepaliveRequests)
@@ -61,6 +63,16 @@ func newGroup(name string, conf *config.Upstream, now func() time.Time) *group {
 	}
 	g.single = len(g.peers) == 1 && len(g.backup) == 0
 	return g
+}
+
+// closeIdle closes every cached keepalive connection of the group.
+func (g *group) closeIdle() {
+	for _, pr := range g.peers {
+		pr.idle.closeAll()
+	}
+	for _, pr := range g.backup {
+		pr.idle.closeAll()
+	}
 }
 
 func (g *group) clock() time.Time {

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -160,7 +161,8 @@ func newLog(out zapcore.WriteSyncer, level Level, opts Options) *Log {
 	if pid == 0 {
 		pid = os.Getpid()
 	}
-	c := &core{min: ZapLevel(level), enc: newEncoder(pid), out: out}
+	c := &core{min: new(atomic.Int32), enc: newEncoder(pid), out: out}
+	c.min.Store(int32(ZapLevel(level)))
 	return &Log{
 		core: c,
 		zap:  zap.New(c, zap.WithClock(clock{now})),
@@ -169,14 +171,14 @@ func newLog(out zapcore.WriteSyncer, level Level, opts Options) *Log {
 }
 
 // Enabled reports whether lines at lv are written.
-func (l *Log) Enabled(lv Level) bool { return ZapLevel(lv) >= l.core.min }
+func (l *Log) Enabled(lv Level) bool { return l.core.Enabled(ZapLevel(lv)) }
 
 // Write formats e and writes it as one line, if e.Level is enabled. It does not
 // allocate and does not retain e. Write errors are dropped: like nginx, there is
 // nowhere left to report them.
 func (l *Log) Write(e *Entry) {
 	zl := ZapLevel(e.Level)
-	if zl < l.core.min {
+	if !l.core.Enabled(zl) {
 		return
 	}
 	_ = l.core.write(zapcore.Entry{Level: zl, Time: l.now(), Message: e.Msg}, e)
@@ -201,6 +203,21 @@ func (l *Log) Reopen() error {
 	return l.file.Reopen()
 }
 
+// Reconfigure applies a reloaded error_log directive: lines at level and up
+// go to path from now on. The new file is opened before anything changes, so
+// on failure (an *OpenError) the log keeps its old file and level, as nginx
+// keeps the old cycle when a reload cannot open its logs. For New's writer
+// only the level changes.
+func (l *Log) Reconfigure(path string, level Level) error {
+	if l.file != nil && path != l.file.Path() {
+		if err := l.file.Retarget(path); err != nil {
+			return err
+		}
+	}
+	l.core.min.Store(int32(ZapLevel(level)))
+	return nil
+}
+
 // Close closes the file (not stderr, not New's writer). Lines written after
 // Close are dropped.
 func (l *Log) Close() error {
@@ -219,12 +236,12 @@ func (l *Log) Zap() *zap.Logger { return l.zap }
 // core is the zapcore.Core under Log: one encoder, one output, a fixed minimum
 // level. With() clones the encoder and shares the output.
 type core struct {
-	min zapcore.Level
+	min *atomic.Int32 // a zapcore.Level; shared by With's clones, changed by Reconfigure
 	enc *encoder
 	out zapcore.WriteSyncer
 }
 
-func (c *core) Enabled(l zapcore.Level) bool { return l >= c.min }
+func (c *core) Enabled(l zapcore.Level) bool { return int32(l) >= c.min.Load() }
 
 func (c *core) With(fields []zapcore.Field) zapcore.Core {
 	enc := c.enc.clone()

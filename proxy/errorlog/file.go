@@ -48,8 +48,12 @@ func openAppend(path string) (*os.File, error) {
 	return f, nil
 }
 
-// Path is the path File was opened with.
-func (f *File) Path() string { return f.path }
+// Path is the path File writes to.
+func (f *File) Path() string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.path
+}
 
 // Write writes p with a single write(2). After Close it returns os.ErrClosed.
 func (f *File) Write(p []byte) (int, error) {
@@ -70,10 +74,34 @@ func (f *File) Sync() error { return nil }
 // the old one. On failure it keeps writing to the old file, as nginx does, and
 // returns the *OpenError. For "stderr" it does nothing.
 func (f *File) Reopen() error {
-	if f.std {
+	f.mu.RLock()
+	std, path := f.std, f.path
+	f.mu.RUnlock()
+	if std {
 		return nil
 	}
-	nf, err := openAppend(f.path)
+	nf, err := openAppend(path)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	if f.closed || f.path != path {
+		f.mu.Unlock()
+		_ = nf.Close()
+		return os.ErrClosed
+	}
+	old := f.f
+	f.f = nf
+	f.mu.Unlock()
+	return old.Close()
+}
+
+// Retarget switches the file to a new path (a reload that changed the log's
+// path): the new file is opened first, so on failure the old one stays in
+// use and the *OpenError is returned. The old file is closed unless it was
+// stderr.
+func (f *File) Retarget(path string) error {
+	nf, err := OpenFile(path)
 	if err != nil {
 		return err
 	}
@@ -83,9 +111,12 @@ func (f *File) Reopen() error {
 		_ = nf.Close()
 		return os.ErrClosed
 	}
-	old := f.f
-	f.f = nf
+	old, oldStd := f.f, f.std
+	f.f, f.std, f.path = nf.f, nf.std, nf.path
 	f.mu.Unlock()
+	if oldStd {
+		return nil
+	}
 	return old.Close()
 }
 

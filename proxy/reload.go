@@ -1,0 +1,410 @@
+package proxy
+
+// Listeners that outlive a reload, and the generations they serve.
+//
+// Every listen address is owned by an acceptor for as long as some
+// configuration lists it. The acceptor accepts connections and hands each
+// one, through a handoff (a net.Listener fed by a channel), to the current
+// generation's fasthttp.Server for that address. A generation is what one
+// configuration runs: its site, and one fasthttp.Server per address built
+// from that site's server blocks.
+//
+// Reload builds a new site and a new generation, opens the addresses that
+// are new, points every acceptor at the new generation and closes the
+// addresses that are gone. The old generation is then shut down in the
+// background, as nginx's old worker processes are: it takes no new
+// connection, finishes the requests it has, answers them with
+// "Connection: close" and closes its idle keepalive connections. A listening
+// socket is never closed for an address both configurations have, so no
+// connection is refused during a reload.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/accesslog"
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// acceptor owns one listening socket across generations.
+type acceptor struct {
+	addr string // as configured ("127.0.0.1:8080")
+	ln   net.Listener
+	cur  atomic.Pointer[handoff] // the current generation's server for addr
+	done chan struct{}           // closed when the accept loop has returned
+}
+
+// handoff is the net.Listener a generation's fasthttp.Server serves: it
+// yields the connections its acceptor hands over, until it is closed.
+type handoff struct {
+	addr  net.Addr
+	gen   *generation
+	conns chan *clientConn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newHandoff(addr net.Addr, g *generation) *handoff {
+	return &handoff{addr: addr, gen: g, conns: make(chan *clientConn), done: make(chan struct{})}
+}
+
+// give hands c to the server; false when the handoff is closed.
+func (h *handoff) give(c *clientConn) bool {
+	select {
+	case <-h.done:
+		return false
+	default:
+	}
+	select {
+	case h.conns <- c:
+		return true
+	case <-h.done:
+		return false
+	}
+}
+
+func (h *handoff) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.conns:
+		return c, nil
+	case <-h.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handoff) Close() error   { h.once.Do(func() { close(h.done) }); return nil }
+func (h *handoff) Addr() net.Addr { return h.addr }
+
+// generation is one configuration at work.
+type generation struct {
+	site     *site
+	servers  []*fasthttp.Server
+	handoffs map[string]*handoff // by listen address
+	clients  liveSet[*clientConn]
+	wg       sync.WaitGroup // the servers' Serve loops
+}
+
+// accept runs one acceptor until its socket is closed.
+func (p *Proxy) accept(a *acceptor) {
+	defer close(a.done)
+	for {
+		c, err := a.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and the like: nginx logs accept4() failed and
+			// tries again; a pause keeps this from spinning.
+			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errnoOf(err)})
+			select {
+			case <-time.After(100 * time.Millisecond):
+				continue
+			case <-p.done:
+				return
+			}
+		}
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			_ = c.Close()
+			continue
+		}
+		p.accepts.Add(1)
+		cc := &clientConn{TCPConn: tc, id: p.nextConnID(), p: p}
+		if !p.clients.add(cc) {
+			continue // stopping: add closed it
+		}
+		p.handled.Add(1)
+		for {
+			h := a.cur.Load()
+			cc.gen = h.gen
+			if h.gen.clients.add(cc) && h.give(cc) {
+				break
+			}
+			h.gen.clients.remove(cc)
+			if a.cur.Load() == h { // closed and not replaced: stopping
+				_ = cc.Close()
+				break
+			}
+		}
+	}
+}
+
+// prepare builds the running form of cfg beside the current one: a site
+// that reuses prev's unchanged upstream groups, with its access logs open.
+func (p *Proxy) prepare(cfg *config.Config, prev *site) (*site, error) {
+	s, err := buildSite(cfg, p.now, prev)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.logs.acquire(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// listen opens the addresses of s that no acceptor has yet. On failure it
+// closes what it opened and returns nginx's bind() error.
+func (p *Proxy) listen(s *site) (map[string]net.Listener, error) {
+	opened := map[string]net.Listener{}
+	for addr := range s.listeners {
+		if p.acceptors[addr] != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range opened {
+				_ = l.Close()
+			}
+			return nil, bindError(addr, err)
+		}
+		opened[addr] = ln
+	}
+	return opened, nil
+}
+
+// install makes s the running configuration: a generation for it, the
+// acceptors pointed at it, new addresses accepting, removed ones closed.
+// The previous generation, if any, is retired. It cannot fail. p.mu is held.
+func (p *Proxy) install(s *site, opened map[string]net.Listener) {
+	g := &generation{site: s, handoffs: map[string]*handoff{}}
+	for addr, vhosts := range s.listeners {
+		var la net.Addr
+		if a := p.acceptors[addr]; a != nil {
+			la = a.ln.Addr()
+		} else {
+			la = opened[addr].Addr()
+		}
+		h := newHandoff(la, g)
+		srv := p.newServer(s, vhosts)
+		g.handoffs[addr] = h
+		g.servers = append(g.servers, srv)
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			_ = srv.Serve(h)
+		}()
+	}
+	old := p.gen
+	p.gen = g
+	p.site.Store(s)
+	for addr, a := range p.acceptors {
+		if h := g.handoffs[addr]; h != nil {
+			a.cur.Store(h)
+			continue
+		}
+		_ = a.ln.Close() // an address the new configuration dropped
+		delete(p.acceptors, addr)
+	}
+	for addr, ln := range opened {
+		a := &acceptor{addr: addr, ln: ln, done: make(chan struct{})}
+		a.cur.Store(g.handoffs[addr])
+		p.acceptors[addr] = a
+		p.order = append(p.order, a)
+		go p.accept(a)
+	}
+	kept := p.order[:0]
+	for _, a := range p.order {
+		if p.acceptors[a.addr] == a {
+			kept = append(kept, a)
+		}
+	}
+	p.order = kept
+	p.health.start(s, p.elog)
+	if old != nil {
+		p.retire(old)
+	}
+}
+
+// Reload applies a new configuration without dropping a connection or a
+// request (nginx's HUP). It is all or nothing: a config that cannot be put
+// to work (an address in use, a log that cannot be opened, an invalid
+// variable) leaves the running one untouched and returns the error.
+// Upstream blocks that did not change keep their keepalive connections and
+// health state.
+func (p *Proxy) Reload(cfg *config.Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gen == nil {
+		return errors.New("reload: the proxy is not running")
+	}
+	s, err := p.prepare(cfg, p.site.Load())
+	if err != nil {
+		return err
+	}
+	opened, err := p.listen(s)
+	if err != nil {
+		p.logs.release(s)
+		return err
+	}
+	if err := p.elog.Reconfigure(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level)); err != nil {
+		for _, ln := range opened {
+			_ = ln.Close()
+		}
+		p.logs.release(s)
+		return err
+	}
+	p.budget.SetLimit(cfg.BufferMemoryLimit)
+	p.install(s, opened)
+	return nil
+}
+
+// retire shuts an old generation down in the background: no new
+// connections, its requests finished, its keepalive connections closed.
+// Then the upstream groups no later configuration kept have their idle
+// connections closed and its access logs are released. p.mu is held.
+func (p *Proxy) retire(g *generation) {
+	for _, h := range g.handoffs {
+		_ = h.Close()
+	}
+	p.retiring.Add(1)
+	go func() {
+		defer p.retiring.Done()
+		p.drain(g)
+		p.mu.Lock()
+		cur := p.site.Load()
+		p.mu.Unlock()
+		for name, grp := range g.site.groups {
+			if cur.groups[name] != grp {
+				grp.closeIdle()
+			}
+		}
+		p.logs.release(g.site)
+	}()
+}
+
+// drain shuts g's servers down gracefully and waits for their Serve loops.
+// A hard stop (Close, or Shutdown out of time) cuts it short.
+func (p *Proxy) drain(g *generation) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-p.hardStop:
+			cancel()
+			g.clients.closeAll()
+		case <-ctx.Done():
+		}
+	}()
+	if t := g.site.cfg.WorkerShutdownTimeout; t > 0 {
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, t)
+		defer c2()
+	}
+	for _, srv := range g.servers {
+		if err := srv.ShutdownWithContext(ctx); err != nil {
+			// worker_shutdown_timeout: what is left is closed, as nginx
+			// closes the connections of a worker that ran out of time.
+			g.clients.closeAll()
+		}
+	}
+	g.wg.Wait()
+}
+
+// logSet holds the open access logs, shared by the generations that write
+// to the same file with the same format: a reload that keeps a log keeps
+// its file (and its buffer) open.
+type logSet struct {
+	mu   sync.Mutex
+	logs map[logKey]*sharedLog
+}
+
+type logKey struct{ path, format string }
+
+type sharedLog struct {
+	log  *accesslog.Log
+	refs int
+}
+
+// acquire opens (or shares) the access log of every server block of s and
+// fills s.access. On failure nothing is held.
+func (ls *logSet) acquire(s *site) error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.logs == nil {
+		ls.logs = map[logKey]*sharedLog{}
+	}
+	s.access = map[string]*accesslog.Log{}
+	var got []logKey
+	for _, sc := range s.cfg.Servers {
+		if sc.AccessLog.Off || s.access[sc.AccessLog.Path] != nil {
+			continue
+		}
+		k := logKey{sc.AccessLog.Path, sc.AccessLog.Format}
+		sl := ls.logs[k]
+		if sl == nil {
+			f, err := accesslog.Compile(sc.AccessLog.Format)
+			if err == nil {
+				var l *accesslog.Log
+				if l, err = accesslog.Open(sc.AccessLog.Path, f); err == nil {
+					sl = &sharedLog{log: l}
+					ls.logs[k] = sl
+				}
+			}
+			if err != nil {
+				for _, k := range got {
+					ls.unref(k)
+				}
+				s.access = nil
+				return fmt.Errorf("access_log %s: %w", sc.AccessLog.Path, err)
+			}
+		}
+		sl.refs++
+		got = append(got, k)
+		s.access[sc.AccessLog.Path] = sl.log
+	}
+	s.logKeys = got
+	return nil
+}
+
+// release drops s's hold on its logs, closing those no site holds.
+func (ls *logSet) release(s *site) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for _, k := range s.logKeys {
+		ls.unref(k)
+	}
+	s.logKeys = nil
+}
+
+func (ls *logSet) unref(k logKey) {
+	sl := ls.logs[k]
+	if sl == nil {
+		return
+	}
+	if sl.refs--; sl.refs <= 0 {
+		_ = sl.log.Close()
+		delete(ls.logs, k)
+	}
+}
+
+// reopen reopens every access log (USR1). It returns the first error; the
+// logs that failed keep their old file.
+func (ls *logSet) reopen() error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	var first error
+	for _, sl := range ls.logs {
+		if err := sl.log.Reopen(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// closeAll closes every log (the proxy's stop).
+func (ls *logSet) closeAll() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for k, sl := range ls.logs {
+		_ = sl.log.Close()
+		delete(ls.logs, k)
+	}
+}
