@@ -167,6 +167,7 @@ const bodyChunk = 4096
 // logTempFile writes nginx's [crit] line for a temp file that could not be
 // created, written or read: `open() "PATH" failed (20: Not a directory)`.
 func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string) {
+	x.p.stats.tempErrors.Add(1)
 	call := "open()"
 	switch te.Op {
 	case "write":

@@ -50,6 +50,7 @@ type UpstreamError struct {
 	Err      error  // the raw cause; a syscall.Errno stays in the chain
 	Detail   string // for invalid headers: the offending line, escaped as nginx does
 	Buffered bool   // the body was being read into proxy buffers (nginx says readv())
+	Msg      string // when set, nginx's message for a fault the Kind cannot word (FastCGI's own)
 }
 
 func (e *UpstreamError) Error() string {
@@ -86,6 +87,12 @@ func (e *UpstreamError) Errno() syscall.Errno {
 // Message is the text of nginx's error-log line before " (errno: ...)" and
 // " while ...": "recv() failed", "upstream prematurely closed connection", ...
 func (e *UpstreamError) Message() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
+	if e.Phase == PhaseSSLHandshake && e.Kind != KindTimeout {
+		return sslUpstreamMessage(e) // upstream_tls.go
+	}
 	switch e.Kind {
 	case KindTimeout:
 		return "upstream timed out"

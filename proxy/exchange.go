@@ -57,6 +57,7 @@ type exchange struct {
 	bodyBytes   int64       // body bytes handed to the client connection
 	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
 	logged      bool
+	fcgi        fcgiState // the FastCGI side of the exchange (fcgi.go)
 }
 
 // attemptRecord is one try as the access log lists it
@@ -72,7 +73,7 @@ func (x *exchange) reset() {
 	*x = exchange{
 		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
-		uresp: x.uresp,
+		uresp: x.uresp, fcgi: x.fcgi.recycle(),
 	}
 }
 

@@ -19,8 +19,18 @@ import (
 //	send → read header → retry?]… → respond (buffer or spill body) → log
 func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	p.requests.begin()
+	p.stats.requests.Add(1)
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
+	if x.httpsPortPlain() { // plain HTTP on an ssl address: nginx's 400 (tls.go)
+		x.finish()
+		return
+	}
+	if x.loc != nil && x.loc.conf.StubStatus {
+		x.stubStatus()
+		x.finish()
+		return
+	}
 	if x.loc == nil || x.loc.group == nil {
 		x.page(fasthttp.StatusNotFound)
 		x.finish()
@@ -68,6 +78,10 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 
 // buildHead renders the upstream request head once; retries resend it.
 func (x *exchange) buildHead() {
+	if x.loc.fcgi != nil {
+		x.buildFastCGIHead() // BEGIN_REQUEST and PARAMS instead (fcgi.go)
+		return
+	}
 	x.uri = upstreamURI(x.uri[:0], x.loc, x.ctx.Request.Header.RequestURI())
 	var n int64
 	if x.body != nil {
@@ -98,6 +112,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		g.budget.earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
+	x.p.stats.attempt(ue, a.start)
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
 		x.record(pr, status, a.start)
@@ -127,6 +142,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	x.record(pr, ue.Status(), a.start)
 	verdict := decideRetry(x.retryInput(ue))
+	x.p.stats.decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).

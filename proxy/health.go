@@ -213,7 +213,19 @@ func (c *checker) check(ctx context.Context) error {
 	// Stopping cuts a check short: every blocked read or write returns.
 	unwatch := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer unwatch()
-	br := bufio.NewReaderSize(conn, checkHeadBuf)
+	var rw io.ReadWriter = conn
+	if c.hc.Type == config.HealthCheckHTTP {
+		// A group used with https:// is checked over TLS (upstream_tls.go).
+		tc, err := c.g.checkTLS(conn, c.p)
+		if err != nil {
+			_ = conn.Close()
+			return err
+		}
+		if tc != nil {
+			rw = tc
+		}
+	}
+	br := bufio.NewReaderSize(rw, checkHeadBuf)
 
 	if c.hc.Type == config.HealthCheckTCP {
 		closeGracefully(ctx, conn, br, deadline)
@@ -225,7 +237,7 @@ func (c *checker) check(ctx context.Context) error {
 	}
 	req := "GET " + c.hc.URI + " HTTP/1.1\r\nHost: " + host +
 		"\r\nConnection: close\r\nUser-Agent: spillway-health\r\n\r\n"
-	if _, err := io.WriteString(conn, req); err != nil {
+	if _, err := io.WriteString(rw, req); err != nil {
 		closeGracefully(ctx, conn, br, deadline)
 		return checkFailed("send", err)
 	}

@@ -182,5 +182,8 @@ func probeIdle(uc *upConn) error {
 	if err != nil {
 		return err
 	}
+	if perr == errUnsolicited && uc.tls != nil {
+		return probeTLS(uc) // a TLS record: close_notify, or a session ticket (upstream_tls.go)
+	}
 	return perr
 }

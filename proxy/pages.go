@@ -18,6 +18,7 @@ var errorPages = func() map[int][]byte {
 	}{
 		{400, "400 Bad Request", ""},
 		{494, "400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"},
+		{497, "400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"},
 		{404, "404 Not Found", ""},
 		{405, "405 Not Allowed", ""},
 		{408, "408 Request Time-out", ""},
@@ -52,7 +53,7 @@ const ServerName = "spillway"
 // connection (measured: 502/504 keep it, 400/413/414/500/505 close it).
 func closeAfter(code int) bool {
 	switch code {
-	case 400, 494, 408, 413, 414, 500, 501, 505:
+	case 400, 494, 497, 408, 413, 414, 500, 501, 505:
 		return true
 	}
 	return false
@@ -64,8 +65,11 @@ func (x *exchange) page(code int) {
 	writePage(x.ctx, code)
 	x.status = code
 	x.bodyBytes = int64(len(x.ctx.Response.Body()))
-	if code == 494 {
+	if code == 494 || code == 497 {
 		x.status = 400
+	}
+	if closeAfter(code) {
+		x.lingerAfterPage() // lingering_close (linger.go)
 	}
 }
 
@@ -76,7 +80,7 @@ func writePage(ctx *fasthttp.RequestCtx, code int) {
 	}
 	ctx.Response.Reset()
 	status := code
-	if code == 494 {
+	if code == 494 || code == 497 {
 		status = 400
 	}
 	ctx.SetStatusCode(status)

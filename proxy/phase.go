@@ -6,19 +6,21 @@ package proxy
 type Phase uint8
 
 const (
-	PhaseConnect    Phase = iota // dialing the upstream
-	PhaseSend                    // writing the request head and body
-	PhaseReadHeader              // waiting for / reading the response head
-	PhaseReadBody                // reading the response body ("reading upstream")
-	PhaseSendClient              // writing the response to the client
+	PhaseConnect      Phase = iota // dialing the upstream
+	PhaseSSLHandshake              // the TLS handshake of an https:// upstream (upstream_tls.go)
+	PhaseSend                      // writing the request head and body
+	PhaseReadHeader                // waiting for / reading the response head
+	PhaseReadBody                  // reading the response body ("reading upstream")
+	PhaseSendClient                // writing the response to the client
 )
 
 var phaseAction = [...]string{
-	PhaseConnect:    "connecting to upstream",
-	PhaseSend:       "sending request to upstream",
-	PhaseReadHeader: "reading response header from upstream",
-	PhaseReadBody:   "reading upstream",
-	PhaseSendClient: "sending to client",
+	PhaseConnect:      "connecting to upstream",
+	PhaseSSLHandshake: "SSL handshaking to upstream",
+	PhaseSend:         "sending request to upstream",
+	PhaseReadHeader:   "reading response header from upstream",
+	PhaseReadBody:     "reading upstream",
+	PhaseSendClient:   "sending to client",
 }
 
 func (p Phase) String() string {

@@ -43,12 +43,14 @@ type Proxy struct {
 	logs      logSet       // access logs, shared by generations
 	accepts   atomic.Int64 // connections accepted (stub_status "accepts")
 	handled   atomic.Int64 // connections handed to a server ("handled")
+	stats     *stats       // counters for metrics and stub_status
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
 	acceptors map[string]*acceptor // by listen address
 	order     []*acceptor          // in the order they were opened (Addrs)
 	gen       *generation          // the running configuration; nil before Start and after Shutdown
+	metrics   *metricsServer       // metrics.listen; nil without one
 	retiring  sync.WaitGroup       // old generations still draining
 	hardStop  chan struct{}        // closed when the stop may no longer wait
 	done      chan struct{}
@@ -65,6 +67,7 @@ type Options struct {
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
 		hardStop: make(chan struct{}), done: make(chan struct{})}
+	p.stats = newStats(p)
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
@@ -85,6 +88,17 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	return p, nil
 }
 
+// ReopenLogs reopens the error log and every access log at their paths
+// (SIGUSR1, after logrotate renamed them). A log that cannot be reopened
+// keeps its old file; the first error is returned.
+func (p *Proxy) ReopenLogs() error {
+	err := p.elog.Reopen()
+	if aerr := p.logs.reopen(); err == nil {
+		err = aerr
+	}
+	return err
+}
+
 // BufferStats reports the buffer budget's counters (chunks in use, bytes
 // spilled, temp files open) for metrics and tests.
 func (p *Proxy) BufferStats() buffer.Stats { return p.budget.Stats() }
@@ -102,6 +116,13 @@ func (p *Proxy) Start() error {
 	p.mu.Lock()
 	s := p.site.Load()
 	opened, err := p.listen(s)
+	if err == nil && s.cfg.MetricsListen != "" {
+		if p.metrics, err = p.startMetrics(s.cfg.MetricsListen); err != nil {
+			for _, ln := range opened {
+				_ = ln.Close()
+			}
+		}
+	}
 	if err != nil {
 		p.mu.Unlock()
 		p.Close()
@@ -153,6 +174,7 @@ func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
 		Logger:                        fasthttpLogger{p},
+		ConnState:                     p.connState,
 	}
 }
 
@@ -179,6 +201,8 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		<-a.done
 	}
 	p.acceptors, p.order = map[string]*acceptor{}, nil
+	p.metrics.close()
+	p.metrics = nil
 	gen := p.gen
 	p.gen = nil
 	if gen != nil {
@@ -278,9 +302,10 @@ func (p *Proxy) nextConnID() uint64 { return p.connIDs.Add(1) }
 // fasthttp's writer.
 type clientConn struct {
 	*net.TCPConn
-	id  uint64
-	p   *Proxy
-	gen *generation // the configuration serving it
+	id   uint64
+	p    *Proxy
+	gen  *generation // the configuration serving it
+	idle atomic.Bool // between requests (stub_status "Waiting")
 }
 
 func (c *clientConn) Close() error {
@@ -292,7 +317,7 @@ func (c *clientConn) Close() error {
 }
 
 func connID(ctx *fasthttp.RequestCtx) uint64 {
-	if c, ok := ctx.Conn().(*clientConn); ok {
+	if c := clientConnOf(ctx.Conn()); c != nil { // through TLS too (tls.go)
 		return c.id
 	}
 	return ctx.ConnID()
@@ -316,12 +341,13 @@ func (x *exchange) finish() {
 			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
 			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
 			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
-			RequestURI: string(h.RequestURI()), Scheme: "http", RequestTime: time.Since(x.start),
+			RequestURI: string(h.RequestURI()), Scheme: x.scheme(), RequestTime: time.Since(x.start),
 			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
 			Header: func(name string) []byte { return h.Peek(name) },
 		})
 	}
 	p := x.p
+	p.stats.request(x.status, time.Since(x.start))
 	x.reset()
 	p.exchanges.Put(x)
 	p.requests.end()

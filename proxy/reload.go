@@ -50,6 +50,7 @@ type handoff struct {
 	conns chan *clientConn
 	done  chan struct{}
 	once  sync.Once
+	front *frontAddr // "listen ... ssl": wraps each connection in TLS (tls.go); nil otherwise
 }
 
 func newHandoff(addr net.Addr, g *generation) *handoff {
@@ -74,7 +75,7 @@ func (h *handoff) give(c *clientConn) bool {
 func (h *handoff) Accept() (net.Conn, error) {
 	select {
 	case c := <-h.conns:
-		return c, nil
+		return h.front.wrap(c), nil // TLS on an ssl address (tls.go)
 	case <-h.done:
 		return nil, net.ErrClosed
 	}
@@ -183,6 +184,7 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 			la = opened[addr].Addr()
 		}
 		h := newHandoff(la, g)
+		h.front = p.frontFor(s, addr, la)
 		srv := p.newServer(s, vhosts)
 		g.handoffs[addr] = h
 		g.servers = append(g.servers, srv)
@@ -244,12 +246,32 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		p.logs.release(s)
 		return err
 	}
-	if err := p.elog.Reconfigure(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level)); err != nil {
+	undo := func() {
 		for _, ln := range opened {
 			_ = ln.Close()
 		}
 		p.logs.release(s)
+	}
+	// A changed metrics.listen is opened before anything is swapped.
+	var metricsNext *metricsServer
+	oldAddr := ""
+	if p.metrics != nil {
+		oldAddr = p.metrics.addr
+	}
+	if cfg.MetricsListen != oldAddr && cfg.MetricsListen != "" {
+		if metricsNext, err = p.startMetrics(cfg.MetricsListen); err != nil {
+			undo()
+			return err
+		}
+	}
+	if err := p.elog.Reconfigure(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level)); err != nil {
+		metricsNext.close()
+		undo()
 		return err
+	}
+	if cfg.MetricsListen != oldAddr {
+		p.metrics.close()
+		p.metrics = metricsNext
 	}
 	p.budget.SetLimit(cfg.BufferMemoryLimit)
 	p.install(s, opened)
@@ -293,13 +315,14 @@ func (p *Proxy) drain(g *generation) {
 		case <-ctx.Done():
 		}
 	}()
+	sctx := ctx
 	if t := g.site.cfg.WorkerShutdownTimeout; t > 0 {
 		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, t)
+		sctx, c2 = context.WithTimeout(ctx, t)
 		defer c2()
 	}
 	for _, srv := range g.servers {
-		if err := srv.ShutdownWithContext(ctx); err != nil {
+		if err := srv.ShutdownWithContext(sctx); err != nil {
 			// worker_shutdown_timeout: what is left is closed, as nginx
 			// closes the connections of a worker that ran out of time.
 			g.clients.closeAll()

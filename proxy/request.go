@@ -127,7 +127,7 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 			}
 			dst = append(dst, x.client...)
 		case varScheme:
-			dst = append(dst, "http"...)
+			dst = append(dst, x.scheme()...)
 		case varProxyHost:
 			dst = append(dst, x.loc.conf.ProxyPass.Host...)
 		case varRequestURI:

@@ -55,7 +55,7 @@ func (x *exchange) respond() bool {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
-		if err := readSmallBody(&ctx.Response, a.conn.br, cl); err != nil {
+		if err := readSmallBody(&ctx.Response, x.bodyReader(a), cl); err != nil {
 			ue := a.fail(PhaseReadBody, err)
 			ue.Buffered = true
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -75,12 +75,16 @@ func (x *exchange) respond() bool {
 		return false
 	}
 	// Stream the body as it arrives.
-	x.uresp.StreamBody = true
-	if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
-		x.bodyFailed(a.fail(PhaseReadBody, err))
-		ctx.Response.ImmediateHeaderFlush = true
-		ctx.SetBodyStream(&failedBody{x: x, err: err}, -1)
-		return true
+	var body io.Reader = x.bodyReader(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
+	if x.loc.fcgi == nil {
+		x.uresp.StreamBody = true
+		if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
+			x.bodyFailed(a.fail(PhaseReadBody, err))
+			ctx.Response.ImmediateHeaderFlush = true
+			ctx.SetBodyStream(&failedBody{x: x, err: err}, -1)
+			return true
+		}
+		body = x.uresp.BodyStream()
 	}
 	ctx.Response.ImmediateHeaderFlush = true
 	if buffering {
@@ -89,8 +93,9 @@ func (x *exchange) respond() bool {
 		// client drains the spool at its own pace.
 		s := &x.spooled
 		*s = spoolStream{x: x, a: a, uc: a.conn, done: make(chan struct{})}
-		if cc, ok := ctx.Conn().(*clientConn); ok && cl >= 0 {
+		if cc, ok := ctx.Conn().(*clientConn); ok && (cl >= 0 || cl == -1 && x.ctx.Request.Header.IsHTTP11()) {
 			s.direct = newSocketWriter(cc, x)
+			s.chunked = cl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}
 		s.sp = buffer.NewSpool(buffer.SpoolOptions{
 			Pool:                 x.p.budget.Pool(int(lc.ProxyBuffers.Size)),
@@ -104,12 +109,12 @@ func (x *exchange) respond() bool {
 		if s.direct != nil {
 			s.direct.sp = s.sp
 		}
-		go s.produce(x.uresp.BodyStream())
+		go s.produce(body)
 		ctx.SetBodyStream(s, cl)
 		return true
 	}
 	s := &x.stream
-	*s = bodyStream{x: x, r: x.uresp.BodyStream()}
+	*s = bodyStream{x: x, r: body}
 	ctx.SetBodyStream(s, cl)
 	return true
 }
@@ -175,6 +180,9 @@ func (x *exchange) release(a *attempt, complete bool) {
 // reusable: HTTP/1.1 both ways, no "Connection: close" either way, and
 // known framing (a body read until close leaves nothing to reuse).
 func (x *exchange) reusable() bool {
+	if x.loc.fcgi != nil {
+		return x.fcgiReusable()
+	}
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
 		return false
 	}
@@ -188,6 +196,7 @@ func (x *exchange) reusable() bool {
 // bodyFailed logs a failure while reading the upstream body. Nothing is
 // retried: the client already has the status line (nginx does the same).
 func (x *exchange) bodyFailed(ue *UpstreamError) {
+	x.p.stats.failure(ue)
 	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {

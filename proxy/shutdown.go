@@ -41,6 +41,13 @@ func (s *liveSet[T]) remove(c T) {
 	s.mu.Unlock()
 }
 
+// len is the number of registered connections.
+func (s *liveSet[T]) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
 // closeAll closes every registered connection, and every later one.
 func (s *liveSet[T]) closeAll() {
 	s.mu.Lock()

@@ -22,6 +22,7 @@ type site struct {
 	listeners map[string][]*vhost
 	access    map[string]*accesslog.Log // by path; held in Proxy.logs
 	logKeys   []logKey                  // what this site holds in Proxy.logs
+	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
 }
 
 // vhost is one server block.
@@ -39,9 +40,12 @@ type location struct {
 	conf   *config.Location
 	group  *group
 	scheme string
+	tls    *upstreamTLS // https://: proxy_ssl_* for this group (upstream_tls.go)
 	// proxySetHeader is proxy_set_header compiled: set[i] is sent first, in
 	// file order; names in set are dropped from the client's headers.
 	set []compiledHeader
+	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
+	fcgi *fcgiLocation
 }
 
 type compiledHeader struct {
@@ -87,6 +91,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			s.listeners[l] = append(s.listeners[l], vh)
 		}
 	}
+	s.tls = buildSiteTLS(cfg, s.listeners)
 	return s, nil
 }
 
@@ -114,12 +119,22 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.group = g
 	}
+	if lc.ProxyPass.Scheme == "https" && loc.group != nil {
+		loc.tls = loc.group.tlsFor(&lc.ProxySSL)
+	}
 	for _, h := range lc.ProxySetHeader {
 		parts, err := compileValue(h.Value)
 		if err != nil {
 			return nil, fmt.Errorf("proxy_set_header %s: %w", h.Name, err)
 		}
 		loc.set = append(loc.set, compiledHeader{name: h.Name, parts: parts})
+	}
+	if lc.FastCGI != nil {
+		f, err := compileFastCGI(lc)
+		if err != nil {
+			return nil, err
+		}
+		loc.fcgi = f
 	}
 	return loc, nil
 }

@@ -41,6 +41,9 @@ type spoolStream struct {
 	state atomic.Uint32
 
 	direct *socketWriter // set when the body goes straight to the client socket
+	// chunked: direct writes are framed as HTTP/1.1 chunks (a body without a
+	// Content-Length, e.g. from FastCGI; see chunkedSocketWriter).
+	chunked bool
 
 	upFailed bool // the producer logged an upstream or temp-file failure (read after done)
 	closed   bool
@@ -100,6 +103,7 @@ func (s *spoolStream) produce(r io.Reader) {
 	default:
 		s.upFailed = true
 		ue := bodyError(a, rerr, true)
+		x.p.stats.failure(ue)
 		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 		s.sp.CloseWrite(ue)
 		x.release(a, false)
@@ -137,6 +141,9 @@ func (s *spoolStream) SupportsBodyWriteTo() bool { return true }
 func (s *spoolStream) WriteTo(w io.Writer) (int64, error) {
 	if s.direct != nil {
 		w = s.direct
+		if s.chunked {
+			w = &chunkedSocketWriter{socketWriter: s.direct}
+		}
 	} else if s.x.loc.conf.SendTimeout > 0 {
 		w = &sendWriter{w: w, x: s.x}
 	}
@@ -283,7 +290,7 @@ func (w *socketWriter) Write(p []byte) (int, error) {
 
 // WriteVec writes bufs with writev(2), the spool's ready chunks at once.
 func (w *socketWriter) WriteVec(in [][]byte) (int64, error) {
-	var local [16][]byte // the caller's slices stay as they are
+	var local [16 + 2][]byte // the caller's slices stay as they are (the spool's 16, plus chunk framing)
 	bufs := local[:copy(local[:], in)]
 	var total int64
 	for len(bufs) > 0 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -24,6 +25,8 @@ type upConn struct {
 	tcp  *net.TCPConn
 	peer *peer
 	t    *transport
+	tls  *tls.Conn    // over tcp for an https:// upstream, nil otherwise (upstream_tls.go)
+	sec  *upstreamTLS // the proxy_ssl_* settings tls was made with; only such a request reuses it
 	br   *bufio.Reader
 	bw   *bufio.Writer
 
@@ -65,7 +68,13 @@ func (c *upConn) Read(p []byte) (int, error) {
 			_ = c.tcp.SetReadDeadline(c.rdl)
 		}
 	}
-	n, err := c.tcp.Read(p)
+	var n int
+	var err error
+	if c.tls != nil {
+		n, err = c.tls.Read(p) // the socket's own error stays in tls's chain
+	} else {
+		n, err = c.tcp.Read(p)
+	}
 	c.nread += int64(n)
 	if err != nil && c.rerr == nil {
 		c.rerr = err
@@ -80,7 +89,13 @@ func (c *upConn) Write(p []byte) (int, error) {
 			_ = c.tcp.SetWriteDeadline(c.wdl)
 		}
 	}
-	n, err := c.tcp.Write(p)
+	var n int
+	var err error
+	if c.tls != nil {
+		n, err = c.tls.Write(p)
+	} else {
+		n, err = c.tcp.Write(p)
+	}
 	c.nwrit += int64(n)
 	if err != nil && c.werr == nil {
 		c.werr = err
@@ -98,8 +113,12 @@ func (c *upConn) Close() error {
 }
 
 // dial opens a fresh connection to p (phase: connecting to upstream).
-func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, headerBuf int) (*upConn, error) {
-	d := net.Dialer{Timeout: timeout}
+// With sec (https://) the TLS handshake follows, under a fresh timeout of
+// the same length (nginx re-arms proxy_connect_timeout for it).
+func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, headerBuf int, sec *upstreamTLS) (*upConn, error) {
+	// No TCP keepalive probes on upstream connections (nginx's
+	// proxy_socket_keepalive off): four setsockopt(2) calls fewer per connect.
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		// A net.Dialer timeout is a net.Error with Timeout() but not
@@ -113,6 +132,12 @@ func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, he
 	}
 	uc.br = bufio.NewReaderSize(uc, headerBuf) // proxy_buffer_size: the response head must fit
 	uc.bw = bufio.NewWriterSize(uc, 16<<10)
+	if sec != nil {
+		if ue := uc.handshake(ctx, sec, timeout); ue != nil {
+			uc.close()
+			return nil, ue
+		}
+	}
 	return uc, nil
 }
 
@@ -397,14 +422,24 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 	if !fresh {
 		a.conn, a.idle = pr.idle.get(a.start, &p.stale, isNonIdempotent(x.ctx.Request.Header.Method()))
 		a.reused = a.conn != nil
+		if a.reused && a.conn.sec != x.loc.tls {
+			// cached by a location with another scheme or other
+			// proxy_ssl_* settings (upstream_tls.go): not this one's
+			a.conn.close()
+			a.conn, a.reused = nil, false
+		}
 	}
 	if a.conn == nil {
-		uc, err := p.transport.dial(x.ctx, pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize))
+		uc, err := p.transport.dial(context.Background(), pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize), x.loc.tls)
 		if err != nil {
+			if err.(*UpstreamError).Phase == PhaseSSLHandshake {
+				p.nextConnID() // connected: the connection had its *N
+			}
 			pr.group.done(pr)
 			return a, err.(*UpstreamError)
 		}
 		p.nextConnID() // an upstream connection takes an nginx *N too
+		p.stats.dials.Add(1)
 		a.conn = uc
 	}
 	uc := a.conn
@@ -413,13 +448,13 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	var body io.Reader
 	if x.body != nil {
-		body = x.body.reader()
+		body = x.stdin(x.body.reader()) // FastCGI frames it as STDIN records
 	}
 	if err := a.send(x.head, body); err != nil {
 		uc.close()
 		return a, err.(*UpstreamError)
 	}
-	if err := a.readHeader(&x.uresp.Header); err != nil {
+	if err := x.readHeader(a); err != nil { // HTTP or FastCGI (fcgi.go)
 		uc.close()
 		return a, err.(*UpstreamError)
 	}

@@ -24,6 +24,10 @@ type group struct {
 
 	leastConn bool                // least_conn: fewest requests in flight per weight, then round-robin
 	check     *config.HealthCheck // health_check; nil = passive health only
+
+	tlsMu    sync.Mutex
+	tls      map[upstreamTLSKey]*upstreamTLS // https:// settings in use with this group (upstream_tls.go)
+	tlsCheck *upstreamTLS                    // the first of them: what an active health check uses
 }
 
 // peer is one server of a group. Its keepalive cache and counters are its

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"spillway/proxy"
-	"spillway/proxy/config"
 )
 
 // errCheckFailed makes `spillway check` exit 1 after it printed nginx's
@@ -21,7 +20,7 @@ func newCheckCmd(configPath *string) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.ErrOrStderr()
-			cfg, err := config.Load(*configPath)
+			cfg, err := loadConfig(*configPath, out)
 			if err == nil {
 				err = proxy.Validate(cfg)
 			}

@@ -37,8 +37,12 @@ func newDemoCmd(configPath *string) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			// The error log goes to the terminal so the nginx-format lines
-			// (and spillway's retry decisions at info) are visible.
-			cfg.ErrorLog = config.ErrorLog{Path: "stderr", Level: config.LevelInfo}
+			// (and spillway's retry decisions at info) are visible, after a
+			// reload (HUP) too.
+			toTerminal := func(c *config.Config) {
+				c.ErrorLog = config.ErrorLog{Path: "stderr", Level: config.LevelInfo}
+			}
+			toTerminal(cfg)
 			origins, err := startDemoOrigins(cfg, out)
 			if err != nil {
 				return err
@@ -55,7 +59,8 @@ func newDemoCmd(configPath *string) *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			return run(ctx, cfg, func(p *proxy.Proxy) { demoTraffic(out, p, requests) })
+			return runWith(ctx, cfg, runOptions{override: toTerminal,
+				ready: func(p *proxy.Proxy) { demoTraffic(out, p, requests) }})
 		},
 	}
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")

@@ -27,7 +27,7 @@ func main() {
 }
 
 func newRootCmd() *cobra.Command {
-	var configPath string
+	var configPath, sig string
 	serve := newServeCmd(&configPath)
 	root := &cobra.Command{
 		Use:           "spillway",
@@ -36,9 +36,15 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
-		RunE:          serve.RunE, // serve is the default, as for nginx
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if sig != "" { // nginx -s: signal the running process
+				return sendSignal(configPath, sig)
+			}
+			return serve.RunE(cmd, args) // serve is the default, as for nginx
+		},
 	}
+	root.Flags().StringVarP(&sig, "signal", "s", "", "send a signal to the running spillway (via its pid file): stop, quit, reopen, reload")
 	root.PersistentFlags().StringVarP(&configPath, "config", "c", "proxy.yaml", "configuration file")
-	root.AddCommand(serve, newCheckCmd(&configPath), newDemoCmd(&configPath), newUpstreamCmd(), newProbeCmd(), newBenchCmd())
+	root.AddCommand(serve, newCheckCmd(&configPath), newDemoCmd(&configPath), newUpstreamCmd(), newProbeCmd(), newBenchCmd(), newConvertCmd())
 	return root
 }

@@ -136,6 +136,9 @@ type Server struct {
 	Listen     []string // host:port
 	ServerName []string // first one is logged as "server:"; may be empty
 
+	ListenSSL []string  // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
+	TLS       ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)
+
 	AccessLog AccessLog
 
 	ClientHeaderTimeout      time.Duration // default 60s
@@ -173,6 +176,8 @@ type Location struct {
 
 	ProxyPass  ProxyPass
 	StubStatus bool // stub_status: answer with the status page, not proxied
+
+	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
 	ProxyHTTPVersion string   // "1.0" (nginx default) or "1.1"
@@ -212,11 +217,18 @@ type Location struct {
 	// (spillway's own): a POST, PATCH or LOCK that carries an Idempotency-Key
 	// header is retried like an idempotent request. Default off.
 	ProxyNextUpstreamIdempotencyKey bool
+
+	// FastCGI is set by fastcgi_pass (ProxyPass then holds its address with
+	// Scheme "fastcgi", and the Proxy* fields above hold the fastcgi_*
+	// values); nil for proxy_pass. See fastcgi.go.
+	FastCGI   *FastCGI
+	Root      string    // root: $document_root, default "html"
+	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].
 type ProxyPass struct {
-	Scheme   string // "http"
+	Scheme   string // "http" or "https"
 	Host     string // upstream group name, or host:port as written
 	Upstream string // set when Host names an http.upstreams entry
 	URI      string // the URI part, "" when proxy_pass has none (the client URI is passed unchanged)

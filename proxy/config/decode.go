@@ -44,6 +44,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = wordsFrom(in)
 	case *listenAddrs:
 		*p, err = listenFrom(in)
+	case *paths:
+		*p, err = pathsFrom(in)
 	case *[]Header:
 		*p, err = headersFrom(in)
 	case *Buffers:

@@ -147,6 +147,7 @@ func TestLoadGoodFile(t *testing.T) {
 		ProxyRequestBuffering: true, ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
 		ClientBodyTempPath: "temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
 		ProxyNextUpstream: NextError | NextTimeout,
+		Root:              "html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix
@@ -493,7 +494,7 @@ func TestValidation(t *testing.T) {
 		{"location without path", "http:\n  servers:\n    - listen: [80]\n      locations: [{proxy_pass: \"http://a:1\"}]\n",
 			"http.servers[0].locations[0]", 4, `location has no "path"`},
 		{"unknown upstream", withLocation(), "", 0, ""}, // placeholder replaced below
-		{"https", strings.Replace(base, "http://app", "https://app", 1), loc0 + ".proxy_pass", 9, "https upstreams are not supported yet"},
+		{"https verify without CA", strings.Replace(withLocation("proxy_ssl_verify: on"), "http://app", "https://app", 1), loc0 + ".proxy_ssl_verify", 10, "no proxy_ssl_trusted_certificate for proxy_ssl_verify"},
 		{"not a URL", strings.Replace(base, "http://app", "app", 1), loc0 + ".proxy_pass", 9, `invalid URL prefix in "app"`},
 		{"no such upstream", strings.Replace(base, "http://app", "http://ap", 1), loc0 + ".proxy_pass", 9, `host not found in upstream "ap"`},
 		{"port on an upstream name", strings.Replace(base, "http://app", "http://app:8080", 1), loc0 + ".proxy_pass", 9, `upstream "app" may not have port 8080`},

@@ -98,7 +98,8 @@ type rawLocation struct {
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
 
-	locationDirectives `mapstructure:",squash"`
+	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
+	locationDirectives        `mapstructure:",squash"`
 }
 
 // rawUpstream is one http.upstreams.<name> entry (nginx's upstream block).
@@ -148,6 +149,8 @@ type serverDirectives struct {
 	KeepaliveTimeout         *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests        *opt[int]           `mapstructure:"keepalive_requests"`
 	AccessLog                *opt[AccessLog]     `mapstructure:"access_log"`
+
+	sslDirectives `mapstructure:",squash"` // ssl_* (tls.go)
 }
 
 // locationDirectives may be written in http, in a server and in a location;
@@ -181,6 +184,10 @@ type locationDirectives struct {
 	ProxyNextUpstreamBackoff *opt[time.Duration] `mapstructure:"proxy_next_upstream_backoff"`
 
 	ProxyNextUpstreamIdempotencyKey *opt[bool] `mapstructure:"proxy_next_upstream_idempotency_key"`
+
+	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
+
+	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -192,6 +199,7 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.KeepaliveTimeout, p.KeepaliveTimeout)
 	merge(&d.KeepaliveRequests, p.KeepaliveRequests)
 	merge(&d.AccessLog, p.AccessLog)
+	d.sslDirectives.inherit(&p.sslDirectives)
 }
 
 // inherit is nginx's merge_loc_conf: every directive d does not set is taken
@@ -221,6 +229,8 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamTimeout, p.ProxyNextUpstreamTimeout)
 	merge(&d.ProxyNextUpstreamBackoff, p.ProxyNextUpstreamBackoff)
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
+	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
+	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -130,6 +130,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
 	checkServerNames(c.Servers, h.Servers, p)
+	checkSSLAddresses(c.Servers, h.Servers, p)
 	return c
 }
 
@@ -302,6 +303,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		p.add(key, `server has no "listen": add listen: ["127.0.0.1:8080"]`)
 	}
 	for i, a := range s.Listen.or(nil) {
+		a, ssl := cutListenSSL(a)
 		addr, err := listenAddress(a)
 		switch {
 		case err != nil:
@@ -310,8 +312,12 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			p.add(fmt.Sprintf("%s[%d]", s.Listen.at(), i), "a duplicate listen %s", addr)
 		default:
 			srv.Listen = append(srv.Listen, addr)
+			if ssl {
+				srv.ListenSSL = append(srv.ListenSSL, addr)
+			}
 		}
 	}
+	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 
 	s.checkDirectives(p)
 	if len(s.Locations) == 0 {
@@ -358,15 +364,17 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 		}
 		loc.ProxyPass = pp
 	}
+	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set():
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set():
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
+	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_pass replaces the proxy_* values
 	return loc
 }
 

@@ -259,20 +259,17 @@ func locationID(l *Location) (string, bool) {
 
 // parseProxyPass parses proxy_pass: http://NAME[/uri], where NAME is an
 // http.upstreams entry (case-insensitive, as in nginx), or
-// http://host:port[/uri].
+// http://host:port[/uri]; https:// likewise (proxy_ssl_*: tls.go).
 func parseProxyPass(s string, upstreams map[string]bool) (ProxyPass, error) {
 	scheme, rest, ok := strings.Cut(s, "://")
-	switch {
-	case ok && strings.EqualFold(scheme, "https"):
-		return ProxyPass{}, fmt.Errorf("https upstreams are not supported yet: %q", s)
-	case !ok || !strings.EqualFold(scheme, "http"):
+	if !ok || !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
 		return ProxyPass{}, fmt.Errorf(`invalid URL prefix in %q: want "http://upstream_name" or "http://host:port"`, s)
 	}
 	host, uri := rest, ""
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		host, uri = rest[:i], rest[i:]
 	}
-	pp := ProxyPass{Scheme: "http", Host: host, URI: uri, HasURI: uri != ""}
+	pp := ProxyPass{Scheme: strings.ToLower(scheme), Host: host, URI: uri, HasURI: uri != ""}
 	if host == "" {
 		return pp, fmt.Errorf("no host in upstream %q", s)
 	}

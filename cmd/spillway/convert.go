@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"spillway/proxy"
+	"spillway/proxy/config"
+	"spillway/proxy/config/nginxconf"
+)
+
+func newConvertCmd() *cobra.Command {
+	var out, prefix string
+	var strict bool
+	cmd := &cobra.Command{
+		Use:   "convert [-o proxy.yaml] nginx.conf",
+		Short: "Convert an nginx configuration to proxy.yaml; what does not convert is listed on stderr",
+		Long: `Convert reads an nginx configuration (with its include files) and writes the
+equivalent proxy.yaml: the main, http, upstream, server and location contexts
+and every directive spillway implements. Each directive, parameter or block it
+does not convert is listed on stderr as "file:line: message", as unsupported
+(spillway behaves differently) or ignored (no difference for a proxy).
+The result is then checked like "spillway check". Exit status: 0 when
+converted, even with warnings; 1 on an nginx syntax error, when the result
+does not pass the check, or with --strict when anything is unsupported.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stderr := cmd.ErrOrStderr()
+			res, err := nginxconf.ConvertFile(args[0], nginxconf.Options{Prefix: prefix})
+			if err != nil {
+				fmt.Fprintf(stderr, "spillway: [emerg] %v\n", err)
+				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintln(stderr, w)
+			}
+			name := out
+			if name == "" {
+				name = "proxy.yaml (converted from " + args[0] + ")"
+			}
+			if out != "" {
+				if err := os.WriteFile(out, res.YAML, 0o644); err != nil {
+					return err
+				}
+			} else if _, err := cmd.OutOrStdout().Write(res.YAML); err != nil {
+				return err
+			}
+			cfg, err := config.LoadBytes(name, res.YAML)
+			if err == nil {
+				err = proxy.Validate(cfg)
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "spillway: [emerg] %v\n", err)
+				fmt.Fprintf(stderr, "spillway: the converted configuration does not pass the check; fix %s or the output\n", args[0])
+				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
+			}
+			if n := res.Unsupported(); strict && n > 0 {
+				fmt.Fprintf(stderr, "spillway: %d unsupported directive%s or parameter%s (--strict)\n", n, plural(n), plural(n))
+				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write proxy.yaml here instead of stdout")
+	cmd.Flags().StringVarP(&prefix, "prefix", "p", "", "nginx's prefix (nginx -p): relative log, pid and temp paths are joined to it")
+	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 when any directive or parameter is unsupported")
+	return cmd
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// loadConfig is config.Load, except that a file named *.conf is read as an
+// nginx configuration and converted first (spillway serve|check -c
+// nginx.conf); what does not convert is written to warn, one "spillway:
+// [warn] file:line: message" line each. Errors in the converted YAML name
+// "FILE (converted)" and the YAML's line (spillway convert shows that YAML).
+func loadConfig(path string, warn io.Writer) (*config.Config, error) {
+	if !strings.HasSuffix(path, ".conf") {
+		return config.Load(path)
+	}
+	res, err := nginxconf.ConvertFile(path, nginxconf.Options{})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range res.Warnings {
+		if warn != nil {
+			fmt.Fprintf(warn, "spillway: [warn] %s\n", w)
+		}
+	}
+	cfg, err := config.LoadBytes(path+" (converted)", res.YAML)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Source = path // a reload (SIGHUP) reads and converts the nginx file again
+	return cfg, nil
+}

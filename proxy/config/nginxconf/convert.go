@@ -1,0 +1,736 @@
+package nginxconf
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"spillway/proxy/config"
+)
+
+// Options tunes Convert.
+type Options struct {
+	// Source names the converted file in the output's header comment; ""
+	// means the file of the first directive.
+	Source string
+	// Prefix is nginx's prefix (nginx -p): relative paths of logs, the pid
+	// file and temp directories are joined to it. "" keeps them as written,
+	// so spillway resolves them from its working directory.
+	Prefix string
+	// ConfPrefix is the directory relative certificate paths start from
+	// (nginx's conf prefix); ConvertFile sets it to the main file's
+	// directory.
+	ConfPrefix string
+}
+
+// Kind tells a directive spillway does not implement (Unsupported: the
+// converted proxy behaves differently) from one it can do without
+// (Ignored: the behaviour is the same, e.g. worker_processes).
+type Kind uint8
+
+const (
+	Unsupported Kind = iota
+	Ignored
+)
+
+// Warning is one directive, parameter or block that was not converted.
+type Warning struct {
+	File string
+	Line int
+	Kind Kind
+	Msg  string // `unsupported directive "gzip" in http`, `ignored directive ...: why`
+
+	seq int
+}
+
+// String is "file:line: message".
+func (w Warning) String() string { return fmt.Sprintf("%s:%d: %s", w.File, w.Line, w.Msg) }
+
+// Result is a converted configuration.
+type Result struct {
+	YAML     []byte    // proxy.yaml, with a header comment naming the source
+	Warnings []Warning // in the order the directives were read
+}
+
+// Unsupported counts the warnings of kind Unsupported.
+func (r *Result) Unsupported() int {
+	n := 0
+	for _, w := range r.Warnings {
+		if w.Kind == Unsupported {
+			n++
+		}
+	}
+	return n
+}
+
+// ConvertFile parses the nginx configuration at path (with its includes)
+// and converts it.
+func ConvertFile(path string, opts Options) (*Result, error) {
+	ds, err := ParseFile(path, ParseOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Source == "" {
+		opts.Source = path
+	}
+	if opts.ConfPrefix == "" {
+		opts.ConfPrefix = filepath.Dir(path)
+	}
+	return Convert(ds, opts)
+}
+
+// Convert turns parsed nginx directives (the main context) into proxy.yaml.
+// Errors are what nginx -t would refuse too (a duplicate directive, an
+// invalid value, a wrong number of arguments), as *Error with file and
+// line; everything nginx accepts and spillway does not implement is a
+// Warning instead.
+func Convert(main []*Directive, opts Options) (*Result, error) {
+	c := &conv{opts: opts, upstreams: map[string]*upstreamOut{}, formats: map[string]*logFormat{},
+		matches: map[string]*Directive{}}
+	if c.opts.Source == "" && len(main) > 0 {
+		c.opts.Source = main[0].File
+	}
+	root := newMap()
+	top := &level{ctx: "main", m: root}
+	var http *Directive
+	for _, d := range main {
+		if d.Name == "http" {
+			if http != nil {
+				return nil, errAt(d, `"http" directive is duplicate`)
+			}
+			http = d
+			continue
+		}
+		if err := c.directive(top, d); err != nil {
+			return nil, err
+		}
+	}
+	if http == nil {
+		return nil, &Error{File: c.opts.Source, Line: 1, Msg: `no "http" block: nothing to convert`}
+	}
+	if !http.IsBlock {
+		return nil, errAt(http, `directive "http" has no opening "{"`)
+	}
+	h, err := c.http(http)
+	if err != nil {
+		return nil, err
+	}
+	root.set("http", h.n)
+
+	sort.SliceStable(c.warns, func(i, j int) bool { return c.warns[i].seq < c.warns[j].seq })
+	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root.n}}
+	doc.HeadComment = c.header()
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	_ = enc.Close()
+	return &Result{YAML: b.Bytes(), Warnings: c.warns}, nil
+}
+
+// header is the comment at the top of the output.
+func (c *conv) header() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "spillway configuration converted by `spillway convert` from %s.\n", c.opts.Source)
+	b.WriteString("Keys are nginx's directive names (docs/config.md); docs/convert.md lists what converts.\n")
+	if len(c.warns) == 0 {
+		b.WriteString("Every directive was converted.")
+		return b.String()
+	}
+	b.WriteString("Not converted (also printed on stderr):")
+	for _, w := range c.warns {
+		b.WriteString("\n  " + w.String())
+	}
+	return b.String()
+}
+
+// conv is one conversion's state.
+type conv struct {
+	opts  Options
+	warns []Warning
+
+	upstreams map[string]*upstreamOut // by lower-cased name
+	formats   map[string]*logFormat   // log_format by name
+	matches   map[string]*Directive   // match blocks (for health_check) by name
+	usedMatch map[string]bool
+	defaults  []defaultListen // listen ... default_server, checked once all servers are known
+	servers   []*level        // the converted servers, in file order
+	fastcgi   bool            // some location has fastcgi_pass
+}
+
+// level is one context being converted: its output mapping and what its
+// directives accumulate.
+type level struct {
+	ctx string // nginx's context name: main, http, server, location, upstream
+	m   *ymap
+
+	headers   []header   // proxy_set_header, in file order
+	headerVal *yaml.Node // where they go, filled by finish
+	paramVal  *yaml.Node // fastcgi_param entries
+	accessLog *Directive // the first access_log of the level
+
+	// server
+	listens   []listenAddr
+	names     []string
+	locations *yaml.Node
+
+	// location
+	regex       bool // a ~ or ~* location
+	proxies     bool // proxy_pass or stub_status converted
+	proxyTarget string
+	healthCheck *Directive
+
+	// upstream
+	up *upstreamOut
+}
+
+type header struct{ name, value string }
+
+type listenAddr struct {
+	addr string
+	ssl  bool
+	d    *Directive
+}
+
+type defaultListen struct {
+	addr   string // normalised
+	server *level
+	d      *Directive
+}
+
+type upstreamOut struct {
+	name    string
+	d       *Directive
+	m       *ymap
+	servers *yaml.Node
+	hc      *Directive // the health_check converted into it
+}
+
+type logFormat struct {
+	format string
+	err    error
+}
+
+func errAt(d *Directive, format string, args ...any) error {
+	return &Error{File: d.File, Line: d.Line, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *conv) warn(d *Directive, k Kind, format string, args ...any) {
+	c.warns = append(c.warns, Warning{File: d.File, Line: d.Line, Kind: k, Msg: fmt.Sprintf(format, args...), seq: d.seq})
+}
+
+// directive converts one directive of lv's context, or reports it.
+func (c *conv) directive(lv *level, d *Directive) error {
+	if h := handlers[lv.ctx][d.Name]; h != nil {
+		if d.IsBlock && !blockDirectives[d.Name] {
+			return errAt(d, "directive \"%s\" is not terminated by \";\"", d.Name)
+		}
+		if !d.IsBlock && blockDirectives[d.Name] {
+			return errAt(d, "directive \"%s\" has no opening \"{\"", d.Name)
+		}
+		return h(c, lv, d)
+	}
+	if why, ok := ignored[d.Name]; ok && (why.ctxs == "" || strings.Contains(" "+why.ctxs+" ", " "+lv.ctx+" ")) {
+		c.warn(d, Ignored, "ignored directive \"%s\" in %s: %s", d.Name, lv.ctx, why.reason)
+		return nil
+	}
+	if why := unsupportedWhy[d.Name]; why != "" {
+		c.warn(d, Unsupported, "unsupported directive \"%s\" in %s: %s", d.Name, lv.ctx, why)
+		return nil
+	}
+	c.warn(d, Unsupported, "unsupported directive \"%s\" in %s", d.Name, lv.ctx)
+	return nil
+}
+
+// http converts the http block: upstreams first (locations' health_check
+// and proxy_pass refer to them), then the http-level directives and the
+// servers in file order.
+func (c *conv) http(http *Directive) (*ymap, error) {
+	lv := &level{ctx: "http", m: newMap()}
+	c.usedMatch = map[string]bool{}
+	for _, d := range http.Block {
+		switch d.Name {
+		case "upstream":
+			if err := c.upstreamName(d); err != nil {
+				return nil, err
+			}
+		case "log_format":
+			if err := c.logFormat(d); err != nil {
+				return nil, err
+			}
+		case "match":
+			if len(d.Args) != 1 || !d.IsBlock {
+				return nil, errAt(d, `invalid number of arguments in "match" directive`)
+			}
+			c.matches[d.Args[0]] = d
+		}
+	}
+	for _, d := range http.Block {
+		if d.Name == "upstream" {
+			if err := c.upstream(d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var servers []*yaml.Node
+	for _, d := range http.Block {
+		switch d.Name {
+		case "upstream", "log_format", "match":
+			continue
+		case "server":
+			if !d.IsBlock {
+				return nil, errAt(d, `directive "server" has no opening "{"`)
+			}
+			s, err := c.server(d)
+			if err != nil {
+				return nil, err
+			}
+			if s != nil {
+				servers = append(servers, s)
+			}
+			continue
+		}
+		if err := c.directive(lv, d); err != nil {
+			return nil, err
+		}
+	}
+	c.finish(lv)
+	if c.fastcgi {
+		// nginx sends a FastCGI application only the fastcgi_param
+		// directives it is given (usually by include fastcgi_params, whose
+		// lines are converted one by one); spillway's default set would add
+		// SCRIPT_FILENAME and the others on top.
+		lv.m.set("fastcgi_params", str("none"))
+	}
+	for _, d := range http.Block {
+		if d.Name == "match" && !c.usedMatch[d.Args[0]] {
+			c.warn(d, Ignored, "ignored directive \"match\" in http: no health_check uses \"%s\"", d.Args[0])
+		}
+	}
+	c.checkDefaults()
+	if len(c.upstreams) > 0 {
+		ups := newMap()
+		for _, d := range http.Block {
+			if d.Name == "upstream" {
+				u := c.upstreams[strings.ToLower(d.Args[0])]
+				if u.d == d {
+					ups.set(u.name, u.m.n)
+					ups.n.Content[len(ups.n.Content)-2].LineComment = "upstream at " + where(d)
+				}
+			}
+		}
+		lv.m.set("upstreams", ups.n)
+	}
+	if len(servers) == 0 {
+		return nil, errAt(http, "no server block could be converted (every server needs a listen address spillway serves and a location that proxies)")
+	}
+	lv.m.set("servers", &yaml.Node{Kind: yaml.SequenceNode, Content: servers})
+	return lv.m, nil
+}
+
+// upstreamName registers an upstream block so that proxy_pass can tell an
+// upstream name from a host name wherever the block is written.
+func (c *conv) upstreamName(d *Directive) error {
+	if !d.IsBlock {
+		return errAt(d, `directive "upstream" has no opening "{"`)
+	}
+	if len(d.Args) != 1 {
+		return errAt(d, `invalid number of arguments in "upstream" directive`)
+	}
+	key := strings.ToLower(d.Args[0])
+	if c.upstreams[key] != nil {
+		return errAt(d, "duplicate upstream \"%s\"", d.Args[0])
+	}
+	c.upstreams[key] = &upstreamOut{name: d.Args[0], d: d}
+	return nil
+}
+
+func (c *conv) upstream(d *Directive) error {
+	u := c.upstreams[strings.ToLower(d.Args[0])]
+	lv := &level{ctx: "upstream", m: newMap(), up: u}
+	u.m = lv.m
+	u.servers = &yaml.Node{Kind: yaml.SequenceNode}
+	for _, sd := range d.Block {
+		if err := c.directive(lv, sd); err != nil {
+			return err
+		}
+	}
+	if len(u.servers.Content) == 0 {
+		return errAt(d, `no servers are inside upstream`)
+	}
+	lv.m.set("servers", u.servers)
+	return nil
+}
+
+// server converts one server block; nil when nothing of it can run in
+// spillway (no listen address it serves, or no location that proxies).
+func (c *conv) server(d *Directive) (*yaml.Node, error) {
+	lv := &level{ctx: "server", m: newMap(), locations: &yaml.Node{Kind: yaml.SequenceNode}}
+	listenVal := lv.m.set("listen", &yaml.Node{})
+	for _, sd := range d.Block {
+		if err := c.directive(lv, sd); err != nil {
+			return nil, err
+		}
+	}
+	c.finish(lv)
+	if !hasDirective(d.Block, "listen") {
+		// nginx's default: *:80 when run as root, *:8000 otherwise.
+		lv.listens = append(lv.listens, listenAddr{addr: "*:80", d: d})
+		listenVal.LineComment = "nginx's default (*:8000 when nginx does not run as root); "
+	}
+	if len(lv.listens) == 0 {
+		c.warn(d, Unsupported, "server not converted: none of its listen addresses can be served by spillway")
+		return nil, nil
+	}
+	if len(lv.locations.Content) == 0 {
+		c.warn(d, Unsupported, "server not converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status")
+		return nil, nil
+	}
+	listenVal.Kind, listenVal.Style = yaml.SequenceNode, yaml.FlowStyle
+	for _, l := range lv.listens {
+		a := l.addr
+		if l.ssl {
+			a += " ssl"
+		}
+		listenVal.Content = append(listenVal.Content, str(a))
+	}
+	if len(lv.names) > 0 {
+		n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+		for _, name := range lv.names {
+			n.Content = append(n.Content, str(name))
+		}
+		lv.m.insertAfter("listen", "server_name", n)
+	}
+	lv.m.set("locations", lv.locations)
+	listenVal.LineComment += "server at " + where(d)
+	c.servers = append(c.servers, lv)
+	return lv.m.n, nil
+}
+
+// location converts one location block; nil when it does not proxy.
+func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
+	path, re, err := locationPath(d)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return nil, nil // reported by locationPath's caller
+	}
+	lv := &level{ctx: "location", m: newMap(), regex: re != ""}
+	lv.m.set("path", str(path))
+	if re != "" {
+		if _, err := regexp.Compile(re); err != nil {
+			c.warn(d, Unsupported, "location \"%s\" not converted: its regex is not valid in Go's RE2 syntax (%v)", path, err)
+			return nil, nil
+		}
+	}
+	for _, sd := range d.Block {
+		if err := c.directive(lv, sd); err != nil {
+			return nil, err
+		}
+	}
+	c.finish(lv)
+	if !lv.proxies {
+		c.warn(d, Unsupported, "location \"%s\" not converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status", path)
+		return nil, nil
+	}
+	if lv.healthCheck != nil {
+		if err := c.healthCheck(lv); err != nil {
+			return nil, err
+		}
+	}
+	lv.m.n.Content[1].LineComment = "location at " + where(d)
+	return lv.m.n, nil
+}
+
+// locationPath reads nginx's "location [=|~|~*|^~] uri" into spillway's
+// path key, and the regex to check when there is one. An empty path means
+// the location cannot be converted (a named location), already reported.
+func locationPath(d *Directive) (path, re string, err error) {
+	var mod, uri string
+	switch len(d.Args) {
+	case 2:
+		mod, uri = d.Args[0], d.Args[1]
+		switch mod {
+		case "=", "^~", "~", "~*":
+		default:
+			return "", "", errAt(d, "invalid location modifier \"%s\"", mod)
+		}
+	case 1:
+		uri = d.Args[0]
+		switch {
+		case strings.HasPrefix(uri, "="):
+			mod, uri = "=", uri[1:]
+		case strings.HasPrefix(uri, "~*"):
+			mod, uri = "~*", uri[2:]
+		case strings.HasPrefix(uri, "~"):
+			mod, uri = "~", uri[1:]
+		case strings.HasPrefix(uri, "@"):
+			return "", "", nil
+		}
+	default:
+		return "", "", errAt(d, `invalid number of arguments in "location" directive`)
+	}
+	switch mod {
+	case "":
+		return uri, "", nil
+	case "~":
+		return "~ " + uri, uri, nil
+	case "~*":
+		return "~* " + uri, "(?i)" + uri, nil
+	}
+	return mod + " " + uri, "", nil
+}
+
+// finish writes what a level accumulated over several directives: its
+// proxy_set_header list.
+func (c *conv) finish(lv *level) {
+	if lv.headerVal != nil {
+		fillHeaders(lv.headerVal, lv.headers)
+	}
+}
+
+// fillHeaders writes proxy_set_header as a mapping ({Host: $host}), or, when
+// a name repeats (nginx then sends both), as a list of one-key mappings.
+func fillHeaders(n *yaml.Node, hs []header) {
+	seen := map[string]bool{}
+	dup := false
+	for _, h := range hs {
+		k := strings.ToLower(h.name)
+		dup = dup || seen[k]
+		seen[k] = true
+	}
+	if !dup {
+		n.Kind = yaml.MappingNode
+		for _, h := range hs {
+			n.Content = append(n.Content, str(h.name), str(h.value))
+		}
+		return
+	}
+	n.Kind = yaml.SequenceNode
+	for _, h := range hs {
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle,
+			Content: []*yaml.Node{str(h.name), str(h.value)}})
+	}
+}
+
+// healthCheck moves a location's health_check (nginx Plus) to the upstream
+// its proxy_pass names, which is where spillway keeps it.
+func (c *conv) healthCheck(lv *level) error {
+	d := lv.healthCheck
+	u := c.upstreams[strings.ToLower(lv.proxyTarget)]
+	if u == nil {
+		c.warn(d, Unsupported, `unsupported directive "health_check" in location: spillway checks upstream groups, and this location's proxy_pass names none`)
+		return nil
+	}
+	if u.hc != nil {
+		c.warn(d, Unsupported, `unsupported directive "health_check" in location: upstream "%s" is already checked as %s says (spillway runs one check per group)`, u.name, where(u.hc))
+		return nil
+	}
+	hc := newMap()
+	for _, a := range d.Args {
+		name, val, _ := strings.Cut(a, "=")
+		switch name {
+		case "interval", "uri", "fails", "passes":
+			if name == "interval" {
+				if _, err := config.ParseDuration(val); err != nil {
+					return errAt(d, "invalid parameter \"%s\"", a)
+				}
+			}
+			if name == "fails" || name == "passes" {
+				if n, err := strconv.Atoi(val); err != nil || n < 1 {
+					return errAt(d, "invalid parameter \"%s\"", a)
+				}
+			}
+			hc.set(name, str(val))
+		case "match":
+			m := c.matches[val]
+			if m == nil {
+				return errAt(d, "match \"%s\" not found", val)
+			}
+			c.usedMatch[val] = true
+			status, err := c.matchStatus(m)
+			if err != nil {
+				return err
+			}
+			if status != "" {
+				hc.set("status", str(status))
+			}
+		default:
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"health_check\" in location", a)
+		}
+	}
+	u.hc = d
+	u.m.insertBefore("servers", "health_check", hc.n)
+	if len(hc.n.Content) == 0 {
+		hc.n.Style = yaml.FlowStyle
+	}
+	return nil
+}
+
+// matchStatus converts a match block's status tests; header and body tests
+// are reported.
+func (c *conv) matchStatus(m *Directive) (string, error) {
+	var out []string
+	for _, d := range m.Block {
+		if d.Name != "status" {
+			c.warn(d, Unsupported, "unsupported directive \"%s\" in match: spillway's health checks test the status only", d.Name)
+			continue
+		}
+		if len(d.Args) == 0 {
+			return "", errAt(d, `invalid number of arguments in "status" directive`)
+		}
+		if d.Args[0] == "!" {
+			c.warn(d, Unsupported, `unsupported parameter "!" of "status" in match: list the expected codes instead`)
+			continue
+		}
+		out = append(out, d.Args...)
+	}
+	return strings.Join(out, " "), nil
+}
+
+// checkDefaults reports listen ... default_server where spillway would pick
+// another server: its default server for an address is the first server
+// listening on it.
+func (c *conv) checkDefaults() {
+	for _, dl := range c.defaults {
+		if !slices.Contains(c.servers, dl.server) {
+			continue // the server itself was not converted
+		}
+		first := c.firstListener(dl.addr)
+		if first != dl.server {
+			c.warn(dl.d, Unsupported, `unsupported parameter "default_server" of "listen" in server: spillway's default server for %s is the first one listening on it`, dl.addr)
+		}
+	}
+}
+
+// firstListener is the first converted server that listens on addr.
+func (c *conv) firstListener(addr string) *level {
+	for _, s := range c.servers {
+		for _, l := range s.listens {
+			if normAddr(l.addr) == addr {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// where is "file:line" of a directive.
+func where(d *Directive) string { return d.File + ":" + strconv.Itoa(d.Line) }
+
+func hasDirective(ds []*Directive, name string) bool {
+	for _, d := range ds {
+		if d.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// normAddr puts a listen address in one form, to compare them.
+func normAddr(a string) string {
+	host, port := a, "80"
+	if _, err := strconv.Atoi(a); err == nil {
+		host, port = "", a
+	} else if h, p, err := net.SplitHostPort(a); err == nil {
+		host, port = h, p
+	}
+	if host == "*" || host == "" {
+		host = "0.0.0.0"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// withConfPrefix joins a relative path to the configuration's directory,
+// which is where nginx reads certificates from.
+func (c *conv) withConfPrefix(p string) string {
+	if c.opts.ConfPrefix == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.opts.ConfPrefix, p)
+}
+
+// withPrefix joins a relative path to Options.Prefix, as nginx does with
+// its prefix.
+func (c *conv) withPrefix(p string) string {
+	if c.opts.Prefix == "" || p == "stderr" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.opts.Prefix, p)
+}
+
+// ymap builds a YAML mapping in insertion order.
+type ymap struct{ n *yaml.Node }
+
+func newMap() *ymap { return &ymap{n: &yaml.Node{Kind: yaml.MappingNode}} }
+
+// set appends key: v, or replaces the value of an existing key, and returns v.
+func (m *ymap) set(key string, v *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == key {
+			m.n.Content[i+1] = v
+			return v
+		}
+	}
+	m.n.Content = append(m.n.Content, keyNode(key), v)
+	return v
+}
+
+func (m *ymap) has(key string) bool {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// insertAfter puts key: v right after an existing key (at the end if the
+// key is missing).
+func (m *ymap) insertAfter(after, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == after {
+			rest := append([]*yaml.Node{keyNode(key), v}, m.n.Content[i+2:]...)
+			m.n.Content = append(m.n.Content[:i+2], rest...)
+			return
+		}
+	}
+	m.set(key, v)
+}
+
+// insertBefore puts key: v right before an existing key (at the end if the
+// key is missing).
+func (m *ymap) insertBefore(before, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == before {
+			rest := append([]*yaml.Node{keyNode(key), v}, m.n.Content[i:]...)
+			m.n.Content = append(m.n.Content[:i], rest...)
+			return
+		}
+	}
+	m.set(key, v)
+}
+
+func keyNode(k string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k} }
+
+// str is a scalar for an nginx argument: digits are written as a YAML
+// number, everything else as a string (quoted when YAML would read it as
+// something else, such as "1.1").
+func str(s string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if s != "" && len(s) < 10 && strings.Trim(s, "0123456789") == "" && (s == "0" || s[0] != '0') {
+		n.Tag = "!!int"
+	}
+	return n
+}

@@ -1,0 +1,530 @@
+package nginxconf
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"spillway/proxy"
+	"spillway/proxy/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -run %s -update writes it)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -run %s -update rewrites it)\n--- got\n%s", path, t.Name(), got)
+	}
+}
+
+func warningLines(ws []Warning) string {
+	var b strings.Builder
+	for _, w := range ws {
+		b.WriteString(w.String() + "\n")
+	}
+	return b.String()
+}
+
+// The realistic nginx.conf converts to the proxy.yaml in testdata, which
+// config.Load accepts (TestConvertedRoutesLikeNginx runs it), and its
+// warnings name the file and line of each directive, in included files too.
+func TestConvertRealistic(t *testing.T) {
+	res, err := ConvertFile("testdata/realistic/nginx.conf", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "testdata/realistic/proxy.yaml", string(res.YAML))
+	golden(t, "testdata/realistic/warnings.txt", warningLines(res.Warnings))
+	for _, want := range []string{
+		`testdata/realistic/nginx.conf:30: unsupported directive "gzip" in http: spillway does not compress responses`,
+		`testdata/realistic/nginx.conf:13: ignored directive "events" in main: `,
+		`testdata/realistic/mime.types:1: ignored directive "types" in http: `,
+		`testdata/realistic/conf.d/api.conf:24: unsupported directive "expires" in location`,
+		`testdata/realistic/conf.d/api.conf:30: unsupported directive "allow" in location: `,
+		`testdata/realistic/conf.d/www.conf:5: unsupported directive "add_header" in server: `,
+		`testdata/realistic/conf.d/www.conf:12: location "^~ /static/" not converted: `,
+	} {
+		if !strings.Contains(warningLines(res.Warnings), want) {
+			t.Errorf("no warning %q", want)
+		}
+	}
+	if n := res.Unsupported(); n != 6 {
+		t.Errorf("Unsupported() = %d, want 6", n)
+	}
+	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
+		t.Errorf("config.LoadBytes: %v", err)
+	}
+	again, _ := ConvertFile("testdata/realistic/nginx.conf", Options{})
+	if string(again.YAML) != string(res.YAML) {
+		t.Error("two conversions differ")
+	}
+}
+
+// conf is a one-server configuration with body inside the server block,
+// which starts on line 3 (body's first line is line 4).
+func conf(body string) string {
+	return "\nhttp {\n  server {\n" + body + "\n  }\n}\n"
+}
+
+// Each directive spillway implements converts to its key with nginx's
+// value; what it does not implement is reported with file and line.
+func TestConvertCases(t *testing.T) {
+	type tc struct {
+		name  string
+		in    string
+		yaml  []string // fragments of the output
+		not   []string // must not be in the output
+		warns []string // exactly these warnings, without "x.conf:"
+	}
+	for _, c := range []tc{
+		{
+			name: "location modifiers",
+			in: conf(`listen 8080;
+location = /a { proxy_pass http://127.0.0.1:9000; }
+location ^~ /b/ { proxy_pass http://127.0.0.1:9000; }
+location ~ ^/c/(x|y)$ { proxy_pass http://127.0.0.1:9000; }
+location ~* \.PNG$ { proxy_pass http://127.0.0.1:9000; }
+location =/d { proxy_pass http://127.0.0.1:9000; }
+location ~*\.gif$ { proxy_pass http://127.0.0.1:9000; }
+location /e { proxy_pass http://127.0.0.1:9000; }`),
+			yaml: []string{"path: = /a", "path: ^~ /b/", "path: ~ ^/c/(x|y)$", `path: ~* \.PNG$`, "path: = /d", `path: ~* \.gif$`, "path: /e"},
+		},
+		{
+			name: "locations that cannot be converted",
+			in: conf(`listen 8080;
+location / { proxy_pass http://127.0.0.1:9000; }
+location @fallback { proxy_pass http://127.0.0.1:9000; }
+location ~ ^/(?!api) { proxy_pass http://127.0.0.1:9000; }
+location /static/ { root /srv; }
+location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass http://127.0.0.1:9000; }
+location /v/ { proxy_pass http://$host:9000; }`),
+			warns: []string{
+				`6: unsupported named location "@fallback" in server`,
+				"7: location \"~ ^/(?!api)\" not converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)",
+				`8: location "/static/" not converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status`,
+				`9: unsupported directive "location" in location: nested locations are not supported`,
+				`10: location "/v/" not converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status`,
+				`10: unsupported proxy_pass "http://$host:9000" in location: variables are not supported`,
+			},
+			yaml: []string{"path: /n/"},
+			not:  []string{"/static/", "@fallback", "/v/"},
+		},
+		{
+			name: "proxy_pass to a host gets nginx's default port, to an upstream not",
+			in: `http {
+  upstream backend { server 10.0.0.1; server 10.0.0.2:8080 weight=3 max_fails=2 fail_timeout=30s; server 10.0.0.3 backup; server 10.0.0.4 down; }
+  server { listen 80;
+    location / { proxy_pass http://Backend; }
+    location /h/ { proxy_pass http://example.com/x/; }
+    location /s/ { proxy_pass https://example.com; }
+  }
+}`,
+			yaml: []string{"proxy_pass: http://Backend\n", "proxy_pass: http://example.com:80/x/", "proxy_pass: https://example.com:443\n",
+				"{address: 10.0.0.1}", "{address: '10.0.0.2:8080', weight: 3, max_fails: 2, fail_timeout: 30s}",
+				"{address: 10.0.0.3, backup: on}", "{address: 10.0.0.4, down: on}"},
+		},
+		{
+			name: "upstream directives and parameters",
+			in: `http {
+  upstream u {
+    least_conn;
+    server 10.0.0.1:80 max_conns=10 slow_start=30s;
+    server unix:/run/app.sock;
+    keepalive 16;
+    keepalive_requests 100;
+    keepalive_timeout 30s;
+    keepalive_time 1h;
+    ip_hash;
+  }
+  server { listen 80; location / { proxy_pass http://u; } }
+}`,
+			yaml: []string{"least_conn: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s"},
+			warns: []string{
+				`4: unsupported parameter "max_conns=10" of "server" in upstream`,
+				`4: unsupported parameter "slow_start=30s" of "server" in upstream`,
+				`5: unsupported upstream server "unix:/run/app.sock" in upstream: spillway connects over TCP only`,
+				`9: unsupported directive "keepalive_time" in upstream`,
+				`10: unsupported directive "ip_hash" in upstream: spillway balances with round-robin or least_conn`,
+			},
+		},
+		{
+			name: "listen and server_name",
+			in: `http {
+  server { listen 8080; server_name a.example;
+    location / { proxy_pass http://127.0.0.1:9000; } }
+  server { listen 127.0.0.1:8080 default_server reuseport; listen [::1]:8080 http2; listen unix:/tmp/s; listen 8443 quic;
+    server_name .example.org *.example.net www.example.* ~^(?<n>.+)\.example\.com$ "";
+    location / { proxy_pass http://127.0.0.1:9000; } }
+  server { server_name c.example; location / { proxy_pass http://127.0.0.1:9000; } }
+}`,
+			yaml: []string{
+				"listen: ['127.0.0.1:8080', '[::1]:8080']",
+				"server_name: [example.org, '*.example.org', '*.example.net', \"\"]",
+				"listen: ['*:80'] # nginx's default (*:8000 when nginx does not run as root); server at x.conf:7",
+			},
+			warns: []string{
+				`4: unsupported parameter "reuseport" of "listen" in server`,
+				`4: unsupported parameter "http2" of "listen" in server: spillway speaks HTTP/1.x`,
+				`4: unsupported listen address "unix:/tmp/s" in server: spillway listens on TCP only`,
+				`4: unsupported parameter "quic" of "listen" in server: spillway speaks HTTP/1.x over TCP, so 8443 is not converted`,
+				`5: unsupported server name "www.example.*" in server: only leading wildcards (*.example.com) are supported`,
+				`5: unsupported server name "~^(?<n>.+)\.example\.com$" in server: regular expression names are not supported`,
+			},
+		},
+		{
+			name: "default_server on a server that is not the first on its address",
+			in: `http {
+  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }
+  server { listen *:80 default_server; server_name b; location / { proxy_pass http://127.0.0.1:9000; } }
+  server { listen 81 default_server; location / { proxy_pass http://127.0.0.1:9000; } }
+}`,
+			warns: []string{`3: unsupported parameter "default_server" of "listen" in server: spillway's default server for 0.0.0.0:80 is the first one listening on it`},
+		},
+		{
+			name: "inheritable directives at every level",
+			in: `http {
+  proxy_buffering off; proxy_buffer_size 8k; proxy_buffers 4 32k; proxy_busy_buffers_size 64k;
+  proxy_max_temp_file_size 0; proxy_temp_file_write_size 64k; proxy_request_buffering OFF;
+  client_max_body_size 0; client_body_buffer_size 128k; client_body_timeout 10s; send_timeout 1m;
+  client_header_timeout 5s; client_header_buffer_size 2k; large_client_header_buffers 8 16k;
+  keepalive_timeout 30s 25s; keepalive_requests 50;
+  proxy_next_upstream_timeout 5s; proxy_next_upstream_tries 3; proxy_http_version 1.0;
+  proxy_connect_timeout 500ms; proxy_send_timeout 2s; proxy_read_timeout 1h;
+  server { listen 80;
+    proxy_set_header X-A a; proxy_set_header X-A b; proxy_set_header Connection $connection_upgrade;
+    location / { proxy_pass http://127.0.0.1:9000; keepalive_timeout 5s; proxy_set_header Host $host; proxy_set_header Connection ""; }
+  }
+}`,
+			yaml: []string{"proxy_buffering: off", "proxy_buffer_size: 8k", "proxy_buffers: 4 32k", "proxy_busy_buffers_size: 64k",
+				"proxy_max_temp_file_size: 0", "proxy_temp_file_write_size: 64k", "proxy_request_buffering: off",
+				"client_max_body_size: 0", "client_body_buffer_size: 128k", "client_body_timeout: 10s", "send_timeout: 1m",
+				"client_header_timeout: 5s", "client_header_buffer_size: 2k", "large_client_header_buffers: 8 16k",
+				"keepalive_timeout: 30s", "keepalive_requests: 50", "proxy_next_upstream_timeout: 5s",
+				"proxy_next_upstream_tries: 3", `proxy_http_version: "1.0"`, "proxy_connect_timeout: 500ms",
+				"proxy_send_timeout: 2s", "proxy_read_timeout: 1h",
+				"proxy_set_header:\n        - {X-A: a}\n        - {X-A: b}",
+				"proxy_set_header:\n            Host: $host\n            Connection: \"\"",
+			},
+			warns: []string{
+				`6: unsupported parameter "25s" of "keepalive_timeout" in http: spillway sends no "Keep-Alive: timeout=" header`,
+				`10: unsupported proxy_set_header "Connection" in server: spillway has no "$connection_upgrade" variable, so the header is not converted`,
+				`11: unsupported directive "keepalive_timeout" in location: spillway's client keepalive is set per server`,
+			},
+		},
+		{
+			name: "logs, pid and paths with a prefix",
+			in: `error_log logs/error.log warn;
+error_log syslog:server=10.0.0.1;
+pid run/nginx.pid;
+http {
+  log_format short '$remote_addr "$request" '
+                   '$status';
+  log_format bad '$nonsense_variable';
+  log_format js escape=json '{"s":"$status"}';
+  access_log logs/access.log short buffer=32k;
+  access_log /var/log/second.log;
+  proxy_temp_path cache/proxy 1 2;
+  client_body_temp_path /abs/client;
+  server { listen 80; access_log off; location / { proxy_pass http://127.0.0.1:9000; access_log logs/loc.log; } }
+  server { listen 81; access_log logs/b.log bad; location / { proxy_pass http://127.0.0.1:9000; } }
+  server { listen 82; access_log logs/c.log js if=$loggable; location / { proxy_pass http://127.0.0.1:9000; } }
+}`,
+			yaml: []string{"error_log: {path: /p/logs/error.log, level: warn}", "pid: /p/run/nginx.pid",
+				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n",
+				"proxy_temp_path: /p/cache/proxy", "client_body_temp_path: /abs/client", "access_log: off",
+				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'"},
+			warns: []string{
+				`2: unsupported error log "syslog:server=10.0.0.1" in main: spillway writes to a file or stderr`,
+				`8: unsupported parameter "escape=json" of "log_format" in http: spillway escapes variables nginx's default way`,
+				`9: ignored parameter "buffer=32k" of "access_log" in http: spillway writes each line when the request ends`,
+				`10: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:9 is converted`,
+				`11: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
+				`13: unsupported directive "access_log" in location: spillway writes access logs per server`,
+				`14: unsupported log_format "bad" in server: unknown "nonsense_variable" variable; access_log not converted`,
+				`15: unsupported parameter "if=$loggable" of "access_log" in server`,
+			},
+		},
+		{
+			name: "stub_status, health_check and match",
+			in: `http {
+  match ok { status 200-299 204; header Content-Type = text/html; }
+  match unused { status 200; }
+  upstream app { server 10.0.0.1:80; }
+  server { listen 80;
+    location / { proxy_pass http://app; health_check interval=2s fails=3 passes=2 uri=/healthz match=ok mandatory; }
+    location /b/ { proxy_pass http://app; health_check; }
+    location /c/ { proxy_pass http://10.0.0.9:80; health_check; }
+    location /status { stub_status on; }
+  }
+}`,
+			yaml: []string{"    app: # upstream at x.conf:4\n      health_check:\n        interval: 2s\n        fails: 3\n        passes: 2\n        uri: /healthz\n        status: 200-299 204\n      servers:",
+				"stub_status: on"},
+			warns: []string{
+				`2: unsupported directive "header" in match: spillway's health checks test the status only`,
+				`3: ignored directive "match" in http: no health_check uses "unused"`,
+				`6: unsupported parameter "mandatory" of "health_check" in location`,
+				`7: unsupported directive "health_check" in location: upstream "app" is already checked as x.conf:6 says (spillway runs one check per group)`,
+				`8: unsupported directive "health_check" in location: spillway checks upstream groups, and this location's proxy_pass names none`,
+			},
+		},
+		{
+			name: "TLS",
+			in: `http {
+  ssl_protocols SSLv3 TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:SSL:10m;
+  ssl_session_timeout 1h;
+  server { listen 443 ssl; listen 80;
+    ssl_certificate certs/ecdsa.pem; ssl_certificate_key certs/ecdsa.key;
+    ssl_certificate /etc/ssl/rsa.pem; ssl_certificate_key /etc/ssl/rsa.key;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256;
+    location / { proxy_pass https://10.0.0.1; proxy_ssl_verify on; proxy_ssl_trusted_certificate ca.pem;
+      proxy_ssl_name internal.example; proxy_ssl_server_name on; proxy_ssl_session_reuse off; }
+  }
+}`,
+			yaml: []string{"ssl_protocols: TLSv1.2 TLSv1.3", "ssl_session_timeout: 1h", "listen: [443 ssl, 80]",
+				"ssl_certificate: [/conf/certs/ecdsa.pem, /etc/ssl/rsa.pem]", "ssl_certificate_key: [/conf/certs/ecdsa.key, /etc/ssl/rsa.key]",
+				"ssl_ciphers: ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", "proxy_pass: https://10.0.0.1:443",
+				"proxy_ssl_verify: on", "proxy_ssl_trusted_certificate: /conf/ca.pem", "proxy_ssl_name: internal.example",
+				"proxy_ssl_server_name: on", "proxy_ssl_session_reuse: off"},
+			warns: []string{
+				`2: unsupported parameter "SSLv3" of "ssl_protocols" in http: Go's TLS has no SSLv3`,
+				`3: ignored directive "ssl_session_cache" in http: Go's TLS server resumes sessions with tickets (ssl_session_tickets), it keeps no session cache`,
+			},
+		},
+		{
+			name: "FastCGI",
+			in: `http {
+  upstream php { server 127.0.0.1:9000; }
+  fastcgi_read_timeout 30s;
+  server { listen 80; root /srv/www;
+    location ~ \.php$ {
+      fastcgi_split_path_info ^(.+\.php)(/.*)$;
+      fastcgi_pass php;
+      fastcgi_index index.php;
+      fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+      fastcgi_param HTTPS $https if_not_empty;
+      fastcgi_keep_conn on; fastcgi_buffers 16 16k; fastcgi_buffer_size 32k;
+      fastcgi_next_upstream error timeout; fastcgi_next_upstream_tries 2;
+      fastcgi_temp_path /tmp/fcgi; lingering_close always; lingering_time 10s; lingering_timeout 2s;
+      fastcgi_intercept_errors on;
+    }
+    location /u/ { fastcgi_pass unix:/run/php.sock; }
+  }
+}`,
+			yaml: []string{"fastcgi_read_timeout: 30s", "fastcgi_params: none", "root: /srv/www", "fastcgi_pass: php",
+				`fastcgi_split_path_info: ^(.+\.php)(/.*)$`, "fastcgi_index: index.php",
+				"fastcgi_param:\n            - SCRIPT_FILENAME $document_root$fastcgi_script_name\n            - HTTPS $https if_not_empty",
+				"fastcgi_keep_conn: on", "fastcgi_buffers: 16 16k", "fastcgi_buffer_size: 32k", "fastcgi_next_upstream: error timeout",
+				"fastcgi_next_upstream_tries: 2", "fastcgi_temp_path: /tmp/fcgi", "lingering_close: always", "lingering_time: 10s", "lingering_timeout: 2s"},
+			warns: []string{
+				`14: unsupported directive "fastcgi_intercept_errors" in location`,
+				`16: location "/u/" not converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status`,
+				`16: unsupported fastcgi_pass "unix:/run/php.sock" in location: unix sockets are not supported`,
+			},
+		},
+		{
+			name: "main context and blocks spillway has no use for",
+			in: `user www-data; worker_processes 4; worker_rlimit_nofile 65535; pcre_jit on; daemon off;
+load_module modules/ngx_stream_module.so;
+events { worker_connections 4096; use epoll; }
+stream { server { listen 53 udp; proxy_pass 10.0.0.1:53; } }
+http {
+  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+  server { listen 80; if ($host = x) { return 404; } location / { proxy_pass http://127.0.0.1:9000; } }
+}`,
+			warns: []string{
+				`1: ignored directive "user" in main: spillway runs as the user that starts it`,
+				`1: ignored directive "worker_processes" in main: spillway is one process; Go schedules its goroutines on every CPU`,
+				`1: ignored directive "worker_rlimit_nofile" in main: Go raises the soft open-files limit to the hard limit at start`,
+				`1: ignored directive "pcre_jit" in main: regexes are Go's RE2`,
+				`1: ignored directive "daemon" in main: spillway runs in the foreground, like daemon off`,
+				`2: ignored directive "load_module" in main: a module's directives are reported one by one`,
+				`3: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit`,
+				`4: unsupported directive "stream" in main: spillway proxies HTTP only`,
+				`6: unsupported directive "map" in http`,
+				`7: unsupported directive "if" in server: spillway has no rewrite module`,
+			},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ds, err := Parse("x.conf", []byte(c.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Convert(ds, Options{Prefix: "/p", ConfPrefix: "/conf"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := string(res.YAML)
+			for _, f := range c.yaml {
+				if !strings.Contains(y, f) {
+					t.Errorf("output lacks %q", f)
+				}
+			}
+			body := y[strings.Index(y, "\n\n"):] // without the header comment, which lists what was dropped
+			for _, f := range c.not {
+				if strings.Contains(body, f) {
+					t.Errorf("output has %q", f)
+				}
+			}
+			var got []string
+			for _, w := range res.Warnings {
+				got = append(got, strings.TrimPrefix(w.String(), "x.conf:"))
+			}
+			if strings.Join(got, "\n") != strings.Join(c.warns, "\n") {
+				t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.warns, "\n"))
+			}
+			if t.Failed() {
+				t.Logf("output:\n%s", y)
+			}
+		})
+	}
+}
+
+// What nginx -t refuses is an error here too, in nginx's words, with the
+// file and line.
+func TestConvertErrors(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_buffers 4 4k; proxy_buffers 8 4k; }"), `"proxy_buffers" directive is duplicate in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_read_timeout 5x; }"), `"proxy_read_timeout" directive invalid value in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_buffering maybe; }"), `invalid value "maybe" in "proxy_buffering" directive, it must be "on" or "off" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_buffers 4; }"), `invalid number of arguments in "proxy_buffers" directive in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_next_upstream error http_418; }"), `invalid value "http_418" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass ftp://a; }"), `invalid URL prefix in "ftp://a" in x.conf:4`},
+		{conf("listen 80; location ~ ^/x { proxy_pass http://a:1/y; }"), `"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block in x.conf:4`},
+		{conf("listen 80; location ! /x { proxy_pass http://a:1; }"), `invalid location modifier "!" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_http_version 2.0; }"), `invalid value "2.0" in x.conf:4`},
+		{"http {\n upstream u { server 10.0.0.1 weight=0; }\n}", `invalid parameter "weight=0" in x.conf:2`},
+		{"http {\n upstream u { }\n server { listen 80; location / { proxy_pass http://u; } } }", `no servers are inside upstream in x.conf:2`},
+		{"http {\n log_format combined '$status';\n}", `duplicate "log_format" name "combined" in x.conf:2`},
+		{conf("listen 80; access_log a.log nosuch; location / { proxy_pass http://a:1; }"), `unknown log format "nosuch" in x.conf:4`},
+		{"error_log e.log loud;\nhttp { }", `invalid log level "loud" in x.conf:1`},
+		{"http { }\nhttp { }", `"http" directive is duplicate in x.conf:2`},
+		{"events { }", `no "http" block: nothing to convert in x.conf:1`},
+		{conf("listen 80; location / { root /srv; }"), `no server block could be converted (every server needs a listen address spillway serves and a location that proxies) in x.conf:2`},
+		{conf("listen 80; location / { proxy_pass http://a:1 { } }"), `directive "proxy_pass" is not terminated by ";" in x.conf:4`},
+		{conf("listen 80; location /;"), `directive "location" has no opening "{" in x.conf:4`},
+	} {
+		ds, err := Parse("x.conf", []byte(c.in))
+		if err == nil {
+			_, err = Convert(ds, Options{})
+		}
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q:\ngot  %v\nwant %s", c.in, err, c.want)
+		}
+	}
+}
+
+// Every proxy.yaml key that is an nginx directive (docs/config.md's table,
+// where the key is its own nginx directive) converts in every context the
+// table allows it: a key added to spillway without a converter fails here.
+func TestEveryDocumentedDirectiveConverts(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 6 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		key := strings.Trim(strings.TrimSpace(cells[1]), "`")
+		f := strings.Fields(cells[4])
+		if len(f) == 0 || strings.Trim(f[0], "`") != key {
+			continue // spillway's own key, a sub-key, or a parameter
+		}
+		for _, where := range strings.Split(cells[2], ",") {
+			ctx := strings.TrimSpace(where)
+			if ctx == "upstream server" || ctx == "health_check" || ctx == "metrics" {
+				continue // parameters of a directive, or spillway's own block
+			}
+			switch {
+			case ctx == "top":
+				ctx = "main"
+			case key == "health_check":
+				ctx = "location" // nginx Plus writes it in the location that proxies to the group
+			}
+			if ctx == "main" && key == "http" {
+				continue // the block conv.http reads
+			}
+			n++
+			if handlers[ctx][key] == nil {
+				t.Errorf("%s in %s is documented in docs/config.md but not converted", key, ctx)
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d directives found in docs/config.md: has the table changed?", n)
+	}
+}
+
+// Every variable the converter lets through in proxy_set_header is one
+// spillway's proxy knows (proxy/vars.go), and one it drops is not.
+func TestHeaderVariablesKnownToProxy(t *testing.T) {
+	check := func(value string) error {
+		y := "http:\n  servers:\n    - listen: [\"127.0.0.1:0\"]\n      locations:\n        - path: /\n          proxy_pass: http://127.0.0.1:9\n" +
+			"          proxy_set_header: {X-Test: '" + value + "'}\n"
+		cfg, err := config.LoadBytes("x.yaml", []byte(y))
+		if err == nil {
+			err = proxy.Validate(cfg)
+		}
+		return err
+	}
+	vars := []string{"http_x_custom"}
+	for v := range headerVariables {
+		vars = append(vars, v)
+	}
+	for _, v := range vars {
+		if err := check("a $" + v + " ${" + v + "}b"); err != nil {
+			t.Errorf("$%s: %v", v, err)
+		}
+	}
+	if unknownVariable("$connection_upgrade") == "" || check("$connection_upgrade") == nil {
+		t.Error("$connection_upgrade should be unknown to both")
+	}
+}
+
+// docs/convert.md names every directive the converter handles or ignores.
+func TestDocsListEveryConvertedDirective(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "convert.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	documented := func(n string) bool {
+		switch {
+		case strings.Contains(doc, "`"+n+"`"), strings.Contains(doc, "`"+n+" "):
+			return true
+		case strings.Contains(n, "_hash_"):
+			return strings.Contains(doc, "`*_hash_max_size`")
+		case strings.HasPrefix(n, "open_file_cache"):
+			return strings.Contains(doc, "`open_file_cache*`")
+		}
+		return false
+	}
+	for ctx, m := range handlers {
+		for n := range m {
+			if !documented(n) {
+				t.Errorf("docs/convert.md does not name %s (converted in %s)", n, ctx)
+			}
+		}
+	}
+	for n := range ignored {
+		if !documented(n) {
+			t.Errorf("docs/convert.md does not name %s (ignored)", n)
+		}
+	}
+}

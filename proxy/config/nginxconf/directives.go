@@ -1,0 +1,829 @@
+package nginxconf
+
+import (
+	"net"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"spillway/proxy/accesslog"
+	"spillway/proxy/config"
+)
+
+// handler converts one directive in one context.
+type handler func(c *conv, lv *level, d *Directive) error
+
+// handlers lists, per nginx context, the directives spillway implements.
+// Anything else is reported: as ignored when listed in ignored, else as
+// unsupported. Keys are nginx's directive names, which are proxy.yaml's.
+var handlers = map[string]map[string]handler{}
+
+// blockDirectives are the handled directives that open a block.
+var blockDirectives = map[string]bool{"location": true}
+
+// Where directives may be written, in nginx's and in spillway's terms.
+const (
+	inLocations = "http server location" // spillway's locationDirectives
+	inServers   = "http server"          // spillway's serverDirectives
+)
+
+func init() {
+	add := func(ctxs, name string, h handler) {
+		for _, ctx := range strings.Fields(ctxs) {
+			if handlers[ctx] == nil {
+				handlers[ctx] = map[string]handler{}
+			}
+			handlers[ctx][name] = h
+		}
+	}
+
+	add("main", "error_log", errorLog)
+	add("main", "pid", pathValue(0))
+	add("main", "worker_shutdown_timeout", single(timeValue))
+
+	add("http", "log_format", func(*conv, *level, *Directive) error { return nil }) // read by conv.http
+	add(inServers, "access_log", accessLog)
+	add(inServers, "client_header_timeout", single(timeValue))
+	add(inServers, "client_header_buffer_size", single(sizeValue))
+	add(inServers, "large_client_header_buffers", buffers)
+	add(inServers, "keepalive_timeout", keepaliveTimeout)
+	add(inServers, "keepalive_requests", single(numberValue))
+
+	add("server", "listen", listen)
+	add("server", "server_name", serverName)
+	add("server", "location", location)
+
+	add("location", "proxy_pass", proxyPass)
+	add("location", "stub_status", stubStatus)
+	add("location", "health_check", healthCheck)
+
+	add(inLocations, "proxy_set_header", proxySetHeader)
+	add(inLocations, "proxy_http_version", single(httpVersionValue))
+	for _, n := range []string{"proxy_connect_timeout", "proxy_send_timeout", "proxy_read_timeout",
+		"client_body_timeout", "send_timeout", "proxy_next_upstream_timeout"} {
+		add(inLocations, n, single(timeValue))
+	}
+	for _, n := range []string{"proxy_buffer_size", "proxy_busy_buffers_size", "proxy_max_temp_file_size",
+		"proxy_temp_file_write_size", "client_max_body_size", "client_body_buffer_size"} {
+		add(inLocations, n, single(sizeValue))
+	}
+	add(inLocations, "proxy_buffering", single(flagValue))
+	add(inLocations, "proxy_request_buffering", single(flagValue))
+	add(inLocations, "proxy_buffers", buffers)
+	add(inLocations, "proxy_temp_path", pathValue(3))
+	add(inLocations, "client_body_temp_path", pathValue(3))
+	add(inLocations, "proxy_next_upstream", nextUpstream)
+	add(inLocations, "proxy_next_upstream_tries", single(numberValue))
+	add(inLocations, "proxy_redirect", proxyRedirect)
+
+	// TLS (ngx_http_ssl_module, and proxy_ssl_* of ngx_http_proxy_module).
+	add(inServers, "ssl_certificate", certificates)
+	add(inServers, "ssl_certificate_key", certificates)
+	add(inServers, "ssl_protocols", sslProtocols)
+	add(inServers, "ssl_ciphers", single(anyValue))
+	add(inServers, "ssl_session_timeout", single(timeValue))
+	add(inServers, "ssl_session_tickets", single(flagValue))
+	add(inLocations, "proxy_ssl_verify", single(flagValue))
+	add(inLocations, "proxy_ssl_trusted_certificate", confPath)
+	add(inLocations, "proxy_ssl_name", single(anyValue))
+	add(inLocations, "proxy_ssl_server_name", single(flagValue))
+	add(inLocations, "proxy_ssl_session_reuse", single(flagValue))
+
+	// FastCGI (ngx_http_fastcgi_module), root for $document_root, and
+	// lingering close.
+	add("location", "fastcgi_pass", fastcgiPass)
+	add("location", "fastcgi_split_path_info", single(anyValue))
+	add(inLocations, "fastcgi_param", fastcgiParam)
+	add(inLocations, "fastcgi_index", single(anyValue))
+	for _, n := range []string{"fastcgi_keep_conn", "fastcgi_buffering", "fastcgi_request_buffering"} {
+		add(inLocations, n, single(flagValue))
+	}
+	for _, n := range []string{"fastcgi_buffer_size", "fastcgi_busy_buffers_size", "fastcgi_max_temp_file_size",
+		"fastcgi_temp_file_write_size"} {
+		add(inLocations, n, single(sizeValue))
+	}
+	add(inLocations, "fastcgi_buffers", buffers)
+	add(inLocations, "fastcgi_temp_path", pathValue(3))
+	for _, n := range []string{"fastcgi_connect_timeout", "fastcgi_send_timeout", "fastcgi_read_timeout",
+		"fastcgi_next_upstream_timeout", "lingering_time", "lingering_timeout"} {
+		add(inLocations, n, single(timeValue))
+	}
+	add(inLocations, "fastcgi_next_upstream", nextUpstream)
+	add(inLocations, "fastcgi_next_upstream_tries", single(numberValue))
+	add(inLocations, "root", single(anyValue))
+	add(inLocations, "lingering_close", single(lingeringValue))
+
+	add("upstream", "server", upstreamServer)
+	add("upstream", "keepalive", single(positiveValue))
+	add("upstream", "keepalive_timeout", single(timeValue))
+	add("upstream", "keepalive_requests", single(numberValue))
+	add("upstream", "least_conn", leastConn)
+}
+
+// ignoredWhy is a directive nginx needs or allows that makes no difference
+// to spillway's behaviour.
+type ignoredWhy struct {
+	ctxs   string // where; "" = anywhere
+	reason string
+}
+
+var ignored = map[string]ignoredWhy{
+	"user":                 {"main", "spillway runs as the user that starts it"},
+	"worker_processes":     {"main", "spillway is one process; Go schedules its goroutines on every CPU"},
+	"worker_cpu_affinity":  {"main", "spillway is one process"},
+	"worker_priority":      {"main", "spillway is one process; use nice"},
+	"worker_rlimit_nofile": {"main", "Go raises the soft open-files limit to the hard limit at start"},
+	"worker_rlimit_core":   {"main", "spillway is one process"},
+	"master_process":       {"main", "spillway is one process"},
+	"daemon":               {"main", "spillway runs in the foreground, like daemon off"},
+	"pcre_jit":             {"main", "regexes are Go's RE2"},
+	"timer_resolution":     {"main", "Go's timers"},
+	"lock_file":            {"main", "spillway is one process"},
+	"load_module":          {"main", "a module's directives are reported one by one"},
+	"events":               {"main", "Go's runtime runs the event loop (epoll) and has no worker_connections limit"},
+
+	"sendfile":                       {"", "spillway sends temp-file parts of responses with sendfile anyway"},
+	"tcp_nopush":                     {"", "spillway writes a response's buffers with one writev"},
+	"tcp_nodelay":                    {"", "Go sets TCP_NODELAY on every connection"},
+	"types":                          {"", "MIME types matter for static files only; spillway passes the upstream's Content-Type"},
+	"default_type":                   {"", "MIME types matter for static files only; spillway passes the upstream's Content-Type"},
+	"server_tokens":                  {"", "spillway's Server header and error pages never show a version"},
+	"types_hash_max_size":            {"", "hash table sizing"},
+	"types_hash_bucket_size":         {"", "hash table sizing"},
+	"server_names_hash_max_size":     {"", "hash table sizing"},
+	"server_names_hash_bucket_size":  {"", "hash table sizing"},
+	"variables_hash_max_size":        {"", "hash table sizing"},
+	"variables_hash_bucket_size":     {"", "hash table sizing"},
+	"proxy_headers_hash_max_size":    {"", "hash table sizing"},
+	"proxy_headers_hash_bucket_size": {"", "hash table sizing"},
+	"map_hash_max_size":              {"", "hash table sizing"},
+	"map_hash_bucket_size":           {"", "hash table sizing"},
+	"open_file_cache":                {"", "a cache for static files"},
+	"open_file_cache_valid":          {"", "a cache for static files"},
+	"open_file_cache_min_uses":       {"", "a cache for static files"},
+	"open_file_cache_errors":         {"", "a cache for static files"},
+	"log_not_found":                  {"", "about static files"},
+	"server_name_in_redirect":        {"", "about redirects nginx makes for static directories"},
+	"port_in_redirect":               {"", "about redirects nginx makes for static directories"},
+	"absolute_redirect":              {"", "about redirects nginx makes for static directories"},
+	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
+	"ssl_session_cache":              {"", "Go's TLS server resumes sessions with tickets (ssl_session_tickets), it keeps no session cache"},
+	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
+	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
+}
+
+// unsupportedWhy explains some unsupported directives people often have.
+var unsupportedWhy = map[string]string{
+	"location":           "nested locations are not supported",
+	"if":                 "spillway has no rewrite module",
+	"rewrite":            "spillway has no rewrite module",
+	"return":             "spillway has no rewrite module",
+	"set":                "spillway has no rewrite module",
+	"root":               "spillway does not serve files",
+	"alias":              "spillway does not serve files",
+	"index":              "spillway does not serve files",
+	"try_files":          "spillway does not serve files",
+	"autoindex":          "spillway does not serve files",
+	"gzip":               "spillway does not compress responses",
+	"fastcgi_pass":       "spillway proxies HTTP only",
+	"uwsgi_pass":         "spillway proxies HTTP only",
+	"scgi_pass":          "spillway proxies HTTP only",
+	"grpc_pass":          "spillway proxies HTTP/1.x only",
+	"stream":             "spillway proxies HTTP only",
+	"mail":               "spillway proxies HTTP only",
+	"ssl_certificate":    "spillway has no TLS",
+	"ip_hash":            "spillway balances with round-robin or least_conn",
+	"hash":               "spillway balances with round-robin or least_conn",
+	"random":             "spillway balances with round-robin or least_conn",
+	"error_log":          "spillway has one error log, at the top level",
+	"access_log":         "spillway writes access logs per server",
+	"allow":              "spillway has no access control: every client is allowed",
+	"deny":               "spillway has no access control: every client is allowed",
+	"add_header":         "spillway does not add response headers",
+	"proxy_cache":        "spillway does not cache",
+	"error_page":         "spillway answers errors with nginx's built-in pages",
+	"keepalive_timeout":  "spillway's client keepalive is set per server",
+	"keepalive_requests": "spillway's client keepalive is set per server",
+}
+
+func invalidArgs(d *Directive) error {
+	return errAt(d, "invalid number of arguments in \"%s\" directive", d.Name)
+}
+
+func duplicate(lv *level, d *Directive) error {
+	if lv.m.has(d.Name) {
+		return errAt(d, "\"%s\" directive is duplicate", d.Name)
+	}
+	return nil
+}
+
+// A value checker returns the value to write, or nginx's error.
+type valueCheck func(d *Directive, v string) (string, error)
+
+// single converts a directive with one argument that nginx allows once
+// per level.
+func single(check valueCheck) handler {
+	return func(c *conv, lv *level, d *Directive) error {
+		if len(d.Args) != 1 {
+			return invalidArgs(d)
+		}
+		if err := duplicate(lv, d); err != nil {
+			return err
+		}
+		v, err := check(d, d.Args[0])
+		if err != nil {
+			return err
+		}
+		lv.m.set(d.Name, str(v))
+		return nil
+	}
+}
+
+func timeValue(d *Directive, v string) (string, error) {
+	if _, err := config.ParseDuration(v); err != nil {
+		return "", errAt(d, "\"%s\" directive invalid value", d.Name)
+	}
+	return v, nil
+}
+
+func sizeValue(d *Directive, v string) (string, error) {
+	if _, err := config.ParseSize(v); err != nil {
+		return "", errAt(d, "\"%s\" directive invalid value", d.Name)
+	}
+	return v, nil
+}
+
+func flagValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "on":
+		return "on", nil
+	case "off":
+		return "off", nil
+	}
+	return "", errAt(d, `invalid value "%s" in "%s" directive, it must be "on" or "off"`, v, d.Name)
+}
+
+func numberValue(d *Directive, v string) (string, error) {
+	if n, err := strconv.Atoi(v); err != nil || n < 0 {
+		return "", errAt(d, "\"%s\" directive invalid number", d.Name)
+	}
+	return v, nil
+}
+
+func positiveValue(d *Directive, v string) (string, error) {
+	if n, err := strconv.Atoi(v); err != nil || n < 1 {
+		return "", errAt(d, "invalid value \"%s\" in \"%s\" directive", v, d.Name)
+	}
+	return v, nil
+}
+
+func anyValue(d *Directive, v string) (string, error) { return v, nil }
+
+func lingeringValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "on", "off", "always":
+		return strings.ToLower(v), nil
+	}
+	return "", errAt(d, "invalid value \"%s\"", v)
+}
+
+func httpVersionValue(d *Directive, v string) (string, error) {
+	if v != "1.0" && v != "1.1" {
+		return "", errAt(d, "invalid value \"%s\"", v)
+	}
+	return v, nil
+}
+
+// buffers converts "number size" (proxy_buffers, large_client_header_buffers).
+func buffers(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 2 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(d.Args[0])
+	if _, serr := config.ParseSize(d.Args[1]); err != nil || n < 1 || serr != nil {
+		return errAt(d, "\"%s\" directive invalid value", d.Name)
+	}
+	lv.m.set(d.Name, str(d.Args[0]+" "+d.Args[1]))
+	return nil
+}
+
+// pathValue converts a path directive; nginx's temp paths take up to
+// maxLevels directory levels, which spillway has no use for: its temp files
+// are unlinked as soon as they are created.
+func pathValue(maxLevels int) handler {
+	return func(c *conv, lv *level, d *Directive) error {
+		if len(d.Args) < 1 || len(d.Args) > 1+maxLevels {
+			return invalidArgs(d)
+		}
+		if err := duplicate(lv, d); err != nil {
+			return err
+		}
+		if len(d.Args) > 1 {
+			c.warn(d, Ignored, "ignored parameters \"%s\" of \"%s\" in %s: spillway's temp files are unlinked at once, there is no tree of them to spread",
+				strings.Join(d.Args[1:], " "), d.Name, lv.ctx)
+		}
+		lv.m.set(d.Name, str(c.withPrefix(d.Args[0])))
+		return nil
+	}
+}
+
+func errorLog(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	path := d.Args[0]
+	if strings.HasPrefix(path, "syslog:") || strings.HasPrefix(path, "memory:") {
+		c.warn(d, Unsupported, "unsupported error log \"%s\" in main: spillway writes to a file or stderr", path)
+		return nil
+	}
+	if lv.m.has("error_log") {
+		c.warn(d, Unsupported, `unsupported directive "error_log" in main: spillway writes one error log, the first one is converted`)
+		return nil
+	}
+	m := newMap()
+	m.n.Style = yaml.FlowStyle
+	m.set("path", str(c.withPrefix(path)))
+	if len(d.Args) > 1 {
+		if _, err := config.ParseLevel(d.Args[1]); err != nil {
+			return errAt(d, "invalid log level \"%s\"", d.Args[1])
+		}
+		m.set("level", str(d.Args[1]))
+		for _, a := range d.Args[2:] {
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"error_log\" in main", a)
+		}
+	}
+	lv.m.set("error_log", m.n)
+	return nil
+}
+
+// logFormat reads a log_format: its strings are concatenated, as nginx does.
+func (c *conv) logFormat(d *Directive) error {
+	if len(d.Args) < 2 {
+		return invalidArgs(d)
+	}
+	name, parts := d.Args[0], d.Args[1:]
+	if name == "combined" || c.formats[name] != nil {
+		return errAt(d, "duplicate \"log_format\" name \"%s\"", name)
+	}
+	if e, ok := strings.CutPrefix(parts[0], "escape="); ok {
+		if e != "default" {
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"log_format\" in http: spillway escapes variables nginx's default way", parts[0])
+		}
+		parts = parts[1:]
+		if len(parts) == 0 {
+			return invalidArgs(d)
+		}
+	}
+	f := &logFormat{format: strings.Join(parts, "")}
+	_, f.err = accesslog.Compile(f.format)
+	c.formats[name] = f
+	return nil
+}
+
+func accessLog(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	if lv.accessLog != nil {
+		c.warn(d, Unsupported, "unsupported directive \"access_log\" in %s: spillway writes one access log per server, the one at %s is converted", lv.ctx, where(lv.accessLog))
+		return nil
+	}
+	lv.accessLog = d
+	path := d.Args[0]
+	if path == "off" {
+		if len(d.Args) != 1 {
+			return invalidArgs(d)
+		}
+		lv.m.set("access_log", str("off"))
+		return nil
+	}
+	if strings.HasPrefix(path, "syslog:") || strings.Contains(path, "$") {
+		c.warn(d, Unsupported, "unsupported access log \"%s\" in %s: spillway writes to a file named without variables", path, lv.ctx)
+		return nil
+	}
+	format := "combined"
+	if len(d.Args) > 1 {
+		format = d.Args[1]
+	}
+	if format != "combined" {
+		f := c.formats[format]
+		if f == nil {
+			return errAt(d, "unknown log format \"%s\"", format)
+		}
+		if f.err != nil {
+			c.warn(d, Unsupported, "unsupported log_format \"%s\" in %s: %v; access_log not converted", format, lv.ctx, f.err)
+			return nil
+		}
+		format = f.format
+	}
+	for _, a := range d.Args[min(2, len(d.Args)):] {
+		name, _, _ := strings.Cut(a, "=")
+		switch name {
+		case "buffer", "flush":
+			c.warn(d, Ignored, "ignored parameter \"%s\" of \"access_log\" in %s: spillway writes each line when the request ends", a, lv.ctx)
+		default:
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"access_log\" in %s", a, lv.ctx)
+		}
+	}
+	m := newMap()
+	m.set("path", str(c.withPrefix(path)))
+	m.set("format", str(format))
+	lv.m.set("access_log", m.n)
+	return nil
+}
+
+// keepaliveTimeout is the client side's "keepalive_timeout timeout
+// [header_timeout]"; spillway sends no Keep-Alive header.
+func keepaliveTimeout(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 || len(d.Args) > 2 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	if _, err := timeValue(d, d.Args[0]); err != nil {
+		return err
+	}
+	if len(d.Args) == 2 {
+		c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"keepalive_timeout\" in %s: spillway sends no \"Keep-Alive: timeout=\" header", d.Args[1], lv.ctx)
+	}
+	lv.m.set(d.Name, str(d.Args[0]))
+	return nil
+}
+
+func proxySetHeader(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 2 {
+		return invalidArgs(d)
+	}
+	if v := unknownVariable(d.Args[1]); v != "" {
+		c.warn(d, Unsupported, "unsupported proxy_set_header \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not converted", d.Args[0], lv.ctx, v)
+		return nil
+	}
+	if lv.headerVal == nil {
+		lv.headerVal = lv.m.set("proxy_set_header", &yaml.Node{})
+	}
+	lv.headers = append(lv.headers, header{d.Args[0], d.Args[1]})
+	return nil
+}
+
+func nextUpstream(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	for _, w := range d.Args {
+		if _, err := config.ParseNextUpstream([]string{w}); err != nil {
+			return errAt(d, "invalid value \"%s\"", w)
+		}
+	}
+	lv.m.set(d.Name, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// proxyRedirect: spillway never rewrites Location or Refresh, which is
+// what "proxy_redirect off" asks for.
+func proxyRedirect(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) == 1 && d.Args[0] == "off" {
+		c.warn(d, Ignored, "ignored directive \"proxy_redirect\" in %s: spillway never rewrites Location headers, as with off", lv.ctx)
+		return nil
+	}
+	c.warn(d, Unsupported, "unsupported directive \"proxy_redirect\" in %s: spillway never rewrites Location headers", lv.ctx)
+	return nil
+}
+
+func listen(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	addr := d.Args[0]
+	if strings.HasPrefix(addr, "unix:") {
+		c.warn(d, Unsupported, "unsupported listen address \"%s\" in server: spillway listens on TCP only", addr)
+		return nil
+	}
+	dropped, isDefault, ssl := false, false, false
+	for _, p := range d.Args[1:] {
+		name, _, _ := strings.Cut(p, "=")
+		switch name {
+		case "default_server", "default":
+			isDefault = true
+		case "ssl":
+			ssl = true
+		case "quic", "proxy_protocol":
+			why := map[string]string{"quic": "spillway speaks HTTP/1.x over TCP",
+				"proxy_protocol": "spillway does not read the PROXY protocol"}[name]
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: %s, so %s is not converted", p, why, addr)
+			dropped = true
+		case "http2":
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: spillway speaks HTTP/1.x", p)
+		default:
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server", p)
+		}
+	}
+	if dropped {
+		return nil
+	}
+	if isDefault {
+		c.defaults = append(c.defaults, defaultListen{addr: normAddr(addr), server: lv, d: d})
+	}
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, d: d})
+	return nil
+}
+
+func serverName(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	for _, n := range d.Args {
+		switch {
+		case strings.HasPrefix(n, "~"):
+			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: regular expression names are not supported", n)
+		case strings.Contains(n, "$"):
+			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: variables are not supported", n)
+		case strings.HasSuffix(n, ".*"):
+			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: only leading wildcards (*.example.com) are supported", n)
+		case strings.HasPrefix(n, "."):
+			// nginx: ".example.com" is example.com and *.example.com.
+			lv.names = append(lv.names, n[1:], "*"+n)
+		default:
+			lv.names = append(lv.names, n)
+		}
+	}
+	return nil
+}
+
+func location(c *conv, lv *level, d *Directive) error {
+	n, err := c.location(d, lv)
+	if err != nil {
+		return err
+	}
+	if n == nil && len(d.Args) == 1 && strings.HasPrefix(d.Args[0], "@") {
+		c.warn(d, Unsupported, "unsupported named location \"%s\" in server", d.Args[0])
+	}
+	if n != nil {
+		lv.locations.Content = append(lv.locations.Content, n)
+	}
+	return nil
+}
+
+func proxyPass(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	u := d.Args[0]
+	lower := strings.ToLower(u)
+	switch {
+	case strings.Contains(u, "$"):
+		c.warn(d, Unsupported, "unsupported proxy_pass \"%s\" in location: variables are not supported", u)
+		return nil
+	case !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://"):
+		return errAt(d, "invalid URL prefix in \"%s\"", u)
+	}
+	scheme, rest, _ := strings.Cut(u, "://")
+	scheme = strings.ToLower(scheme)
+	if strings.HasPrefix(rest, "unix:") {
+		c.warn(d, Unsupported, "unsupported proxy_pass \"%s\" in location: unix sockets are not supported", u)
+		return nil
+	}
+	host, uri := rest, ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		host, uri = rest[:i], rest[i:]
+	}
+	if uri != "" && lv.regex {
+		return errAt(d, `"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`)
+	}
+	if c.upstreams[strings.ToLower(host)] == nil {
+		if _, _, err := net.SplitHostPort(host); err != nil {
+			// nginx's default port; spillway wants it written
+			host += map[string]string{"http": ":80", "https": ":443"}[scheme]
+		}
+	}
+	lv.proxies, lv.proxyTarget = true, host
+	lv.m.set("proxy_pass", str(scheme+"://"+host+uri))
+	return nil
+}
+
+// fastcgiPass: "address" or an upstream name, without a scheme.
+func fastcgiPass(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	a := d.Args[0]
+	switch {
+	case strings.Contains(a, "$"):
+		c.warn(d, Unsupported, "unsupported fastcgi_pass \"%s\" in location: variables are not supported", a)
+		return nil
+	case strings.HasPrefix(a, "unix:"):
+		c.warn(d, Unsupported, "unsupported fastcgi_pass \"%s\" in location: unix sockets are not supported", a)
+		return nil
+	}
+	lv.proxies, lv.proxyTarget, c.fastcgi = true, a, true
+	lv.m.set("fastcgi_pass", str(a))
+	return nil
+}
+
+// fastcgiParam collects "fastcgi_param NAME VALUE [if_not_empty]" like
+// proxy_set_header: a level that sets any replaces the inherited list.
+func fastcgiParam(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 2 || len(d.Args) > 3 || len(d.Args) == 3 && d.Args[2] != "if_not_empty" {
+		if len(d.Args) == 3 {
+			return errAt(d, "invalid parameter \"%s\"", d.Args[2])
+		}
+		return invalidArgs(d)
+	}
+	if lv.paramVal == nil {
+		lv.paramVal = lv.m.set("fastcgi_param", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	e := d.Args[0] + " " + d.Args[1]
+	if len(d.Args) == 3 {
+		e += " if_not_empty"
+	}
+	lv.paramVal.Content = append(lv.paramVal.Content, str(e))
+	return nil
+}
+
+// certificates collects ssl_certificate / ssl_certificate_key: nginx allows
+// several (an ECDSA and an RSA pair); the n-th key goes with the n-th
+// certificate. Relative paths start at the configuration's directory.
+func certificates(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	p := d.Args[0]
+	if strings.Contains(p, "$") || strings.HasPrefix(p, "data:") {
+		c.warn(d, Unsupported, "unsupported %s \"%s\" in %s: a file path without variables is needed", d.Name, p, lv.ctx)
+		return nil
+	}
+	p = c.withConfPrefix(p)
+	for i := 0; i+1 < len(lv.m.n.Content); i += 2 {
+		if lv.m.n.Content[i].Value == d.Name {
+			v := lv.m.n.Content[i+1]
+			if v.Kind == yaml.ScalarNode {
+				lv.m.n.Content[i+1] = &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle, Content: []*yaml.Node{v}}
+				v = lv.m.n.Content[i+1]
+			}
+			v.Content = append(v.Content, str(p))
+			return nil
+		}
+	}
+	lv.m.set(d.Name, str(p))
+	return nil
+}
+
+// confPath is a single file path that nginx reads relative to the
+// configuration's directory (proxy_ssl_trusted_certificate).
+func confPath(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	lv.m.set(d.Name, str(c.withConfPrefix(d.Args[0])))
+	return nil
+}
+
+// sslProtocols keeps the versions Go's TLS offers.
+func sslProtocols(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	var keep []string
+	for _, a := range d.Args {
+		switch a {
+		case "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3":
+			keep = append(keep, a)
+		case "SSLv2", "SSLv3":
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"ssl_protocols\" in %s: Go's TLS has no %s", a, lv.ctx, a)
+		default:
+			return errAt(d, "invalid value \"%s\" in \"ssl_protocols\" directive", a)
+		}
+	}
+	if len(keep) > 0 {
+		lv.m.set(d.Name, str(strings.Join(keep, " ")))
+	}
+	return nil
+}
+
+func stubStatus(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) > 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	lv.proxies = true
+	lv.m.set("stub_status", str("on"))
+	return nil
+}
+
+func healthCheck(c *conv, lv *level, d *Directive) error {
+	if lv.healthCheck != nil {
+		c.warn(d, Unsupported, "unsupported directive \"health_check\" in location: spillway runs one check per upstream group, the one at %s is converted", where(lv.healthCheck))
+		return nil
+	}
+	lv.healthCheck = d
+	return nil
+}
+
+func upstreamServer(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	addr := d.Args[0]
+	if strings.HasPrefix(addr, "unix:") {
+		c.warn(d, Unsupported, "unsupported upstream server \"%s\" in upstream: spillway connects over TCP only", addr)
+		return nil
+	}
+	m := newMap()
+	m.n.Style = yaml.FlowStyle
+	m.set("address", str(addr))
+	for _, p := range d.Args[1:] {
+		name, val, hasVal := strings.Cut(p, "=")
+		bad := false
+		switch name {
+		case "weight":
+			n, err := strconv.Atoi(val)
+			bad = err != nil || n < 1
+		case "max_fails":
+			n, err := strconv.Atoi(val)
+			bad = err != nil || n < 0
+		case "fail_timeout":
+			_, err := config.ParseDuration(val)
+			bad = err != nil
+		case "backup", "down":
+			bad, val = hasVal, "on"
+		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
+			continue
+		default:
+			bad = true
+		}
+		if bad {
+			return errAt(d, "invalid parameter \"%s\"", p)
+		}
+		m.set(name, str(val))
+	}
+	lv.up.servers.Content = append(lv.up.servers.Content, m.n)
+	return nil
+}
+
+func leastConn(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 0 {
+		return invalidArgs(d)
+	}
+	lv.m.set("least_conn", str("on"))
+	return nil
+}
+
+// headerVariables are the variables spillway's proxy_set_header knows
+// (proxy/vars.go), besides $http_NAME.
+var headerVariables = map[string]bool{
+	"host": true, "http_host": true, "remote_addr": true, "remote_port": true,
+	"proxy_add_x_forwarded_for": true, "scheme": true, "proxy_host": true, "request_uri": true,
+	"uri": true, "args": true, "query_string": true, "server_name": true, "server_port": true,
+	"request_method": true,
+}
+
+// unknownVariable returns the first variable of a proxy_set_header value
+// that spillway does not know (such as a map's), "" when there is none.
+func unknownVariable(v string) string {
+	for {
+		i := strings.IndexByte(v, '$')
+		if i < 0 {
+			return ""
+		}
+		v = v[i+1:]
+		var name string
+		if strings.HasPrefix(v, "{") {
+			j := strings.IndexByte(v, '}')
+			if j < 0 {
+				return v
+			}
+			name, v = v[1:j], v[j+1:]
+		} else {
+			j := 0
+			for j < len(v) && (v[j] == '_' || v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9') {
+				j++
+			}
+			name, v = v[:j], v[j:]
+		}
+		if !headerVariables[name] && !strings.HasPrefix(name, "http_") {
+			return name
+		}
+	}
+}

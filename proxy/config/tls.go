@@ -1,0 +1,459 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// TLS: nginx's ngx_http_ssl_module directives (ssl_certificate, ...) at the
+// http and server levels, and ngx_http_proxy_module's proxy_ssl_* at the
+// http, server and location levels. Certificate and key files are read and
+// checked here, at load time, so `spillway check` reports an unreadable or
+// mismatched pair with its key and line, and a reload that cannot load a
+// new certificate keeps the old configuration.
+
+// paths is a list of file paths: one path, or a list of them. Unlike words,
+// a path is never split at spaces.
+type paths []string
+
+// pathsFrom decodes ssl_certificate and ssl_certificate_key.
+func pathsFrom(in any) (paths, error) {
+	if s, ok := in.(string); ok {
+		return paths{s}, nil
+	}
+	list, ok := in.([]any)
+	if !ok {
+		return nil, fmt.Errorf("expected a file path or a list of them, got %s", kindOf(in))
+	}
+	ps := make(paths, 0, len(list))
+	for _, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			return nil, fmt.Errorf("expected a file path, got %s in the list", kindOf(e))
+		}
+		ps = append(ps, s)
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("invalid number of arguments (none given)")
+	}
+	return ps, nil
+}
+
+// sslDirectives may be written in http and in a server (nginx's
+// ngx_http_ssl_module server directives); squashed into serverDirectives.
+type sslDirectives struct {
+	SSLCertificate    *opt[paths]         `mapstructure:"ssl_certificate"`
+	SSLCertificateKey *opt[paths]         `mapstructure:"ssl_certificate_key"`
+	SSLProtocols      *opt[words]         `mapstructure:"ssl_protocols"`
+	SSLCiphers        *opt[words]         `mapstructure:"ssl_ciphers"`
+	SSLSessionTimeout *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
+	SSLSessionTickets *opt[bool]          `mapstructure:"ssl_session_tickets"`
+}
+
+func (d *sslDirectives) inherit(p *sslDirectives) {
+	merge(&d.SSLCertificate, p.SSLCertificate)
+	merge(&d.SSLCertificateKey, p.SSLCertificateKey)
+	merge(&d.SSLProtocols, p.SSLProtocols)
+	merge(&d.SSLCiphers, p.SSLCiphers)
+	merge(&d.SSLSessionTimeout, p.SSLSessionTimeout)
+	merge(&d.SSLSessionTickets, p.SSLSessionTickets)
+}
+
+// proxySSLDirectives may be written in http, a server and a location;
+// squashed into locationDirectives.
+type proxySSLDirectives struct {
+	ProxySSLVerify             *opt[bool]   `mapstructure:"proxy_ssl_verify"`
+	ProxySSLTrustedCertificate *opt[string] `mapstructure:"proxy_ssl_trusted_certificate"`
+	ProxySSLName               *opt[string] `mapstructure:"proxy_ssl_name"`
+	ProxySSLServerName         *opt[bool]   `mapstructure:"proxy_ssl_server_name"`
+	ProxySSLSessionReuse       *opt[bool]   `mapstructure:"proxy_ssl_session_reuse"`
+}
+
+func (d *proxySSLDirectives) inherit(p *proxySSLDirectives) {
+	merge(&d.ProxySSLVerify, p.ProxySSLVerify)
+	merge(&d.ProxySSLTrustedCertificate, p.ProxySSLTrustedCertificate)
+	merge(&d.ProxySSLName, p.ProxySSLName)
+	merge(&d.ProxySSLServerName, p.ProxySSLServerName)
+	merge(&d.ProxySSLSessionReuse, p.ProxySSLSessionReuse)
+}
+
+// nginx's defaults (1.23.4 and later for the protocols).
+const (
+	defaultSSLSessionTimeout = 5 * time.Minute
+)
+
+// ServerTLS is a server block's TLS settings, resolved. Certificates are
+// loaded; the rest maps onto crypto/tls.
+type ServerTLS struct {
+	// Certificates are the ssl_certificate / ssl_certificate_key pairs in
+	// file order (several: e.g. an ECDSA and an RSA one; the handshake
+	// takes the first one the client supports, as OpenSSL does).
+	Certificates []Certificate
+	// MinVersion and MaxVersion are ssl_protocols (default TLSv1.2 TLSv1.3).
+	MinVersion, MaxVersion uint16
+	// CipherSuites is ssl_ciphers: TLS 1.2 suites, in Go's or OpenSSL's
+	// names; nil means Go's defaults. TLS 1.3 suites are not configurable
+	// (in Go, as with nginx's ssl_ciphers).
+	CipherSuites []uint16
+	// SessionTimeout is ssl_session_timeout: how long a session ticket
+	// can resume a session. Default 5m.
+	SessionTimeout time.Duration
+	// SessionTickets is ssl_session_tickets. Default on.
+	SessionTickets bool
+}
+
+// Certificate is one loaded ssl_certificate / ssl_certificate_key pair.
+type Certificate struct {
+	CertFile, KeyFile string
+	Pair              *tls.Certificate // Leaf is set
+}
+
+// ProxySSL is a location's proxy_ssl_* settings, resolved. They are used
+// only when proxy_pass is https://.
+type ProxySSL struct {
+	Verify bool // proxy_ssl_verify, default off (nginx)
+	// TrustedCertificate is proxy_ssl_trusted_certificate, and Roots its
+	// certificates; TrustedSum is a digest of the file's content, so a
+	// reload that changes the file is seen as a change.
+	TrustedCertificate string
+	Roots              *x509.CertPool
+	TrustedSum         string
+	// Name is proxy_ssl_name without its port: the name the certificate
+	// is checked against and sent as SNI. "" means nginx's default,
+	// $proxy_host (the proxy_pass host).
+	Name         string
+	ServerName   bool // proxy_ssl_server_name, default off: no SNI is sent
+	SessionReuse bool // proxy_ssl_session_reuse, default on
+}
+
+// cutListenSSL splits nginx's "ssl" parameter off a listen entry
+// ("127.0.0.1:8443 ssl").
+func cutListenSSL(a string) (string, bool) {
+	f := strings.Fields(a)
+	if len(f) < 2 || !slices.Contains(f[1:], "ssl") {
+		return a, false
+	}
+	rest := []string{f[0]}
+	for _, w := range f[1:] {
+		if w != "ssl" {
+			rest = append(rest, w)
+		}
+	}
+	return strings.Join(rest, " "), true
+}
+
+// resolveServerTLS loads a server's certificates and resolves its ssl_*
+// directives. Certificates are loaded only for a server that listens with
+// ssl (nginx loads them wherever they are set; a server without ssl never
+// uses them, and an http-level ssl_certificate is then read once per TLS
+// server rather than for every server).
+func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *problems) ServerTLS {
+	if len(srv.ListenSSL) == 0 {
+		return ServerTLS{} // no TLS: the zero value
+	}
+	t := ServerTLS{
+		SessionTimeout: d.SSLSessionTimeout.or(defaultSSLSessionTimeout),
+		SessionTickets: d.SSLSessionTickets.or(true),
+		MinVersion:     tls.VersionTLS12,
+		MaxVersion:     tls.VersionTLS13,
+	}
+	if d.SSLSessionTimeout.set() && t.SessionTimeout <= 0 {
+		p.add(d.SSLSessionTimeout.at(), `"ssl_session_timeout" must be greater than 0`)
+	}
+	if d.SSLProtocols.set() {
+		lo, hi, err := parseProtocols(d.SSLProtocols.v)
+		if err != nil {
+			p.add(d.SSLProtocols.at(), "%v", err)
+		}
+		t.MinVersion, t.MaxVersion = lo, hi
+	}
+	if d.SSLCiphers.set() {
+		cs, err := parseCiphers(d.SSLCiphers.v)
+		if err != nil {
+			p.add(d.SSLCiphers.at(), "%v", err)
+		}
+		t.CipherSuites = cs
+	}
+	certs, keys := d.SSLCertificate.or(nil), d.SSLCertificateKey.or(nil)
+	if len(certs) == 0 {
+		p.add(listenKey, `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
+		return t
+	}
+	for i, cf := range certs {
+		if i >= len(keys) {
+			p.add(d.SSLCertificate.at(), `no "ssl_certificate_key" is defined for certificate %q`, cf)
+			continue
+		}
+		pair, key, msg := loadPair(cf, keys[i])
+		if msg != "" {
+			at := d.SSLCertificate.at()
+			if key {
+				at = d.SSLCertificateKey.at()
+			}
+			p.add(at, "%s", msg)
+			continue
+		}
+		t.Certificates = append(t.Certificates, Certificate{CertFile: cf, KeyFile: keys[i], Pair: pair})
+	}
+	if len(keys) > len(certs) {
+		p.add(d.SSLCertificateKey.at(), `no "ssl_certificate" is defined for key %q`, keys[len(certs)])
+	}
+	return t
+}
+
+// loadPair reads one certificate and its key. On failure it returns nginx's
+// message (with Go's reason in the parentheses where nginx has OpenSSL's)
+// and whether the key file is at fault.
+func loadPair(certFile, keyFile string) (*tls.Certificate, bool, string) {
+	cb, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, false, fmt.Sprintf("cannot load certificate %q: %s", certFile, fileError(err))
+	}
+	var certs [][]byte
+	for rest := cb; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type == "CERTIFICATE" {
+			certs = append(certs, b.Bytes)
+		}
+	}
+	if len(certs) == 0 {
+		return nil, false, fmt.Sprintf("cannot load certificate %q: no PEM \"CERTIFICATE\" block found", certFile)
+	}
+	leaf, err := x509.ParseCertificate(certs[0])
+	if err != nil {
+		return nil, false, fmt.Sprintf("cannot load certificate %q: %v", certFile, err)
+	}
+	kb, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, true, fmt.Sprintf("cannot load certificate key %q: %s", keyFile, fileError(err))
+	}
+	pair, err := tls.X509KeyPair(cb, kb)
+	if err != nil {
+		if strings.Contains(err.Error(), "does not match") {
+			return nil, true, fmt.Sprintf("SSL_CTX_use_PrivateKey(%q) failed (key values mismatch: the key is not the one of certificate %q)", keyFile, certFile)
+		}
+		return nil, true, fmt.Sprintf("cannot load certificate key %q: %v", keyFile, strings.TrimPrefix(err.Error(), "tls: "))
+	}
+	switch pair.PrivateKey.(type) {
+	case *ecdsa.PrivateKey, *rsa.PrivateKey, ed25519.PrivateKey:
+	default:
+		return nil, true, fmt.Sprintf("cannot load certificate key %q: unsupported key type %T", keyFile, pair.PrivateKey)
+	}
+	pair.Leaf = leaf
+	return &pair, false, ""
+}
+
+// fileError renders a file error as nginx's "(2: No such file or directory)".
+func fileError(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return "(" + strconv.Itoa(int(errno)) + ": " + strerror(errno) + ")"
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "(2: No such file or directory)"
+	}
+	return err.Error()
+}
+
+func strerror(e syscall.Errno) string {
+	switch e {
+	case syscall.ENOENT:
+		return "No such file or directory"
+	case syscall.EACCES:
+		return "Permission denied"
+	case syscall.EISDIR:
+		return "Is a directory"
+	case syscall.ENOTDIR:
+		return "Not a directory"
+	}
+	s := e.Error()
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+var protocolVersions = map[string]uint16{
+	"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11, "TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13,
+}
+
+// parseProtocols turns ssl_protocols into a version range. Go takes a range,
+// not a set, so the versions listed must be adjacent.
+func parseProtocols(ws []string) (lo, hi uint16, err error) {
+	lo, hi = tls.VersionTLS12, tls.VersionTLS13
+	var vs []uint16
+	for _, w := range ws {
+		v, ok := protocolVersions[w]
+		switch {
+		case w == "SSLv2" || w == "SSLv3":
+			return lo, hi, fmt.Errorf(`%s is not supported in "ssl_protocols": use TLSv1, TLSv1.1, TLSv1.2, TLSv1.3`, w)
+		case !ok:
+			return lo, hi, fmt.Errorf(`invalid value %q in "ssl_protocols": use TLSv1, TLSv1.1, TLSv1.2, TLSv1.3`, w)
+		}
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	vs = slices.Compact(vs)
+	for i := 1; i < len(vs); i++ {
+		if vs[i] != vs[i-1]+1 {
+			return lo, hi, fmt.Errorf(`"ssl_protocols" %s: the versions must be adjacent (Go takes a range of versions)`, strings.Join(ws, " "))
+		}
+	}
+	return vs[0], vs[len(vs)-1], nil
+}
+
+// parseCiphers turns ssl_ciphers into TLS 1.2 cipher suite IDs. Names are
+// Go's (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) or OpenSSL's
+// (ECDHE-ECDSA-AES128-GCM-SHA256), separated by ":" or spaces. nginx's
+// default "HIGH:!aNULL:!MD5" means Go's defaults; other OpenSSL cipher
+// expressions are not understood.
+func parseCiphers(ws []string) ([]uint16, error) {
+	if strings.Join(ws, ":") == "HIGH:!aNULL:!MD5" {
+		return nil, nil
+	}
+	byName := map[string]uint16{}
+	for _, c := range tls.CipherSuites() {
+		byName[c.Name] = c.ID
+	}
+	for _, c := range tls.InsecureCipherSuites() {
+		byName[c.Name] = c.ID
+	}
+	var ids []uint16
+	for _, w := range ws {
+		for _, n := range strings.Split(w, ":") {
+			if n == "" {
+				continue
+			}
+			id, ok := byName[n]
+			if !ok {
+				id, ok = byName[openSSLCiphers[n]]
+			}
+			if !ok {
+				return nil, fmt.Errorf(`unknown cipher %q in "ssl_ciphers": use names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 or ECDHE-ECDSA-AES128-GCM-SHA256 (OpenSSL cipher expressions are not supported)`, n)
+			}
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, errors.New(`"ssl_ciphers" lists no cipher`)
+	}
+	return ids, nil
+}
+
+// openSSLCiphers maps OpenSSL's names of the TLS 1.2 suites Go implements
+// to Go's names.
+var openSSLCiphers = map[string]string{
+	"ECDHE-ECDSA-AES128-GCM-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+	"ECDHE-ECDSA-AES256-GCM-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+	"ECDHE-RSA-AES128-GCM-SHA256":   "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+	"ECDHE-RSA-AES256-GCM-SHA384":   "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+	"ECDHE-ECDSA-CHACHA20-POLY1305": "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+	"ECDHE-RSA-CHACHA20-POLY1305":   "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+	"ECDHE-ECDSA-AES128-SHA":        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+	"ECDHE-ECDSA-AES256-SHA":        "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+	"ECDHE-RSA-AES128-SHA":          "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+	"ECDHE-RSA-AES256-SHA":          "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+	"ECDHE-ECDSA-AES128-SHA256":     "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+	"ECDHE-RSA-AES128-SHA256":       "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+	"AES128-GCM-SHA256":             "TLS_RSA_WITH_AES_128_GCM_SHA256",
+	"AES256-GCM-SHA384":             "TLS_RSA_WITH_AES_256_GCM_SHA384",
+	"AES128-SHA":                    "TLS_RSA_WITH_AES_128_CBC_SHA",
+	"AES256-SHA":                    "TLS_RSA_WITH_AES_256_CBC_SHA",
+	"AES128-SHA256":                 "TLS_RSA_WITH_AES_128_CBC_SHA256",
+	"DES-CBC3-SHA":                  "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+	"ECDHE-RSA-DES-CBC3-SHA":        "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+}
+
+// checkSSLAddresses reports servers that share an address another server
+// listens on with ssl but have no certificate: in nginx "ssl" belongs to the
+// address, so such a server would be asked for a TLS handshake it cannot
+// complete (nginx fails it at run time; spillway refuses the configuration).
+func checkSSLAddresses(servers []*Server, raw []rawServer, p *problems) {
+	ssl := map[string]bool{}
+	for _, s := range servers {
+		for _, a := range s.ListenSSL {
+			ssl[a] = true
+		}
+	}
+	for i, s := range servers {
+		if len(s.TLS.Certificates) > 0 || len(s.ListenSSL) > 0 {
+			continue // loaded, or already reported by resolveServerTLS
+		}
+		for _, a := range s.Listen {
+			if ssl[a] {
+				p.add(raw[i].Listen.at(), `listen %s lacks "ssl", which another server has for the same address: in nginx "ssl" belongs to the address, so write "%s ssl" here too (with this server's ssl_certificate)`, a, a)
+				break
+			}
+		}
+	}
+}
+
+// resolveProxySSL resolves the proxy_ssl_* directives of a location whose
+// proxy_pass is https:// (nginx checks them only there).
+func resolveProxySSL(d *proxySSLDirectives, pp ProxyPass, p *problems) ProxySSL {
+	if pp.Scheme != "https" {
+		return ProxySSL{} // unused: the zero value
+	}
+	s := ProxySSL{
+		Verify:       d.ProxySSLVerify.or(false),
+		ServerName:   d.ProxySSLServerName.or(false),
+		SessionReuse: d.ProxySSLSessionReuse.or(true),
+	}
+	if name := d.ProxySSLName.or(""); name != "" && name != "$proxy_host" {
+		if strings.Contains(name, "$") {
+			p.add(d.ProxySSLName.at(), `variables other than $proxy_host are not supported in "proxy_ssl_name": %q`, name)
+		}
+		s.Name = stripPort(name)
+	}
+	if s.Name == "" {
+		s.Name = stripPort(pp.Host)
+	}
+	if f := d.ProxySSLTrustedCertificate.or(""); f != "" {
+		s.TrustedCertificate = f
+		b, err := os.ReadFile(f)
+		if err != nil {
+			p.add(d.ProxySSLTrustedCertificate.at(), "SSL_CTX_load_verify_locations(..., %q) failed %s", f, fileError(err))
+			return s
+		}
+		s.Roots = x509.NewCertPool()
+		if !s.Roots.AppendCertsFromPEM(b) {
+			p.add(d.ProxySSLTrustedCertificate.at(), "SSL_CTX_load_verify_locations(..., %q) failed (no PEM \"CERTIFICATE\" block found)", f)
+		}
+		sum := sha256.Sum256(b)
+		s.TrustedSum = hex.EncodeToString(sum[:])
+	}
+	if s.Verify && s.Roots == nil && s.TrustedCertificate == "" {
+		p.add(d.ProxySSLVerify.at(), "no proxy_ssl_trusted_certificate for proxy_ssl_verify")
+	}
+	return s
+}
+
+// stripPort drops a port from a host name, as nginx does for the SSL name.
+func stripPort(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			return h[1:i]
+		}
+	}
+	if i := strings.IndexByte(h, ':'); i >= 0 && strings.Count(h, ":") == 1 {
+		return h[:i]
+	}
+	return h
+}

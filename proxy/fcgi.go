@@ -1,0 +1,429 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+	"spillway/proxy/fastcgi"
+)
+
+// FastCGI is one more upstream protocol for the same pipeline, not a second
+// pipeline. A location with fastcgi_pass has loc.fcgi set, and the request
+// goes through Proxy.serve like any other: the same pick, connect, keepalive
+// cache, retry decision, UpstreamError, buffers, spool and temp files (the
+// config copied the fastcgi_* values into the Location's proxy fields).
+// Only four steps switch on the protocol, each through one method here:
+//
+//	build the upstream head once   buildFastCGIHead: BEGIN_REQUEST + PARAMS (+ empty STDIN)
+//	send the body                  stdin: the body framed as STDIN records as it is read
+//	read the response header       readHeader: STDOUT records up to the CGI header's end,
+//	                               STDERR logged, parsed into x.uresp.Header
+//	read the body / reuse          bodyReader: the rest of STDOUT, io.EOF at END_REQUEST;
+//	                               fcgiReusable: fastcgi_keep_conn and a complete END_REQUEST
+
+// fcgiLocation is a location's FastCGI settings, compiled once per site.
+type fcgiLocation struct {
+	params   []fcgiParam
+	index    string
+	split    *config.FastCGI // for SplitPathInfo
+	keepConn bool
+	// override: the HTTP_* names a fastcgi_param sets; the client's header
+	// of that name is not passed (nginx).
+	override []string
+}
+
+type fcgiParam struct {
+	name       string
+	parts      []fcgiPart
+	ifNotEmpty bool
+}
+
+// fcgiPart is a literal, a FastCGI variable, or one of the variables
+// proxy_set_header knows (std).
+type fcgiPart struct {
+	kind fcgiVar
+	std  []part
+}
+
+type fcgiVar uint8
+
+const (
+	fvStd fcgiVar = iota
+	fvDocumentRoot
+	fvScriptName
+	fvPathInfo
+	fvContentType
+	fvContentLength
+	fvDocumentURI
+	fvServerProtocol
+	fvServerAddr
+	fvRequestFilename
+	fvEmpty // $https, $remote_user: spillway has no TLS and no auth
+)
+
+var fcgiVarNames = map[string]fcgiVar{
+	"document_root": fvDocumentRoot, "realpath_root": fvDocumentRoot,
+	"fastcgi_script_name": fvScriptName, "fastcgi_path_info": fvPathInfo,
+	"content_type": fvContentType, "content_length": fvContentLength,
+	"document_uri": fvDocumentURI, "server_protocol": fvServerProtocol,
+	"server_addr": fvServerAddr, "request_filename": fvRequestFilename,
+	"https": fvEmpty, "remote_user": fvEmpty,
+}
+
+// compileFastCGI compiles fastcgi_param values; unknown variables are an
+// error, as in nginx.
+func compileFastCGI(lc *config.Location) (*fcgiLocation, error) {
+	fc := lc.FastCGI
+	f := &fcgiLocation{index: fc.Index, split: fc, keepConn: fc.KeepConn}
+	for _, p := range fc.Params {
+		parts, err := compileFCGIValue(p.Value)
+		if err != nil {
+			return nil, errors.New("fastcgi_param " + p.Name + ": " + err.Error())
+		}
+		f.params = append(f.params, fcgiParam{name: p.Name, parts: parts, ifNotEmpty: p.IfNotEmpty})
+		if h, ok := strings.CutPrefix(p.Name, "HTTP_"); ok {
+			f.override = append(f.override, h)
+		}
+	}
+	return f, nil
+}
+
+func compileFCGIValue(v string) ([]fcgiPart, error) {
+	var out []fcgiPart
+	for len(v) > 0 {
+		i := strings.IndexByte(v, '$')
+		if i < 0 {
+			i = len(v)
+		}
+		if i > 0 {
+			out = append(out, fcgiPart{std: []part{{lit: v[:i]}}})
+			v = v[i:]
+			continue
+		}
+		// A variable: $name or ${name}.
+		name, rest := "", v[1:]
+		if strings.HasPrefix(rest, "{") {
+			j := strings.IndexByte(rest, '}')
+			if j < 0 {
+				return nil, errors.New("the closing bracket in " + strconv.Quote(rest) + " variable is missing")
+			}
+			name, rest = rest[1:j], rest[j+1:]
+		} else {
+			j := 0
+			for j < len(rest) && (rest[j] == '_' || rest[j] >= 'a' && rest[j] <= 'z' || rest[j] >= 'A' && rest[j] <= 'Z' || rest[j] >= '0' && rest[j] <= '9') {
+				j++
+			}
+			name, rest = rest[:j], rest[j:]
+		}
+		if k, ok := fcgiVarNames[name]; ok {
+			out = append(out, fcgiPart{kind: k})
+		} else {
+			std, err := compileValue("${" + name + "}")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fcgiPart{std: std})
+		}
+		v = rest
+	}
+	return out, nil
+}
+
+// fcgiState is one exchange's FastCGI state; its buffers are kept when the
+// exchange is recycled.
+type fcgiState struct {
+	x      *exchange
+	rd     fastcgi.Reader
+	br     *bufio.Reader // the STDOUT stream: the CGI header, then the body
+	stdin  fastcgi.StdinReader
+	hdr    fastcgi.Header
+	pairs  []byte
+	val    []byte
+	script []byte // $fastcgi_script_name
+	pinfo  []byte // $fastcgi_path_info
+	peer   string
+	phase  Phase
+	stderr func([]byte)
+}
+
+// recycle keeps the buffers for the next request and lets go of the
+// connection and body the last one used.
+func (s *fcgiState) recycle() fcgiState {
+	rd := s.rd
+	rd.R, rd.Stderr = nil, nil
+	s.stdin.Reset(nil)
+	s.hdr.Reset()
+	return fcgiState{br: s.br, stdin: s.stdin, hdr: s.hdr, pairs: s.pairs[:0], val: s.val[:0],
+		script: s.script[:0], pinfo: s.pinfo[:0], rd: rd}
+}
+
+// buildFastCGIHead renders BEGIN_REQUEST and the PARAMS stream once (and,
+// for a request without a body, the empty STDIN record): retries resend it.
+func (x *exchange) buildFastCGIHead() {
+	f, st := x.loc.fcgi, &x.fcgi
+	st.x = x
+	x.uri = x.uri[:0] // nginx logs fastcgi://host:port with no URI
+	x.splitScriptName()
+	pairs := st.pairs[:0]
+	for i := range f.params {
+		p := &f.params[i]
+		st.val = x.appendFCGIValue(st.val[:0], p.parts)
+		if p.ifNotEmpty && len(st.val) == 0 {
+			continue
+		}
+		pairs = fastcgi.AppendPair(pairs, []byte(p.name), st.val)
+	}
+	// fastcgi_pass_request_headers on: every client header as HTTP_NAME,
+	// except those a fastcgi_param sets and names nginx would not accept.
+	var name []byte
+	for k, v := range x.ctx.Request.Header.AllInOrder() {
+		name = append(name[:0], "HTTP_"...)
+		ok := true
+		for _, c := range k {
+			switch {
+			case c >= 'a' && c <= 'z':
+				c -= 'a' - 'A'
+			case c == '-':
+				c = '_'
+			case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			default:
+				ok = false
+			}
+			name = append(name, c)
+		}
+		if !ok || overridden(f.override, name[5:]) {
+			continue
+		}
+		pairs = fastcgi.AppendPair(pairs, name, v)
+	}
+	st.pairs = pairs
+	head := fastcgi.AppendBeginRequest(x.head[:0], f.keepConn)
+	head = fastcgi.AppendParams(head, pairs)
+	if x.body == nil || x.body.Size() == 0 {
+		head = fastcgi.AppendStdin(head, nil)
+	}
+	x.head = head
+}
+
+func overridden(names []string, h []byte) bool {
+	for _, n := range names {
+		if n == string(h) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitScriptName computes $fastcgi_script_name and $fastcgi_path_info from
+// $uri: fastcgi_split_path_info's two captures when it matches, then
+// fastcgi_index appended to a name ending in "/" (nginx's rules).
+func (x *exchange) splitScriptName() {
+	st, f := &x.fcgi, x.loc.fcgi
+	uri := x.ctx.Path()
+	st.script, st.pinfo = append(st.script[:0], uri...), st.pinfo[:0]
+	if re := f.split.SplitPathInfo; re != nil {
+		if m := re.FindSubmatchIndex(uri); m != nil && m[2] >= 0 {
+			st.script = append(st.script[:0], uri[m[2]:m[3]]...)
+			if m[4] >= 0 {
+				st.pinfo = append(st.pinfo, uri[m[4]:m[5]]...)
+			}
+		}
+	}
+	if f.index != "" && len(st.script) > 0 && st.script[len(st.script)-1] == '/' {
+		st.script = append(st.script, f.index...)
+	}
+}
+
+func (x *exchange) appendFCGIValue(dst []byte, parts []fcgiPart) []byte {
+	h := &x.ctx.Request.Header
+	for i := range parts {
+		p := &parts[i]
+		switch p.kind {
+		case fvStd:
+			dst = x.appendValue(dst, p.std)
+		case fvDocumentRoot:
+			dst = append(dst, x.loc.conf.Root...)
+		case fvScriptName:
+			dst = append(dst, x.fcgi.script...)
+		case fvPathInfo:
+			dst = append(dst, x.fcgi.pinfo...)
+		case fvContentType:
+			dst = append(dst, h.ContentType()...)
+		case fvContentLength:
+			// The buffered body's size (a chunked body has one now), else
+			// the header as sent (nginx).
+			if x.body != nil {
+				dst = strconv.AppendInt(dst, x.body.Size(), 10)
+			} else {
+				dst = append(dst, h.Peek("Content-Length")...)
+			}
+		case fvDocumentURI:
+			dst = append(dst, x.ctx.Path()...)
+		case fvServerProtocol:
+			dst = append(dst, h.Protocol()...)
+		case fvServerAddr:
+			if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
+				dst = a.AddrPort().Addr().Unmap().AppendTo(dst)
+			}
+		case fvRequestFilename:
+			dst = append(append(dst, x.loc.conf.Root...), x.ctx.Path()...)
+		}
+	}
+	return dst
+}
+
+// stdin frames a request body for the protocol in use (the seam for
+// attempt.send): FastCGI sends it as STDIN records ending with an empty one.
+func (x *exchange) stdin(body io.Reader) io.Reader {
+	if body == nil || x.loc.fcgi == nil {
+		return body
+	}
+	x.fcgi.stdin.Reset(body)
+	return &x.fcgi.stdin
+}
+
+// readHeader reads the response head of the protocol in use into
+// x.uresp.Header (phase: reading response header from upstream). The error
+// is an *UpstreamError.
+func (x *exchange) readHeader(a *attempt) error {
+	if x.loc.fcgi == nil {
+		return a.readHeader(&x.uresp.Header)
+	}
+	if ue := x.readFastCGIHeader(a); ue != nil {
+		return ue
+	}
+	return nil
+}
+
+// bodyReader is where the response body is read from: the connection for
+// HTTP, the rest of STDOUT for FastCGI.
+func (x *exchange) bodyReader(a *attempt) *bufio.Reader {
+	if x.loc.fcgi != nil {
+		return x.fcgi.br
+	}
+	return a.conn.br
+}
+
+func (x *exchange) readFastCGIHeader(a *attempt) *UpstreamError {
+	st := &x.fcgi
+	st.x = x
+	st.peer = a.conn.peer.addr
+	st.phase = PhaseReadHeader
+	if st.stderr == nil {
+		st.stderr = st.logStderr
+	}
+	st.rd.Reset(a.conn.br, st.stderr)
+	// fastcgi_buffer_size bounds the CGI header, as proxy_buffer_size
+	// bounds an HTTP head.
+	size := max(int(x.loc.conf.ProxyBufferSize), 16)
+	if st.br == nil || st.br.Size() != size {
+		st.br = bufio.NewReaderSize(&st.rd, size)
+	} else {
+		st.br.Reset(&st.rd)
+	}
+	var head []byte
+	for {
+		b, _ := st.br.Peek(st.br.Buffered())
+		if n := fastcgi.HeaderEnd(b); n > 0 {
+			head = b[:n]
+			break
+		}
+		if len(b) >= st.br.Size() {
+			return a.failKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
+		}
+		if _, err := st.br.Peek(len(b) + 1); err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return a.failKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
+			}
+			return x.fastcgiFail(a, err)
+		}
+	}
+	if err := fastcgi.ParseHeader(head, &st.hdr); err != nil {
+		return x.fastcgiFail(a, err)
+	}
+	h := &x.uresp.Header
+	h.Reset()
+	h.DisableNormalizing()
+	h.SetNoDefaultContentType(true)
+	h.SetStatusCode(st.hdr.Status)
+	cl := -1 // no Content-Length: the client gets it chunked, as from nginx
+	for i, name := range st.hdr.Names {
+		v := st.hdr.Values[i]
+		switch {
+		case strings.EqualFold(string(name), "Content-Length"):
+			if n, err := strconv.Atoi(string(v)); err == nil && n >= 0 {
+				cl = n
+			}
+			continue
+		case strings.EqualFold(string(name), "Transfer-Encoding"):
+			continue // STDOUT is the body as it is; FastCGI frames it
+		}
+		h.AddBytesKV(name, v)
+	}
+	_, _ = st.br.Discard(len(head))
+	if rest, ok := st.rd.BufferedRest(); ok && cl < 0 {
+		// The whole answer is already here (a short script's usual case):
+		// its length is known, so it takes the small-body path, without
+		// a spool, and the client gets a Content-Length instead of chunks.
+		cl = st.br.Buffered() + rest
+	}
+	h.SetContentLength(cl)
+	st.phase = PhaseReadBody
+	return nil
+}
+
+// fastcgiTooBig stands for "the CGI header does not fit fastcgi_buffer_size".
+type fastcgiTooBig struct{}
+
+func (*fastcgiTooBig) Error() string { return "upstream sent too big header" }
+
+// fastcgiFail turns a failure while reading the header into nginx's
+// error: socket errors as for HTTP (104, premature close, timeout);
+// FastCGI's own faults are invalid headers with fastcgi's wording.
+func (x *exchange) fastcgiFail(a *attempt, err error) *UpstreamError {
+	st := &x.fcgi
+	var pe *fastcgi.ProtocolError
+	switch {
+	case errors.As(err, &pe):
+	case err == io.EOF && st.rd.Stdout == 0 && !st.rd.StdoutClosed:
+		pe = &fastcgi.ProtocolError{Msg: "upstream sent unexpected FastCGI record: " + strconv.Itoa(fastcgi.TypeEndRequest)}
+	case err == io.EOF:
+		pe = &fastcgi.ProtocolError{Msg: "upstream prematurely closed FastCGI stdout"}
+	default:
+		return a.fail(PhaseReadHeader, err)
+	}
+	ue := a.failKind(PhaseReadHeader, KindInvalidHeader, pe, "")
+	ue.Err, ue.Msg = pe, pe.Msg // the socket was fine: not its errno
+	return ue
+}
+
+// logStderr writes nginx's line for a STDERR record: at error level, in
+// the phase the record arrived in.
+func (st *fcgiState) logStderr(msg []byte) {
+	x := st.x
+	x.logUpstream(errorlog.Level(config.LevelError), &UpstreamError{Phase: st.phase},
+		`FastCGI sent in stderr: "`+string(msg)+`"`, st.peer)
+}
+
+// fcgiReusable: with fastcgi_keep_conn the connection goes back to the
+// keepalive cache once END_REQUEST has been read whole; a body read only up
+// to its Content-Length still has the closing records to read.
+func (x *exchange) fcgiReusable() bool {
+	st := &x.fcgi
+	if !x.loc.fcgi.keepConn || st.br == nil {
+		return false
+	}
+	if !st.rd.Ended {
+		// Only what is left of a response already read: a few records.
+		if n, err := io.CopyN(io.Discard, st.br, 1<<16); n > 0 || err != io.EOF {
+			return false
+		}
+	}
+	return st.rd.Ended && st.br.Buffered() == 0
+}

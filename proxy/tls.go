@@ -1,0 +1,518 @@
+package proxy
+
+// TLS at the front: "listen ... ssl".
+//
+// The acceptor does no TLS work: its handoff wraps each connection of an
+// ssl address in a *frontConn as the generation's server accepts it, and
+// the handshake runs later in the connection's own goroutine (fasthttp calls
+// Handshake first, under client_header_timeout). The first byte decides, as
+// in nginx's ngx_http_ssl_handshake: a TLS record (0x16, or an SSLv2 hello)
+// starts a handshake, anything else is served as plain HTTP and answered
+// with nginx's 400 "The plain HTTP request was sent to HTTPS port".
+//
+// Certificates are chosen per handshake from the CURRENT site
+// (Proxy.site): a reload that swaps a certificate applies to the next
+// handshake, while connections that already finished theirs keep going.
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// siteTLS is the TLS side of one ssl listen address in one site: a
+// handshake configuration per server block.
+type siteTLS struct {
+	vhosts  []*vhost
+	configs map[*vhost]*tls.Config
+	deflt   *tls.Config // the first server's (nginx's default server)
+}
+
+// buildSiteTLS prepares the handshake configurations of every address a
+// server lists with "ssl". In nginx "ssl" belongs to the address, so every
+// server on it takes part (config refuses one without a certificate).
+func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]*siteTLS {
+	ssl := map[string]bool{}
+	for _, sc := range cfg.Servers {
+		for _, a := range sc.ListenSSL {
+			ssl[a] = true
+		}
+	}
+	if len(ssl) == 0 {
+		return nil
+	}
+	out := map[string]*siteTLS{}
+	made := map[*vhost]*tls.Config{} // a server on several ssl addresses shares one
+	for addr := range ssl {
+		st := &siteTLS{vhosts: listeners[addr], configs: map[*vhost]*tls.Config{}}
+		for _, vh := range st.vhosts {
+			if len(vh.conf.TLS.Certificates) == 0 {
+				continue
+			}
+			c := made[vh]
+			if c == nil {
+				c = serverTLSConfig(&vh.conf.TLS)
+				made[vh] = c
+			}
+			st.configs[vh] = c
+			if st.deflt == nil {
+				st.deflt = c
+			}
+		}
+		out[addr] = st
+	}
+	return out
+}
+
+// pick is nginx's SNI rule: the server whose server_name matches the name
+// the client asked for, else the address's default server.
+func (st *siteTLS) pick(sni string) *tls.Config {
+	if len(st.vhosts) > 1 && sni != "" {
+		if c := st.configs[vhostFor(st.vhosts, []byte(sni))]; c != nil {
+			return c
+		}
+	}
+	return st.deflt
+}
+
+// serverTLSConfig builds one server block's handshake configuration.
+func serverTLSConfig(t *config.ServerTLS) *tls.Config {
+	c := &tls.Config{
+		MinVersion:             t.MinVersion,
+		MaxVersion:             t.MaxVersion,
+		CipherSuites:           t.CipherSuites,
+		SessionTicketsDisabled: !t.SessionTickets,
+		NextProtos:             []string{"http/1.1"},
+	}
+	for _, ck := range t.Certificates {
+		c.Certificates = append(c.Certificates, *ck.Pair)
+	}
+	if t.SessionTickets {
+		// ssl_session_timeout: Go's tickets live up to 7 days, so each
+		// ticket carries its issue time and is refused once older. The
+		// ticket keys are this configuration's own (random, rotated by
+		// crypto/tls): a ticket from another server block, or from before
+		// a reload, does not decrypt and the client does a full handshake,
+		// as with nginx's per-configuration random ticket keys.
+		timeout := t.SessionTimeout
+		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+			ss.Extra = append(ss.Extra, ticketStamp(time.Now()))
+			return c.EncryptTicket(cs, ss)
+		}
+		c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+			ss, err := c.DecryptTicket(identity, cs)
+			if err != nil || ss == nil {
+				return nil, err
+			}
+			if at, ok := ticketIssued(ss.Extra); !ok || time.Since(at) > timeout {
+				return nil, nil // expired: a full handshake
+			}
+			return ss, nil
+		}
+	}
+	return c
+}
+
+const ticketTag = "spillway-issued:"
+
+func ticketStamp(now time.Time) []byte {
+	b := make([]byte, len(ticketTag)+8)
+	copy(b, ticketTag)
+	binary.BigEndian.PutUint64(b[len(ticketTag):], uint64(now.Unix()))
+	return b
+}
+
+func ticketIssued(extra [][]byte) (time.Time, bool) {
+	for _, e := range extra {
+		if len(e) == len(ticketTag)+8 && string(e[:len(ticketTag)]) == ticketTag {
+			return time.Unix(int64(binary.BigEndian.Uint64(e[len(ticketTag):])), 0), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// frontAddr is one ssl listen address of a generation: what its handoff
+// needs to wrap connections. The handshake configuration it hands out is
+// looked up per handshake in the proxy's current site.
+type frontAddr struct {
+	p      *Proxy
+	addr   string // as configured: the key of site.listeners
+	server string // nginx's "server:" before a request exists: the listen address
+	base   *tls.Config
+}
+
+// frontFor returns the TLS wrapping for addr in site s, nil when the
+// address is not ssl. la is the bound address (for "server:" in the log).
+func (p *Proxy) frontFor(s *site, addr string, la net.Addr) *frontAddr {
+	if s.tls[addr] == nil {
+		return nil
+	}
+	fa := &frontAddr{p: p, addr: addr, server: addr}
+	if strings.HasSuffix(addr, ":0") && la != nil {
+		fa.server = la.String() // port 0 (tests): the port actually bound
+	}
+	fa.base = &tls.Config{GetConfigForClient: fa.configFor}
+	return fa
+}
+
+var errNoSSL = errors.New(`no "ssl_certificate" is defined for this address in the running configuration`)
+
+func (fa *frontAddr) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	st := fa.p.site.Load().tls[fa.addr]
+	if st == nil || st.deflt == nil {
+		return nil, errNoSSL // a reload dropped "ssl" from the address
+	}
+	return st.pick(hello.ServerName), nil
+}
+
+// wrap is called by handoff.Accept; a nil frontAddr (a plain address)
+// returns c itself.
+func (fa *frontAddr) wrap(c *clientConn) net.Conn {
+	if fa == nil {
+		return c
+	}
+	return &frontConn{clientConn: c, fa: fa}
+}
+
+// frontConn is a client connection on an ssl address. It embeds the
+// *clientConn for addresses, deadlines and identity (*N); Read, Write and
+// Close go through TLS once the first byte said so. Handshake and Read run
+// in the connection's goroutine; Close may come from another (a shutdown),
+// hence the atomic.
+type frontConn struct {
+	*clientConn
+	fa      *frontAddr
+	raw     handshakeConn            // what tc reads
+	tc      atomic.Pointer[tls.Conn] // set once the client's first byte is a TLS record
+	decided bool                     // the first byte was looked at (the conn's goroutine only)
+	plain   bool                     // the client spoke plain HTTP (nginx's 497)
+	failed  bool                     // the handshake failed: logged, Read says io.EOF
+}
+
+// Handshake sniffs the first byte and runs the TLS handshake (fasthttp
+// calls it first, under client_header_timeout). A failure is logged with
+// nginx's line; the connection then reads as closed, so fasthttp closes it
+// without an answer, as nginx does.
+func (f *frontConn) Handshake() error {
+	if f.decided {
+		if f.failed {
+			return io.EOF
+		}
+		return nil
+	}
+	f.decided = true
+	first, err := peekByte(f.clientConn.TCPConn)
+	if err != nil {
+		f.failed = true
+		f.logSniff(err)
+		return io.EOF
+	}
+	if first != 0x16 && first&0x80 == 0 {
+		f.plain = true // nginx: "plain http", served and answered 400
+		return nil
+	}
+	f.raw = handshakeConn{clientConn: f.clientConn}
+	tc := tls.Server(&f.raw, f.fa.base)
+	f.tc.Store(tc)
+	err = tc.Handshake()
+	f.raw.done = true
+	if err != nil {
+		f.failed = true
+		f.fa.p.logClientHandshake(f, err)
+		return io.EOF
+	}
+	return nil
+}
+
+// handshakeConn is what tls.Server reads: the client connection, keeping
+// the start of each read while the handshake runs. A TLS 1.3 client that
+// rejects the certificate sends its alert in plaintext (OpenSSL's clients,
+// curl among them, do), which crypto/tls can only report as "bad record
+// MAC"; OpenSSL reads the alert, and nginx logs it ("tlsv1 alert unknown
+// ca"). The bytes kept say which alert it was.
+type handshakeConn struct {
+	*clientConn
+	head [7]byte // the first bytes of the last read
+	n    int
+	done bool // the handshake is over: nothing more to keep
+}
+
+func (h *handshakeConn) Read(b []byte) (int, error) {
+	n, err := h.clientConn.Read(b)
+	if !h.done && n > 0 {
+		h.n = copy(h.head[:], b[:n])
+	}
+	return n, err
+}
+
+// plaintextAlert returns the description of a plaintext alert record
+// (15 03 0x 00 02 level description) that the last read started with.
+func (h *handshakeConn) plaintextAlert() (uint8, bool) {
+	b := h.head
+	if h.n == len(b) && b[0] == 0x15 && b[1] == 3 && b[3] == 0 && b[4] == 2 {
+		return b[6], true
+	}
+	return 0, false
+}
+
+// ConnectionState is the TLS state (zero for a plain-HTTP client); with
+// Handshake it makes fasthttp's ctx.IsTLS true.
+func (f *frontConn) ConnectionState() tls.ConnectionState {
+	if tc := f.tc.Load(); tc != nil {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+func (f *frontConn) Read(b []byte) (int, error) {
+	if !f.decided || f.failed {
+		if err := f.Handshake(); err != nil {
+			return 0, err
+		}
+	}
+	if tc := f.tc.Load(); tc != nil {
+		return tc.Read(b)
+	}
+	return f.clientConn.Read(b)
+}
+
+func (f *frontConn) Write(b []byte) (int, error) {
+	if tc := f.tc.Load(); tc != nil {
+		return tc.Write(b)
+	}
+	return f.clientConn.Write(b)
+}
+
+// Close sends TLS's close_notify when the handshake is done (nginx's
+// SSL_shutdown) and closes the socket.
+func (f *frontConn) Close() error {
+	if tc := f.tc.Load(); tc != nil {
+		return tc.Close()
+	}
+	return f.clientConn.Close()
+}
+
+// NetConn is the client connection under TLS.
+func (f *frontConn) NetConn() net.Conn { return f.clientConn }
+
+// ReadFrom and WriteTo hide the embedded *net.TCPConn's, which would
+// bypass TLS (sendfile, splice).
+func (f *frontConn) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{f}, r)
+}
+
+func (f *frontConn) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, struct{ io.Reader }{f})
+}
+
+// peekByte waits for the first byte without consuming it (recv MSG_PEEK,
+// as nginx), under the read deadline fasthttp set.
+func peekByte(c *net.TCPConn) (byte, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var b [1]byte
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+		return rerr != syscall.EAGAIN
+	})
+	switch {
+	case err != nil:
+		return 0, err // the deadline, or closed
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, io.EOF
+	}
+	return b[0], nil
+}
+
+// logSniff logs why no first byte came: nginx's lines for an ssl address,
+// where the action is "SSL handshaking" from the start.
+func (f *frontConn) logSniff(err error) {
+	p := f.fa.p
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		p.logHandshakeLine(f, "client closed connection", 0)
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		p.logHandshakeLine(f, "client timed out", syscall.ETIMEDOUT)
+	case errors.Is(err, net.ErrClosed):
+		// closed by us (a shutdown): nothing to say
+	default:
+		p.logHandshakeLine(f, "recv() failed", errnoOf(err))
+	}
+}
+
+// logClientHandshake logs a failed client handshake as nginx does, at info.
+func (p *Proxy) logClientHandshake(f *frontConn, err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, net.ErrClosed):
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		p.logHandshakeLine(f, "client timed out", syscall.ETIMEDOUT)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		p.logHandshakeLine(f, "peer closed connection in SSL handshake", 0)
+	case errnoOf(err) != 0:
+		p.logHandshakeLine(f, "peer closed connection in SSL handshake", errnoOf(err))
+	case strings.Contains(err.Error(), "bad record MAC"):
+		if desc, ok := f.raw.plaintextAlert(); ok && opensslAlerts[desc] != "" {
+			p.logHandshakeLine(f, "SSL_do_handshake() failed ("+alertError(desc)+")", 0)
+			return
+		}
+		fallthrough
+	default:
+		p.logHandshakeLine(f, "SSL_do_handshake() failed ("+sslError(err)+")", 0)
+	}
+}
+
+func (p *Proxy) logHandshakeLine(f *frontConn, msg string, errno syscall.Errno) {
+	lv := errorlog.Level(config.LevelInfo)
+	if !p.elog.Enabled(lv) {
+		return
+	}
+	fl := errorlog.Fields{Server: f.fa.server}
+	if a, ok := f.RemoteAddr().(*net.TCPAddr); ok {
+		fl.Client = a.AddrPort().Addr().Unmap().String()
+	}
+	p.elog.Write(&errorlog.Entry{Level: lv, Conn: f.id, Msg: msg, Errno: errno, Action: "SSL handshaking", Fields: &fl})
+}
+
+// httpsPortPlain answers a plain-HTTP request that reached an ssl address
+// as nginx does: info "client sent plain HTTP request to HTTPS port while
+// reading client request headers", then 400 "The plain HTTP request was
+// sent to HTTPS port" and close. It reports whether it answered.
+func (x *exchange) httpsPortPlain() bool {
+	f, ok := x.ctx.Conn().(*frontConn)
+	if !ok || !f.plain {
+		return false
+	}
+	x.logf(errorlog.Level(config.LevelInfo), "client sent plain HTTP request to HTTPS port", 0, "reading client request headers")
+	x.page(497)
+	return true
+}
+
+// scheme is $scheme: "https" for a client on an ssl address.
+func (x *exchange) scheme() string {
+	if f, ok := x.ctx.Conn().(*frontConn); ok && !f.plain {
+		return "https"
+	}
+	return "http"
+}
+
+// clientConnOf returns the accepted connection under c (through TLS), or
+// nil.
+func clientConnOf(c net.Conn) *clientConn {
+	switch c := c.(type) {
+	case *clientConn:
+		return c
+	case *frontConn:
+		return c.clientConn
+	}
+	return nil
+}
+
+// sslError renders a crypto/tls error as OpenSSL's text in nginx's
+// "(SSL: error:0A00010B:SSL routines::wrong version number)" form, for the
+// failures OpenSSL has a reason code for; otherwise Go's own text follows
+// "SSL: ".
+func sslError(err error) string {
+	if code, text, ok := sslReason(err); ok {
+		return fmt.Sprintf("SSL: error:%08X:SSL routines::%s", 0x0A000000|code, text)
+	}
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) {
+		return "SSL: error:0A00010B:SSL routines::wrong version number"
+	}
+	return "SSL: " + strings.TrimPrefix(err.Error(), "tls: ")
+}
+
+// alertError is OpenSSL's text for a received alert, in nginx's form.
+func alertError(desc uint8) string {
+	return fmt.Sprintf("SSL: error:%08X:SSL routines::%s:SSL alert number %d", 0x0A000000|(1000+uint32(desc)), opensslAlerts[desc], desc)
+}
+
+// sslReason maps a crypto/tls error to OpenSSL 3's reason code and text.
+func sslReason(err error) (uint32, string, bool) {
+	s := err.Error()
+	if a, ok := strings.CutPrefix(s, "remote error: tls: "); ok {
+		if n, ok := alertNumbers[a]; ok {
+			if text, ok := opensslAlerts[n]; ok {
+				return 1000 + uint32(n), text + ":SSL alert number " + strconv.Itoa(int(n)), true
+			}
+		}
+		return 0, "", false
+	}
+	for _, r := range localReasons {
+		if strings.Contains(s, r.goText) {
+			return r.code, r.text, true
+		}
+	}
+	return 0, "", false
+}
+
+// localReasons: crypto/tls's own handshake errors and OpenSSL's reason for
+// the same failure (measured against nginx 1.22 with OpenSSL 3.0 where
+// marked).
+var localReasons = []struct {
+	goText string
+	code   uint32
+	text   string
+}{
+	{"client offered only unsupported versions", 0x102, "unsupported protocol"}, // measured: openssl s_client -tls1_1
+	{"server selected unsupported protocol version", 0x102, "unsupported protocol"},
+	{"no cipher suite supported by both client and server", 0xC1, "no shared cipher"}, // measured
+	{"no ECDHE curve supported by both client and server", 0x19A, "no shared group"},
+	{"peer doesn't support any of the certificate's signature algorithms", 0x76, "no suitable signature algorithm"}, // measured: TLSv1.1 client, ECDSA certificate
+	{"client doesn't support any of the certificate's signature algorithms", 0x76, "no suitable signature algorithm"},
+	{"unexpected message", 0xF4, "unexpected message"},                                 // measured: a garbage handshake record
+	{"first record does not look like a TLS handshake", 0x10B, "wrong version number"}, // measured: https to a plain-HTTP upstream
+	{"bad record MAC", 0x119, "decryption failed or bad record mac"},
+	{"oversized record received", 0xC6, "packet length too long"},
+	{"client requested unsupported application protocols", 0xEB, "no application protocol"},
+}
+
+// alertNumbers are crypto/tls's alert texts (alert.go) and their numbers.
+var alertNumbers = map[string]uint8{
+	"close notify": 0, "unexpected message": 10, "bad record MAC": 20, "decryption failed": 21,
+	"record overflow": 22, "decompression failure": 30, "handshake failure": 40, "bad certificate": 42,
+	"unsupported certificate": 43, "revoked certificate": 44, "expired certificate": 45,
+	"unknown certificate": 46, "illegal parameter": 47, "unknown certificate authority": 48,
+	"access denied": 49, "error decoding message": 50, "error decrypting message": 51,
+	"export restriction": 60, "protocol version not supported": 70, "insufficient security level": 71,
+	"internal error": 80, "inappropriate fallback": 86, "user canceled": 90, "no renegotiation": 100,
+	"missing extension": 109, "unsupported extension": 110, "certificate unobtainable": 111,
+	"unrecognized name": 112, "bad certificate status response": 113, "bad certificate hash value": 114,
+	"unknown PSK identity": 115, "certificate required": 116, "no application protocol": 120,
+}
+
+// opensslAlerts are OpenSSL's reason texts for a received alert
+// (SSL_AD_REASON_OFFSET + number); measured: 42 and 48.
+var opensslAlerts = map[uint8]string{
+	10: "sslv3 alert unexpected message", 20: "sslv3 alert bad record mac", 21: "tlsv1 alert decryption failed",
+	22: "tlsv1 alert record overflow", 30: "sslv3 alert decompression failure", 40: "sslv3 alert handshake failure",
+	42: "sslv3 alert bad certificate", 43: "sslv3 alert unsupported certificate", 44: "sslv3 alert certificate revoked",
+	45: "sslv3 alert certificate expired", 46: "sslv3 alert certificate unknown", 47: "sslv3 alert illegal parameter",
+	48: "tlsv1 alert unknown ca", 49: "tlsv1 alert access denied", 50: "tlsv1 alert decode error",
+	51: "tlsv1 alert decrypt error", 60: "tlsv1 alert export restriction", 70: "tlsv1 alert protocol version",
+	71: "tlsv1 alert insufficient security", 80: "tlsv1 alert internal error", 86: "tlsv1 alert inappropriate fallback",
+	90: "tlsv1 alert user cancelled", 100: "tlsv1 alert no renegotiation", 109: "tlsv13 alert missing extension",
+	110: "tlsv1 unsupported extension", 111: "tlsv1 certificate unobtainable", 112: "tlsv1 unrecognized name",
+	113: "tlsv1 bad certificate status response", 114: "tlsv1 bad certificate hash value",
+	115: "tlsv1 alert unknown psk identity", 116: "tlsv13 alert certificate required", 120: "tlsv1 alert no application protocol",
+}

@@ -1,0 +1,266 @@
+package proxy
+
+// TLS to upstreams: proxy_pass https://..., with nginx's proxy_ssl_*
+// directives and its log lines.
+//
+// The handshake follows the TCP connect in transport.dial (phase "SSL
+// handshaking to upstream", under a fresh proxy_connect_timeout as in
+// nginx). Like nginx, spillway lets the handshake finish and then checks
+// the certificate itself (ngx_http_upstream_ssl_handshake: the chain
+// against proxy_ssl_trusted_certificate, then the name against
+// proxy_ssl_name), so the failure is nginx's "upstream SSL certificate
+// verify error: (N:reason)" or "upstream SSL certificate does not match
+// "name"" rather than a handshake alert. Every failure here counts as
+// "error" for proxy_next_upstream, and nothing of the request was sent, so
+// it is retried for every method (nginx: request_sent is still 0).
+//
+// Sessions are resumed per upstream server (proxy_ssl_session_reuse): each
+// peer has its own tls.ClientSessionCache, per set of proxy_ssl_* settings,
+// kept on the group so a reload that keeps the group keeps the sessions.
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// upstreamTLSKey identifies a set of proxy_ssl_* settings within a group.
+type upstreamTLSKey struct {
+	verify  bool
+	trusted string // digest of proxy_ssl_trusted_certificate's content
+	name    string
+	sni     bool
+	reuse   bool
+}
+
+// upstreamTLS is the client side of TLS for one group and one set of
+// proxy_ssl_* settings: a tls.Config per server (each with its own session
+// cache). Read-only once made; safe for concurrent use.
+type upstreamTLS struct {
+	verify bool
+	roots  *x509.CertPool
+	name   string // proxy_ssl_name: checked against the certificate (and the SNI when sent)
+	peers  map[*peer]*tls.Config
+}
+
+// tlsFor returns the group's upstreamTLS for the settings ps, made once per
+// distinct setting and kept for the group's life.
+func (g *group) tlsFor(ps *config.ProxySSL) *upstreamTLS {
+	k := upstreamTLSKey{verify: ps.Verify, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse}
+	g.tlsMu.Lock()
+	defer g.tlsMu.Unlock()
+	if t := g.tls[k]; t != nil {
+		return t
+	}
+	t := &upstreamTLS{verify: ps.Verify, roots: ps.Roots, name: ps.Name, peers: map[*peer]*tls.Config{}}
+	for _, list := range [][]*peer{g.peers, g.backup} {
+		for _, pr := range list {
+			c := &tls.Config{
+				// Checked after the handshake, as nginx does (verify).
+				InsecureSkipVerify: true,
+			}
+			if ps.ServerName && net.ParseIP(ps.Name) == nil {
+				c.ServerName = ps.Name // nginx sends no SNI for an IP address either
+			}
+			if ps.SessionReuse {
+				c.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+			}
+			t.peers[pr] = c
+		}
+	}
+	if g.tls == nil {
+		g.tls = map[upstreamTLSKey]*upstreamTLS{}
+	}
+	g.tls[k] = t
+	if g.tlsCheck == nil {
+		g.tlsCheck = t
+	}
+	return t
+}
+
+// checkTLS runs the TLS handshake of an active http health check when the
+// group is used with https:// (nil, nil when it is not), with the
+// proxy_ssl_* settings of the first location that uses the group that way:
+// the same handshake, verification and session cache as the traffic's. The
+// check's deadline is already set on conn.
+func (g *group) checkTLS(conn *net.TCPConn, pr *peer) (*tls.Conn, error) {
+	g.tlsMu.Lock()
+	sec := g.tlsCheck
+	g.tlsMu.Unlock()
+	if sec == nil || sec.peers[pr] == nil {
+		return nil, nil
+	}
+	tc := tls.Client(conn, sec.peers[pr])
+	if err := tc.Handshake(); err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+			return nil, checkFailed("SSL_do_handshake", err)
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, &checkError{msg: "peer closed connection in SSL handshake", err: err}
+		case errnoOf(err) != 0:
+			return nil, &checkError{msg: "peer closed connection in SSL handshake (" + strconv.Itoa(int(errnoOf(err))) + ": " + errorlog.StrError(errnoOf(err)) + ")", err: err}
+		}
+		return nil, &checkError{msg: "SSL_do_handshake() failed (" + sslError(err) + ")", err: err}
+	}
+	if sec.verify {
+		if msg := sec.check(tc.ConnectionState()); msg != "" {
+			return nil, &checkError{msg: msg}
+		}
+	}
+	return tc, nil
+}
+
+// handshake runs the TLS handshake on a fresh connection (phase: SSL
+// handshaking to upstream) and, with proxy_ssl_verify, checks the
+// certificate. On success uc reads and writes through TLS.
+func (uc *upConn) handshake(ctx context.Context, sec *upstreamTLS, timeout time.Duration) *UpstreamError {
+	cfg := sec.peers[uc.peer]
+	if cfg == nil { // cannot happen: every peer of the group has one
+		cfg = &tls.Config{InsecureSkipVerify: true}
+	}
+	tc := tls.Client(uc.tcp, cfg)
+	if timeout > 0 {
+		_ = uc.tcp.SetDeadline(time.Now().Add(timeout))
+		defer func() {
+			// cleared: the next Read or Write sets its own (stale)
+			_ = uc.tcp.SetDeadline(time.Time{})
+			uc.rdl, uc.wdl = time.Time{}, time.Time{}
+		}()
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			err = net.ErrClosed // the request went away
+		}
+		return &UpstreamError{Phase: PhaseSSLHandshake, Kind: classify(PhaseSSLHandshake, err), Peer: uc.peer.addr, Err: err}
+	}
+	if sec.verify {
+		if msg := sec.check(tc.ConnectionState()); msg != "" {
+			// The session is not worth resuming: forget it.
+			if cfg.ClientSessionCache != nil {
+				cfg.ClientSessionCache.Put(cfg.ServerName, nil)
+				cfg.ClientSessionCache.Put(uc.tcp.RemoteAddr().String(), nil)
+			}
+			return &UpstreamError{Phase: PhaseSSLHandshake, Kind: KindOther, Peer: uc.peer.addr, Err: errors.New(msg), Msg: msg}
+		}
+	}
+	uc.tls, uc.sec = tc, sec
+	return nil
+}
+
+// check is nginx's proxy_ssl_verify: the chain against the trusted
+// certificates (OpenSSL's verify result, with its number and text), then
+// the name. It returns nginx's message, "" when the certificate is good.
+func (t *upstreamTLS) check(cs tls.ConnectionState) string {
+	certs := cs.PeerCertificates
+	if len(certs) == 0 {
+		return `upstream SSL certificate does not match "` + t.name + `"`
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{
+		Roots: t.roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, // OpenSSL's "sslserver" purpose
+	})
+	if err != nil {
+		code, text := verifyResult(certs, err)
+		return "upstream SSL certificate verify error: (" + strconv.Itoa(code) + ":" + text + ")"
+	}
+	// Go also matches an IP address against the certificate's IP SANs;
+	// nginx's X509_check_host only compares names.
+	if certs[0].VerifyHostname(t.name) != nil {
+		return `upstream SSL certificate does not match "` + t.name + `"`
+	}
+	return ""
+}
+
+// verifyResult is OpenSSL's X509_V_ERR_* number and text for a failed chain
+// (measured against nginx 1.22 / OpenSSL 3.0: 18 for a self-signed server
+// certificate, 21 for a lone certificate from an unknown CA).
+func verifyResult(certs []*x509.Certificate, err error) (int, string) {
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &ua):
+		switch {
+		case selfSigned(certs[0]):
+			return 18, "self-signed certificate"
+		case len(certs) == 1:
+			return 21, "unable to verify the first certificate"
+		}
+		for _, c := range certs[1:] {
+			if selfSigned(c) {
+				return 19, "self-signed certificate in certificate chain"
+			}
+		}
+		return 20, "unable to get local issuer certificate"
+	case errors.As(err, &ci):
+		switch ci.Reason {
+		case x509.Expired:
+			if ci.Cert != nil && time.Now().Before(ci.Cert.NotBefore) {
+				return 9, "certificate is not yet valid"
+			}
+			return 10, "certificate has expired"
+		case x509.IncompatibleUsage:
+			return 26, "unsupported certificate purpose"
+		case x509.NotAuthorizedToSign, x509.CANotAuthorizedForThisName:
+			return 24, "invalid CA certificate"
+		case x509.TooManyIntermediates:
+			return 22, "certificate chain too long"
+		}
+	}
+	return 1, "unspecified certificate verification error"
+}
+
+func selfSigned(c *x509.Certificate) bool {
+	// CheckSignatureFrom would also want c to be a CA.
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// sslUpstreamMessage is nginx's message for a failed upstream handshake
+// (timeouts and verification have theirs already).
+func sslUpstreamMessage(e *UpstreamError) string {
+	switch e.Kind {
+	case KindClosed, KindReset:
+		return "peer closed connection in SSL handshake"
+	}
+	return "SSL_do_handshake() failed (" + sslError(e.Err) + ")"
+}
+
+// probeTLS looks at the bytes an idle TLS connection received (probeIdle
+// saw some): a close_notify alert is the upstream closing (nginx's
+// upstream does it before its FIN), a session ticket or key update is
+// consumed and the connection stays usable, application data is
+// unsolicited. It reads through TLS for at most a millisecond: the bytes
+// are already there, and a partial record stays buffered in tls.Conn.
+func probeTLS(uc *upConn) error {
+	dl := time.Now().Add(time.Millisecond)
+	uc.rdl = dl // in the past by the next Read, which renews it (stale)
+	_ = uc.tcp.SetReadDeadline(dl)
+	var b [1]byte
+	n, err := uc.tls.Read(b[:])
+	var ne net.Error
+	switch {
+	case n > 0:
+		return errUnsolicited
+	case err == nil:
+		return nil
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil // only post-handshake messages: alive
+	case errors.Is(err, io.EOF):
+		return io.EOF // close_notify
+	}
+	return err
+}
