@@ -26,6 +26,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if !x.headerNamesValid() { // a name fasthttp let through but nginx refuses
+		x.page(fasthttp.StatusBadRequest)
+		x.finish()
+		return
+	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
 		x.finish()

@@ -3,8 +3,12 @@ package proxy
 import (
 	"bytes"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
 )
 
 // hopByHop are never forwarded upstream: they describe the client's
@@ -17,6 +21,7 @@ var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE",
 // client's request URI goes upstream unchanged; with one, the part of the
 // path that matched a prefix location is replaced by it.
 func upstreamURI(dst []byte, loc *location, rawURI []byte) []byte {
+	rawURI = originForm(rawURI)
 	pp := &loc.conf.ProxyPass
 	if !pp.HasURI {
 		return append(dst, rawURI...)
@@ -168,4 +173,54 @@ func isNonIdempotent(method []byte) bool {
 		return true
 	}
 	return false
+}
+
+// originForm turns an absolute-form request target
+// ("http://host/path?q") into its origin form ("/path?q"), as nginx sends
+// it upstream: forwarding the absolute form next to a Host header naming
+// another authority would let the upstream pick a different site than the
+// proxy did.
+func originForm(uri []byte) []byte {
+	if len(uri) == 0 || uri[0] == '/' {
+		return uri
+	}
+	i := bytes.Index(uri, []byte("://"))
+	if i <= 0 {
+		return uri
+	}
+	rest := uri[i+3:]
+	if j := bytes.IndexAny(rest, "/?"); j >= 0 {
+		if rest[j] == '?' {
+			return append([]byte("/"), rest[j:]...) // rare: one allocation
+		}
+		return rest[j:]
+	}
+	return []byte("/")
+}
+
+// headerNamesValid refuses a request whose header names hold a byte that
+// is not an HTTP token character (a space inside the name, a control
+// byte): nginx answers 400 with `client sent invalid header line:
+// "Bad\x20..."`. fasthttp refuses whitespace before the colon but passes
+// one inside the name through.
+func (x *exchange) headerNamesValid() bool {
+	for k := range x.ctx.Request.Header.All() {
+		for i, c := range k {
+			if !isTokenChar(c) {
+				x.logf(errorlog.Level(config.LevelInfo), `client sent invalid header line: "`+escapeUpTo(k, i)+`..."`, 0, "reading client request headers")
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isTokenChar reports whether c may appear in a header name (RFC 9110
+// tchar).
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return c < 0x7f && c > 0x20 && strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
