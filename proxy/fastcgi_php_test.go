@@ -12,12 +12,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -213,7 +211,7 @@ func TestFastCGIBigResponseSpills(t *testing.T) {
 		t.Errorf("a client that keeps up made spillway spill:\n%s", r.elog.String())
 	}
 
-	c := slowClient(t, r.addr)
+	c := btDialSlow(t, r.addr)
 	if _, err := io.WriteString(c, "GET /image.php HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -232,31 +230,6 @@ func TestFastCGIBigResponseSpills(t *testing.T) {
 	if strings.Count(log, "buffered to a temporary file") != 1 {
 		t.Errorf("want one temp-file line:\n%s", log)
 	}
-}
-
-// slowClient connects with a 4 KiB receive buffer and a small MSS, so the
-// proxy's socket stops taking bytes after a few KiB when it does not read.
-func slowClient(t *testing.T, addr string) *net.TCPConn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-			if serr == nil {
-				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
-			}
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	return c.(*net.TCPConn)
 }
 
 // waitLog polls the error log (observable state, not a timing) until it
