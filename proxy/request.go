@@ -198,11 +198,11 @@ func originForm(uri []byte) []byte {
 	return []byte("/")
 }
 
-// headerNamesValid refuses a request whose header names hold a byte that
-// is not an HTTP token character (a space inside the name, a control
-// byte): nginx answers 400 with `client sent invalid header line:
-// "Bad\x20..."`. fasthttp refuses whitespace before the colon but passes
-// one inside the name through.
+// headerNamesValid refuses what nginx refuses and fasthttp lets through:
+// a header name with a byte that is not an HTTP token character (a space
+// inside the name, a control byte: `client sent invalid header line:
+// "Bad\x20..."`), and Content-Length together with chunked
+// Transfer-Encoding. Both get nginx's 400.
 func (x *exchange) headerNamesValid() bool {
 	for k := range x.ctx.Request.Header.All() {
 		for i, c := range k {
@@ -212,7 +212,28 @@ func (x *exchange) headerNamesValid() bool {
 			}
 		}
 	}
+	h := &x.ctx.Request.Header
+	if h.ContentLength() == -1 && rawHasHeader(h.RawHeaders(), "content-length") {
+		// fasthttp lets chunked win and drops the length; nginx refuses
+		// the ambiguity outright (request smuggling's classic shape).
+		x.logf(errorlog.Level(config.LevelInfo), `client sent "Content-Length" and "Transfer-Encoding" headers at the same time`, 0, "reading client request headers")
+		return false
+	}
 	return true
+}
+
+// rawHasHeader reports whether the raw header block (no request line)
+// has a line named lowerName.
+func rawHasHeader(raw []byte, lowerName string) bool {
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = cutLine(raw)
+		if len(line) > len(lowerName) && line[len(lowerName)] == ':' &&
+			bytes.EqualFold(line[:len(lowerName)], []byte(lowerName)) {
+			return true
+		}
+	}
+	return false
 }
 
 // isTokenChar reports whether c may appear in a header name (RFC 9110
