@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -236,13 +237,8 @@ func TestFastCGIBigResponseSpills(t *testing.T) {
 // has a line with want.
 func waitLog(t *testing.T, r *rig, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(r.elog.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the error log after 20s", want)
-		}
-		time.Sleep(5 * time.Millisecond) // polling, not synchronisation
-	}
+	btEventually(t, strconv.Quote(want)+" in the error log", 20*time.Second,
+		func() bool { return strings.Contains(r.elog.String(), want) })
 }
 
 func TestFastCGITerminatedScript(t *testing.T) {

@@ -185,18 +185,6 @@ func roundTrip(t *testing.T, c net.Conn, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// eventually polls cond (the proxy logs after the client has its answer).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // Two server blocks on one ssl address: each SNI name gets its server's
 // certificate and its server's locations; no SNI gets the default (first)
 // server, as in nginx.
@@ -327,7 +315,7 @@ http:
 		t.Helper()
 		lines++
 		want := "YYYY/MM/DD HH:MM:SS " + line
-		eventually(t, "the log line", func() bool { return strings.Count(r.log(), "\n") >= lines })
+		btEventually(t, "the log line", 5*time.Second, func() bool { return strings.Count(r.log(), "\n") >= lines })
 		got := strings.Split(r.log(), "\n")[lines-1]
 		if got != want {
 			t.Errorf("log line\n got: %s\nwant: %s", got, want)
