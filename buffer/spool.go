@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // SpoolOptions configure a Spool. nginx's directive names are in parentheses.
@@ -38,6 +39,16 @@ type SpoolOptions struct {
 	// finds memory full waits for it instead, so a fast client never costs a
 	// temp file. Without it the spool spills as soon as memory is full.
 	SpillOnlyWhenStalled bool
+
+	// StallGrace, with SpillOnlyWhenStalled, is how long in all the producer
+	// may wait on a stalled consumer before it spills: the most a response
+	// holds its upstream longer than it would with a client that keeps up.
+	// A fast client whose socket buffer is full for a moment (a busy
+	// machine) drains memory again well within it, and a temp file would
+	// only cost two more copies through the page cache; a slow client uses
+	// the grace up and then spills at every stall, as nginx does. 0 spills
+	// at the first stall (nginx).
+	StallGrace time.Duration
 
 	// OnSpill, if set, is called once per spool, from the producer's Write,
 	// when the temp file has been created, with its name (already unlinked).
@@ -83,6 +94,7 @@ type Spool struct {
 	dir       string
 	onSpill   func(string)
 	waitCons  bool // SpillOnlyWhenStalled
+	grace     time.Duration
 
 	mu       sync.Mutex
 	readable sync.Cond // consumer waits for data, CloseWrite or Close
@@ -99,9 +111,11 @@ type Spool struct {
 	wclosed bool
 	werr    error
 	closed  bool
-	ferr    error // sticky temp file error
-	busy    int   // how many head segments the consumer is using without the lock
-	stalled bool  // the consumer's destination is full (SetStalled)
+	ferr    error         // sticky temp file error
+	busy    int           // how many head segments the consumer is using without the lock
+	stalled bool          // the consumer's destination is full (SetStalled)
+	waited  time.Duration // how long the producer has waited on a stalled consumer
+	timer   *time.Timer   // wakes a producer waiting out the grace
 }
 
 // NewSpool returns an empty Spool. It panics if opts.Pool is nil.
@@ -118,6 +132,7 @@ func NewSpool(opts SpoolOptions) *Spool {
 		dir:       opts.TempDir,
 		onSpill:   opts.OnSpill,
 		waitCons:  opts.SpillOnlyWhenStalled,
+		grace:     max(opts.StallGrace, 0),
 	}
 	if s.writeSize <= 0 {
 		s.writeSize = opts.Pool.size
@@ -168,23 +183,57 @@ func (s *Spool) Write(p []byte) (int, error) {
 			continue
 		}
 		// Memory is full: the client is slower than the upstream.
-		if s.fileEnd < s.maxTemp && s.maySpillLocked() {
-			k, err := s.spillLocked(p[n:])
-			n += k
-			if err != nil {
-				return n, err
+		if s.fileEnd < s.maxTemp {
+			wait := s.spillWaitLocked()
+			if wait == 0 {
+				k, err := s.spillLocked(p[n:])
+				n += k
+				if err != nil {
+					return n, err
+				}
+				continue
 			}
-			continue
+			if wait > 0 {
+				s.wakeAfterLocked(wait)
+				t0 := time.Now()
+				s.writable.Wait()
+				s.waited += time.Since(t0)
+				continue
+			}
 		}
 		s.writable.Wait()
 	}
 	return n, nil
 }
 
-// maySpillLocked: with SpillOnlyWhenStalled, memory being full is not
-// enough; the consumer must also be unable to free a chunk soon.
-func (s *Spool) maySpillLocked() bool {
-	return !s.waitCons || s.stalled
+// spillWaitLocked says whether a producer that found memory full may spill:
+// 0 yes; > 0 once the consumer's stall has lasted that much longer; < 0 not
+// while the consumer keeps up. With SpillOnlyWhenStalled, memory being full
+// is not enough: the consumer must also be stalled, and the producer must
+// have waited on it for StallGrace in all.
+func (s *Spool) spillWaitLocked() time.Duration {
+	switch {
+	case !s.waitCons:
+		return 0
+	case !s.stalled:
+		return -1
+	case s.grace == 0:
+		return 0
+	}
+	return max(s.grace-s.waited, 0)
+}
+
+// wakeAfterLocked wakes the producer after d, when the grace runs out.
+func (s *Spool) wakeAfterLocked(d time.Duration) {
+	if s.timer == nil {
+		s.timer = time.AfterFunc(d, func() {
+			s.mu.Lock()
+			s.writable.Broadcast()
+			s.mu.Unlock()
+		})
+		return
+	}
+	s.timer.Reset(d)
 }
 
 // SetStalled is the consumer's report on its destination: true when a
@@ -195,7 +244,7 @@ func (s *Spool) SetStalled(stalled bool) {
 	s.mu.Lock()
 	s.stalled = stalled
 	if stalled {
-		s.writable.Broadcast() // a waiting producer may spill now
+		s.writable.Broadcast() // a waiting producer may spill now, or start its grace
 	}
 	s.mu.Unlock()
 }
@@ -522,6 +571,9 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
 	for i := range s.q.n {
 		if seg := s.q.at(i); seg.c != nil && i >= s.busy {
 			s.putChunkLocked(seg.c)

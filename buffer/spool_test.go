@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"spillway/buffer"
 )
@@ -364,4 +365,71 @@ func TestSpoolDiskFull(t *testing.T) {
 	}
 	_ = sp.Close()
 	assertClean(t, budget, dir)
+}
+
+// With SpillOnlyWhenStalled and a StallGrace, a producer that finds memory
+// full waits on a stalled consumer for the grace in all, across stalls,
+// before it spills (proxy_spill_grace); waits while the consumer keeps up
+// do not count. Fake time (synctest) makes the boundaries exact.
+func TestSpoolStallGraceIsCumulative(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		budget := buffer.NewBudget(1 << 20)
+		sp := buffer.NewSpool(buffer.SpoolOptions{
+			Pool: budget.Pool(8), Buffers: 2, TempDir: dir, MaxTempFileSize: 1 << 20,
+			SpillOnlyWhenStalled: true, StallGrace: 50 * time.Millisecond,
+		})
+		want := randomBytes(48, 9)
+		if _, err := sp.Write(want[:16]); err != nil { // memory is full
+			t.Fatal(err)
+		}
+		sp.SetStalled(true)
+		done := make(chan error)
+		go func() {
+			_, err := sp.Write(want[16:])
+			done <- err
+		}()
+		wait := func(d time.Duration) {
+			time.Sleep(d)
+			synctest.Wait()
+		}
+		wait(30 * time.Millisecond)
+		if sp.Spilled() {
+			t.Fatal("spilled 30ms into a 50ms grace")
+		}
+		// The client takes 8 bytes: the producer fills the freed chunk.
+		got := make([]byte, 8)
+		if _, err := io.ReadFull(sp, got); err != nil {
+			t.Fatal(err)
+		}
+		sp.SetStalled(false)
+		wait(time.Hour) // memory full, consumer keeping up: no grace is used
+		if sp.Spilled() || sp.BufferedBytes() != 16 {
+			t.Fatalf("Spilled %v, BufferedBytes %d: want no spill while the consumer keeps up", sp.Spilled(), sp.BufferedBytes())
+		}
+		sp.SetStalled(true) // 20ms of grace are left
+		wait(19 * time.Millisecond)
+		if sp.Spilled() {
+			t.Fatal("spilled after 49ms of waiting on a stalled consumer")
+		}
+		wait(2 * time.Millisecond)
+		if !sp.Spilled() {
+			t.Fatal("did not spill after the 50ms grace was used up")
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		sp.CloseWrite(nil)
+		rest, err := io.ReadAll(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(append(got, rest...), want) {
+			t.Fatal("bytes differ or out of order")
+		}
+		if err := sp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		assertClean(t, budget, dir)
+	})
 }

@@ -104,6 +104,7 @@ func (x *exchange) respond() bool {
 			MaxTempFileSize:      lc.ProxyMaxTempFileSize,
 			TempFileWriteSize:    int(lc.ProxyTempFileWriteSize),
 			SpillOnlyWhenStalled: s.direct != nil,
+			StallGrace:           lc.ProxySpillGrace,
 			OnSpill:              s.onSpill,
 		})
 		if s.direct != nil {

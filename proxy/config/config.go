@@ -194,6 +194,10 @@ type Location struct {
 	ProxyMaxTempFileSize   int64   // default 1024m; 0 = never spill
 	ProxyTempFileWriteSize int64   // default 2 * max(proxy_buffer_size, one buffer)
 	ProxyTempPath          string  // default "temp/proxy"
+	// ProxySpillGrace is spillway's own: how long in all a response may
+	// wait on a client that stopped taking bytes, with memory full, before
+	// it spills to the temp file (default 50ms; 0 = at once, as nginx).
+	ProxySpillGrace time.Duration
 
 	// Request bodies.
 	ProxyRequestBuffering bool   // default on

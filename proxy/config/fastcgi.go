@@ -97,12 +97,13 @@ type fastcgiDirectives struct {
 	FastcgiKeepConn  *opt[bool] `mapstructure:"fastcgi_keep_conn"`
 	FastcgiBuffering *opt[bool] `mapstructure:"fastcgi_buffering"`
 
-	FastcgiBufferSize        *opt[size]    `mapstructure:"fastcgi_buffer_size"`
-	FastcgiBuffers           *opt[Buffers] `mapstructure:"fastcgi_buffers"`
-	FastcgiBusyBuffersSize   *opt[size]    `mapstructure:"fastcgi_busy_buffers_size"`
-	FastcgiTempPath          *opt[string]  `mapstructure:"fastcgi_temp_path"`
-	FastcgiMaxTempFileSize   *opt[size]    `mapstructure:"fastcgi_max_temp_file_size"`
-	FastcgiTempFileWriteSize *opt[size]    `mapstructure:"fastcgi_temp_file_write_size"`
+	FastcgiBufferSize        *opt[size]          `mapstructure:"fastcgi_buffer_size"`
+	FastcgiBuffers           *opt[Buffers]       `mapstructure:"fastcgi_buffers"`
+	FastcgiBusyBuffersSize   *opt[size]          `mapstructure:"fastcgi_busy_buffers_size"`
+	FastcgiTempPath          *opt[string]        `mapstructure:"fastcgi_temp_path"`
+	FastcgiMaxTempFileSize   *opt[size]          `mapstructure:"fastcgi_max_temp_file_size"`
+	FastcgiTempFileWriteSize *opt[size]          `mapstructure:"fastcgi_temp_file_write_size"`
+	FastcgiSpillGrace        *opt[time.Duration] `mapstructure:"fastcgi_spill_grace"` // spillway's own
 
 	FastcgiConnectTimeout *opt[time.Duration] `mapstructure:"fastcgi_connect_timeout"`
 	FastcgiSendTimeout    *opt[time.Duration] `mapstructure:"fastcgi_send_timeout"`
@@ -132,6 +133,7 @@ func (d *fastcgiDirectives) inherit(p *fastcgiDirectives) {
 	merge(&d.FastcgiBusyBuffersSize, p.FastcgiBusyBuffersSize)
 	merge(&d.FastcgiTempPath, p.FastcgiTempPath)
 	merge(&d.FastcgiMaxTempFileSize, p.FastcgiMaxTempFileSize)
+	merge(&d.FastcgiSpillGrace, p.FastcgiSpillGrace)
 	merge(&d.FastcgiTempFileWriteSize, p.FastcgiTempFileWriteSize)
 	merge(&d.FastcgiConnectTimeout, p.FastcgiConnectTimeout)
 	merge(&d.FastcgiSendTimeout, p.FastcgiSendTimeout)
@@ -289,6 +291,7 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 	loc.ProxyMaxTempFileSize = b.maxTempFile
 	loc.ProxyTempFileWriteSize = b.tempFileWrite
 	loc.ProxyTempPath = d.FastcgiTempPath.or(defaultFastCGITempPath)
+	loc.ProxySpillGrace = d.FastcgiSpillGrace.or(defaultSpillGrace)
 	loc.ProxyConnectTimeout = d.FastcgiConnectTimeout.or(defaultProxyTimeout)
 	loc.ProxySendTimeout = d.FastcgiSendTimeout.or(defaultProxyTimeout)
 	loc.ProxyReadTimeout = d.FastcgiReadTimeout.or(defaultProxyTimeout)

@@ -143,7 +143,7 @@ func TestLoadGoodFile(t *testing.T) {
 		ProxySendTimeout:    60 * time.Second, ProxyReadTimeout: 60 * time.Second,
 		ProxyBuffering: true, ProxyBufferSize: 4 << 10, ProxyBuffers: Buffers{N: 8, Size: 4 << 10},
 		ProxyBusyBuffersSize: 8 << 10, ProxyMaxTempFileSize: 1 << 30, ProxyTempFileWriteSize: 8 << 10,
-		ProxyTempPath:         "temp/proxy",
+		ProxyTempPath: "temp/proxy", ProxySpillGrace: 50 * time.Millisecond,
 		ProxyRequestBuffering: true, ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
 		ClientBodyTempPath: "temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
 		ProxyNextUpstream: NextError | NextTimeout,

@@ -163,13 +163,14 @@ type locationDirectives struct {
 	ProxySendTimeout    *opt[time.Duration] `mapstructure:"proxy_send_timeout"`
 	ProxyReadTimeout    *opt[time.Duration] `mapstructure:"proxy_read_timeout"`
 
-	ProxyBuffering         *opt[bool]    `mapstructure:"proxy_buffering"`
-	ProxyBufferSize        *opt[size]    `mapstructure:"proxy_buffer_size"`
-	ProxyBuffers           *opt[Buffers] `mapstructure:"proxy_buffers"`
-	ProxyBusyBuffersSize   *opt[size]    `mapstructure:"proxy_busy_buffers_size"`
-	ProxyMaxTempFileSize   *opt[size]    `mapstructure:"proxy_max_temp_file_size"`
-	ProxyTempFileWriteSize *opt[size]    `mapstructure:"proxy_temp_file_write_size"`
-	ProxyTempPath          *opt[string]  `mapstructure:"proxy_temp_path"`
+	ProxyBuffering         *opt[bool]          `mapstructure:"proxy_buffering"`
+	ProxyBufferSize        *opt[size]          `mapstructure:"proxy_buffer_size"`
+	ProxyBuffers           *opt[Buffers]       `mapstructure:"proxy_buffers"`
+	ProxyBusyBuffersSize   *opt[size]          `mapstructure:"proxy_busy_buffers_size"`
+	ProxyMaxTempFileSize   *opt[size]          `mapstructure:"proxy_max_temp_file_size"`
+	ProxyTempFileWriteSize *opt[size]          `mapstructure:"proxy_temp_file_write_size"`
+	ProxyTempPath          *opt[string]        `mapstructure:"proxy_temp_path"`
+	ProxySpillGrace        *opt[time.Duration] `mapstructure:"proxy_spill_grace"` // spillway's own
 
 	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
@@ -218,6 +219,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyMaxTempFileSize, p.ProxyMaxTempFileSize)
 	merge(&d.ProxyTempFileWriteSize, p.ProxyTempFileWriteSize)
 	merge(&d.ProxyTempPath, p.ProxyTempPath)
+	merge(&d.ProxySpillGrace, p.ProxySpillGrace)
 	merge(&d.ProxyRequestBuffering, p.ProxyRequestBuffering)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)

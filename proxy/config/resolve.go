@@ -21,10 +21,13 @@ const (
 
 	defaultBufferMemoryLimit = 64 << 20
 
-	defaultProxyHTTPVersion      = "1.0"
-	defaultProxyTimeout          = 60 * time.Second // connect, send and read
-	defaultProxyBufferSize       = 4 << 10          // one page
-	defaultProxyMaxTempFileSize  = 1024 << 20
+	defaultProxyHTTPVersion     = "1.0"
+	defaultProxyTimeout         = 60 * time.Second // connect, send and read
+	defaultProxyBufferSize      = 4 << 10          // one page
+	defaultProxyMaxTempFileSize = 1024 << 20
+	// defaultSpillGrace: a client may keep a response waiting this long in
+	// all before it is spilled (docs/config.md, proxy_spill_grace).
+	defaultSpillGrace            = 50 * time.Millisecond
 	defaultProxyTempPath         = "temp/proxy"
 	defaultClientMaxBodySize     = 1 << 20
 	defaultClientBodyBufferSize  = 16 << 10 // two pages
@@ -396,6 +399,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyMaxTempFileSize = b.maxTempFile
 	l.ProxyTempFileWriteSize = b.tempFileWrite
 	l.ProxyTempPath = d.ProxyTempPath.or(defaultProxyTempPath)
+	l.ProxySpillGrace = d.ProxySpillGrace.or(defaultSpillGrace)
 
 	l.ProxyRequestBuffering = d.ProxyRequestBuffering.or(true)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
