@@ -56,6 +56,16 @@ type SpoolOptions struct {
 	// temporary file PATH while reading upstream". It is called without the
 	// spool's lock held, but must not call back into the Spool.
 	OnSpill func(path string)
+
+	// Passthrough, if set, writes to the consumer's destination without
+	// blocking and returns how many bytes it took (0 when the destination
+	// is full or failed). While the consumer is in WriteTo with nothing
+	// left to write, Write hands its bytes to Passthrough before it copies
+	// anything into a chunk: a client that keeps up gets the upstream's
+	// bytes with one copy and no hand-off between goroutines, as if the
+	// response were not buffered; what Passthrough does not take is
+	// buffered as usual. It is called with the spool's lock held.
+	Passthrough func(p []byte) int
 }
 
 // Spool is a single-producer, single-consumer pipe for an upstream response
@@ -93,6 +103,7 @@ type Spool struct {
 	writeSize int
 	dir       string
 	onSpill   func(string)
+	pass      func([]byte) int
 	waitCons  bool // SpillOnlyWhenStalled
 	grace     time.Duration
 
@@ -108,14 +119,16 @@ type Spool struct {
 	written  int64
 	buffered int64
 
-	wclosed bool
-	werr    error
-	closed  bool
-	ferr    error         // sticky temp file error
-	busy    int           // how many head segments the consumer is using without the lock
-	stalled bool          // the consumer's destination is full (SetStalled)
-	waited  time.Duration // how long the producer has waited on a stalled consumer
-	timer   *time.Timer   // wakes a producer waiting out the grace
+	wclosed  bool
+	werr     error
+	closed   bool
+	ferr     error         // sticky temp file error
+	busy     int           // how many head segments the consumer is using without the lock
+	stalled  bool          // the consumer's destination is full (SetStalled)
+	draining bool          // the consumer is in WriteTo (Passthrough may write)
+	passed   int64         // bytes Passthrough took, for WriteTo's count
+	waited   time.Duration // how long the producer has waited on a stalled consumer
+	timer    *time.Timer   // wakes a producer waiting out the grace
 }
 
 // NewSpool returns an empty Spool. It panics if opts.Pool is nil.
@@ -131,6 +144,7 @@ func NewSpool(opts SpoolOptions) *Spool {
 		writeSize: opts.TempFileWriteSize,
 		dir:       opts.TempDir,
 		onSpill:   opts.OnSpill,
+		pass:      opts.Passthrough,
 		waitCons:  opts.SpillOnlyWhenStalled,
 		grace:     max(opts.StallGrace, 0),
 	}
@@ -165,6 +179,19 @@ func (s *Spool) Write(p []byte) (int, error) {
 			return n, ErrWriteClosed
 		case s.ferr != nil:
 			return n, s.ferr
+		}
+		// Nothing waits to be written and the consumer is idle in WriteTo:
+		// the bytes may go to its destination at once, in order.
+		if s.draining && s.buffered == 0 && s.busy == 0 {
+			k := s.pass(p[n:])
+			n += k
+			s.passed += int64(k)
+			s.written += int64(k)
+			if n == len(p) {
+				break
+			}
+			// The destination is full: buffer the rest as usual; the
+			// consumer waits for it to drain.
 		}
 		// Memory first: the tail chunk, then a new one.
 		if s.q.n > 0 {
@@ -377,12 +404,24 @@ func (s *Spool) Read(p []byte) (int, error) {
 // chunk goes out in one w.Write. A file range is handed to w's ReadFrom as an
 // *io.LimitedReader over the *os.File when w has one (so a net.TCPConn, or a
 // bufio.Writer or fasthttp body writer in front of one, can use sendfile(2));
-// otherwise it is copied through a chunk of the spool's own memory.
+// otherwise it is copied through a chunk of the spool's own memory. Bytes
+// the producer handed to Passthrough meanwhile count in its result.
 func (s *Spool) WriteTo(w io.Writer) (int64, error) {
+	n, err := s.writeTo(w)
+	s.mu.Lock()
+	n += s.passed // Passthrough's bytes, which writeTo did not see
+	s.passed = 0
+	s.mu.Unlock()
+	return n, err
+}
+
+func (s *Spool) writeTo(w io.Writer) (int64, error) {
 	_, isRF := w.(io.ReaderFrom)
 	var total int64
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.draining = s.pass != nil
+	defer func() { s.draining = false }()
 	for {
 		if err := s.waitLocked(); err != nil {
 			if err == io.EOF {

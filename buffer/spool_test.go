@@ -433,3 +433,73 @@ func TestSpoolStallGraceIsCumulative(t *testing.T) {
 		assertClean(t, budget, dir)
 	})
 }
+
+// Passthrough takes the producer's bytes only while the consumer is idle in
+// WriteTo with nothing buffered: never before WriteTo (the proxy's response
+// head is not written yet then), and what it does not take is buffered and
+// written after, in order. The destination is a plain bytes.Buffer, so the
+// race detector checks that Passthrough and the consumer never write at once.
+func TestSpoolPassthrough(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		budget := buffer.NewBudget(1 << 20)
+		var dst bytes.Buffer
+		limit, passes := -1, 0
+		sp := buffer.NewSpool(buffer.SpoolOptions{
+			Pool: budget.Pool(8), Buffers: 2, TempDir: t.TempDir(),
+			Passthrough: func(p []byte) int {
+				passes++
+				k := len(p)
+				if limit >= 0 {
+					k = min(k, limit)
+				}
+				dst.Write(p[:k])
+				return k
+			},
+		})
+		want := randomBytes(45, 11)
+		if _, err := sp.Write(want[:5]); err != nil {
+			t.Fatal(err)
+		}
+		if passes != 0 || sp.BufferedBytes() != 5 {
+			t.Fatalf("before WriteTo: %d passes, %d bytes buffered; want 0 and 5", passes, sp.BufferedBytes())
+		}
+		type result struct {
+			n   int64
+			err error
+		}
+		done := make(chan result)
+		go func() {
+			n, err := sp.WriteTo(&dst)
+			done <- result{n, err}
+		}()
+		synctest.Wait() // the consumer wrote the 5 bytes and waits
+		if _, err := sp.Write(want[5:30]); err != nil {
+			t.Fatal(err)
+		}
+		if passes != 1 || sp.BufferedBytes() != 0 || !bytes.Equal(dst.Bytes(), want[:30]) {
+			t.Fatalf("idle consumer: %d passes, %d buffered, dst %d bytes; want 1, 0, 30", passes, sp.BufferedBytes(), dst.Len())
+		}
+		limit = 4 // the destination fills up: 4 bytes pass, 11 are buffered
+		if _, err := sp.Write(want[30:45]); err != nil {
+			t.Fatal(err)
+		}
+		passed := passes
+		sp.CloseWrite(nil)
+		r := <-done
+		if passed != 2 {
+			t.Fatalf("%d passes, want 2 (none once bytes are buffered)", passed)
+		}
+		if r.err != nil || r.n != 45 {
+			t.Fatalf("WriteTo = %d, %v; want 45 (passed bytes included), nil", r.n, r.err)
+		}
+		if !bytes.Equal(dst.Bytes(), want) {
+			t.Fatal("bytes differ or out of order")
+		}
+		if err := sp.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st := budget.Stats(); st.ChunksInUse != 0 || st.FilesCreated != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}

@@ -97,6 +97,10 @@ func (x *exchange) respond() bool {
 			s.direct = newSocketWriter(cc, x)
 			s.chunked = cl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}
+		var pass func([]byte) int
+		if s.direct != nil && !s.chunked {
+			pass = s.direct.pass // a client that keeps up gets the bytes at once
+		}
 		s.sp = buffer.NewSpool(buffer.SpoolOptions{
 			Pool:                 x.p.budget.Pool(int(lc.ProxyBuffers.Size)),
 			Buffers:              lc.ProxyBuffers.N,
@@ -106,6 +110,7 @@ func (x *exchange) respond() bool {
 			SpillOnlyWhenStalled: s.direct != nil,
 			StallGrace:           lc.ProxySpillGrace,
 			OnSpill:              s.onSpill,
+			Passthrough:          pass,
 		})
 		if s.direct != nil {
 			s.direct.sp = s.sp

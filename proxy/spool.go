@@ -26,6 +26,12 @@ import (
 // chunks whole, temp-file ranges through sendfile) and then CloseWithError,
 // which waits for the producer and finishes the exchange.
 //
+// When the body goes straight to the client's socket (direct, with a
+// Content-Length), the producer writes to the socket itself while the
+// consumer is idle with nothing buffered (the spool's Passthrough): a client
+// that keeps up costs one copy and no goroutine hand-off, as with buffering
+// off; only what the socket does not take at once is buffered.
+//
 // The producer owns x.cur, x.attempts and x.uresp until done is closed; the
 // consumer touches only the spool and x.bodyBytes.
 type spoolStream struct {
@@ -249,6 +255,11 @@ type socketWriter struct {
 	n     int
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
+	fnTry func(fd uintptr) bool // write without waiting (passthrough)
+	pass  func(p []byte) int    // passthrough, for the spool
+	pp    []byte                // passthrough's write, on the producer's goroutine
+	pn    int
+	perr  syscall.Errno
 	iov   [16]syscall.Iovec // WriteVec's iovecs
 	nvec  int
 	fnv   func(fd uintptr) bool
@@ -265,8 +276,39 @@ func newSocketWriter(c *clientConn, x *exchange) *socketWriter {
 		return nil
 	}
 	w := &socketWriter{conn: c.TCPConn, rc: rc, x: x}
-	w.fn, w.fnv, w.fnsf = w.write, w.writev, w.sendfile
+	w.fn, w.fnv, w.fnsf, w.fnTry = w.write, w.writev, w.sendfile, w.tryWrite
+	w.pass = w.passthrough
 	return w
+}
+
+// passthrough is the spool's Passthrough: one write(2) that never waits,
+// from the producer while the consumer is idle. A full socket or an error
+// takes nothing; the consumer then meets the same condition on its own write
+// and handles it (the stall, the client's error) as usual.
+func (w *socketWriter) passthrough(p []byte) int {
+	w.pp, w.pn, w.perr = p, 0, 0
+	err := w.rc.Write(w.fnTry)
+	w.pp = nil
+	if err != nil || w.perr != 0 {
+		return 0
+	}
+	return w.pn
+}
+
+func (w *socketWriter) tryWrite(fd uintptr) bool {
+	for {
+		n, err := syscall.Write(int(fd), w.pp)
+		switch err {
+		case nil:
+			w.pn = n
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+		default:
+			w.perr = err.(syscall.Errno)
+		}
+		return true
+	}
 }
 
 func (w *socketWriter) Write(p []byte) (int, error) {
