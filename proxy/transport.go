@@ -369,7 +369,9 @@ func validStatusLine(l []byte) bool {
 	if !isDigit(l[5]) || l[6] != '.' || !isDigit(l[7]) || l[8] != ' ' {
 		return false
 	}
-	return isDigit(l[9]) && isDigit(l[10]) && isDigit(l[11]) && (len(l) == 12 || l[12] == ' ')
+	// A status below 100 ("000") would reach fasthttp as 0, which it reports
+	// and sends as 200: it is no valid status (found by FuzzUpstreamResponse).
+	return l[9] >= '1' && isDigit(l[9]) && isDigit(l[10]) && isDigit(l[11]) && (len(l) == 12 || l[12] == ' ')
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -302,6 +302,9 @@ func yamlError(file string, err error) error {
 				}
 			}
 		}
+		if line == 0 {
+			line = 1 // yaml.v3 leaves "line 1" out of its syntax errors (found by FuzzLoadErrorsLocated)
+		}
 		errs = append(errs, &Error{File: file, Line: line, Msg: "invalid YAML: " + l, Err: err})
 	}
 	if len(errs) == 1 {

@@ -94,7 +94,8 @@ func timeUnitAt(s string) (timeUnit, bool) {
 // d, w, M (30 days) and y (365 days), largest unit first and each unit at
 // most once ("1h30m", "1d12h", "500ms"). A number without a unit is seconds,
 // alone ("60") or after larger units ("1m30" is 90s), as in nginx.
-// Negative values, fractions, spaces and overflow are errors.
+// Spaces may follow a unit ("1h 30m"), as in nginx; negative values,
+// fractions, other spaces and overflow are errors.
 func ParseDuration(s string) (time.Duration, error) {
 	bad := func(why string) (time.Duration, error) {
 		return 0, fmt.Errorf("invalid value %q: %s", s, why)
@@ -134,6 +135,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		last, value, digits = u.rank, 0, false
 		i += len(u.name)
+		for i < len(s) && s[i] == ' ' { // nginx skips spaces after a unit: "1h 30m"
+			i++
+		}
 	}
 	if digits {
 		if last >= 7 { // "1s30", "500ms5": nothing smaller than the unit before may follow

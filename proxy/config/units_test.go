@@ -76,7 +76,8 @@ func TestParseDuration(t *testing.T) {
 		{"-1s", 0, "invalid value"},
 		{"1.5s", 0, "invalid value"},
 		{"s", 0, "invalid value"},
-		{"1h 30m", 0, "invalid value"},
+		{"1h 30m", 90 * time.Minute, ""}, // nginx skips spaces after a unit
+		{"1 30", 0, "invalid value"},
 		{"30m1h", 0, "largest to the smallest"},
 		{"1m1m", 0, "largest to the smallest"},
 		{"1s30", 0, "cannot follow s or ms"},
