@@ -193,6 +193,9 @@ func (p *Proxy) connState(nc net.Conn, state fasthttp.ConnState) {
 	if c == nil {
 		return
 	}
+	if state == fasthttp.StateActive {
+		c.active.Store(true)
+	}
 	idle := state == fasthttp.StateIdle
 	if c.idle.Swap(idle) != idle {
 		if idle {

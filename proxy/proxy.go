@@ -160,7 +160,7 @@ func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
 		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts) },
-		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, vhosts[0], err) },
+		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, s, vhosts[0], err) },
 		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
 		ReadBufferSize:                int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N,
@@ -306,6 +306,9 @@ type clientConn struct {
 	p    *Proxy
 	gen  *generation // the configuration serving it
 	idle atomic.Bool // between requests (stub_status "Waiting")
+	// active: a request's first byte has arrived (fasthttp's StateActive);
+	// a timeout before it is nginx's "while waiting for request".
+	active atomic.Bool
 }
 
 func (c *clientConn) Close() error {
@@ -379,7 +382,7 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 
 // clientError answers requests fasthttp could not parse, with nginx's
 // status and info-level line.
-func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, vh *vhost, err error) {
+func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vh *vhost, err error) {
 	lv := errorlog.Level(config.LevelInfo)
 	f := errorlog.Fields{Server: vh.name}
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
@@ -400,7 +403,21 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, vh *vhost, err error) {
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client prematurely closed connection", Fields: &f})
 		_ = ctx.Conn().Close()
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+		if c := clientConnOf(ctx.Conn()); c != nil && !c.active.Load() {
+			// Not a byte came: nginx's "while waiting for request", with
+			// the listen address as server, and no request, so no
+			// access-log line.
+			f.Server = ctx.LocalAddr().String()
+			p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "waiting for request", Fields: &f})
+			_ = ctx.Conn().Close()
+			break
+		}
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "reading client request headers", Fields: &f})
+		// nginx's access log has the request: 408, nothing sent. fasthttp
+		// has not parsed the request line, so $request is empty.
+		if l := s.access[vh.conf.AccessLog.Path]; l != nil && !vh.conf.AccessLog.Off {
+			l.Write(&accesslog.Entry{RemoteAddr: f.Client, Status: fasthttp.StatusRequestTimeout, ServerName: vh.name, Conn: conn})
+		}
 		_ = ctx.Conn().Close()
 	default:
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent invalid request", Action: "reading client request line", Fields: &f})

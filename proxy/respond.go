@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -323,12 +325,16 @@ func (s *bodyStream) CloseWithError(err error) error {
 // clientWriteFailed logs a client that went away mid-response, at info as
 // nginx does for client-side errors.
 func (x *exchange) clientWriteFailed(err error) {
-	if errno := errnoOf(err); errno != 0 {
+	msg, errno := "client prematurely closed connection", errnoOf(err)
+	if errors.Is(err, os.ErrDeadlineExceeded) { // send_timeout: nginx's ngx_http_upstream_process_downstream
+		msg, errno = "client timed out", syscall.ETIMEDOUT
+	}
+	if errno != 0 {
 		f := x.fields
 		if len(x.attempts) > 0 {
 			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].addr)
 		}
 		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: x.conn,
-			Msg: "client prematurely closed connection", Errno: errno, Action: PhaseSendClient.String(), Fields: &f})
+			Msg: msg, Errno: errno, Action: PhaseSendClient.String(), Fields: &f})
 	}
 }
