@@ -31,6 +31,16 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if !x.versionSupported() { // HTTP/2.0 and up in a request line: nginx's 505
+		x.page(fasthttp.StatusHTTPVersionNotSupported)
+		x.finish()
+		return
+	}
+	if code := x.linesFit(); code != 0 { // one line over a large header buffer: nginx's 414 / 494
+		x.page(code)
+		x.finish()
+		return
+	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
 		x.finish()

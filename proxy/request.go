@@ -222,6 +222,68 @@ func (x *exchange) headerNamesValid() bool {
 	return true
 }
 
+// versionSupported refuses what nginx refuses and fasthttp lets through:
+// a request line whose major version is above 1 ("GET / HTTP/2.0" in plain
+// text) gets nginx's 505 and `client sent invalid version while reading
+// client request line` (without the host field: nginx has not read the
+// headers yet).
+func (x *exchange) versionSupported() bool {
+	proto := x.ctx.Request.Header.Protocol()
+	if len(proto) < 6 || !bytes.HasPrefix(proto, []byte("HTTP/")) || proto[5] <= '1' {
+		return true
+	}
+	if lv := errorlog.Level(config.LevelInfo); x.p.elog.Enabled(lv) {
+		f := errorlog.Fields{Client: x.fields.Client, Server: x.fields.Server, Request: x.fields.Request}
+		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid version", Action: "reading client request line", Fields: &f})
+	}
+	return false
+}
+
+// linesFit is nginx's large_client_header_buffers rule, which fasthttp
+// (one read buffer of number × size for the whole head) lacks: a head
+// larger than client_header_buffer_size must have its request line and
+// each header line fit in ONE buffer of size. A longer request line is
+// 414 and `client sent too long URI while reading client request line`
+// (request: the first size bytes of the line and its CRLF); a longer header line is nginx's 494
+// (400 "Request Header Or Cookie Too Large") and `client sent too long
+// header line: "<first size bytes, at most 1748>..."`, with host and
+// referrer only if they came before it. It returns 0 when the head fits.
+func (x *exchange) linesFit() int {
+	sc := x.vh.conf
+	size := int(sc.LargeClientHeaderBuffers.Size)
+	raw := x.ctx.Request.Header.RawHeaders()
+	head := len(x.reqLine) + 2 + len(raw) + 2
+	if head <= int(sc.ClientHeaderBufferSize) || (len(x.reqLine)+2 <= size && len(raw) <= size) {
+		return 0 // the common case: no line can be over the limit
+	}
+	lv := errorlog.Level(config.LevelInfo)
+	if len(x.reqLine)+2 > size {
+		f := errorlog.Fields{Client: x.fields.Client, Server: x.fields.Server, Request: (x.fields.Request + "\r\n")[:size]}
+		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent too long URI", Action: "reading client request line", Fields: &f})
+		return 414
+	}
+	host, referer := false, false
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = cutLine(raw)
+		if len(line)+2 > size {
+			f := x.fields
+			if !host {
+				f.Host = ""
+			}
+			if !referer {
+				f.Referrer = ""
+			}
+			q := (string(line) + "\r\n")[:min(size, 1748)] // nginx quotes its buffer: a CR too, at the edge
+			x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent too long header line: "` + q + `..."`, Action: "reading client request headers", Fields: &f})
+			return 494
+		}
+		host = host || (len(line) > 5 && bytes.EqualFold(line[:5], []byte("host:")))
+		referer = referer || (len(line) > 8 && bytes.EqualFold(line[:8], []byte("referer:")))
+	}
+	return 0
+}
+
 // rawHasHeader reports whether the raw header block (no request line)
 // has a line named lowerName.
 func rawHasHeader(raw []byte, lowerName string) bool {

@@ -1,0 +1,202 @@
+package difftest
+
+import (
+	"fmt"
+	"strings"
+)
+
+// docIntro is the hand-written part of docs/differential.md; the tables
+// after it are generated from Scenarios and dropRules (Markdown).
+const docIntro = `# Differential tests against real nginx
+
+` + "`go test ./proxy/difftest/`" + ` runs every scenario below twice, at the same time: once
+through real nginx (a child process with a generated ` + "`nginx.conf`" + `, one master and one
+worker, error log at ` + "`info`" + `) and once through spillway (in-process, from a generated
+` + "`proxy.yaml`" + `), each in front of its own fresh ` + "`spillway upstream`" + ` origins (package
+` + "`bench`" + `). Both configurations come from one scenario description
+(` + "`proxy/difftest/scenarios.go`" + `): the same directives, with nginx's names, at the http
+level, the same upstream group ` + "`app`" + ` and server parameters, ` + "`proxy_connect_timeout`" + `,
+` + "`proxy_read_timeout`" + ` and ` + "`proxy_send_timeout`" + ` at 1s unless the scenario sets them.
+
+The same requests (raw HTTP/1.1 on a new connection each) go to both, one after the other,
+and the test compares:
+
+| aspect | what is compared |
+|---|---|
+| ` + "`status`" + ` | the final status, ` + "`HTTP/0.9`" + ` for bytes without a status line, ` + "`none`" + ` for no answer |
+| ` + "`body`" + ` | the body bytes received (chunked framing removed; the error page footer ` + "`nginx/1.22.1`" + ` / ` + "`spillway`" + ` normalised) |
+| ` + "`end`" + ` | how the response ended: complete (and whether the connection stays open), or cut by EOF, reset or timeout |
+| ` + "`hits`" + ` | the requests each upstream server received, by method and path |
+| ` + "`conns`" + ` | the TCP connections each upstream server accepted (keepalive scenarios only) |
+| ` + "`log`" + ` | the error-log lines in order, after removing timestamps and pid#tid, with ` + "`*N`" + ` for connection numbers, ` + "`U0`" + `, ` + "`U1`" + `, ... and ` + "`PROXY`" + ` for addresses, ` + "`<dir>`" + ` and ` + "`<N>`" + ` for temp-file paths |
+
+A scenario either expects no difference, or documents exactly which aspects differ and why;
+the test fails when the observed difference is another one, and also when a documented
+difference has disappeared. A *deliberate* difference is spillway's choice (README, "Where
+spillway differs from nginx, on purpose"); a *bug* is a known spillway (or fasthttp)
+shortcoming recorded so the table stays honest. A *racy* aspect is one where nginx itself
+gives different answers from run to run: it is compared and reported, never failed.
+
+Run it:
+
+    go test -race ./proxy/difftest/                      # skips without nginx
+    SPILLWAY_REQUIRE_NGINX=1 go test ./proxy/difftest/   # CI: no nginx is a failure
+    go test -v -run TestDifferential ./proxy/difftest/   # prints "N/M identical, K documented differences"
+    DIFFTEST_VERBOSE=1 go test -v -run 'TestDifferential/scenarios/behaviour/reset$' ./proxy/difftest/   # both logs
+    DIFFTEST_UPDATE_DOC=1 go test -run TestDocInSync ./proxy/difftest/   # regenerate this file
+
+nginx needs only its core http, proxy and upstream modules (Debian's ` + "`nginx-light`" + ` is enough).
+`
+
+// Markdown is docs/differential.md.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString(docIntro)
+	ident, diff := 0, 0
+	for _, s := range Scenarios {
+		if s.Diff == nil {
+			ident++
+		} else {
+			diff++
+		}
+	}
+	fmt.Fprintf(&b, "\n## Result\n\n`%d/%d identical, %d documented differences` (%d deliberate, %d bugs).\n",
+		ident, len(Scenarios), diff, countDiff(true), countDiff(false))
+	b.WriteString("\n## Global rules\n\nApplied to every scenario; each must still remove at least one line somewhere in the suite.\n\n| rule | side | reason |\n|---|---|---|\n")
+	for _, r := range dropRules {
+		side := r.Side
+		if side == "" {
+			side = "both"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.Name, side, cell(r.Reason))
+	}
+	b.WriteString("\n## Scenarios\n\n| area | scenario | upstreams | directives | requests | result | reason |\n|---|---|---|---|---|---|---|\n")
+	for _, s := range Scenarios {
+		result, reason := "identical", ""
+		if s.Diff != nil {
+			kind := "deliberate"
+			if s.Diff.Bug {
+				kind = "bug"
+			}
+			var as []string
+			for _, a := range s.Diff.Aspects {
+				as = append(as, string(a))
+			}
+			result = kind + ": " + strings.Join(as, ", ")
+			reason = s.Diff.Reason
+		}
+		if len(s.Racy) > 0 {
+			var as []string
+			for _, a := range s.Racy {
+				as = append(as, string(a))
+			}
+			result += " (racy in nginx: " + strings.Join(as, ", ") + ")"
+			reason = strings.TrimPrefix(reason+"; "+s.RacyReason, "; ")
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s | %s |\n", s.Area, s.Name, cell(servers(&s)), cell(directives(&s)), cell(requests(&s)), result, cell(reason))
+	}
+	return b.String()
+}
+
+func countDiff(deliberate bool) int {
+	n := 0
+	for _, s := range Scenarios {
+		if s.Diff != nil && s.Diff.Bug != deliberate {
+			n++
+		}
+	}
+	return n
+}
+
+func servers(s *Scenario) string {
+	var out []string
+	for _, sv := range s.Servers {
+		var bs []string
+		for _, bh := range sv.Behaviors {
+			bs = append(bs, bh.String())
+		}
+		if len(bs) == 0 {
+			bs = []string{"ok"}
+		}
+		one := "`" + strings.Join(bs, ", ") + "`"
+		if sv.Params != "" {
+			one += " " + sv.Params
+		}
+		out = append(out, one)
+	}
+	str := strings.Join(out, "; ")
+	if s.Keepalive > 0 {
+		str += fmt.Sprintf("; keepalive %d", s.Keepalive)
+	}
+	return str
+}
+
+func directives(s *Scenario) string {
+	var out []string
+	for _, d := range s.Directives {
+		out = append(out, "`"+d.Name+" "+d.Value+"`")
+	}
+	return strings.Join(out, " ")
+}
+
+func requests(s *Scenario) string {
+	var out []string
+	for _, r := range s.Requests {
+		var one string
+		if r.Raw != "" {
+			line, _, _ := strings.Cut(r.Raw, "\r\n")
+			one = fmt.Sprintf("raw `%s`", clip(line))
+		} else {
+			m := r.Method
+			if m == "" {
+				m = "GET"
+			}
+			one = m + " " + clip(r.Path)
+			if r.Body > 0 {
+				one += fmt.Sprintf(" (%d B", r.Body)
+				if r.Chunked {
+					one += " chunked"
+				}
+				one += ")"
+			}
+			for _, h := range r.Header {
+				name, _, _ := strings.Cut(h, ":")
+				one += " +" + name
+			}
+			if r.SlowRead {
+				one += " slow reader"
+			}
+		}
+		if r.Pause > 0 {
+			one = fmt.Sprintf("after %v: %s", r.Pause, one)
+		}
+		out = append(out, one)
+	}
+	// Collapse repeats: "3 × GET /x".
+	var col []string
+	for i := 0; i < len(out); {
+		j := i
+		for j < len(out) && out[j] == out[i] {
+			j++
+		}
+		if j-i > 1 {
+			col = append(col, fmt.Sprintf("%d × %s", j-i, out[i]))
+		} else {
+			col = append(col, out[i])
+		}
+		i = j
+	}
+	return strings.Join(col, "; ")
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:20] + fmt.Sprintf("…(%d bytes)", len(s))
+	}
+	return s
+}
+
+// cell escapes a table cell.
+func cell(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "|", `\|`), "\n", " ")
+}

@@ -1,0 +1,256 @@
+// Package difftest runs the same scenarios against real nginx and against
+// spillway and compares what a client and the upstreams see: the status,
+// the body bytes received, how the client connection ended, the requests
+// each upstream server received (and, where a scenario asks, its TCP
+// connections), and the error-log lines once timestamps, pids, connection
+// numbers and ports are normalised.
+//
+// One Scenario value describes an upstream group of fresh bench upstreams
+// (spillway upstream's behaviours), http-level directives and the requests
+// to send; NginxConf and SpillwayYAML generate both configurations from it,
+// so a directive means the same thing on both sides. Where spillway differs
+// on purpose, the scenario carries a Difference naming what differs and why;
+// the test fails when the observed difference is another one, and also when
+// a documented difference has disappeared.
+//
+// The suite is in difftest_test.go. It needs nginx (nginx-light is enough)
+// and skips without it unless SPILLWAY_REQUIRE_NGINX=1, which CI sets.
+package difftest
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"spillway/bench"
+)
+
+// Scenario is one differential case.
+type Scenario struct {
+	Name string
+	Area string // the table it is listed under in docs/differential.md
+
+	// Servers is the upstream group "app", in order. Each server is a fresh
+	// bench upstream per target, so hit counts are per scenario and per side.
+	Servers []Server
+	// Keepalive is the upstream block's keepalive (0: none).
+	Keepalive int
+	// Directives go into the http block (nginx) / the http mapping (yaml),
+	// in nginx's syntax: {"proxy_next_upstream", "error timeout http_502"}.
+	Directives []Directive
+	// Requests are sent one after the other, each on its own connection.
+	Requests []Request
+	// CompareConns also compares the number of TCP connections each
+	// upstream server accepted (keepalive scenarios).
+	CompareConns bool
+	// Diff documents a deliberate (or known, Bug) difference; nil means the
+	// two must be identical.
+	Diff *Difference
+	// Racy lists aspects in which nginx itself is not deterministic for
+	// this scenario (RacyReason says why): they are compared and a
+	// difference is logged, but it does not fail the scenario.
+	Racy       []Aspect
+	RacyReason string
+}
+
+// Server is one server of the upstream group.
+type Server struct {
+	Behaviors []bench.Behavior // the bench upstream's script; bench.Refuse() for a closed port
+	Params    string           // nginx's server parameters: "max_fails=2 fail_timeout=1s", "backup", "weight=2"
+}
+
+// Directive is one http-level directive with its value as nginx writes it.
+type Directive struct{ Name, Value string }
+
+// Request is one request a scenario sends on a new connection.
+type Request struct {
+	Method  string   // default GET
+	Path    string   // default /x
+	Body    int      // request body bytes (a pattern), 0 = none
+	Chunked bool     // send the body with Transfer-Encoding: chunked
+	Header  []string // extra header lines, "Name: value"
+	// Raw is sent byte for byte instead of a generated request.
+	Raw string
+	// Pause is waited before sending: it lets an upstream's idle timer run
+	// out, which is what the scenario tests (not a synchronisation).
+	Pause time.Duration
+	// SlowRead reads nothing of the response until the proxy has logged
+	// that it buffered the response to a temporary file (at most 5s), with
+	// a 4 KiB receive buffer: a client that does not keep up,
+	// deterministically.
+	SlowRead bool
+}
+
+// Aspect names one compared property.
+type Aspect string
+
+const (
+	AspectStatus Aspect = "status" // status line(s), or HTTP/0.9 / none
+	AspectBody   Aspect = "body"   // the body bytes received (error-page footer normalised)
+	AspectEnd    Aspect = "end"    // how the response ended: complete, EOF, reset, timeout
+	AspectHits   Aspect = "hits"   // requests each upstream server received, by method and path
+	AspectConns  Aspect = "conns"  // TCP connections each upstream server accepted
+	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
+)
+
+// Difference is an expected difference between nginx and spillway.
+type Difference struct {
+	Aspects []Aspect // exactly the aspects that differ
+	Reason  string   // why; docs/differential.md lists it
+	// Bug marks a difference that is not deliberate: an open spillway bug
+	// (or fasthttp limitation) recorded so the table stays honest.
+	Bug bool
+}
+
+func (s *Scenario) directive(name string) (string, bool) {
+	for _, d := range s.Directives {
+		if d.Name == name {
+			return d.Value, true
+		}
+	}
+	return "", false
+}
+
+// baseDirectives are set in every scenario unless it sets them itself:
+// short upstream timeouts (nginx-reference.md was measured with these).
+var baseDirectives = []Directive{
+	{"proxy_connect_timeout", "1s"},
+	{"proxy_read_timeout", "1s"},
+	{"proxy_send_timeout", "1s"},
+}
+
+func (s *Scenario) allDirectives() []Directive {
+	var out []Directive
+	for _, d := range baseDirectives {
+		if _, ok := s.directive(d.Name); !ok {
+			out = append(out, d)
+		}
+	}
+	return append(out, s.Directives...)
+}
+
+// NginxConf is nginx's configuration for s: one master and one worker
+// (listening on an inherited socket at listen), everything under dir, the
+// error log at info in dir/error.log. addrs are the upstream servers'
+// addresses, in order.
+func NginxConf(s *Scenario, dir, listen string, addrs []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `daemon off;
+master_process on;
+worker_processes 1;
+%[2]serror_log %[1]s/error.log info;
+pid %[1]s/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+`, dir, userLine())
+	for _, d := range s.allDirectives() {
+		fmt.Fprintf(&b, "    %s %s;\n", d.Name, d.Value)
+	}
+	b.WriteString("    upstream app {\n")
+	for i, sv := range s.Servers {
+		fmt.Fprintf(&b, "        server %s", addrs[i])
+		if sv.Params != "" {
+			b.WriteString(" " + sv.Params)
+		}
+		b.WriteString(";\n")
+	}
+	if s.Keepalive > 0 {
+		fmt.Fprintf(&b, "        keepalive %d;\n", s.Keepalive)
+	}
+	fmt.Fprintf(&b, `    }
+    server {
+        listen %s;
+        server_name localhost;
+        location / {
+            proxy_pass http://app;
+        }
+    }
+}
+`, listen)
+	return b.String()
+}
+
+// userLine keeps nginx's worker as root when the test runs as root (the
+// default user, nobody, could not write the temp directories under the
+// test's 0700 temp dir); otherwise the directive would only be ignored with
+// a warning.
+func userLine() string {
+	if os.Geteuid() == 0 {
+		return "user root;\n"
+	}
+	return ""
+}
+
+// SpillwayYAML is spillway's proxy.yaml for s: the same directives under
+// http, the same upstream group, a server on 127.0.0.1:0, the error log at
+// info in dir/error.log.
+func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
+	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
+	var headers []string
+	for _, d := range s.allDirectives() {
+		if d.Name == "proxy_set_header" {
+			name, val, _ := strings.Cut(d.Value, " ")
+			headers = append(headers, fmt.Sprintf("%s: %s", name, yamlString(unquote(val))))
+			continue
+		}
+		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(d.Value))
+	}
+	if len(headers) > 0 {
+		b.WriteString("  proxy_set_header: {" + strings.Join(headers, ", ") + "}\n")
+	}
+	b.WriteString("  upstreams:\n    app:\n")
+	if s.Keepalive > 0 {
+		fmt.Fprintf(&b, "      keepalive: %d\n", s.Keepalive)
+	}
+	b.WriteString("      servers:\n")
+	for i, sv := range s.Servers {
+		fmt.Fprintf(&b, "        - address: %s\n", addrs[i])
+		for _, p := range strings.Fields(sv.Params) {
+			k, v, hasValue := strings.Cut(p, "=")
+			switch {
+			case !hasValue && (k == "backup" || k == "down"):
+				fmt.Fprintf(&b, "          %s: true\n", k)
+			case hasValue && (k == "max_fails" || k == "fail_timeout" || k == "weight"):
+				fmt.Fprintf(&b, "          %s: %s\n", k, yamlString(v))
+			default:
+				return "", fmt.Errorf("scenario %s: server parameter %q has no proxy.yaml form", s.Name, p)
+			}
+		}
+	}
+	b.WriteString(`  servers:
+    - listen: ["` + listenHost + `:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - path: /
+          proxy_pass: http://app
+`)
+	return b.String(), nil
+}
+
+// unquote removes nginx's double quotes around a value.
+func unquote(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+// yamlString is v as a YAML scalar: plain when it is one token (so 2 stays
+// a number and 4k a size), double-quoted otherwise.
+func yamlString(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") == "" {
+		return v
+	}
+	return strconv.Quote(v)
+}

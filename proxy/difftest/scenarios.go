@@ -1,0 +1,338 @@
+package difftest
+
+import (
+	"strings"
+	"time"
+
+	b "spillway/bench"
+)
+
+// Helpers that keep the scenario table readable.
+
+// srv is an upstream server with a behaviour script.
+func srv(bs ...b.Behavior) Server { return Server{Behaviors: bs} }
+
+// with adds nginx server parameters ("backup", "max_fails=2").
+func (s Server) with(params string) Server { s.Params = params; return s }
+
+func get(path string) Request { return Request{Method: "GET", Path: path} }
+
+func req(method, path string, body int) Request {
+	return Request{Method: method, Path: path, Body: body}
+}
+
+func times(n int, r Request) []Request {
+	out := make([]Request, n)
+	for i := range out {
+		out[i] = r
+	}
+	return out
+}
+
+func reqs(rs ...Request) []Request { return rs }
+
+// closing adds "Connection: close": nginx keeps an HTTP/0.9 passthrough's
+// client connection open otherwise, and the client would wait for its
+// own timeout.
+func closing(r Request) Request { r.Header = append(r.Header, "Connection: close"); return r }
+
+func raw(s string) Request { return Request{Raw: s} }
+
+// dirs takes name, value pairs.
+func dirs(kv ...string) []Directive {
+	var out []Directive
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, Directive{kv[i], kv[i+1]})
+	}
+	return out
+}
+
+// keepaliveDirs are what upstream keepalive needs, in nginx and in spillway.
+var keepaliveDirs = dirs("proxy_http_version", "1.1", "proxy_set_header", `Connection ""`)
+
+func join(ds ...[]Directive) []Directive {
+	var out []Directive
+	for _, d := range ds {
+		out = append(out, d...)
+	}
+	return out
+}
+
+// long is a behaviour duration that outlasts every proxy timeout: the
+// upstream is closed (ending the wait) when the scenario ends.
+const long = time.Minute
+
+// idlePause is waited before a request meant to find its keepalive
+// connection closed by an upstream idle timer of 300ms. (The bench
+// upstream also applies that timer to a fresh connection's first request,
+// so the timer must be long against a loaded machine's connect-to-send
+// delay, and the pause well beyond it.)
+const idlePause = time.Second
+
+// broad is nginx-reference.md's "broad" proxy_next_upstream.
+const broad = "error timeout invalid_header http_500 http_502 http_503 http_504"
+
+// Differences documented once, shared by scenarios.
+var (
+	diffHTTP09 = &Difference{
+		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd},
+		Reason:  "deliberate (README): an upstream answer without a status line: nginx passes the bytes through as HTTP/0.9 and closes, spillway answers its 502 page; both log `upstream sent no valid HTTP/1.0 header`",
+	}
+	diffHTTP09Counted = &Difference{
+		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd, AspectLog},
+		Reason:  diffHTTP09.Reason + "; spillway counts the 502 as a failure (`upstream server temporarily disabled`), nginx's passthrough is no failure",
+	}
+	diffStaleTwoServers = &Difference{
+		Aspects: []Aspect{AspectConns, AspectHits, AspectLog},
+		Reason:  "deliberate (README): a reused keepalive connection the upstream had silently dropped: nginx counts the failure against the server (`temporarily disabled`) and retries on the next server; spillway retries once on a fresh connection to the same server and does not count it (a stale connection is not the server's fault)",
+	}
+	diffRawCR = &Difference{
+		Aspects: []Aspect{AspectLog},
+		Reason:  "deliberate (proxy/errorlog): nginx quotes the first buffer-size bytes of the too long line, which here end in the line's CR, and writes that CR raw; spillway writes it as `\\x0d` so that one entry is always one line",
+	}
+	diffGenericParseLine = &Difference{
+		Aspects: []Aspect{AspectLog}, Bug: true,
+		Reason: "fasthttp rejects the request line or head itself; spillway logs the generic `client sent invalid request while reading client request line` without the `request:` field instead of nginx's specific line (status and page are nginx's)",
+	}
+)
+
+// nginxNonBufferedPhase is why the error line's phase is racy with
+// proxy_buffering off.
+const nginxNonBufferedPhase = "with proxy_buffering off nginx names the phase of the connection's current handler: `while sending to client` when the upstream's FIN/RST arrived with the body bytes it was still forwarding, `while reading upstream` when it arrived later; spillway always says `reading upstream`"
+
+// Scenarios is the differential suite. docs/differential.md lists it
+// (TestDocInSync).
+var Scenarios = []Scenario{
+	// ---- every behaviour of spillway upstream, one server, GET ----
+	{Area: "behaviour", Name: "ok", Servers: []Server{srv(b.OK())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "ok-64k", Servers: []Server{srv(b.OK())}, Requests: reqs(get("/size/64k"))},
+	{Area: "behaviour", Name: "reset", Servers: []Server{srv(b.Reset())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "reset_after_header", Servers: []Server{srv(b.ResetAfterHeader())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "reset_mid_body-buffering_on", Servers: []Server{srv(b.ResetMidBody(1000))}, Requests: reqs(get("/x")),
+		Racy: []Aspect{AspectBody}, RacyReason: "nginx with proxy_buffering on delivers the 1000 body bytes it read before the RST in some runs and none in others (nginx-reference.md saw only 0): when readv() fails, what is still in its output chain is dropped; spillway always delivers them"},
+	{Area: "behaviour", Name: "reset_mid_body-buffering_off", Servers: []Server{srv(b.ResetMidBody(1000))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x")),
+		Racy: []Aspect{AspectLog}, RacyReason: nginxNonBufferedPhase},
+	{Area: "behaviour", Name: "close_before_header", Servers: []Server{srv(b.CloseBeforeHeader())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "close_mid_body", Servers: []Server{srv(b.CloseMidBody(1000))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "length_mismatch", Servers: []Server{srv(b.LengthMismatch(10))}, Requests: reqs(get("/x")),
+		Diff: &Difference{Aspects: []Aspect{AspectLog}, Bug: true,
+			Reason: "nginx warns `upstream sent more data than specified in \"Content-Length\" header while reading upstream` (both send the declared bytes and drop the rest); spillway stops at Content-Length and says nothing"}},
+	{Area: "behaviour", Name: "invalid_header", Servers: []Server{srv(b.InvalidHeader())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "no_valid_http", Servers: []Server{srv(b.NoValidHTTP())}, Requests: reqs(closing(get("/x"))), Diff: diffHTTP09},
+	{Area: "behaviour", Name: "huge_header", Servers: []Server{srv(b.HugeHeader(8 << 10))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "slow_header", Servers: []Server{srv(b.SlowHeader(long))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "slow_body", Servers: []Server{srv(b.SlowBody(long))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "status_503", Servers: []Server{srv(b.Status(503))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "status_500", Servers: []Server{srv(b.Status(500))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "status_404", Servers: []Server{srv(b.Status(404))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "status_204", Servers: []Server{srv(b.Status(204))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "kill_after", Servers: []Server{srv(b.KillAfter(200 * time.Millisecond))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "fail_ratio", Servers: []Server{srv(b.FailRatio(0.5, b.Reset()))}, Requests: times(4, get("/x"))},
+	{Area: "behaviour", Name: "headers_then_stall", Servers: []Server{srv(b.HeadersThenStall())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "chunked_truncated", Servers: []Server{srv(b.ChunkedTruncated(1024))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "refuse", Servers: []Server{srv(b.Refuse())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "header_limit", Servers: []Server{srv(b.HeaderLimit(1024, b.Reply431))},
+		Requests: reqs(Request{Method: "GET", Path: "/x", Header: []string{"X-Pad: " + strings.Repeat("p", 2000)}})},
+	{Area: "behaviour", Name: "body_limit", Servers: []Server{srv(b.BodyLimit(1024, b.Reply413))}, Requests: reqs(req("POST", "/echo", 4096))},
+	{Area: "behaviour", Name: "expect-continue", Servers: []Server{srv(b.Expect(b.ExpectReject))},
+		Requests: reqs(Request{Method: "POST", Path: "/echo", Body: 100, Header: []string{"Expect: 100-continue"}})},
+	{Area: "behaviour", Name: "keepalive_requests", Servers: []Server{srv(b.KeepaliveRequests(2))}, Keepalive: 4,
+		Directives: keepaliveDirs, Requests: times(3, get("/x")), CompareConns: true},
+	{Area: "behaviour", Name: "idle_fin", Servers: []Server{srv(b.IdleFIN(300 * time.Millisecond))}, Keepalive: 4,
+		Directives: keepaliveDirs, Requests: reqs(get("/x"), Request{Method: "GET", Path: "/x", Pause: idlePause}), CompareConns: true},
+	{Area: "behaviour", Name: "idle_rst", Servers: []Server{srv(b.IdleRST(300 * time.Millisecond))}, Keepalive: 4,
+		Directives: keepaliveDirs, Requests: reqs(get("/x"), Request{Method: "GET", Path: "/x", Pause: idlePause}), CompareConns: true},
+
+	// ---- methods: reset on the first server, ok on the second ----
+	{Area: "method", Name: "GET-reset-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(get("/x"))},
+	{Area: "method", Name: "HEAD-reset-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(req("HEAD", "/x", 0))},
+	{Area: "method", Name: "POST-reset-not-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(req("POST", "/echo", 100))},
+	{Area: "method", Name: "PUT-reset-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(req("PUT", "/echo", 100))},
+	{Area: "method", Name: "PATCH-reset-not-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(req("PATCH", "/echo", 100))},
+	{Area: "method", Name: "DELETE-reset-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(req("DELETE", "/x", 0))},
+	{Area: "method", Name: "OPTIONS-reset-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(req("OPTIONS", "/x", 0))},
+	{Area: "method", Name: "HEAD-ok", Servers: []Server{srv(b.OK())}, Requests: reqs(req("HEAD", "/size/1k", 0))},
+	{Area: "method", Name: "POST-ok-echo", Servers: []Server{srv(b.OK())}, Requests: reqs(req("POST", "/echo", 5000))},
+	{Area: "method", Name: "POST-close_before_header-not-retried", Servers: []Server{srv(b.CloseBeforeHeader()), srv(b.OK())}, Requests: reqs(req("POST", "/echo", 100))},
+	{Area: "method", Name: "POST-slow_header-not-retried", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())}, Requests: reqs(req("POST", "/echo", 100))},
+	{Area: "method", Name: "POST-refused-retried", Servers: []Server{srv(b.Refuse()), srv(b.OK())}, Requests: reqs(req("POST", "/echo", 100))},
+	{Area: "method", Name: "POST-reset-non_idempotent", Servers: []Server{srv(b.Reset()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "error timeout non_idempotent"), Requests: reqs(req("POST", "/echo", 100))},
+	{Area: "method", Name: "PATCH-reset-non_idempotent", Servers: []Server{srv(b.Reset()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "error timeout non_idempotent"), Requests: reqs(req("PATCH", "/echo", 100))},
+
+	// ---- proxy_next_upstream variants ----
+	{Area: "next_upstream", Name: "off-reset", Servers: []Server{srv(b.Reset()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "off"), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "off-refused", Servers: []Server{srv(b.Refuse()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "off"), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "timeout-only-reset", Servers: []Server{srv(b.Reset()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "timeout"), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "error-only-slow_header", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "error"), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "default-slow_header", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())}, Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "http_502-listed", Servers: []Server{srv(b.Status(502)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "error timeout http_502"), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "http_502-not-listed", Servers: []Server{srv(b.Status(502)), srv(b.OK())}, Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "http_503-listed", Servers: []Server{srv(b.Status(503)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "error timeout http_503"), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "http_503-all-fail", Servers: []Server{srv(b.Status(503)), srv(b.Status(503))},
+		Directives: dirs("proxy_next_upstream", "error timeout http_503"), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "http_503-POST", Servers: []Server{srv(b.Status(503)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "error timeout http_503"), Requests: reqs(req("POST", "/echo", 10))},
+	{Area: "next_upstream", Name: "http_500-POST-non_idempotent", Servers: []Server{srv(b.Status(500)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "error timeout http_500 non_idempotent"), Requests: reqs(req("POST", "/echo", 10))},
+	{Area: "next_upstream", Name: "http_404-listed", Servers: []Server{srv(b.Status(404)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", "error timeout http_404"), Requests: times(3, get("/x"))},
+	{Area: "next_upstream", Name: "invalid_header-listed", Servers: []Server{srv(b.InvalidHeader()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", broad), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "invalid_header-not-listed", Servers: []Server{srv(b.InvalidHeader()), srv(b.OK())}, Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "huge_header-listed", Servers: []Server{srv(b.HugeHeader(8 << 10)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", broad), Requests: reqs(get("/x"))},
+	{Area: "next_upstream", Name: "no_valid_http-listed", Servers: []Server{srv(b.NoValidHTTP()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", broad), Requests: reqs(closing(get("/x"))), Diff: diffHTTP09Counted},
+	{Area: "next_upstream", Name: "mid-body-not-retried", Servers: []Server{srv(b.CloseMidBody(1000)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream", broad), Requests: reqs(get("/x"))},
+
+	// ---- proxy_next_upstream_tries / _timeout ----
+	{Area: "tries", Name: "tries-2-of-3", Servers: []Server{srv(b.Reset()), srv(b.Reset()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream_tries", "2"), Requests: reqs(get("/x"))},
+	{Area: "tries", Name: "tries-0-all", Servers: []Server{srv(b.Reset()), srv(b.Reset()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream_tries", "0"), Requests: reqs(get("/x"))},
+	{Area: "tries", Name: "tries-1", Servers: []Server{srv(b.Reset()), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream_tries", "1"), Requests: reqs(get("/x"))},
+	{Area: "tries", Name: "timeout-500ms-one-attempt", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream_timeout", "500ms"), Requests: reqs(get("/x"))},
+	{Area: "tries", Name: "timeout-3s-two-attempts", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Directives: dirs("proxy_next_upstream_timeout", "3s"), Requests: reqs(get("/x"))},
+
+	// ---- max_fails / fail_timeout / backup ----
+	{Area: "health", Name: "max_fails-1-disables", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: times(3, get("/x"))},
+	{Area: "health", Name: "max_fails-2", Servers: []Server{srv(b.Reset()).with("max_fails=2 fail_timeout=10s"), srv(b.OK())}, Requests: times(4, get("/x"))},
+	{Area: "health", Name: "max_fails-0", Servers: []Server{srv(b.Reset()).with("max_fails=0"), srv(b.OK())}, Requests: times(3, get("/x"))},
+	{Area: "health", Name: "all-down-no-live-upstreams", Servers: []Server{srv(b.Reset()), srv(b.Reset())}, Requests: times(3, get("/x"))},
+	{Area: "health", Name: "single-server-never-disabled", Servers: []Server{srv(b.Reset())}, Requests: times(3, get("/x"))},
+	{Area: "health", Name: "backup-used", Servers: []Server{srv(b.Reset()), srv(b.OK()).with("backup")}, Requests: times(2, get("/x"))},
+	{Area: "health", Name: "backup-idle", Servers: []Server{srv(b.OK()), srv(b.OK()).with("backup")}, Requests: times(2, get("/x"))},
+	{Area: "health", Name: "weight", Servers: []Server{srv(b.OK()).with("weight=2"), srv(b.OK())}, Requests: times(6, get("/x"))},
+	{Area: "health", Name: "down", Servers: []Server{srv(b.OK()).with("down"), srv(b.OK())}, Requests: times(2, get("/x"))},
+	{Area: "health", Name: "fail_timeout-expires", Servers: []Server{srv(b.Reset()).with("max_fails=1 fail_timeout=1s"), srv(b.OK())},
+		// nginx compares fail_timeout in whole seconds: 2.5s always re-enables (nginx-reference.md).
+		Requests: reqs(get("/x"), get("/x"), Request{Method: "GET", Path: "/x", Pause: 2500 * time.Millisecond}, get("/x"))},
+	{Area: "health", Name: "timeout-counts", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())}, Requests: times(3, get("/x"))},
+
+	// ---- upstream keepalive ----
+	{Area: "keepalive", Name: "reuse", Servers: []Server{srv(b.OK())}, Keepalive: 4, Directives: keepaliveDirs,
+		Requests: times(3, get("/x")), CompareConns: true},
+	{Area: "keepalive", Name: "off-by-default", Servers: []Server{srv(b.OK())}, Requests: times(3, get("/x")), CompareConns: true},
+	{Area: "keepalive", Name: "http-1.0-no-reuse", Servers: []Server{srv(b.OK())}, Keepalive: 4,
+		Requests: times(3, get("/x")), CompareConns: true},
+	{Area: "keepalive", Name: "error-not-cached", Servers: []Server{srv(b.FailRatio(0.5, b.Status(500)))}, Keepalive: 4, Directives: keepaliveDirs,
+		Requests: times(4, get("/x")), CompareConns: true},
+	{Area: "keepalive", Name: "stale-silent-GET", Servers: []Server{srv(b.IdleDrop(300 * time.Millisecond))}, Keepalive: 4, Directives: keepaliveDirs,
+		Requests: reqs(get("/x"), Request{Method: "GET", Path: "/x", Pause: idlePause}), CompareConns: true},
+	{Area: "keepalive", Name: "stale-silent-POST", Servers: []Server{srv(b.IdleDrop(300 * time.Millisecond))}, Keepalive: 4, Directives: keepaliveDirs,
+		Requests: reqs(get("/x"), Request{Method: "POST", Path: "/echo", Body: 10, Pause: idlePause}), CompareConns: true},
+	{Area: "keepalive", Name: "stale-silent-two-servers", Servers: []Server{srv(b.IdleDrop(300 * time.Millisecond)), srv(b.OK())}, Keepalive: 4, Directives: keepaliveDirs,
+		Requests: reqs(get("/x"), get("/x"), Request{Method: "GET", Path: "/x", Pause: idlePause}), CompareConns: true,
+		Diff: diffStaleTwoServers},
+
+	// ---- response buffers and temp files ----
+	{Area: "buffers", Name: "small-buffers-64k", Servers: []Server{srv(b.OK())},
+		Directives: dirs("proxy_buffer_size", "1k", "proxy_buffers", "4 1k"), Requests: reqs(get("/size/64k"))},
+	{Area: "buffers", Name: "too-big-header-1k", Servers: []Server{srv(b.HugeHeader(2 << 10))},
+		Directives: dirs("proxy_buffer_size", "1k", "proxy_buffers", "4 1k"), Requests: reqs(get("/x"))},
+	{Area: "buffers", Name: "header-fits-8k", Servers: []Server{srv(b.HugeHeader(6 << 10))},
+		Directives: dirs("proxy_buffer_size", "8k", "proxy_buffers", "8 8k"), Requests: reqs(get("/x"))},
+	{Area: "buffers", Name: "temp-file-slow-client", Servers: []Server{srv(b.OK())},
+		Directives: dirs("proxy_buffers", "4 4k"), Requests: reqs(Request{Method: "GET", Path: "/size/4m", SlowRead: true})},
+	{Area: "buffers", Name: "max_temp_file_size-0", Servers: []Server{srv(b.OK())},
+		Directives: dirs("proxy_buffers", "4 4k", "proxy_max_temp_file_size", "0"), Requests: reqs(get("/size/2m"))},
+	{Area: "buffers", Name: "buffering-off-2m", Servers: []Server{srv(b.OK())},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/size/2m"))},
+	{Area: "buffers", Name: "buffering-off-slow_body", Servers: []Server{srv(b.SlowBody(long))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x"))},
+	{Area: "buffers", Name: "buffering-off-close_mid_body", Servers: []Server{srv(b.CloseMidBody(1000))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x")),
+		Racy: []Aspect{AspectLog}, RacyReason: nginxNonBufferedPhase},
+
+	// ---- client request bodies ----
+	{Area: "client_body", Name: "too-large-413", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_max_body_size", "1k"), Requests: reqs(req("POST", "/echo", 2048))},
+	{Area: "client_body", Name: "too-large-chunked-413", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_max_body_size", "1k"), Requests: reqs(Request{Method: "POST", Path: "/echo", Body: 2048, Chunked: true}),
+		Diff: &Difference{Aspects: []Aspect{AspectLog}, Bug: true,
+			Reason: "known (README, fasthttp): nginx answers 413 on the chunk-size line, `too large chunked body: 0+2048 bytes` with the declared chunk size; spillway once the decoded bytes pass the limit, `0+1025`"}},
+	{Area: "client_body", Name: "too-large-expect-413", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_max_body_size", "1k"), Requests: reqs(Request{Method: "POST", Path: "/echo", Body: 2048, Header: []string{"Expect: 100-continue"}})},
+	{Area: "client_body", Name: "at-limit", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_max_body_size", "1k"), Requests: reqs(req("POST", "/echo", 1024))},
+	{Area: "client_body", Name: "unlimited-0", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_max_body_size", "0", "proxy_read_timeout", "10s"), Requests: reqs(req("POST", "/echo", 1100<<10))},
+	{Area: "client_body", Name: "temp-file", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_body_buffer_size", "1k"), Requests: reqs(req("POST", "/echo", 8192))},
+	{Area: "client_body", Name: "in-memory", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_body_buffer_size", "16k"), Requests: reqs(req("POST", "/echo", 8192))},
+	{Area: "client_body", Name: "chunked-temp-file", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_body_buffer_size", "1k"), Requests: reqs(Request{Method: "POST", Path: "/echo", Body: 8192, Chunked: true})},
+	{Area: "client_body", Name: "default-limit-1m-413", Servers: []Server{srv(b.OK())}, Requests: reqs(req("POST", "/echo", 2<<20))},
+	// A 64 KiB body and an upstream that fails right after the head: with
+	// reset the RST races the proxy's writev (both nginx and spillway log
+	// either writev() or recv()), so these use close_before_header, whose
+	// FIN leaves the upstream reading (lingering) until the body is in.
+	{Area: "client_body", Name: "request_buffering-off-64k-not-retried", Servers: []Server{srv(b.CloseBeforeHeader()), srv(b.OK())},
+		Directives: dirs("proxy_request_buffering", "off"), Requests: reqs(req("PUT", "/echo", 65536))},
+	{Area: "client_body", Name: "request_buffering-off-small-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())},
+		Directives: dirs("proxy_request_buffering", "off", "proxy_next_upstream", "error timeout non_idempotent"), Requests: reqs(req("POST", "/echo", 100)),
+		Diff: &Difference{Aspects: []Aspect{AspectStatus, AspectBody, AspectHits}, Bug: true,
+			Reason: "with `proxy_request_buffering off` nginx still retries (here with `non_idempotent`) a body that arrived whole with the request head (it is in its preread buffer); spillway never retries a streamed body once sent, so it answers 502"}},
+	{Area: "client_body", Name: "temp-file-replayed", Servers: []Server{srv(b.CloseBeforeHeader()), srv(b.OK())},
+		Directives: dirs("client_body_buffer_size", "1k"), Requests: reqs(req("PUT", "/echo", 65536))},
+
+	// ---- bad requests ----
+	{Area: "bad_request", Name: "header-too-long", Servers: []Server{srv(b.OK())},
+		Directives: dirs("large_client_header_buffers", "4 1k"),
+		Requests:   reqs(Request{Method: "GET", Path: "/x", Header: []string{"X-Big: " + strings.Repeat("a", 2000)}})},
+	{Area: "bad_request", Name: "uri-too-long", Servers: []Server{srv(b.OK())},
+		Directives: dirs("large_client_header_buffers", "4 1k"), Requests: reqs(get("/" + strings.Repeat("u", 2000)))},
+	{Area: "bad_request", Name: "uri-at-buffer-size", Servers: []Server{srv(b.OK())},
+		// The request line and its CRLF are one byte over the 1k buffer.
+		Directives: dirs("large_client_header_buffers", "4 1k"), Requests: reqs(get("/" + strings.Repeat("u", 1009))), Diff: diffRawCR},
+	{Area: "bad_request", Name: "uri-fits-buffer", Servers: []Server{srv(b.OK())},
+		Directives: dirs("large_client_header_buffers", "4 1k"), Requests: reqs(get("/" + strings.Repeat("u", 1000)))},
+	{Area: "bad_request", Name: "header-at-buffer-size", Servers: []Server{srv(b.OK())},
+		// The header line and its CRLF are one byte over the 1k buffer.
+		Directives: dirs("large_client_header_buffers", "4 1k"),
+		Requests:   reqs(Request{Method: "GET", Path: "/x", Header: []string{"X-Big: " + strings.Repeat("a", 1016)}}), Diff: diffRawCR},
+	{Area: "bad_request", Name: "header-too-long-host-after", Servers: []Server{srv(b.OK())},
+		Directives: dirs("large_client_header_buffers", "4 1k"),
+		Requests:   reqs(raw("GET /x HTTP/1.1\r\nX-Big: " + strings.Repeat("a", 2000) + "\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "header-9k-default-buffers", Servers: []Server{srv(b.OK())},
+		Requests: reqs(Request{Method: "GET", Path: "/x", Header: []string{"X-Big: " + strings.Repeat("a", 9000)}})},
+	{Area: "bad_request", Name: "long-lines-that-fit", Servers: []Server{srv(b.OK())},
+		Directives: dirs("large_client_header_buffers", "4 1k"),
+		Requests:   reqs(Request{Method: "GET", Path: "/" + strings.Repeat("u", 900), Header: []string{"X-A: " + strings.Repeat("a", 900), "X-B: " + strings.Repeat("b", 900)}})},
+	{Area: "bad_request", Name: "bad-method", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("G@T /x HTTP/1.1\r\nHost: localhost\r\n\r\n")), Diff: diffGenericParseLine},
+	{Area: "bad_request", Name: "garbage-line", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("hello\r\n\r\n")), Diff: diffGenericParseLine},
+	{Area: "bad_request", Name: "version-2.0", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/2.0\r\nHost: localhost\r\n\r\n"))},
+	{Area: "protocol", Name: "version-1.9-ok", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.9\r\nHost: localhost\r\n\r\n")),
+		Diff: &Difference{Aspects: []Aspect{AspectEnd}, Bug: true,
+			Reason: "nginx treats any HTTP/1.x above 1.1 as HTTP/1.1 (keep-alive); fasthttp treats every version but exactly HTTP/1.1 as HTTP/1.0 and closes the connection after the response"}},
+	{Area: "bad_request", Name: "version-garbage", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTX/1.1\r\nHost: localhost\r\n\r\n")), Diff: diffGenericParseLine},
+	{Area: "bad_request", Name: "missing-host-1.1", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\n\r\n")), Diff: diffGenericParseLine},
+	{Area: "protocol", Name: "no-host-1.0-ok", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.0\r\n\r\n"))},
+	{Area: "protocol", Name: "http-1.0-client-chunked-upstream", Servers: []Server{srv(b.ChunkedTruncated(1024))},
+		Requests: reqs(raw("GET /x HTTP/1.0\r\nHost: localhost\r\n\r\n")),
+		Diff: &Difference{Aspects: []Aspect{AspectEnd}, Bug: true,
+			Reason: "known (README, fasthttp): a chunked upstream response to an HTTP/1.0 client: nginx sends the body unframed and closes, spillway keeps fasthttp's chunked framing (the body bytes are the same)"}},
+	{Area: "bad_request", Name: "header-name-space", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n"))},
+	{Area: "bad_request", Name: "cl-and-te", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))},
+	{Area: "bad_request", Name: "bad-content-length", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n")), Diff: diffGenericParseLine},
+	{Area: "bad_request", Name: "underscore-header", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nX_Under: x\r\n\r\n")),
+		Diff: &Difference{Aspects: []Aspect{AspectLog}, Bug: true,
+			Reason: "nginx (ignore_invalid_headers on) drops a header name with `_` and logs `[info] client sent invalid header line: \"X_Under: x\"`; spillway logs nothing (whether it forwards the header is not compared here)"}},
+}
