@@ -23,7 +23,8 @@ type UpstreamConfig struct {
 	// Log, when set, gets one line per request: which behaviour answered it.
 	Log io.Writer
 	// KeepBodies is how many request bodies Bodies keeps per method and
-	// path (the most recent ones); 0 means 16.
+	// path (the most recent ones); 0 means 16, negative none (a soak with a
+	// path per request would keep every body).
 	KeepBodies int
 	// Linger bounds how long a FIN-closing behaviour keeps reading what the
 	// client still sends before the socket is closed; 0 means 2s.
@@ -103,7 +104,7 @@ func (cfg UpstreamConfig) Start() (*Upstream, error) {
 		bodies: make(map[string][][]byte),
 		pol:    policy{headLimit: defaultHeadLimit, bodyLimit: -1},
 	}
-	if u.keep <= 0 {
+	if u.keep == 0 {
 		u.keep = 16
 	}
 	if u.linger <= 0 {
@@ -289,6 +290,9 @@ func (u *Upstream) count(r *request) {
 }
 
 func (u *Upstream) recordBody(r *request, body []byte) {
+	if u.keep < 0 {
+		return
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	k := r.key()
