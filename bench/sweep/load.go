@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"net/http/httputil"
 	"os"
 	"strconv"
 	"sync"
@@ -28,18 +30,19 @@ type loadResult struct {
 // runLoad runs w.Concurrency clients against addr for d, each on its own
 // keepalive connection. Clients start no request after d; requests in
 // flight may finish until d+grace, when their connections are closed and
-// the requests counted as aborted (not as errors).
-func runLoad(addr string, w Workload, d, grace time.Duration) loadResult {
+// the requests counted as aborted (not as errors). Connection i reads like
+// w.Client.ForConn(i) and, with a size distribution, draws its sizes from
+// its own generator seeded with (seed, i).
+func runLoad(addr string, w Workload, up upstreamSpec, seed uint64, d, grace time.Duration) loadResult {
 	start := time.Now()
 	soft, hard := start.Add(d), start.Add(d+grace)
-	req := []byte("GET /size/" + strconv.FormatInt(w.Size, 10) + " HTTP/1.1\r\nHost: bench\r\n\r\n")
 	results := make([]loadResult, w.Concurrency)
 	var wg sync.WaitGroup
 	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = client(addr, req, w, soft, hard)
+			results[i] = client(addr, w, w.Client.ForConn(i, w.Concurrency), up, rand.New(rand.NewPCG(seed, uint64(i))), soft, hard)
 		}()
 	}
 	wg.Wait()
@@ -56,8 +59,9 @@ func runLoad(addr string, w Workload, d, grace time.Duration) loadResult {
 	return total
 }
 
-// client is one load-generator connection; it redials after an error.
-func client(addr string, req []byte, w Workload, soft, hard time.Time) loadResult {
+// client is one load-generator connection reading like cl; it redials
+// after an error.
+func client(addr string, w Workload, cl ClientSpec, up upstreamSpec, rng *rand.Rand, soft, hard time.Time) loadResult {
 	r := loadResult{hist: newHist()}
 	var c net.Conn
 	var br *bufio.Reader
@@ -80,10 +84,11 @@ func client(addr string, req []byte, w Workload, soft, hard time.Time) loadResul
 			r.firstErr = err.Error()
 		}
 	}
+	fixed := up.request(w.Size)
 	for time.Now().Before(soft) {
 		if c == nil {
 			d := net.Dialer{Timeout: time.Until(hard)}
-			if w.Client.Slow() {
+			if cl.Slow() {
 				d.Control = setSlowSockopts
 			}
 			var err error
@@ -94,17 +99,22 @@ func client(addr string, req []byte, w Workload, soft, hard time.Time) loadResul
 			_ = c.SetDeadline(hard)
 			br = bufio.NewReaderSize(c, 4096)
 		}
+		size, req := w.Size, fixed
+		if w.Dist != nil {
+			size = w.Dist.Pick(rng)
+			req = up.request(size)
+		}
 		t0 := time.Now()
 		if _, err := c.Write(req); err != nil {
 			fail(err)
 			continue
 		}
 		n, keep, err := readResponseHead(br)
-		if err == nil && n != w.Size {
-			err = fmt.Errorf("Content-Length %d, want %d", n, w.Size)
+		if err == nil && !up.external && n != size {
+			err = fmt.Errorf("Content-Length %d, want %d", n, size)
 		}
 		if err == nil {
-			err = readBody(br, n, w.Client.Rate, t0)
+			err = readBody(br, n, cl.Rate, t0)
 		}
 		if err != nil {
 			fail(err)
@@ -121,7 +131,7 @@ func client(addr string, req []byte, w Workload, soft, hard time.Time) loadResul
 }
 
 // readResponseHead reads a response head; anything but 200 with a
-// Content-Length is an error.
+// Content-Length or chunked body is an error. n is -1 for a chunked body.
 func readResponseHead(br *bufio.Reader) (n int64, keep bool, err error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
@@ -130,7 +140,8 @@ func readResponseHead(br *bufio.Reader) (n int64, keep bool, err error) {
 	if !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) {
 		return 0, false, fmt.Errorf("status line %q", bytes.TrimSpace(line))
 	}
-	n, keep = -1, true
+	n, keep = -2, true
+	chunked := false
 	for {
 		h, err := br.ReadSlice('\n')
 		if err != nil {
@@ -146,43 +157,60 @@ func readResponseHead(br *bufio.Reader) (n int64, keep bool, err error) {
 		k, v = bytes.TrimSpace(k), bytes.TrimSpace(v)
 		switch {
 		case bytes.EqualFold(k, []byte("Content-Length")):
-			if n, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+			if n, err = strconv.ParseInt(string(v), 10, 64); err != nil || n < 0 {
 				return 0, false, fmt.Errorf("Content-Length %q", v)
 			}
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")) && bytes.EqualFold(v, []byte("chunked")):
+			chunked = true
 		case bytes.EqualFold(k, []byte("Connection")) && bytes.EqualFold(v, []byte("close")):
 			keep = false
 		}
 	}
-	if n < 0 {
+	switch {
+	case chunked:
+		return -1, keep, nil
+	case n < 0:
 		return 0, false, errors.New("response without Content-Length")
 	}
 	return n, keep, nil
 }
 
-// readBody reads n body bytes. With rate > 0 it paces its reads so that the
-// body arrives no faster than rate bytes/s since t0: it reads a slice, then
-// waits until the slice is due. The waits are pacing, not synchronisation.
+// readBody reads a body of n bytes, or a chunked body for n = -1. With
+// rate > 0 it paces its reads so that the body arrives no faster than rate
+// bytes/s since t0.
 func readBody(br *bufio.Reader, n, rate int64, t0 time.Time) error {
-	if rate <= 0 {
-		_, err := io.CopyN(io.Discard, br, n)
+	var r io.Reader = br
+	if rate > 0 {
+		r = &paced{r: br, rate: rate, t0: t0, chunk: min(max(rate/50, 512), 16<<10)}
+	}
+	if n < 0 {
+		_, err := io.Copy(io.Discard, httputil.NewChunkedReader(r))
 		return err
 	}
-	chunk := min(max(rate/50, 512), 16<<10) // about 50 reads per second
-	var buf [16 << 10]byte
-	var got int64
-	for got < n {
-		m, err := br.Read(buf[:min(chunk, n-got)])
-		got += int64(m)
-		if err != nil {
-			if errors.Is(err, io.EOF) && got < n {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		due := t0.Add(time.Duration(float64(got) / float64(rate) * float64(time.Second)))
-		if wait := time.Until(due); wait > 0 {
-			time.Sleep(wait)
-		}
+	got, err := io.CopyN(io.Discard, r, n)
+	if errors.Is(err, io.EOF) && got < n {
+		err = io.ErrUnexpectedEOF
 	}
-	return nil
+	return err
+}
+
+// paced reads at most chunk bytes at a time (about 50 reads per second)
+// and waits after each read until the bytes read so far are due at rate.
+// The waits are pacing, not synchronisation.
+type paced struct {
+	r     io.Reader
+	rate  int64
+	t0    time.Time
+	chunk int64
+	got   int64
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	m, err := p.r.Read(b[:min(int64(len(b)), p.chunk)])
+	p.got += int64(m)
+	due := p.t0.Add(time.Duration(float64(p.got) / float64(p.rate) * float64(time.Second)))
+	if wait := time.Until(due); wait > 0 {
+		time.Sleep(wait)
+	}
+	return m, err
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,21 +16,21 @@ import (
 
 // nginxTarget runs nginx from PATH as a child process, one per cell, with a
 // configuration generated from the cell's buffer configuration (the
-// directives map one to one). It runs a master and one worker: the
-// master's rusage at exit includes the worker's (it reaps it), and the peak
-// RSS is the sum of both VmHWM. (master_process off would make one process,
-// but nginx 1.22 crashed with an inherited listening socket then.)
+// directives map one to one). It runs a master and one worker; its CPU
+// (utime+stime in /proc/PID/stat) and peak RSS (VmHWM) are the sums over
+// both. (master_process off would make one process, but nginx 1.22 crashed
+// with an inherited listening socket then.)
 type nginxTarget struct {
-	bin    string
-	origin string
+	bin      string
+	upstream upstreamSpec
 }
 
-func newNginx(origin string) (target, error) {
+func newNginx(up upstreamSpec) (target, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, fmt.Errorf("--compare nginx: %w", err)
 	}
-	return &nginxTarget{bin: bin, origin: origin}, nil
+	return &nginxTarget{bin: bin, upstream: up}, nil
 }
 
 func (*nginxTarget) name() string { return "nginx" }
@@ -70,7 +69,7 @@ func (t *nginxTarget) start(c BufferConfig, conc int) (string, func(*Result) err
 	}
 	addr := ln.Addr().String()
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(NginxConf(c, t.origin, addr, dir, conc)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(NginxConf(c, t.upstream, addr, dir, conc)), 0o644); err != nil {
 		_ = lf.Close()
 		return fail(err)
 	}
@@ -87,14 +86,20 @@ func (t *nginxTarget) start(c BufferConfig, conc int) (string, func(*Result) err
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	pid := cmd.Process.Pid
+	cpu0 := treeCPU(pid) // the worker may not be forked yet: it counts from 0
 	stop := func(r *Result) error {
+		defer os.RemoveAll(dir)
+		errLog := filepath.Join(dir, "logs", "error.log")
 		select {
 		case err := <-exited: // nginx should still be running
-			log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			_ = os.RemoveAll(dir)
+			log, _ := os.ReadFile(errLog)
 			return fmt.Errorf("nginx exited during the cell (%v): %s%s", err, stderr.String(), log)
 		default:
 		}
+		if cpu := cpuSince(cpu0, treeCPU(pid)); cpu >= 0 {
+			r.CPUus = float64(cpu.Microseconds())
+		}
+		r.CPUScope, r.ProxyPID = "nginx processes (master + worker)", pid
 		r.PeakRSSBytes = treeHWM(pid)
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -103,25 +108,48 @@ func (t *nginxTarget) start(c BufferConfig, conc int) (string, func(*Result) err
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-		if ps := cmd.ProcessState; ps != nil {
-			r.CPUus = float64((ps.UserTime() + ps.SystemTime()).Microseconds())
-			r.CPUScope = "nginx"
-		}
-		// nginx unlinks its temp files as soon as it opens them, so what it
-		// spilled cannot be counted afterwards: the spill columns stay -1.
-		return os.RemoveAll(dir)
+		// nginx unlinks a temp file as soon as it opens it, so the bytes it
+		// spilled cannot be measured; the files are its warn lines.
+		r.FilesCreated = countSpills(errLog)
+		return nil
 	}
 	return addr, stop, nil
 }
 
+// spillLine is the warn line nginx logs for each response it buffers to a
+// temporary file (ngx_event_pipe_write_chain_to_temp_file).
+const spillLine = "an upstream response is buffered to a temporary file"
+
+// countSpills counts the spill warn lines in nginx's error log, or -1.
+func countSpills(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	var n int64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte(spillLine)) {
+			n++
+		}
+	}
+	if sc.Err() != nil {
+		return -1
+	}
+	return n
+}
+
 // NginxConf is nginx's configuration for one cell: the same buffer
-// directives as spillway's, single process, everything under dir.
-func NginxConf(c BufferConfig, origin, listen, dir string, conc int) string {
+// directives as spillway's, one worker, everything under dir. The error
+// log is at warn for the spill lines.
+func NginxConf(c BufferConfig, up upstreamSpec, listen, dir string, conc int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `daemon off;
 master_process on;
 worker_processes 1;
-error_log %[1]s/logs/error.log error;
+error_log %[1]s/logs/error.log warn;
 pid %[1]s/nginx.pid;
 events { worker_connections 4096; }
 http {
@@ -143,7 +171,10 @@ http {
             proxy_set_header Connection "";
             proxy_read_timeout 60s;
             proxy_send_timeout 60s;
-`, dir, origin, max(conc, 8), listen)
+`, dir, up.addr, max(conc, 8), listen)
+	if up.host != "" {
+		fmt.Fprintf(&b, "            proxy_set_header Host %q;\n", up.host)
+	}
 	bs := c.BufferSize
 	if bs == 0 {
 		bs = 4 << 10 // spillway's default; nginx's is one page
@@ -162,43 +193,6 @@ http {
 	}
 	b.WriteString("        }\n    }\n}\n")
 	return b.String()
-}
-
-// treeHWM is the summed peak RSS of a process and its children, or -1.
-func treeHWM(pid int) int64 {
-	total := vmHWM(pid)
-	if total < 0 {
-		return -1
-	}
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	for _, f := range strings.Fields(string(b)) {
-		if c, err := strconv.Atoi(f); err == nil {
-			if v := vmHWM(c); v > 0 {
-				total += v
-			}
-		}
-	}
-	return total
-}
-
-// vmHWM is a process's peak resident set size from /proc, or -1.
-func vmHWM(pid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return kb << 10
-		}
-	}
-	return -1
 }
 
 // external is a proxy run by someone else, at a URL.
@@ -220,7 +214,7 @@ func (*external) name() string { return "external" }
 
 func (t *external) start(BufferConfig, int) (string, func(*Result) error, error) {
 	return t.addr, func(r *Result) error {
-		r.CPUScope = "bench process (origin + load generator; the external proxy is not measured)"
+		r.CPUScope = "not measured (external proxy)"
 		return nil
 	}, nil
 }

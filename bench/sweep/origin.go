@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -14,7 +17,7 @@ import (
 )
 
 // Origin is the sweep's upstream: a raw HTTP/1.1 keepalive server answering
-// GET /size/N with N bytes. It measures each request's upstream hold time:
+// GET /size/N (or any path with the query size=N) with N bytes. It measures each request's upstream hold time:
 // from the moment the request head has been read to the moment the last
 // body byte has been accepted by the kernel (Write returned). That is how
 // long the proxy kept this connection, and the origin's worker, busy.
@@ -147,8 +150,8 @@ func (o *Origin) serve(c net.Conn) {
 	}
 }
 
-// readRequestHead reads one request head and returns N from GET /size/N
-// (-1 for any other path) and whether the connection stays open.
+// readRequestHead reads one request head and returns N from GET /size/N or
+// ?size=N (-1 for any other target) and whether the connection stays open.
 func readRequestHead(br *bufio.Reader) (n int64, keep bool, err error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
@@ -156,10 +159,8 @@ func readRequestHead(br *bufio.Reader) (n int64, keep bool, err error) {
 	}
 	n = -1
 	keep = bytes.Contains(line, []byte("HTTP/1.1"))
-	if f := bytes.Fields(line); len(f) >= 2 && bytes.HasPrefix(f[1], []byte("/size/")) {
-		if v, err := strconv.ParseInt(string(f[1][len("/size/"):]), 10, 64); err == nil {
-			n = v
-		}
+	if f := bytes.Fields(line); len(f) >= 2 {
+		n = sizeOf(string(f[1]))
 	}
 	for {
 		h, err := br.ReadSlice('\n')
@@ -182,6 +183,68 @@ func readRequestHead(br *bufio.Reader) (n int64, keep bool, err error) {
 			}
 		}
 	}
+}
+
+// sizeOf is N in a request target /size/N or ...?size=N, or -1.
+func sizeOf(target string) int64 {
+	path, query, _ := strings.Cut(target, "?")
+	v, ok := strings.CutPrefix(path, "/size/")
+	if !ok {
+		q, err := url.ParseQuery(query)
+		if err != nil || !q.Has("size") {
+			return -1
+		}
+		v = q.Get("size")
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
+}
+
+// upstreamSpec is where the proxies forward: the built-in origin, or an
+// external one (--upstream URL).
+type upstreamSpec struct {
+	addr     string // host:port
+	host     string // the Host header for an external upstream; "" for the built-in origin
+	target   string // the request target; "{size}" is replaced by the size in bytes
+	external bool
+	origin   *Origin // the built-in origin, nil for an external one
+}
+
+// builtinUpstream is the built-in origin at addr.
+func builtinUpstream(addr string) upstreamSpec {
+	return upstreamSpec{addr: addr, target: "/size/{size}"}
+}
+
+// ParseUpstream checks an --upstream URL: http://HOST[:PORT][/PATH[?QUERY]].
+// The path and query are the request target of every request; "{size}" in
+// them is replaced by the response size the cell asks for.
+func parseUpstream(raw string) (upstreamSpec, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Host == "" || u.User != nil {
+		return upstreamSpec{}, fmt.Errorf("--upstream %q: want http://HOST:PORT[/PATH], e.g. http://127.0.0.1:9000/file?size={size}", raw)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	_, rest, _ := strings.Cut(raw, "://")
+	target, _, _ := strings.Cut(rest[len(u.Host):], "#")
+	if target == "" || target[0] != '/' {
+		target = "/" + target
+	}
+	return upstreamSpec{addr: addr, host: u.Host, target: target, external: true}, nil
+}
+
+// sized reports whether the request target names a size.
+func (u upstreamSpec) sized() bool { return strings.Contains(u.target, "{size}") }
+
+// request is the request line and head for a response of size n.
+func (u upstreamSpec) request(n int64) []byte {
+	t := strings.ReplaceAll(u.target, "{size}", strconv.FormatInt(n, 10))
+	return []byte("GET " + t + " HTTP/1.1\r\nHost: bench\r\n\r\n")
 }
 
 func newHist() *hdrhistogram.Histogram {

@@ -58,7 +58,7 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 				}
 			}
 			if len(xys) > 0 {
-				lines = append(lines, FormatSize(s)+" responses", xys)
+				lines = append(lines, s+" responses", xys)
 			}
 		}
 		if err := plotutil.AddLinePoints(p, lines...); err != nil {
@@ -73,26 +73,30 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 
 	large := sizes[len(sizes)-1]
 	p := plot.New()
-	p.Title.Text = "Upstream hold time per request (" + FormatSize(large) + " responses)"
+	p.Title.Text = "Upstream hold time per request (" + large + " responses)"
 	p.X.Label.Text, p.Y.Label.Text = "client", "mean upstream hold, ms"
 	p.NominalX(clientNames(clients)...)
 	var lines []any
 	for _, c := range configs {
 		var xys plotter.XYs
 		for i, cl := range clients {
-			if r, ok := find(rs, c.Name(), large, cl.Name); ok {
+			if r, ok := find(rs, c.Name(), large, cl.Name); ok && r.HoldMeanms >= 0 {
 				xys = append(xys, plotter.XY{X: float64(i), Y: r.HoldMeanms})
 			}
 		}
-		lines = append(lines, c.Name(), xys)
+		if len(xys) > 0 {
+			lines = append(lines, c.Name(), xys)
+		}
 	}
-	if err := plotutil.AddLinePoints(p, lines...); err != nil {
-		return paths, err
-	}
-	p.Y.Min, p.Y.Max = 0, p.Y.Max*1.3
-	pad(p)
-	if err := save(p, "hold"); err != nil {
-		return paths, err
+	if len(lines) > 0 { // no hold plot without hold times (--upstream)
+		if err := plotutil.AddLinePoints(p, lines...); err != nil {
+			return paths, err
+		}
+		p.Y.Min, p.Y.Max = 0, p.Y.Max*1.3
+		pad(p)
+		if err := save(p, "hold"); err != nil {
+			return paths, err
+		}
 	}
 
 	p = plot.New()
@@ -143,21 +147,21 @@ func (rep *Report) plotted() []Result {
 	return out
 }
 
-// axes returns the configurations by footprint, the sizes ascending and the
-// clients fastest first.
-func axes(rs []Result) ([]BufferConfig, []int64, []ClientSpec) {
-	seenC, seenS, seenL := map[string]bool{}, map[int64]bool{}, map[string]bool{}
+// axes returns the configurations by footprint, the size labels ascending
+// and the clients fastest first.
+func axes(rs []Result) ([]BufferConfig, []string, []ClientSpec) {
+	seenC, seenS, seenL := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var cs []BufferConfig
-	var ss []int64
+	var ws []Workload
 	var ls []ClientSpec
 	for _, r := range rs {
 		if !seenC[r.Config.Name()] {
 			seenC[r.Config.Name()] = true
 			cs = append(cs, r.Config)
 		}
-		if !seenS[r.Load.Size] {
-			seenS[r.Load.Size] = true
-			ss = append(ss, r.Load.Size)
+		if !seenS[r.Load.SizeLabel()] {
+			seenS[r.Load.SizeLabel()] = true
+			ws = append(ws, r.Load)
 		}
 		if !seenL[r.Load.Client.Name] {
 			seenL[r.Load.Client.Name] = true
@@ -165,17 +169,18 @@ func axes(rs []Result) ([]BufferConfig, []int64, []ClientSpec) {
 		}
 	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].Footprint() < cs[j].Footprint() })
-	sort.Slice(ss, func(i, j int) bool { return ss[i] < ss[j] })
-	sort.SliceStable(ls, func(i, j int) bool {
-		a, b := ls[i].Rate, ls[j].Rate
-		return a == 0 && b != 0 || a != 0 && b != 0 && a > b
-	})
+	sort.SliceStable(ws, func(i, j int) bool { return ws[i].meanSize() < ws[j].meanSize() })
+	ss := make([]string, len(ws))
+	for i, w := range ws {
+		ss[i] = w.SizeLabel()
+	}
+	sort.SliceStable(ls, func(i, j int) bool { return clientLess(ls[i], ls[j]) })
 	return cs, ss, ls
 }
 
-func find(rs []Result, config string, size int64, client string) (Result, bool) {
+func find(rs []Result, config, size, client string) (Result, bool) {
 	for _, r := range rs {
-		if r.Config.Name() == config && r.Load.Size == size && r.Load.Client.Name == client {
+		if r.Config.Name() == config && r.Load.SizeLabel() == size && r.Load.Client.Name == client {
 			return r, true
 		}
 	}

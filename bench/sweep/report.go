@@ -13,30 +13,35 @@ import (
 	"text/tabwriter"
 )
 
-// Recommendation is the smallest buffer configuration whose throughput and
-// p99 are both within 5% of the best measured for one workload.
+// Recommendation is, for one workload, the configuration the rule picks
+// (see RuleText), with the bests it was held against.
 type Recommendation struct {
 	Workload string  `json:"workload"`
-	Config   string  `json:"config"`
+	Config   string  `json:"config"` // "" when no configuration passes
 	RPS      float64 `json:"rps"`
 	P99ms    float64 `json:"p99_ms"`
+	HoldP99  float64 `json:"hold_p99_ms"` // -1: unknown
 	BestRPS  float64 `json:"best_rps"`
 	BestP99  float64 `json:"best_p99_ms"`
-	// The recommendation does not weigh upstream hold time; these show it
-	// next to the best hold of the workload so that a reader sees when the
-	// smallest configuration ties up upstreams (buffering off with slow
-	// clients).
-	HoldMeanms float64 `json:"hold_mean_ms"`
-	BestHoldms float64 `json:"best_hold_mean_ms"`
+	BestHold float64 `json:"best_hold_p99_ms"` // -1: unknown
+	// HoldRule says whether upstream hold time took part: the workload has
+	// slow clients and hold times were measured.
+	HoldRule bool `json:"hold_rule"`
 }
 
-// tolerance is "within 5%".
-const tolerance = 0.05
+// The rule's bounds.
+const (
+	tolerance   = 0.05 // within 5% of the best req/s and of the best p99
+	holdFactor  = 1.5  // upstream hold p99 within 1.5× the best ...
+	holdSlackMs = 1.0  // ... plus 1 ms, for noise on short holds
+)
 
-// Recommend picks, per workload, among the spillway (or external) cells
-// without errors, the configuration with the smallest per-request buffer
-// footprint whose req/s is at least 95% of the best and whose p99 is at
-// most 105% of the best. Ties go to the higher throughput.
+// RuleText is the recommendation rule, printed with the recommendations.
+const RuleText = "among the configurations without errors, keep those within 5% of the best req/s and of the best p99 and, when the workload has slow clients, " +
+	"whose upstream hold p99 is within 1.5× the best hold p99 (+1 ms); recommend the smallest of them by memory (proxy_buffer_size + N × proxy_buffers size)"
+
+// Recommend applies the rule per workload to the spillway (or external)
+// cells without errors. Ties in memory go to the higher throughput.
 func Recommend(rs []Result) []Recommendation {
 	by := map[string][]Result{}
 	var keys []string
@@ -50,20 +55,28 @@ func Recommend(rs []Result) []Recommendation {
 		}
 		by[k] = append(by[k], r)
 	}
-	sortWorkloads(keys, by)
+	sort.SliceStable(keys, func(i, j int) bool { return workloadLess(by[keys[i]][0].Load, by[keys[j]][0].Load) })
 	var out []Recommendation
 	for _, k := range keys {
 		cells := by[k]
-		bestRPS, bestP99, bestHold := 0.0, cells[0].P99ms, cells[0].HoldMeanms
+		rec := Recommendation{Workload: k, P99ms: -1, HoldP99: -1, BestP99: cells[0].P99ms, BestHold: -1}
+		rec.HoldRule = cells[0].Load.Client.Slow()
 		for _, r := range cells {
-			bestRPS = max(bestRPS, r.RPS)
-			bestP99 = min(bestP99, r.P99ms)
-			bestHold = min(bestHold, r.HoldMeanms)
+			rec.BestRPS = max(rec.BestRPS, r.RPS)
+			rec.BestP99 = min(rec.BestP99, r.P99ms)
+			if r.HoldP99ms < 0 || r.HoldCount == 0 {
+				rec.HoldRule = false // unknown (external upstream): the rule leaves it out
+			} else if rec.BestHold < 0 || r.HoldP99ms < rec.BestHold {
+				rec.BestHold = r.HoldP99ms
+			}
 		}
 		var pick *Result
 		for i := range cells {
 			r := &cells[i]
-			if r.RPS < bestRPS*(1-tolerance) || r.P99ms > bestP99*(1+tolerance) {
+			if r.RPS < rec.BestRPS*(1-tolerance) || r.P99ms > rec.BestP99*(1+tolerance) {
+				continue
+			}
+			if rec.HoldRule && r.HoldP99ms > rec.BestHold*holdFactor+holdSlackMs {
 				continue
 			}
 			if pick == nil || r.Config.Footprint() < pick.Config.Footprint() ||
@@ -71,35 +84,24 @@ func Recommend(rs []Result) []Recommendation {
 				pick = r
 			}
 		}
-		rec := Recommendation{Workload: k, BestRPS: bestRPS, BestP99: bestP99, BestHoldms: bestHold, Config: "none (no configuration is within 5% of both bests)"}
 		if pick != nil {
-			rec.Config, rec.RPS, rec.P99ms, rec.HoldMeanms = pick.Config.Name(), pick.RPS, pick.P99ms, pick.HoldMeanms
+			rec.Config, rec.RPS, rec.P99ms, rec.HoldP99 = pick.Config.Name(), pick.RPS, pick.P99ms, pick.HoldP99ms
 		}
 		out = append(out, rec)
 	}
 	return out
 }
 
-func sortWorkloads(keys []string, by map[string][]Result) {
-	sort.SliceStable(keys, func(i, j int) bool {
-		a, b := by[keys[i]][0].Load, by[keys[j]][0].Load
-		if a.Size != b.Size {
-			return a.Size < b.Size
-		}
-		if a.Client.Rate != b.Client.Rate {
-			return a.Client.Rate == 0 || b.Client.Rate != 0 && a.Client.Rate > b.Client.Rate
-		}
-		return a.Concurrency < b.Concurrency
-	})
-}
-
 // Ratio compares spillway with nginx on one cell: above 1 means spillway
 // has more of the quantity.
+// 0 means one side is unknown.
 type Ratio struct {
 	Cell     string  `json:"cell"`
 	RPS      float64 `json:"rps_ratio"`
 	P99      float64 `json:"p99_ratio"`
 	HoldMean float64 `json:"hold_mean_ratio"`
+	CPU      float64 `json:"cpu_per_req_ratio"`
+	RSS      float64 `json:"peak_rss_ratio"`
 }
 
 // Ratios pairs each spillway cell with the nginx cell of the same
@@ -117,33 +119,39 @@ func Ratios(rs []Result) []Ratio {
 		if r.Target == "nginx" || !ok {
 			continue
 		}
-		out = append(out, Ratio{Cell: r.Config.Name() + " | " + r.Load.Key(), RPS: div(r.RPS, n.RPS), P99: div(r.P99ms, n.P99ms), HoldMean: div(r.HoldMeanms, n.HoldMeanms)})
+		out = append(out, Ratio{Cell: r.Config.Name() + " | " + r.Load.Key(), RPS: div(r.RPS, n.RPS), P99: div(r.P99ms, n.P99ms),
+			HoldMean: div(r.HoldMeanms, n.HoldMeanms), CPU: div(r.CPUus, n.CPUus), RSS: div(float64(r.PeakRSSBytes), float64(n.PeakRSSBytes))})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Cell < out[j].Cell })
 	return out
 }
 
 func div(a, b float64) float64 {
-	if b == 0 {
+	if a < 0 || b <= 0 {
 		return 0
 	}
 	return a / b
 }
 
-// sorted returns the results ordered by workload, then target, then
-// configuration footprint, for tables.
+func (r Ratio) line() string {
+	x := func(v float64) string {
+		if v == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("×%.2f", v)
+	}
+	return fmt.Sprintf("spillway/nginx %s: req/s %s, p99 %s, upstream hold %s, cpu/req %s, peak RSS %s",
+		r.Cell, x(r.RPS), x(r.P99), x(r.HoldMean), x(r.CPU), x(r.RSS))
+}
+
+// sorted returns the results ordered by workload, then configuration
+// footprint, then target, for tables.
 func sorted(rs []Result) []Result {
 	out := append([]Result(nil), rs...)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		if a.Load.Size != b.Load.Size {
-			return a.Load.Size < b.Load.Size
-		}
-		if a.Load.Client.Rate != b.Load.Client.Rate {
-			return a.Load.Client.Rate == 0 || b.Load.Client.Rate != 0 && a.Load.Client.Rate > b.Load.Client.Rate
-		}
-		if a.Load.Concurrency != b.Load.Concurrency {
-			return a.Load.Concurrency < b.Load.Concurrency
+		if a.Load.Key() != b.Load.Key() {
+			return workloadLess(a.Load, b.Load)
 		}
 		if a.Config.Footprint() != b.Config.Footprint() {
 			return a.Config.Footprint() < b.Config.Footprint()
@@ -157,13 +165,22 @@ func sorted(rs []Result) []Result {
 }
 
 var header = []string{"target", "config", "size", "client", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "p999 ms",
-	"cpu µs/req", "peak pool", "spilled", "files", "hold mean ms", "hold p99 ms", "errors"}
+	"cpu µs/req", "peak RSS", "peak pool", "spilled", "files", "hold mean ms", "hold p99 ms", "errors"}
 
 func row(r Result) []string {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
-	return []string{r.Target, r.Config.Name(), FormatSize(r.Load.Size), r.Load.Client.Name, strconv.Itoa(r.Load.Concurrency),
+	f := func(v float64) string {
+		if v < 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	cpu := "-"
+	if r.CPUus >= 0 {
+		cpu = strconv.FormatFloat(r.CPUus, 'f', 0, 64)
+	}
+	return []string{r.Target, r.Config.Name(), r.Load.SizeLabel(), r.Load.Client.Name, strconv.Itoa(r.Load.Concurrency),
 		strconv.FormatFloat(r.RPS, 'f', 0, 64), f(r.P50ms), f(r.P90ms), f(r.P99ms), f(r.P999ms),
-		strconv.FormatFloat(r.CPUus, 'f', 0, 64), fmtBytes(r.PeakPoolBytes), fmtBytes(r.SpilledBytes), fmtCount(r.FilesCreated),
+		cpu, fmtBytes(r.PeakRSSBytes), fmtBytes(r.PeakPoolBytes), fmtBytes(r.SpilledBytes), fmtCount(r.FilesCreated),
 		f(r.HoldMeanms), f(r.HoldP99ms), strconv.FormatInt(r.Errors, 10)}
 }
 
@@ -185,11 +202,17 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	if len(rep.Recommendations) > 0 {
+		fmt.Fprintln(w, "recommendation rule: "+rep.Rule)
+	}
 	for _, rec := range rep.Recommendations {
 		fmt.Fprintln(w, "recommendation for "+rec.line())
+		if rec.Config == "" {
+			fmt.Fprintln(w, "warning: "+rec.warning())
+		}
 	}
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(w, "spillway/nginx %s: req/s ×%.2f, p99 ×%.2f, upstream hold ×%.2f\n", r.Cell, r.RPS, r.P99, r.HoldMean)
+		fmt.Fprintln(w, r.line())
 	}
 	for _, s := range rep.Skipped {
 		fmt.Fprintln(w, "skipped:", s)
@@ -207,11 +230,18 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row(r), " | "))
 	}
 	fmt.Fprintln(w)
+	if len(rep.Recommendations) > 0 {
+		fmt.Fprintln(w, "Recommendation rule: "+rep.Rule+".")
+		fmt.Fprintln(w)
+	}
 	for _, rec := range rep.Recommendations {
 		fmt.Fprintln(w, "- recommendation for "+rec.line())
+		if rec.Config == "" {
+			fmt.Fprintln(w, "- warning: "+rec.warning())
+		}
 	}
 	for _, r := range rep.Ratios {
-		fmt.Fprintf(w, "- spillway/nginx %s: req/s ×%.2f, p99 ×%.2f, upstream hold ×%.2f\n", r.Cell, r.RPS, r.P99, r.HoldMean)
+		fmt.Fprintln(w, "- "+r.line())
 	}
 	fmt.Fprintln(w)
 	for _, s := range rep.Skipped {
@@ -228,18 +258,18 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 func (rep *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"target", "config", "proxy_buffering", "proxy_buffers", "proxy_buffer_size", "proxy_busy_buffers_size",
-		"proxy_max_temp_file_size", "size", "client", "client_rate", "concurrency", "requests", "errors", "aborted", "seconds",
+		"proxy_max_temp_file_size", "proxy_spill_grace", "size", "client", "client_rate", "concurrency", "requests", "errors", "aborted", "seconds",
 		"rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "cpu_us_per_req", "cpu_scope", "peak_pool_bytes", "peak_rss_bytes",
-		"spilled_bytes", "files_created", "hold_count", "hold_mean_ms", "hold_p50_ms", "hold_p99_ms", "first_error"})
+		"spilled_bytes", "files_created", "hold_count", "hold_mean_ms", "hold_p50_ms", "hold_p99_ms", "first_error", "proxy_error_log"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, r := range sorted(rep.Results) {
 		c := r.Config
 		_ = cw.Write([]string{r.Target, c.Name(), strconv.FormatBool(c.Buffering), fmt.Sprintf("%d %s", c.N, FormatSize(c.Size)),
-			i(c.BufferSize), i(c.Busy), i(c.MaxTemp), i(r.Load.Size), r.Load.Client.Name, i(r.Load.Client.Rate),
+			i(c.BufferSize), i(c.Busy), i(c.MaxTemp), c.SpillGrace, r.Load.SizeLabel(), r.Load.Client.Name, i(r.Load.Client.Rate),
 			strconv.Itoa(r.Load.Concurrency), i(r.Requests), i(r.Errors), i(r.Aborted), f(r.Seconds), f(r.RPS),
 			f(r.P50ms), f(r.P90ms), f(r.P99ms), f(r.P999ms), f(r.CPUus), r.CPUScope, i(r.PeakPoolBytes), i(r.PeakRSSBytes),
-			i(r.SpilledBytes), i(r.FilesCreated), i(r.HoldCount), f(r.HoldMeanms), f(r.HoldP50ms), f(r.HoldP99ms), r.FirstErr})
+			i(r.SpilledBytes), i(r.FilesCreated), i(r.HoldCount), f(r.HoldMeanms), f(r.HoldP50ms), f(r.HoldP99ms), r.FirstErr, r.ProxyLog})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -283,14 +313,24 @@ func (rep *Report) WriteFiles(dir string) ([]string, error) {
 }
 
 func (rec Recommendation) line() string {
-	if rec.RPS == 0 {
-		return fmt.Sprintf("%s: %s (best %.0f req/s, best p99 %.2f ms)", rec.Workload, rec.Config, rec.BestRPS, rec.BestP99)
+	hold := func(v float64) string {
+		if v < 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f ms", v)
 	}
-	s := fmt.Sprintf("%s: %s (%.0f req/s, p99 %.2f ms; best %.0f req/s, p99 %.2f ms)",
-		rec.Workload, rec.Config, rec.RPS, rec.P99ms, rec.BestRPS, rec.BestP99)
-	if rec.RPS > 0 && rec.HoldMeanms > 2*rec.BestHoldms && rec.HoldMeanms-rec.BestHoldms > 1 {
-		s += fmt.Sprintf("; but it holds the upstream %.1f ms per request, against %.1f ms for the best configuration",
-			rec.HoldMeanms, rec.BestHoldms)
+	best := fmt.Sprintf("best %.0f req/s, p99 %.2f ms, hold p99 %s", rec.BestRPS, rec.BestP99, hold(rec.BestHold))
+	if rec.Config == "" {
+		return fmt.Sprintf("%s: none (%s)", rec.Workload, best)
 	}
-	return s
+	return fmt.Sprintf("%s: %s (%.0f req/s, p99 %.2f ms, hold p99 %s; %s)",
+		rec.Workload, rec.Config, rec.RPS, rec.P99ms, hold(rec.HoldP99), best)
+}
+
+// warning explains a workload for which no configuration passes.
+func (rec Recommendation) warning() string {
+	if rec.HoldRule {
+		return rec.Workload + ": no configuration is within 5% of the best throughput and of the best p99 and within 1.5× (+1 ms) of the best upstream hold p99; measure longer (--duration) or widen the grid"
+	}
+	return rec.Workload + ": no configuration is within 5% of both the best throughput and the best p99; measure longer (--duration) or widen the grid"
 }

@@ -3,24 +3,18 @@ package sweep
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 	"time"
-
-	"spillway/proxy"
-	"spillway/proxy/config"
-	"spillway/proxy/errorlog"
 )
 
 // Options describe one sweep.
 type Options struct {
-	Configs     []BufferConfig
+	Configs []BufferConfig
+	// Sizes are fixed response sizes; SizeDist adds a workload whose
+	// requests draw their sizes from a distribution (--sizes-file).
 	Sizes       []int64
+	SizeDist    *SizeDist
 	Clients     []ClientSpec
 	Concurrency []int
 
@@ -33,22 +27,30 @@ type Options struct {
 	// to finish before their connections are closed; 0 means max(cell
 	// duration, 1s).
 	Grace time.Duration
-	// Seed orders the cells (and interleaves targets) reproducibly.
+	// Seed orders the cells (and interleaves targets) reproducibly, and
+	// seeds the size draws of a distribution.
 	Seed uint64
 	// Compare adds a second target per cell: "nginx" (run from PATH).
 	Compare string
-	// ProxyURL targets an external proxy instead of the in-process one; the
-	// buffer grid then only labels the cells (the external proxy's own
-	// configuration applies) and buffer-pool numbers are not available.
+	// ProxyCommand runs spillway as a child process per cell; required
+	// unless ProxyURL is set.
+	ProxyCommand ProxyCommand
+	// ProxyURL targets an external proxy instead of spillway; the buffer
+	// grid then only labels the cells (the external proxy's own
+	// configuration applies) and its CPU, memory and spill are not known.
 	ProxyURL string
 	// OriginAddr is where the built-in origin listens; "" picks a free
 	// loopback port. An external proxy (ProxyURL) must forward to it.
 	OriginAddr string
-	// Progress receives one progress line per cell; nil discards.
-	Progress io.Writer
+	// Upstream is an external origin (http://HOST:PORT/PATH) used instead
+	// of the built-in one; "{size}" in its path or query is replaced by
+	// the size asked for. Upstream hold time is then unknown.
+	Upstream string
+	// Progress follows the sweep; nil reports nothing.
+	Progress Progress
 }
 
-// Result is one cell's measurements.
+// Result is one cell's measurements. -1 in a number means unknown ("-").
 type Result struct {
 	Cell
 	Requests int64   `json:"requests"`
@@ -62,21 +64,29 @@ type Result struct {
 	P99ms    float64 `json:"p99_ms"`
 	P999ms   float64 `json:"p999_ms"`
 
-	// CPUus is CPU µs per request. For spillway it is the whole bench
-	// process (proxy, origin and load generator share it); for nginx it is
-	// the nginx processes only. CPUScope says which.
+	// CPUus is the proxy's CPU µs per request over the cell's load:
+	// utime+stime from /proc/PID/stat (in 10 ms ticks) of the spillway
+	// child, or of nginx's master and worker. CPUScope says which.
 	CPUus    float64 `json:"cpu_us_per_req"`
 	CPUScope string  `json:"cpu_scope"`
 
-	PeakPoolBytes int64 `json:"peak_pool_bytes"` // buffer.Stats.PeakBytesInUse; -1 unknown
-	PeakRSSBytes  int64 `json:"peak_rss_bytes"`  // nginx only (VmHWM summed over its processes); -1 unknown
-	SpilledBytes  int64 `json:"spilled_bytes"`   // -1 unknown
-	FilesCreated  int64 `json:"files_created"`   // -1 unknown
+	PeakPoolBytes int64 `json:"peak_pool_bytes"` // spillway_buffer_peak_bytes_in_use
+	PeakRSSBytes  int64 `json:"peak_rss_bytes"`  // VmHWM of the proxy process(es)
+	SpilledBytes  int64 `json:"spilled_bytes"`   // spillway_buffer_spilled_bytes_total; nginx: unknown
+	FilesCreated  int64 `json:"files_created"`   // spillway_buffer_temp_files_total; nginx: its warn lines
 
 	HoldCount  int64   `json:"hold_count"`
 	HoldMeanms float64 `json:"hold_mean_ms"`
 	HoldP50ms  float64 `json:"hold_p50_ms"`
 	HoldP99ms  float64 `json:"hold_p99_ms"`
+
+	// ProxyPID is the spillway child's (or nginx master's) process id;
+	// 0 for an external proxy.
+	ProxyPID int `json:"proxy_pid,omitempty"`
+
+	// ProxyLog is the start of what the spillway child wrote to its error
+	// log (level error) during the cell, if anything.
+	ProxyLog string `json:"proxy_error_log,omitempty"`
 }
 
 // Report is a finished sweep.
@@ -86,6 +96,7 @@ type Report struct {
 	Duration        string           `json:"cell_duration"`
 	Results         []Result         `json:"results"`
 	Skipped         []string         `json:"skipped,omitempty"`
+	Rule            string           `json:"recommendation_rule"`
 	Recommendations []Recommendation `json:"recommendations"`
 	Ratios          []Ratio          `json:"nginx_ratios,omitempty"`
 	Notes           []string         `json:"notes"`
@@ -102,21 +113,42 @@ type target interface {
 // Run runs the sweep. It stops early (with the cells done so far) when
 // MaxTime is reached.
 func Run(opts Options) (*Report, error) {
-	if len(opts.Configs) == 0 || len(opts.Sizes) == 0 || len(opts.Clients) == 0 || len(opts.Concurrency) == 0 {
+	sizes := opts.Sizes
+	if len(opts.Configs) == 0 || len(sizes) == 0 && opts.SizeDist == nil || len(opts.Clients) == 0 || len(opts.Concurrency) == 0 {
 		return nil, errors.New("empty grid")
 	}
-	if opts.Progress == nil {
-		opts.Progress = io.Discard
+	progress := opts.Progress
+	if progress == nil {
+		progress = nopProgress{}
 	}
-	var maxSize int64
-	for _, s := range opts.Sizes {
-		maxSize = max(maxSize, s)
+	var up upstreamSpec
+	if opts.Upstream != "" {
+		var err error
+		if up, err = parseUpstream(opts.Upstream); err != nil {
+			return nil, err
+		}
+		if !up.sized() {
+			if opts.SizeDist != nil {
+				return nil, fmt.Errorf("--sizes-file: --upstream %q has no {size} in its path or query", opts.Upstream)
+			}
+			sizes = []int64{0} // one workload: what the upstream serves
+		}
+	} else {
+		var maxSize int64
+		for _, s := range sizes {
+			maxSize = max(maxSize, s)
+		}
+		if opts.SizeDist != nil {
+			maxSize = max(maxSize, opts.SizeDist.Max())
+		}
+		origin, err := StartOrigin(opts.OriginAddr, maxSize)
+		if err != nil {
+			return nil, err
+		}
+		defer origin.Close()
+		up = builtinUpstream(origin.Addr())
+		up.origin = origin
 	}
-	origin, err := StartOrigin(opts.OriginAddr, maxSize)
-	if err != nil {
-		return nil, err
-	}
-	defer origin.Close()
 
 	var targets []target
 	switch {
@@ -126,13 +158,15 @@ func Run(opts Options) (*Report, error) {
 			return nil, err
 		}
 		targets = append(targets, t)
+	case opts.ProxyCommand == nil:
+		return nil, errors.New("no proxy to run: Options.ProxyCommand is nil")
 	default:
-		targets = append(targets, &inProcess{origin: origin.Addr()})
+		targets = append(targets, &childTarget{cmd: opts.ProxyCommand, upstream: up})
 	}
 	switch opts.Compare {
 	case "":
 	case "nginx":
-		t, err := newNginx(origin.Addr())
+		t, err := newNginx(up)
 		if err != nil {
 			return nil, err
 		}
@@ -141,20 +175,27 @@ func Run(opts Options) (*Report, error) {
 		return nil, fmt.Errorf("--compare %q: only nginx is supported", opts.Compare)
 	}
 
+	var loads []Workload
+	for _, s := range sizes {
+		loads = append(loads, Workload{Size: s})
+	}
+	if opts.SizeDist != nil {
+		loads = append(loads, Workload{Dist: opts.SizeDist})
+	}
 	type job struct {
 		cell Cell
 		t    target
 	}
 	var jobs []job
 	for _, c := range opts.Configs {
-		for _, s := range opts.Sizes {
+		for _, l := range loads {
 			for _, cl := range opts.Clients {
 				for _, n := range opts.Concurrency {
 					// Targets of one cell stay adjacent (interleaved runs);
 					// the cells themselves are shuffled by the seed so that
 					// drift over the sweep doesn't favour one configuration.
 					for _, t := range targets {
-						jobs = append(jobs, job{Cell{Target: t.name(), Config: c, Load: Workload{Size: s, Client: cl, Concurrency: n}}, t})
+						jobs = append(jobs, job{Cell{Target: t.name(), Config: c, Load: Workload{Size: l.Size, Dist: l.Dist, Client: cl, Concurrency: n}}, t})
 					}
 				}
 			}
@@ -183,6 +224,8 @@ func Run(opts Options) (*Report, error) {
 	}
 	rep := &Report{Started: time.Now(), Seed: opts.Seed, Duration: d.String()}
 	deadline := rep.Started.Add(opts.MaxTime)
+	progress.Start(len(ordered), opts.MaxTime)
+	defer progress.Finish()
 	for i, j := range ordered {
 		grace := opts.Grace
 		if grace == 0 {
@@ -194,17 +237,17 @@ func Run(opts Options) (*Report, error) {
 			}
 			break
 		}
-		r, err := runCell(j.t, j.cell, origin, d, grace)
+		progress.CellStart(i, j.cell)
+		r, err := runCell(j.t, j.cell, up, opts.Seed, d, grace)
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", j.cell, err)
 		}
 		rep.Results = append(rep.Results, r)
-		fmt.Fprintf(opts.Progress, "[%d/%d] %-40s %9.0f req/s  p99 %8.2f ms  hold %7.2f ms  spilled %s  err %d\n",
-			i+1, len(ordered), j.cell.String(), r.RPS, r.P99ms, r.HoldMeanms, fmtBytes(r.SpilledBytes), r.Errors)
+		progress.CellDone(i, r)
 	}
-	rep.Recommendations = Recommend(rep.Results)
+	rep.Rule, rep.Recommendations = RuleText, Recommend(rep.Results)
 	rep.Ratios = Ratios(rep.Results)
-	rep.Notes = notes(opts)
+	rep.Notes = notes(opts, up)
 	return rep, nil
 }
 
@@ -212,35 +255,45 @@ func (c Cell) String() string {
 	return fmt.Sprintf("%s %s | %s", c.Target, c.Config.Name(), c.Load.Key())
 }
 
-func notes(opts Options) []string {
+func notes(opts Options, up upstreamSpec) []string {
 	n := []string{
-		"spillway runs in-process: cpu_us_per_req for spillway is the CPU of the whole bench process (proxy + origin + load generator); for nginx it is nginx's processes only, so the two are not comparable.",
-		"Upstream hold time is measured at the built-in origin: from the request head read to the last body byte accepted by the kernel (kernel socket buffers absorb up to a few MiB per connection, so without buffering only larger responses hold the upstream).",
-		"Slow clients use SO_RCVBUF 4k and a 536-byte MSS and pace their reads; all traffic is on 127.0.0.1.",
+		"spillway runs as a child process per cell (the spillway binary, `bench serve-cell`, on a generated configuration): cpu µs/req is its utime+stime from /proc/PID/stat over the cell's load (10 ms ticks) divided by the requests, peak RSS its VmHWM, peak pool, spilled and files its metrics (spillway_buffer_peak_bytes_in_use, spillway_buffer_spilled_bytes_total, spillway_buffer_temp_files_total).",
+		"Slow clients use SO_RCVBUF 4k and a 536-byte MSS and pace their reads; a mix:SPEC=PERCENT,... client splits each cell's connections among its parts (largest remainder, at least one connection each); all traffic is on 127.0.0.1.",
 		"buffer_memory_limit is 1g in the generated configs so that spills come from the buffer configuration, not the process-wide budget.",
-		"peak pool is spillway's buffer budget (BufferStats().PeakBytesInUse). A response that fits proxy_buffers is read whole into the response outside that budget, so such cells show 0 although they held the body in memory. Process RSS is not reported for the in-process proxy: it cannot be told apart from the origin's and the load generator's.",
+		"peak pool is spillway's buffer budget. A response that fits proxy_buffers is read whole into the response outside that budget, so such cells show 0 although they held the body in memory (peak RSS shows it).",
+	}
+	if up.external {
+		n = append(n, "--upstream "+opts.Upstream+": an external origin serves the responses, so upstream hold time is unknown (-) and the recommendation leaves it out; response sizes are not checked.")
+	} else {
+		n = append(n, "Upstream hold time is measured at the built-in origin: from the request head read to the last body byte accepted by the kernel (kernel socket buffers absorb up to a few MiB per connection, so without buffering only larger responses hold the upstream).")
+	}
+	if opts.SizeDist != nil {
+		n = append(n, "Size "+opts.SizeDist.Name()+": each request draws its size by weight (SIZE:WEIGHT) from the --sizes-file distribution, with a generator per connection seeded by --seed.")
 	}
 	if opts.Compare == "nginx" {
-		n = append(n, "nginx runs with one worker process (worker_processes 1) from a generated nginx.conf per cell with the same buffer directives; spillway uses all GOMAXPROCS, and shares them with the origin and the load generator. nginx's spill columns are unknown (-) because it unlinks temp files when it opens them; its peak RSS (VmHWM) is in the CSV and JSON.")
+		n = append(n, "nginx runs with one worker process (worker_processes 1) from a generated nginx.conf per cell with the same buffer directives; spillway uses all GOMAXPROCS. Both run beside the origin and the load generator on the same CPUs. nginx's cpu and peak RSS are summed over its master and worker. nginx's spilled bytes are unknown (-): it unlinks a temp file when it opens it; its files are the \""+spillLine+"\" warn lines of its error log. nginx spills at a client's first stall; spillway waits proxy_spill_grace (50ms unless --spill-grace says otherwise) in all first, so it spills fewer responses.")
 	}
 	if opts.ProxyURL != "" {
-		n = append(n, "--proxy: the external proxy's configuration applies; buffer columns are labels only.")
+		n = append(n, "--proxy: the external proxy's configuration applies; buffer columns are labels only, and its cpu, memory and spill are not measured (-).")
 	}
 	return n
 }
 
-func runCell(t target, c Cell, origin *Origin, d, grace time.Duration) (Result, error) {
-	r := Result{Cell: c, PeakPoolBytes: -1, PeakRSSBytes: -1, SpilledBytes: -1, FilesCreated: -1}
+func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Duration) (Result, error) {
+	r := Result{Cell: c, CPUus: -1, PeakPoolBytes: -1, PeakRSSBytes: -1, SpilledBytes: -1, FilesCreated: -1,
+		HoldMeanms: -1, HoldP50ms: -1, HoldP99ms: -1}
 	addr, stop, err := t.start(c.Config, c.Load.Concurrency)
 	if err != nil {
 		return r, err
 	}
-	origin.Take() // drop anything left from the previous cell
-	cpu0 := processCPU()
-	lr := runLoad(addr, c.Load, d, grace)
-	cpu := processCPU() - cpu0
-	h := origin.Take()
-	r.CPUScope = "process"
+	if up.origin != nil {
+		up.origin.Take() // drop anything left from the previous cell
+	}
+	lr := runLoad(addr, c.Load, up, seed, d, grace)
+	var h HoldStats
+	if up.origin != nil {
+		h = up.origin.Take()
+	}
 	if err := stop(&r); err != nil {
 		return r, err
 	}
@@ -250,100 +303,19 @@ func runCell(t target, c Cell, origin *Origin, d, grace time.Duration) (Result, 
 	ms := func(q float64) float64 { return float64(lr.hist.ValueAtQuantile(q)) / 1000 }
 	r.P50ms, r.P90ms, r.P99ms, r.P999ms = ms(50), ms(90), ms(99), ms(99.9)
 	switch {
+	case r.CPUus < 0:
 	case lr.ok == 0:
 		r.CPUus = 0
-	case r.CPUScope == "nginx":
-		r.CPUus /= float64(lr.ok) // stop stored nginx's own CPU time in µs
 	default:
-		r.CPUus = float64(cpu.Microseconds()) / float64(lr.ok)
+		r.CPUus /= float64(lr.ok) // stop stored the proxy's CPU µs for the cell
 	}
-	r.HoldCount = h.Count
-	r.HoldMeanms = float64(h.Mean) / float64(time.Millisecond)
-	r.HoldP50ms = float64(h.P50) / float64(time.Millisecond)
-	r.HoldP99ms = float64(h.P99) / float64(time.Millisecond)
+	if up.origin != nil {
+		r.HoldCount = h.Count
+		r.HoldMeanms = float64(h.Mean) / float64(time.Millisecond)
+		r.HoldP50ms = float64(h.P50) / float64(time.Millisecond)
+		r.HoldP99ms = float64(h.P99) / float64(time.Millisecond)
+	}
 	return r, nil
-}
-
-// processCPU is this process's user+system CPU time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// inProcess is spillway built from a generated config, fresh for each cell
-// so that its buffer-pool peak and spill counters are the cell's own.
-type inProcess struct{ origin string }
-
-func (*inProcess) name() string { return "spillway" }
-
-func (t *inProcess) start(c BufferConfig, conc int) (string, func(*Result) error, error) {
-	dir, err := os.MkdirTemp("", "spillway-bench-")
-	if err != nil {
-		return "", nil, err
-	}
-	for _, sub := range []string{"proxy", "client"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			_ = os.RemoveAll(dir)
-			return "", nil, err
-		}
-	}
-	cfg, err := config.LoadBytes("bench.yaml", []byte(SpillwayYAML(c, t.origin, dir, conc)))
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("generated config: %w", err)
-	}
-	p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(benchErrorLog, config.LevelError, errorlog.Options{})})
-	if err == nil {
-		err = p.Start()
-	}
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return "", nil, err
-	}
-	stop := func(r *Result) error {
-		s := p.BufferStats()
-		r.PeakPoolBytes, r.SpilledBytes, r.FilesCreated = s.PeakBytesInUse, s.BytesSpilled, s.FilesCreated
-		err := p.Close()
-		return errors.Join(err, os.RemoveAll(dir))
-	}
-	return p.Addrs()[0], stop, nil
-}
-
-// SpillwayYAML is the proxy configuration of one cell.
-func SpillwayYAML(c BufferConfig, origin, dir string, conc int) string {
-	var b strings.Builder
-	b.WriteString("error_log: {path: stderr, level: error}\nhttp:\n")
-	fmt.Fprintf(&b, "  proxy_temp_path: %s\n  client_body_temp_path: %s\n",
-		filepath.Join(dir, "proxy"), filepath.Join(dir, "client"))
-	b.WriteString("  buffer_memory_limit: 1g\n")
-	b.WriteString("  proxy_http_version: \"1.1\"\n  proxy_set_header: {Connection: \"\"}\n")
-	b.WriteString("  proxy_read_timeout: 60s\n  proxy_send_timeout: 60s\n")
-	if c.Buffering {
-		fmt.Fprintf(&b, "  proxy_buffering: \"on\"\n  proxy_buffers: %d %s\n", c.N, FormatSize(c.Size))
-		if c.Busy > 0 {
-			fmt.Fprintf(&b, "  proxy_busy_buffers_size: %s\n", FormatSize(c.Busy))
-		}
-		if c.MaxTemp >= 0 {
-			fmt.Fprintf(&b, "  proxy_max_temp_file_size: %s\n", FormatSize(c.MaxTemp))
-		}
-	} else {
-		b.WriteString("  proxy_buffering: \"off\"\n")
-	}
-	if c.BufferSize > 0 {
-		fmt.Fprintf(&b, "  proxy_buffer_size: %s\n", FormatSize(c.BufferSize))
-	}
-	fmt.Fprintf(&b, "  upstreams:\n    origin:\n      keepalive: %d\n      servers: [{address: %q}]\n", max(conc, 8), origin)
-	b.WriteString(`  servers:
-    - listen: ["127.0.0.1:0"]
-      access_log: off
-      locations:
-        - path: /
-          proxy_pass: http://origin
-`)
-	return b.String()
 }
 
 func fmtBytes(n int64) string {
@@ -357,5 +329,3 @@ func fmtBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d", n)
 }
-
-var benchErrorLog io.Writer = os.Stderr

@@ -2,45 +2,101 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"spillway/bench/sweep"
 )
 
-// TestBenchCommand runs `spillway bench` on a one-cell grid and checks the
-// table, the recommendation line and the files.
+// benchChildren makes `spillway bench` run its per-cell proxies as this
+// test binary running main (SPILLWAY_AS_MAIN, see TestMain): the real
+// `spillway bench serve-cell` path.
+func benchChildren(t *testing.T) {
+	t.Helper()
+	prev := benchProxyCommand
+	benchProxyCommand = func(path string) *exec.Cmd {
+		cmd := spillwayCmd(t, "bench", "serve-cell", path)
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0") // -race sleeps 1s at exit otherwise
+		return cmd
+	}
+	t.Cleanup(func() { benchProxyCommand = prev })
+}
+
+// TestBenchCommand runs `spillway bench` on a one-cell grid with a size
+// distribution and a mixed client population, and checks the table, the
+// rule and recommendation lines, the files, and that the proxy's CPU and
+// RSS came from its own process.
 func TestBenchCommand(t *testing.T) {
+	benchChildren(t)
 	dir := t.TempDir()
-	var out bytes.Buffer
-	root := newRootCmd()
-	root.SetOut(&out)
-	root.SetErr(io.Discard)
-	root.SetArgs([]string{"bench", "--buffers", "8x4k", "--sizes", "1k", "--client", "fast", "--concurrency", "2",
-		"--duration", "100ms", "--out", dir})
-	if err := root.Execute(); err != nil {
+	sizes := filepath.Join(dir, "sizes.txt")
+	if err := os.WriteFile(sizes, []byte("1k 70\n16k 30\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"req/s", "spillway", "recommendation for 1k fast c2: 8x4k"} {
+	var out, errOut bytes.Buffer
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"bench", "--buffers", "8x4k", "--sizes-file", sizes, "--client", "mix:fast=50,slow:8m=50",
+		"--concurrency", "2", "--duration", "100ms", "--out", dir})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"req/s", "peak RSS", "spillway", "1k:70,16k:30",
+		"recommendation rule: among the configurations without errors",
+		"recommendation for 1k:70,16k:30 mix:fast=50,slow:8m/s=50 c2: 8x4k"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	// Not a terminal: one plain progress line per cell.
+	if !strings.HasPrefix(errOut.String(), "[1/1] spillway 8x4k") || strings.Contains(errOut.String(), "\r") {
+		t.Errorf("progress: %q", errOut.String())
 	}
 	for _, name := range []string{"results.csv", "results.json", "results.md", "throughput.png"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Error(err)
 		}
 	}
+	var rep sweep.Report
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil || json.Unmarshal(b, &rep) != nil || len(rep.Results) != 1 {
+		t.Fatalf("results.json: %v\n%s", err, b)
+	}
+	r := rep.Results[0]
+	if r.Errors > 0 || r.Requests == 0 || r.PeakRSSBytes <= 0 || r.CPUus < 0 || r.CPUScope != "spillway process" ||
+		r.ProxyPID <= 0 || r.ProxyPID == os.Getpid() {
+		t.Errorf("cell: %+v", r)
+	}
 }
 
 func TestBenchCommandRejectsBadGrid(t *testing.T) {
+	benchChildren(t)
+	dir := t.TempDir()
+	badSizes, goodSizes := filepath.Join(dir, "bad.txt"), filepath.Join(dir, "good.txt")
+	if err := os.WriteFile(badSizes, []byte("4k seventy\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(goodSizes, []byte("4k 70\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"bench", "--buffers", "1x4k"},
 		{"bench", "--client", "medium"},
+		{"bench", "--client", "mix:fast=80,slow:8m=10"},
 		{"bench", "--buffering", "maybe"},
+		{"bench", "--spill-grace", "soon"},
 		{"bench", "--sizes", "0"},
 		{"bench", "--compare", "apache"},
+		{"bench", "--sizes-file", badSizes},
+		{"bench", "--sizes-file", filepath.Join(dir, "missing.txt")},
+		{"bench", "--upstream", "https://127.0.0.1:1/"},
+		{"bench", "--upstream", "http://127.0.0.1:1/fixed", "--sizes-file", goodSizes}, // no {size} to draw into
 	} {
 		root := newRootCmd()
 		root.SetOut(io.Discard)
