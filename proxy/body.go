@@ -118,15 +118,26 @@ func (x *exchange) readBody() bool {
 		return true
 	}
 	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout, declared: int64(cl)}
+	memory := lc.ClientBodyBufferSize
 	if !lc.ProxyRequestBuffering && cl > 0 {
 		// A chunked body is buffered regardless: the upstream head needs
 		// its length (nginx does the same unless it speaks chunked upstream).
-		x.body = &streamedBody{r: cr, size: int64(cl)}
-		return true
+		head := len(x.reqLine) + 2 + len(h.RawHeaders()) + 2
+		if cl > bodyPrefetch || int64(cl) > memory && int64(head+cl) > x.vh.conf.ClientHeaderBufferSize {
+			x.body = &streamedBody{r: cr, size: int64(cl)}
+			return true
+		}
+		// nginx reads a body whole before it contacts the upstream, and
+		// so can resend it on a retry, when it came with the head ("the
+		// whole request body was pre-read": it fits the
+		// client_header_buffer_size buffer with the head) or fits
+		// client_body_buffer_size. fasthttp has read such a small body
+		// already; it is kept in memory.
+		memory = max(memory, int64(cl))
 	}
 	b := buffer.NewBody(buffer.BodyOptions{
 		Pool:        x.p.bodyPool,
-		MemoryLimit: lc.ClientBodyBufferSize,
+		MemoryLimit: memory,
 		TempDir:     lc.ClientBodyTempPath,
 		Limit:       limit,
 		OnSpill: func(path string) {
@@ -158,6 +169,11 @@ func (x *exchange) readBody() bool {
 	}
 	return x.clientBodyError(err)
 }
+
+// bodyPrefetch is how much of a Content-Length body fasthttp reads before
+// the handler runs (StreamRequestBody: readBodyWithStreaming reads
+// min(Content-Length, 8 KiB)): a body this small is in memory already.
+const bodyPrefetch = 8 << 10
 
 // bodyChunk is the chunk size for request bodies: a page, so that a small
 // body holds little of the budget and a large one fills

@@ -36,6 +36,7 @@ type exchange struct {
 	host    []byte
 	referer []byte
 	fields  errorlog.Fields
+	ignored [][]byte // header names nginx ignores: not forwarded (namesInOrder)
 
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream

@@ -26,7 +26,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
-	if !x.headerNamesValid() { // a name fasthttp let through but nginx refuses
+	if !x.methodValid(vhosts[0]) { // "get /": nginx takes A-Z, '_' and '-' only
+		x.page(fasthttp.StatusBadRequest)
+		x.finish()
+		return
+	}
+	if !x.headerNamesValid(vhosts[0]) { // a name fasthttp let through but nginx refuses
 		x.page(fasthttp.StatusBadRequest)
 		x.finish()
 		return

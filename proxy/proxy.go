@@ -160,7 +160,7 @@ func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
 		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts) },
-		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, s, vhosts[0], err) },
+		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, s, vhosts, err) },
 		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
 		ReadBufferSize:                int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N,
@@ -382,7 +382,8 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 
 // clientError answers requests fasthttp could not parse, with nginx's
 // status and info-level line.
-func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vh *vhost, err error) {
+func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, err error) {
+	vh := vhosts[0]
 	lv := errorlog.Level(config.LevelInfo)
 	f := errorlog.Fields{Server: vh.name}
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
@@ -420,7 +421,9 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vh *vhost, err er
 		}
 		_ = ctx.Conn().Close()
 	default:
-		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent invalid request", Action: "reading client request line", Fields: &f})
+		// A request line or head fasthttp refused: nginx's line for it
+		// (clienterr.go).
+		p.elog.Write(parseErrorEntry(err, vhosts, f, conn))
 		writePage(ctx, 400)
 	}
 }

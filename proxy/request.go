@@ -86,6 +86,11 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 }
 
 func (x *exchange) dropHeader(name, connection []byte) bool {
+	for _, n := range x.ignored { // names nginx ignores (namesInOrder)
+		if bytes.Equal(name, n) {
+			return true
+		}
+	}
 	for _, h := range hopByHop {
 		if bytes.EqualFold(name, []byte(h)) {
 			return true
@@ -202,13 +207,35 @@ func originForm(uri []byte) []byte {
 // a header name with a byte that is not an HTTP token character (a space
 // inside the name, a control byte: `client sent invalid header line:
 // "Bad\x20..."`), and Content-Length together with chunked
-// Transfer-Encoding. Both get nginx's 400.
-func (x *exchange) headerNamesValid() bool {
+// Transfer-Encoding. Both get nginx's 400. A name with a token character
+// nginx does not take in names ('_' unless underscores_in_headers is on,
+// '.', '!', ...) is dropped, as nginx's ignore_invalid_headers does
+// (namesInOrder). dflt is the address's default server, whose settings and
+// name apply until the Host line.
+func (x *exchange) headerNamesValid(dflt *vhost) bool {
+	unusual := false
+names:
 	for k := range x.ctx.Request.Header.All() {
-		for i, c := range k {
-			if !isTokenChar(c) {
-				x.logf(errorlog.Level(config.LevelInfo), `client sent invalid header line: "`+escapeUpTo(k, i)+`..."`, 0, "reading client request headers")
-				return false
+		for _, c := range k {
+			if !isNginxNameChar(c) {
+				unusual = true
+				break names
+			}
+		}
+	}
+	if unusual {
+		ok, bad := x.namesInOrder(dflt)
+		if !ok {
+			return false
+		}
+		if bad { // not found in the raw lines: report what fasthttp parsed
+			for k := range x.ctx.Request.Header.All() {
+				for i, c := range k {
+					if !isTokenChar(c) {
+						x.logf(errorlog.Level(config.LevelInfo), `client sent invalid header line: "`+escapeUpTo(k, i)+`..."`, 0, "reading client request headers")
+						return false
+					}
+				}
 			}
 		}
 	}
@@ -218,6 +245,24 @@ func (x *exchange) headerNamesValid() bool {
 		// the ambiguity outright (request smuggling's classic shape).
 		x.logf(errorlog.Level(config.LevelInfo), `client sent "Content-Length" and "Transfer-Encoding" headers at the same time`, 0, "reading client request headers")
 		return false
+	}
+	return true
+}
+
+// methodValid refuses what nginx refuses and fasthttp lets through: a
+// method with a byte other than A-Z, '_' and '-' ("get") is nginx's 400
+// and `client sent invalid method while reading client request line`,
+// with the default server's name and no host (nginx has not read the
+// headers yet).
+func (x *exchange) methodValid(dflt *vhost) bool {
+	for _, c := range x.ctx.Request.Header.Method() {
+		if (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			if lv := errorlog.Level(config.LevelInfo); x.p.elog.Enabled(lv) {
+				f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
+				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid method", Action: "reading client request line", Fields: &f})
+			}
+			return false
+		}
 	}
 	return true
 }
@@ -282,6 +327,84 @@ func (x *exchange) linesFit() int {
 		referer = referer || (len(line) > 8 && bytes.EqualFold(line[:8], []byte("referer:")))
 	}
 	return 0
+}
+
+// namesInOrder is nginx's header-name check, line by line in the order
+// the client sent them, for a head with an unusual name (the rare case): a
+// name byte that is not a token character is nginx's 400, `client sent
+// invalid header line: "Bad\x20..."` (ok false); a name with '_' (unless
+// underscores_in_headers is on in the server chosen so far) or another
+// token character nginx does not take in names is logged at info with the
+// whole line, `client sent invalid header line: "X_Under: 1"`, and
+// remembered in x.ignored so that it is not forwarded. As in nginx, the
+// server (its name and its underscores_in_headers) is the default one
+// until the Host line, and host and referrer are logged once they came.
+// bad reports a name fasthttp holds with a non-token byte that the raw
+// lines did not show.
+func (x *exchange) namesInOrder(dflt *vhost) (ok, bad bool) {
+	lv := errorlog.Level(config.LevelInfo)
+	vh, host, referer := dflt, false, false
+	fields := func() *errorlog.Fields {
+		f := x.fields
+		f.Server = vh.name
+		if !host {
+			f.Host = ""
+		}
+		if !referer {
+			f.Referrer = ""
+		}
+		return &f
+	}
+	raw := x.ctx.Request.Header.RawHeaders()
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = cutLine(raw)
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+			continue // a folded line belongs to the value before it
+		}
+		name, _, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			continue
+		}
+		ignore := false
+		for i, c := range name {
+			if !isTokenChar(c) {
+				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent invalid header line: "` + escapeUpTo(line, i) + `..."`, Action: "reading client request headers", Fields: fields()})
+				return false, false
+			}
+			if !isNginxNameChar(c) && (c != '_' || !vh.conf.UnderscoresInHeaders) {
+				ignore = true
+			}
+		}
+		if ignore {
+			if x.p.elog.Enabled(lv) {
+				q := bytes.TrimRight(line, " \t")
+				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent invalid header line: "` + string(q) + `"`, Action: "reading client request headers", Fields: fields()})
+			}
+			x.ignored = append(x.ignored, name)
+			continue
+		}
+		switch {
+		case !host && bytes.EqualFold(name, []byte("host")):
+			host, vh = true, x.vh
+		case bytes.EqualFold(name, []byte("referer")):
+			referer = true
+		}
+	}
+	for k := range x.ctx.Request.Header.All() {
+		for _, c := range k {
+			if !isTokenChar(c) {
+				return true, true
+			}
+		}
+	}
+	return true, false
+}
+
+// isNginxNameChar reports whether nginx takes c in a header name as it is
+// (its lowcase table): letters, digits and '-'.
+func isNginxNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }
 
 // rawHasHeader reports whether the raw header block (no request line)

@@ -73,7 +73,7 @@ func (x *exchange) respond() bool {
 			return true // fb finishes the exchange
 		}
 		x.bodyBytes = int64(cl)
-		x.release(a, true)
+		x.release(a, !x.bodyOverran(a, false, PhaseReadBody))
 		return false
 	}
 	// Stream the body as it arrives.
@@ -123,7 +123,33 @@ func (x *exchange) respond() bool {
 	}
 	s := &x.stream
 	*s = bodyStream{x: x, r: body}
+	if cl >= 0 && x.loc.fcgi == nil && a.conn.br.Buffered() > cl {
+		// The whole body and more came with the head: nginx's input
+		// filter sees them before it goes on, still in the header's phase.
+		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
+	}
 	ctx.SetBodyStream(s, cl)
+	return true
+}
+
+// bodyOverran is nginx's check when a Content-Length body has all its
+// bytes: more bytes in the read that ended it get `upstream sent more data
+// than specified in "Content-Length" header` at warn, and the connection is
+// never reused. Here the read is the upstream connection's read buffer;
+// probe also looks at the socket (MSG_PEEK), for a streamed body whose last
+// read went straight into the caller's buffer, limited to the declared
+// length (plain TCP only: TLS records are not body bytes). phase is the
+// "while ..." nginx names.
+func (x *exchange) bodyOverran(a *attempt, probe bool, phase Phase) bool {
+	if x.loc.fcgi != nil || a == nil || a.conn == nil || x.uresp.Header.ContentLength() < 0 {
+		return false
+	}
+	uc := a.conn
+	if uc.br.Buffered() == 0 && (!probe || uc.tls != nil || probeIdle(uc) != errUnsolicited) {
+		return false
+	}
+	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: phase},
+		`upstream sent more data than specified in "Content-Length" header`, uc.peer.addr)
 	return true
 }
 
@@ -274,11 +300,12 @@ func bodyError(a *attempt, err error, buffered bool) *UpstreamError {
 // may renew the send_timeout deadline; Close and CloseWithError are both
 // called (pitfall 6) and finish the exchange once.
 type bodyStream struct {
-	x      *exchange
-	r      io.Reader
-	done   bool
-	failed bool
-	closed bool
+	x       *exchange
+	r       io.Reader
+	done    bool
+	failed  bool
+	closed  bool
+	overran bool // more bytes than Content-Length: the connection is not reused
 }
 
 func (s *bodyStream) Read(p []byte) (int, error) {
@@ -290,7 +317,16 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if errors.Is(err, io.EOF) {
-		s.done = true
+		if !s.done { // fasthttp may read again after io.EOF
+			s.done = true
+			// nginx names the handler that ran its read loop: the
+			// client's once body bytes went out, else the upstream's.
+			phase := PhaseReadBody
+			if x.bodyBytes > int64(n) {
+				phase = PhaseSendClient
+			}
+			s.overran = s.overran || x.bodyOverran(x.cur, true, phase)
+		}
 		return n, io.EOF
 	}
 	ue := bodyError(x.cur, err, false)
@@ -313,7 +349,7 @@ func (s *bodyStream) CloseWithError(err error) error {
 	x := s.x
 	_ = x.uresp.CloseBodyStream()
 	if x.cur != nil && x.cur.conn != nil {
-		x.release(x.cur, s.done && !s.failed)
+		x.release(x.cur, s.done && !s.failed && !s.overran)
 	}
 	if err != nil && !s.failed {
 		x.clientWriteFailed(err)

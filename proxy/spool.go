@@ -97,9 +97,10 @@ func (s *spoolStream) produce(r io.Reader) {
 	var te *buffer.TempFileError
 	switch {
 	case werr == nil && rerr == io.EOF:
+		over := x.bodyOverran(a, true, PhaseReadBody) // more than Content-Length: not reused
 		s.sp.CloseWrite(nil)
 		// The whole body is in the spool: the upstream is free now.
-		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased))
+		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased) && !over)
 	case errors.As(werr, &te):
 		// nginx: [crit] open() "..." failed (20: Not a directory) while
 		// reading upstream, and the client gets what was buffered.

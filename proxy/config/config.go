@@ -146,6 +146,7 @@ type Server struct {
 	LargeClientHeaderBuffers Buffers       // default 4 8k
 	KeepaliveTimeout         time.Duration // client keepalive, default 75s
 	KeepaliveRequests        int           // default 1000
+	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
 
 	Locations []*Location
 }

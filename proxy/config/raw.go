@@ -148,6 +148,7 @@ type serverDirectives struct {
 	LargeClientHeaderBuffers *opt[Buffers]       `mapstructure:"large_client_header_buffers"`
 	KeepaliveTimeout         *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests        *opt[int]           `mapstructure:"keepalive_requests"`
+	UnderscoresInHeaders     *opt[bool]          `mapstructure:"underscores_in_headers"`
 	AccessLog                *opt[AccessLog]     `mapstructure:"access_log"`
 
 	sslDirectives `mapstructure:",squash"` // ssl_* (tls.go)
@@ -199,6 +200,7 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.LargeClientHeaderBuffers, p.LargeClientHeaderBuffers)
 	merge(&d.KeepaliveTimeout, p.KeepaliveTimeout)
 	merge(&d.KeepaliveRequests, p.KeepaliveRequests)
+	merge(&d.UnderscoresInHeaders, p.UnderscoresInHeaders)
 	merge(&d.AccessLog, p.AccessLog)
 	d.sslDirectives.inherit(&p.sslDirectives)
 }

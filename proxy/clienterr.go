@@ -1,0 +1,156 @@
+package proxy
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// parseErrorEntry is nginx's info line for a request head that fasthttp
+// refused to parse (its Server.ErrorHandler, Proxy.clientError). fasthttp
+// has reset the request by then, so the request line and the headers come
+// from the bytes its error quotes (parseErrorBytes). f has the client and
+// the default server's name, which nginx logs until a Host line picks
+// another server; the status stays 400.
+//
+//	fasthttp                                nginx
+//	unsupported / cannot find http request  client sent invalid method
+//	  method
+//	missing required host header            client sent HTTP/1.1 request without "Host" header
+//	cannot parse content-length             client sent invalid "Content-Length" header
+//	duplicate content-length header         client sent duplicate header line: "Content-Length: 6",
+//	                                          previous value: "Content-Length: 5"
+//	too many host headers                   client sent duplicate host header: "Host: b",
+//	                                          previous value: "Host: a"
+//	invalid header value (a NUL)            client sent invalid header line: "X-Foo: a\x00..."
+//	anything else (a bad version, URI, ...) client sent invalid request
+func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64) *errorlog.Entry {
+	msg := err.Error()
+	raw := parseErrorBytes(msg)
+	for len(raw) > 0 && (raw[0] == '\r' || raw[0] == '\n') {
+		raw = raw[1:] // nginx skips empty lines before the request line
+	}
+	line := raw
+	if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
+		line = raw[:i]
+	}
+	_, headers := cutLine(raw)
+	if bytes.IndexAny(raw, "\r\n") < 0 {
+		headers = nil
+	}
+	f.Request = string(line)
+	e := &errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: conn, Action: "reading client request line", Fields: &f}
+	const inHeaders = "reading client request headers"
+	switch {
+	case strings.Contains(msg, "http request method"):
+		e.Msg = "client sent invalid method"
+	case strings.Contains(msg, "missing required host header"):
+		e.Msg, e.Action = `client sent HTTP/1.1 request without "Host" header`, inHeaders
+	case strings.Contains(msg, "cannot parse content-length"):
+		// nginx checks the length once every header is in: host,
+		// referrer and the server chosen by Host are all known.
+		e.Msg, e.Action = `client sent invalid "Content-Length" header`, inHeaders
+		h := scanHeaders(headers, "")
+		f.Server, f.Host, f.Referrer = h.server(vhosts, f.Server), h.host, h.referer
+	case strings.Contains(msg, "duplicate content-length header") && scanHeaders(headers, "content-length").second != "":
+		h := scanHeaders(headers, "content-length")
+		e.Msg, e.Action = `client sent duplicate header line: "`+h.second+`", previous value: "`+h.first+`"`, inHeaders
+		f.Server, f.Host, f.Referrer = h.server(vhosts, f.Server), h.host, h.referer
+	case strings.Contains(msg, "too many host headers") && scanHeaders(headers, "host").second != "":
+		h := scanHeaders(headers, "host")
+		e.Msg, e.Action = `client sent duplicate host header: "`+h.second+`", previous value: "`+h.first+`"`, inHeaders
+		f.Server, f.Host, f.Referrer = h.server(vhosts, f.Server), h.host, h.referer
+	case strings.Contains(msg, "invalid header value") && scanHeaders(headers, "\x00").second != "":
+		// A NUL in a value: nginx quotes the line up to it. (Other
+		// control bytes fasthttp refuses, nginx takes.)
+		h := scanHeaders(headers, "\x00")
+		e.Msg, e.Action = `client sent invalid header line: "`+h.second+`..."`, inHeaders
+		f.Server, f.Host, f.Referrer = h.server(vhosts, f.Server), h.host, h.referer
+	default:
+		e.Msg = "client sent invalid request"
+	}
+	return e
+}
+
+// parseErrorBytes returns the start of the client's bytes that fasthttp
+// quotes at the end of a parse error: "...: buffer size=N, contents: %q",
+// or "%q...%q" (the first and last 200 bytes) for a longer buffer, of which
+// only the first part is returned. nil when err has no such quote.
+func parseErrorBytes(msg string) []byte {
+	i := strings.LastIndex(msg, ": buffer size=")
+	if i < 0 {
+		return nil
+	}
+	j := strings.Index(msg[i:], ", contents: ")
+	if j < 0 {
+		return nil
+	}
+	q, err := strconv.QuotedPrefix(msg[i+j+len(", contents: "):])
+	if err != nil {
+		return nil
+	}
+	s, err := strconv.Unquote(q)
+	if err != nil {
+		return nil
+	}
+	return []byte(s)
+}
+
+// headerScan is what nginx knows of a head when it stops at a repeated
+// header: the two lines ("Name: value", as sent), and the host and referrer
+// that came before the second one.
+type headerScan struct {
+	first, second string
+	host, referer string
+}
+
+// server is the server nginx has chosen by then: the Host line's, else
+// dflt (the default server's name).
+func (h *headerScan) server(vhosts []*vhost, dflt string) string {
+	if h.host == "" {
+		return dflt
+	}
+	return vhostFor(vhosts, []byte(h.host)).name
+}
+
+// scanHeaders reads raw header lines up to the second one named
+// lowerName ("" reads them all), or with lowerName "\x00" up to the first
+// line with a NUL, which is second, escaped up to the NUL. second is empty
+// when raw (fasthttp's quote, cut at 200 bytes) does not show that line.
+func scanHeaders(raw []byte, lowerName string) headerScan {
+	var h headerScan
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = cutLine(raw)
+		if lowerName == "\x00" {
+			if i := bytes.IndexByte(line, 0); i >= 0 {
+				h.second = escapeUpTo(line, i)
+				break
+			}
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || len(name) == 0 || name[0] == ' ' || name[0] == '\t' {
+			continue
+		}
+		value = bytes.Trim(value, " \t")
+		if lowerName != "" && bytes.EqualFold(name, []byte(lowerName)) {
+			kv := string(name) + ": " + string(value)
+			if h.first == "" {
+				h.first = kv
+			} else {
+				h.second = kv
+				break
+			}
+		}
+		switch {
+		case h.host == "" && bytes.EqualFold(name, []byte("host")):
+			h.host = string(value)
+		case h.referer == "" && bytes.EqualFold(name, []byte("referer")):
+			h.referer = string(value)
+		}
+	}
+	return h
+}

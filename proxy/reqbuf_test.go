@@ -1,0 +1,57 @@
+package proxy_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"spillway/bench"
+)
+
+// proxy_request_buffering off still reads a body whole before the first
+// upstream, and so resends it on a retry, when nginx does (found by the
+// differential suite): when it came with the head within
+// client_header_buffer_size, or fits client_body_buffer_size. A larger
+// body is streamed and not resent (TestRequestBufferingOff).
+func TestRequestBufferingOffSmallBodyRetried(t *testing.T) {
+	cases := []struct {
+		name    string
+		http    []string
+		size    int
+		retried bool
+	}{
+		{"with the head", []string{"client_body_buffer_size: 100"}, 600, true},
+		{"fits client_body_buffer_size", nil, 8 << 10, true},
+		{"over client_body_buffer_size", []string{"client_body_buffer_size: 1k"}, 4 << 10, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a0, got0 := rawUpstream(t, true) // reads the request, then RST
+			u1 := upstream(t, bench.OK())
+			d := newBTDirs(t)
+			lines := append([]string{"proxy_request_buffering: off", "proxy_next_upstream: error timeout non_idempotent"}, c.http...)
+			r := newRig(t, "warn", btYAML(d, 2, false, lines...), a0, u1.Addr())
+			body := btRandom(c.size)
+			status, got := r.do("POST", "/echo", body)
+			if first := requestBody(received(t, got0)); !bytes.Equal(first, body) {
+				t.Errorf("the first server got %d different bytes", len(first))
+			}
+			if !c.retried {
+				if status != 502 || u1.Total() != 0 {
+					t.Fatalf("status %d, second server got %d requests; want 502 and none (a streamed body is not resent)", status, u1.Total())
+				}
+				return
+			}
+			if status != 200 || !bytes.Equal(got, body) {
+				t.Fatalf("status %d, %d bytes back; want 200 and the body from the second server", status, len(got))
+			}
+			if bs := u1.Bodies("POST", "/echo"); len(bs) != 1 || !bytes.Equal(bs[0], body) {
+				t.Errorf("the second server did not get the body")
+			}
+			if log := r.log(); strings.Contains(log, "temporary file") {
+				t.Errorf("the body went to a temp file:\n%s", log)
+			}
+			btEmptyDir(t, d.client)
+		})
+	}
+}
