@@ -49,6 +49,7 @@ func init() {
 	add(inServers, "large_client_header_buffers", buffers)
 	add(inServers, "keepalive_timeout", keepaliveTimeout)
 	add(inServers, "keepalive_requests", single(numberValue))
+	add(inServers, "underscores_in_headers", single(flagValue))
 
 	add("server", "listen", listen)
 	add("server", "server_name", serverName)
