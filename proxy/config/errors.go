@@ -183,6 +183,30 @@ func lineOf(doc *yaml.Node, path string) int {
 	return line
 }
 
+// unknownKey reports key k under name. A key the decoder reads as empty
+// (":::" is one) has no path to follow back to its line: at the top level it
+// is named by the document's first key line (found by FuzzLoadErrorsLocated).
+func (p *problems) unknownKey(name, k string) {
+	key := joinKey(name, k)
+	p.add(key, "unknown key %q", k)
+	if e := p.errs[len(p.errs)-1]; e.Line == 0 && key == "" {
+		e.Line = firstKeyLine(p.doc)
+	}
+}
+
+// firstKeyLine returns the line of the document's first mapping key, 0 if
+// it has none.
+func firstKeyLine(doc *yaml.Node) int {
+	n := deref(doc, 0)
+	for n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = deref(n.Content[0], 0)
+	}
+	if n == nil || n.Kind != yaml.MappingNode || len(n.Content) == 0 {
+		return 0
+	}
+	return n.Content[0].Line
+}
+
 // nodeAt returns the node at the key path, nil if the file does not have it.
 func nodeAt(doc *yaml.Node, path string) *yaml.Node {
 	_, n := walk(doc, path)
@@ -365,7 +389,7 @@ func (p *problems) decodeError(name string, err error) {
 		}
 		if uk, ok := err.(*unknownKeysError); ok {
 			for _, k := range uk.keys {
-				p.add(joinKey(name, k), "unknown key %q", k)
+				p.unknownKey(name, k)
 			}
 			return
 		}
@@ -378,7 +402,7 @@ func (p *problems) decodeError(name string, err error) {
 			if in := allowedIn(k); len(in) > 0 {
 				p.add(joinKey(name, k), "%q directive is not allowed here, only in: %s", k, strings.Join(in, ", "))
 			} else {
-				p.add(joinKey(name, k), "unknown key %q", k)
+				p.unknownKey(name, k)
 			}
 		}
 		return
