@@ -160,20 +160,25 @@ func btYAML(d btDirs, nServers int, keepalive bool, httpLines ...string) string 
 // a few KiB when the client stops reading; the small MSS keeps the proxy's
 // send buffer small too (Linux sizes it from the MSS, and loopback's 64 KiB
 // MSS would let it absorb a couple of MiB).
+// btSlowControl is a dialer Control that makes a slow reader: a 4 KiB
+// receive buffer and a 536-byte MSS make the proxy's writes block after a
+// few KiB.
+func btSlowControl(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		if serr == nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
 func btDialSlow(t *testing.T, addr string) *net.TCPConn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-			if serr == nil {
-				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
-			}
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	d := net.Dialer{Control: btSlowControl}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -815,20 +815,7 @@ func (cl *soakClient) dial(slow bool) error {
 	cl.drop(false)
 	var d net.Dialer
 	if slow {
-		// As btDialSlow: a 4 KiB receive buffer and a 536-byte MSS make
-		// the proxy's writes block after a few KiB.
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-				if serr == nil {
-					serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
-				}
-			}); err != nil {
-				return err
-			}
-			return serr
-		}
+		d.Control = btSlowControl // the proxy's writes block after a few KiB
 	}
 	c, err := d.Dial("tcp", cl.addr)
 	if err != nil {
