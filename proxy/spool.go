@@ -264,7 +264,6 @@ type socketWriter struct {
 	pass  func(p []byte) int    // passthrough, for the spool
 	pp    []byte                // passthrough's write, on the producer's goroutine
 	pn    int
-	perr  syscall.Errno
 	iov   [16]syscall.Iovec // WriteVec's iovecs
 	nvec  int
 	fnv   func(fd uintptr) bool
@@ -291,29 +290,22 @@ func newSocketWriter(c *clientConn, x *exchange) *socketWriter {
 // takes nothing; the consumer then meets the same condition on its own write
 // and handles it (the stall, the client's error) as usual.
 func (w *socketWriter) passthrough(p []byte) int {
-	w.pp, w.pn, w.perr = p, 0, 0
+	w.pp, w.pn = p, 0
 	err := w.rc.Write(w.fnTry)
 	w.pp = nil
-	if err != nil || w.perr != 0 {
+	if err != nil {
 		return 0
 	}
 	return w.pn
 }
 
+// tryWrite is passthrough's callback: it never asks to wait, and only a
+// write that went through counts.
 func (w *socketWriter) tryWrite(fd uintptr) bool {
-	for {
-		n, err := syscall.Write(int(fd), w.pp)
-		switch err {
-		case nil:
-			w.pn = n
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-		default:
-			w.perr = err.(syscall.Errno)
-		}
-		return true
+	if n, errno := writeFD(fd, w.pp); errno == 0 {
+		w.pn = n
 	}
+	return true
 }
 
 func (w *socketWriter) Write(p []byte) (int, error) {
@@ -411,20 +403,29 @@ func (w *socketWriter) setStalled(v bool) {
 // write is the raw callback: false means "wait until writable, then call
 // again", which is when the client has stopped draining.
 func (w *socketWriter) write(fd uintptr) bool {
+	n, errno := writeFD(fd, w.p)
+	switch errno {
+	case 0:
+		w.n = n
+	case syscall.EAGAIN:
+		w.setStalled(true)
+		return false
+	default:
+		w.errno = errno
+	}
+	return true
+}
+
+// writeFD is one write(2) to a non-blocking socket, retried on EINTR.
+func writeFD(fd uintptr, p []byte) (int, syscall.Errno) {
 	for {
-		n, err := syscall.Write(int(fd), w.p)
-		switch err {
-		case nil:
-			w.n = n
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			w.setStalled(true)
-			return false
+		n, err := syscall.Write(int(fd), p)
+		if err == nil {
+			return n, 0
 		}
-		w.errno = err.(syscall.Errno)
-		return true
+		if errno := err.(syscall.Errno); errno != syscall.EINTR {
+			return n, errno
+		}
 	}
 }
 
