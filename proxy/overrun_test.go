@@ -37,11 +37,18 @@ http:
 		name, buffering, path string
 		size                  int
 		phase                 string
+		// racy: the body spans several segments, and whether the extra
+		// bytes have arrived when the last body byte is read depends on
+		// when the kernel delivers the upstream's last segment; nginx's
+		// warning is just as racy (difftest's length_mismatch-64k). The
+		// connection is still never reused: the keepalive probe finds the
+		// extra bytes before a reuse.
+		racy bool
 	}{
-		{"buffered", "on", "/x", 16, "reading upstream"},
-		{"buffered spooled", "on", "/size/64k", 64 << 10, "reading upstream"},
-		{"unbuffered preread", "off", "/x", 16, "reading response header from upstream"},
-		{"unbuffered streamed", "off", "/size/64k", 64 << 10, "sending to client"},
+		{"buffered", "on", "/x", 16, "reading upstream", false},
+		{"buffered spooled", "on", "/size/64k", 64 << 10, "reading upstream", true},
+		{"unbuffered preread", "off", "/x", 16, "reading response header from upstream", false},
+		{"unbuffered streamed", "off", "/size/64k", 64 << 10, "sending to client", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -60,11 +67,12 @@ http:
 			want := `] 4242#4242: *` // then the connection number
 			line := ` upstream sent more data than specified in "Content-Length" header while ` + c.phase +
 				`, client: 127.0.0.1, server: localhost, request: "GET ` + c.path + ` HTTP/1.1", upstream: "http://U0` + c.path + `", host: "PROXY"` + "\n"
-			if strings.Count(log, "[warn"+want) != 2 || strings.Count(log, line) != 2 {
-				t.Errorf("log, want this warning twice:\n%s\n--- log\n%s", line, log)
+			warns, lines := strings.Count(log, line), strings.Count(log, "\n")
+			if strings.Count(log, "[warn"+want) != warns || lines != warns {
+				t.Errorf("log, want only this warning:\n%s\n--- log\n%s", line, log)
 			}
-			if n := strings.Count(log, "\n"); n != 2 {
-				t.Errorf("%d log lines, want 2:\n%s", n, log)
+			if warns != 2 && !(c.racy && warns < 2) {
+				t.Errorf("%d warnings, want 2:\n%s", warns, log)
 			}
 		})
 	}
