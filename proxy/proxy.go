@@ -44,6 +44,7 @@ type Proxy struct {
 	accepts   atomic.Int64 // connections accepted (stub_status "accepts")
 	handled   atomic.Int64 // connections handed to a server ("handled")
 	stats     *stats       // counters for metrics and stub_status
+	fds       *fdReserve   // descriptors kept for accepted clients (fdreserve.go)
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -68,6 +69,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
 		hardStop: make(chan struct{}), done: make(chan struct{})}
 	p.stats = newStats(p)
+	p.fds = newFDReserve()
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
@@ -197,7 +199,7 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	for _, a := range p.order {
-		_ = a.ln.Close()
+		a.close()
 		<-a.done
 	}
 	p.acceptors, p.order = map[string]*acceptor{}, nil
@@ -316,7 +318,9 @@ func (c *clientConn) Close() error {
 	if c.gen != nil {
 		c.gen.clients.remove(c)
 	}
-	return c.TCPConn.Close()
+	err := c.TCPConn.Close()
+	c.p.fds.closed()
+	return err
 }
 
 func connID(ctx *fasthttp.RequestCtx) uint64 {

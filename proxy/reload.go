@@ -25,6 +25,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -40,6 +41,15 @@ type acceptor struct {
 	ln   net.Listener
 	cur  atomic.Pointer[handoff] // the current generation's server for addr
 	done chan struct{}           // closed when the accept loop has returned
+	stop chan struct{}           // closed by close: ends a loop paused for descriptors
+	once sync.Once
+}
+
+// close closes the listening socket and ends the accept loop, also one
+// paused for descriptors (fdreserve.go).
+func (a *acceptor) close() {
+	a.once.Do(func() { close(a.stop) })
+	_ = a.ln.Close()
 }
 
 // handoff is the net.Listener a generation's fasthttp.Server serves: it
@@ -97,21 +107,40 @@ type generation struct {
 func (p *Proxy) accept(a *acceptor) {
 	defer close(a.done)
 	for {
+		if !p.fds.admit() {
+			// Too few descriptors left for the clients already
+			// accepted: let new ones wait in the backlog.
+			if !p.waitForDescriptors(0, a.stop) {
+				return
+			}
+			continue
+		}
 		c, err := a.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// EMFILE and the like: nginx logs accept4() failed and
-			// tries again; a pause keeps this from spinning.
+			if errno := errnoOf(err); errno == syscall.EMFILE || errno == syscall.ENFILE {
+				// Out of descriptors all the same (another
+				// process, or files the reserve did not see).
+				if !p.waitForDescriptors(errno, a.stop) {
+					return
+				}
+				continue
+			}
+			// Anything else: nginx logs accept4() failed and tries
+			// again; a pause keeps this from spinning.
 			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errnoOf(err)})
 			select {
 			case <-time.After(100 * time.Millisecond):
 				continue
+			case <-a.stop:
+				return
 			case <-p.done:
 				return
 			}
 		}
+		p.fds.accepted()
 		tc, ok := c.(*net.TCPConn)
 		if !ok {
 			_ = c.Close()
@@ -202,11 +231,11 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 			a.cur.Store(h)
 			continue
 		}
-		_ = a.ln.Close() // an address the new configuration dropped
+		a.close() // an address the new configuration dropped
 		delete(p.acceptors, addr)
 	}
 	for addr, ln := range opened {
-		a := &acceptor{addr: addr, ln: ln, done: make(chan struct{})}
+		a := &acceptor{addr: addr, ln: ln, done: make(chan struct{}), stop: make(chan struct{})}
 		a.cur.Store(g.handoffs[addr])
 		p.acceptors[addr] = a
 		p.order = append(p.order, a)
