@@ -262,4 +262,18 @@ func TestFDExhaustionNginx(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(res.dir, "error.log"))
 	n := strings.Count(string(b), "accept4() failed")
 	t.Logf("nginx: %d of %d answered 200; %d accept4() failed lines", res.ok, fdHeld, n)
+	// Its error lines, without time, pid and connection number, by count.
+	seen := map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, msg, ok := strings.Cut(l, ": "); ok && !strings.Contains(l, "[notice]") {
+			if i := strings.Index(msg, " "); strings.HasPrefix(msg, "*") && i > 0 {
+				msg = msg[i+1:]
+			}
+			msg, _, _ = strings.Cut(msg, ", client:")
+			seen[msg]++
+		}
+	}
+	for msg, c := range seen {
+		t.Logf("%4d × %s", c, msg)
+	}
 }
