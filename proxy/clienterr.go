@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
@@ -29,19 +32,12 @@ import (
 //	anything else (a bad version, URI, ...) client sent invalid request
 func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64) *errorlog.Entry {
 	msg := err.Error()
-	raw := parseErrorBytes(msg)
-	for len(raw) > 0 && (raw[0] == '\r' || raw[0] == '\n') {
-		raw = raw[1:] // nginx skips empty lines before the request line
-	}
-	line := raw
-	if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
-		line = raw[:i]
-	}
+	raw := skipEmptyLines(parseErrorBytes(msg))
 	_, headers := cutLine(raw)
 	if bytes.IndexAny(raw, "\r\n") < 0 {
 		headers = nil
 	}
-	f.Request = string(line)
+	f.Request = requestLine(raw)
 	e := &errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: conn, Action: "reading client request line", Fields: &f}
 	const inHeaders = "reading client request headers"
 	switch {
@@ -73,6 +69,73 @@ func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64)
 		e.Msg = "client sent invalid request"
 	}
 	return e
+}
+
+// skipEmptyLines drops the empty lines nginx skips before a request line.
+func skipEmptyLines(raw []byte) []byte {
+	for len(raw) > 0 && (raw[0] == '\r' || raw[0] == '\n') {
+		raw = raw[1:]
+	}
+	return raw
+}
+
+// requestLine is nginx's $request for a head it did not finish parsing:
+// the bytes from the request line's start to the first CR or LF (all of
+// them when no line end came), as read so far.
+func requestLine(raw []byte) string {
+	raw = skipEmptyLines(raw)
+	if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
+		raw = raw[:i]
+	}
+	return string(raw)
+}
+
+// headSoFar fills f from the head fasthttp quotes in err, as far as nginx
+// had read it when it gave up: the request line, and the host and referrer
+// of the complete header lines (an unfinished last line is not one). It
+// returns the server the Host line chose, else the default server.
+func headSoFar(err error, vhosts []*vhost, f *errorlog.Fields) *vhost {
+	raw := skipEmptyLines(parseErrorBytes(err.Error()))
+	f.Request = requestLine(raw)
+	if i := bytes.LastIndexByte(raw, '\n'); i >= 0 {
+		raw = raw[:i+1]
+	} else {
+		raw = nil
+	}
+	_, headers := cutLine(raw)
+	h := scanHeaders(headers, "")
+	f.Host, f.Referrer = h.host, h.referer
+	if h.host == "" {
+		return vhosts[0]
+	}
+	vh := vhostFor(vhosts, []byte(h.host))
+	f.Server = vh.name
+	return vh
+}
+
+// logRefused writes the access-log line of a request the parser path
+// answered or gave up on (Proxy.clientError), and counts it as the handler
+// path counts its requests (stub_status "requests", requests by status).
+// nginx logs these like any request: "GARBAGE" 400, "GET / HTTP/1.1" 400
+// for a missing Host, 408 for a head that timed out. vh is the server whose
+// log it is: the default one, or the Host line's when nginx had read it.
+// f has the client, the request line ("" when fasthttp kept nothing of it)
+// and the host and referrer when known; sent is the page's body size.
+func (p *Proxy) logRefused(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *errorlog.Fields, conn uint64, status, sent int) {
+	p.stats.requests.Add(1)
+	p.stats.request(status, 0)
+	l := s.access[vh.conf.AccessLog.Path]
+	if l == nil || vh.conf.AccessLog.Off {
+		return
+	}
+	scheme := "http"
+	if fc, ok := ctx.Conn().(*frontConn); ok && !fc.plain {
+		scheme = "https"
+	}
+	l.Write(&accesslog.Entry{
+		RemoteAddr: f.Client, Request: f.Request, Status: status, BodyBytesSent: int64(sent),
+		Referer: f.Referrer, Host: f.Host, ServerName: vh.name, Scheme: scheme, Conn: conn,
+	})
 }
 
 // parseErrorBytes returns the start of the client's bytes that fasthttp

@@ -385,7 +385,8 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 }
 
 // clientError answers requests fasthttp could not parse, with nginx's
-// status and info-level line.
+// status and info-level line, and, as nginx, an access-log line and a count
+// for every request it read a byte of (logRefused, clienterr.go).
 func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, err error) {
 	vh := vhosts[0]
 	lv := errorlog.Level(config.LevelInfo)
@@ -398,14 +399,18 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	var ne net.Error
 	switch {
 	case errors.As(err, &small):
+		vh = headSoFar(err, vhosts, &f) // the request line, host and server nginx has by then
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
 		writePage(ctx, 494)
+		p.logRefused(ctx, s, vh, &f, conn, 400, len(ctx.Response.Body()))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// The client closed inside the first 8 KiB of body, which fasthttp
 		// reads ahead of the handler: nginx logs it and closes without an
 		// answer. fasthttp has reset the request by now, so the line lacks
-		// nginx's request and host fields.
+		// nginx's request and host fields, and so does the access-log
+		// line (nginx: 400, nothing sent).
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client prematurely closed connection", Fields: &f})
+		p.logRefused(ctx, s, vh, &f, conn, fasthttp.StatusBadRequest, 0)
 		_ = ctx.Conn().Close()
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		if c := clientConnOf(ctx.Conn()); c != nil && !c.active.Load() {
@@ -417,17 +422,22 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 			_ = ctx.Conn().Close()
 			break
 		}
+		// nginx's lines have what came of the request line and the
+		// headers: the error line its request and host, the access log
+		// 408, nothing sent.
+		vh = headSoFar(err, vhosts, &f)
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "reading client request headers", Fields: &f})
-		// nginx's access log has the request: 408, nothing sent. fasthttp
-		// has not parsed the request line, so $request is empty.
-		if l := s.access[vh.conf.AccessLog.Path]; l != nil && !vh.conf.AccessLog.Off {
-			l.Write(&accesslog.Entry{RemoteAddr: f.Client, Status: fasthttp.StatusRequestTimeout, ServerName: vh.name, Conn: conn})
-		}
+		p.logRefused(ctx, s, vh, &f, conn, fasthttp.StatusRequestTimeout, 0)
 		_ = ctx.Conn().Close()
 	default:
 		// A request line or head fasthttp refused: nginx's line for it
 		// (clienterr.go).
-		p.elog.Write(parseErrorEntry(err, vhosts, f, conn))
+		e := parseErrorEntry(err, vhosts, f, conn)
+		p.elog.Write(e)
 		writePage(ctx, 400)
+		if e.Fields.Host != "" {
+			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
+		}
+		p.logRefused(ctx, s, vh, e.Fields, conn, fasthttp.StatusBadRequest, len(ctx.Response.Body()))
 	}
 }
