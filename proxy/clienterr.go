@@ -113,6 +113,14 @@ func headSoFar(err error, vhosts []*vhost, f *errorlog.Fields) *vhost {
 	return vh
 }
 
+// lineEnded reports whether the head fasthttp quotes in err has a complete
+// request line: nginx was reading its headers, not its request line. (An
+// error that quotes nothing is taken as past the line.)
+func lineEnded(err error) bool {
+	raw := parseErrorBytes(err.Error())
+	return raw == nil || bytes.IndexByte(skipEmptyLines(raw), '\n') >= 0
+}
+
 // logRefused writes the access-log line of a request the parser path
 // answered or gave up on (Proxy.clientError), and counts it as the handler
 // path counts its requests (stub_status "requests", requests by status).

@@ -426,7 +426,11 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		// headers: the error line its request and host, the access log
 		// 408, nothing sent.
 		vh = headSoFar(err, vhosts, &f)
-		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "reading client request headers", Fields: &f})
+		action := "reading client request headers"
+		if !lineEnded(err) {
+			action = "reading client request line"
+		}
+		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: action, Fields: &f})
 		p.logRefused(ctx, s, vh, &f, conn, fasthttp.StatusRequestTimeout, 0)
 		_ = ctx.Conn().Close()
 	default:

@@ -289,7 +289,8 @@ func (x *exchange) versionSupported() bool {
 // larger than client_header_buffer_size must have its request line and
 // each header line fit in ONE buffer of size. A longer request line is
 // 414 and `client sent too long URI while reading client request line`
-// (request: the first size bytes of the line and its CRLF); a longer header line is nginx's 494
+// (request, and $request in the access log: the first size bytes of the
+// line and its CRLF); a longer header line is nginx's 494
 // (400 "Request Header Or Cookie Too Large") and `client sent too long
 // header line: "<first size bytes, at most 1748>..."`, with host and
 // referrer only if they came before it. It returns 0 when the head fits.
@@ -305,6 +306,9 @@ func (x *exchange) linesFit() int {
 	if len(x.reqLine)+2 > size {
 		f := errorlog.Fields{Client: x.fields.Client, Server: x.fields.Server, Request: (x.fields.Request + "\r\n")[:size]}
 		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent too long URI", Action: "reading client request line", Fields: &f})
+		// $request too is what nginx's buffer holds of the line (a new
+		// slice: x.fields aliases the old one).
+		x.reqLine = []byte(f.Request)
 		return 414
 	}
 	host, referer := false, false

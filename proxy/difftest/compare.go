@@ -152,6 +152,9 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 			add(AspectConns, "U%d connections: nginx %d, spillway %d", i, ng.Conns[i], sp.Conns[i])
 		}
 	}
+	if an, as := slices.Sorted(slices.Values(ng.Access)), slices.Sorted(slices.Values(sp.Access)); !slices.Equal(an, as) {
+		add(AspectAccess, "nginx:\n\t%s\nspillway:\n\t%s", strings.Join(ng.Access, "\n\t"), strings.Join(sp.Access, "\n\t"))
+	}
 	if !slices.Equal(ng.Log, sp.Log) {
 		add(AspectLog, "nginx:\n\t%s\nspillway:\n\t%s", strings.Join(ng.Log, "\n\t"), strings.Join(sp.Log, "\n\t"))
 	}

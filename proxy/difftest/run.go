@@ -35,6 +35,7 @@ type Outcome struct {
 	Hits      []map[string]int // per upstream server: "GET /x" → requests received
 	Conns     []int            // per upstream server: TCP connections accepted
 	Log       []string         // normalised error-log lines, in the order written
+	Access    []string         // access-log lines (accessFormat), in the order written
 	Dropped   map[string]int   // global rule → lines it removed
 	RawLog    string           // the log as written, for failure messages
 	Config    string           // the generated configuration
@@ -157,6 +158,17 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 	out.RawLog = r.log()
 	if stopErr != nil {
 		return out, stopErr
+	}
+	// Complete once the proxy has stopped: nginx writes each line with
+	// one write(2), spillway flushes its buffer on Shutdown.
+	access, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return out, err
+	}
+	for _, l := range strings.Split(string(access), "\n") {
+		if l != "" {
+			out.Access = append(out.Access, l)
+		}
 	}
 	out.Log, out.Dropped = normaliseLog(out.RawLog, names, dir)
 	return out, nil

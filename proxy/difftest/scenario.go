@@ -93,6 +93,7 @@ const (
 	AspectHits   Aspect = "hits"   // requests each upstream server received, by method and path
 	AspectConns  Aspect = "conns"  // TCP connections each upstream server accepted
 	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
+	AspectAccess Aspect = "access" // the access-log lines ($status "$request"), as a multiset
 )
 
 // Difference is an expected difference between nginx and spillway.
@@ -144,13 +145,14 @@ worker_processes 1;
 pid %[1]s/nginx.pid;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    log_format difftest '%[3]s';
+    access_log %[1]s/access.log difftest;
     client_body_temp_path %[1]s/client;
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-`, dir, userLine())
+`, dir, userLine(), accessFormat)
 	for _, d := range s.allDirectives() {
 		fmt.Fprintf(&b, "    %s %s;\n", d.Name, d.Value)
 	}
@@ -177,6 +179,11 @@ http {
 `, listen)
 	return b.String()
 }
+
+// accessFormat is both sides' access-log format: what is compared of each
+// line (AspectAccess). Every request a proxy answered or gave up on has one,
+// those its parser refused included: log-based tools (fail2ban) count them.
+const accessFormat = `$status "$request"`
 
 // userLine keeps nginx's worker as root when the test runs as root (the
 // default user, nobody, could not write the temp directories under the
@@ -230,7 +237,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	b.WriteString(`  servers:
     - listen: ["` + listenHost + `:0"]
       server_name: [localhost]
-      access_log: off
+      access_log: {path: ` + dir + `/access.log, format: '` + accessFormat + `'}
       locations:
         - path: /
           proxy_pass: http://app

@@ -75,16 +75,20 @@ const broad = "error timeout invalid_header http_500 http_502 http_503 http_504"
 // Differences documented once, shared by scenarios.
 var (
 	diffHTTP09 = &Difference{
-		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd},
-		Reason:  "deliberate (README): an upstream answer without a status line: nginx passes the bytes through as HTTP/0.9 and closes, spillway answers its 502 page; both log `upstream sent no valid HTTP/1.0 header`",
+		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd, AspectAccess},
+		Reason:  "deliberate (README): an upstream answer without a status line: nginx passes the bytes through as HTTP/0.9 and closes (access log `009`), spillway answers its 502 page (access log `502`); both log `upstream sent no valid HTTP/1.0 header`",
 	}
 	diffHTTP09Counted = &Difference{
-		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd, AspectLog},
+		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd, AspectAccess, AspectLog},
 		Reason:  diffHTTP09.Reason + "; spillway counts the 502 as a failure (`upstream server temporarily disabled`), nginx's passthrough is no failure",
 	}
 	diffStaleTwoServers = &Difference{
 		Aspects: []Aspect{AspectConns, AspectHits, AspectLog},
 		Reason:  "deliberate (README): a reused keepalive connection the upstream had silently dropped: nginx counts the failure against the server (`temporarily disabled`) and retries on the next server; spillway retries once on a fresh connection to the same server and does not count it (a stale connection is not the server's fault)",
+	}
+	diffRawControl = &Difference{
+		Aspects: []Aspect{AspectLog},
+		Reason:  "deliberate (proxy/errorlog): nginx writes the control bytes of a refused request line raw into the error log's `request:`; spillway writes them as `\\xNN`, so that one entry is always one line and a terminal shows it safely (the access log's `$request` is escaped alike by both)",
 	}
 	diffRawCR = &Difference{
 		Aspects: []Aspect{AspectLog},
@@ -373,4 +377,29 @@ var Scenarios = []Scenario{
 	{Area: "bad_request", Name: "underscore-header-on", Servers: []Server{srv(b.OK())},
 		Directives: dirs("underscores_in_headers", "on"),
 		Requests:   reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nX_Under: x\r\nX.Dot: y\r\n\r\n"))},
+	// What a scanner sends (issue 16): every one of these has nginx's
+	// access-log line, $request as nginx renders a line it refused
+	// (compared as the access aspect), which fail2ban's nginx-bad-request
+	// filter counts.
+	{Area: "bad_request", Name: "garbage-upper", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GARBAGE\r\n\r\n"))},
+	{Area: "bad_request", Name: "space-in-uri", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /a b HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "control-byte-in-uri", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x\x01y HTTP/1.1\r\nHost: localhost\r\n\r\n")), Diff: diffRawControl},
+	{Area: "bad_request", Name: "version-foo", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET / FOO/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "tls-to-plain-port", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("\x16\x03\x01\x00\x05hello\r\n")), Diff: diffRawControl},
+	{Area: "bad_request", Name: "empty-host", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: \r\n\r\n")),
+		Diff: &Difference{Aspects: []Aspect{AspectLog}, Bug: true,
+			Reason: "an empty Host value: nginx logs `client sent invalid host header` with `host: \"\"`, spillway `client sent HTTP/1.1 request without \"Host\" header` (fasthttp reports it as missing; the error log cannot print an empty host field); status and access log are nginx's"}},
+	{Area: "bad_request", Name: "several-bad-in-a-row", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GARBAGE\r\n\r\n"), raw("GET /x HTTP/1.1\r\n\r\n"), get("/x"), raw("get /x HTTP/1.1\r\nHost: localhost\r\n\r\n"), raw("GET /a b HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	// client_header_timeout cuts a head off: 408, nothing sent, $request
+	// what came of the line; a connection that sent nothing is no request.
+	{Area: "bad_request", Name: "head-timeout", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw("GET /x HTTP/1.1\r\nHo"))},
+	{Area: "bad_request", Name: "line-timeout", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw("GET /sl"))},
+	{Area: "bad_request", Name: "silent-timeout", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw(""))},
+	{Area: "bad_request", Name: "invalid-host", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n")),
+		Diff: &Difference{Aspects: []Aspect{AspectAccess, AspectLog}, Bug: true,
+			Reason: "fasthttp refuses the Host value without quoting the head in its error, so spillway has neither nginx's `client sent invalid host header` nor the request line: `client sent invalid request` and `\"-\" 400` (README, fasthttp differences)"}},
 }
