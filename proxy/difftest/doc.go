@@ -47,6 +47,12 @@ Run it:
     DIFFTEST_UPDATE_DOC=1 go test -run TestDocInSync ./proxy/difftest/   # regenerate this file
 
 nginx needs only its core http, proxy and upstream modules (Debian's ` + "`nginx-light`" + ` is enough).
+
+` + "`TestFail2banBadRequestFilter`" + ` sends every ` + "`bad_request`" + ` scenario's requests (with good ones
+between them) through both, with the access logs in nginx's ` + "`combined`" + ` format, and runs
+fail2ban's stock ` + "`nginx-bad-request`" + ` filter (` + "`fail2ban-regex`" + `) over each: the matches must be
+equal. It skips without ` + "`fail2ban-regex`" + ` (` + "`apt-get install -y fail2ban`" + `) unless
+` + "`SPILLWAY_REQUIRE_FAIL2BAN=1`" + `, which CI sets.
 `
 
 // Markdown is docs/differential.md.

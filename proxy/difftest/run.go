@@ -39,6 +39,7 @@ type Outcome struct {
 	Dropped   map[string]int   // global rule → lines it removed
 	RawLog    string           // the log as written, for failure messages
 	Config    string           // the generated configuration
+	Dir       string           // the side's directory (error.log, access.log, temp files)
 }
 
 // Cleanup registers a function to run when the test ends (testing.T.Cleanup).
@@ -87,7 +88,7 @@ type running interface {
 }
 
 func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error) {
-	out := &Outcome{Side: sd.name()}
+	out := &Outcome{Side: sd.name(), Dir: dir}
 	for _, sub := range []string{"", "client", "proxy"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			return out, err

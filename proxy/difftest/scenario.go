@@ -53,6 +53,17 @@ type Scenario struct {
 	// difference is logged, but it does not fail the scenario.
 	Racy       []Aspect
 	RacyReason string
+	// AccessFormat is both sides' access-log format; "" is accessFormat,
+	// which the access aspect compares. (The fail2ban test reads
+	// "combined" logs, as a real deployment writes them.)
+	AccessFormat string
+}
+
+func (s *Scenario) accessFormat() string {
+	if s.AccessFormat != "" {
+		return s.AccessFormat
+	}
+	return accessFormat
 }
 
 // Server is one server of the upstream group.
@@ -152,7 +163,7 @@ http {
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-`, dir, userLine(), accessFormat)
+`, dir, userLine(), s.accessFormat())
 	for _, d := range s.allDirectives() {
 		fmt.Fprintf(&b, "    %s %s;\n", d.Name, d.Value)
 	}
@@ -237,7 +248,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	b.WriteString(`  servers:
     - listen: ["` + listenHost + `:0"]
       server_name: [localhost]
-      access_log: {path: ` + dir + `/access.log, format: '` + accessFormat + `'}
+      access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
       locations:
         - path: /
           proxy_pass: http://app
