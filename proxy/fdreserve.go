@@ -27,27 +27,34 @@ import (
 // connections and temp files free some too, without a wake-up).
 const acceptRetry = 100 * time.Millisecond
 
+// creditTTL bounds how long a count is trusted: descriptors also go to
+// upstream connections, keepalive caches and temp files between accepts.
+const creditTTL = time.Second
+
 // fdReserve decides whether the accept loops may take another connection.
 // Counting the open descriptors (/proc/self/fd) costs a directory read, so
-// after each count it grants half of the room it found without counting
-// again: the other half covers what requests open meanwhile.
+// after each count it grants half of the room it found, for at most
+// creditTTL, without counting again: the other half covers what the
+// clients accepted meanwhile open (an upstream connection each).
 type fdReserve struct {
 	limit   int                // RLIMIT_NOFILE (soft) when the proxy started; 0: no reserve
 	reserve int                // descriptors kept free for accepted clients
 	count   func() (int, bool) // open descriptors; false when unknown
 	wake    chan struct{}      // a client connection closed
+	now     func() time.Time   // time.Now; tests inject a clock
 
 	mu      sync.Mutex
-	credit  int  // accepts granted before the next count
-	paused  bool // in an episode: its line is logged
-	pausedN int  // descriptors open when the episode began (for the info line)
+	credit  int       // accepts granted before the next count
+	until   time.Time // when the credit lapses
+	paused  bool      // in an episode: its line is logged
+	pausedN int       // descriptors open when the episode began (for the info line)
 }
 
 // newFDReserve measures the descriptor limit: a quarter of it, at least 16
 // and at most 1024, is kept for what accepted clients open (an upstream
 // connection each, temp files for large bodies, keepalive connections).
 func newFDReserve() *fdReserve {
-	r := &fdReserve{count: openFDs, wake: make(chan struct{}, 1)}
+	r := &fdReserve{count: openFDs, wake: make(chan struct{}, 1), now: time.Now}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 1<<31 {
 		r.limit = int(lim.Cur)
@@ -66,7 +73,8 @@ func (r *fdReserve) admit() bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.credit > 0 {
+	now := r.now()
+	if r.credit > 0 && now.Before(r.until) {
 		r.credit--
 		return true
 	}
@@ -84,7 +92,7 @@ func (r *fdReserve) admit() bool {
 		// backlog drained one connection at a time stays one episode.)
 		r.paused = false
 	}
-	r.credit = room / 2
+	r.credit, r.until = room/2, now.Add(creditTTL)
 	return true
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 // admit counts the descriptors only when the credit from the last count is
@@ -10,8 +11,10 @@ import (
 // only when a count finds room beyond the margin.
 func TestFDReserveAdmit(t *testing.T) {
 	open, counts := 0, 0
+	clock := time.Unix(1e9, 0)
 	r := &fdReserve{limit: 256, reserve: 64, wake: make(chan struct{}, 1),
-		count: func() (int, bool) { counts++; return open, true }}
+		count: func() (int, bool) { counts++; return open, true },
+		now:   func() time.Time { return clock }}
 
 	open = 100 // room 92: 46 granted on credit after this count
 	for i := range 47 {
@@ -21,6 +24,14 @@ func TestFDReserveAdmit(t *testing.T) {
 	}
 	if counts != 1 {
 		t.Fatalf("%d counts for 47 admits, want 1 (credit)", counts)
+	}
+	// A count is trusted for creditTTL only: other descriptors come and go.
+	open, r.credit = 150, 0
+	r.admit()
+	clock = clock.Add(creditTTL)
+	open = 192
+	if r.admit() {
+		t.Fatal("admitted on a lapsed credit with only the reserve left")
 	}
 	open = 192 // limit - reserve: no room
 	if r.admit() {
