@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -26,6 +27,7 @@ import (
 //	cannot parse content-length             client sent invalid "Content-Length" header
 //	duplicate content-length header         client sent duplicate header line: "Content-Length: 6",
 //	                                          previous value: "Content-Length: 5"
+//	invalid host (fasthttp.InvalidHostError) client sent invalid host header
 //	too many host headers                   client sent duplicate host header: "Host: b",
 //	                                          previous value: "Host: a"
 //	invalid header value (a NUL)            client sent invalid header line: "X-Foo: a\x00..."
@@ -43,6 +45,9 @@ func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64)
 	switch {
 	case strings.Contains(msg, "http request method"):
 		e.Msg = "client sent invalid method"
+	case errors.As(err, new(fasthttp.InvalidHostError)):
+		// fasthttp quotes nothing of the head here: no request field.
+		e.Msg, e.Action = "client sent invalid host header", inHeaders
 	case strings.Contains(msg, "missing required host header"):
 		e.Msg, e.Action = `client sent HTTP/1.1 request without "Host" header`, inHeaders
 	case strings.Contains(msg, "cannot parse content-length"):

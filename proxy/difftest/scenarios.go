@@ -401,5 +401,5 @@ var Scenarios = []Scenario{
 		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw(""))},
 	{Area: "bad_request", Name: "invalid-host", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n")),
 		Diff: &Difference{Aspects: []Aspect{AspectAccess, AspectLog}, Bug: true,
-			Reason: "fasthttp refuses the Host value without quoting the head in its error, so spillway has neither nginx's `client sent invalid host header` nor the request line: `client sent invalid request` and `\"-\" 400` (README, fasthttp differences)"}},
+			Reason: "fasthttp refuses the Host value without quoting the head in its error, so spillway's `client sent invalid host header` line lacks nginx's request and host fields, and its access-log line is `\"-\" 400` (README, fasthttp differences)"}},
 }
