@@ -230,7 +230,7 @@ func (x *exchange) reusable() bool {
 // bodyFailed logs a failure while reading the upstream body. Nothing is
 // retried: the client already has the status line (nginx does the same).
 func (x *exchange) bodyFailed(ue *UpstreamError) {
-	x.p.stats.failure(ue)
+	x.p.stats.failure(x.cur.conn.peer, ue)
 	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {
