@@ -34,6 +34,7 @@ func (x *exchange) respond() bool {
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
 	ctx.SetStatusCode(status)
+	setReason(out, status, u.StatusMessage())
 	connection := u.Peek("Connection")
 	for k, v := range u.All() {
 		if hidden(k, connection) {
