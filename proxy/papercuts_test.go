@@ -109,3 +109,44 @@ http:
 		}
 	}
 }
+
+// listen ... default_server makes a server that is not the first on its
+// address the one an unknown Host goes to (nginx's default server); a
+// known name still picks its own server.
+func TestDefaultServerTakesUnknownHosts(t *testing.T) {
+	first := upstream(t, bench.OK())
+	def := upstream(t, bench.OK())
+	r := newRig(t, "error", `
+http:
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [first.test]
+      access_log: off
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+    - listen: ["127.0.0.1:0 default_server"]
+      server_name: [def.test]
+      access_log: off
+      locations: [{path: /, proxy_pass: "http://{U1}"}]
+`, first.Addr(), def.Addr())
+	get := func(host string) {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /size/1 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get("other.test")
+	if first.Total() != 0 || def.Total() != 1 {
+		t.Fatalf("unknown Host: the first server's origin got %d, the default_server's %d; want 0 and 1", first.Total(), def.Total())
+	}
+	get("first.test")
+	if first.Total() != 1 {
+		t.Errorf("Host first.test did not reach its own server")
+	}
+}
