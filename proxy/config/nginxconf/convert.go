@@ -161,8 +161,8 @@ type conv struct {
 	formats   map[string]*logFormat   // log_format by name
 	matches   map[string]*Directive   // match blocks (for health_check) by name
 	usedMatch map[string]bool
-	servers   []*level        // the converted servers, in file order
-	fastcgi   bool            // some location has fastcgi_pass
+	servers   []*level // the converted servers, in file order
+	fastcgi   bool     // some location has fastcgi_pass
 }
 
 // level is one context being converted: its output mapping and what its
