@@ -136,13 +136,14 @@ type Server struct {
 	Listen     []string // host:port
 	ServerName []string // first one is logged as "server:"; may be empty
 
-	ListenSSL []string // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
+	ListenSSL []string  // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
+	TLS       ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)
+
 	// ListenDefault are the Listen addresses written with "default_server"
 	// (or nginx's older "default"): this server answers requests to them
 	// whose Host no server_name matches, instead of the first server
 	// listening there.
 	ListenDefault []string
-	TLS           ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)
 
 	AccessLog AccessLog
 
