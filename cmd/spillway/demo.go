@@ -36,7 +36,7 @@ serving until Ctrl-C.
 Started with "go run ./cmd/spillway demo", the first run compiles spillway
 first: about a minute on a small machine, with no output meanwhile. Later
 runs reuse Go's build cache and start in a few seconds.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(*configPath)
 			if err != nil {
