@@ -254,7 +254,9 @@ func (p *Proxy) servedPeers() []servedPeer {
 	slices.SortFunc(out, func(a, b servedPeer) int {
 		return cmp.Or(cmp.Compare(a.key.upstream, b.key.upstream), cmp.Compare(a.key.server, b.key.server))
 	})
-	return out
+	// An address listed twice in one upstream is one server (one entry,
+	// bind gave both peers the same): one series, not a duplicate.
+	return slices.CompactFunc(out, func(a, b servedPeer) bool { return a.key == b.key })
 }
 
 // writeMetrics writes the whole exposition: the counters, the histograms,
@@ -344,12 +346,17 @@ func writeDecisions(e expo, peers []servedPeer, name, help string, of func(*serv
 
 // writeHealth writes each upstream server's state: 1 when it may take
 // requests, 0 when it is down, failed (max_fails within fail_timeout) or
-// found unhealthy by health_check; and its failure count.
+// found unhealthy by health_check; and its failure count. An address listed
+// twice in one upstream is one series: up when either entry is, with the
+// larger failure count.
 func (p *Proxy) writeHealth(e expo) {
-	e.family("spillway_upstream_server_up", "gauge", "1 when the upstream server may take requests; 0 when down, failed (max_fails within fail_timeout) or unhealthy by health_check.")
-	var fails []string
-	s := p.site.Load()
-	if s != nil {
+	type health struct {
+		labels string
+		up     uint64
+		fails  int
+	}
+	var hs []health
+	if s := p.site.Load(); s != nil {
 		names := make([]string, 0, len(s.groups))
 		for name, g := range s.groups {
 			if !g.literal {
@@ -360,22 +367,29 @@ func (p *Proxy) writeHealth(e expo) {
 		for _, name := range names {
 			g := s.groups[name]
 			now := g.clock()
+			first := len(hs)
 			g.mu.Lock()
 			for _, pr := range append(slices.Clip(g.peers), g.backup...) {
-				up := uint64(1)
+				h := health{labels: serverKey{name, pr.addr}.labels(), up: 1, fails: pr.fails}
 				if pr.skip(nil, now) {
-					up = 0
+					h.up = 0
 				}
-				labels := serverKey{name, pr.addr}.labels()
-				e.sample(`spillway_upstream_server_up`+labels, up)
-				fails = append(fails, `spillway_upstream_server_fails`+labels+" "+strconv.Itoa(pr.fails)+"\n")
+				if i := slices.IndexFunc(hs[first:], func(o health) bool { return o.labels == h.labels }); i >= 0 {
+					hs[first+i].up, hs[first+i].fails = max(hs[first+i].up, h.up), max(hs[first+i].fails, h.fails)
+					continue
+				}
+				hs = append(hs, h)
 			}
 			g.mu.Unlock()
 		}
 	}
+	e.family("spillway_upstream_server_up", "gauge", "1 when the upstream server may take requests; 0 when down, failed (max_fails within fail_timeout) or unhealthy by health_check.")
+	for _, h := range hs {
+		e.sample("spillway_upstream_server_up"+h.labels, h.up)
+	}
 	e.family("spillway_upstream_server_fails", "gauge", "Failures counted against max_fails within fail_timeout.")
-	for _, l := range fails {
-		_, _ = io.WriteString(e.w, l)
+	for _, h := range hs {
+		e.sample("spillway_upstream_server_fails"+h.labels, uint64(h.fails))
 	}
 }
 

@@ -39,6 +39,7 @@ func families(t *testing.T, text string) map[string]string {
 	t.Helper()
 	types := map[string]string{}
 	helps := map[string]bool{}
+	series := map[string]bool{}
 	cur := ""
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
@@ -80,6 +81,11 @@ func families(t *testing.T, text string) map[string]string {
 			t.Errorf("unexpected comment %q", line)
 		default:
 			name := line[:strings.IndexAny(line, "{ ")]
+			s := line[:strings.LastIndexByte(line, ' ')]
+			if series[s] {
+				t.Errorf("duplicate series %s", s)
+			}
+			series[s] = true
 			ok := name == cur
 			switch types[cur] {
 			case "histogram":
@@ -113,6 +119,8 @@ http:
   upstreams:
     app:
       servers: [{address: "{U0}", max_fails: 0}, {address: "{U1}", max_fails: 0}, {address: "{U2}", max_fails: 0}]
+    twice: # one address listed twice (nginx allows it): one set of series
+      servers: [{address: "{U2}"}, {address: "{U2}", backup: true}]
   servers:
     - listen: ["127.0.0.1:0"]
       access_log: off
