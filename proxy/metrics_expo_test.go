@@ -284,3 +284,63 @@ func grepLines(text, s string) string {
 	}
 	return b.String()
 }
+
+// pyPromParser is a Python with prometheus_client (Debian's
+// python3-prometheus-client), or "" with the reason there is none.
+func pyPromParser() (string, string) {
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		p, err := exec.LookPath(py)
+		if err != nil {
+			continue
+		}
+		if exec.Command(p, "-c", "import prometheus_client").Run() == nil {
+			return p, ""
+		}
+	}
+	return "", "no python3 with prometheus_client (apt-get install python3-prometheus-client)"
+}
+
+// The Python client (prometheus_client's text parser, what many exporters
+// and scripts use) reads every family with the type the exposition gives:
+// before # TYPE lines it read them all as "unknown".
+func TestMetricsPythonClientReadsTypes(t *testing.T) {
+	py, why := pyPromParser()
+	if py == "" {
+		if os.Getenv("SPILLWAY_REQUIRE_PROMTOOL") == "1" {
+			t.Fatalf("%s and SPILLWAY_REQUIRE_PROMTOOL=1", why)
+		}
+		t.Skip(why)
+	}
+	r, _, _, _ := faultScenario(t)
+	text := exposition(t, r.p.MetricsAddr())
+	want := families(t, text)
+	cmd := exec.Command(py, "-c", `
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for f in text_string_to_metric_families(sys.stdin.read()):
+    print(f.name, f.type, len(f.samples))
+`)
+	cmd.Stdin = strings.NewReader(text)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("prometheus_client: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			t.Fatalf("parser output %q", l)
+		}
+		// The Python client names a counter family without its _total.
+		name := f[0]
+		if f[1] == "counter" {
+			name += "_total"
+		}
+		got[name] = f[1]
+	}
+	for name, typ := range want {
+		if got[name] != typ {
+			t.Errorf("%s: the Python client reads type %q, want %q", name, got[name], typ)
+		}
+	}
+}
