@@ -126,6 +126,34 @@ func TestRecommendNoiseRule(t *testing.T) {
 	}
 }
 
+// Workloads whose cells are all undersampled sort among the others and
+// get a recommendation of none (a real 30s sweep crashed here).
+func TestRecommendAllUndersampledWorkloads(t *testing.T) {
+	fast, _ := ParseClient("fast")
+	slow, _ := ParseClient("slow:8m/s")
+	small := BufferConfig{Buffering: true, N: 8, Size: 4 << 10, MaxTemp: -1}
+	var rs []Result
+	for _, cl := range []ClientSpec{slow, fast} {
+		for _, size := range []int64{8 << 20, 4 << 10} {
+			r := Result{Cell: Cell{Target: "spillway", Config: small, Load: Workload{Size: size, Client: cl, Concurrency: 8}},
+				Requests: 8, RPS: 8, P99ms: 900, Undersampled: "8 requests"}
+			if cl.Name == "fast" && size == 4<<10 {
+				r.Requests, r.RPS, r.P99ms, r.Undersampled = 5000, 5000, 1, ""
+			}
+			rs = append(rs, r)
+		}
+	}
+	recs := Recommend(rs)
+	if len(recs) != 4 {
+		t.Fatalf("%d recommendations for 4 workloads", len(recs))
+	}
+	for _, rec := range recs {
+		if want := map[bool]string{true: "8x4k", false: ""}[rec.Workload == "4k fast c8"]; rec.Config != want {
+			t.Errorf("%s: %q, want %q", rec.Workload, rec.Config, want)
+		}
+	}
+}
+
 // ci95 is Student's t interval: for 1,2,3,4,5 (mean 3, sd √2.5) with 4
 // degrees of freedom, 2.776 × √2.5 / √5; fewer than two values have none.
 func TestCI95(t *testing.T) {

@@ -67,14 +67,16 @@ func within(diff, best, ciA, ciB float64) bool {
 func Recommend(rs []Result) []Recommendation {
 	by := map[string][]Result{}
 	under := map[string][]string{}
+	load := map[string]Workload{} // a workload's key → the workload, to sort by
 	var keys []string
 	for _, r := range rs {
 		if r.Target == "nginx" || r.Errors > 0 || r.Requests == 0 {
 			continue
 		}
 		k := r.Load.Key()
-		if by[k] == nil && under[k] == nil {
+		if _, seen := load[k]; !seen {
 			keys = append(keys, k)
+			load[k] = r.Load
 		}
 		if r.Undersampled != "" {
 			under[k] = append(under[k], r.Config.Name())
@@ -82,7 +84,7 @@ func Recommend(rs []Result) []Recommendation {
 		}
 		by[k] = append(by[k], r)
 	}
-	sort.SliceStable(keys, func(i, j int) bool { return workloadLess(by[keys[i]][0].Load, by[keys[j]][0].Load) })
+	sort.SliceStable(keys, func(i, j int) bool { return workloadLess(load[keys[i]], load[keys[j]]) })
 	var out []Recommendation
 	for _, k := range keys {
 		cells := by[k]
