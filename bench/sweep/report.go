@@ -400,8 +400,13 @@ func (rec Recommendation) line() string {
 	case rec.Config == "":
 		return fmt.Sprintf("%s: none (%s%s)", rec.Workload, best, under)
 	}
-	verdict := fmt.Sprintf("significantly better than %s", strings.Join(rec.Worse, ", "))
-	if !rec.Significant {
+	var verdict string
+	switch {
+	case rec.Significant:
+		verdict = fmt.Sprintf("significantly better than %s", strings.Join(rec.Worse, ", "))
+	case len(rec.Equivalent) == 1:
+		verdict = "the only configuration measured with enough requests: nothing to compare"
+	default:
 		verdict = fmt.Sprintf("no significant difference among %s: the smallest by memory", strings.Join(rec.Equivalent, ", "))
 	}
 	return fmt.Sprintf("%s: %s (%.0f req/s, p99 %.2f ms, hold p99 %s; %s) — %s%s",
