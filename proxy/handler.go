@@ -132,7 +132,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		g.budget.earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
-	x.p.stats.attempt(ue, a.start)
+	x.p.stats.attempt(pr, ue, a.start)
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
 		x.record(pr, status, a.start)
@@ -162,7 +162,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	x.record(pr, ue.Status(), a.start)
 	verdict := decideRetry(x.retryInput(ue))
-	x.p.stats.decision(verdict)
+	x.p.stats.decision(pr, verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).

@@ -139,6 +139,12 @@ type Server struct {
 	ListenSSL []string  // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
 	TLS       ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)
 
+	// ListenDefault are the Listen addresses written with "default_server"
+	// (or nginx's older "default"): this server answers requests to them
+	// whose Host no server_name matches, instead of the first server
+	// listening there.
+	ListenDefault []string
+
 	AccessLog AccessLog
 
 	ClientHeaderTimeout      time.Duration // default 60s

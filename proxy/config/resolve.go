@@ -133,6 +133,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
 	checkServerNames(c.Servers, h.Servers, p)
+	checkDefaultServers(c.Servers, h.Servers, p)
 	checkSSLAddresses(c.Servers, h.Servers, p)
 	return c
 }
@@ -308,6 +309,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	}
 	for i, a := range s.Listen.or(nil) {
 		a, ssl := cutListenSSL(a)
+		a, def := cutListenDefault(a)
 		addr, err := listenAddress(a)
 		switch {
 		case err != nil:
@@ -318,6 +320,9 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			srv.Listen = append(srv.Listen, addr)
 			if ssl {
 				srv.ListenSSL = append(srv.ListenSSL, addr)
+			}
+			if def {
+				srv.ListenDefault = append(srv.ListenDefault, addr)
 			}
 		}
 	}

@@ -529,10 +529,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if dropped {
 		return nil
 	}
-	if isDefault {
-		c.defaults = append(c.defaults, defaultListen{addr: normAddr(addr), server: lv, d: d})
-	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, d: d})
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, def: isDefault, d: d})
 	return nil
 }
 
