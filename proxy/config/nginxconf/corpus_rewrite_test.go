@@ -52,8 +52,9 @@ import (
 //     include): absolute paths are re-rooted under the run's fs/
 //     directory, except /etc/nginx/..., which becomes the conf directory
 //     holding Debian's stock files (testdata/nginx-corpus/etc-nginx), and
-//     /dev/...; roots and log directories are created, each root with a
-//     file corpus-probe.txt.
+//     /dev/...; certbot's options-ssl-nginx.conf, wherever a file includes
+//     it from, is the copy in etc-nginx; roots and log directories are
+//     created, each root with a file corpus-probe.txt.
 //
 // Comments are dropped; everything else is written back as it was read.
 
@@ -417,6 +418,9 @@ func (r *corpusRun) rewrite(ns []*cnode, ctx string, hasCert bool) ([]*cnode, er
 				break
 			}
 			np := r.path(p)
+			if name == "include" && filepath.Base(p) == "options-ssl-nginx.conf" {
+				np = filepath.Join(r.dir, "conf", "options-ssl-nginx.conf") // certbot's, wherever it is
+			}
 			if (name == "root" || name == "alias") && !strings.HasPrefix(p, "/") && !strings.Contains(p, "$") {
 				r.roots[filepath.Join(r.dir, p)] = true // relative to nginx's prefix
 			}
@@ -432,7 +436,7 @@ func (r *corpusRun) rewrite(ns []*cnode, ctx string, hasCert bool) ([]*cnode, er
 					if !strings.Contains(np, "$") {
 						r.roots[np] = true
 					}
-				case "access_log", "error_log":
+				case "access_log", "error_log", "auth_basic_user_file", "ssl_session_ticket_key":
 					r.roots[filepath.Dir(np)] = false
 				case "include":
 				default:
