@@ -42,7 +42,8 @@ import (
 // the same local origins? The counts must equal corpusFloor: a regression
 // fails, and so does an improvement until the floor is raised with it.
 // CORPUS_UPDATE=1 rewrites docs/drop-in.md (the table and the tally of
-// what blocks conversion), which the test otherwise checks is in sync.
+// what blocks conversion) and the counts in the README, which the test
+// otherwise checks are in sync.
 //
 // It lives here, next to the converter, because convert is the first gate
 // of every file and behave_test.go already serves converted files in front
@@ -91,10 +92,29 @@ func TestCorpus(t *testing.T) {
 		t.Errorf("%s is out of date with the corpus results: run CORPUS_UPDATE=1 go test -run TestCorpus ./proxy/config/nginxconf/", docPath)
 	}
 
+	// The README states the counts (its "On real sites" paragraph).
+	const readmePath = "../../../README.md"
+	readme, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := fmt.Sprintf("`%d of %d convert; %d pass check; %d answer like nginx`", c.convert, c.files, c.check, c.like)
+	if os.Getenv("CORPUS_UPDATE") == "1" {
+		readme = reReadmeCounts.ReplaceAll(readme, []byte(counts))
+		if err := os.WriteFile(readmePath, readme, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Contains(readme, []byte(counts)) {
+		t.Errorf("README.md does not say %s: run CORPUS_UPDATE=1 go test -run TestCorpus ./proxy/config/nginxconf/", counts)
+	}
+
 	if c != corpusFloor {
 		t.Errorf("corpus counts %+v, recorded %+v: a drop is a regression; after an improvement raise corpusFloor (and rerun with CORPUS_UPDATE=1)", c, corpusFloor)
 	}
 }
+
+var reReadmeCounts = regexp.MustCompile("`[0-9]+ of [0-9]+ convert; [0-9]+ pass check; [0-9]+ answer like nginx`")
 
 // corpusFloor is the last recorded result of TestCorpus.
 var corpusFloor = corpusCounts{files: 40, convert: 9, check: 9, like: 8}
@@ -747,7 +767,7 @@ converts what it can and lists the rest); the test's log (go test -v)
 shows their comparison with nginx too.
 
 `, c.files, strings.Join(corpusHeaders, ", "), c.convert, c.files, c.check, c.like)
-	b.WriteString("## What blocks conversion\n\nFiles per directive (or message) that convert refuses or reports unsupported:\n\n| directive | files |\n|---|---|\n")
+	b.WriteString("## What blocks conversion\n\nFiles per directive (or message) that convert reports unsupported, or that makes it stop (`[emerg]`; such a file counts only for that one reason, since convert says nothing more about it):\n\n| directive | files |\n|---|---|\n")
 	tally := map[string]int{}
 	for _, r := range rs {
 		for _, k := range r.blockers {
