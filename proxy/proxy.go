@@ -344,7 +344,7 @@ func (x *exchange) finish() {
 			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
 			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
 			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
-			RequestURI: string(h.RequestURI()), Scheme: x.scheme(), RequestTime: time.Since(x.start),
+			URI: bstr(x.path), RequestURI: string(h.RequestURI()), Scheme: x.scheme(), RequestTime: time.Since(x.start),
 			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
 			Header: func(name string) []byte { return h.Peek(name) },
 		})
