@@ -116,3 +116,20 @@ func TestAppendEscapedLikeNginx(t *testing.T) {
 		t.Errorf("escaped bytes:\n got %s\nwant %s", got.String(), want.String())
 	}
 }
+
+// The cost per request: a plain path takes the quick scan, a complex one
+// the state machine; neither allocates once dst has room.
+func BenchmarkParse(b *testing.B) {
+	for _, target := range []string{"/api/v1/users/42?expand=1", "//static/./css/../img/%7Elogo.png?v=3"} {
+		b.Run(target, func(b *testing.B) {
+			dst := make([]byte, 0, 128)
+			t := []byte(target)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse(dst, t, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
