@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -168,5 +169,33 @@ func TestURIInvalidBeforeContinue(t *testing.T) {
 	want := `client sent invalid request while reading client request line, client: 127.0.0.1, server: localhost, request: "POST /a/../../x HTTP/1.1"` + "\n"
 	if n := strings.Count(r.log(), want); n != 1 {
 		t.Errorf("%d lines %q in the log:\n%s", n, want, r.log())
+	}
+}
+
+// The access log's $uri is nginx's normalised one and $request_uri the
+// target as sent; for a refused target, as nginx 1.22.1 logs it, $uri is
+// empty and $request_uri "-" (nginx had not set it).
+func TestAccessLogURI(t *testing.T) {
+	o := newRecordingOrigin(t)
+	alog := filepath.Join(t.TempDir(), "access.log")
+	conf := strings.Replace(strings.ReplaceAll(uriConf, "{MERGE}", "on"), "      access_log: off\n",
+		"      access_log: {path: "+alog+", format: '$status [$uri] [$request_uri]'}\n", 1)
+	r := newRig(t, "info", conf, o.ln.Addr().String())
+	for _, target := range []string{"//admin/./%78", "/../x"} {
+		res := rawDo(t, r.addr, "GET "+target+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+		_ = res.conn.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := r.p.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	b, err := os.ReadFile(alog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "200 [/admin/x] [//admin/./%78]\n400 [] [-]\n"
+	if string(b) != want {
+		t.Errorf("access log\n%s\nwant\n%s", b, want)
 	}
 }
