@@ -344,11 +344,15 @@ func (x *exchange) finish() {
 	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
 		addr, status, rtime := x.upstreamVars()
 		h := &x.ctx.Request.Header
+		requestURI := string(h.RequestURI())
+		if x.uriInvalid {
+			requestURI = "" // nginx never set $request_uri: "-"
+		}
 		l.Write(&accesslog.Entry{
 			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
 			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
 			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
-			RequestURI: string(h.RequestURI()), Scheme: x.scheme(), RequestTime: time.Since(x.start),
+			URI: bstr(x.path), RequestURI: requestURI, Scheme: x.scheme(), RequestTime: time.Since(x.start),
 			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
 			Header: func(name string) []byte { return h.Peek(name) },
 		})

@@ -153,6 +153,7 @@ type Server struct {
 	KeepaliveTimeout         time.Duration // client keepalive, default 75s
 	KeepaliveRequests        int           // default 1000
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
+	MergeSlashes             bool          // default on: "//" in a path is "/" in $uri (nginx's merge_slashes)
 
 	Locations []*Location
 }

@@ -129,6 +129,7 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
+		MergeSlashes: true, // nginx's default
 	}
 	gotServer := *s
 	gotServer.Locations = nil

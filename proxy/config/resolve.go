@@ -300,6 +300,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		KeepaliveTimeout:         s.KeepaliveTimeout.or(defaultKeepaliveTimeout),
 		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
+		MergeSlashes:             s.MergeSlashes.or(true),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
