@@ -65,6 +65,11 @@ type master struct {
 	pid  string // the pid file written, "" for none
 	// reloads counts the SIGHUPs handled, for the status file.
 	reloads int
+	// newBinary reports the exit of the binary a USR2 started (nil: none
+	// runs); its pid and the pid file it took over.
+	newBinary        chan error
+	newBinaryPid     int
+	newBinaryPidFile string
 }
 
 func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
@@ -84,7 +89,14 @@ func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 	defer elog.Close()
 	m := &master{cfg: cfg, opts: opts, elog: elog}
 	m.startupLines()
-	if m.p, err = proxy.New(cfg, proxy.Options{ErrorLog: elog}); err != nil {
+	inherited, fds, err := inheritedListeners()
+	if err != nil {
+		m.elog.Logf(errorlog.Alert, "%v", err)
+	}
+	if fds != "" {
+		m.notice(fmt.Sprintf("using inherited sockets from %q", fds))
+	}
+	if m.p, err = proxy.New(cfg, proxy.Options{ErrorLog: elog, Inherited: inherited}); err != nil {
 		m.emerg(err)
 		return err
 	}
@@ -92,6 +104,7 @@ func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 		m.emerg(err)
 		return err
 	}
+	m.p.DropInherited()
 	if err := m.writePID(cfg.PID); err != nil {
 		m.emerg(err)
 		_ = m.p.Close()
@@ -102,11 +115,15 @@ func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 	if opts.ready != nil {
 		opts.ready(m.p)
 	}
-	notify(daemon.SdNotifyReady)
+	if fds != "" { // a binary upgrade: systemd's main process is now this one
+		notify(fmt.Sprintf("MAINPID=%d\n%s", os.Getpid(), daemon.SdNotifyReady))
+	} else {
+		notify(daemon.SdNotifyReady)
+	}
 	sigs := opts.signals
 	if sigs == nil {
 		sigs = make(chan os.Signal, 4)
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT)
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT)
 		defer signal.Stop(sigs)
 	}
 	if ctx == nil {
@@ -123,8 +140,13 @@ func (m *master) loop(ctx context.Context, sigs <-chan os.Signal) error {
 		select {
 		case <-ctx.Done():
 			return m.p.Close()
+		case err := <-m.newBinary: // nil channel until a USR2
+			m.newBinaryExited(err)
 		case sig := <-sigs:
 			switch sig {
+			case syscall.SIGUSR2:
+				m.notice("signal 12 (SIGUSR2) received, changing binary")
+				m.upgrade()
 			case syscall.SIGHUP:
 				m.notice("signal 1 (SIGHUP) received, reconfiguring")
 				m.notice("reconfiguring")
@@ -140,13 +162,13 @@ func (m *master) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			case syscall.SIGQUIT:
 				m.notice("signal 3 (SIGQUIT) received, shutting down")
 				m.notice("gracefully shutting down")
-				notify(daemon.SdNotifyStopping)
+				m.notifyStopping()
 				return m.quit(sigs)
 			default: // TERM, INT
 				n := sig.(syscall.Signal)
 				m.notice(fmt.Sprintf("signal %d (%s) received, exiting", int(n), sigName(n)))
 				m.notice("exiting")
-				notify(daemon.SdNotifyStopping)
+				m.notifyStopping()
 				err := m.p.Close()
 				m.notice("exit")
 				return err
@@ -292,6 +314,8 @@ func sigName(s syscall.Signal) string {
 		return "SIGTERM"
 	case syscall.SIGUSR1:
 		return "SIGUSR1"
+	case syscall.SIGUSR2:
+		return "SIGUSR2"
 	}
 	return "SIG" + strconv.Itoa(int(s))
 }
@@ -408,6 +432,14 @@ func readStatus(pidFile string, pid int) (status, bool) {
 		st.reason = f[3]
 	}
 	return st, true
+}
+
+// notifyStopping is STOPPING=1, unless a new binary took over (USR2): the
+// service goes on in it.
+func (m *master) notifyStopping() {
+	if m.newBinary == nil {
+		notify(daemon.SdNotifyStopping)
+	}
 }
 
 // notify tells systemd (Type=notify) about the state; without
