@@ -17,12 +17,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The packaged config is valid (with the unit's prefix).
+// The packaged config is valid (with the unit's prefix). The test runs it
+// with its /var/log and /run paths moved into a temp dir, since a test
+// opens the logs.
 func TestPackagedConfig(t *testing.T) {
-	file, _ := filepath.Abs("../../docs/packaging/proxy.yaml") // a relative -c is under -p
-	_, stderr, err := runMain("-t", "-c", file, "-p", t.TempDir(),
-		"-g", "pid "+filepath.Join(t.TempDir(), "p.pid")+"; error_log stderr;")
+	b, err := os.ReadFile("../../docs/packaging/proxy.yaml")
 	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	yaml := strings.NewReplacer("/var/log/spillway", dir, "/run/spillway", dir).Replace(string(b))
+	file := filepath.Join(dir, "proxy.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := runMain("-t", "-c", file, "-p", dir); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 }
