@@ -863,3 +863,27 @@ http:
 		t.Errorf("prefix %q, pid %q, error_log %+v", c.Prefix, c.PID, c.ErrorLog)
 	}
 }
+
+// Certificates are read from the configuration file's directory, as nginx
+// reads them from its conf prefix (not from -p, not from the working
+// directory).
+func TestCertificatePathsFromFileDirectory(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "proxy.yaml")
+	yaml := `
+http:
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      ssl_certificate: certs/a.pem
+      ssl_certificate_key: certs/a.key
+      locations: [{path: /, proxy_pass: "http://127.0.0.1:9001"}]
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadPaths(file, Paths{Prefix: "/elsewhere"})
+	want := `cannot load certificate "` + dir + `/certs/a.pem"`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}

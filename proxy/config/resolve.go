@@ -163,6 +163,18 @@ func (c *Config) absolutePaths(prefix string) {
 	}
 }
 
+// confPath joins a relative certificate path to the configuration file's
+// directory, where nginx reads certificates from (its conf prefix, not -p).
+func (p *problems) confPath(f string) string {
+	if f == "" || filepath.IsAbs(f) {
+		return f
+	}
+	if dir := filepath.Dir(p.file); dir != "." {
+		return filepath.Join(dir, f)
+	}
+	return f
+}
+
 // checkDirectives checks the directives as they are in effect at one level:
 // nginx checks its merged configuration at every level, so a bad http-level
 // value is reported even if every location overrides it.
