@@ -180,6 +180,26 @@ func TestDebianPackage(t *testing.T) {
 	if fi, err := os.Stat("/var/log/spillway/access.log"); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(mustAtoi(u.Uid)) {
 		t.Errorf("access.log is not the spillway user's: %v", err)
 	}
+
+	// logrotate with the packaged file, from /: the logs are renamed and
+	// spillway -s reopen makes spillway write to new ones.
+	lr, err := exec.LookPath("logrotate")
+	if err != nil {
+		skip("no logrotate for the rotation check: %v", err)
+	}
+	rotate := exec.Command(lr, "-f", "-s", filepath.Join(out, "logrotate.state"), "/etc/logrotate.d/spillway")
+	rotate.Dir = "/"
+	if b, err := rotate.CombinedOutput(); err != nil {
+		t.Fatalf("logrotate: %v\n%s", err, b)
+	}
+	if rotated := readFile("/var/log/spillway/error.log.1"); !strings.Contains(rotated, "signal 1 (SIGHUP) received, reconfiguring") ||
+		!strings.Contains(rotated, "signal 10 (SIGUSR1) received, reopening logs") {
+		t.Errorf("error.log.1 lacks the reload and the reopen:\n%s", rotated)
+	}
+	waitFor(t, func() bool { _, err := os.Stat("/var/log/spillway/error.log"); return err == nil }, "the reopened error.log")
+	if fi, err := os.Stat("/var/log/spillway/error.log"); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(mustAtoi(u.Uid)) {
+		t.Errorf("the new error.log is not the spillway user's: %v", err)
+	}
 }
 
 func mustAtoi(s string) int { n, _ := strconv.Atoi(s); return n }
