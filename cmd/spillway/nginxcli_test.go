@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,6 +270,42 @@ http {
 			}
 		})
 	}
+	// Serving from /: the pid file, the error log and the temp directory
+	// of the same file land at the same places under the prefix.
+	for _, bin := range []string{"nginx", "spillway"} {
+		for _, d := range []string{"logs", "proxy_temp"} {
+			_ = os.RemoveAll(filepath.Join(prefix, d))
+		}
+		_ = os.MkdirAll(filepath.Join(prefix, "logs"), 0o755) // nginx does not make it
+		args := append(base, "-g", "daemon off; master_process off;")
+		var cmd *exec.Cmd
+		if bin == "nginx" {
+			cmd = exec.Command(nginx, args...)
+		} else {
+			cmd = spillwayCmd(t, args...)
+		}
+		cmd.Dir = "/"
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pidFile := filepath.Join(prefix, "logs", "server.pid")
+		waitFor(t, func() bool {
+			b, _ := os.ReadFile(pidFile)
+			return strings.TrimSpace(string(b)) == strconv.Itoa(cmd.Process.Pid)
+		}, "%s's pid file %s (stderr: %s)", bin, pidFile, &stderr)
+		for _, f := range []string{"logs/error.log", "proxy_temp"} {
+			if _, err := os.Stat(filepath.Join(prefix, f)); err != nil {
+				t.Errorf("%s: %v", bin, err)
+			}
+		}
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("%s after QUIT: %v\n%s", bin, err, &stderr)
+		}
+	}
+
 	_, nv, _ := run("nginx", "-V")
 	_, sv, _ := run("spillway", "-V")
 	shape := regexp.MustCompile(`^(\w+) version: (\w+)/\S+\n`)
