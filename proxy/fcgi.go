@@ -225,7 +225,7 @@ func overridden(names []string, h []byte) bool {
 // fastcgi_index appended to a name ending in "/" (nginx's rules).
 func (x *exchange) splitScriptName() {
 	st, f := &x.fcgi, x.loc.fcgi
-	uri := x.ctx.Path()
+	uri := x.path // $uri: no "..", no NUL (uri.go)
 	st.script, st.pinfo = append(st.script[:0], uri...), st.pinfo[:0]
 	if re := f.split.SplitPathInfo; re != nil {
 		if m := re.FindSubmatchIndex(uri); m != nil && m[2] >= 0 {
@@ -264,7 +264,7 @@ func (x *exchange) appendFCGIValue(dst []byte, parts []fcgiPart) []byte {
 				dst = append(dst, h.Peek("Content-Length")...)
 			}
 		case fvDocumentURI:
-			dst = append(dst, x.ctx.Path()...)
+			dst = append(dst, x.path...)
 		case fvServerProtocol:
 			dst = append(dst, h.Protocol()...)
 		case fvServerAddr:
@@ -272,7 +272,7 @@ func (x *exchange) appendFCGIValue(dst []byte, parts []fcgiPart) []byte {
 				dst = a.AddrPort().Addr().Unmap().AppendTo(dst)
 			}
 		case fvRequestFilename:
-			dst = append(append(dst, x.loc.conf.Root...), x.ctx.Path()...)
+			dst = append(append(dst, x.loc.conf.Root...), x.path...)
 		}
 	}
 	return dst

@@ -45,6 +45,7 @@ type Proxy struct {
 	handled   atomic.Int64 // connections handed to a server ("handled")
 	stats     *stats       // counters for metrics and stub_status
 	fds       *fdReserve   // descriptors kept for accepted clients (fdreserve.go)
+	inherited inheritedSet // sockets from the previous binary (Options.Inherited)
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -62,6 +63,9 @@ type Proxy struct {
 type Options struct {
 	ErrorLog *errorlog.Log    // nil: opened from cfg.ErrorLog
 	Now      func() time.Time // nil: time.Now (passive health clock)
+	// Inherited are listening sockets passed on by the previous binary,
+	// by configured listen address; Start serves them instead of binding.
+	Inherited map[string]net.Listener
 }
 
 // New builds a proxy from a loaded config without opening listeners.
@@ -70,6 +74,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 		hardStop: make(chan struct{}), done: make(chan struct{})}
 	p.stats = newStats()
 	p.fds = newFDReserve()
+
+	p.inherited.lns = opts.Inherited
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
@@ -344,11 +350,15 @@ func (x *exchange) finish() {
 	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
 		addr, status, rtime := x.upstreamVars()
 		h := &x.ctx.Request.Header
+		requestURI := string(h.RequestURI())
+		if x.uriInvalid {
+			requestURI = "" // nginx never set $request_uri: "-"
+		}
 		l.Write(&accesslog.Entry{
 			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
 			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
 			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
-			RequestURI: string(h.RequestURI()), Scheme: x.scheme(), RequestTime: time.Since(x.start),
+			URI: bstr(x.path), RequestURI: requestURI, Scheme: x.scheme(), RequestTime: time.Since(x.start),
 			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
 			Header: func(name string) []byte { return h.Peek(name) },
 		})

@@ -210,7 +210,9 @@ func (f *Format) appendLine(b []byte, e *Entry, t time.Time, pid int) []byte {
 		case varRequestMethod:
 			b = appendValue(b, e.Method)
 		case varURI:
-			b = appendValue(b, e.URI)
+			if len(e.URI) > 0 { // nginx's $uri is always found: empty (a refused target) prints nothing, not "-"
+				b = appendValue(b, e.URI)
+			}
 		case varRequestURI:
 			b = appendValue(b, e.RequestURI)
 		case varScheme:

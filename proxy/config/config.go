@@ -17,7 +17,11 @@ import (
 
 // Config is the resolved, validated content of one proxy.yaml.
 type Config struct {
-	Source   string // the file it was loaded from
+	Source string // the file it was loaded from
+	// Prefix is the absolute directory relative paths were resolved
+	// against (nginx's -p; by default the file's directory). Every path
+	// below is absolute, or "stderr".
+	Prefix   string
 	ErrorLog ErrorLog
 	PID      string // pid file path ("" = none)
 
@@ -153,6 +157,7 @@ type Server struct {
 	KeepaliveTimeout         time.Duration // client keepalive, default 75s
 	KeepaliveRequests        int           // default 1000
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
+	MergeSlashes             bool          // default on: "//" in a path is "/" in $uri (nginx's merge_slashes)
 
 	Locations []*Location
 }

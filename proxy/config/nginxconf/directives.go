@@ -50,6 +50,7 @@ func init() {
 	add(inServers, "keepalive_timeout", keepaliveTimeout)
 	add(inServers, "keepalive_requests", single(numberValue))
 	add(inServers, "underscores_in_headers", single(flagValue))
+	add(inServers, "merge_slashes", single(flagValue))
 
 	add("server", "listen", listen)
 	add("server", "server_name", serverName)
