@@ -218,8 +218,8 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 	reqs := corpusRequests(r)
 	res.total = len(reqs)
 
-	// convert, as `spillway convert` does
-	conv, cerr := nginxconf.ConvertFile(confPath, nginxconf.Options{Prefix: dir})
+	// convert, as `spillway check -p DIR -c nginx.conf` does
+	conv, cerr := nginxconf.ConvertFile(confPath, nginxconf.Options{})
 	switch {
 	case cerr != nil:
 		res.convert = "refused: " + cleanMsg(cerr.Error(), dir)
@@ -264,10 +264,16 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 	if cerr != nil {
 		return res
 	}
-	// check, as `spillway check` does, and serve
-	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), conv.YAML)
+	// check, as `spillway check -p DIR -c nginx.conf` does: load with
+	// nginx's prefix, then build what serve builds (proxy.New)
+	var elog syncBuffer
+	var p *proxy.Proxy
+	cfg, err := config.LoadBytesPaths(confPath+" (converted)", conv.YAML, config.Paths{Prefix: dir})
 	if err == nil {
 		err = proxy.Validate(cfg)
+	}
+	if err == nil {
+		p, err = proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(&elog, config.LevelError, errorlog.Options{})})
 	}
 	if err != nil {
 		res.check = "fails: " + cleanMsg(firstLine(err.Error()), dir)
@@ -275,9 +281,10 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 	}
 	res.check, res.checkOK = "ok", res.convertOK
 	if res.nginx != "ok" {
+		_ = p.Close()
 		return res
 	}
-	sp, err := runCorpusSpillway(cfg, reqs, origins)
+	sp, err := runCorpusSpillway(p, reqs, origins)
 	if err != nil {
 		res.diffs = append(res.diffs, "spillway: "+cleanMsg(err.Error(), dir))
 		return res
@@ -646,13 +653,9 @@ func runCorpusNginx(t *testing.T, bin, dir, conf string, lns []*net.TCPListener,
 
 // runCorpusSpillway serves the checked configuration in-process on the
 // same addresses (nginx has stopped) and sends the same requests.
-func runCorpusSpillway(cfg *config.Config, reqs []corpusRequest, origins *corpusOrigins) ([]corpusResponse, error) {
-	var elog syncBuffer
-	p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(&elog, config.LevelError, errorlog.Options{})})
-	if err != nil {
-		return nil, err
-	}
+func runCorpusSpillway(p *proxy.Proxy, reqs []corpusRequest, origins *corpusOrigins) ([]corpusResponse, error) {
 	if err := p.Start(); err != nil {
+		_ = p.Close()
 		return nil, err
 	}
 	out := sendAll(reqs, origins)
