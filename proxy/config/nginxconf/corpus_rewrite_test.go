@@ -54,7 +54,8 @@ import (
 //     holding Debian's stock files (testdata/nginx-corpus/etc-nginx), and
 //     /dev/...; certbot's options-ssl-nginx.conf, wherever a file includes
 //     it from, is the copy in etc-nginx; roots and log directories are
-//     created, each root with a file corpus-probe.txt.
+//     created, each root with a file corpus-probe.txt and an index.php (so
+//     that a PHP site's "/" reaches its FastCGI origin, as on a real site).
 //
 // Comments are dropped; everything else is written back as it was read.
 
@@ -736,8 +737,10 @@ func (r *corpusRun) makeDirs() error {
 			return err
 		}
 		if r.roots[d] {
-			if err := os.WriteFile(filepath.Join(d, "corpus-probe.txt"), []byte("corpus probe file\n"), 0o644); err != nil {
-				return err
+			for name, text := range map[string]string{"corpus-probe.txt": "corpus probe file\n", "index.php": "<?php echo 'corpus';\n"} {
+				if err := os.WriteFile(filepath.Join(d, name), []byte(text), 0o644); err != nil {
+					return err
+				}
 			}
 		}
 	}

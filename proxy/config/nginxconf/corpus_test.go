@@ -260,6 +260,13 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 		_ = l.Close()
 	}
 	lns = nil
+	if testing.Verbose() {
+		for i, q := range reqs {
+			if i < len(ng) {
+				t.Logf("nginx: %s → %s %q, origin %v", q, statusText(ng[i]), describeCorpusBody(ng[i].body), ng[i].hits)
+			}
+		}
+	}
 
 	if cerr != nil {
 		return res
@@ -291,7 +298,7 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 	}
 	for i := range reqs {
 		if d := compareCorpus(ng[i], sp[i]); d != "" {
-			res.diffs = append(res.diffs, reqs[i].String()+": "+d)
+			res.diffs = append(res.diffs, reqs[i].String()+": "+cleanMsg(d, dir))
 			continue
 		}
 		res.like++
@@ -449,6 +456,14 @@ func compareCorpus(ng, sp corpusResponse) string {
 	return strings.Join(d, "; ")
 }
 
+// describeCorpusBody is a body in the verbose log: its start.
+func describeCorpusBody(b []byte) string {
+	if len(b) > 60 {
+		return string(b[:60]) + "..."
+	}
+	return string(b)
+}
+
 func statusText(r corpusResponse) string {
 	if r.err {
 		return "no answer"
@@ -502,11 +517,11 @@ type corpusOrigins struct {
 	own   map[string]int // hits of the unix and FastCGI origins
 }
 
-// hits is a snapshot of every origin's requests: "originN GET /x" → n.
+// hits is a snapshot of every origin's requests: "originN GET /x?q" → n.
 func (o *corpusOrigins) hits() map[string]int {
 	m := map[string]int{}
 	for i, u := range o.ups {
-		for k, v := range u.Stats().Hits {
+		for k, v := range u.Stats().Targets { // the target byte for byte, query included
 			m[o.names[i]+" "+k] = v
 		}
 	}
@@ -570,12 +585,13 @@ func startCorpusOrigins(t *testing.T, r *corpusRun) *corpusOrigins {
 		}
 		fc := org.fcgi
 		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			key := name + " " + req.Method + " " + req.URL.Path
-			body := name + " " + req.Method + " " + req.URL.RequestURI() + "\n"
+			key := name + " " + req.Method + " " + req.RequestURI
+			body := name + " " + req.Method + " " + req.RequestURI + "\n"
 			if fc {
 				env := fcgi.ProcessEnv(req)
-				key = name + " " + req.Method + " " + env["SCRIPT_NAME"]
-				body = "fastcgi " + name + " " + env["SCRIPT_NAME"] + "\n"
+				script := strings.TrimPrefix(env["SCRIPT_FILENAME"], r.dir)
+				key = name + " " + req.Method + " " + script + " " + req.RequestURI
+				body = "fastcgi " + name + " " + script + "\n"
 			}
 			o.mu.Lock()
 			o.own[key]++
