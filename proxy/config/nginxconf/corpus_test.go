@@ -756,6 +756,36 @@ func corpusTable(rs []*corpusResult, all bool) string {
 	return b.String()
 }
 
+// writeTally writes the rows of a count table, most files first.
+func writeTally(b *strings.Builder, tally map[string]int) {
+	keys := make([]string, 0, len(tally))
+	for k := range tally {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if tally[keys[i]] != tally[keys[j]] {
+			return tally[keys[i]] > tally[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		fmt.Fprintf(b, "| `%s` | %d |\n", strings.ReplaceAll(k, "|", `\|`), tally[k])
+	}
+}
+
+// checkKey is the part of a check error that says what is wrong: the
+// first of its ": "-separated parts that quotes a value (`unknown cipher
+// "HIGH" in "ssl_ciphers"`, `unknown "nginx_version" variable`), without
+// the key path before it or the advice after it.
+func checkKey(msg string) string {
+	for _, part := range strings.Split(msg, ": ") {
+		if strings.Contains(part, `"`) {
+			return part
+		}
+	}
+	return msg
+}
+
 // corpusDoc is docs/drop-in.md.
 func corpusDoc(rs []*corpusResult, c corpusCounts) string {
 	var b strings.Builder
@@ -793,19 +823,15 @@ shows their comparison with nginx too.
 			tally[k]++
 		}
 	}
-	keys := make([]string, 0, len(tally))
-	for k := range tally {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if tally[keys[i]] != tally[keys[j]] {
-			return tally[keys[i]] > tally[keys[j]]
+	writeTally(&b, tally)
+	b.WriteString("\n## What fails check\n\nFiles per reason, among those convert takes (with or without warnings):\n\n| reason | files |\n|---|---|\n")
+	checks := map[string]int{}
+	for _, r := range rs {
+		if strings.HasPrefix(r.check, "fails: ") {
+			checks[checkKey(strings.TrimPrefix(r.check, "fails: "))]++
 		}
-		return keys[i] < keys[j]
-	})
-	for _, k := range keys {
-		fmt.Fprintf(&b, "| `%s` | %d |\n", strings.ReplaceAll(k, "|", `\|`), tally[k])
 	}
+	writeTally(&b, checks)
 	b.WriteString("\n## Per file\n\n")
 	b.WriteString(corpusTable(rs, false))
 	b.WriteString("\n## Differences\n\nThe first difference of each file that converts, passes check and does not answer like nginx:\n\n")
