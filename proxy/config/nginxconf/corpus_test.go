@@ -211,6 +211,18 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 	for ph, addr := range origins.addrs {
 		text = strings.ReplaceAll(text, ph, addr)
 	}
+	for f := range r.included { // the stock files it includes, rewritten too
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ph, addr := range origins.addrs {
+			b = bytes.ReplaceAll(b, []byte(ph), []byte(addr))
+		}
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	confPath := filepath.Join(dir, "conf", "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
