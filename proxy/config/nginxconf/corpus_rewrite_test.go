@@ -39,7 +39,9 @@ import (
 //     uwsgi_pass, scgi_pass and grpc_pass (those not naming an upstream
 //     block and without variables) become local origins: TCP addresses a
 //     spillway test origin (bench.Upstream), unix: sockets a socket under
-//     the run's directory; FastCGI ones a FastCGI origin.
+//     the run's directory; FastCGI ones a FastCGI origin; those of uwsgi,
+//     SCGI and gRPC a refused port or a missing socket (no origin here
+//     speaks them: nginx answers 502 at once instead of waiting).
 //   - certificates: ssl_certificate, ssl_certificate_key,
 //     ssl_trusted_certificate and ssl_client_certificate name the test's
 //     self-signed certificate and key; a server listening with ssl that
@@ -247,6 +249,7 @@ type corpusOrigin struct {
 	orig  string // as written: "127.0.0.1:3000", "unix:/run/app.sock"
 	local string // what the rewritten file names: "127.0.0.3:N", "unix:DIR/sock/0.sock"
 	fcgi  bool   // named by fastcgi_pass (directly or through its upstream)
+	mute  bool   // named by uwsgi_pass, scgi_pass or grpc_pass: nothing here speaks those
 }
 
 // corpusRun is the rewriting of one corpus file into a run directory.
@@ -259,6 +262,7 @@ type corpusRun struct {
 	origins  map[string]*corpusOrigin // by original address
 	upstream map[string][]string      // upstream block name → its server addresses
 	fcgiUps  map[string]bool          // upstream names used by fastcgi_pass
+	muteUps  map[string]bool          // upstream names used by uwsgi_pass, scgi_pass, grpc_pass
 	roots    map[string]bool          // re-rooted directories to create
 	included map[string]bool          // conf/ files already rewritten
 	sockets  int
@@ -295,6 +299,8 @@ func (r *corpusRun) survey(ns []*cnode) {
 			}
 		case n.name() == "fastcgi_pass" && len(n.words) > 1:
 			r.fcgiUps[n.arg(0)] = true
+		case (n.name() == "uwsgi_pass" || n.name() == "scgi_pass" || n.name() == "grpc_pass") && len(n.words) > 1:
+			r.muteUps[strings.TrimPrefix(n.arg(0), "grpc://")] = true
 		}
 		if n.isBlock {
 			r.survey(n.block)
@@ -303,12 +309,13 @@ func (r *corpusRun) survey(ns []*cnode) {
 }
 
 // origin returns the local address for an address the file wrote.
-func (r *corpusRun) origin(addr string, fcgi bool) string {
+func (r *corpusRun) origin(addr string, fcgi, mute bool) string {
 	if o, ok := r.origins[addr]; ok {
 		o.fcgi = o.fcgi || fcgi
+		o.mute = o.mute || mute
 		return o.local
 	}
-	o := &corpusOrigin{orig: addr, fcgi: fcgi}
+	o := &corpusOrigin{orig: addr, fcgi: fcgi, mute: mute}
 	if strings.HasPrefix(addr, "unix:") {
 		o.local = "unix:" + filepath.Join(r.dir, "sock", strconv.Itoa(r.sockets)+".sock")
 		r.sockets++
@@ -331,13 +338,13 @@ func (r *corpusRun) passTarget(name, target string) string {
 	if i := strings.Index(target, "://"); i >= 0 {
 		scheme, rest = target[:i+3], target[i+3:]
 	}
-	fcgi := name == "fastcgi_pass"
+	fcgi, mute := name == "fastcgi_pass", name == "uwsgi_pass" || name == "scgi_pass" || name == "grpc_pass"
 	if strings.HasPrefix(rest, "unix:") {
 		sock, uri := rest, ""
 		if i := strings.Index(rest[len("unix:"):], ":"); i >= 0 {
 			sock, uri = rest[:len("unix:")+i], rest[len("unix:")+i:]
 		}
-		return scheme + r.origin(sock, fcgi) + uri
+		return scheme + r.origin(sock, fcgi, mute) + uri
 	}
 	host, uri := rest, ""
 	if i := strings.Index(rest, "/"); i >= 0 {
@@ -354,7 +361,7 @@ func (r *corpusRun) passTarget(name, target string) string {
 		}
 		addr = net.JoinHostPort(host, port)
 	}
-	return scheme + r.origin(addr, fcgi) + uri
+	return scheme + r.origin(addr, fcgi, mute) + uri
 }
 
 // path re-roots an absolute file path.
@@ -403,10 +410,10 @@ func (r *corpusRun) rewrite(ns []*cnode, ctx string, hasCert bool) ([]*cnode, er
 		case name == "ssl_certificate_key" && len(n.words) == 2:
 			n.words[1] = quote(r.key)
 		case name == "upstream" && n.isBlock:
-			fcgi := r.fcgiUps[n.arg(0)]
+			fcgi, mute := r.fcgiUps[n.arg(0)], r.muteUps[n.arg(0)]
 			for _, s := range n.block {
 				if s.name() == "server" && len(s.words) > 1 {
-					s.words[1] = quote(r.origin(s.arg(0), fcgi))
+					s.words[1] = quote(r.origin(s.arg(0), fcgi, mute))
 				}
 			}
 			out = append(out, n)
@@ -781,7 +788,7 @@ server {
 	dir := "/D"
 	n := 0
 	r := &corpusRun{dir: dir, cert: "/C/cert.pem", key: "/C/key.pem", listens: map[string]*corpusListen{}, origins: map[string]*corpusOrigin{},
-		upstream: map[string][]string{}, fcgiUps: map[string]bool{}, roots: map[string]bool{}, included: map[string]bool{},
+		upstream: map[string][]string{}, fcgiUps: map[string]bool{}, muteUps: map[string]bool{}, roots: map[string]bool{}, included: map[string]bool{},
 		newPort: func() (string, error) { n++; return fmt.Sprintf("127.0.0.3:%d", 1000+n), nil }}
 	r.survey(ns)
 	if ns, err = r.rewrite(ns, "http", false); err != nil {
