@@ -344,10 +344,35 @@ var (
 	reFileLine  = regexp.MustCompile(` in [^ ]+:[0-9]+$`)
 )
 
+// blockerKeys name the messages whose subject is not the directive they
+// start with: the variable a proxy_set_header needs, what a proxy_pass
+// holds, what a dropped location or server does instead of proxying.
+var blockerKeys = []struct {
+	re  *regexp.Regexp
+	key string
+}{
+	{regexp.MustCompile(`^unsupported proxy_set_header "[^"]*" in \w+: spillway has no "(\$[^"]+)" variable`), "proxy_set_header with $1"},
+	{regexp.MustCompile(`^unsupported proxy_pass "[^"]*" in \w+: variables are not supported`), "proxy_pass with variables"},
+	{regexp.MustCompile(`^unsupported proxy_pass "[^"]*" in \w+: unix sockets are not supported`), "proxy_pass to a unix socket"},
+	{regexp.MustCompile(`^unsupported named location`), "named location (@name)"},
+	{regexp.MustCompile(`^location ".*" not converted: it neither proxies`), "location that does not proxy (files, return, ...)"},
+	{regexp.MustCompile(`^location ".*" not converted: its regex`), "location regex not in RE2"},
+	{regexp.MustCompile(`^unsupported directive "location" in location`), "nested location"},
+	{regexp.MustCompile(`^server not converted: none of its locations proxies`), "server that does not proxy (files, return, ...)"},
+	{regexp.MustCompile(`^server not converted: none of its listen addresses`), "server with no listen spillway serves"},
+	{regexp.MustCompile(`^no servers are inside upstream`), "[emerg] upstream of unix sockets only (no servers are inside upstream)"},
+	{regexp.MustCompile(`^no server block could be converted`), "[emerg] no server block could be converted"},
+}
+
 // blockerKey names what a warning or error is about, for the tally:
 // `gzip`, `listen ssl`... (the directive, and the parameter), or the
 // message with its specifics taken out.
 func blockerKey(msg string, emerg bool) string {
+	for _, k := range blockerKeys {
+		if m := k.re.FindStringSubmatch(msg); m != nil {
+			return strings.ReplaceAll(k.key, "$1", m[len(m)-1])
+		}
+	}
 	if m := reDirective.FindStringSubmatch(msg); m != nil {
 		return m[1]
 	}
