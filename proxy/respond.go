@@ -29,6 +29,9 @@ func (x *exchange) respond() bool {
 	ctx := x.ctx
 	u := &x.uresp.Header
 	status := u.StatusCode()
+	if status == fasthttp.StatusSwitchingProtocols && x.loc.fcgi == nil {
+		return x.switchProtocols(x.cur) // never reused (switched.go)
+	}
 	x.status = status
 	out := &ctx.Response.Header
 	out.DisableNormalizing()
@@ -219,6 +222,9 @@ func (x *exchange) reusable() bool {
 	}
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
 		return false
+	}
+	if x.uresp.Header.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		return false // the connection left HTTP (switched.go)
 	}
 	if !bytes.HasPrefix(x.uresp.Header.Protocol(), []byte("HTTP/1.1")) {
 		return false

@@ -1,0 +1,238 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scriptOrigin is a raw upstream on 127.0.0.1: for every request head it
+// reads it calls answer with the request line and the connection, and
+// records the request lines per connection. answer returns false to stop
+// serving that connection (which is then closed).
+type scriptOrigin struct {
+	ln     net.Listener
+	answer func(line string, c net.Conn, br *bufio.Reader) bool
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  [][]string
+	open   map[net.Conn]bool
+	closed bool
+}
+
+func newScriptOrigin(t *testing.T, answer func(line string, c net.Conn, br *bufio.Reader) bool) *scriptOrigin {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &scriptOrigin{ln: ln, answer: answer, open: map[net.Conn]bool{}}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			o.mu.Lock()
+			if o.closed {
+				o.mu.Unlock()
+				_ = c.Close()
+				return
+			}
+			i := len(o.conns)
+			o.conns = append(o.conns, nil)
+			o.open[c] = true
+			o.mu.Unlock()
+			o.wg.Add(1)
+			go o.serve(c, i)
+		}
+	}()
+	t.Cleanup(o.stop)
+	return o
+}
+
+func (o *scriptOrigin) addr() string { return o.ln.Addr().String() }
+
+func (o *scriptOrigin) serve(c net.Conn, i int) {
+	defer o.wg.Done()
+	defer func() {
+		o.mu.Lock()
+		delete(o.open, c)
+		o.mu.Unlock()
+		_ = c.Close()
+	}()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		line := req.Method + " " + req.RequestURI
+		o.mu.Lock()
+		o.conns[i] = append(o.conns[i], line)
+		o.mu.Unlock()
+		if !o.answer(line, c, br) {
+			return
+		}
+	}
+}
+
+// stop closes the listener and every connection still open, and waits.
+func (o *scriptOrigin) stop() {
+	o.mu.Lock()
+	o.closed = true
+	for c := range o.open {
+		_ = c.Close()
+	}
+	o.mu.Unlock()
+	_ = o.ln.Close()
+	o.wg.Wait()
+}
+
+// requests returns the request lines each connection received, in the
+// order the connections were accepted.
+func (o *scriptOrigin) requests() [][]string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([][]string, len(o.conns))
+	for i, c := range o.conns {
+		out[i] = append([]string(nil), c...)
+	}
+	return out
+}
+
+// readAccessLog waits (eventually) until path holds n lines and returns them.
+func readAccessLog(t *testing.T, path string, n int) []string {
+	t.Helper()
+	var lines []string
+	btEventually(t, "the access log", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(path)
+		lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		return len(b) > 0 && len(lines) >= n
+	})
+	return lines
+}
+
+const switchTmpl = `
+error_log: {path: stderr, level: info}
+http:
+  proxy_http_version: "1.1"
+  proxy_set_header: {Connection: ""}
+  proxy_read_timeout: 1s
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  upstreams:
+    app:
+      keepalive: 8
+      servers:
+        - address: {U0}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: {path: {ALOG}, format: '"$request" $status $body_bytes_sent'}
+      locations:
+        - path: /
+          proxy_pass: http://app
+`
+
+// An upstream that answered 101 has switched protocols on that connection:
+// it must never be reused. Before the fix the connection went back to the
+// keepalive cache and the next client's request was written into the
+// switched stream (the origin echoed it back: 502 for an innocent client).
+// nginx 1.22 relays the 101 head with "Connection: upgrade" and the
+// upstream's bytes until proxy_read_timeout, then closes.
+func TestSwitchedUpstreamNeverReused(t *testing.T) {
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		switch line {
+		case "GET /switch": // switch, then echo what comes (nothing should)
+			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+			_, _ = io.Copy(c, br)
+			return false
+		case "GET /switch-say": // switch, say something and close
+			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nswitched\n")
+			return false
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	alog := filepath.Join(t.TempDir(), "access.log")
+	r := newRig(t, "info", strings.ReplaceAll(switchTmpl, "{ALOG}", alog), o.addr())
+
+	// Client 1: the upstream switches. The head arrives first...
+	c1, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	_ = c1.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c1, "GET /switch HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	br1 := bufio.NewReader(c1)
+	var head []byte
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		b, err := br1.ReadByte()
+		if err != nil {
+			t.Fatalf("client 1: %v after %q", err, head)
+		}
+		head = append(head, b)
+	}
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101 Switching Protocols\r\n")) {
+		t.Fatalf("client 1 got %q", head)
+	}
+	for _, h := range []string{"\r\nUpgrade: echo", "\r\nConnection: upgrade"} {
+		if !bytes.Contains(head, []byte(h)) {
+			t.Errorf("101 head lacks %q: %q", h, head)
+		}
+	}
+
+	// ...and while it is switched, client 2, unrelated, asks: it must get
+	// a fresh upstream connection and its own 200.
+	res := rawDo(t, r.addr, "GET /next HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	if res.resp.StatusCode != 200 || string(res.body) != "ok" {
+		t.Errorf("client 2: %d %q, want 200 \"ok\"", res.resp.StatusCode, res.body)
+	}
+
+	// Client 1 gets the end of the connection at proxy_read_timeout.
+	body, err := io.ReadAll(br1)
+	if err != nil || len(body) != 0 {
+		t.Fatalf("client 1: %v after %q, want EOF", err, body)
+	}
+
+	// Client 3: what the upstream sends after its 101 is relayed as it
+	// is, up to the upstream's FIN; nothing is logged.
+	c3, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	_ = c3.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c3, "GET /switch-say HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	got, err := io.ReadAll(c3)
+	if _, b, _ := bytes.Cut(got, []byte("\r\n\r\n")); err != nil || string(b) != "switched\n" {
+		t.Errorf("client 3: %v, got %q, want the 101 head and \"switched\\n\"", err, got)
+	}
+	reqs := o.requests()
+	// The switched connection carried its one request; the others went
+	// over a second connection, which keepalive reuses.
+	if len(reqs) != 2 || strings.Join(reqs[0], ",") != "GET /switch" || strings.Join(reqs[1], ",") != "GET /next,GET /switch-say" {
+		t.Fatalf("upstream connections saw %q, want [[GET /switch] [GET /next GET /switch-say]]", reqs)
+	}
+	want := `[error] 4242#4242: *1 upstream timed out (110: Connection timed out) while reading upstream, client: 127.0.0.1, server: localhost, request: "GET /switch HTTP/1.1", upstream: "http://U0/switch", host: "localhost"`
+	if l := r.log(); !strings.Contains(l, want) || strings.Count(l, "[error]") != 1 {
+		t.Errorf("error log: want only\n%s\ngot\n%s", want, l)
+	}
+	lines := readAccessLog(t, alog, 3)
+	if strings.Join(lines, "\n") != `"GET /next HTTP/1.1" 200 2`+"\n"+`"GET /switch HTTP/1.1" 101 0`+"\n"+`"GET /switch-say HTTP/1.1" 101 9` {
+		t.Errorf("access log %q", lines)
+	}
+}
