@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,7 +17,8 @@ import (
 
 // scriptOrigin is a raw upstream on 127.0.0.1: for every request head it
 // reads it calls answer with the request line and the connection, and
-// records the request lines per connection. answer returns false to stop
+// records the request lines per connection (with the X-Host and X-RU
+// headers when a test sets them). answer returns false to stop
 // serving that connection (which is then closed).
 type scriptOrigin struct {
 	ln     net.Listener
@@ -79,8 +81,12 @@ func (o *scriptOrigin) serve(c net.Conn, i int) {
 		}
 		_, _ = io.Copy(io.Discard, req.Body)
 		line := req.Method + " " + req.RequestURI
+		rec := line
+		if h := req.Header.Get("X-Host"); h != "" { // what $host and $request_uri became
+			rec += " X-Host=" + h + " X-RU=" + req.Header.Get("X-RU")
+		}
 		o.mu.Lock()
-		o.conns[i] = append(o.conns[i], line)
+		o.conns[i] = append(o.conns[i], rec)
 		o.mu.Unlock()
 		if !o.answer(line, c, br) {
 			return
@@ -234,5 +240,101 @@ func TestSwitchedUpstreamNeverReused(t *testing.T) {
 	lines := readAccessLog(t, alog, 3)
 	if strings.Join(lines, "\n") != `"GET /next HTTP/1.1" 200 2`+"\n"+`"GET /switch HTTP/1.1" 101 0`+"\n"+`"GET /switch-say HTTP/1.1" 101 9` {
 		t.Errorf("access log %q", lines)
+	}
+}
+
+const methodsTmpl = `
+error_log: {path: stderr, level: info}
+http:
+  access_log: {path: {ALOG}, format: '"$request" $status $body_bytes_sent host=$host ru=$request_uri'}
+  proxy_set_header: {X-Host: $host, X-RU: $request_uri}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      locations:
+        - path: /
+          proxy_pass: http://{U0}
+    - listen: ["127.0.0.1:0"]
+      server_name: [evil.com]
+      locations:
+        - path: /
+          proxy_pass: http://{U1}
+`
+
+// What nginx 1.22 refuses in the request line or for its method never
+// reaches an upstream: the status, the Connection: close, the info line
+// and the access-log line are nginx's (measured with nginx 1.22.1), and
+// $host never becomes a CONNECT target. An absolute-form target selects
+// the server by its own host, which is $host; $request_uri and the URI
+// sent upstream are its origin form.
+func TestRefusedMethodsAndAbsoluteFormLikeNginx(t *testing.T) {
+	answer := func(line string, c net.Conn, br *bufio.Reader) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	}
+	o0, o1 := newScriptOrigin(t, answer), newScriptOrigin(t, answer)
+	alog := filepath.Join(t.TempDir(), "access.log")
+	r := newRig(t, "info", strings.ReplaceAll(methodsTmpl, "{ALOG}", alog), o0.addr(), o1.addr())
+	// The pages are nginx's, with spillway's shorter footer: 153 bytes
+	// where nginx's are 157.
+	const line = ` while reading client request line, client: 127.0.0.1, server: localhost, request: `
+	cases := []struct {
+		req, status string
+		log, access string
+	}{
+		{"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "400",
+			`client sent invalid request` + line + `"CONNECT example.com:443 HTTP/1.1"`,
+			`"CONNECT example.com:443 HTTP/1.1" 400 153 host=localhost ru=-`},
+		{"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n", "400",
+			`client sent invalid request` + line + `"OPTIONS * HTTP/1.1"`,
+			`"OPTIONS * HTTP/1.1" 400 153 host=localhost ru=-`},
+		{"GET http://user@evil.com/ HTTP/1.1\r\nHost: localhost\r\n\r\n", "400",
+			`client sent invalid request` + line + `"GET http://user@evil.com/ HTTP/1.1"`,
+			`"GET http://user@evil.com/ HTTP/1.1" 400 153 host=localhost ru=-`},
+		{"TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n", "405",
+			`client sent TRACE method while reading client request headers, client: 127.0.0.1, server: localhost, request: "TRACE / HTTP/1.1", host: "localhost"`,
+			`"TRACE / HTTP/1.1" 405 153 host=localhost ru=/`},
+		{"CONNECT /x HTTP/1.1\r\nHost: localhost\r\n\r\n", "405",
+			`client sent CONNECT method while reading client request headers, client: 127.0.0.1, server: localhost, request: "CONNECT /x HTTP/1.1", host: "localhost"`,
+			`"CONNECT /x HTTP/1.1" 405 153 host=localhost ru=/x`},
+		{"GET http://evil.com/a?q=1 HTTP/1.1\r\nHost: localhost\r\n\r\n", "200", "",
+			`"GET http://evil.com/a?q=1 HTTP/1.1" 200 2 host=evil.com ru=/a?q=1`},
+		{"GET HTTP://Other.COM:8080/b HTTP/1.1\r\nHost: localhost\r\n\r\n", "200", "",
+			`"GET HTTP://Other.COM:8080/b HTTP/1.1" 200 2 host=other.com ru=/b`},
+	}
+	var wantLog, wantAccess []string
+	for i, c := range cases {
+		res := rawDo(t, r.addr, c.req)
+		if got := res.resp.Status[:3]; got != c.status {
+			t.Errorf("%q: status %s, want %s", c.req, got, c.status)
+		}
+		if c.status != "200" && !res.resp.Close {
+			t.Errorf("%q: the connection stays open; nginx closes it", c.req)
+		}
+		_ = res.conn.Close()
+		if c.log != "" {
+			wantLog = append(wantLog, fmt.Sprintf("*%d %s", i+1, c.log))
+		}
+		wantAccess = append(wantAccess, c.access)
+	}
+	var gotLog []string
+	for _, l := range strings.Split(r.log(), "\n") {
+		if _, msg, ok := strings.Cut(l, "[info] 4242#4242: "); ok && !strings.Contains(msg, "closed keepalive connection") {
+			gotLog = append(gotLog, msg)
+		}
+	}
+	if strings.Join(gotLog, "\n") != strings.Join(wantLog, "\n") {
+		t.Errorf("error log\n%s\nwant\n%s", strings.Join(gotLog, "\n"), strings.Join(wantLog, "\n"))
+	}
+	if got := readAccessLog(t, alog, len(wantAccess)); strings.Join(got, "\n") != strings.Join(wantAccess, "\n") {
+		t.Errorf("access log\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantAccess, "\n"))
+	}
+	// Only the two absolute-form requests reached an upstream, each the
+	// one its line's host selects, with the origin form and that $host.
+	if got := fmt.Sprint(o0.requests()); got != "[[GET /b X-Host=other.com X-RU=/b]]" {
+		t.Errorf("localhost's upstream got %s", got)
+	}
+	if got := fmt.Sprint(o1.requests()); got != "[[GET /a?q=1 X-Host=evil.com X-RU=/a?q=1]]" {
+		t.Errorf("evil.com's upstream got %s", got)
 	}
 }

@@ -343,8 +343,8 @@ func (x *exchange) finish() {
 		l.Write(&accesslog.Entry{
 			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
 			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
-			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
-			RequestURI: string(h.RequestURI()), Scheme: x.scheme(), RequestTime: time.Since(x.start),
+			Host: x.hostVar(), ServerName: x.vh.name, Method: string(h.Method()),
+			RequestURI: x.requestURIVar(), Scheme: x.scheme(), RequestTime: time.Since(x.start),
 			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
 			Header: func(name string) []byte { return h.Peek(name) },
 		})

@@ -120,7 +120,7 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 		case varLiteral:
 			dst = append(dst, p.lit...)
 		case varHost:
-			if h := req.Host(); len(h) > 0 {
+			if h := routeHost(req.RequestURI(), req.Host()); len(h) > 0 {
 				dst = appendLower(dst, hostOnly(h))
 			} else {
 				dst = append(dst, x.vh.name...)
@@ -141,7 +141,7 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 		case varProxyHost:
 			dst = append(dst, x.loc.conf.ProxyPass.Host...)
 		case varRequestURI:
-			dst = append(dst, req.RequestURI()...)
+			dst = append(dst, originForm(req.RequestURI())...)
 		case varURI:
 			dst = append(dst, x.ctx.Path()...)
 		case varArgs:
