@@ -338,3 +338,65 @@ func TestRefusedMethodsAndAbsoluteFormLikeNginx(t *testing.T) {
 		t.Errorf("evil.com's upstream got %s", got)
 	}
 }
+
+const http10Tmpl = `
+error_log: {path: stderr, level: info}
+http:
+  proxy_buffering: {BUF}
+  access_log: {path: {ALOG}, format: '"$request" $status $body_bytes_sent'}
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      locations:
+        - path: /
+          proxy_pass: http://{U0}
+`
+
+// A body of unknown length (a chunked upstream) reaches an HTTP/1.0 client
+// as nginx sends it: no Transfer-Encoding (an HTTP/1.0 client cannot read
+// chunks), "Connection: close", the bytes, then the end of the connection.
+// Before, spillway sent it chunked. An HTTP/1.1 client still gets chunks.
+func TestChunkedUpstreamToHTTP10Client(t *testing.T) {
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+		return true
+	})
+	for _, buf := range []string{"on", "off"} {
+		t.Run("proxy_buffering "+buf, func(t *testing.T) {
+			alog := filepath.Join(t.TempDir(), "access.log")
+			conf := strings.NewReplacer("{ALOG}", alog, "{BUF}", buf).Replace(http10Tmpl)
+			r := newRig(t, "info", conf, o.addr())
+			for _, req := range []string{"GET /a HTTP/1.0\r\n\r\n", "GET /b HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n"} {
+				c, err := net.Dial("tcp", r.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				_, _ = io.WriteString(c, req)
+				got, err := io.ReadAll(c) // to the proxy's FIN
+				_ = c.Close()
+				head, body, _ := bytes.Cut(got, []byte("\r\n\r\n"))
+				if err != nil || !bytes.HasPrefix(head, []byte("HTTP/1.1 200 OK\r\n")) || string(body) != "hello world" {
+					t.Fatalf("%q: %v, got %q", req, err, got)
+				}
+				h := strings.ToLower(string(head))
+				if strings.Contains(h, "transfer-encoding") || strings.Contains(h, "content-length") || !strings.Contains(h, "\r\nconnection: close") {
+					t.Errorf("%q: head %q, want no framing and Connection: close", req, head)
+				}
+			}
+			res := rawDo(t, r.addr, "GET /c HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			if string(res.body) != "hello world" || len(res.resp.TransferEncoding) != 1 {
+				t.Errorf("HTTP/1.1 client: %q %q, want chunked", res.resp.TransferEncoding, res.body)
+			}
+			want := `"GET /a HTTP/1.0" 200 11` + "\n" + `"GET /b HTTP/1.0" 200 11` + "\n" + `"GET /c HTTP/1.1" 200 11`
+			if got := readAccessLog(t, alog, 3); strings.Join(got, "\n") != want {
+				t.Errorf("access log\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+			}
+			if strings.Contains(r.log(), "[error]") {
+				t.Errorf("error log:\n%s", r.log())
+			}
+		})
+	}
+}

@@ -121,7 +121,7 @@ func (x *exchange) respond() bool {
 			s.direct.sp = s.sp
 		}
 		go s.produce(body)
-		ctx.SetBodyStream(s, cl)
+		x.setBody(s, cl) // unframed for an HTTP/1.0 client (unframed.go)
 		return true
 	}
 	s := &x.stream
@@ -131,7 +131,7 @@ func (x *exchange) respond() bool {
 		// filter sees them before it goes on, still in the header's phase.
 		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
 	}
-	ctx.SetBodyStream(s, cl)
+	x.setBody(s, cl)
 	return true
 }
 
