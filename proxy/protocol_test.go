@@ -400,3 +400,55 @@ func TestChunkedUpstreamToHTTP10Client(t *testing.T) {
 		})
 	}
 }
+
+// An upstream head with bare-LF line ends is accepted as nginx accepts it
+// (before, fasthttp's parser waited for a CRLF until the upstream closed),
+// the body is framed by the same Content-Length, and the connection is
+// reused for the next request. The framing rules hold in that form too: a
+// head with both Content-Length and Transfer-Encoding is refused exactly as
+// its CRLF twin is.
+func TestBareLFUpstreamHead(t *testing.T) {
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		switch line {
+		case "GET /lf":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\nContent-Length: 2\nX-A: 1\n\nok")
+		case "GET /mixed":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\nX-A: 2\r\n\nyes")
+		case "GET /smuggle-lf":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\nContent-Length: 2\nTransfer-Encoding: chunked\n\n2\nok\n0\n\n")
+			return false
+		case "GET /smuggle-crlf":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+			return false
+		}
+		return true
+	})
+	r := newRig(t, "error", keepaliveTmpl, o.addr())
+	for _, c := range []struct{ path, body, xa string }{{"/lf", "ok", "1"}, {"/mixed", "yes", "2"}, {"/lf", "ok", "1"}} {
+		res := rawDo(t, r.addr, "GET "+c.path+" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		if res.resp.StatusCode != 200 || string(res.body) != c.body || res.resp.Header.Get("X-A") != c.xa {
+			t.Fatalf("%s: %d %q X-A=%q, want 200 %q X-A=%s", c.path, res.resp.StatusCode, res.body, res.resp.Header.Get("X-A"), c.body, c.xa)
+		}
+		_ = res.conn.Close()
+	}
+	if got := fmt.Sprint(o.requests()); got != "[[GET /lf GET /mixed GET /lf]]" {
+		t.Errorf("upstream connections saw %s, want one connection for the three", got)
+	}
+	var logs []string
+	for _, p := range []string{"/smuggle-lf", "/smuggle-crlf"} {
+		before := len(r.log())
+		res := rawDo(t, r.addr, "GET "+p+" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		if res.resp.StatusCode != 502 {
+			t.Errorf("%s: %d %q, want 502", p, res.resp.StatusCode, res.body)
+		}
+		l := r.log()[before:]
+		_, l, _ = strings.Cut(l, "[error] ")
+		_, l, _ = strings.Cut(l, " ") // pid#tid
+		_, l, _ = strings.Cut(l, " ") // *N
+		l, _, _ = strings.Cut(l, ", client:")
+		logs = append(logs, l)
+	}
+	if logs[0] != logs[1] || logs[0] == "" {
+		t.Errorf("bare-LF and CRLF smuggling heads logged differently:\n%s\n%s", logs[0], logs[1])
+	}
+}
