@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"spillway/proxy/internal/phpfpm"
 )
 
 // scriptOrigin is a raw upstream on 127.0.0.1: for every request head it
@@ -450,5 +453,54 @@ func TestBareLFUpstreamHead(t *testing.T) {
 	}
 	if logs[0] != logs[1] || logs[0] == "" {
 		t.Errorf("bare-LF and CRLF smuggling heads logged differently:\n%s\n%s", logs[0], logs[1])
+	}
+}
+
+// FastCGI's HTTPS parameter is nginx's `$https if_not_empty` (the stock
+// fastcgi params): "on" for a request on an ssl address, absent on a plain
+// one. Before, $https was always empty and PHP never saw HTTPS.
+func TestFastCGIHTTPSOnTLSListener(t *testing.T) {
+	php := phpfpm.Start(t, phpfpm.Options{Scripts: map[string]string{
+		"https.php": `<?php echo array_key_exists('HTTPS', $_SERVER) ? "HTTPS=" . $_SERVER['HTTPS'] : "no HTTPS";`,
+	}})
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	crt, key := ca.leaf(t, "localhost").files(t, dir, "l")
+	r := fcgiRig(t, fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  client_body_temp_path: {TMP}/client
+  fastcgi_temp_path: {TMP}/fastcgi
+  fastcgi_read_timeout: 20s
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      locations: [{path: "~ \\.php$", fastcgi_pass: "%[3]s", root: "%[4]s"}]
+    - listen: ["127.0.0.2:0 ssl"]
+      server_name: [localhost]
+      ssl_certificate: %[1]s
+      ssl_certificate_key: %[2]s
+      locations: [{path: "~ \\.php$", fastcgi_pass: "%[3]s", root: "%[4]s"}]
+`, crt, key, php.Addr, php.Root))
+	var plain, secure string
+	for _, a := range r.p.Addrs() {
+		if strings.HasPrefix(a, "127.0.0.2:") {
+			secure = a
+		} else {
+			plain = a
+		}
+	}
+	res := rawDo(t, plain, "GET /https.php HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	if res.resp.StatusCode != 200 || string(res.body) != "no HTTPS" {
+		t.Errorf("plain: %d %q, want 200 \"no HTTPS\"", res.resp.StatusCode, res.body)
+	}
+	c, err := tls.Dial("tcp", secure, &tls.Config{ServerName: "localhost", RootCAs: ca.pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if status, body := roundTrip(t, c, "/https.php"); status != 200 || body != "HTTPS=on" {
+		t.Errorf("ssl: %d %q, want 200 \"HTTPS=on\"", status, body)
 	}
 }

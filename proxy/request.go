@@ -154,6 +154,10 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 			dst = append(dst, req.Method()...)
 		case varHTTPHeader:
 			dst = append(dst, req.Peek(p.lit)...)
+		case varHTTPS:
+			if x.scheme() == "https" {
+				dst = append(dst, "on"...)
+			}
 		}
 	}
 	return dst
