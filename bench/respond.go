@@ -175,6 +175,24 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 			s.bw.WriteString("\r\n")
 		}
 		return s.flushThen(endLinger) // no "0\r\n\r\n"
+
+	case KindSwitch:
+		// The connection leaves HTTP: a proxy must never send another
+		// request on it (it would only be echoed back).
+		s.bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nServer: spillway-upstream\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		if s.bw.Flush() != nil {
+			return endGone
+		}
+		_, _ = io.Copy(s.c, s.br)
+		return endClose
+
+	case KindBareLF:
+		if isHead {
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nContent-Length: 3\n\n")
+		} else {
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nContent-Length: 3\n\nok\n")
+		}
+		return s.finish(closeAfter)
 	}
 	return s.ok(b, req, body, 200, closeAfter)
 }

@@ -154,6 +154,15 @@ var Scenarios = []Scenario{
 		Directives: keepaliveDirs, Requests: reqs(get("/x"), Request{Method: "GET", Path: "/x", Pause: idlePause}), CompareConns: true},
 	{Area: "behaviour", Name: "idle_rst", Servers: []Server{srv(b.IdleRST(300 * time.Millisecond))}, Keepalive: 4,
 		Directives: keepaliveDirs, Requests: reqs(get("/x"), Request{Method: "GET", Path: "/x", Pause: idlePause}), CompareConns: true},
+	// A 101 the client did not ask for: relayed with the upstream's bytes
+	// until proxy_read_timeout, and its connection is never reused (the
+	// next request would be echoed back by the switched stream).
+	{Area: "behaviour", Name: "switch", Servers: []Server{srv(b.Switch())}, Requests: reqs(get("/switch"))},
+	{Area: "behaviour", Name: "switch-keepalive", Servers: []Server{srv(b.Switch().At("/switch"), b.OK())}, Keepalive: 4,
+		Directives: keepaliveDirs, Requests: reqs(get("/switch"), get("/x"), get("/x")), CompareConns: true},
+	{Area: "behaviour", Name: "bare_lf", Servers: []Server{srv(b.BareLF())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "bare_lf-keepalive", Servers: []Server{srv(b.BareLF())}, Keepalive: 4, Directives: keepaliveDirs,
+		Requests: times(2, get("/x")), CompareConns: true},
 
 	// ---- methods: reset on the first server, ok on the second ----
 	{Area: "method", Name: "GET-reset-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(get("/x"))},
@@ -345,6 +354,18 @@ var Scenarios = []Scenario{
 	{Area: "protocol", Name: "no-host-1.0-ok", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.0\r\n\r\n"))},
 	{Area: "protocol", Name: "http-1.0-client-chunked-upstream", Servers: []Server{srv(b.ChunkedTruncated(1024))},
 		Requests: reqs(raw("GET /x HTTP/1.0\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "connect-authority", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"))},
+	{Area: "bad_request", Name: "connect-origin-form", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("CONNECT /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "options-asterisk", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "trace", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("TRACE /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "absolute-form-userinfo", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET http://user@evil.com/x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "protocol", Name: "absolute-form", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET http://Evil.COM:8080/x?q=1 HTTP/1.1\r\nHost: localhost\r\n\r\n"), raw("GET https://evil.com/y HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
 	{Area: "bad_request", Name: "header-name-space", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n"))},
 	{Area: "bad_request", Name: "cl-and-te", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))},
