@@ -51,19 +51,31 @@ func (x *exchange) switchProtocols(a *attempt) bool {
 		out.SetBytesV("Upgrade", up) // nginx passes it on a 101
 	}
 	out.Set("Connection", "upgrade") // ngx_http_header_filter on a 101
-	ctx.Response.SkipBody = true
-	// fasthttp writes and flushes the head, then runs the relay in the
-	// connection's goroutine with ctx still valid; it closes the client
-	// connection when the relay returns.
-	ctx.Hijack(func(c net.Conn) { x.relaySwitched(c, a) })
+	out.SetServer(ServerName)
+	// The head is written by the relay: fasthttp would skip the hijack of
+	// a response that closes the connection (an HTTP/1.0 client, a
+	// "Connection: close" request, a shutdown) and the exchange would
+	// never finish. fasthttp runs the relay in the connection's goroutine
+	// with ctx still valid and closes the client connection after it.
+	head := out.AppendBytes(nil)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) { x.relaySwitched(c, a, head) })
 	return true
 }
 
 // relaySwitched copies the upstream's bytes after the 101 to the client
 // until the upstream closes, proxy_read_timeout passes, or the client goes
 // away; then it logs as nginx does and finishes the exchange.
-func (x *exchange) relaySwitched(c net.Conn, a *attempt) {
+func (x *exchange) relaySwitched(c net.Conn, a *attempt, head []byte) {
 	uc := a.conn
+	x.clientWDL = time.Time{} // fasthttp cleared the deadlines before the hijack
+	x.sendDeadline()
+	if _, err := c.Write(head); err != nil {
+		x.clientWriteFailed(err)
+		x.release(a, false)
+		x.finish()
+		return
+	}
 	// nginx notices a client that closes (EPOLLRDHUP) and closes the
 	// upstream too; reading the client here is the same signal. What the
 	// client sends is not forwarded (no tunnel yet).
