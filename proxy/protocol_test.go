@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"spillway/proxy/config"
 	"spillway/proxy/internal/phpfpm"
 )
 
@@ -507,5 +508,62 @@ http:
 	defer c.Close()
 	if status, body := roundTrip(t, c, "/https.php"); status != 200 || body != "HTTPS=on" {
 		t.Errorf("ssl: %d %q, want 200 \"HTTPS=on\"", status, body)
+	}
+}
+
+// A reload retires the old configuration, whose idle keepalive connections
+// nginx closes at once: a client that sends its next request just then
+// loses it (the idle-close race of a reload storm). spillway keeps them for
+// a grace and answers a request on one with "Connection: close", so the
+// client reconnects between two requests, where nothing can race.
+func TestReloadAnswersOnIdleOldConnection(t *testing.T) {
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	dir := t.TempDir()
+	yaml := strings.NewReplacer("{U0}", o.addr(), "{TMP}", dir).Replace(keepaliveTmpl)
+	r := newRig(t, "error", yaml, o.addr())
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	ask := func() (*http.Response, error) {
+		if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+			return nil, err
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+		}
+		return resp, err
+	}
+	if resp, err := ask(); err != nil || resp.Close {
+		t.Fatalf("before the reload: %v, close %v", err, resp != nil && resp.Close)
+	}
+	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.p.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The new configuration serves new connections...
+	if res := rawDo(t, r.addr, "GET /new HTTP/1.1\r\nHost: localhost\r\n\r\n"); res.resp.StatusCode != 200 {
+		t.Fatalf("new connection after the reload: %d", res.resp.StatusCode)
+	}
+	// ...and the old, idle one still answers, telling the client to go.
+	resp, err := ask()
+	if err != nil {
+		t.Fatalf("the next request on the idle connection of the old configuration: %v", err)
+	}
+	if resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("old connection: %d, close %v; want 200 with Connection: close", resp.StatusCode, resp.Close)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the answer: %v, want the proxy's FIN", err)
 	}
 }
