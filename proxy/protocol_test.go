@@ -567,3 +567,39 @@ func TestReloadAnswersOnIdleOldConnection(t *testing.T) {
 		t.Errorf("after the answer: %v, want the proxy's FIN", err)
 	}
 }
+
+// A chunked body with broken framing is nginx's "upstream sent invalid
+// chunked response" (measured with nginx 1.22.1, proxy_buffering on).
+// fasthttp returns its ErrBrokenChunk as a value and the size line's errors
+// as unexported sentinels, so before, neither was recognised and the line
+// read "readv() failed". A bare-LF chunk line is one of them: fasthttp's
+// reader wants CRLF there (nginx takes it; README lists the difference).
+func TestBrokenChunkedBodyLogged(t *testing.T) {
+	bodies := map[string]string{
+		"/hex":  "5\r\nhello\r\nzz\r\n",
+		"/crlf": "5\r\nhello\r\n0\r\r\n\r\n",
+		"/lf":   "5\nhello\n0\n\n",
+	}
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+bodies[strings.TrimPrefix(line, "GET ")])
+		return false
+	})
+	r := newRig(t, "error", keepaliveTmpl, o.addr())
+	for _, p := range []string{"/hex", "/crlf", "/lf"} {
+		before := len(r.log())
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		_, _ = io.ReadAll(c) // to the proxy's close
+		_ = c.Close()
+		var l string
+		btEventually(t, "the error line", 5*time.Second, func() bool { l = r.log()[before:]; return strings.Contains(l, "[error]") })
+		want := `upstream sent invalid chunked response while reading upstream, client: 127.0.0.1, server: localhost, request: "GET ` + p + ` HTTP/1.1", upstream: "http://U0` + p + `", host: "localhost"`
+		if !strings.Contains(l, want) {
+			t.Errorf("%s: error log\n%s\nwant the line\n%s", p, l, want)
+		}
+	}
+}

@@ -178,8 +178,7 @@ func (a *attempt) fail(phase Phase, err error) *UpstreamError {
 
 func isParseError(err error) bool {
 	var small *fasthttp.ErrSmallBuffer
-	var chunk *fasthttp.ErrBrokenChunk
-	return errors.As(err, &small) || errors.As(err, &chunk)
+	return errors.As(err, &small) || isBadChunk(err)
 }
 
 // send writes the request head and body (phase: sending request to upstream).
