@@ -156,7 +156,7 @@ func classify(phase Phase, err error) Kind {
 func isBadChunk(err error) bool {
 	var p *fasthttp.ErrBrokenChunk
 	var v fasthttp.ErrBrokenChunk
-	if errors.As(err, &p) || errors.As(err, &v) {
+	if errors.Is(err, errInvalidChunk) || errors.As(err, &p) || errors.As(err, &v) {
 		return true
 	}
 	msg := err.Error()

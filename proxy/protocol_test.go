@@ -570,22 +570,20 @@ func TestReloadAnswersOnIdleOldConnection(t *testing.T) {
 
 // A chunked body with broken framing is nginx's "upstream sent invalid
 // chunked response" (measured with nginx 1.22.1, proxy_buffering on).
-// fasthttp returns its ErrBrokenChunk as a value and the size line's errors
-// as unexported sentinels, so before, neither was recognised and the line
-// read "readv() failed". A bare-LF chunk line is one of them: fasthttp's
-// reader wants CRLF there (nginx takes it; README lists the difference).
+// Before, the line read "readv() failed": fasthttp's chunk errors (a value
+// ErrBrokenChunk, unexported sentinels) were never recognised.
 func TestBrokenChunkedBodyLogged(t *testing.T) {
 	bodies := map[string]string{
 		"/hex":  "5\r\nhello\r\nzz\r\n",
 		"/crlf": "5\r\nhello\r\n0\r\r\n\r\n",
-		"/lf":   "5\nhello\n0\n\n",
+		"/ext":  "5_\r\nhello\r\n0\r\n\r\n",
 	}
 	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+bodies[strings.TrimPrefix(line, "GET ")])
 		return false
 	})
 	r := newRig(t, "error", keepaliveTmpl, o.addr())
-	for _, p := range []string{"/hex", "/crlf", "/lf"} {
+	for _, p := range []string{"/hex", "/crlf", "/ext"} {
 		before := len(r.log())
 		c, err := net.Dial("tcp", r.addr)
 		if err != nil {
@@ -601,5 +599,40 @@ func TestBrokenChunkedBodyLogged(t *testing.T) {
 		if !strings.Contains(l, want) {
 			t.Errorf("%s: error log\n%s\nwant the line\n%s", p, l, want)
 		}
+	}
+}
+
+// A chunked body whose lines end in a bare LF is taken as nginx takes it
+// (before, fasthttp's reader refused it and the client got the head and a
+// cut body); trailers are dropped, and the connection is reused after it,
+// so exactly the body was read.
+func TestBareLFChunkedBody(t *testing.T) {
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		switch line {
+		case "GET /lf":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhello\n6 ext\n world\n0\n\n")
+		case "GET /trailer":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")
+		}
+		return true
+	})
+	for _, buf := range []string{"on", "off"} {
+		t.Run("proxy_buffering "+buf, func(t *testing.T) {
+			before := len(o.requests())
+			r := newRig(t, "error", strings.Replace(keepaliveTmpl, "  proxy_http_version", "  proxy_buffering: "+buf+"\n  proxy_http_version", 1), o.addr())
+			for _, c := range []struct{ path, body string }{{"/lf", "hello world"}, {"/trailer", "hello"}, {"/lf", "hello world"}} {
+				res := rawDo(t, r.addr, "GET "+c.path+" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+				_ = res.conn.Close()
+				if res.resp.StatusCode != 200 || string(res.body) != c.body || res.bodyErr != nil {
+					t.Fatalf("%s: %d %q %v, want 200 %q", c.path, res.resp.StatusCode, res.body, res.bodyErr, c.body)
+				}
+			}
+			if got := o.requests()[before:]; fmt.Sprint(got) != "[[GET /lf GET /trailer GET /lf]]" {
+				t.Errorf("upstream connections %s, want one for the three", got)
+			}
+			if l := r.log(); strings.Contains(l, "[error]") {
+				t.Errorf("error log:\n%s", l)
+			}
+		})
 	}
 }

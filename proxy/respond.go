@@ -81,7 +81,9 @@ func (x *exchange) respond() bool {
 	}
 	// Stream the body as it arrives.
 	var body io.Reader = x.bodyReader(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
-	if x.loc.fcgi == nil {
+	if x.loc.fcgi == nil && cl == -1 {
+		body = newChunkedReader(a.conn.br) // nginx's chunked parser, bare LF too (chunked.go)
+	} else if x.loc.fcgi == nil {
 		x.uresp.StreamBody = true
 		if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
 			x.bodyFailed(a.fail(PhaseReadBody, err))
