@@ -401,7 +401,7 @@ var kindSyntax = [numKinds]struct {
 	KindBodyLimit:         {1, "N: request bodies over N bytes get reply=413|413close|reset (413 before reading the body, then a lingering close; 413close: plain close, so unread bytes turn it into an RST)"},
 	KindExpect:            {1, "continue|ignore|reject: the answer to Expect: 100-continue (default continue)"},
 	KindSwitch:            {0, "101 Switching Protocols (Upgrade: echo), then echo whatever arrives until the peer closes"},
-	KindBareLF:            {0, "200 whose head has bare-LF line ends (\"HTTP/1.1 200 OK\\nContent-Length: 3\\n\\nok\\n\"), keepalive"},
+	KindBareLF:            {0, "200 whose head has bare-LF line ends (\"HTTP/1.1 200 OK\\nContent-Length: 3\\n\\nok\\n\"), keepalive (chunks=K: a chunked body of K \"ok\\n\" chunks, bare LF too)"},
 }
 
 // BehaviorHelp returns one line per behaviour with its CLI syntax.

@@ -187,6 +187,14 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 		return endClose
 
 	case KindBareLF:
+		if b.Chunks > 1 && !isHead { // the body chunked, every line ending in a bare LF
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nTransfer-Encoding: chunked\n\n")
+			for i := 0; i < b.Chunks; i++ {
+				s.bw.WriteString("3\nok\n\n")
+			}
+			s.bw.WriteString("0\n\n")
+			return s.finish(closeAfter)
+		}
 		if isHead {
 			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nContent-Length: 3\n\n")
 		} else {

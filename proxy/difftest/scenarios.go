@@ -163,6 +163,8 @@ var Scenarios = []Scenario{
 	{Area: "behaviour", Name: "bare_lf", Servers: []Server{srv(b.BareLF())}, Requests: reqs(get("/x"))},
 	{Area: "behaviour", Name: "bare_lf-keepalive", Servers: []Server{srv(b.BareLF())}, Keepalive: 4, Directives: keepaliveDirs,
 		Requests: times(2, get("/x")), CompareConns: true},
+	{Area: "behaviour", Name: "bare_lf-chunked-keepalive", Servers: []Server{srv(b.Behavior{Kind: b.KindBareLF, Chunks: 2})}, Keepalive: 4,
+		Directives: keepaliveDirs, Requests: times(2, get("/x")), CompareConns: true},
 
 	// ---- methods: reset on the first server, ok on the second ----
 	{Area: "method", Name: "GET-reset-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(get("/x"))},
