@@ -636,3 +636,45 @@ func TestBareLFChunkedBody(t *testing.T) {
 		})
 	}
 }
+
+// A client that closes during a 101 relay ends it at once, as nginx's
+// EPOLLRDHUP does: the info line, 499, and the upstream connection closed,
+// long before proxy_read_timeout.
+func TestSwitchedClientCloses(t *testing.T) {
+	closed := make(chan struct{})
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		_, _ = io.Copy(c, br) // until the proxy closes
+		close(closed)
+		return false
+	})
+	alog := filepath.Join(t.TempDir(), "access.log")
+	conf := strings.NewReplacer("{ALOG}", alog, "proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl)
+	r := newRig(t, "info", conf, o.addr())
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET /switch HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	_ = c.Close()
+	btEventually(t, "the upstream connection closed after the client left", 10*time.Second, func() bool {
+		select {
+		case <-closed:
+			return true
+		default:
+			return false
+		}
+	})
+	if got := readAccessLog(t, alog, 1); got[0] != `"GET /switch HTTP/1.1" 499 0` {
+		t.Errorf("access log %q", got)
+	}
+	want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while reading upstream, client: 127.0.0.1, server: localhost, request: "GET /switch HTTP/1.1", upstream: "http://U0/switch", host: "localhost"`
+	if !strings.Contains(r.log(), want) {
+		t.Errorf("error log lacks\n%s\n%s", want, r.log())
+	}
+}

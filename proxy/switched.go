@@ -88,7 +88,7 @@ func (x *exchange) relaySwitched(c net.Conn, a *attempt, head []byte) {
 			if _, err := c.Read(buf); err != nil {
 				if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 					clientGone.Store(true)
-					_ = uc.tcp.SetReadDeadline(time.Now()) // wake the copy below
+					_ = uc.tcp.CloseRead() // wakes the copy below (a deadline would be renewed by upConn.Read)
 				}
 				return
 			}
