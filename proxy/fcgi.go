@@ -64,7 +64,7 @@ const (
 	fvServerProtocol
 	fvServerAddr
 	fvRequestFilename
-	fvEmpty // $https, $remote_user: spillway has no TLS and no auth
+	fvEmpty // $remote_user: spillway has no auth
 )
 
 var fcgiVarNames = map[string]fcgiVar{
@@ -73,7 +73,7 @@ var fcgiVarNames = map[string]fcgiVar{
 	"content_type": fvContentType, "content_length": fvContentLength,
 	"document_uri": fvDocumentURI, "server_protocol": fvServerProtocol,
 	"server_addr": fvServerAddr, "request_filename": fvRequestFilename,
-	"https": fvEmpty, "remote_user": fvEmpty,
+	"remote_user": fvEmpty, // $https is a std variable (vars.go)
 }
 
 // compileFastCGI compiles fastcgi_param values; unknown variables are an

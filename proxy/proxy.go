@@ -55,6 +55,7 @@ type Proxy struct {
 	metrics   *metricsServer       // metrics.listen; nil without one
 	retiring  sync.WaitGroup       // old generations still draining
 	hardStop  chan struct{}        // closed when the stop may no longer wait
+	stopping  chan struct{}        // closed when Shutdown begins: retired generations end their grace
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -71,7 +72,7 @@ type Options struct {
 // New builds a proxy from a loaded config without opening listeners.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
-		hardStop: make(chan struct{}), done: make(chan struct{})}
+		hardStop: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{})}
 	p.stats = newStats()
 	p.fds = newFDReserve()
 
@@ -167,7 +168,7 @@ func (p *Proxy) Addrs() []string {
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
-		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts) },
+		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts); s.closeIfRetired(ctx) },
 		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, s, vhosts, err) },
 		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
@@ -211,10 +212,15 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.acceptors, p.order = map[string]*acceptor{}, nil
 	p.metrics.close()
 	p.metrics = nil
+	select {
+	case <-p.stopping:
+	default:
+		close(p.stopping)
+	}
 	gen := p.gen
 	p.gen = nil
 	if gen != nil {
-		p.retire(gen)
+		p.retire(gen, 0)
 	}
 	p.mu.Unlock()
 	retired := make(chan struct{})
@@ -350,14 +356,14 @@ func (x *exchange) finish() {
 	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
 		addr, status, rtime := x.upstreamVars()
 		h := &x.ctx.Request.Header
-		requestURI := string(h.RequestURI())
+		requestURI := x.requestURIVar() // origin form; "" ("-") for a refused line
 		if x.uriInvalid {
 			requestURI = "" // nginx never set $request_uri: "-"
 		}
 		l.Write(&accesslog.Entry{
 			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
 			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
-			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
+			Host: x.hostVar(), ServerName: x.vh.name, Method: string(h.Method()),
 			URI: bstr(x.path), RequestURI: requestURI, Scheme: x.scheme(), RequestTime: time.Since(x.start),
 			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
 			Header: func(name string) []byte { return h.Peek(name) },

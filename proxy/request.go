@@ -134,7 +134,7 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 		case varLiteral:
 			dst = append(dst, p.lit...)
 		case varHost:
-			if h := req.Host(); len(h) > 0 {
+			if h := routeHost(req.RequestURI(), req.Host()); len(h) > 0 {
 				dst = appendLower(dst, hostOnly(h))
 			} else {
 				dst = append(dst, x.vh.name...)
@@ -155,7 +155,7 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 		case varProxyHost:
 			dst = append(dst, x.loc.conf.ProxyPass.Host...)
 		case varRequestURI:
-			dst = append(dst, req.RequestURI()...)
+			dst = append(dst, originForm(req.RequestURI())...)
 		case varURI:
 			dst = append(dst, x.path...)
 		case varArgs:
@@ -168,6 +168,10 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 			dst = append(dst, req.Method()...)
 		case varHTTPHeader:
 			dst = append(dst, req.Peek(p.lit)...)
+		case varHTTPS:
+			if x.scheme() == "https" {
+				dst = append(dst, "on"...)
+			}
 		}
 	}
 	return dst

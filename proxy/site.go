@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"spillway/proxy/accesslog"
@@ -24,6 +25,7 @@ type site struct {
 	access    map[string]*accesslog.Log // by path; held in Proxy.logs
 	logKeys   []logKey                  // what this site holds in Proxy.logs
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
+	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
 }
 
 // vhost is one server block.

@@ -24,6 +24,7 @@ const (
 	varServerPort                    // $server_port
 	varRequestMethod                 // $request_method
 	varHTTPHeader                    // $http_NAME
+	varHTTPS                         // $https: "on" on a TLS listener, else empty
 )
 
 var varNames = map[string]varKind{
@@ -31,6 +32,7 @@ var varNames = map[string]varKind{
 	"proxy_add_x_forwarded_for": varProxyAddXForwardedFor, "scheme": varScheme, "proxy_host": varProxyHost,
 	"request_uri": varRequestURI, "uri": varURI, "args": varArgs, "query_string": varArgs,
 	"server_name": varServerName, "server_port": varServerPort, "request_method": varRequestMethod,
+	"https": varHTTPS,
 }
 
 // part is one piece of a compiled value: a literal, or a variable.

@@ -795,7 +795,7 @@ var headerVariables = map[string]bool{
 	"host": true, "http_host": true, "remote_addr": true, "remote_port": true,
 	"proxy_add_x_forwarded_for": true, "scheme": true, "proxy_host": true, "request_uri": true,
 	"uri": true, "args": true, "query_string": true, "server_name": true, "server_port": true,
-	"request_method": true,
+	"request_method": true, "https": true,
 }
 
 // unknownVariable returns the first variable of a proxy_set_header value
