@@ -25,7 +25,7 @@ func newCheckCmd(configPath *string) *cobra.Command {
 				err = proxy.Validate(cfg)
 			}
 			if err != nil {
-				fmt.Fprintf(out, "spillway: [emerg] %v\n", err)
+				printEmerg(out, err)
 				fmt.Fprintf(out, "spillway: configuration file %s test failed\n", *configPath)
 				cmd.SilenceErrors = true
 				return errCheckFailed

@@ -26,7 +26,9 @@ func newServeCmd(configPath *string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(*configPath, cmd.ErrOrStderr())
 			if err != nil {
-				return err
+				// nginx's [emerg] lines; nothing is served
+				printEmerg(cmd.ErrOrStderr(), err)
+				return fmt.Errorf("%w: %s", errCheckFailed, *configPath)
 			}
 			return run(cmd.Context(), cfg, nil)
 		},

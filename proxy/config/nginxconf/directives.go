@@ -176,10 +176,7 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"location":           "nested locations are not supported",
-	"if":                 "spillway has no rewrite module",
 	"rewrite":            "spillway has no rewrite module",
-	"return":             "spillway has no rewrite module",
 	"set":                "spillway has no rewrite module",
 	"root":               "spillway does not serve files",
 	"alias":              "spillway does not serve files",
@@ -199,13 +196,79 @@ var unsupportedWhy = map[string]string{
 	"random":             "spillway balances with round-robin or least_conn",
 	"error_log":          "spillway has one error log, at the top level",
 	"access_log":         "spillway writes access logs per server",
-	"allow":              "spillway has no access control: every client is allowed",
-	"deny":               "spillway has no access control: every client is allowed",
 	"add_header":         "spillway does not add response headers",
 	"proxy_cache":        "spillway does not cache",
 	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
 	"keepalive_requests": "spillway's client keepalive is set per server",
+}
+
+// refusedWhy lists the directives of nginx's modules that guard requests
+// (access, auth_basic, auth_request, limit_req, limit_conn, referer,
+// secure_link, the core module's limit_except, satisfy and internal, the
+// rewrite module's if and return, client certificates, and the common
+// third-party guards: auth_jwt, Lua, njs, ModSecurity, naxsi...) and that
+// spillway does not enforce: each refuses the file, since dropping it would
+// answer requests that nginx refuses. The text says what would happen.
+var refusedWhy = map[string]refusal{
+	"allow":                    {why: "every client would be allowed"},
+	"deny":                     {why: "every client would be allowed"},
+	"auth_basic":               {why: "no password would be asked", off: true},
+	"auth_basic_user_file":     {why: "no password would be asked"},
+	"auth_request":             {why: "no subrequest would authorize requests", off: true},
+	"auth_request_set":         {why: "no subrequest would authorize requests"},
+	"auth_jwt":                 {why: "no token would be checked", off: true},
+	"auth_jwt_key_file":        {why: "no token would be checked"},
+	"auth_jwt_key_request":     {why: "no token would be checked"},
+	"auth_jwt_require":         {why: "no token would be checked"},
+	"auth_digest":              {why: "no password would be asked", off: true},
+	"auth_digest_user_file":    {why: "no password would be asked"},
+	"auth_pam":                 {why: "no password would be asked", off: true},
+	"auth_ldap":                {why: "no password would be asked", off: true},
+	"auth_gss":                 {why: "no credentials would be asked", off: true},
+	"limit_req":                {why: "requests would not be limited"},
+	"limit_conn":               {why: "connections would not be limited"},
+	"limit_except":             {why: "every method would be allowed to every client"},
+	"satisfy":                  {why: "spillway enforces none of the access checks it combines"},
+	"internal":                 {why: "clients could request the location directly"},
+	"valid_referers":           {why: "requests with any Referer would be allowed"},
+	"secure_link":              {why: "links would not be checked"},
+	"secure_link_md5":          {why: "links would not be checked"},
+	"secure_link_secret":       {why: "links would not be checked"},
+	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
+	"if":                       {why: "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
+	"return":                   {why: "spillway has no rewrite module: requests would be proxied instead"},
+	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
+	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
+	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},
+	"rewrite_by_lua":           {why: "the Lua code that guards requests would not run"},
+	"rewrite_by_lua_block":     {why: "the Lua code that guards requests would not run"},
+	"rewrite_by_lua_file":      {why: "the Lua code that guards requests would not run"},
+	"js_access":                {why: "the njs handler that guards requests would not run"},
+	"perl_access":              {why: "the Perl handler that guards requests would not run"},
+	"modsecurity":              {why: "no request would be inspected", off: true},
+	"modsecurity_rules":        {why: "no request would be inspected"},
+	"modsecurity_rules_file":   {why: "no request would be inspected"},
+	"modsecurity_rules_remote": {why: "no request would be inspected"},
+	"SecRulesEnabled":          {why: "no request would be inspected"},
+	"testcookie":               {why: "no client would be challenged", off: true},
+}
+
+// refusal says why a directive is refused; off means "NAME off" turns the
+// guard off and is only ignored.
+type refusal struct {
+	why string
+	off bool
+}
+
+// refuse reports a guarding directive spillway does not enforce.
+func refuse(c *conv, lv *level, d *Directive, r refusal) error {
+	if r.off && len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off") {
+		c.warn(d, Ignored, "ignored directive \"%s off\" in %s: spillway enforces no %s, so there is nothing to turn off", d.Name, lv.ctx, d.Name)
+		return nil
+	}
+	c.warn(d, Refused, "\"%s\" directive in %s is not enforced by spillway (%s)", d.Name, lv.ctx, r.why)
+	return nil
 }
 
 func invalidArgs(d *Directive) error {
@@ -564,7 +627,9 @@ func location(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	if n == nil && len(d.Args) == 1 && strings.HasPrefix(d.Args[0], "@") {
-		c.warn(d, Unsupported, "unsupported named location \"%s\" in server", d.Args[0])
+		c.warn(d, Refused, "named location \"%s\" cannot be converted: spillway has no named locations", d.Args[0])
+		// nginx: a named location's proxy_pass has no URI part, as in a regex one
+		return c.dropped(d, true)
 	}
 	if n != nil {
 		lv.locations.Content = append(lv.locations.Content, n)
