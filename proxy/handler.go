@@ -46,6 +46,10 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if !x.access() { // allow/deny: nginx's 403 (access.go)
+		x.finish()
+		return
+	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
 		x.finish()
@@ -84,13 +88,18 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	cl := ctx.Request.Header.ContentLength()
 	vh := vhostFor(vhosts, ctx.Request.Header.Host())
 	loc := vh.match(ctx.Path())
-	if loc == nil || loc.group == nil || cl <= 0 || loc.conf.ClientMaxBodySize == 0 || int64(cl) <= loc.conf.ClientMaxBodySize {
+	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
+	if !tooLarge && !expectDenied(ctx, vh, loc) {
 		return fasthttp.StatusContinue
 	}
 	p.requests.begin()
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
-	x.readBody() // refuses on the declared length alone
+	if tooLarge {
+		x.readBody() // refuses on the declared length alone
+	} else {
+		x.access() // a denied client is never invited to send its body
+	}
 	status := x.status
 	x.finish()
 	return status

@@ -15,9 +15,11 @@ import (
 	"spillway/bench"
 )
 
-// guardedConf is an nginx.conf whose /admin/ is for 10.0.0.0/8 only and
-// whose .ht files nobody gets; {{GUARDS}} marks the lines that do it, so
-// the test can run the same file without them.
+// guardedConf is an nginx.conf whose /private/ is for 10.0.0.0/8 only
+// (allow/deny, which spillway enforces) and, with {{GUARDS}} and {{HT}}
+// filled in, whose /admin/ is behind an auth_request and whose /static/
+// serves files (neither of which spillway does), so the test can run the
+// same file with and without what spillway must refuse.
 const guardedConf = `error_log {{DIR}}/error.log notice;
 pid {{DIR}}/spillway.pid;
 http {
@@ -26,7 +28,7 @@ http {
     gzip on; access_log {{DIR}}/access.log;
     server {
         listen {{LISTEN}};
-        location / { proxy_pass http://{{ORIGIN}}; }
+        location / { proxy_pass http://{{ORIGIN}}; } location /private/ { proxy_pass http://{{ORIGIN}}; allow 10.0.0.0/8; deny all; }
         location /admin/ {
             proxy_pass http://{{ORIGIN}};
 {{GUARDS}}
@@ -40,8 +42,8 @@ func writeGuarded(t *testing.T, file, dir, listen, origin string, guarded bool) 
 	t.Helper()
 	guards, ht := "", ""
 	if guarded {
-		guards = "            allow 10.0.0.0/8;\n            deny all;"
-		ht = `        location ~ /\.ht { deny all; }`
+		guards = "            auth_request /auth;\n            auth_request_set $user $upstream_http_x_user;"
+		ht = `        location /static/ { root /srv; }`
 	}
 	s := strings.NewReplacer("{{DIR}}", dir, "{{LISTEN}}", listen, "{{ORIGIN}}", origin, "{{GUARDS}}", guards, "{{HT}}", ht).Replace(guardedConf)
 	if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
@@ -51,10 +53,9 @@ func writeGuarded(t *testing.T, file, dir, listen, origin string, guarded bool) 
 
 // refusedLines are the [emerg] lines for guardedConf with its guards.
 func refusedLines(file string) string {
-	return `spillway: [emerg] "allow" directive in location is not enforced by spillway (every client would be allowed) in ` + file + `:12
-spillway: [emerg] "deny" directive in location is not enforced by spillway (every client would be allowed) in ` + file + `:13
-spillway: [emerg] location "~ /\.ht" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in ` + file + `:15
-spillway: [emerg] "deny" directive in location is not enforced by spillway (every client would be allowed) in ` + file + `:15
+	return `spillway: [emerg] "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + file + `:12
+spillway: [emerg] "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + file + `:13
+spillway: [emerg] location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in ` + file + `:15
 `
 }
 
@@ -114,7 +115,7 @@ func TestCheckAndConvertRefuseAccessControl(t *testing.T) {
 // through); with them, a reload (HUP) is refused with the [emerg] lines in
 // the error log and the running configuration stays, as nginx does; and a
 // start is refused with exit status 1, nothing listening, the upstream
-// never asked.
+// never asked. allow/deny, which spillway enforces, answers 403.
 func TestServeRefusesAccessControl(t *testing.T) {
 	origin := startOrigin(t, bench.OK())
 	dir := t.TempDir()
@@ -134,13 +135,14 @@ func TestServeRefusesAccessControl(t *testing.T) {
 	if n := origin.Hits("GET", "/admin/secret"); n != 1 {
 		t.Fatalf("control: the upstream got /admin/secret %d times, want 1", n)
 	}
+	get(t, "http://"+listen+"/private/x", 403) // allow/deny is enforced: 127.0.0.1 is not in 10.0.0.0/8
 
 	writeGuarded(t, file, dir, listen, origin.Addr(), true)
 	if err := srv.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	logFile := filepath.Join(dir, "error.log")
-	last := `location in ` + file + `:15`
+	last := `another location in ` + file + `:15`
 	waitFor(t, func() bool { b, _ := os.ReadFile(logFile); return strings.Contains(string(b), last) }, "the refused reload in the error log")
 	b, _ := os.ReadFile(logFile)
 	var emerg []string

@@ -147,6 +147,9 @@ type Server struct {
 	KeepaliveTimeout         time.Duration // client keepalive, default 75s
 	KeepaliveRequests        int           // default 1000
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
+	// Access is allow/deny at the server level (inherited from http): what
+	// a request no location matches is checked against.
+	Access AccessRules
 
 	Locations []*Location
 }
@@ -229,6 +232,8 @@ type Location struct {
 	FastCGI   *FastCGI
 	Root      string    // root: $document_root, default "html"
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
+
+	Access AccessRules // allow/deny in file order (access.go); empty allows everyone
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

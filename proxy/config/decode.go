@@ -48,6 +48,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = pathsFrom(in)
 	case *[]Header:
 		*p, err = headersFrom(in)
+	case *[]AccessRule:
+		*p, err = accessRulesFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
 	case *NextUpstream:

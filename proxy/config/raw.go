@@ -190,6 +190,8 @@ type locationDirectives struct {
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
+
+	accessDirectives `mapstructure:",squash"` // allow/deny as access (access.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -235,6 +237,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
+	d.accessDirectives.inherit(&p.accessDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

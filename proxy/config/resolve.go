@@ -299,6 +299,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		KeepaliveTimeout:         s.KeepaliveTimeout.or(defaultKeepaliveTimeout),
 		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
+		Access:                   s.accessDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -373,7 +374,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set():
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll():
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
@@ -414,6 +415,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyNextUpstreamTimeout = d.ProxyNextUpstreamTimeout.or(0)
 	l.ProxyNextUpstreamBackoff = d.ProxyNextUpstreamBackoff.or(0)
 	l.ProxyNextUpstreamIdempotencyKey = d.ProxyNextUpstreamIdempotencyKey.or(false)
+	l.Access = d.accessDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

@@ -196,8 +196,12 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
-	var headers []string
+	var headers, access []string
 	for _, d := range s.allDirectives() {
+		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
+			access = append(access, yamlString(d.Name+" "+d.Value))
+			continue
+		}
 		if d.Name == "proxy_set_header" {
 			name, val, _ := strings.Cut(d.Value, " ")
 			headers = append(headers, fmt.Sprintf("%s: %s", name, yamlString(unquote(val))))
@@ -207,6 +211,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(headers) > 0 {
 		b.WriteString("  proxy_set_header: {" + strings.Join(headers, ", ") + "}\n")
+	}
+	if len(access) > 0 {
+		b.WriteString("  access: [" + strings.Join(access, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {

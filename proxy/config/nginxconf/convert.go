@@ -205,6 +205,7 @@ type conv struct {
 	usedMatch map[string]bool
 	defaults  []defaultListen // listen ... default_server, checked once all servers are known
 	servers   []*level        // the converted servers, in file order
+	httpLevel *level          // the http block's level
 	fastcgi   bool            // some location has fastcgi_pass
 }
 
@@ -217,6 +218,7 @@ type level struct {
 	headers   []header   // proxy_set_header, in file order
 	headerVal *yaml.Node // where they go, filled by finish
 	paramVal  *yaml.Node // fastcgi_param entries
+	accessVal *yaml.Node // allow/deny entries
 	accessLog *Directive // the first access_log of the level
 
 	// server
@@ -308,6 +310,7 @@ func (c *conv) directive(lv *level, d *Directive) error {
 // servers in file order.
 func (c *conv) http(http *Directive) (*ymap, error) {
 	lv := &level{ctx: "http", m: newMap()}
+	c.httpLevel = lv
 	c.usedMatch = map[string]bool{}
 	for _, d := range http.Block {
 		switch d.Name {
@@ -494,6 +497,12 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		}
 	}
 	c.finish(lv)
+	if !lv.proxies && c.deniesAll(lv, parent) {
+		// nginx answers 403 to every request here before any content
+		// handler; spillway does the same without one.
+		lv.m.n.Content[1].LineComment = "location at " + where(d)
+		return lv.m.n, nil
+	}
 	if !lv.proxies {
 		c.warn(d, Refused, "location \"%s\" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location", path)
 		return nil, nil
@@ -505,6 +514,29 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 	}
 	lv.m.n.Content[1].LineComment = "location at " + where(d)
 	return lv.m.n, nil
+}
+
+// deniesAll reports whether the allow/deny list in effect in a location
+// (its own, else its server's, else http's: a level with any replaces the
+// inherited list) refuses every client.
+func (c *conv) deniesAll(lv, server *level) bool {
+	for _, l := range []*level{lv, server, c.httpLevel} {
+		if l == nil || l.accessVal == nil {
+			continue
+		}
+		var rules []config.AccessRule
+		for _, e := range l.accessVal.Content {
+			verb, arg, _ := strings.Cut(e.Value, " ")
+			r, err := config.ParseAccessRule(verb, arg)
+			if err != nil {
+				return false
+			}
+			rules = append(rules, r)
+		}
+		a := config.AccessRules{Rules: rules}
+		return a.DeniesAll()
+	}
+	return false
 }
 
 // dropped reads the block of a location that is not converted, so that

@@ -77,6 +77,8 @@ func init() {
 	add(inLocations, "proxy_next_upstream", nextUpstream)
 	add(inLocations, "proxy_next_upstream_tries", single(numberValue))
 	add(inLocations, "proxy_redirect", proxyRedirect)
+	add(inLocations, "allow", accessRule)
+	add(inLocations, "deny", accessRule)
 
 	// TLS (ngx_http_ssl_module, and proxy_ssl_* of ngx_http_proxy_module).
 	add(inServers, "ssl_certificate", certificates)
@@ -211,8 +213,6 @@ var unsupportedWhy = map[string]string{
 // spillway does not enforce: each refuses the file, since dropping it would
 // answer requests that nginx refuses. The text says what would happen.
 var refusedWhy = map[string]refusal{
-	"allow":                    {why: "every client would be allowed"},
-	"deny":                     {why: "every client would be allowed"},
 	"auth_basic":               {why: "no password would be asked", off: true},
 	"auth_basic_user_file":     {why: "no password would be asked"},
 	"auth_request":             {why: "no subrequest would authorize requests", off: true},
@@ -716,6 +716,27 @@ func fastcgiParam(c *conv, lv *level, d *Directive) error {
 		e += " if_not_empty"
 	}
 	lv.paramVal.Content = append(lv.paramVal.Content, str(e))
+	return nil
+}
+
+// accessRule collects allow and deny, in file order, into the level's
+// access list: their order matters, and a level with any of them replaces
+// the inherited list, as in nginx.
+func accessRule(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	r, err := config.ParseAccessRule(d.Name, d.Args[0])
+	if err != nil {
+		return errAt(d, "invalid parameter \"%s\"", d.Args[0])
+	}
+	if r.Net.IsValid() && r.Net.String() != d.Args[0] && strings.Contains(d.Args[0], "/") {
+		c.warn(d, Ignored, "ignored low address bits of %s in %s: they are meaningless, spillway uses %s as nginx does", d.Args[0], lv.ctx, r.Net)
+	}
+	if lv.accessVal == nil {
+		lv.accessVal = lv.m.set("access", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.accessVal.Content = append(lv.accessVal.Content, str(d.Name+" "+d.Args[0]))
 	return nil
 }
 

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"spillway/proxy"
+	"spillway/proxy/config"
 )
 
 // convertText parses and converts one file named x.conf.
@@ -47,8 +50,6 @@ func refusedLines(t *testing.T, res *Result, err error) []string {
 // dropping it would answer requests that nginx refuses.
 func TestConvertRefusesAccessControl(t *testing.T) {
 	cases := []struct{ directive, why string }{
-		{"allow 10.0.0.0/8;", "every client would be allowed"},
-		{"deny all;", "every client would be allowed"},
 		{`auth_basic "admin";`, "no password would be asked"},
 		{"auth_basic_user_file /etc/nginx/.htpasswd;", "no password would be asked"},
 		{"auth_request /auth;", "no subrequest would authorize requests"},
@@ -64,7 +65,7 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"auth_gss on;", "no credentials would be asked"},
 		{"limit_req zone=one burst=5;", "requests would not be limited"},
 		{"limit_conn addr 10;", "connections would not be limited"},
-		{"limit_except GET { deny all; }", "every method would be allowed to every client"},
+		{"limit_except GET { auth_basic x; }", "every method would be allowed to every client"},
 		{"satisfy any;", "spillway enforces none of the access checks it combines"},
 		{"internal;", "clients could request the location directly"},
 		{"valid_referers none blocked example.com;", "requests with any Referer would be allowed"},
@@ -142,9 +143,8 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		name, in string
 		want     []string
 	}{
-		{"deny-all location", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ /\\.ht { deny all; }"), []string{
+		{"location that lets some clients reach its files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ /\\.ht { allow 10.0.0.1; deny all; }"), []string{
 			`location "~ /\.ht" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
-			`"deny" directive in location is not enforced by spillway (every client would be allowed) in x.conf:6`,
 		}},
 		{"static files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation /static/ { root /srv; }"), []string{
 			`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
@@ -156,9 +156,9 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 			"location \"~ ^/(?!public)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:6",
 			`"auth_basic" directive in location is not enforced by spillway (no password would be asked) in x.conf:7`,
 		}},
-		{"nested location, with what it guards", conf("listen 80;\nlocation /admin/ { proxy_pass http://127.0.0.1:9000;\nlocation /admin/secret {\ndeny all; } }"), []string{
+		{"nested location, with what it guards", conf("listen 80;\nlocation /admin/ { proxy_pass http://127.0.0.1:9000;\nlocation /admin/secret {\nauth_basic x; } }"), []string{
 			`nested location "/admin/secret" in location cannot be converted: its requests would reach the enclosing location in x.conf:6`,
-			`"deny" directive in location is not enforced by spillway (every client would be allowed) in x.conf:7`,
+			`"auth_basic" directive in location is not enforced by spillway (no password would be asked) in x.conf:7`,
 		}},
 		{"named location", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation @app { proxy_pass http://127.0.0.1:9000; }"), []string{
 			`named location "@app" cannot be converted: spillway has no named locations in x.conf:6`,
@@ -170,10 +170,10 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
 		}},
-		{"every server refused", conf("listen 80;\nlocation /admin/ { deny all; }"), []string{
+		{"every server refused", conf("listen 80;\nlocation /admin/ { root /srv; auth_basic x; }"), []string{
 			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server in x.conf:3`,
 			`location "/admin/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:5`,
-			`"deny" directive in location is not enforced by spillway (every client would be allowed) in x.conf:5`,
+			`"auth_basic" directive in location is not enforced by spillway (no password would be asked) in x.conf:5`,
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -216,16 +216,16 @@ http {
 `)
 	write(inc, `location /admin/ {
     proxy_pass http://127.0.0.1:9000;
-    allow 10.0.0.0/8;
-    deny all;
+    auth_basic "admin";
+    auth_basic_user_file /etc/nginx/.htpasswd;
     add_header X-A 1;
 }
 `)
 	res, err := ConvertFile(main, Options{})
 	got := refusedLines(t, res, err)
 	want := []string{
-		`"allow" directive in location is not enforced by spillway (every client would be allowed) in ` + inc + `:3`,
-		`"deny" directive in location is not enforced by spillway (every client would be allowed) in ` + inc + `:4`,
+		`"auth_basic" directive in location is not enforced by spillway (no password would be asked) in ` + inc + `:3`,
+		`"auth_basic_user_file" directive in location is not enforced by spillway (no password would be asked) in ` + inc + `:4`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -233,11 +233,70 @@ http {
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
 ` + main + `:3: unsupported directive "gzip" in http: spillway does not compress responses
 ` + main + `:6: unsupported directive "expires" in location
-` + inc + `:3: "allow" directive in location is not enforced by spillway (every client would be allowed)
-` + inc + `:4: "deny" directive in location is not enforced by spillway (every client would be allowed)
+` + inc + `:3: "auth_basic" directive in location is not enforced by spillway (no password would be asked)
+` + inc + `:4: "auth_basic_user_file" directive in location is not enforced by spillway (no password would be asked)
 ` + inc + `:5: unsupported directive "add_header" in location: spillway does not add response headers
 `
 	if w := warningLines(res.Warnings); w != wantWarnings {
 		t.Errorf("warnings:\n%s\nwant:\n%s", w, wantWarnings)
+	}
+}
+
+// allow and deny convert, in file order, into each level's access list; a
+// location whose list denies everyone converts without proxy_pass (nginx
+// answers 403 there before any content handler); the result loads and
+// passes spillway's check.
+func TestConvertAccess(t *testing.T) {
+	in := `http {
+  deny 192.168.0.1;
+  server { listen 8080;
+    allow 10.0.0.0/8; allow 2001:db8::/32; allow unix:; deny all;
+    location / { proxy_pass http://127.0.0.1:9000; }
+    location /admin/ { proxy_pass http://127.0.0.1:9000; deny 10.0.0.1; allow 10.1.2.3/8; deny all; }
+    location ~ /\.ht { deny all; }
+    location /status { stub_status; allow 127.0.0.1; deny all; }
+  }
+  server { listen 8081; deny all; location /private/ { root /srv; } location / { proxy_pass http://127.0.0.1:9000; } }
+}
+`
+	res, err := convertText(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(res.YAML)
+	for _, f := range []string{
+		"http:\n  access:\n    - deny 192.168.0.1\n",
+		"      access:\n        - allow 10.0.0.0/8\n        - allow 2001:db8::/32\n        - 'allow unix:'\n        - deny all\n",
+		"          access:\n            - deny 10.0.0.1\n            - allow 10.1.2.3/8\n            - deny all\n",
+		"        - path: ~ /\\.ht # location at x.conf:7\n          access:\n            - deny all\n",
+		"          stub_status: on\n          access:\n            - allow 127.0.0.1\n            - deny all\n",
+		"        - path: /private/ # location at x.conf:10\n", // the server's deny all reaches it
+	} {
+		if !strings.Contains(y, f) {
+			t.Errorf("output lacks %q", f)
+		}
+	}
+	want := `x.conf:6: ignored low address bits of 10.1.2.3/8 in location: they are meaningless, spillway uses 10.0.0.0/8 as nginx does
+`
+	if w := warningLines(res.Warnings); w != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", w, want)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err == nil {
+		err = proxy.Validate(cfg)
+	}
+	if err != nil {
+		t.Fatalf("the converted configuration does not pass the check: %v\n%s", err, y)
+	}
+
+	for _, c := range []struct{ in, want string }{
+		{conf("listen 80; location / { proxy_pass http://a:1; allow 10.0.0.300; }"), `invalid parameter "10.0.0.300" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; deny; }"), `invalid number of arguments in "deny" directive in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; deny 10.0.0.1 10.0.0.2; }"), `invalid number of arguments in "deny" directive in x.conf:4`},
+	} {
+		_, err := convertText(t, c.in)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: got %v, want %s", c.in, err, c.want)
+		}
 	}
 }
