@@ -89,7 +89,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	vh := vhostFor(vhosts, ctx.Request.Header.Host())
 	loc := vh.match(ctx.Path())
 	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
-	if !tooLarge && !expectDenied(ctx, vh, loc) {
+	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue
 	}
 	p.requests.begin()
@@ -97,8 +97,9 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	x.begin(p, s, ctx, vhosts)
 	if tooLarge {
 		x.readBody() // refuses on the declared length alone
-	} else {
-		x.access() // a denied client is never invited to send its body
+	} else if x.access() { // a refused client is never invited to send its body
+		x.discard() // serve checks again and goes on
+		return fasthttp.StatusContinue
 	}
 	status := x.status
 	x.finish()

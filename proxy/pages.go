@@ -19,6 +19,7 @@ var errorPages = func() map[int][]byte {
 		{400, "400 Bad Request", ""},
 		{494, "400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"},
 		{497, "400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"},
+		{401, "401 Authorization Required", ""},
 		{403, "403 Forbidden", ""},
 		{404, "404 Not Found", ""},
 		{405, "405 Not Allowed", ""},

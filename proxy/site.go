@@ -23,12 +23,14 @@ type site struct {
 	access    map[string]*accesslog.Log // by path; held in Proxy.logs
 	logKeys   []logKey                  // what this site holds in Proxy.logs
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
+	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
 }
 
 // vhost is one server block.
 type vhost struct {
 	conf   *config.Server
-	name   string // first server_name: what nginx logs as "server:"
+	auth   *basicAuth // the server's auth_basic, for requests no location matches
+	name   string     // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
@@ -46,6 +48,7 @@ type location struct {
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi *fcgiLocation
+	auth *basicAuth // auth_basic, nil when off (authbasic.go)
 }
 
 type compiledHeader struct {
@@ -68,7 +71,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		s.groups[name] = g
 	}
 	for si, sc := range cfg.Servers {
-		vh := &vhost{conf: sc, names: sc.ServerName}
+		vh := &vhost{conf: sc, names: sc.ServerName, auth: s.basicAuth(sc.AuthBasic)}
 		if len(sc.ServerName) > 0 {
 			vh.name = sc.ServerName[0]
 		}
@@ -96,7 +99,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 }
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
-	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme}
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic)}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {

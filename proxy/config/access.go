@@ -102,13 +102,43 @@ func firstMatchDenies(rules []AccessRule, addr netip.Addr) bool {
 	return false
 }
 
-// accessDirectives are the access module's directives (http, server,
-// location).
-type accessDirectives struct {
-	Access *opt[[]AccessRule] `mapstructure:"access"`
+// AuthBasic is auth_basic and auth_basic_user_file in effect at a level
+// (ngx_http_auth_basic_module); each is inherited on its own.
+type AuthBasic struct {
+	Realm    string // as written; "off" turns an inherited auth_basic off
+	UserFile string // the htpasswd file, read again whenever it changes
+	set      bool   // auth_basic is set at this level or above
 }
 
-func (d *accessDirectives) inherit(p *accessDirectives) { merge(&d.Access, p.Access) }
+// Enabled is nginx's test: both directives in effect and the realm not
+// "off". As in nginx, auth_basic without auth_basic_user_file asks nothing.
+func (a AuthBasic) Enabled() bool { return a.set && a.Realm != "off" && a.UserFile != "" }
+
+// accessDirectives are the access-phase directives (http, server,
+// location): allow/deny and basic authentication.
+type accessDirectives struct {
+	Access            *opt[[]AccessRule] `mapstructure:"access"`
+	AuthBasic         *opt[string]       `mapstructure:"auth_basic"`
+	AuthBasicUserFile *opt[string]       `mapstructure:"auth_basic_user_file"`
+}
+
+func (d *accessDirectives) inherit(p *accessDirectives) {
+	merge(&d.Access, p.Access)
+	merge(&d.AuthBasic, p.AuthBasic)
+	merge(&d.AuthBasicUserFile, p.AuthBasicUserFile)
+}
+
+// authBasic returns basic authentication in effect at the level.
+func (d *accessDirectives) authBasic() AuthBasic {
+	return AuthBasic{Realm: d.AuthBasic.or(""), UserFile: d.AuthBasicUserFile.or(""), set: d.AuthBasic.set()}
+}
+
+// check checks the access directives in effect at one level.
+func (d *accessDirectives) check(p *problems) {
+	if d.AuthBasicUserFile.set() && strings.TrimSpace(d.AuthBasicUserFile.v) == "" {
+		p.add(d.AuthBasicUserFile.at(), `"auth_basic_user_file" must not be empty`)
+	}
+}
 
 // resolve returns the access list in effect at the level.
 func (d *accessDirectives) resolve() AccessRules { return newAccessRules(d.Access.or(nil)) }

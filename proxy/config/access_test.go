@@ -7,13 +7,12 @@ import (
 )
 
 // Access control spillway does not enforce has no key, and allow/deny are
-// written as access: nginx's names (allow, deny, auth_basic, limit_req...)
+// written as access: nginx's names (allow, deny, auth_request, limit_req...)
 // are refused like any unknown key, at every level, never silently
 // accepted.
 func TestAccessControlKeysAreRefused(t *testing.T) {
 	for _, kv := range []string{
-		"allow: 10.0.0.0/8", "deny: all", `auth_basic: "admin"`, "auth_basic_user_file: /etc/htpasswd",
-		"auth_request: /auth", "limit_req: zone=one", "limit_conn: addr 10", "limit_except: GET",
+		"allow: 10.0.0.0/8", "deny: all", "auth_request: /auth", "limit_req: zone=one", "limit_conn: addr 10", "limit_except: GET",
 		"satisfy: any", "internal: on", "valid_referers: none", "secure_link: $arg_md5",
 		"ssl_verify_client: on", "return: 403",
 	} {
@@ -127,4 +126,35 @@ func TestAccessRulesDenies(t *testing.T) {
 	if !a.DeniesUnix() {
 		t.Error("deny all: a unix client is denied")
 	}
+}
+
+// auth_basic and auth_basic_user_file are inherited each on its own, as
+// in nginx: "off" turns an inherited realm off, a location may name
+// another file and keep the realm; without a file nothing is asked.
+func TestAuthBasicInherit(t *testing.T) {
+	text := strings.Replace(base, "http:\n", "http:\n  auth_basic: Members only\n  auth_basic_user_file: /etc/htpasswd\n", 1)
+	text = strings.Replace(text, "          proxy_pass: http://app\n",
+		"          proxy_pass: http://app\n"+
+			"        - {path: /off, proxy_pass: http://app, auth_basic: \"off\"}\n"+
+			"        - {path: /other, proxy_pass: http://app, auth_basic_user_file: /etc/other}\n", 1)
+	c := mustLoad(t, text)
+	l := c.Servers[0].Locations
+	for i, want := range []AuthBasic{
+		{Realm: "Members only", UserFile: "/etc/htpasswd", set: true},
+		{Realm: "off", UserFile: "/etc/htpasswd", set: true},
+		{Realm: "Members only", UserFile: "/etc/other", set: true},
+	} {
+		if l[i].AuthBasic != want {
+			t.Errorf("location %d: %+v, want %+v", i, l[i].AuthBasic, want)
+		}
+	}
+	if !l[0].AuthBasic.Enabled() || l[1].AuthBasic.Enabled() || !c.Servers[0].AuthBasic.Enabled() {
+		t.Error("Enabled")
+	}
+	noFile := mustLoad(t, strings.Replace(base, "http:\n", "http:\n  auth_basic: x\n", 1))
+	if noFile.Servers[0].Locations[0].AuthBasic.Enabled() {
+		t.Error("auth_basic without a user file asks nothing in nginx")
+	}
+	_, err := load(t, withLocation(`auth_basic_user_file: " "`))
+	wantError(t, err, loc0+".auth_basic_user_file", 10, `"auth_basic_user_file" must not be empty`)
 }

@@ -149,7 +149,8 @@ type Server struct {
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
 	// Access is allow/deny at the server level (inherited from http): what
 	// a request no location matches is checked against.
-	Access AccessRules
+	Access    AccessRules
+	AuthBasic AuthBasic
 
 	Locations []*Location
 }
@@ -233,7 +234,8 @@ type Location struct {
 	Root      string    // root: $document_root, default "html"
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
 
-	Access AccessRules // allow/deny in file order (access.go); empty allows everyone
+	Access    AccessRules // allow/deny in file order (access.go); empty allows everyone
+	AuthBasic AuthBasic   // auth_basic, auth_basic_user_file (access.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -300,6 +300,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
 		Access:                   s.accessDirectives.resolve(),
+		AuthBasic:                s.accessDirectives.authBasic(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -416,6 +417,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyNextUpstreamBackoff = d.ProxyNextUpstreamBackoff.or(0)
 	l.ProxyNextUpstreamIdempotencyKey = d.ProxyNextUpstreamIdempotencyKey.or(false)
 	l.Access = d.accessDirectives.resolve()
+	l.AuthBasic = d.accessDirectives.authBasic()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

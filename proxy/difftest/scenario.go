@@ -42,6 +42,13 @@ type Scenario struct {
 	Directives []Directive
 	// Requests are sent one after the other, each on its own connection.
 	Requests []Request
+	// Files are written into each side's directory before it starts
+	// (name → content); "{DIR}" in a directive's value is that directory,
+	// e.g. auth_basic_user_file {DIR}/htpasswd.
+	Files map[string]string
+	// AccessLog writes each side's access log (combined format) to
+	// access.log in its directory, for Outcome.AccessLog; off otherwise.
+	AccessLog bool
 	// CompareConns also compares the number of TCP connections each
 	// upstream server accepted (keepalive scenarios).
 	CompareConns bool
@@ -93,6 +100,7 @@ const (
 	AspectHits   Aspect = "hits"   // requests each upstream server received, by method and path
 	AspectConns  Aspect = "conns"  // TCP connections each upstream server accepted
 	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
+	AspectAuth   Aspect = "auth"   // the WWW-Authenticate header
 )
 
 // Difference is an expected difference between nginx and spillway.
@@ -144,15 +152,15 @@ worker_processes 1;
 pid %[1]s/nginx.pid;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    access_log %[3]s;
     client_body_temp_path %[1]s/client;
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-`, dir, userLine())
+`, dir, userLine(), accessLogPath(s, dir, "off"))
 	for _, d := range s.allDirectives() {
-		fmt.Fprintf(&b, "    %s %s;\n", d.Name, d.Value)
+		fmt.Fprintf(&b, "    %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
 	}
 	b.WriteString("    upstream app {\n")
 	for i, sv := range s.Servers {
@@ -198,6 +206,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
 	var headers, access []string
 	for _, d := range s.allDirectives() {
+		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
 		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
 			access = append(access, yamlString(d.Name+" "+d.Value))
 			continue
@@ -207,7 +216,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 			headers = append(headers, fmt.Sprintf("%s: %s", name, yamlString(unquote(val))))
 			continue
 		}
-		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(d.Value))
+		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(unquote(d.Value)))
 	}
 	if len(headers) > 0 {
 		b.WriteString("  proxy_set_header: {" + strings.Join(headers, ", ") + "}\n")
@@ -237,12 +246,20 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	b.WriteString(`  servers:
     - listen: ["` + listenHost + `:0"]
       server_name: [localhost]
-      access_log: off
+      access_log: ` + accessLogPath(s, dir, "off") + `
       locations:
         - path: /
           proxy_pass: http://app
 `)
 	return b.String(), nil
+}
+
+// accessLogPath is where the access log goes: off unless the scenario asks.
+func accessLogPath(s *Scenario, dir, off string) string {
+	if !s.AccessLog {
+		return off
+	}
+	return dir + "/access.log"
 }
 
 // unquote removes nginx's double quotes around a value.

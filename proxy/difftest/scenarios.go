@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"encoding/base64"
 	"strings"
 	"time"
 
@@ -395,4 +396,61 @@ var Scenarios = []Scenario{
 	{Area: "access", Name: "expect-100-continue-denied", Servers: []Server{srv(b.OK())},
 		Directives: dirs("deny", "all"),
 		Requests:   reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"))},
+
+	// ---- auth_basic (ngx_http_auth_basic_module) ----
+	{Area: "auth_basic", Name: "every-hash-scheme", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: authDirs, Requests: authRequests("apr1", "bcrypt", "bcryptb", "bcrypta", "md5", "sha256", "sha512", "sha", "ssha", "plain", "extra", "last")},
+	{Area: "auth_basic", Name: "refused", Servers: []Server{srv(b.OK())}, Files: htpasswdFile, Directives: authDirs,
+		Requests: reqs(get("/x"), withAuth(get("/x"), "plain:nope"), withAuth(get("/x"), "bcrypt:nope"), withAuth(get("/x"), "ghost:s3cret"),
+			withAuth(get("/x"), "# comment:x"), withAuth(get("/x"), ":s3cret"), withAuth(get("/x"), "nocolon"),
+			withHeader(get("/x"), "Authorization: Bearer abc"), withHeader(get("/x"), "Authorization: Basic !!!!"),
+			withHeader(get("/x"), "Authorization: basic cGxhaW46czNjcmV0"))},
+	{Area: "auth_basic", Name: "realm-with-spaces", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: dirs("auth_basic", `"Members only"`, "auth_basic_user_file", "{DIR}/htpasswd"), Requests: reqs(get("/x"))},
+	{Area: "auth_basic", Name: "missing-file", Servers: []Server{srv(b.OK())},
+		Directives: dirs("auth_basic", "Restricted", "auth_basic_user_file", "{DIR}/nonexistent"),
+		Requests:   reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
+	{Area: "auth_basic", Name: "off", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: dirs("auth_basic", "off", "auth_basic_user_file", "{DIR}/htpasswd"), Requests: reqs(get("/x"))},
+	{Area: "auth_basic", Name: "without-user-file", Servers: []Server{srv(b.OK())},
+		Directives: dirs("auth_basic", "Restricted"), Requests: reqs(get("/x"))},
+	{Area: "auth_basic", Name: "access-first", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("deny", "all"), authDirs), Requests: reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
+	{Area: "auth_basic", Name: "post-body-401", Servers: []Server{srv(b.OK())}, Files: htpasswdFile, Directives: authDirs,
+		Requests: reqs(req("POST", "/echo", 100), withAuth(req("POST", "/echo", 100), "plain:s3cret"))},
+}
+
+// htpasswdFile has one user per hash scheme, every password "s3cret"
+// (libxcrypt's crypt(3), openssl passwd -apr1), a comment, a third field
+// and a last line without a newline.
+var htpasswdFile = map[string]string{"htpasswd": `apr1:$apr1$abcdefgh$M2T3erDstkD7SsE2QQnfH0
+bcrypt:$2y$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
+bcryptb:$2b$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
+bcrypta:$2a$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
+md5:$1$abcdefgh$7.vq19w/w3Vm.hk1FOA7Q/
+sha256:$5$abcdefgh$OcHWp0Vj4l19dnE2g4tHD4hbItEZgO0bjRV6LjwCLoA
+sha512:$6$abcdefgh$Z7KfoKnKTSZrzo5VZ0YubGLQOj9ov6sHo9TmE3zIU/LHKhpE30zCnZ0mcIXYf9r9rQ4DYaXoxAFSPFlcWdxjB.
+des:abhWCwoTZY2c6
+sha:{SHA}/vNB+F2HQ559kaLUZbmHHvZrXpg=
+ssha:{SSHA}JVrhyTqab1YvH3vR2b1RYUumqqZzYWx0
+plain:{PLAIN}s3cret
+# comment:x
+extra:{PLAIN}s3cret:comment field
+last:{PLAIN}s3cret`}
+
+var authDirs = dirs("auth_basic", "Restricted", "auth_basic_user_file", "{DIR}/htpasswd")
+
+func withHeader(r Request, h string) Request { r.Header = append(r.Header, h); return r }
+
+func withAuth(r Request, userpass string) Request {
+	return withHeader(r, "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(userpass)))
+}
+
+// authRequests is one GET /u/USER per user, with the password "s3cret".
+func authRequests(users ...string) []Request {
+	var out []Request
+	for _, u := range users {
+		out = append(out, withAuth(get("/u/"+u), u+":s3cret"))
+	}
+	return out
 }

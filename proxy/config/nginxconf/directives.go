@@ -79,6 +79,8 @@ func init() {
 	add(inLocations, "proxy_redirect", proxyRedirect)
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
+	add(inLocations, "auth_basic", authBasic)
+	add(inLocations, "auth_basic_user_file", authBasicUserFile)
 
 	// TLS (ngx_http_ssl_module, and proxy_ssl_* of ngx_http_proxy_module).
 	add(inServers, "ssl_certificate", certificates)
@@ -213,8 +215,6 @@ var unsupportedWhy = map[string]string{
 // spillway does not enforce: each refuses the file, since dropping it would
 // answer requests that nginx refuses. The text says what would happen.
 var refusedWhy = map[string]refusal{
-	"auth_basic":               {why: "no password would be asked", off: true},
-	"auth_basic_user_file":     {why: "no password would be asked"},
 	"auth_request":             {why: "no subrequest would authorize requests", off: true},
 	"auth_request_set":         {why: "no subrequest would authorize requests"},
 	"auth_jwt":                 {why: "no token would be checked", off: true},
@@ -737,6 +737,40 @@ func accessRule(c *conv, lv *level, d *Directive) error {
 		lv.accessVal = lv.m.set("access", &yaml.Node{Kind: yaml.SequenceNode})
 	}
 	lv.accessVal.Content = append(lv.accessVal.Content, str(d.Name+" "+d.Args[0]))
+	return nil
+}
+
+// authBasic is "auth_basic realm|off". spillway sends the realm as
+// written: a variable in it is not expanded.
+func authBasic(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	if strings.Contains(d.Args[0], "$") {
+		c.warn(d, Unsupported, "unsupported variable in \"auth_basic\" in %s: the realm \"%s\" is sent as written", lv.ctx, d.Args[0])
+	}
+	lv.m.set(d.Name, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: d.Args[0]})
+	return nil
+}
+
+// authBasicUserFile is the htpasswd file, relative to the configuration's
+// directory as nginx reads it. A file named with variables cannot be known
+// in advance: the file is refused rather than let everyone in.
+func authBasicUserFile(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	if strings.Contains(d.Args[0], "$") {
+		c.warn(d, Refused, "\"auth_basic_user_file\" directive in %s is not enforced by spillway (a file named with variables: no password would be asked)", lv.ctx)
+		return nil
+	}
+	lv.m.set(d.Name, str(c.withConfPrefix(d.Args[0])))
 	return nil
 }
 

@@ -50,8 +50,6 @@ func refusedLines(t *testing.T, res *Result, err error) []string {
 // dropping it would answer requests that nginx refuses.
 func TestConvertRefusesAccessControl(t *testing.T) {
 	cases := []struct{ directive, why string }{
-		{`auth_basic "admin";`, "no password would be asked"},
-		{"auth_basic_user_file /etc/nginx/.htpasswd;", "no password would be asked"},
 		{"auth_request /auth;", "no subrequest would authorize requests"},
 		{"auth_request_set $user $upstream_http_x_user;", "no subrequest would authorize requests"},
 		{`auth_jwt "api";`, "no token would be checked"},
@@ -65,7 +63,7 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"auth_gss on;", "no credentials would be asked"},
 		{"limit_req zone=one burst=5;", "requests would not be limited"},
 		{"limit_conn addr 10;", "connections would not be limited"},
-		{"limit_except GET { auth_basic x; }", "every method would be allowed to every client"},
+		{"limit_except GET { deny all; }", "every method would be allowed to every client"},
 		{"satisfy any;", "spillway enforces none of the access checks it combines"},
 		{"internal;", "clients could request the location directly"},
 		{"valid_referers none blocked example.com;", "requests with any Referer would be allowed"},
@@ -152,13 +150,13 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"unix fastcgi_pass", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ \\.php$ { fastcgi_pass unix:/run/php.sock; }"), []string{
 			`location "~ \.php$" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
 		}},
-		{"regex RE2 cannot compile, with what it guards", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ ^/(?!public) {\nauth_basic x;\nproxy_pass http://127.0.0.1:9000; }"), []string{
+		{"regex RE2 cannot compile, with what it guards", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ ^/(?!public) {\nauth_request /auth;\nproxy_pass http://127.0.0.1:9000; }"), []string{
 			"location \"~ ^/(?!public)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:6",
-			`"auth_basic" directive in location is not enforced by spillway (no password would be asked) in x.conf:7`,
+			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:7`,
 		}},
-		{"nested location, with what it guards", conf("listen 80;\nlocation /admin/ { proxy_pass http://127.0.0.1:9000;\nlocation /admin/secret {\nauth_basic x; } }"), []string{
+		{"nested location, with what it guards", conf("listen 80;\nlocation /admin/ { proxy_pass http://127.0.0.1:9000;\nlocation /admin/secret {\nauth_request /auth; } }"), []string{
 			`nested location "/admin/secret" in location cannot be converted: its requests would reach the enclosing location in x.conf:6`,
-			`"auth_basic" directive in location is not enforced by spillway (no password would be asked) in x.conf:7`,
+			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:7`,
 		}},
 		{"named location", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation @app { proxy_pass http://127.0.0.1:9000; }"), []string{
 			`named location "@app" cannot be converted: spillway has no named locations in x.conf:6`,
@@ -170,10 +168,10 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
 		}},
-		{"every server refused", conf("listen 80;\nlocation /admin/ { root /srv; auth_basic x; }"), []string{
+		{"every server refused", conf("listen 80;\nlocation /admin/ { root /srv; auth_request /auth; }"), []string{
 			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server in x.conf:3`,
 			`location "/admin/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:5`,
-			`"auth_basic" directive in location is not enforced by spillway (no password would be asked) in x.conf:5`,
+			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:5`,
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -216,16 +214,16 @@ http {
 `)
 	write(inc, `location /admin/ {
     proxy_pass http://127.0.0.1:9000;
-    auth_basic "admin";
-    auth_basic_user_file /etc/nginx/.htpasswd;
+    auth_request /auth;
+    auth_request_set $user $upstream_http_x_user;
     add_header X-A 1;
 }
 `)
 	res, err := ConvertFile(main, Options{})
 	got := refusedLines(t, res, err)
 	want := []string{
-		`"auth_basic" directive in location is not enforced by spillway (no password would be asked) in ` + inc + `:3`,
-		`"auth_basic_user_file" directive in location is not enforced by spillway (no password would be asked) in ` + inc + `:4`,
+		`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + inc + `:3`,
+		`"auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + inc + `:4`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -233,8 +231,8 @@ http {
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
 ` + main + `:3: unsupported directive "gzip" in http: spillway does not compress responses
 ` + main + `:6: unsupported directive "expires" in location
-` + inc + `:3: "auth_basic" directive in location is not enforced by spillway (no password would be asked)
-` + inc + `:4: "auth_basic_user_file" directive in location is not enforced by spillway (no password would be asked)
+` + inc + `:3: "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests)
+` + inc + `:4: "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests)
 ` + inc + `:5: unsupported directive "add_header" in location: spillway does not add response headers
 `
 	if w := warningLines(res.Warnings); w != wantWarnings {
@@ -298,5 +296,50 @@ func TestConvertAccess(t *testing.T) {
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%q: got %v, want %s", c.in, err, c.want)
 		}
+	}
+}
+
+// auth_basic and auth_basic_user_file convert (the file joined to the
+// configuration's directory, as nginx reads it); a user file named with
+// variables is refused, a variable in the realm is reported.
+func TestConvertAuthBasic(t *testing.T) {
+	ds, err := Parse("x.conf", []byte(`http {
+  auth_basic "Members only";
+  auth_basic_user_file htpasswd;
+  server { listen 80;
+    location / { proxy_pass http://127.0.0.1:9000; }
+    location /open/ { proxy_pass http://127.0.0.1:9000; auth_basic off; }
+    location /h/ { proxy_pass http://127.0.0.1:9000; auth_basic "Realm $host"; }
+  }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{ConfPrefix: "/etc/nginx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"auth_basic: Members only\n", "auth_basic_user_file: /etc/nginx/htpasswd\n", "auth_basic: off\n", "auth_basic: Realm $host\n"} {
+		if !strings.Contains(string(res.YAML), f) {
+			t.Errorf("output lacks %q:\n%s", f, res.YAML)
+		}
+	}
+	if w := warningLines(res.Warnings); w != "x.conf:7: unsupported variable in \"auth_basic\" in location: the realm \"Realm $host\" is sent as written\n" {
+		t.Errorf("warnings:\n%s", w)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs := cfg.Servers[0].Locations
+	if !locs[0].AuthBasic.Enabled() || locs[1].AuthBasic.Enabled() || locs[0].AuthBasic.Realm != "Members only" {
+		t.Errorf("auth_basic: %+v %+v", locs[0].AuthBasic, locs[1].AuthBasic)
+	}
+
+	res, err = convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000;\nauth_basic x; auth_basic_user_file /etc/$host.htpasswd; }"))
+	want := `"auth_basic_user_file" directive in location is not enforced by spillway (a file named with variables: no password would be asked) in x.conf:6`
+	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
