@@ -10,10 +10,14 @@ import (
 )
 
 // access is nginx's access phase, which runs once the location is known
-// and before anything is read from the body or sent upstream: allow/deny
-// (ngx_http_access_module) answer 403 with nginx's error line "access
-// forbidden by rule", then auth_basic (authbasic.go) 401 with
-// WWW-Authenticate, in nginx's order (access first). A request no location
+// and before anything is read from the body or sent upstream. Its checks
+// run in nginx's order: allow/deny (ngx_http_access_module: 403, and
+// "access forbidden by rule" under satisfy all), then auth_basic
+// (authbasic.go: 401 with WWW-Authenticate). Under "satisfy all" (the
+// default) each must pass; under "satisfy any" the first that passes lets
+// the request on, and when none does the answer is 401 if a check said 401,
+// else 403 (logged then as "access forbidden by rule"), as
+// ngx_http_core_access_phase and its post-access phase decide. A request no location
 // matches is checked with its server's directives, as nginx checks it
 // against the server's location configuration before its 404. It returns
 // false when it has answered.
@@ -21,27 +25,55 @@ import (
 // A declared body over client_max_body_size is left to readBody: nginx
 // refuses it with 413 in its find-config phase, before the access phase.
 func (x *exchange) access() bool {
-	rules, auth := &x.vh.conf.Access, x.vh.auth
+	rules, auth, any := &x.vh.conf.Access, x.vh.auth, x.vh.conf.SatisfyAny
 	if x.loc != nil {
 		if x.bodyOverLimit() {
 			return true
 		}
-		rules, auth = &x.loc.conf.Access, x.loc.auth
+		rules, auth, any = &x.loc.conf.Access, x.loc.auth, x.loc.conf.SatisfyAny
 	}
 	if rules.Empty() && auth == nil {
 		return true
 	}
-	code := accessDeclined
-	if deniedBy(rules, x.ctx) {
-		x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
-		code = fasthttp.StatusForbidden
-	}
-	realm := ""
-	if code <= accessOK {
-		code, realm = x.authBasic(auth)
+	code, realm := accessDeclined, ""
+	for check := 0; check < 2; check++ {
+		rc, rrealm := accessDeclined, ""
+		switch check {
+		case 0:
+			switch checkRules(rules, x.ctx) {
+			case config.AccessAllow:
+				rc = accessOK
+			case config.AccessDeny:
+				if !any {
+					x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
+				}
+				rc = fasthttp.StatusForbidden
+			}
+		case 1:
+			rc, rrealm = x.authBasic(auth)
+		}
+		switch {
+		case rc == accessDeclined:
+		case rc == accessOK:
+			if any {
+				return true
+			}
+		case any && (rc == fasthttp.StatusForbidden || rc == fasthttp.StatusUnauthorized):
+			if code != fasthttp.StatusUnauthorized {
+				code, realm = rc, rrealm
+			}
+		default:
+			code, realm = rc, rrealm
+			check = 2 // satisfy all, or a 500: answered at once
+		}
 	}
 	if code <= accessOK {
 		return true
+	}
+	if any && code == fasthttp.StatusForbidden {
+		// ngx_http_core_post_access_phase: a refusal collected under
+		// satisfy any is logged when it is answered.
+		x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
 	}
 	x.page(code)
 	if code == fasthttp.StatusUnauthorized {
@@ -50,18 +82,18 @@ func (x *exchange) access() bool {
 	return false
 }
 
-// deniedBy checks the client of ctx against rules.
-func deniedBy(rules *config.AccessRules, ctx *fasthttp.RequestCtx) bool {
+// checkRules checks the client of ctx against rules.
+func checkRules(rules *config.AccessRules, ctx *fasthttp.RequestCtx) config.AccessVerdict {
 	if rules.Empty() {
-		return false
+		return config.AccessNoMatch
 	}
 	switch a := ctx.RemoteAddr().(type) {
 	case *net.TCPAddr:
-		return rules.Denies(a.AddrPort().Addr())
+		return rules.Check(a.AddrPort().Addr())
 	case *net.UnixAddr:
-		return rules.DeniesUnix()
+		return rules.CheckUnix()
 	}
-	return true // an address spillway cannot tell: fail closed
+	return config.AccessDeny // an address spillway cannot tell: fail closed
 }
 
 // bodyOverLimit is readBody's refusal on the declared length alone.

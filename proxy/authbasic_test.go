@@ -220,3 +220,90 @@ func TestAuthBasicFileChanges(t *testing.T) {
 		t.Errorf("after an edit in place: %d, want 200", got)
 	}
 }
+
+const satisfyTmpl = `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  upstreams:
+    app:
+      servers: [{address: {U0}}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      auth_basic: Restricted
+      auth_basic_user_file: {FILE}
+      locations:
+        - {path: /any/, proxy_pass: http://app, satisfy: any, access: [allow 127.0.0.2, deny all]}
+        - {path: /all/, proxy_pass: http://app, satisfy: all, access: [allow 127.0.0.1, deny all]}
+        - {path: /all2/, proxy_pass: http://app, access: [deny all]}
+        - {path: /any2/, proxy_pass: http://app, satisfy: any, access: [deny all]}
+        - {path: /any3/, proxy_pass: http://app, satisfy: any, access: [allow 10.0.0.0/8]}
+        - {path: /anynoauth/, proxy_pass: http://app, satisfy: any, access: [deny all], auth_basic: "off"}
+`
+
+// satisfy all|any combines allow/deny and auth_basic as nginx 1.22 does
+// (each case measured): under any, a matching allow lets the client in
+// without a password and a good password lets in a client the list
+// denies; refused by both, the answer is 401 when auth_basic refused (no
+// "access forbidden" line), else 403, logged by the post-access phase;
+// under all, allow/deny runs first and its 403 is final.
+func TestSatisfyLikeNginx(t *testing.T) {
+	u := upstream(t, bench.OK())
+	file := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(file, []byte(htpasswd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, "info", withTempDirs(t, strings.ReplaceAll(satisfyTmpl, "{FILE}", file)), u.Addr())
+	good, bad := basic("plain:s3cret"), basic("plain:bad")
+	var want []string
+	conn := 0
+	for _, c := range []struct {
+		src, path, auth string
+		status          int
+		lines           []string
+	}{
+		{"127.0.0.1", "/any/x", "", 401, []string{`[info] 4242#4242: *N no user/password was provided for basic authentication`}},
+		{"127.0.0.1", "/any/x", good, 200, nil},
+		{"127.0.0.2", "/any/x", "", 200, nil},
+		{"127.0.0.1", "/all/x", "", 401, []string{`[info] 4242#4242: *N no user/password was provided for basic authentication`}},
+		{"127.0.0.1", "/all/x", good, 200, nil},
+		{"127.0.0.1", "/all2/x", good, 403, []string{`[error] 4242#4242: *N access forbidden by rule`}},
+		{"127.0.0.1", "/all2/x", "", 403, []string{`[error] 4242#4242: *N access forbidden by rule`}},
+		{"127.0.0.1", "/any2/x", "", 401, []string{`[info] 4242#4242: *N no user/password was provided for basic authentication`}},
+		{"127.0.0.1", "/any2/x", bad, 401, []string{`[error] 4242#4242: *N user "plain": password mismatch`}},
+		{"127.0.0.1", "/any3/x", "", 401, []string{`[info] 4242#4242: *N no user/password was provided for basic authentication`}},
+		{"127.0.0.1", "/any3/x", good, 200, nil},
+		{"127.0.0.1", "/anynoauth/x", "", 403, []string{`[error] 4242#4242: *N access forbidden by rule`}},
+	} {
+		conn++
+		req := "GET " + c.path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+		if c.auth != "" {
+			req += "Authorization: " + c.auth + "\r\n"
+		}
+		resp, _, cc, _ := rawFrom(t, c.src, r.addr, req+"\r\n")
+		cc.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s from %s with %q: %d, want %d", c.path, c.src, c.auth, resp.StatusCode, c.status)
+		}
+		if got := resp.Header.Get("WWW-Authenticate"); (c.status == 401) != (got == `Basic realm="Restricted"`) {
+			t.Errorf("%s: %d with WWW-Authenticate %q", c.path, c.status, got)
+		}
+		for _, l := range c.lines {
+			want = append(want, strings.Replace(l, "*N", "*"+strconv.Itoa(conn), 1)+
+				`, client: `+c.src+`, server: localhost, request: "GET `+c.path+` HTTP/1.1", host: "localhost"`)
+		}
+		if c.status == 200 {
+			conn++
+		}
+	}
+	got := strings.Split(strings.TrimSpace(r.log()), "\n")
+	for i := range got {
+		got[i] = strings.TrimPrefix(got[i], "YYYY/MM/DD HH:MM:SS ")
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("error log\n--- got\n%s\n--- want (nginx)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -52,6 +52,15 @@ func newAccessRules(rules []AccessRule) AccessRules {
 	return a
 }
 
+// AccessVerdict is what an access list says about a client.
+type AccessVerdict uint8
+
+const (
+	AccessNoMatch AccessVerdict = iota // no rule matches: nginx's NGX_DECLINED
+	AccessAllow                        // an allow rule matches
+	AccessDeny                         // a deny rule matches
+)
+
 // Empty reports whether no allow or deny applies.
 func (a *AccessRules) Empty() bool { return len(a.Rules) == 0 }
 
@@ -74,33 +83,68 @@ func (a *AccessRules) DeniesAll() bool {
 // rule of the client's address family that matches decides; none matching
 // (or no rule for the family) allows. An IPv4-mapped IPv6 client is checked
 // as IPv4 when there are IPv4 rules, as nginx does.
-func (a *AccessRules) Denies(addr netip.Addr) bool {
+func (a *AccessRules) Denies(addr netip.Addr) bool { return a.Check(addr) == AccessDeny }
+
+// Check is the verdict of the first matching rule of the client's family.
+func (a *AccessRules) Check(addr netip.Addr) AccessVerdict {
 	switch {
 	case addr.Is4():
-		return firstMatchDenies(a.v4, addr)
+		return firstMatch(a.v4, addr)
 	case addr.Is4In6() && len(a.v4) > 0:
-		return firstMatchDenies(a.v4, addr.Unmap())
+		return firstMatch(a.v4, addr.Unmap())
 	default:
-		return firstMatchDenies(a.v6, addr)
+		return firstMatch(a.v6, addr)
 	}
 }
 
 // DeniesUnix is the check for a client on a UNIX-domain socket.
-func (a *AccessRules) DeniesUnix() bool {
+func (a *AccessRules) DeniesUnix() bool { return a.CheckUnix() == AccessDeny }
+
+// CheckUnix is the verdict for a client on a UNIX-domain socket.
+func (a *AccessRules) CheckUnix() AccessVerdict {
 	if len(a.unix) == 0 {
-		return false
+		return AccessNoMatch
 	}
-	return a.unix[0].Deny // every unix-list rule ("unix:" or "all") matches
+	return verdict(a.unix[0]) // every unix-list rule ("unix:" or "all") matches
 }
 
-func firstMatchDenies(rules []AccessRule, addr netip.Addr) bool {
+func firstMatch(rules []AccessRule, addr netip.Addr) AccessVerdict {
 	for _, r := range rules {
 		if r.All || r.Net.Contains(addr) {
-			return r.Deny
+			return verdict(r)
 		}
 	}
-	return false
+	return AccessNoMatch
 }
+
+func verdict(r AccessRule) AccessVerdict {
+	if r.Deny {
+		return AccessDeny
+	}
+	return AccessAllow
+}
+
+// satisfy is nginx's "satisfy all|any": true for any.
+type satisfy bool
+
+// satisfyFrom decodes satisfy: all (the default: every check must pass) or
+// any (one passing check is enough).
+func satisfyFrom(in any) (satisfy, error) {
+	s, err := stringFrom(in)
+	if err != nil {
+		return false, err
+	}
+	switch strings.ToLower(s) {
+	case "all":
+		return false, nil
+	case "any":
+		return true, nil
+	}
+	return false, fmt.Errorf(`invalid value %q: want "all" or "any"`, s)
+}
+
+// SatisfyAny reports whether the level has "satisfy any".
+func (d *accessDirectives) satisfyAny() bool { return bool(d.Satisfy.or(false)) }
 
 // AuthBasic is auth_basic and auth_basic_user_file in effect at a level
 // (ngx_http_auth_basic_module); each is inherited on its own.
@@ -117,12 +161,14 @@ func (a AuthBasic) Enabled() bool { return a.set && a.Realm != "off" && a.UserFi
 // accessDirectives are the access-phase directives (http, server,
 // location): allow/deny and basic authentication.
 type accessDirectives struct {
+	Satisfy           *opt[satisfy]      `mapstructure:"satisfy"`
 	Access            *opt[[]AccessRule] `mapstructure:"access"`
 	AuthBasic         *opt[string]       `mapstructure:"auth_basic"`
 	AuthBasicUserFile *opt[string]       `mapstructure:"auth_basic_user_file"`
 }
 
 func (d *accessDirectives) inherit(p *accessDirectives) {
+	merge(&d.Satisfy, p.Satisfy)
 	merge(&d.Access, p.Access)
 	merge(&d.AuthBasic, p.AuthBasic)
 	merge(&d.AuthBasicUserFile, p.AuthBasicUserFile)
@@ -143,10 +189,11 @@ func (d *accessDirectives) check(p *problems) {
 // resolve returns the access list in effect at the level.
 func (d *accessDirectives) resolve() AccessRules { return newAccessRules(d.Access.or(nil)) }
 
-// deniesAll reports whether the level's access list refuses everyone.
+// deniesAll reports whether the level's access phase refuses everyone:
+// its list denies every client, and no password can let one in instead.
 func (d *accessDirectives) deniesAll() bool {
 	a := d.resolve()
-	return a.DeniesAll()
+	return a.DeniesAll() && !(d.satisfyAny() && d.authBasic().Enabled())
 }
 
 // accessRulesFrom decodes access: a list whose entries are nginx's "allow

@@ -13,7 +13,7 @@ import (
 func TestAccessControlKeysAreRefused(t *testing.T) {
 	for _, kv := range []string{
 		"allow: 10.0.0.0/8", "deny: all", "auth_request: /auth", "limit_req: zone=one", "limit_conn: addr 10", "limit_except: GET",
-		"satisfy: any", "internal: on", "valid_referers: none", "secure_link: $arg_md5",
+		"internal: on", "valid_referers: none", "secure_link: $arg_md5",
 		"ssl_verify_client: on", "return: 403",
 	} {
 		key, _, _ := strings.Cut(kv, ":")
@@ -157,4 +157,21 @@ func TestAuthBasicInherit(t *testing.T) {
 	}
 	_, err := load(t, withLocation(`auth_basic_user_file: " "`))
 	wantError(t, err, loc0+".auth_basic_user_file", 10, `"auth_basic_user_file" must not be empty`)
+}
+
+// satisfy: all (default) or any, inherited; any other value is an error.
+func TestSatisfy(t *testing.T) {
+	text := strings.Replace(base, "http:\n", "http:\n  satisfy: ANY\n", 1)
+	text = strings.Replace(text, "          proxy_pass: http://app\n", "          proxy_pass: http://app\n        - {path: /all, proxy_pass: http://app, satisfy: all}\n", 1)
+	c := mustLoad(t, text)
+	if l := c.Servers[0].Locations; !l[0].SatisfyAny || l[1].SatisfyAny || !c.Servers[0].SatisfyAny {
+		t.Errorf("satisfy: %v %v", l[0].SatisfyAny, l[1].SatisfyAny)
+	}
+	_, err := load(t, withLocation("satisfy: some"))
+	wantError(t, err, loc0+".satisfy", 10, `invalid value "some": want "all" or "any"`)
+	// Under satisfy any a password could let a client in: a deny-all
+	// location with auth_basic needs its proxy_pass.
+	bad := strings.Replace(base, "          proxy_pass: http://app\n", "          proxy_pass: http://app\n        - {path: /x, access: [deny all], satisfy: any, auth_basic: r, auth_basic_user_file: /f}\n", 1)
+	_, err = load(t, bad)
+	wantError(t, err, "http.servers[0].locations[1]", 10, `location has no "proxy_pass"`)
 }

@@ -149,8 +149,9 @@ type Server struct {
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
 	// Access is allow/deny at the server level (inherited from http): what
 	// a request no location matches is checked against.
-	Access    AccessRules
-	AuthBasic AuthBasic
+	Access     AccessRules
+	AuthBasic  AuthBasic
+	SatisfyAny bool
 
 	Locations []*Location
 }
@@ -234,8 +235,9 @@ type Location struct {
 	Root      string    // root: $document_root, default "html"
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
 
-	Access    AccessRules // allow/deny in file order (access.go); empty allows everyone
-	AuthBasic AuthBasic   // auth_basic, auth_basic_user_file (access.go)
+	Access     AccessRules // allow/deny in file order (access.go); empty allows everyone
+	AuthBasic  AuthBasic   // auth_basic, auth_basic_user_file (access.go)
+	SatisfyAny bool        // satisfy any: one passing check is enough (default all)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

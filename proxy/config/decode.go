@@ -50,6 +50,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = headersFrom(in)
 	case *[]AccessRule:
 		*p, err = accessRulesFrom(in)
+	case *satisfy:
+		*p, err = satisfyFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
 	case *NextUpstream:

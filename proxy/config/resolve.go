@@ -301,6 +301,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
 		Access:                   s.accessDirectives.resolve(),
 		AuthBasic:                s.accessDirectives.authBasic(),
+		SatisfyAny:               s.accessDirectives.satisfyAny(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -418,6 +419,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyNextUpstreamIdempotencyKey = d.ProxyNextUpstreamIdempotencyKey.or(false)
 	l.Access = d.accessDirectives.resolve()
 	l.AuthBasic = d.accessDirectives.authBasic()
+	l.SatisfyAny = d.accessDirectives.satisfyAny()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

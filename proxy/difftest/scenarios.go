@@ -418,6 +418,20 @@ var Scenarios = []Scenario{
 		Directives: join(dirs("deny", "all"), authDirs), Requests: reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
 	{Area: "auth_basic", Name: "post-body-401", Servers: []Server{srv(b.OK())}, Files: htpasswdFile, Directives: authDirs,
 		Requests: reqs(req("POST", "/echo", 100), withAuth(req("POST", "/echo", 100), "plain:s3cret"))},
+
+	// ---- satisfy: allow/deny and auth_basic together ----
+	{Area: "satisfy", Name: "any-allowed-by-rule", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("satisfy", "any", "allow", "127.0.0.1", "deny", "all"), authDirs), Requests: reqs(get("/x"))},
+	{Area: "satisfy", Name: "any-denied-by-rule", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("satisfy", "any", "deny", "all"), authDirs),
+		Requests:   reqs(get("/x"), withAuth(get("/x"), "plain:bad"), withAuth(get("/x"), "plain:s3cret"))},
+	{Area: "satisfy", Name: "any-no-rule-matches", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("satisfy", "any", "allow", "10.0.0.0/8"), authDirs), Requests: reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
+	{Area: "satisfy", Name: "any-without-auth", Servers: []Server{srv(b.OK())},
+		Directives: dirs("satisfy", "any", "deny", "all"), Requests: reqs(get("/x"))},
+	{Area: "satisfy", Name: "all", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("satisfy", "all", "allow", "127.0.0.1", "deny", "all"), authDirs),
+		Requests:   reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
 }
 
 // htpasswdFile has one user per hash scheme, every password "s3cret"

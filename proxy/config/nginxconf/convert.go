@@ -518,8 +518,14 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 
 // deniesAll reports whether the allow/deny list in effect in a location
 // (its own, else its server's, else http's: a level with any replaces the
-// inherited list) refuses every client.
+// inherited list) refuses every client. With "satisfy any" written
+// anywhere above, a password could let one in: no.
 func (c *conv) deniesAll(lv, server *level) bool {
+	for _, l := range []*level{lv, server, c.httpLevel} {
+		if l != nil && l.m.has("satisfy") {
+			return false
+		}
+	}
 	for _, l := range []*level{lv, server, c.httpLevel} {
 		if l == nil || l.accessVal == nil {
 			continue

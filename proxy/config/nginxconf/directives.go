@@ -79,6 +79,7 @@ func init() {
 	add(inLocations, "proxy_redirect", proxyRedirect)
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
+	add(inLocations, "satisfy", single(satisfyValue))
 	add(inLocations, "auth_basic", authBasic)
 	add(inLocations, "auth_basic_user_file", authBasicUserFile)
 
@@ -229,7 +230,6 @@ var refusedWhy = map[string]refusal{
 	"limit_req":                {why: "requests would not be limited"},
 	"limit_conn":               {why: "connections would not be limited"},
 	"limit_except":             {why: "every method would be allowed to every client"},
-	"satisfy":                  {why: "spillway enforces none of the access checks it combines"},
 	"internal":                 {why: "clients could request the location directly"},
 	"valid_referers":           {why: "requests with any Referer would be allowed"},
 	"secure_link":              {why: "links would not be checked"},
@@ -343,6 +343,14 @@ func positiveValue(d *Directive, v string) (string, error) {
 }
 
 func anyValue(d *Directive, v string) (string, error) { return v, nil }
+
+func satisfyValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "all", "any":
+		return strings.ToLower(v), nil
+	}
+	return "", errAt(d, "invalid value \"%s\" in \"%s\" directive, it must be \"all\" or \"any\"", v, d.Name)
+}
 
 func lingeringValue(d *Directive, v string) (string, error) {
 	switch strings.ToLower(v) {

@@ -64,7 +64,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"limit_req zone=one burst=5;", "requests would not be limited"},
 		{"limit_conn addr 10;", "connections would not be limited"},
 		{"limit_except GET { deny all; }", "every method would be allowed to every client"},
-		{"satisfy any;", "spillway enforces none of the access checks it combines"},
 		{"internal;", "clients could request the location directly"},
 		{"valid_referers none blocked example.com;", "requests with any Referer would be allowed"},
 		{"secure_link $arg_md5,$arg_expires;", "links would not be checked"},
@@ -252,7 +251,7 @@ func TestConvertAccess(t *testing.T) {
     location / { proxy_pass http://127.0.0.1:9000; }
     location /admin/ { proxy_pass http://127.0.0.1:9000; deny 10.0.0.1; allow 10.1.2.3/8; deny all; }
     location ~ /\.ht { deny all; }
-    location /status { stub_status; allow 127.0.0.1; deny all; }
+    location /status { stub_status; allow 127.0.0.1; deny all; satisfy any; }
   }
   server { listen 8081; deny all; location /private/ { root /srv; } location / { proxy_pass http://127.0.0.1:9000; } }
 }
@@ -267,7 +266,7 @@ func TestConvertAccess(t *testing.T) {
 		"      access:\n        - allow 10.0.0.0/8\n        - allow 2001:db8::/32\n        - 'allow unix:'\n        - deny all\n",
 		"          access:\n            - deny 10.0.0.1\n            - allow 10.1.2.3/8\n            - deny all\n",
 		"        - path: ~ /\\.ht # location at x.conf:7\n          access:\n            - deny all\n",
-		"          stub_status: on\n          access:\n            - allow 127.0.0.1\n            - deny all\n",
+		"          stub_status: on\n          access:\n            - allow 127.0.0.1\n            - deny all\n          satisfy: any\n",
 		"        - path: /private/ # location at x.conf:10\n", // the server's deny all reaches it
 	} {
 		if !strings.Contains(y, f) {
@@ -290,6 +289,7 @@ func TestConvertAccess(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{conf("listen 80; location / { proxy_pass http://a:1; allow 10.0.0.300; }"), `invalid parameter "10.0.0.300" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; deny; }"), `invalid number of arguments in "deny" directive in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; satisfy some; }"), `invalid value "some" in "satisfy" directive, it must be "all" or "any" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; deny 10.0.0.1 10.0.0.2; }"), `invalid number of arguments in "deny" directive in x.conf:4`},
 	} {
 		_, err := convertText(t, c.in)
