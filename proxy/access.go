@@ -9,8 +9,9 @@ import (
 	"spillway/proxy/errorlog"
 )
 
-// access is nginx's access phase, which runs once the location is known
-// and before anything is read from the body or sent upstream. Its checks
+// access is nginx's preaccess phase (limit_req, limitreq.go) and access
+// phase, which run once the location is known and before anything is read
+// from the body or sent upstream. The access phase's checks
 // run in nginx's order: allow/deny (ngx_http_access_module: 403, and
 // "access forbidden by rule" under satisfy all), then auth_basic
 // (authbasic.go: 401 with WWW-Authenticate). Under "satisfy all" (the
@@ -26,14 +27,23 @@ import (
 // refuses it with 413 in its find-config phase, before the access phase.
 func (x *exchange) access() bool {
 	rules, auth, any := &x.vh.conf.Access, x.vh.auth, x.vh.conf.SatisfyAny
+	limits, lc := x.vh.limits, &x.vh.conf.LimitReq
 	if x.loc != nil {
 		if x.bodyOverLimit() {
 			return true
 		}
 		rules, auth, any = &x.loc.conf.Access, x.loc.auth, x.loc.conf.SatisfyAny
+		limits, lc = x.loc.limits, &x.loc.conf.LimitReq
 	}
-	if rules.Empty() && auth == nil {
+	if rules.Empty() && auth == nil && len(limits) == 0 {
 		return true
+	}
+	if x.ctx.UserValue(accessDone{}) != nil {
+		return true // checked already, before "100 Continue" (handler.go expect)
+	}
+	if code := x.limitReq(limits, lc); code != 0 { // the preaccess phase (limitreq.go)
+		x.page(code)
+		return false
 	}
 	code, realm := accessDeclined, ""
 	for check := 0; check < 2; check++ {
@@ -108,13 +118,17 @@ func (x *exchange) bodyOverLimit() bool {
 // phase).
 func guarded(vh *vhost, loc *location) bool {
 	if loc != nil {
-		return !loc.conf.Access.Empty() || loc.auth != nil
+		return !loc.conf.Access.Empty() || loc.auth != nil || len(loc.limits) > 0
 	}
-	return !vh.conf.Access.Empty() || vh.auth != nil
+	return !vh.conf.Access.Empty() || vh.auth != nil || len(vh.limits) > 0
 }
 
+// accessDone marks a request whose access phase ran before "100 Continue"
+// (a fasthttp user value), so that serve does not count it twice.
+type accessDone struct{}
+
 // discard recycles an exchange that answered nothing and logs nothing (the
-// access phase run for an Expect header, which serve runs again).
+// access phase run for an Expect header; serve then goes on without it).
 func (x *exchange) discard() {
 	p := x.p
 	x.reset()

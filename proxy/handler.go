@@ -98,7 +98,8 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	if tooLarge {
 		x.readBody() // refuses on the declared length alone
 	} else if x.access() { // a refused client is never invited to send its body
-		x.discard() // serve checks again and goes on
+		ctx.SetUserValue(accessDone{}, true) // serve goes on without a second check
+		x.discard()
 		return fasthttp.StatusContinue
 	}
 	status := x.status

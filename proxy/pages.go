@@ -25,6 +25,7 @@ var errorPages = func() map[int][]byte {
 		{405, "405 Not Allowed", ""},
 		{408, "408 Request Time-out", ""},
 		{413, "413 Request Entity Too Large", ""},
+		{429, "429 Too Many Requests", ""},
 		{414, "414 Request-URI Too Large", ""},
 		{500, "500 Internal Server Error", ""},
 		{501, "501 Not Implemented", ""},

@@ -52,6 +52,10 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = accessRulesFrom(in)
 	case *satisfy:
 		*p, err = satisfyFrom(in)
+	case *[]LimitReq:
+		*p, err = limitReqFrom(in)
+	case *[]LimitReqZone:
+		*p, err = limitReqZonesFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
 	case *NextUpstream:

@@ -73,6 +73,7 @@ type rawMetrics struct {
 // rawHTTP is the http section (nginx's http block).
 type rawHTTP struct {
 	BufferMemoryLimit *opt[size]             `mapstructure:"buffer_memory_limit"`
+	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"` // limitreq.go
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 
@@ -191,7 +192,8 @@ type locationDirectives struct {
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 
-	accessDirectives `mapstructure:",squash"` // allow/deny as access (access.go)
+	accessDirectives   `mapstructure:",squash"` // allow/deny as access (access.go)
+	limitReqDirectives `mapstructure:",squash"` // limit_req* (limitreq.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -238,6 +240,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
+	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -132,6 +132,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		s.locationDirectives.inherit(&h.locationDirectives)
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
+	c.LimitReqZones = resolveLimitReqZones(h, p)
 	checkServerNames(c.Servers, h.Servers, p)
 	checkSSLAddresses(c.Servers, h.Servers, p)
 	return c
@@ -302,6 +303,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		Access:                   s.accessDirectives.resolve(),
 		AuthBasic:                s.accessDirectives.authBasic(),
 		SatisfyAny:               s.accessDirectives.satisfyAny(),
+		LimitReq:                 s.limitReqDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -420,6 +422,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.Access = d.accessDirectives.resolve()
 	l.AuthBasic = d.accessDirectives.authBasic()
 	l.SatisfyAny = d.accessDirectives.satisfyAny()
+	l.LimitReq = d.limitReqDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

@@ -69,28 +69,39 @@ var fail2banTraffic = Scenario{
 	),
 }
 
+// fail2banLimited is a client over its request rate: with 1r/m and
+// burst=1 nodelay, 2 of 5 requests pass and 3 are refused.
+var fail2banLimited = Scenario{
+	Area: "fail2ban", Name: "limited", AccessLog: true, Servers: []Server{srv(b.OK())},
+	Directives: limitDirs("1r/m", "zone=one burst=1 nodelay"), Requests: times(5, get("/login")),
+}
+
 // fail2ban's stock nginx-http-auth, nginx-limit-req and nginx-botsearch
 // filters count the same lines in spillway's logs as in nginx's for the
 // same traffic, so a jail built on nginx bans the same clients.
-// nginx-limit-req matches nothing on either side here: spillway does not
-// enforce limit_req yet (a file that has it is refused).
 func TestFail2banFiltersMatchAsForNginx(t *testing.T) {
 	bin, filters := fail2banRegex(t)
 	ngx := nginxBin(t)
-	s := fail2banTraffic
-	ng, sp, err := Run(&s, ngx, t.TempDir(), t.Cleanup)
-	if err != nil {
-		t.Fatal(err)
+	outcomes := map[string][2]*Outcome{}
+	for _, s := range []Scenario{fail2banTraffic, fail2banLimited} {
+		ng, sp, err := Run(&s, ngx, t.TempDir(), t.Cleanup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outcomes[s.Name] = [2]*Outcome{ng, sp}
 	}
 	for _, c := range []struct {
-		filter string
-		log    func(o *Outcome) string
-		want   int // matches expected on nginx's side: the traffic must exercise the filter
+		filter, traffic string
+		log             func(o *Outcome) string
+		want            int // matches expected on nginx's side: the traffic must exercise the filter
 	}{
-		{"nginx-http-auth", func(o *Outcome) string { return o.RawLog }, 5},
-		{"nginx-limit-req", func(o *Outcome) string { return o.RawLog }, 0},
-		{"nginx-botsearch", func(o *Outcome) string { return o.AccessLog }, 4},
+		{"nginx-http-auth", "auth-and-bots", func(o *Outcome) string { return o.RawLog }, 5},
+		{"nginx-limit-req", "auth-and-bots", func(o *Outcome) string { return o.RawLog }, 0},
+		{"nginx-botsearch", "auth-and-bots", func(o *Outcome) string { return o.AccessLog }, 4},
+		{"nginx-limit-req", "limited", func(o *Outcome) string { return o.RawLog }, 3},
+		{"nginx-http-auth", "limited", func(o *Outcome) string { return o.RawLog }, 0},
 	} {
+		ng, sp := outcomes[c.traffic][0], outcomes[c.traffic][1]
 		f := filepath.Join(filters, c.filter+".conf")
 		n, s := matches(t, bin, f, c.log(ng)), matches(t, bin, f, c.log(sp))
 		if n != c.want {

@@ -432,6 +432,34 @@ var Scenarios = []Scenario{
 	{Area: "satisfy", Name: "all", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
 		Directives: join(dirs("satisfy", "all", "allow", "127.0.0.1", "deny", "all"), authDirs),
 		Requests:   reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
+
+	// ---- limit_req (ngx_http_limit_req_module); 1r/m drains 0.016 a second ----
+	{Area: "limit_req", Name: "over-the-rate", Servers: []Server{srv(b.OK())},
+		Directives: limitDirs("1r/m", "zone=one"), Requests: times(3, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "burst-nodelay", Servers: []Server{srv(b.OK())},
+		Directives: limitDirs("1r/m", "zone=one burst=2 nodelay"), Requests: times(4, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "delay", Servers: []Server{srv(b.OK())},
+		Directives: limitDirs("10r/s", "zone=one burst=5"), Requests: times(2, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "status-429", Servers: []Server{srv(b.OK())},
+		Directives: join(limitDirs("1r/m", "zone=one"), dirs("limit_req_status", "429", "limit_req_log_level", "warn")),
+		Requests:   times(2, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "dry-run", Servers: []Server{srv(b.OK())},
+		Directives: join(limitDirs("1r/m", "zone=one"), dirs("limit_req_dry_run", "on")), Requests: times(3, get("/x")),
+		Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "before-access", Servers: []Server{srv(b.OK())},
+		Directives: join(limitDirs("1r/m", "zone=one"), dirs("deny", "all")), Requests: times(2, get("/x")),
+		Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "empty-key-not-limited", Servers: []Server{srv(b.OK())},
+		Directives: dirs("limit_req_zone", "$http_x_key zone=one:1m rate=1r/m", "limit_req", "zone=one"), Requests: times(3, get("/x"))},
+}
+
+// limitReqRacy: the excess in the log lines depends on the milliseconds
+// between requests (1r/m drains one thousandth every 62 ms).
+const limitReqRacy = "the excess in `limiting requests, excess: N` / `delaying request, excess: N` depends on the milliseconds between the requests (1.000 within 62 ms at 1r/m, 0.999 after); statuses and upstream hits are exact"
+
+// limitDirs is a zone keyed by client address at rate, and limit_req with args.
+func limitDirs(rate, args string) []Directive {
+	return dirs("limit_req_zone", "$binary_remote_addr zone=one:1m rate="+rate, "limit_req", args)
 }
 
 // htpasswdFile has one user per hash scheme, every password "s3cret"

@@ -219,6 +219,8 @@ type level struct {
 	headerVal *yaml.Node // where they go, filled by finish
 	paramVal  *yaml.Node // fastcgi_param entries
 	accessVal *yaml.Node // allow/deny entries
+	limitVal  *yaml.Node // limit_req entries
+	zonesVal  *yaml.Node // limit_req_zone entries (http)
 	accessLog *Directive // the first access_log of the level
 
 	// server

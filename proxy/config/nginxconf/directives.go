@@ -80,6 +80,11 @@ func init() {
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
 	add(inLocations, "satisfy", single(satisfyValue))
+	add("http", "limit_req_zone", limitReqZone)
+	add(inLocations, "limit_req", limitReq)
+	add(inLocations, "limit_req_status", single(limitReqStatusValue))
+	add(inLocations, "limit_req_log_level", single(limitReqLogLevelValue))
+	add(inLocations, "limit_req_dry_run", single(flagValue))
 	add(inLocations, "auth_basic", authBasic)
 	add(inLocations, "auth_basic_user_file", authBasicUserFile)
 
@@ -227,7 +232,6 @@ var refusedWhy = map[string]refusal{
 	"auth_pam":                 {why: "no password would be asked", off: true},
 	"auth_ldap":                {why: "no password would be asked", off: true},
 	"auth_gss":                 {why: "no credentials would be asked", off: true},
-	"limit_req":                {why: "requests would not be limited"},
 	"limit_conn":               {why: "connections would not be limited"},
 	"limit_except":             {why: "every method would be allowed to every client"},
 	"internal":                 {why: "clients could request the location directly"},
@@ -350,6 +354,52 @@ func satisfyValue(d *Directive, v string) (string, error) {
 		return strings.ToLower(v), nil
 	}
 	return "", errAt(d, "invalid value \"%s\" in \"%s\" directive, it must be \"all\" or \"any\"", v, d.Name)
+}
+
+// limitReqZone collects limit_req_zone into http's list. A key with a
+// variable spillway does not know cannot be computed: refused.
+func limitReqZone(c *conv, lv *level, d *Directive) error {
+	z, err := config.ParseLimitReqZone(d.Args)
+	if err != nil {
+		return errAt(d, "%v", err)
+	}
+	if v := unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
+		c.warn(d, Refused, "\"limit_req_zone\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: requests would not be limited)", v)
+		return nil
+	}
+	if lv.zonesVal == nil {
+		lv.zonesVal = lv.m.set("limit_req_zone", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.zonesVal.Content = append(lv.zonesVal.Content, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// limitReq collects limit_req into the level's list (a level with any
+// replaces the inherited list, as in nginx).
+func limitReq(c *conv, lv *level, d *Directive) error {
+	if _, err := config.ParseLimitReq(d.Args); err != nil {
+		return errAt(d, "%v", err)
+	}
+	if lv.limitVal == nil {
+		lv.limitVal = lv.m.set("limit_req", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.limitVal.Content = append(lv.limitVal.Content, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+func limitReqStatusValue(d *Directive, v string) (string, error) {
+	if n, err := strconv.Atoi(v); err != nil || n < 400 || n > 599 {
+		return "", errAt(d, "value must be between 400 and 599")
+	}
+	return v, nil
+}
+
+func limitReqLogLevelValue(d *Directive, v string) (string, error) {
+	switch v {
+	case "info", "notice", "warn", "error":
+		return v, nil
+	}
+	return "", errAt(d, "invalid value \"%s\"", v)
 }
 
 func lingeringValue(d *Directive, v string) (string, error) {

@@ -61,7 +61,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{`auth_pam "realm";`, "no password would be asked"},
 		{`auth_ldap "realm";`, "no password would be asked"},
 		{"auth_gss on;", "no credentials would be asked"},
-		{"limit_req zone=one burst=5;", "requests would not be limited"},
 		{"limit_conn addr 10;", "connections would not be limited"},
 		{"limit_except GET { deny all; }", "every method would be allowed to every client"},
 		{"internal;", "clients could request the location directly"},
