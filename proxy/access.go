@@ -9,41 +9,61 @@ import (
 	"spillway/proxy/errorlog"
 )
 
-// access is nginx's preaccess phase (limit_req, limitreq.go) and access
-// phase, which run once the location is known and before anything is read
-// from the body or sent upstream. The access phase's checks
-// run in nginx's order: allow/deny (ngx_http_access_module: 403, and
-// "access forbidden by rule" under satisfy all), then auth_basic
-// (authbasic.go: 401 with WWW-Authenticate). Under "satisfy all" (the
-// default) each must pass; under "satisfy any" the first that passes lets
-// the request on, and when none does the answer is 401 if a check said 401,
-// else 403 (logged then as "access forbidden by rule"), as
-// ngx_http_core_access_phase and its post-access phase decide. A request no location
-// matches is checked with its server's directives, as nginx checks it
-// against the server's location configuration before its 404. It returns
-// false when it has answered.
+// access is nginx's preaccess phase (limit_req, limitreq.go, then
+// limit_conn, limitconn.go) and access phase, which run once the location
+// is known and before anything is read from the body or sent upstream.
+// The access phase's checks run in nginx's order: allow/deny
+// (ngx_http_access_module: 403, and "access forbidden by rule" under
+// satisfy all), then auth_basic (authbasic.go: 401 with WWW-Authenticate).
+// Under "satisfy all" (the default) each must pass; under "satisfy any"
+// the first that passes lets the request on, and when none does the answer
+// is 401 if a check said 401, else 403 (logged then as "access forbidden by
+// rule"), as ngx_http_core_access_phase and its post-access phase decide.
+// A request no location matches is checked with its server's directives,
+// as nginx checks it against the server's location configuration before
+// its 404. It returns false when it has answered.
 //
 // A declared body over client_max_body_size is left to readBody: nginx
 // refuses it with 413 in its find-config phase, before the access phase.
-func (x *exchange) access() bool {
-	rules, auth, any := &x.vh.conf.Access, x.vh.auth, x.vh.conf.SatisfyAny
-	limits, lc := x.vh.limits, &x.vh.conf.LimitReq
+func (x *exchange) access() bool { return x.accessPhases(false) }
+
+// accessPhases is access; expecting is the check made before "100
+// Continue" (handler.go expect), which holds no limit_conn count: the body
+// may never come, and serve takes the count.
+func (x *exchange) accessPhases(expecting bool) bool {
+	vh := x.vh
+	rules, auth, any := &vh.conf.Access, vh.auth, vh.conf.SatisfyAny
+	limits, lc, conns, cc := vh.limits, &vh.conf.LimitReq, vh.conns, &vh.conf.LimitConn
 	if x.loc != nil {
 		if x.bodyOverLimit() {
 			return true
 		}
-		rules, auth, any = &x.loc.conf.Access, x.loc.auth, x.loc.conf.SatisfyAny
-		limits, lc = x.loc.limits, &x.loc.conf.LimitReq
+		l := x.loc
+		rules, auth, any = &l.conf.Access, l.auth, l.conf.SatisfyAny
+		limits, lc, conns, cc = l.limits, &l.conf.LimitReq, l.conns, &l.conf.LimitConn
 	}
-	if rules.Empty() && auth == nil && len(limits) == 0 {
+	if rules.Empty() && auth == nil && len(limits) == 0 && len(conns) == 0 {
 		return true
 	}
-	if x.ctx.UserValue(accessDone{}) != nil {
-		return true // checked already, before "100 Continue" (handler.go expect)
+	done := x.ctx.UserValue(accessDone{}) != nil // checked before "100 Continue"
+	if !done {
+		if code := x.limitReq(limits, lc); code != 0 { // the preaccess phase (limitreq.go)
+			x.page(code)
+			return false
+		}
 	}
-	if code := x.limitReq(limits, lc); code != 0 { // the preaccess phase (limitreq.go)
+	held, code := x.limitConn(conns, cc) // then limit_conn (limitconn.go)
+	if expecting {
+		release(held)
+	} else {
+		x.connHeld = held
+	}
+	if code != 0 {
 		x.page(code)
 		return false
+	}
+	if done {
+		return true
 	}
 	code, realm := accessDeclined, ""
 	for check := 0; check < 2; check++ {
@@ -118,9 +138,9 @@ func (x *exchange) bodyOverLimit() bool {
 // phase).
 func guarded(vh *vhost, loc *location) bool {
 	if loc != nil {
-		return !loc.conf.Access.Empty() || loc.auth != nil || len(loc.limits) > 0
+		return !loc.conf.Access.Empty() || loc.auth != nil || len(loc.limits) > 0 || len(loc.conns) > 0
 	}
-	return !vh.conf.Access.Empty() || vh.auth != nil || len(vh.limits) > 0
+	return !vh.conf.Access.Empty() || vh.auth != nil || len(vh.limits) > 0 || len(vh.conns) > 0
 }
 
 // accessDone marks a request whose access phase ran before "100 Continue"

@@ -97,7 +97,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	x.begin(p, s, ctx, vhosts)
 	if tooLarge {
 		x.readBody() // refuses on the declared length alone
-	} else if x.access() { // a refused client is never invited to send its body
+	} else if x.accessPhases(true) { // a refused client is never invited to send its body
 		ctx.SetUserValue(accessDone{}, true) // serve goes on without a second check
 		x.discard()
 		return fasthttp.StatusContinue

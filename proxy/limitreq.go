@@ -20,11 +20,9 @@ import (
 // size. A reload keeps the state of a zone whose size and key are
 // unchanged (its rate may change), as nginx keeps a shared memory zone.
 type reqZone struct {
-	name       string
-	size       int64
-	keyText    string
-	key        []part // the key's value; nil for $binary_remote_addr
-	binaryAddr bool
+	name string
+	size int64
+	zoneKey
 
 	mu    sync.Mutex
 	rate  int64 // thousandths of a request per second
@@ -69,17 +67,11 @@ func (s *site) limitZones(cfg *config.Config, prev *site) error {
 			s.reqZones[name] = pz
 			continue
 		}
-		z := &reqZone{name: name, size: zc.Size, keyText: zc.Key, rate: zc.Rate, nodes: map[string]*list.Element{}, epoch: time.Now()}
-		if zc.Key == "$binary_remote_addr" {
-			z.binaryAddr = true
-		} else {
-			parts, err := compileValue(zc.Key)
-			if err != nil {
-				return fmt.Errorf("limit_req_zone %s: %w", name, err)
-			}
-			z.key = parts
+		k, err := newZoneKey(zc.Key)
+		if err != nil {
+			return fmt.Errorf("limit_req_zone %s: %w", name, err)
 		}
-		s.reqZones[name] = z
+		s.reqZones[name] = &reqZone{name: name, size: zc.Size, zoneKey: k, rate: zc.Rate, nodes: map[string]*list.Element{}, epoch: time.Now()}
 	}
 	return nil
 }
@@ -315,9 +307,29 @@ func unhold(limits []reqLimit, held []*reqNode) {
 	}
 }
 
-// appendKey evaluates the zone's key for the request. $http_NAME is
-// looked up whatever the case of the client's header name, as nginx does.
-func (z *reqZone) appendKey(x *exchange, dst []byte) []byte {
+// zoneKey is a zone's key (limit_req_zone, limit_conn_zone): a value with
+// variables, or $binary_remote_addr (the client's address in 4 or 16
+// bytes).
+type zoneKey struct {
+	keyText    string
+	key        []part // nil for $binary_remote_addr
+	binaryAddr bool
+}
+
+func newZoneKey(text string) (zoneKey, error) {
+	k := zoneKey{keyText: text}
+	if text == "$binary_remote_addr" {
+		k.binaryAddr = true
+		return k, nil
+	}
+	parts, err := compileValue(text)
+	k.key = parts
+	return k, err
+}
+
+// appendKey evaluates the key for the request. $http_NAME is looked up
+// whatever the case of the client's header name, as nginx does.
+func (z *zoneKey) appendKey(x *exchange, dst []byte) []byte {
 	if !z.binaryAddr {
 		for _, p := range z.key {
 			if p.kind == varHTTPHeader {

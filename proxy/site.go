@@ -25,14 +25,17 @@ type site struct {
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
 	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
 	reqZones  map[string]*reqZone       // limit_req_zone by name (limitreq.go)
+
+	connZoneByName map[string]*connZone // limit_conn_zone by name (limitconn.go)
 }
 
 // vhost is one server block.
 type vhost struct {
 	conf   *config.Server
-	auth   *basicAuth // the server's auth_basic, for requests no location matches
-	limits []reqLimit // the server's limit_req, likewise
-	name   string     // first server_name: what nginx logs as "server:"
+	auth   *basicAuth  // the server's auth_basic, for requests no location matches
+	limits []reqLimit  // the server's limit_req, likewise
+	conns  []connLimit // the server's limit_conn, likewise
+	name   string      // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
@@ -50,8 +53,9 @@ type location struct {
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi   *fcgiLocation
-	auth   *basicAuth // auth_basic, nil when off (authbasic.go)
-	limits []reqLimit // limit_req (limitreq.go)
+	auth   *basicAuth  // auth_basic, nil when off (authbasic.go)
+	limits []reqLimit  // limit_req (limitreq.go)
+	conns  []connLimit // limit_conn (limitconn.go)
 }
 
 type compiledHeader struct {
@@ -76,8 +80,12 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 	if err := s.limitZones(cfg, prev); err != nil {
 		return nil, err
 	}
+	if err := s.connZones(cfg, prev); err != nil {
+		return nil, err
+	}
 	for si, sc := range cfg.Servers {
-		vh := &vhost{conf: sc, names: sc.ServerName, auth: s.basicAuth(sc.AuthBasic), limits: s.reqLimits(sc.LimitReq)}
+		vh := &vhost{conf: sc, names: sc.ServerName, auth: s.basicAuth(sc.AuthBasic), limits: s.reqLimits(sc.LimitReq),
+			conns: s.connLimits(sc.LimitConn)}
 		if len(sc.ServerName) > 0 {
 			vh.name = sc.ServerName[0]
 		}
@@ -105,7 +113,8 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 }
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
-	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq)}
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
+		conns: s.connLimits(lc.LimitConn)}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {

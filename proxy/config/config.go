@@ -36,7 +36,8 @@ type Config struct {
 	Upstreams map[string]*Upstream // by name
 	Servers   []*Server
 
-	LimitReqZones map[string]*LimitReqZone // limit_req_zone by name (limitreq.go)
+	LimitReqZones  map[string]*LimitReqZone  // limit_req_zone by name (limitreq.go)
+	LimitConnZones map[string]*LimitConnZone // limit_conn_zone by name (limitconn.go)
 }
 
 // ErrorLog is the top-level error_log key.
@@ -155,6 +156,7 @@ type Server struct {
 	AuthBasic  AuthBasic
 	SatisfyAny bool
 	LimitReq   LimitReqConf
+	LimitConn  LimitConnConf
 
 	Locations []*Location
 }
@@ -238,10 +240,11 @@ type Location struct {
 	Root      string    // root: $document_root, default "html"
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
 
-	Access     AccessRules  // allow/deny in file order (access.go); empty allows everyone
-	AuthBasic  AuthBasic    // auth_basic, auth_basic_user_file (access.go)
-	SatisfyAny bool         // satisfy any: one passing check is enough (default all)
-	LimitReq   LimitReqConf // limit_req* (limitreq.go)
+	Access     AccessRules   // allow/deny in file order (access.go); empty allows everyone
+	AuthBasic  AuthBasic     // auth_basic, auth_basic_user_file (access.go)
+	SatisfyAny bool          // satisfy any: one passing check is enough (default all)
+	LimitReq   LimitReqConf  // limit_req* (limitreq.go)
+	LimitConn  LimitConnConf // limit_conn* (limitconn.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

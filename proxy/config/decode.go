@@ -56,6 +56,10 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = limitReqFrom(in)
 	case *[]LimitReqZone:
 		*p, err = limitReqZonesFrom(in)
+	case *[]LimitConn:
+		*p, err = limitConnFrom(in)
+	case *[]LimitConnZone:
+		*p, err = limitConnZonesFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
 	case *NextUpstream:

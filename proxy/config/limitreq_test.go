@@ -56,3 +56,28 @@ func TestLimitReqDecode(t *testing.T) {
 		wantError(t, err, "http.limit_req_zone", 2, c.msg)
 	}
 }
+
+// limit_conn_zone and limit_conn read nginx's arguments with its errors.
+func TestLimitConnDecode(t *testing.T) {
+	text := strings.Replace(base, "http:\n", "http:\n  limit_conn_zone: $binary_remote_addr zone=addr:10m\n  limit_conn: [addr 10]\n  limit_conn_status: 429\n", 1)
+	c := mustLoad(t, text)
+	if z := c.LimitConnZones["addr"]; z == nil || z.Size != 10<<20 || z.Key != "$binary_remote_addr" {
+		t.Errorf("zone: %+v", z)
+	}
+	if got := c.Servers[0].Locations[0].LimitConn; len(got.Limits) != 1 || got.Limits[0].Conn != 10 || got.Status != 429 || got.LogLevel != LevelError {
+		t.Errorf("limit_conn: %+v", got)
+	}
+	for _, c := range []struct{ value, msg string }{
+		{"nosuch 1", `zero size shared memory zone "nosuch"`},
+		{"addr 0", `invalid number of connections "0"`},
+		{"addr", `invalid number of arguments in "limit_conn" directive`},
+		{"[addr 1, addr 2]", `"limit_conn addr" directive is duplicate`},
+	} {
+		text := strings.Replace(base, "http:\n", "http:\n  limit_conn_zone: $binary_remote_addr zone=addr:1m\n", 1)
+		text = strings.Replace(text, "          proxy_pass: http://app\n", "          proxy_pass: http://app\n          limit_conn: "+c.value+"\n", 1)
+		_, err := load(t, text)
+		wantError(t, err, loc0+".limit_conn", 11, c.msg)
+	}
+	_, err := load(t, strings.Replace(base, "http:\n", "http:\n  limit_conn_zone: $binary_remote_addr zone=addr:1k\n", 1))
+	wantError(t, err, "http.limit_conn_zone", 2, `zone "addr" is too small`)
+}

@@ -73,7 +73,8 @@ type rawMetrics struct {
 // rawHTTP is the http section (nginx's http block).
 type rawHTTP struct {
 	BufferMemoryLimit *opt[size]             `mapstructure:"buffer_memory_limit"`
-	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"` // limitreq.go
+	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"`  // limitreq.go
+	LimitConnZone     *opt[[]LimitConnZone]  `mapstructure:"limit_conn_zone"` // limitconn.go
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 
@@ -192,8 +193,9 @@ type locationDirectives struct {
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 
-	accessDirectives   `mapstructure:",squash"` // allow/deny as access (access.go)
-	limitReqDirectives `mapstructure:",squash"` // limit_req* (limitreq.go)
+	accessDirectives    `mapstructure:",squash"` // allow/deny as access (access.go)
+	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
+	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -241,6 +243,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
+	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -133,6 +133,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
 	c.LimitReqZones = resolveLimitReqZones(h, p)
+	c.LimitConnZones = resolveLimitConnZones(h, p)
 	checkServerNames(c.Servers, h.Servers, p)
 	checkSSLAddresses(c.Servers, h.Servers, p)
 	return c
@@ -304,6 +305,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		AuthBasic:                s.accessDirectives.authBasic(),
 		SatisfyAny:               s.accessDirectives.satisfyAny(),
 		LimitReq:                 s.limitReqDirectives.resolve(),
+		LimitConn:                s.limitConnDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -423,6 +425,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.AuthBasic = d.accessDirectives.authBasic()
 	l.SatisfyAny = d.accessDirectives.satisfyAny()
 	l.LimitReq = d.limitReqDirectives.resolve()
+	l.LimitConn = d.limitConnDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

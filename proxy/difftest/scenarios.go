@@ -451,6 +451,13 @@ var Scenarios = []Scenario{
 		Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
 	{Area: "limit_req", Name: "empty-key-not-limited", Servers: []Server{srv(b.OK())},
 		Directives: dirs("limit_req_zone", "$http_x_key zone=one:1m rate=1r/m", "limit_req", "zone=one"), Requests: times(3, get("/x"))},
+
+	// ---- limit_conn (ngx_http_limit_conn_module): one request at a time ----
+	{Area: "limit_conn", Name: "count-given-back", Servers: []Server{srv(b.OK())},
+		Directives: dirs("limit_conn_zone", "$binary_remote_addr zone=addr:1m", "limit_conn", "addr 1"), Requests: times(3, get("/x"))},
+	{Area: "limit_conn", Name: "with-limit_req", Servers: []Server{srv(b.OK())},
+		Directives: join(limitDirs("1r/m", "zone=one burst=1 nodelay"), dirs("limit_conn_zone", "$binary_remote_addr zone=addr:1m", "limit_conn", "addr 1")),
+		Requests:   times(3, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
 }
 
 // limitReqRacy: the excess in the log lines depends on the milliseconds

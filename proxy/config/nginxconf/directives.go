@@ -85,6 +85,11 @@ func init() {
 	add(inLocations, "limit_req_status", single(limitReqStatusValue))
 	add(inLocations, "limit_req_log_level", single(limitReqLogLevelValue))
 	add(inLocations, "limit_req_dry_run", single(flagValue))
+	add("http", "limit_conn_zone", limitConnZone)
+	add(inLocations, "limit_conn", limitConn)
+	add(inLocations, "limit_conn_status", single(limitReqStatusValue))
+	add(inLocations, "limit_conn_log_level", single(limitReqLogLevelValue))
+	add(inLocations, "limit_conn_dry_run", single(flagValue))
 	add(inLocations, "auth_basic", authBasic)
 	add(inLocations, "auth_basic_user_file", authBasicUserFile)
 
@@ -232,7 +237,6 @@ var refusedWhy = map[string]refusal{
 	"auth_pam":                 {why: "no password would be asked", off: true},
 	"auth_ldap":                {why: "no password would be asked", off: true},
 	"auth_gss":                 {why: "no credentials would be asked", off: true},
-	"limit_conn":               {why: "connections would not be limited"},
 	"limit_except":             {why: "every method would be allowed to every client"},
 	"internal":                 {why: "clients could request the location directly"},
 	"valid_referers":           {why: "requests with any Referer would be allowed"},
@@ -384,6 +388,36 @@ func limitReq(c *conv, lv *level, d *Directive) error {
 		lv.limitVal = lv.m.set("limit_req", &yaml.Node{Kind: yaml.SequenceNode})
 	}
 	lv.limitVal.Content = append(lv.limitVal.Content, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// limitConnZone collects limit_conn_zone into http's list; a key with a
+// variable spillway does not know is refused, as for limit_req_zone.
+func limitConnZone(c *conv, lv *level, d *Directive) error {
+	z, err := config.ParseLimitConnZone(d.Args)
+	if err != nil {
+		return errAt(d, "%v", err)
+	}
+	if v := unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
+		c.warn(d, Refused, "\"limit_conn_zone\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: connections would not be limited)", v)
+		return nil
+	}
+	if lv.connZonesVal == nil {
+		lv.connZonesVal = lv.m.set("limit_conn_zone", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.connZonesVal.Content = append(lv.connZonesVal.Content, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// limitConn collects limit_conn into the level's list.
+func limitConn(c *conv, lv *level, d *Directive) error {
+	if _, err := config.ParseLimitConn(d.Args); err != nil {
+		return errAt(d, "%v", err)
+	}
+	if lv.connVal == nil {
+		lv.connVal = lv.m.set("limit_conn", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.connVal.Content = append(lv.connVal.Content, str(strings.Join(d.Args, " ")))
 	return nil
 }
 

@@ -61,7 +61,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{`auth_pam "realm";`, "no password would be asked"},
 		{`auth_ldap "realm";`, "no password would be asked"},
 		{"auth_gss on;", "no credentials would be asked"},
-		{"limit_conn addr 10;", "connections would not be limited"},
 		{"limit_except GET { deny all; }", "every method would be allowed to every client"},
 		{"internal;", "clients could request the location directly"},
 		{"valid_referers none blocked example.com;", "requests with any Referer would be allowed"},
@@ -340,5 +339,62 @@ func TestConvertAuthBasic(t *testing.T) {
 	want := `"auth_basic_user_file" directive in location is not enforced by spillway (a file named with variables: no password would be asked) in x.conf:6`
 	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// limit_req_zone, limit_req, limit_conn_zone, limit_conn and their
+// status, log level and dry run convert as lists of nginx's arguments; a
+// zone keyed by a variable spillway does not know is refused; nginx's
+// argument errors are errors.
+func TestConvertLimits(t *testing.T) {
+	res, err := convertText(t, `http {
+  limit_req_zone $binary_remote_addr zone=one:10m rate=1r/s;
+  limit_conn_zone $server_name zone=perserver:10m;
+  limit_req zone=one burst=5;
+  server { listen 80;
+    limit_conn perserver 100;
+    location /login { proxy_pass http://127.0.0.1:9000; limit_req zone=one burst=3 nodelay; limit_req_status 429; limit_req_log_level warn; limit_req_dry_run on;
+      limit_conn perserver 10; limit_conn_status 429; limit_conn_log_level notice; limit_conn_dry_run off; }
+  }
+}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(res.YAML)
+	for _, f := range []string{
+		"limit_req_zone:\n    - $binary_remote_addr zone=one:10m rate=1r/s\n", "limit_conn_zone:\n    - $server_name zone=perserver:10m\n",
+		"limit_req:\n    - zone=one burst=5\n", "limit_conn:\n        - perserver 100\n",
+		"limit_req:\n            - zone=one burst=3 nodelay\n", "limit_req_status: 429", "limit_req_log_level: warn", "limit_req_dry_run: on",
+		"limit_conn:\n            - perserver 10\n", "limit_conn_status: 429", "limit_conn_log_level: notice", "limit_conn_dry_run: off",
+	} {
+		if !strings.Contains(y, f) {
+			t.Errorf("output lacks %q\n%s", f, y)
+		}
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err == nil {
+		err = proxy.Validate(cfg)
+	}
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+
+	res, err = convertText(t, "http {\n  limit_req_zone $cookie_user zone=one:10m rate=1r/s;\n  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n")
+	want := `"limit_req_zone" directive in http is not enforced by spillway (it has no "$cookie_user" variable for the key: requests would not be limited) in x.conf:2`
+	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	for _, c := range []struct{ in, want string }{
+		{"http {\n limit_req_zone $binary_remote_addr zone=one:10m rate=1r/h;\n}", `invalid rate "rate=1r/h" in x.conf:2`},
+		{"http {\n limit_conn_zone $binary_remote_addr zone=one;\n}", `invalid zone size "zone=one" in x.conf:2`},
+		{conf("listen 80; location / { proxy_pass http://a:1; limit_req burst=5; }"), `"limit_req" must have "zone" parameter in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; limit_conn addr x; }"), `invalid number of connections "x" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; limit_req_status 302; }"), `value must be between 400 and 599 in x.conf:4`},
+	} {
+		_, err := convertText(t, c.in)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: got %v, want %s", c.in, err, c.want)
+		}
 	}
 }
