@@ -35,6 +35,12 @@ func (x *exchange) accessPhases(expecting bool) bool {
 	rules, auth, any := &vh.conf.Access, vh.auth, vh.conf.SatisfyAny
 	limits, lc, conns, cc := vh.limits, &vh.conf.LimitReq, vh.conns, &vh.conf.LimitConn
 	if x.loc != nil {
+		if x.loc.conf.Internal {
+			// ngx_http_core_find_config_phase: a client's request for an
+			// internal location is 404, before anything else.
+			x.page(fasthttp.StatusNotFound)
+			return false
+		}
 		if x.bodyOverLimit() {
 			return true
 		}
@@ -138,7 +144,7 @@ func (x *exchange) bodyOverLimit() bool {
 // phase).
 func guarded(vh *vhost, loc *location) bool {
 	if loc != nil {
-		return !loc.conf.Access.Empty() || loc.auth != nil || len(loc.limits) > 0 || len(loc.conns) > 0
+		return loc.conf.Internal || !loc.conf.Access.Empty() || loc.auth != nil || len(loc.limits) > 0 || len(loc.conns) > 0
 	}
 	return !vh.conf.Access.Empty() || vh.auth != nil || len(vh.limits) > 0 || len(vh.conns) > 0
 }

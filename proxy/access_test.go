@@ -202,3 +202,56 @@ func TestAccessIPv6(t *testing.T) {
 		t.Errorf("error log:\n%s", r.log())
 	}
 }
+
+// internal: a client's request for the location is 404 with nginx's page
+// and no error line, before any other check (nginx's find-config phase):
+// before a too large body's 413, before limit_req counts it, before
+// "100 Continue". The location needs no proxy_pass; its upstream is never
+// asked.
+func TestInternalLocation(t *testing.T) {
+	u := upstream(t, bench.OK())
+	tmpl := `
+error_log: {path: stderr, level: info}
+http:
+  client_max_body_size: 1k
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  limit_req_zone: $binary_remote_addr zone=one:1m rate=1r/m
+  upstreams:
+    app:
+      servers: [{address: {U0}}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - {path: /, proxy_pass: http://app}
+        - {path: = /auth, proxy_pass: http://app, internal: on, limit_req: zone=one}
+        - {path: /protected/, internal: on}
+`
+	r := newRig(t, "info", withTempDirs(t, tmpl), u.Addr())
+	for _, req := range []string{
+		"GET /auth HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+		"GET /auth HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+		"GET /protected/file.zip HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+		"POST /auth HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2048\r\nConnection: close\r\n\r\n" + strings.Repeat("a", 2048),
+		"POST /auth HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+	} {
+		resp, body, cc, _ := rawFrom(t, "127.0.0.1", r.addr, req)
+		cc.Close()
+		if resp.StatusCode != 404 || string(body) != nginxPage("404 Not Found") {
+			t.Errorf("%s: %d %q, want nginx's 404", strings.SplitN(req, "\r\n", 2)[0], resp.StatusCode, body)
+		}
+	}
+	if u.Total() != 0 {
+		t.Errorf("the upstream of an internal location got %d requests", u.Total())
+	}
+	if l := r.log(); l != "" {
+		t.Errorf("error log, want none (nginx logs nothing):\n%s", l)
+	}
+	if resp, _, cc, _ := rawFrom(t, "127.0.0.1", r.addr, "GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); resp.StatusCode != 200 {
+		t.Errorf("the other location: %d", resp.StatusCode)
+	} else {
+		cc.Close()
+	}
+}

@@ -13,7 +13,7 @@ import (
 func TestAccessControlKeysAreRefused(t *testing.T) {
 	for _, kv := range []string{
 		"allow: 10.0.0.0/8", "deny: all", "auth_request: /auth", "limit_except: GET",
-		"internal: on", "valid_referers: none", "secure_link: $arg_md5",
+		"valid_referers: none", "secure_link: $arg_md5",
 		"ssl_verify_client: on", "return: 403",
 	} {
 		key, _, _ := strings.Cut(kv, ":")

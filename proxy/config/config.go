@@ -187,6 +187,7 @@ type Location struct {
 
 	ProxyPass  ProxyPass
 	StubStatus bool // stub_status: answer with the status page, not proxied
+	Internal   bool // internal: 404 to every client request (access.go)
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 

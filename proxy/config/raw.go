@@ -99,6 +99,10 @@ type rawLocation struct {
 	// StubStatus answers the location with nginx's stub_status page instead
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
+	// Internal is nginx's "internal": the location answers only internal
+	// redirects and subrequests, which spillway never makes, so a client
+	// asking for it gets 404 (access.go).
+	Internal *opt[bool] `mapstructure:"internal"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	locationDirectives        `mapstructure:",squash"`

@@ -377,10 +377,11 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	}
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
+	loc.Internal = l.Internal.or(false)
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll():
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false):
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)

@@ -232,6 +232,7 @@ type level struct {
 
 	// location
 	regex       bool // a ~ or ~* location
+	internal    bool // internal: answered 404, needs no proxy_pass
 	proxies     bool // proxy_pass or stub_status converted
 	proxyTarget string
 	healthCheck *Directive
@@ -501,9 +502,10 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		}
 	}
 	c.finish(lv)
-	if !lv.proxies && c.deniesAll(lv, parent) {
-		// nginx answers 403 to every request here before any content
-		// handler; spillway does the same without one.
+	if !lv.proxies && (lv.internal || c.deniesAll(lv, parent)) {
+		// nginx answers every client 404 (internal) or 403 (allow/deny)
+		// here before any content handler; spillway does the same
+		// without one.
 		lv.m.n.Content[1].LineComment = "location at " + where(d)
 		return lv.m.n, nil
 	}

@@ -58,6 +58,7 @@ func init() {
 	add("location", "proxy_pass", proxyPass)
 	add("location", "stub_status", stubStatus)
 	add("location", "health_check", healthCheck)
+	add("location", "internal", internal)
 
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(httpVersionValue))
@@ -238,7 +239,6 @@ var refusedWhy = map[string]refusal{
 	"auth_ldap":                {why: "no password would be asked", off: true},
 	"auth_gss":                 {why: "no credentials would be asked", off: true},
 	"limit_except":             {why: "every method would be allowed to every client"},
-	"internal":                 {why: "clients could request the location directly"},
 	"valid_referers":           {why: "requests with any Referer would be allowed"},
 	"secure_link":              {why: "links would not be checked"},
 	"secure_link_md5":          {why: "links would not be checked"},
@@ -941,6 +941,20 @@ func stubStatus(c *conv, lv *level, d *Directive) error {
 	}
 	lv.proxies = true
 	lv.m.set("stub_status", str("on"))
+	return nil
+}
+
+// internal: spillway makes no internal redirects or subrequests, so the
+// location answers every client 404, as nginx does to a client.
+func internal(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 0 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	lv.internal = true
+	lv.m.set("internal", str("on"))
 	return nil
 }
 

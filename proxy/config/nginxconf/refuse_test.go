@@ -62,7 +62,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{`auth_ldap "realm";`, "no password would be asked"},
 		{"auth_gss on;", "no credentials would be asked"},
 		{"limit_except GET { deny all; }", "every method would be allowed to every client"},
-		{"internal;", "clients could request the location directly"},
 		{"valid_referers none blocked example.com;", "requests with any Referer would be allowed"},
 		{"secure_link $arg_md5,$arg_expires;", "links would not be checked"},
 		{`secure_link_md5 "$secure_link_expires$uri secret";`, "links would not be checked"},
@@ -396,5 +395,25 @@ func TestConvertLimits(t *testing.T) {
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%q: got %v, want %s", c.in, err, c.want)
 		}
+	}
+}
+
+// internal converts, and an internal location needs no proxy_pass (nginx
+// answers clients 404 there; spillway makes no internal redirects).
+func TestConvertInternal(t *testing.T) {
+	res, err := convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation = /auth { internal; proxy_pass http://127.0.0.1:9001; }\nlocation /protected/ { internal; alias /srv/files/; }"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"- path: = /auth # location at x.conf:6\n          internal: on\n          proxy_pass:", "- path: /protected/ # location at x.conf:7\n          internal: on\n"} {
+		if !strings.Contains(string(res.YAML), f) {
+			t.Errorf("output lacks %q:\n%s", f, res.YAML)
+		}
+	}
+	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
+		t.Error(err)
+	}
+	if _, err := convertText(t, conf("listen 80; location / { proxy_pass http://a:1; internal x; }")); err == nil || err.Error() != `invalid number of arguments in "internal" directive in x.conf:4` {
+		t.Errorf("internal x: %v", err)
 	}
 }
