@@ -66,7 +66,8 @@ type exchange struct {
 	bodyBytes   int64       // body bytes handed to the client connection
 	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
 	logged      bool
-	fcgi        fcgiState // the FastCGI side of the exchange (fcgi.go)
+	fcgi        fcgiState  // the FastCGI side of the exchange (fcgi.go)
+	connHeld    []connHold // limit_conn counts held until finish (limitconn.go)
 }
 
 // attemptRecord is one try as the access log lists it

@@ -62,6 +62,10 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if !x.access() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
+		x.finish()
+		return
+	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
 		x.finish()
@@ -104,13 +108,20 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	}
 	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
 	loc := vh.match(path)
-	if loc == nil || loc.group == nil || cl <= 0 || loc.conf.ClientMaxBodySize == 0 || int64(cl) <= loc.conf.ClientMaxBodySize {
+	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
+	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue
 	}
 	p.requests.begin()
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
-	x.readBody() // refuses on the declared length alone
+	if tooLarge {
+		x.readBody() // refuses on the declared length alone
+	} else if x.accessPhases(true) { // a refused client is never invited to send its body
+		ctx.SetUserValue(accessDone{}, true) // serve goes on without a second check
+		x.discard()
+		return fasthttp.StatusContinue
+	}
 	status := x.status
 	x.finish()
 	return status

@@ -369,6 +369,7 @@ func (x *exchange) finish() {
 			Header: func(name string) []byte { return h.Peek(name) },
 		})
 	}
+	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
 	x.reset()

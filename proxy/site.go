@@ -26,12 +26,19 @@ type site struct {
 	logKeys   []logKey                  // what this site holds in Proxy.logs
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
 	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
+	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
+	reqZones  map[string]*reqZone       // limit_req_zone by name (limitreq.go)
+
+	connZoneByName map[string]*connZone // limit_conn_zone by name (limitconn.go)
 }
 
 // vhost is one server block.
 type vhost struct {
 	conf   *config.Server
-	name   string // first server_name: what nginx logs as "server:"
+	auth   *basicAuth  // the server's auth_basic, for requests no location matches
+	limits []reqLimit  // the server's limit_req, likewise
+	conns  []connLimit // the server's limit_conn, likewise
+	name   string      // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
@@ -48,7 +55,10 @@ type location struct {
 	// file order; names in set are dropped from the client's headers.
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
-	fcgi *fcgiLocation
+	fcgi   *fcgiLocation
+	auth   *basicAuth  // auth_basic, nil when off (authbasic.go)
+	limits []reqLimit  // limit_req (limitreq.go)
+	conns  []connLimit // limit_conn (limitconn.go)
 }
 
 type compiledHeader struct {
@@ -70,8 +80,15 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		g.budget = newRetryBudget(u.RetryBudget, u.RetryBudgetMinPerSecond)
 		s.groups[name] = g
 	}
+	if err := s.limitZones(cfg, prev); err != nil {
+		return nil, err
+	}
+	if err := s.connZones(cfg, prev); err != nil {
+		return nil, err
+	}
 	for si, sc := range cfg.Servers {
-		vh := &vhost{conf: sc, names: sc.ServerName}
+		vh := &vhost{conf: sc, names: sc.ServerName, auth: s.basicAuth(sc.AuthBasic), limits: s.reqLimits(sc.LimitReq),
+			conns: s.connLimits(sc.LimitConn)}
 		if len(sc.ServerName) > 0 {
 			vh.name = sc.ServerName[0]
 		}
@@ -109,7 +126,8 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 }
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
-	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme}
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
+		conns: s.connLimits(lc.LimitConn)}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {

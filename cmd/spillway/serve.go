@@ -30,7 +30,9 @@ func newServeCmd(src *source) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := src.load(cmd.ErrOrStderr())
 			if err != nil {
-				return err
+				// nginx's [emerg] lines; nothing is served
+				printEmerg(cmd.ErrOrStderr(), err)
+				return fmt.Errorf("%w: %s", errCheckFailed, src.path())
 			}
 			return runWith(cmd.Context(), cfg, runOptions{src: src})
 		},

@@ -39,6 +39,9 @@ type Config struct {
 
 	Upstreams map[string]*Upstream // by name
 	Servers   []*Server
+
+	LimitReqZones  map[string]*LimitReqZone  // limit_req_zone by name (limitreq.go)
+	LimitConnZones map[string]*LimitConnZone // limit_conn_zone by name (limitconn.go)
 }
 
 // ErrorLog is the top-level error_log key.
@@ -158,6 +161,13 @@ type Server struct {
 	KeepaliveRequests        int           // default 1000
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
 	MergeSlashes             bool          // default on: "//" in a path is "/" in $uri (nginx's merge_slashes)
+	// Access is allow/deny at the server level (inherited from http): what
+	// a request no location matches is checked against.
+	Access     AccessRules
+	AuthBasic  AuthBasic
+	SatisfyAny bool
+	LimitReq   LimitReqConf
+	LimitConn  LimitConnConf
 
 	Locations []*Location
 }
@@ -188,6 +198,7 @@ type Location struct {
 
 	ProxyPass  ProxyPass
 	StubStatus bool // stub_status: answer with the status page, not proxied
+	Internal   bool // internal: 404 to every client request (access.go)
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 
@@ -240,6 +251,12 @@ type Location struct {
 	FastCGI   *FastCGI
 	Root      string    // root: $document_root, default "html"
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
+
+	Access     AccessRules   // allow/deny in file order (access.go); empty allows everyone
+	AuthBasic  AuthBasic     // auth_basic, auth_basic_user_file (access.go)
+	SatisfyAny bool          // satisfy any: one passing check is enough (default all)
+	LimitReq   LimitReqConf  // limit_req* (limitreq.go)
+	LimitConn  LimitConnConf // limit_conn* (limitconn.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -48,6 +48,18 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = pathsFrom(in)
 	case *[]Header:
 		*p, err = headersFrom(in)
+	case *[]AccessRule:
+		*p, err = accessRulesFrom(in)
+	case *satisfy:
+		*p, err = satisfyFrom(in)
+	case *[]LimitReq:
+		*p, err = limitReqFrom(in)
+	case *[]LimitReqZone:
+		*p, err = limitReqZonesFrom(in)
+	case *[]LimitConn:
+		*p, err = limitConnFrom(in)
+	case *[]LimitConnZone:
+		*p, err = limitConnZonesFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
 	case *NextUpstream:

@@ -73,6 +73,8 @@ type rawMetrics struct {
 // rawHTTP is the http section (nginx's http block).
 type rawHTTP struct {
 	BufferMemoryLimit *opt[size]             `mapstructure:"buffer_memory_limit"`
+	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"`  // limitreq.go
+	LimitConnZone     *opt[[]LimitConnZone]  `mapstructure:"limit_conn_zone"` // limitconn.go
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 
@@ -97,6 +99,10 @@ type rawLocation struct {
 	// StubStatus answers the location with nginx's stub_status page instead
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
+	// Internal is nginx's "internal": the location answers only internal
+	// redirects and subrequests, which spillway never makes, so a client
+	// asking for it gets 404 (access.go).
+	Internal *opt[bool] `mapstructure:"internal"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	locationDirectives        `mapstructure:",squash"`
@@ -191,6 +197,10 @@ type locationDirectives struct {
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
+
+	accessDirectives    `mapstructure:",squash"` // allow/deny as access (access.go)
+	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
+	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -237,6 +247,9 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
+	d.accessDirectives.inherit(&p.accessDirectives)
+	d.limitReqDirectives.inherit(&p.limitReqDirectives)
+	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

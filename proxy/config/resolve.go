@@ -133,6 +133,8 @@ func resolve(raw *rawFile, p *problems) *Config {
 		s.locationDirectives.inherit(&h.locationDirectives)
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
+	c.LimitReqZones = resolveLimitReqZones(h, p)
+	c.LimitConnZones = resolveLimitConnZones(h, p)
 	checkServerNames(c.Servers, h.Servers, p)
 	checkDefaultServers(c.Servers, h.Servers, p)
 	checkSSLAddresses(c.Servers, h.Servers, p)
@@ -339,6 +341,11 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
 		MergeSlashes:             s.MergeSlashes.or(true),
+		Access:                   s.accessDirectives.resolve(),
+		AuthBasic:                s.accessDirectives.authBasic(),
+		SatisfyAny:               s.accessDirectives.satisfyAny(),
+		LimitReq:                 s.limitReqDirectives.resolve(),
+		LimitConn:                s.limitConnDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -414,10 +421,11 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	}
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
+	loc.Internal = l.Internal.or(false)
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set():
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false):
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
@@ -458,6 +466,11 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyNextUpstreamTimeout = d.ProxyNextUpstreamTimeout.or(0)
 	l.ProxyNextUpstreamBackoff = d.ProxyNextUpstreamBackoff.or(0)
 	l.ProxyNextUpstreamIdempotencyKey = d.ProxyNextUpstreamIdempotencyKey.or(false)
+	l.Access = d.accessDirectives.resolve()
+	l.AuthBasic = d.accessDirectives.authBasic()
+	l.SatisfyAny = d.accessDirectives.satisfyAny()
+	l.LimitReq = d.limitReqDirectives.resolve()
+	l.LimitConn = d.limitConnDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

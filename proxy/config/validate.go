@@ -35,6 +35,7 @@ func (d *locationDirectives) check(p *problems) {
 		}
 	}
 	d.checkBuffers(p)
+	d.accessDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from

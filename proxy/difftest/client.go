@@ -26,6 +26,9 @@ type Response struct {
 	// announced), or, for a body cut short or unframed, "eof", "reset" or
 	// "timeout".
 	End string
+	// Auth is the WWW-Authenticate header ("" for none): the access
+	// control a client sees besides the status.
+	Auth string
 	// Err is the client-side error, for failure messages only.
 	Err string
 }
@@ -155,6 +158,7 @@ func readResponse(br *bufio.Reader, head bool) Response {
 			continue
 		}
 		r.Status = code
+		r.Auth = hdr["www-authenticate"]
 		keep := "keep-alive"
 		if strings.EqualFold(hdr["connection"], "close") {
 			keep = "close"

@@ -38,6 +38,7 @@ type Outcome struct {
 	Access    []string         // access-log lines (accessFormat), in the order written
 	Dropped   map[string]int   // global rule → lines it removed
 	RawLog    string           // the log as written, for failure messages
+	AccessLog string           // the access log as written (Scenario.AccessLog)
 	Config    string           // the generated configuration
 	Dir       string           // the side's directory (error.log, access.log, temp files)
 }
@@ -91,6 +92,11 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 	out := &Outcome{Side: sd.name(), Dir: dir}
 	for _, sub := range []string{"", "client", "proxy"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			return out, err
+		}
+	}
+	for name, content := range s.Files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return out, err
 		}
 	}
@@ -157,6 +163,10 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		out.Conns = append(out.Conns, st.Connections)
 	}
 	out.RawLog = r.log()
+	if s.AccessLog {
+		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+		out.AccessLog = string(b)
+	}
 	if stopErr != nil {
 		return out, stopErr
 	}
