@@ -13,6 +13,8 @@ package config
 import (
 	"regexp"
 	"time"
+
+	"spillway/proxy/vars"
 )
 
 // Config is the resolved, validated content of one proxy.yaml.
@@ -35,6 +37,9 @@ type Config struct {
 
 	Upstreams map[string]*Upstream // by name
 	Servers   []*Server
+	// Maps are http.map: nginx's map blocks, in file order, their
+	// variables known in every value (proxy/vars compiles them).
+	Maps []vars.MapDef
 }
 
 // ErrorLog is the top-level error_log key.

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"spillway/proxy/vars"
 )
 
 // The raw layer: proxy.yaml as written, decoded by viper/mapstructure into
@@ -73,6 +75,7 @@ type rawMetrics struct {
 // rawHTTP is the http section (nginx's http block).
 type rawHTTP struct {
 	BufferMemoryLimit *opt[size]             `mapstructure:"buffer_memory_limit"`
+	Map               *opt[[]vars.MapDef]    `mapstructure:"map"` // nginx's map blocks (maps.go)
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 

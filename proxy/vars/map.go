@@ -231,8 +231,9 @@ func (c *captures) append(dst []byte, n int) []byte {
 	return append(dst, c.src[c.loc[2*n]:c.loc[2*n+1]]...)
 }
 
-func appendLower(dst, s []byte) []byte {
-	for _, c := range s {
+func appendLower[T string | []byte](dst []byte, s T) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if c >= 'A' && c <= 'Z' {
 			c += 'a' - 'A'
 		}

@@ -52,7 +52,7 @@ type Request struct {
 	Start      time.Time // $msec, $time_local, $time_iso8601; zero = now
 	Line       string    // $request: the request line as received
 	URI        string    // $uri, $document_uri: the normalised path
-	Host       string    // $host: the host, lower case, without port; "" = server_name
+	Host       string    // the host as the request named it (Host header or absolute URI), port and all; "" = none
 	ServerName string    // $server_name
 	Scheme     string    // $scheme: "http" or "https"
 	Root       string    // $document_root, $realpath_root
@@ -256,8 +256,12 @@ func compile(s string, maps *Maps, captures bool) (*Value, error) {
 			i++
 		}
 		j := i
-		for j < len(s) && isNameByte(s[j]) {
-			j++
+		if !bracket && j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++ // $1: a capture is one digit, "$1abc" is $1 then "abc" (nginx)
+		} else {
+			for j < len(s) && isNameByte(s[j]) {
+				j++
+			}
 		}
 		name := strings.ToLower(s[i:j])
 		if bracket {
@@ -267,7 +271,7 @@ func compile(s string, maps *Maps, captures bool) (*Value, error) {
 			j++
 		}
 		if name == "" {
-			return nil, fmt.Errorf("invalid variable name in %q", s)
+			return nil, &NameError{Value: s}
 		}
 		p, err := lookup(name, maps, captures)
 		if err != nil {
@@ -299,15 +303,25 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 		return part{k: kCapture, n: int(name[0] - '0')}, nil
 	}
 	for _, p := range prefixes {
-		if rest, ok := strings.CutPrefix(name, p.prefix); ok && rest != "" {
+		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
 			if p.k == kHTTP || p.k == kSentHTTP {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
 			return part{k: p.k, arg: rest}, nil
 		}
 	}
-	return part{}, fmt.Errorf("unknown %q variable", name)
+	return part{}, &UnknownError{Name: name}
 }
+
+// UnknownError is a variable spillway does not know.
+type UnknownError struct{ Name string }
+
+func (e *UnknownError) Error() string { return fmt.Sprintf("unknown %q variable", e.Name) }
+
+// NameError is a '$' without a variable name after it.
+type NameError struct{ Value string }
+
+func (e *NameError) Error() string { return fmt.Sprintf("invalid variable name in %q", e.Value) }
 
 // Check reports the first unknown variable in s, with the map variables
 // named in mapNames in scope (config's check, before maps are compiled).
@@ -378,9 +392,11 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	start := len(dst)
 	switch p.k {
 	case kHost:
+		// nginx: the request's host, lower case, without port; else
+		// the server's name.
 		r := x.Request()
-		if r.Host != "" {
-			dst = append(dst, r.Host...)
+		if h := hostOnly(r.Host); h != "" {
+			dst = appendLower(dst, h)
 		} else {
 			dst = append(dst, r.ServerName...)
 		}
@@ -546,6 +562,14 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		dst = appendArg(dst, args(x), p.arg)
 	}
 	return dst, len(dst) > start
+}
+
+// hostOnly strips the port from a host ("[::1]:8080" is "[::1]").
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		return h[:i]
+	}
+	return h
 }
 
 func now(x Exchange) time.Time {

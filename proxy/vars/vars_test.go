@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net/netip"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func testExchange(t testing.TB) *ex {
 	return &ex{
 		h: &req.Header,
 		req: Request{Start: at, Line: "POST /app/x.php/extra?a=1&Tok=xyz&empty=&flag HTTP/1.1", URI: "/app/x.php/extra",
-			Host: "example.com", ServerName: "srv", Scheme: "http", Root: "/var/www", ProxyHost: "backend",
+			Host: "Example.COM:8080", ServerName: "srv", Scheme: "http", Root: "/var/www", ProxyHost: "backend",
 			Length: 321, BodyLength: -1, ScriptName: "/app/x.php", PathInfo: "/extra"},
 		conn: Conn{ID: 7, Requests: 3, RemoteAddr: "127.0.0.1", Remote: netip.MustParseAddr("127.0.0.1"), RemotePort: 5555,
 			ServerAddr: netip.MustParseAddr("127.0.0.2"), ServerPort: 8080, PID: 42, Hostname: "box"},
@@ -198,7 +199,6 @@ func TestCompileErrors(t *testing.T) {
 		"${host":     `the closing bracket in "host" variable is missing`,
 		"a $ b":      `invalid variable name`,
 		"$1":         `capture variable "$1" is only set by a map's regular expression`,
-		"$http_":     `unknown "http_" variable`,
 		"$Bogus_var": `unknown "bogus_var" variable`,
 	} {
 		_, err := Compile(in, nil)
@@ -318,3 +318,27 @@ func mustCompile(t testing.TB, s string, m *Maps) *Value {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+func TestCaptureIsOneDigit(t *testing.T) {
+	maps, err := CompileMaps([]MapDef{{Source: "$uri", Variable: "m", Entries: []MapEntry{{"~^/(app)/", "$1x-${1}y"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(mustCompile(t, "$m", maps).Append(nil, testExchange(t))); got != "appx-appy" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// TestDocsListEveryVariable keeps docs/config.md's table in step with the
+// variable table.
+func TestDocsListEveryVariable(t *testing.T) {
+	b, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range Names() {
+		if !strings.Contains(string(b), "`$"+n+"`") {
+			t.Errorf("docs/config.md does not list $%s", n)
+		}
+	}
+}

@@ -380,7 +380,7 @@ func (c *conv) logFormat(d *Directive) error {
 		}
 	}
 	f := &logFormat{format: strings.Join(parts, "")}
-	_, f.err = accesslog.Compile(f.format)
+	_, f.err = accesslog.Compile(f.format, c.varMaps)
 	c.formats[name] = f
 	return nil
 }
@@ -460,7 +460,7 @@ func proxySetHeader(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 2 {
 		return invalidArgs(d)
 	}
-	if v := unknownVariable(d.Args[1]); v != "" {
+	if v := c.unknownVariable(d.Args[1]); v != "" {
 		c.warn(d, Unsupported, "unsupported proxy_set_header \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not converted", d.Args[0], lv.ctx, v)
 		return nil
 	}
@@ -789,42 +789,4 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 	}
 	lv.m.set("least_conn", str("on"))
 	return nil
-}
-
-// headerVariables are the variables spillway's proxy_set_header knows
-// (proxy/vars.go), besides $http_NAME.
-var headerVariables = map[string]bool{
-	"host": true, "http_host": true, "remote_addr": true, "remote_port": true,
-	"proxy_add_x_forwarded_for": true, "scheme": true, "proxy_host": true, "request_uri": true,
-	"uri": true, "args": true, "query_string": true, "server_name": true, "server_port": true,
-	"request_method": true,
-}
-
-// unknownVariable returns the first variable of a proxy_set_header value
-// that spillway does not know (such as a map's), "" when there is none.
-func unknownVariable(v string) string {
-	for {
-		i := strings.IndexByte(v, '$')
-		if i < 0 {
-			return ""
-		}
-		v = v[i+1:]
-		var name string
-		if strings.HasPrefix(v, "{") {
-			j := strings.IndexByte(v, '}')
-			if j < 0 {
-				return v
-			}
-			name, v = v[1:j], v[j+1:]
-		} else {
-			j := 0
-			for j < len(v) && (v[j] == '_' || v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9') {
-				j++
-			}
-			name, v = v[:j], v[j:]
-		}
-		if !headerVariables[name] && !strings.HasPrefix(name, "http_") {
-			return name
-		}
-	}
 }
