@@ -50,7 +50,9 @@ func (x *exchange) Header() *fasthttp.RequestHeader { return &x.ctx.Request.Head
 // the head and the body read so far.
 func (x *exchange) Request() *vars.Request {
 	r := &x.vars.req
-	r.Length = int64(len(x.reqLine) + 2 + len(x.ctx.Request.Header.RawHeaders()) + 2)
+	// The line and its CRLF, then the header lines up to the empty one
+	// (fasthttp's raw headers end with it; without headers it is 2 bytes).
+	r.Length = int64(len(x.reqLine) + 2 + max(len(x.ctx.Request.Header.RawHeaders()), 2))
 	if x.body != nil {
 		r.Length += x.body.Size()
 	}

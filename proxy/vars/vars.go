@@ -564,12 +564,13 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	return dst, len(dst) > start
 }
 
-// hostOnly strips the port from a host ("[::1]:8080" is "[::1]").
+// hostOnly strips the port from a host ("[::1]:8080" is "[::1]"), and a
+// trailing dot, as nginx's host validation does.
 func hostOnly(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		return h[:i]
+		h = h[:i]
 	}
-	return h
+	return strings.TrimSuffix(h, ".")
 }
 
 func now(x Exchange) time.Time {

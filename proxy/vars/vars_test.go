@@ -168,6 +168,10 @@ func TestVariablesTLSAndFallbacks(t *testing.T) {
 			t.Errorf("%s = %q, want %q", v, got, want)
 		}
 	}
+	x.req.Host = "Example.COM.:80"
+	if got := string(mustCompile(t, "$host", nil).Append(nil, x)); got != "example.com" {
+		t.Errorf("$host drops the port and a trailing dot (nginx): %q", got)
+	}
 	x.conn.TLS.Version, x.conn.TLS.CipherSuite = tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
 	if got := string(mustCompile(t, "$ssl_protocol $ssl_cipher", nil).Append(nil, x)); got != "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256" {
 		t.Errorf("TLS 1.2: %q", got)
