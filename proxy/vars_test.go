@@ -3,9 +3,12 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,4 +300,51 @@ func varsNginxBin(t *testing.T) string {
 	}
 	t.Skip("nginx is not installed (apt-get install -y nginx-light); set SPILLWAY_REQUIRE_NGINX=1 to make this a failure")
 	return ""
+}
+
+// $ssl_protocol, $ssl_cipher (OpenSSL's names), $ssl_server_name, $scheme
+// and $https on a TLS front, through proxy_set_header to a real upstream.
+func TestSSLVariables(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "a.test").files(t, dir, "a")
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Header.Get("X-Ssl"))
+	}))
+	t.Cleanup(origin.Close)
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [a.test]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      locations:
+        - path: /
+          proxy_pass: "http://{U0}"
+          proxy_set_header: {X-Ssl: "$ssl_protocol|$ssl_cipher|$ssl_server_name|$scheme|$https"}
+`, cf, kf), origin.Listener.Addr().String())
+	for _, c := range []struct {
+		cfg  *tls.Config
+		want string
+	}{
+		{&tls.Config{ServerName: "a.test", MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}},
+			"TLSv1.2|ECDHE-ECDSA-AES128-GCM-SHA256|a.test|https|on"},
+		{&tls.Config{ServerName: "a.test", MinVersion: tls.VersionTLS13}, "TLSv1.3|TLS_AES_128_GCM_SHA256|a.test|https|on"},
+	} {
+		c.cfg.RootCAs = ca.pool()
+		conn, err := tls.Dial("tcp", r.addr, c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := roundTrip(t, conn, "/")
+		_ = conn.Close()
+		if status != 200 || body != c.want {
+			t.Errorf("got %d %q, want %q", status, body, c.want)
+		}
+	}
 }
