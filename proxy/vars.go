@@ -47,9 +47,11 @@ func (x *exchange) beginVars() {
 func (x *exchange) Header() *fasthttp.RequestHeader { return &x.ctx.Request.Header }
 
 // Request is the request as spillway made it out; $request_length counts
-// the head and the body read so far.
+// the head and the body read so far. The line and host are read again:
+// a check may cut the line short ($request of a 414 is nginx's buffer).
 func (x *exchange) Request() *vars.Request {
 	r := &x.vars.req
+	r.Line, r.Host = bstr(x.reqLine), bstr(x.host)
 	// The line and its CRLF, then the header lines up to the empty one
 	// (fasthttp's raw headers end with it; without headers it is 2 bytes).
 	r.Length = int64(len(x.reqLine) + 2 + max(len(x.ctx.Request.Header.RawHeaders()), 2))
