@@ -37,6 +37,14 @@ type exchange struct {
 	fields  errorlog.Fields
 	ignored [][]byte // header names nginx ignores: not forwarded (namesInOrder)
 
+	// $uri, normalised as nginx does (uri.go); args is $args, a view of
+	// the request target; quoted is nginx's r->quoted_uri; uriInvalid
+	// means nginx refuses the target (400).
+	path       []byte
+	args       []byte
+	quoted     bool
+	uriInvalid bool
+
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream
 	head  []byte             // request head sent upstream (built once, replayed on retries)
@@ -64,7 +72,7 @@ type exchange struct {
 func (x *exchange) reset() {
 	x.uresp.Reset()
 	*x = exchange{
-		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0],
+		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
 		uresp: x.uresp, fcgi: x.fcgi.recycle(),
 	}
@@ -92,7 +100,8 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 		Client: bstr(x.client), Server: x.vh.name, Request: bstr(x.reqLine),
 		Host: bstr(x.host), Referrer: bstr(x.referer),
 	}
-	x.loc = x.vh.match(ctx.Path())
+	x.parseURI(vhosts[0])
+	x.loc = x.vh.match(x.path)
 	x.beginVars()
 }
 

@@ -159,7 +159,7 @@ func overridden(names []string, h []byte) bool {
 // fastcgi_index appended to a name ending in "/" (nginx's rules).
 func (x *exchange) splitScriptName() {
 	st, f := &x.fcgi, x.loc.fcgi
-	uri := x.ctx.Path()
+	uri := x.path // $uri: no "..", no NUL (uri.go)
 	st.script, st.pinfo = append(st.script[:0], uri...), st.pinfo[:0]
 	if re := f.split.SplitPathInfo; re != nil {
 		if m := re.FindSubmatchIndex(uri); m != nil && m[2] >= 0 {

@@ -42,6 +42,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if !x.uriValid(vhosts[0]) { // "/../x", "%00": nginx's 400 (uri.go)
+		x.page(fasthttp.StatusBadRequest)
+		x.finish()
+		return
+	}
 	if code := x.linesFit(); code != 0 { // one line over a large header buffer: nginx's 414 / 494
 		x.page(code)
 		x.finish()
@@ -83,8 +88,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 // access log) and never an invitation to send it.
 func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	cl := ctx.Request.Header.ContentLength()
+	path, refused := p.expectURIValid(ctx, s, vhosts)
+	if refused != 0 {
+		return refused
+	}
 	vh := vhostFor(vhosts, ctx.Request.Header.Host())
-	loc := vh.match(ctx.Path())
+	loc := vh.match(path)
 	if loc == nil || loc.group == nil || cl <= 0 || loc.conf.ClientMaxBodySize == 0 || int64(cl) <= loc.conf.ClientMaxBodySize {
 		return fasthttp.StatusContinue
 	}
@@ -103,7 +112,7 @@ func (x *exchange) buildHead() {
 		x.buildFastCGIHead() // BEGIN_REQUEST and PARAMS instead (fcgi.go)
 		return
 	}
-	x.uri = upstreamURI(x.uri[:0], x.loc, x.ctx.Request.Header.RequestURI())
+	x.uri = x.upstreamURI(x.uri[:0])
 	var n int64
 	if x.body != nil {
 		n = x.body.Size()
@@ -133,7 +142,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		g.budget.earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
-	x.p.stats.attempt(ue, a.start)
+	x.p.stats.attempt(pr, ue, a.start)
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
 		x.record(pr, status, a.start)
@@ -163,7 +172,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	x.record(pr, ue.Status(), a.start)
 	verdict := decideRetry(x.retryInput(ue))
-	x.p.stats.decision(verdict)
+	x.p.stats.decision(pr, verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).

@@ -69,7 +69,7 @@ type Options struct {
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
 		hardStop: make(chan struct{}), done: make(chan struct{})}
-	p.stats = newStats(p)
+	p.stats = newStats()
 	p.pid = os.Getpid()
 	p.hostname, _ = os.Hostname()
 	p.fds = newFDReserve()
@@ -366,16 +366,35 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 		msg = "retrying: " + v.Why
 	}
 	if ue.Reused {
-		msg += " (reused connection, idle " + strconv.FormatFloat(a.idle.Seconds(), 'f', 3, 64) + "s"
-		switch ue.Kind {
-		case KindReset:
-			msg += ", closed by RST"
-		case KindClosed:
-			msg += ", closed by FIN"
-		}
-		msg += ")"
+		msg += " (" + reuseNote(a.idle, ue.Kind) + ")"
 	}
 	x.logUpstream(lv, ue, msg, ue.Peer)
+}
+
+// reuseNote says how long a reused connection that failed had been idle
+// and how it was found closed. A connection idle for less than a
+// millisecond was not "idle 0.000s" in any useful sense: the upstream
+// closed it right after its previous response without saying so
+// (no Connection: close), and the note says that.
+func reuseNote(idle time.Duration, k Kind) string {
+	how := ""
+	switch k {
+	case KindReset:
+		how = "closed by RST"
+	case KindClosed:
+		how = "closed by FIN"
+	}
+	if idle < time.Millisecond {
+		if how == "" {
+			return "reused connection, idle under 0.001s"
+		}
+		return "reused connection, idle under 0.001s: " + how + " right after the previous response"
+	}
+	note := "reused connection, idle " + strconv.FormatFloat(idle.Seconds(), 'f', 3, 64) + "s"
+	if how != "" {
+		note += ", " + how
+	}
+	return note
 }
 
 // clientError answers requests fasthttp could not parse, with nginx's

@@ -177,6 +177,7 @@ func (p *Proxy) prepare(cfg *config.Config, prev *site) (*site, error) {
 	if err := p.logs.acquire(s); err != nil {
 		return nil, err
 	}
+	p.stats.bind(s)
 	return s, nil
 }
 
@@ -304,6 +305,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	}
 	p.budget.SetLimit(cfg.BufferMemoryLimit)
 	p.install(s, opened)
+	p.stats.prune(s)
 	return nil
 }
 

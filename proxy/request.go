@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/nginxuri"
 )
 
 // hopByHop are never forwarded upstream: they describe the client's
@@ -17,24 +18,37 @@ import (
 var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
 	"Transfer-Encoding", "Upgrade", "Expect", "Content-Length"}
 
-// upstreamURI applies nginx's proxy_pass URI rule: without a URI part the
-// client's request URI goes upstream unchanged; with one, the part of the
-// path that matched a prefix location is replaced by it.
-func upstreamURI(dst []byte, loc *location, rawURI []byte) []byte {
-	rawURI = originForm(rawURI)
-	pp := &loc.conf.ProxyPass
+// upstreamURI is the request target sent upstream, nginx's proxy_pass
+// rule (ngx_http_proxy_create_request). Without a URI part: the client's
+// target as it was sent, in origin form (safe because a target whose ".."
+// climbs above "/" never gets here). With one: the location's prefix in
+// $uri replaced by it (an exact location's whole $uri), the rest re-escaped
+// with NGX_ESCAPE_URI when the client's path had a %-escape, then "?" and
+// $args when there are any.
+func (x *exchange) upstreamURI(dst []byte) []byte {
+	u := nginxuri.URI{Path: x.path, Args: x.args, Quoted: x.quoted}
+	return upstreamURI(dst, x.loc.conf, x.ctx.Request.Header.RequestURI(), u)
+}
+
+// upstreamURI is exchange.upstreamURI for location lc, the client's
+// request target and its normalised form u.
+func upstreamURI(dst []byte, lc *config.Location, target []byte, u nginxuri.URI) []byte {
+	pp := &lc.ProxyPass
 	if !pp.HasURI {
-		return append(dst, rawURI...)
+		return append(dst, originForm(target)...)
 	}
-	prefix := loc.conf.Path
-	if bytes.HasPrefix(rawURI, []byte(prefix)) {
-		return append(append(dst, pp.URI...), rawURI[len(prefix):]...)
+	rest := u.Path
+	if n := len(lc.Path); lc.Match != config.MatchRegex && lc.Match != config.MatchRegexCaseless && n <= len(rest) {
+		rest = rest[n:] // config refuses a URI part in a regex location, as nginx
 	}
-	// The raw URI does not start with the location (escaped characters,
-	// "..", regex locations): pass the proxy_pass URI plus the arguments.
 	dst = append(dst, pp.URI...)
-	if i := bytes.IndexByte(rawURI, '?'); i >= 0 {
-		dst = append(dst, rawURI[i:]...)
+	if u.Quoted {
+		dst = nginxuri.AppendEscaped(dst, rest)
+	} else {
+		dst = append(dst, rest...)
+	}
+	if len(u.Args) > 0 {
+		dst = append(append(dst, '?'), u.Args...)
 	}
 	return dst
 }

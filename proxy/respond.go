@@ -34,6 +34,7 @@ func (x *exchange) respond() bool {
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
 	ctx.SetStatusCode(status)
+	setReason(out, status, u.StatusMessage())
 	connection := u.Peek("Connection")
 	for k, v := range u.All() {
 		if hidden(k, connection) {
@@ -230,7 +231,7 @@ func (x *exchange) reusable() bool {
 // bodyFailed logs a failure while reading the upstream body. Nothing is
 // retried: the client already has the status line (nginx does the same).
 func (x *exchange) bodyFailed(ue *UpstreamError) {
-	x.p.stats.failure(ue)
+	x.p.stats.failure(x.cur.conn.peer, ue)
 	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {

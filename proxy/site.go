@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -96,6 +97,16 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		sort.SliceStable(vh.prefix, func(i, j int) bool { return len(vh.prefix[i].conf.Path) > len(vh.prefix[j].conf.Path) })
 		for _, l := range sc.Listen {
 			s.listeners[l] = append(s.listeners[l], vh)
+		}
+	}
+	// The default server of an address (the one a Host no server_name
+	// matches goes to) is the first listening on it, or the one whose
+	// listen says default_server (config refuses two).
+	for l, vhosts := range s.listeners {
+		if i := slices.IndexFunc(vhosts, func(vh *vhost) bool { return slices.Contains(vh.conf.ListenDefault, l) }); i > 0 {
+			def := vhosts[i]
+			copy(vhosts[1:i+1], vhosts[:i])
+			vhosts[0] = def
 		}
 	}
 	s.tls = buildSiteTLS(cfg, s.listeners)

@@ -114,7 +114,7 @@ func (s *spoolStream) produce(r io.Reader) {
 	default:
 		s.upFailed = true
 		ue := bodyError(a, rerr, true)
-		x.p.stats.failure(ue)
+		x.p.stats.failure(s.uc.peer, ue)
 		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 		s.sp.CloseWrite(ue)
 		x.release(a, false)

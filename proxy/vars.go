@@ -26,7 +26,7 @@ type exchangeVars struct {
 // beginVars fills in what is known once the request is routed.
 func (x *exchange) beginVars() {
 	v := &x.vars
-	v.req = vars.Request{Start: x.start, Line: bstr(x.reqLine), URI: bstr(x.ctx.Path()), Host: bstr(x.host),
+	v.req = vars.Request{Start: x.start,
 		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
@@ -52,6 +52,7 @@ func (x *exchange) Header() *fasthttp.RequestHeader { return &x.ctx.Request.Head
 func (x *exchange) Request() *vars.Request {
 	r := &x.vars.req
 	r.Line, r.Host = bstr(x.reqLine), bstr(x.host)
+	r.URI, r.Args, r.InvalidTarget = bstr(x.path), bstr(x.args), x.uriInvalid
 	// The line and its CRLF, then the header lines up to the empty one
 	// (fasthttp's raw headers end with it; without headers it is 2 bytes).
 	r.Length = int64(len(x.reqLine) + 2 + max(len(x.ctx.Request.Header.RawHeaders()), 2))

@@ -63,7 +63,8 @@ func (e *Entry) build() {
 	for k, v := range e.Headers {
 		e.h.Set(k, v)
 	}
-	e.req = vars.Request{Start: e.Time, Line: e.Line, URI: e.URI, Host: e.Host, ServerName: e.ServerName,
+	_, args, _ := strings.Cut(e.RequestURI, "?")
+	e.req = vars.Request{Args: args, Start: e.Time, Line: e.Line, URI: e.URI, Host: e.Host, ServerName: e.ServerName,
 		Scheme: e.Scheme, RemoteUser: e.RemoteUser, BodyLength: -1}
 	e.conn = vars.Conn{ID: e.ConnID, Requests: e.ConnRequests, RemoteAddr: e.RemoteAddr, PID: os.Getpid()}
 	e.resp = vars.Response{Status: e.Status, BodyBytesSent: e.BodyBytesSent, BytesSent: e.BytesSent, RequestTime: e.RequestTime}

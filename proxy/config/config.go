@@ -144,6 +144,12 @@ type Server struct {
 	ListenSSL []string  // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
 	TLS       ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)
 
+	// ListenDefault are the Listen addresses written with "default_server"
+	// (or nginx's older "default"): this server answers requests to them
+	// whose Host no server_name matches, instead of the first server
+	// listening there.
+	ListenDefault []string
+
 	AccessLog AccessLog
 
 	ClientHeaderTimeout      time.Duration // default 60s
@@ -152,6 +158,7 @@ type Server struct {
 	KeepaliveTimeout         time.Duration // client keepalive, default 75s
 	KeepaliveRequests        int           // default 1000
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
+	MergeSlashes             bool          // default on: "//" in a path is "/" in $uri (nginx's merge_slashes)
 
 	Locations []*Location
 }

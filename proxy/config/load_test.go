@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,7 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
+		MergeSlashes: true, // nginx's default
 	}
 	gotServer := *s
 	gotServer.Locations = nil
@@ -520,8 +522,12 @@ func TestValidation(t *testing.T) {
 			"http.servers[0].listen[1]", 6, "a duplicate listen 0.0.0.0:8080"},
 		{"bad listen port", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:80800"]`, 1),
 			"http.servers[0].listen[0]", 6, `invalid port in "127.0.0.1:80800" of the "listen" directive`},
-		{"listen parameters", strings.Replace(base, `["127.0.0.1:8080"]`, `"8080 default_server"`, 1),
-			"http.servers[0].listen[0]", 6, `invalid parameter "default_server"`},
+		{"listen parameters", strings.Replace(base, `["127.0.0.1:8080"]`, `"8080 reuseport"`, 1),
+			"http.servers[0].listen[0]", 6, `invalid parameter "reuseport" of the "listen" directive: spillway supports ssl and default_server`},
+		{"duplicate default server", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:8080 default_server"]`, 1) + `    - listen: ["127.0.0.1:8080 default"]
+      server_name: [b]
+      locations: [{path: /, proxy_pass: "http://app"}]
+`, "http.servers[1].listen", 10, "a duplicate default server for 127.0.0.1:8080"},
 		{"buffer_memory_limit 0", strings.Replace(base, "http:\n", "http:\n  buffer_memory_limit: 0\n", 1),
 			"http.buffer_memory_limit", 2, `"buffer_memory_limit" must be greater than 0`},
 		{"conflicting server names", base + `    - listen: ["127.0.0.1:8080"]
@@ -804,4 +810,19 @@ http:
           path: /b
 `)
 	wantError(t, err, "http.servers[0].locations[1].proxy_read_timeout", 6, `invalid value "3x"`)
+}
+
+// listen accepts default_server (and nginx's older "default") next to ssl,
+// as convert writes it from nginx.conf; the address is still normalised.
+func TestListenDefaultServer(t *testing.T) {
+	text := strings.Replace(base, `["127.0.0.1:8080"]`, `["8080 default_server", "127.0.0.1:8081 default", "127.0.0.1:8082"]`, 1)
+	c, err := load(t, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Servers[0]
+	if !slices.Equal(s.Listen, []string{"0.0.0.0:8080", "127.0.0.1:8081", "127.0.0.1:8082"}) ||
+		!slices.Equal(s.ListenDefault, []string{"0.0.0.0:8080", "127.0.0.1:8081"}) {
+		t.Errorf("listen %v, default for %v", s.Listen, s.ListenDefault)
+	}
 }

@@ -152,6 +152,7 @@ type serverDirectives struct {
 	KeepaliveTimeout         *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests        *opt[int]           `mapstructure:"keepalive_requests"`
 	UnderscoresInHeaders     *opt[bool]          `mapstructure:"underscores_in_headers"`
+	MergeSlashes             *opt[bool]          `mapstructure:"merge_slashes"`
 	AccessLog                *opt[AccessLog]     `mapstructure:"access_log"`
 
 	sslDirectives `mapstructure:",squash"` // ssl_* (tls.go)
@@ -204,6 +205,7 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.KeepaliveTimeout, p.KeepaliveTimeout)
 	merge(&d.KeepaliveRequests, p.KeepaliveRequests)
 	merge(&d.UnderscoresInHeaders, p.UnderscoresInHeaders)
+	merge(&d.MergeSlashes, p.MergeSlashes)
 	merge(&d.AccessLog, p.AccessLog)
 	d.sslDirectives.inherit(&p.sslDirectives)
 }

@@ -134,6 +134,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
 	checkServerNames(c.Servers, h.Servers, p)
+	checkDefaultServers(c.Servers, h.Servers, p)
 	checkSSLAddresses(c.Servers, h.Servers, p)
 	return c
 }
@@ -300,6 +301,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		KeepaliveTimeout:         s.KeepaliveTimeout.or(defaultKeepaliveTimeout),
 		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
+		MergeSlashes:             s.MergeSlashes.or(true),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -309,6 +311,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	}
 	for i, a := range s.Listen.or(nil) {
 		a, ssl := cutListenSSL(a)
+		a, def := cutListenDefault(a)
 		addr, err := listenAddress(a)
 		switch {
 		case err != nil:
@@ -319,6 +322,9 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			srv.Listen = append(srv.Listen, addr)
 			if ssl {
 				srv.ListenSSL = append(srv.ListenSSL, addr)
+			}
+			if def {
+				srv.ListenDefault = append(srv.ListenDefault, addr)
 			}
 		}
 	}

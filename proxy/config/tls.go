@@ -157,6 +157,18 @@ func cutListenSSL(a string) (string, bool) {
 	return strings.Join(rest, " "), true
 }
 
+// cutListenDefault takes the "default_server" parameter (or nginx's older
+// spelling "default") off a listen entry ("80 default_server").
+func cutListenDefault(a string) (string, bool) {
+	f := strings.Fields(a)
+	if len(f) < 2 || !slices.ContainsFunc(f[1:], isDefaultParam) {
+		return a, false
+	}
+	return strings.Join(slices.DeleteFunc(f, isDefaultParam), " "), true
+}
+
+func isDefaultParam(w string) bool { return w == "default_server" || w == "default" }
+
 // resolveServerTLS loads a server's certificates and resolves its ssl_*
 // directives. Certificates are loaded only for a server that listens with
 // ssl (nginx loads them wherever they are set; a server without ssl never

@@ -151,6 +151,20 @@ func checkServerNames(servers []*Server, raw []rawServer, p *problems) {
 	}
 }
 
+// checkDefaultServers reports a second default_server for an address, as
+// nginx does ("a duplicate default server for 0.0.0.0:80").
+func checkDefaultServers(servers []*Server, raw []rawServer, p *problems) {
+	seen := map[string]bool{}
+	for i, s := range servers {
+		for _, a := range s.ListenDefault {
+			if seen[a] {
+				p.add(raw[i].Listen.at(), "a duplicate default server for %s", a)
+			}
+			seen[a] = true
+		}
+	}
+}
+
 // listenAddress normalises a listen entry to host:port: "8080" and ":8080"
 // and "*:8080" mean 0.0.0.0:8080 (nginx's *:8080); an address without a
 // port gets nginx's default port 80. Port 0 (any free port) is allowed for
@@ -158,7 +172,7 @@ func checkServerNames(servers []*Server, raw []rawServer, p *problems) {
 func listenAddress(s string) (string, error) {
 	a := strings.TrimSpace(s)
 	if f := strings.Fields(a); len(f) > 1 {
-		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: listen parameters are not supported`, f[1])
+		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: spillway supports ssl and default_server`, f[1])
 	}
 	if _, ok := parseDigits(a); ok {
 		a = ":" + a

@@ -26,7 +26,7 @@ and the test compares:
 | ` + "`status`" + ` | the final status, ` + "`HTTP/0.9`" + ` for bytes without a status line, ` + "`none`" + ` for no answer |
 | ` + "`body`" + ` | the body bytes received (chunked framing removed; the error page footer ` + "`nginx/1.22.1`" + ` / ` + "`spillway`" + ` normalised) |
 | ` + "`end`" + ` | how the response ended: complete (and whether the connection stays open), or cut by EOF, reset or timeout |
-| ` + "`hits`" + ` | the requests each upstream server received, by method and path |
+| ` + "`hits`" + ` | the requests each upstream server received, by method and request target (path and query byte for byte, as the proxy sent them) |
 | ` + "`conns`" + ` | the TCP connections each upstream server accepted (keepalive scenarios only) |
 | ` + "`log`" + ` | the error-log lines in order, after removing timestamps and pid#tid, with ` + "`*N`" + ` for connection numbers, ` + "`U0`" + `, ` + "`U1`" + `, ... and ` + "`PROXY`" + ` for addresses, ` + "`<dir>`" + ` and ` + "`<N>`" + ` for temp-file paths |
 | ` + "`access`" + ` | the access-log lines, as ` + "`$status \"$request\"`" + ` (both sides log with that format): every request answered or given up on, those the HTTP parser refused included, with nginx's rendering of a bad request line |
@@ -140,6 +140,9 @@ func servers(s *Scenario) string {
 
 func directives(s *Scenario) string {
 	var out []string
+	if s.ProxyPassURI != "" {
+		out = append(out, "`proxy_pass http://app"+s.ProxyPassURI+"`")
+	}
 	for _, d := range s.Directives {
 		out = append(out, "`"+d.Name+" "+d.Value+"`")
 	}

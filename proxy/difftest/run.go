@@ -32,7 +32,7 @@ const listenHost = "127.0.0.2"
 type Outcome struct {
 	Side      string
 	Responses []Response
-	Hits      []map[string]int // per upstream server: "GET /x" → requests received
+	Hits      []map[string]int // per upstream server: "GET /x?q" (the target byte for byte) → requests received
 	Conns     []int            // per upstream server: TCP connections accepted
 	Log       []string         // normalised error-log lines, in the order written
 	Access    []string         // access-log lines (accessFormat), in the order written
@@ -148,8 +148,8 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		_ = u.Close()
 		st := u.Stats()
 		hits := map[string]int{}
-		for k, v := range st.Hits {
-			if keys[k] { // a request of this scenario, not a stray one
+		for k, v := range st.Targets {
+			if keys[strings.SplitN(k, "?", 2)[0]] || s.ProxyPassURI != "" { // a request of this scenario, not a stray one
 				hits[k] = v
 			}
 		}

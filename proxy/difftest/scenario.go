@@ -37,6 +37,9 @@ type Scenario struct {
 	Servers []Server
 	// Keepalive is the upstream block's keepalive (0: none).
 	Keepalive int
+	// ProxyPassURI is the URI part of the location's proxy_pass
+	// ("http://app" + ProxyPassURI); "" passes the client's URI unchanged.
+	ProxyPassURI string
 	// Directives go into the http block (nginx) / the http mapping (yaml),
 	// in nginx's syntax: {"proxy_next_upstream", "error timeout http_502"}.
 	Directives []Directive
@@ -101,7 +104,7 @@ const (
 	AspectStatus Aspect = "status" // status line(s), or HTTP/0.9 / none
 	AspectBody   Aspect = "body"   // the body bytes received (error-page footer normalised)
 	AspectEnd    Aspect = "end"    // how the response ended: complete, EOF, reset, timeout
-	AspectHits   Aspect = "hits"   // requests each upstream server received, by method and path
+	AspectHits   Aspect = "hits"   // requests each upstream server received, by method and request target
 	AspectConns  Aspect = "conns"  // TCP connections each upstream server accepted
 	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
 	AspectAccess Aspect = "access" // the access-log lines ($status "$request"), as a multiset
@@ -183,11 +186,11 @@ http {
         listen %s;
         server_name localhost;
         location / {
-            proxy_pass http://app;
+            proxy_pass http://app%s;
         }
     }
 }
-`, listen)
+`, listen, s.ProxyPassURI)
 	return b.String()
 }
 
@@ -251,7 +254,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
       locations:
         - path: /
-          proxy_pass: http://app
+          proxy_pass: http://app` + s.ProxyPassURI + `
 `)
 	return b.String(), nil
 }

@@ -403,3 +403,37 @@ var Scenarios = []Scenario{
 		Diff: &Difference{Aspects: []Aspect{AspectAccess, AspectLog}, Bug: true,
 			Reason: "fasthttp refuses the Host value without quoting the head in its error, so spillway's `client sent invalid host header` line lacks nginx's request and host fields, and its access-log line is `\"-\" 400` (README, fasthttp differences)"}},
 }
+
+// uriScenarios are nginx's URI normalisation (ngx_http_parse_complex_uri):
+// each set of targets without a proxy_pass URI part (the client's target
+// goes upstream as sent) and with one (the location's prefix in the
+// normalised $uri is replaced, re-escaped when the client used a
+// %-escape); a ".." above "/" and a decoded NUL are 400.
+func uriScenarios() []Scenario {
+	sets := []struct {
+		name  string
+		paths []string
+	}{
+		{"dotdot", []string{"/a/b/../x?q=1", "/a/b/.."}},
+		{"dotdot-above-root", []string{"/../x", "/a/../../x"}},
+		{"double-slash", []string{"//x//y?q", "//"}},
+		{"encoded-dotdot", []string{"/a/%2e%2e/x", "/a/.%2E/%2e%2e/x"}},
+		{"nul", []string{"/x.jpg%00.php"}},
+		{"tilde-escaped", []string{"/%7Euser/a%20b", "/a%3Fb?c"}},
+		{"dot-segment", []string{"/a/./x/.", "/./x"}},
+	}
+	var out []Scenario
+	for _, set := range sets {
+		var rs []Request
+		for _, p := range set.paths {
+			rs = append(rs, get(p))
+		}
+		out = append(out,
+			Scenario{Area: "uri", Name: "uri-" + set.name, Servers: []Server{srv(b.OK())}, Requests: rs},
+			Scenario{Area: "uri", Name: "uri-" + set.name + "-proxy_pass-uri", Servers: []Server{srv(b.OK())}, ProxyPassURI: "/base/", Requests: rs})
+	}
+	return append(out, Scenario{Area: "uri", Name: "uri-merge_slashes-off-proxy_pass-uri", Servers: []Server{srv(b.OK())},
+		ProxyPassURI: "/base/", Directives: dirs("merge_slashes", "off"), Requests: reqs(get("//x//y/../z"), get("/a/%2F%2Fb"))})
+}
+
+func init() { Scenarios = append(Scenarios, uriScenarios()...) }

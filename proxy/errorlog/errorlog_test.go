@@ -447,3 +447,16 @@ func TestConcurrentReopen(t *testing.T) {
 		t.Errorf("got %d bytes, want %d", len(got), len(want))
 	}
 }
+
+// A server block without server_name: nginx still writes the field, with
+// the empty name ("server: , request:"), as real nginx 1.22 logs it.
+func TestEmptyServerNameKept(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(&buf, Debug, fixed)
+	l.Write(&Entry{Level: Error, Conn: 1, Msg: "connect() failed", Errno: syscall.ECONNREFUSED, Action: "connecting to upstream",
+		Fields: &Fields{Client: "127.0.0.1", Request: "GET /x HTTP/1.1", Upstream: "http://127.0.0.1:1/x", Host: "127.0.0.1:18477"}})
+	want := prefix + `[error] 4242#4242: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: , request: "GET /x HTTP/1.1", upstream: "http://127.0.0.1:1/x", host: "127.0.0.1:18477"` + "\n"
+	if buf.String() != want {
+		t.Errorf("got  %q\nwant %q", buf.String(), want)
+	}
+}

@@ -49,15 +49,19 @@ type Exchange interface {
 // Request is what spillway made of a request beyond its head. Strings may
 // view the exchange's buffers.
 type Request struct {
-	Start      time.Time // $msec, $time_local, $time_iso8601; zero = now
-	Line       string    // $request: the request line as received
-	URI        string    // $uri, $document_uri: the normalised path
-	Host       string    // the host as the request named it (Host header or absolute URI), port and all; "" = none
-	ServerName string    // $server_name
-	Scheme     string    // $scheme: "http" or "https"
-	Root       string    // $document_root, $realpath_root
-	ProxyHost  string    // $proxy_host: proxy_pass's host as written
-	Length     int64     // $request_length: head and body bytes read
+	Start time.Time // $msec, $time_local, $time_iso8601; zero = now
+	Line  string    // $request: the request line as received
+	URI   string    // $uri, $document_uri: the normalised path (always found, maybe empty)
+	Args  string    // $args, $query_string: the raw part of the target after '?'
+	// InvalidTarget: the target was refused before nginx set $request_uri,
+	// which is then not found ("-" in the log).
+	InvalidTarget bool
+	Host          string // the host as the request named it (Host header or absolute URI), port and all; "" = none
+	ServerName    string // $server_name
+	Scheme        string // $scheme: "http" or "https"
+	Root          string // $document_root, $realpath_root
+	ProxyHost     string // $proxy_host: proxy_pass's host as written
+	Length        int64  // $request_length: head and body bytes read
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
 	BodyLength int64
@@ -444,11 +448,14 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 			dst = append(dst, h.Method()...)
 		}
 	case kRequestURI:
-		if h := x.Header(); h != nil {
+		if h := x.Header(); h != nil && !x.Request().InvalidTarget {
 			dst = append(dst, h.RequestURI()...)
 		}
 	case kURI:
+		// nginx always has $uri: empty (a refused target) prints
+		// nothing, not "-".
 		dst = append(dst, x.Request().URI...)
+		return dst, true
 	case kArgs:
 		dst = append(dst, args(x)...)
 	case kIsArgs:
@@ -580,18 +587,8 @@ func now(x Exchange) time.Time {
 	return time.Now()
 }
 
-// args is the query string: what follows '?' in the request target.
-func args(x Exchange) []byte {
-	h := x.Header()
-	if h == nil {
-		return nil
-	}
-	uri := h.RequestURI()
-	if i := bytes.IndexByte(uri, '?'); i >= 0 {
-		return uri[i+1:]
-	}
-	return nil
-}
+// args is $args: the query string.
+func args(x Exchange) string { return x.Request().Args }
 
 // nameIs compares a header name with a variable's NAME: case-insensitive,
 // and '-' in NAME stands for '-' or '_' in the header (nginx compares
@@ -674,11 +671,11 @@ func appendCookie(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
 
 // appendArg appends the value of argument name in the query string, as
 // sent (not decoded); the name matches case-insensitively, as in nginx.
-func appendArg(dst, q []byte, name string) []byte {
+func appendArg(dst []byte, q, name string) []byte {
 	for len(q) > 0 {
-		var a []byte
-		a, q, _ = bytes.Cut(q, []byte("&"))
-		if len(a) >= len(name) && strings.EqualFold(string(a[:len(name)]), name) {
+		var a string
+		a, q, _ = strings.Cut(q, "&")
+		if len(a) >= len(name) && strings.EqualFold(a[:len(name)], name) {
 			if len(a) == len(name) {
 				return dst
 			}

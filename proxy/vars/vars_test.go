@@ -51,7 +51,7 @@ func testExchange(t testing.TB) *ex {
 	resp.Set("Content-Type", "text/html")
 	return &ex{
 		h: &req.Header,
-		req: Request{Start: at, Line: "POST /app/x.php/extra?a=1&Tok=xyz&empty=&flag HTTP/1.1", URI: "/app/x.php/extra",
+		req: Request{Start: at, Line: "POST /app/x.php/extra?a=1&Tok=xyz&empty=&flag HTTP/1.1", URI: "/app/x.php/extra", Args: "a=1&Tok=xyz&empty=&flag",
 			Host: "Example.COM:8080", ServerName: "srv", Scheme: "http", Root: "/var/www", ProxyHost: "backend",
 			Length: 321, BodyLength: -1, ScriptName: "/app/x.php", PathInfo: "/extra"},
 		conn: Conn{ID: 7, Requests: 3, RemoteAddr: "127.0.0.1", Remote: netip.MustParseAddr("127.0.0.1"), RemotePort: 5555,
@@ -177,7 +177,7 @@ func TestVariablesTLSAndFallbacks(t *testing.T) {
 		t.Errorf("TLS 1.2: %q", got)
 	}
 	// No head at all (a request the parser refused): header variables are empty.
-	x.h = nil
+	x.h, x.req.Args = nil, ""
 	if got := string(mustCompile(t, "[$http_host][$request_method][$args][$is_args][$cookie_a]", nil).Append(nil, x)); got != "[][][][][]" {
 		t.Errorf("no head: %q", got)
 	}

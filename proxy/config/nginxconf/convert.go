@@ -3,10 +3,8 @@ package nginxconf
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -165,11 +163,10 @@ type conv struct {
 	formats   map[string]*logFormat   // log_format by name
 	matches   map[string]*Directive   // match blocks (for health_check) by name
 	usedMatch map[string]bool
-	defaults  []defaultListen // listen ... default_server, checked once all servers are known
-	servers   []*level        // the converted servers, in file order
-	fastcgi   bool            // some location has fastcgi_pass
-	maps      []*mapOut       // map blocks, in file order (maps.go)
-	varMaps   *vars.Maps      // the maps compiled: their variables are known to every value checked
+	servers   []*level   // the converted servers, in file order
+	fastcgi   bool       // some location has fastcgi_pass
+	maps      []*mapOut  // map blocks, in file order (maps.go)
+	varMaps   *vars.Maps // the maps compiled: their variables are known to every value checked
 }
 
 // level is one context being converted: its output mapping and what its
@@ -203,13 +200,8 @@ type header struct{ name, value string }
 type listenAddr struct {
 	addr string
 	ssl  bool
+	def  bool // default_server: proxy.yaml takes it as it is
 	d    *Directive
-}
-
-type defaultListen struct {
-	addr   string // normalised
-	server *level
-	d      *Directive
 }
 
 type upstreamOut struct {
@@ -336,7 +328,6 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 			c.warn(d, Ignored, "ignored directive \"match\" in http: no health_check uses \"%s\"", d.Args[0])
 		}
 	}
-	c.checkDefaults()
 	if len(c.upstreams) > 0 {
 		ups := newMap()
 		for _, d := range http.Block {
@@ -420,6 +411,9 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		a := l.addr
 		if l.ssl {
 			a += " ssl"
+		}
+		if l.def {
+			a += " default_server"
 		}
 		listenVal.Content = append(listenVal.Content, str(a))
 	}
@@ -618,33 +612,6 @@ func (c *conv) matchStatus(m *Directive) (string, error) {
 	return strings.Join(out, " "), nil
 }
 
-// checkDefaults reports listen ... default_server where spillway would pick
-// another server: its default server for an address is the first server
-// listening on it.
-func (c *conv) checkDefaults() {
-	for _, dl := range c.defaults {
-		if !slices.Contains(c.servers, dl.server) {
-			continue // the server itself was not converted
-		}
-		first := c.firstListener(dl.addr)
-		if first != dl.server {
-			c.warn(dl.d, Unsupported, `unsupported parameter "default_server" of "listen" in server: spillway's default server for %s is the first one listening on it`, dl.addr)
-		}
-	}
-}
-
-// firstListener is the first converted server that listens on addr.
-func (c *conv) firstListener(addr string) *level {
-	for _, s := range c.servers {
-		for _, l := range s.listens {
-			if normAddr(l.addr) == addr {
-				return s
-			}
-		}
-	}
-	return nil
-}
-
 // where is "file:line" of a directive.
 func where(d *Directive) string { return d.File + ":" + strconv.Itoa(d.Line) }
 
@@ -655,20 +622,6 @@ func hasDirective(ds []*Directive, name string) bool {
 		}
 	}
 	return false
-}
-
-// normAddr puts a listen address in one form, to compare them.
-func normAddr(a string) string {
-	host, port := a, "80"
-	if _, err := strconv.Atoi(a); err == nil {
-		host, port = "", a
-	} else if h, p, err := net.SplitHostPort(a); err == nil {
-		host, port = h, p
-	}
-	if host == "*" || host == "" {
-		host = "0.0.0.0"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // withConfPrefix joins a relative path to the configuration's directory,

@@ -171,7 +171,7 @@ location /v/ { proxy_pass http://$host:9000; }`),
   server { server_name c.example; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
 			yaml: []string{
-				"listen: ['127.0.0.1:8080', '[::1]:8080']",
+				"listen: ['127.0.0.1:8080 default_server', '[::1]:8080']",
 				"server_name: [example.org, '*.example.org', '*.example.net', \"\"]",
 				"listen: ['*:80'] # nginx's default (*:8000 when nginx does not run as root); server at x.conf:7",
 			},
@@ -189,9 +189,9 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			in: `http {
   server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }
   server { listen *:80 default_server; server_name b; location / { proxy_pass http://127.0.0.1:9000; } }
-  server { listen 81 default_server; location / { proxy_pass http://127.0.0.1:9000; } }
+  server { listen 81 default; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
-			warns: []string{`3: unsupported parameter "default_server" of "listen" in server: spillway's default server for 0.0.0.0:80 is the first one listening on it`},
+			yaml: []string{"listen: ['*:80 default_server']", "listen: [81 default_server]"},
 		},
 		{
 			name: "inheritable directives at every level",

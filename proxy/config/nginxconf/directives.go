@@ -50,6 +50,7 @@ func init() {
 	add(inServers, "keepalive_timeout", keepaliveTimeout)
 	add(inServers, "keepalive_requests", single(numberValue))
 	add(inServers, "underscores_in_headers", single(flagValue))
+	add(inServers, "merge_slashes", single(flagValue))
 
 	add("server", "listen", listen)
 	add("server", "server_name", serverName)
@@ -529,10 +530,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if dropped {
 		return nil
 	}
-	if isDefault {
-		c.defaults = append(c.defaults, defaultListen{addr: normAddr(addr), server: lv, d: d})
-	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, d: d})
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, def: isDefault, d: d})
 	return nil
 }
 
