@@ -9,6 +9,13 @@
 // Evaluation reads an Exchange: the request head, what spillway made of the
 // request, the client connection, the response and the upstream attempts.
 // The common variables append without allocating.
+//
+// Names resolve in one place (lookup): the table, then the map variables,
+// then the NAME families ($http_, $sent_http_, $cookie_, $arg_). nginx's
+// set (rewrite module, not implemented yet) fits as one more kind: a slot
+// per set variable, numbered at compile time like a map, that the
+// exchange keeps per request and set writes; return, rewrite and if
+// compile their values with Compile like every other user.
 package vars
 
 import (
