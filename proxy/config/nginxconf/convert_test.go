@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -588,5 +589,34 @@ func TestConvertMap(t *testing.T) {
 	}
 	if len(cfg.Maps) != 2 || cfg.Maps[1].Entries[1].Value != "$1" {
 		t.Errorf("maps: %+v", cfg.Maps)
+	}
+}
+
+// An include inside a map is read in its place, as nginx's map does.
+func TestConvertMapInclude(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hosts.map"), []byte("a.test one;\nb.test two;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	in := `http { map $host $name { default none; include hosts.map; c.test three; }
+  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Name $name; } } }`
+	if err := os.WriteFile(conf, []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ConvertFile(conf, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadBytes("converted.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	want := []vars.MapEntry{{Key: "a.test", Value: "one"}, {Key: "b.test", Value: "two"}, {Key: "c.test", Value: "three"}}
+	if len(cfg.Maps) != 1 || cfg.Maps[0].Default != "none" || fmt.Sprint(cfg.Maps[0].Entries) != fmt.Sprint(want) {
+		t.Errorf("maps: %+v", cfg.Maps)
+	}
+	if res.Unsupported() != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
 	}
 }

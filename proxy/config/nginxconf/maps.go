@@ -18,7 +18,8 @@ type mapOut struct {
 
 // mapBlock converts "map $source $variable { ... }" into an http.map
 // entry: {map: "$source $variable", default, hostnames, volatile, values:
-// [[key, value], ...]}.
+// [[key, value], ...]}. An include inside the block has been read in its
+// place by the parser, as nginx's map does.
 func (c *conv) mapBlock(d *Directive) error {
 	if !d.IsBlock {
 		return errAt(d, `directive "map" has no opening "{"`)
@@ -39,9 +40,6 @@ func (c *conv) mapBlock(d *Directive) error {
 			continue
 		case e.Name == "volatile" && len(e.Args) == 0:
 			out.def.Volatile = true
-			continue
-		case e.Name == "include":
-			c.warn(e, Unsupported, `unsupported directive "include" in map: list the entries in the map`)
 			continue
 		case len(e.Args) != 1 || e.IsBlock:
 			return errAt(e, `invalid number of the map parameters`)
