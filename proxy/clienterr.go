@@ -149,7 +149,7 @@ func (p *Proxy) logRefused(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *erro
 	rv := &refusedVars{
 		req:  vars.Request{Line: f.Request, Host: f.Host, ServerName: vh.name, Scheme: scheme, BodyLength: -1},
 		conn: vars.Conn{ID: conn, RemoteAddr: f.Client, PID: p.pid, Hostname: p.hostname},
-		resp: vars.Response{Status: status, BodyBytesSent: int64(sent)},
+		resp: vars.Response{Status: status, BodyBytesSent: int64(sent), ContentLength: int64(sent)},
 	}
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		rv.conn.Remote, rv.conn.RemotePort = a.AddrPort().Addr().Unmap(), a.Port

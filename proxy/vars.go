@@ -82,7 +82,12 @@ func (x *exchange) Response() *vars.Response {
 	r := &x.vars.resp
 	r.Status, r.BodyBytesSent = x.status, x.bodyBytes
 	r.RequestTime = time.Since(x.start)
-	r.Header = &x.ctx.Response.Header
+	resp := &x.ctx.Response
+	r.Header = &resp.Header
+	r.ContentLength = int64(resp.Header.ContentLength())
+	if r.ContentLength == 0 && !resp.IsBodyStream() {
+		r.ContentLength = int64(len(resp.Body())) // set as fasthttp writes the head
+	}
 	return r
 }
 

@@ -51,7 +51,9 @@ http {
                   '$cookie_session|$arg_b|$args|$is_args|$request_uri|$uri|$request_method|$server_protocol|'
                   '$scheme|$https|$connection_upgrade|$site|$chained|$request_length|$content_length|'
                   '$content_type|$status|$body_bytes_sent|$sent_http_x_up|$upstream_status|$connection_requests|'
-                  '$nginx_version|$server_name|$request|$request_id';
+                  '$nginx_version|$server_name|$request|$binary_remote_addr|$server_addr|$hostname|'
+                  '$proxy_add_x_forwarded_for|$proxy_host|$upstream_addr|$query_string|$cookie_a|$arg_c|'
+                  '$sent_http_content_type|$sent_http_content_length|$http_cookie|$document_uri|$request_id';
   server {
     listen LISTEN;
     server_name vars.test;

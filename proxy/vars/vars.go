@@ -102,6 +102,9 @@ type Response struct {
 	BytesSent     int64
 	RequestTime   time.Duration
 	Header        *fasthttp.ResponseHeader // $sent_http_NAME; nil = none
+	// ContentLength is $sent_http_content_length (fasthttp sets the header
+	// only as it writes it); < 0 = none, as for a chunked body.
+	ContentLength int64
 }
 
 // Attempt is one upstream try, as $upstream_* list them.
@@ -561,6 +564,12 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		}
 	case kSentHTTP:
 		if h := x.Response().Header; h != nil {
+			if p.arg == "content-length" {
+				if n := x.Response().ContentLength; n >= 0 {
+					dst = strconv.AppendInt(dst, n, 10)
+				}
+				break
+			}
 			for k, v := range h.All() {
 				if nameIs(k, p.arg) {
 					dst = append(dst, v...)
