@@ -467,7 +467,7 @@ type metricsServer struct {
 }
 
 func (p *Proxy) startMetrics(addr string) (*metricsServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := p.listenTCP(addr)
 	if err != nil {
 		return nil, bindError(addr, err)
 	}

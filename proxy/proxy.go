@@ -46,6 +46,7 @@ type Proxy struct {
 	pid       int          // $pid
 	hostname  string       // $hostname
 	fds       *fdReserve   // descriptors kept for accepted clients (fdreserve.go)
+	inherited inheritedSet // sockets from the previous binary (Options.Inherited)
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -63,6 +64,9 @@ type Proxy struct {
 type Options struct {
 	ErrorLog *errorlog.Log    // nil: opened from cfg.ErrorLog
 	Now      func() time.Time // nil: time.Now (passive health clock)
+	// Inherited are listening sockets passed on by the previous binary,
+	// by configured listen address; Start serves them instead of binding.
+	Inherited map[string]net.Listener
 }
 
 // New builds a proxy from a loaded config without opening listeners.
@@ -73,6 +77,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.pid = os.Getpid()
 	p.hostname, _ = os.Hostname()
 	p.fds = newFDReserve()
+
+	p.inherited.lns = opts.Inherited
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)

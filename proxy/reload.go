@@ -189,7 +189,7 @@ func (p *Proxy) listen(s *site) (map[string]net.Listener, error) {
 		if p.acceptors[addr] != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", addr)
+		ln, err := p.listenTCP(addr)
 		if err != nil {
 			for _, l := range opened {
 				_ = l.Close()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -79,27 +78,7 @@ func plural(n int) string {
 }
 
 // loadConfig is config.Load, except that a file named *.conf is read as an
-// nginx configuration and converted first (spillway serve|check -c
-// nginx.conf); what does not convert is written to warn, one "spillway:
-// [warn] file:line: message" line each. Errors in the converted YAML name
-// "FILE (converted)" and the YAML's line (spillway convert shows that YAML).
+// nginx.conf and converted (warnings go to warn, if not nil).
 func loadConfig(path string, warn io.Writer) (*config.Config, error) {
-	if !strings.HasSuffix(path, ".conf") {
-		return config.Load(path)
-	}
-	res, err := nginxconf.ConvertFile(path, nginxconf.Options{})
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range res.Warnings {
-		if warn != nil {
-			fmt.Fprintf(warn, "spillway: [warn] %s\n", w)
-		}
-	}
-	cfg, err := config.LoadBytes(path+" (converted)", res.YAML)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Source = path // a reload (SIGHUP) reads and converts the nginx file again
-	return cfg, nil
+	return (&source{file: path}).load(warn)
 }

@@ -19,7 +19,11 @@ import (
 
 // Config is the resolved, validated content of one proxy.yaml.
 type Config struct {
-	Source   string // the file it was loaded from
+	Source string // the file it was loaded from
+	// Prefix is the absolute directory relative paths were resolved
+	// against (nginx's -p; by default the file's directory). Every path
+	// below is absolute, or "stderr".
+	Prefix   string
 	ErrorLog ErrorLog
 	PID      string // pid file path ("" = none)
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -137,6 +138,43 @@ func resolve(raw *rawFile, p *problems) *Config {
 	checkDefaultServers(c.Servers, h.Servers, p)
 	checkSSLAddresses(c.Servers, h.Servers, p)
 	return c
+}
+
+// absolutePaths joins every relative file path to prefix, as nginx joins
+// them to its prefix (-p), so that the running proxy does not depend on its
+// working directory (a "spillway -s reopen" from logrotate runs in /) and
+// logs absolute temp-file paths.
+func (c *Config) absolutePaths(prefix string) {
+	c.Prefix = prefix
+	abs := func(p *string) {
+		if *p != "" && *p != "stderr" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(prefix, *p)
+		}
+	}
+	abs(&c.ErrorLog.Path)
+	abs(&c.PID)
+	for _, s := range c.Servers {
+		if !s.AccessLog.Off {
+			abs(&s.AccessLog.Path)
+		}
+		for _, l := range s.Locations {
+			abs(&l.ProxyTempPath)
+			abs(&l.ClientBodyTempPath)
+			abs(&l.Root)
+		}
+	}
+}
+
+// confPath joins a relative certificate path to the configuration file's
+// directory, where nginx reads certificates from (its conf prefix, not -p).
+func (p *problems) confPath(f string) string {
+	if f == "" || filepath.IsAbs(f) {
+		return f
+	}
+	if dir := filepath.Dir(p.file); dir != "." {
+		return filepath.Join(dir, f)
+	}
+	return f
 }
 
 // checkDirectives checks the directives as they are in effect at one level:
