@@ -20,7 +20,8 @@ type exchangeVars struct {
 	conn    vars.Conn
 	resp    vars.Response
 	tls     tls.ConnectionState
-	tlsDone bool
+	tlsDone bool // tls was looked up
+	tlsOn   bool // and the connection has it
 }
 
 // beginVars fills in what is known once the request is routed.
@@ -62,19 +63,25 @@ func (x *exchange) Request() *vars.Request {
 	return r
 }
 
-// Conn is the client connection; its TLS state is read on first use.
-func (x *exchange) Conn() *vars.Conn {
+// Conn is the client connection.
+func (x *exchange) Conn() *vars.Conn { return &x.vars.conn }
+
+// TLS is the client's TLS state, read once per request on first use
+// (only the $ssl_ variables ask).
+func (x *exchange) TLS() *tls.ConnectionState {
 	v := &x.vars
 	if !v.tlsDone {
-		v.tlsDone = true
+		v.tlsDone, v.tlsOn = true, false
 		if f, ok := x.ctx.Conn().(*frontConn); ok && !f.plain {
 			if tc := f.tc.Load(); tc != nil {
-				v.tls = tc.ConnectionState()
-				v.conn.TLS = &v.tls
+				v.tls, v.tlsOn = tc.ConnectionState(), true
 			}
 		}
 	}
-	return &v.conn
+	if !v.tlsOn {
+		return nil
+	}
+	return &v.tls
 }
 
 // Response is what the client got so far.
@@ -107,3 +114,4 @@ func (r *refusedVars) Request() *vars.Request          { return &r.req }
 func (r *refusedVars) Conn() *vars.Conn                { return &r.conn }
 func (r *refusedVars) Response() *vars.Response        { return &r.resp }
 func (r *refusedVars) Attempts() []vars.Attempt        { return nil }
+func (r *refusedVars) TLS() *tls.ConnectionState       { return nil }

@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"crypto/tls"
 	"os"
 	"strconv"
 	"strings"
@@ -98,3 +99,4 @@ func (e *Entry) Request() *vars.Request          { e.build(); return &e.req }
 func (e *Entry) Conn() *vars.Conn                { e.build(); return &e.conn }
 func (e *Entry) Response() *vars.Response        { e.build(); return &e.resp }
 func (e *Entry) Attempts() []vars.Attempt        { e.build(); return e.att }
+func (e *Entry) TLS() *tls.ConnectionState       { return nil }

@@ -49,6 +49,7 @@ type Exchange interface {
 	Header() *fasthttp.RequestHeader // the client's request head; nil when there is none
 	Request() *Request               // what spillway made of the request
 	Conn() *Conn                     // the client connection and the process
+	TLS() *tls.ConnectionState       // the client's TLS; nil on a plain connection
 	Response() *Response             // what the client got; zero before the response
 	Attempts() []Attempt             // the upstream tries, in order
 }
@@ -90,7 +91,6 @@ type Conn struct {
 	RemotePort int        // $remote_port
 	ServerAddr netip.Addr // $server_addr
 	ServerPort int        // $server_port
-	TLS        *tls.ConnectionState
 	PID        int    // $pid
 	Hostname   string // $hostname
 }
@@ -545,15 +545,15 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	case kNginxVersion:
 		dst = append(dst, Version...)
 	case kSSLProtocol:
-		if t := x.Conn().TLS; t != nil {
+		if t := x.TLS(); t != nil {
 			dst = append(dst, tlsVersion(t.Version)...)
 		}
 	case kSSLCipher:
-		if t := x.Conn().TLS; t != nil {
+		if t := x.TLS(); t != nil {
 			dst = append(dst, cipherName(t.CipherSuite)...)
 		}
 	case kSSLServerName:
-		if t := x.Conn().TLS; t != nil {
+		if t := x.TLS(); t != nil {
 			dst = append(dst, t.ServerName...)
 		}
 	case kUpstreamAddr, kUpstreamStatus, kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime:

@@ -20,6 +20,7 @@ type ex struct {
 	conn Conn
 	resp Response
 	att  []Attempt
+	tls  *tls.ConnectionState
 }
 
 func (e *ex) Header() *fasthttp.RequestHeader { return e.h }
@@ -27,6 +28,7 @@ func (e *ex) Request() *Request               { return &e.req }
 func (e *ex) Conn() *Conn                     { return &e.conn }
 func (e *ex) Response() *Response             { return &e.resp }
 func (e *ex) Attempts() []Attempt             { return e.att }
+func (e *ex) TLS() *tls.ConnectionState       { return e.tls }
 
 func testExchange(t testing.TB) *ex {
 	var req fasthttp.Request
@@ -156,7 +158,7 @@ func TestVariables(t *testing.T) {
 func TestVariablesTLSAndFallbacks(t *testing.T) {
 	x := testExchange(t)
 	x.req.Host, x.req.Scheme, x.req.BodyLength = "", "https", 12
-	x.conn.TLS = &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "example.com"}
+	x.tls = &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "example.com"}
 	x.conn.Remote = netip.MustParseAddr("::1")
 	x.att[0].ConnectTime = 3 * time.Millisecond
 	for v, want := range map[string]string{
@@ -173,7 +175,7 @@ func TestVariablesTLSAndFallbacks(t *testing.T) {
 	if got := string(mustCompile(t, "$host", nil).Append(nil, x)); got != "example.com" {
 		t.Errorf("$host drops the port and a trailing dot (nginx): %q", got)
 	}
-	x.conn.TLS.Version, x.conn.TLS.CipherSuite = tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+	x.tls.Version, x.tls.CipherSuite = tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
 	if got := string(mustCompile(t, "$ssl_protocol $ssl_cipher", nil).Append(nil, x)); got != "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256" {
 		t.Errorf("TLS 1.2: %q", got)
 	}
