@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -110,74 +111,13 @@ func TestVariablesLikeNginx(t *testing.T) {
 		return r.Replace(varsConf)
 	}
 
-	// spillway, from the converted file.
-	ds, err := nginxconf.Parse("vars.conf", []byte(conf("sp", "127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := nginxconf.Convert(ds, nginxconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range res.Warnings {
-		if w.Kind == nginxconf.Unsupported {
-			t.Errorf("convert: %s", w)
-		}
-	}
-	cfg, err := config.LoadBytes("vars.yaml", res.YAML)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, res.YAML)
-	}
-	p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(io.Discard, config.LevelError, errorlog.Options{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	spAddr := p.Addrs()[0]
+	spAddr, stopSp := startConverted(t, conf("sp", "127.0.0.1:0"))
 	spHeads := sendAll(t, spAddr, func() string { return "" })
-	p.Close()
+	stopSp()
 
-	// nginx, on a socket this test opened (NGINX=3; hands it over).
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ngAddr := ln.Addr().String()
-	lf, err := ln.File()
-	_ = ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	confPath := filepath.Join(ngDir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf("ng", ngAddr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-p", ngDir+"/", "-c", confPath)
-	cmd.ExtraFiles = []*os.File{lf}
-	cmd.Env = append(os.Environ(), "NGINX=3;")
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_ = lf.Close()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	ngHeads := sendAll(t, ngAddr, func() string {
-		b, _ := os.ReadFile(filepath.Join(ngDir, "error.log"))
-		return stderr.String() + string(b)
-	})
-	_ = cmd.Process.Signal(syscall.SIGQUIT) // graceful: the log is complete once it exits
-	select {
-	case <-exited:
-	case <-time.After(20 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		t.Fatalf("nginx did not stop on SIGQUIT: %s", stderr.String())
-	}
+	ngAddr, ngLogs, stopNg := startNginx(t, bin, ngDir, func(listen string) string { return conf("ng", listen) })
+	ngHeads := sendAll(t, ngAddr, ngLogs)
+	stopNg()
 
 	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	norm := func(s, addr string) string {
@@ -213,6 +153,93 @@ func TestVariablesLikeNginx(t *testing.T) {
 			t.Errorf("request %d: upstream got\nspillway %v\nnginx    %v", i, sp, ng)
 		}
 	}
+}
+
+// startConverted converts an nginx.conf and serves it with spillway; stop
+// closes it (and flushes its access logs).
+func startConverted(t *testing.T, conf string) (addr string, stop func()) {
+	t.Helper()
+	ds, err := nginxconf.Parse("vars.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := nginxconf.Convert(ds, nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range res.Warnings {
+		if w.Kind == nginxconf.Unsupported {
+			t.Errorf("convert: %s", w)
+		}
+	}
+	cfg, err := config.LoadBytes("vars.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(io.Discard, config.LevelError, errorlog.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { _ = p.Close() }) }
+	t.Cleanup(stop)
+	return p.Addrs()[0], stop
+}
+
+// startNginx runs nginx with -p dir on a socket this test opens (NGINX=3;
+// hands it over), the file being conf(its address). logs returns nginx's
+// output and error log; stop ends it with QUIT (its logs are complete
+// then).
+func startNginx(t *testing.T, bin, dir string, conf func(listen string) string) (addr string, logs func() string, stop func()) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = ln.Addr().String()
+	lf, err := ln.File()
+	_ = ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf(addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "-p", dir+"/", "-c", confPath)
+	cmd.ExtraFiles = []*os.File{lf}
+	cmd.Env = append(os.Environ(), "NGINX=3;")
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	logs = func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return stderr.String() + string(b)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+				t.Errorf("nginx did not stop on SIGQUIT: %s", stderr.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return addr, logs, stop
 }
 
 // sendAll sends varsRequests to addr, one connection each, and returns the
@@ -348,5 +375,89 @@ http:
 		if status != 200 || body != c.want {
 			t.Errorf("got %d %q, want %q", status, body, c.want)
 		}
+	}
+}
+
+// sslConf is sslVars's nginx.conf: a TLS front whose access log has the
+// $ssl_ variables.
+const sslConf = `
+daemon off; master_process on; worker_processes 1; USERLINE
+error_log ERRLOG info; pid PIDFILE;
+events {}
+http {
+  access_log off;
+  client_body_temp_path TMP/client; proxy_temp_path TMP/proxy; fastcgi_temp_path TMP/fastcgi; NGINXONLY
+  log_format ssl '$ssl_protocol|$ssl_cipher|$ssl_server_name|$scheme|$https|$request';
+  server {
+    listen LISTEN ssl;
+    server_name a.test;
+    ssl_certificate CERT;
+    ssl_certificate_key CKEY;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    access_log LOG ssl;
+    location / { proxy_pass http://UPSTREAM; }
+  }
+}
+`
+
+// TestSSLVariablesLikeNginx: $ssl_protocol, $ssl_cipher (OpenSSL's names),
+// $ssl_server_name, $scheme and $https in the access log, for TLS 1.2 with
+// each ECDHE suite both offer and TLS 1.3, through real nginx and spillway.
+func TestSSLVariablesLikeNginx(t *testing.T) {
+	bin := varsNginxBin(t)
+	up := newEchoUpstream(t)
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cert, key := ca.leaf(t, "a.test").files(t, dir, "a")
+	for _, d := range []string{"sp", "ng", "ng/tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := func(side, listen string) string {
+		only, user := "", ""
+		if side == "ng" {
+			only = "uwsgi_temp_path " + filepath.Join(dir, side, "tmp", "uwsgi") + "; scgi_temp_path " + filepath.Join(dir, side, "tmp", "scgi") + ";"
+			if os.Geteuid() == 0 {
+				user = "user root;"
+			}
+		}
+		return strings.NewReplacer("USERLINE", user, "NGINXONLY", only, "LISTEN", listen, "UPSTREAM", up.addr,
+			"ERRLOG", filepath.Join(dir, side, "error.log"), "PIDFILE", filepath.Join(dir, side, "nginx.pid"),
+			"TMP", filepath.Join(dir, side, "tmp"), "LOG", filepath.Join(dir, side, "access.log"),
+			"CERT", cert, "CKEY", key).Replace(sslConf)
+	}
+	clients := []*tls.Config{
+		{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}},
+		{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384}},
+		{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}},
+		{MinVersion: tls.VersionTLS13},
+	}
+	send := func(addr string) {
+		for i, c := range clients {
+			c.ServerName, c.RootCAs = "a.test", ca.pool()
+			conn, err := tls.Dial("tcp", addr, c)
+			if err != nil {
+				t.Fatalf("client %d: %v", i, err)
+			}
+			status, _ := roundTrip(t, conn, fmt.Sprintf("/%d", i))
+			_ = conn.Close()
+			if status != 200 {
+				t.Fatalf("client %d: status %d", i, status)
+			}
+		}
+	}
+	spAddr, stopSp := startConverted(t, conf("sp", "127.0.0.1:0"))
+	send(spAddr)
+	stopSp()
+	ngAddr, _, stopNg := startNginx(t, bin, filepath.Join(dir, "ng"), func(listen string) string { return conf("ng", listen) })
+	send(ngAddr)
+	stopNg()
+	sp, ng := readLines(t, filepath.Join(dir, "sp", "access.log")), readLines(t, filepath.Join(dir, "ng", "access.log"))
+	if strings.Join(sp, "\n") != strings.Join(ng, "\n") {
+		t.Errorf("access log\nspillway:\n%s\nnginx:\n%s", strings.Join(sp, "\n"), strings.Join(ng, "\n"))
+	}
+	if len(sp) != len(clients) || !strings.HasPrefix(sp[0], "TLSv1.2|ECDHE-ECDSA-AES128-GCM-SHA256|a.test|https|on|") {
+		t.Errorf("spillway's log: %q", sp)
 	}
 }

@@ -91,8 +91,8 @@ type Conn struct {
 	RemotePort int        // $remote_port
 	ServerAddr netip.Addr // $server_addr
 	ServerPort int        // $server_port
-	PID        int    // $pid
-	Hostname   string // $hostname
+	PID        int        // $pid
+	Hostname   string     // $hostname
 }
 
 // Response is what the client got.
