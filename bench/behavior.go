@@ -42,6 +42,8 @@ const (
 	KindKeepaliveRequests             // close after N requests on one connection (Connection: close)
 	KindBodyLimit                     // request bodies larger than N get Reply (413 before reading, or reset)
 	KindExpect                        // how Expect: 100-continue is answered (continue, ignore, reject)
+	KindSwitch                        // 101 Switching Protocols, then echo what arrives until the peer closes
+	KindBareLF                        // 200 with bare-LF line ends ("HTTP/1.1 200 OK\nContent-Length: 3\n\nok\n")
 	numKinds
 )
 
@@ -70,6 +72,8 @@ var kindNames = [numKinds]string{
 	KindKeepaliveRequests: "keepalive_requests",
 	KindBodyLimit:         "body_limit",
 	KindExpect:            "expect",
+	KindSwitch:            "switch",
+	KindBareLF:            "bare_lf",
 }
 
 func (k Kind) String() string {
@@ -207,6 +211,8 @@ func Status(code int) Behavior            { return Behavior{Kind: KindStatus, Co
 func KillAfter(d time.Duration) Behavior  { return Behavior{Kind: KindKillAfter, D: d} }
 func HeadersThenStall() Behavior          { return Behavior{Kind: KindHeadersThenStall} }
 func ChunkedTruncated(n int64) Behavior   { return Behavior{Kind: KindChunkedTruncated, N: n} }
+func Switch() Behavior                    { return Behavior{Kind: KindSwitch} }
+func BareLF() Behavior                    { return Behavior{Kind: KindBareLF} }
 func IdleRST(d time.Duration) Behavior    { return Behavior{Kind: KindIdleRST, D: d} }
 
 // IdleDrop is idle_rst D silent: idle connections are forgotten after d and
@@ -394,6 +400,8 @@ var kindSyntax = [numKinds]struct {
 	KindKeepaliveRequests: {1, "N: the Nth response on a connection carries Connection: close, then FIN"},
 	KindBodyLimit:         {1, "N: request bodies over N bytes get reply=413|413close|reset (413 before reading the body, then a lingering close; 413close: plain close, so unread bytes turn it into an RST)"},
 	KindExpect:            {1, "continue|ignore|reject: the answer to Expect: 100-continue (default continue)"},
+	KindSwitch:            {0, "101 Switching Protocols (Upgrade: echo), then echo whatever arrives until the peer closes"},
+	KindBareLF:            {0, "200 whose head has bare-LF line ends (\"HTTP/1.1 200 OK\\nContent-Length: 3\\n\\nok\\n\"), keepalive (chunks=K: a chunked body of K \"ok\\n\" chunks, bare LF too)"},
 }
 
 // BehaviorHelp returns one line per behaviour with its CLI syntax.

@@ -175,6 +175,32 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 			s.bw.WriteString("\r\n")
 		}
 		return s.flushThen(endLinger) // no "0\r\n\r\n"
+
+	case KindSwitch:
+		// The connection leaves HTTP: a proxy must never send another
+		// request on it (it would only be echoed back).
+		s.bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nServer: spillway-upstream\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		if s.bw.Flush() != nil {
+			return endGone
+		}
+		_, _ = io.Copy(s.c, s.br)
+		return endClose
+
+	case KindBareLF:
+		if b.Chunks > 1 && !isHead { // the body chunked, every line ending in a bare LF
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nTransfer-Encoding: chunked\n\n")
+			for i := 0; i < b.Chunks; i++ {
+				s.bw.WriteString("3\nok\n\n")
+			}
+			s.bw.WriteString("0\n\n")
+			return s.finish(closeAfter)
+		}
+		if isHead {
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nContent-Length: 3\n\n")
+		} else {
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nContent-Length: 3\n\nok\n")
+		}
+		return s.finish(closeAfter)
 	}
 	return s.ok(b, req, body, 200, closeAfter)
 }

@@ -95,7 +95,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.reqLine = append(append(append(append(append(x.reqLine[:0], h.Method()...), ' '), h.RequestURI()...), ' '), h.Protocol()...)
 	x.host = append(x.host[:0], h.Host()...)
 	x.referer = append(x.referer[:0], h.Peek("Referer")...)
-	x.vh = vhostFor(vhosts, x.host)
+	x.vh = vhostFor(vhosts, routeHost(h.RequestURI(), x.host)) // absolute form: the line's host (reqline.go)
 	x.fields = errorlog.Fields{
 		Client: bstr(x.client), Server: x.vh.name, Request: bstr(x.reqLine),
 		Host: bstr(x.host), Referrer: bstr(x.referer),

@@ -32,6 +32,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if !x.targetValid(vhosts[0]) { // CONNECT host:port, "*": nginx's 400 (reqline.go)
+		x.page(fasthttp.StatusBadRequest)
+		x.finish()
+		return
+	}
 	if !x.headerNamesValid(vhosts[0]) { // a name fasthttp let through but nginx refuses
 		x.page(fasthttp.StatusBadRequest)
 		x.finish()
@@ -49,6 +54,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	}
 	if code := x.linesFit(); code != 0 { // one line over a large header buffer: nginx's 414 / 494
 		x.page(code)
+		x.finish()
+		return
+	}
+	if !x.methodAllowed() { // CONNECT, TRACE: nginx's 405, then close (reqline.go)
+		x.page(fasthttp.StatusMethodNotAllowed)
+		x.ctx.SetConnectionClose()
 		x.finish()
 		return
 	}
@@ -92,7 +103,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	if refused != 0 {
 		return refused
 	}
-	vh := vhostFor(vhosts, ctx.Request.Header.Host())
+	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
 	loc := vh.match(path)
 	if loc == nil || loc.group == nil || cl <= 0 || loc.conf.ClientMaxBodySize == 0 || int64(cl) <= loc.conf.ClientMaxBodySize {
 		return fasthttp.StatusContinue

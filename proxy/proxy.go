@@ -56,6 +56,7 @@ type Proxy struct {
 	metrics   *metricsServer       // metrics.listen; nil without one
 	retiring  sync.WaitGroup       // old generations still draining
 	hardStop  chan struct{}        // closed when the stop may no longer wait
+	stopping  chan struct{}        // closed when Shutdown begins: retired generations end their grace
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -72,7 +73,7 @@ type Options struct {
 // New builds a proxy from a loaded config without opening listeners.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
-		hardStop: make(chan struct{}), done: make(chan struct{})}
+		hardStop: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{})}
 	p.stats = newStats()
 	p.pid = os.Getpid()
 	p.hostname, _ = os.Hostname()
@@ -170,7 +171,7 @@ func (p *Proxy) Addrs() []string {
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
-		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts) },
+		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts); s.closeIfRetired(ctx) },
 		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, s, vhosts, err) },
 		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
@@ -214,10 +215,15 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.acceptors, p.order = map[string]*acceptor{}, nil
 	p.metrics.close()
 	p.metrics = nil
+	select {
+	case <-p.stopping:
+	default:
+		close(p.stopping)
+	}
 	gen := p.gen
 	p.gen = nil
 	if gen != nil {
-		p.retire(gen)
+		p.retire(gen, 0)
 	}
 	p.mu.Unlock()
 	retired := make(chan struct{})

@@ -251,7 +251,7 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 	p.order = kept
 	p.health.start(s, p.elog)
 	if old != nil {
-		p.retire(old)
+		p.retire(old, retireGrace)
 	}
 }
 
@@ -309,17 +309,49 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	return nil
 }
 
+// retireGrace is how long a generation retired by a reload keeps its idle
+// keepalive connections before it closes them.
+//
+// nginx's old worker closes them at once. A client that sent its next
+// request on one just then loses it: the connection ends before any answer
+// (FIN, or RST for the unread request), the idle-close race of a reload
+// storm. During the grace a request on an old connection is still served,
+// with "Connection: close" (closeIfRetired), so an active client learns to
+// reconnect between two requests, where nothing can race; only a client
+// idle for the whole grace is closed under it, as nginx would close it.
+const retireGrace = time.Second
+
+// closeIfRetired makes the response close the connection when s was
+// retired while the request ran or before it came. A hijacked response
+// closes it anyway (and fasthttp would skip the hijack).
+func (s *site) closeIfRetired(ctx *fasthttp.RequestCtx) {
+	if s.retired.Load() && !ctx.Hijacked() {
+		ctx.Response.Header.SetConnectionClose()
+	}
+}
+
 // retire shuts an old generation down in the background: no new
-// connections, its requests finished, its keepalive connections closed.
-// Then the upstream groups no later configuration kept have their idle
-// connections closed and its access logs are released. p.mu is held.
-func (p *Proxy) retire(g *generation) {
+// connections; after grace (cut short by Shutdown) its requests finished
+// and its keepalive connections closed. Then the upstream groups no later
+// configuration kept have their idle connections closed and its access
+// logs are released. p.mu is held.
+func (p *Proxy) retire(g *generation, grace time.Duration) {
+	g.site.retired.Store(true)
 	for _, h := range g.handoffs {
 		_ = h.Close()
 	}
 	p.retiring.Add(1)
 	go func() {
 		defer p.retiring.Done()
+		if grace > 0 {
+			t := time.NewTimer(grace)
+			select {
+			case <-t.C:
+			case <-p.stopping:
+			case <-p.hardStop:
+			}
+			t.Stop()
+		}
 		p.drain(g)
 		p.mu.Lock()
 		cur := p.site.Load()

@@ -29,6 +29,9 @@ func (x *exchange) respond() bool {
 	ctx := x.ctx
 	u := &x.uresp.Header
 	status := u.StatusCode()
+	if status == fasthttp.StatusSwitchingProtocols && x.loc.fcgi == nil {
+		return x.switchProtocols(x.cur) // never reused (switched.go)
+	}
 	x.status = status
 	out := &ctx.Response.Header
 	out.DisableNormalizing()
@@ -79,7 +82,9 @@ func (x *exchange) respond() bool {
 	}
 	// Stream the body as it arrives.
 	var body io.Reader = x.bodyReader(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
-	if x.loc.fcgi == nil {
+	if x.loc.fcgi == nil && cl == -1 {
+		body = newChunkedReader(a.conn.br) // nginx's chunked parser, bare LF too (chunked.go)
+	} else if x.loc.fcgi == nil {
 		x.uresp.StreamBody = true
 		if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
 			x.bodyFailed(a.fail(PhaseReadBody, err))
@@ -119,7 +124,7 @@ func (x *exchange) respond() bool {
 			s.direct.sp = s.sp
 		}
 		go s.produce(body)
-		ctx.SetBodyStream(s, cl)
+		x.setBody(s, cl) // unframed for an HTTP/1.0 client (unframed.go)
 		return true
 	}
 	s := &x.stream
@@ -129,7 +134,7 @@ func (x *exchange) respond() bool {
 		// filter sees them before it goes on, still in the header's phase.
 		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
 	}
-	ctx.SetBodyStream(s, cl)
+	x.setBody(s, cl)
 	return true
 }
 
@@ -220,6 +225,9 @@ func (x *exchange) reusable() bool {
 	}
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
 		return false
+	}
+	if x.uresp.Header.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		return false // the connection left HTTP (switched.go)
 	}
 	if !bytes.HasPrefix(x.uresp.Header.Protocol(), []byte("HTTP/1.1")) {
 		return false

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"spillway/proxy/accesslog"
@@ -26,6 +27,7 @@ type site struct {
 	logKeys   []logKey                  // what this site holds in Proxy.logs
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
 	maps      *vars.Maps                // http.map: the map variables
+	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
 }
 
 // vhost is one server block.

@@ -27,7 +27,10 @@ type exchangeVars struct {
 // beginVars fills in what is known once the request is routed.
 func (x *exchange) beginVars() {
 	v := &x.vars
-	v.req = vars.Request{Start: x.start,
+	t := x.ctx.Request.Header.RequestURI()
+	_, targetOK := parseTarget(t)
+	v.req = vars.Request{Start: x.start, URI: bstr(x.path), Args: bstr(x.args),
+		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
 		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
@@ -48,12 +51,13 @@ func (x *exchange) beginVars() {
 func (x *exchange) Header() *fasthttp.RequestHeader { return &x.ctx.Request.Header }
 
 // Request is the request as spillway made it out; $request_length counts
-// the head and the body read so far. The line and host are read again:
-// a check may cut the line short ($request of a 414 is nginx's buffer).
+// the head and the body read so far. The line and the host are read
+// again: a check may cut the line short ($request of a 414 is nginx's
+// buffer) or drop the host (a refused CONNECT: nginx had not read it).
 func (x *exchange) Request() *vars.Request {
 	r := &x.vars.req
-	r.Line, r.Host = bstr(x.reqLine), bstr(x.host)
-	r.URI, r.Args, r.InvalidTarget = bstr(x.path), bstr(x.args), x.uriInvalid
+	r.Line = bstr(x.reqLine)
+	r.Host = bstr(routeHost(x.ctx.Request.Header.RequestURI(), x.host))
 	// The line and its CRLF, then the header lines up to the empty one
 	// (fasthttp's raw headers end with it; without headers it is 2 bytes).
 	r.Length = int64(len(x.reqLine) + 2 + max(len(x.ctx.Request.Header.RawHeaders()), 2))

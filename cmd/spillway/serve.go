@@ -96,6 +96,18 @@ func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 	if fds != "" {
 		m.notice(fmt.Sprintf("using inherited sockets from %q", fds))
 	}
+	// Signals are caught before the first connection is served and before
+	// the pid file names this process (nginx's ngx_init_signals comes before
+	// its workers): a HUP that arrives as soon as the port answers, from a
+	// deploy script or a reload storm, is a reload and not the default
+	// action, which ends the process.
+	sigs := opts.signals
+	if sigs == nil {
+		c := make(chan os.Signal, 4)
+		signal.Notify(c, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(c)
+		sigs = c
+	}
 	if m.p, err = proxy.New(cfg, proxy.Options{ErrorLog: elog, Inherited: inherited}); err != nil {
 		m.emerg(err)
 		return err
@@ -119,12 +131,6 @@ func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 		notify(fmt.Sprintf("MAINPID=%d\n%s", os.Getpid(), daemon.SdNotifyReady))
 	} else {
 		notify(daemon.SdNotifyReady)
-	}
-	sigs := opts.signals
-	if sigs == nil {
-		sigs = make(chan os.Signal, 4)
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(sigs)
 	}
 	if ctx == nil {
 		ctx = context.Background()

@@ -65,7 +65,7 @@ func (e *Entry) build() {
 		e.h.Set(k, v)
 	}
 	_, args, _ := strings.Cut(e.RequestURI, "?")
-	e.req = vars.Request{Args: args, Start: e.Time, Line: e.Line, URI: e.URI, Host: e.Host, ServerName: e.ServerName,
+	e.req = vars.Request{Args: args, RequestURI: e.RequestURI, InvalidTarget: e.RequestURI == "", Start: e.Time, Line: e.Line, URI: e.URI, Host: e.Host, ServerName: e.ServerName,
 		Scheme: e.Scheme, RemoteUser: e.RemoteUser, BodyLength: -1}
 	e.conn = vars.Conn{ID: e.ConnID, Requests: e.ConnRequests, RemoteAddr: e.RemoteAddr, PID: os.Getpid()}
 	e.resp = vars.Response{Status: e.Status, BodyBytesSent: e.BodyBytesSent, BytesSent: e.BytesSent, RequestTime: e.RequestTime}

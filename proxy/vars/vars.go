@@ -61,6 +61,9 @@ type Request struct {
 	Line  string    // $request: the request line as received
 	URI   string    // $uri, $document_uri: the normalised path (always found, maybe empty)
 	Args  string    // $args, $query_string: the raw part of the target after '?'
+	// RequestURI is $request_uri: the target in origin form (an absolute
+	// URI's path and query), as sent.
+	RequestURI string
 	// InvalidTarget: the target was refused before nginx set $request_uri,
 	// which is then not found ("-" in the log).
 	InvalidTarget bool
@@ -458,8 +461,8 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 			dst = append(dst, h.Method()...)
 		}
 	case kRequestURI:
-		if h := x.Header(); h != nil && !x.Request().InvalidTarget {
-			dst = append(dst, h.RequestURI()...)
+		if r := x.Request(); !r.InvalidTarget {
+			dst = append(dst, r.RequestURI...)
 		}
 	case kURI:
 		// nginx always has $uri: empty (a refused target) prints

@@ -54,7 +54,8 @@ func testExchange(t testing.TB) *ex {
 	return &ex{
 		h: &req.Header,
 		req: Request{Start: at, Line: "POST /app/x.php/extra?a=1&Tok=xyz&empty=&flag HTTP/1.1", URI: "/app/x.php/extra", Args: "a=1&Tok=xyz&empty=&flag",
-			Host: "Example.COM:8080", ServerName: "srv", Scheme: "http", Root: "/var/www", ProxyHost: "backend",
+			RequestURI: "/app/x.php/extra?a=1&Tok=xyz&empty=&flag",
+			Host:       "Example.COM:8080", ServerName: "srv", Scheme: "http", Root: "/var/www", ProxyHost: "backend",
 			Length: 321, BodyLength: -1, ScriptName: "/app/x.php", PathInfo: "/extra"},
 		conn: Conn{ID: 7, Requests: 3, RemoteAddr: "127.0.0.1", Remote: netip.MustParseAddr("127.0.0.1"), RemotePort: 5555,
 			ServerAddr: netip.MustParseAddr("127.0.0.2"), ServerPort: 8080, PID: 42, Hostname: "box"},
