@@ -95,6 +95,10 @@ func (x *exchange) Response() *vars.Response {
 	r.RequestTime = time.Since(x.start)
 	resp := &x.ctx.Response
 	r.Header = &resp.Header
+	r.Upstream = nil
+	if n := len(x.attempts); n > 0 && x.attempts[n-1].Status > 0 && x.uresp != nil {
+		r.Upstream = &x.uresp.Header
+	}
 	r.ContentLength = int64(resp.Header.ContentLength())
 	if r.ContentLength == 0 && !resp.IsBodyStream() {
 		r.ContentLength = int64(len(resp.Body())) // set as fasthttp writes the head

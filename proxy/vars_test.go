@@ -54,7 +54,7 @@ http {
                   '$content_type|$status|$body_bytes_sent|$sent_http_x_up|$upstream_status|$connection_requests|'
                   '$nginx_version|$server_name|$request|$binary_remote_addr|$server_addr|$hostname|'
                   '$proxy_add_x_forwarded_for|$proxy_host|$upstream_addr|$query_string|$cookie_a|$arg_c|'
-                  '$sent_http_content_type|$sent_http_content_length|$http_cookie|$document_uri|$request_id';
+                  '$sent_http_content_type|$sent_http_content_length|$http_cookie|$document_uri|$upstream_http_x_up|$request_id';
   server {
     listen LISTEN;
     server_name vars.test;

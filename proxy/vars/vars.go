@@ -105,6 +105,9 @@ type Response struct {
 	BytesSent     int64
 	RequestTime   time.Duration
 	Header        *fasthttp.ResponseHeader // $sent_http_NAME; nil = none
+	// Upstream is the last upstream response's header, for
+	// $upstream_http_NAME; nil before one arrived.
+	Upstream *fasthttp.ResponseHeader
 	// ContentLength is $sent_http_content_length (fasthttp sets the header
 	// only as it writes it); < 0 = none, as for a chunked body.
 	ContentLength int64
@@ -172,12 +175,13 @@ const (
 	kUpstreamConnectTime
 	kUpstreamHeaderTime
 	// With a NAME (part.arg):
-	kHTTP     // $http_NAME: a request header
-	kSentHTTP // $sent_http_NAME: a response header
-	kCookie   // $cookie_NAME
-	kArg      // $arg_NAME
-	kMap      // a map's variable (part.n: its index in Maps)
-	kCapture  // $1..$9 inside a map's value (part.n)
+	kHTTP         // $http_NAME: a request header
+	kSentHTTP     // $sent_http_NAME: a response header
+	kUpstreamHTTP // $upstream_http_NAME: the last upstream response's header
+	kCookie       // $cookie_NAME
+	kArg          // $arg_NAME
+	kMap          // a map's variable (part.n: its index in Maps)
+	kCapture      // $1..$9 inside a map's value (part.n)
 )
 
 // names is the table: every variable spillway knows, by nginx's name.
@@ -207,7 +211,7 @@ var names = map[string]kind{
 var prefixes = [...]struct {
 	prefix string
 	k      kind
-}{{"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
+}{{"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
 
 // Names returns every variable name of the table, and the prefixed
 // families as "http_NAME" and so on (for docs and their test).
@@ -321,7 +325,7 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 	}
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
-			if p.k == kHTTP || p.k == kSentHTTP {
+			if p.k != kCookie && p.k != kArg {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
 			return part{k: p.k, arg: rest}, nil
@@ -573,6 +577,15 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 				}
 				break
 			}
+			for k, v := range h.All() {
+				if nameIs(k, p.arg) {
+					dst = append(dst, v...)
+					break
+				}
+			}
+		}
+	case kUpstreamHTTP:
+		if h := x.Response().Upstream; h != nil {
 			for k, v := range h.All() {
 				if nameIs(k, p.arg) {
 					dst = append(dst, v...)

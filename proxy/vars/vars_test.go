@@ -51,6 +51,9 @@ func testExchange(t testing.TB) *ex {
 	resp.DisableNormalizing()
 	resp.Set("X-Cache-Status", "HIT")
 	resp.Set("Content-Type", "text/html")
+	uh := &fasthttp.ResponseHeader{}
+	uh.DisableNormalizing()
+	uh.Set("X-From-Upstream", "u1")
 	return &ex{
 		h: &req.Header,
 		req: Request{Start: at, Line: "POST /app/x.php/extra?a=1&Tok=xyz&empty=&flag HTTP/1.1", URI: "/app/x.php/extra", Args: "a=1&Tok=xyz&empty=&flag",
@@ -59,7 +62,7 @@ func testExchange(t testing.TB) *ex {
 			Length: 321, BodyLength: -1, ScriptName: "/app/x.php", PathInfo: "/extra"},
 		conn: Conn{ID: 7, Requests: 3, RemoteAddr: "127.0.0.1", Remote: netip.MustParseAddr("127.0.0.1"), RemotePort: 5555,
 			ServerAddr: netip.MustParseAddr("127.0.0.2"), ServerPort: 8080, PID: 42, Hostname: "box"},
-		resp: Response{Status: 502, BodyBytesSent: 157, BytesSent: 314, RequestTime: 1234 * time.Millisecond, Header: resp, ContentLength: 157},
+		resp: Response{Status: 502, BodyBytesSent: 157, BytesSent: 314, RequestTime: 1234 * time.Millisecond, Header: resp, ContentLength: 157, Upstream: uh},
 		att: []Attempt{{Addr: "127.0.0.1:9001", Status: 502, ResponseTime: time.Millisecond, ConnectTime: -1, HeaderTime: -1},
 			{Addr: "127.0.0.1:9002", ResponseTime: 2 * time.Millisecond, ConnectTime: -1, HeaderTime: -1}},
 	}
@@ -131,6 +134,8 @@ func TestVariables(t *testing.T) {
 		{"$sent_http_content_type", "text/html"},
 		{"$sent_http_nope", ""},
 		{"$sent_http_content_length", "157"},
+		{"$upstream_http_x_from_upstream", "u1"},
+		{"$upstream_http_nope", ""},
 		{"$upstream_addr", "127.0.0.1:9001, 127.0.0.1:9002"},
 		{"$upstream_status", "502, -"},
 		{"$upstream_response_time", "0.001, 0.002"},
