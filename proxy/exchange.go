@@ -2,14 +2,13 @@ package proxy
 
 import (
 	"net"
-	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // exchange is all per-request state (Pingora's CTX): where the request is
@@ -52,11 +51,11 @@ type exchange struct {
 	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
 
 	tried       []*peer
-	tries       int   // attempts that used a try
-	freeUsed    bool  // the free stale-keepalive retry was used
-	sameRetries int   // retries to a server already tried (proxy_next_upstream_backoff)
-	freshNext   *peer // retry this peer on a fresh connection next
-	attempts    []attemptRecord
+	tries       int            // attempts that used a try
+	freeUsed    bool           // the free stale-keepalive retry was used
+	sameRetries int            // retries to a server already tried (proxy_next_upstream_backoff)
+	freshNext   *peer          // retry this peer on a fresh connection next
+	attempts    []vars.Attempt // the tries, as $upstream_* list them
 	firstTry    time.Time
 	cur         *attempt    // the attempt whose response is being relayed
 	attemptBuf  attempt     // storage for the current attempt (one at a time)
@@ -66,16 +65,9 @@ type exchange struct {
 	bodyBytes   int64       // body bytes handed to the client connection
 	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
 	logged      bool
-	fcgi        fcgiState  // the FastCGI side of the exchange (fcgi.go)
-	connHeld    []connHold // limit_conn counts held until finish (limitconn.go)
-}
-
-// attemptRecord is one try as the access log lists it
-// ($upstream_addr, $upstream_status, $upstream_response_time).
-type attemptRecord struct {
-	addr   string
-	status int
-	dur    time.Duration
+	fcgi        fcgiState    // the FastCGI side of the exchange (fcgi.go)
+	vars        exchangeVars // what its variables read (vars.go)
+	connHeld    []connHold   // limit_conn counts held until finish (limitconn.go)
 }
 
 func (x *exchange) reset() {
@@ -111,6 +103,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	}
 	x.parseURI(vhosts[0])
 	x.loc = x.vh.match(x.path)
+	x.beginVars()
 }
 
 // bstr views b as a string without copying. The exchange owns b and does not
@@ -144,29 +137,4 @@ func (x *exchange) logf(lv errorlog.Level, msg string, errno uintptr, action str
 		return
 	}
 	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: sysErrno(errno), Action: action, Fields: &x.fields})
-}
-
-// upstreamVars renders $upstream_addr, $upstream_status and
-// $upstream_response_time as nginx lists them: one entry per attempt,
-// ", "-separated.
-func (x *exchange) upstreamVars() (addr, status, rtime string) {
-	if len(x.attempts) == 0 {
-		return "", "", ""
-	}
-	var a, s, t strings.Builder
-	for i, r := range x.attempts {
-		if i > 0 {
-			a.WriteString(", ")
-			s.WriteString(", ")
-			t.WriteString(", ")
-		}
-		a.WriteString(r.addr)
-		if r.status == 0 {
-			s.WriteString("-")
-		} else {
-			s.WriteString(strconv.Itoa(r.status))
-		}
-		t.WriteString(strconv.FormatFloat(r.dur.Seconds(), 'f', 3, 64))
-	}
-	return a.String(), s.String(), t.String()
 }

@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // serve is a request's whole life, in nginx's order. Each step is one method
@@ -271,7 +272,7 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 }
 
 func (x *exchange) record(p *peer, status int, start time.Time) {
-	x.attempts = append(x.attempts, attemptRecord{addr: p.addr, status: status, dur: time.Since(start)})
+	x.attempts = append(x.attempts, vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
 }
 
 // noLive answers nginx's "no live upstreams": every server is down or has
@@ -279,7 +280,7 @@ func (x *exchange) record(p *peer, status int, start time.Time) {
 func (x *exchange) noLive() {
 	e := &UpstreamError{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
 	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.name)
-	x.attempts = append(x.attempts, attemptRecord{addr: x.loc.group.name, status: fasthttp.StatusBadGateway})
+	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.name, Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 

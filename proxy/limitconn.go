@@ -44,7 +44,7 @@ func (s *site) connZones(cfg *config.Config, prev *site) error {
 				continue
 			}
 		}
-		k, err := newZoneKey(zc.Key)
+		k, err := newZoneKey(zc.Key, s.maps)
 		if err != nil {
 			return fmt.Errorf("limit_conn_zone %s: %w", name, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/config"
+	"spillway/proxy/vars"
 	"spillway/proxy/errorlog"
 )
 
@@ -67,7 +68,7 @@ func (s *site) limitZones(cfg *config.Config, prev *site) error {
 			s.reqZones[name] = pz
 			continue
 		}
-		k, err := newZoneKey(zc.Key)
+		k, err := newZoneKey(zc.Key, s.maps)
 		if err != nil {
 			return fmt.Errorf("limit_req_zone %s: %w", name, err)
 		}
@@ -308,37 +309,31 @@ func unhold(limits []reqLimit, held []*reqNode) {
 }
 
 // zoneKey is a zone's key (limit_req_zone, limit_conn_zone): a value with
-// variables, or $binary_remote_addr (the client's address in 4 or 16
-// bytes).
+// variables (proxy/vars), or $binary_remote_addr (the client's address in
+// 4 or 16 bytes). A zone a reload keeps (same key text, same size) keeps
+// its compiled key, and with it the maps of the configuration that made it.
 type zoneKey struct {
 	keyText    string
-	key        []part // nil for $binary_remote_addr
+	key        *vars.Value // nil for $binary_remote_addr
 	binaryAddr bool
 }
 
-func newZoneKey(text string) (zoneKey, error) {
+func newZoneKey(text string, maps *vars.Maps) (zoneKey, error) {
 	k := zoneKey{keyText: text}
 	if text == "$binary_remote_addr" {
 		k.binaryAddr = true
 		return k, nil
 	}
-	parts, err := compileValue(text)
-	k.key = parts
+	v, err := vars.Compile(text, maps)
+	k.key = v
 	return k, err
 }
 
-// appendKey evaluates the key for the request. $http_NAME is looked up
-// whatever the case of the client's header name, as nginx does.
+// appendKey evaluates the key for the request ($http_NAME finds the
+// client's header whatever its case, as nginx does: proxy/vars).
 func (z *zoneKey) appendKey(x *exchange, dst []byte) []byte {
 	if !z.binaryAddr {
-		for _, p := range z.key {
-			if p.kind == varHTTPHeader {
-				dst = append(dst, peekFold(&x.ctx.Request.Header, p.lit)...)
-				continue
-			}
-			dst = x.appendValue(dst, []part{p})
-		}
-		return dst
+		return z.key.Append(dst, x)
 	}
 	if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
 		ip := a.AddrPort().Addr().Unmap()

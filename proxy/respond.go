@@ -243,7 +243,7 @@ func (x *exchange) bodyFailed(ue *UpstreamError) {
 	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {
-		x.attempts[n-1].dur = time.Since(x.cur.start)
+		x.attempts[n-1].ResponseTime = time.Since(x.cur.start)
 	}
 }
 
@@ -377,7 +377,7 @@ func (x *exchange) clientWriteFailed(err error) {
 	if errno != 0 {
 		f := x.fields
 		if len(x.attempts) > 0 {
-			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].addr)
+			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 		}
 		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: x.conn,
 			Msg: msg, Errno: errno, Action: PhaseSendClient.String(), Fields: &f})

@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
+	"spillway/proxy/vars"
 )
 
 // site is the running form of one *config.Config: virtual hosts per listen
@@ -25,6 +26,7 @@ type site struct {
 	access    map[string]*accesslog.Log // by path; held in Proxy.logs
 	logKeys   []logKey                  // what this site holds in Proxy.logs
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
+	maps      *vars.Maps                // http.map: the map variables
 	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
 	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
 	reqZones  map[string]*reqZone       // limit_req_zone by name (limitreq.go)
@@ -63,7 +65,7 @@ type location struct {
 
 type compiledHeader struct {
 	name  string
-	parts []part // value: literals and variables
+	value *vars.Value
 }
 
 // buildSite validates what config cannot know (variables, addresses) and
@@ -71,6 +73,11 @@ type compiledHeader struct {
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*group{}, listeners: map[string][]*vhost{}}
+	maps, err := vars.CompileMaps(cfg.Maps)
+	if err != nil {
+		return nil, fmt.Errorf("http.map: %w", err)
+	}
+	s.maps = maps
 	for name, u := range cfg.Upstreams {
 		if g := prev.group(name); g != nil && reflect.DeepEqual(g.conf, u) {
 			s.groups[name] = g
@@ -154,14 +161,14 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.tls = loc.group.tlsFor(&lc.ProxySSL)
 	}
 	for _, h := range lc.ProxySetHeader {
-		parts, err := compileValue(h.Value)
+		v, err := vars.Compile(h.Value, s.maps)
 		if err != nil {
 			return nil, fmt.Errorf("proxy_set_header %s: %w", h.Name, err)
 		}
-		loc.set = append(loc.set, compiledHeader{name: h.Name, parts: parts})
+		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
 	}
 	if lc.FastCGI != nil {
-		f, err := compileFastCGI(lc)
+		f, err := compileFastCGI(lc, s.maps)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,8 @@ package config
 import (
 	"regexp"
 	"time"
+
+	"spillway/proxy/vars"
 )
 
 // Config is the resolved, validated content of one proxy.yaml.
@@ -42,6 +44,9 @@ type Config struct {
 
 	LimitReqZones  map[string]*LimitReqZone  // limit_req_zone by name (limitreq.go)
 	LimitConnZones map[string]*LimitConnZone // limit_conn_zone by name (limitconn.go)
+	// Maps are http.map: nginx's map blocks, in file order, their
+	// variables known in every value (proxy/vars compiles them).
+	Maps []vars.MapDef
 }
 
 // ErrorLog is the top-level error_log key.

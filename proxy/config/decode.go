@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"spillway/proxy/vars"
 )
 
 // This file decodes directive values from what viper hands over: YAML
@@ -70,6 +72,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = errorLogFrom(in)
 	case *AccessLog:
 		*p, err = accessLogFrom(in)
+	case *[]vars.MapDef:
+		*p, err = mapsFrom(in)
 	default:
 		// A raw struct uses a type this switch lacks: a bug, found by the tests.
 		err = fmt.Errorf("internal error: no decoder for %T", o.v)

@@ -183,10 +183,13 @@ func (d *fastcgiDirectives) check(p *problems) {
 			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 		}
 	}
-	for _, h := range d.FastcgiParam.or(nil) {
-		if _, _, err := splitIfNotEmpty(h.Value); err != nil {
+	for i, h := range d.FastcgiParam.or(nil) {
+		v, _, err := splitIfNotEmpty(h.Value)
+		if err != nil {
 			p.add(d.FastcgiParam.at(), "fastcgi_param %s: %v", h.Name, err)
+			continue
 		}
+		p.checkVariables(p.headerKey(d.FastcgiParam, i), "fastcgi_param "+h.Name, v)
 	}
 	b := d.buffers()
 	at := func() string {

@@ -101,6 +101,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		p.add(h.BufferMemoryLimit.at(), `"buffer_memory_limit" must be greater than 0`)
 	}
 
+	c.Maps = resolveMaps(h.Map, p)
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)

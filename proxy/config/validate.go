@@ -19,6 +19,9 @@ func (d *serverDirectives) check(p *problems) {
 	if d.ClientHeaderBufferSize.or(1) <= 0 {
 		p.add(d.ClientHeaderBufferSize.at(), `"client_header_buffer_size" must be greater than 0`)
 	}
+	if l := d.AccessLog.or(AccessLog{}); !l.Off && l.Format != "" && l.Format != "combined" {
+		p.checkVariables(d.AccessLog.at(), "log_format", l.Format)
+	}
 }
 
 // check checks the location directives in effect at one level (http, a
@@ -33,6 +36,9 @@ func (d *locationDirectives) check(p *problems) {
 		if o.set() && o.v <= 0 {
 			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 		}
+	}
+	for i, h := range d.ProxySetHeader.or(nil) {
+		p.checkVariables(p.headerKey(d.ProxySetHeader, i), "proxy_set_header "+h.Name, h.Value)
 	}
 	d.checkBuffers(p)
 	d.accessDirectives.check(p)

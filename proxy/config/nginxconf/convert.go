@@ -11,6 +11,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"spillway/proxy/vars"
+
 	"spillway/proxy/config"
 )
 
@@ -201,9 +203,11 @@ type conv struct {
 	formats   map[string]*logFormat   // log_format by name
 	matches   map[string]*Directive   // match blocks (for health_check) by name
 	usedMatch map[string]bool
-	servers   []*level // the converted servers, in file order
-	httpLevel *level   // the http block's level
-	fastcgi   bool     // some location has fastcgi_pass
+	servers   []*level   // the converted servers, in file order
+	httpLevel *level     // the http block's level
+	fastcgi   bool       // some location has fastcgi_pass
+	maps      []*mapOut  // map blocks, in file order (maps.go)
+	varMaps   *vars.Maps // the maps compiled: their variables are known to every value checked
 }
 
 // level is one context being converted: its output mapping and what its
@@ -310,6 +314,14 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 	c.httpLevel = lv
 	c.usedMatch = map[string]bool{}
 	for _, d := range http.Block {
+		if d.Name == "map" { // first: log_format and every value may use its variable
+			if err := c.mapBlock(d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c.checkMaps()
+	for _, d := range http.Block {
 		switch d.Name {
 		case "upstream":
 			if err := c.upstreamName(d); err != nil {
@@ -336,7 +348,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 	var servers []*yaml.Node
 	for _, d := range http.Block {
 		switch d.Name {
-		case "upstream", "log_format", "match":
+		case "upstream", "log_format", "match", "map":
 			continue
 		case "server":
 			if !d.IsBlock {
@@ -356,6 +368,13 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 		}
 	}
 	c.finish(lv)
+	if len(c.maps) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, m := range c.maps {
+			seq.Content = append(seq.Content, m.n.n)
+		}
+		lv.m.set("map", seq)
+	}
 	if c.fastcgi {
 		// nginx sends a FastCGI application only the fastcgi_param
 		// directives it is given (usually by include fastcgi_params, whose

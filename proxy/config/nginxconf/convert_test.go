@@ -3,6 +3,7 @@ package nginxconf
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"spillway/proxy"
 	"spillway/proxy/config"
+	"spillway/proxy/vars"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -357,7 +359,6 @@ http {
 				`2: ignored directive "load_module" in main: a module's directives are reported one by one`,
 				`3: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit`,
 				`4: unsupported directive "stream" in main: spillway proxies HTTP only`,
-				`6: unsupported directive "map" in http`,
 			},
 		},
 	} {
@@ -474,8 +475,8 @@ func TestEveryDocumentedDirectiveConverts(t *testing.T) {
 			case key == "health_check":
 				ctx = "location" // nginx Plus writes it in the location that proxies to the group
 			}
-			if ctx == "main" && key == "http" {
-				continue // the block conv.http reads
+			if ctx == "main" && key == "http" || ctx == "http" && key == "map" {
+				continue // the blocks conv.http reads (map: maps.go)
 			}
 			n++
 			if handlers[ctx][key] == nil {
@@ -500,17 +501,15 @@ func TestHeaderVariablesKnownToProxy(t *testing.T) {
 		}
 		return err
 	}
-	vars := []string{"http_x_custom"}
-	for v := range headerVariables {
-		vars = append(vars, v)
-	}
-	for _, v := range vars {
-		if err := check("a $" + v + " ${" + v + "}b"); err != nil {
-			t.Errorf("$%s: %v", v, err)
+	c := &conv{}
+	for _, v := range vars.Names() {
+		v = strings.ReplaceAll(v, "NAME", "x_custom")
+		if err := check("a $" + v + " ${" + v + "}b"); err != nil || c.unknownVariable("$"+v) != "" {
+			t.Errorf("$%s: %v %q", v, err, c.unknownVariable("$"+v))
 		}
 	}
-	if unknownVariable("$connection_upgrade") == "" || check("$connection_upgrade") == nil {
-		t.Error("$connection_upgrade should be unknown to both")
+	if c.unknownVariable("$connection_upgrade") == "" || check("$connection_upgrade") == nil {
+		t.Error("$connection_upgrade should be unknown to both without a map")
 	}
 }
 
@@ -543,5 +542,98 @@ func TestDocsListEveryConvertedDirective(t *testing.T) {
 		if !documented(n) {
 			t.Errorf("docs/convert.md does not name %s (ignored)", n)
 		}
+	}
+}
+
+// map converts to http.map, in file order, and its variable is then known
+// to proxy_set_header and log_format; a map spillway cannot compile is
+// reported and left out.
+func TestConvertMap(t *testing.T) {
+	in := `http {
+  log_format up '$remote_addr $connection_upgrade $site';
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      close;
+  }
+  map $http_host $site {
+    hostnames;
+    volatile;
+    default      main;
+    *.example.com wild;
+    ~^(?<n>api)\.  $1;
+  }
+  map $uri $lookahead { ~^/(?!x) no; }
+  server { listen 80; access_log logs/a.log up;
+    location / { proxy_pass http://127.0.0.1:9000; proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;
+      proxy_set_header X-Look $lookahead; }
+  }
+}`
+	ds, err := Parse("x.conf", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(res.YAML)
+	for _, want := range []string{
+		"map:\n    # map at x.conf:3\n    - map: $http_upgrade $connection_upgrade\n      default: upgrade\n      values:\n        - [\"\", close]",
+		"- map: $http_host $site\n      default: main\n      hostnames: on\n      volatile: on\n      values:\n        - ['*.example.com', wild]\n        - ['~^(?<n>api)\\.', $1]",
+		"Connection: $connection_upgrade",
+	} {
+		if !strings.Contains(y, want) {
+			t.Errorf("missing %q in:\n%s", want, y)
+		}
+	}
+	var warns []string
+	for _, w := range res.Warnings {
+		warns = append(warns, w.String())
+	}
+	joined := strings.Join(warns, "\n")
+	for _, want := range []string{
+		`x.conf:14: unsupported map "$lookahead" in http, not converted: invalid regular expression`,
+		`unsupported proxy_set_header "X-Look" in location: spillway has no "$lookahead" variable`,
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("missing warning %q in:\n%s", want, joined)
+		}
+	}
+	cfg, err := config.LoadBytes("converted.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("the converted file does not load: %v\n%s", err, y)
+	}
+	if len(cfg.Maps) != 2 || cfg.Maps[1].Entries[1].Value != "$1" {
+		t.Errorf("maps: %+v", cfg.Maps)
+	}
+}
+
+// An include inside a map is read in its place, as nginx's map does.
+func TestConvertMapInclude(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hosts.map"), []byte("a.test one;\nb.test two;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	in := `http { map $host $name { default none; include hosts.map; c.test three; }
+  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Name $name; } } }`
+	if err := os.WriteFile(conf, []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ConvertFile(conf, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadBytes("converted.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	want := []vars.MapEntry{{Key: "a.test", Value: "one"}, {Key: "b.test", Value: "two"}, {Key: "c.test", Value: "three"}}
+	if len(cfg.Maps) != 1 || cfg.Maps[0].Default != "none" || fmt.Sprint(cfg.Maps[0].Entries) != fmt.Sprint(want) {
+		t.Errorf("maps: %+v", cfg.Maps)
+	}
+	if res.Unsupported() != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
 	}
 }

@@ -368,7 +368,7 @@ func limitReqZone(c *conv, lv *level, d *Directive) error {
 	if err != nil {
 		return errAt(d, "%v", err)
 	}
-	if v := unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
+	if v := c.unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
 		c.warn(d, Refused, "\"limit_req_zone\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: requests would not be limited)", v)
 		return nil
 	}
@@ -399,7 +399,7 @@ func limitConnZone(c *conv, lv *level, d *Directive) error {
 	if err != nil {
 		return errAt(d, "%v", err)
 	}
-	if v := unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
+	if v := c.unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
 		c.warn(d, Refused, "\"limit_conn_zone\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: connections would not be limited)", v)
 		return nil
 	}
@@ -536,7 +536,7 @@ func (c *conv) logFormat(d *Directive) error {
 		}
 	}
 	f := &logFormat{format: strings.Join(parts, "")}
-	_, f.err = accesslog.Compile(f.format)
+	_, f.err = accesslog.Compile(f.format, c.varMaps)
 	c.formats[name] = f
 	return nil
 }
@@ -616,7 +616,7 @@ func proxySetHeader(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 2 {
 		return invalidArgs(d)
 	}
-	if v := unknownVariable(d.Args[1]); v != "" {
+	if v := c.unknownVariable(d.Args[1]); v != "" {
 		c.warn(d, Unsupported, "unsupported proxy_set_header \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not converted", d.Args[0], lv.ctx, v)
 		return nil
 	}
@@ -1013,42 +1013,4 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 	}
 	lv.m.set("least_conn", str("on"))
 	return nil
-}
-
-// headerVariables are the variables spillway's proxy_set_header knows
-// (proxy/vars.go), besides $http_NAME.
-var headerVariables = map[string]bool{
-	"host": true, "http_host": true, "remote_addr": true, "remote_port": true,
-	"proxy_add_x_forwarded_for": true, "scheme": true, "proxy_host": true, "request_uri": true,
-	"uri": true, "args": true, "query_string": true, "server_name": true, "server_port": true,
-	"request_method": true, "https": true,
-}
-
-// unknownVariable returns the first variable of a proxy_set_header value
-// that spillway does not know (such as a map's), "" when there is none.
-func unknownVariable(v string) string {
-	for {
-		i := strings.IndexByte(v, '$')
-		if i < 0 {
-			return ""
-		}
-		v = v[i+1:]
-		var name string
-		if strings.HasPrefix(v, "{") {
-			j := strings.IndexByte(v, '}')
-			if j < 0 {
-				return v
-			}
-			name, v = v[1:j], v[j+1:]
-		} else {
-			j := 0
-			for j < len(v) && (v[j] == '_' || v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9') {
-				j++
-			}
-			name, v = v[:j], v[j:]
-		}
-		if !headerVariables[name] && !strings.HasPrefix(name, "http_") {
-			return name
-		}
-	}
 }

@@ -379,8 +379,8 @@ func TestConvertLimits(t *testing.T) {
 		t.Fatalf("%v\n%s", err, y)
 	}
 
-	res, err = convertText(t, "http {\n  limit_req_zone $cookie_user zone=one:10m rate=1r/s;\n  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n")
-	want := `"limit_req_zone" directive in http is not enforced by spillway (it has no "$cookie_user" variable for the key: requests would not be limited) in x.conf:2`
+	res, err = convertText(t, "http {\n  limit_req_zone $geoip_country_code zone=one:10m rate=1r/s;\n  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n")
+	want := `"limit_req_zone" directive in http is not enforced by spillway (it has no "$geoip_country_code" variable for the key: requests would not be limited) in x.conf:2`
 	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
