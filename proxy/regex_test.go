@@ -1,0 +1,86 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// regexConf has regex locations of both kinds in front of a prefix one;
+// each tells the upstream which it is.
+const regexConf = `
+http:
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - path: "~ \\.php$"
+          proxy_pass: http://{U0}
+          proxy_set_header: {X-Loc: php}
+        - path: "~* ^/secret"
+          proxy_pass: http://{U0}
+          proxy_set_header: {X-Loc: secret}
+        - path: "~* ^/kube"
+          proxy_pass: http://{U0}
+          proxy_set_header: {X-Loc: kube}
+        - path: /
+          proxy_pass: http://{U0}
+          proxy_set_header: {X-Loc: root}
+`
+
+// Regex locations choose as nginx's PCRE does on the decoded $uri, which
+// can end in a newline and hold any non-ASCII byte: "$" also matches
+// before a final newline, and "~*" folds ASCII letters only. Measured on
+// nginx 1.22.1 with the same locations (in nginx.conf form).
+func TestRegexLocationLikePCRE(t *testing.T) {
+	o := newRecordingOrigin(t)
+	r := newRig(t, "info", regexConf, o.ln.Addr().String())
+	cases := []struct{ target, loc string }{
+		{"/x.php", "php"},
+		{"/x.php%0A", "php"}, // PCRE's "$" before a final newline
+		{"/x.php%0a?a=1", "php"},
+		{"/x.php%0A%0A", "root"}, // only one, and only at the end
+		{"/x.php%0Ab", "root"},
+		{"/x.php%0D", "root"},
+		{"/x.PHP", "root"},
+		{"/SeCrEt", "secret"},
+		{"/%73ecret", "secret"},
+		{"/%C5%BFecret", "root"}, // U+017F folds to "s" in Unicode, not in PCRE
+		{"/KUBE", "kube"},
+		{"/%E2%84%AAube", "root"}, // U+212A (Kelvin sign) folds to "k" likewise
+	}
+	for _, c := range cases {
+		res := rawDo(t, r.addr, "GET "+c.target+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+		_ = res.conn.Close()
+		if res.resp.StatusCode != 200 {
+			t.Errorf("%s: status %d, want 200", c.target, res.resp.StatusCode)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := r.p.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	got := o.received()
+	if len(got) != len(cases) {
+		t.Fatalf("upstream got %d requests, want %d", len(got), len(cases))
+	}
+	// One connection per request; the targets differ.
+	loc := map[string]string{}
+	for i := range got {
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(got[i])))
+		if err != nil {
+			t.Fatalf("upstream request %d: %v: %q", i, err, got[i])
+		}
+		loc[req.RequestURI] = req.Header.Get("X-Loc")
+	}
+	for _, c := range cases {
+		if l, ok := loc[c.target]; !ok || l != c.loc {
+			t.Errorf("%s: the upstream got it from location %q (sent: %v); nginx sends it from %q", c.target, l, ok, c.loc)
+		}
+	}
+}
