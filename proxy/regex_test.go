@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -82,5 +83,20 @@ func TestRegexLocationLikePCRE(t *testing.T) {
 		if l, ok := loc[c.target]; !ok || l != c.loc {
 			t.Errorf("%s: the upstream got it from location %q (sent: %v); nginx sends it from %q", c.target, l, ok, c.loc)
 		}
+	}
+}
+
+// fastcgi_split_path_info matches as PCRE too: with '^(.+\.php)(/.*)$' a
+// path ending in a decoded newline still splits (nginx 1.22.1 sends
+// SCRIPT_NAME /f/a.php and PATH_INFO /x for /f/a.php/x%0A); RE2 alone did
+// not split it and sent php-fpm the whole $uri, newline included, as the
+// script name.
+func TestFastCGISplitPathInfoLikePCRE(t *testing.T) {
+	php := startPHP(t)
+	r := fcgiRig(t, fcgiYAML(php.Root, server(php.Addr)))
+	res := rawDo(t, r.addr, "GET /info/index.php/extra%0A HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+	want := "/info/index.php|/extra|" + filepath.Join(php.Root, "info/index.php")
+	if res.resp.StatusCode != 200 || string(res.body) != want {
+		t.Errorf("%d %q, want 200 %q", res.resp.StatusCode, res.body, want)
 	}
 }
