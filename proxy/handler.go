@@ -51,6 +51,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
+		x.redirectSlash()
+		x.finish()
+		return
+	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
 		x.finish()
