@@ -28,6 +28,15 @@ http:
         - path: "~* ^/kube"
           proxy_pass: http://{U0}
           proxy_set_header: {X-Loc: kube}
+        - path: "~ ^/u/.$"
+          proxy_pass: http://{U0}
+          proxy_set_header: {X-Loc: onechar}
+        - path: "~ ^/hx/\\xC3\\xA9$"
+          proxy_pass: http://{U0}
+          proxy_set_header: {X-Loc: hex}
+        - path: "~ ^/lit/é.$"
+          proxy_pass: http://{U0}
+          proxy_set_header: {X-Loc: lit}
         - path: /
           proxy_pass: http://{U0}
           proxy_set_header: {X-Loc: root}
@@ -35,7 +44,8 @@ http:
 
 // Regex locations choose as nginx's PCRE does on the decoded $uri, which
 // can end in a newline and hold any non-ASCII byte: "$" also matches
-// before a final newline, and "~*" folds ASCII letters only. Measured on
+// before a final newline, "~*" folds ASCII letters only, and the pattern
+// and $uri are bytes, not UTF-8. Measured on
 // nginx 1.22.1 with the same locations (in nginx.conf form).
 func TestRegexLocationLikePCRE(t *testing.T) {
 	o := newRecordingOrigin(t)
@@ -53,6 +63,16 @@ func TestRegexLocationLikePCRE(t *testing.T) {
 		{"/%C5%BFecret", "root"}, // U+017F folds to "s" in Unicode, not in PCRE
 		{"/KUBE", "kube"},
 		{"/%E2%84%AAube", "root"}, // U+212A (Kelvin sign) folds to "k" likewise
+		// nginx's PCRE reads bytes, not UTF-8: "." is one byte, "\xC3" the
+		// byte 0xC3 (not U+00C3) and a literal "é" its two bytes.
+		{"/u/a", "onechar"},
+		{"/u/%FF", "onechar"},
+		{"/u/%C3%A9", "root"},
+		{"/hx/%C3%A9", "hex"},
+		{"/hx/%C3%83%C2%A9", "root"},
+		{"/lit/%C3%A9a", "lit"},
+		{"/lit/%C3%A9%FF", "lit"},
+		{"/lit/%C3%A9%C3%A9", "root"},
 	}
 	for _, c := range cases {
 		res := rawDo(t, r.addr, "GET "+c.target+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")

@@ -212,7 +212,7 @@ func (vh *vhost) match(path []byte) *location {
 		return longest
 	}
 	for _, l := range vh.regex {
-		if l.conf.Regex.Match(path) {
+		if config.MatchPCRE(l.conf.Regex, path) { // nginx's PCRE semantics (bytes, "$")
 			return l
 		}
 	}

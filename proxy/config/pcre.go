@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"unicode"
+	"unicode/utf8"
 )
 
 // compilePCRE compiles a location or fastcgi_split_path_info regex so that
@@ -22,12 +23,21 @@ import (
 //     Literals fold ASCII only here; a class under (?i) loses the two
 //     non-ASCII runes RE2 folds to ASCII letters (ſ and K); other non-ASCII
 //     letters in a class (which PCRE sees as bytes) keep RE2's folding.
+//   - PCRE without UTF mode reads the pattern and $uri as bytes; RE2 reads
+//     UTF-8: `~ ^/u/.$` took "/u/%C3%A9" (one rune, two bytes), `\xC3`
+//     was U+00C3 (the bytes C3 83). So the pattern's bytes from 0x80 up
+//     are read as the runes of the same value (Latin-1), and MatchPCRE and
+//     FindSubmatchIndexPCRE present $uri to the regex the same way: one
+//     rune per byte.
 //
 // caseless is "~*".
 func compilePCRE(expr string, caseless bool) (*regexp.Regexp, error) {
 	flags := syntax.Perl
 	if caseless {
 		flags |= syntax.FoldCase
+	}
+	if b, ok := latin1([]byte(expr)); ok {
+		expr = string(b)
 	}
 	re, err := syntax.Parse(expr, flags)
 	if err != nil {
@@ -102,4 +112,50 @@ func withoutASCIIFolds(ranges []rune) []rune {
 		}
 	}
 	return out
+}
+
+// MatchPCRE reports whether re, compiled for a location, matches the bytes
+// b as nginx's PCRE does (compilePCRE).
+func MatchPCRE(re *regexp.Regexp, b []byte) bool {
+	s, _ := latin1(b)
+	return re.Match(s)
+}
+
+// FindSubmatchIndexPCRE is re.FindSubmatchIndex on the bytes b as nginx's
+// PCRE reads them (compilePCRE); the indexes are into b.
+func FindSubmatchIndexPCRE(re *regexp.Regexp, b []byte) []int {
+	s, conv := latin1(b)
+	m := re.FindSubmatchIndex(s)
+	if conv {
+		for i, v := range m {
+			if v > 0 {
+				m[i] = utf8.RuneCount(s[:v]) // one rune per byte of b
+			}
+		}
+	}
+	return m
+}
+
+// latin1 returns b with each byte from 0x80 up as the UTF-8 of the rune of
+// that value, so that RE2 sees one rune per byte; b itself (and false)
+// when it is ASCII.
+func latin1(b []byte) ([]byte, bool) {
+	n := 0
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			n++
+		}
+	}
+	if n == 0 {
+		return b, false
+	}
+	out := make([]byte, 0, len(b)+n)
+	for _, c := range b {
+		if c < utf8.RuneSelf {
+			out = append(out, c)
+			continue
+		}
+		out = utf8.AppendRune(out, rune(c))
+	}
+	return out, true
 }
