@@ -97,6 +97,9 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		return refused
 	}
 	vh := vhostFor(vhosts, ctx.Request.Header.Host())
+	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
+		return p.expectRedirect(ctx, s, vhosts)
+	}
 	loc := vh.match(path)
 	if loc == nil || loc.group == nil || cl <= 0 || loc.conf.ClientMaxBodySize == 0 || int64(cl) <= loc.conf.ClientMaxBodySize {
 		return fasthttp.StatusContinue

@@ -80,6 +80,18 @@ func (x *exchange) redirectSlash() {
 	x.ctx.Response.Header.Set("Location", string(loc))
 }
 
+// expectRedirect answers autoRedirect's 301 to a request with "Expect:
+// 100-continue", as nginx does, without inviting the body.
+func (p *Proxy) expectRedirect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
+	p.requests.begin()
+	x := p.exchanges.Get().(*exchange)
+	x.begin(p, s, ctx, vhosts)
+	x.redirectSlash()
+	status := x.status
+	x.finish()
+	return status
+}
+
 // redirectHost is nginx's r->headers_in.server from a Host line: without
 // the port, lower-cased, without a final dot.
 func redirectHost(host []byte) []byte {

@@ -89,3 +89,20 @@ func TestAutoRedirectLikeNginx(t *testing.T) {
 		t.Errorf("access log\n%s\nwant it to begin with\n%s", b, want)
 	}
 }
+
+// With Expect: 100-continue, nginx answers the 301 at once: no 100
+// Continue, no body read.
+func TestAutoRedirectBeforeContinue(t *testing.T) {
+	o := newRecordingOrigin(t)
+	alog := filepath.Join(t.TempDir(), "access.log")
+	r := newRig(t, "info", strings.ReplaceAll(redirectConf, "{ALOG}", alog), o.ln.Addr().String())
+	_, port, _ := net.SplitHostPort(r.addr)
+	res := rawDo(t, r.addr, "POST /admin?a=1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	_ = res.conn.Close()
+	if want := "http://localhost:" + port + "/admin/?a=1"; res.resp.StatusCode != 301 || res.resp.Header.Get("Location") != want {
+		t.Errorf("first response %d, Location %q; nginx: 301, Location %q", res.resp.StatusCode, res.resp.Header.Get("Location"), want)
+	}
+	if got := o.received(); len(got) != 0 {
+		t.Errorf("the upstream got %q", got)
+	}
+}
