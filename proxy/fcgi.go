@@ -162,7 +162,7 @@ func (x *exchange) splitScriptName() {
 	uri := x.path // $uri: no "..", no NUL (uri.go)
 	st.script, st.pinfo = append(st.script[:0], uri...), st.pinfo[:0]
 	if re := f.split.SplitPathInfo; re != nil {
-		if m := re.FindSubmatchIndex(uri); m != nil && m[2] >= 0 {
+		if m := config.FindSubmatchIndexPCRE(re, uri); m != nil && m[2] >= 0 {
 			st.script = append(st.script[:0], uri[m[2]:m[3]]...)
 			if m[4] >= 0 {
 				st.pinfo = append(st.pinfo, uri[m[4]:m[5]]...)

@@ -63,6 +63,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
+		x.redirectSlash()
+		x.finish()
+		return
+	}
 	if !x.access() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
 		x.finish()
 		return
@@ -108,6 +113,9 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		return refused
 	}
 	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
+	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
+		return p.expectRedirect(ctx, s, vhosts)
+	}
 	loc := vh.match(path)
 	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
 	if !tooLarge && !guarded(vh, loc) {

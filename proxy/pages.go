@@ -16,6 +16,7 @@ var errorPages = func() map[int][]byte {
 		code       int
 		title, sub string
 	}{
+		{301, "301 Moved Permanently", ""},
 		{400, "400 Bad Request", ""},
 		{494, "400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"},
 		{497, "400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"},

@@ -45,6 +45,9 @@ type vhost struct {
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
 	regex  []*location // "~" and "~*", in file order
+	// slashed: proxying locations named "/x/" by "/x", for nginx's
+	// auto_redirect (redirect.go)
+	slashed map[string]*location
 }
 
 // location is one location block with everything a request needs precomputed.
@@ -114,6 +117,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			}
 		}
 		sort.SliceStable(vh.prefix, func(i, j int) bool { return len(vh.prefix[i].conf.Path) > len(vh.prefix[j].conf.Path) })
+		vh.slashed = slashedLocations(vh.exact, vh.prefix)
 		for _, l := range sc.Listen {
 			s.listeners[l] = append(s.listeners[l], vh)
 		}
@@ -235,7 +239,7 @@ func (vh *vhost) match(path []byte) *location {
 		return longest
 	}
 	for _, l := range vh.regex {
-		if l.conf.Regex.Match(path) {
+		if config.MatchPCRE(l.conf.Regex, path) { // nginx's PCRE semantics (bytes, "$")
 			return l
 		}
 	}

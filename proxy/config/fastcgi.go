@@ -273,7 +273,7 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 		}
 	}
 	if o := l.FastcgiSplitPathInfo; o.set() {
-		re, err := regexp.Compile(o.v)
+		re, err := compilePCRE(o.v, false)
 		switch {
 		case err != nil:
 			p.add(o.at(), "invalid regular expression %q in fastcgi_split_path_info: %v", o.v, err)

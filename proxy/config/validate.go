@@ -239,12 +239,11 @@ func parseLocationPath(s string) (string, MatchKind, *regexp.Regexp, error) {
 	}
 	switch mod {
 	case "~", "~*":
-		expr := path
 		kind := MatchRegex
 		if mod == "~*" {
-			expr, kind = "(?i)"+path, MatchRegexCaseless
+			kind = MatchRegexCaseless
 		}
-		re, err := regexp.Compile(expr)
+		re, err := compilePCRE(path, kind == MatchRegexCaseless)
 		if err != nil {
 			return path, kind, nil, fmt.Errorf("invalid regular expression %q in location: %v; Go's RE2 syntax has no lookaround or backreferences", path, err)
 		}
