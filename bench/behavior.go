@@ -42,6 +42,7 @@ const (
 	KindKeepaliveRequests             // close after N requests on one connection (Connection: close)
 	KindBodyLimit                     // request bodies larger than N get Reply (413 before reading, or reset)
 	KindExpect                        // how Expect: 100-continue is answered (continue, ignore, reject)
+	KindBadChunked                    // chunked body: one chunk of N bytes, then a chunk-size line that is no hex number, then FIN
 	numKinds
 )
 
@@ -70,6 +71,7 @@ var kindNames = [numKinds]string{
 	KindKeepaliveRequests: "keepalive_requests",
 	KindBodyLimit:         "body_limit",
 	KindExpect:            "expect",
+	KindBadChunked:        "bad_chunked",
 }
 
 func (k Kind) String() string {
@@ -207,6 +209,7 @@ func Status(code int) Behavior            { return Behavior{Kind: KindStatus, Co
 func KillAfter(d time.Duration) Behavior  { return Behavior{Kind: KindKillAfter, D: d} }
 func HeadersThenStall() Behavior          { return Behavior{Kind: KindHeadersThenStall} }
 func ChunkedTruncated(n int64) Behavior   { return Behavior{Kind: KindChunkedTruncated, N: n} }
+func BadChunked(n int64) Behavior         { return Behavior{Kind: KindBadChunked, N: n} }
 func IdleRST(d time.Duration) Behavior    { return Behavior{Kind: KindIdleRST, D: d} }
 
 // IdleDrop is idle_rst D silent: idle connections are forgotten after d and
@@ -256,7 +259,7 @@ func (b Behavior) String() string {
 	switch b.Kind {
 	case KindResetMidBody, KindCloseMidBody, KindHugeHeader, KindKeepaliveRequests:
 		arg(strconv.FormatInt(b.N, 10))
-	case KindLengthMismatch, KindChunkedTruncated:
+	case KindLengthMismatch, KindChunkedTruncated, KindBadChunked:
 		if b.N != 0 {
 			arg(strconv.FormatInt(b.N, 10))
 		}
@@ -387,6 +390,7 @@ var kindSyntax = [numKinds]struct {
 	KindFailRatio:         {1, "P BEHAVIOR...: BEHAVIOR for a fraction P of the requests, the next matching entry for the rest (seed=N: random)"},
 	KindHeadersThenStall:  {0, "response header, then silence until someone closes"},
 	KindChunkedTruncated:  {-1, "[N]: chunked body of N bytes (default 1024) without the final 0 chunk, then FIN"},
+	KindBadChunked:        {-1, "[N]: chunked body: a chunk of N bytes (default 1024), then the chunk-size line \"zz\" (no hex number), then FIN"},
 	KindIdleRST:           {1, "D [silent]: keepalive connections idle for D are reset (IIS); silent: the RST only answers the next request (NAT/firewall drop)"},
 	KindIdleFIN:           {1, "D [silent]: keepalive connections idle for D are closed with FIN; silent: only when the next request comes"},
 	KindRefuse:            {0, "the port is closed: connect() is refused"},
@@ -513,7 +517,7 @@ func parseBehavior(fields []string) (Behavior, error) {
 	arg := pos[0]
 	var err error
 	switch k {
-	case KindResetMidBody, KindCloseMidBody, KindLengthMismatch, KindHugeHeader, KindChunkedTruncated,
+	case KindResetMidBody, KindCloseMidBody, KindLengthMismatch, KindHugeHeader, KindChunkedTruncated, KindBadChunked,
 		KindHeaderLimit, KindBodyLimit, KindKeepaliveRequests:
 		b.N, err = parseSize(arg)
 	case KindSlowHeader, KindSlowBody, KindKillAfter, KindIdleRST, KindIdleFIN:

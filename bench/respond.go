@@ -175,6 +175,18 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 			s.bw.WriteString("\r\n")
 		}
 		return s.flushThen(endLinger) // no "0\r\n\r\n"
+
+	case KindBadChunked:
+		// nginx: upstream sent invalid chunked response while reading upstream.
+		n := b.N
+		if n == 0 {
+			n = 1024
+		}
+		s.head(200, req, false, "Transfer-Encoding: chunked", "Content-Type: application/octet-stream")
+		fmt.Fprintf(s.bw, "%x\r\n", n)
+		s.pattern(n)
+		s.bw.WriteString("\r\nzz\r\n")
+		return s.flushThen(endLinger)
 	}
 	return s.ok(b, req, body, 200, closeAfter)
 }

@@ -142,7 +142,7 @@ func classify(phase Phase, err error) Kind {
 	if errors.As(err, &small) {
 		return KindTooBigHeader
 	}
-	var chunk *fasthttp.ErrBrokenChunk
+	var chunk fasthttp.ErrBrokenChunk // fasthttp returns it by value
 	if errors.As(err, &chunk) && phase == PhaseReadBody {
 		return KindBadChunked
 	}

@@ -178,7 +178,7 @@ func (a *attempt) fail(phase Phase, err error) *UpstreamError {
 
 func isParseError(err error) bool {
 	var small *fasthttp.ErrSmallBuffer
-	var chunk *fasthttp.ErrBrokenChunk
+	var chunk fasthttp.ErrBrokenChunk // fasthttp returns it by value
 	return errors.As(err, &small) || errors.As(err, &chunk)
 }
 

@@ -86,6 +86,10 @@ var (
 		Aspects: []Aspect{AspectConns, AspectHits, AspectLog},
 		Reason:  "deliberate (README): a reused keepalive connection the upstream had silently dropped: nginx counts the failure against the server (`temporarily disabled`) and retries on the next server; spillway retries once on a fresh connection to the same server and does not count it (a stale connection is not the server's fault)",
 	}
+	diffBadChunkedLate = &Difference{
+		Aspects: []Aspect{AspectBody},
+		Reason:  "deliberate (README): a chunked body whose framing breaks after the head went out: both log `upstream sent invalid chunked response` and close without the last chunk, but nginx drops what its buffers still held (36719 of 65536 bytes with proxy_buffering on, 65391 with it off, here), spillway relays every byte before the break",
+	}
 	diffRawCR = &Difference{
 		Aspects: []Aspect{AspectLog},
 		Reason:  "deliberate (proxy/errorlog): nginx quotes the first buffer-size bytes of the too long line, which here end in the line's CR, and writes that CR raw; spillway writes it as `\\x0d` so that one entry is always one line",
@@ -142,6 +146,16 @@ var Scenarios = []Scenario{
 	{Area: "behaviour", Name: "fail_ratio", Servers: []Server{srv(b.FailRatio(0.5, b.Reset()))}, Requests: times(4, get("/x"))},
 	{Area: "behaviour", Name: "headers_then_stall", Servers: []Server{srv(b.HeadersThenStall())}, Requests: reqs(get("/x"))},
 	{Area: "behaviour", Name: "chunked_truncated", Servers: []Server{srv(b.ChunkedTruncated(1024))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "bad_chunked-buffering_on", Servers: []Server{srv(b.BadChunked(1000))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "bad_chunked-buffering_off", Servers: []Server{srv(b.BadChunked(1000))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x"))},
+	// Broken after 64 KiB: both send the head and close without the last
+	// chunk; what reached the client before depends on nginx's buffers.
+	{Area: "behaviour", Name: "bad_chunked-64k-buffering_on", Servers: []Server{srv(b.BadChunked(64 << 10))}, Requests: reqs(get("/x")),
+		Diff: diffBadChunkedLate},
+	{Area: "behaviour", Name: "bad_chunked-64k-buffering_off", Servers: []Server{srv(b.BadChunked(64 << 10))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x")),
+		Diff: diffBadChunkedLate, Racy: []Aspect{AspectLog}, RacyReason: nginxNonBufferedPhase},
 	{Area: "behaviour", Name: "refuse", Servers: []Server{srv(b.Refuse())}, Requests: reqs(get("/x"))},
 	{Area: "behaviour", Name: "header_limit", Servers: []Server{srv(b.HeaderLimit(1024, b.Reply431))},
 		Requests: reqs(Request{Method: "GET", Path: "/x", Header: []string{"X-Pad: " + strings.Repeat("p", 2000)}})},
