@@ -59,6 +59,10 @@ type exchange struct {
 	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
 	logged      bool
 	fcgi        fcgiState // the FastCGI side of the exchange (fcgi.go)
+
+	// watch notices the client's close while the upstream is awaited
+	// (clientabort.go); kept across requests with its timer.
+	watch *clientWatch
 }
 
 // attemptRecord is one try as the access log lists it
@@ -74,7 +78,7 @@ func (x *exchange) reset() {
 	*x = exchange{
 		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
-		uresp: x.uresp, fcgi: x.fcgi.recycle(),
+		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
 	}
 }
 

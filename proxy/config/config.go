@@ -200,6 +200,11 @@ type Location struct {
 	// it spills to the temp file (default 50ms; 0 = at once, as nginx).
 	ProxySpillGrace time.Duration
 
+	// ProxyIgnoreClientAbort (proxy_ignore_client_abort, default off): a
+	// client that closes while the upstream is still awaited does not end
+	// the exchange (nginx's rule otherwise: 499, the upstream closed).
+	ProxyIgnoreClientAbort bool
+
 	// Request bodies.
 	ProxyRequestBuffering bool   // default on
 	ClientMaxBodySize     int64  // default 1m; 0 = unlimited

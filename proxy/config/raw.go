@@ -173,6 +173,8 @@ type locationDirectives struct {
 	ProxyTempPath          *opt[string]        `mapstructure:"proxy_temp_path"`
 	ProxySpillGrace        *opt[time.Duration] `mapstructure:"proxy_spill_grace"` // spillway's own
 
+	ProxyIgnoreClientAbort *opt[bool] `mapstructure:"proxy_ignore_client_abort"`
+
 	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -223,6 +225,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyTempPath, p.ProxyTempPath)
 	merge(&d.ProxySpillGrace, p.ProxySpillGrace)
 	merge(&d.ProxyRequestBuffering, p.ProxyRequestBuffering)
+	merge(&d.ProxyIgnoreClientAbort, p.ProxyIgnoreClientAbort)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)

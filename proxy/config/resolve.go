@@ -403,6 +403,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySpillGrace = d.ProxySpillGrace.or(defaultSpillGrace)
 
 	l.ProxyRequestBuffering = d.ProxyRequestBuffering.or(true)
+	l.ProxyIgnoreClientAbort = d.ProxyIgnoreClientAbort.or(false)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
 	l.ClientBodyTempPath = d.ClientBodyTempPath.or(defaultClientBodyTempPath)

@@ -71,6 +71,7 @@ func init() {
 	}
 	add(inLocations, "proxy_buffering", single(flagValue))
 	add(inLocations, "proxy_request_buffering", single(flagValue))
+	add(inLocations, "proxy_ignore_client_abort", single(flagValue))
 	add(inLocations, "proxy_buffers", buffers)
 	add(inLocations, "proxy_temp_path", pathValue(3))
 	add(inLocations, "client_body_temp_path", pathValue(3))
@@ -97,7 +98,7 @@ func init() {
 	add("location", "fastcgi_split_path_info", single(anyValue))
 	add(inLocations, "fastcgi_param", fastcgiParam)
 	add(inLocations, "fastcgi_index", single(anyValue))
-	for _, n := range []string{"fastcgi_keep_conn", "fastcgi_buffering", "fastcgi_request_buffering"} {
+	for _, n := range []string{"fastcgi_keep_conn", "fastcgi_buffering", "fastcgi_request_buffering", "fastcgi_ignore_client_abort"} {
 		add(inLocations, n, single(flagValue))
 	}
 	for _, n := range []string{"fastcgi_buffer_size", "fastcgi_busy_buffers_size", "fastcgi_max_temp_file_size",
