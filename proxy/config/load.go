@@ -132,6 +132,9 @@ func (p *problems) envOverString() {
 		if n := nodeAt(p.doc, parent); n != nil && n.Kind == yaml.ScalarNode {
 			p.add(parent, "%s cannot override part of %q written as a string; write it as a mapping, e.g. {path: ..., %s: ...}",
 				envVarOf(k), directiveOf(parent), k[len(parent)+1:])
+		} else if n != nil && n.Kind == yaml.SequenceNode {
+			p.add(parent, "%s cannot override part of %q written as a list (which entry?); set it in the file",
+				envVarOf(k), directiveOf(parent))
 		}
 	}
 }

@@ -56,9 +56,9 @@ type (
 
 // rawFile is the whole file.
 type rawFile struct {
-	ErrorLog *opt[ErrorLog] `mapstructure:"error_log"`
-	PID      *opt[string]   `mapstructure:"pid"`
-	HTTP     *rawHTTP       `mapstructure:"http"`
+	ErrorLog *opt[[]ErrorLog] `mapstructure:"error_log"` // one, or a list
+	PID      *opt[string]     `mapstructure:"pid"`
+	HTTP     *rawHTTP         `mapstructure:"http"`
 
 	WorkerShutdownTimeout *opt[time.Duration] `mapstructure:"worker_shutdown_timeout"`
 	Metrics               *rawMetrics         `mapstructure:"metrics"`
@@ -371,7 +371,7 @@ func envKeys() []string {
 			switch {
 			case f.typ.Implements(reflect.TypeFor[keyed]()):
 				switch f.typ {
-				case reflect.TypeFor[*opt[ErrorLog]]():
+				case reflect.TypeFor[*opt[[]ErrorLog]]():
 					keys = append(keys, key+".path", key+".level")
 				case reflect.TypeFor[*opt[AccessLog]]():
 					keys = append(keys, key+".path", key+".format")

@@ -198,7 +198,7 @@ var unsupportedWhy = map[string]string{
 	"ip_hash":            "spillway balances with round-robin or least_conn",
 	"hash":               "spillway balances with round-robin or least_conn",
 	"random":             "spillway balances with round-robin or least_conn",
-	"error_log":          "spillway has one error log, at the top level",
+	"error_log":          "spillway's error logs are set at the top level",
 	"access_log":         "spillway writes access logs per server",
 	"allow":              "spillway has no access control: every client is allowed",
 	"deny":               "spillway has no access control: every client is allowed",
@@ -342,10 +342,6 @@ func errorLog(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Unsupported, "unsupported error log \"%s\" in main: spillway writes to a file or stderr", path)
 		return nil
 	}
-	if lv.m.has("error_log") {
-		c.warn(d, Unsupported, `unsupported directive "error_log" in main: spillway writes one error log, the first one is converted`)
-		return nil
-	}
 	m := newMap()
 	m.n.Style = yaml.FlowStyle
 	m.set("path", str(c.withPrefix(path)))
@@ -358,7 +354,15 @@ func errorLog(c *conv, lv *level, d *Directive) error {
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"error_log\" in main", a)
 		}
 	}
-	lv.m.set("error_log", m.n)
+	// Several error_log lines: a list, each file with its own level.
+	switch prev := lv.m.get("error_log"); {
+	case prev == nil:
+		lv.m.set("error_log", m.n)
+	case prev.Kind == yaml.SequenceNode:
+		prev.Content = append(prev.Content, m.n)
+	default:
+		lv.m.set("error_log", &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{prev, m.n}})
+	}
 	return nil
 }
 
