@@ -43,6 +43,7 @@ const (
 	KindBodyLimit                     // request bodies larger than N get Reply (413 before reading, or reset)
 	KindExpect                        // how Expect: 100-continue is answered (continue, ignore, reject)
 	KindBadChunked                    // chunked body: one chunk of N bytes, then a chunk-size line that is no hex number, then FIN
+	KindPartialHeader                 // the status line and one header line, then nothing until someone closes
 	numKinds
 )
 
@@ -72,6 +73,7 @@ var kindNames = [numKinds]string{
 	KindBodyLimit:         "body_limit",
 	KindExpect:            "expect",
 	KindBadChunked:        "bad_chunked",
+	KindPartialHeader:     "partial_header",
 }
 
 func (k Kind) String() string {
@@ -208,6 +210,7 @@ func SlowBody(d time.Duration) Behavior   { return Behavior{Kind: KindSlowBody, 
 func Status(code int) Behavior            { return Behavior{Kind: KindStatus, Code: code} }
 func KillAfter(d time.Duration) Behavior  { return Behavior{Kind: KindKillAfter, D: d} }
 func HeadersThenStall() Behavior          { return Behavior{Kind: KindHeadersThenStall} }
+func PartialHeader() Behavior             { return Behavior{Kind: KindPartialHeader} }
 func ChunkedTruncated(n int64) Behavior   { return Behavior{Kind: KindChunkedTruncated, N: n} }
 func BadChunked(n int64) Behavior         { return Behavior{Kind: KindBadChunked, N: n} }
 func IdleRST(d time.Duration) Behavior    { return Behavior{Kind: KindIdleRST, D: d} }
@@ -389,6 +392,7 @@ var kindSyntax = [numKinds]struct {
 	KindKillAfter:         {1, "D: the handler never finishes (or takes latency=) and is cut off after D with RST (php-fpm request_terminate_timeout)"},
 	KindFailRatio:         {1, "P BEHAVIOR...: BEHAVIOR for a fraction P of the requests, the next matching entry for the rest (seed=N: random)"},
 	KindHeadersThenStall:  {0, "response header, then silence until someone closes"},
+	KindPartialHeader:     {0, "the status line and one header line (no end of the head), then silence until someone closes"},
 	KindChunkedTruncated:  {-1, "[N]: chunked body of N bytes (default 1024) without the final 0 chunk, then FIN"},
 	KindBadChunked:        {-1, "[N]: chunked body: a chunk of N bytes (default 1024), then the chunk-size line \"zz\" (no hex number), then FIN"},
 	KindIdleRST:           {1, "D [silent]: keepalive connections idle for D are reset (IIS); silent: the RST only answers the next request (NAT/firewall drop)"},

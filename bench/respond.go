@@ -150,6 +150,14 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 		}
 		return s.finish(closeAfter)
 
+	case KindPartialHeader:
+		s.bw.WriteString("HTTP/1.1 200 OK\r\nServer: spillway-upstream\r\n")
+		if s.bw.Flush() != nil {
+			return endGone
+		}
+		_, _ = io.Copy(io.Discard, s.c) // silence until the proxy gives up
+		return endClose
+
 	case KindHeadersThenStall:
 		n := s.size(b, req, 1024)
 		s.head(200, req, false, cl(n), "Content-Type: application/octet-stream")

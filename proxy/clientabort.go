@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
@@ -31,11 +34,11 @@ import (
 // watching the client's socket costs syscalls, so the watch is armed only
 // once the upstream has been awaited for clientWatchDelay: until then it is
 // a timer in the runtime, reset on the pooled exchange. Armed, a goroutine
-// parks on the client socket's readiness in the runtime's poller (no thread)
-// and peeks (MSG_PEEK) when it is readable: nothing (FIN) or ECONNRESET
-// means the client is gone; a byte (a pipelined request, a TLS record) means
-// it is not, and the watch ends there, as nginx's level-triggered check would
-// learn nothing more either.
+// parks on the client socket in the runtime's poller (no thread; the poller
+// is edge-triggered and watches EPOLLRDHUP) and, at each event, asks
+// poll(2) for POLLRDHUP without waiting: the client's FIN or RST means it is
+// gone, as nginx's EPOLLRDHUP does, even behind unread bytes (a pipelined
+// request, a TLS close_notify); bytes alone mean nothing, and it parks again.
 
 // clientWatchDelay is how long the upstream is awaited before the client's
 // socket is watched.
@@ -72,7 +75,7 @@ func (w *clientWatch) start(x *exchange) {
 	if x.loc.conf.ProxyIgnoreClientAbort {
 		return
 	}
-	if sb, ok := x.body.(*streamedBody); ok && sb.size > 0 {
+	if _, ok := x.body.(*streamedBody); ok {
 		return
 	}
 	cc := clientConnOf(x.ctx.Conn())
@@ -179,20 +182,24 @@ func (w *clientWatch) arm() {
 	}
 	var goneErrno syscall.Errno
 	gone := false
-	var b [1]byte
 	_ = rc.Read(func(fd uintptr) bool {
-		n, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case e == syscall.EAGAIN:
-			return false // park until readable (or stop's deadline)
-		case e == syscall.EINTR:
-			return false
-		case e != nil:
-			gone, goneErrno = true, e.(syscall.Errno)
-		case n == 0:
-			gone = true
+		// nginx's EPOLLRDHUP check: the peer's FIN or RST, whether or not
+		// unread bytes (a pipelined request, a TLS alert) come before it.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		for {
+			if _, err := unix.Poll(pfd, 0); err != unix.EINTR {
+				break
+			}
 		}
-		return true // a byte: a live client (pipelining, TLS); stop watching
+		if pfd[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) == 0 {
+			return false // nothing, or bytes only: park until the next event (or stop's deadline)
+		}
+		// An RST leaves its error on the socket, as nginx reads it.
+		if e, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR); err == nil {
+			goneErrno = syscall.Errno(e)
+		}
+		gone = true
+		return true
 	})
 	if !gone {
 		return
@@ -218,26 +225,37 @@ func (w *clientWatch) arm() {
 // errClientGone is what a dial or backoff canceled by the watch returns.
 var errClientGone = errors.New("client prematurely closed connection")
 
-// clientAborted ends an exchange whose client went away while pr was being
-// connected to or awaited: nginx's info line, 499, no failure counted and
-// nothing sent. ue is the attempt's error (nil when the header had arrived
-// or no attempt was under way), from which the phase comes.
-func (x *exchange) clientAborted(addr string, ue *UpstreamError, start time.Time) {
-	phase := PhaseConnect
-	if ue != nil {
+// clientAborted ends an exchange whose client went away while addr was
+// being connected to or awaited: nginx's info line, 499, no failure counted
+// and nothing sent. a is the attempt (nil during a backoff pause) and ue its
+// error (nil when the header had arrived), from which the phase comes; the
+// attempt's $upstream_status is the status line, if one had arrived.
+func (x *exchange) clientAborted(addr string, ue *UpstreamError, a *attempt) {
+	phase, status, start := PhaseConnect, 0, time.Now()
+	if a != nil {
+		start = a.start
+	}
+	switch {
+	case ue != nil:
 		phase = ue.Phase
 		if phase == PhaseReadHeader && ue.Read == 0 {
 			// nginx's action stays "sending request" until a
 			// response byte has been read.
 			phase = PhaseSend
 		}
+		if phase == PhaseReadHeader && x.loc.fcgi == nil {
+			status = partialStatus(a.conn)
+		}
+	case a != nil: // the header came as the client went
+		phase, status = PhaseReadHeader, x.uresp.Header.StatusCode()
+		a.conn.close()
 	}
 	var err error
 	if x.watch.errno != 0 {
 		err = x.watch.errno
 	}
 	if addr != "" {
-		x.attempts = append(x.attempts, attemptRecord{addr: addr, dur: time.Since(start)})
+		x.attempts = append(x.attempts, attemptRecord{addr: addr, status: status, dur: time.Since(start)})
 		x.logUpstream(errorlog.Level(config.LevelInfo), &UpstreamError{Phase: phase, Err: err},
 			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", addr)
 	}
@@ -251,4 +269,19 @@ func (x *exchange) watchClient() {
 		x.watch = &clientWatch{}
 	}
 	x.watch.start(x)
+}
+
+// partialStatus is the status of a response head cut short, when its
+// status line had arrived whole (nginx's $upstream_status has it), else 0.
+func partialStatus(uc *upConn) int {
+	if uc == nil {
+		return 0
+	}
+	b, _ := uc.br.Peek(uc.br.Buffered()) // what was read; the connection is closed
+	line, _, ok := bytes.Cut(b, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if !ok || !validStatusLine(line) {
+		return 0
+	}
+	return int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
 }

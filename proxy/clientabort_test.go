@@ -1,12 +1,14 @@
 package proxy_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,12 +151,14 @@ func sendPathAndWait(t *testing.T, addr, path string, held *heldUpstream) *net.T
 // server is not counted as failed.
 func TestClientAbortWhileUpstreamWaits(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		rst   bool
-		errno string
+		name      string
+		rst       bool
+		pipelined bool // a second request waits unread in the socket before the FIN
+		errno     string
 	}{
-		{"fin", false, ""},
-		{"rst", true, " (104: Connection reset by peer)"},
+		{"fin", false, false, ""},
+		{"rst", true, false, " (104: Connection reset by peer)"},
+		{"fin behind a pipelined request", false, true, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -162,6 +166,11 @@ func TestClientAbortWhileUpstreamWaits(t *testing.T) {
 			cl := sendAndWait(t, r.addr, held)
 			if c.rst {
 				_ = cl.SetLinger(0)
+			}
+			if c.pipelined {
+				if _, err := io.WriteString(cl, "GET /y HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			_ = cl.Close()
 			select {
@@ -269,5 +278,66 @@ func TestClientAbortCutsBackoff(t *testing.T) {
 	}
 	if n := u.Hits("GET", "/boom"); n != 1 {
 		t.Errorf("the upstream saw /boom %d times, want 1 (no retry once the client left)", n)
+	}
+}
+
+// stuffedListener is a listening socket whose accept queue is full (backlog
+// 0, one connection never accepted): a further connect(2) gets no answer to
+// its SYN and waits for proxy_connect_timeout.
+func stuffedListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	filler, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = filler.Close() })
+	return addr
+}
+
+// A client that goes away while the upstream is being connected to: the
+// connect is abandoned at once (proxy_connect_timeout is a minute here),
+// nginx's line says "while connecting to upstream", the access log 499.
+func TestClientAbortCutsConnect(t *testing.T) {
+	addr := stuffedListener(t)
+	ok := upstream(t, bench.OK())
+	dir := t.TempDir()
+	conf := strings.NewReplacer("{IGNORE}", "off", "{TMP}", dir).Replace(abortTmpl)
+	conf = strings.Replace(conf, "  proxy_read_timeout: 60s", "  proxy_read_timeout: 60s\n  proxy_connect_timeout: 60s", 1)
+	r := newRig(t, "info", conf, addr, ok.Addr())
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
+	btEventually(t, "the access log line (the connect waits a minute)", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+	if want := `499 0 "GET /x HTTP/1.1" "U0" "-"` + "\n"; strings.ReplaceAll(alog(), addr, "U0") != want {
+		t.Errorf("access log %q, want %q", alog(), want)
+	}
+	want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while connecting to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"` + "\n"
+	if got := r.log(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
+		t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
+	}
+	if n := ok.Total(); n != 0 {
+		t.Errorf("the second server got %d requests, want none", n)
 	}
 }

@@ -123,7 +123,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	if fresh {
 		x.backoff() // the same server again: give it a moment
 		if x.watch.gone() {
-			x.clientAborted(pr.addr, nil, time.Now())
+			x.clientAborted(pr.addr, nil, nil)
 			return false, false
 		}
 	}
@@ -140,10 +140,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
 	if x.watch.gone() { // nginx: no failure, no other server, 499
-		if ue == nil {
-			a.conn.close()
-		}
-		x.clientAborted(pr.addr, ue, a.start)
+		x.clientAborted(pr.addr, ue, a)
 		return false, false
 	}
 	x.p.stats.attempt(ue, a.start)

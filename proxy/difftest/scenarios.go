@@ -404,6 +404,8 @@ var Scenarios = []Scenario{
 		Requests: reqs(abort(AbortFIN))},
 	{Area: "client_abort", Name: "abort-before-header-rst", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
 		Requests: reqs(abort(AbortRST))},
+	{Area: "client_abort", Name: "abort-mid-header", Servers: []Server{srv(b.PartialHeader()), srv(b.OK())},
+		Requests: reqs(abort(AbortFIN))},
 	{Area: "client_abort", Name: "abort-before-header-buffering_off", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
 		Directives: dirs("proxy_buffering", "off"), Requests: reqs(abort(AbortFIN))},
 	// proxy_ignore_client_abort on: both read the upstream's answer and
