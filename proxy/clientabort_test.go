@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -339,5 +340,54 @@ func TestClientAbortCutsConnect(t *testing.T) {
 	}
 	if n := ok.Total(); n != 0 {
 		t.Errorf("the second server got %d requests, want none", n)
+	}
+}
+
+// A TLS client that leaves: its close_notify alert arrives before the FIN
+// and stays unread; nginx's EPOLLRDHUP sees the FIN anyway, and so does
+// spillway.
+func TestClientAbortTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	held := startHeld(t)
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  ssl_certificate: %s
+  ssl_certificate_key: %s
+  proxy_read_timeout: 60s
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [localhost]
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+`, cf, kf), held.addr())
+	c, err := tls.Dial("tcp", r.addr, &tls.Config{ServerName: "localhost", RootCAs: ca.pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held.heads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the upstream")
+	}
+	_ = c.Close() // close_notify, then FIN
+	select {
+	case err := <-held.ended:
+		if err != io.EOF {
+			t.Fatalf("the upstream's read ended with %v, want EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream connection was not closed after the TLS client left")
+	}
+	btEventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.log(), "epoll_wait()") })
+	if !strings.Contains(r.log(), `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"`) {
+		t.Errorf("error log:\n%s", r.log())
 	}
 }
