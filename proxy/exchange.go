@@ -68,6 +68,10 @@ type exchange struct {
 	fcgi        fcgiState    // the FastCGI side of the exchange (fcgi.go)
 	vars        exchangeVars // what its variables read (vars.go)
 	connHeld    []connHold   // limit_conn counts held until finish (limitconn.go)
+
+	// watch notices the client's close while the upstream is awaited
+	// (clientabort.go); kept across requests with its timer.
+	watch *clientWatch
 }
 
 func (x *exchange) reset() {
@@ -75,7 +79,7 @@ func (x *exchange) reset() {
 	*x = exchange{
 		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
-		uresp: x.uresp, fcgi: x.fcgi.recycle(),
+		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
 	}
 }
 

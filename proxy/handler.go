@@ -87,16 +87,19 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	x.buildHead()
+	x.watchClient() // a client that goes away ends the wait (clientabort.go)
 	for {
 		next, ok := x.tryOnce() // pick, connect, send, read header
 		if ok {
 			break
 		}
 		if !next {
+			x.watch.stop()
 			x.finish()
 			return
 		}
 	}
+	x.watch.stop()
 	if x.respond() { // the body is streamed: finish runs when it is done
 		return
 	}
@@ -159,6 +162,10 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	x.freshNext = nil
 	if fresh {
 		x.backoff() // the same server again: give it a moment
+		if x.watch.gone() {
+			x.clientAborted(pr.addr, nil, nil)
+			return false, false
+		}
 	}
 	if pr == nil {
 		pr = g.pick(x.tried)
@@ -172,6 +179,10 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		g.budget.earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
+	if x.watch.gone() { // nginx: no failure, no other server, 499
+		x.clientAborted(pr.addr, ue, a)
+		return false, false
+	}
 	x.p.stats.attempt(pr, ue, a.start)
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
@@ -239,7 +250,18 @@ func (x *exchange) backoff() {
 	}
 	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.ProxyNextUpstreamTimeout, rand.Float64())
 	x.sameRetries++
-	time.Sleep(d)
+	if d <= 0 {
+		return
+	}
+	// Cut short by a client that goes away, and by a stop that may no
+	// longer wait.
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-x.watch.context().Done():
+	case <-x.p.hardStop:
+	}
 }
 
 // backoffDelay is full jitter: u × base × 2^k for u in [0, 1), never past

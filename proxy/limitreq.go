@@ -12,8 +12,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/config"
-	"spillway/proxy/vars"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // reqZone is one limit_req_zone: nginx's leaky buckets by key, in

@@ -85,7 +85,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
 	p.bodyPool = p.budget.Pool(bodyChunk)
 	if p.elog == nil {
-		l, err := errorlog.Open(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level), errorlog.Options{})
+		l, err := errorlog.OpenAll(cfg.AllErrorLogs(), errorlog.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +100,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-// ReopenLogs reopens the error log and every access log at their paths
+// ReopenLogs reopens every error log and every access log at their paths
 // (SIGUSR1, after logrotate renamed them). A log that cannot be reopened
 // keeps its old file; the first error is returned.
 func (p *Proxy) ReopenLogs() error {

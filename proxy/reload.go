@@ -294,7 +294,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 			return err
 		}
 	}
-	if err := p.elog.Reconfigure(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level)); err != nil {
+	if err := p.elog.ReconfigureAll(cfg.AllErrorLogs()); err != nil {
 		metricsNext.close()
 		undo()
 		return err

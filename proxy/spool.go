@@ -113,7 +113,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		x.release(a, false)
 	default:
 		s.upFailed = true
-		ue := bodyError(a, rerr, true)
+		ue := bodyError(a, rerr, true, x.upstreamChunked())
 		x.p.stats.failure(s.uc.peer, ue)
 		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 		s.sp.CloseWrite(ue)

@@ -27,6 +27,11 @@ type Config struct {
 	ErrorLog ErrorLog
 	PID      string // pid file path ("" = none)
 
+	// ErrorLogs are every error_log, in order: as in nginx each file gets
+	// the lines at or above its own level. Never empty; ErrorLog is the
+	// first.
+	ErrorLogs []ErrorLog
+
 	// WorkerShutdownTimeout bounds a graceful shutdown or the retirement of
 	// an old configuration after a reload (nginx's worker_shutdown_timeout);
 	// 0 = wait for every in-flight request.
@@ -49,7 +54,17 @@ type Config struct {
 	Maps []vars.MapDef
 }
 
-// ErrorLog is the top-level error_log key.
+// AllErrorLogs is ErrorLogs, or ErrorLog alone for a Config built by hand.
+func (c *Config) AllErrorLogs() []ErrorLog {
+	if len(c.ErrorLogs) == 0 || c.ErrorLogs[0] != c.ErrorLog {
+		// Built by hand, or ErrorLog overridden after loading (spillway
+		// demo): the first log is ErrorLog.
+		return append([]ErrorLog{c.ErrorLog}, c.ErrorLogs[min(1, len(c.ErrorLogs)):]...)
+	}
+	return c.ErrorLogs
+}
+
+// ErrorLog is one error_log: a file and the lowest level written to it.
 type ErrorLog struct {
 	Path  string // "stderr" or a file path
 	Level Level
@@ -226,6 +241,11 @@ type Location struct {
 	// wait on a client that stopped taking bytes, with memory full, before
 	// it spills to the temp file (default 50ms; 0 = at once, as nginx).
 	ProxySpillGrace time.Duration
+
+	// ProxyIgnoreClientAbort (proxy_ignore_client_abort, default off): a
+	// client that closes while the upstream is still awaited does not end
+	// the exchange (nginx's rule otherwise: 499, the upstream closed).
+	ProxyIgnoreClientAbort bool
 
 	// Request bodies.
 	ProxyRequestBuffering bool   // default on

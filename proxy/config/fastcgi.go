@@ -113,6 +113,7 @@ type fastcgiDirectives struct {
 	FastcgiNextUpstreamTries   *opt[int]           `mapstructure:"fastcgi_next_upstream_tries"`
 	FastcgiNextUpstreamTimeout *opt[time.Duration] `mapstructure:"fastcgi_next_upstream_timeout"`
 	FastcgiRequestBuffering    *opt[bool]          `mapstructure:"fastcgi_request_buffering"`
+	FastcgiIgnoreClientAbort   *opt[bool]          `mapstructure:"fastcgi_ignore_client_abort"`
 
 	Root *opt[string] `mapstructure:"root"`
 
@@ -142,6 +143,7 @@ func (d *fastcgiDirectives) inherit(p *fastcgiDirectives) {
 	merge(&d.FastcgiNextUpstreamTries, p.FastcgiNextUpstreamTries)
 	merge(&d.FastcgiNextUpstreamTimeout, p.FastcgiNextUpstreamTimeout)
 	merge(&d.FastcgiRequestBuffering, p.FastcgiRequestBuffering)
+	merge(&d.FastcgiIgnoreClientAbort, p.FastcgiIgnoreClientAbort)
 	merge(&d.Root, p.Root)
 	merge(&d.LingeringClose, p.LingeringClose)
 	merge(&d.LingeringTime, p.LingeringTime)
@@ -302,6 +304,7 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 	loc.ProxyNextUpstreamTries = d.FastcgiNextUpstreamTries.or(0)
 	loc.ProxyNextUpstreamTimeout = d.FastcgiNextUpstreamTimeout.or(0)
 	loc.ProxyRequestBuffering = d.FastcgiRequestBuffering.or(true)
+	loc.ProxyIgnoreClientAbort = d.FastcgiIgnoreClientAbort.or(false)
 }
 
 func lingerMode(s string) LingerMode {

@@ -58,9 +58,9 @@ type (
 
 // rawFile is the whole file.
 type rawFile struct {
-	ErrorLog *opt[ErrorLog] `mapstructure:"error_log"`
-	PID      *opt[string]   `mapstructure:"pid"`
-	HTTP     *rawHTTP       `mapstructure:"http"`
+	ErrorLog *opt[[]ErrorLog] `mapstructure:"error_log"` // one, or a list
+	PID      *opt[string]     `mapstructure:"pid"`
+	HTTP     *rawHTTP         `mapstructure:"http"`
 
 	WorkerShutdownTimeout *opt[time.Duration] `mapstructure:"worker_shutdown_timeout"`
 	Metrics               *rawMetrics         `mapstructure:"metrics"`
@@ -183,6 +183,8 @@ type locationDirectives struct {
 	ProxyTempPath          *opt[string]        `mapstructure:"proxy_temp_path"`
 	ProxySpillGrace        *opt[time.Duration] `mapstructure:"proxy_spill_grace"` // spillway's own
 
+	ProxyIgnoreClientAbort *opt[bool] `mapstructure:"proxy_ignore_client_abort"`
+
 	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -238,6 +240,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyTempPath, p.ProxyTempPath)
 	merge(&d.ProxySpillGrace, p.ProxySpillGrace)
 	merge(&d.ProxyRequestBuffering, p.ProxyRequestBuffering)
+	merge(&d.ProxyIgnoreClientAbort, p.ProxyIgnoreClientAbort)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)
@@ -386,7 +389,7 @@ func envKeys() []string {
 			switch {
 			case f.typ.Implements(reflect.TypeFor[keyed]()):
 				switch f.typ {
-				case reflect.TypeFor[*opt[ErrorLog]]():
+				case reflect.TypeFor[*opt[[]ErrorLog]]():
 					keys = append(keys, key+".path", key+".level")
 				case reflect.TypeFor[*opt[AccessLog]]():
 					keys = append(keys, key+".path", key+".format")

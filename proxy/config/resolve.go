@@ -74,12 +74,13 @@ func defaultHeaders() []Header {
 // every problem in p.
 func resolve(raw *rawFile, p *problems) *Config {
 	c := &Config{
-		ErrorLog:  resolveErrorLog(raw.ErrorLog),
+		ErrorLogs: resolveErrorLogs(raw.ErrorLog),
 		PID:       raw.PID.or(""),
 		Upstreams: map[string]*Upstream{},
 
 		WorkerShutdownTimeout: raw.WorkerShutdownTimeout.or(0),
 	}
+	c.ErrorLog = c.ErrorLogs[0]
 	if c.WorkerShutdownTimeout < 0 {
 		p.add(raw.WorkerShutdownTimeout.at(), `"worker_shutdown_timeout" must not be negative`)
 	}
@@ -187,15 +188,17 @@ func (h *rawHTTP) checkDirectives(p *problems) {
 	h.locationDirectives.check(p)
 }
 
-func resolveErrorLog(o *opt[ErrorLog]) ErrorLog {
-	l := o.or(ErrorLog{Level: -1})
-	if l.Path == "" {
-		l.Path = defaultErrorLogPath
+func resolveErrorLogs(o *opt[[]ErrorLog]) []ErrorLog {
+	logs := slices.Clone(o.or([]ErrorLog{{Level: -1}}))
+	for i := range logs {
+		if logs[i].Path == "" {
+			logs[i].Path = defaultErrorLogPath
+		}
+		if logs[i].Level < 0 { // errorLogFrom leaves -1 when no level is given
+			logs[i].Level = defaultErrorLogLevel
+		}
 	}
-	if l.Level < 0 { // errorLogFrom leaves -1 when no level is given
-		l.Level = defaultErrorLogLevel
-	}
-	return l
+	return logs
 }
 
 func resolveAccessLog(o *opt[AccessLog]) AccessLog {
@@ -456,6 +459,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySpillGrace = d.ProxySpillGrace.or(defaultSpillGrace)
 
 	l.ProxyRequestBuffering = d.ProxyRequestBuffering.or(true)
+	l.ProxyIgnoreClientAbort = d.ProxyIgnoreClientAbort.or(false)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
 	l.ClientBodyTempPath = d.ClientBodyTempPath.or(defaultClientBodyTempPath)

@@ -88,9 +88,15 @@ func (req Request) wire() []byte {
 	return b.Bytes()
 }
 
+// abortWait bounds how long an Abort client waits for its request to reach
+// an upstream.
+const abortWait = 5 * time.Second
+
 // send sends req on a new connection to addr and reads the answer. log
-// returns the proxy's error log so far (SlowRead waits for a line in it).
-func send(addr string, req Request, log func() string) Response {
+// returns the proxy's error log so far (SlowRead waits for a line in it);
+// reached reports whether the request has reached an upstream (Abort waits
+// for it).
+func send(addr string, req Request, log func() string, reached func() bool) Response {
 	d := net.Dialer{Timeout: clientTimeout}
 	if req.SlowRead {
 		// A small receive window, so that the proxy's socket blocks soon
@@ -121,6 +127,21 @@ func send(addr string, req Request, log func() string) Response {
 		_, _ = c.Write(data)
 	}()
 	defer func() { <-written }()
+	if req.Abort != "" {
+		<-written
+		deadline := time.Now().Add(abortWait)
+		for !reached() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // polling the upstreams' counters: the event has no other signal
+		}
+		if !reached() {
+			return Response{Status: "none", End: "abort: the request did not reach an upstream"}
+		}
+		if req.Abort == AbortRST {
+			_ = c.(*net.TCPConn).SetLinger(0)
+		}
+		_ = c.Close()
+		return Response{Status: "none", End: "aborted by the client"}
+	}
 	if req.SlowRead {
 		<-written
 		deadline := time.Now().Add(spillWait)

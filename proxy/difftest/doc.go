@@ -182,6 +182,9 @@ func requests(s *Scenario) string {
 				one += " slow reader"
 			}
 		}
+		if r.Abort != "" {
+			one += ", client closes (" + strings.ToUpper(r.Abort) + ") once it reached an upstream"
+		}
 		if r.Pause > 0 {
 			one = fmt.Sprintf("after %v: %s", r.Pause, one)
 		}

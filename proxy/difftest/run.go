@@ -139,7 +139,9 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			// synchronisation: nothing else can be waited for.
 			time.Sleep(req.Pause)
 		}
-		out.Responses = append(out.Responses, send(r.addr(), req, r.log))
+		before := totalHits(ups)
+		reached := func() bool { return totalHits(ups) > before }
+		out.Responses = append(out.Responses, send(r.addr(), req, r.log, reached))
 	}
 	stopErr := r.stop()
 	keys := requestKeys(s)
@@ -183,6 +185,17 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 	}
 	out.Log, out.Dropped = normaliseLog(out.RawLog, names, dir)
 	return out, nil
+}
+
+// totalHits is the number of request heads the upstreams have read.
+func totalHits(ups []*bench.Upstream) int {
+	n := 0
+	for _, u := range ups {
+		if u != nil {
+			n += u.Total()
+		}
+	}
+	return n
 }
 
 // nginxSide runs nginx as a child process: a master and one worker, on a

@@ -102,7 +102,18 @@ type Request struct {
 	// a 4 KiB receive buffer: a client that does not keep up,
 	// deterministically.
 	SlowRead bool
+	// Abort closes the connection without reading anything once the
+	// request has reached an upstream server (its head was read there):
+	// AbortFIN closes, AbortRST resets (SO_LINGER 0). What is compared is
+	// how the proxy treats a client that went away: its log and the hits.
+	Abort string
 }
+
+// Request.Abort values.
+const (
+	AbortFIN = "fin"
+	AbortRST = "rst"
+)
 
 // Aspect names one compared property.
 type Aspect string

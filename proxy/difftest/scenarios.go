@@ -91,6 +91,15 @@ var (
 		Aspects: []Aspect{AspectLog},
 		Reason:  "deliberate (proxy/errorlog): nginx writes the control bytes of a refused request line raw into the error log's `request:`; spillway writes them as `\\xNN`, so that one entry is always one line and a terminal shows it safely (the access log's `$request` is escaped alike by both)",
 	}
+	diffBadChunkedLate = &Difference{
+		Aspects: []Aspect{AspectBody},
+		Reason:  "deliberate (README): a chunked body whose framing breaks after the head went out: both log `upstream sent invalid chunked response` and close without the last chunk, but nginx drops what its buffers still held (36719 of 65536 bytes with proxy_buffering on, 65391 with it off, here), spillway relays every byte before the break",
+	}
+	diffAbortIgnoredLine = &Difference{
+		Aspects: []Aspect{AspectLog},
+		Bug:     true,
+		Reason:  "known: with proxy_ignore_client_abort on, the answer written to a client that has left: nginx logs `writev() failed (104: Connection reset by peer) while sending to client` after an RST, and `shutdown() failed (107: Transport endpoint is not connected) while sending to client` from its lingering close after a FIN when the connection is not kept alive (here with `Connection: close`, or because the scenario's SIGQUIT came first); spillway logs neither, since fasthttp writes a buffered answer after the exchange has ended and closes without shutdown(). Status, upstream hits and the upstream's full answer are the same",
+	}
 	diffRawCR = &Difference{
 		Aspects: []Aspect{AspectLog},
 		Reason:  "deliberate (proxy/errorlog): nginx quotes the first buffer-size bytes of the too long line, which here end in the line's CR, and writes that CR raw; spillway writes it as `\\x0d` so that one entry is always one line",
@@ -107,6 +116,9 @@ const nginxNonBufferedOverrun = nginxOverrunRead + "; with proxy_buffering off n
 // nginxNonBufferedPhase is why the error line's phase is racy with
 // proxy_buffering off.
 const nginxNonBufferedPhase = "with proxy_buffering off nginx names the phase of the connection's current handler: `while sending to client` when the upstream's FIN/RST arrived with the body bytes it was still forwarding, `while reading upstream` when it arrived later; spillway always says `reading upstream`"
+
+// abort is a GET whose client closes once it reached an upstream.
+func abort(how string) Request { r := get("/x"); r.Abort = how; return r }
 
 // Scenarios is the differential suite. docs/differential.md lists it
 // (TestDocInSync).
@@ -147,6 +159,16 @@ var Scenarios = []Scenario{
 	{Area: "behaviour", Name: "fail_ratio", Servers: []Server{srv(b.FailRatio(0.5, b.Reset()))}, Requests: times(4, get("/x"))},
 	{Area: "behaviour", Name: "headers_then_stall", Servers: []Server{srv(b.HeadersThenStall())}, Requests: reqs(get("/x"))},
 	{Area: "behaviour", Name: "chunked_truncated", Servers: []Server{srv(b.ChunkedTruncated(1024))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "bad_chunked-buffering_on", Servers: []Server{srv(b.BadChunked(1000))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "bad_chunked-buffering_off", Servers: []Server{srv(b.BadChunked(1000))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x"))},
+	// Broken after 64 KiB: both send the head and close without the last
+	// chunk; what reached the client before depends on nginx's buffers.
+	{Area: "behaviour", Name: "bad_chunked-64k-buffering_on", Servers: []Server{srv(b.BadChunked(64 << 10))}, Requests: reqs(get("/x")),
+		Diff: diffBadChunkedLate},
+	{Area: "behaviour", Name: "bad_chunked-64k-buffering_off", Servers: []Server{srv(b.BadChunked(64 << 10))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x")),
+		Diff: diffBadChunkedLate, Racy: []Aspect{AspectLog}, RacyReason: nginxNonBufferedPhase},
 	{Area: "behaviour", Name: "refuse", Servers: []Server{srv(b.Refuse())}, Requests: reqs(get("/x"))},
 	{Area: "behaviour", Name: "header_limit", Servers: []Server{srv(b.HeaderLimit(1024, b.Reply431))},
 		Requests: reqs(Request{Method: "GET", Path: "/x", Header: []string{"X-Pad: " + strings.Repeat("p", 2000)}})},
@@ -508,6 +530,27 @@ var Scenarios = []Scenario{
 	{Area: "limit_conn", Name: "with-limit_req", Servers: []Server{srv(b.OK())},
 		Directives: join(limitDirs("1r/m", "zone=one burst=1 nodelay"), dirs("limit_conn_zone", "$binary_remote_addr zone=addr:1m", "limit_conn", "addr 1")),
 		Requests:   times(3, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+
+	// ---- the client goes away while the upstream is awaited ----
+	// nginx closes the upstream connection, tries no other server and
+	// counts no failure; the phase stays "sending request" until a
+	// response byte came.
+	{Area: "client_abort", Name: "abort-before-header", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Requests: reqs(abort(AbortFIN))},
+	{Area: "client_abort", Name: "abort-before-header-rst", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Requests: reqs(abort(AbortRST))},
+	{Area: "client_abort", Name: "abort-mid-header", Servers: []Server{srv(b.PartialHeader()), srv(b.OK())},
+		Requests: reqs(abort(AbortFIN))},
+	{Area: "client_abort", Name: "abort-before-header-buffering_off", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(abort(AbortFIN))},
+	// proxy_ignore_client_abort on: both read the upstream's answer and
+	// write it to the socket the client has left.
+	{Area: "client_abort", Name: "abort-ignore-client-abort", Servers: []Server{srv(b.SlowHeader(300 * time.Millisecond)), srv(b.OK())},
+		Directives: dirs("proxy_ignore_client_abort", "on"), Requests: reqs(abort(AbortFIN)), Diff: diffAbortIgnoredLine},
+	{Area: "client_abort", Name: "abort-ignore-client-abort-rst", Servers: []Server{srv(b.SlowHeader(300 * time.Millisecond)), srv(b.OK())},
+		Directives: dirs("proxy_ignore_client_abort", "on"), Requests: reqs(abort(AbortRST)), Diff: diffAbortIgnoredLine},
+	{Area: "client_abort", Name: "abort-ignore-client-abort-close", Servers: []Server{srv(b.SlowHeader(300 * time.Millisecond)), srv(b.OK())},
+		Directives: dirs("proxy_ignore_client_abort", "on"), Requests: reqs(closing(abort(AbortFIN))), Diff: diffAbortIgnoredLine},
 }
 
 // limitReqRacy: the excess in the log lines depends on the milliseconds

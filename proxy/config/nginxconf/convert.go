@@ -769,6 +769,16 @@ func (m *ymap) set(key string, v *yaml.Node) *yaml.Node {
 	return v
 }
 
+// get returns the value of key, nil when there is none.
+func (m *ymap) get(key string) *yaml.Node {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == key {
+			return m.n.Content[i+1]
+		}
+	}
+	return nil
+}
+
 func (m *ymap) has(key string) bool {
 	for i := 0; i+1 < len(m.n.Content); i += 2 {
 		if m.n.Content[i].Value == key {

@@ -236,6 +236,7 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			name: "logs, pid and paths with a prefix",
 			in: `error_log logs/error.log warn;
 error_log syslog:server=10.0.0.1;
+error_log logs/notice.log notice;
 pid run/nginx.pid;
 http {
   log_format short '$remote_addr "$request" '
@@ -250,19 +251,19 @@ http {
   server { listen 81; access_log logs/b.log bad; location / { proxy_pass http://127.0.0.1:9000; } }
   server { listen 82; access_log logs/c.log js if=$loggable; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
-			yaml: []string{"error_log: {path: /p/logs/error.log, level: warn}", "pid: /p/run/nginx.pid",
+			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/nginx.pid",
 				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n",
 				"proxy_temp_path: /p/cache/proxy", "client_body_temp_path: /abs/client", "access_log: off",
 				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'"},
 			warns: []string{
 				`2: unsupported error log "syslog:server=10.0.0.1" in main: spillway writes to a file or stderr`,
-				`8: unsupported parameter "escape=json" of "log_format" in http: spillway escapes variables nginx's default way`,
-				`9: ignored parameter "buffer=32k" of "access_log" in http: spillway writes each line when the request ends`,
-				`10: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:9 is converted`,
-				`11: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
-				`13: unsupported directive "access_log" in location: spillway writes access logs per server`,
-				`14: unsupported log_format "bad" in server: unknown "nonsense_variable" variable; access_log not converted`,
-				`15: unsupported parameter "if=$loggable" of "access_log" in server`,
+				`9: unsupported parameter "escape=json" of "log_format" in http: spillway escapes variables nginx's default way`,
+				`10: ignored parameter "buffer=32k" of "access_log" in http: spillway writes each line when the request ends`,
+				`11: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:10 is converted`,
+				`12: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
+				`14: unsupported directive "access_log" in location: spillway writes access logs per server`,
+				`15: unsupported log_format "bad" in server: unknown "nonsense_variable" variable; access_log not converted`,
+				`16: unsupported parameter "if=$loggable" of "access_log" in server`,
 			},
 		},
 		{

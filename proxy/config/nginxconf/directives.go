@@ -73,6 +73,7 @@ func init() {
 	}
 	add(inLocations, "proxy_buffering", single(flagValue))
 	add(inLocations, "proxy_request_buffering", single(flagValue))
+	add(inLocations, "proxy_ignore_client_abort", single(flagValue))
 	add(inLocations, "proxy_buffers", buffers)
 	add(inLocations, "proxy_temp_path", pathValue(3))
 	add(inLocations, "client_body_temp_path", pathValue(3))
@@ -114,7 +115,7 @@ func init() {
 	add("location", "fastcgi_split_path_info", single(anyValue))
 	add(inLocations, "fastcgi_param", fastcgiParam)
 	add(inLocations, "fastcgi_index", single(anyValue))
-	for _, n := range []string{"fastcgi_keep_conn", "fastcgi_buffering", "fastcgi_request_buffering"} {
+	for _, n := range []string{"fastcgi_keep_conn", "fastcgi_buffering", "fastcgi_request_buffering", "fastcgi_ignore_client_abort"} {
 		add(inLocations, n, single(flagValue))
 	}
 	for _, n := range []string{"fastcgi_buffer_size", "fastcgi_busy_buffers_size", "fastcgi_max_temp_file_size",
@@ -211,7 +212,7 @@ var unsupportedWhy = map[string]string{
 	"ip_hash":            "spillway balances with round-robin or least_conn",
 	"hash":               "spillway balances with round-robin or least_conn",
 	"random":             "spillway balances with round-robin or least_conn",
-	"error_log":          "spillway has one error log, at the top level",
+	"error_log":          "spillway's error logs are set at the top level",
 	"access_log":         "spillway writes access logs per server",
 	"add_header":         "spillway does not add response headers",
 	"proxy_cache":        "spillway does not cache",
@@ -497,10 +498,6 @@ func errorLog(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Unsupported, "unsupported error log \"%s\" in main: spillway writes to a file or stderr", path)
 		return nil
 	}
-	if lv.m.has("error_log") {
-		c.warn(d, Unsupported, `unsupported directive "error_log" in main: spillway writes one error log, the first one is converted`)
-		return nil
-	}
 	m := newMap()
 	m.n.Style = yaml.FlowStyle
 	m.set("path", str(c.withPrefix(path)))
@@ -513,7 +510,15 @@ func errorLog(c *conv, lv *level, d *Directive) error {
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"error_log\" in main", a)
 		}
 	}
-	lv.m.set("error_log", m.n)
+	// Several error_log lines: a list, each file with its own level.
+	switch prev := lv.m.get("error_log"); {
+	case prev == nil:
+		lv.m.set("error_log", m.n)
+	case prev.Kind == yaml.SequenceNode:
+		prev.Content = append(prev.Content, m.n)
+	default:
+		lv.m.set("error_log", &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{prev, m.n}})
+	}
 	return nil
 }
 
