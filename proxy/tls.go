@@ -93,6 +93,7 @@ func serverTLSConfig(t *config.ServerTLS) *tls.Config {
 		MinVersion:             t.MinVersion,
 		MaxVersion:             t.MaxVersion,
 		CipherSuites:           t.CipherSuites,
+		CurvePreferences:       t.Curves,
 		SessionTicketsDisabled: !t.SessionTickets,
 		NextProtos:             []string{"http/1.1"},
 	}

@@ -63,6 +63,7 @@ type sslDirectives struct {
 	SSLCiphers        *opt[words]         `mapstructure:"ssl_ciphers"`
 	SSLSessionTimeout *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
 	SSLSessionTickets *opt[bool]          `mapstructure:"ssl_session_tickets"`
+	SSLECDHCurve      *opt[string]        `mapstructure:"ssl_ecdh_curve"`
 }
 
 func (d *sslDirectives) inherit(p *sslDirectives) {
@@ -72,6 +73,7 @@ func (d *sslDirectives) inherit(p *sslDirectives) {
 	merge(&d.SSLCiphers, p.SSLCiphers)
 	merge(&d.SSLSessionTimeout, p.SSLSessionTimeout)
 	merge(&d.SSLSessionTickets, p.SSLSessionTickets)
+	merge(&d.SSLECDHCurve, p.SSLECDHCurve)
 }
 
 // proxySSLDirectives may be written in http, a server and a location;
@@ -115,6 +117,9 @@ type ServerTLS struct {
 	SessionTimeout time.Duration
 	// SessionTickets is ssl_session_tickets. Default on.
 	SessionTickets bool
+	// Curves is ssl_ecdh_curve: the key exchange groups Go has among
+	// those named, in order; nil ("auto") means Go's defaults.
+	Curves []tls.CurveID
 }
 
 // Certificate is one loaded ssl_certificate / ssl_certificate_key pair.
@@ -200,6 +205,13 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 			p.add(d.SSLCiphers.at(), "%v", err)
 		}
 		t.CipherSuites = cs
+	}
+	if d.SSLECDHCurve.set() {
+		cs, _, err := GoCurves(d.SSLECDHCurve.v)
+		if err != nil {
+			p.add(d.SSLECDHCurve.at(), "%v", err)
+		}
+		t.Curves = cs
 	}
 	certs, keys := d.SSLCertificate.or(nil), d.SSLCertificateKey.or(nil)
 	if len(certs) == 0 {
@@ -330,44 +342,17 @@ func parseProtocols(ws []string) (lo, hi uint16, err error) {
 	return vs[0], vs[len(vs)-1], nil
 }
 
-// parseCiphers turns ssl_ciphers into TLS 1.2 cipher suite IDs. Names are
-// Go's (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) or OpenSSL's
-// (ECDHE-ECDSA-AES128-GCM-SHA256), separated by ":" or spaces. nginx's
-// default "HIGH:!aNULL:!MD5" means Go's defaults; other OpenSSL cipher
-// expressions are not understood.
+// parseCiphers turns ssl_ciphers into TLS 1.2 cipher suite IDs: an
+// OpenSSL cipher string (OpenSSLCipherList), whose suites Go lacks are
+// dropped (nginxconf warns about them); Go's names of suites are accepted
+// too. nginx's default "HIGH:!aNULL:!MD5" means Go's defaults.
 func parseCiphers(ws []string) ([]uint16, error) {
-	if strings.Join(ws, ":") == "HIGH:!aNULL:!MD5" {
+	expr := strings.Join(ws, ":")
+	if expr == "HIGH:!aNULL:!MD5" {
 		return nil, nil
 	}
-	byName := map[string]uint16{}
-	for _, c := range tls.CipherSuites() {
-		byName[c.Name] = c.ID
-	}
-	for _, c := range tls.InsecureCipherSuites() {
-		byName[c.Name] = c.ID
-	}
-	var ids []uint16
-	for _, w := range ws {
-		for _, n := range strings.Split(w, ":") {
-			if n == "" {
-				continue
-			}
-			id, ok := byName[n]
-			if !ok {
-				id, ok = byName[openSSLCiphers[n]]
-			}
-			if !ok {
-				return nil, fmt.Errorf(`unknown cipher %q in "ssl_ciphers": use names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 or ECDHE-ECDSA-AES128-GCM-SHA256 (OpenSSL cipher expressions are not supported)`, n)
-			}
-			if !slices.Contains(ids, id) {
-				ids = append(ids, id)
-			}
-		}
-	}
-	if len(ids) == 0 {
-		return nil, errors.New(`"ssl_ciphers" lists no cipher`)
-	}
-	return ids, nil
+	ids, _, err := GoCipherSuites(expr)
+	return ids, err
 }
 
 // openSSLCiphers maps OpenSSL's names of the TLS 1.2 suites Go implements

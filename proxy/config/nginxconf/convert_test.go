@@ -314,6 +314,29 @@ http {
 			},
 		},
 		{
+			name: "TLS as people write it",
+			in: `http {
+  ssl_ciphers 'EECDH+AESGCM:EDH+AESGCM:AES256+EECDH:AES256+EDH';
+  ssl_ecdh_curve X25519:X448:secp384r1;
+  ssl_buffer_size 4k;
+  ssl_prefer_server_ciphers on;
+  ssl_dhparam /etc/ssl/dhparam.pem;
+  server { listen 443 ssl; ssl_certificate c.pem; ssl_certificate_key c.key;
+    ssl_ciphers 'ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:!KRB5-DES-CBC3-SHA';
+    location / { proxy_pass http://10.0.0.1; } }
+}`,
+			yaml: []string{"ssl_ciphers: EECDH+AESGCM:EDH+AESGCM:AES256+EECDH:AES256+EDH", "ssl_ecdh_curve: X25519:X448:secp384r1",
+				"ssl_ciphers: ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:!KRB5-DES-CBC3-SHA"},
+			warns: []string{
+				`2: ignored ciphers of "ssl_ciphers" in http: Go's TLS does not implement DHE-DSS-AES256-GCM-SHA384:DHE-RSA-AES256-GCM-SHA384:DHE-DSS-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-CCM8:ECDHE-ECDSA-AES256-CCM:ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:DHE-RSA-AES256-CCM8:DHE-RSA-AES256-CCM:DHE-RSA-AES256-SHA256:DHE-DSS-AES256-SHA256:DHE-RSA-AES256-SHA:DHE-DSS-AES256-SHA`,
+				`3: ignored curves of "ssl_ecdh_curve" in http: Go's TLS does not implement X448`,
+				`4: ignored directive "ssl_buffer_size" in http: Go's TLS sizes its records itself: small at first, then full 16k records once a response flows, which is what nginx's setting trades between`,
+				`5: ignored directive "ssl_prefer_server_ciphers" in http: Go's TLS server orders the cipher suites itself`,
+				`6: ignored directive "ssl_dhparam" in http: Go offers no DHE cipher suites, so there are no DH parameters to load`,
+				`8: ignored ciphers of "ssl_ciphers" in server: Go's TLS does not implement DHE-RSA-AES128-GCM-SHA256`,
+			},
+		},
+		{
 			name: "FastCGI",
 			in: `http {
   upstream php { server 127.0.0.1:9000; }
@@ -435,6 +458,9 @@ func TestConvertErrors(t *testing.T) {
 		{"http {\n}", `no server block could be converted (every server needs a listen address spillway serves and a location that proxies) in x.conf:1`},
 		{conf("listen 80; location / { proxy_pass http://a:1 { } }"), `directive "proxy_pass" is not terminated by ";" in x.conf:4`},
 		{conf("listen 80; location /;"), `directive "location" has no opening "{" in x.conf:4`},
+		{conf("listen 80; ssl_ciphers NOSUCH:!ALL; location / { proxy_pass http://a:1; }"), `SSL_CTX_set_cipher_list("NOSUCH:!ALL") failed (SSL: error:0A0000B9:SSL routines::no cipher match) in x.conf:4`},
+		{conf("listen 80; ssl_ciphers EDH+AESGCM; location / { proxy_pass http://a:1; }"), `"ssl_ciphers" "EDH+AESGCM" selects no cipher suite Go's TLS implements (it selects DHE-DSS-AES256-GCM-SHA384:DHE-RSA-AES256-GCM-SHA384:DHE-DSS-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256) in x.conf:4`},
+		{conf("listen 80; ssl_ecdh_curve secp999; location / { proxy_pass http://a:1; }"), `SSL_CTX_set1_curves_list("secp999") failed (SSL: unknown group "secp999") in x.conf:4`},
 	} {
 		ds, err := Parse("x.conf", []byte(c.in))
 		if err == nil {
