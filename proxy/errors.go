@@ -93,6 +93,9 @@ func (e *UpstreamError) Message() string {
 	if e.Phase == PhaseSSLHandshake && e.Kind != KindTimeout {
 		return sslUpstreamMessage(e) // upstream_tls.go
 	}
+	if m, ok := unixConnectMessage(e); ok {
+		return m
+	}
 	switch e.Kind {
 	case KindTimeout:
 		return "upstream timed out"

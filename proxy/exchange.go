@@ -121,7 +121,7 @@ func bstr(b []byte) string {
 
 // upstreamURL is nginx's "upstream:" field: scheme, peer, URI sent.
 func (x *exchange) upstreamURL(hostport string) string {
-	return x.loc.scheme + "://" + hostport + string(x.uri)
+	return upstreamPeerURL(x.loc.scheme, hostport, x.uri)
 }
 
 // logUpstream writes nginx's error line for a failed attempt.

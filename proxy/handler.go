@@ -222,7 +222,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		x.logDisabled(pr, ue.Phase)
 		counted = false
 	}
-	x.logUpstream(errorlog.Level(config.LevelError), ue, "", pr.addr)
+	x.logUpstream(ue.connectLogLevel(), ue, "", pr.addr)
 	if counted && ue.Kind != KindTimeout && g.failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 	}

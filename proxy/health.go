@@ -203,12 +203,10 @@ func (c *checker) logf(lv errorlog.Level, format string, args ...any) {
 // else a *checkError saying what failed, in nginx's words.
 func (c *checker) check(ctx context.Context) error {
 	deadline := time.Now().Add(c.hc.Timeout)
-	d := net.Dialer{Deadline: deadline}
-	nc, err := d.DialContext(ctx, "tcp", c.p.addr)
+	conn, err := dialStream(ctx, c.p.addr, 0, deadline)
 	if err != nil {
 		return checkFailed("connect", err)
 	}
-	conn := nc.(*net.TCPConn)
 	_ = conn.SetDeadline(deadline)
 	// Stopping cuts a check short: every blocked read or write returns.
 	unwatch := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -309,7 +307,7 @@ func trimEOL(b []byte) []byte {
 // data, which would make Linux send RST), and closes. The read is bounded by
 // checkDrainLimit and by the check's deadline, extended by checkDrainGrace;
 // when ctx is cancelled (stopping) it is cut short.
-func closeGracefully(ctx context.Context, conn *net.TCPConn, r io.Reader, deadline time.Time) {
+func closeGracefully(ctx context.Context, conn streamConn, r io.Reader, deadline time.Time) {
 	_ = conn.CloseWrite()
 	if min := time.Now().Add(checkDrainGrace); deadline.Before(min) {
 		deadline = min

@@ -143,7 +143,7 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {
 		host := lc.ProxyPass.Host
-		if _, _, err := net.SplitHostPort(host); err != nil {
+		if _, _, err := net.SplitHostPort(host); err != nil && !isUnixAddr(host) {
 			return nil, fmt.Errorf("proxy_pass: %w", err)
 		}
 		g, ok := s.groups[host]

@@ -22,7 +22,7 @@ import (
 // An upConn has one owner at a time: the exchange using it, or the keepalive
 // cache holding it. It is not safe for concurrent use.
 type upConn struct {
-	tcp  *net.TCPConn
+	tcp  streamConn // TCP, or a unix-domain socket (unixsock.go)
 	peer *peer
 	t    *transport
 	tls  *tls.Conn    // over tcp for an https:// upstream, nil otherwise (upstream_tls.go)
@@ -118,14 +118,12 @@ func (c *upConn) Close() error {
 func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, headerBuf int, sec *upstreamTLS) (*upConn, error) {
 	// No TCP keepalive probes on upstream connections (nginx's
 	// proxy_socket_keepalive off): four setsockopt(2) calls fewer per connect.
-	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	tcp, err := dialStream(ctx, p.addr, timeout, time.Time{})
 	if err != nil {
 		// A net.Dialer timeout is a net.Error with Timeout() but not
 		// os.ErrDeadlineExceeded; classify handles both.
 		return nil, &UpstreamError{Phase: PhaseConnect, Kind: classify(PhaseConnect, err), Peer: p.addr, Err: err}
 	}
-	tcp := c.(*net.TCPConn)
 	uc := &upConn{tcp: tcp, peer: p, t: t}
 	if !t.conns.add(uc) {
 		return nil, &UpstreamError{Phase: PhaseConnect, Kind: KindOther, Peer: p.addr, Err: net.ErrClosed}

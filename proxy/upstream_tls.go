@@ -93,7 +93,7 @@ func (g *group) tlsFor(ps *config.ProxySSL) *upstreamTLS {
 // proxy_ssl_* settings of the first location that uses the group that way:
 // the same handshake, verification and session cache as the traffic's. The
 // check's deadline is already set on conn.
-func (g *group) checkTLS(conn *net.TCPConn, pr *peer) (*tls.Conn, error) {
+func (g *group) checkTLS(conn streamConn, pr *peer) (*tls.Conn, error) {
 	g.tlsMu.Lock()
 	sec := g.tlsCheck
 	g.tlsMu.Unlock()

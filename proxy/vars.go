@@ -35,6 +35,9 @@ func (x *exchange) beginVars() {
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host
+		if isUnixAddr(v.req.ProxyHost) {
+			v.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
+		}
 	}
 	v.conn = vars.Conn{ID: x.conn, Requests: x.ctx.ConnRequestNum(), RemoteAddr: bstr(x.client),
 		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}

@@ -518,8 +518,8 @@ func TestValidation(t *testing.T) {
 			"", 0, ""}, // placeholder: see below
 		{"weight 0", strings.Replace(base, "{address: 127.0.0.1:9001}", "{address: 127.0.0.1:9001, weight: 0}", 1),
 			"http.upstreams[app].servers[0].weight", 4, `invalid parameter "weight=0"`},
-		{"unix upstream", strings.Replace(base, "{address: 127.0.0.1:9001}", "{address: \"unix:/tmp/s\"}", 1),
-			"http.upstreams[app].servers[0].address", 4, "unix sockets are not supported yet"},
+		{"unix upstream without a path", strings.Replace(base, "{address: 127.0.0.1:9001}", "{address: \"unix:\"}", 1),
+			"http.upstreams[app].servers[0].address", 4, "no path in the unix domain socket"},
 		{"upstream server without address", strings.Replace(base, "{address: 127.0.0.1:9001}", "{weight: 2}", 1),
 			"http.upstreams[app].servers[0]", 4, `upstream server has no "address"`},
 		{"duplicate listen", strings.Replace(base, `["127.0.0.1:8080"]`, `["8080", ":8080"]`, 1),

@@ -195,11 +195,11 @@ func listenAddress(s string) (string, error) {
 }
 
 // upstreamAddress normalises an upstream server address to host:port, with
-// nginx's default port 80.
+// nginx's default port 80, or to "unix:/path" (a unix-domain socket).
 func upstreamAddress(s string) (string, error) {
 	a := strings.TrimSpace(s)
-	if strings.HasPrefix(a, "unix:") {
-		return "", fmt.Errorf("unix sockets are not supported yet: %q", s)
+	if path, ok := strings.CutPrefix(a, "unix:"); ok {
+		return unixAddress(s, path)
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
@@ -289,7 +289,18 @@ func parseProxyPass(s string, upstreams map[string]bool) (ProxyPass, error) {
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		host, uri = rest[:i], rest[i:]
 	}
+	if path, ok := strings.CutPrefix(rest, "unix:"); ok {
+		// nginx's http://unix:/path/to.sock[:/uri]: the path ends at ":".
+		path, uri, _ = strings.Cut(path, ":")
+		host = "unix:" + path
+		if _, err := unixAddress(s, path); err != nil {
+			return ProxyPass{}, err
+		}
+	}
 	pp := ProxyPass{Scheme: strings.ToLower(scheme), Host: host, URI: uri, HasURI: uri != ""}
+	if strings.HasPrefix(host, "unix:") {
+		return pp, nil
+	}
 	if host == "" {
 		return pp, fmt.Errorf("no host in upstream %q", s)
 	}
@@ -311,4 +322,16 @@ func parseProxyPass(s string, upstreams map[string]bool) (ProxyPass, error) {
 		return pp, fmt.Errorf("invalid port in upstream %q", host)
 	}
 	return pp, nil
+}
+
+// unixAddress checks the path of a "unix:" upstream address (s, for the
+// message) and returns the address as spillway writes it, "unix:/path".
+func unixAddress(s, path string) (string, error) {
+	if path == "" {
+		return "", fmt.Errorf("no path in the unix domain socket %q", s)
+	}
+	if len(path) > 107 { // sun_path
+		return "", fmt.Errorf("too long path in the unix domain socket %q", s)
+	}
+	return "unix:" + path, nil
 }

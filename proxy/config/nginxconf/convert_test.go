@@ -159,11 +159,10 @@ location /v/ { proxy_pass http://$host:9000; }`),
   }
   server { listen 80; location / { proxy_pass http://u; } }
 }`,
-			yaml: []string{"least_conn: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s"},
+			yaml: []string{"least_conn: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "{address: 'unix:/run/app.sock'}"},
 			warns: []string{
 				`4: unsupported parameter "max_conns=10" of "server" in upstream`,
 				`4: unsupported parameter "slow_start=30s" of "server" in upstream`,
-				`5: unsupported upstream server "unix:/run/app.sock" in upstream: spillway connects over TCP only`,
 				`9: unsupported directive "keepalive_time" in upstream`,
 				`10: unsupported directive "ip_hash" in upstream: spillway balances with round-robin or least_conn`,
 			},
@@ -314,6 +313,20 @@ http {
 			},
 		},
 		{
+			name: "unix sockets",
+			in: `http {
+  upstream puma { server unix:/srv/app/tmp/puma.sock fail_timeout=0; }
+  server { listen 80;
+    location / { proxy_pass http://puma; }
+    location /api/ { proxy_pass http://unix:/run/api.sock:/v1/; }
+    location /raw/ { proxy_pass http://unix:/run/raw.sock; }
+    location ~ \.php$ { fastcgi_pass unix:/run/php/php8.2-fpm.sock; }
+  }
+}`,
+			yaml: []string{"- {address: 'unix:/srv/app/tmp/puma.sock', fail_timeout: 0}", "proxy_pass: http://unix:/run/api.sock:/v1/",
+				"proxy_pass: http://unix:/run/raw.sock\n", "fastcgi_pass: unix:/run/php/php8.2-fpm.sock"},
+		},
+		{
 			name: "TLS as people write it",
 			in: `http {
   ssl_ciphers 'EECDH+AESGCM:EDH+AESGCM:AES256+EECDH:AES256+EDH';
@@ -458,6 +471,8 @@ func TestConvertErrors(t *testing.T) {
 		{"http {\n}", `no server block could be converted (every server needs a listen address spillway serves and a location that proxies) in x.conf:1`},
 		{conf("listen 80; location / { proxy_pass http://a:1 { } }"), `directive "proxy_pass" is not terminated by ";" in x.conf:4`},
 		{conf("listen 80; location /;"), `directive "location" has no opening "{" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://unix:; }"), `no path in the unix domain socket in upstream "unix:" in x.conf:4`},
+		{conf("listen 80; location ~ ^/x { proxy_pass http://unix:/run/a.sock:/y; }"), `"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block in x.conf:4`},
 		{conf("listen 80; ssl_ciphers NOSUCH:!ALL; location / { proxy_pass http://a:1; }"), `SSL_CTX_set_cipher_list("NOSUCH:!ALL") failed (SSL: error:0A0000B9:SSL routines::no cipher match) in x.conf:4`},
 		{conf("listen 80; ssl_ciphers EDH+AESGCM; location / { proxy_pass http://a:1; }"), `"ssl_ciphers" "EDH+AESGCM" selects no cipher suite Go's TLS implements (it selects DHE-DSS-AES256-GCM-SHA384:DHE-RSA-AES256-GCM-SHA384:DHE-DSS-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256) in x.conf:4`},
 		{conf("listen 80; ssl_ecdh_curve secp999; location / { proxy_pass http://a:1; }"), `SSL_CTX_set1_curves_list("secp999") failed (SSL: unknown group "secp999") in x.conf:4`},

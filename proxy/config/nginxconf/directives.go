@@ -752,18 +752,25 @@ func proxyPass(c *conv, lv *level, d *Directive) error {
 	}
 	scheme, rest, _ := strings.Cut(u, "://")
 	scheme = strings.ToLower(scheme)
-	if strings.HasPrefix(rest, "unix:") {
-		c.warn(d, Unsupported, "unsupported proxy_pass \"%s\" in location: unix sockets are not supported", u)
-		return nil
-	}
 	host, uri := rest, ""
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		host, uri = rest[:i], rest[i:]
 	}
+	if path, ok := strings.CutPrefix(rest, "unix:"); ok {
+		// http://unix:/run/app.sock[:/uri]: a unix-domain socket.
+		path, uri, _ = strings.Cut(path, ":")
+		if path == "" {
+			return errAt(d, "no path in the unix domain socket in upstream \"%s\"", rest)
+		}
+		host = "unix:" + path
+		if uri != "" {
+			uri = ":" + uri
+		}
+	}
 	if uri != "" && lv.regex {
 		return errAt(d, `"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block`)
 	}
-	if c.upstreams[strings.ToLower(host)] == nil {
+	if c.upstreams[strings.ToLower(host)] == nil && !strings.HasPrefix(host, "unix:") {
 		if _, _, err := net.SplitHostPort(host); err != nil {
 			// nginx's default port; spillway wants it written
 			host += map[string]string{"http": ":80", "https": ":443"}[scheme]
@@ -787,9 +794,8 @@ func fastcgiPass(c *conv, lv *level, d *Directive) error {
 	case strings.Contains(a, "$"):
 		c.warn(d, Unsupported, "unsupported fastcgi_pass \"%s\" in location: variables are not supported", a)
 		return nil
-	case strings.HasPrefix(a, "unix:"):
-		c.warn(d, Unsupported, "unsupported fastcgi_pass \"%s\" in location: unix sockets are not supported", a)
-		return nil
+	case a == "unix:":
+		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", a)
 	}
 	lv.proxies, lv.proxyTarget, c.fastcgi = true, a, true
 	lv.m.set("fastcgi_pass", str(a))
@@ -977,9 +983,8 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 		return invalidArgs(d)
 	}
 	addr := d.Args[0]
-	if strings.HasPrefix(addr, "unix:") {
-		c.warn(d, Unsupported, "unsupported upstream server \"%s\" in upstream: spillway connects over TCP only", addr)
-		return nil
+	if addr == "unix:" {
+		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", addr)
 	}
 	m := newMap()
 	m.n.Style = yaml.FlowStyle

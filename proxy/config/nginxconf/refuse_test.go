@@ -143,9 +143,6 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"static files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation /static/ { root /srv; }"), []string{
 			`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
 		}},
-		{"unix fastcgi_pass", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ \\.php$ { fastcgi_pass unix:/run/php.sock; }"), []string{
-			`location "~ \.php$" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
-		}},
 		{"regex RE2 cannot compile, with what it guards", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ ^/(?!public) {\nauth_request /auth;\nproxy_pass http://127.0.0.1:9000; }"), []string{
 			"location \"~ ^/(?!public)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:6",
 			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:7`,

@@ -26,6 +26,9 @@ type Options struct {
 	Root     string            // document root holding the scripts; default: a new temp dir
 	Scripts  map[string]string // file name (relative to Root) → PHP source, written before start
 	Children int               // pm.max_children (pm = static); default 4
+	// Unix makes php-fpm listen on a unix-domain socket in its temp dir
+	// (Addr is then "unix:/path", as fastcgi_pass takes it).
+	Unix bool
 	// Pool holds extra pool directives, one per line, e.g.
 	// "request_terminate_timeout = 1s" or "env[INSTANCE] = a".
 	Pool []string
@@ -33,7 +36,7 @@ type Options struct {
 
 // Server is a running php-fpm. Its methods are safe for concurrent use.
 type Server struct {
-	Addr string // 127.0.0.1:port
+	Addr string // 127.0.0.1:port, or unix:/path with Options.Unix
 	Root string
 
 	cmd  *exec.Cmd
@@ -114,6 +117,11 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	listen := addr
+	if o.Unix {
+		listen = filepath.Join(dir, "php-fpm.sock")
+		addr = "unix:" + listen
+	}
 
 	conf := fmt.Sprintf(`[global]
 pid = %s/php-fpm.pid
@@ -132,7 +140,7 @@ php_admin_flag[display_errors] = off
 php_admin_value[memory_limit] = 64M
 php_admin_value[output_buffering] = 0
 %s
-`, dir, addr, o.Children, strings.Join(o.Pool, "\n"))
+`, dir, listen, o.Children, strings.Join(o.Pool, "\n"))
 	if os.Geteuid() == 0 {
 		conf += "user = root\ngroup = root\n"
 	}
