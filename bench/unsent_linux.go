@@ -1,14 +1,13 @@
 package bench
 
 import (
-	"net"
 	"syscall"
 	"unsafe"
 )
 
 // unsentBytes returns the bytes in c's send queue that the peer has not yet
 // acknowledged (SIOCOUTQ, see tcp(7)).
-func unsentBytes(c *net.TCPConn) (int, error) {
+func unsentBytes(c streamConn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return 0, err

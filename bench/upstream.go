@@ -54,7 +54,7 @@ type Upstream struct {
 
 	mu       sync.Mutex // guards everything below
 	closed   bool
-	conns    map[*net.TCPConn]struct{}
+	conns    map[streamConn]struct{}
 	hits     map[string]int
 	targets  map[string]int // "GET /path?query": the request target as received
 	bodies   map[string][][]byte
@@ -100,7 +100,7 @@ func (cfg UpstreamConfig) Start() (*Upstream, error) {
 		keep:   cfg.KeepBodies,
 		linger: cfg.Linger,
 		done:   make(chan struct{}),
-		conns:  make(map[*net.TCPConn]struct{}),
+		conns:  make(map[streamConn]struct{}),
 		hits:   make(map[string]int),
 		bodies: make(map[string][][]byte),
 		pol:    policy{headLimit: defaultHeadLimit, bodyLimit: -1},
@@ -125,12 +125,12 @@ func (cfg UpstreamConfig) Start() (*Upstream, error) {
 		u.closed = true
 		return u, nil
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	u.ln = ln
-	u.addr = ln.Addr().String()
+	u.addr = listenAddr(ln)
 	if u.name == "" {
 		u.name = u.addr
 	}
@@ -332,7 +332,7 @@ func (u *Upstream) acceptLoop() {
 			}
 			return // listener closed
 		}
-		tc := c.(*net.TCPConn)
+		tc := c.(streamConn)
 		u.mu.Lock()
 		if u.closed {
 			u.mu.Unlock()
@@ -408,7 +408,7 @@ const (
 	endGone                 // nothing more to do (write failed or upstream closing)
 )
 
-func (u *Upstream) serveConn(c *net.TCPConn) {
+func (u *Upstream) serveConn(c streamConn) {
 	defer u.wg.Done()
 	s := &session{u: u, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 32<<10)}
 	end := s.loop()
@@ -429,7 +429,7 @@ func (u *Upstream) serveConn(c *net.TCPConn) {
 // session is one client connection.
 type session struct {
 	u  *Upstream
-	c  *net.TCPConn
+	c  streamConn
 	br *bufio.Reader
 	bw *bufio.Writer
 }

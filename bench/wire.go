@@ -165,8 +165,10 @@ var errBodyTooLarge = errors.New("request body too large")
 // resetConn closes c with an RST: SO_LINGER 0 makes close() abort the
 // connection instead of sending FIN. Unsent data is discarded, so callers
 // that wrote a partial response first call waitSent.
-func resetConn(c *net.TCPConn) {
-	_ = c.SetLinger(0)
+func resetConn(c streamConn) {
+	if tc, ok := c.(*net.TCPConn); ok { // a unix socket has no RST: it just closes
+		_ = tc.SetLinger(0)
+	}
 	_ = c.Close()
 }
 
@@ -174,7 +176,7 @@ func resetConn(c *net.TCPConn) {
 // sends (a request body we did not read) for up to linger, like nginx's
 // lingering_close. Closing a socket with unread data would send an RST
 // instead of the FIN the behaviour promises.
-func lingeringClose(c *net.TCPConn, linger time.Duration) {
+func lingeringClose(c streamConn, linger time.Duration) {
 	_ = c.CloseWrite()
 	_ = c.SetReadDeadline(time.Now().Add(linger))
 	_, _ = io.Copy(io.Discard, c)
@@ -183,7 +185,7 @@ func lingeringClose(c *net.TCPConn, linger time.Duration) {
 
 // waitSent waits until the kernel has handed every byte written to c to the
 // peer (see unsentBytes), so that a following RST does not discard them.
-func waitSent(c *net.TCPConn, max time.Duration, done <-chan struct{}) {
+func waitSent(c streamConn, max time.Duration, done <-chan struct{}) {
 	deadline := time.Now().Add(max)
 	for {
 		n, err := unsentBytes(c)

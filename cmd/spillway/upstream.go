@@ -25,6 +25,7 @@ func newUpstreamCmd() *cobra.Command {
 a proxy's answer to each failure can be seen (and compared with nginx's).
 
   spillway upstream --listen 127.0.0.1:9001 --behavior "reset path=/reset,idle_rst 5s"
+  spillway upstream --listen unix:/run/app.sock
   spillway upstream -f scenario.yaml
 
 Entries are separated by commas; the most specific path= wins, everything else
@@ -68,7 +69,7 @@ Scenario file:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:9001", "address to listen on")
+	f.StringVar(&listen, "listen", "127.0.0.1:9001", "address to listen on: host:port, or unix:/path for a unix-domain socket")
 	f.StringVarP(&behavior, "behavior", "b", "ok", "behaviours, comma-separated (see above)")
 	f.StringVarP(&file, "file", "f", "", "scenario YAML file with several upstreams")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log every request and the behaviour that answered it to stderr")
