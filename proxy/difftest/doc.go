@@ -131,6 +131,14 @@ func servers(s *Scenario) string {
 			bs = []string{"ok"}
 		}
 		one := "`" + strings.Join(bs, ", ") + "`"
+		switch sv.Unix {
+		case UnixListen:
+			one = "unix socket: " + one
+		case UnixMissing:
+			one = "unix socket: no such file"
+		case UnixRefused:
+			one = "unix socket: no listener"
+		}
 		if sv.Params != "" {
 			one += " " + sv.Params
 		}

@@ -104,6 +104,19 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 	addrs := make([]string, len(s.Servers))
 	names := map[string]string{}
 	for i, sv := range s.Servers {
+		if sv.Unix == UnixMissing || sv.Unix == UnixRefused {
+			addr, err := unixPeer(dir, i, sv.Unix)
+			if err != nil {
+				return out, err
+			}
+			addrs[i] = addr
+			names[addr] = fmt.Sprintf("U%d", i)
+			continue
+		}
+		listen := listenHost + ":0"
+		if sv.Unix == UnixListen {
+			listen = "unix:" + filepath.Join(dir, fmt.Sprintf("u%d.sock", i))
+		}
 		if len(sv.Behaviors) == 1 && sv.Behaviors[0].Kind == bench.KindRefuse {
 			// bench's refuse closes a port it bound, which the kernel may
 			// hand to another scenario's listener running in parallel; a
@@ -118,7 +131,7 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			names[addr] = fmt.Sprintf("U%d", i)
 			continue
 		}
-		u, err := bench.UpstreamConfig{Addr: listenHost + ":0", Behaviors: sv.Behaviors}.Start()
+		u, err := bench.UpstreamConfig{Addr: listen, Behaviors: sv.Behaviors}.Start()
 		if err != nil {
 			return out, err
 		}
@@ -412,4 +425,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// unixPeer makes server i's unix-domain socket address in dir for a
+// connect that fails: UnixMissing names a file that does not exist,
+// UnixRefused a socket bound and closed with its file left (ECONNREFUSED).
+func unixPeer(dir string, i int, kind string) (string, error) {
+	path := filepath.Join(dir, fmt.Sprintf("u%d.sock", i))
+	if kind == UnixRefused {
+		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+		if err != nil {
+			return "", err
+		}
+		ln.SetUnlinkOnClose(false)
+		if err := ln.Close(); err != nil {
+			return "", err
+		}
+	}
+	return "unix:" + path, nil
 }

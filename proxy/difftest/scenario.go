@@ -80,7 +80,19 @@ func (s *Scenario) accessFormat() string {
 type Server struct {
 	Behaviors []bench.Behavior // the bench upstream's script; bench.Refuse() for a closed port
 	Params    string           // nginx's server parameters: "max_fails=2 fail_timeout=1s", "backup", "weight=2"
+	// Unix puts the server on a unix-domain socket in the side's directory
+	// ("server unix:DIR/uN.sock"): UnixListen (the bench upstream listens
+	// there), UnixMissing (no such file), UnixRefused (a socket file no
+	// one listens on). "" is TCP.
+	Unix string
 }
+
+// Server.Unix values.
+const (
+	UnixListen  = "listen"
+	UnixMissing = "missing"
+	UnixRefused = "refused"
+)
 
 // Directive is one http-level directive with its value as nginx writes it.
 type Directive struct{ Name, Value string }

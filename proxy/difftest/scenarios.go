@@ -630,3 +630,21 @@ func uriScenarios() []Scenario {
 }
 
 func init() { Scenarios = append(Scenarios, uriScenarios()...) }
+
+// Unix-domain socket upstreams (server unix:/path): the same answers, log
+// lines (ngx_event_connect_peer's "connect() to unix:... failed", crit for
+// a missing file) and keepalive reuse as nginx.
+func init() {
+	unix := func(kind string, bs ...b.Behavior) Server { return Server{Behaviors: bs, Unix: kind} }
+	Scenarios = append(Scenarios,
+		Scenario{Area: "unix", Name: "unix-ok", Servers: []Server{unix(UnixListen, b.OK())}, ProxyPassURI: "/base/",
+			Requests: reqs(get("/x?a=1"), req("POST", "/echo", 1000))},
+		Scenario{Area: "unix", Name: "unix-keepalive", Servers: []Server{unix(UnixListen, b.OK())}, Keepalive: 4,
+			Directives: keepaliveDirs, Requests: times(3, get("/x")), CompareConns: true},
+		Scenario{Area: "unix", Name: "unix-missing", Servers: []Server{unix(UnixMissing)}, Requests: reqs(get("/x"))},
+		Scenario{Area: "unix", Name: "unix-refused", Servers: []Server{unix(UnixRefused)}, Requests: reqs(get("/x"))},
+		Scenario{Area: "unix", Name: "unix-missing-next-tcp", Servers: []Server{unix(UnixMissing), srv(b.OK())},
+			Requests: times(2, get("/x"))},
+		Scenario{Area: "unix", Name: "unix-reset", Servers: []Server{unix(UnixListen, b.Reset())}, Requests: reqs(get("/x"))},
+	)
+}
