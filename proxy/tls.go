@@ -122,6 +122,8 @@ func serverTLSConfig(t *config.ServerTLS) *tls.Config {
 			}
 			return ss, nil
 		}
+	} else if t.SessionCache > 0 {
+		useSessionCache(c, t.SessionCache, t.SessionTimeout) // tlscache.go
 	}
 	return c
 }

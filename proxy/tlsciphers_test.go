@@ -55,3 +55,52 @@ http:
 		t.Error("X25519: the handshake succeeded")
 	}
 }
+
+// ssl_session_cache with ssl_session_tickets off resumes sessions kept on
+// the server (TLS 1.2 and 1.3), as nginx does; without a cache (nginx's
+// default "none") nothing resumes.
+func TestTLSSessionCache(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	origin := plainOrigin(t, "A")
+	for _, tc := range []struct {
+		cache   string
+		resumed bool
+	}{{"shared:SSL:1m", true}, {"none", false}} {
+		r := newRig(t, "error", fmt.Sprintf(`
+error_log: {path: stderr, level: error}
+http:
+  access_log: off
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  ssl_session_cache: %s
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [localhost]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      ssl_session_tickets: off
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+`, tc.cache, cf, kf), origin)
+		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			cfg := &tls.Config{ServerName: "localhost", RootCAs: ca.pool(), ClientSessionCache: tls.NewLRUClientSessionCache(1), MinVersion: v, MaxVersion: v}
+			var resumed []bool
+			for i := 0; i < 2; i++ {
+				c, err := tls.Dial("tcp", r.addr, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// TLS 1.3 tickets come after the handshake: a request reads them.
+				if status, _ := roundTrip(t, c, "/"); status != 200 {
+					t.Fatalf("status %d", status)
+				}
+				resumed = append(resumed, c.ConnectionState().DidResume)
+				c.Close()
+			}
+			if resumed[0] || resumed[1] != tc.resumed {
+				t.Errorf("ssl_session_cache %s, TLS %x: resumed %v, want [false %v]", tc.cache, v, resumed, tc.resumed)
+			}
+		}
+	}
+}

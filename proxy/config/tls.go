@@ -64,6 +64,7 @@ type sslDirectives struct {
 	SSLSessionTimeout *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
 	SSLSessionTickets *opt[bool]          `mapstructure:"ssl_session_tickets"`
 	SSLECDHCurve      *opt[string]        `mapstructure:"ssl_ecdh_curve"`
+	SSLSessionCache   *opt[words]         `mapstructure:"ssl_session_cache"`
 }
 
 func (d *sslDirectives) inherit(p *sslDirectives) {
@@ -74,6 +75,7 @@ func (d *sslDirectives) inherit(p *sslDirectives) {
 	merge(&d.SSLSessionTimeout, p.SSLSessionTimeout)
 	merge(&d.SSLSessionTickets, p.SSLSessionTickets)
 	merge(&d.SSLECDHCurve, p.SSLECDHCurve)
+	merge(&d.SSLSessionCache, p.SSLSessionCache)
 }
 
 // proxySSLDirectives may be written in http, a server and a location;
@@ -117,6 +119,10 @@ type ServerTLS struct {
 	SessionTimeout time.Duration
 	// SessionTickets is ssl_session_tickets. Default on.
 	SessionTickets bool
+	// SessionCache is ssl_session_cache as a number of sessions (0: none,
+	// nginx's default): with SessionTickets off, sessions are kept on the
+	// server, at most this many, and a client resumes with their key.
+	SessionCache int
 	// Curves is ssl_ecdh_curve: the key exchange groups Go has among
 	// those named, in order; nil ("auto") means Go's defaults.
 	Curves []tls.CurveID
@@ -205,6 +211,13 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 			p.add(d.SSLCiphers.at(), "%v", err)
 		}
 		t.CipherSuites = cs
+	}
+	if d.SSLSessionCache.set() {
+		n, err := parseSessionCache(d.SSLSessionCache.v)
+		if err != nil {
+			p.add(d.SSLSessionCache.at(), "%v", err)
+		}
+		t.SessionCache = n
 	}
 	if d.SSLECDHCurve.set() {
 		cs, _, err := GoCurves(d.SSLECDHCurve.v)

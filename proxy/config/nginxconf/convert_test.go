@@ -302,14 +302,13 @@ http {
       proxy_ssl_name internal.example; proxy_ssl_server_name on; proxy_ssl_session_reuse off; }
   }
 }`,
-			yaml: []string{"ssl_protocols: TLSv1.2 TLSv1.3", "ssl_session_timeout: 1h", "listen: [443 ssl, 80]",
+			yaml: []string{"ssl_protocols: TLSv1.2 TLSv1.3", "ssl_session_cache: shared:SSL:10m", "ssl_session_timeout: 1h", "listen: [443 ssl, 80]",
 				"ssl_certificate: [/conf/certs/ecdsa.pem, /etc/ssl/rsa.pem]", "ssl_certificate_key: [/conf/certs/ecdsa.key, /etc/ssl/rsa.key]",
 				"ssl_ciphers: ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256", "proxy_pass: https://10.0.0.1:443",
 				"proxy_ssl_verify: on", "proxy_ssl_trusted_certificate: /conf/ca.pem", "proxy_ssl_name: internal.example",
 				"proxy_ssl_server_name: on", "proxy_ssl_session_reuse: off"},
 			warns: []string{
 				`2: unsupported parameter "SSLv3" of "ssl_protocols" in http: Go's TLS has no SSLv3`,
-				`3: ignored directive "ssl_session_cache" in http: Go's TLS server resumes sessions with tickets (ssl_session_tickets), it keeps no session cache`,
 			},
 		},
 		{

@@ -102,6 +102,7 @@ func init() {
 	add(inServers, "ssl_protocols", sslProtocols)
 	add(inServers, "ssl_ciphers", sslCiphers)
 	add(inServers, "ssl_ecdh_curve", sslECDHCurve)
+	add(inServers, "ssl_session_cache", sslSessionCache)
 	add(inServers, "ssl_session_timeout", single(timeValue))
 	add(inServers, "ssl_session_tickets", single(flagValue))
 	add(inLocations, "proxy_ssl_verify", single(flagValue))
@@ -188,7 +189,6 @@ var ignored = map[string]ignoredWhy{
 	"port_in_redirect":               {"", "about redirects nginx makes for static directories"},
 	"absolute_redirect":              {"", "about redirects nginx makes for static directories"},
 	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
-	"ssl_session_cache":              {"", "Go's TLS server resumes sessions with tickets (ssl_session_tickets), it keeps no session cache"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
 	"ssl_buffer_size":                {"", "Go's TLS sizes its records itself: small at first, then full 16k records once a response flows, which is what nginx's setting trades between"},

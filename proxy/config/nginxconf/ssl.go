@@ -48,3 +48,16 @@ func sslECDHCurve(c *conv, lv *level, d *Directive) error {
 	lv.m.set(d.Name, str(d.Args[0]))
 	return nil
 }
+
+// sslSessionCache takes nginx's values (off, none, builtin[:size],
+// shared:name:size); config checks them.
+func sslSessionCache(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	lv.m.set(d.Name, str(strings.Join(d.Args, " ")))
+	return nil
+}
