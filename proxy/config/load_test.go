@@ -934,3 +934,17 @@ func TestErrorLogList(t *testing.T) {
 	_, err = load(t, "error_log: [logs/e.log, logs/n.log loud]\n"+base)
 	wantError(t, err, "error_log", 1, `log 2: invalid log level "loud"`)
 }
+
+// EnvOverrides names the variables that override a directive (what -T
+// prints), not every SPILLWAY_* variable: CI's SPILLWAY_REQUIRE_NGINX
+// overrides nothing.
+func TestEnvOverridesListsDirectivesOnly(t *testing.T) {
+	t.Setenv("SPILLWAY_REQUIRE_NGINX", "1")
+	t.Setenv("SPILLWAY_HTTP_PROXY_BUFFERS", "4 8k")
+	t.Setenv("SPILLWAY_ERROR_LOG_LEVEL", "info")
+	got := EnvOverrides()
+	want := []string{"SPILLWAY_ERROR_LOG_LEVEL=info", "SPILLWAY_HTTP_PROXY_BUFFERS=4 8k"}
+	if !slices.Equal(got, want) {
+		t.Errorf("EnvOverrides() = %q, want %q", got, want)
+	}
+}
