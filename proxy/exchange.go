@@ -67,7 +67,18 @@ type attemptRecord struct {
 	addr   string
 	status int
 	dur    time.Duration
+	via    attemptVia    // $upstream_connection_reused
+	idle   time.Duration // $upstream_idle_age, when reused
 }
+
+// attemptVia is how an attempt got its connection.
+type attemptVia uint8
+
+const (
+	attemptNoConn attemptVia = iota // none: no live upstreams
+	attemptFresh                    // dialled (or dialling failed)
+	attemptReused                   // taken from the keepalive cache
+)
 
 func (x *exchange) reset() {
 	x.uresp.Reset()
@@ -159,4 +170,34 @@ func (x *exchange) upstreamVars() (addr, status, rtime string) {
 		t.WriteString(strconv.FormatFloat(r.dur.Seconds(), 'f', 3, 64))
 	}
 	return a.String(), s.String(), t.String()
+}
+
+// connVars renders $upstream_connection_reused ("1" reused, "0" a new
+// connection) and $upstream_idle_age (how long the reused connection had
+// been idle, in seconds with milliseconds) the way upstreamVars renders
+// nginx's lists: one entry per attempt, ", "-separated, "-" where an
+// attempt has no value (no connection; a new connection has no idle age).
+func (x *exchange) connVars() (reused, idle string) {
+	if len(x.attempts) == 0 {
+		return "", ""
+	}
+	var r, i []byte
+	for n, a := range x.attempts {
+		if n > 0 {
+			r = append(r, ", "...)
+			i = append(i, ", "...)
+		}
+		switch a.via {
+		case attemptReused:
+			r = append(r, '1')
+			i = strconv.AppendFloat(i, a.idle.Seconds(), 'f', 3, 64)
+		case attemptFresh:
+			r = append(r, '0')
+			i = append(i, '-')
+		default:
+			r = append(r, '-')
+			i = append(i, '-')
+		}
+	}
+	return string(r), string(i)
 }

@@ -106,6 +106,7 @@ func (p *Proxy) writeMetrics(w io.Writer) {
 	metrics.WriteCounterUint64(w, `spillway_upstream_stale_connections_total{closed_by="fin"}`, uint64(p.stale.FIN.Load()))
 	metrics.WriteCounterUint64(w, `spillway_upstream_stale_connections_total{closed_by="rst"}`, uint64(p.stale.RST.Load()))
 	metrics.WriteCounterUint64(w, `spillway_upstream_stale_connections_total{closed_by="keepalive_timeout"}`, uint64(p.stale.Expired.Load()))
+	metrics.WriteCounterUint64(w, `spillway_upstream_stale_connections_total{closed_by="learned_timeout"}`, uint64(p.stale.Learned.Load()))
 	reused, dials := p.stale.Reused.Load(), st.dials.Load()
 	metrics.WriteCounterUint64(w, `spillway_upstream_connections_total{source="keepalive"}`, uint64(reused))
 	metrics.WriteCounterUint64(w, `spillway_upstream_connections_total{source="new"}`, uint64(dials))
@@ -163,6 +164,7 @@ func (p *Proxy) writeHealth(w io.Writer) {
 			labels := fmt.Sprintf(`{upstream=%q,server=%q}`, name, pr.addr)
 			metrics.WriteGaugeUint64(w, `spillway_upstream_server_up`+labels, up)
 			metrics.WriteGaugeUint64(w, `spillway_upstream_server_fails`+labels, uint64(pr.fails))
+			p.writeIdleLearned(w, labels, pr) // keepalive.go
 		}
 		g.mu.Unlock()
 	}

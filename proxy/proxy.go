@@ -279,10 +279,10 @@ func (p *Proxy) reaper() {
 		case now := <-t.C:
 			for _, g := range p.site.Load().groups {
 				for _, pr := range g.peers {
-					pr.idle.reap(now)
+					pr.idle.reap(now, p)
 				}
 				for _, pr := range g.backup {
-					pr.idle.reap(now)
+					pr.idle.reap(now, p)
 				}
 			}
 		}
@@ -339,6 +339,7 @@ func (x *exchange) finish() {
 	}
 	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
 		addr, status, rtime := x.upstreamVars()
+		reused, idle := x.connVars()
 		h := &x.ctx.Request.Header
 		l.Write(&accesslog.Entry{
 			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
@@ -346,6 +347,7 @@ func (x *exchange) finish() {
 			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
 			RequestURI: string(h.RequestURI()), Scheme: x.scheme(), RequestTime: time.Since(x.start),
 			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
+			UpstreamConnectionReused: reused, UpstreamIdleAge: idle,
 			Header: func(name string) []byte { return h.Peek(name) },
 		})
 	}

@@ -37,6 +37,10 @@ type Entry struct {
 	// Joined as nginx does, one entry per attempt: "127.0.0.1:9001, 127.0.0.1:9002",
 	// "502, 200".
 	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
+	// Per attempt as well (spillway's own): "1" for a connection from the
+	// keepalive cache, "0" for a new one; and a reused connection's idle
+	// age in seconds ("0.512"), "-" for a new one.
+	UpstreamConnectionReused, UpstreamIdleAge string
 
 	// Header returns the request header for $http_NAME, NAME as in the
 	// variable (lower case, '_' for '-': "x_forwarded_for"); nil = absent.

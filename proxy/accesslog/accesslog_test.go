@@ -82,6 +82,18 @@ func TestCustomFormat(t *testing.T) {
 	}
 }
 
+// spillway's own per-attempt connection variables print as given, "-"
+// before any upstream.
+func TestConnectionReuseVariables(t *testing.T) {
+	e := &Entry{UpstreamConnectionReused: "1, 0", UpstreamIdleAge: "4.980, -"}
+	if got := line(t, `"$upstream_connection_reused" "$upstream_idle_age" ${UPSTREAM_IDLE_AGE}`, e); got != `"1, 0" "4.980, -" 4.980, -`+"\n" {
+		t.Errorf("got %q", got)
+	}
+	if got := line(t, `$upstream_connection_reused $upstream_idle_age`, &Entry{}); got != "- -\n" {
+		t.Errorf("no upstream: %q", got)
+	}
+}
+
 func TestNumbersAndTime(t *testing.T) {
 	zone := time.FixedZone("", -(3*3600 + 30*60))
 	e := &Entry{Time: time.Date(2026, 1, 2, 3, 4, 5, 6e6, zone), Status: 9, BodyBytesSent: -1, RequestTime: -time.Second}

@@ -53,6 +53,8 @@ const (
 	varUpstreamResponseTime
 	varUpstreamConnectTime
 	varUpstreamHeaderTime
+	varUpstreamConnectionReused
+	varUpstreamIdleAge
 	varConnection
 	varConnectionRequests
 	varPID
@@ -84,9 +86,12 @@ var variables = map[string]varKind{
 	"upstream_response_time": varUpstreamResponseTime,
 	"upstream_connect_time":  varUpstreamConnectTime,
 	"upstream_header_time":   varUpstreamHeaderTime,
-	"connection":             varConnection,
-	"connection_requests":    varConnectionRequests,
-	"pid":                    varPID,
+	// spillway's own: reuse races graphed from logs (HAProxy's bc_reused)
+	"upstream_connection_reused": varUpstreamConnectionReused,
+	"upstream_idle_age":          varUpstreamIdleAge,
+	"connection":                 varConnection,
+	"connection_requests":        varConnectionRequests,
+	"pid":                        varPID,
 }
 
 // Compile parses a log_format string: literal text with $name or ${name}
@@ -99,7 +104,7 @@ var variables = map[string]varKind{
 // $http_NAME $host $server_name $request_method $uri $document_uri $request_uri
 // $scheme $request_time $upstream_addr $upstream_status $upstream_response_time
 // $upstream_connect_time $upstream_header_time $connection $connection_requests
-// $pid.
+// $pid, and spillway's own $upstream_connection_reused and $upstream_idle_age.
 func Compile(format string) (*Format, error) {
 	src := format
 	if format == "combined" {
@@ -231,6 +236,10 @@ func (f *Format) appendLine(b []byte, e *Entry, t time.Time, pid int) []byte {
 			b = appendValue(b, e.UpstreamConnectTime)
 		case varUpstreamHeaderTime:
 			b = appendValue(b, e.UpstreamHeaderTime)
+		case varUpstreamConnectionReused:
+			b = appendValue(b, e.UpstreamConnectionReused)
+		case varUpstreamIdleAge:
+			b = appendValue(b, e.UpstreamIdleAge)
 		case varConnection:
 			b = strconv.AppendUint(b, e.Conn, 10)
 		case varConnectionRequests:

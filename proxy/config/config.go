@@ -64,6 +64,12 @@ type Upstream struct {
 	Keepalive         int           // idle connections kept per upstream server (0 = no keepalive)
 	KeepaliveTimeout  time.Duration // default 60s
 	KeepaliveRequests int           // default 1000
+	// KeepaliveLearn is keepalive_timeout_learn (spillway's own): learn
+	// each server's idle timeout (its Keep-Alive header, the idle age at
+	// which pooled connections were found closed) and retire idle
+	// connections a tenth before it, keepalive_timeout staying the upper
+	// bound (proxy/idlelearn). Default on.
+	KeepaliveLearn bool
 
 	// RetryBudget is retry_budget (spillway's own): retries to this group may
 	// add at most this fraction to the requests it receives (0.2 for "20%"),

@@ -108,7 +108,7 @@ func TestLoadGoodFile(t *testing.T) {
 	}
 
 	app := c.Upstreams["app"]
-	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000,
+	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000, KeepaliveLearn: true,
 		RetryBudget: 0.2, RetryBudgetMinPerSecond: 10,
 		Servers: []UpstreamServer{
 			{Address: "127.0.0.1:9001", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},

@@ -107,6 +107,7 @@ type rawUpstream struct {
 	Keepalive         *opt[int]           `mapstructure:"keepalive"`
 	KeepaliveTimeout  *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests *opt[int]           `mapstructure:"keepalive_requests"`
+	KeepaliveLearn    *opt[bool]          `mapstructure:"keepalive_timeout_learn"`
 	Servers           []rawUpstreamServer `mapstructure:"servers"`
 
 	RetryBudget             *opt[percent] `mapstructure:"retry_budget"`

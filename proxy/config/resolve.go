@@ -176,6 +176,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		Keepalive:         u.Keepalive.or(0),
 		KeepaliveTimeout:  u.KeepaliveTimeout.or(defaultUpstreamKeepaliveTime),
 		KeepaliveRequests: u.KeepaliveRequests.or(defaultUpstreamKeepaliveReqs),
+		KeepaliveLearn:    u.KeepaliveLearn.or(true),
 
 		RetryBudget:             float64(u.RetryBudget.or(defaultRetryBudget)),
 		RetryBudgetMinPerSecond: u.RetryBudgetMinPerSecond.or(defaultRetryBudgetMinPerSec),
