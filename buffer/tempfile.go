@@ -16,7 +16,8 @@ const maxTempAttempts = 1000
 type spillFile struct {
 	f      *os.File
 	path   string
-	linked bool // unlink after create failed: Close must remove it
+	linked bool  // unlink after create failed: Close must remove it
+	size   int64 // bytes counted against the Budget's temp-file limit
 }
 
 // tempName formats n as nginx does: at least ten digits, zero padded.
@@ -62,6 +63,8 @@ func (b *Budget) createTemp(dir string) (*spillFile, error) {
 func (b *Budget) closeTemp(t *spillFile) error {
 	err := t.f.Close()
 	b.filesOpen.Add(-1)
+	b.tempInUse.Add(-t.size)
+	t.size = 0
 	if t.linked {
 		if rerr := os.Remove(t.path); rerr != nil && err == nil {
 			err = rerr
@@ -73,8 +76,17 @@ func (b *Budget) closeTemp(t *spillFile) error {
 	return nil
 }
 
-// writeTemp writes p at off, counting the bytes as spilled.
+// writeTemp writes p at off, counting the bytes as spilled. Within the
+// temp-file limit it writes what the limit has room for, and fails with
+// ErrTempFileLimit when that is nothing. Callers write each file
+// sequentially (off is always the file's end), so the bytes written are
+// the file's size.
 func (b *Budget) writeTemp(t *spillFile, p []byte, off int64) (int, error) {
+	k := b.reserveTemp(int64(len(p)))
+	if k == 0 && len(p) > 0 {
+		return 0, &TempFileError{Op: "write", Path: t.path, Err: ErrTempFileLimit}
+	}
+	p = p[:k]
 	var n int
 	var err error
 	if b.writeAt != nil {
@@ -83,10 +95,50 @@ func (b *Budget) writeTemp(t *spillFile, p []byte, off int64) (int, error) {
 		n, err = t.f.WriteAt(p, off)
 	}
 	b.spilled.Add(int64(n))
+	t.size += int64(n)
+	if unused := k - int64(n); unused > 0 {
+		b.tempInUse.Add(-unused)
+	}
 	if err != nil {
 		return n, &TempFileError{Op: "write", Path: t.path, Err: err}
 	}
 	return n, nil
+}
+
+// tempRoom reports whether the temp-file limit leaves room for a byte
+// (counting a refusal when not).
+func (b *Budget) tempRoom() bool {
+	if limit := b.tempLimit.Load(); limit > 0 && b.tempInUse.Load() >= limit {
+		b.tempDenied.Add(1)
+		return false
+	}
+	return true
+}
+
+// reserveTemp counts up to n bytes against the temp-file limit and returns
+// how many it may write: n without a limit, less (or 0) near it.
+func (b *Budget) reserveTemp(n int64) int64 {
+	for {
+		cur, limit := b.tempInUse.Load(), b.tempLimit.Load()
+		k := n
+		if limit > 0 {
+			k = max(min(n, limit-cur), 0)
+		}
+		if k == 0 {
+			if n > 0 {
+				b.tempDenied.Add(1)
+			}
+			return 0
+		}
+		if b.tempInUse.CompareAndSwap(cur, cur+k) {
+			for p := b.tempPeak.Load(); cur+k > p; p = b.tempPeak.Load() {
+				if b.tempPeak.CompareAndSwap(p, cur+k) {
+					break
+				}
+			}
+			return k
+		}
+	}
 }
 
 // readTempAt is t.f.ReadAt that reports a short file as io.ErrUnexpectedEOF

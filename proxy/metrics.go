@@ -125,6 +125,7 @@ func (p *Proxy) writeMetrics(w io.Writer) {
 	metrics.WriteCounterUint64(w, `spillway_buffer_temp_files_total`, uint64(b.FilesCreated))
 	metrics.WriteGaugeUint64(w, `spillway_buffer_temp_files_open`, uint64(b.FilesOpen))
 	metrics.WriteCounterUint64(w, `spillway_buffer_temp_file_errors_total`, uint64(st.tempErrors.Load()))
+	p.writeDiskFull(w, &b) // diskfull.go
 
 	c := p.connCounts()
 	metrics.WriteGaugeUint64(w, `spillway_connections_active`, uint64(c.active))

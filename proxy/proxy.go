@@ -32,6 +32,7 @@ type Proxy struct {
 	transport transport
 	connIDs   atomic.Uint64 // nginx's *N: shared by client and upstream connections
 	stale     staleStats
+	full      diskFull // what a lack of temp space did (diskfull.go)
 	exchanges sync.Pool
 	now       func() time.Time
 	budget    *buffer.Budget // http.buffer_memory_limit, shared by every body and spool
@@ -71,6 +72,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
+	p.budget.SetTempLimit(cfg.TempFileLimit)
 	p.bodyPool = p.budget.Pool(bodyChunk)
 	if p.elog == nil {
 		l, err := errorlog.Open(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level), errorlog.Options{})

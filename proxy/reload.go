@@ -274,6 +274,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		p.metrics = metricsNext
 	}
 	p.budget.SetLimit(cfg.BufferMemoryLimit)
+	p.budget.SetTempLimit(cfg.TempFileLimit)
 	p.install(s, opened)
 	return nil
 }

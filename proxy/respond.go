@@ -112,6 +112,7 @@ func (x *exchange) respond() bool {
 			SpillOnlyWhenStalled: s.direct != nil,
 			StallGrace:           lc.ProxySpillGrace,
 			OnSpill:              s.onSpill,
+			OnFull:               s.onFull, // stream on instead of failing (diskfull.go)
 			Passthrough:          pass,
 		})
 		if s.direct != nil {

@@ -32,6 +32,11 @@ type Config struct {
 	// BufferMemoryLimit is http.buffer_memory_limit: the process-wide budget of
 	// memory buffers for request and response bodies (spillway's own key).
 	BufferMemoryLimit int64
+	// TempFileLimit is http.temp_file_limit: the process-wide budget of
+	// bytes in temp files (spillway's own key; 0 = none). A response that
+	// finds it used up stops spilling and is relayed at the client's pace;
+	// a request body that does not fit gets nginx's 500.
+	TempFileLimit int64
 
 	Upstreams map[string]*Upstream // by name
 	Servers   []*Server

@@ -73,6 +73,7 @@ type rawMetrics struct {
 // rawHTTP is the http section (nginx's http block).
 type rawHTTP struct {
 	BufferMemoryLimit *opt[size]             `mapstructure:"buffer_memory_limit"`
+	TempFileLimit     *opt[size]             `mapstructure:"temp_file_limit"`
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 

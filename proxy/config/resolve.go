@@ -96,6 +96,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		return c
 	}
 	c.BufferMemoryLimit = h.BufferMemoryLimit.or(defaultBufferMemoryLimit)
+	c.TempFileLimit = h.TempFileLimit.or(0) // a size is never negative
 	if c.BufferMemoryLimit <= 0 {
 		p.add(h.BufferMemoryLimit.at(), `"buffer_memory_limit" must be greater than 0`)
 	}
