@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // maxTempAttempts bounds the EEXIST retry loop, so a directory full of stale
@@ -16,8 +17,14 @@ const maxTempAttempts = 1000
 type spillFile struct {
 	f      *os.File
 	path   string
-	linked bool  // unlink after create failed: Close must remove it
-	size   int64 // bytes counted against the Budget's temp-file limit
+	linked bool // unlink after create failed: Close must remove it
+
+	// The bytes counted against the Budget's temp-file limit. A Spool's
+	// Close may run while its producer writes: whichever of the two comes
+	// second gives the bytes back.
+	mu     sync.Mutex
+	size   int64
+	closed bool
 }
 
 // tempName formats n as nginx does: at least ten digits, zero padded.
@@ -63,8 +70,10 @@ func (b *Budget) createTemp(dir string) (*spillFile, error) {
 func (b *Budget) closeTemp(t *spillFile) error {
 	err := t.f.Close()
 	b.filesOpen.Add(-1)
+	t.mu.Lock()
 	b.tempInUse.Add(-t.size)
-	t.size = 0
+	t.size, t.closed = 0, true
+	t.mu.Unlock()
 	if t.linked {
 		if rerr := os.Remove(t.path); rerr != nil && err == nil {
 			err = rerr
@@ -95,8 +104,15 @@ func (b *Budget) writeTemp(t *spillFile, p []byte, off int64) (int, error) {
 		n, err = t.f.WriteAt(p, off)
 	}
 	b.spilled.Add(int64(n))
-	t.size += int64(n)
-	if unused := k - int64(n); unused > 0 {
+	unused := k - int64(n)
+	t.mu.Lock()
+	if t.closed {
+		unused = k // closed meanwhile: nothing stays counted
+	} else {
+		t.size += int64(n)
+	}
+	t.mu.Unlock()
+	if unused > 0 {
 		b.tempInUse.Add(-unused)
 	}
 	if err != nil {
