@@ -31,7 +31,18 @@ type idleCache struct {
 	max      int    // keepalive N (0: no cache)
 	requests int    // keepalive_requests
 	learn    *idlelearn.Learner
+
+	// watch holds a few connections retired by the learned limit, no
+	// longer handed out, that the reaper keeps peeking at: when the
+	// upstream closes them, that confirms what was learned; one still open
+	// well past it says the server's timeout grew (idlelearn.Alive). So
+	// the learner keeps its evidence without a request ever meeting a
+	// closing connection.
+	watch []*upConn
 }
+
+// maxWatch is how many retired connections each server's cache watches.
+const maxWatch = 2
 
 func (c *idleCache) init(addr string, max int, timeout time.Duration, requests int, learn bool) {
 	c.addr, c.max, c.requests = addr, max, requests
@@ -85,12 +96,11 @@ func (c *idleCache) get(now time.Time, st *staleStats, alwaysProbe bool, lg lear
 		// has been idle for no time, not for a negative one.
 		idle := max(now.Sub(uc.idleSince), 0)
 		if keep := c.learn.Keep(); keep > 0 && idle > keep {
-			if keep < c.learn.Max() {
+			if c.retire(uc) {
 				st.Learned.Add(1)
 			} else {
 				st.Expired.Add(1)
 			}
-			uc.close()
 			continue
 		}
 		if !alwaysProbe && idle < probeAfter {
@@ -123,6 +133,26 @@ func (c *idleCache) get(now time.Time, st *staleStats, alwaysProbe bool, lg lear
 		st.Reused.Add(1)
 		return uc, idle
 	}
+}
+
+// retire takes an idle connection past its limit out of use. Past a
+// learned limit (below keepalive_timeout) it is watched, while there is
+// room, instead of closed; it reports whether the limit was a learned one.
+func (c *idleCache) retire(uc *upConn) bool {
+	if max := c.learn.Max(); max > 0 && c.learn.Keep() >= max {
+		uc.close()
+		return false
+	}
+	c.mu.Lock()
+	if len(c.watch) < maxWatch {
+		c.watch = append(c.watch, uc)
+		uc = nil
+	}
+	c.mu.Unlock()
+	if uc != nil {
+		uc.close()
+	}
+	return true
 }
 
 // closed tells the learner that a connection idle for idle was found closed.
@@ -165,6 +195,7 @@ func (c *idleCache) reap(now time.Time, lg learnLog) {
 	if ev, ok := c.learn.Tick(now); ok && lg != nil {
 		lg.idleLearned(c.addr, ev)
 	}
+	c.peekWatched(now, lg) // first: closed ones make room for those retired now
 	limit := c.learn.Keep()
 	c.mu.Lock()
 	var dead []*upConn
@@ -182,6 +213,54 @@ func (c *idleCache) reap(now time.Time, lg learnLog) {
 	c.conns = keep
 	c.mu.Unlock()
 	for _, uc := range dead {
+		c.retire(uc)
+	}
+}
+
+// peekWatched looks at the watched connections: one the upstream closed
+// is an observation (its idle age, FIN or RST: idlelearn.Closed), one
+// still open is evidence the other way (idlelearn.Alive) until it reaches
+// keepalive_timeout and is closed.
+func (c *idleCache) peekWatched(now time.Time, lg learnLog) {
+	c.mu.Lock()
+	watch := c.watch
+	c.watch = nil
+	c.mu.Unlock()
+	var alive []*upConn
+	for _, uc := range watch {
+		age := now.Sub(uc.idleSince)
+		if uc.rdl.Before(now) && !uc.rdl.IsZero() {
+			uc.rdl = time.Time{}
+			_ = uc.tcp.SetReadDeadline(uc.rdl)
+		}
+		err := probeIdle(uc)
+		switch {
+		case err == nil && (c.learn.Max() == 0 || age < c.learn.Max()):
+			if ev, ok := c.learn.Alive(age, now); ok && lg != nil {
+				lg.idleLearned(c.addr, ev)
+			}
+			alive = append(alive, uc)
+			continue
+		case errors.Is(err, syscall.ECONNRESET):
+			c.closed(age, idlelearn.RST, now, lg)
+		case err == io.EOF:
+			c.closed(age, idlelearn.FIN, now, lg)
+		}
+		uc.close()
+	}
+	if len(alive) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.watch = append(c.watch, alive...)
+	var extra []*upConn
+	if n := len(c.watch); n > maxWatch { // retire added some meanwhile
+		extra = slices.Clone(c.watch[maxWatch:])
+		clear(c.watch[maxWatch:])
+		c.watch = c.watch[:maxWatch]
+	}
+	c.mu.Unlock()
+	for _, uc := range extra {
 		uc.close()
 	}
 }
@@ -189,8 +268,8 @@ func (c *idleCache) reap(now time.Time, lg learnLog) {
 // closeAll closes every idle connection (shutdown).
 func (c *idleCache) closeAll() {
 	c.mu.Lock()
-	conns := c.conns
-	c.conns = nil
+	conns := append(c.conns, c.watch...)
+	c.conns, c.watch = nil, nil
 	c.mu.Unlock()
 	for _, uc := range conns {
 		uc.close()

@@ -22,12 +22,18 @@
 //     (the two within a factor of 3/2 of each other); the learned timeout is
 //     then the smaller of the two. Observations at or above the learned
 //     timeout confirm it.
-//  2. Without any observation for RelearnAfter, the learned timeout grows
-//     by a quarter (relearning upward slowly), until it reaches the upper
-//     bound and is forgotten. An upstream that still closes at the old
-//     figure is found closed again past it and brings it straight back
-//     down; one whose timeout grew (or that was only restarting) gets it back.
-//  3. Connections are kept at most the timeout minus a tenth
+//  2. Evidence keeps coming without risk: the proxy keeps watching a few
+//     connections it retired by the learned limit (never handing them
+//     out). The upstream closing one confirms the figure; one still open
+//     at an age more than half past it proves the figure too low (a
+//     restart, a timeout that grew), and it is raised to that age at once
+//     (Alive).
+//  3. Without any evidence for RelearnAfter (no traffic), the learned
+//     timeout grows by a quarter (relearning upward slowly), until it
+//     reaches the upper bound and is forgotten. An upstream that still
+//     closes at the old figure is found closed again past it and brings it
+//     straight back down.
+//  4. Connections are kept at most the timeout minus a tenth
 //     (Keep: 5.0s → 4.5s), and never longer than the configured upper bound
 //     (the upstream block's keepalive_timeout).
 //
@@ -179,6 +185,24 @@ func (l *Learner) Closed(age time.Duration, how How, now time.Time) (Event, bool
 	default:
 		l.pending, l.pendHow = age, how
 	}
+	return l.updateLocked()
+}
+
+// Alive records that a pooled connection idle for age was still open at
+// now: the upstream's timeout is longer than age. A learned timeout that
+// age exceeds by more than half (the factor observations must agree
+// within) was wrong (an early close, a restart, a timeout that grew) and is
+// raised to age at once.
+func (l *Learner) Alive(age time.Duration, now time.Time) (Event, bool) {
+	if !l.on {
+		return Event{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.learned == 0 || agree(age, l.learned) || age < l.learned {
+		return Event{}, false
+	}
+	l.learned, l.last, l.pending = age, now, 0
 	return l.updateLocked()
 }
 

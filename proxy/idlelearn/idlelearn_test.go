@@ -100,3 +100,26 @@ func TestHintOf(t *testing.T) {
 		}
 	}
 }
+
+// A connection still open well past the learned figure proves it too low:
+// raised to that age at once. Within the agreement factor it is noise.
+func TestLearnAliveRaises(t *testing.T) {
+	l := New(60*time.Second, true)
+	l.Closed(300*time.Millisecond, RST, t0) // a restart closing two pooled connections
+	l.Closed(400*time.Millisecond, RST, t0)
+	if to, _ := l.Timeout(); to != 300*time.Millisecond {
+		t.Fatalf("timeout %v", to)
+	}
+	if _, ok := l.Alive(400*time.Millisecond, t0); ok {
+		t.Fatalf("open at 400ms raised a 300ms figure: %v", l)
+	}
+	ev, ok := l.Alive(5*time.Second, t0.Add(time.Second))
+	if to, _ := l.Timeout(); !ok || to != 5*time.Second || ev.Keep != Keep(5*time.Second) {
+		t.Fatalf("open at 5s: %v %+v, %v", ok, ev, l)
+	}
+	// Closes at or above it confirm it: no relearning a minute later.
+	l.Closed(6*time.Second, FIN, t0.Add(30*time.Second))
+	if _, ok := l.Tick(t0.Add(time.Second + RelearnAfter)); ok {
+		t.Fatalf("a confirmed figure grew: %v", l)
+	}
+}
