@@ -269,7 +269,8 @@ func idleFinding(add func(check, summary, nginx, advice string), i *IdleResult, 
 			nginx, "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(t))+"; spillway learns it (keepalive_timeout_learn on): "+learnedLine(cfg, t, i.Close))
 	case i.Found:
 		add(check, fmt.Sprintf("upstream drops idle connections after ~%s without closing them; a reused one gets %s%s", i.Timeout, closeName(i.Reuse), reuse()),
-			"every reuse after that fails: "+ngxFor(i.Reuse)+" (GET retried, POST not)", "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(time.Duration(i.Timeout))))
+			"every reuse after that fails: "+ngxFor(i.Reuse)+" (GET retried, POST not)", "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(time.Duration(i.Timeout)))+
+				"; spillway learns it from the failed reuses (keepalive_timeout_learn on): "+learnedLine(cfg, time.Duration(i.Timeout), i.Reuse))
 	case i.Observed > 0:
 		add(check, fmt.Sprintf("upstream closed an idle connection after %s with %s (%s)", i.Observed, closeName(i.Close), i.Note),
 			ngxFor(i.Close), "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(time.Duration(i.Observed))))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -113,7 +114,8 @@ func TestProbeSilentDropBisects(t *testing.T) {
 		t.Fatalf("idle: %+v", i)
 	}
 	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 1)
-	if f := finding(r, "idle timeout"); !strings.Contains(f, "without closing them") {
+	if f := finding(r, "idle timeout"); !strings.Contains(f, "without closing them") ||
+		!regexp.MustCompile(`spillway learns it from the failed reuses \(keepalive_timeout_learn on\): "upstream `+regexp.QuoteMeta(u.Addr())+` closes idle connections after \d\.\ds \(RST\); keeping them at most \d\.\ds"`).MatchString(f) {
 		t.Errorf("finding: %s", f)
 	}
 }
