@@ -104,9 +104,10 @@ func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f',
 
 // Learner is one upstream server's idle timeout.
 type Learner struct {
-	max  time.Duration // upper bound (keepalive_timeout); 0 = none
-	on   bool          // keepalive_timeout_learn
-	keep atomic.Int64  // the current Keep limit in ns (0 = no limit)
+	max    time.Duration // upper bound (keepalive_timeout); 0 = none
+	on     bool          // keepalive_timeout_learn
+	keep   atomic.Int64  // the current Keep limit in ns (0 = no limit)
+	hinted atomic.Int64  // hint, readable without mu: most responses repeat it
 
 	mu      sync.Mutex
 	hint    time.Duration // Keep-Alive: timeout=N; 0 = none
@@ -215,8 +216,8 @@ func agree(a, b time.Duration) bool {
 // Hint records a response's "Keep-Alive: timeout=N" (t = N seconds; 0 when
 // the header is absent or has no timeout, which leaves the hint as it was).
 func (l *Learner) Hint(t time.Duration) (Event, bool) {
-	if !l.on || t <= 0 {
-		return Event{}, false
+	if !l.on || t <= 0 || int64(t) == l.hinted.Load() {
+		return Event{}, false // the hot path: the same header as last time
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -224,6 +225,7 @@ func (l *Learner) Hint(t time.Duration) (Event, bool) {
 		return Event{}, false
 	}
 	l.hint = t
+	l.hinted.Store(int64(t))
 	return l.updateLocked()
 }
 
