@@ -805,3 +805,25 @@ http:
 `)
 	wantError(t, err, "http.servers[0].locations[1].proxy_read_timeout", 6, `invalid value "3x"`)
 }
+
+// http.temp_file_limit: none by default, a size when set;
+// keepalive_timeout_learn: on by default, off when said.
+func TestTempFileLimitAndLearn(t *testing.T) {
+	c := mustLoad(t, base)
+	if c.TempFileLimit != 0 {
+		t.Errorf("default temp_file_limit %d, want 0 (none)", c.TempFileLimit)
+	}
+	for _, u := range c.Upstreams {
+		if !u.KeepaliveLearn {
+			t.Errorf("upstream %s: keepalive_timeout_learn off by default", u.Name)
+		}
+	}
+	c = mustLoad(t, strings.Replace(base, "http:\n", "http:\n  temp_file_limit: 8m\n", 1))
+	if c.TempFileLimit != 8<<20 {
+		t.Errorf("temp_file_limit 8m = %d", c.TempFileLimit)
+	}
+	c = mustLoad(t, strings.Replace(base, "    app:\n", "    app:\n      keepalive_timeout_learn: off\n", 1))
+	if c.Upstreams["app"].KeepaliveLearn {
+		t.Errorf("keepalive_timeout_learn: off is on")
+	}
+}
