@@ -54,7 +54,7 @@ func learnRig(t *testing.T, learn bool, u *bench.Upstream) *accessRig {
 	return newAccessRig(t, "notice", tmpl, false, u.Addr())
 }
 
-// idleWaves sends n GETs in waves of 1 to 4 concurrent requests on
+// idleWaves sends n GETs in waves of 1 to maxWave concurrent requests on
 // keepalive client connections, each wave after an idle gap drawn from
 // [0.9T, 1.1T] since the previous one ended: the proxy keeps taking pooled
 // connections whose idle age is right around the upstream's timeout T.
@@ -62,8 +62,12 @@ func learnRig(t *testing.T, learn bool, u *bench.Upstream) *accessRig {
 // synchronisation. until, if set, is asked after each wave and ends the
 // run early. It returns how many requests did not get their 200 and body.
 func idleWaves(t *testing.T, r *accessRig, n int, T time.Duration, seed uint64, until func() bool) (sent int, failed int64) {
+	maxWave := 4
+	if n > 1000 {
+		maxWave = 8 // the long run: as many waves in less time
+	}
 	client := &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true},
+		Transport: &http.Transport{MaxIdleConnsPerHost: maxWave, DisableCompression: true},
 		Timeout:   10 * time.Second,
 	}
 	defer client.CloseIdleConnections()
@@ -87,7 +91,7 @@ func idleWaves(t *testing.T, r *accessRig, n int, T time.Duration, seed uint64, 
 	}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for sent < n {
-		k := min(1+rng.IntN(4), n-sent)
+		k := min(1+rng.IntN(maxWave), n-sent)
 		var wg sync.WaitGroup
 		for range k {
 			size := 1 + rng.IntN(2000)
@@ -111,9 +115,10 @@ func idleWaves(t *testing.T, r *accessRig, n int, T time.Duration, seed uint64, 
 // all, and the notice says what was learned. With learning off, the same
 // workload relies on the peek and the free retry (counted and logged, as
 // today's behaviour). 60 requests per phase normally; 10000 with -soak or
-// SPILLWAY_SOAK=1 (about 45 minutes per variant):
+// SPILLWAY_SOAK=1, in waves of up to 8 (about 40 minutes; the six runs in
+// parallel need -parallel 6):
 //
-//	go test -race -run 'TestIdleTimeoutLearned' -soak -v ./proxy/
+//	go test -race -run 'TestIdleTimeoutLearned' -soak -parallel 6 -timeout 2h -v ./proxy/
 func TestIdleTimeoutLearned(t *testing.T) {
 	n := 60
 	if *soakFlag || os.Getenv("SPILLWAY_SOAK") == "1" {
