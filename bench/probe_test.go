@@ -115,7 +115,7 @@ func TestProbeSilentDropBisects(t *testing.T) {
 	}
 	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 1)
 	if f := finding(r, "idle timeout"); !strings.Contains(f, "without closing them") ||
-		!regexp.MustCompile(`spillway learns it from the failed reuses \(keepalive_timeout_learn on\): "upstream `+regexp.QuoteMeta(u.Addr())+` closes idle connections after \d\.\ds \(RST\); keeping them at most \d\.\ds"`).MatchString(f) {
+		!regexp.MustCompile(`spillway learns it from the failed reuses \(keepalive_timeout_learn on\): "upstream `+regexp.QuoteMeta(u.Addr())+` closes idle connections after \d\.\d+s \(RST\); keeping them at most \d\.\d+s"`).MatchString(f) {
 		t.Errorf("finding: %s", f)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,15 +174,21 @@ func TestIdleTimeoutLearned(t *testing.T) {
 				if reused == reused0 {
 					t.Errorf("no connection was reused: learning must not turn keepalive off")
 				}
-				re := regexp.MustCompile(`\[notice\] 4242#4242: upstream U0 closes idle connections after (\d+\.\ds) \(` +
-					regexp.QuoteMeta(c.how) + `\); keeping them at most (\d+\.\ds)`)
+				re := regexp.MustCompile(`\[notice\] 4242#4242: upstream U0 closes idle connections after (\d+\.\d+s) \(` +
+					regexp.QuoteMeta(c.how) + `\); keeping them at most (\d+\.\d+s)`)
 				if !re.MatchString(r.log()) {
 					t.Errorf("no notice of what was learned:\n%s", r.log())
 				}
-				if c.how == "Keep-Alive header" && !strings.Contains(r.log(), "upstream U0 closes idle connections after 1.0s (Keep-Alive header); keeping them at most 0.9s\n") {
+				if c.how == "Keep-Alive header" && !strings.Contains(r.log(), "upstream U0 closes idle connections after 1.0s (Keep-Alive header); keeping them at most 0.900s\n") {
 					t.Errorf("notice for Keep-Alive: timeout=1:\n%s", r.log())
 				}
-				checkConnVars(t, r.accessLog(), keep)
+				// The limit may have moved since (the watched connections
+				// refine it): no reuse past the larger of the two.
+				_, _, keepEnd, _ := r.p.IdleTimeout(u.Addr())
+				if keepEnd != keep {
+					t.Logf("keeping %v at the end", keepEnd)
+				}
+				checkConnVars(t, r.accessLog(), max(keep, keepEnd))
 			})
 			t.Run("off", func(t *testing.T) {
 				t.Parallel()
@@ -355,11 +362,12 @@ func TestIdleTimeoutRelearnedAfterRestart(t *testing.T) {
 	a := upstream(t, bench.OK(), bench.IdleFIN(short))
 	addr := a.Addr()
 	r := learnRig(t, true, a)
-	idleWaves(t, r, 200, short, 3, func() bool {
-		_, how, _, _ := r.p.IdleTimeout(addr)
-		return how == "FIN"
-	})
-	if to, how, _, _ := r.p.IdleTimeout(addr); how != "FIN" || to > 2*short {
+	learned := func() bool {
+		to, how, _, _ := r.p.IdleTimeout(addr)
+		return how == "FIN" && to <= short*5/4
+	}
+	idleWaves(t, r, 400, short, 3, learned)
+	if to, how, _, _ := r.p.IdleTimeout(addr); !learned() {
 		t.Fatalf("not learned from the first upstream: %v (%s)\n%s", to, how, r.log())
 	}
 	_ = a.Close()
@@ -378,8 +386,12 @@ func TestIdleTimeoutRelearnedAfterRestart(t *testing.T) {
 	to, how, keep, _ := r.p.IdleTimeout(addr)
 	t.Logf("after the restart: %v (%s), keeping %v", to, how, keep)
 	// The last notice says the raised figure (the first said 0.3s).
-	m := regexp.MustCompile(`\[notice\] 4242#4242: upstream U0 closes idle connections after (\d+\.\d)s \(FIN\); keeping them at most`).FindAllStringSubmatch(r.log(), -1)
-	if len(m) < 2 || m[len(m)-1][1] < "0.5" {
+	m := regexp.MustCompile(`\[notice\] 4242#4242: upstream U0 closes idle connections after (\d+\.\d+)s \(FIN\); keeping them at most`).FindAllStringSubmatch(r.log(), -1)
+	var raised float64
+	if len(m) >= 2 {
+		raised, _ = strconv.ParseFloat(m[len(m)-1][1], 64)
+	}
+	if raised < 0.45 {
 		t.Errorf("no notice of the raised figure:\n%s", r.log())
 	}
 }

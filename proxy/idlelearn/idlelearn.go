@@ -25,9 +25,8 @@
 //  2. Evidence keeps coming without risk: the proxy keeps watching a few
 //     connections it retired by the learned limit (never handing them
 //     out). The upstream closing one confirms the figure; one still open
-//     at an age more than half past it proves the figure too low (a
-//     restart, a timeout that grew), and it is raised to that age at once
-//     (Alive).
+//     at twice its age proves the figure too low (a restart, a timeout that
+//     grew), and it is raised to that age at once (Alive).
 //  3. Without any evidence for RelearnAfter (no traffic), the learned
 //     timeout grows by a quarter (relearning upward slowly), until it
 //     reaches the upper bound and is forgotten. An upstream that still
@@ -100,7 +99,15 @@ func ForgetMessage(addr string, keep time.Duration) string {
 	return "upstream " + addr + " no longer seen closing idle connections early; keeping them at most " + secs(keep)
 }
 
-func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s" }
+// secs prints d in seconds: "5.0s", and with milliseconds below a second
+// ("0.270s"), where a tenth would round a 45ms limit to "0.0s".
+func secs(d time.Duration) string {
+	prec := 1
+	if d < time.Second {
+		prec = 3
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', prec, 64) + "s"
+}
 
 // Learner is one upstream server's idle timeout.
 type Learner struct {
@@ -191,16 +198,16 @@ func (l *Learner) Closed(age time.Duration, how How, now time.Time) (Event, bool
 
 // Alive records that a pooled connection idle for age was still open at
 // now: the upstream's timeout is longer than age. A learned timeout that
-// age exceeds by more than half (the factor observations must agree
-// within) was wrong (an early close, a restart, a timeout that grew) and is
-// raised to age at once.
+// age exceeds twice over was wrong (an early close, a restart, a timeout
+// that grew) and is raised to age at once. Twice, not just past it: an
+// upstream that is late closing on a busy machine is not a longer timeout.
 func (l *Learner) Alive(age time.Duration, now time.Time) (Event, bool) {
 	if !l.on {
 		return Event{}, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.learned == 0 || agree(age, l.learned) || age < l.learned {
+	if l.learned == 0 || age <= 2*l.learned {
 		return Event{}, false
 	}
 	l.learned, l.last, l.pending = age, now, 0
