@@ -456,6 +456,7 @@ func (x *exchange) stubStatus() {
 	ctx.Response.SetBodyRaw(b)
 	x.status = fasthttp.StatusOK
 	x.bodyBytes = int64(len(b))
+	x.addHeaders(x.status)
 }
 
 // metricsServer serves /metrics on metrics.listen.

@@ -96,6 +96,7 @@ func (x *exchange) page(code int) {
 	if code == 494 || code == 497 {
 		x.status = 400
 	}
+	x.addHeaders(x.status) // add_header ... always, expires (headers.go)
 	if closeAfter(code) {
 		x.lingerAfterPage() // lingering_close (linger.go)
 	}

@@ -45,6 +45,7 @@ func (x *exchange) respond() bool {
 		}
 		out.AddBytesKV(k, v)
 	}
+	x.addHeaders(status) // add_header, expires (headers.go)
 	cl := u.ContentLength()
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {

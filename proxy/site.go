@@ -48,6 +48,7 @@ type vhost struct {
 	// slashed: proxying locations named "/x/" by "/x", for nginx's
 	// auto_redirect (redirect.go)
 	slashed map[string]*location
+	headers *respHeaders // the server's add_header, expires (headers.go)
 }
 
 // location is one location block with everything a request needs precomputed.
@@ -60,10 +61,11 @@ type location struct {
 	// file order; names in set are dropped from the client's headers.
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
-	fcgi   *fcgiLocation
-	auth   *basicAuth  // auth_basic, nil when off (authbasic.go)
-	limits []reqLimit  // limit_req (limitreq.go)
-	conns  []connLimit // limit_conn (limitconn.go)
+	fcgi    *fcgiLocation
+	auth    *basicAuth   // auth_basic, nil when off (authbasic.go)
+	limits  []reqLimit   // limit_req (limitreq.go)
+	conns   []connLimit  // limit_conn (limitconn.go)
+	headers *respHeaders // add_header, expires; nil: none (headers.go)
 }
 
 type compiledHeader struct {
@@ -101,6 +103,9 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			conns: s.connLimits(sc.LimitConn)}
 		if len(sc.ServerName) > 0 {
 			vh.name = sc.ServerName[0]
+		}
+		if vh.headers, err = compileHeaders(sc.Headers, s.maps); err != nil {
+			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
 		for li, lc := range sc.Locations {
 			loc, err := s.buildLocation(lc, now, prev)
@@ -170,6 +175,10 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 			return nil, fmt.Errorf("proxy_set_header %s: %w", h.Name, err)
 		}
 		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
+	}
+	var err error
+	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
+		return nil, err
 	}
 	if lc.FastCGI != nil {
 		f, err := compileFastCGI(lc, s.maps)

@@ -188,6 +188,7 @@ type Server struct {
 	SatisfyAny bool
 	LimitReq   LimitReqConf
 	LimitConn  LimitConnConf
+	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
 
 	Locations []*Location
 }
@@ -277,11 +278,12 @@ type Location struct {
 	Root      string    // root: $document_root, default "html"
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
 
-	Access     AccessRules   // allow/deny in file order (access.go); empty allows everyone
-	AuthBasic  AuthBasic     // auth_basic, auth_basic_user_file (access.go)
-	SatisfyAny bool          // satisfy any: one passing check is enough (default all)
-	LimitReq   LimitReqConf  // limit_req* (limitreq.go)
-	LimitConn  LimitConnConf // limit_conn* (limitconn.go)
+	Access     AccessRules     // allow/deny in file order (access.go); empty allows everyone
+	AuthBasic  AuthBasic       // auth_basic, auth_basic_user_file (access.go)
+	SatisfyAny bool            // satisfy any: one passing check is enough (default all)
+	LimitReq   LimitReqConf    // limit_req* (limitreq.go)
+	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
+	Headers    ResponseHeaders // add_header, expires (headers.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -60,6 +60,10 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = limitReqZonesFrom(in)
 	case *[]LimitConn:
 		*p, err = limitConnFrom(in)
+	case *[]AddHeader:
+		*p, err = addHeadersFrom(in)
+	case *Expires:
+		*p, err = expiresFrom(in)
 	case *[]LimitConnZone:
 		*p, err = limitConnZonesFrom(in)
 	case *Buffers:

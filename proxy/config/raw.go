@@ -206,6 +206,7 @@ type locationDirectives struct {
 	accessDirectives    `mapstructure:",squash"` // allow/deny as access (access.go)
 	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
+	headerDirectives    `mapstructure:",squash"` // add_header, expires (headers.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -256,6 +257,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.accessDirectives.inherit(&p.accessDirectives)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
+	d.headerDirectives.inherit(&p.headerDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -350,6 +350,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		SatisfyAny:               s.accessDirectives.satisfyAny(),
 		LimitReq:                 s.limitReqDirectives.resolve(),
 		LimitConn:                s.limitConnDirectives.resolve(),
+		Headers:                  s.headerDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -476,6 +477,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.SatisfyAny = d.accessDirectives.satisfyAny()
 	l.LimitReq = d.limitReqDirectives.resolve()
 	l.LimitConn = d.limitConnDirectives.resolve()
+	l.Headers = d.headerDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

@@ -42,6 +42,7 @@ func (d *locationDirectives) check(p *problems) {
 	}
 	d.checkBuffers(p)
 	d.accessDirectives.check(p)
+	d.headerDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from

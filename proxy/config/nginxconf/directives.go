@@ -214,7 +214,6 @@ var unsupportedWhy = map[string]string{
 	"random":             "spillway balances with round-robin or least_conn",
 	"error_log":          "spillway's error logs are set at the top level",
 	"access_log":         "spillway writes access logs per server",
-	"add_header":         "spillway does not add response headers",
 	"proxy_cache":        "spillway does not cache",
 	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",

@@ -203,7 +203,7 @@ http {
     gzip on;
     server {
         listen 8080;
-        location / { proxy_pass http://127.0.0.1:9000; expires 1h; }
+        location / { proxy_pass http://127.0.0.1:9000; add_trailer X-T 1; }
         include admin.conf;
     }
 }
@@ -212,7 +212,7 @@ http {
     proxy_pass http://127.0.0.1:9000;
     auth_request /auth;
     auth_request_set $user $upstream_http_x_user;
-    add_header X-A 1;
+    gunzip on;
 }
 `)
 	res, err := ConvertFile(main, Options{})
@@ -226,10 +226,10 @@ http {
 	}
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
 ` + main + `:3: unsupported directive "gzip" in http: spillway does not compress responses
-` + main + `:6: unsupported directive "expires" in location
+` + main + `:6: unsupported directive "add_trailer" in location
 ` + inc + `:3: "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests)
 ` + inc + `:4: "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests)
-` + inc + `:5: unsupported directive "add_header" in location: spillway does not add response headers
+` + inc + `:5: unsupported directive "gunzip" in location
 `
 	if w := warningLines(res.Warnings); w != wantWarnings {
 		t.Errorf("warnings:\n%s\nwant:\n%s", w, wantWarnings)
