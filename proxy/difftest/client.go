@@ -29,6 +29,9 @@ type Response struct {
 	// Auth is the WWW-Authenticate header ("" for none): the access
 	// control a client sees besides the status.
 	Auth string
+	// Lines are the header lines as received, "name: value" (for
+	// Scenario.Headers).
+	Lines []string
 	// Err is the client-side error, for failure messages only.
 	Err string
 }
@@ -167,7 +170,7 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		return r
 	}
 	for {
-		code, hdr, err := readHead(br)
+		code, hdr, lines, err := readHead(br)
 		if err != nil {
 			r.Status, r.End, r.Err = "none", endOf(err), err.Error()
 			if code != "" {
@@ -180,6 +183,7 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		}
 		r.Status = code
 		r.Auth = hdr["www-authenticate"]
+		r.Lines = lines
 		keep := "keep-alive"
 		if strings.EqualFold(hdr["connection"], "close") {
 			keep = "close"
@@ -224,27 +228,28 @@ func (r *Response) frame(head bool, code string, hdr map[string]string, br *bufi
 }
 
 // readHead reads a status line and headers; names are lower-cased.
-func readHead(br *bufio.Reader) (code string, hdr map[string]string, err error) {
+func readHead(br *bufio.Reader) (code string, hdr map[string]string, lines []string, err error) {
 	line, err := br.ReadString('\n')
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	f := strings.Fields(line)
 	if len(f) < 2 {
-		return "", nil, fmt.Errorf("bad status line %q", line)
+		return "", nil, nil, fmt.Errorf("bad status line %q", line)
 	}
 	code, hdr = f[1], map[string]string{}
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			return code, nil, err
+			return code, nil, nil, err
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
-			return code, hdr, nil
+			return code, hdr, lines, nil
 		}
 		k, v, _ := strings.Cut(line, ":")
 		hdr[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+		lines = append(lines, strings.TrimSpace(k)+": "+strings.TrimSpace(v))
 	}
 }
 

@@ -27,6 +27,7 @@ and the test compares:
 | ` + "`body`" + ` | the body bytes received (chunked framing removed; the error page footer ` + "`nginx/1.22.1`" + ` / ` + "`spillway`" + ` normalised) |
 | ` + "`end`" + ` | how the response ended: complete (and whether the connection stays open), or cut by EOF, reset or timeout |
 | ` + "`auth`" + ` | the ` + "`WWW-Authenticate`" + ` header |
+| ` + "`header`" + ` | the response headers a scenario names (add_header, expires): each one's values in order, an ` + "`Expires`" + ` date as its distance from ` + "`Date`" + ` in minutes |
 | ` + "`hits`" + ` | the requests each upstream server received, by method and request target (path and query byte for byte, as the proxy sent them) |
 | ` + "`conns`" + ` | the TCP connections each upstream server accepted (keepalive scenarios only) |
 | ` + "`log`" + ` | the error-log lines in order, after removing timestamps and pid#tid, with ` + "`*N`" + ` for connection numbers, ` + "`U0`" + `, ` + "`U1`" + `, ... and ` + "`PROXY`" + ` for addresses, ` + "`<dir>`" + ` and ` + "`<N>`" + ` for temp-file paths |

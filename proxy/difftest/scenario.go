@@ -67,6 +67,9 @@ type Scenario struct {
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
 	AccessFormat string
+	// Headers names response headers to compare (AspectHeader): each
+	// one's values in order, an Expires date as its distance from Date.
+	Headers []string
 }
 
 func (s *Scenario) accessFormat() string {
@@ -127,6 +130,7 @@ const (
 	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
 	AspectAccess Aspect = "access" // the access-log lines ($status "$request"), as a multiset
 	AspectAuth   Aspect = "auth"   // the WWW-Authenticate header
+	AspectHeader Aspect = "header" // the response headers a scenario names (Scenario.Headers)
 )
 
 // Difference is an expected difference between nginx and spillway.
@@ -236,11 +240,15 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
-	var headers, access []string
+	var headers, access, addHeaders []string
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
 		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
 			access = append(access, yamlString(d.Name+" "+d.Value))
+			continue
+		}
+		if d.Name == "add_header" { // one list in proxy.yaml
+			addHeaders = append(addHeaders, yamlString(unquoteAll(d.Value)))
 			continue
 		}
 		if d.Name == "proxy_set_header" {
@@ -255,6 +263,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(access) > 0 {
 		b.WriteString("  access: [" + strings.Join(access, ", ") + "]\n")
+	}
+	if len(addHeaders) > 0 {
+		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -292,6 +303,15 @@ func unquote(v string) string {
 		return v[1 : len(v)-1]
 	}
 	return v
+}
+
+// unquoteAll removes nginx's double quotes around each word of v.
+func unquoteAll(v string) string {
+	f := strings.Fields(v)
+	for i := range f {
+		f[i] = unquote(f[i])
+	}
+	return strings.Join(f, " ")
 }
 
 // yamlString is v as a YAML scalar: plain when it is one token (so 2 stays
