@@ -58,7 +58,8 @@ func (x *exchange) respond() bool {
 	}
 	lc := x.loc.conf
 	buffering := lc.ProxyBuffering && !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no"))
-	if buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
+	gz := x.gzipFor(status, cl) // the body is compressed on its way in (gzip.go)
+	if !gz && buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
@@ -103,6 +104,10 @@ func (x *exchange) respond() bool {
 		}
 		body = x.uresp.BodyStream()
 	}
+	ccl := cl // the client's framing
+	if gz {
+		body, ccl = newGzipBody(body, lc.Gzip.Level, !buffering), -1
+	}
 	ctx.Response.ImmediateHeaderFlush = true
 	if buffering {
 		// proxy_buffers, then the temp file: a goroutine reads the
@@ -110,9 +115,9 @@ func (x *exchange) respond() bool {
 		// client drains the spool at its own pace.
 		s := &x.spooled
 		*s = spoolStream{x: x, a: a, uc: a.conn, done: make(chan struct{})}
-		if cc, ok := ctx.Conn().(*clientConn); ok && (cl >= 0 || cl == -1 && x.ctx.Request.Header.IsHTTP11()) {
+		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && x.ctx.Request.Header.IsHTTP11()) {
 			s.direct = newSocketWriter(cc, x)
-			s.chunked = cl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
+			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}
 		var pass func([]byte) int
 		if s.direct != nil && !s.chunked {
@@ -133,7 +138,7 @@ func (x *exchange) respond() bool {
 			s.direct.sp = s.sp
 		}
 		go s.produce(body)
-		x.setBody(s, cl) // unframed for an HTTP/1.0 client (unframed.go)
+		x.setBody(s, ccl) // unframed for an HTTP/1.0 client (unframed.go)
 		return true
 	}
 	s := &x.stream
@@ -143,7 +148,7 @@ func (x *exchange) respond() bool {
 		// filter sees them before it goes on, still in the header's phase.
 		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
 	}
-	x.setBody(s, cl)
+	x.setBody(s, ccl)
 	return true
 }
 

@@ -25,7 +25,7 @@ pid {{DIR}}/spillway.pid;
 http {
     proxy_temp_path {{DIR}}/temp;
     client_body_temp_path {{DIR}}/ctemp;
-    gzip on; access_log {{DIR}}/access.log;
+    gzip_static on; access_log {{DIR}}/access.log;
     server {
         listen {{LISTEN}};
         location / { proxy_pass http://{{ORIGIN}}; } location /private/ { proxy_pass http://{{ORIGIN}}; allow 10.0.0.0/8; deny all; }
@@ -59,7 +59,7 @@ spillway: [emerg] location "/static/" cannot be converted: it neither proxies (p
 `
 }
 
-const gzipWarn = `:6: unsupported directive "gzip" in http: spillway does not compress responses`
+const gzipWarn = `:6: unsupported directive "gzip_static" in http`
 
 func exitCode(err error) int {
 	var ee *exec.ExitError

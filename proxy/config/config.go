@@ -189,6 +189,7 @@ type Server struct {
 	LimitReq   LimitReqConf
 	LimitConn  LimitConnConf
 	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
+	Gzip       Gzip            // gzip*, likewise (gzip.go)
 
 	Locations []*Location
 }
@@ -284,6 +285,7 @@ type Location struct {
 	LimitReq   LimitReqConf    // limit_req* (limitreq.go)
 	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
 	Headers    ResponseHeaders // add_header, expires (headers.go)
+	Gzip       Gzip            // gzip* (gzip.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -207,6 +207,7 @@ type locationDirectives struct {
 	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 	headerDirectives    `mapstructure:",squash"` // add_header, expires (headers.go)
+	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -258,6 +259,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 	d.headerDirectives.inherit(&p.headerDirectives)
+	d.gzipDirectives.inherit(&p.gzipDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

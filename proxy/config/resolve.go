@@ -351,6 +351,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		LimitReq:                 s.limitReqDirectives.resolve(),
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
+		Gzip:                     s.gzipDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -478,6 +479,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.LimitReq = d.limitReqDirectives.resolve()
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()
+	l.Gzip = d.gzipDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

@@ -43,6 +43,7 @@ func (d *locationDirectives) check(p *problems) {
 	d.checkBuffers(p)
 	d.accessDirectives.check(p)
 	d.headerDirectives.check(p)
+	d.gzipDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from

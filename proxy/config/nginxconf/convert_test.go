@@ -51,7 +51,6 @@ func TestConvertRealistic(t *testing.T) {
 	golden(t, "testdata/realistic/proxy.yaml", string(res.YAML))
 	golden(t, "testdata/realistic/warnings.txt", warningLines(res.Warnings))
 	for _, want := range []string{
-		`testdata/realistic/nginx.conf:30: unsupported directive "gzip" in http: spillway does not compress responses`,
 		`testdata/realistic/nginx.conf:13: ignored directive "events" in main: `,
 		`testdata/realistic/mime.types:1: ignored directive "types" in http: `,
 	} {
@@ -59,7 +58,7 @@ func TestConvertRealistic(t *testing.T) {
 			t.Errorf("no warning %q", want)
 		}
 	}
-	if n := res.Unsupported(); n != 1 { // gzip; add_header and expires convert
+	if n := res.Unsupported(); n != 1 { // gzip_static; gzip, add_header and expires convert
 		t.Errorf("Unsupported() = %d, want 1", n)
 	}
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {

@@ -201,7 +201,6 @@ var unsupportedWhy = map[string]string{
 	"index":              "spillway does not serve files",
 	"try_files":          "spillway does not serve files",
 	"autoindex":          "spillway does not serve files",
-	"gzip":               "spillway does not compress responses",
 	"fastcgi_pass":       "spillway proxies HTTP only",
 	"uwsgi_pass":         "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",

@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -79,5 +80,61 @@ func expires(c *conv, lv *level, d *Directive) error {
 		return errAt(d, "invalid value \"%s\"", strings.Join(d.Args, " "))
 	}
 	lv.m.set("expires", str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// gzip directives (ngx_http_gzip_module) convert to the same keys;
+// gzip_static and gunzip stay unsupported.
+func init() {
+	for _, ctx := range strings.Fields(inLocations) {
+		handlers[ctx]["gzip"] = single(flagValue)
+		handlers[ctx]["gzip_vary"] = single(flagValue)
+		handlers[ctx]["gzip_min_length"] = single(sizeValue)
+		handlers[ctx]["gzip_comp_level"] = single(gzipLevelValue)
+		handlers[ctx]["gzip_http_version"] = single(httpVersionValue)
+		handlers[ctx]["gzip_buffers"] = buffers
+		handlers[ctx]["gzip_types"] = gzipWords
+		handlers[ctx]["gzip_proxied"] = gzipWords
+		handlers[ctx]["gzip_disable"] = gzipWords
+	}
+}
+
+func gzipLevelValue(d *Directive, v string) (string, error) {
+	if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 9 {
+		return "", errAt(d, "value must be between 1 and 9")
+	}
+	return v, nil
+}
+
+// gzipWords converts gzip_types, gzip_proxied and gzip_disable: a list of
+// their arguments (a regex of gzip_disable may hold spaces).
+func gzipWords(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	switch d.Name {
+	case "gzip_proxied":
+		if _, err := config.ParseGzipProxied(d.Args); err != nil {
+			return errAt(d, "%v", err)
+		}
+	case "gzip_disable":
+		for _, a := range d.Args {
+			if a == "msie6" {
+				continue
+			}
+			if _, err := config.CompilePCRE(a, true); err != nil {
+				c.warn(d, Unsupported, "unsupported directive \"gzip_disable\" in %s: the regex \"%s\" does not compile in Go's RE2 (%v)", lv.ctx, a, err)
+				return nil
+			}
+		}
+	}
+	list := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, a := range d.Args {
+		list.Content = append(list.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: a})
+	}
+	lv.m.set(d.Name, list)
 	return nil
 }

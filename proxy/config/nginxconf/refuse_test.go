@@ -200,7 +200,7 @@ func TestConvertRefusalListsEverything(t *testing.T) {
 	}
 	write(main, `events { }
 http {
-    gzip on;
+    gzip_static on;
     server {
         listen 8080;
         location / { proxy_pass http://127.0.0.1:9000; add_trailer X-T 1; }
@@ -225,7 +225,7 @@ http {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
-` + main + `:3: unsupported directive "gzip" in http: spillway does not compress responses
+` + main + `:3: unsupported directive "gzip_static" in http
 ` + main + `:6: unsupported directive "add_trailer" in location
 ` + inc + `:3: "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests)
 ` + inc + `:4: "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests)
