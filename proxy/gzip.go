@@ -263,13 +263,18 @@ type gzipBody struct {
 
 func newGzipBody(src io.Reader, level int, flush bool) *gzipBody {
 	g := &gzipBody{src: src, level: level, flush: flush, in: make([]byte, 16<<10)}
-	if zw, ok := gzipWriters[level].Get().(*gzip.Writer); ok {
-		zw.Reset(&g.out)
-		g.zw = zw
-	} else {
-		g.zw, _ = gzip.NewWriterLevel(&g.out, level) // level is 1..9 (config checks it)
-	}
+	g.zw = gzipWriter(&g.out, level)
 	return g
+}
+
+// gzipWriter is a pooled compressor of that level writing to w.
+func gzipWriter(w io.Writer, level int) *gzip.Writer {
+	if zw, ok := gzipWriters[level].Get().(*gzip.Writer); ok {
+		zw.Reset(w)
+		return zw
+	}
+	zw, _ := gzip.NewWriterLevel(w, level) // level is 1..9 (config checks it)
+	return zw
 }
 
 func (g *gzipBody) Read(p []byte) (int, error) {
@@ -299,4 +304,27 @@ func (g *gzipBody) Read(p []byte) (int, error) {
 	}
 	n, _ := g.out.Read(p)
 	return n, nil
+}
+
+// gzipPage compresses one of spillway's own pages (a 403 or 404 is
+// text/html, as nginx's, which its gzip filter compresses too), sent
+// chunked like nginx. An HTTP/1.0 client under gzip_http_version 1.0 gets
+// it uncompressed: fasthttp has no close-delimited form for a page.
+func (x *exchange) gzipPage() {
+	resp := &x.ctx.Response
+	body := resp.Body()
+	if !x.gzipFor(x.status, len(body)) {
+		return
+	}
+	if !x.ctx.Request.Header.IsHTTP11() {
+		delHeader(&resp.Header, "Content-Encoding")
+		return
+	}
+	var b bytes.Buffer
+	zw := gzipWriter(&b, x.gzipConf().Level)
+	_, _ = zw.Write(body)
+	_ = zw.Close()
+	gzipWriters[x.gzipConf().Level].Put(zw)
+	x.bodyBytes = int64(b.Len())
+	resp.SetBodyStream(bytes.NewReader(b.Bytes()), -1)
 }

@@ -210,3 +210,34 @@ func gunzip(t *testing.T, b []byte) []byte {
 	}
 	return out
 }
+
+// nginx compresses its own 403 and 404 pages (text/html) like any answer.
+func TestGzipOwnPages(t *testing.T) {
+	r := newRig(t, "info", withTempDirs(t, `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  gzip: on
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - {path: /deny/, access: [deny all]}
+`))
+	for _, c := range []struct {
+		path, title string
+		status      int
+	}{{"/nowhere", "404 Not Found", 404}, {"/deny/x", "403 Forbidden", 403}} {
+		resp, body, cc, _ := rawFrom(t, "127.0.0.1", r.addr, "GET "+c.path+" HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n")
+		cc.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Encoding") != "gzip" || resp.ContentLength != -1 {
+			t.Errorf("%s: %d, Content-Encoding %q, Content-Length %d", c.path, resp.StatusCode, resp.Header.Get("Content-Encoding"), resp.ContentLength)
+			continue
+		}
+		if got := string(gunzip(t, body)); got != nginxPage(c.title) {
+			t.Errorf("%s: page %q", c.path, got)
+		}
+	}
+}

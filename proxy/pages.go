@@ -97,6 +97,7 @@ func (x *exchange) page(code int) {
 		x.status = 400
 	}
 	x.addHeaders(x.status) // add_header ... always, expires (headers.go)
+	x.gzipPage()           // gzip: nginx compresses its own 403 and 404 pages too (gzip.go)
 	if closeAfter(code) {
 		x.lingerAfterPage() // lingering_close (linger.go)
 	}
