@@ -39,15 +39,17 @@ func (x *exchange) gzipConf() *config.Gzip {
 // order) and whose declared length is cl (-1: unknown). When it returns
 // true the head says Content-Encoding: gzip, has no Content-Length or
 // Accept-Ranges, and a strong ETag has been made weak; the caller
-// compresses the body.
+// compresses the body, if there is one.
 func (x *exchange) gzipFor(status, cl int) bool {
 	g := x.gzipConf()
 	if g == nil || !g.On || status != 200 && status != 403 && status != 404 {
 		return false
 	}
 	out := &x.ctx.Response.Header
+	// A HEAD is let through, as in nginx, whose filter runs before the
+	// header-only flag is set: its head says gzip, and there is no body.
 	if len(respPeekFold(out, "Content-Encoding")) > 0 || cl >= 0 && int64(cl) < g.MinLength ||
-		!gzipType(g.Types, out.ContentType()) || noBody(x.ctx.Request.Header.Method(), status) {
+		!gzipType(g.Types, out.ContentType()) {
 		return false
 	}
 	if g.Vary {
@@ -313,7 +315,7 @@ func (g *gzipBody) Read(p []byte) (int, error) {
 func (x *exchange) gzipPage() {
 	resp := &x.ctx.Response
 	body := resp.Body()
-	if !x.gzipFor(x.status, len(body)) {
+	if x.ctx.IsHead() || !x.gzipFor(x.status, len(body)) {
 		return
 	}
 	if !x.ctx.Request.Header.IsHTTP11() {

@@ -87,7 +87,8 @@ func gzipOrigin(t *testing.T) string {
 // gzip_proxied allows, gzip_disable; a compressed answer is chunked, has
 // Content-Encoding: gzip, a weak ETag, no Accept-Ranges, and decompresses
 // to the upstream's bytes, buffered, unbuffered and spilled to the temp
-// file alike; gzip_vary marks every response that could be compressed.
+// file alike; gzip_vary marks every response that could be compressed; a
+// HEAD gets the compressed head and no body, as from nginx.
 func TestGzipLikeNginx(t *testing.T) {
 	r := newRig(t, "info", withTempDirs(t, gzipTmpl), gzipOrigin(t))
 	send := func(req string) (*http.Response, []byte) {
@@ -164,8 +165,10 @@ func TestGzipLikeNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(hc), &http.Request{Method: "HEAD"})
-	if err != nil || resp.Header.Get("Content-Encoding") != "" || resp.Header.Get("Vary") != "" || resp.ContentLength != 65536 {
-		t.Errorf("HEAD: %v, Content-Encoding %q, Vary %q, Content-Length %d", err, resp.Header.Get("Content-Encoding"), resp.Header.Get("Vary"), resp.ContentLength)
+	// nginx's gzip filter runs before the header-only flag is set: a HEAD
+	// gets the head a GET would, with no body (measured with nginx 1.22).
+	if err != nil || resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Vary") != "Accept-Encoding" || resp.Header.Get("Content-Length") != "" {
+		t.Errorf("HEAD: %v, Content-Encoding %q, Vary %q, Content-Length %q", err, resp.Header.Get("Content-Encoding"), resp.Header.Get("Vary"), resp.Header.Get("Content-Length"))
 	}
 
 	// A client that reads nothing until the response spilled (more than

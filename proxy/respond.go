@@ -49,7 +49,8 @@ func (x *exchange) respond() bool {
 	cl := u.ContentLength()
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {
-		if cl >= 0 {
+		// A HEAD gets the gzip filter's head as nginx sends it (gzip.go).
+		if !x.gzipFor(status, cl) && cl >= 0 {
 			out.SetContentLength(cl)
 		}
 		ctx.Response.SkipBody = true

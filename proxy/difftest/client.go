@@ -3,6 +3,7 @@ package difftest
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -189,6 +190,16 @@ func readResponse(br *bufio.Reader, head bool) Response {
 			keep = "close"
 		}
 		r.End = r.frame(head, code, hdr, br, keep)
+		if strings.EqualFold(hdr["content-encoding"], "gzip") && len(r.Body) > 0 {
+			// Compared decompressed: zlib and Go's compressor write other bytes.
+			zr, err := gzip.NewReader(bytes.NewReader(r.Body))
+			if err == nil {
+				r.Body, err = io.ReadAll(zr)
+			}
+			if err != nil {
+				r.Body = []byte("undecodable gzip body: " + err.Error())
+			}
+		}
 		return r
 	}
 }
