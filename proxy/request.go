@@ -167,7 +167,7 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 		case varRequestMethod:
 			dst = append(dst, req.Method()...)
 		case varHTTPHeader:
-			dst = append(dst, req.Peek(p.lit)...)
+			dst = append(dst, peekFold(req, p.lit)...)
 		case varHTTPS:
 			if x.scheme() == "https" {
 				dst = append(dst, "on"...)
@@ -175,6 +175,21 @@ func (x *exchange) appendValue(dst []byte, parts []part) []byte {
 		}
 	}
 	return dst
+}
+
+// peekFold is the first header named name in any case: the server keeps
+// header names as they came (no normalizing), and nginx's $http_NAME
+// matches them case-insensitively.
+func peekFold(req *fasthttp.RequestHeader, name string) []byte {
+	if v := req.Peek(name); len(v) > 0 {
+		return v
+	}
+	for k, v := range req.AllInOrder() {
+		if bytes.EqualFold(k, []byte(name)) {
+			return v
+		}
+	}
+	return nil
 }
 
 func appendLower(dst, s []byte) []byte {

@@ -26,6 +26,7 @@ type site struct {
 	logKeys   []logKey                  // what this site holds in Proxy.logs
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
 	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
+	tunnels   tunnelSet                 // open upgraded connections (tunnel.go), waited for by drain
 }
 
 // vhost is one server block.

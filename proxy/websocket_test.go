@@ -1,0 +1,370 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"spillway/proxy/config"
+)
+
+// wsOrigin is a WebSocket echo origin on 127.0.0.1 (coder/websocket, a real
+// implementation of RFC 6455): every message comes back as it came, except
+// "abort", on which the origin drops the connection without a close
+// handshake. It records the Upgrade header each request arrived with and
+// how each connection ended.
+type wsOrigin struct {
+	srv *http.Server
+	ln  net.Listener
+
+	mu       sync.Mutex
+	upgrades []string // the Upgrade header of each request
+	ends     []error  // how each WebSocket connection ended
+}
+
+func newWSOrigin(t *testing.T) *wsOrigin {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &wsOrigin{ln: ln}
+	o.srv = &http.Server{Handler: http.HandlerFunc(o.serve)}
+	go func() { _ = o.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = o.srv.Close() })
+	return o
+}
+
+func (o *wsOrigin) addr() string { return o.ln.Addr().String() }
+
+func (o *wsOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	o.upgrades = append(o.upgrades, r.Header.Get("Upgrade"))
+	o.mu.Unlock()
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept answered (426 without "Connection: upgrade")
+	}
+	c.SetReadLimit(4 << 20)
+	ctx := context.Background()
+	var end error
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			end = err
+			break
+		}
+		if string(msg) == "abort" {
+			_ = c.CloseNow()
+			end = errors.New("aborted")
+			break
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			end = err
+			break
+		}
+	}
+	o.mu.Lock()
+	o.ends = append(o.ends, end)
+	o.mu.Unlock()
+}
+
+func (o *wsOrigin) ended() []error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]error(nil), o.ends...)
+}
+
+const wsTmpl = `
+error_log: {path: stderr, level: info}
+{METRICS}
+{WST}
+http:
+  proxy_http_version: "1.1"
+  proxy_read_timeout: {PRT}
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  upstreams:
+    app:
+      keepalive: 8
+      servers:
+        - address: {U0}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: {path: {ALOG}, format: '"$request" $status $body_bytes_sent'}
+      locations:
+        - path: /ws
+          proxy_pass: http://app
+          proxy_set_header: {Upgrade: $http_upgrade, Connection: "upgrade"}
+        - path: /plain
+          proxy_pass: http://app
+`
+
+type wsRig struct {
+	*rig
+	o    *wsOrigin
+	alog string
+	yaml string
+	dir  string
+}
+
+func newWSRig(t *testing.T, readTimeout, shutdownTimeout string) *wsRig {
+	t.Helper()
+	o := newWSOrigin(t)
+	dir := t.TempDir()
+	alog := filepath.Join(dir, "access.log")
+	wst := ""
+	if shutdownTimeout != "" {
+		wst = "worker_shutdown_timeout: " + shutdownTimeout
+	}
+	yaml := strings.NewReplacer("{ALOG}", alog, "{PRT}", readTimeout, "{WST}", wst,
+		"{METRICS}", `metrics: {listen: "127.0.0.1:0"}`).Replace(wsTmpl)
+	r := newRig(t, "info", yaml, o.addr())
+	return &wsRig{rig: r, o: o, alog: alog, yaml: strings.ReplaceAll(yaml, "{U0}", o.addr()), dir: dir}
+}
+
+func (r *wsRig) dial(t *testing.T, path string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws://"+r.addr+path, &websocket.DialOptions{Host: "localhost"})
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", path, err, resp)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("dial %s: status %d", path, resp.StatusCode)
+	}
+	c.SetReadLimit(4 << 20)
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return c
+}
+
+// echo sends msg and wants it back.
+func echo(t *testing.T, c *websocket.Conn, typ websocket.MessageType, msg []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, typ, msg); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	gt, got, err := c.Read(ctx)
+	if err != nil || gt != typ || !bytes.Equal(got, msg) {
+		t.Fatalf("echo of %d bytes: type %v, %d bytes, %v", len(msg), gt, len(got), err)
+	}
+}
+
+// tunnels is spillway_tunnels_open now.
+func (r *wsRig) tunnels(t *testing.T) float64 {
+	t.Helper()
+	v, ok := scrape(t, r.p.MetricsAddr())["spillway_tunnels_open"]
+	if !ok {
+		t.Fatal("no spillway_tunnels_open")
+	}
+	return v
+}
+
+// A WebSocket application works behind spillway configured as nginx's
+// documentation says: the Upgrade request is passed on, the 101 turns the
+// connection into a two-way tunnel (small and large messages, ping/pong,
+// the close handshake), the open tunnel is counted, and the access-log
+// line is written when it closes, with status 101 and the bytes the origin
+// sent through it.
+func TestWebSocketTunnel(t *testing.T) {
+	r := newWSRig(t, "60s", "")
+	c := r.dial(t, "/ws")
+	if n := r.tunnels(t); n != 1 {
+		t.Errorf("spillway_tunnels_open %v during the tunnel, want 1", n)
+	}
+	echo(t, c, websocket.MessageText, []byte("hello"))
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB, many reads each way
+	echo(t, c, websocket.MessageBinary, big)
+
+	// Ping waits for a reader to see the pong.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	read := make(chan string, 1)
+	go func() {
+		_, m, err := c.Read(ctx)
+		if err != nil {
+			read <- err.Error()
+			return
+		}
+		read <- string(m)
+	}()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte("after ping")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-read; got != "after ping" {
+		t.Fatalf("read %q after the ping", got)
+	}
+	if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("close handshake: %v", err)
+	}
+	btEventually(t, "the origin saw the close", 10*time.Second, func() bool { return len(r.o.ended()) == 1 })
+	if s := websocket.CloseStatus(r.o.ended()[0]); s != websocket.StatusNormalClosure {
+		t.Errorf("origin ended with %v, want a normal closure", r.o.ended()[0])
+	}
+	lines := readAccessLog(t, r.alog, 1)
+	var status, n int
+	if _, err := fmt.Sscanf(lines[0], `"GET /ws HTTP/1.1" %d %d`, &status, &n); err != nil || status != 101 || n < len(big)+5 {
+		t.Errorf("access log %q: want GET /ws, 101 and at least %d body bytes", lines[0], len(big)+5)
+	}
+	btEventually(t, "the tunnel gauge back to 0", 10*time.Second, func() bool { return r.tunnels(t) == 0 })
+	if got := r.o.upgrades; len(got) != 1 || !strings.EqualFold(got[0], "websocket") {
+		t.Errorf("origin saw Upgrade %q", got)
+	}
+	if l := r.log(); strings.Contains(l, "[error]") {
+		t.Errorf("error log:\n%s", l)
+	}
+}
+
+// nginx never forwards the hop-by-hop Upgrade and Connection headers on its
+// own: without proxy_set_header the origin sees a plain GET and refuses
+// the handshake (426 here), which the client gets as it came.
+func TestWebSocketNeedsProxySetHeader(t *testing.T) {
+	r := newWSRig(t, "60s", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, "ws://"+r.addr+"/plain", &websocket.DialOptions{Host: "localhost"})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("dial /plain: %v %v, want the origin's 426", err, resp)
+	}
+	if got := r.o.upgrades; len(got) != 1 || got[0] != "" {
+		t.Errorf("origin saw Upgrade %q, want none", got)
+	}
+}
+
+// proxy_read_timeout is the tunnel's idle timeout: nothing moving either
+// way for that long ends it with nginx's line; the logged status stays 101.
+func TestWebSocketIdleTimeout(t *testing.T) {
+	r := newWSRig(t, "1s", "")
+	c := r.dial(t, "/ws")
+	echo(t, c, websocket.MessageText, []byte("hello"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := c.Read(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("read on an idle tunnel: %v (context %v), want the tunnel closed", err, ctx.Err())
+	}
+	want := `[error] 4242#4242: *1 upstream timed out (110: Connection timed out) while proxying upgraded connection, client: 127.0.0.1, server: localhost, request: "GET /ws HTTP/1.1", upstream: "http://U0/ws", host: "localhost"`
+	btEventually(t, "the timeout line", 10*time.Second, func() bool { return strings.Contains(r.log(), want) })
+	if got := readAccessLog(t, r.alog, 1); !strings.HasPrefix(got[0], `"GET /ws HTTP/1.1" 101 `) {
+		t.Errorf("access log %q", got)
+	}
+}
+
+// A client that goes away without a close handshake ends the tunnel: the
+// origin's connection is closed, nothing is logged above info, the access
+// log says 101.
+func TestWebSocketClientAbort(t *testing.T) {
+	r := newWSRig(t, "60s", "")
+	c := r.dial(t, "/ws")
+	echo(t, c, websocket.MessageText, []byte("hello"))
+	_ = c.CloseNow()
+	btEventually(t, "the origin's connection closed", 10*time.Second, func() bool { return len(r.o.ended()) == 1 })
+	if got := readAccessLog(t, r.alog, 1); got[0] != `"GET /ws HTTP/1.1" 101 7` {
+		t.Errorf("access log %q, want 101 and the 7 bytes of the echo frame", got)
+	}
+	btEventually(t, "the tunnel gauge back to 0", 10*time.Second, func() bool { return r.tunnels(t) == 0 })
+	if l := r.log(); strings.Contains(l, "[error]") {
+		t.Errorf("error log:\n%s", l)
+	}
+}
+
+// An origin that drops the connection ends the tunnel for the client.
+func TestWebSocketUpstreamAbort(t *testing.T) {
+	r := newWSRig(t, "60s", "")
+	c := r.dial(t, "/ws")
+	echo(t, c, websocket.MessageText, []byte("hello"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageText, []byte("abort")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("read after the origin dropped: %v (context %v)", err, ctx.Err())
+	}
+	if got := readAccessLog(t, r.alog, 1); got[0] != `"GET /ws HTTP/1.1" 101 7` {
+		t.Errorf("access log %q", got)
+	}
+	if l := r.log(); strings.Contains(l, "[error]") {
+		t.Errorf("error log:\n%s", l)
+	}
+}
+
+// A reload keeps an open tunnel: it goes on carrying messages under the
+// old configuration while new connections get the new one.
+func TestWebSocketSurvivesReload(t *testing.T) {
+	r := newWSRig(t, "60s", "")
+	c := r.dial(t, "/ws")
+	echo(t, c, websocket.MessageText, []byte("before"))
+	cfg, err := config.LoadBytes(filepath.Join(r.dir, "proxy.yaml"), []byte(strings.ReplaceAll(r.yaml, "{TMP}", r.dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.p.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	c2 := r.dial(t, "/ws") // the new configuration
+	echo(t, c2, websocket.MessageText, []byte("new"))
+	echo(t, c, websocket.MessageText, []byte("after"))
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatalf("close handshake after the reload: %v", err)
+	}
+	if err := c2.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	lines := readAccessLog(t, r.alog, 2)
+	for _, l := range lines {
+		if !strings.HasPrefix(l, `"GET /ws HTTP/1.1" 101 `) {
+			t.Errorf("access log %q", lines)
+		}
+	}
+}
+
+// QUIT (Shutdown) waits for an open tunnel, which keeps working, until
+// worker_shutdown_timeout; then the tunnel is closed and logged.
+func TestWebSocketQuitWaitsForTunnel(t *testing.T) {
+	r := newWSRig(t, "60s", "3s")
+	c := r.dial(t, "/ws")
+	echo(t, c, websocket.MessageText, []byte("before"))
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		done <- r.p.Shutdown(ctx)
+	}()
+	// The listener closes at once; the tunnel stays.
+	btEventually(t, "the listener closed", 10*time.Second, func() bool {
+		nc, err := net.DialTimeout("tcp", r.addr, time.Second)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	})
+	echo(t, c, websocket.MessageText, []byte("during the shutdown"))
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, _, err := c.Read(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("read after worker_shutdown_timeout: %v (context %v)", err, ctx.Err())
+	}
+	if got := readAccessLog(t, r.alog, 1); !strings.HasPrefix(got[0], `"GET /ws HTTP/1.1" 101 `) {
+		t.Errorf("access log %q", got)
+	}
+}
