@@ -1,10 +1,12 @@
 package proxy_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -259,7 +261,7 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 	if _, _, err := c.Read(ctx); err == nil || ctx.Err() != nil {
 		t.Fatalf("read on an idle tunnel: %v (context %v), want the tunnel closed", err, ctx.Err())
 	}
-	want := `[error] 4242#4242: *1 upstream timed out (110: Connection timed out) while proxying upgraded connection, client: 127.0.0.1, server: localhost, request: "GET /ws HTTP/1.1", upstream: "http://U0/ws", host: "localhost"`
+	want := `[info] 4242#4242: *1 upstream timed out (110: Connection timed out) while proxying upgraded connection, client: 127.0.0.1, server: localhost, request: "GET /ws HTTP/1.1", upstream: "http://U0/ws", host: "localhost"`
 	btEventually(t, "the timeout line", 10*time.Second, func() bool { return strings.Contains(r.log(), want) })
 	if got := readAccessLog(t, r.alog, 1); !strings.HasPrefix(got[0], `"GET /ws HTTP/1.1" 101 `) {
 		t.Errorf("access log %q", got)
@@ -366,5 +368,107 @@ func TestWebSocketQuitWaitsForTunnel(t *testing.T) {
 	}
 	if got := readAccessLog(t, r.alog, 1); !strings.HasPrefix(got[0], `"GET /ws HTTP/1.1" 101 `) {
 		t.Errorf("access log %q", got)
+	}
+}
+
+// The tunnel at the byte level, as measured against nginx 1.22.1: what the
+// client sends right behind its request head reaches the upstream after
+// the 101; a client's FIN ends the tunnel at once (no half-close: nginx's
+// upgraded handler finalizes on the first EOF), so what the upstream says
+// after it never arrives; the access log counts the bytes the upstream sent
+// through the tunnel.
+func TestTunnelEarlyBytesAndClientFIN(t *testing.T) {
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+		early := make([]byte, 5)
+		if _, err := io.ReadFull(br, early); err != nil {
+			return false
+		}
+		_, _ = io.WriteString(c, "E:"+string(early))
+		rest, _ := io.ReadAll(br) // "more", then the proxy's close
+		_, _ = io.WriteString(c, "late:"+string(rest))
+		return false
+	})
+	alog := filepath.Join(t.TempDir(), "access.log")
+	conf := strings.NewReplacer("{ALOG}", alog, "proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl)
+	r := newRig(t, "info", conf, o.addr())
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	_, _ = io.WriteString(c, "GET /t HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\nearly")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "E:early" {
+		t.Fatalf("got %q, %v; want the upstream's answer to the early bytes", got, err)
+	}
+	_, _ = io.WriteString(c, "more")
+	_ = c.(*net.TCPConn).CloseWrite()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after the client's FIN: %q, %v; want the tunnel closed", rest, err)
+	}
+	if got := readAccessLog(t, alog, 1); got[0] != `"GET /t HTTP/1.1" 101 7` {
+		t.Errorf("access log %q", got)
+	}
+	if l := r.log(); strings.Contains(l, "[error]") {
+		t.Errorf("error log:\n%s", l)
+	}
+}
+
+// Resets inside a tunnel are logged as nginx's recv() logs them: [error]
+// for the upstream's, [info] for the client's. The status stays 101.
+func TestTunnelResets(t *testing.T) {
+	for _, tc := range []struct {
+		name, path string
+		want       string
+	}{
+		{"upstream", "/rst", `[error] 4242#4242: *1 recv() failed (104: Connection reset by peer) while proxying upgraded connection, client: 127.0.0.1, server: localhost, request: "GET /rst HTTP/1.1", upstream: "http://U0/rst", host: "localhost"`},
+		{"client", "/wait", `[info] 4242#4242: *1 recv() failed (104: Connection reset by peer) while proxying upgraded connection, client: 127.0.0.1, server: localhost, request: "GET /wait HTTP/1.1", upstream: "http://U0/wait", host: "localhost"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+				_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+				if line == "GET /rst" {
+					_, _ = br.ReadByte() // the client's "x": the tunnel is up
+					_ = c.(*net.TCPConn).SetLinger(0)
+					return false
+				}
+				_, _ = io.Copy(io.Discard, br)
+				return false
+			})
+			alog := filepath.Join(t.TempDir(), "access.log")
+			conf := strings.NewReplacer("{ALOG}", alog, "proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl)
+			r := newRig(t, "info", conf, o.addr())
+			c, err := net.Dial("tcp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			_, _ = io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n")
+			br := bufio.NewReader(c)
+			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+				t.Fatalf("%v %v", resp, err)
+			}
+			if tc.name == "client" {
+				_ = c.(*net.TCPConn).SetLinger(0)
+				_ = c.Close()
+			} else {
+				_, _ = io.WriteString(c, "x")
+				if rest, err := io.ReadAll(br); len(rest) != 0 {
+					t.Errorf("after the upstream's reset: %q, %v", rest, err)
+				}
+			}
+			btEventually(t, "the reset's line", 10*time.Second, func() bool { return strings.Contains(r.log(), tc.want) })
+			if got := readAccessLog(t, alog, 1); got[0] != `"GET `+tc.path+` HTTP/1.1" 101 0` {
+				t.Errorf("access log %q", got)
+			}
+		})
 	}
 }
