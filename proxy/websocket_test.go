@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,11 +35,14 @@ type wsOrigin struct {
 	ends     []error  // how each WebSocket connection ended
 }
 
-func newWSOrigin(t *testing.T) *wsOrigin {
+func newWSOrigin(t *testing.T, certs ...tls.Certificate) *wsOrigin {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(certs) > 0 { // an https:// (wss) origin
+		ln = tls.NewListener(ln, &tls.Config{Certificates: certs})
 	}
 	o := &wsOrigin{ln: ln}
 	o.srv = &http.Server{Handler: http.HandlerFunc(o.serve)}
@@ -470,5 +474,56 @@ func TestTunnelResets(t *testing.T) {
 				t.Errorf("access log %q", got)
 			}
 		})
+	}
+}
+
+// Over a TLS front and to an https:// upstream the tunnel is the same:
+// wss:// from the client, TLS on both of spillway's sides.
+func TestWebSocketOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	fc, fk := ca.leaf(t, "localhost").files(t, dir, "front")
+	o := newWSOrigin(t, ca.leaf(t, "localhost").pair)
+	caFile := writeFile(t, filepath.Join(dir, "ca.pem"), ca.pem)
+	alog := filepath.Join(dir, "access.log")
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  proxy_http_version: "1.1"
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  proxy_ssl_verify: on
+  proxy_ssl_trusted_certificate: %s
+  proxy_ssl_name: localhost
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [localhost]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      access_log: {path: %s, format: '"$request" $status $body_bytes_sent $scheme'}
+      locations:
+        - path: /ws
+          proxy_pass: https://{U0}
+          proxy_set_header: {Upgrade: $http_upgrade, Connection: "upgrade"}
+`, caFile, fc, fk, alog), o.addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool(), ServerName: "localhost"}}}
+	c, resp, err := websocket.Dial(ctx, "wss://"+r.addr+"/ws", &websocket.DialOptions{HTTPClient: hc, Host: "localhost"})
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(4 << 20)
+	echo(t, c, websocket.MessageText, []byte("hello"))
+	echo(t, c, websocket.MessageBinary, bytes.Repeat([]byte{0xa5}, 1<<20))
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatalf("close handshake: %v", err)
+	}
+	if got := readAccessLog(t, alog, 1); !strings.HasPrefix(got[0], `"GET /ws HTTP/1.1" 101 `) || !strings.HasSuffix(got[0], " https") {
+		t.Errorf("access log %q", got)
+	}
+	if l := r.log(); strings.Contains(l, "[error]") {
+		t.Errorf("error log:\n%s", l)
 	}
 }
