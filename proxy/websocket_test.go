@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"spillway/proxy"
 	"spillway/proxy/config"
 )
 
@@ -35,7 +36,7 @@ type wsOrigin struct {
 	ends     []error  // how each WebSocket connection ended
 }
 
-func newWSOrigin(t *testing.T, certs ...tls.Certificate) *wsOrigin {
+func newWSOrigin(t testing.TB, certs ...tls.Certificate) *wsOrigin {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -525,5 +526,46 @@ http:
 	}
 	if l := r.log(); strings.Contains(l, "[error]") {
 		t.Errorf("error log:\n%s", l)
+	}
+}
+
+// BenchmarkWebSocketEcho is the round trip of one 64 KiB binary message
+// through a tunnel (client → spillway → echo origin and back).
+//
+//	go test -run '^$' -bench WebSocketEcho -benchmem ./proxy/
+func BenchmarkWebSocketEcho(b *testing.B) {
+	o := newWSOrigin(b)
+	dir := b.TempDir()
+	yaml := strings.NewReplacer("{ALOG}", filepath.Join(dir, "access.log"), "{PRT}", "60s", "{WST}", "", "{METRICS}", "",
+		"{TMP}", dir, "{U0}", o.addr(), "level: info", "level: error").Replace(wsTmpl)
+	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(yaml))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := proxy.New(cfg, proxy.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws://"+p.Addrs()[0]+"/ws", &websocket.DialOptions{Host: "localhost"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(4 << 20)
+	msg := bytes.Repeat([]byte{0x5a}, 64<<10)
+	b.SetBytes(int64(2 * len(msg)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Write(ctx, websocket.MessageBinary, msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || len(got) != len(msg) {
+			b.Fatalf("%d bytes, %v", len(got), err)
+		}
 	}
 }
