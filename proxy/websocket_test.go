@@ -569,3 +569,63 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 		}
 	}
 }
+
+// A side that stops reading ends the tunnel when the write to it has waited
+// its timeout, with nginx's lines (measured against 1.22.1, both at
+// [info]): send_timeout for the client ("client timed out"),
+// proxy_send_timeout for the upstream ("upstream timed out"). The access
+// log counts what reached the client.
+func TestTunnelSendTimeouts(t *testing.T) {
+	for _, tc := range []struct{ name, path, want string }{
+		{"client", "/flood", `[info] 4242#4242: *1 client timed out (110: Connection timed out) while proxying upgraded connection, client: 127.0.0.1, server: localhost, request: "GET /flood HTTP/1.1", upstream: "http://U0/flood", host: "localhost"`},
+		{"upstream", "/deaf", `[info] 4242#4242: *1 upstream timed out (110: Connection timed out) while proxying upgraded connection, client: 127.0.0.1, server: localhost, request: "GET /deaf HTTP/1.1", upstream: "http://U0/deaf", host: "localhost"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stop := make(chan struct{})
+			o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+				_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+				if line == "GET /flood" {
+					chunk := bytes.Repeat([]byte("x"), 64<<10)
+					for {
+						if _, err := c.Write(chunk); err != nil {
+							return false
+						}
+					}
+				}
+				<-stop // deaf: reads nothing until the test ends
+				return false
+			})
+			defer close(stop)
+			alog := filepath.Join(t.TempDir(), "access.log")
+			conf := strings.NewReplacer("{ALOG}", alog, "proxy_read_timeout: 1s",
+				"proxy_read_timeout: 60s\n  proxy_send_timeout: 1s\n  send_timeout: 1s").Replace(switchTmpl)
+			r := newRig(t, "info", conf, o.addr())
+			c, err := net.Dial("tcp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, _ = io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n")
+			br := bufio.NewReader(c)
+			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+				t.Fatalf("%v %v", resp, err)
+			}
+			if tc.name == "upstream" {
+				go func() { // until the tunnel is closed under it
+					chunk := bytes.Repeat([]byte("y"), 64<<10)
+					for {
+						if _, err := c.Write(chunk); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			btEventually(t, "the timeout's line", 20*time.Second, func() bool { return strings.Contains(r.log(), tc.want) })
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			n, _ := io.Copy(io.Discard, br)
+			if got := readAccessLog(t, alog, 1); got[0] != fmt.Sprintf(`"GET %s HTTP/1.1" 101 %d`, tc.path, n) {
+				t.Errorf("access log %q, want 101 and the %d bytes the client got", got, n)
+			}
+		})
+	}
+}
