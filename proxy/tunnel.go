@@ -240,14 +240,14 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 			x.logClientSide(upEnd.readErr, "recv() failed")
 		case upEnd.writeErr != nil && errors.Is(upEnd.writeErr, os.ErrDeadlineExceeded):
 			x.logTunnel(config.LevelInfo, "upstream timed out", syscall.ETIMEDOUT) // proxy_send_timeout
-		case upEnd.writeErr != nil:
+		case errnoOf(upEnd.writeErr) != 0: // not a close of ours (a stop)
 			x.logTunnel(config.LevelError, "send() failed", errnoOf(upEnd.writeErr))
 		}
 	case timedOut:
 		// [info]: nginx logs it on the client's connection
 		// (ngx_connection_error), whose errors are info.
 		x.logTunnel(config.LevelInfo, "upstream timed out", syscall.ETIMEDOUT)
-	case down.readErr != nil:
+	case errnoOf(down.readErr) != 0: // not a close of ours (a stop)
 		x.logTunnel(config.LevelError, "recv() failed", errnoOf(down.readErr))
 	case down.writeErr != nil:
 		x.logClientSide(down.writeErr, "send() failed")
