@@ -44,6 +44,7 @@ const (
 	KindExpect                        // how Expect: 100-continue is answered (continue, ignore, reject)
 	KindSwitch                        // 101 Switching Protocols, then echo what arrives until the peer closes
 	KindBareLF                        // 200 with bare-LF line ends ("HTTP/1.1 200 OK\nContent-Length: 3\n\nok\n")
+	KindWebSocket                     // a WebSocket (RFC 6455) handshake, then every message echoed (websocket.go)
 	numKinds
 )
 
@@ -74,6 +75,7 @@ var kindNames = [numKinds]string{
 	KindExpect:            "expect",
 	KindSwitch:            "switch",
 	KindBareLF:            "bare_lf",
+	KindWebSocket:         "websocket",
 }
 
 func (k Kind) String() string {
@@ -213,6 +215,7 @@ func HeadersThenStall() Behavior          { return Behavior{Kind: KindHeadersThe
 func ChunkedTruncated(n int64) Behavior   { return Behavior{Kind: KindChunkedTruncated, N: n} }
 func Switch() Behavior                    { return Behavior{Kind: KindSwitch} }
 func BareLF() Behavior                    { return Behavior{Kind: KindBareLF} }
+func WebSocket() Behavior                 { return Behavior{Kind: KindWebSocket} }
 func IdleRST(d time.Duration) Behavior    { return Behavior{Kind: KindIdleRST, D: d} }
 
 // IdleDrop is idle_rst D silent: idle connections are forgotten after d and
@@ -402,6 +405,7 @@ var kindSyntax = [numKinds]struct {
 	KindExpect:            {1, "continue|ignore|reject: the answer to Expect: 100-continue (default continue)"},
 	KindSwitch:            {0, "101 Switching Protocols (Upgrade: echo), then echo whatever arrives until the peer closes"},
 	KindBareLF:            {0, "200 whose head has bare-LF line ends (\"HTTP/1.1 200 OK\\nContent-Length: 3\\n\\nok\\n\"), keepalive (chunks=K: a chunked body of K \"ok\\n\" chunks, bare LF too)"},
+	KindWebSocket:         {0, "a WebSocket handshake (RFC 6455), then every message echoed back, pings answered, until a close; a request without the handshake's headers gets 426 (or 400) and FIN"},
 }
 
 // BehaviorHelp returns one line per behaviour with its CLI syntax.

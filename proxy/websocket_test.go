@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"spillway/bench"
 	"spillway/proxy"
 	"spillway/proxy/config"
 )
@@ -627,5 +628,20 @@ func TestTunnelSendTimeouts(t *testing.T) {
 				t.Errorf("access log %q, want 101 and the %d bytes the client got", got, n)
 			}
 		})
+	}
+}
+
+// spillway upstream's websocket behaviour (bench) is an origin for manual
+// and load tests of tunnels: it works behind spillway as the test origin does.
+func TestWebSocketBenchOrigin(t *testing.T) {
+	u := upstream(t, bench.WebSocket())
+	dir := t.TempDir()
+	yaml := strings.NewReplacer("{ALOG}", filepath.Join(dir, "access.log"), "{PRT}", "60s", "{WST}", "", "{METRICS}", "").Replace(wsTmpl)
+	r := &wsRig{rig: newRig(t, "info", yaml, u.Addr())}
+	c := r.dial(t, "/ws")
+	echo(t, c, websocket.MessageText, []byte("hello"))
+	echo(t, c, websocket.MessageBinary, bytes.Repeat([]byte{7}, 1<<20))
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatalf("close handshake: %v", err)
 	}
 }
