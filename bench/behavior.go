@@ -44,6 +44,8 @@ const (
 	KindExpect                        // how Expect: 100-continue is answered (continue, ignore, reject)
 	KindSwitch                        // 101 Switching Protocols, then echo what arrives until the peer closes
 	KindBareLF                        // 200 with bare-LF line ends ("HTTP/1.1 200 OK\nContent-Length: 3\n\nok\n")
+	KindBadChunked                    // chunked body: one chunk of N bytes, then a chunk-size line that is no hex number, then FIN
+	KindPartialHeader                 // the status line and one header line, then nothing until someone closes
 	KindWebSocket                     // a WebSocket (RFC 6455) handshake, then every message echoed (websocket.go)
 	numKinds
 )
@@ -75,6 +77,8 @@ var kindNames = [numKinds]string{
 	KindExpect:            "expect",
 	KindSwitch:            "switch",
 	KindBareLF:            "bare_lf",
+	KindBadChunked:        "bad_chunked",
+	KindPartialHeader:     "partial_header",
 	KindWebSocket:         "websocket",
 }
 
@@ -212,9 +216,11 @@ func SlowBody(d time.Duration) Behavior   { return Behavior{Kind: KindSlowBody, 
 func Status(code int) Behavior            { return Behavior{Kind: KindStatus, Code: code} }
 func KillAfter(d time.Duration) Behavior  { return Behavior{Kind: KindKillAfter, D: d} }
 func HeadersThenStall() Behavior          { return Behavior{Kind: KindHeadersThenStall} }
+func PartialHeader() Behavior             { return Behavior{Kind: KindPartialHeader} }
 func ChunkedTruncated(n int64) Behavior   { return Behavior{Kind: KindChunkedTruncated, N: n} }
 func Switch() Behavior                    { return Behavior{Kind: KindSwitch} }
 func BareLF() Behavior                    { return Behavior{Kind: KindBareLF} }
+func BadChunked(n int64) Behavior         { return Behavior{Kind: KindBadChunked, N: n} }
 func WebSocket() Behavior                 { return Behavior{Kind: KindWebSocket} }
 func IdleRST(d time.Duration) Behavior    { return Behavior{Kind: KindIdleRST, D: d} }
 
@@ -265,7 +271,7 @@ func (b Behavior) String() string {
 	switch b.Kind {
 	case KindResetMidBody, KindCloseMidBody, KindHugeHeader, KindKeepaliveRequests:
 		arg(strconv.FormatInt(b.N, 10))
-	case KindLengthMismatch, KindChunkedTruncated:
+	case KindLengthMismatch, KindChunkedTruncated, KindBadChunked:
 		if b.N != 0 {
 			arg(strconv.FormatInt(b.N, 10))
 		}
@@ -395,7 +401,9 @@ var kindSyntax = [numKinds]struct {
 	KindKillAfter:         {1, "D: the handler never finishes (or takes latency=) and is cut off after D with RST (php-fpm request_terminate_timeout)"},
 	KindFailRatio:         {1, "P BEHAVIOR...: BEHAVIOR for a fraction P of the requests, the next matching entry for the rest (seed=N: random)"},
 	KindHeadersThenStall:  {0, "response header, then silence until someone closes"},
+	KindPartialHeader:     {0, "the status line and one header line (no end of the head), then silence until someone closes"},
 	KindChunkedTruncated:  {-1, "[N]: chunked body of N bytes (default 1024) without the final 0 chunk, then FIN"},
+	KindBadChunked:        {-1, "[N]: chunked body: a chunk of N bytes (default 1024), then the chunk-size line \"zz\" (no hex number), then FIN"},
 	KindIdleRST:           {1, "D [silent]: keepalive connections idle for D are reset (IIS); silent: the RST only answers the next request (NAT/firewall drop)"},
 	KindIdleFIN:           {1, "D [silent]: keepalive connections idle for D are closed with FIN; silent: only when the next request comes"},
 	KindRefuse:            {0, "the port is closed: connect() is refused"},
@@ -525,7 +533,7 @@ func parseBehavior(fields []string) (Behavior, error) {
 	arg := pos[0]
 	var err error
 	switch k {
-	case KindResetMidBody, KindCloseMidBody, KindLengthMismatch, KindHugeHeader, KindChunkedTruncated,
+	case KindResetMidBody, KindCloseMidBody, KindLengthMismatch, KindHugeHeader, KindChunkedTruncated, KindBadChunked,
 		KindHeaderLimit, KindBodyLimit, KindKeepaliveRequests:
 		b.N, err = parseSize(arg)
 	case KindSlowHeader, KindSlowBody, KindKillAfter, KindIdleRST, KindIdleFIN:

@@ -150,6 +150,14 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 		}
 		return s.finish(closeAfter)
 
+	case KindPartialHeader:
+		s.bw.WriteString("HTTP/1.1 200 OK\r\nServer: spillway-upstream\r\n")
+		if s.bw.Flush() != nil {
+			return endGone
+		}
+		_, _ = io.Copy(io.Discard, s.c) // silence until the proxy gives up
+		return endClose
+
 	case KindHeadersThenStall:
 		n := s.size(b, req, 1024)
 		s.head(200, req, false, cl(n), "Content-Type: application/octet-stream")
@@ -204,6 +212,17 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nContent-Length: 3\n\nok\n")
 		}
 		return s.finish(closeAfter)
+	case KindBadChunked:
+		// nginx: upstream sent invalid chunked response while reading upstream.
+		n := b.N
+		if n == 0 {
+			n = 1024
+		}
+		s.head(200, req, false, "Transfer-Encoding: chunked", "Content-Type: application/octet-stream")
+		fmt.Fprintf(s.bw, "%x\r\n", n)
+		s.pattern(n)
+		s.bw.WriteString("\r\nzz\r\n")
+		return s.flushThen(endLinger)
 	}
 	return s.ok(b, req, body, 200, closeAfter)
 }

@@ -3,14 +3,15 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 
 	"github.com/valyala/fasthttp"
 
-	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // parseErrorEntry is nginx's info line for a request head that fasthttp
@@ -145,10 +146,18 @@ func (p *Proxy) logRefused(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *erro
 	if fc, ok := ctx.Conn().(*frontConn); ok && !fc.plain {
 		scheme = "https"
 	}
-	l.Write(&accesslog.Entry{
-		RemoteAddr: f.Client, Request: f.Request, Status: status, BodyBytesSent: int64(sent),
-		Referer: f.Referrer, Host: f.Host, ServerName: vh.name, Scheme: scheme, Conn: conn,
-	})
+	rv := &refusedVars{
+		req:  vars.Request{Line: f.Request, Host: f.Host, ServerName: vh.name, Scheme: scheme, BodyLength: -1},
+		conn: vars.Conn{ID: conn, RemoteAddr: f.Client, PID: p.pid, Hostname: p.hostname},
+		resp: vars.Response{Status: status, BodyBytesSent: int64(sent), ContentLength: int64(sent)},
+	}
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		rv.conn.Remote, rv.conn.RemotePort = a.AddrPort().Addr().Unmap(), a.Port
+	}
+	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
+		rv.conn.ServerAddr, rv.conn.ServerPort = a.AddrPort().Addr().Unmap(), a.Port
+	}
+	l.Write(rv)
 }
 
 // parseErrorBytes returns the start of the client's bytes that fasthttp

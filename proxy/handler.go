@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // serve is a request's whole life, in nginx's order. Each step is one method
@@ -62,6 +63,15 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
+		x.redirectSlash()
+		x.finish()
+		return
+	}
+	if !x.access() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
+		x.finish()
+		return
+	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
 		x.finish()
@@ -77,16 +87,19 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	x.buildHead()
+	x.watchClient() // a client that goes away ends the wait (clientabort.go)
 	for {
 		next, ok := x.tryOnce() // pick, connect, send, read header
 		if ok {
 			break
 		}
 		if !next {
+			x.watch.stop()
 			x.finish()
 			return
 		}
 	}
+	x.watch.stop()
 	if x.respond() { // the body is streamed: finish runs when it is done
 		return
 	}
@@ -103,14 +116,24 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		return refused
 	}
 	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
+	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
+		return p.expectRedirect(ctx, s, vhosts)
+	}
 	loc := vh.match(path)
-	if loc == nil || loc.group == nil || cl <= 0 || loc.conf.ClientMaxBodySize == 0 || int64(cl) <= loc.conf.ClientMaxBodySize {
+	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
+	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue
 	}
 	p.requests.begin()
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
-	x.readBody() // refuses on the declared length alone
+	if tooLarge {
+		x.readBody() // refuses on the declared length alone
+	} else if x.accessPhases(true) { // a refused client is never invited to send its body
+		ctx.SetUserValue(accessDone{}, true) // serve goes on without a second check
+		x.discard()
+		return fasthttp.StatusContinue
+	}
 	status := x.status
 	x.finish()
 	return status
@@ -139,6 +162,10 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	x.freshNext = nil
 	if fresh {
 		x.backoff() // the same server again: give it a moment
+		if x.watch.gone() {
+			x.clientAborted(pr.addr, nil, nil)
+			return false, false
+		}
 	}
 	if pr == nil {
 		pr = g.pick(x.tried)
@@ -152,6 +179,10 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		g.budget.earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
+	if x.watch.gone() { // nginx: no failure, no other server, 499
+		x.clientAborted(pr.addr, ue, a)
+		return false, false
+	}
 	x.p.stats.attempt(pr, ue, a.start)
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
@@ -219,7 +250,18 @@ func (x *exchange) backoff() {
 	}
 	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.ProxyNextUpstreamTimeout, rand.Float64())
 	x.sameRetries++
-	time.Sleep(d)
+	if d <= 0 {
+		return
+	}
+	// Cut short by a client that goes away, and by a stop that may no
+	// longer wait.
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-x.watch.context().Done():
+	case <-x.p.hardStop:
+	}
 }
 
 // backoffDelay is full jitter: u × base × 2^k for u in [0, 1), never past
@@ -260,7 +302,7 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 }
 
 func (x *exchange) record(p *peer, status int, start time.Time) {
-	x.attempts = append(x.attempts, attemptRecord{addr: p.addr, status: status, dur: time.Since(start)})
+	x.attempts = append(x.attempts, vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
 }
 
 // noLive answers nginx's "no live upstreams": every server is down or has
@@ -268,7 +310,7 @@ func (x *exchange) record(p *peer, status int, start time.Time) {
 func (x *exchange) noLive() {
 	e := &UpstreamError{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
 	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.name)
-	x.attempts = append(x.attempts, attemptRecord{addr: x.loc.group.name, status: fasthttp.StatusBadGateway})
+	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.name, Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 

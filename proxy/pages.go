@@ -16,13 +16,17 @@ var errorPages = func() map[int][]byte {
 		code       int
 		title, sub string
 	}{
+		{301, "301 Moved Permanently", ""},
 		{400, "400 Bad Request", ""},
 		{494, "400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"},
 		{497, "400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"},
+		{401, "401 Authorization Required", ""},
+		{403, "403 Forbidden", ""},
 		{404, "404 Not Found", ""},
 		{405, "405 Not Allowed", ""},
 		{408, "408 Request Time-out", ""},
 		{413, "413 Request Entity Too Large", ""},
+		{429, "429 Too Many Requests", ""},
 		{414, "414 Request-URI Too Large", ""},
 		{500, "500 Internal Server Error", ""},
 		{501, "501 Not Implemented", ""},

@@ -17,7 +17,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/buffer"
-	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
@@ -45,6 +44,8 @@ type Proxy struct {
 	accepts   atomic.Int64 // connections accepted (stub_status "accepts")
 	handled   atomic.Int64 // connections handed to a server ("handled")
 	stats     *stats       // counters for metrics and stub_status
+	pid       int          // $pid
+	hostname  string       // $hostname
 	fds       *fdReserve   // descriptors kept for accepted clients (fdreserve.go)
 	inherited inheritedSet // sockets from the previous binary (Options.Inherited)
 
@@ -75,6 +76,8 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
 		hardStop: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{})}
 	p.stats = newStats()
+	p.pid = os.Getpid()
+	p.hostname, _ = os.Hostname()
 	p.fds = newFDReserve()
 
 	p.inherited.lns = opts.Inherited
@@ -83,7 +86,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
 	p.bodyPool = p.budget.Pool(bodyChunk)
 	if p.elog == nil {
-		l, err := errorlog.Open(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level), errorlog.Options{})
+		l, err := errorlog.OpenAll(cfg.AllErrorLogs(), errorlog.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -98,7 +101,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-// ReopenLogs reopens the error log and every access log at their paths
+// ReopenLogs reopens every error log and every access log at their paths
 // (SIGUSR1, after logrotate renamed them). A log that cannot be reopened
 // keeps its old file; the first error is returned.
 func (p *Proxy) ReopenLogs() error {
@@ -355,21 +358,9 @@ func (x *exchange) finish() {
 		x.release(x.cur, false)
 	}
 	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
-		addr, status, rtime := x.upstreamVars()
-		h := &x.ctx.Request.Header
-		requestURI := x.requestURIVar() // origin form; "" ("-") for a refused line
-		if x.uriInvalid {
-			requestURI = "" // nginx never set $request_uri: "-"
-		}
-		l.Write(&accesslog.Entry{
-			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
-			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
-			Host: x.hostVar(), ServerName: x.vh.name, Method: string(h.Method()),
-			URI: bstr(x.path), RequestURI: requestURI, Scheme: x.scheme(), RequestTime: time.Since(x.start),
-			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
-			Header: func(name string) []byte { return h.Peek(name) },
-		})
+		l.Write(x)
 	}
+	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
 	x.reset()

@@ -294,7 +294,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 			return err
 		}
 	}
-	if err := p.elog.Reconfigure(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level)); err != nil {
+	if err := p.elog.ReconfigureAll(cfg.AllErrorLogs()); err != nil {
 		metricsNext.close()
 		undo()
 		return err
@@ -409,7 +409,9 @@ type logSet struct {
 	logs map[logKey]*sharedLog
 }
 
-type logKey struct{ path, format string }
+// logKey names a shared log. maps is the configuration's map blocks as
+// text: a log whose format is the same but whose maps changed is a new Log.
+type logKey struct{ path, format, maps string }
 
 type sharedLog struct {
 	log  *accesslog.Log
@@ -426,14 +428,18 @@ func (ls *logSet) acquire(s *site) error {
 	}
 	s.access = map[string]*accesslog.Log{}
 	var got []logKey
+	mapsKey := ""
+	if len(s.cfg.Maps) > 0 {
+		mapsKey = fmt.Sprintf("%+v", s.cfg.Maps)
+	}
 	for _, sc := range s.cfg.Servers {
 		if sc.AccessLog.Off || s.access[sc.AccessLog.Path] != nil {
 			continue
 		}
-		k := logKey{sc.AccessLog.Path, sc.AccessLog.Format}
+		k := logKey{sc.AccessLog.Path, sc.AccessLog.Format, mapsKey}
 		sl := ls.logs[k]
 		if sl == nil {
-			f, err := accesslog.Compile(sc.AccessLog.Format)
+			f, err := accesslog.Compile(sc.AccessLog.Format, s.maps)
 			if err == nil {
 				var l *accesslog.Log
 				if l, err = accesslog.Open(sc.AccessLog.Path, f); err == nil {

@@ -73,7 +73,7 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 		dst = append(dst, h.name...)
 		dst = append(dst, ": "...)
 		vstart := len(dst)
-		dst = x.appendValue(dst, h.parts)
+		dst = h.value.Append(dst, x)
 		if len(dst) == vstart { // an empty value removes the header (nginx)
 			dst = dst[:mark]
 			continue
@@ -124,82 +124,6 @@ func (x *exchange) dropHeader(name, connection []byte) bool {
 		}
 	}
 	return false
-}
-
-// appendValue evaluates a compiled proxy_set_header value for this request.
-func (x *exchange) appendValue(dst []byte, parts []part) []byte {
-	req := &x.ctx.Request.Header
-	for _, p := range parts {
-		switch p.kind {
-		case varLiteral:
-			dst = append(dst, p.lit...)
-		case varHost:
-			if h := routeHost(req.RequestURI(), req.Host()); len(h) > 0 {
-				dst = appendLower(dst, hostOnly(h))
-			} else {
-				dst = append(dst, x.vh.name...)
-			}
-		case varHTTPHost:
-			dst = append(dst, req.Host()...)
-		case varRemoteAddr:
-			dst = append(dst, x.client...)
-		case varRemotePort:
-			dst = strconv.AppendInt(dst, int64(x.clientPort), 10)
-		case varProxyAddXForwardedFor:
-			if xff := req.Peek("X-Forwarded-For"); len(xff) > 0 {
-				dst = append(append(dst, xff...), ", "...)
-			}
-			dst = append(dst, x.client...)
-		case varScheme:
-			dst = append(dst, x.scheme()...)
-		case varProxyHost:
-			dst = append(dst, x.loc.conf.ProxyPass.Host...)
-		case varRequestURI:
-			dst = append(dst, originForm(req.RequestURI())...)
-		case varURI:
-			dst = append(dst, x.path...)
-		case varArgs:
-			dst = append(dst, x.args...)
-		case varServerName:
-			dst = append(dst, x.vh.name...)
-		case varServerPort:
-			dst = strconv.AppendInt(dst, int64(x.serverPort), 10)
-		case varRequestMethod:
-			dst = append(dst, req.Method()...)
-		case varHTTPHeader:
-			dst = append(dst, peekFold(req, p.lit)...)
-		case varHTTPS:
-			if x.scheme() == "https" {
-				dst = append(dst, "on"...)
-			}
-		}
-	}
-	return dst
-}
-
-// peekFold is the first header named name in any case: the server keeps
-// header names as they came (no normalizing), and nginx's $http_NAME
-// matches them case-insensitively.
-func peekFold(req *fasthttp.RequestHeader, name string) []byte {
-	if v := req.Peek(name); len(v) > 0 {
-		return v
-	}
-	for k, v := range req.AllInOrder() {
-		if bytes.EqualFold(k, []byte(name)) {
-			return v
-		}
-	}
-	return nil
-}
-
-func appendLower(dst, s []byte) []byte {
-	for _, c := range s {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
 }
 
 // isNonIdempotent is nginx's rule: POST, LOCK and PATCH are not passed to the

@@ -112,7 +112,7 @@ func (x *exchange) relaySwitched(c net.Conn, a *attempt, head []byte) {
 	case w.err != nil:
 		x.clientWriteFailed(w.err)
 	case err != nil:
-		ue := bodyError(a, err, true)
+		ue := bodyError(a, err, true, false)
 		x.p.stats.failure(uc.peer, ue)
 		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 	}

@@ -465,7 +465,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 		}
 	}
 	if a.conn == nil {
-		uc, err := p.transport.dial(context.Background(), pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize), x.loc.tls)
+		uc, err := p.transport.dial(x.watch.context(), pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize), x.loc.tls)
 		if err != nil {
 			if err.(*UpstreamError).Phase == PhaseSSLHandshake {
 				p.nextConnID() // connected: the connection had its *N
@@ -479,6 +479,11 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 	}
 	uc := a.conn
 	uc.held.Store(true)
+	if !x.watch.use(uc) { // the client went while this connection was made
+		uc.close()
+		return a, &UpstreamError{Phase: PhaseConnect, Kind: KindOther, Peer: pr.addr, Reused: a.reused, Err: errClientGone}
+	}
+	defer x.watch.use(nil)
 	uc.readTimeout, uc.sendTimeout = lc.ProxyReadTimeout, lc.ProxySendTimeout
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	var body io.Reader

@@ -276,7 +276,7 @@ func (x *exchange) logTunnel(lv config.Level, msg string, errno syscall.Errno) {
 	}
 	f := x.fields
 	if len(x.attempts) > 0 {
-		f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].addr)
+		f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 	}
 	x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(lv), Conn: x.conn, Msg: msg, Errno: errno,
 		Action: "proxying upgraded connection", Fields: &f})

@@ -50,11 +50,16 @@ http:
 // fzTargetRegex is fzTargetConf's regex location.
 var fzTargetRegex = regexp.MustCompile(`^/re/`)
 
+// fzRedirect is fzWantTarget's location for nginx's 301 (auto_redirect):
+// nothing is sent upstream.
+const fzRedirect = "301"
+
 // fzWantTarget is what nginx does with target in front of fzTargetConf,
 // computed from the nginxuri port and nginx's documented rules, not from
 // spillway's routing: the location it selects (exact, then the longest
 // prefix, then the first regex, else that prefix) and the request target
-// it sends upstream (proxy_pass with a URI part: the part plus $uri
+// it sends upstream, or nginx's 301 (auto_redirect) for "/admin"
+// (proxy_pass with a URI part: the part plus $uri
 // without the location's prefix, re-escaped if the client used a
 // %-escape, plus ?$args; without one: the client's target). ok is false
 // when nginx answers 400.
@@ -75,6 +80,9 @@ func fzWantTarget(target []byte) (loc, sent string, ok bool) {
 		return s
 	}
 	switch {
+	case path == "/admin":
+		// auto_redirect: a 301 to "/admin/", before any regex.
+		return fzRedirect, "", true
 	case path == "/exact":
 		return "exact", withURI("/E", ""), true
 	case fzTargetRegex.MatchString(path):
@@ -160,7 +168,7 @@ func FuzzRequestTarget(f *testing.F) {
 		"//re/a", "/a/%2e%2e/re/b", "/a/./b", "/%7Euser/", "/..", "/../admin/x",
 		"/public/../../../etc/passwd", "/%2e%2e/admin/x", "/a%00b", "/uploads/x.jpg%00.php",
 		"/a/%zz", "/a/%", "/admin/%252e%252e/x", "/admin/..%2f..%2fx", "/u/x#frag?q", "/a?b#c",
-		"/admin/\x01", "/admin/\xc3\xbc%C3%BC",
+		"/admin/\x01", "/admin/\xc3\xbc%C3%BC", "/admin", "//adm%69n?x",
 	} {
 		f.Add(s)
 	}
@@ -177,6 +185,12 @@ func FuzzRequestTarget(f *testing.F) {
 		got := fzExchange(t, addr, []byte("GET "+target+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
 		status, body := fzTargetResponse(t, got)
 		loc, sent, ok := fzWantTarget([]byte(target))
+		if loc == fzRedirect {
+			if status != 301 {
+				t.Fatalf("%q: status %d, body %q; nginx: 301 to /admin/", target, status, body)
+			}
+			return
+		}
 		if body != "" {
 			gotLoc, gotSent, _ := strings.Cut(body, "\n")
 			if strings.Contains(gotSent, "\x00") {

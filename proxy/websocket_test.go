@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -643,5 +645,101 @@ func TestWebSocketBenchOrigin(t *testing.T) {
 	echo(t, c, websocket.MessageBinary, bytes.Repeat([]byte{7}, 1<<20))
 	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Fatalf("close handshake: %v", err)
+	}
+}
+
+const wsMapConf = `
+daemon off; master_process on; worker_processes 1; USERLINE
+error_log ERRLOG info; pid PIDFILE;
+events {}
+http {
+  client_body_temp_path TMP/client; proxy_temp_path TMP/proxy;
+  fastcgi_temp_path TMP/fastcgi; NGINXONLY
+  map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+  log_format ws '$status "$request" $body_bytes_sent $connection_upgrade';
+  server {
+    listen LISTEN;
+    server_name localhost;
+    access_log LOG ws;
+    location / {
+      proxy_pass http://UPSTREAM;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+    }
+  }
+}
+`
+
+// The usual nginx.conf, with map $http_upgrade $connection_upgrade, through
+// real nginx and through spillway running the converted file: a WebSocket
+// session (messages, the close handshake) and a plain request on the same
+// location give the same statuses, messages and access-log lines.
+func TestWebSocketMapLikeNginx(t *testing.T) {
+	bin := varsNginxBin(t)
+	dir := t.TempDir()
+	conf := func(side, listen, origin string) string {
+		only, user := "", ""
+		if side == "ng" && os.Geteuid() == 0 {
+			user = "user root;"
+		}
+		if side == "ng" {
+			only = "uwsgi_temp_path " + filepath.Join(dir, side, "tmp", "uwsgi") + "; scgi_temp_path " + filepath.Join(dir, side, "tmp", "scgi") + ";"
+		}
+		return strings.NewReplacer("USERLINE", user, "NGINXONLY", only, "LISTEN", listen, "UPSTREAM", origin,
+			"LOG", filepath.Join(dir, side, "access.log"), "ERRLOG", filepath.Join(dir, side, "error.log"),
+			"PIDFILE", filepath.Join(dir, side, "nginx.pid"), "TMP", filepath.Join(dir, side, "tmp")).Replace(wsMapConf)
+	}
+	for _, d := range []string{"sp", "ng", "ng/tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	session := func(addr string) []string {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var out []string
+		c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{Host: "localhost"})
+		if err != nil {
+			return append(out, fmt.Sprintf("dial: %v", err))
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 20)
+		out = append(out, fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("Connection"), resp.Header.Get("Upgrade")))
+		for _, m := range []string{"hello", strings.Repeat("x", 70000)} {
+			_ = c.Write(ctx, websocket.MessageText, []byte(m))
+			_, got, err := c.Read(ctx)
+			out = append(out, fmt.Sprintf("echo %d: %d bytes, same %v, %v", len(m), len(got), string(got) == m, err))
+		}
+		out = append(out, fmt.Sprintf("close: %v", c.Close(websocket.StatusNormalClosure, "")))
+		res, err := http.Get("http://" + addr + "/plain")
+		if err != nil {
+			return append(out, err.Error())
+		}
+		res.Body.Close()
+		return append(out, fmt.Sprintf("plain: %d", res.StatusCode))
+	}
+
+	oSp := newWSOrigin(t)
+	spAddr, stopSp := startConverted(t, conf("sp", "127.0.0.1:0", oSp.addr()))
+	sp := session(spAddr)
+	stopSp()
+	oNg := newWSOrigin(t)
+	ngAddr, ngLogs, stopNg := startNginx(t, bin, filepath.Join(dir, "ng"), func(listen string) string { return conf("ng", listen, oNg.addr()) })
+	ng := session(ngAddr)
+	stopNg()
+	if strings.Join(sp, "\n") != strings.Join(ng, "\n") {
+		t.Errorf("sessions differ:\nspillway %q\nnginx    %q\nnginx's log:\n%s", sp, ng, ngLogs())
+	}
+	spLog, ngLog := readLines(t, filepath.Join(dir, "sp", "access.log")), readLines(t, filepath.Join(dir, "ng", "access.log"))
+	// The tunnel's line is written when the tunnel closes, which may come
+	// after the plain request's on either side.
+	slices.Sort(spLog)
+	slices.Sort(ngLog)
+	if strings.Join(spLog, "\n") != strings.Join(ngLog, "\n") || len(spLog) != 2 {
+		t.Errorf("access logs differ:\nspillway %q\nnginx    %q", spLog, ngLog)
+	}
+	if testing.Verbose() {
+		t.Logf("session %q\naccess %q", sp, spLog)
 	}
 }

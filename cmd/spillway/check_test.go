@@ -20,6 +20,8 @@ func TestCheck(t *testing.T) {
 		{"unknown-key.yaml", false, []string{`unknown key "proxy_bufers"`, "unknown-key.yaml:13", "test failed"}},
 		{"bad-size.yaml", false, []string{`"proxy_buffer_size" directive invalid value "8q"`, "bad-size.yaml:7"}},
 		{"bad-duration.yaml", false, []string{`"proxy_read_timeout" directive invalid value "5x"`, "bad-duration.yaml:2"}},
+		{"unknown-variable.yaml", false, []string{`log_format: unknown "request_lenght" variable (http.access_log)`, "unknown-variable.yaml:2",
+			`proxy_set_header Connection: unknown "connection_upgrade" variable (http.servers[0].locations[0].proxy_set_header.Connection)`, "unknown-variable.yaml:8"}},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {

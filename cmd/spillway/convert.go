@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,15 +25,34 @@ equivalent proxy.yaml: the main, http, upstream, server and location contexts
 and every directive spillway implements. Each directive, parameter or block it
 does not convert is listed on stderr as "file:line: message", as unsupported
 (spillway behaves differently) or ignored (no difference for a proxy).
+Access control spillway does not enforce (auth_request, limit_except,
+...; allow, deny, auth_basic, satisfy, limit_req and limit_conn are
+enforced) and a location or server it cannot convert
+refuse the file instead: "[emerg]" lines name each with its file and line,
+the rest is still listed, and nothing is written (fail closed).
 The result is then checked like "spillway check". Exit status: 0 when
-converted, even with warnings; 1 on an nginx syntax error, when the result
-does not pass the check, or with --strict when anything is unsupported.`,
+converted, even with warnings; 1 on an nginx syntax error, a refused file,
+when the result does not pass the check, or with --strict when anything is
+unsupported.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stderr := cmd.ErrOrStderr()
 			res, err := nginxconf.ConvertFile(args[0], nginxconf.Options{Prefix: prefix})
+			var refused *nginxconf.RefusedError
+			if errors.As(err, &refused) {
+				// Everything that does not convert is listed, then each
+				// refusal as nginx's [emerg] line; nothing is written.
+				for _, w := range res.Warnings {
+					if w.Kind != nginxconf.Refused {
+						fmt.Fprintln(stderr, w)
+					}
+				}
+				printEmerg(stderr, err)
+				fmt.Fprintf(stderr, "spillway: %s not converted: spillway would answer requests that nginx refuses\n", args[0])
+				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
+			}
 			if err != nil {
-				fmt.Fprintf(stderr, "spillway: [emerg] %v\n", err)
+				printEmerg(stderr, err)
 				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
 			}
 			for _, w := range res.Warnings {
@@ -53,7 +74,7 @@ does not pass the check, or with --strict when anything is unsupported.`,
 				err = proxy.Validate(cfg)
 			}
 			if err != nil {
-				fmt.Fprintf(stderr, "spillway: [emerg] %v\n", err)
+				printEmerg(stderr, err)
 				fmt.Fprintf(stderr, "spillway: the converted configuration does not pass the check; fix %s or the output\n", args[0])
 				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
 			}
@@ -68,6 +89,14 @@ does not pass the check, or with --strict when anything is unsupported.`,
 	cmd.Flags().StringVarP(&prefix, "prefix", "p", "", "nginx's prefix (nginx -p): relative log, pid and temp paths are joined to it")
 	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 when any directive or parameter is unsupported")
 	return cmd
+}
+
+// printEmerg writes err as nginx's [emerg] lines, one per line of the
+// error (a *nginxconf.RefusedError has one per refused directive).
+func printEmerg(w io.Writer, err error) {
+	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+		fmt.Fprintf(w, "spillway: [emerg] %s\n", line)
+	}
 }
 
 func plural(n int) string {

@@ -69,14 +69,21 @@ func (s *source) load(warn io.Writer) (*config.Config, error) {
 	}
 	// -g comes first, as nginx reads it before the file: a "pid" in both
 	// is a duplicate, as for nginx.
+	// A file with access control spillway does not enforce, or a location
+	// or server it cannot convert, is refused (*nginxconf.RefusedError, one
+	// line per refusal), after the warnings for everything else.
 	res, err := nginxconf.Convert(append(globals, ds...), nginxconf.Options{Source: path, ConfPrefix: filepath.Dir(path)})
-	if err != nil {
+	var refused *nginxconf.RefusedError
+	if err != nil && !errors.As(err, &refused) {
 		return nil, err
 	}
 	for _, w := range res.Warnings {
-		if warn != nil {
+		if warn != nil && w.Kind != nginxconf.Refused {
 			fmt.Fprintf(warn, "spillway: [warn] %s\n", w)
 		}
+	}
+	if refused != nil {
+		return nil, refused
 	}
 	if paths.Prefix == "" {
 		paths.Prefix = filepath.Dir(path)

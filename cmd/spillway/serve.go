@@ -30,7 +30,9 @@ func newServeCmd(src *source) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := src.load(cmd.ErrOrStderr())
 			if err != nil {
-				return err
+				// nginx's [emerg] lines; nothing is served
+				printEmerg(cmd.ErrOrStderr(), err)
+				return fmt.Errorf("%w: %s", errCheckFailed, src.path())
 			}
 			return runWith(cmd.Context(), cfg, runOptions{src: src})
 		},
@@ -82,7 +84,7 @@ func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 	if err := ensureDirs(cfg); err != nil {
 		return err
 	}
-	elog, err := errorlog.Open(cfg.ErrorLog.Path, cfg.ErrorLog.Level, errorlog.Options{})
+	elog, err := errorlog.OpenAll(cfg.AllErrorLogs(), errorlog.Options{})
 	if err != nil {
 		return err
 	}
@@ -464,8 +466,10 @@ func monotonicUsec() string {
 // paths are spillway's own defaults, not the user's).
 func ensureDirs(cfg *config.Config) error {
 	dirs := []string{}
-	if cfg.ErrorLog.Path != "stderr" {
-		dirs = append(dirs, filepath.Dir(cfg.ErrorLog.Path))
+	for _, l := range cfg.AllErrorLogs() {
+		if l.Path != "stderr" {
+			dirs = append(dirs, filepath.Dir(l.Path))
+		}
 	}
 	if cfg.PID != "" {
 		dirs = append(dirs, filepath.Dir(cfg.PID))

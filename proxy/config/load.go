@@ -105,10 +105,14 @@ func LoadBytesPaths(name string, data []byte, paths Paths) (*Config, error) {
 			}
 		}
 	}
-	if paths.ErrorLog != "" && (raw.ErrorLog == nil || raw.ErrorLog.v.Path == "") {
-		l := raw.ErrorLog.or(ErrorLog{Level: -1})
+	if paths.ErrorLog != "" && (raw.ErrorLog == nil || len(raw.ErrorLog.v) == 0 || raw.ErrorLog.v[0].Path == "") {
+		// nginx's -e: the error log when the file names none
+		l := ErrorLog{Level: -1}
+		if raw.ErrorLog != nil && len(raw.ErrorLog.v) > 0 {
+			l = raw.ErrorLog.v[0]
+		}
 		l.Path = paths.ErrorLog
-		raw.ErrorLog = &opt[ErrorLog]{v: l}
+		raw.ErrorLog = &opt[[]ErrorLog]{v: []ErrorLog{l}}
 	}
 	c := resolve(&raw, p)
 	if err := p.err(); err != nil {
@@ -169,6 +173,9 @@ func (p *problems) envOverString() {
 		if n := nodeAt(p.doc, parent); n != nil && n.Kind == yaml.ScalarNode {
 			p.add(parent, "%s cannot override part of %q written as a string; write it as a mapping, e.g. {path: ..., %s: ...}",
 				envVarOf(k), directiveOf(parent), k[len(parent)+1:])
+		} else if n != nil && n.Kind == yaml.SequenceNode {
+			p.add(parent, "%s cannot override part of %q written as a list (which entry?); set it in the file",
+				envVarOf(k), directiveOf(parent))
 		}
 	}
 }

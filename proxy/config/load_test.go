@@ -908,3 +908,29 @@ http:
 		t.Errorf("err = %v, want %q", err, want)
 	}
 }
+
+func TestEnvOverListForm(t *testing.T) {
+	t.Setenv("SPILLWAY_ERROR_LOG_LEVEL", "debug")
+	_, err := load(t, "error_log: [logs/error.log warn, logs/notice.log notice]\n"+base)
+	wantError(t, err, "error_log", 1, "SPILLWAY_ERROR_LOG_LEVEL cannot override part of")
+}
+
+// Several error logs, as nginx's several error_log lines in main: every
+// form, in order, each defaulted on its own; the first is also ErrorLog.
+func TestErrorLogList(t *testing.T) {
+	c := mustLoad(t, "error_log:\n  - logs/error.log\n  - {path: logs/notice.log, level: notice}\n  - stderr debug\n"+base)
+	// relative paths join the prefix (the file's directory), every one
+	at := func(p string) string { return filepath.Join(c.Prefix, p) }
+	want := []ErrorLog{{Path: at("logs/error.log"), Level: LevelError}, {Path: at("logs/notice.log"), Level: LevelNotice}, {Path: "stderr", Level: LevelDebug}}
+	if !slices.Equal(c.ErrorLogs, want) || c.ErrorLog != want[0] || !slices.Equal(c.AllErrorLogs(), want) {
+		t.Errorf("error logs = %+v (first %+v), want %+v", c.ErrorLogs, c.ErrorLog, want)
+	}
+	one := mustLoad(t, "error_log: logs/e.log warn\n"+base)
+	if w := []ErrorLog{{Path: filepath.Join(one.Prefix, "logs/e.log"), Level: LevelWarn}}; !slices.Equal(one.ErrorLogs, w) || one.ErrorLog != w[0] {
+		t.Errorf("single form: %+v, want %+v", one.ErrorLogs, w)
+	}
+	_, err := load(t, "error_log: []\n"+base)
+	wantError(t, err, "error_log", 1, "an empty list")
+	_, err = load(t, "error_log: [logs/e.log, logs/n.log loud]\n"+base)
+	wantError(t, err, "error_log", 1, `log 2: invalid log level "loud"`)
+}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"spillway/proxy/vars"
 )
 
 // The raw layer: proxy.yaml as written, decoded by viper/mapstructure into
@@ -56,9 +58,9 @@ type (
 
 // rawFile is the whole file.
 type rawFile struct {
-	ErrorLog *opt[ErrorLog] `mapstructure:"error_log"`
-	PID      *opt[string]   `mapstructure:"pid"`
-	HTTP     *rawHTTP       `mapstructure:"http"`
+	ErrorLog *opt[[]ErrorLog] `mapstructure:"error_log"` // one, or a list
+	PID      *opt[string]     `mapstructure:"pid"`
+	HTTP     *rawHTTP         `mapstructure:"http"`
 
 	WorkerShutdownTimeout *opt[time.Duration] `mapstructure:"worker_shutdown_timeout"`
 	Metrics               *rawMetrics         `mapstructure:"metrics"`
@@ -73,6 +75,9 @@ type rawMetrics struct {
 // rawHTTP is the http section (nginx's http block).
 type rawHTTP struct {
 	BufferMemoryLimit *opt[size]             `mapstructure:"buffer_memory_limit"`
+	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"`  // limitreq.go
+	LimitConnZone     *opt[[]LimitConnZone]  `mapstructure:"limit_conn_zone"` // limitconn.go
+	Map               *opt[[]vars.MapDef]    `mapstructure:"map"`             // nginx's map blocks (maps.go)
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 
@@ -97,6 +102,10 @@ type rawLocation struct {
 	// StubStatus answers the location with nginx's stub_status page instead
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
+	// Internal is nginx's "internal": the location answers only internal
+	// redirects and subrequests, which spillway never makes, so a client
+	// asking for it gets 404 (access.go).
+	Internal *opt[bool] `mapstructure:"internal"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	locationDirectives        `mapstructure:",squash"`
@@ -174,6 +183,8 @@ type locationDirectives struct {
 	ProxyTempPath          *opt[string]        `mapstructure:"proxy_temp_path"`
 	ProxySpillGrace        *opt[time.Duration] `mapstructure:"proxy_spill_grace"` // spillway's own
 
+	ProxyIgnoreClientAbort *opt[bool] `mapstructure:"proxy_ignore_client_abort"`
+
 	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -191,6 +202,10 @@ type locationDirectives struct {
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
+
+	accessDirectives    `mapstructure:",squash"` // allow/deny as access (access.go)
+	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
+	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -225,6 +240,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyTempPath, p.ProxyTempPath)
 	merge(&d.ProxySpillGrace, p.ProxySpillGrace)
 	merge(&d.ProxyRequestBuffering, p.ProxyRequestBuffering)
+	merge(&d.ProxyIgnoreClientAbort, p.ProxyIgnoreClientAbort)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)
@@ -237,6 +253,9 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
+	d.accessDirectives.inherit(&p.accessDirectives)
+	d.limitReqDirectives.inherit(&p.limitReqDirectives)
+	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the
@@ -370,7 +389,7 @@ func envKeys() []string {
 			switch {
 			case f.typ.Implements(reflect.TypeFor[keyed]()):
 				switch f.typ {
-				case reflect.TypeFor[*opt[ErrorLog]]():
+				case reflect.TypeFor[*opt[[]ErrorLog]]():
 					keys = append(keys, key+".path", key+".level")
 				case reflect.TypeFor[*opt[AccessLog]]():
 					keys = append(keys, key+".path", key+".format")

@@ -19,6 +19,9 @@ func (d *serverDirectives) check(p *problems) {
 	if d.ClientHeaderBufferSize.or(1) <= 0 {
 		p.add(d.ClientHeaderBufferSize.at(), `"client_header_buffer_size" must be greater than 0`)
 	}
+	if l := d.AccessLog.or(AccessLog{}); !l.Off && l.Format != "" && l.Format != "combined" {
+		p.checkVariables(d.AccessLog.at(), "log_format", l.Format)
+	}
 }
 
 // check checks the location directives in effect at one level (http, a
@@ -34,7 +37,11 @@ func (d *locationDirectives) check(p *problems) {
 			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 		}
 	}
+	for i, h := range d.ProxySetHeader.or(nil) {
+		p.checkVariables(p.headerKey(d.ProxySetHeader, i), "proxy_set_header "+h.Name, h.Value)
+	}
 	d.checkBuffers(p)
+	d.accessDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from
@@ -232,12 +239,11 @@ func parseLocationPath(s string) (string, MatchKind, *regexp.Regexp, error) {
 	}
 	switch mod {
 	case "~", "~*":
-		expr := path
 		kind := MatchRegex
 		if mod == "~*" {
-			expr, kind = "(?i)"+path, MatchRegexCaseless
+			kind = MatchRegexCaseless
 		}
-		re, err := regexp.Compile(expr)
+		re, err := compilePCRE(path, kind == MatchRegexCaseless)
 		if err != nil {
 			return path, kind, nil, fmt.Errorf("invalid regular expression %q in location: %v; Go's RE2 syntax has no lookaround or backreferences", path, err)
 		}

@@ -130,6 +130,9 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 		if string(bn) != string(bs) {
 			add(AspectBody, "request %d: nginx %s, spillway %s", i+1, describeBody(bn), describeBody(bs))
 		}
+		if rn.Auth != rs.Auth {
+			add(AspectAuth, "request %d: nginx WWW-Authenticate %q, spillway %q", i+1, rn.Auth, rs.Auth)
+		}
 		if rn.End != rs.End {
 			add(AspectEnd, "request %d: nginx %q (%s), spillway %q (%s)", i+1, rn.End, rn.Err, rs.End, rs.Err)
 		}

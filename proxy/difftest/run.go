@@ -38,6 +38,7 @@ type Outcome struct {
 	Access    []string         // access-log lines (accessFormat), in the order written
 	Dropped   map[string]int   // global rule → lines it removed
 	RawLog    string           // the log as written, for failure messages
+	AccessLog string           // the access log as written (Scenario.AccessLog)
 	Config    string           // the generated configuration
 	Dir       string           // the side's directory (error.log, access.log, temp files)
 }
@@ -94,6 +95,11 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			return out, err
 		}
 	}
+	for name, content := range s.Files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return out, err
+		}
+	}
 	ups := make([]*bench.Upstream, len(s.Servers))
 	addrs := make([]string, len(s.Servers))
 	names := map[string]string{}
@@ -133,7 +139,9 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			// synchronisation: nothing else can be waited for.
 			time.Sleep(req.Pause)
 		}
-		out.Responses = append(out.Responses, send(r.addr(), req, r.log))
+		before := totalHits(ups)
+		reached := func() bool { return totalHits(ups) > before }
+		out.Responses = append(out.Responses, send(r.addr(), req, r.log, reached))
 	}
 	stopErr := r.stop()
 	keys := requestKeys(s)
@@ -157,6 +165,10 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		out.Conns = append(out.Conns, st.Connections)
 	}
 	out.RawLog = r.log()
+	if s.AccessLog {
+		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+		out.AccessLog = string(b)
+	}
 	if stopErr != nil {
 		return out, stopErr
 	}
@@ -173,6 +185,17 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 	}
 	out.Log, out.Dropped = normaliseLog(out.RawLog, names, dir)
 	return out, nil
+}
+
+// totalHits is the number of request heads the upstreams have read.
+func totalHits(ups []*bench.Upstream) int {
+	n := 0
+	for _, u := range ups {
+		if u != nil {
+			n += u.Total()
+		}
+	}
+	return n
 }
 
 // nginxSide runs nginx as a child process: a master and one worker, on a

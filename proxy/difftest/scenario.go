@@ -45,6 +45,13 @@ type Scenario struct {
 	Directives []Directive
 	// Requests are sent one after the other, each on its own connection.
 	Requests []Request
+	// Files are written into each side's directory before it starts
+	// (name → content); "{DIR}" in a directive's value is that directory,
+	// e.g. auth_basic_user_file {DIR}/htpasswd.
+	Files map[string]string
+	// AccessLog keeps each side's access log as written (in AccessFormat)
+	// in Outcome.AccessLog, for tools that read the file (fail2ban).
+	AccessLog bool
 	// CompareConns also compares the number of TCP connections each
 	// upstream server accepted (keepalive scenarios).
 	CompareConns bool
@@ -95,7 +102,18 @@ type Request struct {
 	// a 4 KiB receive buffer: a client that does not keep up,
 	// deterministically.
 	SlowRead bool
+	// Abort closes the connection without reading anything once the
+	// request has reached an upstream server (its head was read there):
+	// AbortFIN closes, AbortRST resets (SO_LINGER 0). What is compared is
+	// how the proxy treats a client that went away: its log and the hits.
+	Abort string
 }
+
+// Request.Abort values.
+const (
+	AbortFIN = "fin"
+	AbortRST = "rst"
+)
 
 // Aspect names one compared property.
 type Aspect string
@@ -108,6 +126,7 @@ const (
 	AspectConns  Aspect = "conns"  // TCP connections each upstream server accepted
 	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
 	AspectAccess Aspect = "access" // the access-log lines ($status "$request"), as a multiset
+	AspectAuth   Aspect = "auth"   // the WWW-Authenticate header
 )
 
 // Difference is an expected difference between nginx and spillway.
@@ -168,7 +187,7 @@ http {
     scgi_temp_path %[1]s/scgi;
 `, dir, userLine(), s.accessFormat())
 	for _, d := range s.allDirectives() {
-		fmt.Fprintf(&b, "    %s %s;\n", d.Name, d.Value)
+		fmt.Fprintf(&b, "    %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
 	}
 	b.WriteString("    upstream app {\n")
 	for i, sv := range s.Servers {
@@ -217,17 +236,25 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
-	var headers []string
+	var headers, access []string
 	for _, d := range s.allDirectives() {
+		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
+		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
+			access = append(access, yamlString(d.Name+" "+d.Value))
+			continue
+		}
 		if d.Name == "proxy_set_header" {
 			name, val, _ := strings.Cut(d.Value, " ")
 			headers = append(headers, fmt.Sprintf("%s: %s", name, yamlString(unquote(val))))
 			continue
 		}
-		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(d.Value))
+		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(unquote(d.Value)))
 	}
 	if len(headers) > 0 {
 		b.WriteString("  proxy_set_header: {" + strings.Join(headers, ", ") + "}\n")
+	}
+	if len(access) > 0 {
+		b.WriteString("  access: [" + strings.Join(access, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"spillway/proxy/config"
 )
 
 var fixed = Options{
@@ -459,4 +461,59 @@ func TestEmptyServerNameKept(t *testing.T) {
 	if buf.String() != want {
 		t.Errorf("got  %q\nwant %q", buf.String(), want)
 	}
+}
+
+// TestSeveralLogs is nginx's several error_log directives: each file gets
+// exactly the lines at or above its own level, USR1 (Reopen) reopens every
+// one, and a reload (ReconfigureAll) keeps a file that stays, opens a new
+// one and closes one no longer named.
+func TestSeveralLogs(t *testing.T) {
+	dir := t.TempDir()
+	errPath, noticePath, infoPath := filepath.Join(dir, "error.log"), filepath.Join(dir, "notice.log"), filepath.Join(dir, "info.log")
+	l, err := OpenAll([]config.ErrorLog{{Path: errPath, Level: Error}, {Path: noticePath, Level: Notice}}, fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	line := func(lv, msg string) string { return prefix + "[" + lv + "] 4242#4242: " + msg + "\n" }
+	for _, lv := range []Level{Debug, Info, Notice, Warn, Error, Crit} {
+		l.Write(&Entry{Level: lv, Msg: "m"})
+	}
+	if !l.Enabled(Notice) || l.Enabled(Info) {
+		t.Errorf("Enabled: notice %v, info %v; want the lowest level of the files", l.Enabled(Notice), l.Enabled(Info))
+	}
+	assertFile(t, errPath, line("error", "m")+line("crit", "m"))
+	assertFile(t, noticePath, line("notice", "m")+line("warn", "m")+line("error", "m")+line("crit", "m"))
+
+	// logrotate: both renamed, both recreated, one SIGUSR1.
+	for _, p := range []string{errPath, noticePath} {
+		if err := os.Rename(p, p+".1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	l.Write(&Entry{Level: Error, Msg: "after"})
+	assertFile(t, errPath, line("error", "after"))
+	assertFile(t, noticePath, line("error", "after"))
+	assertFile(t, errPath+".1", line("error", "m")+line("crit", "m"))
+
+	// A reload: error.log stays at warn, notice.log goes, info.log comes.
+	if err := l.ReconfigureAll([]config.ErrorLog{{Path: errPath, Level: Warn}, {Path: infoPath, Level: Info}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Write(&Entry{Level: Info, Msg: "reloaded"})
+	l.Write(&Entry{Level: Warn, Msg: "reloaded"})
+	assertFile(t, errPath, line("error", "after")+line("warn", "reloaded"))
+	assertFile(t, infoPath, line("info", "reloaded")+line("warn", "reloaded"))
+	assertFile(t, noticePath, line("error", "after"))
+
+	// A reload whose new file cannot be opened changes nothing.
+	err = l.ReconfigureAll([]config.ErrorLog{{Path: errPath, Level: Error}, {Path: filepath.Join(dir, "no", "such.log"), Level: Error}})
+	if err == nil {
+		t.Fatal("ReconfigureAll with a missing directory succeeded")
+	}
+	l.Write(&Entry{Level: Info, Msg: "kept"})
+	assertFile(t, infoPath, line("info", "reloaded")+line("warn", "reloaded")+line("info", "kept"))
 }

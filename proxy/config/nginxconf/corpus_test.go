@@ -234,8 +234,20 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 	conv, cerr := nginxconf.ConvertFile(confPath, nginxconf.Options{})
 	switch {
 	case cerr != nil:
-		res.convert = "refused: " + cleanMsg(cerr.Error(), dir)
-		res.blockers = []string{blockerKey(cerr.Error(), true)}
+		res.convert = "refused: " + cleanMsg(firstLine(cerr.Error()), dir)
+		var refused *nginxconf.RefusedError
+		if !errors.As(cerr, &refused) {
+			res.blockers = []string{blockerKey(cerr.Error(), true)}
+			break
+		}
+		// fail closed: every refusal is listed, each counts
+		seen := map[string]bool{}
+		for _, w := range refused.Refused {
+			if k := blockerKey(w.Msg, true); !seen[k] {
+				seen[k] = true
+				res.blockers = append(res.blockers, k)
+			}
+		}
 	case conv.Unsupported() == 0:
 		res.convert, res.convertOK = "ok", true
 	default:
@@ -360,6 +372,11 @@ var blockerKeys = []struct {
 	{regexp.MustCompile(`^unsupported directive "location" in location`), "nested location"},
 	{regexp.MustCompile(`^server not converted: none of its locations proxies`), "server that does not proxy (files, return, ...)"},
 	{regexp.MustCompile(`^server not converted: none of its listen addresses`), "server with no listen spillway serves"},
+	{regexp.MustCompile(`^location ".*" cannot be converted: it neither proxies`), "location that does not proxy (files, return, ...)"},
+	{regexp.MustCompile(`^server cannot be converted: none of its locations proxies`), "server that does not proxy (files, return, ...)"},
+	{regexp.MustCompile(`^named location ".*" cannot be converted`), "named location (@name)"},
+	{regexp.MustCompile(`^nested location ".*" in \w+ cannot be converted`), "nested location"},
+	{regexp.MustCompile(`^"([^"]+)" directive in \w+ is not enforced by spillway`), "$1 (not enforced: refused)"},
 	{regexp.MustCompile(`^no servers are inside upstream`), "[emerg] upstream of unix sockets only (no servers are inside upstream)"},
 	{regexp.MustCompile(`^no server block could be converted`), "[emerg] no server block could be converted"},
 }
@@ -883,7 +900,7 @@ converts what it can and lists the rest); the test's log (go test -v)
 shows their comparison with nginx too.
 
 `, c.files, strings.Join(corpusHeaders, ", "), c.convert, c.files, c.check, c.like)
-	b.WriteString("## What blocks conversion\n\nFiles per directive (or message) that convert reports unsupported, or that makes it stop (`[emerg]`; such a file counts only for that one reason, since convert says nothing more about it):\n\n| directive | files |\n|---|---|\n")
+	b.WriteString("## What blocks conversion\n\nFiles per directive (or message) that convert reports unsupported, or that makes it stop (`[emerg]`; a refused file counts for every refusal convert lists):\n\n| directive | files |\n|---|---|\n")
 	tally := map[string]int{}
 	for _, r := range rs {
 		for _, k := range r.blockers {
