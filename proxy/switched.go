@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -41,13 +42,20 @@ func (x *exchange) switchProtocols(a *attempt) bool {
 	out.SetNoDefaultContentType(true)
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	connection := u.Peek("Connection")
+	var up []byte
 	for k, v := range u.All() {
+		if bytes.EqualFold(k, []byte("Upgrade")) { // in any case: once, below
+			if up == nil {
+				up = v
+			}
+			continue
+		}
 		if hidden(k, connection) {
 			continue
 		}
 		out.AddBytesKV(k, v)
 	}
-	if up := u.Peek("Upgrade"); len(up) > 0 {
+	if len(up) > 0 {
 		out.SetBytesV("Upgrade", up) // nginx passes it on a 101
 	}
 	out.Set("Connection", "upgrade") // ngx_http_header_filter on a 101

@@ -743,3 +743,35 @@ func TestWebSocketMapLikeNginx(t *testing.T) {
 		t.Logf("session %q\naccess %q", sp, spLog)
 	}
 }
+
+// The 101 head carries the upstream's Upgrade once, however the upstream
+// spelled the name, and nginx's "Connection: upgrade".
+func TestTunnelHeadUpgradeOnce(t *testing.T) {
+	o := newScriptOrigin(t, func(line string, c net.Conn, br *bufio.Reader) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nX-App: 1\r\n\r\n")
+		_, _ = io.Copy(io.Discard, br)
+		return false
+	})
+	alog := filepath.Join(t.TempDir(), "access.log")
+	r := newRig(t, "info", strings.ReplaceAll(switchTmpl, "{ALOG}", alog), o.addr())
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET /t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	var head []byte
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		b, err := br.ReadByte()
+		if err != nil {
+			t.Fatalf("%v after %q", err, head)
+		}
+		head = append(head, b)
+	}
+	lower := strings.ToLower(string(head))
+	if strings.Count(lower, "\r\nupgrade: websocket") != 1 || strings.Count(lower, "\r\nconnection: upgrade") != 1 || !strings.Contains(string(head), "\r\nX-App: 1\r\n") {
+		t.Errorf("101 head %q: want Upgrade and Connection once each, and X-App", head)
+	}
+}
