@@ -42,6 +42,10 @@ const (
 	KindKeepaliveRequests             // close after N requests on one connection (Connection: close)
 	KindBodyLimit                     // request bodies larger than N get Reply (413 before reading, or reset)
 	KindExpect                        // how Expect: 100-continue is answered (continue, ignore, reject)
+	KindSwitch                        // 101 Switching Protocols, then echo what arrives until the peer closes
+	KindBareLF                        // 200 with bare-LF line ends ("HTTP/1.1 200 OK\nContent-Length: 3\n\nok\n")
+	KindBadChunked                    // chunked body: one chunk of N bytes, then a chunk-size line that is no hex number, then FIN
+	KindPartialHeader                 // the status line and one header line, then nothing until someone closes
 	numKinds
 )
 
@@ -70,6 +74,10 @@ var kindNames = [numKinds]string{
 	KindKeepaliveRequests: "keepalive_requests",
 	KindBodyLimit:         "body_limit",
 	KindExpect:            "expect",
+	KindSwitch:            "switch",
+	KindBareLF:            "bare_lf",
+	KindBadChunked:        "bad_chunked",
+	KindPartialHeader:     "partial_header",
 }
 
 func (k Kind) String() string {
@@ -206,7 +214,11 @@ func SlowBody(d time.Duration) Behavior   { return Behavior{Kind: KindSlowBody, 
 func Status(code int) Behavior            { return Behavior{Kind: KindStatus, Code: code} }
 func KillAfter(d time.Duration) Behavior  { return Behavior{Kind: KindKillAfter, D: d} }
 func HeadersThenStall() Behavior          { return Behavior{Kind: KindHeadersThenStall} }
+func PartialHeader() Behavior             { return Behavior{Kind: KindPartialHeader} }
 func ChunkedTruncated(n int64) Behavior   { return Behavior{Kind: KindChunkedTruncated, N: n} }
+func Switch() Behavior                    { return Behavior{Kind: KindSwitch} }
+func BareLF() Behavior                    { return Behavior{Kind: KindBareLF} }
+func BadChunked(n int64) Behavior         { return Behavior{Kind: KindBadChunked, N: n} }
 func IdleRST(d time.Duration) Behavior    { return Behavior{Kind: KindIdleRST, D: d} }
 
 // IdleDrop is idle_rst D silent: idle connections are forgotten after d and
@@ -256,7 +268,7 @@ func (b Behavior) String() string {
 	switch b.Kind {
 	case KindResetMidBody, KindCloseMidBody, KindHugeHeader, KindKeepaliveRequests:
 		arg(strconv.FormatInt(b.N, 10))
-	case KindLengthMismatch, KindChunkedTruncated:
+	case KindLengthMismatch, KindChunkedTruncated, KindBadChunked:
 		if b.N != 0 {
 			arg(strconv.FormatInt(b.N, 10))
 		}
@@ -386,7 +398,9 @@ var kindSyntax = [numKinds]struct {
 	KindKillAfter:         {1, "D: the handler never finishes (or takes latency=) and is cut off after D with RST (php-fpm request_terminate_timeout)"},
 	KindFailRatio:         {1, "P BEHAVIOR...: BEHAVIOR for a fraction P of the requests, the next matching entry for the rest (seed=N: random)"},
 	KindHeadersThenStall:  {0, "response header, then silence until someone closes"},
+	KindPartialHeader:     {0, "the status line and one header line (no end of the head), then silence until someone closes"},
 	KindChunkedTruncated:  {-1, "[N]: chunked body of N bytes (default 1024) without the final 0 chunk, then FIN"},
+	KindBadChunked:        {-1, "[N]: chunked body: a chunk of N bytes (default 1024), then the chunk-size line \"zz\" (no hex number), then FIN"},
 	KindIdleRST:           {1, "D [silent]: keepalive connections idle for D are reset (IIS), counted from when the peer has acknowledged the whole last response; silent: the RST only answers the next request (NAT/firewall drop)"},
 	KindIdleFIN:           {1, "D [silent]: keepalive connections idle for D (counted likewise) are closed with FIN; silent: only when the next request comes"},
 	KindRefuse:            {0, "the port is closed: connect() is refused"},
@@ -394,6 +408,8 @@ var kindSyntax = [numKinds]struct {
 	KindKeepaliveRequests: {1, "N: the Nth response on a connection carries Connection: close, then FIN"},
 	KindBodyLimit:         {1, "N: request bodies over N bytes get reply=413|413close|reset (413 before reading the body, then a lingering close; 413close: plain close, so unread bytes turn it into an RST)"},
 	KindExpect:            {1, "continue|ignore|reject: the answer to Expect: 100-continue (default continue)"},
+	KindSwitch:            {0, "101 Switching Protocols (Upgrade: echo), then echo whatever arrives until the peer closes"},
+	KindBareLF:            {0, "200 whose head has bare-LF line ends (\"HTTP/1.1 200 OK\\nContent-Length: 3\\n\\nok\\n\"), keepalive (chunks=K: a chunked body of K \"ok\\n\" chunks, bare LF too)"},
 }
 
 // BehaviorHelp returns one line per behaviour with its CLI syntax.
@@ -513,7 +529,7 @@ func parseBehavior(fields []string) (Behavior, error) {
 	arg := pos[0]
 	var err error
 	switch k {
-	case KindResetMidBody, KindCloseMidBody, KindLengthMismatch, KindHugeHeader, KindChunkedTruncated,
+	case KindResetMidBody, KindCloseMidBody, KindLengthMismatch, KindHugeHeader, KindChunkedTruncated, KindBadChunked,
 		KindHeaderLimit, KindBodyLimit, KindKeepaliveRequests:
 		b.N, err = parseSize(arg)
 	case KindSlowHeader, KindSlowBody, KindKillAfter, KindIdleRST, KindIdleFIN:

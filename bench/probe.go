@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,10 @@ func AllChecks() []string {
 // ProbeConfig says what to probe and how hard. The zero value of every
 // field but URL is a sensible default.
 type ProbeConfig struct {
-	URL string // http://host[:port]/path; the path is what GET requests ask for
+	URL string // http://host[:port]/path or https://...; host:port alone means http://host:port/; the path is what GET requests ask for
+	// Insecure skips the check of an https:// upstream's certificate
+	// (self-signed test upstreams), like curl -k.
+	Insecure bool
 
 	// MaxTime bounds the whole probe (default 60s). Checks still running
 	// then are cut short and reported as far as they got.
@@ -99,9 +103,10 @@ func (cfg *ProbeConfig) defaults() {
 // prober is one run of Probe.
 type prober struct {
 	cfg      ProbeConfig
-	addr     string // host:port to dial
-	host     string // Host header
-	path     string // request target
+	addr     string      // host:port to dial
+	host     string      // Host header
+	path     string      // request target
+	tls      *tls.Config // an https:// upstream; nil for http://
 	pace     pacer
 	prog     *progress
 	requests atomic.Int64
@@ -114,12 +119,18 @@ type prober struct {
 // about cfg.MaxTime.
 func Probe(ctx context.Context, cfg ProbeConfig) (*Report, error) {
 	cfg.defaults()
+	if !strings.Contains(cfg.URL, "://") {
+		cfg.URL = "http://" + cfg.URL // host:port, as nginx's proxy_pass has it after the scheme
+	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("probe: %w", err)
 	}
-	if u.Scheme != "http" {
-		return nil, fmt.Errorf("probe: only http:// URLs are supported, got %q", cfg.URL)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("probe: only http:// and https:// URLs are supported, got %q", cfg.URL)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("probe: no host in %q", cfg.URL)
 	}
 	for _, c := range cfg.Checks {
 		if !slices.Contains(AllChecks(), c) {
@@ -128,7 +139,10 @@ func Probe(ctx context.Context, cfg ProbeConfig) (*Report, error) {
 	}
 	p := &prober{cfg: cfg, host: u.Host, path: u.RequestURI(), addr: u.Host}
 	if u.Port() == "" {
-		p.addr = net.JoinHostPort(u.Hostname(), "80")
+		p.addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	if u.Scheme == "https" {
+		p.tls = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: cfg.Insecure} //nolint:gosec // --insecure, asked for
 	}
 	p.pace.gap = time.Duration(float64(time.Second) / cfg.Rate)
 	start := time.Now()
@@ -208,10 +222,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// pconn is one probe connection.
+// pconn is one probe connection. Deadlines are set on the TCP connection
+// (they hold for TLS over it too); requests are written to w, which is the
+// TLS connection for an https:// upstream.
 type pconn struct {
 	p  *prober
 	c  *net.TCPConn
+	w  io.Writer
 	cr *countingReader
 	br *bufio.Reader
 }
@@ -247,9 +264,27 @@ func (p *prober) dialNow(ctx context.Context) (*pconn, time.Duration, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	cr := &countingReader{r: c}
-	return &pconn{p: p, c: c.(*net.TCPConn), cr: cr, br: bufio.NewReaderSize(cr, 64<<10)}, time.Since(t0), nil
+	var rw io.ReadWriter = c
+	if p.tls != nil {
+		tc := tls.Client(c, p.tls)
+		hctx, cancel := context.WithTimeout(ctx, d.Timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = c.Close()
+			return nil, 0, &tlsError{err}
+		}
+		rw = tc
+	}
+	cr := &countingReader{r: rw}
+	return &pconn{p: p, c: c.(*net.TCPConn), w: rw, cr: cr, br: bufio.NewReaderSize(cr, 64<<10)}, time.Since(t0), nil
 }
+
+// tlsError is a failed TLS handshake with an https:// upstream.
+type tlsError struct{ err error }
+
+func (e *tlsError) Error() string { return "TLS handshake: " + e.err.Error() }
+func (e *tlsError) Unwrap() error { return e.err }
 
 func (pc *pconn) close() { _ = pc.c.Close() }
 
@@ -286,7 +321,7 @@ func (pc *pconn) do(ctx context.Context, req []byte) (*exchange, error) {
 	pc.cr.first = time.Time{}
 	before := pc.cr.n - int64(pc.br.Buffered())
 	t0 := time.Now()
-	if _, err := pc.c.Write(req); err != nil {
+	if _, err := pc.w.Write(req); err != nil {
 		return nil, err
 	}
 	return pc.read(t0, before, req)
@@ -312,9 +347,12 @@ func (pc *pconn) read(t0 time.Time, before int64, req []byte) (*exchange, error)
 // kindOf names how an exchange failed: CloseRST, CloseFIN, CloseTimeout,
 // "refused", or the error text.
 func kindOf(err error) string {
+	var te *tlsError
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &te):
+		return te.Error()
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		// EPIPE: writing after the peer's RST was already reported.
 		return CloseRST

@@ -516,7 +516,7 @@ func (p *prober) postBody(ctx context.Context, size int64, early time.Duration, 
 	}()
 
 	head := p.request("POST", "Content-Type: application/octet-stream", "Content-Length: "+strconv.FormatInt(size, 10))
-	if _, err := pc.c.Write(head); err != nil {
+	if _, err := pc.w.Write(head); err != nil {
 		pc.close()
 		<-finished
 		if o.kind == "" {
@@ -547,7 +547,7 @@ func (p *prober) postBody(ctx context.Context, size int64, early time.Duration, 
 			}
 		}
 		n := min(left, int64(len(chunk)))
-		_, writeErr = pc.c.Write(chunk[:n])
+		_, writeErr = pc.w.Write(chunk[:n])
 		sent.Lock()
 		written += n
 		sent.Unlock()
@@ -619,7 +619,7 @@ func (p *prober) expect(ctx context.Context) *ExpectResult {
 	body := strings.Repeat("e", 1024)
 	head := p.request("POST", "Content-Type: application/octet-stream", "Content-Length: 1024", "Expect: 100-continue")
 	t0 := time.Now()
-	if _, err := pc.c.Write(head); err != nil {
+	if _, err := pc.w.Write(head); err != nil {
 		return nil
 	}
 	_ = pc.c.SetReadDeadline(t0.Add(time.Second))
@@ -648,7 +648,7 @@ func (p *prober) expect(ctx context.Context) *ExpectResult {
 		}
 		r.Continue = true
 	}
-	if _, err := io.WriteString(pc.c, body); err != nil {
+	if _, err := io.WriteString(pc.w, body); err != nil {
 		return r
 	}
 	x, err := pc.read(time.Now(), 0, head)

@@ -202,3 +202,18 @@ func (r *Report) WriteText(w io.Writer) error {
 	_, err := io.WriteString(w, s.String())
 	return err
 }
+
+// Unreachable is an error when the probe could not get a first answer: the
+// connection was refused (or failed otherwise), or the first request got
+// no response, or one that is not HTTP. The report still says which.
+func (r *Report) Unreachable() error {
+	switch b := r.Baseline; {
+	case b == nil:
+		return nil
+	case b.ConnectErr != "":
+		return fmt.Errorf("probe %s: connect failed: %s", r.URL, b.ConnectErr)
+	case b.RequestErr != "":
+		return fmt.Errorf("probe %s: no valid HTTP response to the first request: %s", r.URL, b.RequestErr)
+	}
+	return nil
+}

@@ -150,6 +150,14 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 		}
 		return s.finish(closeAfter)
 
+	case KindPartialHeader:
+		s.bw.WriteString("HTTP/1.1 200 OK\r\nServer: spillway-upstream\r\n")
+		if s.bw.Flush() != nil {
+			return endGone
+		}
+		_, _ = io.Copy(io.Discard, s.c) // silence until the proxy gives up
+		return endClose
+
 	case KindHeadersThenStall:
 		n := s.size(b, req, 1024)
 		s.head(200, req, false, cl(n), "Content-Type: application/octet-stream")
@@ -175,6 +183,43 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 			s.bw.WriteString("\r\n")
 		}
 		return s.flushThen(endLinger) // no "0\r\n\r\n"
+
+	case KindSwitch:
+		// The connection leaves HTTP: a proxy must never send another
+		// request on it (it would only be echoed back).
+		s.bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nServer: spillway-upstream\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		if s.bw.Flush() != nil {
+			return endGone
+		}
+		_, _ = io.Copy(s.c, s.br)
+		return endClose
+
+	case KindBareLF:
+		if b.Chunks > 1 && !isHead { // the body chunked, every line ending in a bare LF
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nTransfer-Encoding: chunked\n\n")
+			for i := 0; i < b.Chunks; i++ {
+				s.bw.WriteString("3\nok\n\n")
+			}
+			s.bw.WriteString("0\n\n")
+			return s.finish(closeAfter)
+		}
+		if isHead {
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nContent-Length: 3\n\n")
+		} else {
+			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nContent-Length: 3\n\nok\n")
+		}
+		return s.finish(closeAfter)
+	case KindBadChunked:
+		// nginx: upstream sent invalid chunked response while reading upstream.
+		n := b.N
+		if n == 0 {
+			n = 1024
+		}
+		s.head(200, req, false, "Transfer-Encoding: chunked", "Content-Type: application/octet-stream")
+		fmt.Fprintf(s.bw, "%x\r\n", n)
+		s.pattern(n)
+		s.bw.WriteString("\r\nzz\r\n")
+		return s.flushThen(endLinger)
 	}
 	return s.ok(b, req, body, 200, closeAfter)
 }

@@ -56,6 +56,7 @@ type Upstream struct {
 	closed   bool
 	conns    map[*net.TCPConn]struct{}
 	hits     map[string]int
+	targets  map[string]int // "GET /path?query": the request target as received
 	bodies   map[string][][]byte
 	total    int
 	accepted int
@@ -104,6 +105,7 @@ func (cfg UpstreamConfig) Start() (*Upstream, error) {
 		bodies: make(map[string][][]byte),
 		pol:    policy{headLimit: defaultHeadLimit, bodyLimit: -1},
 	}
+	u.targets = make(map[string]int)
 	if u.keep == 0 {
 		u.keep = 16
 	}
@@ -268,16 +270,20 @@ func (u *Upstream) Bodies(method, path string) [][]byte {
 type Stats struct {
 	Total       int            `json:"total"`
 	Connections int            `json:"connections"`
-	Hits        map[string]int `json:"hits"` // "GET /path" → count
+	Hits        map[string]int `json:"hits"`    // "GET /path" → count
+	Targets     map[string]int `json:"targets"` // "GET /path?query" → count: the request target byte for byte
 }
 
 // Stats returns a snapshot of the counters.
 func (u *Upstream) Stats() Stats {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	s := Stats{Total: u.total, Connections: u.accepted, Hits: make(map[string]int, len(u.hits))}
+	s := Stats{Total: u.total, Connections: u.accepted, Hits: make(map[string]int, len(u.hits)), Targets: make(map[string]int, len(u.targets))}
 	for k, v := range u.hits {
 		s.Hits[k] = v
+	}
+	for k, v := range u.targets {
+		s.Targets[k] = v
 	}
 	return s
 }
@@ -286,6 +292,7 @@ func (u *Upstream) count(r *request) {
 	u.mu.Lock()
 	u.total++
 	u.hits[r.key()]++
+	u.targets[r.method+" "+r.target]++
 	u.mu.Unlock()
 }
 

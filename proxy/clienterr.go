@@ -2,11 +2,16 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
+	"net"
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fasthttp"
+
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // parseErrorEntry is nginx's info line for a request head that fasthttp
@@ -23,30 +28,27 @@ import (
 //	cannot parse content-length             client sent invalid "Content-Length" header
 //	duplicate content-length header         client sent duplicate header line: "Content-Length: 6",
 //	                                          previous value: "Content-Length: 5"
+//	invalid host (fasthttp.InvalidHostError) client sent invalid host header
 //	too many host headers                   client sent duplicate host header: "Host: b",
 //	                                          previous value: "Host: a"
 //	invalid header value (a NUL)            client sent invalid header line: "X-Foo: a\x00..."
 //	anything else (a bad version, URI, ...) client sent invalid request
 func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64) *errorlog.Entry {
 	msg := err.Error()
-	raw := parseErrorBytes(msg)
-	for len(raw) > 0 && (raw[0] == '\r' || raw[0] == '\n') {
-		raw = raw[1:] // nginx skips empty lines before the request line
-	}
-	line := raw
-	if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
-		line = raw[:i]
-	}
+	raw := skipEmptyLines(parseErrorBytes(msg))
 	_, headers := cutLine(raw)
 	if bytes.IndexAny(raw, "\r\n") < 0 {
 		headers = nil
 	}
-	f.Request = string(line)
+	f.Request = requestLine(raw)
 	e := &errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: conn, Action: "reading client request line", Fields: &f}
 	const inHeaders = "reading client request headers"
 	switch {
 	case strings.Contains(msg, "http request method"):
 		e.Msg = "client sent invalid method"
+	case errors.As(err, new(fasthttp.InvalidHostError)):
+		// fasthttp quotes nothing of the head here: no request field.
+		e.Msg, e.Action = "client sent invalid host header", inHeaders
 	case strings.Contains(msg, "missing required host header"):
 		e.Msg, e.Action = `client sent HTTP/1.1 request without "Host" header`, inHeaders
 	case strings.Contains(msg, "cannot parse content-length"):
@@ -73,6 +75,89 @@ func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64)
 		e.Msg = "client sent invalid request"
 	}
 	return e
+}
+
+// skipEmptyLines drops the empty lines nginx skips before a request line.
+func skipEmptyLines(raw []byte) []byte {
+	for len(raw) > 0 && (raw[0] == '\r' || raw[0] == '\n') {
+		raw = raw[1:]
+	}
+	return raw
+}
+
+// requestLine is nginx's $request for a head it did not finish parsing:
+// the bytes from the request line's start to the first CR or LF (all of
+// them when no line end came), as read so far.
+func requestLine(raw []byte) string {
+	raw = skipEmptyLines(raw)
+	if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
+		raw = raw[:i]
+	}
+	return string(raw)
+}
+
+// headSoFar fills f from the head fasthttp quotes in err, as far as nginx
+// had read it when it gave up: the request line, and the host and referrer
+// of the complete header lines (an unfinished last line is not one). It
+// returns the server the Host line chose, else the default server.
+func headSoFar(err error, vhosts []*vhost, f *errorlog.Fields) *vhost {
+	raw := skipEmptyLines(parseErrorBytes(err.Error()))
+	f.Request = requestLine(raw)
+	if i := bytes.LastIndexByte(raw, '\n'); i >= 0 {
+		raw = raw[:i+1]
+	} else {
+		raw = nil
+	}
+	_, headers := cutLine(raw)
+	h := scanHeaders(headers, "")
+	f.Host, f.Referrer = h.host, h.referer
+	if h.host == "" {
+		return vhosts[0]
+	}
+	vh := vhostFor(vhosts, []byte(h.host))
+	f.Server = vh.name
+	return vh
+}
+
+// lineEnded reports whether the head fasthttp quotes in err has a complete
+// request line: nginx was reading its headers, not its request line. (An
+// error that quotes nothing is taken as past the line.)
+func lineEnded(err error) bool {
+	raw := parseErrorBytes(err.Error())
+	return raw == nil || bytes.IndexByte(skipEmptyLines(raw), '\n') >= 0
+}
+
+// logRefused writes the access-log line of a request the parser path
+// answered or gave up on (Proxy.clientError), and counts it as the handler
+// path counts its requests (stub_status "requests", requests by status).
+// nginx logs these like any request: "GARBAGE" 400, "GET / HTTP/1.1" 400
+// for a missing Host, 408 for a head that timed out. vh is the server whose
+// log it is: the default one, or the Host line's when nginx had read it.
+// f has the client, the request line ("" when fasthttp kept nothing of it)
+// and the host and referrer when known; sent is the page's body size.
+func (p *Proxy) logRefused(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *errorlog.Fields, conn uint64, status, sent int) {
+	p.stats.requests.Add(1)
+	p.stats.request(status, 0)
+	l := s.access[vh.conf.AccessLog.Path]
+	if l == nil || vh.conf.AccessLog.Off {
+		return
+	}
+	scheme := "http"
+	if fc, ok := ctx.Conn().(*frontConn); ok && !fc.plain {
+		scheme = "https"
+	}
+	rv := &refusedVars{
+		req:  vars.Request{Line: f.Request, Host: f.Host, ServerName: vh.name, Scheme: scheme, BodyLength: -1},
+		conn: vars.Conn{ID: conn, RemoteAddr: f.Client, PID: p.pid, Hostname: p.hostname},
+		resp: vars.Response{Status: status, BodyBytesSent: int64(sent), ContentLength: int64(sent)},
+	}
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		rv.conn.Remote, rv.conn.RemotePort = a.AddrPort().Addr().Unmap(), a.Port
+	}
+	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
+		rv.conn.ServerAddr, rv.conn.ServerPort = a.AddrPort().Addr().Unmap(), a.Port
+	}
+	l.Write(rv)
 }
 
 // parseErrorBytes returns the start of the client's bytes that fasthttp

@@ -20,4 +20,9 @@
 // peer, whether the connection was reused and the bytes each way
 // (errors.go); the status (502/504), nginx's log message and the retry
 // decision are all computed from it.
+//
+// proxy_set_header, fastcgi_param and the access log's format are values
+// compiled once per site by proxy/vars; the exchange is their
+// vars.Exchange (vars.go), so a variable reads the same request state
+// wherever it is written.
 package proxy

@@ -142,9 +142,23 @@ func classify(phase Phase, err error) Kind {
 	if errors.As(err, &small) {
 		return KindTooBigHeader
 	}
-	var chunk *fasthttp.ErrBrokenChunk
-	if errors.As(err, &chunk) && phase == PhaseReadBody {
+	if phase == PhaseReadBody && isBadChunk(err) {
 		return KindBadChunked
 	}
 	return KindOther
+}
+
+// isBadChunk reports whether err is fasthttp's verdict on a chunked body's
+// framing: ErrBrokenChunk, which it returns as a value (a pointer target
+// alone never matched, and nginx's "upstream sent invalid chunked
+// response" became "readv() failed"), or the size line's hex errors, which
+// are unexported sentinels known only by their text.
+func isBadChunk(err error) bool {
+	var p *fasthttp.ErrBrokenChunk
+	var v fasthttp.ErrBrokenChunk
+	if errors.Is(err, errInvalidChunk) || errors.As(err, &p) || errors.As(err, &v) {
+		return true
+	}
+	msg := err.Error()
+	return msg == "empty hex number" || msg == "too large hex number"
 }

@@ -2,14 +2,13 @@ package proxy
 
 import (
 	"net"
-	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // exchange is all per-request state (Pingora's CTX): where the request is
@@ -38,17 +37,25 @@ type exchange struct {
 	fields  errorlog.Fields
 	ignored [][]byte // header names nginx ignores: not forwarded (namesInOrder)
 
+	// $uri, normalised as nginx does (uri.go); args is $args, a view of
+	// the request target; quoted is nginx's r->quoted_uri; uriInvalid
+	// means nginx refuses the target (400).
+	path       []byte
+	args       []byte
+	quoted     bool
+	uriInvalid bool
+
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream
 	head  []byte             // request head sent upstream (built once, replayed on retries)
 	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
 
 	tried       []*peer
-	tries       int   // attempts that used a try
-	freeUsed    bool  // the free stale-keepalive retry was used
-	sameRetries int   // retries to a server already tried (proxy_next_upstream_backoff)
-	freshNext   *peer // retry this peer on a fresh connection next
-	attempts    []attemptRecord
+	tries       int            // attempts that used a try
+	freeUsed    bool           // the free stale-keepalive retry was used
+	sameRetries int            // retries to a server already tried (proxy_next_upstream_backoff)
+	freshNext   *peer          // retry this peer on a fresh connection next
+	attempts    []vars.Attempt // the tries, as $upstream_* list them
 	firstTry    time.Time
 	cur         *attempt    // the attempt whose response is being relayed
 	attemptBuf  attempt     // storage for the current attempt (one at a time)
@@ -58,23 +65,21 @@ type exchange struct {
 	bodyBytes   int64       // body bytes handed to the client connection
 	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
 	logged      bool
-	fcgi        fcgiState // the FastCGI side of the exchange (fcgi.go)
-}
+	fcgi        fcgiState    // the FastCGI side of the exchange (fcgi.go)
+	vars        exchangeVars // what its variables read (vars.go)
+	connHeld    []connHold   // limit_conn counts held until finish (limitconn.go)
 
-// attemptRecord is one try as the access log lists it
-// ($upstream_addr, $upstream_status, $upstream_response_time).
-type attemptRecord struct {
-	addr   string
-	status int
-	dur    time.Duration
+	// watch notices the client's close while the upstream is awaited
+	// (clientabort.go); kept across requests with its timer.
+	watch *clientWatch
 }
 
 func (x *exchange) reset() {
 	x.uresp.Reset()
 	*x = exchange{
-		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0],
+		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
-		uresp: x.uresp, fcgi: x.fcgi.recycle(),
+		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
 	}
 }
 
@@ -95,12 +100,14 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.reqLine = append(append(append(append(append(x.reqLine[:0], h.Method()...), ' '), h.RequestURI()...), ' '), h.Protocol()...)
 	x.host = append(x.host[:0], h.Host()...)
 	x.referer = append(x.referer[:0], h.Peek("Referer")...)
-	x.vh = vhostFor(vhosts, x.host)
+	x.vh = vhostFor(vhosts, routeHost(h.RequestURI(), x.host)) // absolute form: the line's host (reqline.go)
 	x.fields = errorlog.Fields{
 		Client: bstr(x.client), Server: x.vh.name, Request: bstr(x.reqLine),
 		Host: bstr(x.host), Referrer: bstr(x.referer),
 	}
-	x.loc = x.vh.match(ctx.Path())
+	x.parseURI(vhosts[0])
+	x.loc = x.vh.match(x.path)
+	x.beginVars()
 }
 
 // bstr views b as a string without copying. The exchange owns b and does not
@@ -134,29 +141,4 @@ func (x *exchange) logf(lv errorlog.Level, msg string, errno uintptr, action str
 		return
 	}
 	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: sysErrno(errno), Action: action, Fields: &x.fields})
-}
-
-// upstreamVars renders $upstream_addr, $upstream_status and
-// $upstream_response_time as nginx lists them: one entry per attempt,
-// ", "-separated.
-func (x *exchange) upstreamVars() (addr, status, rtime string) {
-	if len(x.attempts) == 0 {
-		return "", "", ""
-	}
-	var a, s, t strings.Builder
-	for i, r := range x.attempts {
-		if i > 0 {
-			a.WriteString(", ")
-			s.WriteString(", ")
-			t.WriteString(", ")
-		}
-		a.WriteString(r.addr)
-		if r.status == 0 {
-			s.WriteString("-")
-		} else {
-			s.WriteString(strconv.Itoa(r.status))
-		}
-		t.WriteString(strconv.FormatFloat(r.dur.Seconds(), 'f', 3, 64))
-	}
-	return a.String(), s.String(), t.String()
 }

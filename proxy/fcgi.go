@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/fastcgi"
+	"spillway/proxy/vars"
 )
 
 // FastCGI is one more upstream protocol for the same pipeline, not a second
@@ -40,99 +40,26 @@ type fcgiLocation struct {
 
 type fcgiParam struct {
 	name       string
-	parts      []fcgiPart
+	value      *vars.Value
 	ifNotEmpty bool
 }
 
-// fcgiPart is a literal, a FastCGI variable, or one of the variables
-// proxy_set_header knows (std).
-type fcgiPart struct {
-	kind fcgiVar
-	std  []part
-}
-
-type fcgiVar uint8
-
-const (
-	fvStd fcgiVar = iota
-	fvDocumentRoot
-	fvScriptName
-	fvPathInfo
-	fvContentType
-	fvContentLength
-	fvDocumentURI
-	fvServerProtocol
-	fvServerAddr
-	fvRequestFilename
-	fvEmpty // $https, $remote_user: spillway has no TLS and no auth
-)
-
-var fcgiVarNames = map[string]fcgiVar{
-	"document_root": fvDocumentRoot, "realpath_root": fvDocumentRoot,
-	"fastcgi_script_name": fvScriptName, "fastcgi_path_info": fvPathInfo,
-	"content_type": fvContentType, "content_length": fvContentLength,
-	"document_uri": fvDocumentURI, "server_protocol": fvServerProtocol,
-	"server_addr": fvServerAddr, "request_filename": fvRequestFilename,
-	"https": fvEmpty, "remote_user": fvEmpty,
-}
-
-// compileFastCGI compiles fastcgi_param values; unknown variables are an
-// error, as in nginx.
-func compileFastCGI(lc *config.Location) (*fcgiLocation, error) {
+// compileFastCGI compiles fastcgi_param values with the variables of
+// proxy/vars; unknown variables are an error, as in nginx.
+func compileFastCGI(lc *config.Location, maps *vars.Maps) (*fcgiLocation, error) {
 	fc := lc.FastCGI
 	f := &fcgiLocation{index: fc.Index, split: fc, keepConn: fc.KeepConn}
 	for _, p := range fc.Params {
-		parts, err := compileFCGIValue(p.Value)
+		v, err := vars.Compile(p.Value, maps)
 		if err != nil {
 			return nil, errors.New("fastcgi_param " + p.Name + ": " + err.Error())
 		}
-		f.params = append(f.params, fcgiParam{name: p.Name, parts: parts, ifNotEmpty: p.IfNotEmpty})
+		f.params = append(f.params, fcgiParam{name: p.Name, value: v, ifNotEmpty: p.IfNotEmpty})
 		if h, ok := strings.CutPrefix(p.Name, "HTTP_"); ok {
 			f.override = append(f.override, h)
 		}
 	}
 	return f, nil
-}
-
-func compileFCGIValue(v string) ([]fcgiPart, error) {
-	var out []fcgiPart
-	for len(v) > 0 {
-		i := strings.IndexByte(v, '$')
-		if i < 0 {
-			i = len(v)
-		}
-		if i > 0 {
-			out = append(out, fcgiPart{std: []part{{lit: v[:i]}}})
-			v = v[i:]
-			continue
-		}
-		// A variable: $name or ${name}.
-		name, rest := "", v[1:]
-		if strings.HasPrefix(rest, "{") {
-			j := strings.IndexByte(rest, '}')
-			if j < 0 {
-				return nil, errors.New("the closing bracket in " + strconv.Quote(rest) + " variable is missing")
-			}
-			name, rest = rest[1:j], rest[j+1:]
-		} else {
-			j := 0
-			for j < len(rest) && (rest[j] == '_' || rest[j] >= 'a' && rest[j] <= 'z' || rest[j] >= 'A' && rest[j] <= 'Z' || rest[j] >= '0' && rest[j] <= '9') {
-				j++
-			}
-			name, rest = rest[:j], rest[j:]
-		}
-		if k, ok := fcgiVarNames[name]; ok {
-			out = append(out, fcgiPart{kind: k})
-		} else {
-			std, err := compileValue("${" + name + "}")
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, fcgiPart{std: std})
-		}
-		v = rest
-	}
-	return out, nil
 }
 
 // fcgiState is one exchange's FastCGI state; its buffers are kept when the
@@ -170,10 +97,17 @@ func (x *exchange) buildFastCGIHead() {
 	st.x = x
 	x.uri = x.uri[:0] // nginx logs fastcgi://host:port with no URI
 	x.splitScriptName()
+	r := &x.vars.req
+	r.ScriptName, r.PathInfo = bstr(st.script), bstr(st.pinfo)
+	if x.body != nil {
+		// $content_length: the buffered body's size (a chunked body has
+		// one now), else the header as sent (nginx).
+		r.BodyLength = x.body.Size()
+	}
 	pairs := st.pairs[:0]
 	for i := range f.params {
 		p := &f.params[i]
-		st.val = x.appendFCGIValue(st.val[:0], p.parts)
+		st.val = p.value.Append(st.val[:0], x)
 		if p.ifNotEmpty && len(st.val) == 0 {
 			continue
 		}
@@ -225,10 +159,10 @@ func overridden(names []string, h []byte) bool {
 // fastcgi_index appended to a name ending in "/" (nginx's rules).
 func (x *exchange) splitScriptName() {
 	st, f := &x.fcgi, x.loc.fcgi
-	uri := x.ctx.Path()
+	uri := x.path // $uri: no "..", no NUL (uri.go)
 	st.script, st.pinfo = append(st.script[:0], uri...), st.pinfo[:0]
 	if re := f.split.SplitPathInfo; re != nil {
-		if m := re.FindSubmatchIndex(uri); m != nil && m[2] >= 0 {
+		if m := config.FindSubmatchIndexPCRE(re, uri); m != nil && m[2] >= 0 {
 			st.script = append(st.script[:0], uri[m[2]:m[3]]...)
 			if m[4] >= 0 {
 				st.pinfo = append(st.pinfo, uri[m[4]:m[5]]...)
@@ -238,44 +172,6 @@ func (x *exchange) splitScriptName() {
 	if f.index != "" && len(st.script) > 0 && st.script[len(st.script)-1] == '/' {
 		st.script = append(st.script, f.index...)
 	}
-}
-
-func (x *exchange) appendFCGIValue(dst []byte, parts []fcgiPart) []byte {
-	h := &x.ctx.Request.Header
-	for i := range parts {
-		p := &parts[i]
-		switch p.kind {
-		case fvStd:
-			dst = x.appendValue(dst, p.std)
-		case fvDocumentRoot:
-			dst = append(dst, x.loc.conf.Root...)
-		case fvScriptName:
-			dst = append(dst, x.fcgi.script...)
-		case fvPathInfo:
-			dst = append(dst, x.fcgi.pinfo...)
-		case fvContentType:
-			dst = append(dst, h.ContentType()...)
-		case fvContentLength:
-			// The buffered body's size (a chunked body has one now), else
-			// the header as sent (nginx).
-			if x.body != nil {
-				dst = strconv.AppendInt(dst, x.body.Size(), 10)
-			} else {
-				dst = append(dst, h.Peek("Content-Length")...)
-			}
-		case fvDocumentURI:
-			dst = append(dst, x.ctx.Path()...)
-		case fvServerProtocol:
-			dst = append(dst, h.Protocol()...)
-		case fvServerAddr:
-			if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
-				dst = a.AddrPort().Addr().Unmap().AppendTo(dst)
-			}
-		case fvRequestFilename:
-			dst = append(append(dst, x.loc.conf.Root...), x.ctx.Path()...)
-		}
-	}
-	return dst
 }
 
 // stdin frames a request body for the protocol in use (the seam for

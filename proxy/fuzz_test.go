@@ -118,9 +118,12 @@ var fzStatusLine = regexp.MustCompile(`(?m)^HTTP/1\.[01] (\d{3})[ \r]`)
 // 505 (bad version); 100 before a final status for Expect: 100-continue.
 var fzRequestStatuses = map[int]bool{100: true, 200: true, 400: true, 408: true, 411: true, 413: true, 414: true, 501: true, 505: true}
 
+// proxy_ignore_client_abort: fzExchange half-closes after its bytes,
+// which would otherwise end an exchange still waiting for the upstream (499).
 const fzRequestConf = `
 error_log: {path: stderr, level: info}
 http:
+  proxy_ignore_client_abort: on
   client_header_timeout: 2s
   client_body_timeout: 2s
   client_max_body_size: 16k
@@ -300,9 +303,12 @@ func (u *fzUpstream) serve(c net.Conn) {
 	_, _ = io.Copy(io.Discard, c)
 }
 
+// proxy_ignore_client_abort: fzExchange half-closes after its bytes,
+// which would otherwise end an exchange still waiting for the upstream (499).
 const fzResponseConf = `
 error_log: {path: stderr, level: info}
 http:
+  proxy_ignore_client_abort: on
   proxy_temp_path: {TMP}/proxy
   client_body_temp_path: {TMP}/client
   proxy_connect_timeout: 2s
@@ -380,6 +386,13 @@ func FuzzUpstreamResponse(f *testing.F) {
 			path = "/b"
 		}
 		got := fzExchange(t, addr, []byte("GET "+path+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
+		if len(got) == 0 && bytes.Contains(bytes.ToLower(payload), []byte("chunked")) {
+			// A chunked body whose framing is already broken in the bytes
+			// that came with the head: nginx sends nothing (respond.go,
+			// brokenChunkedHead).
+			fzNoLeak(t, p)
+			return
+		}
 		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(got)), &http.Request{Method: "GET"})
 		if err != nil {
 			t.Fatalf("the client got no well-formed response head (%v): %q", err, got)

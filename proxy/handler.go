@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // serve is a request's whole life, in nginx's order. Each step is one method
@@ -31,6 +32,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if !x.targetValid(vhosts[0]) { // CONNECT host:port, "*": nginx's 400 (reqline.go)
+		x.page(fasthttp.StatusBadRequest)
+		x.finish()
+		return
+	}
 	if !x.headerNamesValid(vhosts[0]) { // a name fasthttp let through but nginx refuses
 		x.page(fasthttp.StatusBadRequest)
 		x.finish()
@@ -41,8 +47,28 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if !x.uriValid(vhosts[0]) { // "/../x", "%00": nginx's 400 (uri.go)
+		x.page(fasthttp.StatusBadRequest)
+		x.finish()
+		return
+	}
 	if code := x.linesFit(); code != 0 { // one line over a large header buffer: nginx's 414 / 494
 		x.page(code)
+		x.finish()
+		return
+	}
+	if !x.methodAllowed() { // CONNECT, TRACE: nginx's 405, then close (reqline.go)
+		x.page(fasthttp.StatusMethodNotAllowed)
+		x.ctx.SetConnectionClose()
+		x.finish()
+		return
+	}
+	if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
+		x.redirectSlash()
+		x.finish()
+		return
+	}
+	if !x.access() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
 		x.finish()
 		return
 	}
@@ -61,16 +87,19 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	x.buildHead()
+	x.watchClient() // a client that goes away ends the wait (clientabort.go)
 	for {
 		next, ok := x.tryOnce() // pick, connect, send, read header
 		if ok {
 			break
 		}
 		if !next {
+			x.watch.stop()
 			x.finish()
 			return
 		}
 	}
+	x.watch.stop()
 	if x.respond() { // the body is streamed: finish runs when it is done
 		return
 	}
@@ -82,15 +111,29 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 // access log) and never an invitation to send it.
 func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	cl := ctx.Request.Header.ContentLength()
-	vh := vhostFor(vhosts, ctx.Request.Header.Host())
-	loc := vh.match(ctx.Path())
-	if loc == nil || loc.group == nil || cl <= 0 || loc.conf.ClientMaxBodySize == 0 || int64(cl) <= loc.conf.ClientMaxBodySize {
+	path, refused := p.expectURIValid(ctx, s, vhosts)
+	if refused != 0 {
+		return refused
+	}
+	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
+	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
+		return p.expectRedirect(ctx, s, vhosts)
+	}
+	loc := vh.match(path)
+	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
+	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue
 	}
 	p.requests.begin()
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
-	x.readBody() // refuses on the declared length alone
+	if tooLarge {
+		x.readBody() // refuses on the declared length alone
+	} else if x.accessPhases(true) { // a refused client is never invited to send its body
+		ctx.SetUserValue(accessDone{}, true) // serve goes on without a second check
+		x.discard()
+		return fasthttp.StatusContinue
+	}
 	status := x.status
 	x.finish()
 	return status
@@ -102,7 +145,7 @@ func (x *exchange) buildHead() {
 		x.buildFastCGIHead() // BEGIN_REQUEST and PARAMS instead (fcgi.go)
 		return
 	}
-	x.uri = upstreamURI(x.uri[:0], x.loc, x.ctx.Request.Header.RequestURI())
+	x.uri = x.upstreamURI(x.uri[:0])
 	var n int64
 	if x.body != nil {
 		n = x.body.Size()
@@ -119,6 +162,10 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	x.freshNext = nil
 	if fresh {
 		x.backoff() // the same server again: give it a moment
+		if x.watch.gone() {
+			x.clientAborted(pr.addr, nil, nil)
+			return false, false
+		}
 	}
 	if pr == nil {
 		pr = g.pick(x.tried)
@@ -132,7 +179,11 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		g.budget.earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
-	x.p.stats.attempt(ue, a.start)
+	if x.watch.gone() { // nginx: no failure, no other server, 499
+		x.clientAborted(pr.addr, ue, a)
+		return false, false
+	}
+	x.p.stats.attempt(pr, ue, a.start)
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
 		x.record(pr, status, a.start)
@@ -162,7 +213,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	x.record(pr, ue.Status(), a.start)
 	verdict := decideRetry(x.retryInput(ue))
-	x.p.stats.decision(verdict)
+	x.p.stats.decision(pr, verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).
@@ -199,7 +250,18 @@ func (x *exchange) backoff() {
 	}
 	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.ProxyNextUpstreamTimeout, rand.Float64())
 	x.sameRetries++
-	time.Sleep(d)
+	if d <= 0 {
+		return
+	}
+	// Cut short by a client that goes away, and by a stop that may no
+	// longer wait.
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-x.watch.context().Done():
+	case <-x.p.hardStop:
+	}
 }
 
 // backoffDelay is full jitter: u × base × 2^k for u in [0, 1), never past
@@ -240,7 +302,7 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 }
 
 func (x *exchange) record(p *peer, status int, start time.Time) {
-	x.attempts = append(x.attempts, attemptRecord{addr: p.addr, status: status, dur: time.Since(start)})
+	x.attempts = append(x.attempts, vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
 }
 
 // noLive answers nginx's "no live upstreams": every server is down or has
@@ -248,7 +310,7 @@ func (x *exchange) record(p *peer, status int, start time.Time) {
 func (x *exchange) noLive() {
 	e := &UpstreamError{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
 	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.name)
-	x.attempts = append(x.attempts, attemptRecord{addr: x.loc.group.name, status: fasthttp.StatusBadGateway})
+	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.name, Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 

@@ -296,7 +296,7 @@ http:
 	if a.hits.Load() != 0 {
 		t.Fatalf("the unhealthy server got a request")
 	}
-	want := `no live upstreams while connecting to upstream, client: 127.0.0.1, request: "GET /x HTTP/1.1", upstream: "http://app/x"`
+	want := `no live upstreams while connecting to upstream, client: 127.0.0.1, server: , request: "GET /x HTTP/1.1", upstream: "http://app/x"` // no server_name: nginx writes the empty name
 	hcEventually(t, "the no live upstreams line", time.Second, func() bool { return strings.Contains(elog.String(), want) })
 
 	a.health.Store(200)

@@ -9,11 +9,17 @@ package proxy
 // Each Proxy has its own metrics.Set: no process-global registry.
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,26 +31,94 @@ const numKinds = int(KindNoLive) + 1
 
 // stats is the proxy's counters.
 type stats struct {
-	set *metrics.Set
+	requests   atomic.Int64      // requests read (stub_status "requests")
+	status     [600]atomic.Int64 // finished requests by status (0..599)
+	dials      atomic.Int64      // upstream connections opened
+	tempErrors atomic.Int64      // temp files that could not be created, written or read
+	waiting    atomic.Int64      // client connections idle between requests (stub_status "Waiting")
+	build      string            // spillway_build_info's labels, read once
+	reqSet     *metrics.Set      // holds requestTime alone
+	mu         sync.Mutex        // guards servers
+	servers    map[serverKey]*serverStats
 
-	requests   atomic.Int64                                // requests read (stub_status "requests")
-	status     [600]atomic.Int64                           // finished requests by status (0..599)
-	attempts   atomic.Int64                                // upstream attempts (tries, retries included)
-	failures   [PhaseSendClient + 1][numKinds]atomic.Int64 // upstream failures by phase and kind
-	dials      atomic.Int64                                // upstream connections opened
-	tempErrors atomic.Int64                                // temp files that could not be created, written or read
-	waiting    atomic.Int64                                // client connections idle between requests (stub_status "Waiting")
-
-	requestTime  *metrics.PrometheusHistogram // $request_time
-	upHeaderTime *metrics.PrometheusHistogram // $upstream_header_time of answered attempts
+	requestTime *metrics.PrometheusHistogram // $request_time
 }
 
-func newStats(p *Proxy) *stats {
-	st := &stats{set: metrics.NewSet()}
-	st.requestTime = st.set.NewPrometheusHistogram("spillway_request_duration_seconds")
-	st.upHeaderTime = st.set.NewPrometheusHistogram("spillway_upstream_header_duration_seconds")
-	st.set.RegisterMetricsWriter(func(w io.Writer) { p.writeMetrics(w) })
+// serverKey names one upstream server: the label pair of its series.
+type serverKey struct{ upstream, server string }
+
+// serverStats is one upstream server's counters. A peer points at its
+// entry (peer.m), so the hot path adds to atomics without a lookup; the
+// entry outlives a reload that keeps the server (same upstream name and
+// address), so its counters do not restart.
+type serverStats struct {
+	attempts atomic.Int64                                // attempts, retries included
+	failures [PhaseSendClient + 1][numKinds]atomic.Int64 // by phase and kind
+
+	set        *metrics.Set                 // holds headerTime alone, labelled
+	headerTime *metrics.PrometheusHistogram // $upstream_header_time of answered attempts
+
+	mu         sync.Mutex
+	retries    map[string]int64 // retry decisions by reason
+	notRetried map[string]int64 // failures not retried, by reason
+}
+
+func newStats() *stats {
+	st := &stats{reqSet: metrics.NewSet(), servers: map[serverKey]*serverStats{}, build: buildLabels()}
+	st.requestTime = st.reqSet.NewPrometheusHistogram("spillway_request_duration_seconds")
 	return st
+}
+
+func newServerStats(k serverKey) *serverStats {
+	s := &serverStats{set: metrics.NewSet(), retries: map[string]int64{}, notRetried: map[string]int64{}}
+	s.headerTime = s.set.NewPrometheusHistogram("spillway_upstream_header_duration_seconds" + k.labels())
+	return s
+}
+
+func (k serverKey) labels() string {
+	return `{upstream="` + labelValue(k.upstream) + `",server="` + labelValue(k.server) + `"}`
+}
+
+// bind gives every peer of s its counters: the entry of the same upstream
+// and server when one exists (a reload keeps counting), a new one
+// otherwise. Peers of groups a reload kept already have theirs.
+func (st *stats) bind(s *site) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for name, g := range s.groups {
+		for _, pr := range append(slices.Clip(g.peers), g.backup...) {
+			if pr.m != nil {
+				continue
+			}
+			k := serverKey{name, pr.addr}
+			m := st.servers[k]
+			if m == nil {
+				m = newServerStats(k)
+				st.servers[k] = m
+			}
+			pr.m = m
+		}
+	}
+}
+
+// prune forgets the servers the installed site s no longer has, so that
+// series of servers removed by a reload go away and the number of series
+// stays bounded by the configuration. A removed server's requests still in
+// flight count into the forgotten entry, which nobody exposes.
+func (st *stats) prune(s *site) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	keep := map[serverKey]bool{}
+	for name, g := range s.groups {
+		for _, pr := range append(slices.Clip(g.peers), g.backup...) {
+			keep[serverKey{name, pr.addr}] = true
+		}
+	}
+	for k := range st.servers {
+		if !keep[k] {
+			delete(st.servers, k)
+		}
+	}
 }
 
 // request counts a finished request.
@@ -56,115 +130,266 @@ func (st *stats) request(status int, d time.Duration) {
 	st.requestTime.Update(d.Seconds())
 }
 
-// attempt counts one upstream attempt up to its response header: ue nil
+// attempt counts one attempt against pr up to its response header: ue nil
 // means the header came.
-func (st *stats) attempt(ue *UpstreamError, start time.Time) {
-	st.attempts.Add(1)
+func (st *stats) attempt(pr *peer, ue *UpstreamError, start time.Time) {
+	m := pr.m
+	if m == nil {
+		return // a peer of a site not built by prepare (tests)
+	}
+	m.attempts.Add(1)
 	if ue == nil {
-		st.upHeaderTime.Update(time.Since(start).Seconds())
+		m.headerTime.Update(time.Since(start).Seconds())
 		return
 	}
-	st.failure(ue)
+	st.failure(pr, ue)
 }
 
-// failure counts an upstream failure by phase and kind (the header phases
+// failure counts a failure of pr by phase and kind (the header phases
 // through attempt, the body phase where the body breaks off).
-func (st *stats) failure(ue *UpstreamError) {
-	if int(ue.Phase) < len(st.failures) && int(ue.Kind) < numKinds {
-		st.failures[ue.Phase][ue.Kind].Add(1)
+func (st *stats) failure(pr *peer, ue *UpstreamError) {
+	if pr == nil || pr.m == nil {
+		return
+	}
+	if int(ue.Phase) < len(pr.m.failures) && int(ue.Kind) < numKinds {
+		pr.m.failures[ue.Phase][ue.Kind].Add(1)
 	}
 }
 
-// decision counts a retry decision by its reason (failures only: not the
-// hot path, so a labelled counter looked up by name is fine).
-func (st *stats) decision(v retryVerdict) {
-	name := "spillway_upstream_not_retried_total"
+// decision counts a retry decision about a failure of pr by its reason
+// (failures only: not the hot path, so a map under a lock is fine; the
+// reasons are decideRetry's fixed texts).
+func (st *stats) decision(pr *peer, v retryVerdict) {
+	if pr == nil || pr.m == nil {
+		return
+	}
+	m := pr.m
+	m.mu.Lock()
 	if v.Retry {
-		name = "spillway_upstream_retries_total"
+		m.retries[v.Why]++
+	} else {
+		m.notRetried[v.Why]++
 	}
-	st.set.GetOrCreateCounter(name + `{reason=` + strconv.Quote(v.Why) + `}`).Inc()
+	m.mu.Unlock()
 }
 
-// writeMetrics writes everything that is not a registered metric of the
-// set: the counter arrays and live state.
-func (p *Proxy) writeMetrics(w io.Writer) {
-	st := p.stats
-	for code := range st.status {
-		if n := st.status[code].Load(); n > 0 {
-			metrics.WriteCounterUint64(w, `spillway_requests_total{status="`+strconv.Itoa(code)+`"}`, uint64(n))
+// buildLabels is spillway_build_info's label set, from the binary's build
+// information: the main module's version, the VCS revision ("-dirty" when
+// built from a modified tree) and the Go version.
+func buildLabels() string {
+	version, revision, goversion := "unknown", "unknown", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if bi.GoVersion != "" {
+			goversion = bi.GoVersion
+		}
+		dirty := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if dirty && revision != "unknown" {
+			revision += "-dirty"
 		}
 	}
-	metrics.WriteCounterUint64(w, `spillway_upstream_attempts_total`, uint64(st.attempts.Load()))
-	for ph := range st.failures {
-		for k := range st.failures[ph] {
-			if n := st.failures[ph][k].Load(); n > 0 {
-				metrics.WriteCounterUint64(w, fmt.Sprintf(`spillway_upstream_failures_total{kind=%q,phase=%q}`,
-					Kind(k).String(), Phase(ph).String()), uint64(n))
+	return `{version="` + labelValue(version) + `",revision="` + labelValue(revision) +
+		`",goversion="` + labelValue(goversion) + `"}`
+}
+
+// labelValue escapes a label value for the text format: backslash, double
+// quote and newline.
+func labelValue(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
+	}
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+}
+
+// expo writes the text exposition format: every family gets its # HELP
+// and # TYPE lines, then its samples, so that promtool and the client
+// libraries read the types (the metrics library writes metadata only
+// behind a process-wide switch, and then with empty help texts).
+type expo struct{ w io.Writer }
+
+func (e expo) family(name, typ, help string) {
+	fmt.Fprintf(e.w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+}
+
+func (e expo) sample(series string, v uint64) {
+	fmt.Fprintf(e.w, "%s %d\n", series, v)
+}
+
+func (e expo) one(name, typ, help string, v uint64) {
+	e.family(name, typ, help)
+	e.sample(name, v)
+}
+
+// servedPeer is one exposed upstream server.
+type servedPeer struct {
+	key serverKey
+	m   *serverStats
+}
+
+// servedPeers lists the running site's servers with their counters, by
+// upstream and address.
+func (p *Proxy) servedPeers() []servedPeer {
+	s := p.site.Load()
+	if s == nil {
+		return nil
+	}
+	var out []servedPeer
+	for name, g := range s.groups {
+		for _, pr := range append(slices.Clip(g.peers), g.backup...) {
+			if pr.m != nil {
+				out = append(out, servedPeer{serverKey{name, pr.addr}, pr.m})
 			}
 		}
 	}
-	metrics.WriteCounterUint64(w, `spillway_upstream_stale_connections_total{closed_by="fin"}`, uint64(p.stale.FIN.Load()))
-	metrics.WriteCounterUint64(w, `spillway_upstream_stale_connections_total{closed_by="rst"}`, uint64(p.stale.RST.Load()))
-	metrics.WriteCounterUint64(w, `spillway_upstream_stale_connections_total{closed_by="keepalive_timeout"}`, uint64(p.stale.Expired.Load()))
-	reused, dials := p.stale.Reused.Load(), st.dials.Load()
-	metrics.WriteCounterUint64(w, `spillway_upstream_connections_total{source="keepalive"}`, uint64(reused))
-	metrics.WriteCounterUint64(w, `spillway_upstream_connections_total{source="new"}`, uint64(dials))
-	ratio := 0.0
-	if reused+dials > 0 {
-		ratio = float64(reused) / float64(reused+dials)
+	slices.SortFunc(out, func(a, b servedPeer) int {
+		return cmp.Or(cmp.Compare(a.key.upstream, b.key.upstream), cmp.Compare(a.key.server, b.key.server))
+	})
+	// An address listed twice in one upstream is one server (one entry,
+	// bind gave both peers the same): one series, not a duplicate.
+	return slices.CompactFunc(out, func(a, b servedPeer) bool { return a.key == b.key })
+}
+
+// writeMetrics writes the whole exposition: the counters, the histograms,
+// live state, then the Go runtime's and the process's collectors.
+func (p *Proxy) writeMetrics(w io.Writer) {
+	st := p.stats
+	e := expo{w}
+	e.family("spillway_build_info", "gauge", "Always 1; the labels say which build runs: main module version, VCS revision, Go version.")
+	e.sample("spillway_build_info"+st.build, 1)
+	e.family("spillway_requests_total", "counter", "Finished requests by the status sent (499: the client closed the connection first).")
+	for code := range st.status {
+		if n := st.status[code].Load(); n > 0 {
+			e.sample(`spillway_requests_total{status="`+strconv.Itoa(code)+`"}`, uint64(n))
+		}
 	}
-	metrics.WriteGaugeFloat64(w, `spillway_upstream_keepalive_reuse_ratio`, ratio)
+	e.family("spillway_request_duration_seconds", "histogram", "Request time ($request_time): from the first byte read from the client to the last byte sent.")
+	st.reqSet.WritePrometheus(w)
+
+	peers := p.servedPeers()
+	e.family("spillway_upstream_attempts_total", "counter", "Attempts to get a response from an upstream server, retries included.")
+	for _, sp := range peers {
+		e.sample("spillway_upstream_attempts_total"+sp.key.labels(), uint64(sp.m.attempts.Load()))
+	}
+	e.family("spillway_upstream_failures_total", "counter", "Upstream failures by server, kind and nginx's phase.")
+	for _, sp := range peers {
+		lb := sp.key.labels()
+		for ph := range sp.m.failures {
+			for k := range sp.m.failures[ph] {
+				if n := sp.m.failures[ph][k].Load(); n > 0 {
+					e.sample(fmt.Sprintf(`spillway_upstream_failures_total%s,kind="%s",phase="%s"}`,
+						lb[:len(lb)-1], Kind(k), Phase(ph)), uint64(n))
+				}
+			}
+		}
+	}
+	writeDecisions(e, peers, "spillway_upstream_retries_total", "Failures retried, by server and reason.",
+		func(m *serverStats) map[string]int64 { return m.retries })
+	writeDecisions(e, peers, "spillway_upstream_not_retried_total", "Failures not retried, by server and the reason the error log's \"not retried:\" line gives.",
+		func(m *serverStats) map[string]int64 { return m.notRetried })
+	e.family("spillway_upstream_header_duration_seconds", "histogram", "Time from the start of an attempt to the upstream's response header ($upstream_header_time), per answered attempt.")
+	for _, sp := range peers {
+		sp.m.set.WritePrometheus(w)
+	}
+
+	e.family("spillway_upstream_stale_connections_total", "counter", "Idle keepalive connections found dead before reuse, by who closed them.")
+	e.sample(`spillway_upstream_stale_connections_total{closed_by="fin"}`, uint64(p.stale.FIN.Load()))
+	e.sample(`spillway_upstream_stale_connections_total{closed_by="rst"}`, uint64(p.stale.RST.Load()))
+	e.sample(`spillway_upstream_stale_connections_total{closed_by="keepalive_timeout"}`, uint64(p.stale.Expired.Load()))
+	e.family("spillway_upstream_connections_total", "counter", "Upstream connections used: new (dialled) or keepalive (reused from the cache).")
+	e.sample(`spillway_upstream_connections_total{source="keepalive"}`, uint64(p.stale.Reused.Load()))
+	e.sample(`spillway_upstream_connections_total{source="new"}`, uint64(st.dials.Load()))
 
 	b := p.budget.Stats()
-	metrics.WriteGaugeUint64(w, `spillway_buffer_limit_bytes`, uint64(b.Limit))
-	metrics.WriteGaugeUint64(w, `spillway_buffer_bytes_in_use`, uint64(b.BytesInUse))
-	metrics.WriteGaugeUint64(w, `spillway_buffer_chunks_in_use`, uint64(b.ChunksInUse))
-	metrics.WriteGaugeUint64(w, `spillway_buffer_peak_bytes_in_use`, uint64(b.PeakBytesInUse))
-	metrics.WriteCounterUint64(w, `spillway_buffer_spilled_bytes_total`, uint64(b.BytesSpilled))
-	metrics.WriteCounterUint64(w, `spillway_buffer_temp_files_total`, uint64(b.FilesCreated))
-	metrics.WriteGaugeUint64(w, `spillway_buffer_temp_files_open`, uint64(b.FilesOpen))
-	metrics.WriteCounterUint64(w, `spillway_buffer_temp_file_errors_total`, uint64(st.tempErrors.Load()))
+	e.one("spillway_buffer_limit_bytes", "gauge", "The buffer memory budget (buffer_memory_limit); 0 means unlimited.", uint64(b.Limit))
+	e.one("spillway_buffer_bytes_in_use", "gauge", "Buffer memory in use now.", uint64(b.BytesInUse))
+	e.one("spillway_buffer_chunks_in_use", "gauge", "Buffer chunks in use now.", uint64(b.ChunksInUse))
+	e.one("spillway_buffer_peak_bytes_in_use", "gauge", "The most buffer memory in use at once since the start.", uint64(b.PeakBytesInUse))
+	e.one("spillway_buffer_spilled_bytes_total", "counter", "Bytes written to temp files because the memory buffers were full.", uint64(b.BytesSpilled))
+	e.one("spillway_buffer_temp_files_total", "counter", "Temp files created.", uint64(b.FilesCreated))
+	e.one("spillway_buffer_temp_files_open", "gauge", "Temp files open now.", uint64(b.FilesOpen))
+	e.one("spillway_buffer_temp_file_errors_total", "counter", "Temp files that could not be created, written or read.", uint64(st.tempErrors.Load()))
 
 	c := p.connCounts()
-	metrics.WriteGaugeUint64(w, `spillway_connections_active`, uint64(c.active))
-	metrics.WriteGaugeUint64(w, `spillway_connections_reading`, uint64(c.reading))
-	metrics.WriteGaugeUint64(w, `spillway_connections_writing`, uint64(c.writing))
-	metrics.WriteGaugeUint64(w, `spillway_connections_waiting`, uint64(c.waiting))
-	metrics.WriteCounterUint64(w, `spillway_connections_accepted_total`, uint64(c.accepts))
-	metrics.WriteCounterUint64(w, `spillway_connections_handled_total`, uint64(c.handled))
+	e.one("spillway_connections_active", "gauge", "Open client connections (stub_status Active).", uint64(c.active))
+	e.one("spillway_connections_reading", "gauge", "Client connections reading a request head (stub_status Reading).", uint64(c.reading))
+	e.one("spillway_connections_writing", "gauge", "Requests being processed (stub_status Writing).", uint64(c.writing))
+	e.one("spillway_connections_waiting", "gauge", "Idle keepalive client connections (stub_status Waiting).", uint64(c.waiting))
+	e.one("spillway_connections_accepted_total", "counter", "Client connections accepted (stub_status accepts).", uint64(c.accepts))
+	e.one("spillway_connections_handled_total", "counter", "Client connections handled (stub_status handled).", uint64(c.handled))
 
-	p.writeHealth(w)
+	p.writeHealth(e)
+	writeRuntimeMetrics(w)
+}
+
+func writeDecisions(e expo, peers []servedPeer, name, help string, of func(*serverStats) map[string]int64) {
+	e.family(name, "counter", help)
+	for _, sp := range peers {
+		sp.m.mu.Lock()
+		reasons := slices.Sorted(maps.Keys(of(sp.m)))
+		lb := sp.key.labels()
+		for _, r := range reasons {
+			e.sample(name+lb[:len(lb)-1]+`,reason="`+labelValue(r)+`"}`, uint64(of(sp.m)[r]))
+		}
+		sp.m.mu.Unlock()
+	}
 }
 
 // writeHealth writes each upstream server's state: 1 when it may take
 // requests, 0 when it is down, failed (max_fails within fail_timeout) or
-// found unhealthy by health_check; and its failure count.
-func (p *Proxy) writeHealth(w io.Writer) {
-	s := p.site.Load()
-	if s == nil {
-		return
+// found unhealthy by health_check; and its failure count. An address listed
+// twice in one upstream is one series: up when either entry is, with the
+// larger failure count.
+func (p *Proxy) writeHealth(e expo) {
+	type health struct {
+		labels string
+		up     uint64
+		fails  int
 	}
-	names := make([]string, 0, len(s.groups))
-	for name, g := range s.groups {
-		if !g.literal {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		g := s.groups[name]
-		now := g.clock()
-		g.mu.Lock()
-		for _, pr := range append(slices.Clip(g.peers), g.backup...) {
-			up := uint64(1)
-			if pr.skip(nil, now) {
-				up = 0
+	var hs []health
+	if s := p.site.Load(); s != nil {
+		names := make([]string, 0, len(s.groups))
+		for name, g := range s.groups {
+			if !g.literal {
+				names = append(names, name)
 			}
-			labels := fmt.Sprintf(`{upstream=%q,server=%q}`, name, pr.addr)
-			metrics.WriteGaugeUint64(w, `spillway_upstream_server_up`+labels, up)
-			metrics.WriteGaugeUint64(w, `spillway_upstream_server_fails`+labels, uint64(pr.fails))
 		}
-		g.mu.Unlock()
+		slices.Sort(names)
+		for _, name := range names {
+			g := s.groups[name]
+			now := g.clock()
+			first := len(hs)
+			g.mu.Lock()
+			for _, pr := range append(slices.Clip(g.peers), g.backup...) {
+				h := health{labels: serverKey{name, pr.addr}.labels(), up: 1, fails: pr.fails}
+				if pr.skip(nil, now) {
+					h.up = 0
+				}
+				if i := slices.IndexFunc(hs[first:], func(o health) bool { return o.labels == h.labels }); i >= 0 {
+					hs[first+i].up, hs[first+i].fails = max(hs[first+i].up, h.up), max(hs[first+i].fails, h.fails)
+					continue
+				}
+				hs = append(hs, h)
+			}
+			g.mu.Unlock()
+		}
+	}
+	e.family("spillway_upstream_server_up", "gauge", "1 when the upstream server may take requests; 0 when down, failed (max_fails within fail_timeout) or unhealthy by health_check.")
+	for _, h := range hs {
+		e.sample("spillway_upstream_server_up"+h.labels, h.up)
+	}
+	e.family("spillway_upstream_server_fails", "gauge", "Failures counted against max_fails within fail_timeout.")
+	for _, h := range hs {
+		e.sample("spillway_upstream_server_fails"+h.labels, uint64(h.fails))
 	}
 }
 
@@ -242,7 +467,7 @@ type metricsServer struct {
 }
 
 func (p *Proxy) startMetrics(addr string) (*metricsServer, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := p.listenTCP(addr)
 	if err != nil {
 		return nil, bindError(addr, err)
 	}
@@ -256,7 +481,7 @@ func (p *Proxy) startMetrics(addr string) (*metricsServer, error) {
 				return
 			}
 			ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-			p.stats.set.WritePrometheus(ctx)
+			p.writeMetrics(ctx)
 		},
 	}
 	go func() { defer close(m.done); _ = m.srv.Serve(ln) }()

@@ -16,13 +16,17 @@ var errorPages = func() map[int][]byte {
 		code       int
 		title, sub string
 	}{
+		{301, "301 Moved Permanently", ""},
 		{400, "400 Bad Request", ""},
 		{494, "400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"},
 		{497, "400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"},
+		{401, "401 Authorization Required", ""},
+		{403, "403 Forbidden", ""},
 		{404, "404 Not Found", ""},
 		{405, "405 Not Allowed", ""},
 		{408, "408 Request Time-out", ""},
 		{413, "413 Request Entity Too Large", ""},
+		{429, "429 Too Many Requests", ""},
 		{414, "414 Request-URI Too Large", ""},
 		{500, "500 Internal Server Error", ""},
 		{501, "501 Not Implemented", ""},
@@ -44,6 +48,30 @@ var errorPages = func() map[int][]byte {
 	}
 	return m
 }()
+
+// nginxReasons are nginx 1.22's reason phrases (ngx_http_status_lines in
+// src/http/ngx_http_header_filter_module.c) where they differ from
+// fasthttp's or fasthttp has none; codes absent here read the same in both.
+var nginxReasons = map[int]string{
+	302: "Moved Temporarily",
+	405: "Not Allowed",
+	408: "Request Time-out",
+	414: "Request-URI Too Large",
+	503: "Service Temporarily Unavailable",
+	504: "Gateway Time-out",
+}
+
+// setReason sets the status line's reason phrase: the upstream's own when
+// it sent one (nginx relays the upstream's status line as it came), else
+// nginx's for the code.
+func setReason(h *fasthttp.ResponseHeader, code int, upstream []byte) {
+	switch r, ok := nginxReasons[code]; {
+	case len(upstream) > 0:
+		h.SetStatusMessage(upstream)
+	case ok:
+		h.SetStatusMessage([]byte(r))
+	}
+}
 
 // ServerName is what spillway calls itself in the Server header and on its
 // error pages.
@@ -84,6 +112,7 @@ func writePage(ctx *fasthttp.RequestCtx, code int) {
 		status = 400
 	}
 	ctx.SetStatusCode(status)
+	setReason(&ctx.Response.Header, status, nil)
 	ctx.SetContentType("text/html")
 	ctx.SetBody(body)
 	if closeAfter(code) {

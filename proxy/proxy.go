@@ -17,7 +17,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/buffer"
-	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
@@ -44,6 +43,10 @@ type Proxy struct {
 	accepts   atomic.Int64 // connections accepted (stub_status "accepts")
 	handled   atomic.Int64 // connections handed to a server ("handled")
 	stats     *stats       // counters for metrics and stub_status
+	pid       int          // $pid
+	hostname  string       // $hostname
+	fds       *fdReserve   // descriptors kept for accepted clients (fdreserve.go)
+	inherited inheritedSet // sockets from the previous binary (Options.Inherited)
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -53,6 +56,7 @@ type Proxy struct {
 	metrics   *metricsServer       // metrics.listen; nil without one
 	retiring  sync.WaitGroup       // old generations still draining
 	hardStop  chan struct{}        // closed when the stop may no longer wait
+	stopping  chan struct{}        // closed when Shutdown begins: retired generations end their grace
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -61,19 +65,27 @@ type Proxy struct {
 type Options struct {
 	ErrorLog *errorlog.Log    // nil: opened from cfg.ErrorLog
 	Now      func() time.Time // nil: time.Now (passive health clock)
+	// Inherited are listening sockets passed on by the previous binary,
+	// by configured listen address; Start serves them instead of binding.
+	Inherited map[string]net.Listener
 }
 
 // New builds a proxy from a loaded config without opening listeners.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
-		hardStop: make(chan struct{}), done: make(chan struct{})}
-	p.stats = newStats(p)
+		hardStop: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{})}
+	p.stats = newStats()
+	p.pid = os.Getpid()
+	p.hostname, _ = os.Hostname()
+	p.fds = newFDReserve()
+
+	p.inherited.lns = opts.Inherited
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
 	p.bodyPool = p.budget.Pool(bodyChunk)
 	if p.elog == nil {
-		l, err := errorlog.Open(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level), errorlog.Options{})
+		l, err := errorlog.OpenAll(cfg.AllErrorLogs(), errorlog.Options{})
 		if err != nil {
 			return nil, err
 		}
@@ -88,7 +100,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-// ReopenLogs reopens the error log and every access log at their paths
+// ReopenLogs reopens every error log and every access log at their paths
 // (SIGUSR1, after logrotate renamed them). A log that cannot be reopened
 // keeps its old file; the first error is returned.
 func (p *Proxy) ReopenLogs() error {
@@ -159,7 +171,7 @@ func (p *Proxy) Addrs() []string {
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
-		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts) },
+		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts); s.closeIfRetired(ctx) },
 		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, s, vhosts, err) },
 		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
@@ -197,16 +209,21 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	for _, a := range p.order {
-		_ = a.ln.Close()
+		a.close()
 		<-a.done
 	}
 	p.acceptors, p.order = map[string]*acceptor{}, nil
 	p.metrics.close()
 	p.metrics = nil
+	select {
+	case <-p.stopping:
+	default:
+		close(p.stopping)
+	}
 	gen := p.gen
 	p.gen = nil
 	if gen != nil {
-		p.retire(gen)
+		p.retire(gen, 0)
 	}
 	p.mu.Unlock()
 	retired := make(chan struct{})
@@ -316,7 +333,9 @@ func (c *clientConn) Close() error {
 	if c.gen != nil {
 		c.gen.clients.remove(c)
 	}
-	return c.TCPConn.Close()
+	err := c.TCPConn.Close()
+	c.p.fds.closed()
+	return err
 }
 
 func connID(ctx *fasthttp.RequestCtx) uint64 {
@@ -338,17 +357,9 @@ func (x *exchange) finish() {
 		x.release(x.cur, false)
 	}
 	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
-		addr, status, rtime := x.upstreamVars()
-		h := &x.ctx.Request.Header
-		l.Write(&accesslog.Entry{
-			RemoteAddr: bstr(x.client), Time: x.start, Request: bstr(x.reqLine), Status: x.status,
-			BodyBytesSent: x.bodyBytes, Referer: bstr(x.referer), UserAgent: string(h.UserAgent()),
-			Host: bstr(x.host), ServerName: x.vh.name, Method: string(h.Method()),
-			RequestURI: string(h.RequestURI()), Scheme: x.scheme(), RequestTime: time.Since(x.start),
-			Conn: x.conn, UpstreamAddr: addr, UpstreamStatus: status, UpstreamResponseTime: rtime,
-			Header: func(name string) []byte { return h.Peek(name) },
-		})
+		l.Write(x)
 	}
+	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
 	x.reset()
@@ -368,20 +379,40 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 		msg = "retrying: " + v.Why
 	}
 	if ue.Reused {
-		msg += " (reused connection, idle " + strconv.FormatFloat(a.idle.Seconds(), 'f', 3, 64) + "s"
-		switch ue.Kind {
-		case KindReset:
-			msg += ", closed by RST"
-		case KindClosed:
-			msg += ", closed by FIN"
-		}
-		msg += ")"
+		msg += " (" + reuseNote(a.idle, ue.Kind) + ")"
 	}
 	x.logUpstream(lv, ue, msg, ue.Peer)
 }
 
+// reuseNote says how long a reused connection that failed had been idle
+// and how it was found closed. A connection idle for less than a
+// millisecond was not "idle 0.000s" in any useful sense: the upstream
+// closed it right after its previous response without saying so
+// (no Connection: close), and the note says that.
+func reuseNote(idle time.Duration, k Kind) string {
+	how := ""
+	switch k {
+	case KindReset:
+		how = "closed by RST"
+	case KindClosed:
+		how = "closed by FIN"
+	}
+	if idle < time.Millisecond {
+		if how == "" {
+			return "reused connection, idle under 0.001s"
+		}
+		return "reused connection, idle under 0.001s: " + how + " right after the previous response"
+	}
+	note := "reused connection, idle " + strconv.FormatFloat(idle.Seconds(), 'f', 3, 64) + "s"
+	if how != "" {
+		note += ", " + how
+	}
+	return note
+}
+
 // clientError answers requests fasthttp could not parse, with nginx's
-// status and info-level line.
+// status and info-level line, and, as nginx, an access-log line and a count
+// for every request it read a byte of (logRefused, clienterr.go).
 func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, err error) {
 	vh := vhosts[0]
 	lv := errorlog.Level(config.LevelInfo)
@@ -394,14 +425,18 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	var ne net.Error
 	switch {
 	case errors.As(err, &small):
+		vh = headSoFar(err, vhosts, &f) // the request line, host and server nginx has by then
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
 		writePage(ctx, 494)
+		p.logRefused(ctx, s, vh, &f, conn, 400, len(ctx.Response.Body()))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		// The client closed inside the first 8 KiB of body, which fasthttp
 		// reads ahead of the handler: nginx logs it and closes without an
 		// answer. fasthttp has reset the request by now, so the line lacks
-		// nginx's request and host fields.
+		// nginx's request and host fields, and so does the access-log
+		// line (nginx: 400, nothing sent).
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client prematurely closed connection", Fields: &f})
+		p.logRefused(ctx, s, vh, &f, conn, fasthttp.StatusBadRequest, 0)
 		_ = ctx.Conn().Close()
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
 		if c := clientConnOf(ctx.Conn()); c != nil && !c.active.Load() {
@@ -413,17 +448,26 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 			_ = ctx.Conn().Close()
 			break
 		}
-		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "reading client request headers", Fields: &f})
-		// nginx's access log has the request: 408, nothing sent. fasthttp
-		// has not parsed the request line, so $request is empty.
-		if l := s.access[vh.conf.AccessLog.Path]; l != nil && !vh.conf.AccessLog.Off {
-			l.Write(&accesslog.Entry{RemoteAddr: f.Client, Status: fasthttp.StatusRequestTimeout, ServerName: vh.name, Conn: conn})
+		// nginx's lines have what came of the request line and the
+		// headers: the error line its request and host, the access log
+		// 408, nothing sent.
+		vh = headSoFar(err, vhosts, &f)
+		action := "reading client request headers"
+		if !lineEnded(err) {
+			action = "reading client request line"
 		}
+		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: action, Fields: &f})
+		p.logRefused(ctx, s, vh, &f, conn, fasthttp.StatusRequestTimeout, 0)
 		_ = ctx.Conn().Close()
 	default:
 		// A request line or head fasthttp refused: nginx's line for it
 		// (clienterr.go).
-		p.elog.Write(parseErrorEntry(err, vhosts, f, conn))
+		e := parseErrorEntry(err, vhosts, f, conn)
+		p.elog.Write(e)
 		writePage(ctx, 400)
+		if e.Fields.Host != "" {
+			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
+		}
+		p.logRefused(ctx, s, vh, e.Fields, conn, fasthttp.StatusBadRequest, len(ctx.Response.Body()))
 	}
 }

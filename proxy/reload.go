@@ -25,6 +25,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -40,6 +41,15 @@ type acceptor struct {
 	ln   net.Listener
 	cur  atomic.Pointer[handoff] // the current generation's server for addr
 	done chan struct{}           // closed when the accept loop has returned
+	stop chan struct{}           // closed by close: ends a loop paused for descriptors
+	once sync.Once
+}
+
+// close closes the listening socket and ends the accept loop, also one
+// paused for descriptors (fdreserve.go).
+func (a *acceptor) close() {
+	a.once.Do(func() { close(a.stop) })
+	_ = a.ln.Close()
 }
 
 // handoff is the net.Listener a generation's fasthttp.Server serves: it
@@ -97,21 +107,40 @@ type generation struct {
 func (p *Proxy) accept(a *acceptor) {
 	defer close(a.done)
 	for {
+		if !p.fds.admit() {
+			// Too few descriptors left for the clients already
+			// accepted: let new ones wait in the backlog.
+			if !p.waitForDescriptors(0, a.stop) {
+				return
+			}
+			continue
+		}
 		c, err := a.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// EMFILE and the like: nginx logs accept4() failed and
-			// tries again; a pause keeps this from spinning.
+			if errno := errnoOf(err); errno == syscall.EMFILE || errno == syscall.ENFILE {
+				// Out of descriptors all the same (another
+				// process, or files the reserve did not see).
+				if !p.waitForDescriptors(errno, a.stop) {
+					return
+				}
+				continue
+			}
+			// Anything else: nginx logs accept4() failed and tries
+			// again; a pause keeps this from spinning.
 			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errnoOf(err)})
 			select {
 			case <-time.After(100 * time.Millisecond):
 				continue
+			case <-a.stop:
+				return
 			case <-p.done:
 				return
 			}
 		}
+		p.fds.accepted()
 		tc, ok := c.(*net.TCPConn)
 		if !ok {
 			_ = c.Close()
@@ -148,6 +177,7 @@ func (p *Proxy) prepare(cfg *config.Config, prev *site) (*site, error) {
 	if err := p.logs.acquire(s); err != nil {
 		return nil, err
 	}
+	p.stats.bind(s)
 	return s, nil
 }
 
@@ -159,7 +189,7 @@ func (p *Proxy) listen(s *site) (map[string]net.Listener, error) {
 		if p.acceptors[addr] != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", addr)
+		ln, err := p.listenTCP(addr)
 		if err != nil {
 			for _, l := range opened {
 				_ = l.Close()
@@ -202,11 +232,11 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 			a.cur.Store(h)
 			continue
 		}
-		_ = a.ln.Close() // an address the new configuration dropped
+		a.close() // an address the new configuration dropped
 		delete(p.acceptors, addr)
 	}
 	for addr, ln := range opened {
-		a := &acceptor{addr: addr, ln: ln, done: make(chan struct{})}
+		a := &acceptor{addr: addr, ln: ln, done: make(chan struct{}), stop: make(chan struct{})}
 		a.cur.Store(g.handoffs[addr])
 		p.acceptors[addr] = a
 		p.order = append(p.order, a)
@@ -221,7 +251,7 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 	p.order = kept
 	p.health.start(s, p.elog)
 	if old != nil {
-		p.retire(old)
+		p.retire(old, retireGrace)
 	}
 }
 
@@ -264,7 +294,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 			return err
 		}
 	}
-	if err := p.elog.Reconfigure(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level)); err != nil {
+	if err := p.elog.ReconfigureAll(cfg.AllErrorLogs()); err != nil {
 		metricsNext.close()
 		undo()
 		return err
@@ -275,20 +305,53 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	}
 	p.budget.SetLimit(cfg.BufferMemoryLimit)
 	p.install(s, opened)
+	p.stats.prune(s)
 	return nil
 }
 
+// retireGrace is how long a generation retired by a reload keeps its idle
+// keepalive connections before it closes them.
+//
+// nginx's old worker closes them at once. A client that sent its next
+// request on one just then loses it: the connection ends before any answer
+// (FIN, or RST for the unread request), the idle-close race of a reload
+// storm. During the grace a request on an old connection is still served,
+// with "Connection: close" (closeIfRetired), so an active client learns to
+// reconnect between two requests, where nothing can race; only a client
+// idle for the whole grace is closed under it, as nginx would close it.
+const retireGrace = time.Second
+
+// closeIfRetired makes the response close the connection when s was
+// retired while the request ran or before it came. A hijacked response
+// closes it anyway (and fasthttp would skip the hijack).
+func (s *site) closeIfRetired(ctx *fasthttp.RequestCtx) {
+	if s.retired.Load() && !ctx.Hijacked() {
+		ctx.Response.Header.SetConnectionClose()
+	}
+}
+
 // retire shuts an old generation down in the background: no new
-// connections, its requests finished, its keepalive connections closed.
-// Then the upstream groups no later configuration kept have their idle
-// connections closed and its access logs are released. p.mu is held.
-func (p *Proxy) retire(g *generation) {
+// connections; after grace (cut short by Shutdown) its requests finished
+// and its keepalive connections closed. Then the upstream groups no later
+// configuration kept have their idle connections closed and its access
+// logs are released. p.mu is held.
+func (p *Proxy) retire(g *generation, grace time.Duration) {
+	g.site.retired.Store(true)
 	for _, h := range g.handoffs {
 		_ = h.Close()
 	}
 	p.retiring.Add(1)
 	go func() {
 		defer p.retiring.Done()
+		if grace > 0 {
+			t := time.NewTimer(grace)
+			select {
+			case <-t.C:
+			case <-p.stopping:
+			case <-p.hardStop:
+			}
+			t.Stop()
+		}
 		p.drain(g)
 		p.mu.Lock()
 		cur := p.site.Load()
@@ -339,7 +402,9 @@ type logSet struct {
 	logs map[logKey]*sharedLog
 }
 
-type logKey struct{ path, format string }
+// logKey names a shared log. maps is the configuration's map blocks as
+// text: a log whose format is the same but whose maps changed is a new Log.
+type logKey struct{ path, format, maps string }
 
 type sharedLog struct {
 	log  *accesslog.Log
@@ -356,14 +421,18 @@ func (ls *logSet) acquire(s *site) error {
 	}
 	s.access = map[string]*accesslog.Log{}
 	var got []logKey
+	mapsKey := ""
+	if len(s.cfg.Maps) > 0 {
+		mapsKey = fmt.Sprintf("%+v", s.cfg.Maps)
+	}
 	for _, sc := range s.cfg.Servers {
 		if sc.AccessLog.Off || s.access[sc.AccessLog.Path] != nil {
 			continue
 		}
-		k := logKey{sc.AccessLog.Path, sc.AccessLog.Format}
+		k := logKey{sc.AccessLog.Path, sc.AccessLog.Format, mapsKey}
 		sl := ls.logs[k]
 		if sl == nil {
-			f, err := accesslog.Compile(sc.AccessLog.Format)
+			f, err := accesslog.Compile(sc.AccessLog.Format, s.maps)
 			if err == nil {
 				var l *accesslog.Log
 				if l, err = accesslog.Open(sc.AccessLog.Path, f); err == nil {

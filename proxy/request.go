@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/nginxuri"
 )
 
 // hopByHop are never forwarded upstream: they describe the client's
@@ -17,24 +18,37 @@ import (
 var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
 	"Transfer-Encoding", "Upgrade", "Expect", "Content-Length"}
 
-// upstreamURI applies nginx's proxy_pass URI rule: without a URI part the
-// client's request URI goes upstream unchanged; with one, the part of the
-// path that matched a prefix location is replaced by it.
-func upstreamURI(dst []byte, loc *location, rawURI []byte) []byte {
-	rawURI = originForm(rawURI)
-	pp := &loc.conf.ProxyPass
+// upstreamURI is the request target sent upstream, nginx's proxy_pass
+// rule (ngx_http_proxy_create_request). Without a URI part: the client's
+// target as it was sent, in origin form (safe because a target whose ".."
+// climbs above "/" never gets here). With one: the location's prefix in
+// $uri replaced by it (an exact location's whole $uri), the rest re-escaped
+// with NGX_ESCAPE_URI when the client's path had a %-escape, then "?" and
+// $args when there are any.
+func (x *exchange) upstreamURI(dst []byte) []byte {
+	u := nginxuri.URI{Path: x.path, Args: x.args, Quoted: x.quoted}
+	return upstreamURI(dst, x.loc.conf, x.ctx.Request.Header.RequestURI(), u)
+}
+
+// upstreamURI is exchange.upstreamURI for location lc, the client's
+// request target and its normalised form u.
+func upstreamURI(dst []byte, lc *config.Location, target []byte, u nginxuri.URI) []byte {
+	pp := &lc.ProxyPass
 	if !pp.HasURI {
-		return append(dst, rawURI...)
+		return append(dst, originForm(target)...)
 	}
-	prefix := loc.conf.Path
-	if bytes.HasPrefix(rawURI, []byte(prefix)) {
-		return append(append(dst, pp.URI...), rawURI[len(prefix):]...)
+	rest := u.Path
+	if n := len(lc.Path); lc.Match != config.MatchRegex && lc.Match != config.MatchRegexCaseless && n <= len(rest) {
+		rest = rest[n:] // config refuses a URI part in a regex location, as nginx
 	}
-	// The raw URI does not start with the location (escaped characters,
-	// "..", regex locations): pass the proxy_pass URI plus the arguments.
 	dst = append(dst, pp.URI...)
-	if i := bytes.IndexByte(rawURI, '?'); i >= 0 {
-		dst = append(dst, rawURI[i:]...)
+	if u.Quoted {
+		dst = nginxuri.AppendEscaped(dst, rest)
+	} else {
+		dst = append(dst, rest...)
+	}
+	if len(u.Args) > 0 {
+		dst = append(append(dst, '?'), u.Args...)
 	}
 	return dst
 }
@@ -59,7 +73,7 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 		dst = append(dst, h.name...)
 		dst = append(dst, ": "...)
 		vstart := len(dst)
-		dst = x.appendValue(dst, h.parts)
+		dst = h.value.Append(dst, x)
 		if len(dst) == vstart { // an empty value removes the header (nginx)
 			dst = dst[:mark]
 			continue
@@ -110,63 +124,6 @@ func (x *exchange) dropHeader(name, connection []byte) bool {
 		}
 	}
 	return false
-}
-
-// appendValue evaluates a compiled proxy_set_header value for this request.
-func (x *exchange) appendValue(dst []byte, parts []part) []byte {
-	req := &x.ctx.Request.Header
-	for _, p := range parts {
-		switch p.kind {
-		case varLiteral:
-			dst = append(dst, p.lit...)
-		case varHost:
-			if h := req.Host(); len(h) > 0 {
-				dst = appendLower(dst, hostOnly(h))
-			} else {
-				dst = append(dst, x.vh.name...)
-			}
-		case varHTTPHost:
-			dst = append(dst, req.Host()...)
-		case varRemoteAddr:
-			dst = append(dst, x.client...)
-		case varRemotePort:
-			dst = strconv.AppendInt(dst, int64(x.clientPort), 10)
-		case varProxyAddXForwardedFor:
-			if xff := req.Peek("X-Forwarded-For"); len(xff) > 0 {
-				dst = append(append(dst, xff...), ", "...)
-			}
-			dst = append(dst, x.client...)
-		case varScheme:
-			dst = append(dst, x.scheme()...)
-		case varProxyHost:
-			dst = append(dst, x.loc.conf.ProxyPass.Host...)
-		case varRequestURI:
-			dst = append(dst, req.RequestURI()...)
-		case varURI:
-			dst = append(dst, x.ctx.Path()...)
-		case varArgs:
-			dst = append(dst, x.ctx.URI().QueryString()...)
-		case varServerName:
-			dst = append(dst, x.vh.name...)
-		case varServerPort:
-			dst = strconv.AppendInt(dst, int64(x.serverPort), 10)
-		case varRequestMethod:
-			dst = append(dst, req.Method()...)
-		case varHTTPHeader:
-			dst = append(dst, req.Peek(p.lit)...)
-		}
-	}
-	return dst
-}
-
-func appendLower(dst, s []byte) []byte {
-	for _, c := range s {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
 }
 
 // isNonIdempotent is nginx's rule: POST, LOCK and PATCH are not passed to the
@@ -289,7 +246,8 @@ func (x *exchange) versionSupported() bool {
 // larger than client_header_buffer_size must have its request line and
 // each header line fit in ONE buffer of size. A longer request line is
 // 414 and `client sent too long URI while reading client request line`
-// (request: the first size bytes of the line and its CRLF); a longer header line is nginx's 494
+// (request, and $request in the access log: the first size bytes of the
+// line and its CRLF); a longer header line is nginx's 494
 // (400 "Request Header Or Cookie Too Large") and `client sent too long
 // header line: "<first size bytes, at most 1748>..."`, with host and
 // referrer only if they came before it. It returns 0 when the head fits.
@@ -305,6 +263,9 @@ func (x *exchange) linesFit() int {
 	if len(x.reqLine)+2 > size {
 		f := errorlog.Fields{Client: x.fields.Client, Server: x.fields.Server, Request: (x.fields.Request + "\r\n")[:size]}
 		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent too long URI", Action: "reading client request line", Fields: &f})
+		// $request too is what nginx's buffer holds of the line (a new
+		// slice: x.fields aliases the old one).
+		x.reqLine = []byte(f.Request)
 		return 414
 	}
 	host, referer := false, false

@@ -29,11 +29,15 @@ func (x *exchange) respond() bool {
 	ctx := x.ctx
 	u := &x.uresp.Header
 	status := u.StatusCode()
+	if status == fasthttp.StatusSwitchingProtocols && x.loc.fcgi == nil {
+		return x.switchProtocols(x.cur) // never reused (switched.go)
+	}
 	x.status = status
 	out := &ctx.Response.Header
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
 	ctx.SetStatusCode(status)
+	setReason(out, status, u.StatusMessage())
 	connection := u.Peek("Connection")
 	for k, v := range u.All() {
 		if hidden(k, connection) {
@@ -76,12 +80,22 @@ func (x *exchange) respond() bool {
 		x.release(a, !x.bodyOverran(a, false, PhaseReadBody))
 		return false
 	}
+	if x.upstreamChunked() {
+		if n := a.conn.br.Buffered(); n > 0 {
+			if b, _ := a.conn.br.Peek(n); chunkedBroken(b) {
+				x.brokenChunkedHead(a, buffering)
+				return false
+			}
+		}
+	}
 	// Stream the body as it arrives.
 	var body io.Reader = x.bodyReader(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
-	if x.loc.fcgi == nil {
+	if x.loc.fcgi == nil && cl == -1 {
+		body = newChunkedReader(a.conn.br) // nginx's chunked parser, bare LF too (chunked.go)
+	} else if x.loc.fcgi == nil {
 		x.uresp.StreamBody = true
 		if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
-			x.bodyFailed(a.fail(PhaseReadBody, err))
+			x.bodyFailed(bodyError(a, err, buffering, x.upstreamChunked()))
 			ctx.Response.ImmediateHeaderFlush = true
 			ctx.SetBodyStream(&failedBody{x: x, err: err}, -1)
 			return true
@@ -118,7 +132,7 @@ func (x *exchange) respond() bool {
 			s.direct.sp = s.sp
 		}
 		go s.produce(body)
-		ctx.SetBodyStream(s, cl)
+		x.setBody(s, cl) // unframed for an HTTP/1.0 client (unframed.go)
 		return true
 	}
 	s := &x.stream
@@ -128,7 +142,7 @@ func (x *exchange) respond() bool {
 		// filter sees them before it goes on, still in the header's phase.
 		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
 	}
-	ctx.SetBodyStream(s, cl)
+	x.setBody(s, cl)
 	return true
 }
 
@@ -220,6 +234,9 @@ func (x *exchange) reusable() bool {
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
 		return false
 	}
+	if x.uresp.Header.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		return false // the connection left HTTP (switched.go)
+	}
 	if !bytes.HasPrefix(x.uresp.Header.Protocol(), []byte("HTTP/1.1")) {
 		return false
 	}
@@ -230,11 +247,11 @@ func (x *exchange) reusable() bool {
 // bodyFailed logs a failure while reading the upstream body. Nothing is
 // retried: the client already has the status line (nginx does the same).
 func (x *exchange) bodyFailed(ue *UpstreamError) {
-	x.p.stats.failure(ue)
+	x.p.stats.failure(x.cur.conn.peer, ue)
 	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {
-		x.attempts[n-1].dur = time.Since(x.cur.start)
+		x.attempts[n-1].ResponseTime = time.Since(x.cur.start)
 	}
 }
 
@@ -285,15 +302,118 @@ func (f *failedBody) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), f.err
 }
 
-// bodyError is the error for an upstream body that ended early.
-func bodyError(a *attempt, err error, buffered bool) *UpstreamError {
+// bodyError is the error for an upstream body that ended early. chunked
+// says the body is an HTTP upstream's chunked one: an error that did not
+// come from the socket is then fasthttp's chunked parser refusing the
+// framing (a size line that is no hex number, no CRLF after the data),
+// nginx's "upstream sent invalid chunked response".
+func bodyError(a *attempt, err error, buffered, chunked bool) *UpstreamError {
 	ue := a.fail(PhaseReadBody, err)
 	ue.Buffered = buffered
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		ue.Kind = KindClosed
+	case chunked && ue.Kind == KindOther && a.conn.rerr == nil:
+		ue.Kind = KindBadChunked
 	}
 	return ue
 }
+
+// upstreamChunked reports whether the response being relayed is an HTTP
+// upstream's chunked body (FastCGI has its own framing).
+func (x *exchange) upstreamChunked() bool {
+	return x.loc.fcgi == nil && x.uresp.Header.ContentLength() == -1
+}
+
+// chunkedBroken reports whether b, the start of a chunked body, breaks
+// nginx's chunked framing (ngx_http_parse_chunked): a size line that does
+// not start with a hex digit or goes on with anything but an extension or
+// the line end, or data not followed by a line end. A b that is only
+// incomplete is not broken.
+func chunkedBroken(b []byte) bool {
+	for len(b) > 0 {
+		i, size := 0, 0
+		for ; i < len(b); i++ {
+			d := unhex(b[i])
+			if d < 0 {
+				break
+			}
+			if i >= 15 { // nginx: more than NGX_MAX_OFF_T_VALUE
+				return true
+			}
+			size = size<<4 | d
+		}
+		if i == len(b) {
+			return false
+		}
+		if i == 0 {
+			return true
+		}
+		switch b[i] {
+		case '\r', '\n', ';', ' ', '\t':
+		default:
+			return true
+		}
+		eol := bytes.IndexByte(b[i:], '\n')
+		if eol < 0 {
+			return false
+		}
+		b = b[i+eol+1:]
+		if size == 0 {
+			return false // trailers follow: nginx checks no more than fasthttp
+		}
+		if len(b) < size {
+			return false
+		}
+		b = b[size:]
+		switch {
+		case len(b) == 0:
+			return false
+		case b[0] == '\n':
+			b = b[1:]
+		case b[0] != '\r':
+			return true
+		case len(b) == 1:
+			return false
+		case b[1] != '\n':
+			return true
+		default:
+			b = b[2:]
+		}
+	}
+	return false
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// brokenChunkedHead answers a chunked response whose framing is already
+// broken in the bytes that came with its head, as nginx does: its input
+// filter runs on them before the head has left its output buffer, so the
+// client gets nothing and the connection is closed; the access log keeps
+// the upstream's status. The phase is nginx's: the body filter of
+// proxy_buffering off runs while the header is processed, the event pipe
+// of proxy_buffering on once reading upstream.
+func (x *exchange) brokenChunkedHead(a *attempt, buffering bool) {
+	phase := PhaseReadHeader
+	if buffering {
+		phase = PhaseReadBody
+	}
+	ue := a.failKind(phase, KindBadChunked, errBrokenChunked, "")
+	x.bodyFailed(ue)
+	x.closeSilently()
+}
+
+var errBrokenChunked = errors.New("invalid chunked framing")
 
 // bodyStream relays an unbuffered upstream body (proxy_buffering off) to the client. fasthttp calls
 // Read from the client connection's goroutine while ctx is alive, so Read
@@ -329,7 +449,7 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		}
 		return n, io.EOF
 	}
-	ue := bodyError(x.cur, err, false)
+	ue := bodyError(x.cur, err, false, x.upstreamChunked())
 	s.failed = true
 	x.bodyFailed(ue)
 	return n, ue
@@ -368,7 +488,7 @@ func (x *exchange) clientWriteFailed(err error) {
 	if errno != 0 {
 		f := x.fields
 		if len(x.attempts) > 0 {
-			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].addr)
+			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 		}
 		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: x.conn,
 			Msg: msg, Errno: errno, Action: PhaseSendClient.String(), Fields: &f})

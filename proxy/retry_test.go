@@ -98,3 +98,25 @@ func TestStatusRetry(t *testing.T) {
 		}
 	}
 }
+
+// The retry decision's note on a reused connection: how long it was idle
+// and how it was found closed; under a millisecond it says the upstream
+// closed it right after its previous response instead of "idle 0.000s".
+func TestReuseNote(t *testing.T) {
+	for _, c := range []struct {
+		idle time.Duration
+		kind Kind
+		want string
+	}{
+		{1500 * time.Millisecond, KindReset, "reused connection, idle 1.500s, closed by RST"},
+		{20 * time.Millisecond, KindClosed, "reused connection, idle 0.020s, closed by FIN"},
+		{time.Millisecond, KindTimeout, "reused connection, idle 0.001s"},
+		{0, KindClosed, "reused connection, idle under 0.001s: closed by FIN right after the previous response"},
+		{400 * time.Microsecond, KindReset, "reused connection, idle under 0.001s: closed by RST right after the previous response"},
+		{0, KindTimeout, "reused connection, idle under 0.001s"},
+	} {
+		if got := reuseNote(c.idle, c.kind); got != c.want {
+			t.Errorf("reuseNote(%v, %v) = %q, want %q", c.idle, c.kind, got, c.want)
+		}
+	}
+}

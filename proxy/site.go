@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
+	"spillway/proxy/vars"
 )
 
 // site is the running form of one *config.Config: virtual hosts per listen
@@ -23,16 +26,28 @@ type site struct {
 	access    map[string]*accesslog.Log // by path; held in Proxy.logs
 	logKeys   []logKey                  // what this site holds in Proxy.logs
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
+	maps      *vars.Maps                // http.map: the map variables
+	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
+	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
+	reqZones  map[string]*reqZone       // limit_req_zone by name (limitreq.go)
+
+	connZoneByName map[string]*connZone // limit_conn_zone by name (limitconn.go)
 }
 
 // vhost is one server block.
 type vhost struct {
 	conf   *config.Server
-	name   string // first server_name: what nginx logs as "server:"
+	auth   *basicAuth  // the server's auth_basic, for requests no location matches
+	limits []reqLimit  // the server's limit_req, likewise
+	conns  []connLimit // the server's limit_conn, likewise
+	name   string      // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
 	regex  []*location // "~" and "~*", in file order
+	// slashed: proxying locations named "/x/" by "/x", for nginx's
+	// auto_redirect (redirect.go)
+	slashed map[string]*location
 }
 
 // location is one location block with everything a request needs precomputed.
@@ -45,12 +60,15 @@ type location struct {
 	// file order; names in set are dropped from the client's headers.
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
-	fcgi *fcgiLocation
+	fcgi   *fcgiLocation
+	auth   *basicAuth  // auth_basic, nil when off (authbasic.go)
+	limits []reqLimit  // limit_req (limitreq.go)
+	conns  []connLimit // limit_conn (limitconn.go)
 }
 
 type compiledHeader struct {
 	name  string
-	parts []part // value: literals and variables
+	value *vars.Value
 }
 
 // buildSite validates what config cannot know (variables, addresses) and
@@ -58,6 +76,11 @@ type compiledHeader struct {
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*group{}, listeners: map[string][]*vhost{}}
+	maps, err := vars.CompileMaps(cfg.Maps)
+	if err != nil {
+		return nil, fmt.Errorf("http.map: %w", err)
+	}
+	s.maps = maps
 	for name, u := range cfg.Upstreams {
 		if g := prev.group(name); g != nil && reflect.DeepEqual(g.conf, u) {
 			s.groups[name] = g
@@ -67,8 +90,15 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		g.budget = newRetryBudget(u.RetryBudget, u.RetryBudgetMinPerSecond)
 		s.groups[name] = g
 	}
+	if err := s.limitZones(cfg, prev); err != nil {
+		return nil, err
+	}
+	if err := s.connZones(cfg, prev); err != nil {
+		return nil, err
+	}
 	for si, sc := range cfg.Servers {
-		vh := &vhost{conf: sc, names: sc.ServerName}
+		vh := &vhost{conf: sc, names: sc.ServerName, auth: s.basicAuth(sc.AuthBasic), limits: s.reqLimits(sc.LimitReq),
+			conns: s.connLimits(sc.LimitConn)}
 		if len(sc.ServerName) > 0 {
 			vh.name = sc.ServerName[0]
 		}
@@ -87,8 +117,19 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			}
 		}
 		sort.SliceStable(vh.prefix, func(i, j int) bool { return len(vh.prefix[i].conf.Path) > len(vh.prefix[j].conf.Path) })
+		vh.slashed = slashedLocations(vh.exact, vh.prefix)
 		for _, l := range sc.Listen {
 			s.listeners[l] = append(s.listeners[l], vh)
+		}
+	}
+	// The default server of an address (the one a Host no server_name
+	// matches goes to) is the first listening on it, or the one whose
+	// listen says default_server (config refuses two).
+	for l, vhosts := range s.listeners {
+		if i := slices.IndexFunc(vhosts, func(vh *vhost) bool { return slices.Contains(vh.conf.ListenDefault, l) }); i > 0 {
+			def := vhosts[i]
+			copy(vhosts[1:i+1], vhosts[:i])
+			vhosts[0] = def
 		}
 	}
 	s.tls = buildSiteTLS(cfg, s.listeners)
@@ -96,7 +137,8 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 }
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
-	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme}
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
+		conns: s.connLimits(lc.LimitConn)}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {
@@ -123,14 +165,14 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.tls = loc.group.tlsFor(&lc.ProxySSL)
 	}
 	for _, h := range lc.ProxySetHeader {
-		parts, err := compileValue(h.Value)
+		v, err := vars.Compile(h.Value, s.maps)
 		if err != nil {
 			return nil, fmt.Errorf("proxy_set_header %s: %w", h.Name, err)
 		}
-		loc.set = append(loc.set, compiledHeader{name: h.Name, parts: parts})
+		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
 	}
 	if lc.FastCGI != nil {
-		f, err := compileFastCGI(lc)
+		f, err := compileFastCGI(lc, s.maps)
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +239,7 @@ func (vh *vhost) match(path []byte) *location {
 		return longest
 	}
 	for _, l := range vh.regex {
-		if l.conf.Regex.Match(path) {
+		if config.MatchPCRE(l.conf.Regex, path) { // nginx's PCRE semantics (bytes, "$")
 			return l
 		}
 	}

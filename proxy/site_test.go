@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/nginxuri"
 )
 
 func TestLocationMatchOrder(t *testing.T) {
@@ -51,10 +52,21 @@ func TestUpstreamURI(t *testing.T) {
 		{"/static/", "/files/", "/static/a.png?v=2", "/files/a.png?v=2"},
 		{"/static/", "/", "/static/x", "/x"},
 		{"/app", "/base", "/app/reset", "/base/reset"},
+		// nginx's $uri, not the raw target, once there is a URI part.
+		{"/admin/", "/ADMIN/", "//admin/x", "/ADMIN/x"},
+		{"/admin/", "/ADMIN/", "/public/../admin/x/y?q=1", "/ADMIN/x/y?q=1"},
+		{"/admin/", "/ADMIN/", "/adm%69n/x", "/ADMIN/x"},
+		{"/admin/", "/ADMIN/", "/admin/%7E/a%20b%3f?x#f", "/ADMIN/~/a%20b%3F?x"},
+		{"/admin/", "/ADMIN/", "/admin/a\\b", "/ADMIN/a\\b"}, // no %-escape: not re-escaped
+		{"/admin/", "", "/admin/./x//y", "/admin/./x//y"},
 	}
 	for _, c := range cases {
-		loc := &location{conf: &config.Location{Path: c.loc, ProxyPass: config.ProxyPass{URI: c.pass, HasURI: c.pass != ""}}}
-		if got := string(upstreamURI(nil, loc, []byte(c.req))); got != c.want {
+		lc := &config.Location{Path: c.loc, ProxyPass: config.ProxyPass{URI: c.pass, HasURI: c.pass != ""}}
+		u, err := nginxuri.Parse(nil, []byte(c.req), true)
+		if err != nil {
+			t.Fatalf("%s: %v", c.req, err)
+		}
+		if got := string(upstreamURI(nil, lc, []byte(c.req), u)); got != c.want {
 			t.Errorf("%s via %s%s: got %s want %s", c.req, c.loc, c.pass, got, c.want)
 		}
 	}

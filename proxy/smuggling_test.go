@@ -167,10 +167,14 @@ func checkOneRequest(t *testing.T, raw []byte) (line string, body []byte) {
 	return lines[0], body
 }
 
+// smugglingConf sets proxy_ignore_client_abort: sendRaw half-closes the
+// connection after its bytes, which nginx (and spillway) otherwise take
+// for a client that went away while the upstream is awaited (499).
 const smugglingConf = `
 error_log: {path: stderr, level: error}
 http:
   client_body_temp_path: {TMP}
+  proxy_ignore_client_abort: on
   servers:
     - listen: ["127.0.0.1:0"]
       server_name: [localhost]

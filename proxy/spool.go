@@ -92,7 +92,7 @@ func (s *spoolStream) produce(r io.Reader) {
 	x.p.copyBufs.Put(bp)
 	_ = x.uresp.CloseBodyStream()
 	if n := len(x.attempts); n > 0 {
-		x.attempts[n-1].dur = time.Since(a.start)
+		x.attempts[n-1].ResponseTime = time.Since(a.start)
 	}
 	var te *buffer.TempFileError
 	switch {
@@ -113,8 +113,8 @@ func (s *spoolStream) produce(r io.Reader) {
 		x.release(a, false)
 	default:
 		s.upFailed = true
-		ue := bodyError(a, rerr, true)
-		x.p.stats.failure(ue)
+		ue := bodyError(a, rerr, true, x.upstreamChunked())
+		x.p.stats.failure(s.uc.peer, ue)
 		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 		s.sp.CloseWrite(ue)
 		x.release(a, false)

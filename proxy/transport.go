@@ -178,8 +178,7 @@ func (a *attempt) fail(phase Phase, err error) *UpstreamError {
 
 func isParseError(err error) bool {
 	var small *fasthttp.ErrSmallBuffer
-	var chunk *fasthttp.ErrBrokenChunk
-	return errors.As(err, &small) || errors.As(err, &chunk)
+	return errors.As(err, &small) || isBadChunk(err)
 }
 
 // send writes the request head and body (phase: sending request to upstream).
@@ -235,7 +234,7 @@ func (a *attempt) readHeader(resp *fasthttp.ResponseHeader) error {
 		resp.Reset()
 		resp.DisableNormalizing()
 		resp.SetNoDefaultContentType(true)
-		if err := resp.Read(c.br); err != nil {
+		if err := readHead(resp, c.br, head); err != nil {
 			return a.failKind(PhaseReadHeader, KindInvalidHeader, err, "")
 		}
 		// 1xx interim responses (except 101) are skipped, as nginx does.
@@ -243,6 +242,40 @@ func (a *attempt) readHeader(resp *fasthttp.ResponseHeader) error {
 			return nil
 		}
 	}
+}
+
+// readHead parses head, the complete raw head at the front of br, into
+// resp and consumes it. nginx's parser takes a bare LF as a line end
+// (ngx_http_parse_status_line, ngx_http_parse_header_line); fasthttp's
+// waits for a CRLF that never comes and would hang until the upstream
+// closes. Such a head is parsed from a copy with CRLF line ends: the same
+// lines checkHead has already judged, so the framing rules (Content-Length
+// with Transfer-Encoding, ...) hold for both forms alike.
+func readHead(resp *fasthttp.ResponseHeader, br *bufio.Reader, head []byte) error {
+	if !hasBareLF(head) {
+		return resp.Read(br)
+	}
+	norm := make([]byte, 0, len(head)+bytes.Count(head, []byte("\n")))
+	for rest := head; len(rest) > 0; {
+		var line []byte
+		line, rest = cutLine(rest)
+		norm = append(append(norm, line...), "\r\n"...)
+	}
+	if err := resp.Read(bufio.NewReaderSize(bytes.NewReader(norm), len(norm)+16)); err != nil {
+		return err
+	}
+	_, err := br.Discard(len(head))
+	return err
+}
+
+// hasBareLF reports whether some line of head ends in LF without CR.
+func hasBareLF(head []byte) bool {
+	for i, c := range head {
+		if c == '\n' && (i == 0 || head[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -432,7 +465,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 		}
 	}
 	if a.conn == nil {
-		uc, err := p.transport.dial(context.Background(), pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize), x.loc.tls)
+		uc, err := p.transport.dial(x.watch.context(), pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize), x.loc.tls)
 		if err != nil {
 			if err.(*UpstreamError).Phase == PhaseSSLHandshake {
 				p.nextConnID() // connected: the connection had its *N
@@ -446,6 +479,11 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 	}
 	uc := a.conn
 	uc.held.Store(true)
+	if !x.watch.use(uc) { // the client went while this connection was made
+		uc.close()
+		return a, &UpstreamError{Phase: PhaseConnect, Kind: KindOther, Peer: pr.addr, Reused: a.reused, Err: errClientGone}
+	}
+	defer x.watch.use(nil)
 	uc.readTimeout, uc.sendTimeout = lc.ProxyReadTimeout, lc.ProxySendTimeout
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	var body io.Reader

@@ -52,6 +52,10 @@ type peer struct {
 	// least_conn: from the start of an attempt until its connection is
 	// closed or cached. Atomic, read without group.mu.
 	active atomic.Int64
+
+	// m is this server's counters (metrics.go): set when the site is
+	// prepared, before any request can reach the peer.
+	m *serverStats
 }
 
 func newGroup(name string, conf *config.Upstream, now func() time.Time) *group {

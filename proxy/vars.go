@@ -1,85 +1,125 @@
 package proxy
 
 import (
-	"fmt"
-	"strings"
+	"crypto/tls"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/vars"
 )
 
-// varKind is an nginx variable usable in proxy_set_header values.
-type varKind uint8
+// The exchange is the vars.Exchange of its request: proxy_set_header,
+// fastcgi_param and log_format values (compiled once per site by
+// proxy/vars) read the request through these methods.
 
-const (
-	varLiteral               varKind = iota
-	varHost                          // $host: Host without port, else server_name
-	varHTTPHost                      // $http_host
-	varRemoteAddr                    // $remote_addr
-	varRemotePort                    // $remote_port
-	varProxyAddXForwardedFor         // $proxy_add_x_forwarded_for
-	varScheme                        // $scheme
-	varProxyHost                     // $proxy_host: the proxy_pass host as written
-	varRequestURI                    // $request_uri
-	varURI                           // $uri
-	varArgs                          // $args
-	varServerName                    // $server_name
-	varServerPort                    // $server_port
-	varRequestMethod                 // $request_method
-	varHTTPHeader                    // $http_NAME
-)
-
-var varNames = map[string]varKind{
-	"host": varHost, "http_host": varHTTPHost, "remote_addr": varRemoteAddr, "remote_port": varRemotePort,
-	"proxy_add_x_forwarded_for": varProxyAddXForwardedFor, "scheme": varScheme, "proxy_host": varProxyHost,
-	"request_uri": varRequestURI, "uri": varURI, "args": varArgs, "query_string": varArgs,
-	"server_name": varServerName, "server_port": varServerPort, "request_method": varRequestMethod,
+// exchangeVars is what an exchange keeps for its variables; recycled with it.
+type exchangeVars struct {
+	req     vars.Request
+	conn    vars.Conn
+	resp    vars.Response
+	tls     tls.ConnectionState
+	tlsDone bool // tls was looked up
+	tlsOn   bool // and the connection has it
 }
 
-// part is one piece of a compiled value: a literal, or a variable.
-type part struct {
-	kind varKind
-	lit  string // the literal, or the header name for $http_NAME (with '-')
-}
-
-// compileValue splits "text $var ${var}text" into parts once, at load time,
-// so that requests only append. Unknown variables are an error, as in nginx
-// (`unknown "foo" variable`).
-func compileValue(v string) ([]part, error) {
-	var parts []part
-	for len(v) > 0 {
-		i := strings.IndexByte(v, '$')
-		if i < 0 {
-			parts = append(parts, part{lit: v})
-			break
-		}
-		if i > 0 {
-			parts = append(parts, part{lit: v[:i]})
-		}
-		v = v[i+1:]
-		var name string
-		if strings.HasPrefix(v, "{") {
-			j := strings.IndexByte(v, '}')
-			if j < 0 {
-				return nil, fmt.Errorf("the closing bracket in %q variable is missing", v)
-			}
-			name, v = v[1:j], v[j+1:]
-		} else {
-			j := 0
-			for j < len(v) && (v[j] == '_' || v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9') {
-				j++
-			}
-			name, v = v[:j], v[j:]
-		}
-		if name == "" {
-			return nil, fmt.Errorf("invalid variable name in %q", v)
-		}
-		if k, ok := varNames[name]; ok {
-			parts = append(parts, part{kind: k})
-			continue
-		}
-		if h, ok := strings.CutPrefix(name, "http_"); ok {
-			parts = append(parts, part{kind: varHTTPHeader, lit: strings.ReplaceAll(h, "_", "-")})
-			continue
-		}
-		return nil, fmt.Errorf("unknown %q variable", name)
+// beginVars fills in what is known once the request is routed.
+func (x *exchange) beginVars() {
+	v := &x.vars
+	t := x.ctx.Request.Header.RequestURI()
+	_, targetOK := parseTarget(t)
+	v.req = vars.Request{Start: x.start, URI: bstr(x.path), Args: bstr(x.args),
+		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
+		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
+	if x.loc != nil {
+		v.req.Root = x.loc.conf.Root
+		v.req.ProxyHost = x.loc.conf.ProxyPass.Host
 	}
-	return parts, nil
+	v.conn = vars.Conn{ID: x.conn, Requests: x.ctx.ConnRequestNum(), RemoteAddr: bstr(x.client),
+		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}
+	if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
+		v.conn.Remote = a.AddrPort().Addr().Unmap()
+	}
+	if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
+		v.conn.ServerAddr = a.AddrPort().Addr().Unmap()
+	}
+	v.tlsDone = false
 }
+
+// Header is the client's request head.
+func (x *exchange) Header() *fasthttp.RequestHeader { return &x.ctx.Request.Header }
+
+// Request is the request as spillway made it out; $request_length counts
+// the head and the body read so far. The line and the host are read
+// again: a check may cut the line short ($request of a 414 is nginx's
+// buffer) or drop the host (a refused CONNECT: nginx had not read it).
+func (x *exchange) Request() *vars.Request {
+	r := &x.vars.req
+	r.Line = bstr(x.reqLine)
+	r.Host = bstr(routeHost(x.ctx.Request.Header.RequestURI(), x.host))
+	// The line and its CRLF, then the header lines up to the empty one
+	// (fasthttp's raw headers end with it; without headers it is 2 bytes).
+	r.Length = int64(len(x.reqLine) + 2 + max(len(x.ctx.Request.Header.RawHeaders()), 2))
+	if x.body != nil {
+		r.Length += x.body.Size()
+	}
+	return r
+}
+
+// Conn is the client connection.
+func (x *exchange) Conn() *vars.Conn { return &x.vars.conn }
+
+// TLS is the client's TLS state, read once per request on first use
+// (only the $ssl_ variables ask).
+func (x *exchange) TLS() *tls.ConnectionState {
+	v := &x.vars
+	if !v.tlsDone {
+		v.tlsDone, v.tlsOn = true, false
+		if f, ok := x.ctx.Conn().(*frontConn); ok && !f.plain {
+			if tc := f.tc.Load(); tc != nil {
+				v.tls, v.tlsOn = tc.ConnectionState(), true
+			}
+		}
+	}
+	if !v.tlsOn {
+		return nil
+	}
+	return &v.tls
+}
+
+// Response is what the client got so far.
+func (x *exchange) Response() *vars.Response {
+	r := &x.vars.resp
+	r.Status, r.BodyBytesSent = x.status, x.bodyBytes
+	r.RequestTime = time.Since(x.start)
+	resp := &x.ctx.Response
+	r.Header = &resp.Header
+	r.Upstream = nil
+	if n := len(x.attempts); n > 0 && x.attempts[n-1].Status > 0 && x.uresp != nil {
+		r.Upstream = &x.uresp.Header
+	}
+	r.ContentLength = int64(resp.Header.ContentLength())
+	if r.ContentLength == 0 && !resp.IsBodyStream() {
+		r.ContentLength = int64(len(resp.Body())) // set as fasthttp writes the head
+	}
+	return r
+}
+
+// Attempts are the upstream tries so far.
+func (x *exchange) Attempts() []vars.Attempt { return x.attempts }
+
+// refusedVars is the vars.Exchange of a request the parser refused
+// (logRefused): what nginx knows of it then, and no head.
+type refusedVars struct {
+	req  vars.Request
+	conn vars.Conn
+	resp vars.Response
+}
+
+func (r *refusedVars) Header() *fasthttp.RequestHeader { return nil }
+func (r *refusedVars) Request() *vars.Request          { return &r.req }
+func (r *refusedVars) Conn() *vars.Conn                { return &r.conn }
+func (r *refusedVars) Response() *vars.Response        { return &r.resp }
+func (r *refusedVars) Attempts() []vars.Attempt        { return nil }
+func (r *refusedVars) TLS() *tls.ConnectionState       { return nil }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -25,6 +26,51 @@ type loadResult struct {
 	aborted  int64 // in flight when the cell's hard stop came
 	firstErr string
 	elapsed  time.Duration
+
+	// windows are the latencies of the requests that finished in each
+	// window (loadWindows per d) while the clients were still starting
+	// requests: the repeats the cell's ± figures come from.
+	windows []*hdrhistogram.Histogram
+	winLen  time.Duration
+}
+
+// loadWindows is how many windows d is cut into for the ± figures.
+const loadWindows = 5
+
+// loadShared is what a cell's clients share: when to stop starting
+// requests, the count towards the minimum sample count, and the windows.
+type loadShared struct {
+	start, soft, limit, hard time.Time
+	minSamples               int64
+	done                     atomic.Int64
+	stopped                  atomic.Int64 // ns after start when the clients stopped starting requests; 0 while they go on
+
+	mu      sync.Mutex
+	winLen  time.Duration
+	windows []*hdrhistogram.Histogram
+}
+
+// more says whether a client starts another request: until soft, and
+// after it until limit while fewer than minSamples requests have finished.
+func (s *loadShared) more() bool {
+	now := time.Now()
+	if now.Before(s.soft) || s.done.Load() < s.minSamples && now.Before(s.limit) {
+		return true
+	}
+	s.stopped.CompareAndSwap(0, int64(now.Sub(s.start)))
+	return false
+}
+
+// record counts a finished request into its window.
+func (s *loadShared) record(end time.Time, us int64) {
+	s.done.Add(1)
+	i := int(end.Sub(s.start) / s.winLen)
+	s.mu.Lock()
+	for len(s.windows) <= i {
+		s.windows = append(s.windows, hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 2))
+	}
+	_ = s.windows[i].RecordValue(us)
+	s.mu.Unlock()
 }
 
 // runLoad runs w.Concurrency clients against addr for d, each on its own
@@ -33,20 +79,31 @@ type loadResult struct {
 // the requests counted as aborted (not as errors). Connection i reads like
 // w.Client.ForConn(i) and, with a size distribution, draws its sizes from
 // its own generator seeded with (seed, i).
-func runLoad(addr string, w Workload, up upstreamSpec, seed uint64, d, grace time.Duration) loadResult {
+//
+// minSamples and limit make a cell long enough to measure: past d the
+// clients go on until minSamples requests have finished or limit (≥ d)
+// has passed, whichever comes first.
+func runLoad(addr string, w Workload, up upstreamSpec, seed uint64, d, grace time.Duration, minSamples int64, limit time.Duration) loadResult {
 	start := time.Now()
-	soft, hard := start.Add(d), start.Add(d+grace)
+	limit = max(limit, d)
+	sh := &loadShared{start: start, soft: start.Add(d), limit: start.Add(limit), hard: start.Add(limit + grace),
+		minSamples: minSamples, winLen: max(d/loadWindows, time.Millisecond)}
 	results := make([]loadResult, w.Concurrency)
 	var wg sync.WaitGroup
 	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = client(addr, w, w.Client.ForConn(i, w.Concurrency), up, rand.New(rand.NewPCG(seed, uint64(i))), soft, hard)
+			results[i] = client(addr, w, w.Client.ForConn(i, w.Concurrency), up, rand.New(rand.NewPCG(seed, uint64(i))), sh)
 		}()
 	}
 	wg.Wait()
-	total := loadResult{hist: newHist(), elapsed: time.Since(start)}
+	total := loadResult{hist: newHist(), elapsed: time.Since(start), winLen: sh.winLen}
+	// Only the windows that ended before the clients stopped starting
+	// requests ran at full load.
+	if full := int(time.Duration(sh.stopped.Load()) / sh.winLen); full > 0 {
+		total.windows = sh.windows[:min(full, len(sh.windows))]
+	}
 	for _, r := range results {
 		total.hist.Merge(r.hist)
 		total.ok += r.ok
@@ -61,7 +118,8 @@ func runLoad(addr string, w Workload, up upstreamSpec, seed uint64, d, grace tim
 
 // client is one load-generator connection reading like cl; it redials
 // after an error.
-func client(addr string, w Workload, cl ClientSpec, up upstreamSpec, rng *rand.Rand, soft, hard time.Time) loadResult {
+func client(addr string, w Workload, cl ClientSpec, up upstreamSpec, rng *rand.Rand, sh *loadShared) loadResult {
+	hard := sh.hard
 	r := loadResult{hist: newHist()}
 	var c net.Conn
 	var br *bufio.Reader
@@ -85,7 +143,7 @@ func client(addr string, w Workload, cl ClientSpec, up upstreamSpec, rng *rand.R
 		}
 	}
 	fixed := up.request(w.Size)
-	for time.Now().Before(soft) {
+	for sh.more() {
 		if c == nil {
 			d := net.Dialer{Timeout: time.Until(hard)}
 			if cl.Slow() {
@@ -121,7 +179,10 @@ func client(addr string, w Workload, cl ClientSpec, up upstreamSpec, rng *rand.R
 			continue
 		}
 		r.ok++
-		_ = r.hist.RecordValue(max(time.Since(t0).Microseconds(), 1))
+		end := time.Now()
+		us := max(end.Sub(t0).Microseconds(), 1)
+		_ = r.hist.RecordValue(us)
+		sh.record(end, us)
 		if !keep {
 			_ = c.Close()
 			c = nil

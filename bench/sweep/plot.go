@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // WritePlots writes, as SVG and PNG, for the in-process (or external)
@@ -28,7 +29,7 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 	save := func(p *plot.Plot, name string) error {
 		for _, ext := range []string{".svg", ".png"} {
 			path := filepath.Join(dir, name+ext)
-			if err := p.Save(7*vg.Inch, 4.5*vg.Inch, path); err != nil {
+			if err := p.Save(plotW, plotH, path); err != nil {
 				return fmt.Errorf("plot %s: %w", path, err)
 			}
 			paths = append(paths, path)
@@ -99,31 +100,73 @@ func (rep *Report) WritePlots(dir string) ([]string, error) {
 		}
 	}
 
-	p = plot.New()
-	p.Title.Text = "Memory vs spill, one point per cell"
-	p.X.Label.Text, p.Y.Label.Text = "bytes spilled to temp files, MiB", "peak buffer-pool bytes, MiB"
-	var pts []any
-	for _, c := range configs {
-		var xys plotter.XYs
-		for _, r := range rs {
-			if r.Config.Name() == c.Name() && r.SpilledBytes >= 0 && r.PeakPoolBytes >= 0 {
-				xys = append(xys, plotter.XY{X: float64(r.SpilledBytes) / (1 << 20), Y: float64(r.PeakPoolBytes) / (1 << 20)})
-			}
-		}
-		if len(xys) > 0 {
-			pts = append(pts, c.Name(), xys)
-		}
+	p, err := memoryPlot(rs, configs)
+	if err != nil {
+		return paths, err
 	}
-	if len(pts) > 0 {
-		if err := plotutil.AddScatters(p, pts...); err != nil {
-			return paths, err
-		}
+	if p != nil {
 		if err := save(p, "memory"); err != nil {
 			return paths, err
 		}
 	}
 	return paths, nil
 }
+
+// The size plots are saved at.
+const plotW, plotH = 7 * vg.Inch, 4.5 * vg.Inch
+
+// memoryPlot is peak buffer-pool bytes vs bytes spilled, one point per
+// cell, one glyph per configuration; nil without such numbers (nginx,
+// --proxy). Its legend sits in a band above the data (reserveLegend): on
+// the library's default placement it covered the points it names.
+func memoryPlot(rs []Result, configs []BufferConfig) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Memory vs spill, one point per cell"
+	p.X.Label.Text, p.Y.Label.Text = "bytes spilled to temp files, MiB", "peak buffer-pool bytes, MiB"
+	var pts []any
+	var maxX, maxY float64
+	for _, c := range configs {
+		var xys plotter.XYs
+		for _, r := range rs {
+			if r.Config.Name() == c.Name() && r.SpilledBytes >= 0 && r.PeakPoolBytes >= 0 {
+				xy := plotter.XY{X: float64(r.SpilledBytes) / (1 << 20), Y: float64(r.PeakPoolBytes) / (1 << 20)}
+				xys = append(xys, xy)
+				maxX, maxY = max(maxX, xy.X), max(maxY, xy.Y)
+			}
+		}
+		if len(xys) > 0 {
+			pts = append(pts, c.Name(), xys)
+		}
+	}
+	if len(pts) == 0 {
+		return nil, nil
+	}
+	if err := plotutil.AddScatters(p, pts...); err != nil {
+		return nil, err
+	}
+	p.Add(plotter.NewGrid())
+	// Both axes start at 0 (bytes), with room past the largest values.
+	p.X.Min, p.X.Max = 0, max(maxX*1.08, 1)
+	p.Y.Min, p.Y.Max = 0, max(maxY, 1)
+	p.Legend.Top = true
+	reserveLegend(p, maxY)
+	return p, nil
+}
+
+// reserveLegend raises the y axis's top so that the data (up to maxY)
+// stay below the legend, which is drawn from the top of the plot area
+// down, at the size the plots are saved at.
+func reserveLegend(p *plot.Plot, maxY float64) {
+	c := draw.Canvas{Rectangle: vg.Rectangle{Max: vg.Point{X: plotW, Y: plotH}}}
+	h := p.DataCanvas(c).Size().Y
+	room := p.Legend.Rectangle(c).Size().Y + 2*glyphRoom
+	frac := min(float64(room/h), 0.8)
+	top := max(maxY, p.Y.Min+1e-9)
+	p.Y.Max = p.Y.Min + (top-p.Y.Min)/(1-frac)
+}
+
+// glyphRoom is more than a scatter glyph's radius.
+const glyphRoom = 4 * vg.Millimeter
 
 // plotted is the results of the first non-nginx target at the first
 // concurrency.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,6 +28,17 @@ type Recommendation struct {
 	// HoldRule says whether upstream hold time took part: the workload has
 	// slow clients and hold times were measured.
 	HoldRule bool `json:"hold_rule"`
+	// Significant is true when some measured configuration is worse than
+	// the best by more than the noise (and the 5%): the pick beats those.
+	// False means no significant difference among the configurations, and
+	// the pick is simply the smallest by memory.
+	Significant bool `json:"significant_difference"`
+	// Equivalent are the configurations within the noise of the best (the
+	// pick among them), Worse those significantly worse, Undersampled those
+	// left out for too few requests.
+	Equivalent   []string `json:"equivalent,omitempty"`
+	Worse        []string `json:"significantly_worse,omitempty"`
+	Undersampled []string `json:"undersampled,omitempty"`
 }
 
 // The rule's bounds.
@@ -37,48 +49,77 @@ const (
 )
 
 // RuleText is the recommendation rule, printed with the recommendations.
-const RuleText = "among the configurations without errors, keep those within 5% of the best req/s and of the best p99 and, when the workload has slow clients, " +
-	"whose upstream hold p99 is within 1.5× the best hold p99 (+1 ms); recommend the smallest of them by memory (proxy_buffer_size + N × proxy_buffers size)"
+const RuleText = "among the configurations without errors and with enough requests (--min-samples), keep those whose req/s and p99 are within the noise " +
+	"(the two cells' 95% confidence half-widths combined) or within 5% of the best, and, when the workload has slow clients, " +
+	"whose upstream hold p99 is within 1.5× the best hold p99 (+1 ms); recommend the smallest of them by memory (proxy_buffer_size + N × proxy_buffers size); " +
+	"when none is worse by more than the noise, say there is no significant difference"
+
+// within says whether v, on the worse side of best by diff, is within the
+// noise of it (the two ± combined) or within the 5% tolerance. A ± of -1
+// (unknown) counts as 0.
+func within(diff, best, ciA, ciB float64) bool {
+	noise := math.Hypot(max(ciA, 0), max(ciB, 0))
+	return diff <= max(best*tolerance, noise)
+}
 
 // Recommend applies the rule per workload to the spillway (or external)
 // cells without errors. Ties in memory go to the higher throughput.
 func Recommend(rs []Result) []Recommendation {
 	by := map[string][]Result{}
+	under := map[string][]string{}
+	load := map[string]Workload{} // a workload's key → the workload, to sort by
 	var keys []string
 	for _, r := range rs {
 		if r.Target == "nginx" || r.Errors > 0 || r.Requests == 0 {
 			continue
 		}
 		k := r.Load.Key()
-		if by[k] == nil {
+		if _, seen := load[k]; !seen {
 			keys = append(keys, k)
+			load[k] = r.Load
+		}
+		if r.Undersampled != "" {
+			under[k] = append(under[k], r.Config.Name())
+			continue
 		}
 		by[k] = append(by[k], r)
 	}
-	sort.SliceStable(keys, func(i, j int) bool { return workloadLess(by[keys[i]][0].Load, by[keys[j]][0].Load) })
+	sort.SliceStable(keys, func(i, j int) bool { return workloadLess(load[keys[i]], load[keys[j]]) })
 	var out []Recommendation
 	for _, k := range keys {
 		cells := by[k]
-		rec := Recommendation{Workload: k, P99ms: -1, HoldP99: -1, BestP99: cells[0].P99ms, BestHold: -1}
+		rec := Recommendation{Workload: k, P99ms: -1, HoldP99: -1, BestHold: -1, Undersampled: under[k]}
+		if len(cells) == 0 {
+			out = append(out, rec) // every cell had too few requests
+			continue
+		}
 		rec.HoldRule = cells[0].Load.Client.Slow()
+		bestRPS, bestP99 := cells[0], cells[0]
 		for _, r := range cells {
-			rec.BestRPS = max(rec.BestRPS, r.RPS)
-			rec.BestP99 = min(rec.BestP99, r.P99ms)
+			if r.RPS > bestRPS.RPS {
+				bestRPS = r
+			}
+			if r.P99ms < bestP99.P99ms {
+				bestP99 = r
+			}
 			if r.HoldP99ms < 0 || r.HoldCount == 0 {
 				rec.HoldRule = false // unknown (external upstream): the rule leaves it out
 			} else if rec.BestHold < 0 || r.HoldP99ms < rec.BestHold {
 				rec.BestHold = r.HoldP99ms
 			}
 		}
+		rec.BestRPS, rec.BestP99 = bestRPS.RPS, bestP99.P99ms
 		var pick *Result
 		for i := range cells {
 			r := &cells[i]
-			if r.RPS < rec.BestRPS*(1-tolerance) || r.P99ms > rec.BestP99*(1+tolerance) {
+			ok := within(bestRPS.RPS-r.RPS, bestRPS.RPS, r.RPSCI, bestRPS.RPSCI) &&
+				within(r.P99ms-bestP99.P99ms, bestP99.P99ms, r.P99CI, bestP99.P99CI) &&
+				(!rec.HoldRule || r.HoldP99ms <= rec.BestHold*holdFactor+holdSlackMs)
+			if !ok {
+				rec.Worse = append(rec.Worse, r.Config.Name())
 				continue
 			}
-			if rec.HoldRule && r.HoldP99ms > rec.BestHold*holdFactor+holdSlackMs {
-				continue
-			}
+			rec.Equivalent = append(rec.Equivalent, r.Config.Name())
 			if pick == nil || r.Config.Footprint() < pick.Config.Footprint() ||
 				r.Config.Footprint() == pick.Config.Footprint() && r.RPS > pick.RPS {
 				pick = r
@@ -87,6 +128,7 @@ func Recommend(rs []Result) []Recommendation {
 		if pick != nil {
 			rec.Config, rec.RPS, rec.P99ms, rec.HoldP99 = pick.Config.Name(), pick.RPS, pick.P99ms, pick.HoldP99ms
 		}
+		rec.Significant = len(rec.Worse) > 0
 		out = append(out, rec)
 	}
 	return out
@@ -164,7 +206,7 @@ func sorted(rs []Result) []Result {
 	return out
 }
 
-var header = []string{"target", "config", "size", "client", "conc", "req/s", "p50 ms", "p90 ms", "p99 ms", "p999 ms",
+var header = []string{"target", "config", "size", "client", "conc", "req/s", "±req/s", "p50 ms", "p90 ms", "p99 ms", "±p99", "p999 ms",
 	"cpu µs/req", "peak RSS", "peak pool", "spilled", "files", "hold mean ms", "hold p99 ms", "errors"}
 
 func row(r Result) []string {
@@ -178,8 +220,14 @@ func row(r Result) []string {
 	if r.CPUus >= 0 {
 		cpu = strconv.FormatFloat(r.CPUus, 'f', 0, 64)
 	}
+	pm := func(v float64, prec int) string {
+		if v < 0 {
+			return "-"
+		}
+		return "±" + strconv.FormatFloat(v, 'f', prec, 64)
+	}
 	return []string{r.Target, r.Config.Name(), r.Load.SizeLabel(), r.Load.Client.Name, strconv.Itoa(r.Load.Concurrency),
-		strconv.FormatFloat(r.RPS, 'f', 0, 64), f(r.P50ms), f(r.P90ms), f(r.P99ms), f(r.P999ms),
+		strconv.FormatFloat(r.RPS, 'f', 0, 64), pm(r.RPSCI, 0), f(r.P50ms), f(r.P90ms), f(r.P99ms), pm(r.P99CI, 2), f(r.P999ms),
 		cpu, fmtBytes(r.PeakRSSBytes), fmtBytes(r.PeakPoolBytes), fmtBytes(r.SpilledBytes), fmtCount(r.FilesCreated),
 		f(r.HoldMeanms), f(r.HoldP99ms), strconv.FormatInt(r.Errors, 10)}
 }
@@ -202,7 +250,16 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	if rep.Budget != "" {
+		fmt.Fprintln(w, "warning: "+rep.Budget)
+	}
+	for _, r := range sorted(rep.Results) {
+		if r.Undersampled != "" {
+			fmt.Fprintf(w, "undersampled: %s: %s (left out of the recommendation)\n", r.Cell, r.Undersampled)
+		}
+	}
 	if len(rep.Recommendations) > 0 {
+		fmt.Fprintln(w, "± is the 95% confidence half-width over the cell's time windows (each a fifth of the cell's duration).")
 		fmt.Fprintln(w, "recommendation rule: "+rep.Rule)
 	}
 	for _, rec := range rep.Recommendations {
@@ -230,7 +287,18 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row(r), " | "))
 	}
 	fmt.Fprintln(w)
+	if rep.Budget != "" {
+		fmt.Fprintln(w, "Warning: "+rep.Budget+".")
+		fmt.Fprintln(w)
+	}
+	for _, r := range sorted(rep.Results) {
+		if r.Undersampled != "" {
+			fmt.Fprintf(w, "- undersampled: %s: %s (left out of the recommendation)\n", r.Cell, r.Undersampled)
+		}
+	}
 	if len(rep.Recommendations) > 0 {
+		fmt.Fprintln(w, "± is the 95% confidence half-width over the cell's time windows (each a fifth of the cell's duration).")
+		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Recommendation rule: "+rep.Rule+".")
 		fmt.Fprintln(w)
 	}
@@ -260,7 +328,8 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 	_ = cw.Write([]string{"target", "config", "proxy_buffering", "proxy_buffers", "proxy_buffer_size", "proxy_busy_buffers_size",
 		"proxy_max_temp_file_size", "proxy_spill_grace", "size", "client", "client_rate", "concurrency", "requests", "errors", "aborted", "seconds",
 		"rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "cpu_us_per_req", "cpu_scope", "peak_pool_bytes", "peak_rss_bytes",
-		"spilled_bytes", "files_created", "hold_count", "hold_mean_ms", "hold_p50_ms", "hold_p99_ms", "first_error", "proxy_error_log"})
+		"spilled_bytes", "files_created", "hold_count", "hold_mean_ms", "hold_p50_ms", "hold_p99_ms", "first_error", "proxy_error_log",
+		"windows", "rps_ci95", "p99_ci95_ms", "undersampled"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, r := range sorted(rep.Results) {
@@ -269,7 +338,8 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 			i(c.BufferSize), i(c.Busy), i(c.MaxTemp), c.SpillGrace, r.Load.SizeLabel(), r.Load.Client.Name, i(r.Load.Client.Rate),
 			strconv.Itoa(r.Load.Concurrency), i(r.Requests), i(r.Errors), i(r.Aborted), f(r.Seconds), f(r.RPS),
 			f(r.P50ms), f(r.P90ms), f(r.P99ms), f(r.P999ms), f(r.CPUus), r.CPUScope, i(r.PeakPoolBytes), i(r.PeakRSSBytes),
-			i(r.SpilledBytes), i(r.FilesCreated), i(r.HoldCount), f(r.HoldMeanms), f(r.HoldP50ms), f(r.HoldP99ms), r.FirstErr, r.ProxyLog})
+			i(r.SpilledBytes), i(r.FilesCreated), i(r.HoldCount), f(r.HoldMeanms), f(r.HoldP50ms), f(r.HoldP99ms), r.FirstErr, r.ProxyLog,
+			strconv.Itoa(r.Windows), f(r.RPSCI), f(r.P99CI), r.Undersampled})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -320,17 +390,36 @@ func (rec Recommendation) line() string {
 		return fmt.Sprintf("%.2f ms", v)
 	}
 	best := fmt.Sprintf("best %.0f req/s, p99 %.2f ms, hold p99 %s", rec.BestRPS, rec.BestP99, hold(rec.BestHold))
-	if rec.Config == "" {
-		return fmt.Sprintf("%s: none (%s)", rec.Workload, best)
+	var under string
+	if len(rec.Undersampled) > 0 {
+		under = "; too few requests to judge: " + strings.Join(rec.Undersampled, ", ")
 	}
-	return fmt.Sprintf("%s: %s (%.0f req/s, p99 %.2f ms, hold p99 %s; %s)",
-		rec.Workload, rec.Config, rec.RPS, rec.P99ms, hold(rec.HoldP99), best)
+	switch {
+	case rec.Config == "" && rec.BestRPS == 0:
+		return fmt.Sprintf("%s: none (every configuration had too few requests%s)", rec.Workload, under)
+	case rec.Config == "":
+		return fmt.Sprintf("%s: none (%s%s)", rec.Workload, best, under)
+	}
+	var verdict string
+	switch {
+	case rec.Significant:
+		verdict = fmt.Sprintf("significantly better than %s", strings.Join(rec.Worse, ", "))
+	case len(rec.Equivalent) == 1:
+		verdict = "the only configuration measured with enough requests: nothing to compare"
+	default:
+		verdict = fmt.Sprintf("no significant difference among %s: the smallest by memory", strings.Join(rec.Equivalent, ", "))
+	}
+	return fmt.Sprintf("%s: %s (%.0f req/s, p99 %.2f ms, hold p99 %s; %s) — %s%s",
+		rec.Workload, rec.Config, rec.RPS, rec.P99ms, hold(rec.HoldP99), best, verdict, under)
 }
 
 // warning explains a workload for which no configuration passes.
 func (rec Recommendation) warning() string {
-	if rec.HoldRule {
-		return rec.Workload + ": no configuration is within 5% of the best throughput and of the best p99 and within 1.5× (+1 ms) of the best upstream hold p99; measure longer (--duration) or widen the grid"
+	if rec.BestRPS == 0 {
+		return rec.Workload + ": every configuration measured fewer requests than --min-samples; measure longer (--duration, --max-time)"
 	}
-	return rec.Workload + ": no configuration is within 5% of both the best throughput and the best p99; measure longer (--duration) or widen the grid"
+	if rec.HoldRule {
+		return rec.Workload + ": no configuration is within the noise (or 5%) of the best throughput and of the best p99 and within 1.5× (+1 ms) of the best upstream hold p99; measure longer (--duration) or widen the grid"
+	}
+	return rec.Workload + ": no configuration is within the noise (or 5%) of both the best throughput and the best p99; measure longer (--duration) or widen the grid"
 }

@@ -20,6 +20,15 @@ type Options struct {
 
 	// Duration is each cell's load time; 0 divides MaxTime among the cells.
 	Duration time.Duration
+	// MinDuration is the shortest load time a cell gets, whatever Duration
+	// or MaxTime say (a budget too small for it is reported in
+	// Report.Budget and the cells past MaxTime are skipped); 0: none.
+	MinDuration time.Duration
+	// MinSamples is the fewest requests a cell should measure: past its
+	// duration a cell goes on until that many have finished, for up to 3×
+	// its duration. A cell that still has fewer is marked Undersampled and
+	// left out of the recommendation. 0: none.
+	MinSamples int64
 	// MaxTime bounds the whole sweep: cells that would start after it are
 	// skipped and listed in Report.Skipped.
 	MaxTime time.Duration
@@ -64,6 +73,17 @@ type Result struct {
 	P99ms    float64 `json:"p99_ms"`
 	P999ms   float64 `json:"p999_ms"`
 
+	// RPSCI and P99CI are the ± of req/s and p99: the half-width of the
+	// 95% confidence interval (t-distribution) over the cell's Windows
+	// time windows at full load (each a fifth of the cell's duration);
+	// -1 with fewer than two windows.
+	Windows int     `json:"windows"`
+	RPSCI   float64 `json:"rps_ci95"`
+	P99CI   float64 `json:"p99_ci95_ms"`
+	// Undersampled says why the cell is left out of the recommendation
+	// (fewer requests than Options.MinSamples); "" when it is not.
+	Undersampled string `json:"undersampled,omitempty"`
+
 	// CPUus is the proxy's CPU µs per request over the cell's load:
 	// utime+stime from /proc/PID/stat (in 10 ms ticks) of the spillway
 	// child, or of nginx's master and worker. CPUScope says which.
@@ -96,6 +116,7 @@ type Report struct {
 	Duration        string           `json:"cell_duration"`
 	Results         []Result         `json:"results"`
 	Skipped         []string         `json:"skipped,omitempty"`
+	Budget          string           `json:"budget_warning,omitempty"` // MaxTime cannot give every cell MinDuration
 	Rule            string           `json:"recommendation_rule"`
 	Recommendations []Recommendation `json:"recommendations"`
 	Ratios          []Ratio          `json:"nginx_ratios,omitempty"`
@@ -216,13 +237,20 @@ func Run(opts Options) (*Report, error) {
 	}
 
 	d := opts.Duration
+	rep := &Report{Started: time.Now(), Seed: opts.Seed}
 	if d == 0 {
 		// A cell takes d, plus up to grace (= d) for slow responses in
 		// flight, plus the proxy's start and stop.
 		per := opts.MaxTime/time.Duration(len(ordered)) - cellOverhead
 		d = min(max(per/2, 100*time.Millisecond), 5*time.Second)
+		if d < opts.MinDuration {
+			need := time.Duration(len(ordered)) * (2*opts.MinDuration + cellOverhead)
+			rep.Budget = fmt.Sprintf("--max-time %s cannot give the %d cells their minimum %s each (about %s needed): cells that would end after it are skipped; raise --max-time or narrow the grid",
+				opts.MaxTime, len(ordered), opts.MinDuration, need.Round(time.Second))
+		}
 	}
-	rep := &Report{Started: time.Now(), Seed: opts.Seed, Duration: d.String()}
+	d = max(d, opts.MinDuration)
+	rep.Duration = d.String()
 	deadline := rep.Started.Add(opts.MaxTime)
 	progress.Start(len(ordered), opts.MaxTime)
 	defer progress.Finish()
@@ -238,7 +266,7 @@ func Run(opts Options) (*Report, error) {
 			break
 		}
 		progress.CellStart(i, j.cell)
-		r, err := runCell(j.t, j.cell, up, opts.Seed, d, grace)
+		r, err := runCell(j.t, j.cell, up, opts.Seed, d, grace, opts.MinSamples)
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", j.cell, err)
 		}
@@ -279,7 +307,7 @@ func notes(opts Options, up upstreamSpec) []string {
 	return n
 }
 
-func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Duration) (Result, error) {
+func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Duration, minSamples int64) (Result, error) {
 	r := Result{Cell: c, CPUus: -1, PeakPoolBytes: -1, PeakRSSBytes: -1, SpilledBytes: -1, FilesCreated: -1,
 		HoldMeanms: -1, HoldP50ms: -1, HoldP99ms: -1}
 	addr, stop, err := t.start(c.Config, c.Load.Concurrency)
@@ -289,7 +317,7 @@ func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Durat
 	if up.origin != nil {
 		up.origin.Take() // drop anything left from the previous cell
 	}
-	lr := runLoad(addr, c.Load, up, seed, d, grace)
+	lr := runLoad(addr, c.Load, up, seed, d, grace, minSamples, 3*d)
 	var h HoldStats
 	if up.origin != nil {
 		h = up.origin.Take()
@@ -302,6 +330,10 @@ func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Durat
 	r.RPS = float64(lr.ok) / r.Seconds
 	ms := func(q float64) float64 { return float64(lr.hist.ValueAtQuantile(q)) / 1000 }
 	r.P50ms, r.P90ms, r.P99ms, r.P999ms = ms(50), ms(90), ms(99), ms(99.9)
+	windowStats(&r, lr)
+	if lr.ok < minSamples {
+		r.Undersampled = fmt.Sprintf("%d requests in %.1fs, fewer than the minimum %d", lr.ok, r.Seconds, minSamples)
+	}
 	switch {
 	case r.CPUus < 0:
 	case lr.ok == 0:

@@ -252,7 +252,7 @@ func TestRecommendWeighsHold(t *testing.T) {
 		"recommendation rule: " + RuleText,
 		"recommendation for 8m slow:1m/s c8: 8x4k (97 req/s, p99 1020.00 ms, hold p99 40.00 ms; best 100 req/s, p99 1000.00 ms, hold p99 38.00 ms)",
 		"recommendation for 8m mix:fast=50,slow:1m/s=50 c8: none (",
-		"warning: 8m mix:fast=50,slow:1m/s=50 c8: no configuration is within 5% of the best throughput and of the best p99 and within 1.5× (+1 ms) of the best upstream hold p99",
+		"warning: 8m mix:fast=50,slow:1m/s=50 c8: no configuration is within the noise (or 5%) of the best throughput and of the best p99 and within 1.5× (+1 ms) of the best upstream hold p99",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())

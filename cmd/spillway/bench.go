@@ -37,6 +37,8 @@ func newBenchCmd() *cobra.Command {
 		sizes, clients         []string
 		conc                   []int
 		duration, maxTime      time.Duration
+		minDuration            time.Duration
+		minSamples             int64
 		seed                   uint64
 		out, compare, proxyURL string
 		originAddr, upstream   string
@@ -64,11 +66,19 @@ Per cell: req/s, latency quantiles, the proxy's CPU per request and peak RSS
 (from /proc, for the proxy process alone), buffer-pool peak, bytes and files
 spilled, upstream hold time (built-in origin only) and errors.
 
+Every cell runs at least --min-duration and goes on (up to 3× its duration)
+until --min-samples requests have finished; a cell with fewer is marked
+undersampled and left out of the recommendation, and a --max-time too small
+for the minimum duration is reported. req/s and p99 carry a ± (the 95%
+confidence half-width over the cell's five time windows).
+
 Writes results.csv, results.json, results.md and plots (SVG and PNG) into --out,
 prints the table, and recommends per workload the smallest configuration
-within 5% of the best throughput and of the best p99 and, with slow clients,
-within 1.5× (+1 ms) of the best upstream hold p99. With no grid flag a small
-default sweep runs within --max-time. A progress bar runs on stderr when
+whose throughput and p99 are within the noise (the ±s combined) or 5% of the
+best and, with slow clients, within 1.5× (+1 ms) of the best upstream hold
+p99; when no configuration is worse by more than the noise it says "no
+significant difference". With no grid flag a small default sweep runs within
+--max-time. A progress bar runs on stderr when
 stdout and stderr are terminals; otherwise one line per cell.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -128,7 +138,7 @@ stdout and stderr are terminals; otherwise one line per cell.`,
 			}
 			rep, err := sweep.Run(sweep.Options{
 				Configs: configs, Sizes: sz, SizeDist: dist, Clients: cls, Concurrency: conc,
-				Duration: duration, MaxTime: maxTime, Seed: seed,
+				Duration: duration, MaxTime: maxTime, Seed: seed, MinDuration: minDuration, MinSamples: minSamples,
 				Compare: compare, ProxyURL: proxyURL, OriginAddr: originAddr, Upstream: upstream,
 				ProxyCommand: benchProxyCommand, Progress: sweep.NewProgress(stderr, progressWidth(stdout, stderr)),
 			})
@@ -157,6 +167,8 @@ stdout and stderr are terminals; otherwise one line per cell.`,
 	f.StringSliceVar(&clients, "client", []string{"fast"}, "client read speeds: fast, slow:RATE (e.g. slow:1m/s), mix:SPEC=PERCENT,... (e.g. mix:fast=80,slow:8m=20: percent of each cell's connections)")
 	f.IntSliceVar(&conc, "concurrency", []int{8}, "concurrent client connections")
 	f.DurationVar(&duration, "duration", 0, "load time per cell (default: --max-time divided among the cells)")
+	f.DurationVar(&minDuration, "min-duration", time.Second, "shortest load time per cell, whatever --duration and --max-time say")
+	f.Int64Var(&minSamples, "min-samples", 200, "fewest requests a cell should measure: it goes on past its duration (up to 3×) for them; a cell with fewer is left out of the recommendation")
 	f.DurationVar(&maxTime, "max-time", 60*time.Second, "bound on the whole sweep: cells that would end after it are skipped (a cell may overrun by the time its in-flight slow responses take, at most max(duration, 1s))")
 	f.Uint64Var(&seed, "seed", 1, "seed for the cell order and the size draws of --sizes-file")
 	f.StringVar(&out, "out", "bench-results", "directory for results.csv, results.json, results.md and plots")

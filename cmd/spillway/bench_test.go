@@ -43,12 +43,13 @@ func TestBenchCommand(t *testing.T) {
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	root.SetArgs([]string{"bench", "--buffers", "8x4k", "--sizes-file", sizes, "--client", "mix:fast=50,slow:8m=50",
-		"--concurrency", "2", "--duration", "100ms", "--out", dir})
+		"--concurrency", "2", "--duration", "100ms", "--min-duration", "200ms", "--out", dir})
 	if err := root.Execute(); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	for _, want := range []string{"req/s", "peak RSS", "spillway", "1k:70,16k:30",
-		"recommendation rule: among the configurations without errors",
+	for _, want := range []string{"req/s", "±req/s", "±p99", "peak RSS", "spillway", "1k:70,16k:30",
+		"± is the 95% confidence half-width over the cell's time windows",
+		"recommendation rule: among the configurations without errors and with enough requests (--min-samples)",
 		"recommendation for 1k:70,16k:30 mix:fast=50,slow:8m/s=50 c2: 8x4k"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -69,6 +70,11 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatalf("results.json: %v\n%s", err, b)
 	}
 	r := rep.Results[0]
+	// --duration 100ms is raised to --min-duration 200ms: five 40ms
+	// windows at least, and 200 requests (--min-samples' default).
+	if rep.Duration != "200ms" || r.Windows < 5 || r.RPSCI < 0 || r.P99CI < 0 || r.Requests < 200 || r.Undersampled != "" {
+		t.Errorf("cell duration %s, %d windows, ±%v req/s, ±%v ms, %d requests (%s)", rep.Duration, r.Windows, r.RPSCI, r.P99CI, r.Requests, r.Undersampled)
+	}
 	if r.Errors > 0 || r.Requests == 0 || r.PeakRSSBytes <= 0 || r.CPUus < 0 || r.CPUScope != "spillway process" ||
 		r.ProxyPID <= 0 || r.ProxyPID == os.Getpid() {
 		t.Errorf("cell: %+v", r)
@@ -104,6 +110,26 @@ func TestBenchCommandRejectsBadGrid(t *testing.T) {
 		root.SetArgs(append(args, "--duration", "50ms", "--out", t.TempDir()))
 		if err := root.Execute(); err == nil {
 			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+// A --max-time that cannot give every cell --min-duration says so, and the
+// cells past it are listed as skipped rather than run short.
+func TestBenchCommandBudgetTooSmall(t *testing.T) {
+	benchChildren(t)
+	var out, errOut bytes.Buffer
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"bench", "--buffers", "8x4k,8x16k", "--sizes", "1k,4k", "--concurrency", "1",
+		"--max-time", "3s", "--min-duration", "1s", "--min-samples", "1", "--out", t.TempDir()})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"warning: --max-time 3s cannot give the 4 cells their minimum 1s each", "skipped: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 }

@@ -1,38 +1,20 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/spf13/cobra"
-
-	"spillway/proxy"
 )
 
-// errCheckFailed makes `spillway check` exit 1 after it printed nginx's
-// "test failed" line itself.
-var errCheckFailed = errors.New("configuration test failed")
-
-func newCheckCmd(configPath *string) *cobra.Command {
-	return &cobra.Command{
+func newCheckCmd(src *source) *cobra.Command {
+	var quiet, dump bool
+	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Test the configuration file and exit (like nginx -t)",
+		Short: "Test the configuration file and exit (like nginx -t; --dump is nginx -T)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out := cmd.ErrOrStderr()
-			cfg, err := loadConfig(*configPath, out)
-			if err == nil {
-				err = proxy.Validate(cfg)
-			}
-			if err != nil {
-				fmt.Fprintf(out, "spillway: [emerg] %v\n", err)
-				fmt.Fprintf(out, "spillway: configuration file %s test failed\n", *configPath)
-				cmd.SilenceErrors = true
-				return errCheckFailed
-			}
-			fmt.Fprintf(out, "spillway: the configuration file %s syntax is ok\n", *configPath)
-			fmt.Fprintf(out, "spillway: configuration file %s test is successful\n", *configPath)
-			return nil
+			return testConfig(src, cmd.ErrOrStderr(), cmd.OutOrStdout(), quiet, dump)
 		},
 	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors")
+	cmd.Flags().BoolVarP(&dump, "dump", "T", false, "print the configuration files after the test")
+	return cmd
 }

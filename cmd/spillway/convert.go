@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,15 +25,34 @@ equivalent proxy.yaml: the main, http, upstream, server and location contexts
 and every directive spillway implements. Each directive, parameter or block it
 does not convert is listed on stderr as "file:line: message", as unsupported
 (spillway behaves differently) or ignored (no difference for a proxy).
+Access control spillway does not enforce (auth_request, limit_except,
+...; allow, deny, auth_basic, satisfy, limit_req and limit_conn are
+enforced) and a location or server it cannot convert
+refuse the file instead: "[emerg]" lines name each with its file and line,
+the rest is still listed, and nothing is written (fail closed).
 The result is then checked like "spillway check". Exit status: 0 when
-converted, even with warnings; 1 on an nginx syntax error, when the result
-does not pass the check, or with --strict when anything is unsupported.`,
+converted, even with warnings; 1 on an nginx syntax error, a refused file,
+when the result does not pass the check, or with --strict when anything is
+unsupported.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stderr := cmd.ErrOrStderr()
 			res, err := nginxconf.ConvertFile(args[0], nginxconf.Options{Prefix: prefix})
+			var refused *nginxconf.RefusedError
+			if errors.As(err, &refused) {
+				// Everything that does not convert is listed, then each
+				// refusal as nginx's [emerg] line; nothing is written.
+				for _, w := range res.Warnings {
+					if w.Kind != nginxconf.Refused {
+						fmt.Fprintln(stderr, w)
+					}
+				}
+				printEmerg(stderr, err)
+				fmt.Fprintf(stderr, "spillway: %s not converted: spillway would answer requests that nginx refuses\n", args[0])
+				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
+			}
 			if err != nil {
-				fmt.Fprintf(stderr, "spillway: [emerg] %v\n", err)
+				printEmerg(stderr, err)
 				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
 			}
 			for _, w := range res.Warnings {
@@ -54,7 +74,7 @@ does not pass the check, or with --strict when anything is unsupported.`,
 				err = proxy.Validate(cfg)
 			}
 			if err != nil {
-				fmt.Fprintf(stderr, "spillway: [emerg] %v\n", err)
+				printEmerg(stderr, err)
 				fmt.Fprintf(stderr, "spillway: the converted configuration does not pass the check; fix %s or the output\n", args[0])
 				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
 			}
@@ -71,6 +91,14 @@ does not pass the check, or with --strict when anything is unsupported.`,
 	return cmd
 }
 
+// printEmerg writes err as nginx's [emerg] lines, one per line of the
+// error (a *nginxconf.RefusedError has one per refused directive).
+func printEmerg(w io.Writer, err error) {
+	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+		fmt.Fprintf(w, "spillway: [emerg] %s\n", line)
+	}
+}
+
 func plural(n int) string {
 	if n == 1 {
 		return ""
@@ -79,27 +107,7 @@ func plural(n int) string {
 }
 
 // loadConfig is config.Load, except that a file named *.conf is read as an
-// nginx configuration and converted first (spillway serve|check -c
-// nginx.conf); what does not convert is written to warn, one "spillway:
-// [warn] file:line: message" line each. Errors in the converted YAML name
-// "FILE (converted)" and the YAML's line (spillway convert shows that YAML).
+// nginx.conf and converted (warnings go to warn, if not nil).
 func loadConfig(path string, warn io.Writer) (*config.Config, error) {
-	if !strings.HasSuffix(path, ".conf") {
-		return config.Load(path)
-	}
-	res, err := nginxconf.ConvertFile(path, nginxconf.Options{})
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range res.Warnings {
-		if warn != nil {
-			fmt.Fprintf(warn, "spillway: [warn] %s\n", w)
-		}
-	}
-	cfg, err := config.LoadBytes(path+" (converted)", res.YAML)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Source = path // a reload (SIGHUP) reads and converts the nginx file again
-	return cfg, nil
+	return (&source{file: path}).load(warn)
 }

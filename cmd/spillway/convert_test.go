@@ -52,7 +52,7 @@ func TestConvertCommand(t *testing.T) {
 	}
 
 	_, stderr, err = run("convert", "--strict", realisticConf)
-	if !errors.Is(err, errCheckFailed) || !strings.Contains(stderr, "spillway: 6 unsupported directives or parameters (--strict)") {
+	if !errors.Is(err, errCheckFailed) || !strings.Contains(stderr, "spillway: 3 unsupported directives or parameters (--strict)") {
 		t.Errorf("--strict: err %v, stderr:\n%s", err, stderr)
 	}
 

@@ -29,7 +29,14 @@ func newDemoCmd(configPath *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run proxy.yaml in front of built-in origins (one healthy, one resetting) and show the result",
-		Args:  cobra.NoArgs,
+		Long: `Run proxy.yaml in front of built-in origins (one healthy, one resetting),
+send a few GETs and POSTs, print what happened and what to curl, and keep
+serving until Ctrl-C.
+
+Started with "go run ./cmd/spillway demo", the first run compiles spillway
+first: about a minute on a small machine, with no output meanwhile. Later
+runs reuse Go's build cache and start in a few seconds.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(*configPath)
 			if err != nil {

@@ -21,7 +21,7 @@ func newProbeCmd() *cobra.Command {
 		headerMax, bodyMax string
 	)
 	cmd := &cobra.Command{
-		Use:   "probe URL",
+		Use:   "probe URL|host:port",
 		Short: "Characterise an upstream (keepalive, idle timeout and close kind, limits) in nginx's terms",
 		Long: `Probe an HTTP/1.1 upstream from the outside and explain each finding in
 nginx's error-log vocabulary, with the proxy setting to use:
@@ -34,7 +34,7 @@ nginx's error-log vocabulary, with the proxy setting to use:
 It never sends more than --rate requests a second and stops after --max-time.
 The idle timeout is watched on one connection and bisected with reuse tests
 between --idle-min and --idle-max.`,
-		Example: "  spillway probe http://127.0.0.1:9001/\n  spillway probe --idle-max 5s --json http://10.0.0.5:8080/health",
+		Example: "  spillway probe http://127.0.0.1:9001/\n  spillway probe 127.0.0.1:9001\n  spillway probe --insecure https://10.0.0.5:8443/health\n  spillway probe --idle-max 5s --json http://10.0.0.5:8080/health",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.URL = args[0]
@@ -57,14 +57,23 @@ between --idle-min and --idle-max.`,
 				return err
 			}
 			if asJSON {
-				return r.WriteJSON(cmd.OutOrStdout())
+				err = r.WriteJSON(cmd.OutOrStdout())
+			} else {
+				err = r.WriteText(cmd.OutOrStdout())
 			}
-			return r.WriteText(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			// The report is written either way; a target that refused, or
+			// answered with something that is not HTTP, fails the command
+			// so that scripts notice.
+			return r.Unreachable()
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&progress, "progress", false, "show progress on stderr even when it is not a terminal")
+	f.BoolVar(&cfg.Insecure, "insecure", false, "do not check an https:// upstream's certificate (like curl -k)")
 	f.DurationVar(&cfg.MaxTime, "max-time", 60*time.Second, "bound on the whole probe")
 	f.Float64Var(&cfg.Rate, "rate", 5, "most requests per second")
 	f.DurationVar(&cfg.IdleMin, "idle-min", 100*time.Millisecond, "shortest idle timeout considered")

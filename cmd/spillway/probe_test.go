@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +98,9 @@ func TestProbeCommandMaxTime(t *testing.T) {
 func TestProbeCommandErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{},
-		{"https://example.com/"},
+		{"ftp://127.0.0.1:1/"},
+		{"http://[::1/"},
+		{"http:///x"},
 		{"--body-max", "lots", "http://127.0.0.1:1/"},
 		{"--header-max", "1q", "http://127.0.0.1:1/"},
 		{"--checks", "idle,colour", "http://127.0.0.1:1/"},
@@ -101,5 +108,87 @@ func TestProbeCommandErrors(t *testing.T) {
 		if _, _, err := runProbeCmd(t, args...); err == nil {
 			t.Errorf("probe %q: no error", args)
 		}
+	}
+}
+
+// A target that refuses, or answers with something that is not HTTP,
+// fails the command (scripts see a non-zero exit) after the report says
+// why.
+func TestProbeCommandUnreachable(t *testing.T) {
+	t.Parallel()
+	refused, err := bench.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runProbeCmd(t, "--checks", "header", refused)
+	if err == nil || !strings.Contains(err.Error(), "connect failed: refused") {
+		t.Errorf("refused: error %v", err)
+	}
+	if !strings.Contains(out, "connection refused: nothing listens there") {
+		t.Errorf("refused: the report does not say so:\n%s", out)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hello, this is not HTTP\r\n\r\n"))
+			_ = c.Close()
+		}
+	}()
+	defer func() { _ = ln.Close(); <-done }()
+	_, _, err = runProbeCmd(t, "--checks", "header", "--rate", "50", "http://"+ln.Addr().String()+"/")
+	if err == nil || !strings.Contains(err.Error(), "no valid HTTP response") {
+		t.Errorf("not HTTP: error %v", err)
+	}
+}
+
+// host:port without a scheme means http://host:port/, and https:// probes
+// over TLS (--insecure for a self-signed test certificate).
+func TestProbeCommandSchemes(t *testing.T) {
+	t.Parallel()
+	u, err := bench.StartUpstream("127.0.0.1:0", bench.HeaderLimit(3000, bench.Reply400))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	out, _, err := runProbeCmd(t, "--json", "--rate", "50", "--checks", "header", "--header-max", "16k", u.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r bench.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.URL != "http://"+u.Addr() || r.Baseline == nil || r.Baseline.Status != 200 || r.Header == nil || r.Header.Reject != "400" {
+		t.Errorf("host:port: url %q, baseline %+v, header %+v", r.URL, r.Baseline, r.Header)
+	}
+
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below
+	srv.StartTLS()
+	defer srv.Close()
+	out, _, err = runProbeCmd(t, "--json", "--insecure", "--rate", "50", "--checks", "header", "--header-max", "4k", srv.URL+"/")
+	if err != nil {
+		t.Fatalf("https --insecure: %v\n%s", err, out)
+	}
+	r = bench.Report{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Baseline == nil || r.Baseline.Status != 200 || r.Header == nil || r.Header.MaxAccepted < 4000 {
+		t.Errorf("https: baseline %+v, header %+v", r.Baseline, r.Header)
+	}
+	// Without --insecure the self-signed certificate fails the handshake.
+	if _, _, err := runProbeCmd(t, "--checks", "header", srv.URL+"/"); err == nil || !strings.Contains(err.Error(), "TLS handshake") {
+		t.Errorf("https without --insecure: error %v", err)
 	}
 }

@@ -4,31 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
-func newServeCmd(configPath *string) *cobra.Command {
+func newServeCmd(src *source) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
 		Short: "Run the proxy (the default)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(*configPath, cmd.ErrOrStderr())
+			cfg, err := src.load(cmd.ErrOrStderr())
 			if err != nil {
-				return err
+				// nginx's [emerg] lines; nothing is served
+				printEmerg(cmd.ErrOrStderr(), err)
+				return fmt.Errorf("%w: %s", errCheckFailed, src.path())
 			}
-			return run(cmd.Context(), cfg, nil)
+			return runWith(cmd.Context(), cfg, runOptions{src: src})
 		},
 	}
 }
@@ -46,6 +52,9 @@ type runOptions struct {
 	override func(*config.Config)
 	// signals replaces the process's signals (tests).
 	signals chan os.Signal
+	// src is where a reload reads the configuration again (nil: from
+	// cfg.Source, with the file's directory as the prefix).
+	src *source
 }
 
 // master is what nginx's master process does for spillway's single
@@ -56,23 +65,52 @@ type master struct {
 	elog *errorlog.Log
 	p    *proxy.Proxy
 	pid  string // the pid file written, "" for none
+	// reloads counts the SIGHUPs handled, for the status file.
+	reloads int
+	// newBinary reports the exit of the binary a USR2 started (nil: none
+	// runs); its pid and the pid file it took over.
+	newBinary        chan error
+	newBinaryPid     int
+	newBinaryPidFile string
 }
 
 func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 	if opts.override != nil {
 		opts.override(cfg)
 	}
+	if opts.src == nil {
+		opts.src = &source{file: cfg.Source}
+	}
 	if err := ensureDirs(cfg); err != nil {
 		return err
 	}
-	elog, err := errorlog.Open(cfg.ErrorLog.Path, cfg.ErrorLog.Level, errorlog.Options{})
+	elog, err := errorlog.OpenAll(cfg.AllErrorLogs(), errorlog.Options{})
 	if err != nil {
 		return err
 	}
 	defer elog.Close()
 	m := &master{cfg: cfg, opts: opts, elog: elog}
 	m.startupLines()
-	if m.p, err = proxy.New(cfg, proxy.Options{ErrorLog: elog}); err != nil {
+	inherited, fds, err := inheritedListeners()
+	if err != nil {
+		m.elog.Logf(errorlog.Alert, "%v", err)
+	}
+	if fds != "" {
+		m.notice(fmt.Sprintf("using inherited sockets from %q", fds))
+	}
+	// Signals are caught before the first connection is served and before
+	// the pid file names this process (nginx's ngx_init_signals comes before
+	// its workers): a HUP that arrives as soon as the port answers, from a
+	// deploy script or a reload storm, is a reload and not the default
+	// action, which ends the process.
+	sigs := opts.signals
+	if sigs == nil {
+		c := make(chan os.Signal, 4)
+		signal.Notify(c, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(c)
+		sigs = c
+	}
+	if m.p, err = proxy.New(cfg, proxy.Options{ErrorLog: elog, Inherited: inherited}); err != nil {
 		m.emerg(err)
 		return err
 	}
@@ -80,20 +118,21 @@ func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 		m.emerg(err)
 		return err
 	}
+	m.p.DropInherited()
 	if err := m.writePID(cfg.PID); err != nil {
 		m.emerg(err)
 		_ = m.p.Close()
 		return err
 	}
 	defer m.removePID()
+	m.writeStatus("started", "")
 	if opts.ready != nil {
 		opts.ready(m.p)
 	}
-	sigs := opts.signals
-	if sigs == nil {
-		sigs = make(chan os.Signal, 4)
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(sigs)
+	if fds != "" { // a binary upgrade: systemd's main process is now this one
+		notify(fmt.Sprintf("MAINPID=%d\n%s", os.Getpid(), daemon.SdNotifyReady))
+	} else {
+		notify(daemon.SdNotifyReady)
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -109,12 +148,19 @@ func (m *master) loop(ctx context.Context, sigs <-chan os.Signal) error {
 		select {
 		case <-ctx.Done():
 			return m.p.Close()
+		case err := <-m.newBinary: // nil channel until a USR2
+			m.newBinaryExited(err)
 		case sig := <-sigs:
 			switch sig {
+			case syscall.SIGUSR2:
+				m.notice("signal 12 (SIGUSR2) received, changing binary")
+				m.upgrade()
 			case syscall.SIGHUP:
 				m.notice("signal 1 (SIGHUP) received, reconfiguring")
 				m.notice("reconfiguring")
+				notify(daemon.SdNotifyReloading + "\n" + monotonicUsec())
 				m.reload()
+				notify(daemon.SdNotifyReady)
 			case syscall.SIGUSR1:
 				m.notice("signal 10 (SIGUSR1) received, reopening logs")
 				m.notice("reopening logs")
@@ -124,11 +170,13 @@ func (m *master) loop(ctx context.Context, sigs <-chan os.Signal) error {
 			case syscall.SIGQUIT:
 				m.notice("signal 3 (SIGQUIT) received, shutting down")
 				m.notice("gracefully shutting down")
+				m.notifyStopping()
 				return m.quit(sigs)
 			default: // TERM, INT
 				n := sig.(syscall.Signal)
 				m.notice(fmt.Sprintf("signal %d (%s) received, exiting", int(n), sigName(n)))
 				m.notice("exiting")
+				m.notifyStopping()
 				err := m.p.Close()
 				m.notice("exit")
 				return err
@@ -168,7 +216,8 @@ func (m *master) quit(sigs <-chan os.Signal) error {
 // that does not load, or a config that cannot be put to work, is refused
 // with an [emerg] line and the running one stays.
 func (m *master) reload() {
-	cfg, err := loadConfig(m.cfg.Source, os.Stderr)
+	m.reloads++
+	cfg, err := m.opts.src.load(os.Stderr)
 	if err == nil && m.opts.override != nil {
 		m.opts.override(cfg)
 	}
@@ -180,6 +229,7 @@ func (m *master) reload() {
 	}
 	if err != nil {
 		m.emerg(err)
+		m.writeStatus("refused", strings.SplitN(strings.TrimSpace(err.Error()), "\n", 2)[0])
 		return
 	}
 	if cfg.PID != m.pid {
@@ -188,9 +238,11 @@ func (m *master) reload() {
 			m.emerg(err)
 		} else if old != "" {
 			_ = os.Remove(old)
+			_ = os.Remove(statusPath(old))
 		}
 	}
 	m.cfg = cfg
+	m.writeStatus("reloaded", "")
 }
 
 func (m *master) notice(msg string) { m.elog.Logf(errorlog.Notice, "%s", msg) }
@@ -244,6 +296,7 @@ func (m *master) writePID(path string) error {
 func (m *master) removePID() {
 	if m.pid != "" {
 		_ = os.Remove(m.pid)
+		_ = os.Remove(statusPath(m.pid))
 	}
 }
 
@@ -269,6 +322,8 @@ func sigName(s syscall.Signal) string {
 		return "SIGTERM"
 	case syscall.SIGUSR1:
 		return "SIGUSR1"
+	case syscall.SIGUSR2:
+		return "SIGUSR2"
 	}
 	return "SIG" + strconv.Itoa(int(s))
 }
@@ -282,18 +337,20 @@ var signalNames = map[string]syscall.Signal{
 }
 
 // sendSignal is `spillway -s NAME`: the pid file of the config names the
-// process to signal, as for nginx -s.
-func sendSignal(configPath, name string) error {
+// process to signal, as for nginx -s. For reload it then waits until the
+// process reports through its status file whether it took the new
+// configuration, and fails if it refused it (nginx cannot say).
+func sendSignal(src *source, name string, out io.Writer) error {
 	sig, ok := signalNames[name]
 	if !ok {
 		return fmt.Errorf(`invalid option: "-s %s" (use stop, quit, reopen or reload)`, name)
 	}
-	cfg, err := loadConfig(configPath, nil)
+	cfg, err := src.load(nil)
 	if err != nil {
 		return err
 	}
 	if cfg.PID == "" {
-		return fmt.Errorf(`[error] -s %s needs the pid file, and %s sets no "pid"`, name, configPath)
+		return fmt.Errorf(`[error] -s %s needs the pid file, and %s sets no "pid"`, name, src.path())
 	}
 	b, err := os.ReadFile(cfg.PID)
 	if err != nil {
@@ -304,10 +361,104 @@ func sendSignal(configPath, name string) error {
 	if err != nil || pid <= 0 {
 		return fmt.Errorf("[error] invalid PID number %q in %q", s, cfg.PID)
 	}
+	before, known := readStatus(cfg.PID, pid)
 	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("[alert] kill(%d, %d) failed (%s)", pid, int(sig), errnoText(err))
 	}
-	return nil
+	if sig != syscall.SIGHUP || !known {
+		return nil // a process without a status file cannot answer
+	}
+	return awaitReload(cfg, pid, before, out)
+}
+
+// reloadWait bounds how long -s reload waits for the process's answer.
+const reloadWait = 90 * time.Second
+
+// awaitReload waits until the status file counts a reload past before.
+func awaitReload(cfg *config.Config, pid int, before status, out io.Writer) error {
+	deadline := time.Now().Add(reloadWait)
+	for {
+		st, ok := readStatus(cfg.PID, pid)
+		switch {
+		case !ok:
+			return fmt.Errorf("[error] process %d went away during the reload (see %s)", pid, cfg.ErrorLog.Path)
+		case st.reloads > before.reloads && st.state == "refused":
+			return fmt.Errorf("[emerg] reload refused, process %d keeps its running configuration: %s (see %s)",
+				pid, st.reason, cfg.ErrorLog.Path)
+		case st.reloads > before.reloads:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("[error] process %d did not report the reload within %s (see %s)", pid, reloadWait, cfg.ErrorLog.Path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The status file sits next to the pid file (spillway.pid.status) and holds
+// one line, "PID RELOADS STATE [REASON]": STATE is started, reloaded or
+// refused (REASON: the first error line). -s reload reads it.
+func statusPath(pidFile string) string { return pidFile + ".status" }
+
+type status struct {
+	reloads int
+	state   string
+	reason  string
+}
+
+func (m *master) writeStatus(state, reason string) {
+	if m.pid == "" {
+		return
+	}
+	line := fmt.Sprintf("%d %d %s %s", os.Getpid(), m.reloads, state, reason)
+	tmp := statusPath(m.pid) + ".tmp"
+	err := os.WriteFile(tmp, []byte(strings.TrimSpace(line)+"\n"), 0o644)
+	if err == nil {
+		err = os.Rename(tmp, statusPath(m.pid)) // whole lines only
+	}
+	if err != nil {
+		m.elog.Logf(errorlog.Alert, "writing %q failed (%s)", statusPath(m.pid), errnoText(err))
+	}
+}
+
+// readStatus reads the status file of pid; ok is false when there is none
+// or it belongs to another process.
+func readStatus(pidFile string, pid int) (status, bool) {
+	b, err := os.ReadFile(statusPath(pidFile))
+	if err != nil {
+		return status{}, false
+	}
+	f := strings.SplitN(strings.TrimSpace(string(b)), " ", 4)
+	if len(f) < 3 || f[0] != strconv.Itoa(pid) {
+		return status{}, false
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil {
+		return status{}, false
+	}
+	st := status{reloads: n, state: f[2]}
+	if len(f) == 4 {
+		st.reason = f[3]
+	}
+	return st, true
+}
+
+// notifyStopping is STOPPING=1, unless a new binary took over (USR2): the
+// service goes on in it.
+func (m *master) notifyStopping() {
+	if m.newBinary == nil {
+		notify(daemon.SdNotifyStopping)
+	}
+}
+
+// notify tells systemd (Type=notify) about the state; without
+// NOTIFY_SOCKET it does nothing.
+func notify(state string) { _, _ = daemon.SdNotify(false, state) }
+
+// monotonicUsec is the MONOTONIC_USEC field systemd wants with RELOADING=1.
+func monotonicUsec() string {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return fmt.Sprintf("MONOTONIC_USEC=%d", ts.Nano()/1000)
 }
 
 // ensureDirs creates the directories for logs, the pid file and temp files
@@ -315,8 +466,10 @@ func sendSignal(configPath, name string) error {
 // paths are spillway's own defaults, not the user's).
 func ensureDirs(cfg *config.Config) error {
 	dirs := []string{}
-	if cfg.ErrorLog.Path != "stderr" {
-		dirs = append(dirs, filepath.Dir(cfg.ErrorLog.Path))
+	for _, l := range cfg.AllErrorLogs() {
+		if l.Path != "stderr" {
+			dirs = append(dirs, filepath.Dir(l.Path))
+		}
 	}
 	if cfg.PID != "" {
 		dirs = append(dirs, filepath.Dir(cfg.PID))

@@ -16,33 +16,8 @@ import (
 	"time"
 
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
-
-// Entry is what one request contributes to its access-log line. Strings are
-// printed escaped; an empty string prints "-".
-type Entry struct {
-	RemoteAddr, RemoteUser string
-	Time                   time.Time // $time_local, $time_iso8601, $msec; zero = now
-	Request                string    // the request line, "GET /x HTTP/1.1"
-	Status                 int       // printed with 3 digits ("009" for HTTP/0.9)
-	BodyBytesSent          int64
-	BytesSent              int64
-
-	Referer, UserAgent, Host, ServerName, Method, URI, RequestURI, Scheme string
-
-	RequestTime  time.Duration // printed as seconds with milliseconds, "0.003"
-	Conn         uint64        // $connection
-	ConnRequests uint64        // $connection_requests
-
-	// Joined as nginx does, one entry per attempt: "127.0.0.1:9001, 127.0.0.1:9002",
-	// "502, 200".
-	UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime string
-
-	// Header returns the request header for $http_NAME, NAME as in the
-	// variable (lower case, '_' for '-': "x_forwarded_for"); nil = absent.
-	// May be nil. The result is only read during Write.
-	Header func(name string) []byte
-}
 
 const (
 	bufferSize    = 64 << 10
@@ -53,7 +28,6 @@ const (
 // SIGUSR1 and Close at exit (which flushes).
 type Log struct {
 	f     *Format
-	pid   int
 	lines sync.Pool // *[]byte: one line under construction per writer
 	out   interface{ write([]byte) }
 	file  *bufferedFile // nil for New
@@ -82,7 +56,7 @@ func New(w io.Writer, f *Format) *Log {
 }
 
 func newLog(out interface{ write([]byte) }, f *Format) *Log {
-	l := &Log{f: f, pid: os.Getpid(), out: out}
+	l := &Log{f: f, out: out}
 	l.lines.New = func() any {
 		b := make([]byte, 0, 512)
 		return &b
@@ -90,16 +64,12 @@ func newLog(out interface{ write([]byte) }, f *Format) *Log {
 	return l
 }
 
-// Write formats e and writes (or buffers) the line. It does not retain e.
+// Write formats x's line and writes (or buffers) it. It does not retain x.
 // Write errors are dropped, with the buffered lines that failed, as nginx does
 // (a later flush tries again with new lines). After Close, Write does nothing.
-func (l *Log) Write(e *Entry) {
-	t := e.Time
-	if t.IsZero() {
-		t = time.Now()
-	}
+func (l *Log) Write(x vars.Exchange) {
 	bp := l.lines.Get().(*[]byte)
-	b := l.f.appendLine((*bp)[:0], e, t, l.pid)
+	b := l.f.appendLine((*bp)[:0], x)
 	l.out.write(b)
 	if cap(b) <= bufferSize { // don't pool a giant line's buffer
 		*bp = b

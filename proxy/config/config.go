@@ -13,13 +13,24 @@ package config
 import (
 	"regexp"
 	"time"
+
+	"spillway/proxy/vars"
 )
 
 // Config is the resolved, validated content of one proxy.yaml.
 type Config struct {
-	Source   string // the file it was loaded from
+	Source string // the file it was loaded from
+	// Prefix is the absolute directory relative paths were resolved
+	// against (nginx's -p; by default the file's directory). Every path
+	// below is absolute, or "stderr".
+	Prefix   string
 	ErrorLog ErrorLog
 	PID      string // pid file path ("" = none)
+
+	// ErrorLogs are every error_log, in order: as in nginx each file gets
+	// the lines at or above its own level. Never empty; ErrorLog is the
+	// first.
+	ErrorLogs []ErrorLog
 
 	// WorkerShutdownTimeout bounds a graceful shutdown or the retirement of
 	// an old configuration after a reload (nginx's worker_shutdown_timeout);
@@ -35,9 +46,25 @@ type Config struct {
 
 	Upstreams map[string]*Upstream // by name
 	Servers   []*Server
+
+	LimitReqZones  map[string]*LimitReqZone  // limit_req_zone by name (limitreq.go)
+	LimitConnZones map[string]*LimitConnZone // limit_conn_zone by name (limitconn.go)
+	// Maps are http.map: nginx's map blocks, in file order, their
+	// variables known in every value (proxy/vars compiles them).
+	Maps []vars.MapDef
 }
 
-// ErrorLog is the top-level error_log key.
+// AllErrorLogs is ErrorLogs, or ErrorLog alone for a Config built by hand.
+func (c *Config) AllErrorLogs() []ErrorLog {
+	if len(c.ErrorLogs) == 0 || c.ErrorLogs[0] != c.ErrorLog {
+		// Built by hand, or ErrorLog overridden after loading (spillway
+		// demo): the first log is ErrorLog.
+		return append([]ErrorLog{c.ErrorLog}, c.ErrorLogs[min(1, len(c.ErrorLogs)):]...)
+	}
+	return c.ErrorLogs
+}
+
+// ErrorLog is one error_log: a file and the lowest level written to it.
 type ErrorLog struct {
 	Path  string // "stderr" or a file path
 	Level Level
@@ -139,6 +166,12 @@ type Server struct {
 	ListenSSL []string  // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
 	TLS       ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)
 
+	// ListenDefault are the Listen addresses written with "default_server"
+	// (or nginx's older "default"): this server answers requests to them
+	// whose Host no server_name matches, instead of the first server
+	// listening there.
+	ListenDefault []string
+
 	AccessLog AccessLog
 
 	ClientHeaderTimeout      time.Duration // default 60s
@@ -147,6 +180,14 @@ type Server struct {
 	KeepaliveTimeout         time.Duration // client keepalive, default 75s
 	KeepaliveRequests        int           // default 1000
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
+	MergeSlashes             bool          // default on: "//" in a path is "/" in $uri (nginx's merge_slashes)
+	// Access is allow/deny at the server level (inherited from http): what
+	// a request no location matches is checked against.
+	Access     AccessRules
+	AuthBasic  AuthBasic
+	SatisfyAny bool
+	LimitReq   LimitReqConf
+	LimitConn  LimitConnConf
 
 	Locations []*Location
 }
@@ -177,6 +218,7 @@ type Location struct {
 
 	ProxyPass  ProxyPass
 	StubStatus bool // stub_status: answer with the status page, not proxied
+	Internal   bool // internal: 404 to every client request (access.go)
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 
@@ -199,6 +241,11 @@ type Location struct {
 	// wait on a client that stopped taking bytes, with memory full, before
 	// it spills to the temp file (default 50ms; 0 = at once, as nginx).
 	ProxySpillGrace time.Duration
+
+	// ProxyIgnoreClientAbort (proxy_ignore_client_abort, default off): a
+	// client that closes while the upstream is still awaited does not end
+	// the exchange (nginx's rule otherwise: 499, the upstream closed).
+	ProxyIgnoreClientAbort bool
 
 	// Request bodies.
 	ProxyRequestBuffering bool   // default on
@@ -229,6 +276,12 @@ type Location struct {
 	FastCGI   *FastCGI
 	Root      string    // root: $document_root, default "html"
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
+
+	Access     AccessRules   // allow/deny in file order (access.go); empty allows everyone
+	AuthBasic  AuthBasic     // auth_basic, auth_basic_user_file (access.go)
+	SatisfyAny bool          // satisfy any: one passing check is enough (default all)
+	LimitReq   LimitReqConf  // limit_req* (limitreq.go)
+	LimitConn  LimitConnConf // limit_conn* (limitconn.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

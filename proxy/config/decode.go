@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"spillway/proxy/vars"
 )
 
 // This file decodes directive values from what viper hands over: YAML
@@ -48,16 +50,30 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = pathsFrom(in)
 	case *[]Header:
 		*p, err = headersFrom(in)
+	case *[]AccessRule:
+		*p, err = accessRulesFrom(in)
+	case *satisfy:
+		*p, err = satisfyFrom(in)
+	case *[]LimitReq:
+		*p, err = limitReqFrom(in)
+	case *[]LimitReqZone:
+		*p, err = limitReqZonesFrom(in)
+	case *[]LimitConn:
+		*p, err = limitConnFrom(in)
+	case *[]LimitConnZone:
+		*p, err = limitConnZonesFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
 	case *NextUpstream:
 		*p, err = nextUpstreamFrom(in)
 	case *Level:
 		*p, err = levelFrom(in)
-	case *ErrorLog:
-		*p, err = errorLogFrom(in)
+	case *[]ErrorLog:
+		*p, err = errorLogsFrom(in)
 	case *AccessLog:
 		*p, err = accessLogFrom(in)
+	case *[]vars.MapDef:
+		*p, err = mapsFrom(in)
 	default:
 		// A raw struct uses a type this switch lacks: a bug, found by the tests.
 		err = fmt.Errorf("internal error: no decoder for %T", o.v)
@@ -553,7 +569,29 @@ func levelFrom(in any) (Level, error) {
 	return ParseLevel(s)
 }
 
-// errorLogFrom decodes error_log: nginx's "path [level]" or {path, level}.
+// errorLogsFrom decodes error_log: one log, or a list of them (nginx's
+// several error_log directives, each with its own file and level).
+func errorLogsFrom(in any) ([]ErrorLog, error) {
+	list, ok := in.([]any)
+	if !ok {
+		l, err := errorLogFrom(in)
+		return []ErrorLog{l}, err
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("an empty list: want one or more logs, like [logs/error.log, logs/notice.log notice]")
+	}
+	out := make([]ErrorLog, len(list))
+	for i, v := range list {
+		l, err := errorLogFrom(v)
+		if err != nil {
+			return nil, fmt.Errorf("log %d: %w", i+1, err)
+		}
+		out[i] = l
+	}
+	return out, nil
+}
+
+// errorLogFrom decodes one error log: nginx's "path [level]" or {path, level}.
 // Missing parts are left zero and defaulted by resolve.
 func errorLogFrom(in any) (ErrorLog, error) {
 	l := ErrorLog{Level: -1}

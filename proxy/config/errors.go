@@ -57,6 +57,9 @@ type problems struct {
 	file string
 	doc  *yaml.Node // the file's root mapping, for line numbers; may be nil
 	errs []*Error
+	// mapNames are the variables http.map defines (resolveMaps): known
+	// to checkVariables.
+	mapNames []string
 }
 
 // add records a problem about the key path key.

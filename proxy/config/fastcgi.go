@@ -113,6 +113,7 @@ type fastcgiDirectives struct {
 	FastcgiNextUpstreamTries   *opt[int]           `mapstructure:"fastcgi_next_upstream_tries"`
 	FastcgiNextUpstreamTimeout *opt[time.Duration] `mapstructure:"fastcgi_next_upstream_timeout"`
 	FastcgiRequestBuffering    *opt[bool]          `mapstructure:"fastcgi_request_buffering"`
+	FastcgiIgnoreClientAbort   *opt[bool]          `mapstructure:"fastcgi_ignore_client_abort"`
 
 	Root *opt[string] `mapstructure:"root"`
 
@@ -142,6 +143,7 @@ func (d *fastcgiDirectives) inherit(p *fastcgiDirectives) {
 	merge(&d.FastcgiNextUpstreamTries, p.FastcgiNextUpstreamTries)
 	merge(&d.FastcgiNextUpstreamTimeout, p.FastcgiNextUpstreamTimeout)
 	merge(&d.FastcgiRequestBuffering, p.FastcgiRequestBuffering)
+	merge(&d.FastcgiIgnoreClientAbort, p.FastcgiIgnoreClientAbort)
 	merge(&d.Root, p.Root)
 	merge(&d.LingeringClose, p.LingeringClose)
 	merge(&d.LingeringTime, p.LingeringTime)
@@ -183,10 +185,13 @@ func (d *fastcgiDirectives) check(p *problems) {
 			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 		}
 	}
-	for _, h := range d.FastcgiParam.or(nil) {
-		if _, _, err := splitIfNotEmpty(h.Value); err != nil {
+	for i, h := range d.FastcgiParam.or(nil) {
+		v, _, err := splitIfNotEmpty(h.Value)
+		if err != nil {
 			p.add(d.FastcgiParam.at(), "fastcgi_param %s: %v", h.Name, err)
+			continue
 		}
+		p.checkVariables(p.headerKey(d.FastcgiParam, i), "fastcgi_param "+h.Name, v)
 	}
 	b := d.buffers()
 	at := func() string {
@@ -270,7 +275,7 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 		}
 	}
 	if o := l.FastcgiSplitPathInfo; o.set() {
-		re, err := regexp.Compile(o.v)
+		re, err := compilePCRE(o.v, false)
 		switch {
 		case err != nil:
 			p.add(o.at(), "invalid regular expression %q in fastcgi_split_path_info: %v", o.v, err)
@@ -299,6 +304,7 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 	loc.ProxyNextUpstreamTries = d.FastcgiNextUpstreamTries.or(0)
 	loc.ProxyNextUpstreamTimeout = d.FastcgiNextUpstreamTimeout.or(0)
 	loc.ProxyRequestBuffering = d.FastcgiRequestBuffering.or(true)
+	loc.ProxyIgnoreClientAbort = d.FastcgiIgnoreClientAbort.or(false)
 }
 
 func lingerMode(s string) LingerMode {

@@ -36,7 +36,7 @@ http:
 		t.Fatalf("fastcgi_pass: %+v %+v", l.ProxyPass, l.FastCGI)
 	}
 	if l.ProxyBuffers != (Buffers{N: 4, Size: 8 << 10}) || l.ProxyBusyBuffersSize != 16<<10 ||
-		l.ProxyReadTimeout != 5*time.Second || l.ProxyTempPath != "temp/fastcgi" ||
+		l.ProxyReadTimeout != 5*time.Second || l.ProxyTempPath != c.Prefix+"/temp/fastcgi" ||
 		l.ProxyNextUpstream != NextError|NextTimeout|NextHTTP500 || len(l.ProxySetHeader) != 0 {
 		t.Errorf("fastcgi_* not resolved into the proxy fields: %+v", l)
 	}

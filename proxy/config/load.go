@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -25,7 +26,23 @@ const keyDelimiter = "::"
 // Load reads the configuration file at path, applies SPILLWAY_* environment
 // overrides, and returns the resolved, validated Config. Errors are *Error
 // (several are joined with errors.Join), each naming the key and its line.
-func Load(path string) (*Config, error) {
+// Relative paths are resolved against the file's directory (LoadPaths).
+func Load(path string) (*Config, error) { return LoadPaths(path, Paths{}) }
+
+// Paths says how the relative paths of a file are resolved, as nginx's
+// command line does.
+type Paths struct {
+	// Prefix is nginx's prefix (-p): relative error_log, access_log, pid
+	// and temp paths are joined to it, and the Config holds them absolute.
+	// "" means the configuration file's directory.
+	Prefix string
+	// ErrorLog is the error log when the file sets none (nginx's -e);
+	// "" means logs/error.log under the prefix.
+	ErrorLog string
+}
+
+// LoadPaths is Load with the prefix and default error log of paths.
+func LoadPaths(path string, paths Paths) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		cause := err
@@ -35,7 +52,7 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, &Error{File: path, Msg: fmt.Sprintf("open() %q failed (%v)", path, cause), Err: err}
 	}
-	return LoadBytes(path, data)
+	return LoadBytesPaths(path, data, paths)
 }
 
 // LoadBytes is Load for a file already in memory; name is used in messages
@@ -45,6 +62,12 @@ func Load(path string) (*Config, error) {
 // decoding and the environment overrides, and by yaml.v3 into a node tree,
 // which viper does not keep and which gives each key its line number.
 func LoadBytes(name string, data []byte) (*Config, error) {
+	return LoadBytesPaths(name, data, Paths{})
+}
+
+// LoadBytesPaths is LoadBytes with the prefix and default error log of
+// paths; the default prefix is name's directory.
+func LoadBytesPaths(name string, data []byte, paths Paths) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, yamlError(name, err)
@@ -82,10 +105,28 @@ func LoadBytes(name string, data []byte) (*Config, error) {
 			}
 		}
 	}
+	if paths.ErrorLog != "" && (raw.ErrorLog == nil || len(raw.ErrorLog.v) == 0 || raw.ErrorLog.v[0].Path == "") {
+		// nginx's -e: the error log when the file names none
+		l := ErrorLog{Level: -1}
+		if raw.ErrorLog != nil && len(raw.ErrorLog.v) > 0 {
+			l = raw.ErrorLog.v[0]
+		}
+		l.Path = paths.ErrorLog
+		raw.ErrorLog = &opt[[]ErrorLog]{v: []ErrorLog{l}}
+	}
 	c := resolve(&raw, p)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
+	prefix := paths.Prefix
+	if prefix == "" {
+		prefix = filepath.Dir(name)
+	}
+	abs, err := filepath.Abs(prefix)
+	if err != nil {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("prefix %q: %v", prefix, err), Err: err}
+	}
+	c.absolutePaths(abs)
 	c.Source = name
 	return c, nil
 }
@@ -132,6 +173,9 @@ func (p *problems) envOverString() {
 		if n := nodeAt(p.doc, parent); n != nil && n.Kind == yaml.ScalarNode {
 			p.add(parent, "%s cannot override part of %q written as a string; write it as a mapping, e.g. {path: ..., %s: ...}",
 				envVarOf(k), directiveOf(parent), k[len(parent)+1:])
+		} else if n != nil && n.Kind == yaml.SequenceNode {
+			p.add(parent, "%s cannot override part of %q written as a list (which entry?); set it in the file",
+				envVarOf(k), directiveOf(parent))
 		}
 	}
 }

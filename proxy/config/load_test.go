@@ -3,7 +3,10 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,8 +105,10 @@ func TestLoadGoodFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Source != "../../testdata/config/good.yaml" || c.PID != "logs/spillway.pid" ||
-		c.ErrorLog != (ErrorLog{Path: "logs/error.log", Level: LevelNotice}) || c.BufferMemoryLimit != 64<<20 {
+	// Relative paths are joined to the file's directory (the default prefix).
+	dir, _ := filepath.Abs("../../testdata/config")
+	if c.Source != "../../testdata/config/good.yaml" || c.PID != dir+"/logs/spillway.pid" || c.Prefix != dir ||
+		c.ErrorLog != (ErrorLog{Path: dir + "/logs/error.log", Level: LevelNotice}) || c.BufferMemoryLimit != 64<<20 {
 		t.Errorf("top level = %q %q %+v %d", c.Source, c.PID, c.ErrorLog, c.BufferMemoryLimit)
 	}
 
@@ -124,10 +129,11 @@ func TestLoadGoodFile(t *testing.T) {
 	s := c.Servers[0]
 	wantServer := Server{
 		Listen: []string{"127.0.0.1:8080"}, ServerName: []string{"localhost"},
-		AccessLog:           AccessLog{Path: "logs/access.log", Format: "combined"},
+		AccessLog:           AccessLog{Path: dir + "/logs/access.log", Format: "combined"},
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
+		MergeSlashes: true, // nginx's default
 	}
 	gotServer := *s
 	gotServer.Locations = nil
@@ -143,11 +149,11 @@ func TestLoadGoodFile(t *testing.T) {
 		ProxySendTimeout:    60 * time.Second, ProxyReadTimeout: 60 * time.Second,
 		ProxyBuffering: true, ProxyBufferSize: 4 << 10, ProxyBuffers: Buffers{N: 8, Size: 4 << 10},
 		ProxyBusyBuffersSize: 8 << 10, ProxyMaxTempFileSize: 1 << 30, ProxyTempFileWriteSize: 8 << 10,
-		ProxyTempPath: "temp/proxy", ProxySpillGrace: 50 * time.Millisecond,
+		ProxyTempPath: dir + "/temp/proxy", ProxySpillGrace: 50 * time.Millisecond,
 		ProxyRequestBuffering: true, ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
-		ClientBodyTempPath: "temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
+		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
 		ProxyNextUpstream: NextError | NextTimeout,
-		Root:              "html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
+		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix
@@ -202,7 +208,7 @@ http:
 		{"server directive overridden", c.Servers[1].KeepaliveTimeout, 6 * time.Second},
 		{"bare number is seconds", c.Servers[0].ClientHeaderTimeout, 7 * time.Second},
 		{"access_log off from http", c.Servers[0].AccessLog, AccessLog{Off: true}},
-		{"access_log string form", c.Servers[1].AccessLog, AccessLog{Path: "logs/b.log", Format: "combined"}},
+		{"access_log string form", c.Servers[1].AccessLog, AccessLog{Path: c.Prefix + "/logs/b.log", Format: "combined"}},
 		{"listen 8080", c.Servers[0].Listen, []string{"0.0.0.0:8080"}},
 	}
 	for _, tt := range tests {
@@ -520,8 +526,12 @@ func TestValidation(t *testing.T) {
 			"http.servers[0].listen[1]", 6, "a duplicate listen 0.0.0.0:8080"},
 		{"bad listen port", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:80800"]`, 1),
 			"http.servers[0].listen[0]", 6, `invalid port in "127.0.0.1:80800" of the "listen" directive`},
-		{"listen parameters", strings.Replace(base, `["127.0.0.1:8080"]`, `"8080 default_server"`, 1),
-			"http.servers[0].listen[0]", 6, `invalid parameter "default_server"`},
+		{"listen parameters", strings.Replace(base, `["127.0.0.1:8080"]`, `"8080 reuseport"`, 1),
+			"http.servers[0].listen[0]", 6, `invalid parameter "reuseport" of the "listen" directive: spillway supports ssl and default_server`},
+		{"duplicate default server", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:8080 default_server"]`, 1) + `    - listen: ["127.0.0.1:8080 default"]
+      server_name: [b]
+      locations: [{path: /, proxy_pass: "http://app"}]
+`, "http.servers[1].listen", 10, "a duplicate default server for 127.0.0.1:8080"},
 		{"buffer_memory_limit 0", strings.Replace(base, "http:\n", "http:\n  buffer_memory_limit: 0\n", 1),
 			"http.buffer_memory_limit", 2, `"buffer_memory_limit" must be greater than 0`},
 		{"conflicting server names", base + `    - listen: ["127.0.0.1:8080"]
@@ -605,7 +615,7 @@ http:
 	if !reflect.DeepEqual(s.ServerName, []string{"example.com", "www.example.com"}) {
 		t.Errorf("server_name = %q", s.ServerName)
 	}
-	if s.AccessLog != (AccessLog{Path: "logs/a.log", Format: "$remote_addr $request"}) {
+	if s.AccessLog != (AccessLog{Path: c.Prefix + "/logs/a.log", Format: "$remote_addr $request"}) {
 		t.Errorf("access_log = %+v", s.AccessLog)
 	}
 	if s.LargeClientHeaderBuffers != (Buffers{N: 2, Size: 16 << 10}) {
@@ -650,7 +660,7 @@ func TestEnvOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ErrorLog != (ErrorLog{Path: "logs/error.log", Level: LevelDebug}) {
+	if c.ErrorLog != (ErrorLog{Path: c.Prefix + "/logs/error.log", Level: LevelDebug}) {
 		t.Errorf("error_log = %+v; want the file's path with the variable's level", c.ErrorLog)
 	}
 	if c.PID != "/run/spillway.pid" {
@@ -804,4 +814,137 @@ http:
           path: /b
 `)
 	wantError(t, err, "http.servers[0].locations[1].proxy_read_timeout", 6, `invalid value "3x"`)
+}
+
+// listen accepts default_server (and nginx's older "default") next to ssl,
+// as convert writes it from nginx.conf; the address is still normalised.
+func TestListenDefaultServer(t *testing.T) {
+	text := strings.Replace(base, `["127.0.0.1:8080"]`, `["8080 default_server", "127.0.0.1:8081 default", "127.0.0.1:8082"]`, 1)
+	c, err := load(t, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Servers[0]
+	if !slices.Equal(s.Listen, []string{"0.0.0.0:8080", "127.0.0.1:8081", "127.0.0.1:8082"}) ||
+		!slices.Equal(s.ListenDefault, []string{"0.0.0.0:8080", "127.0.0.1:8081"}) {
+		t.Errorf("listen %v, default for %v", s.Listen, s.ListenDefault)
+	}
+}
+
+// nginx's -p and -e: relative paths join the prefix, absolute ones and
+// "stderr" stay, and the default error log is -e's when the file sets none.
+func TestLoadPaths(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "proxy.yaml")
+	const yaml = `
+pid: run/spillway.pid
+http:
+  proxy_temp_path: proxy_temp
+  client_body_temp_path: /var/tmp/body
+  servers:
+    - listen: ["127.0.0.1:8080"]
+      access_log: stderr
+      locations: [{path: /, proxy_pass: "http://127.0.0.1:9001"}]
+    - listen: ["127.0.0.1:8081"]
+      access_log: logs/b.log
+      locations: [{path: /, proxy_pass: "http://127.0.0.1:9001", root: www}]
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadPaths(file, Paths{Prefix: "/srv/spillway", ErrorLog: "err.log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Servers[0], c.Servers[1]
+	for _, tt := range []struct{ name, got, want string }{
+		{"prefix", c.Prefix, "/srv/spillway"},
+		{"pid", c.PID, "/srv/spillway/run/spillway.pid"},
+		{"error_log from -e", c.ErrorLog.Path, "/srv/spillway/err.log"},
+		{"proxy_temp_path", a.Locations[0].ProxyTempPath, "/srv/spillway/proxy_temp"},
+		{"absolute client_body_temp_path", a.Locations[0].ClientBodyTempPath, "/var/tmp/body"},
+		{"access_log stderr", a.AccessLog.Path, "stderr"},
+		{"access_log", b.AccessLog.Path, "/srv/spillway/logs/b.log"},
+		{"root", b.Locations[0].Root, "/srv/spillway/www"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+
+	// No prefix: the file's directory. The file's error_log beats -e.
+	if err := os.WriteFile(file, []byte("error_log: {path: e.log, level: info}\n"+yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err = LoadPaths(file, Paths{ErrorLog: "err.log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Prefix != dir || c.PID != dir+"/run/spillway.pid" || c.ErrorLog != (ErrorLog{Path: dir + "/e.log", Level: LevelInfo}) {
+		t.Errorf("prefix %q, pid %q, error_log %+v", c.Prefix, c.PID, c.ErrorLog)
+	}
+}
+
+// Certificates are read from the configuration file's directory, as nginx
+// reads them from its conf prefix (not from -p, not from the working
+// directory).
+func TestCertificatePathsFromFileDirectory(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "proxy.yaml")
+	yaml := `
+http:
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      ssl_certificate: certs/a.pem
+      ssl_certificate_key: certs/a.key
+      locations: [{path: /, proxy_pass: "http://127.0.0.1:9001"}]
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadPaths(file, Paths{Prefix: "/elsewhere"})
+	want := `cannot load certificate "` + dir + `/certs/a.pem"`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
+func TestEnvOverListForm(t *testing.T) {
+	t.Setenv("SPILLWAY_ERROR_LOG_LEVEL", "debug")
+	_, err := load(t, "error_log: [logs/error.log warn, logs/notice.log notice]\n"+base)
+	wantError(t, err, "error_log", 1, "SPILLWAY_ERROR_LOG_LEVEL cannot override part of")
+}
+
+// Several error logs, as nginx's several error_log lines in main: every
+// form, in order, each defaulted on its own; the first is also ErrorLog.
+func TestErrorLogList(t *testing.T) {
+	c := mustLoad(t, "error_log:\n  - logs/error.log\n  - {path: logs/notice.log, level: notice}\n  - stderr debug\n"+base)
+	// relative paths join the prefix (the file's directory), every one
+	at := func(p string) string { return filepath.Join(c.Prefix, p) }
+	want := []ErrorLog{{Path: at("logs/error.log"), Level: LevelError}, {Path: at("logs/notice.log"), Level: LevelNotice}, {Path: "stderr", Level: LevelDebug}}
+	if !slices.Equal(c.ErrorLogs, want) || c.ErrorLog != want[0] || !slices.Equal(c.AllErrorLogs(), want) {
+		t.Errorf("error logs = %+v (first %+v), want %+v", c.ErrorLogs, c.ErrorLog, want)
+	}
+	one := mustLoad(t, "error_log: logs/e.log warn\n"+base)
+	if w := []ErrorLog{{Path: filepath.Join(one.Prefix, "logs/e.log"), Level: LevelWarn}}; !slices.Equal(one.ErrorLogs, w) || one.ErrorLog != w[0] {
+		t.Errorf("single form: %+v, want %+v", one.ErrorLogs, w)
+	}
+	_, err := load(t, "error_log: []\n"+base)
+	wantError(t, err, "error_log", 1, "an empty list")
+	_, err = load(t, "error_log: [logs/e.log, logs/n.log loud]\n"+base)
+	wantError(t, err, "error_log", 1, `log 2: invalid log level "loud"`)
+}
+
+// EnvOverrides names the variables that override a directive (what -T
+// prints), not every SPILLWAY_* variable: CI's SPILLWAY_REQUIRE_NGINX
+// overrides nothing.
+func TestEnvOverridesListsDirectivesOnly(t *testing.T) {
+	t.Setenv("SPILLWAY_REQUIRE_NGINX", "1")
+	t.Setenv("SPILLWAY_HTTP_PROXY_BUFFERS", "4 8k")
+	t.Setenv("SPILLWAY_ERROR_LOG_LEVEL", "info")
+	got := EnvOverrides()
+	want := []string{"SPILLWAY_ERROR_LOG_LEVEL=info", "SPILLWAY_HTTP_PROXY_BUFFERS=4 8k"}
+	if !slices.Equal(got, want) {
+		t.Errorf("EnvOverrides() = %q, want %q", got, want)
+	}
 }

@@ -1,10 +1,15 @@
 package config
 
 import (
+	"os"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"spillway/proxy/vars"
 )
 
 // The raw layer: proxy.yaml as written, decoded by viper/mapstructure into
@@ -56,9 +61,9 @@ type (
 
 // rawFile is the whole file.
 type rawFile struct {
-	ErrorLog *opt[ErrorLog] `mapstructure:"error_log"`
-	PID      *opt[string]   `mapstructure:"pid"`
-	HTTP     *rawHTTP       `mapstructure:"http"`
+	ErrorLog *opt[[]ErrorLog] `mapstructure:"error_log"` // one, or a list
+	PID      *opt[string]     `mapstructure:"pid"`
+	HTTP     *rawHTTP         `mapstructure:"http"`
 
 	WorkerShutdownTimeout *opt[time.Duration] `mapstructure:"worker_shutdown_timeout"`
 	Metrics               *rawMetrics         `mapstructure:"metrics"`
@@ -73,6 +78,9 @@ type rawMetrics struct {
 // rawHTTP is the http section (nginx's http block).
 type rawHTTP struct {
 	BufferMemoryLimit *opt[size]             `mapstructure:"buffer_memory_limit"`
+	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"`  // limitreq.go
+	LimitConnZone     *opt[[]LimitConnZone]  `mapstructure:"limit_conn_zone"` // limitconn.go
+	Map               *opt[[]vars.MapDef]    `mapstructure:"map"`             // nginx's map blocks (maps.go)
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 
@@ -97,6 +105,10 @@ type rawLocation struct {
 	// StubStatus answers the location with nginx's stub_status page instead
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
+	// Internal is nginx's "internal": the location answers only internal
+	// redirects and subrequests, which spillway never makes, so a client
+	// asking for it gets 404 (access.go).
+	Internal *opt[bool] `mapstructure:"internal"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	locationDirectives        `mapstructure:",squash"`
@@ -149,6 +161,7 @@ type serverDirectives struct {
 	KeepaliveTimeout         *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests        *opt[int]           `mapstructure:"keepalive_requests"`
 	UnderscoresInHeaders     *opt[bool]          `mapstructure:"underscores_in_headers"`
+	MergeSlashes             *opt[bool]          `mapstructure:"merge_slashes"`
 	AccessLog                *opt[AccessLog]     `mapstructure:"access_log"`
 
 	sslDirectives `mapstructure:",squash"` // ssl_* (tls.go)
@@ -173,6 +186,8 @@ type locationDirectives struct {
 	ProxyTempPath          *opt[string]        `mapstructure:"proxy_temp_path"`
 	ProxySpillGrace        *opt[time.Duration] `mapstructure:"proxy_spill_grace"` // spillway's own
 
+	ProxyIgnoreClientAbort *opt[bool] `mapstructure:"proxy_ignore_client_abort"`
+
 	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -190,6 +205,10 @@ type locationDirectives struct {
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
+
+	accessDirectives    `mapstructure:",squash"` // allow/deny as access (access.go)
+	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
+	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -201,6 +220,7 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.KeepaliveTimeout, p.KeepaliveTimeout)
 	merge(&d.KeepaliveRequests, p.KeepaliveRequests)
 	merge(&d.UnderscoresInHeaders, p.UnderscoresInHeaders)
+	merge(&d.MergeSlashes, p.MergeSlashes)
 	merge(&d.AccessLog, p.AccessLog)
 	d.sslDirectives.inherit(&p.sslDirectives)
 }
@@ -223,6 +243,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyTempPath, p.ProxyTempPath)
 	merge(&d.ProxySpillGrace, p.ProxySpillGrace)
 	merge(&d.ProxyRequestBuffering, p.ProxyRequestBuffering)
+	merge(&d.ProxyIgnoreClientAbort, p.ProxyIgnoreClientAbort)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)
@@ -235,6 +256,9 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
+	d.accessDirectives.inherit(&p.accessDirectives)
+	d.limitReqDirectives.inherit(&p.limitReqDirectives)
+	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the
@@ -368,7 +392,7 @@ func envKeys() []string {
 			switch {
 			case f.typ.Implements(reflect.TypeFor[keyed]()):
 				switch f.typ {
-				case reflect.TypeFor[*opt[ErrorLog]]():
+				case reflect.TypeFor[*opt[[]ErrorLog]]():
 					keys = append(keys, key+".path", key+".level")
 				case reflect.TypeFor[*opt[AccessLog]]():
 					keys = append(keys, key+".path", key+".format")
@@ -382,4 +406,20 @@ func envKeys() []string {
 	}
 	walk(reflect.TypeFor[rawFile](), "")
 	return keys
+}
+
+// EnvOverrides lists the environment variables (NAME=value, sorted) that
+// override a directive of a proxy.yaml: SPILLWAY_ plus a bound key's path
+// with "_" between levels. Other SPILLWAY_* variables (the test suite's
+// SPILLWAY_REQUIRE_*, say) override nothing and are not listed.
+func EnvOverrides() []string {
+	var out []string
+	for _, key := range envKeys() {
+		name := strings.ToUpper(envPrefix + "_" + strings.ReplaceAll(key, ".", "_"))
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			out = append(out, name+"="+v)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }

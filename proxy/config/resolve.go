@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -73,12 +74,13 @@ func defaultHeaders() []Header {
 // every problem in p.
 func resolve(raw *rawFile, p *problems) *Config {
 	c := &Config{
-		ErrorLog:  resolveErrorLog(raw.ErrorLog),
+		ErrorLogs: resolveErrorLogs(raw.ErrorLog),
 		PID:       raw.PID.or(""),
 		Upstreams: map[string]*Upstream{},
 
 		WorkerShutdownTimeout: raw.WorkerShutdownTimeout.or(0),
 	}
+	c.ErrorLog = c.ErrorLogs[0]
 	if c.WorkerShutdownTimeout < 0 {
 		p.add(raw.WorkerShutdownTimeout.at(), `"worker_shutdown_timeout" must not be negative`)
 	}
@@ -100,6 +102,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		p.add(h.BufferMemoryLimit.at(), `"buffer_memory_limit" must be greater than 0`)
 	}
 
+	c.Maps = resolveMaps(h.Map, p)
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)
@@ -132,9 +135,52 @@ func resolve(raw *rawFile, p *problems) *Config {
 		s.locationDirectives.inherit(&h.locationDirectives)
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
+	c.LimitReqZones = resolveLimitReqZones(h, p)
+	c.LimitConnZones = resolveLimitConnZones(h, p)
 	checkServerNames(c.Servers, h.Servers, p)
+	checkDefaultServers(c.Servers, h.Servers, p)
 	checkSSLAddresses(c.Servers, h.Servers, p)
 	return c
+}
+
+// absolutePaths joins every relative file path to prefix, as nginx joins
+// them to its prefix (-p), so that the running proxy does not depend on its
+// working directory (a "spillway -s reopen" from logrotate runs in /) and
+// logs absolute temp-file paths.
+func (c *Config) absolutePaths(prefix string) {
+	c.Prefix = prefix
+	abs := func(p *string) {
+		if *p != "" && *p != "stderr" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(prefix, *p)
+		}
+	}
+	abs(&c.ErrorLog.Path)
+	for i := range c.ErrorLogs {
+		abs(&c.ErrorLogs[i].Path)
+	}
+	abs(&c.PID)
+	for _, s := range c.Servers {
+		if !s.AccessLog.Off {
+			abs(&s.AccessLog.Path)
+		}
+		for _, l := range s.Locations {
+			abs(&l.ProxyTempPath)
+			abs(&l.ClientBodyTempPath)
+			abs(&l.Root)
+		}
+	}
+}
+
+// confPath joins a relative certificate path to the configuration file's
+// directory, where nginx reads certificates from (its conf prefix, not -p).
+func (p *problems) confPath(f string) string {
+	if f == "" || filepath.IsAbs(f) {
+		return f
+	}
+	if dir := filepath.Dir(p.file); dir != "." {
+		return filepath.Join(dir, f)
+	}
+	return f
 }
 
 // checkDirectives checks the directives as they are in effect at one level:
@@ -145,15 +191,17 @@ func (h *rawHTTP) checkDirectives(p *problems) {
 	h.locationDirectives.check(p)
 }
 
-func resolveErrorLog(o *opt[ErrorLog]) ErrorLog {
-	l := o.or(ErrorLog{Level: -1})
-	if l.Path == "" {
-		l.Path = defaultErrorLogPath
+func resolveErrorLogs(o *opt[[]ErrorLog]) []ErrorLog {
+	logs := slices.Clone(o.or([]ErrorLog{{Level: -1}}))
+	for i := range logs {
+		if logs[i].Path == "" {
+			logs[i].Path = defaultErrorLogPath
+		}
+		if logs[i].Level < 0 { // errorLogFrom leaves -1 when no level is given
+			logs[i].Level = defaultErrorLogLevel
+		}
 	}
-	if l.Level < 0 { // errorLogFrom leaves -1 when no level is given
-		l.Level = defaultErrorLogLevel
-	}
-	return l
+	return logs
 }
 
 func resolveAccessLog(o *opt[AccessLog]) AccessLog {
@@ -299,6 +347,12 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		KeepaliveTimeout:         s.KeepaliveTimeout.or(defaultKeepaliveTimeout),
 		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
+		MergeSlashes:             s.MergeSlashes.or(true),
+		Access:                   s.accessDirectives.resolve(),
+		AuthBasic:                s.accessDirectives.authBasic(),
+		SatisfyAny:               s.accessDirectives.satisfyAny(),
+		LimitReq:                 s.limitReqDirectives.resolve(),
+		LimitConn:                s.limitConnDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -308,6 +362,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	}
 	for i, a := range s.Listen.or(nil) {
 		a, ssl := cutListenSSL(a)
+		a, def := cutListenDefault(a)
 		addr, err := listenAddress(a)
 		switch {
 		case err != nil:
@@ -318,6 +373,9 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			srv.Listen = append(srv.Listen, addr)
 			if ssl {
 				srv.ListenSSL = append(srv.ListenSSL, addr)
+			}
+			if def {
+				srv.ListenDefault = append(srv.ListenDefault, addr)
 			}
 		}
 	}
@@ -370,10 +428,11 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	}
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
+	loc.Internal = l.Internal.or(false)
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set():
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false):
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
@@ -403,6 +462,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySpillGrace = d.ProxySpillGrace.or(defaultSpillGrace)
 
 	l.ProxyRequestBuffering = d.ProxyRequestBuffering.or(true)
+	l.ProxyIgnoreClientAbort = d.ProxyIgnoreClientAbort.or(false)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
 	l.ClientBodyTempPath = d.ClientBodyTempPath.or(defaultClientBodyTempPath)
@@ -414,6 +474,11 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyNextUpstreamTimeout = d.ProxyNextUpstreamTimeout.or(0)
 	l.ProxyNextUpstreamBackoff = d.ProxyNextUpstreamBackoff.or(0)
 	l.ProxyNextUpstreamIdempotencyKey = d.ProxyNextUpstreamIdempotencyKey.or(false)
+	l.Access = d.accessDirectives.resolve()
+	l.AuthBasic = d.accessDirectives.authBasic()
+	l.SatisfyAny = d.accessDirectives.satisfyAny()
+	l.LimitReq = d.limitReqDirectives.resolve()
+	l.LimitConn = d.limitConnDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

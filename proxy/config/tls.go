@@ -157,6 +157,18 @@ func cutListenSSL(a string) (string, bool) {
 	return strings.Join(rest, " "), true
 }
 
+// cutListenDefault takes the "default_server" parameter (or nginx's older
+// spelling "default") off a listen entry ("80 default_server").
+func cutListenDefault(a string) (string, bool) {
+	f := strings.Fields(a)
+	if len(f) < 2 || !slices.ContainsFunc(f[1:], isDefaultParam) {
+		return a, false
+	}
+	return strings.Join(slices.DeleteFunc(f, isDefaultParam), " "), true
+}
+
+func isDefaultParam(w string) bool { return w == "default_server" || w == "default" }
+
 // resolveServerTLS loads a server's certificates and resolves its ssl_*
 // directives. Certificates are loaded only for a server that listens with
 // ssl (nginx loads them wherever they are set; a server without ssl never
@@ -199,7 +211,8 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 			p.add(d.SSLCertificate.at(), `no "ssl_certificate_key" is defined for certificate %q`, cf)
 			continue
 		}
-		pair, key, msg := loadPair(cf, keys[i])
+		cf, kf := p.confPath(cf), p.confPath(keys[i])
+		pair, key, msg := loadPair(cf, kf)
 		if msg != "" {
 			at := d.SSLCertificate.at()
 			if key {
@@ -208,7 +221,7 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 			p.add(at, "%s", msg)
 			continue
 		}
-		t.Certificates = append(t.Certificates, Certificate{CertFile: cf, KeyFile: keys[i], Pair: pair})
+		t.Certificates = append(t.Certificates, Certificate{CertFile: cf, KeyFile: kf, Pair: pair})
 	}
 	if len(keys) > len(certs) {
 		p.add(d.SSLCertificateKey.at(), `no "ssl_certificate" is defined for key %q`, keys[len(certs)])
@@ -425,7 +438,7 @@ func resolveProxySSL(d *proxySSLDirectives, pp ProxyPass, p *problems) ProxySSL 
 	if s.Name == "" {
 		s.Name = stripPort(pp.Host)
 	}
-	if f := d.ProxySSLTrustedCertificate.or(""); f != "" {
+	if f := p.confPath(d.ProxySSLTrustedCertificate.or("")); f != "" {
 		s.TrustedCertificate = f
 		b, err := os.ReadFile(f)
 		if err != nil {

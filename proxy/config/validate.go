@@ -19,6 +19,9 @@ func (d *serverDirectives) check(p *problems) {
 	if d.ClientHeaderBufferSize.or(1) <= 0 {
 		p.add(d.ClientHeaderBufferSize.at(), `"client_header_buffer_size" must be greater than 0`)
 	}
+	if l := d.AccessLog.or(AccessLog{}); !l.Off && l.Format != "" && l.Format != "combined" {
+		p.checkVariables(d.AccessLog.at(), "log_format", l.Format)
+	}
 }
 
 // check checks the location directives in effect at one level (http, a
@@ -34,7 +37,11 @@ func (d *locationDirectives) check(p *problems) {
 			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 		}
 	}
+	for i, h := range d.ProxySetHeader.or(nil) {
+		p.checkVariables(p.headerKey(d.ProxySetHeader, i), "proxy_set_header "+h.Name, h.Value)
+	}
 	d.checkBuffers(p)
+	d.accessDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from
@@ -145,6 +152,20 @@ func checkServerNames(servers []*Server, raw []rawServer, p *problems) {
 	}
 }
 
+// checkDefaultServers reports a second default_server for an address, as
+// nginx does ("a duplicate default server for 0.0.0.0:80").
+func checkDefaultServers(servers []*Server, raw []rawServer, p *problems) {
+	seen := map[string]bool{}
+	for i, s := range servers {
+		for _, a := range s.ListenDefault {
+			if seen[a] {
+				p.add(raw[i].Listen.at(), "a duplicate default server for %s", a)
+			}
+			seen[a] = true
+		}
+	}
+}
+
 // listenAddress normalises a listen entry to host:port: "8080" and ":8080"
 // and "*:8080" mean 0.0.0.0:8080 (nginx's *:8080); an address without a
 // port gets nginx's default port 80. Port 0 (any free port) is allowed for
@@ -152,7 +173,7 @@ func checkServerNames(servers []*Server, raw []rawServer, p *problems) {
 func listenAddress(s string) (string, error) {
 	a := strings.TrimSpace(s)
 	if f := strings.Fields(a); len(f) > 1 {
-		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: listen parameters are not supported`, f[1])
+		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: spillway supports ssl and default_server`, f[1])
 	}
 	if _, ok := parseDigits(a); ok {
 		a = ":" + a
@@ -218,12 +239,11 @@ func parseLocationPath(s string) (string, MatchKind, *regexp.Regexp, error) {
 	}
 	switch mod {
 	case "~", "~*":
-		expr := path
 		kind := MatchRegex
 		if mod == "~*" {
-			expr, kind = "(?i)"+path, MatchRegexCaseless
+			kind = MatchRegexCaseless
 		}
-		re, err := regexp.Compile(expr)
+		re, err := compilePCRE(path, kind == MatchRegexCaseless)
 		if err != nil {
 			return path, kind, nil, fmt.Errorf("invalid regular expression %q in location: %v; Go's RE2 syntax has no lookaround or backreferences", path, err)
 		}

@@ -26,6 +26,9 @@ type Response struct {
 	// announced), or, for a body cut short or unframed, "eof", "reset" or
 	// "timeout".
 	End string
+	// Auth is the WWW-Authenticate header ("" for none): the access
+	// control a client sees besides the status.
+	Auth string
 	// Err is the client-side error, for failure messages only.
 	Err string
 }
@@ -85,9 +88,15 @@ func (req Request) wire() []byte {
 	return b.Bytes()
 }
 
+// abortWait bounds how long an Abort client waits for its request to reach
+// an upstream.
+const abortWait = 5 * time.Second
+
 // send sends req on a new connection to addr and reads the answer. log
-// returns the proxy's error log so far (SlowRead waits for a line in it).
-func send(addr string, req Request, log func() string) Response {
+// returns the proxy's error log so far (SlowRead waits for a line in it);
+// reached reports whether the request has reached an upstream (Abort waits
+// for it).
+func send(addr string, req Request, log func() string, reached func() bool) Response {
 	d := net.Dialer{Timeout: clientTimeout}
 	if req.SlowRead {
 		// A small receive window, so that the proxy's socket blocks soon
@@ -118,6 +127,21 @@ func send(addr string, req Request, log func() string) Response {
 		_, _ = c.Write(data)
 	}()
 	defer func() { <-written }()
+	if req.Abort != "" {
+		<-written
+		deadline := time.Now().Add(abortWait)
+		for !reached() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond) // polling the upstreams' counters: the event has no other signal
+		}
+		if !reached() {
+			return Response{Status: "none", End: "abort: the request did not reach an upstream"}
+		}
+		if req.Abort == AbortRST {
+			_ = c.(*net.TCPConn).SetLinger(0)
+		}
+		_ = c.Close()
+		return Response{Status: "none", End: "aborted by the client"}
+	}
 	if req.SlowRead {
 		<-written
 		deadline := time.Now().Add(spillWait)
@@ -155,6 +179,7 @@ func readResponse(br *bufio.Reader, head bool) Response {
 			continue
 		}
 		r.Status = code
+		r.Auth = hdr["www-authenticate"]
 		keep := "keep-alive"
 		if strings.EqualFold(hdr["connection"], "close") {
 			keep = "close"

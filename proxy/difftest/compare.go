@@ -130,6 +130,9 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 		if string(bn) != string(bs) {
 			add(AspectBody, "request %d: nginx %s, spillway %s", i+1, describeBody(bn), describeBody(bs))
 		}
+		if rn.Auth != rs.Auth {
+			add(AspectAuth, "request %d: nginx WWW-Authenticate %q, spillway %q", i+1, rn.Auth, rs.Auth)
+		}
 		if rn.End != rs.End {
 			add(AspectEnd, "request %d: nginx %q (%s), spillway %q (%s)", i+1, rn.End, rn.Err, rs.End, rs.Err)
 		}
@@ -151,6 +154,9 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 		if s.CompareConns && ng.Conns[i] != sp.Conns[i] {
 			add(AspectConns, "U%d connections: nginx %d, spillway %d", i, ng.Conns[i], sp.Conns[i])
 		}
+	}
+	if an, as := slices.Sorted(slices.Values(ng.Access)), slices.Sorted(slices.Values(sp.Access)); !slices.Equal(an, as) {
+		add(AspectAccess, "nginx:\n\t%s\nspillway:\n\t%s", strings.Join(ng.Access, "\n\t"), strings.Join(sp.Access, "\n\t"))
 	}
 	if !slices.Equal(ng.Log, sp.Log) {
 		add(AspectLog, "nginx:\n\t%s\nspillway:\n\t%s", strings.Join(ng.Log, "\n\t"), strings.Join(sp.Log, "\n\t"))

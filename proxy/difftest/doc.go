@@ -26,9 +26,11 @@ and the test compares:
 | ` + "`status`" + ` | the final status, ` + "`HTTP/0.9`" + ` for bytes without a status line, ` + "`none`" + ` for no answer |
 | ` + "`body`" + ` | the body bytes received (chunked framing removed; the error page footer ` + "`nginx/1.22.1`" + ` / ` + "`spillway`" + ` normalised) |
 | ` + "`end`" + ` | how the response ended: complete (and whether the connection stays open), or cut by EOF, reset or timeout |
-| ` + "`hits`" + ` | the requests each upstream server received, by method and path |
+| ` + "`auth`" + ` | the ` + "`WWW-Authenticate`" + ` header |
+| ` + "`hits`" + ` | the requests each upstream server received, by method and request target (path and query byte for byte, as the proxy sent them) |
 | ` + "`conns`" + ` | the TCP connections each upstream server accepted (keepalive scenarios only) |
 | ` + "`log`" + ` | the error-log lines in order, after removing timestamps and pid#tid, with ` + "`*N`" + ` for connection numbers, ` + "`U0`" + `, ` + "`U1`" + `, ... and ` + "`PROXY`" + ` for addresses, ` + "`<dir>`" + ` and ` + "`<N>`" + ` for temp-file paths |
+| ` + "`access`" + ` | the access-log lines, as ` + "`$status \"$request\"`" + ` (both sides log with that format): every request answered or given up on, those the HTTP parser refused included, with nginx's rendering of a bad request line |
 
 A scenario either expects no difference, or documents exactly which aspects differ and why;
 the test fails when the observed difference is another one, and also when a documented
@@ -46,6 +48,16 @@ Run it:
     DIFFTEST_UPDATE_DOC=1 go test -run TestDocInSync ./proxy/difftest/   # regenerate this file
 
 nginx needs only its core http, proxy and upstream modules (Debian's ` + "`nginx-light`" + ` is enough).
+
+` + "`TestFail2banBadRequestFilter`" + ` sends every ` + "`bad_request`" + ` scenario's requests (with good ones
+between them) through both, with the access logs in nginx's ` + "`combined`" + ` format, and runs
+fail2ban's stock ` + "`nginx-bad-request`" + ` filter (` + "`fail2ban-regex`" + `) over each: the matches must be
+equal. It skips without ` + "`fail2ban-regex`" + ` (` + "`apt-get install -y fail2ban`" + `) unless
+` + "`SPILLWAY_REQUIRE_FAIL2BAN=1`" + `, which CI sets.
+` + "`TestFail2banFiltersMatchAsForNginx`" + ` sends failed logins and scanner requests through both and runs
+fail2ban's stock ` + "`nginx-http-auth`" + `, ` + "`nginx-limit-req`" + ` and ` + "`nginx-botsearch`" + ` filters
+(` + "`fail2ban-regex`" + `) over each side's error and access logs: the match counts must be equal. It
+skips without fail2ban unless ` + "`SPILLWAY_REQUIRE_FAIL2BAN=1`" + ` (CI installs it).
 `
 
 // Markdown is docs/differential.md.
@@ -133,6 +145,9 @@ func servers(s *Scenario) string {
 
 func directives(s *Scenario) string {
 	var out []string
+	if s.ProxyPassURI != "" {
+		out = append(out, "`proxy_pass http://app"+s.ProxyPassURI+"`")
+	}
 	for _, d := range s.Directives {
 		out = append(out, "`"+d.Name+" "+d.Value+"`")
 	}
@@ -166,6 +181,9 @@ func requests(s *Scenario) string {
 			if r.SlowRead {
 				one += " slow reader"
 			}
+		}
+		if r.Abort != "" {
+			one += ", client closes (" + strings.ToUpper(r.Abort) + ") once it reached an upstream"
 		}
 		if r.Pause > 0 {
 			one = fmt.Sprintf("after %v: %s", r.Pause, one)

@@ -32,12 +32,15 @@ const listenHost = "127.0.0.2"
 type Outcome struct {
 	Side      string
 	Responses []Response
-	Hits      []map[string]int // per upstream server: "GET /x" → requests received
+	Hits      []map[string]int // per upstream server: "GET /x?q" (the target byte for byte) → requests received
 	Conns     []int            // per upstream server: TCP connections accepted
 	Log       []string         // normalised error-log lines, in the order written
+	Access    []string         // access-log lines (accessFormat), in the order written
 	Dropped   map[string]int   // global rule → lines it removed
 	RawLog    string           // the log as written, for failure messages
+	AccessLog string           // the access log as written (Scenario.AccessLog)
 	Config    string           // the generated configuration
+	Dir       string           // the side's directory (error.log, access.log, temp files)
 }
 
 // Cleanup registers a function to run when the test ends (testing.T.Cleanup).
@@ -86,9 +89,14 @@ type running interface {
 }
 
 func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error) {
-	out := &Outcome{Side: sd.name()}
+	out := &Outcome{Side: sd.name(), Dir: dir}
 	for _, sub := range []string{"", "client", "proxy"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			return out, err
+		}
+	}
+	for name, content := range s.Files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			return out, err
 		}
 	}
@@ -131,7 +139,9 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			// synchronisation: nothing else can be waited for.
 			time.Sleep(req.Pause)
 		}
-		out.Responses = append(out.Responses, send(r.addr(), req, r.log))
+		before := totalHits(ups)
+		reached := func() bool { return totalHits(ups) > before }
+		out.Responses = append(out.Responses, send(r.addr(), req, r.log, reached))
 	}
 	stopErr := r.stop()
 	keys := requestKeys(s)
@@ -146,8 +156,8 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		_ = u.Close()
 		st := u.Stats()
 		hits := map[string]int{}
-		for k, v := range st.Hits {
-			if keys[k] { // a request of this scenario, not a stray one
+		for k, v := range st.Targets {
+			if keys[strings.SplitN(k, "?", 2)[0]] || s.ProxyPassURI != "" { // a request of this scenario, not a stray one
 				hits[k] = v
 			}
 		}
@@ -155,11 +165,37 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		out.Conns = append(out.Conns, st.Connections)
 	}
 	out.RawLog = r.log()
+	if s.AccessLog {
+		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+		out.AccessLog = string(b)
+	}
 	if stopErr != nil {
 		return out, stopErr
 	}
+	// Complete once the proxy has stopped: nginx writes each line with
+	// one write(2), spillway flushes its buffer on Shutdown.
+	access, err := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return out, err
+	}
+	for _, l := range strings.Split(string(access), "\n") {
+		if l != "" {
+			out.Access = append(out.Access, l)
+		}
+	}
 	out.Log, out.Dropped = normaliseLog(out.RawLog, names, dir)
 	return out, nil
+}
+
+// totalHits is the number of request heads the upstreams have read.
+func totalHits(ups []*bench.Upstream) int {
+	n := 0
+	for _, u := range ups {
+		if u != nil {
+			n += u.Total()
+		}
+	}
+	return n
 }
 
 // nginxSide runs nginx as a child process: a master and one worker, on a

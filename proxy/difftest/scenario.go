@@ -37,11 +37,21 @@ type Scenario struct {
 	Servers []Server
 	// Keepalive is the upstream block's keepalive (0: none).
 	Keepalive int
+	// ProxyPassURI is the URI part of the location's proxy_pass
+	// ("http://app" + ProxyPassURI); "" passes the client's URI unchanged.
+	ProxyPassURI string
 	// Directives go into the http block (nginx) / the http mapping (yaml),
 	// in nginx's syntax: {"proxy_next_upstream", "error timeout http_502"}.
 	Directives []Directive
 	// Requests are sent one after the other, each on its own connection.
 	Requests []Request
+	// Files are written into each side's directory before it starts
+	// (name → content); "{DIR}" in a directive's value is that directory,
+	// e.g. auth_basic_user_file {DIR}/htpasswd.
+	Files map[string]string
+	// AccessLog keeps each side's access log as written (in AccessFormat)
+	// in Outcome.AccessLog, for tools that read the file (fail2ban).
+	AccessLog bool
 	// CompareConns also compares the number of TCP connections each
 	// upstream server accepted (keepalive scenarios).
 	CompareConns bool
@@ -53,6 +63,17 @@ type Scenario struct {
 	// difference is logged, but it does not fail the scenario.
 	Racy       []Aspect
 	RacyReason string
+	// AccessFormat is both sides' access-log format; "" is accessFormat,
+	// which the access aspect compares. (The fail2ban test reads
+	// "combined" logs, as a real deployment writes them.)
+	AccessFormat string
+}
+
+func (s *Scenario) accessFormat() string {
+	if s.AccessFormat != "" {
+		return s.AccessFormat
+	}
+	return accessFormat
 }
 
 // Server is one server of the upstream group.
@@ -81,7 +102,18 @@ type Request struct {
 	// a 4 KiB receive buffer: a client that does not keep up,
 	// deterministically.
 	SlowRead bool
+	// Abort closes the connection without reading anything once the
+	// request has reached an upstream server (its head was read there):
+	// AbortFIN closes, AbortRST resets (SO_LINGER 0). What is compared is
+	// how the proxy treats a client that went away: its log and the hits.
+	Abort string
 }
+
+// Request.Abort values.
+const (
+	AbortFIN = "fin"
+	AbortRST = "rst"
+)
 
 // Aspect names one compared property.
 type Aspect string
@@ -90,9 +122,11 @@ const (
 	AspectStatus Aspect = "status" // status line(s), or HTTP/0.9 / none
 	AspectBody   Aspect = "body"   // the body bytes received (error-page footer normalised)
 	AspectEnd    Aspect = "end"    // how the response ended: complete, EOF, reset, timeout
-	AspectHits   Aspect = "hits"   // requests each upstream server received, by method and path
+	AspectHits   Aspect = "hits"   // requests each upstream server received, by method and request target
 	AspectConns  Aspect = "conns"  // TCP connections each upstream server accepted
 	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
+	AspectAccess Aspect = "access" // the access-log lines ($status "$request"), as a multiset
+	AspectAuth   Aspect = "auth"   // the WWW-Authenticate header
 )
 
 // Difference is an expected difference between nginx and spillway.
@@ -144,15 +178,16 @@ worker_processes 1;
 pid %[1]s/nginx.pid;
 events { worker_connections 1024; }
 http {
-    access_log off;
+    log_format difftest '%[3]s';
+    access_log %[1]s/access.log difftest;
     client_body_temp_path %[1]s/client;
     proxy_temp_path %[1]s/proxy;
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-`, dir, userLine())
+`, dir, userLine(), s.accessFormat())
 	for _, d := range s.allDirectives() {
-		fmt.Fprintf(&b, "    %s %s;\n", d.Name, d.Value)
+		fmt.Fprintf(&b, "    %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
 	}
 	b.WriteString("    upstream app {\n")
 	for i, sv := range s.Servers {
@@ -170,13 +205,18 @@ http {
         listen %s;
         server_name localhost;
         location / {
-            proxy_pass http://app;
+            proxy_pass http://app%s;
         }
     }
 }
-`, listen)
+`, listen, s.ProxyPassURI)
 	return b.String()
 }
+
+// accessFormat is both sides' access-log format: what is compared of each
+// line (AspectAccess). Every request a proxy answered or gave up on has one,
+// those its parser refused included: log-based tools (fail2ban) count them.
+const accessFormat = `$status "$request"`
 
 // userLine keeps nginx's worker as root when the test runs as root (the
 // default user, nobody, could not write the temp directories under the
@@ -196,17 +236,25 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
-	var headers []string
+	var headers, access []string
 	for _, d := range s.allDirectives() {
+		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
+		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
+			access = append(access, yamlString(d.Name+" "+d.Value))
+			continue
+		}
 		if d.Name == "proxy_set_header" {
 			name, val, _ := strings.Cut(d.Value, " ")
 			headers = append(headers, fmt.Sprintf("%s: %s", name, yamlString(unquote(val))))
 			continue
 		}
-		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(d.Value))
+		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(unquote(d.Value)))
 	}
 	if len(headers) > 0 {
 		b.WriteString("  proxy_set_header: {" + strings.Join(headers, ", ") + "}\n")
+	}
+	if len(access) > 0 {
+		b.WriteString("  access: [" + strings.Join(access, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -230,10 +278,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	b.WriteString(`  servers:
     - listen: ["` + listenHost + `:0"]
       server_name: [localhost]
-      access_log: off
+      access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
       locations:
         - path: /
-          proxy_pass: http://app
+          proxy_pass: http://app` + s.ProxyPassURI + `
 `)
 	return b.String(), nil
 }

@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"encoding/base64"
 	"strings"
 	"time"
 
@@ -75,16 +76,29 @@ const broad = "error timeout invalid_header http_500 http_502 http_503 http_504"
 // Differences documented once, shared by scenarios.
 var (
 	diffHTTP09 = &Difference{
-		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd},
-		Reason:  "deliberate (README): an upstream answer without a status line: nginx passes the bytes through as HTTP/0.9 and closes, spillway answers its 502 page; both log `upstream sent no valid HTTP/1.0 header`",
+		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd, AspectAccess},
+		Reason:  "deliberate (README): an upstream answer without a status line: nginx passes the bytes through as HTTP/0.9 and closes (access log `009`), spillway answers its 502 page (access log `502`); both log `upstream sent no valid HTTP/1.0 header`",
 	}
 	diffHTTP09Counted = &Difference{
-		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd, AspectLog},
+		Aspects: []Aspect{AspectStatus, AspectBody, AspectEnd, AspectAccess, AspectLog},
 		Reason:  diffHTTP09.Reason + "; spillway counts the 502 as a failure (`upstream server temporarily disabled`), nginx's passthrough is no failure",
 	}
 	diffStaleTwoServers = &Difference{
 		Aspects: []Aspect{AspectConns, AspectHits, AspectLog},
 		Reason:  "deliberate (README): a reused keepalive connection the upstream had silently dropped: nginx counts the failure against the server (`temporarily disabled`) and retries on the next server; spillway retries once on a fresh connection to the same server and does not count it (a stale connection is not the server's fault)",
+	}
+	diffRawControl = &Difference{
+		Aspects: []Aspect{AspectLog},
+		Reason:  "deliberate (proxy/errorlog): nginx writes the control bytes of a refused request line raw into the error log's `request:`; spillway writes them as `\\xNN`, so that one entry is always one line and a terminal shows it safely (the access log's `$request` is escaped alike by both)",
+	}
+	diffBadChunkedLate = &Difference{
+		Aspects: []Aspect{AspectBody},
+		Reason:  "deliberate (README): a chunked body whose framing breaks after the head went out: both log `upstream sent invalid chunked response` and close without the last chunk, but nginx drops what its buffers still held (36719 of 65536 bytes with proxy_buffering on, 65391 with it off, here), spillway relays every byte before the break",
+	}
+	diffAbortIgnoredLine = &Difference{
+		Aspects: []Aspect{AspectLog},
+		Bug:     true,
+		Reason:  "known: with proxy_ignore_client_abort on, the answer written to a client that has left: nginx logs `writev() failed (104: Connection reset by peer) while sending to client` after an RST, and `shutdown() failed (107: Transport endpoint is not connected) while sending to client` from its lingering close after a FIN when the connection is not kept alive (here with `Connection: close`, or because the scenario's SIGQUIT came first); spillway logs neither, since fasthttp writes a buffered answer after the exchange has ended and closes without shutdown(). Status, upstream hits and the upstream's full answer are the same",
 	}
 	diffRawCR = &Difference{
 		Aspects: []Aspect{AspectLog},
@@ -102,6 +116,9 @@ const nginxNonBufferedOverrun = nginxOverrunRead + "; with proxy_buffering off n
 // nginxNonBufferedPhase is why the error line's phase is racy with
 // proxy_buffering off.
 const nginxNonBufferedPhase = "with proxy_buffering off nginx names the phase of the connection's current handler: `while sending to client` when the upstream's FIN/RST arrived with the body bytes it was still forwarding, `while reading upstream` when it arrived later; spillway always says `reading upstream`"
+
+// abort is a GET whose client closes once it reached an upstream.
+func abort(how string) Request { r := get("/x"); r.Abort = how; return r }
 
 // Scenarios is the differential suite. docs/differential.md lists it
 // (TestDocInSync).
@@ -142,6 +159,16 @@ var Scenarios = []Scenario{
 	{Area: "behaviour", Name: "fail_ratio", Servers: []Server{srv(b.FailRatio(0.5, b.Reset()))}, Requests: times(4, get("/x"))},
 	{Area: "behaviour", Name: "headers_then_stall", Servers: []Server{srv(b.HeadersThenStall())}, Requests: reqs(get("/x"))},
 	{Area: "behaviour", Name: "chunked_truncated", Servers: []Server{srv(b.ChunkedTruncated(1024))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "bad_chunked-buffering_on", Servers: []Server{srv(b.BadChunked(1000))}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "bad_chunked-buffering_off", Servers: []Server{srv(b.BadChunked(1000))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x"))},
+	// Broken after 64 KiB: both send the head and close without the last
+	// chunk; what reached the client before depends on nginx's buffers.
+	{Area: "behaviour", Name: "bad_chunked-64k-buffering_on", Servers: []Server{srv(b.BadChunked(64 << 10))}, Requests: reqs(get("/x")),
+		Diff: diffBadChunkedLate},
+	{Area: "behaviour", Name: "bad_chunked-64k-buffering_off", Servers: []Server{srv(b.BadChunked(64 << 10))},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(get("/x")),
+		Diff: diffBadChunkedLate, Racy: []Aspect{AspectLog}, RacyReason: nginxNonBufferedPhase},
 	{Area: "behaviour", Name: "refuse", Servers: []Server{srv(b.Refuse())}, Requests: reqs(get("/x"))},
 	{Area: "behaviour", Name: "header_limit", Servers: []Server{srv(b.HeaderLimit(1024, b.Reply431))},
 		Requests: reqs(Request{Method: "GET", Path: "/x", Header: []string{"X-Pad: " + strings.Repeat("p", 2000)}})},
@@ -154,6 +181,17 @@ var Scenarios = []Scenario{
 		Directives: keepaliveDirs, Requests: reqs(get("/x"), Request{Method: "GET", Path: "/x", Pause: idlePause}), CompareConns: true},
 	{Area: "behaviour", Name: "idle_rst", Servers: []Server{srv(b.IdleRST(300 * time.Millisecond))}, Keepalive: 4,
 		Directives: keepaliveDirs, Requests: reqs(get("/x"), Request{Method: "GET", Path: "/x", Pause: idlePause}), CompareConns: true},
+	// A 101 the client did not ask for: relayed with the upstream's bytes
+	// until proxy_read_timeout, and its connection is never reused (the
+	// next request would be echoed back by the switched stream).
+	{Area: "behaviour", Name: "switch", Servers: []Server{srv(b.Switch())}, Requests: reqs(get("/switch"))},
+	{Area: "behaviour", Name: "switch-keepalive", Servers: []Server{srv(b.Switch().At("/switch"), b.OK())}, Keepalive: 4,
+		Directives: keepaliveDirs, Requests: reqs(get("/switch"), get("/x"), get("/x")), CompareConns: true},
+	{Area: "behaviour", Name: "bare_lf", Servers: []Server{srv(b.BareLF())}, Requests: reqs(get("/x"))},
+	{Area: "behaviour", Name: "bare_lf-keepalive", Servers: []Server{srv(b.BareLF())}, Keepalive: 4, Directives: keepaliveDirs,
+		Requests: times(2, get("/x")), CompareConns: true},
+	{Area: "behaviour", Name: "bare_lf-chunked-keepalive", Servers: []Server{srv(b.Behavior{Kind: b.KindBareLF, Chunks: 2})}, Keepalive: 4,
+		Directives: keepaliveDirs, Requests: times(2, get("/x")), CompareConns: true},
 
 	// ---- methods: reset on the first server, ok on the second ----
 	{Area: "method", Name: "GET-reset-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())}, Requests: reqs(get("/x"))},
@@ -344,9 +382,19 @@ var Scenarios = []Scenario{
 	{Area: "bad_request", Name: "missing-host-1.1", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\n\r\n"))},
 	{Area: "protocol", Name: "no-host-1.0-ok", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.0\r\n\r\n"))},
 	{Area: "protocol", Name: "http-1.0-client-chunked-upstream", Servers: []Server{srv(b.ChunkedTruncated(1024))},
-		Requests: reqs(raw("GET /x HTTP/1.0\r\nHost: localhost\r\n\r\n")),
-		Diff: &Difference{Aspects: []Aspect{AspectEnd}, Bug: true,
-			Reason: "known (README, fasthttp): a chunked upstream response to an HTTP/1.0 client: nginx sends the body unframed and closes, spillway keeps fasthttp's chunked framing (the body bytes are the same)"}},
+		Requests: reqs(raw("GET /x HTTP/1.0\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "connect-authority", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"))},
+	{Area: "bad_request", Name: "connect-origin-form", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("CONNECT /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "options-asterisk", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "trace", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("TRACE /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "absolute-form-userinfo", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET http://user@evil.com/x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "protocol", Name: "absolute-form", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET http://Evil.COM:8080/x?q=1 HTTP/1.1\r\nHost: localhost\r\n\r\n"), raw("GET https://evil.com/y HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
 	{Area: "bad_request", Name: "header-name-space", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n"))},
 	{Area: "bad_request", Name: "cl-and-te", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))},
@@ -373,4 +421,212 @@ var Scenarios = []Scenario{
 	{Area: "bad_request", Name: "underscore-header-on", Servers: []Server{srv(b.OK())},
 		Directives: dirs("underscores_in_headers", "on"),
 		Requests:   reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nX_Under: x\r\nX.Dot: y\r\n\r\n"))},
+	// What a scanner sends (issue 16): every one of these has nginx's
+	// access-log line, $request as nginx renders a line it refused
+	// (compared as the access aspect), which fail2ban's nginx-bad-request
+	// filter counts.
+	{Area: "bad_request", Name: "garbage-upper", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GARBAGE\r\n\r\n"))},
+	{Area: "bad_request", Name: "space-in-uri", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /a b HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "control-byte-in-uri", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x\x01y HTTP/1.1\r\nHost: localhost\r\n\r\n")), Diff: diffRawControl},
+	{Area: "bad_request", Name: "version-foo", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET / FOO/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "tls-to-plain-port", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("\x16\x03\x01\x00\x05hello\r\n")), Diff: diffRawControl},
+	{Area: "bad_request", Name: "empty-host", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: \r\n\r\n")),
+		Diff: &Difference{Aspects: []Aspect{AspectLog}, Bug: true,
+			Reason: "an empty Host value: nginx logs `client sent invalid host header` with `host: \"\"`, spillway `client sent HTTP/1.1 request without \"Host\" header` (fasthttp reports it as missing; the error log cannot print an empty host field); status and access log are nginx's"}},
+	{Area: "bad_request", Name: "several-bad-in-a-row", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GARBAGE\r\n\r\n"), raw("GET /x HTTP/1.1\r\n\r\n"), get("/x"), raw("get /x HTTP/1.1\r\nHost: localhost\r\n\r\n"), raw("GET /a b HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	// client_header_timeout cuts a head off: 408, nothing sent, $request
+	// what came of the line; a connection that sent nothing is no request.
+	{Area: "bad_request", Name: "head-timeout", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw("GET /x HTTP/1.1\r\nHo"))},
+	{Area: "bad_request", Name: "line-timeout", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw("GET /sl"))},
+	{Area: "bad_request", Name: "silent-timeout", Servers: []Server{srv(b.OK())},
+		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw(""))},
+	{Area: "bad_request", Name: "invalid-host", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n")),
+		Diff: &Difference{Aspects: []Aspect{AspectAccess, AspectLog}, Bug: true,
+			Reason: "fasthttp refuses the Host value without quoting the head in its error, so spillway's `client sent invalid host header` line lacks nginx's request and host fields, and its access-log line is `\"-\" 400` (README, fasthttp differences)"}},
+
+	// ---- allow/deny (ngx_http_access_module); the client is 127.0.0.1 ----
+	{Area: "access", Name: "deny-all", Servers: []Server{srv(b.OK())},
+		Directives: dirs("deny", "all"), Requests: reqs(get("/x"), req("POST", "/echo", 100))},
+	{Area: "access", Name: "allow-client-then-deny-all", Servers: []Server{srv(b.OK())},
+		Directives: dirs("allow", "127.0.0.1", "deny", "all"), Requests: reqs(get("/x"))},
+	{Area: "access", Name: "deny-client-then-allow-all", Servers: []Server{srv(b.OK())},
+		Directives: dirs("deny", "127.0.0.0/8", "allow", "all"), Requests: reqs(get("/x"))},
+	{Area: "access", Name: "first-match-wins", Servers: []Server{srv(b.OK())},
+		Directives: dirs("allow", "127.0.0.1/32", "deny", "127.0.0.0/8"), Requests: reqs(get("/x"))},
+	{Area: "access", Name: "ipv6-rules-only", Servers: []Server{srv(b.OK())},
+		Directives: dirs("deny", "::1", "deny", "::/0"), Requests: reqs(get("/x"))},
+	{Area: "access", Name: "unix-rule", Servers: []Server{srv(b.OK())},
+		Directives: dirs("deny", "unix:"), Requests: reqs(get("/x"))},
+	{Area: "access", Name: "keepalive-after-403", Servers: []Server{srv(b.OK())},
+		Directives: dirs("deny", "all"),
+		Requests:   reqs(raw("GET /a HTTP/1.1\r\nHost: localhost\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))},
+	{Area: "access", Name: "too-large-body-before-access", Servers: []Server{srv(b.OK())},
+		Directives: dirs("deny", "all", "client_max_body_size", "1k"), Requests: reqs(req("POST", "/echo", 2048))},
+	{Area: "access", Name: "expect-100-continue-denied", Servers: []Server{srv(b.OK())},
+		Directives: dirs("deny", "all"),
+		Requests:   reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"))},
+
+	// ---- auth_basic (ngx_http_auth_basic_module) ----
+	{Area: "auth_basic", Name: "every-hash-scheme", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: authDirs, Requests: authRequests("apr1", "bcrypt", "bcryptb", "bcrypta", "md5", "sha256", "sha512", "sha", "ssha", "plain", "extra", "last")},
+	{Area: "auth_basic", Name: "refused", Servers: []Server{srv(b.OK())}, Files: htpasswdFile, Directives: authDirs,
+		Requests: reqs(get("/x"), withAuth(get("/x"), "plain:nope"), withAuth(get("/x"), "bcrypt:nope"), withAuth(get("/x"), "ghost:s3cret"),
+			withAuth(get("/x"), "# comment:x"), withAuth(get("/x"), ":s3cret"), withAuth(get("/x"), "nocolon"),
+			withHeader(get("/x"), "Authorization: Bearer abc"), withHeader(get("/x"), "Authorization: Basic !!!!"),
+			withHeader(get("/x"), "Authorization: basic cGxhaW46czNjcmV0"))},
+	{Area: "auth_basic", Name: "realm-with-spaces", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: dirs("auth_basic", `"Members only"`, "auth_basic_user_file", "{DIR}/htpasswd"), Requests: reqs(get("/x"))},
+	{Area: "auth_basic", Name: "missing-file", Servers: []Server{srv(b.OK())},
+		Directives: dirs("auth_basic", "Restricted", "auth_basic_user_file", "{DIR}/nonexistent"),
+		Requests:   reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
+	{Area: "auth_basic", Name: "off", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: dirs("auth_basic", "off", "auth_basic_user_file", "{DIR}/htpasswd"), Requests: reqs(get("/x"))},
+	{Area: "auth_basic", Name: "without-user-file", Servers: []Server{srv(b.OK())},
+		Directives: dirs("auth_basic", "Restricted"), Requests: reqs(get("/x"))},
+	{Area: "auth_basic", Name: "access-first", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("deny", "all"), authDirs), Requests: reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
+	{Area: "auth_basic", Name: "post-body-401", Servers: []Server{srv(b.OK())}, Files: htpasswdFile, Directives: authDirs,
+		Requests: reqs(req("POST", "/echo", 100), withAuth(req("POST", "/echo", 100), "plain:s3cret"))},
+
+	// ---- satisfy: allow/deny and auth_basic together ----
+	{Area: "satisfy", Name: "any-allowed-by-rule", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("satisfy", "any", "allow", "127.0.0.1", "deny", "all"), authDirs), Requests: reqs(get("/x"))},
+	{Area: "satisfy", Name: "any-denied-by-rule", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("satisfy", "any", "deny", "all"), authDirs),
+		Requests:   reqs(get("/x"), withAuth(get("/x"), "plain:bad"), withAuth(get("/x"), "plain:s3cret"))},
+	{Area: "satisfy", Name: "any-no-rule-matches", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("satisfy", "any", "allow", "10.0.0.0/8"), authDirs), Requests: reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
+	{Area: "satisfy", Name: "any-without-auth", Servers: []Server{srv(b.OK())},
+		Directives: dirs("satisfy", "any", "deny", "all"), Requests: reqs(get("/x"))},
+	{Area: "satisfy", Name: "all", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: join(dirs("satisfy", "all", "allow", "127.0.0.1", "deny", "all"), authDirs),
+		Requests:   reqs(get("/x"), withAuth(get("/x"), "plain:s3cret"))},
+
+	// ---- limit_req (ngx_http_limit_req_module); 1r/m drains 0.016 a second ----
+	{Area: "limit_req", Name: "over-the-rate", Servers: []Server{srv(b.OK())},
+		Directives: limitDirs("1r/m", "zone=one"), Requests: times(3, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "burst-nodelay", Servers: []Server{srv(b.OK())},
+		Directives: limitDirs("1r/m", "zone=one burst=2 nodelay"), Requests: times(4, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "delay", Servers: []Server{srv(b.OK())},
+		Directives: limitDirs("10r/s", "zone=one burst=5"), Requests: times(2, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "status-429", Servers: []Server{srv(b.OK())},
+		Directives: join(limitDirs("1r/m", "zone=one"), dirs("limit_req_status", "429", "limit_req_log_level", "warn")),
+		Requests:   times(2, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "dry-run", Servers: []Server{srv(b.OK())},
+		Directives: join(limitDirs("1r/m", "zone=one"), dirs("limit_req_dry_run", "on")), Requests: times(3, get("/x")),
+		Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "before-access", Servers: []Server{srv(b.OK())},
+		Directives: join(limitDirs("1r/m", "zone=one"), dirs("deny", "all")), Requests: times(2, get("/x")),
+		Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+	{Area: "limit_req", Name: "empty-key-not-limited", Servers: []Server{srv(b.OK())},
+		Directives: dirs("limit_req_zone", "$http_x_key zone=one:1m rate=1r/m", "limit_req", "zone=one"), Requests: times(3, get("/x"))},
+
+	// ---- limit_conn (ngx_http_limit_conn_module): one request at a time ----
+	{Area: "limit_conn", Name: "count-given-back", Servers: []Server{srv(b.OK())},
+		Directives: dirs("limit_conn_zone", "$binary_remote_addr zone=addr:1m", "limit_conn", "addr 1"), Requests: times(3, get("/x"))},
+	{Area: "limit_conn", Name: "with-limit_req", Servers: []Server{srv(b.OK())},
+		Directives: join(limitDirs("1r/m", "zone=one burst=1 nodelay"), dirs("limit_conn_zone", "$binary_remote_addr zone=addr:1m", "limit_conn", "addr 1")),
+		Requests:   times(3, get("/x")), Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+
+	// ---- the client goes away while the upstream is awaited ----
+	// nginx closes the upstream connection, tries no other server and
+	// counts no failure; the phase stays "sending request" until a
+	// response byte came.
+	{Area: "client_abort", Name: "abort-before-header", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Requests: reqs(abort(AbortFIN))},
+	{Area: "client_abort", Name: "abort-before-header-rst", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Requests: reqs(abort(AbortRST))},
+	{Area: "client_abort", Name: "abort-mid-header", Servers: []Server{srv(b.PartialHeader()), srv(b.OK())},
+		Requests: reqs(abort(AbortFIN))},
+	{Area: "client_abort", Name: "abort-before-header-buffering_off", Servers: []Server{srv(b.SlowHeader(long)), srv(b.OK())},
+		Directives: dirs("proxy_buffering", "off"), Requests: reqs(abort(AbortFIN))},
+	// proxy_ignore_client_abort on: both read the upstream's answer and
+	// write it to the socket the client has left.
+	{Area: "client_abort", Name: "abort-ignore-client-abort", Servers: []Server{srv(b.SlowHeader(300 * time.Millisecond)), srv(b.OK())},
+		Directives: dirs("proxy_ignore_client_abort", "on"), Requests: reqs(abort(AbortFIN)), Diff: diffAbortIgnoredLine},
+	{Area: "client_abort", Name: "abort-ignore-client-abort-rst", Servers: []Server{srv(b.SlowHeader(300 * time.Millisecond)), srv(b.OK())},
+		Directives: dirs("proxy_ignore_client_abort", "on"), Requests: reqs(abort(AbortRST)), Diff: diffAbortIgnoredLine},
+	{Area: "client_abort", Name: "abort-ignore-client-abort-close", Servers: []Server{srv(b.SlowHeader(300 * time.Millisecond)), srv(b.OK())},
+		Directives: dirs("proxy_ignore_client_abort", "on"), Requests: reqs(closing(abort(AbortFIN))), Diff: diffAbortIgnoredLine},
 }
+
+// limitReqRacy: the excess in the log lines depends on the milliseconds
+// between requests (1r/m drains one thousandth every 62 ms).
+const limitReqRacy = "the excess in `limiting requests, excess: N` / `delaying request, excess: N` depends on the milliseconds between the requests (1.000 within 62 ms at 1r/m, 0.999 after); statuses and upstream hits are exact"
+
+// limitDirs is a zone keyed by client address at rate, and limit_req with args.
+func limitDirs(rate, args string) []Directive {
+	return dirs("limit_req_zone", "$binary_remote_addr zone=one:1m rate="+rate, "limit_req", args)
+}
+
+// htpasswdFile has one user per hash scheme, every password "s3cret"
+// (libxcrypt's crypt(3), openssl passwd -apr1), a comment, a third field
+// and a last line without a newline.
+var htpasswdFile = map[string]string{"htpasswd": `apr1:$apr1$abcdefgh$M2T3erDstkD7SsE2QQnfH0
+bcrypt:$2y$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
+bcryptb:$2b$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
+bcrypta:$2a$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
+md5:$1$abcdefgh$7.vq19w/w3Vm.hk1FOA7Q/
+sha256:$5$abcdefgh$OcHWp0Vj4l19dnE2g4tHD4hbItEZgO0bjRV6LjwCLoA
+sha512:$6$abcdefgh$Z7KfoKnKTSZrzo5VZ0YubGLQOj9ov6sHo9TmE3zIU/LHKhpE30zCnZ0mcIXYf9r9rQ4DYaXoxAFSPFlcWdxjB.
+des:abhWCwoTZY2c6
+sha:{SHA}/vNB+F2HQ559kaLUZbmHHvZrXpg=
+ssha:{SSHA}JVrhyTqab1YvH3vR2b1RYUumqqZzYWx0
+plain:{PLAIN}s3cret
+# comment:x
+extra:{PLAIN}s3cret:comment field
+last:{PLAIN}s3cret`}
+
+var authDirs = dirs("auth_basic", "Restricted", "auth_basic_user_file", "{DIR}/htpasswd")
+
+func withHeader(r Request, h string) Request { r.Header = append(r.Header, h); return r }
+
+func withAuth(r Request, userpass string) Request {
+	return withHeader(r, "Authorization: Basic "+base64.StdEncoding.EncodeToString([]byte(userpass)))
+}
+
+// authRequests is one GET /u/USER per user, with the password "s3cret".
+func authRequests(users ...string) []Request {
+	var out []Request
+	for _, u := range users {
+		out = append(out, withAuth(get("/u/"+u), u+":s3cret"))
+	}
+	return out
+}
+
+// uriScenarios are nginx's URI normalisation (ngx_http_parse_complex_uri):
+// each set of targets without a proxy_pass URI part (the client's target
+// goes upstream as sent) and with one (the location's prefix in the
+// normalised $uri is replaced, re-escaped when the client used a
+// %-escape); a ".." above "/" and a decoded NUL are 400.
+func uriScenarios() []Scenario {
+	sets := []struct {
+		name  string
+		paths []string
+	}{
+		{"dotdot", []string{"/a/b/../x?q=1", "/a/b/.."}},
+		{"dotdot-above-root", []string{"/../x", "/a/../../x"}},
+		{"double-slash", []string{"//x//y?q", "//"}},
+		{"encoded-dotdot", []string{"/a/%2e%2e/x", "/a/.%2E/%2e%2e/x"}},
+		{"nul", []string{"/x.jpg%00.php"}},
+		{"tilde-escaped", []string{"/%7Euser/a%20b", "/a%3Fb?c"}},
+		{"dot-segment", []string{"/a/./x/.", "/./x"}},
+	}
+	var out []Scenario
+	for _, set := range sets {
+		var rs []Request
+		for _, p := range set.paths {
+			rs = append(rs, get(p))
+		}
+		out = append(out,
+			Scenario{Area: "uri", Name: "uri-" + set.name, Servers: []Server{srv(b.OK())}, Requests: rs},
+			Scenario{Area: "uri", Name: "uri-" + set.name + "-proxy_pass-uri", Servers: []Server{srv(b.OK())}, ProxyPassURI: "/base/", Requests: rs})
+	}
+	return append(out, Scenario{Area: "uri", Name: "uri-merge_slashes-off-proxy_pass-uri", Servers: []Server{srv(b.OK())},
+		ProxyPassURI: "/base/", Directives: dirs("merge_slashes", "off"), Requests: reqs(get("//x//y/../z"), get("/a/%2F%2Fb"))})
+}
+
+func init() { Scenarios = append(Scenarios, uriScenarios()...) }

@@ -128,7 +128,12 @@ func (x *Entry) appendContext(b []byte, limit int) []byte {
 		return b
 	}
 	b = appendField(b, ", client: ", f.Client, false, limit)
-	b = appendField(b, ", server: ", f.Server, false, limit)
+	// nginx prints the server name even when it is empty (a server block
+	// without server_name logs "server: , request: ...").
+	if len(b) < limit {
+		b = append(b, ", server: "...)
+		b = appendClipped(b, f.Server, limit)
+	}
 	b = appendField(b, ", request: ", f.Request, true, limit)
 	b = appendField(b, ", upstream: ", f.Upstream, true, limit)
 	b = appendField(b, ", host: ", f.Host, true, limit)

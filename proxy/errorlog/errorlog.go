@@ -12,12 +12,18 @@
 // zapcore.Core, which encodes with the package's zapcore.Encoder and writes one
 // line with one write(2): 0 allocations. Log.Zap gives the same core as a
 // *zap.Logger for code that wants zap fields.
+//
+// Like nginx, a Log may write to several files (several error_log directives,
+// OpenAll), each with its own level: a line is encoded once and written to
+// every file whose level it reaches.
 package errorlog
 
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -127,32 +133,74 @@ type Options struct {
 // Log is an nginx error log. It is safe for concurrent use. Its owner calls
 // Reopen on SIGUSR1 and Close at exit.
 type Log struct {
-	core *core
-	zap  *zap.Logger
-	now  func() time.Time
-	file *File // nil for New
+	core   *core
+	zap    *zap.Logger
+	now    func() time.Time
+	writer bool       // New: one io.Writer, no files
+	mu     sync.Mutex // serialises Reconfigure, Reopen and Close
+}
+
+// output is one destination with its own minimum level.
+type output struct {
+	min  atomic.Int32 // a zapcore.Level
+	w    zapcore.WriteSyncer
+	file *File // nil for New's writer
 }
 
 // Open opens the error log at path ("stderr" or a file, opened for appending
 // and created 0644 if missing; missing directories are an error, as in nginx)
 // with level as the minimum level written. The error is an *OpenError.
 func Open(path string, level Level, opts Options) (*Log, error) {
-	f, err := OpenFile(path)
+	return OpenAll([]config.ErrorLog{{Path: path, Level: level}}, opts)
+}
+
+// OpenAll opens several error logs at once, nginx's several error_log
+// directives: each file gets the lines at or above its own level. On an error
+// (an *OpenError) nothing is left open.
+func OpenAll(logs []config.ErrorLog, opts Options) (*Log, error) {
+	outs, err := openOutputs(logs, nil)
 	if err != nil {
 		return nil, err
 	}
-	l := newLog(f, level, opts)
-	l.file = f
-	return l, nil
+	return newLog(outs, opts, false), nil
+}
+
+// openOutputs opens the files of logs, reusing reuse[i]'s File when it has
+// the same path; on failure it closes what it opened.
+func openOutputs(logs []config.ErrorLog, reuse []*output) ([]*output, error) {
+	outs := make([]*output, len(logs))
+	for i, lg := range logs {
+		o := &output{}
+		o.min.Store(int32(ZapLevel(lg.Level)))
+		if i < len(reuse) && reuse[i].file != nil && reuse[i].file.Path() == lg.Path {
+			o.file = reuse[i].file
+		} else {
+			f, err := OpenFile(lg.Path)
+			if err != nil {
+				for j := range i {
+					if j >= len(reuse) || outs[j].file != reuse[j].file {
+						_ = outs[j].file.Close()
+					}
+				}
+				return nil, err
+			}
+			o.file = f
+		}
+		o.w = o.file
+		outs[i] = o
+	}
+	return outs, nil
 }
 
 // New returns a Log that writes each line with one w.Write call, serialised by
 // a mutex. Reopen and Close do nothing to w.
 func New(w io.Writer, level Level, opts Options) *Log {
-	return newLog(&lockedWriter{w: w}, level, opts)
+	o := &output{w: &lockedWriter{w: w}}
+	o.min.Store(int32(ZapLevel(level)))
+	return newLog([]*output{o}, opts, true)
 }
 
-func newLog(out zapcore.WriteSyncer, level Level, opts Options) *Log {
+func newLog(outs []*output, opts Options, writer bool) *Log {
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -161,12 +209,13 @@ func newLog(out zapcore.WriteSyncer, level Level, opts Options) *Log {
 	if pid == 0 {
 		pid = os.Getpid()
 	}
-	c := &core{min: new(atomic.Int32), enc: newEncoder(pid), out: out}
-	c.min.Store(int32(ZapLevel(level)))
+	c := &core{min: new(atomic.Int32), enc: newEncoder(pid), outs: new(atomic.Pointer[[]*output])}
+	c.set(outs)
 	return &Log{
-		core: c,
-		zap:  zap.New(c, zap.WithClock(clock{now})),
-		now:  now,
+		core:   c,
+		zap:    zap.New(c, zap.WithClock(clock{now})),
+		now:    now,
+		writer: writer,
 	}
 }
 
@@ -193,38 +242,77 @@ func (l *Log) Logf(lv Level, format string, args ...any) {
 	l.Write(&Entry{Level: lv, Msg: fmt.Sprintf(format, args...)})
 }
 
-// Reopen reopens the file at the same path (SIGUSR1 after logrotate). On
-// failure the old file stays in use and the *OpenError is returned. For stderr
-// and for New it does nothing.
+// Reopen reopens every file at its path (SIGUSR1 after logrotate). On
+// failure a file keeps its old descriptor and the first *OpenError is
+// returned. For stderr and for New it does nothing.
 func (l *Log) Reopen() error {
-	if l.file == nil {
-		return nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first error
+	for _, o := range *l.core.outs.Load() {
+		if o.file == nil {
+			continue
+		}
+		if err := o.file.Reopen(); err != nil && first == nil {
+			first = err
+		}
 	}
-	return l.file.Reopen()
+	return first
 }
 
 // Reconfigure applies a reloaded error_log directive: lines at level and up
-// go to path from now on. The new file is opened before anything changes, so
-// on failure (an *OpenError) the log keeps its old file and level, as nginx
-// keeps the old cycle when a reload cannot open its logs. For New's writer
-// only the level changes.
+// go to path from now on (ReconfigureAll with one log).
 func (l *Log) Reconfigure(path string, level Level) error {
-	if l.file != nil && path != l.file.Path() {
-		if err := l.file.Retarget(path); err != nil {
-			return err
+	return l.ReconfigureAll([]config.ErrorLog{{Path: path, Level: level}})
+}
+
+// ReconfigureAll applies reloaded error_log directives: from now on each
+// line goes to every file of logs whose level it reaches. New files are
+// opened before anything changes, so on failure (an *OpenError) the log
+// keeps its files and levels, as nginx keeps the old cycle when a reload
+// cannot open its logs. A file whose path stays at its position is kept
+// (lines in flight are not lost); the files no longer named are closed. For
+// New's writer only the first level applies.
+func (l *Log) ReconfigureAll(logs []config.ErrorLog) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := *l.core.outs.Load()
+	if l.writer {
+		old[0].min.Store(int32(ZapLevel(logs[0].Level)))
+		l.core.set(old)
+		return nil
+	}
+	outs, err := openOutputs(logs, old)
+	if err != nil {
+		return err
+	}
+	l.core.set(outs)
+	for _, o := range old {
+		if !slices.ContainsFunc(outs, func(n *output) bool { return n.file == o.file }) {
+			_ = o.file.Close()
 		}
 	}
-	l.core.min.Store(int32(ZapLevel(level)))
 	return nil
 }
 
-// Close closes the file (not stderr, not New's writer). Lines written after
+// Close closes the files (not stderr, not New's writer). Lines written after
 // Close are dropped.
 func (l *Log) Close() error {
-	if l.file == nil {
-		return nil
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first error
+	for _, o := range *l.core.outs.Load() {
+		if o.file == nil {
+			continue
+		}
+		if err := o.file.Close(); err != nil && first == nil {
+			first = err
+		}
 	}
-	return l.file.Close()
+	return first
 }
 
 // Zap returns the zap logger on the same core. Its fields are appended after the
@@ -233,12 +321,22 @@ func (l *Log) Close() error {
 // are [warn] and [error], Info is [notice] and Debug is [info].
 func (l *Log) Zap() *zap.Logger { return l.zap }
 
-// core is the zapcore.Core under Log: one encoder, one output, a fixed minimum
-// level. With() clones the encoder and shares the output.
+// core is the zapcore.Core under Log: one encoder, the outputs each with its
+// own minimum level. With() clones the encoder and shares the outputs.
 type core struct {
-	min *atomic.Int32 // a zapcore.Level; shared by With's clones, changed by Reconfigure
-	enc *encoder
-	out zapcore.WriteSyncer
+	min  *atomic.Int32 // the lowest of the outputs' levels; shared by With's clones
+	enc  *encoder
+	outs *atomic.Pointer[[]*output] // shared by With's clones, swapped by Reconfigure
+}
+
+// set installs outs and the lowest of their levels.
+func (c *core) set(outs []*output) {
+	low := int32(math.MaxInt32)
+	for _, o := range outs {
+		low = min(low, o.min.Load())
+	}
+	c.outs.Store(&outs)
+	c.min.Store(low)
 }
 
 func (c *core) Enabled(l zapcore.Level) bool { return int32(l) >= c.min.Load() }
@@ -248,7 +346,22 @@ func (c *core) With(fields []zapcore.Field) zapcore.Core {
 	for i := range fields {
 		fields[i].AddTo(enc)
 	}
-	return &core{min: c.min, enc: enc, out: c.out}
+	return &core{min: c.min, enc: enc, outs: c.outs}
+}
+
+// out writes one encoded line to every output whose level l reaches; the
+// first write error is returned.
+func (c *core) out(l zapcore.Level, line []byte) error {
+	var first error
+	for _, o := range *c.outs.Load() {
+		if int32(l) < o.min.Load() {
+			continue
+		}
+		if _, err := o.w.Write(line); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (c *core) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -263,7 +376,7 @@ func (c *core) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.out.Write(buf.Bytes())
+	err = c.out(ent.Level, buf.Bytes())
 	buf.Free()
 	return err
 }
@@ -274,12 +387,12 @@ func (c *core) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 func (c *core) write(ent zapcore.Entry, x *Entry) error {
 	buf := c.enc.pool.Get()
 	buf.AppendBytes(c.enc.appendLine(buf.Bytes(), ent, x, nil))
-	_, err := c.out.Write(buf.Bytes())
+	err := c.out(ent.Level, buf.Bytes())
 	buf.Free()
 	return err
 }
 
-func (c *core) Sync() error { return c.out.Sync() }
+func (c *core) Sync() error { return nil } // File and lockedWriter never sync (see zapLevels)
 
 // lockedWriter serialises writes to a plain io.Writer (zapcore.Lock without the
 // Sync, which an io.Writer may not have).

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"spillway/proxy/config"
 )
 
 var fixed = Options{
@@ -446,4 +448,72 @@ func TestConcurrentReopen(t *testing.T) {
 	if want := strings.Repeat(first, 800); string(got) != want {
 		t.Errorf("got %d bytes, want %d", len(got), len(want))
 	}
+}
+
+// A server block without server_name: nginx still writes the field, with
+// the empty name ("server: , request:"), as real nginx 1.22 logs it.
+func TestEmptyServerNameKept(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(&buf, Debug, fixed)
+	l.Write(&Entry{Level: Error, Conn: 1, Msg: "connect() failed", Errno: syscall.ECONNREFUSED, Action: "connecting to upstream",
+		Fields: &Fields{Client: "127.0.0.1", Request: "GET /x HTTP/1.1", Upstream: "http://127.0.0.1:1/x", Host: "127.0.0.1:18477"}})
+	want := prefix + `[error] 4242#4242: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: , request: "GET /x HTTP/1.1", upstream: "http://127.0.0.1:1/x", host: "127.0.0.1:18477"` + "\n"
+	if buf.String() != want {
+		t.Errorf("got  %q\nwant %q", buf.String(), want)
+	}
+}
+
+// TestSeveralLogs is nginx's several error_log directives: each file gets
+// exactly the lines at or above its own level, USR1 (Reopen) reopens every
+// one, and a reload (ReconfigureAll) keeps a file that stays, opens a new
+// one and closes one no longer named.
+func TestSeveralLogs(t *testing.T) {
+	dir := t.TempDir()
+	errPath, noticePath, infoPath := filepath.Join(dir, "error.log"), filepath.Join(dir, "notice.log"), filepath.Join(dir, "info.log")
+	l, err := OpenAll([]config.ErrorLog{{Path: errPath, Level: Error}, {Path: noticePath, Level: Notice}}, fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	line := func(lv, msg string) string { return prefix + "[" + lv + "] 4242#4242: " + msg + "\n" }
+	for _, lv := range []Level{Debug, Info, Notice, Warn, Error, Crit} {
+		l.Write(&Entry{Level: lv, Msg: "m"})
+	}
+	if !l.Enabled(Notice) || l.Enabled(Info) {
+		t.Errorf("Enabled: notice %v, info %v; want the lowest level of the files", l.Enabled(Notice), l.Enabled(Info))
+	}
+	assertFile(t, errPath, line("error", "m")+line("crit", "m"))
+	assertFile(t, noticePath, line("notice", "m")+line("warn", "m")+line("error", "m")+line("crit", "m"))
+
+	// logrotate: both renamed, both recreated, one SIGUSR1.
+	for _, p := range []string{errPath, noticePath} {
+		if err := os.Rename(p, p+".1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	l.Write(&Entry{Level: Error, Msg: "after"})
+	assertFile(t, errPath, line("error", "after"))
+	assertFile(t, noticePath, line("error", "after"))
+	assertFile(t, errPath+".1", line("error", "m")+line("crit", "m"))
+
+	// A reload: error.log stays at warn, notice.log goes, info.log comes.
+	if err := l.ReconfigureAll([]config.ErrorLog{{Path: errPath, Level: Warn}, {Path: infoPath, Level: Info}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Write(&Entry{Level: Info, Msg: "reloaded"})
+	l.Write(&Entry{Level: Warn, Msg: "reloaded"})
+	assertFile(t, errPath, line("error", "after")+line("warn", "reloaded"))
+	assertFile(t, infoPath, line("info", "reloaded")+line("warn", "reloaded"))
+	assertFile(t, noticePath, line("error", "after"))
+
+	// A reload whose new file cannot be opened changes nothing.
+	err = l.ReconfigureAll([]config.ErrorLog{{Path: errPath, Level: Error}, {Path: filepath.Join(dir, "no", "such.log"), Level: Error}})
+	if err == nil {
+		t.Fatal("ReconfigureAll with a missing directory succeeded")
+	}
+	l.Write(&Entry{Level: Info, Msg: "kept"})
+	assertFile(t, infoPath, line("info", "reloaded")+line("warn", "reloaded")+line("info", "kept"))
 }

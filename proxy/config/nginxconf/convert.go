@@ -3,15 +3,15 @@ package nginxconf
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"spillway/proxy/vars"
 
 	"spillway/proxy/config"
 )
@@ -33,12 +33,17 @@ type Options struct {
 
 // Kind tells a directive spillway does not implement (Unsupported: the
 // converted proxy behaves differently) from one it can do without
-// (Ignored: the behaviour is the same, e.g. worker_processes).
+// (Ignored: the behaviour is the same, e.g. worker_processes), and both
+// from what spillway must not drop (Refused: access control it does not
+// enforce, or a location or server it cannot convert, whose requests would
+// then be answered where nginx refuses them). One Refused warning makes
+// Convert fail: spillway fails closed, never open.
 type Kind uint8
 
 const (
 	Unsupported Kind = iota
 	Ignored
+	Refused
 )
 
 // Warning is one directive, parameter or block that was not converted.
@@ -58,6 +63,24 @@ func (w Warning) String() string { return fmt.Sprintf("%s:%d: %s", w.File, w.Lin
 type Result struct {
 	YAML     []byte    // proxy.yaml, with a header comment naming the source
 	Warnings []Warning // in the order the directives were read
+}
+
+// RefusedError is Convert's error when the configuration has something
+// spillway must not drop (the Refused warnings, in reading order). Convert
+// then also returns the Result with every warning and no YAML, so that all
+// of what does not convert can be listed, not just the first refusal.
+type RefusedError struct {
+	Refused []Warning
+}
+
+// Error is one line per refusal, in nginx's emerg form: "message in
+// file:line".
+func (e *RefusedError) Error() string {
+	lines := make([]string, len(e.Refused))
+	for i, w := range e.Refused {
+		lines[i] = fmt.Sprintf("%s in %s:%d", w.Msg, w.File, w.Line)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Unsupported counts the warnings of kind Unsupported.
@@ -91,7 +114,10 @@ func ConvertFile(path string, opts Options) (*Result, error) {
 // Errors are what nginx -t would refuse too (a duplicate directive, an
 // invalid value, a wrong number of arguments), as *Error with file and
 // line; everything nginx accepts and spillway does not implement is a
-// Warning instead.
+// Warning instead. When a warning is Refused (access control spillway does
+// not enforce, a location or server it cannot convert), the error is a
+// *RefusedError and the Result is returned too, with every warning and no
+// YAML.
 func Convert(main []*Directive, opts Options) (*Result, error) {
 	c := &conv{opts: opts, upstreams: map[string]*upstreamOut{}, formats: map[string]*logFormat{},
 		matches: map[string]*Directive{}}
@@ -123,9 +149,12 @@ func Convert(main []*Directive, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	sort.SliceStable(c.warns, func(i, j int) bool { return c.warns[i].seq < c.warns[j].seq })
+	if refused := c.refused(); len(refused) > 0 {
+		return &Result{Warnings: c.warns}, &RefusedError{Refused: refused}
+	}
 	root.set("http", h.n)
 
-	sort.SliceStable(c.warns, func(i, j int) bool { return c.warns[i].seq < c.warns[j].seq })
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root.n}}
 	doc.HeadComment = c.header()
 	var b bytes.Buffer
@@ -154,6 +183,17 @@ func (c *conv) header() string {
 	return b.String()
 }
 
+// refused returns the Refused warnings.
+func (c *conv) refused() []Warning {
+	var out []Warning
+	for _, w := range c.warns {
+		if w.Kind == Refused {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
 // conv is one conversion's state.
 type conv struct {
 	opts  Options
@@ -163,9 +203,11 @@ type conv struct {
 	formats   map[string]*logFormat   // log_format by name
 	matches   map[string]*Directive   // match blocks (for health_check) by name
 	usedMatch map[string]bool
-	defaults  []defaultListen // listen ... default_server, checked once all servers are known
-	servers   []*level        // the converted servers, in file order
-	fastcgi   bool            // some location has fastcgi_pass
+	servers   []*level   // the converted servers, in file order
+	httpLevel *level     // the http block's level
+	fastcgi   bool       // some location has fastcgi_pass
+	maps      []*mapOut  // map blocks, in file order (maps.go)
+	varMaps   *vars.Maps // the maps compiled: their variables are known to every value checked
 }
 
 // level is one context being converted: its output mapping and what its
@@ -174,10 +216,15 @@ type level struct {
 	ctx string // nginx's context name: main, http, server, location, upstream
 	m   *ymap
 
-	headers   []header   // proxy_set_header, in file order
-	headerVal *yaml.Node // where they go, filled by finish
-	paramVal  *yaml.Node // fastcgi_param entries
-	accessLog *Directive // the first access_log of the level
+	headers      []header   // proxy_set_header, in file order
+	headerVal    *yaml.Node // where they go, filled by finish
+	paramVal     *yaml.Node // fastcgi_param entries
+	accessVal    *yaml.Node // allow/deny entries
+	limitVal     *yaml.Node // limit_req entries
+	zonesVal     *yaml.Node // limit_req_zone entries (http)
+	connVal      *yaml.Node // limit_conn entries
+	connZonesVal *yaml.Node // limit_conn_zone entries (http)
+	accessLog    *Directive // the first access_log of the level
 
 	// server
 	listens   []listenAddr
@@ -186,6 +233,7 @@ type level struct {
 
 	// location
 	regex       bool // a ~ or ~* location
+	internal    bool // internal: answered 404, needs no proxy_pass
 	proxies     bool // proxy_pass or stub_status converted
 	proxyTarget string
 	healthCheck *Directive
@@ -199,13 +247,8 @@ type header struct{ name, value string }
 type listenAddr struct {
 	addr string
 	ssl  bool
+	def  bool // default_server: proxy.yaml takes it as it is
 	d    *Directive
-}
-
-type defaultListen struct {
-	addr   string // normalised
-	server *level
-	d      *Directive
 }
 
 type upstreamOut struct {
@@ -240,6 +283,17 @@ func (c *conv) directive(lv *level, d *Directive) error {
 		}
 		return h(c, lv, d)
 	}
+	if why, ok := refusedWhy[d.Name]; ok {
+		return refuse(c, lv, d, why)
+	}
+	if d.Name == "location" { // in a location: nginx's nested location
+		c.warn(d, Refused, "nested location \"%s\" in %s cannot be converted: its requests would reach the enclosing location", strings.Join(d.Args, " "), lv.ctx)
+		_, re, err := locationPath(d)
+		if err != nil {
+			return err
+		}
+		return c.dropped(d, re != "")
+	}
 	if why, ok := ignored[d.Name]; ok && (why.ctxs == "" || strings.Contains(" "+why.ctxs+" ", " "+lv.ctx+" ")) {
 		c.warn(d, Ignored, "ignored directive \"%s\" in %s: %s", d.Name, lv.ctx, why.reason)
 		return nil
@@ -257,7 +311,16 @@ func (c *conv) directive(lv *level, d *Directive) error {
 // servers in file order.
 func (c *conv) http(http *Directive) (*ymap, error) {
 	lv := &level{ctx: "http", m: newMap()}
+	c.httpLevel = lv
 	c.usedMatch = map[string]bool{}
+	for _, d := range http.Block {
+		if d.Name == "map" { // first: log_format and every value may use its variable
+			if err := c.mapBlock(d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c.checkMaps()
 	for _, d := range http.Block {
 		switch d.Name {
 		case "upstream":
@@ -285,7 +348,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 	var servers []*yaml.Node
 	for _, d := range http.Block {
 		switch d.Name {
-		case "upstream", "log_format", "match":
+		case "upstream", "log_format", "match", "map":
 			continue
 		case "server":
 			if !d.IsBlock {
@@ -305,6 +368,13 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 		}
 	}
 	c.finish(lv)
+	if len(c.maps) > 0 {
+		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, m := range c.maps {
+			seq.Content = append(seq.Content, m.n.n)
+		}
+		lv.m.set("map", seq)
+	}
 	if c.fastcgi {
 		// nginx sends a FastCGI application only the fastcgi_param
 		// directives it is given (usually by include fastcgi_params, whose
@@ -317,7 +387,6 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 			c.warn(d, Ignored, "ignored directive \"match\" in http: no health_check uses \"%s\"", d.Args[0])
 		}
 	}
-	c.checkDefaults()
 	if len(c.upstreams) > 0 {
 		ups := newMap()
 		for _, d := range http.Block {
@@ -330,6 +399,9 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 			}
 		}
 		lv.m.set("upstreams", ups.n)
+	}
+	if len(servers) == 0 && len(c.refused()) > 0 {
+		return lv.m, nil // Convert reports the refusals
 	}
 	if len(servers) == 0 {
 		return nil, errAt(http, "no server block could be converted (every server needs a listen address spillway serves and a location that proxies)")
@@ -389,11 +461,11 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		listenVal.LineComment = "nginx's default (*:8000 when nginx does not run as root); "
 	}
 	if len(lv.listens) == 0 {
-		c.warn(d, Unsupported, "server not converted: none of its listen addresses can be served by spillway")
+		c.warn(d, Refused, "server cannot be converted: none of its listen addresses can be served by spillway")
 		return nil, nil
 	}
 	if len(lv.locations.Content) == 0 {
-		c.warn(d, Unsupported, "server not converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status")
+		c.warn(d, Refused, "server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server")
 		return nil, nil
 	}
 	listenVal.Kind, listenVal.Style = yaml.SequenceNode, yaml.FlowStyle
@@ -401,6 +473,9 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		a := l.addr
 		if l.ssl {
 			a += " ssl"
+		}
+		if l.def {
+			a += " default_server"
 		}
 		listenVal.Content = append(listenVal.Content, str(a))
 	}
@@ -430,8 +505,8 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 	lv.m.set("path", str(path))
 	if re != "" {
 		if _, err := regexp.Compile(re); err != nil {
-			c.warn(d, Unsupported, "location \"%s\" not converted: its regex is not valid in Go's RE2 syntax (%v)", path, err)
-			return nil, nil
+			c.warn(d, Refused, "location \"%s\" cannot be converted: its regex is not valid in Go's RE2 syntax (%v), so its requests would reach another location", path, err)
+			return nil, c.dropped(d, true)
 		}
 	}
 	for _, sd := range d.Block {
@@ -440,8 +515,15 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		}
 	}
 	c.finish(lv)
+	if !lv.proxies && (lv.internal || c.deniesAll(lv, parent)) {
+		// nginx answers every client 404 (internal) or 403 (allow/deny)
+		// here before any content handler; spillway does the same
+		// without one.
+		lv.m.n.Content[1].LineComment = "location at " + where(d)
+		return lv.m.n, nil
+	}
 	if !lv.proxies {
-		c.warn(d, Unsupported, "location \"%s\" not converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status", path)
+		c.warn(d, Refused, "location \"%s\" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location", path)
 		return nil, nil
 	}
 	if lv.healthCheck != nil {
@@ -451,6 +533,47 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 	}
 	lv.m.n.Content[1].LineComment = "location at " + where(d)
 	return lv.m.n, nil
+}
+
+// deniesAll reports whether the allow/deny list in effect in a location
+// (its own, else its server's, else http's: a level with any replaces the
+// inherited list) refuses every client. With "satisfy any" written
+// anywhere above, a password could let one in: no.
+func (c *conv) deniesAll(lv, server *level) bool {
+	for _, l := range []*level{lv, server, c.httpLevel} {
+		if l != nil && l.m.has("satisfy") {
+			return false
+		}
+	}
+	for _, l := range []*level{lv, server, c.httpLevel} {
+		if l == nil || l.accessVal == nil {
+			continue
+		}
+		var rules []config.AccessRule
+		for _, e := range l.accessVal.Content {
+			verb, arg, _ := strings.Cut(e.Value, " ")
+			r, err := config.ParseAccessRule(verb, arg)
+			if err != nil {
+				return false
+			}
+			rules = append(rules, r)
+		}
+		a := config.AccessRules{Rules: rules}
+		return a.DeniesAll()
+	}
+	return false
+}
+
+// dropped reads the block of a location that is not converted, so that
+// what it holds is reported too (and what nginx -t refuses is an error).
+func (c *conv) dropped(d *Directive, regex bool) error {
+	lv := &level{ctx: "location", m: newMap(), regex: regex}
+	for _, sd := range d.Block {
+		if err := c.directive(lv, sd); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // locationPath reads nginx's "location [=|~|~*|^~] uri" into spillway's
@@ -599,33 +722,6 @@ func (c *conv) matchStatus(m *Directive) (string, error) {
 	return strings.Join(out, " "), nil
 }
 
-// checkDefaults reports listen ... default_server where spillway would pick
-// another server: its default server for an address is the first server
-// listening on it.
-func (c *conv) checkDefaults() {
-	for _, dl := range c.defaults {
-		if !slices.Contains(c.servers, dl.server) {
-			continue // the server itself was not converted
-		}
-		first := c.firstListener(dl.addr)
-		if first != dl.server {
-			c.warn(dl.d, Unsupported, `unsupported parameter "default_server" of "listen" in server: spillway's default server for %s is the first one listening on it`, dl.addr)
-		}
-	}
-}
-
-// firstListener is the first converted server that listens on addr.
-func (c *conv) firstListener(addr string) *level {
-	for _, s := range c.servers {
-		for _, l := range s.listens {
-			if normAddr(l.addr) == addr {
-				return s
-			}
-		}
-	}
-	return nil
-}
-
 // where is "file:line" of a directive.
 func where(d *Directive) string { return d.File + ":" + strconv.Itoa(d.Line) }
 
@@ -636,20 +732,6 @@ func hasDirective(ds []*Directive, name string) bool {
 		}
 	}
 	return false
-}
-
-// normAddr puts a listen address in one form, to compare them.
-func normAddr(a string) string {
-	host, port := a, "80"
-	if _, err := strconv.Atoi(a); err == nil {
-		host, port = "", a
-	} else if h, p, err := net.SplitHostPort(a); err == nil {
-		host, port = h, p
-	}
-	if host == "*" || host == "" {
-		host = "0.0.0.0"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // withConfPrefix joins a relative path to the configuration's directory,
@@ -685,6 +767,16 @@ func (m *ymap) set(key string, v *yaml.Node) *yaml.Node {
 	}
 	m.n.Content = append(m.n.Content, keyNode(key), v)
 	return v
+}
+
+// get returns the value of key, nil when there is none.
+func (m *ymap) get(key string) *yaml.Node {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == key {
+			return m.n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func (m *ymap) has(key string) bool {

@@ -1,7 +1,9 @@
 package nginxconf
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"spillway/proxy"
 	"spillway/proxy/config"
+	"spillway/proxy/vars"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -52,16 +55,14 @@ func TestConvertRealistic(t *testing.T) {
 		`testdata/realistic/nginx.conf:13: ignored directive "events" in main: `,
 		`testdata/realistic/mime.types:1: ignored directive "types" in http: `,
 		`testdata/realistic/conf.d/api.conf:24: unsupported directive "expires" in location`,
-		`testdata/realistic/conf.d/api.conf:30: unsupported directive "allow" in location: `,
 		`testdata/realistic/conf.d/www.conf:5: unsupported directive "add_header" in server: `,
-		`testdata/realistic/conf.d/www.conf:12: location "^~ /static/" not converted: `,
 	} {
 		if !strings.Contains(warningLines(res.Warnings), want) {
 			t.Errorf("no warning %q", want)
 		}
 	}
-	if n := res.Unsupported(); n != 6 {
-		t.Errorf("Unsupported() = %d, want 6", n)
+	if n := res.Unsupported(); n != 3 {
+		t.Errorf("Unsupported() = %d, want 3", n)
 	}
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
 		t.Errorf("config.LoadBytes: %v", err)
@@ -87,6 +88,9 @@ func TestConvertCases(t *testing.T) {
 		yaml  []string // fragments of the output
 		not   []string // must not be in the output
 		warns []string // exactly these warnings, without "x.conf:"
+		// refused: the file is refused with exactly these lines of
+		// *RefusedError (and there is no output)
+		refused []string
 	}
 	for _, c := range []tc{
 		{
@@ -111,15 +115,20 @@ location /static/ { root /srv; }
 location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass http://127.0.0.1:9000; }
 location /v/ { proxy_pass http://$host:9000; }`),
 			warns: []string{
-				`6: unsupported named location "@fallback" in server`,
-				"7: location \"~ ^/(?!api)\" not converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`)",
-				`8: location "/static/" not converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status`,
-				`9: unsupported directive "location" in location: nested locations are not supported`,
-				`10: location "/v/" not converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status`,
+				`6: named location "@fallback" cannot be converted: spillway has no named locations`,
+				"7: location \"~ ^/(?!api)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location",
+				`8: location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location`,
+				`9: nested location "/n/x" in location cannot be converted: its requests would reach the enclosing location`,
+				`10: location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location`,
 				`10: unsupported proxy_pass "http://$host:9000" in location: variables are not supported`,
 			},
-			yaml: []string{"path: /n/"},
-			not:  []string{"/static/", "@fallback", "/v/"},
+			refused: []string{
+				`named location "@fallback" cannot be converted: spillway has no named locations in x.conf:6`,
+				"location \"~ ^/(?!api)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:7",
+				`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:8`,
+				`nested location "/n/x" in location cannot be converted: its requests would reach the enclosing location in x.conf:9`,
+				`location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:10`,
+			},
 		},
 		{
 			name: "proxy_pass to a host gets nginx's default port, to an upstream not",
@@ -170,7 +179,7 @@ location /v/ { proxy_pass http://$host:9000; }`),
   server { server_name c.example; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
 			yaml: []string{
-				"listen: ['127.0.0.1:8080', '[::1]:8080']",
+				"listen: ['127.0.0.1:8080 default_server', '[::1]:8080']",
 				"server_name: [example.org, '*.example.org', '*.example.net', \"\"]",
 				"listen: ['*:80'] # nginx's default (*:8000 when nginx does not run as root); server at x.conf:7",
 			},
@@ -188,9 +197,9 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			in: `http {
   server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }
   server { listen *:80 default_server; server_name b; location / { proxy_pass http://127.0.0.1:9000; } }
-  server { listen 81 default_server; location / { proxy_pass http://127.0.0.1:9000; } }
+  server { listen 81 default; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
-			warns: []string{`3: unsupported parameter "default_server" of "listen" in server: spillway's default server for 0.0.0.0:80 is the first one listening on it`},
+			yaml: []string{"listen: ['*:80 default_server']", "listen: [81 default_server]"},
 		},
 		{
 			name: "inheritable directives at every level",
@@ -203,7 +212,7 @@ location /v/ { proxy_pass http://$host:9000; }`),
   proxy_next_upstream_timeout 5s; proxy_next_upstream_tries 3; proxy_http_version 1.0;
   proxy_connect_timeout 500ms; proxy_send_timeout 2s; proxy_read_timeout 1h;
   server { listen 80;
-    proxy_set_header X-A a; proxy_set_header X-A b; proxy_set_header Connection $connection_upgrade;
+    proxy_set_header X-A a; proxy_set_header X-A b;
     location / { proxy_pass http://127.0.0.1:9000; keepalive_timeout 5s; proxy_set_header Host $host; proxy_set_header Connection ""; }
   }
 }`,
@@ -219,7 +228,6 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			},
 			warns: []string{
 				`6: unsupported parameter "25s" of "keepalive_timeout" in http: spillway sends no "Keep-Alive: timeout=" header`,
-				`10: unsupported proxy_set_header "Connection" in server: spillway has no "$connection_upgrade" variable, so the header is not converted`,
 				`11: unsupported directive "keepalive_timeout" in location: spillway's client keepalive is set per server`,
 			},
 		},
@@ -227,6 +235,7 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			name: "logs, pid and paths with a prefix",
 			in: `error_log logs/error.log warn;
 error_log syslog:server=10.0.0.1;
+error_log logs/notice.log notice;
 pid run/nginx.pid;
 http {
   log_format short '$remote_addr "$request" '
@@ -241,19 +250,19 @@ http {
   server { listen 81; access_log logs/b.log bad; location / { proxy_pass http://127.0.0.1:9000; } }
   server { listen 82; access_log logs/c.log js if=$loggable; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
-			yaml: []string{"error_log: {path: /p/logs/error.log, level: warn}", "pid: /p/run/nginx.pid",
+			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/nginx.pid",
 				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n",
 				"proxy_temp_path: /p/cache/proxy", "client_body_temp_path: /abs/client", "access_log: off",
 				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'"},
 			warns: []string{
 				`2: unsupported error log "syslog:server=10.0.0.1" in main: spillway writes to a file or stderr`,
-				`8: unsupported parameter "escape=json" of "log_format" in http: spillway escapes variables nginx's default way`,
-				`9: ignored parameter "buffer=32k" of "access_log" in http: spillway writes each line when the request ends`,
-				`10: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:9 is converted`,
-				`11: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
-				`13: unsupported directive "access_log" in location: spillway writes access logs per server`,
-				`14: unsupported log_format "bad" in server: unknown "nonsense_variable" variable; access_log not converted`,
-				`15: unsupported parameter "if=$loggable" of "access_log" in server`,
+				`9: unsupported parameter "escape=json" of "log_format" in http: spillway escapes variables nginx's default way`,
+				`10: ignored parameter "buffer=32k" of "access_log" in http: spillway writes each line when the request ends`,
+				`11: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:10 is converted`,
+				`12: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
+				`14: unsupported directive "access_log" in location: spillway writes access logs per server`,
+				`15: unsupported log_format "bad" in server: unknown "nonsense_variable" variable; access_log not converted`,
+				`16: unsupported parameter "if=$loggable" of "access_log" in server`,
 			},
 		},
 		{
@@ -320,7 +329,6 @@ http {
       fastcgi_temp_path /tmp/fcgi; lingering_close always; lingering_time 10s; lingering_timeout 2s;
       fastcgi_intercept_errors on;
     }
-    location /u/ { fastcgi_pass unix:/run/php.sock; }
   }
 }`,
 			yaml: []string{"fastcgi_read_timeout: 30s", "fastcgi_params: none", "root: /srv/www", "fastcgi_pass: php",
@@ -330,8 +338,6 @@ http {
 				"fastcgi_next_upstream_tries: 2", "fastcgi_temp_path: /tmp/fcgi", "lingering_close: always", "lingering_time: 10s", "lingering_timeout: 2s"},
 			warns: []string{
 				`14: unsupported directive "fastcgi_intercept_errors" in location`,
-				`16: location "/u/" not converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status`,
-				`16: unsupported fastcgi_pass "unix:/run/php.sock" in location: unix sockets are not supported`,
 			},
 		},
 		{
@@ -342,7 +348,7 @@ events { worker_connections 4096; use epoll; }
 stream { server { listen 53 udp; proxy_pass 10.0.0.1:53; } }
 http {
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-  server { listen 80; if ($host = x) { return 404; } location / { proxy_pass http://127.0.0.1:9000; } }
+  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
 			warns: []string{
 				`1: ignored directive "user" in main: spillway runs as the user that starts it`,
@@ -353,8 +359,6 @@ http {
 				`2: ignored directive "load_module" in main: a module's directives are reported one by one`,
 				`3: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit`,
 				`4: unsupported directive "stream" in main: spillway proxies HTTP only`,
-				`6: unsupported directive "map" in http`,
-				`7: unsupported directive "if" in server: spillway has no rewrite module`,
 			},
 		},
 	} {
@@ -364,7 +368,18 @@ http {
 				t.Fatal(err)
 			}
 			res, err := Convert(ds, Options{Prefix: "/p", ConfPrefix: "/conf"})
-			if err != nil {
+			var refused *RefusedError
+			switch {
+			case c.refused != nil && !errors.As(err, &refused):
+				t.Fatalf("not refused: %v", err)
+			case c.refused != nil:
+				if got := err.Error(); got != strings.Join(c.refused, "\n") {
+					t.Errorf("refused:\n%s\nwant:\n%s", got, strings.Join(c.refused, "\n"))
+				}
+				if res == nil || res.YAML != nil {
+					t.Fatalf("a refused file gives the warnings and no YAML: %+v", res)
+				}
+			case err != nil:
 				t.Fatal(err)
 			}
 			y := string(res.YAML)
@@ -373,7 +388,10 @@ http {
 					t.Errorf("output lacks %q", f)
 				}
 			}
-			body := y[strings.Index(y, "\n\n"):] // without the header comment, which lists what was dropped
+			body := y
+			if i := strings.Index(y, "\n\n"); i >= 0 {
+				body = y[i:] // without the header comment, which lists what was dropped
+			}
 			for _, f := range c.not {
 				if strings.Contains(body, f) {
 					t.Errorf("output has %q", f)
@@ -413,7 +431,7 @@ func TestConvertErrors(t *testing.T) {
 		{"error_log e.log loud;\nhttp { }", `invalid log level "loud" in x.conf:1`},
 		{"http { }\nhttp { }", `"http" directive is duplicate in x.conf:2`},
 		{"events { }", `no "http" block: nothing to convert in x.conf:1`},
-		{conf("listen 80; location / { root /srv; }"), `no server block could be converted (every server needs a listen address spillway serves and a location that proxies) in x.conf:2`},
+		{"http {\n}", `no server block could be converted (every server needs a listen address spillway serves and a location that proxies) in x.conf:1`},
 		{conf("listen 80; location / { proxy_pass http://a:1 { } }"), `directive "proxy_pass" is not terminated by ";" in x.conf:4`},
 		{conf("listen 80; location /;"), `directive "location" has no opening "{" in x.conf:4`},
 	} {
@@ -457,8 +475,8 @@ func TestEveryDocumentedDirectiveConverts(t *testing.T) {
 			case key == "health_check":
 				ctx = "location" // nginx Plus writes it in the location that proxies to the group
 			}
-			if ctx == "main" && key == "http" {
-				continue // the block conv.http reads
+			if ctx == "main" && key == "http" || ctx == "http" && key == "map" {
+				continue // the blocks conv.http reads (map: maps.go)
 			}
 			n++
 			if handlers[ctx][key] == nil {
@@ -483,17 +501,15 @@ func TestHeaderVariablesKnownToProxy(t *testing.T) {
 		}
 		return err
 	}
-	vars := []string{"http_x_custom"}
-	for v := range headerVariables {
-		vars = append(vars, v)
-	}
-	for _, v := range vars {
-		if err := check("a $" + v + " ${" + v + "}b"); err != nil {
-			t.Errorf("$%s: %v", v, err)
+	c := &conv{}
+	for _, v := range vars.Names() {
+		v = strings.ReplaceAll(v, "NAME", "x_custom")
+		if err := check("a $" + v + " ${" + v + "}b"); err != nil || c.unknownVariable("$"+v) != "" {
+			t.Errorf("$%s: %v %q", v, err, c.unknownVariable("$"+v))
 		}
 	}
-	if unknownVariable("$connection_upgrade") == "" || check("$connection_upgrade") == nil {
-		t.Error("$connection_upgrade should be unknown to both")
+	if c.unknownVariable("$connection_upgrade") == "" || check("$connection_upgrade") == nil {
+		t.Error("$connection_upgrade should be unknown to both without a map")
 	}
 }
 
@@ -526,5 +542,83 @@ func TestDocsListEveryConvertedDirective(t *testing.T) {
 		if !documented(n) {
 			t.Errorf("docs/convert.md does not name %s (ignored)", n)
 		}
+	}
+}
+
+// map converts to http.map, in file order, and its variable is then known
+// to proxy_set_header and log_format; a map spillway cannot compile is
+// reported and left out.
+func TestConvertMap(t *testing.T) {
+	in := `http {
+  log_format up '$remote_addr $connection_upgrade $site';
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      close;
+  }
+  map $http_host $site {
+    hostnames;
+    volatile;
+    default      main;
+    *.example.com wild;
+    ~^(?<n>api)\.  $1;
+  }
+  server { listen 80; access_log logs/a.log up;
+    location / { proxy_pass http://127.0.0.1:9000; proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; }
+  }
+}`
+	ds, err := Parse("x.conf", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(res.YAML)
+	for _, want := range []string{
+		"map:\n    # map at x.conf:3\n    - map: $http_upgrade $connection_upgrade\n      default: upgrade\n      values:\n        - [\"\", close]",
+		"- map: $http_host $site\n      default: main\n      hostnames: on\n      volatile: on\n      values:\n        - ['*.example.com', wild]\n        - ['~^(?<n>api)\\.', $1]",
+		"Connection: $connection_upgrade",
+	} {
+		if !strings.Contains(y, want) {
+			t.Errorf("missing %q in:\n%s", want, y)
+		}
+	}
+	cfg, err := config.LoadBytes("converted.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("the converted file does not load: %v\n%s", err, y)
+	}
+	if len(cfg.Maps) != 2 || cfg.Maps[1].Entries[1].Value != "$1" {
+		t.Errorf("maps: %+v", cfg.Maps)
+	}
+}
+
+// An include inside a map is read in its place, as nginx's map does.
+func TestConvertMapInclude(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hosts.map"), []byte("a.test one;\nb.test two;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	in := `http { map $host $name { default none; include hosts.map; c.test three; }
+  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Name $name; } } }`
+	if err := os.WriteFile(conf, []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ConvertFile(conf, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadBytes("converted.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	want := []vars.MapEntry{{Key: "a.test", Value: "one"}, {Key: "b.test", Value: "two"}, {Key: "c.test", Value: "three"}}
+	if len(cfg.Maps) != 1 || cfg.Maps[0].Default != "none" || fmt.Sprint(cfg.Maps[0].Entries) != fmt.Sprint(want) {
+		t.Errorf("maps: %+v", cfg.Maps)
+	}
+	if res.Unsupported() != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
 	}
 }

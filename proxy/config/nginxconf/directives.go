@@ -50,6 +50,7 @@ func init() {
 	add(inServers, "keepalive_timeout", keepaliveTimeout)
 	add(inServers, "keepalive_requests", single(numberValue))
 	add(inServers, "underscores_in_headers", single(flagValue))
+	add(inServers, "merge_slashes", single(flagValue))
 
 	add("server", "listen", listen)
 	add("server", "server_name", serverName)
@@ -58,6 +59,7 @@ func init() {
 	add("location", "proxy_pass", proxyPass)
 	add("location", "stub_status", stubStatus)
 	add("location", "health_check", healthCheck)
+	add("location", "internal", internal)
 
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(httpVersionValue))
@@ -71,12 +73,28 @@ func init() {
 	}
 	add(inLocations, "proxy_buffering", single(flagValue))
 	add(inLocations, "proxy_request_buffering", single(flagValue))
+	add(inLocations, "proxy_ignore_client_abort", single(flagValue))
 	add(inLocations, "proxy_buffers", buffers)
 	add(inLocations, "proxy_temp_path", pathValue(3))
 	add(inLocations, "client_body_temp_path", pathValue(3))
 	add(inLocations, "proxy_next_upstream", nextUpstream)
 	add(inLocations, "proxy_next_upstream_tries", single(numberValue))
 	add(inLocations, "proxy_redirect", proxyRedirect)
+	add(inLocations, "allow", accessRule)
+	add(inLocations, "deny", accessRule)
+	add(inLocations, "satisfy", single(satisfyValue))
+	add("http", "limit_req_zone", limitReqZone)
+	add(inLocations, "limit_req", limitReq)
+	add(inLocations, "limit_req_status", single(limitReqStatusValue))
+	add(inLocations, "limit_req_log_level", single(limitReqLogLevelValue))
+	add(inLocations, "limit_req_dry_run", single(flagValue))
+	add("http", "limit_conn_zone", limitConnZone)
+	add(inLocations, "limit_conn", limitConn)
+	add(inLocations, "limit_conn_status", single(limitReqStatusValue))
+	add(inLocations, "limit_conn_log_level", single(limitReqLogLevelValue))
+	add(inLocations, "limit_conn_dry_run", single(flagValue))
+	add(inLocations, "auth_basic", authBasic)
+	add(inLocations, "auth_basic_user_file", authBasicUserFile)
 
 	// TLS (ngx_http_ssl_module, and proxy_ssl_* of ngx_http_proxy_module).
 	add(inServers, "ssl_certificate", certificates)
@@ -97,7 +115,7 @@ func init() {
 	add("location", "fastcgi_split_path_info", single(anyValue))
 	add(inLocations, "fastcgi_param", fastcgiParam)
 	add(inLocations, "fastcgi_index", single(anyValue))
-	for _, n := range []string{"fastcgi_keep_conn", "fastcgi_buffering", "fastcgi_request_buffering"} {
+	for _, n := range []string{"fastcgi_keep_conn", "fastcgi_buffering", "fastcgi_request_buffering", "fastcgi_ignore_client_abort"} {
 		add(inLocations, n, single(flagValue))
 	}
 	for _, n := range []string{"fastcgi_buffer_size", "fastcgi_busy_buffers_size", "fastcgi_max_temp_file_size",
@@ -176,10 +194,7 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"location":           "nested locations are not supported",
-	"if":                 "spillway has no rewrite module",
 	"rewrite":            "spillway has no rewrite module",
-	"return":             "spillway has no rewrite module",
 	"set":                "spillway has no rewrite module",
 	"root":               "spillway does not serve files",
 	"alias":              "spillway does not serve files",
@@ -197,15 +212,73 @@ var unsupportedWhy = map[string]string{
 	"ip_hash":            "spillway balances with round-robin or least_conn",
 	"hash":               "spillway balances with round-robin or least_conn",
 	"random":             "spillway balances with round-robin or least_conn",
-	"error_log":          "spillway has one error log, at the top level",
+	"error_log":          "spillway's error logs are set at the top level",
 	"access_log":         "spillway writes access logs per server",
-	"allow":              "spillway has no access control: every client is allowed",
-	"deny":               "spillway has no access control: every client is allowed",
 	"add_header":         "spillway does not add response headers",
 	"proxy_cache":        "spillway does not cache",
 	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
 	"keepalive_requests": "spillway's client keepalive is set per server",
+}
+
+// refusedWhy lists the directives of nginx's modules that guard requests
+// (access, auth_basic, auth_request, limit_req, limit_conn, referer,
+// secure_link, the core module's limit_except, satisfy and internal, the
+// rewrite module's if and return, client certificates, and the common
+// third-party guards: auth_jwt, Lua, njs, ModSecurity, naxsi...) and that
+// spillway does not enforce: each refuses the file, since dropping it would
+// answer requests that nginx refuses. The text says what would happen.
+var refusedWhy = map[string]refusal{
+	"auth_request":             {why: "no subrequest would authorize requests", off: true},
+	"auth_request_set":         {why: "no subrequest would authorize requests"},
+	"auth_jwt":                 {why: "no token would be checked", off: true},
+	"auth_jwt_key_file":        {why: "no token would be checked"},
+	"auth_jwt_key_request":     {why: "no token would be checked"},
+	"auth_jwt_require":         {why: "no token would be checked"},
+	"auth_digest":              {why: "no password would be asked", off: true},
+	"auth_digest_user_file":    {why: "no password would be asked"},
+	"auth_pam":                 {why: "no password would be asked", off: true},
+	"auth_ldap":                {why: "no password would be asked", off: true},
+	"auth_gss":                 {why: "no credentials would be asked", off: true},
+	"limit_except":             {why: "every method would be allowed to every client"},
+	"valid_referers":           {why: "requests with any Referer would be allowed"},
+	"secure_link":              {why: "links would not be checked"},
+	"secure_link_md5":          {why: "links would not be checked"},
+	"secure_link_secret":       {why: "links would not be checked"},
+	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
+	"if":                       {why: "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
+	"return":                   {why: "spillway has no rewrite module: requests would be proxied instead"},
+	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
+	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
+	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},
+	"rewrite_by_lua":           {why: "the Lua code that guards requests would not run"},
+	"rewrite_by_lua_block":     {why: "the Lua code that guards requests would not run"},
+	"rewrite_by_lua_file":      {why: "the Lua code that guards requests would not run"},
+	"js_access":                {why: "the njs handler that guards requests would not run"},
+	"perl_access":              {why: "the Perl handler that guards requests would not run"},
+	"modsecurity":              {why: "no request would be inspected", off: true},
+	"modsecurity_rules":        {why: "no request would be inspected"},
+	"modsecurity_rules_file":   {why: "no request would be inspected"},
+	"modsecurity_rules_remote": {why: "no request would be inspected"},
+	"SecRulesEnabled":          {why: "no request would be inspected"},
+	"testcookie":               {why: "no client would be challenged", off: true},
+}
+
+// refusal says why a directive is refused; off means "NAME off" turns the
+// guard off and is only ignored.
+type refusal struct {
+	why string
+	off bool
+}
+
+// refuse reports a guarding directive spillway does not enforce.
+func refuse(c *conv, lv *level, d *Directive, r refusal) error {
+	if r.off && len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off") {
+		c.warn(d, Ignored, "ignored directive \"%s off\" in %s: spillway enforces no %s, so there is nothing to turn off", d.Name, lv.ctx, d.Name)
+		return nil
+	}
+	c.warn(d, Refused, "\"%s\" directive in %s is not enforced by spillway (%s)", d.Name, lv.ctx, r.why)
+	return nil
 }
 
 func invalidArgs(d *Directive) error {
@@ -281,6 +354,90 @@ func positiveValue(d *Directive, v string) (string, error) {
 
 func anyValue(d *Directive, v string) (string, error) { return v, nil }
 
+func satisfyValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "all", "any":
+		return strings.ToLower(v), nil
+	}
+	return "", errAt(d, "invalid value \"%s\" in \"%s\" directive, it must be \"all\" or \"any\"", v, d.Name)
+}
+
+// limitReqZone collects limit_req_zone into http's list. A key with a
+// variable spillway does not know cannot be computed: refused.
+func limitReqZone(c *conv, lv *level, d *Directive) error {
+	z, err := config.ParseLimitReqZone(d.Args)
+	if err != nil {
+		return errAt(d, "%v", err)
+	}
+	if v := c.unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
+		c.warn(d, Refused, "\"limit_req_zone\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: requests would not be limited)", v)
+		return nil
+	}
+	if lv.zonesVal == nil {
+		lv.zonesVal = lv.m.set("limit_req_zone", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.zonesVal.Content = append(lv.zonesVal.Content, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// limitReq collects limit_req into the level's list (a level with any
+// replaces the inherited list, as in nginx).
+func limitReq(c *conv, lv *level, d *Directive) error {
+	if _, err := config.ParseLimitReq(d.Args); err != nil {
+		return errAt(d, "%v", err)
+	}
+	if lv.limitVal == nil {
+		lv.limitVal = lv.m.set("limit_req", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.limitVal.Content = append(lv.limitVal.Content, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// limitConnZone collects limit_conn_zone into http's list; a key with a
+// variable spillway does not know is refused, as for limit_req_zone.
+func limitConnZone(c *conv, lv *level, d *Directive) error {
+	z, err := config.ParseLimitConnZone(d.Args)
+	if err != nil {
+		return errAt(d, "%v", err)
+	}
+	if v := c.unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
+		c.warn(d, Refused, "\"limit_conn_zone\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: connections would not be limited)", v)
+		return nil
+	}
+	if lv.connZonesVal == nil {
+		lv.connZonesVal = lv.m.set("limit_conn_zone", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.connZonesVal.Content = append(lv.connZonesVal.Content, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// limitConn collects limit_conn into the level's list.
+func limitConn(c *conv, lv *level, d *Directive) error {
+	if _, err := config.ParseLimitConn(d.Args); err != nil {
+		return errAt(d, "%v", err)
+	}
+	if lv.connVal == nil {
+		lv.connVal = lv.m.set("limit_conn", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.connVal.Content = append(lv.connVal.Content, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+func limitReqStatusValue(d *Directive, v string) (string, error) {
+	if n, err := strconv.Atoi(v); err != nil || n < 400 || n > 599 {
+		return "", errAt(d, "value must be between 400 and 599")
+	}
+	return v, nil
+}
+
+func limitReqLogLevelValue(d *Directive, v string) (string, error) {
+	switch v {
+	case "info", "notice", "warn", "error":
+		return v, nil
+	}
+	return "", errAt(d, "invalid value \"%s\"", v)
+}
+
 func lingeringValue(d *Directive, v string) (string, error) {
 	switch strings.ToLower(v) {
 	case "on", "off", "always":
@@ -341,10 +498,6 @@ func errorLog(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Unsupported, "unsupported error log \"%s\" in main: spillway writes to a file or stderr", path)
 		return nil
 	}
-	if lv.m.has("error_log") {
-		c.warn(d, Unsupported, `unsupported directive "error_log" in main: spillway writes one error log, the first one is converted`)
-		return nil
-	}
 	m := newMap()
 	m.n.Style = yaml.FlowStyle
 	m.set("path", str(c.withPrefix(path)))
@@ -357,7 +510,15 @@ func errorLog(c *conv, lv *level, d *Directive) error {
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"error_log\" in main", a)
 		}
 	}
-	lv.m.set("error_log", m.n)
+	// Several error_log lines: a list, each file with its own level.
+	switch prev := lv.m.get("error_log"); {
+	case prev == nil:
+		lv.m.set("error_log", m.n)
+	case prev.Kind == yaml.SequenceNode:
+		prev.Content = append(prev.Content, m.n)
+	default:
+		lv.m.set("error_log", &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{prev, m.n}})
+	}
 	return nil
 }
 
@@ -380,7 +541,7 @@ func (c *conv) logFormat(d *Directive) error {
 		}
 	}
 	f := &logFormat{format: strings.Join(parts, "")}
-	_, f.err = accesslog.Compile(f.format)
+	_, f.err = accesslog.Compile(f.format, c.varMaps)
 	c.formats[name] = f
 	return nil
 }
@@ -460,8 +621,10 @@ func proxySetHeader(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 2 {
 		return invalidArgs(d)
 	}
-	if v := unknownVariable(d.Args[1]); v != "" {
-		c.warn(d, Unsupported, "unsupported proxy_set_header \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not converted", d.Args[0], lv.ctx, v)
+	if v := c.unknownVariable(d.Args[1]); v != "" {
+		// Dropping it would let the client's own header of that name
+		// through to the upstream (nginx replaces it): fail closed.
+		c.warn(d, Refused, "\"proxy_set_header\" directive in %s is not enforced by spillway (it has no \"$%s\" variable: the client's own \"%s\" header would reach the upstream)", lv.ctx, v, d.Args[0])
 		return nil
 	}
 	if lv.headerVal == nil {
@@ -529,10 +692,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if dropped {
 		return nil
 	}
-	if isDefault {
-		c.defaults = append(c.defaults, defaultListen{addr: normAddr(addr), server: lv, d: d})
-	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, d: d})
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, def: isDefault, d: d})
 	return nil
 }
 
@@ -564,7 +724,9 @@ func location(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	if n == nil && len(d.Args) == 1 && strings.HasPrefix(d.Args[0], "@") {
-		c.warn(d, Unsupported, "unsupported named location \"%s\" in server", d.Args[0])
+		c.warn(d, Refused, "named location \"%s\" cannot be converted: spillway has no named locations", d.Args[0])
+		// nginx: a named location's proxy_pass has no URI part, as in a regex one
+		return c.dropped(d, true)
 	}
 	if n != nil {
 		lv.locations.Content = append(lv.locations.Content, n)
@@ -654,6 +816,61 @@ func fastcgiParam(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
+// accessRule collects allow and deny, in file order, into the level's
+// access list: their order matters, and a level with any of them replaces
+// the inherited list, as in nginx.
+func accessRule(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	r, err := config.ParseAccessRule(d.Name, d.Args[0])
+	if err != nil {
+		return errAt(d, "invalid parameter \"%s\"", d.Args[0])
+	}
+	if r.Net.IsValid() && r.Net.String() != d.Args[0] && strings.Contains(d.Args[0], "/") {
+		c.warn(d, Ignored, "ignored low address bits of %s in %s: they are meaningless, spillway uses %s as nginx does", d.Args[0], lv.ctx, r.Net)
+	}
+	if lv.accessVal == nil {
+		lv.accessVal = lv.m.set("access", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.accessVal.Content = append(lv.accessVal.Content, str(d.Name+" "+d.Args[0]))
+	return nil
+}
+
+// authBasic is "auth_basic realm|off". spillway sends the realm as
+// written: a variable in it is not expanded.
+func authBasic(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	if strings.Contains(d.Args[0], "$") {
+		c.warn(d, Unsupported, "unsupported variable in \"auth_basic\" in %s: the realm \"%s\" is sent as written", lv.ctx, d.Args[0])
+	}
+	lv.m.set(d.Name, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: d.Args[0]})
+	return nil
+}
+
+// authBasicUserFile is the htpasswd file, relative to the configuration's
+// directory as nginx reads it. A file named with variables cannot be known
+// in advance: the file is refused rather than let everyone in.
+func authBasicUserFile(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	if strings.Contains(d.Args[0], "$") {
+		c.warn(d, Refused, "\"auth_basic_user_file\" directive in %s is not enforced by spillway (a file named with variables: no password would be asked)", lv.ctx)
+		return nil
+	}
+	lv.m.set(d.Name, str(c.withConfPrefix(d.Args[0])))
+	return nil
+}
+
 // certificates collects ssl_certificate / ssl_certificate_key: nginx allows
 // several (an ECDSA and an RSA pair); the n-th key goes with the n-th
 // certificate. Relative paths start at the configuration's directory.
@@ -732,6 +949,20 @@ func stubStatus(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
+// internal: spillway makes no internal redirects or subrequests, so the
+// location answers every client 404, as nginx does to a client.
+func internal(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 0 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	lv.internal = true
+	lv.m.set("internal", str("on"))
+	return nil
+}
+
 func healthCheck(c *conv, lv *level, d *Directive) error {
 	if lv.healthCheck != nil {
 		c.warn(d, Unsupported, "unsupported directive \"health_check\" in location: spillway runs one check per upstream group, the one at %s is converted", where(lv.healthCheck))
@@ -789,42 +1020,4 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 	}
 	lv.m.set("least_conn", str("on"))
 	return nil
-}
-
-// headerVariables are the variables spillway's proxy_set_header knows
-// (proxy/vars.go), besides $http_NAME.
-var headerVariables = map[string]bool{
-	"host": true, "http_host": true, "remote_addr": true, "remote_port": true,
-	"proxy_add_x_forwarded_for": true, "scheme": true, "proxy_host": true, "request_uri": true,
-	"uri": true, "args": true, "query_string": true, "server_name": true, "server_port": true,
-	"request_method": true,
-}
-
-// unknownVariable returns the first variable of a proxy_set_header value
-// that spillway does not know (such as a map's), "" when there is none.
-func unknownVariable(v string) string {
-	for {
-		i := strings.IndexByte(v, '$')
-		if i < 0 {
-			return ""
-		}
-		v = v[i+1:]
-		var name string
-		if strings.HasPrefix(v, "{") {
-			j := strings.IndexByte(v, '}')
-			if j < 0 {
-				return v
-			}
-			name, v = v[1:j], v[j+1:]
-		} else {
-			j := 0
-			for j < len(v) && (v[j] == '_' || v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9') {
-				j++
-			}
-			name, v = v[:j], v[j:]
-		}
-		if !headerVariables[name] && !strings.HasPrefix(name, "http_") {
-			return name
-		}
-	}
 }

@@ -1,7 +1,8 @@
 // Package nginxconf reads nginx's configuration syntax and converts the
 // parts spillway implements (the main, http, upstream, server and location
 // contexts) into proxy.yaml, listing every directive it does not convert
-// with its file and line.
+// with its file and line, and refusing the file when what it would drop is
+// access control or a location or server (fail closed).
 //
 // Parsing follows nginx's ngx_conf_read_token and ngx_conf_parse: the same
 // tokens (quotes, backslash escapes, "#" comments only at the start of a

@@ -181,7 +181,8 @@ func TestUnescape(t *testing.T) {
 }
 
 // FuzzParse: any input parses or fails with an *Error, and whatever parses
-// converts or fails with an *Error; never a panic.
+// converts or fails with an *Error or a *RefusedError (with the warnings
+// and no YAML); never a panic.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"a b;", "http { server { listen 80; } }", `a "b\"c" 'd';`, "a ${b}{ }", "}", "a \\", "#x\na;",
 		"http { upstream u { server 1.2.3.4 weight=2; } server { listen 80 default_server; server_name .a.b; location ~* x { proxy_pass http://u; health_check match=m; } } match m { status 200; } }",
@@ -197,7 +198,15 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := Convert(ds, Options{}); err != nil && !errors.As(err, &pe) {
+		res, err := Convert(ds, Options{})
+		var re *RefusedError
+		if errors.As(err, &re) {
+			if res == nil || res.YAML != nil || len(re.Refused) == 0 {
+				t.Fatalf("convert %q: refused without the warnings, or with YAML", s)
+			}
+			return
+		}
+		if err != nil && !errors.As(err, &pe) {
 			t.Fatalf("convert %q: %T %v", s, err, err)
 		}
 	})

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Debian prerm: stop and disable the unit.
+set -e
+if [ -d /run/systemd/system ]; then
+	systemctl disable --now spillway.service || true
+fi

@@ -1,0 +1,288 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
+)
+
+// A client that goes away while its request waits for the upstream
+// (connect, send, response header) ends the exchange at once, as in nginx
+// (ngx_http_upstream_check_broken_connection): the upstream connection is
+// closed, no other server is tried, the server is not counted as failed,
+// and the line is
+//
+//	[info] epoll_wait() reported that client prematurely closed connection,
+//	so upstream connection is closed too while sending request to upstream
+//
+// with "(104: Connection reset by peer)" before "while" after an RST. The
+// phase is nginx's log action at that moment: "connecting to upstream"
+// before the connection is up, "sending request to upstream" until the
+// first response byte (even once the request is sent), then "reading
+// response header from upstream". The access log says 499.
+// proxy_ignore_client_abort on turns the watch off: the exchange goes on.
+//
+// Most requests get their response header within a few milliseconds, and
+// watching the client's socket costs syscalls, so the watch is armed only
+// once the upstream has been awaited for clientWatchDelay: until then it is
+// a timer in the runtime, reset on the pooled exchange. Armed, a goroutine
+// parks on the client socket in the runtime's poller (no thread; the poller
+// is edge-triggered and watches EPOLLRDHUP) and, at each event, asks
+// poll(2) for POLLRDHUP without waiting: the client's FIN or RST means it is
+// gone, as nginx's EPOLLRDHUP does, even behind unread bytes (a pipelined
+// request, a TLS close_notify); bytes alone mean nothing, and it parks again.
+
+// clientWatchDelay is how long the upstream is awaited before the client's
+// socket is watched.
+const clientWatchDelay = 5 * time.Millisecond
+
+type watchState uint8
+
+const (
+	watchOff      watchState = iota // not watching (before, after, or ignore_client_abort)
+	watchPending                    // the timer runs
+	watchArmed                      // the watcher goroutine peeks and parks on the socket
+	watchGone                       // the client is gone
+	watchStopping                   // stop is waking the watcher
+)
+
+// clientWatch is one exchange's watch on its client; it lives in the
+// pooled exchange and is reused.
+type clientWatch struct {
+	mu     sync.Mutex
+	cc     *clientConn
+	state  watchState
+	timer  *time.Timer   // fires arm; created once per pooled exchange
+	exited chan struct{} // closed when an armed watcher returns
+	errno  syscall.Errno // ECONNRESET for an RST, 0 for a FIN
+	up     *upConn       // the upstream connection to close when the client goes
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// start begins watching x's client, unless proxy_ignore_client_abort is on
+// or the request body is still being read from the client while it is sent
+// (proxy_request_buffering off): the client's socket is then the body's.
+func (w *clientWatch) start(x *exchange) {
+	if x.loc.conf.ProxyIgnoreClientAbort {
+		return
+	}
+	if _, ok := x.body.(*streamedBody); ok {
+		return
+	}
+	cc := clientConnOf(x.ctx.Conn())
+	if cc == nil {
+		return
+	}
+	w.mu.Lock()
+	w.cc, w.state, w.errno = cc, watchPending, 0
+	w.mu.Unlock()
+	if w.timer == nil {
+		w.timer = time.AfterFunc(clientWatchDelay, w.arm)
+	} else {
+		w.timer.Reset(clientWatchDelay)
+	}
+}
+
+// gone reports whether the client went away while the upstream was awaited.
+func (w *clientWatch) gone() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state == watchGone
+}
+
+// context is canceled when the client goes: dials and backoff sleeps wait
+// on it. It is made on first use, so a request whose upstream connection is
+// reused costs nothing for it.
+func (w *clientWatch) context() context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state == watchOff {
+		return context.Background()
+	}
+	if w.ctx == nil {
+		w.ctx, w.cancel = context.WithCancel(context.Background())
+		if w.state == watchGone {
+			w.cancel()
+		}
+	}
+	return w.ctx
+}
+
+// use names the upstream connection the exchange is waiting on (nil when
+// none): the watcher closes it when the client goes, which ends the wait.
+// It reports false when the client is already gone.
+func (w *clientWatch) use(uc *upConn) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.up = uc
+	return w.state != watchGone
+}
+
+// stop ends the watch; the watcher goroutine, if armed, has returned (and
+// no longer touches the client's socket) when stop does.
+func (w *clientWatch) stop() {
+	w.mu.Lock()
+	st, done, cc := w.state, w.exited, w.cc
+	w.up = nil
+	switch st {
+	case watchPending:
+		w.state = watchOff
+		w.timer.Stop() // arm, if it runs anyway, finds watchOff
+	case watchArmed:
+		w.state = watchStopping
+	}
+	w.mu.Unlock()
+	switch st {
+	case watchArmed:
+		// Wake the parked watcher: a read deadline in the past. fasthttp
+		// sets its own before it reads the next request.
+		_ = cc.SetReadDeadline(aLongTimeAgo)
+		<-done
+		_ = cc.SetReadDeadline(time.Time{})
+	case watchGone:
+		<-done
+	}
+	w.mu.Lock()
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.state = watchOff
+	w.ctx, w.cancel, w.cc, w.exited = nil, nil, nil, nil
+	w.mu.Unlock()
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// arm runs on the timer's goroutine once the upstream has been awaited for
+// clientWatchDelay, and watches until the client goes or stop wakes it.
+func (w *clientWatch) arm() {
+	w.mu.Lock()
+	if w.state != watchPending {
+		w.mu.Unlock()
+		return
+	}
+	w.state = watchArmed
+	w.exited = make(chan struct{})
+	cc, done := w.cc, w.exited
+	w.mu.Unlock()
+	defer close(done)
+
+	rc, err := cc.TCPConn.SyscallConn()
+	if err != nil {
+		return
+	}
+	var goneErrno syscall.Errno
+	gone := false
+	_ = rc.Read(func(fd uintptr) bool {
+		// nginx's EPOLLRDHUP check: the peer's FIN or RST, whether or not
+		// unread bytes (a pipelined request, a TLS alert) come before it.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		for {
+			if _, err := unix.Poll(pfd, 0); err != unix.EINTR {
+				break
+			}
+		}
+		if pfd[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) == 0 {
+			return false // nothing, or bytes only: park until the next event (or stop's deadline)
+		}
+		// An RST leaves its error on the socket, as nginx reads it.
+		if e, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR); err == nil {
+			goneErrno = syscall.Errno(e)
+		}
+		gone = true
+		return true
+	})
+	if !gone {
+		return
+	}
+	w.mu.Lock()
+	if w.state != watchArmed { // stop came first: the upstream answered
+		w.mu.Unlock()
+		return
+	}
+	w.state, w.errno = watchGone, goneErrno
+	up := w.up
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.mu.Unlock()
+	if up != nil {
+		// Ends a send or a header read at once; the exchange closes it
+		// properly when its call returns.
+		_ = up.tcp.Close()
+	}
+}
+
+// errClientGone is what a dial or backoff canceled by the watch returns.
+var errClientGone = errors.New("client prematurely closed connection")
+
+// clientAborted ends an exchange whose client went away while addr was
+// being connected to or awaited: nginx's info line, 499, no failure counted
+// and nothing sent. a is the attempt (nil during a backoff pause) and ue its
+// error (nil when the header had arrived), from which the phase comes; the
+// attempt's $upstream_status is the status line, if one had arrived.
+func (x *exchange) clientAborted(addr string, ue *UpstreamError, a *attempt) {
+	phase, status, start := PhaseConnect, 0, time.Now()
+	if a != nil {
+		start = a.start
+	}
+	switch {
+	case ue != nil:
+		phase = ue.Phase
+		if phase == PhaseReadHeader && ue.Read == 0 {
+			// nginx's action stays "sending request" until a
+			// response byte has been read.
+			phase = PhaseSend
+		}
+		if phase == PhaseReadHeader && x.loc.fcgi == nil {
+			status = partialStatus(a.conn)
+		}
+	case a != nil: // the header came as the client went
+		phase, status = PhaseReadHeader, x.uresp.Header.StatusCode()
+		a.conn.close()
+	}
+	var err error
+	if x.watch.errno != 0 {
+		err = x.watch.errno
+	}
+	if addr != "" {
+		x.attempts = append(x.attempts, vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
+		x.logUpstream(errorlog.Level(config.LevelInfo), &UpstreamError{Phase: phase, Err: err},
+			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", addr)
+	}
+	x.status = 499
+	x.closeSilently()
+}
+
+// watchClient starts the watch on x's client for the upstream exchange.
+func (x *exchange) watchClient() {
+	if x.watch == nil {
+		x.watch = &clientWatch{}
+	}
+	x.watch.start(x)
+}
+
+// partialStatus is the status of a response head cut short, when its
+// status line had arrived whole (nginx's $upstream_status has it), else 0.
+func partialStatus(uc *upConn) int {
+	if uc == nil {
+		return 0
+	}
+	b, _ := uc.br.Peek(uc.br.Buffered()) // what was read; the connection is closed
+	line, _, ok := bytes.Cut(b, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if !ok || !validStatusLine(line) {
+		return 0
+	}
+	return int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
+}

@@ -1,0 +1,393 @@
+package proxy_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"spillway/bench"
+)
+
+// heldUpstream is an upstream on a real socket (HTTP or FastCGI alike)
+// that reads what the proxy sends and holds the connection: it answers only
+// when the test says so, and reports what ended its reading (io.EOF once the
+// proxy closed).
+type heldUpstream struct {
+	ln     net.Listener
+	heads  chan struct{} // a connection's first request bytes arrived
+	ended  chan error    // a connection's reading ended: io.EOF when the proxy closed
+	answer chan string   // the next response to write, on a held connection
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startHeld(t *testing.T) *heldUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &heldUpstream{ln: ln, heads: make(chan struct{}, 8), ended: make(chan error, 8), answer: make(chan string, 8)}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.conns = append(h.conns, c)
+			h.mu.Unlock()
+			go h.serve(c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		close(h.answer)
+		h.mu.Lock()
+		for _, c := range h.conns {
+			_ = c.Close()
+		}
+		h.mu.Unlock()
+	})
+	return h
+}
+
+func (h *heldUpstream) serve(c net.Conn) {
+	go func() {
+		if resp, ok := <-h.answer; ok {
+			_, _ = io.WriteString(c, resp)
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for first := true; ; {
+		n, err := c.Read(buf)
+		if n > 0 && first {
+			first = false
+			h.heads <- struct{}{}
+		}
+		if err != nil {
+			h.ended <- err
+			return
+		}
+	}
+}
+
+func (h *heldUpstream) addr() string { return h.ln.Addr().String() }
+
+const abortTmpl = `
+error_log: {path: stderr, level: info}
+http:
+  proxy_read_timeout: 60s
+  proxy_ignore_client_abort: {IGNORE}
+  proxy_temp_path: {TMP}/proxy
+  upstreams:
+    app:
+      servers:
+        - address: {U0}
+        - address: {U1}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log:
+        path: {TMP}/access.log
+        format: '$status $body_bytes_sent "$request" "$upstream_addr" "$upstream_status"'
+      locations:
+        - path: /
+          proxy_pass: http://app
+`
+
+// abortRig is a proxy in front of a held upstream (U0, picked first) and a
+// healthy one (U1) that must never be tried.
+func abortRig(t *testing.T, ignore string) (*rig, *heldUpstream, *bench.Upstream, func() string) {
+	held := startHeld(t)
+	ok := upstream(t, bench.OK())
+	dir := t.TempDir()
+	conf := strings.NewReplacer("{IGNORE}", ignore, "{TMP}", dir).Replace(abortTmpl)
+	r := newRig(t, "info", conf, held.addr(), ok.Addr())
+	alog := func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+		return string(b)
+	}
+	return r, held, ok, alog
+}
+
+// sendAndWait sends a GET on a new connection and returns it once the held
+// upstream has the request.
+func sendAndWait(t *testing.T, addr string, held *heldUpstream) *net.TCPConn {
+	return sendPathAndWait(t, addr, "/x", held)
+}
+
+func sendPathAndWait(t *testing.T, addr, path string, held *heldUpstream) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held.heads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the upstream")
+	}
+	return c.(*net.TCPConn)
+}
+
+// A client that goes away while the upstream has not answered yet: nginx's
+// rule (measured on nginx 1.22, difftest's abort-* scenarios). The upstream
+// connection is closed at once (the upstream reads EOF long before
+// proxy_read_timeout), the access log says 499 with "-" for the attempt,
+// the info line names the phase ("sending request" until a response byte
+// came) and, after an RST, the errno; no other server is tried and the
+// server is not counted as failed.
+func TestClientAbortWhileUpstreamWaits(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		rst       bool
+		pipelined bool // a second request waits unread in the socket before the FIN
+		errno     string
+	}{
+		{"fin", false, false, ""},
+		{"rst", true, false, " (104: Connection reset by peer)"},
+		{"fin behind a pipelined request", false, true, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r, held, ok, alog := abortRig(t, "off")
+			cl := sendAndWait(t, r.addr, held)
+			if c.rst {
+				_ = cl.SetLinger(0)
+			}
+			if c.pipelined {
+				if _, err := io.WriteString(cl, "GET /y HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = cl.Close()
+			select {
+			case err := <-held.ended:
+				if err != io.EOF {
+					t.Fatalf("the upstream's read ended with %v, want EOF (the proxy closing)", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the upstream connection was not closed after the client left (proxy_read_timeout is 60s)")
+			}
+			btEventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+			if want := `499 0 "GET /x HTTP/1.1" "U0" "-"` + "\n"; strings.ReplaceAll(alog(), held.addr(), "U0") != want {
+				t.Errorf("access log %q, want %q", alog(), want)
+			}
+			want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too` +
+				c.errno + ` while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"` + "\n"
+			if got := r.log(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
+			}
+			if n := ok.Total(); n != 0 {
+				t.Errorf("the second server got %d requests, want none", n)
+			}
+		})
+	}
+}
+
+// proxy_ignore_client_abort on: the exchange goes on after the client left,
+// the upstream's response is read whole, and the access log has the
+// upstream's status.
+func TestClientAbortIgnored(t *testing.T) {
+	r, held, ok, alog := abortRig(t, "on")
+	cl := sendAndWait(t, r.addr, held)
+	_ = cl.Close()
+	held.answer <- "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+	btEventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+	if got := strings.ReplaceAll(alog(), held.addr(), "U0"); !strings.HasPrefix(got, `200 `) || !strings.HasSuffix(got, `"GET /x HTTP/1.1" "U0" "200"`+"\n") {
+		t.Errorf("access log %q, want the upstream's 200", got)
+	}
+	if err := <-held.ended; err != io.EOF {
+		t.Errorf("the upstream's read ended with %v, want EOF after its response", err)
+	}
+	if strings.Contains(r.log(), "epoll_wait()") || ok.Total() != 0 {
+		t.Errorf("the abort was acted on:\n%s", r.log())
+	}
+}
+
+// The same rule for FastCGI (fastcgi_ignore_client_abort off): the
+// application's connection is closed, the line names fastcgi://.
+func TestClientAbortFastCGI(t *testing.T) {
+	held := startHeld(t)
+	r := fcgiRig(t, fcgiYAML("/srv", server(held.addr()), "          fastcgi_next_upstream: off"))
+	cl := sendPathAndWait(t, r.addr, "/a.php", held)
+	_ = cl.Close()
+	select {
+	case err := <-held.ended:
+		if err != io.EOF {
+			t.Fatalf("the application's read ended with %v, want EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the FastCGI connection was not closed after the client left (fastcgi_read_timeout is 20s)")
+	}
+	btEventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "epoll_wait()") })
+	want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /a.php HTTP/1.1", upstream: "fastcgi://` + held.addr() + `", host: "localhost"`
+	if got := r.elog.String(); !strings.Contains(got, want) || strings.Count(got, "\n") != 1 {
+		t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
+	}
+}
+
+// A client that goes away during proxy_next_upstream_backoff's pause before
+// a same-server retry ends it: the pause (an hour here) is cut at once.
+func TestClientAbortCutsBackoff(t *testing.T) {
+	u := upstream(t, bench.Reset().At("/boom"))
+	dir := t.TempDir()
+	conf := strings.ReplaceAll(backoffTmpl, "proxy_next_upstream_backoff: 50ms", "proxy_next_upstream_backoff: 1h")
+	conf = strings.Replace(conf, "      access_log: off", "      access_log: {path: "+dir+"/access.log, format: '$status \"$upstream_addr\" \"$upstream_status\"'}", 1)
+	r := newRig(t, "info", conf, u.Addr())
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first request leaves a keepalive connection; the second finds it
+	// reset, which is retried on a fresh connection after the backoff.
+	if _, err := io.WriteString(c, "GET /size/10 HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	btEventually(t, "the first response", 10*time.Second, func() bool { return u.Hits("GET", "/size/10") == 1 })
+	var first [256]byte
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(first[:]); err != nil || !strings.HasPrefix(string(first[:n]), "HTTP/1.1 200") {
+		t.Fatalf("first response %q, %v", first[:n], err)
+	}
+	if _, err := io.WriteString(c, "GET /boom HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	btEventually(t, "the retry decision", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "retrying: stale keepalive connection") })
+	_ = c.Close()
+	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
+	btEventually(t, "the 499 in the access log", 10*time.Second, func() bool { return strings.Contains(alog(), "499 ") })
+	if got := strings.ReplaceAll(alog(), u.Addr(), "U0"); !strings.HasSuffix(got, `499 "U0, U0" "502, -"`+"\n") {
+		t.Errorf("access log:\n%s\nwant the reset attempt (502) and the abandoned retry (-)", got)
+	}
+	if !strings.Contains(r.log(), "epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while connecting to upstream") {
+		t.Errorf("no abort line in the connect phase:\n%s", r.log())
+	}
+	if n := u.Hits("GET", "/boom"); n != 1 {
+		t.Errorf("the upstream saw /boom %d times, want 1 (no retry once the client left)", n)
+	}
+}
+
+// stuffedListener is a listening socket whose accept queue is full (backlog
+// 0, one connection never accepted): a further connect(2) gets no answer to
+// its SYN and waits for proxy_connect_timeout.
+func stuffedListener(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	filler, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = filler.Close() })
+	return addr
+}
+
+// A client that goes away while the upstream is being connected to: the
+// connect is abandoned at once (proxy_connect_timeout is a minute here),
+// nginx's line says "while connecting to upstream", the access log 499.
+func TestClientAbortCutsConnect(t *testing.T) {
+	addr := stuffedListener(t)
+	ok := upstream(t, bench.OK())
+	dir := t.TempDir()
+	conf := strings.NewReplacer("{IGNORE}", "off", "{TMP}", dir).Replace(abortTmpl)
+	conf = strings.Replace(conf, "  proxy_read_timeout: 60s", "  proxy_read_timeout: 60s\n  proxy_connect_timeout: 60s", 1)
+	r := newRig(t, "info", conf, addr, ok.Addr())
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
+	btEventually(t, "the access log line (the connect waits a minute)", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+	if want := `499 0 "GET /x HTTP/1.1" "U0" "-"` + "\n"; strings.ReplaceAll(alog(), addr, "U0") != want {
+		t.Errorf("access log %q, want %q", alog(), want)
+	}
+	want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while connecting to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"` + "\n"
+	if got := r.log(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
+		t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
+	}
+	if n := ok.Total(); n != 0 {
+		t.Errorf("the second server got %d requests, want none", n)
+	}
+}
+
+// A TLS client that leaves: its close_notify alert arrives before the FIN
+// and stays unread; nginx's EPOLLRDHUP sees the FIN anyway, and so does
+// spillway.
+func TestClientAbortTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	held := startHeld(t)
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  ssl_certificate: %s
+  ssl_certificate_key: %s
+  proxy_read_timeout: 60s
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [localhost]
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+`, cf, kf), held.addr())
+	c, err := tls.Dial("tcp", r.addr, &tls.Config{ServerName: "localhost", RootCAs: ca.pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held.heads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the upstream")
+	}
+	_ = c.Close() // close_notify, then FIN
+	select {
+	case err := <-held.ended:
+		if err != io.EOF {
+			t.Fatalf("the upstream's read ended with %v, want EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream connection was not closed after the TLS client left")
+	}
+	btEventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.log(), "epoll_wait()") })
+	if !strings.Contains(r.log(), `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"`) {
+		t.Errorf("error log:\n%s", r.log())
+	}
+}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/internal/nginxuri"
+)
+
+// nginx's auto_redirect (ngx_http_core_find_static_location): a location
+// whose name ends with "/" and that proxies (proxy_pass, fastcgi_pass)
+// answers the same path without the slash with a 301 to the slashed one,
+// unless a location is named exactly that path. nginx decides it before
+// any regex location is tried, so "/admin" never reaches another
+// location's upstream ("/"'s, or a regex's).
+
+// autoRedirect reports whether path gets nginx's 301 to path+"/".
+func (vh *vhost) autoRedirect(path []byte) bool {
+	n := len(path)
+	if n == 0 || vh.slashed[string(path)] == nil {
+		return false
+	}
+	for _, l := range vh.exact {
+		if len(l.conf.Path) == n && string(path) == l.conf.Path {
+			return false
+		}
+	}
+	for _, l := range vh.prefix {
+		if len(l.conf.Path) == n && string(path) == l.conf.Path {
+			return false
+		}
+	}
+	return true
+}
+
+// slashedLocations indexes a server's proxying exact and prefix locations
+// named "/something/" by "/something" (the first one wins, as in nginx's
+// location tree, where "= /a/" and "/a/" share a node).
+func slashedLocations(locs ...[]*location) map[string]*location {
+	m := map[string]*location{}
+	for _, ls := range locs {
+		for _, l := range ls {
+			p := l.conf.Path
+			if len(p) < 2 || p[len(p)-1] != '/' || l.group == nil {
+				continue
+			}
+			if _, ok := m[p[:len(p)-1]]; !ok {
+				m[p[:len(p)-1]] = l
+			}
+		}
+	}
+	return m
+}
+
+// redirectSlash answers nginx's 301 for autoRedirect: Location is the
+// location's name, escaped as nginx's escaped_name, with "?" and $args when
+// there are any, made absolute as nginx's header filter does with
+// absolute_redirect, server_name_in_redirect off and port_in_redirect on
+// (the defaults): the Host line's host (lower-cased, without its port or a
+// final dot), else the local address, and the local port unless it is the
+// scheme's own.
+func (x *exchange) redirectSlash() {
+	scheme := x.scheme()
+	loc := append(append([]byte(scheme), "://"...), redirectHost(x.host)...)
+	if len(loc) == len(scheme)+3 {
+		if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
+			loc = append(loc, a.IP.String()...)
+		}
+	}
+	if p := x.serverPort; p != 0 && !(scheme == "http" && p == 80) && !(scheme == "https" && p == 443) {
+		loc = strconv.AppendInt(append(loc, ':'), int64(p), 10)
+	}
+	loc = nginxuri.AppendEscaped(loc, append(append([]byte(nil), x.path...), '/'))
+	if len(x.args) > 0 {
+		loc = append(append(loc, '?'), x.args...)
+	}
+	x.page(fasthttp.StatusMovedPermanently)
+	x.ctx.Response.Header.Set("Location", string(loc))
+}
+
+// expectRedirect answers autoRedirect's 301 to a request with "Expect:
+// 100-continue", as nginx does, without inviting the body.
+func (p *Proxy) expectRedirect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
+	p.requests.begin()
+	x := p.exchanges.Get().(*exchange)
+	x.begin(p, s, ctx, vhosts)
+	x.redirectSlash()
+	status := x.status
+	x.finish()
+	return status
+}
+
+// redirectHost is nginx's r->headers_in.server from a Host line: without
+// the port, lower-cased, without a final dot.
+func redirectHost(host []byte) []byte {
+	h := []byte(string(hostOnly(host)))
+	for i, c := range h {
+		if 'A' <= c && c <= 'Z' {
+			h[i] = c + 'a' - 'A'
+		}
+	}
+	if n := len(h); n > 0 && h[n-1] == '.' {
+		h = h[:n-1]
+	}
+	return h
+}

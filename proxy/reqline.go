@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"bytes"
+	"strings"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// Request targets and methods that nginx 1.22 refuses and fasthttp lets
+// through (measured against nginx 1.22.1, see docs/differential.md):
+//
+//	CONNECT example.com:443   400  client sent invalid request while reading client request line
+//	OPTIONS * (any method *)  400  client sent invalid request while reading client request line
+//	GET http://u@h/, bad host 400  client sent invalid request while reading client request line
+//	CONNECT /x                405  client sent CONNECT method while reading client request headers
+//	TRACE /                   405  client sent TRACE method while reading client request headers
+//
+// None reaches an upstream. A request-line error is logged before nginx has
+// read the headers: no host field, the default server, and $host is that
+// server's name, never the CONNECT target. The 405s are decided after the
+// headers (host field, the server the host selects) and close the
+// connection too: nginx has not set keepalive yet.
+//
+// An absolute-form target (GET http://Evil.COM:8080/a) is nginx's: the
+// request line's host, lowercased and without its port, is $host and
+// selects the server block; $request_uri and the URI sent upstream are the
+// origin form (/a); the "host:" field of the error log stays the Host
+// header.
+
+// targetValid applies nginx's request-line parser to the target: origin
+// form ("/..."), or absolute form with a scheme of letters (digits, '+',
+// '-', '.' after the first) and a host of letters, digits, '.' and '-', an
+// optional numeric port, then '/', '?' or the end. Anything else (authority
+// form, "*", userinfo, '_' in the host) is nginx's 400.
+func (x *exchange) targetValid(dflt *vhost) bool {
+	if _, ok := parseTarget(x.ctx.Request.Header.RequestURI()); ok {
+		return true
+	}
+	x.vh = dflt // nginx has read no header yet: the default server
+	x.host = x.host[:0]
+	x.fields.Host, x.fields.Referrer, x.fields.Server = "", "", dflt.name
+	if lv := errorlog.Level(config.LevelInfo); x.p.elog.Enabled(lv) {
+		f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
+		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid request", Action: "reading client request line", Fields: &f})
+	}
+	return false
+}
+
+// methodAllowed is nginx's ngx_http_process_request_header for CONNECT
+// (since 1.21.1) and TRACE: 405, logged with the request's fields, and the
+// connection is closed after the page.
+func (x *exchange) methodAllowed() bool {
+	m := x.ctx.Request.Header.Method()
+	if string(m) != "CONNECT" && string(m) != "TRACE" {
+		return true
+	}
+	x.logf(errorlog.Level(config.LevelInfo), "client sent "+string(m)+" method", 0, "reading client request headers")
+	return false
+}
+
+// parseTarget checks a request target as nginx's parser does and returns
+// the host of an absolute-form target (nil for origin form).
+func parseTarget(t []byte) (host []byte, ok bool) {
+	if len(t) > 0 && t[0] == '/' {
+		return nil, true
+	}
+	i := 0
+	for ; i < len(t); i++ {
+		c := t[i] | 0x20
+		if c >= 'a' && c <= 'z' || i > 0 && (t[i] >= '0' && t[i] <= '9' || t[i] == '+' || t[i] == '-' || t[i] == '.') {
+			continue
+		}
+		break
+	}
+	if i == 0 || !bytes.HasPrefix(t[i:], []byte("://")) {
+		return nil, false
+	}
+	t = t[i+3:]
+	j := 0
+	if len(t) > 0 && t[0] == '[' { // an IPv6 literal
+		k := bytes.IndexByte(t, ']')
+		if k < 0 {
+			return nil, false
+		}
+		for _, c := range t[1:k] {
+			if !(c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f' || c == ':' || c == '.') {
+				return nil, false
+			}
+		}
+		j = k + 1
+	} else {
+		for ; j < len(t); j++ {
+			c := t[j] | 0x20
+			if !(c >= 'a' && c <= 'z' || t[j] >= '0' && t[j] <= '9' || t[j] == '.' || t[j] == '-') {
+				break
+			}
+		}
+	}
+	host = t[:j]
+	if j < len(t) && t[j] == ':' {
+		j++
+		for j < len(t) && t[j] >= '0' && t[j] <= '9' {
+			j++
+		}
+	}
+	if j < len(t) && t[j] != '/' && t[j] != '?' {
+		return nil, false
+	}
+	return host, len(host) > 0
+}
+
+// routeHost is the host that selects the server block: the request line's
+// for an absolute-form target, else the Host header.
+func routeHost(target, hostHeader []byte) []byte {
+	if h, ok := parseTarget(target); ok && h != nil {
+		return h
+	}
+	return hostHeader
+}
+
+// hostVar is nginx's $host: the request line's host, else the Host header,
+// lowercased and without the port, else the server's name. The result may
+// view ctx's memory: use it before the request is over.
+func (x *exchange) hostVar() string {
+	h := hostOnly(routeHost(x.ctx.Request.Header.RequestURI(), x.host))
+	if len(h) == 0 {
+		return x.vh.name
+	}
+	if bytes.IndexFunc(h, func(r rune) bool { return r >= 'A' && r <= 'Z' }) >= 0 {
+		return strings.ToLower(string(h))
+	}
+	return bstr(h)
+}
+
+// requestURIVar is nginx's $request_uri for the access log: the origin
+// form of the target, empty ("-") when the request line was refused.
+func (x *exchange) requestURIVar() string {
+	t := x.ctx.Request.Header.RequestURI()
+	if _, ok := parseTarget(t); !ok {
+		return ""
+	}
+	return string(originForm(t))
+}

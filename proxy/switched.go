@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// An upstream that answers "101 Switching Protocols" has left HTTP on that
+// connection: whatever it sends next belongs to the switched protocol, so
+// the connection must never go back to the keepalive cache (the next,
+// unrelated request would be written into the switched stream). nginx 1.22
+// (ngx_http_proxy_process_header) clears u->keepalive on every 101.
+//
+// Without a client that asked to upgrade, nginx 1.22 does not tunnel: it
+// relays the 101 head (adding "Connection: upgrade") and then the
+// upstream's bytes, unframed, until the upstream closes or
+// proxy_read_timeout passes ("upstream timed out ... while reading
+// upstream"), and closes the client connection. Measured against nginx
+// 1.22.1: there is no 502 for an unrequested 101. spillway does the same
+// for every 101 for now (the two-way WebSocket tunnel is a later issue):
+// the head goes out, the upstream's bytes follow one way, and both
+// connections are closed at the end.
+
+// switchProtocols relays a 101 answer. It returns true: the exchange
+// finishes in the hijack handler once the relay is over.
+func (x *exchange) switchProtocols(a *attempt) bool {
+	ctx := x.ctx
+	u := &x.uresp.Header
+	x.status = fasthttp.StatusSwitchingProtocols
+	out := &ctx.Response.Header
+	out.DisableNormalizing()
+	out.SetNoDefaultContentType(true)
+	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
+	connection := u.Peek("Connection")
+	for k, v := range u.All() {
+		if hidden(k, connection) {
+			continue
+		}
+		out.AddBytesKV(k, v)
+	}
+	if up := u.Peek("Upgrade"); len(up) > 0 {
+		out.SetBytesV("Upgrade", up) // nginx passes it on a 101
+	}
+	out.Set("Connection", "upgrade") // ngx_http_header_filter on a 101
+	out.SetServer(ServerName)
+	// The head is written by the relay: fasthttp would skip the hijack of
+	// a response that closes the connection (an HTTP/1.0 client, a
+	// "Connection: close" request, a shutdown) and the exchange would
+	// never finish. fasthttp runs the relay in the connection's goroutine
+	// with ctx still valid and closes the client connection after it.
+	head := out.AppendBytes(nil)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) { x.relaySwitched(c, a, head) })
+	return true
+}
+
+// relaySwitched copies the upstream's bytes after the 101 to the client
+// until the upstream closes, proxy_read_timeout passes, or the client goes
+// away; then it logs as nginx does and finishes the exchange.
+func (x *exchange) relaySwitched(c net.Conn, a *attempt, head []byte) {
+	uc := a.conn
+	x.clientWDL = time.Time{} // fasthttp cleared the deadlines before the hijack
+	x.sendDeadline()
+	if _, err := c.Write(head); err != nil {
+		x.clientWriteFailed(err)
+		x.release(a, false)
+		x.finish()
+		return
+	}
+	// nginx notices a client that closes (EPOLLRDHUP) and closes the
+	// upstream too; reading the client here is the same signal. What the
+	// client sends is not forwarded (no tunnel yet).
+	var clientGone atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4<<10)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
+					clientGone.Store(true)
+					_ = uc.tcp.CloseRead() // wakes the copy below (a deadline would be renewed by upConn.Read)
+				}
+				return
+			}
+		}
+	}()
+	w := &countingWriter{w: c, x: x}
+	_, err := io.Copy(w, uc.br) // upConn renews proxy_read_timeout per read
+	switch {
+	case clientGone.Load():
+		x.status = 499
+		x.logUpstream(errorlog.Level(config.LevelInfo), &UpstreamError{Phase: PhaseReadBody},
+			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", uc.peer.addr)
+	case w.err != nil:
+		x.clientWriteFailed(w.err)
+	case err != nil:
+		ue := bodyError(a, err, true, false)
+		x.p.stats.failure(uc.peer, ue)
+		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+	}
+	x.release(a, false) // never reused
+	_ = c.SetReadDeadline(time.Now())
+	<-done
+	x.finish()
+}
+
+// countingWriter counts the body bytes the client was sent and keeps the
+// first write error (the client's side, not the upstream's).
+type countingWriter struct {
+	w   io.Writer
+	x   *exchange
+	err error
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	cw.x.sendDeadline()
+	n, err := cw.w.Write(p)
+	cw.x.bodyBytes += int64(n)
+	if err != nil && cw.err == nil {
+		cw.err = err
+	}
+	return n, err
+}

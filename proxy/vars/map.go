@@ -1,0 +1,243 @@
+package vars
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// MapDef is one nginx map block as configured: `map $source $variable {
+// hostnames; volatile; default value; key value; ~regex value; }`.
+type MapDef struct {
+	Source    string // a value with variables, e.g. "$http_upgrade"
+	Variable  string // the name it defines, without '$'
+	Default   string // the value when nothing matches ("" when not set)
+	Hostnames bool   // keys may be "*.example.com", ".example.com", "www.example.*"
+	Volatile  bool   // accepted; spillway never caches a map's value
+	Entries   []MapEntry
+}
+
+// MapEntry is one "key value" line of a map, in file order. A key starting
+// with "~" is a case-sensitive regular expression, "~*" a case-insensitive
+// one; a value may use variables, and $1..$9 of its regular expression.
+type MapEntry struct{ Key, Value string }
+
+// Maps is the compiled map blocks of one configuration. The zero and nil
+// Maps have none. It is immutable and safe to share.
+type Maps struct {
+	byName map[string]int
+	list   []*compiledMap
+}
+
+type compiledMap struct {
+	source    *Value
+	hostnames bool
+	exact     map[string]*Value // lower-case keys
+	head      []wildcard        // "*.example.com", ".example.com": longest suffix first
+	tail      []wildcard        // "www.example.*": longest prefix first
+	regex     []regexEntry      // in file order
+	dflt      *Value
+}
+
+type wildcard struct {
+	key string // ".example.com" (matching also "example.com" when dot is set) or "www.example."
+	dot bool   // written ".example.com": the bare name matches too
+	val *Value
+}
+
+type regexEntry struct {
+	re  *regexp.Regexp
+	val *Value
+}
+
+// MapError is a problem with one map: its index in the definitions, and
+// which entry (-1 for the source, the default or the name).
+type MapError struct {
+	Map, Entry int
+	Msg        string
+}
+
+func (e *MapError) Error() string { return e.Msg }
+
+// CompileMaps compiles map blocks. Every map's variable is in scope in
+// every other's source and values (nginx resolves variables after reading
+// the whole http block).
+func CompileMaps(defs []MapDef) (*Maps, error) {
+	m := &Maps{byName: map[string]int{}}
+	for i, d := range defs {
+		name := strings.ToLower(strings.TrimPrefix(d.Variable, "$"))
+		if _, ok := names[name]; ok || name == "" {
+			return nil, &MapError{i, -1, fmt.Sprintf("the duplicate %q variable", name)}
+		}
+		if _, ok := m.byName[name]; ok {
+			return nil, &MapError{i, -1, fmt.Sprintf("the duplicate %q variable", name)}
+		}
+		m.byName[name] = i
+		m.list = append(m.list, nil)
+	}
+	for i, d := range defs {
+		cm, err := compileMap(d, m)
+		if err != nil {
+			err.Map = i
+			return nil, err
+		}
+		m.list[i] = cm
+	}
+	return m, nil
+}
+
+func compileMap(d MapDef, m *Maps) (*compiledMap, *MapError) {
+	cm := &compiledMap{hostnames: d.Hostnames, exact: map[string]*Value{}}
+	var err error
+	if cm.source, err = Compile(d.Source, m); err != nil {
+		return nil, &MapError{Entry: -1, Msg: err.Error()}
+	}
+	if cm.dflt, err = Compile(d.Default, m); err != nil {
+		return nil, &MapError{Entry: -1, Msg: err.Error()}
+	}
+	for j, e := range d.Entries {
+		fail := func(format string, a ...any) *MapError {
+			return &MapError{Entry: j, Msg: fmt.Sprintf(format, a...)}
+		}
+		key := e.Key
+		if re, ok := strings.CutPrefix(key, "~"); ok {
+			if rest, ok := strings.CutPrefix(re, "*"); ok {
+				re = "(?i)" + rest
+			}
+			r, err := regexp.Compile(re)
+			if err != nil {
+				return nil, fail("invalid regular expression %q in map: %v", key, err)
+			}
+			v, err := compile(e.Value, m, true)
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			cm.regex = append(cm.regex, regexEntry{re: r, val: v})
+			continue
+		}
+		key = strings.TrimPrefix(key, `\`) // "\~" is a literal "~"
+		v, err := Compile(e.Value, m)
+		if err != nil {
+			return nil, fail("%v", err)
+		}
+		lk := strings.ToLower(key)
+		if d.Hostnames && strings.HasSuffix(lk, ".") && len(lk) > 1 && !strings.HasSuffix(lk, ".*") {
+			lk = lk[:len(lk)-1]
+		}
+		switch {
+		case d.Hostnames && strings.HasPrefix(lk, "*."):
+			cm.head = append(cm.head, wildcard{key: lk[1:], val: v})
+		case d.Hostnames && strings.HasPrefix(lk, ".") && len(lk) > 1:
+			cm.head = append(cm.head, wildcard{key: lk, dot: true, val: v})
+		case d.Hostnames && strings.HasSuffix(lk, ".*"):
+			cm.tail = append(cm.tail, wildcard{key: lk[:len(lk)-1], val: v})
+		default:
+			if _, dup := cm.exact[lk]; dup {
+				return nil, fail("duplicate map entry %q", key)
+			}
+			cm.exact[lk] = v
+		}
+	}
+	// nginx's wildcard hashes find the longest match.
+	longestFirst := func(w []wildcard) {
+		for i := 1; i < len(w); i++ {
+			for j := i; j > 0 && len(w[j].key) > len(w[j-1].key); j-- {
+				w[j], w[j-1] = w[j-1], w[j]
+			}
+		}
+	}
+	longestFirst(cm.head)
+	longestFirst(cm.tail)
+	return cm, nil
+}
+
+func (m *Maps) index(name string) (int, bool) {
+	if m == nil {
+		return 0, false
+	}
+	i, ok := m.byName[name]
+	return i, ok
+}
+
+// Len is the number of maps.
+func (m *Maps) Len() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.list)
+}
+
+// append appends the map's value for x: the source's value matched
+// exactly (case-insensitively), then against the hostnames wildcards, then
+// against the regular expressions in order, else the default. The source
+// and its lower-case copy are worked out at the end of dst, which the value
+// then replaces: no scratch buffer of its own.
+func (cm *compiledMap) append(dst []byte, x Exchange, depth int) []byte {
+	start := len(dst)
+	dst = cm.source.append(dst, x, nil, nil, depth)
+	src := dst[start:]
+	key := src
+	if cm.hostnames && len(key) > 0 && key[len(key)-1] == '.' {
+		key = key[:len(key)-1]
+	}
+	mid := len(dst)
+	dst = appendLower(dst, key)
+	src, lk := dst[start:mid], dst[mid:]
+	v, caps := cm.find(src, lk)
+	return v.append(dst[:start], x, nil, caps, depth)
+}
+
+func (cm *compiledMap) find(src, lk []byte) (*Value, *captures) {
+	if v, ok := cm.exact[string(lk)]; ok {
+		return v, nil
+	}
+	if cm.hostnames {
+		for i := range cm.head {
+			w := &cm.head[i]
+			if len(lk) > len(w.key) && string(lk[len(lk)-len(w.key):]) == w.key ||
+				w.dot && string(lk) == w.key[1:] {
+				return w.val, nil
+			}
+		}
+		for i := range cm.tail {
+			w := &cm.tail[i]
+			if len(lk) > len(w.key) && string(lk[:len(w.key)]) == w.key {
+				return w.val, nil
+			}
+		}
+	}
+	if len(cm.regex) > 0 {
+		s := string(src) // the regexp keeps its input, and dst is overwritten
+		for i := range cm.regex {
+			r := &cm.regex[i]
+			if loc := r.re.FindStringSubmatchIndex(s); loc != nil {
+				return r.val, &captures{src: s, loc: loc}
+			}
+		}
+	}
+	return cm.dflt, nil
+}
+
+// captures are a regular expression's submatches, for $1..$9.
+type captures struct {
+	src string
+	loc []int
+}
+
+func (c *captures) append(dst []byte, n int) []byte {
+	if c == nil || 2*n+1 >= len(c.loc) || c.loc[2*n] < 0 {
+		return dst
+	}
+	return append(dst, c.src[c.loc[2*n]:c.loc[2*n+1]]...)
+}
+
+func appendLower[T string | []byte](dst []byte, s T) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}

@@ -1,0 +1,876 @@
+// Package vars owns nginx's variables for all of spillway: the one table of
+// names, the compiler that turns a value with $name or ${name} into parts
+// once at load time, the evaluator that appends a value for one request, and
+// nginx's map (map.go). proxy_set_header, fastcgi_param and log_format go
+// through it (and later return, rewrite and if), so a variable means the
+// same thing wherever it is written and an unknown one is refused wherever
+// it is written.
+//
+// Evaluation reads an Exchange: the request head, what spillway made of the
+// request, the client connection, the response and the upstream attempts.
+// The common variables append without allocating.
+//
+// Names resolve in one place (lookup): the table, then the map variables,
+// then the NAME families ($http_, $sent_http_, $cookie_, $arg_). nginx's
+// set (rewrite module, not implemented yet) fits as one more kind: a slot
+// per set variable, numbered at compile time like a map, that the
+// exchange keeps per request and set writes; return, rewrite and if
+// compile their values with Compile like every other user.
+package vars
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/internal/numfmt"
+)
+
+// Version is $nginx_version: the nginx release whose behaviour spillway
+// reproduces. The stock fastcgi_params send "SERVER_SOFTWARE
+// nginx/$nginx_version", and applications compare it as nginx's version, so
+// it is nginx's number, not spillway's (docs/config.md).
+const Version = "1.22.1"
+
+// Exchange is what variables read of one request. The proxy's exchange
+// implements it; so does the stand-in for a request the parser refused.
+// Every method returns something that stays valid while the value is
+// appended, and Request may be written to ($request_id is made on first use).
+type Exchange interface {
+	Header() *fasthttp.RequestHeader // the client's request head; nil when there is none
+	Request() *Request               // what spillway made of the request
+	Conn() *Conn                     // the client connection and the process
+	TLS() *tls.ConnectionState       // the client's TLS; nil on a plain connection
+	Response() *Response             // what the client got; zero before the response
+	Attempts() []Attempt             // the upstream tries, in order
+}
+
+// Request is what spillway made of a request beyond its head. Strings may
+// view the exchange's buffers.
+type Request struct {
+	Start time.Time // $msec, $time_local, $time_iso8601; zero = now
+	Line  string    // $request: the request line as received
+	URI   string    // $uri, $document_uri: the normalised path (always found, maybe empty)
+	Args  string    // $args, $query_string: the raw part of the target after '?'
+	// RequestURI is $request_uri: the target in origin form (an absolute
+	// URI's path and query), as sent.
+	RequestURI string
+	// InvalidTarget: the target was refused before nginx set $request_uri,
+	// which is then not found ("-" in the log).
+	InvalidTarget bool
+	Host          string // the host as the request named it (Host header or absolute URI), port and all; "" = none
+	ServerName    string // $server_name
+	Scheme        string // $scheme: "http" or "https"
+	Root          string // $document_root, $realpath_root
+	ProxyHost     string // $proxy_host: proxy_pass's host as written
+	Length        int64  // $request_length: head and body bytes read
+	// BodyLength is $content_length when it is known from the buffered
+	// body (a chunked body has one then); -1 = the header as sent.
+	BodyLength int64
+	ScriptName string // $fastcgi_script_name
+	PathInfo   string // $fastcgi_path_info
+	RemoteUser string // $remote_user; spillway has no auth yet: ""
+
+	id    [16]byte // $request_id once made
+	idSet bool
+}
+
+// Conn is the client connection ($remote_addr, $server_port, $ssl_*) and
+// the process ($pid, $hostname), which vars does not look up itself.
+type Conn struct {
+	ID         uint64     // $connection
+	Requests   uint64     // $connection_requests
+	RemoteAddr string     // $remote_addr as text
+	Remote     netip.Addr // for $binary_remote_addr
+	RemotePort int        // $remote_port
+	ServerAddr netip.Addr // $server_addr
+	ServerPort int        // $server_port
+	PID        int        // $pid
+	Hostname   string     // $hostname
+}
+
+// Response is what the client got.
+type Response struct {
+	Status        int // printed with 3 digits ("009" for HTTP/0.9)
+	BodyBytesSent int64
+	BytesSent     int64
+	RequestTime   time.Duration
+	Header        *fasthttp.ResponseHeader // $sent_http_NAME; nil = none
+	// Upstream is the last upstream response's header, for
+	// $upstream_http_NAME; nil before one arrived.
+	Upstream *fasthttp.ResponseHeader
+	// ContentLength is $sent_http_content_length (fasthttp sets the header
+	// only as it writes it); < 0 = none, as for a chunked body.
+	ContentLength int64
+}
+
+// Attempt is one upstream try, as $upstream_* list them.
+type Attempt struct {
+	Addr         string
+	Status       int           // 0 = no status ("-")
+	ResponseTime time.Duration // $upstream_response_time
+	ConnectTime  time.Duration // $upstream_connect_time; < 0 = not measured ("-")
+	HeaderTime   time.Duration // $upstream_header_time; < 0 = not measured ("-")
+}
+
+// kind is one variable of the table.
+type kind uint8
+
+const (
+	kLiteral kind = iota
+	kHost
+	kRemoteAddr
+	kRemotePort
+	kBinaryRemoteAddr
+	kRemoteUser
+	kServerAddr
+	kServerPort
+	kServerName
+	kServerProtocol
+	kScheme
+	kHTTPS
+	kRequest
+	kRequestMethod
+	kRequestURI
+	kURI
+	kArgs
+	kIsArgs
+	kRequestLength
+	kRequestID
+	kContentType
+	kContentLength
+	kDocumentRoot
+	kRequestFilename
+	kProxyHost
+	kProxyAddXForwardedFor
+	kFastCGIScriptName
+	kFastCGIPathInfo
+	kStatus
+	kBodyBytesSent
+	kBytesSent
+	kRequestTime
+	kMsec
+	kTimeLocal
+	kTimeISO8601
+	kConnection
+	kConnectionRequests
+	kPID
+	kHostname
+	kNginxVersion
+	kSSLProtocol
+	kSSLCipher
+	kSSLServerName
+	kUpstreamAddr
+	kUpstreamStatus
+	kUpstreamResponseTime
+	kUpstreamConnectTime
+	kUpstreamHeaderTime
+	// With a NAME (part.arg):
+	kHTTP         // $http_NAME: a request header
+	kSentHTTP     // $sent_http_NAME: a response header
+	kUpstreamHTTP // $upstream_http_NAME: the last upstream response's header
+	kCookie       // $cookie_NAME
+	kArg          // $arg_NAME
+	kMap          // a map's variable (part.n: its index in Maps)
+	kCapture      // $1..$9 inside a map's value (part.n)
+)
+
+// names is the table: every variable spillway knows, by nginx's name.
+var names = map[string]kind{
+	"host": kHost, "remote_addr": kRemoteAddr, "remote_port": kRemotePort,
+	"binary_remote_addr": kBinaryRemoteAddr, "remote_user": kRemoteUser,
+	"server_addr": kServerAddr, "server_port": kServerPort, "server_name": kServerName,
+	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS,
+	"request": kRequest, "request_method": kRequestMethod, "request_uri": kRequestURI,
+	"uri": kURI, "document_uri": kURI, "args": kArgs, "query_string": kArgs, "is_args": kIsArgs,
+	"request_length": kRequestLength, "request_id": kRequestID,
+	"content_type": kContentType, "content_length": kContentLength,
+	"document_root": kDocumentRoot, "realpath_root": kDocumentRoot, "request_filename": kRequestFilename,
+	"proxy_host": kProxyHost, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
+	"fastcgi_script_name": kFastCGIScriptName, "fastcgi_path_info": kFastCGIPathInfo,
+	"status": kStatus, "body_bytes_sent": kBodyBytesSent, "bytes_sent": kBytesSent,
+	"request_time": kRequestTime, "msec": kMsec, "time_local": kTimeLocal, "time_iso8601": kTimeISO8601,
+	"connection": kConnection, "connection_requests": kConnectionRequests,
+	"pid": kPID, "hostname": kHostname, "nginx_version": kNginxVersion,
+	"ssl_protocol": kSSLProtocol, "ssl_cipher": kSSLCipher, "ssl_server_name": kSSLServerName,
+	"upstream_addr": kUpstreamAddr, "upstream_status": kUpstreamStatus,
+	"upstream_response_time": kUpstreamResponseTime, "upstream_connect_time": kUpstreamConnectTime,
+	"upstream_header_time": kUpstreamHeaderTime,
+}
+
+// prefixes are the variables with a NAME part, longest prefix first.
+var prefixes = [...]struct {
+	prefix string
+	k      kind
+}{{"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
+
+// Names returns every variable name of the table, and the prefixed
+// families as "http_NAME" and so on (for docs and their test).
+func Names() []string {
+	out := make([]string, 0, len(names)+len(prefixes))
+	for n := range names {
+		out = append(out, n)
+	}
+	for _, p := range prefixes {
+		out = append(out, p.prefix+"NAME")
+	}
+	return out
+}
+
+// part is one piece of a compiled value.
+type part struct {
+	k   kind
+	n   int    // kMap: the map's index; kCapture: the capture's number
+	arg string // kLiteral: the text; kHTTP etc.: the name as nginx maps it
+}
+
+// Value is a compiled value: literal text and variables. The zero Value is
+// empty. It is immutable and safe to share.
+type Value struct {
+	src   string
+	parts []part
+	maps  *Maps
+}
+
+// String returns the value as written.
+func (v *Value) String() string { return v.src }
+
+// Literal reports whether the value has no variables.
+func (v *Value) Literal() bool {
+	for _, p := range v.parts {
+		if p.k != kLiteral {
+			return false
+		}
+	}
+	return true
+}
+
+// Compile parses s: literal text with $name or ${name} variables (names are
+// letters, digits and '_', case-insensitive, as in nginx). maps are the
+// map variables in scope; nil for none. Errors use nginx's wording:
+// `unknown "foo" variable`.
+func Compile(s string, maps *Maps) (*Value, error) {
+	return compile(s, maps, false)
+}
+
+func compile(s string, maps *Maps, captures bool) (*Value, error) {
+	v := &Value{src: s, maps: maps}
+	lit := 0 // start of the pending literal
+	for i := 0; i < len(s); {
+		if s[i] != '$' {
+			i++
+			continue
+		}
+		start := i
+		i++
+		bracket := i < len(s) && s[i] == '{'
+		if bracket {
+			i++
+		}
+		j := i
+		if !bracket && j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++ // $1: a capture is one digit, "$1abc" is $1 then "abc" (nginx)
+		} else {
+			for j < len(s) && isNameByte(s[j]) {
+				j++
+			}
+		}
+		name := strings.ToLower(s[i:j])
+		if bracket {
+			if j == len(s) || s[j] != '}' {
+				return nil, fmt.Errorf("the closing bracket in %q variable is missing", name)
+			}
+			j++
+		}
+		if name == "" {
+			return nil, &NameError{Value: s}
+		}
+		p, err := lookup(name, maps, captures)
+		if err != nil {
+			return nil, err
+		}
+		if start > lit {
+			v.parts = append(v.parts, part{arg: s[lit:start]})
+		}
+		v.parts = append(v.parts, p)
+		i, lit = j, j
+	}
+	if lit < len(s) {
+		v.parts = append(v.parts, part{arg: s[lit:]})
+	}
+	return v, nil
+}
+
+func lookup(name string, maps *Maps, captures bool) (part, error) {
+	if k, ok := names[name]; ok {
+		return part{k: k}, nil
+	}
+	if i, ok := maps.index(name); ok {
+		return part{k: kMap, n: i}, nil
+	}
+	if len(name) == 1 && name[0] >= '0' && name[0] <= '9' {
+		if !captures {
+			return part{}, errors.New(`capture variable "$` + name + `" is only set by a map's regular expression`)
+		}
+		return part{k: kCapture, n: int(name[0] - '0')}, nil
+	}
+	for _, p := range prefixes {
+		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
+			if p.k != kCookie && p.k != kArg {
+				rest = strings.ReplaceAll(rest, "_", "-")
+			}
+			return part{k: p.k, arg: rest}, nil
+		}
+	}
+	return part{}, &UnknownError{Name: name}
+}
+
+// UnknownError is a variable spillway does not know.
+type UnknownError struct{ Name string }
+
+func (e *UnknownError) Error() string { return fmt.Sprintf("unknown %q variable", e.Name) }
+
+// NameError is a '$' without a variable name after it.
+type NameError struct{ Value string }
+
+func (e *NameError) Error() string { return fmt.Sprintf("invalid variable name in %q", e.Value) }
+
+// Check reports the first unknown variable in s, with the map variables
+// named in mapNames in scope (config's check, before maps are compiled).
+func Check(s string, mapNames []string) error {
+	m := &Maps{byName: map[string]int{}}
+	for i, n := range mapNames {
+		m.byName[strings.ToLower(strings.TrimPrefix(n, "$"))] = i
+	}
+	_, err := Compile(s, m)
+	return err
+}
+
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// Append appends v's value for x.
+func (v *Value) Append(dst []byte, x Exchange) []byte {
+	return v.append(dst, x, nil, nil, 0)
+}
+
+// Escape is how a log writes one variable's value: it gets the value
+// appended at dst[start:] and may rewrite it there; found is false for a
+// variable nginx calls not found.
+type Escape func(dst []byte, start int, found bool) []byte
+
+// AppendEscaped appends v's value for x, passing each variable's value
+// through esc (log_format's escaping; literal text is not escaped).
+func (v *Value) AppendEscaped(dst []byte, x Exchange, esc Escape) []byte {
+	return v.append(dst, x, esc, nil, 0)
+}
+
+// maxDepth bounds maps that use maps (nginx: "cycle while evaluating
+// variable").
+const maxDepth = 16
+
+func (v *Value) append(dst []byte, x Exchange, esc Escape, caps *captures, depth int) []byte {
+	for i := range v.parts {
+		p := &v.parts[i]
+		if p.k == kLiteral {
+			dst = append(dst, p.arg...)
+			continue
+		}
+		start := len(dst)
+		var found bool
+		switch p.k {
+		case kMap:
+			if depth < maxDepth {
+				dst = v.maps.list[p.n].append(dst, x, depth+1)
+			}
+			found = len(dst) > start
+		case kCapture:
+			dst = caps.append(dst, p.n)
+			found = len(dst) > start
+		default:
+			dst, found = appendVar(dst, p, x)
+		}
+		if esc != nil {
+			dst = esc(dst, start, found)
+		}
+	}
+	return dst
+}
+
+// appendVar appends one variable of the table; found is false where nginx
+// says not_found (and logs "-").
+func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
+	start := len(dst)
+	switch p.k {
+	case kHost:
+		// nginx: the request's host, lower case, without port; else
+		// the server's name.
+		r := x.Request()
+		if h := hostOnly(r.Host); h != "" {
+			dst = appendLower(dst, h)
+		} else {
+			dst = append(dst, r.ServerName...)
+		}
+	case kRemoteAddr:
+		dst = append(dst, x.Conn().RemoteAddr...)
+	case kRemotePort:
+		if c := x.Conn(); c.RemotePort > 0 {
+			dst = strconv.AppendInt(dst, int64(c.RemotePort), 10)
+		}
+	case kBinaryRemoteAddr:
+		if a := x.Conn().Remote; a.Is4() {
+			b := a.As4()
+			dst = append(dst, b[:]...)
+		} else if a.IsValid() {
+			b := a.As16()
+			dst = append(dst, b[:]...)
+		}
+	case kRemoteUser:
+		dst = append(dst, x.Request().RemoteUser...)
+	case kServerAddr:
+		if a := x.Conn().ServerAddr; a.IsValid() {
+			dst = a.AppendTo(dst)
+		}
+	case kServerPort:
+		if c := x.Conn(); c.ServerPort > 0 {
+			dst = strconv.AppendInt(dst, int64(c.ServerPort), 10)
+		}
+	case kServerName:
+		dst = append(dst, x.Request().ServerName...)
+	case kServerProtocol:
+		if h := x.Header(); h != nil {
+			dst = append(dst, h.Protocol()...)
+		}
+	case kScheme:
+		dst = append(dst, x.Request().Scheme...)
+	case kHTTPS:
+		if x.Request().Scheme == "https" {
+			dst = append(dst, "on"...)
+		}
+		return dst, true // "" when plain, and found
+	case kRequest:
+		dst = append(dst, x.Request().Line...)
+	case kRequestMethod:
+		if h := x.Header(); h != nil {
+			dst = append(dst, h.Method()...)
+		}
+	case kRequestURI:
+		if r := x.Request(); !r.InvalidTarget {
+			dst = append(dst, r.RequestURI...)
+		}
+	case kURI:
+		// nginx always has $uri: empty (a refused target) prints
+		// nothing, not "-".
+		dst = append(dst, x.Request().URI...)
+		return dst, true
+	case kArgs:
+		dst = append(dst, args(x)...)
+	case kIsArgs:
+		if len(args(x)) > 0 {
+			dst = append(dst, '?')
+		}
+		return dst, true
+	case kRequestLength:
+		dst = strconv.AppendInt(dst, x.Request().Length, 10)
+	case kRequestID:
+		r := x.Request()
+		if !r.idSet {
+			_, _ = rand.Read(r.id[:])
+			r.idSet = true
+		}
+		dst = hex.AppendEncode(dst, r.id[:])
+	case kContentType:
+		if h := x.Header(); h != nil {
+			dst = append(dst, header(h, "content-type")...)
+		}
+	case kContentLength:
+		if r := x.Request(); r.BodyLength >= 0 {
+			dst = strconv.AppendInt(dst, r.BodyLength, 10)
+		} else if h := x.Header(); h != nil {
+			dst = append(dst, header(h, "content-length")...)
+		}
+	case kDocumentRoot:
+		dst = append(dst, x.Request().Root...)
+	case kRequestFilename:
+		r := x.Request()
+		dst = append(append(dst, r.Root...), r.URI...)
+	case kProxyHost:
+		dst = append(dst, x.Request().ProxyHost...)
+	case kProxyAddXForwardedFor:
+		if h := x.Header(); h != nil {
+			n := len(dst)
+			if dst = appendHeader(dst, h, "x-forwarded-for"); len(dst) > n {
+				dst = append(dst, ", "...)
+			}
+		}
+		dst = append(dst, x.Conn().RemoteAddr...)
+	case kFastCGIScriptName:
+		dst = append(dst, x.Request().ScriptName...)
+	case kFastCGIPathInfo:
+		dst = append(dst, x.Request().PathInfo...)
+		return dst, true
+	case kStatus:
+		// "%03ui": an HTTP/0.9 response is logged as 009.
+		dst = numfmt.AppendDigits(dst, max(x.Response().Status, 0), 3)
+	case kBodyBytesSent:
+		dst = strconv.AppendInt(dst, max(x.Response().BodyBytesSent, 0), 10)
+	case kBytesSent:
+		dst = strconv.AppendInt(dst, max(x.Response().BytesSent, 0), 10)
+	case kRequestTime:
+		// "%T.%03M": whole milliseconds, never negative.
+		ms := max(x.Response().RequestTime.Milliseconds(), 0)
+		dst = strconv.AppendInt(dst, ms/1000, 10)
+		dst = append(dst, '.')
+		dst = numfmt.AppendDigits(dst, int(ms%1000), 3)
+	case kMsec:
+		t := now(x)
+		dst = strconv.AppendInt(dst, t.Unix(), 10)
+		dst = append(dst, '.')
+		dst = numfmt.AppendDigits(dst, t.Nanosecond()/1e6, 3)
+	case kTimeLocal:
+		dst = appendTimeLocal(dst, now(x))
+	case kTimeISO8601:
+		dst = appendTimeISO8601(dst, now(x))
+	case kConnection:
+		dst = strconv.AppendUint(dst, x.Conn().ID, 10)
+	case kConnectionRequests:
+		dst = strconv.AppendUint(dst, x.Conn().Requests, 10)
+	case kPID:
+		dst = strconv.AppendInt(dst, int64(x.Conn().PID), 10)
+	case kHostname:
+		dst = append(dst, x.Conn().Hostname...)
+	case kNginxVersion:
+		dst = append(dst, Version...)
+	case kSSLProtocol:
+		if t := x.TLS(); t != nil {
+			dst = append(dst, tlsVersion(t.Version)...)
+		}
+	case kSSLCipher:
+		if t := x.TLS(); t != nil {
+			dst = append(dst, cipherName(t.CipherSuite)...)
+		}
+	case kSSLServerName:
+		if t := x.TLS(); t != nil {
+			dst = append(dst, t.ServerName...)
+		}
+	case kUpstreamAddr, kUpstreamStatus, kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime:
+		dst = appendAttempts(dst, p.k, x.Attempts())
+	case kHTTP:
+		if h := x.Header(); h != nil {
+			dst = appendHeader(dst, h, p.arg)
+		}
+	case kSentHTTP:
+		if h := x.Response().Header; h != nil {
+			if p.arg == "content-length" {
+				if n := x.Response().ContentLength; n >= 0 {
+					dst = strconv.AppendInt(dst, n, 10)
+				}
+				break
+			}
+			for k, v := range h.All() {
+				if nameIs(k, p.arg) {
+					dst = append(dst, v...)
+					break
+				}
+			}
+		}
+	case kUpstreamHTTP:
+		if h := x.Response().Upstream; h != nil {
+			for k, v := range h.All() {
+				if nameIs(k, p.arg) {
+					dst = append(dst, v...)
+					break
+				}
+			}
+		}
+	case kCookie:
+		if h := x.Header(); h != nil {
+			dst = appendCookie(dst, h, p.arg)
+		}
+	case kArg:
+		dst = appendArg(dst, args(x), p.arg)
+	}
+	return dst, len(dst) > start
+}
+
+// hostOnly strips the port from a host ("[::1]:8080" is "[::1]"), and a
+// trailing dot, as nginx's host validation does.
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	return strings.TrimSuffix(h, ".")
+}
+
+func now(x Exchange) time.Time {
+	if t := x.Request().Start; !t.IsZero() {
+		return t
+	}
+	return time.Now()
+}
+
+// args is $args: the query string.
+func args(x Exchange) string { return x.Request().Args }
+
+// nameIs compares a header name with a variable's NAME: case-insensitive,
+// and '-' in NAME stands for '-' or '_' in the header (nginx compares
+// lower-cased names with '-' turned to '_').
+func nameIs(k []byte, name string) bool {
+	if len(k) != len(name) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c, n := k[i], name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == '_' {
+			c = '-'
+		}
+		if c != n {
+			return false
+		}
+	}
+	return true
+}
+
+// header returns the first value of the header with that (lower-case,
+// '-') name, nil if absent.
+func header(h *fasthttp.RequestHeader, name string) []byte {
+	for k, v := range h.All() {
+		if nameIs(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+// appendHeader appends $http_NAME: the first header of that name, or for
+// the two nginx 1.22 joins, every one: Cookie with "; ", X-Forwarded-For
+// with ", ".
+func appendHeader(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
+	var sep byte
+	switch name {
+	case "cookie":
+		sep = ';'
+	case "x-forwarded-for":
+		sep = ','
+	}
+	start, n := len(dst), 0
+	for k, v := range h.All() {
+		if !nameIs(k, name) {
+			continue
+		}
+		if n > 0 && len(dst) > start {
+			dst = append(dst, sep, ' ')
+		}
+		dst = append(dst, v...)
+		if n++; sep == 0 {
+			break
+		}
+	}
+	return dst
+}
+
+// appendCookie appends the value of cookie name from the Cookie headers
+// (nginx: the name case-insensitively, the value up to ';').
+func appendCookie(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
+	for k, v := range h.All() {
+		if !nameIs(k, "cookie") {
+			continue
+		}
+		for len(v) > 0 {
+			var c []byte
+			c, v, _ = bytes.Cut(v, []byte(";"))
+			c = bytes.TrimLeft(c, " \t")
+			if len(c) > len(name) && c[len(name)] == '=' && strings.EqualFold(string(c[:len(name)]), name) {
+				return append(dst, bytes.TrimRight(c[len(name)+1:], " \t")...)
+			}
+		}
+	}
+	return dst
+}
+
+// appendArg appends the value of argument name in the query string, as
+// sent (not decoded); the name matches case-insensitively, as in nginx.
+func appendArg(dst []byte, q, name string) []byte {
+	for len(q) > 0 {
+		var a string
+		a, q, _ = strings.Cut(q, "&")
+		if len(a) >= len(name) && strings.EqualFold(a[:len(name)], name) {
+			if len(a) == len(name) {
+				return dst
+			}
+			if a[len(name)] == '=' {
+				return append(dst, a[len(name)+1:]...)
+			}
+		}
+	}
+	return dst
+}
+
+// appendAttempts appends one $upstream_* variable: an entry per attempt,
+// ", "-separated, as nginx lists them.
+func appendAttempts(dst []byte, k kind, as []Attempt) []byte {
+	if k == kUpstreamConnectTime || k == kUpstreamHeaderTime {
+		measured := false
+		for i := range as {
+			if k == kUpstreamConnectTime && as[i].ConnectTime >= 0 || k == kUpstreamHeaderTime && as[i].HeaderTime >= 0 {
+				measured = true
+			}
+		}
+		if !measured {
+			return dst
+		}
+	}
+	for i := range as {
+		a := &as[i]
+		if i > 0 {
+			dst = append(dst, ", "...)
+		}
+		switch k {
+		case kUpstreamAddr:
+			dst = append(dst, a.Addr...)
+		case kUpstreamStatus:
+			if a.Status == 0 {
+				dst = append(dst, '-')
+			} else {
+				dst = strconv.AppendInt(dst, int64(a.Status), 10)
+			}
+		case kUpstreamResponseTime:
+			dst = appendSeconds(dst, a.ResponseTime)
+		case kUpstreamConnectTime:
+			dst = appendSeconds(dst, a.ConnectTime)
+		case kUpstreamHeaderTime:
+			dst = appendSeconds(dst, a.HeaderTime)
+		}
+	}
+	return dst
+}
+
+// appendSeconds appends d as seconds with milliseconds ("0.003"); a
+// negative d is "-".
+func appendSeconds(dst []byte, d time.Duration) []byte {
+	if d < 0 {
+		return append(dst, '-')
+	}
+	ms := d.Milliseconds()
+	dst = strconv.AppendInt(dst, ms/1000, 10)
+	dst = append(dst, '.')
+	return numfmt.AppendDigits(dst, int(ms%1000), 3)
+}
+
+// tlsVersion is OpenSSL's name of a protocol version ($ssl_protocol).
+func tlsVersion(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return ""
+}
+
+// cipherName is OpenSSL's name of a cipher suite ($ssl_cipher): the TLS
+// 1.3 suites keep their IANA names in OpenSSL, the others have OpenSSL's
+// own.
+func cipherName(id uint16) string {
+	switch id {
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:
+		return "ECDHE-ECDSA-AES128-GCM-SHA256"
+	case tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:
+		return "ECDHE-RSA-AES128-GCM-SHA256"
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:
+		return "ECDHE-ECDSA-AES256-GCM-SHA384"
+	case tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
+		return "ECDHE-RSA-AES256-GCM-SHA384"
+	case tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256:
+		return "ECDHE-ECDSA-CHACHA20-POLY1305"
+	case tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:
+		return "ECDHE-RSA-CHACHA20-POLY1305"
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA:
+		return "ECDHE-ECDSA-AES128-SHA"
+	case tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA:
+		return "ECDHE-RSA-AES128-SHA"
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA:
+		return "ECDHE-ECDSA-AES256-SHA"
+	case tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA:
+		return "ECDHE-RSA-AES256-SHA"
+	case tls.TLS_RSA_WITH_AES_128_GCM_SHA256:
+		return "AES128-GCM-SHA256"
+	case tls.TLS_RSA_WITH_AES_256_GCM_SHA384:
+		return "AES256-GCM-SHA384"
+	case tls.TLS_RSA_WITH_AES_128_CBC_SHA:
+		return "AES128-SHA"
+	case tls.TLS_RSA_WITH_AES_256_CBC_SHA:
+		return "AES256-SHA"
+	}
+	return tls.CipherSuiteName(id) // TLS 1.3: TLS_AES_128_GCM_SHA256, as OpenSSL
+}
+
+var months = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+
+// appendTimeLocal appends "25/Nov/2026:10:00:00 +0000" in t's location.
+func appendTimeLocal(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	b = numfmt.AppendDigits(b, d, 2)
+	b = append(b, '/')
+	b = append(b, months[mo-1]...)
+	b = append(b, '/')
+	b = numfmt.AppendDigits(b, y, 4)
+	b = append(b, ':')
+	b = appendClock(b, t)
+	b = append(b, ' ')
+	return appendOffset(b, t, false)
+}
+
+// appendTimeISO8601 appends "2026-11-25T10:00:00+00:00" in t's location.
+func appendTimeISO8601(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	b = numfmt.AppendDigits(b, y, 4)
+	b = append(b, '-')
+	b = numfmt.AppendDigits(b, int(mo), 2)
+	b = append(b, '-')
+	b = numfmt.AppendDigits(b, d, 2)
+	b = append(b, 'T')
+	b = appendClock(b, t)
+	return appendOffset(b, t, true)
+}
+
+func appendClock(b []byte, t time.Time) []byte {
+	h, mi, s := t.Clock()
+	b = numfmt.AppendDigits(b, h, 2)
+	b = append(b, ':')
+	b = numfmt.AppendDigits(b, mi, 2)
+	b = append(b, ':')
+	return numfmt.AppendDigits(b, s, 2)
+}
+
+func appendOffset(b []byte, t time.Time, colon bool) []byte {
+	_, off := t.Zone()
+	sign := byte('+')
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	off /= 60
+	b = append(b, sign)
+	b = numfmt.AppendDigits(b, off/60, 2)
+	if colon {
+		b = append(b, ':')
+	}
+	return numfmt.AppendDigits(b, off%60, 2)
+}
