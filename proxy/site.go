@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
+	"spillway/proxy/static"
 	"spillway/proxy/vars"
 )
 
@@ -61,9 +62,10 @@ type location struct {
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi   *fcgiLocation
-	auth   *basicAuth  // auth_basic, nil when off (authbasic.go)
-	limits []reqLimit  // limit_req (limitreq.go)
-	conns  []connLimit // limit_conn (limitconn.go)
+	auth   *basicAuth       // auth_basic, nil when off (authbasic.go)
+	limits []reqLimit       // limit_req (limitreq.go)
+	conns  []connLimit      // limit_conn (limitconn.go)
+	files  *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
 }
 
 type compiledHeader struct {
@@ -138,7 +140,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
 	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
-		conns: s.connLimits(lc.LimitConn)}
+		conns: s.connLimits(lc.LimitConn), files: static.New(lc)}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {

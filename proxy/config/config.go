@@ -275,6 +275,7 @@ type Location struct {
 	// values); nil for proxy_pass. See fastcgi.go.
 	FastCGI   *FastCGI
 	Root      string    // root: $document_root, default "html"
+	Static    *Static   // files served here: no proxy_pass, and root/alias/index/try_files (static.go)
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
 
 	Access     AccessRules   // allow/deny in file order (access.go); empty allows everyone

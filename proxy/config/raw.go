@@ -108,6 +108,7 @@ type rawLocation struct {
 	Internal *opt[bool] `mapstructure:"internal"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
+	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }
 
@@ -206,6 +207,7 @@ type locationDirectives struct {
 	accessDirectives    `mapstructure:",squash"` // allow/deny as access (access.go)
 	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
+	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -256,6 +258,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.accessDirectives.inherit(&p.accessDirectives)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
+	d.staticDirectives.inherit(&p.staticDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

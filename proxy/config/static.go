@@ -1,0 +1,112 @@
+package config
+
+import "strings"
+
+// Static files (nginx's ngx_http_static_module, ngx_http_index_module,
+// try_files and the types hash): a location with no proxy_pass,
+// fastcgi_pass or stub_status serves files when root, alias, index or
+// try_files reach it. proxy/static serves them.
+
+// Static is what a location that serves files needs.
+type Static struct {
+	// Alias replaces the location's prefix (or, in a regex location, the
+	// whole URI) by this path; "" means root + $uri.
+	Alias string
+	// Index is index's file names, tried in order for a URI ending in "/"
+	// (default "index.html").
+	Index []string
+	// TryFiles is try_files's arguments as written; the last is the
+	// fallback (a URI, "@name" or "=code"). Empty when not set.
+	TryFiles []string
+	// Types maps a lower-case file extension to its MIME type (types;
+	// nginx's default is the three below). DefaultType is default_type
+	// (default "text/plain").
+	Types       map[string]string
+	DefaultType string
+	ETag        bool // etag, default on
+	LogNotFound bool // log_not_found, default on
+}
+
+// staticDirectives may be written in http, in a server and in a location.
+type staticDirectives struct {
+	Index       *opt[words]             `mapstructure:"index"`
+	Types       *opt[map[string]string] `mapstructure:"types"` // extension: MIME type
+	DefaultType *opt[string]            `mapstructure:"default_type"`
+	Etag        *opt[bool]              `mapstructure:"etag"`
+	LogNotFound *opt[bool]              `mapstructure:"log_not_found"`
+}
+
+// staticLocationDirectives may be written in a location only.
+type staticLocationDirectives struct {
+	Alias    *opt[string] `mapstructure:"alias"`
+	TryFiles *opt[words]  `mapstructure:"try_files"`
+}
+
+// inherit is merge_loc_conf for the static directives.
+func (d *staticDirectives) inherit(p *staticDirectives) {
+	merge(&d.Index, p.Index)
+	merge(&d.Types, p.Types)
+	merge(&d.DefaultType, p.DefaultType)
+	merge(&d.Etag, p.Etag)
+	merge(&d.LogNotFound, p.LogNotFound)
+}
+
+// defaultTypes is nginx's types hash when no types block is written
+// (ngx_http_core_module.c, ngx_http_core_default_types).
+func defaultTypes() map[string]string {
+	return map[string]string{"html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"}
+}
+
+// servesFiles reports whether a location without a content handler serves
+// files: root, alias, index or try_files reach it.
+func (l *rawLocation) servesFiles() bool {
+	return l.Root.set() || l.Alias.set() || l.TryFiles.set() || l.Index.set()
+}
+
+// resolveStatic fills in loc.Static for a location that serves files, and
+// refuses the static directives where they cannot apply.
+func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
+	content := l.ProxyPass.set() || l.FastcgiPass.set() || l.StubStatus.or(false)
+	if content {
+		if l.Alias.set() {
+			p.add(l.Alias.at(), `"alias" cannot be used in a location that proxies or answers stub_status`)
+		}
+		if l.TryFiles.set() {
+			p.add(l.TryFiles.at(), `"try_files" cannot be used in a location that proxies or answers stub_status`)
+		}
+		return
+	}
+	if !l.servesFiles() {
+		return
+	}
+	st := &Static{
+		Alias:       l.Alias.or(""),
+		Index:       l.Index.or([]string{"index.html"}),
+		TryFiles:    l.TryFiles.or(nil),
+		Types:       l.Types.or(nil),
+		DefaultType: l.DefaultType.or("text/plain"),
+		ETag:        l.Etag.or(true),
+		LogNotFound: l.LogNotFound.or(true),
+	}
+	if st.Types == nil {
+		st.Types = defaultTypes()
+	} else {
+		lower := make(map[string]string, len(st.Types))
+		for ext, typ := range st.Types {
+			lower[strings.ToLower(ext)] = typ
+		}
+		st.Types = lower
+	}
+	if l.Alias.set() && l.Alias.v == "" {
+		p.add(l.Alias.at(), `"alias" needs a path`)
+	}
+	if l.TryFiles.set() && len(l.TryFiles.v) < 2 {
+		p.add(l.TryFiles.at(), `invalid number of arguments in "try_files" directive`)
+	}
+	for _, n := range st.Index {
+		if n == "" {
+			p.add(l.Index.at(), `index "" in "index" directive is invalid`)
+		}
+	}
+	loc.Static = st
+}

@@ -1,0 +1,204 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+	"spillway/proxy/static"
+)
+
+// maxInternalRedirects is nginx's NGX_HTTP_MAX_URI_CHANGES + 1: an index
+// or try_files fallback that keeps redirecting ends in a 500.
+const maxInternalRedirects = 10
+
+// serveFiles answers a location that serves files (proxy/static): the
+// file, a 304/412/206/416, nginx's error page, or — after an internal
+// redirect (index, try_files's last URI) — whatever the new location does.
+// done false means the new location proxies: serve goes on with it.
+// streaming means the file body is being written and finish runs after it.
+func (x *exchange) serveFiles() (done, streaming bool) {
+	method := string(x.ctx.Method())
+	for changes := 0; ; changes++ {
+		r := x.loc.files.Resolve(method, string(x.path), false)
+		x.vars.req.Filename = r.Filename
+		for _, l := range r.Logs {
+			lv := config.LevelError
+			if l.Level == "crit" {
+				lv = config.LevelCrit
+			}
+			x.logf(errorlog.Level(lv), l.Msg, uintptr(l.Errno), "")
+		}
+		switch r.Kind {
+		case static.Status:
+			x.page(r.Code)
+			return true, false
+		case static.Redirect:
+			x.redirectSlash()
+			return true, false
+		case static.Serve:
+			return true, x.sendFile(r)
+		}
+		if changes+1 >= maxInternalRedirects {
+			x.logf(errorlog.Level(config.LevelError), "rewrite or internal redirection cycle while internally redirecting to \""+r.URI+"\"", 0, "")
+			x.page(fasthttp.StatusInternalServerError)
+			return true, false
+		}
+		x.path = append(x.path[:0], r.URI...)
+		if r.Args != "" {
+			x.args = []byte(r.Args)
+		}
+		x.loc = x.vh.match(x.path)
+		x.vars.req.URI = bstr(x.path)
+		if x.loc != nil {
+			x.vars.req.Root = x.loc.conf.Root
+		}
+		switch {
+		case x.loc == nil:
+			x.page(fasthttp.StatusNotFound)
+			return true, false
+		case x.loc.files == nil:
+			return false, false
+		}
+	}
+}
+
+// sendFile answers with r.File after the not_modified and range filters.
+func (x *exchange) sendFile(r static.Result) bool {
+	f, fi := r.File, r.Info
+	files := x.loc.files
+	ctx := x.ctx
+	h := &ctx.Request.Header
+	etag := files.ETag(fi)
+	switch static.Precondition(fi.ModTime(), etag, string(h.Peek("If-Unmodified-Since")), string(h.Peek("If-Match")),
+		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match"))) {
+	case http.StatusPreconditionFailed:
+		f.Close()
+		x.page(fasthttp.StatusPreconditionFailed)
+		return false
+	case http.StatusNotModified:
+		f.Close()
+		x.fileHead(fasthttp.StatusNotModified, "", fi, etag)
+		x.status = fasthttp.StatusNotModified
+		return false
+	}
+	size := fi.Size()
+	start, n, code := int64(0), size, fasthttp.StatusOK
+	if rh := h.Peek("Range"); len(rh) > 0 && x.ifRange(fi, etag) {
+		s, e, ok, unsatisfiable := static.Range(string(rh), size)
+		switch {
+		case unsatisfiable:
+			f.Close()
+			x.page(fasthttp.StatusRequestedRangeNotSatisfiable)
+			ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			return false
+		case ok:
+			start, n, code = s, e-s+1, fasthttp.StatusPartialContent
+		}
+	}
+	x.fileHead(code, files.ContentType(string(x.path)), fi, etag)
+	resp := &ctx.Response.Header
+	resp.Set("Accept-Ranges", "bytes")
+	if code == fasthttp.StatusPartialContent {
+		resp.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(start+n-1, 10)+"/"+strconv.FormatInt(size, 10))
+	}
+	x.status = code
+	if ctx.IsHead() || n == 0 {
+		f.Close()
+		resp.SetContentLength(int(n))
+		if ctx.IsHead() {
+			ctx.Response.SkipBody = true
+		}
+		return false
+	}
+	if start > 0 {
+		if _, err := f.Seek(start, io.SeekStart); err != nil {
+			f.Close()
+			x.page(fasthttp.StatusInternalServerError)
+			return false
+		}
+	}
+	ctx.Response.ImmediateHeaderFlush = true // the body goes out with sendfile(2) behind the head
+	ctx.SetBodyStream(&fileBody{x: x, f: f, n: n}, int(n))
+	return true
+}
+
+// fileHead sets a file answer's status and validators.
+func (x *exchange) fileHead(code int, contentType string, fi os.FileInfo, etag string) {
+	resp := &x.ctx.Response
+	resp.SetStatusCode(code)
+	setReason(&resp.Header, code, nil)
+	if contentType != "" {
+		resp.Header.SetContentType(contentType)
+	}
+	resp.Header.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	if etag != "" {
+		resp.Header.Set("ETag", etag)
+	}
+}
+
+// ifRange is nginx's If-Range test: absent, or the entity tag or exact
+// Last-Modified of the file, lets the Range apply.
+func (x *exchange) ifRange(fi os.FileInfo, etag string) bool {
+	v := string(x.ctx.Request.Header.Peek("If-Range"))
+	if v == "" {
+		return true
+	}
+	if v[0] == '"' || len(v) > 1 && v[:2] == "W/" {
+		return etag != "" && v == etag
+	}
+	t, err := http.ParseTime(v)
+	return err == nil && t.Unix() == fi.ModTime().Unix()
+}
+
+// fileBody is a file's bytes as the response body: fasthttp hands WriteTo
+// its writer, whose ReadFrom reaches the socket's sendfile(2); CloseWithError
+// closes the file and finishes the exchange.
+type fileBody struct {
+	x      *exchange
+	f      *os.File
+	n      int64
+	closed bool
+}
+
+func (b *fileBody) Read(p []byte) (int, error) { return b.f.Read(p) }
+
+// SupportsBodyWriteTo makes fasthttp call WriteTo (fasthttp.BodyWriterTo).
+func (b *fileBody) SupportsBodyWriteTo() bool { return true }
+
+func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
+	lr := &io.LimitedReader{R: b.f, N: b.n}
+	var n int64
+	var err error
+	if rf, ok := w.(io.ReaderFrom); ok {
+		n, err = b.x.sendSteps(rf, lr)
+	} else {
+		b.x.sendDeadline()
+		n, err = io.Copy(w, lr)
+	}
+	b.x.bodyBytes += n
+	if err == nil && n < b.n {
+		err = io.ErrUnexpectedEOF // the file shrank under us
+	}
+	return n, err
+}
+
+func (b *fileBody) Close() error { return b.CloseWithError(nil) }
+
+func (b *fileBody) CloseWithError(err error) error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	_ = b.f.Close()
+	if err != nil {
+		b.x.clientWriteFailed(err)
+	}
+	b.x.finish()
+	return nil
+}
