@@ -25,7 +25,7 @@ const maxInternalRedirects = 10
 func (x *exchange) serveFiles() (done, streaming bool) {
 	method := string(x.ctx.Method())
 	for changes := 0; ; changes++ {
-		r := x.loc.files.Resolve(method, string(x.path), false)
+		r := x.loc.files.Resolve(method, string(x.path))
 		x.vars.req.Filename = r.Filename
 		for _, l := range r.Logs {
 			lv := config.LevelError
@@ -43,28 +43,35 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			return true, false
 		case static.Serve:
 			return true, x.sendFile(r)
+		case static.Pass: // the location's own handler goes on with the file's URI
+			x.setPath(r.URI, "")
+			return false, false
 		}
 		if changes+1 >= maxInternalRedirects {
 			x.logf(errorlog.Level(config.LevelError), "rewrite or internal redirection cycle while internally redirecting to \""+r.URI+"\"", 0, "")
 			x.page(fasthttp.StatusInternalServerError)
 			return true, false
 		}
-		x.path = append(x.path[:0], r.URI...)
-		if r.Args != "" {
-			x.args = []byte(r.Args)
-		}
+		x.setPath(r.URI, r.Args)
 		x.loc = x.vh.match(x.path)
-		x.vars.req.URI = bstr(x.path)
-		if x.loc != nil {
-			x.vars.req.Root = x.loc.conf.Root
-		}
-		switch {
-		case x.loc == nil:
+		if x.loc == nil {
 			x.page(fasthttp.StatusNotFound)
 			return true, false
-		case x.loc.files == nil:
+		}
+		x.vars.req.Root = x.loc.conf.Root
+		if x.loc.files == nil {
 			return false, false
 		}
+	}
+}
+
+// setPath changes $uri (and, when args is not "", $args) for what follows.
+func (x *exchange) setPath(uri, args string) {
+	x.path = append(x.path[:0], uri...)
+	x.vars.req.URI = bstr(x.path)
+	if args != "" {
+		x.args = []byte(args)
+		x.vars.req.Args = bstr(x.args)
 	}
 }
 

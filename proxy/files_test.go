@@ -30,6 +30,7 @@ func fileTree(t *testing.T) string {
 		"app/fallback.txt": "fallback\n",
 		"x.unknownext":     "plain\n",
 		"noetag/f.txt":     "f\n",
+		"pass/here":        "on disk\n",
 	} {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -68,6 +69,7 @@ http:
         - {path: /api/, proxy_pass: http://app}
         - {path: /quiet/, log_not_found: off}
         - {path: /noetag/, etag: off}
+        - {path: /pass/, try_files: $uri =404, proxy_pass: http://app}
 `
 
 func TestStaticFiles(t *testing.T) {
@@ -105,6 +107,8 @@ func TestStaticFiles(t *testing.T) {
 		{name: "try_files fallback", req: "GET /try/none", status: 200, body: "fallback\n"},
 		{name: "try_files =code", req: "GET /code/none", status: 418},
 		{name: "try_files to a proxied location", req: "GET /proxied/none", status: 200},
+		{name: "try_files before proxy_pass, file found", req: "GET /pass/here", status: 200, hdr: map[string]string{"ETag": ""}},
+		{name: "try_files before proxy_pass, no file", req: "GET /pass/none", status: 404, body: nginxPage("404 Not Found")},
 		{name: "etag off", req: "GET /noetag/f.txt", status: 200, hdr: map[string]string{"ETag": ""}},
 		{name: "304 If-Modified-Since", req: "GET /a.html\r\nIf-Modified-Since: " + lm, status: 304,
 			hdr: map[string]string{"ETag": etag, "Last-Modified": lm, "Content-Type": "", "Accept-Ranges": ""}},
@@ -123,7 +127,7 @@ func TestStaticFiles(t *testing.T) {
 		{name: "If-Range same etag", req: "GET /a.html\r\nRange: bytes=1-3\r\nIf-Range: " + etag, status: 206, body: "p>a"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(r.elog.String())
+			before, hits := len(r.elog.String()), u.Total()
 			line, extra, _ := strings.Cut(tc.req, "\r\n")
 			if extra != "" {
 				extra += "\r\n"
@@ -144,6 +148,9 @@ func TestStaticFiles(t *testing.T) {
 				case v != "" && resp.Header.Get(k) != v && !(k == "Content-Length" && strconv.FormatInt(resp.ContentLength, 10) == v):
 					t.Errorf("%s: %q, want %q", k, resp.Header.Get(k), v)
 				}
+			}
+			if got := u.Total() - hits; (tc.name == "try_files before proxy_pass, file found" || tc.name == "try_files to a proxied location") != (got == 1) {
+				t.Errorf("upstream got %d requests", got)
 			}
 			logged := r.elog.String()[before:]
 			if tc.errLogPart == "" && logged != "" {

@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Static files (nginx's ngx_http_static_module, ngx_http_index_module,
 // try_files and the types hash): a location with no proxy_pass,
@@ -25,15 +28,19 @@ type Static struct {
 	DefaultType string
 	ETag        bool // etag, default on
 	LogNotFound bool // log_not_found, default on
+	// Handler: the location proxies (or answers stub_status) and has
+	// try_files, which only picks the URI it goes on with (or answers its
+	// fallback), as "try_files $uri =404" before fastcgi_pass.
+	Handler bool
 }
 
 // staticDirectives may be written in http, in a server and in a location.
 type staticDirectives struct {
-	Index       *opt[words]             `mapstructure:"index"`
-	Types       *opt[map[string]string] `mapstructure:"types"` // extension: MIME type
-	DefaultType *opt[string]            `mapstructure:"default_type"`
-	Etag        *opt[bool]              `mapstructure:"etag"`
-	LogNotFound *opt[bool]              `mapstructure:"log_not_found"`
+	Index       *opt[words]     `mapstructure:"index"`
+	Types       *opt[mimeTypes] `mapstructure:"types"` // extension: MIME type
+	DefaultType *opt[string]    `mapstructure:"default_type"`
+	Etag        *opt[bool]      `mapstructure:"etag"`
+	LogNotFound *opt[bool]      `mapstructure:"log_not_found"`
 }
 
 // staticLocationDirectives may be written in a location only.
@@ -67,16 +74,10 @@ func (l *rawLocation) servesFiles() bool {
 // refuses the static directives where they cannot apply.
 func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 	content := l.ProxyPass.set() || l.FastcgiPass.set() || l.StubStatus.or(false)
-	if content {
-		if l.Alias.set() {
-			p.add(l.Alias.at(), `"alias" cannot be used in a location that proxies or answers stub_status`)
-		}
-		if l.TryFiles.set() {
-			p.add(l.TryFiles.at(), `"try_files" cannot be used in a location that proxies or answers stub_status`)
-		}
-		return
+	if content && l.Alias.set() {
+		p.add(l.Alias.at(), `"alias" cannot be used in a location that proxies or answers stub_status`)
 	}
-	if !l.servesFiles() {
+	if content && !l.TryFiles.set() || !content && !l.servesFiles() {
 		return
 	}
 	st := &Static{
@@ -87,6 +88,7 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 		DefaultType: l.DefaultType.or("text/plain"),
 		ETag:        l.Etag.or(true),
 		LogNotFound: l.LogNotFound.or(true),
+		Handler:     content,
 	}
 	if st.Types == nil {
 		st.Types = defaultTypes()
@@ -109,4 +111,23 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 		}
 	}
 	loc.Static = st
+}
+
+// mimeTypes is the types mapping: file extension → MIME type.
+type mimeTypes = map[string]string
+
+func mimeTypesFrom(in any) (mimeTypes, error) {
+	m, ok := in.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want a mapping of file extensions to MIME types, e.g. {html: text/html}")
+	}
+	out := make(mimeTypes, len(m))
+	for ext, v := range m {
+		t, ok := v.(string)
+		if !ok || t == "" {
+			return nil, fmt.Errorf("the MIME type of %q must be a string", ext)
+		}
+		out[strings.ToLower(ext)] = t
+	}
+	return out, nil
 }

@@ -54,6 +54,7 @@ const (
 	Status               // Result.Code with nginx's error page
 	Redirect             // 301 to the URI with a "/" appended (a directory)
 	Internal             // internal redirect to Result.URI (index, try_files's fallback)
+	Pass                 // a proxied location's try_files found Result.URI: proxy it
 )
 
 // Result is the outcome of Resolve.
@@ -75,11 +76,10 @@ type Log struct {
 	Errno syscall.Errno
 }
 
-// Resolve maps method and $uri to nginx's answer. tried says whether
-// try_files already ran for this request in this location (nginx runs it
-// once per location, before the content phase).
-func (l *Location) Resolve(method, uri string, tried bool) Result {
-	if len(l.conf.TryFiles) > 0 && !tried {
+// Resolve maps method and $uri to nginx's answer: try_files first (nginx's
+// try-files phase), then the content phase.
+func (l *Location) Resolve(method, uri string) Result {
+	if len(l.conf.TryFiles) > 0 {
 		return l.tryFiles(method, uri)
 	}
 	return l.content(method, uri)
@@ -218,6 +218,9 @@ func (l *Location) tryFiles(method, uri string) Result {
 		fi, err := os.Stat(strings.TrimSuffix(name, "/"))
 		if err != nil || fi.IsDir() != dir {
 			continue
+		}
+		if l.conf.Handler {
+			return Result{Kind: Pass, URI: cand, Filename: name}
 		}
 		return l.content(method, cand)
 	}

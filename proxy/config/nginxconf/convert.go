@@ -465,7 +465,7 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		return nil, nil
 	}
 	if len(lv.locations.Content) == 0 {
-		c.warn(d, Refused, "server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server")
+		c.warn(d, Refused, "server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server")
 		return nil, nil
 	}
 	listenVal.Kind, listenVal.Style = yaml.SequenceNode, yaml.FlowStyle
@@ -522,8 +522,8 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		lv.m.n.Content[1].LineComment = "location at " + where(d)
 		return lv.m.n, nil
 	}
-	if !lv.proxies {
-		c.warn(d, Refused, "location \"%s\" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location", path)
+	if !lv.proxies && !c.servesFiles(lv, parent) { // root, alias, index, try_files (static.go)
+		c.warn(d, Refused, "location \"%s\" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location", path)
 		return nil, nil
 	}
 	if lv.healthCheck != nil {
