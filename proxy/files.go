@@ -36,7 +36,7 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 		}
 		switch r.Kind {
 		case static.Status:
-			x.page(r.Code)
+			x.codePage(r.Code)
 			return true, false
 		case static.Redirect:
 			x.redirectSlash()
@@ -63,6 +63,34 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			return false, false
 		}
 	}
+}
+
+// codePage answers code with nginx's error page, or, for a code nginx has
+// none for (try_files =418), with an empty body and no Content-Type
+// (ngx_http_send_special_response).
+func (x *exchange) codePage(code int) {
+	if nginxHasPage(code) {
+		x.page(code)
+		return
+	}
+	x.ctx.Response.Reset()
+	x.ctx.SetStatusCode(code)
+	setReason(&x.ctx.Response.Header, code, nil)
+	x.ctx.Response.Header.SetContentLength(0)
+	x.status = code
+}
+
+// nginxHasPage lists ngx_http_error_pages (nginx 1.22) entries with a page.
+func nginxHasPage(code int) bool {
+	switch {
+	case code == 301, code == 302, code == 303, code == 307, code == 308:
+		return true
+	case code >= 400 && code <= 416, code == 421, code == 429, code >= 494 && code <= 497:
+		return true
+	case code >= 500 && code <= 505, code == 507:
+		return true
+	}
+	return false
 }
 
 // setPath changes $uri (and, when args is not "", $args) for what follows.

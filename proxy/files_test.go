@@ -105,7 +105,7 @@ func TestStaticFiles(t *testing.T) {
 		{name: "alias regex", req: "GET /re/logo.gif", status: 200, body: "GIF89a"},
 		{name: "try_files file", req: "GET /try/../a.html", status: 200, body: "<p>a</p>\n"},
 		{name: "try_files fallback", req: "GET /try/none", status: 200, body: "fallback\n"},
-		{name: "try_files =code", req: "GET /code/none", status: 418},
+		{name: "try_files =code", req: "GET /code/none", status: 418, hdr: map[string]string{"Content-Length": "0", "Content-Type": ""}},
 		{name: "try_files to a proxied location", req: "GET /proxied/none", status: 200},
 		{name: "try_files before proxy_pass, file found", req: "GET /pass/here", status: 200, hdr: map[string]string{"ETag": ""}},
 		{name: "try_files before proxy_pass, no file", req: "GET /pass/none", status: 404, body: nginxPage("404 Not Found")},
