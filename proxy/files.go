@@ -53,6 +53,7 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			return true, false
 		}
 		x.setPath(r.URI, r.Args)
+		x.redirected = true
 		x.loc = x.vh.match(x.path)
 		if x.loc == nil {
 			x.page(fasthttp.StatusNotFound)
@@ -138,9 +139,11 @@ func (x *exchange) sendFile(r static.Result) bool {
 	}
 	x.fileHead(code, files.ContentType(string(x.path)), fi, etag)
 	resp := &ctx.Response.Header
-	resp.Set("Accept-Ranges", "bytes")
-	if code == fasthttp.StatusPartialContent {
+	if code == fasthttp.StatusPartialContent { // nginx's range filter drops Accept-Ranges then
 		resp.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(start+n-1, 10)+"/"+strconv.FormatInt(size, 10))
+	}
+	if code == fasthttp.StatusOK {
+		resp.Set("Accept-Ranges", "bytes")
 	}
 	x.status = code
 	if ctx.IsHead() || n == 0 {

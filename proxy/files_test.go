@@ -118,7 +118,7 @@ func TestStaticFiles(t *testing.T) {
 		{name: "If-Match *", req: "GET /a.html\r\nIf-Match: *", status: 200},
 		{name: "412 If-Unmodified-Since", req: "GET /a.html\r\nIf-Unmodified-Since: Thu, 01 Jan 2026 00:00:00 GMT", status: 412},
 		{name: "range", req: "GET /a.html\r\nRange: bytes=1-3", status: 206, body: "p>a",
-			hdr: map[string]string{"Content-Range": "bytes 1-3/9", "Content-Length": "3"}},
+			hdr: map[string]string{"Content-Range": "bytes 1-3/9", "Content-Length": "3", "Accept-Ranges": ""}},
 		{name: "suffix range", req: "GET /a.html\r\nRange: bytes=-2", status: 206, body: ">\n", hdr: map[string]string{"Content-Range": "bytes 7-8/9"}},
 		{name: "open range", req: "GET /big.bin\r\nRange: bytes=1048575-", status: 206, body: "f"},
 		{name: "416", req: "GET /a.html\r\nRange: bytes=9-", status: 416, body: nginxPage("416 Requested Range Not Satisfiable"),
