@@ -1,7 +1,10 @@
 package config
 
 import (
+	"os"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +81,7 @@ type rawHTTP struct {
 	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"`  // limitreq.go
 	LimitConnZone     *opt[[]LimitConnZone]  `mapstructure:"limit_conn_zone"` // limitconn.go
 	Map               *opt[[]vars.MapDef]    `mapstructure:"map"`             // nginx's map blocks (maps.go)
+	TempFileLimit     *opt[size]             `mapstructure:"temp_file_limit"`
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 
@@ -117,6 +121,7 @@ type rawUpstream struct {
 	Keepalive         *opt[int]           `mapstructure:"keepalive"`
 	KeepaliveTimeout  *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests *opt[int]           `mapstructure:"keepalive_requests"`
+	KeepaliveLearn    *opt[bool]          `mapstructure:"keepalive_timeout_learn"`
 	Servers           []rawUpstreamServer `mapstructure:"servers"`
 
 	RetryBudget             *opt[percent] `mapstructure:"retry_budget"`
@@ -406,4 +411,20 @@ func envKeys() []string {
 	}
 	walk(reflect.TypeFor[rawFile](), "")
 	return keys
+}
+
+// EnvOverrides lists the environment variables (NAME=value, sorted) that
+// override a directive of a proxy.yaml: SPILLWAY_ plus a bound key's path
+// with "_" between levels. Other SPILLWAY_* variables (the test suite's
+// SPILLWAY_REQUIRE_*, say) override nothing and are not listed.
+func EnvOverrides() []string {
+	var out []string
+	for _, key := range envKeys() {
+		name := strings.ToUpper(envPrefix + "_" + strings.ReplaceAll(key, ".", "_"))
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			out = append(out, name+"="+v)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
