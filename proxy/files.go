@@ -46,6 +46,13 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 		case static.Pass: // the location's own handler goes on with the file's URI
 			x.setPath(r.URI, "")
 			return false, false
+		case static.Named: // $uri unchanged; config made sure the name exists
+			x.loc = x.vh.named[r.URI]
+			x.vars.req.Root = x.loc.conf.Root
+			if x.loc.files == nil {
+				return false, false
+			}
+			continue
 		}
 		if changes+1 >= maxInternalRedirects {
 			x.logf(errorlog.Level(config.LevelError), "rewrite or internal redirection cycle while internally redirecting to \""+r.URI+"\"", 0, "")

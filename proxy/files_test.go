@@ -31,6 +31,7 @@ func fileTree(t *testing.T) string {
 		"x.unknownext":     "plain\n",
 		"noetag/f.txt":     "f\n",
 		"pass/here":        "on disk\n",
+		"named/here":       "named on disk\n",
 	} {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -70,6 +71,8 @@ http:
         - {path: /quiet/, log_not_found: off}
         - {path: /noetag/, etag: off}
         - {path: /pass/, try_files: $uri =404, proxy_pass: http://app}
+        - {path: /named/, try_files: $uri @app}
+        - {path: "@app", proxy_pass: http://app}
 `
 
 func TestStaticFiles(t *testing.T) {
@@ -109,6 +112,8 @@ func TestStaticFiles(t *testing.T) {
 		{name: "try_files to a proxied location", req: "GET /proxied/none", status: 200},
 		{name: "try_files before proxy_pass, file found", req: "GET /pass/here", status: 200, hdr: map[string]string{"ETag": ""}},
 		{name: "try_files before proxy_pass, no file", req: "GET /pass/none", status: 404, body: nginxPage("404 Not Found")},
+		{name: "try_files to a named location, file found", req: "GET /named/here", status: 200, body: "named on disk\n"},
+		{name: "try_files to a named location", req: "GET /named/none?q=1", status: 200},
 		{name: "etag off", req: "GET /noetag/f.txt", status: 200, hdr: map[string]string{"ETag": ""}},
 		{name: "304 If-Modified-Since", req: "GET /a.html\r\nIf-Modified-Since: " + lm, status: 304,
 			hdr: map[string]string{"ETag": etag, "Last-Modified": lm, "Content-Type": "", "Accept-Ranges": ""}},
@@ -149,7 +154,7 @@ func TestStaticFiles(t *testing.T) {
 					t.Errorf("%s: %q, want %q", k, resp.Header.Get(k), v)
 				}
 			}
-			if got := u.Total() - hits; (tc.name == "try_files before proxy_pass, file found" || tc.name == "try_files to a proxied location") != (got == 1) {
+			if got := u.Total() - hits; (tc.name == "try_files before proxy_pass, file found" || tc.name == "try_files to a proxied location" || tc.name == "try_files to a named location") != (got == 1) {
 				t.Errorf("upstream got %d requests", got)
 			}
 			logged := r.elog.String()[before:]

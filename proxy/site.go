@@ -49,6 +49,7 @@ type vhost struct {
 	// slashed: proxying locations named "/x/" by "/x", for nginx's
 	// auto_redirect (redirect.go)
 	slashed map[string]*location
+	named   map[string]*location // "@name" locations, by name (try_files)
 }
 
 // location is one location block with everything a request needs precomputed.
@@ -114,6 +115,11 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 				vh.exact = append(vh.exact, loc)
 			case config.MatchRegex, config.MatchRegexCaseless:
 				vh.regex = append(vh.regex, loc)
+			case config.MatchNamed: // try_files's @name only (files.go)
+				if vh.named == nil {
+					vh.named = map[string]*location{}
+				}
+				vh.named[lc.Path] = loc
 			default:
 				vh.prefix = append(vh.prefix, loc)
 			}

@@ -219,6 +219,7 @@ const (
 	MatchPreferPrefix                   // "^~ /path": a prefix match that stops the regex search
 	MatchRegex                          // "~ regex"
 	MatchRegexCaseless                  // "~* regex"
+	MatchNamed                          // "@name": reached only by try_files (static.go), never by a URI
 )
 
 // Location is one locations[] entry, with every inheritable directive resolved.

@@ -400,6 +400,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		}
 		srv.Locations = append(srv.Locations, loc)
 	}
+	checkNamedTargets(srv, s, p) // try_files's @name (static.go)
 	return srv
 }
 
@@ -423,7 +424,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 		switch {
 		case err != nil:
 			p.add(l.ProxyPass.at(), "%v", err)
-		case pp.HasURI && loc.Regex != nil:
+		case pp.HasURI && (loc.Regex != nil || loc.Match == MatchNamed):
 			p.add(l.ProxyPass.at(), `"proxy_pass" cannot have URI part in location given by regular expression`)
 		}
 		loc.ProxyPass = pp

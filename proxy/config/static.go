@@ -58,6 +58,26 @@ func (d *staticDirectives) inherit(p *staticDirectives) {
 	merge(&d.LogNotFound, p.LogNotFound)
 }
 
+// checkNamedTargets refuses a try_files whose fallback names a location
+// the server does not have (nginx: 'could not find named location "@x"',
+// at run time; spillway at load).
+func checkNamedTargets(srv *Server, s *rawServer, p *problems) {
+	named := map[string]bool{}
+	for _, l := range srv.Locations {
+		if l.Match == MatchNamed {
+			named[l.Path] = true
+		}
+	}
+	for i, l := range srv.Locations {
+		if l.Static == nil || len(l.Static.TryFiles) == 0 {
+			continue
+		}
+		if last := l.Static.TryFiles[len(l.Static.TryFiles)-1]; strings.HasPrefix(last, "@") && !named[last] {
+			p.add(s.Locations[i].TryFiles.at(), `could not find named location "%s"`, last)
+		}
+	}
+}
+
 // defaultTypes is nginx's types hash when no types block is written
 // (ngx_http_core_module.c, ngx_http_core_default_types).
 func defaultTypes() map[string]string {

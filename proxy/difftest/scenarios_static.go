@@ -19,6 +19,7 @@ var staticFiles = map[string]string{
 	"www/s/e/readme.txt":  "no index here\n",
 	"www/s/big.bin":       strings.Repeat("0123456789abcdef", 1<<14), // 256 KiB: sendfile
 	"www/s/pass/here.txt": "on disk\n",
+	"www/n/here.txt":      "named\n",
 }
 
 func staticLoc(path string, kv ...string) Location {
@@ -69,6 +70,9 @@ func staticScenarios() []Scenario {
 			get("/t/../s/d/index.html"), get("/t/none"), get("/c/none"), get("/p/none")),
 		sc("static-try_files-before-proxy_pass", []Location{staticLoc("/s/pass/", "root", "{DIR}/www", "try_files", "$uri =404", "proxy_pass", "http://app")},
 			get("/s/pass/here.txt"), get("/s/pass/none")),
+		sc("static-try_files-named-location", []Location{staticLoc("/n/", "root", "{DIR}/www", "try_files", "$uri $uri/ @app"),
+			staticLoc("@app", "proxy_pass", "http://app")},
+			get("/n/here.txt"), get("/n/none?q=1"), get("/n/%41b"), req("POST", "/n/none", 10)),
 		sc("static-index-names", []Location{staticLoc("/s/", "root", "{DIR}/www", "index", "none.html index.html")}, get("/s/d/"), get("/s/e/")),
 		sc("static-default_type-etag-log_not_found", []Location{staticLoc("/s/", "root", "{DIR}/www", "default_type", "application/octet-stream",
 			"etag", "off", "log_not_found", "off")}, get("/s/x.unknownext"), get("/s/a.html"), get("/s/nope")),

@@ -55,6 +55,7 @@ const (
 	Redirect             // 301 to the URI with a "/" appended (a directory)
 	Internal             // internal redirect to Result.URI (index, try_files's fallback)
 	Pass                 // a proxied location's try_files found Result.URI: proxy it
+	Named                // try_files's fallback is the named location Result.URI ("@app")
 )
 
 // Result is the outcome of Resolve.
@@ -228,6 +229,9 @@ func (l *Location) tryFiles(method, uri string) Result {
 	if strings.HasPrefix(last, "=") {
 		code, _ := strconv.Atoi(last[1:])
 		return Result{Kind: Status, Code: code}
+	}
+	if strings.HasPrefix(last, "@") {
+		return Result{Kind: Named, URI: last}
 	}
 	u := strings.ReplaceAll(last, "$uri", uri)
 	r := Result{Kind: Internal, URI: u}

@@ -501,7 +501,8 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 	if path == "" {
 		return nil, nil // reported by locationPath's caller
 	}
-	lv := &level{ctx: "location", m: newMap(), regex: re != ""}
+	// a named location's proxy_pass may not have a URI part, as a regex one
+	lv := &level{ctx: "location", m: newMap(), regex: re != "" || strings.HasPrefix(path, "@")}
 	lv.m.set("path", str(path))
 	if re != "" {
 		if _, err := regexp.Compile(re); err != nil {
@@ -599,7 +600,7 @@ func locationPath(d *Directive) (path, re string, err error) {
 		case strings.HasPrefix(uri, "~"):
 			mod, uri = "~", uri[1:]
 		case strings.HasPrefix(uri, "@"):
-			return "", "", nil
+			return uri, "", nil // a named location (try_files's @name)
 		}
 	default:
 		return "", "", errAt(d, `invalid number of arguments in "location" directive`)

@@ -716,11 +716,6 @@ func location(c *conv, lv *level, d *Directive) error {
 	if err != nil {
 		return err
 	}
-	if n == nil && len(d.Args) == 1 && strings.HasPrefix(d.Args[0], "@") {
-		c.warn(d, Refused, "named location \"%s\" cannot be converted: spillway has no named locations", d.Args[0])
-		// nginx: a named location's proxy_pass has no URI part, as in a regex one
-		return c.dropped(d, true)
-	}
 	if n != nil {
 		lv.locations.Content = append(lv.locations.Content, n)
 	}

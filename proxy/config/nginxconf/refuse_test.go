@@ -154,8 +154,8 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 			`nested location "/admin/secret" in location cannot be converted: its requests would reach the enclosing location in x.conf:6`,
 			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:7`,
 		}},
-		{"named location", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation @app { proxy_pass http://127.0.0.1:9000; }"), []string{
-			`named location "@app" cannot be converted: spillway has no named locations in x.conf:6`,
+		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{
+			`location "@app" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
 		{"server that only redirects", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$request_uri;\n }\n}\n", []string{
 			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,

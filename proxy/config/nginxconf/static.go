@@ -75,11 +75,6 @@ func tryFiles(c *conv, lv *level, d *Directive) error {
 	if err := duplicate(lv, d); err != nil {
 		return err
 	}
-	last := d.Args[len(d.Args)-1]
-	if strings.HasPrefix(last, "@") {
-		c.warn(d, Refused, "\"try_files\" directive in %s is not enforced by spillway (its fallback to the named location \"%s\" is not built)", lv.ctx, last)
-		return nil
-	}
 	for _, a := range d.Args {
 		if !onlyVars(a, func(n string) bool { return n == "uri" }) {
 			c.warn(d, Refused, "\"try_files\" directive in %s is not enforced by spillway (only $uri is expanded in its arguments)", lv.ctx)
