@@ -73,6 +73,10 @@ http:
         - {path: /pass/, try_files: $uri =404, proxy_pass: http://app}
         - {path: /named/, try_files: $uri @app}
         - {path: "@app", proxy_pass: http://app}
+        - {path: /guarded/, try_files: $uri /private/x}
+        - {path: /private/, access: deny all, proxy_pass: http://app}
+        - {path: /hidden/, try_files: $uri /inner/x}
+        - {path: /inner/, internal: on, proxy_pass: http://app}
 `
 
 func TestStaticFiles(t *testing.T) {
@@ -114,6 +118,10 @@ func TestStaticFiles(t *testing.T) {
 		{name: "try_files before proxy_pass, no file", req: "GET /pass/none", status: 404, body: nginxPage("404 Not Found")},
 		{name: "try_files to a named location, file found", req: "GET /named/here", status: 200, body: "named on disk\n"},
 		{name: "try_files to a named location", req: "GET /named/none?q=1", status: 200},
+		{name: "internal redirect runs the access phase", req: "GET /guarded/none", status: 403, body: nginxPage("403 Forbidden"),
+			errLogPart: "access forbidden by rule, client: 127.0.0.1"},
+		{name: "internal redirect reaches an internal location", req: "GET /hidden/none", status: 200},
+		{name: "internal location from a client", req: "GET /inner/x", status: 404},
 		{name: "etag off", req: "GET /noetag/f.txt", status: 200, hdr: map[string]string{"ETag": ""}},
 		{name: "304 If-Modified-Since", req: "GET /a.html\r\nIf-Modified-Since: " + lm, status: 304,
 			hdr: map[string]string{"ETag": etag, "Last-Modified": lm, "Content-Type": "", "Accept-Ranges": ""}},
@@ -154,7 +162,7 @@ func TestStaticFiles(t *testing.T) {
 					t.Errorf("%s: %q, want %q", k, resp.Header.Get(k), v)
 				}
 			}
-			if got := u.Total() - hits; (tc.name == "try_files before proxy_pass, file found" || tc.name == "try_files to a proxied location" || tc.name == "try_files to a named location") != (got == 1) {
+			if got := u.Total() - hits; (tc.name == "try_files before proxy_pass, file found" || tc.name == "try_files to a proxied location" || tc.name == "try_files to a named location" || tc.name == "internal redirect reaches an internal location") != (got == 1) {
 				t.Errorf("upstream got %d requests", got)
 			}
 			logged := r.elog.String()[before:]

@@ -320,8 +320,16 @@ func yamlLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
+		var access []string
 		for _, d := range l.Directives {
+			if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
+				access = append(access, strconv.Quote(d.Name+" "+d.Value))
+				continue
+			}
 			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(strings.ReplaceAll(d.Value, "{DIR}", dir)))
+		}
+		if len(access) > 0 {
+			b.WriteString("          access: [" + strings.Join(access, ", ") + "]\n")
 		}
 	}
 	return b.String()
