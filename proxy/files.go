@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -140,46 +142,61 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return false
 	}
 	size := fi.Size()
-	start, n, code := int64(0), size, fasthttp.StatusOK
+	spans, code := []static.Span{{Start: 0, End: size}}, fasthttp.StatusOK
 	if rh := h.Peek("Range"); len(rh) > 0 && x.ifRange(fi, etag) {
-		s, e, ok, unsatisfiable := static.Range(string(rh), size)
-		switch {
-		case unsatisfiable:
+		switch sp, rc := static.Ranges(string(rh), size); rc {
+		case fasthttp.StatusRequestedRangeNotSatisfiable:
 			f.Close()
 			x.page(fasthttp.StatusRequestedRangeNotSatisfiable)
 			ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 			return false
-		case ok:
-			start, n, code = s, e-s+1, fasthttp.StatusPartialContent
+		case fasthttp.StatusPartialContent:
+			spans, code = sp, fasthttp.StatusPartialContent
 		}
 	}
-	x.fileHead(code, files.ContentType(string(x.path)), fi, etag)
+	ct := files.ContentType(string(x.path))
+	x.fileHead(code, ct, fi, etag)
 	resp := &ctx.Response.Header
-	if code == fasthttp.StatusPartialContent { // nginx's range filter drops Accept-Ranges then
-		resp.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(start+n-1, 10)+"/"+strconv.FormatInt(size, 10))
+	body := &fileBody{x: x, f: f}
+	switch {
+	case code == fasthttp.StatusOK:
+		resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
+		body.parts = []filePart{{off: 0, n: size}}
+	case len(spans) == 1:
+		resp.Set("Content-Range", contentRange(spans[0], size))
+		body.parts = []filePart{{off: spans[0].Start, n: spans[0].End - spans[0].Start}}
+	default:
+		// ngx_http_range_multipart_header: the boundary is nginx's next
+		// temp number, 20 digits.
+		boundary := fmt.Sprintf("%020d", x.p.tempNums.Add(1))
+		resp.SetContentType("multipart/byteranges; boundary=" + boundary)
+		for _, sp := range spans {
+			head := "\r\n--" + boundary + "\r\nContent-Type: " + ct + "\r\nContent-Range: " + contentRange(sp, size) + "\r\n\r\n"
+			body.parts = append(body.parts, filePart{head: []byte(head), off: sp.Start, n: sp.End - sp.Start})
+		}
+		body.tail = []byte("\r\n--" + boundary + "--\r\n")
 	}
-	if code == fasthttp.StatusOK {
-		resp.Set("Accept-Ranges", "bytes")
+	for _, p := range body.parts {
+		body.n += int64(len(p.head)) + p.n
 	}
+	body.n += int64(len(body.tail))
 	x.status = code
-	if ctx.IsHead() || n == 0 {
+	if ctx.IsHead() || body.n == 0 {
 		f.Close()
-		resp.SetContentLength(int(n))
+		resp.SetContentLength(int(body.n))
 		if ctx.IsHead() {
 			ctx.Response.SkipBody = true
 		}
 		return false
 	}
-	if start > 0 {
-		if _, err := f.Seek(start, io.SeekStart); err != nil {
-			f.Close()
-			x.page(fasthttp.StatusInternalServerError)
-			return false
-		}
-	}
 	ctx.Response.ImmediateHeaderFlush = true // the body goes out with sendfile(2) behind the head
-	ctx.SetBodyStream(&fileBody{x: x, f: f, n: n}, int(n))
+	ctx.SetBodyStream(body, int(body.n))
 	return true
+}
+
+// contentRange is a Content-Range value for sp of a size-byte file.
+func contentRange(sp static.Span, size int64) string {
+	return "bytes " + strconv.FormatInt(sp.Start, 10) + "-" + strconv.FormatInt(sp.End-1, 10) + "/" + strconv.FormatInt(size, 10)
 }
 
 // fileHead sets a file answer's status and validators.
@@ -216,30 +233,82 @@ func (x *exchange) ifRange(fi os.FileInfo, etag string) bool {
 type fileBody struct {
 	x      *exchange
 	f      *os.File
-	n      int64
+	parts  []filePart // the file's ranges, each after its multipart head
+	tail   []byte     // the closing boundary of a multipart body
+	n      int64      // the whole body's length
 	closed bool
 }
 
-func (b *fileBody) Read(p []byte) (int, error) { return b.f.Read(p) }
+// filePart is n bytes of the file at off, after head.
+type filePart struct {
+	head   []byte
+	off, n int64
+}
+
+// Read serves fasthttp if it ever cannot use WriteTo: a single part only.
+func (b *fileBody) Read(p []byte) (int, error) {
+	if len(b.parts) != 1 || b.parts[0].head != nil {
+		return 0, errors.New("static file body: Read of a multipart body")
+	}
+	pt := &b.parts[0]
+	if pt.n <= 0 {
+		return 0, io.EOF
+	}
+	n, err := b.f.ReadAt(p[:min(int64(len(p)), pt.n)], pt.off)
+	pt.off += int64(n)
+	pt.n -= int64(n)
+	if err == io.EOF && pt.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
 
 // SupportsBodyWriteTo makes fasthttp call WriteTo (fasthttp.BodyWriterTo).
 func (b *fileBody) SupportsBodyWriteTo() bool { return true }
 
 func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
-	lr := &io.LimitedReader{R: b.f, N: b.n}
-	var n int64
-	var err error
-	if rf, ok := w.(io.ReaderFrom); ok {
-		n, err = b.x.sendSteps(rf, lr)
-	} else {
+	var total int64
+	write := func(p []byte) error {
 		b.x.sendDeadline()
-		n, err = io.Copy(w, lr)
+		n, err := w.Write(p)
+		total += int64(n)
+		return err
 	}
-	b.x.bodyBytes += n
-	if err == nil && n < b.n {
-		err = io.ErrUnexpectedEOF // the file shrank under us
+	for _, pt := range b.parts {
+		if len(pt.head) > 0 {
+			if err := write(pt.head); err != nil {
+				b.x.bodyBytes += total
+				return total, err
+			}
+		}
+		if _, err := b.f.Seek(pt.off, io.SeekStart); err != nil {
+			b.x.bodyBytes += total
+			return total, err
+		}
+		lr := &io.LimitedReader{R: b.f, N: pt.n}
+		var n int64
+		var err error
+		if rf, ok := w.(io.ReaderFrom); ok {
+			n, err = b.x.sendSteps(rf, lr) // sendfile(2) to the socket
+		} else {
+			b.x.sendDeadline()
+			n, err = io.Copy(w, lr)
+		}
+		total += n
+		if err == nil && n < pt.n {
+			err = io.ErrUnexpectedEOF // the file shrank under us
+		}
+		if err != nil {
+			b.x.bodyBytes += total
+			return total, err
+		}
 	}
-	return n, err
+	var err error
+	if len(b.tail) > 0 {
+		err = write(b.tail)
+	}
+	b.x.bodyBytes += total
+	return total, err
 }
 
 func (b *fileBody) Close() error { return b.CloseWithError(nil) }

@@ -79,10 +79,14 @@ func staticScenarios() []Scenario {
 		sc("static-index-names", []Location{staticLoc("/s/", "root", "{DIR}/www", "index", "none.html index.html")}, get("/s/d/"), get("/s/e/")),
 		sc("static-default_type-etag-log_not_found", []Location{staticLoc("/s/", "root", "{DIR}/www", "default_type", "application/octet-stream",
 			"etag", "off", "log_not_found", "off")}, get("/s/x.unknownext"), get("/s/a.html"), get("/s/nope")),
-		{Area: "static", Name: "static-range-multipart", Servers: []Server{srv(b.OK())}, Files: staticFiles, Locations: root,
-			Requests: reqs(withHeader(get("/s/a.html"), "Range: bytes=0-1,3-4")),
-			Diff: &Difference{Aspects: []Aspect{AspectStatus, AspectBody, AspectHeaders, AspectAccess}, Bug: true,
-				Reason: "several ranges: nginx answers 206 multipart/byteranges, spillway the whole file (200); not built yet"}},
+		sc("static-range-multipart", root, withHeader(get("/s/a.html"), "Range: bytes=0-1,3-4")),
+		sc("static-range-lists", root,
+			withHeader(get("/s/a.html"), "Range: bytes=0-1, 5-, -1"),
+			withHeader(get("/s/a.html"), "Range: bytes=0-8,0-8"),
+			withHeader(get("/s/a.html"), "Range: bytes=20-30,40-"),
+			withHeader(get("/s/a.html"), "Range: bytes=5-2"),
+			withHeader(get("/s/a.html"), "Range: bytes=-0"),
+			withHeader(get("/s/a.html"), "Range: bytes=1-2,x")),
 	}
 }
 

@@ -319,43 +319,98 @@ func etagMatch(list, etag string, weak bool) bool {
 	return false
 }
 
-// Range is the range filter's answer for a 200 of size bytes (header as
-// received): ok false and unsatisfiable false mean send the whole body (no
-// Range, not "bytes=", or several ranges, which spillway answers whole);
-// unsatisfiable means 416, as nginx answers a malformed or empty range.
-func Range(header string, size int64) (start, end int64, ok, unsatisfiable bool) {
+// Span is one byte range of a file, [Start, End).
+type Span struct{ Start, End int64 }
+
+// Ranges is nginx's range filter (ngx_http_range_parse) for a 200 of size
+// bytes, header as received: status 0 means send the whole body (no
+// "bytes=" Range, or ranges adding up to more than the file), 206 the
+// spans (several: multipart/byteranges), 416 none is satisfiable or the
+// header is malformed.
+func Ranges(header string, size int64) ([]Span, int) {
 	if len(header) < 6 || !strings.EqualFold(header[:6], "bytes=") {
-		return 0, 0, false, false
+		return nil, 0
 	}
-	spec := strings.TrimSpace(header[6:])
-	if strings.Contains(spec, ",") {
-		return 0, 0, false, false
-	}
-	a, b, dash := strings.Cut(spec, "-")
-	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
-	if !dash || (a == "" && b == "") {
-		return 0, 0, false, true
-	}
-	if a == "" { // suffix: the last b bytes
-		n, err := strconv.ParseUint(b, 10, 63)
-		if err != nil || int64(n) == 0 || size == 0 {
-			return 0, 0, false, true
+	p := header[6:]
+	var spans []Span
+	var total int64
+	skip := func() {
+		for len(p) > 0 && p[0] == ' ' {
+			p = p[1:]
 		}
-		return max(0, size-int64(n)), size - 1, true, false
 	}
-	s, err := strconv.ParseUint(a, 10, 63)
-	if err != nil {
-		return 0, 0, false, true
-	}
-	e := uint64(size - 1)
-	if b != "" {
-		if e, err = strconv.ParseUint(b, 10, 63); err != nil || e < s {
-			return 0, 0, false, true
+	num := func() (int64, bool) {
+		if len(p) == 0 || p[0] < '0' || p[0] > '9' {
+			return 0, false
 		}
-		e = min(e, uint64(size-1))
+		var n int64
+		for len(p) > 0 && p[0] >= '0' && p[0] <= '9' {
+			if n >= (1<<63-1)/10 {
+				return 0, false
+			}
+			n = n*10 + int64(p[0]-'0')
+			p = p[1:]
+		}
+		return n, true
 	}
-	if int64(s) >= size {
-		return 0, 0, false, true
+	for {
+		var start, end int64
+		suffix, open := false, false
+		skip()
+		if len(p) > 0 && p[0] == '-' {
+			suffix = true
+			p = p[1:]
+		} else {
+			var ok bool
+			if start, ok = num(); !ok {
+				return nil, 416
+			}
+			skip()
+			if len(p) == 0 || p[0] != '-' {
+				return nil, 416
+			}
+			p = p[1:]
+			skip()
+			if len(p) == 0 || p[0] == ',' {
+				end, open = size, true
+			}
+		}
+		if !open {
+			var ok bool
+			if end, ok = num(); !ok {
+				return nil, 416
+			}
+			skip()
+			if len(p) > 0 && p[0] != ',' {
+				return nil, 416
+			}
+			if suffix {
+				start = 0
+				if end < size {
+					start = size - end
+				}
+				end = size - 1
+			}
+			if end >= size {
+				end = size
+			} else {
+				end++
+			}
+		}
+		if start < end {
+			spans = append(spans, Span{start, end})
+			total += end - start
+		}
+		if len(p) == 0 {
+			break
+		}
+		p = p[1:] // ','
 	}
-	return int64(s), int64(e), true, false
+	if len(spans) == 0 {
+		return nil, 416
+	}
+	if total > size {
+		return nil, 0
+	}
+	return spans, 206
 }
