@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,15 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			return true, false
 		case static.Serve:
 			return true, x.sendFile(r)
+		case static.Listing: // autoindex: nginx sends it chunked
+			x.ctx.SetStatusCode(fasthttp.StatusOK)
+			x.ctx.Response.Header.SetContentType("text/html")
+			x.status = fasthttp.StatusOK
+			if !x.ctx.IsHead() {
+				x.ctx.SetBodyStream(bytes.NewReader(r.Body), -1)
+				x.bodyBytes = int64(len(r.Body))
+			}
+			return true, false
 		case static.Pass: // the location's own handler goes on with the file's URI
 			x.setPath(r.URI, "")
 			return false, false

@@ -28,6 +28,7 @@ type Static struct {
 	DefaultType string
 	ETag        bool // etag, default on
 	LogNotFound bool // log_not_found, default on
+	Autoindex   bool // autoindex: nginx's HTML listing of a directory without an index file
 	// Handler: the location proxies (or answers stub_status) and has
 	// try_files, which only picks the URI it goes on with (or answers its
 	// fallback), as "try_files $uri =404" before fastcgi_pass.
@@ -41,6 +42,7 @@ type staticDirectives struct {
 	DefaultType *opt[string]    `mapstructure:"default_type"`
 	Etag        *opt[bool]      `mapstructure:"etag"`
 	LogNotFound *opt[bool]      `mapstructure:"log_not_found"`
+	Autoindex   *opt[bool]      `mapstructure:"autoindex"`
 }
 
 // staticLocationDirectives may be written in a location only.
@@ -56,6 +58,7 @@ func (d *staticDirectives) inherit(p *staticDirectives) {
 	merge(&d.DefaultType, p.DefaultType)
 	merge(&d.Etag, p.Etag)
 	merge(&d.LogNotFound, p.LogNotFound)
+	merge(&d.Autoindex, p.Autoindex)
 }
 
 // checkNamedTargets refuses a try_files whose fallback names a location
@@ -108,6 +111,7 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 		DefaultType: l.DefaultType.or("text/plain"),
 		ETag:        l.Etag.or(true),
 		LogNotFound: l.LogNotFound.or(true),
+		Autoindex:   l.Autoindex.or(false),
 		Handler:     content,
 	}
 	if st.Types == nil {

@@ -12,14 +12,18 @@ import (
 
 // staticFiles is the document tree under {DIR}/www.
 var staticFiles = map[string]string{
-	"www/s/a.html":        "<p>a</p>\n",
-	"www/s/x.unknownext":  "plain\n",
-	"www/s/img/logo.gif":  "GIF89a",
-	"www/s/d/index.html":  "index of d\n",
-	"www/s/e/readme.txt":  "no index here\n",
-	"www/s/big.bin":       strings.Repeat("0123456789abcdef", 1<<14), // 256 KiB: sendfile
-	"www/s/pass/here.txt": "on disk\n",
-	"www/n/here.txt":      "named\n",
+	"www/s/a.html":           "<p>a</p>\n",
+	"www/s/x.unknownext":     "plain\n",
+	"www/s/img/logo.gif":     "GIF89a",
+	"www/s/d/index.html":     "index of d\n",
+	"www/s/e/readme.txt":     "no index here\n",
+	"www/s/big.bin":          strings.Repeat("0123456789abcdef", 1<<14), // 256 KiB: sendfile
+	"www/s/pass/here.txt":    "on disk\n",
+	"www/n/here.txt":         "named\n",
+	"www/s/.hidden":          "x",
+	"www/s/a name & <b>.txt": "odd",
+	"www/s/a-very-long-file-name-that-goes-past-fifty-columns-of-the-listing.txt": "long",
+	"www/s/zz-dir-with-exactly-fifty-characters-in-its-name/x":                    "x",
 }
 
 func staticLoc(path string, kv ...string) Location {
@@ -76,6 +80,8 @@ func staticScenarios() []Scenario {
 		sc("static-internal-redirect-access", []Location{staticLoc("/g/", "root", "{DIR}/www", "try_files", "$uri /private/x"),
 			staticLoc("/private/", "deny", "all", "proxy_pass", "http://app")},
 			get("/g/none"), get("/private/x")),
+		sc("static-autoindex", []Location{staticLoc("/s/", "root", "{DIR}/www", "autoindex", "on")},
+			get("/s/"), get("/s/e/"), get("/s/d/"), head("/s/e/"), req("POST", "/s/e/", 0), get("/s/nodir/")),
 		sc("static-index-names", []Location{staticLoc("/s/", "root", "{DIR}/www", "index", "none.html index.html")}, get("/s/d/"), get("/s/e/")),
 		sc("static-default_type-etag-log_not_found", []Location{staticLoc("/s/", "root", "{DIR}/www", "default_type", "application/octet-stream",
 			"etag", "off", "log_not_found", "off")}, get("/s/x.unknownext"), get("/s/a.html"), get("/s/nope")),

@@ -56,6 +56,7 @@ const (
 	Internal             // internal redirect to Result.URI (index, try_files's fallback)
 	Pass                 // a proxied location's try_files found Result.URI: proxy it
 	Named                // try_files's fallback is the named location Result.URI ("@app")
+	Listing              // autoindex: 200 with Result.Body, text/html
 )
 
 // Result is the outcome of Resolve.
@@ -67,6 +68,7 @@ type Result struct {
 	File     *os.File
 	Info     fs.FileInfo
 	Filename string // $request_filename
+	Body     []byte // Listing's page
 	Logs     []Log  // error-log lines to write, in order
 }
 
@@ -109,11 +111,11 @@ func (l *Location) path(uri string) string {
 // content is the content phase: the index module for a URI ending in "/",
 // then the static module.
 func (l *Location) content(method, uri string) Result {
-	if strings.HasSuffix(uri, "/") {
-		return l.index(method, uri)
-	}
 	if method != "GET" && method != "HEAD" && method != "POST" {
 		return Result{Kind: Status, Code: http.StatusMethodNotAllowed}
+	}
+	if strings.HasSuffix(uri, "/") {
+		return l.index(method, uri)
 	}
 	name := l.path(uri)
 	f, err := os.Open(name)
@@ -198,8 +200,10 @@ func (l *Location) index(method, uri string) Result {
 		}
 		return r
 	}
-	if method != "GET" && method != "HEAD" && method != "POST" {
-		return Result{Kind: Status, Code: http.StatusMethodNotAllowed, Filename: dir}
+	if l.conf.Autoindex && (method == "GET" || method == "HEAD") {
+		if r, ok := autoindex(uri, dir); ok {
+			return r
+		}
 	}
 	return Result{Kind: Status, Code: 403, Filename: dir, Logs: []Log{{"error", `directory index of "` + dir + `" is forbidden`, 0}}}
 }

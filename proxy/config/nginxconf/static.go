@@ -9,8 +9,8 @@ import (
 // Static files: root, alias, index, try_files, types, default_type, etag,
 // log_not_found (proxy/static serves them). What spillway does not build is
 // refused, so that a location never serves something else than in nginx:
-// autoindex on, try_files falling back to a named location, and try_files
-// or alias with variables other than $uri.
+// autoindex listings in another format than nginx's default, and
+// try_files or alias with variables other than $uri.
 
 func init() {
 	blockDirectives["types"] = true
@@ -22,7 +22,10 @@ func init() {
 		handlers[ctx]["default_type"] = single(anyValue)
 		handlers[ctx]["etag"] = single(flagValue)
 		handlers[ctx]["log_not_found"] = single(flagValue)
-		handlers[ctx]["autoindex"] = autoindex
+		handlers[ctx]["autoindex"] = single(flagValue)
+		handlers[ctx]["autoindex_format"] = autoindexDefault("html")
+		handlers[ctx]["autoindex_exact_size"] = autoindexDefault("on")
+		handlers[ctx]["autoindex_localtime"] = autoindexDefault("off")
 	}
 }
 
@@ -127,16 +130,19 @@ func types(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-func autoindex(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) != 1 {
-		return invalidArgs(d)
+// autoindexDefault converts autoindex_format, autoindex_exact_size and
+// autoindex_localtime when they keep nginx's default (the listing spillway
+// writes) and refuses any other value.
+func autoindexDefault(def string) handler {
+	return func(c *conv, lv *level, d *Directive) error {
+		if len(d.Args) != 1 {
+			return invalidArgs(d)
+		}
+		if !strings.EqualFold(d.Args[0], def) {
+			c.warn(d, Refused, "\"%s %s\" directive in %s is not enforced by spillway (its listing is autoindex_format html, autoindex_exact_size on, autoindex_localtime off)", d.Name, d.Args[0], lv.ctx)
+		}
+		return nil
 	}
-	if v, err := flagValue(d, d.Args[0]); err != nil {
-		return err
-	} else if v == "on" {
-		c.warn(d, Refused, "\"autoindex\" directive in %s is not enforced by spillway (directory listings are not built: the directory would answer 403)", lv.ctx)
-	}
-	return nil
 }
 
 // strs is a flow sequence of strings.
