@@ -38,6 +38,7 @@ type Proxy struct {
 	budget    *buffer.Budget // http.buffer_memory_limit, shared by every body and spool
 	bodyPool  *buffer.Pool   // request-body chunks
 	copyBufs  sync.Pool      // *[]byte for reading upstream bodies into spools
+	tunBufs   sync.Map       // size → *sync.Pool of *[]byte: tunnels' copy buffers (tunnel.go)
 	clients   liveSet[*clientConn]
 	requests  inflight
 	health    healthChecks // health_check: started by Start, stopped by stop

@@ -18,8 +18,10 @@ import (
 
 // Response headers that describe the upstream connection, or that nginx
 // replaces with its own (Date, Server) or keeps for itself (X-Accel-*).
+// Upgrade is not among them: nginx 1.22 passes it on every response (a 426
+// names the protocols to upgrade to), even one whose Connection names it.
 var hideResponse = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
-	"Upgrade", "TE", "Trailer", "Content-Length", "Date", "Server", "X-Pad",
+	"TE", "Trailer", "Content-Length", "Date", "Server", "X-Pad",
 	"X-Accel-Buffering", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Charset", "X-Accel-Expires"}
 
 // respond relays the upstream's head and body to the client. It returns
@@ -190,6 +192,9 @@ func readSmallBody(resp *fasthttp.Response, br *bufio.Reader, n int) error {
 }
 
 func hidden(name, connection []byte) bool {
+	if bytes.EqualFold(name, []byte("Upgrade")) {
+		return false
+	}
 	for _, h := range hideResponse {
 		if bytes.EqualFold(name, []byte(h)) {
 			return true

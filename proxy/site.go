@@ -29,6 +29,7 @@ type site struct {
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
 	maps      *vars.Maps                // http.map: the map variables
 	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
+	tunnels   tunnelSet                 // open upgraded connections (tunnel.go), waited for by drain
 	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
 	reqZones  map[string]*reqZone       // limit_req_zone by name (limitreq.go)
 

@@ -49,6 +49,14 @@ Run it:
 
 nginx needs only its core http, proxy and upstream modules (Debian's ` + "`nginx-light`" + ` is enough).
 
+` + "`TestWebSocketDifferential`" + ` runs WebSocket sessions (coder/websocket's client against an
+echo origin of the same library) through both with nginx's documented set-up
+(` + "`proxy_http_version 1.1`" + `, ` + "`proxy_set_header Upgrade $http_upgrade`" + `, ` + "`Connection \"upgrade\"`" + `): messages
+small and large, a ping, the close handshake, an idle tunnel ended by ` + "`proxy_read_timeout`" + `, and
+a location without the headers (the origin's 426 passes through). The client's transcript, the
+access-log lines (` + "`$status \"$request\" $body_bytes_sent`" + `, written when the tunnel closes) and the
+error-log lines must be identical.
+
 ` + "`TestFail2banBadRequestFilter`" + ` sends every ` + "`bad_request`" + ` scenario's requests (with good ones
 between them) through both, with the access logs in nginx's ` + "`combined`" + ` format, and runs
 fail2ban's stock ` + "`nginx-bad-request`" + ` filter (` + "`fail2ban-regex`" + `) over each: the matches must be
