@@ -77,6 +77,16 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if x.loc != nil && x.loc.files != nil { // root, alias, index, try_files (files.go)
+		done, streaming := x.serveFiles()
+		if streaming {
+			return
+		}
+		if done {
+			x.finish()
+			return
+		}
+	}
 	if x.loc == nil || x.loc.group == nil {
 		x.page(fasthttp.StatusNotFound)
 		x.finish()

@@ -30,6 +30,7 @@ type Proxy struct {
 	site      atomic.Pointer[site]
 	transport transport
 	connIDs   atomic.Uint64 // nginx's *N: shared by client and upstream connections
+	tempNums  atomic.Uint64 // nginx's ngx_next_temp_number: multipart/byteranges boundaries (files.go)
 	stale     staleStats
 	full      diskFull // what a lack of temp space did (diskfull.go)
 	exchanges sync.Pool

@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
+	"spillway/proxy/static"
 	"spillway/proxy/vars"
 )
 
@@ -49,7 +50,8 @@ type vhost struct {
 	// slashed: proxying locations named "/x/" by "/x", for nginx's
 	// auto_redirect (redirect.go)
 	slashed map[string]*location
-	headers *respHeaders // the server's add_header, expires (headers.go)
+	headers *respHeaders         // the server's add_header, expires (headers.go)
+	named   map[string]*location // "@name" locations, by name (try_files)
 }
 
 // location is one location block with everything a request needs precomputed.
@@ -63,10 +65,11 @@ type location struct {
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi    *fcgiLocation
-	auth    *basicAuth   // auth_basic, nil when off (authbasic.go)
-	limits  []reqLimit   // limit_req (limitreq.go)
-	conns   []connLimit  // limit_conn (limitconn.go)
-	headers *respHeaders // add_header, expires; nil: none (headers.go)
+	auth    *basicAuth       // auth_basic, nil when off (authbasic.go)
+	limits  []reqLimit       // limit_req (limitreq.go)
+	conns   []connLimit      // limit_conn (limitconn.go)
+	headers *respHeaders     // add_header, expires; nil: none (headers.go)
+	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
 }
 
 type compiledHeader struct {
@@ -118,6 +121,11 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 				vh.exact = append(vh.exact, loc)
 			case config.MatchRegex, config.MatchRegexCaseless:
 				vh.regex = append(vh.regex, loc)
+			case config.MatchNamed: // try_files's @name only (files.go)
+				if vh.named == nil {
+					vh.named = map[string]*location{}
+				}
+				vh.named[lc.Path] = loc
 			default:
 				vh.prefix = append(vh.prefix, loc)
 			}
@@ -144,7 +152,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
 	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
-		conns: s.connLimits(lc.LimitConn)}
+		conns: s.connLimits(lc.LimitConn), files: static.New(lc)}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {

@@ -221,6 +221,7 @@ const (
 	MatchPreferPrefix                   // "^~ /path": a prefix match that stops the regex search
 	MatchRegex                          // "~ regex"
 	MatchRegexCaseless                  // "~* regex"
+	MatchNamed                          // "@name": reached only by try_files (static.go), never by a URI
 )
 
 // Location is one locations[] entry, with every inheritable directive resolved.
@@ -288,6 +289,7 @@ type Location struct {
 	// values); nil for proxy_pass. See fastcgi.go.
 	FastCGI   *FastCGI
 	Root      string    // root: $document_root, default "html"
+	Static    *Static   // files served here: no proxy_pass, and root/alias/index/try_files (static.go)
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
 
 	Access     AccessRules     // allow/deny in file order (access.go); empty allows everyone

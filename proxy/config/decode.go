@@ -50,6 +50,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = pathsFrom(in)
 	case *[]Header:
 		*p, err = headersFrom(in)
+	case *mimeTypes:
+		*p, err = mimeTypesFrom(in) // static.go
 	case *[]AccessRule:
 		*p, err = accessRulesFrom(in)
 	case *satisfy:

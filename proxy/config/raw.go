@@ -112,6 +112,7 @@ type rawLocation struct {
 	Internal *opt[bool] `mapstructure:"internal"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
+	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }
 
@@ -213,6 +214,7 @@ type locationDirectives struct {
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 	headerDirectives    `mapstructure:",squash"` // add_header, expires (headers.go)
 	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
+	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -265,6 +267,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 	d.headerDirectives.inherit(&p.headerDirectives)
 	d.gzipDirectives.inherit(&p.gzipDirectives)
+	d.staticDirectives.inherit(&p.staticDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -402,6 +402,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		}
 		srv.Locations = append(srv.Locations, loc)
 	}
+	checkNamedTargets(srv, s, p) // try_files's @name (static.go)
 	return srv
 }
 
@@ -425,7 +426,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 		switch {
 		case err != nil:
 			p.add(l.ProxyPass.at(), "%v", err)
-		case pp.HasURI && loc.Regex != nil:
+		case pp.HasURI && (loc.Regex != nil || loc.Match == MatchNamed):
 			p.add(l.ProxyPass.at(), `"proxy_pass" cannot have URI part in location given by regular expression`)
 		}
 		loc.ProxyPass = pp
@@ -436,12 +437,13 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false):
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles():
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
 	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_pass replaces the proxy_* values
+	l.resolveStatic(loc, p)                  // root, alias, index, try_files (static.go)
 	return loc
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,6 +34,9 @@ type Response struct {
 	// Lines are the header lines as received, "name: value" (for
 	// Scenario.Headers).
 	Lines []string
+	// Headers are the headers AspectHeaders compares, "name: value" lines
+	// in a fixed order (Location without its port).
+	Headers string
 	// Err is the client-side error, for failure messages only.
 	Err string
 }
@@ -185,6 +189,7 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		r.Status = code
 		r.Auth = hdr["www-authenticate"]
 		r.Lines = lines
+		r.Headers = staticHeaders(hdr)
 		keep := "keep-alive"
 		if strings.EqualFold(hdr["connection"], "close") {
 			keep = "close"
@@ -203,6 +208,24 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		return r
 	}
 }
+
+// staticHeaders are the headers of a static answer, in a fixed order.
+func staticHeaders(hdr map[string]string) string {
+	var b strings.Builder
+	for _, k := range []string{"content-type", "etag", "last-modified", "accept-ranges", "content-range", "location"} {
+		v, ok := hdr[k]
+		if !ok {
+			continue
+		}
+		if k == "location" {
+			v = portRE.ReplaceAllString(v, "$1")
+		}
+		b.WriteString(k + ": " + v + "\n")
+	}
+	return b.String()
+}
+
+var portRE = regexp.MustCompile(`^(https?://[^/:]+):\d+`)
 
 // frame reads the body as the head frames it and says how the response
 // ended: the framing, then "complete ..." or how it was cut.

@@ -138,6 +138,9 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 		if hn, hs := headerValues(s.Headers, rn.Lines), headerValues(s.Headers, rs.Lines); hn != hs {
 			add(AspectHeader, "request %d: nginx %s, spillway %s", i+1, hn, hs)
 		}
+		if len(s.Locations) > 0 && rn.Headers != rs.Headers {
+			add(AspectHeaders, "request %d: nginx\n\t%s\nspillway\n\t%s", i+1, strings.ReplaceAll(rn.Headers, "\n", "\n\t"), strings.ReplaceAll(rs.Headers, "\n", "\n\t"))
+		}
 		if rn.End != rs.End {
 			add(AspectEnd, "request %d: nginx %q (%s), spillway %q (%s)", i+1, rn.End, rn.Err, rs.End, rs.Err)
 		}

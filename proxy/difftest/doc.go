@@ -160,6 +160,13 @@ func directives(s *Scenario) string {
 	for _, d := range s.Directives {
 		out = append(out, "`"+d.Name+" "+d.Value+"`")
 	}
+	for _, l := range s.Locations {
+		var ds []string
+		for _, d := range l.Directives {
+			ds = append(ds, d.Name+" "+d.Value+";")
+		}
+		out = append(out, "`location "+l.Path+" { "+strings.Join(ds, " ")+" }`")
+	}
 	return strings.Join(out, " ")
 }
 

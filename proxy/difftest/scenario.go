@@ -49,6 +49,11 @@ type Scenario struct {
 	// (name → content); "{DIR}" in a directive's value is that directory,
 	// e.g. auth_basic_user_file {DIR}/htpasswd.
 	Files map[string]string
+	// Locations come before the server's "location / { proxy_pass
+	// http://app; }", in both configurations: locations that serve files
+	// (root {DIR}/www, alias, try_files, ...). A scenario with Locations
+	// also compares the headers a static answer is made of (AspectHeaders).
+	Locations []Location
 	// AccessLog keeps each side's access log as written (in AccessFormat)
 	// in Outcome.AccessLog, for tools that read the file (fail2ban).
 	AccessLog bool
@@ -83,6 +88,13 @@ func (s *Scenario) accessFormat() string {
 type Server struct {
 	Behaviors []bench.Behavior // the bench upstream's script; bench.Refuse() for a closed port
 	Params    string           // nginx's server parameters: "max_fails=2 fail_timeout=1s", "backup", "weight=2"
+}
+
+// Location is one extra location: its path as nginx writes it ("/s/",
+// "~ \.gif$") and its directives, in nginx's syntax.
+type Location struct {
+	Path       string
+	Directives []Directive
 }
 
 // Directive is one http-level directive with its value as nginx writes it.
@@ -131,6 +143,10 @@ const (
 	AspectAccess Aspect = "access" // the access-log lines ($status "$request"), as a multiset
 	AspectAuth   Aspect = "auth"   // the WWW-Authenticate header
 	AspectHeader Aspect = "header" // the response headers a scenario names (Scenario.Headers)
+	// AspectHeaders: Content-Type, ETag, Last-Modified, Accept-Ranges,
+	// Content-Range and Location (its port dropped); only for scenarios
+	// with Locations (the body aspect covers the length).
+	AspectHeaders Aspect = "headers"
 )
 
 // Difference is an expected difference between nginx and spillway.
@@ -208,12 +224,12 @@ http {
     server {
         listen %s;
         server_name localhost;
-        location / {
+%s        location / {
             proxy_pass http://app%s;
         }
     }
 }
-`, listen, s.ProxyPassURI)
+`, listen, nginxLocations(s, dir), s.ProxyPassURI)
 	return b.String()
 }
 
@@ -291,10 +307,43 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
       server_name: [localhost]
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
       locations:
-        - path: /
+` + yamlLocations(s, dir) + `        - path: /
           proxy_pass: http://app` + s.ProxyPassURI + `
 `)
 	return b.String(), nil
+}
+
+func nginxLocations(s *Scenario, dir string) string {
+	var b strings.Builder
+	for _, l := range s.Locations {
+		fmt.Fprintf(&b, "        location %s {\n", l.Path)
+		for _, d := range l.Directives {
+			fmt.Fprintf(&b, "            %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
+		}
+		b.WriteString("        }\n")
+	}
+	return b.String()
+}
+
+// yamlLocations writes Locations as proxy.yaml entries: a directive with
+// several words is a string (index, try_files take "a b c").
+func yamlLocations(s *Scenario, dir string) string {
+	var b strings.Builder
+	for _, l := range s.Locations {
+		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
+		var access []string
+		for _, d := range l.Directives {
+			if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
+				access = append(access, strconv.Quote(d.Name+" "+d.Value))
+				continue
+			}
+			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(strings.ReplaceAll(d.Value, "{DIR}", dir)))
+		}
+		if len(access) > 0 {
+			b.WriteString("          access: [" + strings.Join(access, ", ") + "]\n")
+		}
+	}
+	return b.String()
 }
 
 // unquote removes nginx's double quotes around a value.

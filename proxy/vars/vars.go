@@ -71,6 +71,7 @@ type Request struct {
 	ServerName    string // $server_name
 	Scheme        string // $scheme: "http" or "https"
 	Root          string // $document_root, $realpath_root
+	Filename      string // $request_filename when a location serves files (alias included); "" = Root + URI
 	ProxyHost     string // $proxy_host: proxy_pass's host as written
 	Length        int64  // $request_length: head and body bytes read
 	// BodyLength is $content_length when it is known from the buffered
@@ -520,6 +521,9 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		dst = append(dst, x.Request().Root...)
 	case kRequestFilename:
 		r := x.Request()
+		if r.Filename != "" {
+			return append(dst, r.Filename...), true
+		}
 		dst = append(append(dst, r.Root...), r.URI...)
 	case kProxyHost:
 		dst = append(dst, x.Request().ProxyHost...)

@@ -166,8 +166,6 @@ var ignored = map[string]ignoredWhy{
 	"sendfile":                       {"", "spillway sends temp-file parts of responses with sendfile anyway"},
 	"tcp_nopush":                     {"", "spillway writes a response's buffers with one writev"},
 	"tcp_nodelay":                    {"", "Go sets TCP_NODELAY on every connection"},
-	"types":                          {"", "MIME types matter for static files only; spillway passes the upstream's Content-Type"},
-	"default_type":                   {"", "MIME types matter for static files only; spillway passes the upstream's Content-Type"},
 	"server_tokens":                  {"", "spillway's Server header and error pages never show a version"},
 	"types_hash_max_size":            {"", "hash table sizing"},
 	"types_hash_bucket_size":         {"", "hash table sizing"},
@@ -183,7 +181,6 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_valid":          {"", "a cache for static files"},
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
-	"log_not_found":                  {"", "about static files"},
 	"server_name_in_redirect":        {"", "about redirects nginx makes for static directories"},
 	"port_in_redirect":               {"", "about redirects nginx makes for static directories"},
 	"absolute_redirect":              {"", "about redirects nginx makes for static directories"},
@@ -197,11 +194,6 @@ var ignored = map[string]ignoredWhy{
 var unsupportedWhy = map[string]string{
 	"rewrite":            "spillway has no rewrite module",
 	"set":                "spillway has no rewrite module",
-	"root":               "spillway does not serve files",
-	"alias":              "spillway does not serve files",
-	"index":              "spillway does not serve files",
-	"try_files":          "spillway does not serve files",
-	"autoindex":          "spillway does not serve files",
 	"fastcgi_pass":       "spillway proxies HTTP only",
 	"uwsgi_pass":         "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
@@ -721,11 +713,6 @@ func location(c *conv, lv *level, d *Directive) error {
 	n, err := c.location(d, lv)
 	if err != nil {
 		return err
-	}
-	if n == nil && len(d.Args) == 1 && strings.HasPrefix(d.Args[0], "@") {
-		c.warn(d, Refused, "named location \"%s\" cannot be converted: spillway has no named locations", d.Args[0])
-		// nginx: a named location's proxy_pass has no URI part, as in a regex one
-		return c.dropped(d, true)
 	}
 	if n != nil {
 		lv.locations.Content = append(lv.locations.Content, n)

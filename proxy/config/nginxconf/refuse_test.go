@@ -138,13 +138,13 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		want     []string
 	}{
 		{"location that lets some clients reach its files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ /\\.ht { allow 10.0.0.1; deny all; }"), []string{
-			`location "~ /\.ht" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
+			`location "~ /\.ht" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
-		{"static files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation /static/ { root /srv; }"), []string{
-			`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
+		{"static files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation /static/ { }"), []string{
+			`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
 		{"unix fastcgi_pass", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ \\.php$ { fastcgi_pass unix:/run/php.sock; }"), []string{
-			`location "~ \.php$" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
+			`location "~ \.php$" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
 		{"regex RE2 cannot compile, with what it guards", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ ^/(?!public) {\nauth_request /auth;\nproxy_pass http://127.0.0.1:9000; }"), []string{
 			"location \"~ ^/(?!public)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:6",
@@ -154,19 +154,19 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 			`nested location "/admin/secret" in location cannot be converted: its requests would reach the enclosing location in x.conf:6`,
 			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:7`,
 		}},
-		{"named location", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation @app { proxy_pass http://127.0.0.1:9000; }"), []string{
-			`named location "@app" cannot be converted: spillway has no named locations in x.conf:6`,
+		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{
+			`location "@app" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
 		{"server that only redirects", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$request_uri;\n }\n}\n", []string{
-			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server in x.conf:3`,
+			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
 			`"return" directive in server is not enforced by spillway (spillway has no rewrite module: requests would be proxied instead) in x.conf:4`,
 		}},
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
 		}},
-		{"every server refused", conf("listen 80;\nlocation /admin/ { root /srv; auth_request /auth; }"), []string{
-			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server in x.conf:3`,
-			`location "/admin/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:5`,
+		{"every server refused", conf("listen 80;\nlocation /admin/ { auth_request /auth; }"), []string{
+			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
+			`location "/admin/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:5`,
 			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:5`,
 		}},
 	} {
