@@ -63,8 +63,18 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if x.vh.ret != nil { // the server's return: nginx's server rewrite phase (return.go)
+		x.answerReturn(x.vh.ret)
+		x.finish()
+		return
+	}
 	if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
 		x.redirectSlash()
+		x.finish()
+		return
+	}
+	if x.loc != nil && x.loc.ret != nil { // the location's return, before access control (return.go)
+		x.answerReturn(x.loc.ret)
 		x.finish()
 		return
 	}
@@ -116,10 +126,16 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		return refused
 	}
 	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
+	if vh.ret != nil { // nginx invites the body it discards (return.go)
+		return fasthttp.StatusContinue
+	}
 	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
 		return p.expectRedirect(ctx, s, vhosts)
 	}
 	loc := vh.match(path)
+	if loc != nil && loc.ret != nil {
+		return fasthttp.StatusContinue
+	}
 	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
 	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue

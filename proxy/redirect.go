@@ -1,9 +1,6 @@
 package proxy
 
 import (
-	"net"
-	"strconv"
-
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/internal/nginxuri"
@@ -62,17 +59,7 @@ func slashedLocations(locs ...[]*location) map[string]*location {
 // final dot), else the local address, and the local port unless it is the
 // scheme's own.
 func (x *exchange) redirectSlash() {
-	scheme := x.scheme()
-	loc := append(append([]byte(scheme), "://"...), redirectHost(x.host)...)
-	if len(loc) == len(scheme)+3 {
-		if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
-			loc = append(loc, a.IP.String()...)
-		}
-	}
-	if p := x.serverPort; p != 0 && !(scheme == "http" && p == 80) && !(scheme == "https" && p == 443) {
-		loc = strconv.AppendInt(append(loc, ':'), int64(p), 10)
-	}
-	loc = nginxuri.AppendEscaped(loc, append(append([]byte(nil), x.path...), '/'))
+	loc := x.absoluteLocation(nil, nginxuri.AppendEscaped(nil, append(append([]byte(nil), x.path...), '/')))
 	if len(x.args) > 0 {
 		loc = append(append(loc, '?'), x.args...)
 	}

@@ -188,6 +188,9 @@ type Server struct {
 	SatisfyAny bool
 	LimitReq   LimitReqConf
 	LimitConn  LimitConnConf
+	// Return answers every request to the server before a location is
+	// chosen (nginx's server rewrite phase; rewrite.go).
+	Return Return
 
 	Locations []*Location
 }
@@ -217,8 +220,9 @@ type Location struct {
 	Regex *regexp.Regexp // for MatchRegex / MatchRegexCaseless
 
 	ProxyPass  ProxyPass
-	StubStatus bool // stub_status: answer with the status page, not proxied
-	Internal   bool // internal: 404 to every client request (access.go)
+	StubStatus bool   // stub_status: answer with the status page, not proxied
+	Internal   bool   // internal: 404 to every client request (access.go)
+	Return     Return // return: answered before access checks, not proxied (rewrite.go)
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 

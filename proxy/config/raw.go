@@ -90,6 +90,7 @@ type rawServer struct {
 	Listen     *opt[listenAddrs] `mapstructure:"listen"`
 	ServerName *opt[words]       `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
+	Return     *opt[Return]      `mapstructure:"return"` // rewrite.go
 
 	serverDirectives   `mapstructure:",squash"`
 	locationDirectives `mapstructure:",squash"`
@@ -106,6 +107,8 @@ type rawLocation struct {
 	// redirects and subrequests, which spillway never makes, so a client
 	// asking for it gets 404 (access.go).
 	Internal *opt[bool] `mapstructure:"internal"`
+	// Return answers the location itself (rewrite.go).
+	Return *opt[Return] `mapstructure:"return"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	locationDirectives        `mapstructure:",squash"`

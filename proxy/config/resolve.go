@@ -378,8 +378,9 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	}
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 
+	srv.Return = s.Return.or(Return{})
 	s.checkDirectives(p)
-	if len(s.Locations) == 0 {
+	if len(s.Locations) == 0 && srv.Return.Code == 0 {
 		p.add(key, `server has no locations: add locations: [{path: /, proxy_pass: http://...}]`)
 	}
 	seen := map[string]bool{}
@@ -426,10 +427,11 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
 	loc.Internal = l.Internal.or(false)
+	loc.Return = l.Return.or(Return{})
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false):
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && loc.Return.Code == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)

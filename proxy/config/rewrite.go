@@ -1,0 +1,66 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Return is the rewrite module's "return" at a server or a location
+// (ngx_http_rewrite_return): the request is answered there, before any
+// access check, and never proxied. A zero Code means no return.
+//
+// In proxy.yaml it is one string, nginx's arguments joined by a space:
+// "301 https://$host$request_uri", "200 ok", "403", or a bare URL
+// ("https://example.com$request_uri", a 302).
+type Return struct {
+	Code int
+	// Text is the body (codes other than 301, 302, 303, 307, 308) or the
+	// Location (those five), as written: variables are compiled by proxy/vars.
+	Text string
+	// HasText tells "return 200" from `return 200 ""` (nginx answers both
+	// with an empty body, but a code of 400 or more without text is
+	// nginx's error page).
+	HasText bool
+}
+
+// IsRedirect reports whether the code's text is a Location.
+func (r Return) IsRedirect() bool {
+	switch r.Code {
+	case 301, 302, 303, 307, 308:
+		return true
+	}
+	return false
+}
+
+// ParseReturn parses the proxy.yaml form of return with nginx's rules: a
+// code of three digits at most (nginx: 0 to 999), else a URL that starts
+// with http://, https:// or $scheme, answered with 302.
+func ParseReturn(s string) (Return, error) {
+	first, rest, hasRest := strings.Cut(s, " ")
+	if code, err := strconv.Atoi(first); err == nil && first != "" && first[0] != '+' && first[0] != '-' {
+		if code > 999 {
+			return Return{}, fmt.Errorf("invalid return code %q", first)
+		}
+		return Return{Code: code, Text: rest, HasText: hasRest}, nil
+	}
+	if hasRest {
+		return Return{}, fmt.Errorf("invalid return code %q", first)
+	}
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "$scheme") {
+		return Return{}, fmt.Errorf("invalid return code %q", s)
+	}
+	return Return{Code: 302, Text: s, HasText: true}, nil
+}
+
+// returnFrom decodes return: a YAML number is a code alone.
+func returnFrom(in any) (Return, error) {
+	if n, ok := in.(int); ok {
+		in = strconv.Itoa(n)
+	}
+	s, err := stringFrom(in)
+	if err != nil {
+		return Return{}, err
+	}
+	return ParseReturn(s)
+}

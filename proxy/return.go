@@ -1,0 +1,106 @@
+package proxy
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/vars"
+)
+
+// nginx's rewrite module "return" (ngx_http_rewrite_return,
+// ngx_http_script_return_code, ngx_http_send_response), at two points of
+// serve: a server's return in the server rewrite phase, before a location
+// is chosen (and before nginx's auto_redirect); a location's in the
+// location rewrite phase. Both come before access control (allow/deny,
+// auth_basic, limit_req and limit_conn run later in nginx), so a return
+// answers a client a deny would refuse, as in nginx.
+//
+//	return 301|302|303|307|308 URL   nginx's page for the code, Location: URL
+//	                                 (a URL starting with "/" is made absolute)
+//	return CODE TEXT, or CODE < 400  TEXT as the body, text/plain (204: no body)
+//	return CODE >= 400               nginx's page for the code
+//	return 444                       the connection is closed, nothing is sent
+
+// compiledReturn is a return with its text compiled by proxy/vars.
+type compiledReturn struct {
+	conf config.Return
+	text *vars.Value
+}
+
+func compileReturn(r config.Return, maps *vars.Maps) (*compiledReturn, error) {
+	if r.Code == 0 {
+		return nil, nil
+	}
+	v, err := vars.Compile(r.Text, maps)
+	if err != nil {
+		return nil, err
+	}
+	return &compiledReturn{conf: r, text: v}, nil
+}
+
+// answerReturn answers the request with r.
+func (x *exchange) answerReturn(r *compiledReturn) {
+	code := r.conf.Code
+	if code == 444 { // nginx's "close the connection": no response at all
+		x.status = 444
+		x.ctx.HijackSetNoResponse(true)
+		x.ctx.Hijack(func(c net.Conn) { _ = c.Close() })
+		return
+	}
+	text := r.text.Append(nil, x)
+	switch {
+	case r.conf.IsRedirect():
+		x.page(code)
+		if len(text) > 0 && text[0] == '/' {
+			text = x.absoluteLocation(nil, text)
+		}
+		x.ctx.Response.Header.Set("Location", string(text))
+	case code < 400 || r.conf.HasText || errorPages[code] == nil:
+		// nginx has no page for some codes (418, 451, 599...): an empty
+		// body without a Content-Type.
+		resp := &x.ctx.Response
+		resp.Reset()
+		x.ctx.SetStatusCode(code)
+		setReason(&resp.Header, code, nil)
+		switch {
+		case code == fasthttp.StatusNoContent: // nginx's header filter: no body, no type, no length
+			resp.SkipBody = true
+			resp.Header.SetNoDefaultContentType(true)
+		case code >= 400 && !r.conf.HasText:
+			resp.Header.SetNoDefaultContentType(true)
+		default:
+			resp.Header.SetContentType("text/plain") // nginx's default_type
+			resp.SetBody(text)
+		}
+		x.status = code
+		x.bodyBytes = int64(len(resp.Body()))
+		if closeAfter(code) {
+			x.ctx.SetConnectionClose()
+			x.lingerAfterPage()
+		}
+	default:
+		x.page(code)
+	}
+}
+
+// absoluteLocation appends the absolute form nginx's header filter makes of
+// a Location that starts with "/" (absolute_redirect on,
+// server_name_in_redirect off, port_in_redirect on: the defaults): the
+// scheme, the Host line's host, else the local address, the local port
+// unless it is the scheme's own, then path.
+func (x *exchange) absoluteLocation(dst, path []byte) []byte {
+	scheme := x.scheme()
+	dst = append(append(append(dst, scheme...), "://"...), redirectHost(x.host)...)
+	if len(dst) == len(scheme)+3 {
+		if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
+			dst = append(dst, a.IP.String()...)
+		}
+	}
+	if p := x.serverPort; p != 0 && !(scheme == "http" && p == 80) && !(scheme == "https" && p == 443) {
+		dst = strconv.AppendInt(append(dst, ':'), int64(p), 10)
+	}
+	return append(dst, path...)
+}
