@@ -64,7 +64,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	if x.vh.ret != nil { // the server's return: nginx's server rewrite phase (return.go)
-		x.answerReturn(x.vh.ret)
+		x.answerReturn(x.vh.ret, false)
 		x.finish()
 		return
 	}
@@ -74,7 +74,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	if x.loc != nil && x.loc.ret != nil { // the location's return, before access control (return.go)
-		x.answerReturn(x.loc.ret)
+		x.answerReturn(x.loc.ret, true)
 		x.finish()
 		return
 	}

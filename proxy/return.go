@@ -34,15 +34,16 @@ func compileReturn(r config.Return, maps *vars.Maps) (*compiledReturn, error) {
 	if r.Code == 0 {
 		return nil, nil
 	}
-	v, err := vars.Compile(r.Text, maps)
+	v, err := vars.CompileCaptures(r.Text, maps)
 	if err != nil {
 		return nil, err
 	}
 	return &compiledReturn{conf: r, text: v}, nil
 }
 
-// answerReturn answers the request with r.
-func (x *exchange) answerReturn(r *compiledReturn) {
+// answerReturn answers the request with r; inLocation says it is the
+// location's, whose text may use the captures of a regex location ($1).
+func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 	code := r.conf.Code
 	if code == 444 { // nginx's "close the connection": no response at all
 		x.status = 444
@@ -50,7 +51,12 @@ func (x *exchange) answerReturn(r *compiledReturn) {
 		x.ctx.Hijack(func(c net.Conn) { _ = c.Close() })
 		return
 	}
-	text := r.text.Append(nil, x)
+	var text []byte
+	if re := x.loc.conf.Regex; inLocation && re != nil {
+		text = r.text.AppendCaptures(nil, x, string(x.path), config.FindSubmatchIndexPCRE(re, x.path))
+	} else {
+		text = r.text.Append(nil, x)
+	}
 	switch {
 	case r.conf.IsRedirect():
 		x.page(code)

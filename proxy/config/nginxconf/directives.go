@@ -60,6 +60,7 @@ func init() {
 	add("location", "stub_status", stubStatus)
 	add("location", "health_check", healthCheck)
 	add("location", "internal", internal)
+	add("server location", "return", returnDirective) // rewrite.go
 
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(httpVersionValue))
@@ -247,7 +248,6 @@ var refusedWhy = map[string]refusal{
 	"secure_link_secret":       {why: "links would not be checked"},
 	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
 	"if":                       {why: "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
-	"return":                   {why: "spillway has no rewrite module: requests would be proxied instead"},
 	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},

@@ -1,0 +1,61 @@
+package nginxconf
+
+import (
+	"strings"
+	"testing"
+
+	"spillway/proxy/config"
+)
+
+// A redirect server and locations that only answer convert (nothing
+// refused or dropped) into what the loader reads as the same returns; a
+// regex location's return may use its captures.
+func TestConvertReturn(t *testing.T) {
+	in := "http {\n" +
+		" server { listen 80; server_name old.example; return 301 https://$host$request_uri; }\n" +
+		" server { listen 8080;\n" +
+		"  location = /health { return 200 \"ok\"; }\n" +
+		"  location = /gone { return 410; }\n" +
+		"  location ~ ^/old/(.*)$ { return 301 /new/$1; }\n" +
+		"  location = /away { return https://example.com$uri; }\n" +
+		"  location / { proxy_pass http://127.0.0.1:9000; }\n" +
+		" }\n}\n"
+	res, err := convertText(t, in)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, res.YAML)
+	}
+	if got, want := cfg.Servers[0].Return, (config.Return{Code: 301, Text: "https://$host$request_uri", HasText: true}); got != want {
+		t.Errorf("server return %+v, want %+v", got, want)
+	}
+	var got []string
+	for _, l := range cfg.Servers[1].Locations {
+		r := l.Return
+		got = append(got, strings.TrimSpace(l.Path+" "+map[bool]string{true: "", false: "?"}[r.Code != 0]+" "+r.Text))
+	}
+	want := []string{"/health  ok", "/gone", "^/old/(.*)$  /new/$1", "/away  https://example.com$uri", "/ ?"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("locations %q, want %q", got, want)
+	}
+}
+
+// nginx -t's errors for return, and its contexts: not in http.
+func TestConvertReturnErrors(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{conf("listen 80; location / { return abc; }"), `invalid return code "abc" in x.conf:4`},
+		{conf("listen 80; location / { return /x; }"), `invalid return code "/x" in x.conf:4`},
+		{conf("listen 80; location / { return 1000; }"), `invalid return code "1000" in x.conf:4`},
+		{conf("listen 80; location / { return 301 /a /b; }"), `invalid number of arguments in "return" directive in x.conf:4`},
+	} {
+		_, err := convertText(t, c.in)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: %v, want %s", c.in, err, c.want)
+		}
+	}
+}
