@@ -52,8 +52,8 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 		return
 	}
 	var text []byte
-	if re := x.loc.conf.Regex; inLocation && re != nil {
-		text = r.text.AppendCaptures(nil, x, string(x.path), config.FindSubmatchIndexPCRE(re, x.path))
+	if inLocation && x.loc.conf.Regex != nil {
+		text = r.text.AppendCaptures(nil, x, string(x.path), config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path))
 	} else {
 		text = r.text.Append(nil, x)
 	}

@@ -33,6 +33,8 @@ http:
         - {path: "= /r307", return: "307 /seven"}
         - {path: "= /close", return: "444"}
         - {path: "= /denied", access: [deny all], return: "200 through"}
+        - {path: "~ ^/old/(.*)$", return: "301 /new/$1"}
+        - {path: "~ ^/cap/(.*)$", return: "200 [$1]"}
         - {path: /, proxy_pass: "http://{U0}"}
     - listen: ["127.0.0.1:0"]
       server_name: [redir.test]
@@ -67,6 +69,9 @@ func TestReturnLikeNginx(t *testing.T) {
 		{"/gone", "app.test", 410, "Gone", "", "text/html", "410 Gone"},
 		{"/r307", "app.test", 307, "Temporary Redirect", "http://app.test:" + port + "/seven", "text/html", "307 Temporary Redirect"},
 		{"/denied", "app.test", 200, "OK", "", "text/plain", "through"},
+		{"/old/a%20b?q=1", "app.test", 301, "Moved Permanently", "http://app.test:" + port + "/new/a b", "text/html", "301 Moved Permanently"},
+		{"/old/x%3Fy", "app.test", 301, "Moved Permanently", "http://app.test:" + port + "/new/x?y", "text/html", "301 Moved Permanently"},
+		{"/cap/a%20b%0a", "app.test", 200, "OK", "", "text/plain", "[a b]"}, // PCRE's "$" before a final newline
 		{"/a?b", "redir.test", 301, "Moved Permanently", "https://redir.test/a?b", "text/html", "301 Moved Permanently"},
 		{"/health", "redir.test", 301, "Moved Permanently", "https://redir.test/health", "text/html", "301 Moved Permanently"},
 	} {
