@@ -29,6 +29,8 @@ type Response struct {
 	// Auth is the WWW-Authenticate header ("" for none): the access
 	// control a client sees besides the status.
 	Auth string
+	// Location and ContentType are those headers ("" for none).
+	Location, ContentType string
 	// Err is the client-side error, for failure messages only.
 	Err string
 }
@@ -180,6 +182,7 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		}
 		r.Status = code
 		r.Auth = hdr["www-authenticate"]
+		r.Location, r.ContentType = hdr["location"], hdr["content-type"]
 		keep := "keep-alive"
 		if strings.EqualFold(hdr["connection"], "close") {
 			keep = "close"

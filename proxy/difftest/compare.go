@@ -42,6 +42,9 @@ var (
 	reConn = regexp.MustCompile(`^\*\d+ `)
 	reAddr = regexp.MustCompile(`127\.0\.0\.[12]:\d+`)
 	reTemp = regexp.MustCompile(`/\d{10}\b`)
+	// reLocPort is the port of an absolute Location: each side listens on
+	// its own.
+	reLocPort = regexp.MustCompile(`^(https?://[^/:]*):\d+`)
 )
 
 // normaliseLog turns a raw error log into comparable lines: timestamps and
@@ -132,6 +135,11 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 		}
 		if rn.Auth != rs.Auth {
 			add(AspectAuth, "request %d: nginx WWW-Authenticate %q, spillway %q", i+1, rn.Auth, rs.Auth)
+		}
+		if len(s.Locations) > 0 || s.ServerReturn != "" {
+			if ln, ls := reLocPort.ReplaceAllString(rn.Location, "${1}:PORT"), reLocPort.ReplaceAllString(rs.Location, "${1}:PORT"); ln != ls || rn.ContentType != rs.ContentType {
+				add(AspectHeaders, "request %d: nginx Location %q, Content-Type %q; spillway %q, %q", i+1, ln, rn.ContentType, ls, rs.ContentType)
+			}
 		}
 		if rn.End != rs.End {
 			add(AspectEnd, "request %d: nginx %q (%s), spillway %q (%s)", i+1, rn.End, rn.Err, rs.End, rs.Err)

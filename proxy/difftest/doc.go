@@ -151,6 +151,16 @@ func directives(s *Scenario) string {
 	for _, d := range s.Directives {
 		out = append(out, "`"+d.Name+" "+d.Value+"`")
 	}
+	if s.ServerReturn != "" {
+		out = append(out, "`server redirect.test { return "+s.ServerReturn+"; }`")
+	}
+	for _, l := range s.Locations {
+		one := "`location " + l.Path + " {"
+		for _, d := range l.Directives {
+			one += " " + d.Name + " " + strings.ReplaceAll(d.Value, "|", `\|`) + ";"
+		}
+		out = append(out, one+" }`")
+	}
 	return strings.Join(out, " ")
 }
 

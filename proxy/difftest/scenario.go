@@ -63,6 +63,14 @@ type Scenario struct {
 	// difference is logged, but it does not fail the scenario.
 	Racy       []Aspect
 	RacyReason string
+	// Locations are written before "location /" in both configurations:
+	// locations that answer by themselves (return).
+	Locations []Location
+	// ServerReturn, when set, adds a server named redirect.test on the
+	// same address with this return (nginx's arguments, e.g. `301
+	// https://$host$request_uri`); requests reach it with a Raw request
+	// whose Host is redirect.test.
+	ServerReturn string
 	// AccessFormat is both sides' access-log format; "" is accessFormat,
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
@@ -74,6 +82,14 @@ func (s *Scenario) accessFormat() string {
 		return s.AccessFormat
 	}
 	return accessFormat
+}
+
+// Location is one location of a scenario besides "location /": its path
+// as nginx writes it ("= /health", "~ ^/old/(.*)$") and its directives in
+// nginx's syntax (return's text may be double-quoted).
+type Location struct {
+	Path       string
+	Directives []Directive
 }
 
 // Server is one server of the upstream group.
@@ -127,6 +143,9 @@ const (
 	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
 	AspectAccess Aspect = "access" // the access-log lines ($status "$request"), as a multiset
 	AspectAuth   Aspect = "auth"   // the WWW-Authenticate header
+	// AspectHeaders: Location (its port normalised) and Content-Type, in
+	// scenarios with Locations or a ServerReturn.
+	AspectHeaders Aspect = "headers"
 )
 
 // Difference is an expected difference between nginx and spillway.
@@ -200,16 +219,19 @@ http {
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "        keepalive %d;\n", s.Keepalive)
 	}
-	fmt.Fprintf(&b, `    }
-    server {
+	b.WriteString("    }\n")
+	if s.ServerReturn != "" {
+		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name redirect.test;\n        return %s;\n    }\n", listen, s.ServerReturn)
+	}
+	fmt.Fprintf(&b, `    server {
         listen %s;
         server_name localhost;
-        location / {
+%s        location / {
             proxy_pass http://app%s;
         }
     }
 }
-`, listen, s.ProxyPassURI)
+`, listen, s.nginxLocations(), s.ProxyPassURI)
 	return b.String()
 }
 
@@ -280,10 +302,60 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
       server_name: [localhost]
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
       locations:
-        - path: /
+` + s.yamlLocations() + `        - path: /
           proxy_pass: http://app` + s.ProxyPassURI + `
 `)
+	if s.ServerReturn != "" {
+		b.WriteString(`    - listen: ["` + listenHost + `:0"]
+      server_name: [redirect.test]
+      access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
+      return: ` + yamlString(returnYAML(s.ServerReturn)) + "\n")
+	}
 	return b.String(), nil
+}
+
+func (s *Scenario) nginxLocations() string {
+	var b strings.Builder
+	for _, l := range s.Locations {
+		fmt.Fprintf(&b, "        location %s {\n", l.Path)
+		for _, d := range l.Directives {
+			fmt.Fprintf(&b, "            %s %s;\n", d.Name, d.Value)
+		}
+		b.WriteString("        }\n")
+	}
+	return b.String()
+}
+
+func (s *Scenario) yamlLocations() string {
+	var b strings.Builder
+	for _, l := range s.Locations {
+		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
+		for _, d := range l.Directives {
+			if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
+				fmt.Fprintf(&b, "          access: [%s]\n", strconv.Quote(d.Name+" "+d.Value))
+				continue
+			}
+			v := unquote(d.Value)
+			if d.Name == "return" {
+				v = returnYAML(d.Value)
+			}
+			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(v))
+		}
+	}
+	return b.String()
+}
+
+// returnYAML is return's proxy.yaml string for nginx's arguments: the
+// text's double quotes removed and its escapes read as nginx reads them.
+func returnYAML(v string) string {
+	code, text, ok := strings.Cut(v, " ")
+	if !ok {
+		return v
+	}
+	if u := unquote(text); u != text {
+		text = strings.NewReplacer(`\n`, "\n", `\"`, `"`, `\\`, `\`).Replace(u)
+	}
+	return code + " " + text
 }
 
 // unquote removes nginx's double quotes around a value.
