@@ -54,12 +54,13 @@ func slashedLocations(locs ...[]*location) map[string]*location {
 // redirectSlash answers nginx's 301 for autoRedirect: Location is the
 // location's name, escaped as nginx's escaped_name, with "?" and $args when
 // there are any, made absolute as nginx's header filter does with
-// absolute_redirect, server_name_in_redirect off and port_in_redirect on
-// (the defaults): the Host line's host (lower-cased, without its port or a
-// final dot), else the local address, and the local port unless it is the
-// scheme's own.
+// that location's absolute_redirect, server_name_in_redirect and
+// port_in_redirect (absoluteLocation): by default the Host line's host
+// (lower-cased, without its port or a final dot), else the local address,
+// and the local port unless it is the scheme's own.
 func (x *exchange) redirectSlash() {
-	loc := x.absoluteLocation(nil, nginxuri.AppendEscaped(nil, append(append([]byte(nil), x.path...), '/')))
+	rd := x.vh.slashed[string(x.path)].conf.Redirect // the slashed location's absolute_redirect...
+	loc := x.absoluteLocation(nil, nginxuri.AppendEscaped(nil, append(append([]byte(nil), x.path...), '/')), rd)
 	if len(x.args) > 0 {
 		loc = append(append(loc, '?'), x.args...)
 	}

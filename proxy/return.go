@@ -61,7 +61,11 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 	case r.conf.IsRedirect():
 		x.page(code)
 		if len(text) > 0 && text[0] == '/' {
-			text = x.absoluteLocation(nil, text)
+			rd := x.vh.conf.Redirect
+			if inLocation {
+				rd = x.loc.conf.Redirect
+			}
+			text = x.absoluteLocation(nil, text, rd)
 		}
 		x.ctx.Response.Header.Set("Location", string(text))
 	case code < 400 || r.conf.HasText || errorPages[code] == nil:
@@ -92,20 +96,29 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 	}
 }
 
-// absoluteLocation appends the absolute form nginx's header filter makes of
-// a Location that starts with "/" (absolute_redirect on,
-// server_name_in_redirect off, port_in_redirect on: the defaults): the
-// scheme, the Host line's host, else the local address, the local port
-// unless it is the scheme's own, then path.
-func (x *exchange) absoluteLocation(dst, path []byte) []byte {
+// absoluteLocation appends the Location nginx's header filter makes of
+// path, which starts with "/": with absolute_redirect on, the scheme, the
+// Host line's host (else the local address) or with
+// server_name_in_redirect the server's first name, the local port with
+// port_in_redirect unless it is the scheme's own, then path.
+func (x *exchange) absoluteLocation(dst, path []byte, rd config.Redirect) []byte {
+	if !rd.Absolute {
+		return append(dst, path...)
+	}
 	scheme := x.scheme()
-	dst = append(append(append(dst, scheme...), "://"...), redirectHost(x.host)...)
-	if len(dst) == len(scheme)+3 {
-		if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
-			dst = append(dst, a.IP.String()...)
+	dst = append(append(dst, scheme...), "://"...)
+	n := len(dst)
+	if rd.ServerName {
+		dst = append(dst, x.vh.name...)
+	} else {
+		dst = append(dst, redirectHost(x.host)...)
+		if len(dst) == n {
+			if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
+				dst = append(dst, a.IP.String()...)
+			}
 		}
 	}
-	if p := x.serverPort; p != 0 && !(scheme == "http" && p == 80) && !(scheme == "https" && p == 443) {
+	if p := x.serverPort; rd.Port && p != 0 && !(scheme == "http" && p == 80) && !(scheme == "https" && p == 443) {
 		dst = strconv.AppendInt(append(dst, ':'), int64(p), 10)
 	}
 	return append(dst, path...)

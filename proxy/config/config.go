@@ -191,6 +191,9 @@ type Server struct {
 	// Return answers every request to the server before a location is
 	// chosen (nginx's server rewrite phase; rewrite.go).
 	Return Return
+	// Redirect is the server level's absolute_redirect,
+	// server_name_in_redirect and port_in_redirect: its return's.
+	Redirect Redirect
 
 	Locations []*Location
 }
@@ -220,9 +223,10 @@ type Location struct {
 	Regex *regexp.Regexp // for MatchRegex / MatchRegexCaseless
 
 	ProxyPass  ProxyPass
-	StubStatus bool   // stub_status: answer with the status page, not proxied
-	Internal   bool   // internal: 404 to every client request (access.go)
-	Return     Return // return: answered before access checks, not proxied (rewrite.go)
+	StubStatus bool     // stub_status: answer with the status page, not proxied
+	Internal   bool     // internal: 404 to every client request (access.go)
+	Return     Return   // return: answered before access checks, not proxied (rewrite.go)
+	Redirect   Redirect // absolute_redirect, server_name_in_redirect, port_in_redirect (rewrite.go)
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 

@@ -209,6 +209,7 @@ type locationDirectives struct {
 	accessDirectives    `mapstructure:",squash"` // allow/deny as access (access.go)
 	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
+	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -259,6 +260,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.accessDirectives.inherit(&p.accessDirectives)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
+	d.redirectDirectives.inherit(&p.redirectDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -379,6 +379,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 
 	srv.Return = s.Return.or(Return{})
+	srv.Redirect = s.redirectDirectives.resolve()
 	s.checkDirectives(p)
 	if len(s.Locations) == 0 && srv.Return.Code == 0 {
 		p.add(key, `server has no locations: add locations: [{path: /, proxy_pass: http://...}]`)
@@ -428,6 +429,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	loc.StubStatus = l.StubStatus.or(false)
 	loc.Internal = l.Internal.or(false)
 	loc.Return = l.Return.or(Return{})
+	loc.Redirect = l.redirectDirectives.resolve()
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)

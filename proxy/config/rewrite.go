@@ -64,3 +64,34 @@ func returnFrom(in any) (Return, error) {
 	}
 	return ParseReturn(s)
 }
+
+// Redirect is how nginx's header filter writes a Location that starts
+// with "/" (a return's, or the 301 of auto_redirect): absolute_redirect,
+// server_name_in_redirect and port_in_redirect.
+type Redirect struct {
+	Absolute   bool // absolute_redirect, default on: scheme://host[:port] is prepended
+	ServerName bool // server_name_in_redirect, default off: the server's first name, not the Host line's
+	Port       bool // port_in_redirect, default on: the local port unless it is the scheme's own
+}
+
+// redirectDirectives are the raw keys of Redirect, in http, server and
+// location, inherited.
+type redirectDirectives struct {
+	AbsoluteRedirect     *opt[bool] `mapstructure:"absolute_redirect"`
+	ServerNameInRedirect *opt[bool] `mapstructure:"server_name_in_redirect"`
+	PortInRedirect       *opt[bool] `mapstructure:"port_in_redirect"`
+}
+
+func (d *redirectDirectives) inherit(p *redirectDirectives) {
+	merge(&d.AbsoluteRedirect, p.AbsoluteRedirect)
+	merge(&d.ServerNameInRedirect, p.ServerNameInRedirect)
+	merge(&d.PortInRedirect, p.PortInRedirect)
+}
+
+func (d *redirectDirectives) resolve() Redirect {
+	return Redirect{
+		Absolute:   d.AbsoluteRedirect.or(true),
+		ServerName: d.ServerNameInRedirect.or(false),
+		Port:       d.PortInRedirect.or(true),
+	}
+}

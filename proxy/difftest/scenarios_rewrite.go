@@ -26,7 +26,27 @@ var returnLocations = []Location{
 	{"~ ^/cap/(.*)$", []Directive{{"return", `200 "[$1]"`}}},
 }
 
+// redirectLocations have a relative return and a proxying "location
+// /dir/" (nginx's auto_redirect for "/dir"): both Locations are made
+// absolute by absolute_redirect, server_name_in_redirect, port_in_redirect.
+var redirectLocations = []Location{
+	{"= /rel", []Directive{{"return", "302 /target?x=$arg_a"}}},
+	{"/dir/", []Directive{{"proxy_pass", "http://app"}}},
+}
+
+// redirectRequests: the Host line's name, none (HTTP/1.0: the local
+// address), another name.
+var redirectRequests = reqs(get("/rel?a=1"), get("/dir?q"), raw("GET /rel HTTP/1.0\r\n\r\n"),
+	raw("GET /dir HTTP/1.1\r\nHost: Other.Test:8000\r\nConnection: close\r\n\r\n"))
+
 var rewriteScenarios = []Scenario{
+	{Area: "rewrite", Name: "redirect-defaults", Servers: []Server{srv(b.OK())}, Locations: redirectLocations, Requests: redirectRequests},
+	{Area: "rewrite", Name: "absolute_redirect-off", Servers: []Server{srv(b.OK())}, Locations: redirectLocations, Requests: redirectRequests,
+		Directives: []Directive{{"absolute_redirect", "off"}}},
+	{Area: "rewrite", Name: "server_name_in_redirect-on", Servers: []Server{srv(b.OK())}, Locations: redirectLocations, Requests: redirectRequests,
+		Directives: []Directive{{"server_name_in_redirect", "on"}}},
+	{Area: "rewrite", Name: "port_in_redirect-off", Servers: []Server{srv(b.OK())}, Locations: redirectLocations, Requests: redirectRequests,
+		Directives: []Directive{{"port_in_redirect", "off"}}},
 	{Area: "rewrite", Name: "return-location-forms", Servers: []Server{srv(b.OK())}, Locations: returnLocations,
 		Requests: reqs(get("/health"), get("/empty"), get("/nc"), get("/forbid"), get("/ftext"), get("/rel?a=1"),
 			get("/url"), get("/gone"), get("/tea"), get("/r303"), get("/r307"), get("/r308"), get("/close"),

@@ -61,6 +61,9 @@ func init() {
 	add("location", "health_check", healthCheck)
 	add("location", "internal", internal)
 	add("server location", "return", returnDirective) // rewrite.go
+	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect"} {
+		add(inLocations, n, single(flagValue))
+	}
 
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(httpVersionValue))
@@ -184,9 +187,6 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
 	"log_not_found":                  {"", "about static files"},
-	"server_name_in_redirect":        {"", "about redirects nginx makes for static directories"},
-	"port_in_redirect":               {"", "about redirects nginx makes for static directories"},
-	"absolute_redirect":              {"", "about redirects nginx makes for static directories"},
 	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
 	"ssl_session_cache":              {"", "Go's TLS server resumes sessions with tickets (ssl_session_tickets), it keeps no session cache"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
