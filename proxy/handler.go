@@ -63,8 +63,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
-	if x.vh.ret != nil { // the server's return: nginx's server rewrite phase (return.go)
-		x.answerReturn(x.vh.ret, false)
+	if x.runPhase(x.vh.rw, false) { // the server's rewrites and return: nginx's server rewrite phase (rewrite.go)
 		x.finish()
 		return
 	}
@@ -73,8 +72,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
-	if x.loc != nil && x.loc.ret != nil { // the location's return, before access control (return.go)
-		x.answerReturn(x.loc.ret, true)
+	if x.loc != nil && x.runPhase(x.loc.rw, true) { // the location's rewrites and return, before access control (rewrite.go)
 		x.finish()
 		return
 	}
@@ -126,14 +124,14 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		return refused
 	}
 	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
-	if vh.ret != nil { // nginx invites the body it discards (return.go)
+	if vh.rw != nil && vh.rw.ret != nil { // nginx invites the body it discards (rewrite.go)
 		return fasthttp.StatusContinue
 	}
 	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
 		return p.expectRedirect(ctx, s, vhosts)
 	}
 	loc := vh.match(path)
-	if loc != nil && loc.ret != nil {
+	if loc != nil && loc.rw != nil && loc.rw.ret != nil {
 		return fasthttp.StatusContinue
 	}
 	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize

@@ -165,3 +165,71 @@ func splitPort(addr string) (string, string) {
 	h, p, _ := net.SplitHostPort(addr)
 	return h, p
 }
+
+// Redirecting rewrites, measured on nginx 1.22.1 with the same locations:
+// flags, $scheme and http(s):// replacements, arguments kept, added with
+// "&" or dropped by a final "?", captures escaped only when the request's
+// path had %XX or "+", differently before and after the replacement's
+// "?"; a rewrite that does not match falls through to the return; and
+// rewrite_log's notice lines.
+func TestRewriteLikeNginx(t *testing.T) {
+	o := newRecordingOrigin(t)
+	r := newRig(t, "notice", `
+http:
+  rewrite_log: on
+  servers:
+    - listen: ["127.0.0.1:0"]
+      access_log: off
+      locations:
+        - {path: /rw/, rewrite: ["^/rw/(.*)$ /new/$1 permanent", "^ /never permanent"], return: 403}
+        - {path: /rq/, rewrite: "^/rq/(.*)$ /new?c=$1 redirect"}
+        - {path: /rt/, rewrite: "^/rt/(.*)$ /new/$1? redirect"}
+        - {path: /rh/, rewrite: "^/rh/(.*)$ https://ex.org/$1"}
+        - {path: /rs/, rewrite: "^/rs/(.*)$ $scheme://ex.org/$1 permanent"}
+        - {path: /rn/, rewrite: "^/rn/x$ /nope permanent", return: "200 fell"}
+        - {path: /, proxy_pass: "http://{U0}"}
+`, o.ln.Addr().String())
+	_, port := splitPort(r.addr)
+	here := "http://ex.com:" + port
+	for _, c := range []struct {
+		target   string
+		status   int
+		location string
+	}{
+		{"/rw/a%20b%3F?q=1&r=2", 301, here + "/new/a%20b??q=1&r=2"},
+		{"/rq/a%20b&c?q=1", 302, here + "/new?c=a%20b%26c&q=1"},
+		{"/rt/a?q=1", 302, here + "/new/a"},
+		{"/rh/a%20b?q=1", 302, "https://ex.org/a%20b?q=1"},
+		{"/rs/x", 301, "http://ex.org/x"},
+		{"/rn/y", 200, ""},
+		{"/rn/x", 301, here + "/nope"},
+		{"/rt/a&b'x", 302, here + "/new/a&b'x"},
+		{"/rq/a&b", 302, here + "/new?c=a&b"},
+		{"/rt/a+b&c", 302, here + "/new/a+b&c"},
+		{"/rt/a%41&b", 302, here + "/new/aA&b"},
+		{"/rq/a+b%26", 302, here + "/new?c=a%2Bb%26"},
+		{"/rt/%3B%2B%23%25%3F%7E%22%27%3C%3E%5C%5E%60%7B%7C%7D%2C%3D%40%24%21%2A%28%29%5B%5D%3A%C3%A9%01%09", 302,
+			here + "/new/;+%23%25?~%22'%3C%3E%5C%5E%60%7B%7C%7D,=@$!*()[]:%C3%A9%01%09"},
+		{"/rq/%3B%2B%23%25%3F%7E%22%27%3C%3E%5C%5E%60%7B%7C%7D%2C%3D%40%24%21%2A%28%29%5B%5D%3A%C3%A9%01%09%26%2F", 302,
+			here + "/new?c=%3B%2B%23%25%3F~%22'%3C%3E%5C%5E%60%7B%7C%7D,=@$!*()[]:%C3%A9%01%09%26/"},
+	} {
+		res := rawDo(t, r.addr, "GET "+c.target+" HTTP/1.1\r\nHost: ex.com\r\nConnection: close\r\n\r\n")
+		_ = res.conn.Close()
+		if res.resp.StatusCode != c.status || res.resp.Header.Get("Location") != c.location {
+			t.Errorf("%s: %d, Location %q; nginx %d, %q", c.target, res.resp.StatusCode, res.resp.Header.Get("Location"), c.status, c.location)
+		}
+	}
+	if n := len(o.received()); n != 0 {
+		t.Errorf("the upstream got %d requests, want 0", n)
+	}
+	log := r.log()
+	for _, line := range []string{
+		`[notice] 4242#4242: *1 "^/rw/(.*)$" matches "/rw/a b?", client: 127.0.0.1, server: , request: "GET /rw/a%20b%3F?q=1&r=2 HTTP/1.1", host: "ex.com"`,
+		`[notice] 4242#4242: *1 rewritten redirect: "/new/a%20b??q=1&r=2", client: 127.0.0.1, server: , request: "GET /rw/a%20b%3F?q=1&r=2 HTTP/1.1", host: "ex.com"`,
+		`[notice] 4242#4242: *6 "^/rn/x$" does not match "/rn/y", client: 127.0.0.1, server: , request: "GET /rn/y HTTP/1.1", host: "ex.com"`,
+	} {
+		if !strings.Contains(log, line) {
+			t.Errorf("error log lacks\n%s\nin\n%s", line, log)
+		}
+	}
+}

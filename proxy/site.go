@@ -37,11 +37,11 @@ type site struct {
 // vhost is one server block.
 type vhost struct {
 	conf   *config.Server
-	auth   *basicAuth      // the server's auth_basic, for requests no location matches
-	limits []reqLimit      // the server's limit_req, likewise
-	conns  []connLimit     // the server's limit_conn, likewise
-	ret    *compiledReturn // the server's return (return.go)
-	name   string          // first server_name: what nginx logs as "server:"
+	auth   *basicAuth    // the server's auth_basic, for requests no location matches
+	limits []reqLimit    // the server's limit_req, likewise
+	conns  []connLimit   // the server's limit_conn, likewise
+	rw     *rewritePhase // the server's rewrites and return (rewrite.go)
+	name   string        // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
@@ -62,10 +62,10 @@ type location struct {
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi   *fcgiLocation
-	auth   *basicAuth      // auth_basic, nil when off (authbasic.go)
-	limits []reqLimit      // limit_req (limitreq.go)
-	conns  []connLimit     // limit_conn (limitconn.go)
-	ret    *compiledReturn // return (return.go)
+	auth   *basicAuth    // auth_basic, nil when off (authbasic.go)
+	limits []reqLimit    // limit_req (limitreq.go)
+	conns  []connLimit   // limit_conn (limitconn.go)
+	rw     *rewritePhase // rewrites and return (rewrite.go)
 }
 
 type compiledHeader struct {
@@ -104,8 +104,8 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		if len(sc.ServerName) > 0 {
 			vh.name = sc.ServerName[0]
 		}
-		if vh.ret, err = compileReturn(sc.Return, s.maps); err != nil {
-			return nil, fmt.Errorf("http.servers[%d].return: %w", si, err)
+		if vh.rw, err = compilePhase(sc.Rewrite, sc.Return, sc.RewriteLog, sc.Redirect, s.maps); err != nil {
+			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
 		for li, lc := range sc.Locations {
 			loc, err := s.buildLocation(lc, now, prev)
@@ -176,11 +176,11 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
 	}
-	ret, err := compileReturn(lc.Return, s.maps)
+	rw, err := compilePhase(lc.Rewrite, lc.Return, lc.RewriteLog, lc.Redirect, s.maps)
 	if err != nil {
-		return nil, fmt.Errorf("return: %w", err)
+		return nil, err
 	}
-	loc.ret = ret
+	loc.rw = rw
 	if lc.FastCGI != nil {
 		f, err := compileFastCGI(lc, s.maps)
 		if err != nil {

@@ -90,7 +90,8 @@ type rawServer struct {
 	Listen     *opt[listenAddrs] `mapstructure:"listen"`
 	ServerName *opt[words]       `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
-	Return     *opt[Return]      `mapstructure:"return"` // rewrite.go
+	Return     *opt[Return]      `mapstructure:"return"`  // rewrite.go
+	Rewrite    *opt[[]Rewrite]   `mapstructure:"rewrite"` // rewrite.go
 
 	serverDirectives   `mapstructure:",squash"`
 	locationDirectives `mapstructure:",squash"`
@@ -108,7 +109,8 @@ type rawLocation struct {
 	// asking for it gets 404 (access.go).
 	Internal *opt[bool] `mapstructure:"internal"`
 	// Return answers the location itself (rewrite.go).
-	Return *opt[Return] `mapstructure:"return"`
+	Return  *opt[Return]    `mapstructure:"return"`
+	Rewrite *opt[[]Rewrite] `mapstructure:"rewrite"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	locationDirectives        `mapstructure:",squash"`

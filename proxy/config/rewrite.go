@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -80,12 +81,14 @@ type redirectDirectives struct {
 	AbsoluteRedirect     *opt[bool] `mapstructure:"absolute_redirect"`
 	ServerNameInRedirect *opt[bool] `mapstructure:"server_name_in_redirect"`
 	PortInRedirect       *opt[bool] `mapstructure:"port_in_redirect"`
+	RewriteLog           *opt[bool] `mapstructure:"rewrite_log"`
 }
 
 func (d *redirectDirectives) inherit(p *redirectDirectives) {
 	merge(&d.AbsoluteRedirect, p.AbsoluteRedirect)
 	merge(&d.ServerNameInRedirect, p.ServerNameInRedirect)
 	merge(&d.PortInRedirect, p.PortInRedirect)
+	merge(&d.RewriteLog, p.RewriteLog)
 }
 
 func (d *redirectDirectives) resolve() Redirect {
@@ -94,4 +97,78 @@ func (d *redirectDirectives) resolve() Redirect {
 		ServerName: d.ServerNameInRedirect.or(false),
 		Port:       d.PortInRedirect.or(true),
 	}
+}
+
+// Rewrite is one "rewrite regex replacement [flag]" that redirects: flag
+// redirect (302) or permanent (301), or a replacement that starts with
+// http://, https:// or $scheme (302). nginx runs a level's rewrites in
+// order before its return; the first whose regex matches $uri answers.
+// Rewrites that change the URI inside the server (last, break, no flag)
+// are not supported.
+type Rewrite struct {
+	Source      string         // the regex as written (rewrite_log quotes it)
+	Regex       *regexp.Regexp // compiled as a location's (PCRE semantics on bytes)
+	Replacement string         // with variables and captures; a final "?" removed
+	Code        int            // 301 or 302
+	// AddArgs: the request's arguments are appended ("?args", or "&args"
+	// when the replacement has a "?"), unless the replacement ended with "?".
+	AddArgs bool
+}
+
+// ParseRewrite parses "regex replacement [flag]" (nginx's arguments
+// joined by spaces; the regex and the replacement have none).
+func ParseRewrite(s string) (Rewrite, error) {
+	f := strings.Fields(s)
+	if len(f) < 2 || len(f) > 3 {
+		return Rewrite{}, fmt.Errorf("invalid number of arguments in %q: want \"regex replacement [flag]\"", s)
+	}
+	re, err := compilePCRE(f[0], false)
+	if err != nil {
+		return Rewrite{}, fmt.Errorf("rewrite %q: %v", f[0], err)
+	}
+	r := Rewrite{Source: f[0], Regex: re, Replacement: f[1], Code: 302, AddArgs: true}
+	external := strings.HasPrefix(f[1], "http://") || strings.HasPrefix(f[1], "https://") || strings.HasPrefix(f[1], "$scheme")
+	switch flag := ""; {
+	case len(f) == 3 && f[2] == "permanent":
+		r.Code = 301
+	case len(f) == 3 && f[2] == "redirect":
+	case len(f) == 3 && (f[2] == "last" || f[2] == "break") && external:
+		// nginx redirects anyway (302)
+	case len(f) == 3:
+		flag = f[2]
+		if flag != "last" && flag != "break" {
+			return Rewrite{}, fmt.Errorf("invalid parameter %q", flag)
+		}
+		fallthrough
+	case !external:
+		return Rewrite{}, fmt.Errorf("rewrite %q %q: only redirects are supported (flag redirect or permanent, or a replacement starting with http://, https:// or $scheme)", f[0], f[1])
+	}
+	if strings.HasSuffix(r.Replacement, "?") {
+		r.Replacement, r.AddArgs = strings.TrimSuffix(r.Replacement, "?"), false
+	}
+	return r, nil
+}
+
+// rewritesFrom decodes rewrite: one string or a list of them.
+func rewritesFrom(in any) ([]Rewrite, error) {
+	var list []any
+	switch v := in.(type) {
+	case []any:
+		list = v
+	default:
+		list = []any{v}
+	}
+	var out []Rewrite
+	for _, e := range list {
+		s, err := stringFrom(e)
+		if err != nil {
+			return nil, err
+		}
+		r, err := ParseRewrite(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

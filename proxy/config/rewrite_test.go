@@ -28,3 +28,32 @@ func TestParseReturn(t *testing.T) {
 		}
 	}
 }
+
+// ParseRewrite takes the redirecting forms of nginx's rewrite and refuses
+// the ones that rewrite inside the server.
+func TestParseRewrite(t *testing.T) {
+	for _, c := range []struct {
+		in          string
+		code        int
+		replacement string
+		addArgs     bool
+		err         bool
+	}{
+		{in: "^/a(.*)$ /b$1 permanent", code: 301, replacement: "/b$1", addArgs: true},
+		{in: "^/a /b? redirect", code: 302, replacement: "/b"},
+		{in: "^ https://$host$request_uri? permanent", code: 301, replacement: "https://$host$request_uri"},
+		{in: "^ $scheme://x", code: 302, replacement: "$scheme://x", addArgs: true},
+		{in: "^ http://x last", code: 302, replacement: "http://x", addArgs: true},
+		{in: "^/a /b last", err: true},
+		{in: "^/a /b break", err: true},
+		{in: "^/a /b", err: true},
+		{in: "^/a /b bogus", err: true},
+		{in: "^/a", err: true},
+		{in: "^/(?!x) http://x", err: true},
+	} {
+		r, err := ParseRewrite(c.in)
+		if (err != nil) != c.err || (!c.err && (r.Code != c.code || r.Replacement != c.replacement || r.AddArgs != c.addArgs)) {
+			t.Errorf("ParseRewrite(%q) = %+v, %v", c.in, r, err)
+		}
+	}
+}

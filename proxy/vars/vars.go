@@ -889,3 +889,21 @@ func CompileCaptures(s string, maps *Maps) (*Value, error) {
 func (v *Value) AppendCaptures(dst []byte, x Exchange, src string, loc []int) []byte {
 	return v.append(dst, x, nil, &captures{src: src, loc: loc}, 0)
 }
+
+// AppendCapturesEscaped is AppendCaptures with esc applied to the value of
+// each capture only (nginx escapes a rewrite redirect's captures, not its
+// other variables): esc gets the capture appended at dst[start:].
+func (v *Value) AppendCapturesEscaped(dst []byte, x Exchange, src string, loc []int, esc func(dst []byte, start int) []byte) []byte {
+	caps := &captures{src: src, loc: loc}
+	for i := range v.parts {
+		p := &v.parts[i]
+		if p.k == kCapture {
+			start := len(dst)
+			dst = esc(caps.append(dst, p.n), start)
+			continue
+		}
+		one := Value{parts: v.parts[i : i+1], maps: v.maps}
+		dst = one.append(dst, x, nil, caps, 0)
+	}
+	return dst
+}
