@@ -232,10 +232,12 @@ type level struct {
 	locations *yaml.Node
 
 	// location
-	regex       bool // a ~ or ~* location
-	internal    bool // internal: answered 404, needs no proxy_pass
-	proxies     bool // proxy_pass or stub_status converted
-	answers     bool // return converted: the level answers by itself (rewrite.go)
+	regex       bool       // a ~ or ~* location
+	internal    bool       // internal: answered 404, needs no proxy_pass
+	proxies     bool       // proxy_pass or stub_status converted
+	answers     bool       // return converted: the level answers by itself (rewrite.go)
+	returned    bool       // a return converted: later rewrites are never reached
+	rewriteVal  *yaml.Node // the rewrite list (rewrite.go)
 	proxyTarget string
 	healthCheck *Directive
 

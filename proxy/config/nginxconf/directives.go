@@ -61,7 +61,8 @@ func init() {
 	add("location", "health_check", healthCheck)
 	add("location", "internal", internal)
 	add("server location", "return", returnDirective) // rewrite.go
-	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect"} {
+	add("server location", "rewrite", rewriteDirective)
+	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log"} {
 		add(inLocations, n, single(flagValue))
 	}
 
@@ -195,7 +196,6 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"rewrite":            "spillway has no rewrite module",
 	"set":                "spillway has no rewrite module",
 	"root":               "spillway does not serve files",
 	"alias":              "spillway does not serve files",

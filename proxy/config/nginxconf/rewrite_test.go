@@ -59,3 +59,40 @@ func TestConvertReturnErrors(t *testing.T) {
 		}
 	}
 }
+
+// Redirecting rewrites convert in order; one that takes every URI makes
+// a server that needs no location; an internal rewrite stays unsupported,
+// as before, and a rewrite after a return is ignored.
+func TestConvertRewrite(t *testing.T) {
+	in := "http {\n" +
+		" server { listen 80; server_name old.example; rewrite ^ https://$host$request_uri? permanent; }\n" +
+		" server { listen 8080; rewrite_log on;\n" +
+		"  location /old/ { rewrite ^/old/(.*)$ /new/$1 permanent; rewrite ^/x https://x.example redirect; proxy_pass http://127.0.0.1:9000; }\n" +
+		"  location /int/ { rewrite ^/int/(.*)$ /app/$1 last; proxy_pass http://127.0.0.1:9000; }\n" +
+		"  location = /r { return 403; rewrite ^ /x permanent; }\n" +
+		"  location / { proxy_pass http://127.0.0.1:9000; }\n" +
+		" }\n}\n"
+	res, err := convertText(t, in)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	want := "x.conf:5: unsupported rewrite in location: rewrite \"^/int/(.*)$\" \"/app/$1\": only redirects are supported (flag redirect or permanent, or a replacement starting with http://, https:// or $scheme)\n" +
+		"x.conf:6: ignored directive \"rewrite\" in location: an earlier return answers every request\n"
+	if got := warningLines(res.Warnings); got != want {
+		t.Errorf("warnings:\n%s\nwant\n%s", got, want)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, res.YAML)
+	}
+	if rw := cfg.Servers[0].Rewrite; len(rw) != 1 || rw[0].Code != 301 || rw[0].Replacement != "https://$host$request_uri" || rw[0].AddArgs {
+		t.Errorf("server rewrite %+v", rw)
+	}
+	old := cfg.Servers[1].Locations[0]
+	if len(old.Rewrite) != 2 || old.Rewrite[0].Source != "^/old/(.*)$" || old.Rewrite[1].Code != 302 || !old.RewriteLog {
+		t.Errorf("location rewrites %+v, rewrite_log %v", old.Rewrite, old.RewriteLog)
+	}
+	if n := len(cfg.Servers[1].Locations[1].Rewrite); n != 0 {
+		t.Errorf("an internal rewrite converted: %d", n)
+	}
+}
