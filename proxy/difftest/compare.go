@@ -22,8 +22,8 @@ type dropRule struct {
 var dropRules = []dropRule{
 	{
 		Name: "notice", Side: "",
-		re:     regexp.MustCompile(`^\[notice\] `),
-		Reason: "process lifecycle lines (start, signals, exit) differ by design: one nginx master and worker against one in-process spillway; docs/operations.md compares them",
+		re:     regexp.MustCompile(`^\[notice\] [^*]`),
+		Reason: "process lifecycle lines (start, signals, exit; no request's `*N`) differ by design: one nginx master and worker against one in-process spillway; docs/operations.md compares them",
 	},
 	{
 		Name: "closed-keepalive", Side: "nginx",
@@ -136,7 +136,7 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 		if rn.Auth != rs.Auth {
 			add(AspectAuth, "request %d: nginx WWW-Authenticate %q, spillway %q", i+1, rn.Auth, rs.Auth)
 		}
-		if len(s.Locations) > 0 || s.ServerReturn != "" {
+		if len(s.Locations) > 0 || s.ServerReturn != "" || s.ServerRewrite != "" {
 			if ln, ls := reLocPort.ReplaceAllString(rn.Location, "${1}:PORT"), reLocPort.ReplaceAllString(rs.Location, "${1}:PORT"); ln != ls || rn.ContentType != rs.ContentType {
 				add(AspectHeaders, "request %d: nginx Location %q, Content-Type %q; spillway %q, %q", i+1, ln, rn.ContentType, ls, rs.ContentType)
 			}

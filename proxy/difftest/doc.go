@@ -151,6 +151,9 @@ func directives(s *Scenario) string {
 	for _, d := range s.Directives {
 		out = append(out, "`"+d.Name+" "+d.Value+"`")
 	}
+	if s.ServerRewrite != "" {
+		out = append(out, "`server redirect.test { rewrite "+s.ServerRewrite+"; }`")
+	}
 	if s.ServerReturn != "" {
 		out = append(out, "`server redirect.test { return "+s.ServerReturn+"; }`")
 	}

@@ -71,6 +71,9 @@ type Scenario struct {
 	// https://$host$request_uri`); requests reach it with a Raw request
 	// whose Host is redirect.test.
 	ServerReturn string
+	// ServerRewrite is likewise that server's one rewrite (nginx's
+	// arguments), before its return if both are set.
+	ServerRewrite string
 	// AccessFormat is both sides' access-log format; "" is accessFormat,
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
@@ -220,8 +223,15 @@ http {
 		fmt.Fprintf(&b, "        keepalive %d;\n", s.Keepalive)
 	}
 	b.WriteString("    }\n")
-	if s.ServerReturn != "" {
-		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name redirect.test;\n        return %s;\n    }\n", listen, s.ServerReturn)
+	if s.ServerReturn != "" || s.ServerRewrite != "" {
+		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name redirect.test;\n", listen)
+		if s.ServerRewrite != "" {
+			fmt.Fprintf(&b, "        rewrite %s;\n", s.ServerRewrite)
+		}
+		if s.ServerReturn != "" {
+			fmt.Fprintf(&b, "        return %s;\n", s.ServerReturn)
+		}
+		b.WriteString("    }\n")
 	}
 	fmt.Fprintf(&b, `    server {
         listen %s;
@@ -305,11 +315,17 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 ` + s.yamlLocations() + `        - path: /
           proxy_pass: http://app` + s.ProxyPassURI + `
 `)
-	if s.ServerReturn != "" {
+	if s.ServerReturn != "" || s.ServerRewrite != "" {
 		b.WriteString(`    - listen: ["` + listenHost + `:0"]
       server_name: [redirect.test]
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
-      return: ` + yamlString(returnYAML(s.ServerReturn)) + "\n")
+`)
+		if s.ServerRewrite != "" {
+			b.WriteString("      rewrite: " + strconv.Quote(s.ServerRewrite) + "\n")
+		}
+		if s.ServerReturn != "" {
+			b.WriteString("      return: " + yamlString(returnYAML(s.ServerReturn)) + "\n")
+		}
 	}
 	return b.String(), nil
 }
@@ -330,7 +346,12 @@ func (s *Scenario) yamlLocations() string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
+		var rewrites []string
 		for _, d := range l.Directives {
+			if d.Name == "rewrite" { // one list in proxy.yaml
+				rewrites = append(rewrites, strconv.Quote(d.Value))
+				continue
+			}
 			if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
 				fmt.Fprintf(&b, "          access: [%s]\n", strconv.Quote(d.Name+" "+d.Value))
 				continue
@@ -340,6 +361,9 @@ func (s *Scenario) yamlLocations() string {
 				v = returnYAML(d.Value)
 			}
 			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(v))
+		}
+		if len(rewrites) > 0 {
+			fmt.Fprintf(&b, "          rewrite: [%s]\n", strings.Join(rewrites, ", "))
 		}
 	}
 	return b.String()

@@ -39,7 +39,33 @@ var redirectLocations = []Location{
 var redirectRequests = reqs(get("/rel?a=1"), get("/dir?q"), raw("GET /rel HTTP/1.0\r\n\r\n"),
 	raw("GET /dir HTTP/1.1\r\nHost: Other.Test:8000\r\nConnection: close\r\n\r\n"))
 
+// rewriteLocations redirect with rewrite (proxy/rewrite.go): flags,
+// arguments, captures escaped or not, a rewrite that does not match
+// falling through to the return.
+var rewriteLocations = []Location{
+	{"/rw/", []Directive{{"rewrite", "^/rw/(.*)$ /new/$1 permanent"}, {"rewrite", "^ /never permanent"}, {"return", "403"}}},
+	{"/rq/", []Directive{{"rewrite", "^/rq/(.*)$ /new?c=$1 redirect"}}},
+	{"/rt/", []Directive{{"rewrite", "^/rt/(.*)$ /new/$1? redirect"}}},
+	{"/rh/", []Directive{{"rewrite", "^/rh/(.*)$ https://ex.org/$1"}}},
+	{"/rs/", []Directive{{"rewrite", "^/rs/(.*)$ $scheme://ex.org/$1 permanent"}}},
+	{"/rn/", []Directive{{"rewrite", "^/rn/x$ /nope permanent"}, {"return", `200 "fell"`}}},
+}
+
+var rewriteRequests = reqs(get("/rw/a%20b%3F?q=1&r=2"), get("/rq/a%20b&c?q=1"), get("/rt/a?q=1"), get("/rh/a%20b?q=1"),
+	get("/rs/x"), get("/rn/y"), get("/rn/x"), get("/rt/a&b'x"), get("/rq/a&b"), get("/rt/a+b&c"), get("/rt/a%41&b"), get("/rq/a+b%26"),
+	get("/rt/%3B%2B%23%25%3F%7E%22%27%3C%3E%5C%5E%60%7B%7C%7D%2C%3D%40%24%21%2A%28%29%5B%5D%3A%C3%A9%01%09"),
+	get("/rq/%3B%2B%23%25%3F%7E%22%27%3C%3E%5C%5E%60%7B%7C%7D%2C%3D%40%24%21%2A%28%29%5B%5D%3A%C3%A9%01%09%26%2F"), get("/x"))
+
 var rewriteScenarios = []Scenario{
+	{Area: "rewrite", Name: "rewrite-redirects", Servers: []Server{srv(b.OK())}, Locations: rewriteLocations, Requests: rewriteRequests},
+	{Area: "rewrite", Name: "rewrite_log", Servers: []Server{srv(b.OK())}, Locations: rewriteLocations,
+		Requests: append(append([]Request(nil), rewriteRequests[:12]...), get("/x")), Directives: []Directive{{"rewrite_log", "on"}}},
+	{Area: "rewrite", Name: "rewrite_log-control-bytes", Servers: []Server{srv(b.OK())}, Locations: rewriteLocations,
+		Requests: rewriteRequests[12:14], Directives: []Directive{{"rewrite_log", "on"}},
+		Diff: &Difference{Aspects: []Aspect{AspectLog}, Reason: "deliberate (proxy/errorlog): rewrite_log quotes the decoded `$uri`, whose control bytes (`%01`, `%09`) nginx writes raw; spillway writes them as `\\x01`, `\\x09` so that one entry is always one line"}},
+	{Area: "rewrite", Name: "rewrite-server-redirect", Servers: []Server{srv(b.OK())}, ServerRewrite: "^ https://$host$request_uri? permanent",
+		Directives: []Directive{{"rewrite_log", "on"}},
+		Requests:   reqs(raw("GET /a%20b?b=1 HTTP/1.1\r\nHost: Redirect.TEST\r\n\r\n"), get("/x"))},
 	{Area: "rewrite", Name: "redirect-defaults", Servers: []Server{srv(b.OK())}, Locations: redirectLocations, Requests: redirectRequests},
 	{Area: "rewrite", Name: "absolute_redirect-off", Servers: []Server{srv(b.OK())}, Locations: redirectLocations, Requests: redirectRequests,
 		Directives: []Directive{{"absolute_redirect", "off"}}},
