@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"strings"
 
 	"spillway/proxy"
@@ -208,14 +207,7 @@ func dumpConfig(path string, w io.Writer) error {
 		fmt.Fprintf(w, "# configuration file %s:\n%s\n", abs, b)
 	}
 	if !strings.HasSuffix(path, ".conf") {
-		var env []string
-		for _, kv := range os.Environ() {
-			if strings.HasPrefix(kv, "SPILLWAY_") {
-				env = append(env, kv)
-			}
-		}
-		sort.Strings(env)
-		for _, kv := range env {
+		for _, kv := range config.EnvOverrides() {
 			fmt.Fprintf(w, "# overridden by the environment: %s\n", kv)
 		}
 	}

@@ -921,16 +921,32 @@ func TestEnvOverListForm(t *testing.T) {
 // form, in order, each defaulted on its own; the first is also ErrorLog.
 func TestErrorLogList(t *testing.T) {
 	c := mustLoad(t, "error_log:\n  - logs/error.log\n  - {path: logs/notice.log, level: notice}\n  - stderr debug\n"+base)
-	want := []ErrorLog{{Path: "logs/error.log", Level: LevelError}, {Path: "logs/notice.log", Level: LevelNotice}, {Path: "stderr", Level: LevelDebug}}
+	// relative paths join the prefix (the file's directory), every one
+	at := func(p string) string { return filepath.Join(c.Prefix, p) }
+	want := []ErrorLog{{Path: at("logs/error.log"), Level: LevelError}, {Path: at("logs/notice.log"), Level: LevelNotice}, {Path: "stderr", Level: LevelDebug}}
 	if !slices.Equal(c.ErrorLogs, want) || c.ErrorLog != want[0] || !slices.Equal(c.AllErrorLogs(), want) {
 		t.Errorf("error logs = %+v (first %+v), want %+v", c.ErrorLogs, c.ErrorLog, want)
 	}
 	one := mustLoad(t, "error_log: logs/e.log warn\n"+base)
-	if w := []ErrorLog{{Path: "logs/e.log", Level: LevelWarn}}; !slices.Equal(one.ErrorLogs, w) || one.ErrorLog != w[0] {
+	if w := []ErrorLog{{Path: filepath.Join(one.Prefix, "logs/e.log"), Level: LevelWarn}}; !slices.Equal(one.ErrorLogs, w) || one.ErrorLog != w[0] {
 		t.Errorf("single form: %+v, want %+v", one.ErrorLogs, w)
 	}
 	_, err := load(t, "error_log: []\n"+base)
 	wantError(t, err, "error_log", 1, "an empty list")
 	_, err = load(t, "error_log: [logs/e.log, logs/n.log loud]\n"+base)
 	wantError(t, err, "error_log", 1, `log 2: invalid log level "loud"`)
+}
+
+// EnvOverrides names the variables that override a directive (what -T
+// prints), not every SPILLWAY_* variable: CI's SPILLWAY_REQUIRE_NGINX
+// overrides nothing.
+func TestEnvOverridesListsDirectivesOnly(t *testing.T) {
+	t.Setenv("SPILLWAY_REQUIRE_NGINX", "1")
+	t.Setenv("SPILLWAY_HTTP_PROXY_BUFFERS", "4 8k")
+	t.Setenv("SPILLWAY_ERROR_LOG_LEVEL", "info")
+	got := EnvOverrides()
+	want := []string{"SPILLWAY_ERROR_LOG_LEVEL=info", "SPILLWAY_HTTP_PROXY_BUFFERS=4 8k"}
+	if !slices.Equal(got, want) {
+		t.Errorf("EnvOverrides() = %q, want %q", got, want)
+	}
 }

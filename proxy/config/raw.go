@@ -1,7 +1,10 @@
 package config
 
 import (
+	"os"
 	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -410,4 +413,20 @@ func envKeys() []string {
 	}
 	walk(reflect.TypeFor[rawFile](), "")
 	return keys
+}
+
+// EnvOverrides lists the environment variables (NAME=value, sorted) that
+// override a directive of a proxy.yaml: SPILLWAY_ plus a bound key's path
+// with "_" between levels. Other SPILLWAY_* variables (the test suite's
+// SPILLWAY_REQUIRE_*, say) override nothing and are not listed.
+func EnvOverrides() []string {
+	var out []string
+	for _, key := range envKeys() {
+		name := strings.ToUpper(envPrefix + "_" + strings.ReplaceAll(key, ".", "_"))
+		if v, ok := os.LookupEnv(name); ok && v != "" {
+			out = append(out, name+"="+v)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }

@@ -155,6 +155,9 @@ func (c *Config) absolutePaths(prefix string) {
 		}
 	}
 	abs(&c.ErrorLog.Path)
+	for i := range c.ErrorLogs {
+		abs(&c.ErrorLogs[i].Path)
+	}
 	abs(&c.PID)
 	for _, s := range c.Servers {
 		if !s.AccessLog.Off {

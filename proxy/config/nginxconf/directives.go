@@ -622,7 +622,9 @@ func proxySetHeader(c *conv, lv *level, d *Directive) error {
 		return invalidArgs(d)
 	}
 	if v := c.unknownVariable(d.Args[1]); v != "" {
-		c.warn(d, Unsupported, "unsupported proxy_set_header \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not converted", d.Args[0], lv.ctx, v)
+		// Dropping it would let the client's own header of that name
+		// through to the upstream (nginx replaces it): fail closed.
+		c.warn(d, Refused, "\"proxy_set_header\" directive in %s is not enforced by spillway (it has no \"$%s\" variable: the client's own \"%s\" header would reach the upstream)", lv.ctx, v, d.Args[0])
 		return nil
 	}
 	if lv.headerVal == nil {

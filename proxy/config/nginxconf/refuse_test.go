@@ -416,3 +416,26 @@ func TestConvertInternal(t *testing.T) {
 		t.Errorf("internal x: %v", err)
 	}
 }
+
+// A proxy_set_header whose value has a variable spillway does not know
+// is refused, not dropped: nginx replaces the client's header of that name,
+// so dropping it would let a client send the upstream its own (an
+// X-Client-DN an application trusts for mutual TLS, say).
+func TestConvertRefusesProxySetHeaderWithUnknownVariable(t *testing.T) {
+	res, err := convertText(t, "http {\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Client-DN $ssl_client_s_dn; }\n  }\n}\n")
+	want := `"proxy_set_header" directive in location is not enforced by spillway (it has no "$ssl_client_s_dn" variable: the client's own "X-Client-DN" header would reach the upstream) in x.conf:3`
+	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// A variable spillway knows converts.
+	if _, err := convertText(t, "http {\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Real-IP $remote_addr; }\n  }\n}\n"); err != nil {
+		t.Errorf("known variable: %v", err)
+	}
+	// A map that does not convert (a regex RE2 lacks) leaves its
+	// variable unknown: the header that uses it is refused too.
+	res, err = convertText(t, "http {\n  map $uri $lookahead { ~^/(?!x) no; }\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Look $lookahead; }\n  }\n}\n")
+	want = `"proxy_set_header" directive in location is not enforced by spillway (it has no "$lookahead" variable: the client's own "X-Look" header would reach the upstream) in x.conf:4`
+	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
