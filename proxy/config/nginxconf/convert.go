@@ -237,6 +237,7 @@ type level struct {
 	proxies     bool       // proxy_pass or stub_status converted
 	answers     bool       // return converted: the level answers by itself (rewrite.go)
 	returned    bool       // a return converted: later rewrites are never reached
+	broken      bool       // break: later rewrites and returns are never reached
 	rewriteVal  *yaml.Node // the rewrite list (rewrite.go)
 	proxyTarget string
 	healthCheck *Directive

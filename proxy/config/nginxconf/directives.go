@@ -62,6 +62,7 @@ func init() {
 	add("location", "internal", internal)
 	add("server location", "return", returnDirective) // rewrite.go
 	add("server location", "rewrite", rewriteDirective)
+	add("server location", "break", breakDirective)
 	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log"} {
 		add(inLocations, n, single(flagValue))
 	}

@@ -32,9 +32,9 @@ func returnDirective(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Refused, "\"return\" directive in %s is not enforced by spillway (%v: requests would be answered otherwise)", lv.ctx, err)
 		return nil
 	}
-	if lv.returned {
+	if lv.returned || lv.broken {
 		// nginx runs the first; the rest are never reached.
-		c.warn(d, Ignored, "ignored directive \"return\" in %s: an earlier return answers every request", lv.ctx)
+		c.warn(d, Ignored, "ignored directive \"return\" in %s: %s", lv.ctx, unreached(lv))
 		return nil
 	}
 	lv.answers, lv.returned = true, true
@@ -48,8 +48,8 @@ func rewriteDirective(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 2 || len(d.Args) > 3 {
 		return invalidArgs(d)
 	}
-	if lv.returned {
-		c.warn(d, Ignored, "ignored directive \"rewrite\" in %s: an earlier return answers every request", lv.ctx)
+	if lv.returned || lv.broken {
+		c.warn(d, Ignored, "ignored directive \"rewrite\" in %s: %s", lv.ctx, unreached(lv))
 		return nil
 	}
 	for _, a := range d.Args {
@@ -82,3 +82,20 @@ func rewriteDirective(c *conv, lv *level, d *Directive) error {
 // hardly any client sends).
 var everyURI = map[string]bool{"^": true, "^/": true, "^(.*)$": true, "^(.*)": true, "^/(.*)$": true, "^/(.*)": true,
 	"(.*)": true, ".*": true, "^.*$": true, "^.*": true, "^/.*": true, "^/.*$": true}
+
+// breakDirective: nginx stops the level's rewrite directives there, so
+// the rewrites and return after it are never reached (and not converted).
+func breakDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 0 {
+		return invalidArgs(d)
+	}
+	lv.broken = true
+	return nil
+}
+
+func unreached(lv *level) string {
+	if lv.returned {
+		return "an earlier return answers every request"
+	}
+	return "an earlier break stops the rewrite directives"
+}

@@ -70,6 +70,7 @@ func TestConvertRewrite(t *testing.T) {
 		"  location /old/ { rewrite ^/old/(.*)$ /new/$1 permanent; rewrite ^/x https://x.example redirect; proxy_pass http://127.0.0.1:9000; }\n" +
 		"  location /int/ { rewrite ^/int/(.*)$ /app/$1 last; proxy_pass http://127.0.0.1:9000; }\n" +
 		"  location = /r { return 403; rewrite ^ /x permanent; }\n" +
+		"  location /b/ { rewrite ^/b/x$ /y permanent; break; return 403; proxy_pass http://127.0.0.1:9000; }\n" +
 		"  location / { proxy_pass http://127.0.0.1:9000; }\n" +
 		" }\n}\n"
 	res, err := convertText(t, in)
@@ -77,7 +78,8 @@ func TestConvertRewrite(t *testing.T) {
 		t.Fatalf("convert: %v", err)
 	}
 	want := "x.conf:5: unsupported rewrite in location: rewrite \"^/int/(.*)$\" \"/app/$1\": only redirects are supported (flag redirect or permanent, or a replacement starting with http://, https:// or $scheme)\n" +
-		"x.conf:6: ignored directive \"rewrite\" in location: an earlier return answers every request\n"
+		"x.conf:6: ignored directive \"rewrite\" in location: an earlier return answers every request\n" +
+		"x.conf:7: ignored directive \"return\" in location: an earlier break stops the rewrite directives\n"
 	if got := warningLines(res.Warnings); got != want {
 		t.Errorf("warnings:\n%s\nwant\n%s", got, want)
 	}
@@ -94,5 +96,8 @@ func TestConvertRewrite(t *testing.T) {
 	}
 	if n := len(cfg.Servers[1].Locations[1].Rewrite); n != 0 {
 		t.Errorf("an internal rewrite converted: %d", n)
+	}
+	if b := cfg.Servers[1].Locations[3]; len(b.Rewrite) != 1 || b.Return.Code != 0 {
+		t.Errorf("location /b/: rewrites %+v, return %+v; want the rewrite before break only", b.Rewrite, b.Return)
 	}
 }
