@@ -63,6 +63,9 @@ func init() {
 	add("server location", "return", returnDirective) // rewrite.go
 	add("server location", "rewrite", rewriteDirective)
 	add("server location", "break", breakDirective)
+	for _, n := range []string{"return", "rewrite", "break"} {
+		add("http", n, notAllowedHere) // nginx -t refuses them there
+	}
 	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log"} {
 		add(inLocations, n, single(flagValue))
 	}

@@ -99,3 +99,8 @@ func unreached(lv *level) string {
 	}
 	return "an earlier break stops the rewrite directives"
 }
+
+// notAllowedHere is nginx's error for a rewrite directive in http.
+func notAllowedHere(c *conv, lv *level, d *Directive) error {
+	return errAt(d, "\"%s\" directive is not allowed here", d.Name)
+}

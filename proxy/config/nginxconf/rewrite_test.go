@@ -52,6 +52,8 @@ func TestConvertReturnErrors(t *testing.T) {
 		{conf("listen 80; location / { return /x; }"), `invalid return code "/x" in x.conf:4`},
 		{conf("listen 80; location / { return 1000; }"), `invalid return code "1000" in x.conf:4`},
 		{conf("listen 80; location / { return 301 /a /b; }"), `invalid number of arguments in "return" directive in x.conf:4`},
+		{"http {\n return 403;\n server { listen 80; location / { proxy_pass http://127.0.0.1:9; } }\n}\n", `"return" directive is not allowed here in x.conf:2`},
+		{"http {\n rewrite ^ /x permanent;\n server { listen 80; location / { proxy_pass http://127.0.0.1:9; } }\n}\n", `"rewrite" directive is not allowed here in x.conf:2`},
 	} {
 		_, err := convertText(t, c.in)
 		if err == nil || err.Error() != c.want {
