@@ -185,6 +185,10 @@ type Behavior struct {
 	// sent after D, and the next request on such a connection gets the RST
 	// (or FIN) instead of an answer.
 	Silent bool
+	// Hint (idle_rst, idle_fin) makes every keepalive response say when the
+	// connection will be closed, as Node does: "Keep-Alive: timeout=N",
+	// N the idle time D in whole seconds, rounded up.
+	Hint bool
 	// SkipBody makes the upstream act before reading the request body (it is
 	// discarded afterwards if the connection stays open). reset and
 	// close_before_header always act right after the head.
@@ -283,6 +287,9 @@ func (b Behavior) String() string {
 		arg(b.D.String())
 		if b.Silent {
 			arg("silent")
+		}
+		if b.Hint {
+			arg("hint")
 		}
 	case KindStatus:
 		arg(strconv.Itoa(b.Code))
@@ -401,8 +408,8 @@ var kindSyntax = [numKinds]struct {
 	KindPartialHeader:     {0, "the status line and one header line (no end of the head), then silence until someone closes"},
 	KindChunkedTruncated:  {-1, "[N]: chunked body of N bytes (default 1024) without the final 0 chunk, then FIN"},
 	KindBadChunked:        {-1, "[N]: chunked body: a chunk of N bytes (default 1024), then the chunk-size line \"zz\" (no hex number), then FIN"},
-	KindIdleRST:           {1, "D [silent]: keepalive connections idle for D are reset (IIS); silent: the RST only answers the next request (NAT/firewall drop)"},
-	KindIdleFIN:           {1, "D [silent]: keepalive connections idle for D are closed with FIN; silent: only when the next request comes"},
+	KindIdleRST:           {1, "D [silent] [hint]: keepalive connections idle for D are reset (IIS); silent: the RST only answers the next request (NAT/firewall drop); hint: responses say Keep-Alive: timeout=D (whole seconds)"},
+	KindIdleFIN:           {1, "D [silent] [hint]: keepalive connections idle for D are closed with FIN; silent: only when the next request comes; hint: responses say Keep-Alive: timeout=D (whole seconds, as Node)"},
 	KindRefuse:            {0, "the port is closed: connect() is refused"},
 	KindHeaderLimit:       {1, "N: request heads over N bytes get reply=431|400|reset (default 431)"},
 	KindKeepaliveRequests: {1, "N: the Nth response on a connection carries Connection: close, then FIN"},
@@ -512,6 +519,10 @@ func parseBehavior(fields []string) (Behavior, error) {
 		}
 		if (k == KindIdleRST || k == KindIdleFIN) && strings.EqualFold(f, "silent") {
 			b.Silent = true
+			continue
+		}
+		if (k == KindIdleRST || k == KindIdleFIN) && strings.EqualFold(f, "hint") {
+			b.Hint = true
 			continue
 		}
 		pos = append(pos, f)

@@ -2,10 +2,14 @@ package bench
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"spillway/proxy/idlelearn"
 )
 
 // nginx error-log texts the findings refer to (nginx 1.22, see
@@ -229,6 +233,23 @@ func rejectName(kind string) string {
 	return kind
 }
 
+// learnedLine is what spillway's error log says once it has learned the
+// same timeout from this upstream (proxy/idlelearn): the same figure.
+func learnedLine(cfg *ProbeConfig, t time.Duration, close string) string {
+	addr := cfg.URL
+	if u, err := url.Parse(cfg.URL); err == nil {
+		addr = u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	}
+	how := idlelearn.FIN
+	if close == CloseRST {
+		how = idlelearn.RST
+	}
+	return `"` + idlelearn.Message(addr, t, how, idlelearn.Keep(t)) + `"`
+}
+
 func idleFinding(add func(check, summary, nginx, advice string), i *IdleResult, cfg *ProbeConfig) {
 	const check = "idle timeout"
 	reuse := func() string {
@@ -245,10 +266,11 @@ func idleFinding(add func(check, summary, nginx, advice string), i *IdleResult, 
 			nginx = "the reuse race surfaces as " + ngxResetHeader + " or " + ngxResetSend + " (GET retried, POST not)"
 		}
 		add(check, fmt.Sprintf("upstream closes idle connections after %s with %s%s", i.Timeout, closeName(i.Close), reuse()),
-			nginx, "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(t)))
+			nginx, "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(t))+"; spillway learns it (keepalive_timeout_learn on): "+learnedLine(cfg, t, i.Close))
 	case i.Found:
 		add(check, fmt.Sprintf("upstream drops idle connections after ~%s without closing them; a reused one gets %s%s", i.Timeout, closeName(i.Reuse), reuse()),
-			"every reuse after that fails: "+ngxFor(i.Reuse)+" (GET retried, POST not)", "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(time.Duration(i.Timeout))))
+			"every reuse after that fails: "+ngxFor(i.Reuse)+" (GET retried, POST not)", "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(time.Duration(i.Timeout)))+
+				"; spillway learns it from the failed reuses (keepalive_timeout_learn on): "+learnedLine(cfg, time.Duration(i.Timeout), i.Reuse))
 	case i.Observed > 0:
 		add(check, fmt.Sprintf("upstream closed an idle connection after %s with %s (%s)", i.Observed, closeName(i.Close), i.Note),
 			ngxFor(i.Close), "keepalive_timeout "+nginxDuration(keepaliveTimeoutFor(time.Duration(i.Observed))))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +60,8 @@ func TestProbeIdleRSTHeaderLimitRequests(t *testing.T) {
 	if i.Lo > i.Timeout || i.Hi < i.Timeout || float64(i.Hi)/float64(i.Lo) > 1.1 {
 		t.Errorf("bracket [%v, %v] around %v", i.Lo, i.Hi, i.Timeout)
 	}
-	if f := finding(r, "idle timeout"); !strings.Contains(f, "after 2.0s with RST") || !strings.Contains(f, "keepalive_timeout 1s") || !strings.Contains(f, "104: Connection reset by peer") {
+	if f := finding(r, "idle timeout"); !strings.Contains(f, "after 2.0s with RST") || !strings.Contains(f, "keepalive_timeout 1s") || !strings.Contains(f, "104: Connection reset by peer") ||
+		!strings.Contains(f, `spillway learns it (keepalive_timeout_learn on): "upstream `+u.Addr()+` closes idle connections after 2.0s (RST); keeping them at most 1.8s"`) {
 		t.Errorf("idle finding: %s", f)
 	}
 
@@ -112,7 +114,8 @@ func TestProbeSilentDropBisects(t *testing.T) {
 		t.Fatalf("idle: %+v", i)
 	}
 	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 1)
-	if f := finding(r, "idle timeout"); !strings.Contains(f, "without closing them") {
+	if f := finding(r, "idle timeout"); !strings.Contains(f, "without closing them") ||
+		!regexp.MustCompile(`spillway learns it from the failed reuses \(keepalive_timeout_learn on\): "upstream `+regexp.QuoteMeta(u.Addr())+` closes idle connections after \d\.\d+s \(RST\); keeping them at most \d\.\d+s"`).MatchString(f) {
 		t.Errorf("finding: %s", f)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -67,6 +68,7 @@ type policy struct {
 	idle        time.Duration // 0: connections may idle forever
 	idleRST     bool
 	idleSilent  bool
+	idleHint    string // "Keep-Alive: timeout=N" on keepalive responses; "" = none
 	headLimit   int
 	headReply   Reply
 	maxRequests int
@@ -157,6 +159,9 @@ func (u *Upstream) compile(bs []Behavior) error {
 			}
 			seenIdle = true
 			u.pol.idle, u.pol.idleRST, u.pol.idleSilent = b.D, b.Kind == KindIdleRST, b.Silent
+			if b.Hint {
+				u.pol.idleHint = "Keep-Alive: timeout=" + strconv.FormatInt(int64((b.D+time.Second-1)/time.Second), 10) + "\r\n"
+			}
 		case KindRefuse:
 			u.pol.refuse = true
 		case KindHeaderLimit:
@@ -585,6 +590,9 @@ func (s *session) head(code int, req *request, closeAfter bool, extra ...string)
 		s.bw.WriteString("Connection: close\r\n")
 	case req != nil && req.http10:
 		s.bw.WriteString("Connection: keep-alive\r\n")
+	}
+	if !closeAfter {
+		s.bw.WriteString(s.u.pol.idleHint)
 	}
 	s.bw.WriteString("\r\n")
 }

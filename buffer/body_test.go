@@ -303,6 +303,28 @@ func enospcAfter(limit int64) func(f *os.File, p []byte, off int64) (int, error)
 	}
 }
 
+// The temp-file limit fails a request body as a full disk does (the proxy
+// answers 500 with nginx's ENOSPC line), and gives its bytes back at once.
+func TestBodyTempFileLimit(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	budget.SetTempLimit(10_000)
+	body := buffer.NewBody(buffer.BodyOptions{Pool: budget.Pool(1024), MemoryLimit: 4096, TempDir: dir, TempFileWriteSize: 2048})
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		_, err = body.Write(make([]byte, 700))
+	}
+	var errno syscall.Errno
+	if !errors.Is(err, buffer.ErrTempFileLimit) || !errors.As(err, &errno) || errno != syscall.ENOSPC || !buffer.DiskFull(err) {
+		t.Fatalf("err = %v, want ErrTempFileLimit reading as ENOSPC", err)
+	}
+	if st := budget.Stats(); st.TempBytes != 0 || st.PeakTempBytes != 10_000 || st.FilesOpen != 0 {
+		t.Fatalf("budget after the refusal: %+v", st)
+	}
+	_ = body.Close()
+	assertClean(t, budget, dir)
+}
+
 func TestBodyDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	budget := buffer.NewBudget(1 << 20)

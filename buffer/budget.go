@@ -36,6 +36,13 @@ type Budget struct {
 	filesOpen    atomic.Int64
 	filesCreated atomic.Int64
 
+	// The temp-file limit (http.temp_file_limit): bytes in open temp files,
+	// counted when written and released when the file is closed.
+	tempLimit  atomic.Int64 // 0: none
+	tempInUse  atomic.Int64
+	tempPeak   atomic.Int64
+	tempDenied atomic.Int64
+
 	// writeAt writes to temp files; tests replace it to simulate ENOSPC.
 	writeAt func(f *os.File, p []byte, off int64) (int, error)
 }
@@ -54,6 +61,12 @@ func (b *Budget) Limit() int64 { return b.limit.Load() }
 // SetLimit changes the limit (a reload). Chunks already held stay held; a
 // lower limit takes effect as they are released.
 func (b *Budget) SetLimit(limit int64) { b.limit.Store(limit) }
+
+// SetTempLimit sets the temp-file limit: the most bytes all open temp files
+// of the budget may hold together (http.temp_file_limit); 0 means none. A
+// write that finds it used up fails with ErrTempFileLimit. Files already
+// written keep their bytes; a lower limit takes effect as they are closed.
+func (b *Budget) SetTempLimit(limit int64) { b.tempLimit.Store(max(limit, 0)) }
 
 // Pool returns the pool of size-byte chunks drawing on b. The same size always
 // returns the same *Pool. It panics if size <= 0.
@@ -83,6 +96,11 @@ type Stats struct {
 	BytesSpilled   int64 // bytes written to temp files since NewBudget
 	FilesOpen      int64 // temp files currently open
 	FilesCreated   int64 // temp files created since NewBudget
+
+	TempLimit     int64 // the temp-file limit in bytes (0: none)
+	TempBytes     int64 // bytes in open temp files
+	PeakTempBytes int64 // highest TempBytes seen since NewBudget
+	TempDenied    int64 // temp-file writes refused because the limit was reached
 }
 
 // Stats returns the current counters.
@@ -97,6 +115,10 @@ func (b *Budget) Stats() Stats {
 		BytesSpilled:   b.spilled.Load(),
 		FilesOpen:      b.filesOpen.Load(),
 		FilesCreated:   b.filesCreated.Load(),
+		TempLimit:      b.tempLimit.Load(),
+		TempBytes:      b.tempInUse.Load(),
+		PeakTempBytes:  b.tempPeak.Load(),
+		TempDenied:     b.tempDenied.Load(),
 	}
 }
 

@@ -3,6 +3,7 @@ package buffer
 import (
 	"errors"
 	"strconv"
+	"syscall"
 )
 
 // Sentinel errors. They carry no data; conditions with data have their own
@@ -25,6 +26,25 @@ var (
 	// ErrWriteClosed is returned by Spool.Write after CloseWrite.
 	ErrWriteClosed = errors.New("buffer: write after CloseWrite")
 )
+
+// ErrTempFileLimit is a TempFileError's Err when the Budget's temp-file
+// limit (http.temp_file_limit) left no room for a write. It stands for a
+// full disk and unwraps to syscall.ENOSPC, so that code handling a full
+// disk handles it too, and nginx's line for it reads "(28: No space left
+// on device)".
+var ErrTempFileLimit error = tempLimitError{}
+
+type tempLimitError struct{}
+
+func (tempLimitError) Error() string { return "buffer: temp file limit reached" }
+func (tempLimitError) Unwrap() error { return syscall.ENOSPC }
+
+// DiskFull reports whether err is a temp file that could not be written for
+// want of space: the disk is full (ENOSPC), a quota is used up (EDQUOT), or
+// the Budget's temp-file limit is (ErrTempFileLimit).
+func DiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // LimitError is returned by Body.Write and Body.ReadFrom when the body would
 // grow beyond BodyOptions.Limit (nginx client_max_body_size). The proxy answers

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"spillway/buffer"
 )
@@ -67,8 +68,8 @@ func assertSendfileShape(t *testing.T, readers []io.Reader) {
 func assertClean(t testing.TB, b *buffer.Budget, dir string) {
 	t.Helper()
 	st := b.Stats()
-	if st.ChunksInUse != 0 || st.BytesInUse != 0 || st.FilesOpen != 0 {
-		t.Fatalf("leak: %d chunks, %d bytes in use, %d files open", st.ChunksInUse, st.BytesInUse, st.FilesOpen)
+	if st.ChunksInUse != 0 || st.BytesInUse != 0 || st.FilesOpen != 0 || st.TempBytes != 0 {
+		t.Fatalf("leak: %d chunks, %d bytes in use, %d files open holding %d bytes", st.ChunksInUse, st.BytesInUse, st.FilesOpen, st.TempBytes)
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -101,4 +102,18 @@ func openFilesUnder(t testing.TB, dir string) int {
 		}
 	}
 	return n
+}
+
+// eventually polls cond until it holds, failing after 10s: a wait on an
+// observable state (a producer that blocked), never a sleep standing in
+// for one.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -57,6 +57,16 @@ type SpoolOptions struct {
 	// spool's lock held, but must not call back into the Spool.
 	OnSpill func(path string)
 
+	// OnFull, if set, is called once per spool, from the producer's Write,
+	// when the temp file could not be created or written for want of space
+	// (DiskFull: ENOSPC, EDQUOT, or the Budget's temp-file limit), with
+	// that error. Instead of failing, the spool then stops spilling: it
+	// keeps what the file already holds, and Write waits for the consumer
+	// to free memory, as once MaxTempFileSize is reached, so the response
+	// goes on at the consumer's pace. It is called without the spool's
+	// lock held, but must not call back into the Spool.
+	OnFull func(err error)
+
 	// Passthrough, if set, writes to the consumer's destination without
 	// blocking and returns how many bytes it took (0 when the destination
 	// is full or failed). While the consumer is in WriteTo with nothing
@@ -103,6 +113,7 @@ type Spool struct {
 	writeSize int
 	dir       string
 	onSpill   func(string)
+	onFull    func(error)
 	pass      func([]byte) int
 	waitCons  bool // SpillOnlyWhenStalled
 	grace     time.Duration
@@ -144,6 +155,7 @@ func NewSpool(opts SpoolOptions) *Spool {
 		writeSize: opts.TempFileWriteSize,
 		dir:       opts.TempDir,
 		onSpill:   opts.OnSpill,
+		onFull:    opts.OnFull,
 		pass:      opts.Passthrough,
 		waitCons:  opts.SpillOnlyWhenStalled,
 		grace:     max(opts.StallGrace, 0),
@@ -215,7 +227,7 @@ func (s *Spool) Write(p []byte) (int, error) {
 			if wait == 0 {
 				k, err := s.spillLocked(p[n:])
 				n += k
-				if err != nil {
+				if err != nil && !(DiskFull(err) && s.stopSpillingLocked(err)) {
 					return n, err
 				}
 				continue
@@ -250,6 +262,20 @@ func (s *Spool) spillWaitLocked() time.Duration {
 	return max(s.grace-s.waited, 0)
 }
 
+// stopSpillingLocked turns a temp file that ran out of space into no more
+// spilling (see OnFull). It reports false when the consumer closed the
+// spool meanwhile.
+func (s *Spool) stopSpillingLocked(err error) bool {
+	s.ferr = nil
+	s.maxTemp = s.fileEnd
+	if s.onFull != nil {
+		s.mu.Unlock()
+		s.onFull(err)
+		s.mu.Lock()
+	}
+	return !s.closed
+}
+
 // wakeAfterLocked wakes the producer after d, when the grace runs out.
 func (s *Spool) wakeAfterLocked(d time.Duration) {
 	if s.timer == nil {
@@ -281,6 +307,11 @@ func (s *Spool) SetStalled(stalled bool) {
 // writes the file, and the consumer reads only ranges already committed.
 func (s *Spool) spillLocked(p []byte) (int, error) {
 	if s.file == nil {
+		if !s.budget.tempRoom() {
+			// No file for a limit already used up (nor a spill warning).
+			s.ferr = &TempFileError{Op: "write", Path: s.dir, Err: ErrTempFileLimit}
+			return 0, s.ferr
+		}
 		s.mu.Unlock()
 		t, err := s.budget.createTemp(s.dir)
 		if err == nil && s.onSpill != nil {

@@ -344,26 +344,87 @@ func TestSpoolTempDirUnusable(t *testing.T) {
 	}
 }
 
+// A disk that fills up (ENOSPC) does not fail the response: the spool
+// keeps what the file holds, stops spilling, and the producer goes on at
+// the consumer's pace (nginx would truncate the response). OnFull says so
+// once.
 func TestSpoolDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	budget := buffer.NewBudget(1 << 20)
 	buffer.SetWriteHook(budget, enospcAfter(300))
-	sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(64), Buffers: 2, TempDir: dir, MaxTempFileSize: 1 << 20, TempFileWriteSize: 100})
+	var fulls []error
+	sp := buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(64), Buffers: 2, TempDir: dir, MaxTempFileSize: 1 << 20, TempFileWriteSize: 100,
+		OnFull: func(err error) { fulls = append(fulls, err) }})
 	want := randomBytes(1000, 11)
-	n, err := sp.Write(want)
-	var errno syscall.Errno
-	if !errors.As(err, &errno) || errno != syscall.ENOSPC {
-		t.Fatalf("Write = %d, %v; want ENOSPC", n, err)
-	}
-	if n != 128+300 || sp.BufferedBytes() != int64(n) {
-		t.Fatalf("Write accepted %d (buffered %d), want 428: 2 buffers + 300 bytes on disk", n, sp.BufferedBytes())
-	}
-	sp.CloseWrite(err)
+	produced := make(chan error, 1)
+	go func() {
+		_, err := sp.Write(want)
+		sp.CloseWrite(err)
+		produced <- err
+	}()
+	// The producer fills 2 buffers and 300 bytes of file, then waits.
+	eventually(t, "the spool to hold 2 buffers and 300 bytes on disk", func() bool { return sp.BufferedBytes() == 128+300 })
 	var got bytes.Buffer
-	if _, rerr := sp.WriteTo(&got); rerr != err || !bytes.Equal(got.Bytes(), want[:n]) {
-		t.Fatalf("consumer: %v, identical %v", rerr, bytes.Equal(got.Bytes(), want[:n]))
+	if _, rerr := sp.WriteTo(&got); rerr != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("consumer: %v, %d bytes, identical %v", rerr, got.Len(), bytes.Equal(got.Bytes(), want))
+	}
+	if err := <-produced; err != nil {
+		t.Fatalf("Write = %v, want the whole body accepted", err)
+	}
+	var errno syscall.Errno
+	if len(fulls) != 1 || !errors.As(fulls[0], &errno) || errno != syscall.ENOSPC {
+		t.Fatalf("OnFull calls %v, want one with ENOSPC", fulls)
 	}
 	_ = sp.Close()
+	assertClean(t, budget, dir)
+}
+
+// The Budget's temp-file limit: files together never hold more than it;
+// a spool that meets it stops spilling like one on a full disk (OnFull
+// with ErrTempFileLimit, read as ENOSPC), and the bytes are released when
+// the file is closed. A spool that finds it used up creates no file.
+func TestSpoolTempFileLimit(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	budget.SetTempLimit(1000)
+	newSpool := func(full *[]error) *buffer.Spool {
+		return buffer.NewSpool(buffer.SpoolOptions{Pool: budget.Pool(64), Buffers: 2, TempDir: dir, MaxTempFileSize: 1 << 20, TempFileWriteSize: 300,
+			OnFull: func(err error) { *full = append(*full, err) }})
+	}
+	var full1, full2 []error
+	a, b := newSpool(&full1), newSpool(&full2)
+	want := randomBytes(5000, 12)
+	produce := func(sp *buffer.Spool) chan error {
+		done := make(chan error, 1)
+		go func() { _, err := sp.Write(want); sp.CloseWrite(err); done <- err }()
+		return done
+	}
+	da := produce(a)
+	eventually(t, "the first spool to fill the limit", func() bool { return a.BufferedBytes() == 128+1000 })
+	db := produce(b)
+	eventually(t, "the second spool to fill its memory", func() bool { return b.BufferedBytes() == 128 })
+	if st := budget.Stats(); st.TempBytes != 1000 || st.PeakTempBytes != 1000 || st.FilesCreated != 1 {
+		t.Fatalf("budget %+v: want 1000 bytes in one file", st)
+	}
+	for _, sp := range []*buffer.Spool{a, b} {
+		var got bytes.Buffer
+		if _, err := sp.WriteTo(&got); err != nil || !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("consumer: %v, %d bytes", err, got.Len())
+		}
+		_ = sp.Close()
+	}
+	for _, d := range []chan error{da, db} {
+		if err := <-d; err != nil {
+			t.Fatalf("Write = %v", err)
+		}
+	}
+	if len(full1) != 1 || !errors.Is(full1[0], buffer.ErrTempFileLimit) || !buffer.DiskFull(full1[0]) ||
+		len(full2) != 1 || !errors.Is(full2[0], buffer.ErrTempFileLimit) {
+		t.Fatalf("OnFull: %v and %v, want one ErrTempFileLimit each", full1, full2)
+	}
+	if st := budget.Stats(); st.TempBytes != 0 || st.PeakTempBytes != 1000 || st.TempDenied < 2 {
+		t.Fatalf("budget after Close: %+v", st)
+	}
 	assertClean(t, budget, dir)
 }
 

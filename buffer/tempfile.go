@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // maxTempAttempts bounds the EEXIST retry loop, so a directory full of stale
@@ -17,6 +18,13 @@ type spillFile struct {
 	f      *os.File
 	path   string
 	linked bool // unlink after create failed: Close must remove it
+
+	// The bytes counted against the Budget's temp-file limit. A Spool's
+	// Close may run while its producer writes: whichever of the two comes
+	// second gives the bytes back.
+	mu     sync.Mutex
+	size   int64
+	closed bool
 }
 
 // tempName formats n as nginx does: at least ten digits, zero padded.
@@ -62,6 +70,10 @@ func (b *Budget) createTemp(dir string) (*spillFile, error) {
 func (b *Budget) closeTemp(t *spillFile) error {
 	err := t.f.Close()
 	b.filesOpen.Add(-1)
+	t.mu.Lock()
+	b.tempInUse.Add(-t.size)
+	t.size, t.closed = 0, true
+	t.mu.Unlock()
 	if t.linked {
 		if rerr := os.Remove(t.path); rerr != nil && err == nil {
 			err = rerr
@@ -73,8 +85,17 @@ func (b *Budget) closeTemp(t *spillFile) error {
 	return nil
 }
 
-// writeTemp writes p at off, counting the bytes as spilled.
+// writeTemp writes p at off, counting the bytes as spilled. Within the
+// temp-file limit it writes what the limit has room for, and fails with
+// ErrTempFileLimit when that is nothing. Callers write each file
+// sequentially (off is always the file's end), so the bytes written are
+// the file's size.
 func (b *Budget) writeTemp(t *spillFile, p []byte, off int64) (int, error) {
+	k := b.reserveTemp(int64(len(p)))
+	if k == 0 && len(p) > 0 {
+		return 0, &TempFileError{Op: "write", Path: t.path, Err: ErrTempFileLimit}
+	}
+	p = p[:k]
 	var n int
 	var err error
 	if b.writeAt != nil {
@@ -83,10 +104,57 @@ func (b *Budget) writeTemp(t *spillFile, p []byte, off int64) (int, error) {
 		n, err = t.f.WriteAt(p, off)
 	}
 	b.spilled.Add(int64(n))
+	unused := k - int64(n)
+	t.mu.Lock()
+	if t.closed {
+		unused = k // closed meanwhile: nothing stays counted
+	} else {
+		t.size += int64(n)
+	}
+	t.mu.Unlock()
+	if unused > 0 {
+		b.tempInUse.Add(-unused)
+	}
 	if err != nil {
 		return n, &TempFileError{Op: "write", Path: t.path, Err: err}
 	}
 	return n, nil
+}
+
+// tempRoom reports whether the temp-file limit leaves room for a byte
+// (counting a refusal when not).
+func (b *Budget) tempRoom() bool {
+	if limit := b.tempLimit.Load(); limit > 0 && b.tempInUse.Load() >= limit {
+		b.tempDenied.Add(1)
+		return false
+	}
+	return true
+}
+
+// reserveTemp counts up to n bytes against the temp-file limit and returns
+// how many it may write: n without a limit, less (or 0) near it.
+func (b *Budget) reserveTemp(n int64) int64 {
+	for {
+		cur, limit := b.tempInUse.Load(), b.tempLimit.Load()
+		k := n
+		if limit > 0 {
+			k = max(min(n, limit-cur), 0)
+		}
+		if k == 0 {
+			if n > 0 {
+				b.tempDenied.Add(1)
+			}
+			return 0
+		}
+		if b.tempInUse.CompareAndSwap(cur, cur+k) {
+			for p := b.tempPeak.Load(); cur+k > p; p = b.tempPeak.Load() {
+				if b.tempPeak.CompareAndSwap(p, cur+k) {
+					break
+				}
+			}
+			return k
+		}
+	}
 }
 
 // readTempAt is t.f.ReadAt that reports a short file as io.ErrUnexpectedEOF

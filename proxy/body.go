@@ -163,6 +163,9 @@ func (x *exchange) readBody() bool {
 		x.page(fasthttp.StatusRequestEntityTooLarge)
 		return false
 	case errors.As(err, &te):
+		if buffer.DiskFull(te) {
+			x.p.full.refused[fullCause(te)].Add(1) // diskfull.go
+		}
 		x.logTempFile(te, "", "")
 		x.page(fasthttp.StatusInternalServerError)
 		return false

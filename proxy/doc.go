@@ -9,7 +9,8 @@
 //	buffer the request body          exchange.readBody (body.go)
 //	build the upstream head once     exchange.buildHead, appendHead (request.go)
 //	┌ pick upstream                  group.pick: smooth weighted RR, max_fails (upstream.go)
-//	│ connect / reuse idle conn      idleCache.get probes FIN/RST first (keepalive.go)
+//	│ connect / reuse idle conn      idleCache.get probes FIN/RST first, retires past the
+//	│                                server's learned idle timeout (keepalive.go, idlelearn)
 //	│ send request                   attempt.send          "sending request to upstream"
 //	│ read response header           attempt.readHeader    "reading response header from upstream"
 //	└ failed? retry?                 decideRetry, the only retry decision (retry.go)

@@ -74,6 +74,15 @@ type exchange struct {
 	watch *clientWatch
 }
 
+// attemptVia is how an attempt got its connection.
+type attemptVia uint8
+
+const (
+	attemptNoConn attemptVia = iota // none: no live upstreams
+	attemptFresh                    // dialled (or dialling failed)
+	attemptReused                   // taken from the keepalive cache
+)
+
 func (x *exchange) reset() {
 	x.uresp.Reset()
 	*x = exchange{

@@ -200,7 +200,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	x.p.stats.attempt(pr, ue, a.start)
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
-		x.record(pr, status, a.start)
+		x.record(pr, status, a)
 		if !statusListed(status, x.loc.conf.ProxyNextUpstream) || !statusRetry(status, x.retryInput(nil)) {
 			x.cur = a
 			g.succeeded(pr)
@@ -221,11 +221,11 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	if errors.As(ue.Err, &ce) {
 		// The client's body broke off while it was being streamed to the
 		// upstream (proxy_request_buffering off): the client's fault.
-		x.record(pr, 0, a.start)
+		x.record(pr, 0, a)
 		x.clientBodyError(ce.err)
 		return false, false
 	}
-	x.record(pr, ue.Status(), a.start)
+	x.record(pr, ue.Status(), a)
 	verdict := decideRetry(x.retryInput(ue))
 	x.p.stats.decision(pr, verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
@@ -243,6 +243,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	x.logDecision(ue, verdict, a)
 	switch {
 	case verdict.Fresh:
+		x.p.staleReuse(pr, a, ue) // what the idle timeout learner observes (keepalive.go)
 		x.freeUsed = true
 		x.freshNext = pr
 		return true, false
@@ -315,8 +316,13 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 	return in
 }
 
-func (x *exchange) record(p *peer, status int, start time.Time) {
-	x.attempts = append(x.attempts, vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
+func (x *exchange) record(p *peer, status int, a *attempt) {
+	via := vars.ViaFresh
+	if a.reused {
+		via = vars.ViaReused
+	}
+	x.attempts = append(x.attempts, vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(a.start),
+		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.idle})
 }
 
 // noLive answers nginx's "no live upstreams": every server is down or has

@@ -225,6 +225,10 @@ func (e expo) sample(series string, v uint64) {
 	fmt.Fprintf(e.w, "%s %d\n", series, v)
 }
 
+func (e expo) sampleFloat(series string, v float64) {
+	fmt.Fprintf(e.w, "%s %s\n", series, strconv.FormatFloat(v, 'g', -1, 64))
+}
+
 func (e expo) one(name, typ, help string, v uint64) {
 	e.family(name, typ, help)
 	e.sample(name, v)
@@ -305,6 +309,7 @@ func (p *Proxy) writeMetrics(w io.Writer) {
 	e.sample(`spillway_upstream_stale_connections_total{closed_by="fin"}`, uint64(p.stale.FIN.Load()))
 	e.sample(`spillway_upstream_stale_connections_total{closed_by="rst"}`, uint64(p.stale.RST.Load()))
 	e.sample(`spillway_upstream_stale_connections_total{closed_by="keepalive_timeout"}`, uint64(p.stale.Expired.Load()))
+	e.sample(`spillway_upstream_stale_connections_total{closed_by="learned_timeout"}`, uint64(p.stale.Learned.Load()))
 	e.family("spillway_upstream_connections_total", "counter", "Upstream connections used: new (dialled) or keepalive (reused from the cache).")
 	e.sample(`spillway_upstream_connections_total{source="keepalive"}`, uint64(p.stale.Reused.Load()))
 	e.sample(`spillway_upstream_connections_total{source="new"}`, uint64(st.dials.Load()))
@@ -318,6 +323,7 @@ func (p *Proxy) writeMetrics(w io.Writer) {
 	e.one("spillway_buffer_temp_files_total", "counter", "Temp files created.", uint64(b.FilesCreated))
 	e.one("spillway_buffer_temp_files_open", "gauge", "Temp files open now.", uint64(b.FilesOpen))
 	e.one("spillway_buffer_temp_file_errors_total", "counter", "Temp files that could not be created, written or read.", uint64(st.tempErrors.Load()))
+	p.writeDiskFull(e, &b) // diskfull.go
 
 	c := p.connCounts()
 	e.one("spillway_connections_active", "gauge", "Open client connections (stub_status Active).", uint64(c.active))
@@ -354,6 +360,9 @@ func (p *Proxy) writeHealth(e expo) {
 		labels string
 		up     uint64
 		fails  int
+		// the learned idle timeout and how long idle connections are kept
+		// (keepalive.go), in seconds; 0: unknown, no limit
+		learned, keep float64
 	}
 	var hs []health
 	if s := p.site.Load(); s != nil {
@@ -371,6 +380,7 @@ func (p *Proxy) writeHealth(e expo) {
 			g.mu.Lock()
 			for _, pr := range append(slices.Clip(g.peers), g.backup...) {
 				h := health{labels: serverKey{name, pr.addr}.labels(), up: 1, fails: pr.fails}
+				h.learned, h.keep = pr.idleLearned()
 				if pr.skip(nil, now) {
 					h.up = 0
 				}
@@ -390,6 +400,14 @@ func (p *Proxy) writeHealth(e expo) {
 	e.family("spillway_upstream_server_fails", "gauge", "Failures counted against max_fails within fail_timeout.")
 	for _, h := range hs {
 		e.sample("spillway_upstream_server_fails"+h.labels, uint64(h.fails))
+	}
+	e.family("spillway_upstream_idle_timeout_learned_seconds", "gauge", "The idle timeout learned for the upstream server (Keep-Alive header, or the idle age its closed connections were found at); 0 while unknown.")
+	for _, h := range hs {
+		e.sampleFloat("spillway_upstream_idle_timeout_learned_seconds"+h.labels, h.learned)
+	}
+	e.family("spillway_upstream_idle_keep_seconds", "gauge", "How long idle keepalive connections to the server are kept: a margin under the learned timeout, at most keepalive_timeout; 0: no limit.")
+	for _, h := range hs {
+		e.sampleFloat("spillway_upstream_idle_keep_seconds"+h.labels, h.keep)
 	}
 }
 

@@ -31,6 +31,7 @@ type Proxy struct {
 	transport transport
 	connIDs   atomic.Uint64 // nginx's *N: shared by client and upstream connections
 	stale     staleStats
+	full      diskFull // what a lack of temp space did (diskfull.go)
 	exchanges sync.Pool
 	now       func() time.Time
 	budget    *buffer.Budget // http.buffer_memory_limit, shared by every body and spool
@@ -83,6 +84,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
+	p.budget.SetTempLimit(cfg.TempFileLimit)
 	p.bodyPool = p.budget.Pool(bodyChunk)
 	if p.elog == nil {
 		l, err := errorlog.OpenAll(cfg.AllErrorLogs(), errorlog.Options{})
@@ -296,10 +298,10 @@ func (p *Proxy) reaper() {
 		case now := <-t.C:
 			for _, g := range p.site.Load().groups {
 				for _, pr := range g.peers {
-					pr.idle.reap(now)
+					pr.idle.reap(now, p)
 				}
 				for _, pr := range g.backup {
-					pr.idle.reap(now)
+					pr.idle.reap(now, p)
 				}
 			}
 		}

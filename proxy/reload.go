@@ -304,6 +304,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		p.metrics = metricsNext
 	}
 	p.budget.SetLimit(cfg.BufferMemoryLimit)
+	p.budget.SetTempLimit(cfg.TempFileLimit)
 	p.install(s, opened)
 	p.stats.prune(s)
 	return nil

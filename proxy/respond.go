@@ -126,6 +126,7 @@ func (x *exchange) respond() bool {
 			SpillOnlyWhenStalled: s.direct != nil,
 			StallGrace:           lc.ProxySpillGrace,
 			OnSpill:              s.onSpill,
+			OnFull:               s.onFull, // stream on instead of failing (diskfull.go)
 			Passthrough:          pass,
 		})
 		if s.direct != nil {
@@ -218,6 +219,9 @@ func (x *exchange) release(a *attempt, complete bool) {
 	uc := a.conn
 	a.conn = nil
 	if complete && x.reusable() {
+		if x.loc.fcgi == nil {
+			uc.peer.idle.hint(x.uresp.Header.Peek("Keep-Alive"), x.p) // Keep-Alive: timeout=N
+		}
 		uc.unhold() // the attempt is over; the idle connection counts for nothing
 		uc.peer.idle.put(uc, time.Now())
 		return

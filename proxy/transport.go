@@ -455,7 +455,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 	// counts from the pick); the connection carries the count from then on.
 	pr.group.acquire(pr)
 	if !fresh {
-		a.conn, a.idle = pr.idle.get(a.start, &p.stale, isNonIdempotent(x.ctx.Request.Header.Method()))
+		a.conn, a.idle = pr.idle.get(a.start, &p.stale, isNonIdempotent(x.ctx.Request.Header.Method()), p)
 		a.reused = a.conn != nil
 		if a.reused && a.conn.sec != x.loc.tls {
 			// cached by a location with another scheme or other

@@ -62,7 +62,7 @@ func newGroup(name string, conf *config.Upstream, now func() time.Time) *group {
 	g := &group{name: name, conf: conf, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
 	for _, s := range conf.Servers {
 		p := &peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
-		p.idle.init(conf.Keepalive, conf.KeepaliveTimeout, conf.KeepaliveRequests)
+		p.idle.init(s.Address, conf.Keepalive, conf.KeepaliveTimeout, conf.KeepaliveRequests, conf.KeepaliveLearn)
 		if s.Backup {
 			g.backup = append(g.backup, p)
 		} else {

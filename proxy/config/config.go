@@ -43,6 +43,11 @@ type Config struct {
 	// BufferMemoryLimit is http.buffer_memory_limit: the process-wide budget of
 	// memory buffers for request and response bodies (spillway's own key).
 	BufferMemoryLimit int64
+	// TempFileLimit is http.temp_file_limit: the process-wide budget of
+	// bytes in temp files (spillway's own key; 0 = none). A response that
+	// finds it used up stops spilling and is relayed at the client's pace;
+	// a request body that does not fit gets nginx's 500.
+	TempFileLimit int64
 
 	Upstreams map[string]*Upstream // by name
 	Servers   []*Server
@@ -91,6 +96,12 @@ type Upstream struct {
 	Keepalive         int           // idle connections kept per upstream server (0 = no keepalive)
 	KeepaliveTimeout  time.Duration // default 60s
 	KeepaliveRequests int           // default 1000
+	// KeepaliveLearn is keepalive_timeout_learn (spillway's own): learn
+	// each server's idle timeout (its Keep-Alive header, the idle age at
+	// which pooled connections were found closed) and retire idle
+	// connections a tenth before it, keepalive_timeout staying the upper
+	// bound (proxy/idlelearn). Default on.
+	KeepaliveLearn bool
 
 	// RetryBudget is retry_budget (spillway's own): retries to this group may
 	// add at most this fraction to the requests it receives (0.2 for "20%"),

@@ -113,7 +113,7 @@ func TestLoadGoodFile(t *testing.T) {
 	}
 
 	app := c.Upstreams["app"]
-	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000,
+	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000, KeepaliveLearn: true,
 		RetryBudget: 0.2, RetryBudgetMinPerSecond: 10,
 		Servers: []UpstreamServer{
 			{Address: "127.0.0.1:9001", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
@@ -948,5 +948,27 @@ func TestEnvOverridesListsDirectivesOnly(t *testing.T) {
 	want := []string{"SPILLWAY_ERROR_LOG_LEVEL=info", "SPILLWAY_HTTP_PROXY_BUFFERS=4 8k"}
 	if !slices.Equal(got, want) {
 		t.Errorf("EnvOverrides() = %q, want %q", got, want)
+	}
+}
+
+// http.temp_file_limit: none by default, a size when set;
+// keepalive_timeout_learn: on by default, off when said.
+func TestTempFileLimitAndLearn(t *testing.T) {
+	c := mustLoad(t, base)
+	if c.TempFileLimit != 0 {
+		t.Errorf("default temp_file_limit %d, want 0 (none)", c.TempFileLimit)
+	}
+	for _, u := range c.Upstreams {
+		if !u.KeepaliveLearn {
+			t.Errorf("upstream %s: keepalive_timeout_learn off by default", u.Name)
+		}
+	}
+	c = mustLoad(t, strings.Replace(base, "http:\n", "http:\n  temp_file_limit: 8m\n", 1))
+	if c.TempFileLimit != 8<<20 {
+		t.Errorf("temp_file_limit 8m = %d", c.TempFileLimit)
+	}
+	c = mustLoad(t, strings.Replace(base, "    app:\n", "    app:\n      keepalive_timeout_learn: off\n", 1))
+	if c.Upstreams["app"].KeepaliveLearn {
+		t.Errorf("keepalive_timeout_learn: off is on")
 	}
 }

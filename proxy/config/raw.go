@@ -81,6 +81,7 @@ type rawHTTP struct {
 	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"`  // limitreq.go
 	LimitConnZone     *opt[[]LimitConnZone]  `mapstructure:"limit_conn_zone"` // limitconn.go
 	Map               *opt[[]vars.MapDef]    `mapstructure:"map"`             // nginx's map blocks (maps.go)
+	TempFileLimit     *opt[size]             `mapstructure:"temp_file_limit"`
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
 
@@ -124,6 +125,7 @@ type rawUpstream struct {
 	Keepalive         *opt[int]           `mapstructure:"keepalive"`
 	KeepaliveTimeout  *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests *opt[int]           `mapstructure:"keepalive_requests"`
+	KeepaliveLearn    *opt[bool]          `mapstructure:"keepalive_timeout_learn"`
 	Servers           []rawUpstreamServer `mapstructure:"servers"`
 
 	RetryBudget             *opt[percent] `mapstructure:"retry_budget"`

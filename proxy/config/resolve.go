@@ -98,6 +98,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		return c
 	}
 	c.BufferMemoryLimit = h.BufferMemoryLimit.or(defaultBufferMemoryLimit)
+	c.TempFileLimit = h.TempFileLimit.or(0) // a size is never negative
 	if c.BufferMemoryLimit <= 0 {
 		p.add(h.BufferMemoryLimit.at(), `"buffer_memory_limit" must be greater than 0`)
 	}
@@ -224,6 +225,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		Keepalive:         u.Keepalive.or(0),
 		KeepaliveTimeout:  u.KeepaliveTimeout.or(defaultUpstreamKeepaliveTime),
 		KeepaliveRequests: u.KeepaliveRequests.or(defaultUpstreamKeepaliveReqs),
+		KeepaliveLearn:    u.KeepaliveLearn.or(true),
 
 		RetryBudget:             float64(u.RetryBudget.or(defaultRetryBudget)),
 		RetryBudgetMinPerSecond: u.RetryBudgetMinPerSecond.or(defaultRetryBudgetMinPerSec),

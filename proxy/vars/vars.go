@@ -120,7 +120,19 @@ type Attempt struct {
 	ResponseTime time.Duration // $upstream_response_time
 	ConnectTime  time.Duration // $upstream_connect_time; < 0 = not measured ("-")
 	HeaderTime   time.Duration // $upstream_header_time; < 0 = not measured ("-")
+	Via          Via           // $upstream_connection_reused
+	IdleAge      time.Duration // $upstream_idle_age, when Via is ViaReused
 }
+
+// Via is how an attempt got its upstream connection.
+type Via uint8
+
+// The connections an attempt can have.
+const (
+	ViaNone   Via = iota // no connection ("-"): refused, no live upstream
+	ViaFresh             // a new connection ("0")
+	ViaReused            // from the keepalive cache ("1")
+)
 
 // kind is one variable of the table.
 type kind uint8
@@ -174,6 +186,8 @@ const (
 	kUpstreamResponseTime
 	kUpstreamConnectTime
 	kUpstreamHeaderTime
+	kUpstreamConnectionReused // spillway's own: "1" a keepalive connection, "0" a new one
+	kUpstreamIdleAge          // spillway's own: a reused connection's idle age
 	// With a NAME (part.arg):
 	kHTTP         // $http_NAME: a request header
 	kSentHTTP     // $sent_http_NAME: a response header
@@ -205,6 +219,9 @@ var names = map[string]kind{
 	"upstream_addr": kUpstreamAddr, "upstream_status": kUpstreamStatus,
 	"upstream_response_time": kUpstreamResponseTime, "upstream_connect_time": kUpstreamConnectTime,
 	"upstream_header_time": kUpstreamHeaderTime,
+	// spillway's own, listed per attempt like nginx's: reuse races graphed
+	// from logs (HAProxy's bc_reused)
+	"upstream_connection_reused": kUpstreamConnectionReused, "upstream_idle_age": kUpstreamIdleAge,
 }
 
 // prefixes are the variables with a NAME part, longest prefix first.
@@ -563,7 +580,8 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		if t := x.TLS(); t != nil {
 			dst = append(dst, t.ServerName...)
 		}
-	case kUpstreamAddr, kUpstreamStatus, kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime:
+	case kUpstreamAddr, kUpstreamStatus, kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime,
+		kUpstreamConnectionReused, kUpstreamIdleAge:
 		dst = appendAttempts(dst, p.k, x.Attempts())
 	case kHTTP:
 		if h := x.Header(); h != nil {
@@ -753,6 +771,21 @@ func appendAttempts(dst []byte, k kind, as []Attempt) []byte {
 			dst = appendSeconds(dst, a.ConnectTime)
 		case kUpstreamHeaderTime:
 			dst = appendSeconds(dst, a.HeaderTime)
+		case kUpstreamConnectionReused:
+			switch a.Via {
+			case ViaReused:
+				dst = append(dst, '1')
+			case ViaFresh:
+				dst = append(dst, '0')
+			default:
+				dst = append(dst, '-')
+			}
+		case kUpstreamIdleAge:
+			if a.Via == ViaReused {
+				dst = appendSeconds(dst, a.IdleAge)
+			} else {
+				dst = append(dst, '-')
+			}
 		}
 	}
 	return dst

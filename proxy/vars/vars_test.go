@@ -355,3 +355,24 @@ func TestDocsListEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// spillway's own per-attempt connection variables: "1" and the idle age
+// for a connection from the keepalive cache, "0" and "-" for a new one,
+// "-" for an attempt without a connection; nothing ("-") before any.
+func TestConnectionReuseVariables(t *testing.T) {
+	e := testExchange(t)
+	e.att = []Attempt{
+		{Addr: "a", Status: 502, Via: ViaReused, IdleAge: 4980 * time.Millisecond, ConnectTime: -1, HeaderTime: -1},
+		{Addr: "b", Status: 200, Via: ViaFresh, ConnectTime: -1, HeaderTime: -1},
+		{Addr: "c", Via: ViaNone, ConnectTime: -1, HeaderTime: -1},
+	}
+	v := mustCompile(t, `"$upstream_connection_reused" "$upstream_idle_age" ${UPSTREAM_IDLE_AGE}`, nil)
+	if got := string(v.Append(nil, e)); got != `"1, 0, -" "4.980, -, -" 4.980, -, -` {
+		t.Errorf("got %q", got)
+	}
+	e.att = nil
+	v = mustCompile(t, `$upstream_connection_reused $upstream_idle_age`, nil)
+	if got := string(v.Append(nil, e)); got != " " {
+		t.Errorf("no upstream: %q (the access log prints empty values as -)", got)
+	}
+}

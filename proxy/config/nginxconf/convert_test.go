@@ -156,10 +156,11 @@ location /v/ { proxy_pass http://$host:9000; }`),
     keepalive_timeout 30s;
     keepalive_time 1h;
     ip_hash;
+    keepalive_timeout_learn off;
   }
   server { listen 80; location / { proxy_pass http://u; } }
 }`,
-			yaml: []string{"least_conn: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s"},
+			yaml: []string{"least_conn: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_timeout_learn: off"},
 			warns: []string{
 				`4: unsupported parameter "max_conns=10" of "server" in upstream`,
 				`4: unsupported parameter "slow_start=30s" of "server" in upstream`,

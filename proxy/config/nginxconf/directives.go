@@ -147,6 +147,7 @@ func init() {
 	add("upstream", "keepalive_timeout", single(timeValue))
 	add("upstream", "keepalive_requests", single(numberValue))
 	add("upstream", "least_conn", leastConn)
+	add("upstream", "keepalive_timeout_learn", single(flagValue))
 }
 
 // ignoredWhy is a directive nginx needs or allows that makes no difference
