@@ -39,10 +39,11 @@ type site struct {
 // vhost is one server block.
 type vhost struct {
 	conf   *config.Server
-	auth   *basicAuth  // the server's auth_basic, for requests no location matches
-	limits []reqLimit  // the server's limit_req, likewise
-	conns  []connLimit // the server's limit_conn, likewise
-	name   string      // first server_name: what nginx logs as "server:"
+	auth   *basicAuth    // the server's auth_basic, for requests no location matches
+	limits []reqLimit    // the server's limit_req, likewise
+	conns  []connLimit   // the server's limit_conn, likewise
+	rw     *rewritePhase // the server's rewrites and return (rewrite.go)
+	name   string        // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
@@ -70,6 +71,7 @@ type location struct {
 	conns   []connLimit      // limit_conn (limitconn.go)
 	headers *respHeaders     // add_header, expires; nil: none (headers.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
+	rw      *rewritePhase    // rewrites and return (rewrite.go)
 }
 
 type compiledHeader struct {
@@ -109,6 +111,9 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			vh.name = sc.ServerName[0]
 		}
 		if vh.headers, err = compileHeaders(sc.Headers, s.maps); err != nil {
+			return nil, err
+		}
+		if vh.rw, err = compilePhase(sc.Rewrite, sc.Return, sc.RewriteLog, sc.Redirect, s.maps); err != nil {
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
 		for li, lc := range sc.Locations {
@@ -189,6 +194,11 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
 		return nil, err
 	}
+	rw, err := compilePhase(lc.Rewrite, lc.Return, lc.RewriteLog, lc.Redirect, s.maps)
+	if err != nil {
+		return nil, err
+	}
+	loc.rw = rw
 	if lc.FastCGI != nil {
 		f, err := compileFastCGI(lc, s.maps)
 		if err != nil {

@@ -201,6 +201,16 @@ type Server struct {
 	LimitConn  LimitConnConf
 	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
 	Gzip       Gzip            // gzip*, likewise (gzip.go)
+	// Return answers every request to the server before a location is
+	// chosen (nginx's server rewrite phase; rewrite.go).
+	Return Return
+	// Rewrite are the server's redirecting rewrites, run before its
+	// return (rewrite.go).
+	Rewrite    []Rewrite
+	RewriteLog bool // rewrite_log: the server's rewrites log at notice
+	// Redirect is the server level's absolute_redirect,
+	// server_name_in_redirect and port_in_redirect: its return's.
+	Redirect Redirect
 
 	Locations []*Location
 }
@@ -231,8 +241,12 @@ type Location struct {
 	Regex *regexp.Regexp // for MatchRegex / MatchRegexCaseless
 
 	ProxyPass  ProxyPass
-	StubStatus bool // stub_status: answer with the status page, not proxied
-	Internal   bool // internal: 404 to every client request (access.go)
+	StubStatus bool      // stub_status: answer with the status page, not proxied
+	Internal   bool      // internal: 404 to every client request (access.go)
+	Return     Return    // return: answered before access checks, not proxied (rewrite.go)
+	Redirect   Redirect  // absolute_redirect, server_name_in_redirect, port_in_redirect (rewrite.go)
+	Rewrite    []Rewrite // rewrite: redirects, run before return (rewrite.go)
+	RewriteLog bool      // rewrite_log: each rewrite's match logged at notice
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 

@@ -134,6 +134,7 @@ func TestLoadGoodFile(t *testing.T) {
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
 		MergeSlashes: true, // nginx's default
+		Redirect:     Redirect{Absolute: true, Port: true},
 	}
 	gotServer := *s
 	gotServer.Locations = nil
@@ -154,6 +155,7 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
 		ProxyNextUpstream: NextError | NextTimeout,
 		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
+		Redirect: Redirect{Absolute: true, Port: true},
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix

@@ -94,6 +94,8 @@ type rawServer struct {
 	Listen     *opt[listenAddrs] `mapstructure:"listen"`
 	ServerName *opt[words]       `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
+	Return     *opt[Return]      `mapstructure:"return"`  // rewrite.go
+	Rewrite    *opt[[]Rewrite]   `mapstructure:"rewrite"` // rewrite.go
 
 	serverDirectives   `mapstructure:",squash"`
 	locationDirectives `mapstructure:",squash"`
@@ -110,6 +112,9 @@ type rawLocation struct {
 	// redirects and subrequests, which spillway never makes, so a client
 	// asking for it gets 404 (access.go).
 	Internal *opt[bool] `mapstructure:"internal"`
+	// Return answers the location itself (rewrite.go).
+	Return  *opt[Return]    `mapstructure:"return"`
+	Rewrite *opt[[]Rewrite] `mapstructure:"rewrite"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
@@ -215,6 +220,7 @@ type locationDirectives struct {
 	headerDirectives    `mapstructure:",squash"` // add_header, expires (headers.go)
 	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
 	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
+	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -268,6 +274,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.headerDirectives.inherit(&p.headerDirectives)
 	d.gzipDirectives.inherit(&p.gzipDirectives)
 	d.staticDirectives.inherit(&p.staticDirectives)
+	d.redirectDirectives.inherit(&p.redirectDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -385,8 +385,12 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	}
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 
+	srv.Return = s.Return.or(Return{})
+	srv.Rewrite = s.Rewrite.or(nil)
+	srv.RewriteLog = s.RewriteLog.or(false)
+	srv.Redirect = s.redirectDirectives.resolve()
 	s.checkDirectives(p)
-	if len(s.Locations) == 0 {
+	if len(s.Locations) == 0 && srv.Return.Code == 0 && len(srv.Rewrite) == 0 {
 		p.add(key, `server has no locations: add locations: [{path: /, proxy_pass: http://...}]`)
 	}
 	seen := map[string]bool{}
@@ -434,10 +438,14 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
 	loc.Internal = l.Internal.or(false)
+	loc.Return = l.Return.or(Return{})
+	loc.Rewrite = l.Rewrite.or(nil)
+	loc.RewriteLog = l.RewriteLog.or(false)
+	loc.Redirect = l.redirectDirectives.resolve()
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles():
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && loc.Return.Code == 0 && len(loc.Rewrite) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)

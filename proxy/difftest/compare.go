@@ -24,8 +24,8 @@ type dropRule struct {
 var dropRules = []dropRule{
 	{
 		Name: "notice", Side: "",
-		re:     regexp.MustCompile(`^\[notice\] `),
-		Reason: "process lifecycle lines (start, signals, exit) differ by design: one nginx master and worker against one in-process spillway; docs/operations.md compares them",
+		re:     regexp.MustCompile(`^\[notice\] [^*]`),
+		Reason: "process lifecycle lines (start, signals, exit; no request's `*N`) differ by design: one nginx master and worker against one in-process spillway; docs/operations.md compares them",
 	},
 	{
 		Name: "closed-keepalive", Side: "nginx",
@@ -138,7 +138,7 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 		if hn, hs := headerValues(s.Headers, rn.Lines), headerValues(s.Headers, rs.Lines); hn != hs {
 			add(AspectHeader, "request %d: nginx %s, spillway %s", i+1, hn, hs)
 		}
-		if len(s.Locations) > 0 && rn.Headers != rs.Headers {
+		if (len(s.Locations) > 0 || s.ServerReturn != "" || s.ServerRewrite != "") && rn.Headers != rs.Headers {
 			add(AspectHeaders, "request %d: nginx\n\t%s\nspillway\n\t%s", i+1, strings.ReplaceAll(rn.Headers, "\n", "\n\t"), strings.ReplaceAll(rs.Headers, "\n", "\n\t"))
 		}
 		if rn.End != rs.End {

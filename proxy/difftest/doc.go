@@ -160,12 +160,18 @@ func directives(s *Scenario) string {
 	for _, d := range s.Directives {
 		out = append(out, "`"+d.Name+" "+d.Value+"`")
 	}
+	if s.ServerRewrite != "" {
+		out = append(out, "`server redirect.test { rewrite "+s.ServerRewrite+"; }`")
+	}
+	if s.ServerReturn != "" {
+		out = append(out, "`server redirect.test { return "+s.ServerReturn+"; }`")
+	}
 	for _, l := range s.Locations {
-		var ds []string
+		one := "`location " + l.Path + " {"
 		for _, d := range l.Directives {
-			ds = append(ds, d.Name+" "+d.Value+";")
+			one += " " + d.Name + " " + strings.ReplaceAll(d.Value, "|", `\|`) + ";"
 		}
-		out = append(out, "`location "+l.Path+" { "+strings.Join(ds, " ")+" }`")
+		out = append(out, one+" }`")
 	}
 	return strings.Join(out, " ")
 }

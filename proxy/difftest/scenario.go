@@ -51,7 +51,8 @@ type Scenario struct {
 	Files map[string]string
 	// Locations come before the server's "location / { proxy_pass
 	// http://app; }", in both configurations: locations that serve files
-	// (root {DIR}/www, alias, try_files, ...). A scenario with Locations
+	// (root {DIR}/www, alias, try_files, ...) or answer by themselves
+	// (return, rewrite ... redirect). A scenario with Locations
 	// also compares the headers a static answer is made of (AspectHeaders).
 	Locations []Location
 	// AccessLog keeps each side's access log as written (in AccessFormat)
@@ -68,6 +69,14 @@ type Scenario struct {
 	// difference is logged, but it does not fail the scenario.
 	Racy       []Aspect
 	RacyReason string
+	// ServerReturn, when set, adds a server named redirect.test on the
+	// same address with this return (nginx's arguments, e.g. `301
+	// https://$host$request_uri`); requests reach it with a Raw request
+	// whose Host is redirect.test.
+	ServerReturn string
+	// ServerRewrite is likewise that server's one rewrite (nginx's
+	// arguments), before its return if both are set.
+	ServerRewrite string
 	// AccessFormat is both sides' access-log format; "" is accessFormat,
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
@@ -84,17 +93,18 @@ func (s *Scenario) accessFormat() string {
 	return accessFormat
 }
 
+// Location is one location of a scenario besides "location /": its path
+// as nginx writes it ("= /health", "~ ^/old/(.*)$") and its directives in
+// nginx's syntax (return's text may be double-quoted).
+type Location struct {
+	Path       string
+	Directives []Directive
+}
+
 // Server is one server of the upstream group.
 type Server struct {
 	Behaviors []bench.Behavior // the bench upstream's script; bench.Refuse() for a closed port
 	Params    string           // nginx's server parameters: "max_fails=2 fail_timeout=1s", "backup", "weight=2"
-}
-
-// Location is one extra location: its path as nginx writes it ("/s/",
-// "~ \.gif$") and its directives, in nginx's syntax.
-type Location struct {
-	Path       string
-	Directives []Directive
 }
 
 // Directive is one http-level directive with its value as nginx writes it.
@@ -220,8 +230,18 @@ http {
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "        keepalive %d;\n", s.Keepalive)
 	}
-	fmt.Fprintf(&b, `    }
-    server {
+	b.WriteString("    }\n")
+	if s.ServerReturn != "" || s.ServerRewrite != "" {
+		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name redirect.test;\n", listen)
+		if s.ServerRewrite != "" {
+			fmt.Fprintf(&b, "        rewrite %s;\n", s.ServerRewrite)
+		}
+		if s.ServerReturn != "" {
+			fmt.Fprintf(&b, "        return %s;\n", s.ServerReturn)
+		}
+		b.WriteString("    }\n")
+	}
+	fmt.Fprintf(&b, `    server {
         listen %s;
         server_name localhost;
 %s        location / {
@@ -310,6 +330,18 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 ` + yamlLocations(s, dir) + `        - path: /
           proxy_pass: http://app` + s.ProxyPassURI + `
 `)
+	if s.ServerReturn != "" || s.ServerRewrite != "" {
+		b.WriteString(`    - listen: ["` + listenHost + `:0"]
+      server_name: [redirect.test]
+      access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
+`)
+		if s.ServerRewrite != "" {
+			b.WriteString("      rewrite: " + strconv.Quote(s.ServerRewrite) + "\n")
+		}
+		if s.ServerReturn != "" {
+			b.WriteString("      return: " + yamlString(returnYAML(s.ServerReturn)) + "\n")
+		}
+	}
 	return b.String(), nil
 }
 
@@ -326,24 +358,50 @@ func nginxLocations(s *Scenario, dir string) string {
 }
 
 // yamlLocations writes Locations as proxy.yaml entries: a directive with
-// several words is a string (index, try_files take "a b c").
+// several words is a string (index, try_files take "a b c"); allow and
+// deny make one ordered access list, rewrites one list, and return's text
+// is read as nginx reads it.
 func yamlLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
-		var access []string
+		var access, rewrites []string
 		for _, d := range l.Directives {
-			if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
+			switch d.Name {
+			case "allow", "deny": // one ordered list in proxy.yaml
 				access = append(access, strconv.Quote(d.Name+" "+d.Value))
 				continue
+			case "rewrite": // one list in proxy.yaml
+				rewrites = append(rewrites, strconv.Quote(d.Value))
+				continue
 			}
-			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(strings.ReplaceAll(d.Value, "{DIR}", dir)))
+			v := strings.ReplaceAll(d.Value, "{DIR}", dir)
+			if d.Name == "return" {
+				v = returnYAML(v)
+			}
+			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(v))
 		}
 		if len(access) > 0 {
 			b.WriteString("          access: [" + strings.Join(access, ", ") + "]\n")
 		}
+		if len(rewrites) > 0 {
+			fmt.Fprintf(&b, "          rewrite: [%s]\n", strings.Join(rewrites, ", "))
+		}
 	}
 	return b.String()
+}
+
+// returnYAML is return's proxy.yaml string for nginx's arguments: the
+// text's double quotes removed and its escapes read as nginx reads them.
+func returnYAML(v string) string {
+	code, text, ok := strings.Cut(v, " ")
+	if !ok {
+		return v
+	}
+	if u := unquote(text); u != text {
+		text = strings.NewReplacer(`\n`, "\n", `\"`, `"`, `\\`, `\`).Replace(u)
+	}
+	return code + " " + text
 }
 
 // unquote removes nginx's double quotes around a value.

@@ -911,3 +911,36 @@ func appendOffset(b []byte, t time.Time, colon bool) []byte {
 	}
 	return numfmt.AppendDigits(b, off%60, 2)
 }
+
+// CompileCaptures is Compile for a value that may also use the captures
+// $0..$9 of a regular expression matched before it is evaluated (a regex
+// location's, for return): AppendCaptures supplies them, Append leaves them
+// empty (nginx's value when no regex matched).
+func CompileCaptures(s string, maps *Maps) (*Value, error) {
+	return compile(s, maps, true)
+}
+
+// AppendCaptures appends v's value for x, with $n being
+// src[loc[2n]:loc[2n+1]] (loc as regexp's FindSubmatchIndex; nil for no
+// match).
+func (v *Value) AppendCaptures(dst []byte, x Exchange, src string, loc []int) []byte {
+	return v.append(dst, x, nil, &captures{src: src, loc: loc}, 0)
+}
+
+// AppendCapturesEscaped is AppendCaptures with esc applied to the value of
+// each capture only (nginx escapes a rewrite redirect's captures, not its
+// other variables): esc gets the capture appended at dst[start:].
+func (v *Value) AppendCapturesEscaped(dst []byte, x Exchange, src string, loc []int, esc func(dst []byte, start int) []byte) []byte {
+	caps := &captures{src: src, loc: loc}
+	for i := range v.parts {
+		p := &v.parts[i]
+		if p.k == kCapture {
+			start := len(dst)
+			dst = esc(caps.append(dst, p.n), start)
+			continue
+		}
+		one := Value{parts: v.parts[i : i+1], maps: v.maps}
+		dst = one.append(dst, x, nil, caps, 0)
+	}
+	return dst
+}

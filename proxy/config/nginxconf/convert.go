@@ -232,9 +232,13 @@ type level struct {
 	locations *yaml.Node
 
 	// location
-	regex       bool // a ~ or ~* location
-	internal    bool // internal: answered 404, needs no proxy_pass
-	proxies     bool // proxy_pass or stub_status converted
+	regex       bool       // a ~ or ~* location
+	internal    bool       // internal: answered 404, needs no proxy_pass
+	proxies     bool       // proxy_pass or stub_status converted
+	answers     bool       // return converted: the level answers by itself (rewrite.go)
+	returned    bool       // a return converted: later rewrites are never reached
+	broken      bool       // break: later rewrites and returns are never reached
+	rewriteVal  *yaml.Node // the rewrite list (rewrite.go)
 	proxyTarget string
 	healthCheck *Directive
 
@@ -464,7 +468,7 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		c.warn(d, Refused, "server cannot be converted: none of its listen addresses can be served by spillway")
 		return nil, nil
 	}
-	if len(lv.locations.Content) == 0 {
+	if len(lv.locations.Content) == 0 && !lv.answers {
 		c.warn(d, Refused, "server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server")
 		return nil, nil
 	}
@@ -516,10 +520,10 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		}
 	}
 	c.finish(lv)
-	if !lv.proxies && (lv.internal || c.deniesAll(lv, parent)) {
-		// nginx answers every client 404 (internal) or 403 (allow/deny)
-		// here before any content handler; spillway does the same
-		// without one.
+	if !lv.proxies && (lv.answers || lv.internal || c.deniesAll(lv, parent)) {
+		// nginx answers every client with the return, or 404 (internal)
+		// or 403 (allow/deny) here before any content handler; spillway
+		// does the same without one.
 		lv.m.n.Content[1].LineComment = "location at " + where(d)
 		return lv.m.n, nil
 	}

@@ -60,6 +60,15 @@ func init() {
 	add("location", "stub_status", stubStatus)
 	add("location", "health_check", healthCheck)
 	add("location", "internal", internal)
+	add("server location", "return", returnDirective) // rewrite.go
+	add("server location", "rewrite", rewriteDirective)
+	add("server location", "break", breakDirective)
+	for _, n := range []string{"return", "rewrite", "break"} {
+		add("http", n, notAllowedHere) // nginx -t refuses them there
+	}
+	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log"} {
+		add(inLocations, n, single(flagValue))
+	}
 
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(httpVersionValue))
@@ -181,9 +190,6 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_valid":          {"", "a cache for static files"},
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
-	"server_name_in_redirect":        {"", "about redirects nginx makes for static directories"},
-	"port_in_redirect":               {"", "about redirects nginx makes for static directories"},
-	"absolute_redirect":              {"", "about redirects nginx makes for static directories"},
 	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
 	"ssl_session_cache":              {"", "Go's TLS server resumes sessions with tickets (ssl_session_tickets), it keeps no session cache"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
@@ -192,7 +198,6 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"rewrite":            "spillway has no rewrite module",
 	"set":                "spillway has no rewrite module",
 	"fastcgi_pass":       "spillway proxies HTTP only",
 	"uwsgi_pass":         "spillway proxies HTTP only",
@@ -238,7 +243,6 @@ var refusedWhy = map[string]refusal{
 	"secure_link_secret":       {why: "links would not be checked"},
 	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
 	"if":                       {why: "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
-	"return":                   {why: "spillway has no rewrite module: requests would be proxied instead"},
 	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},

@@ -68,7 +68,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"secure_link_secret s3cret;", "links would not be checked"},
 		{"ssl_verify_client on;", "no client certificate would be asked"},
 		{"if ($invalid_referer) { return 403; }", "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
-		{"return 403;", "spillway has no rewrite module: requests would be proxied instead"},
 		{"access_by_lua 'ngx.exit(403)';", "the Lua code that guards requests would not run"},
 		{"access_by_lua_block { ngx.exit(403); }", "the Lua code that guards requests would not run"},
 		{"access_by_lua_file /etc/nginx/guard.lua;", "the Lua code that guards requests would not run"},
@@ -157,9 +156,9 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{
 			`location "@app" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
-		{"server that only redirects", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$request_uri;\n }\n}\n", []string{
+		{"server that only redirects, with a variable spillway lacks", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$ssl_client_s_dn;\n }\n}\n", []string{
 			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
-			`"return" directive in server is not enforced by spillway (spillway has no rewrite module: requests would be proxied instead) in x.conf:4`,
+			`"return" directive in server is not enforced by spillway (unknown "ssl_client_s_dn" variable: requests would be answered otherwise) in x.conf:4`,
 		}},
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
