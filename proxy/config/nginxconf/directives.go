@@ -257,6 +257,7 @@ var refusedWhy = map[string]refusal{
 	"modsecurity_rules_remote": {why: "no request would be inspected"},
 	"SecRulesEnabled":          {why: "no request would be inspected"},
 	"testcookie":               {why: "no client would be challenged", off: true},
+	"disable_symlinks":         {why: "symbolic links in the paths of served files would be followed", off: true},
 }
 
 // refusal says why a directive is refused; off means "NAME off" turns the

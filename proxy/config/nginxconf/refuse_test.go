@@ -82,6 +82,7 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"modsecurity_rules_remote key https://example.com/rules;", "no request would be inspected"},
 		{"SecRulesEnabled;", "no request would be inspected"},
 		{"testcookie on;", "no client would be challenged"},
+		{"disable_symlinks on;", "symbolic links in the paths of served files would be followed"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
