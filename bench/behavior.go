@@ -46,6 +46,7 @@ const (
 	KindBareLF                        // 200 with bare-LF line ends ("HTTP/1.1 200 OK\nContent-Length: 3\n\nok\n")
 	KindBadChunked                    // chunked body: one chunk of N bytes, then a chunk-size line that is no hex number, then FIN
 	KindPartialHeader                 // the status line and one header line, then nothing until someone closes
+	KindWebSocket                     // a WebSocket (RFC 6455) handshake, then every message echoed (websocket.go)
 	numKinds
 )
 
@@ -78,6 +79,7 @@ var kindNames = [numKinds]string{
 	KindBareLF:            "bare_lf",
 	KindBadChunked:        "bad_chunked",
 	KindPartialHeader:     "partial_header",
+	KindWebSocket:         "websocket",
 }
 
 func (k Kind) String() string {
@@ -223,6 +225,7 @@ func ChunkedTruncated(n int64) Behavior   { return Behavior{Kind: KindChunkedTru
 func Switch() Behavior                    { return Behavior{Kind: KindSwitch} }
 func BareLF() Behavior                    { return Behavior{Kind: KindBareLF} }
 func BadChunked(n int64) Behavior         { return Behavior{Kind: KindBadChunked, N: n} }
+func WebSocket() Behavior                 { return Behavior{Kind: KindWebSocket} }
 func IdleRST(d time.Duration) Behavior    { return Behavior{Kind: KindIdleRST, D: d} }
 
 // IdleDrop is idle_rst D silent: idle connections are forgotten after d and
@@ -408,8 +411,8 @@ var kindSyntax = [numKinds]struct {
 	KindPartialHeader:     {0, "the status line and one header line (no end of the head), then silence until someone closes"},
 	KindChunkedTruncated:  {-1, "[N]: chunked body of N bytes (default 1024) without the final 0 chunk, then FIN"},
 	KindBadChunked:        {-1, "[N]: chunked body: a chunk of N bytes (default 1024), then the chunk-size line \"zz\" (no hex number), then FIN"},
-	KindIdleRST:           {1, "D [silent] [hint]: keepalive connections idle for D are reset (IIS); silent: the RST only answers the next request (NAT/firewall drop); hint: responses say Keep-Alive: timeout=D (whole seconds)"},
-	KindIdleFIN:           {1, "D [silent] [hint]: keepalive connections idle for D are closed with FIN; silent: only when the next request comes; hint: responses say Keep-Alive: timeout=D (whole seconds, as Node)"},
+	KindIdleRST:           {1, "D [silent] [hint]: keepalive connections idle for D are reset (IIS), counted from when the peer has acknowledged the whole last response; silent: the RST only answers the next request (NAT/firewall drop); hint: responses say Keep-Alive: timeout=D (whole seconds)"},
+	KindIdleFIN:           {1, "D [silent] [hint]: keepalive connections idle for D (counted likewise) are closed with FIN; silent: only when the next request comes; hint: responses say Keep-Alive: timeout=D (whole seconds, as Node)"},
 	KindRefuse:            {0, "the port is closed: connect() is refused"},
 	KindHeaderLimit:       {1, "N: request heads over N bytes get reply=431|400|reset (default 431)"},
 	KindKeepaliveRequests: {1, "N: the Nth response on a connection carries Connection: close, then FIN"},
@@ -417,6 +420,7 @@ var kindSyntax = [numKinds]struct {
 	KindExpect:            {1, "continue|ignore|reject: the answer to Expect: 100-continue (default continue)"},
 	KindSwitch:            {0, "101 Switching Protocols (Upgrade: echo), then echo whatever arrives until the peer closes"},
 	KindBareLF:            {0, "200 whose head has bare-LF line ends (\"HTTP/1.1 200 OK\\nContent-Length: 3\\n\\nok\\n\"), keepalive (chunks=K: a chunked body of K \"ok\\n\" chunks, bare LF too)"},
+	KindWebSocket:         {0, "a WebSocket handshake (RFC 6455), then every message echoed back, pings answered, until a close; a request without the handshake's headers gets 426 (or 400) and FIN"},
 }
 
 // BehaviorHelp returns one line per behaviour with its CLI syntax.

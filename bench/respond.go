@@ -194,6 +194,9 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 		_, _ = io.Copy(s.c, s.br)
 		return endClose
 
+	case KindWebSocket:
+		return s.websocket(req)
+
 	case KindBareLF:
 		if b.Chunks > 1 && !isHead { // the body chunked, every line ending in a bare LF
 			s.bw.WriteString("HTTP/1.1 200 OK\nServer: spillway-upstream\nTransfer-Encoding: chunked\n\n")

@@ -444,7 +444,9 @@ func (s *session) loop() ending {
 	lastActive := time.Now()
 	for served := 1; ; served++ {
 		if pol.idle > 0 && !pol.idleSilent {
-			_ = s.c.SetReadDeadline(time.Now().Add(pol.idle))
+			if err := s.awaitRequest(pol.idle); err != nil {
+				return s.headFailed(err)
+			}
 		}
 		req, err := readHead(s.br, pol.headLimit)
 		if err != nil {
@@ -478,6 +480,32 @@ func (s *session) loop() ending {
 			return end
 		}
 		lastActive = time.Now()
+	}
+}
+
+// awaitRequest waits for the first byte of the next request on a keepalive
+// connection and fails with a timeout once the connection has been idle for
+// idle (idle_rst, idle_fin). The connection is idle only once the peer has
+// acknowledged every byte of the last response: until then the timer is not
+// armed, however long a slow reader behind the peer takes. Starting it when
+// write(2) returned, as this did, reset connections that were still
+// delivering a response, and the RST discarded the response's tail from the
+// send queue (TestFaultSoak's slow GETs cut short; TestIdleRSTSlowReader).
+// The deadline stays set for the rest of the head, as before.
+func (s *session) awaitRequest(idle time.Duration) error {
+	for {
+		wait := idle
+		n, err := unsentBytes(s.c)
+		delivering := err == nil && n > 0
+		if delivering {
+			wait = min(idle, time.Millisecond) // look again soon
+		}
+		_ = s.c.SetReadDeadline(time.Now().Add(wait))
+		_, err = s.br.Peek(1)
+		var ne net.Error
+		if err == nil || !delivering || !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
 	}
 }
 

@@ -71,6 +71,13 @@ func (x *exchange) accessPhases(expecting bool) bool {
 	if done {
 		return true
 	}
+	return x.checkAccess(rules, auth, any)
+}
+
+// checkAccess is the access phase proper: allow/deny, then auth_basic,
+// under satisfy all or any. An internal redirect (files.go) runs it again
+// for the new location, as nginx does.
+func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any bool) bool {
 	code, realm := accessDeclined, ""
 	for check := 0; check < 2; check++ {
 		rc, rrealm := accessDeclined, ""

@@ -44,6 +44,7 @@ type exchange struct {
 	args       []byte
 	quoted     bool
 	uriInvalid bool
+	redirected bool // an internal redirect changed path (files.go)
 
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream

@@ -63,8 +63,16 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
+	if x.runPhase(x.vh.rw, false) { // the server's rewrites and return: nginx's server rewrite phase (rewrite.go)
+		x.finish()
+		return
+	}
 	if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
 		x.redirectSlash()
+		x.finish()
+		return
+	}
+	if x.loc != nil && x.runPhase(x.loc.rw, true) { // the location's rewrites and return, before access control (rewrite.go)
 		x.finish()
 		return
 	}
@@ -76,6 +84,16 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.stubStatus()
 		x.finish()
 		return
+	}
+	if x.loc != nil && x.loc.files != nil { // root, alias, index, try_files (files.go)
+		done, streaming := x.serveFiles()
+		if streaming {
+			return
+		}
+		if done {
+			x.finish()
+			return
+		}
 	}
 	if x.loc == nil || x.loc.group == nil {
 		x.page(fasthttp.StatusNotFound)
@@ -116,10 +134,16 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		return refused
 	}
 	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
+	if vh.rw != nil && vh.rw.ret != nil { // nginx invites the body it discards (rewrite.go)
+		return fasthttp.StatusContinue
+	}
 	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
 		return p.expectRedirect(ctx, s, vhosts)
 	}
 	loc := vh.match(path)
+	if loc != nil && loc.rw != nil && loc.rw.ret != nil {
+		return fasthttp.StatusContinue
+	}
 	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
 	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue

@@ -36,6 +36,7 @@ type stats struct {
 	dials      atomic.Int64      // upstream connections opened
 	tempErrors atomic.Int64      // temp files that could not be created, written or read
 	waiting    atomic.Int64      // client connections idle between requests (stub_status "Waiting")
+	tunnels    atomic.Int64      // open upgraded connections (tunnel.go)
 	build      string            // spillway_build_info's labels, read once
 	reqSet     *metrics.Set      // holds requestTime alone
 	mu         sync.Mutex        // guards servers
@@ -332,6 +333,7 @@ func (p *Proxy) writeMetrics(w io.Writer) {
 	e.one("spillway_connections_waiting", "gauge", "Idle keepalive client connections (stub_status Waiting).", uint64(c.waiting))
 	e.one("spillway_connections_accepted_total", "counter", "Client connections accepted (stub_status accepts).", uint64(c.accepts))
 	e.one("spillway_connections_handled_total", "counter", "Client connections handled (stub_status handled).", uint64(c.handled))
+	e.one("spillway_tunnels_open", "gauge", "Upgraded connections (WebSocket) tunnelled now.", uint64(max(p.stats.tunnels.Load(), 0)))
 
 	p.writeHealth(e)
 	writeRuntimeMetrics(w)
@@ -474,6 +476,7 @@ func (x *exchange) stubStatus() {
 	ctx.Response.SetBodyRaw(b)
 	x.status = fasthttp.StatusOK
 	x.bodyBytes = int64(len(b))
+	x.addHeaders(x.status)
 }
 
 // metricsServer serves /metrics on metrics.listen.

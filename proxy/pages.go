@@ -17,23 +17,38 @@ var errorPages = func() map[int][]byte {
 		title, sub string
 	}{
 		{301, "301 Moved Permanently", ""},
+		{302, "302 Found", ""},
+		{303, "303 See Other", ""},
+		{307, "307 Temporary Redirect", ""},
+		{308, "308 Permanent Redirect", ""},
 		{400, "400 Bad Request", ""},
 		{494, "400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"},
 		{497, "400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"},
 		{401, "401 Authorization Required", ""},
 		{403, "403 Forbidden", ""},
 		{404, "404 Not Found", ""},
+		{402, "402 Payment Required", ""},
 		{405, "405 Not Allowed", ""},
+		{406, "406 Not Acceptable", ""},
 		{408, "408 Request Time-out", ""},
+		{409, "409 Conflict", ""},
+		{410, "410 Gone", ""},
+		{411, "411 Length Required", ""},
+		{412, "412 Precondition Failed", ""},
 		{413, "413 Request Entity Too Large", ""},
+		{415, "415 Unsupported Media Type", ""},
+		{416, "416 Requested Range Not Satisfiable", ""},
+		{421, "421 Misdirected Request", ""},
 		{429, "429 Too Many Requests", ""},
 		{414, "414 Request-URI Too Large", ""},
+		{416, "416 Requested Range Not Satisfiable", ""},
 		{500, "500 Internal Server Error", ""},
 		{501, "501 Not Implemented", ""},
 		{502, "502 Bad Gateway", ""},
 		{503, "503 Service Temporarily Unavailable", ""},
 		{504, "504 Gateway Time-out", ""},
 		{505, "505 HTTP Version Not Supported", ""},
+		{507, "507 Insufficient Storage", ""},
 	} {
 		h1 := e.title
 		if e.sub != "" {
@@ -96,6 +111,8 @@ func (x *exchange) page(code int) {
 	if code == 494 || code == 497 {
 		x.status = 400
 	}
+	x.addHeaders(x.status) // add_header ... always, expires (headers.go)
+	x.gzipPage()           // gzip: nginx compresses its own 403 and 404 pages too (gzip.go)
 	if closeAfter(code) {
 		x.lingerAfterPage() // lingering_close (linger.go)
 	}

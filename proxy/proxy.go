@@ -30,6 +30,7 @@ type Proxy struct {
 	site      atomic.Pointer[site]
 	transport transport
 	connIDs   atomic.Uint64 // nginx's *N: shared by client and upstream connections
+	tempNums  atomic.Uint64 // nginx's ngx_next_temp_number: multipart/byteranges boundaries (files.go)
 	stale     staleStats
 	full      diskFull // what a lack of temp space did (diskfull.go)
 	exchanges sync.Pool
@@ -37,6 +38,7 @@ type Proxy struct {
 	budget    *buffer.Budget // http.buffer_memory_limit, shared by every body and spool
 	bodyPool  *buffer.Pool   // request-body chunks
 	copyBufs  sync.Pool      // *[]byte for reading upstream bodies into spools
+	tunBufs   sync.Map       // size → *sync.Pool of *[]byte: tunnels' copy buffers (tunnel.go)
 	clients   liveSet[*clientConn]
 	requests  inflight
 	health    healthChecks // health_check: started by Start, stopped by stop

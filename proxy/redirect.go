@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"net"
-	"strconv"
-
 	"github.com/valyala/fasthttp"
+	"spillway/proxy/config"
 
 	"spillway/proxy/internal/nginxuri"
 )
@@ -57,22 +55,20 @@ func slashedLocations(locs ...[]*location) map[string]*location {
 // redirectSlash answers nginx's 301 for autoRedirect: Location is the
 // location's name, escaped as nginx's escaped_name, with "?" and $args when
 // there are any, made absolute as nginx's header filter does with
-// absolute_redirect, server_name_in_redirect off and port_in_redirect on
-// (the defaults): the Host line's host (lower-cased, without its port or a
-// final dot), else the local address, and the local port unless it is the
-// scheme's own.
+// that location's absolute_redirect, server_name_in_redirect and
+// port_in_redirect (absoluteLocation): by default the Host line's host
+// (lower-cased, without its port or a final dot), else the local address,
+// and the local port unless it is the scheme's own.
 func (x *exchange) redirectSlash() {
-	scheme := x.scheme()
-	loc := append(append([]byte(scheme), "://"...), redirectHost(x.host)...)
-	if len(loc) == len(scheme)+3 {
-		if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
-			loc = append(loc, a.IP.String()...)
-		}
+	// The slashed location's absolute_redirect...; a directory a static
+	// location serves (files.go) redirects with that location's own.
+	var rd config.Redirect
+	if l := x.vh.slashed[string(x.path)]; l != nil {
+		rd = l.conf.Redirect
+	} else if x.loc != nil {
+		rd = x.loc.conf.Redirect
 	}
-	if p := x.serverPort; p != 0 && !(scheme == "http" && p == 80) && !(scheme == "https" && p == 443) {
-		loc = strconv.AppendInt(append(loc, ':'), int64(p), 10)
-	}
-	loc = nginxuri.AppendEscaped(loc, append(append([]byte(nil), x.path...), '/'))
+	loc := x.absoluteLocation(nil, nginxuri.AppendEscaped(nil, append(append([]byte(nil), x.path...), '/')), rd)
 	if len(x.args) > 0 {
 		loc = append(append(loc, '?'), x.args...)
 	}

@@ -392,6 +392,13 @@ func (p *Proxy) drain(g *generation) {
 			g.clients.closeAll()
 		}
 	}
+	// Tunnels left fasthttp's count at their hijack: an old nginx worker
+	// keeps them until they end, or until worker_shutdown_timeout.
+	if !g.site.tunnels.wait(sctx) {
+		g.site.tunnels.conns.closeAll()
+		g.clients.closeAll()
+		g.site.tunnels.wait(context.Background()) // both sides closed: they unwind
+	}
 	g.wg.Wait()
 }
 

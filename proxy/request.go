@@ -27,6 +27,15 @@ var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE",
 // $args when there are any.
 func (x *exchange) upstreamURI(dst []byte) []byte {
 	u := nginxuri.URI{Path: x.path, Args: x.args, Quoted: x.quoted}
+	if x.redirected && !x.loc.conf.ProxyPass.HasURI {
+		// nginx after an internal redirect (index, try_files's fallback):
+		// the new $uri, escaped, and $args; the client's target no more.
+		dst = nginxuri.AppendEscaped(dst, u.Path)
+		if len(u.Args) > 0 {
+			dst = append(append(dst, '?'), u.Args...)
+		}
+		return dst
+	}
 	return upstreamURI(dst, x.loc.conf, x.ctx.Request.Header.RequestURI(), u)
 }
 

@@ -18,8 +18,10 @@ import (
 
 // Response headers that describe the upstream connection, or that nginx
 // replaces with its own (Date, Server) or keeps for itself (X-Accel-*).
+// Upgrade is not among them: nginx 1.22 passes it on every response (a 426
+// names the protocols to upgrade to), even one whose Connection names it.
 var hideResponse = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
-	"Upgrade", "TE", "Trailer", "Content-Length", "Date", "Server", "X-Pad",
+	"TE", "Trailer", "Content-Length", "Date", "Server", "X-Pad",
 	"X-Accel-Buffering", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Charset", "X-Accel-Expires"}
 
 // respond relays the upstream's head and body to the client. It returns
@@ -45,10 +47,12 @@ func (x *exchange) respond() bool {
 		}
 		out.AddBytesKV(k, v)
 	}
+	x.addHeaders(status) // add_header, expires (headers.go)
 	cl := u.ContentLength()
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {
-		if cl >= 0 {
+		// A HEAD gets the gzip filter's head as nginx sends it (gzip.go).
+		if !x.gzipFor(status, cl) && cl >= 0 {
 			out.SetContentLength(cl)
 		}
 		ctx.Response.SkipBody = true
@@ -57,7 +61,8 @@ func (x *exchange) respond() bool {
 	}
 	lc := x.loc.conf
 	buffering := lc.ProxyBuffering && !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no"))
-	if buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
+	gz := x.gzipFor(status, cl) // the body is compressed on its way in (gzip.go)
+	if !gz && buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
@@ -102,6 +107,10 @@ func (x *exchange) respond() bool {
 		}
 		body = x.uresp.BodyStream()
 	}
+	ccl := cl // the client's framing
+	if gz {
+		body, ccl = newGzipBody(body, lc.Gzip.Level, !buffering), -1
+	}
 	ctx.Response.ImmediateHeaderFlush = true
 	if buffering {
 		// proxy_buffers, then the temp file: a goroutine reads the
@@ -109,9 +118,9 @@ func (x *exchange) respond() bool {
 		// client drains the spool at its own pace.
 		s := &x.spooled
 		*s = spoolStream{x: x, a: a, uc: a.conn, done: make(chan struct{})}
-		if cc, ok := ctx.Conn().(*clientConn); ok && (cl >= 0 || cl == -1 && x.ctx.Request.Header.IsHTTP11()) {
+		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && x.ctx.Request.Header.IsHTTP11()) {
 			s.direct = newSocketWriter(cc, x)
-			s.chunked = cl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
+			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}
 		var pass func([]byte) int
 		if s.direct != nil && !s.chunked {
@@ -133,7 +142,7 @@ func (x *exchange) respond() bool {
 			s.direct.sp = s.sp
 		}
 		go s.produce(body)
-		x.setBody(s, cl) // unframed for an HTTP/1.0 client (unframed.go)
+		x.setBody(s, ccl) // unframed for an HTTP/1.0 client (unframed.go)
 		return true
 	}
 	s := &x.stream
@@ -143,7 +152,7 @@ func (x *exchange) respond() bool {
 		// filter sees them before it goes on, still in the header's phase.
 		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
 	}
-	x.setBody(s, cl)
+	x.setBody(s, ccl)
 	return true
 }
 
@@ -190,6 +199,9 @@ func readSmallBody(resp *fasthttp.Response, br *bufio.Reader, n int) error {
 }
 
 func hidden(name, connection []byte) bool {
+	if bytes.EqualFold(name, []byte("Upgrade")) {
+		return false
+	}
 	for _, h := range hideResponse {
 		if bytes.EqualFold(name, []byte(h)) {
 			return true

@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
+	"spillway/proxy/static"
 	"spillway/proxy/vars"
 )
 
@@ -28,6 +29,7 @@ type site struct {
 	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
 	maps      *vars.Maps                // http.map: the map variables
 	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
+	tunnels   tunnelSet                 // open upgraded connections (tunnel.go), waited for by drain
 	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
 	reqZones  map[string]*reqZone       // limit_req_zone by name (limitreq.go)
 
@@ -37,10 +39,11 @@ type site struct {
 // vhost is one server block.
 type vhost struct {
 	conf   *config.Server
-	auth   *basicAuth  // the server's auth_basic, for requests no location matches
-	limits []reqLimit  // the server's limit_req, likewise
-	conns  []connLimit // the server's limit_conn, likewise
-	name   string      // first server_name: what nginx logs as "server:"
+	auth   *basicAuth    // the server's auth_basic, for requests no location matches
+	limits []reqLimit    // the server's limit_req, likewise
+	conns  []connLimit   // the server's limit_conn, likewise
+	rw     *rewritePhase // the server's rewrites and return (rewrite.go)
+	name   string        // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
@@ -48,6 +51,8 @@ type vhost struct {
 	// slashed: proxying locations named "/x/" by "/x", for nginx's
 	// auto_redirect (redirect.go)
 	slashed map[string]*location
+	headers *respHeaders         // the server's add_header, expires (headers.go)
+	named   map[string]*location // "@name" locations, by name (try_files)
 }
 
 // location is one location block with everything a request needs precomputed.
@@ -60,10 +65,13 @@ type location struct {
 	// file order; names in set are dropped from the client's headers.
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
-	fcgi   *fcgiLocation
-	auth   *basicAuth  // auth_basic, nil when off (authbasic.go)
-	limits []reqLimit  // limit_req (limitreq.go)
-	conns  []connLimit // limit_conn (limitconn.go)
+	fcgi    *fcgiLocation
+	auth    *basicAuth       // auth_basic, nil when off (authbasic.go)
+	limits  []reqLimit       // limit_req (limitreq.go)
+	conns   []connLimit      // limit_conn (limitconn.go)
+	headers *respHeaders     // add_header, expires; nil: none (headers.go)
+	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
+	rw      *rewritePhase    // rewrites and return (rewrite.go)
 }
 
 type compiledHeader struct {
@@ -102,6 +110,12 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		if len(sc.ServerName) > 0 {
 			vh.name = sc.ServerName[0]
 		}
+		if vh.headers, err = compileHeaders(sc.Headers, s.maps); err != nil {
+			return nil, err
+		}
+		if vh.rw, err = compilePhase(sc.Rewrite, sc.Return, sc.RewriteLog, sc.Redirect, s.maps); err != nil {
+			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
+		}
 		for li, lc := range sc.Locations {
 			loc, err := s.buildLocation(lc, now, prev)
 			if err != nil {
@@ -112,6 +126,11 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 				vh.exact = append(vh.exact, loc)
 			case config.MatchRegex, config.MatchRegexCaseless:
 				vh.regex = append(vh.regex, loc)
+			case config.MatchNamed: // try_files's @name only (files.go)
+				if vh.named == nil {
+					vh.named = map[string]*location{}
+				}
+				vh.named[lc.Path] = loc
 			default:
 				vh.prefix = append(vh.prefix, loc)
 			}
@@ -138,7 +157,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
 	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
-		conns: s.connLimits(lc.LimitConn)}
+		conns: s.connLimits(lc.LimitConn), files: static.New(lc)}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {
@@ -171,6 +190,15 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
 	}
+	var err error
+	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
+		return nil, err
+	}
+	rw, err := compilePhase(lc.Rewrite, lc.Return, lc.RewriteLog, lc.Redirect, s.maps)
+	if err != nil {
+		return nil, err
+	}
+	loc.rw = rw
 	if lc.FastCGI != nil {
 		f, err := compileFastCGI(lc, s.maps)
 		if err != nil {

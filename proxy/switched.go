@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -25,10 +26,10 @@ import (
 // upstream's bytes, unframed, until the upstream closes or
 // proxy_read_timeout passes ("upstream timed out ... while reading
 // upstream"), and closes the client connection. Measured against nginx
-// 1.22.1: there is no 502 for an unrequested 101. spillway does the same
-// for every 101 for now (the two-way WebSocket tunnel is a later issue):
+// 1.22.1: there is no 502 for an unrequested 101. spillway does the same:
 // the head goes out, the upstream's bytes follow one way, and both
-// connections are closed at the end.
+// connections are closed at the end. A client that asked to upgrade gets
+// a two-way tunnel instead (tunnel.go).
 
 // switchProtocols relays a 101 answer. It returns true: the exchange
 // finishes in the hijack handler once the relay is over.
@@ -41,13 +42,20 @@ func (x *exchange) switchProtocols(a *attempt) bool {
 	out.SetNoDefaultContentType(true)
 	ctx.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	connection := u.Peek("Connection")
+	var up []byte
 	for k, v := range u.All() {
+		if bytes.EqualFold(k, []byte("Upgrade")) { // in any case: once, below
+			if up == nil {
+				up = v
+			}
+			continue
+		}
 		if hidden(k, connection) {
 			continue
 		}
 		out.AddBytesKV(k, v)
 	}
-	if up := u.Peek("Upgrade"); len(up) > 0 {
+	if len(up) > 0 {
 		out.SetBytesV("Upgrade", up) // nginx passes it on a 101
 	}
 	out.Set("Connection", "upgrade") // ngx_http_header_filter on a 101
@@ -59,6 +67,14 @@ func (x *exchange) switchProtocols(a *attempt) bool {
 	// with ctx still valid and closes the client connection after it.
 	head := out.AppendBytes(nil)
 	ctx.HijackSetNoResponse(true)
+	if len(peekFold(&ctx.Request.Header, "Upgrade")) > 0 {
+		// The client asked to upgrade: both ways (tunnel.go). Counted
+		// now, while fasthttp still counts the connection as open, so
+		// that a drain starting meanwhile waits for the tunnel.
+		x.site.tunnels.n.Add(1)
+		ctx.Hijack(func(c net.Conn) { x.runTunnel(c, a, head) })
+		return true
+	}
 	ctx.Hijack(func(c net.Conn) { x.relaySwitched(c, a, head) })
 	return true
 }

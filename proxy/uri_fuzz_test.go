@@ -20,10 +20,14 @@ import (
 //	go test -run='^$' -fuzz='^FuzzRequestTarget$' -fuzztime=20s -fuzzminimizetime=1s ./proxy
 
 // fzTargetConf has one location of each kind nginx selects differently,
-// each naming itself to the upstream.
+// each naming itself to the upstream. fzExchange half-closes after the
+// request, which nginx (and spillway) take as a client abort once the
+// upstream is awaited: proxy_ignore_client_abort keeps the exchange going,
+// as in the other fuzz configurations.
 const fzTargetConf = `
 error_log: {path: stderr, level: info}
 http:
+  proxy_ignore_client_abort: on
   client_body_temp_path: {TMP}/client
   proxy_temp_path: {TMP}/proxy
   proxy_connect_timeout: 2s

@@ -25,7 +25,7 @@ pid {{DIR}}/spillway.pid;
 http {
     proxy_temp_path {{DIR}}/temp;
     client_body_temp_path {{DIR}}/ctemp;
-    gzip on; access_log {{DIR}}/access.log;
+    gzip_static on; access_log {{DIR}}/access.log;
     server {
         listen {{LISTEN}};
         location / { proxy_pass http://{{ORIGIN}}; } location /private/ { proxy_pass http://{{ORIGIN}}; allow 10.0.0.0/8; deny all; }
@@ -43,7 +43,7 @@ func writeGuarded(t *testing.T, file, dir, listen, origin string, guarded bool) 
 	guards, ht := "", ""
 	if guarded {
 		guards = "            auth_request /auth;\n            auth_request_set $user $upstream_http_x_user;"
-		ht = `        location /static/ { root /srv; }`
+		ht = `        location /static/ { }`
 	}
 	s := strings.NewReplacer("{{DIR}}", dir, "{{LISTEN}}", listen, "{{ORIGIN}}", origin, "{{GUARDS}}", guards, "{{HT}}", ht).Replace(guardedConf)
 	if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
@@ -55,11 +55,11 @@ func writeGuarded(t *testing.T, file, dir, listen, origin string, guarded bool) 
 func refusedLines(file string) string {
 	return `spillway: [emerg] "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + file + `:12
 spillway: [emerg] "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + file + `:13
-spillway: [emerg] location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in ` + file + `:15
+spillway: [emerg] location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in ` + file + `:15
 `
 }
 
-const gzipWarn = `:6: unsupported directive "gzip" in http: spillway does not compress responses`
+const gzipWarn = `:6: unsupported directive "gzip_static" in http`
 
 func exitCode(err error) int {
 	var ee *exec.ExitError

@@ -199,6 +199,18 @@ type Server struct {
 	SatisfyAny bool
 	LimitReq   LimitReqConf
 	LimitConn  LimitConnConf
+	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
+	Gzip       Gzip            // gzip*, likewise (gzip.go)
+	// Return answers every request to the server before a location is
+	// chosen (nginx's server rewrite phase; rewrite.go).
+	Return Return
+	// Rewrite are the server's redirecting rewrites, run before its
+	// return (rewrite.go).
+	Rewrite    []Rewrite
+	RewriteLog bool // rewrite_log: the server's rewrites log at notice
+	// Redirect is the server level's absolute_redirect,
+	// server_name_in_redirect and port_in_redirect: its return's.
+	Redirect Redirect
 
 	Locations []*Location
 }
@@ -219,6 +231,7 @@ const (
 	MatchPreferPrefix                   // "^~ /path": a prefix match that stops the regex search
 	MatchRegex                          // "~ regex"
 	MatchRegexCaseless                  // "~* regex"
+	MatchNamed                          // "@name": reached only by try_files (static.go), never by a URI
 )
 
 // Location is one locations[] entry, with every inheritable directive resolved.
@@ -228,8 +241,12 @@ type Location struct {
 	Regex *regexp.Regexp // for MatchRegex / MatchRegexCaseless
 
 	ProxyPass  ProxyPass
-	StubStatus bool // stub_status: answer with the status page, not proxied
-	Internal   bool // internal: 404 to every client request (access.go)
+	StubStatus bool      // stub_status: answer with the status page, not proxied
+	Internal   bool      // internal: 404 to every client request (access.go)
+	Return     Return    // return: answered before access checks, not proxied (rewrite.go)
+	Redirect   Redirect  // absolute_redirect, server_name_in_redirect, port_in_redirect (rewrite.go)
+	Rewrite    []Rewrite // rewrite: redirects, run before return (rewrite.go)
+	RewriteLog bool      // rewrite_log: each rewrite's match logged at notice
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 
@@ -286,13 +303,16 @@ type Location struct {
 	// values); nil for proxy_pass. See fastcgi.go.
 	FastCGI   *FastCGI
 	Root      string    // root: $document_root, default "html"
+	Static    *Static   // files served here: no proxy_pass, and root/alias/index/try_files (static.go)
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
 
-	Access     AccessRules   // allow/deny in file order (access.go); empty allows everyone
-	AuthBasic  AuthBasic     // auth_basic, auth_basic_user_file (access.go)
-	SatisfyAny bool          // satisfy any: one passing check is enough (default all)
-	LimitReq   LimitReqConf  // limit_req* (limitreq.go)
-	LimitConn  LimitConnConf // limit_conn* (limitconn.go)
+	Access     AccessRules     // allow/deny in file order (access.go); empty allows everyone
+	AuthBasic  AuthBasic       // auth_basic, auth_basic_user_file (access.go)
+	SatisfyAny bool            // satisfy any: one passing check is enough (default all)
+	LimitReq   LimitReqConf    // limit_req* (limitreq.go)
+	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
+	Headers    ResponseHeaders // add_header, expires (headers.go)
+	Gzip       Gzip            // gzip* (gzip.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -50,6 +50,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = pathsFrom(in)
 	case *[]Header:
 		*p, err = headersFrom(in)
+	case *mimeTypes:
+		*p, err = mimeTypesFrom(in) // static.go
 	case *[]AccessRule:
 		*p, err = accessRulesFrom(in)
 	case *satisfy:
@@ -60,6 +62,10 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = limitReqZonesFrom(in)
 	case *[]LimitConn:
 		*p, err = limitConnFrom(in)
+	case *[]AddHeader:
+		*p, err = addHeadersFrom(in)
+	case *Expires:
+		*p, err = expiresFrom(in)
 	case *[]LimitConnZone:
 		*p, err = limitConnZonesFrom(in)
 	case *Buffers:
@@ -74,6 +80,10 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = accessLogFrom(in)
 	case *[]vars.MapDef:
 		*p, err = mapsFrom(in)
+	case *Return:
+		*p, err = returnFrom(in) // rewrite.go
+	case *[]Rewrite:
+		*p, err = rewritesFrom(in) // rewrite.go
 	default:
 		// A raw struct uses a type this switch lacks: a bug, found by the tests.
 		err = fmt.Errorf("internal error: no decoder for %T", o.v)

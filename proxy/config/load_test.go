@@ -134,6 +134,7 @@ func TestLoadGoodFile(t *testing.T) {
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
 		MergeSlashes: true, // nginx's default
+		Redirect:     Redirect{Absolute: true, Port: true},
 	}
 	gotServer := *s
 	gotServer.Locations = nil
@@ -154,6 +155,7 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
 		ProxyNextUpstream: NextError | NextTimeout,
 		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
+		Redirect: Redirect{Absolute: true, Port: true},
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix
@@ -509,7 +511,7 @@ func TestValidation(t *testing.T) {
 			loc0 + ".proxy_pass", 9, `"proxy_pass" cannot have URI part in location given by regular expression`},
 		{"bad regex", strings.Replace(base, "path: /", `path: "~ (a"`, 1), loc0 + ".path", 8, `invalid regular expression "(a"`},
 		{"path without slash", strings.Replace(base, "path: /", "path: api", 1), loc0 + ".path", 8, `the path must start with "/"`},
-		{"named location", strings.Replace(base, "path: /", "path: \"@fallback\"", 1), loc0 + ".path", 8, "named locations"},
+		{"named location with a modifier", strings.Replace(base, "path: /", "path: \"= @fallback\"", 1), loc0 + ".path", 8, "a named location is"},
 		{"duplicate location", base + "        - {path: \"^~ /\", proxy_pass: \"http://app\"}\n",
 			"http.servers[0].locations[1].path", 10, `duplicate location "^~ /"`},
 		{"upstream without servers", strings.Replace(base, "      servers: [{address: 127.0.0.1:9001}]\n", "      keepalive: 2\n", 1),

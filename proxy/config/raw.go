@@ -94,6 +94,8 @@ type rawServer struct {
 	Listen     *opt[listenAddrs] `mapstructure:"listen"`
 	ServerName *opt[words]       `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
+	Return     *opt[Return]      `mapstructure:"return"`  // rewrite.go
+	Rewrite    *opt[[]Rewrite]   `mapstructure:"rewrite"` // rewrite.go
 
 	serverDirectives   `mapstructure:",squash"`
 	locationDirectives `mapstructure:",squash"`
@@ -110,8 +112,12 @@ type rawLocation struct {
 	// redirects and subrequests, which spillway never makes, so a client
 	// asking for it gets 404 (access.go).
 	Internal *opt[bool] `mapstructure:"internal"`
+	// Return answers the location itself (rewrite.go).
+	Return  *opt[Return]    `mapstructure:"return"`
+	Rewrite *opt[[]Rewrite] `mapstructure:"rewrite"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
+	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }
 
@@ -211,6 +217,10 @@ type locationDirectives struct {
 	accessDirectives    `mapstructure:",squash"` // allow/deny as access (access.go)
 	limitReqDirectives  `mapstructure:",squash"` // limit_req* (limitreq.go)
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
+	headerDirectives    `mapstructure:",squash"` // add_header, expires (headers.go)
+	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
+	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
+	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -261,6 +271,10 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.accessDirectives.inherit(&p.accessDirectives)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
+	d.headerDirectives.inherit(&p.headerDirectives)
+	d.gzipDirectives.inherit(&p.gzipDirectives)
+	d.staticDirectives.inherit(&p.staticDirectives)
+	d.redirectDirectives.inherit(&p.redirectDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -355,6 +355,8 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		SatisfyAny:               s.accessDirectives.satisfyAny(),
 		LimitReq:                 s.limitReqDirectives.resolve(),
 		LimitConn:                s.limitConnDirectives.resolve(),
+		Headers:                  s.headerDirectives.resolve(),
+		Gzip:                     s.gzipDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -383,8 +385,12 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	}
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 
+	srv.Return = s.Return.or(Return{})
+	srv.Rewrite = s.Rewrite.or(nil)
+	srv.RewriteLog = s.RewriteLog.or(false)
+	srv.Redirect = s.redirectDirectives.resolve()
 	s.checkDirectives(p)
-	if len(s.Locations) == 0 {
+	if len(s.Locations) == 0 && srv.Return.Code == 0 && len(srv.Rewrite) == 0 {
 		p.add(key, `server has no locations: add locations: [{path: /, proxy_pass: http://...}]`)
 	}
 	seen := map[string]bool{}
@@ -400,6 +406,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		}
 		srv.Locations = append(srv.Locations, loc)
 	}
+	checkNamedTargets(srv, s, p) // try_files's @name (static.go)
 	return srv
 }
 
@@ -423,7 +430,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 		switch {
 		case err != nil:
 			p.add(l.ProxyPass.at(), "%v", err)
-		case pp.HasURI && loc.Regex != nil:
+		case pp.HasURI && (loc.Regex != nil || loc.Match == MatchNamed):
 			p.add(l.ProxyPass.at(), `"proxy_pass" cannot have URI part in location given by regular expression`)
 		}
 		loc.ProxyPass = pp
@@ -431,15 +438,20 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
 	loc.Internal = l.Internal.or(false)
+	loc.Return = l.Return.or(Return{})
+	loc.Rewrite = l.Rewrite.or(nil)
+	loc.RewriteLog = l.RewriteLog.or(false)
+	loc.Redirect = l.redirectDirectives.resolve()
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false):
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && loc.Return.Code == 0 && len(loc.Rewrite) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
 	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_pass replaces the proxy_* values
+	l.resolveStatic(loc, p)                  // root, alias, index, try_files (static.go)
 	return loc
 }
 
@@ -481,6 +493,8 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.SatisfyAny = d.accessDirectives.satisfyAny()
 	l.LimitReq = d.limitReqDirectives.resolve()
 	l.LimitConn = d.limitConnDirectives.resolve()
+	l.Headers = d.headerDirectives.resolve()
+	l.Gzip = d.gzipDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

@@ -42,6 +42,8 @@ func (d *locationDirectives) check(p *problems) {
 	}
 	d.checkBuffers(p)
 	d.accessDirectives.check(p)
+	d.headerDirectives.check(p)
+	d.gzipDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from
@@ -257,7 +259,10 @@ func parseLocationPath(s string) (string, MatchKind, *regexp.Regexp, error) {
 		kind = MatchPreferPrefix
 	}
 	if strings.HasPrefix(path, "@") {
-		return path, kind, nil, fmt.Errorf("named locations (%q) are not supported", path)
+		if mod != "" || len(path) == 1 {
+			return path, kind, nil, fmt.Errorf("invalid location %q: a named location is \"@name\", without a modifier", s)
+		}
+		return path, MatchNamed, nil, nil
 	}
 	if !strings.HasPrefix(path, "/") {
 		return path, kind, nil, fmt.Errorf(`invalid location %q: the path must start with "/", or use "~ regex"`, s)
@@ -271,7 +276,7 @@ func locationID(l *Location) (string, bool) {
 	switch l.Match {
 	case MatchExact:
 		return "= " + l.Path, l.Path != ""
-	case MatchPrefix, MatchPreferPrefix:
+	case MatchPrefix, MatchPreferPrefix, MatchNamed:
 		return l.Path, l.Path != ""
 	}
 	return "", false

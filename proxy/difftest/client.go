@@ -3,11 +3,13 @@ package difftest
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +31,12 @@ type Response struct {
 	// Auth is the WWW-Authenticate header ("" for none): the access
 	// control a client sees besides the status.
 	Auth string
+	// Lines are the header lines as received, "name: value" (for
+	// Scenario.Headers).
+	Lines []string
+	// Headers are the headers AspectHeaders compares, "name: value" lines
+	// in a fixed order (Location without its port).
+	Headers string
 	// Err is the client-side error, for failure messages only.
 	Err string
 }
@@ -167,7 +175,7 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		return r
 	}
 	for {
-		code, hdr, err := readHead(br)
+		code, hdr, lines, err := readHead(br)
 		if err != nil {
 			r.Status, r.End, r.Err = "none", endOf(err), err.Error()
 			if code != "" {
@@ -180,14 +188,44 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		}
 		r.Status = code
 		r.Auth = hdr["www-authenticate"]
+		r.Lines = lines
+		r.Headers = staticHeaders(hdr)
 		keep := "keep-alive"
 		if strings.EqualFold(hdr["connection"], "close") {
 			keep = "close"
 		}
 		r.End = r.frame(head, code, hdr, br, keep)
+		if strings.EqualFold(hdr["content-encoding"], "gzip") && len(r.Body) > 0 {
+			// Compared decompressed: zlib and Go's compressor write other bytes.
+			zr, err := gzip.NewReader(bytes.NewReader(r.Body))
+			if err == nil {
+				r.Body, err = io.ReadAll(zr)
+			}
+			if err != nil {
+				r.Body = []byte("undecodable gzip body: " + err.Error())
+			}
+		}
 		return r
 	}
 }
+
+// staticHeaders are the headers of a static answer, in a fixed order.
+func staticHeaders(hdr map[string]string) string {
+	var b strings.Builder
+	for _, k := range []string{"content-type", "etag", "last-modified", "accept-ranges", "content-range", "location"} {
+		v, ok := hdr[k]
+		if !ok {
+			continue
+		}
+		if k == "location" {
+			v = portRE.ReplaceAllString(v, "$1")
+		}
+		b.WriteString(k + ": " + v + "\n")
+	}
+	return b.String()
+}
+
+var portRE = regexp.MustCompile(`^(https?://[^/:]+):\d+`)
 
 // frame reads the body as the head frames it and says how the response
 // ended: the framing, then "complete ..." or how it was cut.
@@ -224,27 +262,28 @@ func (r *Response) frame(head bool, code string, hdr map[string]string, br *bufi
 }
 
 // readHead reads a status line and headers; names are lower-cased.
-func readHead(br *bufio.Reader) (code string, hdr map[string]string, err error) {
+func readHead(br *bufio.Reader) (code string, hdr map[string]string, lines []string, err error) {
 	line, err := br.ReadString('\n')
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	f := strings.Fields(line)
 	if len(f) < 2 {
-		return "", nil, fmt.Errorf("bad status line %q", line)
+		return "", nil, nil, fmt.Errorf("bad status line %q", line)
 	}
 	code, hdr = f[1], map[string]string{}
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			return code, nil, err
+			return code, nil, nil, err
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
-			return code, hdr, nil
+			return code, hdr, lines, nil
 		}
 		k, v, _ := strings.Cut(line, ":")
 		hdr[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+		lines = append(lines, strings.TrimSpace(k)+": "+strings.TrimSpace(v))
 	}
 }
 

@@ -3,9 +3,11 @@ package difftest
 import (
 	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Global normalisation rules, applied to every scenario. Each drops lines
@@ -22,8 +24,8 @@ type dropRule struct {
 var dropRules = []dropRule{
 	{
 		Name: "notice", Side: "",
-		re:     regexp.MustCompile(`^\[notice\] `),
-		Reason: "process lifecycle lines (start, signals, exit) differ by design: one nginx master and worker against one in-process spillway; docs/operations.md compares them",
+		re:     regexp.MustCompile(`^\[notice\] [^*]`),
+		Reason: "process lifecycle lines (start, signals, exit; no request's `*N`) differ by design: one nginx master and worker against one in-process spillway; docs/operations.md compares them",
 	},
 	{
 		Name: "closed-keepalive", Side: "nginx",
@@ -133,6 +135,12 @@ func Compare(s *Scenario, ng, sp *Outcome) Diffs {
 		if rn.Auth != rs.Auth {
 			add(AspectAuth, "request %d: nginx WWW-Authenticate %q, spillway %q", i+1, rn.Auth, rs.Auth)
 		}
+		if hn, hs := headerValues(s.Headers, rn.Lines), headerValues(s.Headers, rs.Lines); hn != hs {
+			add(AspectHeader, "request %d: nginx %s, spillway %s", i+1, hn, hs)
+		}
+		if (len(s.Locations) > 0 || s.ServerReturn != "" || s.ServerRewrite != "") && rn.Headers != rs.Headers {
+			add(AspectHeaders, "request %d: nginx\n\t%s\nspillway\n\t%s", i+1, strings.ReplaceAll(rn.Headers, "\n", "\n\t"), strings.ReplaceAll(rs.Headers, "\n", "\n\t"))
+		}
 		if rn.End != rs.End {
 			add(AspectEnd, "request %d: nginx %q (%s), spillway %q (%s)", i+1, rn.End, rn.Err, rs.End, rs.Err)
 		}
@@ -196,4 +204,35 @@ func Check(s *Scenario, d Diffs) error {
 		}
 	}
 	return fmt.Errorf("%s", b.String())
+}
+
+// headerValues renders the named headers of one response for comparison:
+// "name=[v1 v2]" each, an Expires that is a date within a year of the
+// response's Date as "Date+Nm", its distance rounded to the minute (the
+// two proxies answer in different seconds, and spillway's Date is
+// fasthttp's clock, up to a second behind).
+func headerValues(names []string, lines []string) string {
+	var date time.Time
+	for _, l := range lines {
+		if k, v, _ := strings.Cut(l, ": "); strings.EqualFold(k, "Date") {
+			date, _ = http.ParseTime(v)
+		}
+	}
+	var b strings.Builder
+	for _, n := range names {
+		var vals []string
+		for _, l := range lines {
+			k, v, _ := strings.Cut(l, ": ")
+			if !strings.EqualFold(k, n) {
+				continue
+			}
+			if t, err := http.ParseTime(v); err == nil && strings.EqualFold(n, "Expires") && !date.IsZero() &&
+				t.Sub(date).Abs() < 365*24*time.Hour {
+				v = fmt.Sprintf("Date%+dm", int(t.Sub(date).Round(time.Minute)/time.Minute))
+			}
+			vals = append(vals, v)
+		}
+		fmt.Fprintf(&b, "%s=%q ", n, vals)
+	}
+	return strings.TrimSpace(b.String())
 }

@@ -78,8 +78,8 @@ func TestDifferential(t *testing.T) {
 					t.Fatal(err)
 				}
 				if os.Getenv("DIFFTEST_VERBOSE") != "" {
-					t.Logf("nginx %s\n\t%s\nspillway %s\n\t%s", brief(ng.Responses), strings.Join(ng.Log, "\n\t"),
-						brief(sp.Responses), strings.Join(sp.Log, "\n\t"))
+					t.Logf("nginx %s\n\t%s\nspillway %s\n\t%s", brief(s, ng.Responses), strings.Join(ng.Log, "\n\t"),
+						brief(s, sp.Responses), strings.Join(sp.Log, "\n\t"))
 				}
 				d := Compare(s, ng, sp)
 				err = Check(s, d)
@@ -106,7 +106,7 @@ func TestDifferential(t *testing.T) {
 				res.mu.Unlock()
 				if err != nil {
 					t.Errorf("%v\n--- nginx.conf\n%s--- proxy.yaml\n%s--- nginx responses %+v\n--- spillway responses %+v\n--- nginx raw log\n%s--- spillway raw log\n%s",
-						err, ng.Config, sp.Config, brief(ng.Responses), brief(sp.Responses), ng.RawLog, sp.RawLog)
+						err, ng.Config, sp.Config, brief(s, ng.Responses), brief(s, sp.Responses), ng.RawLog, sp.RawLog)
 				}
 			})
 		}
@@ -139,10 +139,13 @@ func runAll() bool {
 	return f == nil || f.Value.String() == "" || f.Value.String() == "TestDifferential"
 }
 
-func brief(rs []Response) string {
+func brief(s *Scenario, rs []Response) string {
 	var b strings.Builder
 	for i, r := range rs {
 		fmt.Fprintf(&b, "\n  %d: %s, %d body bytes, %s %s", i+1, r.Status, len(r.Body), r.End, r.Err)
+		if len(s.Headers) > 0 {
+			b.WriteString("\n     " + headerValues(s.Headers, r.Lines))
+		}
 	}
 	return b.String()
 }

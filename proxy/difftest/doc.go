@@ -27,6 +27,7 @@ and the test compares:
 | ` + "`body`" + ` | the body bytes received (chunked framing removed; the error page footer ` + "`nginx/1.22.1`" + ` / ` + "`spillway`" + ` normalised) |
 | ` + "`end`" + ` | how the response ended: complete (and whether the connection stays open), or cut by EOF, reset or timeout |
 | ` + "`auth`" + ` | the ` + "`WWW-Authenticate`" + ` header |
+| ` + "`header`" + ` | the response headers a scenario names (add_header, expires): each one's values in order, an ` + "`Expires`" + ` date as its distance from ` + "`Date`" + ` in minutes |
 | ` + "`hits`" + ` | the requests each upstream server received, by method and request target (path and query byte for byte, as the proxy sent them) |
 | ` + "`conns`" + ` | the TCP connections each upstream server accepted (keepalive scenarios only) |
 | ` + "`log`" + ` | the error-log lines in order, after removing timestamps and pid#tid, with ` + "`*N`" + ` for connection numbers, ` + "`U0`" + `, ` + "`U1`" + `, ... and ` + "`PROXY`" + ` for addresses, ` + "`<dir>`" + ` and ` + "`<N>`" + ` for temp-file paths |
@@ -48,6 +49,14 @@ Run it:
     DIFFTEST_UPDATE_DOC=1 go test -run TestDocInSync ./proxy/difftest/   # regenerate this file
 
 nginx needs only its core http, proxy and upstream modules (Debian's ` + "`nginx-light`" + ` is enough).
+
+` + "`TestWebSocketDifferential`" + ` runs WebSocket sessions (coder/websocket's client against an
+echo origin of the same library) through both with nginx's documented set-up
+(` + "`proxy_http_version 1.1`" + `, ` + "`proxy_set_header Upgrade $http_upgrade`" + `, ` + "`Connection \"upgrade\"`" + `): messages
+small and large, a ping, the close handshake, an idle tunnel ended by ` + "`proxy_read_timeout`" + `, and
+a location without the headers (the origin's 426 passes through). The client's transcript, the
+access-log lines (` + "`$status \"$request\" $body_bytes_sent`" + `, written when the tunnel closes) and the
+error-log lines must be identical.
 
 ` + "`TestFail2banBadRequestFilter`" + ` sends every ` + "`bad_request`" + ` scenario's requests (with good ones
 between them) through both, with the access logs in nginx's ` + "`combined`" + ` format, and runs
@@ -158,6 +167,19 @@ func directives(s *Scenario) string {
 	}
 	for _, d := range s.Directives {
 		out = append(out, "`"+d.Name+" "+d.Value+"`")
+	}
+	if s.ServerRewrite != "" {
+		out = append(out, "`server redirect.test { rewrite "+s.ServerRewrite+"; }`")
+	}
+	if s.ServerReturn != "" {
+		out = append(out, "`server redirect.test { return "+s.ServerReturn+"; }`")
+	}
+	for _, l := range s.Locations {
+		one := "`location " + l.Path + " {"
+		for _, d := range l.Directives {
+			one += " " + d.Name + " " + strings.ReplaceAll(d.Value, "|", `\|`) + ";"
+		}
+		out = append(out, one+" }`")
 	}
 	return strings.Join(out, " ")
 }

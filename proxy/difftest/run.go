@@ -46,6 +46,9 @@ type Outcome struct {
 // Cleanup registers a function to run when the test ends (testing.T.Cleanup).
 type Cleanup func(func())
 
+// filesMtime is every Files entry's modification time.
+var filesMtime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
 // Run runs s against nginx (the binary at nginxBin) and spillway at the
 // same time, each in front of its own fresh upstreams, in directories under
 // dir. Everything started is stopped before Run returns; cleanup is a
@@ -96,7 +99,15 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		}
 	}
 	for name, content := range s.Files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return out, err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return out, err
+		}
+		// One mtime on both sides: Last-Modified and ETag are compared.
+		if err := os.Chtimes(p, filesMtime, filesMtime); err != nil {
 			return out, err
 		}
 	}

@@ -49,6 +49,12 @@ type Scenario struct {
 	// (name → content); "{DIR}" in a directive's value is that directory,
 	// e.g. auth_basic_user_file {DIR}/htpasswd.
 	Files map[string]string
+	// Locations come before the server's "location / { proxy_pass
+	// http://app; }", in both configurations: locations that serve files
+	// (root {DIR}/www, alias, try_files, ...) or answer by themselves
+	// (return, rewrite ... redirect). A scenario with Locations
+	// also compares the headers a static answer is made of (AspectHeaders).
+	Locations []Location
 	// AccessLog keeps each side's access log as written (in AccessFormat)
 	// in Outcome.AccessLog, for tools that read the file (fail2ban).
 	AccessLog bool
@@ -63,10 +69,21 @@ type Scenario struct {
 	// difference is logged, but it does not fail the scenario.
 	Racy       []Aspect
 	RacyReason string
+	// ServerReturn, when set, adds a server named redirect.test on the
+	// same address with this return (nginx's arguments, e.g. `301
+	// https://$host$request_uri`); requests reach it with a Raw request
+	// whose Host is redirect.test.
+	ServerReturn string
+	// ServerRewrite is likewise that server's one rewrite (nginx's
+	// arguments), before its return if both are set.
+	ServerRewrite string
 	// AccessFormat is both sides' access-log format; "" is accessFormat,
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
 	AccessFormat string
+	// Headers names response headers to compare (AspectHeader): each
+	// one's values in order, an Expires date as its distance from Date.
+	Headers []string
 }
 
 func (s *Scenario) accessFormat() string {
@@ -74,6 +91,14 @@ func (s *Scenario) accessFormat() string {
 		return s.AccessFormat
 	}
 	return accessFormat
+}
+
+// Location is one location of a scenario besides "location /": its path
+// as nginx writes it ("= /health", "~ ^/old/(.*)$") and its directives in
+// nginx's syntax (return's text may be double-quoted).
+type Location struct {
+	Path       string
+	Directives []Directive
 }
 
 // Server is one server of the upstream group.
@@ -139,6 +164,11 @@ const (
 	AspectLog    Aspect = "log"    // the normalised error-log lines, as a multiset
 	AspectAccess Aspect = "access" // the access-log lines ($status "$request"), as a multiset
 	AspectAuth   Aspect = "auth"   // the WWW-Authenticate header
+	AspectHeader Aspect = "header" // the response headers a scenario names (Scenario.Headers)
+	// AspectHeaders: Content-Type, ETag, Last-Modified, Accept-Ranges,
+	// Content-Range and Location (its port dropped); only for scenarios
+	// with Locations (the body aspect covers the length).
+	AspectHeaders Aspect = "headers"
 )
 
 // Difference is an expected difference between nginx and spillway.
@@ -212,16 +242,26 @@ http {
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "        keepalive %d;\n", s.Keepalive)
 	}
-	fmt.Fprintf(&b, `    }
-    server {
+	b.WriteString("    }\n")
+	if s.ServerReturn != "" || s.ServerRewrite != "" {
+		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name redirect.test;\n", listen)
+		if s.ServerRewrite != "" {
+			fmt.Fprintf(&b, "        rewrite %s;\n", s.ServerRewrite)
+		}
+		if s.ServerReturn != "" {
+			fmt.Fprintf(&b, "        return %s;\n", s.ServerReturn)
+		}
+		b.WriteString("    }\n")
+	}
+	fmt.Fprintf(&b, `    server {
         listen %s;
         server_name localhost;
-        location / {
+%s        location / {
             proxy_pass http://app%s;
         }
     }
 }
-`, listen, s.ProxyPassURI)
+`, listen, nginxLocations(s, dir), s.ProxyPassURI)
 	return b.String()
 }
 
@@ -248,11 +288,15 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
-	var headers, access []string
+	var headers, access, addHeaders []string
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
 		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
 			access = append(access, yamlString(d.Name+" "+d.Value))
+			continue
+		}
+		if d.Name == "add_header" { // one list in proxy.yaml
+			addHeaders = append(addHeaders, yamlString(unquoteAll(d.Value)))
 			continue
 		}
 		if d.Name == "proxy_set_header" {
@@ -267,6 +311,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(access) > 0 {
 		b.WriteString("  access: [" + strings.Join(access, ", ") + "]\n")
+	}
+	if len(addHeaders) > 0 {
+		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -292,10 +339,81 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
       server_name: [localhost]
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
       locations:
-        - path: /
+` + yamlLocations(s, dir) + `        - path: /
           proxy_pass: http://app` + s.ProxyPassURI + `
 `)
+	if s.ServerReturn != "" || s.ServerRewrite != "" {
+		b.WriteString(`    - listen: ["` + listenHost + `:0"]
+      server_name: [redirect.test]
+      access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
+`)
+		if s.ServerRewrite != "" {
+			b.WriteString("      rewrite: " + strconv.Quote(s.ServerRewrite) + "\n")
+		}
+		if s.ServerReturn != "" {
+			b.WriteString("      return: " + yamlString(returnYAML(s.ServerReturn)) + "\n")
+		}
+	}
 	return b.String(), nil
+}
+
+func nginxLocations(s *Scenario, dir string) string {
+	var b strings.Builder
+	for _, l := range s.Locations {
+		fmt.Fprintf(&b, "        location %s {\n", l.Path)
+		for _, d := range l.Directives {
+			fmt.Fprintf(&b, "            %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
+		}
+		b.WriteString("        }\n")
+	}
+	return b.String()
+}
+
+// yamlLocations writes Locations as proxy.yaml entries: a directive with
+// several words is a string (index, try_files take "a b c"); allow and
+// deny make one ordered access list, rewrites one list, and return's text
+// is read as nginx reads it.
+func yamlLocations(s *Scenario, dir string) string {
+	var b strings.Builder
+	for _, l := range s.Locations {
+		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
+		var access, rewrites []string
+		for _, d := range l.Directives {
+			switch d.Name {
+			case "allow", "deny": // one ordered list in proxy.yaml
+				access = append(access, strconv.Quote(d.Name+" "+d.Value))
+				continue
+			case "rewrite": // one list in proxy.yaml
+				rewrites = append(rewrites, strconv.Quote(d.Value))
+				continue
+			}
+			v := strings.ReplaceAll(d.Value, "{DIR}", dir)
+			if d.Name == "return" {
+				v = returnYAML(v)
+			}
+			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(v))
+		}
+		if len(access) > 0 {
+			b.WriteString("          access: [" + strings.Join(access, ", ") + "]\n")
+		}
+		if len(rewrites) > 0 {
+			fmt.Fprintf(&b, "          rewrite: [%s]\n", strings.Join(rewrites, ", "))
+		}
+	}
+	return b.String()
+}
+
+// returnYAML is return's proxy.yaml string for nginx's arguments: the
+// text's double quotes removed and its escapes read as nginx reads them.
+func returnYAML(v string) string {
+	code, text, ok := strings.Cut(v, " ")
+	if !ok {
+		return v
+	}
+	if u := unquote(text); u != text {
+		text = strings.NewReplacer(`\n`, "\n", `\"`, `"`, `\\`, `\`).Replace(u)
+	}
+	return code + " " + text
 }
 
 // unquote removes nginx's double quotes around a value.
@@ -304,6 +422,15 @@ func unquote(v string) string {
 		return v[1 : len(v)-1]
 	}
 	return v
+}
+
+// unquoteAll removes nginx's double quotes around each word of v.
+func unquoteAll(v string) string {
+	f := strings.Fields(v)
+	for i := range f {
+		f[i] = unquote(f[i])
+	}
+	return strings.Join(f, " ")
 }
 
 // yamlString is v as a YAML scalar: plain when it is one token (so 2 stays

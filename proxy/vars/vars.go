@@ -71,6 +71,7 @@ type Request struct {
 	ServerName    string // $server_name
 	Scheme        string // $scheme: "http" or "https"
 	Root          string // $document_root, $realpath_root
+	Filename      string // $request_filename when a location serves files (alias included); "" = Root + URI
 	ProxyHost     string // $proxy_host: proxy_pass's host as written
 	Length        int64  // $request_length: head and body bytes read
 	// BodyLength is $content_length when it is known from the buffered
@@ -520,6 +521,9 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		dst = append(dst, x.Request().Root...)
 	case kRequestFilename:
 		r := x.Request()
+		if r.Filename != "" {
+			return append(dst, r.Filename...), true
+		}
 		dst = append(append(dst, r.Root...), r.URI...)
 	case kProxyHost:
 		dst = append(dst, x.Request().ProxyHost...)
@@ -906,4 +910,37 @@ func appendOffset(b []byte, t time.Time, colon bool) []byte {
 		b = append(b, ':')
 	}
 	return numfmt.AppendDigits(b, off%60, 2)
+}
+
+// CompileCaptures is Compile for a value that may also use the captures
+// $0..$9 of a regular expression matched before it is evaluated (a regex
+// location's, for return): AppendCaptures supplies them, Append leaves them
+// empty (nginx's value when no regex matched).
+func CompileCaptures(s string, maps *Maps) (*Value, error) {
+	return compile(s, maps, true)
+}
+
+// AppendCaptures appends v's value for x, with $n being
+// src[loc[2n]:loc[2n+1]] (loc as regexp's FindSubmatchIndex; nil for no
+// match).
+func (v *Value) AppendCaptures(dst []byte, x Exchange, src string, loc []int) []byte {
+	return v.append(dst, x, nil, &captures{src: src, loc: loc}, 0)
+}
+
+// AppendCapturesEscaped is AppendCaptures with esc applied to the value of
+// each capture only (nginx escapes a rewrite redirect's captures, not its
+// other variables): esc gets the capture appended at dst[start:].
+func (v *Value) AppendCapturesEscaped(dst []byte, x Exchange, src string, loc []int, esc func(dst []byte, start int) []byte) []byte {
+	caps := &captures{src: src, loc: loc}
+	for i := range v.parts {
+		p := &v.parts[i]
+		if p.k == kCapture {
+			start := len(dst)
+			dst = esc(caps.append(dst, p.n), start)
+			continue
+		}
+		one := Value{parts: v.parts[i : i+1], maps: v.maps}
+		dst = one.append(dst, x, nil, caps, 0)
+	}
+	return dst
 }

@@ -232,9 +232,13 @@ type level struct {
 	locations *yaml.Node
 
 	// location
-	regex       bool // a ~ or ~* location
-	internal    bool // internal: answered 404, needs no proxy_pass
-	proxies     bool // proxy_pass or stub_status converted
+	regex       bool       // a ~ or ~* location
+	internal    bool       // internal: answered 404, needs no proxy_pass
+	proxies     bool       // proxy_pass or stub_status converted
+	answers     bool       // return converted: the level answers by itself (rewrite.go)
+	returned    bool       // a return converted: later rewrites are never reached
+	broken      bool       // break: later rewrites and returns are never reached
+	rewriteVal  *yaml.Node // the rewrite list (rewrite.go)
 	proxyTarget string
 	healthCheck *Directive
 
@@ -464,8 +468,8 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		c.warn(d, Refused, "server cannot be converted: none of its listen addresses can be served by spillway")
 		return nil, nil
 	}
-	if len(lv.locations.Content) == 0 {
-		c.warn(d, Refused, "server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server")
+	if len(lv.locations.Content) == 0 && !lv.answers {
+		c.warn(d, Refused, "server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server")
 		return nil, nil
 	}
 	listenVal.Kind, listenVal.Style = yaml.SequenceNode, yaml.FlowStyle
@@ -501,7 +505,8 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 	if path == "" {
 		return nil, nil // reported by locationPath's caller
 	}
-	lv := &level{ctx: "location", m: newMap(), regex: re != ""}
+	// a named location's proxy_pass may not have a URI part, as a regex one
+	lv := &level{ctx: "location", m: newMap(), regex: re != "" || strings.HasPrefix(path, "@")}
 	lv.m.set("path", str(path))
 	if re != "" {
 		if _, err := regexp.Compile(re); err != nil {
@@ -515,15 +520,15 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		}
 	}
 	c.finish(lv)
-	if !lv.proxies && (lv.internal || c.deniesAll(lv, parent)) {
-		// nginx answers every client 404 (internal) or 403 (allow/deny)
-		// here before any content handler; spillway does the same
-		// without one.
+	if !lv.proxies && (lv.answers || lv.internal || c.deniesAll(lv, parent)) {
+		// nginx answers every client with the return, or 404 (internal)
+		// or 403 (allow/deny) here before any content handler; spillway
+		// does the same without one.
 		lv.m.n.Content[1].LineComment = "location at " + where(d)
 		return lv.m.n, nil
 	}
-	if !lv.proxies {
-		c.warn(d, Refused, "location \"%s\" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location", path)
+	if !lv.proxies && !c.servesFiles(lv, parent) { // root, alias, index, try_files (static.go)
+		c.warn(d, Refused, "location \"%s\" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location", path)
 		return nil, nil
 	}
 	if lv.healthCheck != nil {
@@ -599,7 +604,7 @@ func locationPath(d *Directive) (path, re string, err error) {
 		case strings.HasPrefix(uri, "~"):
 			mod, uri = "~", uri[1:]
 		case strings.HasPrefix(uri, "@"):
-			return "", "", nil
+			return uri, "", nil // a named location (try_files's @name)
 		}
 	default:
 		return "", "", errAt(d, `invalid number of arguments in "location" directive`)

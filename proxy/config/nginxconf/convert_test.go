@@ -51,18 +51,14 @@ func TestConvertRealistic(t *testing.T) {
 	golden(t, "testdata/realistic/proxy.yaml", string(res.YAML))
 	golden(t, "testdata/realistic/warnings.txt", warningLines(res.Warnings))
 	for _, want := range []string{
-		`testdata/realistic/nginx.conf:30: unsupported directive "gzip" in http: spillway does not compress responses`,
 		`testdata/realistic/nginx.conf:13: ignored directive "events" in main: `,
-		`testdata/realistic/mime.types:1: ignored directive "types" in http: `,
-		`testdata/realistic/conf.d/api.conf:24: unsupported directive "expires" in location`,
-		`testdata/realistic/conf.d/www.conf:5: unsupported directive "add_header" in server: `,
 	} {
 		if !strings.Contains(warningLines(res.Warnings), want) {
 			t.Errorf("no warning %q", want)
 		}
 	}
-	if n := res.Unsupported(); n != 3 {
-		t.Errorf("Unsupported() = %d, want 3", n)
+	if n := res.Unsupported(); n != 1 { // gzip_static; gzip, add_header and expires convert
+		t.Errorf("Unsupported() = %d, want 1", n)
 	}
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
 		t.Errorf("config.LoadBytes: %v", err)
@@ -111,23 +107,21 @@ location /e { proxy_pass http://127.0.0.1:9000; }`),
 location / { proxy_pass http://127.0.0.1:9000; }
 location @fallback { proxy_pass http://127.0.0.1:9000; }
 location ~ ^/(?!api) { proxy_pass http://127.0.0.1:9000; }
-location /static/ { root /srv; }
+location /static/ { }
 location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass http://127.0.0.1:9000; }
 location /v/ { proxy_pass http://$host:9000; }`),
 			warns: []string{
-				`6: named location "@fallback" cannot be converted: spillway has no named locations`,
 				"7: location \"~ ^/(?!api)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location",
-				`8: location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location`,
+				`8: location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location`,
 				`9: nested location "/n/x" in location cannot be converted: its requests would reach the enclosing location`,
-				`10: location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location`,
+				`10: location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location`,
 				`10: unsupported proxy_pass "http://$host:9000" in location: variables are not supported`,
 			},
 			refused: []string{
-				`named location "@fallback" cannot be converted: spillway has no named locations in x.conf:6`,
 				"location \"~ ^/(?!api)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:7",
-				`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:8`,
+				`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:8`,
 				`nested location "/n/x" in location cannot be converted: its requests would reach the enclosing location in x.conf:9`,
-				`location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:10`,
+				`location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:10`,
 			},
 		},
 		{

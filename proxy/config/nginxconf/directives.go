@@ -60,6 +60,15 @@ func init() {
 	add("location", "stub_status", stubStatus)
 	add("location", "health_check", healthCheck)
 	add("location", "internal", internal)
+	add("server location", "return", returnDirective) // rewrite.go
+	add("server location", "rewrite", rewriteDirective)
+	add("server location", "break", breakDirective)
+	for _, n := range []string{"return", "rewrite", "break"} {
+		add("http", n, notAllowedHere) // nginx -t refuses them there
+	}
+	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log"} {
+		add(inLocations, n, single(flagValue))
+	}
 
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(httpVersionValue))
@@ -168,8 +177,6 @@ var ignored = map[string]ignoredWhy{
 	"sendfile":                       {"", "spillway sends temp-file parts of responses with sendfile anyway"},
 	"tcp_nopush":                     {"", "spillway writes a response's buffers with one writev"},
 	"tcp_nodelay":                    {"", "Go sets TCP_NODELAY on every connection"},
-	"types":                          {"", "MIME types matter for static files only; spillway passes the upstream's Content-Type"},
-	"default_type":                   {"", "MIME types matter for static files only; spillway passes the upstream's Content-Type"},
 	"server_tokens":                  {"", "spillway's Server header and error pages never show a version"},
 	"types_hash_max_size":            {"", "hash table sizing"},
 	"types_hash_bucket_size":         {"", "hash table sizing"},
@@ -185,10 +192,6 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_valid":          {"", "a cache for static files"},
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
-	"log_not_found":                  {"", "about static files"},
-	"server_name_in_redirect":        {"", "about redirects nginx makes for static directories"},
-	"port_in_redirect":               {"", "about redirects nginx makes for static directories"},
-	"absolute_redirect":              {"", "about redirects nginx makes for static directories"},
 	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
@@ -197,14 +200,7 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"rewrite":            "spillway has no rewrite module",
 	"set":                "spillway has no rewrite module",
-	"root":               "spillway does not serve files",
-	"alias":              "spillway does not serve files",
-	"index":              "spillway does not serve files",
-	"try_files":          "spillway does not serve files",
-	"autoindex":          "spillway does not serve files",
-	"gzip":               "spillway does not compress responses",
 	"fastcgi_pass":       "spillway proxies HTTP only",
 	"uwsgi_pass":         "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
@@ -217,7 +213,6 @@ var unsupportedWhy = map[string]string{
 	"random":             "spillway balances with round-robin or least_conn",
 	"error_log":          "spillway's error logs are set at the top level",
 	"access_log":         "spillway writes access logs per server",
-	"add_header":         "spillway does not add response headers",
 	"proxy_cache":        "spillway does not cache",
 	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
@@ -250,7 +245,6 @@ var refusedWhy = map[string]refusal{
 	"secure_link_secret":       {why: "links would not be checked"},
 	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
 	"if":                       {why: "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
-	"return":                   {why: "spillway has no rewrite module: requests would be proxied instead"},
 	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},
@@ -265,6 +259,7 @@ var refusedWhy = map[string]refusal{
 	"modsecurity_rules_remote": {why: "no request would be inspected"},
 	"SecRulesEnabled":          {why: "no request would be inspected"},
 	"testcookie":               {why: "no client would be challenged", off: true},
+	"disable_symlinks":         {why: "symbolic links in the paths of served files would be followed", off: true},
 }
 
 // refusal says why a directive is refused; off means "NAME off" turns the
@@ -725,11 +720,6 @@ func location(c *conv, lv *level, d *Directive) error {
 	n, err := c.location(d, lv)
 	if err != nil {
 		return err
-	}
-	if n == nil && len(d.Args) == 1 && strings.HasPrefix(d.Args[0], "@") {
-		c.warn(d, Refused, "named location \"%s\" cannot be converted: spillway has no named locations", d.Args[0])
-		// nginx: a named location's proxy_pass has no URI part, as in a regex one
-		return c.dropped(d, true)
 	}
 	if n != nil {
 		lv.locations.Content = append(lv.locations.Content, n)

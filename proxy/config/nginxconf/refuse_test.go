@@ -68,7 +68,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"secure_link_secret s3cret;", "links would not be checked"},
 		{"ssl_verify_client on;", "no client certificate would be asked"},
 		{"if ($invalid_referer) { return 403; }", "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
-		{"return 403;", "spillway has no rewrite module: requests would be proxied instead"},
 		{"access_by_lua 'ngx.exit(403)';", "the Lua code that guards requests would not run"},
 		{"access_by_lua_block { ngx.exit(403); }", "the Lua code that guards requests would not run"},
 		{"access_by_lua_file /etc/nginx/guard.lua;", "the Lua code that guards requests would not run"},
@@ -83,6 +82,7 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"modsecurity_rules_remote key https://example.com/rules;", "no request would be inspected"},
 		{"SecRulesEnabled;", "no request would be inspected"},
 		{"testcookie on;", "no client would be challenged"},
+		{"disable_symlinks on;", "symbolic links in the paths of served files would be followed"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
@@ -138,10 +138,10 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		want     []string
 	}{
 		{"location that lets some clients reach its files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ /\\.ht { allow 10.0.0.1; deny all; }"), []string{
-			`location "~ /\.ht" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
+			`location "~ /\.ht" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
-		{"static files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation /static/ { root /srv; }"), []string{
-			`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:6`,
+		{"static files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation /static/ { }"), []string{
+			`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
 		{"regex RE2 cannot compile, with what it guards", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ ^/(?!public) {\nauth_request /auth;\nproxy_pass http://127.0.0.1:9000; }"), []string{
 			"location \"~ ^/(?!public)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:6",
@@ -151,19 +151,19 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 			`nested location "/admin/secret" in location cannot be converted: its requests would reach the enclosing location in x.conf:6`,
 			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:7`,
 		}},
-		{"named location", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation @app { proxy_pass http://127.0.0.1:9000; }"), []string{
-			`named location "@app" cannot be converted: spillway has no named locations in x.conf:6`,
+		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{
+			`location "@app" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
-		{"server that only redirects", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$request_uri;\n }\n}\n", []string{
-			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server in x.conf:3`,
-			`"return" directive in server is not enforced by spillway (spillway has no rewrite module: requests would be proxied instead) in x.conf:4`,
+		{"server that only redirects, with a variable spillway lacks", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$ssl_client_s_dn;\n }\n}\n", []string{
+			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
+			`"return" directive in server is not enforced by spillway (unknown "ssl_client_s_dn" variable: requests would be answered otherwise) in x.conf:4`,
 		}},
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
 		}},
-		{"every server refused", conf("listen 80;\nlocation /admin/ { root /srv; auth_request /auth; }"), []string{
-			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass) or answers stub_status, so its requests would reach another server in x.conf:3`,
-			`location "/admin/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass) nor answers stub_status, so its requests would reach another location in x.conf:5`,
+		{"every server refused", conf("listen 80;\nlocation /admin/ { auth_request /auth; }"), []string{
+			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
+			`location "/admin/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:5`,
 			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:5`,
 		}},
 	} {
@@ -197,10 +197,10 @@ func TestConvertRefusalListsEverything(t *testing.T) {
 	}
 	write(main, `events { }
 http {
-    gzip on;
+    gzip_static on;
     server {
         listen 8080;
-        location / { proxy_pass http://127.0.0.1:9000; expires 1h; }
+        location / { proxy_pass http://127.0.0.1:9000; add_trailer X-T 1; }
         include admin.conf;
     }
 }
@@ -209,7 +209,7 @@ http {
     proxy_pass http://127.0.0.1:9000;
     auth_request /auth;
     auth_request_set $user $upstream_http_x_user;
-    add_header X-A 1;
+    gunzip on;
 }
 `)
 	res, err := ConvertFile(main, Options{})
@@ -222,11 +222,11 @@ http {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
-` + main + `:3: unsupported directive "gzip" in http: spillway does not compress responses
-` + main + `:6: unsupported directive "expires" in location
+` + main + `:3: unsupported directive "gzip_static" in http
+` + main + `:6: unsupported directive "add_trailer" in location
 ` + inc + `:3: "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests)
 ` + inc + `:4: "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests)
-` + inc + `:5: unsupported directive "add_header" in location: spillway does not add response headers
+` + inc + `:5: unsupported directive "gunzip" in location
 `
 	if w := warningLines(res.Warnings); w != wantWarnings {
 		t.Errorf("warnings:\n%s\nwant:\n%s", w, wantWarnings)

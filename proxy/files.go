@@ -1,0 +1,337 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+	"spillway/proxy/static"
+)
+
+// maxInternalRedirects is nginx's NGX_HTTP_MAX_URI_CHANGES + 1: an index
+// or try_files fallback that keeps redirecting ends in a 500.
+const maxInternalRedirects = 10
+
+// serveFiles answers a location that serves files (proxy/static): the
+// file, a 304/412/206/416, nginx's error page, or — after an internal
+// redirect (index, try_files's last URI) — whatever the new location does.
+// done false means the new location proxies: serve goes on with it.
+// streaming means the file body is being written and finish runs after it.
+func (x *exchange) serveFiles() (done, streaming bool) {
+	method := string(x.ctx.Method())
+	for changes := 0; ; changes++ {
+		r := x.loc.files.Resolve(method, string(x.path))
+		x.vars.req.Filename = r.Filename
+		for _, l := range r.Logs {
+			lv := config.LevelError
+			if l.Level == "crit" {
+				lv = config.LevelCrit
+			}
+			x.logf(errorlog.Level(lv), l.Msg, uintptr(l.Errno), "")
+		}
+		switch r.Kind {
+		case static.Status:
+			x.codePage(r.Code)
+			return true, false
+		case static.Redirect:
+			x.redirectSlash()
+			return true, false
+		case static.Serve:
+			return true, x.sendFile(r)
+		case static.Listing: // autoindex: nginx sends it chunked
+			x.ctx.SetStatusCode(fasthttp.StatusOK)
+			x.ctx.Response.Header.SetContentType("text/html")
+			x.status = fasthttp.StatusOK
+			if !x.ctx.IsHead() {
+				x.ctx.SetBodyStream(bytes.NewReader(r.Body), -1)
+				x.bodyBytes = int64(len(r.Body))
+			}
+			return true, false
+		case static.Pass: // the location's own handler goes on with the file's URI
+			x.setPath(r.URI, "")
+			return false, false
+		case static.Named: // $uri unchanged; config made sure the name exists
+			x.loc = x.vh.named[r.URI]
+			x.vars.req.Root = x.loc.conf.Root
+			if !x.checkAccess(&x.loc.conf.Access, x.loc.auth, x.loc.conf.SatisfyAny) {
+				return true, false
+			}
+			if x.loc.files == nil {
+				return false, false
+			}
+			continue
+		}
+		if changes+1 >= maxInternalRedirects {
+			x.logf(errorlog.Level(config.LevelError), "rewrite or internal redirection cycle while internally redirecting to \""+r.URI+"\"", 0, "")
+			x.page(fasthttp.StatusInternalServerError)
+			return true, false
+		}
+		x.setPath(r.URI, r.Args)
+		x.redirected = true
+		x.loc = x.vh.match(x.path)
+		if x.loc == nil {
+			x.page(fasthttp.StatusNotFound)
+			return true, false
+		}
+		x.vars.req.Root = x.loc.conf.Root
+		// nginx runs the access phase again for the new location (an
+		// internal one is reachable now); limit_req and limit_conn count
+		// a request once (r->main), so they are not run again.
+		if !x.checkAccess(&x.loc.conf.Access, x.loc.auth, x.loc.conf.SatisfyAny) {
+			return true, false
+		}
+		if x.loc.files == nil {
+			return false, false
+		}
+	}
+}
+
+// codePage answers code with nginx's error page, or, for a code nginx has
+// none for (try_files =418), with an empty body and no Content-Type
+// (ngx_http_send_special_response).
+func (x *exchange) codePage(code int) {
+	if nginxHasPage(code) {
+		x.page(code)
+		return
+	}
+	x.ctx.Response.Reset()
+	x.ctx.SetStatusCode(code)
+	setReason(&x.ctx.Response.Header, code, nil)
+	x.ctx.Response.Header.SetContentLength(0)
+	x.status = code
+}
+
+// nginxHasPage lists ngx_http_error_pages (nginx 1.22) entries with a page.
+func nginxHasPage(code int) bool {
+	switch {
+	case code == 301, code == 302, code == 303, code == 307, code == 308:
+		return true
+	case code >= 400 && code <= 416, code == 421, code == 429, code >= 494 && code <= 497:
+		return true
+	case code >= 500 && code <= 505, code == 507:
+		return true
+	}
+	return false
+}
+
+// setPath changes $uri (and, when args is not "", $args) for what follows.
+func (x *exchange) setPath(uri, args string) {
+	x.path = append(x.path[:0], uri...)
+	x.vars.req.URI = bstr(x.path)
+	if args != "" {
+		x.args = []byte(args)
+		x.vars.req.Args = bstr(x.args)
+	}
+}
+
+// sendFile answers with r.File after the not_modified and range filters.
+func (x *exchange) sendFile(r static.Result) bool {
+	f, fi := r.File, r.Info
+	files := x.loc.files
+	ctx := x.ctx
+	h := &ctx.Request.Header
+	etag := files.ETag(fi)
+	switch static.Precondition(fi.ModTime(), etag, string(h.Peek("If-Unmodified-Since")), string(h.Peek("If-Match")),
+		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match"))) {
+	case http.StatusPreconditionFailed:
+		f.Close()
+		x.page(fasthttp.StatusPreconditionFailed)
+		return false
+	case http.StatusNotModified:
+		f.Close()
+		x.fileHead(fasthttp.StatusNotModified, "", fi, etag)
+		x.status = fasthttp.StatusNotModified
+		return false
+	}
+	size := fi.Size()
+	spans, code := []static.Span{{Start: 0, End: size}}, fasthttp.StatusOK
+	if rh := h.Peek("Range"); len(rh) > 0 && x.ifRange(fi, etag) {
+		switch sp, rc := static.Ranges(string(rh), size); rc {
+		case fasthttp.StatusRequestedRangeNotSatisfiable:
+			f.Close()
+			x.page(fasthttp.StatusRequestedRangeNotSatisfiable)
+			ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			return false
+		case fasthttp.StatusPartialContent:
+			spans, code = sp, fasthttp.StatusPartialContent
+		}
+	}
+	ct := files.ContentType(string(x.path))
+	x.fileHead(code, ct, fi, etag)
+	resp := &ctx.Response.Header
+	body := &fileBody{x: x, f: f}
+	switch {
+	case code == fasthttp.StatusOK:
+		resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
+		body.parts = []filePart{{off: 0, n: size}}
+	case len(spans) == 1:
+		resp.Set("Content-Range", contentRange(spans[0], size))
+		body.parts = []filePart{{off: spans[0].Start, n: spans[0].End - spans[0].Start}}
+	default:
+		// ngx_http_range_multipart_header: the boundary is nginx's next
+		// temp number, 20 digits.
+		boundary := fmt.Sprintf("%020d", x.p.tempNums.Add(1))
+		resp.SetContentType("multipart/byteranges; boundary=" + boundary)
+		for _, sp := range spans {
+			head := "\r\n--" + boundary + "\r\nContent-Type: " + ct + "\r\nContent-Range: " + contentRange(sp, size) + "\r\n\r\n"
+			body.parts = append(body.parts, filePart{head: []byte(head), off: sp.Start, n: sp.End - sp.Start})
+		}
+		body.tail = []byte("\r\n--" + boundary + "--\r\n")
+	}
+	for _, p := range body.parts {
+		body.n += int64(len(p.head)) + p.n
+	}
+	body.n += int64(len(body.tail))
+	x.status = code
+	if ctx.IsHead() || body.n == 0 {
+		f.Close()
+		resp.SetContentLength(int(body.n))
+		if ctx.IsHead() {
+			ctx.Response.SkipBody = true
+		}
+		return false
+	}
+	ctx.Response.ImmediateHeaderFlush = true // the body goes out with sendfile(2) behind the head
+	ctx.SetBodyStream(body, int(body.n))
+	return true
+}
+
+// contentRange is a Content-Range value for sp of a size-byte file.
+func contentRange(sp static.Span, size int64) string {
+	return "bytes " + strconv.FormatInt(sp.Start, 10) + "-" + strconv.FormatInt(sp.End-1, 10) + "/" + strconv.FormatInt(size, 10)
+}
+
+// fileHead sets a file answer's status and validators.
+func (x *exchange) fileHead(code int, contentType string, fi os.FileInfo, etag string) {
+	resp := &x.ctx.Response
+	resp.SetStatusCode(code)
+	setReason(&resp.Header, code, nil)
+	if contentType != "" {
+		resp.Header.SetContentType(contentType)
+	}
+	resp.Header.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	if etag != "" {
+		resp.Header.Set("ETag", etag)
+	}
+}
+
+// ifRange is nginx's If-Range test: absent, or the entity tag or exact
+// Last-Modified of the file, lets the Range apply.
+func (x *exchange) ifRange(fi os.FileInfo, etag string) bool {
+	v := string(x.ctx.Request.Header.Peek("If-Range"))
+	if v == "" {
+		return true
+	}
+	if v[0] == '"' || len(v) > 1 && v[:2] == "W/" {
+		return etag != "" && v == etag
+	}
+	t, err := http.ParseTime(v)
+	return err == nil && t.Unix() == fi.ModTime().Unix()
+}
+
+// fileBody is a file's bytes as the response body: fasthttp hands WriteTo
+// its writer, whose ReadFrom reaches the socket's sendfile(2); CloseWithError
+// closes the file and finishes the exchange.
+type fileBody struct {
+	x      *exchange
+	f      *os.File
+	parts  []filePart // the file's ranges, each after its multipart head
+	tail   []byte     // the closing boundary of a multipart body
+	n      int64      // the whole body's length
+	closed bool
+}
+
+// filePart is n bytes of the file at off, after head.
+type filePart struct {
+	head   []byte
+	off, n int64
+}
+
+// Read serves fasthttp if it ever cannot use WriteTo: a single part only.
+func (b *fileBody) Read(p []byte) (int, error) {
+	if len(b.parts) != 1 || b.parts[0].head != nil {
+		return 0, errors.New("static file body: Read of a multipart body")
+	}
+	pt := &b.parts[0]
+	if pt.n <= 0 {
+		return 0, io.EOF
+	}
+	n, err := b.f.ReadAt(p[:min(int64(len(p)), pt.n)], pt.off)
+	pt.off += int64(n)
+	pt.n -= int64(n)
+	if err == io.EOF && pt.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// SupportsBodyWriteTo makes fasthttp call WriteTo (fasthttp.BodyWriterTo).
+func (b *fileBody) SupportsBodyWriteTo() bool { return true }
+
+func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	write := func(p []byte) error {
+		b.x.sendDeadline()
+		n, err := w.Write(p)
+		total += int64(n)
+		return err
+	}
+	for _, pt := range b.parts {
+		if len(pt.head) > 0 {
+			if err := write(pt.head); err != nil {
+				b.x.bodyBytes += total
+				return total, err
+			}
+		}
+		if _, err := b.f.Seek(pt.off, io.SeekStart); err != nil {
+			b.x.bodyBytes += total
+			return total, err
+		}
+		lr := &io.LimitedReader{R: b.f, N: pt.n}
+		var n int64
+		var err error
+		if rf, ok := w.(io.ReaderFrom); ok {
+			n, err = b.x.sendSteps(rf, lr) // sendfile(2) to the socket
+		} else {
+			b.x.sendDeadline()
+			n, err = io.Copy(w, lr)
+		}
+		total += n
+		if err == nil && n < pt.n {
+			err = io.ErrUnexpectedEOF // the file shrank under us
+		}
+		if err != nil {
+			b.x.bodyBytes += total
+			return total, err
+		}
+	}
+	var err error
+	if len(b.tail) > 0 {
+		err = write(b.tail)
+	}
+	b.x.bodyBytes += total
+	return total, err
+}
+
+func (b *fileBody) Close() error { return b.CloseWithError(nil) }
+
+func (b *fileBody) CloseWithError(err error) error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	_ = b.f.Close()
+	if err != nil {
+		b.x.clientWriteFailed(err)
+	}
+	b.x.finish()
+	return nil
+}

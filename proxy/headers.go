@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/vars"
+)
+
+// nginx's headers filter (ngx_http_headers_filter_module): add_header and
+// expires, applied to every answer — proxied responses (respond.go) and
+// spillway's own (pages.go, stub_status) — by one call, x.addHeaders.
+
+// respHeaders is one level's add_header and expires, compiled once per site.
+type respHeaders struct {
+	add     []addHeader
+	expires config.Expires
+}
+
+type addHeader struct {
+	name   string
+	value  *vars.Value
+	always bool
+}
+
+// compileHeaders compiles a level's add_header values; nil when the level
+// changes no header.
+func compileHeaders(r config.ResponseHeaders, maps *vars.Maps) (*respHeaders, error) {
+	if r.Empty() {
+		return nil, nil
+	}
+	h := &respHeaders{expires: r.Expires}
+	for _, a := range r.Add {
+		v, err := vars.Compile(a.Value, maps)
+		if err != nil {
+			return nil, &headerError{name: a.Name, err: err}
+		}
+		h.add = append(h.add, addHeader{name: a.Name, value: v, always: a.Always})
+	}
+	return h, nil
+}
+
+type headerError struct {
+	name string
+	err  error
+}
+
+func (e *headerError) Error() string { return "add_header " + e.name + ": " + e.err.Error() }
+func (e *headerError) Unwrap() error { return e.err }
+
+// addHeaderStatus lists the statuses nginx adds headers to without
+// "always", and sets expires for.
+func addHeaderStatus(status int) bool {
+	switch status {
+	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+		return true
+	}
+	return false
+}
+
+// addHeaders is nginx's headers filter for an answer of the given status
+// whose head is in x.ctx.Response: expires first, then each add_header in
+// file order. The level is the location's, or the server's for an answer
+// no location made. Any code that answers the client itself (error pages,
+// redirects, return, static files) calls it once the head is complete and
+// before the body goes out.
+func (x *exchange) addHeaders(status int) {
+	var h *respHeaders
+	switch {
+	case x.loc != nil:
+		h = x.loc.headers
+	case x.vh != nil:
+		h = x.vh.headers
+	}
+	if h == nil {
+		return
+	}
+	out := &x.ctx.Response.Header
+	safe := addHeaderStatus(status)
+	if safe && h.expires.Kind != config.ExpiresOff {
+		setExpires(out, h.expires, time.Now())
+	}
+	var buf []byte
+	for i := range h.add {
+		a := &h.add[i]
+		if !safe && !a.always {
+			continue
+		}
+		buf = a.value.Append(buf[:0], x)
+		switch {
+		case strings.EqualFold(a.name, "ETag"), strings.EqualFold(a.name, "Last-Modified"):
+			// nginx replaces these (an empty value removes them).
+			delHeader(out, a.name)
+			if len(buf) > 0 {
+				out.Add(a.name, string(buf))
+			}
+		case len(buf) > 0:
+			out.Add(a.name, string(buf))
+		}
+	}
+}
+
+// expiresMax is what nginx writes for "expires max".
+const (
+	expiresMaxDate   = "Thu, 31 Dec 2037 23:55:55 GMT"
+	expiresMaxAge    = "max-age=315360000"
+	expiresEpochDate = "Thu, 01 Jan 1970 00:00:01 GMT"
+)
+
+// setExpires is ngx_http_set_expires: Expires replaces the response's, and
+// one Cache-Control replaces all of its.
+// Like nginx, a header that was there keeps its name as the upstream wrote it.
+func setExpires(out *fasthttp.ResponseHeader, e config.Expires, now time.Time) {
+	exp, cc := delHeader(out, "Expires"), delHeader(out, "Cache-Control")
+	switch e.Kind {
+	case config.ExpiresEpoch:
+		out.Add(exp, expiresEpochDate)
+		out.Add(cc, "no-cache")
+		return
+	case config.ExpiresMax:
+		out.Add(exp, expiresMaxDate)
+		out.Add(cc, expiresMaxAge)
+		return
+	}
+	now = now.Truncate(time.Second) // nginx's cached second
+	var at time.Time
+	switch e.Kind {
+	case config.ExpiresDaily:
+		at = nextTime(now, e.Time)
+	case config.ExpiresModified:
+		at = now.Add(e.Time)
+		if lm, err := http.ParseTime(string(respPeekFold(out, "Last-Modified"))); err == nil {
+			at = lm.Add(e.Time)
+		}
+	default:
+		at = now.Add(e.Time)
+	}
+	out.Add(exp, at.UTC().Format(http.TimeFormat))
+	if e.Time < 0 || at.Before(now) {
+		out.Add(cc, "no-cache")
+		return
+	}
+	out.Add(cc, "max-age="+strconv.FormatInt(int64(at.Sub(now)/time.Second), 10))
+}
+
+// nextTime is ngx_next_time: the next moment, in local time, at the time of
+// day tod (today if still ahead, else tomorrow).
+func nextTime(now time.Time, tod time.Duration) time.Time {
+	y, m, d := now.Date()
+	t := time.Date(y, m, d, 0, 0, 0, 0, now.Location()).Add(tod)
+	if !t.After(now) {
+		t = time.Date(y, m, d+1, 0, 0, 0, 0, now.Location()).Add(tod)
+	}
+	return t
+}
+
+// delHeader removes every header of that name, whatever its case (the
+// response head keeps upstream names as written), and returns the name as
+// the first of them wrote it (name when there was none).
+func delHeader(out *fasthttp.ResponseHeader, name string) string {
+	var keys [][]byte
+	for k := range out.All() {
+		if bytes.EqualFold(k, []byte(name)) {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+	}
+	for _, k := range keys {
+		out.DelBytes(k)
+	}
+	if len(keys) > 0 {
+		return string(keys[0])
+	}
+	return name
+}
+
+// respPeekFold is the first value of a response header, whatever the case of its name.
+func respPeekFold(out *fasthttp.ResponseHeader, name string) []byte {
+	for k, v := range out.All() {
+		if bytes.EqualFold(k, []byte(name)) {
+			return v
+		}
+	}
+	return nil
+}

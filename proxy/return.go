@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/vars"
+)
+
+// nginx's rewrite module "return" (ngx_http_rewrite_return,
+// ngx_http_script_return_code, ngx_http_send_response), at two points of
+// serve: a server's return in the server rewrite phase, before a location
+// is chosen (and before nginx's auto_redirect); a location's in the
+// location rewrite phase. Both come before access control (allow/deny,
+// auth_basic, limit_req and limit_conn run later in nginx), so a return
+// answers a client a deny would refuse, as in nginx.
+//
+//	return 301|302|303|307|308 URL   nginx's page for the code, Location: URL
+//	                                 (a URL starting with "/" is made absolute)
+//	return CODE TEXT, or CODE < 400  TEXT as the body, text/plain (204: no body)
+//	return CODE >= 400               nginx's page for the code
+//	return 444                       the connection is closed, nothing is sent
+
+// compiledReturn is a return with its text compiled by proxy/vars.
+type compiledReturn struct {
+	conf config.Return
+	text *vars.Value
+}
+
+func compileReturn(r config.Return, maps *vars.Maps) (*compiledReturn, error) {
+	if r.Code == 0 {
+		return nil, nil
+	}
+	v, err := vars.CompileCaptures(r.Text, maps)
+	if err != nil {
+		return nil, err
+	}
+	return &compiledReturn{conf: r, text: v}, nil
+}
+
+// answerReturn answers the request with r; inLocation says it is the
+// location's, whose text may use the captures of a regex location ($1).
+func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
+	code := r.conf.Code
+	if code == 444 { // nginx's "close the connection": no response at all
+		x.status = 444
+		x.ctx.HijackSetNoResponse(true)
+		x.ctx.Hijack(func(c net.Conn) { _ = c.Close() })
+		return
+	}
+	var text []byte
+	if inLocation && x.loc.conf.Regex != nil {
+		text = r.text.AppendCaptures(nil, x, string(x.path), config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path))
+	} else {
+		text = r.text.Append(nil, x)
+	}
+	switch {
+	case r.conf.IsRedirect():
+		x.page(code)
+		if len(text) > 0 && text[0] == '/' {
+			rd := x.vh.conf.Redirect
+			if inLocation {
+				rd = x.loc.conf.Redirect
+			}
+			text = x.absoluteLocation(nil, text, rd)
+		}
+		x.ctx.Response.Header.Set("Location", string(text))
+	case code < 400 || r.conf.HasText || errorPages[code] == nil:
+		// nginx has no page for some codes (418, 451, 599...): an empty
+		// body without a Content-Type.
+		resp := &x.ctx.Response
+		resp.Reset()
+		x.ctx.SetStatusCode(code)
+		setReason(&resp.Header, code, nil)
+		switch {
+		case code == fasthttp.StatusNoContent: // nginx's header filter: no body, no type, no length
+			resp.SkipBody = true
+			resp.Header.SetNoDefaultContentType(true)
+		case code >= 400 && !r.conf.HasText:
+			resp.Header.SetNoDefaultContentType(true)
+		default:
+			resp.Header.SetContentType("text/plain") // nginx's default_type
+			resp.SetBody(text)
+		}
+		x.status = code
+		x.bodyBytes = int64(len(resp.Body()))
+		if closeAfter(code) {
+			x.ctx.SetConnectionClose()
+			x.lingerAfterPage()
+		}
+	default:
+		x.page(code)
+	}
+}
+
+// absoluteLocation appends the Location nginx's header filter makes of
+// path, which starts with "/": with absolute_redirect on, the scheme, the
+// Host line's host (else the local address) or with
+// server_name_in_redirect the server's first name, the local port with
+// port_in_redirect unless it is the scheme's own, then path.
+func (x *exchange) absoluteLocation(dst, path []byte, rd config.Redirect) []byte {
+	if !rd.Absolute {
+		return append(dst, path...)
+	}
+	scheme := x.scheme()
+	dst = append(append(dst, scheme...), "://"...)
+	n := len(dst)
+	if rd.ServerName {
+		dst = append(dst, x.vh.name...)
+	} else {
+		dst = append(dst, redirectHost(x.host)...)
+		if len(dst) == n {
+			if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
+				dst = append(dst, a.IP.String()...)
+			}
+		}
+	}
+	if p := x.serverPort; rd.Port && p != 0 && !(scheme == "http" && p == 80) && !(scheme == "https" && p == 443) {
+		dst = strconv.AppendInt(append(dst, ':'), int64(p), 10)
+	}
+	return append(dst, path...)
+}
