@@ -183,12 +183,23 @@ func TestIdleTimeoutLearned(t *testing.T) {
 					t.Errorf("notice for Keep-Alive: timeout=1:\n%s", r.log())
 				}
 				// The limit may have moved since (the watched connections
-				// refine it): no reuse past the larger of the two.
+				// refine it): no reuse past the larger of the two, once it
+				// was learned. The first warm lines are the learning waves,
+				// checked for form only: keep was still keepalive_timeout or
+				// on its way down, so reusing a connection idle 0.92T or
+				// even just past T (bench's idle_fin/idle_rst count T from
+				// the peer's ACK of the last response, which they notice after
+				// the proxy's idle mark: "1.020" was seen) was legitimate.
 				_, _, keepEnd, _ := r.p.IdleTimeout(u.Addr())
 				if keepEnd != keep {
 					t.Logf("keeping %v at the end", keepEnd)
 				}
-				checkConnVars(t, r.accessLog(), max(keep, keepEnd))
+				lines := r.accessLog()
+				if len(lines) != warm+sent {
+					t.Errorf("%d access log lines, want %d", len(lines), warm+sent)
+				}
+				checkConnVars(t, lines[:min(warm, len(lines))], 60*time.Second)
+				checkConnVars(t, lines[min(warm, len(lines)):], max(keep, keepEnd))
 			})
 			t.Run("off", func(t *testing.T) {
 				t.Parallel()
