@@ -213,7 +213,9 @@ http {
 	if err := os.WriteFile(filepath.Join(prefix, "conf", "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(bin string, args ...string) (stdout, stderr string, code int) {
+	// command is bin ("nginx" or "spillway") with args, run from / as an
+	// init system runs it.
+	command := func(bin string, args ...string) *exec.Cmd {
 		var cmd *exec.Cmd
 		if bin == "nginx" {
 			cmd = exec.Command(nginx, args...)
@@ -221,6 +223,10 @@ http {
 			cmd = spillwayCmd(t, args...)
 		}
 		cmd.Dir = "/"
+		return cmd
+	}
+	run := func(bin string, args ...string) (stdout, stderr string, code int) {
+		cmd := command(bin, args...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
 		err := cmd.Run()
@@ -270,31 +276,20 @@ http {
 		}
 		_ = os.MkdirAll(filepath.Join(prefix, "logs"), 0o755) // nginx does not make it
 		args := append(base, "-g", "daemon off; master_process off;")
-		var cmd *exec.Cmd
-		if bin == "nginx" {
-			cmd = exec.Command(nginx, args...)
-		} else {
-			cmd = spillwayCmd(t, args...)
-		}
-		cmd.Dir = "/"
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		srv := startChild(t, command(bin, args...))
 		pidFile := filepath.Join(prefix, "logs", "server.pid")
 		waitFor(t, func() bool {
 			b, _ := os.ReadFile(pidFile)
-			return strings.TrimSpace(string(b)) == strconv.Itoa(cmd.Process.Pid)
-		}, "%s's pid file %s (stderr: %s)", bin, pidFile, &stderr)
+			return strings.TrimSpace(string(b)) == strconv.Itoa(srv.cmd.Process.Pid)
+		}, "%s's pid file %s (stderr: %s)", bin, pidFile, srv.stderr)
 		for _, f := range []string{"logs/error.log", "proxy_temp"} {
 			if _, err := os.Stat(filepath.Join(prefix, f)); err != nil {
 				t.Errorf("%s: %v", bin, err)
 			}
 		}
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("%s after QUIT: %v\n%s", bin, err, &stderr)
+		_ = srv.cmd.Process.Signal(syscall.SIGQUIT)
+		if err := srv.wait(); err != nil {
+			t.Errorf("%s after QUIT: %v\n%s", bin, err, srv.stderr)
 		}
 	}
 
