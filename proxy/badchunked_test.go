@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"bytes"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -81,15 +80,7 @@ http:
 // proxy sent until it closed the connection.
 func rawExchange(t *testing.T, addr, req string) []byte {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
+	c := rawSend(t, addr, req, 10*time.Second)
 	got, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatalf("after %d bytes: %v", len(got), err)

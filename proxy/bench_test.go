@@ -21,18 +21,11 @@ import (
 // client are fasthttp (0 allocs/op themselves), so allocs/op is the proxy's.
 func BenchmarkProxy(b *testing.B) {
 	body := bytes.Repeat([]byte("x"), 10<<20)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	origin := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+	originAddr := benchOrigin(b, func(ctx *fasthttp.RequestCtx) {
 		n, _ := strconv.Atoi(string(ctx.Path()[len("/size/"):]))
 		ctx.SetBody(body[:n])
-	}}
-	go func() { _ = origin.Serve(ln) }()
-	defer origin.Shutdown()
-
-	cfg, err := config.LoadBytes("bench.yaml", []byte(`
+	})
+	p := startBenchProxy(b, `
 error_log: {path: stderr, level: error}
 http:
   proxy_temp_path: `+b.TempDir()+`
@@ -41,14 +34,45 @@ http:
   upstreams:
     origin:
       keepalive: 64
-      servers: [{address: `+ln.Addr().String()+`}]
+      servers: [{address: `+originAddr+`}]
   servers:
     - listen: ["127.0.0.1:0"]
       access_log: off
       locations:
         - path: /
           proxy_pass: http://origin
-`))
+`)
+	// The client streams bodies into io.Discard so that allocs/op stays the
+	// proxy's (a buffered client grows a body per request).
+	c := &fasthttp.HostClient{Addr: p.Addrs()[0], MaxConns: 64, StreamResponseBody: true}
+	for _, size := range []int{1 << 10, 64 << 10, 1 << 20, 10 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"k", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			benchGets(b, c, "http://"+p.Addrs()[0]+"/size/"+strconv.Itoa(size), nil, int64(size))
+		})
+	}
+}
+
+// benchOrigin serves h on a loopback listener until b ends and returns its
+// address.
+func benchOrigin(b *testing.B, h fasthttp.RequestHandler) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	origin := &fasthttp.Server{Handler: h}
+	go func() { _ = origin.Serve(ln) }()
+	b.Cleanup(func() { _ = origin.Shutdown() })
+	return ln.Addr().String()
+}
+
+// startBenchProxy starts a proxy from yamlText with its error log discarded;
+// it is closed when b ends.
+func startBenchProxy(b *testing.B, yamlText string) *proxy.Proxy {
+	b.Helper()
+	cfg, err := config.LoadBytes("bench.yaml", []byte(yamlText))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,29 +83,33 @@ http:
 	if err := p.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close()
-	// The client streams bodies into io.Discard so that allocs/op stays the
-	// proxy's (a buffered client grows a body per request).
-	c := &fasthttp.HostClient{Addr: p.Addrs()[0], MaxConns: 64, StreamResponseBody: true}
-	for _, size := range []int{1 << 10, 64 << 10, 1 << 20, 10 << 20} {
-		b.Run(strconv.Itoa(size>>10)+"k", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(size))
-			b.RunParallel(func(pb *testing.PB) {
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				req.SetRequestURI("http://" + p.Addrs()[0] + "/size/" + strconv.Itoa(size))
-				for pb.Next() {
-					err := c.Do(req, resp)
-					var n int64
-					if err == nil {
-						n, err = io.Copy(io.Discard, resp.BodyStream())
-						_ = resp.CloseBodyStream()
-					}
-					if err != nil || resp.StatusCode() != 200 || n != int64(size) {
-						b.Fatalf("%v %d %d", err, resp.StatusCode(), n)
-					}
-				}
-			})
-		})
-	}
+	b.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// benchGets sends GETs of url through c from b.RunParallel's goroutines,
+// each request first passed to prep when it is not nil, and fails unless
+// every answer is a 200 of want bytes. The body is streamed into io.Discard
+// so that allocs/op stays the proxy's (a buffered client grows a body per
+// request).
+func benchGets(b *testing.B, c *fasthttp.HostClient, url string, prep func(*fasthttp.Request), want int64) {
+	b.Helper()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(url)
+		if prep != nil {
+			prep(req)
+		}
+		for pb.Next() {
+			err := c.Do(req, resp)
+			var n int64
+			if err == nil {
+				n, err = io.Copy(io.Discard, resp.BodyStream())
+				_ = resp.CloseBodyStream()
+			}
+			if err != nil || resp.StatusCode() != 200 || n != want {
+				b.Fatalf("%v %d %d", err, resp.StatusCode(), n)
+			}
+		}
+	})
 }

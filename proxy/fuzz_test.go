@@ -186,19 +186,10 @@ func FuzzRequestHead(f *testing.F) {
 	}
 	o.ln = ln
 	var accepted atomic.Int64
-	o.wg.Add(1)
-	go func() {
-		defer o.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			o.wg.Add(1)
-			go o.serve(c)
-		}
-	}()
+	acceptEach(ln, &o.wg, func(c net.Conn) {
+		accepted.Add(1)
+		o.serve(c)
+	})
 	f.Cleanup(o.stop)
 	p := fzProxy(f, fzRequestConf, ln.Addr().String())
 	addr := p.Addrs()[0]

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -19,9 +18,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/bench"
-	"spillway/proxy"
-	"spillway/proxy/config"
-	"spillway/proxy/errorlog"
 )
 
 // learnTmpl is a keepalive proxy with keepalive_timeout_learn {LEARN} and
@@ -301,19 +297,13 @@ func TestUpstreamConnectionVars(t *testing.T) {
 //	go test -run '^$' -bench KeepaliveLearn -count 5 ./proxy/
 func BenchmarkKeepaliveLearn(b *testing.B) {
 	body := bytes.Repeat([]byte("x"), 1<<10)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	origin := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+	originAddr := benchOrigin(b, func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Keep-Alive", "timeout=5")
 		ctx.SetBody(body)
-	}}
-	go func() { _ = origin.Serve(ln) }()
-	defer origin.Shutdown()
+	})
 	for _, learn := range []string{"on", "off"} {
 		b.Run(learn, func(b *testing.B) {
-			cfg, err := config.LoadBytes("bench.yaml", []byte(`
+			p := startBenchProxy(b, `
 error_log: {path: stderr, level: error}
 http:
   proxy_temp_path: `+b.TempDir()+`
@@ -323,43 +313,18 @@ http:
     origin:
       keepalive: 64
       keepalive_timeout_learn: `+learn+`
-      servers: [{address: `+ln.Addr().String()+`}]
+      servers: [{address: `+originAddr+`}]
   servers:
     - listen: ["127.0.0.1:0"]
       access_log: off
       locations:
         - path: /
           proxy_pass: http://origin
-`))
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(io.Discard, config.LevelError, errorlog.Options{})})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
+`)
 			c := &fasthttp.HostClient{Addr: p.Addrs()[0], MaxConns: 64, StreamResponseBody: true}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
-			b.RunParallel(func(pb *testing.PB) {
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				req.SetRequestURI("http://" + p.Addrs()[0] + "/x")
-				for pb.Next() {
-					err := c.Do(req, resp)
-					var n int64
-					if err == nil {
-						n, err = io.Copy(io.Discard, resp.BodyStream())
-						_ = resp.CloseBodyStream()
-					}
-					if err != nil || resp.StatusCode() != 200 || n != int64(len(body)) {
-						b.Fatalf("%v %d %d", err, resp.StatusCode(), n)
-					}
-				}
-			})
+			benchGets(b, c, "http://"+p.Addrs()[0]+"/x", nil, int64(len(body)))
 		})
 	}
 }

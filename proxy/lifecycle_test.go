@@ -9,6 +9,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -596,4 +597,35 @@ http:
 	if errors.As(err, &ne) && ne.Timeout() {
 		t.Errorf("client connection still open after Close")
 	}
+}
+
+// rawSend dials addr, gives the connection the deadline wait (none for 0),
+// and writes req as it is; the connection is closed when the test ends.
+func rawSend(t *testing.T, addr, req string, wait time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if wait > 0 {
+		_ = c.SetDeadline(time.Now().Add(wait))
+	}
+	_, _ = io.WriteString(c, req)
+	return c
+}
+
+// rawHead reads a response head byte by byte up to its blank line, as it
+// arrived, leaving what follows it in br.
+func rawHead(t *testing.T, br *bufio.Reader) []byte {
+	t.Helper()
+	var head []byte
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		b, err := br.ReadByte()
+		if err != nil {
+			t.Fatalf("response head: %v after %q", err, head)
+		}
+		head = append(head, b)
+	}
+	return head
 }

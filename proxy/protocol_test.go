@@ -176,26 +176,12 @@ func TestSwitchedUpstreamNeverReused(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		return true
 	})
-	alog := filepath.Join(t.TempDir(), "access.log")
-	r := newRig(t, "info", strings.ReplaceAll(switchTmpl, "{ALOG}", alog), o.addr())
+	r := newAccessRig(t, "info", switchTmpl, false, o.addr())
 
 	// Client 1: the upstream switches. The head arrives first...
-	c1, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c1.Close()
-	_ = c1.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(c1, "GET /switch HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	c1 := rawSend(t, r.addr, "GET /switch HTTP/1.1\r\nHost: localhost\r\n\r\n", 10*time.Second)
 	br1 := bufio.NewReader(c1)
-	var head []byte
-	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
-		b, err := br1.ReadByte()
-		if err != nil {
-			t.Fatalf("client 1: %v after %q", err, head)
-		}
-		head = append(head, b)
-	}
+	head := rawHead(t, br1)
 	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101 Switching Protocols\r\n")) {
 		t.Fatalf("client 1 got %q", head)
 	}
@@ -223,13 +209,7 @@ func TestSwitchedUpstreamNeverReused(t *testing.T) {
 	// a client whose connection closes after this response anyway
 	// (HTTP/1.0), for which fasthttp would skip a hijack.
 	for _, req := range []string{"GET /switch-say HTTP/1.1\r\nHost: localhost\r\n\r\n", "GET /switch-say HTTP/1.0\r\n\r\n"} {
-		c3, err := net.Dial("tcp", r.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c3.Close()
-		_ = c3.SetDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.WriteString(c3, req)
+		c3 := rawSend(t, r.addr, req, 10*time.Second)
 		got, err := io.ReadAll(c3)
 		h, b, _ := bytes.Cut(got, []byte("\r\n\r\n"))
 		if err != nil || string(b) != "switched\n" || bytes.Count(h, []byte("\r\nConnection: ")) != 1 {
@@ -246,7 +226,7 @@ func TestSwitchedUpstreamNeverReused(t *testing.T) {
 	if l := r.log(); !strings.Contains(l, want) || strings.Count(l, "[error]") != 1 {
 		t.Errorf("error log: want only\n%s\ngot\n%s", want, l)
 	}
-	lines := readAccessLog(t, alog, 4)
+	lines := readAccessLog(t, r.alog, 4)
 	if strings.Join(lines, "\n") != `"GET /next HTTP/1.1" 200 2`+"\n"+`"GET /switch HTTP/1.1" 101 0`+"\n"+`"GET /switch-say HTTP/1.1" 101 9`+"\n"+`"GET /switch-say HTTP/1.0" 101 9` {
 		t.Errorf("access log %q", lines)
 	}
@@ -378,12 +358,7 @@ func TestChunkedUpstreamToHTTP10Client(t *testing.T) {
 			conf := strings.NewReplacer("{ALOG}", alog, "{BUF}", buf).Replace(http10Tmpl)
 			r := newRig(t, "info", conf, o.addr())
 			for _, req := range []string{"GET /a HTTP/1.0\r\n\r\n", "GET /b HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n"} {
-				c, err := net.Dial("tcp", r.addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				_, _ = io.WriteString(c, req)
+				c := rawSend(t, r.addr, req, 10*time.Second)
 				got, err := io.ReadAll(c) // to the proxy's FIN
 				_ = c.Close()
 				head, body, _ := bytes.Cut(got, []byte("\r\n\r\n"))
@@ -585,12 +560,7 @@ func TestBrokenChunkedBodyLogged(t *testing.T) {
 	r := newRig(t, "error", keepaliveTmpl, o.addr())
 	for _, p := range []string{"/hex", "/crlf", "/ext"} {
 		before := len(r.log())
-		c, err := net.Dial("tcp", r.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		c := rawSend(t, r.addr, "GET "+p+" HTTP/1.1\r\nHost: localhost\r\n\r\n", 10*time.Second)
 		_, _ = io.ReadAll(c) // to the proxy's close
 		_ = c.Close()
 		var l string
@@ -648,15 +618,8 @@ func TestSwitchedClientCloses(t *testing.T) {
 		close(closed)
 		return false
 	})
-	alog := filepath.Join(t.TempDir(), "access.log")
-	conf := strings.NewReplacer("{ALOG}", alog, "proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl)
-	r := newRig(t, "info", conf, o.addr())
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(c, "GET /switch HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	r := newAccessRig(t, "info", strings.NewReplacer("proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl), false, o.addr())
+	c := rawSend(t, r.addr, "GET /switch HTTP/1.1\r\nHost: localhost\r\n\r\n", 10*time.Second)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil || resp.StatusCode != 101 {
 		t.Fatalf("%v %v", resp, err)
@@ -670,7 +633,7 @@ func TestSwitchedClientCloses(t *testing.T) {
 			return false
 		}
 	})
-	if got := readAccessLog(t, alog, 1); got[0] != `"GET /switch HTTP/1.1" 499 0` {
+	if got := readAccessLog(t, r.alog, 1); got[0] != `"GET /switch HTTP/1.1" 499 0` {
 		t.Errorf("access log %q", got)
 	}
 	want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while reading upstream, client: 127.0.0.1, server: localhost, request: "GET /switch HTTP/1.1", upstream: "http://U0/switch", host: "localhost"`

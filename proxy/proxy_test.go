@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -205,4 +206,26 @@ func TestUpstreamFailuresLikeNginx(t *testing.T) {
 			golden(t, "single-"+c.name, r.log())
 		})
 	}
+}
+
+// acceptEach serves every connection that ln accepts with serve, each in
+// its own goroutine, until ln is closed; wg counts the accept loop and the
+// connections still being served, so that wg.Wait after ln.Close waits for
+// them all.
+func acceptEach(ln net.Listener, wg *sync.WaitGroup, serve func(net.Conn)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serve(c)
+			}()
+		}
+	}()
 }

@@ -41,24 +41,12 @@ func newRecordingOrigin(t *testing.T) *recordingOrigin {
 		t.Fatal(err)
 	}
 	o := &recordingOrigin{ln: ln}
-	o.wg.Add(1)
-	go func() {
-		defer o.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			o.wg.Add(1)
-			go o.serve(c)
-		}
-	}()
+	acceptEach(ln, &o.wg, o.serve)
 	t.Cleanup(o.stop)
 	return o
 }
 
 func (o *recordingOrigin) serve(c net.Conn) {
-	defer o.wg.Done()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
 	var raw bytes.Buffer

@@ -110,24 +110,12 @@ func newFzEchoOrigin(tb testing.TB) *fzEchoOrigin {
 		tb.Fatal(err)
 	}
 	o := &fzEchoOrigin{ln: ln}
-	o.wg.Add(1)
-	go func() {
-		defer o.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			o.wg.Add(1)
-			go o.serve(c)
-		}
-	}()
+	acceptEach(ln, &o.wg, o.serve)
 	tb.Cleanup(func() { _ = ln.Close(); o.wg.Wait() })
 	return o
 }
 
 func (o *fzEchoOrigin) serve(c net.Conn) {
-	defer o.wg.Done()
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second)) // a bound, not a synchronisation
 	br := bufio.NewReader(c)

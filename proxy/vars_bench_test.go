@@ -1,32 +1,20 @@
 package proxy_test
 
 import (
-	"io"
-	"net"
 	"path/filepath"
 	"testing"
 
 	"github.com/valyala/fasthttp"
-
-	"spillway/proxy"
-	"spillway/proxy/config"
-	"spillway/proxy/errorlog"
 )
 
 // BenchmarkProxyLogged is BenchmarkProxy's 1k case with an access log in
 // nginx's main format plus the upstream variables, and proxy_set_header
 // values with variables: the cost of the variables on the hot path.
 func BenchmarkProxyLogged(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
 	body := make([]byte, 1<<10)
-	origin := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }}
-	go func() { _ = origin.Serve(ln) }()
-	defer origin.Shutdown()
+	originAddr := benchOrigin(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
 	dir := b.TempDir()
-	cfg, err := config.LoadBytes("bench.yaml", []byte(`
+	p := startBenchProxy(b, `
 error_log: {path: stderr, level: error}
 http:
   proxy_temp_path: `+dir+`
@@ -40,7 +28,7 @@ http:
   upstreams:
     origin:
       keepalive: 64
-      servers: [{address: `+ln.Addr().String()+`}]
+      servers: [{address: `+originAddr+`}]
   servers:
     - listen: ["127.0.0.1:0"]
       access_log:
@@ -49,36 +37,12 @@ http:
       locations:
         - path: /
           proxy_pass: http://origin
-`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(io.Discard, config.LevelError, errorlog.Options{})})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
+`)
 	c := &fasthttp.HostClient{Addr: p.Addrs()[0], MaxConns: 64, StreamResponseBody: true}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
-	b.RunParallel(func(pb *testing.PB) {
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		req.SetRequestURI("http://" + p.Addrs()[0] + "/x?a=1")
+	benchGets(b, c, "http://"+p.Addrs()[0]+"/x?a=1", func(req *fasthttp.Request) {
 		req.Header.Set("User-Agent", "bench/1")
 		req.Header.Set("X-Forwarded-For", "10.0.0.1")
-		for pb.Next() {
-			err := c.Do(req, resp)
-			var n int64
-			if err == nil {
-				n, err = io.Copy(io.Discard, resp.BodyStream())
-				_ = resp.CloseBodyStream()
-			}
-			if err != nil || resp.StatusCode() != 200 || n != int64(len(body)) {
-				b.Fatalf("%v %d %d", err, resp.StatusCode(), n)
-			}
-		}
-	})
+	}, int64(len(body)))
 }

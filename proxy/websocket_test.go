@@ -397,16 +397,8 @@ func TestTunnelEarlyBytesAndClientFIN(t *testing.T) {
 		_, _ = io.WriteString(c, "late:"+string(rest))
 		return false
 	})
-	alog := filepath.Join(t.TempDir(), "access.log")
-	conf := strings.NewReplacer("{ALOG}", alog, "proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl)
-	r := newRig(t, "info", conf, o.addr())
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	_, _ = io.WriteString(c, "GET /t HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\nearly")
+	r := newAccessRig(t, "info", strings.NewReplacer("proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl), false, o.addr())
+	c := rawSend(t, r.addr, "GET /t HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\nearly", 20*time.Second)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 101 {
@@ -421,7 +413,7 @@ func TestTunnelEarlyBytesAndClientFIN(t *testing.T) {
 	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
 		t.Errorf("after the client's FIN: %q, %v; want the tunnel closed", rest, err)
 	}
-	if got := readAccessLog(t, alog, 1); got[0] != `"GET /t HTTP/1.1" 101 7` {
+	if got := readAccessLog(t, r.alog, 1); got[0] != `"GET /t HTTP/1.1" 101 7` {
 		t.Errorf("access log %q", got)
 	}
 	if l := r.log(); strings.Contains(l, "[error]") {
@@ -450,16 +442,8 @@ func TestTunnelResets(t *testing.T) {
 				_, _ = io.Copy(io.Discard, br)
 				return false
 			})
-			alog := filepath.Join(t.TempDir(), "access.log")
-			conf := strings.NewReplacer("{ALOG}", alog, "proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl)
-			r := newRig(t, "info", conf, o.addr())
-			c, err := net.Dial("tcp", r.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-			_, _ = io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n")
+			r := newAccessRig(t, "info", strings.NewReplacer("proxy_read_timeout: 1s", "proxy_read_timeout: 60s").Replace(switchTmpl), false, o.addr())
+			c := rawSend(t, r.addr, "GET "+tc.path+" HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n", 20*time.Second)
 			br := bufio.NewReader(c)
 			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
 				t.Fatalf("%v %v", resp, err)
@@ -474,7 +458,7 @@ func TestTunnelResets(t *testing.T) {
 				}
 			}
 			btEventually(t, "the reset's line", 10*time.Second, func() bool { return strings.Contains(r.log(), tc.want) })
-			if got := readAccessLog(t, alog, 1); got[0] != `"GET `+tc.path+` HTTP/1.1" 101 0` {
+			if got := readAccessLog(t, r.alog, 1); got[0] != `"GET `+tc.path+` HTTP/1.1" 101 0` {
 				t.Errorf("access log %q", got)
 			}
 		})
@@ -599,16 +583,9 @@ func TestTunnelSendTimeouts(t *testing.T) {
 				return false
 			})
 			defer close(stop)
-			alog := filepath.Join(t.TempDir(), "access.log")
-			conf := strings.NewReplacer("{ALOG}", alog, "proxy_read_timeout: 1s",
-				"proxy_read_timeout: 60s\n  proxy_send_timeout: 1s\n  send_timeout: 1s").Replace(switchTmpl)
-			r := newRig(t, "info", conf, o.addr())
-			c, err := net.Dial("tcp", r.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_, _ = io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n")
+			r := newAccessRig(t, "info", strings.NewReplacer("proxy_read_timeout: 1s",
+				"proxy_read_timeout: 60s\n  proxy_send_timeout: 1s\n  send_timeout: 1s").Replace(switchTmpl), false, o.addr())
+			c := rawSend(t, r.addr, "GET "+tc.path+" HTTP/1.1\r\nHost: localhost\r\nUpgrade: test\r\nConnection: upgrade\r\n\r\n", 0)
 			br := bufio.NewReader(c)
 			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
 				t.Fatalf("%v %v", resp, err)
@@ -626,7 +603,7 @@ func TestTunnelSendTimeouts(t *testing.T) {
 			btEventually(t, "the timeout's line", 20*time.Second, func() bool { return strings.Contains(r.log(), tc.want) })
 			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 			n, _ := io.Copy(io.Discard, br)
-			if got := readAccessLog(t, alog, 1); got[0] != fmt.Sprintf(`"GET %s HTTP/1.1" 101 %d`, tc.path, n) {
+			if got := readAccessLog(t, r.alog, 1); got[0] != fmt.Sprintf(`"GET %s HTTP/1.1" 101 %d`, tc.path, n) {
 				t.Errorf("access log %q, want 101 and the %d bytes the client got", got, n)
 			}
 		})
@@ -752,24 +729,10 @@ func TestTunnelHeadUpgradeOnce(t *testing.T) {
 		_, _ = io.Copy(io.Discard, br)
 		return false
 	})
-	alog := filepath.Join(t.TempDir(), "access.log")
-	r := newRig(t, "info", strings.ReplaceAll(switchTmpl, "{ALOG}", alog), o.addr())
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(c, "GET /t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+	r := newAccessRig(t, "info", switchTmpl, false, o.addr())
+	c := rawSend(t, r.addr, "GET /t HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", 10*time.Second)
 	br := bufio.NewReader(c)
-	var head []byte
-	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
-		b, err := br.ReadByte()
-		if err != nil {
-			t.Fatalf("%v after %q", err, head)
-		}
-		head = append(head, b)
-	}
+	head := rawHead(t, br)
 	lower := strings.ToLower(string(head))
 	if strings.Count(lower, "\r\nupgrade: websocket") != 1 || strings.Count(lower, "\r\nconnection: upgrade") != 1 || !strings.Contains(string(head), "\r\nX-App: 1\r\n") {
 		t.Errorf("101 head %q: want Upgrade and Connection once each, and X-App", head)

@@ -111,21 +111,14 @@ http:
 		t.Fatal(err)
 	}
 	args := []string{"-p", prefix, "-c", "conf/proxy.yaml", "-e", "logs/startup.log", "-g", "pid run/spillway.pid;"}
-	srv := spillwayCmd(t, args...)
-	srv.Dir = "/"
-	var stderr bytes.Buffer
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() { _ = srv.Process.Kill(); <-exited })
+	cmd := spillwayCmd(t, args...)
+	cmd.Dir = "/"
+	srv := startChild(t, cmd)
 	pidFile := filepath.Join(prefix, "run", "spillway.pid")
 	waitFor(t, func() bool {
 		b, _ := os.ReadFile(pidFile)
-		return strings.TrimSpace(string(b)) == strconv.Itoa(srv.Process.Pid)
-	}, "the pid file under the prefix (stderr: %s)", &stderr)
+		return strings.TrimSpace(string(b)) == strconv.Itoa(srv.cmd.Process.Pid)
+	}, "the pid file under the prefix (stderr: %s)", srv.stderr)
 	get(t, "http://127.0.0.1:"+port+"/", 200)
 	for _, f := range []string{"logs/startup.log", "logs/access.log", "proxy_temp"} {
 		if _, err := os.Stat(filepath.Join(prefix, f)); err != nil {
@@ -149,10 +142,9 @@ http:
 	if out, err := quit.CombinedOutput(); err != nil {
 		t.Fatalf("-s quit: %v\n%s", err, out)
 	}
-	if err := <-exited; err != nil {
-		t.Fatalf("exit after quit: %v\n%s", err, &stderr)
+	if err := srv.wait(); err != nil {
+		t.Fatalf("exit after quit: %v\n%s", err, srv.stderr)
 	}
-	exited <- nil // for the cleanup
 	// nginx's lines, in nginx's order, in the reopened log.
 	want := []string{"signal 3 (SIGQUIT) received, shutting down", "gracefully shutting down", "exiting", "exit"}
 	if got := noticeLines(readFile(log)); !equalTail(got, want) {
@@ -221,7 +213,9 @@ http {
 	if err := os.WriteFile(filepath.Join(prefix, "conf", "nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	run := func(bin string, args ...string) (stdout, stderr string, code int) {
+	// command is bin ("nginx" or "spillway") with args, run from / as an
+	// init system runs it.
+	command := func(bin string, args ...string) *exec.Cmd {
 		var cmd *exec.Cmd
 		if bin == "nginx" {
 			cmd = exec.Command(nginx, args...)
@@ -229,6 +223,10 @@ http {
 			cmd = spillwayCmd(t, args...)
 		}
 		cmd.Dir = "/"
+		return cmd
+	}
+	run := func(bin string, args ...string) (stdout, stderr string, code int) {
+		cmd := command(bin, args...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
 		err := cmd.Run()
@@ -278,31 +276,20 @@ http {
 		}
 		_ = os.MkdirAll(filepath.Join(prefix, "logs"), 0o755) // nginx does not make it
 		args := append(base, "-g", "daemon off; master_process off;")
-		var cmd *exec.Cmd
-		if bin == "nginx" {
-			cmd = exec.Command(nginx, args...)
-		} else {
-			cmd = spillwayCmd(t, args...)
-		}
-		cmd.Dir = "/"
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		srv := startChild(t, command(bin, args...))
 		pidFile := filepath.Join(prefix, "logs", "server.pid")
 		waitFor(t, func() bool {
 			b, _ := os.ReadFile(pidFile)
-			return strings.TrimSpace(string(b)) == strconv.Itoa(cmd.Process.Pid)
-		}, "%s's pid file %s (stderr: %s)", bin, pidFile, &stderr)
+			return strings.TrimSpace(string(b)) == strconv.Itoa(srv.cmd.Process.Pid)
+		}, "%s's pid file %s (stderr: %s)", bin, pidFile, srv.stderr)
 		for _, f := range []string{"logs/error.log", "proxy_temp"} {
 			if _, err := os.Stat(filepath.Join(prefix, f)); err != nil {
 				t.Errorf("%s: %v", bin, err)
 			}
 		}
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("%s after QUIT: %v\n%s", bin, err, &stderr)
+		_ = srv.cmd.Process.Signal(syscall.SIGQUIT)
+		if err := srv.wait(); err != nil {
+			t.Errorf("%s after QUIT: %v\n%s", bin, err, srv.stderr)
 		}
 	}
 
@@ -322,13 +309,7 @@ http {
 func TestReloadReportsRefusalAndNotifiesSystemd(t *testing.T) {
 	a := startOrigin(t, bench.OK())
 	dir := t.TempDir()
-	port := freePort(t)
-	yaml := strings.ReplaceAll(fmt.Sprintf(reloadYAML, upstreamList(a)), "{{DIR}}", dir)
-	yaml = strings.Replace(yaml, "127.0.0.1:0", "127.0.0.1:"+port, 1)
-	file := filepath.Join(dir, "proxy.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file, port, yaml := writeFixedPortConfig(t, dir, a)
 	sock := filepath.Join(dir, "notify.sock")
 	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
@@ -361,16 +342,9 @@ func TestReloadReportsRefusalAndNotifiesSystemd(t *testing.T) {
 		}
 	}
 
-	srv := spillwayCmd(t, "-c", file)
-	srv.Env = append(srv.Env, "NOTIFY_SOCKET="+sock)
-	var stderr bytes.Buffer
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() { _ = srv.Process.Kill(); <-exited })
+	cmd := spillwayCmd(t, "-c", file)
+	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+sock)
+	srv := startChild(t, cmd)
 	expect("READY=1")
 	get(t, "http://127.0.0.1:"+port+"/", 200)
 
@@ -411,7 +385,7 @@ func TestReloadReportsRefusalAndNotifiesSystemd(t *testing.T) {
 	}
 	expect("RELOADING=1")
 	expect("READY=1")
-	if st, ok := readStatus(filepath.Join(dir, "spillway.pid"), srv.Process.Pid); !ok || st.reloads != 2 || st.state != "reloaded" {
+	if st, ok := readStatus(filepath.Join(dir, "spillway.pid"), srv.cmd.Process.Pid); !ok || st.reloads != 2 || st.state != "reloaded" {
 		t.Errorf("status after two reloads: %+v %v", st, ok)
 	}
 
@@ -419,10 +393,9 @@ func TestReloadReportsRefusalAndNotifiesSystemd(t *testing.T) {
 		t.Fatalf("-s quit: %v\n%s", err, out)
 	}
 	expect("STOPPING=1")
-	if err := <-exited; err != nil {
-		t.Fatalf("exit: %v\n%s", err, &stderr)
+	if err := srv.wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, srv.stderr)
 	}
-	exited <- nil
 	if _, err := os.Stat(statusPath(filepath.Join(dir, "spillway.pid"))); !os.IsNotExist(err) {
 		t.Errorf("status file left after exit: %v", err)
 	}

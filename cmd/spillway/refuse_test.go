@@ -200,21 +200,6 @@ func TestServeRefusesAccessControl(t *testing.T) {
 // stderr may be read once exited is closed.
 func startServe(t *testing.T, file string) (*exec.Cmd, chan struct{}, *bytes.Buffer) {
 	t.Helper()
-	srv := spillwayCmd(t, "-c", file)
-	stderr := &bytes.Buffer{}
-	srv.Stderr = stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = srv.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = srv.Process.Kill()
-			<-exited
-		}
-	})
-	return srv, exited, stderr
+	c := startChild(t, spillwayCmd(t, "-c", file))
+	return c.cmd, c.exited, c.stderr
 }

@@ -389,13 +389,7 @@ func spillwayCmd(t *testing.T, args ...string) *exec.Cmd {
 func TestSignalFlag(t *testing.T) {
 	a := startOrigin(t, bench.OK())
 	dir := t.TempDir()
-	port := freePort(t)
-	yaml := strings.ReplaceAll(fmt.Sprintf(reloadYAML, upstreamList(a)), "{{DIR}}", dir)
-	yaml = strings.Replace(yaml, "127.0.0.1:0", "127.0.0.1:"+port, 1)
-	file := filepath.Join(dir, "proxy.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file, port, _ := writeFixedPortConfig(t, dir, a)
 	pidFile := filepath.Join(dir, "spillway.pid")
 	logFile := filepath.Join(dir, "error.log")
 
@@ -405,27 +399,11 @@ func TestSignalFlag(t *testing.T) {
 		t.Fatalf("-s reload without a process: %v\n%s", err, out)
 	}
 
-	srv := spillwayCmd(t, "-c", file)
-	var stderr bytes.Buffer
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = srv.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			_ = srv.Process.Kill()
-			<-exited
-		}
-	})
+	srv := startChild(t, spillwayCmd(t, "-c", file))
 	waitFor(t, func() bool {
 		b, _ := os.ReadFile(pidFile)
-		return strings.TrimSpace(string(b)) == strconv.Itoa(srv.Process.Pid)
-	}, "the pid file (stderr: %s)", &stderr)
+		return strings.TrimSpace(string(b)) == strconv.Itoa(srv.cmd.Process.Pid)
+	}, "the pid file (stderr: %s)", srv.stderr)
 	get(t, "http://127.0.0.1:"+port+"/", 200)
 	logHas := func(s string) bool { b, _ := os.ReadFile(logFile); return strings.Contains(string(b), s) }
 
@@ -440,12 +418,12 @@ func TestSignalFlag(t *testing.T) {
 		waitFor(t, func() bool { return logHas(c.line) }, "%q in the error log", c.line)
 	}
 	select {
-	case <-exited:
+	case <-srv.exited:
 	case <-time.After(20 * time.Second):
-		t.Fatalf("spillway still running 20 s after -s quit; stderr:\n%s", &stderr)
+		t.Fatalf("spillway still running 20 s after -s quit; stderr:\n%s", srv.stderr)
 	}
-	if waitErr != nil {
-		t.Fatalf("spillway exited with %v after -s quit; stderr:\n%s", waitErr, &stderr)
+	if srv.err != nil {
+		t.Fatalf("spillway exited with %v after -s quit; stderr:\n%s", srv.err, srv.stderr)
 	}
 	b, _ := os.ReadFile(logFile)
 	for _, w := range []string{"spillway/" + version, "OS: Linux ", "getrlimit(RLIMIT_NOFILE): ", "gracefully shutting down", "exiting"} {
@@ -485,6 +463,59 @@ func TestBindInUse(t *testing.T) {
 	if !strings.Contains(string(b), "[emerg] ") || !strings.Contains(string(b), want) {
 		t.Errorf("error log lacks the [emerg] bind line:\n%s", b)
 	}
+}
+
+// writeFixedPortConfig writes reloadYAML in front of origins to
+// dir/proxy.yaml, listening on a free port fixed in the file (a child
+// process, and the one that replaces it, must be found there again), and
+// returns the file, the port and the YAML text.
+func writeFixedPortConfig(t *testing.T, dir string, origins ...*bench.Upstream) (file, port, yaml string) {
+	t.Helper()
+	port = freePort(t)
+	yaml = strings.ReplaceAll(fmt.Sprintf(reloadYAML, upstreamList(origins...)), "{{DIR}}", dir)
+	yaml = strings.Replace(yaml, "127.0.0.1:0", "127.0.0.1:"+port, 1)
+	file = filepath.Join(dir, "proxy.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file, port, yaml
+}
+
+// child is a spillway process that a test started with startChild: stderr
+// is what it writes there, exited is closed once it has ended, and err is
+// then what Wait returned.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	exited chan struct{}
+	err    error
+}
+
+// startChild starts cmd with its stderr kept; the test's cleanup kills the
+// process if it still runs, and waits for it.
+func startChild(t *testing.T, cmd *exec.Cmd) *child {
+	t.Helper()
+	c := &child{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.err = cmd.Wait(); close(c.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-c.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-c.exited
+		}
+	})
+	return c
+}
+
+// wait returns what Wait returned, once the process has ended.
+func (c *child) wait() error {
+	<-c.exited
+	return c.err
 }
 
 func freePort(t *testing.T) string {

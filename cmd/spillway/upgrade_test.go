@@ -23,13 +23,7 @@ import (
 func TestUSR2UpgradeRefusesNoConnection(t *testing.T) {
 	a := startOrigin(t, bench.OK())
 	dir := t.TempDir()
-	port := freePort(t)
-	yaml := strings.ReplaceAll(fmt.Sprintf(reloadYAML, upstreamList(a)), "{{DIR}}", dir)
-	yaml = strings.Replace(yaml, "127.0.0.1:0", "127.0.0.1:"+port, 1)
-	file := filepath.Join(dir, "proxy.yaml")
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file, port, _ := writeFixedPortConfig(t, dir, a)
 	pidFile := filepath.Join(dir, "spillway.pid")
 	readPid := func(f string) int {
 		b, _ := os.ReadFile(f)
