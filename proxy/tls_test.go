@@ -667,23 +667,32 @@ http:
       locations: [{path: /, proxy_pass: "http://{U0}"}]
 `, cf, kf, tc.tickets), origin)
 		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-			cfg := &tls.Config{ServerName: "localhost", RootCAs: ca.pool(), ClientSessionCache: tls.NewLRUClientSessionCache(1), MinVersion: v, MaxVersion: v}
-			var resumed []bool
-			for i := 0; i < 2; i++ {
-				c, err := tls.Dial("tcp", r.addr, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// TLS 1.3 tickets come after the handshake: a request reads them.
-				if status, _ := roundTrip(t, c, "/"); status != 200 {
-					t.Fatalf("status %d", status)
-				}
-				resumed = append(resumed, c.ConnectionState().DidResume)
-				c.Close()
-			}
+			resumed := resumptions(t, r.addr, ca, v)
 			if resumed[0] || resumed[1] != tc.resumed {
 				t.Errorf("ssl_session_tickets %s, TLS %x: resumed %v, want [false %v]", tc.tickets, v, resumed, tc.resumed)
 			}
 		}
 	}
+}
+
+// resumptions connects twice to addr with TLS version v and one client
+// session cache, sending a request on each connection (TLS 1.3 tickets
+// come after the handshake: a request reads them), and reports whether
+// each handshake resumed a session.
+func resumptions(t *testing.T, addr string, ca *testCA, v uint16) []bool {
+	t.Helper()
+	cfg := &tls.Config{ServerName: "localhost", RootCAs: ca.pool(), ClientSessionCache: tls.NewLRUClientSessionCache(1), MinVersion: v, MaxVersion: v}
+	var resumed []bool
+	for i := 0; i < 2; i++ {
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _ := roundTrip(t, c, "/"); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+		resumed = append(resumed, c.ConnectionState().DidResume)
+		c.Close()
+	}
+	return resumed
 }

@@ -84,20 +84,7 @@ http:
       locations: [{path: /, proxy_pass: "http://{U0}"}]
 `, tc.cache, cf, kf), origin)
 		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-			cfg := &tls.Config{ServerName: "localhost", RootCAs: ca.pool(), ClientSessionCache: tls.NewLRUClientSessionCache(1), MinVersion: v, MaxVersion: v}
-			var resumed []bool
-			for i := 0; i < 2; i++ {
-				c, err := tls.Dial("tcp", r.addr, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// TLS 1.3 tickets come after the handshake: a request reads them.
-				if status, _ := roundTrip(t, c, "/"); status != 200 {
-					t.Fatalf("status %d", status)
-				}
-				resumed = append(resumed, c.ConnectionState().DidResume)
-				c.Close()
-			}
+			resumed := resumptions(t, r.addr, ca, v)
 			if resumed[0] || resumed[1] != tc.resumed {
 				t.Errorf("ssl_session_cache %s, TLS %x: resumed %v, want [false %v]", tc.cache, v, resumed, tc.resumed)
 			}
