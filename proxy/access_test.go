@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 const accessTmpl = `
@@ -81,7 +81,7 @@ func rawFrom(t *testing.T, src, addr, req string) (*http.Response, []byte, net.C
 // phase), and "Expect: 100-continue" from a denied client gets the 403 and
 // no invitation to send its body.
 func TestAccessAllowDeny(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	r := newAccessRig(t, "error", accessTmpl, true, u.Addr())
 	get := func(path, host string) string {
 		return "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n"
@@ -178,7 +178,7 @@ func TestAccessIPv6(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	ln.Close()
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	tmpl := strings.NewReplacer(`listen: ["127.0.0.1:0"]`, `listen: ["[::1]:0"]`, "      access: [deny 127.0.0.3]\n", "").Replace(accessTmpl)
 	tmpl = strings.Replace(tmpl, "        - path: /app/\n          proxy_pass: http://app\n",
 		"        - path: /app/\n          proxy_pass: http://app\n          access: [deny 127.0.0.0/8, allow ::1, deny all]\n", 1)
@@ -209,7 +209,7 @@ func TestAccessIPv6(t *testing.T) {
 // "100 Continue". The location needs no proxy_pass; its upstream is never
 // asked.
 func TestInternalLocation(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	tmpl := `
 error_log: {path: stderr, level: info}
 http:

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // htpasswd holds one user per hash scheme, every password "s3cret"
@@ -77,7 +77,7 @@ func basic(userpass string) string {
 // "auth_basic off" turns it off; allow/deny runs first; a request no
 // location matches is asked too.
 func TestAuthBasicLikeNginx(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	dir := t.TempDir()
 	file := filepath.Join(dir, "htpasswd")
 	if err := os.WriteFile(file, []byte(htpasswd), 0o644); err != nil {
@@ -166,7 +166,7 @@ func TestAuthBasicLikeNginx(t *testing.T) {
 // request: a password changed, a user added by replacing the file, a file
 // removed (403) and put back.
 func TestAuthBasicFileChanges(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	dir := t.TempDir()
 	file := filepath.Join(dir, "htpasswd")
 	write := func(s string) {
@@ -251,7 +251,7 @@ http:
 // "access forbidden" line), else 403, logged by the post-access phase;
 // under all, allow/deny runs first and its 403 is final.
 func TestSatisfyLikeNginx(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	file := filepath.Join(t.TempDir(), "htpasswd")
 	if err := os.WriteFile(file, []byte(htpasswd), 0o644); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 const backoffTmpl = `
@@ -33,7 +33,7 @@ http:
 // puts a jittered pause before that retry. The retry still happens (the
 // upstream sees the request twice) and the pause stays within the bound.
 func TestBackoffBeforeSameServerRetry(t *testing.T) {
-	u := upstream(t, bench.Reset().At("/boom"))
+	u := upstream(t, upstreamsim.Reset().At("/boom"))
 	r := newRig(t, "info", backoffTmpl, u.Addr())
 	c := &http.Client{Timeout: 5 * time.Second} // keepalive on: the second request reuses the connection
 	resp, err := c.Get("http://" + r.addr + "/size/10")

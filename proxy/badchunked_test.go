@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // An upstream whose chunked body breaks its framing (a chunk-size line that
@@ -49,7 +49,7 @@ http:
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			u := upstream(t, bench.BadChunked(c.size))
+			u := upstream(t, upstreamsim.BadChunked(c.size))
 			r := newRig(t, "info", strings.ReplaceAll(conf, "{BUF}", c.buffering), u.Addr())
 			got := rawExchange(t, r.addr, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n")
 			switch {

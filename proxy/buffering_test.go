@@ -36,7 +36,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // btPattern is bench's body pattern: byte i of every /size/N body (and of
@@ -304,7 +304,7 @@ func btRandom(n int) []byte {
 // The helpers' idea of the body matches bench's: /size/N is btPattern
 // repeated.
 func TestBufferingBenchPattern(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	resp, err := http.Get(u.URL() + "/size/200000")
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func TestBufferingBenchPattern(t *testing.T) {
 // afterwards no file or chunk is left.
 func TestSlowClientSpillsAndReleasesUpstream(t *testing.T) {
 	const size = 16 << 20
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	d := newBTDirs(t)
 	r := newRig(t, "warn", btYAML(d, 1, true, "proxy_buffers: 4 4k"), u.Addr())
 	base := btProducers()
@@ -400,7 +400,7 @@ func TestBufferMemoryBudget(t *testing.T) {
 	// would be free again by the time the client stalls. Pieces that arrive
 	// after the client stalled fill the spools' chunks (memory first) and
 	// keep them: 50 responses want 200 chunks from a budget of 64.
-	slow := bench.SlowBody(10 * time.Millisecond)
+	slow := upstreamsim.SlowBody(10 * time.Millisecond)
 	slow.Chunks = 4
 	u := upstream(t, slow)
 	d := newBTDirs(t)
@@ -558,7 +558,7 @@ func btNotDir(t *testing.T, name string) string {
 func TestBrokenTempDir(t *testing.T) {
 	t.Run("response", func(t *testing.T) {
 		const size = 4 << 20
-		u := upstream(t, bench.OK())
+		u := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
 		d.proxy = btNotDir(t, "proxy_temp")
 		r := newRig(t, "info", btYAML(d, 1, false, "proxy_buffers: 4 4k"), u.Addr())
@@ -589,7 +589,7 @@ func TestBrokenTempDir(t *testing.T) {
 		}
 	})
 	t.Run("request_body", func(t *testing.T) {
-		u := upstream(t, bench.OK())
+		u := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
 		d.client = btNotDir(t, "client_temp")
 		r := newRig(t, "info", btYAML(d, 1, false, "client_body_buffer_size: 8k"), u.Addr())
@@ -629,7 +629,7 @@ func TestBrokenTempDir(t *testing.T) {
 // reaches the upstream byte for byte; on a retry it is replayed in full.
 func TestRequestBodySpill(t *testing.T) {
 	t.Run("echo", func(t *testing.T) {
-		u := upstream(t, bench.OK())
+		u := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
 		r := newRig(t, "warn", btYAML(d, 1, false, "client_body_buffer_size: 8k"), u.Addr())
 		// 24 KiB: more than client_body_buffer_size, and an echo that fits
@@ -664,8 +664,8 @@ func TestRequestBodySpill(t *testing.T) {
 	// PUT is idempotent: after the first server resets, the spilled body is
 	// sent again, in full, to the second.
 	t.Run("retry_PUT", func(t *testing.T) {
-		u0 := upstream(t, bench.Reset())
-		u1 := upstream(t, bench.OK())
+		u0 := upstream(t, upstreamsim.Reset())
+		u1 := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
 		r := newRig(t, "warn", btYAML(d, 2, false, "client_body_buffer_size: 8k"), u0.Addr(), u1.Addr())
 		body := btRandom(64 << 10)
@@ -692,7 +692,7 @@ func TestRequestBodySpill(t *testing.T) {
 	// 65536 bytes.
 	t.Run("retry_POST_non_idempotent", func(t *testing.T) {
 		a0, got0 := rawUpstream(t, true) // reads the request, then RST
-		u1 := upstream(t, bench.OK())
+		u1 := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
 		r := newRig(t, "warn", btYAML(d, 2, false, "client_body_buffer_size: 8k",
 			"proxy_next_upstream: error timeout non_idempotent"), a0, u1.Addr())
@@ -721,7 +721,7 @@ func TestRequestBodySpill(t *testing.T) {
 // spilled), and 413s (declared and chunked).
 func TestAbortedRequestsLeakNothing(t *testing.T) {
 	const batch = 25
-	u := upstream(t, bench.OK(), bench.ResetMidBody(256<<10).At("/rmb"))
+	u := upstream(t, upstreamsim.OK(), upstreamsim.ResetMidBody(256<<10).At("/rmb"))
 	d := newBTDirs(t)
 	r := newRig(t, "info", btYAML(d, 1, true, "proxy_buffers: 4 4k", "client_body_buffer_size: 8k",
 		"client_max_body_size: 1m"), u.Addr())
@@ -857,7 +857,7 @@ func TestAbortedRequestsLeakNothing(t *testing.T) {
 // retry-reset-POST64k-reqbuf-off-nonidem).
 func TestRequestBufferingOff(t *testing.T) {
 	t.Run("streamed_intact", func(t *testing.T) {
-		u := upstream(t, bench.OK())
+		u := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
 		// proxy_buffers 64 8k: the 256 KiB echo is read at once and cannot
 		// spill, so that any temp file would be the request body's.
@@ -885,7 +885,7 @@ func TestRequestBufferingOff(t *testing.T) {
 	} {
 		t.Run("not_retried_"+tc.method, func(t *testing.T) {
 			a0, got0 := rawUpstream(t, true) // reads the request, then RST
-			u1 := upstream(t, bench.OK())
+			u1 := upstream(t, upstreamsim.OK())
 			d := newBTDirs(t)
 			r := newRig(t, "error", btYAML(d, 2, false, "proxy_request_buffering: off",
 				"proxy_next_upstream: "+tc.next), a0, u1.Addr())
@@ -926,7 +926,7 @@ func TestTruncatedUploadNotForwarded(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u := upstream(t, bench.OK())
+			u := upstream(t, upstreamsim.OK())
 			d := newBTDirs(t)
 			r := newRig(t, "info", btYAML(d, 1, false, tc.http...), u.Addr())
 			c := btDial(t, r.addr)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // heldUpstream is an upstream on a real socket (HTTP or FastCGI alike)
@@ -106,9 +106,9 @@ http:
 
 // abortRig is a proxy in front of a held upstream (U0, picked first) and a
 // healthy one (U1) that must never be tried.
-func abortRig(t *testing.T, ignore string) (*rig, *heldUpstream, *bench.Upstream, func() string) {
+func abortRig(t *testing.T, ignore string) (*rig, *heldUpstream, *upstreamsim.Upstream, func() string) {
 	held := startHeld(t)
-	ok := upstream(t, bench.OK())
+	ok := upstream(t, upstreamsim.OK())
 	dir := t.TempDir()
 	conf := strings.NewReplacer("{IGNORE}", ignore, "{TMP}", dir).Replace(abortTmpl)
 	r := newRig(t, "info", conf, held.addr(), ok.Addr())
@@ -243,7 +243,7 @@ func TestClientAbortFastCGI(t *testing.T) {
 // A client that goes away during proxy_next_upstream_backoff's pause before
 // a same-server retry ends it: the pause (an hour here) is cut at once.
 func TestClientAbortCutsBackoff(t *testing.T) {
-	u := upstream(t, bench.Reset().At("/boom"))
+	u := upstream(t, upstreamsim.Reset().At("/boom"))
 	dir := t.TempDir()
 	conf := strings.ReplaceAll(backoffTmpl, "proxy_next_upstream_backoff: 50ms", "proxy_next_upstream_backoff: 1h")
 	conf = strings.Replace(conf, "      access_log: off", "      access_log: {path: "+dir+"/access.log, format: '$status \"$upstream_addr\" \"$upstream_status\"'}", 1)
@@ -316,7 +316,7 @@ func stuffedListener(t *testing.T) string {
 // nginx's line says "while connecting to upstream", the access log 499.
 func TestClientAbortCutsConnect(t *testing.T) {
 	addr := stuffedListener(t)
-	ok := upstream(t, bench.OK())
+	ok := upstream(t, upstreamsim.OK())
 	dir := t.TempDir()
 	conf := strings.NewReplacer("{IGNORE}", "off", "{TMP}", dir).Replace(abortTmpl)
 	conf = strings.Replace(conf, "  proxy_read_timeout: 60s", "  proxy_read_timeout: 60s\n  proxy_connect_timeout: 60s", 1)

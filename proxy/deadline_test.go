@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // Deadlines are renewed lazily (within 1/16 of the timeout). A pooled
@@ -15,7 +15,7 @@ import (
 // reused (its expired deadline is cleared first), and a slow upstream must
 // still time out on the reused connection.
 func TestReusedConnectionDeadlines(t *testing.T) {
-	u := upstream(t, bench.SlowHeader(400*time.Millisecond).At("/slow"))
+	u := upstream(t, upstreamsim.SlowHeader(400*time.Millisecond).At("/slow"))
 	yaml := strings.Replace(keepaliveTmpl, "http:\n", "http:\n  proxy_read_timeout: 100ms\n", 1)
 	r := newRig(t, "error", yaml, u.Addr())
 	if status, _ := r.do("GET", "/size/10", nil); status != 200 {
@@ -44,7 +44,7 @@ func TestReusedConnectionDeadlines(t *testing.T) {
 // and its temp file, and the client finds its body cut short.
 func TestSendTimeoutClosesStalledClient(t *testing.T) {
 	const size = 8 << 20
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	d := newBTDirs(t)
 	r := newRig(t, "error", btYAML(d, 1, false, "send_timeout: 200ms"), u.Addr())
 	c := btDialSlow(t, r.addr)

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // mountTmpfs mounts a tmpfs of size at a new directory and unmounts it in
@@ -96,7 +96,7 @@ func TestTempDiskFullStreams(t *testing.T) {
 			if c.limit > 0 {
 				lines = append(lines, fmt.Sprintf("temp_file_limit: %d", c.limit))
 			}
-			u := upstream(t, bench.OK())
+			u := upstream(t, upstreamsim.OK())
 			r := newRig(t, "warn", "metrics: {listen: \"127.0.0.1:0\"}\n"+btYAML(d, 1, true, lines...), u.Addr())
 			maddr := r.p.MetricsAddr()
 			stopped := func() float64 {

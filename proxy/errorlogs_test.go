@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 )
@@ -17,7 +17,7 @@ import (
 // `error_log logs/info.log info;`: each file gets the lines at or above its
 // own level, and ReopenLogs (SIGUSR1) reopens both.
 func TestSeveralErrorLogs(t *testing.T) {
-	refused, err := bench.RefusedAddr()
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

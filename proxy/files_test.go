@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // fileTree writes a document root for the static tests and returns it.
@@ -80,7 +80,7 @@ http:
 `
 
 func TestStaticFiles(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	root := fileTree(t)
 	r := newRig(t, "error", strings.ReplaceAll(withTempDirs(t, filesTmpl), "{ROOT}", root), u.Addr())
 	const lm = "Fri, 02 Jan 2026 03:04:05 GMT"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 const idemTmpl = `
@@ -40,7 +40,7 @@ func TestIdempotencyKeyMakesPOSTRetryable(t *testing.T) {
 		{"off with header", "off", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bad, good := upstream(t, bench.Reset()), upstream(t, bench.OK())
+			bad, good := upstream(t, upstreamsim.Reset()), upstream(t, upstreamsim.OK())
 			r := newRig(t, "error", strings.Replace(idemTmpl, "{KEY}", tc.key, 1), bad.Addr(), good.Addr())
 			req, _ := http.NewRequest("POST", "http://"+r.addr+"/echo", bytes.NewReader([]byte("order-42")))
 			if tc.header {

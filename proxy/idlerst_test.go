@@ -44,7 +44,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 const idleRSTYAML = `
@@ -76,12 +76,12 @@ http:
 func TestIdleRSTSlowReader(t *testing.T) {
 	const size = 1 << 20
 	const stall = 6 * time.Second
-	rst, err := bench.UpstreamConfig{Addr: "127.0.0.1:0", Behaviors: []bench.Behavior{bench.OK(), bench.IdleRST(20 * time.Millisecond)}}.Start()
+	rst, err := upstreamsim.UpstreamConfig{Addr: "127.0.0.1:0", Behaviors: []upstreamsim.Behavior{upstreamsim.OK(), upstreamsim.IdleRST(20 * time.Millisecond)}}.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rst.Close() })
-	ok, err := bench.StartUpstream("127.0.0.1:0", bench.OK())
+	ok, err := upstreamsim.StartUpstream("127.0.0.1:0", upstreamsim.OK())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 const keepaliveTmpl = `
@@ -33,7 +33,7 @@ http:
 
 // One upstream connection serves many requests.
 func TestKeepaliveReuse(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	r := newRig(t, "error", keepaliveTmpl, u.Addr())
 	for i := range 20 {
 		status, body := r.do("GET", "/size/1000", nil)
@@ -55,15 +55,15 @@ func TestKeepaliveReuse(t *testing.T) {
 func TestStaleKeepaliveDetected(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		b    bench.Behavior
+		b    upstreamsim.Behavior
 		rst  bool
 	}{
-		{"fin", bench.IdleFIN(50 * time.Millisecond), false},
-		{"rst", bench.IdleRST(50 * time.Millisecond), true},
+		{"fin", upstreamsim.IdleFIN(50 * time.Millisecond), false},
+		{"rst", upstreamsim.IdleRST(50 * time.Millisecond), true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			u := upstream(t, bench.OK(), c.b)
+			u := upstream(t, upstreamsim.OK(), c.b)
 			r := newRig(t, "error", keepaliveTmpl, u.Addr())
 			if status, _ := r.do("GET", "/size/10", nil); status != 200 {
 				t.Fatalf("first request: %d", status)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // learnTmpl is a keepalive proxy with keepalive_timeout_learn {LEARN} and
@@ -46,7 +46,7 @@ http:
           proxy_pass: http://app
 `
 
-func learnRig(t *testing.T, learn bool, u *bench.Upstream) *accessRig {
+func learnRig(t *testing.T, learn bool, u *upstreamsim.Upstream) *accessRig {
 	tmpl := strings.ReplaceAll(learnTmpl, "{LEARN}", map[bool]string{true: "on", false: "off"}[learn])
 	return newAccessRig(t, "notice", tmpl, false, u.Addr())
 }
@@ -124,18 +124,18 @@ func TestIdleTimeoutLearned(t *testing.T) {
 	const T = time.Second
 	for _, c := range []struct {
 		name string
-		b    bench.Behavior
+		b    upstreamsim.Behavior
 		how  string
 	}{
-		{"fin", bench.IdleFIN(T), "FIN"},
-		{"rst", bench.IdleRST(T), "RST"},
-		{"node", bench.Behavior{Kind: bench.KindIdleFIN, D: T, Hint: true}, "Keep-Alive header"},
+		{"fin", upstreamsim.IdleFIN(T), "FIN"},
+		{"rst", upstreamsim.IdleRST(T), "RST"},
+		{"node", upstreamsim.Behavior{Kind: upstreamsim.KindIdleFIN, D: T, Hint: true}, "Keep-Alive header"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			t.Run("learn", func(t *testing.T) {
 				t.Parallel()
-				u := upstream(t, bench.OK(), c.b)
+				u := upstream(t, upstreamsim.OK(), c.b)
 				r := learnRig(t, true, u)
 				// Learning: until connections are kept at most 0.95 T
 				// (what was observed can only be T or more; each new
@@ -199,7 +199,7 @@ func TestIdleTimeoutLearned(t *testing.T) {
 			})
 			t.Run("off", func(t *testing.T) {
 				t.Parallel()
-				u := upstream(t, bench.OK(), c.b)
+				u := upstream(t, upstreamsim.OK(), c.b)
 				r := learnRig(t, false, u)
 				start := time.Now()
 				sent, failed := idleWaves(t, r, n, T, 2, nil)
@@ -253,7 +253,7 @@ func checkConnVars(t *testing.T, lines []string, keep time.Duration) {
 // silently (no FIN or RST until the request came, so the peek cannot see
 // it), retried on a new connection.
 func TestUpstreamConnectionVars(t *testing.T) {
-	u := upstream(t, bench.OK(), bench.IdleDrop(200*time.Millisecond))
+	u := upstream(t, upstreamsim.OK(), upstreamsim.IdleDrop(200*time.Millisecond))
 	r := learnRig(t, false, u)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
@@ -335,7 +335,7 @@ http:
 // request waits a minute for it, and none fails.
 func TestIdleTimeoutRelearnedAfterRestart(t *testing.T) {
 	const short = 300 * time.Millisecond
-	a := upstream(t, bench.OK(), bench.IdleFIN(short))
+	a := upstream(t, upstreamsim.OK(), upstreamsim.IdleFIN(short))
 	addr := a.Addr()
 	r := learnRig(t, true, a)
 	learned := func() bool {
@@ -347,7 +347,7 @@ func TestIdleTimeoutRelearnedAfterRestart(t *testing.T) {
 		t.Fatalf("not learned from the first upstream: %v (%s)\n%s", to, how, r.log())
 	}
 	_ = a.Close()
-	b, err := bench.StartUpstream(addr, bench.OK(), bench.IdleFIN(5*time.Second))
+	b, err := upstreamsim.StartUpstream(addr, upstreamsim.OK(), upstreamsim.IdleFIN(5*time.Second))
 	if err != nil {
 		t.Fatalf("restarting the upstream on %s: %v", addr, err)
 	}

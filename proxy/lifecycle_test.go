@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 )
 
@@ -192,8 +192,8 @@ var reTimes2 = regexp.MustCompile(`^"\d+\.\d{3}, \d+\.\d{3}" \d+\.\d{3}$`)
 // has one line listing both attempts, as nginx's does:
 // upstream_addr="A1, A2" upstream_status="502, 200" and two response times.
 func TestRetriedGETAccessLogListsBothAttempts(t *testing.T) {
-	bad := upstream(t, bench.Reset())
-	good := upstream(t, bench.OK())
+	bad := upstream(t, upstreamsim.Reset())
+	good := upstream(t, upstreamsim.OK())
 	r := newAccessRig(t, "warn", twoServersTmpl, true, bad.Addr(), good.Addr())
 	res := rawDo(t, r.addr, "GET /size/100 HTTP/1.1\r\nHost: localhost\r\n\r\n")
 	if res.resp.StatusCode != 200 || len(res.body) != 100 || res.bodyErr != nil {
@@ -222,8 +222,8 @@ func TestRetriedGETAccessLogListsBothAttempts(t *testing.T) {
 // second (nginx: POST, LOCK, PATCH are not retried once sent unless
 // proxy_next_upstream has non_idempotent): 502 from the first server.
 func TestPOSTResetNotRetried(t *testing.T) {
-	bad := upstream(t, bench.Reset())
-	good := upstream(t, bench.OK())
+	bad := upstream(t, upstreamsim.Reset())
+	good := upstream(t, upstreamsim.OK())
 	r := newAccessRig(t, "warn", twoServersTmpl, true, bad.Addr(), good.Addr())
 	res := rawDo(t, r.addr, "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
 	if res.resp.StatusCode != 502 || string(res.body) != nginxPage("502 Bad Gateway") {
@@ -251,11 +251,11 @@ func TestPOSTResetNotRetried(t *testing.T) {
 // A refused connect sent nothing, so nginx passes even a POST to the next
 // server (retry-refused-default-POST: 200, upstreams: 9002).
 func TestPOSTRefusedIsRetried(t *testing.T) {
-	refused, err := bench.RefusedAddr()
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := upstream(t, bench.OK())
+	good := upstream(t, upstreamsim.OK())
 	r := newAccessRig(t, "warn", twoServersTmpl, true, refused, good.Addr())
 	res := rawDo(t, r.addr, "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
 	if res.resp.StatusCode != 200 || string(res.body) != "hello" {
@@ -341,7 +341,7 @@ func TestClientMaxBodySize(t *testing.T) {
 				c.msg = m
 			}
 			t.Parallel()
-			u := upstream(t, bench.OK())
+			u := upstream(t, upstreamsim.OK())
 			r := newRig(t, "error", withTempDirs(t, maxBodyTmpl), u.Addr())
 			res := rawDo(t, r.addr, c.req)
 			if res.resp.StatusCode == 100 {
@@ -376,26 +376,26 @@ func TestClientMaxBodySize(t *testing.T) {
 func TestMidBodyFailureNotRetried(t *testing.T) {
 	cases := []struct {
 		name      string
-		b         bench.Behavior
+		b         upstreamsim.Behavior
 		buffering bool
 		sent      int // body bytes the upstream sends before breaking off
 		msg       string
 		exact     bool // nginx delivers every byte read (a FIN flushes them)
 	}{
 		// Bodies bigger than proxy_buffers (8 x 4k): nginx streams them through.
-		{"reset big buffering on", bench.ResetMidBody(40000), true, 40000, "readv() failed (104: Connection reset by peer)", false},
-		{"reset big buffering off", bench.ResetMidBody(40000), false, 40000, "recv() failed (104: Connection reset by peer)", false},
-		{"close big buffering on", bench.CloseMidBody(40000), true, 40000, "upstream prematurely closed connection", false},
-		{"close big buffering off", bench.CloseMidBody(40000), false, 40000, "upstream prematurely closed connection", true},
+		{"reset big buffering on", upstreamsim.ResetMidBody(40000), true, 40000, "readv() failed (104: Connection reset by peer)", false},
+		{"reset big buffering off", upstreamsim.ResetMidBody(40000), false, 40000, "recv() failed (104: Connection reset by peer)", false},
+		{"close big buffering on", upstreamsim.CloseMidBody(40000), true, 40000, "upstream prematurely closed connection", false},
+		{"close big buffering off", upstreamsim.CloseMidBody(40000), false, 40000, "upstream prematurely closed connection", true},
 		// Bodies that fit the buffers.
-		{"reset small buffering on", bench.ResetMidBody(1000), true, 1000, "readv() failed (104: Connection reset by peer)", false},
-		{"close small buffering on", bench.CloseMidBody(1000), true, 1000, "upstream prematurely closed connection", true},
+		{"reset small buffering on", upstreamsim.ResetMidBody(1000), true, 1000, "readv() failed (104: Connection reset by peer)", false},
+		{"close small buffering on", upstreamsim.CloseMidBody(1000), true, 1000, "upstream prematurely closed connection", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			bad := upstream(t, c.b)
-			good := upstream(t, bench.OK())
+			good := upstream(t, upstreamsim.OK())
 			// proxy_max_temp_file_size 0: the body stays in proxy_buffers
 			// (no temp file, no timing-dependent spill), as in nginx.
 			tmpl := strings.Replace(twoServersTmpl, "  proxy_buffering:", "  proxy_max_temp_file_size: 0\n  proxy_buffering:", 1)
@@ -558,7 +558,7 @@ http:
 // exits), and nothing the request does afterwards may touch the proxy's
 // closed state (run with -race).
 func TestCloseWithRequestInFlight(t *testing.T) {
-	u := upstream(t, bench.SlowHeader(5*time.Second))
+	u := upstream(t, upstreamsim.SlowHeader(5*time.Second))
 	r := newRig(t, "error", withTempDirs(t, `
 error_log: {path: stderr, level: error}
 http:

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 const connTmpl = `
@@ -44,8 +44,8 @@ var reLimitingConns = regexp.MustCompile(`^\[(\w+)\] 4242#4242: \*\d+ (limiting 
 // logs; an empty key is not counted; the count is given back when the
 // request ends.
 func TestLimitConnLikeNginx(t *testing.T) {
-	slow := upstream(t, bench.SlowHeader(time.Minute))
-	fast := upstream(t, bench.OK())
+	slow := upstream(t, upstreamsim.SlowHeader(time.Minute))
+	fast := upstream(t, upstreamsim.OK())
 	r := newRig(t, "info", withTempDirs(t, connTmpl), slow.Addr(), fast.Addr())
 
 	held, err := net.Dial("tcp", r.addr)

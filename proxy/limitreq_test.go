@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy/config"
 )
 
@@ -52,7 +52,7 @@ var (
 // preaccess phase), so a denied client is counted; a key is the value of
 // its variables, an empty key is not limited.
 func TestLimitReqLikeNginx(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	r := newRig(t, "info", withTempDirs(t, limitTmpl), u.Addr())
 	get := func(path string, hdr ...string) (int, time.Duration) {
 		t.Helper()
@@ -147,7 +147,7 @@ func TestLimitReqLikeNginx(t *testing.T) {
 // bucket filled before the reload still refuses after it; a zone whose
 // size changed starts empty.
 func TestLimitReqZoneSurvivesReload(t *testing.T) {
-	u := upstream(t, bench.OK())
+	u := upstream(t, upstreamsim.OK())
 	tmpl := withTempDirs(t, limitTmpl)
 	r := newRig(t, "error", tmpl, u.Addr())
 	status := func() int {

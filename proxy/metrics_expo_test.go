@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy/config"
 )
 
@@ -104,11 +104,11 @@ func families(t *testing.T, text string) map[string]string {
 // faultScenario runs requests through a proxy whose upstream group has a
 // server that resets every request, one that refuses connections and one
 // that answers, and returns the proxy's metrics address.
-func faultScenario(t *testing.T) (r *rig, rst *bench.Upstream, refused string, ok *bench.Upstream) {
+func faultScenario(t *testing.T) (r *rig, rst *upstreamsim.Upstream, refused string, ok *upstreamsim.Upstream) {
 	t.Helper()
-	rst = upstream(t, bench.Reset())
-	ok = upstream(t, bench.OK())
-	refused, err := bench.RefusedAddr()
+	rst = upstream(t, upstreamsim.Reset())
+	ok = upstream(t, upstreamsim.OK())
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +225,8 @@ func needPromtool(t *testing.T) string {
 // keeps goes on counting from where it was (no counter reset), even when
 // its upstream block changed around it.
 func TestMetricsReloadDropsRemovedServers(t *testing.T) {
-	a := upstream(t, bench.OK())
-	b := upstream(t, bench.OK())
+	a := upstream(t, upstreamsim.OK())
+	b := upstream(t, upstreamsim.OK())
 	tmpl := `
 metrics: {listen: "127.0.0.1:0"}
 http:

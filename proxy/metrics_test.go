@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // scrape reads /metrics and returns each sample by its series
@@ -87,8 +87,8 @@ http:
 // that was not retried, the response that spilled, and stub_status's
 // connection and request counts.
 func TestMetricsCountAFaultScenario(t *testing.T) {
-	rst := upstream(t, bench.Reset())
-	ok := upstream(t, bench.OK())
+	rst := upstream(t, upstreamsim.Reset())
+	ok := upstream(t, upstreamsim.OK())
 	d := newBTDirs(t)
 	yaml := strings.NewReplacer("{PROXYTMP}", d.proxy, "{CLIENTTMP}", d.client).Replace(metricsYAML)
 	r := newRig(t, "error", yaml, rst.Addr(), ok.Addr())

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // An upstream that sends more body bytes than its Content-Length (found by
@@ -52,7 +52,7 @@ http:
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			u := upstream(t, bench.LengthMismatch(10))
+			u := upstream(t, upstreamsim.LengthMismatch(10))
 			r := newRig(t, "warn", strings.ReplaceAll(conf, "{BUF}", c.buffering), u.Addr())
 			for i := range 2 {
 				status, body := r.do("GET", c.path, nil)

@@ -8,14 +8,14 @@ import (
 	"strings"
 	"testing"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // A server block without server_name logs nginx's "server: , request:"
 // (the field with the empty name), as nginx 1.22 does for
 // `server { listen 127.0.0.1:18477; location / { proxy_pass http://127.0.0.1:1; } }`.
 func TestNoServerNameLogsEmptyServer(t *testing.T) {
-	refused, err := bench.RefusedAddr()
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestStatusLinesThroughTheProxy(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { close(hold) })
-	refused, err := bench.RefusedAddr()
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +114,8 @@ http:
 // address the one an unknown Host goes to (nginx's default server); a
 // known name still picks its own server.
 func TestDefaultServerTakesUnknownHosts(t *testing.T) {
-	first := upstream(t, bench.OK())
-	def := upstream(t, bench.OK())
+	first := upstream(t, upstreamsim.OK())
+	def := upstream(t, upstreamsim.OK())
 	r := newRig(t, "error", `
 http:
   proxy_temp_path: {TMP}/proxy

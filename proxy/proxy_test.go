@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
@@ -89,9 +89,9 @@ func newRig(t *testing.T, level string, yamlText string, upstreams ...string) *r
 }
 
 // upstream starts a bench upstream that the test stops.
-func upstream(t *testing.T, bs ...bench.Behavior) *bench.Upstream {
+func upstream(t *testing.T, bs ...upstreamsim.Behavior) *upstreamsim.Upstream {
 	t.Helper()
-	u, err := bench.StartUpstream("127.0.0.1:0", bs...)
+	u, err := upstreamsim.StartUpstream("127.0.0.1:0", bs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ http:
 
 // Each upstream failure gives nginx's status and nginx's error-log line.
 func TestUpstreamFailuresLikeNginx(t *testing.T) {
-	refused, err := bench.RefusedAddr()
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,12 +185,12 @@ func TestUpstreamFailuresLikeNginx(t *testing.T) {
 		status int
 	}{
 		{"refused", func(*testing.T) string { return refused }, 502},
-		{"reset", func(t *testing.T) string { return upstream(t, bench.Reset()).Addr() }, 502},
-		{"close_before_header", func(t *testing.T) string { return upstream(t, bench.CloseBeforeHeader()).Addr() }, 502},
-		{"read_timeout", func(t *testing.T) string { return upstream(t, bench.SlowHeader(5*time.Second)).Addr() }, 504},
-		{"invalid_header", func(t *testing.T) string { return upstream(t, bench.InvalidHeader()).Addr() }, 502},
-		{"huge_header", func(t *testing.T) string { return upstream(t, bench.HugeHeader(8000)).Addr() }, 502},
-		{"no_valid_http", func(t *testing.T) string { return upstream(t, bench.NoValidHTTP()).Addr() }, 502},
+		{"reset", func(t *testing.T) string { return upstream(t, upstreamsim.Reset()).Addr() }, 502},
+		{"close_before_header", func(t *testing.T) string { return upstream(t, upstreamsim.CloseBeforeHeader()).Addr() }, 502},
+		{"read_timeout", func(t *testing.T) string { return upstream(t, upstreamsim.SlowHeader(5*time.Second)).Addr() }, 504},
+		{"invalid_header", func(t *testing.T) string { return upstream(t, upstreamsim.InvalidHeader()).Addr() }, 502},
+		{"huge_header", func(t *testing.T) string { return upstream(t, upstreamsim.HugeHeader(8000)).Addr() }, 502},
+		{"no_valid_http", func(t *testing.T) string { return upstream(t, upstreamsim.NoValidHTTP()).Addr() }, 502},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // proxy_request_buffering off still reads a body whole before the first
@@ -27,7 +27,7 @@ func TestRequestBufferingOffSmallBodyRetried(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a0, got0 := rawUpstream(t, true) // reads the request, then RST
-			u1 := upstream(t, bench.OK())
+			u1 := upstream(t, upstreamsim.OK())
 			d := newBTDirs(t)
 			lines := append([]string{"proxy_request_buffering: off", "proxy_next_upstream: error timeout non_idempotent"}, c.http...)
 			r := newRig(t, "warn", btYAML(d, 2, false, lines...), a0, u1.Addr())

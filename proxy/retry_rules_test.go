@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 var soakFlag = flag.Bool("soak", false, "run TestStaleKeepaliveSoak with 10000 requests per variant (also SPILLWAY_SOAK=1)")
@@ -74,29 +74,32 @@ const readTimeout = 150 * time.Millisecond
 // failure is one way for the first server to fail an attempt.
 type failure struct {
 	name    string
-	start   func(t *testing.T) (addr string, u *bench.Upstream) // u is nil for refused
-	msg     string                                              // nginx's message, errno included
-	phase   string                                              // nginx's "while ..."
-	status  string                                              // the attempt in $upstream_status
-	timeout bool                                                // [warn] before [error] (nginx)
+	start   func(t *testing.T) (addr string, u *upstreamsim.Upstream) // u is nil for refused
+	msg     string                                                    // nginx's message, errno included
+	phase   string                                                    // nginx's "while ..."
+	status  string                                                    // the attempt in $upstream_status
+	timeout bool                                                      // [warn] before [error] (nginx)
 }
 
 var failures = []failure{
-	{"rst", func(t *testing.T) (string, *bench.Upstream) { u := upstream(t, bench.Reset()); return u.Addr(), u },
+	{"rst", func(t *testing.T) (string, *upstreamsim.Upstream) {
+		u := upstream(t, upstreamsim.Reset())
+		return u.Addr(), u
+	},
 		"recv() failed (104: Connection reset by peer)", "reading response header from upstream", "502", false},
-	{"fin", func(t *testing.T) (string, *bench.Upstream) {
-		u := upstream(t, bench.CloseBeforeHeader())
+	{"fin", func(t *testing.T) (string, *upstreamsim.Upstream) {
+		u := upstream(t, upstreamsim.CloseBeforeHeader())
 		return u.Addr(), u
 	}, "upstream prematurely closed connection", "reading response header from upstream", "502", false},
-	{"refused", func(t *testing.T) (string, *bench.Upstream) {
-		a, err := bench.RefusedAddr()
+	{"refused", func(t *testing.T) (string, *upstreamsim.Upstream) {
+		a, err := upstreamsim.RefusedAddr()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return a, nil
 	}, "connect() failed (111: Connection refused)", "connecting to upstream", "502", false},
-	{"timeout", func(t *testing.T) (string, *bench.Upstream) {
-		u := upstream(t, bench.SlowHeader(5*time.Second))
+	{"timeout", func(t *testing.T) (string, *upstreamsim.Upstream) {
+		u := upstream(t, upstreamsim.SlowHeader(5*time.Second))
 		return u.Addr(), u
 	}, "upstream timed out (110: Connection timed out)", "reading response header from upstream", "504", true},
 }
@@ -147,7 +150,7 @@ func TestRetryIdempotentMethods(t *testing.T) {
 			t.Run(method+"/"+f.name, func(t *testing.T) {
 				t.Parallel()
 				addr, bad := f.start(t)
-				good := upstream(t, bench.OK())
+				good := upstream(t, upstreamsim.OK())
 				r := newAccessRig(t, "warn", rulesYAML(2, ""), true, addr, good.Addr())
 				var body []byte
 				if method == "PUT" {
@@ -192,7 +195,7 @@ func TestRetryNonIdempotentMethods(t *testing.T) {
 			t.Run(method+"/"+f.name, func(t *testing.T) {
 				t.Parallel()
 				addr, bad := f.start(t)
-				good := upstream(t, bench.OK())
+				good := upstream(t, upstreamsim.OK())
 				r := newAccessRig(t, "warn", rulesYAML(2, ""), true, addr, good.Addr())
 				status, got := r.do(method, "/echo", []byte("hello"))
 				st, addrs, statuses := "", "", ""
@@ -238,7 +241,7 @@ func TestRetryNonIdempotentMethods(t *testing.T) {
 		t.Run("POST non_idempotent/"+f.name, func(t *testing.T) {
 			t.Parallel()
 			addr, bad := f.start(t)
-			good := upstream(t, bench.OK())
+			good := upstream(t, upstreamsim.OK())
 			r := newAccessRig(t, "warn", rulesYAML(2, "", "proxy_next_upstream: error timeout non_idempotent"), true, addr, good.Addr())
 			status, got := r.do("POST", "/echo", []byte("hello"))
 			if status != 200 || string(got) != "hello" {
@@ -266,7 +269,7 @@ func TestNextUpstreamTries(t *testing.T) {
 	for _, c := range []struct{ tries, want int }{{1, 1}, {2, 2}, {0, 3}, {5, 3}} {
 		t.Run(fmt.Sprint("tries=", c.tries), func(t *testing.T) {
 			t.Parallel()
-			us := []*bench.Upstream{upstream(t, bench.Reset()), upstream(t, bench.Reset()), upstream(t, bench.Reset())}
+			us := []*upstreamsim.Upstream{upstream(t, upstreamsim.Reset()), upstream(t, upstreamsim.Reset()), upstream(t, upstreamsim.Reset())}
 			r := newAccessRig(t, "warn", rulesYAML(3, "", fmt.Sprint("proxy_next_upstream_tries: ", c.tries)), true,
 				us[0].Addr(), us[1].Addr(), us[2].Addr())
 			if status, _ := r.do("GET", "/x", nil); status != 502 {
@@ -304,9 +307,9 @@ func TestNextUpstreamTimeout(t *testing.T) {
 	}{{"100ms", 1}, {"250ms", 2}, {"0", 3}} {
 		t.Run("timeout="+c.timeout, func(t *testing.T) {
 			t.Parallel()
-			var us []*bench.Upstream
+			var us []*upstreamsim.Upstream
 			for range 3 {
-				us = append(us, upstream(t, bench.SlowHeader(5*time.Second)))
+				us = append(us, upstream(t, upstreamsim.SlowHeader(5*time.Second)))
 			}
 			r := newAccessRig(t, "error", rulesYAML(3, "", "proxy_next_upstream_timeout: "+c.timeout), true,
 				us[0].Addr(), us[1].Addr(), us[2].Addr())
@@ -356,7 +359,7 @@ func TestPassiveHealthMaxFails(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
 			addr, bad := f.start(t)
-			good := upstream(t, bench.OK())
+			good := upstream(t, upstreamsim.OK())
 			r := newAccessRig(t, "warn", rulesYAML(2, "max_fails: 2, fail_timeout: 30s"), true, addr, good.Addr())
 			const n = 8
 			for i := range n {
@@ -384,7 +387,7 @@ func TestPassiveHealthMaxFails(t *testing.T) {
 // server again and gets its 502, no "temporarily disabled", never "no live
 // upstreams" (nginx: health-single-reset-x3 logs *1 *3 *5).
 func TestSingleServerNeverDisabledLive(t *testing.T) {
-	bad := upstream(t, bench.Reset())
+	bad := upstream(t, upstreamsim.Reset())
 	r := newAccessRig(t, "warn", rulesYAML(1, "max_fails: 1, fail_timeout: 30s"), true, bad.Addr())
 	var want []string
 	for i := range 3 {
@@ -405,7 +408,7 @@ func TestSingleServerNeverDisabledLive(t *testing.T) {
 // upstream field, a 502, and no connection to any server
 // (health-bad_bad-reset-x3: *1, then *4 and *5).
 func TestNoLiveUpstreams(t *testing.T) {
-	u0, u1 := upstream(t, bench.Reset()), upstream(t, bench.Reset())
+	u0, u1 := upstream(t, upstreamsim.Reset()), upstream(t, upstreamsim.Reset())
 	r := newAccessRig(t, "warn", rulesYAML(2, ""), true, u0.Addr(), u1.Addr())
 	for i := range 3 {
 		status, body := r.do("GET", "/x", nil)
@@ -462,12 +465,12 @@ func TestStaleKeepaliveSoak(t *testing.T) {
 	const maxWave = 6
 	for _, c := range []struct {
 		name string
-		b    bench.Behavior
+		b    upstreamsim.Behavior
 		seed uint64
-	}{{"rst", bench.IdleRST(idle), 1}, {"fin", bench.IdleFIN(idle), 2}} {
+	}{{"rst", upstreamsim.IdleRST(idle), 1}, {"fin", upstreamsim.IdleFIN(idle), 2}} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			u := upstream(t, bench.OK(), c.b)
+			u := upstream(t, upstreamsim.OK(), c.b)
 			r := newRig(t, "info", keepaliveTmpl, u.Addr())
 			client := &http.Client{
 				Transport: &http.Transport{MaxIdleConnsPerHost: maxWave, DisableCompression: true},

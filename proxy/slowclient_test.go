@@ -45,7 +45,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // slowConf: short client-side timeouts, buffers small enough to spill, an
@@ -252,7 +252,7 @@ func TestSendTimeoutReleasesUpstream(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const size = 8 << 20
-			u := upstream(t, bench.OK())
+			u := upstream(t, upstreamsim.OK())
 			extra := append(append([]string(nil), tc.extra...), slowSendExtra...)
 			r, d := slowRig(t, "5s", extra, "app", u.Addr())
 			producers := btProducers()

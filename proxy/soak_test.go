@@ -89,7 +89,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
@@ -161,32 +161,32 @@ const soakReadTimeout = 2 * time.Second
 const soakMidSize = 300 << 10
 
 // soakUpstreams are the group's servers, U0 first; U6 refuses connections.
-func soakUpstreams() [][]bench.Behavior {
-	mid := func(b bench.Behavior) bench.Behavior { return b.WithSize(soakMidSize).At("/mid") }
-	flaky := bench.FailRatio(0.3, bench.Reset())
+func soakUpstreams() [][]upstreamsim.Behavior {
+	mid := func(b upstreamsim.Behavior) upstreamsim.Behavior { return b.WithSize(soakMidSize).At("/mid") }
+	flaky := upstreamsim.FailRatio(0.3, upstreamsim.Reset())
 	flaky.Seed = 1
-	flakyFIN := bench.FailRatio(0.2, bench.CloseBeforeHeader())
+	flakyFIN := upstreamsim.FailRatio(0.2, upstreamsim.CloseBeforeHeader())
 	flakyFIN.Seed = 2
-	return [][]bench.Behavior{
+	return [][]upstreamsim.Behavior{
 		// U0: healthy; it closes a keepalive connection every 100 requests.
-		{bench.OK(), mid(bench.OK()), bench.KeepaliveRequests(100)},
+		{upstreamsim.OK(), mid(upstreamsim.OK()), upstreamsim.KeepaliveRequests(100)},
 		// U1: RST after every request head; /mid: RST after 100 KiB of body.
-		{bench.Reset(), mid(bench.ResetMidBody(100 << 10))},
+		{upstreamsim.Reset(), mid(upstreamsim.ResetMidBody(100 << 10))},
 		// U2: FIN after every request head (max_fails 3, so it is out of
 		// the group now and then); /mid: FIN after 64 KiB.
-		{bench.CloseBeforeHeader(), mid(bench.CloseMidBody(64 << 10))},
+		{upstreamsim.CloseBeforeHeader(), mid(upstreamsim.CloseMidBody(64 << 10))},
 		// U3: the header comes a second after proxy_read_timeout: a
 		// timeout (max_fails 2: out of the group for a second after two);
 		// /mid: the header, then RST.
-		{bench.SlowHeader(soakReadTimeout + time.Second), mid(bench.ResetAfterHeader())},
+		{upstreamsim.SlowHeader(soakReadTimeout + time.Second), mid(upstreamsim.ResetAfterHeader())},
 		// U4: 30% RST, idle keepalive connections reset after 20ms; /mid:
 		// a chunked body without its last chunk (100 KiB: the bench
 		// restarts the pattern at its second chunk, 50 KiB in, a multiple
 		// of the pattern's length).
-		{flaky, bench.ChunkedTruncated(100 << 10).At("/mid"), bench.IdleRST(20 * time.Millisecond)},
+		{flaky, upstreamsim.ChunkedTruncated(100 << 10).At("/mid"), upstreamsim.IdleRST(20 * time.Millisecond)},
 		// U5: 20% FIN, idle connections closed after 30ms; /mid: the
 		// header, then silence until proxy_read_timeout.
-		{flakyFIN, mid(bench.HeadersThenStall()), bench.IdleFIN(30 * time.Millisecond)},
+		{flakyFIN, mid(upstreamsim.HeadersThenStall()), upstreamsim.IdleFIN(30 * time.Millisecond)},
 	}
 }
 
@@ -432,7 +432,7 @@ func soakGoroutines() (groups map[string]int, n int) {
 // before the baseline is taken.
 func soakWarmUp(t *testing.T) {
 	t.Helper()
-	u, err := bench.StartUpstream("127.0.0.1:0", bench.OK())
+	u, err := upstreamsim.StartUpstream("127.0.0.1:0", upstreamsim.OK())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,10 +462,10 @@ func TestFaultSoak(t *testing.T) {
 	baseFDs := soakFDs(t)
 
 	behaviours := soakUpstreams()
-	ups := make([]*bench.Upstream, len(behaviours))
+	ups := make([]*upstreamsim.Upstream, len(behaviours))
 	addrs := make([]string, 0, len(behaviours)+1)
 	for i, bs := range behaviours {
-		u, err := bench.UpstreamConfig{Addr: "127.0.0.1:0", Behaviors: bs, KeepBodies: -1}.Start()
+		u, err := upstreamsim.UpstreamConfig{Addr: "127.0.0.1:0", Behaviors: bs, KeepBodies: -1}.Start()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -473,7 +473,7 @@ func TestFaultSoak(t *testing.T) {
 		ups[i] = u
 		addrs = append(addrs, u.Addr())
 	}
-	refused, err := bench.RefusedAddr()
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

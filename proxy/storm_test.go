@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 const stormTmpl = `
@@ -37,7 +37,7 @@ func TestRetryBudgetStorm(t *testing.T) {
 		ratio  float64
 	}{{"20%", 0.2}, {"off", 0}} {
 		t.Run(tc.budget, func(t *testing.T) {
-			bad, good := upstream(t, bench.Reset()), upstream(t, bench.OK())
+			bad, good := upstream(t, upstreamsim.Reset()), upstream(t, upstreamsim.OK())
 			r := newRig(t, "info", strings.Replace(stormTmpl, "{BUDGET}", tc.budget, 1), bad.Addr(), good.Addr())
 			ok := 0
 			for range n {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 )
@@ -613,7 +613,7 @@ func TestTunnelSendTimeouts(t *testing.T) {
 // spillway upstream's websocket behaviour (bench) is an origin for manual
 // and load tests of tunnels: it works behind spillway as the test origin does.
 func TestWebSocketBenchOrigin(t *testing.T) {
-	u := upstream(t, bench.WebSocket())
+	u := upstream(t, upstreamsim.WebSocket())
 	dir := t.TempDir()
 	yaml := strings.NewReplacer("{ALOG}", filepath.Join(dir, "access.log"), "{PRT}", "60s", "{WST}", "", "{METRICS}", "").Replace(wsTmpl)
 	r := &wsRig{rig: newRig(t, "info", yaml, u.Addr())}

@@ -1,12 +1,3 @@
-// Package sweep runs `spillway bench`: it sweeps a grid of proxy buffer
-// configurations × response sizes × client speeds × concurrency against
-// spillway run as a child process per cell (and nginx, or an external
-// proxy), with a built-in origin that measures how long each request held
-// its upstream connection (or an external origin), and writes a table,
-// CSV, JSON and plots.
-//
-// It lives apart from package bench because it needs spillway/proxy, and
-// bench must not import the proxy.
 package sweep
 
 import (

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 )
@@ -78,7 +78,7 @@ runs reuse Go's build cache and start in a few seconds.`,
 // startDemoOrigins starts one built-in origin per server of the config's
 // first upstream (by name): the first healthy, the others resetting a third
 // of their requests before answering.
-func startDemoOrigins(cfg *config.Config, out io.Writer) ([]*bench.Upstream, error) {
+func startDemoOrigins(cfg *config.Config, out io.Writer) ([]*upstreamsim.Upstream, error) {
 	names := make([]string, 0, len(cfg.Upstreams))
 	for n := range cfg.Upstreams {
 		names = append(names, n)
@@ -87,15 +87,15 @@ func startDemoOrigins(cfg *config.Config, out io.Writer) ([]*bench.Upstream, err
 	if len(names) == 0 {
 		return nil, fmt.Errorf("demo: %s has no upstreams to stand in for", cfg.Source)
 	}
-	var origins []*bench.Upstream
+	var origins []*upstreamsim.Upstream
 	for i, s := range cfg.Upstreams[names[0]].Servers {
-		bs := []bench.Behavior{bench.OK()}
+		bs := []upstreamsim.Behavior{upstreamsim.OK()}
 		what := "healthy"
 		if i > 0 {
-			bs = []bench.Behavior{bench.FailRatio(0.33, bench.Reset())}
+			bs = []upstreamsim.Behavior{upstreamsim.FailRatio(0.33, upstreamsim.Reset())}
 			what = "resets 1 request in 3 (RST, like a killed php-fpm worker)"
 		}
-		u, err := bench.StartUpstream(s.Address, bs...)
+		u, err := upstreamsim.StartUpstream(s.Address, bs...)
 		if err != nil {
 			for _, o := range origins {
 				_ = o.Close()

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // The descriptor-exhaustion measurement (issue 16, item 5): a proxy limited
@@ -69,7 +69,7 @@ func measureFDExhaustion(t *testing.T, argv func(dir, conf string) *exec.Cmd) (r
 	if err != nil {
 		t.Skip("no prlimit (util-linux)")
 	}
-	up := startOrigin(t, bench.OK())
+	up := startOrigin(t, upstreamsim.OK())
 	dir := t.TempDir()
 	addr := "127.0.0.1:" + freePort(t)
 	conf := strings.NewReplacer("{{DIR}}", dir, "{{UP}}", up.Addr(), "{{LISTEN}}", addr).Replace(fdConf)

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // runMain runs spillway's command line in the test process with args and
@@ -91,7 +91,7 @@ func TestTestAndVersionFlags(t *testing.T) {
 // -e is the error log of a file that sets none. A reopen sent from /, as
 // logrotate does, reopens the logs under the prefix.
 func TestPrefixResolvesPaths(t *testing.T) {
-	a := startOrigin(t, bench.OK())
+	a := startOrigin(t, upstreamsim.OK())
 	prefix := t.TempDir()
 	port := freePort(t)
 	yaml := fmt.Sprintf(`
@@ -307,7 +307,7 @@ http {
 // a good one succeeds. systemd hears READY, RELOADING and STOPPING through
 // NOTIFY_SOCKET (Type=notify).
 func TestReloadReportsRefusalAndNotifiesSystemd(t *testing.T) {
-	a := startOrigin(t, bench.OK())
+	a := startOrigin(t, upstreamsim.OK())
 	dir := t.TempDir()
 	file, port, yaml := writeFixedPortConfig(t, dir, a)
 	sock := filepath.Join(dir, "notify.sock")

@@ -9,14 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"spillway/bench"
+	"spillway/bench/probe"
+	"spillway/bench/upstreamsim"
 )
 
 // newProbeCmd is `spillway probe URL`: characterise a real upstream and
 // explain it in nginx's terms.
 func newProbeCmd() *cobra.Command {
 	var (
-		cfg                bench.ProbeConfig
+		cfg                probe.Config
 		asJSON, progress   bool
 		headerMax, bodyMax string
 	)
@@ -42,17 +43,17 @@ between --idle-min and --idle-max.`,
 			if cfg.HeaderMax, err = sizeFlag("header-max", headerMax); err != nil {
 				return err
 			}
-			bm, err := bench.ParseSize(bodyMax)
+			bm, err := upstreamsim.ParseSize(bodyMax)
 			if err != nil {
 				return fmt.Errorf("--body-max: %w", err)
 			}
 			cfg.BodyMax = bm
-			if progress || bench.IsTerminal(os.Stderr) {
+			if progress || probe.IsTerminal(os.Stderr) {
 				cfg.Progress = cmd.ErrOrStderr()
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			r, err := bench.Probe(ctx, cfg)
+			r, err := probe.Run(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -87,7 +88,7 @@ between --idle-min and --idle-max.`,
 }
 
 func sizeFlag(name, v string) (int, error) {
-	n, err := bench.ParseSize(v)
+	n, err := upstreamsim.ParseSize(v)
 	if err != nil {
 		return 0, fmt.Errorf("--%s: %w", name, err)
 	}

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/probe"
+	"spillway/bench/upstreamsim"
 )
 
 func runProbeCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -30,7 +31,7 @@ func runProbeCmd(t *testing.T, args ...string) (stdout, stderr string, err error
 // JSON report has them, and the text report says them in one line each.
 func TestProbeCommand(t *testing.T) {
 	t.Parallel()
-	u, err := bench.StartUpstream("127.0.0.1:0", bench.KeepaliveRequests(5), bench.HeaderLimit(3000, bench.Reply400))
+	u, err := upstreamsim.StartUpstream("127.0.0.1:0", upstreamsim.KeepaliveRequests(5), upstreamsim.HeaderLimit(3000, upstreamsim.Reply400))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,11 +42,11 @@ func TestProbeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r bench.Report
+	var r probe.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}
-	if k := r.KeepaliveRequests; k == nil || k.Limit != 5 || !k.Announced || k.Close != bench.CloseFIN {
+	if k := r.KeepaliveRequests; k == nil || k.Limit != 5 || !k.Announced || k.Close != probe.CloseFIN {
 		t.Errorf("keepalive_requests: %+v", k)
 	}
 	if h := r.Header; h == nil || h.Reject != "400" || h.MaxAccepted > 3000 || h.MaxAccepted < 2700 || h.FirstRejected <= 3000 {
@@ -77,7 +78,7 @@ func TestProbeCommand(t *testing.T) {
 // --max-time bounds the whole probe, whatever the checks still want.
 func TestProbeCommandMaxTime(t *testing.T) {
 	t.Parallel()
-	u, err := bench.StartUpstream("127.0.0.1:0", bench.IdleFIN(time.Minute))
+	u, err := upstreamsim.StartUpstream("127.0.0.1:0", upstreamsim.IdleFIN(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestProbeCommandErrors(t *testing.T) {
 // why.
 func TestProbeCommandUnreachable(t *testing.T) {
 	t.Parallel()
-	refused, err := bench.RefusedAddr()
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestProbeCommandUnreachable(t *testing.T) {
 // over TLS (--insecure for a self-signed test certificate).
 func TestProbeCommandSchemes(t *testing.T) {
 	t.Parallel()
-	u, err := bench.StartUpstream("127.0.0.1:0", bench.HeaderLimit(3000, bench.Reply400))
+	u, err := upstreamsim.StartUpstream("127.0.0.1:0", upstreamsim.HeaderLimit(3000, upstreamsim.Reply400))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestProbeCommandSchemes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r bench.Report
+	var r probe.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestProbeCommandSchemes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("https --insecure: %v\n%s", err, out)
 	}
-	r = bench.Report{}
+	r = probe.Report{}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // guardedConf is an nginx.conf whose /private/ is for 10.0.0.0/8 only
@@ -117,7 +117,7 @@ func TestCheckAndConvertRefuseAccessControl(t *testing.T) {
 // start is refused with exit status 1, nothing listening, the upstream
 // never asked. allow/deny, which spillway enforces, answers 403.
 func TestServeRefusesAccessControl(t *testing.T) {
-	origin := startOrigin(t, bench.OK())
+	origin := startOrigin(t, upstreamsim.OK())
 	dir := t.TempDir()
 	file := filepath.Join(dir, "nginx.conf")
 	listen := "127.0.0.1:" + freePort(t)

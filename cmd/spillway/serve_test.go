@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 )
@@ -106,9 +106,9 @@ func waitFor(t *testing.T, cond func() bool, format string, args ...any) {
 	}
 }
 
-func startOrigin(t *testing.T, bs ...bench.Behavior) *bench.Upstream {
+func startOrigin(t *testing.T, bs ...upstreamsim.Behavior) *upstreamsim.Upstream {
 	t.Helper()
-	u, err := bench.StartUpstream("127.0.0.1:0", bs...)
+	u, err := upstreamsim.StartUpstream("127.0.0.1:0", bs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ http:
         - {path: /, proxy_pass: http://app}
 `
 
-func upstreamList(us ...*bench.Upstream) string {
+func upstreamList(us ...*upstreamsim.Upstream) string {
 	var s []string
 	for _, u := range us {
 		s = append(s, "{address: "+u.Addr()+"}")
@@ -148,8 +148,8 @@ func upstreamList(us ...*bench.Upstream) string {
 // request, and the new upstream gets the traffic afterwards.
 func TestHUPUnderLoadSwapsUpstreams(t *testing.T) {
 	const big = 1 << 20
-	a := startOrigin(t, bench.OK().At("/big").WithSize(big), bench.OK())
-	b := startOrigin(t, bench.OK().At("/big").WithSize(big), bench.OK())
+	a := startOrigin(t, upstreamsim.OK().At("/big").WithSize(big), upstreamsim.OK())
+	b := startOrigin(t, upstreamsim.OK().At("/big").WithSize(big), upstreamsim.OK())
 	in := startInstance(t, fmt.Sprintf(reloadYAML, upstreamList(a)))
 
 	var ok, failed atomic.Int64
@@ -217,7 +217,7 @@ func TestHUPUnderLoadSwapsUpstreams(t *testing.T) {
 // A HUP with a broken file logs nginx's [emerg] line with the key and its
 // line, and the running config keeps serving.
 func TestHUPBrokenFileKeepsServing(t *testing.T) {
-	a := startOrigin(t, bench.OK())
+	a := startOrigin(t, upstreamsim.OK())
 	good := fmt.Sprintf(reloadYAML, upstreamList(a))
 	in := startInstance(t, good)
 	get(t, "http://"+in.addr+"/", 200)
@@ -265,7 +265,7 @@ func get(t *testing.T, url string, want int) []byte {
 // USR1 after logrotate's rename: the next lines go to new files at the
 // configured paths, none to the renamed ones.
 func TestUSR1ReopensRenamedLogs(t *testing.T) {
-	a := startOrigin(t, bench.OK())
+	a := startOrigin(t, upstreamsim.OK())
 	in := startInstance(t, fmt.Sprintf(reloadYAML, upstreamList(a)))
 	get(t, "http://"+in.addr+"/before", 200)
 	in.waitLog("access.log", "GET /before")
@@ -294,7 +294,7 @@ func TestUSR1ReopensRenamedLogs(t *testing.T) {
 // response, then exits with nginx's lines; the pid file goes with it.
 func TestQUITFinishesSlowLargeResponse(t *testing.T) {
 	const size = 10 << 20
-	a := startOrigin(t, bench.OK().WithSize(size))
+	a := startOrigin(t, upstreamsim.OK().WithSize(size))
 	in := startInstance(t, fmt.Sprintf(reloadYAML, upstreamList(a)))
 	if _, err := os.Stat(filepath.Join(in.dir, "spillway.pid")); err != nil {
 		t.Fatalf("pid file: %v", err)
@@ -387,7 +387,7 @@ func spillwayCmd(t *testing.T, args ...string) *exec.Cmd {
 // spillway -s reload|reopen|quit signals the process named by the pid file,
 // as nginx -s does: a real process, real signals.
 func TestSignalFlag(t *testing.T) {
-	a := startOrigin(t, bench.OK())
+	a := startOrigin(t, upstreamsim.OK())
 	dir := t.TempDir()
 	file, port, _ := writeFixedPortConfig(t, dir, a)
 	pidFile := filepath.Join(dir, "spillway.pid")
@@ -441,7 +441,7 @@ func TestSignalFlag(t *testing.T) {
 
 // A listen address in use fails the start with nginx's line.
 func TestBindInUse(t *testing.T) {
-	a := startOrigin(t, bench.OK())
+	a := startOrigin(t, upstreamsim.OK())
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -469,7 +469,7 @@ func TestBindInUse(t *testing.T) {
 // dir/proxy.yaml, listening on a free port fixed in the file (a child
 // process, and the one that replaces it, must be found there again), and
 // returns the file, the port and the YAML text.
-func writeFixedPortConfig(t *testing.T, dir string, origins ...*bench.Upstream) (file, port, yaml string) {
+func writeFixedPortConfig(t *testing.T, dir string, origins ...*upstreamsim.Upstream) (file, port, yaml string) {
 	t.Helper()
 	port = freePort(t)
 	yaml = strings.ReplaceAll(fmt.Sprintf(reloadYAML, upstreamList(origins...)), "{{DIR}}", dir)

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // The reload storm (issue 16 item 7): keepalive clients send requests one
@@ -307,7 +307,7 @@ func TestReloadStorm(t *testing.T) {
 			}
 		}
 	}
-	o := startOrigin(t, bench.OK())
+	o := startOrigin(t, upstreamsim.OK())
 
 	dir := t.TempDir()
 	port := freePort(t)

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"testing"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // nginx's binary upgrade: USR2 starts the binary again on the same
@@ -21,7 +21,7 @@ import (
 // a client connecting all along is never refused, and the new process
 // serves alone afterwards.
 func TestUSR2UpgradeRefusesNoConnection(t *testing.T) {
-	a := startOrigin(t, bench.OK())
+	a := startOrigin(t, upstreamsim.OK())
 	dir := t.TempDir()
 	file, port, _ := writeFixedPortConfig(t, dir, a)
 	pidFile := filepath.Join(dir, "spillway.pid")

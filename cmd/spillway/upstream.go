@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // newUpstreamCmd is `spillway upstream`: a misbehaving origin for tests,
@@ -33,7 +33,7 @@ gets ok (GET /size/N answers N bytes, POST /echo echoes the body).
 GET /__stats answers the request counts per method and path as JSON.
 
 Behaviours:
-` + bench.BehaviorHelp() + `
+` + upstreamsim.BehaviorHelp() + `
 Scenario file:
   upstreams:
     - name: flaky
@@ -43,21 +43,21 @@ Scenario file:
       behaviors: [reset path=/reset, slow_header 2s path=/slow]`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfgs []bench.UpstreamConfig
+			var cfgs []upstreamsim.UpstreamConfig
 			switch {
 			case file != "" && cmd.Flags().Changed("behavior"):
 				return errors.New("use either --behavior or -f, not both")
 			case file != "":
 				var err error
-				if cfgs, err = bench.LoadScenario(file); err != nil {
+				if cfgs, err = upstreamsim.LoadScenario(file); err != nil {
 					return err
 				}
 			default:
-				bs, err := bench.ParseBehaviors(behavior)
+				bs, err := upstreamsim.ParseBehaviors(behavior)
 				if err != nil {
 					return err
 				}
-				cfgs = []bench.UpstreamConfig{{Addr: listen, Behaviors: bs}}
+				cfgs = []upstreamsim.UpstreamConfig{{Addr: listen, Behaviors: bs}}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -65,7 +65,7 @@ Scenario file:
 			if !verbose {
 				log = nil
 			}
-			return bench.RunUpstreams(ctx, cfgs, cmd.OutOrStdout(), log)
+			return upstreamsim.RunUpstreams(ctx, cfgs, cmd.OutOrStdout(), log)
 		},
 	}
 	f := cmd.Flags()

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // runUpstreamCmd runs `spillway args...` until the test cancels it. Lines
@@ -114,7 +114,7 @@ func TestUpstreamCommand(t *testing.T) {
 	}
 	resp, _ := rawGet(t, addr, "/__stats")
 	_, js, _ := strings.Cut(resp, "\r\n\r\n")
-	var st bench.Stats
+	var st upstreamsim.Stats
 	if err := json.Unmarshal([]byte(js), &st); err != nil {
 		t.Fatalf("/__stats: %v in %q", err, resp)
 	}
@@ -137,7 +137,7 @@ func TestUpstreamCommand(t *testing.T) {
 }
 
 func TestUpstreamCommandScenario(t *testing.T) {
-	refused, err := bench.RefusedAddr()
+	refused, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ const docIntro = `# Differential tests against real nginx
 through real nginx (a child process with a generated ` + "`nginx.conf`" + `, one master and one
 worker, error log at ` + "`info`" + `) and once through spillway (in-process, from a generated
 ` + "`proxy.yaml`" + `), each in front of its own fresh ` + "`spillway upstream`" + ` origins (package
-` + "`bench`" + `). Both configurations come from one scenario description
+` + "`bench/upstreamsim`" + `). Both configurations come from one scenario description
 (` + "`proxy/difftest/scenarios.go`" + `): the same directives, with nginx's names, at the http
 level, the same upstream group ` + "`app`" + ` and server parameters, ` + "`proxy_connect_timeout`" + `,
 ` + "`proxy_read_timeout`" + ` and ` + "`proxy_send_timeout`" + ` at 1s unless the scenario sets them.

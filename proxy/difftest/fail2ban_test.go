@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	b "spillway/bench"
+	b "spillway/bench/upstreamsim"
 )
 
 // combined is nginx's predefined log format, spelt out: both sides write it

@@ -1,6 +1,6 @@
 package difftest
 
-import b "spillway/bench"
+import b "spillway/bench/upstreamsim"
 
 // headerScenarios are add_header and expires (ngx_http_headers_module):
 // which statuses get a header with and without "always", variables, an

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
@@ -111,7 +111,7 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			return out, err
 		}
 	}
-	ups := make([]*bench.Upstream, len(s.Servers))
+	ups := make([]*upstreamsim.Upstream, len(s.Servers))
 	addrs := make([]string, len(s.Servers))
 	names := map[string]string{}
 	for i, sv := range s.Servers {
@@ -128,7 +128,7 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		if sv.Unix == UnixListen {
 			listen = "unix:" + filepath.Join(dir, fmt.Sprintf("u%d.sock", i))
 		}
-		if len(sv.Behaviors) == 1 && sv.Behaviors[0].Kind == bench.KindRefuse {
+		if len(sv.Behaviors) == 1 && sv.Behaviors[0].Kind == upstreamsim.KindRefuse {
 			// bench's refuse closes a port it bound, which the kernel may
 			// hand to another scenario's listener running in parallel; a
 			// port bound but never listened on refuses for as long as the
@@ -142,7 +142,7 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			names[addr] = fmt.Sprintf("U%d", i)
 			continue
 		}
-		u, err := bench.UpstreamConfig{Addr: listen, Behaviors: sv.Behaviors}.Start()
+		u, err := upstreamsim.UpstreamConfig{Addr: listen, Behaviors: sv.Behaviors}.Start()
 		if err != nil {
 			return out, err
 		}
@@ -212,7 +212,7 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 }
 
 // totalHits is the number of request heads the upstreams have read.
-func totalHits(ups []*bench.Upstream) int {
+func totalHits(ups []*upstreamsim.Upstream) int {
 	n := 0
 	for _, u := range ups {
 		if u != nil {

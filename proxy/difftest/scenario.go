@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 )
 
 // Scenario is one differential case.
@@ -103,8 +103,8 @@ type Location struct {
 
 // Server is one server of the upstream group.
 type Server struct {
-	Behaviors []bench.Behavior // the bench upstream's script; bench.Refuse() for a closed port
-	Params    string           // nginx's server parameters: "max_fails=2 fail_timeout=1s", "backup", "weight=2"
+	Behaviors []upstreamsim.Behavior // the bench upstream's script; upstreamsim.Refuse() for a closed port
+	Params    string                 // nginx's server parameters: "max_fails=2 fail_timeout=1s", "backup", "weight=2"
 	// Unix puts the server on a unix-domain socket in the side's directory
 	// ("server unix:DIR/uN.sock"): UnixListen (the bench upstream listens
 	// there), UnixMissing (no such file), UnixRefused (a socket file no

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	b "spillway/bench"
+	b "spillway/bench/upstreamsim"
 )
 
 // Helpers that keep the scenario table readable.

@@ -1,6 +1,6 @@
 package difftest
 
-import b "spillway/bench"
+import b "spillway/bench/upstreamsim"
 
 // The rewrite module's return (proxy/return.go): every form, at location
 // and server level, before access control, with a regex location's

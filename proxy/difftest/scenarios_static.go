@@ -3,7 +3,7 @@ package difftest
 import (
 	"strings"
 
-	b "spillway/bench"
+	b "spillway/bench/upstreamsim"
 )
 
 // Static files (root, alias, index, try_files; proxy/static): status,

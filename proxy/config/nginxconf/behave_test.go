@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/config/nginxconf"
@@ -95,9 +95,9 @@ func startConverted(t *testing.T, yamlText []byte, addrs map[string]string) (*pr
 	return p, elog
 }
 
-func origin(t *testing.T, bs ...bench.Behavior) *bench.Upstream {
+func origin(t *testing.T, bs ...upstreamsim.Behavior) *upstreamsim.Upstream {
 	t.Helper()
-	u, err := bench.StartUpstream("127.0.0.1:0", bs...)
+	u, err := upstreamsim.StartUpstream("127.0.0.1:0", bs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func origin(t *testing.T, bs ...bench.Behavior) *bench.Upstream {
 
 func refused(t *testing.T) string {
 	t.Helper()
-	a, err := bench.RefusedAddr()
+	a, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,12 +187,12 @@ func TestConvertedRoutesLikeNginx(t *testing.T) {
 func TestConvertedRetriesLikeNginx(t *testing.T) {
 	for _, c := range []struct {
 		name      string
-		failing   bench.Behavior
+		failing   upstreamsim.Behavior
 		offStatus int    // what www's /downloads/ answers when it hits the failing server
 		logLine   string // the error-log line of each failure, "" for none
 	}{
-		{"reset", bench.Reset(), 502, "recv() failed (104: Connection reset by peer) while reading response header from upstream"},
-		{"503", bench.Status(503), 503, ""},
+		{"reset", upstreamsim.Reset(), 502, "recv() failed (104: Connection reset by peer) while reading response header from upstream"},
+		{"503", upstreamsim.Status(503), 503, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			failing, healthy := origin(t, c.failing), origin(t)

@@ -38,7 +38,7 @@ import (
 //   - upstream servers and the addresses of proxy_pass, fastcgi_pass,
 //     uwsgi_pass, scgi_pass and grpc_pass (those not naming an upstream
 //     block and without variables) become local origins: TCP addresses a
-//     spillway test origin (bench.Upstream), unix: sockets a socket under
+//     spillway test origin (upstreamsim.Upstream), unix: sockets a socket under
 //     the run's directory; FastCGI ones a FastCGI origin; those of uwsgi,
 //     SCGI and gRPC a refused port or a missing socket (no origin here
 //     speaks them: nginx answers 502 at once instead of waiting).

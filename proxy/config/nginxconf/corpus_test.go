@@ -28,7 +28,7 @@ import (
 	"testing"
 	"time"
 
-	"spillway/bench"
+	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/config/nginxconf"
@@ -565,7 +565,7 @@ func (q corpusRequest) send() corpusResponse {
 // corpusOrigins are the local origins of one run.
 type corpusOrigins struct {
 	addrs map[string]string // placeholder → address
-	ups   []*bench.Upstream
+	ups   []*upstreamsim.Upstream
 	names []string
 	mu    sync.Mutex
 	own   map[string]int // hits of the unix and FastCGI origins
@@ -625,7 +625,7 @@ func startCorpusOrigins(t *testing.T, r *corpusRun) *corpusOrigins {
 			continue
 		}
 		if !unix && !org.fcgi {
-			u, err := bench.UpstreamConfig{Name: name, Addr: corpusHost + ":0", Behaviors: []bench.Behavior{bench.OK().WithSize(int64(10 + i))}}.Start()
+			u, err := upstreamsim.UpstreamConfig{Name: name, Addr: corpusHost + ":0", Behaviors: []upstreamsim.Behavior{upstreamsim.OK().WithSize(int64(10 + i))}}.Start()
 			if err != nil {
 				t.Fatal(err)
 			}

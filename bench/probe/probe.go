@@ -1,4 +1,4 @@
-package bench
+package probe
 
 import (
 	"bufio"
@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-// Probe checks, by name; ProbeConfig.Checks selects some of them.
+// Probe checks, by name; Config.Checks selects some of them.
 const (
 	CheckKeepaliveRequests = "keepalive_requests"
 	CheckIdle              = "idle"
@@ -35,9 +35,9 @@ func AllChecks() []string {
 	return []string{CheckKeepaliveRequests, CheckIdle, CheckHeader, CheckBody, CheckPipeline, CheckExpect}
 }
 
-// ProbeConfig says what to probe and how hard. The zero value of every
+// Config says what to probe and how hard. The zero value of every
 // field but URL is a sensible default.
-type ProbeConfig struct {
+type Config struct {
 	URL string // http://host[:port]/path or https://...; host:port alone means http://host:port/; the path is what GET requests ask for
 	// Insecure skips the check of an https:// upstream's certificate
 	// (self-signed test upstreams), like curl -k.
@@ -70,7 +70,7 @@ type ProbeConfig struct {
 	Progress io.Writer
 }
 
-func (cfg *ProbeConfig) defaults() {
+func (cfg *Config) defaults() {
 	if cfg.MaxTime <= 0 {
 		cfg.MaxTime = 60 * time.Second
 	}
@@ -100,9 +100,9 @@ func (cfg *ProbeConfig) defaults() {
 	}
 }
 
-// prober is one run of Probe.
+// prober is one Run.
 type prober struct {
-	cfg      ProbeConfig
+	cfg      Config
 	addr     string      // host:port to dial
 	host     string      // Host header
 	path     string      // request target
@@ -112,12 +112,12 @@ type prober struct {
 	requests atomic.Int64
 }
 
-// Probe characterises the HTTP/1.1 upstream at cfg.URL from the outside and
+// Run characterises the HTTP/1.1 upstream at cfg.URL from the outside and
 // explains what it found in nginx's vocabulary. It returns an error only
 // for a bad configuration; an unreachable or broken upstream is a finding.
 // It never sends more than cfg.Rate requests a second and returns within
 // about cfg.MaxTime.
-func Probe(ctx context.Context, cfg ProbeConfig) (*Report, error) {
+func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	if !strings.Contains(cfg.URL, "://") {
 		cfg.URL = "http://" + cfg.URL // host:port, as nginx's proxy_pass has it after the scheme
@@ -527,4 +527,10 @@ func (pr *progress) stop() {
 		close(pr.quit)
 		<-pr.done
 	}
+}
+
+// IsTerminal reports whether f is a terminal (a character device).
+func IsTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

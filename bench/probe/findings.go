@@ -1,4 +1,4 @@
-package bench
+package probe
 
 import (
 	"fmt"
@@ -81,7 +81,7 @@ func nginxSize(n int64) string {
 }
 
 // findings turns the results into report lines.
-func findings(r *Report, cfg *ProbeConfig, outOfTime bool) []Finding {
+func findings(r *Report, cfg *Config, outOfTime bool) []Finding {
 	var fs []Finding
 	add := func(check, summary, nginx, advice string) {
 		fs = append(fs, Finding{Check: check, Summary: summary, Nginx: nginx, Advice: advice})
@@ -235,7 +235,7 @@ func rejectName(kind string) string {
 
 // learnedLine is what spillway's error log says once it has learned the
 // same timeout from this upstream (proxy/idlelearn): the same figure.
-func learnedLine(cfg *ProbeConfig, t time.Duration, close string) string {
+func learnedLine(cfg *Config, t time.Duration, close string) string {
 	addr := cfg.URL
 	if u, err := url.Parse(cfg.URL); err == nil {
 		addr = u.Host
@@ -250,7 +250,7 @@ func learnedLine(cfg *ProbeConfig, t time.Duration, close string) string {
 	return `"` + idlelearn.Message(addr, t, how, idlelearn.Keep(t)) + `"`
 }
 
-func idleFinding(add func(check, summary, nginx, advice string), i *IdleResult, cfg *ProbeConfig) {
+func idleFinding(add func(check, summary, nginx, advice string), i *IdleResult, cfg *Config) {
 	const check = "idle timeout"
 	reuse := func() string {
 		if i.Lo > 0 && i.Hi > 0 {

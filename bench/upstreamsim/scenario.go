@@ -1,4 +1,4 @@
-package bench
+package upstreamsim
 
 import (
 	"bytes"
@@ -143,9 +143,3 @@ func RunUpstreams(ctx context.Context, cfgs []UpstreamConfig, out, log io.Writer
 
 // ParseSize parses a byte size with nginx's units (1000, 4k, 1m, 1g).
 func ParseSize(s string) (int64, error) { return parseSize(s) }
-
-// IsTerminal reports whether f is a terminal (a character device).
-func IsTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}

@@ -1,4 +1,4 @@
-package bench
+package probe
 
 import (
 	"bytes"
@@ -9,17 +9,30 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"spillway/bench/upstreamsim"
 )
 
-// probe runs Probe against u's root. Tests raise Rate ("unless asked") and
+// start runs a simulated upstream for the test and stops it at the end.
+func start(t *testing.T, behaviors ...upstreamsim.Behavior) *upstreamsim.Upstream {
+	t.Helper()
+	u, err := upstreamsim.StartUpstream("127.0.0.1:0", behaviors...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = u.Close() })
+	return u
+}
+
+// probe runs Run against u's root. Tests raise Rate ("unless asked") and
 // narrow IdleMax so that each finishes in a few seconds.
-func probe(t *testing.T, u *Upstream, cfg ProbeConfig) *Report {
+func probe(t *testing.T, u *upstreamsim.Upstream, cfg Config) *Report {
 	t.Helper()
 	cfg.URL = u.URL() + "/"
 	if cfg.Rate == 0 {
 		cfg.Rate = 50
 	}
-	r, err := Probe(context.Background(), cfg)
+	r, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +62,8 @@ func finding(r *Report, check string) string {
 
 func TestProbeIdleRSTHeaderLimitRequests(t *testing.T) {
 	t.Parallel()
-	u := start(t, IdleRST(2*time.Second), HeaderLimit(6000, ReplyDefault), KeepaliveRequests(20))
-	r := probe(t, u, ProbeConfig{IdleMax: 5 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
+	u := start(t, upstreamsim.IdleRST(2*time.Second), upstreamsim.HeaderLimit(6000, upstreamsim.ReplyDefault), upstreamsim.KeepaliveRequests(20))
+	r := probe(t, u, Config{IdleMax: 5 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
 
 	i := r.Idle
 	if i == nil || !i.Found || i.Close != CloseRST || i.Reuse != CloseRST {
@@ -82,8 +95,8 @@ func TestProbeIdleRSTHeaderLimitRequests(t *testing.T) {
 
 func TestProbeIdleFINHeaderReset(t *testing.T) {
 	t.Parallel()
-	u := start(t, IdleFIN(3*time.Second), HeaderLimit(20000, ReplyReset), KeepaliveRequests(7))
-	r := probe(t, u, ProbeConfig{IdleMax: 5 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
+	u := start(t, upstreamsim.IdleFIN(3*time.Second), upstreamsim.HeaderLimit(20000, upstreamsim.ReplyReset), upstreamsim.KeepaliveRequests(7))
+	r := probe(t, u, Config{IdleMax: 5 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
 
 	i := r.Idle
 	if i == nil || !i.Found || i.Close != CloseFIN || i.Reuse != CloseFIN {
@@ -107,8 +120,8 @@ func TestProbeSilentDropBisects(t *testing.T) {
 	t.Parallel()
 	// Nothing is sent when the upstream forgets the connection, so the
 	// passive watch sees nothing and only the reuse bisection can find it.
-	u := start(t, IdleDrop(time.Second))
-	r := probe(t, u, ProbeConfig{IdleMin: 300 * time.Millisecond, IdleMax: 2500 * time.Millisecond, Checks: []string{CheckIdle}})
+	u := start(t, upstreamsim.IdleDrop(time.Second))
+	r := probe(t, u, Config{IdleMin: 300 * time.Millisecond, IdleMax: 2500 * time.Millisecond, Checks: []string{CheckIdle}})
 	i := r.Idle
 	if i == nil || !i.Found || i.Observed != 0 || i.Reuse != CloseRST {
 		t.Fatalf("idle: %+v", i)
@@ -123,7 +136,7 @@ func TestProbeSilentDropBisects(t *testing.T) {
 func TestProbeNoIdleTimeout(t *testing.T) {
 	t.Parallel()
 	u := start(t)
-	r := probe(t, u, ProbeConfig{IdleMax: 500 * time.Millisecond, Checks: []string{CheckIdle}})
+	r := probe(t, u, Config{IdleMax: 500 * time.Millisecond, Checks: []string{CheckIdle}})
 	if i := r.Idle; i == nil || i.Found || !strings.HasPrefix(i.Note, "no idle close within") {
 		t.Errorf("idle: %+v", i)
 	}
@@ -132,19 +145,19 @@ func TestProbeNoIdleTimeout(t *testing.T) {
 func TestProbeBody(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		reply  Reply
+		reply  upstreamsim.Reply
 		reject string
 		early  bool
 		unread string // how the early answer's connection ends with a body in flight
 	}{
-		{ReplyDefault, "413", true, CloseFIN}, // lingering close: drained, FIN
-		{Reply413Close, "413", true, CloseRST},
-		{ReplyReset, CloseRST, false, ""},
+		{upstreamsim.ReplyDefault, "413", true, CloseFIN}, // lingering close: drained, FIN
+		{upstreamsim.Reply413Close, "413", true, CloseRST},
+		{upstreamsim.ReplyReset, CloseRST, false, ""},
 	} {
 		t.Run("reply="+tc.reply.String(), func(t *testing.T) {
 			t.Parallel()
-			u := start(t, BodyLimit(100_000, tc.reply))
-			r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}, BodyMax: 4 << 20})
+			u := start(t, upstreamsim.BodyLimit(100_000, tc.reply))
+			r := probe(t, u, Config{Checks: []string{CheckBody}, BodyMax: 4 << 20})
 			b := r.Body
 			if b == nil || b.Reject != tc.reject || b.Early != tc.early || b.Status != 200 || b.Unread != tc.unread {
 				t.Fatalf("body: %+v", b)
@@ -160,10 +173,10 @@ func TestProbeBody(t *testing.T) {
 	}
 	t.Run("answers before the body", func(t *testing.T) {
 		t.Parallel()
-		b := Status(405)
+		b := upstreamsim.Status(405)
 		b.SkipBody = true
 		u := start(t, b.For("POST"))
-		r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}})
+		r := probe(t, u, Config{Checks: []string{CheckBody}})
 		if r.Body == nil || !r.Body.Early || r.Body.EarlyStatus != 405 || r.Body.Status != 405 || r.Body.FirstRejected != 0 {
 			t.Errorf("body: %+v", r.Body)
 		}
@@ -172,10 +185,10 @@ func TestProbeBody(t *testing.T) {
 		// nginx serving a static file: POST gets 405 at once, but a body
 		// over client_max_body_size gets 413 first, then a lingering close.
 		t.Parallel()
-		b := Status(405)
+		b := upstreamsim.Status(405)
 		b.SkipBody = true
-		u := start(t, b.For("POST"), BodyLimit(100_000, ReplyDefault))
-		r := probe(t, u, ProbeConfig{Checks: []string{CheckBody}, BodyMax: 4 << 20})
+		u := start(t, b.For("POST"), upstreamsim.BodyLimit(100_000, upstreamsim.ReplyDefault))
+		r := probe(t, u, Config{Checks: []string{CheckBody}, BodyMax: 4 << 20})
 		bd := r.Body
 		if bd == nil || bd.Status != 405 || !bd.Early || bd.EarlyStatus != 405 || bd.Reject != "413" ||
 			bd.UnreadStatus != 413 || bd.Unread != CloseFIN || bd.UnreadSize != 4<<20 {
@@ -197,7 +210,7 @@ func TestProbePipelineExpectKeepalive(t *testing.T) {
 	checks := []string{CheckPipeline, CheckExpect}
 	t.Run("defaults", func(t *testing.T) {
 		t.Parallel()
-		r := probe(t, start(t), ProbeConfig{Checks: checks})
+		r := probe(t, start(t), Config{Checks: checks})
 		if !r.Baseline.Keepalive || r.Baseline.Status != 200 || r.Baseline.HeaderBytes == 0 {
 			t.Errorf("baseline: %+v", r.Baseline)
 		}
@@ -210,7 +223,7 @@ func TestProbePipelineExpectKeepalive(t *testing.T) {
 	})
 	t.Run("expect ignored, no keepalive", func(t *testing.T) {
 		t.Parallel()
-		r := probe(t, start(t, Expect(ExpectIgnore), KeepaliveRequests(1)), ProbeConfig{Checks: append(checks, CheckIdle)})
+		r := probe(t, start(t, upstreamsim.Expect(upstreamsim.ExpectIgnore), upstreamsim.KeepaliveRequests(1)), Config{Checks: append(checks, CheckIdle)})
 		if r.Baseline.Keepalive || r.KeepaliveRequests != nil || r.Idle != nil {
 			t.Errorf("baseline: %+v", r.Baseline)
 		}
@@ -228,11 +241,11 @@ func TestProbePipelineExpectKeepalive(t *testing.T) {
 
 func TestProbeFailures(t *testing.T) {
 	t.Parallel()
-	addr, err := RefusedAddr()
+	addr, err := upstreamsim.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Probe(context.Background(), ProbeConfig{URL: "http://" + addr + "/", Rate: 50})
+	r, err := Run(context.Background(), Config{URL: "http://" + addr + "/", Rate: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,29 +254,29 @@ func TestProbeFailures(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		b     Behavior
+		b     upstreamsim.Behavior
 		nginx string
 	}{
-		{Reset(), "recv() failed (104: Connection reset by peer) while reading response header from upstream"},
-		{CloseBeforeHeader(), "upstream prematurely closed connection while reading response header from upstream"},
-		{NoValidHTTP(), "upstream sent no valid HTTP/1.0 header"},
+		{upstreamsim.Reset(), "recv() failed (104: Connection reset by peer) while reading response header from upstream"},
+		{upstreamsim.CloseBeforeHeader(), "upstream prematurely closed connection while reading response header from upstream"},
+		{upstreamsim.NoValidHTTP(), "upstream sent no valid HTTP/1.0 header"},
 	} {
-		r := probe(t, start(t, tc.b), ProbeConfig{})
+		r := probe(t, start(t, tc.b), Config{})
 		if f := finding(r, "first byte"); !strings.Contains(f, tc.nginx) {
 			t.Errorf("%s: %s", tc.b, f)
 		}
 	}
-	if _, err := Probe(context.Background(), ProbeConfig{URL: "ftp://127.0.0.1:1/"}); err == nil {
+	if _, err := Run(context.Background(), Config{URL: "ftp://127.0.0.1:1/"}); err == nil {
 		t.Error("ftp URL accepted")
 	}
 }
 
 func TestProbeBoundedTimeAndRate(t *testing.T) {
 	t.Parallel()
-	u := start(t, IdleFIN(time.Minute))
+	u := start(t, upstreamsim.IdleFIN(time.Minute))
 	t0 := time.Now()
 	// Default rate (5/s): the bound must hold whatever the checks still want.
-	r, err := Probe(context.Background(), ProbeConfig{URL: u.URL() + "/", MaxTime: 1500 * time.Millisecond})
+	r, err := Run(context.Background(), Config{URL: u.URL() + "/", MaxTime: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,9 +302,9 @@ func TestProbeBoundedTimeAndRate(t *testing.T) {
 
 func TestProbeProgress(t *testing.T) {
 	t.Parallel()
-	u := start(t, IdleRST(1200*time.Millisecond))
+	u := start(t, upstreamsim.IdleRST(1200*time.Millisecond))
 	var buf syncBuffer
-	probe(t, u, ProbeConfig{IdleMax: 2 * time.Second, Checks: []string{CheckIdle}, Progress: &buf})
+	probe(t, u, Config{IdleMax: 2 * time.Second, Checks: []string{CheckIdle}, Progress: &buf})
 	if s := buf.String(); !strings.Contains(s, "idle: bisecting") || strings.Contains(s, "\x1b") {
 		t.Errorf("progress (not a terminal: plain lines):\n%s", s)
 	}
@@ -339,8 +352,8 @@ func TestKeepaliveTimeoutAdvice(t *testing.T) {
 // off by --max-time is never reported as the upstream's doing.
 func TestProbeOutOfTimeBeforeFirstAnswer(t *testing.T) {
 	t.Parallel()
-	u := start(t, SlowHeader(5*time.Second))
-	r, err := Probe(context.Background(), ProbeConfig{URL: u.URL() + "/", MaxTime: 800 * time.Millisecond, Rate: 50})
+	u := start(t, upstreamsim.SlowHeader(5*time.Second))
+	r, err := Run(context.Background(), Config{URL: u.URL() + "/", MaxTime: 800 * time.Millisecond, Rate: 50})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package bench
+package probe
 
 import (
 	"encoding/json"
@@ -55,7 +55,7 @@ const (
 	CloseTimeout = "timeout" // nothing happened before our deadline
 )
 
-// Report is what Probe found. Every result is nil when its check did not
+// Report is what Run found. Every result is nil when its check did not
 // run (skipped, not applicable, or out of time; see Findings).
 type Report struct {
 	URL      string   `json:"url"`

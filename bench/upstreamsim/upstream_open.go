@@ -1,4 +1,4 @@
-package bench
+package upstreamsim
 
 // OpenConns is the number of connections currently open (accepted and not
 // yet closed by the upstream). Tests use it to wait, without sleeping, until
