@@ -8,7 +8,7 @@ import (
 )
 
 // Header names nginx ignores (found by the differential suite,
-// proxy/difftest): with underscores_in_headers off (the default) a name
+// proxy/internal/difftest): with underscores_in_headers off (the default) a name
 // with '_', and with any setting a name with another token character
 // nginx does not take ('.', '!', ...), is logged at info with the whole
 // line and not forwarded; the request goes on. host is logged only when

@@ -6,7 +6,7 @@ import (
 )
 
 // nginx's request-line rules that fasthttp lacks (found by the
-// differential suite, proxy/difftest): one line over a large header
+// differential suite, proxy/internal/difftest): one line over a large header
 // buffer is 414 / 400 "Request Header Or Cookie Too Large", quoted up to
 // the buffer's size; a major version above 1 is 505.
 func TestRequestLineLimitsLikeNginx(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 )
 
 // An upstream that sends more body bytes than its Content-Length (found by
-// the differential suite, proxy/difftest): the client gets the declared
+// the differential suite, proxy/internal/difftest): the client gets the declared
 // bytes, nginx's warning is logged in the phase nginx names, and the
 // connection is never reused (two requests, two upstream connections).
 func TestUpstreamOverrunLikeNginx(t *testing.T) {

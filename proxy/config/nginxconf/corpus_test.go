@@ -47,7 +47,7 @@ import (
 //
 // It lives here, next to the converter, because convert is the first gate
 // of every file and behave_test.go already serves converted files in front
-// of bench origins; proxy/difftest compares generated scenarios, not files.
+// of bench origins; proxy/internal/difftest compares generated scenarios, not files.
 func TestCorpus(t *testing.T) {
 	bin := corpusNginx(t)
 	files, err := filepath.Glob(filepath.Join(corpusDir, "*.conf"))
@@ -677,7 +677,7 @@ func startCorpusOrigins(t *testing.T, r *corpusRun) *corpusOrigins {
 }
 
 // corpusRefusedPort is an address on corpusHost whose port is bound by a
-// socket that never listens (proxy/difftest does the same).
+// socket that never listens (proxy/internal/difftest does the same).
 func corpusRefusedPort() (string, func(), error) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -153,7 +153,7 @@ func brief(s *Scenario, rs []Response) string {
 // TestDocInSync checks that docs/differential.md is Markdown():
 // DIFFTEST_UPDATE_DOC=1 rewrites it. It needs no nginx.
 func TestDocInSync(t *testing.T) {
-	const path = "../../docs/differential.md"
+	const path = "../../../docs/differential.md"
 	want := Markdown()
 	if os.Getenv("DIFFTEST_UPDATE_DOC") == "1" {
 		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
@@ -165,7 +165,7 @@ func TestDocInSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		t.Errorf("%s is out of date with the scenario list: run DIFFTEST_UPDATE_DOC=1 go test -run TestDocInSync ./proxy/difftest/", path)
+		t.Errorf("%s is out of date with the scenario list: run DIFFTEST_UPDATE_DOC=1 go test -run TestDocInSync ./proxy/internal/difftest/", path)
 	}
 }
 

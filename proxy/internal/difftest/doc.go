@@ -9,12 +9,12 @@ import (
 // after it are generated from Scenarios and dropRules (Markdown).
 const docIntro = `# Differential tests against real nginx
 
-` + "`go test ./proxy/difftest/`" + ` runs every scenario below twice, at the same time: once
+` + "`go test ./proxy/internal/difftest/`" + ` runs every scenario below twice, at the same time: once
 through real nginx (a child process with a generated ` + "`nginx.conf`" + `, one master and one
 worker, error log at ` + "`info`" + `) and once through spillway (in-process, from a generated
 ` + "`proxy.yaml`" + `), each in front of its own fresh ` + "`spillway upstream`" + ` origins (package
 ` + "`bench/upstreamsim`" + `). Both configurations come from one scenario description
-(` + "`proxy/difftest/scenarios.go`" + `): the same directives, with nginx's names, at the http
+(` + "`proxy/internal/difftest/scenarios.go`" + `): the same directives, with nginx's names, at the http
 level, the same upstream group ` + "`app`" + ` and server parameters, ` + "`proxy_connect_timeout`" + `,
 ` + "`proxy_read_timeout`" + ` and ` + "`proxy_send_timeout`" + ` at 1s unless the scenario sets them.
 
@@ -42,11 +42,11 @@ gives different answers from run to run: it is compared and reported, never fail
 
 Run it:
 
-    go test -race ./proxy/difftest/                      # skips without nginx
-    SPILLWAY_REQUIRE_NGINX=1 go test ./proxy/difftest/   # CI: no nginx is a failure
-    go test -v -run TestDifferential ./proxy/difftest/   # prints "N/M identical, K documented differences"
-    DIFFTEST_VERBOSE=1 go test -v -run 'TestDifferential/scenarios/behaviour/reset$' ./proxy/difftest/   # both logs
-    DIFFTEST_UPDATE_DOC=1 go test -run TestDocInSync ./proxy/difftest/   # regenerate this file
+    go test -race ./proxy/internal/difftest/                      # skips without nginx
+    SPILLWAY_REQUIRE_NGINX=1 go test ./proxy/internal/difftest/   # CI: no nginx is a failure
+    go test -v -run TestDifferential ./proxy/internal/difftest/   # prints "N/M identical, K documented differences"
+    DIFFTEST_VERBOSE=1 go test -v -run 'TestDifferential/scenarios/behaviour/reset$' ./proxy/internal/difftest/   # both logs
+    DIFFTEST_UPDATE_DOC=1 go test -run TestDocInSync ./proxy/internal/difftest/   # regenerate this file
 
 nginx needs only its core http, proxy and upstream modules (Debian's ` + "`nginx-light`" + ` is enough).
 
