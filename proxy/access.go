@@ -88,7 +88,7 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any b
 				rc = accessOK
 			case config.AccessDeny:
 				if !any {
-					x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
+					x.logf(errorlog.Error, "access forbidden by rule", 0, "")
 				}
 				rc = fasthttp.StatusForbidden
 			}
@@ -116,7 +116,7 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any b
 	if any && code == fasthttp.StatusForbidden {
 		// ngx_http_core_post_access_phase: a refusal collected under
 		// satisfy any is logged when it is answered.
-		x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
+		x.logf(errorlog.Error, "access forbidden by rule", 0, "")
 	}
 	x.page(code)
 	if code == fasthttp.StatusUnauthorized {

@@ -64,33 +64,33 @@ func (x *exchange) authBasic(ab *basicAuth) (code int, realm string) {
 	}
 	user, pass, ok := basicCredentials(x.ctx.Request.Header.Peek("Authorization"))
 	if !ok {
-		x.logf(errorlog.Level(config.LevelInfo), "no user/password was provided for basic authentication", 0, "")
+		x.logf(errorlog.Info, "no user/password was provided for basic authentication", 0, "")
 		return fasthttp.StatusUnauthorized, ab.realm
 	}
 	users, err := ab.file.users()
 	if err != nil {
 		var fe *userFileError
 		errors.As(err, &fe)
-		lv, code := config.LevelCrit, fasthttp.StatusInternalServerError
+		lv, code := errorlog.Crit, fasthttp.StatusInternalServerError
 		if fe.errno == syscall.ENOENT {
-			lv, code = config.LevelError, fasthttp.StatusForbidden
+			lv, code = errorlog.Error, fasthttp.StatusForbidden
 		}
-		x.logf(errorlog.Level(lv), fe.op+`() "`+ab.file.path+`" failed`, uintptr(fe.errno), "")
+		x.logf(lv, fe.op+`() "`+ab.file.path+`" failed`, uintptr(fe.errno), "")
 		return code, ""
 	}
 	hash, found := users[string(user)]
 	if !found {
-		x.logf(errorlog.Level(config.LevelError), `user "`+string(user)+`" was not found in "`+ab.file.path+`"`, 0, "")
+		x.logf(errorlog.Error, `user "`+string(user)+`" was not found in "`+ab.file.path+`"`, 0, "")
 		return fasthttp.StatusUnauthorized, ab.realm
 	}
 	switch checkPassword(hash, pass) {
 	case passwordOK:
 		return accessOK, ""
 	case passwordUnsupported:
-		x.logf(errorlog.Level(config.LevelCrit), `crypt() failed: spillway cannot check the password hash of user "`+string(user)+`" in "`+ab.file.path+`" (DES, yescrypt and other crypt(3) schemes than MD5, SHA-256, SHA-512 and bcrypt)`, 0, "")
+		x.logf(errorlog.Crit, `crypt() failed: spillway cannot check the password hash of user "`+string(user)+`" in "`+ab.file.path+`" (DES, yescrypt and other crypt(3) schemes than MD5, SHA-256, SHA-512 and bcrypt)`, 0, "")
 		return fasthttp.StatusInternalServerError, ""
 	}
-	x.logf(errorlog.Level(config.LevelError), `user "`+string(user)+`": password mismatch`, 0, "")
+	x.logf(errorlog.Error, `user "`+string(user)+`": password mismatch`, 0, "")
 	return fasthttp.StatusUnauthorized, ab.realm
 }
 

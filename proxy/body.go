@@ -10,7 +10,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/buffer"
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -106,7 +105,7 @@ func (x *exchange) readBody() bool {
 	cl := h.ContentLength() // -1 chunked, -2 none
 	limit := lc.ClientMaxBodySize
 	if cl > 0 && limit > 0 && int64(cl) > limit {
-		x.logf(errorlog.Level(config.LevelError), "client intended to send too large body: "+strconv.Itoa(cl)+" bytes", 0, "")
+		x.logf(errorlog.Error, "client intended to send too large body: "+strconv.Itoa(cl)+" bytes", 0, "")
 		x.page(fasthttp.StatusRequestEntityTooLarge)
 		return false
 	}
@@ -141,7 +140,7 @@ func (x *exchange) readBody() bool {
 		TempDir:     lc.ClientBodyTempPath,
 		Limit:       limit,
 		OnSpill: func(path string) {
-			x.logf(errorlog.Level(config.LevelWarn), "a client request body is buffered to a temporary file "+path, 0, "")
+			x.logf(errorlog.Warn, "a client request body is buffered to a temporary file "+path, 0, "")
 		},
 	})
 	_, err := b.ReadFrom(&cr)
@@ -158,7 +157,7 @@ func (x *exchange) readBody() bool {
 	var te *buffer.TempFileError
 	switch {
 	case errors.As(err, &le):
-		x.logf(errorlog.Level(config.LevelError), "client intended to send too large chunked body: "+
+		x.logf(errorlog.Error, "client intended to send too large chunked body: "+
 			strconv.FormatInt(prev, 10)+"+"+strconv.FormatInt(le.Size-prev, 10)+" bytes", 0, "")
 		x.page(fasthttp.StatusRequestEntityTooLarge)
 		return false
@@ -198,7 +197,7 @@ func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string
 	errors.As(te.Err, &errno)
 	f := x.fields
 	f.Upstream = upstream
-	x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Conn: x.conn,
+	x.p.elog.Write(&errorlog.Entry{Level: errorlog.Crit, Conn: x.conn,
 		Msg: call + ` "` + te.Path + `" failed`, Errno: errno, Action: action, Fields: &f})
 }
 
@@ -211,11 +210,11 @@ func (x *exchange) clientBodyError(err error) bool {
 		x.status = fasthttp.StatusRequestTimeout
 		x.closeSilently()
 	case KindClosed, KindReset:
-		x.logf(errorlog.Level(config.LevelInfo), "client prematurely closed connection", 0, "")
+		x.logf(errorlog.Info, "client prematurely closed connection", 0, "")
 		x.status = 499
 		x.closeSilently()
 	default:
-		x.logf(errorlog.Level(config.LevelError), "client sent invalid chunked body", 0, "")
+		x.logf(errorlog.Error, "client sent invalid chunked body", 0, "")
 		x.page(fasthttp.StatusBadRequest)
 	}
 	return false

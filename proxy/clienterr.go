@@ -9,7 +9,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/vars"
 )
@@ -41,7 +40,7 @@ func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64)
 		headers = nil
 	}
 	f.Request = requestLine(raw)
-	e := &errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: conn, Action: "reading client request line", Fields: &f}
+	e := &errorlog.Entry{Level: errorlog.Info, Conn: conn, Action: "reading client request line", Fields: &f}
 	const inHeaders = "reading client request headers"
 	switch {
 	case strings.Contains(msg, "http request method"):

@@ -321,7 +321,7 @@ func BenchmarkFastCGIHello(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(io.Discard, errorlog.Level(config.LevelError), errorlog.Options{})})
+	p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(io.Discard, errorlog.Error, errorlog.Options{})})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -303,7 +303,7 @@ func (x *exchange) fastcgiFail(a *attempt, err error) *UpstreamError {
 // the phase the record arrived in.
 func (st *fcgiState) logStderr(msg []byte) {
 	x := st.x
-	x.logUpstream(errorlog.Level(config.LevelError), &UpstreamError{Phase: st.phase},
+	x.logUpstream(errorlog.Error, &UpstreamError{Phase: st.phase},
 		`FastCGI sent in stderr: "`+string(msg)+`"`, st.peer)
 }
 

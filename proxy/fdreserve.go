@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -140,12 +139,12 @@ func (p *Proxy) waitForDescriptors(errno syscall.Errno, stop <-chan struct{}) bo
 		if e == 0 {
 			e = syscall.EMFILE
 		}
-		p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: e})
+		p.elog.Write(&errorlog.Entry{Level: errorlog.Crit, Msg: "accept4() failed", Errno: e})
 		if errno == 0 {
 			r.mu.Lock()
 			n := r.pausedN
 			r.mu.Unlock()
-			p.elog.Logf(errorlog.Level(config.LevelInfo), "accepting paused: %d of %d descriptors open, %d kept for the connections already accepted", n, r.limit, r.reserve)
+			p.elog.Infof("accepting paused: %d of %d descriptors open, %d kept for the connections already accepted", n, r.limit, r.reserve)
 		}
 	}
 	t := time.NewTimer(acceptRetry)

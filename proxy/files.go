@@ -11,7 +11,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/static"
 )
@@ -31,11 +30,11 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 		r := x.loc.files.Resolve(method, string(x.path))
 		x.vars.req.Filename = r.Filename
 		for _, l := range r.Logs {
-			lv := config.LevelError
+			lv := errorlog.Error
 			if l.Level == "crit" {
-				lv = config.LevelCrit
+				lv = errorlog.Crit
 			}
-			x.logf(errorlog.Level(lv), l.Msg, uintptr(l.Errno), "")
+			x.logf(lv, l.Msg, uintptr(l.Errno), "")
 		}
 		switch r.Kind {
 		case static.Status:
@@ -70,7 +69,7 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			continue
 		}
 		if changes+1 >= maxInternalRedirects {
-			x.logf(errorlog.Level(config.LevelError), "rewrite or internal redirection cycle while internally redirecting to \""+r.URI+"\"", 0, "")
+			x.logf(errorlog.Error, "rewrite or internal redirection cycle while internally redirecting to \""+r.URI+"\"", 0, "")
 			x.page(fasthttp.StatusInternalServerError)
 			return true, false
 		}

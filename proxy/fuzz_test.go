@@ -52,7 +52,7 @@ func fzProxy(tb testing.TB, yamlText, upstream string) *proxy.Proxy {
 	if err != nil {
 		tb.Fatalf("config: %v", err)
 	}
-	el := errorlog.New(io.Discard, errorlog.Level(config.LevelInfo), errorlog.Options{PID: 4242})
+	el := errorlog.New(io.Discard, errorlog.Info, errorlog.Options{PID: 4242})
 	p, err := proxy.New(cfg, proxy.Options{ErrorLog: el})
 	if err != nil {
 		tb.Fatalf("proxy.New: %v", err)

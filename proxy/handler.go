@@ -7,7 +7,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/vars"
 )
@@ -339,11 +338,11 @@ func (x *exchange) record(p *peer, status int, a *attempt) {
 // been tried. The upstream field names the group, not a peer.
 func (x *exchange) noLive() {
 	e := &UpstreamError{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
-	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.name)
+	x.logUpstream(errorlog.Error, e, "", x.loc.group.name)
 	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.name, Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 
 func (x *exchange) logDisabled(p *peer, phase Phase) {
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: phase}, "upstream server temporarily disabled", p.addr)
+	x.logUpstream(errorlog.Warn, &UpstreamError{Phase: phase}, "upstream server temporarily disabled", p.addr)
 }

@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/idlelearn"
 )
@@ -318,7 +317,7 @@ func probeIdle(uc *upConn) error {
 // learned to be: "upstream 127.0.0.1:9001 closes idle connections after
 // 5.0s (FIN); keeping them at most 4.5s" (notice).
 func (p *Proxy) idleLearned(addr string, ev idlelearn.Event) {
-	lv := errorlog.Level(config.LevelNotice)
+	lv := errorlog.Notice
 	if p.elog.Enabled(lv) {
 		p.elog.Write(&errorlog.Entry{Level: lv, Msg: ev.Message(addr)})
 	}

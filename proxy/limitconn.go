@@ -83,7 +83,7 @@ func (x *exchange) limitConn(limits []connLimit, c *config.LimitConnConf) (held 
 			continue
 		}
 		if len(key) > 255 {
-			x.logf(errorlog.Level(config.LevelError), `the value of the "`+l.zone.keyText+`" key is more than 255 bytes: "`+string(key)+`"`, 0, "")
+			x.logf(errorlog.Error, `the value of the "`+l.zone.keyText+`" key is more than 255 bytes: "`+string(key)+`"`, 0, "")
 			continue
 		}
 		z, k := l.zone, string(key)
@@ -91,7 +91,7 @@ func (x *exchange) limitConn(limits []connLimit, c *config.LimitConnConf) (held 
 		n, ok := z.counts[k]
 		if !ok && z.used+connNodeCost(k) > z.size-zoneOverhead {
 			z.mu.Unlock()
-			x.p.elog.Logf(errorlog.Level(config.LevelCrit), `ngx_slab_alloc() failed: no memory in limit_conn zone "%s"`, z.name)
+			x.p.elog.Critf(`ngx_slab_alloc() failed: no memory in limit_conn zone "%s"`, z.name)
 			release(held)
 			return nil, c.Status
 		}
@@ -101,7 +101,7 @@ func (x *exchange) limitConn(limits []connLimit, c *config.LimitConnConf) (held 
 			if c.DryRun {
 				dry = ", dry run," // nginx: "limiting connections, dry run, by zone"
 			}
-			x.logf(errorlog.Level(c.LogLevel), "limiting connections"+dry+` by zone "`+z.name+`"`, 0, "")
+			x.logf(c.LogLevel, "limiting connections"+dry+` by zone "`+z.name+`"`, 0, "")
 			release(held)
 			if c.DryRun {
 				return nil, 0

@@ -211,7 +211,7 @@ func (x *exchange) limitReq(limits []reqLimit, c *config.LimitReqConf) int {
 			continue
 		}
 		if len(key) > 65535 {
-			x.logf(errorlog.Level(config.LevelError), `the value of the "`+l.zone.keyText+`" key is more than 65535 bytes: "`+string(key)+`"`, 0, "")
+			x.logf(errorlog.Error, `the value of the "`+l.zone.keyText+`" key is more than 65535 bytes: "`+string(key)+`"`, 0, "")
 			continue
 		}
 		l.zone.mu.Lock()
@@ -227,9 +227,9 @@ func (x *exchange) limitReq(limits []reqLimit, c *config.LimitReqConf) int {
 	if rc == lookupBusy || rc == lookupError {
 		l := limits[n]
 		if rc == lookupBusy {
-			x.logf(errorlog.Level(c.LogLevel), "limiting requests"+dryRun(c)+", excess: "+thousandths(excess)+` by zone "`+l.zone.name+`"`, 0, "")
+			x.logf(c.LogLevel, "limiting requests"+dryRun(c)+", excess: "+thousandths(excess)+` by zone "`+l.zone.name+`"`, 0, "")
 		} else {
-			x.p.elog.Logf(errorlog.Level(config.LevelAlert), `could not allocate node in limit_req zone "%s"`, l.zone.name)
+			x.p.elog.Alertf(`could not allocate node in limit_req zone "%s"`, l.zone.name)
 		}
 		unhold(limits[:n], held)
 		if c.DryRun {
@@ -244,7 +244,7 @@ func (x *exchange) limitReq(limits []reqLimit, c *config.LimitReqConf) int {
 	if delay <= 0 {
 		return 0
 	}
-	x.logf(errorlog.Level(c.DelayLogLevel()), "delaying request"+dryRun(c)+", excess: "+thousandths(excess)+`, by zone "`+limits[which].zone.name+`"`, 0, "")
+	x.logf(c.DelayLogLevel(), "delaying request"+dryRun(c)+", excess: "+thousandths(excess)+`, by zone "`+limits[which].zone.name+`"`, 0, "")
 	if !c.DryRun {
 		time.Sleep(time.Duration(delay) * time.Millisecond)
 	}

@@ -199,11 +199,11 @@ func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 type fasthttpLogger struct{ p *Proxy }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
-	lv := errorlog.Level(config.LevelInfo)
+	lv := errorlog.Info
 	if strings.HasPrefix(format, "error when serving connection") {
 		// A body that failed mid-way: spillway has already written
 		// nginx's line for it (upstream or client side).
-		lv = errorlog.Level(config.LevelDebug)
+		lv = errorlog.Debug
 	}
 	l.p.elog.Logf(lv, format, args...)
 }
@@ -374,7 +374,7 @@ func (x *exchange) finish() {
 // logDecision states what nginx's log does not: whether a failed attempt is
 // retried, where, and why (info level, after nginx's own line).
 func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
-	lv := errorlog.Level(config.LevelInfo)
+	lv := errorlog.Info
 	if !x.p.elog.Enabled(lv) {
 		return
 	}
@@ -419,7 +419,7 @@ func reuseNote(idle time.Duration, k Kind) string {
 // for every request it read a byte of (logRefused, clienterr.go).
 func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, err error) {
 	vh := vhosts[0]
-	lv := errorlog.Level(config.LevelInfo)
+	lv := errorlog.Info
 	f := errorlog.Fields{Server: vh.name}
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		f.Client = a.AddrPort().Addr().Unmap().String()

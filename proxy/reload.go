@@ -130,7 +130,7 @@ func (p *Proxy) accept(a *acceptor) {
 			}
 			// Anything else: nginx logs accept4() failed and tries
 			// again; a pause keeps this from spinning.
-			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errnoOf(err)})
+			p.elog.Write(&errorlog.Entry{Level: errorlog.Crit, Msg: "accept4() failed", Errno: errnoOf(err)})
 			select {
 			case <-time.After(100 * time.Millisecond):
 				continue

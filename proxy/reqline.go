@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"strings"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -41,7 +40,7 @@ func (x *exchange) targetValid(dflt *vhost) bool {
 	x.vh = dflt // nginx has read no header yet: the default server
 	x.host = x.host[:0]
 	x.fields.Host, x.fields.Referrer, x.fields.Server = "", "", dflt.name
-	if lv := errorlog.Level(config.LevelInfo); x.p.elog.Enabled(lv) {
+	if lv := errorlog.Info; x.p.elog.Enabled(lv) {
 		f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
 		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid request", Action: "reading client request line", Fields: &f})
 	}
@@ -56,7 +55,7 @@ func (x *exchange) methodAllowed() bool {
 	if string(m) != "CONNECT" && string(m) != "TRACE" {
 		return true
 	}
-	x.logf(errorlog.Level(config.LevelInfo), "client sent "+string(m)+" method", 0, "reading client request headers")
+	x.logf(errorlog.Info, "client sent "+string(m)+" method", 0, "reading client request headers")
 	return false
 }
 

@@ -198,7 +198,7 @@ names:
 			for k := range x.ctx.Request.Header.All() {
 				for i, c := range k {
 					if !isTokenChar(c) {
-						x.logf(errorlog.Level(config.LevelInfo), `client sent invalid header line: "`+escapeUpTo(k, i)+`..."`, 0, "reading client request headers")
+						x.logf(errorlog.Info, `client sent invalid header line: "`+escapeUpTo(k, i)+`..."`, 0, "reading client request headers")
 						return false
 					}
 				}
@@ -209,7 +209,7 @@ names:
 	if h.ContentLength() == -1 && rawHasHeader(h.RawHeaders(), "content-length") {
 		// fasthttp lets chunked win and drops the length; nginx refuses
 		// the ambiguity outright (request smuggling's classic shape).
-		x.logf(errorlog.Level(config.LevelInfo), `client sent "Content-Length" and "Transfer-Encoding" headers at the same time`, 0, "reading client request headers")
+		x.logf(errorlog.Info, `client sent "Content-Length" and "Transfer-Encoding" headers at the same time`, 0, "reading client request headers")
 		return false
 	}
 	return true
@@ -223,7 +223,7 @@ names:
 func (x *exchange) methodValid(dflt *vhost) bool {
 	for _, c := range x.ctx.Request.Header.Method() {
 		if (c < 'A' || c > 'Z') && c != '_' && c != '-' {
-			if lv := errorlog.Level(config.LevelInfo); x.p.elog.Enabled(lv) {
+			if lv := errorlog.Info; x.p.elog.Enabled(lv) {
 				f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
 				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid method", Action: "reading client request line", Fields: &f})
 			}
@@ -243,7 +243,7 @@ func (x *exchange) versionSupported() bool {
 	if len(proto) < 6 || !bytes.HasPrefix(proto, []byte("HTTP/")) || proto[5] <= '1' {
 		return true
 	}
-	if lv := errorlog.Level(config.LevelInfo); x.p.elog.Enabled(lv) {
+	if lv := errorlog.Info; x.p.elog.Enabled(lv) {
 		f := errorlog.Fields{Client: x.fields.Client, Server: x.fields.Server, Request: x.fields.Request}
 		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid version", Action: "reading client request line", Fields: &f})
 	}
@@ -268,7 +268,7 @@ func (x *exchange) linesFit() int {
 	if head <= int(sc.ClientHeaderBufferSize) || (len(x.reqLine)+2 <= size && len(raw) <= size) {
 		return 0 // the common case: no line can be over the limit
 	}
-	lv := errorlog.Level(config.LevelInfo)
+	lv := errorlog.Info
 	if len(x.reqLine)+2 > size {
 		f := errorlog.Fields{Client: x.fields.Client, Server: x.fields.Server, Request: (x.fields.Request + "\r\n")[:size]}
 		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent too long URI", Action: "reading client request line", Fields: &f})
@@ -312,7 +312,7 @@ func (x *exchange) linesFit() int {
 // bad reports a name fasthttp holds with a non-token byte that the raw
 // lines did not show.
 func (x *exchange) namesInOrder(dflt *vhost) (ok, bad bool) {
-	lv := errorlog.Level(config.LevelInfo)
+	lv := errorlog.Info
 	vh, host, referer := dflt, false, false
 	fields := func() *errorlog.Fields {
 		f := x.fields

@@ -12,7 +12,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/buffer"
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -172,7 +171,7 @@ func (x *exchange) bodyOverran(a *attempt, probe bool, phase Phase) bool {
 	if uc.br.Buffered() == 0 && (!probe || uc.tls != nil || probeIdle(uc) != errUnsolicited) {
 		return false
 	}
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: phase},
+	x.logUpstream(errorlog.Warn, &UpstreamError{Phase: phase},
 		`upstream sent more data than specified in "Content-Length" header`, uc.peer.addr)
 	return true
 }
@@ -264,7 +263,7 @@ func (x *exchange) reusable() bool {
 // retried: the client already has the status line (nginx does the same).
 func (x *exchange) bodyFailed(ue *UpstreamError) {
 	x.p.stats.failure(x.cur.conn.peer, ue)
-	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+	x.logUpstream(errorlog.Error, ue, "", ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {
 		x.attempts[n-1].ResponseTime = time.Since(x.cur.start)
@@ -506,7 +505,7 @@ func (x *exchange) clientWriteFailed(err error) {
 		if len(x.attempts) > 0 {
 			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 		}
-		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: x.conn,
+		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Info, Conn: x.conn,
 			Msg: msg, Errno: errno, Action: PhaseSendClient.String(), Fields: &f})
 	}
 }

@@ -68,14 +68,14 @@ func (x *exchange) runPhase(ph *rewritePhase, inLocation bool) bool {
 			if m == nil {
 				verb = "does not match"
 			}
-			x.logf(errorlog.Level(config.LevelNotice), "\""+rw.conf.Source+"\" "+verb+" \""+string(x.path)+"\"", 0, "")
+			x.logf(errorlog.Notice, "\""+rw.conf.Source+"\" "+verb+" \""+string(x.path)+"\"", 0, "")
 		}
 		if m == nil {
 			continue
 		}
 		loc := x.rewriteLocation(rw, m)
 		if ph.log {
-			x.logf(errorlog.Level(config.LevelNotice), "rewritten redirect: \""+string(loc)+"\"", 0, "")
+			x.logf(errorlog.Notice, "rewritten redirect: \""+string(loc)+"\"", 0, "")
 		}
 		x.page(rw.conf.Code)
 		if len(loc) > 0 && loc[0] == '/' {

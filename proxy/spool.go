@@ -11,7 +11,6 @@ import (
 	"unsafe"
 
 	"spillway/buffer"
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -115,7 +114,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		s.upFailed = true
 		ue := bodyError(a, rerr, true, x.upstreamChunked())
 		x.p.stats.failure(s.uc.peer, ue)
-		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+		x.logUpstream(errorlog.Error, ue, "", ue.Peer)
 		s.sp.CloseWrite(ue)
 		x.release(a, false)
 	}
@@ -124,7 +123,7 @@ func (s *spoolStream) produce(r io.Reader) {
 // onSpill logs nginx's warning, once per response, from the producer.
 func (s *spoolStream) onSpill(path string) {
 	x := s.x
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: PhaseReadBody},
+	x.logUpstream(errorlog.Warn, &UpstreamError{Phase: PhaseReadBody},
 		"an upstream response is buffered to a temporary file "+path, s.uc.peer.addr)
 }
 

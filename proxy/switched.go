@@ -11,7 +11,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -115,14 +114,14 @@ func (x *exchange) relaySwitched(c net.Conn, a *attempt, head []byte) {
 	switch {
 	case clientGone.Load():
 		x.status = 499
-		x.logUpstream(errorlog.Level(config.LevelInfo), &UpstreamError{Phase: PhaseReadBody},
+		x.logUpstream(errorlog.Info, &UpstreamError{Phase: PhaseReadBody},
 			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", uc.peer.addr)
 	case w.err != nil:
 		x.clientWriteFailed(w.err)
 	case err != nil:
 		ue := bodyError(a, err, true, false)
 		x.p.stats.failure(uc.peer, ue)
-		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+		x.logUpstream(errorlog.Error, ue, "", ue.Peer)
 	}
 	x.release(a, false) // never reused
 	_ = c.SetReadDeadline(time.Now())

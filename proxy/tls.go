@@ -385,7 +385,7 @@ func (p *Proxy) logClientHandshake(f *frontConn, err error) {
 }
 
 func (p *Proxy) logHandshakeLine(f *frontConn, msg string, errno syscall.Errno) {
-	lv := errorlog.Level(config.LevelInfo)
+	lv := errorlog.Info
 	if !p.elog.Enabled(lv) {
 		return
 	}
@@ -405,7 +405,7 @@ func (x *exchange) httpsPortPlain() bool {
 	if !ok || !f.plain {
 		return false
 	}
-	x.logf(errorlog.Level(config.LevelInfo), "client sent plain HTTP request to HTTPS port", 0, "reading client request headers")
+	x.logf(errorlog.Info, "client sent plain HTTP request to HTTPS port", 0, "reading client request headers")
 	x.page(497)
 	return true
 }

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -239,16 +238,16 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 		case upEnd.readErr != nil:
 			x.logClientSide(upEnd.readErr, "recv() failed")
 		case upEnd.writeErr != nil && errors.Is(upEnd.writeErr, os.ErrDeadlineExceeded):
-			x.logTunnel(config.LevelInfo, "upstream timed out", syscall.ETIMEDOUT) // proxy_send_timeout
+			x.logTunnel(errorlog.Info, "upstream timed out", syscall.ETIMEDOUT) // proxy_send_timeout
 		case errnoOf(upEnd.writeErr) != 0: // not a close of ours (a stop)
-			x.logTunnel(config.LevelError, "send() failed", errnoOf(upEnd.writeErr))
+			x.logTunnel(errorlog.Error, "send() failed", errnoOf(upEnd.writeErr))
 		}
 	case timedOut:
 		// [info]: nginx logs it on the client's connection
 		// (ngx_connection_error), whose errors are info.
-		x.logTunnel(config.LevelInfo, "upstream timed out", syscall.ETIMEDOUT)
+		x.logTunnel(errorlog.Info, "upstream timed out", syscall.ETIMEDOUT)
 	case errnoOf(down.readErr) != 0: // not a close of ours (a stop)
-		x.logTunnel(config.LevelError, "recv() failed", errnoOf(down.readErr))
+		x.logTunnel(errorlog.Error, "recv() failed", errnoOf(down.readErr))
 	case down.writeErr != nil:
 		x.logClientSide(down.writeErr, "send() failed")
 	}
@@ -260,24 +259,24 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 // does: [info], since client connections log their errors at info.
 func (x *exchange) logClientSide(err error, op string) {
 	if errors.Is(err, os.ErrDeadlineExceeded) { // send_timeout
-		x.logTunnel(config.LevelInfo, "client timed out", syscall.ETIMEDOUT)
+		x.logTunnel(errorlog.Info, "client timed out", syscall.ETIMEDOUT)
 		return
 	}
 	if errno := errnoOf(err); errno != 0 {
-		x.logTunnel(config.LevelInfo, op, errno)
+		x.logTunnel(errorlog.Info, op, errno)
 	}
 }
 
 // logTunnel writes "MSG (ERRNO: ...) while proxying upgraded connection"
 // with the request's fields and the upstream.
-func (x *exchange) logTunnel(lv config.Level, msg string, errno syscall.Errno) {
-	if !x.p.elog.Enabled(errorlog.Level(lv)) {
+func (x *exchange) logTunnel(lv errorlog.Level, msg string, errno syscall.Errno) {
+	if !x.p.elog.Enabled(lv) {
 		return
 	}
 	f := x.fields
 	if len(x.attempts) > 0 {
 		f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 	}
-	x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(lv), Conn: x.conn, Msg: msg, Errno: errno,
+	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno,
 		Action: "proxying upgraded connection", Fields: &f})
 }

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -66,15 +65,15 @@ func unixConnectMessage(e *UpstreamError) (string, bool) {
 // network errors at error.
 func (e *UpstreamError) connectLogLevel() errorlog.Level {
 	if _, ok := unixConnectMessage(e); !ok {
-		return errorlog.Level(config.LevelError)
+		return errorlog.Error
 	}
 	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.EAGAIN, syscall.ECONNRESET,
 		syscall.ENETDOWN, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.EHOSTUNREACH} {
 		if errors.Is(e.Err, errno) {
-			return errorlog.Level(config.LevelError)
+			return errorlog.Error
 		}
 	}
-	return errorlog.Level(config.LevelCrit)
+	return errorlog.Crit
 }
 
 // upstreamPeerURL is nginx's "upstream:" field: the scheme, the peer and the

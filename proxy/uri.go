@@ -3,7 +3,6 @@ package proxy
 import (
 	"github.com/valyala/fasthttp"
 
-	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/nginxuri"
 )
@@ -42,7 +41,7 @@ func (x *exchange) uriValid(dflt *vhost) bool {
 	if !x.uriInvalid {
 		return true
 	}
-	if lv := errorlog.Level(config.LevelInfo); x.p.elog.Enabled(lv) {
+	if lv := errorlog.Info; x.p.elog.Enabled(lv) {
 		f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
 		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: nginxuri.ErrInvalid.Error(), Action: "reading client request line", Fields: &f})
 	}

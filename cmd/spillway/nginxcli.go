@@ -174,7 +174,7 @@ func dryRun(cfg *config.Config) error {
 	if err := ensureDirs(cfg); err != nil {
 		return err
 	}
-	elog, err := errorlog.Open(cfg.ErrorLog.Path, errorlog.Level(cfg.ErrorLog.Level), errorlog.Options{})
+	elog, err := errorlog.Open(cfg.ErrorLog.Path, cfg.ErrorLog.Level, errorlog.Options{})
 	if err != nil {
 		return err
 	}

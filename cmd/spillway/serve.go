@@ -93,7 +93,7 @@ func runWith(ctx context.Context, cfg *config.Config, opts runOptions) error {
 	m.startupLines()
 	inherited, fds, err := inheritedListeners()
 	if err != nil {
-		m.elog.Logf(errorlog.Alert, "%v", err)
+		m.elog.Alertf("%v", err)
 	}
 	if fds != "" {
 		m.notice(fmt.Sprintf("using inherited sockets from %q", fds))
@@ -165,7 +165,7 @@ func (m *master) loop(ctx context.Context, sigs <-chan os.Signal) error {
 				m.notice("signal 10 (SIGUSR1) received, reopening logs")
 				m.notice("reopening logs")
 				if err := m.p.ReopenLogs(); err != nil {
-					m.elog.Logf(errorlog.Alert, "%v", err)
+					m.elog.Alertf("%v", err)
 				}
 			case syscall.SIGQUIT:
 				m.notice("signal 3 (SIGQUIT) received, shutting down")
@@ -245,13 +245,13 @@ func (m *master) reload() {
 	m.writeStatus("reloaded", "")
 }
 
-func (m *master) notice(msg string) { m.elog.Logf(errorlog.Notice, "%s", msg) }
+func (m *master) notice(msg string) { m.elog.Noticef("%s", msg) }
 
 // emerg logs a config or start-up error the way nginx does, one line per
 // problem.
 func (m *master) emerg(err error) {
 	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
-		m.elog.Logf(errorlog.Emerg, "%s", line)
+		m.elog.Emergf("%s", line)
 	}
 }
 
@@ -416,7 +416,7 @@ func (m *master) writeStatus(state, reason string) {
 		err = os.Rename(tmp, statusPath(m.pid)) // whole lines only
 	}
 	if err != nil {
-		m.elog.Logf(errorlog.Alert, "writing %q failed (%s)", statusPath(m.pid), errnoText(err))
+		m.elog.Alertf("writing %q failed (%s)", statusPath(m.pid), errnoText(err))
 	}
 }
 

@@ -16,8 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"spillway/proxy/errorlog"
 )
 
 // listenersEnv names the inherited sockets: "FD=ADDR;FD=ADDR;".
@@ -58,12 +56,12 @@ func inheritedListeners() (map[string]net.Listener, string, error) {
 // USR2 while a new binary runs is ignored, as by nginx.
 func (m *master) upgrade() {
 	if m.newBinary != nil {
-		m.elog.Logf(errorlog.Alert, "the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
+		m.elog.Alertf("the changing binary signal is ignored: you should shutdown or terminate before either old or new binary's process")
 		return
 	}
 	files, err := m.p.ListenerFiles()
 	if err != nil {
-		m.elog.Logf(errorlog.Alert, "%v", err)
+		m.elog.Alertf("%v", err)
 		return
 	}
 	defer func() {
@@ -73,7 +71,7 @@ func (m *master) upgrade() {
 	}()
 	exe, err := os.Executable()
 	if err != nil {
-		m.elog.Logf(errorlog.Alert, "execve() failed (%v)", err)
+		m.elog.Alertf("execve() failed (%v)", err)
 		return
 	}
 	addrs := make([]string, 0, len(files))
@@ -95,13 +93,13 @@ func (m *master) upgrade() {
 	if m.pid != "" {
 		oldbin = m.pid + ".oldbin"
 		if err := os.Rename(m.pid, oldbin); err != nil {
-			m.elog.Logf(errorlog.Alert, "rename() %q to %q failed (%s), binary is not changed", m.pid, oldbin, errnoText(err))
+			m.elog.Alertf("rename() %q to %q failed (%s), binary is not changed", m.pid, oldbin, errnoText(err))
 			return
 		}
 		_ = os.Remove(statusPath(m.pid))
 	}
 	if err := cmd.Start(); err != nil {
-		m.elog.Logf(errorlog.Alert, "execve() failed while executing new binary process %q (%v)", exe, err)
+		m.elog.Alertf("execve() failed while executing new binary process %q (%v)", exe, err)
 		if oldbin != "" {
 			_ = os.Rename(oldbin, m.pid)
 		}
@@ -128,7 +126,7 @@ func (m *master) newBinaryExited(err error) {
 	m.notice(fmt.Sprintf("new binary process %d exited with code %d", m.newBinaryPid, code))
 	if m.newBinaryPidFile != "" && m.pid != m.newBinaryPidFile {
 		if err := os.Rename(m.pid, m.newBinaryPidFile); err != nil {
-			m.elog.Logf(errorlog.Alert, "rename() %q to %q failed (%s)", m.pid, m.newBinaryPidFile, errnoText(err))
+			m.elog.Alertf("rename() %q to %q failed (%s)", m.pid, m.newBinaryPidFile, errnoText(err))
 		} else {
 			_ = os.Remove(statusPath(m.pid))
 			m.pid = m.newBinaryPidFile

@@ -242,6 +242,16 @@ func (l *Log) Logf(lv Level, format string, args ...any) {
 	l.Write(&Entry{Level: lv, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Infof, Noticef, Warnf, Errorf, Critf, Alertf and Emergf are Logf at that
+// level: process-level lines that belong to no connection.
+func (l *Log) Infof(format string, args ...any)   { l.Logf(Info, format, args...) }
+func (l *Log) Noticef(format string, args ...any) { l.Logf(Notice, format, args...) }
+func (l *Log) Warnf(format string, args ...any)   { l.Logf(Warn, format, args...) }
+func (l *Log) Errorf(format string, args ...any)  { l.Logf(Error, format, args...) }
+func (l *Log) Critf(format string, args ...any)   { l.Logf(Crit, format, args...) }
+func (l *Log) Alertf(format string, args ...any)  { l.Logf(Alert, format, args...) }
+func (l *Log) Emergf(format string, args ...any)  { l.Logf(Emerg, format, args...) }
+
 // Reopen reopens every file at its path (SIGUSR1 after logrotate). On
 // failure a file keeps its old descriptor and the first *OpenError is
 // returned. For stderr and for New it does nothing.

@@ -336,7 +336,7 @@ func (spillwaySide) start(s *Scenario, dir string, addrs []string, cleanup Clean
 		return nil, fmt.Errorf("%w\n%s", err, text)
 	}
 	sb := &syncBuffer{}
-	el := errorlog.New(sb, errorlog.Level(config.LevelInfo), errorlog.Options{})
+	el := errorlog.New(sb, errorlog.Info, errorlog.Options{})
 	p, err := proxy.New(cfg, proxy.Options{ErrorLog: el})
 	if err != nil {
 		return nil, err
