@@ -36,7 +36,7 @@ func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64)
 	msg := err.Error()
 	raw := skipEmptyLines(parseErrorBytes(msg))
 	_, headers := cutLine(raw)
-	if bytes.IndexAny(raw, "\r\n") < 0 {
+	if !bytes.ContainsAny(raw, "\r\n") {
 		headers = nil
 	}
 	f.Request = requestLine(raw)

@@ -58,14 +58,13 @@ type exchange struct {
 	freshNext   *peer          // retry this peer on a fresh connection next
 	attempts    []vars.Attempt // the tries, as $upstream_* list them
 	firstTry    time.Time
-	cur         *attempt    // the attempt whose response is being relayed
-	attemptBuf  attempt     // storage for the current attempt (one at a time)
-	stream      bodyStream  // the body when proxy_buffering is off
-	spooled     spoolStream // the body when it is buffered and larger than proxy_buffers
-	status      int         // status sent to the client (for the access log)
-	bodyBytes   int64       // body bytes handed to the client connection
-	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
-	logged      bool
+	cur         *attempt     // the attempt whose response is being relayed
+	attemptBuf  attempt      // storage for the current attempt (one at a time)
+	stream      bodyStream   // the body when proxy_buffering is off
+	spooled     spoolStream  // the body when it is buffered and larger than proxy_buffers
+	status      int          // status sent to the client (for the access log)
+	bodyBytes   int64        // body bytes handed to the client connection
+	clientWDL   time.Time    // the client write deadline last set (sendDeadline)
 	fcgi        fcgiState    // the FastCGI side of the exchange (fcgi.go)
 	vars        exchangeVars // what its variables read (vars.go)
 	connHeld    []connHold   // limit_conn counts held until finish (limitconn.go)
@@ -74,15 +73,6 @@ type exchange struct {
 	// (clientabort.go); kept across requests with its timer.
 	watch *clientWatch
 }
-
-// attemptVia is how an attempt got its connection.
-type attemptVia uint8
-
-const (
-	attemptNoConn attemptVia = iota // none: no live upstreams
-	attemptFresh                    // dialled (or dialling failed)
-	attemptReused                   // taken from the keepalive cache
-)
 
 func (x *exchange) reset() {
 	x.uresp.Reset()

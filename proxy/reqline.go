@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"strings"
 
 	"spillway/proxy/errorlog"
 )
@@ -117,28 +116,4 @@ func routeHost(target, hostHeader []byte) []byte {
 		return h
 	}
 	return hostHeader
-}
-
-// hostVar is nginx's $host: the request line's host, else the Host header,
-// lowercased and without the port, else the server's name. The result may
-// view ctx's memory: use it before the request is over.
-func (x *exchange) hostVar() string {
-	h := hostOnly(routeHost(x.ctx.Request.Header.RequestURI(), x.host))
-	if len(h) == 0 {
-		return x.vh.name
-	}
-	if bytes.IndexFunc(h, func(r rune) bool { return r >= 'A' && r <= 'Z' }) >= 0 {
-		return strings.ToLower(string(h))
-	}
-	return bstr(h)
-}
-
-// requestURIVar is nginx's $request_uri for the access log: the origin
-// form of the target, empty ("-") when the request line was refused.
-func (x *exchange) requestURIVar() string {
-	t := x.ctx.Request.Header.RequestURI()
-	if _, ok := parseTarget(t); !ok {
-		return ""
-	}
-	return string(originForm(t))
 }

@@ -110,7 +110,7 @@ func measureFDExhaustion(t *testing.T, argv func(dir, conf string) *exec.Cmd) (r
 		if err != nil {
 			return 0, err
 		}
-		_, err = resp.Body.Read(make([]byte, 200))
+		_, _ = resp.Body.Read(make([]byte, 200))
 		_ = resp.Body.Close()
 		return resp.StatusCode, nil
 	}

@@ -39,12 +39,6 @@ func newServeCmd(src *source) *cobra.Command {
 	}
 }
 
-// run starts the proxy and serves until ctx is done or a stopping signal
-// comes. ready, if not nil, is called once the listeners are open.
-func run(ctx context.Context, cfg *config.Config, ready func(*proxy.Proxy)) error {
-	return runWith(ctx, cfg, runOptions{ready: ready})
-}
-
 type runOptions struct {
 	ready func(*proxy.Proxy)
 	// override adjusts every loaded config (the demo sends its error log

@@ -105,8 +105,7 @@ func quote(s string) string {
 // written (quotes and escapes included).
 func parseCorpus(data string) ([]*cnode, error) {
 	pos, line := 0, 1
-	var word func() (string, bool, error)
-	word = func() (string, bool, error) {
+	word := func() (string, bool, error) {
 		for pos < len(data) {
 			c := data[pos]
 			switch {
