@@ -18,6 +18,7 @@ import (
 	_ "github.com/GehirnInc/crypt/sha512_crypt" // $6$
 	"github.com/valyala/fasthttp"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sys/unix"
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
@@ -144,8 +145,8 @@ func (e *userFileError) Error() string { return e.op + "() failed: " + e.errno.E
 
 // users returns the file's logins, reading it again if it changed.
 func (f *userFile) users() (map[string]string, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(f.path, &st); err != nil {
+	var st unix.Stat_t // x/sys/unix names the times alike on every Unix
+	if err := unix.Stat(f.path, &st); err != nil {
 		return nil, fileError("open", err)
 	}
 	stamp := [4]int64{int64(st.Ino), st.Size, st.Mtim.Nano(), st.Ctim.Nano()}

@@ -185,13 +185,13 @@ func (w *clientWatch) arm() {
 	_ = rc.Read(func(fd uintptr) bool {
 		// nginx's EPOLLRDHUP check: the peer's FIN or RST, whether or not
 		// unread bytes (a pipelined request, a TLS alert) come before it.
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | pollRDHUP}}
 		for {
 			if _, err := unix.Poll(pfd, 0); err != unix.EINTR {
 				break
 			}
 		}
-		if pfd[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) == 0 {
+		if !peerClosed(int(fd), pfd[0].Revents) {
 			return false // nothing, or bytes only: park until the next event (or stop's deadline)
 		}
 		// An RST leaves its error on the socket, as nginx reads it.

@@ -287,7 +287,14 @@ func TestClientAbortCutsBackoff(t *testing.T) {
 // its SYN and waits for proxy_connect_timeout.
 func stuffedListener(t *testing.T) string {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	// SOCK_CLOEXEC is Linux's: ForkLock keeps a child started meanwhile
+	// from inheriting the socket, as in the standard library.
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -253,25 +253,14 @@ func (m *master) emerg(err error) {
 // files limit (Go raises the soft limit to the hard one at start).
 func (m *master) startupLines() {
 	m.notice("spillway/" + version)
-	var u syscall.Utsname
-	if syscall.Uname(&u) == nil {
-		m.notice("OS: Linux " + utsString(u.Release[:]))
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.notice("OS: " + unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]))
 	}
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
 		m.notice(fmt.Sprintf("getrlimit(RLIMIT_NOFILE): %d:%d", rl.Cur, rl.Max))
 	}
-}
-
-func utsString(b []int8) string {
-	s := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s = append(s, byte(c))
-	}
-	return string(s)
 }
 
 // writePID writes the pid file (nginx's "pid"), "" for none.

@@ -679,7 +679,14 @@ func startCorpusOrigins(t *testing.T, r *corpusRun) *corpusOrigins {
 // corpusRefusedPort is an address on corpusHost whose port is bound by a
 // socket that never listens (proxy/internal/difftest does the same).
 func corpusRefusedPort() (string, func(), error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	// SOCK_CLOEXEC is Linux's: ForkLock keeps a child started meanwhile
+	// from inheriting the socket, as in the standard library.
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return "", nil, err
 	}

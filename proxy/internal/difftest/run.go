@@ -410,7 +410,14 @@ func requestKeys(s *Scenario) map[string]bool {
 // that never listens: connect() gets ECONNREFUSED, and no other listener
 // can take the port until release.
 func refusedPort() (addr string, release func(), err error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	// SOCK_CLOEXEC is Linux's: hold ForkLock as the standard library does
+	// so that no child started meanwhile inherits the socket.
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return "", nil, err
 	}
