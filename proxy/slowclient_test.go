@@ -3,8 +3,8 @@
 package proxy_test
 
 // Slow clients (issue #8), real sockets on 127.0.0.1, against nginx 1.22.1's
-// measured behaviour (../shared/nginx-reference.md, "Status codes nginx
-// itself produces"):
+// measured behaviour (the statuses and log lines nginx itself produces for
+// them):
 //
 //   - slowloris: a head trickled a byte at a time is cut off after
 //     client_header_timeout (it is not renewed per read): nothing sent,

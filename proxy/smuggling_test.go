@@ -172,9 +172,9 @@ http:
           proxy_pass: http://{U0}
 `
 
-// smugglingCase is one hostile request. nginx is nginx 1.22.1's status: from
-// ../shared/nginx-reference.md where it lists the case, else 400 (the brief's
-// default, noted "not in the reference" below). status lists what spillway
+// smugglingCase is one hostile request. nginx is nginx 1.22.1's status: as
+// measured against a real nginx where that was done, else 400 (the default,
+// noted "not in the reference" below). status lists what spillway
 // answers on the connection now, in order (none when it closes without an
 // answer); forwarded lists the request lines the upstream must see, one per
 // connection, each checked by checkOneRequest. unsafe, when set, names a

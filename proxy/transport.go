@@ -140,8 +140,11 @@ func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, he
 }
 
 // transport runs the upstream exchange one phase at a time over upConns. It
-// replaces fasthttp's HostClient, which hides the phase, loses errno and
-// retries on its own (see shared/fasthttp-notes.md section 2.2).
+// replaces fasthttp's HostClient, which hides the phase (a first-byte RST and
+// a FIN look alike, an EOF becomes ErrConnectionClosed), loses errno and
+// retries on its own (every idempotent request after any write or read error,
+// even once part of the response was read, without knowing whether the
+// connection was reused).
 type transport struct {
 	conns liveSet[*upConn] // every open upstream connection, for a fast stop
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs spillway as the candidate of ../shared/harness/run.sh with the same
-# settings as the harness's nginx.conf (keepalive 64 to the origin, HTTP/1.1,
-# Connection "", default proxy buffers, keepalive_requests 100000, access
-# log on only when ACCESS_LOG=1). Usage, from shared/harness:
+# Runs spillway as the candidate proxy of the comparison harness (a run.sh,
+# kept outside this repository, that loads nginx, HAProxy, Caddy and one
+# candidate in turn in front of the same origin; results in docs/measured/),
+# with the same settings as the harness's nginx.conf (keepalive 64 to the
+# origin, HTTP/1.1, Connection "", default proxy buffers, keepalive_requests
+# 100000, access log on only when ACCESS_LOG=1). The harness passes
+# CANDIDATE_DIR (and ACCESS_LOG_FILE). Usage, from the harness's directory:
 #
 #   (cd /path/to/spillway && go build -o /tmp/spillway ./cmd/spillway)
 #   CANDIDATE_NAME=spillway CANDIDATE_PORT=18090 \
