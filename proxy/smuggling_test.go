@@ -177,9 +177,7 @@ http:
 // noted "not in the reference" below). status lists what spillway
 // answers on the connection now, in order (none when it closes without an
 // answer); forwarded lists the request lines the upstream must see, one per
-// connection, each checked by checkOneRequest. unsafe, when set, names a
-// behaviour that is not safe: the case runs and logs what happened, then is
-// skipped until spillway is fixed (then set its nginx expectation).
+// connection, each checked by checkOneRequest.
 type smugglingCase struct {
 	name      string
 	req       string
@@ -187,7 +185,6 @@ type smugglingCase struct {
 	status    []int
 	forwarded []string
 	bodies    map[string]string // request line → decoded body; absent = empty
-	unsafe    string
 }
 
 // sendRaw writes req on a new connection, half-closes it (so the proxy sees
@@ -391,9 +388,6 @@ func runSmuggling(t *testing.T, c smugglingCase) {
 	}
 	got := o.received()
 	t.Logf("nginx %d, spillway %v, upstream saw %q", c.nginx, status, got)
-	if c.unsafe != "" {
-		t.Skipf("known unsafe: %s", c.unsafe)
-	}
 	var lines []string
 	for _, raw := range got {
 		line, _ := checkOneRequest(t, raw)

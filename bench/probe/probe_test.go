@@ -62,19 +62,19 @@ func finding(r *Report, check string) string {
 
 func TestProbeIdleRSTHeaderLimitRequests(t *testing.T) {
 	t.Parallel()
-	u := start(t, upstreamsim.IdleRST(2*time.Second), upstreamsim.HeaderLimit(6000, upstreamsim.ReplyDefault), upstreamsim.KeepaliveRequests(20))
-	r := probe(t, u, Config{IdleMax: 5 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
+	u := start(t, upstreamsim.IdleRST(time.Second), upstreamsim.HeaderLimit(6000, upstreamsim.ReplyDefault), upstreamsim.KeepaliveRequests(20))
+	r := probe(t, u, Config{IdleMax: 2 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
 
 	i := r.Idle
 	if i == nil || !i.Found || i.Close != CloseRST || i.Reuse != CloseRST {
 		t.Fatalf("idle: %+v", i)
 	}
-	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 2)
+	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 1)
 	if i.Lo > i.Timeout || i.Hi < i.Timeout || float64(i.Hi)/float64(i.Lo) > 1.1 {
 		t.Errorf("bracket [%v, %v] around %v", i.Lo, i.Hi, i.Timeout)
 	}
-	if f := finding(r, "idle timeout"); !strings.Contains(f, "after 2.0s with RST") || !strings.Contains(f, "keepalive_timeout 1s") || !strings.Contains(f, "104: Connection reset by peer") ||
-		!strings.Contains(f, `spillway learns it (keepalive_timeout_learn on): "upstream `+u.Addr()+` closes idle connections after 2.0s (RST); keeping them at most 1.8s"`) {
+	if f := finding(r, "idle timeout"); !strings.Contains(f, "after 1.0s with RST") || !strings.Contains(f, "keepalive_timeout 500ms") || !strings.Contains(f, "104: Connection reset by peer") ||
+		!regexp.MustCompile(`spillway learns it \(keepalive_timeout_learn on\): "upstream `+regexp.QuoteMeta(u.Addr())+` closes idle connections after 1\.0s \(RST\); keeping them at most 0\.[89]\d*s"`).MatchString(f) {
 		t.Errorf("idle finding: %s", f)
 	}
 
@@ -95,15 +95,17 @@ func TestProbeIdleRSTHeaderLimitRequests(t *testing.T) {
 
 func TestProbeIdleFINHeaderReset(t *testing.T) {
 	t.Parallel()
-	u := start(t, upstreamsim.IdleFIN(3*time.Second), upstreamsim.HeaderLimit(20000, upstreamsim.ReplyReset), upstreamsim.KeepaliveRequests(7))
-	r := probe(t, u, Config{IdleMax: 5 * time.Second, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
+	u := start(t, upstreamsim.IdleFIN(1500*time.Millisecond), upstreamsim.HeaderLimit(20000, upstreamsim.ReplyReset), upstreamsim.KeepaliveRequests(7))
+	r := probe(t, u, Config{IdleMax: 2500 * time.Millisecond, Checks: []string{CheckIdle, CheckHeader, CheckKeepaliveRequests}})
 
+	// The reuse that meets the close may land as the upstream closes with
+	// the request unread, which the kernel answers with RST: either is right.
 	i := r.Idle
-	if i == nil || !i.Found || i.Close != CloseFIN || i.Reuse != CloseFIN {
+	if i == nil || !i.Found || i.Close != CloseFIN || (i.Reuse != CloseFIN && i.Reuse != CloseRST) {
 		t.Fatalf("idle: %+v", i)
 	}
-	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 3)
-	if f := finding(r, "idle timeout"); !strings.Contains(f, "with FIN") || !strings.Contains(f, "keepalive_timeout 2s") || !strings.Contains(f, "upstream prematurely closed connection") {
+	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 1.5)
+	if f := finding(r, "idle timeout"); !strings.Contains(f, "with FIN") || !strings.Contains(f, "keepalive_timeout 700ms") || !strings.Contains(f, "upstream prematurely closed connection") {
 		t.Errorf("idle finding: %s", f)
 	}
 	if h := r.Header; h == nil || h.Reject != CloseRST {
@@ -120,13 +122,13 @@ func TestProbeSilentDropBisects(t *testing.T) {
 	t.Parallel()
 	// Nothing is sent when the upstream forgets the connection, so the
 	// passive watch sees nothing and only the reuse bisection can find it.
-	u := start(t, upstreamsim.IdleDrop(time.Second))
-	r := probe(t, u, Config{IdleMin: 300 * time.Millisecond, IdleMax: 2500 * time.Millisecond, Checks: []string{CheckIdle}})
+	u := start(t, upstreamsim.IdleDrop(700*time.Millisecond))
+	r := probe(t, u, Config{IdleMin: 200 * time.Millisecond, IdleMax: 1500 * time.Millisecond, Checks: []string{CheckIdle}})
 	i := r.Idle
 	if i == nil || !i.Found || i.Observed != 0 || i.Reuse != CloseRST {
 		t.Fatalf("idle: %+v", i)
 	}
-	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 1)
+	near(t, "idle timeout", time.Duration(i.Timeout).Seconds(), 0.7)
 	if f := finding(r, "idle timeout"); !strings.Contains(f, "without closing them") ||
 		!regexp.MustCompile(`spillway learns it from the failed reuses \(keepalive_timeout_learn on\): "upstream `+regexp.QuoteMeta(u.Addr())+` closes idle connections after \d\.\d+s \(RST\); keeping them at most \d\.\d+s"`).MatchString(f) {
 		t.Errorf("finding: %s", f)
