@@ -10,26 +10,12 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
-// htpasswd holds one user per hash scheme, every password "s3cret"
-// (generated with libxcrypt's crypt(3) and openssl passwd -apr1; nginx
-// 1.22 accepts each of them with that password), plus nginx's parser's
-// corner cases: a comment, a third field, a last line without newline.
-const htpasswd = `apr1:$apr1$abcdefgh$M2T3erDstkD7SsE2QQnfH0
-bcrypt:$2y$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
-bcryptb:$2b$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
-bcrypta:$2a$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
-md5:$1$abcdefgh$7.vq19w/w3Vm.hk1FOA7Q/
-sha256:$5$abcdefgh$OcHWp0Vj4l19dnE2g4tHD4hbItEZgO0bjRV6LjwCLoA
-sha512:$6$abcdefgh$Z7KfoKnKTSZrzo5VZ0YubGLQOj9ov6sHo9TmE3zIU/LHKhpE30zCnZ0mcIXYf9r9rQ4DYaXoxAFSPFlcWdxjB.
-des:abhWCwoTZY2c6
-sha:{SHA}/vNB+F2HQ559kaLUZbmHHvZrXpg=
-ssha:{SSHA}JVrhyTqab1YvH3vR2b1RYUumqqZzYWx0
-plain:{PLAIN}s3cret
-# comment:x
-extra:{PLAIN}s3cret:comment field
-last:{PLAIN}s3cret`
+// htpasswd is the shared file: one user per hash scheme, every password
+// "s3cret", and nginx's parser's corner cases.
+const htpasswd = testutil.Htpasswd
 
 const authTmpl = `
 error_log: {path: stderr, level: info}

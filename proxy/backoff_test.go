@@ -31,7 +31,8 @@ http:
 // A reused connection that fails before any response byte is retried once
 // on a fresh connection to the same server; proxy_next_upstream_backoff
 // puts a jittered pause before that retry. The retry still happens (the
-// upstream sees the request twice) and the pause stays within the bound.
+// upstream sees the request twice). The pause's bound is backoffDelay's,
+// checked without a clock in budget_test.go.
 func TestBackoffBeforeSameServerRetry(t *testing.T) {
 	u := upstream(t, upstreamsim.Reset().At("/boom"))
 	r := newRig(t, "info", backoffTmpl, u.Addr())
@@ -41,9 +42,7 @@ func TestBackoffBeforeSameServerRetry(t *testing.T) {
 		t.Fatalf("warm-up: %v %v", resp, err)
 	}
 	_ = resp.Body.Close()
-	start := time.Now()
 	resp, err = c.Get("http://" + r.addr + "/boom")
-	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +52,5 @@ func TestBackoffBeforeSameServerRetry(t *testing.T) {
 	}
 	if !strings.Contains(r.elog.String(), "retrying: stale keepalive connection") {
 		t.Fatalf("no fresh-connection retry in the log:\n%s", r.elog.String())
-	}
-	if took > 2*time.Second {
-		t.Fatalf("the retry took %v; the backoff is at most 50ms", took)
 	}
 }

@@ -19,18 +19,6 @@ import (
 	"time"
 )
 
-// btEventually polls cond until it holds or the deadline passes.
-func btEventually(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // btDirs are a test's temp directories, created (spillway serve creates
 // them at start-up; proxy.New does not).
 type btDirs struct{ proxy, client string }

@@ -13,7 +13,7 @@ package proxy_test
 // neither chunks nor files; proxy_request_buffering off streams the body once.
 //
 // Every socket is on 127.0.0.1. Tests wait on observable state with a
-// deadline (btEventually), never on a sleep. The file is Linux-only: the slow
+// deadline (testutil.Eventually), never on a sleep. The file is Linux-only: the slow
 // clients set SO_RCVBUF before connect, and the errno texts are Linux's.
 
 import (
@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // btPattern is bench's body pattern: byte i of every /size/N body (and of
@@ -194,12 +195,12 @@ func TestSlowClientSpillsAndReleasesUpstream(t *testing.T) {
 	// The client stops reading here.
 
 	// (a) The proxy buffers the rest in a temp file.
-	btEventually(t, "the response to spill to a temp file", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the response to spill to a temp file", 5*time.Second, func() bool {
 		return r.p.BufferStats().FilesOpen == 1
 	})
 	// (b) The whole body gets buffered and the upstream connection released
 	// while the client has read only 1000 bytes.
-	btEventually(t, "the producer to finish (body fully buffered, upstream released)", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the producer to finish (body fully buffered, upstream released)", 5*time.Second, func() bool {
 		return btProducers() <= base
 	})
 	if st := r.p.BufferStats(); st.FilesOpen != 1 || st.FilesCreated != 1 || st.BytesSpilled == 0 {
@@ -228,7 +229,7 @@ func TestSlowClientSpillsAndReleasesUpstream(t *testing.T) {
 	}
 
 	// (d) Nothing is left.
-	btEventually(t, "the spool to be released", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the spool to be released", 5*time.Second, func() bool {
 		st := r.p.BufferStats()
 		return st.FilesOpen == 0 && st.ChunksInUse == 0
 	})
@@ -274,7 +275,7 @@ func TestBufferMemoryBudget(t *testing.T) {
 		clients[i].resp = resp
 	}
 	// Nobody reads a body byte until every upstream body is in the proxy.
-	btEventually(t, "every response to be fully buffered", 10*time.Second, func() bool {
+	testutil.Eventually(t, "every response to be fully buffered", 10*time.Second, func() bool {
 		return btProducers() <= base
 	})
 	st := r.p.BufferStats()
@@ -306,7 +307,7 @@ func TestBufferMemoryBudget(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	btEventually(t, "all chunks and files to be released", 5*time.Second, func() bool {
+	testutil.Eventually(t, "all chunks and files to be released", 5*time.Second, func() bool {
 		st := r.p.BufferStats()
 		return st.ChunksInUse == 0 && st.FilesOpen == 0 && st.BytesInUse == 0
 	})
@@ -358,11 +359,11 @@ func TestNoTempFileWhenSpillingIsOff(t *testing.T) {
 			if _, err := io.CopyN(v, resp.Body, 1000); err != nil {
 				t.Fatal(err)
 			}
-			btEventually(t, fmt.Sprintf("the origin to send %d bytes while the client is paused", paused), 5*time.Second, func() bool {
+			testutil.Eventually(t, fmt.Sprintf("the origin to send %d bytes while the client is paused", paused), 5*time.Second, func() bool {
 				return o.written.Load() >= paused
 			})
 			if tc.wantFile {
-				btEventually(t, "the control response to spill", 5*time.Second, func() bool {
+				testutil.Eventually(t, "the control response to spill", 5*time.Second, func() bool {
 					return r.p.BufferStats().FilesCreated == 1
 				})
 			}
@@ -372,7 +373,7 @@ func TestNoTempFileWhenSpillingIsOff(t *testing.T) {
 			if _, err := io.Copy(v, resp.Body); err != nil || v.n != size {
 				t.Fatalf("client got %d of %d bytes: %v", v.n, size, err)
 			}
-			btEventually(t, "the spool to be released", 5*time.Second, func() bool {
+			testutil.Eventually(t, "the spool to be released", 5*time.Second, func() bool {
 				st := r.p.BufferStats()
 				return st.FilesOpen == 0 && st.ChunksInUse == 0
 			})
@@ -421,7 +422,7 @@ func TestBrokenTempDir(t *testing.T) {
 		if resp.StatusCode != 200 || resp.ContentLength != size {
 			t.Fatalf("got %d with Content-Length %d, want 200 with %d", resp.StatusCode, resp.ContentLength, size)
 		}
-		btEventually(t, "the [crit] line", 5*time.Second, func() bool { return strings.Contains(r.elog.String(), "[crit]") })
+		testutil.Eventually(t, "the [crit] line", 5*time.Second, func() bool { return strings.Contains(r.elog.String(), "[crit]") })
 		v := &btBodyCheck{}
 		_, err := io.Copy(v, resp.Body)
 		if !errors.Is(err, io.ErrUnexpectedEOF) || v.n >= size {
@@ -434,7 +435,7 @@ func TestBrokenTempDir(t *testing.T) {
 		if got := r.log(); got != want {
 			t.Errorf("error log\n--- got\n%s--- want (nginx)\n%s", got, want)
 		}
-		btEventually(t, "the spool to be released", 5*time.Second, func() bool {
+		testutil.Eventually(t, "the spool to be released", 5*time.Second, func() bool {
 			st := r.p.BufferStats()
 			return st.FilesOpen == 0 && st.ChunksInUse == 0
 		})
@@ -471,7 +472,7 @@ func TestBrokenTempDir(t *testing.T) {
 		if u.Conns() != 0 {
 			t.Errorf("upstream contacted (%d connections)", u.Conns())
 		}
-		btEventually(t, "the body buffer to be released", 5*time.Second, func() bool {
+		testutil.Eventually(t, "the body buffer to be released", 5*time.Second, func() bool {
 			st := r.p.BufferStats()
 			return st.FilesOpen == 0 && st.ChunksInUse == 0
 		})
@@ -506,7 +507,7 @@ func TestRequestBodySpill(t *testing.T) {
 		if status, got := r.do("POST", "/echo", body[:4<<10]); status != 200 || !bytes.Equal(got, body[:4<<10]) {
 			t.Fatalf("small echo: %d, %d bytes", status, len(got))
 		}
-		btEventually(t, "the body buffers to be released", 5*time.Second, func() bool {
+		testutil.Eventually(t, "the body buffers to be released", 5*time.Second, func() bool {
 			st := r.p.BufferStats()
 			return st.FilesOpen == 0 && st.ChunksInUse == 0
 		})
@@ -536,7 +537,7 @@ func TestRequestBodySpill(t *testing.T) {
 		if log := r.log(); strings.Count(log, "a client request body is buffered to a temporary file "+d.client+"/0000000001,") != 1 {
 			t.Errorf("want one body temp file line, log:\n%s", log)
 		}
-		btEventually(t, "the body buffers to be released", 5*time.Second, func() bool {
+		testutil.Eventually(t, "the body buffers to be released", 5*time.Second, func() bool {
 			st := r.p.BufferStats()
 			return st.FilesOpen == 0 && st.ChunksInUse == 0
 		})
@@ -561,7 +562,7 @@ func TestRequestBodySpill(t *testing.T) {
 		if bs := u1.Bodies("POST", "/echo"); len(bs) != 1 || !bytes.Equal(bs[0], body) {
 			t.Errorf("the second server did not get the client's bytes")
 		}
-		btEventually(t, "the body buffers to be released", 5*time.Second, func() bool {
+		testutil.Eventually(t, "the body buffers to be released", 5*time.Second, func() bool {
 			st := r.p.BufferStats()
 			return st.FilesOpen == 0 && st.ChunksInUse == 0
 		})
@@ -591,7 +592,7 @@ func TestAbortedRequestsLeakNothing(t *testing.T) {
 			t.Fatalf("a%d: %d", i, resp.StatusCode)
 		}
 	}
-	btEventually(t, "(a) every response to be fully buffered", 10*time.Second, func() bool { return btProducers() <= base })
+	testutil.Eventually(t, "(a) every response to be fully buffered", 10*time.Second, func() bool { return btProducers() <= base })
 	if st := r.p.BufferStats(); st.FilesOpen != batch {
 		t.Errorf("(a) %d temp files open while the clients are paused, want %d: %+v", st.FilesOpen, batch, st)
 	}
@@ -611,7 +612,7 @@ func TestAbortedRequestsLeakNothing(t *testing.T) {
 			t.Fatalf("b%d: %d", i, resps[i].StatusCode)
 		}
 	}
-	btEventually(t, "(b) every upstream reset to be seen", 10*time.Second, func() bool { return btProducers() <= base })
+	testutil.Eventually(t, "(b) every upstream reset to be seen", 10*time.Second, func() bool { return btProducers() <= base })
 	for i, resp := range resps {
 		v := &btBodyCheck{}
 		if _, err := io.Copy(v, resp.Body); err == nil || v.n >= 512<<10 {
@@ -630,7 +631,7 @@ func TestAbortedRequestsLeakNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	btEventually(t, "(c) every upload to spill", 5*time.Second, func() bool {
+	testutil.Eventually(t, "(c) every upload to spill", 5*time.Second, func() bool {
 		return strings.Count(r.elog.String(), "a client request body is buffered") == before+batch
 	})
 	if st := r.p.BufferStats(); st.FilesOpen != batch {
@@ -695,7 +696,7 @@ func TestAbortedRequestsLeakNothing(t *testing.T) {
 		t.Error(err)
 	}
 
-	btEventually(t, "every chunk and temp file to be released", 5*time.Second, func() bool {
+	testutil.Eventually(t, "every chunk and temp file to be released", 5*time.Second, func() bool {
 		st := r.p.BufferStats()
 		return st.ChunksInUse == 0 && st.FilesOpen == 0 && st.BytesInUse == 0
 	})
@@ -798,7 +799,7 @@ func TestTruncatedUploadNotForwarded(t *testing.T) {
 				}
 				t.Errorf("the client got a response (%q, %v); nginx closes without one", resp, err)
 			}
-			btEventually(t, "the body buffers to be released", 5*time.Second, func() bool {
+			testutil.Eventually(t, "the body buffers to be released", 5*time.Second, func() bool {
 				st := r.p.BufferStats()
 				return st.FilesOpen == 0 && st.ChunksInUse == 0
 			})

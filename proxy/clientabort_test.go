@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // heldUpstream is an upstream on a real socket (HTTP or FastCGI alike)
@@ -182,7 +183,7 @@ func TestClientAbortWhileUpstreamWaits(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the upstream connection was not closed after the client left (proxy_read_timeout is 60s)")
 			}
-			btEventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+			testutil.Eventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
 			if want := `499 0 "GET /x HTTP/1.1" "U0" "-"` + "\n"; strings.ReplaceAll(alog(), held.addr(), "U0") != want {
 				t.Errorf("access log %q, want %q", alog(), want)
 			}
@@ -206,7 +207,7 @@ func TestClientAbortIgnored(t *testing.T) {
 	cl := sendAndWait(t, r.addr, held)
 	_ = cl.Close()
 	held.answer <- "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
-	btEventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+	testutil.Eventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
 	if got := strings.ReplaceAll(alog(), held.addr(), "U0"); !strings.HasPrefix(got, `200 `) || !strings.HasSuffix(got, `"GET /x HTTP/1.1" "U0" "200"`+"\n") {
 		t.Errorf("access log %q, want the upstream's 200", got)
 	}
@@ -233,7 +234,7 @@ func TestClientAbortFastCGI(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the FastCGI connection was not closed after the client left (fastcgi_read_timeout is 20s)")
 	}
-	btEventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "epoll_wait()") })
+	testutil.Eventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "epoll_wait()") })
 	want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /a.php HTTP/1.1", upstream: "fastcgi://` + held.addr() + `", host: "localhost"`
 	if got := r.elog.String(); !strings.Contains(got, want) || strings.Count(got, "\n") != 1 {
 		t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
@@ -258,7 +259,7 @@ func TestClientAbortCutsBackoff(t *testing.T) {
 	if _, err := io.WriteString(c, "GET /size/10 HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	btEventually(t, "the first response", 10*time.Second, func() bool { return u.Hits("GET", "/size/10") == 1 })
+	testutil.Eventually(t, "the first response", 10*time.Second, func() bool { return u.Hits("GET", "/size/10") == 1 })
 	var first [256]byte
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := c.Read(first[:]); err != nil || !strings.HasPrefix(string(first[:n]), "HTTP/1.1 200") {
@@ -267,10 +268,10 @@ func TestClientAbortCutsBackoff(t *testing.T) {
 	if _, err := io.WriteString(c, "GET /boom HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	btEventually(t, "the retry decision", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "retrying: stale keepalive connection") })
+	testutil.Eventually(t, "the retry decision", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "retrying: stale keepalive connection") })
 	_ = c.Close()
 	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
-	btEventually(t, "the 499 in the access log", 10*time.Second, func() bool { return strings.Contains(alog(), "499 ") })
+	testutil.Eventually(t, "the 499 in the access log", 10*time.Second, func() bool { return strings.Contains(alog(), "499 ") })
 	if got := strings.ReplaceAll(alog(), u.Addr(), "U0"); !strings.HasSuffix(got, `499 "U0, U0" "502, -"`+"\n") {
 		t.Errorf("access log:\n%s\nwant the reset attempt (502) and the abandoned retry (-)", got)
 	}
@@ -337,7 +338,7 @@ func TestClientAbortCutsConnect(t *testing.T) {
 	}
 	_ = c.Close()
 	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
-	btEventually(t, "the access log line (the connect waits a minute)", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+	testutil.Eventually(t, "the access log line (the connect waits a minute)", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
 	if want := `499 0 "GET /x HTTP/1.1" "U0" "-"` + "\n"; strings.ReplaceAll(alog(), addr, "U0") != want {
 		t.Errorf("access log %q, want %q", alog(), want)
 	}
@@ -393,7 +394,7 @@ http:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the upstream connection was not closed after the TLS client left")
 	}
-	btEventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.log(), "epoll_wait()") })
+	testutil.Eventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.log(), "epoll_wait()") })
 	if !strings.Contains(r.log(), `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"`) {
 		t.Errorf("error log:\n%s", r.log())
 	}

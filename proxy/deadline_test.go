@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // Deadlines are renewed lazily (within 1/16 of the timeout). A pooled
@@ -54,7 +55,7 @@ func TestSendTimeoutClosesStalledClient(t *testing.T) {
 	}
 	// The client reads nothing more; the proxy must give up on it and
 	// free what the response held.
-	btEventually(t, "the stalled response to be dropped", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the stalled response to be dropped", 5*time.Second, func() bool {
 		st := r.p.BufferStats()
 		return st.FilesOpen == 0 && st.ChunksInUse == 0 && st.FilesCreated > 0
 	})

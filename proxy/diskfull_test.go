@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // mountTmpfs mounts a tmpfs of size at a new directory and unmounts it in
@@ -171,7 +172,7 @@ func TestTempDiskFullStreams(t *testing.T) {
 					t.Errorf("client %d: %d, %d of %d bytes (%v)", i, res.status, res.n, size, res.err)
 				}
 			}
-			btEventually(t, "every temp file to be closed", 10e9, func() bool {
+			testutil.Eventually(t, "every temp file to be closed", 10e9, func() bool {
 				st := r.p.BufferStats()
 				return st.FilesOpen == 0 && st.TempBytes == 0 && fdsUnder(t, tmpfs) == 0
 			})

@@ -24,6 +24,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/phpfpm"
+	"spillway/proxy/internal/testutil"
 )
 
 // phpScripts are the scripts every pool serves.
@@ -237,7 +238,7 @@ func TestFastCGIBigResponseSpills(t *testing.T) {
 // has a line with want.
 func waitLog(t *testing.T, r *rig, want string) {
 	t.Helper()
-	btEventually(t, strconv.Quote(want)+" in the error log", 20*time.Second,
+	testutil.Eventually(t, strconv.Quote(want)+" in the error log", 20*time.Second,
 		func() bool { return strings.Contains(r.elog.String(), want) })
 }
 

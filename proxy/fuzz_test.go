@@ -33,6 +33,7 @@ import (
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/testutil"
 )
 
 // fzProxy starts a proxy from yamlText ({U0} is upstream, {TMP} a temp
@@ -68,22 +69,10 @@ func fzProxy(tb testing.TB, yamlText, upstream string) *proxy.Proxy {
 	return p
 }
 
-// fzEventually polls cond until it holds or d passes (then fails).
-func fzEventually(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // fzNoLeak waits until the proxy holds no buffer chunk and no temp file.
 func fzNoLeak(t *testing.T, p *proxy.Proxy) {
 	t.Helper()
-	fzEventually(t, "buffer chunks and temp files back to zero", 5*time.Second, func() bool {
+	testutil.Eventually(t, "buffer chunks and temp files back to zero", 5*time.Second, func() bool {
 		st := p.BufferStats()
 		return st.ChunksInUse == 0 && st.FilesOpen == 0
 	})
@@ -221,7 +210,7 @@ func FuzzRequestHead(f *testing.F) {
 		}
 		// The client connection is closed: every upstream connection the
 		// request caused has been opened; wait for each to be recorded.
-		fzEventually(t, "the origin to record every connection", 10*time.Second, func() bool {
+		testutil.Eventually(t, "the origin to record every connection", 10*time.Second, func() bool {
 			return int64(recorded()) == accepted.Load()
 		})
 		o.mu.Lock()

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"spillway/proxy/internal/testutil"
 )
 
 const gzipTmpl = `
@@ -183,7 +185,7 @@ func TestGzipLikeNginx(t *testing.T) {
 	if _, err := io.WriteString(c, get("/spill/"+strconv.Itoa(big)+".html", ae)); err != nil {
 		t.Fatal(err)
 	}
-	btEventually(t, "the compressed response spilled", 60*time.Second, func() bool {
+	testutil.Eventually(t, "the compressed response spilled", 60*time.Second, func() bool {
 		return strings.Contains(r.elog.String(), "an upstream response is buffered to a temporary file")
 	})
 	_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))

@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"spillway/proxy/internal/testutil"
 )
 
 const idleConf = `
@@ -132,7 +134,7 @@ func TestIdleKeepaliveConnections(t *testing.T) {
 	}
 	setup := time.Since(start)
 	// fasthttp marks a connection idle just after its answer went out.
-	btEventually(t, fmt.Sprintf("stub_status to show %d connections Waiting", n), 10*time.Second, func() bool {
+	testutil.Eventually(t, fmt.Sprintf("stub_status to show %d connections Waiting", n), 10*time.Second, func() bool {
 		return stubWaiting(t, r.addr) == n
 	})
 	heap, stack := idleMem()
@@ -153,7 +155,7 @@ func TestIdleKeepaliveConnections(t *testing.T) {
 	if l := next("closed", 30*time.Second); l != "closed" {
 		t.Fatalf("client process: %q", l)
 	}
-	btEventually(t, "the proxy to drop every idle connection", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the proxy to drop every idle connection", 10*time.Second, func() bool {
 		return stubActive(t, r.addr) == 1 // the status request's own
 	})
 	t.Logf("all %d closed by keepalive_timeout %s, %v after they were ready", n, kt, (time.Since(start) - setup).Round(time.Millisecond))

@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 const idleRSTYAML = `
@@ -130,7 +131,7 @@ func TestIdleRSTSlowReader(t *testing.T) {
 
 	// idle_rst still resets connections that really are idle: once the
 	// upstream has dropped them, the proxy finds its cached ones reset.
-	btEventually(t, "the idle_rst upstream to reset its idle connections", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the idle_rst upstream to reset its idle connections", 10*time.Second, func() bool {
 		return rst.OpenConns() == 0
 	})
 	c := btDial(t, addr)

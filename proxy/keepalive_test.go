@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 const keepaliveTmpl = `
@@ -68,7 +69,7 @@ func TestStaleKeepaliveDetected(t *testing.T) {
 			if status, _ := r.do("GET", "/size/10", nil); status != 200 {
 				t.Fatalf("first request: %d", status)
 			}
-			waitFor(t, "upstream to close the idle connection", func() bool { return u.OpenConns() == 0 })
+			testutil.Eventually(t, "upstream to close the idle connection", 5*time.Second, func() bool { return u.OpenConns() == 0 })
 			if status, body := r.do("GET", "/size/10", nil); status != 200 || len(body) != 10 {
 				t.Fatalf("second request: %d %q", status, body)
 			}
@@ -83,19 +84,6 @@ func TestStaleKeepaliveDetected(t *testing.T) {
 				t.Fatalf("unexpected error log:\n%s", log)
 			}
 		})
-	}
-}
-
-// waitFor polls a condition with a deadline: a wait on an observable state,
-// never a sleep standing in for one.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

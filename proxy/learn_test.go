@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // learnTmpl is a keepalive proxy with keepalive_timeout_learn {LEARN} and
@@ -355,7 +356,7 @@ func TestIdleTimeoutRelearnedAfterRestart(t *testing.T) {
 	if status, body := r.do("GET", "/size/10", nil); status != 200 || len(body) != 10 {
 		t.Fatalf("first request to the restarted upstream: %d %q", status, body)
 	}
-	btEventually(t, "the learned idle timeout to be raised", 15*time.Second, func() bool {
+	testutil.Eventually(t, "the learned idle timeout to be raised", 15*time.Second, func() bool {
 		to, _, _, _ := r.p.IdleTimeout(addr)
 		return to > short*3/2
 	})

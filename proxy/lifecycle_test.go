@@ -28,6 +28,7 @@ import (
 
 	"spillway/bench/upstreamsim"
 	"spillway/proxy"
+	"spillway/proxy/internal/testutil"
 )
 
 // twoServersTmpl is one upstream group of two servers; {ALOG} is the access
@@ -605,7 +606,7 @@ http:
 	if _, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the request to reach the upstream", func() bool { return u.Hits("GET", "/slow") == 1 })
+	testutil.Eventually(t, "the request to reach the upstream", 5*time.Second, func() bool { return u.Hits("GET", "/slow") == 1 })
 	if err := r.p.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 const connTmpl = `
@@ -56,7 +57,7 @@ func TestLimitConnLikeNginx(t *testing.T) {
 	if _, err := io.WriteString(held, "GET /slow/a HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	btEventually(t, "the slow request at its upstream", 10*time.Second, func() bool { return slow.Hits("GET", "/slow/a") == 1 })
+	testutil.Eventually(t, "the slow request at its upstream", 10*time.Second, func() bool { return slow.Hits("GET", "/slow/a") == 1 })
 
 	status := func(path string, hdr ...string) int {
 		req := "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
@@ -101,5 +102,5 @@ func TestLimitConnLikeNginx(t *testing.T) {
 	}
 	// The slow request ends (its 1s read timeout): its count is given back.
 	held.Close()
-	btEventually(t, "the count given back", 10*time.Second, func() bool { return status("/key/b", "X-Key: k2") == 200 && status("/one/b") == 200 })
+	testutil.Eventually(t, "the count given back", 10*time.Second, func() bool { return status("/key/b", "X-Key: k2") == 200 && status("/one/b") == 200 })
 }

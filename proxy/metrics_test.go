@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // scrape reads /metrics and returns each sample by its series
@@ -118,7 +119,7 @@ func TestMetricsCountAFaultScenario(t *testing.T) {
 	// spilled to a temp file, once.
 	c := btDialSlow(t, r.addr)
 	resp, br := btGet(t, c, "/size/16m")
-	btEventually(t, "the response to spill", 10*time.Second, func() bool { return r.p.BufferStats().FilesCreated == 1 })
+	testutil.Eventually(t, "the response to spill", 10*time.Second, func() bool { return r.p.BufferStats().FilesCreated == 1 })
 	n, err := io.Copy(io.Discard, io.LimitReader(br, resp.ContentLength))
 	if err != nil || n != 16<<20 {
 		t.Fatalf("slow client read %d bytes (%v)", n, err)
@@ -128,7 +129,7 @@ func TestMetricsCountAFaultScenario(t *testing.T) {
 	// The last request finishes (access log, counters) just after its last
 	// byte is written.
 	var m map[string]float64
-	btEventually(t, "the slow request to finish", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the slow request to finish", 10*time.Second, func() bool {
 		m = scrape(t, maddr)
 		return m[`spillway_requests_total{status="200"}`] == gets+1
 	})

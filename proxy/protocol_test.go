@@ -17,6 +17,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/internal/phpfpm"
+	"spillway/proxy/internal/testutil"
 )
 
 // scriptOrigin is a raw upstream on 127.0.0.1: for every request head it
@@ -126,7 +127,7 @@ func (o *scriptOrigin) requests() [][]string {
 func readAccessLog(t *testing.T, path string, n int) []string {
 	t.Helper()
 	var lines []string
-	btEventually(t, "the access log", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the access log", 5*time.Second, func() bool {
 		b, _ := os.ReadFile(path)
 		lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 		return len(b) > 0 && len(lines) >= n
@@ -564,7 +565,7 @@ func TestBrokenChunkedBodyLogged(t *testing.T) {
 		_, _ = io.ReadAll(c) // to the proxy's close
 		_ = c.Close()
 		var l string
-		btEventually(t, "the error line", 5*time.Second, func() bool { l = r.log()[before:]; return strings.Contains(l, "[error]") })
+		testutil.Eventually(t, "the error line", 5*time.Second, func() bool { l = r.log()[before:]; return strings.Contains(l, "[error]") })
 		want := `upstream sent invalid chunked response while reading upstream, client: 127.0.0.1, server: localhost, request: "GET ` + p + ` HTTP/1.1", upstream: "http://U0` + p + `", host: "localhost"`
 		if !strings.Contains(l, want) {
 			t.Errorf("%s: error log\n%s\nwant the line\n%s", p, l, want)
@@ -625,7 +626,7 @@ func TestSwitchedClientCloses(t *testing.T) {
 		t.Fatalf("%v %v", resp, err)
 	}
 	_ = c.Close()
-	btEventually(t, "the upstream connection closed after the client left", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the upstream connection closed after the client left", 10*time.Second, func() bool {
 		select {
 		case <-closed:
 			return true

@@ -19,34 +19,17 @@ import (
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-// syncBuffer collects error-log output from the proxy's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // rig is one proxy in front of test upstreams, with its error log captured.
 type rig struct {
 	t     *testing.T
 	p     *proxy.Proxy
 	addr  string
-	elog  *syncBuffer
+	elog  *testutil.LogBuffer
 	names map[string]string // address → placeholder, for golden files
 }
 
@@ -57,7 +40,7 @@ func fixedNow() time.Time { return time.Date(2026, 11, 25, 10, 0, 0, 0, time.Loc
 // for the upstreams' addresses.
 func newRig(t *testing.T, level string, yamlText string, upstreams ...string) *rig {
 	t.Helper()
-	r := &rig{t: t, elog: &syncBuffer{}, names: map[string]string{}}
+	r := &rig{t: t, elog: &testutil.LogBuffer{}, names: map[string]string{}}
 	for i, a := range upstreams {
 		ph := fmt.Sprintf("{U%d}", i)
 		yamlText = strings.ReplaceAll(yamlText, ph, a)

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // slowConf: short client-side timeouts, buffers small enough to spill, an
@@ -204,7 +205,7 @@ func TestSlowRequestBodyTimeout(t *testing.T) {
 	if len(got) != 0 || err != nil {
 		t.Fatalf("the client got %q and %v; want nothing, then a FIN", got, err)
 	}
-	btEventually(t, "the request's buffers to be freed", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the request's buffers to be freed", 5*time.Second, func() bool {
 		st := r.p.BufferStats()
 		return st.ChunksInUse == 0 && st.FilesOpen == 0
 	})
@@ -263,7 +264,7 @@ func TestSendTimeoutReleasesUpstream(t *testing.T) {
 			}
 			// The client reads nothing more. The proxy's send_timeout line
 			// says it gave up; then nothing may stay held.
-			btEventually(t, "send_timeout to drop the stalled response", 10*time.Second, func() bool {
+			testutil.Eventually(t, "send_timeout to drop the stalled response", 10*time.Second, func() bool {
 				st := r.p.BufferStats()
 				return strings.Contains(r.elog.String(), "client timed out") &&
 					st.FilesOpen == 0 && st.ChunksInUse == 0 && btProducers() == producers
@@ -320,7 +321,7 @@ func TestSlowRequestBodyTimeoutEarly(t *testing.T) {
 	if len(got) != 0 || err != nil {
 		t.Fatalf("the client got %q and %v; want nothing, then a FIN", got, err)
 	}
-	btEventually(t, "the request's buffers to be freed", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the request's buffers to be freed", 5*time.Second, func() bool {
 		st := r.p.BufferStats()
 		return st.ChunksInUse == 0 && st.FilesOpen == 0
 	})

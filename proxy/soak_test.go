@@ -93,6 +93,7 @@ import (
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/testutil"
 )
 
 var (
@@ -551,7 +552,7 @@ func TestFaultSoak(t *testing.T) {
 
 	// Quiescence: the clients are gone; requests whose clients left may
 	// still be finishing (an upstream timing out, a spool draining).
-	btEventually(t, "every client connection to close and every buffer to be released", 30*time.Second, func() bool {
+	testutil.Eventually(t, "every client connection to close and every buffer to be released", 30*time.Second, func() bool {
 		st := p.BufferStats()
 		m := scrape(t, maddr)
 		return m["spillway_connections_active"] == 0 && st.ChunksInUse == 0 && st.BytesInUse == 0 &&
@@ -570,7 +571,7 @@ func TestFaultSoak(t *testing.T) {
 	// The shutdown closed the keepalive caches: no upstream connection is
 	// left open from the proxy's side. (An upstream in slow_header notices
 	// only when its wait is over.)
-	btEventually(t, "every upstream connection to be closed", 10*time.Second, func() bool {
+	testutil.Eventually(t, "every upstream connection to be closed", 10*time.Second, func() bool {
 		for _, u := range ups {
 			if u.OpenConns() != 0 {
 				return false

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/testutil"
 )
 
 // testCA is a certificate authority made for one test.
@@ -315,7 +316,7 @@ http:
 		t.Helper()
 		lines++
 		want := "YYYY/MM/DD HH:MM:SS " + line
-		btEventually(t, "the log line", 5*time.Second, func() bool { return strings.Count(r.log(), "\n") >= lines })
+		testutil.Eventually(t, "the log line", 5*time.Second, func() bool { return strings.Count(r.log(), "\n") >= lines })
 		got := strings.Split(r.log(), "\n")[lines-1]
 		if got != want {
 			t.Errorf("log line\n got: %s\nwant: %s", got, want)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/testutil"
 )
 
 // lcGroup builds a least_conn group; a server is "name" or "name:weight",
@@ -298,7 +299,7 @@ http:
 	if slowHits.Load() != 1 || fastHits.Load() != 10 {
 		t.Fatalf("hits slow=%d fast=%d, want 1 and 10", slowHits.Load(), fastHits.Load())
 	}
-	hcEventually(t, "no attempt in flight", 5*time.Second, func() bool { return allIdle(g) })
+	testutil.Eventually(t, "no attempt in flight", 5*time.Second, func() bool { return allIdle(g) })
 }
 
 // Every counted attempt is given back, whatever way it ends: success with
@@ -367,7 +368,7 @@ http:
 			t.Fatalf("request %d: status %d", i, status)
 		}
 	}
-	hcEventually(t, "every attempt given back", 5*time.Second, func() bool { return allIdle(g) })
+	testutil.Eventually(t, "every attempt given back", 5*time.Second, func() bool { return allIdle(g) })
 	if n := g.peers[0].idle.len(); n == 0 {
 		t.Errorf("no keepalive connection cached: the reuse path was not exercised")
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/testutil"
 )
 
 // mkCert makes a certificate for name signed by parent (self-signed when
@@ -212,8 +213,8 @@ http:
 `, good.Listener.Addr().String(), bad.Listener.Addr().String())
 	g, badPeer := peerOf(t, p, "app", bad.Listener.Addr().String())
 	_, goodPeer := peerOf(t, p, "app", good.Listener.Addr().String())
-	hcEventually(t, "the untrusted server unhealthy", 5*time.Second, func() bool { return !healthy(g, badPeer) })
-	hcEventually(t, "checks over TLS", 5*time.Second, func() bool { return goodChecks.Load() >= 2 })
+	testutil.Eventually(t, "the untrusted server unhealthy", 5*time.Second, func() bool { return !healthy(g, badPeer) })
+	testutil.Eventually(t, "checks over TLS", 5*time.Second, func() bool { return goodChecks.Load() >= 2 })
 	if !healthy(g, goodPeer) {
 		t.Errorf("the good server is unhealthy:\n%s", elog.String())
 	}

@@ -23,6 +23,7 @@ import (
 	"spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
+	"spillway/proxy/internal/testutil"
 )
 
 // wsOrigin is a WebSocket echo origin on 127.0.0.1 (coder/websocket, a real
@@ -224,7 +225,7 @@ func TestWebSocketTunnel(t *testing.T) {
 	if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
 		t.Fatalf("close handshake: %v", err)
 	}
-	btEventually(t, "the origin saw the close", 10*time.Second, func() bool { return len(r.o.ended()) == 1 })
+	testutil.Eventually(t, "the origin saw the close", 10*time.Second, func() bool { return len(r.o.ended()) == 1 })
 	if s := websocket.CloseStatus(r.o.ended()[0]); s != websocket.StatusNormalClosure {
 		t.Errorf("origin ended with %v, want a normal closure", r.o.ended()[0])
 	}
@@ -233,7 +234,7 @@ func TestWebSocketTunnel(t *testing.T) {
 	if _, err := fmt.Sscanf(lines[0], `"GET /ws HTTP/1.1" %d %d`, &status, &n); err != nil || status != 101 || n < len(big)+5 {
 		t.Errorf("access log %q: want GET /ws, 101 and at least %d body bytes", lines[0], len(big)+5)
 	}
-	btEventually(t, "the tunnel gauge back to 0", 10*time.Second, func() bool { return r.tunnels(t) == 0 })
+	testutil.Eventually(t, "the tunnel gauge back to 0", 10*time.Second, func() bool { return r.tunnels(t) == 0 })
 	if got := r.o.upgrades; len(got) != 1 || !strings.EqualFold(got[0], "websocket") {
 		t.Errorf("origin saw Upgrade %q", got)
 	}
@@ -270,7 +271,7 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 		t.Fatalf("read on an idle tunnel: %v (context %v), want the tunnel closed", err, ctx.Err())
 	}
 	want := `[info] 4242#4242: *1 upstream timed out (110: Connection timed out) while proxying upgraded connection, client: 127.0.0.1, server: localhost, request: "GET /ws HTTP/1.1", upstream: "http://U0/ws", host: "localhost"`
-	btEventually(t, "the timeout line", 10*time.Second, func() bool { return strings.Contains(r.log(), want) })
+	testutil.Eventually(t, "the timeout line", 10*time.Second, func() bool { return strings.Contains(r.log(), want) })
 	if got := readAccessLog(t, r.alog, 1); !strings.HasPrefix(got[0], `"GET /ws HTTP/1.1" 101 `) {
 		t.Errorf("access log %q", got)
 	}
@@ -284,11 +285,11 @@ func TestWebSocketClientAbort(t *testing.T) {
 	c := r.dial(t, "/ws")
 	echo(t, c, websocket.MessageText, []byte("hello"))
 	_ = c.CloseNow()
-	btEventually(t, "the origin's connection closed", 10*time.Second, func() bool { return len(r.o.ended()) == 1 })
+	testutil.Eventually(t, "the origin's connection closed", 10*time.Second, func() bool { return len(r.o.ended()) == 1 })
 	if got := readAccessLog(t, r.alog, 1); got[0] != `"GET /ws HTTP/1.1" 101 7` {
 		t.Errorf("access log %q, want 101 and the 7 bytes of the echo frame", got)
 	}
-	btEventually(t, "the tunnel gauge back to 0", 10*time.Second, func() bool { return r.tunnels(t) == 0 })
+	testutil.Eventually(t, "the tunnel gauge back to 0", 10*time.Second, func() bool { return r.tunnels(t) == 0 })
 	if l := r.log(); strings.Contains(l, "[error]") {
 		t.Errorf("error log:\n%s", l)
 	}
@@ -358,7 +359,7 @@ func TestWebSocketQuitWaitsForTunnel(t *testing.T) {
 		done <- r.p.Shutdown(ctx)
 	}()
 	// The listener closes at once; the tunnel stays.
-	btEventually(t, "the listener closed", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the listener closed", 10*time.Second, func() bool {
 		nc, err := net.DialTimeout("tcp", r.addr, time.Second)
 		if err == nil {
 			nc.Close()
@@ -457,7 +458,7 @@ func TestTunnelResets(t *testing.T) {
 					t.Errorf("after the upstream's reset: %q, %v", rest, err)
 				}
 			}
-			btEventually(t, "the reset's line", 10*time.Second, func() bool { return strings.Contains(r.log(), tc.want) })
+			testutil.Eventually(t, "the reset's line", 10*time.Second, func() bool { return strings.Contains(r.log(), tc.want) })
 			if got := readAccessLog(t, r.alog, 1); got[0] != `"GET `+tc.path+` HTTP/1.1" 101 0` {
 				t.Errorf("access log %q", got)
 			}
@@ -600,7 +601,7 @@ func TestTunnelSendTimeouts(t *testing.T) {
 					}
 				}()
 			}
-			btEventually(t, "the timeout's line", 20*time.Second, func() bool { return strings.Contains(r.log(), tc.want) })
+			testutil.Eventually(t, "the timeout's line", 20*time.Second, func() bool { return strings.Contains(r.log(), tc.want) })
 			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 			n, _ := io.Copy(io.Discard, br)
 			if got := readAccessLog(t, r.alog, 1); got[0] != fmt.Sprintf(`"GET %s HTTP/1.1" 101 %d`, tc.path, n) {

@@ -75,7 +75,9 @@ func TestProbeCommand(t *testing.T) {
 	}
 }
 
-// --max-time bounds the whole probe, whatever the checks still want.
+// --max-time bounds the whole probe, whatever the checks still want: the
+// report comes before the upstream's idle close (a minute), which the idle
+// check would otherwise wait for and report.
 func TestProbeCommandMaxTime(t *testing.T) {
 	t.Parallel()
 	u, err := upstreamsim.StartUpstream("127.0.0.1:0", upstreamsim.IdleFIN(time.Minute))
@@ -83,15 +85,11 @@ func TestProbeCommandMaxTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	t0 := time.Now()
 	out, _, err := runProbeCmd(t, "--max-time", "1s", "--checks", "idle", u.URL()+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(t0); d > 2500*time.Millisecond {
-		t.Errorf("probe --max-time 1s took %v", d)
-	}
-	if !strings.Contains(out, "stopped by --max-time 1.0s") {
+	if !strings.Contains(out, "stopped by --max-time 1.0s") || strings.Contains(out, "closes idle connections after") {
 		t.Errorf("report:\n%s", out)
 	}
 }

@@ -1,12 +1,10 @@
 package nginxconf_test
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/config/nginxconf"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/testutil"
 )
 
 // The nginx.conf of testdata/realistic names these origin addresses and
@@ -31,23 +30,6 @@ const (
 	wildOrgHost = "shop.example.org" // server_name .example.org
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // convertRealistic converts testdata/realistic/nginx.conf, the way
 // `spillway convert` does.
 func convertRealistic(t *testing.T) *nginxconf.Result {
@@ -62,7 +44,7 @@ func convertRealistic(t *testing.T) *nginxconf.Result {
 // startConverted loads converted YAML with the origin addresses replaced
 // and the file paths moved into a temp dir, checks it the way `spillway
 // check` does (config.LoadBytes, then proxy.Validate), and runs it.
-func startConverted(t *testing.T, yamlText []byte, addrs map[string]string) (*proxy.Proxy, *syncBuffer) {
+func startConverted(t *testing.T, yamlText []byte, addrs map[string]string) (*proxy.Proxy, *testutil.LogBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	text := string(yamlText)
@@ -80,7 +62,7 @@ func startConverted(t *testing.T, yamlText []byte, addrs map[string]string) (*pr
 	if err != nil {
 		t.Fatalf("the converted configuration does not pass the check: %v\n%s", err, text)
 	}
-	elog := &syncBuffer{}
+	elog := &testutil.LogBuffer{}
 	p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(elog, config.LevelError, errorlog.Options{})})
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)

@@ -33,6 +33,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/config/nginxconf"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/testutil"
 )
 
 // TestCorpus measures spillway as a drop-in on real nginx configurations
@@ -297,7 +298,7 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 	}
 	// check, as `spillway check -p DIR -c nginx.conf` does: load with
 	// nginx's prefix, then build what serve builds (proxy.New)
-	var elog syncBuffer
+	var elog testutil.LogBuffer
 	var p *proxy.Proxy
 	cfg, err := config.LoadBytesPaths(confPath+" (converted)", conv.YAML, config.Paths{Prefix: dir})
 	if err == nil {
@@ -615,7 +616,7 @@ func startCorpusOrigins(t *testing.T, r *corpusRun) *corpusOrigins {
 		unix := strings.HasPrefix(org.local, "unix:")
 		if org.mute {
 			if !unix { // a port bound but never listened on: connect() is refused
-				addr, release, err := corpusRefusedPort()
+				addr, release, err := testutil.RefusedPort(corpusHost)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -674,32 +675,6 @@ func startCorpusOrigins(t *testing.T, r *corpusRun) *corpusOrigins {
 		}
 	}
 	return o
-}
-
-// corpusRefusedPort is an address on corpusHost whose port is bound by a
-// socket that never listens (proxy/internal/difftest does the same).
-func corpusRefusedPort() (string, func(), error) {
-	// SOCK_CLOEXEC is Linux's: ForkLock keeps a child started meanwhile
-	// from inheriting the socket, as in the standard library.
-	syscall.ForkLock.RLock()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fd)
-	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		return "", nil, err
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte(net.ParseIP(corpusHost).To4())}); err != nil {
-		_ = syscall.Close(fd)
-		return "", nil, err
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		_ = syscall.Close(fd)
-		return "", nil, err
-	}
-	return fmt.Sprintf("%s:%d", corpusHost, sa.(*syscall.SockaddrInet4).Port), func() { _ = syscall.Close(fd) }, nil
 }
 
 // runCorpusNginx runs nginx on the rewritten file, its listening sockets

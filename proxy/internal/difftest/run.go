@@ -19,6 +19,7 @@ import (
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/testutil"
 )
 
 // listenHost is the address every proxy and upstream of the suite listens
@@ -133,7 +134,7 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			// hand to another scenario's listener running in parallel; a
 			// port bound but never listened on refuses for as long as the
 			// scenario holds it.
-			addr, release, err := refusedPort()
+			addr, release, err := testutil.RefusedPort(listenHost)
 			if err != nil {
 				return out, err
 			}
@@ -321,7 +322,7 @@ func (spillwaySide) name() string { return "spillway" }
 type spillwayProc struct {
 	p    *proxy.Proxy
 	yaml string
-	elog *syncBuffer
+	elog *testutil.LogBuffer
 	once sync.Once
 	err  error
 }
@@ -335,7 +336,7 @@ func (spillwaySide) start(s *Scenario, dir string, addrs []string, cleanup Clean
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, text)
 	}
-	sb := &syncBuffer{}
+	sb := &testutil.LogBuffer{}
 	el := errorlog.New(sb, errorlog.Info, errorlog.Options{})
 	p, err := proxy.New(cfg, proxy.Options{ErrorLog: el})
 	if err != nil {
@@ -362,24 +363,6 @@ func (r *spillwayProc) stop() error {
 	return r.err
 }
 
-// syncBuffer is a bytes.Buffer safe for the log's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // requestKeys are the "METHOD /path" keys (bench's hit counters) the
 // scenario's requests can produce upstream.
 func requestKeys(s *Scenario) map[string]bool {
@@ -404,35 +387,6 @@ func requestKeys(s *Scenario) map[string]bool {
 		keys[method+" "+path] = true
 	}
 	return keys
-}
-
-// refusedPort returns a 127.0.0.1 address whose port is bound by a socket
-// that never listens: connect() gets ECONNREFUSED, and no other listener
-// can take the port until release.
-func refusedPort() (addr string, release func(), err error) {
-	// SOCK_CLOEXEC is Linux's: hold ForkLock as the standard library does
-	// so that no child started meanwhile inherits the socket.
-	syscall.ForkLock.RLock()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fd)
-	}
-	syscall.ForkLock.RUnlock()
-	if err != nil {
-		return "", nil, err
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte(net.ParseIP(listenHost).To4())}); err != nil {
-		_ = syscall.Close(fd)
-		return "", nil, err
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		_ = syscall.Close(fd)
-		return "", nil, err
-	}
-	port := sa.(*syscall.SockaddrInet4).Port
-	var once sync.Once
-	return fmt.Sprintf("%s:%d", listenHost, port), func() { once.Do(func() { _ = syscall.Close(fd) }) }, nil
 }
 
 // sortedKeys returns m's keys in order.

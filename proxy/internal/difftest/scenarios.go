@@ -6,6 +6,7 @@ import (
 	"time"
 
 	b "spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // Helpers that keep the scenario table readable.
@@ -562,23 +563,9 @@ func limitDirs(rate, args string) []Directive {
 	return dirs("limit_req_zone", "$binary_remote_addr zone=one:1m rate="+rate, "limit_req", args)
 }
 
-// htpasswdFile has one user per hash scheme, every password "s3cret"
-// (libxcrypt's crypt(3), openssl passwd -apr1), a comment, a third field
-// and a last line without a newline.
-var htpasswdFile = map[string]string{"htpasswd": `apr1:$apr1$abcdefgh$M2T3erDstkD7SsE2QQnfH0
-bcrypt:$2y$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
-bcryptb:$2b$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
-bcrypta:$2a$05$abcdefghijklmnopqrstuuLK7U1u6pVRmL7L1BBM2aS35PSZnDXlK
-md5:$1$abcdefgh$7.vq19w/w3Vm.hk1FOA7Q/
-sha256:$5$abcdefgh$OcHWp0Vj4l19dnE2g4tHD4hbItEZgO0bjRV6LjwCLoA
-sha512:$6$abcdefgh$Z7KfoKnKTSZrzo5VZ0YubGLQOj9ov6sHo9TmE3zIU/LHKhpE30zCnZ0mcIXYf9r9rQ4DYaXoxAFSPFlcWdxjB.
-des:abhWCwoTZY2c6
-sha:{SHA}/vNB+F2HQ559kaLUZbmHHvZrXpg=
-ssha:{SSHA}JVrhyTqab1YvH3vR2b1RYUumqqZzYWx0
-plain:{PLAIN}s3cret
-# comment:x
-extra:{PLAIN}s3cret:comment field
-last:{PLAIN}s3cret`}
+// htpasswdFile has one user per hash scheme, every password "s3cret", a
+// comment, a third field and a last line without a newline.
+var htpasswdFile = map[string]string{"htpasswd": testutil.Htpasswd}
 
 var authDirs = dirs("auth_basic", "Restricted", "auth_basic_user_file", "{DIR}/htpasswd")
 
