@@ -203,6 +203,8 @@ type locationDirectives struct {
 	ClientBodyTimeout     *opt[time.Duration] `mapstructure:"client_body_timeout"`
 	SendTimeout           *opt[time.Duration] `mapstructure:"send_timeout"`
 
+	ProxyPassRequestBody *opt[bool] `mapstructure:"proxy_pass_request_body"`
+
 	ProxyNextUpstream        *opt[NextUpstream]  `mapstructure:"proxy_next_upstream"`
 	ProxyNextUpstreamTries   *opt[int]           `mapstructure:"proxy_next_upstream_tries"`
 	ProxyNextUpstreamTimeout *opt[time.Duration] `mapstructure:"proxy_next_upstream_timeout"`
@@ -269,6 +271,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
+	merge(&d.ProxyPassRequestBody, p.ProxyPassRequestBody)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 	d.headerDirectives.inherit(&p.headerDirectives)
