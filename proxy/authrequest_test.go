@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"spillway/proxy"
+	"spillway/proxy/config"
 )
 
 // headService is an origin on 127.0.0.1 that records each request head
@@ -433,5 +436,27 @@ func TestAuthRequestRetrySatisfyKeepalive(t *testing.T) {
 	}
 	if h := bad.got(); len(h) != 1 {
 		t.Errorf("Expect: %d subrequests, want 1", len(h))
+	}
+}
+
+// spillway's subrequest runs the proxy path only: an auth_request whose
+// URI reaches no location, or one that answers by itself or serves files,
+// refuses the configuration at load (where nginx would answer each
+// request 500, or run that location).
+func TestAuthRequestTargetMustProxy(t *testing.T) {
+	for _, c := range []struct{ target, msg string }{
+		{"        - path: /other/\n          proxy_pass: http://127.0.0.1:9\n", `auth_request /auth: no location matches it`},
+		{"        - path: = /auth\n          return: 204\n", `auth_request /auth: location "/auth" does not proxy_pass`},
+		{"        - path: = /auth\n          proxy_pass: http://127.0.0.1:9\n          return: 204\n", `auth_request /auth: location "/auth" has rewrite or return`},
+	} {
+		text := "http:\n  servers:\n    - listen: [\"127.0.0.1:0\"]\n      locations:\n" +
+			"        - path: = /\n          proxy_pass: http://127.0.0.1:9\n          auth_request: /auth\n" + c.target
+		cfg, err := config.LoadBytes("proxy.yaml", []byte(text))
+		if err != nil {
+			t.Fatalf("config: %v", err)
+		}
+		if err := proxy.Validate(cfg); err == nil || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("got %v, want %q", err, c.msg)
+		}
 	}
 }

@@ -435,3 +435,64 @@ func TestConvertRefusesProxySetHeaderWithUnknownVariable(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// auth_request, auth_request_set and proxy_pass_request_body convert
+// (oauth2-proxy's guide's shape); auth_request_set's variables are known
+// in every value, including those read before the directive (nginx adds
+// them to the http block's variables); a value with a variable spillway
+// lacks refuses the file; the result passes spillway's check, which
+// routes the auth URI.
+func TestConvertAuthRequest(t *testing.T) {
+	in := `http {
+  log_format who '$remote_addr $user';
+  server { listen 8080; access_log /tmp/a.log who;
+    location / { proxy_set_header X-User $user; add_header X-Email $email;
+      auth_request /oauth2/auth;
+      auth_request_set $user $upstream_http_x_auth_request_user;
+      auth_request_set $email $upstream_http_x_auth_request_email;
+      proxy_pass http://127.0.0.1:9000; }
+    location = /oauth2/auth { internal; proxy_pass http://127.0.0.1:4180;
+      proxy_set_header Content-Length ""; proxy_set_header X-Original-URI $request_uri; proxy_pass_request_body off; }
+    location /public/ { auth_request off; proxy_pass http://127.0.0.1:9000; }
+  }
+}
+`
+	res, err := convertText(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(res.YAML)
+	for _, f := range []string{
+		"          auth_request: /oauth2/auth\n          auth_request_set:\n            - $user $upstream_http_x_auth_request_user\n            - $email $upstream_http_x_auth_request_email\n",
+		"          proxy_pass_request_body: off\n",
+		"          auth_request: off\n",
+		"            X-User: $user\n",
+	} {
+		if !strings.Contains(y, f) {
+			t.Errorf("output lacks %q\n%s", f, y)
+		}
+	}
+	if w := warningLines(res.Warnings); w != "" {
+		t.Errorf("warnings:\n%s", w)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err == nil {
+		err = proxy.Validate(cfg)
+	}
+	if err != nil {
+		t.Fatalf("the converted configuration does not pass the check: %v\n%s", err, y)
+	}
+
+	_, err = convertText(t, conf("listen 80; location / { proxy_pass http://a:1; auth_request /a; auth_request_set $u $upstream_trailer_x; }"))
+	if err == nil || !strings.Contains(err.Error(), `"auth_request_set" directive in location is not enforced by spillway (it has no "$upstream_trailer_x" variable: "$u" would be empty)`) {
+		t.Errorf("unknown variable: %v", err)
+	}
+	for _, c := range []struct{ in, want string }{
+		{conf("listen 80; location / { proxy_pass http://a:1; auth_request; }"), `invalid number of arguments in "auth_request" directive in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; auth_request_set u x; }"), `invalid variable name "u" in x.conf:4`},
+	} {
+		if _, err := convertText(t, c.in); err == nil || err.Error() != c.want {
+			t.Errorf("%q: got %v, want %s", c.in, err, c.want)
+		}
+	}
+}
