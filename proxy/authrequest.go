@@ -108,6 +108,7 @@ func (x *exchange) authRequest(ar *authRequest) (rc int, challenge string) {
 	sub := x.p.exchanges.Get().(*exchange)
 	sub.beginSubrequest(x, ar)
 	status := sub.runSubrequest()
+	x.subDone = true
 	x.setAuthVars(ar, sub)
 	if status == fasthttp.StatusUnauthorized {
 		challenge = string(sub.uresp.Header.Peek("WWW-Authenticate"))
@@ -119,7 +120,7 @@ func (x *exchange) authRequest(ar *authRequest) (rc int, challenge string) {
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden:
 		return status, challenge
 	}
-	x.logf(errorlog.Level(config.LevelError), "auth request unexpected status: "+strconv.Itoa(status), 0, "sending to client")
+	x.logf(errorlog.Level(config.LevelError), "auth request unexpected status: "+strconv.Itoa(status), 0, "") // "while sending to client": subDone
 	return fasthttp.StatusInternalServerError, ""
 }
 

@@ -75,6 +75,10 @@ type exchange struct {
 	parent   *exchange
 	authVars [][]byte // auth_request_set's values by slot (vars.Request.Set)
 	authBuf  []byte   // their bytes
+	// subDone: a subrequest ran. nginx's connection log then says "while
+	// sending to client" (the subrequest's last action) on the request's
+	// lines that set no action of their own (measured).
+	subDone bool
 
 	// watch notices the client's close while the upstream is awaited
 	// (clientabort.go); kept across requests with its timer.
@@ -157,6 +161,9 @@ func (x *exchange) logUpstream(lv errorlog.Level, e *UpstreamError, msg string, 
 func (x *exchange) logf(lv errorlog.Level, msg string, errno uintptr, action string) {
 	if !x.p.elog.Enabled(lv) {
 		return
+	}
+	if action == "" && x.subDone {
+		action = PhaseSendClient.String()
 	}
 	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: sysErrno(errno), Action: action, Fields: &x.fields})
 }

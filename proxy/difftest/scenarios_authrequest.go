@@ -1,0 +1,71 @@
+package difftest
+
+import (
+	"time"
+
+	b "spillway/bench"
+)
+
+// auth_request (ngx_http_auth_request_module, proxy/authrequest.go): the
+// subrequest goes to an internal location that proxies to the same group
+// at /auth (oauth2-proxy's and Authelia's guides' shape), so the hits show
+// both the subrequests (always GET /auth) and the requests they let
+// through. The access log shows the main request's $upstream_status and
+// the subrequest's, which auth_request_set copied into $ast.
+func init() { Scenarios = append(Scenarios, authRequestScenarios...) }
+
+// authLocation is the internal location the subrequests go to; more are
+// added after its own directives.
+func authLocation(more ...Directive) []Location {
+	return []Location{{"= /auth", append([]Directive{
+		{"internal", ""}, {"proxy_pass", "http://app"}, {"proxy_pass_request_body", "off"},
+		{"proxy_set_header", `Content-Length ""`}, {"proxy_set_header", "X-Original-URI $request_uri"},
+	}, more...)}}
+}
+
+var authRequestDirs = dirs("auth_request", "/auth", "auth_request_set", "$ast $upstream_status")
+
+const authRequestFormat = `$status "$request" us=$upstream_status ast=$ast`
+
+// authScenario is a scenario of the auth_request area: one server whose
+// /auth answers as at says, everything else 200.
+func authScenario(name string, at b.Behavior, ds []Directive, rs []Request) Scenario {
+	return Scenario{Area: "auth_request", Name: name, Servers: []Server{srv(at.At("/auth"), b.OK())},
+		Directives: join(authRequestDirs, ds), Locations: authLocation(), Requests: rs, AccessFormat: authRequestFormat}
+}
+
+var authRequestScenarios = []Scenario{
+	authScenario("allowed", b.OK(), nil,
+		reqs(get("/x"), req("POST", "/echo", 100), req("HEAD", "/x", 0), get("/auth"))),
+	authScenario("allowed-204", b.Status(204), nil, reqs(get("/x"))),
+	authScenario("401", b.Status(401), nil, reqs(get("/x"), req("POST", "/echo", 100))),
+	authScenario("403", b.Status(403), nil, reqs(get("/x"))),
+	authScenario("unexpected-302", b.Status(302), nil, reqs(get("/x"))),
+	authScenario("unexpected-404", b.Status(404), nil, reqs(get("/x"))),
+	authScenario("unexpected-500", b.Status(500), nil, reqs(get("/x"))),
+	authScenario("auth-upstream-reset", b.Reset(), nil, reqs(get("/x"))),
+	authScenario("auth-upstream-timeout", b.SlowHeader(3*time.Second), nil, reqs(get("/x"))),
+	authScenario("expect-100-continue", b.OK(), nil,
+		reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n0123456789"))),
+	authScenario("satisfy-any-denied-by-rule", b.OK(), dirs("satisfy", "any", "deny", "all"), reqs(get("/x"))),
+	authScenario("satisfy-any-403", b.Status(403), dirs("satisfy", "any", "deny", "all"), reqs(get("/x"))),
+	authScenario("satisfy-all-denied-first", b.OK(), dirs("deny", "all"), reqs(get("/x"))),
+	// The first server resets the subrequest: proxy_next_upstream's
+	// default error retries it on the second, which allows; the first is
+	// then down (max_fails=1) and the main request goes to the second too.
+	{Area: "auth_request", Name: "auth-retried-next-server", Servers: []Server{srv(b.Reset().At("/auth"), b.OK()), srv(b.OK())},
+		Directives: authRequestDirs, Locations: authLocation(), Requests: reqs(get("/x")), AccessFormat: authRequestFormat},
+	// A bodiless answer keeps the upstream connection; nginx reads no body
+	// of a subrequest, so an answer with one (allowed-keepalive-body)
+	// costs the connection.
+	{Area: "auth_request", Name: "allowed-keepalive", Servers: []Server{srv(b.Status(204).At("/auth"), b.OK())}, Keepalive: 2,
+		Directives: join(authRequestDirs, keepaliveDirs), Locations: authLocation(Directive{"proxy_set_header", `Connection ""`}),
+		Requests: times(3, get("/x")), AccessFormat: authRequestFormat, CompareConns: true},
+	{Area: "auth_request", Name: "allowed-keepalive-body", Servers: []Server{srv(b.OK())}, Keepalive: 2,
+		Directives: join(authRequestDirs, keepaliveDirs), Locations: authLocation(Directive{"proxy_set_header", `Connection ""`}),
+		Requests: times(3, get("/x")), AccessFormat: authRequestFormat, CompareConns: true},
+	{Area: "auth_request", Name: "off-in-location", Servers: []Server{srv(b.Status(403).At("/auth"), b.OK())},
+		Directives: authRequestDirs, AccessFormat: authRequestFormat,
+		Locations:  append(authLocation(), Location{"/open/", []Directive{{"auth_request", "off"}, {"proxy_pass", "http://app"}}}),
+		Requests:   reqs(get("/x"), get("/open/x"))},
+}
