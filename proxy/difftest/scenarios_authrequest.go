@@ -66,6 +66,6 @@ var authRequestScenarios = []Scenario{
 		Requests: times(3, get("/x")), AccessFormat: authRequestFormat, CompareConns: true},
 	{Area: "auth_request", Name: "off-in-location", Servers: []Server{srv(b.Status(403).At("/auth"), b.OK())},
 		Directives: authRequestDirs, AccessFormat: authRequestFormat,
-		Locations:  append(authLocation(), Location{"/open/", []Directive{{"auth_request", "off"}, {"proxy_pass", "http://app"}}}),
-		Requests:   reqs(get("/x"), get("/open/x"))},
+		Locations: append(authLocation(), Location{"/open/", []Directive{{"auth_request", "off"}, {"proxy_pass", "http://app"}}}),
+		Requests:  reqs(get("/x"), get("/open/x"))},
 }
