@@ -109,8 +109,8 @@ type rawLocation struct {
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
 	// Internal is nginx's "internal": the location answers only internal
-	// redirects and subrequests, which spillway never makes, so a client
-	// asking for it gets 404 (access.go).
+	// redirects (try_files, index) and auth_request's subrequests; a
+	// client asking for it gets 404 (access.go).
 	Internal *opt[bool] `mapstructure:"internal"`
 	// Return answers the location itself (rewrite.go).
 	Return  *opt[Return]    `mapstructure:"return"`

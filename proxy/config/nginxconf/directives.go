@@ -985,8 +985,8 @@ func stubStatus(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// internal: spillway makes no internal redirects or subrequests, so the
-// location answers every client 404, as nginx does to a client.
+// internal: the location answers every client 404, as nginx does; internal
+// redirects and auth_request's subrequests reach it.
 func internal(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 0 {
 		return invalidArgs(d)
