@@ -124,6 +124,10 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 	if code <= accessOK {
 		return true
 	}
+	if code == statusClientClosed { // gone during auth_request's subrequest: closed, nothing to answer
+		x.status = code
+		return false
+	}
 	if any && code == fasthttp.StatusForbidden {
 		// ngx_http_core_post_access_phase: a refusal collected under
 		// satisfy any is logged when it is answered.

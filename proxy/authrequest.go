@@ -32,6 +32,9 @@ import (
 //     $upstream_* variables; its body is never read (the upstream
 //     connection is kept only when the answer has none).
 
+// statusClientClosed is nginx's 499: the client closed its connection.
+const statusClientClosed = 499
+
 // authRequest is an auth_request compiled: the URI is literal, so its
 // location is found once, at load.
 type authRequest struct {
@@ -107,8 +110,14 @@ func (x *exchange) authRequest(ar *authRequest) (rc int, challenge string) {
 	}
 	sub := x.p.exchanges.Get().(*exchange)
 	sub.beginSubrequest(x, ar)
-	status := sub.runSubrequest()
+	status, gone := sub.runSubrequest()
 	x.subDone = true
+	if gone {
+		// The client went while the subrequest waited (its info line
+		// is logged, the connection closed): nginx's 499, nothing more.
+		sub.endSubrequest()
+		return statusClientClosed, ""
+	}
 	x.setAuthVars(ar, sub)
 	if status == fasthttp.StatusUnauthorized {
 		challenge = string(sub.uresp.Header.Peek("WWW-Authenticate"))
@@ -150,25 +159,31 @@ func (x *exchange) beginSubrequest(parent *exchange, ar *authRequest) {
 
 // runSubrequest makes the subrequest's attempts, as its location retries
 // them, and returns the status it got: the upstream's, or the error
-// status a failure would have answered (502, 504).
-func (x *exchange) runSubrequest() int {
+// status a failure would have answered (502, 504); gone when the client
+// went away meanwhile (watched as for any upstream exchange: nginx checks
+// the main connection for its subrequests too).
+func (x *exchange) runSubrequest() (status int, gone bool) {
 	x.buildHead()
+	x.watchClient()
 	for {
 		next, ok := x.tryOnce()
 		if ok {
 			break
 		}
 		if !next {
-			return x.status // page recorded it
+			gone = x.watch.gone()
+			x.watch.stop()
+			return x.status, gone // page or clientAborted recorded it
 		}
 	}
-	status := x.uresp.Header.StatusCode()
+	x.watch.stop()
+	status = x.uresp.Header.StatusCode()
 	// nginx reads no body of a subrequest made for its headers: the
 	// connection is kept only when there is none to read.
 	empty := noBody(nil, status) || x.uresp.Header.ContentLength() == 0
 	x.release(x.cur, empty)
 	x.cur = nil
-	return status
+	return status, false
 }
 
 // endSubrequest recycles a subrequest's exchange: nothing to log (nginx

@@ -45,6 +45,11 @@ var authRequestScenarios = []Scenario{
 	authScenario("unexpected-500", b.Status(500), nil, reqs(get("/x"))),
 	authScenario("auth-upstream-reset", b.Reset(), nil, reqs(get("/x"))),
 	authScenario("auth-upstream-timeout", b.SlowHeader(3*time.Second), nil, reqs(get("/x"))),
+	// The client goes while the subrequest waits: nginx checks the main
+	// connection for its subrequest's upstream too (499, an info line
+	// with the subrequest's fields).
+	authScenario("client-closes-during-subrequest", b.SlowHeader(3*time.Second), nil,
+		reqs(Request{Method: "GET", Path: "/x", Abort: AbortFIN}, Request{Method: "GET", Path: "/x", Abort: AbortRST})),
 	authScenario("expect-100-continue", b.OK(), nil,
 		reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n0123456789"))),
 	authScenario("satisfy-any-denied-by-rule", b.OK(), dirs("satisfy", "any", "deny", "all"), reqs(get("/x"))),
