@@ -152,9 +152,6 @@ func (x *exchange) beginSubrequest(parent *exchange, ar *authRequest) {
 	x.path = append(x.path[:0], ar.uri...)
 	x.redirected = true // its URI, not the client's target, goes upstream (upstreamURI)
 	x.beginVars()
-	if x.watch == nil {
-		x.watch = &clientWatch{} // never started: the parent's client is not watched meanwhile
-	}
 }
 
 // runSubrequest makes the subrequest's attempts, as its location retries
