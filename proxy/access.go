@@ -83,8 +83,16 @@ func (x *exchange) accessPhases(expecting bool) bool {
 // checkAccess is the access phase proper: allow/deny, then auth_basic,
 // then auth_request, under satisfy all or any. An internal redirect
 // (files.go) runs it again for the new location, as nginx does.
+//
+// Each check that answers 401 adds its WWW-Authenticate to the response
+// headers, as nginx's do: under satisfy any they are all sent with the
+// answer, whatever it is (both challenges with a 401, auth_basic's with
+// auth_request's 500: measured), and dropped when a later check lets the
+// request in (ngx_http_core_access_phase hides the header).
 func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *authRequest, any bool) bool {
-	code, challenge := accessDeclined, "" // challenge: the 401's WWW-Authenticate
+	code := accessDeclined
+	var challenges [2]string // the WWW-Authenticate of each 401, in order
+	nc := 0
 	for check := 0; check < 3; check++ {
 		rc, rchallenge := accessDeclined, ""
 		switch check {
@@ -106,6 +114,10 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 		case 2:
 			rc, rchallenge = x.authRequest(ar) // a subrequest (authrequest.go)
 		}
+		if rchallenge != "" {
+			challenges[nc] = rchallenge
+			nc++
+		}
 		switch {
 		case rc == accessDeclined:
 		case rc == accessOK:
@@ -114,10 +126,10 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 			}
 		case any && (rc == fasthttp.StatusForbidden || rc == fasthttp.StatusUnauthorized):
 			if code != fasthttp.StatusUnauthorized {
-				code, challenge = rc, rchallenge
+				code = rc
 			}
 		default:
-			code, challenge = rc, rchallenge
+			code = rc
 			check = 3 // satisfy all, or a 500: answered at once
 		}
 	}
@@ -134,8 +146,8 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 		x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
 	}
 	x.page(code)
-	if code == fasthttp.StatusUnauthorized && challenge != "" {
-		x.ctx.Response.Header.Set("WWW-Authenticate", challenge)
+	for _, c := range challenges[:nc] {
+		x.ctx.Response.Header.Add("WWW-Authenticate", c)
 	}
 	return false
 }

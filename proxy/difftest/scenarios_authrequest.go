@@ -34,6 +34,16 @@ func authScenario(name string, at b.Behavior, ds []Directive, rs []Request) Scen
 		Directives: join(authRequestDirs, ds), Locations: authLocation(), Requests: rs, AccessFormat: authRequestFormat}
 }
 
+// satisfyAnyBasic is an auth_request scenario whose location also has
+// auth_basic and "satisfy any; deny all", comparing every WWW-Authenticate;
+// the requests come without a password, then with a good one.
+func satisfyAnyBasic(name string, at b.Behavior) Scenario {
+	s := authScenario(name, at, join(dirs("satisfy", "any", "deny", "all"), authDirs),
+		reqs(get("/x"), withAuth(get("/x"), "plain:s3cret")))
+	s.Files, s.Headers = htpasswdFile, []string{"WWW-Authenticate"}
+	return s
+}
+
 var authRequestScenarios = []Scenario{
 	authScenario("allowed", b.OK(), nil,
 		reqs(get("/x"), req("POST", "/echo", 100), req("HEAD", "/x", 0), get("/auth"))),
@@ -54,6 +64,13 @@ var authRequestScenarios = []Scenario{
 		reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n0123456789"))),
 	authScenario("satisfy-any-denied-by-rule", b.OK(), dirs("satisfy", "any", "deny", "all"), reqs(get("/x"))),
 	authScenario("satisfy-any-403", b.Status(403), dirs("satisfy", "any", "deny", "all"), reqs(get("/x"))),
+	// With auth_basic under satisfy any, each 401 adds its challenge:
+	// both go out with a 401, auth_basic's even with auth_request's 500,
+	// none when a check lets the request in.
+	satisfyAnyBasic("satisfy-any-basic-401", b.Status(401)),
+	satisfyAnyBasic("satisfy-any-basic-403", b.Status(403)),
+	satisfyAnyBasic("satisfy-any-basic-500", b.Status(500)),
+	satisfyAnyBasic("satisfy-any-basic-allowed", b.OK()),
 	authScenario("satisfy-all-denied-first", b.OK(), dirs("deny", "all"), reqs(get("/x"))),
 	// The first server resets the subrequest: proxy_next_upstream's
 	// default error retries it on the second, which allows; the first is
