@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"spillway/proxy/vars"
 )
 
 // AuthRequest is auth_request and auth_request_set in effect at a level
@@ -51,7 +53,12 @@ func (d *authRequestDirectives) check(p *problems) {
 		p.add(d.AuthRequest.at(), `"auth_request" wants "off" or a URI starting with "/" (no query), got %q`, u)
 	}
 	for i, s := range d.AuthRequestSet.or(nil) {
-		p.checkVariables(fmt.Sprintf("%s[%d]", d.AuthRequestSet.at(), i), "auth_request_set $"+s.Variable, s.Value)
+		key := fmt.Sprintf("%s[%d]", d.AuthRequestSet.at(), i)
+		if vars.Builtin(s.Variable) {
+			p.add(key, `auth_request_set: the duplicate %q variable (nginx's own)`, s.Variable)
+			continue
+		}
+		p.checkVariables(key, "auth_request_set $"+s.Variable, s.Value)
 	}
 }
 

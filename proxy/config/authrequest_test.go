@@ -40,6 +40,7 @@ func TestAuthRequestDecodeAndInherit(t *testing.T) {
 		{`auth_request_set: ["user $upstream_status"]`, "", `invalid variable name "user"`},
 		{`auth_request_set: ["$user"]`, "", `each entry is "$variable value"`},
 		{`auth_request_set: ["$user $nope"]`, "[0]", `auth_request_set $user: unknown "nope" variable`},
+		{`auth_request_set: ["$Host $upstream_status"]`, "[0]", `auth_request_set: the duplicate "host" variable`},
 	} {
 		_, err := load(t, withLocation(c.kv))
 		wantError(t, err, loc0+"."+strings.SplitN(c.kv, ":", 2)[0]+c.key, 10, c.msg)

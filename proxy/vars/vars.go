@@ -250,6 +250,13 @@ func Names() []string {
 	return out
 }
 
+// Builtin reports whether name (without '$') is a variable of the table,
+// which auth_request_set may not assign (nginx: "the duplicate variable").
+func Builtin(name string) bool {
+	_, ok := names[strings.ToLower(name)]
+	return ok
+}
+
 // part is one piece of a compiled value.
 type part struct {
 	k   kind
