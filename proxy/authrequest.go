@@ -145,6 +145,7 @@ func (x *exchange) beginSubrequest(parent *exchange, ar *authRequest) {
 	x.reqLine = append(x.reqLine[:0], parent.reqLine...)
 	x.host = append(x.host[:0], parent.host...)
 	x.referer = append(x.referer[:0], parent.referer...)
+	x.ignored = append(x.ignored[:0], parent.ignored...) // names nginx ignores are not sent in the subrequest either
 	x.fields = errorlog.Fields{
 		Client: bstr(x.client), Server: x.vh.name, Request: bstr(x.reqLine),
 		Host: bstr(x.host), Referrer: bstr(x.referer), Subrequest: ar.uri,
