@@ -31,6 +31,9 @@ import (
 //   - the subrequest is not in the access log, nor in the main request's
 //     $upstream_* variables; its body is never read (the upstream
 //     connection is kept only when the answer has none).
+//
+// A target location that answers with return (nginx-tests' shape) needs no
+// exchange on the wire: its status is the subrequest's.
 
 // statusClientClosed is nginx's 499: the client closed its connection.
 const statusClientClosed = 499
@@ -41,6 +44,9 @@ type authRequest struct {
 	uri string
 	loc *location
 	set []authSet
+	// ret is the status of the location's return when it answers the
+	// subrequest itself (location = /auth { return 204; }); 0: it proxies.
+	ret int
 }
 
 // authSet is one auth_request_set: the variable's slot and its value.
@@ -50,8 +56,8 @@ type authSet struct {
 }
 
 // compileAuthRequest routes ar's URI in vh. spillway makes the subrequest
-// to a location that proxies with proxy_pass, and refuses other targets
-// at load rather than answer every request with nginx's 500.
+// to a location that proxies with proxy_pass or answers with return, and
+// refuses other targets at load rather than answer differently.
 func (s *site) compileAuthRequest(vh *vhost, ar *config.AuthRequest) (*authRequest, error) {
 	if ar.URI == "" {
 		return nil, nil
@@ -60,10 +66,12 @@ func (s *site) compileAuthRequest(vh *vhost, ar *config.AuthRequest) (*authReque
 	switch l := c.loc; {
 	case l == nil:
 		return nil, fmt.Errorf("auth_request %s: no location matches it (nginx would answer every request 500)", ar.URI)
-	case l.group == nil || l.fcgi != nil:
-		return nil, fmt.Errorf("auth_request %s: location %q does not proxy_pass (spillway's subrequests go to a proxy_pass location)", ar.URI, l.conf.Path)
+	case l.rw != nil && l.rw.ret != nil && len(l.rw.rewrites) == 0 && l.rw.ret.conf.Code != 444:
+		c.ret = l.rw.ret.conf.Code // its status is all auth_request reads of it
 	case l.rw != nil:
-		return nil, fmt.Errorf("auth_request %s: location %q has rewrite or return, which spillway's subrequests do not run", ar.URI, l.conf.Path)
+		return nil, fmt.Errorf("auth_request %s: location %q has rewrite (or return 444), which spillway's subrequests do not run", ar.URI, l.conf.Path)
+	case l.group == nil || l.fcgi != nil:
+		return nil, fmt.Errorf("auth_request %s: location %q neither proxy_passes nor returns (spillway's subrequests go to a proxy_pass or return location)", ar.URI, l.conf.Path)
 	}
 	for _, as := range ar.Set {
 		slot, ok := s.maps.SetIndex(as.Variable)
@@ -110,8 +118,11 @@ func (x *exchange) authRequest(ar *authRequest) (rc int, challenge string) {
 	}
 	sub := x.p.exchanges.Get().(*exchange)
 	sub.beginSubrequest(x, ar)
-	status, gone := sub.runSubrequest()
-	x.subDone = true
+	status, gone := ar.ret, false
+	if status == 0 {
+		status, gone = sub.runSubrequest()
+		x.subDone = true // the upstream left nginx's action at "sending to client"; a return does not
+	}
 	if gone {
 		// The client went while the subrequest waited (its info line
 		// is logged, the connection closed): nginx's 499, nothing more.

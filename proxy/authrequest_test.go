@@ -444,15 +444,18 @@ func TestAuthRequestRetrySatisfyKeepalive(t *testing.T) {
 	}
 }
 
-// spillway's subrequest runs the proxy path only: an auth_request whose
-// URI reaches no location, or one that answers by itself or serves files,
-// refuses the configuration at load (where nginx would answer each
-// request 500, or run that location).
-func TestAuthRequestTargetMustProxy(t *testing.T) {
+// spillway's subrequest proxies, or takes the status of its location's
+// return: an auth_request whose URI reaches no location, or one that
+// rewrites, returns 444 or serves files, refuses the configuration at
+// load (where nginx would answer each request 500, or run that location).
+func TestAuthRequestTarget(t *testing.T) {
 	for _, c := range []struct{ target, msg string }{
 		{"        - path: /other/\n          proxy_pass: http://127.0.0.1:9\n", `auth_request /auth: no location matches it`},
-		{"        - path: = /auth\n          return: 204\n", `auth_request /auth: location "/auth" does not proxy_pass`},
-		{"        - path: = /auth\n          proxy_pass: http://127.0.0.1:9\n          return: 204\n", `auth_request /auth: location "/auth" has rewrite or return`},
+		{"        - path: = /auth\n          return: 444\n", `auth_request /auth: location "/auth" has rewrite (or return 444)`},
+		{"        - path: = /auth\n          rewrite: [\"^ /x redirect\"]\n", `auth_request /auth: location "/auth" has rewrite (or return 444)`},
+		{"        - path: = /auth\n          root: /srv\n", `auth_request /auth: location "/auth" neither proxy_passes nor returns`},
+		{"        - path: = /auth\n          return: 204\n", ""},
+		{"        - path: = /auth\n          proxy_pass: http://127.0.0.1:9\n          return: 204\n", ""},
 	} {
 		text := "http:\n  servers:\n    - listen: [\"127.0.0.1:0\"]\n      locations:\n" +
 			"        - path: = /\n          proxy_pass: http://127.0.0.1:9\n          auth_request: /auth\n" + c.target
@@ -460,8 +463,9 @@ func TestAuthRequestTargetMustProxy(t *testing.T) {
 		if err != nil {
 			t.Fatalf("config: %v", err)
 		}
-		if err := proxy.Validate(cfg); err == nil || !strings.Contains(err.Error(), c.msg) {
-			t.Errorf("got %v, want %q", err, c.msg)
+		err = proxy.Validate(cfg)
+		if c.msg == "" && err != nil || c.msg != "" && (err == nil || !strings.Contains(err.Error(), c.msg)) {
+			t.Errorf("%q: got %v, want %q", c.target, err, c.msg)
 		}
 	}
 }

@@ -44,6 +44,14 @@ func satisfyAnyBasic(name string, at b.Behavior) Scenario {
 	return s
 }
 
+// returnTarget is an auth_request scenario whose /auth location answers
+// with return ret.
+func returnTarget(name, ret string, rs []Request) Scenario {
+	return Scenario{Area: "auth_request", Name: name, Servers: []Server{srv(b.OK())},
+		Directives: authRequestDirs, AccessFormat: authRequestFormat, Requests: rs,
+		Locations: []Location{{"= /auth", []Directive{{"internal", ""}, {"return", ret}}}}}
+}
+
 var authRequestScenarios = []Scenario{
 	authScenario("allowed", b.OK(), nil,
 		reqs(get("/x"), req("POST", "/echo", 100), req("HEAD", "/x", 0), get("/auth"))),
@@ -71,6 +79,19 @@ var authRequestScenarios = []Scenario{
 	satisfyAnyBasic("satisfy-any-basic-403", b.Status(403)),
 	satisfyAnyBasic("satisfy-any-basic-500", b.Status(500)),
 	satisfyAnyBasic("satisfy-any-basic-allowed", b.OK()),
+	// The target answers by itself (nginx-tests' auth_request.t shape):
+	// its return's status is the answer, no upstream, $upstream_status
+	// empty, and no "while sending to client" on the lines after it.
+	returnTarget("return-204", "204", reqs(get("/x"))),
+	returnTarget("return-401", `401 "no"`, reqs(get("/x"))),
+	returnTarget("return-403", "403", reqs(get("/x"))),
+	returnTarget("return-302", "302 /login", reqs(get("/x"))),
+	{Area: "auth_request", Name: "return-204-body-temp-file", Servers: []Server{srv(b.OK())},
+		Directives: join(authRequestDirs, dirs("client_body_buffer_size", "1k")), AccessFormat: authRequestFormat,
+		Locations: []Location{{"= /auth", []Directive{{"return", "204"}}}}, Requests: reqs(req("POST", "/echo", 8192))},
+	{Area: "auth_request", Name: "proxied-204-body-temp-file", Servers: []Server{srv(b.Status(204).At("/auth"), b.OK())},
+		Directives: join(authRequestDirs, dirs("client_body_buffer_size", "1k")), AccessFormat: authRequestFormat,
+		Locations: authLocation(), Requests: reqs(req("POST", "/echo", 8192))},
 	authScenario("satisfy-all-denied-first", b.OK(), dirs("deny", "all"), reqs(get("/x"))),
 	// The first server resets the subrequest: proxy_next_upstream's
 	// default error retries it on the second, which allows; the first is
