@@ -524,3 +524,48 @@ http:
 		})
 	}
 }
+
+// A return target answers the subrequest with its status (nginx-tests'
+// auth_request.t shape): 204 lets the request through, 401 is the answer
+// without a challenge, 302 is 500 with nginx's line, which has no "while
+// sending to client" (no upstream ran); auth_request_set of
+// $upstream_status is set, and empty.
+func TestAuthRequestReturnTarget(t *testing.T) {
+	app := startHeadService(t, true)
+	r := newAccessRig(t, "error", `
+error_log: {path: stderr, level: error}
+http:
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: {path: {ALOG}, format: '$status ast=$ast'}
+      auth_request_set: ["$ast $upstream_status"]
+      locations:
+        - {path: /ok/, proxy_pass: "http://{U0}", auth_request: /a204}
+        - {path: /no/, proxy_pass: "http://{U0}", auth_request: /a401}
+        - {path: /odd/, proxy_pass: "http://{U0}", auth_request: /a302}
+        - {path: = /a204, internal: on, return: 204}
+        - {path: = /a401, internal: on, return: "401 no"}
+        - {path: = /a302, internal: on, return: "302 /login"}
+`, true, app.addr())
+	for _, c := range []struct {
+		path   string
+		status int
+	}{{"/ok/x", 200}, {"/no/x", 401}, {"/odd/x", 500}} {
+		resp, _, cc, _ := rawFrom(t, "127.0.0.1", r.addr, "GET "+c.path+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+		cc.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("WWW-Authenticate") != "" {
+			t.Errorf("%s: %d %q, want %d without a challenge", c.path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), c.status)
+		}
+	}
+	if h := app.got(); len(h) != 1 || !strings.HasPrefix(h[0], "GET /ok/x ") {
+		t.Errorf("the application got %q, want /ok/x only", h)
+	}
+	want := `YYYY/MM/DD HH:MM:SS [error] 4242#4242: *N auth request unexpected status: 302, client: 127.0.0.1, server: localhost, request: "GET /odd/x HTTP/1.1", host: "localhost"` + "\n"
+	if got := reConnN.ReplaceAllString(r.log(), "*N "); got != want {
+		t.Errorf("error log\n%s\nwant (nginx)\n%s", got, want)
+	}
+	if got := strings.Join(r.accessLog(), "\n"); got != "200 ast=\n401 ast=\n500 ast=" {
+		t.Errorf("access log\n%s\nwant $ast set and empty", got)
+	}
+}
