@@ -233,27 +233,33 @@ func (x *exchange) setAuthVars(ar *authRequest, sub *exchange) {
 	}
 }
 
-// authVarsKept carries auth_request_set's values from the access phase run
-// before "100 Continue" (a fasthttp user value) to the request's serve.
-type authVarsKept struct{}
-
-// keepAuthVars copies x's auth_request_set values into ctx.
-func (x *exchange) keepAuthVars() {
-	if len(x.authVars) == 0 {
-		return
-	}
-	kept := make([][]byte, len(x.authVars))
-	for i, v := range x.authVars {
-		if v != nil {
-			kept[i] = append([]byte{}, v...)
-		}
-	}
-	x.ctx.SetUserValue(authVarsKept{}, kept)
+// authKept carries what the access phase run before "100 Continue" left
+// for the request's serve (a fasthttp user value under authKeptKey):
+// auth_request_set's values, and whether a subrequest went upstream.
+type authKept struct {
+	vars    [][]byte
+	subDone bool
 }
 
-// restoreAuthVars takes the values keepAuthVars kept.
+type authKeptKey struct{}
+
+// keepAuthVars copies x's auth_request_set values and subDone into ctx.
+func (x *exchange) keepAuthVars() {
+	if len(x.authVars) == 0 && !x.subDone {
+		return
+	}
+	k := &authKept{vars: make([][]byte, len(x.authVars)), subDone: x.subDone}
+	for i, v := range x.authVars {
+		if v != nil {
+			k.vars[i] = append([]byte{}, v...)
+		}
+	}
+	x.ctx.SetUserValue(authKeptKey{}, k)
+}
+
+// restoreAuthVars takes what keepAuthVars kept.
 func (x *exchange) restoreAuthVars() {
-	if kept, ok := x.ctx.UserValue(authVarsKept{}).([][]byte); ok {
-		x.authVars = kept
+	if k, ok := x.ctx.UserValue(authKeptKey{}).(*authKept); ok {
+		x.authVars, x.subDone = k.vars, k.subDone
 	}
 }

@@ -70,6 +70,10 @@ var authRequestScenarios = []Scenario{
 		reqs(Request{Method: "GET", Path: "/x", Abort: AbortFIN}, Request{Method: "GET", Path: "/x", Abort: AbortRST})),
 	authScenario("expect-100-continue", b.OK(), nil,
 		reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n0123456789"))),
+	// Checked before "100 Continue": what the subrequest set reaches the
+	// request's later lines (its "while sending to client").
+	authScenario("expect-100-continue-temp-file", b.Status(204), dirs("client_body_buffer_size", "1k"),
+		reqs(Request{Method: "POST", Path: "/echo", Body: 8192, Header: []string{"Expect: 100-continue"}})),
 	authScenario("satisfy-any-denied-by-rule", b.OK(), dirs("satisfy", "any", "deny", "all"), reqs(get("/x"))),
 	authScenario("satisfy-any-403", b.Status(403), dirs("satisfy", "any", "deny", "all"), reqs(get("/x"))),
 	// With auth_basic under satisfy any, each 401 adds its challenge:
