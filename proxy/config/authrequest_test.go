@@ -46,3 +46,12 @@ func TestAuthRequestDecodeAndInherit(t *testing.T) {
 		wantError(t, err, loc0+"."+strings.SplitN(c.kv, ":", 2)[0]+c.key, 10, c.msg)
 	}
 }
+
+// A map may read an auth_request_set variable (nginx resolves variables
+// once the whole http block is read).
+func TestAuthRequestSetInMap(t *testing.T) {
+	text := strings.Replace(base, "http:\n", "http:\n  map: [{map: \"$user $is_admin\", default: \"0\", values: [[alice, \"1\"]]}]\n", 1) +
+		"          auth_request: /auth\n          auth_request_set: [\"$user $upstream_http_x_user\"]\n          proxy_set_header: {X-Admin: $is_admin}\n" +
+		"        - path: = /auth\n          proxy_pass: http://app\n"
+	mustLoad(t, text)
+}

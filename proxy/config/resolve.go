@@ -103,8 +103,9 @@ func resolve(raw *rawFile, p *problems) *Config {
 		p.add(h.BufferMemoryLimit.at(), `"buffer_memory_limit" must be greater than 0`)
 	}
 
-	c.Maps = resolveMaps(h.Map, p)
-	p.mapNames = append(p.mapNames, authRequestSetNames(h)...) // in scope everywhere (authrequest.go)
+	sets := authRequestSetNames(h) // in scope everywhere, maps included (authrequest.go)
+	c.Maps = resolveMaps(h.Map, sets, p)
+	p.mapNames = append(p.mapNames, sets...)
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)
