@@ -424,7 +424,7 @@ type connCounts struct {
 // keepalive connections, Reading the rest: connections reading a request
 // head.
 func (p *Proxy) connCounts() connCounts {
-	c := connCounts{active: int64(p.clients.len()), waiting: p.stats.waiting.Load(),
+	c := connCounts{active: int64(p.clients.Len()), waiting: p.stats.waiting.Load(),
 		writing: p.requests.n.Load(), accepts: p.accepts.Load(), handled: p.handled.Load(),
 		requests: p.stats.requests.Load()}
 	c.reading = max(c.active-c.waiting-c.writing, 0)

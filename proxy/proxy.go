@@ -19,6 +19,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/liveset"
 )
 
 // Proxy is a running spillway: listeners, the current site, upstream
@@ -39,7 +40,7 @@ type Proxy struct {
 	bodyPool  *buffer.Pool   // request-body chunks
 	copyBufs  sync.Pool      // *[]byte for reading upstream bodies into spools
 	tunBufs   sync.Map       // size → *sync.Pool of *[]byte: tunnels' copy buffers (tunnel.go)
-	clients   liveSet[*clientConn]
+	clients   liveset.Set[*clientConn]
 	requests  inflight
 	health    healthChecks // health_check: started by Start, stopped by stop
 	logs      logSet       // access logs, shared by generations
@@ -240,8 +241,8 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		// wait for those requests to unwind before the logs close.
 		err = ctx.Err()
 		p.stopHard()
-		p.clients.closeAll()
-		p.transport.conns.closeAll()
+		p.clients.CloseAll()
+		p.transport.conns.CloseAll()
 		<-retired
 		p.requests.wait(5 * time.Second)
 	}
@@ -333,9 +334,9 @@ type clientConn struct {
 }
 
 func (c *clientConn) Close() error {
-	c.p.clients.remove(c)
+	c.p.clients.Remove(c)
 	if c.gen != nil {
-		c.gen.clients.remove(c)
+		c.gen.clients.Remove(c)
 	}
 	err := c.TCPConn.Close()
 	c.p.fds.closed()

@@ -33,6 +33,7 @@ import (
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/liveset"
 )
 
 // acceptor owns one listening socket across generations.
@@ -99,7 +100,7 @@ type generation struct {
 	site     *site
 	servers  []*fasthttp.Server
 	handoffs map[string]*handoff // by listen address
-	clients  liveSet[*clientConn]
+	clients  liveset.Set[*clientConn]
 	wg       sync.WaitGroup // the servers' Serve loops
 }
 
@@ -148,17 +149,17 @@ func (p *Proxy) accept(a *acceptor) {
 		}
 		p.accepts.Add(1)
 		cc := &clientConn{TCPConn: tc, id: p.nextConnID(), p: p}
-		if !p.clients.add(cc) {
+		if !p.clients.Add(cc) {
 			continue // stopping: add closed it
 		}
 		p.handled.Add(1)
 		for {
 			h := a.cur.Load()
 			cc.gen = h.gen
-			if h.gen.clients.add(cc) && h.give(cc) {
+			if h.gen.clients.Add(cc) && h.give(cc) {
 				break
 			}
-			h.gen.clients.remove(cc)
+			h.gen.clients.Remove(cc)
 			if a.cur.Load() == h { // closed and not replaced: stopping
 				_ = cc.Close()
 				break
@@ -375,7 +376,7 @@ func (p *Proxy) drain(g *generation) {
 		select {
 		case <-p.hardStop:
 			cancel()
-			g.clients.closeAll()
+			g.clients.CloseAll()
 		case <-ctx.Done():
 		}
 	}()
@@ -389,14 +390,14 @@ func (p *Proxy) drain(g *generation) {
 		if err := srv.ShutdownWithContext(sctx); err != nil {
 			// worker_shutdown_timeout: what is left is closed, as nginx
 			// closes the connections of a worker that ran out of time.
-			g.clients.closeAll()
+			g.clients.CloseAll()
 		}
 	}
 	// Tunnels left fasthttp's count at their hijack: an old nginx worker
 	// keeps them until they end, or until worker_shutdown_timeout.
 	if !g.site.tunnels.wait(sctx) {
-		g.site.tunnels.conns.closeAll()
-		g.clients.closeAll()
+		g.site.tunnels.conns.CloseAll()
+		g.clients.CloseAll()
 		g.site.tunnels.wait(context.Background()) // both sides closed: they unwind
 	}
 	g.wg.Wait()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"spillway/proxy/internal/liveset"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -108,7 +109,7 @@ func (c *upConn) close() { _ = c.Close() }
 // Close closes the socket and forgets it (io.Closer, for the live set).
 func (c *upConn) Close() error {
 	c.unhold()
-	c.t.conns.remove(c)
+	c.t.conns.Remove(c)
 	return c.tcp.Close()
 }
 
@@ -125,7 +126,7 @@ func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, he
 		return nil, &UpstreamError{Phase: PhaseConnect, Kind: classify(PhaseConnect, err), Peer: p.addr, Err: err}
 	}
 	uc := &upConn{tcp: tcp, peer: p, t: t}
-	if !t.conns.add(uc) {
+	if !t.conns.Add(uc) {
 		return nil, &UpstreamError{Phase: PhaseConnect, Kind: KindOther, Peer: p.addr, Err: net.ErrClosed}
 	}
 	uc.br = bufio.NewReaderSize(uc, headerBuf) // proxy_buffer_size: the response head must fit
@@ -143,7 +144,7 @@ func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, he
 // replaces fasthttp's HostClient, which hides the phase, loses errno and
 // retries on its own (see shared/fasthttp-notes.md section 2.2).
 type transport struct {
-	conns liveSet[*upConn] // every open upstream connection, for a fast stop
+	conns liveset.Set[*upConn] // every open upstream connection, for a fast stop
 }
 
 // attempt is one try against one peer: the state that the error log, the

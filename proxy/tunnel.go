@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/liveset"
 )
 
 // A client that asked to upgrade (its request carried an Upgrade header:
@@ -74,7 +75,7 @@ func (p *Proxy) tunnelBuf(size int) (*[]byte, *sync.Pool) {
 // them, and closes them when worker_shutdown_timeout passes.
 type tunnelSet struct {
 	n     atomic.Int64
-	conns liveSet[*tunnel]
+	conns liveset.Set[*tunnel]
 }
 
 // wait polls until no tunnel is open or ctx is done; false means ctx ended
@@ -130,12 +131,12 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 		return
 	}
 	t := &tunnel{client: c, upstream: uc}
-	if !ts.conns.add(t) { // the generation was stopped meanwhile
+	if !ts.conns.Add(t) { // the generation was stopped meanwhile
 		x.release(a, false)
 		x.finish()
 		return
 	}
-	defer ts.conns.remove(t)
+	defer ts.conns.Remove(t)
 
 	readTimeout := x.loc.conf.ProxyReadTimeout
 	uc.readTimeout = 0 // the idle deadline is set below, from both directions
