@@ -12,6 +12,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/vars"
 )
 
@@ -281,7 +282,7 @@ func partialStatus(uc *upConn) int {
 	b, _ := uc.br.Peek(uc.br.Buffered()) // what was read; the connection is closed
 	line, _, ok := bytes.Cut(b, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
-	if !ok || !validStatusLine(line) {
+	if !ok || !httphead.ValidStatusLine(line) {
 		return 0
 	}
 	return int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')

@@ -74,7 +74,7 @@ func (s *spoolStream) onFull(err error) {
 			}
 			msg += ` "` + te.Path + `"`
 		}
-		errno := errnoOf(err)
+		errno := errorlog.ErrnoOf(err)
 		msg += " failed (" + strconv.Itoa(int(errno)) + ": " + errorlog.StrError(errno) + ")"
 	}
 	msg += ": the response is relayed at the client's pace"

@@ -17,6 +17,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
 )
 
 // Active health checks (an upstream's health_check block; nginx Plus's
@@ -265,7 +266,7 @@ func readStatus(br *bufio.Reader) (int, error) {
 			return 0, checkFailed("recv", err)
 		}
 		line = trimEOL(line)
-		if !validStatusLine(line) {
+		if !httphead.ValidStatusLine(line) {
 			return 0, &checkError{msg: "upstream sent no valid HTTP/1.0 header"}
 		}
 		code := int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
@@ -339,7 +340,7 @@ func checkFailed(op string, err error) *checkError {
 	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &checkError{msg: op + "() timed out (110: " + errorlog.StrError(syscall.ETIMEDOUT) + ")", err: err}
 	}
-	if errno := errnoOf(err); errno != 0 {
+	if errno := errorlog.ErrnoOf(err); errno != 0 {
 		return &checkError{msg: op + "() failed (" + strconv.Itoa(int(errno)) + ": " + errorlog.StrError(errno) + ")", err: err}
 	}
 	if errors.Is(err, io.EOF) {

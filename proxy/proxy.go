@@ -153,7 +153,7 @@ func (p *Proxy) Start() error {
 }
 
 func bindError(addr string, err error) error {
-	if errno := errnoOf(err); errno != 0 {
+	if errno := errorlog.ErrnoOf(err); errno != 0 {
 		return fmt.Errorf("bind() to %s failed (%d: %s)", addr, int(errno), errorlog.StrError(errno))
 	}
 	return fmt.Errorf("bind() to %s failed: %w", addr, err)

@@ -121,7 +121,7 @@ func (p *Proxy) accept(a *acceptor) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if errno := errnoOf(err); errno == syscall.EMFILE || errno == syscall.ENFILE {
+			if errno := errorlog.ErrnoOf(err); errno == syscall.EMFILE || errno == syscall.ENFILE {
 				// Out of descriptors all the same (another
 				// process, or files the reserve did not see).
 				if !p.waitForDescriptors(errno, a.stop) {
@@ -131,7 +131,7 @@ func (p *Proxy) accept(a *acceptor) {
 			}
 			// Anything else: nginx logs accept4() failed and tries
 			// again; a pause keeps this from spinning.
-			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errnoOf(err)})
+			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errorlog.ErrnoOf(err)})
 			select {
 			case <-time.After(100 * time.Millisecond):
 				continue

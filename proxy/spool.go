@@ -13,6 +13,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/deadline"
 )
 
 // spoolStream is a buffered upstream body (proxy_buffering on): nginx's
@@ -239,7 +240,7 @@ func (x *exchange) sendSteps(rf io.ReaderFrom, lr *io.LimitedReader) (int64, err
 // only when the deadline has drifted by more than 1/16 of the timeout.
 func (x *exchange) sendDeadline() {
 	if st := x.loc.conf.SendTimeout; st > 0 {
-		if now := time.Now(); stale(x.clientWDL, st, now) {
+		if now := time.Now(); deadline.Stale(x.clientWDL, st, now) {
 			x.clientWDL = now.Add(st)
 			_ = x.ctx.SetWriteDeadline(x.clientWDL)
 		}

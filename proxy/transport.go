@@ -8,9 +8,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"spillway/proxy/internal/deadline"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/internal/liveset"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -53,18 +54,9 @@ func (c *upConn) unhold() {
 	}
 }
 
-// stale reports whether a deadline dl should be renewed to now+t before an
-// I/O call. Setting one updates a runtime timer under a lock; keeping one
-// that is within t/16 of exact holds the timeout in [15/16 t, t] at a
-// fraction of the cost.
-func stale(dl time.Time, t time.Duration, now time.Time) bool {
-	left := dl.Sub(now)
-	return left < t-t/16 || left > t
-}
-
 func (c *upConn) Read(p []byte) (int, error) {
 	if c.readTimeout > 0 {
-		if now := time.Now(); stale(c.rdl, c.readTimeout, now) {
+		if now := time.Now(); deadline.Stale(c.rdl, c.readTimeout, now) {
 			c.rdl = now.Add(c.readTimeout)
 			_ = c.tcp.SetReadDeadline(c.rdl)
 		}
@@ -85,7 +77,7 @@ func (c *upConn) Read(p []byte) (int, error) {
 
 func (c *upConn) Write(p []byte) (int, error) {
 	if c.sendTimeout > 0 {
-		if now := time.Now(); stale(c.wdl, c.sendTimeout, now) {
+		if now := time.Now(); deadline.Stale(c.wdl, c.sendTimeout, now) {
 			c.wdl = now.Add(c.sendTimeout)
 			_ = c.tcp.SetWriteDeadline(c.wdl)
 		}
@@ -257,7 +249,7 @@ func readHead(resp *fasthttp.ResponseHeader, br *bufio.Reader, head []byte) erro
 	norm := make([]byte, 0, len(head)+bytes.Count(head, []byte("\n")))
 	for rest := head; len(rest) > 0; {
 		var line []byte
-		line, rest = cutLine(rest)
+		line, rest = httphead.CutLine(rest)
 		norm = append(append(norm, line...), "\r\n"...)
 	}
 	if err := resp.Read(bufio.NewReaderSize(bytes.NewReader(norm), len(norm)+16)); err != nil {
@@ -347,12 +339,12 @@ func headEnd(b []byte) int {
 // the status line must be "HTTP/x.y NNN", header names hold no control bytes
 // or spaces (ngx_http_parse_header_line), values hold no NUL. It returns KindOther when the head is acceptable.
 func checkHead(head []byte) (Kind, string) {
-	line, rest := cutLine(head)
-	if !validStatusLine(line) {
+	line, rest := httphead.CutLine(head)
+	if !httphead.ValidStatusLine(line) {
 		return KindNoValidHTTP, ""
 	}
 	for len(rest) > 0 {
-		line, rest = cutLine(rest)
+		line, rest = httphead.CutLine(rest)
 		if len(line) == 0 {
 			break
 		}
@@ -363,15 +355,15 @@ func checkHead(head []byte) (Kind, string) {
 				break
 			}
 			if ch <= 0x20 || ch == 0x7f {
-				return KindInvalidHeader, escapeUpTo(line, i)
+				return KindInvalidHeader, httphead.EscapeUpTo(line, i)
 			}
 		}
 		if colon < 0 {
-			return KindInvalidHeader, escapeUpTo(line, len(line))
+			return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
 		}
 		for i := colon + 1; i < len(line); i++ {
 			if line[i] == 0 {
-				return KindInvalidHeader, escapeUpTo(line, i)
+				return KindInvalidHeader, httphead.EscapeUpTo(line, i)
 			}
 		}
 	}
@@ -381,65 +373,17 @@ func checkHead(head []byte) (Kind, string) {
 	return KindOther, ""
 }
 
-func cutLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return b, nil
-	}
-	line, rest = b[:i], b[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
-}
-
-func validStatusLine(l []byte) bool {
-	// "HTTP/1.1 200" is the minimum; nginx also accepts a missing reason.
-	if len(l) < 12 || !bytes.HasPrefix(l, []byte("HTTP/")) {
-		return false
-	}
-	if !isDigit(l[5]) || l[6] != '.' || !isDigit(l[7]) || l[8] != ' ' {
-		return false
-	}
-	// A status below 100 ("000") would reach fasthttp as 0, which it reports
-	// and sends as 200: it is no valid status (found by FuzzUpstreamResponse).
-	return l[9] >= '1' && isDigit(l[9]) && isDigit(l[10]) && isDigit(l[11]) && (len(l) == 12 || l[12] == ' ')
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// escapeUpTo renders a bad header line as nginx's ngx_http_proxy_process_header
-// does ("%*s\\x%02xd..."): the bytes before the offending one as they are,
-// then the offending byte in hex.
-func escapeUpTo(line []byte, i int) string {
-	const hex = "0123456789abcdef"
-	c := byte('\r')
-	if i < len(line) {
-		c = line[i]
-	}
-	return string(line[:i]) + "\\x" + string([]byte{hex[c>>4], hex[c&15]})
-}
-
 func hasHeader(head []byte, lowerName string) bool {
-	_, rest := cutLine(head)
+	_, rest := httphead.CutLine(head)
 	for len(rest) > 0 {
 		var line []byte
-		line, rest = cutLine(rest)
+		line, rest = httphead.CutLine(rest)
 		if len(line) > len(lowerName) && line[len(lowerName)] == ':' &&
 			bytes.EqualFold(line[:len(lowerName)], []byte(lowerName)) {
 			return true
 		}
 	}
 	return false
-}
-
-// errnoOf digs the errno out of err, 0 if there is none.
-func errnoOf(err error) syscall.Errno {
-	var e syscall.Errno
-	if errors.As(err, &e) {
-		return e
-	}
-	return 0
 }
 
 // exchangeHead runs the first three phases of one attempt against pr:

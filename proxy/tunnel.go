@@ -241,15 +241,15 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 			x.logClientSide(upEnd.readErr, "recv() failed")
 		case upEnd.writeErr != nil && errors.Is(upEnd.writeErr, os.ErrDeadlineExceeded):
 			x.logTunnel(config.LevelInfo, "upstream timed out", syscall.ETIMEDOUT) // proxy_send_timeout
-		case errnoOf(upEnd.writeErr) != 0: // not a close of ours (a stop)
-			x.logTunnel(config.LevelError, "send() failed", errnoOf(upEnd.writeErr))
+		case errorlog.ErrnoOf(upEnd.writeErr) != 0: // not a close of ours (a stop)
+			x.logTunnel(config.LevelError, "send() failed", errorlog.ErrnoOf(upEnd.writeErr))
 		}
 	case timedOut:
 		// [info]: nginx logs it on the client's connection
 		// (ngx_connection_error), whose errors are info.
 		x.logTunnel(config.LevelInfo, "upstream timed out", syscall.ETIMEDOUT)
-	case errnoOf(down.readErr) != 0: // not a close of ours (a stop)
-		x.logTunnel(config.LevelError, "recv() failed", errnoOf(down.readErr))
+	case errorlog.ErrnoOf(down.readErr) != 0: // not a close of ours (a stop)
+		x.logTunnel(config.LevelError, "recv() failed", errorlog.ErrnoOf(down.readErr))
 	case down.writeErr != nil:
 		x.logClientSide(down.writeErr, "send() failed")
 	}
@@ -264,7 +264,7 @@ func (x *exchange) logClientSide(err error, op string) {
 		x.logTunnel(config.LevelInfo, "client timed out", syscall.ETIMEDOUT)
 		return
 	}
-	if errno := errnoOf(err); errno != 0 {
+	if errno := errorlog.ErrnoOf(err); errno != 0 {
 		x.logTunnel(config.LevelInfo, op, errno)
 	}
 }

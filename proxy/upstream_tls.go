@@ -32,6 +32,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/opensslerr"
 )
 
 // upstreamTLSKey identifies a set of proxy_ssl_* settings within a group.
@@ -108,10 +109,10 @@ func (g *group) checkTLS(conn streamConn, pr *peer) (*tls.Conn, error) {
 			return nil, checkFailed("SSL_do_handshake", err)
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			return nil, &checkError{msg: "peer closed connection in SSL handshake", err: err}
-		case errnoOf(err) != 0:
-			return nil, &checkError{msg: "peer closed connection in SSL handshake (" + strconv.Itoa(int(errnoOf(err))) + ": " + errorlog.StrError(errnoOf(err)) + ")", err: err}
+		case errorlog.ErrnoOf(err) != 0:
+			return nil, &checkError{msg: "peer closed connection in SSL handshake (" + strconv.Itoa(int(errorlog.ErrnoOf(err))) + ": " + errorlog.StrError(errorlog.ErrnoOf(err)) + ")", err: err}
 		}
-		return nil, &checkError{msg: "SSL_do_handshake() failed (" + sslError(err) + ")", err: err}
+		return nil, &checkError{msg: "SSL_do_handshake() failed (" + opensslerr.Text(err) + ")", err: err}
 	}
 	if sec.verify {
 		if msg := sec.check(tc.ConnectionState()); msg != "" {
@@ -236,7 +237,7 @@ func sslUpstreamMessage(e *UpstreamError) string {
 	case KindClosed, KindReset:
 		return "peer closed connection in SSL handshake"
 	}
-	return "SSL_do_handshake() failed (" + sslError(e.Err) + ")"
+	return "SSL_do_handshake() failed (" + opensslerr.Text(e.Err) + ")"
 }
 
 // probeTLS looks at the bytes an idle TLS connection received (probeIdle
