@@ -206,7 +206,7 @@ func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string
 // with nothing sent (nginx logs nothing), a broken chunked body 400, a client
 // that went away 499.
 func (x *exchange) clientBodyError(err error) bool {
-	switch classify(PhaseSendClient, err) {
+	switch Classify(PhaseSendClient, err) {
 	case KindTimeout:
 		x.status = fasthttp.StatusRequestTimeout
 		x.closeSilently()

@@ -9,15 +9,15 @@ import (
 
 func TestRetryBudgetTokens(t *testing.T) {
 	now := time.Unix(1000, 0)
-	b := newRetryBudget(0.2, 0)
-	if b.spend(now) {
+	b := NewRetryBudget(0.2, 0)
+	if b.Spend(now) {
 		t.Fatal("a budget that earned nothing allowed a retry")
 	}
 	for range 10 {
-		b.earn()
+		b.Earn()
 	}
 	got := 0
-	for b.spend(now) {
+	for b.Spend(now) {
 		got++
 	}
 	if got != 2 {
@@ -25,10 +25,10 @@ func TestRetryBudgetTokens(t *testing.T) {
 	}
 	// The cap: a long quiet spell saves at most retryBudgetBurst requests' worth.
 	for range 100000 {
-		b.earn()
+		b.Earn()
 	}
 	got = 0
-	for b.spend(now) {
+	for b.Spend(now) {
 		got++
 	}
 	if want := int(0.2 * retryBudgetBurst); got != want {
@@ -37,38 +37,38 @@ func TestRetryBudgetTokens(t *testing.T) {
 }
 
 func TestRetryBudgetFloor(t *testing.T) {
-	b := newRetryBudget(0.2, 3)
+	b := NewRetryBudget(0.2, 3)
 	now := time.Unix(1000, 0)
 	for i := range 3 {
-		if !b.spend(now) {
+		if !b.Spend(now) {
 			t.Fatalf("floor retry %d refused", i+1)
 		}
 	}
-	if b.spend(now) {
+	if b.Spend(now) {
 		t.Fatal("a fourth retry in the same second passed the floor of 3 with no tokens")
 	}
-	if !b.spend(now.Add(time.Second)) {
+	if !b.Spend(now.Add(time.Second)) {
 		t.Fatal("the floor did not renew in the next second")
 	}
 }
 
 func TestRetryBudgetOff(t *testing.T) {
-	b := newRetryBudget(0, 0)
+	b := NewRetryBudget(0, 0)
 	for range 1000 {
-		if !b.spend(time.Unix(1, 0)) {
+		if !b.Spend(time.Unix(1, 0)) {
 			t.Fatal("retry_budget off refused a retry")
 		}
 	}
-	var nilBudget *retryBudget
-	nilBudget.earn()
-	if !nilBudget.spend(time.Unix(1, 0)) {
+	var nilBudget *RetryBudget
+	nilBudget.Earn()
+	if !nilBudget.Spend(time.Unix(1, 0)) {
 		t.Fatal("a group without a budget refused a retry")
 	}
 }
 
 type fakeBudget struct{ left, asked int }
 
-func (f *fakeBudget) spend(time.Time) bool {
+func (f *fakeBudget) Spend(time.Time) bool {
 	f.asked++
 	if f.left == 0 {
 		return false
@@ -82,7 +82,7 @@ func (f *fakeBudget) spend(time.Time) bool {
 // retry (not extra load: the request never reached the upstream) never does.
 func TestDecideRetryBudget(t *testing.T) {
 	def := config.NextError | config.NextTimeout
-	reset := &UpstreamError{Phase: PhaseReadHeader, Kind: KindReset, Written: 100}
+	reset := &Error{Phase: PhaseReadHeader, Kind: KindReset, Written: 100}
 	empty := &fakeBudget{}
 	v := decideRetry(retryInput{Err: reset, Mask: def, Replayable: true, Tries: 1, MaxTries: 2, Budget: empty})
 	if v.Retry || v.Why != "retry budget exhausted" || empty.asked != 1 {
@@ -96,7 +96,7 @@ func TestDecideRetryBudget(t *testing.T) {
 	if v := decideRetry(retryInput{Err: reset, Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2, Budget: post}); v.Retry || post.asked != 0 {
 		t.Fatalf("a POST that is not retried anyway asked the budget: %+v asked %d", v, post.asked)
 	}
-	stale := &UpstreamError{Phase: PhaseReadHeader, Kind: KindReset, Reused: true, Written: 100}
+	stale := &Error{Phase: PhaseReadHeader, Kind: KindReset, Reused: true, Written: 100}
 	if v := decideRetry(retryInput{Err: stale, Mask: def, Replayable: true, Tries: 1, MaxTries: 2, Budget: empty}); !v.Retry || !v.Fresh {
 		t.Fatalf("stale keepalive retry refused by the budget: %+v", v)
 	}

@@ -78,7 +78,7 @@ func (s *spoolStream) onFull(err error) {
 		msg += " failed (" + strconv.Itoa(int(errno)) + ": " + errorlog.StrError(errno) + ")"
 	}
 	msg += ": the response is relayed at the client's pace"
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: PhaseReadBody}, msg, s.uc.peer.addr)
+	x.logUpstream(errorlog.Level(config.LevelWarn), &Error{Phase: PhaseReadBody}, msg, s.uc.Peer().Addr())
 }
 
 // writeDiskFull writes the temp-file budget and what a lack of space did.

@@ -187,9 +187,9 @@ func (x *exchange) stdin(body io.Reader) io.Reader {
 // readHeader reads the response head of the protocol in use into
 // x.uresp.Header (phase: reading response header from upstream). The error
 // is an *UpstreamError.
-func (x *exchange) readHeader(a *attempt) error {
+func (x *exchange) readHeader(a *Attempt) error {
 	if x.loc.fcgi == nil {
-		return a.readHeader(&x.uresp.Header)
+		return a.ReadHeader(&x.uresp.Header)
 	}
 	if ue := x.readFastCGIHeader(a); ue != nil {
 		return ue
@@ -199,22 +199,22 @@ func (x *exchange) readHeader(a *attempt) error {
 
 // bodyReader is where the response body is read from: the connection for
 // HTTP, the rest of STDOUT for FastCGI.
-func (x *exchange) bodyReader(a *attempt) *bufio.Reader {
+func (x *exchange) bodyReader(a *Attempt) *bufio.Reader {
 	if x.loc.fcgi != nil {
 		return x.fcgi.br
 	}
-	return a.conn.br
+	return a.Conn.Reader()
 }
 
-func (x *exchange) readFastCGIHeader(a *attempt) *UpstreamError {
+func (x *exchange) readFastCGIHeader(a *Attempt) *Error {
 	st := &x.fcgi
 	st.x = x
-	st.peer = a.conn.peer.addr
+	st.peer = a.Conn.Peer().Addr()
 	st.phase = PhaseReadHeader
 	if st.stderr == nil {
 		st.stderr = st.logStderr
 	}
-	st.rd.Reset(a.conn.br, st.stderr)
+	st.rd.Reset(a.Conn.Reader(), st.stderr)
 	// fastcgi_buffer_size bounds the CGI header, as proxy_buffer_size
 	// bounds an HTTP head.
 	size := max(int(x.loc.conf.ProxyBufferSize), 16)
@@ -231,11 +231,11 @@ func (x *exchange) readFastCGIHeader(a *attempt) *UpstreamError {
 			break
 		}
 		if len(b) >= st.br.Size() {
-			return a.failKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
+			return a.FailKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
 		}
 		if _, err := st.br.Peek(len(b) + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return a.failKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
+				return a.FailKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
 			}
 			return x.fastcgiFail(a, err)
 		}
@@ -282,7 +282,7 @@ func (*fastcgiTooBig) Error() string { return "upstream sent too big header" }
 // fastcgiFail turns a failure while reading the header into nginx's
 // error: socket errors as for HTTP (104, premature close, timeout);
 // FastCGI's own faults are invalid headers with fastcgi's wording.
-func (x *exchange) fastcgiFail(a *attempt, err error) *UpstreamError {
+func (x *exchange) fastcgiFail(a *Attempt, err error) *Error {
 	st := &x.fcgi
 	var pe *fastcgi.ProtocolError
 	switch {
@@ -292,9 +292,9 @@ func (x *exchange) fastcgiFail(a *attempt, err error) *UpstreamError {
 	case err == io.EOF:
 		pe = &fastcgi.ProtocolError{Msg: "upstream prematurely closed FastCGI stdout"}
 	default:
-		return a.fail(PhaseReadHeader, err)
+		return a.Fail(PhaseReadHeader, err)
 	}
-	ue := a.failKind(PhaseReadHeader, KindInvalidHeader, pe, "")
+	ue := a.FailKind(PhaseReadHeader, KindInvalidHeader, pe, "")
 	ue.Err, ue.Msg = pe, pe.Msg // the socket was fine: not its errno
 	return ue
 }
@@ -303,7 +303,7 @@ func (x *exchange) fastcgiFail(a *attempt, err error) *UpstreamError {
 // the phase the record arrived in.
 func (st *fcgiState) logStderr(msg []byte) {
 	x := st.x
-	x.logUpstream(errorlog.Level(config.LevelError), &UpstreamError{Phase: st.phase},
+	x.logUpstream(errorlog.Level(config.LevelError), &Error{Phase: st.phase},
 		`FastCGI sent in stderr: "`+string(msg)+`"`, st.peer)
 }
 

@@ -187,12 +187,12 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	if fresh {
 		x.backoff() // the same server again: give it a moment
 		if x.watch.gone() {
-			x.clientAborted(pr.addr, nil, nil)
+			x.clientAborted(pr.Addr(), nil, nil)
 			return false, false
 		}
 	}
 	if pr == nil {
-		pr = g.pick(x.tried)
+		pr = g.Pick(x.tried)
 	}
 	if pr == nil {
 		x.noLive()
@@ -200,26 +200,26 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	if x.firstTry.IsZero() {
 		x.firstTry = time.Now()
-		g.budget.earn()
+		g.Budget().Earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
 	if x.watch.gone() { // nginx: no failure, no other server, 499
-		x.clientAborted(pr.addr, ue, a)
+		x.clientAborted(pr.Addr(), ue, a)
 		return false, false
 	}
-	x.p.stats.attempt(pr, ue, a.start)
+	x.site.counters[pr].attempt(ue, a.Start)
 	if ue == nil {
 		status := x.uresp.Header.StatusCode()
 		x.record(pr, status, a)
 		if !statusListed(status, x.loc.conf.ProxyNextUpstream) || !statusRetry(status, x.retryInput(nil)) {
 			x.cur = a
-			g.succeeded(pr)
+			g.Succeeded(pr)
 			return false, true
 		}
 		// proxy_next_upstream http_5xx/403/404/429: drop this answer and go
 		// on. 403 and 404 are never counted as failures (nginx).
-		a.conn.close()
-		if status != 403 && status != 404 && g.failed(pr) {
+		a.Conn.Close()
+		if status != 403 && status != 404 && g.Failed(pr) {
 			x.logDisabled(pr, PhaseReadHeader)
 		}
 		x.tried = append(x.tried, pr)
@@ -237,17 +237,17 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	x.record(pr, ue.Status(), a)
 	verdict := decideRetry(x.retryInput(ue))
-	x.p.stats.decision(pr, verdict)
+	x.site.counters[pr].decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).
 	counted := !verdict.Fresh
-	if counted && ue.Kind == KindTimeout && g.failed(pr) {
+	if counted && ue.Kind == KindTimeout && g.Failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 		counted = false
 	}
-	x.logUpstream(ue.connectLogLevel(), ue, "", pr.addr)
-	if counted && ue.Kind != KindTimeout && g.failed(pr) {
+	x.logUpstream(ue.ConnectLogLevel(), ue, "", pr.Addr())
+	if counted && ue.Kind != KindTimeout && g.Failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 	}
 	x.logDecision(ue, verdict, a)
@@ -299,10 +299,10 @@ func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, 
 	return d
 }
 
-func (x *exchange) retryInput(ue *UpstreamError) retryInput {
+func (x *exchange) retryInput(ue *Error) retryInput {
 	lc := x.loc.conf
 	max := lc.ProxyNextUpstreamTries
-	if n := len(x.loc.group.peers) + len(x.loc.group.backup); max == 0 || max > n {
+	if n := x.loc.group.Size(); max == 0 || max > n {
 		max = n
 	}
 	nonIdem := isNonIdempotent(x.ctx.Request.Header.Method())
@@ -320,30 +320,30 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 		FreeUsed: x.freeUsed,
 		Now:      time.Now(),
 	}
-	if b := x.loc.group.budget; b != nil {
+	if b := x.loc.group.Budget(); b != nil {
 		in.Budget = b
 	}
 	return in
 }
 
-func (x *exchange) record(p *peer, status int, a *attempt) {
+func (x *exchange) record(p *Peer, status int, a *Attempt) {
 	via := vars.ViaFresh
-	if a.reused {
+	if a.Reused {
 		via = vars.ViaReused
 	}
-	x.attempts = append(x.attempts, vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(a.start),
-		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.idle})
+	x.attempts = append(x.attempts, vars.Attempt{Addr: p.Addr(), Status: status, ResponseTime: time.Since(a.Start),
+		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.Idle})
 }
 
 // noLive answers nginx's "no live upstreams": every server is down or has
 // been tried. The upstream field names the group, not a peer.
 func (x *exchange) noLive() {
-	e := &UpstreamError{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
-	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.name)
-	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.name, Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
+	e := &Error{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
+	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.Name())
+	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.Name(), Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 
-func (x *exchange) logDisabled(p *peer, phase Phase) {
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: phase}, "upstream server temporarily disabled", p.addr)
+func (x *exchange) logDisabled(p *Peer, phase Phase) {
+	x.logUpstream(errorlog.Level(config.LevelWarn), &Error{Phase: phase}, "upstream server temporarily disabled", p.Addr())
 }

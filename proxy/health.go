@@ -46,7 +46,7 @@ const (
 	checkHeadBuf = 4 << 10
 )
 
-// healthChecks runs the active health checks: one goroutine per checked
+// HealthChecks runs the active health checks: one goroutine per checked
 // server. Proxy.Start calls start with the first site and every reload calls
 // it again with the new one: groups the new site kept (a reload reuses an
 // unchanged upstream block) keep their checkers and counters, new groups get
@@ -54,9 +54,9 @@ const (
 // calls stop, which cancels the checks in progress and returns when every
 // goroutine has ended. The zero value is ready (stop without start does
 // nothing).
-type healthChecks struct {
+type HealthChecks struct {
 	mu      sync.Mutex
-	groups  map[*group]*groupChecks // groups being checked
+	groups  map[*Group]*groupChecks // groups being checked
 	stopped bool
 	running atomic.Int64 // checker goroutines alive (tests)
 }
@@ -67,21 +67,22 @@ type groupChecks struct {
 	wg     sync.WaitGroup
 }
 
-// start makes the running checkers match s: it launches a checker for every
-// server of every group of s that has a health_check block (except servers
-// marked down, never picked anyway) and is not checked yet, and stops the
-// checkers of groups s no longer has. After stop it does nothing.
-func (h *healthChecks) start(s *site, elog *errorlog.Log) {
+// Start makes the running checkers match groups (a site's): it launches a
+// checker for every server of every group that has a health_check block
+// (except servers marked down, never picked anyway) and is not checked yet,
+// and stops the checkers of groups no longer listed. After stop it does
+// nothing.
+func (h *HealthChecks) Start(groups map[string]*Group, elog *errorlog.Log) {
 	h.mu.Lock()
 	if h.stopped {
 		h.mu.Unlock()
 		return
 	}
 	if h.groups == nil {
-		h.groups = map[*group]*groupChecks{}
+		h.groups = map[*Group]*groupChecks{}
 	}
-	keep := map[*group]bool{}
-	for _, g := range s.groups {
+	keep := map[*Group]bool{}
+	for _, g := range groups {
 		if g.check == nil {
 			continue
 		}
@@ -92,7 +93,7 @@ func (h *healthChecks) start(s *site, elog *errorlog.Log) {
 		ctx, cancel := context.WithCancel(context.Background())
 		gc := &groupChecks{cancel: cancel}
 		h.groups[g] = gc
-		for _, p := range append(append([]*peer(nil), g.peers...), g.backup...) {
+		for _, p := range append(append([]*Peer(nil), g.peers...), g.backup...) {
 			if p.conf.Down {
 				continue
 			}
@@ -120,9 +121,9 @@ func (h *healthChecks) start(s *site, elog *errorlog.Log) {
 	}
 }
 
-// stop cancels every check and waits for the checkers to end. A check in
+// Stop cancels every check and waits for the checkers to end. A check in
 // progress is cut short (its socket deadline is set to the past).
-func (h *healthChecks) stop() {
+func (h *HealthChecks) Stop() {
 	h.mu.Lock()
 	h.stopped = true
 	all := h.groups
@@ -139,8 +140,8 @@ func (h *healthChecks) stop() {
 // checker checks one server. Its counters are its own goroutine's; the
 // verdict goes into the peer through group.setHealthy.
 type checker struct {
-	g    *group
-	p    *peer
+	g    *Group
+	p    *Peer
 	hc   *config.HealthCheck
 	elog *errorlog.Log
 

@@ -127,10 +127,10 @@ func newHCOrigin(t *testing.T, name string) *hcOrigin {
 func (o *hcOrigin) addr() string { return o.Listener.Addr().String() }
 
 // peerOf returns the peer of group name with address addr.
-func peerOf(t *testing.T, p *Proxy, name, addr string) (*group, *peer) {
+func peerOf(t *testing.T, p *Proxy, name, addr string) (*Group, *Peer) {
 	t.Helper()
 	g := p.site.Load().groups[name]
-	for _, pr := range append(append([]*peer(nil), g.peers...), g.backup...) {
+	for _, pr := range append(append([]*Peer(nil), g.peers...), g.backup...) {
 		if pr.addr == addr {
 			return g, pr
 		}
@@ -139,7 +139,7 @@ func peerOf(t *testing.T, p *Proxy, name, addr string) (*group, *peer) {
 	return nil, nil
 }
 
-func healthy(g *group, p *peer) bool {
+func healthy(g *Group, p *Peer) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return !p.unhealthy
@@ -218,7 +218,7 @@ func TestHealthCheckDownAndUp(t *testing.T) {
 // The counting itself, without sockets: fails in a row mark down, passes
 // in a row bring back, and a success or failure in between resets the run.
 func TestHealthCheckCounting(t *testing.T) {
-	g := newGroup("app", &config.Upstream{Servers: []config.UpstreamServer{
+	g := NewGroup("app", &config.Upstream{Servers: []config.UpstreamServer{
 		{Address: "a:1", Weight: 1, MaxFails: 1, FailTimeout: time.Second},
 		{Address: "b:1", Weight: 1, MaxFails: 1, FailTimeout: time.Second},
 	}}, nil)
@@ -251,7 +251,7 @@ func TestHealthCheckCounting(t *testing.T) {
 	c.observe(bad)
 	c.observe(bad)
 	for range 10 {
-		if pr := g.pick(nil); pr != g.peers[0] {
+		if pr := g.Pick(nil); pr != g.peers[0] {
 			t.Fatalf("picked %v, want a", pr.addr)
 		}
 	}
@@ -390,7 +390,7 @@ func hcCheck(t *testing.T, addr string, hc config.HealthCheck) error {
 	if hc.Status == nil {
 		hc.Status = []config.StatusRange{{Lo: 200, Hi: 399}}
 	}
-	g := newGroup("app", &config.Upstream{HealthCheck: &hc, Servers: []config.UpstreamServer{{Address: addr, Weight: 1}}}, nil)
+	g := NewGroup("app", &config.Upstream{HealthCheck: &hc, Servers: []config.UpstreamServer{{Address: addr, Weight: 1}}}, nil)
 	c := &checker{g: g, p: g.peers[0], hc: &hc}
 	return c.check(context.Background())
 }
@@ -686,7 +686,7 @@ http:
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p.health.start(p.site.Load(), p.elog) // after stop: must not start anything
+	p.health.Start(p.site.Load().groups, p.elog) // after stop: must not start anything
 	if n := p.health.running.Load(); n != 0 {
 		t.Fatalf("%d checkers after Close", n)
 	}

@@ -29,10 +29,10 @@ type Proxy struct {
 	elog      *errorlog.Log
 	ownsElog  bool
 	site      atomic.Pointer[site]
-	transport transport
+	transport Transport
 	connIDs   atomic.Uint64 // nginx's *N: shared by client and upstream connections
 	tempNums  atomic.Uint64 // nginx's ngx_next_temp_number: multipart/byteranges boundaries (files.go)
-	stale     staleStats
+	stale     StaleStats
 	full      diskFull // what a lack of temp space did (diskfull.go)
 	exchanges sync.Pool
 	now       func() time.Time
@@ -42,7 +42,7 @@ type Proxy struct {
 	tunBufs   sync.Map       // size → *sync.Pool of *[]byte: tunnels' copy buffers (tunnel.go)
 	clients   liveset.Set[*clientConn]
 	requests  inflight
-	health    healthChecks // health_check: started by Start, stopped by stop
+	health    HealthChecks // health_check: started by Start, stopped by stop
 	logs      logSet       // access logs, shared by generations
 	accepts   atomic.Int64 // connections accepted (stub_status "accepts")
 	handled   atomic.Int64 // connections handed to a server ("handled")
@@ -242,7 +242,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 		p.stopHard()
 		p.clients.CloseAll()
-		p.transport.conns.CloseAll()
+		p.transport.CloseAll()
 		<-retired
 		p.requests.wait(5 * time.Second)
 	}
@@ -275,9 +275,9 @@ func (p *Proxy) stop() {
 		close(p.done)
 	}
 	p.wg.Wait()
-	p.health.stop() // before the logs close: checkers log
+	p.health.Stop() // before the logs close: checkers log
 	for _, g := range p.site.Load().groups {
-		g.closeIdle()
+		g.CloseIdle()
 	}
 	p.closeLogs()
 }
@@ -300,12 +300,7 @@ func (p *Proxy) reaper() {
 			return
 		case now := <-t.C:
 			for _, g := range p.site.Load().groups {
-				for _, pr := range g.peers {
-					pr.idle.reap(now, p)
-				}
-				for _, pr := range g.backup {
-					pr.idle.reap(now, p)
-				}
+				g.Reap(now, idleLog{p})
 			}
 		}
 	}
@@ -358,7 +353,7 @@ func (x *exchange) finish() {
 	if x.body != nil {
 		_ = x.body.Close()
 	}
-	if x.cur != nil && x.cur.conn != nil {
+	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, false)
 	}
 	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
@@ -374,7 +369,7 @@ func (x *exchange) finish() {
 
 // logDecision states what nginx's log does not: whether a failed attempt is
 // retried, where, and why (info level, after nginx's own line).
-func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
+func (x *exchange) logDecision(ue *Error, v retryVerdict, a *Attempt) {
 	lv := errorlog.Level(config.LevelInfo)
 	if !x.p.elog.Enabled(lv) {
 		return
@@ -384,7 +379,7 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 		msg = "retrying: " + v.Why
 	}
 	if ue.Reused {
-		msg += " (" + reuseNote(a.idle, ue.Kind) + ")"
+		msg += " (" + reuseNote(a.Idle, ue.Kind) + ")"
 	}
 	x.logUpstream(lv, ue, msg, ue.Peer)
 }

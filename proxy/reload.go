@@ -250,7 +250,7 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		}
 	}
 	p.order = kept
-	p.health.start(s, p.elog)
+	p.health.Start(s.groups, p.elog)
 	if old != nil {
 		p.retire(old, retireGrace)
 	}
@@ -360,7 +360,7 @@ func (p *Proxy) retire(g *generation, grace time.Duration) {
 		p.mu.Unlock()
 		for name, grp := range g.site.groups {
 			if cur.groups[name] != grp {
-				grp.closeIdle()
+				grp.CloseIdle()
 			}
 		}
 		p.logs.release(g.site)

@@ -67,7 +67,7 @@ func (x *exchange) respond() bool {
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
 		if err := readSmallBody(&ctx.Response, x.bodyReader(a), cl); err != nil {
-			ue := a.fail(PhaseReadBody, err)
+			ue := a.Fail(PhaseReadBody, err)
 			ue.Buffered = true
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				ue.Kind = KindClosed
@@ -86,8 +86,8 @@ func (x *exchange) respond() bool {
 		return false
 	}
 	if x.upstreamChunked() {
-		if n := a.conn.br.Buffered(); n > 0 {
-			if b, _ := a.conn.br.Peek(n); chunkedBroken(b) {
+		if n := a.Conn.Reader().Buffered(); n > 0 {
+			if b, _ := a.Conn.Reader().Peek(n); chunkedBroken(b) {
 				x.brokenChunkedHead(a, buffering)
 				return false
 			}
@@ -96,10 +96,10 @@ func (x *exchange) respond() bool {
 	// Stream the body as it arrives.
 	var body io.Reader = x.bodyReader(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
 	if x.loc.fcgi == nil && cl == -1 {
-		body = newChunkedReader(a.conn.br) // nginx's chunked parser, bare LF too (chunked.go)
+		body = NewChunkedReader(a.Conn.Reader()) // nginx's chunked parser, bare LF too (chunked.go)
 	} else if x.loc.fcgi == nil {
 		x.uresp.StreamBody = true
-		if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
+		if err := x.uresp.ReadBody(a.Conn.Reader(), 0); err != nil {
 			x.bodyFailed(bodyError(a, err, buffering, x.upstreamChunked()))
 			ctx.Response.ImmediateHeaderFlush = true
 			ctx.SetBodyStream(&failedBody{x: x, err: err}, -1)
@@ -117,7 +117,7 @@ func (x *exchange) respond() bool {
 		// upstream as fast as it sends and frees it at the end, while the
 		// client drains the spool at its own pace.
 		s := &x.spooled
-		*s = spoolStream{x: x, a: a, uc: a.conn, done: make(chan struct{})}
+		*s = spoolStream{x: x, a: a, uc: a.Conn, done: make(chan struct{})}
 		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && x.ctx.Request.Header.IsHTTP11()) {
 			s.direct = newSocketWriter(cc, x)
 			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
@@ -147,7 +147,7 @@ func (x *exchange) respond() bool {
 	}
 	s := &x.stream
 	*s = bodyStream{x: x, r: body}
-	if cl >= 0 && x.loc.fcgi == nil && a.conn.br.Buffered() > cl {
+	if cl >= 0 && x.loc.fcgi == nil && a.Conn.Reader().Buffered() > cl {
 		// The whole body and more came with the head: nginx's input
 		// filter sees them before it goes on, still in the header's phase.
 		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
@@ -164,16 +164,16 @@ func (x *exchange) respond() bool {
 // read went straight into the caller's buffer, limited to the declared
 // length (plain TCP only: TLS records are not body bytes). phase is the
 // "while ..." nginx names.
-func (x *exchange) bodyOverran(a *attempt, probe bool, phase Phase) bool {
-	if x.loc.fcgi != nil || a == nil || a.conn == nil || x.uresp.Header.ContentLength() < 0 {
+func (x *exchange) bodyOverran(a *Attempt, probe bool, phase Phase) bool {
+	if x.loc.fcgi != nil || a == nil || a.Conn == nil || x.uresp.Header.ContentLength() < 0 {
 		return false
 	}
-	uc := a.conn
-	if uc.br.Buffered() == 0 && (!probe || uc.tls != nil || probeIdle(uc) != errUnsolicited) {
+	uc := a.Conn
+	if uc.Reader().Buffered() == 0 && (!probe || uc.IsTLS() || uc.Probe() != ErrUnsolicited) {
 		return false
 	}
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: phase},
-		`upstream sent more data than specified in "Content-Length" header`, uc.peer.addr)
+	x.logUpstream(errorlog.Level(config.LevelWarn), &Error{Phase: phase},
+		`upstream sent more data than specified in "Content-Length" header`, uc.Peer().Addr())
 	return true
 }
 
@@ -224,21 +224,20 @@ func noBody(method []byte, status int) bool {
 
 // release ends the upstream side of a finished attempt: the connection goes
 // back to the keepalive cache when the exchange left it reusable.
-func (x *exchange) release(a *attempt, complete bool) {
-	if a == nil || a.conn == nil {
+func (x *exchange) release(a *Attempt, complete bool) {
+	if a == nil || a.Conn == nil {
 		return
 	}
-	uc := a.conn
-	a.conn = nil
+	uc := a.Conn
+	a.Conn = nil
 	if complete && x.reusable() {
 		if x.loc.fcgi == nil {
-			uc.peer.idle.hint(x.uresp.Header.Peek("Keep-Alive"), x.p) // Keep-Alive: timeout=N
+			uc.Peer().Idle().Hint(x.uresp.Header.Peek("Keep-Alive"), idleLog{x.p}) // Keep-Alive: timeout=N
 		}
-		uc.unhold() // the attempt is over; the idle connection counts for nothing
-		uc.peer.idle.put(uc, time.Now())
+		uc.Keep(time.Now())
 		return
 	}
-	uc.close()
+	uc.Close()
 }
 
 // reusable: HTTP/1.1 both ways, no "Connection: close" either way, and
@@ -262,12 +261,12 @@ func (x *exchange) reusable() bool {
 
 // bodyFailed logs a failure while reading the upstream body. Nothing is
 // retried: the client already has the status line (nginx does the same).
-func (x *exchange) bodyFailed(ue *UpstreamError) {
-	x.p.stats.failure(x.cur.conn.peer, ue)
+func (x *exchange) bodyFailed(ue *Error) {
+	x.site.counters[x.cur.Conn.Peer()].failure(ue)
 	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {
-		x.attempts[n-1].ResponseTime = time.Since(x.cur.start)
+		x.attempts[n-1].ResponseTime = time.Since(x.cur.Start)
 	}
 }
 
@@ -323,13 +322,13 @@ func (f *failedBody) WriteTo(w io.Writer) (int64, error) {
 // come from the socket is then fasthttp's chunked parser refusing the
 // framing (a size line that is no hex number, no CRLF after the data),
 // nginx's "upstream sent invalid chunked response".
-func bodyError(a *attempt, err error, buffered, chunked bool) *UpstreamError {
-	ue := a.fail(PhaseReadBody, err)
+func bodyError(a *Attempt, err error, buffered, chunked bool) *Error {
+	ue := a.Fail(PhaseReadBody, err)
 	ue.Buffered = buffered
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		ue.Kind = KindClosed
-	case chunked && ue.Kind == KindOther && a.conn.rerr == nil:
+	case chunked && ue.Kind == KindOther && a.Conn.ReadErr() == nil:
 		ue.Kind = KindBadChunked
 	}
 	return ue
@@ -419,12 +418,12 @@ func unhex(c byte) int {
 // the upstream's status. The phase is nginx's: the body filter of
 // proxy_buffering off runs while the header is processed, the event pipe
 // of proxy_buffering on once reading upstream.
-func (x *exchange) brokenChunkedHead(a *attempt, buffering bool) {
+func (x *exchange) brokenChunkedHead(a *Attempt, buffering bool) {
 	phase := PhaseReadHeader
 	if buffering {
 		phase = PhaseReadBody
 	}
-	ue := a.failKind(phase, KindBadChunked, errBrokenChunked, "")
+	ue := a.FailKind(phase, KindBadChunked, errBrokenChunked, "")
 	x.bodyFailed(ue)
 	x.closeSilently()
 }
@@ -484,7 +483,7 @@ func (s *bodyStream) CloseWithError(err error) error {
 	s.closed = true
 	x := s.x
 	_ = x.uresp.CloseBodyStream()
-	if x.cur != nil && x.cur.conn != nil {
+	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, s.done && !s.failed && !s.overran)
 	}
 	if err != nil && !s.failed {

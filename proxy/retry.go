@@ -9,7 +9,7 @@ import (
 // retryInput is everything the retry decision reads. It is a plain value so
 // the decision can be table-tested without sockets.
 type retryInput struct {
-	Err           *UpstreamError
+	Err           *Error
 	Mask          config.NextUpstream // proxy_next_upstream
 	NonIdempotent bool                // POST, LOCK, PATCH
 	Replayable    bool                // the request body is fully buffered
@@ -25,7 +25,7 @@ type retryInput struct {
 
 // budget is what the decision asks last, once everything else says retry:
 // may the group take one more retry? (*retryBudget; tests pass a fake.)
-type budget interface{ spend(now time.Time) bool }
+type budget interface{ Spend(now time.Time) bool }
 
 // retryVerdict says whether to try again, and why (or why not): the reason
 // goes into the error log's decision line and the metrics.
@@ -90,7 +90,7 @@ func decideRetry(in retryInput) retryVerdict {
 	if in.MaxElapsed > 0 && in.Elapsed >= in.MaxElapsed {
 		return retryVerdict{Why: "proxy_next_upstream_timeout reached"}
 	}
-	if in.Budget != nil && !in.Budget.spend(in.Now) {
+	if in.Budget != nil && !in.Budget.Spend(in.Now) {
 		return retryVerdict{Why: "retry budget exhausted"}
 	}
 	return retryVerdict{Retry: true, Why: "next upstream"}
@@ -136,5 +136,5 @@ func statusRetry(status int, in retryInput) bool {
 	if in.MaxElapsed > 0 && in.Elapsed >= in.MaxElapsed {
 		return false
 	}
-	return in.Budget == nil || in.Budget.spend(in.Now)
+	return in.Budget == nil || in.Budget.Spend(in.Now)
 }

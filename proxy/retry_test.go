@@ -9,8 +9,8 @@ import (
 
 func TestDecideRetry(t *testing.T) {
 	def := config.NextError | config.NextTimeout
-	ue := func(ph Phase, k Kind, reused bool, written, read int64) *UpstreamError {
-		return &UpstreamError{Phase: ph, Kind: k, Reused: reused, Written: written, Read: read}
+	ue := func(ph Phase, k Kind, reused bool, written, read int64) *Error {
+		return &Error{Phase: ph, Kind: k, Reused: reused, Written: written, Read: read}
 	}
 	cases := []struct {
 		name  string

@@ -74,14 +74,14 @@ func TestUpstreamURI(t *testing.T) {
 
 // nginx's smooth weighted round-robin: weights 5,1,1 give a a b a c a a.
 func TestSmoothWeightedRoundRobin(t *testing.T) {
-	g := newGroup("g", &config.Upstream{Servers: []config.UpstreamServer{
+	g := NewGroup("g", &config.Upstream{Servers: []config.UpstreamServer{
 		{Address: "a", Weight: 5, MaxFails: 1, FailTimeout: 10 * time.Second},
 		{Address: "b", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
 		{Address: "c", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
 	}}, nil)
 	got := ""
 	for range 7 {
-		got += g.pick(nil).addr
+		got += g.Pick(nil).Addr()
 	}
 	if got != "aabacaa" {
 		t.Fatalf("got %s, want aabacaa", got)
@@ -91,44 +91,44 @@ func TestSmoothWeightedRoundRobin(t *testing.T) {
 func TestPassiveHealth(t *testing.T) {
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { return now }
-	g := newGroup("g", &config.Upstream{Servers: []config.UpstreamServer{
+	g := NewGroup("g", &config.Upstream{Servers: []config.UpstreamServer{
 		{Address: "a", Weight: 1, MaxFails: 2, FailTimeout: 10 * time.Second},
 		{Address: "b", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
 	}}, clock)
 	a, b := g.peers[0], g.peers[1]
-	if g.failed(a) {
+	if g.Failed(a) {
 		t.Fatal("one failure of max_fails=2 must not disable")
 	}
-	if !g.failed(a) {
+	if !g.Failed(a) {
 		t.Fatal("second failure must disable")
 	}
 	for range 4 {
-		if p := g.pick(nil); p != b {
-			t.Fatalf("disabled peer picked: %v", p.addr)
+		if p := g.Pick(nil); p != b {
+			t.Fatalf("disabled peer picked: %v", p.Addr())
 		}
 	}
 	// All down: no live upstreams.
-	g.failed(b)
-	if p := g.pick(nil); p != nil {
-		t.Fatalf("want no live upstreams, got %s", p.addr)
+	g.Failed(b)
+	if p := g.Pick(nil); p != nil {
+		t.Fatalf("want no live upstreams, got %s", p.Addr())
 	}
 	// After fail_timeout a disabled peer gets one request again.
 	now = now.Add(11 * time.Second)
-	if p := g.pick(nil); p == nil {
+	if p := g.Pick(nil); p == nil {
 		t.Fatal("want a peer after fail_timeout")
 	}
 	// The tried set is honoured.
-	if p := g.pick([]*peer{a, b}); p != nil {
-		t.Fatalf("tried peers picked: %s", p.addr)
+	if p := g.Pick([]*Peer{a, b}); p != nil {
+		t.Fatalf("tried peers picked: %s", p.Addr())
 	}
 }
 
 // A single-server group is never disabled (nginx).
 func TestSingleServerNeverDisabled(t *testing.T) {
-	g := newGroup("g", &config.Upstream{Servers: []config.UpstreamServer{{Address: "a", Weight: 1, MaxFails: 1, FailTimeout: time.Hour}}}, nil)
+	g := NewGroup("g", &config.Upstream{Servers: []config.UpstreamServer{{Address: "a", Weight: 1, MaxFails: 1, FailTimeout: time.Hour}}}, nil)
 	for range 3 {
-		g.failed(g.peers[0])
-		if g.pick(nil) == nil {
+		g.Failed(g.peers[0])
+		if g.Pick(nil) == nil {
 			t.Fatal("single server disabled")
 		}
 	}

@@ -37,8 +37,8 @@ import (
 // consumer touches only the spool and x.bodyBytes.
 type spoolStream struct {
 	x    *exchange
-	a    *attempt
-	uc   *upConn // the upstream connection, kept for the consumer's abort
+	a    *Attempt
+	uc   *Conn // the upstream connection, kept for the consumer's abort
 	sp   *buffer.Spool
 	done chan struct{} // closed by the producer when it has let go of a and uc
 
@@ -93,7 +93,7 @@ func (s *spoolStream) produce(r io.Reader) {
 	x.p.copyBufs.Put(bp)
 	_ = x.uresp.CloseBodyStream()
 	if n := len(x.attempts); n > 0 {
-		x.attempts[n-1].ResponseTime = time.Since(a.start)
+		x.attempts[n-1].ResponseTime = time.Since(a.Start)
 	}
 	var te *buffer.TempFileError
 	switch {
@@ -106,7 +106,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		// nginx: [crit] open() "..." failed (20: Not a directory) while
 		// reading upstream, and the client gets what was buffered.
 		s.upFailed = true
-		x.logTempFile(te, PhaseReadBody.String(), x.upstreamURL(s.uc.peer.addr))
+		x.logTempFile(te, PhaseReadBody.String(), x.upstreamURL(s.uc.Peer().Addr()))
 		s.sp.CloseWrite(werr)
 		x.release(a, false)
 	case werr != nil || s.state.Load() == spoolAborted:
@@ -115,7 +115,7 @@ func (s *spoolStream) produce(r io.Reader) {
 	default:
 		s.upFailed = true
 		ue := bodyError(a, rerr, true, x.upstreamChunked())
-		x.p.stats.failure(s.uc.peer, ue)
+		x.site.counters[s.uc.Peer()].failure(ue)
 		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 		s.sp.CloseWrite(ue)
 		x.release(a, false)
@@ -125,8 +125,8 @@ func (s *spoolStream) produce(r io.Reader) {
 // onSpill logs nginx's warning, once per response, from the producer.
 func (s *spoolStream) onSpill(path string) {
 	x := s.x
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: PhaseReadBody},
-		"an upstream response is buffered to a temporary file "+path, s.uc.peer.addr)
+	x.logUpstream(errorlog.Level(config.LevelWarn), &Error{Phase: PhaseReadBody},
+		"an upstream response is buffered to a temporary file "+path, s.uc.Peer().Addr())
 }
 
 // Read serves fasthttp when it cannot use WriteTo.
@@ -177,7 +177,7 @@ func (s *spoolStream) CloseWithError(err error) error {
 	s.closed = true
 	_ = s.sp.Close()
 	if s.state.CompareAndSwap(spoolRunning, spoolAborted) {
-		s.uc.close() // wakes a producer waiting on the upstream
+		s.uc.Close() // wakes a producer waiting on the upstream
 	}
 	<-s.done
 	x := s.x

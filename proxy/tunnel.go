@@ -96,7 +96,7 @@ func (s *tunnelSet) wait(ctx context.Context) bool {
 // tunnel is one open tunnel: its two connections, for closing from drain.
 type tunnel struct {
 	client   net.Conn
-	upstream *upConn
+	upstream *Conn
 	closed   atomic.Bool
 }
 
@@ -104,7 +104,7 @@ type tunnel struct {
 func (t *tunnel) Close() error {
 	t.closed.Store(true)
 	_ = t.client.Close()
-	return t.upstream.tcp.Close()
+	return t.upstream.Abort()
 }
 
 // tunnelEnd is how one direction of a tunnel ended.
@@ -115,8 +115,8 @@ type tunnelEnd struct {
 
 // runTunnel relays both directions after the 101 head has been built. The
 // client connection c is the hijacked one; the exchange finishes here.
-func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
-	uc := a.conn
+func (x *exchange) runTunnel(c net.Conn, a *Attempt, head []byte) {
+	uc := a.Conn
 	ts := &x.site.tunnels
 	defer ts.n.Add(-1) // counted in switchProtocols, before the hijack
 	x.p.stats.tunnels.Add(1)
@@ -139,7 +139,7 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 	defer ts.conns.Remove(t)
 
 	readTimeout := x.loc.conf.ProxyReadTimeout
-	uc.readTimeout = 0 // the idle deadline is set below, from both directions
+	uc.SetReadTimeout(0) // the idle deadline is set below, from both directions
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	touch := func() { last.Store(time.Now().UnixNano()) }
@@ -175,7 +175,7 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 		// EOF): an immediate read deadline wakes it. The flag first: the
 		// loop below checks it after each deadline it sets.
 		clientDone.Store(true)
-		_ = uc.tcp.SetReadDeadline(time.Unix(1, 0))
+		_ = uc.SetReadDeadline(time.Unix(1, 0))
 		up <- end
 	}()
 
@@ -189,13 +189,13 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 	buf := *bp
 	for {
 		if readTimeout > 0 {
-			_ = uc.tcp.SetReadDeadline(time.Unix(0, last.Load()).Add(readTimeout))
+			_ = uc.SetReadDeadline(time.Unix(0, last.Load()).Add(readTimeout))
 		}
 		if clientDone.Load() {
 			clientFirst = true
 			break
 		}
-		n, err := uc.br.Read(buf) // the bytes after the 101 head first
+		n, err := uc.Reader().Read(buf) // the bytes after the 101 head first
 		if n > 0 {
 			touch()
 			if _, werr := w.Write(buf[:n]); werr != nil {
@@ -228,7 +228,7 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 	// the client (a deadline) or on the upstream (closed; never reused).
 	_ = c.SetReadDeadline(time.Unix(1, 0))
 	if !clientFirst {
-		_ = uc.tcp.Close()
+		_ = uc.Abort()
 	}
 	upEnd := <-up
 

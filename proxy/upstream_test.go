@@ -16,7 +16,7 @@ import (
 
 // lcGroup builds a least_conn group; a server is "name" or "name:weight",
 // and a trailing "+backup" or "+down" sets those flags.
-func lcGroup(servers ...string) *group {
+func lcGroup(servers ...string) *Group {
 	u := &config.Upstream{LeastConn: true}
 	for _, s := range servers {
 		s, backup := strings.CutSuffix(s, "+backup")
@@ -29,12 +29,12 @@ func lcGroup(servers ...string) *group {
 		u.Servers = append(u.Servers, config.UpstreamServer{Address: name, Weight: weight, MaxFails: 1,
 			FailTimeout: 10 * time.Second, Backup: backup, Down: down})
 	}
-	return newGroup("g", u, nil)
+	return NewGroup("g", u, nil)
 }
 
-func lcPeer(t *testing.T, g *group, addr string) *peer {
+func lcPeer(t *testing.T, g *Group, addr string) *Peer {
 	t.Helper()
-	for _, p := range append(append([]*peer(nil), g.peers...), g.backup...) {
+	for _, p := range append(append([]*Peer(nil), g.peers...), g.backup...) {
 		if p.addr == addr {
 			return p
 		}
@@ -44,18 +44,18 @@ func lcPeer(t *testing.T, g *group, addr string) *peer {
 }
 
 // hold makes n attempts in flight on addr.
-func lcHold(t *testing.T, g *group, addr string, n int) {
+func lcHold(t *testing.T, g *Group, addr string, n int) {
 	t.Helper()
 	p := lcPeer(t, g, addr)
 	for range n {
-		g.acquire(p)
+		g.Acquire(p)
 	}
 }
 
-func picks(g *group, n int, tried ...*peer) string {
+func picks(g *Group, n int, tried ...*Peer) string {
 	var b strings.Builder
 	for range n {
-		p := g.pick(tried)
+		p := g.Pick(tried)
 		if p == nil {
 			b.WriteString("-")
 			continue
@@ -77,8 +77,8 @@ func TestLeastConnFewestInFlight(t *testing.T) {
 	if got := picks(g, 2); got != "cc" {
 		t.Fatalf("picks %s, want cc", got)
 	}
-	g.done(lcPeer(t, g, "a"))
-	g.done(lcPeer(t, g, "a")) // a=0
+	g.Done(lcPeer(t, g, "a"))
+	g.Done(lcPeer(t, g, "a")) // a=0
 	if got := picks(g, 2); got != "aa" {
 		t.Fatalf("picks %s, want aa", got)
 	}
@@ -116,7 +116,7 @@ func TestLeastConnTiesRoundRobin(t *testing.T) {
 	g = lcGroup("a:3", "b")
 	n := map[string]int{}
 	for range 1000 {
-		n[g.pick(nil).addr]++
+		n[g.Pick(nil).addr]++
 	}
 	if n["a"] != 750 || n["b"] != 250 {
 		t.Fatalf("distribution %v, want a=750 b=250", n)
@@ -132,19 +132,19 @@ func TestLeastConnDistributionSlowServer(t *testing.T) {
 			{Address: "slow", Weight: 1, MaxFails: 1, FailTimeout: time.Second},
 			{Address: "fast", Weight: 1, MaxFails: 1, FailTimeout: time.Second},
 		}}
-		g := newGroup("g", u, nil)
+		g := NewGroup("g", u, nil)
 		service := map[string]int{"slow": 8, "fast": 2}
-		ends := map[int][]*peer{} // tick → attempts that end then
+		ends := map[int][]*Peer{} // tick → attempts that end then
 		n := map[string]int{}
 		for tick := range 10000 {
 			for _, p := range ends[tick] {
-				g.done(p)
+				g.Done(p)
 			}
 			delete(ends, tick)
 			// Two requests arrive each tick.
 			for range 2 {
-				p := g.pick(nil)
-				g.acquire(p)
+				p := g.Pick(nil)
+				g.Acquire(p)
 				n[p.addr]++
 				ends[tick+service[p.addr]] = append(ends[tick+service[p.addr]], p)
 			}
@@ -179,23 +179,23 @@ func TestLeastConnSkips(t *testing.T) {
 	if got := picks(g, 2); got != "ab" && got != "ba" {
 		t.Fatalf("picks %s, want a and b (c is down)", got)
 	}
-	if p := g.pick([]*peer{a}); p != b {
+	if p := g.Pick([]*Peer{a}); p != b {
 		t.Fatalf("tried a: picked %v, want b", p)
 	}
 	g.setHealthy(b, false)
-	if p := g.pick(nil); p != a {
+	if p := g.Pick(nil); p != a {
 		t.Fatalf("b unhealthy: picked %v, want a", p)
 	}
-	g.failed(a) // max_fails 1: disabled for fail_timeout
+	g.Failed(a) // max_fails 1: disabled for fail_timeout
 	lcHold(t, g, "x", 1)
 	if got := picks(g, 2); got != "yy" {
 		t.Fatalf("no primary left: picks %s, want yy (the idle backup)", got)
 	}
-	if p := g.pick([]*peer{lcPeer(t, g, "x"), lcPeer(t, g, "y")}); p != nil {
+	if p := g.Pick([]*Peer{lcPeer(t, g, "x"), lcPeer(t, g, "y")}); p != nil {
 		t.Fatalf("everything tried or unavailable: picked %s", p.addr)
 	}
 	g.setHealthy(b, true)
-	if p := g.pick(nil); p != b {
+	if p := g.Pick(nil); p != b {
 		t.Fatalf("b healthy again: picked %v, want b", p)
 	}
 	_ = c
@@ -210,13 +210,13 @@ func TestLeastConnSingleServer(t *testing.T) {
 		t.Fatalf("picks %s", got)
 	}
 	g.setHealthy(g.peers[0], false)
-	if p := g.pick(nil); p != nil {
+	if p := g.Pick(nil); p != nil {
 		t.Fatalf("unhealthy single server picked")
 	}
 }
 
-func allIdle(g *group) bool {
-	for _, p := range append(append([]*peer(nil), g.peers...), g.backup...) {
+func allIdle(g *Group) bool {
+	for _, p := range append(append([]*Peer(nil), g.peers...), g.backup...) {
 		if p.active.Load() != 0 {
 			return false
 		}
@@ -224,9 +224,9 @@ func allIdle(g *group) bool {
 	return true
 }
 
-func activeCounts(g *group) string {
+func activeCounts(g *Group) string {
 	var s []string
-	for _, p := range append(append([]*peer(nil), g.peers...), g.backup...) {
+	for _, p := range append(append([]*Peer(nil), g.peers...), g.backup...) {
 		s = append(s, fmt.Sprintf("%s=%d", p.addr, p.active.Load()))
 	}
 	return strings.Join(s, " ")
@@ -368,7 +368,7 @@ http:
 		}
 	}
 	hcEventually(t, "every attempt given back", 5*time.Second, func() bool { return allIdle(g) })
-	if n := g.peers[0].idle.len(); n == 0 {
+	if n := g.peers[0].idle.Len(); n == 0 {
 		t.Errorf("no keepalive connection cached: the reuse path was not exercised")
 	}
 }

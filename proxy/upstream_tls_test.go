@@ -86,7 +86,7 @@ func TestVerifyResult(t *testing.T) {
 			if strings.HasPrefix(tc.name, "other") {
 				name = "wrong.test"
 			}
-			u := &upstreamTLS{verify: true, roots: tc.roots, name: name}
+			u := &TLS{verify: true, roots: tc.roots, name: name}
 			if got := u.check(tls.ConnectionState{PeerCertificates: tc.chain}); got != tc.want {
 				t.Errorf("got %q\nwant %q", got, tc.want)
 			}

@@ -35,7 +35,7 @@ func (x *exchange) beginVars() {
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host
-		if isUnixAddr(v.req.ProxyHost) {
+		if IsUnixAddr(v.req.ProxyHost) {
 			v.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 		}
 	}

@@ -1,0 +1,48 @@
+package proxy
+
+import (
+	"io"
+)
+
+// exchangeHead runs the first three phases of one attempt against pr:
+// connect (or reuse an idle connection), send the request, read the response
+// head into x.uresp. The returned attempt is never nil; its connection is
+// closed when the error is not nil.
+func (p *Proxy) exchangeHead(x *exchange, pr *Peer, fresh bool) (*Attempt, *Error) {
+	lc := x.loc.conf
+	a := &x.attemptBuf
+	err := p.transport.Open(x.watch.context(), a, pr, OpenOptions{
+		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls,
+		ConnectTimeout: lc.ProxyConnectTimeout, ReadTimeout: lc.ProxyReadTimeout, SendTimeout: lc.ProxySendTimeout,
+		HeaderBuffer: int(lc.ProxyBufferSize), Stale: &p.stale, Log: idleLog{p},
+	})
+	switch {
+	case err != nil && err.Phase == PhaseSSLHandshake:
+		p.nextConnID() // connected: the connection had its *N
+		return a, err
+	case err != nil:
+		return a, err
+	case !a.Reused:
+		p.nextConnID() // an upstream connection takes an nginx *N too
+		p.stats.dials.Add(1)
+	}
+	uc := a.Conn
+	if !x.watch.use(uc) { // the client went while this connection was made
+		uc.Close()
+		return a, &Error{Phase: PhaseConnect, Kind: KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: errClientGone}
+	}
+	defer x.watch.use(nil)
+	var body io.Reader
+	if x.body != nil {
+		body = x.stdin(x.body.reader()) // FastCGI frames it as STDIN records
+	}
+	if err := a.Send(x.head, body); err != nil {
+		uc.Close()
+		return a, err.(*Error)
+	}
+	if err := x.readHeader(a); err != nil { // HTTP or FastCGI (fcgi.go)
+		uc.Close()
+		return a, err.(*Error)
+	}
+	return a, nil
+}
