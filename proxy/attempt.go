@@ -2,22 +2,24 @@ package proxy
 
 import (
 	"io"
+
+	"spillway/proxy/upstream"
 )
 
 // exchangeHead runs the first three phases of one attempt against pr:
 // connect (or reuse an idle connection), send the request, read the response
 // head into x.uresp. The returned attempt is never nil; its connection is
 // closed when the error is not nil.
-func (p *Proxy) exchangeHead(x *exchange, pr *Peer, fresh bool) (*Attempt, *Error) {
+func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstream.Attempt, *upstream.Error) {
 	lc := x.loc.conf
 	a := &x.attemptBuf
-	err := p.transport.Open(x.watch.context(), a, pr, OpenOptions{
+	err := p.transport.Open(x.watch.context(), a, pr, upstream.OpenOptions{
 		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls,
 		ConnectTimeout: lc.ProxyConnectTimeout, ReadTimeout: lc.ProxyReadTimeout, SendTimeout: lc.ProxySendTimeout,
 		HeaderBuffer: int(lc.ProxyBufferSize), Stale: &p.stale, Log: idleLog{p},
 	})
 	switch {
-	case err != nil && err.Phase == PhaseSSLHandshake:
+	case err != nil && err.Phase == upstream.PhaseSSLHandshake:
 		p.nextConnID() // connected: the connection had its *N
 		return a, err
 	case err != nil:
@@ -29,7 +31,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *Peer, fresh bool) (*Attempt, *Erro
 	uc := a.Conn
 	if !x.watch.use(uc) { // the client went while this connection was made
 		uc.Close()
-		return a, &Error{Phase: PhaseConnect, Kind: KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: errClientGone}
+		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: errClientGone}
 	}
 	defer x.watch.use(nil)
 	var body io.Reader
@@ -38,11 +40,11 @@ func (p *Proxy) exchangeHead(x *exchange, pr *Peer, fresh bool) (*Attempt, *Erro
 	}
 	if err := a.Send(x.head, body); err != nil {
 		uc.Close()
-		return a, err.(*Error)
+		return a, err.(*upstream.Error)
 	}
 	if err := x.readHeader(a); err != nil { // HTTP or FastCGI (fcgi.go)
 		uc.Close()
-		return a, err.(*Error)
+		return a, err.(*upstream.Error)
 	}
 	return a, nil
 }

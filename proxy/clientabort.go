@@ -14,6 +14,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/httphead"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -63,10 +64,10 @@ type clientWatch struct {
 	mu     sync.Mutex
 	cc     *clientConn
 	state  watchState
-	timer  *time.Timer   // fires arm; created once per pooled exchange
-	exited chan struct{} // closed when an armed watcher returns
-	errno  syscall.Errno // ECONNRESET for an RST, 0 for a FIN
-	up     *Conn         // the upstream connection to close when the client goes
+	timer  *time.Timer    // fires arm; created once per pooled exchange
+	exited chan struct{}  // closed when an armed watcher returns
+	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
+	up     *upstream.Conn // the upstream connection to close when the client goes
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -123,7 +124,7 @@ func (w *clientWatch) context() context.Context {
 // use names the upstream connection the exchange is waiting on (nil when
 // none): the watcher closes it when the client goes, which ends the wait.
 // It reports false when the client is already gone.
-func (w *clientWatch) use(uc *Conn) bool {
+func (w *clientWatch) use(uc *upstream.Conn) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.up = uc
@@ -233,24 +234,24 @@ var errClientGone = errors.New("client prematurely closed connection")
 // and nothing sent. a is the attempt (nil during a backoff pause) and ue its
 // error (nil when the header had arrived), from which the phase comes; the
 // attempt's $upstream_status is the status line, if one had arrived.
-func (x *exchange) clientAborted(addr string, ue *Error, a *Attempt) {
-	phase, status, start := PhaseConnect, 0, time.Now()
+func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.Attempt) {
+	phase, status, start := upstream.PhaseConnect, 0, time.Now()
 	if a != nil {
 		start = a.Start
 	}
 	switch {
 	case ue != nil:
 		phase = ue.Phase
-		if phase == PhaseReadHeader && ue.Read == 0 {
+		if phase == upstream.PhaseReadHeader && ue.Read == 0 {
 			// nginx's action stays "sending request" until a
 			// response byte has been read.
-			phase = PhaseSend
+			phase = upstream.PhaseSend
 		}
-		if phase == PhaseReadHeader && x.loc.fcgi == nil && a.Conn != nil {
+		if phase == upstream.PhaseReadHeader && x.loc.fcgi == nil && a.Conn != nil {
 			status = partialStatus(a.Conn.Reader())
 		}
 	case a != nil: // the header came as the client went
-		phase, status = PhaseReadHeader, x.uresp.Header.StatusCode()
+		phase, status = upstream.PhaseReadHeader, x.uresp.Header.StatusCode()
 		a.Conn.Close()
 	}
 	var err error
@@ -259,7 +260,7 @@ func (x *exchange) clientAborted(addr string, ue *Error, a *Attempt) {
 	}
 	if addr != "" {
 		x.attempts = append(x.attempts, vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
-		x.logUpstream(errorlog.Level(config.LevelInfo), &Error{Phase: phase, Err: err},
+		x.logUpstream(errorlog.Level(config.LevelInfo), &upstream.Error{Phase: phase, Err: err},
 			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", addr)
 	}
 	x.status = 499

@@ -9,6 +9,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // Temp file budget (http.temp_file_limit) and a full disk.
@@ -78,7 +79,7 @@ func (s *spoolStream) onFull(err error) {
 		msg += " failed (" + strconv.Itoa(int(errno)) + ": " + errorlog.StrError(errno) + ")"
 	}
 	msg += ": the response is relayed at the client's pace"
-	x.logUpstream(errorlog.Level(config.LevelWarn), &Error{Phase: PhaseReadBody}, msg, s.uc.Peer().Addr())
+	x.logUpstream(errorlog.Level(config.LevelWarn), &upstream.Error{Phase: upstream.PhaseReadBody}, msg, s.uc.Peer().Addr())
 }
 
 // writeDiskFull writes the temp-file budget and what a lack of space did.

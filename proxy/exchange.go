@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -51,20 +52,20 @@ type exchange struct {
 	head  []byte             // request head sent upstream (built once, replayed on retries)
 	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
 
-	tried       []*Peer
+	tried       []*upstream.Peer
 	tries       int            // attempts that used a try
 	freeUsed    bool           // the free stale-keepalive retry was used
 	sameRetries int            // retries to a server already tried (proxy_next_upstream_backoff)
-	freshNext   *Peer          // retry this peer on a fresh connection next
+	freshNext   *upstream.Peer // retry this peer on a fresh connection next
 	attempts    []vars.Attempt // the tries, as $upstream_* list them
 	firstTry    time.Time
-	cur         *Attempt    // the attempt whose response is being relayed
-	attemptBuf  Attempt     // storage for the current attempt (one at a time)
-	stream      bodyStream  // the body when proxy_buffering is off
-	spooled     spoolStream // the body when it is buffered and larger than proxy_buffers
-	status      int         // status sent to the client (for the access log)
-	bodyBytes   int64       // body bytes handed to the client connection
-	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
+	cur         *upstream.Attempt // the attempt whose response is being relayed
+	attemptBuf  upstream.Attempt  // storage for the current attempt (one at a time)
+	stream      bodyStream        // the body when proxy_buffering is off
+	spooled     spoolStream       // the body when it is buffered and larger than proxy_buffers
+	status      int               // status sent to the client (for the access log)
+	bodyBytes   int64             // body bytes handed to the client connection
+	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	logged      bool
 	fcgi        fcgiState    // the FastCGI side of the exchange (fcgi.go)
 	vars        exchangeVars // what its variables read (vars.go)
@@ -131,11 +132,11 @@ func bstr(b []byte) string {
 
 // upstreamURL is nginx's "upstream:" field: scheme, peer, URI sent.
 func (x *exchange) upstreamURL(hostport string) string {
-	return PeerURL(x.loc.scheme, hostport, x.uri)
+	return upstream.PeerURL(x.loc.scheme, hostport, x.uri)
 }
 
 // logUpstream writes nginx's error line for a failed attempt.
-func (x *exchange) logUpstream(lv errorlog.Level, e *Error, msg string, hostport string) {
+func (x *exchange) logUpstream(lv errorlog.Level, e *upstream.Error, msg string, hostport string) {
 	f := x.fields
 	f.Upstream = x.upstreamURL(hostport)
 	errno := e.Errno()

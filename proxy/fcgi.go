@@ -10,6 +10,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/fastcgi"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -75,7 +76,7 @@ type fcgiState struct {
 	script []byte // $fastcgi_script_name
 	pinfo  []byte // $fastcgi_path_info
 	peer   string
-	phase  Phase
+	phase  upstream.Phase
 	stderr func([]byte)
 }
 
@@ -187,7 +188,7 @@ func (x *exchange) stdin(body io.Reader) io.Reader {
 // readHeader reads the response head of the protocol in use into
 // x.uresp.Header (phase: reading response header from upstream). The error
 // is an *UpstreamError.
-func (x *exchange) readHeader(a *Attempt) error {
+func (x *exchange) readHeader(a *upstream.Attempt) error {
 	if x.loc.fcgi == nil {
 		return a.ReadHeader(&x.uresp.Header)
 	}
@@ -199,18 +200,18 @@ func (x *exchange) readHeader(a *Attempt) error {
 
 // bodyReader is where the response body is read from: the connection for
 // HTTP, the rest of STDOUT for FastCGI.
-func (x *exchange) bodyReader(a *Attempt) *bufio.Reader {
+func (x *exchange) bodyReader(a *upstream.Attempt) *bufio.Reader {
 	if x.loc.fcgi != nil {
 		return x.fcgi.br
 	}
 	return a.Conn.Reader()
 }
 
-func (x *exchange) readFastCGIHeader(a *Attempt) *Error {
+func (x *exchange) readFastCGIHeader(a *upstream.Attempt) *upstream.Error {
 	st := &x.fcgi
 	st.x = x
 	st.peer = a.Conn.Peer().Addr()
-	st.phase = PhaseReadHeader
+	st.phase = upstream.PhaseReadHeader
 	if st.stderr == nil {
 		st.stderr = st.logStderr
 	}
@@ -231,11 +232,11 @@ func (x *exchange) readFastCGIHeader(a *Attempt) *Error {
 			break
 		}
 		if len(b) >= st.br.Size() {
-			return a.FailKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
+			return a.FailKind(upstream.PhaseReadHeader, upstream.KindTooBigHeader, &fastcgiTooBig{}, "")
 		}
 		if _, err := st.br.Peek(len(b) + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return a.FailKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
+				return a.FailKind(upstream.PhaseReadHeader, upstream.KindTooBigHeader, &fastcgiTooBig{}, "")
 			}
 			return x.fastcgiFail(a, err)
 		}
@@ -270,7 +271,7 @@ func (x *exchange) readFastCGIHeader(a *Attempt) *Error {
 		cl = st.br.Buffered() + rest
 	}
 	h.SetContentLength(cl)
-	st.phase = PhaseReadBody
+	st.phase = upstream.PhaseReadBody
 	return nil
 }
 
@@ -282,7 +283,7 @@ func (*fastcgiTooBig) Error() string { return "upstream sent too big header" }
 // fastcgiFail turns a failure while reading the header into nginx's
 // error: socket errors as for HTTP (104, premature close, timeout);
 // FastCGI's own faults are invalid headers with fastcgi's wording.
-func (x *exchange) fastcgiFail(a *Attempt, err error) *Error {
+func (x *exchange) fastcgiFail(a *upstream.Attempt, err error) *upstream.Error {
 	st := &x.fcgi
 	var pe *fastcgi.ProtocolError
 	switch {
@@ -292,9 +293,9 @@ func (x *exchange) fastcgiFail(a *Attempt, err error) *Error {
 	case err == io.EOF:
 		pe = &fastcgi.ProtocolError{Msg: "upstream prematurely closed FastCGI stdout"}
 	default:
-		return a.Fail(PhaseReadHeader, err)
+		return a.Fail(upstream.PhaseReadHeader, err)
 	}
-	ue := a.FailKind(PhaseReadHeader, KindInvalidHeader, pe, "")
+	ue := a.FailKind(upstream.PhaseReadHeader, upstream.KindInvalidHeader, pe, "")
 	ue.Err, ue.Msg = pe, pe.Msg // the socket was fine: not its errno
 	return ue
 }
@@ -303,7 +304,7 @@ func (x *exchange) fastcgiFail(a *Attempt, err error) *Error {
 // the phase the record arrived in.
 func (st *fcgiState) logStderr(msg []byte) {
 	x := st.x
-	x.logUpstream(errorlog.Level(config.LevelError), &Error{Phase: st.phase},
+	x.logUpstream(errorlog.Level(config.LevelError), &upstream.Error{Phase: st.phase},
 		`FastCGI sent in stderr: "`+string(msg)+`"`, st.peer)
 }
 

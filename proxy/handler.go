@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -220,7 +221,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		// on. 403 and 404 are never counted as failures (nginx).
 		a.Conn.Close()
 		if status != 403 && status != 404 && g.Failed(pr) {
-			x.logDisabled(pr, PhaseReadHeader)
+			x.logDisabled(pr, upstream.PhaseReadHeader)
 		}
 		x.tried = append(x.tried, pr)
 		x.tries++
@@ -242,12 +243,12 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).
 	counted := !verdict.Fresh
-	if counted && ue.Kind == KindTimeout && g.Failed(pr) {
+	if counted && ue.Kind == upstream.KindTimeout && g.Failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 		counted = false
 	}
 	x.logUpstream(ue.ConnectLogLevel(), ue, "", pr.Addr())
-	if counted && ue.Kind != KindTimeout && g.Failed(pr) {
+	if counted && ue.Kind != upstream.KindTimeout && g.Failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 	}
 	x.logDecision(ue, verdict, a)
@@ -299,7 +300,7 @@ func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, 
 	return d
 }
 
-func (x *exchange) retryInput(ue *Error) retryInput {
+func (x *exchange) retryInput(ue *upstream.Error) retryInput {
 	lc := x.loc.conf
 	max := lc.ProxyNextUpstreamTries
 	if n := x.loc.group.Size(); max == 0 || max > n {
@@ -326,7 +327,7 @@ func (x *exchange) retryInput(ue *Error) retryInput {
 	return in
 }
 
-func (x *exchange) record(p *Peer, status int, a *Attempt) {
+func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt) {
 	via := vars.ViaFresh
 	if a.Reused {
 		via = vars.ViaReused
@@ -338,12 +339,12 @@ func (x *exchange) record(p *Peer, status int, a *Attempt) {
 // noLive answers nginx's "no live upstreams": every server is down or has
 // been tried. The upstream field names the group, not a peer.
 func (x *exchange) noLive() {
-	e := &Error{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
+	e := &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindNoLive, Err: upstream.ErrNoLiveUpstreams}
 	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.Name())
 	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.Name(), Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 
-func (x *exchange) logDisabled(p *Peer, phase Phase) {
-	x.logUpstream(errorlog.Level(config.LevelWarn), &Error{Phase: phase}, "upstream server temporarily disabled", p.Addr())
+func (x *exchange) logDisabled(p *upstream.Peer, phase upstream.Phase) {
+	x.logUpstream(errorlog.Level(config.LevelWarn), &upstream.Error{Phase: phase}, "upstream server temporarily disabled", p.Addr())
 }

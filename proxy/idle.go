@@ -6,6 +6,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/idlelearn"
+	"spillway/proxy/upstream"
 )
 
 // The proxy side of the keepalive cache (proxy/upstream): its notices in
@@ -28,12 +29,12 @@ func (l idleLog) IdleLearned(addr string, ev idlelearn.Event) {
 // failed before any response byte, with an RST or a FIN, was closed by the
 // upstream while idle (the race the peek cannot see). It counts the free
 // retry that follows.
-func (p *Proxy) staleReuse(pr *Peer, a *Attempt, ue *Error) {
+func (p *Proxy) staleReuse(pr *upstream.Peer, a *upstream.Attempt, ue *upstream.Error) {
 	p.stale.Retried.Add(1)
 	switch ue.Kind {
-	case KindReset:
+	case upstream.KindReset:
 		pr.Idle().Closed(a.Idle, idlelearn.RST, a.Start, idleLog{p})
-	case KindClosed:
+	case upstream.KindClosed:
 		pr.Idle().Closed(a.Idle, idlelearn.FIN, a.Start, idleLog{p})
 	}
 }

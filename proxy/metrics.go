@@ -25,9 +25,11 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/upstream"
 )
 
-const numKinds = int(KindNoLive) + 1
+const numKinds = int(upstream.KindNoLive) + 1
 
 // stats is the proxy's counters.
 type stats struct {
@@ -53,8 +55,8 @@ type serverKey struct{ upstream, server string }
 // read of an immutable map; the entry outlives a reload that keeps the
 // server (same upstream name and address), so its counters do not restart.
 type serverStats struct {
-	attempts atomic.Int64                                // attempts, retries included
-	failures [PhaseSendClient + 1][numKinds]atomic.Int64 // by phase and kind
+	attempts atomic.Int64                                         // attempts, retries included
+	failures [upstream.PhaseSendClient + 1][numKinds]atomic.Int64 // by phase and kind
 
 	set        *metrics.Set                 // holds headerTime alone, labelled
 	headerTime *metrics.PrometheusHistogram // $upstream_header_time of answered attempts
@@ -86,7 +88,7 @@ func (k serverKey) labels() string {
 func (st *stats) bind(s *site) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	s.counters = map[*Peer]*serverStats{}
+	s.counters = map[*upstream.Peer]*serverStats{}
 	for name, g := range s.groups {
 		for _, pr := range g.Peers() {
 			k := serverKey{name, pr.Addr()}
@@ -131,7 +133,7 @@ func (st *stats) request(status int, d time.Duration) {
 
 // attempt counts one attempt against a server (m, its counters) up to its
 // response header: ue nil means the header came.
-func (m *serverStats) attempt(ue *Error, start time.Time) {
+func (m *serverStats) attempt(ue *upstream.Error, start time.Time) {
 	if m == nil {
 		return // a peer of a site not built by prepare (tests)
 	}
@@ -145,7 +147,7 @@ func (m *serverStats) attempt(ue *Error, start time.Time) {
 
 // failure counts a failure of a server by phase and kind (the header
 // phases through attempt, the body phase where the body breaks off).
-func (m *serverStats) failure(ue *Error) {
+func (m *serverStats) failure(ue *upstream.Error) {
 	if m == nil {
 		return
 	}
@@ -288,7 +290,7 @@ func (p *Proxy) writeMetrics(w io.Writer) {
 			for k := range sp.m.failures[ph] {
 				if n := sp.m.failures[ph][k].Load(); n > 0 {
 					e.sample(fmt.Sprintf(`spillway_upstream_failures_total%s,kind="%s",phase="%s"}`,
-						lb[:len(lb)-1], Kind(k), Phase(ph)), uint64(n))
+						lb[:len(lb)-1], upstream.Kind(k), upstream.Phase(ph)), uint64(n))
 				}
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/liveset"
+	"spillway/proxy/upstream"
 )
 
 // Proxy is a running spillway: listeners, the current site, upstream
@@ -29,10 +30,10 @@ type Proxy struct {
 	elog      *errorlog.Log
 	ownsElog  bool
 	site      atomic.Pointer[site]
-	transport Transport
+	transport upstream.Transport
 	connIDs   atomic.Uint64 // nginx's *N: shared by client and upstream connections
 	tempNums  atomic.Uint64 // nginx's ngx_next_temp_number: multipart/byteranges boundaries (files.go)
-	stale     StaleStats
+	stale     upstream.StaleStats
 	full      diskFull // what a lack of temp space did (diskfull.go)
 	exchanges sync.Pool
 	now       func() time.Time
@@ -42,15 +43,15 @@ type Proxy struct {
 	tunBufs   sync.Map       // size → *sync.Pool of *[]byte: tunnels' copy buffers (tunnel.go)
 	clients   liveset.Set[*clientConn]
 	requests  inflight
-	health    HealthChecks // health_check: started by Start, stopped by stop
-	logs      logSet       // access logs, shared by generations
-	accepts   atomic.Int64 // connections accepted (stub_status "accepts")
-	handled   atomic.Int64 // connections handed to a server ("handled")
-	stats     *stats       // counters for metrics and stub_status
-	pid       int          // $pid
-	hostname  string       // $hostname
-	fds       *fdReserve   // descriptors kept for accepted clients (fdreserve.go)
-	inherited inheritedSet // sockets from the previous binary (Options.Inherited)
+	health    upstream.HealthChecks // health_check: started by Start, stopped by stop
+	logs      logSet                // access logs, shared by generations
+	accepts   atomic.Int64          // connections accepted (stub_status "accepts")
+	handled   atomic.Int64          // connections handed to a server ("handled")
+	stats     *stats                // counters for metrics and stub_status
+	pid       int                   // $pid
+	hostname  string                // $hostname
+	fds       *fdReserve            // descriptors kept for accepted clients (fdreserve.go)
+	inherited inheritedSet          // sockets from the previous binary (Options.Inherited)
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -369,7 +370,7 @@ func (x *exchange) finish() {
 
 // logDecision states what nginx's log does not: whether a failed attempt is
 // retried, where, and why (info level, after nginx's own line).
-func (x *exchange) logDecision(ue *Error, v retryVerdict, a *Attempt) {
+func (x *exchange) logDecision(ue *upstream.Error, v retryVerdict, a *upstream.Attempt) {
 	lv := errorlog.Level(config.LevelInfo)
 	if !x.p.elog.Enabled(lv) {
 		return
@@ -389,12 +390,12 @@ func (x *exchange) logDecision(ue *Error, v retryVerdict, a *Attempt) {
 // millisecond was not "idle 0.000s" in any useful sense: the upstream
 // closed it right after its previous response without saying so
 // (no Connection: close), and the note says that.
-func reuseNote(idle time.Duration, k Kind) string {
+func reuseNote(idle time.Duration, k upstream.Kind) string {
 	how := ""
 	switch k {
-	case KindReset:
+	case upstream.KindReset:
 		how = "closed by RST"
-	case KindClosed:
+	case upstream.KindClosed:
 		how = "closed by FIN"
 	}
 	if idle < time.Millisecond {

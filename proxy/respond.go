@@ -14,6 +14,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // Response headers that describe the upstream connection, or that nginx
@@ -67,10 +68,10 @@ func (x *exchange) respond() bool {
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
 		if err := readSmallBody(&ctx.Response, x.bodyReader(a), cl); err != nil {
-			ue := a.Fail(PhaseReadBody, err)
+			ue := a.Fail(upstream.PhaseReadBody, err)
 			ue.Buffered = true
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				ue.Kind = KindClosed
+				ue.Kind = upstream.KindClosed
 			}
 			x.bodyFailed(ue)
 			// nginx sends the header and what it had, then closes: the
@@ -82,7 +83,7 @@ func (x *exchange) respond() bool {
 			return true // fb finishes the exchange
 		}
 		x.bodyBytes = int64(cl)
-		x.release(a, !x.bodyOverran(a, false, PhaseReadBody))
+		x.release(a, !x.bodyOverran(a, false, upstream.PhaseReadBody))
 		return false
 	}
 	if x.upstreamChunked() {
@@ -96,7 +97,7 @@ func (x *exchange) respond() bool {
 	// Stream the body as it arrives.
 	var body io.Reader = x.bodyReader(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
 	if x.loc.fcgi == nil && cl == -1 {
-		body = NewChunkedReader(a.Conn.Reader()) // nginx's chunked parser, bare LF too (chunked.go)
+		body = upstream.NewChunkedReader(a.Conn.Reader()) // nginx's chunked parser, bare LF too (chunked.go)
 	} else if x.loc.fcgi == nil {
 		x.uresp.StreamBody = true
 		if err := x.uresp.ReadBody(a.Conn.Reader(), 0); err != nil {
@@ -150,7 +151,7 @@ func (x *exchange) respond() bool {
 	if cl >= 0 && x.loc.fcgi == nil && a.Conn.Reader().Buffered() > cl {
 		// The whole body and more came with the head: nginx's input
 		// filter sees them before it goes on, still in the header's phase.
-		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
+		s.overran = x.bodyOverran(a, false, upstream.PhaseReadHeader)
 	}
 	x.setBody(s, ccl)
 	return true
@@ -164,15 +165,15 @@ func (x *exchange) respond() bool {
 // read went straight into the caller's buffer, limited to the declared
 // length (plain TCP only: TLS records are not body bytes). phase is the
 // "while ..." nginx names.
-func (x *exchange) bodyOverran(a *Attempt, probe bool, phase Phase) bool {
+func (x *exchange) bodyOverran(a *upstream.Attempt, probe bool, phase upstream.Phase) bool {
 	if x.loc.fcgi != nil || a == nil || a.Conn == nil || x.uresp.Header.ContentLength() < 0 {
 		return false
 	}
 	uc := a.Conn
-	if uc.Reader().Buffered() == 0 && (!probe || uc.IsTLS() || uc.Probe() != ErrUnsolicited) {
+	if uc.Reader().Buffered() == 0 && (!probe || uc.IsTLS() || uc.Probe() != upstream.ErrUnsolicited) {
 		return false
 	}
-	x.logUpstream(errorlog.Level(config.LevelWarn), &Error{Phase: phase},
+	x.logUpstream(errorlog.Level(config.LevelWarn), &upstream.Error{Phase: phase},
 		`upstream sent more data than specified in "Content-Length" header`, uc.Peer().Addr())
 	return true
 }
@@ -224,7 +225,7 @@ func noBody(method []byte, status int) bool {
 
 // release ends the upstream side of a finished attempt: the connection goes
 // back to the keepalive cache when the exchange left it reusable.
-func (x *exchange) release(a *Attempt, complete bool) {
+func (x *exchange) release(a *upstream.Attempt, complete bool) {
 	if a == nil || a.Conn == nil {
 		return
 	}
@@ -261,7 +262,7 @@ func (x *exchange) reusable() bool {
 
 // bodyFailed logs a failure while reading the upstream body. Nothing is
 // retried: the client already has the status line (nginx does the same).
-func (x *exchange) bodyFailed(ue *Error) {
+func (x *exchange) bodyFailed(ue *upstream.Error) {
 	x.site.counters[x.cur.Conn.Peer()].failure(ue)
 	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
 	x.release(x.cur, false)
@@ -322,14 +323,14 @@ func (f *failedBody) WriteTo(w io.Writer) (int64, error) {
 // come from the socket is then fasthttp's chunked parser refusing the
 // framing (a size line that is no hex number, no CRLF after the data),
 // nginx's "upstream sent invalid chunked response".
-func bodyError(a *Attempt, err error, buffered, chunked bool) *Error {
-	ue := a.Fail(PhaseReadBody, err)
+func bodyError(a *upstream.Attempt, err error, buffered, chunked bool) *upstream.Error {
+	ue := a.Fail(upstream.PhaseReadBody, err)
 	ue.Buffered = buffered
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		ue.Kind = KindClosed
-	case chunked && ue.Kind == KindOther && a.Conn.ReadErr() == nil:
-		ue.Kind = KindBadChunked
+		ue.Kind = upstream.KindClosed
+	case chunked && ue.Kind == upstream.KindOther && a.Conn.ReadErr() == nil:
+		ue.Kind = upstream.KindBadChunked
 	}
 	return ue
 }
@@ -418,12 +419,12 @@ func unhex(c byte) int {
 // the upstream's status. The phase is nginx's: the body filter of
 // proxy_buffering off runs while the header is processed, the event pipe
 // of proxy_buffering on once reading upstream.
-func (x *exchange) brokenChunkedHead(a *Attempt, buffering bool) {
-	phase := PhaseReadHeader
+func (x *exchange) brokenChunkedHead(a *upstream.Attempt, buffering bool) {
+	phase := upstream.PhaseReadHeader
 	if buffering {
-		phase = PhaseReadBody
+		phase = upstream.PhaseReadBody
 	}
-	ue := a.FailKind(phase, KindBadChunked, errBrokenChunked, "")
+	ue := a.FailKind(phase, upstream.KindBadChunked, errBrokenChunked, "")
 	x.bodyFailed(ue)
 	x.closeSilently()
 }
@@ -456,9 +457,9 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 			s.done = true
 			// nginx names the handler that ran its read loop: the
 			// client's once body bytes went out, else the upstream's.
-			phase := PhaseReadBody
+			phase := upstream.PhaseReadBody
 			if x.bodyBytes > int64(n) {
-				phase = PhaseSendClient
+				phase = upstream.PhaseSendClient
 			}
 			s.overran = s.overran || x.bodyOverran(x.cur, true, phase)
 		}
@@ -506,6 +507,6 @@ func (x *exchange) clientWriteFailed(err error) {
 			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 		}
 		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: x.conn,
-			Msg: msg, Errno: errno, Action: PhaseSendClient.String(), Fields: &f})
+			Msg: msg, Errno: errno, Action: upstream.PhaseSendClient.String(), Fields: &f})
 	}
 }

@@ -4,12 +4,13 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/upstream"
 )
 
 // retryInput is everything the retry decision reads. It is a plain value so
 // the decision can be table-tested without sockets.
 type retryInput struct {
-	Err           *Error
+	Err           *upstream.Error
 	Mask          config.NextUpstream // proxy_next_upstream
 	NonIdempotent bool                // POST, LOCK, PATCH
 	Replayable    bool                // the request body is fully buffered
@@ -42,27 +43,27 @@ func decideRetry(in retryInput) retryVerdict {
 	e := in.Err
 	// Once response bytes reached the client nothing can be retried: the
 	// client has a status line it cannot take back (nginx, Go, Pingora agree).
-	if in.ClientBytes > 0 || e.Phase >= PhaseReadBody {
+	if in.ClientBytes > 0 || e.Phase >= upstream.PhaseReadBody {
 		return retryVerdict{Why: "response already started"}
 	}
 	if in.Mask&config.NextOff != 0 && in.Mask == config.NextOff {
 		return retryVerdict{Why: "proxy_next_upstream off"}
 	}
 	// A request body that was streamed and not kept cannot be sent again.
-	if !in.Replayable && e.Phase >= PhaseSend && e.Written > 0 {
+	if !in.Replayable && e.Phase >= upstream.PhaseSend && e.Written > 0 {
 		return retryVerdict{Why: "request body not buffered"}
 	}
 	var ft config.NextUpstream
 	switch e.Kind {
-	case KindTimeout:
+	case upstream.KindTimeout:
 		ft = config.NextTimeout
-	case KindInvalidHeader, KindTooBigHeader:
+	case upstream.KindInvalidHeader, upstream.KindTooBigHeader:
 		ft = config.NextInvalidHeader
-	case KindNoValidHTTP:
+	case upstream.KindNoValidHTTP:
 		// nginx passes an HTTP/0.9 answer through and never retries it;
 		// spillway answers 502 but keeps the no-retry rule.
 		return retryVerdict{Why: "upstream sent no valid HTTP"}
-	case KindNoLive:
+	case upstream.KindNoLive:
 		return retryVerdict{Why: "no live upstreams"}
 	default:
 		ft = config.NextError
@@ -71,13 +72,13 @@ func decideRetry(in retryInput) retryVerdict {
 		return retryVerdict{Why: "not listed in proxy_next_upstream"}
 	}
 	// Nothing was sent on a failed connect: safe for every method.
-	sent := e.Phase >= PhaseSend
+	sent := e.Phase >= upstream.PhaseSend
 	// The stale keepalive race: a reused connection that failed with an
 	// error (not a timeout) before any response byte. nginx gives it a free
 	// try but still holds POST back; we do the same, once per request, and
 	// on a fresh connection. A non-idempotent request goes again only when
 	// nothing at all left our socket.
-	if e.Reused && e.Kind != KindTimeout && e.Read == 0 && !in.FreeUsed &&
+	if e.Reused && e.Kind != upstream.KindTimeout && e.Read == 0 && !in.FreeUsed &&
 		(!in.NonIdempotent || e.Written == 0 || in.Mask&config.NextNonIdempotent != 0) {
 		return retryVerdict{Retry: true, Fresh: true, Why: "stale keepalive connection"}
 	}

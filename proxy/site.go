@@ -14,6 +14,7 @@ import (
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/static"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -22,8 +23,8 @@ import (
 // (re)load and read without locks by every request that started under it.
 type site struct {
 	cfg       *config.Config
-	groups    map[string]*Group      // by upstream name, and by host:port for literal proxy_pass
-	counters  map[*Peer]*serverStats // each server's counters (metrics.go), set by stats.bind
+	groups    map[string]*upstream.Group      // by upstream name, and by host:port for literal proxy_pass
+	counters  map[*upstream.Peer]*serverStats // each server's counters (metrics.go), set by stats.bind
 	listeners map[string][]*vhost
 	access    map[string]*accesslog.Log // by path; held in Proxy.logs
 	logKeys   []logKey                  // what this site holds in Proxy.logs
@@ -59,9 +60,9 @@ type vhost struct {
 // location is one location block with everything a request needs precomputed.
 type location struct {
 	conf   *config.Location
-	group  *Group
+	group  *upstream.Group
 	scheme string
-	tls    *TLS // https://: proxy_ssl_* for this group (upstream_tls.go)
+	tls    *upstream.TLS // https://: proxy_ssl_* for this group (upstream_tls.go)
 	// proxySetHeader is proxy_set_header compiled: set[i] is sent first, in
 	// file order; names in set are dropped from the client's headers.
 	set []compiledHeader
@@ -84,7 +85,7 @@ type compiledHeader struct {
 // builds the running objects. Groups from prev are kept when an upstream of
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
-	s := &site{cfg: cfg, groups: map[string]*Group{}, listeners: map[string][]*vhost{}}
+	s := &site{cfg: cfg, groups: map[string]*upstream.Group{}, listeners: map[string][]*vhost{}}
 	maps, err := vars.CompileMaps(cfg.Maps)
 	if err != nil {
 		return nil, fmt.Errorf("http.map: %w", err)
@@ -95,7 +96,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			s.groups[name] = g
 			continue
 		}
-		s.groups[name] = NewGroup(name, u, now)
+		s.groups[name] = upstream.NewGroup(name, u, now)
 	}
 	if err := s.limitZones(cfg, prev); err != nil {
 		return nil, err
@@ -161,7 +162,7 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {
 		host := lc.ProxyPass.Host
-		if _, _, err := net.SplitHostPort(host); err != nil && !IsUnixAddr(host) {
+		if _, _, err := net.SplitHostPort(host); err != nil && !upstream.IsUnixAddr(host) {
 			return nil, fmt.Errorf("proxy_pass: %w", err)
 		}
 		g, ok := s.groups[host]
@@ -172,7 +173,7 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		if !ok {
 			// nginx: a literal address is an implicit one-server group
 			// with no keepalive cache.
-			g = NewLiteral(host, now)
+			g = upstream.NewLiteral(host, now)
 			s.groups[host] = g
 		}
 		loc.group = g
@@ -207,7 +208,7 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 }
 
 // group returns s's group of that name; nil for a nil site.
-func (s *site) group(name string) *Group {
+func (s *site) group(name string) *upstream.Group {
 	if s == nil {
 		return nil
 	}

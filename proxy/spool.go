@@ -14,6 +14,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/deadline"
+	"spillway/proxy/upstream"
 )
 
 // spoolStream is a buffered upstream body (proxy_buffering on): nginx's
@@ -37,8 +38,8 @@ import (
 // consumer touches only the spool and x.bodyBytes.
 type spoolStream struct {
 	x    *exchange
-	a    *Attempt
-	uc   *Conn // the upstream connection, kept for the consumer's abort
+	a    *upstream.Attempt
+	uc   *upstream.Conn // the upstream connection, kept for the consumer's abort
 	sp   *buffer.Spool
 	done chan struct{} // closed by the producer when it has let go of a and uc
 
@@ -98,7 +99,7 @@ func (s *spoolStream) produce(r io.Reader) {
 	var te *buffer.TempFileError
 	switch {
 	case werr == nil && rerr == io.EOF:
-		over := x.bodyOverran(a, true, PhaseReadBody) // more than Content-Length: not reused
+		over := x.bodyOverran(a, true, upstream.PhaseReadBody) // more than Content-Length: not reused
 		s.sp.CloseWrite(nil)
 		// The whole body is in the spool: the upstream is free now.
 		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased) && !over)
@@ -106,7 +107,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		// nginx: [crit] open() "..." failed (20: Not a directory) while
 		// reading upstream, and the client gets what was buffered.
 		s.upFailed = true
-		x.logTempFile(te, PhaseReadBody.String(), x.upstreamURL(s.uc.Peer().Addr()))
+		x.logTempFile(te, upstream.PhaseReadBody.String(), x.upstreamURL(s.uc.Peer().Addr()))
 		s.sp.CloseWrite(werr)
 		x.release(a, false)
 	case werr != nil || s.state.Load() == spoolAborted:
@@ -125,7 +126,7 @@ func (s *spoolStream) produce(r io.Reader) {
 // onSpill logs nginx's warning, once per response, from the producer.
 func (s *spoolStream) onSpill(path string) {
 	x := s.x
-	x.logUpstream(errorlog.Level(config.LevelWarn), &Error{Phase: PhaseReadBody},
+	x.logUpstream(errorlog.Level(config.LevelWarn), &upstream.Error{Phase: upstream.PhaseReadBody},
 		"an upstream response is buffered to a temporary file "+path, s.uc.Peer().Addr())
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // An upstream that answers "101 Switching Protocols" has left HTTP on that
@@ -33,7 +34,7 @@ import (
 
 // switchProtocols relays a 101 answer. It returns true: the exchange
 // finishes in the hijack handler once the relay is over.
-func (x *exchange) switchProtocols(a *Attempt) bool {
+func (x *exchange) switchProtocols(a *upstream.Attempt) bool {
 	ctx := x.ctx
 	u := &x.uresp.Header
 	x.status = fasthttp.StatusSwitchingProtocols
@@ -82,7 +83,7 @@ func (x *exchange) switchProtocols(a *Attempt) bool {
 // relaySwitched copies the upstream's bytes after the 101 to the client
 // until the upstream closes, proxy_read_timeout passes, or the client goes
 // away; then it logs as nginx does and finishes the exchange.
-func (x *exchange) relaySwitched(c net.Conn, a *Attempt, head []byte) {
+func (x *exchange) relaySwitched(c net.Conn, a *upstream.Attempt, head []byte) {
 	uc := a.Conn
 	x.clientWDL = time.Time{} // fasthttp cleared the deadlines before the hijack
 	x.sendDeadline()
@@ -115,7 +116,7 @@ func (x *exchange) relaySwitched(c net.Conn, a *Attempt, head []byte) {
 	switch {
 	case clientGone.Load():
 		x.status = 499
-		x.logUpstream(errorlog.Level(config.LevelInfo), &Error{Phase: PhaseReadBody},
+		x.logUpstream(errorlog.Level(config.LevelInfo), &upstream.Error{Phase: upstream.PhaseReadBody},
 			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", uc.Peer().Addr())
 	case w.err != nil:
 		x.clientWriteFailed(w.err)

@@ -14,6 +14,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/liveset"
+	"spillway/proxy/upstream"
 )
 
 // A client that asked to upgrade (its request carried an Upgrade header:
@@ -96,7 +97,7 @@ func (s *tunnelSet) wait(ctx context.Context) bool {
 // tunnel is one open tunnel: its two connections, for closing from drain.
 type tunnel struct {
 	client   net.Conn
-	upstream *Conn
+	upstream *upstream.Conn
 	closed   atomic.Bool
 }
 
@@ -115,7 +116,7 @@ type tunnelEnd struct {
 
 // runTunnel relays both directions after the 101 head has been built. The
 // client connection c is the hijacked one; the exchange finishes here.
-func (x *exchange) runTunnel(c net.Conn, a *Attempt, head []byte) {
+func (x *exchange) runTunnel(c net.Conn, a *upstream.Attempt, head []byte) {
 	uc := a.Conn
 	ts := &x.site.tunnels
 	defer ts.n.Add(-1) // counted in switchProtocols, before the hijack

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 // TLS to upstreams: proxy_pass https://..., with nginx's proxy_ssl_*
 // directives and its log lines.

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"slices"
@@ -348,3 +348,7 @@ func (p *Peer) Addr() string { return p.addr }
 
 // Idle is the server's keepalive cache.
 func (p *Peer) Idle() *IdleCache { return &p.idle }
+
+// InFlight is the number of attempts on p in flight (nginx's peer->conns),
+// which least_conn compares.
+func (p *Peer) InFlight() int64 { return p.active.Load() }

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 // Unix-domain socket upstreams: "unix:/run/app.sock" as an upstream server,
 // proxy_pass http://unix:/run/app.sock:/uri and fastcgi_pass

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -361,3 +361,6 @@ func statusList(rs []config.StatusRange) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// Running is the number of checker goroutines alive.
+func (h *HealthChecks) Running() int64 { return h.running.Load() }
