@@ -40,11 +40,11 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 	}
 	if err := a.Send(x.head, body); err != nil {
 		uc.Close()
-		return a, err.(*upstream.Error)
+		return a, err
 	}
 	if err := x.readHeader(a); err != nil { // HTTP or FastCGI (fcgi.go)
 		uc.Close()
-		return a, err.(*upstream.Error)
+		return a, err
 	}
 	return a, nil
 }

@@ -254,14 +254,10 @@ func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.At
 		phase, status = upstream.PhaseReadHeader, x.uresp.Header.StatusCode()
 		a.Conn.Close()
 	}
-	var err error
-	if x.watch.errno != 0 {
-		err = x.watch.errno
-	}
 	if addr != "" {
 		x.attempts = append(x.attempts, vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
-		x.logUpstream(errorlog.Level(config.LevelInfo), &upstream.Error{Phase: phase, Err: err},
-			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", addr)
+		x.logPeer(errorlog.Level(config.LevelInfo), phase,
+			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", x.watch.errno, addr)
 	}
 	x.status = 499
 	x.closeSilently()

@@ -79,7 +79,7 @@ func (s *spoolStream) onFull(err error) {
 		msg += " failed (" + strconv.Itoa(int(errno)) + ": " + errorlog.StrError(errno) + ")"
 	}
 	msg += ": the response is relayed at the client's pace"
-	x.logUpstream(errorlog.Level(config.LevelWarn), &upstream.Error{Phase: upstream.PhaseReadBody}, msg, s.uc.Peer().Addr())
+	x.logPeer(errorlog.Level(config.LevelWarn), upstream.PhaseReadBody, msg, 0, s.uc.Peer().Addr())
 }
 
 // writeDiskFull writes the temp-file budget and what a lack of space did.

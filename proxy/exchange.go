@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -135,15 +136,18 @@ func (x *exchange) upstreamURL(hostport string) string {
 	return upstream.PeerURL(x.loc.scheme, hostport, x.uri)
 }
 
-// logUpstream writes nginx's error line for a failed attempt.
-func (x *exchange) logUpstream(lv errorlog.Level, e *upstream.Error, msg string, hostport string) {
+// logUpstream writes nginx's error line for a failed attempt: its
+// message, errno and phase, about the server hostport.
+func (x *exchange) logUpstream(lv errorlog.Level, e *upstream.Error, hostport string) {
+	x.logPeer(lv, e.Phase, e.Message(), e.Errno(), hostport)
+}
+
+// logPeer writes an error-log line about the upstream server hostport:
+// msg, while phase, with nginx's "upstream:" field.
+func (x *exchange) logPeer(lv errorlog.Level, phase upstream.Phase, msg string, errno syscall.Errno, hostport string) {
 	f := x.fields
 	f.Upstream = x.upstreamURL(hostport)
-	errno := e.Errno()
-	if msg == "" {
-		msg = e.Message()
-	}
-	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno, Action: e.Phase.String(), Fields: &f})
+	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno, Action: phase.String(), Fields: &f})
 }
 
 // logf writes an error-log line with this request's fields and no upstream.

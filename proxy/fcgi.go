@@ -186,16 +186,12 @@ func (x *exchange) stdin(body io.Reader) io.Reader {
 }
 
 // readHeader reads the response head of the protocol in use into
-// x.uresp.Header (phase: reading response header from upstream). The error
-// is an *UpstreamError.
-func (x *exchange) readHeader(a *upstream.Attempt) error {
+// x.uresp.Header (phase: reading response header from upstream).
+func (x *exchange) readHeader(a *upstream.Attempt) *upstream.Error {
 	if x.loc.fcgi == nil {
 		return a.ReadHeader(&x.uresp.Header)
 	}
-	if ue := x.readFastCGIHeader(a); ue != nil {
-		return ue
-	}
-	return nil
+	return x.readFastCGIHeader(a)
 }
 
 // bodyReader is where the response body is read from: the connection for
@@ -304,8 +300,7 @@ func (x *exchange) fastcgiFail(a *upstream.Attempt, err error) *upstream.Error {
 // the phase the record arrived in.
 func (st *fcgiState) logStderr(msg []byte) {
 	x := st.x
-	x.logUpstream(errorlog.Level(config.LevelError), &upstream.Error{Phase: st.phase},
-		`FastCGI sent in stderr: "`+string(msg)+`"`, st.peer)
+	x.logPeer(errorlog.Level(config.LevelError), st.phase, `FastCGI sent in stderr: "`+string(msg)+`"`, 0, st.peer)
 }
 
 // fcgiReusable: with fastcgi_keep_conn the connection goes back to the

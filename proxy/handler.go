@@ -247,7 +247,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		x.logDisabled(pr, ue.Phase)
 		counted = false
 	}
-	x.logUpstream(ue.ConnectLogLevel(), ue, "", pr.Addr())
+	x.logUpstream(ue.ConnectLogLevel(), ue, pr.Addr())
 	if counted && ue.Kind != upstream.KindTimeout && g.Failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 	}
@@ -340,11 +340,11 @@ func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt) {
 // been tried. The upstream field names the group, not a peer.
 func (x *exchange) noLive() {
 	e := &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindNoLive, Err: upstream.ErrNoLiveUpstreams}
-	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.Name())
+	x.logUpstream(errorlog.Level(config.LevelError), e, x.loc.group.Name())
 	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.Name(), Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 
 func (x *exchange) logDisabled(p *upstream.Peer, phase upstream.Phase) {
-	x.logUpstream(errorlog.Level(config.LevelWarn), &upstream.Error{Phase: phase}, "upstream server temporarily disabled", p.Addr())
+	x.logPeer(errorlog.Level(config.LevelWarn), phase, "upstream server temporarily disabled", 0, p.Addr())
 }

@@ -382,7 +382,7 @@ func (x *exchange) logDecision(ue *upstream.Error, v retryVerdict, a *upstream.A
 	if ue.Reused {
 		msg += " (" + reuseNote(a.Idle, ue.Kind) + ")"
 	}
-	x.logUpstream(lv, ue, msg, ue.Peer)
+	x.logPeer(lv, ue.Phase, msg, ue.Errno(), ue.Peer)
 }
 
 // reuseNote says how long a reused connection that failed had been idle

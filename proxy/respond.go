@@ -173,8 +173,8 @@ func (x *exchange) bodyOverran(a *upstream.Attempt, probe bool, phase upstream.P
 	if uc.Reader().Buffered() == 0 && (!probe || uc.IsTLS() || uc.Probe() != upstream.ErrUnsolicited) {
 		return false
 	}
-	x.logUpstream(errorlog.Level(config.LevelWarn), &upstream.Error{Phase: phase},
-		`upstream sent more data than specified in "Content-Length" header`, uc.Peer().Addr())
+	x.logPeer(errorlog.Level(config.LevelWarn), phase,
+		`upstream sent more data than specified in "Content-Length" header`, 0, uc.Peer().Addr())
 	return true
 }
 
@@ -264,7 +264,7 @@ func (x *exchange) reusable() bool {
 // retried: the client already has the status line (nginx does the same).
 func (x *exchange) bodyFailed(ue *upstream.Error) {
 	x.site.counters[x.cur.Conn.Peer()].failure(ue)
-	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+	x.logUpstream(errorlog.Level(config.LevelError), ue, ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {
 		x.attempts[n-1].ResponseTime = time.Since(x.cur.Start)

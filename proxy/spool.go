@@ -117,7 +117,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		s.upFailed = true
 		ue := bodyError(a, rerr, true, x.upstreamChunked())
 		x.site.counters[s.uc.Peer()].failure(ue)
-		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+		x.logUpstream(errorlog.Level(config.LevelError), ue, ue.Peer)
 		s.sp.CloseWrite(ue)
 		x.release(a, false)
 	}
@@ -126,8 +126,8 @@ func (s *spoolStream) produce(r io.Reader) {
 // onSpill logs nginx's warning, once per response, from the producer.
 func (s *spoolStream) onSpill(path string) {
 	x := s.x
-	x.logUpstream(errorlog.Level(config.LevelWarn), &upstream.Error{Phase: upstream.PhaseReadBody},
-		"an upstream response is buffered to a temporary file "+path, s.uc.Peer().Addr())
+	x.logPeer(errorlog.Level(config.LevelWarn), upstream.PhaseReadBody,
+		"an upstream response is buffered to a temporary file "+path, 0, s.uc.Peer().Addr())
 }
 
 // Read serves fasthttp when it cannot use WriteTo.

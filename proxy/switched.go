@@ -116,14 +116,14 @@ func (x *exchange) relaySwitched(c net.Conn, a *upstream.Attempt, head []byte) {
 	switch {
 	case clientGone.Load():
 		x.status = 499
-		x.logUpstream(errorlog.Level(config.LevelInfo), &upstream.Error{Phase: upstream.PhaseReadBody},
-			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", uc.Peer().Addr())
+		x.logPeer(errorlog.Level(config.LevelInfo), upstream.PhaseReadBody,
+			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", 0, uc.Peer().Addr())
 	case w.err != nil:
 		x.clientWriteFailed(w.err)
 	case err != nil:
 		ue := bodyError(a, err, true, false)
 		x.site.counters[uc.Peer()].failure(ue)
-		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+		x.logUpstream(errorlog.Level(config.LevelError), ue, ue.Peer)
 	}
 	x.release(a, false) // never reused
 	_ = c.SetReadDeadline(time.Now())

@@ -264,7 +264,7 @@ func isParseError(err error) bool {
 }
 
 // Send writes the request head and body (phase: sending request to upstream).
-func (a *Attempt) Send(head []byte, body io.Reader) error {
+func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 	if body == nil && len(head) <= 4096 {
 		// The common case, in one write(2), without the bufio copy.
 		if _, err := a.Conn.Write(head); err != nil {
@@ -296,7 +296,7 @@ func (a *Attempt) Send(head []byte, body io.Reader) error {
 // header from upstream). It checks the raw head the way nginx's parser does
 // before fasthttp parses it, because fasthttp is more lenient than nginx
 // (it accepts header names with spaces, CL together with TE, ...).
-func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) error {
+func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) *Error {
 	c := a.Conn
 	for {
 		head, err := peekHead(c.br)
