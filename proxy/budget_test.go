@@ -42,8 +42,8 @@ func TestDecideRetryBudget(t *testing.T) {
 	if v := decideRetry(retryInput{Err: stale, Mask: def, Replayable: true, Tries: 1, MaxTries: 2, Budget: empty}); !v.Retry || !v.Fresh {
 		t.Fatalf("stale keepalive retry refused by the budget: %+v", v)
 	}
-	if statusRetry(502, retryInput{Mask: def | config.NextHTTP502, Tries: 1, MaxTries: 2, Budget: &fakeBudget{}}) {
-		t.Fatal("http_502 retried with an empty budget")
+	if v := decideRetry(retryInput{Status: 502, Mask: def | config.NextHTTP502, Tries: 1, MaxTries: 2, Budget: &fakeBudget{}}); v.Retry || v.Why != "retry budget exhausted" {
+		t.Fatalf("http_502 with an empty budget: %+v", v)
 	}
 }
 

@@ -106,19 +106,16 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	x.buildHead()
-	x.watchClient() // a client that goes away ends the wait (clientabort.go)
-	for {
-		next, ok := x.tryOnce() // pick, connect, send, read header
-		if ok {
-			break
-		}
-		if !next {
-			x.watch.stop()
-			x.finish()
-			return
-		}
+	x.watchClient()    // a client that goes away ends the wait (clientabort.go)
+	out := x.tryOnce() // pick, connect, send, read header
+	for out == tryNext {
+		out = x.tryOnce()
 	}
 	x.watch.stop()
+	if out == tryDone {
+		x.finish()
+		return
+	}
 	if x.respond() { // the body is streamed: finish runs when it is done
 		return
 	}
@@ -178,10 +175,18 @@ func (x *exchange) buildHead() {
 	x.head = x.appendHead(x.head[:0], x.uri, n, x.body != nil)
 }
 
-// tryOnce makes one attempt. ok means a response header arrived and will be
-// relayed; otherwise next says whether to try again (the failure has been
-// logged, and when next is false the client has its error page).
-func (x *exchange) tryOnce() (next, ok bool) {
+// tryOutcome is what one attempt leaves the request with.
+type tryOutcome uint8
+
+const (
+	tryRelay tryOutcome = iota // a response head arrived and will be relayed
+	tryNext                    // the failure was logged: try again
+	tryDone                    // the client was answered (an error page) or went away
+)
+
+// tryOnce makes one attempt: pick, connect, send, read the header, and the
+// retry decision when it failed or its status is listed.
+func (x *exchange) tryOnce() tryOutcome {
 	g := x.loc.group
 	pr, fresh := x.freshNext, x.freshNext != nil
 	x.freshNext = nil
@@ -189,7 +194,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		x.backoff() // the same server again: give it a moment
 		if x.watch.gone() {
 			x.clientAborted(pr.Addr(), nil, nil)
-			return false, false
+			return tryDone
 		}
 	}
 	if pr == nil {
@@ -197,7 +202,7 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	}
 	if pr == nil {
 		x.noLive()
-		return false, false
+		return tryDone
 	}
 	if x.firstTry.IsZero() {
 		x.firstTry = time.Now()
@@ -206,26 +211,11 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	a, ue := x.p.exchangeHead(x, pr, fresh)
 	if x.watch.gone() { // nginx: no failure, no other server, 499
 		x.clientAborted(pr.Addr(), ue, a)
-		return false, false
+		return tryDone
 	}
 	x.site.counters[pr].attempt(ue, a.Start)
 	if ue == nil {
-		status := x.uresp.Header.StatusCode()
-		x.record(pr, status, a)
-		if !statusListed(status, x.loc.conf.ProxyNextUpstream) || !statusRetry(status, x.retryInput(nil)) {
-			x.cur = a
-			g.Succeeded(pr)
-			return false, true
-		}
-		// proxy_next_upstream http_5xx/403/404/429: drop this answer and go
-		// on. 403 and 404 are never counted as failures (nginx).
-		a.Conn.Close()
-		if status != 403 && status != 404 && g.Failed(pr) {
-			x.logDisabled(pr, upstream.PhaseReadHeader)
-		}
-		x.tried = append(x.tried, pr)
-		x.tries++
-		return true, false
+		return x.answered(pr, a)
 	}
 
 	var ce *clientReadError
@@ -234,10 +224,10 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		// upstream (proxy_request_buffering off): the client's fault.
 		x.record(pr, 0, a)
 		x.clientBodyError(ce.err)
-		return false, false
+		return tryDone
 	}
 	x.record(pr, ue.Status(), a)
-	verdict := decideRetry(x.retryInput(ue))
+	verdict := decideRetry(x.retryInput(ue, 0))
 	x.site.counters[pr].decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
@@ -251,20 +241,52 @@ func (x *exchange) tryOnce() (next, ok bool) {
 	if counted && ue.Kind != upstream.KindTimeout && g.Failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 	}
-	x.logDecision(ue, verdict, a)
+	x.logDecision(ue, 0, verdict, a, pr.Addr())
 	switch {
 	case verdict.Fresh:
-		x.p.staleReuse(pr, a, ue) // what the idle timeout learner observes (keepalive.go)
+		x.p.staleReuse(pr, a, ue) // what the idle timeout learner observes (idle.go)
 		x.freeUsed = true
 		x.freshNext = pr
-		return true, false
+		return tryNext
 	case verdict.Retry:
 		x.tried = append(x.tried, pr)
 		x.tries++
-		return true, false
+		return tryNext
 	}
 	x.page(ue.Status())
-	return false, false
+	return tryDone
+}
+
+// answered handles a response head from pr: relayed, unless its status is
+// one proxy_next_upstream lists (http_5xx/403/404/429) and the retry
+// decision passes the request on.
+func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
+	g := x.loc.group
+	status := x.uresp.Header.StatusCode()
+	x.record(pr, status, a)
+	if !statusListed(status, x.loc.conf.ProxyNextUpstream) { // the usual case: no decision to make
+		x.cur = a
+		g.Succeeded(pr)
+		return tryRelay
+	}
+	verdict := decideRetry(x.retryInput(nil, status))
+	x.site.counters[pr].decision(verdict)
+	if !verdict.Retry {
+		x.logDecision(nil, status, verdict, a, pr.Addr())
+		x.cur = a
+		g.Succeeded(pr)
+		return tryRelay
+	}
+	// Drop this answer and go on. 403 and 404 are never counted as
+	// failures (nginx).
+	a.Conn.Close()
+	if status != 403 && status != 404 && g.Failed(pr) {
+		x.logDisabled(pr, upstream.PhaseReadHeader)
+	}
+	x.logDecision(nil, status, verdict, a, pr.Addr())
+	x.tried = append(x.tried, pr)
+	x.tries++
+	return tryNext
 }
 
 // backoff waits before a retry to a server this request already tried
@@ -300,7 +322,7 @@ func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, 
 	return d
 }
 
-func (x *exchange) retryInput(ue *upstream.Error) retryInput {
+func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 	lc := x.loc.conf
 	max := lc.ProxyNextUpstreamTries
 	if n := x.loc.group.Size(); max == 0 || max > n {
@@ -313,7 +335,7 @@ func (x *exchange) retryInput(ue *upstream.Error) retryInput {
 		nonIdem = false
 	}
 	in := retryInput{
-		Err: ue, Mask: lc.ProxyNextUpstream,
+		Err: ue, Status: status, Mask: lc.ProxyNextUpstream,
 		NonIdempotent: nonIdem,
 		Replayable:    x.body == nil || x.body.replayable(),
 		Tries:         x.tries + 1, MaxTries: max,

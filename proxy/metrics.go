@@ -295,9 +295,9 @@ func (p *Proxy) writeMetrics(w io.Writer) {
 			}
 		}
 	}
-	writeDecisions(e, peers, "spillway_upstream_retries_total", "Failures retried, by server and reason.",
+	writeDecisions(e, peers, "spillway_upstream_retries_total", "Failures, and answers with a status proxy_next_upstream lists, retried, by server and reason.",
 		func(m *serverStats) map[string]int64 { return m.retries })
-	writeDecisions(e, peers, "spillway_upstream_not_retried_total", "Failures not retried, by server and the reason the error log's \"not retried:\" line gives.",
+	writeDecisions(e, peers, "spillway_upstream_not_retried_total", "Failures, and answers with a status proxy_next_upstream lists, not retried, by server and the reason the error log's \"not retried:\" line gives.",
 		func(m *serverStats) map[string]int64 { return m.notRetried })
 	e.family("spillway_upstream_header_duration_seconds", "histogram", "Time from the start of an attempt to the upstream's response header ($upstream_header_time), per answered attempt.")
 	for _, sp := range peers {

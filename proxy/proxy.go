@@ -368,9 +368,10 @@ func (x *exchange) finish() {
 	p.requests.end()
 }
 
-// logDecision states what nginx's log does not: whether a failed attempt is
-// retried, where, and why (info level, after nginx's own line).
-func (x *exchange) logDecision(ue *upstream.Error, v retryVerdict, a *upstream.Attempt) {
+// logDecision states what nginx's log does not: whether a failed attempt
+// (ue), or an answer with a status proxy_next_upstream lists (ue nil), is
+// passed to the next server, and why (info level, after nginx's own line).
+func (x *exchange) logDecision(ue *upstream.Error, status int, v retryVerdict, a *upstream.Attempt, addr string) {
 	lv := errorlog.Level(config.LevelInfo)
 	if !x.p.elog.Enabled(lv) {
 		return
@@ -379,10 +380,15 @@ func (x *exchange) logDecision(ue *upstream.Error, v retryVerdict, a *upstream.A
 	if v.Retry {
 		msg = "retrying: " + v.Why
 	}
+	if ue == nil {
+		msg += " (upstream sent " + strconv.Itoa(status) + ")"
+		x.logPeer(lv, upstream.PhaseReadHeader, msg, 0, addr)
+		return
+	}
 	if ue.Reused {
 		msg += " (" + reuseNote(a.Idle, ue.Kind) + ")"
 	}
-	x.logPeer(lv, ue.Phase, msg, ue.Errno(), ue.Peer)
+	x.logPeer(lv, ue.Phase, msg, ue.Errno(), addr)
 }
 
 // reuseNote says how long a reused connection that failed had been idle
