@@ -36,13 +36,13 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 	defer x.watch.use(nil)
 	var body io.Reader
 	if x.body != nil {
-		body = x.stdin(x.body.reader()) // FastCGI frames it as STDIN records
+		body = x.proto.Frame(x.body.reader()) // FastCGI frames it as STDIN records
 	}
 	if err := a.Send(x.head, body); err != nil {
 		uc.Close()
 		return a, err
 	}
-	if err := x.readHeader(a); err != nil { // HTTP or FastCGI (fcgi.go)
+	if err := x.proto.ReadHeader(a, &x.uresp.Header); err != nil { // HTTP or FastCGI (fcgi.go)
 		uc.Close()
 		return a, err
 	}

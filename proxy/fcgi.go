@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fasthttp"
+
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/fastcgi"
@@ -17,15 +19,16 @@ import (
 // FastCGI is one more upstream protocol for the same pipeline, not a second
 // pipeline. A location with fastcgi_pass has loc.fcgi set, and the request
 // goes through Proxy.serve like any other: the same pick, connect, keepalive
-// cache, retry decision, UpstreamError, buffers, spool and temp files (the
+// cache, retry decision, upstream.Error, buffers, spool and temp files (the
 // config copied the fastcgi_* values into the Location's proxy fields).
-// Only four steps switch on the protocol, each through one method here:
+// Only four steps switch on the protocol: fcgiState is the exchange's
+// upstream.Protocol for three of them.
 //
 //	build the upstream head once   buildFastCGIHead: BEGIN_REQUEST + PARAMS (+ empty STDIN)
-//	send the body                  stdin: the body framed as STDIN records as it is read
-//	read the response header       readHeader: STDOUT records up to the CGI header's end,
+//	send the body                  Frame: the body framed as STDIN records as it is read
+//	read the response header       ReadHeader: STDOUT records up to the CGI header's end,
 //	                               STDERR logged, parsed into x.uresp.Header
-//	read the body / reuse          bodyReader: the rest of STDOUT, io.EOF at END_REQUEST;
+//	read the body / reuse          Body: the rest of STDOUT, io.EOF at END_REQUEST;
 //	                               fcgiReusable: fastcgi_keep_conn and a complete END_REQUEST
 
 // fcgiLocation is a location's FastCGI settings, compiled once per site.
@@ -175,37 +178,24 @@ func (x *exchange) splitScriptName() {
 	}
 }
 
-// stdin frames a request body for the protocol in use (the seam for
-// attempt.send): FastCGI sends it as STDIN records ending with an empty one.
-func (x *exchange) stdin(body io.Reader) io.Reader {
-	if body == nil || x.loc.fcgi == nil {
-		return body
+// Frame sends a request body as STDIN records ending with an empty one
+// (upstream.Protocol).
+func (st *fcgiState) Frame(body io.Reader) io.Reader {
+	if body == nil {
+		return nil
 	}
-	x.fcgi.stdin.Reset(body)
-	return &x.fcgi.stdin
+	st.stdin.Reset(body)
+	return &st.stdin
 }
 
-// readHeader reads the response head of the protocol in use into
-// x.uresp.Header (phase: reading response header from upstream).
-func (x *exchange) readHeader(a *upstream.Attempt) *upstream.Error {
-	if x.loc.fcgi == nil {
-		return a.ReadHeader(&x.uresp.Header)
-	}
-	return x.readFastCGIHeader(a)
-}
+// Body is the rest of STDOUT, io.EOF at END_REQUEST (upstream.Protocol).
+func (st *fcgiState) Body(*upstream.Attempt) *bufio.Reader { return st.br }
 
-// bodyReader is where the response body is read from: the connection for
-// HTTP, the rest of STDOUT for FastCGI.
-func (x *exchange) bodyReader(a *upstream.Attempt) *bufio.Reader {
-	if x.loc.fcgi != nil {
-		return x.fcgi.br
-	}
-	return a.Conn.Reader()
-}
-
-func (x *exchange) readFastCGIHeader(a *upstream.Attempt) *upstream.Error {
-	st := &x.fcgi
-	st.x = x
+// ReadHeader reads STDOUT records up to the end of the CGI header into h,
+// logging STDERR records (upstream.Protocol; phase: reading response
+// header from upstream).
+func (st *fcgiState) ReadHeader(a *upstream.Attempt, h *fasthttp.ResponseHeader) *upstream.Error {
+	x := st.x
 	st.peer = a.Conn.Peer().Addr()
 	st.phase = upstream.PhaseReadHeader
 	if st.stderr == nil {
@@ -240,7 +230,6 @@ func (x *exchange) readFastCGIHeader(a *upstream.Attempt) *upstream.Error {
 	if err := fastcgi.ParseHeader(head, &st.hdr); err != nil {
 		return x.fastcgiFail(a, err)
 	}
-	h := &x.uresp.Header
 	h.Reset()
 	h.DisableNormalizing()
 	h.SetNoDefaultContentType(true)

@@ -165,8 +165,10 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 func (x *exchange) buildHead() {
 	if x.loc.fcgi != nil {
 		x.buildFastCGIHead() // BEGIN_REQUEST and PARAMS instead (fcgi.go)
+		x.proto = &x.fcgi
 		return
 	}
+	x.proto = upstream.HTTP1{}
 	x.uri = x.upstreamURI(x.uri[:0])
 	var n int64
 	if x.body != nil {

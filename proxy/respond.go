@@ -67,7 +67,7 @@ func (x *exchange) respond() bool {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
-		if err := readSmallBody(&ctx.Response, x.bodyReader(a), cl); err != nil {
+		if err := readSmallBody(&ctx.Response, x.proto.Body(a), cl); err != nil {
 			ue := a.Fail(upstream.PhaseReadBody, err)
 			ue.Buffered = true
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -95,7 +95,7 @@ func (x *exchange) respond() bool {
 		}
 	}
 	// Stream the body as it arrives.
-	var body io.Reader = x.bodyReader(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
+	var body io.Reader = x.proto.Body(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
 	if x.loc.fcgi == nil && cl == -1 {
 		body = upstream.NewChunkedReader(a.Conn.Reader()) // nginx's chunked parser, bare LF too (chunked.go)
 	} else if x.loc.fcgi == nil {
