@@ -237,7 +237,7 @@ func (x *exchange) sendSteps(rf io.ReaderFrom, lr *io.LimitedReader) (int64, err
 }
 
 // sendDeadline renews send_timeout on the client connection, lazily as
-// upConn does (see stale): a body written in many steps updates the timer
+// upstream.Conn does (see deadline.Stale): a body written in many steps updates the timer
 // only when the deadline has drifted by more than 1/16 of the timeout.
 func (x *exchange) sendDeadline() {
 	if st := x.loc.conf.SendTimeout; st > 0 {

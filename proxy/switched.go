@@ -105,14 +105,14 @@ func (x *exchange) relaySwitched(c net.Conn, a *upstream.Attempt, head []byte) {
 			if _, err := c.Read(buf); err != nil {
 				if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 					clientGone.Store(true)
-					_ = uc.CloseRead() // wakes the copy below (a deadline would be renewed by upConn.Read)
+					_ = uc.CloseRead() // wakes the copy below (a deadline would be renewed by upstream.Conn.Read)
 				}
 				return
 			}
 		}
 	}()
 	w := &countingWriter{w: c, x: x}
-	_, err := io.Copy(w, uc.Reader()) // upConn renews proxy_read_timeout per read
+	_, err := io.Copy(w, uc.Reader()) // upstream.Conn renews proxy_read_timeout per read
 	switch {
 	case clientGone.Load():
 		x.status = 499

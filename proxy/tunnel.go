@@ -146,7 +146,7 @@ func (x *exchange) runTunnel(c net.Conn, a *upstream.Attempt, head []byte) {
 	touch := func() { last.Store(time.Now().UnixNano()) }
 
 	// client → upstream: no read timeout on the client (nginx has none),
-	// proxy_send_timeout on each write (upConn.Write).
+	// proxy_send_timeout on each write (upstream.Conn.Write).
 	up := make(chan tunnelEnd, 1)
 	var clientDone atomic.Bool
 	bufSize := int(max(x.loc.conf.ProxyBufferSize, 1<<10))

@@ -126,7 +126,7 @@ func (e *Error) Message() string {
 }
 
 // Classify turns a raw error from a phase into a Kind. The raw error must be
-// the socket's own (see upConn), not fasthttp's rewrite of it.
+// the socket's own (see Conn), not fasthttp's rewrite of it.
 func Classify(phase Phase, err error) Kind {
 	var ne net.Error
 	switch {

@@ -22,7 +22,7 @@ import (
 
 // Active health checks (an upstream's health_check block; nginx Plus's
 // health_check directive). Passive health, max_fails and fail_timeout, is
-// group.failed in upstream.go.
+// Group.Failed in upstream.go.
 //
 // Each checked server has one goroutine that checks it every interval. A
 // check connection is always closed by spillway, gracefully: it half-closes
@@ -47,11 +47,11 @@ const (
 )
 
 // HealthChecks runs the active health checks: one goroutine per checked
-// server. Proxy.Start calls start with the first site and every reload calls
-// it again with the new one: groups the new site kept (a reload reuses an
+// server. The proxy calls Start with the first site's groups and again
+// with every reload's: groups the new site kept (a reload reuses an
 // unchanged upstream block) keep their checkers and counters, new groups get
-// checkers, and checkers of groups the site dropped are stopped. Proxy.stop
-// calls stop, which cancels the checks in progress and returns when every
+// checkers, and checkers of groups the site dropped are stopped. Stopping
+// the proxy calls Stop, which cancels the checks in progress and returns when every
 // goroutine has ended. The zero value is ready (stop without start does
 // nothing).
 type HealthChecks struct {

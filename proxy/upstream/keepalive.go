@@ -45,7 +45,7 @@ func (c *IdleCache) init(addr string, max int, timeout time.Duration, requests i
 	c.learn = idlelearn.New(timeout, learn)
 }
 
-// LearnLog logs what an idleCache learned (Proxy.idleLearned).
+// LearnLog logs what an IdleCache learned (the proxy's error log, at notice).
 type LearnLog interface {
 	IdleLearned(addr string, ev idlelearn.Event)
 }
@@ -168,7 +168,7 @@ func (c *IdleCache) Put(uc *Conn, now time.Time) {
 	uc.idleSince = now
 	uc.rerr, uc.werr = nil, nil
 	// Deadlines stay as they are: the next Read or Write renews them, and
-	// get clears an expired one before the probe (see upConn.Read).
+	// get clears an expired one before the probe (see Conn.Read).
 	c.mu.Lock()
 	var evict *Conn
 	if len(c.conns) >= c.max {

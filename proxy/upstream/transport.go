@@ -22,7 +22,7 @@ import (
 // read and write error (fasthttp's parsers turn an RST into io.EOF and lose the
 // errno) and counts bytes each way, so a failure can say what crossed the wire.
 //
-// An upConn has one owner at a time: the exchange using it, or the keepalive
+// A Conn has one owner at a time: the request using it, or the keepalive
 // cache holding it. It is not safe for concurrent use.
 type Conn struct {
 	tcp  streamConn // TCP, or a unix-domain socket (unixsock.go)
@@ -42,7 +42,7 @@ type Conn struct {
 	rdl, wdl     time.Time     // the read and write deadlines last set
 
 	// held: the connection carries its attempt's least_conn count
-	// (group.acquire), given back once by unhold. Atomic because a fast
+	// (Group.Acquire), given back once by unhold. Atomic because a fast
 	// stop closes connections from another goroutine.
 	held atomic.Bool
 }
@@ -168,7 +168,7 @@ func (t *Transport) Dial(ctx context.Context, p *Peer, timeout time.Duration, he
 	return uc, nil
 }
 
-// Transport runs the upstream exchange one phase at a time over upConns. It
+// Transport runs the upstream exchange one phase at a time over Conns. It
 // replaces fasthttp's HostClient, which hides the phase, loses errno and
 // retries on its own (see shared/fasthttp-notes.md section 2.2).
 type Transport struct {

@@ -222,7 +222,7 @@ func (g *Group) pickLeastConn(peers []*Peer, tried []*Peer, now time.Time) *Peer
 // Acquire counts an attempt on p as in flight (nginx's peer->conns++), for
 // least_conn. Every acquire is matched by one done: transport.go acquires
 // when an attempt starts and hands the count to the attempt's connection,
-// whose close or return to the keepalive cache calls done (upConn.unhold).
+// whose close or return to the keepalive cache calls Done (Conn.unhold).
 func (g *Group) Acquire(p *Peer) { p.active.Add(1) }
 
 // Done ends an attempt counted by acquire.
@@ -286,7 +286,7 @@ func contains(ps []*Peer, p *Peer) bool {
 }
 
 // Reap closes the connections of every server's keepalive cache that have
-// been idle past their limit (idleCache.reap); lg logs what that teaches.
+// been idle past their limit (IdleCache.Reap); lg logs what that teaches.
 func (g *Group) Reap(now time.Time, lg LearnLog) {
 	for _, pr := range g.peers {
 		pr.idle.Reap(now, lg)
