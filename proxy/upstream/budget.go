@@ -28,7 +28,7 @@ type RetryBudget struct {
 // retryBudgetBurst is how many requests' worth of tokens may be saved.
 const retryBudgetBurst = 100
 
-func NewRetryBudget(ratio float64, minPerSecond int) *RetryBudget {
+func newRetryBudget(ratio float64, minPerSecond int) *RetryBudget {
 	b := &RetryBudget{ratioMilli: int64(ratio*1000 + 0.5), minPerSecond: minPerSecond}
 	b.capMilli = max(b.ratioMilli*retryBudgetBurst, 1000)
 	return b

@@ -7,7 +7,7 @@ import (
 
 func TestRetryBudgetTokens(t *testing.T) {
 	now := time.Unix(1000, 0)
-	b := NewRetryBudget(0.2, 0)
+	b := newRetryBudget(0.2, 0)
 	if b.Spend(now) {
 		t.Fatal("a budget that earned nothing allowed a retry")
 	}
@@ -35,7 +35,7 @@ func TestRetryBudgetTokens(t *testing.T) {
 }
 
 func TestRetryBudgetFloor(t *testing.T) {
-	b := NewRetryBudget(0.2, 3)
+	b := newRetryBudget(0.2, 3)
 	now := time.Unix(1000, 0)
 	for i := range 3 {
 		if !b.Spend(now) {
@@ -51,7 +51,7 @@ func TestRetryBudgetFloor(t *testing.T) {
 }
 
 func TestRetryBudgetOff(t *testing.T) {
-	b := NewRetryBudget(0, 0)
+	b := newRetryBudget(0, 0)
 	for range 1000 {
 		if !b.Spend(time.Unix(1, 0)) {
 			t.Fatal("retry_budget off refused a retry")

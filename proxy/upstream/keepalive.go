@@ -61,7 +61,7 @@ type StaleStats struct {
 	Retried atomic.Int64 // reused connections that failed and were retried fresh
 }
 
-// Get returns a live idle connection and how long it was idle, or nil. Each
+// get returns a live idle connection and how long it was idle, or nil. Each
 // candidate is probed without blocking (recv MSG_PEEK|MSG_DONTWAIT, as nginx's
 // keepalive close handler does): a FIN or RST that arrived while it was idle
 // is seen here and the connection is dropped instead of failing a request.
@@ -75,7 +75,7 @@ const probeAfter = 20 * time.Millisecond
 
 // A connection found closed is what the learner observes (its idle age);
 // lg logs what that teaches.
-func (c *IdleCache) Get(now time.Time, st *StaleStats, alwaysProbe bool, lg LearnLog) (*Conn, time.Duration) {
+func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg LearnLog) (*Conn, time.Duration) {
 	for {
 		c.mu.Lock()
 		n := len(c.conns)
@@ -158,9 +158,9 @@ func (c *IdleCache) Closed(idle time.Duration, how idlelearn.How, now time.Time,
 	}
 }
 
-// Put caches uc for reuse, evicting the oldest idle connection when full.
+// put caches uc for reuse, evicting the oldest idle connection when full.
 // It closes uc instead when the cache is off or keepalive_requests is reached.
-func (c *IdleCache) Put(uc *Conn, now time.Time) {
+func (c *IdleCache) put(uc *Conn, now time.Time) {
 	if c.max <= 0 || (c.requests > 0 && uc.requests >= c.requests) || uc.br.Buffered() > 0 {
 		uc.close()
 		return
@@ -183,11 +183,11 @@ func (c *IdleCache) Put(uc *Conn, now time.Time) {
 	}
 }
 
-// Reap closes connections idle longer than keepalive_timeout (or the
+// reap closes connections idle longer than keepalive_timeout (or the
 // learned limit), so an idle upstream connection does not outlive its
 // timeout just because no request came to look at it. It also ages what
 // the learner learned (idlelearn's rule 2).
-func (c *IdleCache) Reap(now time.Time, lg LearnLog) {
+func (c *IdleCache) reap(now time.Time, lg LearnLog) {
 	if ev, ok := c.learn.Tick(now); ok && lg != nil {
 		lg.IdleLearned(c.addr, ev)
 	}

@@ -51,7 +51,7 @@ type Conn struct {
 // or when c goes back to the keepalive cache.
 func (c *Conn) unhold() {
 	if c.held.CompareAndSwap(true, false) {
-		c.peer.group.Done(c.peer)
+		c.peer.group.done(c.peer)
 	}
 }
 
@@ -131,7 +131,7 @@ func (c *Conn) Abort() error { return c.tcp.Close() }
 // cache, which closes it when it cannot be kept.
 func (c *Conn) Keep(now time.Time) {
 	c.unhold() // the attempt is over; the idle connection counts for nothing
-	c.peer.idle.Put(c, now)
+	c.peer.idle.put(c, now)
 }
 
 // Close closes the socket and forgets it (io.Closer, for the live set).
@@ -141,10 +141,10 @@ func (c *Conn) Close() error {
 	return c.tcp.Close()
 }
 
-// Dial opens a fresh connection to p (phase: connecting to upstream).
+// dial opens a fresh connection to p (phase: connecting to upstream).
 // With sec (https://) the TLS handshake follows, under a fresh timeout of
 // the same length (nginx re-arms proxy_connect_timeout for it).
-func (t *Transport) Dial(ctx context.Context, p *Peer, timeout time.Duration, headerBuf int, sec *TLS) (*Conn, *Error) {
+func (t *Transport) dial(ctx context.Context, p *Peer, timeout time.Duration, headerBuf int, sec *TLS) (*Conn, *Error) {
 	// No TCP keepalive probes on upstream connections (nginx's
 	// proxy_socket_keepalive off): four setsockopt(2) calls fewer per connect.
 	tcp, err := dialStream(ctx, p.addr, timeout, time.Time{})
@@ -203,9 +203,9 @@ type OpenOptions struct {
 // kept (Conn.Keep); on failure the count is given back and a.Conn is nil.
 func (t *Transport) Open(ctx context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
 	*a = Attempt{Start: time.Now()}
-	pr.group.Acquire(pr)
+	pr.group.acquire(pr)
 	if !o.Fresh {
-		a.Conn, a.Idle = pr.idle.Get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
+		a.Conn, a.Idle = pr.idle.get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
 		a.Reused = a.Conn != nil
 		if a.Reused && a.Conn.sec != o.TLS {
 			// cached by a location with another scheme or other
@@ -215,9 +215,9 @@ func (t *Transport) Open(ctx context.Context, a *Attempt, pr *Peer, o OpenOption
 		}
 	}
 	if a.Conn == nil {
-		uc, err := t.Dial(ctx, pr, o.ConnectTimeout, o.HeaderBuffer, o.TLS)
+		uc, err := t.dial(ctx, pr, o.ConnectTimeout, o.HeaderBuffer, o.TLS)
 		if err != nil {
-			pr.group.Done(pr)
+			pr.group.done(pr)
 			return err
 		}
 		a.Conn = uc

@@ -58,7 +58,7 @@ type Peer struct {
 // NewGroup builds the group of an upstream block, with its retry budget.
 func NewGroup(name string, conf *config.Upstream, now func() time.Time) *Group {
 	g := newGroupOf(name, conf, now)
-	g.budget = NewRetryBudget(conf.RetryBudget, conf.RetryBudgetMinPerSecond)
+	g.budget = newRetryBudget(conf.RetryBudget, conf.RetryBudgetMinPerSecond)
 	return g
 }
 
@@ -219,14 +219,14 @@ func (g *Group) pickLeastConn(peers []*Peer, tried []*Peer, now time.Time) *Peer
 	return b
 }
 
-// Acquire counts an attempt on p as in flight (nginx's peer->conns++), for
+// acquire counts an attempt on p as in flight (nginx's peer->conns++), for
 // least_conn. Every acquire is matched by one done: transport.go acquires
 // when an attempt starts and hands the count to the attempt's connection,
 // whose close or return to the keepalive cache calls Done (Conn.unhold).
-func (g *Group) Acquire(p *Peer) { p.active.Add(1) }
+func (g *Group) acquire(p *Peer) { p.active.Add(1) }
 
-// Done ends an attempt counted by acquire.
-func (g *Group) Done(p *Peer) { p.active.Add(-1) }
+// done ends an attempt counted by acquire.
+func (g *Group) done(p *Peer) { p.active.Add(-1) }
 
 // setHealthy records an active health check's verdict on p and reports
 // whether it changed p's state (the caller logs the transition).
@@ -289,10 +289,10 @@ func contains(ps []*Peer, p *Peer) bool {
 // been idle past their limit (IdleCache.Reap); lg logs what that teaches.
 func (g *Group) Reap(now time.Time, lg LearnLog) {
 	for _, pr := range g.peers {
-		pr.idle.Reap(now, lg)
+		pr.idle.reap(now, lg)
 	}
 	for _, pr := range g.backup {
-		pr.idle.Reap(now, lg)
+		pr.idle.reap(now, lg)
 	}
 }
 

@@ -43,7 +43,7 @@ func lcHold(t *testing.T, g *Group, addr string, n int) {
 	t.Helper()
 	p := lcPeer(t, g, addr)
 	for range n {
-		g.Acquire(p)
+		g.acquire(p)
 	}
 }
 
@@ -72,8 +72,8 @@ func TestLeastConnFewestInFlight(t *testing.T) {
 	if got := picks(g, 2); got != "cc" {
 		t.Fatalf("picks %s, want cc", got)
 	}
-	g.Done(lcPeer(t, g, "a"))
-	g.Done(lcPeer(t, g, "a")) // a=0
+	g.done(lcPeer(t, g, "a"))
+	g.done(lcPeer(t, g, "a")) // a=0
 	if got := picks(g, 2); got != "aa" {
 		t.Fatalf("picks %s, want aa", got)
 	}
@@ -133,13 +133,13 @@ func TestLeastConnDistributionSlowServer(t *testing.T) {
 		n := map[string]int{}
 		for tick := range 10000 {
 			for _, p := range ends[tick] {
-				g.Done(p)
+				g.done(p)
 			}
 			delete(ends, tick)
 			// Two requests arrive each tick.
 			for range 2 {
 				p := g.Pick(nil)
-				g.Acquire(p)
+				g.acquire(p)
 				n[p.addr]++
 				ends[tick+service[p.addr]] = append(ends[tick+service[p.addr]], p)
 			}
