@@ -35,7 +35,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 	}
 	defer x.watch.use(nil)
 	var body io.Reader
-	if x.body != nil {
+	if x.body != nil && x.loc.conf.ProxyPassRequestBody { // off: the head (Content-Length too) and no body, as nginx
 		body = x.proto.Frame(x.body.reader()) // FastCGI frames it as STDIN records
 	}
 	if err := a.Send(x.head, body); err != nil {
