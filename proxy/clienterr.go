@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/vars"
 )
 
@@ -35,7 +36,7 @@ import (
 func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64) *errorlog.Entry {
 	msg := err.Error()
 	raw := skipEmptyLines(parseErrorBytes(msg))
-	_, headers := cutLine(raw)
+	_, headers := httphead.CutLine(raw)
 	if !bytes.ContainsAny(raw, "\r\n") {
 		headers = nil
 	}
@@ -107,7 +108,7 @@ func headSoFar(err error, vhosts []*vhost, f *errorlog.Fields) *vhost {
 	} else {
 		raw = nil
 	}
-	_, headers := cutLine(raw)
+	_, headers := httphead.CutLine(raw)
 	h := scanHeaders(headers, "")
 	f.Host, f.Referrer = h.host, h.referer
 	if h.host == "" {
@@ -208,10 +209,10 @@ func scanHeaders(raw []byte, lowerName string) headerScan {
 	var h headerScan
 	for len(raw) > 0 {
 		var line []byte
-		line, raw = cutLine(raw)
+		line, raw = httphead.CutLine(raw)
 		if lowerName == "\x00" {
 			if i := bytes.IndexByte(line, 0); i >= 0 {
-				h.second = escapeUpTo(line, i)
+				h.second = httphead.EscapeUpTo(line, i)
 				break
 			}
 		}
