@@ -70,6 +70,10 @@ type exchange struct {
 	vars        exchangeVars // what its variables read (vars.go)
 	connHeld    []connHold   // limit_conn counts held until finish (limitconn.go)
 
+	// h2 is the HTTP/2 stream the request came on, nil for HTTP/1.x
+	// (http2.go): the branches that need a client socket test it.
+	h2 *h2Stream
+
 	// watch notices the client's close while the upstream is awaited
 	// (clientabort.go); kept across requests with its timer.
 	watch *clientWatch
@@ -98,6 +102,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.p, x.site, x.ctx = p, s, ctx
 	x.start = time.Now()
 	x.conn = connID(ctx)
+	x.h2, _ = ctx.Conn().(*h2Stream)
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		ap := a.AddrPort()
 		x.client = ap.Addr().Unmap().AppendTo(x.client[:0])

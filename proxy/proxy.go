@@ -330,9 +330,13 @@ type clientConn struct {
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
+	closed atomic.Bool // Close ran: HTTP/2's server and fasthttp both close it
 }
 
 func (c *clientConn) Close() error {
+	if c.closed.Swap(true) {
+		return net.ErrClosed
+	}
 	c.p.clients.remove(c)
 	if c.gen != nil {
 		c.gen.clients.remove(c)
@@ -343,7 +347,11 @@ func (c *clientConn) Close() error {
 }
 
 func connID(ctx *fasthttp.RequestCtx) uint64 {
-	if c := clientConnOf(ctx.Conn()); c != nil { // through TLS too (tls.go)
+	nc := ctx.Conn()
+	if s, ok := nc.(*h2Stream); ok {
+		nc = s.conn // an HTTP/2 stream: its connection's number, as nginx logs
+	}
+	if c := clientConnOf(nc); c != nil { // through TLS too (tls.go)
 		return c.id
 	}
 	return ctx.ConnID()

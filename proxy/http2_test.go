@@ -1,0 +1,238 @@
+//go:build linux
+
+package proxy_test
+
+// HTTP/2 to clients (issue 21): each stream through the same lifecycle as an
+// HTTP/1.1 request, ALPN h2 and http/1.1 on one TLS socket, prior
+// knowledge (h2c) on a plain address, flow control composed with response
+// buffering, GOAWAY on reload, and the abuse bounds. Real clients on real
+// sockets: Go's HTTP/2 transports, the raw framer, and curl when it has
+// HTTP/2.
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// h2Rig is a proxy with one "ssl http2" address in front of origin.
+type h2Rig struct {
+	*rig
+	ca   *testCA
+	alog string
+}
+
+const h2Tmpl = `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  proxy_buffers: 4 8k
+  upstreams:
+    app:
+      servers: [{address: {U0}}, {address: {U1}}]
+  servers:
+    - listen: ["127.0.0.1:0 ssl http2"]
+      server_name: [localhost]
+      ssl_certificate: {CERT}
+      ssl_certificate_key: {KEY}
+      access_log: {path: {ALOG}, format: '"$request" $server_protocol $status $body_bytes_sent $scheme $connection'}
+      locations:
+        - path: /
+          proxy_pass: http://app
+          proxy_next_upstream: error timeout
+        - path: /gone
+          return: 444
+        - path: /lit
+          return: 200 literal
+`
+
+func newH2Rig(t *testing.T, tmpl string, upstreams ...string) *h2Rig {
+	t.Helper()
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	alog := filepath.Join(dir, "access.log")
+	tmpl = strings.NewReplacer("{CERT}", cf, "{KEY}", kf, "{ALOG}", alog).Replace(tmpl)
+	return &h2Rig{rig: newRig(t, "info", tmpl, upstreams...), ca: ca, alog: alog}
+}
+
+// client is Go's HTTP/2 transport, h2 by ALPN.
+func (r *h2Rig) client() *http.Client {
+	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: r.ca.pool(), ServerName: "localhost"}}
+	r.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+func (r *h2Rig) accessLog() string {
+	b, _ := os.ReadFile(r.alog)
+	return string(b)
+}
+
+// resettingUpstream reads a request's first bytes and resets the
+// connection (RST): a failure before any response, which nginx retries.
+func resettingUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 1)
+			_, _ = c.Read(buf)
+			_ = c.(*net.TCPConn).SetLinger(0)
+			_ = c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// echoOrigin answers with what it was sent, and with an Upgrade header that
+// an HTTP/1.1 client is passed (nginx) but an HTTP/2 one must never get.
+func echoOrigin(t *testing.T) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Upgrade", "foo")
+		w.Header().Set("X-Origin", "echo")
+		fmt.Fprintf(w, "%s %s host=%s x=%s cl=%d body=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("X-Test"), r.ContentLength, b)
+	}))
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().String()
+}
+
+// One stream goes through routing, request-body buffering and replay after
+// a reset upstream, the response, and the access log with HTTP/2.0 as the
+// protocol; return 444 resets the stream; ALPN http/1.1 on the same socket
+// is the HTTP/1.1 path.
+func TestHTTP2Lifecycle(t *testing.T) {
+	r := newH2Rig(t, h2Tmpl, resettingUpstream(t), echoOrigin(t))
+	c := r.client()
+
+	req, _ := http.NewRequest("PUT", "https://"+r.addr+"/a?q=1", strings.NewReader("hello body"))
+	req.Header.Set("X-Test", "yes")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2.0", resp.Proto)
+	}
+	// The first server reset the connection; the buffered body was replayed
+	// to the second, with its length; :authority became Host.
+	want := "PUT /a?q=1 host=app x=yes cl=10 body=hello body"
+	if resp.StatusCode != 200 || string(b) != want {
+		t.Errorf("got %d %q, want 200 %q", resp.StatusCode, b, want)
+	}
+	if resp.Header.Get("Upgrade") != "" || resp.Header.Get("X-Origin") != "echo" || resp.Header.Get("Server") != "spillway" {
+		t.Errorf("headers %v: want X-Origin and Server, no Upgrade", resp.Header)
+	}
+	if !strings.Contains(r.elog.String(), "recv() failed (104: Connection reset by peer) while reading response header from upstream") {
+		t.Errorf("error log lacks the reset upstream's line:\n%s", r.elog.String())
+	}
+
+	// A literal return and a request for nothing: no upstream involved.
+	resp, err = c.Get("https://" + r.addr + "/lit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "literal" {
+		t.Errorf("/lit: %d %q", resp.StatusCode, b)
+	}
+	// return 444: the stream is reset, the connection lives on.
+	if _, err := c.Get("https://" + r.addr + "/gone"); err == nil || !strings.Contains(err.Error(), "INTERNAL_ERROR") {
+		t.Errorf("/gone: err %v, want the stream reset", err)
+	}
+	resp, err = c.Get("https://" + r.addr + "/lit")
+	if err != nil {
+		t.Fatalf("after a reset stream: %v", err)
+	}
+	resp.Body.Close()
+
+	// ALPN http/1.1 on the same address: the HTTP/1.1 path.
+	tc, err := tls.Dial("tcp", r.addr, &tls.Config{RootCAs: r.ca.pool(), ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		t.Errorf("ALPN http/1.1 offered: negotiated %q", p)
+	}
+	if status, body := roundTrip(t, tc, "/lit"); status != 200 || body != "literal" {
+		t.Errorf("HTTP/1.1 on the h2 address: %d %q", status, body)
+	}
+	tc.Close()
+
+	btEventually(t, "the access log", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") >= 5 })
+	lines := strings.Split(strings.TrimSpace(r.accessLog()), "\n")
+	conn := strings.Fields(lines[0])[len(strings.Fields(lines[0]))-1]
+	wantLog := []string{
+		`"PUT /a?q=1 HTTP/2.0" HTTP/2.0 200 ` + fmt.Sprint(len(want)) + ` https ` + conn,
+		`"GET /lit HTTP/2.0" HTTP/2.0 200 7 https ` + conn, // one connection, one $connection
+		`"GET /gone HTTP/2.0" HTTP/2.0 444 0 https ` + conn,
+		`"GET /lit HTTP/2.0" HTTP/2.0 200 7 https ` + conn,
+	}
+	for i, w := range wantLog {
+		if lines[i] != w {
+			t.Errorf("access log line %d = %q, want %q", i, lines[i], w)
+		}
+	}
+	if !strings.HasPrefix(lines[4], `"GET /lit HTTP/1.1" HTTP/1.1 200 7 https`) {
+		t.Errorf("access log line 4 = %q, want the HTTP/1.1 request", lines[4])
+	}
+}
+
+// Prior knowledge on a plain "listen ... http2" (nginx 1.22 serves h2c
+// there); an HTTP/1.1 client on the same address still gets HTTP/1.1.
+func TestHTTP2PriorKnowledge(t *testing.T) {
+	r := newRig(t, "info", `
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      http2: on
+      locations: [{path: /, proxy_pass: "http://{U0}", proxy_set_header: {Host: $host}}]
+`, echoOrigin(t))
+	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	resp, err := c.Post("http://"+r.addr+"/p", "text/plain", strings.NewReader("abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || string(b) != "POST /p host=127.0.0.1 x= cl=3 body=abc" { // :authority is the Host: $host
+		t.Errorf("h2c: %s %d %q", resp.Proto, resp.StatusCode, b)
+	}
+	status, body := r.do("GET", "/q", nil)
+	if status != 200 || !strings.HasPrefix(string(body), "GET /q ") {
+		t.Errorf("HTTP/1.1 on the h2c address: %d %q", status, body)
+	}
+}
