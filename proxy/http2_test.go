@@ -10,6 +10,7 @@ package proxy_test
 // HTTP/2.
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,8 +38,8 @@ type h2Rig struct {
 const h2Tmpl = `
 error_log: {path: stderr, level: info}
 http:
-  proxy_temp_path: {TMP}/proxy
-  client_body_temp_path: {TMP}/client
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
   proxy_buffers: 4 8k
   upstreams:
     app:
@@ -234,5 +236,86 @@ http:
 	status, body := r.do("GET", "/q", nil)
 	if status != 200 || !strings.HasPrefix(string(body), "GET /q ") {
 		t.Errorf("HTTP/1.1 on the h2c address: %d %q", status, body)
+	}
+}
+
+// bigOrigin serves /big: n bytes of a known pattern with Content-Length,
+// and records when it has written them all; any other path gets "small".
+type bigOrigin struct {
+	addr string
+	done atomic.Bool // /big was written to the end: the upstream is free
+}
+
+func newBigOrigin(t *testing.T, n int) *bigOrigin {
+	t.Helper()
+	o := &bigOrigin{}
+	body := bytes.Repeat([]byte("0123456789abcdef"), n/16)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/big" {
+			io.WriteString(w, "small")
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		if _, err := w.Write(body); err == nil {
+			o.done.Store(true)
+		}
+	}))
+	t.Cleanup(s.Close)
+	o.addr = s.Listener.Addr().String()
+	return o
+}
+
+// A stream whose window is closed is a slow client: its buffered response
+// spills to a temp file after proxy_spill_grace and the upstream is
+// released, while another stream on the same connection is served.
+func TestHTTP2SlowStreamSpills(t *testing.T) {
+	const size = 4 << 20
+	o := newBigOrigin(t, size)
+	r := newH2Rig(t, h2Tmpl, o.addr, o.addr)
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: r.ca.pool(), ServerName: "localhost"},
+		ForceAttemptHTTP2: true,
+		// The stream's window: 64k, what the client has not read yet.
+		HTTP2: &http.HTTP2Config{MaxReceiveBufferPerStream: 64 << 10, MaxReceiveBufferPerConnection: 4 << 20},
+	}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+
+	big, err := c.Get("https://" + r.addr + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Body.Close()
+	if big.ProtoMajor != 2 || big.ContentLength != size {
+		t.Fatalf("/big: %s, Content-Length %d", big.Proto, big.ContentLength)
+	}
+	// Not a byte read: the stream's window closes at 64k, the spool's 32k
+	// of memory fill, and after the grace the rest goes to a temp file
+	// while the upstream sends it all.
+	btEventually(t, "the spill and the upstream's last byte", 20*time.Second, func() bool {
+		return o.done.Load() && strings.Contains(r.elog.String(), "an upstream response is buffered to a temporary file")
+	})
+	// The other stream on the same connection is not held up.
+	small, err := c.Get("https://" + r.addr + "/small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(small.Body)
+	small.Body.Close()
+	if small.StatusCode != 200 || string(b) != "small" {
+		t.Errorf("/small: %d %q", small.StatusCode, b)
+	}
+	all, err := io.ReadAll(big.Body)
+	if err != nil || len(all) != size || !bytes.Equal(all[size-16:], []byte("0123456789abcdef")) {
+		t.Fatalf("/big: %d bytes, err %v", len(all), err)
+	}
+	btEventually(t, "two access-log lines", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") == 2 })
+	lines := strings.Split(strings.TrimSpace(r.accessLog()), "\n")
+	f0, f1 := strings.Fields(lines[0]), strings.Fields(lines[1])
+	if f0[len(f0)-1] != f1[len(f1)-1] {
+		t.Errorf("the two streams came on different connections:\n%s", r.accessLog())
+	}
+	if !strings.HasPrefix(lines[1], `"GET /big HTTP/2.0" HTTP/2.0 200 4194304 `) {
+		t.Errorf("access log: %q", lines[1])
 	}
 }
