@@ -26,6 +26,9 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"spillway/proxy/config"
 )
 
 // h2Rig is a proxy with one "ssl http2" address in front of origin.
@@ -317,5 +320,232 @@ func TestHTTP2SlowStreamSpills(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[1], `"GET /big HTTP/2.0" HTTP/2.0 200 4194304 `) {
 		t.Errorf("access log: %q", lines[1])
+	}
+}
+
+// h2Raw is an HTTP/2 client made of the raw framer, for what Go's
+// transport would not send or does not show (SETTINGS, frame sizes,
+// GOAWAY, floods).
+type h2Raw struct {
+	t    *testing.T
+	c    net.Conn
+	fr   *http2.Framer
+	hbuf bytes.Buffer
+	enc  *hpack.Encoder
+}
+
+// dialH2Raw connects to addr: over TLS with ALPN h2 when ca is set, else
+// with prior knowledge; it sends the preface and settings.
+func dialH2Raw(t *testing.T, addr string, ca *testCA, settings ...http2.Setting) *h2Raw {
+	t.Helper()
+	var c net.Conn
+	var err error
+	if ca != nil {
+		var tc *tls.Conn
+		tc, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.pool(), ServerName: "localhost", NextProtos: []string{"h2"}})
+		if err == nil && tc.ConnectionState().NegotiatedProtocol != "h2" {
+			t.Fatalf("ALPN: %q", tc.ConnectionState().NegotiatedProtocol)
+		}
+		c = tc
+	} else {
+		c, err = net.Dial("tcp", addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h := &h2Raw{t: t, c: c, fr: http2.NewFramer(c, c)}
+	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	h.fr.MaxHeaderListSize = 1 << 20
+	h.enc = hpack.NewEncoder(&h.hbuf)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fr.WriteSettings(settings...); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// block encodes header fields given as name, value pairs.
+func (h *h2Raw) block(kv ...string) []byte {
+	h.hbuf.Reset()
+	for i := 0; i+1 < len(kv); i += 2 {
+		_ = h.enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+	}
+	return append([]byte(nil), h.hbuf.Bytes()...)
+}
+
+// get opens stream id with a GET of path.
+func (h *h2Raw) get(id uint32, authority, path string) {
+	h.t.Helper()
+	err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true,
+		BlockFragment: h.block(":method", "GET", ":scheme", "https", ":authority", authority, ":path", path)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// next reads the next frame, acknowledging the server's SETTINGS; it
+// returns nil once the connection is closed.
+func (h *h2Raw) next(d time.Duration) http2.Frame {
+	h.t.Helper()
+	_ = h.c.SetReadDeadline(time.Now().Add(d))
+	for {
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				h.t.Fatalf("no frame within %v", d)
+			}
+			return nil
+		}
+		if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
+			_ = h.fr.WriteSettingsAck()
+		}
+		return f
+	}
+}
+
+// TestHTTP2Settings: nginx's directives become the connection's SETTINGS,
+// and http2_chunk_size the size of a body's DATA frames.
+func TestHTTP2Settings(t *testing.T) {
+	o := newBigOrigin(t, 64<<10)
+	r := newH2Rig(t, strings.Replace(h2Tmpl, "  proxy_buffers: 4 8k\n", `  proxy_buffers: 4 8k
+  http2_max_concurrent_streams: 7
+  http2_body_preread_size: 32k
+  http2_chunk_size: 4k
+  large_client_header_buffers: 2 4k
+`, 1), o.addr, o.addr)
+	h := dialH2Raw(t, r.addr, r.ca, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
+	_ = h.fr.WriteWindowUpdate(0, 1<<20)
+	f := h.next(5 * time.Second)
+	sf, ok := f.(*http2.SettingsFrame)
+	if !ok {
+		t.Fatalf("first frame %v, want SETTINGS", f)
+	}
+	want := map[http2.SettingID]uint32{http2.SettingMaxConcurrentStreams: 7, http2.SettingInitialWindowSize: 32 << 10}
+	for id, v := range want {
+		if got, ok := sf.Value(id); !ok || got != v {
+			t.Errorf("SETTINGS %v = %d (%v), want %d", id, got, ok, v)
+		}
+	}
+	// The header list limit: large_client_header_buffers' 2 × 4k, plus
+	// http2's allowance for the fields' 32-byte overhead.
+	if got, ok := sf.Value(http2.SettingMaxHeaderListSize); !ok || got < 8<<10 || got > 8<<10+1024 {
+		t.Errorf("SETTINGS_MAX_HEADER_LIST_SIZE = %d (%v), want about 8k", got, ok)
+	}
+	h.get(1, "localhost", "/big")
+	total, frames := 0, 0
+	for total < 64<<10 {
+		f := h.next(10 * time.Second)
+		if f == nil {
+			t.Fatalf("connection closed after %d body bytes", total)
+		}
+		if d, ok := f.(*http2.DataFrame); ok {
+			if len(d.Data()) > 4<<10 {
+				t.Errorf("a DATA frame of %d bytes, over http2_chunk_size 4k", len(d.Data()))
+			}
+			total += len(d.Data())
+			frames++
+		}
+	}
+	if frames < 16 {
+		t.Errorf("64k in %d DATA frames, want 16 or more", frames)
+	}
+}
+
+// slowOrigin holds each request until release is closed.
+func slowOrigin(t *testing.T) (addr string, arrived chan struct{}, release chan struct{}) {
+	t.Helper()
+	arrived, release = make(chan struct{}, 16), make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, "late")
+	}))
+	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	return s.Listener.Addr().String(), arrived, release
+}
+
+// Reload and graceful quit send GOAWAY at once, and the stream in flight
+// still gets its whole answer before the connection closes (nginx).
+func TestHTTP2GoAway(t *testing.T) {
+	for _, how := range []string{"reload", "quit"} {
+		t.Run(how, func(t *testing.T) {
+			addr, arrived, release := slowOrigin(t)
+			dir := t.TempDir()
+			yaml := `
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  proxy_temp_path: ` + dir + `
+  client_body_temp_path: ` + dir + `
+  servers:
+    - listen: ["127.0.0.1:0 http2"]
+      locations: [{path: /, proxy_pass: "http://` + addr + `"}]
+`
+			r := newRig(t, "info", yaml)
+			h := dialH2Raw(t, r.addr, nil)
+			h.get(1, "localhost", "/slow")
+			<-arrived
+			stopped := make(chan error, 1)
+			if how == "reload" {
+				cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(strings.Replace(yaml, "level: info", "level: warn", 1)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := r.p.Reload(cfg); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					defer cancel()
+					stopped <- r.p.Shutdown(ctx)
+				}()
+			}
+			var goaway *http2.GoAwayFrame
+			for goaway == nil {
+				f := h.next(10 * time.Second)
+				if f == nil {
+					t.Fatal("closed before GOAWAY")
+				}
+				goaway, _ = f.(*http2.GoAwayFrame)
+			}
+			if goaway.ErrCode != http2.ErrCodeNo || goaway.LastStreamID != 1 {
+				t.Errorf("GOAWAY %v last stream %d, want NO_ERROR and 1", goaway.ErrCode, goaway.LastStreamID)
+			}
+			close(release)
+			var status, body string
+			ended := false
+			for !ended {
+				switch f := h.next(10 * time.Second).(type) {
+				case nil:
+					t.Fatalf("closed before the stream ended (status %q, body %q)", status, body)
+				case *http2.MetaHeadersFrame:
+					status = f.PseudoValue("status")
+				case *http2.DataFrame:
+					body += string(f.Data())
+					ended = f.StreamEnded()
+				}
+			}
+			if status != "200" || body != "late" {
+				t.Errorf("stream 1: %q %q, want 200 \"late\"", status, body)
+			}
+			for f := h.next(10 * time.Second); f != nil; f = h.next(10 * time.Second) {
+			}
+			if how == "quit" {
+				if err := <-stopped; err != nil {
+					t.Errorf("Shutdown: %v", err)
+				}
+			}
+		})
 	}
 }
