@@ -41,6 +41,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"slices"
@@ -52,6 +53,8 @@ import (
 	"golang.org/x/net/http2"
 
 	"spillway/buffer"
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
 )
 
 // h2Preface is what a client speaking HTTP/2 with prior knowledge sends
@@ -85,7 +88,8 @@ func http2Address(vhosts []*vhost, addr string) bool {
 func (p *Proxy) newH2Server(s *site, vhosts []*vhost) *h2Server {
 	c := vhosts[0].conf.HTTP2
 	h := &h2Server{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize)}
-	h.hs = &http.Server{MaxHeaderBytes: c.MaxHeaderBytes, IdleTimeout: c.IdleTimeout}
+	h.hs = &http.Server{MaxHeaderBytes: c.MaxHeaderBytes, IdleTimeout: c.IdleTimeout,
+		ErrorLog: log.New(h2Log{p}, "", 0)}
 	h.srv = &http2.Server{
 		MaxConcurrentStreams:         uint32(c.MaxConcurrentStreams),
 		MaxUploadBufferPerConnection: int32(min(c.RecvBufferSize, 1<<31-1)),
@@ -117,6 +121,16 @@ func (h *h2Server) serveConn(c net.Conn) error {
 	return nil
 }
 
+// h2Log routes http2's own messages (a client's protocol error, a flood
+// cut off with ENHANCE_YOUR_CALM) to the error log at info, where nginx
+// logs a client's HTTP/2 errors.
+type h2Log struct{ p *Proxy }
+
+func (l h2Log) Write(b []byte) (int, error) {
+	l.p.elog.Logf(errorlog.Level(config.LevelInfo), "%s", bytes.TrimSuffix(b, []byte("\n")))
+	return len(b), nil
+}
+
 // goAway starts the graceful shutdown of every connection: GOAWAY, the open
 // streams finish, then each connection closes (nginx's reload and quit).
 func (h *h2Server) goAway() {
@@ -131,7 +145,7 @@ func (h *h2Server) goAway() {
 // serveStream runs one stream's request through Proxy.serve and writes the
 // response to the stream.
 func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Request) {
-	st := &h2Stream{conn: c, w: w, rc: http.NewResponseController(w)}
+	st := &h2Stream{conn: c, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
 	var ctx fasthttp.RequestCtx
 	ctx.Init2(st, fasthttpLogger{h.p}, false)
 	ctx.Response.Header.SetNoDefaultContentType(true)
@@ -279,6 +293,9 @@ type h2Stream struct {
 	w     http.ResponseWriter
 	rc    *http.ResponseController
 	reset atomic.Bool // Close: the stream ends with RST_STREAM
+	// ctx ends when the client resets the stream or the connection ends
+	// (the client watch, clientabort.go).
+	ctx context.Context
 	// spool is a buffered response's spool (respond.go): told when a
 	// write blocks on the stream's window.
 	spool *buffer.Spool

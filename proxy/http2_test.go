@@ -20,6 +20,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -544,6 +545,297 @@ http:
 			if how == "quit" {
 				if err := <-stopped; err != nil {
 					t.Errorf("Shutdown: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// countingOrigin holds each request until release is closed or the proxy
+// closes the connection, and keeps the most requests it held at once.
+type countingOrigin struct {
+	addr          string
+	release       chan struct{}
+	now, max, all atomic.Int64
+}
+
+func newCountingOrigin(t *testing.T) *countingOrigin {
+	t.Helper()
+	o := &countingOrigin{release: make(chan struct{})}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.all.Add(1)
+		n := o.now.Add(1)
+		defer o.now.Add(-1)
+		for m := o.max.Load(); n > m && !o.max.CompareAndSwap(m, n); m = o.max.Load() {
+		}
+		select {
+		case <-o.release:
+			io.WriteString(w, "late")
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		select {
+		case <-o.release:
+		default:
+			close(o.release)
+		}
+	})
+	o.addr = s.Listener.Addr().String()
+	return o
+}
+
+func h2cRig(t *testing.T, origin string, extra string) (*rig, string) {
+	t.Helper()
+	dir := t.TempDir()
+	alog := filepath.Join(dir, "access.log")
+	r := newRig(t, "info", `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: `+dir+`
+  client_body_temp_path: `+dir+`
+`+extra+`
+  servers:
+    - listen: ["127.0.0.1:0 http2"]
+      access_log: {path: `+alog+`, format: '"$request" $status'}
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+`, origin)
+	return r, alog
+}
+
+// A client that resets its stream while the upstream is awaited ends the
+// exchange at once: 499, the upstream connection closed (nginx).
+func TestHTTP2ClientReset(t *testing.T) {
+	o := newCountingOrigin(t)
+	r, alog := h2cRig(t, o.addr, "")
+	h := dialH2Raw(t, r.addr, nil)
+	h.get(1, "localhost", "/slow")
+	btEventually(t, "the request upstream", 5*time.Second, func() bool { return o.now.Load() == 1 })
+	if err := h.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
+	btEventually(t, "the upstream connection closed", 5*time.Second, func() bool { return o.now.Load() == 0 })
+	btEventually(t, "the access log", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(alog)
+		return string(b) == "\"GET /slow HTTP/2.0\" 499\n"
+	})
+	// The connection goes on.
+	close(o.release)
+	h.get(3, "localhost", "/next")
+	for {
+		f := h.next(5 * time.Second)
+		if f == nil {
+			t.Fatal("connection closed")
+		}
+		if m, ok := f.(*http2.MetaHeadersFrame); ok && m.StreamID == 3 {
+			if s := m.PseudoValue("status"); s != "200" {
+				t.Errorf("stream 3: %s", s)
+			}
+			break
+		}
+	}
+}
+
+// heapInUse is the heap in use after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// drainFrames reads frames until the connection closes or d passes
+// without one, and reports the GOAWAY seen, if any.
+func (h *h2Raw) drainFrames(d time.Duration) (goaway *http2.GoAwayFrame, closed bool) {
+	for {
+		_ = h.c.SetReadDeadline(time.Now().Add(d))
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return goaway, false
+			}
+			return goaway, true
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			goaway = g
+		}
+	}
+}
+
+// Rapid reset (CVE-2023-44487): thousands of HEADERS each followed by
+// RST_STREAM. The upstream never sees more requests at once than
+// http2_max_concurrent_streams, the proxy's memory and goroutines come
+// back, and other clients are served throughout.
+func TestHTTP2RapidReset(t *testing.T) {
+	o := newCountingOrigin(t)
+	r, _ := h2cRig(t, o.addr, "  http2_max_concurrent_streams: 8\n")
+	baseG, baseHeap := runtime.NumGoroutine(), heapInUse()
+	h := dialH2Raw(t, r.addr, nil)
+	const streams = 5000
+	start := time.Now()
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		for id := uint32(1); n < streams; id += 2 {
+			blk := h.block(":method", "GET", ":scheme", "http", ":authority", "localhost", ":path", "/r")
+			if h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true, EndStream: true, BlockFragment: blk}) != nil ||
+				h.fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+				break
+			}
+			n++
+		}
+		sent <- n
+	}()
+	goaway, _ := h.drainFrames(2 * time.Second)
+	n := <-sent
+	t.Logf("%d HEADERS+RST_STREAM in %v; upstream saw %d requests, at most %d at once; GOAWAY %v",
+		n, time.Since(start), o.all.Load(), o.max.Load(), goaway)
+	if m := o.max.Load(); m > 8 {
+		t.Errorf("the upstream held %d requests at once, over http2_max_concurrent_streams 8", m)
+	}
+	if goaway != nil && goaway.ErrCode != http2.ErrCodeEnhanceYourCalm {
+		t.Errorf("GOAWAY %v", goaway.ErrCode)
+	}
+	h.c.Close()
+	close(o.release)
+	if s, b := r.do("GET", "/", nil); s != 200 || string(b) != "late" { // another client, after
+		t.Errorf("after the flood: %d %q", s, b)
+	}
+	btEventually(t, "the upstream requests ended", 10*time.Second, func() bool { return o.now.Load() == 0 })
+	btEventually(t, "the goroutines back", 10*time.Second, func() bool { return runtime.NumGoroutine() <= baseG+10 })
+	if grown := int64(heapInUse()) - int64(baseHeap); grown > 16<<20 {
+		t.Errorf("heap grew by %d bytes", grown)
+	}
+}
+
+// A CONTINUATION flood (CVE-2024-27316 family): one header block that
+// never ends, CONTINUATION after CONTINUATION. The proxy stops reading it
+// once it passes the header list limit (large_client_header_buffers) and
+// closes the connection, without holding the block in memory.
+func TestHTTP2ContinuationFlood(t *testing.T) {
+	o := newCountingOrigin(t)
+	r, _ := h2cRig(t, o.addr, "")
+	baseHeap := heapInUse()
+	h := dialH2Raw(t, r.addr, nil)
+	first := h.block(":method", "GET", ":scheme", "http", ":authority", "localhost", ":path", "/c")
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first}); err != nil {
+		t.Fatal(err)
+	}
+	var frag []byte
+	for i := range 200 { // distinct literal fields, 16k a frame
+		h.hbuf.Reset()
+		_ = h.enc.WriteField(hpack.HeaderField{Name: fmt.Sprintf("x-flood-%d", i), Value: strings.Repeat("v", 64), Sensitive: true})
+		frag = append(frag, h.hbuf.Bytes()...)
+	}
+	frag = frag[:16<<10]
+	const limit = 256 << 20 // what the flood would send if nothing stopped it
+	sent := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for sent < limit && h.fr.WriteContinuation(1, false, frag) == nil {
+			sent += len(frag)
+		}
+	}()
+	goaway, closed := h.drainFrames(10 * time.Second)
+	h.c.Close()
+	<-done
+	t.Logf("closed %v after %d bytes of CONTINUATION; GOAWAY %v", closed, sent, goaway)
+	if !closed || sent >= limit {
+		t.Fatalf("the connection took %d bytes of one header block and stayed open (%v)", sent, closed)
+	}
+	if o.all.Load() != 0 {
+		t.Errorf("%d requests reached the upstream", o.all.Load())
+	}
+	if grown := int64(heapInUse()) - int64(baseHeap); grown > 16<<20 {
+		t.Errorf("heap grew by %d bytes", grown)
+	}
+}
+
+// An HPACK bomb: one 4k field put in the dynamic table, then referred to
+// thousands of times at one byte each (16k on the wire, 40M decoded). The
+// decoded list passes the header limit after a few references: in one
+// HEADERS frame, the request is refused (431) without decoding the rest and
+// the connection goes on; spread over CONTINUATION frames, the connection
+// is closed at the first one after the limit (PROTOCOL_ERROR). No request
+// reaches the upstream, and the heap does not grow with the decoded size.
+func TestHTTP2HPACKBomb(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		refs  int
+		split bool
+	}{{"one frame", 10000, false}, {"continuations", 40000, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newCountingOrigin(t)
+			close(o.release)
+			r, _ := h2cRig(t, o.addr, "")
+			baseHeap := heapInUse()
+			h := dialH2Raw(t, r.addr, nil)
+			h.hbuf.Reset()
+			for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "localhost"}, {":path", "/b"}} {
+				_ = h.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+			}
+			bomb := hpack.HeaderField{Name: "x-bomb", Value: strings.Repeat("b", 4000)}
+			for range tc.refs {
+				_ = h.enc.WriteField(bomb)
+			}
+			blk := append([]byte(nil), h.hbuf.Bytes()...)
+			for first := true; len(blk) > 0; first = false {
+				k := min(len(blk), 16<<10)
+				var err error
+				if first {
+					err = h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndStream: true, EndHeaders: k == len(blk), BlockFragment: blk[:k]})
+				} else {
+					err = h.fr.WriteContinuation(1, k == len(blk), blk[:k])
+				}
+				if err != nil {
+					break // closed under us
+				}
+				blk = blk[k:]
+			}
+			status := ""
+			for status == "" {
+				switch f := h.next(10 * time.Second).(type) {
+				case nil:
+					status = "closed"
+				case *http2.GoAwayFrame:
+					status = "GOAWAY " + f.ErrCode.String()
+				case *http2.MetaHeadersFrame:
+					status = f.PseudoValue("status")
+				case *http2.RSTStreamFrame:
+					status = "RST " + f.ErrCode.String()
+				}
+			}
+			want := "431"
+			if tc.split {
+				want = "GOAWAY PROTOCOL_ERROR"
+			}
+			if status != want {
+				t.Errorf("the bomb: %s, want %s", status, want)
+			}
+			if o.all.Load() != 0 {
+				t.Errorf("%d requests reached the upstream", o.all.Load())
+			}
+			if grown := int64(heapInUse()) - int64(baseHeap); grown > 16<<20 {
+				t.Errorf("heap grew by %d bytes", grown)
+			}
+			if tc.split {
+				return
+			}
+			// The connection goes on. The encoder's table is the
+			// server's: the next block refers to what both hold.
+			h.get(3, "localhost", "/after")
+			for {
+				f := h.next(5 * time.Second)
+				if f == nil {
+					t.Fatal("connection closed")
+				}
+				if m, ok := f.(*http2.MetaHeadersFrame); ok && m.StreamID == 3 {
+					if s := m.PseudoValue("status"); s != "200" {
+						t.Errorf("stream 3: %s", s)
+					}
+					return
 				}
 			}
 		})
