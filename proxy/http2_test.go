@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -839,5 +840,41 @@ func TestHTTP2HPACKBomb(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// curl, when it speaks HTTP/2: ALPN h2 over TLS, and prior knowledge.
+func TestHTTP2Curl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("no curl")
+	}
+	if v, err := exec.Command(curl, "-V").Output(); err != nil || !bytes.Contains(v, []byte("HTTP2")) {
+		t.Skip("curl without HTTP/2")
+	}
+	r := newH2Rig(t, h2Tmpl, echoOrigin(t), echoOrigin(t))
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	writeFile(t, ca, r.ca.pem)
+	_, port, _ := net.SplitHostPort(r.addr)
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, curl, append([]string{"-sS", "--max-time", "10"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Errorf("curl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	got := run("--http2", "--cacert", ca, "--resolve", "localhost:"+port+":127.0.0.1",
+		"-w", " %{http_version} %{response_code}", "-d", "posted", "https://localhost:"+port+"/c")
+	if got != "POST /c host=app x= cl=6 body=posted 2 200" {
+		t.Errorf("curl --http2: %q", got)
+	}
+
+	h2c, _ := h2cRig(t, echoOrigin(t), "")
+	got = run("--http2-prior-knowledge", "-w", " %{http_version} %{response_code}", "http://"+h2c.addr+"/d")
+	if !strings.HasPrefix(got, "GET /d host=") || !strings.HasSuffix(got, " cl=0 body= 2 200") {
+		t.Errorf("curl --http2-prior-knowledge: %q", got)
 	}
 }
