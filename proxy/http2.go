@@ -114,7 +114,6 @@ func (h *h2Server) serveConn(c net.Conn) error {
 		return nil // the generation is being drained: no new connection
 	}
 	h.srv.ServeConn(sc, &http2.ServeConnOpts{
-		Context:    context.Background(),
 		BaseConfig: h.hs,
 		Handler:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serveStream(c, w, r) }),
 	})
@@ -370,11 +369,9 @@ func (c *h2cConn) Handshake() error {
 		return nil
 	}
 	c.decided = true
-	ok, err := peekPreface(c.clientConn.TCPConn)
-	c.h2 = ok
-	if err != nil {
-		return nil // fasthttp's read meets the same error and handles it
-	}
+	// An error (a timeout, a close) is left to fasthttp's first read,
+	// which meets it again and logs it as for any plain connection.
+	c.h2, _ = peekPreface(c.clientConn.TCPConn)
 	return nil
 }
 
