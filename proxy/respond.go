@@ -145,7 +145,7 @@ func (x *exchange) respond() bool {
 			s.direct.sp = s.sp
 		}
 		if x.h2 != nil {
-			x.h2.spool = s.sp
+			x.h2.spool, x.h2.renew = s.sp, x.sendDeadline
 		}
 		go s.produce(body)
 		x.setBody(s, ccl) // unframed for an HTTP/1.0 client (unframed.go)
