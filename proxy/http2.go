@@ -151,7 +151,8 @@ func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Reques
 	ctx.Response.Header.SetNoDefaultContentType(true)
 	req := &ctx.Request
 	req.Header.DisableNormalizing()
-	if err := req.Header.Read(bufio.NewReader(bytes.NewReader(requestHead(r)))); err != nil {
+	head := requestHead(r)
+	if err := req.Header.Read(bufio.NewReaderSize(bytes.NewReader(head), len(head))); err != nil {
 		// http2 checked every name and value; a head fasthttp cannot
 		// parse is a request nginx refuses too.
 		st.w.WriteHeader(http.StatusBadRequest)

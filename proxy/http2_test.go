@@ -238,6 +238,20 @@ http:
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || string(b) != "POST /p host=127.0.0.1 x= cl=3 body=abc" { // :authority is the Host: $host
 		t.Errorf("h2c: %s %d %q", resp.Proto, resp.StatusCode, b)
 	}
+	// A head larger than a page (fasthttp parses the stream's head in one
+	// buffer): up to large_client_header_buffers' 4 × 8k.
+	long := strings.Repeat("v", 6000)
+	req, _ := http.NewRequest("GET", "http://"+r.addr+"/long", nil)
+	req.Header.Set("X-Test", long)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), " x="+long+" ") {
+		t.Errorf("a 6000-byte header: %d %.80q", resp.StatusCode, b)
+	}
 	status, body := r.do("GET", "/q", nil)
 	if status != 200 || !strings.HasPrefix(string(body), "GET /q ") {
 		t.Errorf("HTTP/1.1 on the h2c address: %d %q", status, body)
