@@ -182,11 +182,14 @@ func (h *h2Server) write(st *h2Stream, ctx *fasthttp.RequestCtx) {
 	}
 	hdr := st.w.Header()
 	for k, v := range resp.Header.All() {
-		name := string(k)
+		name := http.CanonicalHeaderKey(string(k)) // the wire has them in lower case anyway
 		if connectionSpecific(name) {
 			continue
 		}
 		hdr[name] = append(hdr[name], string(v))
+	}
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = nil // none, as nginx: http2 would sniff one
 	}
 	if len(resp.Header.Server()) == 0 {
 		hdr["Server"] = []string{ServerName}

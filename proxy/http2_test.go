@@ -117,6 +117,13 @@ func echoOrigin(t *testing.T) string {
 	t.Helper()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		w.Header()["Content-Type"] = nil // no sniffing: only what the cases say
+		switch r.URL.Path {
+		case "/lower": // a name in lower case
+			w.Header()["content-type"] = []string{"application/x-test"}
+		case "/typed":
+			w.Header()["Content-Type"] = []string{"text/x-test"}
+		}
 		w.Header().Set("Upgrade", "foo")
 		w.Header().Set("X-Origin", "echo")
 		fmt.Fprintf(w, "%s %s host=%s x=%s cl=%d body=%s", r.Method, r.URL.RequestURI(), r.Host, r.Header.Get("X-Test"), r.ContentLength, b)
@@ -157,6 +164,19 @@ func TestHTTP2Lifecycle(t *testing.T) {
 		t.Errorf("error log lacks the reset upstream's line:\n%s", r.elog.String())
 	}
 
+	// Content-Type as the upstream sent it, in any case, and none when it
+	// sent none (http2 would sniff one).
+	for path, want := range map[string][]string{"/typed": {"text/x-test"}, "/lower": {"application/x-test"}, "/untyped": nil} {
+		resp, err := c.Get("https://" + r.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Values("Content-Type"); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: Content-Type %q, want %q", path, got, want)
+		}
+	}
+
 	// A literal return and a request for nothing: no upstream involved.
 	resp, err = c.Get("https://" + r.addr + "/lit")
 	if err != nil {
@@ -190,8 +210,13 @@ func TestHTTP2Lifecycle(t *testing.T) {
 	}
 	tc.Close()
 
-	btEventually(t, "the access log", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") >= 5 })
-	lines := strings.Split(strings.TrimSpace(r.accessLog()), "\n")
+	btEventually(t, "the access log", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") >= 8 })
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(r.accessLog()), "\n") {
+		if !strings.Contains(l, "typed ") && !strings.Contains(l, "/lower ") {
+			lines = append(lines, l) // not the Content-Type requests, in map order
+		}
+	}
 	conn := strings.Fields(lines[0])[len(strings.Fields(lines[0]))-1]
 	wantLog := []string{
 		`"PUT /a?q=1 HTTP/2.0" HTTP/2.0 200 ` + fmt.Sprint(len(want)) + ` https ` + conn,
