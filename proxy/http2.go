@@ -114,6 +114,9 @@ func (h *h2Server) serveConn(c net.Conn) error {
 	if h.gone.Load() {
 		return nil // the generation is being drained: no new connection
 	}
+	if cc := clientConnOf(c); cc != nil {
+		cc.head.done = true // frames from here on, not a head to fix (barelf.go)
+	}
 	h.srv.ServeConn(sc, &http2.ServeConnOpts{
 		BaseConfig: h.hs,
 		Handler:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serveStream(c, w, r) }),
