@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -30,7 +31,9 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"spillway/proxy"
 	"spillway/proxy/config"
+	"spillway/proxy/config/nginxconf"
 )
 
 // h2Rig is a proxy with one "ssl http2" address in front of origin.
@@ -915,5 +918,152 @@ func TestHTTP2Curl(t *testing.T) {
 	got = run("--http2-prior-knowledge", "-w", " %{http_version} %{response_code}", "http://"+h2c.addr+"/d")
 	if !strings.HasPrefix(got, "GET /d host=") || !strings.HasSuffix(got, " cl=0 body= 2 200") {
 		t.Errorf("curl --http2-prior-knowledge: %q", got)
+	}
+}
+
+// h2NginxConf is one nginx.conf served by real nginx 1.22 and, converted,
+// by spillway: HTTP/2 with prior knowledge on a plain address.
+const h2NginxConf = `
+daemon off; master_process on; worker_processes 1; USERLINE
+error_log ERRLOG info; pid PIDFILE;
+events {}
+http {
+  client_body_temp_path TMP/client; proxy_temp_path TMP/proxy;
+  fastcgi_temp_path TMP/fastcgi; NGINXONLY
+  log_format h2 '"$request" $status $server_protocol $scheme';
+  client_max_body_size 1k;
+  server {
+    listen LISTEN http2;
+    server_name h2.test;
+    access_log LOG h2;
+    location / { proxy_pass http://UPSTREAM; }
+    location /down { proxy_pass http://127.0.0.1:1; }
+    location /gone { return 444; }
+    location = /lit { return 200 "literal"; }
+  }
+}
+`
+
+// TestHTTP2LikeNginx sends the same HTTP/2 requests (prior knowledge)
+// through real nginx and through spillway running the converted file:
+// statuses, resets, the access-log lines and the upstream error line must
+// be the same.
+func TestHTTP2LikeNginx(t *testing.T) {
+	bin := varsNginxBin(t)
+	up := plainOrigin(t, "O")
+	dir := t.TempDir()
+	conf := func(side, listen string) string {
+		only, user := "", ""
+		if side == "ng" && os.Geteuid() == 0 {
+			user = "user root;"
+		}
+		if side == "ng" {
+			only = "uwsgi_temp_path " + filepath.Join(dir, side, "tmp", "uwsgi") + "; scgi_temp_path " + filepath.Join(dir, side, "tmp", "scgi") + ";"
+		}
+		return strings.NewReplacer("USERLINE", user, "NGINXONLY", only, "LISTEN", listen, "UPSTREAM", up,
+			"LOG", filepath.Join(dir, side, "access.log"), "ERRLOG", filepath.Join(dir, side, "error.log"),
+			"PIDFILE", filepath.Join(dir, side, "nginx.pid"), "TMP", filepath.Join(dir, side, "tmp")).Replace(h2NginxConf)
+	}
+	for _, side := range []string{"sp", "ng"} {
+		if err := os.MkdirAll(filepath.Join(dir, side, "tmp"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct{ answers, access, errlog string }
+	send := func(addr string) string {
+		tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, a string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, a)
+		}}
+		defer tr.CloseIdleConnections()
+		c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+		var out []string
+		for _, rq := range []struct{ method, path, body string }{
+			{"GET", "/ok", ""}, {"GET", "/lit", ""}, {"GET", "/gone", ""}, {"GET", "/down", ""},
+			{"POST", "/ok", strings.Repeat("x", 2000)}, {"GET", "/lit", ""},
+		} {
+			var body io.Reader
+			if rq.body != "" {
+				body = strings.NewReader(rq.body)
+			}
+			req, _ := http.NewRequest(rq.method, "http://"+addr+rq.path, body)
+			resp, err := c.Do(req)
+			if err != nil {
+				e := err.Error()
+				if i := strings.Index(e, "stream error"); i >= 0 {
+					e = e[i:] // the stream's reset, without the URL
+				}
+				out = append(out, rq.path+" "+e)
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b = nil // error pages differ in their footer (nginx/1.22.1, spillway)
+			}
+			out = append(out, fmt.Sprintf("%s %s %d %s", rq.path, resp.Proto, resp.StatusCode, b))
+		}
+		return strings.Join(out, "\n")
+	}
+	norm := func(s, addr string) string {
+		_, port, _ := net.SplitHostPort(addr)
+		s = strings.ReplaceAll(s, ":"+port, ":PORT")
+		s = regexp.MustCompile(`stream error: stream ID \d+`).ReplaceAllString(s, "stream error: stream ID N")
+		// return 444 resets the stream: nginx with PROTOCOL_ERROR,
+		// spillway with http2's INTERNAL_ERROR (the handler's abort; http2
+		// lets a handler choose no other code). README lists it.
+		return strings.Replace(s, "; INTERNAL_ERROR;", "; PROTOCOL_ERROR;", 1)
+	}
+	errLine := func(path string) string {
+		b, _ := os.ReadFile(path)
+		for _, l := range strings.Split(string(b), "\n") {
+			if i := strings.Index(l, "connect() failed"); i >= 0 {
+				return regexp.MustCompile(`\*\d+ `).ReplaceAllString(l[i:], "")
+			}
+		}
+		return ""
+	}
+	var got [2]result
+	{
+		cfgText := conf("sp", "127.0.0.1:0")
+		ds, err := nginxconf.Parse("h2.conf", []byte(cfgText))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := nginxconf.Convert(ds, nginxconf.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.LoadBytes(filepath.Join(dir, "sp", "h2.yaml"), res.YAML)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, res.YAML)
+		}
+		p, err := proxy.New(cfg, proxy.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		addr := p.Addrs()[0]
+		got[0].answers = norm(send(addr), addr)
+		_ = p.Close()
+		got[0].access = strings.Join(readLines(t, filepath.Join(dir, "sp", "access.log")), "\n")
+		got[0].errlog = norm(errLine(filepath.Join(dir, "sp", "error.log")), addr)
+	}
+	addr, _, stop := startNginx(t, bin, filepath.Join(dir, "ng"), func(listen string) string { return conf("ng", listen) })
+	got[1].answers = norm(send(addr), addr)
+	stop()
+	got[1].access = strings.Join(readLines(t, filepath.Join(dir, "ng", "access.log")), "\n")
+	got[1].errlog = norm(errLine(filepath.Join(dir, "ng", "error.log")), addr)
+
+	if got[0].answers != got[1].answers {
+		t.Errorf("answers:\nspillway:\n%s\nnginx:\n%s", got[0].answers, got[1].answers)
+	}
+	if got[0].access != got[1].access {
+		t.Errorf("access logs:\nspillway:\n%s\nnginx:\n%s", got[0].access, got[1].access)
+	}
+	if got[0].errlog != got[1].errlog || got[1].errlog == "" {
+		t.Errorf("the upstream's error line:\nspillway: %s\nnginx:    %s", got[0].errlog, got[1].errlog)
 	}
 }
