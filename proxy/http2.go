@@ -194,6 +194,12 @@ func (h *h2Server) write(st *h2Stream, ctx *fasthttp.RequestCtx) {
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // none, as nginx: http2 would sniff one
 	}
+	if h.s.retired.Load() {
+		// A reload or stop retired this generation: http2 takes
+		// "Connection: close" as GOAWAY for this connection (and sends
+		// no such field), also for one that came as goAway ran.
+		hdr["Connection"] = []string{"close"}
+	}
 	if len(resp.Header.Server()) == 0 {
 		hdr["Server"] = []string{ServerName}
 	}
