@@ -73,7 +73,10 @@ type h2Server struct {
 	// every connection of srv) on it, and goAway runs it.
 	hs    *http.Server
 	chunk int // http2_chunk_size
-	gone  atomic.Bool
+	// maxRequests is keepalive_requests: the streams one connection
+	// serves before its GOAWAY.
+	maxRequests int
+	gone        atomic.Bool
 }
 
 // http2Address reports whether some server lists addr as HTTP/2.
@@ -88,7 +91,7 @@ func http2Address(vhosts []*vhost, addr string) bool {
 
 func (p *Proxy) newH2Server(s *site, vhosts []*vhost) *h2Server {
 	c := vhosts[0].conf.HTTP2
-	h := &h2Server{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize)}
+	h := &h2Server{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize), maxRequests: vhosts[0].conf.KeepaliveRequests}
 	h.hs = &http.Server{MaxHeaderBytes: c.MaxHeaderBytes, IdleTimeout: c.IdleTimeout,
 		ErrorLog: log.New(h2Log{p}, "", 0)}
 	h.srv = &http2.Server{
@@ -117,9 +120,12 @@ func (h *h2Server) serveConn(c net.Conn) error {
 	if cc := clientConnOf(c); cc != nil {
 		cc.head.done = true // frames from here on, not a head to fix (barelf.go)
 	}
+	var streams atomic.Int64
 	h.srv.ServeConn(sc, &http2.ServeConnOpts{
 		BaseConfig: h.hs,
-		Handler:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serveStream(c, w, r) }),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.serveStream(c, w, r, streams.Add(1) >= int64(h.maxRequests))
+		}),
 	})
 	return nil
 }
@@ -147,7 +153,9 @@ func (h *h2Server) goAway() {
 
 // serveStream runs one stream's request through Proxy.serve and writes the
 // response to the stream.
-func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Request) {
+// last says the stream is the connection's keepalive_requests-th: the
+// connection gets GOAWAY with its response (nginx since 1.19.7).
+func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Request, last bool) {
 	st := &h2Stream{conn: c, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
 	var ctx fasthttp.RequestCtx
 	ctx.Init2(st, fasthttpLogger{h.p}, false)
@@ -166,7 +174,7 @@ func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Reques
 		req.SetBodyStream(r.Body, int(r.ContentLength))
 	}
 	h.p.serve(&ctx, h.s, h.vhosts)
-	h.write(st, &ctx)
+	h.write(st, &ctx, last)
 }
 
 // write sends ctx.Response on the stream, as fasthttp's writeResponse
@@ -174,7 +182,7 @@ func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Reques
 // with the write's error) so that a streamed exchange finishes. A stream
 // the lifecycle closed (return 444, closeSilently) or whose body failed
 // after the head ends with RST_STREAM.
-func (h *h2Server) write(st *h2Stream, ctx *fasthttp.RequestCtx) {
+func (h *h2Server) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) {
 	resp := &ctx.Response
 	body := resp.BodyStream()
 	if st.reset.Load() || ctx.Hijacked() {
@@ -194,10 +202,11 @@ func (h *h2Server) write(st *h2Stream, ctx *fasthttp.RequestCtx) {
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // none, as nginx: http2 would sniff one
 	}
-	if h.s.retired.Load() {
-		// A reload or stop retired this generation: http2 takes
-		// "Connection: close" as GOAWAY for this connection (and sends
-		// no such field), also for one that came as goAway ran.
+	if last || h.s.retired.Load() {
+		// keepalive_requests reached, or a reload or stop retired this
+		// generation: http2 takes "Connection: close" as GOAWAY for this
+		// connection (and sends no such field), also for one that came
+		// as goAway ran.
 		hdr["Connection"] = []string{"close"}
 	}
 	if len(resp.Header.Server()) == 0 {

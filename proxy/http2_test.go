@@ -1067,3 +1067,37 @@ func TestHTTP2LikeNginx(t *testing.T) {
 		t.Errorf("the upstream's error line:\nspillway: %s\nnginx:    %s", got[0].errlog, got[1].errlog)
 	}
 }
+
+// keepalive_requests bounds the streams of one connection: the last one's
+// response comes with GOAWAY, then the connection closes (nginx 1.19.7+).
+func TestHTTP2KeepaliveRequests(t *testing.T) {
+	o := newCountingOrigin(t)
+	close(o.release)
+	r, _ := h2cRig(t, o.addr, "  keepalive_requests: 2\n")
+	h := dialH2Raw(t, r.addr, nil)
+	var events []string
+	for _, id := range []uint32{1, 3} {
+		h.get(id, "localhost", "/k")
+		for ended := false; !ended; {
+			switch f := h.next(10 * time.Second).(type) {
+			case nil:
+				t.Fatalf("closed; so far %v", events)
+			case *http2.GoAwayFrame:
+				events = append(events, fmt.Sprintf("GOAWAY %d %v", f.LastStreamID, f.ErrCode))
+			case *http2.MetaHeadersFrame:
+				events = append(events, fmt.Sprintf("%d %s", f.StreamID, f.PseudoValue("status")))
+				ended = f.StreamEnded()
+			case *http2.DataFrame:
+				ended = f.StreamEnded()
+			}
+		}
+	}
+	goaway, closed := h.drainFrames(10 * time.Second)
+	if goaway != nil {
+		events = append(events, fmt.Sprintf("GOAWAY %d %v", goaway.LastStreamID, goaway.ErrCode))
+	}
+	got := strings.Join(events, ", ")
+	if want := "1 200, 3 200, GOAWAY 3 NO_ERROR"; !strings.HasPrefix(got, "1 200, ") || !strings.Contains(got, "GOAWAY 3 NO_ERROR") || !closed {
+		t.Errorf("frames: %s (closed %v), want %s and the connection closed", got, closed, want)
+	}
+}
