@@ -12,6 +12,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // reqBody is the request body as the upstream exchange sees it: a size for
@@ -119,7 +120,7 @@ func (x *exchange) readBody() bool {
 	}
 	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout, declared: int64(cl)}
 	memory := lc.ClientBodyBufferSize
-	if !lc.ProxyRequestBuffering && cl > 0 {
+	if !lc.ProxyRequestBuffering && lc.ProxyPassRequestBody && cl > 0 { // a body not passed on is read whole, as nginx
 		// A chunked body is buffered regardless: the upstream head needs
 		// its length (nginx does the same unless it speaks chunked upstream).
 		head := len(x.reqLine) + 2 + len(h.RawHeaders()) + 2
@@ -206,11 +207,11 @@ func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string
 // with nothing sent (nginx logs nothing), a broken chunked body 400, a client
 // that went away 499.
 func (x *exchange) clientBodyError(err error) bool {
-	switch classify(PhaseSendClient, err) {
-	case KindTimeout:
+	switch upstream.Classify(upstream.PhaseSendClient, err) {
+	case upstream.KindTimeout:
 		x.status = fasthttp.StatusRequestTimeout
 		x.closeSilently()
-	case KindClosed, KindReset:
+	case upstream.KindClosed, upstream.KindReset:
 		x.logf(errorlog.Level(config.LevelInfo), "client prematurely closed connection", 0, "")
 		x.status = 499
 		x.closeSilently()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -35,7 +36,7 @@ func (x *exchange) beginVars() {
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host
-		if isUnixAddr(v.req.ProxyHost) {
+		if upstream.IsUnixAddr(v.req.ProxyHost) {
 			v.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 		}
 	}
@@ -60,6 +61,7 @@ func (x *exchange) Header() *fasthttp.RequestHeader { return &x.ctx.Request.Head
 func (x *exchange) Request() *vars.Request {
 	r := &x.vars.req
 	r.Line = bstr(x.reqLine)
+	r.Set = x.authVars
 	r.Host = bstr(routeHost(x.ctx.Request.Header.RequestURI(), x.host))
 	// The line and its CRLF, then the header lines up to the empty one
 	// (fasthttp's raw headers end with it; without headers it is 2 bytes).
