@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 x/net/http2.Server.ServeConn is the one API that serves HTTP/2 on a connection fasthttp already accepted and handed over (NextProto); net/http's replacement needs its own listener
+
 package proxy
 
 // HTTP/2 to clients: "listen ... ssl http2", "http2 on", and prior
@@ -54,8 +56,6 @@ import (
 	"golang.org/x/net/http2"
 
 	"spillway/buffer"
-	"spillway/proxy/config"
-	"spillway/proxy/errorlog"
 )
 
 // h2Preface is what a client speaking HTTP/2 with prior knowledge sends
@@ -136,7 +136,7 @@ func (h *h2Server) serveConn(c net.Conn) error {
 type h2Log struct{ p *Proxy }
 
 func (l h2Log) Write(b []byte) (int, error) {
-	l.p.elog.Logf(errorlog.Level(config.LevelInfo), "%s", bytes.TrimSuffix(b, []byte("\n")))
+	l.p.elog.Infof("%s", bytes.TrimSuffix(b, []byte("\n")))
 	return len(b), nil
 }
 

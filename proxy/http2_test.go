@@ -1,5 +1,7 @@
 //go:build linux
 
+//lint:file-ignore SA1019 the tests speak HTTP/2 with x/net/http2's Transport and Framer on purpose: net/http's client would hide the frames and settings they check
+
 package proxy_test
 
 // HTTP/2 to clients (issue 21): each stream through the same lifecycle as an
@@ -34,6 +36,7 @@ import (
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/config/nginxconf"
+	"spillway/proxy/internal/testutil"
 )
 
 // h2Rig is a proxy with one "ssl http2" address in front of origin.
@@ -213,7 +216,7 @@ func TestHTTP2Lifecycle(t *testing.T) {
 	}
 	tc.Close()
 
-	btEventually(t, "the access log", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") >= 8 })
+	testutil.Eventually(t, "the access log", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") >= 8 })
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(r.accessLog()), "\n") {
 		if !strings.Contains(l, "typed ") && !strings.Contains(l, "/lower ") {
@@ -339,7 +342,7 @@ func TestHTTP2SlowStreamSpills(t *testing.T) {
 	// Not a byte read: the stream's window closes at 64k, the spool's 32k
 	// of memory fill, and after the grace the rest goes to a temp file
 	// while the upstream sends it all.
-	btEventually(t, "the spill and the upstream's last byte", 20*time.Second, func() bool {
+	testutil.Eventually(t, "the spill and the upstream's last byte", 20*time.Second, func() bool {
 		return o.done.Load() && strings.Contains(r.elog.String(), "an upstream response is buffered to a temporary file")
 	})
 	// The other stream on the same connection is not held up.
@@ -356,7 +359,7 @@ func TestHTTP2SlowStreamSpills(t *testing.T) {
 	if err != nil || len(all) != size || !bytes.Equal(all[size-16:], []byte("0123456789abcdef")) {
 		t.Fatalf("/big: %d bytes, err %v", len(all), err)
 	}
-	btEventually(t, "two access-log lines", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") == 2 })
+	testutil.Eventually(t, "two access-log lines", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") == 2 })
 	lines := strings.Split(strings.TrimSpace(r.accessLog()), "\n")
 	f0, f1 := strings.Fields(lines[0]), strings.Fields(lines[1])
 	if f0[len(f0)-1] != f1[len(f1)-1] {
@@ -435,19 +438,17 @@ func (h *h2Raw) get(id uint32, authority, path string) {
 func (h *h2Raw) next(d time.Duration) http2.Frame {
 	h.t.Helper()
 	_ = h.c.SetReadDeadline(time.Now().Add(d))
-	for {
-		f, err := h.fr.ReadFrame()
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				h.t.Fatalf("no frame within %v", d)
-			}
-			return nil
+	f, err := h.fr.ReadFrame()
+	if err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			h.t.Fatalf("no frame within %v", d)
 		}
-		if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
-			_ = h.fr.WriteSettingsAck()
-		}
-		return f
+		return nil
 	}
+	if s, ok := f.(*http2.SettingsFrame); ok && !s.IsAck() {
+		_ = h.fr.WriteSettingsAck()
+	}
+	return f
 }
 
 // TestHTTP2Settings: nginx's directives become the connection's SETTINGS,
@@ -654,12 +655,12 @@ func TestHTTP2ClientReset(t *testing.T) {
 	r, alog := h2cRig(t, o.addr, "")
 	h := dialH2Raw(t, r.addr, nil)
 	h.get(1, "localhost", "/slow")
-	btEventually(t, "the request upstream", 5*time.Second, func() bool { return o.now.Load() == 1 })
+	testutil.Eventually(t, "the request upstream", 5*time.Second, func() bool { return o.now.Load() == 1 })
 	if err := h.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
 		t.Fatal(err)
 	}
-	btEventually(t, "the upstream connection closed", 5*time.Second, func() bool { return o.now.Load() == 0 })
-	btEventually(t, "the access log", 5*time.Second, func() bool {
+	testutil.Eventually(t, "the upstream connection closed", 5*time.Second, func() bool { return o.now.Load() == 0 })
+	testutil.Eventually(t, "the access log", 5*time.Second, func() bool {
 		b, _ := os.ReadFile(alog)
 		return string(b) == "\"GET /slow HTTP/2.0\" 499\n"
 	})
@@ -745,8 +746,8 @@ func TestHTTP2RapidReset(t *testing.T) {
 	if s, b := r.do("GET", "/", nil); s != 200 || string(b) != "late" { // another client, after
 		t.Errorf("after the flood: %d %q", s, b)
 	}
-	btEventually(t, "the upstream requests ended", 10*time.Second, func() bool { return o.now.Load() == 0 })
-	btEventually(t, "the goroutines back", 10*time.Second, func() bool { return runtime.NumGoroutine() <= baseG+10 })
+	testutil.Eventually(t, "the upstream requests ended", 10*time.Second, func() bool { return o.now.Load() == 0 })
+	testutil.Eventually(t, "the goroutines back", 10*time.Second, func() bool { return runtime.NumGoroutine() <= baseG+10 })
 	if grown := int64(heapInUse()) - int64(baseHeap); grown > 16<<20 {
 		t.Errorf("heap grew by %d bytes", grown)
 	}
