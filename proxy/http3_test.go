@@ -42,6 +42,7 @@ http:
       ssl_certificate: {CERT}
       ssl_certificate_key: {KEY}
       http3_max_concurrent_streams: 8
+      add_header: ['Alt-Svc h3=":443"; ma=86400']
       access_log: {path: {ALOG}, format: '"$request" $server_protocol $status $body_bytes_sent $scheme $http3 $connection'}
       locations:
         - path: /
@@ -98,6 +99,11 @@ func TestHTTP3Lifecycle(t *testing.T) {
 	if !strings.Contains(r.elog.String(), "recv() failed (104: Connection reset by peer) while reading response header from upstream") {
 		t.Errorf("error log lacks the reset upstream's line:\n%s", r.elog.String())
 	}
+	// Alt-Svc is an add_header like any: here on HTTP/3, and on the TLS
+	// address over HTTP/1.1, where a browser learns of HTTP/3.
+	if got := resp.Header.Get("Alt-Svc"); got != `h3=":443"; ma=86400` {
+		t.Errorf("Alt-Svc %q", got)
+	}
 
 	resp, err = c.Get(base + "/lit")
 	if err != nil {
@@ -133,6 +139,16 @@ func TestHTTP3Lifecycle(t *testing.T) {
 	if !strings.Contains(r.accessLog(), `"GET /gone HTTP/3.0" HTTP/3.0 444 0 `) {
 		t.Errorf("no 444 line:\n%s", r.accessLog())
 	}
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.ca.pool(), ServerName: "localhost"}}}
+	if resp, err := h1.Get("https://" + r.addr + "/h1"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.ProtoMajor != 1 || resp.Header.Get("Alt-Svc") != `h3=":443"; ma=86400` {
+			t.Errorf("TLS address: %s Alt-Svc %q", resp.Proto, resp.Header.Get("Alt-Svc"))
+		}
+	}
+	h1.CloseIdleConnections()
 }
 
 // A stream whose flow-control window is closed (the client reads nothing)
