@@ -157,7 +157,11 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
 	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
-		conns: s.connLimits(lc.LimitConn), files: static.New(lc)}
+		conns: s.connLimits(lc.LimitConn)}
+	var err error
+	if loc.files, err = static.New(lc, s.maps); err != nil {
+		return nil, err
+	}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {
@@ -190,7 +194,6 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
 	}
-	var err error
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
 		return nil, err
 	}

@@ -323,6 +323,9 @@ func runCorpusFile(t *testing.T, bin, file, cert, key string) *corpusResult {
 	for i := range reqs {
 		if d := compareCorpus(ng[i], sp[i]); d != "" {
 			res.diffs = append(res.diffs, reqs[i].String()+": "+cleanMsg(d, dir))
+			if testing.Verbose() {
+				t.Logf("differs from nginx: %s: %s", reqs[i], d)
+			}
 			continue
 		}
 		res.like++
