@@ -52,6 +52,13 @@ unsupported.`,
 				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
 			}
 			if err != nil {
+				// The complete list of what does not convert, then nginx's
+				// [emerg] line where it would have stopped.
+				if res != nil {
+					for _, w := range res.Warnings {
+						fmt.Fprintln(stderr, w)
+					}
+				}
 				printEmerg(stderr, err)
 				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
 			}

@@ -269,7 +269,8 @@ http {
 		})
 	}
 	// Serving from /: the pid file, the error log and the temp directory
-	// of the same file land at the same places under the prefix.
+	// of the same file land at the same places under the prefix; the pid
+	// file is spillway.pid beside nginx's (spillway never takes nginx's).
 	for _, bin := range []string{"nginx", "spillway"} {
 		for _, d := range []string{"logs", "proxy_temp"} {
 			_ = os.RemoveAll(filepath.Join(prefix, d))
@@ -278,6 +279,9 @@ http {
 		args := append(base, "-g", "daemon off; master_process off;")
 		srv := startChild(t, command(bin, args...))
 		pidFile := filepath.Join(prefix, "logs", "server.pid")
+		if bin == "spillway" {
+			pidFile = filepath.Join(prefix, "logs", "spillway.pid")
+		}
 		waitFor(t, func() bool {
 			b, _ := os.ReadFile(pidFile)
 			return strings.TrimSpace(string(b)) == strconv.Itoa(srv.cmd.Process.Pid)

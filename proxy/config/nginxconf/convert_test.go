@@ -244,12 +244,13 @@ http {
   server { listen 81; access_log logs/b.log bad; location / { proxy_pass http://127.0.0.1:9000; } }
   server { listen 82; access_log logs/c.log js if=$loggable; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
-			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/nginx.pid",
+			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/spillway.pid",
 				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n",
 				"proxy_temp_path: /p/cache/proxy", "client_body_temp_path: /abs/client", "access_log: off",
 				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'"},
 			warns: []string{
 				`2: unsupported error log "syslog:server=10.0.0.1" in main: spillway writes to a file or stderr`,
+				`4: ignored directive "pid" in main: spillway does not take nginx's pid file, it writes /p/run/spillway.pid`,
 				`9: unsupported parameter "escape=json" of "log_format" in http: spillway escapes variables nginx's default way`,
 				`10: ignored parameter "buffer=32k" of "access_log" in http: spillway writes each line when the request ends`,
 				`11: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:10 is converted`,
@@ -655,5 +656,64 @@ func TestConvertMapInclude(t *testing.T) {
 	}
 	if res.Unsupported() != 0 {
 		t.Errorf("warnings: %v", res.Warnings)
+	}
+}
+
+// A file of server blocks (Debian's sites-available/default, a conf.d
+// file) converts as if inside http { }, upstreams and maps included; a
+// file with a main-context directive is a main file and needs its http.
+func TestConvertServerBlockFile(t *testing.T) {
+	ds, err := Parse("default", []byte(`upstream app { server 127.0.0.1:9000; }
+map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+server {
+	listen 80 default_server;
+	location / { proxy_pass http://app; proxy_set_header Connection $connection_upgrade; }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"http:\n  map:", "  upstreams:\n    app:", "  servers:\n    - listen: [80 default_server]"} {
+		if !strings.Contains(string(res.YAML), want) {
+			t.Errorf("output lacks %q:\n%s", want, res.YAML)
+		}
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	ds, _ = Parse("main.conf", []byte("pid x.pid;\nserver { listen 80; location / { proxy_pass http://127.0.0.1:9; } }\n"))
+	if _, err := Convert(ds, Options{}); err == nil || !strings.Contains(err.Error(), `no "http" block`) {
+		t.Errorf("a main file without http: %v", err)
+	}
+}
+
+// An nginx error does not hide the rest: Convert goes on, returns every
+// warning with the first error, as nginx's one [emerg] line.
+func TestConvertListsWarningsWithError(t *testing.T) {
+	ds, err := Parse("x.conf", []byte(`http {
+	gzip_static on;
+	server { listen 80; proxy_read_timeout x; proxy_send_timeout y; location / { proxy_pass http://127.0.0.1:9; ssi on; } }
+	upstream u { }
+	charset utf-8;
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err == nil || err.Error() != `"proxy_read_timeout" directive invalid value in x.conf:3` {
+		t.Errorf("error %v, want the first one", err)
+	}
+	if res == nil || res.YAML != nil {
+		t.Fatalf("result %+v, want the warnings and no YAML", res)
+	}
+	got := warningLines(res.Warnings)
+	want := "x.conf:2: unsupported directive \"gzip_static\" in http\nx.conf:3: unsupported directive \"ssi\" in location\nx.conf:5: unsupported directive \"charset\" in http\n"
+	if got != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
 	}
 }

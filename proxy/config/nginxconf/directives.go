@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -39,7 +40,7 @@ func init() {
 	}
 
 	add("main", "error_log", errorLog)
-	add("main", "pid", pathValue(0))
+	add("main", "pid", pidFile)
 	add("main", "worker_shutdown_timeout", single(timeValue))
 
 	add("http", "log_format", func(*conv, *level, *Directive) error { return nil }) // read by conv.http
@@ -470,6 +471,26 @@ func buffers(c *conv, lv *level, d *Directive) error {
 // pathValue converts a path directive; nginx's temp paths take up to
 // maxLevels directory levels, which spillway has no use for: its temp files
 // are unlinked as soon as they are created.
+// pidFile is "pid". spillway never takes nginx's pid file: nginx's own
+// start, its init script and logrotate's "nginx -s reopen" go by that file
+// and would signal spillway, or find it taken. The file's pid becomes
+// spillway.pid in the same directory (so "spillway -s reload" has one); a
+// "pid" given with -g (read as from the "command line") is spillway's own
+// and is kept.
+func pidFile(c *conv, lv *level, d *Directive) error {
+	if err := pathValue(0)(c, lv, d); err != nil || d.File == "command line" {
+		return err
+	}
+	p := c.withPrefix(d.Args[0])
+	if filepath.Base(p) == "spillway.pid" {
+		return nil
+	}
+	own := filepath.Join(filepath.Dir(p), "spillway.pid")
+	lv.m.set("pid", str(own))
+	c.warn(d, Ignored, "ignored directive \"pid\" in main: spillway does not take nginx's pid file, it writes %s", own)
+	return nil
+}
+
 func pathValue(maxLevels int) handler {
 	return func(c *conv, lv *level, d *Directive) error {
 		if len(d.Args) < 1 || len(d.Args) > 1+maxLevels {
