@@ -232,11 +232,11 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 func (s *session) ok(b Behavior, req *request, body []byte, code int, closeAfter bool) ending {
 	bodiless := code < 200 || code == 204 || code == 304
 	if bodiless {
-		s.head(code, req, closeAfter)
+		s.head(code, req, closeAfter, b.Header...)
 		return s.finish(closeAfter)
 	}
 	if _, sized := sizeFromPath(req.path); !sized && b.Size == 0 && (req.path == "/echo" || strings.HasPrefix(req.path, "/echo/")) {
-		s.head(code, req, closeAfter, "Content-Length: "+strconv.Itoa(len(body)), "Content-Type: application/octet-stream")
+		s.head(code, req, closeAfter, append([]string{"Content-Length: " + strconv.Itoa(len(body)), "Content-Type: application/octet-stream"}, b.Header...)...)
 		if req.method != "HEAD" {
 			s.bw.Write(body)
 		}
@@ -245,7 +245,7 @@ func (s *session) ok(b Behavior, req *request, body []byte, code int, closeAfter
 	if code != 200 && b.Size == 0 {
 		if _, sized := sizeFromPath(req.path); !sized {
 			text := fmt.Sprintf("%d %s\n", code, statusText(code))
-			s.head(code, req, closeAfter, "Content-Length: "+strconv.Itoa(len(text)), "Content-Type: text/plain")
+			s.head(code, req, closeAfter, append([]string{"Content-Length: " + strconv.Itoa(len(text)), "Content-Type: text/plain"}, b.Header...)...)
 			if req.method != "HEAD" {
 				s.bw.WriteString(text)
 			}
@@ -253,7 +253,7 @@ func (s *session) ok(b Behavior, req *request, body []byte, code int, closeAfter
 		}
 	}
 	n := s.size(b, req, 3)
-	s.head(code, req, closeAfter, "Content-Length: "+strconv.FormatInt(n, 10), "Content-Type: application/octet-stream")
+	s.head(code, req, closeAfter, append([]string{"Content-Length: " + strconv.FormatInt(n, 10), "Content-Type: application/octet-stream"}, b.Header...)...)
 	if req.method != "HEAD" {
 		s.okBody(b, n)
 	}

@@ -70,6 +70,7 @@ type location struct {
 	limits  []reqLimit       // limit_req (limitreq.go)
 	conns   []connLimit      // limit_conn (limitconn.go)
 	headers *respHeaders     // add_header, expires; nil: none (headers.go)
+	up      *upHeaders       // proxy_redirect, proxy_hide_header, ...; never nil (upheaders.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
 	rw      *rewritePhase    // rewrites and return (rewrite.go)
 }
@@ -160,6 +161,9 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		conns: s.connLimits(lc.LimitConn)}
 	var err error
 	if loc.files, err = static.New(lc, s.maps); err != nil {
+		return nil, err
+	}
+	if loc.up, err = compileUpHeaders(lc.UpstreamHeaders, s.maps); err != nil {
 		return nil, err
 	}
 	if lc.ProxyPass.Upstream != "" {

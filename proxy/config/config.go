@@ -312,7 +312,11 @@ type Location struct {
 	LimitReq   LimitReqConf    // limit_req* (limitreq.go)
 	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
 	Headers    ResponseHeaders // add_header, expires (headers.go)
-	Gzip       Gzip            // gzip* (gzip.go)
+	// UpstreamHeaders: proxy_redirect, proxy_cookie_domain/path,
+	// proxy_hide_header, proxy_pass_header, proxy_ignore_headers (the
+	// fastcgi_ ones for fastcgi_pass) (upstreamheaders.go)
+	UpstreamHeaders UpstreamHeaders
+	Gzip            Gzip // gzip* (gzip.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

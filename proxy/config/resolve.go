@@ -450,8 +450,9 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
-	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_pass replaces the proxy_* values
-	l.resolveStatic(loc, p)                  // root, alias, index, try_files (static.go)
+	l.resolveFastCGI(loc, key, upstreams, p)       // fastcgi_pass replaces the proxy_* values
+	l.upstreamHeaderDirectives.resolveInto(loc, p) // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
+	l.resolveStatic(loc, p)                        // root, alias, index, try_files (static.go)
 	return loc
 }
 

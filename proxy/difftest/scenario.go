@@ -19,7 +19,9 @@ package difftest
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -289,6 +291,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
 	var headers, access, addHeaders []string
+	lists := map[string][]string{}
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
 		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
@@ -297,6 +300,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		}
 		if d.Name == "add_header" { // one list in proxy.yaml
 			addHeaders = append(addHeaders, yamlString(unquoteAll(d.Value)))
+			continue
+		}
+		if listDirectives[d.Name] { // one list in proxy.yaml
+			lists[d.Name] = append(lists[d.Name], strconv.Quote(unquoteAll(d.Value)))
 			continue
 		}
 		if d.Name == "proxy_set_header" {
@@ -314,6 +321,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(addHeaders) > 0 {
 		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
+	}
+	for _, name := range slices.Sorted(maps.Keys(lists)) {
+		b.WriteString("  " + name + ": [" + strings.Join(lists[name], ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -368,6 +378,11 @@ func nginxLocations(s *Scenario, dir string) string {
 	}
 	return b.String()
 }
+
+// listDirectives are the directives nginx repeats that proxy.yaml takes
+// as one list of their arguments.
+var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true,
+	"proxy_hide_header": true, "proxy_pass_header": true, "fastcgi_hide_header": true, "fastcgi_pass_header": true}
 
 // yamlLocations writes Locations as proxy.yaml entries: a directive with
 // several words is a string (index, try_files take "a b c"); allow and

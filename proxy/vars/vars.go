@@ -373,6 +373,17 @@ func Check(s string, mapNames []string) error {
 	return err
 }
 
+// CheckCaptures is Check for a value that may also use a regex's captures
+// ($1..$9), as CompileCaptures compiles it.
+func CheckCaptures(s string, mapNames []string) error {
+	m := &Maps{byName: map[string]int{}}
+	for i, n := range mapNames {
+		m.byName[strings.ToLower(strings.TrimPrefix(n, "$"))] = i
+	}
+	_, err := CompileCaptures(s, m)
+	return err
+}
+
 func isNameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }

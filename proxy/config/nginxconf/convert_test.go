@@ -226,6 +226,36 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			},
 		},
 		{
+			name: "upstream response headers",
+			in: `http {
+  proxy_cookie_domain off;
+  proxy_cookie_domain a.example b.example;
+  proxy_hide_header X-Secret;
+  proxy_hide_header X-Debug;
+  proxy_ignore_headers X-Accel-Buffering Expires;
+  server {
+    listen 80;
+    proxy_pass_header Server;
+    proxy_pass_header Date;
+    location / {
+      proxy_pass http://127.0.0.1:9000/app/;
+      proxy_redirect default;
+      proxy_redirect ~^http://old/(.*)$ /new/$1;
+      proxy_redirect "http://x/ y/" /;
+      proxy_cookie_path /app/ /;
+    }
+    location /off/ { proxy_pass http://127.0.0.1:9000; proxy_redirect off; proxy_redirect default; }
+    location ~ \.php$ { fastcgi_pass 127.0.0.1:9001; fastcgi_hide_header X-Powered-By; fastcgi_ignore_headers x-accel-buffering; }
+  }
+}`,
+			yaml: []string{"proxy_cookie_domain: off\n", "proxy_hide_header: [X-Secret, X-Debug]", "proxy_ignore_headers: [X-Accel-Buffering, Expires]",
+				"proxy_pass_header: [Server]", "proxy_redirect:\n            - default\n            - ~^http://old/(.*)$ /new/$1\n            - ['http://x/ y/', /]\n",
+				"proxy_cookie_path:\n            - /app/ /\n", "proxy_redirect: off\n", "fastcgi_hide_header: [X-Powered-By]", "fastcgi_ignore_headers: [x-accel-buffering]"},
+			warns: []string{
+				`10: unsupported "proxy_pass_header Date" in server: spillway always sends its own Date header`,
+			},
+		},
+		{
 			name: "logs, pid and paths with a prefix",
 			in: `error_log logs/error.log warn;
 error_log syslog:server=10.0.0.1;
@@ -456,6 +486,10 @@ func TestConvertErrors(t *testing.T) {
 		{conf("listen 80; location ! /x { proxy_pass http://a:1; }"), `invalid location modifier "!" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_http_version 2.0; }"), `invalid value "2.0" in x.conf:4`},
 		{"http {\n upstream u { server 10.0.0.1 weight=0; }\n}", `invalid parameter "weight=0" in x.conf:2`},
+		{conf("listen 80; proxy_redirect default; location / { proxy_pass http://a:1; }"), `"proxy_redirect default" should be placed after the "proxy_pass" directive in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect nonsense; }"), `invalid parameter "nonsense" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect http://a/ /$nosuch/; }"), `unknown "nosuch" variable in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_ignore_headers X-Nothing; }"), `invalid value "X-Nothing" in x.conf:4`},
 		{"http {\n upstream u { }\n server { listen 80; location / { proxy_pass http://u; } } }", `no servers are inside upstream in x.conf:2`},
 		{"http {\n log_format combined '$status';\n}", `duplicate "log_format" name "combined" in x.conf:2`},
 		{conf("listen 80; access_log a.log nosuch; location / { proxy_pass http://a:1; }"), `unknown log format "nosuch" in x.conf:4`},

@@ -89,7 +89,14 @@ func init() {
 	add(inLocations, "client_body_temp_path", pathValue(3))
 	add(inLocations, "proxy_next_upstream", nextUpstream)
 	add(inLocations, "proxy_next_upstream_tries", single(numberValue))
-	add(inLocations, "proxy_redirect", proxyRedirect)
+	add(inLocations, "proxy_redirect", headerRewrites) // upheaders.go
+	add(inLocations, "proxy_cookie_domain", headerRewrites)
+	add(inLocations, "proxy_cookie_path", headerRewrites)
+	for _, n := range []string{"proxy_hide_header", "proxy_pass_header", "fastcgi_hide_header", "fastcgi_pass_header"} {
+		add(inLocations, n, headerName)
+	}
+	add(inLocations, "proxy_ignore_headers", ignoreHeaders)
+	add(inLocations, "fastcgi_ignore_headers", ignoreHeaders)
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
 	add(inLocations, "satisfy", single(satisfyValue))
@@ -666,17 +673,6 @@ func nextUpstream(c *conv, lv *level, d *Directive) error {
 		}
 	}
 	lv.m.set(d.Name, str(strings.Join(d.Args, " ")))
-	return nil
-}
-
-// proxyRedirect: spillway never rewrites Location or Refresh, which is
-// what "proxy_redirect off" asks for.
-func proxyRedirect(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) == 1 && d.Args[0] == "off" {
-		c.warn(d, Ignored, "ignored directive \"proxy_redirect\" in %s: spillway never rewrites Location headers, as with off", lv.ctx)
-		return nil
-	}
-	c.warn(d, Unsupported, "unsupported directive \"proxy_redirect\" in %s: spillway never rewrites Location headers", lv.ctx)
 	return nil
 }
 
