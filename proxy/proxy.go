@@ -326,6 +326,7 @@ type clientConn struct {
 	id   uint64
 	p    *Proxy
 	gen  *generation // the configuration serving it
+	pp   *proxyProto // "listen ... proxy_protocol"; nil otherwise (proxyproto.go)
 	idle atomic.Bool // between requests (stub_status "Waiting")
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
@@ -428,6 +429,11 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
 	switch {
+	case errors.Is(err, errBrokenHeader):
+		// A "listen ... proxy_protocol" connection without a valid
+		// header: logged as it was read (proxyproto.go); nginx closes
+		// without an answer or an access-log line.
+		_ = ctx.Conn().Close()
 	case errors.As(err, &small):
 		vh = headSoFar(err, vhosts, &f) // the request line, host and server nginx has by then
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,6 +62,9 @@ type handoff struct {
 	done  chan struct{}
 	once  sync.Once
 	front *frontAddr // "listen ... ssl": wraps each connection in TLS (tls.go); nil otherwise
+	// proxyProtocol: "listen ... proxy_protocol", each connection starts
+	// with a PROXY protocol header (proxyproto.go).
+	proxyProtocol bool
 }
 
 func newHandoff(addr net.Addr, g *generation) *handoff {
@@ -155,6 +159,10 @@ func (p *Proxy) accept(a *acceptor) {
 		for {
 			h := a.cur.Load()
 			cc.gen = h.gen
+			cc.pp = nil
+			if h.proxyProtocol {
+				cc.pp = &proxyProto{server: h.addr.String()}
+			}
 			if h.gen.clients.add(cc) && h.give(cc) {
 				break
 			}
@@ -215,6 +223,9 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		}
 		h := newHandoff(la, g)
 		h.front = p.frontFor(s, addr, la)
+		for _, vh := range vhosts {
+			h.proxyProtocol = h.proxyProtocol || slices.Contains(vh.conf.ListenProxyProtocol, addr)
+		}
 		srv := p.newServer(s, vhosts)
 		g.handoffs[addr] = h
 		g.servers = append(g.servers, srv)

@@ -216,10 +216,12 @@ func (f *frontConn) Handshake() error {
 		return nil
 	}
 	f.decided = true
-	first, err := peekByte(f.clientConn.TCPConn)
+	first, err := f.clientConn.firstByte() // after a PROXY protocol header (proxyproto.go)
 	if err != nil {
 		f.failed = true
-		f.logSniff(err)
+		if !errors.Is(err, errBrokenHeader) { // that one is logged already
+			f.logSniff(err)
+		}
 		return io.EOF
 	}
 	if first != 0x16 && first&0x80 == 0 {

@@ -182,6 +182,13 @@ type Server struct {
 	// whose Host no server_name matches, instead of the first server
 	// listening there.
 	ListenDefault []string
+	// ListenProxyProtocol are the Listen addresses written with
+	// "proxy_protocol": each connection starts with a PROXY protocol header
+	// (v1 or v2), $proxy_protocol_addr (realip.go).
+	ListenProxyProtocol []string
+	// RealIP is the realip module at the server level: applied before the
+	// location is chosen (nginx's post-read phase).
+	RealIP RealIP
 
 	AccessLog AccessLog
 
@@ -316,7 +323,10 @@ type Location struct {
 	// proxy_hide_header, proxy_pass_header, proxy_ignore_headers (the
 	// fastcgi_ ones for fastcgi_pass) (upstreamheaders.go)
 	UpstreamHeaders UpstreamHeaders
-	Gzip            Gzip // gzip* (gzip.go)
+	// RealIP: set_real_ip_from, real_ip_header, real_ip_recursive, applied
+	// before the access checks if the server's did not (realip.go).
+	RealIP RealIP
+	Gzip   Gzip // gzip* (gzip.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

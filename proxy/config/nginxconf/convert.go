@@ -309,10 +309,11 @@ type level struct {
 type header struct{ name, value string }
 
 type listenAddr struct {
-	addr string
-	ssl  bool
-	def  bool // default_server: proxy.yaml takes it as it is
-	d    *Directive
+	addr          string
+	ssl           bool
+	def           bool // default_server: proxy.yaml takes it as it is
+	proxyProtocol bool // proxy_protocol: likewise
+	d             *Directive
 }
 
 type upstreamOut struct {
@@ -555,6 +556,9 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		}
 		if l.def {
 			a += " default_server"
+		}
+		if l.proxyProtocol {
+			a += " proxy_protocol"
 		}
 		listenVal.Content = append(listenVal.Content, str(a))
 	}

@@ -256,6 +256,25 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			},
 		},
 		{
+			name: "real client address",
+			in: `http {
+  set_real_ip_from 10.0.0.0/8;
+  set_real_ip_from unix:;
+  set_real_ip_from lb.example.com;
+  real_ip_header X-Forwarded-For;
+  real_ip_recursive on;
+  server {
+    listen 80 proxy_protocol;
+    listen 443 ssl proxy_protocol;
+    ssl_certificate /c.pem; ssl_certificate_key /k.pem;
+    location / { proxy_pass http://127.0.0.1:9000; real_ip_header proxy_protocol; }
+  }
+}`,
+			yaml: []string{"set_real_ip_from: [10.0.0.0/8, 'unix:']", "real_ip_header: X-Forwarded-For", "real_ip_recursive: on",
+				"listen: [80 proxy_protocol, 443 ssl proxy_protocol]", "real_ip_header: proxy_protocol"},
+			warns: []string{`4: unsupported "set_real_ip_from lb.example.com" in http: spillway takes addresses and networks, not host names`},
+		},
+		{
 			name: "logs, pid and paths with a prefix",
 			in: `error_log logs/error.log warn;
 error_log syslog:server=10.0.0.1;

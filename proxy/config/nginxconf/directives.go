@@ -96,6 +96,9 @@ func init() {
 		add(inLocations, n, headerName)
 	}
 	add(inLocations, "proxy_ignore_headers", ignoreHeaders)
+	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
+	add(inLocations, "real_ip_header", single(anyValue))
+	add(inLocations, "real_ip_recursive", single(flagValue))
 	add(inLocations, "fastcgi_ignore_headers", ignoreHeaders)
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
@@ -685,7 +688,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Unsupported, "unsupported listen address \"%s\" in server: spillway listens on TCP only", addr)
 		return nil
 	}
-	dropped, isDefault, ssl := false, false, false
+	dropped, isDefault, ssl, pp := false, false, false, false
 	for _, p := range d.Args[1:] {
 		name, _, _ := strings.Cut(p, "=")
 		switch name {
@@ -693,10 +696,10 @@ func listen(c *conv, lv *level, d *Directive) error {
 			isDefault = true
 		case "ssl":
 			ssl = true
-		case "quic", "proxy_protocol":
-			why := map[string]string{"quic": "spillway speaks HTTP/1.x over TCP",
-				"proxy_protocol": "spillway does not read the PROXY protocol"}[name]
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: %s, so %s is not converted", p, why, addr)
+		case "proxy_protocol":
+			pp = true
+		case "quic":
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: spillway speaks HTTP/1.x over TCP, so %s is not converted", p, addr)
 			dropped = true
 		case "http2":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: spillway speaks HTTP/1.x", p)
@@ -707,7 +710,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if dropped {
 		return nil
 	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, def: isDefault, d: d})
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, def: isDefault, proxyProtocol: pp, d: d})
 	return nil
 }
 
