@@ -423,7 +423,11 @@ type logSet struct {
 
 // logKey names a shared log. maps is the configuration's map blocks as
 // text: a log whose format is the same but whose maps changed is a new Log.
-type logKey struct{ path, format, maps string }
+type logKey struct {
+	path, format, maps, escape string
+	buffer                     int64
+	flush                      time.Duration
+}
 
 type sharedLog struct {
 	log  *accesslog.Log
@@ -448,13 +452,14 @@ func (ls *logSet) acquire(s *site) error {
 		if sc.AccessLog.Off || s.access[sc.AccessLog.Path] != nil {
 			continue
 		}
-		k := logKey{sc.AccessLog.Path, sc.AccessLog.Format, mapsKey}
+		al := &sc.AccessLog
+		k := logKey{al.Path, al.Format, mapsKey, al.Escape, al.Buffer, al.Flush}
 		sl := ls.logs[k]
 		if sl == nil {
-			f, err := accesslog.Compile(sc.AccessLog.Format, s.maps)
+			f, err := accesslog.CompileEscape(al.Format, al.Escape, s.maps)
 			if err == nil {
 				var l *accesslog.Log
-				if l, err = accesslog.Open(sc.AccessLog.Path, f); err == nil {
+				if l, err = accesslog.Open(al.Path, f, accesslog.Options{Buffer: int(al.Buffer), Flush: al.Flush}); err == nil {
 					sl = &sharedLog{log: l}
 					ls.logs[k] = sl
 				}

@@ -227,6 +227,12 @@ type AccessLog struct {
 	Off    bool
 	Path   string
 	Format string // the log_format string; "combined" is expanded to nginx's combined format
+	// Escape is log_format's escape=: "default" (""), "json" or "none".
+	Escape string
+	// Buffer and Flush are access_log's buffer= and flush=: 0 writes each
+	// line when its request ends, as nginx without them.
+	Buffer int64
+	Flush  time.Duration
 }
 
 // MatchKind is how a location's path matches (nginx's location modifiers).

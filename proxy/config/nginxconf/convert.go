@@ -326,6 +326,7 @@ type upstreamOut struct {
 
 type logFormat struct {
 	format string
+	escape string // escape=: default, json or none
 	err    error
 }
 

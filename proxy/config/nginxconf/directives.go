@@ -560,17 +560,19 @@ func (c *conv) logFormat(d *Directive) error {
 	if name == "combined" || c.formats[name] != nil {
 		return errAt(d, "duplicate \"log_format\" name \"%s\"", name)
 	}
+	escape := "default"
 	if e, ok := strings.CutPrefix(parts[0], "escape="); ok {
-		if e != "default" {
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"log_format\" in http: spillway escapes variables nginx's default way", parts[0])
+		if e != "default" && e != "json" && e != "none" {
+			return errAt(d, "unknown log format escaping \"%s\"", e)
 		}
+		escape = e
 		parts = parts[1:]
 		if len(parts) == 0 {
 			return invalidArgs(d)
 		}
 	}
-	f := &logFormat{format: strings.Join(parts, "")}
-	_, f.err = accesslog.Compile(f.format, c.varMaps)
+	f := &logFormat{format: strings.Join(parts, ""), escape: escape}
+	_, f.err = accesslog.CompileEscape(f.format, escape, c.varMaps)
 	c.formats[name] = f
 	return nil
 }
@@ -611,18 +613,29 @@ func accessLog(c *conv, lv *level, d *Directive) error {
 		}
 		format = f.format
 	}
+	m := newMap()
+	m.set("path", str(c.withPrefix(path)))
+	m.set("format", str(format))
+	if f := c.formats[d.Args[min(1, len(d.Args)-1)]]; len(d.Args) > 1 && f != nil && f.escape != "default" {
+		m.set("escape", str(f.escape))
+	}
 	for _, a := range d.Args[min(2, len(d.Args)):] {
-		name, _, _ := strings.Cut(a, "=")
+		name, val, _ := strings.Cut(a, "=")
 		switch name {
-		case "buffer", "flush":
-			c.warn(d, Ignored, "ignored parameter \"%s\" of \"access_log\" in %s: spillway writes each line when the request ends", a, lv.ctx)
+		case "buffer":
+			if _, err := config.ParseSize(val); err != nil {
+				return errAt(d, "invalid buffer size \"%s\"", val)
+			}
+			m.set("buffer", str(val))
+		case "flush":
+			if _, err := config.ParseDuration(val); err != nil {
+				return errAt(d, "invalid flush time \"%s\"", val)
+			}
+			m.set("flush", str(val))
 		default:
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"access_log\" in %s", a, lv.ctx)
 		}
 	}
-	m := newMap()
-	m.set("path", str(c.withPrefix(path)))
-	m.set("format", str(format))
 	lv.m.set("access_log", m.n)
 	return nil
 }
