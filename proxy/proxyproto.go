@@ -42,8 +42,9 @@ type proxyProto struct {
 // first read takes, and so what its "broken header" line shows.
 const ppBufferSize = 1024
 
-// Read reads the PROXY protocol header first on an address that has one.
-func (c *clientConn) Read(b []byte) (int, error) {
+// readRaw reads the connection's bytes, the PROXY protocol header first
+// on an address that has one (consumed, not returned).
+func (c *clientConn) readRaw(b []byte) (int, error) {
 	if c.pp == nil {
 		return c.TCPConn.Read(b)
 	}

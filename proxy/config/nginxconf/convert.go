@@ -268,6 +268,7 @@ type conv struct {
 	varMaps   *vars.Maps // the maps compiled: their variables are known to every value checked
 	firstErr  error      // the first nginx error (*Error); conversion goes on to list the rest
 	firstSeq  int        // its directive's reading order
+	authSets  []string   // the variables auth_request_set assigns (maps.go authSetNames)
 }
 
 // level is one context being converted: its output mapping and what its
@@ -386,6 +387,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 			}
 		}
 	}
+	c.authSets = authSetNames(http.Block, nil) // in scope everywhere, like the maps' (maps.go)
 	c.checkMaps()
 	for _, d := range http.Block {
 		switch d.Name {
