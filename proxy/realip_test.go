@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"crypto/tls"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -134,4 +136,61 @@ http:
 	if l := r.log(); !strings.Contains(l, want) {
 		t.Errorf("error log:\n%q\nwant a line with\n%q", l, want)
 	}
+}
+
+// "listen ... ssl proxy_protocol": the PROXY header comes before the TLS
+// handshake (HAProxy's send-proxy in front of a TLS server), also when the
+// ClientHello arrives in the same packet as the header.
+func TestProxyProtocolBeforeTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cert, key := ca.leaf(t, "a.test").files(t, dir, "a")
+	r := newRig(t, "error", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  servers:
+    - listen: ["127.0.0.1:0 ssl proxy_protocol"]
+      server_name: [a.test]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      set_real_ip_from: [127.0.0.1]
+      real_ip_header: proxy_protocol
+      locations:
+        - {path: /, return: "200 $remote_addr|$proxy_protocol_addr|$scheme\n"}
+`, cert, key))
+	raw, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	// The header and the ClientHello in one write: tls.Client writes the
+	// hello through this conn, which puts the header in front of it.
+	c := tls.Client(&prefixConn{Conn: raw, prefix: []byte("PROXY TCP4 192.0.2.1 192.0.2.2 5555 443\r\n")},
+		&tls.Config{ServerName: "a.test", RootCAs: ca.pool()})
+	code, body := roundTrip(t, c, "/")
+	if code != 200 || body != "192.0.2.1|192.0.2.1|https\n" {
+		t.Errorf("GET /: %d %q", code, body)
+	}
+	if l := r.elog.String(); l != "" {
+		t.Errorf("error log:\n%s", l)
+	}
+}
+
+// prefixConn writes prefix in front of the first Write.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (p *prefixConn) Write(b []byte) (int, error) {
+	if p.prefix != nil {
+		buf := append(p.prefix, b...)
+		p.prefix = nil
+		if _, err := p.Conn.Write(buf); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return p.Conn.Write(b)
 }
