@@ -37,7 +37,7 @@ unsupported.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stderr := cmd.ErrOrStderr()
-			res, err := nginxconf.ConvertFile(args[0], nginxconf.Options{Prefix: prefix})
+			res, err := nginxconf.ConvertFile(args[0], nginxconf.Options{Prefix: prefix, OwnPID: true})
 			var refused *nginxconf.RefusedError
 			if errors.As(err, &refused) {
 				// Everything that does not convert is listed, then each

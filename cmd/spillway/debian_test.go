@@ -81,8 +81,9 @@ func debianEtc(t *testing.T, dir, listen, origin string) string {
 // Debian's stock nginx.conf (conf.d/*.conf, sites-enabled/*, mime.types,
 // proxy_params) with a proxying site in sites-enabled/ converts, checks and
 // serves, as nginx -c /etc/nginx/nginx.conf would; the site's file taken
-// on its own converts as if inside http { }; and spillway writes its own
-// pid file, never nginx's.
+// on its own converts as if inside http { }; the proxy.yaml convert writes
+// names spillway's own pid file, never nginx's, while serve -c stands in
+// for nginx and takes the file's.
 func TestDebianLayout(t *testing.T) {
 	var mu sync.Mutex
 	var seen http.Header
@@ -130,10 +131,11 @@ func TestDebianLayout(t *testing.T) {
 	}
 
 	srv := startChild(t, spillwayCmd(t, "serve", "-c", conf))
-	waitFor(t, func() bool { _, err := os.Stat(ownPID); return err == nil }, "pid file %s (stderr: %s)", ownPID, srv.stderr)
+	waitFor(t, func() bool { _, err := os.Stat(nginxPID); return err == nil }, "pid file %s (stderr: %s)", nginxPID, srv.stderr)
 	req, _ := http.NewRequest("GET", "http://"+listen+"/hello", nil)
 	req.Host = "app.example"
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // QUIT then waits for no idle connection
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +151,8 @@ func TestDebianLayout(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	if _, err := os.Stat(nginxPID); !os.IsNotExist(err) {
-		t.Errorf("spillway took nginx's pid file %s (%v)", nginxPID, err)
+	if _, err := os.Stat(ownPID); !os.IsNotExist(err) {
+		t.Errorf("serve -c wrote %s, not the file's pid (%v)", ownPID, err)
 	}
 	_ = srv.cmd.Process.Signal(syscall.SIGQUIT)
 	if err := srv.wait(); err != nil {

@@ -269,8 +269,7 @@ http {
 		})
 	}
 	// Serving from /: the pid file, the error log and the temp directory
-	// of the same file land at the same places under the prefix; the pid
-	// file is spillway.pid beside nginx's (spillway never takes nginx's).
+	// of the same file land at the same places under the prefix.
 	for _, bin := range []string{"nginx", "spillway"} {
 		for _, d := range []string{"logs", "proxy_temp"} {
 			_ = os.RemoveAll(filepath.Join(prefix, d))
@@ -279,9 +278,6 @@ http {
 		args := append(base, "-g", "daemon off; master_process off;")
 		srv := startChild(t, command(bin, args...))
 		pidFile := filepath.Join(prefix, "logs", "server.pid")
-		if bin == "spillway" {
-			pidFile = filepath.Join(prefix, "logs", "spillway.pid")
-		}
 		waitFor(t, func() bool {
 			b, _ := os.ReadFile(pidFile)
 			return strings.TrimSpace(string(b)) == strconv.Itoa(srv.cmd.Process.Pid)

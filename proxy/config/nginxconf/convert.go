@@ -26,6 +26,12 @@ type Options struct {
 	// file and temp directories are joined to it. "" keeps them as written,
 	// so spillway resolves them from its working directory.
 	Prefix string
+	// OwnPID makes the file's "pid" spillway.pid in the same directory,
+	// so that a proxy.yaml written by "spillway convert" never takes
+	// nginx's pid file; without it (an nginx.conf run with -c, where
+	// spillway stands in for nginx: init scripts, logrotate's -s reopen and
+	// nginx's test suite go by that file) the pid is the file's.
+	OwnPID bool
 	// ConfPrefix is the directory relative certificate paths start from
 	// (nginx's conf prefix); ConvertFile sets it to the main file's
 	// directory.

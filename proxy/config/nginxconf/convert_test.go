@@ -44,7 +44,7 @@ func warningLines(ws []Warning) string {
 // config.Load accepts (TestConvertedRoutesLikeNginx runs it), and its
 // warnings name the file and line of each directive, in included files too.
 func TestConvertRealistic(t *testing.T) {
-	res, err := ConvertFile("testdata/realistic/nginx.conf", Options{})
+	res, err := ConvertFile("testdata/realistic/nginx.conf", Options{OwnPID: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestConvertRealistic(t *testing.T) {
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
 		t.Errorf("config.LoadBytes: %v", err)
 	}
-	again, _ := ConvertFile("testdata/realistic/nginx.conf", Options{})
+	again, _ := ConvertFile("testdata/realistic/nginx.conf", Options{OwnPID: true})
 	if string(again.YAML) != string(res.YAML) {
 		t.Error("two conversions differ")
 	}
@@ -445,7 +445,7 @@ http {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Convert(ds, Options{Prefix: "/p", ConfPrefix: "/conf"})
+			res, err := Convert(ds, Options{Prefix: "/p", ConfPrefix: "/conf", OwnPID: true})
 			var refused *RefusedError
 			switch {
 			case c.refused != nil && !errors.As(err, &refused):

@@ -482,14 +482,14 @@ func buffers(c *conv, lv *level, d *Directive) error {
 // pathValue converts a path directive; nginx's temp paths take up to
 // maxLevels directory levels, which spillway has no use for: its temp files
 // are unlinked as soon as they are created.
-// pidFile is "pid". spillway never takes nginx's pid file: nginx's own
-// start, its init script and logrotate's "nginx -s reopen" go by that file
-// and would signal spillway, or find it taken. The file's pid becomes
-// spillway.pid in the same directory (so "spillway -s reload" has one); a
-// "pid" given with -g (read as from the "command line") is spillway's own
-// and is kept.
+// pidFile is "pid". A proxy.yaml that convert writes (Options.OwnPID)
+// never takes nginx's pid file: nginx's own start, its init script and
+// logrotate's "nginx -s reopen" go by that file and would signal spillway,
+// or find it taken. The file's pid becomes spillway.pid in the same
+// directory (so "spillway -s reload" has one); a "pid" given with -g (read
+// as from the "command line") is spillway's own and is kept.
 func pidFile(c *conv, lv *level, d *Directive) error {
-	if err := pathValue(0)(c, lv, d); err != nil || d.File == "command line" {
+	if err := pathValue(0)(c, lv, d); err != nil || d.File == "command line" || !c.opts.OwnPID {
 		return err
 	}
 	p := c.withPrefix(d.Args[0])
