@@ -211,6 +211,11 @@ type Server struct {
 	// Redirect is the server level's absolute_redirect,
 	// server_name_in_redirect and port_in_redirect: its return's.
 	Redirect Redirect
+	// ErrorPages is the server level's error_page and
+	// recursive_error_pages: for errors answered before a location is
+	// chosen (a refused request line, a server return) or when none
+	// matches (errorpage.go).
+	ErrorPages ErrorPages
 
 	Locations []*Location
 }
@@ -313,6 +318,13 @@ type Location struct {
 	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
 	Headers    ResponseHeaders // add_header, expires (headers.go)
 	Gzip       Gzip            // gzip* (gzip.go)
+
+	// ErrorPages is error_page and recursive_error_pages (errorpage.go).
+	ErrorPages ErrorPages
+	// InterceptErrors is proxy_intercept_errors, or for fastcgi_pass
+	// fastcgi_intercept_errors (default off): an upstream answer of 300 or
+	// more that ErrorPages has a page for is discarded and the page sent.
+	InterceptErrors bool
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

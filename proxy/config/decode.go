@@ -84,6 +84,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = returnFrom(in) // rewrite.go
 	case *[]Rewrite:
 		*p, err = rewritesFrom(in) // rewrite.go
+	case *[]ErrorPage:
+		*p, err = errorPagesFrom(in) // errorpage.go
 	default:
 		// A raw struct uses a type this switch lacks: a bug, found by the tests.
 		err = fmt.Errorf("internal error: no decoder for %T", o.v)

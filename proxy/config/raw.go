@@ -221,6 +221,7 @@ type locationDirectives struct {
 	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
 	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
+	errorPageDirectives `mapstructure:",squash"` // error_page, *_intercept_errors (errorpage.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -275,6 +276,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.gzipDirectives.inherit(&p.gzipDirectives)
 	d.staticDirectives.inherit(&p.staticDirectives)
 	d.redirectDirectives.inherit(&p.redirectDirectives)
+	d.errorPageDirectives.inherit(&p.errorPageDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

@@ -357,6 +357,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
 		Gzip:                     s.gzipDirectives.resolve(),
+		ErrorPages:               s.errorPageDirectives.resolve(),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -452,6 +453,9 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	l.locationDirectives.resolveInto(loc)
 	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_pass replaces the proxy_* values
 	l.resolveStatic(loc, p)                  // root, alias, index, try_files (static.go)
+	if loc.FastCGI != nil {
+		loc.InterceptErrors = l.FastcgiInterceptErrors.or(false)
+	}
 	return loc
 }
 
@@ -495,6 +499,8 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()
 	l.Gzip = d.gzipDirectives.resolve()
+	l.ErrorPages = d.errorPageDirectives.resolve()
+	l.InterceptErrors = d.ProxyInterceptErrors.or(false)
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,
