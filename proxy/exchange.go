@@ -66,9 +66,10 @@ type exchange struct {
 	bodyBytes   int64       // body bytes handed to the client connection
 	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
 	logged      bool
-	fcgi        fcgiState    // the FastCGI side of the exchange (fcgi.go)
-	vars        exchangeVars // what its variables read (vars.go)
-	connHeld    []connHold   // limit_conn counts held until finish (limitconn.go)
+	fcgi        fcgiState      // the FastCGI side of the exchange (fcgi.go)
+	vars        exchangeVars   // what its variables read (vars.go)
+	connHeld    []connHold     // limit_conn counts held until finish (limitconn.go)
+	errPage     errorPageState // error_page between passes through the phases (errorpage.go)
 
 	// watch notices the client's close while the upstream is awaited
 	// (clientabort.go); kept across requests with its timer.

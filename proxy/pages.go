@@ -102,10 +102,24 @@ func closeAfter(code int) bool {
 	return false
 }
 
-// page answers the client with one of spillway's own error pages. 494 is
-// nginx's internal code for "Request Header Or Cookie Too Large": sent as 400.
+// page answers the client with one of spillway's own error pages, or, when
+// error_page has one for code, leaves the answer to it (errorpage.go). 494
+// is nginx's internal code for "Request Header Or Cookie Too Large": sent as
+// 400.
 func (x *exchange) page(code int) {
+	if x.errorPage(code) {
+		x.status = code // until the page answers
+		return
+	}
+	x.builtinPage(code)
+}
+
+// builtinPage answers with spillway's own page for code, whatever
+// error_page says.
+func (x *exchange) builtinPage(code int) {
+	x.errPage.status = 0 // the page's own status (nginx sets err_status to it)
 	writePage(x.ctx, code)
+	x.pageHeaders()
 	x.status = code
 	x.bodyBytes = int64(len(x.ctx.Response.Body()))
 	if code == 494 || code == 497 {

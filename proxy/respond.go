@@ -34,20 +34,26 @@ func (x *exchange) respond() bool {
 	if status == fasthttp.StatusSwitchingProtocols && x.loc.fcgi == nil {
 		return x.switchProtocols(x.cur) // never reused (switched.go)
 	}
-	x.status = status
+	shown := x.answerStatus(status) // an error page's answer has the error's status (errorpage.go)
+	x.status = shown
 	out := &ctx.Response.Header
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
-	ctx.SetStatusCode(status)
-	setReason(out, status, u.StatusMessage())
+	ctx.SetStatusCode(shown)
+	if shown == status {
+		setReason(out, status, u.StatusMessage())
+	} else {
+		setReason(out, shown, nil)
+	}
 	connection := u.Peek("Connection")
 	for k, v := range u.All() {
-		if hidden(k, connection) {
+		if hidden(k, connection) || shown != status && lastModifiedDropped(k, shown) {
 			continue
 		}
 		out.AddBytesKV(k, v)
 	}
-	x.addHeaders(status) // add_header, expires (headers.go)
+	x.pageHeaders()
+	x.addHeaders(shown) // add_header, expires (headers.go)
 	cl := u.ContentLength()
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {

@@ -73,8 +73,9 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 		// body without a Content-Type.
 		resp := &x.ctx.Response
 		resp.Reset()
-		x.ctx.SetStatusCode(code)
-		setReason(&resp.Header, code, nil)
+		shown := x.answerStatus(code) // an error page's answer has the error's status (errorpage.go)
+		x.ctx.SetStatusCode(shown)
+		setReason(&resp.Header, shown, nil)
 		switch {
 		case code == fasthttp.StatusNoContent: // nginx's header filter: no body, no type, no length
 			resp.SkipBody = true
@@ -85,8 +86,9 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 			resp.Header.SetContentType("text/plain") // nginx's default_type
 			resp.SetBody(text)
 		}
-		x.status = code
+		x.status = shown
 		x.bodyBytes = int64(len(resp.Body()))
+		x.pageHeaders()
 		if closeAfter(code) {
 			x.ctx.SetConnectionClose()
 			x.lingerAfterPage()

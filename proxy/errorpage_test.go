@@ -1,0 +1,240 @@
+package proxy_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// statusOrigin answers HTTP/1.1 with keep-alive: the status is the path's
+// last segment when it is a number (/e/401), else 200; a 401 carries
+// WWW-Authenticate. It records every request line and how each connection
+// ended, so that a test sees what the proxy sent and whether it kept the
+// connection.
+type statusOrigin struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	lines []string // "METHOD target"
+	conns int
+	eofs  int // connections the proxy closed
+}
+
+func newStatusOrigin(t *testing.T) *statusOrigin {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &statusOrigin{ln: ln}
+	acceptEach(ln, &o.wg, o.serve)
+	t.Cleanup(func() { _ = ln.Close(); o.wg.Wait() })
+	return o
+}
+
+func (o *statusOrigin) serve(c net.Conn) {
+	defer c.Close()
+	o.mu.Lock()
+	o.conns++
+	o.mu.Unlock()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			if err == io.EOF {
+				o.mu.Lock()
+				o.eofs++
+				o.mu.Unlock()
+			}
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		o.mu.Lock()
+		o.lines = append(o.lines, req.Method+" "+req.RequestURI)
+		o.mu.Unlock()
+		code := 200
+		if n, err := strconv.Atoi(req.URL.Path[strings.LastIndexByte(req.URL.Path, '/')+1:]); err == nil {
+			code = n
+		}
+		body := "origin " + req.Method + " " + req.RequestURI + "\n"
+		head := "HTTP/1.1 " + strconv.Itoa(code) + " X\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nX-Origin: 1\r\n"
+		if code == 401 {
+			head += "WWW-Authenticate: Basic realm=\"o\"\r\n"
+		}
+		if req.Method == "HEAD" {
+			body = ""
+		}
+		if _, err := io.WriteString(c, head+"\r\n"+body); err != nil {
+			return
+		}
+	}
+}
+
+func (o *statusOrigin) seen() (lines []string, conns, eofs int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.lines...), o.conns, o.eofs
+}
+
+const errpageConf = `
+http:
+  error_page: ["404 /pages/404.html", "502 /pages/50x.html"]
+  upstreams:
+    app:
+      keepalive: 4
+      servers: [{address: "{U0}"}]
+  proxy_http_version: "1.1"
+  proxy_set_header: {Connection: ""}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      access_log: {path: {W}/access.log, format: '$status "$request" $body_bytes_sent'}
+      locations:
+        - path: /pages/
+          root: {W}/www
+          internal: on
+        - path: /icpt/
+          proxy_pass: http://app
+          proxy_intercept_errors: on
+          error_page: ["401 500 /pages/50x.html", "404 = @fallback"]
+        - path: /relay/
+          proxy_pass: http://app
+        - path: /dead/
+          proxy_pass: http://{DEAD}
+        - path: /deadnamed/
+          proxy_pass: http://{DEAD}
+          error_page: "502 @fallback"
+        - path: "@fallback"
+          proxy_pass: http://app
+        - path: /files/
+          root: {W}/www
+`
+
+// errpageRig starts a proxy with errpageConf in front of a statusOrigin and
+// a closed port.
+func errpageRig(t *testing.T) (*rig, *statusOrigin, string) {
+	t.Helper()
+	o := newStatusOrigin(t)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	_ = dead.Close() // a port nothing listens on: connect() is refused
+	tmp := t.TempDir()
+	conf := strings.NewReplacer("{DEAD}", deadAddr, "{W}", tmp).Replace(errpageConf)
+	for name, body := range map[string]string{"www/pages/404.html": "custom 404\n", "www/pages/50x.html": "fifty\n"} {
+		p := filepath.Join(tmp, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return newRig(t, "info", conf, o.ln.Addr().String()), o, tmp
+}
+
+// An intercepted upstream error is answered by its error page with the
+// upstream's status (a 401 keeps its WWW-Authenticate), and the upstream
+// connection it came on is closed, its body never read, as nginx does; an
+// answer relayed as it is leaves its connection in the keepalive cache.
+func TestInterceptErrorsClosesUpstreamConnection(t *testing.T) {
+	r, o, _ := errpageRig(t)
+	closed := 0
+	for _, c := range []struct {
+		path, body, auth string
+		status           int
+	}{
+		{"/icpt/401", "fifty\n", `Basic realm="o"`, 401},
+		{"/icpt/500", "fifty\n", "", 500},
+		{"/relay/500", "origin GET /relay/500\n", "", 500},
+		{"/icpt/200", "origin GET /icpt/200\n", "", 200},
+		{"/icpt/503", "origin GET /icpt/503\n", "", 503}, // not listed: relayed
+	} {
+		res := rawDo(t, r.addr, "GET "+c.path+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if res.resp.StatusCode != c.status || string(res.body) != c.body || res.resp.Header.Get("WWW-Authenticate") != c.auth {
+			t.Errorf("%s: %d %q auth %q; want %d %q auth %q", c.path, res.resp.StatusCode, res.body,
+				res.resp.Header.Get("WWW-Authenticate"), c.status, c.body, c.auth)
+		}
+		if c.body == "fifty\n" && res.resp.Header.Get("X-Origin") != "" {
+			t.Errorf("%s: the upstream's headers went out with the error page", c.path)
+		}
+		if c.body == "fifty\n" {
+			// Closed at once, not left in the keepalive cache with its
+			// body unread (where only the next request's probe would
+			// find it).
+			closed++
+			btEventually(t, c.path+"'s upstream connection to close", 3*time.Second, func() bool {
+				_, _, eofs := o.seen()
+				return eofs == closed
+			})
+		}
+	}
+	// Two intercepted answers: two connections closed by the proxy; the
+	// relayed ones went back to the cache and were reused.
+	lines, conns, eofs := o.seen()
+	if eofs != 2 || conns != 3 {
+		t.Errorf("origin saw %d connections, %d closed by the proxy; want 3 and 2 (requests %q)", conns, eofs, lines)
+	}
+}
+
+// "404 = @fallback" with intercept: the named location proxies the same
+// request (method and URI kept) and its answer's own status goes out; a
+// refused upstream's page through a named location keeps the 502 and the
+// error line, and a URI error page turns a POST into a GET.
+func TestErrorPageTargets(t *testing.T) {
+	r, o, tmp := errpageRig(t)
+	for _, c := range []struct {
+		req, body string
+		status    int
+	}{
+		{"POST /icpt/404?a=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", "origin POST /icpt/404?a=1\n", 404},
+		{"GET /deadnamed/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "origin GET /deadnamed/x\n", 502},
+		{"POST /dead/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi", "fifty\n", 502},
+		{"HEAD /dead/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "", 502},
+		{"GET /files/nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "custom 404\n", 404},
+		{"GET /pages/404.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "custom 404\n", 404}, // internal: 404, whose page it may serve
+	} {
+		res := rawDo(t, r.addr, c.req)
+		if res.resp.StatusCode != c.status || string(res.body) != c.body {
+			t.Errorf("%q: %d %q; want %d %q", c.req, res.resp.StatusCode, res.body, c.status, c.body)
+		}
+		if res.resp.StatusCode == 404 && res.resp.Header.Get("Last-Modified") != "" {
+			t.Errorf("%q: a 404 error page with Last-Modified", c.req)
+		}
+	}
+	// The 404 answer of @fallback is the upstream's own (404 = @fallback):
+	// it went through the named location, not intercepted again.
+	lines, _, _ := o.seen()
+	if want := []string{"POST /icpt/404?a=1", "POST /icpt/404?a=1", "GET /deadnamed/x"}; strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Errorf("origin requests %q, want %q", lines, want)
+	}
+	log := r.log()
+	for _, want := range []string{
+		`connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: , request: "GET /deadnamed/x HTTP/1.1"`,
+		`connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: , request: "POST /dead/x HTTP/1.1"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("error log lacks %q:\n%s", want, log)
+		}
+	}
+	btEventually(t, "the access log", 3*time.Second, func() bool {
+		b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
+		return strings.Count(string(b), "\n") >= 6
+	})
+	b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
+	for _, want := range []string{`404 "POST /icpt/404?a=1 HTTP/1.1" 26`, `502 "GET /deadnamed/x HTTP/1.1" 24`, `502 "POST /dead/x HTTP/1.1" 6`, `404 "GET /files/nope HTTP/1.1" 11`} {
+		if !strings.Contains(string(b), want+"\n") {
+			t.Errorf("access log lacks %q:\n%s", want, b)
+		}
+	}
+}
