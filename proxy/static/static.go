@@ -214,11 +214,17 @@ func (l *Location) index(method, uri string) Result {
 func (l *Location) tryFiles(method, uri string) Result {
 	args := l.conf.TryFiles
 	for _, a := range args[:len(args)-1] {
+		// nginx's tf->test_dir is decided on the argument as written, and
+		// its "/" dropped before the expansion: "$uri" for "/" tests a
+		// file, "$uri/" for "/" the directory "/".
+		dir := strings.HasSuffix(a, "/")
+		if dir {
+			a = a[:len(a)-1]
+		}
 		cand := strings.ReplaceAll(a, "$uri", uri)
 		if cand == "" {
 			continue
 		}
-		dir := strings.HasSuffix(cand, "/")
 		name := l.path(cand)
 		fi, err := os.Stat(strings.TrimSuffix(name, "/"))
 		if err != nil || fi.IsDir() != dir {
