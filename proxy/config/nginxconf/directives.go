@@ -214,7 +214,6 @@ var unsupportedWhy = map[string]string{
 	"error_log":          "spillway's error logs are set at the top level",
 	"access_log":         "spillway writes access logs per server",
 	"proxy_cache":        "spillway does not cache",
-	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
 	"keepalive_requests": "spillway's client keepalive is set per server",
 }
