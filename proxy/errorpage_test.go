@@ -116,6 +116,10 @@ http:
           proxy_pass: http://app
         - path: /files/
           root: {W}/www
+        - path: /small/
+          proxy_pass: http://app
+          client_max_body_size: 10
+          error_page: "413 /pages/50x.html"
 `
 
 // errpageRig starts a proxy with errpageConf in front of a statusOrigin and
@@ -203,6 +207,8 @@ func TestErrorPageTargets(t *testing.T) {
 		{"HEAD /dead/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "", 502},
 		{"GET /files/nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "custom 404\n", 404},
 		{"GET /pages/404.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "custom 404\n", 404}, // internal: 404, whose page it may serve
+		// Refused before "100 Continue": the page is the answer, no invitation.
+		{"POST /small/x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", "fifty\n", 413},
 	} {
 		res := rawDo(t, r.addr, c.req)
 		if res.resp.StatusCode != c.status || string(res.body) != c.body {
@@ -210,6 +216,9 @@ func TestErrorPageTargets(t *testing.T) {
 		}
 		if res.resp.StatusCode == 404 && res.resp.Header.Get("Last-Modified") != "" {
 			t.Errorf("%q: a 404 error page with Last-Modified", c.req)
+		}
+		if res.resp.StatusCode == 413 && !res.resp.Close {
+			t.Errorf("%q: a 413 error page without Connection: close", c.req)
 		}
 	}
 	// The 404 answer of @fallback is the upstream's own (404 = @fallback):
@@ -229,10 +238,10 @@ func TestErrorPageTargets(t *testing.T) {
 	}
 	btEventually(t, "the access log", 3*time.Second, func() bool {
 		b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
-		return strings.Count(string(b), "\n") >= 6
+		return strings.Count(string(b), "\n") >= 7
 	})
 	b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
-	for _, want := range []string{`404 "POST /icpt/404?a=1 HTTP/1.1" 26`, `502 "GET /deadnamed/x HTTP/1.1" 24`, `502 "POST /dead/x HTTP/1.1" 6`, `404 "GET /files/nope HTTP/1.1" 11`} {
+	for _, want := range []string{`404 "POST /icpt/404?a=1 HTTP/1.1" 26`, `502 "GET /deadnamed/x HTTP/1.1" 24`, `502 "POST /dead/x HTTP/1.1" 6`, `404 "GET /files/nope HTTP/1.1" 11`, `413 "POST /small/x HTTP/1.1" 6`} {
 		if !strings.Contains(string(b), want+"\n") {
 			t.Errorf("access log lacks %q:\n%s", want, b)
 		}

@@ -177,7 +177,7 @@ func directives(s *Scenario) string {
 	for _, l := range s.Locations {
 		one := "`location " + l.Path + " {"
 		for _, d := range l.Directives {
-			one += " " + d.Name + " " + strings.ReplaceAll(d.Value, "|", `\|`) + ";"
+			one += " " + strings.TrimSuffix(d.Name+" "+strings.ReplaceAll(d.Value, "|", `\|`), " ") + ";"
 		}
 		out = append(out, one+" }`")
 	}

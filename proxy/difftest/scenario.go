@@ -288,9 +288,13 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
-	var headers, access, addHeaders []string
+	var headers, access, addHeaders, errorPages []string
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
+		if d.Name == "error_page" { // one list in proxy.yaml
+			errorPages = append(errorPages, strconv.Quote(d.Value))
+			continue
+		}
 		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
 			access = append(access, yamlString(d.Name+" "+d.Value))
 			continue
@@ -314,6 +318,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(addHeaders) > 0 {
 		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
+	}
+	if len(errorPages) > 0 {
+		b.WriteString("  error_page: [" + strings.Join(errorPages, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -362,7 +369,7 @@ func nginxLocations(s *Scenario, dir string) string {
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        location %s {\n", l.Path)
 		for _, d := range l.Directives {
-			fmt.Fprintf(&b, "            %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
+			fmt.Fprintf(&b, "            %s;\n", strings.TrimSuffix(d.Name+" "+strings.ReplaceAll(d.Value, "{DIR}", dir), " "))
 		}
 		b.WriteString("        }\n")
 	}
@@ -377,7 +384,7 @@ func yamlLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
-		var access, rewrites []string
+		var access, rewrites, errorPages []string
 		for _, d := range l.Directives {
 			switch d.Name {
 			case "allow", "deny": // one ordered list in proxy.yaml
@@ -386,6 +393,11 @@ func yamlLocations(s *Scenario, dir string) string {
 			case "rewrite": // one list in proxy.yaml
 				rewrites = append(rewrites, strconv.Quote(d.Value))
 				continue
+			case "error_page": // one list in proxy.yaml
+				errorPages = append(errorPages, strconv.Quote(d.Value))
+				continue
+			case "internal": // a flag without a value in nginx
+				d.Value = "on"
 			}
 			v := strings.ReplaceAll(d.Value, "{DIR}", dir)
 			if d.Name == "return" {
@@ -398,6 +410,9 @@ func yamlLocations(s *Scenario, dir string) string {
 		}
 		if len(rewrites) > 0 {
 			fmt.Fprintf(&b, "          rewrite: [%s]\n", strings.Join(rewrites, ", "))
+		}
+		if len(errorPages) > 0 {
+			fmt.Fprintf(&b, "          error_page: [%s]\n", strings.Join(errorPages, ", "))
 		}
 	}
 	return b.String()
