@@ -247,3 +247,28 @@ func TestErrorPageTargets(t *testing.T) {
 		}
 	}
 }
+
+// fastcgi_intercept_errors is what a fastcgi_pass location intercepts by
+// (proxy_intercept_errors does not apply to it, as in nginx): the
+// FastCGI answer's Status picks the page.
+func TestFastCGIInterceptErrors(t *testing.T) {
+	reply := append(stdout("Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nphp says no"), append(stdout(""), endRequest()...)...)
+	page := `        - path: "@page"
+          return: "200 the page"`
+	for _, c := range []struct {
+		name, extra, body string
+	}{
+		{"fastcgi_intercept_errors on", "          fastcgi_intercept_errors: on\n          error_page: 404 @page\n" + page, "the page"},
+		{"proxy_intercept_errors on", "          proxy_intercept_errors: on\n          error_page: 404 @page\n" + page, "php says no"},
+		{"off", "          error_page: 404 @page\n" + page, "php says no"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			addr := fakeFastCGI(t, reply)
+			r := fcgiRig(t, fcgiYAML("/srv", server(addr), c.extra))
+			resp, body := r.doH("GET", "/a.php", nil, nil)
+			if resp.StatusCode != 404 || string(body) != c.body {
+				t.Errorf("%d %q, want 404 %q", resp.StatusCode, body, c.body)
+			}
+		})
+	}
+}
