@@ -256,7 +256,7 @@ func (x *exchange) clientAborted(addr string, ue *UpstreamError, a *attempt) {
 		err = x.watch.errno
 	}
 	if addr != "" {
-		x.attempts = append(x.attempts, vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
+		x.addAttempt(vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
 		x.logUpstream(errorlog.Level(config.LevelInfo), &UpstreamError{Phase: phase, Err: err},
 			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", addr)
 	}

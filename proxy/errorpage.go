@@ -50,6 +50,7 @@ type errorPageState struct {
 	located    bool              // a location has been chosen: its error_page applies
 	wwwAuth    []byte            // an intercepted 401's WWW-Authenticate, kept for the page
 	close      bool              // the error closes the client connection (400, 413, 500...), page or not
+	newRun     bool              // the next upstream try starts a new run of $upstream_* (" : ")
 }
 
 // errorPages is the error_page list in effect: the location's once one is
@@ -192,11 +193,23 @@ func (x *exchange) restart(loc *location) {
 		x.cur = nil
 	}
 	x.tried, x.tries, x.freeUsed, x.sameRetries, x.freshNext = x.tried[:0], 0, false, 0, nil
+	x.errPage.newRun = true // the attempts stay, for $upstream_*, as a run of their own
 	x.firstTry = time.Time{}
 	x.uresp.Reset()
 	x.fcgi = x.fcgi.recycle()
 	x.ctx.Response.Reset()
 	x.status, x.bodyBytes = 0, 0
+}
+
+// addAttempt records one upstream try for $upstream_*; the first after an
+// internal redirect that follows other tries is listed after " : ", as
+// nginx's ngx_http_upstream_init_request separates the runs.
+func (x *exchange) addAttempt(a vars.Attempt) {
+	if x.errPage.newRun {
+		x.errPage.newRun = false
+		a.Redirect = len(x.attempts) > 0
+	}
+	x.attempts = append(x.attempts, a)
 }
 
 // accessPhase is nginx's access phases for this pass through the phases:

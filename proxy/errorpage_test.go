@@ -96,7 +96,7 @@ http:
   proxy_set_header: {Connection: ""}
   servers:
     - listen: ["127.0.0.1:0"]
-      access_log: {path: {W}/access.log, format: '$status "$request" $body_bytes_sent'}
+      access_log: {path: {W}/access.log, format: '$status "$request" $body_bytes_sent $upstream_status'}
       locations:
         - path: /pages/
           root: {W}/www
@@ -241,7 +241,9 @@ func TestErrorPageTargets(t *testing.T) {
 		return strings.Count(string(b), "\n") >= 7
 	})
 	b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
-	for _, want := range []string{`404 "POST /icpt/404?a=1 HTTP/1.1" 26`, `502 "GET /deadnamed/x HTTP/1.1" 24`, `502 "POST /dead/x HTTP/1.1" 6`, `404 "GET /files/nope HTTP/1.1" 11`, `413 "POST /small/x HTTP/1.1" 6`} {
+	// $upstream_status: each run through an upstream, " : " between runs.
+	for _, want := range []string{`404 "POST /icpt/404?a=1 HTTP/1.1" 26 404 : 404`, `502 "GET /deadnamed/x HTTP/1.1" 24 502 : 200`,
+		`502 "POST /dead/x HTTP/1.1" 6 502`, `404 "GET /files/nope HTTP/1.1" 11 -`, `413 "POST /small/x HTTP/1.1" 6 -`} {
 		if !strings.Contains(string(b), want+"\n") {
 			t.Errorf("access log lacks %q:\n%s", want, b)
 		}

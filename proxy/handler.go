@@ -351,7 +351,7 @@ func (x *exchange) record(p *peer, status int, a *attempt) {
 	if a.reused {
 		via = vars.ViaReused
 	}
-	x.attempts = append(x.attempts, vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(a.start),
+	x.addAttempt(vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(a.start),
 		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.idle})
 }
 
@@ -360,7 +360,7 @@ func (x *exchange) record(p *peer, status int, a *attempt) {
 func (x *exchange) noLive() {
 	e := &UpstreamError{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
 	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.name)
-	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.name, Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
+	x.addAttempt(vars.Attempt{Addr: x.loc.group.name, Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 

@@ -64,10 +64,18 @@ func errpageScenarios() []Scenario {
 			get("/e500"), get("/e404"), get("/e503"), get("/x"), head("/e500"), req("POST", "/e404", 10)),
 		sc("proxy_intercept_errors-off", []Server{statuses}, dirs("error_page", "500 404 /50x.html"), with(),
 			get("/e500"), get("/e404"), get("/e503"), get("/x")),
-		sc("proxy_intercept_errors-location", []Server{statuses}, dirs("error_page", "500 /50x.html"),
-			with(staticLoc("/e500/", "proxy_pass", "http://app", "proxy_intercept_errors", "on", "error_page", "500 =200 /404.html"),
-				staticLoc("/e404/", "proxy_pass", "http://app", "proxy_intercept_errors", "on")),
-			get("/e500/a"), get("/e404/a"), get("/e500")),
+		func() Scenario {
+			// $upstream_status lists the tries of each run through an
+			// upstream, the runs separated by " : ".
+			s := sc("proxy_intercept_errors-location", []Server{statuses}, dirs("error_page", "500 /50x.html"),
+				with(staticLoc("/e500/", "proxy_pass", "http://app", "proxy_intercept_errors", "on", "error_page", "500 =200 /404.html"),
+					staticLoc("/e404/", "proxy_pass", "http://app", "proxy_intercept_errors", "on"),
+					staticLoc("/e503/", "proxy_pass", "http://app", "proxy_intercept_errors", "on", "error_page", "503 = @app"),
+					staticLoc("@app", "proxy_pass", "http://app")),
+				get("/e500/a"), get("/e404/a"), get("/e500"), get("/e503/a"), req("POST", "/e503/b", 10))
+			s.AccessFormat = `$status "$request" $upstream_status`
+			return s
+		}(),
 		sc("error_page-redirects", []Server{srv(b.OK())}, nil,
 			with(staticLoc("/url/", "root", www, "error_page", "404 http://example.com/nf"),
 				staticLoc("/url301/", "root", www, "error_page", "404 =301 http://example.com/nf"),
