@@ -201,6 +201,33 @@ func (x *exchange) restart(loc *location) {
 	x.status, x.bodyBytes = 0, 0
 }
 
+// refusedPage answers a request fasthttp could not parse (clientError) with
+// the server's error_page for code, as nginx does: an exchange is made for
+// it with what nginx knew of the request (f's line and host), and the page
+// answers as any other's. It returns false, having done nothing, when the
+// server has no page for code.
+func (p *Proxy) refusedPage(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *errorlog.Fields, code int) bool {
+	if vh.conf.ErrorPages.For(code) == nil {
+		return false
+	}
+	p.requests.begin()
+	p.stats.requests.Add(1)
+	x := p.exchanges.Get().(*exchange)
+	x.begin(p, s, ctx, []*vhost{vh}) // fasthttp has reset the request: "GET /"
+	x.reqLine = append(x.reqLine[:0], f.Request...)
+	x.host = append(x.host[:0], f.Host...)
+	x.fields = *f
+	x.fields.Request, x.fields.Host = bstr(x.reqLine), bstr(x.host)
+	x.page(code)
+	for x.takeErrorPage() {
+		if x.process() {
+			return true
+		}
+	}
+	x.finish()
+	return true
+}
+
 // addAttempt records one upstream try for $upstream_*; the first after an
 // internal redirect that follows other tries is listed after " : ", as
 // nginx's ngx_http_upstream_init_request separates the runs.

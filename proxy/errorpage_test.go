@@ -87,7 +87,7 @@ func (o *statusOrigin) seen() (lines []string, conns, eofs int) {
 
 const errpageConf = `
 http:
-  error_page: ["404 /pages/404.html", "502 /pages/50x.html"]
+  error_page: ["404 /pages/404.html", "502 /pages/50x.html", "400 /pages/50x.html"]
   upstreams:
     app:
       keepalive: 4
@@ -207,6 +207,8 @@ func TestErrorPageTargets(t *testing.T) {
 		{"HEAD /dead/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "", 502},
 		{"GET /files/nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "custom 404\n", 404},
 		{"GET /pages/404.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "custom 404\n", 404}, // internal: 404, whose page it may serve
+		// fasthttp refuses it before serve (no Host): the server's page still.
+		{"GET /x HTTP/1.1\r\n\r\n", "fifty\n", 400},
 		// Refused before "100 Continue": the page is the answer, no invitation.
 		{"POST /small/x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", "fifty\n", 413},
 	} {
@@ -238,12 +240,12 @@ func TestErrorPageTargets(t *testing.T) {
 	}
 	btEventually(t, "the access log", 3*time.Second, func() bool {
 		b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
-		return strings.Count(string(b), "\n") >= 7
+		return strings.Count(string(b), "\n") >= 8
 	})
 	b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
 	// $upstream_status: each run through an upstream, " : " between runs.
 	for _, want := range []string{`404 "POST /icpt/404?a=1 HTTP/1.1" 26 404 : 404`, `502 "GET /deadnamed/x HTTP/1.1" 24 502 : 200`,
-		`502 "POST /dead/x HTTP/1.1" 6 502`, `404 "GET /files/nope HTTP/1.1" 11 -`, `413 "POST /small/x HTTP/1.1" 6 -`} {
+		`502 "POST /dead/x HTTP/1.1" 6 502`, `404 "GET /files/nope HTTP/1.1" 11 -`, `413 "POST /small/x HTTP/1.1" 6 -`, `400 "GET /x HTTP/1.1" 6 -`} {
 		if !strings.Contains(string(b), want+"\n") {
 			t.Errorf("access log lacks %q:\n%s", want, b)
 		}
