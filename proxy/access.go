@@ -118,10 +118,11 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any b
 		// satisfy any is logged when it is answered.
 		x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
 	}
-	x.page(code)
 	if code == fasthttp.StatusUnauthorized {
-		x.ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+		// Carried to the answer, an error page's too (errorpage.go).
+		x.errPage.wwwAuth = append(append(append(x.errPage.wwwAuth[:0], `Basic realm="`...), realm...), '"')
 	}
+	x.page(code)
 	return false
 }
 

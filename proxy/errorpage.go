@@ -48,7 +48,7 @@ type errorPageState struct {
 	status     int               // nginx's r->err_status: the final status, 0 = the answer's own
 	named      bool              // the phases restart at a named location's rewrite phase
 	located    bool              // a location has been chosen: its error_page applies
-	wwwAuth    []byte            // an intercepted 401's WWW-Authenticate, kept for the page
+	wwwAuth    []byte            // a 401's WWW-Authenticate (auth_basic's, an intercepted upstream's), kept for the answer
 	close      bool              // the error closes the client connection (400, 413, 500...), page or not
 	newRun     bool              // the next upstream try starts a new run of $upstream_* (" : ")
 }
@@ -283,8 +283,8 @@ func (x *exchange) answerStatus(code int) int {
 	return code
 }
 
-// pageHeaders adds what an error page's answer carries from the error: an
-// intercepted 401's WWW-Authenticate, and the close of the connection after
+// pageHeaders adds what an error page's answer carries from the error: a
+// 401's WWW-Authenticate, and the close of the connection after
 // an error nginx closes on (without lingering_close: the page may be a
 // file, which streams behind fasthttp's head).
 func (x *exchange) pageHeaders() {

@@ -95,6 +95,26 @@ func errpageScenarios() []Scenario {
 			raw("TRACE / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
 			raw("GET / HTTP/2.0\r\nHost: a\r\nConnection: close\r\n\r\n"),
 			get("/x")),
+		// Access control's refusals: auth_basic's 401 keeps its
+		// WWW-Authenticate on the page, deny's 403, limit_req's 503.
+		func() Scenario {
+			files := map[string]string{}
+			for k, v := range errpageFiles {
+				files[k] = v
+			}
+			for k, v := range htpasswdFile {
+				files[k] = v
+			}
+			s := sc("error_page-access", []Server{srv(b.OK())},
+				dirs("error_page", "401 403 /50x.html", "limit_req_zone", "$binary_remote_addr zone=one:1m rate=1r/m"),
+				with(Location{"/auth/", join(authDirs, dirs("proxy_pass", "http://app"))},
+					staticLoc("/deny/", "deny", "all", "proxy_pass", "http://app", "error_page", "403 =200 /404.html"),
+					staticLoc("/lim/", "limit_req", "zone=one", "proxy_pass", "http://app", "error_page", "503 = @busy"),
+					staticLoc("@busy", "return", `429 "slow down"`)),
+				get("/auth/x"), withAuth(get("/auth/x"), "md5:wrong"), get("/deny/x"), get("/lim/x"), get("/lim/x"))
+			s.Files = files
+			return s
+		}(),
 		// Requests fasthttp refuses before serve (no Host, a header line
 		// over large_client_header_buffers, no request line) get the
 		// server's page too (refusedPage).
