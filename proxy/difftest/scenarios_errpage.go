@@ -88,6 +88,8 @@ func errpageScenarios() []Scenario {
 				staticLoc("/chain/", "root", www, "recursive_error_pages", "on", "error_page", "404 /s/missing.html"),
 				staticLoc("/s/", "root", www, "error_page", "404 =200 /404.html")),
 			get("/loop/x"), get("/rloop/x"), get("/chain/x")),
+		sc("error_page-413", []Server{srv(b.OK())}, dirs("client_max_body_size", "10", "error_page", "413 /400.html"), with(),
+			req("POST", "/x", 100), req("POST", "/x", 5)),
 		sc("error_page-request-errors", []Server{srv(b.OK())}, dirs("error_page", "400 405 414 505 /400.html"), with(),
 			raw("get / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
 			raw("GET /../x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
