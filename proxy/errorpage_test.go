@@ -276,3 +276,41 @@ func TestFastCGIInterceptErrors(t *testing.T) {
 		})
 	}
 }
+
+// "error_page 497 https://$host$request_uri", the usual answer to plain
+// HTTP on an ssl address: nginx's 302 (497 answers as 400 without "=",
+// which is no redirect), or "=301"'s, then close (measured).
+func TestErrorPage497Redirect(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	for _, c := range []struct {
+		page   string
+		status int
+	}{
+		{"497 https://$host$request_uri", 302},
+		{"497 =301 https://$host$request_uri", 301},
+	} {
+		r := newRig(t, "info", `
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  ssl_certificate: `+cf+`
+  ssl_certificate_key: `+kf+`
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [localhost]
+      error_page: "`+c.page+`"
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+`, plainOrigin(t, "A"))
+		res := rawDo(t, r.addr, "GET /a?b=1 HTTP/1.1\r\nHost: example.test\r\n\r\n")
+		if res.resp.StatusCode != c.status || res.resp.Header.Get("Location") != "https://example.test/a?b=1" || !res.resp.Close {
+			t.Errorf("%s: %d Location %q close %v", c.page, res.resp.StatusCode, res.resp.Header.Get("Location"), res.resp.Close)
+		}
+		if want := `[info] 4242#4242: *1 client sent plain HTTP request to HTTPS port while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET /a?b=1 HTTP/1.1", host: "example.test"`; !strings.Contains(r.log(), want) {
+			t.Errorf("%s: error log lacks %q:\n%s", c.page, want, r.log())
+		}
+	}
+}

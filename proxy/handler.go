@@ -28,11 +28,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	p.stats.requests.Add(1)
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
-	if x.httpsPortPlain() { // plain HTTP on an ssl address: nginx's 400 (tls.go)
-		x.finish()
-		return
-	}
-	if x.requestValid(vhosts[0]) && x.process() { // the body is streamed: finish runs when it is done
+	// Plain HTTP on an ssl address is nginx's 400 (tls.go), "error_page 497
+	// https://..." its redirect; then the request's own checks.
+	if !x.httpsPortPlain() && x.requestValid(vhosts[0]) && x.process() { // the body is streamed: finish runs when it is done
 		return
 	}
 	for x.takeErrorPage() { // error_page: an internal redirect, then the phases again (errorpage.go)
