@@ -211,6 +211,7 @@ func TestErrorPageTargets(t *testing.T) {
 		{"GET /x HTTP/1.1\r\n\r\n", "fifty\n", 400},
 		// Refused before "100 Continue": the page is the answer, no invitation.
 		{"POST /small/x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", "fifty\n", 413},
+		{"POST /%00 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", "fifty\n", 400},
 	} {
 		res := rawDo(t, r.addr, c.req)
 		if res.resp.StatusCode != c.status || string(res.body) != c.body {
@@ -240,12 +241,12 @@ func TestErrorPageTargets(t *testing.T) {
 	}
 	btEventually(t, "the access log", 3*time.Second, func() bool {
 		b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
-		return strings.Count(string(b), "\n") >= 8
+		return strings.Count(string(b), "\n") >= 9
 	})
 	b, _ := os.ReadFile(filepath.Join(tmp, "access.log"))
 	// $upstream_status: each run through an upstream, " : " between runs.
 	for _, want := range []string{`404 "POST /icpt/404?a=1 HTTP/1.1" 26 404 : 404`, `502 "GET /deadnamed/x HTTP/1.1" 24 502 : 200`,
-		`502 "POST /dead/x HTTP/1.1" 6 502`, `404 "GET /files/nope HTTP/1.1" 11 -`, `413 "POST /small/x HTTP/1.1" 6 -`, `400 "GET /x HTTP/1.1" 6 -`} {
+		`502 "POST /dead/x HTTP/1.1" 6 502`, `404 "GET /files/nope HTTP/1.1" 11 -`, `413 "POST /small/x HTTP/1.1" 6 -`, `400 "GET /x HTTP/1.1" 6 -`, `400 "POST /%00 HTTP/1.1" 6 -`} {
 		if !strings.Contains(string(b), want+"\n") {
 			t.Errorf("access log lacks %q:\n%s", want, b)
 		}

@@ -169,14 +169,20 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		x.discard()
 		return fasthttp.StatusContinue
 	}
-	// fasthttp sends ctx.Response as the answer (serve is not called): an
-	// error page's is made here.
+	return x.expectAnswer()
+}
+
+// expectAnswer finishes an exchange refused before "100 Continue" and
+// returns the status to send. fasthttp sends ctx.Response as the answer
+// (serve is not called), so an error page page chose is made here.
+func (x *exchange) expectAnswer() int {
+	ctx := x.ctx
 	for x.takeErrorPage() {
 		if x.process() {
-			return ctx.Response.StatusCode() // the body streams; finish runs after it
+			return ctx.Response.StatusCode() // the body streams, finish runs after it: x is not ours to read
 		}
 	}
-	status := ctx.Response.StatusCode()
+	status := x.status
 	x.finish()
 	return status
 }
