@@ -120,7 +120,7 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any b
 	}
 	if code == fasthttp.StatusUnauthorized {
 		// Carried to the answer, an error page's too (errorpage.go).
-		x.errPage.wwwAuth = append(append(append(x.errPage.wwwAuth[:0], `Basic realm="`...), realm...), '"')
+		x.setWWWAuthenticate(`Basic realm="` + realm + `"`)
 	}
 	x.page(code)
 	return false

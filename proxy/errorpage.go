@@ -49,6 +49,7 @@ type errorPageState struct {
 	named      bool              // the phases restart at a named location's rewrite phase
 	located    bool              // a location has been chosen: its error_page applies
 	wwwAuth    []byte            // a 401's WWW-Authenticate (auth_basic's, an intercepted upstream's), kept for the answer
+	wwwAuthKey []byte            // its name, as the upstream wrote it (nginx copies the header)
 	close      bool              // the error closes the client connection (400, 413, 500...), page or not
 	newRun     bool              // the next upstream try starts a new run of $upstream_* (" : ")
 }
@@ -228,6 +229,13 @@ func (p *Proxy) refusedPage(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *err
 	return true
 }
 
+// setWWWAuthenticate keeps a 401's challenge for whatever answers it: the
+// page, or an error page's answer.
+func (x *exchange) setWWWAuthenticate(value string) {
+	x.errPage.wwwAuthKey = append(x.errPage.wwwAuthKey[:0], "WWW-Authenticate"...) // as nginx writes it
+	x.errPage.wwwAuth = append(x.errPage.wwwAuth[:0], value...)
+}
+
 // addAttempt records one upstream try for $upstream_*; the first after an
 // internal redirect that follows other tries is listed after " : ", as
 // nginx's ngx_http_upstream_init_request separates the runs.
@@ -264,8 +272,14 @@ func (x *exchange) interceptErrors() bool {
 		return false
 	}
 	if status == fasthttp.StatusUnauthorized {
-		if v := x.uresp.Header.Peek("WWW-Authenticate"); v != nil {
-			x.errPage.wwwAuth = append(x.errPage.wwwAuth[:0], v...)
+		// The first, as nginx 1.22 (u->headers_in.www_authenticate); by
+		// name in any case: the upstream head is not normalised.
+		for k, v := range x.uresp.Header.All() {
+			if strings.EqualFold(string(k), "WWW-Authenticate") {
+				x.errPage.wwwAuth = append(x.errPage.wwwAuth[:0], v...)
+				x.errPage.wwwAuthKey = append(x.errPage.wwwAuthKey[:0], k...)
+				break
+			}
 		}
 	}
 	x.release(x.cur, noBody(x.ctx.Request.Header.Method(), status))
@@ -289,7 +303,7 @@ func (x *exchange) answerStatus(code int) int {
 // file, which streams behind fasthttp's head).
 func (x *exchange) pageHeaders() {
 	if len(x.errPage.wwwAuth) > 0 {
-		x.ctx.Response.Header.SetBytesV("WWW-Authenticate", x.errPage.wwwAuth)
+		x.ctx.Response.Header.SetCanonical(x.errPage.wwwAuthKey, x.errPage.wwwAuth) // the name as given, not normalised
 	}
 	if x.errPage.close {
 		x.ctx.SetConnectionClose()

@@ -68,7 +68,9 @@ func (o *statusOrigin) serve(c net.Conn) {
 		body := "origin " + req.Method + " " + req.RequestURI + "\n"
 		head := "HTTP/1.1 " + strconv.Itoa(code) + " X\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nX-Origin: 1\r\n"
 		if code == 401 {
-			head += "WWW-Authenticate: Basic realm=\"o\"\r\n"
+			// Two, in another case than the canonical one: the first goes
+			// with an error page, as in nginx 1.22.
+			head += "www-authenticate: Basic realm=\"o\"\r\nWWW-Authenticate: Bearer\r\n"
 		}
 		if req.Method == "HEAD" {
 			body = ""
@@ -168,6 +170,9 @@ func TestInterceptErrorsClosesUpstreamConnection(t *testing.T) {
 		if res.resp.StatusCode != c.status || string(res.body) != c.body || res.resp.Header.Get("WWW-Authenticate") != c.auth {
 			t.Errorf("%s: %d %q auth %q; want %d %q auth %q", c.path, res.resp.StatusCode, res.body,
 				res.resp.Header.Get("WWW-Authenticate"), c.status, c.body, c.auth)
+		}
+		if n := len(res.resp.Header.Values("WWW-Authenticate")); c.auth != "" && n != 1 {
+			t.Errorf("%s: %d WWW-Authenticate, want the first only", c.path, n)
 		}
 		if c.body == "fifty\n" && res.resp.Header.Get("X-Origin") != "" {
 			t.Errorf("%s: the upstream's headers went out with the error page", c.path)

@@ -138,6 +138,7 @@ func writePage(ctx *fasthttp.RequestCtx, code int) {
 		body = []byte("<html>\r\n<head><title>" + strconv.Itoa(code) + "</title></head>\r\n<body>\r\n<hr><center>" + ServerName + "</center>\r\n</body>\r\n</html>\r\n")
 	}
 	ctx.Response.Reset()
+	ctx.Response.Header.DisableNormalizing() // add_header's names as written, as nginx's
 	status := code
 	if code == 494 || code == 497 {
 		status = 400
