@@ -2,6 +2,7 @@ package difftest
 
 import (
 	"strings"
+	"time"
 
 	b "spillway/bench"
 )
@@ -57,6 +58,8 @@ func errpageScenarios() []Scenario {
 			get("/int/x"), get("/intern/page.html"), get("/r404"), get("/r404t")),
 		sc("error_page-upstream-502", []Server{srv(b.Refuse())}, dirs("error_page", "502 /50x.html"), with(),
 			get("/x"), head("/x"), req("POST", "/x", 100)),
+		sc("error_page-upstream-504", []Server{srv(b.SlowHeader(3 * time.Second))}, dirs("error_page", "504 =503 /50x.html"), with(),
+			get("/x")),
 		sc("error_page-upstream-502-named", []Server{srv(b.Refuse())}, nil,
 			with(staticLoc("/n/", "proxy_pass", "http://app", "error_page", "502 = @down"),
 				staticLoc("/s/", "proxy_pass", "http://app", "error_page", "502 =503 @down"),
