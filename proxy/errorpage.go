@@ -48,8 +48,7 @@ type errorPageState struct {
 	status     int               // nginx's r->err_status: the final status, 0 = the answer's own
 	named      bool              // the phases restart at a named location's rewrite phase
 	located    bool              // a location has been chosen: its error_page applies
-	wwwAuth    []byte            // a 401's WWW-Authenticate (auth_basic's, an intercepted upstream's), kept for the answer
-	wwwAuthKey []byte            // its name, as the upstream wrote it (nginx copies the header)
+	auth       []authHeader      // WWW-Authenticate of the access phase's 401s or an intercepted upstream 401, kept for the answer
 	close      bool              // the error closes the client connection (400, 413, 500...), page or not
 	newRun     bool              // the next upstream try starts a new run of $upstream_* (" : ")
 }
@@ -229,11 +228,13 @@ func (p *Proxy) refusedPage(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *err
 	return true
 }
 
-// setWWWAuthenticate keeps a 401's challenge for whatever answers it: the
-// page, or an error page's answer.
-func (x *exchange) setWWWAuthenticate(value string) {
-	x.errPage.wwwAuthKey = append(x.errPage.wwwAuthKey[:0], "WWW-Authenticate"...) // as nginx writes it
-	x.errPage.wwwAuth = append(x.errPage.wwwAuth[:0], value...)
+// authHeader is one WWW-Authenticate line an answer carries.
+type authHeader struct{ key, value string }
+
+// addWWWAuthenticate keeps an access check's 401 challenge for whatever
+// answers the request: its page, or an error page's answer.
+func (x *exchange) addWWWAuthenticate(value string) {
+	x.errPage.auth = append(x.errPage.auth, authHeader{key: "WWW-Authenticate", value: value}) // as nginx writes it
 }
 
 // addAttempt records one upstream try for $upstream_*; the first after an
@@ -248,17 +249,17 @@ func (x *exchange) addAttempt(a vars.Attempt) {
 }
 
 // accessPhase is nginx's access phases for this pass through the phases:
-// all of access the first time; after a redirect, as nginx, only allow/deny
-// and auth_basic for the new location (limit_req and limit_conn count a
-// request once), and an internal location may answer.
+// all of access the first time; after a redirect, as nginx, only allow/deny,
+// auth_basic and auth_request for the new location (limit_req and
+// limit_conn count a request once), and an internal location may answer.
 func (x *exchange) accessPhase() bool {
 	if x.errPage.uriChanges == 0 {
 		return x.access()
 	}
 	if x.loc == nil {
-		return x.checkAccess(&x.vh.conf.Access, x.vh.auth, x.vh.conf.SatisfyAny)
+		return x.checkAccess(&x.vh.conf.Access, x.vh.auth, x.vh.authRq, x.vh.conf.SatisfyAny)
 	}
-	return x.checkAccess(&x.loc.conf.Access, x.loc.auth, x.loc.conf.SatisfyAny)
+	return x.checkAccess(&x.loc.conf.Access, x.loc.auth, x.loc.authRq, x.loc.conf.SatisfyAny)
 }
 
 // interceptErrors is proxy_intercept_errors (fastcgi_intercept_errors): an
@@ -276,8 +277,7 @@ func (x *exchange) interceptErrors() bool {
 		// name in any case: the upstream head is not normalised.
 		for k, v := range x.uresp.Header.All() {
 			if strings.EqualFold(string(k), "WWW-Authenticate") {
-				x.errPage.wwwAuth = append(x.errPage.wwwAuth[:0], v...)
-				x.errPage.wwwAuthKey = append(x.errPage.wwwAuthKey[:0], k...)
+				x.errPage.auth = append(x.errPage.auth[:0], authHeader{key: string(k), value: string(v)}) // nginx copies the header, name as sent
 				break
 			}
 		}
@@ -297,13 +297,17 @@ func (x *exchange) answerStatus(code int) int {
 	return code
 }
 
-// pageHeaders adds what an error page's answer carries from the error: a
-// 401's WWW-Authenticate, and the close of the connection after
+// pageHeaders adds what an answer carries from the error: the
+// WWW-Authenticate of 401s, and the close of the connection after
 // an error nginx closes on (without lingering_close: the page may be a
 // file, which streams behind fasthttp's head).
 func (x *exchange) pageHeaders() {
-	if len(x.errPage.wwwAuth) > 0 {
-		x.ctx.Response.Header.SetCanonical(x.errPage.wwwAuthKey, x.errPage.wwwAuth) // the name as given, not normalised
+	if len(x.errPage.auth) > 0 {
+		h := &x.ctx.Response.Header
+		h.DisableNormalizing() // the names as given
+		for _, a := range x.errPage.auth {
+			h.Add(a.key, a.value)
+		}
 	}
 	if x.errPage.close {
 		x.ctx.SetConnectionClose()

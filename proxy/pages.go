@@ -107,6 +107,10 @@ func closeAfter(code int) bool {
 // is nginx's internal code for "Request Header Or Cookie Too Large": sent as
 // 400.
 func (x *exchange) page(code int) {
+	if x.parent != nil { // a subrequest's status is its parent's to act on (authrequest.go)
+		x.status = code
+		return
+	}
 	if x.errorPage(code) {
 		x.status = code // until the page answers
 		return

@@ -201,6 +201,11 @@ type Server struct {
 	LimitConn  LimitConnConf
 	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
 	Gzip       Gzip            // gzip*, likewise (gzip.go)
+
+	// AuthRequest is the server's auth_request (authrequest.go), for
+	// requests no location matches.
+	AuthRequest AuthRequest
+
 	// Return answers every request to the server before a location is
 	// chosen (nginx's server rewrite phase; rewrite.go).
 	Return Return
@@ -288,6 +293,10 @@ type Location struct {
 	ClientBodyTimeout     time.Duration
 	SendTimeout           time.Duration
 
+	// ProxyPassRequestBody is proxy_pass_request_body (default on): off
+	// sends the request's headers, Content-Length included, and no body.
+	ProxyPassRequestBody bool
+
 	// Retries.
 	ProxyNextUpstream        NextUpstream  // default error|timeout
 	ProxyNextUpstreamTries   int           // default 0 = unlimited (one per server)
@@ -325,6 +334,9 @@ type Location struct {
 	// fastcgi_intercept_errors (default off): an upstream answer of 300 or
 	// more that ErrorPages has a page for is discarded and the page sent.
 	InterceptErrors bool
+
+	// AuthRequest is auth_request and auth_request_set (authrequest.go).
+	AuthRequest AuthRequest
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].
