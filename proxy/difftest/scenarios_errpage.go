@@ -122,6 +122,21 @@ func errpageScenarios() []Scenario {
 			s.Files = files
 			return s
 		}(),
+		// auth_request's 401 answered by a page its location does not
+		// guard; then satisfy any with auth_basic, both challenges kept.
+		func() Scenario {
+			s := authScenario("error_page-auth_request", b.Status(401), dirs("error_page", "401 /errp"), reqs(get("/x"), get("/y?a=1")))
+			s.Area = "error_page"
+			s.Locations = append(s.Locations, Location{"= /errp", dirs("auth_request", "off", "return", `200 "log in"`)})
+			return s
+		}(),
+		func() Scenario {
+			s := satisfyAnyBasic("error_page-satisfy-any", b.Status(401))
+			s.Area = "error_page"
+			s.Directives = append(s.Directives, dirs("error_page", "401 =200 /errp")...)
+			s.Locations = append(s.Locations, Location{"= /errp", dirs("auth_request", "off", "allow", "all", "auth_basic", "off", "return", `200 "log in"`)})
+			return s
+		}(),
 		// Requests fasthttp refuses before serve (no Host, a header line
 		// over large_client_header_buffers, no request line) get the
 		// server's page too (refusedPage).
