@@ -8,6 +8,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -184,7 +185,7 @@ func (x *exchange) restart(loc *location) {
 	if loc != nil {
 		x.vars.req.Root = loc.conf.Root
 		x.vars.req.ProxyHost = loc.conf.ProxyPass.Host
-		if isUnixAddr(x.vars.req.ProxyHost) {
+		if upstream.IsUnixAddr(x.vars.req.ProxyHost) {
 			x.vars.req.ProxyHost = "localhost"
 		}
 	}
