@@ -112,14 +112,19 @@ func errpageScenarios() []Scenario {
 			for k, v := range htpasswdFile {
 				files[k] = v
 			}
-			s := sc("error_page-access", []Server{srv(b.OK())},
-				dirs("error_page", "401 403 /50x.html", "limit_req_zone", "$binary_remote_addr zone=one:1m rate=1r/m"),
+			s := sc("error_page-access", []Server{srv(b.OK())}, dirs("error_page", "401 403 /50x.html"),
 				with(Location{"/auth/", join(authDirs, dirs("proxy_pass", "http://app"))},
-					staticLoc("/deny/", "deny", "all", "proxy_pass", "http://app", "error_page", "403 =200 /404.html"),
-					staticLoc("/lim/", "limit_req", "zone=one", "proxy_pass", "http://app", "error_page", "503 = @busy"),
-					staticLoc("@busy", "return", `429 "slow down"`)),
-				get("/auth/x"), withAuth(get("/auth/x"), "md5:wrong"), get("/deny/x"), get("/lim/x"), get("/lim/x"))
+					staticLoc("/deny/", "deny", "all", "proxy_pass", "http://app", "error_page", "403 =200 /404.html")),
+				get("/auth/x"), withAuth(get("/auth/x"), "md5:wrong"), get("/deny/x"))
 			s.Files = files
+			return s
+		}(),
+		func() Scenario {
+			s := sc("error_page-limit_req", []Server{srv(b.OK())}, dirs("limit_req_zone", "$binary_remote_addr zone=one:1m rate=1r/m"),
+				with(staticLoc("/lim/", "limit_req", "zone=one", "proxy_pass", "http://app", "error_page", "503 = @busy"),
+					staticLoc("@busy", "return", `429 "slow down"`)),
+				get("/lim/x"), get("/lim/x"))
+			s.Racy, s.RacyReason = []Aspect{AspectLog}, limitReqRacy
 			return s
 		}(),
 		// auth_request's 401 answered by a page its location does not
