@@ -82,6 +82,9 @@ func (x *exchange) requestValid(vh *vhost) bool {
 // answer. It returns true when the body is streamed: finish then runs when
 // it is done; otherwise the client has its answer, or an error page is due.
 func (x *exchange) process() (streaming bool) {
+	if x.errPage.uriChanges == 0 {
+		x.applyRealIP(&x.vh.conf.RealIP) // set_real_ip_from: nginx's post-read phase, once (realip.go)
+	}
 	if !x.errPage.named {
 		if x.runPhase(x.vh.rw, false) { // the server's rewrites and return: nginx's server rewrite phase (rewrite.go)
 			return false
@@ -95,6 +98,9 @@ func (x *exchange) process() (streaming bool) {
 	x.errPage.located = true
 	if x.loc != nil && x.runPhase(x.loc.rw, true) { // the location's rewrites and return, before access control (rewrite.go)
 		return false
+	}
+	if x.loc != nil {
+		x.applyRealIP(&x.loc.conf.RealIP) // the location's, if the server's did not: preaccess (realip.go)
 	}
 	if !x.accessPhase() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
 		return false
