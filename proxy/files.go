@@ -26,10 +26,16 @@ const maxInternalRedirects = 10
 // done false means the new location proxies: serve goes on with it.
 // streaming means the file body is being written and finish runs after it.
 func (x *exchange) serveFiles() (done, streaming bool) {
+	defer func() {
+		if done {
+			x.varyAcceptEncoding() // gzip_static found a .gz (gzip.go)
+		}
+	}()
 	method := string(x.ctx.Method())
 	for changes := 0; ; changes++ {
-		r := x.loc.files.Resolve(method, string(x.path))
+		r := x.loc.files.ResolveGzip(method, string(x.path), x.gzipStatic())
 		x.vars.req.Filename = r.Filename
+		x.gzipVary = x.gzipVary || r.Vary
 		for _, l := range r.Logs {
 			lv := config.LevelError
 			if l.Level == "crit" {
@@ -47,9 +53,22 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 		case static.Serve:
 			return true, x.sendFile(r)
 		case static.Listing: // autoindex: nginx sends it chunked
+			typ := r.Type
+			if r.Format == "jsonp" {
+				cb, problem := static.JSONPCallback(string(x.args))
+				if problem != "" {
+					x.logf(errorlog.Level(config.LevelInfo), problem, 0, "")
+					x.page(fasthttp.StatusBadRequest)
+					return true, false
+				}
+				if cb != "" {
+					r.Body, typ = static.JSONP(cb, r.Body), "application/javascript"
+				}
+			}
 			x.ctx.SetStatusCode(fasthttp.StatusOK)
-			x.ctx.Response.Header.SetContentType("text/html")
+			x.ctx.Response.Header.SetContentType(typ)
 			x.status = fasthttp.StatusOK
+			x.charsetFilter(x.status, nil)
 			if !x.ctx.IsHead() {
 				x.ctx.SetBodyStream(bytes.NewReader(r.Body), -1)
 				x.bodyBytes = int64(len(r.Body))
@@ -153,7 +172,8 @@ func (x *exchange) sendFile(r static.Result) bool {
 	}
 	size := fi.Size()
 	spans, code := []static.Span{{Start: 0, End: size}}, fasthttp.StatusOK
-	if rh := h.Peek("Range"); len(rh) > 0 && x.ifRange(fi, etag) {
+	// A .gz from gzip_static takes no ranges (nginx's allow_ranges is unset).
+	if rh := h.Peek("Range"); len(rh) > 0 && !r.Gzip && x.ifRange(fi, etag) {
 		switch sp, rc := static.Ranges(string(rh), size); rc {
 		case fasthttp.StatusRequestedRangeNotSatisfiable:
 			f.Close()
@@ -165,10 +185,16 @@ func (x *exchange) sendFile(r static.Result) bool {
 		}
 	}
 	ct := files.ContentType(string(x.path))
+	if cs := x.charsetType(fasthttp.StatusOK, []byte(ct), nil); cs != nil { // charset (charset.go)
+		ct = string(cs)
+	}
 	x.fileHead(code, ct, fi, etag)
 	resp := &ctx.Response.Header
 	body := &fileBody{x: x, f: f}
 	switch {
+	case r.Gzip:
+		resp.Set("Content-Encoding", "gzip")
+		body.parts = []filePart{{off: 0, n: size}}
 	case code == fasthttp.StatusOK:
 		resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
 		body.parts = []filePart{{off: 0, n: size}}

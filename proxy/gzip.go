@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/config"
+	"spillway/proxy/static"
 )
 
 // nginx's gzip filter (ngx_http_gzip_filter_module and ngx_http_gzip_ok).
@@ -52,9 +53,8 @@ func (x *exchange) gzipFor(status, cl int) bool {
 		!gzipType(g.Types, out.ContentType()) {
 		return false
 	}
-	if g.Vary {
-		out.Add("Vary", "Accept-Encoding")
-	}
+	x.gzipVary = true
+	x.varyAcceptEncoding()
 	if !x.gzipOK(g) {
 		return false
 	}
@@ -76,6 +76,29 @@ func (x *exchange) gzipFor(status, cl int) bool {
 	}
 	out.Add("Content-Encoding", "gzip")
 	return true
+}
+
+// varyAcceptEncoding is nginx's header filter adding "Vary: Accept-Encoding"
+// under gzip_vary to an answer whose r->gzip_vary a filter or gzip_static
+// set (x.gzipVary): once per answer.
+func (x *exchange) varyAcceptEncoding() {
+	if !x.gzipVary || x.varied {
+		return
+	}
+	if g := x.gzipConf(); g == nil || !g.Vary {
+		return
+	}
+	x.ctx.Response.Header.Add("Vary", "Accept-Encoding")
+	x.varied = true
+}
+
+// gzipStatic is what gzip_static needs for the location's files.
+func (x *exchange) gzipStatic() static.Gzip {
+	g := &x.loc.conf.Gzip
+	if g.Static == config.GzipStaticOff {
+		return static.Gzip{}
+	}
+	return static.Gzip{Static: g.Static, OK: g.Static == config.GzipStaticOn && x.gzipOK(g), Vary: g.Vary}
 }
 
 // gzipType: the response's media type (without parameters) is in types;

@@ -47,7 +47,8 @@ func (x *exchange) respond() bool {
 		}
 		out.AddBytesKV(k, v)
 	}
-	x.addHeaders(status) // add_header, expires (headers.go)
+	x.addHeaders(status)                               // add_header, expires (headers.go)
+	x.charsetFilter(status, u.Peek("X-Accel-Charset")) // charset (charset.go)
 	cl := u.ContentLength()
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {

@@ -201,6 +201,7 @@ type Server struct {
 	LimitConn  LimitConnConf
 	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
 	Gzip       Gzip            // gzip*, likewise (gzip.go)
+	Charset    Charset         // charset*, likewise (charset.go)
 	// Return answers every request to the server before a location is
 	// chosen (nginx's server rewrite phase; rewrite.go).
 	Return Return
@@ -313,6 +314,7 @@ type Location struct {
 	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
 	Headers    ResponseHeaders // add_header, expires (headers.go)
 	Gzip       Gzip            // gzip* (gzip.go)
+	Charset    Charset         // charset, source_charset, override_charset, charset_types (charset.go)
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

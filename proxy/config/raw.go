@@ -219,6 +219,7 @@ type locationDirectives struct {
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 	headerDirectives    `mapstructure:",squash"` // add_header, expires (headers.go)
 	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
+	charsetDirectives   `mapstructure:",squash"` // charset, source_charset, override_charset, charset_types (charset.go)
 	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
 }
@@ -273,6 +274,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 	d.headerDirectives.inherit(&p.headerDirectives)
 	d.gzipDirectives.inherit(&p.gzipDirectives)
+	d.charsetDirectives.inherit(&p.charsetDirectives)
 	d.staticDirectives.inherit(&p.staticDirectives)
 	d.redirectDirectives.inherit(&p.redirectDirectives)
 }

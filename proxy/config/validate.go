@@ -44,6 +44,7 @@ func (d *locationDirectives) check(p *problems) {
 	d.accessDirectives.check(p)
 	d.headerDirectives.check(p)
 	d.gzipDirectives.check(p)
+	d.charsetDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from

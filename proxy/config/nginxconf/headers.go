@@ -83,10 +83,13 @@ func expires(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// gzip directives (ngx_http_gzip_module) convert to the same keys;
-// gzip_static and gunzip stay unsupported.
+// gzip directives (ngx_http_gzip_module, ngx_http_gzip_static_module,
+// ngx_http_gunzip_filter_module) convert to the same keys.
 func init() {
 	for _, ctx := range strings.Fields(inLocations) {
+		handlers[ctx]["gzip_static"] = single(gzipStaticValue)
+		handlers[ctx]["gunzip"] = single(flagValue)
+		handlers[ctx]["gunzip_buffers"] = buffers
 		handlers[ctx]["gzip"] = single(flagValue)
 		handlers[ctx]["gzip_vary"] = single(flagValue)
 		handlers[ctx]["gzip_min_length"] = single(sizeValue)
@@ -97,6 +100,14 @@ func init() {
 		handlers[ctx]["gzip_proxied"] = gzipWords
 		handlers[ctx]["gzip_disable"] = gzipWords
 	}
+}
+
+func gzipStaticValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "on", "off", "always":
+		return strings.ToLower(v), nil
+	}
+	return "", errAt(d, `invalid value "%s" in "%s" directive, it must be "on", "off" or "always"`, v, d.Name)
 }
 
 func gzipLevelValue(d *Directive, v string) (string, error) {
