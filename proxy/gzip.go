@@ -59,23 +59,29 @@ func (x *exchange) gzipFor(status, cl int) bool {
 		return false
 	}
 	delHeader(out, "Accept-Ranges")
-	if etag := respPeekFold(out, "ETag"); len(etag) > 0 {
-		// ngx_http_weak_etag: a strong one is made weak, anything that is
-		// no entity tag at all is dropped.
-		weak := ""
-		switch {
-		case bytes.HasPrefix(etag, []byte("W/")):
-			weak = string(etag)
-		case etag[0] == '"':
-			weak = "W/" + string(etag)
-		}
-		name := delHeader(out, "ETag")
-		if weak != "" {
-			out.Add(name, weak)
-		}
-	}
+	weakETag(out)
 	out.Add("Content-Encoding", "gzip")
 	return true
+}
+
+// weakETag is ngx_http_weak_etag: a strong entity tag is made weak,
+// anything that is no entity tag at all is dropped.
+func weakETag(out *fasthttp.ResponseHeader) {
+	etag := respPeekFold(out, "ETag")
+	if len(etag) == 0 {
+		return
+	}
+	weak := ""
+	switch {
+	case bytes.HasPrefix(etag, []byte("W/")):
+		weak = string(etag)
+	case etag[0] == '"':
+		weak = "W/" + string(etag)
+	}
+	name := delHeader(out, "ETag")
+	if weak != "" {
+		out.Add(name, weak)
+	}
 }
 
 // varyAcceptEncoding is nginx's header filter adding "Vary: Accept-Encoding"

@@ -95,6 +95,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		x.attempts[n-1].ResponseTime = time.Since(a.start)
 	}
 	var te *buffer.TempFileError
+	var ie *inflateError
 	switch {
 	case werr == nil && rerr == io.EOF:
 		over := x.bodyOverran(a, true, PhaseReadBody) // more than Content-Length: not reused
@@ -110,6 +111,12 @@ func (s *spoolStream) produce(r io.Reader) {
 		x.release(a, false)
 	case werr != nil || s.state.Load() == spoolAborted:
 		// The client went away; its side logs it.
+		x.release(a, false)
+	case errors.As(rerr, &ie):
+		// The gunzip filter's: the client gets what was decompressed.
+		s.upFailed = true
+		x.logUpstream(errorlog.Level(config.LevelError), &UpstreamError{Phase: PhaseSendClient}, ie.msg, s.uc.peer.addr)
+		s.sp.CloseWrite(ie)
 		x.release(a, false)
 	default:
 		s.upFailed = true
