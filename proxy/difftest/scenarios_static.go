@@ -131,7 +131,9 @@ func staticFilterScenarios() []Scenario {
 			Headers: []string{"Content-Encoding", "Vary"}}
 	}
 	ae := func(r Request) Request { return withHeader(r, "Accept-Encoding: gzip, deflate") }
-	root := func(kv ...string) []Location { return []Location{staticLoc("/s/", append([]string{"root", "{DIR}/www"}, kv...)...)} }
+	root := func(kv ...string) []Location {
+		return []Location{staticLoc("/s/", append([]string{"root", "{DIR}/www"}, kv...)...)}
+	}
 	return []Scenario{
 		sc("static-gzip_static", root("gzip_static", "on", "gzip_vary", "on"),
 			ae(get("/s/a.html")), get("/s/a.html"), ae(head("/s/a.html")), ae(get("/s/only.txt")), get("/s/only.txt"),
