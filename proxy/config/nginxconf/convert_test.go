@@ -57,8 +57,8 @@ func TestConvertRealistic(t *testing.T) {
 			t.Errorf("no warning %q", want)
 		}
 	}
-	if n := res.Unsupported(); n != 1 { // gzip_static; gzip, add_header and expires convert
-		t.Errorf("Unsupported() = %d, want 1", n)
+	if n := res.Unsupported(); n != 0 { // gzip, gzip_static, add_header and expires convert
+		t.Errorf("Unsupported() = %d, want 0", n)
 	}
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
 		t.Errorf("config.LoadBytes: %v", err)
@@ -389,6 +389,22 @@ http {
 				`2: ignored directive "load_module" in main: a module's directives are reported one by one`,
 				`3: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit`,
 				`4: unsupported directive "stream" in main: spillway proxies HTTP only`,
+			},
+		},
+		{
+			name: "gzip_static, gunzip, charset, autoindex formats",
+			in: conf(`listen 8080;
+gzip_static always; gunzip on; gunzip_buffers 16 8k;
+charset utf-8; source_charset UTF-8; override_charset on; charset_types text/css application/json;
+location /f/ { root /srv; autoindex on; autoindex_format JSONP; autoindex_exact_size off; autoindex_localtime on; }
+location /v/ { root /srv; charset $cs; charset_map koi8-r utf-8 { } }`),
+			yaml: []string{"gzip_static: always", "gunzip: on", "gunzip_buffers: 16 8k", "charset: utf-8", "source_charset: UTF-8",
+				"override_charset: on", "charset_types: [text/css, application/json]", "autoindex_format: jsonp", "autoindex_exact_size: off",
+				"autoindex_localtime: on"},
+			not: []string{"$cs", "charset_map"},
+			warns: []string{
+				`8: unsupported directive "charset" in location: spillway takes no variables in it`,
+				`8: unsupported directive "charset_map" in location`,
 			},
 		},
 	} {

@@ -197,7 +197,7 @@ func TestConvertRefusalListsEverything(t *testing.T) {
 	}
 	write(main, `events { }
 http {
-    gzip_static on;
+    ssi on;
     server {
         listen 8080;
         location / { proxy_pass http://127.0.0.1:9000; add_trailer X-T 1; }
@@ -209,7 +209,7 @@ http {
     proxy_pass http://127.0.0.1:9000;
     auth_request /auth;
     auth_request_set $user $upstream_http_x_user;
-    gunzip on;
+    sub_filter a b;
 }
 `)
 	res, err := ConvertFile(main, Options{})
@@ -222,11 +222,11 @@ http {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
-` + main + `:3: unsupported directive "gzip_static" in http
+` + main + `:3: unsupported directive "ssi" in http
 ` + main + `:6: unsupported directive "add_trailer" in location
 ` + inc + `:3: "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests)
 ` + inc + `:4: "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests)
-` + inc + `:5: unsupported directive "gunzip" in location
+` + inc + `:5: unsupported directive "sub_filter" in location
 `
 	if w := warningLines(res.Warnings); w != wantWarnings {
 		t.Errorf("warnings:\n%s\nwant:\n%s", w, wantWarnings)
