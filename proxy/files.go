@@ -68,6 +68,7 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			x.ctx.SetStatusCode(fasthttp.StatusOK)
 			x.ctx.Response.Header.SetContentType(typ)
 			x.status = fasthttp.StatusOK
+			x.addHeaders(x.status)
 			x.charsetFilter(x.status, nil)
 			if !x.ctx.IsHead() {
 				x.ctx.SetBodyStream(bytes.NewReader(r.Body), -1)
@@ -247,6 +248,7 @@ func (x *exchange) fileHead(code int, contentType string, fi os.FileInfo, etag s
 	if etag != "" {
 		resp.Header.Set("ETag", etag)
 	}
+	x.addHeaders(code) // add_header, expires (headers.go)
 }
 
 // ifRange is nginx's If-Range test: absent, or the entity tag or exact

@@ -128,7 +128,7 @@ func staticFilterScenarios() []Scenario {
 	gzETag := fmt.Sprintf(`"695735a5-%x"`, len(files["www/s/a.html.gz"]))
 	sc := func(name string, locs []Location, rs ...Request) Scenario {
 		return Scenario{Area: "static", Name: name, Servers: []Server{srv(b.OK())}, Files: files, Locations: locs, Requests: rs,
-			Headers: []string{"Content-Encoding", "Vary"}}
+			Headers: []string{"Content-Encoding", "Vary", "X-Static", "Expires", "Cache-Control"}}
 	}
 	ae := func(r Request) Request { return withHeader(r, "Accept-Encoding: gzip, deflate") }
 	root := func(kv ...string) []Location {
@@ -163,6 +163,9 @@ func staticFilterScenarios() []Scenario {
 			staticLoc("/x/", "alias", "{DIR}/www/s/", "autoindex", "on", "autoindex_format", "xml", "charset", "utf-8"),
 			staticLoc("/h/", "alias", "{DIR}/www/s/", "autoindex", "on", "charset", "utf-8")},
 			get("/x/img/"), get("/h/img/")),
+		sc("static-add_header-expires", root("add_header", "X-Static yes", "expires", "1h"),
+			get("/s/a.html"), withHeader(get("/s/a.html"), "If-None-Match: "+aHTMLETag), withHeader(get("/s/a.html"), "Range: bytes=1-2"),
+			get("/s/nope"), get("/s/d"), get("/s/e/")),
 		{Area: "static", Name: "charset-proxied", Servers: []Server{srv(b.Status(502).At("/bad"), b.OK()), srv(b.Refuse()).with("backup")},
 			Directives: dirs("charset", "utf-8", "charset_types", "application/octet-stream text/plain", "proxy_next_upstream", "off"),
 			Requests:   reqs(get("/size/10"), get("/bad"), get("/status/404")), Headers: []string{"Content-Type"}},
