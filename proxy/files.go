@@ -227,7 +227,11 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return false
 	}
 	ctx.Response.ImmediateHeaderFlush = true // the body goes out with sendfile(2) behind the head
-	ctx.SetBodyStream(body, int(body.n))
+	n := int(body.n)
+	if x.trailers {
+		n = -1 // chunked, for add_trailer
+	}
+	ctx.SetBodyStream(body, n)
 	return true
 }
 

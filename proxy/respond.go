@@ -110,6 +110,9 @@ func (x *exchange) respond() bool {
 		body = x.uresp.BodyStream()
 	}
 	ccl := cl // the client's framing
+	if x.trailers {
+		ccl = -1 // chunked, for add_trailer (headers.go)
+	}
 	if gunzip {
 		body, ccl = newGunzipBody(body), -1
 	}

@@ -49,6 +49,7 @@ LOCS
 		{`        - {path: /, gzip_static: sometimes}`, `invalid value "sometimes", it must be "on", "off" or "always"`},
 		{`        - {path: /, autoindex_format: yaml}`, `invalid value "yaml" in "autoindex_format" directive`},
 		{`        - {path: /, charset: $cs}`, `"charset" must name a charset`},
+		{`        - {path: /, add_trailer: ["X-Ok 1", "Set-Cookie a=b"]}`, `add_trailer "Set-Cookie": spillway's HTTP library does not send this header as a trailer`},
 	} {
 		_, err := load(c.locs)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -288,7 +288,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
-	var headers, access, addHeaders []string
+	var headers, access, addHeaders, addTrailers []string
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
 		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
@@ -297,6 +297,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		}
 		if d.Name == "add_header" { // one list in proxy.yaml
 			addHeaders = append(addHeaders, yamlString(unquoteAll(d.Value)))
+			continue
+		}
+		if d.Name == "add_trailer" {
+			addTrailers = append(addTrailers, yamlString(unquoteAll(d.Value)))
 			continue
 		}
 		if d.Name == "proxy_set_header" {
@@ -314,6 +318,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(addHeaders) > 0 {
 		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
+	}
+	if len(addTrailers) > 0 {
+		b.WriteString("  add_trailer: [" + strings.Join(addTrailers, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -377,11 +384,14 @@ func yamlLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
-		var access, rewrites []string
+		var access, rewrites, trailers []string
 		for _, d := range l.Directives {
 			switch d.Name {
 			case "allow", "deny": // one ordered list in proxy.yaml
 				access = append(access, strconv.Quote(d.Name+" "+d.Value))
+				continue
+			case "add_trailer": // one list in proxy.yaml
+				trailers = append(trailers, strconv.Quote(unquoteAll(d.Value)))
 				continue
 			case "rewrite": // one list in proxy.yaml
 				rewrites = append(rewrites, strconv.Quote(d.Value))
@@ -398,6 +408,9 @@ func yamlLocations(s *Scenario, dir string) string {
 		}
 		if len(rewrites) > 0 {
 			fmt.Fprintf(&b, "          rewrite: [%s]\n", strings.Join(rewrites, ", "))
+		}
+		if len(trailers) > 0 {
+			fmt.Fprintf(&b, "          add_trailer: [%s]\n", strings.Join(trailers, ", "))
 		}
 	}
 	return b.String()

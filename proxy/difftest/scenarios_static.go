@@ -128,7 +128,8 @@ func staticFilterScenarios() []Scenario {
 	gzETag := fmt.Sprintf(`"695735a5-%x"`, len(files["www/s/a.html.gz"]))
 	sc := func(name string, locs []Location, rs ...Request) Scenario {
 		return Scenario{Area: "static", Name: name, Servers: []Server{srv(b.OK())}, Files: files, Locations: locs, Requests: rs,
-			Headers: []string{"Content-Encoding", "Vary", "X-Static", "Expires", "Cache-Control"}}
+			Headers: []string{"Content-Encoding", "Vary", "X-Static", "Expires", "Cache-Control",
+				"trailer:X-T", "trailer:X-A", "trailer:X-Empty"}}
 	}
 	ae := func(r Request) Request { return withHeader(r, "Accept-Encoding: gzip, deflate") }
 	root := func(kv ...string) []Location {
@@ -166,6 +167,19 @@ func staticFilterScenarios() []Scenario {
 		sc("static-add_header-expires", root("add_header", "X-Static yes", "expires", "1h"),
 			get("/s/a.html"), withHeader(get("/s/a.html"), "If-None-Match: "+aHTMLETag), withHeader(get("/s/a.html"), "Range: bytes=1-2"),
 			get("/s/nope"), get("/s/d"), get("/s/e/")),
+		sc("static-add_trailer", root("add_trailer", "X-T v1", "add_trailer", `X-A "$uri" always`, "add_trailer", "X-Empty $http_x_none"),
+			get("/s/a.html"), get("/s/nope"), head("/s/a.html"), withHeader(get("/s/a.html"), "Range: bytes=1-2"),
+			withHeader(get("/s/a.html"), "If-None-Match: "+aHTMLETag), get("/s/e/"), get("/s/big.bin"),
+			closing(Request{Raw: "GET /s/a.html HTTP/1.0\r\nHost: localhost\r\n\r\n"})),
+		{Area: "headers", Name: "add_trailer-proxied", Servers: []Server{srv(b.Status(502).At("/bad"), b.OK())},
+			Directives: dirs("add_trailer", "X-T v1", "add_trailer", "X-Status $upstream_status always"),
+			Requests: reqs(get("/size/10"), get("/size/300k"), get("/bad"), get("/status/404"), req("HEAD", "/size/10", 0),
+				closing(Request{Raw: "GET /size/10 HTTP/1.0\r\nHost: localhost\r\n\r\n"})),
+			Headers: []string{"trailer:X-T", "trailer:X-Status"}},
+		{Area: "headers", Name: "add_trailer-unbuffered-gzip", Servers: []Server{srv(b.OK())},
+			Directives: dirs("add_trailer", "X-T v1", "proxy_buffering", "off", "gzip", "on", "gzip_types", "application/octet-stream"),
+			Requests:   reqs(get("/size/64k"), withHeader(get("/size/64k"), "Accept-Encoding: gzip")),
+			Headers:    []string{"Content-Encoding", "trailer:X-T"}},
 		{Area: "static", Name: "charset-proxied", Servers: []Server{srv(b.Status(502).At("/bad"), b.OK()), srv(b.Refuse()).with("backup")},
 			Directives: dirs("charset", "utf-8", "charset_types", "application/octet-stream text/plain", "proxy_next_upstream", "off"),
 			Requests:   reqs(get("/size/10"), get("/bad"), get("/status/404")), Headers: []string{"Content-Type"}},

@@ -394,13 +394,13 @@ http {
 		{
 			name: "gzip_static, gunzip, charset, autoindex formats",
 			in: conf(`listen 8080;
-gzip_static always; gunzip on; gunzip_buffers 16 8k;
+gzip_static always; gunzip on; gunzip_buffers 16 8k; add_trailer X-T "$uri" always;
 charset utf-8; source_charset UTF-8; override_charset on; charset_types text/css application/json;
 location /f/ { root /srv; autoindex on; autoindex_format JSONP; autoindex_exact_size off; autoindex_localtime on; }
 location /v/ { root /srv; charset $cs; charset_map koi8-r utf-8 { } }`),
 			yaml: []string{"gzip_static: always", "gunzip: on", "gunzip_buffers: 16 8k", "charset: utf-8", "source_charset: UTF-8",
 				"override_charset: on", "charset_types: [text/css, application/json]", "autoindex_format: jsonp", "autoindex_exact_size: off",
-				"autoindex_localtime: on"},
+				"autoindex_localtime: on", "add_trailer:\n", "- X-T $uri always"},
 			not: []string{"$cs", "charset_map"},
 			warns: []string{
 				`8: unsupported directive "charset" in location: spillway takes no variables in it`,

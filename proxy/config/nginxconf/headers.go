@@ -18,13 +18,14 @@ func init() {
 			handlers[ctx] = map[string]handler{}
 		}
 		handlers[ctx]["add_header"] = addHeader
+		handlers[ctx]["add_trailer"] = addHeader
 		handlers[ctx]["expires"] = expires
 	}
 }
 
-// addHeader appends one add_header to its level's list. The list is
-// created even for an entry that cannot be converted, so that the level
-// still replaces the inherited list as in nginx.
+// addHeader appends one add_header (or add_trailer) to its level's list.
+// The list is created even for an entry that cannot be converted, so that
+// the level still replaces the inherited list as in nginx.
 func addHeader(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 2 && (len(d.Args) != 3 || d.Args[2] != "always") {
 		if len(d.Args) == 3 {
@@ -32,13 +33,13 @@ func addHeader(c *conv, lv *level, d *Directive) error {
 		}
 		return invalidArgs(d)
 	}
-	list := lv.m.get("add_header")
+	list := lv.m.get(d.Name)
 	if list == nil {
-		list = lv.m.set("add_header", &yaml.Node{Kind: yaml.SequenceNode})
+		list = lv.m.set(d.Name, &yaml.Node{Kind: yaml.SequenceNode})
 	}
 	name, value, always := d.Args[0], d.Args[1], len(d.Args) == 3
 	if v := c.unknownVariable(value); v != "" {
-		c.warn(d, Unsupported, "unsupported add_header \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not added", name, lv.ctx, v)
+		c.warn(d, Unsupported, "unsupported %s \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not added", d.Name, name, lv.ctx, v)
 		return nil
 	}
 	list.Content = append(list.Content, addHeaderNode(name, value, always))

@@ -200,7 +200,7 @@ http {
     ssi on;
     server {
         listen 8080;
-        location / { proxy_pass http://127.0.0.1:9000; add_trailer X-T 1; }
+        location / { proxy_pass http://127.0.0.1:9000; limit_rate 1k; }
         include admin.conf;
     }
 }
@@ -223,7 +223,7 @@ http {
 	}
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
 ` + main + `:3: unsupported directive "ssi" in http
-` + main + `:6: unsupported directive "add_trailer" in location
+` + main + `:6: unsupported directive "limit_rate" in location
 ` + inc + `:3: "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests)
 ` + inc + `:4: "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests)
 ` + inc + `:5: unsupported directive "sub_filter" in location
