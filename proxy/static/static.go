@@ -1,7 +1,8 @@
 // Package static is nginx's file serving for a location without proxy_pass:
-// the static module (root, alias), the index module, try_files, the types
-// hash, and the not_modified and range filters' decisions. It maps a
-// request to a file and says what to answer; proxy writes the answer.
+// the static module (root, alias), gzip_static, the index and autoindex
+// modules, try_files, the types hash, and the not_modified and range
+// filters' decisions. It maps a request to a file and says what to answer;
+// proxy writes the answer.
 //
 // The path can never leave root or alias: the URI it is given is nginx's
 // normalised $uri, which has no ".." segment above "/" (proxy/internal/
