@@ -70,6 +70,9 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			x.status = fasthttp.StatusOK
 			x.addHeaders(x.status)
 			x.charsetFilter(x.status, nil)
+			if x.gzipFor(x.status, -1) && !x.ctx.IsHead() { // gzip compresses listings too (gzip.go)
+				r.Body = x.gzipBytes(r.Body)
+			}
 			if !x.ctx.IsHead() {
 				x.ctx.SetBodyStream(bytes.NewReader(r.Body), -1)
 				x.bodyBytes = int64(len(r.Body))
@@ -172,6 +175,19 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return false
 	}
 	size := fi.Size()
+	ct := files.ContentType(string(x.path))
+	if cs := x.charsetType(fasthttp.StatusOK, []byte(ct), nil); cs != nil { // charset (charset.go)
+		ct = string(cs)
+	}
+	// nginx's filters see a 200 (the range filter, last, makes it a 206):
+	// add_header, charset, then gzip, which takes the ranges away.
+	x.fileHead(fasthttp.StatusOK, ct, fi, etag)
+	resp := &ctx.Response.Header
+	if r.Gzip {
+		resp.Set("Content-Encoding", "gzip")
+	} else if x.gzipFor(fasthttp.StatusOK, int(size)) {
+		return x.sendFileGzip(f, size)
+	}
 	spans, code := []static.Span{{Start: 0, End: size}}, fasthttp.StatusOK
 	// A .gz from gzip_static takes no ranges (nginx's allow_ranges is unset).
 	if rh := h.Peek("Range"); len(rh) > 0 && !r.Gzip && x.ifRange(fi, etag) {
@@ -179,22 +195,20 @@ func (x *exchange) sendFile(r static.Result) bool {
 		case fasthttp.StatusRequestedRangeNotSatisfiable:
 			f.Close()
 			x.page(fasthttp.StatusRequestedRangeNotSatisfiable)
+			// nginx's headers filter ran while this was a 200, and its
+			// special response keeps what it added.
+			x.addHeadersFor(fasthttp.StatusOK, 0)
 			ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 			return false
 		case fasthttp.StatusPartialContent:
 			spans, code = sp, fasthttp.StatusPartialContent
+			ctx.Response.SetStatusCode(code)
+			setReason(resp, code, nil)
 		}
 	}
-	ct := files.ContentType(string(x.path))
-	if cs := x.charsetType(fasthttp.StatusOK, []byte(ct), nil); cs != nil { // charset (charset.go)
-		ct = string(cs)
-	}
-	x.fileHead(code, ct, fi, etag)
-	resp := &ctx.Response.Header
 	body := &fileBody{x: x, f: f}
 	switch {
 	case r.Gzip:
-		resp.Set("Content-Encoding", "gzip")
 		body.parts = []filePart{{off: 0, n: size}}
 	case code == fasthttp.StatusOK:
 		resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
@@ -234,6 +248,38 @@ func (x *exchange) sendFile(r static.Result) bool {
 	ctx.SetBodyStream(body, n)
 	return true
 }
+
+// sendFileGzip answers with f compressed by the gzip filter (gzipFor has
+// made the head): chunked, or a head alone for HEAD.
+func (x *exchange) sendFileGzip(f *os.File, size int64) bool {
+	x.status = fasthttp.StatusOK
+	if x.ctx.IsHead() {
+		f.Close()
+		x.ctx.Response.SkipBody = true
+		return false
+	}
+	body := &gzipFileBody{fb: &fileBody{x: x, f: f}, gz: newGzipBody(f, x.gzipConf().Level, false)}
+	x.ctx.Response.ImmediateHeaderFlush = true
+	x.ctx.SetBodyStream(body, -1)
+	return true
+}
+
+// gzipFileBody is a file's compressed bytes as the response body; closing
+// it closes the file and finishes the exchange, as fileBody's.
+type gzipFileBody struct {
+	fb *fileBody
+	gz *gzipBody
+}
+
+func (b *gzipFileBody) Read(p []byte) (int, error) {
+	b.fb.x.sendDeadline()
+	n, err := b.gz.Read(p)
+	b.fb.x.bodyBytes += int64(n)
+	return n, err
+}
+
+func (b *gzipFileBody) Close() error                   { return b.fb.Close() }
+func (b *gzipFileBody) CloseWithError(err error) error { return b.fb.CloseWithError(err) }
 
 // contentRange is a Content-Range value for sp of a size-byte file.
 func contentRange(sp static.Span, size int64) string {

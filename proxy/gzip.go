@@ -351,11 +351,18 @@ func (x *exchange) gzipPage() {
 		delHeader(&resp.Header, "Content-Encoding")
 		return
 	}
+	gz := x.gzipBytes(body)
+	x.bodyBytes = int64(len(gz))
+	resp.SetBodyStream(bytes.NewReader(gz), -1)
+}
+
+// gzipBytes is body compressed at the answer's gzip_comp_level.
+func (x *exchange) gzipBytes(body []byte) []byte {
 	var b bytes.Buffer
-	zw := gzipWriter(&b, x.gzipConf().Level)
+	level := x.gzipConf().Level
+	zw := gzipWriter(&b, level)
 	_, _ = zw.Write(body)
 	_ = zw.Close()
-	gzipWriters[x.gzipConf().Level].Put(zw)
-	x.bodyBytes = int64(b.Len())
-	resp.SetBodyStream(bytes.NewReader(b.Bytes()), -1)
+	gzipWriters[level].Put(zw)
+	return b.Bytes()
 }

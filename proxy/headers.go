@@ -79,6 +79,14 @@ func addHeaderStatus(status int) bool {
 // redirects, return, static files) calls it once the head is complete and
 // before the body goes out.
 func (x *exchange) addHeaders(status int) {
+	x.addHeadersFor(status, status)
+}
+
+// addHeadersFor is addHeaders with add_header and expires as for status
+// and add_trailer as for trailerStatus (0: none): a range filter's 416
+// keeps what the headers filter added while the answer was a 200, and its
+// page has had its own pass (files.go).
+func (x *exchange) addHeadersFor(status, trailerStatus int) {
 	var h *respHeaders
 	switch {
 	case x.loc != nil:
@@ -112,7 +120,9 @@ func (x *exchange) addHeaders(status int) {
 			out.Add(a.name, string(buf))
 		}
 	}
-	x.addTrailers(h, safe, status)
+	if trailerStatus != 0 {
+		x.addTrailers(h, addHeaderStatus(trailerStatus), trailerStatus)
+	}
 }
 
 // addTrailers is add_trailer (ngx_http_headers_filter and

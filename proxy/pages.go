@@ -106,6 +106,7 @@ func closeAfter(code int) bool {
 // nginx's internal code for "Request Header Or Cookie Too Large": sent as 400.
 func (x *exchange) page(code int) {
 	writePage(x.ctx, code)
+	x.varied = false // the head was reset, and a Vary with it
 	x.status = code
 	x.bodyBytes = int64(len(x.ctx.Response.Body()))
 	if code == 494 || code == 497 {
