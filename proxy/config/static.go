@@ -35,6 +35,9 @@ type Static struct {
 	AutoindexFormat    string
 	AutoindexExactSize bool
 	AutoindexLocaltime bool
+	// UTF8: the location's charset is utf-8, so the HTML listing counts a
+	// name's columns in characters, not bytes (as nginx).
+	UTF8 bool
 	// Handler: the location proxies (or answers stub_status) and has
 	// try_files, which only picks the URI it goes on with (or answers its
 	// fallback), as "try_files $uri =404" before fastcgi_pass.
@@ -129,6 +132,7 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 		AutoindexFormat:    strings.ToLower(l.AutoindexFormat.or("html")),
 		AutoindexExactSize: l.AutoindexExactSize.or(true),
 		AutoindexLocaltime: l.AutoindexLocaltime.or(false),
+		UTF8:               strings.EqualFold(charsetValue(l.Charset), "utf-8"),
 		Handler:            content,
 	}
 	if st.Types == nil {

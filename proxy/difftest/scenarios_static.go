@@ -118,6 +118,11 @@ func gzFiles() map[string]string {
 	m["www/s/a.html.gz"] = gzipped("<p>a, compressed</p>\n")
 	m["www/s/only.txt.gz"] = gzipped("only compressed\n")
 	m["www/s/d.gz/x"] = "a directory named like a .gz"
+	// Names a listing counts in bytes, or in characters under charset
+	// utf-8, and escapes as nginx (not the apostrophe).
+	for _, n := range []string{"it's", strings.Repeat("é", 30), "é&" + strings.Repeat("é", 40), strings.Repeat("ü", 10), "a&b" + strings.Repeat("x", 60)} {
+		m["www/s/u/"+n] = n
+	}
 	return m
 }
 
@@ -159,11 +164,12 @@ func staticFilterScenarios() []Scenario {
 			staticLoc("/p/", "alias", "{DIR}/www/s/", "autoindex", "on", "autoindex_format", "jsonp"),
 			staticLoc("/h/", "alias", "{DIR}/www/s/", "autoindex", "on", "autoindex_exact_size", "off", "autoindex_localtime", "on")},
 			get("/j/"), get("/x/"), get("/p/"), get("/p/?callback=cb.x_1"), get("/p/?a=1&CALLBACK=f"), get("/p/?callback=f-1"),
-			get("/p/?callback="+strings.Repeat("a", 129)), get("/h/"), get("/j/img/"), get("/x/d.gz/"), head("/j/")),
+			get("/p/?callback="+strings.Repeat("a", 129)), get("/h/"), get("/j/img/"), get("/x/d.gz/"), head("/j/"),
+			get("/h/u/"), get("/j/u/"), get("/x/u/")),
 		sc("static-autoindex-charset", []Location{
 			staticLoc("/x/", "alias", "{DIR}/www/s/", "autoindex", "on", "autoindex_format", "xml", "charset", "utf-8"),
 			staticLoc("/h/", "alias", "{DIR}/www/s/", "autoindex", "on", "charset", "utf-8")},
-			get("/x/img/"), get("/h/img/")),
+			get("/x/img/"), get("/h/img/"), get("/h/u/")),
 		sc("static-gzip", root("gzip", "on", "gzip_vary", "on", "gzip_types", "text/plain", "autoindex", "on", "add_header", "X-Static yes"),
 			ae(get("/s/a.html")), get("/s/a.html"), ae(head("/s/a.html")), withHeader(ae(get("/s/a.html")), "Range: bytes=1-3"),
 			withHeader(get("/s/a.html"), "Range: bytes=1-3"), withHeader(ae(get("/s/a.html")), "Range: bytes=100-"),

@@ -3,7 +3,6 @@ package static
 import (
 	"errors"
 	"fmt"
-	"html"
 	"io/fs"
 	"os"
 	"slices"
@@ -11,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
+	utf8pkg "unicode/utf8"
 )
 
 // nameLen is NGX_HTTP_AUTOINDEX_NAME_LEN: the column a name is padded to.
@@ -74,16 +73,18 @@ func (l *Location) autoindex(uri, dir string) (Result, bool) {
 			_, o := time.Now().Zone() // nginx: the cached time's gmtoff, for every entry
 			off = int64(o)
 		}
-		r.Body, r.Type = autoindexHTML(uri, list, l.conf.AutoindexExactSize, off), "text/html"
+		r.Body, r.Type = autoindexHTML(uri, list, l.conf.AutoindexExactSize, l.conf.UTF8, off), "text/html"
 	}
 	return r, true
 }
 
-// autoindexHTML is ngx_http_autoindex_html: names past 50 columns cut with
-// "..&gt;", sizes exact or scaled, times in GMT shifted by off seconds.
-func autoindexHTML(uri string, list []entry, exact bool, off int64) []byte {
+// autoindexHTML is ngx_http_autoindex_html: names past 50 columns cut to
+// 47 and "..&gt;" (a column is a character under charset utf-8, else a
+// byte, as nginx counts), sizes exact or scaled, times in GMT shifted by
+// off seconds.
+func autoindexHTML(uri string, list []entry, exact, utf8 bool, off int64) []byte {
 	var b strings.Builder
-	t := html.EscapeString(uri)
+	t := escapeHTML(uri)
 	b.WriteString("<html>\r\n<head><title>Index of " + t + "</title></head>\r\n<body>\r\n<h1>Index of " + t + "</h1><hr><pre><a href=\"../\">../</a>\r\n")
 	for _, e := range list {
 		href := escapeComponent(e.name)
@@ -94,12 +95,18 @@ func autoindexHTML(uri string, list []entry, exact bool, off int64) []byte {
 			href += "/"
 		}
 		b.WriteString(`<a href="` + href + `">`)
-		n := utf8.RuneCountInString(e.name)
+		n := len(e.name)
+		if utf8 {
+			n = utf8pkg.RuneCountInString(e.name)
+		}
 		if n > nameLen {
-			r := []rune(e.name)
-			b.WriteString(html.EscapeString(string(r[:nameLen-3])) + "..&gt;</a>")
+			cut := e.name[:nameLen-3]
+			if utf8 {
+				cut = string([]rune(e.name)[:nameLen-3])
+			}
+			b.WriteString(escapeHTML(cut) + "..&gt;</a>")
 		} else {
-			b.WriteString(html.EscapeString(e.name))
+			b.WriteString(escapeHTML(e.name))
 			if e.dir && nameLen-n > 0 {
 				b.WriteByte('/')
 				n++
