@@ -73,11 +73,13 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			if x.gzipFor(x.status, -1) && !x.ctx.IsHead() { // gzip compresses listings too (gzip.go)
 				r.Body = x.gzipBytes(r.Body)
 			}
-			if !x.ctx.IsHead() {
-				x.ctx.SetBodyStream(bytes.NewReader(r.Body), -1)
-				x.bodyBytes = int64(len(r.Body))
+			if x.ctx.IsHead() {
+				return true, false
 			}
-			return true, false
+			// Chunked, or close-delimited for HTTP/1.0 (unframed.go), as
+			// nginx; the stream's close finishes the exchange.
+			x.setBody(&listingBody{r: bytes.NewReader(r.Body), x: x}, -1)
+			return true, true
 		case static.Pass: // the location's own handler goes on with the file's URI
 			x.setPath(r.URI, "")
 			return false, false
@@ -260,8 +262,36 @@ func (x *exchange) sendFileGzip(f *os.File, size int64) bool {
 	}
 	body := &gzipFileBody{fb: &fileBody{x: x, f: f}, gz: newGzipBody(f, x.gzipConf().Level, false)}
 	x.ctx.Response.ImmediateHeaderFlush = true
-	x.ctx.SetBodyStream(body, -1)
+	x.setBody(body, -1) // chunked, or close-delimited for HTTP/1.0 (unframed.go)
 	return true
+}
+
+// listingBody is an autoindex listing as the response body; its close
+// finishes the exchange.
+type listingBody struct {
+	r      *bytes.Reader
+	x      *exchange
+	closed bool
+}
+
+func (b *listingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.x.bodyBytes += int64(n)
+	return n, err
+}
+
+func (b *listingBody) Close() error { return nil }
+
+func (b *listingBody) CloseWithError(err error) error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if err != nil {
+		b.x.clientWriteFailed(err)
+	}
+	b.x.finish()
+	return nil
 }
 
 // gzipFileBody is a file's compressed bytes as the response body; closing
