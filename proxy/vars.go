@@ -60,6 +60,7 @@ func (x *exchange) Header() *fasthttp.RequestHeader { return &x.ctx.Request.Head
 func (x *exchange) Request() *vars.Request {
 	r := &x.vars.req
 	r.Line = bstr(x.reqLine)
+	r.Set = x.authVars
 	r.Host = bstr(routeHost(x.ctx.Request.Header.RequestURI(), x.host))
 	// The line and its CRLF, then the header lines up to the empty one
 	// (fasthttp's raw headers end with it; without headers it is 2 bytes).

@@ -202,6 +202,11 @@ type Server struct {
 	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
 	Gzip       Gzip            // gzip*, likewise (gzip.go)
 	Charset    Charset         // charset*, likewise (charset.go)
+
+	// AuthRequest is the server's auth_request (authrequest.go), for
+	// requests no location matches.
+	AuthRequest AuthRequest
+
 	// Return answers every request to the server before a location is
 	// chosen (nginx's server rewrite phase; rewrite.go).
 	Return Return
@@ -284,6 +289,10 @@ type Location struct {
 	ClientBodyTimeout     time.Duration
 	SendTimeout           time.Duration
 
+	// ProxyPassRequestBody is proxy_pass_request_body (default on): off
+	// sends the request's headers, Content-Length included, and no body.
+	ProxyPassRequestBody bool
+
 	// Retries.
 	ProxyNextUpstream        NextUpstream  // default error|timeout
 	ProxyNextUpstreamTries   int           // default 0 = unlimited (one per server)
@@ -315,6 +324,9 @@ type Location struct {
 	Headers    ResponseHeaders // add_header, expires (headers.go)
 	Gzip       Gzip            // gzip* (gzip.go)
 	Charset    Charset         // charset, source_charset, override_charset, charset_types (charset.go)
+
+	// AuthRequest is auth_request and auth_request_set (authrequest.go).
+	AuthRequest AuthRequest
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -103,7 +103,9 @@ func resolve(raw *rawFile, p *problems) *Config {
 		p.add(h.BufferMemoryLimit.at(), `"buffer_memory_limit" must be greater than 0`)
 	}
 
-	c.Maps = resolveMaps(h.Map, p)
+	sets := authRequestSetNames(h) // in scope everywhere, maps included (authrequest.go)
+	c.Maps = resolveMaps(h.Map, sets, p)
+	p.mapNames = append(p.mapNames, sets...)
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)
@@ -354,6 +356,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		Access:                   s.accessDirectives.resolve(),
 		AuthBasic:                s.accessDirectives.authBasic(),
 		SatisfyAny:               s.accessDirectives.satisfyAny(),
+		AuthRequest:              s.accessDirectives.authRequest(),
 		LimitReq:                 s.limitReqDirectives.resolve(),
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
@@ -493,6 +496,8 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.Access = d.accessDirectives.resolve()
 	l.AuthBasic = d.accessDirectives.authBasic()
 	l.SatisfyAny = d.accessDirectives.satisfyAny()
+	l.AuthRequest = d.accessDirectives.authRequest()
+	l.ProxyPassRequestBody = d.ProxyPassRequestBody.or(true)
 	l.LimitReq = d.limitReqDirectives.resolve()
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()

@@ -27,6 +27,9 @@ type MapEntry struct{ Key, Value string }
 type Maps struct {
 	byName map[string]int
 	list   []*compiledMap
+	// sets are the variables auth_request_set assigns, by name: a slot
+	// each, whose value the request carries (Request.Set).
+	sets map[string]int
 }
 
 type compiledMap struct {
@@ -63,13 +66,38 @@ func (e *MapError) Error() string { return e.Msg }
 // every other's source and values (nginx resolves variables after reading
 // the whole http block).
 func CompileMaps(defs []MapDef) (*Maps, error) {
+	return CompileScope(defs, nil)
+}
+
+// CompileScope is CompileMaps with the variables that auth_request_set
+// assigns (names with or without '$'; a name may repeat, one slot each
+// name): in scope everywhere, as nginx adds them to the http block's
+// variables, and numbered in the order given (SetIndex). A request that
+// did not set one finds it not found ("-" in a log).
+func CompileScope(defs []MapDef, sets []string) (*Maps, error) {
 	m := &Maps{byName: map[string]int{}}
+	for _, n := range sets {
+		name := strings.ToLower(strings.TrimPrefix(n, "$"))
+		if _, ok := m.sets[name]; ok {
+			continue
+		}
+		if _, ok := names[name]; ok || name == "" {
+			return nil, fmt.Errorf("the duplicate %q variable", name)
+		}
+		if m.sets == nil {
+			m.sets = map[string]int{}
+		}
+		m.sets[name] = len(m.sets)
+	}
 	for i, d := range defs {
 		name := strings.ToLower(strings.TrimPrefix(d.Variable, "$"))
 		if _, ok := names[name]; ok || name == "" {
 			return nil, &MapError{i, -1, fmt.Sprintf("the duplicate %q variable", name)}
 		}
 		if _, ok := m.byName[name]; ok {
+			return nil, &MapError{i, -1, fmt.Sprintf("the duplicate %q variable", name)}
+		}
+		if _, ok := m.sets[name]; ok {
 			return nil, &MapError{i, -1, fmt.Sprintf("the duplicate %q variable", name)}
 		}
 		m.byName[name] = i
@@ -157,6 +185,24 @@ func (m *Maps) index(name string) (int, bool) {
 	}
 	i, ok := m.byName[name]
 	return i, ok
+}
+
+// SetIndex is the slot of an auth_request_set variable (name with or
+// without '$'), false when the scope has no such variable.
+func (m *Maps) SetIndex(name string) (int, bool) {
+	if m == nil {
+		return 0, false
+	}
+	i, ok := m.sets[strings.ToLower(strings.TrimPrefix(name, "$"))]
+	return i, ok
+}
+
+// Sets is the number of auth_request_set variables in scope.
+func (m *Maps) Sets() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.sets)
 }
 
 // Len is the number of maps.

@@ -11,11 +11,11 @@
 // The common variables append without allocating.
 //
 // Names resolve in one place (lookup): the table, then the map variables,
-// then the NAME families ($http_, $sent_http_, $cookie_, $arg_). nginx's
-// set (rewrite module, not implemented yet) fits as one more kind: a slot
-// per set variable, numbered at compile time like a map, that the
-// exchange keeps per request and set writes; return, rewrite and if
-// compile their values with Compile like every other user.
+// then auth_request_set's variables, then the NAME families ($http_,
+// $sent_http_, $cookie_, $arg_, $upstream_http_, $upstream_cookie_).
+// auth_request_set's variables are a slot each, numbered at compile time
+// (CompileScope), that the request carries (Request.Set); nginx's set
+// (rewrite module, not implemented yet) fits the same way.
 package vars
 
 import (
@@ -80,6 +80,9 @@ type Request struct {
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
 	RemoteUser string // $remote_user; spillway has no auth yet: ""
+	// Set are the values auth_request_set assigned, by slot
+	// (Maps.SetIndex); a nil entry, or a slot past the end, is not set.
+	Set [][]byte
 
 	id    [16]byte // $request_id once made
 	idSet bool
@@ -197,6 +200,9 @@ const (
 	kArg          // $arg_NAME
 	kMap          // a map's variable (part.n: its index in Maps)
 	kCapture      // $1..$9 inside a map's value (part.n)
+	kSet          // an auth_request_set variable (part.n: its slot, Request.Set)
+
+	kUpstreamCookie // $upstream_cookie_NAME: a cookie the last upstream response set
 )
 
 // names is the table: every variable spillway knows, by nginx's name.
@@ -229,7 +235,7 @@ var names = map[string]kind{
 var prefixes = [...]struct {
 	prefix string
 	k      kind
-}{{"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
+}{{"upstream_cookie_", kUpstreamCookie}, {"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
 
 // Names returns every variable name of the table, and the prefixed
 // families as "http_NAME" and so on (for docs and their test).
@@ -242,6 +248,13 @@ func Names() []string {
 		out = append(out, p.prefix+"NAME")
 	}
 	return out
+}
+
+// Builtin reports whether name (without '$') is a variable of the table,
+// which auth_request_set may not assign (nginx: "the duplicate variable").
+func Builtin(name string) bool {
+	_, ok := names[strings.ToLower(name)]
+	return ok
 }
 
 // part is one piece of a compiled value.
@@ -335,6 +348,9 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 	if i, ok := maps.index(name); ok {
 		return part{k: kMap, n: i}, nil
 	}
+	if i, ok := maps.SetIndex(name); ok {
+		return part{k: kSet, n: i}, nil
+	}
 	if len(name) == 1 && name[0] >= '0' && name[0] <= '9' {
 		if !captures {
 			return part{}, errors.New(`capture variable "$` + name + `" is only set by a map's regular expression`)
@@ -343,7 +359,7 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 	}
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
-			if p.k != kCookie && p.k != kArg {
+			if p.k != kCookie && p.k != kArg && p.k != kUpstreamCookie {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
 			return part{k: p.k, arg: rest}, nil
@@ -415,6 +431,12 @@ func (v *Value) append(dst []byte, x Exchange, esc Escape, caps *captures, depth
 		case kCapture:
 			dst = caps.append(dst, p.n)
 			found = len(dst) > start
+		case kSet:
+			// found even when empty: nginx logs a value set to "" as
+			// nothing, and one never set as "-"
+			if set := x.Request().Set; p.n < len(set) && set[p.n] != nil {
+				dst, found = append(dst, set[p.n]...), true
+			}
 		default:
 			dst, found = appendVar(dst, p, x)
 		}
@@ -615,6 +637,10 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 				}
 			}
 		}
+	case kUpstreamCookie:
+		if h := x.Response().Upstream; h != nil {
+			dst = appendSetCookie(dst, h, p.arg)
+		}
 	case kCookie:
 		if h := x.Header(); h != nil {
 			dst = appendCookie(dst, h, p.arg)
@@ -718,6 +744,26 @@ func appendCookie(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
 			if len(c) > len(name) && c[len(name)] == '=' && strings.EqualFold(string(c[:len(name)]), name) {
 				return append(dst, bytes.TrimRight(c[len(name)+1:], " \t")...)
 			}
+		}
+	}
+	return dst
+}
+
+// appendSetCookie appends the value of the cookie name that a Set-Cookie
+// header of h sets (nginx's ngx_http_parse_set_cookie_lines: the name
+// case-insensitively, the value up to ';').
+func appendSetCookie(dst []byte, h *fasthttp.ResponseHeader, name string) []byte {
+	for k, v := range h.All() {
+		if !nameIs(k, "set-cookie") {
+			continue
+		}
+		v = bytes.TrimLeft(v, " \t")
+		if len(v) > len(name) && v[len(name)] == '=' && strings.EqualFold(string(v[:len(name)]), name) {
+			v = v[len(name)+1:]
+			if i := bytes.IndexByte(v, ';'); i >= 0 {
+				v = v[:i]
+			}
+			return append(dst, v...)
 		}
 	}
 	return dst
