@@ -57,8 +57,8 @@ func TestConvertRealistic(t *testing.T) {
 			t.Errorf("no warning %q", want)
 		}
 	}
-	if n := res.Unsupported(); n != 0 { // gzip, gzip_static, add_header and expires convert
-		t.Errorf("Unsupported() = %d, want 0", n)
+	if n := res.Unsupported(); n != 1 { // sub_filter_once; gzip, add_header and expires convert
+		t.Errorf("Unsupported() = %d, want 1", n)
 	}
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
 		t.Errorf("config.LoadBytes: %v", err)
