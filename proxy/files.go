@@ -33,7 +33,14 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 	}()
 	method := string(x.ctx.Method())
 	for changes := 0; ; changes++ {
-		r := x.loc.files.ResolveGzip(method, string(x.path), x.gzipStatic())
+		if x.loc.fcgi != nil {
+			// try_files may test $fastcgi_script_name (Debian's
+			// snippets/fastcgi-php.conf): nginx computes it from $uri
+			// whenever it is read.
+			x.splitScriptName()
+			x.vars.req.ScriptName, x.vars.req.PathInfo = bstr(x.fcgi.script), bstr(x.fcgi.pinfo)
+		}
+		r := x.loc.files.ResolveGzip(method, string(x.path), x, x.gzipStatic())
 		x.vars.req.Filename = r.Filename
 		x.gzipVary = x.gzipVary || r.Vary
 		for _, l := range r.Logs {

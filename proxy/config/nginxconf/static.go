@@ -9,8 +9,8 @@ import (
 // Static files: root, alias, index, try_files, types, default_type, etag,
 // log_not_found, autoindex*, charset* (proxy/static serves them). What
 // spillway does not build is refused, so that a location never serves
-// something else than in nginx: try_files or alias with variables other
-// than $uri, charset with a variable.
+// something else than in nginx: try_files with a variable spillway does not
+// know, alias with variables other than $1..$9, charset with a variable.
 
 func init() {
 	blockDirectives["types"] = true
@@ -120,8 +120,8 @@ func tryFiles(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	for _, a := range d.Args {
-		if !onlyVars(a, func(n string) bool { return n == "uri" }) {
-			c.warn(d, Refused, "\"try_files\" directive in %s is not enforced by spillway (only $uri is expanded in its arguments)", lv.ctx)
+		if name := c.unknownVariable(a); name != "" {
+			c.warn(d, Refused, "\"try_files\" directive in %s is not enforced by spillway (it does not know the variable \"%s\")", lv.ctx, name)
 			return nil
 		}
 	}
