@@ -35,8 +35,9 @@ func (emptyBody) replayable() bool  { return true }
 func (emptyBody) Close() error      { return nil }
 
 // bufferedBody is a request body received in full before any upstream is
-// contacted, in memory chunks up to client_body_buffer_size and in a temp
-// file beyond: every try replays it from byte 0.
+// contacted, in memory chunks up to the larger of client_body_buffer_size and
+// client_body_memory_max while the buffer budget allows, and in a temp file
+// beyond: every try replays it from byte 0.
 type bufferedBody struct{ b *buffer.Body }
 
 func (s bufferedBody) Size() int64       { return s.b.Size() }
@@ -135,6 +136,12 @@ func (x *exchange) readBody() bool {
 		// already; it is kept in memory.
 		memory = max(memory, int64(cl))
 	}
+	// Spillway's own rule (client_body_memory_max, a documented
+	// difference): the body stays in memory up to that cap while the
+	// process-wide budget grants chunks, and spills only past the cap or
+	// when the budget refuses one (buffer.Body does both). nginx's rule,
+	// a temp file past client_body_buffer_size, is the cap 0.
+	memory = max(memory, lc.ClientBodyMemoryMax)
 	b := buffer.NewBody(buffer.BodyOptions{
 		Pool:        x.p.bodyPool,
 		MemoryLimit: memory,
