@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,6 +13,8 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -61,12 +64,14 @@ type clientWatch struct {
 	mu     sync.Mutex
 	cc     *clientConn
 	state  watchState
-	timer  *time.Timer   // fires arm; created once per pooled exchange
-	exited chan struct{} // closed when an armed watcher returns
-	errno  syscall.Errno // ECONNRESET for an RST, 0 for a FIN
-	up     *upConn       // the upstream connection to close when the client goes
+	timer  *time.Timer    // fires arm; created once per pooled exchange
+	exited chan struct{}  // closed when an armed watcher returns
+	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
+	up     *upstream.Conn // the upstream connection to close when the client goes
 	ctx    context.Context
 	cancel context.CancelFunc
+	// h2stop ends the watch on an HTTP/2 stream (watchH2).
+	h2stop func() bool
 }
 
 // start begins watching x's client, unless proxy_ignore_client_abort is on
@@ -77,6 +82,10 @@ func (w *clientWatch) start(x *exchange) {
 		return
 	}
 	if _, ok := x.body.(*streamedBody); ok {
+		return
+	}
+	if x.h2 != nil {
+		w.watchH2(x.h2.ctx)
 		return
 	}
 	cc := clientConnOf(x.ctx.Conn())
@@ -121,7 +130,7 @@ func (w *clientWatch) context() context.Context {
 // use names the upstream connection the exchange is waiting on (nil when
 // none): the watcher closes it when the client goes, which ends the wait.
 // It reports false when the client is already gone.
-func (w *clientWatch) use(uc *upConn) bool {
+func (w *clientWatch) use(uc *upstream.Conn) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.up = uc
@@ -132,7 +141,7 @@ func (w *clientWatch) use(uc *upConn) bool {
 // no longer touches the client's socket) when stop does.
 func (w *clientWatch) stop() {
 	w.mu.Lock()
-	st, done, cc := w.state, w.exited, w.cc
+	st, done, cc, h2stop := w.state, w.exited, w.cc, w.h2stop
 	w.up = nil
 	switch st {
 	case watchPending:
@@ -142,14 +151,19 @@ func (w *clientWatch) stop() {
 		w.state = watchStopping
 	}
 	w.mu.Unlock()
-	switch st {
-	case watchArmed:
+	switch {
+	case st == watchArmed && cc == nil: // an HTTP/2 stream
+		if h2stop() {
+			close(done) // h2Gone never ran, and never will
+		}
+		<-done
+	case st == watchArmed:
 		// Wake the parked watcher: a read deadline in the past. fasthttp
 		// sets its own before it reads the next request.
 		_ = cc.SetReadDeadline(aLongTimeAgo)
 		<-done
 		_ = cc.SetReadDeadline(time.Time{})
-	case watchGone:
+	case st == watchGone:
 		<-done
 	}
 	w.mu.Lock()
@@ -157,8 +171,40 @@ func (w *clientWatch) stop() {
 		w.cancel()
 	}
 	w.state = watchOff
-	w.ctx, w.cancel, w.cc, w.exited = nil, nil, nil, nil
+	w.ctx, w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil, nil
 	w.mu.Unlock()
+}
+
+// watchH2 watches an HTTP/2 stream: there is no socket of its own to
+// watch, but the stream's context ends when the client resets the stream
+// (RST_STREAM) or the connection goes, and nothing costs anything until
+// then, so the watch is armed at once.
+func (w *clientWatch) watchH2(stream context.Context) {
+	w.mu.Lock()
+	w.cc, w.state, w.errno = nil, watchArmed, 0
+	w.exited = make(chan struct{})
+	done := w.exited
+	w.h2stop = context.AfterFunc(stream, func() { w.h2Gone(done) })
+	w.mu.Unlock()
+}
+
+// h2Gone is arm's end for a stream the client gave up.
+func (w *clientWatch) h2Gone(done chan struct{}) {
+	defer close(done)
+	w.mu.Lock()
+	if w.state != watchArmed { // stop came first: the upstream answered
+		w.mu.Unlock()
+		return
+	}
+	w.state = watchGone
+	up := w.up
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.mu.Unlock()
+	if up != nil {
+		_ = up.Abort() // ends the wait; the exchange closes it properly
+	}
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -219,7 +265,7 @@ func (w *clientWatch) arm() {
 	if up != nil {
 		// Ends a send or a header read at once; the exchange closes it
 		// properly when its call returns.
-		_ = up.tcp.Close()
+		_ = up.Abort()
 	}
 }
 
@@ -231,34 +277,30 @@ var errClientGone = errors.New("client prematurely closed connection")
 // and nothing sent. a is the attempt (nil during a backoff pause) and ue its
 // error (nil when the header had arrived), from which the phase comes; the
 // attempt's $upstream_status is the status line, if one had arrived.
-func (x *exchange) clientAborted(addr string, ue *UpstreamError, a *attempt) {
-	phase, status, start := PhaseConnect, 0, time.Now()
+func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.Attempt) {
+	phase, status, start := upstream.PhaseConnect, 0, time.Now()
 	if a != nil {
-		start = a.start
+		start = a.Start
 	}
 	switch {
 	case ue != nil:
 		phase = ue.Phase
-		if phase == PhaseReadHeader && ue.Read == 0 {
+		if phase == upstream.PhaseReadHeader && ue.Read == 0 {
 			// nginx's action stays "sending request" until a
 			// response byte has been read.
-			phase = PhaseSend
+			phase = upstream.PhaseSend
 		}
-		if phase == PhaseReadHeader && x.loc.fcgi == nil {
-			status = partialStatus(a.conn)
+		if phase == upstream.PhaseReadHeader && x.loc.fcgi == nil && a.Conn != nil {
+			status = partialStatus(a.Conn.Reader())
 		}
 	case a != nil: // the header came as the client went
-		phase, status = PhaseReadHeader, x.uresp.Header.StatusCode()
-		a.conn.close()
-	}
-	var err error
-	if x.watch.errno != 0 {
-		err = x.watch.errno
+		phase, status = upstream.PhaseReadHeader, x.uresp.Header.StatusCode()
+		a.Conn.Close()
 	}
 	if addr != "" {
 		x.attempts = append(x.attempts, vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
-		x.logUpstream(errorlog.Level(config.LevelInfo), &UpstreamError{Phase: phase, Err: err},
-			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", addr)
+		x.logPeer(errorlog.Level(config.LevelInfo), phase,
+			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", x.watch.errno, addr)
 	}
 	x.status = 499
 	x.closeSilently()
@@ -274,14 +316,14 @@ func (x *exchange) watchClient() {
 
 // partialStatus is the status of a response head cut short, when its
 // status line had arrived whole (nginx's $upstream_status has it), else 0.
-func partialStatus(uc *upConn) int {
-	if uc == nil {
+func partialStatus(br *bufio.Reader) int {
+	if br == nil {
 		return 0
 	}
-	b, _ := uc.br.Peek(uc.br.Buffered()) // what was read; the connection is closed
+	b, _ := br.Peek(br.Buffered()) // what was read; the connection is closed
 	line, _, ok := bytes.Cut(b, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
-	if !ok || !validStatusLine(line) {
+	if !ok || !httphead.ValidStatusLine(line) {
 		return 0
 	}
 	return int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')

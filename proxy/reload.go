@@ -33,6 +33,7 @@ import (
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/liveset"
 )
 
 // acceptor owns one listening socket across generations.
@@ -61,6 +62,7 @@ type handoff struct {
 	done  chan struct{}
 	once  sync.Once
 	front *frontAddr // "listen ... ssl": wraps each connection in TLS (tls.go); nil otherwise
+	h2c   bool       // a plain "listen ... http2": each connection may speak HTTP/2 (http2.go)
 }
 
 func newHandoff(addr net.Addr, g *generation) *handoff {
@@ -85,6 +87,9 @@ func (h *handoff) give(c *clientConn) bool {
 func (h *handoff) Accept() (net.Conn, error) {
 	select {
 	case c := <-h.conns:
+		if h.h2c {
+			return &h2cConn{clientConn: c}, nil // prior knowledge or HTTP/1.x (http2.go)
+		}
 		return h.front.wrap(c), nil // TLS on an ssl address (tls.go)
 	case <-h.done:
 		return nil, net.ErrClosed
@@ -99,7 +104,8 @@ type generation struct {
 	site     *site
 	servers  []*fasthttp.Server
 	handoffs map[string]*handoff // by listen address
-	clients  liveSet[*clientConn]
+	h2       []*h2Server         // the HTTP/2 addresses' servers (http2.go)
+	clients  liveset.Set[*clientConn]
 	wg       sync.WaitGroup // the servers' Serve loops
 }
 
@@ -120,7 +126,7 @@ func (p *Proxy) accept(a *acceptor) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if errno := errnoOf(err); errno == syscall.EMFILE || errno == syscall.ENFILE {
+			if errno := errorlog.ErrnoOf(err); errno == syscall.EMFILE || errno == syscall.ENFILE {
 				// Out of descriptors all the same (another
 				// process, or files the reserve did not see).
 				if !p.waitForDescriptors(errno, a.stop) {
@@ -130,7 +136,7 @@ func (p *Proxy) accept(a *acceptor) {
 			}
 			// Anything else: nginx logs accept4() failed and tries
 			// again; a pause keeps this from spinning.
-			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errnoOf(err)})
+			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errorlog.ErrnoOf(err)})
 			select {
 			case <-time.After(100 * time.Millisecond):
 				continue
@@ -148,17 +154,17 @@ func (p *Proxy) accept(a *acceptor) {
 		}
 		p.accepts.Add(1)
 		cc := &clientConn{TCPConn: tc, id: p.nextConnID(), p: p}
-		if !p.clients.add(cc) {
+		if !p.clients.Add(cc) {
 			continue // stopping: add closed it
 		}
 		p.handled.Add(1)
 		for {
 			h := a.cur.Load()
 			cc.gen = h.gen
-			if h.gen.clients.add(cc) && h.give(cc) {
+			if h.gen.clients.Add(cc) && h.give(cc) {
 				break
 			}
-			h.gen.clients.remove(cc)
+			h.gen.clients.Remove(cc)
 			if a.cur.Load() == h { // closed and not replaced: stopping
 				_ = cc.Close()
 				break
@@ -216,6 +222,15 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		h := newHandoff(la, g)
 		h.front = p.frontFor(s, addr, la)
 		srv := p.newServer(s, vhosts)
+		if http2Address(vhosts, addr) {
+			// ALPN's "h2", or the preface on a plain address: the
+			// connection goes to HTTP/2 (http2.go).
+			h2 := p.newH2Server(s, vhosts)
+			srv.NextProto("h2", h2.serveConn)
+			srv.NextProto("h2c", h2.serveConn)
+			h.h2c = h.front == nil
+			g.h2 = append(g.h2, h2)
+		}
 		g.handoffs[addr] = h
 		g.servers = append(g.servers, srv)
 		g.wg.Add(1)
@@ -249,7 +264,7 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		}
 	}
 	p.order = kept
-	p.health.start(s, p.elog)
+	p.health.Start(s.groups, p.elog)
 	if old != nil {
 		p.retire(old, retireGrace)
 	}
@@ -341,6 +356,9 @@ func (p *Proxy) retire(g *generation, grace time.Duration) {
 	for _, h := range g.handoffs {
 		_ = h.Close()
 	}
+	for _, h2 := range g.h2 {
+		h2.goAway() // GOAWAY now: open streams finish, no new ones (nginx)
+	}
 	p.retiring.Add(1)
 	go func() {
 		defer p.retiring.Done()
@@ -359,7 +377,7 @@ func (p *Proxy) retire(g *generation, grace time.Duration) {
 		p.mu.Unlock()
 		for name, grp := range g.site.groups {
 			if cur.groups[name] != grp {
-				grp.closeIdle()
+				grp.CloseIdle()
 			}
 		}
 		p.logs.release(g.site)
@@ -375,7 +393,7 @@ func (p *Proxy) drain(g *generation) {
 		select {
 		case <-p.hardStop:
 			cancel()
-			g.clients.closeAll()
+			g.clients.CloseAll()
 		case <-ctx.Done():
 		}
 	}()
@@ -389,14 +407,14 @@ func (p *Proxy) drain(g *generation) {
 		if err := srv.ShutdownWithContext(sctx); err != nil {
 			// worker_shutdown_timeout: what is left is closed, as nginx
 			// closes the connections of a worker that ran out of time.
-			g.clients.closeAll()
+			g.clients.CloseAll()
 		}
 	}
 	// Tunnels left fasthttp's count at their hijack: an old nginx worker
 	// keeps them until they end, or until worker_shutdown_timeout.
 	if !g.site.tunnels.wait(sctx) {
-		g.site.tunnels.conns.closeAll()
-		g.clients.closeAll()
+		g.site.tunnels.conns.CloseAll()
+		g.clients.CloseAll()
 		g.site.tunnels.wait(context.Background()) // both sides closed: they unwind
 	}
 	g.wg.Wait()

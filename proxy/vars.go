@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -35,7 +36,7 @@ func (x *exchange) beginVars() {
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host
-		if isUnixAddr(v.req.ProxyHost) {
+		if upstream.IsUnixAddr(v.req.ProxyHost) {
 			v.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 		}
 	}
@@ -83,6 +84,10 @@ func (x *exchange) TLS() *tls.ConnectionState {
 		if f, ok := x.ctx.Conn().(*frontConn); ok && !f.plain {
 			if tc := f.tc.Load(); tc != nil {
 				v.tls, v.tlsOn = tc.ConnectionState(), true
+			}
+		} else if s, ok := x.ctx.Conn().(*h2Stream); ok {
+			if cs := s.tlsState(); cs != nil {
+				v.tls, v.tlsOn = *cs, true
 			}
 		}
 	}
