@@ -309,6 +309,12 @@ type Location struct {
 	ClientBodyTempPath    string // default "temp/client"
 	ClientBodyTimeout     time.Duration
 	SendTimeout           time.Duration
+	// ClientBodyMemoryMax is spillway's own client_body_memory_max: a
+	// buffered request body stays in memory up to this many bytes while
+	// http.buffer_memory_limit has room, and spills to the temp file only
+	// past it or when the budget refuses (default 1m; 0 = nginx's rule:
+	// spill past client_body_buffer_size). The larger of the two applies.
+	ClientBodyMemoryMax int64
 
 	// ProxyPassRequestBody is proxy_pass_request_body (default on): off
 	// sends the request's headers, Content-Length included, and no body.

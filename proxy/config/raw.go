@@ -200,6 +200,7 @@ type locationDirectives struct {
 	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
+	ClientBodyMemoryMax   *opt[size]          `mapstructure:"client_body_memory_max"` // spillway's own
 	ClientBodyTempPath    *opt[string]        `mapstructure:"client_body_temp_path"`
 	ClientBodyTimeout     *opt[time.Duration] `mapstructure:"client_body_timeout"`
 	SendTimeout           *opt[time.Duration] `mapstructure:"send_timeout"`
@@ -266,6 +267,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyIgnoreClientAbort, p.ProxyIgnoreClientAbort)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
+	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)
 	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)
 	merge(&d.ClientBodyTimeout, p.ClientBodyTimeout)
 	merge(&d.SendTimeout, p.SendTimeout)

@@ -21,6 +21,10 @@ const (
 	defaultAccessFormat  = "combined"
 
 	defaultBufferMemoryLimit = 64 << 20
+	// defaultClientBodyMemoryMax: a body up to nginx's default
+	// client_max_body_size stays in memory while the budget allows
+	// (docs/config.md, client_body_memory_max).
+	defaultClientBodyMemoryMax = 1 << 20
 
 	defaultProxyHTTPVersion     = "1.0"
 	defaultProxyTimeout         = 60 * time.Second // connect, send and read
@@ -496,6 +500,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyIgnoreClientAbort = d.ProxyIgnoreClientAbort.or(false)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
+	l.ClientBodyMemoryMax = d.ClientBodyMemoryMax.or(defaultClientBodyMemoryMax)
 	l.ClientBodyTempPath = d.ClientBodyTempPath.or(defaultClientBodyTempPath)
 	l.ClientBodyTimeout = d.ClientBodyTimeout.or(defaultClientBodyTimeout)
 	l.SendTimeout = d.SendTimeout.or(defaultSendTimeout)

@@ -293,6 +293,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
+	// nginx's rule for request bodies (a temp file past
+	// client_body_buffer_size), whose warn line the scenarios compare;
+	// spillway's default keeps them in memory (README, differences).
+	b.WriteString("  client_body_memory_max: 0\n")
 	var headers, access, addHeaders, sets []string
 	lists := map[string][]string{}
 	for _, d := range s.allDirectives() {
