@@ -44,7 +44,19 @@ type exchange struct {
 	args       []byte
 	quoted     bool
 	uriInvalid bool
-	redirected bool // an internal redirect changed path (files.go)
+	redirected bool // an internal redirect changed path (files.go), or a rewrite path or args (rewrite.go)
+
+	// The rewrite module's state (rewrite.go): nginx's r->uri_changed (a
+	// rewrite asks for the location to be searched again), the searches
+	// so far (r->uri_changes), r->valid_location cleared by a rewrite's
+	// break flag, and the captures of the last regex matched.
+	uriChanged   bool
+	uriChanges   int
+	rewriteBroke bool
+	caps         struct {
+		src string
+		loc []int
+	}
 
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream

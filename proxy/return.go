@@ -41,9 +41,10 @@ func compileReturn(r config.Return, maps *vars.Maps) (*compiledReturn, error) {
 	return &compiledReturn{conf: r, text: v}, nil
 }
 
-// answerReturn answers the request with r; inLocation says it is the
-// location's, whose text may use the captures of a regex location ($1).
-func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
+// answerReturn answers the request with r; its text may use the captures
+// of the last regex matched ($1: a regex location's, a rewrite's, an
+// if's); rd is its level's redirect settings.
+func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 	code := r.conf.Code
 	if code == 444 { // nginx's "close the connection": no response at all
 		x.status = 444
@@ -51,20 +52,11 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 		x.ctx.Hijack(func(c net.Conn) { _ = c.Close() })
 		return
 	}
-	var text []byte
-	if inLocation && x.loc.conf.Regex != nil {
-		text = r.text.AppendCaptures(nil, x, string(x.path), config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path))
-	} else {
-		text = r.text.Append(nil, x)
-	}
+	text := r.text.AppendCaptures(nil, x, x.caps.src, x.caps.loc)
 	switch {
 	case r.conf.IsRedirect():
 		x.page(code)
 		if len(text) > 0 && text[0] == '/' {
-			rd := x.vh.conf.Redirect
-			if inLocation {
-				rd = x.loc.conf.Redirect
-			}
 			text = x.absoluteLocation(nil, text, rd)
 		}
 		x.ctx.Response.Header.Set("Location", string(text))

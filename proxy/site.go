@@ -42,7 +42,7 @@ type vhost struct {
 	auth   *basicAuth    // the server's auth_basic, for requests no location matches
 	limits []reqLimit    // the server's limit_req, likewise
 	conns  []connLimit   // the server's limit_conn, likewise
-	rw     *rewritePhase // the server's rewrites and return (rewrite.go)
+	rw     *rewritePhase // the server's rewrite, set, if, break, return (rewrite.go)
 	name   string        // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
@@ -71,7 +71,7 @@ type location struct {
 	conns   []connLimit      // limit_conn (limitconn.go)
 	headers *respHeaders     // add_header, expires; nil: none (headers.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
-	rw      *rewritePhase    // rewrites and return (rewrite.go)
+	rw      *rewritePhase    // rewrite, set, if, break, return (rewrite.go)
 }
 
 type compiledHeader struct {
@@ -84,7 +84,7 @@ type compiledHeader struct {
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*group{}, listeners: map[string][]*vhost{}}
-	maps, err := vars.CompileMaps(cfg.Maps)
+	maps, err := vars.CompileVars(cfg.Maps, cfg.SetVars) // map and set variables
 	if err != nil {
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
@@ -113,7 +113,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		if vh.headers, err = compileHeaders(sc.Headers, s.maps); err != nil {
 			return nil, err
 		}
-		if vh.rw, err = compilePhase(sc.Rewrite, sc.Return, sc.RewriteLog, sc.Redirect, s.maps); err != nil {
+		if vh.rw, err = compileScript(sc.Script, sc.RewriteLog, sc.Redirect, s.maps, nil); err != nil {
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
 		for li, lc := range sc.Locations {
@@ -194,11 +194,10 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
 		return nil, err
 	}
-	rw, err := compilePhase(lc.Rewrite, lc.Return, lc.RewriteLog, lc.Redirect, s.maps)
-	if err != nil {
+	buildIf := func(ic *config.Location) (*location, error) { return s.buildLocation(ic, now, prev) }
+	if loc.rw, err = compileScript(lc.Script, lc.RewriteLog, lc.Redirect, s.maps, buildIf); err != nil {
 		return nil, err
 	}
-	loc.rw = rw
 	if lc.FastCGI != nil {
 		f, err := compileFastCGI(lc, s.maps)
 		if err != nil {

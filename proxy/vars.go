@@ -32,6 +32,9 @@ func (x *exchange) beginVars() {
 	v.req = vars.Request{Start: x.start, URI: bstr(x.path), Args: bstr(x.args),
 		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
 		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
+	if n := x.site.maps.Sets(); n > 0 { // set's variables, empty until a set writes them (rewrite.go)
+		v.req.Set, v.req.Uninit = make([]vars.SetValue, n), x.uninitialized
+	}
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host

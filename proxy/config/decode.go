@@ -82,8 +82,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = mapsFrom(in)
 	case *Return:
 		*p, err = returnFrom(in) // rewrite.go
-	case *[]Rewrite:
-		*p, err = rewritesFrom(in) // rewrite.go
+	case *[]Stmt:
+		*p, err = scriptFrom(in) // rewrite.go
 	default:
 		// A raw struct uses a type this switch lacks: a bug, found by the tests.
 		err = fmt.Errorf("internal error: no decoder for %T", o.v)

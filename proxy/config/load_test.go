@@ -133,8 +133,9 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
-		MergeSlashes: true, // nginx's default
-		Redirect:     Redirect{Absolute: true, Port: true},
+		MergeSlashes:              true, // nginx's default
+		Redirect:                  Redirect{Absolute: true, Port: true},
+		UninitializedVariableWarn: true,
 	}
 	gotServer := *s
 	gotServer.Locations = nil
@@ -155,7 +156,8 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
 		ProxyNextUpstream: NextError | NextTimeout,
 		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
-		Redirect: Redirect{Absolute: true, Port: true},
+		Redirect:                  Redirect{Absolute: true, Port: true},
+		UninitializedVariableWarn: true,
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix

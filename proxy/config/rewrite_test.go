@@ -29,12 +29,13 @@ func TestParseReturn(t *testing.T) {
 	}
 }
 
-// ParseRewrite takes the redirecting forms of nginx's rewrite and refuses
-// the ones that rewrite inside the server.
+// ParseRewrite takes every form of nginx's rewrite: the redirecting ones
+// (a code) and the internal ones (a flag).
 func TestParseRewrite(t *testing.T) {
 	for _, c := range []struct {
 		in          string
 		code        int
+		flag        RewriteFlag
 		replacement string
 		addArgs     bool
 		err         bool
@@ -44,15 +45,15 @@ func TestParseRewrite(t *testing.T) {
 		{in: "^ https://$host$request_uri? permanent", code: 301, replacement: "https://$host$request_uri"},
 		{in: "^ $scheme://x", code: 302, replacement: "$scheme://x", addArgs: true},
 		{in: "^ http://x last", code: 302, replacement: "http://x", addArgs: true},
-		{in: "^/a /b last", err: true},
-		{in: "^/a /b break", err: true},
-		{in: "^/a /b", err: true},
+		{in: "^/a /b last", flag: FlagLast, replacement: "/b", addArgs: true},
+		{in: "^/a /b? break", flag: FlagBreak, replacement: "/b"},
+		{in: "^/a /b?x=1", flag: FlagNone, replacement: "/b?x=1", addArgs: true},
 		{in: "^/a /b bogus", err: true},
 		{in: "^/a", err: true},
 		{in: "^/(?!x) http://x", err: true},
 	} {
 		r, err := ParseRewrite(c.in)
-		if (err != nil) != c.err || (!c.err && (r.Code != c.code || r.Replacement != c.replacement || r.AddArgs != c.addArgs)) {
+		if (err != nil) != c.err || (!c.err && (r.Code != c.code || r.Flag != c.flag || r.Replacement != c.replacement || r.AddArgs != c.addArgs)) {
 			t.Errorf("ParseRewrite(%q) = %+v, %v", c.in, r, err)
 		}
 	}

@@ -27,6 +27,7 @@ type MapEntry struct{ Key, Value string }
 type Maps struct {
 	byName map[string]int
 	list   []*compiledMap
+	sets   map[string]int // set variables by name: their slot in Request.Set
 }
 
 type compiledMap struct {
@@ -62,8 +63,16 @@ func (e *MapError) Error() string { return e.Msg }
 // CompileMaps compiles map blocks. Every map's variable is in scope in
 // every other's source and values (nginx resolves variables after reading
 // the whole http block).
-func CompileMaps(defs []MapDef) (*Maps, error) {
-	m := &Maps{byName: map[string]int{}}
+func CompileMaps(defs []MapDef) (*Maps, error) { return CompileVars(defs, nil) }
+
+// CompileVars is CompileMaps with the variables the set directives define
+// (names without "$", lower case, each once) known as well: every value
+// compiled with the Maps may read them.
+func CompileVars(defs []MapDef, sets []string) (*Maps, error) {
+	m := &Maps{byName: map[string]int{}, sets: map[string]int{}}
+	for i, n := range sets {
+		m.sets[n] = i
+	}
 	for i, d := range defs {
 		name := strings.ToLower(strings.TrimPrefix(d.Variable, "$"))
 		if _, ok := names[name]; ok || name == "" {
@@ -157,6 +166,25 @@ func (m *Maps) index(name string) (int, bool) {
 	}
 	i, ok := m.byName[name]
 	return i, ok
+}
+
+func (m *Maps) setSlot(name string) (int, bool) {
+	if m == nil {
+		return 0, false
+	}
+	i, ok := m.sets[name]
+	return i, ok
+}
+
+// SetSlot is the slot of set variable name in Request.Set.
+func (m *Maps) SetSlot(name string) (int, bool) { return m.setSlot(name) }
+
+// Sets is the number of set variables.
+func (m *Maps) Sets() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.sets)
 }
 
 // Len is the number of maps.

@@ -77,12 +77,53 @@ type Request struct {
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
 	BodyLength int64
+	// Set holds the set variables, one slot each (Maps numbers them);
+	// the exchange sizes it with Maps.Sets. A slot not OK was never set:
+	// it reads as "", after Uninit is told its name once (nginx's
+	// uninitialized_variable_warn).
+	Set    []SetValue
+	Uninit func(name string)
+
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
 	RemoteUser string // $remote_user; spillway has no auth yet: ""
 
 	id    [16]byte // $request_id once made
 	idSet bool
+}
+
+// SetValue is one set variable's value for a request.
+type SetValue struct {
+	V  []byte
+	OK bool
+}
+
+func appendSet(dst []byte, p *part, r *Request) []byte {
+	if p.n < len(r.Set) && r.Set[p.n].OK {
+		return append(dst, r.Set[p.n].V...)
+	}
+	if r.Uninit != nil {
+		r.Uninit(p.arg)
+	}
+	if p.n < len(r.Set) {
+		r.Set[p.n].OK = true // nginx keeps the empty value: one warning
+	}
+	return dst
+}
+
+// Builtin reports whether name (lower case, without "$") is one of
+// spillway's own variables or families ($http_NAME...), which set cannot
+// define.
+func Builtin(name string) bool {
+	if _, ok := names[name]; ok {
+		return true
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(name, p.prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // Conn is the client connection ($remote_addr, $server_port, $ssl_*) and
@@ -197,6 +238,7 @@ const (
 	kArg          // $arg_NAME
 	kMap          // a map's variable (part.n: its index in Maps)
 	kCapture      // $1..$9 inside a map's value (part.n)
+	kSet          // a set variable (part.n: its slot in Request.Set; part.arg: its name)
 )
 
 // names is the table: every variable spillway knows, by nginx's name.
@@ -335,6 +377,9 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 	if i, ok := maps.index(name); ok {
 		return part{k: kMap, n: i}, nil
 	}
+	if i, ok := maps.setSlot(name); ok {
+		return part{k: kSet, n: i, arg: name}, nil
+	}
 	if len(name) == 1 && name[0] >= '0' && name[0] <= '9' {
 		if !captures {
 			return part{}, errors.New(`capture variable "$` + name + `" is only set by a map's regular expression`)
@@ -415,6 +460,8 @@ func (v *Value) append(dst []byte, x Exchange, esc Escape, caps *captures, depth
 		case kCapture:
 			dst = caps.append(dst, p.n)
 			found = len(dst) > start
+		case kSet:
+			dst, found = appendSet(dst, p, x.Request()), true
 		default:
 			dst, found = appendVar(dst, p, x)
 		}

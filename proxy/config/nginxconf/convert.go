@@ -208,6 +208,7 @@ type conv struct {
 	fastcgi   bool       // some location has fastcgi_pass
 	maps      []*mapOut  // map blocks, in file order (maps.go)
 	varMaps   *vars.Maps // the maps compiled: their variables are known to every value checked
+	setVars   []string   // the variables set defines anywhere in http (rewrite.go)
 }
 
 // level is one context being converted: its output mapping and what its
@@ -239,6 +240,8 @@ type level struct {
 	returned    bool       // a return converted: later rewrites are never reached
 	broken      bool       // break: later rewrites and returns are never reached
 	rewriteVal  *yaml.Node // the rewrite list (rewrite.go)
+	inIf        bool       // an if block's level (rewrite.go)
+	ifProxies   bool       // an if block of the location proxies
 	proxyTarget string
 	healthCheck *Directive
 
@@ -324,6 +327,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 			}
 		}
 	}
+	c.setVars = setNames(http.Block, nil)
 	c.checkMaps()
 	for _, d := range http.Block {
 		switch d.Name {

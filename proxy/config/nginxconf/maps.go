@@ -81,7 +81,7 @@ func (c *conv) checkMaps() {
 		for i, m := range c.maps {
 			defs[i] = m.def
 		}
-		maps, err := vars.CompileMaps(defs)
+		maps, err := vars.CompileVars(defs, c.setVars)
 		var me *vars.MapError
 		if err == nil || !errors.As(err, &me) {
 			c.varMaps = maps
