@@ -74,7 +74,7 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 		case code >= 400 && !r.conf.HasText:
 			resp.Header.SetNoDefaultContentType(true)
 		default:
-			resp.Header.SetContentType("text/plain") // nginx's default_type
+			resp.Header.SetContentType(x.returnType()) // by $uri's extension, else default_type
 			resp.SetBody(text)
 		}
 		x.status = code
@@ -114,4 +114,14 @@ func (x *exchange) absoluteLocation(dst, path []byte, rd config.Redirect) []byte
 		dst = strconv.AppendInt(append(dst, ':'), int64(p), 10)
 	}
 	return append(dst, path...)
+}
+
+// returnType is a return text's Content-Type: nginx's types for $uri's
+// extension (a rewrite to /maintenance.html answers text/html), else
+// default_type; a location that serves no files has nginx's defaults.
+func (x *exchange) returnType() string {
+	if x.loc != nil && x.loc.files != nil {
+		return x.loc.files.ContentType(bstr(x.path))
+	}
+	return config.DefaultContentType(bstr(x.path))
 }

@@ -31,7 +31,7 @@ import (
 // $1..$9 are the captures of the last regex that matched: the location's,
 // then each rewrite's and if's. With rewrite_log on each regex tried is
 // logged at notice, as nginx does. A search again counts against nginx's
-// 10 URI changes (maxInternalRedirects): the 11th is its 500 and "rewrite
+// 10 URI changes (maxInternalRedirects): the 11th search is its 500 and "rewrite
 // or internal redirection cycle while processing".
 
 // rewritePhase is one level's compiled script.
@@ -391,7 +391,7 @@ func (x *exchange) findLocation() {
 func (x *exchange) internalRedirect() bool {
 	x.uriChanged = false
 	x.uriChanges++
-	if x.uriChanges >= maxInternalRedirects {
+	if x.uriChanges > maxInternalRedirects { // nginx's r->uri_changes: 11, down to 0
 		x.logf(errorlog.Level(config.LevelError), "rewrite or internal redirection cycle while processing \""+string(x.path)+"\"", 0, "")
 		x.page(fasthttp.StatusInternalServerError)
 		return false
