@@ -63,28 +63,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
-	if x.runScript(x.vh.rw) { // the server's rewrite, set, if, return: nginx's server rewrite phase (rewrite.go)
+	if x.rewritePhases() { // server rewrite, find config, rewrite, post rewrite: answered by a return, a redirect, the cycle limit (rewrite.go)
 		x.finish()
 		return
-	}
-	for { // nginx's find-config, rewrite and post-rewrite phases
-		x.findLocation()               // the location for $uri, again after a rewrite changed it (rewrite.go)
-		if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
-			x.redirectSlash()
-			x.finish()
-			return
-		}
-		if x.loc != nil && x.runScript(x.loc.rw) { // the location's rewrite, set, if, return, before access control (rewrite.go)
-			x.finish()
-			return
-		}
-		if !x.uriChanged { // no rewrite without break changed $uri: this location it is
-			break
-		}
-		if !x.internalRedirect() { // search again, at most 10 times: nginx's 500 (rewrite.go)
-			x.finish()
-			return
-		}
 	}
 	if !x.access() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
 		x.finish()

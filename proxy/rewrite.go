@@ -168,6 +168,34 @@ const (
 	scriptAnswered                  // a return, a redirect or an error answered the request
 )
 
+// rewritePhases runs nginx's phases from the server rewrite phase to the
+// post-rewrite phase: the server's script, then the location for $uri and
+// its script, again while a rewrite changed $uri (internalRedirect counts
+// the searches). It reports whether the request has been answered. serve
+// runs them for the request, serveFiles again after an internal redirect
+// (index, try_files), as ngx_http_internal_redirect does.
+func (x *exchange) rewritePhases() bool {
+	if x.runScript(x.vh.rw) { // the server's rewrite, set, if, return
+		return true
+	}
+	for {
+		x.findLocation()               // the location for $uri, again after a rewrite changed it
+		if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
+			x.redirectSlash()
+			return true
+		}
+		if x.loc != nil && x.runScript(x.loc.rw) { // the location's, before access control
+			return true
+		}
+		if !x.uriChanged { // no rewrite without break changed $uri: this location it is
+			return false
+		}
+		if !x.internalRedirect() { // search again, at most 10 times: nginx's 500
+			return true
+		}
+	}
+}
+
 // runScript runs sc; it reports whether the request has been answered.
 func (x *exchange) runScript(sc *rewritePhase) bool {
 	if sc == nil {

@@ -241,7 +241,6 @@ type level struct {
 	broken      bool       // break: later rewrites and returns are never reached
 	rewriteVal  *yaml.Node // the rewrite list (rewrite.go)
 	inIf        bool       // an if block's level (rewrite.go)
-	ifProxies   bool       // an if block of the location proxies
 	proxyTarget string
 	healthCheck *Directive
 

@@ -216,9 +216,6 @@ func ifDirective(c *conv, lv *level, d *Directive) error {
 	if inner.answers || inner.proxies {
 		lv.answers = true
 	}
-	if inner.proxies && lv.ctx == "location" {
-		lv.ifProxies = true
-	}
 	return nil
 }
 
@@ -278,7 +275,7 @@ func allowedInIf(ctx, name string) bool {
 	case "return", "rewrite", "set", "break", "if", "rewrite_log", "uninitialized_variable_warn":
 		return true
 	}
-	if ctx != "location" {
+	if ctx != "location" || name == "location" {
 		return false
 	}
 	if ifLocationDirectives[name] {
