@@ -159,3 +159,41 @@ func TestRewriteModule(t *testing.T) {
 		t.Errorf("want one warning per request that reads $never:\n%s", elog)
 	}
 }
+
+// A set variable reads the same in every value that takes variables:
+// proxy_set_header, add_header, the access log, return.
+func TestSetEverywhere(t *testing.T) {
+	alog := filepath.Join(t.TempDir(), "access.log")
+	r := newRig(t, "info", strings.ReplaceAll(`
+http:
+  servers:
+    - listen: ["127.0.0.1:0"]
+      access_log: {path: {ALOG}, format: '$status [$v]'}
+      locations:
+        - path: /
+          rewrite: [{set: $v "hello $arg_n"}]
+          add_header: ["X-V $v"]
+          proxy_set_header: {X-Tag: "$v"}
+          proxy_pass: http://{U0}
+`, "{ALOG}", alog), echoOrigin(t))
+	res, err := http.Get("http://" + r.addr + "/p?n=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "GET /p?n=1|hello 1" || res.Header.Get("X-V") != "hello 1" {
+		t.Errorf("body %q, X-V %q", b, res.Header.Get("X-V"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := r.p.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if got, _ := os.ReadFile(alog); string(got) != "200 [hello 1]\n" {
+		t.Errorf("access log %q", got)
+	}
+	if strings.Contains(r.log(), "uninitialized") {
+		t.Errorf("a set variable was read before set:\n%s", r.log())
+	}
+}
