@@ -123,6 +123,7 @@ var ifLocations = []Location{
 		{"if", `(!-x {DIR}/www$uri) { return 200 "not executable\n"; }`},
 		{"return", `200 "executable\n"`},
 	}},
+	{"/sa/", dirs("set", `$args "k=v&$args"`, "proxy_pass", "http://app")},
 	{"/tf/", dirs("root", "{DIR}/www", "try_files", "$uri /tshown$uri?from=try")},
 	{"/tshown/", []Directive{{"set", "$t tried"}, {"return", `200 "$t $uri $args\n"`}}},
 	{"/ifl/", []Directive{
@@ -140,7 +141,7 @@ var ifRequests = reqs(get("/if/"), get("/if/?v=1"), Request{Path: "/if/", Header
 	get("/if/?n=12"), get("/if/?n=1x"), get("/if/?u=1"),
 	get("/file/f.txt"), get("/file/d"), get("/file/missing"), get("/file/run.sh"),
 	Request{Method: "POST", Path: "/ifl/p", Body: 10}, get("/ifl/q?to=1"), get("/ifl/r"),
-	get("/tf/nofile?q=1"), // try_files's fallback runs the rewrite phases again: the set of its location
+	get("/sa/x%20y?a=1"), get("/tf/nofile?q=1"), // try_files's fallback runs the rewrite phases again: the set of its location
 	Request{Method: "POST", Path: "/ifl/s?to=1", Body: 10}) // both ifs hold: the last one's location only (no X-If)
 
 // maintenanceServer is the server-level if of Puma's and Rails' configs:
