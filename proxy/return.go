@@ -79,6 +79,7 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 		}
 		x.status = code
 		x.bodyBytes = int64(len(resp.Body()))
+		x.addHeaders(code) // add_header, expires: nginx's headers filter (headers.go)
 		if closeAfter(code) {
 			x.ctx.SetConnectionClose()
 			x.lingerAfterPage()

@@ -19,7 +19,7 @@ import (
 //
 //	rewrite regex repl            $uri changes, the script goes on; when the
 //	                              location's script is done the location is
-//	                              searched again (serve's loop)
+//	                              searched again (rewritePhases)
 //	rewrite regex repl last       $uri changes, the script stops; searched again
 //	rewrite regex repl break      $uri changes, the script stops; the location stays
 //	rewrite ... redirect|permanent, or http://, https://, $scheme: 302/301
@@ -31,8 +31,8 @@ import (
 // $1..$9 are the captures of the last regex that matched: the location's,
 // then each rewrite's and if's. With rewrite_log on each regex tried is
 // logged at notice, as nginx does. A search again counts against nginx's
-// 10 URI changes (maxInternalRedirects): the 11th search is its 500 and "rewrite
-// or internal redirection cycle while processing".
+// 10 URI changes (maxInternalRedirects): the 11th search is its 500 and
+// "rewrite or internal redirection cycle while processing".
 
 // rewritePhase is one level's compiled script.
 type rewritePhase struct {

@@ -123,6 +123,9 @@ var ifLocations = []Location{
 		{"if", `(!-x {DIR}/www$uri) { return 200 "not executable\n"; }`},
 		{"return", `200 "executable\n"`},
 	}},
+	{"/cors/", []Directive{
+		{"if", `($request_method = OPTIONS) { add_header Access-Control-Allow-Origin "*"; add_header Access-Control-Max-Age 1728000; return 204; }`},
+		{"proxy_pass", "http://app"}}},
 	{"/sa/", dirs("set", `$args "k=v&$args"`, "proxy_pass", "http://app")},
 	{"/tf/", dirs("root", "{DIR}/www", "try_files", "$uri /tshown$uri?from=try")},
 	{"/tshown/", []Directive{{"set", "$t tried"}, {"return", `200 "$t $uri $args\n"`}}},
@@ -141,7 +144,7 @@ var ifRequests = reqs(get("/if/"), get("/if/?v=1"), Request{Path: "/if/", Header
 	get("/if/?n=12"), get("/if/?n=1x"), get("/if/?u=1"),
 	get("/file/f.txt"), get("/file/d"), get("/file/missing"), get("/file/run.sh"),
 	Request{Method: "POST", Path: "/ifl/p", Body: 10}, get("/ifl/q?to=1"), get("/ifl/r"),
-	get("/sa/x%20y?a=1"), get("/tf/nofile?q=1"), // try_files's fallback runs the rewrite phases again: the set of its location
+	Request{Method: "OPTIONS", Path: "/cors/x"}, get("/cors/x"), get("/sa/x%20y?a=1"), get("/tf/nofile?q=1"), // try_files's fallback runs the rewrite phases again: the set of its location
 	Request{Method: "POST", Path: "/ifl/s?to=1", Body: 10}) // both ifs hold: the last one's location only (no X-If)
 
 // maintenanceServer is the server-level if of Puma's and Rails' configs:
@@ -158,7 +161,7 @@ func init() {
 		Scenario{Area: "rewrite", Name: "rewrite-internal-rewrite_log", Servers: []Server{srv(b.OK())}, Locations: internalLocations,
 			Requests: reqs(get("/il/a?q=1"), get("/ib/b?q=2"), get("/in/c?q=3"), get("/ia/d?q=4")), Directives: []Directive{{"rewrite_log", "on"}}},
 		Scenario{Area: "rewrite", Name: "if-set", Servers: []Server{srv(b.OK())}, Locations: ifLocations, Files: ifFiles,
-			Requests: ifRequests, Headers: []string{"X-If"}},
+			Requests: ifRequests, Headers: []string{"X-If", "Access-Control-Allow-Origin", "Access-Control-Max-Age"}},
 		Scenario{Area: "rewrite", Name: "if-server-maintenance", Servers: []Server{srv(b.OK())}, Locations: append([]Location{
 			{"= /maintenance.html", dirs("return", `503 "maintenance\n"`)}}, internalLocations...),
 			ServerDirectives: maintenanceServer, Files: map[string]string{"www/maintenance.html": "m\n"},
