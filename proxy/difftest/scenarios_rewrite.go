@@ -166,7 +166,9 @@ func init() {
 			{"= /maintenance.html", dirs("return", `503 "maintenance\n"`)}}, internalLocations...),
 			ServerDirectives: maintenanceServer, Files: map[string]string{"www/maintenance.html": "m\n"},
 			Requests: reqs(get("/x"), get("/il/a"))},
-		Scenario{Area: "rewrite", Name: "if-server-rewrite", Servers: []Server{srv(b.OK())}, Locations: internalLocations,
-			ServerDirectives: maintenanceServer, Requests: reqs(get("/x"), get("/srv/a?q=1"), get("/il/a"))},
+		Scenario{Area: "rewrite", Name: "if-server-rewrite", Servers: []Server{srv(b.OK())},
+			Locations:        append([]Location{{"/up/", dirs("proxy_pass", "http://app/base/")}}, internalLocations...),
+			ServerDirectives: append(maintenanceServer, Directive{"rewrite", "^/sb/(.*)$ /up/$1 break"}, Directive{"set", "$s server"}),
+			Requests:         reqs(get("/x"), get("/srv/a?q=1"), get("/il/a"), get("/sb/b?q=2"), get("/up/c"))},
 	)
 }
