@@ -175,7 +175,7 @@ func (p *Proxy) Addrs() []string {
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
-		Handler:                       func(ctx *fasthttp.RequestCtx) { p.serve(ctx, s, vhosts); s.closeIfRetired(ctx) },
+		Handler:                       func(ctx *fasthttp.RequestCtx) { closeIfBareLF(ctx); p.serve(ctx, s, vhosts); s.closeIfRetired(ctx) },
 		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, s, vhosts, err) },
 		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
@@ -330,7 +330,12 @@ type clientConn struct {
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
+	head   headLF // the first request head's bare LFs (barelf.go)
 }
+
+// Read is what fasthttp reads on a plain connection: the first head with
+// its bare LFs made CRLF (barelf.go), then the bytes as they come.
+func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.TCPConn.Read, b) }
 
 func (c *clientConn) Close() error {
 	c.p.clients.remove(c)

@@ -253,7 +253,7 @@ type handshakeConn struct {
 }
 
 func (h *handshakeConn) Read(b []byte) (int, error) {
-	n, err := h.clientConn.Read(b)
+	n, err := h.clientConn.TCPConn.Read(b) // TLS records: no head fixing below TLS
 	if !h.done && n > 0 {
 		h.n = copy(h.head[:], b[:n])
 	}
@@ -286,7 +286,7 @@ func (f *frontConn) Read(b []byte) (int, error) {
 		}
 	}
 	if tc := f.tc.Load(); tc != nil {
-		return tc.Read(b)
+		return f.clientConn.head.read(tc.Read, b) // the head inside TLS (barelf.go)
 	}
 	return f.clientConn.Read(b)
 }

@@ -1,0 +1,101 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+// fixWhole is the reference: the first head's bare LFs made CRLF, up to and
+// including the empty line that ends it (leading empty lines don't), the
+// rest as it is.
+func fixWhole(in []byte) (out []byte, fixed bool) {
+	started, used, prevCR := false, false, false
+	for i, c := range in {
+		switch c {
+		case '\n':
+			if !prevCR {
+				out = append(out, '\r')
+				fixed = true
+			}
+			out = append(out, '\n')
+			if !used && started {
+				return append(out, in[i+1:]...), fixed
+			}
+			if used {
+				started = true
+			}
+			used, prevCR = false, false
+		case '\r':
+			out = append(out, c)
+			prevCR = true
+		default:
+			out = append(out, c)
+			prevCR, used = false, true
+		}
+	}
+	return out, fixed
+}
+
+// trickle hands out its bytes at most max at a time.
+type trickle struct {
+	b   []byte
+	max int
+}
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if len(t.b) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), t.max, len(t.b))
+	copy(p, t.b[:n])
+	t.b = t.b[n:]
+	return n, nil
+}
+
+// Whatever the sizes of the reads (fasthttp's first read is a large buffer,
+// later ones can be one byte), headLF gives the same bytes as fixing the
+// whole stream at once: the head's line ends fixed, the body untouched.
+func TestHeadLFReadSizes(t *testing.T) {
+	inputs := []string{
+		"GET / HTTP/1.0\nHost: localhost\n\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody\n\nmore\n",
+		"POST /a HTTP/1.1\nContent-Length: 3\n\na\nbGET /b HTTP/1.1\n\n",
+		"\n\r\nGET /lead HTTP/1.0\n\n",
+		"GET / HTTP/1.1\r\nX: a\nY: b\r\n\r\n\n\n",
+		"GET / HTTP/1.1\r\nX: a\r\r\n\n",
+		"GET / HTTP/1.1\nX: a",
+		"",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200; i++ { // random heads built of the bytes that matter
+		var b []byte
+		for j := rng.IntN(40); j > 0; j-- {
+			b = append(b, "ab\r\n:"[rng.IntN(5)])
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		want, wantFixed := fixWhole([]byte(in))
+		for _, bufSize := range []int{1, 2, 3, 7, 64, 4096} {
+			for _, max := range []int{1, 3, 1 << 20} {
+				var h headLF
+				src := &trickle{b: []byte(in), max: max}
+				var got []byte
+				buf := make([]byte, bufSize)
+				for {
+					n, err := h.read(src.Read, buf)
+					got = append(got, buf[:n]...)
+					if err != nil {
+						break
+					}
+				}
+				if !bytes.Equal(got, want) || h.fixed != wantFixed {
+					t.Fatalf("%q with %d-byte reads of at most %d: got %q (fixed %v), want %q (fixed %v)",
+						in, bufSize, max, got, h.fixed, want, wantFixed)
+				}
+			}
+		}
+	}
+}
