@@ -218,6 +218,9 @@ func (x *exchange) runOps(sc *rewritePhase, ops []op) scriptEnd {
 		case config.StmtSet:
 			x.setVar(o.set)
 		case config.StmtBreak:
+			if x.uriChanged { // ngx_http_script_break_code: as a rewrite's break flag
+				x.uriChanged, x.rewriteBroke = false, true
+			}
 			return scriptStopped
 		case config.StmtIf:
 			if !x.test(sc, o.cond) {

@@ -93,13 +93,14 @@ var internalLocations = []Location{
 	{"/il/", dirs("rewrite", "^/il/(.*)$ /app/$1 last", "return", "403")},
 	{"/ib/", dirs("rewrite", "^/ib/(.*)$ /got/$1?k=v break", "proxy_pass", "http://app/base/")},
 	{"/in/", dirs("rewrite", "^/in/(.*)$ /nf/$1?", "rewrite", "^/nf/(.*)$ /app/$1")},
+	{"/bd/", dirs("rewrite", "^/bd/(.*)$ /shown/$1", "break", "", "proxy_pass", "http://app/base/")},
 	{"/ia/", dirs("rewrite", "^/ia/(.*)$ /shown/$1?x=$1 last")},
 	{"~ ^/shown/(.*)$", dirs("return", `200 "uri=$uri args=$args is=$is_args req=$request_uri cap=$1\n"`)},
 	{"/loop/", dirs("rewrite", "^/loop/(.*)$ /loop/$1")},
 	{"/ll/", dirs("rewrite", "^/ll/(.*)$ /ll/x$1 last")},
 }
 
-var internalRequests = reqs(get("/il/a?q=1"), get("/ib/b?q=2"), get("/in/c?q=3"), get("/ia/d?q=4"), get("/ia/a%20b"),
+var internalRequests = reqs(get("/il/a?q=1"), get("/ib/b?q=2"), get("/bd/b?q=2"), get("/in/c?q=3"), get("/ia/d?q=4"), get("/ia/a%20b"),
 	get("/ia/a+b%26c?q"), get("/loop/e"), get("/ll/f"), get("/x"))
 
 // ifLocations: set, if with a variable, = and !=, a regex and its
