@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // echoOrigin answers every request with "METHOD URI|X-Tag header".
@@ -195,5 +198,44 @@ http:
 	}
 	if strings.Contains(r.log(), "uninitialized") {
 		t.Errorf("a set variable was read before set:\n%s", r.log())
+	}
+}
+
+// BenchmarkRewriteScript is BenchmarkProxy's 1k GET with a rewrite-module
+// script on the way (set, an if with a regex, an internal rewrite with
+// last that searches the locations again), next to the same GET without:
+// the script's cost per request.
+func BenchmarkRewriteScript(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 1<<10)
+	originAddr := benchOrigin(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
+	p := startBenchProxy(b, `
+error_log: {path: stderr, level: error}
+http:
+  proxy_http_version: "1.1"
+  proxy_set_header: {Host: $proxy_host, Connection: ""}
+  upstreams:
+    origin:
+      keepalive: 64
+      servers: [{address: `+originAddr+`}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      access_log: off
+      locations:
+        - path: /plain/
+          proxy_pass: http://origin
+        - path: /old/
+          rewrite:
+            - set: $v x
+            - if: $http_user_agent ~* ^(curl|wget)
+              rewrite: [{return: 403}]
+            - ^/old/(.*)$ /plain/$1 last
+`)
+	c := &fasthttp.HostClient{Addr: p.Addrs()[0], MaxConns: 64, StreamResponseBody: true}
+	for _, r := range []struct{ name, path string }{{"plain", "/plain/a"}, {"script", "/old/a"}} {
+		b.Run(r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(1 << 10)
+			benchGets(b, c, "http://"+p.Addrs()[0]+r.path, nil, 1<<10)
+		})
 	}
 }
