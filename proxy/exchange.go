@@ -57,6 +57,8 @@ type exchange struct {
 		src string
 		loc []int
 	}
+	setBuf []vars.SetValue // the set variables' slots, kept across requests
+	uninit func(string)    // x.uninitialized, made once
 
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream
@@ -102,6 +104,7 @@ func (x *exchange) reset() {
 		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
+		setBuf: x.setBuf, uninit: x.uninit,
 	}
 }
 

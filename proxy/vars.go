@@ -33,7 +33,15 @@ func (x *exchange) beginVars() {
 		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
 		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
 	if n := x.site.maps.Sets(); n > 0 { // set's variables, empty until a set writes them (rewrite.go)
-		v.req.Set, v.req.Uninit = make([]vars.SetValue, n), x.uninitialized
+		if cap(x.setBuf) < n {
+			x.setBuf = make([]vars.SetValue, n)
+		}
+		x.setBuf = x.setBuf[:n]
+		clear(x.setBuf)
+		if x.uninit == nil {
+			x.uninit = x.uninitialized
+		}
+		v.req.Set, v.req.Uninit = x.setBuf, x.uninit
 	}
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
