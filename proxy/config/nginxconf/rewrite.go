@@ -65,8 +65,8 @@ func (lv *level) script() *yaml.Node {
 	return lv.rewriteVal
 }
 
-// rewriteDirective converts a rewrite that redirects; one that rewrites
-// inside the server is reported unsupported, as before.
+// rewriteDirective converts a rewrite: a redirect, or an internal rewrite
+// (last, break, no flag).
 func rewriteDirective(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 2 || len(d.Args) > 3 {
 		return invalidArgs(d)
@@ -130,7 +130,7 @@ func setDirective(c *conv, lv *level, d *Directive) error {
 	case lname != "args" && (vars.Builtin(lname) || nginxBuiltin[lname]):
 		return errAt(d, "the duplicate \"%s\" variable", lname)
 	}
-	st, err := config.ParseSet(name + " " + d.Args[1])
+	st, err := config.ParseSet(name + " " + quotedValue(d.Args[1]))
 	if err == nil {
 		_, err = vars.CompileCaptures(st.Value, c.varMaps)
 	}
@@ -139,7 +139,7 @@ func setDirective(c *conv, lv *level, d *Directive) error {
 		return nil
 	}
 	item := newMap()
-	item.set("set", str(name+" "+d.Args[1]))
+	item.set("set", str(name+" "+quotedValue(d.Args[1])))
 	item.n.Style = yaml.FlowStyle
 	lv.script().Content = append(lv.script().Content, item.n)
 	return nil
@@ -263,7 +263,21 @@ func ifCondition(d *Directive) (string, error) {
 			return "", errAt(d, "unexpected \"%s\" in condition", args[1])
 		}
 	}
+	if len(args) == 3 {
+		args[2] = quotedValue(args[2])
+	}
 	return strings.Join(args, " "), nil
+}
+
+// quotedValue is the last argument of set or of an if condition as
+// proxy.yaml reads it back: the rest of the string, one pair of quotes
+// around it removed. A value that is empty, has spaces at an end or quotes
+// at both gets quotes of its own.
+func quotedValue(v string) string {
+	if v == "" || strings.TrimSpace(v) != v || len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		return `"` + v + `"`
+	}
+	return v
 }
 
 // allowedInIf is whether nginx takes a directive inside an if block: in a

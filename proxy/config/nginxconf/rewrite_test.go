@@ -219,3 +219,21 @@ func scriptText(sc []config.Stmt) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// Empty values and values with spaces at an end survive the conversion
+// of set and of an if condition.
+func TestConvertSetIfValues(t *testing.T) {
+	in := conf(`listen 80; location / { set $a ""; set $b " x "; if ($http_x != "") { return 200 "x"; } if ($http_y = " y") { return 201; } proxy_pass http://127.0.0.1:9; }`)
+	res, err := convertText(t, in)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, res.YAML)
+	}
+	sc := cfg.Servers[0].Locations[0].Script
+	if sc[0].Set.Value != "" || sc[1].Set.Value != " x " || sc[2].If.Cond.Right != "" || sc[2].If.Cond.Op != "!=" || sc[3].If.Cond.Right != " y" {
+		t.Errorf("script %q\n%s", scriptText(sc), res.YAML)
+	}
+}
