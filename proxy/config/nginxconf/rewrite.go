@@ -77,7 +77,7 @@ func rewriteDirective(c *conv, lv *level, d *Directive) error {
 	}
 	for _, a := range d.Args {
 		if strings.ContainsAny(a, " \t\r\n") {
-			c.warn(d, Unsupported, "unsupported rewrite in %s: an argument with a space", lv.ctx)
+			c.warn(d, Refused, "\"rewrite\" directive in %s is not enforced by spillway (an argument with a space: requests would be answered otherwise)", lv.ctx)
 			return nil
 		}
 	}
