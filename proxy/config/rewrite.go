@@ -482,7 +482,9 @@ func setKeys(raw *rawLocation) []string {
 // resolveIfs resolves the if blocks of a location's script that set
 // location directives: each becomes a Location of its own, the enclosing
 // location's directives inherited (ngx_http_rewrite_if: the block is a
-// location, merged like a nested one; proxy_pass and fastcgi_pass too).
+// location, merged like a nested one; proxy_pass and fastcgi_pass too)
+// but try_files, which nginx does not merge (measured: a request whose if
+// holds is served without it).
 func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]bool, p *problems) {
 	for i := range sc {
 		st := &sc[i]
@@ -495,7 +497,7 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 			dst, src := reflect.ValueOf(&inherited).Elem(), reflect.ValueOf(l).Elem()
 			for _, f := range fieldsOf(dst.Type()) {
 				fv := dst.FieldByIndex(f.index)
-				if f.name != "rewrite" && f.name != "return" && fv.Kind() == reflect.Pointer && fv.IsNil() {
+				if f.name != "rewrite" && f.name != "return" && f.name != "try_files" && fv.Kind() == reflect.Pointer && fv.IsNil() {
 					fv.Set(src.FieldByIndex(f.index))
 				}
 			}
