@@ -49,10 +49,12 @@ type exchange struct {
 	// The rewrite module's state (rewrite.go): nginx's r->uri_changed (a
 	// rewrite asks for the location to be searched again), the searches
 	// so far (r->uri_changes), r->valid_location cleared by a rewrite's
-	// break flag, and the captures of the last regex matched.
+	// break flag, r->internal (an internal location is reachable), and the
+	// captures of the last regex matched.
 	uriChanged   bool
 	uriChanges   int
 	rewriteBroke bool
+	internal     bool // nginx's r->internal: a rewrite or an internal redirect changed $uri
 	caps         struct {
 		src string
 		loc []int

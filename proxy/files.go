@@ -75,7 +75,7 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			return true, false
 		}
 		x.setPath(r.URI, r.Args)
-		x.redirected = true
+		x.redirected, x.internal = true, true
 		if x.rewritePhases() { // nginx runs the rewrite phases again (rewrite.go)
 			return true, false
 		}

@@ -179,7 +179,13 @@ func (x *exchange) rewritePhases() bool {
 		return true
 	}
 	for {
-		x.findLocation()               // the location for $uri, again after a rewrite changed it
+		x.findLocation() // the location for $uri, again after a rewrite changed it
+		if x.loc != nil && x.loc.conf.Internal && !x.internal {
+			// ngx_http_core_find_config_phase: a client's request for an
+			// internal location is 404, before its rewrites.
+			x.page(fasthttp.StatusNotFound)
+			return true
+		}
 		if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
 			x.redirectSlash()
 			return true
@@ -277,6 +283,7 @@ func (x *exchange) rewrite(sc *rewritePhase, rw *compiledRewrite) scriptEnd {
 	x.args = args
 	x.vars.req.Args = bstr(x.args)
 	x.redirected = true // the upstream gets $uri and $args now (request.go)
+	x.internal = true   // an internal location is reachable now
 	switch rw.conf.Flag {
 	case config.FlagLast:
 		x.uriChanged = true

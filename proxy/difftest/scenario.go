@@ -442,6 +442,8 @@ func yamlScript(ds []Directive, dir string) (items, keys []string) {
 			items = append(items, item+"}")
 		case "add_header":
 			addHeaders = append(addHeaders, strconv.Quote(unquoteAll(v)))
+		case "internal":
+			keys = append(keys, d.Name+": true")
 		default:
 			keys = append(keys, d.Name+": "+strconv.Quote(unquote(v)))
 		}
@@ -501,6 +503,10 @@ func yamlLocations(s *Scenario, dir string) string {
 			v := strings.ReplaceAll(d.Value, "{DIR}", dir)
 			if d.Name == "return" {
 				v = returnYAML(v)
+			}
+			if v == "" { // a flag written without argument: internal
+				fmt.Fprintf(&b, "          %s: true\n", d.Name)
+				continue
 			}
 			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(v))
 		}

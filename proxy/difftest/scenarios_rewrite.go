@@ -96,12 +96,14 @@ var internalLocations = []Location{
 	{"/bd/", dirs("rewrite", "^/bd/(.*)$ /shown/$1", "break", "", "proxy_pass", "http://app/base/")},
 	{"/ia/", dirs("rewrite", "^/ia/(.*)$ /shown/$1?x=$1 last")},
 	{"~ ^/shown/(.*)$", dirs("return", `200 "uri=$uri args=$args is=$is_args req=$request_uri cap=$1\n"`)},
+	{"/int/", dirs("internal", "", "return", `200 "internal $uri\n"`)},
+	{"/toint/", dirs("rewrite", "^/toint/(.*)$ /int/$1 last")},
 	{"/loop/", dirs("rewrite", "^/loop/(.*)$ /loop/$1")},
 	{"/ll/", dirs("rewrite", "^/ll/(.*)$ /ll/x$1 last")},
 }
 
 var internalRequests = reqs(get("/il/a?q=1"), get("/ib/b?q=2"), get("/bd/b?q=2"), get("/in/c?q=3"), get("/ia/d?q=4"), get("/ia/a%20b"),
-	get("/ia/a+b%26c?q"), get("/loop/e"), get("/ll/f"), get("/x"))
+	get("/ia/a+b%26c?q"), get("/int/a"), get("/toint/a"), get("/loop/e"), get("/ll/f"), get("/x"))
 
 // ifLocations: set, if with a variable, = and !=, a regex and its
 // captures, !~, file tests on a real directory, an uninitialized
