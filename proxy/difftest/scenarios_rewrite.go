@@ -132,6 +132,8 @@ var ifLocations = []Location{
 	{"/sa/", dirs("set", `$args "k=v&$args"`, "proxy_pass", "http://app")},
 	{"/tf/", dirs("root", "{DIR}/www", "try_files", "$uri /tshown$uri?from=try")},
 	{"/tfi/", []Directive{{"root", "{DIR}/www"}, {"try_files", "$uri /tshown$uri"}, {"if", `($arg_x) { add_header X-If x; }`}}},
+	{"/hs/", []Directive{{"if", `($http_x_fp = "") { set $http_x_fp $scheme; }`}, {"return", `200 "[$http_x_fp]\n"`}}},
+	{"/hn/", []Directive{{"return", `200 "[$http_x_fp]\n"`}}},
 	{"/pp/", []Directive{{"proxy_pass", "http://app/base/"}, {"if", `($arg_x) { add_header X-If pp; }`}}},
 	{"/tshown/", []Directive{{"set", "$t tried"}, {"return", `200 "$t $uri $args\n"`}}},
 	{"/ifl/", []Directive{
@@ -151,6 +153,7 @@ var ifRequests = reqs(get("/if/"), get("/if/?v=1"), Request{Path: "/if/", Header
 	Request{Method: "POST", Path: "/ifl/p", Body: 10}, get("/ifl/q?to=1"), get("/ifl/r"),
 	Request{Method: "OPTIONS", Path: "/cors/x"}, get("/cors/x"), get("/sa/x%20y?a=1"), get("/tf/nofile?q=1"), // try_files's fallback runs the rewrite phases again: the set of its location
 	get("/tfi/nofile"), get("/tfi/nofile?x=1"), // an if location has no try_files (nginx's "if is evil")
+	get("/hs/"), Request{Path: "/hs/", Header: []string{"X-Fp: https"}}, Request{Path: "/hn/", Header: []string{"X-Fp: h"}}, // set shadows $http_x_fp
 	get("/pp/a%20b?x=1"), get("/pp/c"), // proxy_pass's URI part replaces the enclosing location's prefix
 	Request{Method: "POST", Path: "/ifl/s?to=1", Body: 10}) // both ifs hold: the last one's location only (no X-If)
 

@@ -28,6 +28,9 @@ type Maps struct {
 	byName map[string]int
 	list   []*compiledMap
 	sets   map[string]int // set variables by name: their slot in Request.Set
+	// fallback[slot] is what a set variable named like a family
+	// ($http_NAME) reads before it is set; k == kLiteral: none.
+	fallback []part
 }
 
 type compiledMap struct {
@@ -69,9 +72,12 @@ func CompileMaps(defs []MapDef) (*Maps, error) { return CompileVars(defs, nil) }
 // (names without "$", lower case, each once) known as well: every value
 // compiled with the Maps may read them.
 func CompileVars(defs []MapDef, sets []string) (*Maps, error) {
-	m := &Maps{byName: map[string]int{}, sets: map[string]int{}}
+	m := &Maps{byName: map[string]int{}, sets: map[string]int{}, fallback: make([]part, len(sets))}
 	for i, n := range sets {
 		m.sets[n] = i
+		if p, ok := prefixPart(n); ok {
+			m.fallback[i] = p
+		}
 	}
 	for i, d := range defs {
 		name := strings.ToLower(strings.TrimPrefix(d.Variable, "$"))
@@ -174,6 +180,13 @@ func (m *Maps) setSlot(name string) (int, bool) {
 	}
 	i, ok := m.sets[name]
 	return i, ok
+}
+
+func (m *Maps) setFallback(slot int) *part {
+	if m == nil || slot >= len(m.fallback) || m.fallback[slot].k == kLiteral {
+		return nil
+	}
+	return &m.fallback[slot]
 }
 
 // SetSlot is the slot of set variable name in Request.Set.

@@ -98,9 +98,15 @@ type SetValue struct {
 	OK bool
 }
 
-func appendSet(dst []byte, p *part, r *Request) []byte {
+func appendSet(dst []byte, p *part, x Exchange, m *Maps) ([]byte, bool) {
+	r := x.Request()
 	if p.n < len(r.Set) && r.Set[p.n].OK {
-		return append(dst, r.Set[p.n].V...)
+		return append(dst, r.Set[p.n].V...), true
+	}
+	if fb := m.setFallback(p.n); fb != nil {
+		// set $http_x_forwarded_proto ...: until it is set the variable
+		// is the header's, as nginx reads a prefixed name set defines.
+		return appendVar(dst, fb, x)
 	}
 	if r.Uninit != nil {
 		r.Uninit(p.arg)
@@ -108,22 +114,15 @@ func appendSet(dst []byte, p *part, r *Request) []byte {
 	if p.n < len(r.Set) {
 		r.Set[p.n].OK = true // nginx keeps the empty value: one warning
 	}
-	return dst
+	return dst, true
 }
 
 // Builtin reports whether name (lower case, without "$") is one of
-// spillway's own variables or families ($http_NAME...), which set cannot
-// define.
+// spillway's own variables, which set cannot define. A name of a family
+// ($http_NAME, $arg_NAME...) can be: set then shadows it for the request.
 func Builtin(name string) bool {
-	if _, ok := names[name]; ok {
-		return true
-	}
-	for _, p := range prefixes {
-		if strings.HasPrefix(name, p.prefix) {
-			return true
-		}
-	}
-	return false
+	_, ok := names[name]
+	return ok
 }
 
 // Conn is the client connection ($remote_addr, $server_port, $ssl_*) and
@@ -386,15 +385,23 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 		}
 		return part{k: kCapture, n: int(name[0] - '0')}, nil
 	}
+	if p, ok := prefixPart(name); ok {
+		return p, nil
+	}
+	return part{}, &UnknownError{Name: name}
+}
+
+// prefixPart is name as one of the NAME families.
+func prefixPart(name string) (part, bool) {
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
 			if p.k != kCookie && p.k != kArg {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
-			return part{k: p.k, arg: rest}, nil
+			return part{k: p.k, arg: rest}, true
 		}
 	}
-	return part{}, &UnknownError{Name: name}
+	return part{}, false
 }
 
 // UnknownError is a variable spillway does not know.
@@ -461,7 +468,7 @@ func (v *Value) append(dst []byte, x Exchange, esc Escape, caps *captures, depth
 			dst = caps.append(dst, p.n)
 			found = len(dst) > start
 		case kSet:
-			dst, found = appendSet(dst, p, x.Request()), true
+			dst, found = appendSet(dst, p, x, v.maps)
 		default:
 			dst, found = appendVar(dst, p, x)
 		}
