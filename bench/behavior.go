@@ -404,7 +404,7 @@ var kindSyntax = [numKinds]struct {
 	KindHugeHeader:        {1, "N: a response header of N bytes"},
 	KindSlowHeader:        {1, "D: wait D before the response header"},
 	KindSlowBody:          {1, "D: header at once, wait D before the body (chunks=K: before each of K pieces)"},
-	KindStatus:            {1, "CODE: answer with this status"},
+	KindStatus:            {1, "CODE: answer with this status (401 with two WWW-Authenticate challenges)"},
 	KindKillAfter:         {1, "D: the handler never finishes (or takes latency=) and is cut off after D with RST (php-fpm request_terminate_timeout)"},
 	KindFailRatio:         {1, "P BEHAVIOR...: BEHAVIOR for a fraction P of the requests, the next matching entry for the rest (seed=N: random)"},
 	KindHeadersThenStall:  {0, "response header, then silence until someone closes"},

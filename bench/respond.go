@@ -245,7 +245,11 @@ func (s *session) ok(b Behavior, req *request, body []byte, code int, closeAfter
 	if code != 200 && b.Size == 0 {
 		if _, sized := sizeFromPath(req.path); !sized {
 			text := fmt.Sprintf("%d %s\n", code, statusText(code))
-			s.head(code, req, closeAfter, "Content-Length: "+strconv.Itoa(len(text)), "Content-Type: text/plain")
+			extra := []string{"Content-Length: " + strconv.Itoa(len(text)), "Content-Type: text/plain"}
+			if code == 401 { // RFC 9110 15.5.2: a 401 carries its challenges (an auth service's, for auth_request)
+				extra = append(extra, `WWW-Authenticate: Bearer realm="spillway-upstream"`, `WWW-Authenticate: Basic realm="second"`)
+			}
+			s.head(code, req, closeAfter, extra...)
 			if req.method != "HEAD" {
 				s.bw.WriteString(text)
 			}

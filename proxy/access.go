@@ -14,7 +14,8 @@ import (
 // is known and before anything is read from the body or sent upstream.
 // The access phase's checks run in nginx's order: allow/deny
 // (ngx_http_access_module: 403, and "access forbidden by rule" under
-// satisfy all), then auth_basic (authbasic.go: 401 with WWW-Authenticate).
+// satisfy all), then auth_basic (authbasic.go: 401 with WWW-Authenticate),
+// then auth_request (authrequest.go: a subrequest's 401, 403 or 500).
 // Under "satisfy all" (the default) each must pass; under "satisfy any"
 // the first that passes lets the request on, and when none does the answer
 // is 401 if a check said 401, else 403 (logged then as "access forbidden by
@@ -32,7 +33,7 @@ func (x *exchange) access() bool { return x.accessPhases(false) }
 // may never come, and serve takes the count.
 func (x *exchange) accessPhases(expecting bool) bool {
 	vh := x.vh
-	rules, auth, any := &vh.conf.Access, vh.auth, vh.conf.SatisfyAny
+	rules, auth, ar, any := &vh.conf.Access, vh.auth, vh.authRq, vh.conf.SatisfyAny
 	limits, lc, conns, cc := vh.limits, &vh.conf.LimitReq, vh.conns, &vh.conf.LimitConn
 	if x.loc != nil {
 		if x.loc.conf.Internal && !x.internal {
@@ -45,10 +46,10 @@ func (x *exchange) accessPhases(expecting bool) bool {
 			return true
 		}
 		l := x.loc
-		rules, auth, any = &l.conf.Access, l.auth, l.conf.SatisfyAny
+		rules, auth, ar, any = &l.conf.Access, l.auth, l.authRq, l.conf.SatisfyAny
 		limits, lc, conns, cc = l.limits, &l.conf.LimitReq, l.conns, &l.conf.LimitConn
 	}
-	if rules.Empty() && auth == nil && len(limits) == 0 && len(conns) == 0 {
+	if rules.Empty() && auth == nil && ar == nil && len(limits) == 0 && len(conns) == 0 {
 		return true
 	}
 	done := x.ctx.UserValue(accessDone{}) != nil // checked before "100 Continue"
@@ -69,18 +70,31 @@ func (x *exchange) accessPhases(expecting bool) bool {
 		return false
 	}
 	if done {
+		x.restoreAuthVars()
 		return true
 	}
-	return x.checkAccess(rules, auth, any)
+	ok := x.checkAccess(rules, auth, ar, any)
+	if ok && expecting {
+		x.keepAuthVars() // for serve, which does not ask again
+	}
+	return ok
 }
 
 // checkAccess is the access phase proper: allow/deny, then auth_basic,
-// under satisfy all or any. An internal redirect (files.go) runs it again
-// for the new location, as nginx does.
-func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any bool) bool {
-	code, realm := accessDeclined, ""
-	for check := 0; check < 2; check++ {
-		rc, rrealm := accessDeclined, ""
+// then auth_request, under satisfy all or any. An internal redirect
+// (files.go) runs it again for the new location, as nginx does.
+//
+// Each check that answers 401 adds its WWW-Authenticate to the response
+// headers, as nginx's do: under satisfy any they are all sent with the
+// answer, whatever it is (both challenges with a 401, auth_basic's with
+// auth_request's 500: measured), and dropped when a later check lets the
+// request in (ngx_http_core_access_phase hides the header).
+func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *authRequest, any bool) bool {
+	code := accessDeclined
+	var challenges [2]string // the WWW-Authenticate of each 401, in order
+	nc := 0
+	for check := 0; check < 3; check++ {
+		rc, rchallenge := accessDeclined, ""
 		switch check {
 		case 0:
 			switch checkRules(rules, x.ctx) {
@@ -93,7 +107,16 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any b
 				rc = fasthttp.StatusForbidden
 			}
 		case 1:
-			rc, rrealm = x.authBasic(auth)
+			var realm string
+			if rc, realm = x.authBasic(auth); rc == fasthttp.StatusUnauthorized {
+				rchallenge = `Basic realm="` + realm + `"`
+			}
+		case 2:
+			rc, rchallenge = x.authRequest(ar) // a subrequest (authrequest.go)
+		}
+		if rchallenge != "" {
+			challenges[nc] = rchallenge
+			nc++
 		}
 		switch {
 		case rc == accessDeclined:
@@ -103,15 +126,19 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any b
 			}
 		case any && (rc == fasthttp.StatusForbidden || rc == fasthttp.StatusUnauthorized):
 			if code != fasthttp.StatusUnauthorized {
-				code, realm = rc, rrealm
+				code = rc
 			}
 		default:
-			code, realm = rc, rrealm
-			check = 2 // satisfy all, or a 500: answered at once
+			code = rc
+			check = 3 // satisfy all, or a 500: answered at once
 		}
 	}
 	if code <= accessOK {
 		return true
+	}
+	if code == statusClientClosed { // gone during auth_request's subrequest: closed, nothing to answer
+		x.status = code
+		return false
 	}
 	if any && code == fasthttp.StatusForbidden {
 		// ngx_http_core_post_access_phase: a refusal collected under
@@ -119,8 +146,8 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, any b
 		x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
 	}
 	x.page(code)
-	if code == fasthttp.StatusUnauthorized {
-		x.ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	for _, c := range challenges[:nc] {
+		x.ctx.Response.Header.Add("WWW-Authenticate", c)
 	}
 	return false
 }
@@ -151,9 +178,9 @@ func (x *exchange) bodyOverLimit() bool {
 // phase).
 func guarded(vh *vhost, loc *location) bool {
 	if loc != nil {
-		return loc.conf.Internal || !loc.conf.Access.Empty() || loc.auth != nil || len(loc.limits) > 0 || len(loc.conns) > 0
+		return loc.conf.Internal || !loc.conf.Access.Empty() || loc.auth != nil || loc.authRq != nil || len(loc.limits) > 0 || len(loc.conns) > 0
 	}
-	return !vh.conf.Access.Empty() || vh.auth != nil || len(vh.limits) > 0 || len(vh.conns) > 0
+	return !vh.conf.Access.Empty() || vh.auth != nil || vh.authRq != nil || len(vh.limits) > 0 || len(vh.conns) > 0
 }
 
 // accessDone marks a request whose access phase ran before "100 Continue"

@@ -59,8 +59,7 @@ type exchange struct {
 		src string
 		loc []int
 	}
-	setBuf []vars.SetValue // the set variables' slots, kept across requests
-	uninit func(string)    // x.uninitialized, made once
+	uninit func(string) // x.uninitialized, made once
 
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream
@@ -86,6 +85,16 @@ type exchange struct {
 	vars        exchangeVars // what its variables read (vars.go)
 	connHeld    []connHold   // limit_conn counts held until finish (limitconn.go)
 
+	// parent is set on an auth_request subrequest (authrequest.go): it
+	// answers its parent, never the client.
+	parent   *exchange
+	authVars [][]byte // auth_request_set's and set's values by slot (vars.Request.Set)
+	authBuf  []byte   // their bytes
+	// subDone: a subrequest ran. nginx's connection log then says "while
+	// sending to client" (the subrequest's last action) on the request's
+	// lines that set no action of their own (measured).
+	subDone bool
+
 	// watch notices the client's close while the upstream is awaited
 	// (clientabort.go); kept across requests with its timer.
 	watch *clientWatch
@@ -102,11 +111,12 @@ const (
 
 func (x *exchange) reset() {
 	x.uresp.Reset()
+	clear(x.authVars) // every slot not set
 	*x = exchange{
 		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
-		setBuf: x.setBuf, uninit: x.uninit,
+		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit,
 	}
 }
 
@@ -166,6 +176,9 @@ func (x *exchange) logUpstream(lv errorlog.Level, e *UpstreamError, msg string, 
 func (x *exchange) logf(lv errorlog.Level, msg string, errno uintptr, action string) {
 	if !x.p.elog.Enabled(lv) {
 		return
+	}
+	if action == "" && x.subDone {
+		action = PhaseSendClient.String()
 	}
 	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: sysErrno(errno), Action: action, Fields: &x.fields})
 }

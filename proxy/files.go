@@ -61,7 +61,7 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 		case static.Named: // $uri unchanged; config made sure the name exists
 			x.loc = x.vh.named[r.URI]
 			x.vars.req.Root = x.loc.conf.Root
-			if !x.checkAccess(&x.loc.conf.Access, x.loc.auth, x.loc.conf.SatisfyAny) {
+			if !x.checkAccess(&x.loc.conf.Access, x.loc.auth, x.loc.authRq, x.loc.conf.SatisfyAny) {
 				return true, false
 			}
 			if x.loc.files == nil {
@@ -86,7 +86,7 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 		// nginx runs the access phase again for the new location (an
 		// internal one is reachable now); limit_req and limit_conn count
 		// a request once (r->main), so they are not run again.
-		if !x.checkAccess(&x.loc.conf.Access, x.loc.auth, x.loc.conf.SatisfyAny) {
+		if !x.checkAccess(&x.loc.conf.Access, x.loc.auth, x.loc.authRq, x.loc.conf.SatisfyAny) {
 			return true, false
 		}
 		if x.loc.files == nil {

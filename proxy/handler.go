@@ -165,7 +165,14 @@ func (x *exchange) buildHead() {
 	if x.body != nil {
 		n = x.body.Size()
 	}
-	x.head = x.appendHead(x.head[:0], x.uri, n, x.body != nil)
+	hasBody := x.body != nil
+	if x.parent != nil {
+		// nginx's subrequest has no body but the client's headers: the
+		// Content-Length it declared (authrequest.go)
+		cl := x.ctx.Request.Header.ContentLength()
+		n, hasBody = int64(cl), cl >= 0 && !x.loc.sets("Content-Length")
+	}
+	x.head = x.appendHead(x.head[:0], x.uri, n, hasBody)
 }
 
 // tryOnce makes one attempt. ok means a response header arrived and will be

@@ -105,6 +105,10 @@ func closeAfter(code int) bool {
 // page answers the client with one of spillway's own error pages. 494 is
 // nginx's internal code for "Request Header Or Cookie Too Large": sent as 400.
 func (x *exchange) page(code int) {
+	if x.parent != nil { // a subrequest's status is its parent's to act on (authrequest.go)
+		x.status = code
+		return
+	}
 	writePage(x.ctx, code)
 	x.status = code
 	x.bodyBytes = int64(len(x.ctx.Response.Body()))

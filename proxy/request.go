@@ -72,7 +72,11 @@ func upstreamURI(dst []byte, lc *config.Location, target []byte, u nginxuri.URI)
 // framing (the body is always sent with a Content-Length: it was buffered).
 func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody bool) []byte {
 	req := &x.ctx.Request.Header
-	dst = append(dst, req.Method()...)
+	if x.parent != nil {
+		dst = append(dst, fasthttp.MethodGet...) // a subrequest is a GET (authrequest.go)
+	} else {
+		dst = append(dst, req.Method()...)
+	}
 	dst = append(dst, ' ')
 	dst = append(dst, uri...)
 	dst = append(dst, " HTTP/"...)

@@ -64,7 +64,7 @@ type compiledRewrite struct {
 }
 
 type compiledSet struct {
-	slot  int  // in vars.Request.Set
+	slot  int  // in vars.Request.Set (exchange.authVars)
 	args  bool // set $args: the request's arguments
 	value *vars.Value
 }
@@ -111,7 +111,7 @@ func compileOps(sc []config.Stmt, maps *vars.Maps, buildLoc func(*config.Locatio
 			o.set = &compiledSet{args: st.Set.Var == "args"}
 			if !o.set.args {
 				var ok bool
-				if o.set.slot, ok = maps.SetSlot(st.Set.Var); !ok {
+				if o.set.slot, ok = maps.SetIndex(st.Set.Var); !ok {
 					return nil, fmt.Errorf("set: unknown %q variable", st.Set.Var)
 				}
 			}
@@ -343,9 +343,11 @@ func (x *exchange) setVar(s *compiledSet) {
 		x.redirected = true // the upstream gets the new $args (request.go)
 		return
 	}
-	r := &x.vars.req
-	if s.slot < len(r.Set) {
-		r.Set[s.slot] = vars.SetValue{V: v, OK: true}
+	if s.slot < len(x.authVars) { // the slots (vars.Request.Set), sized by beginVars
+		if v == nil {
+			v = []byte{} // set, to ""
+		}
+		x.authVars[s.slot] = v
 	}
 }
 

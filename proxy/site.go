@@ -40,6 +40,7 @@ type site struct {
 type vhost struct {
 	conf   *config.Server
 	auth   *basicAuth    // the server's auth_basic, for requests no location matches
+	authRq *authRequest  // the server's auth_request, likewise (authrequest.go)
 	limits []reqLimit    // the server's limit_req, likewise
 	conns  []connLimit   // the server's limit_conn, likewise
 	rw     *rewritePhase // the server's rewrite, set, if, break, return (rewrite.go)
@@ -67,11 +68,22 @@ type location struct {
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi    *fcgiLocation
 	auth    *basicAuth       // auth_basic, nil when off (authbasic.go)
+	authRq  *authRequest     // auth_request, nil when off (authrequest.go)
 	limits  []reqLimit       // limit_req (limitreq.go)
 	conns   []connLimit      // limit_conn (limitconn.go)
 	headers *respHeaders     // add_header, expires; nil: none (headers.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
 	rw      *rewritePhase    // rewrite, set, if, break, return (rewrite.go)
+}
+
+// sets reports whether proxy_set_header names the header.
+func (l *location) sets(name string) bool {
+	for i := range l.set {
+		if strings.EqualFold(l.set[i].name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 type compiledHeader struct {
@@ -84,7 +96,7 @@ type compiledHeader struct {
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*group{}, listeners: map[string][]*vhost{}}
-	maps, err := vars.CompileVars(cfg.Maps, cfg.SetVars) // map and set variables
+	maps, err := vars.CompileVars(cfg.Maps, authSetNames(cfg), cfg.SetVars) // auth_request_set's (authrequest.go) and set's (rewrite.go) too
 	if err != nil {
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
@@ -116,11 +128,13 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		if vh.rw, err = compileScript(sc.Script, sc.RewriteLog, sc.Redirect, s.maps, nil); err != nil {
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
+		built := make([]*location, 0, len(sc.Locations))
 		for li, lc := range sc.Locations {
 			loc, err := s.buildLocation(lc, now, prev)
 			if err != nil {
 				return nil, fmt.Errorf("http.servers[%d].locations[%d] (%s): %w", si, li, lc.Path, err)
 			}
+			built = append(built, loc)
 			switch lc.Match {
 			case config.MatchExact:
 				vh.exact = append(vh.exact, loc)
@@ -136,6 +150,15 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			}
 		}
 		sort.SliceStable(vh.prefix, func(i, j int) bool { return len(vh.prefix[i].conf.Path) > len(vh.prefix[j].conf.Path) })
+		// auth_request's URI is routed once every location is known.
+		if vh.authRq, err = s.compileAuthRequest(vh, &sc.AuthRequest); err != nil {
+			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
+		}
+		for li, loc := range built {
+			if loc.authRq, err = s.compileAuthRequest(vh, &loc.conf.AuthRequest); err != nil {
+				return nil, fmt.Errorf("http.servers[%d].locations[%d] (%s): %w", si, li, loc.conf.Path, err)
+			}
+		}
 		vh.slashed = slashedLocations(vh.exact, vh.prefix)
 		for _, l := range sc.Listen {
 			s.listeners[l] = append(s.listeners[l], vh)

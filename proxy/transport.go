@@ -485,7 +485,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *Upst
 	uc.readTimeout, uc.sendTimeout = lc.ProxyReadTimeout, lc.ProxySendTimeout
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	var body io.Reader
-	if x.body != nil {
+	if x.body != nil && lc.ProxyPassRequestBody { // off: the head (Content-Length too) and no body, as nginx
 		body = x.stdin(x.body.reader()) // FastCGI frames it as STDIN records
 	}
 	if err := a.send(x.head, body); err != nil {

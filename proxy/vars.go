@@ -33,15 +33,13 @@ func (x *exchange) beginVars() {
 		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
 		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
 	if n := x.site.maps.Sets(); n > 0 { // set's variables, empty until a set writes them (rewrite.go)
-		if cap(x.setBuf) < n {
-			x.setBuf = make([]vars.SetValue, n)
+		if len(x.authVars) < n { // kept across requests, cleared by reset
+			x.authVars = append(x.authVars[:0], make([][]byte, n)...)
 		}
-		x.setBuf = x.setBuf[:n]
-		clear(x.setBuf)
 		if x.uninit == nil {
 			x.uninit = x.uninitialized
 		}
-		v.req.Set, v.req.Uninit = x.setBuf, x.uninit
+		v.req.Uninit = x.uninit
 	}
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
@@ -71,6 +69,7 @@ func (x *exchange) Header() *fasthttp.RequestHeader { return &x.ctx.Request.Head
 func (x *exchange) Request() *vars.Request {
 	r := &x.vars.req
 	r.Line = bstr(x.reqLine)
+	r.Set = x.authVars
 	r.Host = bstr(routeHost(x.ctx.Request.Header.RequestURI(), x.host))
 	// The line and its CRLF, then the header lines up to the empty one
 	// (fasthttp's raw headers end with it; without headers it is 2 bytes).

@@ -25,9 +25,9 @@ equivalent proxy.yaml: the main, http, upstream, server and location contexts
 and every directive spillway implements. Each directive, parameter or block it
 does not convert is listed on stderr as "file:line: message", as unsupported
 (spillway behaves differently) or ignored (no difference for a proxy).
-Access control spillway does not enforce (auth_request, limit_except,
-...; allow, deny, auth_basic, satisfy, limit_req and limit_conn are
-enforced) and a location or server it cannot convert
+Access control spillway does not enforce (limit_except, valid_referers,
+...; allow, deny, auth_basic, auth_request, satisfy, limit_req and
+limit_conn are enforced) and a location or server it cannot convert
 refuse the file instead: "[emerg]" lines name each with its file and line,
 the rest is still listed, and nothing is written (fail closed).
 The result is then checked like "spillway check". Exit status: 0 when

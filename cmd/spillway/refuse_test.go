@@ -17,7 +17,7 @@ import (
 
 // guardedConf is an nginx.conf whose /private/ is for 10.0.0.0/8 only
 // (allow/deny, which spillway enforces) and, with {{GUARDS}} and {{HT}}
-// filled in, whose /admin/ is behind an auth_request and whose /static/
+// filled in, whose /admin/ is behind auth_jwt (NGINX Plus's) and whose /static/
 // serves files (neither of which spillway does), so the test can run the
 // same file with and without what spillway must refuse.
 const guardedConf = `error_log {{DIR}}/error.log notice;
@@ -42,7 +42,7 @@ func writeGuarded(t *testing.T, file, dir, listen, origin string, guarded bool) 
 	t.Helper()
 	guards, ht := "", ""
 	if guarded {
-		guards = "            auth_request /auth;\n            auth_request_set $user $upstream_http_x_user;"
+		guards = "            auth_jwt closed;\n            auth_jwt_key_file conf/key.jwk;"
 		ht = `        location /static/ { }`
 	}
 	s := strings.NewReplacer("{{DIR}}", dir, "{{LISTEN}}", listen, "{{ORIGIN}}", origin, "{{GUARDS}}", guards, "{{HT}}", ht).Replace(guardedConf)
@@ -53,8 +53,8 @@ func writeGuarded(t *testing.T, file, dir, listen, origin string, guarded bool) 
 
 // refusedLines are the [emerg] lines for guardedConf with its guards.
 func refusedLines(file string) string {
-	return `spillway: [emerg] "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + file + `:12
-spillway: [emerg] "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + file + `:13
+	return `spillway: [emerg] "auth_jwt" directive in location is not enforced by spillway (no token would be checked) in ` + file + `:12
+spillway: [emerg] "auth_jwt_key_file" directive in location is not enforced by spillway (no token would be checked) in ` + file + `:13
 spillway: [emerg] location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in ` + file + `:15
 `
 }

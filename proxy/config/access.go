@@ -165,6 +165,8 @@ type accessDirectives struct {
 	Access            *opt[[]AccessRule] `mapstructure:"access"`
 	AuthBasic         *opt[string]       `mapstructure:"auth_basic"`
 	AuthBasicUserFile *opt[string]       `mapstructure:"auth_basic_user_file"`
+
+	authRequestDirectives `mapstructure:",squash"` // auth_request, auth_request_set (authrequest.go)
 }
 
 func (d *accessDirectives) inherit(p *accessDirectives) {
@@ -172,6 +174,7 @@ func (d *accessDirectives) inherit(p *accessDirectives) {
 	merge(&d.Access, p.Access)
 	merge(&d.AuthBasic, p.AuthBasic)
 	merge(&d.AuthBasicUserFile, p.AuthBasicUserFile)
+	d.authRequestDirectives.inherit(&p.authRequestDirectives)
 }
 
 // authBasic returns basic authentication in effect at the level.
@@ -184,6 +187,7 @@ func (d *accessDirectives) check(p *problems) {
 	if d.AuthBasicUserFile.set() && strings.TrimSpace(d.AuthBasicUserFile.v) == "" {
 		p.add(d.AuthBasicUserFile.at(), `"auth_basic_user_file" must not be empty`)
 	}
+	d.authRequestDirectives.check(p)
 }
 
 // resolve returns the access list in effect at the level.
@@ -193,7 +197,7 @@ func (d *accessDirectives) resolve() AccessRules { return newAccessRules(d.Acces
 // its list denies every client, and no password can let one in instead.
 func (d *accessDirectives) deniesAll() bool {
 	a := d.resolve()
-	return a.DeniesAll() && !(d.satisfyAny() && d.authBasic().Enabled())
+	return a.DeniesAll() && !(d.satisfyAny() && (d.authBasic().Enabled() || d.authRequest().URI != ""))
 }
 
 // accessRulesFrom decodes access: a list whose entries are nginx's "allow

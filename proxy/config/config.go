@@ -204,6 +204,11 @@ type Server struct {
 	LimitConn  LimitConnConf
 	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
 	Gzip       Gzip            // gzip*, likewise (gzip.go)
+
+	// AuthRequest is the server's auth_request (authrequest.go), for
+	// requests no location matches.
+	AuthRequest AuthRequest
+
 	// Script is the server's rewrite-module directives (rewrite, set,
 	// if, break, then its return key) in order: nginx's server rewrite
 	// phase, before a location is chosen (rewrite.go).
@@ -290,6 +295,10 @@ type Location struct {
 	ClientBodyTimeout     time.Duration
 	SendTimeout           time.Duration
 
+	// ProxyPassRequestBody is proxy_pass_request_body (default on): off
+	// sends the request's headers, Content-Length included, and no body.
+	ProxyPassRequestBody bool
+
 	// Retries.
 	ProxyNextUpstream        NextUpstream  // default error|timeout
 	ProxyNextUpstreamTries   int           // default 0 = unlimited (one per server)
@@ -320,6 +329,9 @@ type Location struct {
 	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
 	Headers    ResponseHeaders // add_header, expires (headers.go)
 	Gzip       Gzip            // gzip* (gzip.go)
+
+	// AuthRequest is auth_request and auth_request_set (authrequest.go).
+	AuthRequest AuthRequest
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

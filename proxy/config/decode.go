@@ -54,6 +54,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = mimeTypesFrom(in) // static.go
 	case *[]AccessRule:
 		*p, err = accessRulesFrom(in)
+	case *[]AuthRequestSet:
+		*p, err = authRequestSetsFrom(in) // authrequest.go
 	case *satisfy:
 		*p, err = satisfyFrom(in)
 	case *[]LimitReq:

@@ -179,10 +179,11 @@ func nginxWords(s string) ([]string, error) {
 	}
 }
 
-// resolveMaps compiles http.map (to report its problems at their lines)
-// and keeps the definitions; p.mapNames are the variables they define,
-// in scope in every value checked afterwards.
-func resolveMaps(o *opt[[]vars.MapDef], p *problems) []vars.MapDef {
+// resolveMaps compiles http.map (to report its problems at their lines),
+// with auth_request_set's variables sets in scope, and keeps the
+// definitions; p.mapNames are the variables they define, in scope in every
+// value checked afterwards.
+func resolveMaps(o *opt[[]vars.MapDef], sets []string, p *problems) []vars.MapDef {
 	defs := o.or(nil)
 	if len(defs) == 0 {
 		return nil
@@ -190,7 +191,7 @@ func resolveMaps(o *opt[[]vars.MapDef], p *problems) []vars.MapDef {
 	for _, d := range defs {
 		p.mapNames = append(p.mapNames, d.Variable)
 	}
-	if _, err := vars.CompileMaps(defs); err != nil {
+	if _, err := vars.CompileScope(defs, sets); err != nil {
 		key := o.at()
 		var me *vars.MapError
 		if errors.As(err, &me) {

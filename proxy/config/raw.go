@@ -109,8 +109,8 @@ type rawLocation struct {
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
 	// Internal is nginx's "internal": the location answers only internal
-	// redirects and subrequests, which spillway never makes, so a client
-	// asking for it gets 404 (access.go).
+	// redirects (try_files, index) and auth_request's subrequests; a
+	// client asking for it gets 404 (access.go).
 	Internal *opt[bool] `mapstructure:"internal"`
 	// Return answers the location itself (rewrite.go).
 	Return  *opt[Return] `mapstructure:"return"`
@@ -203,6 +203,8 @@ type locationDirectives struct {
 	ClientBodyTimeout     *opt[time.Duration] `mapstructure:"client_body_timeout"`
 	SendTimeout           *opt[time.Duration] `mapstructure:"send_timeout"`
 
+	ProxyPassRequestBody *opt[bool] `mapstructure:"proxy_pass_request_body"`
+
 	ProxyNextUpstream        *opt[NextUpstream]  `mapstructure:"proxy_next_upstream"`
 	ProxyNextUpstreamTries   *opt[int]           `mapstructure:"proxy_next_upstream_tries"`
 	ProxyNextUpstreamTimeout *opt[time.Duration] `mapstructure:"proxy_next_upstream_timeout"`
@@ -269,6 +271,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
+	merge(&d.ProxyPassRequestBody, p.ProxyPassRequestBody)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 	d.headerDirectives.inherit(&p.headerDirectives)

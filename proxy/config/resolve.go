@@ -103,13 +103,11 @@ func resolve(raw *rawFile, p *problems) *Config {
 		p.add(h.BufferMemoryLimit.at(), `"buffer_memory_limit" must be greater than 0`)
 	}
 
-	c.Maps = resolveMaps(h.Map, p)
-	c.SetVars = h.scriptVars(p) // set: known in every value, like a map's (rewrite.go)
-	for _, n := range c.SetVars {
-		if !slices.Contains(p.mapNames, n) {
-			p.mapNames = append(p.mapNames, n)
-		}
-	}
+	sets := authRequestSetNames(h) // in scope everywhere, maps included (authrequest.go)
+	c.SetVars = h.scriptVars(p)    // set's likewise (rewrite.go)
+	c.Maps = resolveMaps(h.Map, append(slices.Clone(sets), c.SetVars...), p)
+	p.mapNames = append(p.mapNames, sets...)
+	p.mapNames = append(p.mapNames, c.SetVars...)
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)
@@ -359,6 +357,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		Access:                   s.accessDirectives.resolve(),
 		AuthBasic:                s.accessDirectives.authBasic(),
 		SatisfyAny:               s.accessDirectives.satisfyAny(),
+		AuthRequest:              s.accessDirectives.authRequest(),
 		LimitReq:                 s.limitReqDirectives.resolve(),
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
@@ -499,6 +498,8 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.Access = d.accessDirectives.resolve()
 	l.AuthBasic = d.accessDirectives.authBasic()
 	l.SatisfyAny = d.accessDirectives.satisfyAny()
+	l.AuthRequest = d.accessDirectives.authRequest()
+	l.ProxyPassRequestBody = d.ProxyPassRequestBody.or(true)
 	l.LimitReq = d.limitReqDirectives.resolve()
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()

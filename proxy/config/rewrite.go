@@ -508,17 +508,17 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 }
 
 // scriptVars collects the variables set defines in every level of the
-// file, each once, and refuses set on a variable spillway computes.
+// file, each once ($args aside), and refuses set on a variable spillway
+// computes.
 func (h *rawHTTP) scriptVars(p *problems) []string {
 	var names []string
 	add := func(o *opt[[]Stmt]) {
 		for _, n := range SetVars(nil, o.or(nil)) {
-			if n != "args" && vars.Builtin(n) {
-				p.add(o.at(), "the duplicate %q variable (set cannot change it)", n)
+			switch {
+			case n == "args": // set $args changes the arguments (proxy/rewrite.go)
 				continue
-			}
-			if slices.Contains(p.mapNames, n) {
-				p.add(o.at(), "set cannot change %q: a map defines it", n)
+			case vars.Builtin(n):
+				p.add(o.at(), "the duplicate %q variable (set cannot change it)", n)
 				continue
 			}
 			if !slices.Contains(names, n) {

@@ -147,7 +147,7 @@ http:
 	for _, bad := range []struct{ yaml, want string }{
 		{`rewrite: [{if: $x, proxy_pass: "http://127.0.0.1:9"}]`, `"proxy_pass" is not allowed in an if block of a server`},
 		{`rewrite: [{set: $uri x}]`, `the duplicate "uri" variable`},
-		{`rewrite: [{set: $m x}]`, `set cannot change "m": a map defines it`},
+		{`rewrite: [{set: $m x}]`, `the duplicate "m" variable`},
 		{`rewrite: [{set: "$a"}]`, `invalid number of arguments in "set"`},
 		{`rewrite: [{break: false}]`, `write "break: true"`},
 		{`rewrite: [{bogus: 1}]`, `unknown key "bogus"`},

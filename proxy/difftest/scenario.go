@@ -292,9 +292,13 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
-	var headers, access, addHeaders []string
+	var headers, access, addHeaders, sets []string
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
+		if d.Name == "auth_request_set" { // one list in proxy.yaml
+			sets = append(sets, yamlString(d.Value))
+			continue
+		}
 		if d.Name == "allow" || d.Name == "deny" { // one ordered list in proxy.yaml
 			access = append(access, yamlString(d.Name+" "+d.Value))
 			continue
@@ -318,6 +322,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(addHeaders) > 0 {
 		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
+	}
+	if len(sets) > 0 {
+		b.WriteString("  auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -476,8 +483,9 @@ func splitStatements(block string) []string {
 
 // yamlLocations writes Locations as proxy.yaml entries: a directive with
 // several words is a string (index, try_files take "a b c"); allow and
-// deny make one ordered access list, rewrites one list, and return's text
-// is read as nginx reads it.
+// deny make one ordered access list, rewrites one list, proxy_set_header
+// one mapping, auth_request_set one list, a directive without a value
+// (internal) is "on", and return's text is read as nginx reads it.
 func yamlLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
@@ -490,9 +498,16 @@ func yamlLocations(s *Scenario, dir string) string {
 			b.WriteString("          rewrite: [" + strings.Join(items, ", ") + "]\n")
 			continue
 		}
-		var access, rewrites []string
+		var access, rewrites, headers, sets []string
 		for _, d := range l.Directives {
 			switch d.Name {
+			case "proxy_set_header":
+				name, val, _ := strings.Cut(d.Value, " ")
+				headers = append(headers, fmt.Sprintf("%s: %s", name, strconv.Quote(unquote(val))))
+				continue
+			case "auth_request_set":
+				sets = append(sets, strconv.Quote(d.Value))
+				continue
 			case "allow", "deny": // one ordered list in proxy.yaml
 				access = append(access, strconv.Quote(d.Name+" "+d.Value))
 				continue
@@ -504,9 +519,8 @@ func yamlLocations(s *Scenario, dir string) string {
 			if d.Name == "return" {
 				v = returnYAML(v)
 			}
-			if v == "" { // a flag written without argument: internal
-				fmt.Fprintf(&b, "          %s: true\n", d.Name)
-				continue
+			if v == "" {
+				v = "on"
 			}
 			fmt.Fprintf(&b, "          %s: %s\n", d.Name, strconv.Quote(v))
 		}
@@ -515,6 +529,12 @@ func yamlLocations(s *Scenario, dir string) string {
 		}
 		if len(rewrites) > 0 {
 			fmt.Fprintf(&b, "          rewrite: [%s]\n", strings.Join(rewrites, ", "))
+		}
+		if len(headers) > 0 {
+			b.WriteString("          proxy_set_header: {" + strings.Join(headers, ", ") + "}\n")
+		}
+		if len(sets) > 0 {
+			b.WriteString("          auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
 		}
 	}
 	return b.String()

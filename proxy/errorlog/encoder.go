@@ -135,6 +135,7 @@ func (x *Entry) appendContext(b []byte, limit int) []byte {
 		b = appendClipped(b, f.Server, limit)
 	}
 	b = appendField(b, ", request: ", f.Request, true, limit)
+	b = appendField(b, ", subrequest: ", f.Subrequest, true, limit)
 	b = appendField(b, ", upstream: ", f.Upstream, true, limit)
 	b = appendField(b, ", host: ", f.Host, true, limit)
 	b = appendField(b, ", referrer: ", f.Referrer, true, limit)

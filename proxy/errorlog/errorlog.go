@@ -109,9 +109,11 @@ func levelName(l zapcore.Level) string {
 // request") carry Client and Server (the listen address there), request lines
 // add Request, then Upstream once a peer was chosen (`http://127.0.0.1:9001/uri`,
 // or the group name for "no live upstreams"), Host if a Host header came, and
-// Referrer if a Referer header came.
+// Referrer if a Referer header came. Subrequest is the URI of the
+// subrequest whose line it is (auth_request), printed after Request.
 type Fields struct {
 	Client, Server, Request, Upstream, Host, Referrer string
+	Subrequest                                        string
 }
 
 // Entry is one error-log line.

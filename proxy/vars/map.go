@@ -27,10 +27,21 @@ type MapEntry struct{ Key, Value string }
 type Maps struct {
 	byName map[string]int
 	list   []*compiledMap
-	sets   map[string]int // set variables by name: their slot in Request.Set
-	// fallback[slot] is what a set variable named like a family
-	// ($http_NAME) reads before it is set; k == kLiteral: none.
-	fallback []part
+	// sets are the variables auth_request_set and set assign, by name: a
+	// slot each, whose value the request carries (Request.Set); slots
+	// says what each reads before it is assigned.
+	sets  map[string]int
+	slots []setSlot
+}
+
+// setSlot is one variable of Maps.sets.
+type setSlot struct {
+	name string
+	// rewrite: set defines it (and auth_request_set does not): before it
+	// is set it reads "" and is reported (uninitialized_variable_warn),
+	// or, named like a family ($http_NAME), reads the family's value.
+	rewrite  bool
+	fallback part // k == kLiteral: none
 }
 
 type compiledMap struct {
@@ -66,18 +77,41 @@ func (e *MapError) Error() string { return e.Msg }
 // CompileMaps compiles map blocks. Every map's variable is in scope in
 // every other's source and values (nginx resolves variables after reading
 // the whole http block).
-func CompileMaps(defs []MapDef) (*Maps, error) { return CompileVars(defs, nil) }
+func CompileMaps(defs []MapDef) (*Maps, error) {
+	return CompileScope(defs, nil)
+}
 
-// CompileVars is CompileMaps with the variables the set directives define
-// (names without "$", lower case, each once) known as well: every value
-// compiled with the Maps may read them.
-func CompileVars(defs []MapDef, sets []string) (*Maps, error) {
-	m := &Maps{byName: map[string]int{}, sets: map[string]int{}, fallback: make([]part, len(sets))}
-	for i, n := range sets {
-		m.sets[n] = i
-		if p, ok := prefixPart(n); ok {
-			m.fallback[i] = p
+// CompileScope is CompileMaps with the variables that auth_request_set
+// assigns (names with or without '$'; a name may repeat, one slot each
+// name): in scope everywhere, as nginx adds them to the http block's
+// variables, and numbered in the order given (SetIndex). A request that
+// did not set one finds it not found ("-" in a log).
+func CompileScope(defs []MapDef, sets []string) (*Maps, error) {
+	return CompileVars(defs, sets, nil)
+}
+
+// CompileVars is CompileScope with the variables the rewrite module's set
+// defines as well (rewriteSets, numbered after sets; a name of both is
+// auth_request_set's): in scope everywhere too.
+func CompileVars(defs []MapDef, sets, rewriteSets []string) (*Maps, error) {
+	m := &Maps{byName: map[string]int{}}
+	for i, n := range append(append([]string(nil), sets...), rewriteSets...) {
+		name := strings.ToLower(strings.TrimPrefix(n, "$"))
+		if _, ok := m.sets[name]; ok {
+			continue
 		}
+		if _, ok := names[name]; ok || name == "" {
+			return nil, fmt.Errorf("the duplicate %q variable", name)
+		}
+		if m.sets == nil {
+			m.sets = map[string]int{}
+		}
+		m.sets[name] = len(m.sets)
+		sl := setSlot{name: name, rewrite: i >= len(sets)}
+		if sl.rewrite {
+			sl.fallback, _ = prefixPart(name)
+		}
+		m.slots = append(m.slots, sl)
 	}
 	for i, d := range defs {
 		name := strings.ToLower(strings.TrimPrefix(d.Variable, "$"))
@@ -85,6 +119,9 @@ func CompileVars(defs []MapDef, sets []string) (*Maps, error) {
 			return nil, &MapError{i, -1, fmt.Sprintf("the duplicate %q variable", name)}
 		}
 		if _, ok := m.byName[name]; ok {
+			return nil, &MapError{i, -1, fmt.Sprintf("the duplicate %q variable", name)}
+		}
+		if _, ok := m.sets[name]; ok {
 			return nil, &MapError{i, -1, fmt.Sprintf("the duplicate %q variable", name)}
 		}
 		m.byName[name] = i
@@ -174,25 +211,24 @@ func (m *Maps) index(name string) (int, bool) {
 	return i, ok
 }
 
-func (m *Maps) setSlot(name string) (int, bool) {
+// SetIndex is the slot of an auth_request_set or set variable (name with
+// or without '$'), false when the scope has no such variable.
+func (m *Maps) SetIndex(name string) (int, bool) {
 	if m == nil {
 		return 0, false
 	}
-	i, ok := m.sets[name]
+	i, ok := m.sets[strings.ToLower(strings.TrimPrefix(name, "$"))]
 	return i, ok
 }
 
-func (m *Maps) setFallback(slot int) *part {
-	if m == nil || slot >= len(m.fallback) || m.fallback[slot].k == kLiteral {
+func (m *Maps) slot(i int) *setSlot {
+	if m == nil || i >= len(m.slots) {
 		return nil
 	}
-	return &m.fallback[slot]
+	return &m.slots[i]
 }
 
-// SetSlot is the slot of set variable name in Request.Set.
-func (m *Maps) SetSlot(name string) (int, bool) { return m.setSlot(name) }
-
-// Sets is the number of set variables.
+// Sets is the number of auth_request_set and set variables in scope.
 func (m *Maps) Sets() int {
 	if m == nil {
 		return 0

@@ -11,11 +11,11 @@
 // The common variables append without allocating.
 //
 // Names resolve in one place (lookup): the table, then the map variables,
-// then the NAME families ($http_, $sent_http_, $cookie_, $arg_). nginx's
-// set (rewrite module, not implemented yet) fits as one more kind: a slot
-// per set variable, numbered at compile time like a map, that the
-// exchange keeps per request and set writes; return, rewrite and if
-// compile their values with Compile like every other user.
+// then auth_request_set's variables, then the NAME families ($http_,
+// $sent_http_, $cookie_, $arg_, $upstream_http_, $upstream_cookie_).
+// auth_request_set's variables are a slot each, numbered at compile time
+// (CompileScope), that the request carries (Request.Set); nginx's set
+// (rewrite module, not implemented yet) fits the same way.
 package vars
 
 import (
@@ -77,52 +77,45 @@ type Request struct {
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
 	BodyLength int64
-	// Set holds the set variables, one slot each (Maps numbers them);
-	// the exchange sizes it with Maps.Sets. A slot not OK was never set:
-	// it reads as "", after Uninit is told its name once (nginx's
-	// uninitialized_variable_warn).
-	Set    []SetValue
-	Uninit func(name string)
-
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
 	RemoteUser string // $remote_user; spillway has no auth yet: ""
+	// Set are the values auth_request_set and set assigned, by slot
+	// (Maps.SetIndex); a nil entry, or a slot past the end, is not set.
+	// A set variable not set reads as "" after Uninit is told its name
+	// (nginx's uninitialized_variable_warn), once while its slot exists.
+	Set    [][]byte
+	Uninit func(name string)
 
 	id    [16]byte // $request_id once made
 	idSet bool
 }
 
-// SetValue is one set variable's value for a request.
-type SetValue struct {
-	V  []byte
-	OK bool
-}
-
-func appendSet(dst []byte, p *part, x Exchange, m *Maps) ([]byte, bool) {
+// appendSet appends a set variable's value (Request.Set): an
+// auth_request_set variable not set is not found; a set variable not set
+// is "" (reported to Uninit, and then kept as ""), or, named like a family
+// ($http_NAME), the family's value.
+func (m *Maps) appendSet(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	r := x.Request()
-	if p.n < len(r.Set) && r.Set[p.n].OK {
-		return append(dst, r.Set[p.n].V...), true
+	if p.n < len(r.Set) && r.Set[p.n] != nil {
+		return append(dst, r.Set[p.n]...), true
 	}
-	if fb := m.setFallback(p.n); fb != nil {
+	sl := m.slot(p.n)
+	switch {
+	case sl == nil || !sl.rewrite:
+		return dst, false
+	case sl.fallback.k != kLiteral:
 		// set $http_x_forwarded_proto ...: until it is set the variable
 		// is the header's, as nginx reads a prefixed name set defines.
-		return appendVar(dst, fb, x)
+		return appendVar(dst, &sl.fallback, x)
 	}
 	if r.Uninit != nil {
-		r.Uninit(p.arg)
+		r.Uninit(sl.name)
 	}
 	if p.n < len(r.Set) {
-		r.Set[p.n].OK = true // nginx keeps the empty value: one warning
+		r.Set[p.n] = []byte{} // nginx keeps the empty value: one warning
 	}
 	return dst, true
-}
-
-// Builtin reports whether name (lower case, without "$") is one of
-// spillway's own variables, which set cannot define. A name of a family
-// ($http_NAME, $arg_NAME...) can be: set then shadows it for the request.
-func Builtin(name string) bool {
-	_, ok := names[name]
-	return ok
 }
 
 // Conn is the client connection ($remote_addr, $server_port, $ssl_*) and
@@ -237,7 +230,9 @@ const (
 	kArg          // $arg_NAME
 	kMap          // a map's variable (part.n: its index in Maps)
 	kCapture      // $1..$9 inside a map's value (part.n)
-	kSet          // a set variable (part.n: its slot in Request.Set; part.arg: its name)
+	kSet          // an auth_request_set or set variable (part.n: its slot, Request.Set)
+
+	kUpstreamCookie // $upstream_cookie_NAME: a cookie the last upstream response set
 )
 
 // names is the table: every variable spillway knows, by nginx's name.
@@ -270,7 +265,7 @@ var names = map[string]kind{
 var prefixes = [...]struct {
 	prefix string
 	k      kind
-}{{"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
+}{{"upstream_cookie_", kUpstreamCookie}, {"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
 
 // Names returns every variable name of the table, and the prefixed
 // families as "http_NAME" and so on (for docs and their test).
@@ -283,6 +278,15 @@ func Names() []string {
 		out = append(out, p.prefix+"NAME")
 	}
 	return out
+}
+
+// Builtin reports whether name (without '$') is a variable of the table,
+// which auth_request_set and set may not assign (nginx: "the duplicate
+// variable"). A name of a family ($http_NAME, $arg_NAME...) is not: set
+// then shadows it for the request.
+func Builtin(name string) bool {
+	_, ok := names[strings.ToLower(name)]
+	return ok
 }
 
 // part is one piece of a compiled value.
@@ -376,8 +380,8 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 	if i, ok := maps.index(name); ok {
 		return part{k: kMap, n: i}, nil
 	}
-	if i, ok := maps.setSlot(name); ok {
-		return part{k: kSet, n: i, arg: name}, nil
+	if i, ok := maps.SetIndex(name); ok {
+		return part{k: kSet, n: i}, nil
 	}
 	if len(name) == 1 && name[0] >= '0' && name[0] <= '9' {
 		if !captures {
@@ -395,7 +399,7 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 func prefixPart(name string) (part, bool) {
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
-			if p.k != kCookie && p.k != kArg {
+			if p.k != kCookie && p.k != kArg && p.k != kUpstreamCookie {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
 			return part{k: p.k, arg: rest}, true
@@ -468,7 +472,9 @@ func (v *Value) append(dst []byte, x Exchange, esc Escape, caps *captures, depth
 			dst = caps.append(dst, p.n)
 			found = len(dst) > start
 		case kSet:
-			dst, found = appendSet(dst, p, x, v.maps)
+			// found even when empty: nginx logs a value set to "" as
+			// nothing, and one never set by auth_request_set as "-"
+			dst, found = v.maps.appendSet(dst, p, x)
 		default:
 			dst, found = appendVar(dst, p, x)
 		}
@@ -669,6 +675,10 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 				}
 			}
 		}
+	case kUpstreamCookie:
+		if h := x.Response().Upstream; h != nil {
+			dst = appendSetCookie(dst, h, p.arg)
+		}
 	case kCookie:
 		if h := x.Header(); h != nil {
 			dst = appendCookie(dst, h, p.arg)
@@ -772,6 +782,26 @@ func appendCookie(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
 			if len(c) > len(name) && c[len(name)] == '=' && strings.EqualFold(string(c[:len(name)]), name) {
 				return append(dst, bytes.TrimRight(c[len(name)+1:], " \t")...)
 			}
+		}
+	}
+	return dst
+}
+
+// appendSetCookie appends the value of the cookie name that a Set-Cookie
+// header of h sets (nginx's ngx_http_parse_set_cookie_lines: the name
+// case-insensitively, the value up to ';').
+func appendSetCookie(dst []byte, h *fasthttp.ResponseHeader, name string) []byte {
+	for k, v := range h.All() {
+		if !nameIs(k, "set-cookie") {
+			continue
+		}
+		v = bytes.TrimLeft(v, " \t")
+		if len(v) > len(name) && v[len(name)] == '=' && strings.EqualFold(string(v[:len(name)]), name) {
+			v = v[len(name)+1:]
+			if i := bytes.IndexByte(v, ';'); i >= 0 {
+				v = v[:i]
+			}
+			return append(dst, v...)
 		}
 	}
 	return dst

@@ -208,6 +208,7 @@ type conv struct {
 	fastcgi   bool       // some location has fastcgi_pass
 	maps      []*mapOut  // map blocks, in file order (maps.go)
 	varMaps   *vars.Maps // the maps compiled: their variables are known to every value checked
+	authSets  []string   // the variables auth_request_set assigns (maps.go authSetNames)
 	setVars   []string   // the variables set defines anywhere in http (rewrite.go)
 }
 
@@ -326,7 +327,8 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 			}
 		}
 	}
-	c.setVars = setNames(http.Block, nil)
+	c.authSets = authSetNames(http.Block, nil) // in scope everywhere, like the maps' (maps.go)
+	c.setVars = setNames(http.Block, nil)      // set's too (rewrite.go)
 	c.checkMaps()
 	for _, d := range http.Block {
 		switch d.Name {

@@ -106,6 +106,9 @@ func init() {
 	add(inLocations, "limit_conn_dry_run", single(flagValue))
 	add(inLocations, "auth_basic", authBasic)
 	add(inLocations, "auth_basic_user_file", authBasicUserFile)
+	add(inLocations, "auth_request", authRequest)
+	add(inLocations, "auth_request_set", authRequestSet)
+	add(inLocations, "proxy_pass_request_body", single(flagValue))
 
 	// TLS (ngx_http_ssl_module, and proxy_ssl_* of ngx_http_proxy_module).
 	add(inServers, "ssl_certificate", certificates)
@@ -221,15 +224,13 @@ var unsupportedWhy = map[string]string{
 }
 
 // refusedWhy lists the directives of nginx's modules that guard requests
-// (access, auth_basic, auth_request, limit_req, limit_conn, referer,
+// (access, auth_basic, limit_req, limit_conn, referer,
 // secure_link, the core module's limit_except, satisfy and internal, the
 // rewrite module's if and return, client certificates, and the common
 // third-party guards: auth_jwt, Lua, njs, ModSecurity, naxsi...) and that
 // spillway does not enforce: each refuses the file, since dropping it would
 // answer requests that nginx refuses. The text says what would happen.
 var refusedWhy = map[string]refusal{
-	"auth_request":             {why: "no subrequest would authorize requests", off: true},
-	"auth_request_set":         {why: "no subrequest would authorize requests"},
 	"auth_jwt":                 {why: "no token would be checked", off: true},
 	"auth_jwt_key_file":        {why: "no token would be checked"},
 	"auth_jwt_key_request":     {why: "no token would be checked"},
@@ -870,6 +871,42 @@ func authBasicUserFile(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
+// authRequest is "auth_request uri|off". nginx takes the URI as written
+// (no variables) and routes the subrequest like a client's request.
+func authRequest(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	lv.m.set(d.Name, str(d.Args[0]))
+	return nil
+}
+
+// authRequestSet is "auth_request_set $variable value": one entry of the
+// level's list (a level with any replaces the inherited list, as nginx).
+// A value with a variable spillway lacks refuses the file: the variable
+// often carries who the user is to the application.
+func authRequestSet(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 2 {
+		return invalidArgs(d)
+	}
+	if !strings.HasPrefix(d.Args[0], "$") {
+		return &Error{Msg: `invalid variable name "` + d.Args[0] + `"`, File: d.File, Line: d.Line}
+	}
+	if v := c.unknownVariable(d.Args[1]); v != "" {
+		c.warn(d, Refused, "\"auth_request_set\" directive in %s is not enforced by spillway (it has no \"$%s\" variable: \"%s\" would be empty)", lv.ctx, v, d.Args[0])
+		return nil
+	}
+	n := lv.m.get(d.Name)
+	if n == nil {
+		n = lv.m.set(d.Name, &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	n.Content = append(n.Content, str(d.Args[0]+" "+d.Args[1]))
+	return nil
+}
+
 // certificates collects ssl_certificate / ssl_certificate_key: nginx allows
 // several (an ECDSA and an RSA pair); the n-th key goes with the n-th
 // certificate. Relative paths start at the configuration's directory.
@@ -948,8 +985,8 @@ func stubStatus(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// internal: spillway makes no internal redirects or subrequests, so the
-// location answers every client 404, as nginx does to a client.
+// internal: the location answers every client 404, as nginx does; internal
+// redirects and auth_request's subrequests reach it.
 func internal(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 0 {
 		return invalidArgs(d)

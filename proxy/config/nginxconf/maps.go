@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -81,7 +82,7 @@ func (c *conv) checkMaps() {
 		for i, m := range c.maps {
 			defs[i] = m.def
 		}
-		maps, err := vars.CompileVars(defs, c.setVars)
+		maps, err := vars.CompileVars(defs, c.authSets, c.setVars)
 		var me *vars.MapError
 		if err == nil || !errors.As(err, &me) {
 			c.varMaps = maps
@@ -91,6 +92,19 @@ func (c *conv) checkMaps() {
 		c.warn(m.d, Unsupported, `unsupported map "%s" in http, not converted: %v`, "$"+m.def.Variable, err)
 		c.maps = append(c.maps[:me.Map], c.maps[me.Map+1:]...)
 	}
+}
+
+// authSetNames lists the variables every auth_request_set in block (and
+// the blocks in it) assigns: nginx adds them to the http block's
+// variables, so each is known in every value.
+func authSetNames(block []*Directive, names []string) []string {
+	for _, d := range block {
+		if d.Name == "auth_request_set" && len(d.Args) == 2 && strings.HasPrefix(d.Args[0], "$") && !slices.Contains(names, d.Args[0]) {
+			names = append(names, d.Args[0])
+		}
+		names = authSetNames(d.Block, names)
+	}
+	return names
 }
 
 // unknownVariable returns the first variable of a value that spillway

@@ -50,8 +50,6 @@ func refusedLines(t *testing.T, res *Result, err error) []string {
 // dropping it would answer requests that nginx refuses.
 func TestConvertRefusesAccessControl(t *testing.T) {
 	cases := []struct{ directive, why string }{
-		{"auth_request /auth;", "no subrequest would authorize requests"},
-		{"auth_request_set $user $upstream_http_x_user;", "no subrequest would authorize requests"},
 		{`auth_jwt "api";`, "no token would be checked"},
 		{"auth_jwt_key_file /etc/nginx/jwk.json;", "no token would be checked"},
 		{"auth_jwt_key_request /jwks;", "no token would be checked"},
@@ -142,13 +140,13 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"static files", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation /static/ { }"), []string{
 			`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
-		{"regex RE2 cannot compile, with what it guards", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ ^/(?!public) {\nauth_request /auth;\nproxy_pass http://127.0.0.1:9000; }"), []string{
+		{"regex RE2 cannot compile, with what it guards", conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; }\nlocation ~ ^/(?!public) {\nauth_jwt closed;\nproxy_pass http://127.0.0.1:9000; }"), []string{
 			"location \"~ ^/(?!public)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:6",
-			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:7`,
+			`"auth_jwt" directive in location is not enforced by spillway (no token would be checked) in x.conf:7`,
 		}},
-		{"nested location, with what it guards", conf("listen 80;\nlocation /admin/ { proxy_pass http://127.0.0.1:9000;\nlocation /admin/secret {\nauth_request /auth; } }"), []string{
+		{"nested location, with what it guards", conf("listen 80;\nlocation /admin/ { proxy_pass http://127.0.0.1:9000;\nlocation /admin/secret {\nauth_jwt closed; } }"), []string{
 			`nested location "/admin/secret" in location cannot be converted: its requests would reach the enclosing location in x.conf:6`,
-			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:7`,
+			`"auth_jwt" directive in location is not enforced by spillway (no token would be checked) in x.conf:7`,
 		}},
 		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{
 			`location "@app" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
@@ -160,10 +158,10 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
 		}},
-		{"every server refused", conf("listen 80;\nlocation /admin/ { auth_request /auth; }"), []string{
+		{"every server refused", conf("listen 80;\nlocation /admin/ { auth_jwt closed; }"), []string{
 			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
 			`location "/admin/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:5`,
-			`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in x.conf:5`,
+			`"auth_jwt" directive in location is not enforced by spillway (no token would be checked) in x.conf:5`,
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -206,16 +204,16 @@ http {
 `)
 	write(inc, `location /admin/ {
     proxy_pass http://127.0.0.1:9000;
-    auth_request /auth;
-    auth_request_set $user $upstream_http_x_user;
+    auth_jwt closed;
+    auth_jwt_key_file conf/key.jwk;
     gunzip on;
 }
 `)
 	res, err := ConvertFile(main, Options{})
 	got := refusedLines(t, res, err)
 	want := []string{
-		`"auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + inc + `:3`,
-		`"auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests) in ` + inc + `:4`,
+		`"auth_jwt" directive in location is not enforced by spillway (no token would be checked) in ` + inc + `:3`,
+		`"auth_jwt_key_file" directive in location is not enforced by spillway (no token would be checked) in ` + inc + `:4`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -223,8 +221,8 @@ http {
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
 ` + main + `:3: unsupported directive "gzip_static" in http
 ` + main + `:6: unsupported directive "add_trailer" in location
-` + inc + `:3: "auth_request" directive in location is not enforced by spillway (no subrequest would authorize requests)
-` + inc + `:4: "auth_request_set" directive in location is not enforced by spillway (no subrequest would authorize requests)
+` + inc + `:3: "auth_jwt" directive in location is not enforced by spillway (no token would be checked)
+` + inc + `:4: "auth_jwt_key_file" directive in location is not enforced by spillway (no token would be checked)
 ` + inc + `:5: unsupported directive "gunzip" in location
 `
 	if w := warningLines(res.Warnings); w != wantWarnings {
@@ -434,5 +432,66 @@ func TestConvertRefusesProxySetHeaderWithUnknownVariable(t *testing.T) {
 	want = `"proxy_set_header" directive in location is not enforced by spillway (it has no "$lookahead" variable: the client's own "X-Look" header would reach the upstream) in x.conf:4`
 	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// auth_request, auth_request_set and proxy_pass_request_body convert
+// (oauth2-proxy's guide's shape); auth_request_set's variables are known
+// in every value, including those read before the directive (nginx adds
+// them to the http block's variables); a value with a variable spillway
+// lacks refuses the file; the result passes spillway's check, which
+// routes the auth URI.
+func TestConvertAuthRequest(t *testing.T) {
+	in := `http {
+  log_format who '$remote_addr $user';
+  server { listen 8080; access_log /tmp/a.log who;
+    location / { proxy_set_header X-User $user; add_header X-Email $email;
+      auth_request /oauth2/auth;
+      auth_request_set $user $upstream_http_x_auth_request_user;
+      auth_request_set $email $upstream_http_x_auth_request_email;
+      proxy_pass http://127.0.0.1:9000; }
+    location = /oauth2/auth { internal; proxy_pass http://127.0.0.1:4180;
+      proxy_set_header Content-Length ""; proxy_set_header X-Original-URI $request_uri; proxy_pass_request_body off; }
+    location /public/ { auth_request off; proxy_pass http://127.0.0.1:9000; }
+  }
+}
+`
+	res, err := convertText(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(res.YAML)
+	for _, f := range []string{
+		"          auth_request: /oauth2/auth\n          auth_request_set:\n            - $user $upstream_http_x_auth_request_user\n            - $email $upstream_http_x_auth_request_email\n",
+		"          proxy_pass_request_body: off\n",
+		"          auth_request: off\n",
+		"            X-User: $user\n",
+	} {
+		if !strings.Contains(y, f) {
+			t.Errorf("output lacks %q\n%s", f, y)
+		}
+	}
+	if w := warningLines(res.Warnings); w != "" {
+		t.Errorf("warnings:\n%s", w)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err == nil {
+		err = proxy.Validate(cfg)
+	}
+	if err != nil {
+		t.Fatalf("the converted configuration does not pass the check: %v\n%s", err, y)
+	}
+
+	_, err = convertText(t, conf("listen 80; location / { proxy_pass http://a:1; auth_request /a; auth_request_set $u $upstream_trailer_x; }"))
+	if err == nil || !strings.Contains(err.Error(), `"auth_request_set" directive in location is not enforced by spillway (it has no "$upstream_trailer_x" variable: "$u" would be empty)`) {
+		t.Errorf("unknown variable: %v", err)
+	}
+	for _, c := range []struct{ in, want string }{
+		{conf("listen 80; location / { proxy_pass http://a:1; auth_request; }"), `invalid number of arguments in "auth_request" directive in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; auth_request_set u x; }"), `invalid variable name "u" in x.conf:4`},
+	} {
+		if _, err := convertText(t, c.in); err == nil || err.Error() != c.want {
+			t.Errorf("%q: got %v, want %s", c.in, err, c.want)
+		}
 	}
 }
