@@ -174,16 +174,14 @@ func (x *exchange) beginSubrequest(parent *exchange, ar *authRequest) {
 func (x *exchange) runSubrequest() (status int, gone bool) {
 	x.buildHead()
 	x.watchClient()
-	for {
-		next, ok := x.tryOnce()
-		if ok {
-			break
-		}
-		if !next {
-			gone = x.watch.gone()
-			x.watch.stop()
-			return x.status, gone // page or clientAborted recorded it
-		}
+	out := x.tryOnce()
+	for out == tryNext {
+		out = x.tryOnce()
+	}
+	if out == tryDone {
+		gone = x.watch.gone()
+		x.watch.stop()
+		return x.status, gone // page or clientAborted recorded it
 	}
 	x.watch.stop()
 	status = x.uresp.Header.StatusCode()

@@ -12,6 +12,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // reqBody is the request body as the upstream exchange sees it: a size for
@@ -206,11 +207,11 @@ func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string
 // with nothing sent (nginx logs nothing), a broken chunked body 400, a client
 // that went away 499.
 func (x *exchange) clientBodyError(err error) bool {
-	switch classify(PhaseSendClient, err) {
-	case KindTimeout:
+	switch upstream.Classify(upstream.PhaseSendClient, err) {
+	case upstream.KindTimeout:
 		x.status = fasthttp.StatusRequestTimeout
 		x.closeSilently()
-	case KindClosed, KindReset:
+	case upstream.KindClosed, upstream.KindReset:
 		x.logf(errorlog.Level(config.LevelInfo), "client prematurely closed connection", 0, "")
 		x.status = 499
 		x.closeSilently()

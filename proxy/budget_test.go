@@ -5,70 +5,12 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/upstream"
 )
-
-func TestRetryBudgetTokens(t *testing.T) {
-	now := time.Unix(1000, 0)
-	b := newRetryBudget(0.2, 0)
-	if b.spend(now) {
-		t.Fatal("a budget that earned nothing allowed a retry")
-	}
-	for range 10 {
-		b.earn()
-	}
-	got := 0
-	for b.spend(now) {
-		got++
-	}
-	if got != 2 {
-		t.Fatalf("10 requests at 20%% allowed %d retries, want 2", got)
-	}
-	// The cap: a long quiet spell saves at most retryBudgetBurst requests' worth.
-	for range 100000 {
-		b.earn()
-	}
-	got = 0
-	for b.spend(now) {
-		got++
-	}
-	if want := int(0.2 * retryBudgetBurst); got != want {
-		t.Fatalf("after a long run the burst is %d retries, want %d", got, want)
-	}
-}
-
-func TestRetryBudgetFloor(t *testing.T) {
-	b := newRetryBudget(0.2, 3)
-	now := time.Unix(1000, 0)
-	for i := range 3 {
-		if !b.spend(now) {
-			t.Fatalf("floor retry %d refused", i+1)
-		}
-	}
-	if b.spend(now) {
-		t.Fatal("a fourth retry in the same second passed the floor of 3 with no tokens")
-	}
-	if !b.spend(now.Add(time.Second)) {
-		t.Fatal("the floor did not renew in the next second")
-	}
-}
-
-func TestRetryBudgetOff(t *testing.T) {
-	b := newRetryBudget(0, 0)
-	for range 1000 {
-		if !b.spend(time.Unix(1, 0)) {
-			t.Fatal("retry_budget off refused a retry")
-		}
-	}
-	var nilBudget *retryBudget
-	nilBudget.earn()
-	if !nilBudget.spend(time.Unix(1, 0)) {
-		t.Fatal("a group without a budget refused a retry")
-	}
-}
 
 type fakeBudget struct{ left, asked int }
 
-func (f *fakeBudget) spend(time.Time) bool {
+func (f *fakeBudget) Spend(time.Time) bool {
 	f.asked++
 	if f.left == 0 {
 		return false
@@ -82,7 +24,7 @@ func (f *fakeBudget) spend(time.Time) bool {
 // retry (not extra load: the request never reached the upstream) never does.
 func TestDecideRetryBudget(t *testing.T) {
 	def := config.NextError | config.NextTimeout
-	reset := &UpstreamError{Phase: PhaseReadHeader, Kind: KindReset, Written: 100}
+	reset := &upstream.Error{Phase: upstream.PhaseReadHeader, Kind: upstream.KindReset, Written: 100}
 	empty := &fakeBudget{}
 	v := decideRetry(retryInput{Err: reset, Mask: def, Replayable: true, Tries: 1, MaxTries: 2, Budget: empty})
 	if v.Retry || v.Why != "retry budget exhausted" || empty.asked != 1 {
@@ -96,12 +38,12 @@ func TestDecideRetryBudget(t *testing.T) {
 	if v := decideRetry(retryInput{Err: reset, Mask: def, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2, Budget: post}); v.Retry || post.asked != 0 {
 		t.Fatalf("a POST that is not retried anyway asked the budget: %+v asked %d", v, post.asked)
 	}
-	stale := &UpstreamError{Phase: PhaseReadHeader, Kind: KindReset, Reused: true, Written: 100}
+	stale := &upstream.Error{Phase: upstream.PhaseReadHeader, Kind: upstream.KindReset, Reused: true, Written: 100}
 	if v := decideRetry(retryInput{Err: stale, Mask: def, Replayable: true, Tries: 1, MaxTries: 2, Budget: empty}); !v.Retry || !v.Fresh {
 		t.Fatalf("stale keepalive retry refused by the budget: %+v", v)
 	}
-	if statusRetry(502, retryInput{Mask: def | config.NextHTTP502, Tries: 1, MaxTries: 2, Budget: &fakeBudget{}}) {
-		t.Fatal("http_502 retried with an empty budget")
+	if v := decideRetry(retryInput{Status: 502, Mask: def | config.NextHTTP502, Tries: 1, MaxTries: 2, Budget: &fakeBudget{}}); v.Retry || v.Why != "retry budget exhausted" {
+		t.Fatalf("http_502 with an empty budget: %+v", v)
 	}
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,6 +13,8 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -61,10 +64,10 @@ type clientWatch struct {
 	mu     sync.Mutex
 	cc     *clientConn
 	state  watchState
-	timer  *time.Timer   // fires arm; created once per pooled exchange
-	exited chan struct{} // closed when an armed watcher returns
-	errno  syscall.Errno // ECONNRESET for an RST, 0 for a FIN
-	up     *upConn       // the upstream connection to close when the client goes
+	timer  *time.Timer    // fires arm; created once per pooled exchange
+	exited chan struct{}  // closed when an armed watcher returns
+	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
+	up     *upstream.Conn // the upstream connection to close when the client goes
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -121,7 +124,7 @@ func (w *clientWatch) context() context.Context {
 // use names the upstream connection the exchange is waiting on (nil when
 // none): the watcher closes it when the client goes, which ends the wait.
 // It reports false when the client is already gone.
-func (w *clientWatch) use(uc *upConn) bool {
+func (w *clientWatch) use(uc *upstream.Conn) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.up = uc
@@ -219,7 +222,7 @@ func (w *clientWatch) arm() {
 	if up != nil {
 		// Ends a send or a header read at once; the exchange closes it
 		// properly when its call returns.
-		_ = up.tcp.Close()
+		_ = up.Abort()
 	}
 }
 
@@ -231,34 +234,30 @@ var errClientGone = errors.New("client prematurely closed connection")
 // and nothing sent. a is the attempt (nil during a backoff pause) and ue its
 // error (nil when the header had arrived), from which the phase comes; the
 // attempt's $upstream_status is the status line, if one had arrived.
-func (x *exchange) clientAborted(addr string, ue *UpstreamError, a *attempt) {
-	phase, status, start := PhaseConnect, 0, time.Now()
+func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.Attempt) {
+	phase, status, start := upstream.PhaseConnect, 0, time.Now()
 	if a != nil {
-		start = a.start
+		start = a.Start
 	}
 	switch {
 	case ue != nil:
 		phase = ue.Phase
-		if phase == PhaseReadHeader && ue.Read == 0 {
+		if phase == upstream.PhaseReadHeader && ue.Read == 0 {
 			// nginx's action stays "sending request" until a
 			// response byte has been read.
-			phase = PhaseSend
+			phase = upstream.PhaseSend
 		}
-		if phase == PhaseReadHeader && x.loc.fcgi == nil {
-			status = partialStatus(a.conn)
+		if phase == upstream.PhaseReadHeader && x.loc.fcgi == nil && a.Conn != nil {
+			status = partialStatus(a.Conn.Reader())
 		}
 	case a != nil: // the header came as the client went
-		phase, status = PhaseReadHeader, x.uresp.Header.StatusCode()
-		a.conn.close()
-	}
-	var err error
-	if x.watch.errno != 0 {
-		err = x.watch.errno
+		phase, status = upstream.PhaseReadHeader, x.uresp.Header.StatusCode()
+		a.Conn.Close()
 	}
 	if addr != "" {
 		x.attempts = append(x.attempts, vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
-		x.logUpstream(errorlog.Level(config.LevelInfo), &UpstreamError{Phase: phase, Err: err},
-			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", addr)
+		x.logPeer(errorlog.Level(config.LevelInfo), phase,
+			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", x.watch.errno, addr)
 	}
 	x.status = 499
 	x.closeSilently()
@@ -274,14 +273,14 @@ func (x *exchange) watchClient() {
 
 // partialStatus is the status of a response head cut short, when its
 // status line had arrived whole (nginx's $upstream_status has it), else 0.
-func partialStatus(uc *upConn) int {
-	if uc == nil {
+func partialStatus(br *bufio.Reader) int {
+	if br == nil {
 		return 0
 	}
-	b, _ := uc.br.Peek(uc.br.Buffered()) // what was read; the connection is closed
+	b, _ := br.Peek(br.Buffered()) // what was read; the connection is closed
 	line, _, ok := bytes.Cut(b, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
-	if !ok || !validStatusLine(line) {
+	if !ok || !httphead.ValidStatusLine(line) {
 		return 0
 	}
 	return int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')

@@ -18,9 +18,9 @@ func TestPartialStatus(t *testing.T) {
 		"hello\r\n":                     0,
 		"":                              0,
 	} {
-		uc := &upConn{br: bufio.NewReader(strings.NewReader(in))}
-		_, _ = uc.br.Peek(1) // fill the buffer, as the header read did
-		if got := partialStatus(uc); got != want {
+		br := bufio.NewReader(strings.NewReader(in))
+		_, _ = br.Peek(1) // fill the buffer, as the header read did
+		if got := partialStatus(br); got != want {
 			t.Errorf("partialStatus(%q) = %d, want %d", in, got, want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/vars"
 )
 
@@ -36,7 +37,7 @@ import (
 func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64) *errorlog.Entry {
 	msg := err.Error()
 	raw := skipEmptyLines(parseErrorBytes(msg))
-	_, headers := cutLine(raw)
+	_, headers := httphead.CutLine(raw)
 	if bytes.IndexAny(raw, "\r\n") < 0 {
 		headers = nil
 	}
@@ -108,7 +109,7 @@ func headSoFar(err error, vhosts []*vhost, f *errorlog.Fields) *vhost {
 	} else {
 		raw = nil
 	}
-	_, headers := cutLine(raw)
+	_, headers := httphead.CutLine(raw)
 	h := scanHeaders(headers, "")
 	f.Host, f.Referrer = h.host, h.referer
 	if h.host == "" {
@@ -209,10 +210,10 @@ func scanHeaders(raw []byte, lowerName string) headerScan {
 	var h headerScan
 	for len(raw) > 0 {
 		var line []byte
-		line, raw = cutLine(raw)
+		line, raw = httphead.CutLine(raw)
 		if lowerName == "\x00" {
 			if i := bytes.IndexByte(line, 0); i >= 0 {
-				h.second = escapeUpTo(line, i)
+				h.second = httphead.EscapeUpTo(line, i)
 				break
 			}
 		}

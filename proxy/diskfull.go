@@ -9,6 +9,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // Temp file budget (http.temp_file_limit) and a full disk.
@@ -74,11 +75,11 @@ func (s *spoolStream) onFull(err error) {
 			}
 			msg += ` "` + te.Path + `"`
 		}
-		errno := errnoOf(err)
+		errno := errorlog.ErrnoOf(err)
 		msg += " failed (" + strconv.Itoa(int(errno)) + ": " + errorlog.StrError(errno) + ")"
 	}
 	msg += ": the response is relayed at the client's pace"
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: PhaseReadBody}, msg, s.uc.peer.addr)
+	x.logPeer(errorlog.Level(config.LevelWarn), upstream.PhaseReadBody, msg, 0, s.uc.Peer().Addr())
 }
 
 // writeDiskFull writes the temp-file budget and what a lack of space did.

@@ -1,6 +1,10 @@
 // Package proxy is spillway's request path: the client side (fasthttp's
-// server), the upstream exchange it drives phase by phase, retries, passive
-// health, keepalive caches, and nginx's logs.
+// server), the lifecycle of a request (the exchange) that drives the
+// upstream side phase by phase, the one retry decision, the response relay
+// (respond, spool), pages, nginx's logs and the metrics. The upstream side
+// itself (groups and peer selection, health checks, connections, the
+// keepalive cache, upstream TLS, the typed upstream.Error) is package
+// proxy/upstream.
 //
 // Start reading at handler.go: Proxy.serve is a request's whole life.
 //
@@ -9,20 +13,21 @@
 //	rewrite module: scripts, search  exchange.rewritePhases: server's script, location,
 //	again after a rewrite            its script, again while $uri changed (rewrite.go)
 //	buffer the request body          exchange.readBody (body.go)
-//	build the upstream head once     exchange.buildHead, appendHead (request.go)
-//	┌ pick upstream                  group.pick: smooth weighted RR, max_fails (upstream.go)
-//	│ connect / reuse idle conn      idleCache.get probes FIN/RST first, retires past the
-//	│                                server's learned idle timeout (keepalive.go, idlelearn)
-//	│ send request                   attempt.send          "sending request to upstream"
-//	│ read response header           attempt.readHeader    "reading response header from upstream"
-//	└ failed? retry?                 decideRetry, the only retry decision (retry.go)
-//	respond: head, then the body     exchange.respond      "reading upstream" (respond.go)
+//	build the upstream head once     exchange.buildHead, appendHead (request.go); picks the
+//	                                 upstream.Protocol: HTTP1, or FastCGI (fcgi.go)
+//	┌ pick upstream                  upstream.Group.Pick: smooth weighted RR, least_conn, max_fails
+//	│ connect / reuse idle conn      upstream.Transport.Open: the keepalive cache probes FIN/RST
+//	│                                first, retires past the learned idle timeout (idlelearn)
+//	│ send request                   upstream.Attempt.Send  "sending request to upstream"
+//	│ read response header           Protocol.ReadHeader    "reading response header from upstream"
+//	└ failed or listed status? retry decideRetry, the only retry decision (retry.go)
+//	respond: head, then the body     exchange.respond       "reading upstream" (respond.go)
 //	log                              exchange.finish: access log; errors logged where they happen
 //
-// Every upstream failure is one *UpstreamError carrying its Phase, Kind,
-// peer, whether the connection was reused and the bytes each way
-// (errors.go); the status (502/504), nginx's log message and the retry
-// decision are all computed from it.
+// Every upstream failure is one *upstream.Error carrying its Phase, Kind,
+// peer, whether the connection was reused and the bytes each way; the
+// status (502/504), nginx's log message and the retry decision are all
+// computed from it, with no type assertion on the way.
 //
 // proxy_set_header, fastcgi_param and the access log's format are values
 // compiled once per site by proxy/vars; the exchange is their

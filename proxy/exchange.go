@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"net"
+	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -66,24 +68,25 @@ type exchange struct {
 	head  []byte             // request head sent upstream (built once, replayed on retries)
 	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
 
-	tried       []*peer
+	tried       []*upstream.Peer
 	tries       int            // attempts that used a try
 	freeUsed    bool           // the free stale-keepalive retry was used
 	sameRetries int            // retries to a server already tried (proxy_next_upstream_backoff)
-	freshNext   *peer          // retry this peer on a fresh connection next
+	freshNext   *upstream.Peer // retry this peer on a fresh connection next
 	attempts    []vars.Attempt // the tries, as $upstream_* list them
 	firstTry    time.Time
-	cur         *attempt    // the attempt whose response is being relayed
-	attemptBuf  attempt     // storage for the current attempt (one at a time)
-	stream      bodyStream  // the body when proxy_buffering is off
-	spooled     spoolStream // the body when it is buffered and larger than proxy_buffers
-	status      int         // status sent to the client (for the access log)
-	bodyBytes   int64       // body bytes handed to the client connection
-	clientWDL   time.Time   // the client write deadline last set (sendDeadline)
+	cur         *upstream.Attempt // the attempt whose response is being relayed
+	attemptBuf  upstream.Attempt  // storage for the current attempt (one at a time)
+	stream      bodyStream        // the body when proxy_buffering is off
+	spooled     spoolStream       // the body when it is buffered and larger than proxy_buffers
+	status      int               // status sent to the client (for the access log)
+	bodyBytes   int64             // body bytes handed to the client connection
+	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	logged      bool
-	fcgi        fcgiState    // the FastCGI side of the exchange (fcgi.go)
-	vars        exchangeVars // what its variables read (vars.go)
-	connHeld    []connHold   // limit_conn counts held until finish (limitconn.go)
+	fcgi        fcgiState         // the FastCGI side of the exchange (fcgi.go)
+	proto       upstream.Protocol // HTTP1, or &fcgi: set by buildHead
+	vars        exchangeVars      // what its variables read (vars.go)
+	connHeld    []connHold        // limit_conn counts held until finish (limitconn.go)
 
 	// parent is set on an auth_request subrequest (authrequest.go): it
 	// answers its parent, never the client.
@@ -158,18 +161,21 @@ func bstr(b []byte) string {
 
 // upstreamURL is nginx's "upstream:" field: scheme, peer, URI sent.
 func (x *exchange) upstreamURL(hostport string) string {
-	return upstreamPeerURL(x.loc.scheme, hostport, x.uri)
+	return upstream.PeerURL(x.loc.scheme, hostport, x.uri)
 }
 
-// logUpstream writes nginx's error line for a failed attempt.
-func (x *exchange) logUpstream(lv errorlog.Level, e *UpstreamError, msg string, hostport string) {
+// logUpstream writes nginx's error line for a failed attempt: its
+// message, errno and phase, about the server hostport.
+func (x *exchange) logUpstream(lv errorlog.Level, e *upstream.Error, hostport string) {
+	x.logPeer(lv, e.Phase, e.Message(), e.Errno(), hostport)
+}
+
+// logPeer writes an error-log line about the upstream server hostport:
+// msg, while phase, with nginx's "upstream:" field.
+func (x *exchange) logPeer(lv errorlog.Level, phase upstream.Phase, msg string, errno syscall.Errno, hostport string) {
 	f := x.fields
 	f.Upstream = x.upstreamURL(hostport)
-	errno := e.Errno()
-	if msg == "" {
-		msg = e.Message()
-	}
-	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno, Action: e.Phase.String(), Fields: &f})
+	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno, Action: phase.String(), Fields: &f})
 }
 
 // logf writes an error-log line with this request's fields and no upstream.
@@ -178,7 +184,7 @@ func (x *exchange) logf(lv errorlog.Level, msg string, errno uintptr, action str
 		return
 	}
 	if action == "" && x.subDone {
-		action = PhaseSendClient.String()
+		action = upstream.PhaseSendClient.String()
 	}
 	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: sysErrno(errno), Action: action, Fields: &x.fields})
 }

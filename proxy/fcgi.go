@@ -7,24 +7,28 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/valyala/fasthttp"
+
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/fastcgi"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
 // FastCGI is one more upstream protocol for the same pipeline, not a second
 // pipeline. A location with fastcgi_pass has loc.fcgi set, and the request
 // goes through Proxy.serve like any other: the same pick, connect, keepalive
-// cache, retry decision, UpstreamError, buffers, spool and temp files (the
+// cache, retry decision, upstream.Error, buffers, spool and temp files (the
 // config copied the fastcgi_* values into the Location's proxy fields).
-// Only four steps switch on the protocol, each through one method here:
+// Only four steps switch on the protocol: fcgiState is the exchange's
+// upstream.Protocol for three of them.
 //
 //	build the upstream head once   buildFastCGIHead: BEGIN_REQUEST + PARAMS (+ empty STDIN)
-//	send the body                  stdin: the body framed as STDIN records as it is read
-//	read the response header       readHeader: STDOUT records up to the CGI header's end,
+//	send the body                  Frame: the body framed as STDIN records as it is read
+//	read the response header       ReadHeader: STDOUT records up to the CGI header's end,
 //	                               STDERR logged, parsed into x.uresp.Header
-//	read the body / reuse          bodyReader: the rest of STDOUT, io.EOF at END_REQUEST;
+//	read the body / reuse          Body: the rest of STDOUT, io.EOF at END_REQUEST;
 //	                               fcgiReusable: fastcgi_keep_conn and a complete END_REQUEST
 
 // fcgiLocation is a location's FastCGI settings, compiled once per site.
@@ -75,7 +79,7 @@ type fcgiState struct {
 	script []byte // $fastcgi_script_name
 	pinfo  []byte // $fastcgi_path_info
 	peer   string
-	phase  Phase
+	phase  upstream.Phase
 	stderr func([]byte)
 }
 
@@ -174,47 +178,30 @@ func (x *exchange) splitScriptName() {
 	}
 }
 
-// stdin frames a request body for the protocol in use (the seam for
-// attempt.send): FastCGI sends it as STDIN records ending with an empty one.
-func (x *exchange) stdin(body io.Reader) io.Reader {
-	if body == nil || x.loc.fcgi == nil {
-		return body
+// Frame sends a request body as STDIN records ending with an empty one
+// (upstream.Protocol).
+func (st *fcgiState) Frame(body io.Reader) io.Reader {
+	if body == nil {
+		return nil
 	}
-	x.fcgi.stdin.Reset(body)
-	return &x.fcgi.stdin
+	st.stdin.Reset(body)
+	return &st.stdin
 }
 
-// readHeader reads the response head of the protocol in use into
-// x.uresp.Header (phase: reading response header from upstream). The error
-// is an *UpstreamError.
-func (x *exchange) readHeader(a *attempt) error {
-	if x.loc.fcgi == nil {
-		return a.readHeader(&x.uresp.Header)
-	}
-	if ue := x.readFastCGIHeader(a); ue != nil {
-		return ue
-	}
-	return nil
-}
+// Body is the rest of STDOUT, io.EOF at END_REQUEST (upstream.Protocol).
+func (st *fcgiState) Body(*upstream.Attempt) *bufio.Reader { return st.br }
 
-// bodyReader is where the response body is read from: the connection for
-// HTTP, the rest of STDOUT for FastCGI.
-func (x *exchange) bodyReader(a *attempt) *bufio.Reader {
-	if x.loc.fcgi != nil {
-		return x.fcgi.br
-	}
-	return a.conn.br
-}
-
-func (x *exchange) readFastCGIHeader(a *attempt) *UpstreamError {
-	st := &x.fcgi
-	st.x = x
-	st.peer = a.conn.peer.addr
-	st.phase = PhaseReadHeader
+// ReadHeader reads STDOUT records up to the end of the CGI header into h,
+// logging STDERR records (upstream.Protocol; phase: reading response
+// header from upstream).
+func (st *fcgiState) ReadHeader(a *upstream.Attempt, h *fasthttp.ResponseHeader) *upstream.Error {
+	x := st.x
+	st.peer = a.Conn.Peer().Addr()
+	st.phase = upstream.PhaseReadHeader
 	if st.stderr == nil {
 		st.stderr = st.logStderr
 	}
-	st.rd.Reset(a.conn.br, st.stderr)
+	st.rd.Reset(a.Conn.Reader(), st.stderr)
 	// fastcgi_buffer_size bounds the CGI header, as proxy_buffer_size
 	// bounds an HTTP head.
 	size := max(int(x.loc.conf.ProxyBufferSize), 16)
@@ -231,11 +218,11 @@ func (x *exchange) readFastCGIHeader(a *attempt) *UpstreamError {
 			break
 		}
 		if len(b) >= st.br.Size() {
-			return a.failKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
+			return a.FailKind(upstream.PhaseReadHeader, upstream.KindTooBigHeader, &fastcgiTooBig{}, "")
 		}
 		if _, err := st.br.Peek(len(b) + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return a.failKind(PhaseReadHeader, KindTooBigHeader, &fastcgiTooBig{}, "")
+				return a.FailKind(upstream.PhaseReadHeader, upstream.KindTooBigHeader, &fastcgiTooBig{}, "")
 			}
 			return x.fastcgiFail(a, err)
 		}
@@ -243,7 +230,6 @@ func (x *exchange) readFastCGIHeader(a *attempt) *UpstreamError {
 	if err := fastcgi.ParseHeader(head, &st.hdr); err != nil {
 		return x.fastcgiFail(a, err)
 	}
-	h := &x.uresp.Header
 	h.Reset()
 	h.DisableNormalizing()
 	h.SetNoDefaultContentType(true)
@@ -270,7 +256,7 @@ func (x *exchange) readFastCGIHeader(a *attempt) *UpstreamError {
 		cl = st.br.Buffered() + rest
 	}
 	h.SetContentLength(cl)
-	st.phase = PhaseReadBody
+	st.phase = upstream.PhaseReadBody
 	return nil
 }
 
@@ -282,7 +268,7 @@ func (*fastcgiTooBig) Error() string { return "upstream sent too big header" }
 // fastcgiFail turns a failure while reading the header into nginx's
 // error: socket errors as for HTTP (104, premature close, timeout);
 // FastCGI's own faults are invalid headers with fastcgi's wording.
-func (x *exchange) fastcgiFail(a *attempt, err error) *UpstreamError {
+func (x *exchange) fastcgiFail(a *upstream.Attempt, err error) *upstream.Error {
 	st := &x.fcgi
 	var pe *fastcgi.ProtocolError
 	switch {
@@ -292,9 +278,9 @@ func (x *exchange) fastcgiFail(a *attempt, err error) *UpstreamError {
 	case err == io.EOF:
 		pe = &fastcgi.ProtocolError{Msg: "upstream prematurely closed FastCGI stdout"}
 	default:
-		return a.fail(PhaseReadHeader, err)
+		return a.Fail(upstream.PhaseReadHeader, err)
 	}
-	ue := a.failKind(PhaseReadHeader, KindInvalidHeader, pe, "")
+	ue := a.FailKind(upstream.PhaseReadHeader, upstream.KindInvalidHeader, pe, "")
 	ue.Err, ue.Msg = pe, pe.Msg // the socket was fine: not its errno
 	return ue
 }
@@ -303,8 +289,7 @@ func (x *exchange) fastcgiFail(a *attempt, err error) *UpstreamError {
 // the phase the record arrived in.
 func (st *fcgiState) logStderr(msg []byte) {
 	x := st.x
-	x.logUpstream(errorlog.Level(config.LevelError), &UpstreamError{Phase: st.phase},
-		`FastCGI sent in stderr: "`+string(msg)+`"`, st.peer)
+	x.logPeer(errorlog.Level(config.LevelError), st.phase, `FastCGI sent in stderr: "`+string(msg)+`"`, 0, st.peer)
 }
 
 // fcgiReusable: with fastcgi_keep_conn the connection goes back to the

@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -96,19 +97,16 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	x.buildHead()
-	x.watchClient() // a client that goes away ends the wait (clientabort.go)
-	for {
-		next, ok := x.tryOnce() // pick, connect, send, read header
-		if ok {
-			break
-		}
-		if !next {
-			x.watch.stop()
-			x.finish()
-			return
-		}
+	x.watchClient()    // a client that goes away ends the wait (clientabort.go)
+	out := x.tryOnce() // pick, connect, send, read header
+	for out == tryNext {
+		out = x.tryOnce()
 	}
 	x.watch.stop()
+	if out == tryDone {
+		x.finish()
+		return
+	}
 	if x.respond() { // the body is streamed: finish runs when it is done
 		return
 	}
@@ -158,8 +156,10 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 func (x *exchange) buildHead() {
 	if x.loc.fcgi != nil {
 		x.buildFastCGIHead() // BEGIN_REQUEST and PARAMS instead (fcgi.go)
+		x.proto = &x.fcgi
 		return
 	}
+	x.proto = upstream.HTTP1{}
 	x.uri = x.upstreamURI(x.uri[:0])
 	var n int64
 	if x.body != nil {
@@ -175,54 +175,47 @@ func (x *exchange) buildHead() {
 	x.head = x.appendHead(x.head[:0], x.uri, n, hasBody)
 }
 
-// tryOnce makes one attempt. ok means a response header arrived and will be
-// relayed; otherwise next says whether to try again (the failure has been
-// logged, and when next is false the client has its error page).
-func (x *exchange) tryOnce() (next, ok bool) {
+// tryOutcome is what one attempt leaves the request with.
+type tryOutcome uint8
+
+const (
+	tryRelay tryOutcome = iota // a response head arrived and will be relayed
+	tryNext                    // the failure was logged: try again
+	tryDone                    // the client was answered (an error page) or went away
+)
+
+// tryOnce makes one attempt: pick, connect, send, read the header, and the
+// retry decision when it failed or its status is listed.
+func (x *exchange) tryOnce() tryOutcome {
 	g := x.loc.group
 	pr, fresh := x.freshNext, x.freshNext != nil
 	x.freshNext = nil
 	if fresh {
 		x.backoff() // the same server again: give it a moment
 		if x.watch.gone() {
-			x.clientAborted(pr.addr, nil, nil)
-			return false, false
+			x.clientAborted(pr.Addr(), nil, nil)
+			return tryDone
 		}
 	}
 	if pr == nil {
-		pr = g.pick(x.tried)
+		pr = g.Pick(x.tried)
 	}
 	if pr == nil {
 		x.noLive()
-		return false, false
+		return tryDone
 	}
 	if x.firstTry.IsZero() {
 		x.firstTry = time.Now()
-		g.budget.earn()
+		g.Budget().Earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
 	if x.watch.gone() { // nginx: no failure, no other server, 499
-		x.clientAborted(pr.addr, ue, a)
-		return false, false
+		x.clientAborted(pr.Addr(), ue, a)
+		return tryDone
 	}
-	x.p.stats.attempt(pr, ue, a.start)
+	x.site.counters[pr].attempt(ue, a.Start)
 	if ue == nil {
-		status := x.uresp.Header.StatusCode()
-		x.record(pr, status, a)
-		if !statusListed(status, x.loc.conf.ProxyNextUpstream) || !statusRetry(status, x.retryInput(nil)) {
-			x.cur = a
-			g.succeeded(pr)
-			return false, true
-		}
-		// proxy_next_upstream http_5xx/403/404/429: drop this answer and go
-		// on. 403 and 404 are never counted as failures (nginx).
-		a.conn.close()
-		if status != 403 && status != 404 && g.failed(pr) {
-			x.logDisabled(pr, PhaseReadHeader)
-		}
-		x.tried = append(x.tried, pr)
-		x.tries++
-		return true, false
+		return x.answered(pr, a)
 	}
 
 	var ce *clientReadError
@@ -231,37 +224,69 @@ func (x *exchange) tryOnce() (next, ok bool) {
 		// upstream (proxy_request_buffering off): the client's fault.
 		x.record(pr, 0, a)
 		x.clientBodyError(ce.err)
-		return false, false
+		return tryDone
 	}
 	x.record(pr, ue.Status(), a)
-	verdict := decideRetry(x.retryInput(ue))
-	x.p.stats.decision(pr, verdict)
+	verdict := decideRetry(x.retryInput(ue, 0))
+	x.site.counters[pr].decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).
 	counted := !verdict.Fresh
-	if counted && ue.Kind == KindTimeout && g.failed(pr) {
+	if counted && ue.Kind == upstream.KindTimeout && g.Failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 		counted = false
 	}
-	x.logUpstream(ue.connectLogLevel(), ue, "", pr.addr)
-	if counted && ue.Kind != KindTimeout && g.failed(pr) {
+	x.logUpstream(ue.ConnectLogLevel(), ue, pr.Addr())
+	if counted && ue.Kind != upstream.KindTimeout && g.Failed(pr) {
 		x.logDisabled(pr, ue.Phase)
 	}
-	x.logDecision(ue, verdict, a)
+	x.logDecision(ue, 0, verdict, a, pr.Addr())
 	switch {
 	case verdict.Fresh:
-		x.p.staleReuse(pr, a, ue) // what the idle timeout learner observes (keepalive.go)
+		x.p.staleReuse(pr, a, ue) // what the idle timeout learner observes (idle.go)
 		x.freeUsed = true
 		x.freshNext = pr
-		return true, false
+		return tryNext
 	case verdict.Retry:
 		x.tried = append(x.tried, pr)
 		x.tries++
-		return true, false
+		return tryNext
 	}
 	x.page(ue.Status())
-	return false, false
+	return tryDone
+}
+
+// answered handles a response head from pr: relayed, unless its status is
+// one proxy_next_upstream lists (http_5xx/403/404/429) and the retry
+// decision passes the request on.
+func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
+	g := x.loc.group
+	status := x.uresp.Header.StatusCode()
+	x.record(pr, status, a)
+	if !statusListed(status, x.loc.conf.ProxyNextUpstream) { // the usual case: no decision to make
+		x.cur = a
+		g.Succeeded(pr)
+		return tryRelay
+	}
+	verdict := decideRetry(x.retryInput(nil, status))
+	x.site.counters[pr].decision(verdict)
+	if !verdict.Retry {
+		x.logDecision(nil, status, verdict, a, pr.Addr())
+		x.cur = a
+		g.Succeeded(pr)
+		return tryRelay
+	}
+	// Drop this answer and go on. 403 and 404 are never counted as
+	// failures (nginx).
+	a.Conn.Close()
+	if status != 403 && status != 404 && g.Failed(pr) {
+		x.logDisabled(pr, upstream.PhaseReadHeader)
+	}
+	x.logDecision(nil, status, verdict, a, pr.Addr())
+	x.tried = append(x.tried, pr)
+	x.tries++
+	return tryNext
 }
 
 // backoff waits before a retry to a server this request already tried
@@ -297,10 +322,10 @@ func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, 
 	return d
 }
 
-func (x *exchange) retryInput(ue *UpstreamError) retryInput {
+func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 	lc := x.loc.conf
 	max := lc.ProxyNextUpstreamTries
-	if n := len(x.loc.group.peers) + len(x.loc.group.backup); max == 0 || max > n {
+	if n := x.loc.group.Size(); max == 0 || max > n {
 		max = n
 	}
 	nonIdem := isNonIdempotent(x.ctx.Request.Header.Method())
@@ -310,7 +335,7 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 		nonIdem = false
 	}
 	in := retryInput{
-		Err: ue, Mask: lc.ProxyNextUpstream,
+		Err: ue, Status: status, Mask: lc.ProxyNextUpstream,
 		NonIdempotent: nonIdem,
 		Replayable:    x.body == nil || x.body.replayable(),
 		Tries:         x.tries + 1, MaxTries: max,
@@ -318,30 +343,30 @@ func (x *exchange) retryInput(ue *UpstreamError) retryInput {
 		FreeUsed: x.freeUsed,
 		Now:      time.Now(),
 	}
-	if b := x.loc.group.budget; b != nil {
+	if b := x.loc.group.Budget(); b != nil {
 		in.Budget = b
 	}
 	return in
 }
 
-func (x *exchange) record(p *peer, status int, a *attempt) {
+func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt) {
 	via := vars.ViaFresh
-	if a.reused {
+	if a.Reused {
 		via = vars.ViaReused
 	}
-	x.attempts = append(x.attempts, vars.Attempt{Addr: p.addr, Status: status, ResponseTime: time.Since(a.start),
-		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.idle})
+	x.attempts = append(x.attempts, vars.Attempt{Addr: p.Addr(), Status: status, ResponseTime: time.Since(a.Start),
+		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.Idle})
 }
 
 // noLive answers nginx's "no live upstreams": every server is down or has
 // been tried. The upstream field names the group, not a peer.
 func (x *exchange) noLive() {
-	e := &UpstreamError{Phase: PhaseConnect, Kind: KindNoLive, Err: ErrNoLiveUpstreams}
-	x.logUpstream(errorlog.Level(config.LevelError), e, "", x.loc.group.name)
-	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.name, Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
+	e := &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindNoLive, Err: upstream.ErrNoLiveUpstreams}
+	x.logUpstream(errorlog.Level(config.LevelError), e, x.loc.group.Name())
+	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.Name(), Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 
-func (x *exchange) logDisabled(p *peer, phase Phase) {
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: phase}, "upstream server temporarily disabled", p.addr)
+func (x *exchange) logDisabled(p *upstream.Peer, phase upstream.Phase) {
+	x.logPeer(errorlog.Level(config.LevelWarn), phase, "upstream server temporarily disabled", 0, p.Addr())
 }

@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,12 +13,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/closewatch"
+	"spillway/proxy/upstream"
 )
 
 // hcLog collects the error log written by the proxy's goroutines.
@@ -127,22 +126,16 @@ func newHCOrigin(t *testing.T, name string) *hcOrigin {
 func (o *hcOrigin) addr() string { return o.Listener.Addr().String() }
 
 // peerOf returns the peer of group name with address addr.
-func peerOf(t *testing.T, p *Proxy, name, addr string) (*group, *peer) {
+func peerOf(t *testing.T, p *Proxy, name, addr string) (*upstream.Group, *upstream.Peer) {
 	t.Helper()
 	g := p.site.Load().groups[name]
-	for _, pr := range append(append([]*peer(nil), g.peers...), g.backup...) {
-		if pr.addr == addr {
+	for _, pr := range g.Peers() {
+		if pr.Addr() == addr {
 			return g, pr
 		}
 	}
 	t.Fatalf("no peer %s in %s", addr, name)
 	return nil, nil
-}
-
-func healthy(g *group, p *peer) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return !p.unhealthy
 }
 
 const hcTwoTmpl = `
@@ -176,7 +169,7 @@ func TestHealthCheckDownAndUp(t *testing.T) {
 	hcEventually(t, "first checks", 5*time.Second, func() bool { return a.checks.Load() > 0 && b.checks.Load() > 0 })
 	b.health.Store(503)
 	unhealthyLine := fmt.Sprintf(`[warn] 4242#4242: upstream server %s is unhealthy: upstream sent status 503, expected 200-399 during health check, upstream: "app"`, b.addr())
-	hcEventually(t, "b marked unhealthy", 5*time.Second, func() bool { return !healthy(g, pb) })
+	hcEventually(t, "b marked unhealthy", 5*time.Second, func() bool { return !g.Healthy(pb) })
 	hcEventually(t, "the unhealthy line", time.Second, func() bool { return strings.Contains(elog.String(), unhealthyLine) })
 	// fails: 2: the first failure is only noted (info), the second marks it down.
 	if !strings.Contains(elog.String(), fmt.Sprintf(`[info] 4242#4242: upstream server %s failed health check 1 of 2: upstream sent status 503, expected 200-399, upstream: "app"`, b.addr())) {
@@ -198,7 +191,7 @@ func TestHealthCheckDownAndUp(t *testing.T) {
 	checksBefore := b.checks.Load()
 	b.health.Store(200)
 	healthyLine := fmt.Sprintf(`[warn] 4242#4242: upstream server %s is healthy again, upstream: "app"`, b.addr())
-	hcEventually(t, "b healthy again", 5*time.Second, func() bool { return healthy(g, pb) })
+	hcEventually(t, "b healthy again", 5*time.Second, func() bool { return g.Healthy(pb) })
 	hcEventually(t, "the healthy line", time.Second, func() bool { return strings.Contains(elog.String(), healthyLine) })
 	// passes: 3: it took at least three good checks.
 	if n := b.checks.Load() - checksBefore; n < 3 {
@@ -213,59 +206,6 @@ func TestHealthCheckDownAndUp(t *testing.T) {
 	if i, j := strings.Index(elog.String(), unhealthyLine), strings.Index(elog.String(), healthyLine); i > j {
 		t.Errorf("log order: unhealthy at %d, healthy at %d", i, j)
 	}
-}
-
-// The counting itself, without sockets: fails in a row mark down, passes
-// in a row bring back, and a success or failure in between resets the run.
-func TestHealthCheckCounting(t *testing.T) {
-	g := newGroup("app", &config.Upstream{Servers: []config.UpstreamServer{
-		{Address: "a:1", Weight: 1, MaxFails: 1, FailTimeout: time.Second},
-		{Address: "b:1", Weight: 1, MaxFails: 1, FailTimeout: time.Second},
-	}}, nil)
-	buf := &hcLog{}
-	c := &checker{g: g, p: g.peers[1], hc: &config.HealthCheck{Fails: 3, Passes: 2},
-		elog: errorlog.New(buf, errorlog.Warn, errorlog.Options{PID: 1})}
-	bad := &checkError{msg: "connect() failed (111: Connection refused)"}
-	steps := []struct {
-		err     error
-		healthy bool
-	}{
-		{bad, true}, {bad, true}, {nil, true}, // a success resets the failure run
-		{bad, true}, {bad, true}, {bad, false}, // third in a row
-		{bad, false}, {nil, false}, {bad, false}, // a failure resets the success run
-		{nil, false}, {nil, true}, {nil, true},
-	}
-	for i, s := range steps {
-		c.observe(s.err)
-		if got := healthy(g, c.p); got != s.healthy {
-			t.Fatalf("step %d: healthy = %v, want %v", i, got, s.healthy)
-		}
-	}
-	want := "[warn] 1#1: upstream server b:1 is unhealthy: connect() failed (111: Connection refused) during health check, upstream: \"app\"\n" +
-		"[warn] 1#1: upstream server b:1 is healthy again, upstream: \"app\"\n"
-	if got := stripTime(buf.String()); got != want {
-		t.Errorf("log:\n%s\nwant:\n%s", got, want)
-	}
-	// While b is down, pick never returns it.
-	c.observe(bad)
-	c.observe(bad)
-	c.observe(bad)
-	for range 10 {
-		if pr := g.pick(nil); pr != g.peers[0] {
-			t.Fatalf("picked %v, want a", pr.addr)
-		}
-	}
-}
-
-func stripTime(s string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if i := strings.Index(l, " ["); i >= 0 {
-			l = l[i+1:]
-		}
-		out = append(out, l)
-	}
-	return strings.Join(out, "\n")
 }
 
 // A lone server is never disabled passively (nginx), but an active check
@@ -288,7 +228,7 @@ http:
       locations: [{path: /, proxy_pass: "http://app"}]
 `, a.addr())
 	g, pa := peerOf(t, p, "app", a.addr())
-	hcEventually(t, "a marked unhealthy", 5*time.Second, func() bool { return !healthy(g, pa) })
+	hcEventually(t, "a marked unhealthy", 5*time.Second, func() bool { return !g.Healthy(pa) })
 	status, _ := hcGet(t, p, "/x")
 	if status != 502 {
 		t.Fatalf("status %d, want 502", status)
@@ -300,7 +240,7 @@ http:
 	hcEventually(t, "the no live upstreams line", time.Second, func() bool { return strings.Contains(elog.String(), want) })
 
 	a.health.Store(200)
-	hcEventually(t, "a healthy again", 5*time.Second, func() bool { return healthy(g, pa) })
+	hcEventually(t, "a healthy again", 5*time.Second, func() bool { return g.Healthy(pa) })
 	if status, body := hcGet(t, p, "/x"); status != 200 || body != "a" {
 		t.Fatalf("got %d %q after recovery", status, body)
 	}
@@ -334,10 +274,10 @@ http:
 `, live, refused)
 	g, pr := peerOf(t, p, "app", refused)
 	_, pl := peerOf(t, p, "app", live)
-	hcEventually(t, "the refused server marked unhealthy", 5*time.Second, func() bool { return !healthy(g, pr) })
+	hcEventually(t, "the refused server marked unhealthy", 5*time.Second, func() bool { return !g.Healthy(pr) })
 	want := fmt.Sprintf(`[warn] 4242#4242: upstream server %s is unhealthy: connect() failed (111: Connection refused) during health check, upstream: "app"`, refused)
 	hcEventually(t, "the connect() line", time.Second, func() bool { return strings.Contains(elog.String(), want) })
-	if !healthy(g, pl) {
+	if !g.Healthy(pl) {
 		t.Fatal("the listening server is unhealthy")
 	}
 	if strings.Contains(elog.String(), live) {
@@ -372,232 +312,6 @@ func hcRefusedAddr(t *testing.T) string {
 	return addr
 }
 
-// hcCheck runs one check of addr with hc and returns its result.
-func hcCheck(t *testing.T, addr string, hc config.HealthCheck) error {
-	t.Helper()
-	if hc.Interval == 0 {
-		hc.Interval = time.Second
-	}
-	if hc.Timeout == 0 {
-		hc.Timeout = time.Second
-	}
-	if hc.Type == "" {
-		hc.Type = config.HealthCheckHTTP
-	}
-	if hc.URI == "" {
-		hc.URI = "/"
-	}
-	if hc.Status == nil {
-		hc.Status = []config.StatusRange{{Lo: 200, Hi: 399}}
-	}
-	g := newGroup("app", &config.Upstream{HealthCheck: &hc, Servers: []config.UpstreamServer{{Address: addr, Weight: 1}}}, nil)
-	c := &checker{g: g, p: g.peers[0], hc: &hc}
-	return c.check(context.Background())
-}
-
-// closeWatcher is an upstream that answers each connection with a scripted
-// reply, does not close (like a keepalive server, or IIS), and then reports
-// how the client ended the connection: io.EOF for FIN, ECONNRESET for RST.
-type closeWatcher struct {
-	addr   string
-	ended  chan error
-	heads  chan string
-	banner string // sent on accept, before reading (SMTP-like)
-	reply  string // sent after the request head; "" = nothing
-}
-
-func startCloseWatcher(t *testing.T, banner, reply string) *closeWatcher {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &closeWatcher{addr: ln.Addr().String(), ended: make(chan error, 4), heads: make(chan string, 4), banner: banner, reply: reply}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				if w.banner != "" {
-					_, _ = io.WriteString(c, w.banner)
-				}
-				br := bufio.NewReader(c)
-				if w.reply != "" || w.banner == "" {
-					var head strings.Builder
-					for {
-						line, err := br.ReadString('\n')
-						head.WriteString(line)
-						if err != nil || line == "\r\n" {
-							break
-						}
-					}
-					w.heads <- head.String()
-					if w.reply != "" {
-						_, _ = io.WriteString(c, w.reply)
-					}
-				}
-				// Keep the connection open and wait for the client to end it.
-				_, err := io.Copy(io.Discard, br)
-				if err == nil {
-					err = io.EOF // io.Copy reports a clean EOF as nil
-				}
-				w.ended <- err
-			}()
-		}
-	}()
-	return w
-}
-
-func (w *closeWatcher) howEnded(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-w.ended:
-		return err
-	case <-time.After(5 * time.Second):
-		t.Fatal("the upstream never saw the connection end")
-		return nil
-	}
-}
-
-// The product's reason for the feature: the upstream sees spillway close
-// the check connection with FIN, never RST, even when the response has a
-// body spillway does not need, the upstream keeps the connection open, or
-// the check fails.
-func TestHealthCheckClosesWithFIN(t *testing.T) {
-	body := strings.Repeat("x", 32<<10) // more than one read, left unread by the status line
-	cases := []struct {
-		name          string
-		hc            config.HealthCheck
-		banner, reply string
-		wantErr       string // "" = healthy
-	}{
-		{"http 200 with a body, keepalive upstream", config.HealthCheck{URI: "/health"}, "",
-			"HTTP/1.1 200 OK\r\nContent-Length: 32768\r\n\r\n" + body, ""},
-		{"http 503 with a body", config.HealthCheck{}, "",
-			"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 32768\r\n\r\n" + body, "upstream sent status 503, expected 200-399"},
-		{"chunked body", config.HealthCheck{}, "",
-			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8000\r\n" + body + "\r\n0\r\n\r\n", ""},
-		{"not HTTP", config.HealthCheck{}, "", "hello\r\n" + body, "upstream sent no valid HTTP/1.0 header"},
-		{"no answer: timeout", config.HealthCheck{Timeout: 100 * time.Millisecond}, "", "",
-			"recv() timed out (110: Connection timed out)"},
-		{"tcp check of a server that greets first", config.HealthCheck{Type: config.HealthCheckTCP}, "220 hello\r\n" + body, "", ""},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			w := startCloseWatcher(t, c.banner, c.reply)
-			err := hcCheck(t, w.addr, c.hc)
-			if (err == nil) != (c.wantErr == "") || (err != nil && err.Error() != c.wantErr) {
-				t.Fatalf("check = %v, want %q", err, c.wantErr)
-			}
-			if ended := w.howEnded(t); ended != io.EOF {
-				t.Fatalf("the upstream saw %v, want EOF (FIN)", ended)
-			}
-		})
-	}
-}
-
-// The control for the test above: the watcher does see RST when a client
-// closes with unread data, which a check that closed right after the status
-// line would do on Linux.
-func TestCloseWatcherSeesRST(t *testing.T) {
-	w := startCloseWatcher(t, "", "HTTP/1.1 200 OK\r\nContent-Length: 32768\r\n\r\n"+strings.Repeat("x", 32<<10))
-	c, err := net.Dial("tcp", w.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-w.heads
-	br := bufio.NewReaderSize(c, 4096)
-	if _, err := br.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.Close() // unread body in the receive buffer
-	if ended := w.howEnded(t); !errors.Is(ended, syscall.ECONNRESET) {
-		t.Fatalf("the upstream saw %v, want ECONNRESET: the FIN test would prove nothing", ended)
-	}
-}
-
-// What a check sends, byte for byte.
-func TestHealthCheckRequest(t *testing.T) {
-	w := startCloseWatcher(t, "", "HTTP/1.1 204 No Content\r\n\r\n")
-	if err := hcCheck(t, w.addr, config.HealthCheck{URI: "/status?full=1", Host: "app.internal"}); err != nil {
-		t.Fatal(err)
-	}
-	want := "GET /status?full=1 HTTP/1.1\r\nHost: app.internal\r\nConnection: close\r\nUser-Agent: spillway-health\r\n\r\n"
-	if got := <-w.heads; got != want {
-		t.Errorf("request %q, want %q", got, want)
-	}
-	w.howEnded(t)
-	// Host defaults to the server's address.
-	if err := hcCheck(t, w.addr, config.HealthCheck{}); err != nil {
-		t.Fatal(err)
-	}
-	if got := <-w.heads; !strings.Contains(got, "\r\nHost: "+w.addr+"\r\n") {
-		t.Errorf("request %q lacks Host: %s", got, w.addr)
-	}
-	w.howEnded(t)
-}
-
-func TestHealthCheckStatusRanges(t *testing.T) {
-	cases := []struct {
-		status int
-		expect []config.StatusRange
-		ok     bool
-	}{
-		{200, nil, true}, {302, nil, true}, {399, nil, true}, {400, nil, false}, {503, nil, false},
-		{302, []config.StatusRange{{Lo: 200, Hi: 200}}, false},
-		{404, []config.StatusRange{{Lo: 200, Hi: 299}, {Lo: 404, Hi: 404}}, true},
-		{204, []config.StatusRange{{Lo: 200, Hi: 299}, {Lo: 404, Hi: 404}}, true},
-		{500, []config.StatusRange{{Lo: 500, Hi: 599}}, true},
-	}
-	for _, c := range cases {
-		w := startCloseWatcher(t, "", fmt.Sprintf("HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n", c.status))
-		err := hcCheck(t, w.addr, config.HealthCheck{Status: c.expect})
-		if (err == nil) != c.ok {
-			t.Errorf("status %d with %v: check = %v, want ok %v", c.status, c.expect, err, c.ok)
-		}
-		w.howEnded(t)
-	}
-}
-
-func TestReadStatus(t *testing.T) {
-	cases := []struct {
-		in   string
-		code int
-		err  string
-	}{
-		{"HTTP/1.1 200 OK\r\n", 200, ""},
-		{"HTTP/1.0 503\r\n", 503, ""},
-		{"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n", 204, ""},
-		{"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 404 Not Found\r\n", 404, ""},
-		{"", 0, "upstream prematurely closed connection"},
-		{"hello\r\n", 0, "upstream sent no valid HTTP/1.0 header"},
-		{"HTTP/1.1 2x0 OK\r\n", 0, "upstream sent no valid HTTP/1.0 header"},
-		{strings.Repeat("H", 5000), 0, "upstream sent no valid HTTP/1.0 header"},
-		{"HTTP/1.1 100 Continue\r\n", 0, "upstream prematurely closed connection"},
-	}
-	for _, c := range cases {
-		code, err := readStatus(bufio.NewReaderSize(strings.NewReader(c.in), checkHeadBuf))
-		got := ""
-		if err != nil {
-			got = err.Error()
-		}
-		if code != c.code || got != c.err {
-			t.Errorf("%.40q: got %d %q, want %d %q", c.in, code, got, c.code, c.err)
-		}
-	}
-}
-
 // Every checker goroutine ends when the proxy closes, including one stuck
 // in a check of a server that never answers, and Close does not wait for
 // that check's timeout.
@@ -605,7 +319,7 @@ func TestHealthCheckersStopOnClose(t *testing.T) {
 	for _, stop := range []string{"Close", "Shutdown"} {
 		t.Run(stop, func(t *testing.T) {
 			a := newHCOrigin(t, "a")
-			stuck := startCloseWatcher(t, "", "") // reads the request, never answers
+			stuck := closewatch.Start(t, "", "") // reads the request, never answers
 			refused := hcRefusedAddr(t)
 			p, _ := hcProxy(t, "warn", `
 error_log: {path: stderr, level: warn}
@@ -622,11 +336,11 @@ http:
     - listen: ["127.0.0.1:0"]
       access_log: off
       locations: [{path: /, proxy_pass: "http://app"}]
-`, a.addr(), stuck.addr, refused, hcRefusedAddr(t))
-			if n := p.health.running.Load(); n != 3 {
+`, a.addr(), stuck.Addr, refused, hcRefusedAddr(t))
+			if n := p.health.Running(); n != 3 {
 				t.Fatalf("%d checkers, want 3 (one per server not down, none for a group without health_check)", n)
 			}
-			<-stuck.heads // a check is blocked reading the status line
+			<-stuck.Heads // a check is blocked reading the status line
 			hcEventually(t, "a checked", 5*time.Second, func() bool { return a.hits.Load() > 0 })
 			start := time.Now()
 			var err error
@@ -643,14 +357,14 @@ http:
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("%s took %v: it waited for the stuck check", stop, d)
 			}
-			if n := p.health.running.Load(); n != 0 {
+			if n := p.health.Running(); n != 0 {
 				t.Fatalf("%d checkers still running after %s", n, stop)
 			}
 			if s := hcStacks(); strings.Contains(s, "(*checker).run") || strings.Contains(s, "(*checker).check") {
 				t.Fatalf("a checker goroutine survived %s:\n%s", stop, s)
 			}
 			// Even a check cut short by the stop ends with FIN.
-			if ended := stuck.howEnded(t); ended != io.EOF {
+			if ended := stuck.HowEnded(t); ended != io.EOF {
 				t.Errorf("the stuck upstream saw %v, want EOF", ended)
 			}
 		})
@@ -686,8 +400,8 @@ http:
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p.health.start(p.site.Load(), p.elog) // after stop: must not start anything
-	if n := p.health.running.Load(); n != 0 {
+	p.health.Start(p.site.Load().groups, p.elog) // after stop: must not start anything
+	if n := p.health.Running(); n != 0 {
 		t.Fatalf("%d checkers after Close", n)
 	}
 }

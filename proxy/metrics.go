@@ -25,9 +25,11 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/upstream"
 )
 
-const numKinds = int(KindNoLive) + 1
+const numKinds = int(upstream.KindNoLive) + 1
 
 // stats is the proxy's counters.
 type stats struct {
@@ -48,13 +50,13 @@ type stats struct {
 // serverKey names one upstream server: the label pair of its series.
 type serverKey struct{ upstream, server string }
 
-// serverStats is one upstream server's counters. A peer points at its
-// entry (peer.m), so the hot path adds to atomics without a lookup; the
-// entry outlives a reload that keeps the server (same upstream name and
-// address), so its counters do not restart.
+// serverStats is one upstream server's counters. The site maps each peer
+// to its entry (site.counters), so the hot path adds to atomics after one
+// read of an immutable map; the entry outlives a reload that keeps the
+// server (same upstream name and address), so its counters do not restart.
 type serverStats struct {
-	attempts atomic.Int64                                // attempts, retries included
-	failures [PhaseSendClient + 1][numKinds]atomic.Int64 // by phase and kind
+	attempts atomic.Int64                                         // attempts, retries included
+	failures [upstream.PhaseSendClient + 1][numKinds]atomic.Int64 // by phase and kind
 
 	set        *metrics.Set                 // holds headerTime alone, labelled
 	headerTime *metrics.PrometheusHistogram // $upstream_header_time of answered attempts
@@ -80,24 +82,22 @@ func (k serverKey) labels() string {
 	return `{upstream="` + labelValue(k.upstream) + `",server="` + labelValue(k.server) + `"}`
 }
 
-// bind gives every peer of s its counters: the entry of the same upstream
-// and server when one exists (a reload keeps counting), a new one
-// otherwise. Peers of groups a reload kept already have theirs.
+// bind gives every peer of s its counters (s.counters), before s serves:
+// the entry of the same upstream and server when one exists (a reload
+// keeps counting), a new one otherwise.
 func (st *stats) bind(s *site) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	s.counters = map[*upstream.Peer]*serverStats{}
 	for name, g := range s.groups {
-		for _, pr := range append(slices.Clip(g.peers), g.backup...) {
-			if pr.m != nil {
-				continue
-			}
-			k := serverKey{name, pr.addr}
+		for _, pr := range g.Peers() {
+			k := serverKey{name, pr.Addr()}
 			m := st.servers[k]
 			if m == nil {
 				m = newServerStats(k)
 				st.servers[k] = m
 			}
-			pr.m = m
+			s.counters[pr] = m
 		}
 	}
 }
@@ -111,8 +111,8 @@ func (st *stats) prune(s *site) {
 	defer st.mu.Unlock()
 	keep := map[serverKey]bool{}
 	for name, g := range s.groups {
-		for _, pr := range append(slices.Clip(g.peers), g.backup...) {
-			keep[serverKey{name, pr.addr}] = true
+		for _, pr := range g.Peers() {
+			keep[serverKey{name, pr.Addr()}] = true
 		}
 	}
 	for k := range st.servers {
@@ -131,10 +131,9 @@ func (st *stats) request(status int, d time.Duration) {
 	st.requestTime.Update(d.Seconds())
 }
 
-// attempt counts one attempt against pr up to its response header: ue nil
-// means the header came.
-func (st *stats) attempt(pr *peer, ue *UpstreamError, start time.Time) {
-	m := pr.m
+// attempt counts one attempt against a server (m, its counters) up to its
+// response header: ue nil means the header came.
+func (m *serverStats) attempt(ue *upstream.Error, start time.Time) {
 	if m == nil {
 		return // a peer of a site not built by prepare (tests)
 	}
@@ -143,28 +142,27 @@ func (st *stats) attempt(pr *peer, ue *UpstreamError, start time.Time) {
 		m.headerTime.Update(time.Since(start).Seconds())
 		return
 	}
-	st.failure(pr, ue)
+	m.failure(ue)
 }
 
-// failure counts a failure of pr by phase and kind (the header phases
-// through attempt, the body phase where the body breaks off).
-func (st *stats) failure(pr *peer, ue *UpstreamError) {
-	if pr == nil || pr.m == nil {
+// failure counts a failure of a server by phase and kind (the header
+// phases through attempt, the body phase where the body breaks off).
+func (m *serverStats) failure(ue *upstream.Error) {
+	if m == nil {
 		return
 	}
-	if int(ue.Phase) < len(pr.m.failures) && int(ue.Kind) < numKinds {
-		pr.m.failures[ue.Phase][ue.Kind].Add(1)
+	if int(ue.Phase) < len(m.failures) && int(ue.Kind) < numKinds {
+		m.failures[ue.Phase][ue.Kind].Add(1)
 	}
 }
 
-// decision counts a retry decision about a failure of pr by its reason
-// (failures only: not the hot path, so a map under a lock is fine; the
-// reasons are decideRetry's fixed texts).
-func (st *stats) decision(pr *peer, v retryVerdict) {
-	if pr == nil || pr.m == nil {
+// decision counts a retry decision about a failure of a server by its
+// reason (failures only: not the hot path, so a map under a lock is fine;
+// the reasons are decideRetry's fixed texts).
+func (m *serverStats) decision(v retryVerdict) {
+	if m == nil {
 		return
 	}
-	m := pr.m
 	m.mu.Lock()
 	if v.Retry {
 		m.retries[v.Why]++
@@ -250,9 +248,9 @@ func (p *Proxy) servedPeers() []servedPeer {
 	}
 	var out []servedPeer
 	for name, g := range s.groups {
-		for _, pr := range append(slices.Clip(g.peers), g.backup...) {
-			if pr.m != nil {
-				out = append(out, servedPeer{serverKey{name, pr.addr}, pr.m})
+		for _, pr := range g.Peers() {
+			if m := s.counters[pr]; m != nil {
+				out = append(out, servedPeer{serverKey{name, pr.Addr()}, m})
 			}
 		}
 	}
@@ -292,14 +290,14 @@ func (p *Proxy) writeMetrics(w io.Writer) {
 			for k := range sp.m.failures[ph] {
 				if n := sp.m.failures[ph][k].Load(); n > 0 {
 					e.sample(fmt.Sprintf(`spillway_upstream_failures_total%s,kind="%s",phase="%s"}`,
-						lb[:len(lb)-1], Kind(k), Phase(ph)), uint64(n))
+						lb[:len(lb)-1], upstream.Kind(k), upstream.Phase(ph)), uint64(n))
 				}
 			}
 		}
 	}
-	writeDecisions(e, peers, "spillway_upstream_retries_total", "Failures retried, by server and reason.",
+	writeDecisions(e, peers, "spillway_upstream_retries_total", "Failures, and answers with a status proxy_next_upstream lists, retried, by server and reason.",
 		func(m *serverStats) map[string]int64 { return m.retries })
-	writeDecisions(e, peers, "spillway_upstream_not_retried_total", "Failures not retried, by server and the reason the error log's \"not retried:\" line gives.",
+	writeDecisions(e, peers, "spillway_upstream_not_retried_total", "Failures, and answers with a status proxy_next_upstream lists, not retried, by server and the reason the error log's \"not retried:\" line gives.",
 		func(m *serverStats) map[string]int64 { return m.notRetried })
 	e.family("spillway_upstream_header_duration_seconds", "histogram", "Time from the start of an attempt to the upstream's response header ($upstream_header_time), per answered attempt.")
 	for _, sp := range peers {
@@ -370,20 +368,17 @@ func (p *Proxy) writeHealth(e expo) {
 	if s := p.site.Load(); s != nil {
 		names := make([]string, 0, len(s.groups))
 		for name, g := range s.groups {
-			if !g.literal {
+			if !g.Literal() {
 				names = append(names, name)
 			}
 		}
 		slices.Sort(names)
 		for _, name := range names {
-			g := s.groups[name]
-			now := g.clock()
 			first := len(hs)
-			g.mu.Lock()
-			for _, pr := range append(slices.Clip(g.peers), g.backup...) {
-				h := health{labels: serverKey{name, pr.addr}.labels(), up: 1, fails: pr.fails}
-				h.learned, h.keep = pr.idleLearned()
-				if pr.skip(nil, now) {
+			for _, ps := range s.groups[name].States() {
+				h := health{labels: serverKey{name, ps.Peer.Addr()}.labels(), up: 1, fails: ps.Fails}
+				h.learned, h.keep = ps.Peer.IdleSeconds()
+				if !ps.Up {
 					h.up = 0
 				}
 				if i := slices.IndexFunc(hs[first:], func(o health) bool { return o.labels == h.labels }); i >= 0 {
@@ -392,7 +387,6 @@ func (p *Proxy) writeHealth(e expo) {
 				}
 				hs = append(hs, h)
 			}
-			g.mu.Unlock()
 		}
 	}
 	e.family("spillway_upstream_server_up", "gauge", "1 when the upstream server may take requests; 0 when down, failed (max_fails within fail_timeout) or unhealthy by health_check.")
@@ -424,7 +418,7 @@ type connCounts struct {
 // keepalive connections, Reading the rest: connections reading a request
 // head.
 func (p *Proxy) connCounts() connCounts {
-	c := connCounts{active: int64(p.clients.len()), waiting: p.stats.waiting.Load(),
+	c := connCounts{active: int64(p.clients.Len()), waiting: p.stats.waiting.Load(),
 		writing: p.requests.n.Load(), accepts: p.accepts.Load(), handled: p.handled.Load(),
 		requests: p.stats.requests.Load()}
 	c.reading = max(c.active-c.waiting-c.writing, 0)

@@ -186,3 +186,47 @@ func TestMetricsCountAFaultScenario(t *testing.T) {
 		t.Errorf("stub_status numbers %v, want %v:\n%s", g[1:], wantStub, body)
 	}
 }
+
+// An answer whose status proxy_next_upstream lists goes through the one
+// retry decision: passed on, or kept with the reason, and both reach the
+// error log's decision line and the retry metrics as a failure's would.
+func TestStatusDecisionsLoggedAndCounted(t *testing.T) {
+	bad := upstream(t, bench.Status(502))
+	alsoBad := upstream(t, bench.Status(502))
+	d := newBTDirs(t)
+	yaml := strings.NewReplacer("{PROXYTMP}", d.proxy, "{CLIENTTMP}", d.client, "error timeout", "error timeout http_502").Replace(metricsYAML)
+	r := newRig(t, "info", yaml, bad.Addr(), alsoBad.Addr())
+	// GET: the first server's 502 is passed on, the second's is the last
+	// server's answer and relayed.
+	if status, _ := r.do("GET", "/size/10", nil); status != 502 {
+		t.Fatalf("GET: %d, want the upstreams' 502", status)
+	}
+	// POST: the answer is kept, the request was sent (nginx).
+	if status, _ := r.do("POST", "/post", []byte("once")); status != 502 {
+		t.Fatalf("POST: %d, want 502", status)
+	}
+	log := r.log()
+	for _, want := range []string{
+		`[info] 4242#4242: *1 retrying: next upstream (upstream sent 502) while reading response header from upstream`,
+		`[info] 4242#4242: *1 not retried: tries exhausted (upstream sent 502) while reading response header from upstream`,
+		`not retried: non-idempotent request already sent (upstream sent 502) while reading response header from upstream, client: 127.0.0.1, server: , request: "POST /post HTTP/1.1", upstream: "http://U0/post"`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no %q in the error log:\n%s", want, log)
+		}
+	}
+	m := scrape(t, r.p.MetricsAddr())
+	app0 := `upstream="app",server="` + bad.Addr() + `"`
+	app1 := `upstream="app",server="` + alsoBad.Addr() + `"`
+	post := `upstream="bad",server="` + bad.Addr() + `"`
+	// Which server the GET met first is round-robin's choice: one of them
+	// retried, the other kept, and the POST's server kept for its reason.
+	retried := sumOf(m, "spillway_upstream_retries_total", `reason="next upstream"`)
+	kept := m[`spillway_upstream_not_retried_total{`+app0+`,reason="tries exhausted"}`] + m[`spillway_upstream_not_retried_total{`+app1+`,reason="tries exhausted"}`]
+	if retried != 1 || kept != 1 {
+		t.Errorf("GET: %v retried and %v kept, want 1 and 1", retried, kept)
+	}
+	if n := m[`spillway_upstream_not_retried_total{`+post+`,reason="non-idempotent request already sent"}`]; n != 1 {
+		t.Errorf("POST: not_retried{non-idempotent request already sent} = %v, want 1", n)
+	}
+}

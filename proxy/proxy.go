@@ -19,6 +19,8 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/liveset"
+	"spillway/proxy/upstream"
 )
 
 // Proxy is a running spillway: listeners, the current site, upstream
@@ -28,10 +30,10 @@ type Proxy struct {
 	elog      *errorlog.Log
 	ownsElog  bool
 	site      atomic.Pointer[site]
-	transport transport
+	transport upstream.Transport
 	connIDs   atomic.Uint64 // nginx's *N: shared by client and upstream connections
 	tempNums  atomic.Uint64 // nginx's ngx_next_temp_number: multipart/byteranges boundaries (files.go)
-	stale     staleStats
+	stale     upstream.StaleStats
 	full      diskFull // what a lack of temp space did (diskfull.go)
 	exchanges sync.Pool
 	now       func() time.Time
@@ -39,17 +41,17 @@ type Proxy struct {
 	bodyPool  *buffer.Pool   // request-body chunks
 	copyBufs  sync.Pool      // *[]byte for reading upstream bodies into spools
 	tunBufs   sync.Map       // size → *sync.Pool of *[]byte: tunnels' copy buffers (tunnel.go)
-	clients   liveSet[*clientConn]
+	clients   liveset.Set[*clientConn]
 	requests  inflight
-	health    healthChecks // health_check: started by Start, stopped by stop
-	logs      logSet       // access logs, shared by generations
-	accepts   atomic.Int64 // connections accepted (stub_status "accepts")
-	handled   atomic.Int64 // connections handed to a server ("handled")
-	stats     *stats       // counters for metrics and stub_status
-	pid       int          // $pid
-	hostname  string       // $hostname
-	fds       *fdReserve   // descriptors kept for accepted clients (fdreserve.go)
-	inherited inheritedSet // sockets from the previous binary (Options.Inherited)
+	health    upstream.HealthChecks // health_check: started by Start, stopped by stop
+	logs      logSet                // access logs, shared by generations
+	accepts   atomic.Int64          // connections accepted (stub_status "accepts")
+	handled   atomic.Int64          // connections handed to a server ("handled")
+	stats     *stats                // counters for metrics and stub_status
+	pid       int                   // $pid
+	hostname  string                // $hostname
+	fds       *fdReserve            // descriptors kept for accepted clients (fdreserve.go)
+	inherited inheritedSet          // sockets from the previous binary (Options.Inherited)
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -152,7 +154,7 @@ func (p *Proxy) Start() error {
 }
 
 func bindError(addr string, err error) error {
-	if errno := errnoOf(err); errno != 0 {
+	if errno := errorlog.ErrnoOf(err); errno != 0 {
 		return fmt.Errorf("bind() to %s failed (%d: %s)", addr, int(errno), errorlog.StrError(errno))
 	}
 	return fmt.Errorf("bind() to %s failed: %w", addr, err)
@@ -240,8 +242,8 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		// wait for those requests to unwind before the logs close.
 		err = ctx.Err()
 		p.stopHard()
-		p.clients.closeAll()
-		p.transport.conns.closeAll()
+		p.clients.CloseAll()
+		p.transport.CloseAll()
 		<-retired
 		p.requests.wait(5 * time.Second)
 	}
@@ -274,9 +276,9 @@ func (p *Proxy) stop() {
 		close(p.done)
 	}
 	p.wg.Wait()
-	p.health.stop() // before the logs close: checkers log
+	p.health.Stop() // before the logs close: checkers log
 	for _, g := range p.site.Load().groups {
-		g.closeIdle()
+		g.CloseIdle()
 	}
 	p.closeLogs()
 }
@@ -299,12 +301,7 @@ func (p *Proxy) reaper() {
 			return
 		case now := <-t.C:
 			for _, g := range p.site.Load().groups {
-				for _, pr := range g.peers {
-					pr.idle.reap(now, p)
-				}
-				for _, pr := range g.backup {
-					pr.idle.reap(now, p)
-				}
+				g.Reap(now, idleLog{p})
 			}
 		}
 	}
@@ -338,9 +335,9 @@ type clientConn struct {
 func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.TCPConn.Read, b) }
 
 func (c *clientConn) Close() error {
-	c.p.clients.remove(c)
+	c.p.clients.Remove(c)
 	if c.gen != nil {
-		c.gen.clients.remove(c)
+		c.gen.clients.Remove(c)
 	}
 	err := c.TCPConn.Close()
 	c.p.fds.closed()
@@ -362,7 +359,7 @@ func (x *exchange) finish() {
 	if x.body != nil {
 		_ = x.body.Close()
 	}
-	if x.cur != nil && x.cur.conn != nil {
+	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, false)
 	}
 	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
@@ -376,9 +373,10 @@ func (x *exchange) finish() {
 	p.requests.end()
 }
 
-// logDecision states what nginx's log does not: whether a failed attempt is
-// retried, where, and why (info level, after nginx's own line).
-func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
+// logDecision states what nginx's log does not: whether a failed attempt
+// (ue), or an answer with a status proxy_next_upstream lists (ue nil), is
+// passed to the next server, and why (info level, after nginx's own line).
+func (x *exchange) logDecision(ue *upstream.Error, status int, v retryVerdict, a *upstream.Attempt, addr string) {
 	lv := errorlog.Level(config.LevelInfo)
 	if !x.p.elog.Enabled(lv) {
 		return
@@ -387,10 +385,15 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 	if v.Retry {
 		msg = "retrying: " + v.Why
 	}
-	if ue.Reused {
-		msg += " (" + reuseNote(a.idle, ue.Kind) + ")"
+	if ue == nil {
+		msg += " (upstream sent " + strconv.Itoa(status) + ")"
+		x.logPeer(lv, upstream.PhaseReadHeader, msg, 0, addr)
+		return
 	}
-	x.logUpstream(lv, ue, msg, ue.Peer)
+	if ue.Reused {
+		msg += " (" + reuseNote(a.Idle, ue.Kind) + ")"
+	}
+	x.logPeer(lv, ue.Phase, msg, ue.Errno(), addr)
 }
 
 // reuseNote says how long a reused connection that failed had been idle
@@ -398,12 +401,12 @@ func (x *exchange) logDecision(ue *UpstreamError, v retryVerdict, a *attempt) {
 // millisecond was not "idle 0.000s" in any useful sense: the upstream
 // closed it right after its previous response without saying so
 // (no Connection: close), and the note says that.
-func reuseNote(idle time.Duration, k Kind) string {
+func reuseNote(idle time.Duration, k upstream.Kind) string {
 	how := ""
 	switch k {
-	case KindReset:
+	case upstream.KindReset:
 		how = "closed by RST"
-	case KindClosed:
+	case upstream.KindClosed:
 		how = "closed by FIN"
 	}
 	if idle < time.Millisecond {

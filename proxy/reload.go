@@ -33,6 +33,7 @@ import (
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/liveset"
 )
 
 // acceptor owns one listening socket across generations.
@@ -99,7 +100,7 @@ type generation struct {
 	site     *site
 	servers  []*fasthttp.Server
 	handoffs map[string]*handoff // by listen address
-	clients  liveSet[*clientConn]
+	clients  liveset.Set[*clientConn]
 	wg       sync.WaitGroup // the servers' Serve loops
 }
 
@@ -120,7 +121,7 @@ func (p *Proxy) accept(a *acceptor) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if errno := errnoOf(err); errno == syscall.EMFILE || errno == syscall.ENFILE {
+			if errno := errorlog.ErrnoOf(err); errno == syscall.EMFILE || errno == syscall.ENFILE {
 				// Out of descriptors all the same (another
 				// process, or files the reserve did not see).
 				if !p.waitForDescriptors(errno, a.stop) {
@@ -130,7 +131,7 @@ func (p *Proxy) accept(a *acceptor) {
 			}
 			// Anything else: nginx logs accept4() failed and tries
 			// again; a pause keeps this from spinning.
-			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errnoOf(err)})
+			p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelCrit), Msg: "accept4() failed", Errno: errorlog.ErrnoOf(err)})
 			select {
 			case <-time.After(100 * time.Millisecond):
 				continue
@@ -148,17 +149,17 @@ func (p *Proxy) accept(a *acceptor) {
 		}
 		p.accepts.Add(1)
 		cc := &clientConn{TCPConn: tc, id: p.nextConnID(), p: p}
-		if !p.clients.add(cc) {
+		if !p.clients.Add(cc) {
 			continue // stopping: add closed it
 		}
 		p.handled.Add(1)
 		for {
 			h := a.cur.Load()
 			cc.gen = h.gen
-			if h.gen.clients.add(cc) && h.give(cc) {
+			if h.gen.clients.Add(cc) && h.give(cc) {
 				break
 			}
-			h.gen.clients.remove(cc)
+			h.gen.clients.Remove(cc)
 			if a.cur.Load() == h { // closed and not replaced: stopping
 				_ = cc.Close()
 				break
@@ -249,7 +250,7 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		}
 	}
 	p.order = kept
-	p.health.start(s, p.elog)
+	p.health.Start(s.groups, p.elog)
 	if old != nil {
 		p.retire(old, retireGrace)
 	}
@@ -359,7 +360,7 @@ func (p *Proxy) retire(g *generation, grace time.Duration) {
 		p.mu.Unlock()
 		for name, grp := range g.site.groups {
 			if cur.groups[name] != grp {
-				grp.closeIdle()
+				grp.CloseIdle()
 			}
 		}
 		p.logs.release(g.site)
@@ -375,7 +376,7 @@ func (p *Proxy) drain(g *generation) {
 		select {
 		case <-p.hardStop:
 			cancel()
-			g.clients.closeAll()
+			g.clients.CloseAll()
 		case <-ctx.Done():
 		}
 	}()
@@ -389,14 +390,14 @@ func (p *Proxy) drain(g *generation) {
 		if err := srv.ShutdownWithContext(sctx); err != nil {
 			// worker_shutdown_timeout: what is left is closed, as nginx
 			// closes the connections of a worker that ran out of time.
-			g.clients.closeAll()
+			g.clients.CloseAll()
 		}
 	}
 	// Tunnels left fasthttp's count at their hijack: an old nginx worker
 	// keeps them until they end, or until worker_shutdown_timeout.
 	if !g.site.tunnels.wait(sctx) {
-		g.site.tunnels.conns.closeAll()
-		g.clients.closeAll()
+		g.site.tunnels.conns.CloseAll()
+		g.clients.CloseAll()
 		g.site.tunnels.wait(context.Background()) // both sides closed: they unwind
 	}
 	g.wg.Wait()

@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/internal/nginxuri"
 )
 
@@ -205,7 +206,7 @@ names:
 			for k := range x.ctx.Request.Header.All() {
 				for i, c := range k {
 					if !isTokenChar(c) {
-						x.logf(errorlog.Level(config.LevelInfo), `client sent invalid header line: "`+escapeUpTo(k, i)+`..."`, 0, "reading client request headers")
+						x.logf(errorlog.Level(config.LevelInfo), `client sent invalid header line: "`+httphead.EscapeUpTo(k, i)+`..."`, 0, "reading client request headers")
 						return false
 					}
 				}
@@ -287,7 +288,7 @@ func (x *exchange) linesFit() int {
 	host, referer := false, false
 	for len(raw) > 0 {
 		var line []byte
-		line, raw = cutLine(raw)
+		line, raw = httphead.CutLine(raw)
 		if len(line)+2 > size {
 			f := x.fields
 			if !host {
@@ -335,7 +336,7 @@ func (x *exchange) namesInOrder(dflt *vhost) (ok, bad bool) {
 	raw := x.ctx.Request.Header.RawHeaders()
 	for len(raw) > 0 {
 		var line []byte
-		line, raw = cutLine(raw)
+		line, raw = httphead.CutLine(raw)
 		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
 			continue // a folded line belongs to the value before it
 		}
@@ -346,7 +347,7 @@ func (x *exchange) namesInOrder(dflt *vhost) (ok, bad bool) {
 		ignore := false
 		for i, c := range name {
 			if !isTokenChar(c) {
-				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent invalid header line: "` + escapeUpTo(line, i) + `..."`, Action: "reading client request headers", Fields: fields()})
+				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent invalid header line: "` + httphead.EscapeUpTo(line, i) + `..."`, Action: "reading client request headers", Fields: fields()})
 				return false, false
 			}
 			if !isNginxNameChar(c) && (c != '_' || !vh.conf.UnderscoresInHeaders) {
@@ -389,7 +390,7 @@ func isNginxNameChar(c byte) bool {
 func rawHasHeader(raw []byte, lowerName string) bool {
 	for len(raw) > 0 {
 		var line []byte
-		line, raw = cutLine(raw)
+		line, raw = httphead.CutLine(raw)
 		if len(line) > len(lowerName) && line[len(lowerName)] == ':' &&
 			bytes.EqualFold(line[:len(lowerName)], []byte(lowerName)) {
 			return true

@@ -14,6 +14,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // Response headers that describe the upstream connection, or that nginx
@@ -66,11 +67,11 @@ func (x *exchange) respond() bool {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
-		if err := readSmallBody(&ctx.Response, x.bodyReader(a), cl); err != nil {
-			ue := a.fail(PhaseReadBody, err)
+		if err := readSmallBody(&ctx.Response, x.proto.Body(a), cl); err != nil {
+			ue := a.Fail(upstream.PhaseReadBody, err)
 			ue.Buffered = true
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				ue.Kind = KindClosed
+				ue.Kind = upstream.KindClosed
 			}
 			x.bodyFailed(ue)
 			// nginx sends the header and what it had, then closes: the
@@ -82,24 +83,24 @@ func (x *exchange) respond() bool {
 			return true // fb finishes the exchange
 		}
 		x.bodyBytes = int64(cl)
-		x.release(a, !x.bodyOverran(a, false, PhaseReadBody))
+		x.release(a, !x.bodyOverran(a, false, upstream.PhaseReadBody))
 		return false
 	}
 	if x.upstreamChunked() {
-		if n := a.conn.br.Buffered(); n > 0 {
-			if b, _ := a.conn.br.Peek(n); chunkedBroken(b) {
+		if n := a.Conn.Reader().Buffered(); n > 0 {
+			if b, _ := a.Conn.Reader().Peek(n); chunkedBroken(b) {
 				x.brokenChunkedHead(a, buffering)
 				return false
 			}
 		}
 	}
 	// Stream the body as it arrives.
-	var body io.Reader = x.bodyReader(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
+	var body io.Reader = x.proto.Body(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
 	if x.loc.fcgi == nil && cl == -1 {
-		body = newChunkedReader(a.conn.br) // nginx's chunked parser, bare LF too (chunked.go)
+		body = upstream.NewChunkedReader(a.Conn.Reader()) // nginx's chunked parser, bare LF too (chunked.go)
 	} else if x.loc.fcgi == nil {
 		x.uresp.StreamBody = true
-		if err := x.uresp.ReadBody(a.conn.br, 0); err != nil {
+		if err := x.uresp.ReadBody(a.Conn.Reader(), 0); err != nil {
 			x.bodyFailed(bodyError(a, err, buffering, x.upstreamChunked()))
 			ctx.Response.ImmediateHeaderFlush = true
 			ctx.SetBodyStream(&failedBody{x: x, err: err}, -1)
@@ -117,7 +118,7 @@ func (x *exchange) respond() bool {
 		// upstream as fast as it sends and frees it at the end, while the
 		// client drains the spool at its own pace.
 		s := &x.spooled
-		*s = spoolStream{x: x, a: a, uc: a.conn, done: make(chan struct{})}
+		*s = spoolStream{x: x, a: a, uc: a.Conn, done: make(chan struct{})}
 		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && x.ctx.Request.Header.IsHTTP11()) {
 			s.direct = newSocketWriter(cc, x)
 			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
@@ -147,10 +148,10 @@ func (x *exchange) respond() bool {
 	}
 	s := &x.stream
 	*s = bodyStream{x: x, r: body}
-	if cl >= 0 && x.loc.fcgi == nil && a.conn.br.Buffered() > cl {
+	if cl >= 0 && x.loc.fcgi == nil && a.Conn.Reader().Buffered() > cl {
 		// The whole body and more came with the head: nginx's input
 		// filter sees them before it goes on, still in the header's phase.
-		s.overran = x.bodyOverran(a, false, PhaseReadHeader)
+		s.overran = x.bodyOverran(a, false, upstream.PhaseReadHeader)
 	}
 	x.setBody(s, ccl)
 	return true
@@ -164,16 +165,16 @@ func (x *exchange) respond() bool {
 // read went straight into the caller's buffer, limited to the declared
 // length (plain TCP only: TLS records are not body bytes). phase is the
 // "while ..." nginx names.
-func (x *exchange) bodyOverran(a *attempt, probe bool, phase Phase) bool {
-	if x.loc.fcgi != nil || a == nil || a.conn == nil || x.uresp.Header.ContentLength() < 0 {
+func (x *exchange) bodyOverran(a *upstream.Attempt, probe bool, phase upstream.Phase) bool {
+	if x.loc.fcgi != nil || a == nil || a.Conn == nil || x.uresp.Header.ContentLength() < 0 {
 		return false
 	}
-	uc := a.conn
-	if uc.br.Buffered() == 0 && (!probe || uc.tls != nil || probeIdle(uc) != errUnsolicited) {
+	uc := a.Conn
+	if uc.Reader().Buffered() == 0 && (!probe || uc.IsTLS() || uc.Probe() != upstream.ErrUnsolicited) {
 		return false
 	}
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: phase},
-		`upstream sent more data than specified in "Content-Length" header`, uc.peer.addr)
+	x.logPeer(errorlog.Level(config.LevelWarn), phase,
+		`upstream sent more data than specified in "Content-Length" header`, 0, uc.Peer().Addr())
 	return true
 }
 
@@ -224,21 +225,20 @@ func noBody(method []byte, status int) bool {
 
 // release ends the upstream side of a finished attempt: the connection goes
 // back to the keepalive cache when the exchange left it reusable.
-func (x *exchange) release(a *attempt, complete bool) {
-	if a == nil || a.conn == nil {
+func (x *exchange) release(a *upstream.Attempt, complete bool) {
+	if a == nil || a.Conn == nil {
 		return
 	}
-	uc := a.conn
-	a.conn = nil
+	uc := a.Conn
+	a.Conn = nil
 	if complete && x.reusable() {
 		if x.loc.fcgi == nil {
-			uc.peer.idle.hint(x.uresp.Header.Peek("Keep-Alive"), x.p) // Keep-Alive: timeout=N
+			uc.Peer().Idle().Hint(x.uresp.Header.Peek("Keep-Alive"), idleLog{x.p}) // Keep-Alive: timeout=N
 		}
-		uc.unhold() // the attempt is over; the idle connection counts for nothing
-		uc.peer.idle.put(uc, time.Now())
+		uc.Keep(time.Now())
 		return
 	}
-	uc.close()
+	uc.Close()
 }
 
 // reusable: HTTP/1.1 both ways, no "Connection: close" either way, and
@@ -262,12 +262,12 @@ func (x *exchange) reusable() bool {
 
 // bodyFailed logs a failure while reading the upstream body. Nothing is
 // retried: the client already has the status line (nginx does the same).
-func (x *exchange) bodyFailed(ue *UpstreamError) {
-	x.p.stats.failure(x.cur.conn.peer, ue)
-	x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+func (x *exchange) bodyFailed(ue *upstream.Error) {
+	x.site.counters[x.cur.Conn.Peer()].failure(ue)
+	x.logUpstream(errorlog.Level(config.LevelError), ue, ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {
-		x.attempts[n-1].ResponseTime = time.Since(x.cur.start)
+		x.attempts[n-1].ResponseTime = time.Since(x.cur.Start)
 	}
 }
 
@@ -323,14 +323,14 @@ func (f *failedBody) WriteTo(w io.Writer) (int64, error) {
 // come from the socket is then fasthttp's chunked parser refusing the
 // framing (a size line that is no hex number, no CRLF after the data),
 // nginx's "upstream sent invalid chunked response".
-func bodyError(a *attempt, err error, buffered, chunked bool) *UpstreamError {
-	ue := a.fail(PhaseReadBody, err)
+func bodyError(a *upstream.Attempt, err error, buffered, chunked bool) *upstream.Error {
+	ue := a.Fail(upstream.PhaseReadBody, err)
 	ue.Buffered = buffered
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		ue.Kind = KindClosed
-	case chunked && ue.Kind == KindOther && a.conn.rerr == nil:
-		ue.Kind = KindBadChunked
+		ue.Kind = upstream.KindClosed
+	case chunked && ue.Kind == upstream.KindOther && a.Conn.ReadErr() == nil:
+		ue.Kind = upstream.KindBadChunked
 	}
 	return ue
 }
@@ -419,12 +419,12 @@ func unhex(c byte) int {
 // the upstream's status. The phase is nginx's: the body filter of
 // proxy_buffering off runs while the header is processed, the event pipe
 // of proxy_buffering on once reading upstream.
-func (x *exchange) brokenChunkedHead(a *attempt, buffering bool) {
-	phase := PhaseReadHeader
+func (x *exchange) brokenChunkedHead(a *upstream.Attempt, buffering bool) {
+	phase := upstream.PhaseReadHeader
 	if buffering {
-		phase = PhaseReadBody
+		phase = upstream.PhaseReadBody
 	}
-	ue := a.failKind(phase, KindBadChunked, errBrokenChunked, "")
+	ue := a.FailKind(phase, upstream.KindBadChunked, errBrokenChunked, "")
 	x.bodyFailed(ue)
 	x.closeSilently()
 }
@@ -457,9 +457,9 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 			s.done = true
 			// nginx names the handler that ran its read loop: the
 			// client's once body bytes went out, else the upstream's.
-			phase := PhaseReadBody
+			phase := upstream.PhaseReadBody
 			if x.bodyBytes > int64(n) {
-				phase = PhaseSendClient
+				phase = upstream.PhaseSendClient
 			}
 			s.overran = s.overran || x.bodyOverran(x.cur, true, phase)
 		}
@@ -484,7 +484,7 @@ func (s *bodyStream) CloseWithError(err error) error {
 	s.closed = true
 	x := s.x
 	_ = x.uresp.CloseBodyStream()
-	if x.cur != nil && x.cur.conn != nil {
+	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, s.done && !s.failed && !s.overran)
 	}
 	if err != nil && !s.failed {
@@ -497,7 +497,7 @@ func (s *bodyStream) CloseWithError(err error) error {
 // clientWriteFailed logs a client that went away mid-response, at info as
 // nginx does for client-side errors.
 func (x *exchange) clientWriteFailed(err error) {
-	msg, errno := "client prematurely closed connection", errnoOf(err)
+	msg, errno := "client prematurely closed connection", errorlog.ErrnoOf(err)
 	if errors.Is(err, os.ErrDeadlineExceeded) { // send_timeout: nginx's ngx_http_upstream_process_downstream
 		msg, errno = "client timed out", syscall.ETIMEDOUT
 	}
@@ -507,6 +507,6 @@ func (x *exchange) clientWriteFailed(err error) {
 			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 		}
 		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Level(config.LevelInfo), Conn: x.conn,
-			Msg: msg, Errno: errno, Action: PhaseSendClient.String(), Fields: &f})
+			Msg: msg, Errno: errno, Action: upstream.PhaseSendClient.String(), Fields: &f})
 	}
 }

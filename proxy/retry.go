@@ -4,16 +4,17 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/upstream"
 )
 
 // retryInput is everything the retry decision reads. It is a plain value so
 // the decision can be table-tested without sockets.
 type retryInput struct {
-	Err           *UpstreamError
+	Err           *upstream.Error     // the attempt's failure; nil when the upstream answered
+	Status        int                 // the upstream's status when it answered (Err nil)
 	Mask          config.NextUpstream // proxy_next_upstream
 	NonIdempotent bool                // POST, LOCK, PATCH
 	Replayable    bool                // the request body is fully buffered
-	ClientBytes   int64               // response bytes already sent to the client
 	Tries         int                 // attempts made so far (free retries excluded)
 	MaxTries      int                 // proxy_next_upstream_tries, 0 = unlimited
 	Elapsed       time.Duration       // since the first attempt started
@@ -24,8 +25,9 @@ type retryInput struct {
 }
 
 // budget is what the decision asks last, once everything else says retry:
-// may the group take one more retry? (*retryBudget; tests pass a fake.)
-type budget interface{ spend(now time.Time) bool }
+// may the group take one more retry? (*upstream.RetryBudget; tests pass a
+// fake.)
+type budget interface{ Spend(now time.Time) bool }
 
 // retryVerdict says whether to try again, and why (or why not): the reason
 // goes into the error log's decision line and the metrics.
@@ -35,34 +37,39 @@ type retryVerdict struct {
 	Why   string
 }
 
-// decideRetry is the only retry decision in spillway. It follows nginx's
-// ngx_http_upstream_next, plus one improvement nginx lacks (the free
-// fresh-connection retry below). Its default answer is no.
+// decideRetry is the only retry decision in spillway, for a failed attempt
+// (in.Err) and for an answer whose status proxy_next_upstream lists
+// (http_502, ...) alike. It follows nginx's ngx_http_upstream_next, plus
+// one improvement nginx lacks (the free fresh-connection retry below). Its
+// default answer is no.
 func decideRetry(in retryInput) retryVerdict {
 	e := in.Err
-	// Once response bytes reached the client nothing can be retried: the
-	// client has a status line it cannot take back (nginx, Go, Pingora agree).
-	if in.ClientBytes > 0 || e.Phase >= PhaseReadBody {
+	// Once the response body is being read nothing can be retried: the
+	// client may have a status line it cannot take back (nginx, Go,
+	// Pingora agree). The decision is made before any byte is relayed.
+	if e != nil && e.Phase >= upstream.PhaseReadBody {
 		return retryVerdict{Why: "response already started"}
 	}
-	if in.Mask&config.NextOff != 0 && in.Mask == config.NextOff {
+	if in.Mask == config.NextOff {
 		return retryVerdict{Why: "proxy_next_upstream off"}
 	}
 	// A request body that was streamed and not kept cannot be sent again.
-	if !in.Replayable && e.Phase >= PhaseSend && e.Written > 0 {
+	if e != nil && !in.Replayable && e.Phase >= upstream.PhaseSend && e.Written > 0 {
 		return retryVerdict{Why: "request body not buffered"}
 	}
 	var ft config.NextUpstream
-	switch e.Kind {
-	case KindTimeout:
+	switch {
+	case e == nil:
+		ft = statusType(in.Status) // 0 for a status nginx never passes on
+	case e.Kind == upstream.KindTimeout:
 		ft = config.NextTimeout
-	case KindInvalidHeader, KindTooBigHeader:
+	case e.Kind == upstream.KindInvalidHeader, e.Kind == upstream.KindTooBigHeader:
 		ft = config.NextInvalidHeader
-	case KindNoValidHTTP:
+	case e.Kind == upstream.KindNoValidHTTP:
 		// nginx passes an HTTP/0.9 answer through and never retries it;
 		// spillway answers 502 but keeps the no-retry rule.
 		return retryVerdict{Why: "upstream sent no valid HTTP"}
-	case KindNoLive:
+	case e.Kind == upstream.KindNoLive:
 		return retryVerdict{Why: "no live upstreams"}
 	default:
 		ft = config.NextError
@@ -70,14 +77,15 @@ func decideRetry(in retryInput) retryVerdict {
 	if in.Mask&ft == 0 {
 		return retryVerdict{Why: "not listed in proxy_next_upstream"}
 	}
-	// Nothing was sent on a failed connect: safe for every method.
-	sent := e.Phase >= PhaseSend
+	// Nothing was sent on a failed connect: safe for every method. An
+	// answer means the request was sent.
+	sent := e == nil || e.Phase >= upstream.PhaseSend
 	// The stale keepalive race: a reused connection that failed with an
 	// error (not a timeout) before any response byte. nginx gives it a free
 	// try but still holds POST back; we do the same, once per request, and
 	// on a fresh connection. A non-idempotent request goes again only when
 	// nothing at all left our socket.
-	if e.Reused && e.Kind != KindTimeout && e.Read == 0 && !in.FreeUsed &&
+	if e != nil && e.Reused && e.Kind != upstream.KindTimeout && e.Read == 0 && !in.FreeUsed &&
 		(!in.NonIdempotent || e.Written == 0 || in.Mask&config.NextNonIdempotent != 0) {
 		return retryVerdict{Retry: true, Fresh: true, Why: "stale keepalive connection"}
 	}
@@ -90,51 +98,38 @@ func decideRetry(in retryInput) retryVerdict {
 	if in.MaxElapsed > 0 && in.Elapsed >= in.MaxElapsed {
 		return retryVerdict{Why: "proxy_next_upstream_timeout reached"}
 	}
-	if in.Budget != nil && !in.Budget.spend(in.Now) {
+	if in.Budget != nil && !in.Budget.Spend(in.Now) {
 		return retryVerdict{Why: "retry budget exhausted"}
 	}
 	return retryVerdict{Retry: true, Why: "next upstream"}
 }
 
-// statusListed reports whether proxy_next_upstream (mask) names status
-// (http_500, http_502, ...). It is the cheap first test, made on every
-// response before the rest of the retry input is gathered.
-func statusListed(status int, mask config.NextUpstream) bool {
-	var ft config.NextUpstream
+// statusType is the proxy_next_upstream flag that passes an answer with
+// this status on (http_500, http_502, ...); 0 for any other status.
+func statusType(status int) config.NextUpstream {
 	switch status {
 	case 500:
-		ft = config.NextHTTP500
+		return config.NextHTTP500
 	case 502:
-		ft = config.NextHTTP502
+		return config.NextHTTP502
 	case 503:
-		ft = config.NextHTTP503
+		return config.NextHTTP503
 	case 504:
-		ft = config.NextHTTP504
+		return config.NextHTTP504
 	case 403:
-		ft = config.NextHTTP403
+		return config.NextHTTP403
 	case 404:
-		ft = config.NextHTTP404
+		return config.NextHTTP404
 	case 429:
-		ft = config.NextHTTP429
+		return config.NextHTTP429
 	}
-	return ft != 0 && mask&ft != 0
+	return 0
 }
 
-// statusRetry decides whether an upstream's own status (500, 502, ...) moves
-// the request to the next server: only when listed, never for a
-// non-idempotent request without non_idempotent, and within tries/timeout.
-func statusRetry(status int, in retryInput) bool {
-	if !statusListed(status, in.Mask) {
-		return false
-	}
-	if in.NonIdempotent && in.Mask&config.NextNonIdempotent == 0 {
-		return false
-	}
-	if in.MaxTries > 0 && in.Tries >= in.MaxTries {
-		return false
-	}
-	if in.MaxElapsed > 0 && in.Elapsed >= in.MaxElapsed {
-		return false
-	}
-	return in.Budget == nil || in.Budget.spend(in.Now)
+// statusListed reports whether proxy_next_upstream (mask) names status. It
+// is the cheap first test, made on every response before the retry input
+// is gathered for decideRetry.
+func statusListed(status int, mask config.NextUpstream) bool {
+	ft := statusType(status)
+	return ft != 0 && mask&ft != 0
 }

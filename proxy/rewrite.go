@@ -9,6 +9,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -406,7 +407,7 @@ func (x *exchange) setLocation(loc *location) {
 	}
 	x.vars.req.Root = loc.conf.Root
 	x.vars.req.ProxyHost = loc.conf.ProxyPass.Host
-	if isUnixAddr(x.vars.req.ProxyHost) {
+	if upstream.IsUnixAddr(x.vars.req.ProxyHost) {
 		x.vars.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/static"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -22,7 +23,8 @@ import (
 // (re)load and read without locks by every request that started under it.
 type site struct {
 	cfg       *config.Config
-	groups    map[string]*group // by upstream name, and by host:port for literal proxy_pass
+	groups    map[string]*upstream.Group      // by upstream name, and by host:port for literal proxy_pass
+	counters  map[*upstream.Peer]*serverStats // each server's counters (metrics.go), set by stats.bind
 	listeners map[string][]*vhost
 	access    map[string]*accesslog.Log // by path; held in Proxy.logs
 	logKeys   []logKey                  // what this site holds in Proxy.logs
@@ -59,9 +61,9 @@ type vhost struct {
 // location is one location block with everything a request needs precomputed.
 type location struct {
 	conf   *config.Location
-	group  *group
+	group  *upstream.Group
 	scheme string
-	tls    *upstreamTLS // https://: proxy_ssl_* for this group (upstream_tls.go)
+	tls    *upstream.TLS // https://: proxy_ssl_* for this group (upstream_tls.go)
 	// proxySetHeader is proxy_set_header compiled: set[i] is sent first, in
 	// file order; names in set are dropped from the client's headers.
 	set []compiledHeader
@@ -95,20 +97,18 @@ type compiledHeader struct {
 // builds the running objects. Groups from prev are kept when an upstream of
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
-	s := &site{cfg: cfg, groups: map[string]*group{}, listeners: map[string][]*vhost{}}
+	s := &site{cfg: cfg, groups: map[string]*upstream.Group{}, listeners: map[string][]*vhost{}}
 	maps, err := vars.CompileVars(cfg.Maps, authSetNames(cfg), cfg.SetVars) // auth_request_set's (authrequest.go) and set's (rewrite.go) too
 	if err != nil {
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
 	s.maps = maps
 	for name, u := range cfg.Upstreams {
-		if g := prev.group(name); g != nil && reflect.DeepEqual(g.conf, u) {
+		if g := prev.group(name); g != nil && reflect.DeepEqual(g.Conf(), u) {
 			s.groups[name] = g
 			continue
 		}
-		g := newGroup(name, u, now)
-		g.budget = newRetryBudget(u.RetryBudget, u.RetryBudgetMinPerSecond)
-		s.groups[name] = g
+		s.groups[name] = upstream.NewGroup(name, u, now)
 	}
 	if err := s.limitZones(cfg, prev); err != nil {
 		return nil, err
@@ -185,26 +185,24 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {
 		host := lc.ProxyPass.Host
-		if _, _, err := net.SplitHostPort(host); err != nil && !isUnixAddr(host) {
+		if _, _, err := net.SplitHostPort(host); err != nil && !upstream.IsUnixAddr(host) {
 			return nil, fmt.Errorf("proxy_pass: %w", err)
 		}
 		g, ok := s.groups[host]
-		if !ok && prev.group(host) != nil && prev.group(host).literal {
+		if !ok && prev.group(host) != nil && prev.group(host).Literal() {
 			g, ok = prev.group(host), true
 			s.groups[host] = g
 		}
 		if !ok {
 			// nginx: a literal address is an implicit one-server group
 			// with no keepalive cache.
-			g = newGroup(host, &config.Upstream{Servers: []config.UpstreamServer{{
-				Address: host, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second}}}, now)
-			g.literal = true
+			g = upstream.NewLiteral(host, now)
 			s.groups[host] = g
 		}
 		loc.group = g
 	}
 	if lc.ProxyPass.Scheme == "https" && loc.group != nil {
-		loc.tls = loc.group.tlsFor(&lc.ProxySSL)
+		loc.tls = loc.group.TLSFor(&lc.ProxySSL)
 	}
 	for _, h := range lc.ProxySetHeader {
 		v, err := vars.Compile(h.Value, s.maps)
@@ -232,7 +230,7 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 }
 
 // group returns s's group of that name; nil for a nil site.
-func (s *site) group(name string) *group {
+func (s *site) group(name string) *upstream.Group {
 	if s == nil {
 		return nil
 	}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"regexp"
 	"testing"
-	"time"
 
 	"spillway/proxy/config"
 	"spillway/proxy/internal/nginxuri"
@@ -68,68 +67,6 @@ func TestUpstreamURI(t *testing.T) {
 		}
 		if got := string(upstreamURI(nil, lc, []byte(c.req), u)); got != c.want {
 			t.Errorf("%s via %s%s: got %s want %s", c.req, c.loc, c.pass, got, c.want)
-		}
-	}
-}
-
-// nginx's smooth weighted round-robin: weights 5,1,1 give a a b a c a a.
-func TestSmoothWeightedRoundRobin(t *testing.T) {
-	g := newGroup("g", &config.Upstream{Servers: []config.UpstreamServer{
-		{Address: "a", Weight: 5, MaxFails: 1, FailTimeout: 10 * time.Second},
-		{Address: "b", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
-		{Address: "c", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
-	}}, nil)
-	got := ""
-	for range 7 {
-		got += g.pick(nil).addr
-	}
-	if got != "aabacaa" {
-		t.Fatalf("got %s, want aabacaa", got)
-	}
-}
-
-func TestPassiveHealth(t *testing.T) {
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { return now }
-	g := newGroup("g", &config.Upstream{Servers: []config.UpstreamServer{
-		{Address: "a", Weight: 1, MaxFails: 2, FailTimeout: 10 * time.Second},
-		{Address: "b", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
-	}}, clock)
-	a, b := g.peers[0], g.peers[1]
-	if g.failed(a) {
-		t.Fatal("one failure of max_fails=2 must not disable")
-	}
-	if !g.failed(a) {
-		t.Fatal("second failure must disable")
-	}
-	for range 4 {
-		if p := g.pick(nil); p != b {
-			t.Fatalf("disabled peer picked: %v", p.addr)
-		}
-	}
-	// All down: no live upstreams.
-	g.failed(b)
-	if p := g.pick(nil); p != nil {
-		t.Fatalf("want no live upstreams, got %s", p.addr)
-	}
-	// After fail_timeout a disabled peer gets one request again.
-	now = now.Add(11 * time.Second)
-	if p := g.pick(nil); p == nil {
-		t.Fatal("want a peer after fail_timeout")
-	}
-	// The tried set is honoured.
-	if p := g.pick([]*peer{a, b}); p != nil {
-		t.Fatalf("tried peers picked: %s", p.addr)
-	}
-}
-
-// A single-server group is never disabled (nginx).
-func TestSingleServerNeverDisabled(t *testing.T) {
-	g := newGroup("g", &config.Upstream{Servers: []config.UpstreamServer{{Address: "a", Weight: 1, MaxFails: 1, FailTimeout: time.Hour}}}, nil)
-	for range 3 {
-		g.failed(g.peers[0])
-		if g.pick(nil) == nil {
-			t.Fatal("single server disabled")
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/deadline"
+	"spillway/proxy/upstream"
 )
 
 // spoolStream is a buffered upstream body (proxy_buffering on): nginx's
@@ -36,8 +38,8 @@ import (
 // consumer touches only the spool and x.bodyBytes.
 type spoolStream struct {
 	x    *exchange
-	a    *attempt
-	uc   *upConn // the upstream connection, kept for the consumer's abort
+	a    *upstream.Attempt
+	uc   *upstream.Conn // the upstream connection, kept for the consumer's abort
 	sp   *buffer.Spool
 	done chan struct{} // closed by the producer when it has let go of a and uc
 
@@ -92,12 +94,12 @@ func (s *spoolStream) produce(r io.Reader) {
 	x.p.copyBufs.Put(bp)
 	_ = x.uresp.CloseBodyStream()
 	if n := len(x.attempts); n > 0 {
-		x.attempts[n-1].ResponseTime = time.Since(a.start)
+		x.attempts[n-1].ResponseTime = time.Since(a.Start)
 	}
 	var te *buffer.TempFileError
 	switch {
 	case werr == nil && rerr == io.EOF:
-		over := x.bodyOverran(a, true, PhaseReadBody) // more than Content-Length: not reused
+		over := x.bodyOverran(a, true, upstream.PhaseReadBody) // more than Content-Length: not reused
 		s.sp.CloseWrite(nil)
 		// The whole body is in the spool: the upstream is free now.
 		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased) && !over)
@@ -105,7 +107,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		// nginx: [crit] open() "..." failed (20: Not a directory) while
 		// reading upstream, and the client gets what was buffered.
 		s.upFailed = true
-		x.logTempFile(te, PhaseReadBody.String(), x.upstreamURL(s.uc.peer.addr))
+		x.logTempFile(te, upstream.PhaseReadBody.String(), x.upstreamURL(s.uc.Peer().Addr()))
 		s.sp.CloseWrite(werr)
 		x.release(a, false)
 	case werr != nil || s.state.Load() == spoolAborted:
@@ -114,8 +116,8 @@ func (s *spoolStream) produce(r io.Reader) {
 	default:
 		s.upFailed = true
 		ue := bodyError(a, rerr, true, x.upstreamChunked())
-		x.p.stats.failure(s.uc.peer, ue)
-		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+		x.site.counters[s.uc.Peer()].failure(ue)
+		x.logUpstream(errorlog.Level(config.LevelError), ue, ue.Peer)
 		s.sp.CloseWrite(ue)
 		x.release(a, false)
 	}
@@ -124,8 +126,8 @@ func (s *spoolStream) produce(r io.Reader) {
 // onSpill logs nginx's warning, once per response, from the producer.
 func (s *spoolStream) onSpill(path string) {
 	x := s.x
-	x.logUpstream(errorlog.Level(config.LevelWarn), &UpstreamError{Phase: PhaseReadBody},
-		"an upstream response is buffered to a temporary file "+path, s.uc.peer.addr)
+	x.logPeer(errorlog.Level(config.LevelWarn), upstream.PhaseReadBody,
+		"an upstream response is buffered to a temporary file "+path, 0, s.uc.Peer().Addr())
 }
 
 // Read serves fasthttp when it cannot use WriteTo.
@@ -176,7 +178,7 @@ func (s *spoolStream) CloseWithError(err error) error {
 	s.closed = true
 	_ = s.sp.Close()
 	if s.state.CompareAndSwap(spoolRunning, spoolAborted) {
-		s.uc.close() // wakes a producer waiting on the upstream
+		s.uc.Close() // wakes a producer waiting on the upstream
 	}
 	<-s.done
 	x := s.x
@@ -235,11 +237,11 @@ func (x *exchange) sendSteps(rf io.ReaderFrom, lr *io.LimitedReader) (int64, err
 }
 
 // sendDeadline renews send_timeout on the client connection, lazily as
-// upConn does (see stale): a body written in many steps updates the timer
+// upstream.Conn does (see deadline.Stale): a body written in many steps updates the timer
 // only when the deadline has drifted by more than 1/16 of the timeout.
 func (x *exchange) sendDeadline() {
 	if st := x.loc.conf.SendTimeout; st > 0 {
-		if now := time.Now(); stale(x.clientWDL, st, now) {
+		if now := time.Now(); deadline.Stale(x.clientWDL, st, now) {
 			x.clientWDL = now.Add(st)
 			_ = x.ctx.SetWriteDeadline(x.clientWDL)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // An upstream that answers "101 Switching Protocols" has left HTTP on that
@@ -33,7 +34,7 @@ import (
 
 // switchProtocols relays a 101 answer. It returns true: the exchange
 // finishes in the hijack handler once the relay is over.
-func (x *exchange) switchProtocols(a *attempt) bool {
+func (x *exchange) switchProtocols(a *upstream.Attempt) bool {
 	ctx := x.ctx
 	u := &x.uresp.Header
 	x.status = fasthttp.StatusSwitchingProtocols
@@ -82,8 +83,8 @@ func (x *exchange) switchProtocols(a *attempt) bool {
 // relaySwitched copies the upstream's bytes after the 101 to the client
 // until the upstream closes, proxy_read_timeout passes, or the client goes
 // away; then it logs as nginx does and finishes the exchange.
-func (x *exchange) relaySwitched(c net.Conn, a *attempt, head []byte) {
-	uc := a.conn
+func (x *exchange) relaySwitched(c net.Conn, a *upstream.Attempt, head []byte) {
+	uc := a.Conn
 	x.clientWDL = time.Time{} // fasthttp cleared the deadlines before the hijack
 	x.sendDeadline()
 	if _, err := c.Write(head); err != nil {
@@ -104,25 +105,25 @@ func (x *exchange) relaySwitched(c net.Conn, a *attempt, head []byte) {
 			if _, err := c.Read(buf); err != nil {
 				if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 					clientGone.Store(true)
-					_ = uc.tcp.CloseRead() // wakes the copy below (a deadline would be renewed by upConn.Read)
+					_ = uc.CloseRead() // wakes the copy below (a deadline would be renewed by upstream.Conn.Read)
 				}
 				return
 			}
 		}
 	}()
 	w := &countingWriter{w: c, x: x}
-	_, err := io.Copy(w, uc.br) // upConn renews proxy_read_timeout per read
+	_, err := io.Copy(w, uc.Reader()) // upstream.Conn renews proxy_read_timeout per read
 	switch {
 	case clientGone.Load():
 		x.status = 499
-		x.logUpstream(errorlog.Level(config.LevelInfo), &UpstreamError{Phase: PhaseReadBody},
-			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", uc.peer.addr)
+		x.logPeer(errorlog.Level(config.LevelInfo), upstream.PhaseReadBody,
+			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", 0, uc.Peer().Addr())
 	case w.err != nil:
 		x.clientWriteFailed(w.err)
 	case err != nil:
 		ue := bodyError(a, err, true, false)
-		x.p.stats.failure(uc.peer, ue)
-		x.logUpstream(errorlog.Level(config.LevelError), ue, "", ue.Peer)
+		x.site.counters[uc.Peer()].failure(ue)
+		x.logUpstream(errorlog.Level(config.LevelError), ue, ue.Peer)
 	}
 	x.release(a, false) // never reused
 	_ = c.SetReadDeadline(time.Now())

@@ -13,6 +13,8 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/liveset"
+	"spillway/proxy/upstream"
 )
 
 // A client that asked to upgrade (its request carried an Upgrade header:
@@ -74,7 +76,7 @@ func (p *Proxy) tunnelBuf(size int) (*[]byte, *sync.Pool) {
 // them, and closes them when worker_shutdown_timeout passes.
 type tunnelSet struct {
 	n     atomic.Int64
-	conns liveSet[*tunnel]
+	conns liveset.Set[*tunnel]
 }
 
 // wait polls until no tunnel is open or ctx is done; false means ctx ended
@@ -95,7 +97,7 @@ func (s *tunnelSet) wait(ctx context.Context) bool {
 // tunnel is one open tunnel: its two connections, for closing from drain.
 type tunnel struct {
 	client   net.Conn
-	upstream *upConn
+	upstream *upstream.Conn
 	closed   atomic.Bool
 }
 
@@ -103,7 +105,7 @@ type tunnel struct {
 func (t *tunnel) Close() error {
 	t.closed.Store(true)
 	_ = t.client.Close()
-	return t.upstream.tcp.Close()
+	return t.upstream.Abort()
 }
 
 // tunnelEnd is how one direction of a tunnel ended.
@@ -114,8 +116,8 @@ type tunnelEnd struct {
 
 // runTunnel relays both directions after the 101 head has been built. The
 // client connection c is the hijacked one; the exchange finishes here.
-func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
-	uc := a.conn
+func (x *exchange) runTunnel(c net.Conn, a *upstream.Attempt, head []byte) {
+	uc := a.Conn
 	ts := &x.site.tunnels
 	defer ts.n.Add(-1) // counted in switchProtocols, before the hijack
 	x.p.stats.tunnels.Add(1)
@@ -130,21 +132,21 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 		return
 	}
 	t := &tunnel{client: c, upstream: uc}
-	if !ts.conns.add(t) { // the generation was stopped meanwhile
+	if !ts.conns.Add(t) { // the generation was stopped meanwhile
 		x.release(a, false)
 		x.finish()
 		return
 	}
-	defer ts.conns.remove(t)
+	defer ts.conns.Remove(t)
 
 	readTimeout := x.loc.conf.ProxyReadTimeout
-	uc.readTimeout = 0 // the idle deadline is set below, from both directions
+	uc.SetReadTimeout(0) // the idle deadline is set below, from both directions
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	touch := func() { last.Store(time.Now().UnixNano()) }
 
 	// client → upstream: no read timeout on the client (nginx has none),
-	// proxy_send_timeout on each write (upConn.Write).
+	// proxy_send_timeout on each write (upstream.Conn.Write).
 	up := make(chan tunnelEnd, 1)
 	var clientDone atomic.Bool
 	bufSize := int(max(x.loc.conf.ProxyBufferSize, 1<<10))
@@ -174,7 +176,7 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 		// EOF): an immediate read deadline wakes it. The flag first: the
 		// loop below checks it after each deadline it sets.
 		clientDone.Store(true)
-		_ = uc.tcp.SetReadDeadline(time.Unix(1, 0))
+		_ = uc.SetReadDeadline(time.Unix(1, 0))
 		up <- end
 	}()
 
@@ -188,13 +190,13 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 	buf := *bp
 	for {
 		if readTimeout > 0 {
-			_ = uc.tcp.SetReadDeadline(time.Unix(0, last.Load()).Add(readTimeout))
+			_ = uc.SetReadDeadline(time.Unix(0, last.Load()).Add(readTimeout))
 		}
 		if clientDone.Load() {
 			clientFirst = true
 			break
 		}
-		n, err := uc.br.Read(buf) // the bytes after the 101 head first
+		n, err := uc.Reader().Read(buf) // the bytes after the 101 head first
 		if n > 0 {
 			touch()
 			if _, werr := w.Write(buf[:n]); werr != nil {
@@ -227,7 +229,7 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 	// the client (a deadline) or on the upstream (closed; never reused).
 	_ = c.SetReadDeadline(time.Unix(1, 0))
 	if !clientFirst {
-		_ = uc.tcp.Close()
+		_ = uc.Abort()
 	}
 	upEnd := <-up
 
@@ -240,15 +242,15 @@ func (x *exchange) runTunnel(c net.Conn, a *attempt, head []byte) {
 			x.logClientSide(upEnd.readErr, "recv() failed")
 		case upEnd.writeErr != nil && errors.Is(upEnd.writeErr, os.ErrDeadlineExceeded):
 			x.logTunnel(config.LevelInfo, "upstream timed out", syscall.ETIMEDOUT) // proxy_send_timeout
-		case errnoOf(upEnd.writeErr) != 0: // not a close of ours (a stop)
-			x.logTunnel(config.LevelError, "send() failed", errnoOf(upEnd.writeErr))
+		case errorlog.ErrnoOf(upEnd.writeErr) != 0: // not a close of ours (a stop)
+			x.logTunnel(config.LevelError, "send() failed", errorlog.ErrnoOf(upEnd.writeErr))
 		}
 	case timedOut:
 		// [info]: nginx logs it on the client's connection
 		// (ngx_connection_error), whose errors are info.
 		x.logTunnel(config.LevelInfo, "upstream timed out", syscall.ETIMEDOUT)
-	case errnoOf(down.readErr) != 0: // not a close of ours (a stop)
-		x.logTunnel(config.LevelError, "recv() failed", errnoOf(down.readErr))
+	case errorlog.ErrnoOf(down.readErr) != 0: // not a close of ours (a stop)
+		x.logTunnel(config.LevelError, "recv() failed", errorlog.ErrnoOf(down.readErr))
 	case down.writeErr != nil:
 		x.logClientSide(down.writeErr, "send() failed")
 	}
@@ -263,7 +265,7 @@ func (x *exchange) logClientSide(err error, op string) {
 		x.logTunnel(config.LevelInfo, "client timed out", syscall.ETIMEDOUT)
 		return
 	}
-	if errno := errnoOf(err); errno != 0 {
+	if errno := errorlog.ErrnoOf(err); errno != 0 {
 		x.logTunnel(config.LevelInfo, op, errno)
 	}
 }

@@ -2,15 +2,9 @@ package proxy
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,103 +15,13 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/testcert"
 )
-
-// mkCert makes a certificate for name signed by parent (self-signed when
-// parent is nil), valid from nb to na.
-func mkCert(t *testing.T, name string, parent *x509.Certificate, pkey *ecdsa.PrivateKey, ca bool, nb, na time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: nb, NotAfter: na, DNSNames: []string{name},
-		IsCA: ca, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-	}
-	if parent == nil {
-		parent, pkey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, pkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, key
-}
-
-// The chain failures get OpenSSL's verify numbers and texts, as nginx's
-// "upstream SSL certificate verify error: (N:text)" prints them.
-func TestVerifyResult(t *testing.T) {
-	now := time.Now()
-	nb, na := now.Add(-time.Hour), now.Add(time.Hour)
-	root, rootKey := mkCert(t, "root", nil, nil, true, nb, na)
-	inter, interKey := mkCert(t, "inter", root, rootKey, true, nb, na)
-	leaf, _ := mkCert(t, "leaf.test", inter, interKey, false, nb, na)
-	direct, _ := mkCert(t, "leaf.test", root, rootKey, false, nb, na)
-	self, _ := mkCert(t, "leaf.test", nil, nil, false, nb, na)
-	expired, _ := mkCert(t, "leaf.test", root, rootKey, false, now.Add(-2*time.Hour), now.Add(-time.Hour))
-	future, _ := mkCert(t, "leaf.test", root, rootKey, false, now.Add(time.Hour), now.Add(2*time.Hour))
-	trusted := x509.NewCertPool()
-	trusted.AddCert(root)
-	other, _ := mkCert(t, "other", nil, nil, true, nb, na)
-	untrusted := x509.NewCertPool()
-	untrusted.AddCert(other)
-
-	for _, tc := range []struct {
-		name  string
-		chain []*x509.Certificate
-		roots *x509.CertPool
-		want  string
-	}{
-		{"good, with intermediate", []*x509.Certificate{leaf, inter}, trusted, ""},
-		{"self-signed", []*x509.Certificate{self}, trusted, "upstream SSL certificate verify error: (18:self-signed certificate)"},
-		{"root in chain, not trusted", []*x509.Certificate{leaf, inter, root}, untrusted, "upstream SSL certificate verify error: (19:self-signed certificate in certificate chain)"},
-		{"intermediate, unknown root", []*x509.Certificate{leaf, inter}, untrusted, "upstream SSL certificate verify error: (20:unable to get local issuer certificate)"},
-		{"lone certificate, unknown CA", []*x509.Certificate{direct}, untrusted, "upstream SSL certificate verify error: (21:unable to verify the first certificate)"},
-		{"expired", []*x509.Certificate{expired}, trusted, "upstream SSL certificate verify error: (10:certificate has expired)"},
-		{"not yet valid", []*x509.Certificate{future}, trusted, "upstream SSL certificate verify error: (9:certificate is not yet valid)"},
-		{"other name", []*x509.Certificate{direct}, trusted, `upstream SSL certificate does not match "wrong.test"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			name := "leaf.test"
-			if strings.HasPrefix(tc.name, "other") {
-				name = "wrong.test"
-			}
-			u := &upstreamTLS{verify: true, roots: tc.roots, name: name}
-			if got := u.check(tls.ConnectionState{PeerCertificates: tc.chain}); got != tc.want {
-				t.Errorf("got %q\nwant %q", got, tc.want)
-			}
-		})
-	}
-}
-
-// Go's handshake errors become OpenSSL's reason, in nginx's "(SSL: ...)".
-func TestSSLError(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{&net.OpError{Op: "remote error", Err: errors.New("tls: unknown certificate authority")}, "SSL: error:0A000418:SSL routines::tlsv1 alert unknown ca:SSL alert number 48"},
-		{errors.New("tls: client offered only unsupported versions: [302]"), "SSL: error:0A000102:SSL routines::unsupported protocol"},
-		{errors.New("tls: no cipher suite supported by both client and server"), "SSL: error:0A0000C1:SSL routines::no shared cipher"},
-		{tls.RecordHeaderError{Msg: "tls: first record does not look like a TLS handshake"}, "SSL: error:0A00010B:SSL routines::wrong version number"},
-		{errors.New("tls: something new"), "SSL: something new"},
-	} {
-		if got := sslError(tc.err); got != tc.want {
-			t.Errorf("%v: got %q, want %q", tc.err, got, tc.want)
-		}
-	}
-}
 
 // ssl_session_timeout: a ticket older than the timeout does not resume.
 func TestSessionTimeout(t *testing.T) {
 	now := time.Now()
-	cert, key := mkCert(t, "localhost", nil, nil, true, now.Add(-time.Hour), now.Add(time.Hour))
+	cert, key := testcert.Make(t, "localhost", nil, nil, true, now.Add(-time.Hour), now.Add(time.Hour))
 	pair := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 	for _, tc := range []struct {
 		timeout time.Duration
@@ -170,10 +74,10 @@ func TestSessionTimeout(t *testing.T) {
 func TestHealthCheckOverTLS(t *testing.T) {
 	now := time.Now()
 	nb, na := now.Add(-time.Hour), now.Add(time.Hour)
-	root, rootKey := mkCert(t, "root", nil, nil, true, nb, na)
-	other, otherKey := mkCert(t, "other", nil, nil, true, nb, na)
+	root, rootKey := testcert.Make(t, "root", nil, nil, true, nb, na)
+	other, otherKey := testcert.Make(t, "other", nil, nil, true, nb, na)
 	origin := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey) (*httptest.Server, *atomic.Int64) {
-		leaf, key := mkCert(t, "localhost", ca, caKey, false, nb, na)
+		leaf, key := testcert.Make(t, "localhost", ca, caKey, false, nb, na)
 		var checks atomic.Int64
 		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/health" && r.TLS != nil {
@@ -212,9 +116,9 @@ http:
 `, good.Listener.Addr().String(), bad.Listener.Addr().String())
 	g, badPeer := peerOf(t, p, "app", bad.Listener.Addr().String())
 	_, goodPeer := peerOf(t, p, "app", good.Listener.Addr().String())
-	hcEventually(t, "the untrusted server unhealthy", 5*time.Second, func() bool { return !healthy(g, badPeer) })
+	hcEventually(t, "the untrusted server unhealthy", 5*time.Second, func() bool { return !g.Healthy(badPeer) })
 	hcEventually(t, "checks over TLS", 5*time.Second, func() bool { return goodChecks.Load() >= 2 })
-	if !healthy(g, goodPeer) {
+	if !g.Healthy(goodPeer) {
 		t.Errorf("the good server is unhealthy:\n%s", elog.String())
 	}
 	want := "upstream server " + bad.Listener.Addr().String() + ` is unhealthy: upstream SSL certificate verify error: (21:unable to verify the first certificate) during health check, upstream: "app"`

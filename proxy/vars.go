@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -44,7 +45,7 @@ func (x *exchange) beginVars() {
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host
-		if isUnixAddr(v.req.ProxyHost) {
+		if upstream.IsUnixAddr(v.req.ProxyHost) {
 			v.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 		}
 	}

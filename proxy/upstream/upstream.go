@@ -1,6 +1,7 @@
-package proxy
+package upstream
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -8,35 +9,35 @@ import (
 	"spillway/proxy/config"
 )
 
-// group is the running form of one upstream block (or of a literal
+// Group is the running form of one upstream block (or of a literal
 // proxy_pass host:port, which nginx treats as a one-server group). It picks
 // peers and keeps nginx's passive health state. Safe for concurrent use.
-type group struct {
+type Group struct {
 	name    string
 	conf    *config.Upstream // what it was built from: a reload keeps the group if this is unchanged
 	literal bool             // a literal proxy_pass host:port
 	now     func() time.Time // nil means time.Now; tests inject a clock
 	mu      sync.Mutex       // guards the round-robin and health fields of peers
-	peers   []*peer          // primary servers
-	backup  []*peer          // used only when no primary server is available
+	peers   []*Peer          // primary servers
+	backup  []*Peer          // used only when no primary server is available
 	single  bool             // one server, no backup: never marked down (nginx)
-	budget  *retryBudget     // retry_budget; nil for a literal proxy_pass address
+	budget  *RetryBudget     // retry_budget; nil for a literal proxy_pass address
 
 	leastConn bool                // least_conn: fewest requests in flight per weight, then round-robin
 	check     *config.HealthCheck // health_check; nil = passive health only
 
 	tlsMu    sync.Mutex
-	tls      map[upstreamTLSKey]*upstreamTLS // https:// settings in use with this group (upstream_tls.go)
-	tlsCheck *upstreamTLS                    // the first of them: what an active health check uses
+	tls      map[upstreamTLSKey]*TLS // https:// settings in use with this group (upstream_tls.go)
+	tlsCheck *TLS                    // the first of them: what an active health check uses
 }
 
-// peer is one server of a group. Its keepalive cache and counters are its
+// Peer is one server of a group. Its keepalive cache and counters are its
 // own; the round-robin and health fields are guarded by group.mu.
-type peer struct {
+type Peer struct {
 	addr   string
 	conf   config.UpstreamServer
-	group  *group
-	idle   idleCache
+	group  *Group
+	idle   IdleCache
 	weight int // effective weight (nginx's effective_weight)
 	cur    int // smooth weighted round-robin state (nginx's current_weight)
 
@@ -52,16 +53,28 @@ type peer struct {
 	// least_conn: from the start of an attempt until its connection is
 	// closed or cached. Atomic, read without group.mu.
 	active atomic.Int64
-
-	// m is this server's counters (metrics.go): set when the site is
-	// prepared, before any request can reach the peer.
-	m *serverStats
 }
 
-func newGroup(name string, conf *config.Upstream, now func() time.Time) *group {
-	g := &group{name: name, conf: conf, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
+// NewGroup builds the group of an upstream block, with its retry budget.
+func NewGroup(name string, conf *config.Upstream, now func() time.Time) *Group {
+	g := newGroupOf(name, conf, now)
+	g.budget = newRetryBudget(conf.RetryBudget, conf.RetryBudgetMinPerSecond)
+	return g
+}
+
+// NewLiteral builds the group of a literal proxy_pass host:port: nginx's
+// implicit one-server group, with no keepalive cache and no retry budget.
+func NewLiteral(host string, now func() time.Time) *Group {
+	g := newGroupOf(host, &config.Upstream{Servers: []config.UpstreamServer{{
+		Address: host, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second}}}, now)
+	g.literal = true
+	return g
+}
+
+func newGroupOf(name string, conf *config.Upstream, now func() time.Time) *Group {
+	g := &Group{name: name, conf: conf, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
 	for _, s := range conf.Servers {
-		p := &peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
+		p := &Peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
 		p.idle.init(s.Address, conf.Keepalive, conf.KeepaliveTimeout, conf.KeepaliveRequests, conf.KeepaliveLearn)
 		if s.Backup {
 			g.backup = append(g.backup, p)
@@ -73,8 +86,8 @@ func newGroup(name string, conf *config.Upstream, now func() time.Time) *group {
 	return g
 }
 
-// closeIdle closes every cached keepalive connection of the group.
-func (g *group) closeIdle() {
+// CloseIdle closes every cached keepalive connection of the group.
+func (g *Group) CloseIdle() {
 	for _, pr := range g.peers {
 		pr.idle.closeAll()
 	}
@@ -83,20 +96,20 @@ func (g *group) closeIdle() {
 	}
 }
 
-func (g *group) clock() time.Time {
+func (g *Group) clock() time.Time {
 	if g.now != nil {
 		return g.now()
 	}
 	return time.Now()
 }
 
-// pick chooses the next peer by nginx's smooth weighted round-robin, or by
+// Pick chooses the next peer by nginx's smooth weighted round-robin, or by
 // least_conn when the group has it, skipping peers that are down, marked
 // unhealthy by the active health check, already tried by this request, or
 // temporarily disabled by max_fails/fail_timeout. Backup servers are used
 // only when no primary one can be. It returns nil when nothing is left:
 // nginx's "no live upstreams".
-func (g *group) pick(tried []*peer) *peer {
+func (g *Group) Pick(tried []*Peer) *Peer {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock()
@@ -122,15 +135,15 @@ func (g *group) pick(tried []*peer) *peer {
 // skip reports whether p cannot take this request: down, actively
 // unhealthy, already tried, or within fail_timeout after max_fails failures.
 // The caller holds g.mu.
-func (p *peer) skip(tried []*peer, now time.Time) bool {
+func (p *Peer) skip(tried []*Peer, now time.Time) bool {
 	if p.conf.Down || p.unhealthy || contains(tried, p) {
 		return true
 	}
 	return p.conf.MaxFails > 0 && p.fails >= p.conf.MaxFails && now.Sub(p.checked) <= p.conf.FailTimeout
 }
 
-func (g *group) pickFrom(peers []*peer, tried []*peer, now time.Time) *peer {
-	var best *peer
+func (g *Group) pickFrom(peers []*Peer, tried []*Peer, now time.Time) *Peer {
+	var best *Peer
 	total := 0
 	for _, p := range peers {
 		if p.skip(tried, now) {
@@ -161,7 +174,7 @@ func (g *group) pickFrom(peers []*peer, tried []*peer, now time.Time) *peer {
 // lowest ratio, smooth weighted round-robin among them, starting from the
 // first. The counts are read once, so a concurrent acquire or done cannot
 // make a peer disagree with itself between the two passes.
-func (g *group) pickLeastConn(peers []*peer, tried []*peer, now time.Time) *peer {
+func (g *Group) pickLeastConn(peers []*Peer, tried []*Peer, now time.Time) *Peer {
 	var stack [16]int64
 	conns := stack[:0]
 	for _, p := range peers {
@@ -209,15 +222,15 @@ func (g *group) pickLeastConn(peers []*peer, tried []*peer, now time.Time) *peer
 // acquire counts an attempt on p as in flight (nginx's peer->conns++), for
 // least_conn. Every acquire is matched by one done: transport.go acquires
 // when an attempt starts and hands the count to the attempt's connection,
-// whose close or return to the keepalive cache calls done (upConn.unhold).
-func (g *group) acquire(p *peer) { p.active.Add(1) }
+// whose close or return to the keepalive cache calls Done (Conn.unhold).
+func (g *Group) acquire(p *Peer) { p.active.Add(1) }
 
 // done ends an attempt counted by acquire.
-func (g *group) done(p *peer) { p.active.Add(-1) }
+func (g *Group) done(p *Peer) { p.active.Add(-1) }
 
 // setHealthy records an active health check's verdict on p and reports
 // whether it changed p's state (the caller logs the transition).
-func (g *group) setHealthy(p *peer, healthy bool) bool {
+func (g *Group) setHealthy(p *Peer, healthy bool) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if p.unhealthy == !healthy {
@@ -227,10 +240,10 @@ func (g *group) setHealthy(p *peer, healthy bool) bool {
 	return true
 }
 
-// failed counts a failure against p (nginx ngx_http_upstream_free_round_robin_peer).
+// Failed counts a failure against p (nginx ngx_http_upstream_free_round_robin_peer).
 // It reports whether p just became temporarily disabled, so the caller can log
 // nginx's "upstream server temporarily disabled" warning.
-func (g *group) failed(p *peer) bool {
+func (g *Group) Failed(p *Peer) bool {
 	if g.single {
 		return false
 	}
@@ -249,10 +262,10 @@ func (g *group) failed(p *peer) bool {
 	return p.fails >= p.conf.MaxFails
 }
 
-// succeeded clears the failure count when the peer was picked again after
+// Succeeded clears the failure count when the peer was picked again after
 // its last failure had been checked (nginx: accessed < checked), so a success
 // inside fail_timeout does not wipe a failure that is still being counted.
-func (g *group) succeeded(p *peer) {
+func (g *Group) Succeeded(p *Peer) {
 	if g.single {
 		return
 	}
@@ -263,7 +276,7 @@ func (g *group) succeeded(p *peer) {
 	g.mu.Unlock()
 }
 
-func contains(ps []*peer, p *peer) bool {
+func contains(ps []*Peer, p *Peer) bool {
 	for _, q := range ps {
 		if q == p {
 			return true
@@ -271,3 +284,71 @@ func contains(ps []*peer, p *peer) bool {
 	}
 	return false
 }
+
+// Reap closes the connections of every server's keepalive cache that have
+// been idle past their limit (IdleCache.Reap); lg logs what that teaches.
+func (g *Group) Reap(now time.Time, lg LearnLog) {
+	for _, pr := range g.peers {
+		pr.idle.reap(now, lg)
+	}
+	for _, pr := range g.backup {
+		pr.idle.reap(now, lg)
+	}
+}
+
+// Name is the upstream block's name, or the host:port of a literal proxy_pass.
+func (g *Group) Name() string { return g.name }
+
+// Conf is what the group was built from (read-only): a reload keeps the
+// group when it is unchanged.
+func (g *Group) Conf() *config.Upstream { return g.conf }
+
+// Literal reports whether the group is a literal proxy_pass host:port.
+func (g *Group) Literal() bool { return g.literal }
+
+// Budget is the group's retry_budget; nil for a literal proxy_pass address.
+func (g *Group) Budget() *RetryBudget { return g.budget }
+
+// Peers lists the servers, primaries then backups, in a new slice.
+func (g *Group) Peers() []*Peer { return append(slices.Clip(g.peers), g.backup...) }
+
+// Size is the number of servers, backups included.
+func (g *Group) Size() int { return len(g.peers) + len(g.backup) }
+
+// PeerState is one server's health as the metrics show it.
+type PeerState struct {
+	Peer  *Peer
+	Up    bool // may take requests: not down, not failed within fail_timeout, not unhealthy
+	Fails int  // failures counted against max_fails
+}
+
+// States reports every server's state, primaries then backups, as of one
+// instant.
+func (g *Group) States() []PeerState {
+	now := g.clock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]PeerState, 0, g.Size())
+	for _, p := range g.Peers() {
+		out = append(out, PeerState{Peer: p, Up: !p.skip(nil, now), Fails: p.fails})
+	}
+	return out
+}
+
+// Healthy reports whether the active health check last found p healthy
+// (servers start healthy).
+func (g *Group) Healthy(p *Peer) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !p.unhealthy
+}
+
+// Addr is the server's address: ip:port, host:port or unix:/path.
+func (p *Peer) Addr() string { return p.addr }
+
+// Idle is the server's keepalive cache.
+func (p *Peer) Idle() *IdleCache { return &p.idle }
+
+// InFlight is the number of attempts on p in flight (nginx's peer->conns),
+// which least_conn compares.
+func (p *Peer) InFlight() int64 { return p.active.Load() }

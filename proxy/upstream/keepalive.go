@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"errors"
@@ -9,12 +9,10 @@ import (
 	"syscall"
 	"time"
 
-	"spillway/proxy/config"
-	"spillway/proxy/errorlog"
 	"spillway/proxy/idlelearn"
 )
 
-// idleCache holds one peer's idle keepalive connections (nginx's upstream
+// IdleCache holds one peer's idle keepalive connections (nginx's upstream
 // keepalive module): LIFO, so the most recently used connection, the least
 // likely to have been closed by the upstream, goes out first. Safe for
 // concurrent use.
@@ -22,9 +20,9 @@ import (
 // How long a connection may stay idle is learn's Keep: keepalive_timeout,
 // or a tenth less than the server's own idle timeout once that is known
 // (keepalive_timeout_learn, proxy/idlelearn).
-type idleCache struct {
+type IdleCache struct {
 	mu       sync.Mutex
-	conns    []*upConn
+	conns    []*Conn
 	addr     string // the server's, for the notices
 	max      int    // keepalive N (0: no cache)
 	requests int    // keepalive_requests
@@ -36,25 +34,25 @@ type idleCache struct {
 	// well past it says the server's timeout grew (idlelearn.Alive). So
 	// the learner keeps its evidence without a request ever meeting a
 	// closing connection.
-	watch []*upConn
+	watch []*Conn
 }
 
 // maxWatch is how many retired connections each server's cache watches.
 const maxWatch = 2
 
-func (c *idleCache) init(addr string, max int, timeout time.Duration, requests int, learn bool) {
+func (c *IdleCache) init(addr string, max int, timeout time.Duration, requests int, learn bool) {
 	c.addr, c.max, c.requests = addr, max, requests
 	c.learn = idlelearn.New(timeout, learn)
 }
 
-// learnLog logs what an idleCache learned (Proxy.idleLearned).
-type learnLog interface {
-	idleLearned(addr string, ev idlelearn.Event)
+// LearnLog logs what an IdleCache learned (the proxy's error log, at notice).
+type LearnLog interface {
+	IdleLearned(addr string, ev idlelearn.Event)
 }
 
-// staleStats counts idle connections found dead before reuse. Metric-ready:
+// StaleStats counts idle connections found dead before reuse. Metric-ready:
 // atomics, read with Load.
-type staleStats struct {
+type StaleStats struct {
 	FIN     atomic.Int64 // upstream had closed with FIN
 	RST     atomic.Int64 // upstream had reset (the IIS case)
 	Expired atomic.Int64 // idle longer than keepalive_timeout
@@ -77,7 +75,7 @@ const probeAfter = 20 * time.Millisecond
 
 // A connection found closed is what the learner observes (its idle age);
 // lg logs what that teaches.
-func (c *idleCache) get(now time.Time, st *staleStats, alwaysProbe bool, lg learnLog) (*upConn, time.Duration) {
+func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg LearnLog) (*Conn, time.Duration) {
 	for {
 		c.mu.Lock()
 		n := len(c.conns)
@@ -116,7 +114,7 @@ func (c *idleCache) get(now time.Time, st *staleStats, alwaysProbe bool, lg lear
 			case errors.Is(err, syscall.ECONNRESET):
 				st.RST.Add(1)
 				how = idlelearn.RST
-			case err == errUnsolicited:
+			case err == ErrUnsolicited:
 				st.FIN.Add(1) // e.g. a 408 before the close: not an idle timeout seen
 				how = idlelearn.None
 			default:
@@ -124,7 +122,7 @@ func (c *idleCache) get(now time.Time, st *staleStats, alwaysProbe bool, lg lear
 			}
 			uc.close()
 			if how != idlelearn.None {
-				c.closed(idle, how, now, lg)
+				c.Closed(idle, how, now, lg)
 			}
 			continue
 		}
@@ -136,7 +134,7 @@ func (c *idleCache) get(now time.Time, st *staleStats, alwaysProbe bool, lg lear
 // retire takes an idle connection past its limit out of use. Past a
 // learned limit (below keepalive_timeout) it is watched, while there is
 // room, instead of closed; it reports whether the limit was a learned one.
-func (c *idleCache) retire(uc *upConn) bool {
+func (c *IdleCache) retire(uc *Conn) bool {
 	if max := c.learn.Max(); max > 0 && c.learn.Keep() >= max {
 		uc.close()
 		return false
@@ -153,16 +151,16 @@ func (c *idleCache) retire(uc *upConn) bool {
 	return true
 }
 
-// closed tells the learner that a connection idle for idle was found closed.
-func (c *idleCache) closed(idle time.Duration, how idlelearn.How, now time.Time, lg learnLog) {
+// Closed tells the learner that a connection idle for idle was found closed.
+func (c *IdleCache) Closed(idle time.Duration, how idlelearn.How, now time.Time, lg LearnLog) {
 	if ev, ok := c.learn.Closed(idle, how, now); ok && lg != nil {
-		lg.idleLearned(c.addr, ev)
+		lg.IdleLearned(c.addr, ev)
 	}
 }
 
 // put caches uc for reuse, evicting the oldest idle connection when full.
 // It closes uc instead when the cache is off or keepalive_requests is reached.
-func (c *idleCache) put(uc *upConn, now time.Time) {
+func (c *IdleCache) put(uc *Conn, now time.Time) {
 	if c.max <= 0 || (c.requests > 0 && uc.requests >= c.requests) || uc.br.Buffered() > 0 {
 		uc.close()
 		return
@@ -170,9 +168,9 @@ func (c *idleCache) put(uc *upConn, now time.Time) {
 	uc.idleSince = now
 	uc.rerr, uc.werr = nil, nil
 	// Deadlines stay as they are: the next Read or Write renews them, and
-	// get clears an expired one before the probe (see upConn.Read).
+	// get clears an expired one before the probe (see Conn.Read).
 	c.mu.Lock()
-	var evict *upConn
+	var evict *Conn
 	if len(c.conns) >= c.max {
 		evict = c.conns[0]
 		copy(c.conns, c.conns[1:])
@@ -189,14 +187,14 @@ func (c *idleCache) put(uc *upConn, now time.Time) {
 // learned limit), so an idle upstream connection does not outlive its
 // timeout just because no request came to look at it. It also ages what
 // the learner learned (idlelearn's rule 2).
-func (c *idleCache) reap(now time.Time, lg learnLog) {
+func (c *IdleCache) reap(now time.Time, lg LearnLog) {
 	if ev, ok := c.learn.Tick(now); ok && lg != nil {
-		lg.idleLearned(c.addr, ev)
+		lg.IdleLearned(c.addr, ev)
 	}
 	c.peekWatched(now, lg) // first: closed ones make room for those retired now
 	limit := c.learn.Keep()
 	c.mu.Lock()
-	var dead []*upConn
+	var dead []*Conn
 	keep := c.conns[:0]
 	for _, uc := range c.conns {
 		if limit > 0 && now.Sub(uc.idleSince) > limit {
@@ -219,12 +217,12 @@ func (c *idleCache) reap(now time.Time, lg learnLog) {
 // is an observation (its idle age, FIN or RST: idlelearn.Closed), one
 // still open is evidence the other way (idlelearn.Alive) until it reaches
 // keepalive_timeout and is closed.
-func (c *idleCache) peekWatched(now time.Time, lg learnLog) {
+func (c *IdleCache) peekWatched(now time.Time, lg LearnLog) {
 	c.mu.Lock()
 	watch := c.watch
 	c.watch = nil
 	c.mu.Unlock()
-	var alive []*upConn
+	var alive []*Conn
 	for _, uc := range watch {
 		age := now.Sub(uc.idleSince)
 		if uc.rdl.Before(now) && !uc.rdl.IsZero() {
@@ -235,14 +233,14 @@ func (c *idleCache) peekWatched(now time.Time, lg learnLog) {
 		switch {
 		case err == nil && (c.learn.Max() == 0 || age < c.learn.Max()):
 			if ev, ok := c.learn.Alive(age, now); ok && lg != nil {
-				lg.idleLearned(c.addr, ev)
+				lg.IdleLearned(c.addr, ev)
 			}
 			alive = append(alive, uc)
 			continue
 		case errors.Is(err, syscall.ECONNRESET):
-			c.closed(age, idlelearn.RST, now, lg)
+			c.Closed(age, idlelearn.RST, now, lg)
 		case err == io.EOF:
-			c.closed(age, idlelearn.FIN, now, lg)
+			c.Closed(age, idlelearn.FIN, now, lg)
 		}
 		uc.close()
 	}
@@ -251,7 +249,7 @@ func (c *idleCache) peekWatched(now time.Time, lg learnLog) {
 	}
 	c.mu.Lock()
 	c.watch = append(c.watch, alive...)
-	var extra []*upConn
+	var extra []*Conn
 	if n := len(c.watch); n > maxWatch { // retire added some meanwhile
 		extra = slices.Clone(c.watch[maxWatch:])
 		clear(c.watch[maxWatch:])
@@ -264,7 +262,7 @@ func (c *idleCache) peekWatched(now time.Time, lg learnLog) {
 }
 
 // closeAll closes every idle connection (shutdown).
-func (c *idleCache) closeAll() {
+func (c *IdleCache) closeAll() {
 	c.mu.Lock()
 	conns := append(c.conns, c.watch...)
 	c.conns, c.watch = nil, nil
@@ -274,18 +272,23 @@ func (c *idleCache) closeAll() {
 	}
 }
 
-func (c *idleCache) len() int {
+func (c *IdleCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.conns)
 }
 
-var errUnsolicited = errors.New("upstream sent data on an idle connection")
+var ErrUnsolicited = errors.New("upstream sent data on an idle connection")
+
+// Probe checks c without blocking (probeIdle): nil if it is quiet and
+// open, io.EOF after a FIN, ECONNRESET after an RST, and errUnsolicited
+// when the upstream sent bytes nobody asked for.
+func (c *Conn) Probe() error { return probeIdle(c) }
 
 // probeIdle checks an idle connection without blocking: nil if it is quiet
 // and open, io.EOF if the upstream sent FIN, ECONNRESET if it sent RST, and
 // errUnsolicited if it sent bytes nobody asked for (e.g. a 408).
-func probeIdle(uc *upConn) error {
+func probeIdle(uc *Conn) error {
 	rc, err := uc.tcp.SyscallConn()
 	if err != nil {
 		return err
@@ -301,77 +304,40 @@ func probeIdle(uc *upConn) error {
 		case n == 0:
 			perr = io.EOF
 		default:
-			perr = errUnsolicited
+			perr = ErrUnsolicited
 		}
 		return true // never park waiting for readiness
 	})
 	if err != nil {
 		return err
 	}
-	if perr == errUnsolicited && uc.tls != nil {
+	if perr == ErrUnsolicited && uc.tls != nil {
 		return probeTLS(uc) // a TLS record: close_notify, or a session ticket (upstream_tls.go)
 	}
 	return perr
 }
 
-// idleLearned logs, once per change, what a server's idle timeout was
-// learned to be: "upstream 127.0.0.1:9001 closes idle connections after
-// 5.0s (FIN); keeping them at most 4.5s" (notice).
-func (p *Proxy) idleLearned(addr string, ev idlelearn.Event) {
-	lv := errorlog.Level(config.LevelNotice)
-	if p.elog.Enabled(lv) {
-		p.elog.Write(&errorlog.Entry{Level: lv, Msg: ev.Message(addr)})
-	}
-}
-
-// staleReuse is the learner's other observation: a reused connection that
-// failed before any response byte, with an RST or a FIN, was closed by the
-// upstream while idle (the race the peek cannot see). It counts the free
-// retry that follows.
-func (p *Proxy) staleReuse(pr *peer, a *attempt, ue *UpstreamError) {
-	p.stale.Retried.Add(1)
-	switch ue.Kind {
-	case KindReset:
-		pr.idle.closed(a.idle, idlelearn.RST, a.start, p)
-	case KindClosed:
-		pr.idle.closed(a.idle, idlelearn.FIN, a.start, p)
-	}
-}
-
-// hint honours a response's "Keep-Alive: timeout=N" (v, the header's value).
-func (c *idleCache) hint(v []byte, lg learnLog) {
+// Hint honours a response's "Keep-Alive: timeout=N" (v, the header's value).
+func (c *IdleCache) Hint(v []byte, lg LearnLog) {
 	if len(v) == 0 {
 		return
 	}
 	if ev, ok := c.learn.Hint(idlelearn.HintOf(v)); ok && lg != nil {
-		lg.idleLearned(c.addr, ev)
+		lg.IdleLearned(c.addr, ev)
 	}
 }
 
-// StaleRetries reports the free fresh-connection retries made after a
-// reused connection failed: the stale keepalive races the peek missed.
-func (p *Proxy) StaleRetries() int64 { return p.stale.Retried.Load() }
-
-// writeIdleLearned writes a server's learned idle timeout (0: not known)
+// IdleSeconds reports a server's learned idle timeout (0: not known)
 // and how long its idle connections are kept (0: no limit).
-func (pr *peer) idleLearned() (learned, keep float64) {
+func (pr *Peer) IdleSeconds() (learned, keep float64) {
 	t, _ := pr.idle.learn.Timeout()
 	return t.Seconds(), pr.idle.learn.Keep().Seconds()
 }
 
-// IdleTimeout reports what spillway believes about an upstream server's
-// idle timeout (0: unknown), what that rests on ("FIN", "RST", "Keep-Alive
-// header", "none") and how long its idle connections are kept (0: no
-// limit). ok is false when no group of the running configuration has the
-// server.
-func (p *Proxy) IdleTimeout(server string) (timeout time.Duration, how string, keep time.Duration, ok bool) {
-	for _, g := range p.site.Load().groups {
-		for _, pr := range append(slices.Clip(g.peers), g.backup...) {
-			if pr.addr == server {
-				t, h := pr.idle.learn.Timeout()
-				return t, h.String(), pr.idle.learn.Keep(), true
-			}
-		}
-	}
-	return 0, "", 0, false
+// Learned reports what is believed about the server's idle timeout (0:
+// unknown), what that rests on ("FIN", "RST", "Keep-Alive header",
+// "none"), and how long idle connections are kept (0: no limit).
+func (c *IdleCache) Learned() (timeout time.Duration, how string, keep time.Duration) {
+	t, h := c.learn.Timeout()
+	return t, h.String(), c.learn.Keep()
 }

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"sync"
@@ -6,14 +6,14 @@ import (
 	"time"
 )
 
-// retryBudget caps the retries an upstream group may add to its load
+// RetryBudget caps the retries an upstream group may add to its load
 // (retry_budget, retry_budget_min_per_second; Linkerd's and Envoy's idea,
 // which nginx lacks): every request earns the group `ratio` of a retry, every
 // retry spends one, and a floor of minPerSecond retries a second is always
 // allowed so that a quiet group can still retry. A failing server then
 // multiplies the load on the others by at most 1 + ratio. The request path
 // costs one atomic add; the lock is taken only to retry.
-type retryBudget struct {
+type RetryBudget struct {
 	ratioMilli   int64 // milli-tokens earned per request; 0 = no budget
 	capMilli     int64 // the most saved up: bounds a burst after a quiet spell
 	minPerSecond int
@@ -28,14 +28,14 @@ type retryBudget struct {
 // retryBudgetBurst is how many requests' worth of tokens may be saved.
 const retryBudgetBurst = 100
 
-func newRetryBudget(ratio float64, minPerSecond int) *retryBudget {
-	b := &retryBudget{ratioMilli: int64(ratio*1000 + 0.5), minPerSecond: minPerSecond}
+func newRetryBudget(ratio float64, minPerSecond int) *RetryBudget {
+	b := &RetryBudget{ratioMilli: int64(ratio*1000 + 0.5), minPerSecond: minPerSecond}
 	b.capMilli = max(b.ratioMilli*retryBudgetBurst, 1000)
 	return b
 }
 
-// earn is called once per request that reaches the group.
-func (b *retryBudget) earn() {
+// Earn is called once per request that reaches the group.
+func (b *RetryBudget) Earn() {
 	if b == nil || b.ratioMilli == 0 {
 		return
 	}
@@ -44,8 +44,8 @@ func (b *retryBudget) earn() {
 	}
 }
 
-// spend reports whether one more retry fits the budget, and takes it.
-func (b *retryBudget) spend(now time.Time) bool {
+// Spend reports whether one more retry fits the budget, and takes it.
+func (b *RetryBudget) Spend(now time.Time) bool {
 	if b == nil || b.ratioMilli == 0 {
 		return true
 	}

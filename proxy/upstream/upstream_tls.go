@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 // TLS to upstreams: proxy_pass https://..., with nginx's proxy_ssl_*
 // directives and its log lines.
@@ -32,6 +32,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/opensslerr"
 )
 
 // upstreamTLSKey identifies a set of proxy_ssl_* settings within a group.
@@ -43,27 +44,27 @@ type upstreamTLSKey struct {
 	reuse   bool
 }
 
-// upstreamTLS is the client side of TLS for one group and one set of
+// TLS is the client side of TLS for one group and one set of
 // proxy_ssl_* settings: a tls.Config per server (each with its own session
 // cache). Read-only once made; safe for concurrent use.
-type upstreamTLS struct {
+type TLS struct {
 	verify bool
 	roots  *x509.CertPool
 	name   string // proxy_ssl_name: checked against the certificate (and the SNI when sent)
-	peers  map[*peer]*tls.Config
+	peers  map[*Peer]*tls.Config
 }
 
-// tlsFor returns the group's upstreamTLS for the settings ps, made once per
+// TLSFor returns the group's upstreamTLS for the settings ps, made once per
 // distinct setting and kept for the group's life.
-func (g *group) tlsFor(ps *config.ProxySSL) *upstreamTLS {
+func (g *Group) TLSFor(ps *config.ProxySSL) *TLS {
 	k := upstreamTLSKey{verify: ps.Verify, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse}
 	g.tlsMu.Lock()
 	defer g.tlsMu.Unlock()
 	if t := g.tls[k]; t != nil {
 		return t
 	}
-	t := &upstreamTLS{verify: ps.Verify, roots: ps.Roots, name: ps.Name, peers: map[*peer]*tls.Config{}}
-	for _, list := range [][]*peer{g.peers, g.backup} {
+	t := &TLS{verify: ps.Verify, roots: ps.Roots, name: ps.Name, peers: map[*Peer]*tls.Config{}}
+	for _, list := range [][]*Peer{g.peers, g.backup} {
 		for _, pr := range list {
 			c := &tls.Config{
 				// Checked after the handshake, as nginx does (verify).
@@ -79,7 +80,7 @@ func (g *group) tlsFor(ps *config.ProxySSL) *upstreamTLS {
 		}
 	}
 	if g.tls == nil {
-		g.tls = map[upstreamTLSKey]*upstreamTLS{}
+		g.tls = map[upstreamTLSKey]*TLS{}
 	}
 	g.tls[k] = t
 	if g.tlsCheck == nil {
@@ -93,7 +94,7 @@ func (g *group) tlsFor(ps *config.ProxySSL) *upstreamTLS {
 // proxy_ssl_* settings of the first location that uses the group that way:
 // the same handshake, verification and session cache as the traffic's. The
 // check's deadline is already set on conn.
-func (g *group) checkTLS(conn streamConn, pr *peer) (*tls.Conn, error) {
+func (g *Group) checkTLS(conn streamConn, pr *Peer) (*tls.Conn, error) {
 	g.tlsMu.Lock()
 	sec := g.tlsCheck
 	g.tlsMu.Unlock()
@@ -108,10 +109,10 @@ func (g *group) checkTLS(conn streamConn, pr *peer) (*tls.Conn, error) {
 			return nil, checkFailed("SSL_do_handshake", err)
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			return nil, &checkError{msg: "peer closed connection in SSL handshake", err: err}
-		case errnoOf(err) != 0:
-			return nil, &checkError{msg: "peer closed connection in SSL handshake (" + strconv.Itoa(int(errnoOf(err))) + ": " + errorlog.StrError(errnoOf(err)) + ")", err: err}
+		case errorlog.ErrnoOf(err) != 0:
+			return nil, &checkError{msg: "peer closed connection in SSL handshake (" + strconv.Itoa(int(errorlog.ErrnoOf(err))) + ": " + errorlog.StrError(errorlog.ErrnoOf(err)) + ")", err: err}
 		}
-		return nil, &checkError{msg: "SSL_do_handshake() failed (" + sslError(err) + ")", err: err}
+		return nil, &checkError{msg: "SSL_do_handshake() failed (" + opensslerr.Text(err) + ")", err: err}
 	}
 	if sec.verify {
 		if msg := sec.check(tc.ConnectionState()); msg != "" {
@@ -124,7 +125,7 @@ func (g *group) checkTLS(conn streamConn, pr *peer) (*tls.Conn, error) {
 // handshake runs the TLS handshake on a fresh connection (phase: SSL
 // handshaking to upstream) and, with proxy_ssl_verify, checks the
 // certificate. On success uc reads and writes through TLS.
-func (uc *upConn) handshake(ctx context.Context, sec *upstreamTLS, timeout time.Duration) *UpstreamError {
+func (uc *Conn) handshake(ctx context.Context, sec *TLS, timeout time.Duration) *Error {
 	cfg := sec.peers[uc.peer]
 	if cfg == nil { // cannot happen: every peer of the group has one
 		cfg = &tls.Config{InsecureSkipVerify: true}
@@ -142,7 +143,7 @@ func (uc *upConn) handshake(ctx context.Context, sec *upstreamTLS, timeout time.
 		if ctx.Err() != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			err = net.ErrClosed // the request went away
 		}
-		return &UpstreamError{Phase: PhaseSSLHandshake, Kind: classify(PhaseSSLHandshake, err), Peer: uc.peer.addr, Err: err}
+		return &Error{Phase: PhaseSSLHandshake, Kind: Classify(PhaseSSLHandshake, err), Peer: uc.peer.addr, Err: err}
 	}
 	if sec.verify {
 		if msg := sec.check(tc.ConnectionState()); msg != "" {
@@ -151,7 +152,7 @@ func (uc *upConn) handshake(ctx context.Context, sec *upstreamTLS, timeout time.
 				cfg.ClientSessionCache.Put(cfg.ServerName, nil)
 				cfg.ClientSessionCache.Put(uc.tcp.RemoteAddr().String(), nil)
 			}
-			return &UpstreamError{Phase: PhaseSSLHandshake, Kind: KindOther, Peer: uc.peer.addr, Err: errors.New(msg), Msg: msg}
+			return &Error{Phase: PhaseSSLHandshake, Kind: KindOther, Peer: uc.peer.addr, Err: errors.New(msg), Msg: msg}
 		}
 	}
 	uc.tls, uc.sec = tc, sec
@@ -161,7 +162,7 @@ func (uc *upConn) handshake(ctx context.Context, sec *upstreamTLS, timeout time.
 // check is nginx's proxy_ssl_verify: the chain against the trusted
 // certificates (OpenSSL's verify result, with its number and text), then
 // the name. It returns nginx's message, "" when the certificate is good.
-func (t *upstreamTLS) check(cs tls.ConnectionState) string {
+func (t *TLS) check(cs tls.ConnectionState) string {
 	certs := cs.PeerCertificates
 	if len(certs) == 0 {
 		return `upstream SSL certificate does not match "` + t.name + `"`
@@ -231,12 +232,12 @@ func selfSigned(c *x509.Certificate) bool {
 
 // sslUpstreamMessage is nginx's message for a failed upstream handshake
 // (timeouts and verification have theirs already).
-func sslUpstreamMessage(e *UpstreamError) string {
+func sslUpstreamMessage(e *Error) string {
 	switch e.Kind {
 	case KindClosed, KindReset:
 		return "peer closed connection in SSL handshake"
 	}
-	return "SSL_do_handshake() failed (" + sslError(e.Err) + ")"
+	return "SSL_do_handshake() failed (" + opensslerr.Text(e.Err) + ")"
 }
 
 // probeTLS looks at the bytes an idle TLS connection received (probeIdle
@@ -245,7 +246,7 @@ func sslUpstreamMessage(e *UpstreamError) string {
 // consumed and the connection stays usable, application data is
 // unsolicited. It reads through TLS for at most a millisecond: the bytes
 // are already there, and a partial record stays buffered in tls.Conn.
-func probeTLS(uc *upConn) error {
+func probeTLS(uc *Conn) error {
 	dl := time.Now().Add(time.Millisecond)
 	uc.rdl = dl // in the past by the next Read, which renews it (stale)
 	_ = uc.tcp.SetReadDeadline(dl)
@@ -254,7 +255,7 @@ func probeTLS(uc *upConn) error {
 	var ne net.Error
 	switch {
 	case n > 0:
-		return errUnsolicited
+		return ErrUnsolicited
 	case err == nil:
 		return nil
 	case errors.As(err, &ne) && ne.Timeout():

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 // Unix-domain socket upstreams: "unix:/run/app.sock" as an upstream server,
 // proxy_pass http://unix:/run/app.sock:/uri and fastcgi_pass
@@ -27,8 +27,8 @@ type streamConn interface {
 	SyscallConn() (syscall.RawConn, error)
 }
 
-// isUnixAddr reports whether a peer address is a unix-domain socket.
-func isUnixAddr(addr string) bool { return strings.HasPrefix(addr, "unix:") }
+// IsUnixAddr reports whether a peer address is a unix-domain socket.
+func IsUnixAddr(addr string) bool { return strings.HasPrefix(addr, "unix:") }
 
 // dialNetwork is the network and address net.Dial takes for a peer address.
 func dialNetwork(addr string) (network, address string) {
@@ -53,18 +53,18 @@ func dialStream(ctx context.Context, addr string, timeout time.Duration, deadlin
 // unixConnectMessage is nginx's line for a connect(2) to a unix socket that
 // fails at once (it never does "in progress", unlike TCP):
 // "connect() to unix:/run/app.sock failed".
-func unixConnectMessage(e *UpstreamError) (string, bool) {
-	if e.Phase != PhaseConnect || !isUnixAddr(e.Peer) || e.Kind == KindTimeout || e.Kind == KindNoLive || e.Msg != "" {
+func unixConnectMessage(e *Error) (string, bool) {
+	if e.Phase != PhaseConnect || !IsUnixAddr(e.Peer) || e.Kind == KindTimeout || e.Kind == KindNoLive || e.Msg != "" {
 		return "", false
 	}
 	return "connect() to " + e.Peer + " failed", true
 }
 
-// connectLogLevel is the level of nginx's line for a failed connect:
+// ConnectLogLevel is the level of nginx's line for a failed connect:
 // ngx_event_connect_peer logs a unix socket's ENOENT, EACCES, ... at crit,
 // and only ECONNREFUSED, EAGAIN (a full backlog), ECONNRESET and the
 // network errors at error.
-func (e *UpstreamError) connectLogLevel() errorlog.Level {
+func (e *Error) ConnectLogLevel() errorlog.Level {
 	if _, ok := unixConnectMessage(e); !ok {
 		return errorlog.Level(config.LevelError)
 	}
@@ -77,11 +77,11 @@ func (e *UpstreamError) connectLogLevel() errorlog.Level {
 	return errorlog.Level(config.LevelCrit)
 }
 
-// upstreamPeerURL is nginx's "upstream:" field: the scheme, the peer and the
+// PeerURL is nginx's "upstream:" field: the scheme, the peer and the
 // URI, with a ":" between a unix socket's path and the URI
 // ("http://unix:/run/app.sock:/uri").
-func upstreamPeerURL(scheme, peer string, uri []byte) string {
-	if isUnixAddr(peer) {
+func PeerURL(scheme, peer string, uri []byte) string {
+	if IsUnixAddr(peer) {
 		return scheme + "://" + peer + ":" + string(uri)
 	}
 	return scheme + "://" + peer + string(uri)

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -6,7 +6,7 @@ import (
 	"io"
 )
 
-// chunkedReader decodes an upstream's chunked body as nginx's
+// ChunkedReader decodes an upstream's chunked body as nginx's
 // ngx_http_parse_chunked does: a hex size (at most 15 digits, so it cannot
 // overflow), then optionally ';', a blank or a tab and anything up to the
 // line end, which is CRLF or a bare LF;
@@ -14,7 +14,7 @@ import (
 // to an empty one, which are dropped (nginx does not pass them on). fasthttp's
 // reader wants CRLF everywhere and refused the bare-LF bodies nginx takes.
 // It reads exactly the body, so the connection can be reused after io.EOF.
-type chunkedReader struct {
+type ChunkedReader struct {
 	br   *bufio.Reader
 	left int64 // data bytes left in the current chunk
 	done bool
@@ -25,9 +25,9 @@ type chunkedReader struct {
 // chunked response" (isBadChunk).
 var errInvalidChunk = errors.New("invalid chunked body")
 
-func newChunkedReader(br *bufio.Reader) *chunkedReader { return &chunkedReader{br: br} }
+func NewChunkedReader(br *bufio.Reader) *ChunkedReader { return &ChunkedReader{br: br} }
 
-func (r *chunkedReader) Read(p []byte) (int, error) {
+func (r *ChunkedReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -66,7 +66,7 @@ func (r *chunkedReader) Read(p []byte) (int, error) {
 
 // fail keeps the first error; the end of the stream inside the body is a
 // premature close.
-func (r *chunkedReader) fail(err error) error {
+func (r *ChunkedReader) fail(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
@@ -75,7 +75,7 @@ func (r *chunkedReader) fail(err error) error {
 }
 
 // size reads a chunk-size line.
-func (r *chunkedReader) size() (int64, error) {
+func (r *ChunkedReader) size() (int64, error) {
 	var n int64
 	digits := 0
 	for {
@@ -105,7 +105,7 @@ func (r *chunkedReader) size() (int64, error) {
 // sizeRest reads what follows the size digits, starting with c: the line
 // end, or ';', a blank or a tab and then anything up to it (nginx's
 // sw_chunk_extension).
-func (r *chunkedReader) sizeRest(c byte) error {
+func (r *ChunkedReader) sizeRest(c byte) error {
 	ext := false
 	for {
 		switch {
@@ -127,7 +127,7 @@ func (r *chunkedReader) sizeRest(c byte) error {
 }
 
 // lineEnd reads the CRLF or bare LF after a chunk's data.
-func (r *chunkedReader) lineEnd() error {
+func (r *ChunkedReader) lineEnd() error {
 	c, err := r.br.ReadByte()
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func (r *chunkedReader) lineEnd() error {
 	return errInvalidChunk
 }
 
-func (r *chunkedReader) expect(want byte) error {
+func (r *ChunkedReader) expect(want byte) error {
 	c, err := r.br.ReadByte()
 	if err != nil {
 		return err
@@ -153,7 +153,7 @@ func (r *chunkedReader) expect(want byte) error {
 }
 
 // trailers skips trailer lines up to the empty one.
-func (r *chunkedReader) trailers() error {
+func (r *ChunkedReader) trailers() error {
 	for {
 		line, err := r.br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {

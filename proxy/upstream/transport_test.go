@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -41,12 +41,12 @@ func TestPeekHead(t *testing.T) {
 	// A head larger than the buffer is "too big header".
 	big := "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 100) + "\r\n\r\n"
 	br = bufio.NewReaderSize(strings.NewReader(big), 64)
-	if _, err := peekHead(br); classify(PhaseReadHeader, err) != KindTooBigHeader {
+	if _, err := peekHead(br); Classify(PhaseReadHeader, err) != KindTooBigHeader {
 		t.Fatalf("got %v, want too big header", err)
 	}
 	// A head cut by EOF is a premature close.
 	br = bufio.NewReaderSize(strings.NewReader("HTTP/1.1 200 OK\r\nA: "), 64)
-	if _, err := peekHead(br); classify(PhaseReadHeader, err) != KindClosed {
+	if _, err := peekHead(br); Classify(PhaseReadHeader, err) != KindClosed {
 		t.Fatalf("got %v, want premature close", err)
 	}
 }

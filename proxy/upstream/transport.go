@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -9,24 +9,27 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/internal/deadline"
+	"spillway/proxy/internal/httphead"
+	"spillway/proxy/internal/liveset"
 )
 
-// upConn is one connection to an upstream server. It remembers the first raw
+// Conn is one connection to an upstream server. It remembers the first raw
 // read and write error (fasthttp's parsers turn an RST into io.EOF and lose the
 // errno) and counts bytes each way, so a failure can say what crossed the wire.
 //
-// An upConn has one owner at a time: the exchange using it, or the keepalive
+// A Conn has one owner at a time: the request using it, or the keepalive
 // cache holding it. It is not safe for concurrent use.
-type upConn struct {
+type Conn struct {
 	tcp  streamConn // TCP, or a unix-domain socket (unixsock.go)
-	peer *peer
-	t    *transport
-	tls  *tls.Conn    // over tcp for an https:// upstream, nil otherwise (upstream_tls.go)
-	sec  *upstreamTLS // the proxy_ssl_* settings tls was made with; only such a request reuses it
+	peer *Peer
+	t    *Transport
+	tls  *tls.Conn // over tcp for an https:// upstream, nil otherwise (upstream_tls.go)
+	sec  *TLS      // the proxy_ssl_* settings tls was made with; only such a request reuses it
 	br   *bufio.Reader
 	bw   *bufio.Writer
 
@@ -39,31 +42,22 @@ type upConn struct {
 	rdl, wdl     time.Time     // the read and write deadlines last set
 
 	// held: the connection carries its attempt's least_conn count
-	// (group.acquire), given back once by unhold. Atomic because a fast
+	// (Group.Acquire), given back once by unhold. Atomic because a fast
 	// stop closes connections from another goroutine.
 	held atomic.Bool
 }
 
 // unhold ends the in-flight count of the attempt using c, once: on close,
 // or when c goes back to the keepalive cache.
-func (c *upConn) unhold() {
+func (c *Conn) unhold() {
 	if c.held.CompareAndSwap(true, false) {
 		c.peer.group.done(c.peer)
 	}
 }
 
-// stale reports whether a deadline dl should be renewed to now+t before an
-// I/O call. Setting one updates a runtime timer under a lock; keeping one
-// that is within t/16 of exact holds the timeout in [15/16 t, t] at a
-// fraction of the cost.
-func stale(dl time.Time, t time.Duration, now time.Time) bool {
-	left := dl.Sub(now)
-	return left < t-t/16 || left > t
-}
-
-func (c *upConn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) {
 	if c.readTimeout > 0 {
-		if now := time.Now(); stale(c.rdl, c.readTimeout, now) {
+		if now := time.Now(); deadline.Stale(c.rdl, c.readTimeout, now) {
 			c.rdl = now.Add(c.readTimeout)
 			_ = c.tcp.SetReadDeadline(c.rdl)
 		}
@@ -82,9 +76,9 @@ func (c *upConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *upConn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	if c.sendTimeout > 0 {
-		if now := time.Now(); stale(c.wdl, c.sendTimeout, now) {
+		if now := time.Now(); deadline.Stale(c.wdl, c.sendTimeout, now) {
 			c.wdl = now.Add(c.sendTimeout)
 			_ = c.tcp.SetWriteDeadline(c.wdl)
 		}
@@ -103,30 +97,65 @@ func (c *upConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *upConn) close() { _ = c.Close() }
+func (c *Conn) close() { _ = c.Close() }
+
+// Reader is the connection's buffered reader (proxy_buffer_size): the
+// response head and body are read through it.
+func (c *Conn) Reader() *bufio.Reader { return c.br }
+
+// Peer is the server the connection goes to.
+func (c *Conn) Peer() *Peer { return c.peer }
+
+// ReadErr is the first raw error a read on the socket returned, nil if none.
+func (c *Conn) ReadErr() error { return c.rerr }
+
+// IsTLS reports whether the connection speaks TLS (an https:// upstream).
+func (c *Conn) IsTLS() bool { return c.tls != nil }
+
+// SetReadTimeout sets proxy_read_timeout, renewed before each read; 0
+// leaves the read deadline to the caller (SetReadDeadline).
+func (c *Conn) SetReadTimeout(d time.Duration) { c.readTimeout = d }
+
+// SetReadDeadline sets the socket's read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.tcp.SetReadDeadline(t) }
+
+// CloseRead shuts down the reading side of the socket: a blocked Read
+// returns (a deadline would be renewed by the next Read).
+func (c *Conn) CloseRead() error { return c.tcp.CloseRead() }
+
+// Abort closes the socket from another goroutine than the owner's, to
+// wake it; the owner still calls Close.
+func (c *Conn) Abort() error { return c.tcp.Close() }
+
+// Keep ends the attempt using c and hands c to its server's keepalive
+// cache, which closes it when it cannot be kept.
+func (c *Conn) Keep(now time.Time) {
+	c.unhold() // the attempt is over; the idle connection counts for nothing
+	c.peer.idle.put(c, now)
+}
 
 // Close closes the socket and forgets it (io.Closer, for the live set).
-func (c *upConn) Close() error {
+func (c *Conn) Close() error {
 	c.unhold()
-	c.t.conns.remove(c)
+	c.t.conns.Remove(c)
 	return c.tcp.Close()
 }
 
 // dial opens a fresh connection to p (phase: connecting to upstream).
 // With sec (https://) the TLS handshake follows, under a fresh timeout of
 // the same length (nginx re-arms proxy_connect_timeout for it).
-func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, headerBuf int, sec *upstreamTLS) (*upConn, error) {
+func (t *Transport) dial(ctx context.Context, p *Peer, timeout time.Duration, headerBuf int, sec *TLS) (*Conn, *Error) {
 	// No TCP keepalive probes on upstream connections (nginx's
 	// proxy_socket_keepalive off): four setsockopt(2) calls fewer per connect.
 	tcp, err := dialStream(ctx, p.addr, timeout, time.Time{})
 	if err != nil {
 		// A net.Dialer timeout is a net.Error with Timeout() but not
 		// os.ErrDeadlineExceeded; classify handles both.
-		return nil, &UpstreamError{Phase: PhaseConnect, Kind: classify(PhaseConnect, err), Peer: p.addr, Err: err}
+		return nil, &Error{Phase: PhaseConnect, Kind: Classify(PhaseConnect, err), Peer: p.addr, Err: err}
 	}
-	uc := &upConn{tcp: tcp, peer: p, t: t}
-	if !t.conns.add(uc) {
-		return nil, &UpstreamError{Phase: PhaseConnect, Kind: KindOther, Peer: p.addr, Err: net.ErrClosed}
+	uc := &Conn{tcp: tcp, peer: p, t: t}
+	if !t.conns.Add(uc) {
+		return nil, &Error{Phase: PhaseConnect, Kind: KindOther, Peer: p.addr, Err: net.ErrClosed}
 	}
 	uc.br = bufio.NewReaderSize(uc, headerBuf) // proxy_buffer_size: the response head must fit
 	uc.bw = bufio.NewWriterSize(uc, 16<<10)
@@ -139,27 +168,82 @@ func (t *transport) dial(ctx context.Context, p *peer, timeout time.Duration, he
 	return uc, nil
 }
 
-// transport runs the upstream exchange one phase at a time over upConns. It
+// Transport runs the upstream exchange one phase at a time over Conns. It
 // replaces fasthttp's HostClient, which hides the phase, loses errno and
 // retries on its own (see shared/fasthttp-notes.md section 2.2).
-type transport struct {
-	conns liveSet[*upConn] // every open upstream connection, for a fast stop
+type Transport struct {
+	conns liveset.Set[*Conn] // every open upstream connection, for a fast stop
 }
 
-// attempt is one try against one peer: the state that the error log, the
-// retry decision and the keepalive cache need once it is over.
-type attempt struct {
-	conn   *upConn
-	reused bool
-	idle   time.Duration // how long a reused connection had been idle
-	start  time.Time
+// CloseAll closes every open upstream connection, and every later one (a
+// stop that may no longer wait).
+func (t *Transport) CloseAll() { t.conns.CloseAll() }
+
+// OpenOptions are what Transport.Open needs of the request and its location.
+type OpenOptions struct {
+	Fresh       bool // skip the keepalive cache: the retry after a stale connection
+	AlwaysProbe bool // peek at every cached candidate: the request cannot be retried once sent
+	TLS         *TLS // an https:// location's proxy_ssl_* settings; nil for plain
+
+	ConnectTimeout time.Duration // proxy_connect_timeout, also for the TLS handshake
+	ReadTimeout    time.Duration // proxy_read_timeout, renewed before each read
+	SendTimeout    time.Duration // proxy_send_timeout, renewed before each write
+	HeaderBuffer   int           // proxy_buffer_size: the response head must fit
+
+	Stale *StaleStats // counts what the keepalive cache found
+	Log   LearnLog    // logs what the idle-timeout learner learns
+}
+
+// Open starts attempt a against pr (phase: connecting to upstream). It
+// counts the attempt as in flight for least_conn (nginx counts from the
+// pick, connecting included), then takes an idle connection from pr's
+// keepalive cache unless o.Fresh, or dials one. A cached connection is
+// reused only by a location with the same TLS settings (upstream_tls.go).
+// On success a.Conn carries the in-flight count until it is closed or
+// kept (Conn.Keep); on failure the count is given back and a.Conn is nil.
+func (t *Transport) Open(ctx context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
+	*a = Attempt{Start: time.Now()}
+	pr.group.acquire(pr)
+	if !o.Fresh {
+		a.Conn, a.Idle = pr.idle.get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
+		a.Reused = a.Conn != nil
+		if a.Reused && a.Conn.sec != o.TLS {
+			// cached by a location with another scheme or other
+			// proxy_ssl_* settings: not this one's
+			a.Conn.close()
+			a.Conn, a.Reused = nil, false
+		}
+	}
+	if a.Conn == nil {
+		uc, err := t.dial(ctx, pr, o.ConnectTimeout, o.HeaderBuffer, o.TLS)
+		if err != nil {
+			pr.group.done(pr)
+			return err
+		}
+		a.Conn = uc
+	}
+	uc := a.Conn
+	uc.held.Store(true)
+	uc.readTimeout, uc.sendTimeout = o.ReadTimeout, o.SendTimeout
+	a.w0, a.r0 = uc.nwrit, uc.nread
+	return nil
+}
+
+// Attempt is one try against one peer: the state that the error log, the
+// retry decision and the keepalive cache need once it is over. Its owner is
+// the request making it.
+type Attempt struct {
+	Conn   *Conn
+	Reused bool
+	Idle   time.Duration // how long a reused connection had been idle
+	Start  time.Time
 	// bytes counters at the start of this attempt (a reused conn carries totals)
 	w0, r0 int64
 }
 
-func (a *attempt) fail(phase Phase, err error) *UpstreamError {
+func (a *Attempt) Fail(phase Phase, err error) *Error {
 	raw := err
-	c := a.conn
+	c := a.Conn
 	// Prefer the socket's own error: fasthttp reports an RST on the first
 	// byte as io.EOF and a timeout as its own ErrTimeout.
 	switch {
@@ -168,8 +252,8 @@ func (a *attempt) fail(phase Phase, err error) *UpstreamError {
 	case phase >= PhaseReadHeader && c.rerr != nil && !isParseError(err):
 		raw = c.rerr
 	}
-	return &UpstreamError{
-		Phase: phase, Kind: classify(phase, raw), Peer: c.peer.addr, Reused: a.reused,
+	return &Error{
+		Phase: phase, Kind: Classify(phase, raw), Peer: c.peer.addr, Reused: a.Reused,
 		Written: c.nwrit - a.w0, Read: c.nread - a.r0, Err: raw,
 	}
 }
@@ -179,61 +263,61 @@ func isParseError(err error) bool {
 	return errors.As(err, &small) || isBadChunk(err)
 }
 
-// send writes the request head and body (phase: sending request to upstream).
-func (a *attempt) send(head []byte, body io.Reader) error {
+// Send writes the request head and body (phase: sending request to upstream).
+func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 	if body == nil && len(head) <= 4096 {
 		// The common case, in one write(2), without the bufio copy.
-		if _, err := a.conn.Write(head); err != nil {
-			return a.fail(PhaseSend, err)
+		if _, err := a.Conn.Write(head); err != nil {
+			return a.Fail(PhaseSend, err)
 		}
-		a.conn.requests++
+		a.Conn.requests++
 		return nil
 	}
-	c := a.conn
+	c := a.Conn
 	if _, err := c.bw.Write(head); err != nil {
-		return a.fail(PhaseSend, err)
+		return a.Fail(PhaseSend, err)
 	}
 	if body != nil {
 		if _, err := io.Copy(c.bw, body); err != nil {
 			if c.werr == nil { // the body source failed, not the socket
-				return &UpstreamError{Phase: PhaseSend, Kind: KindOther, Peer: c.peer.addr, Reused: a.reused, Written: c.nwrit - a.w0, Err: err}
+				return &Error{Phase: PhaseSend, Kind: KindOther, Peer: c.peer.addr, Reused: a.Reused, Written: c.nwrit - a.w0, Err: err}
 			}
-			return a.fail(PhaseSend, err)
+			return a.Fail(PhaseSend, err)
 		}
 	}
 	if err := c.bw.Flush(); err != nil {
-		return a.fail(PhaseSend, err)
+		return a.Fail(PhaseSend, err)
 	}
 	c.requests++
 	return nil
 }
 
-// readHeader reads the response head into resp (phase: reading response
+// ReadHeader reads the response head into resp (phase: reading response
 // header from upstream). It checks the raw head the way nginx's parser does
 // before fasthttp parses it, because fasthttp is more lenient than nginx
 // (it accepts header names with spaces, CL together with TE, ...).
-func (a *attempt) readHeader(resp *fasthttp.ResponseHeader) error {
-	c := a.conn
+func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) *Error {
+	c := a.Conn
 	for {
 		head, err := peekHead(c.br)
 		if err != nil {
 			var small *fasthttp.ErrSmallBuffer
 			if errors.As(err, &small) {
-				return a.failKind(PhaseReadHeader, KindTooBigHeader, err, "")
+				return a.FailKind(PhaseReadHeader, KindTooBigHeader, err, "")
 			}
 			if err == errNoValidHTTP {
-				return a.failKind(PhaseReadHeader, KindNoValidHTTP, err, "")
+				return a.FailKind(PhaseReadHeader, KindNoValidHTTP, err, "")
 			}
-			return a.fail(PhaseReadHeader, err)
+			return a.Fail(PhaseReadHeader, err)
 		}
 		if kind, detail := checkHead(head); kind != KindOther {
-			return a.failKind(PhaseReadHeader, kind, errBadHead, detail)
+			return a.FailKind(PhaseReadHeader, kind, errBadHead, detail)
 		}
 		resp.Reset()
 		resp.DisableNormalizing()
 		resp.SetNoDefaultContentType(true)
 		if err := readHead(resp, c.br, head); err != nil {
-			return a.failKind(PhaseReadHeader, KindInvalidHeader, err, "")
+			return a.FailKind(PhaseReadHeader, KindInvalidHeader, err, "")
 		}
 		// 1xx interim responses (except 101) are skipped, as nginx does.
 		if sc := resp.StatusCode(); sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
@@ -256,7 +340,7 @@ func readHead(resp *fasthttp.ResponseHeader, br *bufio.Reader, head []byte) erro
 	norm := make([]byte, 0, len(head)+bytes.Count(head, []byte("\n")))
 	for rest := head; len(rest) > 0; {
 		var line []byte
-		line, rest = cutLine(rest)
+		line, rest = httphead.CutLine(rest)
 		norm = append(append(norm, line...), "\r\n"...)
 	}
 	if err := resp.Read(bufio.NewReaderSize(bytes.NewReader(norm), len(norm)+16)); err != nil {
@@ -288,8 +372,8 @@ func statusPrefixOK(b []byte) bool {
 	return string(b[:n]) == p[:n]
 }
 
-func (a *attempt) failKind(phase Phase, kind Kind, err error, detail string) *UpstreamError {
-	ue := a.fail(phase, err)
+func (a *Attempt) FailKind(phase Phase, kind Kind, err error, detail string) *Error {
+	ue := a.Fail(phase, err)
 	ue.Kind, ue.Detail = kind, detail
 	return ue
 }
@@ -346,12 +430,12 @@ func headEnd(b []byte) int {
 // the status line must be "HTTP/x.y NNN", header names hold no control bytes
 // or spaces (ngx_http_parse_header_line), values hold no NUL. It returns KindOther when the head is acceptable.
 func checkHead(head []byte) (Kind, string) {
-	line, rest := cutLine(head)
-	if !validStatusLine(line) {
+	line, rest := httphead.CutLine(head)
+	if !httphead.ValidStatusLine(line) {
 		return KindNoValidHTTP, ""
 	}
 	for len(rest) > 0 {
-		line, rest = cutLine(rest)
+		line, rest = httphead.CutLine(rest)
 		if len(line) == 0 {
 			break
 		}
@@ -362,15 +446,15 @@ func checkHead(head []byte) (Kind, string) {
 				break
 			}
 			if ch <= 0x20 || ch == 0x7f {
-				return KindInvalidHeader, escapeUpTo(line, i)
+				return KindInvalidHeader, httphead.EscapeUpTo(line, i)
 			}
 		}
 		if colon < 0 {
-			return KindInvalidHeader, escapeUpTo(line, len(line))
+			return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
 		}
 		for i := colon + 1; i < len(line); i++ {
 			if line[i] == 0 {
-				return KindInvalidHeader, escapeUpTo(line, i)
+				return KindInvalidHeader, httphead.EscapeUpTo(line, i)
 			}
 		}
 	}
@@ -380,121 +464,15 @@ func checkHead(head []byte) (Kind, string) {
 	return KindOther, ""
 }
 
-func cutLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return b, nil
-	}
-	line, rest = b[:i], b[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
-}
-
-func validStatusLine(l []byte) bool {
-	// "HTTP/1.1 200" is the minimum; nginx also accepts a missing reason.
-	if len(l) < 12 || !bytes.HasPrefix(l, []byte("HTTP/")) {
-		return false
-	}
-	if !isDigit(l[5]) || l[6] != '.' || !isDigit(l[7]) || l[8] != ' ' {
-		return false
-	}
-	// A status below 100 ("000") would reach fasthttp as 0, which it reports
-	// and sends as 200: it is no valid status (found by FuzzUpstreamResponse).
-	return l[9] >= '1' && isDigit(l[9]) && isDigit(l[10]) && isDigit(l[11]) && (len(l) == 12 || l[12] == ' ')
-}
-
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// escapeUpTo renders a bad header line as nginx's ngx_http_proxy_process_header
-// does ("%*s\\x%02xd..."): the bytes before the offending one as they are,
-// then the offending byte in hex.
-func escapeUpTo(line []byte, i int) string {
-	const hex = "0123456789abcdef"
-	c := byte('\r')
-	if i < len(line) {
-		c = line[i]
-	}
-	return string(line[:i]) + "\\x" + string([]byte{hex[c>>4], hex[c&15]})
-}
-
 func hasHeader(head []byte, lowerName string) bool {
-	_, rest := cutLine(head)
+	_, rest := httphead.CutLine(head)
 	for len(rest) > 0 {
 		var line []byte
-		line, rest = cutLine(rest)
+		line, rest = httphead.CutLine(rest)
 		if len(line) > len(lowerName) && line[len(lowerName)] == ':' &&
 			bytes.EqualFold(line[:len(lowerName)], []byte(lowerName)) {
 			return true
 		}
 	}
 	return false
-}
-
-// errnoOf digs the errno out of err, 0 if there is none.
-func errnoOf(err error) syscall.Errno {
-	var e syscall.Errno
-	if errors.As(err, &e) {
-		return e
-	}
-	return 0
-}
-
-// exchangeHead runs the first three phases of one attempt against pr:
-// connect (or reuse an idle connection), send the request, read the response
-// head into x.uresp. The returned attempt is never nil; its connection is
-// closed when the error is not nil.
-func (p *Proxy) exchangeHead(x *exchange, pr *peer, fresh bool) (*attempt, *UpstreamError) {
-	lc := x.loc.conf
-	a := &x.attemptBuf
-	*a = attempt{start: time.Now()}
-	// least_conn counts the attempt from here, connecting included (nginx
-	// counts from the pick); the connection carries the count from then on.
-	pr.group.acquire(pr)
-	if !fresh {
-		a.conn, a.idle = pr.idle.get(a.start, &p.stale, isNonIdempotent(x.ctx.Request.Header.Method()), p)
-		a.reused = a.conn != nil
-		if a.reused && a.conn.sec != x.loc.tls {
-			// cached by a location with another scheme or other
-			// proxy_ssl_* settings (upstream_tls.go): not this one's
-			a.conn.close()
-			a.conn, a.reused = nil, false
-		}
-	}
-	if a.conn == nil {
-		uc, err := p.transport.dial(x.watch.context(), pr, lc.ProxyConnectTimeout, int(lc.ProxyBufferSize), x.loc.tls)
-		if err != nil {
-			if err.(*UpstreamError).Phase == PhaseSSLHandshake {
-				p.nextConnID() // connected: the connection had its *N
-			}
-			pr.group.done(pr)
-			return a, err.(*UpstreamError)
-		}
-		p.nextConnID() // an upstream connection takes an nginx *N too
-		p.stats.dials.Add(1)
-		a.conn = uc
-	}
-	uc := a.conn
-	uc.held.Store(true)
-	if !x.watch.use(uc) { // the client went while this connection was made
-		uc.close()
-		return a, &UpstreamError{Phase: PhaseConnect, Kind: KindOther, Peer: pr.addr, Reused: a.reused, Err: errClientGone}
-	}
-	defer x.watch.use(nil)
-	uc.readTimeout, uc.sendTimeout = lc.ProxyReadTimeout, lc.ProxySendTimeout
-	a.w0, a.r0 = uc.nwrit, uc.nread
-	var body io.Reader
-	if x.body != nil && lc.ProxyPassRequestBody { // off: the head (Content-Length too) and no body, as nginx
-		body = x.stdin(x.body.reader()) // FastCGI frames it as STDIN records
-	}
-	if err := a.send(x.head, body); err != nil {
-		uc.close()
-		return a, err.(*UpstreamError)
-	}
-	if err := x.readHeader(a); err != nil { // HTTP or FastCGI (fcgi.go)
-		uc.close()
-		return a, err.(*UpstreamError)
-	}
-	return a, nil
 }

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"bufio"
@@ -17,11 +17,12 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
 )
 
 // Active health checks (an upstream's health_check block; nginx Plus's
 // health_check directive). Passive health, max_fails and fail_timeout, is
-// group.failed in upstream.go.
+// Group.Failed in upstream.go.
 //
 // Each checked server has one goroutine that checks it every interval. A
 // check connection is always closed by spillway, gracefully: it half-closes
@@ -45,17 +46,17 @@ const (
 	checkHeadBuf = 4 << 10
 )
 
-// healthChecks runs the active health checks: one goroutine per checked
-// server. Proxy.Start calls start with the first site and every reload calls
-// it again with the new one: groups the new site kept (a reload reuses an
+// HealthChecks runs the active health checks: one goroutine per checked
+// server. The proxy calls Start with the first site's groups and again
+// with every reload's: groups the new site kept (a reload reuses an
 // unchanged upstream block) keep their checkers and counters, new groups get
-// checkers, and checkers of groups the site dropped are stopped. Proxy.stop
-// calls stop, which cancels the checks in progress and returns when every
+// checkers, and checkers of groups the site dropped are stopped. Stopping
+// the proxy calls Stop, which cancels the checks in progress and returns when every
 // goroutine has ended. The zero value is ready (stop without start does
 // nothing).
-type healthChecks struct {
+type HealthChecks struct {
 	mu      sync.Mutex
-	groups  map[*group]*groupChecks // groups being checked
+	groups  map[*Group]*groupChecks // groups being checked
 	stopped bool
 	running atomic.Int64 // checker goroutines alive (tests)
 }
@@ -66,21 +67,22 @@ type groupChecks struct {
 	wg     sync.WaitGroup
 }
 
-// start makes the running checkers match s: it launches a checker for every
-// server of every group of s that has a health_check block (except servers
-// marked down, never picked anyway) and is not checked yet, and stops the
-// checkers of groups s no longer has. After stop it does nothing.
-func (h *healthChecks) start(s *site, elog *errorlog.Log) {
+// Start makes the running checkers match groups (a site's): it launches a
+// checker for every server of every group that has a health_check block
+// (except servers marked down, never picked anyway) and is not checked yet,
+// and stops the checkers of groups no longer listed. After stop it does
+// nothing.
+func (h *HealthChecks) Start(groups map[string]*Group, elog *errorlog.Log) {
 	h.mu.Lock()
 	if h.stopped {
 		h.mu.Unlock()
 		return
 	}
 	if h.groups == nil {
-		h.groups = map[*group]*groupChecks{}
+		h.groups = map[*Group]*groupChecks{}
 	}
-	keep := map[*group]bool{}
-	for _, g := range s.groups {
+	keep := map[*Group]bool{}
+	for _, g := range groups {
 		if g.check == nil {
 			continue
 		}
@@ -91,7 +93,7 @@ func (h *healthChecks) start(s *site, elog *errorlog.Log) {
 		ctx, cancel := context.WithCancel(context.Background())
 		gc := &groupChecks{cancel: cancel}
 		h.groups[g] = gc
-		for _, p := range append(append([]*peer(nil), g.peers...), g.backup...) {
+		for _, p := range append(append([]*Peer(nil), g.peers...), g.backup...) {
 			if p.conf.Down {
 				continue
 			}
@@ -119,9 +121,9 @@ func (h *healthChecks) start(s *site, elog *errorlog.Log) {
 	}
 }
 
-// stop cancels every check and waits for the checkers to end. A check in
+// Stop cancels every check and waits for the checkers to end. A check in
 // progress is cut short (its socket deadline is set to the past).
-func (h *healthChecks) stop() {
+func (h *HealthChecks) Stop() {
 	h.mu.Lock()
 	h.stopped = true
 	all := h.groups
@@ -138,8 +140,8 @@ func (h *healthChecks) stop() {
 // checker checks one server. Its counters are its own goroutine's; the
 // verdict goes into the peer through group.setHealthy.
 type checker struct {
-	g    *group
-	p    *peer
+	g    *Group
+	p    *Peer
 	hc   *config.HealthCheck
 	elog *errorlog.Log
 
@@ -265,7 +267,7 @@ func readStatus(br *bufio.Reader) (int, error) {
 			return 0, checkFailed("recv", err)
 		}
 		line = trimEOL(line)
-		if !validStatusLine(line) {
+		if !httphead.ValidStatusLine(line) {
 			return 0, &checkError{msg: "upstream sent no valid HTTP/1.0 header"}
 		}
 		code := int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
@@ -339,7 +341,7 @@ func checkFailed(op string, err error) *checkError {
 	if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return &checkError{msg: op + "() timed out (110: " + errorlog.StrError(syscall.ETIMEDOUT) + ")", err: err}
 	}
-	if errno := errnoOf(err); errno != 0 {
+	if errno := errorlog.ErrnoOf(err); errno != 0 {
 		return &checkError{msg: op + "() failed (" + strconv.Itoa(int(errno)) + ": " + errorlog.StrError(errno) + ")", err: err}
 	}
 	if errors.Is(err, io.EOF) {
@@ -359,3 +361,6 @@ func statusList(rs []config.StatusRange) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// Running is the number of checker goroutines alive.
+func (h *HealthChecks) Running() int64 { return h.running.Load() }

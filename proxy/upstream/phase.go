@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 // Phase is where in the upstream exchange something happened. Its String is
 // nginx's log->action text, which becomes the "while ..." part of an error-log

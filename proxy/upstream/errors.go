@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"errors"
@@ -37,10 +37,10 @@ func (k Kind) String() string { return kindNames[k] }
 // (nginx: "no live upstreams while connecting to upstream").
 var ErrNoLiveUpstreams = errors.New("no live upstreams")
 
-// UpstreamError is what a failed attempt returns: where it happened, against
+// Error is what a failed attempt returns: where it happened, against
 // which peer, and what had crossed the wire, so that the retry decision, the
 // status code and nginx's log line are all derived from one value.
-type UpstreamError struct {
+type Error struct {
 	Phase    Phase
 	Kind     Kind
 	Peer     string // ip:port of the upstream server
@@ -53,18 +53,18 @@ type UpstreamError struct {
 	Msg      string // when set, nginx's message for a fault the Kind cannot word (FastCGI's own)
 }
 
-func (e *UpstreamError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("%s while %s (upstream %s): %v", e.Kind, e.Phase, e.Peer, e.Err)
 }
 
-func (e *UpstreamError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Timeout reports whether the failure was a timeout: nginx answers 504 for
 // those and 502 for every other upstream failure.
-func (e *UpstreamError) Timeout() bool { return e.Kind == KindTimeout }
+func (e *Error) Timeout() bool { return e.Kind == KindTimeout }
 
 // Status is the status nginx gives the client for this failure.
-func (e *UpstreamError) Status() int {
+func (e *Error) Status() int {
 	if e.Kind == KindTimeout {
 		return fasthttp.StatusGatewayTimeout
 	}
@@ -73,7 +73,7 @@ func (e *UpstreamError) Status() int {
 
 // Errno is the system error number nginx prints in parentheses, 0 for none.
 // Timeouts are reported as ETIMEDOUT, as nginx does ("110: Connection timed out").
-func (e *UpstreamError) Errno() syscall.Errno {
+func (e *Error) Errno() syscall.Errno {
 	if e.Kind == KindTimeout {
 		return syscall.ETIMEDOUT
 	}
@@ -86,7 +86,7 @@ func (e *UpstreamError) Errno() syscall.Errno {
 
 // Message is the text of nginx's error-log line before " (errno: ...)" and
 // " while ...": "recv() failed", "upstream prematurely closed connection", ...
-func (e *UpstreamError) Message() string {
+func (e *Error) Message() string {
 	if e.Msg != "" {
 		return e.Msg
 	}
@@ -125,9 +125,9 @@ func (e *UpstreamError) Message() string {
 	return "recv() failed"
 }
 
-// classify turns a raw error from a phase into a Kind. The raw error must be
-// the socket's own (see upConn), not fasthttp's rewrite of it.
-func classify(phase Phase, err error) Kind {
+// Classify turns a raw error from a phase into a Kind. The raw error must be
+// the socket's own (see Conn), not fasthttp's rewrite of it.
+func Classify(phase Phase, err error) Kind {
 	var ne net.Error
 	switch {
 	case err == nil:

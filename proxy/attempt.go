@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"io"
+
+	"spillway/proxy/upstream"
+)
+
+// exchangeHead runs the first three phases of one attempt against pr:
+// connect (or reuse an idle connection), send the request, read the response
+// head into x.uresp. The returned attempt is never nil; its connection is
+// closed when the error is not nil.
+func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstream.Attempt, *upstream.Error) {
+	lc := x.loc.conf
+	a := &x.attemptBuf
+	err := p.transport.Open(x.watch.context(), a, pr, upstream.OpenOptions{
+		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls,
+		ConnectTimeout: lc.ProxyConnectTimeout, ReadTimeout: lc.ProxyReadTimeout, SendTimeout: lc.ProxySendTimeout,
+		HeaderBuffer: int(lc.ProxyBufferSize), Stale: &p.stale, Log: idleLog{p},
+	})
+	switch {
+	case err != nil && err.Phase == upstream.PhaseSSLHandshake:
+		p.nextConnID() // connected: the connection had its *N
+		return a, err
+	case err != nil:
+		return a, err
+	case !a.Reused:
+		p.nextConnID() // an upstream connection takes an nginx *N too
+		p.stats.dials.Add(1)
+	}
+	uc := a.Conn
+	if !x.watch.use(uc) { // the client went while this connection was made
+		uc.Close()
+		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: errClientGone}
+	}
+	defer x.watch.use(nil)
+	var body io.Reader
+	if x.body != nil && x.loc.conf.ProxyPassRequestBody { // off: the head (Content-Length too) and no body, as nginx
+		body = x.proto.Frame(x.body.reader()) // FastCGI frames it as STDIN records
+	}
+	if err := a.Send(x.head, body); err != nil {
+		uc.Close()
+		return a, err
+	}
+	if err := x.proto.ReadHeader(a, &x.uresp.Header); err != nil { // HTTP or FastCGI (fcgi.go)
+		uc.Close()
+		return a, err
+	}
+	return a, nil
+}

@@ -1,0 +1,51 @@
+// Package httphead holds nginx's rules for the lines of an HTTP/1.x head,
+// shared by the client side (request validation) and proxy/upstream
+// (response validation): how a line ends, what a status line is, and how a
+// bad header line is quoted in the error log.
+package httphead
+
+import "bytes"
+
+// CutLine splits b at its first LF: the line without its CR LF or bare LF
+// (nginx takes both as a line end), and the rest.
+func CutLine(b []byte) (line, rest []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return b, nil
+	}
+	line, rest = b[:i], b[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+// ValidStatusLine reports whether l is a status line nginx's
+// ngx_http_parse_status_line accepts: "HTTP/x.y NNN", optionally followed by
+// a space and a reason.
+func ValidStatusLine(l []byte) bool {
+	// "HTTP/1.1 200" is the minimum; nginx also accepts a missing reason.
+	if len(l) < 12 || !bytes.HasPrefix(l, []byte("HTTP/")) {
+		return false
+	}
+	if !isDigit(l[5]) || l[6] != '.' || !isDigit(l[7]) || l[8] != ' ' {
+		return false
+	}
+	// A status below 100 ("000") would reach fasthttp as 0, which it reports
+	// and sends as 200: it is no valid status (found by FuzzUpstreamResponse).
+	return l[9] >= '1' && isDigit(l[9]) && isDigit(l[10]) && isDigit(l[11]) && (len(l) == 12 || l[12] == ' ')
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// EscapeUpTo renders a bad header line as nginx's ngx_http_proxy_process_header
+// does ("%*s\\x%02xd..."): the bytes before the offending one as they are,
+// then the offending byte in hex.
+func EscapeUpTo(line []byte, i int) string {
+	const hex = "0123456789abcdef"
+	c := byte('\r')
+	if i < len(line) {
+		c = line[i]
+	}
+	return string(line[:i]) + "\\x" + string([]byte{hex[c>>4], hex[c&15]})
+}
