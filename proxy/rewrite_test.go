@@ -15,8 +15,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// echoOrigin answers every request with "METHOD URI|X-Tag header".
-func echoOrigin(t *testing.T) string {
+// rewriteEcho answers every request with "METHOD URI|X-Tag header".
+func rewriteEcho(t *testing.T) string {
 	t.Helper()
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, r.Method+" "+r.RequestURI+"|"+r.Header.Get("X-Tag"))
@@ -97,7 +97,7 @@ func TestRewriteModule(t *testing.T) {
 	}
 	alog := filepath.Join(t.TempDir(), "access.log")
 	conf := strings.NewReplacer("{ALOG}", alog, "{ROOT}", root).Replace(rewriteConf)
-	r := newRig(t, "info", conf, echoOrigin(t))
+	r := newRig(t, "info", conf, rewriteEcho(t))
 	for _, c := range []struct {
 		method, target string
 		hdr            map[string]string
@@ -178,7 +178,7 @@ http:
           add_header: ["X-V $v"]
           proxy_set_header: {X-Tag: "$v"}
           proxy_pass: http://{U0}
-`, "{ALOG}", alog), echoOrigin(t))
+`, "{ALOG}", alog), rewriteEcho(t))
 	res, err := http.Get("http://" + r.addr + "/p?n=1")
 	if err != nil {
 		t.Fatal(err)
