@@ -64,9 +64,13 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
-	if x.rewritePhases() { // server rewrite, find config, rewrite, post rewrite: answered by a return, a redirect, the cycle limit (rewrite.go)
+	x.applyRealIP(&x.vh.conf.RealIP) // set_real_ip_from: nginx's post-read phase (realip.go)
+	if x.rewritePhases() {           // server rewrite, find config, rewrite, post rewrite: answered by a return, a redirect, the cycle limit (rewrite.go)
 		x.finish()
 		return
+	}
+	if x.loc != nil {
+		x.applyRealIP(&x.loc.conf.RealIP) // the location's, if the server's did not: preaccess (realip.go)
 	}
 	if !x.access() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
 		x.finish()

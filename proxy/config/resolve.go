@@ -362,6 +362,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
 		Gzip:                     s.gzipDirectives.resolve(),
+		RealIP:                   s.realIPDirectives.resolve(p),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -373,6 +374,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		a, ssl := cutListenSSL(a)
 		a, h2 := cutListenHTTP2(a)
 		a, def := cutListenDefault(a)
+		a, pp := cutListenProxyProtocol(a) // realip.go
 		addr, err := listenAddress(a)
 		switch {
 		case err != nil:
@@ -389,6 +391,9 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			}
 			if def {
 				srv.ListenDefault = append(srv.ListenDefault, addr)
+			}
+			if pp {
+				srv.ListenProxyProtocol = append(srv.ListenProxyProtocol, addr)
 			}
 		}
 	}
@@ -462,6 +467,8 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
 	l.resolveFastCGI(loc, key, upstreams, p)               // fastcgi_pass replaces the proxy_* values
+	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
+	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
 	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
 	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
 	return loc

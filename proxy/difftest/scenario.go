@@ -19,7 +19,9 @@ package difftest
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +87,9 @@ type Scenario struct {
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
 	AccessFormat string
+	// ListenParams are more parameters of the server's listen, on both
+	// sides ("proxy_protocol").
+	ListenParams string
 	// Headers names response headers to compare (AspectHeader): each
 	// one's values in order, an Expires date as its distance from Date.
 	Headers []string
@@ -258,14 +263,14 @@ http {
 		b.WriteString("    }\n")
 	}
 	fmt.Fprintf(&b, `    server {
-        listen %s;
+        listen %s%s;
         server_name localhost;
 %s%s        location / {
             proxy_pass http://app%s;
         }
     }
 }
-`, listen, nginxDirectives(s.ServerDirectives, dir, "        "), nginxLocations(s, dir), s.ProxyPassURI)
+`, listen, listenParams(s), nginxDirectives(s.ServerDirectives, dir, "        "), nginxLocations(s, dir), s.ProxyPassURI)
 	return b.String()
 }
 
@@ -293,6 +298,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
 	var headers, access, addHeaders, sets []string
+	lists := map[string][]string{}
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
 		if d.Name == "auth_request_set" { // one list in proxy.yaml
@@ -305,6 +311,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		}
 		if d.Name == "add_header" { // one list in proxy.yaml
 			addHeaders = append(addHeaders, yamlString(unquoteAll(d.Value)))
+			continue
+		}
+		if listDirectives[d.Name] { // one list in proxy.yaml
+			lists[d.Name] = append(lists[d.Name], strconv.Quote(unquoteAll(d.Value)))
 			continue
 		}
 		if d.Name == "proxy_set_header" {
@@ -322,6 +332,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(addHeaders) > 0 {
 		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
+	}
+	for _, name := range slices.Sorted(maps.Keys(lists)) {
+		b.WriteString("  " + name + ": [" + strings.Join(lists[name], ", ") + "]\n")
 	}
 	if len(sets) > 0 {
 		b.WriteString("  auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
@@ -346,7 +359,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		}
 	}
 	b.WriteString(`  servers:
-    - listen: ["` + listenHost + `:0"]
+    - listen: ["` + listenHost + `:0` + listenParams(s) + `"]
       server_name: [localhost]
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
 ` + yamlServerScript(s, dir) + `      locations:
@@ -480,6 +493,20 @@ func splitStatements(block string) []string {
 	}
 	return out
 }
+
+// listenParams is " " and the scenario's listen parameters, or "".
+func listenParams(s *Scenario) string {
+	if s.ListenParams == "" {
+		return ""
+	}
+	return " " + s.ListenParams
+}
+
+// listDirectives are the directives nginx repeats that proxy.yaml takes
+// as one list of their arguments.
+var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true,
+	"proxy_hide_header": true, "proxy_pass_header": true, "fastcgi_hide_header": true, "fastcgi_pass_header": true,
+	"set_real_ip_from": true}
 
 // yamlLocations writes Locations as proxy.yaml entries: a directive with
 // several words is a string (index, try_files take "a b c"); allow and
