@@ -8,7 +8,6 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
-	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -35,17 +34,13 @@ import (
 // recursive_error_pages is on (then the eleventh redirect is nginx's
 // "rewrite or internal redirection cycle", a 500 without error page).
 
-// maxURIChanges is nginx's NGX_HTTP_MAX_URI_CHANGES + 1 (r->uri_changes):
-// the redirect that would make it zero is a cycle.
-const maxURIChanges = 11
-
 // errorPageState is what a request carries between passes through the
 // phases; reset with the exchange.
 type errorPageState struct {
 	pending    *config.ErrorPage // chosen by page, carried out by takeErrorPage
 	code       int               // the error the page answers
 	used       bool              // nginx's r->error_page: no other page, unless recursive
-	uriChanges int               // internal redirects so far (nginx counts down from 11)
+	uriChanges int               // error-page redirects so far (the limit is the shared x.uriChanges)
 	status     int               // nginx's r->err_status: the final status, 0 = the answer's own
 	named      bool              // the phases restart at a named location's rewrite phase
 	located    bool              // a location has been chosen: its error_page applies
@@ -67,7 +62,7 @@ func (x *exchange) errorPages() *config.ErrorPages {
 // it for takeErrorPage.
 func (x *exchange) errorPage(code int) bool {
 	eps := x.errorPages()
-	if x.errPage.used || len(eps.Pages) == 0 || x.errPage.uriChanges >= maxURIChanges {
+	if x.errPage.used || len(eps.Pages) == 0 || x.uriChanges > maxInternalRedirects {
 		return false
 	}
 	if !eps.Recursive {
@@ -114,7 +109,7 @@ func (x *exchange) takeErrorPage() bool {
 		x.ctx.Request.Header.SetMethod(fasthttp.MethodGet)
 	}
 	uri, args, _ := strings.Cut(target, "?")
-	return x.internalRedirect(uri, args)
+	return x.errorPageRedirect(uri, args)
 }
 
 // errorPageTarget is ep's URI with its variables' values (config has
@@ -131,11 +126,11 @@ func (x *exchange) errorPageTarget(ep *config.ErrorPage) string {
 	return string(v.Append(nil, x))
 }
 
-// internalRedirect is nginx's ngx_http_internal_redirect: $uri and $args
+// errorPageRedirect is nginx's ngx_http_internal_redirect: $uri and $args
 // become uri and args, the location is found again, and the phases start
 // again at the server rewrite phase. It returns false when the redirect is
 // one too many: the client then has nginx's 500.
-func (x *exchange) internalRedirect(uri, args string) bool {
+func (x *exchange) errorPageRedirect(uri, args string) bool {
 	if !x.countURIChange() {
 		x.logf(errorlog.Level(config.LevelError), "rewrite or internal redirection cycle while internally redirecting to \""+uri+"\"", 0, "")
 		x.page(fasthttp.StatusInternalServerError)
@@ -145,6 +140,7 @@ func (x *exchange) internalRedirect(uri, args string) bool {
 	x.args = append(x.args[:0], args...) // "" too: the request's arguments are gone
 	x.vars.req.Args = bstr(x.args)
 	x.redirected = true
+	x.internal = true // an internal location is reachable now (nginx's r->internal)
 	x.errPage.named = false
 	x.restart(x.vh.match(x.path))
 	return true
@@ -165,6 +161,7 @@ func (x *exchange) namedRedirect(name string) bool {
 		return false
 	}
 	x.errPage.named = true
+	x.internal = true
 	x.restart(loc)
 	return true
 }
@@ -172,23 +169,17 @@ func (x *exchange) namedRedirect(name string) bool {
 // countURIChange counts one internal redirect; false when it is the one
 // nginx refuses as a cycle.
 func (x *exchange) countURIChange() bool {
-	x.errPage.uriChanges++
-	return x.errPage.uriChanges < maxURIChanges
+	x.errPage.uriChanges++ // error-page passes: one after the first skips the post-read phase and the limits
+	x.uriChanges++         // shared with rewrite's internal redirects (rewrite.go): nginx's one r->uri_changes
+	return x.uriChanges <= maxInternalRedirects
 }
 
 // restart puts loc in charge and forgets what the previous pass through the
 // phases left: its answer, its upstream attempts' state (the attempts
 // themselves stay for $upstream_*) and its location's variables.
 func (x *exchange) restart(loc *location) {
-	x.loc = loc
+	x.setLocation(loc) // rewrite.go
 	x.errPage.located = false
-	if loc != nil {
-		x.vars.req.Root = loc.conf.Root
-		x.vars.req.ProxyHost = loc.conf.ProxyPass.Host
-		if upstream.IsUnixAddr(x.vars.req.ProxyHost) {
-			x.vars.req.ProxyHost = "localhost"
-		}
-	}
 	if x.cur != nil {
 		x.release(x.cur, false)
 		x.cur = nil

@@ -85,18 +85,7 @@ func (x *exchange) process() (streaming bool) {
 	if x.errPage.uriChanges == 0 {
 		x.applyRealIP(&x.vh.conf.RealIP) // set_real_ip_from: nginx's post-read phase, once (realip.go)
 	}
-	if !x.errPage.named {
-		if x.runPhase(x.vh.rw, false) { // the server's rewrites and return: nginx's server rewrite phase (rewrite.go)
-			return false
-		}
-		if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
-			x.redirectSlash()
-			return false
-		}
-	}
-	// From here on, an error is answered with the location's error_page.
-	x.errPage.located = true
-	if x.loc != nil && x.runPhase(x.loc.rw, true) { // the location's rewrites and return, before access control (rewrite.go)
+	if x.rewritePhases() { // server rewrite, find config, rewrite, post rewrite: answered by a return, a redirect, the cycle limit (rewrite.go)
 		return false
 	}
 	if x.loc != nil {
