@@ -36,7 +36,7 @@ func (x *exchange) accessPhases(expecting bool) bool {
 	rules, auth, ar, any := &vh.conf.Access, vh.auth, vh.authRq, vh.conf.SatisfyAny
 	limits, lc, conns, cc := vh.limits, &vh.conf.LimitReq, vh.conns, &vh.conf.LimitConn
 	if x.loc != nil {
-		if x.loc.conf.Internal {
+		if x.loc.conf.Internal && !x.internal {
 			// ngx_http_core_find_config_phase: a client's request for an
 			// internal location is 404, before anything else.
 			x.page(fasthttp.StatusNotFound)
@@ -145,10 +145,10 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 		// satisfy any is logged when it is answered.
 		x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
 	}
-	x.page(code)
 	for _, c := range challenges[:nc] {
-		x.ctx.Response.Header.Add("WWW-Authenticate", c)
+		x.addWWWAuthenticate(c) // carried to the answer, an error page's too (errorpage.go)
 	}
+	x.page(code)
 	return false
 }
 

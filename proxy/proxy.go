@@ -389,9 +389,7 @@ func (x *exchange) finish() {
 	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, false)
 	}
-	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
-		l.Write(x)
-	}
+	x.site.writeAccess(x.accessLogs(), x)
 	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
@@ -471,6 +469,9 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	case errors.As(err, &small):
 		vh = headSoFar(err, vhosts, &f) // the request line, host and server nginx has by then
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
+		if p.refusedPage(ctx, s, vh, &f, 494) { // the server's error_page (errorpage.go)
+			return
+		}
 		writePage(ctx, 494)
 		p.logRefused(ctx, s, vh, &f, conn, 400, len(ctx.Response.Body()))
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -508,10 +509,23 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		// (clienterr.go).
 		e := parseErrorEntry(err, vhosts, f, conn)
 		p.elog.Write(e)
-		writePage(ctx, 400)
 		if e.Fields.Host != "" {
 			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
 		}
+		if p.refusedPage(ctx, s, vh, e.Fields, fasthttp.StatusBadRequest) { // the server's error_page (errorpage.go)
+			return
+		}
+		writePage(ctx, 400)
 		p.logRefused(ctx, s, vh, e.Fields, conn, fasthttp.StatusBadRequest, len(ctx.Response.Body()))
 	}
+}
+
+// accessLogs are the access_log lines of the request: those of the
+// location that finally handled it (after try_files, error_page and other
+// internal redirects, as nginx), or the server's when no location did.
+func (x *exchange) accessLogs() []config.AccessLog {
+	if x.loc != nil && x.loc.conf != nil && x.loc.conf.AccessLogs != nil {
+		return x.loc.conf.AccessLogs
+	}
+	return x.vh.conf.AllAccessLogs()
 }

@@ -130,11 +130,13 @@ func TestLoadGoodFile(t *testing.T) {
 	wantServer := Server{
 		Listen: []string{"127.0.0.1:8080"}, ServerName: []string{"localhost"},
 		AccessLog:           AccessLog{Path: dir + "/logs/access.log", Format: "combined"},
+		AccessLogs:          []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
-		MergeSlashes: true, // nginx's default
-		Redirect:     Redirect{Absolute: true, Port: true},
+		MergeSlashes:              true, // nginx's default
+		Redirect:                  Redirect{Absolute: true, Port: true},
+		UninitializedVariableWarn: true,
 		HTTP2: HTTP2{MaxConcurrentStreams: 128, RecvBufferSize: 256 << 10, BodyPrereadSize: 64 << 10,
 			ChunkSize: 8 << 10, IdleTimeout: 75 * time.Second, MaxHeaderBytes: 4 * 8 << 10}, // nginx's defaults
 		HTTP3: HTTP3{MaxConcurrentStreams: 128, StreamBufferSize: 64 << 10,
@@ -156,10 +158,12 @@ func TestLoadGoodFile(t *testing.T) {
 		ProxyBusyBuffersSize: 8 << 10, ProxyMaxTempFileSize: 1 << 30, ProxyTempFileWriteSize: 8 << 10,
 		ProxyTempPath: dir + "/temp/proxy", ProxySpillGrace: 50 * time.Millisecond,
 		ProxyRequestBuffering: true, ProxyPassRequestBody: true, ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
-		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
+		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second, ClientBodyMemoryMax: 1 << 20,
 		ProxyNextUpstream: NextError | NextTimeout,
 		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
-		Redirect: Redirect{Absolute: true, Port: true},
+		Redirect:                  Redirect{Absolute: true, Port: true},
+		AccessLogs:                []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
+		UninitializedVariableWarn: true,
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix

@@ -21,6 +21,10 @@ const (
 	defaultAccessFormat  = "combined"
 
 	defaultBufferMemoryLimit = 64 << 20
+	// defaultClientBodyMemoryMax: a body up to nginx's default
+	// client_max_body_size stays in memory while the budget allows
+	// (docs/config.md, client_body_memory_max).
+	defaultClientBodyMemoryMax = 1 << 20
 
 	defaultProxyHTTPVersion     = "1.0"
 	defaultProxyTimeout         = 60 * time.Second // connect, send and read
@@ -104,8 +108,10 @@ func resolve(raw *rawFile, p *problems) *Config {
 	}
 
 	sets := authRequestSetNames(h) // in scope everywhere, maps included (authrequest.go)
-	c.Maps = resolveMaps(h.Map, sets, p)
+	c.SetVars = h.scriptVars(p)    // set's likewise (rewrite.go)
+	c.Maps = resolveMaps(h.Map, append(slices.Clone(sets), c.SetVars...), p)
 	p.mapNames = append(p.mapNames, sets...)
+	p.mapNames = append(p.mapNames, c.SetVars...)
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)
@@ -138,6 +144,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		s.locationDirectives.inherit(&h.locationDirectives)
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
+	c.knownCharsets() // charset.go
 	c.LimitReqZones = resolveLimitReqZones(h, p)
 	c.LimitConnZones = resolveLimitConnZones(h, p)
 	checkServerNames(c.Servers, h.Servers, p)
@@ -166,7 +173,13 @@ func (c *Config) absolutePaths(prefix string) {
 		if !s.AccessLog.Off {
 			abs(&s.AccessLog.Path)
 		}
+		for i := range s.AccessLogs {
+			abs(&s.AccessLogs[i].Path)
+		}
 		for _, l := range s.Locations {
+			for i := range l.AccessLogs {
+				abs(&l.AccessLogs[i].Path)
+			}
 			abs(&l.ProxyTempPath)
 			abs(&l.ClientBodyTempPath)
 			abs(&l.Root)
@@ -207,18 +220,24 @@ func resolveErrorLogs(o *opt[[]ErrorLog]) []ErrorLog {
 	return logs
 }
 
-func resolveAccessLog(o *opt[AccessLog]) AccessLog {
-	l := o.or(AccessLog{})
-	if l.Off {
-		return AccessLog{Off: true}
+// resolveAccessLogs is a level's access logs: nginx's default one when
+// none is set, and just {Off: true} when one of them is off (nginx's
+// log handler stops at "off" whatever else the level lists).
+func resolveAccessLogs(o *opt[[]AccessLog]) []AccessLog {
+	logs := slices.Clone(o.or([]AccessLog{{}}))
+	for i := range logs {
+		l := &logs[i]
+		if l.Off {
+			return []AccessLog{{Off: true}}
+		}
+		if l.Path == "" {
+			l.Path = defaultAccessLogPath
+		}
+		if l.Format == "" {
+			l.Format = defaultAccessFormat
+		}
 	}
-	if l.Path == "" {
-		l.Path = defaultAccessLogPath
-	}
-	if l.Format == "" {
-		l.Format = defaultAccessFormat
-	}
-	return l
+	return logs
 }
 
 func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upstream {
@@ -344,7 +363,7 @@ func validCheckHost(s string) bool {
 
 func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *problems) *Server {
 	srv := &Server{
-		AccessLog:                resolveAccessLog(s.AccessLog),
+		AccessLogs:               resolveAccessLogs(s.locationDirectives.AccessLog),
 		ClientHeaderTimeout:      s.ClientHeaderTimeout.or(defaultClientHeaderTimeout),
 		ClientHeaderBufferSize:   s.ClientHeaderBufferSize.or(defaultClientHeaderBufSize),
 		LargeClientHeaderBuffers: s.LargeClientHeaderBuffers.or(defaultLargeClientHeaderBuffers()),
@@ -360,6 +379,8 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
 		Gzip:                     s.gzipDirectives.resolve(),
+		ErrorPages:               s.errorPageDirectives.resolve(),
+		Charset:                  s.charsetDirectives.resolve(),
 		RealIP:                   s.realIPDirectives.resolve(p),
 	}
 	for _, name := range s.ServerName.or(nil) {
@@ -405,6 +426,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			}
 		}
 	}
+	srv.AccessLog = srv.AccessLogs[0]
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 	srv.HTTP2 = s.http2Directives.resolve(srv)
 	for _, addr := range quic {
@@ -420,12 +442,13 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	}
 	srv.HTTP3 = s.http3Directives.resolve(srv)
 
-	srv.Return = s.Return.or(Return{})
-	srv.Rewrite = s.Rewrite.or(nil)
+	srv.Script = script(s.Rewrite, s.Return)
 	srv.RewriteLog = s.RewriteLog.or(false)
+	srv.UninitializedVariableWarn = s.UninitializedVariableWarn.or(true)
 	srv.Redirect = s.redirectDirectives.resolve()
+	checkServerScript(srv.Script, s.Rewrite.at(), p)
 	s.checkDirectives(p)
-	if len(s.Locations) == 0 && srv.Return.Code == 0 && len(srv.Rewrite) == 0 {
+	if len(s.Locations) == 0 && len(srv.Script) == 0 {
 		p.add(key, `server has no locations: add locations: [{path: /, proxy_pass: http://...}]`)
 	}
 	seen := map[string]bool{}
@@ -451,7 +474,7 @@ func (s *rawServer) checkDirectives(p *problems) {
 }
 
 func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *problems) *Location {
-	loc := &Location{}
+	loc := &Location{AccessLogs: resolveAccessLogs(l.AccessLog)}
 	if l.Path.set() {
 		var err error
 		if loc.Path, loc.Match, loc.Regex, err = parseLocationPath(l.Path.v); err != nil {
@@ -473,22 +496,26 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
 	loc.Internal = l.Internal.or(false)
-	loc.Return = l.Return.or(Return{})
-	loc.Rewrite = l.Rewrite.or(nil)
+	loc.Script = script(l.Rewrite, l.Return)
 	loc.RewriteLog = l.RewriteLog.or(false)
+	loc.UninitializedVariableWarn = l.UninitializedVariableWarn.or(true)
 	loc.Redirect = l.redirectDirectives.resolve()
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && loc.Return.Code == 0 && len(loc.Rewrite) == 0:
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
-	l.resolveFastCGI(loc, key, upstreams, p)       // fastcgi_pass replaces the proxy_* values
-	l.upstreamHeaderDirectives.resolveInto(loc, p) // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
-	loc.RealIP = l.realIPDirectives.resolve(p)     // set_real_ip_from, ... (realip.go)
-	l.resolveStatic(loc, p)                        // root, alias, index, try_files (static.go)
+	l.resolveFastCGI(loc, key, upstreams, p)               // fastcgi_pass replaces the proxy_* values
+	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
+	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
+	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
+	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
+	if loc.FastCGI != nil {
+		loc.InterceptErrors = l.FastcgiInterceptErrors.or(false)
+	}
 	return loc
 }
 
@@ -516,6 +543,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyIgnoreClientAbort = d.ProxyIgnoreClientAbort.or(false)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
+	l.ClientBodyMemoryMax = d.ClientBodyMemoryMax.or(defaultClientBodyMemoryMax)
 	l.ClientBodyTempPath = d.ClientBodyTempPath.or(defaultClientBodyTempPath)
 	l.ClientBodyTimeout = d.ClientBodyTimeout.or(defaultClientBodyTimeout)
 	l.SendTimeout = d.SendTimeout.or(defaultSendTimeout)
@@ -534,6 +562,9 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()
 	l.Gzip = d.gzipDirectives.resolve()
+	l.ErrorPages = d.errorPageDirectives.resolve()
+	l.InterceptErrors = d.ProxyInterceptErrors.or(false)
+	l.Charset = d.charsetDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

@@ -57,7 +57,7 @@ func TestConvertRealistic(t *testing.T) {
 			t.Errorf("no warning %q", want)
 		}
 	}
-	if n := res.Unsupported(); n != 1 { // gzip_static; gzip, add_header and expires convert
+	if n := res.Unsupported(); n != 1 { // sub_filter_once; gzip, add_header and expires convert
 		t.Errorf("Unsupported() = %d, want 1", n)
 	}
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
@@ -330,17 +330,15 @@ http {
   server { listen 82; access_log logs/c.log js if=$loggable; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
 			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/spillway.pid",
-				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n    buffer: 32k\n",
+				"access_log:\n    - path: /p/logs/access.log\n      format: $remote_addr \"$request\" $status\n      buffer: 32k\n    - path: /var/log/second.log\n      format: combined\n",
 				"proxy_temp_path: /p/cache/proxy", "client_body_temp_path: /abs/client", "access_log: off",
-				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'\n        escape: json\n"},
+				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'\n        escape: json\n        if: $loggable\n",
+				"path: /p/logs/loc.log\n"},
 			warns: []string{
 				`2: unsupported error log "syslog:server=10.0.0.1" in main: spillway writes to a file or stderr`,
 				`4: ignored directive "pid" in main: spillway does not take nginx's pid file, it writes /p/run/spillway.pid`,
-				`11: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:10 is converted`,
 				`12: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
-				`14: unsupported directive "access_log" in location: spillway writes access logs per server`,
 				`15: unsupported log_format "bad" in server: unknown "nonsense_variable" variable; access_log not converted`,
-				`16: unsupported parameter "if=$loggable" of "access_log" in server`,
 			},
 		},
 		{
@@ -449,10 +447,8 @@ http {
 				`fastcgi_split_path_info: ^(.+\.php)(/.*)$`, "fastcgi_index: index.php",
 				"fastcgi_param:\n            - SCRIPT_FILENAME $document_root$fastcgi_script_name\n            - HTTPS $https if_not_empty",
 				"fastcgi_keep_conn: on", "fastcgi_buffers: 16 16k", "fastcgi_buffer_size: 32k", "fastcgi_next_upstream: error timeout",
-				"fastcgi_next_upstream_tries: 2", "fastcgi_temp_path: /tmp/fcgi", "lingering_close: always", "lingering_time: 10s", "lingering_timeout: 2s"},
-			warns: []string{
-				`14: unsupported directive "fastcgi_intercept_errors" in location`,
-			},
+				"fastcgi_next_upstream_tries: 2", "fastcgi_temp_path: /tmp/fcgi", "lingering_close: always", "lingering_time: 10s", "lingering_timeout: 2s",
+				"fastcgi_intercept_errors: on"},
 		},
 		{
 			name: "main context and blocks spillway has no use for",
@@ -473,6 +469,22 @@ http {
 				`2: ignored directive "load_module" in main: a module's directives are reported one by one`,
 				`3: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit`,
 				`4: unsupported directive "stream" in main: spillway proxies HTTP only`,
+			},
+		},
+		{
+			name: "gzip_static, gunzip, charset, autoindex formats",
+			in: conf(`listen 8080;
+gzip_static always; gunzip on; gunzip_buffers 16 8k; add_trailer X-T "$uri" always;
+charset utf-8; source_charset UTF-8; override_charset on; charset_types text/css application/json;
+location /f/ { root /srv; autoindex on; autoindex_format JSONP; autoindex_exact_size off; autoindex_localtime on; }
+location /v/ { root /srv; charset $cs; charset_map koi8-r utf-8 { } }`),
+			yaml: []string{"gzip_static: always", "gunzip: on", "gunzip_buffers: 16 8k", "charset: utf-8", "source_charset: UTF-8",
+				"override_charset: on", "charset_types: [text/css, application/json]", "autoindex_format: jsonp", "autoindex_exact_size: off",
+				"autoindex_localtime: on", "add_trailer:\n", "- X-T $uri always"},
+			not: []string{"$cs", "charset_map"},
+			warns: []string{
+				`8: unsupported directive "charset" in location: spillway takes no variables in it`,
+				`8: unsupported directive "charset_map" in location`,
 			},
 		},
 	} {
@@ -782,10 +794,10 @@ server {
 // warning with the first error, as nginx's one [emerg] line.
 func TestConvertListsWarningsWithError(t *testing.T) {
 	ds, err := Parse("x.conf", []byte(`http {
-	gzip_static on;
+	sub_filter_once on;
 	server { listen 80; proxy_read_timeout x; proxy_send_timeout y; location / { proxy_pass http://127.0.0.1:9; ssi on; } }
 	upstream u { }
-	charset utf-8;
+	charset_map koi8-r utf-8 { }
 }
 `))
 	if err != nil {
@@ -799,7 +811,7 @@ func TestConvertListsWarningsWithError(t *testing.T) {
 		t.Fatalf("result %+v, want the warnings and no YAML", res)
 	}
 	got := warningLines(res.Warnings)
-	want := "x.conf:2: unsupported directive \"gzip_static\" in http\nx.conf:3: unsupported directive \"ssi\" in location\nx.conf:5: unsupported directive \"charset\" in http\n"
+	want := "x.conf:2: unsupported directive \"sub_filter_once\" in http\nx.conf:3: unsupported directive \"ssi\" in location\nx.conf:5: unsupported directive \"charset_map\" in http\n"
 	if got != want {
 		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
 	}

@@ -21,7 +21,7 @@ type handler func(c *conv, lv *level, d *Directive) error
 var handlers = map[string]map[string]handler{}
 
 // blockDirectives are the handled directives that open a block.
-var blockDirectives = map[string]bool{"location": true}
+var blockDirectives = map[string]bool{"location": true, "if": true}
 
 // Where directives may be written, in nginx's and in spillway's terms.
 const (
@@ -44,7 +44,7 @@ func init() {
 	add("main", "worker_shutdown_timeout", single(timeValue))
 
 	add("http", "log_format", func(*conv, *level, *Directive) error { return nil }) // read by conv.http
-	add(inServers, "access_log", accessLog)
+	add(inLocations, "access_log", accessLog)
 	add(inServers, "client_header_timeout", single(timeValue))
 	add(inServers, "client_header_buffer_size", single(sizeValue))
 	add(inServers, "large_client_header_buffers", buffers)
@@ -75,10 +75,12 @@ func init() {
 	add("server location", "return", returnDirective) // rewrite.go
 	add("server location", "rewrite", rewriteDirective)
 	add("server location", "break", breakDirective)
-	for _, n := range []string{"return", "rewrite", "break"} {
+	add("server location", "set", setDirective)
+	add("server location", "if", ifDirective)
+	for _, n := range []string{"return", "rewrite", "break", "set", "if"} {
 		add("http", n, notAllowedHere) // nginx -t refuses them there
 	}
-	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log"} {
+	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log", "uninitialized_variable_warn"} {
 		add(inLocations, n, single(flagValue))
 	}
 
@@ -225,7 +227,6 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"set":                "spillway has no rewrite module",
 	"fastcgi_pass":       "spillway proxies HTTP only",
 	"uwsgi_pass":         "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
@@ -237,9 +238,7 @@ var unsupportedWhy = map[string]string{
 	"hash":               "spillway balances with round-robin or least_conn",
 	"random":             "spillway balances with round-robin or least_conn",
 	"error_log":          "spillway's error logs are set at the top level",
-	"access_log":         "spillway writes access logs per server",
 	"proxy_cache":        "spillway does not cache",
-	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
 	"keepalive_requests": "spillway's client keepalive is set per server",
 }
@@ -267,7 +266,6 @@ var refusedWhy = map[string]refusal{
 	"secure_link_md5":          {why: "links would not be checked"},
 	"secure_link_secret":       {why: "links would not be checked"},
 	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
-	"if":                       {why: "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
 	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},
@@ -593,17 +591,12 @@ func accessLog(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 1 {
 		return invalidArgs(d)
 	}
-	if lv.accessLog != nil {
-		c.warn(d, Unsupported, "unsupported directive \"access_log\" in %s: spillway writes one access log per server, the one at %s is converted", lv.ctx, where(lv.accessLog))
-		return nil
-	}
-	lv.accessLog = d
 	path := d.Args[0]
 	if path == "off" {
 		if len(d.Args) != 1 {
 			return invalidArgs(d)
 		}
-		lv.m.set("access_log", str("off"))
+		addAccessLog(lv, str("off"))
 		return nil
 	}
 	if strings.HasPrefix(path, "syslog:") || strings.Contains(path, "$") {
@@ -644,12 +637,30 @@ func accessLog(c *conv, lv *level, d *Directive) error {
 				return errAt(d, "invalid flush time \"%s\"", val)
 			}
 			m.set("flush", str(val))
+		case "if":
+			if val == "" {
+				return errAt(d, "invalid parameter \"%s\"", a)
+			}
+			m.set("if", str(val))
 		default:
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"access_log\" in %s", a, lv.ctx)
 		}
 	}
-	lv.m.set("access_log", m.n)
+	addAccessLog(lv, m.n)
 	return nil
+}
+
+// addAccessLog adds one access_log to its level: several access_log lines
+// make a list, each log with its own format and if=, as in nginx.
+func addAccessLog(lv *level, n *yaml.Node) {
+	switch prev := lv.m.get("access_log"); {
+	case prev == nil:
+		lv.m.set("access_log", n)
+	case prev.Kind == yaml.SequenceNode:
+		prev.Content = append(prev.Content, n)
+	default:
+		lv.m.set("access_log", &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{prev, n}})
+	}
 }
 
 // keepaliveTimeout is the client side's "keepalive_timeout timeout

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 
+	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -243,6 +244,11 @@ func (p *parser) include(d *Directive) ([]*Directive, error) {
 		}
 	}
 	if !strings.ContainsAny(name, "*?[") {
+		if filepath.Base(name) == "mime.types" && !exists(full) {
+			// A configuration copied without its mime.types: nginx's own
+			// table, as nginx 1.22 installs it (config.MimeTypesFile).
+			return p.parse(&scanner{file: full + " (spillway's copy of nginx's)", data: config.MimeTypesFile, line: 1}, false)
+		}
 		return p.file(full, d.File, d.Line)
 	}
 	matches, err := filepath.Glob(full)
