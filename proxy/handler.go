@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -193,6 +194,22 @@ const (
 	tryDone                    // the client was answered (an error page) or went away
 )
 
+// balance is the request's side of its group's pick: the hash key,
+// evaluated once as nginx does when the upstream request starts, the
+// client address for ip_hash, and the draws kept between tries.
+func (x *exchange) balance() *upstream.Balance {
+	if !x.balSet {
+		x.balSet = true
+		if x.loc.hashKey != nil {
+			x.bal.Key = x.loc.hashKey.Append(x.bal.Key[:0], x)
+		}
+		if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
+			x.bal.Addr = a.AddrPort().Addr() // not unmapped: nginx hashes a mapped IPv4 as IPv6
+		}
+	}
+	return &x.bal
+}
+
 // tryOnce makes one attempt: pick, connect, send, read the header, and the
 // retry decision when it failed or its status is listed.
 func (x *exchange) tryOnce() tryOutcome {
@@ -207,7 +224,7 @@ func (x *exchange) tryOnce() tryOutcome {
 		}
 	}
 	if pr == nil {
-		pr = g.Pick(x.tried)
+		pr = g.PickFor(x.tried, x.balance())
 	}
 	if pr == nil {
 		x.noLive()

@@ -117,6 +117,19 @@ type Upstream struct {
 	// fewest requests in flight relative to its weight, instead of weighted
 	// round-robin. Default off.
 	LeastConn bool
+	// Hash is hash's key (nginx's "hash KEY [consistent];"), with variables;
+	// "" when the group does not hash. The server is chosen from the
+	// key's crc32 (nginx's ngx_http_upstream_hash_module), or on a ketama
+	// ring of 160 points per weight unit when HashConsistent.
+	Hash           string
+	HashConsistent bool
+	// IPHash is ip_hash: the server is chosen from the client address (the
+	// first three octets of IPv4, all of IPv6).
+	IPHash bool
+	// Random is random: a server drawn at random by weight; RandomTwo is
+	// "random two [least_conn]": of two drawn, the one with fewer requests
+	// in flight relative to its weight.
+	Random, RandomTwo bool
 	// HealthCheck is the health_check block: active checks of every server
 	// of the group. nil when the block is absent (passive health only).
 	HealthCheck *HealthCheck

@@ -133,6 +133,9 @@ type rawUpstream struct {
 	RetryBudgetMinPerSecond *opt[int]     `mapstructure:"retry_budget_min_per_second"`
 
 	LeastConn   *opt[bool]      `mapstructure:"least_conn"`
+	Hash        *opt[words]     `mapstructure:"hash"`    // "KEY [consistent]"
+	IPHash      *opt[bool]      `mapstructure:"ip_hash"` // on
+	Random      *opt[words]     `mapstructure:"random"`  // "on", "two" or "two least_conn"
 	HealthCheck *rawHealthCheck `mapstructure:"health_check"`
 }
 

@@ -262,6 +262,7 @@ type upstreamOut struct {
 	m       *ymap
 	servers *yaml.Node
 	hc      *Directive // the health_check converted into it
+	method  string     // the balancing method's key: least_conn, hash, ip_hash, random; "" = round-robin
 }
 
 type logFormat struct {
@@ -774,6 +775,16 @@ func (m *ymap) set(key string, v *yaml.Node) *yaml.Node {
 	}
 	m.n.Content = append(m.n.Content, keyNode(key), v)
 	return v
+}
+
+// del removes key if it is there.
+func (m *ymap) del(key string) {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == key {
+			m.n.Content = append(m.n.Content[:i], m.n.Content[i+2:]...)
+			return
+		}
+	}
 }
 
 // get returns the value of key, nil when there is none.

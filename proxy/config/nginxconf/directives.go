@@ -152,6 +152,9 @@ func init() {
 	add("upstream", "keepalive_timeout", single(timeValue))
 	add("upstream", "keepalive_requests", single(numberValue))
 	add("upstream", "least_conn", leastConn)
+	add("upstream", "hash", balanceMethod)
+	add("upstream", "ip_hash", balanceMethod)
+	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
 }
 
@@ -211,9 +214,6 @@ var unsupportedWhy = map[string]string{
 	"stream":             "spillway proxies HTTP only",
 	"mail":               "spillway proxies HTTP only",
 	"ssl_certificate":    "spillway has no TLS",
-	"ip_hash":            "spillway balances with round-robin or least_conn",
-	"hash":               "spillway balances with round-robin or least_conn",
-	"random":             "spillway balances with round-robin or least_conn",
 	"error_log":          "spillway's error logs are set at the top level",
 	"access_log":         "spillway writes access logs per server",
 	"proxy_cache":        "spillway does not cache",
@@ -1034,6 +1034,9 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			bad = err != nil
 		case "backup", "down":
 			bad, val = hasVal, "on"
+			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" {
+				return errAt(d, "balancing method does not support parameter \"backup\"")
+			}
 		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
@@ -1053,6 +1056,64 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 0 {
 		return invalidArgs(d)
 	}
-	lv.m.set("least_conn", str("on"))
+	setMethod(lv, "least_conn", "on")
+	return nil
+}
+
+// setMethod sets the upstream's balancing method, replacing an earlier one
+// (nginx warns "load balancing method redefined" and keeps the last).
+func setMethod(lv *level, key, val string) {
+	for _, k := range []string{"least_conn", "hash", "ip_hash", "random"} {
+		lv.m.del(k)
+	}
+	lv.m.set(key, str(val))
+	lv.up.method = key
+}
+
+// balanceMethod converts hash KEY [consistent], ip_hash and random [two
+// [least_conn]] with nginx's checks. They have no backup servers: a
+// "backup" after them is nginx's [emerg] (upstreamServer); backup servers
+// before them nginx accepts and uses only when the method gives up, which
+// spillway's configuration refuses, so they are dropped with a warning.
+func balanceMethod(c *conv, lv *level, d *Directive) error {
+	val := "on"
+	switch d.Name {
+	case "hash":
+		if len(d.Args) < 1 || len(d.Args) > 2 {
+			return invalidArgs(d)
+		}
+		if len(d.Args) == 2 && d.Args[1] != "consistent" {
+			return errAt(d, "invalid parameter \"%s\"", d.Args[1])
+		}
+		if v := c.unknownVariable(d.Args[0]); v != "" {
+			c.warn(d, Unsupported, "unsupported directive \"hash\" in upstream: spillway has no \"$%s\" variable for the key, the group balances round-robin", v)
+			return nil
+		}
+		val = strings.Join(d.Args, " ")
+	case "ip_hash":
+		if len(d.Args) != 0 {
+			return invalidArgs(d)
+		}
+	case "random":
+		switch {
+		case len(d.Args) == 0:
+		case len(d.Args) <= 2 && d.Args[0] == "two" && (len(d.Args) == 1 || d.Args[1] == "least_conn"):
+			val = strings.Join(d.Args, " ")
+		case len(d.Args) > 2:
+			return invalidArgs(d)
+		default:
+			return errAt(d, "invalid parameter \"%s\"", d.Args[len(d.Args)-1])
+		}
+	}
+	kept := lv.up.servers.Content[:0]
+	for _, s := range lv.up.servers.Content {
+		if b := (&ymap{n: s}).get("backup"); b != nil && b.Value == "on" {
+			c.warn(d, Unsupported, "unsupported parameter \"backup\" of \"server\" in upstream before \"%s\": the backup server %s is dropped", d.Name, (&ymap{n: s}).get("address").Value)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	lv.up.servers.Content = kept
+	setMethod(lv, d.Name, val)
 	return nil
 }
