@@ -174,6 +174,10 @@ func (c *HealthCheck) Match(code int) bool {
 
 // UpstreamServer is one entry of an upstream's servers list.
 type UpstreamServer struct {
+	// Name is the address as written (nginx's peer->server): what the
+	// ketama ring of hash ... consistent hashes, so "10.0.0.1" and
+	// "10.0.0.1:80" place the server differently, as in nginx.
+	Name        string
 	Address     string // host:port
 	Weight      int    // default 1
 	MaxFails    int    // default 1; 0 disables accounting

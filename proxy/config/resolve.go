@@ -249,6 +249,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		}
 		us := UpstreamServer{
 			Address:     addr,
+			Name:        strings.TrimSpace(s.Address.v),
 			Weight:      s.Weight.or(defaultWeight),
 			MaxFails:    s.MaxFails.or(defaultMaxFails),
 			FailTimeout: s.FailTimeout.or(defaultFailTimeout),

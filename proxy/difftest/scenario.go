@@ -37,6 +37,13 @@ type Scenario struct {
 	Servers []Server
 	// Keepalive is the upstream block's keepalive (0: none).
 	Keepalive int
+	// Balance is the upstream block's balancing method in nginx's syntax
+	// ("hash $arg_k consistent", "ip_hash", "random two"); "" is
+	// round-robin.
+	Balance string
+	// SpillwayUpstream are keys of spillway's own for the upstream group,
+	// which nginx has not ("retry_budget: off"): proxy.yaml only.
+	SpillwayUpstream []string
 	// ProxyPassURI is the URI part of the location's proxy_pass
 	// ("http://app" + ProxyPassURI); "" passes the client's URI unchanged.
 	ProxyPassURI string
@@ -242,6 +249,9 @@ http {
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "        keepalive %d;\n", s.Keepalive)
 	}
+	if s.Balance != "" {
+		fmt.Fprintf(&b, "        %s;\n", s.Balance)
+	}
 	b.WriteString("    }\n")
 	if s.ServerReturn != "" || s.ServerRewrite != "" {
 		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name redirect.test;\n", listen)
@@ -325,6 +335,16 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "      keepalive: %d\n", s.Keepalive)
+	}
+	if s.Balance != "" {
+		name, args, _ := strings.Cut(s.Balance, " ")
+		if args == "" {
+			args = "on" // ip_hash, random
+		}
+		fmt.Fprintf(&b, "      %s: %s\n", name, yamlString(args))
+	}
+	for _, l := range s.SpillwayUpstream {
+		fmt.Fprintf(&b, "      %s\n", l)
 	}
 	b.WriteString("      servers:\n")
 	for i, sv := range s.Servers {

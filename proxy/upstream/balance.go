@@ -88,14 +88,14 @@ func (g *Group) balanceInit() {
 func chashRing(peers []*Peer) []chashPoint {
 	var pts []chashPoint
 	for _, p := range peers {
-		host, port := chashHostPort(p.conf.Address)
+		host, port := chashHostPort(p.name())
 		base := crc32.Update(0, crc32.IEEETable, []byte(host))
 		base = crc32.Update(base, crc32.IEEETable, []byte{0})
 		base = crc32.Update(base, crc32.IEEETable, []byte(port))
 		var prev [4]byte
 		for range p.conf.Weight * 160 {
 			h := crc32.Update(base, crc32.IEEETable, prev[:])
-			pts = append(pts, chashPoint{hash: h, server: p.conf.Address})
+			pts = append(pts, chashPoint{hash: h, server: p.name()})
 			prev = [4]byte{byte(h), byte(h >> 8), byte(h >> 16), byte(h >> 24)}
 		}
 	}
@@ -127,6 +127,14 @@ func chashHostPort(s string) (host, port string) {
 		}
 	}
 	return s, ""
+}
+
+// name is the server's address as written in the configuration.
+func (p *Peer) name() string {
+	if p.conf.Name != "" {
+		return p.conf.Name
+	}
+	return p.conf.Address
 }
 
 // findPoint is nginx's ngx_http_upstream_find_chash_point: the first point
@@ -213,7 +221,7 @@ func (g *Group) pickConsistent(b *Balance, tried []*Peer, now time.Time) *Peer {
 		var best *Peer
 		total := 0
 		for _, p := range g.peers {
-			if p.conf.Address != server || !p.usable(tried, now) {
+			if p.name() != server || !p.usable(tried, now) {
 				continue
 			}
 			p.cur += p.weight
