@@ -106,7 +106,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
-	x.buildHead()
+	if !x.buildHead() { // a uwsgi packet too big: nginx's [alert] and 500
+		x.page(fasthttp.StatusInternalServerError)
+		x.finish()
+		return
+	}
 	x.watchClient()    // a client that goes away ends the wait (clientabort.go)
 	out := x.tryOnce() // pick, connect, send, read header
 	for out == tryNext {
@@ -162,14 +166,18 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	return status
 }
 
-// buildHead renders the upstream request head once; retries resend it.
-func (x *exchange) buildHead() {
+// buildHead renders the upstream request head once; retries resend it. It
+// reports false when there is nothing to send (uwsgi.go).
+func (x *exchange) buildHead() bool {
 	if x.loc.fcgi != nil {
 		x.buildFastCGIHead() // BEGIN_REQUEST and PARAMS instead (fcgi.go)
 		x.proto = &x.fcgi
-		return
+		return true
 	}
 	x.proto = upstream.HTTP1{}
+	if x.loc.uwsgi != nil {
+		return x.buildUwsgiHead() // the uwsgi packet, answered with HTTP (uwsgi.go)
+	}
 	x.uri = x.upstreamURI(x.uri[:0])
 	var n int64
 	if x.body != nil {
@@ -183,6 +191,7 @@ func (x *exchange) buildHead() {
 		n, hasBody = int64(cl), cl >= 0 && !x.loc.sets("Content-Length")
 	}
 	x.head = x.appendHead(x.head[:0], x.uri, n, hasBody)
+	return true
 }
 
 // tryOutcome is what one attempt leaves the request with.

@@ -328,6 +328,7 @@ type Location struct {
 	// Scheme "fastcgi", and the Proxy* fields above hold the fastcgi_*
 	// values); nil for proxy_pass. See fastcgi.go.
 	FastCGI   *FastCGI
+	Uwsgi     *Uwsgi    // set by uwsgi_pass, as FastCGI by fastcgi_pass (uwsgi.go)
 	Root      string    // root: $document_root, default "html"
 	Static    *Static   // files served here: no proxy_pass, and root/alias/index/try_files (static.go)
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout

@@ -117,6 +117,7 @@ type rawLocation struct {
 	Rewrite *opt[[]Rewrite] `mapstructure:"rewrite"`
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
+	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }
@@ -216,6 +217,7 @@ type locationDirectives struct {
 	ProxyNextUpstreamIdempotencyKey *opt[bool] `mapstructure:"proxy_next_upstream_idempotency_key"`
 
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
+	uwsgiDirectives   `mapstructure:",squash"` // uwsgi_* (uwsgi.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 
@@ -272,6 +274,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamBackoff, p.ProxyNextUpstreamBackoff)
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
+	d.uwsgiDirectives.inherit(&p.uwsgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
 	merge(&d.ProxyPassRequestBody, p.ProxyPassRequestBody)

@@ -502,12 +502,13 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && loc.Return.Code == 0 && len(loc.Rewrite) == 0:
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && loc.Return.Code == 0 && len(loc.Rewrite) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
 	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_pass replaces the proxy_* values
+	l.resolveUwsgi(loc, upstreams, p)        // uwsgi_pass too (uwsgi.go)
 	l.resolveStatic(loc, p)                  // root, alias, index, try_files (static.go)
 	return loc
 }
