@@ -165,6 +165,20 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			},
 		},
 		{
+			name: "uwsgi",
+			in: `http {
+  upstream django { server unix:/run/uwsgi/app.sock; }
+  server { listen 80;
+    location / { include uwsgi_params; uwsgi_pass django; uwsgi_read_timeout 300s; uwsgi_buffers 16 8k; uwsgi_modifier1 30; }
+    location /b { uwsgi_pass uwsgi://127.0.0.1:3031; uwsgi_param SCRIPT_NAME /b; uwsgi_pass_request_body off; }
+  }
+}`,
+			yaml: []string{"uwsgi_pass: django", "uwsgi_read_timeout: 300s", "uwsgi_buffers: 16 8k", "uwsgi_modifier1: 30",
+				"uwsgi_pass: 127.0.0.1:3031", "- SCRIPT_NAME /b\n", "uwsgi_pass_request_body: off",
+				// Debian's uwsgi_params, as shipped, since there is no file next to x.conf
+				"- QUERY_STRING $query_string\n", "- HTTPS $https if_not_empty\n", "- HTTP_HOST $host\n"},
+		},
+		{
 			name: "balancing methods",
 			in: `http {
   upstream h { hash $request_uri; server 10.0.0.1 weight=2 max_fails=3; server 10.0.0.2 down; }

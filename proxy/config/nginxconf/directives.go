@@ -147,6 +147,27 @@ func init() {
 	add(inLocations, "root", single(anyValue))
 	add(inLocations, "lingering_close", single(lingeringValue))
 
+	// uwsgi (ngx_http_uwsgi_module): the same keys with uwsgi's names.
+	add("location", "uwsgi_pass", uwsgiPass)
+	add(inLocations, "uwsgi_param", uwsgiParam)
+	for _, n := range []string{"uwsgi_buffering", "uwsgi_request_buffering", "uwsgi_ignore_client_abort",
+		"uwsgi_pass_request_headers", "uwsgi_pass_request_body"} {
+		add(inLocations, n, single(flagValue))
+	}
+	for _, n := range []string{"uwsgi_buffer_size", "uwsgi_busy_buffers_size", "uwsgi_max_temp_file_size",
+		"uwsgi_temp_file_write_size"} {
+		add(inLocations, n, single(sizeValue))
+	}
+	add(inLocations, "uwsgi_buffers", buffers)
+	add(inLocations, "uwsgi_temp_path", pathValue(3))
+	for _, n := range []string{"uwsgi_connect_timeout", "uwsgi_send_timeout", "uwsgi_read_timeout", "uwsgi_next_upstream_timeout"} {
+		add(inLocations, n, single(timeValue))
+	}
+	add(inLocations, "uwsgi_next_upstream", nextUpstream)
+	for _, n := range []string{"uwsgi_next_upstream_tries", "uwsgi_modifier1", "uwsgi_modifier2"} {
+		add(inLocations, n, single(numberValue))
+	}
+
 	add("upstream", "server", upstreamServer)
 	add("upstream", "keepalive", single(positiveValue))
 	add("upstream", "keepalive_timeout", single(timeValue))
@@ -208,7 +229,6 @@ var ignored = map[string]ignoredWhy{
 var unsupportedWhy = map[string]string{
 	"set":                "spillway has no rewrite module",
 	"fastcgi_pass":       "spillway proxies HTTP only",
-	"uwsgi_pass":         "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
 	"grpc_pass":          "spillway proxies HTTP/1.x only",
 	"stream":             "spillway proxies HTTP only",
@@ -793,6 +813,52 @@ func fastcgiPass(c *conv, lv *level, d *Directive) error {
 	}
 	lv.proxies, lv.proxyTarget, c.fastcgi = true, a, true
 	lv.m.set("fastcgi_pass", str(a))
+	return nil
+}
+
+// uwsgiPass: an address (host:port, unix:/path), an upstream name, or
+// either with nginx's uwsgi:// scheme.
+func uwsgiPass(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	a := d.Args[0]
+	switch {
+	case strings.Contains(a, "$"):
+		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: variables are not supported", a)
+		return nil
+	case strings.HasPrefix(a, "suwsgi://"):
+		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: spillway speaks uwsgi without TLS", a)
+		return nil
+	case a == "unix:" || a == "uwsgi://unix:":
+		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", strings.TrimPrefix(a, "uwsgi://"))
+	}
+	a = strings.TrimPrefix(a, "uwsgi://")
+	lv.proxies, lv.proxyTarget = true, a
+	lv.m.set("uwsgi_pass", str(a))
+	return nil
+}
+
+// uwsgiParam collects "uwsgi_param NAME VALUE [if_not_empty]" as
+// fastcgiParam does.
+func uwsgiParam(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 2 || len(d.Args) > 3 || len(d.Args) == 3 && d.Args[2] != "if_not_empty" {
+		if len(d.Args) == 3 {
+			return errAt(d, "invalid parameter \"%s\"", d.Args[2])
+		}
+		return invalidArgs(d)
+	}
+	if lv.uwsgiParamVal == nil {
+		lv.uwsgiParamVal = lv.m.set("uwsgi_param", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	e := d.Args[0] + " " + d.Args[1]
+	if len(d.Args) == 3 {
+		e += " if_not_empty"
+	}
+	lv.uwsgiParamVal.Content = append(lv.uwsgiParamVal.Content, str(e))
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 
+	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -210,6 +211,11 @@ func (p *parser) include(d *Directive) ([]*Directive, error) {
 		}
 	}
 	if !strings.ContainsAny(name, "*?[") {
+		if name == "uwsgi_params" && !exists(full) {
+			// Debian's nginx ships /etc/nginx/uwsgi_params; a file converted
+			// away from it gets the same lines.
+			return p.parse(&scanner{file: full, data: []byte(config.UwsgiParams), line: 1}, false)
+		}
 		return p.file(full, d.File, d.Line)
 	}
 	matches, err := filepath.Glob(full)
