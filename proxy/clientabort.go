@@ -70,6 +70,8 @@ type clientWatch struct {
 	up     *upstream.Conn // the upstream connection to close when the client goes
 	ctx    context.Context
 	cancel context.CancelFunc
+	// h2stop ends the watch on an HTTP/2 stream (watchH2).
+	h2stop func() bool
 }
 
 // start begins watching x's client, unless proxy_ignore_client_abort is on
@@ -80,6 +82,10 @@ func (w *clientWatch) start(x *exchange) {
 		return
 	}
 	if _, ok := x.body.(*streamedBody); ok {
+		return
+	}
+	if x.h2 != nil {
+		w.watchH2(x.h2.ctx)
 		return
 	}
 	cc := clientConnOf(x.ctx.Conn())
@@ -135,7 +141,7 @@ func (w *clientWatch) use(uc *upstream.Conn) bool {
 // no longer touches the client's socket) when stop does.
 func (w *clientWatch) stop() {
 	w.mu.Lock()
-	st, done, cc := w.state, w.exited, w.cc
+	st, done, cc, h2stop := w.state, w.exited, w.cc, w.h2stop
 	w.up = nil
 	switch st {
 	case watchPending:
@@ -145,14 +151,19 @@ func (w *clientWatch) stop() {
 		w.state = watchStopping
 	}
 	w.mu.Unlock()
-	switch st {
-	case watchArmed:
+	switch {
+	case st == watchArmed && cc == nil: // an HTTP/2 stream
+		if h2stop() {
+			close(done) // h2Gone never ran, and never will
+		}
+		<-done
+	case st == watchArmed:
 		// Wake the parked watcher: a read deadline in the past. fasthttp
 		// sets its own before it reads the next request.
 		_ = cc.SetReadDeadline(aLongTimeAgo)
 		<-done
 		_ = cc.SetReadDeadline(time.Time{})
-	case watchGone:
+	case st == watchGone:
 		<-done
 	}
 	w.mu.Lock()
@@ -160,8 +171,40 @@ func (w *clientWatch) stop() {
 		w.cancel()
 	}
 	w.state = watchOff
-	w.ctx, w.cancel, w.cc, w.exited = nil, nil, nil, nil
+	w.ctx, w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil, nil
 	w.mu.Unlock()
+}
+
+// watchH2 watches an HTTP/2 stream: there is no socket of its own to
+// watch, but the stream's context ends when the client resets the stream
+// (RST_STREAM) or the connection goes, and nothing costs anything until
+// then, so the watch is armed at once.
+func (w *clientWatch) watchH2(stream context.Context) {
+	w.mu.Lock()
+	w.cc, w.state, w.errno = nil, watchArmed, 0
+	w.exited = make(chan struct{})
+	done := w.exited
+	w.h2stop = context.AfterFunc(stream, func() { w.h2Gone(done) })
+	w.mu.Unlock()
+}
+
+// h2Gone is arm's end for a stream the client gave up.
+func (w *clientWatch) h2Gone(done chan struct{}) {
+	defer close(done)
+	w.mu.Lock()
+	if w.state != watchArmed { // stop came first: the upstream answered
+		w.mu.Unlock()
+		return
+	}
+	w.state = watchGone
+	up := w.up
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.mu.Unlock()
+	if up != nil {
+		_ = up.Abort() // ends the wait; the exchange closes it properly
+	}
 }
 
 var aLongTimeAgo = time.Unix(1, 0)

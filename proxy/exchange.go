@@ -85,6 +85,10 @@ type exchange struct {
 	// lines that set no action of their own (measured).
 	subDone bool
 
+	// h2 is the HTTP/2 stream the request came on, nil for HTTP/1.x
+	// (http2.go): the branches that need a client socket test it.
+	h2 *h2Stream
+
 	// watch notices the client's close while the upstream is awaited
 	// (clientabort.go); kept across requests with its timer.
 	watch *clientWatch
@@ -115,6 +119,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.p, x.site, x.ctx = p, s, ctx
 	x.start = time.Now()
 	x.conn = connID(ctx)
+	x.h2, _ = ctx.Conn().(*h2Stream)
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		ap := a.AddrPort()
 		x.client = ap.Addr().Unmap().AppendTo(x.client[:0])

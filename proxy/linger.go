@@ -26,7 +26,7 @@ import (
 // x.ctx, which closes the connection: with lingering_close on when the
 // request's body was not read whole, with always for every such page.
 func (x *exchange) lingerAfterPage() {
-	if x.loc == nil {
+	if x.loc == nil || x.h2 != nil { // a stream has no socket to linger on (http2.go)
 		return
 	}
 	lg := x.loc.conf.Lingering

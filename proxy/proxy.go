@@ -327,7 +327,8 @@ type clientConn struct {
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
-	head   headLF // the first request head's bare LFs (barelf.go)
+	head   headLF      // the first request head's bare LFs (barelf.go)
+	closed atomic.Bool // Close ran: HTTP/2's server and fasthttp both close it
 }
 
 // Read is what fasthttp reads on a plain connection: the first head with
@@ -335,6 +336,9 @@ type clientConn struct {
 func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.TCPConn.Read, b) }
 
 func (c *clientConn) Close() error {
+	if c.closed.Swap(true) {
+		return net.ErrClosed
+	}
 	c.p.clients.Remove(c)
 	if c.gen != nil {
 		c.gen.clients.Remove(c)
@@ -345,7 +349,11 @@ func (c *clientConn) Close() error {
 }
 
 func connID(ctx *fasthttp.RequestCtx) uint64 {
-	if c := clientConnOf(ctx.Conn()); c != nil { // through TLS too (tls.go)
+	nc := ctx.Conn()
+	if s, ok := nc.(*h2Stream); ok {
+		nc = s.conn // an HTTP/2 stream: its connection's number, as nginx logs
+	}
+	if c := clientConnOf(nc); c != nil { // through TLS too (tls.go)
 		return c.id
 	}
 	return ctx.ConnID()

@@ -62,6 +62,7 @@ type handoff struct {
 	done  chan struct{}
 	once  sync.Once
 	front *frontAddr // "listen ... ssl": wraps each connection in TLS (tls.go); nil otherwise
+	h2c   bool       // a plain "listen ... http2": each connection may speak HTTP/2 (http2.go)
 }
 
 func newHandoff(addr net.Addr, g *generation) *handoff {
@@ -86,6 +87,9 @@ func (h *handoff) give(c *clientConn) bool {
 func (h *handoff) Accept() (net.Conn, error) {
 	select {
 	case c := <-h.conns:
+		if h.h2c {
+			return &h2cConn{clientConn: c}, nil // prior knowledge or HTTP/1.x (http2.go)
+		}
 		return h.front.wrap(c), nil // TLS on an ssl address (tls.go)
 	case <-h.done:
 		return nil, net.ErrClosed
@@ -100,6 +104,7 @@ type generation struct {
 	site     *site
 	servers  []*fasthttp.Server
 	handoffs map[string]*handoff // by listen address
+	h2       []*h2Server         // the HTTP/2 addresses' servers (http2.go)
 	clients  liveset.Set[*clientConn]
 	wg       sync.WaitGroup // the servers' Serve loops
 }
@@ -217,6 +222,15 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		h := newHandoff(la, g)
 		h.front = p.frontFor(s, addr, la)
 		srv := p.newServer(s, vhosts)
+		if http2Address(vhosts, addr) {
+			// ALPN's "h2", or the preface on a plain address: the
+			// connection goes to HTTP/2 (http2.go).
+			h2 := p.newH2Server(s, vhosts)
+			srv.NextProto("h2", h2.serveConn)
+			srv.NextProto("h2c", h2.serveConn)
+			h.h2c = h.front == nil
+			g.h2 = append(g.h2, h2)
+		}
 		g.handoffs[addr] = h
 		g.servers = append(g.servers, srv)
 		g.wg.Add(1)
@@ -341,6 +355,9 @@ func (p *Proxy) retire(g *generation, grace time.Duration) {
 	g.site.retired.Store(true)
 	for _, h := range g.handoffs {
 		_ = h.Close()
+	}
+	for _, h2 := range g.h2 {
+		h2.goAway() // GOAWAY now: open streams finish, no new ones (nginx)
 	}
 	p.retiring.Add(1)
 	go func() {

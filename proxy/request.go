@@ -244,6 +244,9 @@ func (x *exchange) methodValid(dflt *vhost) bool {
 // client request line` (without the host field: nginx has not read the
 // headers yet).
 func (x *exchange) versionSupported() bool {
+	if x.h2 != nil {
+		return true // HTTP/2.0 from an HTTP/2 stream, not a request line (http2.go)
+	}
 	proto := x.ctx.Request.Header.Protocol()
 	if len(proto) < 6 || !bytes.HasPrefix(proto, []byte("HTTP/")) || proto[5] <= '1' {
 		return true

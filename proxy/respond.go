@@ -123,6 +123,9 @@ func (x *exchange) respond() bool {
 			s.direct = newSocketWriter(cc, x)
 			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}
+		// An HTTP/2 stream reports its closed window as a full socket
+		// (h2Writer, http2.go).
+		stalls := s.direct != nil || x.h2 != nil
 		var pass func([]byte) int
 		if s.direct != nil && !s.chunked {
 			pass = s.direct.pass // a client that keeps up gets the bytes at once
@@ -133,7 +136,7 @@ func (x *exchange) respond() bool {
 			TempDir:              lc.ProxyTempPath,
 			MaxTempFileSize:      lc.ProxyMaxTempFileSize,
 			TempFileWriteSize:    int(lc.ProxyTempFileWriteSize),
-			SpillOnlyWhenStalled: s.direct != nil,
+			SpillOnlyWhenStalled: stalls,
 			StallGrace:           lc.ProxySpillGrace,
 			OnSpill:              s.onSpill,
 			OnFull:               s.onFull, // stream on instead of failing (diskfull.go)
@@ -141,6 +144,9 @@ func (x *exchange) respond() bool {
 		})
 		if s.direct != nil {
 			s.direct.sp = s.sp
+		}
+		if x.h2 != nil {
+			x.h2.spool, x.h2.renew = s.sp, x.sendDeadline
 		}
 		go s.produce(body)
 		x.setBody(s, ccl) // unframed for an HTTP/1.0 client (unframed.go)

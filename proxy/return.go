@@ -47,6 +47,10 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 	code := r.conf.Code
 	if code == 444 { // nginx's "close the connection": no response at all
 		x.status = 444
+		if x.h2 != nil {
+			_ = x.h2.Close() // RST_STREAM: nginx closes the stream (http2.go)
+			return
+		}
 		x.ctx.HijackSetNoResponse(true)
 		x.ctx.Hijack(func(c net.Conn) { _ = c.Close() })
 		return

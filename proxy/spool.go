@@ -157,8 +157,8 @@ func (s *spoolStream) WriteTo(w io.Writer) (int64, error) {
 		if s.chunked {
 			w = &chunkedSocketWriter{socketWriter: s.direct}
 		}
-	} else if s.x.loc.conf.SendTimeout > 0 {
-		w = &sendWriter{w: w, x: s.x}
+	} else if _, h2 := w.(*h2Writer); !h2 && s.x.loc.conf.SendTimeout > 0 {
+		w = &sendWriter{w: w, x: s.x} // h2Writer renews it itself, and keeps WriteVec (http2.go)
 	}
 	n, err := s.sp.WriteTo(w)
 	s.x.bodyBytes += n

@@ -35,6 +35,14 @@ import (
 // switchProtocols relays a 101 answer. It returns true: the exchange
 // finishes in the hijack handler once the relay is over.
 func (x *exchange) switchProtocols(a *upstream.Attempt) bool {
+	if x.h2 != nil {
+		// HTTP/2 has no 101 (RFC 9113 8.6): the stream is reset and the
+		// connection never reused.
+		x.status = fasthttp.StatusSwitchingProtocols
+		x.release(a, false)
+		x.closeSilently()
+		return false
+	}
 	ctx := x.ctx
 	u := &x.uresp.Header
 	x.status = fasthttp.StatusSwitchingProtocols

@@ -53,17 +53,25 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 		return nil
 	}
 	out := map[string]*siteTLS{}
-	made := map[*vhost]*tls.Config{} // a server on several ssl addresses shares one
+	type key struct {
+		vh *vhost
+		h2 bool
+	}
+	made := map[key]*tls.Config{} // a server on several ssl addresses shares one
 	for addr := range ssl {
 		st := &siteTLS{vhosts: listeners[addr], configs: map[*vhost]*tls.Config{}}
+		h2 := http2Address(st.vhosts, addr)
 		for _, vh := range st.vhosts {
 			if len(vh.conf.TLS.Certificates) == 0 {
 				continue
 			}
-			c := made[vh]
+			c := made[key{vh, h2}]
 			if c == nil {
 				c = serverTLSConfig(&vh.conf.TLS)
-				made[vh] = c
+				if h2 {
+					c.NextProtos = []string{"h2", "http/1.1"} // ALPN: HTTP/2 on the same socket (http2.go)
+				}
+				made[key{vh, h2}] = c
 			}
 			st.configs[vh] = c
 			if st.deflt == nil {
@@ -411,19 +419,25 @@ func (x *exchange) httpsPortPlain() bool {
 
 // scheme is $scheme: "https" for a client on an ssl address.
 func (x *exchange) scheme() string {
-	if f, ok := x.ctx.Conn().(*frontConn); ok && !f.plain {
+	c := x.ctx.Conn()
+	if s, ok := c.(*h2Stream); ok {
+		c = s.conn
+	}
+	if f, ok := c.(*frontConn); ok && !f.plain {
 		return "https"
 	}
 	return "http"
 }
 
 // clientConnOf returns the accepted connection under c (through TLS), or
-// nil.
+// nil. An HTTP/2 stream has none of its own: the connection carries others.
 func clientConnOf(c net.Conn) *clientConn {
 	switch c := c.(type) {
 	case *clientConn:
 		return c
 	case *frontConn:
+		return c.clientConn
+	case *h2cConn:
 		return c.clientConn
 	}
 	return nil

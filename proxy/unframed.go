@@ -19,7 +19,7 @@ import (
 // setBody hands the response body to the client: through fasthttp when the
 // length is known or the client speaks HTTP/1.1, else unframed.
 func (x *exchange) setBody(body io.Reader, cl int) {
-	if cl >= 0 || x.ctx.Request.Header.IsHTTP11() {
+	if cl >= 0 || x.ctx.Request.Header.IsHTTP11() || x.h2 != nil { // HTTP/2 frames every body
 		x.ctx.SetBodyStream(body, cl)
 		return
 	}

@@ -85,6 +85,10 @@ func (x *exchange) TLS() *tls.ConnectionState {
 			if tc := f.tc.Load(); tc != nil {
 				v.tls, v.tlsOn = tc.ConnectionState(), true
 			}
+		} else if s, ok := x.ctx.Conn().(*h2Stream); ok {
+			if cs := s.tlsState(); cs != nil {
+				v.tls, v.tlsOn = *cs, true
+			}
 		}
 	}
 	if !v.tlsOn {

@@ -194,6 +194,14 @@ type Server struct {
 	ListenSSL []string  // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
 	TLS       ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)
 
+	// ListenHTTP2 are the Listen addresses that speak HTTP/2: written
+	// with "http2" ("127.0.0.1:8443 ssl http2"), or every address of a
+	// server with "http2: on" (nginx 1.25's "http2 on"). With ssl, ALPN
+	// offers h2 beside http/1.1; without, the address takes HTTP/2 with
+	// prior knowledge (h2c) beside HTTP/1.x.
+	ListenHTTP2 []string
+	HTTP2       HTTP2 // http2_* (http2.go)
+
 	// ListenDefault are the Listen addresses written with "default_server"
 	// (or nginx's older "default"): this server answers requests to them
 	// whose Host no server_name matches, instead of the first server

@@ -176,7 +176,8 @@ type serverDirectives struct {
 	MergeSlashes             *opt[bool]          `mapstructure:"merge_slashes"`
 	AccessLog                *opt[AccessLog]     `mapstructure:"access_log"`
 
-	sslDirectives `mapstructure:",squash"` // ssl_* (tls.go)
+	sslDirectives   `mapstructure:",squash"` // ssl_* (tls.go)
+	http2Directives `mapstructure:",squash"` // http2, http2_* (http2.go)
 }
 
 // locationDirectives may be written in http, in a server and in a location;
@@ -242,6 +243,7 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.MergeSlashes, p.MergeSlashes)
 	merge(&d.AccessLog, p.AccessLog)
 	d.sslDirectives.inherit(&p.sslDirectives)
+	d.http2Directives.inherit(&p.http2Directives)
 }
 
 // inherit is nginx's merge_loc_conf: every directive d does not set is taken

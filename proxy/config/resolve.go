@@ -423,6 +423,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	}
 	for i, a := range s.Listen.or(nil) {
 		a, ssl := cutListenSSL(a)
+		a, h2 := cutListenHTTP2(a)
 		a, def := cutListenDefault(a)
 		addr, err := listenAddress(a)
 		switch {
@@ -435,12 +436,16 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			if ssl {
 				srv.ListenSSL = append(srv.ListenSSL, addr)
 			}
+			if h2 || s.HTTP2.or(false) {
+				srv.ListenHTTP2 = append(srv.ListenHTTP2, addr)
+			}
 			if def {
 				srv.ListenDefault = append(srv.ListenDefault, addr)
 			}
 		}
 	}
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
+	srv.HTTP2 = s.http2Directives.resolve(srv)
 
 	srv.Return = s.Return.or(Return{})
 	srv.Rewrite = s.Rewrite.or(nil)

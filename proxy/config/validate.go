@@ -22,6 +22,7 @@ func (d *serverDirectives) check(p *problems) {
 	if l := d.AccessLog.or(AccessLog{}); !l.Off && l.Format != "" && l.Format != "combined" {
 		p.checkVariables(d.AccessLog.at(), "log_format", l.Format)
 	}
+	d.http2Directives.check(p)
 }
 
 // check checks the location directives in effect at one level (http, a
@@ -175,7 +176,7 @@ func checkDefaultServers(servers []*Server, raw []rawServer, p *problems) {
 func listenAddress(s string) (string, error) {
 	a := strings.TrimSpace(s)
 	if f := strings.Fields(a); len(f) > 1 {
-		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: spillway supports ssl and default_server`, f[1])
+		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: spillway supports ssl, http2 and default_server`, f[1])
 	}
 	if _, ok := parseDigits(a); ok {
 		a = ":" + a

@@ -253,6 +253,7 @@ type header struct{ name, value string }
 type listenAddr struct {
 	addr string
 	ssl  bool
+	h2   bool // http2: HTTP/2 beside HTTP/1.x
 	def  bool // default_server: proxy.yaml takes it as it is
 	d    *Directive
 }
@@ -481,6 +482,9 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		a := l.addr
 		if l.ssl {
 			a += " ssl"
+		}
+		if l.h2 {
+			a += " http2"
 		}
 		if l.def {
 			a += " default_server"

@@ -210,17 +210,35 @@ location /v/ { proxy_pass http://$host:9000; }`),
   server { server_name c.example; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
 			yaml: []string{
-				"listen: ['127.0.0.1:8080 default_server', '[::1]:8080']",
+				"listen: ['127.0.0.1:8080 default_server', '[::1]:8080 http2']",
 				"server_name: [example.org, '*.example.org', '*.example.net', \"\"]",
 				"listen: ['*:80'] # nginx's default (*:8000 when nginx does not run as root); server at x.conf:7",
 			},
 			warns: []string{
 				`4: unsupported parameter "reuseport" of "listen" in server`,
-				`4: unsupported parameter "http2" of "listen" in server: spillway speaks HTTP/1.x`,
 				`4: unsupported listen address "unix:/tmp/s" in server: spillway listens on TCP only`,
 				`4: unsupported parameter "quic" of "listen" in server: spillway speaks HTTP/1.x over TCP, so 8443 is not converted`,
 				`5: unsupported server name "www.example.*" in server: only leading wildcards (*.example.com) are supported`,
 				`5: unsupported server name "~^(?<n>.+)\.example\.com$" in server: regular expression names are not supported`,
+			},
+		},
+		{
+			name: "http2: the listen parameter, nginx 1.25's http2 on, and the http2_* directives",
+			in: `http {
+  http2_max_concurrent_streams 64; http2_recv_buffer_size 512k;
+  server { listen 443 ssl http2; ssl_certificate a.pem; ssl_certificate_key a.key;
+    http2_chunk_size 16k; http2_body_preread_size 128k; http2_idle_timeout 1m;
+    location / { proxy_pass http://127.0.0.1:9000; } }
+  server { listen 8080; http2 on; location / { proxy_pass http://127.0.0.1:9000; } }
+}`,
+			yaml: []string{
+				"http2_max_concurrent_streams: 64",
+				"http2_recv_buffer_size: 512k",
+				"listen: [443 ssl http2]",
+				"http2_chunk_size: 16k",
+				"http2_body_preread_size: 128k",
+				"http2_idle_timeout: 1m",
+				"http2: on",
 			},
 		},
 		{

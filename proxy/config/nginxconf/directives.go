@@ -51,6 +51,12 @@ func init() {
 	add(inServers, "keepalive_requests", single(numberValue))
 	add(inServers, "underscores_in_headers", single(flagValue))
 	add(inServers, "merge_slashes", single(flagValue))
+	add(inServers, "http2", single(flagValue)) // nginx 1.25's "http2 on"
+	add(inServers, "http2_max_concurrent_streams", single(numberValue))
+	add(inServers, "http2_idle_timeout", single(timeValue)) // obsolete in nginx too: keepalive_timeout
+	for _, n := range []string{"http2_recv_buffer_size", "http2_body_preread_size", "http2_chunk_size"} {
+		add(inServers, n, single(sizeValue))
+	}
 
 	add("server", "listen", listen)
 	add("server", "server_name", serverName)
@@ -689,7 +695,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Unsupported, "unsupported listen address \"%s\" in server: spillway listens on TCP only", addr)
 		return nil
 	}
-	dropped, isDefault, ssl := false, false, false
+	dropped, isDefault, ssl, h2 := false, false, false, false
 	for _, p := range d.Args[1:] {
 		name, _, _ := strings.Cut(p, "=")
 		switch name {
@@ -703,7 +709,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: %s, so %s is not converted", p, why, addr)
 			dropped = true
 		case "http2":
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: spillway speaks HTTP/1.x", p)
+			h2 = true
 		default:
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server", p)
 		}
@@ -711,7 +717,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if dropped {
 		return nil
 	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, def: isDefault, d: d})
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, def: isDefault, d: d})
 	return nil
 }
 
