@@ -213,9 +213,13 @@ func TestUwsgiPacket(t *testing.T) {
 	if string(p.body) != "hello uwsgi" {
 		t.Errorf("body %q", p.body)
 	}
-	for range 2 {
+	for i := range 2 {
 		if resp, _ := r.doH("GET", "/", nil, nil); resp.StatusCode != 201 {
 			t.Fatalf("GET: %d", resp.StatusCode)
+		}
+		// no body: $content_length is empty, as in nginx
+		if cl, ok := f.last(t).get("CONTENT_LENGTH"); !ok || cl != "" {
+			t.Errorf("GET %d: CONTENT_LENGTH %q (%v), want empty", i, cl, ok)
 		}
 	}
 	if n := f.accepts.Load(); n != 3 {

@@ -298,6 +298,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
+	if usesUwsgi(s) {
+		fmt.Fprintf(&b, "  uwsgi_temp_path: %s/uwsgi\n", dir) // as nginx.conf's
+	}
 	var headers, access, addHeaders, sets []string
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
@@ -405,9 +408,12 @@ func yamlLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
-		var access, rewrites, headers, sets []string
+		var access, rewrites, headers, sets, params []string
 		for _, d := range l.Directives {
 			switch d.Name {
+			case "uwsgi_param": // one list in proxy.yaml
+				params = append(params, strconv.Quote(d.Value))
+				continue
 			case "proxy_set_header":
 				name, val, _ := strings.Cut(d.Value, " ")
 				headers = append(headers, fmt.Sprintf("%s: %s", name, strconv.Quote(unquote(val))))
@@ -442,6 +448,9 @@ func yamlLocations(s *Scenario, dir string) string {
 		}
 		if len(sets) > 0 {
 			b.WriteString("          auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
+		}
+		if len(params) > 0 {
+			b.WriteString("          uwsgi_param: [" + strings.Join(params, ", ") + "]\n")
 		}
 	}
 	return b.String()
@@ -484,4 +493,16 @@ func yamlString(v string) string {
 		return v
 	}
 	return strconv.Quote(v)
+}
+
+// usesUwsgi reports whether a location of s has uwsgi_pass.
+func usesUwsgi(s *Scenario) bool {
+	for _, l := range s.Locations {
+		for _, d := range l.Directives {
+			if d.Name == "uwsgi_pass" {
+				return true
+			}
+		}
+	}
+	return false
 }
