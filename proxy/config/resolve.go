@@ -291,7 +291,7 @@ func resolveBalance(up *Upstream, u *rawUpstream, p *problems) {
 		set = append(set, u.IPHash.at())
 		up.IPHash = true
 	}
-	if u.Random.set() {
+	if u.Random.set() && !slices.Equal(u.Random.v, []string{"off"}) {
 		set = append(set, u.Random.at())
 		ws := u.Random.v
 		up.Random = true

@@ -216,6 +216,7 @@ func TestBalancingMethods(t *testing.T) {
 		{"random: two", Upstream{Random: true, RandomTwo: true}},
 		{"random: two least_conn", Upstream{Random: true, RandomTwo: true}},
 		{"random: [two, least_conn]", Upstream{Random: true, RandomTwo: true}},
+		{"random: off", Upstream{}},
 	} {
 		u := mustLoad(t, withUpstream(tt.line)).Upstreams["app"]
 		got := Upstream{Hash: u.Hash, HashConsistent: u.HashConsistent, IPHash: u.IPHash, Random: u.Random, RandomTwo: u.RandomTwo}
