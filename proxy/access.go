@@ -97,7 +97,7 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 		rc, rchallenge := accessDeclined, ""
 		switch check {
 		case 0:
-			switch checkRules(rules, x.ctx) {
+			switch checkRules(rules, x) {
 			case config.AccessAllow:
 				rc = accessOK
 			case config.AccessDeny:
@@ -152,15 +152,16 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 	return false
 }
 
-// checkRules checks the client of ctx against rules.
-func checkRules(rules *config.AccessRules, ctx *fasthttp.RequestCtx) config.AccessVerdict {
+// checkRules checks the request's client (the real client's address once
+// realip replaced it, realip.go) against rules.
+func checkRules(rules *config.AccessRules, x *exchange) config.AccessVerdict {
 	if rules.Empty() {
 		return config.AccessNoMatch
 	}
-	switch a := ctx.RemoteAddr().(type) {
-	case *net.TCPAddr:
-		return rules.Check(a.AddrPort().Addr())
-	case *net.UnixAddr:
+	if x.clientIP.IsValid() {
+		return rules.Check(x.clientIP)
+	}
+	if _, ok := x.ctx.RemoteAddr().(*net.UnixAddr); ok {
 		return rules.CheckUnix()
 	}
 	return config.AccessDeny // an address spillway cannot tell: fail closed

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 	"unsafe"
@@ -27,9 +28,16 @@ type exchange struct {
 
 	conn       uint64 // nginx's *N for this client connection
 	start      time.Time
-	client     []byte // remote IP as text
+	client     []byte     // remote IP as text: the real client's once realip replaced it
+	clientIP   netip.Addr // the same address; invalid on a connection that is not TCP
 	clientPort int
 	serverPort int
+	// realip: the realip module replaced the client address (realip.go);
+	// realipFrom and realipPort are then the connection's own.
+	realip     bool
+	realipFrom []byte
+	realipPort int
+	ppAddr     []byte // $proxy_protocol_addr (proxyproto.go)
 
 	// Owned copies for the logs: ctx's slices are not valid once the
 	// handler returns, and a streamed body is logged after that.
@@ -107,7 +115,7 @@ func (x *exchange) reset() {
 	x.uresp.Reset()
 	clear(x.authVars) // every slot not set
 	*x = exchange{
-		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
+		client: x.client[:0], realipFrom: x.realipFrom[:0], ppAddr: x.ppAddr[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0], bal: upstream.Balance{Key: x.bal.Key[:0]},
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
 		authVars: x.authVars, authBuf: x.authBuf[:0],
@@ -122,7 +130,8 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.h2, _ = ctx.Conn().(*h2Stream)
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		ap := a.AddrPort()
-		x.client = ap.Addr().Unmap().AppendTo(x.client[:0])
+		x.clientIP = ap.Addr().Unmap()
+		x.client = x.clientIP.AppendTo(x.client[:0])
 		x.clientPort = int(ap.Port())
 	}
 	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {

@@ -28,7 +28,14 @@ const maxInternalRedirects = 10
 func (x *exchange) serveFiles() (done, streaming bool) {
 	method := string(x.ctx.Method())
 	for changes := 0; ; changes++ {
-		r := x.loc.files.Resolve(method, string(x.path))
+		if x.loc.fcgi != nil {
+			// try_files may test $fastcgi_script_name (Debian's
+			// snippets/fastcgi-php.conf): nginx computes it from $uri
+			// whenever it is read.
+			x.splitScriptName()
+			x.vars.req.ScriptName, x.vars.req.PathInfo = bstr(x.fcgi.script), bstr(x.fcgi.pinfo)
+		}
+		r := x.loc.files.Resolve(method, string(x.path), x)
 		x.vars.req.Filename = r.Filename
 		for _, l := range r.Logs {
 			lv := config.LevelError

@@ -66,6 +66,7 @@ http:
         - {path: '~ ^/re/(.+)$', alias: {ROOT}/img/$1}
         - {path: /try/, try_files: $uri $uri/ /app/fallback.txt}
         - {path: /code/, try_files: $uri =418}
+        - {path: /vars/, try_files: /$arg_f $uri/$arg_f =404}
         - {path: /proxied/, try_files: $uri /api/x}
         - {path: /api/, proxy_pass: http://app}
         - {path: /quiet/, log_not_found: off}
@@ -112,6 +113,8 @@ func TestStaticFiles(t *testing.T) {
 		{name: "alias regex", req: "GET /re/logo.gif", status: 200, body: "GIF89a"},
 		{name: "try_files file", req: "GET /try/../a.html", status: 200, body: "<p>a</p>\n"},
 		{name: "try_files fallback", req: "GET /try/none", status: 200, body: "fallback\n"},
+		{name: "try_files expands any variable", req: "GET /vars/x?f=a.html", status: 200, body: "<p>a</p>\n"},
+		{name: "try_files with variables, no file", req: "GET /vars/x?f=none", status: 404, body: nginxPage("404 Not Found")},
 		{name: "try_files =code", req: "GET /code/none", status: 418, hdr: map[string]string{"Content-Length": "0", "Content-Type": ""}},
 		{name: "try_files to a proxied location", req: "GET /proxied/none", status: 200},
 		{name: "try_files before proxy_pass, file found", req: "GET /pass/here", status: 200, hdr: map[string]string{"ETag": ""}},

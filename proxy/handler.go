@@ -65,7 +65,8 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		x.finish()
 		return
 	}
-	if x.runPhase(x.vh.rw, false) { // the server's rewrites and return: nginx's server rewrite phase (rewrite.go)
+	x.applyRealIP(&x.vh.conf.RealIP) // set_real_ip_from: nginx's post-read phase (realip.go)
+	if x.runPhase(x.vh.rw, false) {  // the server's rewrites and return: nginx's server rewrite phase (rewrite.go)
 		x.finish()
 		return
 	}
@@ -77,6 +78,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	if x.loc != nil && x.runPhase(x.loc.rw, true) { // the location's rewrites and return, before access control (rewrite.go)
 		x.finish()
 		return
+	}
+	if x.loc != nil {
+		x.applyRealIP(&x.loc.conf.RealIP) // the location's, if the server's did not: preaccess (realip.go)
 	}
 	if !x.access() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
 		x.finish()
@@ -212,7 +216,9 @@ func (x *exchange) balance() *upstream.Balance {
 		if x.loc.hashKey != nil {
 			x.bal.Key = x.loc.hashKey.Append(x.bal.Key[:0], x)
 		}
-		if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
+		if x.realip {
+			x.bal.Addr = x.clientIP // the realip module's address, as nginx's ip_hash sees it
+		} else if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
 			x.bal.Addr = a.AddrPort().Addr() // not unmapped: nginx hashes a mapped IPv4 as IPv6
 		}
 	}

@@ -323,6 +323,7 @@ type clientConn struct {
 	id   uint64
 	p    *Proxy
 	gen  *generation // the configuration serving it
+	pp   *proxyProto // "listen ... proxy_protocol"; nil otherwise (proxyproto.go)
 	idle atomic.Bool // between requests (stub_status "Waiting")
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
@@ -332,8 +333,9 @@ type clientConn struct {
 }
 
 // Read is what fasthttp reads on a plain connection: the first head with
-// its bare LFs made CRLF (barelf.go), then the bytes as they come.
-func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.TCPConn.Read, b) }
+// its bare LFs made CRLF (barelf.go), then the bytes as they come, after a
+// PROXY protocol header (proxyproto.go).
+func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.readRaw, b) }
 
 func (c *clientConn) Close() error {
 	if c.closed.Swap(true) {
@@ -444,6 +446,11 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
 	switch {
+	case errors.Is(err, errBrokenHeader):
+		// A "listen ... proxy_protocol" connection without a valid
+		// header: logged as it was read (proxyproto.go); nginx closes
+		// without an answer or an access-log line.
+		_ = ctx.Conn().Close()
 	case errors.As(err, &small):
 		vh = headSoFar(err, vhosts, &f) // the request line, host and server nginx has by then
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -62,7 +63,10 @@ type handoff struct {
 	done  chan struct{}
 	once  sync.Once
 	front *frontAddr // "listen ... ssl": wraps each connection in TLS (tls.go); nil otherwise
-	h2c   bool       // a plain "listen ... http2": each connection may speak HTTP/2 (http2.go)
+	// proxyProtocol: "listen ... proxy_protocol", each connection starts
+	// with a PROXY protocol header (proxyproto.go).
+	proxyProtocol bool
+	h2c           bool // a plain "listen ... http2": each connection may speak HTTP/2 (http2.go)
 }
 
 func newHandoff(addr net.Addr, g *generation) *handoff {
@@ -161,6 +165,10 @@ func (p *Proxy) accept(a *acceptor) {
 		for {
 			h := a.cur.Load()
 			cc.gen = h.gen
+			cc.pp = nil
+			if h.proxyProtocol {
+				cc.pp = &proxyProto{server: h.addr.String()}
+			}
 			if h.gen.clients.Add(cc) && h.give(cc) {
 				break
 			}
@@ -221,6 +229,9 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		}
 		h := newHandoff(la, g)
 		h.front = p.frontFor(s, addr, la)
+		for _, vh := range vhosts {
+			h.proxyProtocol = h.proxyProtocol || slices.Contains(vh.conf.ListenProxyProtocol, addr)
+		}
 		srv := p.newServer(s, vhosts)
 		if http2Address(vhosts, addr) {
 			// ALPN's "h2", or the preface on a plain address: the
@@ -430,7 +441,11 @@ type logSet struct {
 
 // logKey names a shared log. maps is the configuration's map blocks as
 // text: a log whose format is the same but whose maps changed is a new Log.
-type logKey struct{ path, format, maps string }
+type logKey struct {
+	path, format, maps, escape string
+	buffer                     int64
+	flush                      time.Duration
+}
 
 type sharedLog struct {
 	log  *accesslog.Log
@@ -455,13 +470,14 @@ func (ls *logSet) acquire(s *site) error {
 		if sc.AccessLog.Off || s.access[sc.AccessLog.Path] != nil {
 			continue
 		}
-		k := logKey{sc.AccessLog.Path, sc.AccessLog.Format, mapsKey}
+		al := &sc.AccessLog
+		k := logKey{al.Path, al.Format, mapsKey, al.Escape, al.Buffer, al.Flush}
 		sl := ls.logs[k]
 		if sl == nil {
-			f, err := accesslog.Compile(sc.AccessLog.Format, s.maps)
+			f, err := accesslog.CompileEscape(al.Format, al.Escape, s.maps)
 			if err == nil {
 				var l *accesslog.Log
-				if l, err = accesslog.Open(sc.AccessLog.Path, f); err == nil {
+				if l, err = accesslog.Open(al.Path, f, accesslog.Options{Buffer: int(al.Buffer), Flush: al.Flush}); err == nil {
 					sl = &sharedLog{log: l}
 					ls.logs[k] = sl
 				}

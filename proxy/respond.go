@@ -42,9 +42,13 @@ func (x *exchange) respond() bool {
 	ctx.SetStatusCode(status)
 	setReason(out, status, u.StatusMessage())
 	connection := u.Peek("Connection")
+	up := x.loc.up // proxy_hide_header, proxy_redirect, ... (upheaders.go)
 	for k, v := range u.All() {
-		if hidden(k, connection) {
+		if !up.passed(k, connection) {
 			continue
+		}
+		if nv := x.rewriteHeader(k, v); nv != nil {
+			v = nv
 		}
 		out.AddBytesKV(k, v)
 	}
@@ -61,7 +65,7 @@ func (x *exchange) respond() bool {
 		return false
 	}
 	lc := x.loc.conf
-	buffering := lc.ProxyBuffering && !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no"))
+	buffering := lc.ProxyBuffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
 	gz := x.gzipFor(status, cl) // the body is compressed on its way in (gzip.go)
 	if !gz && buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the

@@ -76,6 +76,7 @@ type location struct {
 	limits  []reqLimit       // limit_req (limitreq.go)
 	conns   []connLimit      // limit_conn (limitconn.go)
 	headers *respHeaders     // add_header, expires; nil: none (headers.go)
+	up      *upHeaders       // proxy_redirect, proxy_hide_header, ...; never nil (upheaders.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
 	rw      *rewritePhase    // rewrites and return (rewrite.go)
 }
@@ -182,7 +183,14 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
 	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
-		conns: s.connLimits(lc.LimitConn), files: static.New(lc)}
+		conns: s.connLimits(lc.LimitConn)}
+	var err error
+	if loc.files, err = static.New(lc, s.maps); err != nil {
+		return nil, err
+	}
+	if loc.up, err = compileUpHeaders(lc.UpstreamHeaders, s.maps); err != nil {
+		return nil, err
+	}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {
@@ -220,7 +228,6 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
 	}
-	var err error
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
 		return nil, err
 	}

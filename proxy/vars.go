@@ -42,8 +42,10 @@ func (x *exchange) beginVars() {
 	}
 	v.conn = vars.Conn{ID: x.conn, Requests: x.ctx.ConnRequestNum(), RemoteAddr: bstr(x.client),
 		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}
-	if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
-		v.conn.Remote = a.AddrPort().Addr().Unmap()
+	v.conn.Remote = x.clientIP
+	if pp := proxyProtocolAddr(clientConnOf(x.ctx.Conn())); pp.IsValid() {
+		x.ppAddr = pp.Addr().Unmap().AppendTo(x.ppAddr[:0])
+		v.conn.ProxyProtocolAddr, v.conn.ProxyProtocolPort = bstr(x.ppAddr), int(pp.Port())
 	}
 	if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
 		v.conn.ServerAddr = a.AddrPort().Addr().Unmap()

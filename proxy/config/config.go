@@ -207,6 +207,13 @@ type Server struct {
 	// whose Host no server_name matches, instead of the first server
 	// listening there.
 	ListenDefault []string
+	// ListenProxyProtocol are the Listen addresses written with
+	// "proxy_protocol": each connection starts with a PROXY protocol header
+	// (v1 or v2), $proxy_protocol_addr (realip.go).
+	ListenProxyProtocol []string
+	// RealIP is the realip module at the server level: applied before the
+	// location is chosen (nginx's post-read phase).
+	RealIP RealIP
 
 	AccessLog AccessLog
 
@@ -250,6 +257,12 @@ type AccessLog struct {
 	Off    bool
 	Path   string
 	Format string // the log_format string; "combined" is expanded to nginx's combined format
+	// Escape is log_format's escape=: "default" (""), "json" or "none".
+	Escape string
+	// Buffer and Flush are access_log's buffer= and flush=: 0 writes each
+	// line when its request ends, as nginx without them.
+	Buffer int64
+	Flush  time.Duration
 }
 
 // MatchKind is how a location's path matches (nginx's location modifiers).
@@ -347,7 +360,14 @@ type Location struct {
 	LimitReq   LimitReqConf    // limit_req* (limitreq.go)
 	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
 	Headers    ResponseHeaders // add_header, expires (headers.go)
-	Gzip       Gzip            // gzip* (gzip.go)
+	// UpstreamHeaders: proxy_redirect, proxy_cookie_domain/path,
+	// proxy_hide_header, proxy_pass_header, proxy_ignore_headers (the
+	// fastcgi_ ones for fastcgi_pass) (upstreamheaders.go)
+	UpstreamHeaders UpstreamHeaders
+	// RealIP: set_real_ip_from, real_ip_header, real_ip_recursive, applied
+	// before the access checks if the server's did not (realip.go).
+	RealIP RealIP
+	Gzip   Gzip // gzip* (gzip.go)
 
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest

@@ -86,6 +86,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = returnFrom(in) // rewrite.go
 	case *[]Rewrite:
 		*p, err = rewritesFrom(in) // rewrite.go
+	case *[]rewriteRule:
+		*p, err = rewriteRulesFrom(in) // upstreamheaders.go
 	default:
 		// A raw struct uses a type this switch lacks: a bug, found by the tests.
 		err = fmt.Errorf("internal error: no decoder for %T", o.v)
@@ -656,6 +658,14 @@ func accessLogFrom(in any) (AccessLog, error) {
 		err := mappingForm(x, map[string]func(any) error{
 			"path":   func(v any) (err error) { l.Path, err = stringFrom(v); return err },
 			"format": func(v any) (err error) { l.Format, err = stringFrom(v); return err },
+			"escape": func(v any) (err error) {
+				if l.Escape, err = stringFrom(v); err == nil && l.Escape != "default" && l.Escape != "json" && l.Escape != "none" {
+					err = fmt.Errorf("unknown log format escaping %q: want default, json or none", l.Escape)
+				}
+				return err
+			},
+			"buffer": func(v any) (err error) { l.Buffer, err = sizeFrom(v); return err },
+			"flush":  func(v any) (err error) { l.Flush, err = durationFrom(v); return err },
 		})
 		if err != nil {
 			return l, err

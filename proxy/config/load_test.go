@@ -163,10 +163,13 @@ func TestLoadGoodFile(t *testing.T) {
 	root.Path, root.Match = "/", MatchPrefix
 	root.ProxyPass = ProxyPass{Scheme: "http", Host: "app", Upstream: "app"}
 	root.ProxyHTTPVersion = "1.1"
+	// proxy_redirect default, as nginx: the upstream's own name becomes "/"
+	root.UpstreamHeaders.Redirect = []HeaderRewrite{{Pattern: "http://app/", Replacement: "/"}}
 	static := defaults
 	static.Path = "/static/"
 	static.ProxyPass = ProxyPass{Scheme: "http", Host: "127.0.0.1:9003", URI: "/files/", HasURI: true}
 	static.ProxyBuffers = Buffers{N: 4, Size: 4 << 10} // the location's own value wins
+	static.UpstreamHeaders.Redirect = []HeaderRewrite{{Pattern: "http://127.0.0.1:9003/files/", Replacement: "/static/"}}
 	for i, want := range []Location{root, static} {
 		if got := *s.Locations[i]; !reflect.DeepEqual(got, want) {
 			t.Errorf("location %d =\n%+v\nwant\n%+v", i, got, want)

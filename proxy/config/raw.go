@@ -229,6 +229,9 @@ type locationDirectives struct {
 	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
 	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
+
+	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_*, *_hide_header, ... (upstreamheaders.go)
+	realIPDirectives         `mapstructure:",squash"` // set_real_ip_from, real_ip_header, real_ip_recursive (realip.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -286,6 +289,8 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.gzipDirectives.inherit(&p.gzipDirectives)
 	d.staticDirectives.inherit(&p.staticDirectives)
 	d.redirectDirectives.inherit(&p.redirectDirectives)
+	d.upstreamHeaderDirectives.inherit(&p.upstreamHeaderDirectives)
+	d.realIPDirectives.inherit(&p.realIPDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

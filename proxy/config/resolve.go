@@ -414,6 +414,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
 		Gzip:                     s.gzipDirectives.resolve(),
+		RealIP:                   s.realIPDirectives.resolve(p),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -425,6 +426,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		a, ssl := cutListenSSL(a)
 		a, h2 := cutListenHTTP2(a)
 		a, def := cutListenDefault(a)
+		a, pp := cutListenProxyProtocol(a) // realip.go
 		addr, err := listenAddress(a)
 		switch {
 		case err != nil:
@@ -441,6 +443,9 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			}
 			if def {
 				srv.ListenDefault = append(srv.ListenDefault, addr)
+			}
+			if pp {
+				srv.ListenProxyProtocol = append(srv.ListenProxyProtocol, addr)
 			}
 		}
 	}
@@ -512,9 +517,11 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
-	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_pass replaces the proxy_* values
-	l.resolveUwsgi(loc, upstreams, p)        // uwsgi_pass too (uwsgi.go)
-	l.resolveStatic(loc, p)                  // root, alias, index, try_files (static.go)
+	l.resolveFastCGI(loc, key, upstreams, p)       // fastcgi_pass replaces the proxy_* values
+	l.resolveUwsgi(loc, upstreams, p)              // uwsgi_pass too (uwsgi.go)
+	l.upstreamHeaderDirectives.resolveInto(loc, p) // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
+	loc.RealIP = l.realIPDirectives.resolve(p)     // set_real_ip_from, ... (realip.go)
+	l.resolveStatic(loc, p)                        // root, alias, index, try_files (static.go)
 	return loc
 }
 

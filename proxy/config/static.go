@@ -129,6 +129,9 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 	if l.TryFiles.set() && len(l.TryFiles.v) < 2 {
 		p.add(l.TryFiles.at(), `invalid number of arguments in "try_files" directive`)
 	}
+	for _, a := range st.TryFiles {
+		p.checkVariables(l.TryFiles.at(), "try_files", a)
+	}
 	for _, n := range st.Index {
 		if n == "" {
 			p.add(l.Index.at(), `index "" in "index" directive is invalid`)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,6 +32,15 @@ func TestBalanceDifferential(t *testing.T) {
 	for i := range 50 {
 		keys = append(keys, fmt.Sprintf("/user/%d/profile", i*7919))
 	}
+	// ip_hash over many client addresses: realip takes them from X-Real-IP
+	// (nginx's ip_hash hashes the address realip set).
+	var ips []string
+	for i := range 60 {
+		ips = append(ips, fmt.Sprintf("10.%d.%d.%d", i*37%256, i*11%256, i))
+	}
+	for i := range 30 {
+		ips = append(ips, fmt.Sprintf("2001:db8:%x::%x", i*7, i))
+	}
 	const never = "max_fails=0"      // a refused server stays in the group: tried, then the next draw
 	const held = "fail_timeout=300s" // disabled after its first failure for the whole test
 	for _, c := range []struct {
@@ -56,12 +66,17 @@ func TestBalanceDifferential(t *testing.T) {
 		{"ip_hash weights", "ip_hash", []string{"weight=5", "", "weight=3"}, keys[:5], 1},
 		{"ip_hash down", "ip_hash", []string{"down", "down", "", "", "down"}, keys[:5], 1},
 		{"ip_hash refused", "ip_hash", []string{"refused " + never, "refused " + held, "", "", "refused " + never}, keys[:5], 1},
+		{"ip_hash realip", "ip_hash", []string{"", "weight=2", "", ""}, ips, 4},
+		{"ip_hash realip down refused", "ip_hash", []string{"", "down", "weight=3", "refused " + never, ""}, ips, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			// nginx retries every refused connection; spillway's
 			// retry_budget would stop some of them.
 			s := &Scenario{Name: c.name, Balance: c.balance, SpillwayUpstream: []string{"retry_budget: off"}}
+			if strings.Contains(c.name, "realip") {
+				s.Directives = dirs("set_real_ip_from", "127.0.0.0/8", "real_ip_header", "X-Real-IP")
+			}
 			addrs := make([]string, len(c.servers))
 			for i, p := range c.servers {
 				if rest, ok := strings.CutPrefix(p, "refused"); ok {
@@ -119,8 +134,9 @@ func TestBalanceDifferential(t *testing.T) {
 }
 
 // balanceSide starts one side in front of addrs and sends every key
-// (?k=KEY, nothing for ""), three times for "" (round-robin's sequence),
-// and returns the index of the server that answered each.
+// (?k=KEY, nothing for "", X-Real-IP for an address), eight times for ""
+// (round-robin's sequence), and returns the index of the server that
+// answered each.
 func balanceSide(s *Scenario, sd side, dir string, addrs, keys []string, cleanup Cleanup) ([]string, error) {
 	for _, sub := range []string{"", "client", "proxy"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
@@ -146,7 +162,12 @@ func balanceSide(s *Scenario, sd side, dir string, addrs, keys []string, cleanup
 		}
 		var got []string
 		for range rounds {
-			resp, err := client.Get("http://" + r.addr() + target)
+			hr, _ := http.NewRequest("GET", "http://"+r.addr()+target, nil)
+			if _, err := netip.ParseAddr(k); err == nil {
+				hr.URL.RawQuery = ""
+				hr.Header.Set("X-Real-IP", k)
+			}
+			resp, err := client.Do(hr)
 			if err != nil {
 				_ = r.stop()
 				return nil, err

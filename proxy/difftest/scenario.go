@@ -19,7 +19,9 @@ package difftest
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +90,9 @@ type Scenario struct {
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
 	AccessFormat string
+	// ListenParams are more parameters of the server's listen, on both
+	// sides ("proxy_protocol").
+	ListenParams string
 	// Headers names response headers to compare (AspectHeader): each
 	// one's values in order, an Expires date as its distance from Date.
 	Headers []string
@@ -264,14 +269,14 @@ http {
 		b.WriteString("    }\n")
 	}
 	fmt.Fprintf(&b, `    server {
-        listen %s;
+        listen %s%s;
         server_name localhost;
 %s        location / {
             proxy_pass http://app%s;
         }
     }
 }
-`, listen, nginxLocations(s, dir), s.ProxyPassURI)
+`, listen, listenParams(s), nginxLocations(s, dir), s.ProxyPassURI)
 	return b.String()
 }
 
@@ -302,6 +307,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		fmt.Fprintf(&b, "  uwsgi_temp_path: %s/uwsgi\n", dir) // as nginx.conf's
 	}
 	var headers, access, addHeaders, sets []string
+	lists := map[string][]string{}
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
 		if d.Name == "auth_request_set" { // one list in proxy.yaml
@@ -314,6 +320,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		}
 		if d.Name == "add_header" { // one list in proxy.yaml
 			addHeaders = append(addHeaders, yamlString(unquoteAll(d.Value)))
+			continue
+		}
+		if listDirectives[d.Name] { // one list in proxy.yaml
+			lists[d.Name] = append(lists[d.Name], strconv.Quote(unquoteAll(d.Value)))
 			continue
 		}
 		if d.Name == "proxy_set_header" {
@@ -331,6 +341,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(addHeaders) > 0 {
 		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
+	}
+	for _, name := range slices.Sorted(maps.Keys(lists)) {
+		b.WriteString("  " + name + ": [" + strings.Join(lists[name], ", ") + "]\n")
 	}
 	if len(sets) > 0 {
 		b.WriteString("  auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
@@ -365,7 +378,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		}
 	}
 	b.WriteString(`  servers:
-    - listen: ["` + listenHost + `:0"]
+    - listen: ["` + listenHost + `:0` + listenParams(s) + `"]
       server_name: [localhost]
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
       locations:
@@ -398,6 +411,20 @@ func nginxLocations(s *Scenario, dir string) string {
 	}
 	return b.String()
 }
+
+// listenParams is " " and the scenario's listen parameters, or "".
+func listenParams(s *Scenario) string {
+	if s.ListenParams == "" {
+		return ""
+	}
+	return " " + s.ListenParams
+}
+
+// listDirectives are the directives nginx repeats that proxy.yaml takes
+// as one list of their arguments.
+var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true,
+	"proxy_hide_header": true, "proxy_pass_header": true, "fastcgi_hide_header": true, "fastcgi_pass_header": true,
+	"set_real_ip_from": true}
 
 // yamlLocations writes Locations as proxy.yaml entries: a directive with
 // several words is a string (index, try_files take "a b c"); allow and

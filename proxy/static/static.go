@@ -10,6 +10,7 @@ package static
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/vars"
 )
 
 // captureRef is nginx's $1..$9 in alias: one digit, so "$1x" is capture 1
@@ -32,18 +34,36 @@ type Location struct {
 	root   string
 	prefix string         // the location's path, for alias in a prefix location
 	regex  *regexp.Regexp // a regex location's pattern, for alias captures
+	// tryFiles is try_files's arguments compiled: any variable, as nginx
+	// expands them ($uri, $fastcgi_script_name in Debian's
+	// snippets/fastcgi-php.conf, ...).
+	tryArgs []*vars.Value
 }
 
-// New compiles a location that serves files; nil when it does not.
-func New(loc *config.Location) *Location {
+// New compiles a location that serves files (maps are the site's map
+// variables, for try_files); nil when it does not.
+func New(loc *config.Location, maps *vars.Maps) (*Location, error) {
 	if loc.Static == nil {
-		return nil
+		return nil, nil
 	}
 	l := &Location{conf: loc.Static, root: strings.TrimSuffix(loc.Root, "/"), prefix: loc.Path}
 	if loc.Match == config.MatchRegex || loc.Match == config.MatchRegexCaseless {
 		l.regex = loc.Regex
 	}
-	return l
+	args := loc.Static.TryFiles
+	for i, a := range args {
+		if i < len(args)-1 && strings.HasSuffix(a, "/") {
+			// nginx's test_dir: the "/" is not part of the name it
+			// tests (a directory) and makes the new $uri.
+			a = a[:len(a)-1]
+		}
+		v, err := vars.Compile(a, maps)
+		if err != nil {
+			return nil, fmt.Errorf("try_files %q: %w", a, err)
+		}
+		l.tryArgs = append(l.tryArgs, v)
+	}
+	return l, nil
 }
 
 // Kind is what the request gets.
@@ -80,10 +100,11 @@ type Log struct {
 }
 
 // Resolve maps method and $uri to nginx's answer: try_files first (nginx's
-// try-files phase), then the content phase.
-func (l *Location) Resolve(method, uri string) Result {
-	if len(l.conf.TryFiles) > 0 {
-		return l.tryFiles(method, uri)
+// try-files phase), then the content phase. x is the request try_files's
+// variables read; its $uri must be uri.
+func (l *Location) Resolve(method, uri string, x vars.Exchange) Result {
+	if len(l.tryArgs) > 0 {
+		return l.tryFiles(method, uri, x)
 	}
 	return l.content(method, uri)
 }
@@ -209,18 +230,16 @@ func (l *Location) index(method, uri string) Result {
 }
 
 // tryFiles is ngx_http_core_try_files_phase: the first argument naming a
-// file (or, ending in "/", a directory) that exists becomes $uri and the
-// content phase serves it; else the last argument decides.
-func (l *Location) tryFiles(method, uri string) Result {
+// file (or, written with a trailing "/", a directory) that exists becomes
+// $uri, without that "/", and the content phase serves it; else the last
+// argument decides.
+func (l *Location) tryFiles(method, uri string, x vars.Exchange) Result {
 	args := l.conf.TryFiles
-	for _, a := range args[:len(args)-1] {
-		cand := strings.ReplaceAll(a, "$uri", uri)
-		if cand == "" {
-			continue
-		}
-		dir := strings.HasSuffix(cand, "/")
+	for i, a := range args[:len(args)-1] {
+		cand := string(l.tryArgs[i].Append(nil, x))
+		dir := strings.HasSuffix(a, "/")
 		name := l.path(cand)
-		fi, err := os.Stat(strings.TrimSuffix(name, "/"))
+		fi, err := os.Stat(name)
 		if err != nil || fi.IsDir() != dir {
 			continue
 		}
@@ -237,7 +256,7 @@ func (l *Location) tryFiles(method, uri string) Result {
 	if strings.HasPrefix(last, "@") {
 		return Result{Kind: Named, URI: last}
 	}
-	u := strings.ReplaceAll(last, "$uri", uri)
+	u := string(l.tryArgs[len(args)-1].Append(nil, x))
 	r := Result{Kind: Internal, URI: u}
 	if i := strings.IndexByte(u, '?'); i >= 0 {
 		r.URI, r.Args = u[:i], u[i+1:]

@@ -100,6 +100,15 @@ type Conn struct {
 	ServerPort int        // $server_port
 	PID        int        // $pid
 	Hostname   string     // $hostname
+	// RealIPRemoteAddr and RealIPRemotePort are $realip_remote_addr and
+	// $realip_remote_port: the connection's own address when the realip
+	// module replaced RemoteAddr; "" = not replaced (RemoteAddr then).
+	RealIPRemoteAddr string
+	RealIPRemotePort int
+	// ProxyProtocolAddr and ProxyProtocolPort are $proxy_protocol_addr and
+	// _port, from a "listen ... proxy_protocol" header; "" = none.
+	ProxyProtocolAddr string
+	ProxyProtocolPort int
 }
 
 // Response is what the client got.
@@ -147,6 +156,10 @@ const (
 	kRemoteAddr
 	kRemotePort
 	kBinaryRemoteAddr
+	kRealIPRemoteAddr
+	kRealIPRemotePort
+	kProxyProtocolAddr
+	kProxyProtocolPort
 	kRemoteUser
 	kServerAddr
 	kServerPort
@@ -209,6 +222,8 @@ const (
 var names = map[string]kind{
 	"host": kHost, "remote_addr": kRemoteAddr, "remote_port": kRemotePort,
 	"binary_remote_addr": kBinaryRemoteAddr, "remote_user": kRemoteUser,
+	"realip_remote_addr": kRealIPRemoteAddr, "realip_remote_port": kRealIPRemotePort,
+	"proxy_protocol_addr": kProxyProtocolAddr, "proxy_protocol_port": kProxyProtocolPort,
 	"server_addr": kServerAddr, "server_port": kServerPort, "server_name": kServerName,
 	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS,
 	"request": kRequest, "request_method": kRequestMethod, "request_uri": kRequestURI,
@@ -389,6 +404,17 @@ func Check(s string, mapNames []string) error {
 	return err
 }
 
+// CheckCaptures is Check for a value that may also use a regex's captures
+// ($1..$9), as CompileCaptures compiles it.
+func CheckCaptures(s string, mapNames []string) error {
+	m := &Maps{byName: map[string]int{}}
+	for i, n := range mapNames {
+		m.byName[strings.ToLower(strings.TrimPrefix(n, "$"))] = i
+	}
+	_, err := CompileCaptures(s, m)
+	return err
+}
+
 func isNameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
@@ -464,8 +490,34 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	case kRemoteAddr:
 		dst = append(dst, x.Conn().RemoteAddr...)
 	case kRemotePort:
+		// nginx: found, and empty when the address has no port (one the
+		// realip module took from a header without one)
 		if c := x.Conn(); c.RemotePort > 0 {
 			dst = strconv.AppendInt(dst, int64(c.RemotePort), 10)
+		}
+		return dst, true
+	case kRealIPRemoteAddr:
+		c := x.Conn()
+		if c.RealIPRemoteAddr == "" {
+			dst = append(dst, c.RemoteAddr...)
+		} else {
+			dst = append(dst, c.RealIPRemoteAddr...)
+		}
+	case kRealIPRemotePort:
+		c := x.Conn()
+		port := c.RemotePort
+		if c.RealIPRemoteAddr != "" {
+			port = c.RealIPRemotePort
+		}
+		if port > 0 {
+			dst = strconv.AppendInt(dst, int64(port), 10)
+		}
+		return dst, true
+	case kProxyProtocolAddr:
+		dst = append(dst, x.Conn().ProxyProtocolAddr...)
+	case kProxyProtocolPort:
+		if c := x.Conn(); c.ProxyProtocolAddr != "" {
+			dst = strconv.AppendInt(dst, int64(c.ProxyProtocolPort), 10)
 		}
 	case kBinaryRemoteAddr:
 		if a := x.Conn().Remote; a.Is4() {

@@ -44,7 +44,7 @@ func warningLines(ws []Warning) string {
 // config.Load accepts (TestConvertedRoutesLikeNginx runs it), and its
 // warnings name the file and line of each directive, in included files too.
 func TestConvertRealistic(t *testing.T) {
-	res, err := ConvertFile("testdata/realistic/nginx.conf", Options{})
+	res, err := ConvertFile("testdata/realistic/nginx.conf", Options{OwnPID: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestConvertRealistic(t *testing.T) {
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
 		t.Errorf("config.LoadBytes: %v", err)
 	}
-	again, _ := ConvertFile("testdata/realistic/nginx.conf", Options{})
+	again, _ := ConvertFile("testdata/realistic/nginx.conf", Options{OwnPID: true})
 	if string(again.YAML) != string(res.YAML) {
 		t.Error("two conversions differ")
 	}
@@ -281,6 +281,55 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			},
 		},
 		{
+			name: "upstream response headers",
+			in: `http {
+  proxy_cookie_domain off;
+  proxy_cookie_domain a.example b.example;
+  proxy_hide_header X-Secret;
+  proxy_hide_header X-Debug;
+  proxy_ignore_headers X-Accel-Buffering Expires;
+  server {
+    listen 80;
+    proxy_pass_header Server;
+    proxy_pass_header Date;
+    location / {
+      proxy_pass http://127.0.0.1:9000/app/;
+      proxy_redirect default;
+      proxy_redirect ~^http://old/(.*)$ /new/$1;
+      proxy_redirect "http://x/ y/" /;
+      proxy_cookie_path /app/ /;
+    }
+    location /off/ { proxy_pass http://127.0.0.1:9000; proxy_redirect off; proxy_redirect default; }
+    location ~ \.php$ { fastcgi_pass 127.0.0.1:9001; fastcgi_hide_header X-Powered-By; fastcgi_ignore_headers x-accel-buffering; }
+  }
+}`,
+			yaml: []string{"proxy_cookie_domain: off\n", "proxy_hide_header: [X-Secret, X-Debug]", "proxy_ignore_headers: [X-Accel-Buffering, Expires]",
+				"proxy_pass_header: [Server]", "proxy_redirect:\n            - default\n            - ~^http://old/(.*)$ /new/$1\n            - ['http://x/ y/', /]\n",
+				"proxy_cookie_path:\n            - /app/ /\n", "proxy_redirect: off\n", "fastcgi_hide_header: [X-Powered-By]", "fastcgi_ignore_headers: [x-accel-buffering]"},
+			warns: []string{
+				`10: unsupported "proxy_pass_header Date" in server: spillway always sends its own Date header`,
+			},
+		},
+		{
+			name: "real client address",
+			in: `http {
+  set_real_ip_from 10.0.0.0/8;
+  set_real_ip_from unix:;
+  set_real_ip_from lb.example.com;
+  real_ip_header X-Forwarded-For;
+  real_ip_recursive on;
+  server {
+    listen 80 proxy_protocol;
+    listen 443 ssl proxy_protocol;
+    ssl_certificate /c.pem; ssl_certificate_key /k.pem;
+    location / { proxy_pass http://127.0.0.1:9000; real_ip_header proxy_protocol; }
+  }
+}`,
+			yaml: []string{"set_real_ip_from: [10.0.0.0/8, 'unix:']", "real_ip_header: X-Forwarded-For", "real_ip_recursive: on",
+				"listen: [80 proxy_protocol, 443 ssl proxy_protocol]", "real_ip_header: proxy_protocol"},
+			warns: []string{`4: unsupported "set_real_ip_from lb.example.com" in http: spillway takes addresses and networks, not host names`},
+		},
+		{
 			name: "logs, pid and paths with a prefix",
 			in: `error_log logs/error.log warn;
 error_log syslog:server=10.0.0.1;
@@ -299,14 +348,13 @@ http {
   server { listen 81; access_log logs/b.log bad; location / { proxy_pass http://127.0.0.1:9000; } }
   server { listen 82; access_log logs/c.log js if=$loggable; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
-			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/nginx.pid",
-				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n",
+			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/spillway.pid",
+				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n    buffer: 32k\n",
 				"proxy_temp_path: /p/cache/proxy", "client_body_temp_path: /abs/client", "access_log: off",
-				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'"},
+				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'\n        escape: json\n"},
 			warns: []string{
 				`2: unsupported error log "syslog:server=10.0.0.1" in main: spillway writes to a file or stderr`,
-				`9: unsupported parameter "escape=json" of "log_format" in http: spillway escapes variables nginx's default way`,
-				`10: ignored parameter "buffer=32k" of "access_log" in http: spillway writes each line when the request ends`,
+				`4: ignored directive "pid" in main: spillway does not take nginx's pid file, it writes /p/run/spillway.pid`,
 				`11: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:10 is converted`,
 				`12: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
 				`14: unsupported directive "access_log" in location: spillway writes access logs per server`,
@@ -452,7 +500,7 @@ http {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Convert(ds, Options{Prefix: "/p", ConfPrefix: "/conf"})
+			res, err := Convert(ds, Options{Prefix: "/p", ConfPrefix: "/conf", OwnPID: true})
 			var refused *RefusedError
 			switch {
 			case c.refused != nil && !errors.As(err, &refused):
@@ -518,6 +566,10 @@ func TestConvertErrors(t *testing.T) {
 		{"http {\n upstream u { random two foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
 		{"http {\n upstream u { hash $uri foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
 		{"http {\n upstream u { hash; server 10.0.0.1; }\n}", `invalid number of arguments in "hash" directive in x.conf:2`},
+		{conf("listen 80; proxy_redirect default; location / { proxy_pass http://a:1; }"), `"proxy_redirect default" should be placed after the "proxy_pass" directive in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect nonsense; }"), `invalid parameter "nonsense" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect http://a/ /$nosuch/; }"), `unknown "nosuch" variable in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_ignore_headers X-Nothing; }"), `invalid value "X-Nothing" in x.conf:4`},
 		{"http {\n upstream u { }\n server { listen 80; location / { proxy_pass http://u; } } }", `no servers are inside upstream in x.conf:2`},
 		{"http {\n log_format combined '$status';\n}", `duplicate "log_format" name "combined" in x.conf:2`},
 		{conf("listen 80; access_log a.log nosuch; location / { proxy_pass http://a:1; }"), `unknown log format "nosuch" in x.conf:4`},
@@ -718,5 +770,64 @@ func TestConvertMapInclude(t *testing.T) {
 	}
 	if res.Unsupported() != 0 {
 		t.Errorf("warnings: %v", res.Warnings)
+	}
+}
+
+// A file of server blocks (Debian's sites-available/default, a conf.d
+// file) converts as if inside http { }, upstreams and maps included; a
+// file with a main-context directive is a main file and needs its http.
+func TestConvertServerBlockFile(t *testing.T) {
+	ds, err := Parse("default", []byte(`upstream app { server 127.0.0.1:9000; }
+map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+server {
+	listen 80 default_server;
+	location / { proxy_pass http://app; proxy_set_header Connection $connection_upgrade; }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"http:\n  map:", "  upstreams:\n    app:", "  servers:\n    - listen: [80 default_server]"} {
+		if !strings.Contains(string(res.YAML), want) {
+			t.Errorf("output lacks %q:\n%s", want, res.YAML)
+		}
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	ds, _ = Parse("main.conf", []byte("pid x.pid;\nserver { listen 80; location / { proxy_pass http://127.0.0.1:9; } }\n"))
+	if _, err := Convert(ds, Options{}); err == nil || !strings.Contains(err.Error(), `no "http" block`) {
+		t.Errorf("a main file without http: %v", err)
+	}
+}
+
+// An nginx error does not hide the rest: Convert goes on, returns every
+// warning with the first error, as nginx's one [emerg] line.
+func TestConvertListsWarningsWithError(t *testing.T) {
+	ds, err := Parse("x.conf", []byte(`http {
+	gzip_static on;
+	server { listen 80; proxy_read_timeout x; proxy_send_timeout y; location / { proxy_pass http://127.0.0.1:9; ssi on; } }
+	upstream u { }
+	charset utf-8;
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err == nil || err.Error() != `"proxy_read_timeout" directive invalid value in x.conf:3` {
+		t.Errorf("error %v, want the first one", err)
+	}
+	if res == nil || res.YAML != nil {
+		t.Fatalf("result %+v, want the warnings and no YAML", res)
+	}
+	got := warningLines(res.Warnings)
+	want := "x.conf:2: unsupported directive \"gzip_static\" in http\nx.conf:3: unsupported directive \"ssi\" in location\nx.conf:5: unsupported directive \"charset\" in http\n"
+	if got != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -39,7 +40,7 @@ func init() {
 	}
 
 	add("main", "error_log", errorLog)
-	add("main", "pid", pathValue(0))
+	add("main", "pid", pidFile)
 	add("main", "worker_shutdown_timeout", single(timeValue))
 
 	add("http", "log_format", func(*conv, *level, *Directive) error { return nil }) // read by conv.http
@@ -94,7 +95,17 @@ func init() {
 	add(inLocations, "client_body_temp_path", pathValue(3))
 	add(inLocations, "proxy_next_upstream", nextUpstream)
 	add(inLocations, "proxy_next_upstream_tries", single(numberValue))
-	add(inLocations, "proxy_redirect", proxyRedirect)
+	add(inLocations, "proxy_redirect", headerRewrites) // upheaders.go
+	add(inLocations, "proxy_cookie_domain", headerRewrites)
+	add(inLocations, "proxy_cookie_path", headerRewrites)
+	for _, n := range []string{"proxy_hide_header", "proxy_pass_header", "fastcgi_hide_header", "fastcgi_pass_header"} {
+		add(inLocations, n, headerName)
+	}
+	add(inLocations, "proxy_ignore_headers", ignoreHeaders)
+	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
+	add(inLocations, "real_ip_header", single(anyValue))
+	add(inLocations, "real_ip_recursive", single(flagValue))
+	add(inLocations, "fastcgi_ignore_headers", ignoreHeaders)
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
 	add(inLocations, "satisfy", single(satisfyValue))
@@ -497,6 +508,26 @@ func buffers(c *conv, lv *level, d *Directive) error {
 // pathValue converts a path directive; nginx's temp paths take up to
 // maxLevels directory levels, which spillway has no use for: its temp files
 // are unlinked as soon as they are created.
+// pidFile is "pid". A proxy.yaml that convert writes (Options.OwnPID)
+// never takes nginx's pid file: nginx's own start, its init script and
+// logrotate's "nginx -s reopen" go by that file and would signal spillway,
+// or find it taken. The file's pid becomes spillway.pid in the same
+// directory (so "spillway -s reload" has one); a "pid" given with -g (read
+// as from the "command line") is spillway's own and is kept.
+func pidFile(c *conv, lv *level, d *Directive) error {
+	if err := pathValue(0)(c, lv, d); err != nil || d.File == "command line" || !c.opts.OwnPID {
+		return err
+	}
+	p := c.withPrefix(d.Args[0])
+	if filepath.Base(p) == "spillway.pid" {
+		return nil
+	}
+	own := filepath.Join(filepath.Dir(p), "spillway.pid")
+	lv.m.set("pid", str(own))
+	c.warn(d, Ignored, "ignored directive \"pid\" in main: spillway does not take nginx's pid file, it writes %s", own)
+	return nil
+}
+
 func pathValue(maxLevels int) handler {
 	return func(c *conv, lv *level, d *Directive) error {
 		if len(d.Args) < 1 || len(d.Args) > 1+maxLevels {
@@ -556,17 +587,19 @@ func (c *conv) logFormat(d *Directive) error {
 	if name == "combined" || c.formats[name] != nil {
 		return errAt(d, "duplicate \"log_format\" name \"%s\"", name)
 	}
+	escape := "default"
 	if e, ok := strings.CutPrefix(parts[0], "escape="); ok {
-		if e != "default" {
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"log_format\" in http: spillway escapes variables nginx's default way", parts[0])
+		if e != "default" && e != "json" && e != "none" {
+			return errAt(d, "unknown log format escaping \"%s\"", e)
 		}
+		escape = e
 		parts = parts[1:]
 		if len(parts) == 0 {
 			return invalidArgs(d)
 		}
 	}
-	f := &logFormat{format: strings.Join(parts, "")}
-	_, f.err = accesslog.Compile(f.format, c.varMaps)
+	f := &logFormat{format: strings.Join(parts, ""), escape: escape}
+	_, f.err = accesslog.CompileEscape(f.format, escape, c.varMaps)
 	c.formats[name] = f
 	return nil
 }
@@ -607,18 +640,29 @@ func accessLog(c *conv, lv *level, d *Directive) error {
 		}
 		format = f.format
 	}
+	m := newMap()
+	m.set("path", str(c.withPrefix(path)))
+	m.set("format", str(format))
+	if f := c.formats[d.Args[min(1, len(d.Args)-1)]]; len(d.Args) > 1 && f != nil && f.escape != "default" {
+		m.set("escape", str(f.escape))
+	}
 	for _, a := range d.Args[min(2, len(d.Args)):] {
-		name, _, _ := strings.Cut(a, "=")
+		name, val, _ := strings.Cut(a, "=")
 		switch name {
-		case "buffer", "flush":
-			c.warn(d, Ignored, "ignored parameter \"%s\" of \"access_log\" in %s: spillway writes each line when the request ends", a, lv.ctx)
+		case "buffer":
+			if _, err := config.ParseSize(val); err != nil {
+				return errAt(d, "invalid buffer size \"%s\"", val)
+			}
+			m.set("buffer", str(val))
+		case "flush":
+			if _, err := config.ParseDuration(val); err != nil {
+				return errAt(d, "invalid flush time \"%s\"", val)
+			}
+			m.set("flush", str(val))
 		default:
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"access_log\" in %s", a, lv.ctx)
 		}
 	}
-	m := newMap()
-	m.set("path", str(c.withPrefix(path)))
-	m.set("format", str(format))
 	lv.m.set("access_log", m.n)
 	return nil
 }
@@ -675,17 +719,6 @@ func nextUpstream(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// proxyRedirect: spillway never rewrites Location or Refresh, which is
-// what "proxy_redirect off" asks for.
-func proxyRedirect(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) == 1 && d.Args[0] == "off" {
-		c.warn(d, Ignored, "ignored directive \"proxy_redirect\" in %s: spillway never rewrites Location headers, as with off", lv.ctx)
-		return nil
-	}
-	c.warn(d, Unsupported, "unsupported directive \"proxy_redirect\" in %s: spillway never rewrites Location headers", lv.ctx)
-	return nil
-}
-
 func listen(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 1 {
 		return invalidArgs(d)
@@ -695,7 +728,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Unsupported, "unsupported listen address \"%s\" in server: spillway listens on TCP only", addr)
 		return nil
 	}
-	dropped, isDefault, ssl, h2 := false, false, false, false
+	dropped, isDefault, ssl, h2, pp := false, false, false, false, false
 	for _, p := range d.Args[1:] {
 		name, _, _ := strings.Cut(p, "=")
 		switch name {
@@ -703,10 +736,10 @@ func listen(c *conv, lv *level, d *Directive) error {
 			isDefault = true
 		case "ssl":
 			ssl = true
-		case "quic", "proxy_protocol":
-			why := map[string]string{"quic": "spillway speaks HTTP/1.x over TCP",
-				"proxy_protocol": "spillway does not read the PROXY protocol"}[name]
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: %s, so %s is not converted", p, why, addr)
+		case "proxy_protocol":
+			pp = true
+		case "quic":
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: spillway speaks HTTP/1.x over TCP, so %s is not converted", p, addr)
 			dropped = true
 		case "http2":
 			h2 = true
@@ -717,7 +750,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if dropped {
 		return nil
 	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, def: isDefault, d: d})
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, def: isDefault, proxyProtocol: pp, d: d})
 	return nil
 }
 

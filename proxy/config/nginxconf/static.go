@@ -10,7 +10,8 @@ import (
 // log_not_found (proxy/static serves them). What spillway does not build is
 // refused, so that a location never serves something else than in nginx:
 // autoindex listings in another format than nginx's default, and
-// try_files or alias with variables other than $uri.
+// try_files with a variable spillway does not know, alias with variables
+// other than $1..$9.
 
 func init() {
 	blockDirectives["types"] = true
@@ -79,8 +80,8 @@ func tryFiles(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	for _, a := range d.Args {
-		if !onlyVars(a, func(n string) bool { return n == "uri" }) {
-			c.warn(d, Refused, "\"try_files\" directive in %s is not enforced by spillway (only $uri is expanded in its arguments)", lv.ctx)
+		if name := c.unknownVariable(a); name != "" {
+			c.warn(d, Refused, "\"try_files\" directive in %s is not enforced by spillway (it does not know the variable \"%s\")", lv.ctx, name)
 			return nil
 		}
 	}
