@@ -75,6 +75,9 @@ type exchange struct {
 	stream      bodyStream        // the body when proxy_buffering is off
 	spooled     spoolStream       // the body when it is buffered and larger than proxy_buffers
 	status      int               // status sent to the client (for the access log)
+	gzipVary    bool              // nginx's r->gzip_vary: the answer may vary with Accept-Encoding (gzip.go)
+	varied      bool              // "Vary: Accept-Encoding" has been added for it
+	trailers    bool              // add_trailer: the answer is sent chunked, with trailers (headers.go)
 	bodyBytes   int64             // body bytes handed to the client connection
 	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	logged      bool

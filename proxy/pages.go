@@ -110,13 +110,15 @@ func (x *exchange) page(code int) {
 		return
 	}
 	writePage(x.ctx, code)
+	x.varied = false // the head was reset, and a Vary with it
 	x.status = code
 	x.bodyBytes = int64(len(x.ctx.Response.Body()))
 	if code == 494 || code == 497 {
 		x.status = 400
 	}
-	x.addHeaders(x.status) // add_header ... always, expires (headers.go)
-	x.gzipPage()           // gzip: nginx compresses its own 403 and 404 pages too (gzip.go)
+	x.addHeaders(x.status)         // add_header ... always, expires (headers.go)
+	x.charsetFilter(x.status, nil) // charset: nginx names it on its own pages too (charset.go)
+	x.gzipPage()                   // gzip: nginx compresses its own 403 and 404 pages too (gzip.go)
 	if closeAfter(code) {
 		x.lingerAfterPage() // lingering_close (linger.go)
 	}

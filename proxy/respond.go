@@ -52,12 +52,14 @@ func (x *exchange) respond() bool {
 		}
 		out.AddBytesKV(k, v)
 	}
-	x.addHeaders(status) // add_header, expires (headers.go)
+	x.addHeaders(status)                               // add_header, expires (headers.go)
+	gunzip := x.gunzipFor()                            // gunzip (gunzip.go)
+	x.charsetFilter(status, u.Peek("X-Accel-Charset")) // charset (charset.go)
 	cl := u.ContentLength()
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {
 		// A HEAD gets the gzip filter's head as nginx sends it (gzip.go).
-		if !x.gzipFor(status, cl) && cl >= 0 {
+		if !gunzip && !x.gzipFor(status, cl) && cl >= 0 {
 			out.SetContentLength(cl)
 		}
 		ctx.Response.SkipBody = true
@@ -67,7 +69,7 @@ func (x *exchange) respond() bool {
 	lc := x.loc.conf
 	buffering := lc.ProxyBuffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
 	gz := x.gzipFor(status, cl) // the body is compressed on its way in (gzip.go)
-	if !gz && buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
+	if !gz && !gunzip && buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
@@ -113,6 +115,12 @@ func (x *exchange) respond() bool {
 		body = x.uresp.BodyStream()
 	}
 	ccl := cl // the client's framing
+	if x.trailers {
+		ccl = -1 // chunked, for add_trailer (headers.go)
+	}
+	if gunzip {
+		body, ccl = newGunzipBody(body), -1
+	}
 	if gz {
 		body, ccl = newGzipBody(body, lc.Gzip.Level, !buffering), -1
 	}
@@ -477,6 +485,16 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 			s.overran = s.overran || x.bodyOverran(x.cur, true, phase)
 		}
 		return n, io.EOF
+	}
+	var ie *inflateError
+	if errors.As(err, &ie) { // the gunzip filter's (gunzip.go)
+		s.failed = true
+		addr := ""
+		if x.cur != nil && x.cur.Conn != nil {
+			addr = x.cur.Conn.Peer().Addr()
+		}
+		x.logPeer(errorlog.Level(config.LevelError), upstream.PhaseSendClient, ie.msg, 0, addr)
+		return n, err
 	}
 	ue := bodyError(x.cur, err, false, x.upstreamChunked())
 	s.failed = true

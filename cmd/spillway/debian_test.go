@@ -171,21 +171,21 @@ func TestConvertListsAllBeforeEmerg(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(`http {
-    gzip_static on;
+    sub_filter_once on;
     server {
         listen 127.0.0.1:8080;
         proxy_connect_timeout 5x;
         location / { proxy_pass http://127.0.0.1:9; ssi on; }
     }
-    charset utf-8;
+    charset_map koi8-r utf-8 { }
 }
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, errOut, err := runMain("convert", conf)
-	want := conf + `:2: unsupported directive "gzip_static" in http` + "\n" +
+	want := conf + `:2: unsupported directive "sub_filter_once" in http` + "\n" +
 		conf + `:6: unsupported directive "ssi" in location` + "\n" +
-		conf + `:8: unsupported directive "charset" in http` + "\n" +
+		conf + `:8: unsupported directive "charset_map" in http` + "\n" +
 		`spillway: [emerg] "proxy_connect_timeout" directive invalid value in ` + conf + ":5\n"
 	if err == nil || errOut != want {
 		t.Errorf("convert: %v\n%s\nwant:\n%s", err, errOut, want)

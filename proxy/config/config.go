@@ -233,6 +233,7 @@ type Server struct {
 	LimitConn  LimitConnConf
 	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
 	Gzip       Gzip            // gzip*, likewise (gzip.go)
+	Charset    Charset         // charset*, likewise (charset.go)
 
 	// AuthRequest is the server's auth_request (authrequest.go), for
 	// requests no location matches.
@@ -325,6 +326,12 @@ type Location struct {
 	ClientBodyTempPath    string // default "temp/client"
 	ClientBodyTimeout     time.Duration
 	SendTimeout           time.Duration
+	// ClientBodyMemoryMax is spillway's own client_body_memory_max: a
+	// buffered request body stays in memory up to this many bytes while
+	// http.buffer_memory_limit has room, and spills to the temp file only
+	// past it or when the budget refuses (default 1m; 0 = nginx's rule:
+	// spill past client_body_buffer_size). The larger of the two applies.
+	ClientBodyMemoryMax int64
 
 	// ProxyPassRequestBody is proxy_pass_request_body (default on): off
 	// sends the request's headers, Content-Length included, and no body.
@@ -366,8 +373,9 @@ type Location struct {
 	UpstreamHeaders UpstreamHeaders
 	// RealIP: set_real_ip_from, real_ip_header, real_ip_recursive, applied
 	// before the access checks if the server's did not (realip.go).
-	RealIP RealIP
-	Gzip   Gzip // gzip* (gzip.go)
+	RealIP  RealIP
+	Gzip    Gzip    // gzip* (gzip.go)
+	Charset Charset // charset, source_charset, override_charset, charset_types (charset.go)
 
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest

@@ -72,6 +72,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = limitConnZonesFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
+	case *GzipStatic:
+		*p, err = gzipStaticFrom(in) // gzip.go
 	case *NextUpstream:
 		*p, err = nextUpstreamFrom(in)
 	case *Level:

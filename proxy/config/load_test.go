@@ -154,7 +154,7 @@ func TestLoadGoodFile(t *testing.T) {
 		ProxyBusyBuffersSize: 8 << 10, ProxyMaxTempFileSize: 1 << 30, ProxyTempFileWriteSize: 8 << 10,
 		ProxyTempPath: dir + "/temp/proxy", ProxySpillGrace: 50 * time.Millisecond,
 		ProxyRequestBuffering: true, ProxyPassRequestBody: true, ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
-		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
+		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second, ClientBodyMemoryMax: 1 << 20,
 		ProxyNextUpstream: NextError | NextTimeout,
 		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
 		Redirect: Redirect{Absolute: true, Port: true},

@@ -204,6 +204,7 @@ type locationDirectives struct {
 	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
+	ClientBodyMemoryMax   *opt[size]          `mapstructure:"client_body_memory_max"` // spillway's own
 	ClientBodyTempPath    *opt[string]        `mapstructure:"client_body_temp_path"`
 	ClientBodyTimeout     *opt[time.Duration] `mapstructure:"client_body_timeout"`
 	SendTimeout           *opt[time.Duration] `mapstructure:"send_timeout"`
@@ -227,6 +228,7 @@ type locationDirectives struct {
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 	headerDirectives    `mapstructure:",squash"` // add_header, expires (headers.go)
 	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
+	charsetDirectives   `mapstructure:",squash"` // charset, source_charset, override_charset, charset_types (charset.go)
 	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
 
@@ -270,6 +272,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyIgnoreClientAbort, p.ProxyIgnoreClientAbort)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
+	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)
 	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)
 	merge(&d.ClientBodyTimeout, p.ClientBodyTimeout)
 	merge(&d.SendTimeout, p.SendTimeout)
@@ -287,6 +290,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 	d.headerDirectives.inherit(&p.headerDirectives)
 	d.gzipDirectives.inherit(&p.gzipDirectives)
+	d.charsetDirectives.inherit(&p.charsetDirectives)
 	d.staticDirectives.inherit(&p.staticDirectives)
 	d.redirectDirectives.inherit(&p.redirectDirectives)
 	d.upstreamHeaderDirectives.inherit(&p.upstreamHeaderDirectives)

@@ -21,6 +21,10 @@ const (
 	defaultAccessFormat  = "combined"
 
 	defaultBufferMemoryLimit = 64 << 20
+	// defaultClientBodyMemoryMax: a body up to nginx's default
+	// client_max_body_size stays in memory while the budget allows
+	// (docs/config.md, client_body_memory_max).
+	defaultClientBodyMemoryMax = 1 << 20
 
 	defaultProxyHTTPVersion     = "1.0"
 	defaultProxyTimeout         = 60 * time.Second // connect, send and read
@@ -138,6 +142,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		s.locationDirectives.inherit(&h.locationDirectives)
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
+	c.knownCharsets() // charset.go
 	c.LimitReqZones = resolveLimitReqZones(h, p)
 	c.LimitConnZones = resolveLimitConnZones(h, p)
 	checkServerNames(c.Servers, h.Servers, p)
@@ -414,6 +419,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
 		Gzip:                     s.gzipDirectives.resolve(),
+		Charset:                  s.charsetDirectives.resolve(),
 		RealIP:                   s.realIPDirectives.resolve(p),
 	}
 	for _, name := range s.ServerName.or(nil) {
@@ -549,6 +555,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyIgnoreClientAbort = d.ProxyIgnoreClientAbort.or(false)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
+	l.ClientBodyMemoryMax = d.ClientBodyMemoryMax.or(defaultClientBodyMemoryMax)
 	l.ClientBodyTempPath = d.ClientBodyTempPath.or(defaultClientBodyTempPath)
 	l.ClientBodyTimeout = d.ClientBodyTimeout.or(defaultClientBodyTimeout)
 	l.SendTimeout = d.SendTimeout.or(defaultSendTimeout)
@@ -567,6 +574,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()
 	l.Gzip = d.gzipDirectives.resolve()
+	l.Charset = d.charsetDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

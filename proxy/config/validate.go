@@ -38,6 +38,9 @@ func (d *locationDirectives) check(p *problems) {
 			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 		}
 	}
+	if o := d.ClientBodyMemoryMax; o.set() && o.v < 0 {
+		p.add(o.at(), "%q must not be negative", directiveOf(o.at()))
+	}
 	for i, h := range d.ProxySetHeader.or(nil) {
 		p.checkVariables(p.headerKey(d.ProxySetHeader, i), "proxy_set_header "+h.Name, h.Value)
 	}
@@ -45,6 +48,7 @@ func (d *locationDirectives) check(p *problems) {
 	d.accessDirectives.check(p)
 	d.headerDirectives.check(p)
 	d.gzipDirectives.check(p)
+	d.charsetDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from

@@ -57,7 +57,7 @@ func TestConvertRealistic(t *testing.T) {
 			t.Errorf("no warning %q", want)
 		}
 	}
-	if n := res.Unsupported(); n != 1 { // gzip_static; gzip, add_header and expires convert
+	if n := res.Unsupported(); n != 1 { // sub_filter_once; gzip, add_header and expires convert
 		t.Errorf("Unsupported() = %d, want 1", n)
 	}
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
@@ -494,6 +494,22 @@ http {
 				`4: unsupported directive "stream" in main: spillway proxies HTTP only`,
 			},
 		},
+		{
+			name: "gzip_static, gunzip, charset, autoindex formats",
+			in: conf(`listen 8080;
+gzip_static always; gunzip on; gunzip_buffers 16 8k; add_trailer X-T "$uri" always;
+charset utf-8; source_charset UTF-8; override_charset on; charset_types text/css application/json;
+location /f/ { root /srv; autoindex on; autoindex_format JSONP; autoindex_exact_size off; autoindex_localtime on; }
+location /v/ { root /srv; charset $cs; charset_map koi8-r utf-8 { } }`),
+			yaml: []string{"gzip_static: always", "gunzip: on", "gunzip_buffers: 16 8k", "charset: utf-8", "source_charset: UTF-8",
+				"override_charset: on", "charset_types: [text/css, application/json]", "autoindex_format: jsonp", "autoindex_exact_size: off",
+				"autoindex_localtime: on", "add_trailer:\n", "- X-T $uri always"},
+			not: []string{"$cs", "charset_map"},
+			warns: []string{
+				`8: unsupported directive "charset" in location: spillway takes no variables in it`,
+				`8: unsupported directive "charset_map" in location`,
+			},
+		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ds, err := Parse("x.conf", []byte(c.in))
@@ -809,10 +825,10 @@ server {
 // warning with the first error, as nginx's one [emerg] line.
 func TestConvertListsWarningsWithError(t *testing.T) {
 	ds, err := Parse("x.conf", []byte(`http {
-	gzip_static on;
+	sub_filter_once on;
 	server { listen 80; proxy_read_timeout x; proxy_send_timeout y; location / { proxy_pass http://127.0.0.1:9; ssi on; } }
 	upstream u { }
-	charset utf-8;
+	charset_map koi8-r utf-8 { }
 }
 `))
 	if err != nil {
@@ -826,7 +842,7 @@ func TestConvertListsWarningsWithError(t *testing.T) {
 		t.Fatalf("result %+v, want the warnings and no YAML", res)
 	}
 	got := warningLines(res.Warnings)
-	want := "x.conf:2: unsupported directive \"gzip_static\" in http\nx.conf:3: unsupported directive \"ssi\" in location\nx.conf:5: unsupported directive \"charset\" in http\n"
+	want := "x.conf:2: unsupported directive \"sub_filter_once\" in http\nx.conf:3: unsupported directive \"ssi\" in location\nx.conf:5: unsupported directive \"charset_map\" in http\n"
 	if got != want {
 		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
 	}

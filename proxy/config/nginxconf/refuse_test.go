@@ -195,10 +195,10 @@ func TestConvertRefusalListsEverything(t *testing.T) {
 	}
 	write(main, `events { }
 http {
-    gzip_static on;
+    ssi on;
     server {
         listen 8080;
-        location / { proxy_pass http://127.0.0.1:9000; add_trailer X-T 1; }
+        location / { proxy_pass http://127.0.0.1:9000; limit_rate 1k; }
         include admin.conf;
     }
 }
@@ -207,7 +207,7 @@ http {
     proxy_pass http://127.0.0.1:9000;
     auth_jwt closed;
     auth_jwt_key_file conf/key.jwk;
-    gunzip on;
+    sub_filter a b;
 }
 `)
 	res, err := ConvertFile(main, Options{})
@@ -220,11 +220,11 @@ http {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
-` + main + `:3: unsupported directive "gzip_static" in http
-` + main + `:6: unsupported directive "add_trailer" in location
+` + main + `:3: unsupported directive "ssi" in http
+` + main + `:6: unsupported directive "limit_rate" in location
 ` + inc + `:3: "auth_jwt" directive in location is not enforced by spillway (no token would be checked)
 ` + inc + `:4: "auth_jwt_key_file" directive in location is not enforced by spillway (no token would be checked)
-` + inc + `:5: unsupported directive "gunzip" in location
+` + inc + `:5: unsupported directive "sub_filter" in location
 `
 	if w := warningLines(res.Warnings); w != wantWarnings {
 		t.Errorf("warnings:\n%s\nwant:\n%s", w, wantWarnings)
