@@ -372,9 +372,7 @@ func (x *exchange) finish() {
 	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, false)
 	}
-	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
-		l.Write(x)
-	}
+	x.site.writeAccess(x.accessLogs(), x)
 	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
@@ -497,4 +495,14 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		}
 		p.logRefused(ctx, s, vh, e.Fields, conn, fasthttp.StatusBadRequest, len(ctx.Response.Body()))
 	}
+}
+
+// accessLogs are the access_log lines of the request: those of the
+// location that finally handled it (after try_files, error_page and other
+// internal redirects, as nginx), or the server's when no location did.
+func (x *exchange) accessLogs() []config.AccessLog {
+	if x.loc != nil && x.loc.conf != nil && x.loc.conf.AccessLogs != nil {
+		return x.loc.conf.AccessLogs
+	}
+	return x.vh.conf.AllAccessLogs()
 }

@@ -452,25 +452,47 @@ type sharedLog struct {
 	refs int
 }
 
-// acquire opens (or shares) the access log of every server block of s and
-// fills s.access. On failure nothing is held.
+// acquire opens (or shares) every access log of s, at the server and the
+// location levels, and fills s.access. On failure nothing is held.
 func (ls *logSet) acquire(s *site) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.logs == nil {
 		ls.logs = map[logKey]*sharedLog{}
 	}
-	s.access = map[string]*accesslog.Log{}
+	s.access = map[accessKey]accessOut{}
 	var got []logKey
 	mapsKey := ""
 	if len(s.cfg.Maps) > 0 {
 		mapsKey = fmt.Sprintf("%+v", s.cfg.Maps)
 	}
+	var all []config.AccessLog
 	for _, sc := range s.cfg.Servers {
-		if sc.AccessLog.Off || s.access[sc.AccessLog.Path] != nil {
+		all = append(all, sc.AllAccessLogs()...)
+		for _, l := range sc.Locations {
+			all = append(all, l.AccessLogs...)
+		}
+	}
+	fail := func(err error) error {
+		for _, k := range got {
+			ls.unref(k)
+		}
+		s.access = nil
+		return err
+	}
+	for i := range all {
+		al := &all[i]
+		ak := accessKeyOf(al)
+		if _, ok := s.access[ak]; al.Off || ok {
 			continue
 		}
-		al := &sc.AccessLog
+		var cond *accesslog.Condition
+		if al.If != "" {
+			var err error
+			if cond, err = accesslog.CompileCondition(al.If, s.maps); err != nil {
+				return fail(fmt.Errorf("access_log %s if=%s: %w", al.Path, al.If, err))
+			}
+		}
 		k := logKey{al.Path, al.Format, mapsKey, al.Escape, al.Buffer, al.Flush}
 		sl := ls.logs[k]
 		if sl == nil {
@@ -483,16 +505,12 @@ func (ls *logSet) acquire(s *site) error {
 				}
 			}
 			if err != nil {
-				for _, k := range got {
-					ls.unref(k)
-				}
-				s.access = nil
-				return fmt.Errorf("access_log %s: %w", sc.AccessLog.Path, err)
+				return fail(fmt.Errorf("access_log %s: %w", al.Path, err))
 			}
 		}
 		sl.refs++
 		got = append(got, k)
-		s.access[sc.AccessLog.Path] = sl.log
+		s.access[ak] = accessOut{log: sl.log, cond: cond}
 	}
 	s.logKeys = got
 	return nil

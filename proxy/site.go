@@ -26,14 +26,14 @@ type site struct {
 	groups    map[string]*upstream.Group      // by upstream name, and by host:port for literal proxy_pass
 	counters  map[*upstream.Peer]*serverStats // each server's counters (metrics.go), set by stats.bind
 	listeners map[string][]*vhost
-	access    map[string]*accesslog.Log // by path; held in Proxy.logs
-	logKeys   []logKey                  // what this site holds in Proxy.logs
-	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
-	maps      *vars.Maps                // http.map: the map variables
-	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
-	tunnels   tunnelSet                 // open upgraded connections (tunnel.go), waited for by drain
-	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
-	reqZones  map[string]*reqZone       // limit_req_zone by name (limitreq.go)
+	access    map[accessKey]accessOut // every access_log of the site; held in Proxy.logs
+	logKeys   []logKey                // what this site holds in Proxy.logs
+	tls       map[string]*siteTLS     // by ssl listen address (tls.go)
+	maps      *vars.Maps              // http.map: the map variables
+	retired   atomic.Bool             // a reload replaced it: answers close the connection (reload.go)
+	tunnels   tunnelSet               // open upgraded connections (tunnel.go), waited for by drain
+	userFiles map[string]*userFile    // auth_basic_user_file by path (authbasic.go)
+	reqZones  map[string]*reqZone     // limit_req_zone by name (limitreq.go)
 
 	connZoneByName map[string]*connZone // limit_conn_zone by name (limitconn.go)
 }
@@ -316,4 +316,34 @@ func (vh *vhost) match(path []byte) *location {
 		}
 	}
 	return longest
+}
+
+// accessKey names one access_log of a site's configuration.
+type accessKey struct {
+	path, format, escape, cond string
+	buffer                     int64
+	flush                      time.Duration
+}
+
+func accessKeyOf(al *config.AccessLog) accessKey {
+	return accessKey{al.Path, al.Format, al.Escape, al.If, al.Buffer, al.Flush}
+}
+
+// accessOut is one access_log ready to write: its (shared) file and its if=.
+type accessOut struct {
+	log  *accesslog.Log
+	cond *accesslog.Condition
+}
+
+// writeAccess writes x's line to each of logs whose if= holds (nginx's
+// ngx_http_log_handler); an off list writes nothing.
+func (s *site) writeAccess(logs []config.AccessLog, x vars.Exchange) {
+	for i := range logs {
+		if logs[i].Off {
+			return
+		}
+		if o, ok := s.access[accessKeyOf(&logs[i])]; ok && o.cond.True(x) {
+			o.log.Write(x)
+		}
+	}
 }

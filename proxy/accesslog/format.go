@@ -162,3 +162,27 @@ func escapeJSON(b []byte, start int, found bool) []byte {
 	}
 	return b
 }
+
+// Condition is access_log's if=: compiled once, true for a request when
+// its value is neither empty nor "0" (a variable not found is empty), as
+// nginx's ngx_http_log_handler decides.
+type Condition struct{ v *vars.Value }
+
+// CompileCondition compiles an if= value such as "$loggable".
+func CompileCondition(src string, maps *vars.Maps) (*Condition, error) {
+	v, err := vars.Compile(src, maps)
+	if err != nil {
+		return nil, err
+	}
+	return &Condition{v: v}, nil
+}
+
+// True reports whether x's line is written. A nil Condition is always true.
+func (c *Condition) True(x vars.Exchange) bool {
+	if c == nil {
+		return true
+	}
+	var buf [8]byte
+	b := c.v.AppendEscaped(buf[:0], x, escapeNone)
+	return len(b) != 0 && !(len(b) == 1 && b[0] == '0')
+}

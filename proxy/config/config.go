@@ -215,7 +215,10 @@ type Server struct {
 	// location is chosen (nginx's post-read phase).
 	RealIP RealIP
 
-	AccessLog AccessLog
+	// AccessLog is the server level's first access_log (or {Off: true});
+	// AccessLogs are all of them, in file order (AllAccessLogs).
+	AccessLog  AccessLog
+	AccessLogs []AccessLog
 
 	ClientHeaderTimeout      time.Duration // default 60s
 	ClientHeaderBufferSize   int64         // default 1k
@@ -253,10 +256,23 @@ type Server struct {
 	Locations []*Location
 }
 
-// AccessLog is access_log: off, or a path plus a format.
+// AllAccessLogs is AccessLogs, or AccessLog alone for a Server built by hand.
+func (s *Server) AllAccessLogs() []AccessLog {
+	if len(s.AccessLogs) == 0 || s.AccessLogs[0] != s.AccessLog {
+		return []AccessLog{s.AccessLog}
+	}
+	return s.AccessLogs
+}
+
+// AccessLog is one access_log: off, or a path plus a format. As in nginx,
+// a level's access_log lines replace the inherited ones as a whole, and an
+// "off" among them turns every log of the level off.
 type AccessLog struct {
-	Off    bool
-	Path   string
+	Off  bool
+	Path string
+	// If is access_log's if= condition, like "$loggable": a line is
+	// written only when its value is neither empty nor "0". "" always.
+	If     string
 	Format string // the log_format string; "combined" is expanded to nginx's combined format
 	// Escape is log_format's escape=: "default" (""), "json" or "none".
 	Escape string
@@ -293,6 +309,10 @@ type Location struct {
 	RewriteLog bool      // rewrite_log: each rewrite's match logged at notice
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
+
+	// AccessLogs are the access_log lines in effect for the location (its
+	// own, else inherited); nil in a Location built by hand: the server's.
+	AccessLogs []AccessLog
 
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
 	ProxyHTTPVersion string   // "1.0" (nginx default) or "1.1"

@@ -80,8 +80,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = levelFrom(in)
 	case *[]ErrorLog:
 		*p, err = errorLogsFrom(in)
-	case *AccessLog:
-		*p, err = accessLogFrom(in)
+	case *[]AccessLog:
+		*p, err = accessLogsFrom(in)
 	case *[]vars.MapDef:
 		*p, err = mapsFrom(in)
 	case *Return:
@@ -639,6 +639,28 @@ func errorLogFrom(in any) (ErrorLog, error) {
 	return l, nil
 }
 
+// accessLogsFrom decodes access_log: one log, or a list of them (nginx's
+// several access_log directives at one level).
+func accessLogsFrom(in any) ([]AccessLog, error) {
+	list, ok := in.([]any)
+	if !ok {
+		l, err := accessLogFrom(in)
+		return []AccessLog{l}, err
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("an empty list: want off, or one or more logs, like [logs/access.log, logs/json.log]")
+	}
+	out := make([]AccessLog, len(list))
+	for i, v := range list {
+		l, err := accessLogFrom(v)
+		if err != nil {
+			return nil, fmt.Errorf("log %d: %w", i+1, err)
+		}
+		out[i] = l
+	}
+	return out, nil
+}
+
 // accessLogFrom decodes access_log: off, nginx's "path [format]", or
 // {path, format}. As in nginx, the path "off" turns the log off.
 func accessLogFrom(in any) (AccessLog, error) {
@@ -668,6 +690,12 @@ func accessLogFrom(in any) (AccessLog, error) {
 			},
 			"buffer": func(v any) (err error) { l.Buffer, err = sizeFrom(v); return err },
 			"flush":  func(v any) (err error) { l.Flush, err = durationFrom(v); return err },
+			"if": func(v any) (err error) {
+				if l.If, err = stringFrom(v); err == nil && l.If == "" {
+					err = fmt.Errorf(`empty "if": want a variable, like $loggable`)
+				}
+				return err
+			},
 		})
 		if err != nil {
 			return l, err

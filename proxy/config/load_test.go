@@ -130,6 +130,7 @@ func TestLoadGoodFile(t *testing.T) {
 	wantServer := Server{
 		Listen: []string{"127.0.0.1:8080"}, ServerName: []string{"localhost"},
 		AccessLog:           AccessLog{Path: dir + "/logs/access.log", Format: "combined"},
+		AccessLogs:          []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
@@ -157,7 +158,8 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second, ClientBodyMemoryMax: 1 << 20,
 		ProxyNextUpstream: NextError | NextTimeout,
 		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
-		Redirect: Redirect{Absolute: true, Port: true},
+		Redirect:   Redirect{Absolute: true, Port: true},
+		AccessLogs: []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix

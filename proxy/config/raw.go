@@ -174,7 +174,6 @@ type serverDirectives struct {
 	KeepaliveRequests        *opt[int]           `mapstructure:"keepalive_requests"`
 	UnderscoresInHeaders     *opt[bool]          `mapstructure:"underscores_in_headers"`
 	MergeSlashes             *opt[bool]          `mapstructure:"merge_slashes"`
-	AccessLog                *opt[AccessLog]     `mapstructure:"access_log"`
 
 	sslDirectives   `mapstructure:",squash"` // ssl_* (tls.go)
 	http2Directives `mapstructure:",squash"` // http2, http2_* (http2.go)
@@ -183,6 +182,7 @@ type serverDirectives struct {
 // locationDirectives may be written in http, in a server and in a location;
 // they resolve into Location.
 type locationDirectives struct {
+	AccessLog        *opt[[]AccessLog] `mapstructure:"access_log"` // one, or a list
 	ProxySetHeader   *opt[[]Header]    `mapstructure:"proxy_set_header"`
 	ProxyHTTPVersion *opt[httpVersion] `mapstructure:"proxy_http_version"`
 
@@ -246,7 +246,6 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.KeepaliveRequests, p.KeepaliveRequests)
 	merge(&d.UnderscoresInHeaders, p.UnderscoresInHeaders)
 	merge(&d.MergeSlashes, p.MergeSlashes)
-	merge(&d.AccessLog, p.AccessLog)
 	d.sslDirectives.inherit(&p.sslDirectives)
 	d.http2Directives.inherit(&p.http2Directives)
 }
@@ -255,6 +254,7 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 // from its parent p. proxy_set_header is one directive here, so a level that
 // sets any header replaces the inherited list as a whole, as in nginx.
 func (d *locationDirectives) inherit(p *locationDirectives) {
+	merge(&d.AccessLog, p.AccessLog)
 	merge(&d.ProxySetHeader, p.ProxySetHeader)
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
 	merge(&d.ProxyConnectTimeout, p.ProxyConnectTimeout)
@@ -430,7 +430,7 @@ func envKeys() []string {
 				switch f.typ {
 				case reflect.TypeFor[*opt[[]ErrorLog]]():
 					keys = append(keys, key+".path", key+".level")
-				case reflect.TypeFor[*opt[AccessLog]]():
+				case reflect.TypeFor[*opt[[]AccessLog]]():
 					keys = append(keys, key+".path", key+".format")
 				default:
 					keys = append(keys, key)

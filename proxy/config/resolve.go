@@ -171,7 +171,13 @@ func (c *Config) absolutePaths(prefix string) {
 		if !s.AccessLog.Off {
 			abs(&s.AccessLog.Path)
 		}
+		for i := range s.AccessLogs {
+			abs(&s.AccessLogs[i].Path)
+		}
 		for _, l := range s.Locations {
+			for i := range l.AccessLogs {
+				abs(&l.AccessLogs[i].Path)
+			}
 			abs(&l.ProxyTempPath)
 			abs(&l.ClientBodyTempPath)
 			abs(&l.Root)
@@ -212,18 +218,24 @@ func resolveErrorLogs(o *opt[[]ErrorLog]) []ErrorLog {
 	return logs
 }
 
-func resolveAccessLog(o *opt[AccessLog]) AccessLog {
-	l := o.or(AccessLog{})
-	if l.Off {
-		return AccessLog{Off: true}
+// resolveAccessLogs is a level's access logs: nginx's default one when
+// none is set, and just {Off: true} when one of them is off (nginx's
+// log handler stops at "off" whatever else the level lists).
+func resolveAccessLogs(o *opt[[]AccessLog]) []AccessLog {
+	logs := slices.Clone(o.or([]AccessLog{{}}))
+	for i := range logs {
+		l := &logs[i]
+		if l.Off {
+			return []AccessLog{{Off: true}}
+		}
+		if l.Path == "" {
+			l.Path = defaultAccessLogPath
+		}
+		if l.Format == "" {
+			l.Format = defaultAccessFormat
+		}
 	}
-	if l.Path == "" {
-		l.Path = defaultAccessLogPath
-	}
-	if l.Format == "" {
-		l.Format = defaultAccessFormat
-	}
-	return l
+	return logs
 }
 
 func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upstream {
@@ -403,7 +415,7 @@ func validCheckHost(s string) bool {
 
 func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *problems) *Server {
 	srv := &Server{
-		AccessLog:                resolveAccessLog(s.AccessLog),
+		AccessLogs:               resolveAccessLogs(s.locationDirectives.AccessLog),
 		ClientHeaderTimeout:      s.ClientHeaderTimeout.or(defaultClientHeaderTimeout),
 		ClientHeaderBufferSize:   s.ClientHeaderBufferSize.or(defaultClientHeaderBufSize),
 		LargeClientHeaderBuffers: s.LargeClientHeaderBuffers.or(defaultLargeClientHeaderBuffers()),
@@ -455,6 +467,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			}
 		}
 	}
+	srv.AccessLog = srv.AccessLogs[0]
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 	srv.HTTP2 = s.http2Directives.resolve(srv)
 
@@ -489,7 +502,7 @@ func (s *rawServer) checkDirectives(p *problems) {
 }
 
 func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *problems) *Location {
-	loc := &Location{}
+	loc := &Location{AccessLogs: resolveAccessLogs(l.AccessLog)}
 	if l.Path.set() {
 		var err error
 		if loc.Path, loc.Match, loc.Regex, err = parseLocationPath(l.Path.v); err != nil {

@@ -19,15 +19,20 @@ func (d *serverDirectives) check(p *problems) {
 	if d.ClientHeaderBufferSize.or(1) <= 0 {
 		p.add(d.ClientHeaderBufferSize.at(), `"client_header_buffer_size" must be greater than 0`)
 	}
-	if l := d.AccessLog.or(AccessLog{}); !l.Off && l.Format != "" && l.Format != "combined" {
-		p.checkVariables(d.AccessLog.at(), "log_format", l.Format)
-	}
 	d.http2Directives.check(p)
 }
 
 // check checks the location directives in effect at one level (http, a
 // server or a location, after inheritance).
 func (d *locationDirectives) check(p *problems) {
+	for _, l := range d.AccessLog.or(nil) {
+		if !l.Off && l.Format != "" && l.Format != "combined" {
+			p.checkVariables(d.AccessLog.at(), "log_format", l.Format)
+		}
+		if l.If != "" {
+			p.checkVariables(d.AccessLog.at(), "access_log", l.If)
+		}
+	}
 	for _, o := range []*opt[string]{d.ProxyTempPath, d.ClientBodyTempPath} {
 		if o.set() && strings.TrimSpace(o.v) == "" {
 			p.add(o.at(), "%q must not be empty", directiveOf(o.at()))

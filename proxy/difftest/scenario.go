@@ -461,6 +461,9 @@ func yamlLocations(s *Scenario, dir string) string {
 			case "rewrite": // one list in proxy.yaml
 				rewrites = append(rewrites, strconv.Quote(d.Value))
 				continue
+			case "access_log": // "path difftest [if=...]" or "off"
+				b.WriteString("          access_log: " + yamlAccessLog(s, strings.ReplaceAll(d.Value, "{DIR}", dir)) + "\n")
+				continue
 			}
 			v := strings.ReplaceAll(d.Value, "{DIR}", dir)
 			if d.Name == "return" {
@@ -542,4 +545,20 @@ func usesUwsgi(s *Scenario) bool {
 		}
 	}
 	return false
+}
+
+// yamlAccessLog is proxy.yaml's form of a location's access_log written as
+// nginx's "path difftest [if=...]" (the scenario's own format) or "off".
+func yamlAccessLog(s *Scenario, v string) string {
+	f := strings.Fields(v)
+	if len(f) == 1 && f[0] == "off" {
+		return "off"
+	}
+	out := "{path: " + yamlString(f[0]) + ", format: '" + s.accessFormat() + "'"
+	for _, p := range f[min(2, len(f)):] {
+		if c, ok := strings.CutPrefix(p, "if="); ok {
+			out += ", if: " + yamlString(c)
+		}
+	}
+	return out + "}"
 }

@@ -292,7 +292,6 @@ type level struct {
 	zonesVal      *yaml.Node // limit_req_zone entries (http)
 	connVal       *yaml.Node // limit_conn entries
 	connZonesVal  *yaml.Node // limit_conn_zone entries (http)
-	accessLog     *Directive // the first access_log of the level
 
 	// server
 	listens   []listenAddr

@@ -349,17 +349,15 @@ http {
   server { listen 82; access_log logs/c.log js if=$loggable; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
 			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/spillway.pid",
-				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n    buffer: 32k\n",
+				"access_log:\n    - path: /p/logs/access.log\n      format: $remote_addr \"$request\" $status\n      buffer: 32k\n    - path: /var/log/second.log\n      format: combined\n",
 				"proxy_temp_path: /p/cache/proxy", "client_body_temp_path: /abs/client", "access_log: off",
-				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'\n        escape: json\n"},
+				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'\n        escape: json\n        if: $loggable\n",
+				"path: /p/logs/loc.log\n"},
 			warns: []string{
 				`2: unsupported error log "syslog:server=10.0.0.1" in main: spillway writes to a file or stderr`,
 				`4: ignored directive "pid" in main: spillway does not take nginx's pid file, it writes /p/run/spillway.pid`,
-				`11: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:10 is converted`,
 				`12: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
-				`14: unsupported directive "access_log" in location: spillway writes access logs per server`,
 				`15: unsupported log_format "bad" in server: unknown "nonsense_variable" variable; access_log not converted`,
-				`16: unsupported parameter "if=$loggable" of "access_log" in server`,
 			},
 		},
 		{

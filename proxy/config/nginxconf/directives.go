@@ -44,7 +44,7 @@ func init() {
 	add("main", "worker_shutdown_timeout", single(timeValue))
 
 	add("http", "log_format", func(*conv, *level, *Directive) error { return nil }) // read by conv.http
-	add(inServers, "access_log", accessLog)
+	add(inLocations, "access_log", accessLog)
 	add(inServers, "client_header_timeout", single(timeValue))
 	add(inServers, "client_header_buffer_size", single(sizeValue))
 	add(inServers, "large_client_header_buffers", buffers)
@@ -252,7 +252,6 @@ var unsupportedWhy = map[string]string{
 	"mail":               "spillway proxies HTTP only",
 	"ssl_certificate":    "spillway has no TLS",
 	"error_log":          "spillway's error logs are set at the top level",
-	"access_log":         "spillway writes access logs per server",
 	"proxy_cache":        "spillway does not cache",
 	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
@@ -608,17 +607,12 @@ func accessLog(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 1 {
 		return invalidArgs(d)
 	}
-	if lv.accessLog != nil {
-		c.warn(d, Unsupported, "unsupported directive \"access_log\" in %s: spillway writes one access log per server, the one at %s is converted", lv.ctx, where(lv.accessLog))
-		return nil
-	}
-	lv.accessLog = d
 	path := d.Args[0]
 	if path == "off" {
 		if len(d.Args) != 1 {
 			return invalidArgs(d)
 		}
-		lv.m.set("access_log", str("off"))
+		addAccessLog(lv, str("off"))
 		return nil
 	}
 	if strings.HasPrefix(path, "syslog:") || strings.Contains(path, "$") {
@@ -659,12 +653,30 @@ func accessLog(c *conv, lv *level, d *Directive) error {
 				return errAt(d, "invalid flush time \"%s\"", val)
 			}
 			m.set("flush", str(val))
+		case "if":
+			if val == "" {
+				return errAt(d, "invalid parameter \"%s\"", a)
+			}
+			m.set("if", str(val))
 		default:
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"access_log\" in %s", a, lv.ctx)
 		}
 	}
-	lv.m.set("access_log", m.n)
+	addAccessLog(lv, m.n)
 	return nil
+}
+
+// addAccessLog adds one access_log to its level: several access_log lines
+// make a list, each log with its own format and if=, as in nginx.
+func addAccessLog(lv *level, n *yaml.Node) {
+	switch prev := lv.m.get("access_log"); {
+	case prev == nil:
+		lv.m.set("access_log", n)
+	case prev.Kind == yaml.SequenceNode:
+		prev.Content = append(prev.Content, n)
+	default:
+		lv.m.set("access_log", &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{prev, n}})
+	}
 }
 
 // keepaliveTimeout is the client side's "keepalive_timeout timeout
