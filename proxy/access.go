@@ -36,7 +36,7 @@ func (x *exchange) accessPhases(expecting bool) bool {
 	rules, auth, ar, any := &vh.conf.Access, vh.auth, vh.authRq, vh.conf.SatisfyAny
 	limits, lc, conns, cc := vh.limits, &vh.conf.LimitReq, vh.conns, &vh.conf.LimitConn
 	if x.loc != nil {
-		if x.loc.conf.Internal {
+		if x.loc.conf.Internal && !x.internal {
 			// ngx_http_core_find_config_phase: a client's request for an
 			// internal location is 404, before anything else.
 			x.page(fasthttp.StatusNotFound)

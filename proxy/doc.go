@@ -10,6 +10,8 @@
 //
 //	accept, read request head        fasthttp.Server (proxy.go)
 //	route: server block, location    vhostFor, vhost.match (site.go)
+//	rewrite module: scripts, search  exchange.rewritePhases: server's script, location,
+//	again after a rewrite            its script, again while $uri changed (rewrite.go)
 //	buffer the request body          exchange.readBody (body.go)
 //	build the upstream head once     exchange.buildHead, appendHead (request.go); picks the
 //	                                 upstream.Protocol: HTTP1, or FastCGI (fcgi.go)

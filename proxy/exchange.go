@@ -54,7 +54,22 @@ type exchange struct {
 	args       []byte
 	quoted     bool
 	uriInvalid bool
-	redirected bool // an internal redirect changed path (files.go)
+	redirected bool // an internal redirect changed path (files.go), or a rewrite path or args (rewrite.go)
+
+	// The rewrite module's state (rewrite.go): nginx's r->uri_changed (a
+	// rewrite asks for the location to be searched again), the searches
+	// so far (r->uri_changes), r->valid_location cleared by a rewrite's
+	// break flag, r->internal (an internal location is reachable), and the
+	// captures of the last regex matched.
+	uriChanged   bool
+	uriChanges   int
+	rewriteBroke bool
+	internal     bool // nginx's r->internal: a rewrite or an internal redirect changed $uri
+	caps         struct {
+		src string
+		loc []int
+	}
+	uninit func(string) // x.uninitialized, made once
 
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream
@@ -89,7 +104,7 @@ type exchange struct {
 	// parent is set on an auth_request subrequest (authrequest.go): it
 	// answers its parent, never the client.
 	parent   *exchange
-	authVars [][]byte // auth_request_set's values by slot (vars.Request.Set)
+	authVars [][]byte // auth_request_set's and set's values by slot (vars.Request.Set)
 	authBuf  []byte   // their bytes
 	// subDone: a subrequest ran. nginx's connection log then says "while
 	// sending to client" (the subrequest's last action) on the request's
@@ -121,7 +136,7 @@ func (x *exchange) reset() {
 		client: x.client[:0], realipFrom: x.realipFrom[:0], ppAddr: x.ppAddr[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0], bal: upstream.Balance{Key: x.bal.Key[:0]},
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
-		authVars: x.authVars, authBuf: x.authBuf[:0],
+		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit,
 	}
 }
 

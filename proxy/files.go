@@ -107,13 +107,14 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			return true, false
 		}
 		x.setPath(r.URI, r.Args)
-		x.redirected = true
-		x.loc = x.vh.match(x.path)
+		x.redirected, x.internal = true, true
+		if x.rewritePhases() { // nginx runs the rewrite phases again (rewrite.go)
+			return true, false
+		}
 		if x.loc == nil {
 			x.page(fasthttp.StatusNotFound)
 			return true, false
 		}
-		x.vars.req.Root = x.loc.conf.Root
 		// nginx runs the access phase again for the new location (an
 		// internal one is reachable now); limit_req and limit_conn count
 		// a request once (r->main), so they are not run again.

@@ -66,16 +66,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 		return
 	}
 	x.applyRealIP(&x.vh.conf.RealIP) // set_real_ip_from: nginx's post-read phase (realip.go)
-	if x.runPhase(x.vh.rw, false) {  // the server's rewrites and return: nginx's server rewrite phase (rewrite.go)
-		x.finish()
-		return
-	}
-	if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
-		x.redirectSlash()
-		x.finish()
-		return
-	}
-	if x.loc != nil && x.runPhase(x.loc.rw, true) { // the location's rewrites and return, before access control (rewrite.go)
+	if x.rewritePhases() {           // server rewrite, find config, rewrite, post rewrite: answered by a return, a redirect, the cycle limit (rewrite.go)
 		x.finish()
 		return
 	}

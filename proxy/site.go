@@ -45,7 +45,7 @@ type vhost struct {
 	authRq *authRequest  // the server's auth_request, likewise (authrequest.go)
 	limits []reqLimit    // the server's limit_req, likewise
 	conns  []connLimit   // the server's limit_conn, likewise
-	rw     *rewritePhase // the server's rewrites and return (rewrite.go)
+	rw     *rewritePhase // the server's rewrite, set, if, break, return (rewrite.go)
 	name   string        // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
@@ -78,7 +78,7 @@ type location struct {
 	headers *respHeaders     // add_header, expires; nil: none (headers.go)
 	up      *upHeaders       // proxy_redirect, proxy_hide_header, ...; never nil (upheaders.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
-	rw      *rewritePhase    // rewrites and return (rewrite.go)
+	rw      *rewritePhase    // rewrite, set, if, break, return (rewrite.go)
 }
 
 // sets reports whether proxy_set_header names the header.
@@ -101,7 +101,7 @@ type compiledHeader struct {
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*upstream.Group{}, listeners: map[string][]*vhost{}}
-	maps, err := vars.CompileScope(cfg.Maps, authSetNames(cfg)) // auth_request_set's too (authrequest.go)
+	maps, err := vars.CompileVars(cfg.Maps, authSetNames(cfg), cfg.SetVars) // auth_request_set's (authrequest.go) and set's (rewrite.go) too
 	if err != nil {
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
@@ -128,7 +128,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		if vh.headers, err = compileHeaders(sc.Headers, s.maps); err != nil {
 			return nil, err
 		}
-		if vh.rw, err = compilePhase(sc.Rewrite, sc.Return, sc.RewriteLog, sc.Redirect, s.maps); err != nil {
+		if vh.rw, err = compileScript(sc.Script, sc.RewriteLog, sc.Redirect, s.maps, nil); err != nil {
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
 		built := make([]*location, 0, len(sc.Locations))
@@ -231,11 +231,10 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
 		return nil, err
 	}
-	rw, err := compilePhase(lc.Rewrite, lc.Return, lc.RewriteLog, lc.Redirect, s.maps)
-	if err != nil {
+	buildIf := func(ic *config.Location) (*location, error) { return s.buildLocation(ic, now, prev) }
+	if loc.rw, err = compileScript(lc.Script, lc.RewriteLog, lc.Redirect, s.maps, buildIf); err != nil {
 		return nil, err
 	}
-	loc.rw = rw
 	if lc.FastCGI != nil {
 		f, err := compileFastCGI(lc, s.maps)
 		if err != nil {

@@ -33,6 +33,15 @@ func (x *exchange) beginVars() {
 	v.req = vars.Request{Start: x.start, URI: bstr(x.path), Args: bstr(x.args),
 		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
 		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
+	if n := x.site.maps.Sets(); n > 0 { // set's variables, empty until a set writes them (rewrite.go)
+		if len(x.authVars) < n { // kept across requests, cleared by reset
+			x.authVars = append(x.authVars[:0], make([][]byte, n)...)
+		}
+		if x.uninit == nil {
+			x.uninit = x.uninitialized
+		}
+		v.req.Uninit = x.uninit
+	}
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host

@@ -57,6 +57,9 @@ type Config struct {
 	// Maps are http.map: nginx's map blocks, in file order, their
 	// variables known in every value (proxy/vars compiles them).
 	Maps []vars.MapDef
+	// SetVars are the variables the set directives of every level
+	// define (nginx's are known in the whole http block), in file order.
+	SetVars []string
 }
 
 // AllErrorLogs is ErrorLogs, or ErrorLog alone for a Config built by hand.
@@ -242,13 +245,14 @@ type Server struct {
 	// requests no location matches.
 	AuthRequest AuthRequest
 
-	// Return answers every request to the server before a location is
-	// chosen (nginx's server rewrite phase; rewrite.go).
-	Return Return
-	// Rewrite are the server's redirecting rewrites, run before its
-	// return (rewrite.go).
-	Rewrite    []Rewrite
+	// Script is the server's rewrite-module directives (rewrite, set,
+	// if, break, then its return key) in order: nginx's server rewrite
+	// phase, before a location is chosen (rewrite.go).
+	Script     []Stmt
 	RewriteLog bool // rewrite_log: the server's rewrites log at notice
+	// UninitializedVariableWarn is uninitialized_variable_warn (default
+	// on), for what runs before a location is chosen.
+	UninitializedVariableWarn bool
 	// Redirect is the server level's absolute_redirect,
 	// server_name_in_redirect and port_in_redirect: its return's.
 	Redirect Redirect
@@ -301,12 +305,15 @@ type Location struct {
 	Regex *regexp.Regexp // for MatchRegex / MatchRegexCaseless
 
 	ProxyPass  ProxyPass
-	StubStatus bool      // stub_status: answer with the status page, not proxied
-	Internal   bool      // internal: 404 to every client request (access.go)
-	Return     Return    // return: answered before access checks, not proxied (rewrite.go)
-	Redirect   Redirect  // absolute_redirect, server_name_in_redirect, port_in_redirect (rewrite.go)
-	Rewrite    []Rewrite // rewrite: redirects, run before return (rewrite.go)
-	RewriteLog bool      // rewrite_log: each rewrite's match logged at notice
+	StubStatus bool     // stub_status: answer with the status page, not proxied
+	Internal   bool     // internal: 404 to every client request (access.go)
+	Redirect   Redirect // absolute_redirect, server_name_in_redirect, port_in_redirect (rewrite.go)
+	// Script is the location's rewrite-module directives (rewrite, set,
+	// if, break, then its return key) in order: nginx's rewrite phase,
+	// before access checks (rewrite.go).
+	Script                    []Stmt
+	RewriteLog                bool // rewrite_log: each rewrite's match logged at notice
+	UninitializedVariableWarn bool // uninitialized_variable_warn, default on
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
 

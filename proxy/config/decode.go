@@ -86,8 +86,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = mapsFrom(in)
 	case *Return:
 		*p, err = returnFrom(in) // rewrite.go
-	case *[]Rewrite:
-		*p, err = rewritesFrom(in) // rewrite.go
+	case *[]Stmt:
+		*p, err = scriptFrom(in) // rewrite.go
 	case *[]rewriteRule:
 		*p, err = rewriteRulesFrom(in) // upstreamheaders.go
 	default:

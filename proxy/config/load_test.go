@@ -134,8 +134,9 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
-		MergeSlashes: true, // nginx's default
-		Redirect:     Redirect{Absolute: true, Port: true},
+		MergeSlashes:              true, // nginx's default
+		Redirect:                  Redirect{Absolute: true, Port: true},
+		UninitializedVariableWarn: true,
 		HTTP2: HTTP2{MaxConcurrentStreams: 128, RecvBufferSize: 256 << 10, BodyPrereadSize: 64 << 10,
 			ChunkSize: 8 << 10, IdleTimeout: 75 * time.Second, MaxHeaderBytes: 4 * 8 << 10}, // nginx's defaults
 	}
@@ -158,8 +159,9 @@ func TestLoadGoodFile(t *testing.T) {
 		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second, ClientBodyMemoryMax: 1 << 20,
 		ProxyNextUpstream: NextError | NextTimeout,
 		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
-		Redirect:   Redirect{Absolute: true, Port: true},
-		AccessLogs: []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
+		Redirect:                  Redirect{Absolute: true, Port: true},
+		AccessLogs:                []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
+		UninitializedVariableWarn: true,
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix

@@ -95,7 +95,7 @@ type rawServer struct {
 	ServerName *opt[words]       `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
 	Return     *opt[Return]      `mapstructure:"return"`  // rewrite.go
-	Rewrite    *opt[[]Rewrite]   `mapstructure:"rewrite"` // rewrite.go
+	Rewrite    *opt[[]Stmt]      `mapstructure:"rewrite"` // rewrite.go: the rewrite module's directives in order
 
 	serverDirectives   `mapstructure:",squash"`
 	locationDirectives `mapstructure:",squash"`
@@ -113,8 +113,8 @@ type rawLocation struct {
 	// client asking for it gets 404 (access.go).
 	Internal *opt[bool] `mapstructure:"internal"`
 	// Return answers the location itself (rewrite.go).
-	Return  *opt[Return]    `mapstructure:"return"`
-	Rewrite *opt[[]Rewrite] `mapstructure:"rewrite"`
+	Return  *opt[Return] `mapstructure:"return"`
+	Rewrite *opt[[]Stmt] `mapstructure:"rewrite"` // rewrite, set, if, break, return in order
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)

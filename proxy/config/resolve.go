@@ -108,8 +108,10 @@ func resolve(raw *rawFile, p *problems) *Config {
 	}
 
 	sets := authRequestSetNames(h) // in scope everywhere, maps included (authrequest.go)
-	c.Maps = resolveMaps(h.Map, sets, p)
+	c.SetVars = h.scriptVars(p)    // set's likewise (rewrite.go)
+	c.Maps = resolveMaps(h.Map, append(slices.Clone(sets), c.SetVars...), p)
 	p.mapNames = append(p.mapNames, sets...)
+	p.mapNames = append(p.mapNames, c.SetVars...)
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)
@@ -471,12 +473,13 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 	srv.HTTP2 = s.http2Directives.resolve(srv)
 
-	srv.Return = s.Return.or(Return{})
-	srv.Rewrite = s.Rewrite.or(nil)
+	srv.Script = script(s.Rewrite, s.Return)
 	srv.RewriteLog = s.RewriteLog.or(false)
+	srv.UninitializedVariableWarn = s.UninitializedVariableWarn.or(true)
 	srv.Redirect = s.redirectDirectives.resolve()
+	checkServerScript(srv.Script, s.Rewrite.at(), p)
 	s.checkDirectives(p)
-	if len(s.Locations) == 0 && srv.Return.Code == 0 && len(srv.Rewrite) == 0 {
+	if len(s.Locations) == 0 && len(srv.Script) == 0 {
 		p.add(key, `server has no locations: add locations: [{path: /, proxy_pass: http://...}]`)
 	}
 	seen := map[string]bool{}
@@ -524,23 +527,24 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
 	loc.Internal = l.Internal.or(false)
-	loc.Return = l.Return.or(Return{})
-	loc.Rewrite = l.Rewrite.or(nil)
+	loc.Script = script(l.Rewrite, l.Return)
 	loc.RewriteLog = l.RewriteLog.or(false)
+	loc.UninitializedVariableWarn = l.UninitializedVariableWarn.or(true)
 	loc.Redirect = l.redirectDirectives.resolve()
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && loc.Return.Code == 0 && len(loc.Rewrite) == 0:
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
-	l.resolveFastCGI(loc, key, upstreams, p)       // fastcgi_pass replaces the proxy_* values
-	l.resolveUwsgi(loc, upstreams, p)              // uwsgi_pass too (uwsgi.go)
-	l.upstreamHeaderDirectives.resolveInto(loc, p) // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
-	loc.RealIP = l.realIPDirectives.resolve(p)     // set_real_ip_from, ... (realip.go)
-	l.resolveStatic(loc, p)                        // root, alias, index, try_files (static.go)
+	l.resolveFastCGI(loc, key, upstreams, p)               // fastcgi_pass replaces the proxy_* values
+	l.resolveUwsgi(loc, upstreams, p)                      // uwsgi_pass too (uwsgi.go)
+	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
+	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
+	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
+	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
 	return loc
 }
 

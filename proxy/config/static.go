@@ -103,6 +103,20 @@ func defaultTypes() map[string]string {
 	return map[string]string{"html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"}
 }
 
+// DefaultContentType is the Content-Type nginx gives what it answers for
+// uri by itself (a return's text) where no types block is written: its
+// default types hash for the extension of uri's last segment, else
+// text/plain.
+func DefaultContentType(uri string) string {
+	seg := uri[strings.LastIndexByte(uri, '/')+1:]
+	if i := strings.LastIndexByte(seg, '.'); i >= 0 {
+		if t, ok := defaultTypes()[strings.ToLower(seg[i+1:])]; ok {
+			return t
+		}
+	}
+	return "text/plain"
+}
+
 // servesFiles reports whether a location without a content handler serves
 // files: root, alias, index or try_files reach it.
 func (l *rawLocation) servesFiles() bool {

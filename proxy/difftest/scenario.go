@@ -86,6 +86,10 @@ type Scenario struct {
 	// ServerRewrite is likewise that server's one rewrite (nginx's
 	// arguments), before its return if both are set.
 	ServerRewrite string
+	// ServerDirectives go into the scenario's own server (localhost),
+	// before its locations: the rewrite module's (rewrite, set, if,
+	// return), as in a location (yamlScript).
+	ServerDirectives []Directive
 	// AccessFormat is both sides' access-log format; "" is accessFormat,
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
@@ -271,12 +275,12 @@ http {
 	fmt.Fprintf(&b, `    server {
         listen %s%s;
         server_name localhost;
-%s        location / {
+%s%s        location / {
             proxy_pass http://app%s;
         }
     }
 }
-`, listen, listenParams(s), nginxLocations(s, dir), s.ProxyPassURI)
+`, listen, listenParams(s), nginxDirectives(s.ServerDirectives, dir, "        "), nginxLocations(s, dir), s.ProxyPassURI)
 	return b.String()
 }
 
@@ -385,7 +389,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
     - listen: ["` + listenHost + `:0` + listenParams(s) + `"]
       server_name: [localhost]
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
-      locations:
+` + yamlServerScript(s, dir) + `      locations:
 ` + yamlLocations(s, dir) + `        - path: /
           proxy_pass: http://app` + s.ProxyPassURI + `
 `)
@@ -408,12 +412,113 @@ func nginxLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        location %s {\n", l.Path)
-		for _, d := range l.Directives {
-			fmt.Fprintf(&b, "            %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
-		}
+		b.WriteString(nginxDirectives(l.Directives, dir, "            "))
 		b.WriteString("        }\n")
 	}
 	return b.String()
+}
+
+// nginxDirectives writes directives one a line; an if's value holds its
+// condition and block: `($a = b) { return 403; }`.
+func nginxDirectives(ds []Directive, dir, indent string) string {
+	var b strings.Builder
+	for _, d := range ds {
+		end := ";"
+		if d.Name == "if" {
+			end = ""
+		}
+		fmt.Fprintf(&b, "%s%s %s%s\n", indent, d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir), end)
+	}
+	return b.String()
+}
+
+// scripted reports whether directives use set, if or break: the rewrite
+// module's directives then go to proxy.yaml's rewrite list in order,
+// return included (yamlScript).
+func scripted(ds []Directive) bool {
+	for _, d := range ds {
+		if d.Name == "set" || d.Name == "if" || d.Name == "break" {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlServerScript is the server's rewrite list for ServerDirectives.
+func yamlServerScript(s *Scenario, dir string) string {
+	if len(s.ServerDirectives) == 0 {
+		return ""
+	}
+	items, _ := yamlScript(s.ServerDirectives, dir)
+	return "      rewrite: [" + strings.Join(items, ", ") + "]\n"
+}
+
+// yamlScript translates the rewrite module's directives into proxy.yaml's
+// rewrite list entries, in order; other directives (inside an if: its
+// location keys) come back as "key: value" pairs.
+func yamlScript(ds []Directive, dir string) (items, keys []string) {
+	var addHeaders []string
+	for _, d := range ds {
+		v := strings.ReplaceAll(d.Value, "{DIR}", dir)
+		switch d.Name {
+		case "rewrite":
+			items = append(items, strconv.Quote(v))
+		case "set":
+			items = append(items, "{set: "+strconv.Quote(v)+"}")
+		case "break":
+			items = append(items, "{break: true}")
+		case "return":
+			items = append(items, "{return: "+strconv.Quote(returnYAML(v))+"}")
+		case "if":
+			end := strings.Index(v, ") {")
+			cond, block := v[1:end], strings.TrimSpace(v[end+3:])
+			block = strings.TrimSuffix(block, "}")
+			var body []Directive
+			for _, st := range splitStatements(block) {
+				name, val, _ := strings.Cut(st, " ")
+				body = append(body, Directive{name, val})
+			}
+			sub, subKeys := yamlScript(body, dir)
+			item := "{if: " + strconv.Quote(cond)
+			if len(sub) > 0 {
+				item += ", rewrite: [" + strings.Join(sub, ", ") + "]"
+			}
+			for _, k := range subKeys {
+				item += ", " + k
+			}
+			items = append(items, item+"}")
+		case "add_header":
+			addHeaders = append(addHeaders, strconv.Quote(unquoteAll(v)))
+		case "internal":
+			keys = append(keys, d.Name+": true")
+		default:
+			keys = append(keys, d.Name+": "+strconv.Quote(unquote(v)))
+		}
+	}
+	if len(addHeaders) > 0 {
+		keys = append(keys, "add_header: ["+strings.Join(addHeaders, ", ")+"]")
+	}
+	return items, keys
+}
+
+// splitStatements splits a block's text at the semicolons outside quotes.
+func splitStatements(block string) []string {
+	var out []string
+	quote, start := byte(0), 0
+	for i := 0; i < len(block); i++ {
+		switch c := block[i]; {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote == 0 && (c == '"' || c == '\''):
+			quote = c
+		case quote == 0 && c == ';':
+			if st := strings.TrimSpace(block[start:i]); st != "" {
+				out = append(out, st)
+			}
+			start = i + 1
+		}
+	}
+	return out
 }
 
 // listenParams is " " and the scenario's listen parameters, or "".
@@ -439,6 +544,14 @@ func yamlLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
+		if scripted(l.Directives) {
+			items, keys := yamlScript(l.Directives, dir)
+			for _, k := range keys {
+				b.WriteString("          " + k + "\n")
+			}
+			b.WriteString("          rewrite: [" + strings.Join(items, ", ") + "]\n")
+			continue
+		}
 		var access, rewrites, trailers, headers, sets, params []string
 		for _, d := range l.Directives {
 			switch d.Name {

@@ -80,12 +80,42 @@ type Request struct {
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
 	RemoteUser string // $remote_user; spillway has no auth yet: ""
-	// Set are the values auth_request_set assigned, by slot
+	// Set are the values auth_request_set and set assigned, by slot
 	// (Maps.SetIndex); a nil entry, or a slot past the end, is not set.
-	Set [][]byte
+	// A set variable not set reads as "" after Uninit is told its name
+	// (nginx's uninitialized_variable_warn), once while its slot exists.
+	Set    [][]byte
+	Uninit func(name string)
 
 	id    [16]byte // $request_id once made
 	idSet bool
+}
+
+// appendSet appends a set variable's value (Request.Set): an
+// auth_request_set variable not set is not found; a set variable not set
+// is "" (reported to Uninit, and then kept as ""), or, named like a family
+// ($http_NAME), the family's value.
+func (m *Maps) appendSet(dst []byte, p *part, x Exchange) ([]byte, bool) {
+	r := x.Request()
+	if p.n < len(r.Set) && r.Set[p.n] != nil {
+		return append(dst, r.Set[p.n]...), true
+	}
+	sl := m.slot(p.n)
+	switch {
+	case sl == nil || !sl.rewrite:
+		return dst, false
+	case sl.fallback.k != kLiteral:
+		// set $http_x_forwarded_proto ...: until it is set the variable
+		// is the header's, as nginx reads a prefixed name set defines.
+		return appendVar(dst, &sl.fallback, x)
+	}
+	if r.Uninit != nil {
+		r.Uninit(sl.name)
+	}
+	if p.n < len(r.Set) {
+		r.Set[p.n] = []byte{} // nginx keeps the empty value: one warning
+	}
+	return dst, true
 }
 
 // Conn is the client connection ($remote_addr, $server_port, $ssl_*) and
@@ -213,7 +243,7 @@ const (
 	kArg          // $arg_NAME
 	kMap          // a map's variable (part.n: its index in Maps)
 	kCapture      // $1..$9 inside a map's value (part.n)
-	kSet          // an auth_request_set variable (part.n: its slot, Request.Set)
+	kSet          // an auth_request_set or set variable (part.n: its slot, Request.Set)
 
 	kUpstreamCookie // $upstream_cookie_NAME: a cookie the last upstream response set
 )
@@ -266,7 +296,9 @@ func Names() []string {
 }
 
 // Builtin reports whether name (without '$') is a variable of the table,
-// which auth_request_set may not assign (nginx: "the duplicate variable").
+// which auth_request_set and set may not assign (nginx: "the duplicate
+// variable"). A name of a family ($http_NAME, $arg_NAME...) is not: set
+// then shadows it for the request.
 func Builtin(name string) bool {
 	_, ok := names[strings.ToLower(name)]
 	return ok
@@ -372,15 +404,23 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 		}
 		return part{k: kCapture, n: int(name[0] - '0')}, nil
 	}
+	if p, ok := prefixPart(name); ok {
+		return p, nil
+	}
+	return part{}, &UnknownError{Name: name}
+}
+
+// prefixPart is name as one of the NAME families.
+func prefixPart(name string) (part, bool) {
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
 			if p.k != kCookie && p.k != kArg && p.k != kUpstreamCookie {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
-			return part{k: p.k, arg: rest}, nil
+			return part{k: p.k, arg: rest}, true
 		}
 	}
-	return part{}, &UnknownError{Name: name}
+	return part{}, false
 }
 
 // UnknownError is a variable spillway does not know.
@@ -459,10 +499,8 @@ func (v *Value) append(dst []byte, x Exchange, esc Escape, caps *captures, depth
 			found = len(dst) > start
 		case kSet:
 			// found even when empty: nginx logs a value set to "" as
-			// nothing, and one never set as "-"
-			if set := x.Request().Set; p.n < len(set) && set[p.n] != nil {
-				dst, found = append(dst, set[p.n]...), true
-			}
+			// nothing, and one never set by auth_request_set as "-"
+			dst, found = v.maps.appendSet(dst, p, x)
 		default:
 			dst, found = appendVar(dst, p, x)
 		}

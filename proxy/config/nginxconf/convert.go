@@ -275,6 +275,7 @@ type conv struct {
 	firstErr  error      // the first nginx error (*Error); conversion goes on to list the rest
 	firstSeq  int        // its directive's reading order
 	authSets  []string   // the variables auth_request_set assigns (maps.go authSetNames)
+	setVars   []string   // the variables set defines anywhere in http (rewrite.go)
 }
 
 // level is one context being converted: its output mapping and what its
@@ -306,6 +307,7 @@ type level struct {
 	returned    bool       // a return converted: later rewrites are never reached
 	broken      bool       // break: later rewrites and returns are never reached
 	rewriteVal  *yaml.Node // the rewrite list (rewrite.go)
+	inIf        bool       // an if block's level (rewrite.go)
 	proxyTarget string
 	healthCheck *Directive
 
@@ -396,6 +398,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 		}
 	}
 	c.authSets = authSetNames(http.Block, nil) // in scope everywhere, like the maps' (maps.go)
+	c.setVars = setNames(http.Block, nil)      // set's too (rewrite.go)
 	c.checkMaps()
 	for _, d := range http.Block {
 		switch d.Name {

@@ -21,7 +21,7 @@ type handler func(c *conv, lv *level, d *Directive) error
 var handlers = map[string]map[string]handler{}
 
 // blockDirectives are the handled directives that open a block.
-var blockDirectives = map[string]bool{"location": true}
+var blockDirectives = map[string]bool{"location": true, "if": true}
 
 // Where directives may be written, in nginx's and in spillway's terms.
 const (
@@ -70,10 +70,12 @@ func init() {
 	add("server location", "return", returnDirective) // rewrite.go
 	add("server location", "rewrite", rewriteDirective)
 	add("server location", "break", breakDirective)
-	for _, n := range []string{"return", "rewrite", "break"} {
+	add("server location", "set", setDirective)
+	add("server location", "if", ifDirective)
+	for _, n := range []string{"return", "rewrite", "break", "set", "if"} {
 		add("http", n, notAllowedHere) // nginx -t refuses them there
 	}
-	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log"} {
+	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log", "uninitialized_variable_warn"} {
 		add(inLocations, n, single(flagValue))
 	}
 
@@ -244,7 +246,6 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"set":                "spillway has no rewrite module",
 	"fastcgi_pass":       "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
 	"grpc_pass":          "spillway proxies HTTP/1.x only",
@@ -281,7 +282,6 @@ var refusedWhy = map[string]refusal{
 	"secure_link_md5":          {why: "links would not be checked"},
 	"secure_link_secret":       {why: "links would not be checked"},
 	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
-	"if":                       {why: "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
 	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},
