@@ -145,10 +145,10 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 		// satisfy any is logged when it is answered.
 		x.logf(errorlog.Level(config.LevelError), "access forbidden by rule", 0, "")
 	}
-	x.page(code)
 	for _, c := range challenges[:nc] {
-		x.ctx.Response.Header.Add("WWW-Authenticate", c)
+		x.addWWWAuthenticate(c) // carried to the answer, an error page's too (errorpage.go)
 	}
+	x.page(code)
 	return false
 }
 

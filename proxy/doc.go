@@ -21,8 +21,14 @@
 //	│ send request                   upstream.Attempt.Send  "sending request to upstream"
 //	│ read response header           Protocol.ReadHeader    "reading response header from upstream"
 //	└ failed or listed status? retry decideRetry, the only retry decision (retry.go)
+//	intercepted? (proxy_intercept_errors)  exchange.interceptErrors (errorpage.go)
 //	respond: head, then the body     exchange.respond       "reading upstream" (respond.go)
 //	log                              exchange.finish: access log; errors logged where they happen
+//
+// An error spillway answers itself goes through exchange.page; when
+// error_page has a page for it, serve's loop carries it out instead
+// (takeErrorPage: a redirect, a named location, or internalRedirect) and runs
+// the phases again (process), as nginx's internal redirect (errorpage.go).
 //
 // Every upstream failure is one *upstream.Error carrying its Phase, Kind,
 // peer, whether the connection was reused and the bytes each way; the

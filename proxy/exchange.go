@@ -100,6 +100,7 @@ type exchange struct {
 	proto       upstream.Protocol // HTTP1, or &fcgi: set by buildHead
 	vars        exchangeVars      // what its variables read (vars.go)
 	connHeld    []connHold        // limit_conn counts held until finish (limitconn.go)
+	errPage     errorPageState    // error_page between passes through the phases (errorpage.go)
 
 	// parent is set on an auth_request subrequest (authrequest.go): it
 	// answers its parent, never the client.

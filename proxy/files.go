@@ -72,9 +72,9 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 					r.Body, typ = static.JSONP(cb, r.Body), "application/javascript"
 				}
 			}
-			x.ctx.SetStatusCode(fasthttp.StatusOK)
+			x.status = x.answerStatus(fasthttp.StatusOK) // an error page's listing has the error's status (errorpage.go)
+			x.ctx.SetStatusCode(x.status)
 			x.ctx.Response.Header.SetContentType(typ)
-			x.status = fasthttp.StatusOK
 			x.addHeaders(x.status)
 			x.charsetFilter(x.status, nil)
 			if x.gzipFor(x.status, -1) && !x.ctx.IsHead() { // gzip compresses listings too (gzip.go)
@@ -172,6 +172,11 @@ func (x *exchange) sendFile(r static.Result) bool {
 	ctx := x.ctx
 	h := &ctx.Request.Header
 	etag := files.ETag(fi)
+	if code := x.answerStatus(fasthttp.StatusOK); code != fasthttp.StatusOK {
+		// An error page's file: nginx's not-modified and range filters
+		// pass anything but a 200 by.
+		return x.sendWhole(r, code, etag)
+	}
 	switch static.Precondition(fi.ModTime(), etag, string(h.Peek("If-Unmodified-Since")), string(h.Peek("If-Match")),
 		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match"))) {
 	case http.StatusPreconditionFailed:
@@ -181,7 +186,7 @@ func (x *exchange) sendFile(r static.Result) bool {
 	case http.StatusNotModified:
 		f.Close()
 		x.fileHead(fasthttp.StatusNotModified, "", fi, etag)
-		x.status = fasthttp.StatusNotModified
+		x.status = x.answerStatus(fasthttp.StatusNotModified)
 		return false
 	}
 	size := fi.Size()
@@ -241,7 +246,21 @@ func (x *exchange) sendFile(r static.Result) bool {
 		body.n += int64(len(p.head)) + p.n
 	}
 	body.n += int64(len(body.tail))
-	x.status = code
+	return x.sendBody(body, code)
+}
+
+// sendWhole answers with the whole file r as an error page's answer, with
+// status code.
+func (x *exchange) sendWhole(r static.Result, code int, etag string) bool {
+	x.fileHead(code, x.loc.files.ContentType(string(x.path)), r.Info, etag)
+	body := &fileBody{x: x, f: r.File, parts: []filePart{{off: 0, n: r.Info.Size()}}, n: r.Info.Size()}
+	return x.sendBody(body, code)
+}
+
+// sendBody sends body behind the head fileHead set; true when it streams.
+func (x *exchange) sendBody(body *fileBody, code int) bool {
+	ctx, f, resp := x.ctx, body.f, &x.ctx.Response.Header
+	x.status = x.answerStatus(code) // "=200"'s 206 is logged 200, as nginx's $status
 	if ctx.IsHead() || body.n == 0 {
 		f.Close()
 		resp.SetContentLength(int(body.n))
@@ -332,10 +351,13 @@ func (x *exchange) fileHead(code int, contentType string, fi os.FileInfo, etag s
 	if contentType != "" {
 		resp.Header.SetContentType(contentType)
 	}
-	resp.Header.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	if !lastModifiedDropped([]byte("Last-Modified"), code) {
+		resp.Header.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	}
 	if etag != "" {
 		resp.Header.Set("ETag", etag)
 	}
+	x.pageHeaders()
 	x.addHeaders(code) // add_header, expires (headers.go)
 }
 

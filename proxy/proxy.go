@@ -452,6 +452,9 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	case errors.As(err, &small):
 		vh = headSoFar(err, vhosts, &f) // the request line, host and server nginx has by then
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
+		if p.refusedPage(ctx, s, vh, &f, 494) { // the server's error_page (errorpage.go)
+			return
+		}
 		writePage(ctx, 494)
 		p.logRefused(ctx, s, vh, &f, conn, 400, len(ctx.Response.Body()))
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -489,10 +492,13 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		// (clienterr.go).
 		e := parseErrorEntry(err, vhosts, f, conn)
 		p.elog.Write(e)
-		writePage(ctx, 400)
 		if e.Fields.Host != "" {
 			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
 		}
+		if p.refusedPage(ctx, s, vh, e.Fields, fasthttp.StatusBadRequest) { // the server's error_page (errorpage.go)
+			return
+		}
+		writePage(ctx, 400)
 		p.logRefused(ctx, s, vh, e.Fields, conn, fasthttp.StatusBadRequest, len(ctx.Response.Body()))
 	}
 }

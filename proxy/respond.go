@@ -35,16 +35,21 @@ func (x *exchange) respond() bool {
 	if status == fasthttp.StatusSwitchingProtocols && x.loc.fcgi == nil {
 		return x.switchProtocols(x.cur) // never reused (switched.go)
 	}
-	x.status = status
+	shown := x.answerStatus(status) // an error page's answer has the error's status (errorpage.go)
+	x.status = shown
 	out := &ctx.Response.Header
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
-	ctx.SetStatusCode(status)
-	setReason(out, status, u.StatusMessage())
+	ctx.SetStatusCode(shown)
+	if shown == status {
+		setReason(out, status, u.StatusMessage())
+	} else {
+		setReason(out, shown, nil)
+	}
 	connection := u.Peek("Connection")
 	up := x.loc.up // proxy_hide_header, proxy_redirect, ... (upheaders.go)
 	for k, v := range u.All() {
-		if !up.passed(k, connection) {
+		if !up.passed(k, connection) || shown != status && lastModifiedDropped(k, shown) {
 			continue
 		}
 		if nv := x.rewriteHeader(k, v); nv != nil {
@@ -52,9 +57,10 @@ func (x *exchange) respond() bool {
 		}
 		out.AddBytesKV(k, v)
 	}
-	x.addHeaders(status)                               // add_header, expires (headers.go)
-	gunzip := x.gunzipFor()                            // gunzip (gunzip.go)
-	x.charsetFilter(status, u.Peek("X-Accel-Charset")) // charset (charset.go)
+	x.pageHeaders()
+	x.addHeaders(shown)                               // add_header, expires (headers.go)
+	gunzip := x.gunzipFor()                           // gunzip (gunzip.go)
+	x.charsetFilter(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
 	cl := u.ContentLength()
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {

@@ -69,8 +69,9 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 		// body without a Content-Type.
 		resp := &x.ctx.Response
 		resp.Reset()
-		x.ctx.SetStatusCode(code)
-		setReason(&resp.Header, code, nil)
+		shown := x.answerStatus(code) // an error page's answer has the error's status (errorpage.go)
+		x.ctx.SetStatusCode(shown)
+		setReason(&resp.Header, shown, nil)
 		switch {
 		case code == fasthttp.StatusNoContent: // nginx's header filter: no body, no type, no length
 			resp.SkipBody = true
@@ -81,9 +82,10 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 			resp.Header.SetContentType(x.returnType()) // by $uri's extension, else default_type
 			resp.SetBody(text)
 		}
-		x.status = code
+		x.status = shown
 		x.bodyBytes = int64(len(resp.Body()))
-		x.addHeaders(code) // add_header, expires: nginx's headers filter (headers.go)
+		x.addHeaders(shown) // add_header, expires: nginx's headers filter (headers.go)
+		x.pageHeaders()     // an error page's WWW-Authenticate, close (errorpage.go)
 		if closeAfter(code) {
 			x.ctx.SetConnectionClose()
 			x.lingerAfterPage()

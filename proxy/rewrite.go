@@ -176,21 +176,29 @@ const (
 // runs them for the request, serveFiles again after an internal redirect
 // (index, try_files), as ngx_http_internal_redirect does.
 func (x *exchange) rewritePhases() bool {
-	if x.runScript(x.vh.rw) { // the server's rewrite, set, if, return
+	// error_page's @name (errorpage.go): the location is chosen; its
+	// rewrite phase comes first, as nginx's named redirect.
+	named := x.errPage.named
+	x.errPage.named = false // once: a later try_files redirect searches again
+	if !named && x.runScript(x.vh.rw) { // the server's rewrite, set, if, return
 		return true
 	}
 	for {
-		x.findLocation() // the location for $uri, again after a rewrite changed it
-		if x.loc != nil && x.loc.conf.Internal && !x.internal {
-			// ngx_http_core_find_config_phase: a client's request for an
-			// internal location is 404, before its rewrites.
-			x.page(fasthttp.StatusNotFound)
-			return true
+		if !named {
+			x.findLocation() // the location for $uri, again after a rewrite changed it
+			if x.loc != nil && x.loc.conf.Internal && !x.internal {
+				// ngx_http_core_find_config_phase: a client's request for an
+				// internal location is 404, before its rewrites.
+				x.page(fasthttp.StatusNotFound)
+				return true
+			}
+			if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
+				x.redirectSlash()
+				return true
+			}
 		}
-		if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
-			x.redirectSlash()
-			return true
-		}
+		named = false
+		x.errPage.located = true                   // from here on an error is answered with the location's error_page (errorpage.go)
 		if x.loc != nil && x.runScript(x.loc.rw) { // the location's, before access control
 			return true
 		}

@@ -256,6 +256,11 @@ type Server struct {
 	// Redirect is the server level's absolute_redirect,
 	// server_name_in_redirect and port_in_redirect: its return's.
 	Redirect Redirect
+	// ErrorPages is the server level's error_page and
+	// recursive_error_pages: for errors answered before a location is
+	// chosen (a refused request line, a server return) or when none
+	// matches (errorpage.go).
+	ErrorPages ErrorPages
 
 	Locations []*Location
 }
@@ -403,6 +408,13 @@ type Location struct {
 	RealIP  RealIP
 	Gzip    Gzip    // gzip* (gzip.go)
 	Charset Charset // charset, source_charset, override_charset, charset_types (charset.go)
+
+	// ErrorPages is error_page and recursive_error_pages (errorpage.go).
+	ErrorPages ErrorPages
+	// InterceptErrors is proxy_intercept_errors, or for fastcgi_pass
+	// fastcgi_intercept_errors (default off): an upstream answer of 300 or
+	// more that ErrorPages has a page for is discarded and the page sent.
+	InterceptErrors bool
 
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest

@@ -88,6 +88,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = returnFrom(in) // rewrite.go
 	case *[]Stmt:
 		*p, err = scriptFrom(in) // rewrite.go
+	case *[]ErrorPage:
+		*p, err = errorPagesFrom(in) // errorpage.go
 	case *[]rewriteRule:
 		*p, err = rewriteRulesFrom(in) // upstreamheaders.go
 	default:

@@ -231,6 +231,7 @@ type locationDirectives struct {
 	charsetDirectives   `mapstructure:",squash"` // charset, source_charset, override_charset, charset_types (charset.go)
 	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
+	errorPageDirectives `mapstructure:",squash"` // error_page, *_intercept_errors (errorpage.go)
 
 	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_*, *_hide_header, ... (upstreamheaders.go)
 	realIPDirectives         `mapstructure:",squash"` // set_real_ip_from, real_ip_header, real_ip_recursive (realip.go)
@@ -293,6 +294,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.charsetDirectives.inherit(&p.charsetDirectives)
 	d.staticDirectives.inherit(&p.staticDirectives)
 	d.redirectDirectives.inherit(&p.redirectDirectives)
+	d.errorPageDirectives.inherit(&p.errorPageDirectives)
 	d.upstreamHeaderDirectives.inherit(&p.upstreamHeaderDirectives)
 	d.realIPDirectives.inherit(&p.realIPDirectives)
 }

@@ -433,6 +433,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
 		Gzip:                     s.gzipDirectives.resolve(),
+		ErrorPages:               s.errorPageDirectives.resolve(),
 		Charset:                  s.charsetDirectives.resolve(),
 		RealIP:                   s.realIPDirectives.resolve(p),
 	}
@@ -545,6 +546,9 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
 	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
 	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
+	if loc.FastCGI != nil {
+		loc.InterceptErrors = l.FastcgiInterceptErrors.or(false)
+	}
 	return loc
 }
 
@@ -591,6 +595,8 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()
 	l.Gzip = d.gzipDirectives.resolve()
+	l.ErrorPages = d.errorPageDirectives.resolve()
+	l.InterceptErrors = d.ProxyInterceptErrors.or(false)
 	l.Charset = d.charsetDirectives.resolve()
 }
 

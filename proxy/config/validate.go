@@ -53,6 +53,7 @@ func (d *locationDirectives) check(p *problems) {
 	d.accessDirectives.check(p)
 	d.headerDirectives.check(p)
 	d.gzipDirectives.check(p)
+	d.errorPageDirectives.check(p)
 	d.charsetDirectives.check(p)
 }
 

@@ -192,7 +192,7 @@ func docDirectives(ds []Directive) string {
 		if d.Name == "if" {
 			end = ""
 		}
-		one += " " + d.Name + " " + strings.ReplaceAll(d.Value, "|", `\|`) + end
+		one += " " + strings.TrimSuffix(d.Name+" "+strings.ReplaceAll(d.Value, "|", `\|`), " ") + end // "internal;" has no value
 	}
 	return one
 }

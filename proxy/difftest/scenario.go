@@ -533,7 +533,7 @@ func listenParams(s *Scenario) string {
 // as one list of their arguments.
 var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true,
 	"proxy_hide_header": true, "proxy_pass_header": true, "fastcgi_hide_header": true, "fastcgi_pass_header": true,
-	"set_real_ip_from": true, "add_trailer": true}
+	"set_real_ip_from": true, "add_trailer": true, "error_page": true}
 
 // yamlLocations writes Locations as proxy.yaml entries: a directive with
 // several words is a string (index, try_files take "a b c"); allow and
@@ -552,11 +552,14 @@ func yamlLocations(s *Scenario, dir string) string {
 			b.WriteString("          rewrite: [" + strings.Join(items, ", ") + "]\n")
 			continue
 		}
-		var access, rewrites, trailers, headers, sets, params []string
+		var access, rewrites, trailers, headers, sets, params, errorPages []string
 		for _, d := range l.Directives {
 			switch d.Name {
 			case "uwsgi_param": // one list in proxy.yaml
 				params = append(params, strconv.Quote(d.Value))
+				continue
+			case "error_page": // one list in proxy.yaml
+				errorPages = append(errorPages, strconv.Quote(d.Value))
 				continue
 			case "proxy_set_header":
 				name, val, _ := strings.Cut(d.Value, " ")
@@ -604,6 +607,9 @@ func yamlLocations(s *Scenario, dir string) string {
 		}
 		if len(params) > 0 {
 			b.WriteString("          uwsgi_param: [" + strings.Join(params, ", ") + "]\n")
+		}
+		if len(errorPages) > 0 {
+			b.WriteString("          error_page: [" + strings.Join(errorPages, ", ") + "]\n")
 		}
 	}
 	return b.String()

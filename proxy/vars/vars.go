@@ -165,6 +165,9 @@ type Attempt struct {
 	HeaderTime   time.Duration // $upstream_header_time; < 0 = not measured ("-")
 	Via          Via           // $upstream_connection_reused
 	IdleAge      time.Duration // $upstream_idle_age, when Via is ViaReused
+	// Redirect marks the first try after an internal redirect (error_page)
+	// when tries came before it: nginx lists it after " : ", not ", ".
+	Redirect bool
 }
 
 // Via is how an attempt got its upstream connection.
@@ -893,7 +896,10 @@ func appendAttempts(dst []byte, k kind, as []Attempt) []byte {
 	}
 	for i := range as {
 		a := &as[i]
-		if i > 0 {
+		switch {
+		case i > 0 && a.Redirect:
+			dst = append(dst, " : "...)
+		case i > 0:
 			dst = append(dst, ", "...)
 		}
 		switch k {

@@ -466,10 +466,8 @@ http {
 				`fastcgi_split_path_info: ^(.+\.php)(/.*)$`, "fastcgi_index: index.php",
 				"fastcgi_param:\n            - SCRIPT_FILENAME $document_root$fastcgi_script_name\n            - HTTPS $https if_not_empty",
 				"fastcgi_keep_conn: on", "fastcgi_buffers: 16 16k", "fastcgi_buffer_size: 32k", "fastcgi_next_upstream: error timeout",
-				"fastcgi_next_upstream_tries: 2", "fastcgi_temp_path: /tmp/fcgi", "lingering_close: always", "lingering_time: 10s", "lingering_timeout: 2s"},
-			warns: []string{
-				`14: unsupported directive "fastcgi_intercept_errors" in location`,
-			},
+				"fastcgi_next_upstream_tries: 2", "fastcgi_temp_path: /tmp/fcgi", "lingering_close: always", "lingering_time: 10s", "lingering_timeout: 2s",
+				"fastcgi_intercept_errors: on"},
 		},
 		{
 			name: "main context and blocks spillway has no use for",

@@ -254,7 +254,6 @@ var unsupportedWhy = map[string]string{
 	"ssl_certificate":    "spillway has no TLS",
 	"error_log":          "spillway's error logs are set at the top level",
 	"proxy_cache":        "spillway does not cache",
-	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
 	"keepalive_requests": "spillway's client keepalive is set per server",
 }
