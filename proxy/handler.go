@@ -114,8 +114,7 @@ func (x *exchange) process() (streaming bool) {
 	}
 	if !x.buildHead() { // a uwsgi packet too big: nginx's [alert] and 500
 		x.page(fasthttp.StatusInternalServerError)
-		x.finish()
-		return
+		return false
 	}
 	x.watchClient()    // a client that goes away ends the wait (clientabort.go)
 	out := x.tryOnce() // pick, connect, send, read header
