@@ -70,7 +70,7 @@ func (s *site) compileAuthRequest(vh *vhost, ar *config.AuthRequest) (*authReque
 		c.ret = l.rw.ret.conf.Code // its status is all auth_request reads of it
 	case l.rw != nil:
 		return nil, fmt.Errorf("auth_request %s: location %q has rewrite (or return 444), which spillway's subrequests do not run", ar.URI, l.conf.Path)
-	case l.group == nil || l.fcgi != nil:
+	case l.group == nil || l.fcgi != nil || l.uwsgi != nil:
 		return nil, fmt.Errorf("auth_request %s: location %q neither proxy_passes nor returns (spillway's subrequests go to a proxy_pass or return location)", ar.URI, l.conf.Path)
 	}
 	for _, as := range ar.Set {
@@ -172,7 +172,7 @@ func (x *exchange) beginSubrequest(parent *exchange, ar *authRequest) {
 // went away meanwhile (watched as for any upstream exchange: nginx checks
 // the main connection for its subrequests too).
 func (x *exchange) runSubrequest() (status int, gone bool) {
-	x.buildHead()
+	_ = x.buildHead() // always true: the subrequest's location proxy_passes
 	x.watchClient()
 	out := x.tryOnce()
 	for out == tryNext {

@@ -15,7 +15,7 @@
 //	buffer the request body          exchange.readBody (body.go)
 //	build the upstream head once     exchange.buildHead, appendHead (request.go); picks the
 //	                                 upstream.Protocol: HTTP1, or FastCGI (fcgi.go)
-//	┌ pick upstream                  upstream.Group.Pick: smooth weighted RR, least_conn, max_fails
+//	┌ pick upstream                  upstream.Group.PickFor: smooth weighted RR, least_conn, hash, ip_hash, random, max_fails
 //	│ connect / reuse idle conn      upstream.Transport.Open: the keepalive cache probes FIN/RST
 //	│                                first, retires past the learned idle timeout (idlelearn)
 //	│ send request                   upstream.Attempt.Send  "sending request to upstream"

@@ -77,11 +77,13 @@ type exchange struct {
 	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
 
 	tried       []*upstream.Peer
-	tries       int            // attempts that used a try
-	freeUsed    bool           // the free stale-keepalive retry was used
-	sameRetries int            // retries to a server already tried (proxy_next_upstream_backoff)
-	freshNext   *upstream.Peer // retry this peer on a fresh connection next
-	attempts    []vars.Attempt // the tries, as $upstream_* list them
+	bal         upstream.Balance // hash, ip_hash, random: the request's key and draws (handler.go)
+	balSet      bool             // bal's key and address are filled in
+	tries       int              // attempts that used a try
+	freeUsed    bool             // the free stale-keepalive retry was used
+	sameRetries int              // retries to a server already tried (proxy_next_upstream_backoff)
+	freshNext   *upstream.Peer   // retry this peer on a fresh connection next
+	attempts    []vars.Attempt   // the tries, as $upstream_* list them
 	firstTry    time.Time
 	cur         *upstream.Attempt // the attempt whose response is being relayed
 	attemptBuf  upstream.Attempt  // storage for the current attempt (one at a time)
@@ -133,7 +135,7 @@ func (x *exchange) reset() {
 	clear(x.authVars) // every slot not set
 	*x = exchange{
 		client: x.client[:0], realipFrom: x.realipFrom[:0], ppAddr: x.ppAddr[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
-		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
+		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0], bal: upstream.Balance{Key: x.bal.Key[:0]},
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
 		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit,
 	}

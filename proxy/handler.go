@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -111,7 +112,10 @@ func (x *exchange) process() (streaming bool) {
 	if x.body == nil && !x.readBody() { // client_max_body_size, client_body_buffer_size, temp file
 		return false
 	}
-	x.buildHead()
+	if !x.buildHead() { // a uwsgi packet too big: nginx's [alert] and 500
+		x.page(fasthttp.StatusInternalServerError)
+		return false
+	}
 	x.watchClient()    // a client that goes away ends the wait (clientabort.go)
 	out := x.tryOnce() // pick, connect, send, read header
 	for out == tryNext {
@@ -180,14 +184,18 @@ func (x *exchange) expectAnswer() int {
 	return status
 }
 
-// buildHead renders the upstream request head once; retries resend it.
-func (x *exchange) buildHead() {
+// buildHead renders the upstream request head once; retries resend it. It
+// reports false when there is nothing to send (uwsgi.go).
+func (x *exchange) buildHead() bool {
 	if x.loc.fcgi != nil {
 		x.buildFastCGIHead() // BEGIN_REQUEST and PARAMS instead (fcgi.go)
 		x.proto = &x.fcgi
-		return
+		return true
 	}
 	x.proto = upstream.HTTP1{}
+	if x.loc.uwsgi != nil {
+		return x.buildUwsgiHead() // the uwsgi packet, answered with HTTP (uwsgi.go)
+	}
 	x.uri = x.upstreamURI(x.uri[:0])
 	var n int64
 	if x.body != nil {
@@ -201,6 +209,7 @@ func (x *exchange) buildHead() {
 		n, hasBody = int64(cl), cl >= 0 && !x.loc.sets("Content-Length")
 	}
 	x.head = x.appendHead(x.head[:0], x.uri, n, hasBody)
+	return true
 }
 
 // tryOutcome is what one attempt leaves the request with.
@@ -211,6 +220,24 @@ const (
 	tryNext                    // the failure was logged: try again
 	tryDone                    // the client was answered (an error page) or went away
 )
+
+// balance is the request's side of its group's pick: the hash key,
+// evaluated once as nginx does when the upstream request starts, the
+// client address for ip_hash, and the draws kept between tries.
+func (x *exchange) balance() *upstream.Balance {
+	if !x.balSet {
+		x.balSet = true
+		if x.loc.hashKey != nil {
+			x.bal.Key = x.loc.hashKey.Append(x.bal.Key[:0], x)
+		}
+		if x.realip {
+			x.bal.Addr = x.clientIP // the realip module's address, as nginx's ip_hash sees it
+		} else if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
+			x.bal.Addr = a.AddrPort().Addr() // not unmapped: nginx hashes a mapped IPv4 as IPv6
+		}
+	}
+	return &x.bal
+}
 
 // tryOnce makes one attempt: pick, connect, send, read the header, and the
 // retry decision when it failed or its status is listed.
@@ -226,7 +253,7 @@ func (x *exchange) tryOnce() tryOutcome {
 		}
 	}
 	if pr == nil {
-		pr = g.Pick(x.tried)
+		pr = g.PickFor(x.tried, x.balance())
 	}
 	if pr == nil {
 		x.noLive()

@@ -271,6 +271,9 @@ func (x *exchange) reusable() bool {
 	if x.loc.fcgi != nil {
 		return x.fcgiReusable()
 	}
+	if x.loc.uwsgi != nil {
+		return false // nginx keeps no uwsgi connection alive
+	}
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
 		return false
 	}

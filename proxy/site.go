@@ -69,6 +69,8 @@ type location struct {
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi    *fcgiLocation
+	uwsgi   *uwsgiLocation   // uwsgi_pass: the same pipeline, a uwsgi packet then HTTP (uwsgi.go)
+	hashKey *vars.Value      // the group's hash key, compiled with this site's maps; nil without hash
 	auth    *basicAuth       // auth_basic, nil when off (authbasic.go)
 	authRq  *authRequest     // auth_request, nil when off (authrequest.go)
 	limits  []reqLimit       // limit_req (limitreq.go)
@@ -209,6 +211,13 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.group = g
 	}
+	if loc.group != nil && loc.group.Conf().Hash != "" {
+		v, err := vars.Compile(loc.group.Conf().Hash, s.maps)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: hash: %w", loc.group.Name(), err)
+		}
+		loc.hashKey = v
+	}
 	if lc.ProxyPass.Scheme == "https" && loc.group != nil {
 		loc.tls = loc.group.TLSFor(&lc.ProxySSL)
 	}
@@ -232,6 +241,13 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 			return nil, err
 		}
 		loc.fcgi = f
+	}
+	if lc.Uwsgi != nil {
+		u, err := compileUwsgi(lc, s.maps)
+		if err != nil {
+			return nil, err
+		}
+		loc.uwsgi = u
 	}
 	return loc, nil
 }

@@ -120,6 +120,19 @@ type Upstream struct {
 	// fewest requests in flight relative to its weight, instead of weighted
 	// round-robin. Default off.
 	LeastConn bool
+	// Hash is hash's key (nginx's "hash KEY [consistent];"), with variables;
+	// "" when the group does not hash. The server is chosen from the
+	// key's crc32 (nginx's ngx_http_upstream_hash_module), or on a ketama
+	// ring of 160 points per weight unit when HashConsistent.
+	Hash           string
+	HashConsistent bool
+	// IPHash is ip_hash: the server is chosen from the client address (the
+	// first three octets of IPv4, all of IPv6).
+	IPHash bool
+	// Random is random: a server drawn at random by weight; RandomTwo is
+	// "random two [least_conn]": of two drawn, the one with fewer requests
+	// in flight relative to its weight.
+	Random, RandomTwo bool
 	// HealthCheck is the health_check block: active checks of every server
 	// of the group. nil when the block is absent (passive health only).
 	HealthCheck *HealthCheck
@@ -164,6 +177,10 @@ func (c *HealthCheck) Match(code int) bool {
 
 // UpstreamServer is one entry of an upstream's servers list.
 type UpstreamServer struct {
+	// Name is the address as written (nginx's peer->server): what the
+	// ketama ring of hash ... consistent hashes, so "10.0.0.1" and
+	// "10.0.0.1:80" place the server differently, as in nginx.
+	Name        string
 	Address     string // host:port
 	Weight      int    // default 1
 	MaxFails    int    // default 1; 0 disables accounting
@@ -377,6 +394,7 @@ type Location struct {
 	// Scheme "fastcgi", and the Proxy* fields above hold the fastcgi_*
 	// values); nil for proxy_pass. See fastcgi.go.
 	FastCGI   *FastCGI
+	Uwsgi     *Uwsgi    // set by uwsgi_pass, as FastCGI by fastcgi_pass (uwsgi.go)
 	Root      string    // root: $document_root, default "html"
 	Static    *Static   // files served here: no proxy_pass, and root/alias/index/try_files (static.go)
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout

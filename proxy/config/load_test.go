@@ -116,8 +116,8 @@ func TestLoadGoodFile(t *testing.T) {
 	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000, KeepaliveLearn: true,
 		RetryBudget: 0.2, RetryBudgetMinPerSecond: 10,
 		Servers: []UpstreamServer{
-			{Address: "127.0.0.1:9001", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
-			{Address: "127.0.0.1:9002", Weight: 1, MaxFails: 2, FailTimeout: 5 * time.Second},
+			{Address: "127.0.0.1:9001", Name: "127.0.0.1:9001", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
+			{Address: "127.0.0.1:9002", Name: "127.0.0.1:9002", Weight: 1, MaxFails: 2, FailTimeout: 5 * time.Second},
 		}}
 	if len(c.Upstreams) != 1 || !reflect.DeepEqual(app, wantApp) {
 		t.Errorf("upstreams = %+v, want app = %+v", c.Upstreams, wantApp)
@@ -614,8 +614,8 @@ http:
 		t.Fatalf("upstreams = %v; want api.v1 (a dotted, lower-cased name)", c.Upstreams)
 	}
 	want := []UpstreamServer{
-		{Address: "10.0.0.1:80", Weight: 3, MaxFails: 1, FailTimeout: 10 * time.Second, Backup: true},
-		{Address: "[::1]:81", Weight: 1, MaxFails: 0, FailTimeout: time.Minute, Down: true},
+		{Address: "10.0.0.1:80", Name: "10.0.0.1", Weight: 3, MaxFails: 1, FailTimeout: 10 * time.Second, Backup: true},
+		{Address: "[::1]:81", Name: "[::1]:81", Weight: 1, MaxFails: 0, FailTimeout: time.Minute, Down: true},
 	}
 	if up.Keepalive != 4 || up.KeepaliveTimeout != 30*time.Second || !reflect.DeepEqual(up.Servers, want) {
 		t.Errorf("upstream = %+v", up)

@@ -117,6 +117,7 @@ type rawLocation struct {
 	Rewrite *opt[[]Stmt] `mapstructure:"rewrite"` // rewrite, set, if, break, return in order
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
+	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }
@@ -133,6 +134,9 @@ type rawUpstream struct {
 	RetryBudgetMinPerSecond *opt[int]     `mapstructure:"retry_budget_min_per_second"`
 
 	LeastConn   *opt[bool]      `mapstructure:"least_conn"`
+	Hash        *opt[words]     `mapstructure:"hash"`    // "KEY [consistent]"
+	IPHash      *opt[bool]      `mapstructure:"ip_hash"` // on
+	Random      *opt[words]     `mapstructure:"random"`  // "on", "two" or "two least_conn"
 	HealthCheck *rawHealthCheck `mapstructure:"health_check"`
 }
 
@@ -216,6 +220,7 @@ type locationDirectives struct {
 	ProxyNextUpstreamIdempotencyKey *opt[bool] `mapstructure:"proxy_next_upstream_idempotency_key"`
 
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
+	uwsgiDirectives   `mapstructure:",squash"` // uwsgi_* (uwsgi.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 
@@ -280,6 +285,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamBackoff, p.ProxyNextUpstreamBackoff)
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
+	d.uwsgiDirectives.inherit(&p.uwsgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
 	merge(&d.ProxyPassRequestBody, p.ProxyPassRequestBody)

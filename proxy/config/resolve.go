@@ -253,6 +253,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		LeastConn:               u.LeastConn.or(false),
 	}
 	up.HealthCheck = resolveHealthCheck(u.HealthCheck, key+".health_check", p)
+	resolveBalance(up, u, p)
 	if len(u.Servers) == 0 {
 		p.add(key, "no servers are inside upstream")
 	}
@@ -267,11 +268,15 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		}
 		us := UpstreamServer{
 			Address:     addr,
+			Name:        strings.TrimSpace(s.Address.v),
 			Weight:      s.Weight.or(defaultWeight),
 			MaxFails:    s.MaxFails.or(defaultMaxFails),
 			FailTimeout: s.FailTimeout.or(defaultFailTimeout),
 			Backup:      s.Backup.or(false),
 			Down:        s.Down.or(false),
+		}
+		if us.Backup && up.balanced() {
+			p.add(s.Backup.at(), `balancing method does not support parameter "backup"`)
 		}
 		if us.Weight < 1 {
 			p.add(s.Weight.at(), `invalid parameter "weight=%d": the weight must be 1 or more`, us.Weight)
@@ -280,6 +285,55 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 	}
 	return up
 }
+
+// resolveBalance reads the balancing method: least_conn, hash, ip_hash or
+// random, at most one of them (nginx warns "load balancing method
+// redefined" and keeps the last; a YAML mapping has no order, so spillway
+// refuses two).
+func resolveBalance(up *Upstream, u *rawUpstream, p *problems) {
+	var set []string
+	if u.LeastConn.or(false) {
+		set = append(set, u.LeastConn.at())
+	}
+	if u.Hash.set() {
+		set = append(set, u.Hash.at())
+		ws := u.Hash.v
+		switch {
+		case len(ws) == 2 && ws[1] == "consistent":
+			up.HashConsistent = true
+		case len(ws) != 1:
+			p.add(u.Hash.at(), `invalid parameter "%s"`, ws[len(ws)-1])
+		}
+		up.Hash = ws[0]
+	}
+	if u.IPHash.or(false) {
+		set = append(set, u.IPHash.at())
+		up.IPHash = true
+	}
+	if u.Random.set() && !slices.Equal(u.Random.v, []string{"off"}) {
+		set = append(set, u.Random.at())
+		ws := u.Random.v
+		up.Random = true
+		switch {
+		case len(ws) == 1 && (ws[0] == "on" || ws[0] == "two"):
+			up.RandomTwo = ws[0] == "two"
+		case len(ws) == 2 && ws[0] == "two" && ws[1] == "least_conn":
+			up.RandomTwo = true
+		default:
+			p.add(u.Random.at(), `invalid parameter "%s"`, ws[len(ws)-1])
+		}
+	}
+	if len(set) > 1 {
+		slices.SortStableFunc(set, func(a, b string) int { return lineOf(p.doc, a) - lineOf(p.doc, b) })
+		p.add(set[1], `load balancing method redefined: %q and %q are both set`, lastKey(set[0]), lastKey(set[1]))
+	}
+}
+
+func lastKey(path string) string { return path[strings.LastIndexByte(path, '.')+1:] }
+
+// balanced reports whether the group uses hash, ip_hash or random, which
+// have no backup servers (nginx).
+func (u *Upstream) balanced() bool { return u.Hash != "" || u.IPHash || u.Random }
 
 // resolveHealthCheck resolves an upstream's health_check block; nil when the
 // upstream has none. viper drops an empty mapping, so "health_check: {}"
@@ -503,12 +557,13 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
 	l.resolveFastCGI(loc, key, upstreams, p)               // fastcgi_pass replaces the proxy_* values
+	l.resolveUwsgi(loc, upstreams, p)                      // uwsgi_pass too (uwsgi.go)
 	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
 	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
 	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)

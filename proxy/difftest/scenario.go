@@ -39,6 +39,13 @@ type Scenario struct {
 	Servers []Server
 	// Keepalive is the upstream block's keepalive (0: none).
 	Keepalive int
+	// Balance is the upstream block's balancing method in nginx's syntax
+	// ("hash $arg_k consistent", "ip_hash", "random two"); "" is
+	// round-robin.
+	Balance string
+	// SpillwayUpstream are keys of spillway's own for the upstream group,
+	// which nginx has not ("retry_budget: off"): proxy.yaml only.
+	SpillwayUpstream []string
 	// ProxyPassURI is the URI part of the location's proxy_pass
 	// ("http://app" + ProxyPassURI); "" passes the client's URI unchanged.
 	ProxyPassURI string
@@ -251,6 +258,9 @@ http {
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "        keepalive %d;\n", s.Keepalive)
 	}
+	if s.Balance != "" {
+		fmt.Fprintf(&b, "        %s;\n", s.Balance)
+	}
 	b.WriteString("    }\n")
 	if s.ServerReturn != "" || s.ServerRewrite != "" {
 		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name redirect.test;\n", listen)
@@ -297,6 +307,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
+	if usesUwsgi(s) {
+		fmt.Fprintf(&b, "  uwsgi_temp_path: %s/uwsgi\n", dir) // as nginx.conf's
+	}
 	// nginx's rule for request bodies (a temp file past
 	// client_body_buffer_size), whose warn line the scenarios compare;
 	// spillway's default keeps them in memory (README, differences).
@@ -346,6 +359,16 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "      keepalive: %d\n", s.Keepalive)
+	}
+	if s.Balance != "" {
+		name, args, _ := strings.Cut(s.Balance, " ")
+		if args == "" {
+			args = "on" // ip_hash, random
+		}
+		fmt.Fprintf(&b, "      %s: %s\n", name, yamlString(args))
+	}
+	for _, l := range s.SpillwayUpstream {
+		fmt.Fprintf(&b, "      %s\n", l)
 	}
 	b.WriteString("      servers:\n")
 	for i, sv := range s.Servers {
@@ -529,9 +552,12 @@ func yamlLocations(s *Scenario, dir string) string {
 			b.WriteString("          rewrite: [" + strings.Join(items, ", ") + "]\n")
 			continue
 		}
-		var access, rewrites, trailers, headers, sets, errorPages []string
+		var access, rewrites, trailers, headers, sets, params, errorPages []string
 		for _, d := range l.Directives {
 			switch d.Name {
+			case "uwsgi_param": // one list in proxy.yaml
+				params = append(params, strconv.Quote(d.Value))
+				continue
 			case "error_page": // one list in proxy.yaml
 				errorPages = append(errorPages, strconv.Quote(d.Value))
 				continue
@@ -579,6 +605,9 @@ func yamlLocations(s *Scenario, dir string) string {
 		if len(sets) > 0 {
 			b.WriteString("          auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
 		}
+		if len(params) > 0 {
+			b.WriteString("          uwsgi_param: [" + strings.Join(params, ", ") + "]\n")
+		}
 		if len(errorPages) > 0 {
 			b.WriteString("          error_page: [" + strings.Join(errorPages, ", ") + "]\n")
 		}
@@ -623,6 +652,18 @@ func yamlString(v string) string {
 		return v
 	}
 	return strconv.Quote(v)
+}
+
+// usesUwsgi reports whether a location of s has uwsgi_pass.
+func usesUwsgi(s *Scenario) bool {
+	for _, l := range s.Locations {
+		for _, d := range l.Directives {
+			if d.Name == "uwsgi_pass" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // yamlAccessLog is proxy.yaml's form of a location's access_log written as

@@ -285,14 +285,15 @@ type level struct {
 	ctx string // nginx's context name: main, http, server, location, upstream
 	m   *ymap
 
-	headers      []header   // proxy_set_header, in file order
-	headerVal    *yaml.Node // where they go, filled by finish
-	paramVal     *yaml.Node // fastcgi_param entries
-	accessVal    *yaml.Node // allow/deny entries
-	limitVal     *yaml.Node // limit_req entries
-	zonesVal     *yaml.Node // limit_req_zone entries (http)
-	connVal      *yaml.Node // limit_conn entries
-	connZonesVal *yaml.Node // limit_conn_zone entries (http)
+	headers       []header   // proxy_set_header, in file order
+	headerVal     *yaml.Node // where they go, filled by finish
+	paramVal      *yaml.Node // fastcgi_param entries
+	uwsgiParamVal *yaml.Node // uwsgi_param entries
+	accessVal     *yaml.Node // allow/deny entries
+	limitVal      *yaml.Node // limit_req entries
+	zonesVal      *yaml.Node // limit_req_zone entries (http)
+	connVal       *yaml.Node // limit_conn entries
+	connZonesVal  *yaml.Node // limit_conn_zone entries (http)
 
 	// server
 	listens   []listenAddr
@@ -333,6 +334,7 @@ type upstreamOut struct {
 	m       *ymap
 	servers *yaml.Node
 	hc      *Directive // the health_check converted into it
+	method  string     // the balancing method's key: least_conn, hash, ip_hash, random; "" = round-robin
 }
 
 type logFormat struct {
@@ -888,6 +890,16 @@ func (m *ymap) set(key string, v *yaml.Node) *yaml.Node {
 	}
 	m.n.Content = append(m.n.Content, keyNode(key), v)
 	return v
+}
+
+// del removes key if it is there.
+func (m *ymap) del(key string) {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == key {
+			m.n.Content = append(m.n.Content[:i], m.n.Content[i+2:]...)
+			return
+		}
+	}
 }
 
 // get returns the value of key, nil when there is none.

@@ -154,12 +154,49 @@ location /v/ { proxy_pass http://$host:9000; }`),
   }
   server { listen 80; location / { proxy_pass http://u; } }
 }`,
-			yaml: []string{"least_conn: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_timeout_learn: off", "{address: 'unix:/run/app.sock'}"},
+			// ip_hash after least_conn: nginx warns "load balancing method
+			// redefined" and keeps the last.
+			yaml: []string{"ip_hash: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_timeout_learn: off", "{address: 'unix:/run/app.sock'}"},
+			not:  []string{"least_conn"},
 			warns: []string{
 				`4: unsupported parameter "max_conns=10" of "server" in upstream`,
 				`4: unsupported parameter "slow_start=30s" of "server" in upstream`,
 				`9: unsupported directive "keepalive_time" in upstream`,
-				`10: unsupported directive "ip_hash" in upstream: spillway balances with round-robin or least_conn`,
+			},
+		},
+		{
+			name: "uwsgi",
+			in: `http {
+  upstream django { server unix:/run/uwsgi/app.sock; }
+  server { listen 80;
+    location / { include uwsgi_params; uwsgi_pass django; uwsgi_read_timeout 300s; uwsgi_buffers 16 8k; uwsgi_modifier1 30; }
+    location /b { uwsgi_pass uwsgi://127.0.0.1:3031; uwsgi_param SCRIPT_NAME /b; uwsgi_pass_request_body off; }
+  }
+}`,
+			yaml: []string{"uwsgi_pass: django", "uwsgi_read_timeout: 300s", "uwsgi_buffers: 16 8k", "uwsgi_modifier1: 30",
+				"uwsgi_pass: 127.0.0.1:3031", "- SCRIPT_NAME /b\n", "uwsgi_pass_request_body: off",
+				// Debian's uwsgi_params, as shipped, since there is no file next to x.conf
+				"- QUERY_STRING $query_string\n", "- HTTPS $https if_not_empty\n", "- HTTP_HOST $host\n"},
+		},
+		{
+			name: "balancing methods",
+			in: `http {
+  upstream h { hash $request_uri; server 10.0.0.1 weight=2 max_fails=3; server 10.0.0.2 down; }
+  upstream c { hash "$arg_id$remote_addr" consistent; server 10.0.0.1; }
+  upstream i { least_conn; ip_hash; server 10.0.0.1; }
+  upstream r { random two least_conn; server 10.0.0.1; }
+  upstream r1 { random; server 10.0.0.1; }
+  upstream b { server 10.0.0.1; server 10.0.0.9 backup; hash $uri; }
+  upstream x { hash $nosuchvar; server 10.0.0.1; }
+  server { listen 80; location / { proxy_pass http://h; } location /c { proxy_pass http://c; } location /i { proxy_pass http://i; }
+    location /r { proxy_pass http://r; } location /r1 { proxy_pass http://r1; } location /b { proxy_pass http://b; } location /x { proxy_pass http://x; } }
+}`,
+			yaml: []string{"hash: $request_uri\n", "hash: $arg_id$remote_addr consistent", "ip_hash: on", "random: two least_conn", "random: on",
+				"{address: 10.0.0.1, weight: 2, max_fails: 3}", "{address: 10.0.0.2, down: on}"},
+			not: []string{"least_conn: on", "10.0.0.9", "nosuchvar"},
+			warns: []string{
+				`7: unsupported parameter "backup" of "server" in upstream before "hash": the backup server 10.0.0.9 is dropped`,
+				`8: unsupported directive "hash" in upstream: spillway has no "$nosuchvar" variable for the key, the group balances round-robin`,
 			},
 		},
 		{
@@ -551,6 +588,14 @@ func TestConvertErrors(t *testing.T) {
 		{conf("listen 80; location ! /x { proxy_pass http://a:1; }"), `invalid location modifier "!" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_http_version 2.0; }"), `invalid value "2.0" in x.conf:4`},
 		{"http {\n upstream u { server 10.0.0.1 weight=0; }\n}", `invalid parameter "weight=0" in x.conf:2`},
+		// nginx 1.22's own messages (nginx -t), for the balancing methods
+		{"http {\n upstream u { hash $uri; server 10.0.0.1; server 10.0.0.2 backup; }\n}", `balancing method does not support parameter "backup" in x.conf:2`},
+		{"http {\n upstream u { ip_hash; server 10.0.0.2 backup; }\n}", `balancing method does not support parameter "backup" in x.conf:2`},
+		{"http {\n upstream u { random two; server 10.0.0.2 backup; }\n}", `balancing method does not support parameter "backup" in x.conf:2`},
+		{"http {\n upstream u { random least_conn; server 10.0.0.1; }\n}", `invalid parameter "least_conn" in x.conf:2`},
+		{"http {\n upstream u { random two foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
+		{"http {\n upstream u { hash $uri foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
+		{"http {\n upstream u { hash; server 10.0.0.1; }\n}", `invalid number of arguments in "hash" directive in x.conf:2`},
 		{conf("listen 80; proxy_redirect default; location / { proxy_pass http://a:1; }"), `"proxy_redirect default" should be placed after the "proxy_pass" directive in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect nonsense; }"), `invalid parameter "nonsense" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect http://a/ /$nosuch/; }"), `unknown "nosuch" variable in x.conf:4`},

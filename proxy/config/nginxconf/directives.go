@@ -171,11 +171,35 @@ func init() {
 	add(inLocations, "root", single(anyValue))
 	add(inLocations, "lingering_close", single(lingeringValue))
 
+	// uwsgi (ngx_http_uwsgi_module): the same keys with uwsgi's names.
+	add("location", "uwsgi_pass", uwsgiPass)
+	add(inLocations, "uwsgi_param", uwsgiParam)
+	for _, n := range []string{"uwsgi_buffering", "uwsgi_request_buffering", "uwsgi_ignore_client_abort",
+		"uwsgi_pass_request_headers", "uwsgi_pass_request_body"} {
+		add(inLocations, n, single(flagValue))
+	}
+	for _, n := range []string{"uwsgi_buffer_size", "uwsgi_busy_buffers_size", "uwsgi_max_temp_file_size",
+		"uwsgi_temp_file_write_size"} {
+		add(inLocations, n, single(sizeValue))
+	}
+	add(inLocations, "uwsgi_buffers", buffers)
+	add(inLocations, "uwsgi_temp_path", pathValue(3))
+	for _, n := range []string{"uwsgi_connect_timeout", "uwsgi_send_timeout", "uwsgi_read_timeout", "uwsgi_next_upstream_timeout"} {
+		add(inLocations, n, single(timeValue))
+	}
+	add(inLocations, "uwsgi_next_upstream", nextUpstream)
+	for _, n := range []string{"uwsgi_next_upstream_tries", "uwsgi_modifier1", "uwsgi_modifier2"} {
+		add(inLocations, n, single(numberValue))
+	}
+
 	add("upstream", "server", upstreamServer)
 	add("upstream", "keepalive", single(positiveValue))
 	add("upstream", "keepalive_timeout", single(timeValue))
 	add("upstream", "keepalive_requests", single(numberValue))
 	add("upstream", "least_conn", leastConn)
+	add("upstream", "hash", balanceMethod)
+	add("upstream", "ip_hash", balanceMethod)
+	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
 }
 
@@ -228,15 +252,11 @@ var ignored = map[string]ignoredWhy{
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
 	"fastcgi_pass":       "spillway proxies HTTP only",
-	"uwsgi_pass":         "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
 	"grpc_pass":          "spillway proxies HTTP/1.x only",
 	"stream":             "spillway proxies HTTP only",
 	"mail":               "spillway proxies HTTP only",
 	"ssl_certificate":    "spillway has no TLS",
-	"ip_hash":            "spillway balances with round-robin or least_conn",
-	"hash":               "spillway balances with round-robin or least_conn",
-	"random":             "spillway balances with round-robin or least_conn",
 	"error_log":          "spillway's error logs are set at the top level",
 	"proxy_cache":        "spillway does not cache",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
@@ -852,6 +872,52 @@ func fastcgiPass(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
+// uwsgiPass: an address (host:port, unix:/path), an upstream name, or
+// either with nginx's uwsgi:// scheme.
+func uwsgiPass(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	a := d.Args[0]
+	switch {
+	case strings.Contains(a, "$"):
+		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: variables are not supported", a)
+		return nil
+	case strings.HasPrefix(a, "suwsgi://"):
+		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: spillway speaks uwsgi without TLS", a)
+		return nil
+	case a == "unix:" || a == "uwsgi://unix:":
+		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", strings.TrimPrefix(a, "uwsgi://"))
+	}
+	a = strings.TrimPrefix(a, "uwsgi://")
+	lv.proxies, lv.proxyTarget = true, a
+	lv.m.set("uwsgi_pass", str(a))
+	return nil
+}
+
+// uwsgiParam collects "uwsgi_param NAME VALUE [if_not_empty]" as
+// fastcgiParam does.
+func uwsgiParam(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 2 || len(d.Args) > 3 || len(d.Args) == 3 && d.Args[2] != "if_not_empty" {
+		if len(d.Args) == 3 {
+			return errAt(d, "invalid parameter \"%s\"", d.Args[2])
+		}
+		return invalidArgs(d)
+	}
+	if lv.uwsgiParamVal == nil {
+		lv.uwsgiParamVal = lv.m.set("uwsgi_param", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	e := d.Args[0] + " " + d.Args[1]
+	if len(d.Args) == 3 {
+		e += " if_not_empty"
+	}
+	lv.uwsgiParamVal.Content = append(lv.uwsgiParamVal.Content, str(e))
+	return nil
+}
+
 // fastcgiParam collects "fastcgi_param NAME VALUE [if_not_empty]" like
 // proxy_set_header: a level that sets any replaces the inherited list.
 func fastcgiParam(c *conv, lv *level, d *Directive) error {
@@ -1090,6 +1156,9 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			bad = err != nil
 		case "backup", "down":
 			bad, val = hasVal, "on"
+			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" {
+				return errAt(d, "balancing method does not support parameter \"backup\"")
+			}
 		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
@@ -1109,6 +1178,64 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 0 {
 		return invalidArgs(d)
 	}
-	lv.m.set("least_conn", str("on"))
+	setMethod(lv, "least_conn", "on")
+	return nil
+}
+
+// setMethod sets the upstream's balancing method, replacing an earlier one
+// (nginx warns "load balancing method redefined" and keeps the last).
+func setMethod(lv *level, key, val string) {
+	for _, k := range []string{"least_conn", "hash", "ip_hash", "random"} {
+		lv.m.del(k)
+	}
+	lv.m.set(key, str(val))
+	lv.up.method = key
+}
+
+// balanceMethod converts hash KEY [consistent], ip_hash and random [two
+// [least_conn]] with nginx's checks. They have no backup servers: a
+// "backup" after them is nginx's [emerg] (upstreamServer); backup servers
+// before them nginx accepts and uses only when the method gives up, which
+// spillway's configuration refuses, so they are dropped with a warning.
+func balanceMethod(c *conv, lv *level, d *Directive) error {
+	val := "on"
+	switch d.Name {
+	case "hash":
+		if len(d.Args) < 1 || len(d.Args) > 2 {
+			return invalidArgs(d)
+		}
+		if len(d.Args) == 2 && d.Args[1] != "consistent" {
+			return errAt(d, "invalid parameter \"%s\"", d.Args[1])
+		}
+		if v := c.unknownVariable(d.Args[0]); v != "" {
+			c.warn(d, Unsupported, "unsupported directive \"hash\" in upstream: spillway has no \"$%s\" variable for the key, the group balances round-robin", v)
+			return nil
+		}
+		val = strings.Join(d.Args, " ")
+	case "ip_hash":
+		if len(d.Args) != 0 {
+			return invalidArgs(d)
+		}
+	case "random":
+		switch {
+		case len(d.Args) == 0:
+		case len(d.Args) <= 2 && d.Args[0] == "two" && (len(d.Args) == 1 || d.Args[1] == "least_conn"):
+			val = strings.Join(d.Args, " ")
+		case len(d.Args) > 2:
+			return invalidArgs(d)
+		default:
+			return errAt(d, "invalid parameter \"%s\"", d.Args[len(d.Args)-1])
+		}
+	}
+	kept := lv.up.servers.Content[:0]
+	for _, s := range lv.up.servers.Content {
+		if b := (&ymap{n: s}).get("backup"); b != nil && b.Value == "on" {
+			c.warn(d, Unsupported, "unsupported parameter \"backup\" of \"server\" in upstream before \"%s\": the backup server %s is dropped", d.Name, (&ymap{n: s}).get("address").Value)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	lv.up.servers.Content = kept
+	setMethod(lv, d.Name, val)
 	return nil
 }

@@ -244,6 +244,11 @@ func (p *parser) include(d *Directive) ([]*Directive, error) {
 		}
 	}
 	if !strings.ContainsAny(name, "*?[") {
+		if name == "uwsgi_params" && !exists(full) {
+			// Debian's nginx ships /etc/nginx/uwsgi_params; a file converted
+			// away from it gets the same lines.
+			return p.parse(&scanner{file: full + " (spillway's copy of Debian's)", data: []byte(config.UwsgiParams), line: 1}, false)
+		}
 		if filepath.Base(name) == "mime.types" && !exists(full) {
 			// A configuration copied without its mime.types: nginx's own
 			// table, as nginx 1.22 installs it (config.MimeTypesFile).
