@@ -55,13 +55,14 @@ type Proxy struct {
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
-	acceptors map[string]*acceptor // by listen address
-	order     []*acceptor          // in the order they were opened (Addrs)
-	gen       *generation          // the running configuration; nil before Start and after Shutdown
-	metrics   *metricsServer       // metrics.listen; nil without one
-	retiring  sync.WaitGroup       // old generations still draining
-	hardStop  chan struct{}        // closed when the stop may no longer wait
-	stopping  chan struct{}        // closed when Shutdown begins: retired generations end their grace
+	acceptors map[string]*acceptor   // by listen address
+	order     []*acceptor            // in the order they were opened (Addrs)
+	quic      map[string]*h3Listener // the QUIC addresses, kept across reloads (http3.go)
+	gen       *generation            // the running configuration; nil before Start and after Shutdown
+	metrics   *metricsServer         // metrics.listen; nil without one
+	retiring  sync.WaitGroup         // old generations still draining
+	hardStop  chan struct{}          // closed when the stop may no longer wait
+	stopping  chan struct{}          // closed when Shutdown begins: retired generations end their grace
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -77,7 +78,7 @@ type Options struct {
 
 // New builds a proxy from a loaded config without opening listeners.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
-	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
+	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{}, quic: map[string]*h3Listener{},
 		hardStop: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{})}
 	p.stats = newStats()
 	p.pid = os.Getpid()
@@ -134,10 +135,21 @@ func (p *Proxy) Start() error {
 	p.mu.Lock()
 	s := p.site.Load()
 	opened, err := p.listen(s)
+	var quicOpened map[string]*h3Listener
+	if err == nil {
+		if quicOpened, err = p.listenQUIC(s); err != nil {
+			for _, ln := range opened {
+				_ = ln.Close()
+			}
+		}
+	}
 	if err == nil && s.cfg.MetricsListen != "" {
 		if p.metrics, err = p.startMetrics(s.cfg.MetricsListen); err != nil {
 			for _, ln := range opened {
 				_ = ln.Close()
+			}
+			for _, l := range quicOpened {
+				l.close()
 			}
 		}
 	}
@@ -147,6 +159,7 @@ func (p *Proxy) Start() error {
 		return err
 	}
 	p.install(s, opened)
+	p.installQUIC(s, quicOpened)
 	p.mu.Unlock()
 	p.wg.Add(1)
 	go p.reaper()
@@ -219,6 +232,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		<-a.done
 	}
 	p.acceptors, p.order = map[string]*acceptor{}, nil
+	p.shutdownQUIC(p.site.Load().cfg)
 	p.metrics.close()
 	p.metrics = nil
 	select {
@@ -354,6 +368,9 @@ func connID(ctx *fasthttp.RequestCtx) uint64 {
 	nc := ctx.Conn()
 	if s, ok := nc.(*h2Stream); ok {
 		nc = s.conn // an HTTP/2 stream: its connection's number, as nginx logs
+		if q, ok := nc.(*quicConn); ok {
+			return q.id // an HTTP/3 stream: its QUIC connection's
+		}
 	}
 	if c := clientConnOf(nc); c != nil { // through TLS too (tls.go)
 		return c.id

@@ -302,9 +302,20 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		p.logs.release(s)
 		return err
 	}
+	quicOpened, err := p.listenQUIC(s)
+	if err != nil {
+		for _, ln := range opened {
+			_ = ln.Close()
+		}
+		p.logs.release(s)
+		return err
+	}
 	undo := func() {
 		for _, ln := range opened {
 			_ = ln.Close()
+		}
+		for _, l := range quicOpened {
+			l.close()
 		}
 		p.logs.release(s)
 	}
@@ -332,6 +343,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	p.budget.SetLimit(cfg.BufferMemoryLimit)
 	p.budget.SetTempLimit(cfg.TempFileLimit)
 	p.install(s, opened)
+	p.installQUIC(s, quicOpened)
 	p.stats.prune(s)
 	return nil
 }

@@ -423,6 +423,9 @@ func (x *exchange) httpsPortPlain() bool {
 func (x *exchange) scheme() string {
 	c := x.ctx.Conn()
 	if s, ok := c.(*h2Stream); ok {
+		if _, ok := s.conn.(*quicConn); ok {
+			return "https" // QUIC is always TLS
+		}
 		c = s.conn
 	}
 	if f, ok := c.(*frontConn); ok && !f.plain {

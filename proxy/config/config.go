@@ -205,6 +205,12 @@ type Server struct {
 	ListenHTTP2 []string
 	HTTP2       HTTP2 // http2_* (http2.go)
 
+	// ListenQUIC are the UDP addresses written with "quic" ("443 quic
+	// reuseport"), each also a TCP "ssl" address of the server: HTTP/3 with
+	// the same certificates. Empty with "http3: off".
+	ListenQUIC []string
+	HTTP3      HTTP3 // http3_*, quic_*, ssl_early_data (http3.go)
+
 	// ListenDefault are the Listen addresses written with "default_server"
 	// (or nginx's older "default"): this server answers requests to them
 	// whose Host no server_name matches, instead of the first server

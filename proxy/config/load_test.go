@@ -139,6 +139,8 @@ func TestLoadGoodFile(t *testing.T) {
 		UninitializedVariableWarn: true,
 		HTTP2: HTTP2{MaxConcurrentStreams: 128, RecvBufferSize: 256 << 10, BodyPrereadSize: 64 << 10,
 			ChunkSize: 8 << 10, IdleTimeout: 75 * time.Second, MaxHeaderBytes: 4 * 8 << 10}, // nginx's defaults
+		HTTP3: HTTP3{MaxConcurrentStreams: 128, StreamBufferSize: 64 << 10,
+			IdleTimeout: 75 * time.Second, MaxHeaderBytes: 4 * 8 << 10}, // nginx's defaults
 	}
 	gotServer := *s
 	gotServer.Locations = nil
@@ -538,7 +540,7 @@ func TestValidation(t *testing.T) {
 		{"bad listen port", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:80800"]`, 1),
 			"http.servers[0].listen[0]", 6, `invalid port in "127.0.0.1:80800" of the "listen" directive`},
 		{"listen parameters", strings.Replace(base, `["127.0.0.1:8080"]`, `"8080 reuseport"`, 1),
-			"http.servers[0].listen[0]", 6, `invalid parameter "reuseport" of the "listen" directive: spillway supports ssl, http2 and default_server`},
+			"http.servers[0].listen[0]", 6, `invalid parameter "reuseport" of the "listen" directive: spillway supports ssl, http2, quic (with reuseport) and default_server`},
 		{"duplicate default server", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:8080 default_server"]`, 1) + `    - listen: ["127.0.0.1:8080 default"]
       server_name: [b]
       locations: [{path: /, proxy_pass: "http://app"}]

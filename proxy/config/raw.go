@@ -177,6 +177,7 @@ type serverDirectives struct {
 
 	sslDirectives   `mapstructure:",squash"` // ssl_* (tls.go)
 	http2Directives `mapstructure:",squash"` // http2, http2_* (http2.go)
+	http3Directives `mapstructure:",squash"` // http3, http3_*, quic_* (http3.go)
 }
 
 // locationDirectives may be written in http, in a server and in a location;
@@ -249,6 +250,7 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.MergeSlashes, p.MergeSlashes)
 	d.sslDirectives.inherit(&p.sslDirectives)
 	d.http2Directives.inherit(&p.http2Directives)
+	d.http3Directives.inherit(&p.http3Directives)
 }
 
 // inherit is nginx's merge_loc_conf: every directive d does not set is taken

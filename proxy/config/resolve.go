@@ -443,7 +443,17 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	if !s.Listen.set() {
 		p.add(key, `server has no "listen": add listen: ["127.0.0.1:8080"]`)
 	}
+	var quic []string
 	for i, a := range s.Listen.or(nil) {
+		if a, ok := cutListenQUIC(a); ok {
+			addr, err := listenAddress(a)
+			if err != nil {
+				p.add(fmt.Sprintf("%s[%d]", s.Listen.at(), i), "%v", err)
+			} else if s.HTTP3.or(true) {
+				quic = append(quic, addr)
+			}
+			continue
+		}
 		a, ssl := cutListenSSL(a)
 		a, h2 := cutListenHTTP2(a)
 		a, def := cutListenDefault(a)
@@ -473,6 +483,18 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	srv.AccessLog = srv.AccessLogs[0]
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 	srv.HTTP2 = s.http2Directives.resolve(srv)
+	for _, addr := range quic {
+		// The QUIC socket takes the certificates of the TCP "ssl"
+		// address of the same host:port (nginx: the server's ssl_*).
+		if !slices.Contains(srv.ListenSSL, addr) {
+			p.add(s.Listen.at(), `"quic" on %s needs the same address with "ssl" in this server: HTTP/3 uses its certificates`, addr)
+			continue
+		}
+		if !slices.Contains(srv.ListenQUIC, addr) {
+			srv.ListenQUIC = append(srv.ListenQUIC, addr)
+		}
+	}
+	srv.HTTP3 = s.http3Directives.resolve(srv)
 
 	srv.Script = script(s.Rewrite, s.Return)
 	srv.RewriteLog = s.RewriteLog.or(false)

@@ -20,6 +20,7 @@ func (d *serverDirectives) check(p *problems) {
 		p.add(d.ClientHeaderBufferSize.at(), `"client_header_buffer_size" must be greater than 0`)
 	}
 	d.http2Directives.check(p)
+	d.http3Directives.check(p)
 }
 
 // check checks the location directives in effect at one level (http, a
@@ -186,7 +187,7 @@ func checkDefaultServers(servers []*Server, raw []rawServer, p *problems) {
 func listenAddress(s string) (string, error) {
 	a := strings.TrimSpace(s)
 	if f := strings.Fields(a); len(f) > 1 {
-		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: spillway supports ssl, http2 and default_server`, f[1])
+		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: spillway supports ssl, http2, quic (with reuseport) and default_server`, f[1])
 	}
 	if _, ok := parseDigits(a); ok {
 		a = ":" + a

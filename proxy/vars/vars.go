@@ -200,6 +200,7 @@ const (
 	kServerProtocol
 	kScheme
 	kHTTPS
+	kHTTP3
 	kRequest
 	kRequestMethod
 	kRequestURI
@@ -258,7 +259,7 @@ var names = map[string]kind{
 	"realip_remote_addr": kRealIPRemoteAddr, "realip_remote_port": kRealIPRemotePort,
 	"proxy_protocol_addr": kProxyProtocolAddr, "proxy_protocol_port": kProxyProtocolPort,
 	"server_addr": kServerAddr, "server_port": kServerPort, "server_name": kServerName,
-	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS,
+	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS, "http3": kHTTP3,
 	"request": kRequest, "request_method": kRequestMethod, "request_uri": kRequestURI,
 	"uri": kURI, "document_uri": kURI, "args": kArgs, "query_string": kArgs, "is_args": kIsArgs,
 	"request_length": kRequestLength, "request_id": kRequestID,
@@ -586,6 +587,11 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		}
 	case kScheme:
 		dst = append(dst, x.Request().Scheme...)
+	case kHTTP3:
+		if h := x.Header(); h != nil && string(h.Protocol()) == "HTTP/3.0" {
+			dst = append(dst, "h3"...)
+		}
+		return dst, true // "" for HTTP/1.x and HTTP/2, as nginx
 	case kHTTPS:
 		if x.Request().Scheme == "https" {
 			dst = append(dst, "on"...)

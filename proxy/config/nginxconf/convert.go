@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -321,6 +322,7 @@ type listenAddr struct {
 	addr          string
 	ssl           bool
 	h2            bool // http2: HTTP/2 beside HTTP/1.x
+	quic          bool // quic: HTTP/3 on the UDP port
 	def           bool // default_server: proxy.yaml takes it as it is
 	proxyProtocol bool // proxy_protocol: likewise
 	d             *Directive
@@ -565,6 +567,16 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 	listenVal.Kind, listenVal.Style = yaml.SequenceNode, yaml.FlowStyle
 	for _, l := range lv.listens {
 		a := l.addr
+		if l.quic {
+			// spillway takes the certificates of the same address's
+			// "ssl" listen in this server.
+			if !slices.ContainsFunc(lv.listens, func(o listenAddr) bool { return o.ssl && o.addr == l.addr }) {
+				c.warn(l.d, Unsupported, "unsupported parameter \"quic\" of \"listen\" in server: spillway serves HTTP/3 only beside a \"listen %s ssl\" of the same server, so %s is not converted", l.addr, l.addr)
+				continue
+			}
+			listenVal.Content = append(listenVal.Content, str(a+" quic reuseport"))
+			continue
+		}
 		if l.ssl {
 			a += " ssl"
 		}

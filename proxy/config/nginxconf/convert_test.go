@@ -217,9 +217,27 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			warns: []string{
 				`4: unsupported parameter "reuseport" of "listen" in server`,
 				`4: unsupported listen address "unix:/tmp/s" in server: spillway listens on TCP only`,
-				`4: unsupported parameter "quic" of "listen" in server: spillway speaks HTTP/1.x over TCP, so 8443 is not converted`,
+				`4: unsupported parameter "quic" of "listen" in server: spillway serves HTTP/3 only beside a "listen 8443 ssl" of the same server, so 8443 is not converted`,
 				`5: unsupported server name "www.example.*" in server: only leading wildcards (*.example.com) are supported`,
 				`5: unsupported server name "~^(?<n>.+)\.example\.com$" in server: regular expression names are not supported`,
+			},
+		},
+		{
+			name: "http3: listen quic beside listen ssl, and the http3_* and quic_* directives",
+			in: `http {
+  http3_max_concurrent_streams 64; quic_gso on;
+  server { listen 443 ssl; listen 443 quic reuseport; ssl_certificate a.pem; ssl_certificate_key a.key;
+    http3_stream_buffer_size 128k; quic_retry on; ssl_early_data on;
+    add_header Alt-Svc 'h3=":443"; ma=86400';
+    location / { proxy_pass http://127.0.0.1:9000; } }
+}`,
+			yaml: []string{
+				"http3_max_concurrent_streams: 64",
+				"quic_gso: on",
+				"listen: [443 ssl, 443 quic reuseport]",
+				"http3_stream_buffer_size: 128k",
+				"quic_retry: on",
+				"ssl_early_data: on",
 			},
 		},
 		{

@@ -58,6 +58,11 @@ func init() {
 	for _, n := range []string{"http2_recv_buffer_size", "http2_body_preread_size", "http2_chunk_size"} {
 		add(inServers, n, single(sizeValue))
 	}
+	for _, n := range []string{"http3", "quic_retry", "quic_gso", "ssl_early_data"} { // nginx 1.25's HTTP/3
+		add(inServers, n, single(flagValue))
+	}
+	add(inServers, "http3_max_concurrent_streams", single(numberValue))
+	add(inServers, "http3_stream_buffer_size", single(sizeValue))
 
 	add("server", "listen", listen)
 	add("server", "server_name", serverName)
@@ -739,7 +744,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Unsupported, "unsupported listen address \"%s\" in server: spillway listens on TCP only", addr)
 		return nil
 	}
-	dropped, isDefault, ssl, h2, pp := false, false, false, false, false
+	isDefault, ssl, h2, pp, quic, reuseport := false, false, false, false, false, false
 	for _, p := range d.Args[1:] {
 		name, _, _ := strings.Cut(p, "=")
 		switch name {
@@ -750,18 +755,19 @@ func listen(c *conv, lv *level, d *Directive) error {
 		case "proxy_protocol":
 			pp = true
 		case "quic":
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: spillway speaks HTTP/1.x over TCP, so %s is not converted", p, addr)
-			dropped = true
+			quic = true // HTTP/3 on the UDP port (nginx 1.25)
+		case "reuseport":
+			reuseport = true // a QUIC socket has it; on TCP, not supported (below)
 		case "http2":
 			h2 = true
 		default:
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server", p)
 		}
 	}
-	if dropped {
-		return nil
+	if reuseport && !quic {
+		c.warn(d, Unsupported, "unsupported parameter \"reuseport\" of \"listen\" in server")
 	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, def: isDefault, proxyProtocol: pp, d: d})
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, quic: quic, def: isDefault && !quic, proxyProtocol: pp && !quic, d: d})
 	return nil
 }
 
