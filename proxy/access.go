@@ -36,7 +36,7 @@ func (x *exchange) accessPhases(expecting bool) bool {
 	rules, auth, ar, any := &vh.conf.Access, vh.auth, vh.authRq, vh.conf.SatisfyAny
 	limits, lc, conns, cc := vh.limits, &vh.conf.LimitReq, vh.conns, &vh.conf.LimitConn
 	if x.loc != nil {
-		if x.loc.conf.Internal {
+		if x.loc.conf.Internal && !x.internal {
 			// ngx_http_core_find_config_phase: a client's request for an
 			// internal location is 404, before anything else.
 			x.page(fasthttp.StatusNotFound)
@@ -97,7 +97,7 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 		rc, rchallenge := accessDeclined, ""
 		switch check {
 		case 0:
-			switch checkRules(rules, x.ctx) {
+			switch checkRules(rules, x) {
 			case config.AccessAllow:
 				rc = accessOK
 			case config.AccessDeny:
@@ -145,22 +145,23 @@ func (x *exchange) checkAccess(rules *config.AccessRules, auth *basicAuth, ar *a
 		// satisfy any is logged when it is answered.
 		x.logf(errorlog.Error, "access forbidden by rule", 0, "")
 	}
-	x.page(code)
 	for _, c := range challenges[:nc] {
-		x.ctx.Response.Header.Add("WWW-Authenticate", c)
+		x.addWWWAuthenticate(c) // carried to the answer, an error page's too (errorpage.go)
 	}
+	x.page(code)
 	return false
 }
 
-// checkRules checks the client of ctx against rules.
-func checkRules(rules *config.AccessRules, ctx *fasthttp.RequestCtx) config.AccessVerdict {
+// checkRules checks the request's client (the real client's address once
+// realip replaced it, realip.go) against rules.
+func checkRules(rules *config.AccessRules, x *exchange) config.AccessVerdict {
 	if rules.Empty() {
 		return config.AccessNoMatch
 	}
-	switch a := ctx.RemoteAddr().(type) {
-	case *net.TCPAddr:
-		return rules.Check(a.AddrPort().Addr())
-	case *net.UnixAddr:
+	if x.clientIP.IsValid() {
+		return rules.Check(x.clientIP)
+	}
+	if _, ok := x.ctx.RemoteAddr().(*net.UnixAddr); ok {
 		return rules.CheckUnix()
 	}
 	return config.AccessDeny // an address spillway cannot tell: fail closed

@@ -66,11 +66,11 @@ func (s *site) compileAuthRequest(vh *vhost, ar *config.AuthRequest) (*authReque
 	switch l := c.loc; {
 	case l == nil:
 		return nil, fmt.Errorf("auth_request %s: no location matches it (nginx would answer every request 500)", ar.URI)
-	case l.rw != nil && l.rw.ret != nil && len(l.rw.rewrites) == 0 && l.rw.ret.conf.Code != 444:
+	case l.rw != nil && l.rw.ret != nil && len(l.rw.ops) == 1 && l.rw.ret.conf.Code != 444: // a return alone
 		c.ret = l.rw.ret.conf.Code // its status is all auth_request reads of it
 	case l.rw != nil:
 		return nil, fmt.Errorf("auth_request %s: location %q has rewrite (or return 444), which spillway's subrequests do not run", ar.URI, l.conf.Path)
-	case l.group == nil || l.fcgi != nil:
+	case l.group == nil || l.fcgi != nil || l.uwsgi != nil:
 		return nil, fmt.Errorf("auth_request %s: location %q neither proxy_passes nor returns (spillway's subrequests go to a proxy_pass or return location)", ar.URI, l.conf.Path)
 	}
 	for _, as := range ar.Set {
@@ -172,7 +172,7 @@ func (x *exchange) beginSubrequest(parent *exchange, ar *authRequest) {
 // went away meanwhile (watched as for any upstream exchange: nginx checks
 // the main connection for its subrequests too).
 func (x *exchange) runSubrequest() (status int, gone bool) {
-	x.buildHead()
+	_ = x.buildHead() // always true: the subrequest's location proxy_passes
 	x.watchClient()
 	out := x.tryOnce()
 	for out == tryNext {
@@ -255,9 +255,18 @@ func (x *exchange) keepAuthVars() {
 	x.ctx.SetUserValue(authKeptKey{}, k)
 }
 
-// restoreAuthVars takes what keepAuthVars kept.
+// restoreAuthVars takes what keepAuthVars kept, over the slots: the
+// values set wrote in this serve's rewrite phases stay (rewrite.go).
 func (x *exchange) restoreAuthVars() {
 	if k, ok := x.ctx.UserValue(authKeptKey{}).(*authKept); ok {
-		x.authVars, x.subDone = k.vars, k.subDone
+		if len(x.authVars) < len(k.vars) {
+			x.authVars = append(x.authVars, make([][]byte, len(k.vars)-len(x.authVars))...)
+		}
+		for i, v := range k.vars {
+			if v != nil {
+				x.authVars[i] = v
+			}
+		}
+		x.subDone = k.subDone
 	}
 }

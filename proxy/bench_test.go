@@ -87,7 +87,7 @@ func startBenchProxy(b *testing.B, yamlText string) *proxy.Proxy {
 	return p
 }
 
-// benchGets sends GETs of url through c from b.RunParallel's goroutines,
+// benchGets sends requests for url (GETs unless prep says otherwise) through c from b.RunParallel's goroutines,
 // each request first passed to prep when it is not nil, and fails unless
 // every answer is a 200 of want bytes. The body is streamed into io.Discard
 // so that allocs/op stays the proxy's (a buffered client grows a body per
@@ -112,4 +112,50 @@ func benchGets(b *testing.B, c *fasthttp.HostClient, url string, prep func(*fast
 			}
 		}
 	})
+}
+
+// BenchmarkProxyPost is the request-body path, as the harness's echoN
+// workloads: a POST of 1 KiB, 64 KiB or 1 MiB through the proxy to an origin
+// that answers with the body's length. The body is buffered whole before the
+// upstream is contacted (proxy_request_buffering on); with the defaults it
+// stays in memory (client_body_memory_max 1m), and the "nginx_rule" runs
+// (client_body_memory_max 0) take the temp file past client_body_buffer_size.
+func BenchmarkProxyPost(b *testing.B) {
+	originAddr := benchOrigin(b, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(strconv.Itoa(len(ctx.PostBody())))
+	})
+	for _, rule := range []struct{ name, line string }{{"memory", ""}, {"nginx_rule", "client_body_memory_max: 0"}} {
+		p := startBenchProxy(b, `
+error_log: {path: stderr, level: error}
+http:
+  client_body_temp_path: `+b.TempDir()+`
+  client_max_body_size: 2m
+  `+rule.line+`
+  proxy_http_version: "1.1"
+  proxy_set_header: {Host: $proxy_host, Connection: ""}
+  upstreams:
+    origin:
+      keepalive: 64
+      servers: [{address: `+originAddr+`}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      access_log: off
+      locations:
+        - path: /
+          proxy_pass: http://origin
+`)
+		c := &fasthttp.HostClient{Addr: p.Addrs()[0], MaxConns: 64, StreamResponseBody: true}
+		for _, size := range []int{1 << 10, 64 << 10, 1 << 20} {
+			body := bytes.Repeat([]byte("x"), size)
+			want := strconv.Itoa(size)
+			b.Run(rule.name+"/"+strconv.Itoa(size>>10)+"k", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(size))
+				benchGets(b, c, "http://"+p.Addrs()[0]+"/echo", func(req *fasthttp.Request) {
+					req.Header.SetMethod(fasthttp.MethodPost)
+					req.SetBodyRaw(body)
+				}, int64(len(want)))
+			})
+		}
+	}
 }

@@ -447,7 +447,7 @@ func TestBrokenTempDir(t *testing.T) {
 		u := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
 		d.client = btNotDir(t, "client_temp")
-		r := newRig(t, "info", btYAML(d, 1, false, "client_body_buffer_size: 8k"), u.Addr())
+		r := newRig(t, "info", btYAML(d, 1, false, "client_body_buffer_size: 8k", "client_body_memory_max: 0"), u.Addr())
 		c := btDial(t, r.addr)
 		body := btRandom(64 << 10)
 		if _, err := io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 65536\r\n\r\n"+string(body)); err != nil {
@@ -486,7 +486,7 @@ func TestRequestBodySpill(t *testing.T) {
 	t.Run("echo", func(t *testing.T) {
 		u := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
-		r := newRig(t, "warn", btYAML(d, 1, false, "client_body_buffer_size: 8k"), u.Addr())
+		r := newRig(t, "warn", btYAML(d, 1, false, "client_body_buffer_size: 8k", "client_body_memory_max: 0"), u.Addr())
 		// 24 KiB: more than client_body_buffer_size, and an echo that fits
 		// the default proxy_buffers (8 4k), so that the response is read at
 		// once and cannot spill (nginx: timing-dependent for a fast client).
@@ -522,7 +522,7 @@ func TestRequestBodySpill(t *testing.T) {
 		u0 := upstream(t, upstreamsim.Reset())
 		u1 := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
-		r := newRig(t, "warn", btYAML(d, 2, false, "client_body_buffer_size: 8k"), u0.Addr(), u1.Addr())
+		r := newRig(t, "warn", btYAML(d, 2, false, "client_body_buffer_size: 8k", "client_body_memory_max: 0"), u0.Addr(), u1.Addr())
 		body := btRandom(64 << 10)
 		status, got := r.do("PUT", "/echo", body)
 		if status != 200 || !bytes.Equal(got, body) {
@@ -549,7 +549,7 @@ func TestRequestBodySpill(t *testing.T) {
 		a0, got0 := rawUpstream(t, true) // reads the request, then RST
 		u1 := upstream(t, upstreamsim.OK())
 		d := newBTDirs(t)
-		r := newRig(t, "warn", btYAML(d, 2, false, "client_body_buffer_size: 8k",
+		r := newRig(t, "warn", btYAML(d, 2, false, "client_body_buffer_size: 8k", "client_body_memory_max: 0",
 			"proxy_next_upstream: error timeout non_idempotent"), a0, u1.Addr())
 		body := btRandom(64 << 10)
 		status, got := r.do("POST", "/echo", body)
@@ -578,7 +578,7 @@ func TestAbortedRequestsLeakNothing(t *testing.T) {
 	const batch = 25
 	u := upstream(t, upstreamsim.OK(), upstreamsim.ResetMidBody(256<<10).At("/rmb"))
 	d := newBTDirs(t)
-	r := newRig(t, "info", btYAML(d, 1, true, "proxy_buffers: 4 4k", "client_body_buffer_size: 8k",
+	r := newRig(t, "info", btYAML(d, 1, true, "proxy_buffers: 4 4k", "client_body_buffer_size: 8k", "client_body_memory_max: 0",
 		"client_max_body_size: 1m"), u.Addr())
 	base := btProducers()
 
@@ -716,7 +716,7 @@ func TestRequestBufferingOff(t *testing.T) {
 		d := newBTDirs(t)
 		// proxy_buffers 64 8k: the 256 KiB echo is read at once and cannot
 		// spill, so that any temp file would be the request body's.
-		r := newRig(t, "warn", btYAML(d, 1, false, "proxy_request_buffering: off", "client_body_buffer_size: 8k",
+		r := newRig(t, "warn", btYAML(d, 1, false, "proxy_request_buffering: off", "client_body_buffer_size: 8k", "client_body_memory_max: 0",
 			"proxy_buffers: 64 8k"), u.Addr())
 		body := btRandom(256 << 10)
 		status, got := r.do("POST", "/echo", body)
@@ -775,9 +775,9 @@ func TestTruncatedUploadNotForwarded(t *testing.T) {
 		spilled   bool
 		streaming bool
 	}{
-		{"in_memory", []string{"client_body_buffer_size: 8k"}, 2 << 10, 4 << 10, false, false},
-		{"spilled", []string{"client_body_buffer_size: 8k"}, 20 << 10, 64 << 10, true, false},
-		{"request_buffering_off", []string{"client_body_buffer_size: 8k", "proxy_request_buffering: off"}, 20 << 10, 64 << 10, false, true},
+		{"in_memory", []string{"client_body_buffer_size: 8k", "client_body_memory_max: 0"}, 2 << 10, 4 << 10, false, false},
+		{"spilled", []string{"client_body_buffer_size: 8k", "client_body_memory_max: 0"}, 20 << 10, 64 << 10, true, false},
+		{"request_buffering_off", []string{"client_body_buffer_size: 8k", "client_body_memory_max: 0", "proxy_request_buffering: off"}, 20 << 10, 64 << 10, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -297,7 +297,7 @@ func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.At
 		a.Conn.Close()
 	}
 	if addr != "" {
-		x.attempts = append(x.attempts, vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
+		x.addAttempt(vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
 		x.logPeer(errorlog.Info, phase,
 			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", x.watch.errno, addr)
 	}

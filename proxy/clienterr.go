@@ -138,8 +138,8 @@ func lineEnded(err error) bool {
 func (p *Proxy) logRefused(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *errorlog.Fields, conn uint64, status, sent int) {
 	p.stats.requests.Add(1)
 	p.stats.request(status, 0)
-	l := s.access[vh.conf.AccessLog.Path]
-	if l == nil || vh.conf.AccessLog.Off {
+	logs := vh.conf.AllAccessLogs()
+	if len(logs) == 0 || logs[0].Off {
 		return
 	}
 	scheme := "http"
@@ -157,7 +157,7 @@ func (p *Proxy) logRefused(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *erro
 	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
 		rv.conn.ServerAddr, rv.conn.ServerPort = a.AddrPort().Addr().Unmap(), a.Port
 	}
-	l.Write(rv)
+	s.writeAccess(logs, rv)
 }
 
 // parseErrorBytes returns the start of the client's bytes that fasthttp

@@ -93,7 +93,7 @@ func TestTempDiskFullStreams(t *testing.T) {
 			if err := os.Mkdir(d.client, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			lines := []string{"proxy_buffers: 4 16k", "proxy_spill_grace: 0", "client_body_buffer_size: 8k"}
+			lines := []string{"proxy_buffers: 4 16k", "proxy_spill_grace: 0", "client_body_buffer_size: 8k", "client_body_memory_max: 0"}
 			if c.limit > 0 {
 				lines = append(lines, fmt.Sprintf("temp_file_limit: %d", c.limit))
 			}

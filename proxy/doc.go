@@ -10,17 +10,25 @@
 //
 //	accept, read request head        fasthttp.Server (proxy.go)
 //	route: server block, location    vhostFor, vhost.match (site.go)
+//	rewrite module: scripts, search  exchange.rewritePhases: server's script, location,
+//	again after a rewrite            its script, again while $uri changed (rewrite.go)
 //	buffer the request body          exchange.readBody (body.go)
 //	build the upstream head once     exchange.buildHead, appendHead (request.go); picks the
 //	                                 upstream.Protocol: HTTP1, or FastCGI (fcgi.go)
-//	┌ pick upstream                  upstream.Group.Pick: smooth weighted RR, least_conn, max_fails
+//	┌ pick upstream                  upstream.Group.PickFor: smooth weighted RR, least_conn, hash, ip_hash, random, max_fails
 //	│ connect / reuse idle conn      upstream.Transport.Open: the keepalive cache probes FIN/RST
 //	│                                first, retires past the learned idle timeout (idlelearn)
 //	│ send request                   upstream.Attempt.Send  "sending request to upstream"
 //	│ read response header           Protocol.ReadHeader    "reading response header from upstream"
 //	└ failed or listed status? retry decideRetry, the only retry decision (retry.go)
+//	intercepted? (proxy_intercept_errors)  exchange.interceptErrors (errorpage.go)
 //	respond: head, then the body     exchange.respond       "reading upstream" (respond.go)
 //	log                              exchange.finish: access log; errors logged where they happen
+//
+// An error spillway answers itself goes through exchange.page; when
+// error_page has a page for it, serve's loop carries it out instead
+// (takeErrorPage: a redirect, a named location, or internalRedirect) and runs
+// the phases again (process), as nginx's internal redirect (errorpage.go).
 //
 // Every upstream failure is one *upstream.Error carrying its Phase, Kind,
 // peer, whether the connection was reused and the bytes each way; the

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 	"unsafe"
@@ -27,9 +28,16 @@ type exchange struct {
 
 	conn       uint64 // nginx's *N for this client connection
 	start      time.Time
-	client     []byte // remote IP as text
+	client     []byte     // remote IP as text: the real client's once realip replaced it
+	clientIP   netip.Addr // the same address; invalid on a connection that is not TCP
 	clientPort int
 	serverPort int
+	// realip: the realip module replaced the client address (realip.go);
+	// realipFrom and realipPort are then the connection's own.
+	realip     bool
+	realipFrom []byte
+	realipPort int
+	ppAddr     []byte // $proxy_protocol_addr (proxyproto.go)
 
 	// Owned copies for the logs: ctx's slices are not valid once the
 	// handler returns, and a streamed body is logged after that.
@@ -46,7 +54,22 @@ type exchange struct {
 	args       []byte
 	quoted     bool
 	uriInvalid bool
-	redirected bool // an internal redirect changed path (files.go)
+	redirected bool // an internal redirect changed path (files.go), or a rewrite path or args (rewrite.go)
+
+	// The rewrite module's state (rewrite.go): nginx's r->uri_changed (a
+	// rewrite asks for the location to be searched again), the searches
+	// so far (r->uri_changes), r->valid_location cleared by a rewrite's
+	// break flag, r->internal (an internal location is reachable), and the
+	// captures of the last regex matched.
+	uriChanged   bool
+	uriChanges   int
+	rewriteBroke bool
+	internal     bool // nginx's r->internal: a rewrite or an internal redirect changed $uri
+	caps         struct {
+		src string
+		loc []int
+	}
+	uninit func(string) // x.uninitialized, made once
 
 	body  reqBody            // buffered request body, nil when the request has none
 	uri   []byte             // request URI sent upstream
@@ -54,28 +77,34 @@ type exchange struct {
 	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
 
 	tried       []*upstream.Peer
-	tries       int            // attempts that used a try
-	freeUsed    bool           // the free stale-keepalive retry was used
-	sameRetries int            // retries to a server already tried (proxy_next_upstream_backoff)
-	freshNext   *upstream.Peer // retry this peer on a fresh connection next
-	attempts    []vars.Attempt // the tries, as $upstream_* list them
+	bal         upstream.Balance // hash, ip_hash, random: the request's key and draws (handler.go)
+	balSet      bool             // bal's key and address are filled in
+	tries       int              // attempts that used a try
+	freeUsed    bool             // the free stale-keepalive retry was used
+	sameRetries int              // retries to a server already tried (proxy_next_upstream_backoff)
+	freshNext   *upstream.Peer   // retry this peer on a fresh connection next
+	attempts    []vars.Attempt   // the tries, as $upstream_* list them
 	firstTry    time.Time
 	cur         *upstream.Attempt // the attempt whose response is being relayed
 	attemptBuf  upstream.Attempt  // storage for the current attempt (one at a time)
 	stream      bodyStream        // the body when proxy_buffering is off
 	spooled     spoolStream       // the body when it is buffered and larger than proxy_buffers
 	status      int               // status sent to the client (for the access log)
+	gzipVary    bool              // nginx's r->gzip_vary: the answer may vary with Accept-Encoding (gzip.go)
+	varied      bool              // "Vary: Accept-Encoding" has been added for it
+	trailers    bool              // add_trailer: the answer is sent chunked, with trailers (headers.go)
 	bodyBytes   int64             // body bytes handed to the client connection
 	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	fcgi        fcgiState         // the FastCGI side of the exchange (fcgi.go)
 	proto       upstream.Protocol // HTTP1, or &fcgi: set by buildHead
 	vars        exchangeVars      // what its variables read (vars.go)
 	connHeld    []connHold        // limit_conn counts held until finish (limitconn.go)
+	errPage     errorPageState    // error_page between passes through the phases (errorpage.go)
 
 	// parent is set on an auth_request subrequest (authrequest.go): it
 	// answers its parent, never the client.
 	parent   *exchange
-	authVars [][]byte // auth_request_set's values by slot (vars.Request.Set)
+	authVars [][]byte // auth_request_set's and set's values by slot (vars.Request.Set)
 	authBuf  []byte   // their bytes
 	// subDone: a subrequest ran. nginx's connection log then says "while
 	// sending to client" (the subrequest's last action) on the request's
@@ -95,10 +124,10 @@ func (x *exchange) reset() {
 	x.uresp.Reset()
 	clear(x.authVars) // every slot not set
 	*x = exchange{
-		client: x.client[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
-		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0],
+		client: x.client[:0], realipFrom: x.realipFrom[:0], ppAddr: x.ppAddr[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
+		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0], bal: upstream.Balance{Key: x.bal.Key[:0]},
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
-		authVars: x.authVars, authBuf: x.authBuf[:0],
+		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit,
 	}
 }
 
@@ -110,7 +139,8 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.h2, _ = ctx.Conn().(*h2Stream)
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		ap := a.AddrPort()
-		x.client = ap.Addr().Unmap().AppendTo(x.client[:0])
+		x.clientIP = ap.Addr().Unmap()
+		x.client = x.clientIP.AppendTo(x.client[:0])
 		x.clientPort = int(ap.Port())
 	}
 	if a, ok := ctx.LocalAddr().(*net.TCPAddr); ok {

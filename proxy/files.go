@@ -25,10 +25,23 @@ const maxInternalRedirects = 10
 // done false means the new location proxies: serve goes on with it.
 // streaming means the file body is being written and finish runs after it.
 func (x *exchange) serveFiles() (done, streaming bool) {
+	defer func() {
+		if done {
+			x.varyAcceptEncoding() // gzip_static found a .gz (gzip.go)
+		}
+	}()
 	method := string(x.ctx.Method())
 	for changes := 0; ; changes++ {
-		r := x.loc.files.Resolve(method, string(x.path))
+		if x.loc.fcgi != nil {
+			// try_files may test $fastcgi_script_name (Debian's
+			// snippets/fastcgi-php.conf): nginx computes it from $uri
+			// whenever it is read.
+			x.splitScriptName()
+			x.vars.req.ScriptName, x.vars.req.PathInfo = bstr(x.fcgi.script), bstr(x.fcgi.pinfo)
+		}
+		r := x.loc.files.ResolveGzip(method, string(x.path), x, x.gzipStatic())
 		x.vars.req.Filename = r.Filename
+		x.gzipVary = x.gzipVary || r.Vary
 		for _, l := range r.Logs {
 			lv := errorlog.Error
 			if l.Level == "crit" {
@@ -46,14 +59,33 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 		case static.Serve:
 			return true, x.sendFile(r)
 		case static.Listing: // autoindex: nginx sends it chunked
-			x.ctx.SetStatusCode(fasthttp.StatusOK)
-			x.ctx.Response.Header.SetContentType("text/html")
-			x.status = fasthttp.StatusOK
-			if !x.ctx.IsHead() {
-				x.ctx.SetBodyStream(bytes.NewReader(r.Body), -1)
-				x.bodyBytes = int64(len(r.Body))
+			typ := r.Type
+			if r.Format == "jsonp" {
+				cb, problem := static.JSONPCallback(string(x.args))
+				if problem != "" {
+					x.logf(errorlog.Info, problem, 0, "")
+					x.page(fasthttp.StatusBadRequest)
+					return true, false
+				}
+				if cb != "" {
+					r.Body, typ = static.JSONP(cb, r.Body), "application/javascript"
+				}
 			}
-			return true, false
+			x.status = x.answerStatus(fasthttp.StatusOK) // an error page's listing has the error's status (errorpage.go)
+			x.ctx.SetStatusCode(x.status)
+			x.ctx.Response.Header.SetContentType(typ)
+			x.addHeaders(x.status)
+			x.charsetFilter(x.status, nil)
+			if x.gzipFor(x.status, -1) && !x.ctx.IsHead() { // gzip compresses listings too (gzip.go)
+				r.Body = x.gzipBytes(r.Body)
+			}
+			if x.ctx.IsHead() {
+				return true, false
+			}
+			// Chunked, or close-delimited for HTTP/1.0 (unframed.go), as
+			// nginx; the stream's close finishes the exchange.
+			x.setBody(&listingBody{r: bytes.NewReader(r.Body), x: x}, -1)
+			return true, true
 		case static.Pass: // the location's own handler goes on with the file's URI
 			x.setPath(r.URI, "")
 			return false, false
@@ -74,13 +106,14 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			return true, false
 		}
 		x.setPath(r.URI, r.Args)
-		x.redirected = true
-		x.loc = x.vh.match(x.path)
+		x.redirected, x.internal = true, true
+		if x.rewritePhases() { // nginx runs the rewrite phases again (rewrite.go)
+			return true, false
+		}
 		if x.loc == nil {
 			x.page(fasthttp.StatusNotFound)
 			return true, false
 		}
-		x.vars.req.Root = x.loc.conf.Root
 		// nginx runs the access phase again for the new location (an
 		// internal one is reachable now); limit_req and limit_conn count
 		// a request once (r->main), so they are not run again.
@@ -138,6 +171,11 @@ func (x *exchange) sendFile(r static.Result) bool {
 	ctx := x.ctx
 	h := &ctx.Request.Header
 	etag := files.ETag(fi)
+	if code := x.answerStatus(fasthttp.StatusOK); code != fasthttp.StatusOK {
+		// An error page's file: nginx's not-modified and range filters
+		// pass anything but a 200 by.
+		return x.sendWhole(r, code, etag)
+	}
 	switch static.Precondition(fi.ModTime(), etag, string(h.Peek("If-Unmodified-Since")), string(h.Peek("If-Match")),
 		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match"))) {
 	case http.StatusPreconditionFailed:
@@ -147,27 +185,45 @@ func (x *exchange) sendFile(r static.Result) bool {
 	case http.StatusNotModified:
 		f.Close()
 		x.fileHead(fasthttp.StatusNotModified, "", fi, etag)
-		x.status = fasthttp.StatusNotModified
+		x.status = x.answerStatus(fasthttp.StatusNotModified)
 		return false
 	}
 	size := fi.Size()
+	ct := files.ContentType(string(x.path))
+	if cs := x.charsetType(fasthttp.StatusOK, []byte(ct), nil); cs != nil { // charset (charset.go)
+		ct = string(cs)
+	}
+	// nginx's filters see a 200 (the range filter, last, makes it a 206):
+	// add_header, charset, then gzip, which takes the ranges away.
+	x.fileHead(fasthttp.StatusOK, ct, fi, etag)
+	resp := &ctx.Response.Header
+	if r.Gzip {
+		resp.Set("Content-Encoding", "gzip")
+	} else if x.gzipFor(fasthttp.StatusOK, int(size)) {
+		return x.sendFileGzip(f, size)
+	}
 	spans, code := []static.Span{{Start: 0, End: size}}, fasthttp.StatusOK
-	if rh := h.Peek("Range"); len(rh) > 0 && x.ifRange(fi, etag) {
+	// A .gz from gzip_static takes no ranges (nginx's allow_ranges is unset).
+	if rh := h.Peek("Range"); len(rh) > 0 && !r.Gzip && x.ifRange(fi, etag) {
 		switch sp, rc := static.Ranges(string(rh), size); rc {
 		case fasthttp.StatusRequestedRangeNotSatisfiable:
 			f.Close()
 			x.page(fasthttp.StatusRequestedRangeNotSatisfiable)
+			// nginx's headers filter ran while this was a 200, and its
+			// special response keeps what it added.
+			x.addHeadersFor(fasthttp.StatusOK, 0)
 			ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 			return false
 		case fasthttp.StatusPartialContent:
 			spans, code = sp, fasthttp.StatusPartialContent
+			ctx.Response.SetStatusCode(code)
+			setReason(resp, code, nil)
 		}
 	}
-	ct := files.ContentType(string(x.path))
-	x.fileHead(code, ct, fi, etag)
-	resp := &ctx.Response.Header
 	body := &fileBody{x: x, f: f}
 	switch {
+	case r.Gzip:
+		body.parts = []filePart{{off: 0, n: size}}
 	case code == fasthttp.StatusOK:
 		resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
 		body.parts = []filePart{{off: 0, n: size}}
@@ -189,7 +245,21 @@ func (x *exchange) sendFile(r static.Result) bool {
 		body.n += int64(len(p.head)) + p.n
 	}
 	body.n += int64(len(body.tail))
-	x.status = code
+	return x.sendBody(body, code)
+}
+
+// sendWhole answers with the whole file r as an error page's answer, with
+// status code.
+func (x *exchange) sendWhole(r static.Result, code int, etag string) bool {
+	x.fileHead(code, x.loc.files.ContentType(string(x.path)), r.Info, etag)
+	body := &fileBody{x: x, f: r.File, parts: []filePart{{off: 0, n: r.Info.Size()}}, n: r.Info.Size()}
+	return x.sendBody(body, code)
+}
+
+// sendBody sends body behind the head fileHead set; true when it streams.
+func (x *exchange) sendBody(body *fileBody, code int) bool {
+	ctx, f, resp := x.ctx, body.f, &x.ctx.Response.Header
+	x.status = x.answerStatus(code) // "=200"'s 206 is logged 200, as nginx's $status
 	if ctx.IsHead() || body.n == 0 {
 		f.Close()
 		resp.SetContentLength(int(body.n))
@@ -199,9 +269,73 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return false
 	}
 	ctx.Response.ImmediateHeaderFlush = true // the body goes out with sendfile(2) behind the head
-	ctx.SetBodyStream(body, int(body.n))
+	n := int(body.n)
+	if x.trailers {
+		n = -1 // chunked, for add_trailer
+	}
+	ctx.SetBodyStream(body, n)
 	return true
 }
+
+// sendFileGzip answers with f compressed by the gzip filter (gzipFor has
+// made the head): chunked, or a head alone for HEAD.
+func (x *exchange) sendFileGzip(f *os.File, size int64) bool {
+	x.status = fasthttp.StatusOK
+	if x.ctx.IsHead() {
+		f.Close()
+		x.ctx.Response.SkipBody = true
+		return false
+	}
+	body := &gzipFileBody{fb: &fileBody{x: x, f: f}, gz: newGzipBody(f, x.gzipConf().Level, false)}
+	x.ctx.Response.ImmediateHeaderFlush = true
+	x.setBody(body, -1) // chunked, or close-delimited for HTTP/1.0 (unframed.go)
+	return true
+}
+
+// listingBody is an autoindex listing as the response body; its close
+// finishes the exchange.
+type listingBody struct {
+	r      *bytes.Reader
+	x      *exchange
+	closed bool
+}
+
+func (b *listingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.x.bodyBytes += int64(n)
+	return n, err
+}
+
+func (b *listingBody) Close() error { return nil }
+
+func (b *listingBody) CloseWithError(err error) error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if err != nil {
+		b.x.clientWriteFailed(err)
+	}
+	b.x.finish()
+	return nil
+}
+
+// gzipFileBody is a file's compressed bytes as the response body; closing
+// it closes the file and finishes the exchange, as fileBody's.
+type gzipFileBody struct {
+	fb *fileBody
+	gz *gzipBody
+}
+
+func (b *gzipFileBody) Read(p []byte) (int, error) {
+	b.fb.x.sendDeadline()
+	n, err := b.gz.Read(p)
+	b.fb.x.bodyBytes += int64(n)
+	return n, err
+}
+
+func (b *gzipFileBody) Close() error                   { return b.fb.Close() }
+func (b *gzipFileBody) CloseWithError(err error) error { return b.fb.CloseWithError(err) }
 
 // contentRange is a Content-Range value for sp of a size-byte file.
 func contentRange(sp static.Span, size int64) string {
@@ -216,10 +350,14 @@ func (x *exchange) fileHead(code int, contentType string, fi os.FileInfo, etag s
 	if contentType != "" {
 		resp.Header.SetContentType(contentType)
 	}
-	resp.Header.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	if !lastModifiedDropped([]byte("Last-Modified"), code) {
+		resp.Header.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	}
 	if etag != "" {
 		resp.Header.Set("ETag", etag)
 	}
+	x.pageHeaders()
+	x.addHeaders(code) // add_header, expires (headers.go)
 }
 
 // ifRange is nginx's If-Range test: absent, or the entity tag or exact

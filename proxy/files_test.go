@@ -66,6 +66,7 @@ http:
         - {path: '~ ^/re/(.+)$', alias: {ROOT}/img/$1}
         - {path: /try/, try_files: $uri $uri/ /app/fallback.txt}
         - {path: /code/, try_files: $uri =418}
+        - {path: /vars/, try_files: /$arg_f $uri/$arg_f =404}
         - {path: /proxied/, try_files: $uri /api/x}
         - {path: /api/, proxy_pass: http://app}
         - {path: /quiet/, log_not_found: off}
@@ -112,12 +113,17 @@ func TestStaticFiles(t *testing.T) {
 		{name: "alias regex", req: "GET /re/logo.gif", status: 200, body: "GIF89a"},
 		{name: "try_files file", req: "GET /try/../a.html", status: 200, body: "<p>a</p>\n"},
 		{name: "try_files fallback", req: "GET /try/none", status: 200, body: "fallback\n"},
+		{name: "try_files expands any variable", req: "GET /vars/x?f=a.html", status: 200, body: "<p>a</p>\n"},
+		{name: "try_files with variables, no file", req: "GET /vars/x?f=none", status: 404, body: nginxPage("404 Not Found")},
 		{name: "try_files =code", req: "GET /code/none", status: 418, hdr: map[string]string{"Content-Length": "0", "Content-Type": ""}},
 		{name: "try_files to a proxied location", req: "GET /proxied/none", status: 200},
 		{name: "try_files before proxy_pass, file found", req: "GET /pass/here", status: 200, hdr: map[string]string{"ETag": ""}},
 		{name: "try_files before proxy_pass, no file", req: "GET /pass/none", status: 404, body: nginxPage("404 Not Found")},
 		{name: "try_files to a named location, file found", req: "GET /named/here", status: 200, body: "named on disk\n"},
 		{name: "try_files to a named location", req: "GET /named/none?q=1", status: 200},
+		// "$uri" tests a file whatever it expands to (nginx's test_dir is
+		// the argument's own trailing "/"): the directory goes to @app.
+		{name: "try_files $uri for a directory", req: "GET /named/", status: 200, hdr: map[string]string{"ETag": ""}},
 		{name: "internal redirect runs the access phase", req: "GET /guarded/none", status: 403, body: nginxPage("403 Forbidden"),
 			errLogPart: "access forbidden by rule, client: 127.0.0.1"},
 		{name: "internal redirect reaches an internal location", req: "GET /hidden/none", status: 200},
@@ -162,7 +168,7 @@ func TestStaticFiles(t *testing.T) {
 					t.Errorf("%s: %q, want %q", k, resp.Header.Get(k), v)
 				}
 			}
-			if got := u.Total() - hits; (tc.name == "try_files before proxy_pass, file found" || tc.name == "try_files to a proxied location" || tc.name == "try_files to a named location" || tc.name == "internal redirect reaches an internal location") != (got == 1) {
+			if got := u.Total() - hits; (tc.name == "try_files before proxy_pass, file found" || tc.name == "try_files to a proxied location" || tc.name == "try_files to a named location" || tc.name == "try_files $uri for a directory" || tc.name == "internal redirect reaches an internal location") != (got == 1) {
 				t.Errorf("upstream got %d requests", got)
 			}
 			logged := r.elog.String()[before:]

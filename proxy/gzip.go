@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/config"
+	"spillway/proxy/static"
 )
 
 // nginx's gzip filter (ngx_http_gzip_filter_module and ngx_http_gzip_ok).
@@ -52,30 +53,58 @@ func (x *exchange) gzipFor(status, cl int) bool {
 		!gzipType(g.Types, out.ContentType()) {
 		return false
 	}
-	if g.Vary {
-		out.Add("Vary", "Accept-Encoding")
-	}
+	x.gzipVary = true
+	x.varyAcceptEncoding()
 	if !x.gzipOK(g) {
 		return false
 	}
 	delHeader(out, "Accept-Ranges")
-	if etag := respPeekFold(out, "ETag"); len(etag) > 0 {
-		// ngx_http_weak_etag: a strong one is made weak, anything that is
-		// no entity tag at all is dropped.
-		weak := ""
-		switch {
-		case bytes.HasPrefix(etag, []byte("W/")):
-			weak = string(etag)
-		case etag[0] == '"':
-			weak = "W/" + string(etag)
-		}
-		name := delHeader(out, "ETag")
-		if weak != "" {
-			out.Add(name, weak)
-		}
-	}
+	weakETag(out)
 	out.Add("Content-Encoding", "gzip")
 	return true
+}
+
+// weakETag is ngx_http_weak_etag: a strong entity tag is made weak,
+// anything that is no entity tag at all is dropped.
+func weakETag(out *fasthttp.ResponseHeader) {
+	etag := respPeekFold(out, "ETag")
+	if len(etag) == 0 {
+		return
+	}
+	weak := ""
+	switch {
+	case bytes.HasPrefix(etag, []byte("W/")):
+		weak = string(etag)
+	case etag[0] == '"':
+		weak = "W/" + string(etag)
+	}
+	name := delHeader(out, "ETag")
+	if weak != "" {
+		out.Add(name, weak)
+	}
+}
+
+// varyAcceptEncoding is nginx's header filter adding "Vary: Accept-Encoding"
+// under gzip_vary to an answer whose r->gzip_vary a filter or gzip_static
+// set (x.gzipVary): once per answer.
+func (x *exchange) varyAcceptEncoding() {
+	if !x.gzipVary || x.varied {
+		return
+	}
+	if g := x.gzipConf(); g == nil || !g.Vary {
+		return
+	}
+	x.ctx.Response.Header.Add("Vary", "Accept-Encoding")
+	x.varied = true
+}
+
+// gzipStatic is what gzip_static needs for the location's files.
+func (x *exchange) gzipStatic() static.Gzip {
+	g := &x.loc.conf.Gzip
+	if g.Static == config.GzipStaticOff {
+		return static.Gzip{}
+	}
+	return static.Gzip{Static: g.Static, OK: g.Static == config.GzipStaticOn && x.gzipOK(g), Vary: g.Vary}
 }
 
 // gzipType: the response's media type (without parameters) is in types;
@@ -322,11 +351,18 @@ func (x *exchange) gzipPage() {
 		delHeader(&resp.Header, "Content-Encoding")
 		return
 	}
+	gz := x.gzipBytes(body)
+	x.bodyBytes = int64(len(gz))
+	resp.SetBodyStream(bytes.NewReader(gz), -1)
+}
+
+// gzipBytes is body compressed at the answer's gzip_comp_level.
+func (x *exchange) gzipBytes(body []byte) []byte {
 	var b bytes.Buffer
-	zw := gzipWriter(&b, x.gzipConf().Level)
+	level := x.gzipConf().Level
+	zw := gzipWriter(&b, level)
 	_, _ = zw.Write(body)
 	_ = zw.Close()
-	gzipWriters[x.gzipConf().Level].Put(zw)
-	x.bodyBytes = int64(b.Len())
-	resp.SetBodyStream(bytes.NewReader(b.Bytes()), -1)
+	gzipWriters[level].Put(zw)
+	return b.Bytes()
 }

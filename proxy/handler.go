@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -16,95 +17,104 @@ import (
 // and each returns false when it has already answered the client (an error
 // page) so that serve only has to stop.
 //
-//	read request (fasthttp) → route → buffer body → [pick upstream → connect →
-//	send → read header → retry?]… → respond (buffer or spill body) → log
+//	read request (fasthttp) → check it → route → buffer body → [pick upstream →
+//	connect → send → read header → retry?]… → respond (buffer or spill body) → log
+//
+// An error that error_page sends elsewhere is not answered where it happens:
+// page records the error page, and serve's loop carries it out (nginx's
+// internal redirect, errorpage.go) and runs the phases again for the new URI
+// or named location.
 func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	p.requests.begin()
 	p.stats.requests.Add(1)
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
-	if x.httpsPortPlain() { // plain HTTP on an ssl address: nginx's 400 (tls.go)
-		x.finish()
+	// Plain HTTP on an ssl address is nginx's 400 (tls.go), "error_page 497
+	// https://..." its redirect; then the request's own checks.
+	if !x.httpsPortPlain() && x.requestValid(vhosts[0]) && x.process() { // the body is streamed: finish runs when it is done
 		return
 	}
-	if !x.methodValid(vhosts[0]) { // "get /": nginx takes A-Z, '_' and '-' only
-		x.page(fasthttp.StatusBadRequest)
-		x.finish()
-		return
+	for x.takeErrorPage() { // error_page: an internal redirect, then the phases again (errorpage.go)
+		if x.process() {
+			return
+		}
 	}
-	if !x.targetValid(vhosts[0]) { // CONNECT host:port, "*": nginx's 400 (reqline.go)
+	x.finish()
+}
+
+// requestValid is what nginx checks of a request before its server rewrite
+// phase; false means the client has been answered (or an error page is due).
+func (x *exchange) requestValid(vh *vhost) bool {
+	if !x.methodValid(vh) { // "get /": nginx takes A-Z, '_' and '-' only
 		x.page(fasthttp.StatusBadRequest)
-		x.finish()
-		return
+		return false
 	}
-	if !x.headerNamesValid(vhosts[0]) { // a name fasthttp let through but nginx refuses
+	if !x.targetValid(vh) { // CONNECT host:port, "*": nginx's 400 (reqline.go)
 		x.page(fasthttp.StatusBadRequest)
-		x.finish()
-		return
+		return false
+	}
+	if !x.headerNamesValid(vh) { // a name fasthttp let through but nginx refuses
+		x.page(fasthttp.StatusBadRequest)
+		return false
 	}
 	if !x.versionSupported() { // HTTP/2.0 and up in a request line: nginx's 505
 		x.page(fasthttp.StatusHTTPVersionNotSupported)
-		x.finish()
-		return
+		return false
 	}
-	if !x.uriValid(vhosts[0]) { // "/../x", "%00": nginx's 400 (uri.go)
+	if !x.uriValid(vh) { // "/../x", "%00": nginx's 400 (uri.go)
 		x.page(fasthttp.StatusBadRequest)
-		x.finish()
-		return
+		return false
 	}
 	if code := x.linesFit(); code != 0 { // one line over a large header buffer: nginx's 414 / 494
 		x.page(code)
-		x.finish()
-		return
+		return false
 	}
 	if !x.methodAllowed() { // CONNECT, TRACE: nginx's 405, then close (reqline.go)
+		x.errPage.close = true // error page or not (errorpage.go)
 		x.page(fasthttp.StatusMethodNotAllowed)
-		x.ctx.SetConnectionClose()
-		x.finish()
-		return
+		return false
 	}
-	if x.runPhase(x.vh.rw, false) { // the server's rewrites and return: nginx's server rewrite phase (rewrite.go)
-		x.finish()
-		return
+	return true
+}
+
+// process runs nginx's phases from the server rewrite phase (after a
+// redirect to a named location, from that location's rewrite phase) to the
+// answer. It returns true when the body is streamed: finish then runs when
+// it is done; otherwise the client has its answer, or an error page is due.
+func (x *exchange) process() (streaming bool) {
+	if x.errPage.uriChanges == 0 {
+		x.applyRealIP(&x.vh.conf.RealIP) // set_real_ip_from: nginx's post-read phase, once (realip.go)
 	}
-	if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
-		x.redirectSlash()
-		x.finish()
-		return
+	if x.rewritePhases() { // server rewrite, find config, rewrite, post rewrite: answered by a return, a redirect, the cycle limit (rewrite.go)
+		return false
 	}
-	if x.loc != nil && x.runPhase(x.loc.rw, true) { // the location's rewrites and return, before access control (rewrite.go)
-		x.finish()
-		return
+	if x.loc != nil {
+		x.applyRealIP(&x.loc.conf.RealIP) // the location's, if the server's did not: preaccess (realip.go)
 	}
-	if !x.access() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
-		x.finish()
-		return
+	if !x.accessPhase() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
+		return false
 	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
-		x.finish()
-		return
+		return false
 	}
 	if x.loc != nil && x.loc.files != nil { // root, alias, index, try_files (files.go)
 		done, streaming := x.serveFiles()
-		if streaming {
-			return
-		}
-		if done {
-			x.finish()
-			return
+		if streaming || done {
+			return streaming
 		}
 	}
 	if x.loc == nil || x.loc.group == nil {
 		x.page(fasthttp.StatusNotFound)
-		x.finish()
-		return
+		return false
 	}
-	if !x.readBody() { // client_max_body_size, client_body_buffer_size, temp file
-		x.finish()
-		return
+	if x.body == nil && !x.readBody() { // client_max_body_size, client_body_buffer_size, temp file
+		return false
 	}
-	x.buildHead()
+	if !x.buildHead() { // a uwsgi packet too big: nginx's [alert] and 500
+		x.page(fasthttp.StatusInternalServerError)
+		return false
+	}
 	x.watchClient()    // a client that goes away ends the wait (clientabort.go)
 	out := x.tryOnce() // pick, connect, send, read header
 	for out == tryNext {
@@ -112,13 +122,12 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	}
 	x.watch.stop()
 	if out == tryDone {
-		x.finish()
-		return
+		return false
 	}
-	if x.respond() { // the body is streamed: finish runs when it is done
-		return
+	if x.interceptErrors() { // proxy_intercept_errors: the upstream's answer gives way to an error page (errorpage.go)
+		return false
 	}
-	x.finish()
+	return x.respond() // the body is streamed: finish runs when it is done
 }
 
 // expect answers "Expect: 100-continue" before fasthttp sends 100 Continue:
@@ -148,6 +157,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	p.requests.begin()
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
+	x.errPage.located = true // the location's error_page answers
 	if tooLarge {
 		x.readBody() // refuses on the declared length alone
 	} else if x.accessPhases(true) { // a refused client is never invited to send its body
@@ -155,19 +165,36 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		x.discard()
 		return fasthttp.StatusContinue
 	}
+	return x.expectAnswer()
+}
+
+// expectAnswer finishes an exchange refused before "100 Continue" and
+// returns the status to send. fasthttp sends ctx.Response as the answer
+// (serve is not called), so an error page page chose is made here.
+func (x *exchange) expectAnswer() int {
+	ctx := x.ctx
+	for x.takeErrorPage() {
+		if x.process() {
+			return ctx.Response.StatusCode() // the body streams, finish runs after it: x is not ours to read
+		}
+	}
 	status := x.status
 	x.finish()
 	return status
 }
 
-// buildHead renders the upstream request head once; retries resend it.
-func (x *exchange) buildHead() {
+// buildHead renders the upstream request head once; retries resend it. It
+// reports false when there is nothing to send (uwsgi.go).
+func (x *exchange) buildHead() bool {
 	if x.loc.fcgi != nil {
 		x.buildFastCGIHead() // BEGIN_REQUEST and PARAMS instead (fcgi.go)
 		x.proto = &x.fcgi
-		return
+		return true
 	}
 	x.proto = upstream.HTTP1{}
+	if x.loc.uwsgi != nil {
+		return x.buildUwsgiHead() // the uwsgi packet, answered with HTTP (uwsgi.go)
+	}
 	x.uri = x.upstreamURI(x.uri[:0])
 	var n int64
 	if x.body != nil {
@@ -181,6 +208,7 @@ func (x *exchange) buildHead() {
 		n, hasBody = int64(cl), cl >= 0 && !x.loc.sets("Content-Length")
 	}
 	x.head = x.appendHead(x.head[:0], x.uri, n, hasBody)
+	return true
 }
 
 // tryOutcome is what one attempt leaves the request with.
@@ -191,6 +219,24 @@ const (
 	tryNext                    // the failure was logged: try again
 	tryDone                    // the client was answered (an error page) or went away
 )
+
+// balance is the request's side of its group's pick: the hash key,
+// evaluated once as nginx does when the upstream request starts, the
+// client address for ip_hash, and the draws kept between tries.
+func (x *exchange) balance() *upstream.Balance {
+	if !x.balSet {
+		x.balSet = true
+		if x.loc.hashKey != nil {
+			x.bal.Key = x.loc.hashKey.Append(x.bal.Key[:0], x)
+		}
+		if x.realip {
+			x.bal.Addr = x.clientIP // the realip module's address, as nginx's ip_hash sees it
+		} else if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
+			x.bal.Addr = a.AddrPort().Addr() // not unmapped: nginx hashes a mapped IPv4 as IPv6
+		}
+	}
+	return &x.bal
+}
 
 // tryOnce makes one attempt: pick, connect, send, read the header, and the
 // retry decision when it failed or its status is listed.
@@ -206,7 +252,7 @@ func (x *exchange) tryOnce() tryOutcome {
 		}
 	}
 	if pr == nil {
-		pr = g.Pick(x.tried)
+		pr = g.PickFor(x.tried, x.balance())
 	}
 	if pr == nil {
 		x.noLive()
@@ -362,7 +408,7 @@ func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt) {
 	if a.Reused {
 		via = vars.ViaReused
 	}
-	x.attempts = append(x.attempts, vars.Attempt{Addr: p.Addr(), Status: status, ResponseTime: time.Since(a.Start),
+	x.addAttempt(vars.Attempt{Addr: p.Addr(), Status: status, ResponseTime: time.Since(a.Start),
 		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.Idle})
 }
 
@@ -371,7 +417,7 @@ func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt) {
 func (x *exchange) noLive() {
 	e := &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindNoLive, Err: upstream.ErrNoLiveUpstreams}
 	x.logUpstream(errorlog.Error, e, x.loc.group.Name())
-	x.attempts = append(x.attempts, vars.Attempt{Addr: x.loc.group.Name(), Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
+	x.addAttempt(vars.Attempt{Addr: x.loc.group.Name(), Status: fasthttp.StatusBadGateway, ConnectTime: -1, HeaderTime: -1})
 	x.page(fasthttp.StatusBadGateway)
 }
 

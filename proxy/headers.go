@@ -19,8 +19,9 @@ import (
 
 // respHeaders is one level's add_header and expires, compiled once per site.
 type respHeaders struct {
-	add     []addHeader
-	expires config.Expires
+	add      []addHeader
+	expires  config.Expires
+	trailers []addHeader // add_trailer
 }
 
 type addHeader struct {
@@ -42,6 +43,13 @@ func compileHeaders(r config.ResponseHeaders, maps *vars.Maps) (*respHeaders, er
 			return nil, &headerError{name: a.Name, err: err}
 		}
 		h.add = append(h.add, addHeader{name: a.Name, value: v, always: a.Always})
+	}
+	for _, a := range r.Trailers {
+		v, err := vars.Compile(a.Value, maps)
+		if err != nil {
+			return nil, &headerError{name: a.Name, err: err}
+		}
+		h.trailers = append(h.trailers, addHeader{name: a.Name, value: v, always: a.Always})
 	}
 	return h, nil
 }
@@ -71,6 +79,14 @@ func addHeaderStatus(status int) bool {
 // redirects, return, static files) calls it once the head is complete and
 // before the body goes out.
 func (x *exchange) addHeaders(status int) {
+	x.addHeadersFor(status, status)
+}
+
+// addHeadersFor is addHeaders with add_header and expires as for status
+// and add_trailer as for trailerStatus (0: none): a range filter's 416
+// keeps what the headers filter added while the answer was a 200, and its
+// page has had its own pass (files.go).
+func (x *exchange) addHeadersFor(status, trailerStatus int) {
 	var h *respHeaders
 	switch {
 	case x.loc != nil:
@@ -102,6 +118,38 @@ func (x *exchange) addHeaders(status int) {
 			}
 		case len(buf) > 0:
 			out.Add(a.name, string(buf))
+		}
+	}
+	if trailerStatus != 0 {
+		x.addTrailers(h, addHeaderStatus(trailerStatus), trailerStatus)
+	}
+}
+
+// addTrailers is add_trailer (ngx_http_headers_filter and
+// ngx_http_trailers_filter): an HTTP/1.1 answer with a body that has a
+// trailer for its status is sent chunked (x.trailers), a Content-Length it
+// had dropped, and each trailer whose value is not empty follows the last
+// chunk. Values are computed here, with the head, where nginx computes them
+// at the last buffer; fasthttp also announces the names in a "Trailer"
+// header, which nginx does not send.
+func (x *exchange) addTrailers(h *respHeaders, safe bool, status int) {
+	req := &x.ctx.Request.Header
+	if len(h.trailers) == 0 || !req.IsHTTP11() || req.IsHead() || status < 200 || status == 204 || status == 304 {
+		return
+	}
+	out := &x.ctx.Response.Header
+	var buf []byte
+	for i := range h.trailers {
+		t := &h.trailers[i]
+		if !safe && !t.always {
+			continue
+		}
+		if out.AddTrailer(t.name) != nil { // a name fasthttp will not send (config refuses them)
+			continue
+		}
+		x.trailers = true
+		if buf = t.value.Append(buf[:0], x); len(buf) > 0 {
+			out.Add(t.name, string(buf))
 		}
 	}
 }

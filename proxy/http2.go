@@ -65,14 +65,11 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // h2Server serves the HTTP/2 connections of one listen address in one
 // generation, with the address's default server's http2_* settings.
 type h2Server struct {
-	p      *Proxy
-	s      *site
-	vhosts []*vhost
-	srv    *http2.Server
+	streamServer
+	srv *http2.Server
 	// hs never serves: http2 registers its graceful shutdown (GOAWAY to
 	// every connection of srv) on it, and goAway runs it.
-	hs    *http.Server
-	chunk int // http2_chunk_size
+	hs *http.Server
 	// maxRequests is keepalive_requests: the streams one connection
 	// serves before its GOAWAY.
 	maxRequests int
@@ -91,7 +88,8 @@ func http2Address(vhosts []*vhost, addr string) bool {
 
 func (p *Proxy) newH2Server(s *site, vhosts []*vhost) *h2Server {
 	c := vhosts[0].conf.HTTP2
-	h := &h2Server{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize), maxRequests: vhosts[0].conf.KeepaliveRequests}
+	h := &h2Server{streamServer: streamServer{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize), proto: "HTTP/2.0"},
+		maxRequests: vhosts[0].conf.KeepaliveRequests}
 	h.hs = &http.Server{MaxHeaderBytes: c.MaxHeaderBytes, IdleTimeout: c.IdleTimeout,
 		ErrorLog: log.New(h2Log{p}, "", 0)}
 	h.srv = &http2.Server{
@@ -151,11 +149,22 @@ func (h *h2Server) goAway() {
 	_ = h.hs.Shutdown(ctx)
 }
 
+// streamServer runs the streams of HTTP/2 (h2Server) and HTTP/3
+// (h3Listener, http3.go) through the lifecycle: both give a request as a
+// net/http request and ResponseWriter, one goroutine per stream.
+type streamServer struct {
+	p      *Proxy
+	s      *site
+	vhosts []*vhost
+	chunk  int    // the largest DATA frame (http2_chunk_size; HTTP/3: 16k)
+	proto  string // "HTTP/2.0" or "HTTP/3.0": $server_protocol, the access log
+}
+
 // serveStream runs one stream's request through Proxy.serve and writes the
 // response to the stream.
 // last says the stream is the connection's keepalive_requests-th: the
 // connection gets GOAWAY with its response (nginx since 1.19.7).
-func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Request, last bool) {
+func (h *streamServer) serveStream(c net.Conn, w http.ResponseWriter, r *http.Request, last bool) {
 	st := &h2Stream{conn: c, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
 	var ctx fasthttp.RequestCtx
 	ctx.Init2(st, fasthttpLogger{h.p}, false)
@@ -169,7 +178,7 @@ func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Reques
 		st.w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	req.Header.SetProtocol("HTTP/2.0")
+	req.Header.SetProtocol(h.proto)
 	if r.ContentLength != 0 { // -1: DATA frames of no declared length
 		req.SetBodyStream(r.Body, int(r.ContentLength))
 	}
@@ -182,7 +191,7 @@ func (h *h2Server) serveStream(c net.Conn, w http.ResponseWriter, r *http.Reques
 // with the write's error) so that a streamed exchange finishes. A stream
 // the lifecycle closed (return 444, closeSilently) or whose body failed
 // after the head ends with RST_STREAM.
-func (h *h2Server) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) {
+func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) {
 	resp := &ctx.Response
 	body := resp.BodyStream()
 	if st.reset.Load() || ctx.Hijacked() {
@@ -202,7 +211,7 @@ func (h *h2Server) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) {
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // none, as nginx: http2 would sniff one
 	}
-	if last || h.s.retired.Load() {
+	if h.proto == "HTTP/2.0" && (last || h.s.retired.Load()) {
 		// keepalive_requests reached, or a reload or stop retired this
 		// generation: http2 takes "Connection: close" as GOAWAY for this
 		// connection (and sends no such field), also for one that came
@@ -308,12 +317,12 @@ func itoa(n int) string {
 	}
 }
 
-// h2Stream is the net.Conn of an HTTP/2 stream's RequestCtx: addresses
+// h2Stream is the net.Conn of an HTTP/2 or HTTP/3 stream's RequestCtx: addresses
 // from the connection, deadlines on the stream (client_body_timeout on
 // the request body, send_timeout on the response), and Close resets the
 // stream. It is never read or written as a socket.
 type h2Stream struct {
-	conn  net.Conn // the client connection: TLS, or h2c
+	conn  net.Conn // the client connection: TLS, h2c, or QUIC (quicConn)
 	w     http.ResponseWriter
 	rc    *http.ResponseController
 	reset atomic.Bool // Close: the stream ends with RST_STREAM
@@ -340,6 +349,10 @@ func (s *h2Stream) SetDeadline(t time.Time) error {
 
 // tlsState is the connection's TLS state, nil for h2c.
 func (s *h2Stream) tlsState() *tls.ConnectionState {
+	if q, ok := s.conn.(*quicConn); ok {
+		cs := q.c.ConnectionState().TLS
+		return &cs
+	}
 	if f, ok := s.conn.(*frontConn); ok && !f.plain {
 		if tc := f.tc.Load(); tc != nil {
 			cs := tc.ConnectionState()

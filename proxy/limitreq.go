@@ -3,7 +3,6 @@ package proxy
 import (
 	"container/list"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,9 +334,8 @@ func (z *zoneKey) appendKey(x *exchange, dst []byte) []byte {
 	if !z.binaryAddr {
 		return z.key.Append(dst, x)
 	}
-	if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
-		ip := a.AddrPort().Addr().Unmap()
-		return append(dst, ip.AsSlice()...)
+	if x.clientIP.IsValid() { // the real client's, after realip (realip.go)
+		return append(dst, x.clientIP.AsSlice()...)
 	}
 	return dst
 }

@@ -471,6 +471,7 @@ func (x *exchange) stubStatus() {
 	x.status = fasthttp.StatusOK
 	x.bodyBytes = int64(len(b))
 	x.addHeaders(x.status)
+	x.charsetFilter(x.status, nil)
 }
 
 // metricsServer serves /metrics on metrics.listen.

@@ -102,21 +102,37 @@ func closeAfter(code int) bool {
 	return false
 }
 
-// page answers the client with one of spillway's own error pages. 494 is
-// nginx's internal code for "Request Header Or Cookie Too Large": sent as 400.
+// page answers the client with one of spillway's own error pages, or, when
+// error_page has one for code, leaves the answer to it (errorpage.go). 494
+// is nginx's internal code for "Request Header Or Cookie Too Large": sent as
+// 400.
 func (x *exchange) page(code int) {
 	if x.parent != nil { // a subrequest's status is its parent's to act on (authrequest.go)
 		x.status = code
 		return
 	}
+	if x.errorPage(code) {
+		x.status = code // until the page answers
+		return
+	}
+	x.builtinPage(code)
+}
+
+// builtinPage answers with spillway's own page for code, whatever
+// error_page says.
+func (x *exchange) builtinPage(code int) {
+	x.errPage.status = 0 // the page's own status (nginx sets err_status to it)
 	writePage(x.ctx, code)
+	x.pageHeaders()
+	x.varied = false // the head was reset, and a Vary with it
 	x.status = code
 	x.bodyBytes = int64(len(x.ctx.Response.Body()))
 	if code == 494 || code == 497 {
 		x.status = 400
 	}
-	x.addHeaders(x.status) // add_header ... always, expires (headers.go)
-	x.gzipPage()           // gzip: nginx compresses its own 403 and 404 pages too (gzip.go)
+	x.addHeaders(x.status)         // add_header ... always, expires (headers.go)
+	x.charsetFilter(x.status, nil) // charset: nginx names it on its own pages too (charset.go)
+	x.gzipPage()                   // gzip: nginx compresses its own 403 and 404 pages too (gzip.go)
 	if closeAfter(code) {
 		x.lingerAfterPage() // lingering_close (linger.go)
 	}
@@ -128,6 +144,7 @@ func writePage(ctx *fasthttp.RequestCtx, code int) {
 		body = []byte("<html>\r\n<head><title>" + strconv.Itoa(code) + "</title></head>\r\n<body>\r\n<hr><center>" + ServerName + "</center>\r\n</body>\r\n</html>\r\n")
 	}
 	ctx.Response.Reset()
+	ctx.Response.Header.DisableNormalizing() // add_header's names as written, as nginx's
 	status := code
 	if code == 494 || code == 497 {
 		status = 400

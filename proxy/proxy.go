@@ -55,13 +55,14 @@ type Proxy struct {
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
-	acceptors map[string]*acceptor // by listen address
-	order     []*acceptor          // in the order they were opened (Addrs)
-	gen       *generation          // the running configuration; nil before Start and after Shutdown
-	metrics   *metricsServer       // metrics.listen; nil without one
-	retiring  sync.WaitGroup       // old generations still draining
-	hardStop  chan struct{}        // closed when the stop may no longer wait
-	stopping  chan struct{}        // closed when Shutdown begins: retired generations end their grace
+	acceptors map[string]*acceptor   // by listen address
+	order     []*acceptor            // in the order they were opened (Addrs)
+	quic      map[string]*h3Listener // the QUIC addresses, kept across reloads (http3.go)
+	gen       *generation            // the running configuration; nil before Start and after Shutdown
+	metrics   *metricsServer         // metrics.listen; nil without one
+	retiring  sync.WaitGroup         // old generations still draining
+	hardStop  chan struct{}          // closed when the stop may no longer wait
+	stopping  chan struct{}          // closed when Shutdown begins: retired generations end their grace
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -77,7 +78,7 @@ type Options struct {
 
 // New builds a proxy from a loaded config without opening listeners.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
-	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{},
+	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{}, quic: map[string]*h3Listener{},
 		hardStop: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{})}
 	p.stats = newStats()
 	p.pid = os.Getpid()
@@ -134,10 +135,21 @@ func (p *Proxy) Start() error {
 	p.mu.Lock()
 	s := p.site.Load()
 	opened, err := p.listen(s)
+	var quicOpened map[string]*h3Listener
+	if err == nil {
+		if quicOpened, err = p.listenQUIC(s); err != nil {
+			for _, ln := range opened {
+				_ = ln.Close()
+			}
+		}
+	}
 	if err == nil && s.cfg.MetricsListen != "" {
 		if p.metrics, err = p.startMetrics(s.cfg.MetricsListen); err != nil {
 			for _, ln := range opened {
 				_ = ln.Close()
+			}
+			for _, l := range quicOpened {
+				l.close()
 			}
 		}
 	}
@@ -147,6 +159,7 @@ func (p *Proxy) Start() error {
 		return err
 	}
 	p.install(s, opened)
+	p.installQUIC(s, quicOpened)
 	p.mu.Unlock()
 	p.wg.Add(1)
 	go p.reaper()
@@ -221,6 +234,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		<-a.done
 	}
 	p.acceptors, p.order = map[string]*acceptor{}, nil
+	p.shutdownQUIC(p.site.Load().cfg)
 	p.metrics.close()
 	p.metrics = nil
 	select {
@@ -325,6 +339,7 @@ type clientConn struct {
 	id   uint64
 	p    *Proxy
 	gen  *generation // the configuration serving it
+	pp   *proxyProto // "listen ... proxy_protocol"; nil otherwise (proxyproto.go)
 	idle atomic.Bool // between requests (stub_status "Waiting")
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
@@ -334,8 +349,9 @@ type clientConn struct {
 }
 
 // Read is what fasthttp reads on a plain connection: the first head with
-// its bare LFs made CRLF (barelf.go), then the bytes as they come.
-func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.TCPConn.Read, b) }
+// its bare LFs made CRLF (barelf.go), then the bytes as they come, after a
+// PROXY protocol header (proxyproto.go).
+func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.readRaw, b) }
 
 func (c *clientConn) Close() error {
 	if c.closed.Swap(true) {
@@ -354,6 +370,9 @@ func connID(ctx *fasthttp.RequestCtx) uint64 {
 	nc := ctx.Conn()
 	if s, ok := nc.(*h2Stream); ok {
 		nc = s.conn // an HTTP/2 stream: its connection's number, as nginx logs
+		if q, ok := nc.(*quicConn); ok {
+			return q.id // an HTTP/3 stream: its QUIC connection's
+		}
 	}
 	if c := clientConnOf(nc); c != nil { // through TLS too (tls.go)
 		return c.id
@@ -372,9 +391,7 @@ func (x *exchange) finish() {
 	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, false)
 	}
-	if l := x.site.access[x.vh.conf.AccessLog.Path]; l != nil && !x.vh.conf.AccessLog.Off {
-		l.Write(x)
-	}
+	x.site.writeAccess(x.accessLogs(), x)
 	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
@@ -446,9 +463,17 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
 	switch {
+	case errors.Is(err, errBrokenHeader):
+		// A "listen ... proxy_protocol" connection without a valid
+		// header: logged as it was read (proxyproto.go); nginx closes
+		// without an answer or an access-log line.
+		_ = ctx.Conn().Close()
 	case errors.As(err, &small):
 		vh = headSoFar(err, vhosts, &f) // the request line, host and server nginx has by then
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
+		if p.refusedPage(ctx, s, vh, &f, 494) { // the server's error_page (errorpage.go)
+			return
+		}
 		writePage(ctx, 494)
 		p.logRefused(ctx, s, vh, &f, conn, 400, len(ctx.Response.Body()))
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -486,10 +511,23 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		// (clienterr.go).
 		e := parseErrorEntry(err, vhosts, f, conn)
 		p.elog.Write(e)
-		writePage(ctx, 400)
 		if e.Fields.Host != "" {
 			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
 		}
+		if p.refusedPage(ctx, s, vh, e.Fields, fasthttp.StatusBadRequest) { // the server's error_page (errorpage.go)
+			return
+		}
+		writePage(ctx, 400)
 		p.logRefused(ctx, s, vh, e.Fields, conn, fasthttp.StatusBadRequest, len(ctx.Response.Body()))
 	}
+}
+
+// accessLogs are the access_log lines of the request: those of the
+// location that finally handled it (after try_files, error_page and other
+// internal redirects, as nginx), or the server's when no location did.
+func (x *exchange) accessLogs() []config.AccessLog {
+	if x.loc != nil && x.loc.conf != nil && x.loc.conf.AccessLogs != nil {
+		return x.loc.conf.AccessLogs
+	}
+	return x.vh.conf.AllAccessLogs()
 }

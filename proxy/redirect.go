@@ -83,9 +83,7 @@ func (p *Proxy) expectRedirect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhos
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
 	x.redirectSlash()
-	status := x.status
-	x.finish()
-	return status
+	return x.expectAnswer()
 }
 
 // redirectHost is nginx's r->headers_in.server from a Host line: without

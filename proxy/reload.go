@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -62,7 +63,10 @@ type handoff struct {
 	done  chan struct{}
 	once  sync.Once
 	front *frontAddr // "listen ... ssl": wraps each connection in TLS (tls.go); nil otherwise
-	h2c   bool       // a plain "listen ... http2": each connection may speak HTTP/2 (http2.go)
+	// proxyProtocol: "listen ... proxy_protocol", each connection starts
+	// with a PROXY protocol header (proxyproto.go).
+	proxyProtocol bool
+	h2c           bool // a plain "listen ... http2": each connection may speak HTTP/2 (http2.go)
 }
 
 func newHandoff(addr net.Addr, g *generation) *handoff {
@@ -161,6 +165,10 @@ func (p *Proxy) accept(a *acceptor) {
 		for {
 			h := a.cur.Load()
 			cc.gen = h.gen
+			cc.pp = nil
+			if h.proxyProtocol {
+				cc.pp = &proxyProto{server: h.addr.String()}
+			}
 			if h.gen.clients.Add(cc) && h.give(cc) {
 				break
 			}
@@ -221,6 +229,9 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		}
 		h := newHandoff(la, g)
 		h.front = p.frontFor(s, addr, la)
+		for _, vh := range vhosts {
+			h.proxyProtocol = h.proxyProtocol || slices.Contains(vh.conf.ListenProxyProtocol, addr)
+		}
 		srv := p.newServer(s, vhosts)
 		if http2Address(vhosts, addr) {
 			// ALPN's "h2", or the preface on a plain address: the
@@ -291,9 +302,20 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 		p.logs.release(s)
 		return err
 	}
+	quicOpened, err := p.listenQUIC(s)
+	if err != nil {
+		for _, ln := range opened {
+			_ = ln.Close()
+		}
+		p.logs.release(s)
+		return err
+	}
 	undo := func() {
 		for _, ln := range opened {
 			_ = ln.Close()
+		}
+		for _, l := range quicOpened {
+			l.close()
 		}
 		p.logs.release(s)
 	}
@@ -321,6 +343,7 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	p.budget.SetLimit(cfg.BufferMemoryLimit)
 	p.budget.SetTempLimit(cfg.TempFileLimit)
 	p.install(s, opened)
+	p.installQUIC(s, quicOpened)
 	p.stats.prune(s)
 	return nil
 }
@@ -430,53 +453,76 @@ type logSet struct {
 
 // logKey names a shared log. maps is the configuration's map blocks as
 // text: a log whose format is the same but whose maps changed is a new Log.
-type logKey struct{ path, format, maps string }
+type logKey struct {
+	path, format, maps, escape string
+	buffer                     int64
+	flush                      time.Duration
+}
 
 type sharedLog struct {
 	log  *accesslog.Log
 	refs int
 }
 
-// acquire opens (or shares) the access log of every server block of s and
-// fills s.access. On failure nothing is held.
+// acquire opens (or shares) every access log of s, at the server and the
+// location levels, and fills s.access. On failure nothing is held.
 func (ls *logSet) acquire(s *site) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.logs == nil {
 		ls.logs = map[logKey]*sharedLog{}
 	}
-	s.access = map[string]*accesslog.Log{}
+	s.access = map[accessKey]accessOut{}
 	var got []logKey
 	mapsKey := ""
 	if len(s.cfg.Maps) > 0 {
 		mapsKey = fmt.Sprintf("%+v", s.cfg.Maps)
 	}
+	var all []config.AccessLog
 	for _, sc := range s.cfg.Servers {
-		if sc.AccessLog.Off || s.access[sc.AccessLog.Path] != nil {
+		all = append(all, sc.AllAccessLogs()...)
+		for _, l := range sc.Locations {
+			all = append(all, l.AccessLogs...)
+		}
+	}
+	fail := func(err error) error {
+		for _, k := range got {
+			ls.unref(k)
+		}
+		s.access = nil
+		return err
+	}
+	for i := range all {
+		al := &all[i]
+		ak := accessKeyOf(al)
+		if _, ok := s.access[ak]; al.Off || ok {
 			continue
 		}
-		k := logKey{sc.AccessLog.Path, sc.AccessLog.Format, mapsKey}
+		var cond *accesslog.Condition
+		if al.If != "" {
+			var err error
+			if cond, err = accesslog.CompileCondition(al.If, s.maps); err != nil {
+				return fail(fmt.Errorf("access_log %s if=%s: %w", al.Path, al.If, err))
+			}
+		}
+		k := logKey{al.Path, al.Format, mapsKey, al.Escape, al.Buffer, al.Flush}
 		sl := ls.logs[k]
 		if sl == nil {
-			f, err := accesslog.Compile(sc.AccessLog.Format, s.maps)
+			f, err := accesslog.CompileEscape(al.Format, al.Escape, s.maps)
 			if err == nil {
 				var l *accesslog.Log
-				if l, err = accesslog.Open(sc.AccessLog.Path, f); err == nil {
+				if l, err = accesslog.Open(al.Path, f, accesslog.Options{Buffer: int(al.Buffer), Flush: al.Flush}); err == nil {
 					sl = &sharedLog{log: l}
 					ls.logs[k] = sl
 				}
 			}
 			if err != nil {
-				for _, k := range got {
-					ls.unref(k)
-				}
-				s.access = nil
-				return fmt.Errorf("access_log %s: %w", sc.AccessLog.Path, err)
+				return fail(fmt.Errorf("access_log %s: %w", al.Path, err))
 			}
 		}
 		sl.refs++
 		got = append(got, k)
-		s.access[sc.AccessLog.Path] = sl.log
+		s.access[ak] = accessOut{log: sl.log, cond: cond}
 	}
 	s.logKeys = got
 	return nil

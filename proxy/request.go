@@ -27,10 +27,13 @@ var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE",
 // with NGX_ESCAPE_URI when the client's path had a %-escape, then "?" and
 // $args when there are any.
 func (x *exchange) upstreamURI(dst []byte) []byte {
-	u := nginxuri.URI{Path: x.path, Args: x.args, Quoted: x.quoted}
-	if x.redirected && !x.loc.conf.ProxyPass.HasURI {
-		// nginx after an internal redirect (index, try_files's fallback):
-		// the new $uri, escaped, and $args; the client's target no more.
+	// After an internal redirect nginx escapes $uri (r->internal).
+	u := nginxuri.URI{Path: x.path, Args: x.args, Quoted: x.quoted || x.redirected}
+	if x.redirected && (!x.loc.conf.ProxyPass.HasURI || x.rewriteBroke) {
+		// nginx after an internal redirect (index, try_files's fallback,
+		// a rewrite): the new $uri, escaped, and $args; the client's
+		// target no more. After a rewrite's break flag (r->valid_location
+		// cleared) proxy_pass's URI part is left out too.
 		dst = nginxuri.AppendEscaped(dst, u.Path)
 		if len(u.Args) > 0 {
 			dst = append(append(dst, '?'), u.Args...)

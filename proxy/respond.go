@@ -34,25 +34,37 @@ func (x *exchange) respond() bool {
 	if status == fasthttp.StatusSwitchingProtocols && x.loc.fcgi == nil {
 		return x.switchProtocols(x.cur) // never reused (switched.go)
 	}
-	x.status = status
+	shown := x.answerStatus(status) // an error page's answer has the error's status (errorpage.go)
+	x.status = shown
 	out := &ctx.Response.Header
 	out.DisableNormalizing()
 	out.SetNoDefaultContentType(true)
-	ctx.SetStatusCode(status)
-	setReason(out, status, u.StatusMessage())
+	ctx.SetStatusCode(shown)
+	if shown == status {
+		setReason(out, status, u.StatusMessage())
+	} else {
+		setReason(out, shown, nil)
+	}
 	connection := u.Peek("Connection")
+	up := x.loc.up // proxy_hide_header, proxy_redirect, ... (upheaders.go)
 	for k, v := range u.All() {
-		if hidden(k, connection) {
+		if !up.passed(k, connection) || shown != status && lastModifiedDropped(k, shown) {
 			continue
+		}
+		if nv := x.rewriteHeader(k, v); nv != nil {
+			v = nv
 		}
 		out.AddBytesKV(k, v)
 	}
-	x.addHeaders(status) // add_header, expires (headers.go)
+	x.pageHeaders()
+	x.addHeaders(shown)                               // add_header, expires (headers.go)
+	gunzip := x.gunzipFor()                           // gunzip (gunzip.go)
+	x.charsetFilter(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
 	cl := u.ContentLength()
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {
 		// A HEAD gets the gzip filter's head as nginx sends it (gzip.go).
-		if !x.gzipFor(status, cl) && cl >= 0 {
+		if !gunzip && !x.gzipFor(status, cl) && cl >= 0 {
 			out.SetContentLength(cl)
 		}
 		ctx.Response.SkipBody = true
@@ -60,9 +72,9 @@ func (x *exchange) respond() bool {
 		return false
 	}
 	lc := x.loc.conf
-	buffering := lc.ProxyBuffering && !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no"))
+	buffering := lc.ProxyBuffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
 	gz := x.gzipFor(status, cl) // the body is compressed on its way in (gzip.go)
-	if !gz && buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
+	if !gz && !gunzip && buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
@@ -108,6 +120,12 @@ func (x *exchange) respond() bool {
 		body = x.uresp.BodyStream()
 	}
 	ccl := cl // the client's framing
+	if x.trailers {
+		ccl = -1 // chunked, for add_trailer (headers.go)
+	}
+	if gunzip {
+		body, ccl = newGunzipBody(body), -1
+	}
 	if gz {
 		body, ccl = newGzipBody(body, lc.Gzip.Level, !buffering), -1
 	}
@@ -251,6 +269,9 @@ func (x *exchange) release(a *upstream.Attempt, complete bool) {
 func (x *exchange) reusable() bool {
 	if x.loc.fcgi != nil {
 		return x.fcgiReusable()
+	}
+	if x.loc.uwsgi != nil {
+		return false // nginx keeps no uwsgi connection alive
 	}
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
 		return false
@@ -469,6 +490,16 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 			s.overran = s.overran || x.bodyOverran(x.cur, true, phase)
 		}
 		return n, io.EOF
+	}
+	var ie *inflateError
+	if errors.As(err, &ie) { // the gunzip filter's (gunzip.go)
+		s.failed = true
+		addr := ""
+		if x.cur != nil && x.cur.Conn != nil {
+			addr = x.cur.Conn.Peer().Addr()
+		}
+		x.logPeer(errorlog.Error, upstream.PhaseSendClient, ie.msg, 0, addr)
+		return n, err
 	}
 	ue := bodyError(x.cur, err, false, x.upstreamChunked())
 	s.failed = true

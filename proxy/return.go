@@ -41,9 +41,10 @@ func compileReturn(r config.Return, maps *vars.Maps) (*compiledReturn, error) {
 	return &compiledReturn{conf: r, text: v}, nil
 }
 
-// answerReturn answers the request with r; inLocation says it is the
-// location's, whose text may use the captures of a regex location ($1).
-func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
+// answerReturn answers the request with r; its text may use the captures
+// of the last regex matched ($1: a regex location's, a rewrite's, an
+// if's); rd is its level's redirect settings.
+func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 	code := r.conf.Code
 	if code == 444 { // nginx's "close the connection": no response at all
 		x.status = 444
@@ -55,20 +56,11 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 		x.ctx.Hijack(func(c net.Conn) { _ = c.Close() })
 		return
 	}
-	var text []byte
-	if inLocation && x.loc.conf.Regex != nil {
-		text = r.text.AppendCaptures(nil, x, string(x.path), config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path))
-	} else {
-		text = r.text.Append(nil, x)
-	}
+	text := r.text.AppendCaptures(nil, x, x.caps.src, x.caps.loc)
 	switch {
 	case r.conf.IsRedirect():
 		x.page(code)
 		if len(text) > 0 && text[0] == '/' {
-			rd := x.vh.conf.Redirect
-			if inLocation {
-				rd = x.loc.conf.Redirect
-			}
 			text = x.absoluteLocation(nil, text, rd)
 		}
 		x.ctx.Response.Header.Set("Location", string(text))
@@ -77,8 +69,9 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 		// body without a Content-Type.
 		resp := &x.ctx.Response
 		resp.Reset()
-		x.ctx.SetStatusCode(code)
-		setReason(&resp.Header, code, nil)
+		shown := x.answerStatus(code) // an error page's answer has the error's status (errorpage.go)
+		x.ctx.SetStatusCode(shown)
+		setReason(&resp.Header, shown, nil)
 		switch {
 		case code == fasthttp.StatusNoContent: // nginx's header filter: no body, no type, no length
 			resp.SkipBody = true
@@ -86,11 +79,13 @@ func (x *exchange) answerReturn(r *compiledReturn, inLocation bool) {
 		case code >= 400 && !r.conf.HasText:
 			resp.Header.SetNoDefaultContentType(true)
 		default:
-			resp.Header.SetContentType("text/plain") // nginx's default_type
+			resp.Header.SetContentType(x.returnType()) // by $uri's extension, else default_type
 			resp.SetBody(text)
 		}
-		x.status = code
+		x.status = shown
 		x.bodyBytes = int64(len(resp.Body()))
+		x.addHeaders(shown) // add_header, expires: nginx's headers filter (headers.go)
+		x.pageHeaders()     // an error page's WWW-Authenticate, close (errorpage.go)
 		if closeAfter(code) {
 			x.ctx.SetConnectionClose()
 			x.lingerAfterPage()
@@ -126,4 +121,14 @@ func (x *exchange) absoluteLocation(dst, path []byte, rd config.Redirect) []byte
 		dst = strconv.AppendInt(append(dst, ':'), int64(p), 10)
 	}
 	return append(dst, path...)
+}
+
+// returnType is a return text's Content-Type: nginx's types for $uri's
+// extension (a rewrite to /maintenance.html answers text/html), else
+// default_type; a location that serves no files has nginx's defaults.
+func (x *exchange) returnType() string {
+	if x.loc != nil && x.loc.files != nil {
+		return x.loc.files.ContentType(bstr(x.path))
+	}
+	return config.DefaultContentType(bstr(x.path))
 }

@@ -26,14 +26,14 @@ type site struct {
 	groups    map[string]*upstream.Group      // by upstream name, and by host:port for literal proxy_pass
 	counters  map[*upstream.Peer]*serverStats // each server's counters (metrics.go), set by stats.bind
 	listeners map[string][]*vhost
-	access    map[string]*accesslog.Log // by path; held in Proxy.logs
-	logKeys   []logKey                  // what this site holds in Proxy.logs
-	tls       map[string]*siteTLS       // by ssl listen address (tls.go)
-	maps      *vars.Maps                // http.map: the map variables
-	retired   atomic.Bool               // a reload replaced it: answers close the connection (reload.go)
-	tunnels   tunnelSet                 // open upgraded connections (tunnel.go), waited for by drain
-	userFiles map[string]*userFile      // auth_basic_user_file by path (authbasic.go)
-	reqZones  map[string]*reqZone       // limit_req_zone by name (limitreq.go)
+	access    map[accessKey]accessOut // every access_log of the site; held in Proxy.logs
+	logKeys   []logKey                // what this site holds in Proxy.logs
+	tls       map[string]*siteTLS     // by ssl listen address (tls.go)
+	maps      *vars.Maps              // http.map: the map variables
+	retired   atomic.Bool             // a reload replaced it: answers close the connection (reload.go)
+	tunnels   tunnelSet               // open upgraded connections (tunnel.go), waited for by drain
+	userFiles map[string]*userFile    // auth_basic_user_file by path (authbasic.go)
+	reqZones  map[string]*reqZone     // limit_req_zone by name (limitreq.go)
 
 	connZoneByName map[string]*connZone // limit_conn_zone by name (limitconn.go)
 }
@@ -45,7 +45,7 @@ type vhost struct {
 	authRq *authRequest  // the server's auth_request, likewise (authrequest.go)
 	limits []reqLimit    // the server's limit_req, likewise
 	conns  []connLimit   // the server's limit_conn, likewise
-	rw     *rewritePhase // the server's rewrites and return (rewrite.go)
+	rw     *rewritePhase // the server's rewrite, set, if, break, return (rewrite.go)
 	name   string        // first server_name: what nginx logs as "server:"
 	names  []string
 	exact  []*location // "= /path", in file order
@@ -69,13 +69,16 @@ type location struct {
 	set []compiledHeader
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi    *fcgiLocation
+	uwsgi   *uwsgiLocation   // uwsgi_pass: the same pipeline, a uwsgi packet then HTTP (uwsgi.go)
+	hashKey *vars.Value      // the group's hash key, compiled with this site's maps; nil without hash
 	auth    *basicAuth       // auth_basic, nil when off (authbasic.go)
 	authRq  *authRequest     // auth_request, nil when off (authrequest.go)
 	limits  []reqLimit       // limit_req (limitreq.go)
 	conns   []connLimit      // limit_conn (limitconn.go)
 	headers *respHeaders     // add_header, expires; nil: none (headers.go)
+	up      *upHeaders       // proxy_redirect, proxy_hide_header, ...; never nil (upheaders.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
-	rw      *rewritePhase    // rewrites and return (rewrite.go)
+	rw      *rewritePhase    // rewrite, set, if, break, return (rewrite.go)
 }
 
 // sets reports whether proxy_set_header names the header.
@@ -98,7 +101,7 @@ type compiledHeader struct {
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*upstream.Group{}, listeners: map[string][]*vhost{}}
-	maps, err := vars.CompileScope(cfg.Maps, authSetNames(cfg)) // auth_request_set's too (authrequest.go)
+	maps, err := vars.CompileVars(cfg.Maps, authSetNames(cfg), cfg.SetVars) // auth_request_set's (authrequest.go) and set's (rewrite.go) too
 	if err != nil {
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
@@ -125,7 +128,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		if vh.headers, err = compileHeaders(sc.Headers, s.maps); err != nil {
 			return nil, err
 		}
-		if vh.rw, err = compilePhase(sc.Rewrite, sc.Return, sc.RewriteLog, sc.Redirect, s.maps); err != nil {
+		if vh.rw, err = compileScript(sc.Script, sc.RewriteLog, sc.Redirect, s.maps, nil); err != nil {
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
 		built := make([]*location, 0, len(sc.Locations))
@@ -180,7 +183,14 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
 	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
-		conns: s.connLimits(lc.LimitConn), files: static.New(lc)}
+		conns: s.connLimits(lc.LimitConn)}
+	var err error
+	if loc.files, err = static.New(lc, s.maps); err != nil {
+		return nil, err
+	}
+	if loc.up, err = compileUpHeaders(lc.UpstreamHeaders, s.maps); err != nil {
+		return nil, err
+	}
 	if lc.ProxyPass.Upstream != "" {
 		loc.group = s.groups[lc.ProxyPass.Upstream]
 	} else if lc.ProxyPass.Host != "" {
@@ -201,6 +211,13 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.group = g
 	}
+	if loc.group != nil && loc.group.Conf().Hash != "" {
+		v, err := vars.Compile(loc.group.Conf().Hash, s.maps)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: hash: %w", loc.group.Name(), err)
+		}
+		loc.hashKey = v
+	}
 	if lc.ProxyPass.Scheme == "https" && loc.group != nil {
 		loc.tls = loc.group.TLSFor(&lc.ProxySSL)
 	}
@@ -211,21 +228,26 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
 	}
-	var err error
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
 		return nil, err
 	}
-	rw, err := compilePhase(lc.Rewrite, lc.Return, lc.RewriteLog, lc.Redirect, s.maps)
-	if err != nil {
+	buildIf := func(ic *config.Location) (*location, error) { return s.buildLocation(ic, now, prev) }
+	if loc.rw, err = compileScript(lc.Script, lc.RewriteLog, lc.Redirect, s.maps, buildIf); err != nil {
 		return nil, err
 	}
-	loc.rw = rw
 	if lc.FastCGI != nil {
 		f, err := compileFastCGI(lc, s.maps)
 		if err != nil {
 			return nil, err
 		}
 		loc.fcgi = f
+	}
+	if lc.Uwsgi != nil {
+		u, err := compileUwsgi(lc, s.maps)
+		if err != nil {
+			return nil, err
+		}
+		loc.uwsgi = u
 	}
 	return loc, nil
 }
@@ -293,4 +315,34 @@ func (vh *vhost) match(path []byte) *location {
 		}
 	}
 	return longest
+}
+
+// accessKey names one access_log of a site's configuration.
+type accessKey struct {
+	path, format, escape, cond string
+	buffer                     int64
+	flush                      time.Duration
+}
+
+func accessKeyOf(al *config.AccessLog) accessKey {
+	return accessKey{al.Path, al.Format, al.Escape, al.If, al.Buffer, al.Flush}
+}
+
+// accessOut is one access_log ready to write: its (shared) file and its if=.
+type accessOut struct {
+	log  *accesslog.Log
+	cond *accesslog.Condition
+}
+
+// writeAccess writes x's line to each of logs whose if= holds (nginx's
+// ngx_http_log_handler); an off list writes nothing.
+func (s *site) writeAccess(logs []config.AccessLog, x vars.Exchange) {
+	for i := range logs {
+		if logs[i].Off {
+			return
+		}
+		if o, ok := s.access[accessKeyOf(&logs[i])]; ok && o.cond.True(x) {
+			o.log.Write(x)
+		}
+	}
 }

@@ -59,6 +59,7 @@ http:
   client_body_timeout: 300ms
   send_timeout: 300ms
   client_body_buffer_size: 1k
+  client_body_memory_max: 0
   client_body_temp_path: {CTMP}
   proxy_temp_path: {PTMP}
   proxy_connect_timeout: 1s

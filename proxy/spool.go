@@ -96,6 +96,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		x.attempts[n-1].ResponseTime = time.Since(a.Start)
 	}
 	var te *buffer.TempFileError
+	var ie *inflateError
 	switch {
 	case werr == nil && rerr == io.EOF:
 		over := x.bodyOverran(a, true, upstream.PhaseReadBody) // more than Content-Length: not reused
@@ -111,6 +112,12 @@ func (s *spoolStream) produce(r io.Reader) {
 		x.release(a, false)
 	case werr != nil || s.state.Load() == spoolAborted:
 		// The client went away; its side logs it.
+		x.release(a, false)
+	case errors.As(rerr, &ie):
+		// The gunzip filter's: the client gets what was decompressed.
+		s.upFailed = true
+		x.logPeer(errorlog.Error, upstream.PhaseSendClient, ie.msg, 0, s.uc.Peer().Addr())
+		s.sp.CloseWrite(ie)
 		x.release(a, false)
 	default:
 		s.upFailed = true

@@ -223,10 +223,12 @@ func (f *frontConn) Handshake() error {
 		return nil
 	}
 	f.decided = true
-	first, err := peekByte(f.clientConn.TCPConn)
+	first, err := f.clientConn.firstByte() // after a PROXY protocol header (proxyproto.go)
 	if err != nil {
 		f.failed = true
-		f.logSniff(err)
+		if !errors.Is(err, errBrokenHeader) { // that one is logged already
+			f.logSniff(err)
+		}
 		return io.EOF
 	}
 	if first != 0x16 && first&0x80 == 0 {
@@ -260,7 +262,7 @@ type handshakeConn struct {
 }
 
 func (h *handshakeConn) Read(b []byte) (int, error) {
-	n, err := h.clientConn.TCPConn.Read(b) // TLS records: no head fixing below TLS
+	n, err := h.clientConn.readRaw(b) // TLS records (after a PROXY protocol header): no head fixing below TLS
 	if !h.done && n > 0 {
 		h.n = copy(h.head[:], b[:n])
 	}
@@ -421,6 +423,9 @@ func (x *exchange) httpsPortPlain() bool {
 func (x *exchange) scheme() string {
 	c := x.ctx.Conn()
 	if s, ok := c.(*h2Stream); ok {
+		if _, ok := s.conn.(*quicConn); ok {
+			return "https" // QUIC is always TLS
+		}
 		c = s.conn
 	}
 	if f, ok := c.(*frontConn); ok && !f.plain {

@@ -174,3 +174,102 @@ http {
 		t.Errorf("error log:\n%s", l)
 	}
 }
+
+// debianPHP converts an nginx.conf whose one server has a PHP location
+// (body: the location's directives) in front of php-fpm on a unix socket,
+// with Debian's stock fastcgi.conf and snippets/fastcgi-php.conf (copied
+// from Debian's nginx package into testdata/nginx-corpus/etc-nginx) beside
+// it, and serves it; everything but ignored directives must convert.
+func debianPHP(t *testing.T, location, body string) *rig {
+	t.Helper()
+	php := phpfpm.Start(t, phpfpm.Options{Unix: true, Scripts: map[string]string{
+		"hello.php": `<?php echo "hello from ", $_SERVER['SCRIPT_NAME'], " path_info=", $_SERVER['PATH_INFO'] ?? '';`,
+	}})
+	dir := t.TempDir()
+	etc := "../testdata/nginx-corpus/etc-nginx"
+	for _, f := range []string{"fastcgi.conf", "snippets/fastcgi-php.conf"} {
+		b, err := os.ReadFile(filepath.Join(etc, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`events {}
+http {
+  server { listen 127.0.0.1:80; server_name localhost; root %s;
+    location %s {
+      %s
+      fastcgi_pass %s;
+    }
+  }
+}
+`, php.Root, location, body, php.Addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := nginxconf.ConvertFile(conf, nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range res.Warnings {
+		if w.Kind != nginxconf.Ignored {
+			t.Fatalf("not converted: %v", w)
+		}
+	}
+	y := strings.Replace(string(res.YAML), "127.0.0.1:80", "127.0.0.1:0", 1)
+	y = strings.Replace(y, "http:\n", "http:\n  access_log: off\n  fastcgi_temp_path: {TMP}\n  client_body_temp_path: {TMP}\n", 1)
+	return newRig(t, "error", y)
+}
+
+// Debian's sites-available/default with its PHP block enabled: the stock
+// snippets/fastcgi-php.conf (fastcgi_split_path_info, try_files
+// $fastcgi_script_name =404, set $path_info, fastcgi.conf) in front of
+// php-fpm on its unix socket. The issue's acceptance test.
+func TestUnixSocketPHPFPMDebianSnippet(t *testing.T) {
+	r := debianPHP(t, `~ \.php$`, `include snippets/fastcgi-php.conf;`)
+	if code, body := r.do("GET", "/hello.php", nil); code != 200 || string(body) != "hello from /hello.php path_info=" {
+		t.Errorf("GET /hello.php: %d %q", code, body)
+	}
+	// try_files $fastcgi_script_name =404: nginx answers a missing script
+	// itself, php-fpm never sees it.
+	if code, body := r.do("GET", "/missing.php", nil); code != 404 || string(body) != nginxPage("404 Not Found") {
+		t.Errorf("GET /missing.php: %d %q", code, body)
+	}
+	if l := r.log(); l != "" {
+		t.Errorf("error log:\n%s", l)
+	}
+}
+
+// try_files with $fastcgi_script_name, the snippet's check that the script
+// exists, without its "set": a found script becomes $uri, so
+// $fastcgi_path_info is empty afterwards (nginx's ticket 321, which the
+// snippet's "set $path_info" works around).
+func TestTryFilesFastcgiScriptName(t *testing.T) {
+	r := debianPHP(t, `~ [^/]\.php(/|$)`, `fastcgi_split_path_info ^(.+?\.php)(/.*)$;
+      try_files $fastcgi_script_name =404;
+      fastcgi_param PATH_INFO $fastcgi_path_info;
+      fastcgi_index index.php;
+      include fastcgi.conf;`)
+	for _, c := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/hello.php", 200, "hello from /hello.php path_info="},
+		{"/hello.php/a/b", 200, "hello from /hello.php path_info="},
+		{"/missing.php", 404, nginxPage("404 Not Found")},
+		{"/missing.php/a", 404, nginxPage("404 Not Found")},
+	} {
+		if code, body := r.do("GET", c.path, nil); code != c.code || string(body) != c.body {
+			t.Errorf("GET %s: %d %q, want %d %q", c.path, code, body, c.code, c.body)
+		}
+	}
+	if l := r.log(); l != "" {
+		t.Errorf("error log:\n%s", l)
+	}
+}

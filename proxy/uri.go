@@ -66,7 +66,5 @@ func (p *Proxy) expectURIValid(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhos
 	x.begin(p, s, ctx, vhosts)
 	x.uriValid(vhosts[0])
 	x.page(fasthttp.StatusBadRequest)
-	status = x.status
-	x.finish()
-	return nil, status
+	return nil, x.expectAnswer()
 }

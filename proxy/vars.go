@@ -33,6 +33,15 @@ func (x *exchange) beginVars() {
 	v.req = vars.Request{Start: x.start, URI: bstr(x.path), Args: bstr(x.args),
 		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
 		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
+	if n := x.site.maps.Sets(); n > 0 { // set's variables, empty until a set writes them (rewrite.go)
+		if len(x.authVars) < n { // kept across requests, cleared by reset
+			x.authVars = append(x.authVars[:0], make([][]byte, n)...)
+		}
+		if x.uninit == nil {
+			x.uninit = x.uninitialized
+		}
+		v.req.Uninit = x.uninit
+	}
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host
@@ -42,8 +51,10 @@ func (x *exchange) beginVars() {
 	}
 	v.conn = vars.Conn{ID: x.conn, Requests: x.ctx.ConnRequestNum(), RemoteAddr: bstr(x.client),
 		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}
-	if a, ok := x.ctx.RemoteAddr().(*net.TCPAddr); ok {
-		v.conn.Remote = a.AddrPort().Addr().Unmap()
+	v.conn.Remote = x.clientIP
+	if pp := proxyProtocolAddr(clientConnOf(x.ctx.Conn())); pp.IsValid() {
+		x.ppAddr = pp.Addr().Unmap().AppendTo(x.ppAddr[:0])
+		v.conn.ProxyProtocolAddr, v.conn.ProxyProtocolPort = bstr(x.ppAddr), int(pp.Port())
 	}
 	if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
 		v.conn.ServerAddr = a.AddrPort().Addr().Unmap()

@@ -40,7 +40,10 @@ func ReadyLine(listen, metrics string) string {
 type childTarget struct {
 	cmd      ProxyCommand
 	upstream upstreamSpec
+	pid      int // the running cell's child, for the idle-connection probe
 }
+
+func (t *childTarget) proxyPID() int { return t.pid }
 
 func (*childTarget) name() string { return "spillway" }
 
@@ -102,6 +105,7 @@ func (t *childTarget) start(c BufferConfig, conc int) (string, func(*Result) err
 		return fail(fmt.Errorf("the proxy did not start (%v): %s", err, stderr))
 	}
 	pid := cmd.Process.Pid
+	t.pid = pid
 	cpu0 := procCPU(pid)
 	stop := func(r *Result) error {
 		defer os.RemoveAll(dir)

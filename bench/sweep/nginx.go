@@ -23,7 +23,10 @@ import (
 type nginxTarget struct {
 	bin      string
 	upstream upstreamSpec
+	pid      int // the running cell's master, for the idle-connection probe
 }
+
+func (t *nginxTarget) proxyPID() int { return t.pid }
 
 func newNginx(up upstreamSpec) (target, error) {
 	bin, err := exec.LookPath("nginx")
@@ -86,6 +89,7 @@ func (t *nginxTarget) start(c BufferConfig, conc int) (string, func(*Result) err
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	pid := cmd.Process.Pid
+	t.pid = pid
 	cpu0 := treeCPU(pid) // the worker may not be forked yet: it counts from 0
 	stop := func(r *Result) error {
 		defer os.RemoveAll(dir)

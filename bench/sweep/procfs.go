@@ -89,8 +89,35 @@ func treeHWM(pid int) int64 {
 	return total
 }
 
+// treeRSS is the summed resident set size of a process and its children, or
+// -1.
+func treeRSS(pid int) int64 {
+	total := statusBytes(pid, "VmRSS:")
+	if total < 0 {
+		return -1
+	}
+	for _, c := range children(pid) {
+		if v := statusBytes(c, "VmRSS:"); v > 0 {
+			total += v
+		}
+	}
+	return total
+}
+
+// resetHWM sets the peak RSS (VmHWM) of a process and its children back to
+// their current RSS (5 to /proc/PID/clear_refs), so that what the
+// idle-connection probe held does not count as the cell's peak.
+func resetHWM(pid int) {
+	for _, p := range append([]int{pid}, children(pid)...) {
+		_ = os.WriteFile("/proc/"+strconv.Itoa(p)+"/clear_refs", []byte("5"), 0)
+	}
+}
+
 // vmHWM is a process's peak resident set size from /proc/PID/status, or -1.
-func vmHWM(pid int) int64 {
+func vmHWM(pid int) int64 { return statusBytes(pid, "VmHWM:") }
+
+// statusBytes is a "kB" field of /proc/PID/status in bytes, or -1.
+func statusBytes(pid int, key string) int64 {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return -1
@@ -98,7 +125,7 @@ func vmHWM(pid int) int64 {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(s.Text(), key); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
 				return -1

@@ -144,6 +144,7 @@ type Ratio struct {
 	HoldMean float64 `json:"hold_mean_ratio"`
 	CPU      float64 `json:"cpu_per_req_ratio"`
 	RSS      float64 `json:"peak_rss_ratio"`
+	IdleConn float64 `json:"idle_conn_bytes_ratio"`
 }
 
 // Ratios pairs each spillway cell with the nginx cell of the same
@@ -162,7 +163,8 @@ func Ratios(rs []Result) []Ratio {
 			continue
 		}
 		out = append(out, Ratio{Cell: r.Config.Name() + " | " + r.Load.Key(), RPS: div(r.RPS, n.RPS), P99: div(r.P99ms, n.P99ms),
-			HoldMean: div(r.HoldMeanms, n.HoldMeanms), CPU: div(r.CPUus, n.CPUus), RSS: div(float64(r.PeakRSSBytes), float64(n.PeakRSSBytes))})
+			HoldMean: div(r.HoldMeanms, n.HoldMeanms), CPU: div(r.CPUus, n.CPUus), RSS: div(float64(r.PeakRSSBytes), float64(n.PeakRSSBytes)),
+			IdleConn: div(r.IdleConnBytes, n.IdleConnBytes)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Cell < out[j].Cell })
 	return out
@@ -182,8 +184,8 @@ func (r Ratio) line() string {
 		}
 		return fmt.Sprintf("×%.2f", v)
 	}
-	return fmt.Sprintf("spillway/nginx %s: req/s %s, p99 %s, upstream hold %s, cpu/req %s, peak RSS %s",
-		r.Cell, x(r.RPS), x(r.P99), x(r.HoldMean), x(r.CPU), x(r.RSS))
+	return fmt.Sprintf("spillway/nginx %s: req/s %s, p99 %s, upstream hold %s, cpu/req %s, peak RSS %s, memory per idle connection %s",
+		r.Cell, x(r.RPS), x(r.P99), x(r.HoldMean), x(r.CPU), x(r.RSS), x(r.IdleConn))
 }
 
 // sorted returns the results ordered by workload, then configuration
@@ -207,7 +209,7 @@ func sorted(rs []Result) []Result {
 }
 
 var header = []string{"target", "config", "size", "client", "conc", "req/s", "±req/s", "p50 ms", "p90 ms", "p99 ms", "±p99", "p999 ms",
-	"cpu µs/req", "peak RSS", "peak pool", "spilled", "files", "hold mean ms", "hold p99 ms", "errors"}
+	"cpu µs/req", "req/s/core", "peak RSS", "mem/idle conn", "peak pool", "spilled", "files", "hold mean ms", "hold p99 ms", "errors"}
 
 func row(r Result) []string {
 	f := func(v float64) string {
@@ -220,6 +222,12 @@ func row(r Result) []string {
 	if r.CPUus >= 0 {
 		cpu = strconv.FormatFloat(r.CPUus, 'f', 0, 64)
 	}
+	f0 := func(v float64) string {
+		if v < 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
 	pm := func(v float64, prec int) string {
 		if v < 0 {
 			return "-"
@@ -228,7 +236,7 @@ func row(r Result) []string {
 	}
 	return []string{r.Target, r.Config.Name(), r.Load.SizeLabel(), r.Load.Client.Name, strconv.Itoa(r.Load.Concurrency),
 		strconv.FormatFloat(r.RPS, 'f', 0, 64), pm(r.RPSCI, 0), f(r.P50ms), f(r.P90ms), f(r.P99ms), pm(r.P99CI, 2), f(r.P999ms),
-		cpu, fmtBytes(r.PeakRSSBytes), fmtBytes(r.PeakPoolBytes), fmtBytes(r.SpilledBytes), fmtCount(r.FilesCreated),
+		cpu, f0(r.RPSPerCore), fmtBytes(r.PeakRSSBytes), fmtBytes(int64(r.IdleConnBytes)), fmtBytes(r.PeakPoolBytes), fmtBytes(r.SpilledBytes), fmtCount(r.FilesCreated),
 		f(r.HoldMeanms), f(r.HoldP99ms), strconv.FormatInt(r.Errors, 10)}
 }
 
@@ -329,7 +337,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 		"proxy_max_temp_file_size", "proxy_spill_grace", "size", "client", "client_rate", "concurrency", "requests", "errors", "aborted", "seconds",
 		"rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "cpu_us_per_req", "cpu_scope", "peak_pool_bytes", "peak_rss_bytes",
 		"spilled_bytes", "files_created", "hold_count", "hold_mean_ms", "hold_p50_ms", "hold_p99_ms", "first_error", "proxy_error_log",
-		"windows", "rps_ci95", "p99_ci95_ms", "undersampled"})
+		"windows", "rps_ci95", "p99_ci95_ms", "undersampled", "rps_per_core", "idle_conns", "idle_conn_bytes"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, r := range sorted(rep.Results) {
@@ -339,7 +347,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 			strconv.Itoa(r.Load.Concurrency), i(r.Requests), i(r.Errors), i(r.Aborted), f(r.Seconds), f(r.RPS),
 			f(r.P50ms), f(r.P90ms), f(r.P99ms), f(r.P999ms), f(r.CPUus), r.CPUScope, i(r.PeakPoolBytes), i(r.PeakRSSBytes),
 			i(r.SpilledBytes), i(r.FilesCreated), i(r.HoldCount), f(r.HoldMeanms), f(r.HoldP50ms), f(r.HoldP99ms), r.FirstErr, r.ProxyLog,
-			strconv.Itoa(r.Windows), f(r.RPSCI), f(r.P99CI), r.Undersampled})
+			strconv.Itoa(r.Windows), f(r.RPSCI), f(r.P99CI), r.Undersampled, f(r.RPSPerCore), strconv.Itoa(r.IdleConns), f(r.IdleConnBytes)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -29,6 +29,10 @@ type Options struct {
 	// its duration. A cell that still has fewer is marked Undersampled and
 	// left out of the recommendation. 0: none.
 	MinSamples int64
+	// IdleConns is how many idle keepalive client connections each cell
+	// opens before its load to measure memory per connection
+	// (Result.IdleConnBytes) of spillway and nginx; 0: not measured.
+	IdleConns int
 	// MaxTime bounds the whole sweep: cells that would start after it are
 	// skipped and listed in Report.Skipped.
 	MaxTime time.Duration
@@ -89,6 +93,18 @@ type Result struct {
 	// child, or of nginx's master and worker. CPUScope says which.
 	CPUus    float64 `json:"cpu_us_per_req"`
 	CPUScope string  `json:"cpu_scope"`
+	// RPSPerCore is requests per second per core of the proxy's own CPU:
+	// 1e6 / CPUus, what one fully used core would serve at this cell's
+	// cost per request (-1 when CPUus is unknown or 0).
+	RPSPerCore float64 `json:"rps_per_core"`
+
+	// IdleConnBytes is the proxy's resident memory per idle keepalive
+	// client connection: the growth of its VmRSS (summed over nginx's
+	// processes) while IdleConns connections that each made one request
+	// stay open, divided by IdleConns; measured before the cell's load.
+	// -1 when not measured.
+	IdleConns     int     `json:"idle_conns"`
+	IdleConnBytes float64 `json:"idle_conn_bytes"`
 
 	PeakPoolBytes int64 `json:"peak_pool_bytes"` // spillway_buffer_peak_bytes_in_use
 	PeakRSSBytes  int64 `json:"peak_rss_bytes"`  // VmHWM of the proxy process(es)
@@ -266,7 +282,7 @@ func Run(opts Options) (*Report, error) {
 			break
 		}
 		progress.CellStart(i, j.cell)
-		r, err := runCell(j.t, j.cell, up, opts.Seed, d, grace, opts.MinSamples)
+		r, err := runCell(j.t, j.cell, up, opts.Seed, d, grace, opts.MinSamples, opts.IdleConns)
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", j.cell, err)
 		}
@@ -301,18 +317,33 @@ func notes(opts Options, up upstreamSpec) []string {
 	if opts.Compare == "nginx" {
 		n = append(n, "nginx runs with one worker process (worker_processes 1) from a generated nginx.conf per cell with the same buffer directives; spillway uses all GOMAXPROCS. Both run beside the origin and the load generator on the same CPUs. nginx's cpu and peak RSS are summed over its master and worker. nginx's spilled bytes are unknown (-): it unlinks a temp file when it opens it; its files are the \""+spillLine+"\" warn lines of its error log. nginx spills at a client's first stall; spillway waits proxy_spill_grace (50ms unless --spill-grace says otherwise) in all first, so it spills fewer responses.")
 	}
+	if opts.IdleConns > 0 {
+		n = append(n, fmt.Sprintf("mem/idle conn: before each cell's load, %d client connections each make one request and stay open (idle keepalive); it is the growth of the proxy's VmRSS (nginx: master + worker) over one such connection, divided by %d. The connections are closed and the peak RSS reset before the load; a Go proxy's heap keeps part of what they used for a while, so its peak RSS includes that (--idle-conns 0 for the load's alone). req/s/core is 1e6 / cpu µs/req: what one core fully used by the proxy serves at that cost.", opts.IdleConns, opts.IdleConns))
+	}
 	if opts.ProxyURL != "" {
 		n = append(n, "--proxy: the external proxy's configuration applies; buffer columns are labels only, and its cpu, memory and spill are not measured (-).")
 	}
 	return n
 }
 
-func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Duration, minSamples int64) (Result, error) {
-	r := Result{Cell: c, CPUus: -1, PeakPoolBytes: -1, PeakRSSBytes: -1, SpilledBytes: -1, FilesCreated: -1,
+func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Duration, minSamples int64, idleConns int) (Result, error) {
+	r := Result{Cell: c, CPUus: -1, RPSPerCore: -1, IdleConnBytes: -1, PeakPoolBytes: -1, PeakRSSBytes: -1, SpilledBytes: -1, FilesCreated: -1,
 		HoldMeanms: -1, HoldP50ms: -1, HoldP99ms: -1}
 	addr, stop, err := t.start(c.Config, c.Load.Concurrency)
 	if err != nil {
 		return r, err
+	}
+	if pt, ok := t.(pidTarget); ok && idleConns > 0 && pt.proxyPID() > 0 {
+		size := int64(1)
+		if up.external && !up.sized() {
+			size = 0
+		}
+		per, err := idleConnCost(addr, up.request(size), idleConns, pt.proxyPID(), 30*time.Second)
+		if err != nil {
+			_ = stop(&r)
+			return r, err
+		}
+		r.IdleConns, r.IdleConnBytes = idleConns, per
 	}
 	if up.origin != nil {
 		up.origin.Take() // drop anything left from the previous cell
@@ -340,6 +371,9 @@ func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Durat
 		r.CPUus = 0
 	default:
 		r.CPUus /= float64(lr.ok) // stop stored the proxy's CPU µs for the cell
+	}
+	if r.CPUus > 0 {
+		r.RPSPerCore = 1e6 / r.CPUus
 	}
 	if up.origin != nil {
 		r.HoldCount = h.Count

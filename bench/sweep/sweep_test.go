@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -463,5 +464,58 @@ func TestCompareNginx(t *testing.T) {
 	}
 	if r := rep.Ratios[0]; r.RPS <= 0 || r.P99 <= 0 || r.RSS <= 0 {
 		t.Errorf("ratio %+v", r)
+	}
+}
+
+// TestIdleConnMemory: with IdleConns, every cell reports the proxy's RSS per
+// idle keepalive client connection (each made one request first) and its
+// requests/s per core; the table and the CSV carry both columns. spillway's
+// connection holds a goroutine and fasthttp's buffers: several KiB each,
+// whatever the noise of one RSS reading (500 connections).
+func TestIdleConnMemory(t *testing.T) {
+	configs, _, err := GridSpec{Buffers: []string{"8x4k"}}.Configs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, _ := ParseClient("fast")
+	opts := Options{Configs: configs, Sizes: []int64{64 << 10}, Clients: []ClientSpec{fast}, Concurrency: []int{2},
+		Duration: 300 * time.Millisecond, MaxTime: 30 * time.Second, IdleConns: 500,
+		ProxyCommand: (&childCommand{}).command}
+	_, nginxErr := exec.LookPath("nginx")
+	if nginxErr == nil {
+		opts.Compare = "nginx"
+	}
+	rep, err := Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{true: 2, false: 1}[nginxErr == nil]; len(rep.Results) != want {
+		t.Fatalf("%d results, want %d", len(rep.Results), want)
+	}
+	for _, r := range rep.Results {
+		t.Logf("%s %s: %.0f B per idle connection, %.0f req/s per core (cpu %.1f µs/req), peak RSS %d",
+			r.Target, r.Cell, r.IdleConnBytes, r.RPSPerCore, r.CPUus, r.PeakRSSBytes)
+		if r.IdleConns != 500 || r.IdleConnBytes < 0 {
+			t.Errorf("%s: idle connections %d, %v bytes each: not measured", r.Target, r.IdleConns, r.IdleConnBytes)
+		}
+		if r.Target == "spillway" && r.IdleConnBytes < 1024 {
+			t.Errorf("spillway: %.0f bytes per idle connection; a goroutine and fasthttp's buffers alone are more", r.IdleConnBytes)
+		}
+		// /proc counts CPU in 10 ms ticks: a short cell may read 0, and
+		// then there is no per-core figure.
+		if r.CPUus > 0 && math.Abs(r.RPSPerCore*r.CPUus-1e6) > 1 || r.CPUus <= 0 && r.RPSPerCore != -1 {
+			t.Errorf("%s: %v req/s per core for %v µs/req", r.Target, r.RPSPerCore, r.CPUus)
+		}
+	}
+	var md, csv strings.Builder
+	if err := rep.WriteTable(&md); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteCSV(&csv); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "mem/idle conn") || !strings.Contains(md.String(), "req/s/core") ||
+		!strings.Contains(csv.String(), "rps_per_core,idle_conns,idle_conn_bytes") {
+		t.Errorf("the table or the CSV lacks the new columns:\n%s\n%s", md.String(), csv.String())
 	}
 }

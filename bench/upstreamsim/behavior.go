@@ -191,6 +191,10 @@ type Behavior struct {
 	// connection will be closed, as Node does: "Keep-Alive: timeout=N",
 	// N the idle time D in whole seconds, rounded up.
 	Hint bool
+	// Header holds extra response header lines ("Name: value") for ok and
+	// status answers: a Location, Set-Cookie or Refresh for the proxy to
+	// rewrite.
+	Header []string
 	// SkipBody makes the upstream act before reading the request body (it is
 	// discarded afterwards if the connection stays open). reset and
 	// close_before_header always act right after the head.

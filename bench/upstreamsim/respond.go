@@ -232,11 +232,11 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 func (s *session) ok(b Behavior, req *request, body []byte, code int, closeAfter bool) ending {
 	bodiless := code < 200 || code == 204 || code == 304
 	if bodiless {
-		s.head(code, req, closeAfter)
+		s.head(code, req, closeAfter, b.Header...)
 		return s.finish(closeAfter)
 	}
 	if _, sized := sizeFromPath(req.path); !sized && b.Size == 0 && (req.path == "/echo" || strings.HasPrefix(req.path, "/echo/")) {
-		s.head(code, req, closeAfter, "Content-Length: "+strconv.Itoa(len(body)), "Content-Type: application/octet-stream")
+		s.head(code, req, closeAfter, append([]string{"Content-Length: " + strconv.Itoa(len(body)), "Content-Type: application/octet-stream"}, b.Header...)...)
 		if req.method != "HEAD" {
 			s.bw.Write(body)
 		}
@@ -249,6 +249,7 @@ func (s *session) ok(b Behavior, req *request, body []byte, code int, closeAfter
 			if code == 401 { // RFC 9110 15.5.2: a 401 carries its challenges (an auth service's, for auth_request)
 				extra = append(extra, `WWW-Authenticate: Bearer realm="spillway-upstream"`, `WWW-Authenticate: Basic realm="second"`)
 			}
+			extra = append(extra, b.Header...)
 			s.head(code, req, closeAfter, extra...)
 			if req.method != "HEAD" {
 				s.bw.WriteString(text)
@@ -257,7 +258,7 @@ func (s *session) ok(b Behavior, req *request, body []byte, code int, closeAfter
 		}
 	}
 	n := s.size(b, req, 3)
-	s.head(code, req, closeAfter, "Content-Length: "+strconv.FormatInt(n, 10), "Content-Type: application/octet-stream")
+	s.head(code, req, closeAfter, append([]string{"Content-Length: " + strconv.FormatInt(n, 10), "Content-Type: application/octet-stream"}, b.Header...)...)
 	if req.method != "HEAD" {
 		s.okBody(b, n)
 	}

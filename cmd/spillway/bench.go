@@ -43,6 +43,7 @@ func newBenchCmd() *cobra.Command {
 		out, compare, proxyURL string
 		originAddr, upstream   string
 		sizesFile              string
+		idleConns              int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -62,8 +63,10 @@ unless --upstream or --proxy says otherwise.
   spillway bench --compare nginx --out results   # nginx from PATH, same cells
   spillway bench --proxy http://127.0.0.1:8080 --origin-listen 127.0.0.1:9001 --out results
 
-Per cell: req/s, latency quantiles, the proxy's CPU per request and peak RSS
-(from /proc, for the proxy process alone), buffer-pool peak, bytes and files
+Per cell: req/s, latency quantiles, the proxy's CPU per request, requests/s
+per core (1e6 / CPU µs per request), peak RSS and RSS per idle keepalive
+client connection (--idle-conns, measured before the load; from /proc, for
+the proxy process alone), buffer-pool peak, bytes and files
 spilled, upstream hold time (built-in origin only) and errors.
 
 Every cell runs at least --min-duration and goes on (up to 3× its duration)
@@ -139,7 +142,7 @@ stdout and stderr are terminals; otherwise one line per cell.`,
 			rep, err := sweep.Run(sweep.Options{
 				Configs: configs, Sizes: sz, SizeDist: dist, Clients: cls, Concurrency: conc,
 				Duration: duration, MaxTime: maxTime, Seed: seed, MinDuration: minDuration, MinSamples: minSamples,
-				Compare: compare, ProxyURL: proxyURL, OriginAddr: originAddr, Upstream: upstream,
+				Compare: compare, ProxyURL: proxyURL, IdleConns: idleConns, OriginAddr: originAddr, Upstream: upstream,
 				ProxyCommand: benchProxyCommand, Progress: sweep.NewProgress(stderr, progressWidth(stdout, stderr)),
 			})
 			if rep != nil {
@@ -172,6 +175,7 @@ stdout and stderr are terminals; otherwise one line per cell.`,
 	f.DurationVar(&maxTime, "max-time", 60*time.Second, "bound on the whole sweep: cells that would end after it are skipped (a cell may overrun by the time its in-flight slow responses take, at most max(duration, 1s))")
 	f.Uint64Var(&seed, "seed", 1, "seed for the cell order and the size draws of --sizes-file")
 	f.StringVar(&out, "out", "bench-results", "directory for results.csv, results.json, results.md and plots")
+	f.IntVar(&idleConns, "idle-conns", 1000, "idle keepalive client connections opened before each cell's load (each after one request) to measure the proxy's RSS per connection (mem/idle conn); 0: not measured")
 	f.StringVar(&compare, "compare", "", `run each cell against "nginx" too (interleaved) and report ratios`)
 	f.StringVar(&proxyURL, "proxy", "", "target an external proxy at this URL (http://127.0.0.1:PORT) instead of spillway")
 	f.StringVar(&originAddr, "origin-listen", "", "address of the built-in origin (default: a free 127.0.0.1 port); point --proxy's upstream at it")

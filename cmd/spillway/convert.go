@@ -37,7 +37,7 @@ unsupported.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stderr := cmd.ErrOrStderr()
-			res, err := nginxconf.ConvertFile(args[0], nginxconf.Options{Prefix: prefix})
+			res, err := nginxconf.ConvertFile(args[0], nginxconf.Options{Prefix: prefix, OwnPID: true})
 			var refused *nginxconf.RefusedError
 			if errors.As(err, &refused) {
 				// Everything that does not convert is listed, then each
@@ -52,6 +52,13 @@ unsupported.`,
 				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
 			}
 			if err != nil {
+				// The complete list of what does not convert, then nginx's
+				// [emerg] line where it would have stopped.
+				if res != nil {
+					for _, w := range res.Warnings {
+						fmt.Fprintln(stderr, w)
+					}
+				}
 				printEmerg(stderr, err)
 				return fmt.Errorf("%w: %s", errCheckFailed, args[0])
 			}

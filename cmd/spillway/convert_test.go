@@ -33,7 +33,7 @@ func TestConvertCommand(t *testing.T) {
 		!strings.Contains(stdout, "\nhttp:\n") {
 		t.Errorf("stdout is not the converted YAML:\n%s", stdout)
 	}
-	if !strings.Contains(stderr, realisticConf+`:30: unsupported directive "gzip_static" in http`) {
+	if !strings.Contains(stderr, realisticConf+`:30: unsupported directive "sub_filter_once" in http`) {
 		t.Errorf("stderr lacks the unsupported list:\n%s", stderr)
 	}
 
@@ -57,7 +57,7 @@ func TestConvertCommand(t *testing.T) {
 
 	// check (and serve) read a *.conf file as nginx's and convert it first.
 	_, stderr, err = run("check", "-c", realisticConf)
-	if err != nil || !strings.Contains(stderr, "spillway: [warn] "+realisticConf+`:30: unsupported directive "gzip_static" in http`) ||
+	if err != nil || !strings.Contains(stderr, "spillway: [warn] "+realisticConf+`:30: unsupported directive "sub_filter_once" in http`) ||
 		!strings.Contains(stderr, "spillway: configuration file "+realisticConf+" test is successful") {
 		t.Errorf("check -c nginx.conf: %v\n%s", err, stderr)
 	}

@@ -70,7 +70,7 @@ process (and waits until it reports whether the reload was taken).`,
 	f.BoolVarP(&showVersion, "short-version", "v", false, "print the version and exit")
 	f.BoolVarP(&showDetails, "version", "V", false, "print the version, VCS revision, build date and exit")
 	pf := root.PersistentFlags()
-	pf.StringVarP(&src.file, "config", "c", "proxy.yaml", "configuration file: proxy.yaml, or nginx.conf (a name ending in .conf)")
+	pf.StringVarP(&src.file, "config", "c", "proxy.yaml", "configuration file: proxy.yaml, or nginx.conf (a name ending in .conf, or a file of sites-available/ or sites-enabled/)")
 	pf.StringVarP(&src.prefix, "prefix", "p", "", "prefix relative paths are resolved against (default: the configuration file's directory)")
 	pf.StringVarP(&src.errLog, "error-log", "e", "", "error log when the configuration sets none (default: logs/error.log)")
 	pf.StringVarP(&src.globals, "globals", "g", "", `main-context directives, e.g. "pid run/spillway.pid; error_log stderr;"`)

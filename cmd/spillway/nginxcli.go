@@ -55,7 +55,7 @@ func (s *source) load(warn io.Writer) (*config.Config, error) {
 		globals = ds
 	}
 	paths := config.Paths{Prefix: s.prefix, ErrorLog: s.errLog}
-	if !strings.HasSuffix(path, ".conf") {
+	if !nginxconf.IsNginxFile(path) {
 		cfg, err := config.LoadPaths(path, paths)
 		if err != nil {
 			return nil, err
@@ -71,21 +71,21 @@ func (s *source) load(warn io.Writer) (*config.Config, error) {
 	// A file with access control spillway does not enforce, or a location
 	// or server it cannot convert, is refused (*nginxconf.RefusedError, one
 	// line per refusal), after the warnings for everything else.
-	res, err := nginxconf.Convert(append(globals, ds...), nginxconf.Options{Source: path, ConfPrefix: filepath.Dir(path)})
+	res, err := nginxconf.Convert(append(globals, ds...), nginxconf.Options{Source: path, ConfPrefix: nginxconf.ConfDir(path)})
 	var refused *nginxconf.RefusedError
-	if err != nil && !errors.As(err, &refused) {
-		return nil, err
-	}
-	for _, w := range res.Warnings {
-		if warn != nil && w.Kind != nginxconf.Refused {
-			fmt.Fprintf(warn, "spillway: [warn] %s\n", w)
+	if res != nil {
+		// Everything that does not convert, also before an [emerg].
+		for _, w := range res.Warnings {
+			if warn != nil && (w.Kind != nginxconf.Refused || err != nil && !errors.As(err, &refused)) {
+				fmt.Fprintf(warn, "spillway: [warn] %s\n", w)
+			}
 		}
 	}
-	if refused != nil {
-		return nil, refused
+	if err != nil {
+		return nil, err
 	}
 	if paths.Prefix == "" {
-		paths.Prefix = filepath.Dir(path)
+		paths.Prefix = nginxconf.ConfDir(path)
 	}
 	cfg, err := config.LoadBytesPaths(path+" (converted)", res.YAML, paths)
 	if err != nil {
@@ -191,7 +191,7 @@ func dryRun(cfg *config.Config) error {
 // and for a proxy.yaml the SPILLWAY_* variables that override it.
 func dumpConfig(path string, w io.Writer) error {
 	files := []string{path}
-	if strings.HasSuffix(path, ".conf") {
+	if nginxconf.IsNginxFile(path) {
 		ds, err := nginxconf.ParseFile(path, nginxconf.ParseOptions{})
 		if err != nil {
 			return err
@@ -206,7 +206,7 @@ func dumpConfig(path string, w io.Writer) error {
 		abs, _ := filepath.Abs(f)
 		fmt.Fprintf(w, "# configuration file %s:\n%s\n", abs, b)
 	}
-	if !strings.HasSuffix(path, ".conf") {
+	if !nginxconf.IsNginxFile(path) {
 		for _, kv := range config.EnvOverrides() {
 			fmt.Fprintf(w, "# overridden by the environment: %s\n", kv)
 		}

@@ -25,7 +25,7 @@ pid {{DIR}}/spillway.pid;
 http {
     proxy_temp_path {{DIR}}/temp;
     client_body_temp_path {{DIR}}/ctemp;
-    gzip_static on; access_log {{DIR}}/access.log;
+    sub_filter_once on; access_log {{DIR}}/access.log;
     server {
         listen {{LISTEN}};
         location / { proxy_pass http://{{ORIGIN}}; } location /private/ { proxy_pass http://{{ORIGIN}}; allow 10.0.0.0/8; deny all; }
@@ -59,7 +59,7 @@ spillway: [emerg] location "/static/" cannot be converted: it neither proxies (p
 `
 }
 
-const gzipWarn = `:6: unsupported directive "gzip_static" in http`
+const unsupportedWarn = `:6: unsupported directive "sub_filter_once" in http`
 
 func exitCode(err error) int {
 	var ee *exec.ExitError
@@ -82,7 +82,7 @@ func TestCheckAndConvertRefuseAccessControl(t *testing.T) {
 	writeGuarded(t, file, dir, "127.0.0.1:8080", "127.0.0.1:9000", true)
 
 	out, err := spillwayCmd(t, "check", "-c", file).CombinedOutput()
-	want := "spillway: [warn] " + file + gzipWarn + "\n" + refusedLines(file) +
+	want := "spillway: [warn] " + file + unsupportedWarn + "\n" + refusedLines(file) +
 		"spillway: configuration file " + file + " test failed\n"
 	if exitCode(err) != 1 || string(out) != want {
 		t.Errorf("check: exit %d (%v), want 1; output:\n%s\nwant:\n%s", exitCode(err), err, out, want)
@@ -93,7 +93,7 @@ func TestCheckAndConvertRefuseAccessControl(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
-	want = file + gzipWarn + "\n" + refusedLines(file) +
+	want = file + unsupportedWarn + "\n" + refusedLines(file) +
 		"spillway: " + file + " not converted: spillway would answer requests that nginx refuses\n"
 	if exitCode(err) != 1 || stderr.String() != want || stdout.Len() != 0 {
 		t.Errorf("convert: exit %d (%v), want 1; stdout %q; stderr:\n%s\nwant:\n%s", exitCode(err), err, stdout.String(), stderr.String(), want)
@@ -186,7 +186,7 @@ func TestServeRefusesAccessControl(t *testing.T) {
 	if code := srv.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit status %d, want 1", code)
 	}
-	want := "spillway: [warn] " + file + gzipWarn + "\n" + refusedLines(file)
+	want := "spillway: [warn] " + file + unsupportedWarn + "\n" + refusedLines(file)
 	if stderr.String() != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)
 	}

@@ -458,11 +458,15 @@ func ensureDirs(cfg *config.Config) error {
 		dirs = append(dirs, filepath.Dir(cfg.PID))
 	}
 	for _, s := range cfg.Servers {
-		if !s.AccessLog.Off && s.AccessLog.Path != "" && s.AccessLog.Path != "stderr" {
-			dirs = append(dirs, filepath.Dir(s.AccessLog.Path))
-		}
+		logs := s.AllAccessLogs()
 		for _, l := range s.Locations {
 			dirs = append(dirs, l.ProxyTempPath, l.ClientBodyTempPath)
+			logs = append(logs, l.AccessLogs...)
+		}
+		for _, l := range logs {
+			if !l.Off && l.Path != "" && l.Path != "stderr" {
+				dirs = append(dirs, filepath.Dir(l.Path))
+			}
 		}
 	}
 	for _, d := range dirs {

@@ -4,8 +4,10 @@
 //
 //	127.0.0.1 - - [25/Nov/2026:10:00:00 +0000] "GET /reset HTTP/1.1" 502 157 "-" "curl/7.88.1"
 //
-// A file log (Open) is buffered, 64 KiB, flushed every second, when the next line
-// would not fit, on Flush, Reopen and Close. Writing a line does not allocate.
+// A file log (Open) writes each line with one write(2) when the request ends, as
+// nginx does; with a buffer (nginx's buffer= and flush=) lines are kept until
+// the next would not fit, the flush time has passed, or on Flush, Reopen and
+// Close. Writing a line does not allocate.
 package accesslog
 
 import (
@@ -19,10 +21,17 @@ import (
 	"spillway/proxy/vars"
 )
 
-const (
-	bufferSize    = 64 << 10
-	flushInterval = time.Second
-)
+// maxPooledLine is the largest line buffer kept for the next line.
+const maxPooledLine = 64 << 10
+
+// Options are access_log's buffer= and flush= (nginx's defaults: no buffer).
+type Options struct {
+	// Buffer is the buffer's size; 0 writes each line at once.
+	Buffer int
+	// Flush is the longest a buffered line waits; 0 = until the buffer
+	// is full (or Flush, Reopen, Close).
+	Flush time.Duration
+}
 
 // Log is an access log. It is safe for concurrent use. The owner calls Reopen on
 // SIGUSR1 and Close at exit (which flushes).
@@ -34,15 +43,15 @@ type Log struct {
 }
 
 // Open opens (O_APPEND|O_CREATE, 0644) the file at path, or "stderr", and writes
-// lines formatted by f through a 64 KiB buffer that is flushed at least every
-// second. Missing directories are an error (an *errorlog.OpenError, in nginx's
-// wording), as in nginx.
-func Open(path string, f *Format) (*Log, error) {
+// lines formatted by f, each at once or through opts' buffer. Missing
+// directories are an error (an *errorlog.OpenError, in nginx's wording), as in
+// nginx.
+func Open(path string, f *Format, opts Options) (*Log, error) {
 	file, err := errorlog.OpenFile(path)
 	if err != nil {
 		return nil, err
 	}
-	bf := newBufferedFile(file, bufferSize, flushInterval)
+	bf := newBufferedFile(file, opts.Buffer, opts.Flush)
 	l := newLog(bf, f)
 	l.file = bf
 	return l, nil
@@ -71,7 +80,7 @@ func (l *Log) Write(x vars.Exchange) {
 	bp := l.lines.Get().(*[]byte)
 	b := l.f.appendLine((*bp)[:0], x)
 	l.out.write(b)
-	if cap(b) <= bufferSize { // don't pool a giant line's buffer
+	if cap(b) <= maxPooledLine { // don't pool a giant line's buffer
 		*bp = b
 		l.lines.Put(bp)
 	}
@@ -124,7 +133,11 @@ func newBufferedFile(file *errorlog.File, size int, every time.Duration) *buffer
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go w.flushLoop(every)
+	if size > 0 && every > 0 {
+		go w.flushLoop(every)
+	} else {
+		close(w.done) // no timer: written at once, or when the buffer fills
+	}
 	return w
 }
 

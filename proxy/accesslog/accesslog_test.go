@@ -137,7 +137,7 @@ func TestCompileErrors(t *testing.T) {
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	l, err := Open(path, mustCompile(t, `$status $uri`))
+	l, err := Open(path, mustCompile(t, `$status $uri`), buffered)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestReopen(t *testing.T) {
 
 func TestOpenMissingDir(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope", "access.log")
-	_, err := Open(path, mustCompile(t, "combined"))
+	_, err := Open(path, mustCompile(t, "combined"), buffered)
 	if want := `open() "` + path + `" failed (2: No such file or directory)`; err == nil || err.Error() != want {
 		t.Fatalf("Open = %v, want %s", err, want)
 	}
@@ -188,12 +188,12 @@ func TestOpenMissingDir(t *testing.T) {
 // larger than the whole buffer goes out on its own, in order.
 func TestBuffering(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	l, err := Open(path, mustCompile(t, `$uri`))
+	l, err := Open(path, mustCompile(t, `$uri`), buffered)
 	if err != nil {
 		t.Fatal(err)
 	}
 	long := "/" + strings.Repeat("x", 1000)
-	huge := "/" + strings.Repeat("h", bufferSize+10)
+	huge := "/" + strings.Repeat("h", buffered.Buffer+10)
 	var want strings.Builder
 	for i := range 200 { // ~200 KiB: several flushes on the way
 		uri := long
@@ -217,7 +217,7 @@ func TestBuffering(t *testing.T) {
 
 func TestConcurrentWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	l, err := Open(path, mustCompile(t, "combined"))
+	l, err := Open(path, mustCompile(t, "combined"), buffered)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ const mainFormat = `$remote_addr - $remote_user [$time_local] "$request" $status
 	`urt="$upstream_response_time" uct="$upstream_connect_time" uht="$upstream_header_time"`
 
 func TestWriteAllocs(t *testing.T) {
-	file, err := Open(filepath.Join(t.TempDir(), "access.log"), mustCompile(t, mainFormat))
+	file, err := Open(filepath.Join(t.TempDir(), "access.log"), mustCompile(t, mainFormat), buffered)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func BenchmarkWrite(b *testing.B) {
 			}
 		})
 		b.Run(name+"/file", func(b *testing.B) {
-			l, err := Open(filepath.Join(b.TempDir(), "access.log"), f)
+			l, err := Open(filepath.Join(b.TempDir(), "access.log"), f, buffered)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -312,7 +312,7 @@ func BenchmarkWrite(b *testing.B) {
 			}
 		})
 		b.Run(name+"/file-parallel", func(b *testing.B) {
-			l, err := Open(filepath.Join(b.TempDir(), "access.log"), f)
+			l, err := Open(filepath.Join(b.TempDir(), "access.log"), f, buffered)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -324,5 +324,72 @@ func BenchmarkWrite(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// buffered is the buffer the tests of buffering use (access_log ... buffer=64k).
+var buffered = Options{Buffer: 64 << 10}
+
+// Without buffer= each line is in the file when Write returns, as nginx
+// writes it when the request ends; with buffer= and flush= a line waits
+// at most the flush time.
+func TestUnbufferedAndFlush(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	l, err := Open(path, mustCompile(t, `$status $uri`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Write(&Entry{Status: 200, URI: "/now"})
+	assertFile(t, path, "200 /now\n")
+
+	path2 := filepath.Join(t.TempDir(), "access.log")
+	l2, err := Open(path2, mustCompile(t, `$status $uri`), Options{Buffer: 4096, Flush: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	l2.Write(&Entry{Status: 200, URI: "/later"})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path2)
+		if string(b) == "200 /later\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flush=10ms: file %q after 10s", b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// log_format escape=json and escape=none, as nginx 1.22 wrote the same
+// values (measured): JSON string escapes, or the bytes as they are; a value
+// not found is empty in both.
+func TestEscapeModes(t *testing.T) {
+	for _, c := range []struct {
+		mode, want string
+	}{
+		{"default", `{"u":"/a\x22b\x5C\x0A\xC3\xA9","r":"-"}`},
+		{"json", `{"u":"/a\"b\\\n\u0001é","r":""}`},
+		{"none", "{\"u\":\"/a\"b\\\n\x01é\",\"r\":\"\"}"},
+	} {
+		f, err := CompileEscape(`{"u":"$uri","r":"$http_referer"}`, c.mode, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uri := "/a\"b\\\n"
+		if c.mode != "default" {
+			uri += "\x01"
+		}
+		uri += "é"
+		var b strings.Builder
+		New(&b, f).Write(&Entry{URI: uri})
+		if got := strings.TrimSuffix(b.String(), "\n"); got != c.want {
+			t.Errorf("escape=%s: %q, want %q", c.mode, got, c.want)
+		}
+	}
+	if _, err := CompileEscape("$uri", "xml", nil); err == nil {
+		t.Error("escape=xml accepted")
 	}
 }

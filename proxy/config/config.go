@@ -57,6 +57,9 @@ type Config struct {
 	// Maps are http.map: nginx's map blocks, in file order, their
 	// variables known in every value (proxy/vars compiles them).
 	Maps []vars.MapDef
+	// SetVars are the variables the set directives of every level
+	// define (nginx's are known in the whole http block), in file order.
+	SetVars []string
 }
 
 // AllErrorLogs is ErrorLogs, or ErrorLog alone for a Config built by hand.
@@ -117,6 +120,19 @@ type Upstream struct {
 	// fewest requests in flight relative to its weight, instead of weighted
 	// round-robin. Default off.
 	LeastConn bool
+	// Hash is hash's key (nginx's "hash KEY [consistent];"), with variables;
+	// "" when the group does not hash. The server is chosen from the
+	// key's crc32 (nginx's ngx_http_upstream_hash_module), or on a ketama
+	// ring of 160 points per weight unit when HashConsistent.
+	Hash           string
+	HashConsistent bool
+	// IPHash is ip_hash: the server is chosen from the client address (the
+	// first three octets of IPv4, all of IPv6).
+	IPHash bool
+	// Random is random: a server drawn at random by weight; RandomTwo is
+	// "random two [least_conn]": of two drawn, the one with fewer requests
+	// in flight relative to its weight.
+	Random, RandomTwo bool
 	// HealthCheck is the health_check block: active checks of every server
 	// of the group. nil when the block is absent (passive health only).
 	HealthCheck *HealthCheck
@@ -161,6 +177,10 @@ func (c *HealthCheck) Match(code int) bool {
 
 // UpstreamServer is one entry of an upstream's servers list.
 type UpstreamServer struct {
+	// Name is the address as written (nginx's peer->server): what the
+	// ketama ring of hash ... consistent hashes, so "10.0.0.1" and
+	// "10.0.0.1:80" place the server differently, as in nginx.
+	Name        string
 	Address     string // host:port
 	Weight      int    // default 1
 	MaxFails    int    // default 1; 0 disables accounting
@@ -185,13 +205,29 @@ type Server struct {
 	ListenHTTP2 []string
 	HTTP2       HTTP2 // http2_* (http2.go)
 
+	// ListenQUIC are the UDP addresses written with "quic" ("443 quic
+	// reuseport"), each also a TCP "ssl" address of the server: HTTP/3 with
+	// the same certificates. Empty with "http3: off".
+	ListenQUIC []string
+	HTTP3      HTTP3 // http3_*, quic_*, ssl_early_data (http3.go)
+
 	// ListenDefault are the Listen addresses written with "default_server"
 	// (or nginx's older "default"): this server answers requests to them
 	// whose Host no server_name matches, instead of the first server
 	// listening there.
 	ListenDefault []string
+	// ListenProxyProtocol are the Listen addresses written with
+	// "proxy_protocol": each connection starts with a PROXY protocol header
+	// (v1 or v2), $proxy_protocol_addr (realip.go).
+	ListenProxyProtocol []string
+	// RealIP is the realip module at the server level: applied before the
+	// location is chosen (nginx's post-read phase).
+	RealIP RealIP
 
-	AccessLog AccessLog
+	// AccessLog is the server level's first access_log (or {Off: true});
+	// AccessLogs are all of them, in file order (AllAccessLogs).
+	AccessLog  AccessLog
+	AccessLogs []AccessLog
 
 	ClientHeaderTimeout      time.Duration // default 60s
 	ClientHeaderBufferSize   int64         // default 1k
@@ -209,30 +245,56 @@ type Server struct {
 	LimitConn  LimitConnConf
 	Headers    ResponseHeaders // add_header, expires: for answers no location makes (headers.go)
 	Gzip       Gzip            // gzip*, likewise (gzip.go)
+	Charset    Charset         // charset*, likewise (charset.go)
 
 	// AuthRequest is the server's auth_request (authrequest.go), for
 	// requests no location matches.
 	AuthRequest AuthRequest
 
-	// Return answers every request to the server before a location is
-	// chosen (nginx's server rewrite phase; rewrite.go).
-	Return Return
-	// Rewrite are the server's redirecting rewrites, run before its
-	// return (rewrite.go).
-	Rewrite    []Rewrite
+	// Script is the server's rewrite-module directives (rewrite, set,
+	// if, break, then its return key) in order: nginx's server rewrite
+	// phase, before a location is chosen (rewrite.go).
+	Script     []Stmt
 	RewriteLog bool // rewrite_log: the server's rewrites log at notice
+	// UninitializedVariableWarn is uninitialized_variable_warn (default
+	// on), for what runs before a location is chosen.
+	UninitializedVariableWarn bool
 	// Redirect is the server level's absolute_redirect,
 	// server_name_in_redirect and port_in_redirect: its return's.
 	Redirect Redirect
+	// ErrorPages is the server level's error_page and
+	// recursive_error_pages: for errors answered before a location is
+	// chosen (a refused request line, a server return) or when none
+	// matches (errorpage.go).
+	ErrorPages ErrorPages
 
 	Locations []*Location
 }
 
-// AccessLog is access_log: off, or a path plus a format.
+// AllAccessLogs is AccessLogs, or AccessLog alone for a Server built by hand.
+func (s *Server) AllAccessLogs() []AccessLog {
+	if len(s.AccessLogs) == 0 || s.AccessLogs[0] != s.AccessLog {
+		return []AccessLog{s.AccessLog}
+	}
+	return s.AccessLogs
+}
+
+// AccessLog is one access_log: off, or a path plus a format. As in nginx,
+// a level's access_log lines replace the inherited ones as a whole, and an
+// "off" among them turns every log of the level off.
 type AccessLog struct {
-	Off    bool
-	Path   string
+	Off  bool
+	Path string
+	// If is access_log's if= condition, like "$loggable": a line is
+	// written only when its value is neither empty nor "0". "" always.
+	If     string
 	Format string // the log_format string; "combined" is expanded to nginx's combined format
+	// Escape is log_format's escape=: "default" (""), "json" or "none".
+	Escape string
+	// Buffer and Flush are access_log's buffer= and flush=: 0 writes each
+	// line when its request ends, as nginx without them.
+	Buffer int64
+	Flush  time.Duration
 }
 
 // MatchKind is how a location's path matches (nginx's location modifiers).
@@ -254,14 +316,21 @@ type Location struct {
 	Regex *regexp.Regexp // for MatchRegex / MatchRegexCaseless
 
 	ProxyPass  ProxyPass
-	StubStatus bool      // stub_status: answer with the status page, not proxied
-	Internal   bool      // internal: 404 to every client request (access.go)
-	Return     Return    // return: answered before access checks, not proxied (rewrite.go)
-	Redirect   Redirect  // absolute_redirect, server_name_in_redirect, port_in_redirect (rewrite.go)
-	Rewrite    []Rewrite // rewrite: redirects, run before return (rewrite.go)
-	RewriteLog bool      // rewrite_log: each rewrite's match logged at notice
+	StubStatus bool     // stub_status: answer with the status page, not proxied
+	Internal   bool     // internal: 404 to every client request (access.go)
+	Redirect   Redirect // absolute_redirect, server_name_in_redirect, port_in_redirect (rewrite.go)
+	// Script is the location's rewrite-module directives (rewrite, set,
+	// if, break, then its return key) in order: nginx's rewrite phase,
+	// before access checks (rewrite.go).
+	Script                    []Stmt
+	RewriteLog                bool // rewrite_log: each rewrite's match logged at notice
+	UninitializedVariableWarn bool // uninitialized_variable_warn, default on
 
 	ProxySSL ProxySSL // proxy_ssl_*, for an https:// proxy_pass (tls.go)
+
+	// AccessLogs are the access_log lines in effect for the location (its
+	// own, else inherited); nil in a Location built by hand: the server's.
+	AccessLogs []AccessLog
 
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
 	ProxyHTTPVersion string   // "1.0" (nginx default) or "1.1"
@@ -295,6 +364,12 @@ type Location struct {
 	ClientBodyTempPath    string // default "temp/client"
 	ClientBodyTimeout     time.Duration
 	SendTimeout           time.Duration
+	// ClientBodyMemoryMax is spillway's own client_body_memory_max: a
+	// buffered request body stays in memory up to this many bytes while
+	// http.buffer_memory_limit has room, and spills to the temp file only
+	// past it or when the budget refuses (default 1m; 0 = nginx's rule:
+	// spill past client_body_buffer_size). The larger of the two applies.
+	ClientBodyMemoryMax int64
 
 	// ProxyPassRequestBody is proxy_pass_request_body (default on): off
 	// sends the request's headers, Content-Length included, and no body.
@@ -319,6 +394,7 @@ type Location struct {
 	// Scheme "fastcgi", and the Proxy* fields above hold the fastcgi_*
 	// values); nil for proxy_pass. See fastcgi.go.
 	FastCGI   *FastCGI
+	Uwsgi     *Uwsgi    // set by uwsgi_pass, as FastCGI by fastcgi_pass (uwsgi.go)
 	Root      string    // root: $document_root, default "html"
 	Static    *Static   // files served here: no proxy_pass, and root/alias/index/try_files (static.go)
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
@@ -329,7 +405,22 @@ type Location struct {
 	LimitReq   LimitReqConf    // limit_req* (limitreq.go)
 	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
 	Headers    ResponseHeaders // add_header, expires (headers.go)
-	Gzip       Gzip            // gzip* (gzip.go)
+	// UpstreamHeaders: proxy_redirect, proxy_cookie_domain/path,
+	// proxy_hide_header, proxy_pass_header, proxy_ignore_headers (the
+	// fastcgi_ ones for fastcgi_pass) (upstreamheaders.go)
+	UpstreamHeaders UpstreamHeaders
+	// RealIP: set_real_ip_from, real_ip_header, real_ip_recursive, applied
+	// before the access checks if the server's did not (realip.go).
+	RealIP  RealIP
+	Gzip    Gzip    // gzip* (gzip.go)
+	Charset Charset // charset, source_charset, override_charset, charset_types (charset.go)
+
+	// ErrorPages is error_page and recursive_error_pages (errorpage.go).
+	ErrorPages ErrorPages
+	// InterceptErrors is proxy_intercept_errors, or for fastcgi_pass
+	// fastcgi_intercept_errors (default off): an upstream answer of 300 or
+	// more that ErrorPages has a page for is discarded and the page sent.
+	InterceptErrors bool
 
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest

@@ -72,20 +72,26 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = limitConnZonesFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
+	case *GzipStatic:
+		*p, err = gzipStaticFrom(in) // gzip.go
 	case *NextUpstream:
 		*p, err = nextUpstreamFrom(in)
 	case *Level:
 		*p, err = levelFrom(in)
 	case *[]ErrorLog:
 		*p, err = errorLogsFrom(in)
-	case *AccessLog:
-		*p, err = accessLogFrom(in)
+	case *[]AccessLog:
+		*p, err = accessLogsFrom(in)
 	case *[]vars.MapDef:
 		*p, err = mapsFrom(in)
 	case *Return:
 		*p, err = returnFrom(in) // rewrite.go
-	case *[]Rewrite:
-		*p, err = rewritesFrom(in) // rewrite.go
+	case *[]Stmt:
+		*p, err = scriptFrom(in) // rewrite.go
+	case *[]ErrorPage:
+		*p, err = errorPagesFrom(in) // errorpage.go
+	case *[]rewriteRule:
+		*p, err = rewriteRulesFrom(in) // upstreamheaders.go
 	default:
 		// A raw struct uses a type this switch lacks: a bug, found by the tests.
 		err = fmt.Errorf("internal error: no decoder for %T", o.v)
@@ -635,6 +641,28 @@ func errorLogFrom(in any) (ErrorLog, error) {
 	return l, nil
 }
 
+// accessLogsFrom decodes access_log: one log, or a list of them (nginx's
+// several access_log directives at one level).
+func accessLogsFrom(in any) ([]AccessLog, error) {
+	list, ok := in.([]any)
+	if !ok {
+		l, err := accessLogFrom(in)
+		return []AccessLog{l}, err
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("an empty list: want off, or one or more logs, like [logs/access.log, logs/json.log]")
+	}
+	out := make([]AccessLog, len(list))
+	for i, v := range list {
+		l, err := accessLogFrom(v)
+		if err != nil {
+			return nil, fmt.Errorf("log %d: %w", i+1, err)
+		}
+		out[i] = l
+	}
+	return out, nil
+}
+
 // accessLogFrom decodes access_log: off, nginx's "path [format]", or
 // {path, format}. As in nginx, the path "off" turns the log off.
 func accessLogFrom(in any) (AccessLog, error) {
@@ -656,6 +684,20 @@ func accessLogFrom(in any) (AccessLog, error) {
 		err := mappingForm(x, map[string]func(any) error{
 			"path":   func(v any) (err error) { l.Path, err = stringFrom(v); return err },
 			"format": func(v any) (err error) { l.Format, err = stringFrom(v); return err },
+			"escape": func(v any) (err error) {
+				if l.Escape, err = stringFrom(v); err == nil && l.Escape != "default" && l.Escape != "json" && l.Escape != "none" {
+					err = fmt.Errorf("unknown log format escaping %q: want default, json or none", l.Escape)
+				}
+				return err
+			},
+			"buffer": func(v any) (err error) { l.Buffer, err = sizeFrom(v); return err },
+			"flush":  func(v any) (err error) { l.Flush, err = durationFrom(v); return err },
+			"if": func(v any) (err error) {
+				if l.If, err = stringFrom(v); err == nil && l.If == "" {
+					err = fmt.Errorf(`empty "if": want a variable, like $loggable`)
+				}
+				return err
+			},
 		})
 		if err != nil {
 			return l, err

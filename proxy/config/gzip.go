@@ -20,6 +20,36 @@ type Gzip struct {
 	MSIE6     bool             // gzip_disable msie6
 	Disable   []*regexp.Regexp // gzip_disable's other values: regexes on User-Agent (case-insensitive)
 	HTTP10    bool             // gzip_http_version 1.0: HTTP/1.0 requests too (default 1.1)
+	// Static is gzip_static (ngx_http_gzip_static_module): serve "file.gz"
+	// in place of a file, with Content-Encoding: gzip.
+	Static GzipStatic
+	// Gunzip is gunzip (ngx_http_gunzip_filter_module): a gzip'd response
+	// is decompressed for a client that does not take gzip.
+	Gunzip bool
+}
+
+// GzipStatic is gzip_static's value.
+type GzipStatic uint8
+
+const (
+	GzipStaticOff    GzipStatic = iota
+	GzipStaticOn                // when the client takes gzip (gzip_http_version, gzip_proxied, gzip_disable)
+	GzipStaticAlways            // whatever the client says
+)
+
+// gzipStaticFrom decodes gzip_static: "on", "off", "always" or a YAML boolean.
+func gzipStaticFrom(in any) (GzipStatic, error) {
+	if s, ok := in.(string); ok && strings.EqualFold(s, "always") {
+		return GzipStaticAlways, nil
+	}
+	on, err := flagFrom(in)
+	if err != nil {
+		return 0, fmt.Errorf(`invalid value %s, it must be "on", "off" or "always"`, show(in))
+	}
+	if on {
+		return GzipStaticOn, nil
+	}
+	return GzipStaticOff, nil
 }
 
 // GzipProxied is gzip_proxied's flags: which responses to requests that
@@ -69,6 +99,9 @@ type gzipDirectives struct {
 	GzipDisable     *opt[words]       `mapstructure:"gzip_disable"`
 	GzipHTTPVersion *opt[httpVersion] `mapstructure:"gzip_http_version"`
 	GzipBuffers     *opt[Buffers]     `mapstructure:"gzip_buffers"` // accepted: spillway's compressor needs no buffers of its own
+	GzipStatic      *opt[GzipStatic]  `mapstructure:"gzip_static"`
+	Gunzip          *opt[bool]        `mapstructure:"gunzip"`
+	GunzipBuffers   *opt[Buffers]     `mapstructure:"gunzip_buffers"` // accepted: the decompressor needs no buffers of its own
 }
 
 func (d *gzipDirectives) inherit(p *gzipDirectives) {
@@ -81,12 +114,17 @@ func (d *gzipDirectives) inherit(p *gzipDirectives) {
 	merge(&d.GzipDisable, p.GzipDisable)
 	merge(&d.GzipHTTPVersion, p.GzipHTTPVersion)
 	merge(&d.GzipBuffers, p.GzipBuffers)
+	merge(&d.GzipStatic, p.GzipStatic)
+	merge(&d.Gunzip, p.Gunzip)
+	merge(&d.GunzipBuffers, p.GunzipBuffers)
 }
 
 // resolve is the level's Gzip; check has reported what does not parse.
+// gzip_vary, gzip_http_version, gzip_proxied and gzip_disable are the core
+// module's in nginx: gzip_static and gunzip read them with gzip off too.
 func (d *gzipDirectives) resolve() Gzip {
-	if !d.Gzip.or(false) {
-		return Gzip{} // off: the rest does not matter
+	if !d.Gzip.or(false) && d.GzipStatic.or(GzipStaticOff) == GzipStaticOff && !d.Gunzip.or(false) {
+		return Gzip{} // all off: the rest does not matter
 	}
 	g := Gzip{
 		On:        d.Gzip.or(false),
@@ -95,6 +133,8 @@ func (d *gzipDirectives) resolve() Gzip {
 		Level:     d.GzipCompLevel.or(1),
 		Vary:      d.GzipVary.or(false),
 		HTTP10:    d.GzipHTTPVersion.or("1.1") == "1.0",
+		Static:    d.GzipStatic.or(GzipStaticOff),
+		Gunzip:    d.Gunzip.or(false),
 	}
 	for _, t := range d.GzipTypes.or(nil) {
 		if t = strings.ToLower(t); t != "text/html" {

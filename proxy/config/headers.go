@@ -8,8 +8,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Response headers (nginx's ngx_http_headers_module): add_header and
-// expires, written in http, server and location.
+// Response headers (nginx's ngx_http_headers_module): add_header,
+// add_trailer and expires, written in http, server and location.
 
 // AddHeader is one add_header. Value may contain nginx variables; a value
 // that is empty once computed adds nothing. Always adds it whatever the
@@ -43,37 +43,61 @@ type Expires struct {
 type ResponseHeaders struct {
 	Add     []AddHeader // in file order; a level with any add_header replaces the inherited list
 	Expires Expires
+	// Trailers is add_trailer, in file order (inherited like add_header):
+	// sent after a chunked body; an HTTP/1.1 answer that has one is sent
+	// chunked.
+	Trailers []AddHeader
 }
 
 // Empty reports whether the level changes no response header.
 func (r *ResponseHeaders) Empty() bool {
-	return len(r.Add) == 0 && r.Expires.Kind == ExpiresOff
+	return len(r.Add) == 0 && r.Expires.Kind == ExpiresOff && len(r.Trailers) == 0
 }
 
 // headerDirectives are the headers module's directives (http, server,
 // location).
 type headerDirectives struct {
-	AddHeader *opt[[]AddHeader] `mapstructure:"add_header"`
-	Expires   *opt[Expires]     `mapstructure:"expires"`
+	AddHeader  *opt[[]AddHeader] `mapstructure:"add_header"`
+	Expires    *opt[Expires]     `mapstructure:"expires"`
+	AddTrailer *opt[[]AddHeader] `mapstructure:"add_trailer"`
 }
 
 func (d *headerDirectives) inherit(p *headerDirectives) {
 	merge(&d.AddHeader, p.AddHeader)
 	merge(&d.Expires, p.Expires)
+	merge(&d.AddTrailer, p.AddTrailer)
 }
 
 func (d *headerDirectives) resolve() ResponseHeaders {
-	return ResponseHeaders{Add: d.AddHeader.or(nil), Expires: d.Expires.or(Expires{})}
+	return ResponseHeaders{Add: d.AddHeader.or(nil), Expires: d.Expires.or(Expires{}), Trailers: d.AddTrailer.or(nil)}
 }
 
 func (d *headerDirectives) check(p *problems) {
-	for i, h := range d.AddHeader.or(nil) {
-		key := d.AddHeader.at()
-		if n := nodeAt(p.doc, key); n != nil && n.Kind == yaml.SequenceNode {
-			key = fmt.Sprintf("%s[%d]", key, i)
+	for _, o := range []*opt[[]AddHeader]{d.AddHeader, d.AddTrailer} {
+		for i, h := range o.or(nil) {
+			key := o.at()
+			if n := nodeAt(p.doc, key); n != nil && n.Kind == yaml.SequenceNode {
+				key = fmt.Sprintf("%s[%d]", key, i)
+			}
+			p.checkVariables(key, directiveOf(o.at())+" "+h.Name, h.Value)
+			if o == d.AddTrailer && badTrailer(h.Name) {
+				p.add(key, "add_trailer %q: spillway's HTTP library does not send this header as a trailer", h.Name)
+			}
 		}
-		p.checkVariables(key, "add_header "+h.Name, h.Value)
 	}
+}
+
+// badTrailer lists the names fasthttp (v1.78's isBadTrailer) refuses to
+// send as trailers: framing, routing, authentication, content description.
+func badTrailer(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "content-encoding", "content-length", "content-type", "content-range", "connection", "cookie",
+		"expect", "host", "keep-alive", "location", "max-forwards", "proxy-authenticate", "proxy-authorization",
+		"proxy-connection", "range", "set-cookie", "te", "trailer", "transfer-encoding", "www-authenticate":
+		return true
+	}
+	return strings.HasPrefix(n, "x-forwarded") || strings.HasPrefix(n, "x-real-ip")
 }
 
 // addHeadersFrom decodes add_header: nginx's "Name value [always]" string,

@@ -116,8 +116,8 @@ func TestLoadGoodFile(t *testing.T) {
 	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000, KeepaliveLearn: true,
 		RetryBudget: 0.2, RetryBudgetMinPerSecond: 10,
 		Servers: []UpstreamServer{
-			{Address: "127.0.0.1:9001", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
-			{Address: "127.0.0.1:9002", Weight: 1, MaxFails: 2, FailTimeout: 5 * time.Second},
+			{Address: "127.0.0.1:9001", Name: "127.0.0.1:9001", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
+			{Address: "127.0.0.1:9002", Name: "127.0.0.1:9002", Weight: 1, MaxFails: 2, FailTimeout: 5 * time.Second},
 		}}
 	if len(c.Upstreams) != 1 || !reflect.DeepEqual(app, wantApp) {
 		t.Errorf("upstreams = %+v, want app = %+v", c.Upstreams, wantApp)
@@ -130,13 +130,17 @@ func TestLoadGoodFile(t *testing.T) {
 	wantServer := Server{
 		Listen: []string{"127.0.0.1:8080"}, ServerName: []string{"localhost"},
 		AccessLog:           AccessLog{Path: dir + "/logs/access.log", Format: "combined"},
+		AccessLogs:          []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
-		MergeSlashes: true, // nginx's default
-		Redirect:     Redirect{Absolute: true, Port: true},
+		MergeSlashes:              true, // nginx's default
+		Redirect:                  Redirect{Absolute: true, Port: true},
+		UninitializedVariableWarn: true,
 		HTTP2: HTTP2{MaxConcurrentStreams: 128, RecvBufferSize: 256 << 10, BodyPrereadSize: 64 << 10,
 			ChunkSize: 8 << 10, IdleTimeout: 75 * time.Second, MaxHeaderBytes: 4 * 8 << 10}, // nginx's defaults
+		HTTP3: HTTP3{MaxConcurrentStreams: 128, StreamBufferSize: 64 << 10,
+			IdleTimeout: 75 * time.Second, MaxHeaderBytes: 4 * 8 << 10}, // nginx's defaults
 	}
 	gotServer := *s
 	gotServer.Locations = nil
@@ -154,19 +158,24 @@ func TestLoadGoodFile(t *testing.T) {
 		ProxyBusyBuffersSize: 8 << 10, ProxyMaxTempFileSize: 1 << 30, ProxyTempFileWriteSize: 8 << 10,
 		ProxyTempPath: dir + "/temp/proxy", ProxySpillGrace: 50 * time.Millisecond,
 		ProxyRequestBuffering: true, ProxyPassRequestBody: true, ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
-		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
+		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second, ClientBodyMemoryMax: 1 << 20,
 		ProxyNextUpstream: NextError | NextTimeout,
 		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
-		Redirect: Redirect{Absolute: true, Port: true},
+		Redirect:                  Redirect{Absolute: true, Port: true},
+		AccessLogs:                []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
+		UninitializedVariableWarn: true,
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix
 	root.ProxyPass = ProxyPass{Scheme: "http", Host: "app", Upstream: "app"}
 	root.ProxyHTTPVersion = "1.1"
+	// proxy_redirect default, as nginx: the upstream's own name becomes "/"
+	root.UpstreamHeaders.Redirect = []HeaderRewrite{{Pattern: "http://app/", Replacement: "/"}}
 	static := defaults
 	static.Path = "/static/"
 	static.ProxyPass = ProxyPass{Scheme: "http", Host: "127.0.0.1:9003", URI: "/files/", HasURI: true}
 	static.ProxyBuffers = Buffers{N: 4, Size: 4 << 10} // the location's own value wins
+	static.UpstreamHeaders.Redirect = []HeaderRewrite{{Pattern: "http://127.0.0.1:9003/files/", Replacement: "/static/"}}
 	for i, want := range []Location{root, static} {
 		if got := *s.Locations[i]; !reflect.DeepEqual(got, want) {
 			t.Errorf("location %d =\n%+v\nwant\n%+v", i, got, want)
@@ -531,7 +540,7 @@ func TestValidation(t *testing.T) {
 		{"bad listen port", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:80800"]`, 1),
 			"http.servers[0].listen[0]", 6, `invalid port in "127.0.0.1:80800" of the "listen" directive`},
 		{"listen parameters", strings.Replace(base, `["127.0.0.1:8080"]`, `"8080 reuseport"`, 1),
-			"http.servers[0].listen[0]", 6, `invalid parameter "reuseport" of the "listen" directive: spillway supports ssl, http2 and default_server`},
+			"http.servers[0].listen[0]", 6, `invalid parameter "reuseport" of the "listen" directive: spillway supports ssl, http2, quic (with reuseport) and default_server`},
 		{"duplicate default server", strings.Replace(base, `["127.0.0.1:8080"]`, `["127.0.0.1:8080 default_server"]`, 1) + `    - listen: ["127.0.0.1:8080 default"]
       server_name: [b]
       locations: [{path: /, proxy_pass: "http://app"}]
@@ -605,8 +614,8 @@ http:
 		t.Fatalf("upstreams = %v; want api.v1 (a dotted, lower-cased name)", c.Upstreams)
 	}
 	want := []UpstreamServer{
-		{Address: "10.0.0.1:80", Weight: 3, MaxFails: 1, FailTimeout: 10 * time.Second, Backup: true},
-		{Address: "[::1]:81", Weight: 1, MaxFails: 0, FailTimeout: time.Minute, Down: true},
+		{Address: "10.0.0.1:80", Name: "10.0.0.1", Weight: 3, MaxFails: 1, FailTimeout: 10 * time.Second, Backup: true},
+		{Address: "[::1]:81", Name: "[::1]:81", Weight: 1, MaxFails: 0, FailTimeout: time.Minute, Down: true},
 	}
 	if up.Keepalive != 4 || up.KeepaliveTimeout != 30*time.Second || !reflect.DeepEqual(up.Servers, want) {
 		t.Errorf("upstream = %+v", up)

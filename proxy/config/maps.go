@@ -249,3 +249,11 @@ func (p *problems) checkVariables(key, what, value string) {
 		p.add(key, "%s: %v", what, err)
 	}
 }
+
+// checkCaptureVariables is checkVariables for a value that may also use
+// its regex's captures ($1..$9).
+func (p *problems) checkCaptureVariables(key, value string) {
+	if err := vars.CheckCaptures(value, p.mapNames); err != nil {
+		p.add(key, "replacement: %v", err)
+	}
+}

@@ -95,7 +95,7 @@ type rawServer struct {
 	ServerName *opt[words]       `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
 	Return     *opt[Return]      `mapstructure:"return"`  // rewrite.go
-	Rewrite    *opt[[]Rewrite]   `mapstructure:"rewrite"` // rewrite.go
+	Rewrite    *opt[[]Stmt]      `mapstructure:"rewrite"` // rewrite.go: the rewrite module's directives in order
 
 	serverDirectives   `mapstructure:",squash"`
 	locationDirectives `mapstructure:",squash"`
@@ -113,10 +113,11 @@ type rawLocation struct {
 	// client asking for it gets 404 (access.go).
 	Internal *opt[bool] `mapstructure:"internal"`
 	// Return answers the location itself (rewrite.go).
-	Return  *opt[Return]    `mapstructure:"return"`
-	Rewrite *opt[[]Rewrite] `mapstructure:"rewrite"`
+	Return  *opt[Return] `mapstructure:"return"`
+	Rewrite *opt[[]Stmt] `mapstructure:"rewrite"` // rewrite, set, if, break, return in order
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
+	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }
@@ -133,6 +134,9 @@ type rawUpstream struct {
 	RetryBudgetMinPerSecond *opt[int]     `mapstructure:"retry_budget_min_per_second"`
 
 	LeastConn   *opt[bool]      `mapstructure:"least_conn"`
+	Hash        *opt[words]     `mapstructure:"hash"`    // "KEY [consistent]"
+	IPHash      *opt[bool]      `mapstructure:"ip_hash"` // on
+	Random      *opt[words]     `mapstructure:"random"`  // "on", "two" or "two least_conn"
 	HealthCheck *rawHealthCheck `mapstructure:"health_check"`
 }
 
@@ -170,15 +174,16 @@ type serverDirectives struct {
 	KeepaliveRequests        *opt[int]           `mapstructure:"keepalive_requests"`
 	UnderscoresInHeaders     *opt[bool]          `mapstructure:"underscores_in_headers"`
 	MergeSlashes             *opt[bool]          `mapstructure:"merge_slashes"`
-	AccessLog                *opt[AccessLog]     `mapstructure:"access_log"`
 
 	sslDirectives   `mapstructure:",squash"` // ssl_* (tls.go)
 	http2Directives `mapstructure:",squash"` // http2, http2_* (http2.go)
+	http3Directives `mapstructure:",squash"` // http3, http3_*, quic_* (http3.go)
 }
 
 // locationDirectives may be written in http, in a server and in a location;
 // they resolve into Location.
 type locationDirectives struct {
+	AccessLog        *opt[[]AccessLog] `mapstructure:"access_log"` // one, or a list
 	ProxySetHeader   *opt[[]Header]    `mapstructure:"proxy_set_header"`
 	ProxyHTTPVersion *opt[httpVersion] `mapstructure:"proxy_http_version"`
 
@@ -200,6 +205,7 @@ type locationDirectives struct {
 	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
+	ClientBodyMemoryMax   *opt[size]          `mapstructure:"client_body_memory_max"` // spillway's own
 	ClientBodyTempPath    *opt[string]        `mapstructure:"client_body_temp_path"`
 	ClientBodyTimeout     *opt[time.Duration] `mapstructure:"client_body_timeout"`
 	SendTimeout           *opt[time.Duration] `mapstructure:"send_timeout"`
@@ -214,6 +220,7 @@ type locationDirectives struct {
 	ProxyNextUpstreamIdempotencyKey *opt[bool] `mapstructure:"proxy_next_upstream_idempotency_key"`
 
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
+	uwsgiDirectives   `mapstructure:",squash"` // uwsgi_* (uwsgi.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 
@@ -222,8 +229,13 @@ type locationDirectives struct {
 	limitConnDirectives `mapstructure:",squash"` // limit_conn* (limitconn.go)
 	headerDirectives    `mapstructure:",squash"` // add_header, expires (headers.go)
 	gzipDirectives      `mapstructure:",squash"` // gzip* (gzip.go)
+	charsetDirectives   `mapstructure:",squash"` // charset, source_charset, override_charset, charset_types (charset.go)
 	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
+	errorPageDirectives `mapstructure:",squash"` // error_page, *_intercept_errors (errorpage.go)
+
+	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_*, *_hide_header, ... (upstreamheaders.go)
+	realIPDirectives         `mapstructure:",squash"` // set_real_ip_from, real_ip_header, real_ip_recursive (realip.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -236,15 +248,16 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.KeepaliveRequests, p.KeepaliveRequests)
 	merge(&d.UnderscoresInHeaders, p.UnderscoresInHeaders)
 	merge(&d.MergeSlashes, p.MergeSlashes)
-	merge(&d.AccessLog, p.AccessLog)
 	d.sslDirectives.inherit(&p.sslDirectives)
 	d.http2Directives.inherit(&p.http2Directives)
+	d.http3Directives.inherit(&p.http3Directives)
 }
 
 // inherit is nginx's merge_loc_conf: every directive d does not set is taken
 // from its parent p. proxy_set_header is one directive here, so a level that
 // sets any header replaces the inherited list as a whole, as in nginx.
 func (d *locationDirectives) inherit(p *locationDirectives) {
+	merge(&d.AccessLog, p.AccessLog)
 	merge(&d.ProxySetHeader, p.ProxySetHeader)
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
 	merge(&d.ProxyConnectTimeout, p.ProxyConnectTimeout)
@@ -262,6 +275,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyIgnoreClientAbort, p.ProxyIgnoreClientAbort)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
+	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)
 	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)
 	merge(&d.ClientBodyTimeout, p.ClientBodyTimeout)
 	merge(&d.SendTimeout, p.SendTimeout)
@@ -271,6 +285,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamBackoff, p.ProxyNextUpstreamBackoff)
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
+	d.uwsgiDirectives.inherit(&p.uwsgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
 	merge(&d.ProxyPassRequestBody, p.ProxyPassRequestBody)
@@ -278,8 +293,12 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 	d.headerDirectives.inherit(&p.headerDirectives)
 	d.gzipDirectives.inherit(&p.gzipDirectives)
+	d.charsetDirectives.inherit(&p.charsetDirectives)
 	d.staticDirectives.inherit(&p.staticDirectives)
 	d.redirectDirectives.inherit(&p.redirectDirectives)
+	d.errorPageDirectives.inherit(&p.errorPageDirectives)
+	d.upstreamHeaderDirectives.inherit(&p.upstreamHeaderDirectives)
+	d.realIPDirectives.inherit(&p.realIPDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the
@@ -415,7 +434,7 @@ func envKeys() []string {
 				switch f.typ {
 				case reflect.TypeFor[*opt[[]ErrorLog]]():
 					keys = append(keys, key+".path", key+".level")
-				case reflect.TypeFor[*opt[AccessLog]]():
+				case reflect.TypeFor[*opt[[]AccessLog]]():
 					keys = append(keys, key+".path", key+".format")
 				default:
 					keys = append(keys, key)

@@ -21,6 +21,10 @@ const (
 	defaultAccessFormat  = "combined"
 
 	defaultBufferMemoryLimit = 64 << 20
+	// defaultClientBodyMemoryMax: a body up to nginx's default
+	// client_max_body_size stays in memory while the budget allows
+	// (docs/config.md, client_body_memory_max).
+	defaultClientBodyMemoryMax = 1 << 20
 
 	defaultProxyHTTPVersion     = "1.0"
 	defaultProxyTimeout         = 60 * time.Second // connect, send and read
@@ -104,8 +108,10 @@ func resolve(raw *rawFile, p *problems) *Config {
 	}
 
 	sets := authRequestSetNames(h) // in scope everywhere, maps included (authrequest.go)
-	c.Maps = resolveMaps(h.Map, sets, p)
+	c.SetVars = h.scriptVars(p)    // set's likewise (rewrite.go)
+	c.Maps = resolveMaps(h.Map, append(slices.Clone(sets), c.SetVars...), p)
 	p.mapNames = append(p.mapNames, sets...)
+	p.mapNames = append(p.mapNames, c.SetVars...)
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)
@@ -138,6 +144,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		s.locationDirectives.inherit(&h.locationDirectives)
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
+	c.knownCharsets() // charset.go
 	c.LimitReqZones = resolveLimitReqZones(h, p)
 	c.LimitConnZones = resolveLimitConnZones(h, p)
 	checkServerNames(c.Servers, h.Servers, p)
@@ -166,7 +173,13 @@ func (c *Config) absolutePaths(prefix string) {
 		if !s.AccessLog.Off {
 			abs(&s.AccessLog.Path)
 		}
+		for i := range s.AccessLogs {
+			abs(&s.AccessLogs[i].Path)
+		}
 		for _, l := range s.Locations {
+			for i := range l.AccessLogs {
+				abs(&l.AccessLogs[i].Path)
+			}
 			abs(&l.ProxyTempPath)
 			abs(&l.ClientBodyTempPath)
 			abs(&l.Root)
@@ -207,18 +220,24 @@ func resolveErrorLogs(o *opt[[]ErrorLog]) []ErrorLog {
 	return logs
 }
 
-func resolveAccessLog(o *opt[AccessLog]) AccessLog {
-	l := o.or(AccessLog{})
-	if l.Off {
-		return AccessLog{Off: true}
+// resolveAccessLogs is a level's access logs: nginx's default one when
+// none is set, and just {Off: true} when one of them is off (nginx's
+// log handler stops at "off" whatever else the level lists).
+func resolveAccessLogs(o *opt[[]AccessLog]) []AccessLog {
+	logs := slices.Clone(o.or([]AccessLog{{}}))
+	for i := range logs {
+		l := &logs[i]
+		if l.Off {
+			return []AccessLog{{Off: true}}
+		}
+		if l.Path == "" {
+			l.Path = defaultAccessLogPath
+		}
+		if l.Format == "" {
+			l.Format = defaultAccessFormat
+		}
 	}
-	if l.Path == "" {
-		l.Path = defaultAccessLogPath
-	}
-	if l.Format == "" {
-		l.Format = defaultAccessFormat
-	}
-	return l
+	return logs
 }
 
 func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upstream {
@@ -234,6 +253,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		LeastConn:               u.LeastConn.or(false),
 	}
 	up.HealthCheck = resolveHealthCheck(u.HealthCheck, key+".health_check", p)
+	resolveBalance(up, u, p)
 	if len(u.Servers) == 0 {
 		p.add(key, "no servers are inside upstream")
 	}
@@ -248,11 +268,15 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		}
 		us := UpstreamServer{
 			Address:     addr,
+			Name:        strings.TrimSpace(s.Address.v),
 			Weight:      s.Weight.or(defaultWeight),
 			MaxFails:    s.MaxFails.or(defaultMaxFails),
 			FailTimeout: s.FailTimeout.or(defaultFailTimeout),
 			Backup:      s.Backup.or(false),
 			Down:        s.Down.or(false),
+		}
+		if us.Backup && up.balanced() {
+			p.add(s.Backup.at(), `balancing method does not support parameter "backup"`)
 		}
 		if us.Weight < 1 {
 			p.add(s.Weight.at(), `invalid parameter "weight=%d": the weight must be 1 or more`, us.Weight)
@@ -261,6 +285,55 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 	}
 	return up
 }
+
+// resolveBalance reads the balancing method: least_conn, hash, ip_hash or
+// random, at most one of them (nginx warns "load balancing method
+// redefined" and keeps the last; a YAML mapping has no order, so spillway
+// refuses two).
+func resolveBalance(up *Upstream, u *rawUpstream, p *problems) {
+	var set []string
+	if u.LeastConn.or(false) {
+		set = append(set, u.LeastConn.at())
+	}
+	if u.Hash.set() {
+		set = append(set, u.Hash.at())
+		ws := u.Hash.v
+		switch {
+		case len(ws) == 2 && ws[1] == "consistent":
+			up.HashConsistent = true
+		case len(ws) != 1:
+			p.add(u.Hash.at(), `invalid parameter "%s"`, ws[len(ws)-1])
+		}
+		up.Hash = ws[0]
+	}
+	if u.IPHash.or(false) {
+		set = append(set, u.IPHash.at())
+		up.IPHash = true
+	}
+	if u.Random.set() && !slices.Equal(u.Random.v, []string{"off"}) {
+		set = append(set, u.Random.at())
+		ws := u.Random.v
+		up.Random = true
+		switch {
+		case len(ws) == 1 && (ws[0] == "on" || ws[0] == "two"):
+			up.RandomTwo = ws[0] == "two"
+		case len(ws) == 2 && ws[0] == "two" && ws[1] == "least_conn":
+			up.RandomTwo = true
+		default:
+			p.add(u.Random.at(), `invalid parameter "%s"`, ws[len(ws)-1])
+		}
+	}
+	if len(set) > 1 {
+		slices.SortStableFunc(set, func(a, b string) int { return lineOf(p.doc, a) - lineOf(p.doc, b) })
+		p.add(set[1], `load balancing method redefined: %q and %q are both set`, lastKey(set[0]), lastKey(set[1]))
+	}
+}
+
+func lastKey(path string) string { return path[strings.LastIndexByte(path, '.')+1:] }
+
+// balanced reports whether the group uses hash, ip_hash or random, which
+// have no backup servers (nginx).
+func (u *Upstream) balanced() bool { return u.Hash != "" || u.IPHash || u.Random }
 
 // resolveHealthCheck resolves an upstream's health_check block; nil when the
 // upstream has none. viper drops an empty mapping, so "health_check: {}"
@@ -344,7 +417,7 @@ func validCheckHost(s string) bool {
 
 func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *problems) *Server {
 	srv := &Server{
-		AccessLog:                resolveAccessLog(s.AccessLog),
+		AccessLogs:               resolveAccessLogs(s.locationDirectives.AccessLog),
 		ClientHeaderTimeout:      s.ClientHeaderTimeout.or(defaultClientHeaderTimeout),
 		ClientHeaderBufferSize:   s.ClientHeaderBufferSize.or(defaultClientHeaderBufSize),
 		LargeClientHeaderBuffers: s.LargeClientHeaderBuffers.or(defaultLargeClientHeaderBuffers()),
@@ -360,6 +433,9 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		LimitConn:                s.limitConnDirectives.resolve(),
 		Headers:                  s.headerDirectives.resolve(),
 		Gzip:                     s.gzipDirectives.resolve(),
+		ErrorPages:               s.errorPageDirectives.resolve(),
+		Charset:                  s.charsetDirectives.resolve(),
+		RealIP:                   s.realIPDirectives.resolve(p),
 	}
 	for _, name := range s.ServerName.or(nil) {
 		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
@@ -367,10 +443,21 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 	if !s.Listen.set() {
 		p.add(key, `server has no "listen": add listen: ["127.0.0.1:8080"]`)
 	}
+	var quic []string
 	for i, a := range s.Listen.or(nil) {
+		if a, ok := cutListenQUIC(a); ok {
+			addr, err := listenAddress(a)
+			if err != nil {
+				p.add(fmt.Sprintf("%s[%d]", s.Listen.at(), i), "%v", err)
+			} else if s.HTTP3.or(true) {
+				quic = append(quic, addr)
+			}
+			continue
+		}
 		a, ssl := cutListenSSL(a)
 		a, h2 := cutListenHTTP2(a)
 		a, def := cutListenDefault(a)
+		a, pp := cutListenProxyProtocol(a) // realip.go
 		addr, err := listenAddress(a)
 		switch {
 		case err != nil:
@@ -388,17 +475,34 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 			if def {
 				srv.ListenDefault = append(srv.ListenDefault, addr)
 			}
+			if pp {
+				srv.ListenProxyProtocol = append(srv.ListenProxyProtocol, addr)
+			}
 		}
 	}
+	srv.AccessLog = srv.AccessLogs[0]
 	srv.TLS = resolveServerTLS(&s.sslDirectives, srv, s.Listen.at(), p)
 	srv.HTTP2 = s.http2Directives.resolve(srv)
+	for _, addr := range quic {
+		// The QUIC socket takes the certificates of the TCP "ssl"
+		// address of the same host:port (nginx: the server's ssl_*).
+		if !slices.Contains(srv.ListenSSL, addr) {
+			p.add(s.Listen.at(), `"quic" on %s needs the same address with "ssl" in this server: HTTP/3 uses its certificates`, addr)
+			continue
+		}
+		if !slices.Contains(srv.ListenQUIC, addr) {
+			srv.ListenQUIC = append(srv.ListenQUIC, addr)
+		}
+	}
+	srv.HTTP3 = s.http3Directives.resolve(srv)
 
-	srv.Return = s.Return.or(Return{})
-	srv.Rewrite = s.Rewrite.or(nil)
+	srv.Script = script(s.Rewrite, s.Return)
 	srv.RewriteLog = s.RewriteLog.or(false)
+	srv.UninitializedVariableWarn = s.UninitializedVariableWarn.or(true)
 	srv.Redirect = s.redirectDirectives.resolve()
+	checkServerScript(srv.Script, s.Rewrite.at(), p)
 	s.checkDirectives(p)
-	if len(s.Locations) == 0 && srv.Return.Code == 0 && len(srv.Rewrite) == 0 {
+	if len(s.Locations) == 0 && len(srv.Script) == 0 {
 		p.add(key, `server has no locations: add locations: [{path: /, proxy_pass: http://...}]`)
 	}
 	seen := map[string]bool{}
@@ -424,7 +528,7 @@ func (s *rawServer) checkDirectives(p *problems) {
 }
 
 func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *problems) *Location {
-	loc := &Location{}
+	loc := &Location{AccessLogs: resolveAccessLogs(l.AccessLog)}
 	if l.Path.set() {
 		var err error
 		if loc.Path, loc.Match, loc.Regex, err = parseLocationPath(l.Path.v); err != nil {
@@ -446,20 +550,27 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	loc.ProxySSL = resolveProxySSL(&l.proxySSLDirectives, loc.ProxyPass, p)
 	loc.StubStatus = l.StubStatus.or(false)
 	loc.Internal = l.Internal.or(false)
-	loc.Return = l.Return.or(Return{})
-	loc.Rewrite = l.Rewrite.or(nil)
+	loc.Script = script(l.Rewrite, l.Return)
 	loc.RewriteLog = l.RewriteLog.or(false)
+	loc.UninitializedVariableWarn = l.UninitializedVariableWarn.or(true)
 	loc.Redirect = l.redirectDirectives.resolve()
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && loc.Return.Code == 0 && len(loc.Rewrite) == 0:
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
-	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_pass replaces the proxy_* values
-	l.resolveStatic(loc, p)                  // root, alias, index, try_files (static.go)
+	l.resolveFastCGI(loc, key, upstreams, p)               // fastcgi_pass replaces the proxy_* values
+	l.resolveUwsgi(loc, upstreams, p)                      // uwsgi_pass too (uwsgi.go)
+	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
+	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
+	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
+	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
+	if loc.FastCGI != nil {
+		loc.InterceptErrors = l.FastcgiInterceptErrors.or(false)
+	}
 	return loc
 }
 
@@ -487,6 +598,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyIgnoreClientAbort = d.ProxyIgnoreClientAbort.or(false)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
+	l.ClientBodyMemoryMax = d.ClientBodyMemoryMax.or(defaultClientBodyMemoryMax)
 	l.ClientBodyTempPath = d.ClientBodyTempPath.or(defaultClientBodyTempPath)
 	l.ClientBodyTimeout = d.ClientBodyTimeout.or(defaultClientBodyTimeout)
 	l.SendTimeout = d.SendTimeout.or(defaultSendTimeout)
@@ -505,6 +617,9 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()
 	l.Gzip = d.gzipDirectives.resolve()
+	l.ErrorPages = d.errorPageDirectives.resolve()
+	l.InterceptErrors = d.ProxyInterceptErrors.or(false)
+	l.Charset = d.charsetDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives in effect at one level,

@@ -28,7 +28,16 @@ type Static struct {
 	DefaultType string
 	ETag        bool // etag, default on
 	LogNotFound bool // log_not_found, default on
-	Autoindex   bool // autoindex: nginx's HTML listing of a directory without an index file
+	Autoindex   bool // autoindex: nginx's listing of a directory without an index file
+	// AutoindexFormat is autoindex_format: "html" (default), "xml", "json"
+	// or "jsonp"; AutoindexExactSize (default on) and AutoindexLocaltime
+	// (default off) shape the HTML listing.
+	AutoindexFormat    string
+	AutoindexExactSize bool
+	AutoindexLocaltime bool
+	// UTF8: the location's charset is utf-8, so the HTML listing counts a
+	// name's columns in characters, not bytes (as nginx).
+	UTF8 bool
 	// Handler: the location proxies (or answers stub_status) and has
 	// try_files, which only picks the URI it goes on with (or answers its
 	// fallback), as "try_files $uri =404" before fastcgi_pass.
@@ -43,6 +52,10 @@ type staticDirectives struct {
 	Etag        *opt[bool]      `mapstructure:"etag"`
 	LogNotFound *opt[bool]      `mapstructure:"log_not_found"`
 	Autoindex   *opt[bool]      `mapstructure:"autoindex"`
+
+	AutoindexFormat    *opt[string] `mapstructure:"autoindex_format"`
+	AutoindexExactSize *opt[bool]   `mapstructure:"autoindex_exact_size"`
+	AutoindexLocaltime *opt[bool]   `mapstructure:"autoindex_localtime"`
 }
 
 // staticLocationDirectives may be written in a location only.
@@ -59,6 +72,9 @@ func (d *staticDirectives) inherit(p *staticDirectives) {
 	merge(&d.Etag, p.Etag)
 	merge(&d.LogNotFound, p.LogNotFound)
 	merge(&d.Autoindex, p.Autoindex)
+	merge(&d.AutoindexFormat, p.AutoindexFormat)
+	merge(&d.AutoindexExactSize, p.AutoindexExactSize)
+	merge(&d.AutoindexLocaltime, p.AutoindexLocaltime)
 }
 
 // checkNamedTargets refuses a try_files whose fallback names a location
@@ -87,6 +103,20 @@ func defaultTypes() map[string]string {
 	return map[string]string{"html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"}
 }
 
+// DefaultContentType is the Content-Type nginx gives what it answers for
+// uri by itself (a return's text) where no types block is written: its
+// default types hash for the extension of uri's last segment, else
+// text/plain.
+func DefaultContentType(uri string) string {
+	seg := uri[strings.LastIndexByte(uri, '/')+1:]
+	if i := strings.LastIndexByte(seg, '.'); i >= 0 {
+		if t, ok := defaultTypes()[strings.ToLower(seg[i+1:])]; ok {
+			return t
+		}
+	}
+	return "text/plain"
+}
+
 // servesFiles reports whether a location without a content handler serves
 // files: root, alias, index or try_files reach it.
 func (l *rawLocation) servesFiles() bool {
@@ -96,7 +126,7 @@ func (l *rawLocation) servesFiles() bool {
 // resolveStatic fills in loc.Static for a location that serves files, and
 // refuses the static directives where they cannot apply.
 func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
-	content := l.ProxyPass.set() || l.FastcgiPass.set() || l.StubStatus.or(false)
+	content := l.ProxyPass.set() || l.FastcgiPass.set() || l.UwsgiPass.set() || l.StubStatus.or(false)
 	if content && l.Alias.set() {
 		p.add(l.Alias.at(), `"alias" cannot be used in a location that proxies or answers stub_status`)
 	}
@@ -112,7 +142,12 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 		ETag:        l.Etag.or(true),
 		LogNotFound: l.LogNotFound.or(true),
 		Autoindex:   l.Autoindex.or(false),
-		Handler:     content,
+
+		AutoindexFormat:    strings.ToLower(l.AutoindexFormat.or("html")),
+		AutoindexExactSize: l.AutoindexExactSize.or(true),
+		AutoindexLocaltime: l.AutoindexLocaltime.or(false),
+		UTF8:               strings.EqualFold(charsetValue(l.Charset), "utf-8"),
+		Handler:            content,
 	}
 	if st.Types == nil {
 		st.Types = defaultTypes()
@@ -123,11 +158,19 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 		}
 		st.Types = lower
 	}
+	switch st.AutoindexFormat {
+	case "html", "xml", "json", "jsonp":
+	default:
+		p.add(l.AutoindexFormat.at(), `invalid value "%s" in "autoindex_format" directive, it must be "html", "xml", "json" or "jsonp"`, l.AutoindexFormat.v)
+	}
 	if l.Alias.set() && l.Alias.v == "" {
 		p.add(l.Alias.at(), `"alias" needs a path`)
 	}
 	if l.TryFiles.set() && len(l.TryFiles.v) < 2 {
 		p.add(l.TryFiles.at(), `invalid number of arguments in "try_files" directive`)
+	}
+	for _, a := range st.TryFiles {
+		p.checkVariables(l.TryFiles.at(), "try_files", a)
 	}
 	for _, n := range st.Index {
 		if n == "" {
@@ -141,9 +184,12 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 type mimeTypes = map[string]string
 
 func mimeTypesFrom(in any) (mimeTypes, error) {
+	if s, ok := in.(string); ok && s == "mime.types" {
+		return NginxMimeTypes(), nil // nginx's table (mimetypes.go)
+	}
 	m, ok := in.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("want a mapping of file extensions to MIME types, e.g. {html: text/html}")
+		return nil, fmt.Errorf("want a mapping of file extensions to MIME types, e.g. {html: text/html}, or mime.types for nginx's table")
 	}
 	out := make(mimeTypes, len(m))
 	for ext, v := range m {

@@ -149,6 +149,12 @@ func TestUpstreamKeyErrors(t *testing.T) {
 			`"retry_budget_min_per_second" directive invalid number "-1"`},
 		{"minimum word", []string{"retry_budget_min_per_second: many"}, app + ".retry_budget_min_per_second", 4, `invalid number "many"`},
 		{"least_conn word", []string{"least_conn: maybe"}, app + ".least_conn", 4, `invalid value "maybe", it must be "on" or "off"`},
+		{"hash with a third word", []string{"hash: $uri consistent x"}, app + ".hash", 4, `invalid parameter "x"`},
+		{"hash not consistent", []string{"hash: $uri sticky"}, app + ".hash", 4, `invalid parameter "sticky"`},
+		{"random least_conn without two", []string{"random: least_conn"}, app + ".random", 4, `invalid parameter "least_conn"`},
+		{"random two foo", []string{"random: two foo"}, app + ".random", 4, `invalid parameter "foo"`},
+		{"ip_hash word", []string{"ip_hash: maybe"}, app + ".ip_hash", 4, `invalid value "maybe", it must be "on" or "off"`},
+		{"two methods", []string{"ip_hash: on", "hash: $uri"}, app + ".hash", 5, `load balancing method redefined: "ip_hash" and "hash" are both set`},
 		{"health_check not a mapping", []string{"health_check: on"}, hc, 4, `expected a mapping, got a string`},
 		{"unknown key in health_check", []string{"health_check: {intreval: 1s}"}, hc + ".intreval", 4, `unknown key "intreval"`},
 		{"bad type", []string{"health_check: {type: udp}"}, hc + ".type", 4, `"health_check.type" directive invalid value "udp", it must be "tcp" or "http"`},
@@ -196,4 +202,39 @@ func TestUpstreamKeysNotAllowedElsewhere(t *testing.T) {
 	}
 	_, err := load(t, withLocation("proxy_next_upstream_idempotency_key: maybe"))
 	wantError(t, err, loc0+".proxy_next_upstream_idempotency_key", 10, `invalid value "maybe", it must be "on" or "off"`)
+}
+
+func TestBalancingMethods(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want Upstream
+	}{
+		{"hash: $request_uri", Upstream{Hash: "$request_uri"}},
+		{"hash: $arg_id$remote_addr consistent", Upstream{Hash: "$arg_id$remote_addr", HashConsistent: true}},
+		{"ip_hash: on", Upstream{IPHash: true}},
+		{"random: on", Upstream{Random: true}},
+		{"random: two", Upstream{Random: true, RandomTwo: true}},
+		{"random: two least_conn", Upstream{Random: true, RandomTwo: true}},
+		{"random: [two, least_conn]", Upstream{Random: true, RandomTwo: true}},
+		{"random: off", Upstream{}},
+	} {
+		u := mustLoad(t, withUpstream(tt.line)).Upstreams["app"]
+		got := Upstream{Hash: u.Hash, HashConsistent: u.HashConsistent, IPHash: u.IPHash, Random: u.Random, RandomTwo: u.RandomTwo}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.line, got, tt.want)
+		}
+	}
+}
+
+// nginx refuses backup servers with hash, ip_hash and random, with the
+// same words (nginx -t: "balancing method does not support parameter").
+func TestBalancingMethodBackup(t *testing.T) {
+	for _, m := range []string{"hash: $uri", "ip_hash: on", "random: two"} {
+		conf := strings.Replace(withUpstream(m), "servers: [{address: 127.0.0.1:9001}]",
+			"servers: [{address: 127.0.0.1:9001}, {address: 127.0.0.1:9002, backup: on}]", 1)
+		_, err := load(t, conf)
+		wantError(t, err, app+".servers[1].backup", 5, `balancing method does not support parameter "backup"`)
+	}
+	mustLoad(t, strings.Replace(withUpstream("least_conn: on"), "servers: [{address: 127.0.0.1:9001}]",
+		"servers: [{address: 127.0.0.1:9001}, {address: 127.0.0.1:9002, backup: on}]", 1))
 }

@@ -19,15 +19,21 @@ func (d *serverDirectives) check(p *problems) {
 	if d.ClientHeaderBufferSize.or(1) <= 0 {
 		p.add(d.ClientHeaderBufferSize.at(), `"client_header_buffer_size" must be greater than 0`)
 	}
-	if l := d.AccessLog.or(AccessLog{}); !l.Off && l.Format != "" && l.Format != "combined" {
-		p.checkVariables(d.AccessLog.at(), "log_format", l.Format)
-	}
 	d.http2Directives.check(p)
+	d.http3Directives.check(p)
 }
 
 // check checks the location directives in effect at one level (http, a
 // server or a location, after inheritance).
 func (d *locationDirectives) check(p *problems) {
+	for _, l := range d.AccessLog.or(nil) {
+		if !l.Off && l.Format != "" && l.Format != "combined" {
+			p.checkVariables(d.AccessLog.at(), "log_format", l.Format)
+		}
+		if l.If != "" {
+			p.checkVariables(d.AccessLog.at(), "access_log", l.If)
+		}
+	}
 	for _, o := range []*opt[string]{d.ProxyTempPath, d.ClientBodyTempPath} {
 		if o.set() && strings.TrimSpace(o.v) == "" {
 			p.add(o.at(), "%q must not be empty", directiveOf(o.at()))
@@ -38,6 +44,9 @@ func (d *locationDirectives) check(p *problems) {
 			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 		}
 	}
+	if o := d.ClientBodyMemoryMax; o.set() && o.v < 0 {
+		p.add(o.at(), "%q must not be negative", directiveOf(o.at()))
+	}
 	for i, h := range d.ProxySetHeader.or(nil) {
 		p.checkVariables(p.headerKey(d.ProxySetHeader, i), "proxy_set_header "+h.Name, h.Value)
 	}
@@ -45,6 +54,8 @@ func (d *locationDirectives) check(p *problems) {
 	d.accessDirectives.check(p)
 	d.headerDirectives.check(p)
 	d.gzipDirectives.check(p)
+	d.errorPageDirectives.check(p)
+	d.charsetDirectives.check(p)
 }
 
 // checkBuffers is nginx's check of the response-buffer directives, from
@@ -176,7 +187,7 @@ func checkDefaultServers(servers []*Server, raw []rawServer, p *problems) {
 func listenAddress(s string) (string, error) {
 	a := strings.TrimSpace(s)
 	if f := strings.Fields(a); len(f) > 1 {
-		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: spillway supports ssl, http2 and default_server`, f[1])
+		return "", fmt.Errorf(`invalid parameter %q of the "listen" directive: spillway supports ssl, http2, quic (with reuseport) and default_server`, f[1])
 	}
 	if _, ok := parseDigits(a); ok {
 		a = ":" + a

@@ -1,7 +1,8 @@
 // Package static is nginx's file serving for a location without proxy_pass:
-// the static module (root, alias), the index module, try_files, the types
-// hash, and the not_modified and range filters' decisions. It maps a
-// request to a file and says what to answer; proxy writes the answer.
+// the static module (root, alias), gzip_static, the index and autoindex
+// modules, try_files, the types hash, and the not_modified and range
+// filters' decisions. It maps a request to a file and says what to answer;
+// proxy writes the answer.
 //
 // The path can never leave root or alias: the URI it is given is nginx's
 // normalised $uri, which has no ".." segment above "/" (proxy/internal/
@@ -10,6 +11,7 @@ package static
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/vars"
 )
 
 // captureRef is nginx's $1..$9 in alias: one digit, so "$1x" is capture 1
@@ -32,18 +35,36 @@ type Location struct {
 	root   string
 	prefix string         // the location's path, for alias in a prefix location
 	regex  *regexp.Regexp // a regex location's pattern, for alias captures
+	// tryFiles is try_files's arguments compiled: any variable, as nginx
+	// expands them ($uri, $fastcgi_script_name in Debian's
+	// snippets/fastcgi-php.conf, ...).
+	tryArgs []*vars.Value
 }
 
-// New compiles a location that serves files; nil when it does not.
-func New(loc *config.Location) *Location {
+// New compiles a location that serves files (maps are the site's map
+// variables, for try_files); nil when it does not.
+func New(loc *config.Location, maps *vars.Maps) (*Location, error) {
 	if loc.Static == nil {
-		return nil
+		return nil, nil
 	}
 	l := &Location{conf: loc.Static, root: strings.TrimSuffix(loc.Root, "/"), prefix: loc.Path}
 	if loc.Match == config.MatchRegex || loc.Match == config.MatchRegexCaseless {
 		l.regex = loc.Regex
 	}
-	return l
+	args := loc.Static.TryFiles
+	for i, a := range args {
+		if i < len(args)-1 && strings.HasSuffix(a, "/") {
+			// nginx's test_dir: the "/" is not part of the name it
+			// tests (a directory) and makes the new $uri.
+			a = a[:len(a)-1]
+		}
+		v, err := vars.Compile(a, maps)
+		if err != nil {
+			return nil, fmt.Errorf("try_files %q: %w", a, err)
+		}
+		l.tryArgs = append(l.tryArgs, v)
+	}
+	return l, nil
 }
 
 // Kind is what the request gets.
@@ -56,7 +77,7 @@ const (
 	Internal             // internal redirect to Result.URI (index, try_files's fallback)
 	Pass                 // a proxied location's try_files found Result.URI: proxy it
 	Named                // try_files's fallback is the named location Result.URI ("@app")
-	Listing              // autoindex: 200 with Result.Body, text/html
+	Listing              // autoindex: 200 with Result.Body, of Result.Type (Result.Format "jsonp": see JSONP)
 )
 
 // Result is the outcome of Resolve.
@@ -69,7 +90,23 @@ type Result struct {
 	Info     fs.FileInfo
 	Filename string // $request_filename
 	Body     []byte // Listing's page
+	Type     string // Listing's Content-Type
+	Format   string // Listing's autoindex_format
 	Logs     []Log  // error-log lines to write, in order
+	// Gzip: File is the ".gz" of the file asked for (gzip_static): the
+	// answer says Content-Encoding: gzip and takes no ranges.
+	Gzip bool
+	// Vary is nginx's r->gzip_vary: gzip_static on found a ".gz", so the
+	// answer, whatever it is, varies with Accept-Encoding (under gzip_vary).
+	Vary bool
+}
+
+// Gzip is what gzip_static needs of the request and of the location's
+// gzip settings.
+type Gzip struct {
+	Static config.GzipStatic
+	OK     bool // ngx_http_gzip_ok: the client takes gzip (needed for "on")
+	Vary   bool // gzip_vary
 }
 
 // Log is one nginx error-log line: level "error" or "crit".
@@ -80,12 +117,18 @@ type Log struct {
 }
 
 // Resolve maps method and $uri to nginx's answer: try_files first (nginx's
-// try-files phase), then the content phase.
-func (l *Location) Resolve(method, uri string) Result {
-	if len(l.conf.TryFiles) > 0 {
-		return l.tryFiles(method, uri)
+// try-files phase), then the content phase. x is the request try_files's
+// variables read; its $uri must be uri.
+func (l *Location) Resolve(method, uri string, x vars.Exchange) Result {
+	return l.ResolveGzip(method, uri, x, Gzip{})
+}
+
+// ResolveGzip is Resolve with gzip_static.
+func (l *Location) ResolveGzip(method, uri string, x vars.Exchange, gz Gzip) Result {
+	if len(l.tryArgs) > 0 {
+		return l.tryFiles(method, uri, x, gz)
 	}
-	return l.content(method, uri)
+	return l.content(method, uri, gz)
 }
 
 // path is $request_filename for uri: root + uri, or alias in place of the
@@ -110,13 +153,67 @@ func (l *Location) path(uri string) string {
 
 // content is the content phase: the index module for a URI ending in "/",
 // then the static module.
-func (l *Location) content(method, uri string) Result {
+func (l *Location) content(method, uri string, gz Gzip) Result {
 	if method != "GET" && method != "HEAD" && method != "POST" {
 		return Result{Kind: Status, Code: http.StatusMethodNotAllowed}
 	}
 	if strings.HasSuffix(uri, "/") {
 		return l.index(method, uri)
 	}
+	r, served := l.gzipStatic(method, uri, gz)
+	if served {
+		return r
+	}
+	s := l.static(method, uri)
+	s.Vary = r.Vary
+	s.Logs = append(r.Logs, s.Logs...)
+	return s
+}
+
+// gzipStatic is ngx_http_gzip_static_handler: the file's ".gz" when the
+// client takes gzip (or gzip_static is always). served is false when the
+// static module goes on; r then carries Vary and the lines to log.
+func (l *Location) gzipStatic(method, uri string, gz Gzip) (r Result, served bool) {
+	if gz.Static == config.GzipStaticOff || method != "GET" && method != "HEAD" {
+		return r, false
+	}
+	ok := gz.OK || gz.Static == config.GzipStaticAlways
+	if !ok && !gz.Vary {
+		return r, false
+	}
+	name := l.path(uri) + ".gz"
+	f, err := os.Open(name)
+	if err != nil {
+		switch errno := errnoOf(err); errno {
+		case syscall.ENOENT, syscall.ENOTDIR, syscall.ENAMETOOLONG:
+		case syscall.EACCES, syscall.EMLINK, syscall.ELOOP:
+			r.Logs = []Log{{"error", `open() "` + name + `" failed`, errno}}
+		default:
+			r.Logs = []Log{{"crit", `open() "` + name + `" failed`, errno}}
+		}
+		return r, false
+	}
+	if gz.Static == config.GzipStaticOn {
+		r.Vary = true
+	}
+	fi, err := f.Stat()
+	switch {
+	case !ok:
+	case err != nil:
+		r.Logs = []Log{{"crit", `fstat() "` + name + `" failed`, errnoOf(err)}}
+	case fi.IsDir():
+	case !fi.Mode().IsRegular():
+		f.Close()
+		return Result{Kind: Status, Code: 404, Vary: r.Vary, Logs: []Log{{"crit", `"` + name + `" is not a regular file`, 0}}}, true
+	default:
+		return Result{Kind: Serve, Code: 200, File: f, Info: fi, Filename: l.path(uri), Gzip: true, Vary: r.Vary}, true
+	}
+	f.Close()
+	return r, false
+}
+
+// static is ngx_http_static_handler for a URI that does not end in "/".
+func (l *Location) static(method, uri string) Result {
 	name := l.path(uri)
 	f, err := os.Open(name)
 	if err != nil {
@@ -201,7 +298,7 @@ func (l *Location) index(method, uri string) Result {
 		return r
 	}
 	if l.conf.Autoindex && (method == "GET" || method == "HEAD") {
-		if r, ok := autoindex(uri, dir); ok {
+		if r, ok := l.autoindex(uri, dir); ok {
 			return r
 		}
 	}
@@ -209,25 +306,23 @@ func (l *Location) index(method, uri string) Result {
 }
 
 // tryFiles is ngx_http_core_try_files_phase: the first argument naming a
-// file (or, ending in "/", a directory) that exists becomes $uri and the
-// content phase serves it; else the last argument decides.
-func (l *Location) tryFiles(method, uri string) Result {
+// file (or, written with a trailing "/", a directory) that exists becomes
+// $uri, without that "/", and the content phase serves it; else the last
+// argument decides.
+func (l *Location) tryFiles(method, uri string, x vars.Exchange, gz Gzip) Result {
 	args := l.conf.TryFiles
-	for _, a := range args[:len(args)-1] {
-		cand := strings.ReplaceAll(a, "$uri", uri)
-		if cand == "" {
-			continue
-		}
-		dir := strings.HasSuffix(cand, "/")
+	for i, a := range args[:len(args)-1] {
+		cand := string(l.tryArgs[i].Append(nil, x))
+		dir := strings.HasSuffix(a, "/")
 		name := l.path(cand)
-		fi, err := os.Stat(strings.TrimSuffix(name, "/"))
+		fi, err := os.Stat(name)
 		if err != nil || fi.IsDir() != dir {
 			continue
 		}
 		if l.conf.Handler {
 			return Result{Kind: Pass, URI: cand, Filename: name}
 		}
-		return l.content(method, cand)
+		return l.content(method, cand, gz)
 	}
 	last := args[len(args)-1]
 	if strings.HasPrefix(last, "=") {
@@ -237,7 +332,7 @@ func (l *Location) tryFiles(method, uri string) Result {
 	if strings.HasPrefix(last, "@") {
 		return Result{Kind: Named, URI: last}
 	}
-	u := strings.ReplaceAll(last, "$uri", uri)
+	u := string(l.tryArgs[len(args)-1].Append(nil, x))
 	r := Result{Kind: Internal, URI: u}
 	if i := strings.IndexByte(u, '?'); i >= 0 {
 		r.URI, r.Args = u[:i], u[i+1:]

@@ -4,7 +4,9 @@
 //
 //   - Group and Peer: the running form of an upstream block (or a literal
 //     proxy_pass host:port). Group.Pick chooses a server by smooth weighted
-//     round-robin or least_conn, skipping servers that are down, tried,
+//     round-robin or least_conn; Group.PickFor also by nginx's hash, hash
+//     consistent, ip_hash and random with the request's Balance (balance.go),
+//     skipping servers that are down, tried,
 //     failed (max_fails within fail_timeout, Group.Failed) or found
 //     unhealthy by an active check; backups only when no primary can serve.
 //   - HealthChecks: the active health checks (health_check), one goroutine

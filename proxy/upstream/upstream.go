@@ -24,6 +24,9 @@ type Group struct {
 	budget  *RetryBudget     // retry_budget; nil for a literal proxy_pass address
 
 	leastConn bool                // least_conn: fewest requests in flight per weight, then round-robin
+	method    method              // how a server is chosen (balance.go)
+	total     int                 // the primary servers' configured weights summed (nginx's total_weight)
+	points    []chashPoint        // hash KEY consistent: the ring
 	check     *config.HealthCheck // health_check; nil = passive health only
 
 	tlsMu    sync.Mutex
@@ -83,6 +86,7 @@ func newGroupOf(name string, conf *config.Upstream, now func() time.Time) *Group
 		}
 	}
 	g.single = len(g.peers) == 1 && len(g.backup) == 0
+	g.balanceInit()
 	return g
 }
 
@@ -109,7 +113,13 @@ func (g *Group) clock() time.Time {
 // temporarily disabled by max_fails/fail_timeout. Backup servers are used
 // only when no primary one can be. It returns nil when nothing is left:
 // nginx's "no live upstreams".
-func (g *Group) Pick(tried []*Peer) *Peer {
+func (g *Group) Pick(tried []*Peer) *Peer { return g.PickFor(tried, nil) }
+
+// PickFor is Pick for a request whose group may choose by hash, ip_hash or
+// random (balance.go): b carries the request's key and address and the
+// state nginx keeps between its tries; a nil b, or a method that gives up
+// after its draws, falls back to round-robin as nginx does.
+func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock()
@@ -121,6 +131,22 @@ func (g *Group) Pick(tried []*Peer) *Peer {
 			return nil
 		}
 		return p
+	}
+	if b != nil && len(g.peers) > 0 {
+		var p *Peer
+		switch g.method {
+		case hashKey:
+			p = g.pickHash(b, tried, now)
+		case hashConsistent:
+			p = g.pickConsistent(b, tried, now)
+		case ipHash:
+			p = g.pickIPHash(b, tried, now)
+		case random, randomTwo:
+			p = g.pickRandom(b, tried, now, g.method == randomTwo)
+		}
+		if p != nil {
+			return p
+		}
 	}
 	choose := g.pickFrom
 	if g.leastConn {

@@ -27,9 +27,21 @@ type MapEntry struct{ Key, Value string }
 type Maps struct {
 	byName map[string]int
 	list   []*compiledMap
-	// sets are the variables auth_request_set assigns, by name: a slot
-	// each, whose value the request carries (Request.Set).
-	sets map[string]int
+	// sets are the variables auth_request_set and set assign, by name: a
+	// slot each, whose value the request carries (Request.Set); slots
+	// says what each reads before it is assigned.
+	sets  map[string]int
+	slots []setSlot
+}
+
+// setSlot is one variable of Maps.sets.
+type setSlot struct {
+	name string
+	// rewrite: set defines it (and auth_request_set does not): before it
+	// is set it reads "" and is reported (uninitialized_variable_warn),
+	// or, named like a family ($http_NAME), reads the family's value.
+	rewrite  bool
+	fallback part // k == kLiteral: none
 }
 
 type compiledMap struct {
@@ -75,8 +87,15 @@ func CompileMaps(defs []MapDef) (*Maps, error) {
 // variables, and numbered in the order given (SetIndex). A request that
 // did not set one finds it not found ("-" in a log).
 func CompileScope(defs []MapDef, sets []string) (*Maps, error) {
+	return CompileVars(defs, sets, nil)
+}
+
+// CompileVars is CompileScope with the variables the rewrite module's set
+// defines as well (rewriteSets, numbered after sets; a name of both is
+// auth_request_set's): in scope everywhere too.
+func CompileVars(defs []MapDef, sets, rewriteSets []string) (*Maps, error) {
 	m := &Maps{byName: map[string]int{}}
-	for _, n := range sets {
+	for i, n := range append(append([]string(nil), sets...), rewriteSets...) {
 		name := strings.ToLower(strings.TrimPrefix(n, "$"))
 		if _, ok := m.sets[name]; ok {
 			continue
@@ -88,6 +107,11 @@ func CompileScope(defs []MapDef, sets []string) (*Maps, error) {
 			m.sets = map[string]int{}
 		}
 		m.sets[name] = len(m.sets)
+		sl := setSlot{name: name, rewrite: i >= len(sets)}
+		if sl.rewrite {
+			sl.fallback, _ = prefixPart(name)
+		}
+		m.slots = append(m.slots, sl)
 	}
 	for i, d := range defs {
 		name := strings.ToLower(strings.TrimPrefix(d.Variable, "$"))
@@ -187,8 +211,8 @@ func (m *Maps) index(name string) (int, bool) {
 	return i, ok
 }
 
-// SetIndex is the slot of an auth_request_set variable (name with or
-// without '$'), false when the scope has no such variable.
+// SetIndex is the slot of an auth_request_set or set variable (name with
+// or without '$'), false when the scope has no such variable.
 func (m *Maps) SetIndex(name string) (int, bool) {
 	if m == nil {
 		return 0, false
@@ -197,7 +221,14 @@ func (m *Maps) SetIndex(name string) (int, bool) {
 	return i, ok
 }
 
-// Sets is the number of auth_request_set variables in scope.
+func (m *Maps) slot(i int) *setSlot {
+	if m == nil || i >= len(m.slots) {
+		return nil
+	}
+	return &m.slots[i]
+}
+
+// Sets is the number of auth_request_set and set variables in scope.
 func (m *Maps) Sets() int {
 	if m == nil {
 		return 0

@@ -80,12 +80,42 @@ type Request struct {
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
 	RemoteUser string // $remote_user; spillway has no auth yet: ""
-	// Set are the values auth_request_set assigned, by slot
+	// Set are the values auth_request_set and set assigned, by slot
 	// (Maps.SetIndex); a nil entry, or a slot past the end, is not set.
-	Set [][]byte
+	// A set variable not set reads as "" after Uninit is told its name
+	// (nginx's uninitialized_variable_warn), once while its slot exists.
+	Set    [][]byte
+	Uninit func(name string)
 
 	id    [16]byte // $request_id once made
 	idSet bool
+}
+
+// appendSet appends a set variable's value (Request.Set): an
+// auth_request_set variable not set is not found; a set variable not set
+// is "" (reported to Uninit, and then kept as ""), or, named like a family
+// ($http_NAME), the family's value.
+func (m *Maps) appendSet(dst []byte, p *part, x Exchange) ([]byte, bool) {
+	r := x.Request()
+	if p.n < len(r.Set) && r.Set[p.n] != nil {
+		return append(dst, r.Set[p.n]...), true
+	}
+	sl := m.slot(p.n)
+	switch {
+	case sl == nil || !sl.rewrite:
+		return dst, false
+	case sl.fallback.k != kLiteral:
+		// set $http_x_forwarded_proto ...: until it is set the variable
+		// is the header's, as nginx reads a prefixed name set defines.
+		return appendVar(dst, &sl.fallback, x)
+	}
+	if r.Uninit != nil {
+		r.Uninit(sl.name)
+	}
+	if p.n < len(r.Set) {
+		r.Set[p.n] = []byte{} // nginx keeps the empty value: one warning
+	}
+	return dst, true
 }
 
 // Conn is the client connection ($remote_addr, $server_port, $ssl_*) and
@@ -100,6 +130,15 @@ type Conn struct {
 	ServerPort int        // $server_port
 	PID        int        // $pid
 	Hostname   string     // $hostname
+	// RealIPRemoteAddr and RealIPRemotePort are $realip_remote_addr and
+	// $realip_remote_port: the connection's own address when the realip
+	// module replaced RemoteAddr; "" = not replaced (RemoteAddr then).
+	RealIPRemoteAddr string
+	RealIPRemotePort int
+	// ProxyProtocolAddr and ProxyProtocolPort are $proxy_protocol_addr and
+	// _port, from a "listen ... proxy_protocol" header; "" = none.
+	ProxyProtocolAddr string
+	ProxyProtocolPort int
 }
 
 // Response is what the client got.
@@ -126,6 +165,9 @@ type Attempt struct {
 	HeaderTime   time.Duration // $upstream_header_time; < 0 = not measured ("-")
 	Via          Via           // $upstream_connection_reused
 	IdleAge      time.Duration // $upstream_idle_age, when Via is ViaReused
+	// Redirect marks the first try after an internal redirect (error_page)
+	// when tries came before it: nginx lists it after " : ", not ", ".
+	Redirect bool
 }
 
 // Via is how an attempt got its upstream connection.
@@ -147,6 +189,10 @@ const (
 	kRemoteAddr
 	kRemotePort
 	kBinaryRemoteAddr
+	kRealIPRemoteAddr
+	kRealIPRemotePort
+	kProxyProtocolAddr
+	kProxyProtocolPort
 	kRemoteUser
 	kServerAddr
 	kServerPort
@@ -154,6 +200,7 @@ const (
 	kServerProtocol
 	kScheme
 	kHTTPS
+	kHTTP3
 	kRequest
 	kRequestMethod
 	kRequestURI
@@ -200,7 +247,7 @@ const (
 	kArg          // $arg_NAME
 	kMap          // a map's variable (part.n: its index in Maps)
 	kCapture      // $1..$9 inside a map's value (part.n)
-	kSet          // an auth_request_set variable (part.n: its slot, Request.Set)
+	kSet          // an auth_request_set or set variable (part.n: its slot, Request.Set)
 
 	kUpstreamCookie // $upstream_cookie_NAME: a cookie the last upstream response set
 )
@@ -209,8 +256,10 @@ const (
 var names = map[string]kind{
 	"host": kHost, "remote_addr": kRemoteAddr, "remote_port": kRemotePort,
 	"binary_remote_addr": kBinaryRemoteAddr, "remote_user": kRemoteUser,
+	"realip_remote_addr": kRealIPRemoteAddr, "realip_remote_port": kRealIPRemotePort,
+	"proxy_protocol_addr": kProxyProtocolAddr, "proxy_protocol_port": kProxyProtocolPort,
 	"server_addr": kServerAddr, "server_port": kServerPort, "server_name": kServerName,
-	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS,
+	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS, "http3": kHTTP3,
 	"request": kRequest, "request_method": kRequestMethod, "request_uri": kRequestURI,
 	"uri": kURI, "document_uri": kURI, "args": kArgs, "query_string": kArgs, "is_args": kIsArgs,
 	"request_length": kRequestLength, "request_id": kRequestID,
@@ -251,7 +300,9 @@ func Names() []string {
 }
 
 // Builtin reports whether name (without '$') is a variable of the table,
-// which auth_request_set may not assign (nginx: "the duplicate variable").
+// which auth_request_set and set may not assign (nginx: "the duplicate
+// variable"). A name of a family ($http_NAME, $arg_NAME...) is not: set
+// then shadows it for the request.
 func Builtin(name string) bool {
 	_, ok := names[strings.ToLower(name)]
 	return ok
@@ -357,15 +408,23 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 		}
 		return part{k: kCapture, n: int(name[0] - '0')}, nil
 	}
+	if p, ok := prefixPart(name); ok {
+		return p, nil
+	}
+	return part{}, &UnknownError{Name: name}
+}
+
+// prefixPart is name as one of the NAME families.
+func prefixPart(name string) (part, bool) {
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
 			if p.k != kCookie && p.k != kArg && p.k != kUpstreamCookie {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
-			return part{k: p.k, arg: rest}, nil
+			return part{k: p.k, arg: rest}, true
 		}
 	}
-	return part{}, &UnknownError{Name: name}
+	return part{}, false
 }
 
 // UnknownError is a variable spillway does not know.
@@ -386,6 +445,17 @@ func Check(s string, mapNames []string) error {
 		m.byName[strings.ToLower(strings.TrimPrefix(n, "$"))] = i
 	}
 	_, err := Compile(s, m)
+	return err
+}
+
+// CheckCaptures is Check for a value that may also use a regex's captures
+// ($1..$9), as CompileCaptures compiles it.
+func CheckCaptures(s string, mapNames []string) error {
+	m := &Maps{byName: map[string]int{}}
+	for i, n := range mapNames {
+		m.byName[strings.ToLower(strings.TrimPrefix(n, "$"))] = i
+	}
+	_, err := CompileCaptures(s, m)
 	return err
 }
 
@@ -433,10 +503,8 @@ func (v *Value) append(dst []byte, x Exchange, esc Escape, caps *captures, depth
 			found = len(dst) > start
 		case kSet:
 			// found even when empty: nginx logs a value set to "" as
-			// nothing, and one never set as "-"
-			if set := x.Request().Set; p.n < len(set) && set[p.n] != nil {
-				dst, found = append(dst, set[p.n]...), true
-			}
+			// nothing, and one never set by auth_request_set as "-"
+			dst, found = v.maps.appendSet(dst, p, x)
 		default:
 			dst, found = appendVar(dst, p, x)
 		}
@@ -464,8 +532,34 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	case kRemoteAddr:
 		dst = append(dst, x.Conn().RemoteAddr...)
 	case kRemotePort:
+		// nginx: found, and empty when the address has no port (one the
+		// realip module took from a header without one)
 		if c := x.Conn(); c.RemotePort > 0 {
 			dst = strconv.AppendInt(dst, int64(c.RemotePort), 10)
+		}
+		return dst, true
+	case kRealIPRemoteAddr:
+		c := x.Conn()
+		if c.RealIPRemoteAddr == "" {
+			dst = append(dst, c.RemoteAddr...)
+		} else {
+			dst = append(dst, c.RealIPRemoteAddr...)
+		}
+	case kRealIPRemotePort:
+		c := x.Conn()
+		port := c.RemotePort
+		if c.RealIPRemoteAddr != "" {
+			port = c.RealIPRemotePort
+		}
+		if port > 0 {
+			dst = strconv.AppendInt(dst, int64(port), 10)
+		}
+		return dst, true
+	case kProxyProtocolAddr:
+		dst = append(dst, x.Conn().ProxyProtocolAddr...)
+	case kProxyProtocolPort:
+		if c := x.Conn(); c.ProxyProtocolAddr != "" {
+			dst = strconv.AppendInt(dst, int64(c.ProxyProtocolPort), 10)
 		}
 	case kBinaryRemoteAddr:
 		if a := x.Conn().Remote; a.Is4() {
@@ -493,6 +587,11 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		}
 	case kScheme:
 		dst = append(dst, x.Request().Scheme...)
+	case kHTTP3:
+		if h := x.Header(); h != nil && string(h.Protocol()) == "HTTP/3.0" {
+			dst = append(dst, "h3"...)
+		}
+		return dst, true // "" for HTTP/1.x and HTTP/2, as nginx
 	case kHTTPS:
 		if x.Request().Scheme == "https" {
 			dst = append(dst, "on"...)
@@ -803,7 +902,10 @@ func appendAttempts(dst []byte, k kind, as []Attempt) []byte {
 	}
 	for i := range as {
 		a := &as[i]
-		if i > 0 {
+		switch {
+		case i > 0 && a.Redirect:
+			dst = append(dst, " : "...)
+		case i > 0:
 			dst = append(dst, ", "...)
 		}
 		switch k {

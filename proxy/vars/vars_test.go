@@ -376,3 +376,33 @@ func TestConnectionReuseVariables(t *testing.T) {
 		t.Errorf("no upstream: %q (the access log prints empty values as -)", got)
 	}
 }
+
+// A set variable reads its slot; before any set, "" and one report to
+// Uninit, or, named like a family, the family's value and no report.
+func TestSetVariables(t *testing.T) {
+	m, err := CompileVars(nil, []string{"auth"}, []string{"v", "http_x_real_ip", "auth"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := mustCompile(t, "[$v][$http_x_real_ip][$V]", m)
+	x := testExchange(t)
+	var told []string
+	x.req.Set, x.req.Uninit = make([][]byte, m.Sets()), func(n string) { told = append(told, n) }
+	if got := string(v.Append(nil, x)); got != "[][10.0.0.9][]" || len(told) != 1 || told[0] != "v" {
+		t.Errorf("unset: %q, told %q", got, told)
+	}
+	var found []bool
+	mustCompile(t, "$auth", m).AppendEscaped(nil, x, func(dst []byte, _ int, f bool) []byte { found = append(found, f); return dst })
+	if len(found) != 1 || found[0] || len(told) != 1 {
+		t.Errorf("auth_request_set's variable, not set: found %v, told %q", found, told)
+	}
+	vs, _ := m.SetIndex("v")
+	hs, _ := m.SetIndex("$http_x_real_ip")
+	x.req.Set[vs], x.req.Set[hs] = []byte("a"), []byte("b")
+	if got := string(v.Append(nil, x)); got != "[a][b][a]" {
+		t.Errorf("set: %q", got)
+	}
+	if Builtin("http_x") || !Builtin("uri") {
+		t.Errorf("Builtin: a family's name is settable, a variable's is not")
+	}
+}

@@ -2,9 +2,11 @@ package nginxconf
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +27,12 @@ type Options struct {
 	// file and temp directories are joined to it. "" keeps them as written,
 	// so spillway resolves them from its working directory.
 	Prefix string
+	// OwnPID makes the file's "pid" spillway.pid in the same directory,
+	// so that a proxy.yaml written by "spillway convert" never takes
+	// nginx's pid file; without it (an nginx.conf run with -c, where
+	// spillway stands in for nginx: init scripts, logrotate's -s reopen and
+	// nginx's test suite go by that file) the pid is the file's.
+	OwnPID bool
 	// ConfPrefix is the directory relative certificate paths start from
 	// (nginx's conf prefix); ConvertFile sets it to the main file's
 	// directory.
@@ -105,7 +113,7 @@ func ConvertFile(path string, opts Options) (*Result, error) {
 		opts.Source = path
 	}
 	if opts.ConfPrefix == "" {
-		opts.ConfPrefix = filepath.Dir(path)
+		opts.ConfPrefix = ConfDir(path)
 	}
 	return Convert(ds, opts)
 }
@@ -126,28 +134,36 @@ func Convert(main []*Directive, opts Options) (*Result, error) {
 	}
 	root := newMap()
 	top := &level{ctx: "main", m: root}
-	var http *Directive
+	// A file of server blocks (Debian's sites-available/default) is read
+	// as if inside http { }; otherwise the main context's directives.
+	http := serverFile(main)
+	if http != nil {
+		main = nil // they are http's
+	}
 	for _, d := range main {
 		if d.Name == "http" {
 			if http != nil {
-				return nil, errAt(d, `"http" directive is duplicate`)
+				return c.stop(errAt(d, `"http" directive is duplicate`))
 			}
 			http = d
 			continue
 		}
-		if err := c.directive(top, d); err != nil {
-			return nil, err
+		if err := c.emerg(c.directive(top, d)); err != nil {
+			return c.stop(err)
 		}
 	}
 	if http == nil {
-		return nil, &Error{File: c.opts.Source, Line: 1, Msg: `no "http" block: nothing to convert`}
+		return c.stop(&Error{File: c.opts.Source, Line: 1, Msg: `no "http" block: nothing to convert`})
 	}
 	if !http.IsBlock {
-		return nil, errAt(http, `directive "http" has no opening "{"`)
+		return c.stop(errAt(http, `directive "http" has no opening "{"`))
 	}
 	h, err := c.http(http)
+	if err == nil {
+		err = c.firstErr
+	}
 	if err != nil {
-		return nil, err
+		return c.stop(err)
 	}
 	sort.SliceStable(c.warns, func(i, j int) bool { return c.warns[i].seq < c.warns[j].seq })
 	if refused := c.refused(); len(refused) > 0 {
@@ -165,6 +181,55 @@ func Convert(main []*Directive, opts Options) (*Result, error) {
 	}
 	_ = enc.Close()
 	return &Result{YAML: b.Bytes(), Warnings: c.warns}, nil
+}
+
+// serverFile returns the http block to convert a file of http-context
+// directives by (Debian's sites-available/default, a conf.d file: server
+// blocks, upstreams, maps with no "http" around them), as if it were inside
+// http { } as nginx.conf includes it; nil for a main-context file.
+func serverFile(main []*Directive) *Directive {
+	if len(main) == 0 {
+		return nil
+	}
+	for _, d := range main {
+		switch d.Name {
+		case "http", "events", "user", "pid", "worker_processes", "error_log", "load_module", "include",
+			"daemon", "master_process", "stream", "mail", "env", "worker_rlimit_nofile", "worker_shutdown_timeout":
+			return nil
+		}
+	}
+	for _, d := range main {
+		if d.Name == "server" && d.IsBlock {
+			return &Directive{Name: "http", IsBlock: true, Block: main, File: main[0].File, Line: main[0].Line, seq: main[0].seq}
+		}
+	}
+	return nil
+}
+
+// emerg takes a directive's error: an nginx error (*Error) is kept, the
+// one nginx would stop at (the first in reading order; upstreams are
+// converted before servers), and conversion goes on so that everything
+// after it that does not convert is listed too (Convert then returns it);
+// any other error is returned.
+func (c *conv) emerg(err error) error {
+	var e *Error
+	if err == nil || !errors.As(err, &e) {
+		return err
+	}
+	if c.firstErr == nil || e.seq != 0 && e.seq < c.firstSeq {
+		c.firstErr, c.firstSeq = err, e.seq
+	}
+	return nil
+}
+
+// stop ends a conversion with err, returning the warnings so far too, so
+// that what did not convert is listed before nginx's one [emerg] line.
+func (c *conv) stop(err error) (*Result, error) {
+	if c.firstErr != nil {
+		err = c.firstErr // the first error, as nginx would have stopped there
+	}
+	sort.SliceStable(c.warns, func(i, j int) bool { return c.warns[i].seq < c.warns[j].seq })
+	return &Result{Warnings: c.warns}, err
 }
 
 // header is the comment at the top of the output.
@@ -208,7 +273,10 @@ type conv struct {
 	fastcgi   bool       // some location has fastcgi_pass
 	maps      []*mapOut  // map blocks, in file order (maps.go)
 	varMaps   *vars.Maps // the maps compiled: their variables are known to every value checked
+	firstErr  error      // the first nginx error (*Error); conversion goes on to list the rest
+	firstSeq  int        // its directive's reading order
 	authSets  []string   // the variables auth_request_set assigns (maps.go authSetNames)
+	setVars   []string   // the variables set defines anywhere in http (rewrite.go)
 }
 
 // level is one context being converted: its output mapping and what its
@@ -217,15 +285,15 @@ type level struct {
 	ctx string // nginx's context name: main, http, server, location, upstream
 	m   *ymap
 
-	headers      []header   // proxy_set_header, in file order
-	headerVal    *yaml.Node // where they go, filled by finish
-	paramVal     *yaml.Node // fastcgi_param entries
-	accessVal    *yaml.Node // allow/deny entries
-	limitVal     *yaml.Node // limit_req entries
-	zonesVal     *yaml.Node // limit_req_zone entries (http)
-	connVal      *yaml.Node // limit_conn entries
-	connZonesVal *yaml.Node // limit_conn_zone entries (http)
-	accessLog    *Directive // the first access_log of the level
+	headers       []header   // proxy_set_header, in file order
+	headerVal     *yaml.Node // where they go, filled by finish
+	paramVal      *yaml.Node // fastcgi_param entries
+	uwsgiParamVal *yaml.Node // uwsgi_param entries
+	accessVal     *yaml.Node // allow/deny entries
+	limitVal      *yaml.Node // limit_req entries
+	zonesVal      *yaml.Node // limit_req_zone entries (http)
+	connVal       *yaml.Node // limit_conn entries
+	connZonesVal  *yaml.Node // limit_conn_zone entries (http)
 
 	// server
 	listens   []listenAddr
@@ -240,6 +308,7 @@ type level struct {
 	returned    bool       // a return converted: later rewrites are never reached
 	broken      bool       // break: later rewrites and returns are never reached
 	rewriteVal  *yaml.Node // the rewrite list (rewrite.go)
+	inIf        bool       // an if block's level (rewrite.go)
 	proxyTarget string
 	healthCheck *Directive
 
@@ -250,11 +319,13 @@ type level struct {
 type header struct{ name, value string }
 
 type listenAddr struct {
-	addr string
-	ssl  bool
-	h2   bool // http2: HTTP/2 beside HTTP/1.x
-	def  bool // default_server: proxy.yaml takes it as it is
-	d    *Directive
+	addr          string
+	ssl           bool
+	h2            bool // http2: HTTP/2 beside HTTP/1.x
+	quic          bool // quic: HTTP/3 on the UDP port
+	def           bool // default_server: proxy.yaml takes it as it is
+	proxyProtocol bool // proxy_protocol: likewise
+	d             *Directive
 }
 
 type upstreamOut struct {
@@ -263,15 +334,17 @@ type upstreamOut struct {
 	m       *ymap
 	servers *yaml.Node
 	hc      *Directive // the health_check converted into it
+	method  string     // the balancing method's key: least_conn, hash, ip_hash, random; "" = round-robin
 }
 
 type logFormat struct {
 	format string
+	escape string // escape=: default, json or none
 	err    error
 }
 
 func errAt(d *Directive, format string, args ...any) error {
-	return &Error{File: d.File, Line: d.Line, Msg: fmt.Sprintf(format, args...)}
+	return &Error{File: d.File, Line: d.Line, Msg: fmt.Sprintf(format, args...), seq: d.seq}
 }
 
 func (c *conv) warn(d *Directive, k Kind, format string, args ...any) {
@@ -321,33 +394,37 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 	c.usedMatch = map[string]bool{}
 	for _, d := range http.Block {
 		if d.Name == "map" { // first: log_format and every value may use its variable
-			if err := c.mapBlock(d); err != nil {
+			if err := c.emerg(c.mapBlock(d)); err != nil {
 				return nil, err
 			}
 		}
 	}
 	c.authSets = authSetNames(http.Block, nil) // in scope everywhere, like the maps' (maps.go)
+	c.setVars = setNames(http.Block, nil)      // set's too (rewrite.go)
 	c.checkMaps()
 	for _, d := range http.Block {
 		switch d.Name {
 		case "upstream":
-			if err := c.upstreamName(d); err != nil {
+			if err := c.emerg(c.upstreamName(d)); err != nil {
 				return nil, err
 			}
 		case "log_format":
-			if err := c.logFormat(d); err != nil {
+			if err := c.emerg(c.logFormat(d)); err != nil {
 				return nil, err
 			}
 		case "match":
 			if len(d.Args) != 1 || !d.IsBlock {
-				return nil, errAt(d, `invalid number of arguments in "match" directive`)
+				if err := c.emerg(errAt(d, `invalid number of arguments in "match" directive`)); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			c.matches[d.Args[0]] = d
 		}
 	}
 	for _, d := range http.Block {
-		if d.Name == "upstream" {
-			if err := c.upstream(d); err != nil {
+		if d.Name == "upstream" && c.registered(d) {
+			if err := c.emerg(c.upstream(d)); err != nil {
 				return nil, err
 			}
 		}
@@ -359,10 +436,13 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 			continue
 		case "server":
 			if !d.IsBlock {
-				return nil, errAt(d, `directive "server" has no opening "{"`)
+				if err := c.emerg(errAt(d, `directive "server" has no opening "{"`)); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			s, err := c.server(d)
-			if err != nil {
+			if err := c.emerg(err); err != nil {
 				return nil, err
 			}
 			if s != nil {
@@ -370,7 +450,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 			}
 			continue
 		}
-		if err := c.directive(lv, d); err != nil {
+		if err := c.emerg(c.directive(lv, d)); err != nil {
 			return nil, err
 		}
 	}
@@ -397,9 +477,9 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 	if len(c.upstreams) > 0 {
 		ups := newMap()
 		for _, d := range http.Block {
-			if d.Name == "upstream" {
+			if d.Name == "upstream" && c.registered(d) {
 				u := c.upstreams[strings.ToLower(d.Args[0])]
-				if u.d == d {
+				if u.d == d && u.m != nil {
 					ups.set(u.name, u.m.n)
 					ups.n.Content[len(ups.n.Content)-2].LineComment = "upstream at " + where(d)
 				}
@@ -407,7 +487,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 		}
 		lv.m.set("upstreams", ups.n)
 	}
-	if len(servers) == 0 && len(c.refused()) > 0 {
+	if len(servers) == 0 && (len(c.refused()) > 0 || c.firstErr != nil) {
 		return lv.m, nil // Convert reports the refusals
 	}
 	if len(servers) == 0 {
@@ -415,6 +495,13 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 	}
 	lv.m.set("servers", &yaml.Node{Kind: yaml.SequenceNode, Content: servers})
 	return lv.m, nil
+}
+
+// registered reports whether an upstream block is the one upstreamName
+// registered under its name (not a duplicate or a malformed one).
+func (c *conv) registered(d *Directive) bool {
+	return len(d.Args) == 1 && d.IsBlock && c.upstreams[strings.ToLower(d.Args[0])] != nil &&
+		c.upstreams[strings.ToLower(d.Args[0])].d == d
 }
 
 // upstreamName registers an upstream block so that proxy_pass can tell an
@@ -440,12 +527,14 @@ func (c *conv) upstream(d *Directive) error {
 	u.m = lv.m
 	u.servers = &yaml.Node{Kind: yaml.SequenceNode}
 	for _, sd := range d.Block {
-		if err := c.directive(lv, sd); err != nil {
+		if err := c.emerg(c.directive(lv, sd)); err != nil {
 			return err
 		}
 	}
 	if len(u.servers.Content) == 0 {
-		return errAt(d, `no servers are inside upstream`)
+		e := errAt(d, `no servers are inside upstream`).(*Error)
+		e.seq = endSeq(d) // nginx finds it at the block's "}", after its directives' errors
+		return e
 	}
 	lv.m.set("servers", u.servers)
 	return nil
@@ -457,7 +546,7 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 	lv := &level{ctx: "server", m: newMap(), locations: &yaml.Node{Kind: yaml.SequenceNode}}
 	listenVal := lv.m.set("listen", &yaml.Node{})
 	for _, sd := range d.Block {
-		if err := c.directive(lv, sd); err != nil {
+		if err := c.emerg(c.directive(lv, sd)); err != nil {
 			return nil, err
 		}
 	}
@@ -478,6 +567,16 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 	listenVal.Kind, listenVal.Style = yaml.SequenceNode, yaml.FlowStyle
 	for _, l := range lv.listens {
 		a := l.addr
+		if l.quic {
+			// spillway takes the certificates of the same address's
+			// "ssl" listen in this server.
+			if !slices.ContainsFunc(lv.listens, func(o listenAddr) bool { return o.ssl && o.addr == l.addr }) {
+				c.warn(l.d, Unsupported, "unsupported parameter \"quic\" of \"listen\" in server: spillway serves HTTP/3 only beside a \"listen %s ssl\" of the same server, so %s is not converted", l.addr, l.addr)
+				continue
+			}
+			listenVal.Content = append(listenVal.Content, str(a+" quic reuseport"))
+			continue
+		}
 		if l.ssl {
 			a += " ssl"
 		}
@@ -486,6 +585,9 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		}
 		if l.def {
 			a += " default_server"
+		}
+		if l.proxyProtocol {
+			a += " proxy_protocol"
 		}
 		listenVal.Content = append(listenVal.Content, str(a))
 	}
@@ -521,7 +623,7 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		}
 	}
 	for _, sd := range d.Block {
-		if err := c.directive(lv, sd); err != nil {
+		if err := c.emerg(c.directive(lv, sd)); err != nil {
 			return nil, err
 		}
 	}
@@ -733,6 +835,16 @@ func (c *conv) matchStatus(m *Directive) (string, error) {
 	return strings.Join(out, " "), nil
 }
 
+// endSeq is the reading order of the last directive in d's block (d's own
+// when the block is empty).
+func endSeq(d *Directive) int {
+	n := d.seq
+	for _, b := range d.Block {
+		n = max(n, endSeq(b))
+	}
+	return n
+}
+
 // where is "file:line" of a directive.
 func where(d *Directive) string { return d.File + ":" + strconv.Itoa(d.Line) }
 
@@ -778,6 +890,16 @@ func (m *ymap) set(key string, v *yaml.Node) *yaml.Node {
 	}
 	m.n.Content = append(m.n.Content, keyNode(key), v)
 	return v
+}
+
+// del removes key if it is there.
+func (m *ymap) del(key string) {
+	for i := 0; i+1 < len(m.n.Content); i += 2 {
+		if m.n.Content[i].Value == key {
+			m.n.Content = append(m.n.Content[:i], m.n.Content[i+2:]...)
+			return
+		}
+	}
 }
 
 // get returns the value of key, nil when there is none.

@@ -44,7 +44,7 @@ func warningLines(ws []Warning) string {
 // config.Load accepts (TestConvertedRoutesLikeNginx runs it), and its
 // warnings name the file and line of each directive, in included files too.
 func TestConvertRealistic(t *testing.T) {
-	res, err := ConvertFile("testdata/realistic/nginx.conf", Options{})
+	res, err := ConvertFile("testdata/realistic/nginx.conf", Options{OwnPID: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +57,13 @@ func TestConvertRealistic(t *testing.T) {
 			t.Errorf("no warning %q", want)
 		}
 	}
-	if n := res.Unsupported(); n != 1 { // gzip_static; gzip, add_header and expires convert
+	if n := res.Unsupported(); n != 1 { // sub_filter_once; gzip, add_header and expires convert
 		t.Errorf("Unsupported() = %d, want 1", n)
 	}
 	if _, err := config.LoadBytes("proxy.yaml", res.YAML); err != nil {
 		t.Errorf("config.LoadBytes: %v", err)
 	}
-	again, _ := ConvertFile("testdata/realistic/nginx.conf", Options{})
+	again, _ := ConvertFile("testdata/realistic/nginx.conf", Options{OwnPID: true})
 	if string(again.YAML) != string(res.YAML) {
 		t.Error("two conversions differ")
 	}
@@ -154,12 +154,49 @@ location /v/ { proxy_pass http://$host:9000; }`),
   }
   server { listen 80; location / { proxy_pass http://u; } }
 }`,
-			yaml: []string{"least_conn: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_timeout_learn: off", "{address: 'unix:/run/app.sock'}"},
+			// ip_hash after least_conn: nginx warns "load balancing method
+			// redefined" and keeps the last.
+			yaml: []string{"ip_hash: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_timeout_learn: off", "{address: 'unix:/run/app.sock'}"},
+			not:  []string{"least_conn"},
 			warns: []string{
 				`4: unsupported parameter "max_conns=10" of "server" in upstream`,
 				`4: unsupported parameter "slow_start=30s" of "server" in upstream`,
 				`9: unsupported directive "keepalive_time" in upstream`,
-				`10: unsupported directive "ip_hash" in upstream: spillway balances with round-robin or least_conn`,
+			},
+		},
+		{
+			name: "uwsgi",
+			in: `http {
+  upstream django { server unix:/run/uwsgi/app.sock; }
+  server { listen 80;
+    location / { include uwsgi_params; uwsgi_pass django; uwsgi_read_timeout 300s; uwsgi_buffers 16 8k; uwsgi_modifier1 30; }
+    location /b { uwsgi_pass uwsgi://127.0.0.1:3031; uwsgi_param SCRIPT_NAME /b; uwsgi_pass_request_body off; }
+  }
+}`,
+			yaml: []string{"uwsgi_pass: django", "uwsgi_read_timeout: 300s", "uwsgi_buffers: 16 8k", "uwsgi_modifier1: 30",
+				"uwsgi_pass: 127.0.0.1:3031", "- SCRIPT_NAME /b\n", "uwsgi_pass_request_body: off",
+				// Debian's uwsgi_params, as shipped, since there is no file next to x.conf
+				"- QUERY_STRING $query_string\n", "- HTTPS $https if_not_empty\n", "- HTTP_HOST $host\n"},
+		},
+		{
+			name: "balancing methods",
+			in: `http {
+  upstream h { hash $request_uri; server 10.0.0.1 weight=2 max_fails=3; server 10.0.0.2 down; }
+  upstream c { hash "$arg_id$remote_addr" consistent; server 10.0.0.1; }
+  upstream i { least_conn; ip_hash; server 10.0.0.1; }
+  upstream r { random two least_conn; server 10.0.0.1; }
+  upstream r1 { random; server 10.0.0.1; }
+  upstream b { server 10.0.0.1; server 10.0.0.9 backup; hash $uri; }
+  upstream x { hash $nosuchvar; server 10.0.0.1; }
+  server { listen 80; location / { proxy_pass http://h; } location /c { proxy_pass http://c; } location /i { proxy_pass http://i; }
+    location /r { proxy_pass http://r; } location /r1 { proxy_pass http://r1; } location /b { proxy_pass http://b; } location /x { proxy_pass http://x; } }
+}`,
+			yaml: []string{"hash: $request_uri\n", "hash: $arg_id$remote_addr consistent", "ip_hash: on", "random: two least_conn", "random: on",
+				"{address: 10.0.0.1, weight: 2, max_fails: 3}", "{address: 10.0.0.2, down: on}"},
+			not: []string{"least_conn: on", "10.0.0.9", "nosuchvar"},
+			warns: []string{
+				`7: unsupported parameter "backup" of "server" in upstream before "hash": the backup server 10.0.0.9 is dropped`,
+				`8: unsupported directive "hash" in upstream: spillway has no "$nosuchvar" variable for the key, the group balances round-robin`,
 			},
 		},
 		{
@@ -180,9 +217,27 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			warns: []string{
 				`4: unsupported parameter "reuseport" of "listen" in server`,
 				`4: unsupported listen address "unix:/tmp/s" in server: spillway listens on TCP only`,
-				`4: unsupported parameter "quic" of "listen" in server: spillway speaks HTTP/1.x over TCP, so 8443 is not converted`,
+				`4: unsupported parameter "quic" of "listen" in server: spillway serves HTTP/3 only beside a "listen 8443 ssl" of the same server, so 8443 is not converted`,
 				`5: unsupported server name "www.example.*" in server: only leading wildcards (*.example.com) are supported`,
 				`5: unsupported server name "~^(?<n>.+)\.example\.com$" in server: regular expression names are not supported`,
+			},
+		},
+		{
+			name: "http3: listen quic beside listen ssl, and the http3_* and quic_* directives",
+			in: `http {
+  http3_max_concurrent_streams 64; quic_gso on;
+  server { listen 443 ssl; listen 443 quic reuseport; ssl_certificate a.pem; ssl_certificate_key a.key;
+    http3_stream_buffer_size 128k; quic_retry on; ssl_early_data on;
+    add_header Alt-Svc 'h3=":443"; ma=86400';
+    location / { proxy_pass http://127.0.0.1:9000; } }
+}`,
+			yaml: []string{
+				"http3_max_concurrent_streams: 64",
+				"quic_gso: on",
+				"listen: [443 ssl, 443 quic reuseport]",
+				"http3_stream_buffer_size: 128k",
+				"quic_retry: on",
+				"ssl_early_data: on",
 			},
 		},
 		{
@@ -244,6 +299,55 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			},
 		},
 		{
+			name: "upstream response headers",
+			in: `http {
+  proxy_cookie_domain off;
+  proxy_cookie_domain a.example b.example;
+  proxy_hide_header X-Secret;
+  proxy_hide_header X-Debug;
+  proxy_ignore_headers X-Accel-Buffering Expires;
+  server {
+    listen 80;
+    proxy_pass_header Server;
+    proxy_pass_header Date;
+    location / {
+      proxy_pass http://127.0.0.1:9000/app/;
+      proxy_redirect default;
+      proxy_redirect ~^http://old/(.*)$ /new/$1;
+      proxy_redirect "http://x/ y/" /;
+      proxy_cookie_path /app/ /;
+    }
+    location /off/ { proxy_pass http://127.0.0.1:9000; proxy_redirect off; proxy_redirect default; }
+    location ~ \.php$ { fastcgi_pass 127.0.0.1:9001; fastcgi_hide_header X-Powered-By; fastcgi_ignore_headers x-accel-buffering; }
+  }
+}`,
+			yaml: []string{"proxy_cookie_domain: off\n", "proxy_hide_header: [X-Secret, X-Debug]", "proxy_ignore_headers: [X-Accel-Buffering, Expires]",
+				"proxy_pass_header: [Server]", "proxy_redirect:\n            - default\n            - ~^http://old/(.*)$ /new/$1\n            - ['http://x/ y/', /]\n",
+				"proxy_cookie_path:\n            - /app/ /\n", "proxy_redirect: off\n", "fastcgi_hide_header: [X-Powered-By]", "fastcgi_ignore_headers: [x-accel-buffering]"},
+			warns: []string{
+				`10: unsupported "proxy_pass_header Date" in server: spillway always sends its own Date header`,
+			},
+		},
+		{
+			name: "real client address",
+			in: `http {
+  set_real_ip_from 10.0.0.0/8;
+  set_real_ip_from unix:;
+  set_real_ip_from lb.example.com;
+  real_ip_header X-Forwarded-For;
+  real_ip_recursive on;
+  server {
+    listen 80 proxy_protocol;
+    listen 443 ssl proxy_protocol;
+    ssl_certificate /c.pem; ssl_certificate_key /k.pem;
+    location / { proxy_pass http://127.0.0.1:9000; real_ip_header proxy_protocol; }
+  }
+}`,
+			yaml: []string{"set_real_ip_from: [10.0.0.0/8, 'unix:']", "real_ip_header: X-Forwarded-For", "real_ip_recursive: on",
+				"listen: [80 proxy_protocol, 443 ssl proxy_protocol]", "real_ip_header: proxy_protocol"},
+			warns: []string{`4: unsupported "set_real_ip_from lb.example.com" in http: spillway takes addresses and networks, not host names`},
+		},
+		{
 			name: "logs, pid and paths with a prefix",
 			in: `error_log logs/error.log warn;
 error_log syslog:server=10.0.0.1;
@@ -262,19 +366,16 @@ http {
   server { listen 81; access_log logs/b.log bad; location / { proxy_pass http://127.0.0.1:9000; } }
   server { listen 82; access_log logs/c.log js if=$loggable; location / { proxy_pass http://127.0.0.1:9000; } }
 }`,
-			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/nginx.pid",
-				"access_log:\n    path: /p/logs/access.log\n    format: $remote_addr \"$request\" $status\n",
+			yaml: []string{"error_log:\n  - {path: /p/logs/error.log, level: warn}\n  - {path: /p/logs/notice.log, level: notice}\n", "pid: /p/run/spillway.pid",
+				"access_log:\n    - path: /p/logs/access.log\n      format: $remote_addr \"$request\" $status\n      buffer: 32k\n    - path: /var/log/second.log\n      format: combined\n",
 				"proxy_temp_path: /p/cache/proxy", "client_body_temp_path: /abs/client", "access_log: off",
-				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'"},
+				"path: /p/logs/c.log\n        format: '{\"s\":\"$status\"}'\n        escape: json\n        if: $loggable\n",
+				"path: /p/logs/loc.log\n"},
 			warns: []string{
 				`2: unsupported error log "syslog:server=10.0.0.1" in main: spillway writes to a file or stderr`,
-				`9: unsupported parameter "escape=json" of "log_format" in http: spillway escapes variables nginx's default way`,
-				`10: ignored parameter "buffer=32k" of "access_log" in http: spillway writes each line when the request ends`,
-				`11: unsupported directive "access_log" in http: spillway writes one access log per server, the one at x.conf:10 is converted`,
+				`4: ignored directive "pid" in main: spillway does not take nginx's pid file, it writes /p/run/spillway.pid`,
 				`12: ignored parameters "1 2" of "proxy_temp_path" in http: spillway's temp files are unlinked at once, there is no tree of them to spread`,
-				`14: unsupported directive "access_log" in location: spillway writes access logs per server`,
 				`15: unsupported log_format "bad" in server: unknown "nonsense_variable" variable; access_log not converted`,
-				`16: unsupported parameter "if=$loggable" of "access_log" in server`,
 			},
 		},
 		{
@@ -383,10 +484,8 @@ http {
 				`fastcgi_split_path_info: ^(.+\.php)(/.*)$`, "fastcgi_index: index.php",
 				"fastcgi_param:\n            - SCRIPT_FILENAME $document_root$fastcgi_script_name\n            - HTTPS $https if_not_empty",
 				"fastcgi_keep_conn: on", "fastcgi_buffers: 16 16k", "fastcgi_buffer_size: 32k", "fastcgi_next_upstream: error timeout",
-				"fastcgi_next_upstream_tries: 2", "fastcgi_temp_path: /tmp/fcgi", "lingering_close: always", "lingering_time: 10s", "lingering_timeout: 2s"},
-			warns: []string{
-				`14: unsupported directive "fastcgi_intercept_errors" in location`,
-			},
+				"fastcgi_next_upstream_tries: 2", "fastcgi_temp_path: /tmp/fcgi", "lingering_close: always", "lingering_time: 10s", "lingering_timeout: 2s",
+				"fastcgi_intercept_errors: on"},
 		},
 		{
 			name: "main context and blocks spillway has no use for",
@@ -409,13 +508,29 @@ http {
 				`4: unsupported directive "stream" in main: spillway proxies HTTP only`,
 			},
 		},
+		{
+			name: "gzip_static, gunzip, charset, autoindex formats",
+			in: conf(`listen 8080;
+gzip_static always; gunzip on; gunzip_buffers 16 8k; add_trailer X-T "$uri" always;
+charset utf-8; source_charset UTF-8; override_charset on; charset_types text/css application/json;
+location /f/ { root /srv; autoindex on; autoindex_format JSONP; autoindex_exact_size off; autoindex_localtime on; }
+location /v/ { root /srv; charset $cs; charset_map koi8-r utf-8 { } }`),
+			yaml: []string{"gzip_static: always", "gunzip: on", "gunzip_buffers: 16 8k", "charset: utf-8", "source_charset: UTF-8",
+				"override_charset: on", "charset_types: [text/css, application/json]", "autoindex_format: jsonp", "autoindex_exact_size: off",
+				"autoindex_localtime: on", "add_trailer:\n", "- X-T $uri always"},
+			not: []string{"$cs", "charset_map"},
+			warns: []string{
+				`8: unsupported directive "charset" in location: spillway takes no variables in it`,
+				`8: unsupported directive "charset_map" in location`,
+			},
+		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ds, err := Parse("x.conf", []byte(c.in))
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Convert(ds, Options{Prefix: "/p", ConfPrefix: "/conf"})
+			res, err := Convert(ds, Options{Prefix: "/p", ConfPrefix: "/conf", OwnPID: true})
 			var refused *RefusedError
 			switch {
 			case c.refused != nil && !errors.As(err, &refused):
@@ -473,6 +588,18 @@ func TestConvertErrors(t *testing.T) {
 		{conf("listen 80; location ! /x { proxy_pass http://a:1; }"), `invalid location modifier "!" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_http_version 2.0; }"), `invalid value "2.0" in x.conf:4`},
 		{"http {\n upstream u { server 10.0.0.1 weight=0; }\n}", `invalid parameter "weight=0" in x.conf:2`},
+		// nginx 1.22's own messages (nginx -t), for the balancing methods
+		{"http {\n upstream u { hash $uri; server 10.0.0.1; server 10.0.0.2 backup; }\n}", `balancing method does not support parameter "backup" in x.conf:2`},
+		{"http {\n upstream u { ip_hash; server 10.0.0.2 backup; }\n}", `balancing method does not support parameter "backup" in x.conf:2`},
+		{"http {\n upstream u { random two; server 10.0.0.2 backup; }\n}", `balancing method does not support parameter "backup" in x.conf:2`},
+		{"http {\n upstream u { random least_conn; server 10.0.0.1; }\n}", `invalid parameter "least_conn" in x.conf:2`},
+		{"http {\n upstream u { random two foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
+		{"http {\n upstream u { hash $uri foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
+		{"http {\n upstream u { hash; server 10.0.0.1; }\n}", `invalid number of arguments in "hash" directive in x.conf:2`},
+		{conf("listen 80; proxy_redirect default; location / { proxy_pass http://a:1; }"), `"proxy_redirect default" should be placed after the "proxy_pass" directive in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect nonsense; }"), `invalid parameter "nonsense" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect http://a/ /$nosuch/; }"), `unknown "nosuch" variable in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; proxy_ignore_headers X-Nothing; }"), `invalid value "X-Nothing" in x.conf:4`},
 		{"http {\n upstream u { }\n server { listen 80; location / { proxy_pass http://u; } } }", `no servers are inside upstream in x.conf:2`},
 		{"http {\n log_format combined '$status';\n}", `duplicate "log_format" name "combined" in x.conf:2`},
 		{conf("listen 80; access_log a.log nosuch; location / { proxy_pass http://a:1; }"), `unknown log format "nosuch" in x.conf:4`},
@@ -673,5 +800,64 @@ func TestConvertMapInclude(t *testing.T) {
 	}
 	if res.Unsupported() != 0 {
 		t.Errorf("warnings: %v", res.Warnings)
+	}
+}
+
+// A file of server blocks (Debian's sites-available/default, a conf.d
+// file) converts as if inside http { }, upstreams and maps included; a
+// file with a main-context directive is a main file and needs its http.
+func TestConvertServerBlockFile(t *testing.T) {
+	ds, err := Parse("default", []byte(`upstream app { server 127.0.0.1:9000; }
+map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+server {
+	listen 80 default_server;
+	location / { proxy_pass http://app; proxy_set_header Connection $connection_upgrade; }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"http:\n  map:", "  upstreams:\n    app:", "  servers:\n    - listen: [80 default_server]"} {
+		if !strings.Contains(string(res.YAML), want) {
+			t.Errorf("output lacks %q:\n%s", want, res.YAML)
+		}
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	ds, _ = Parse("main.conf", []byte("pid x.pid;\nserver { listen 80; location / { proxy_pass http://127.0.0.1:9; } }\n"))
+	if _, err := Convert(ds, Options{}); err == nil || !strings.Contains(err.Error(), `no "http" block`) {
+		t.Errorf("a main file without http: %v", err)
+	}
+}
+
+// An nginx error does not hide the rest: Convert goes on, returns every
+// warning with the first error, as nginx's one [emerg] line.
+func TestConvertListsWarningsWithError(t *testing.T) {
+	ds, err := Parse("x.conf", []byte(`http {
+	sub_filter_once on;
+	server { listen 80; proxy_read_timeout x; proxy_send_timeout y; location / { proxy_pass http://127.0.0.1:9; ssi on; } }
+	upstream u { }
+	charset_map koi8-r utf-8 { }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err == nil || err.Error() != `"proxy_read_timeout" directive invalid value in x.conf:3` {
+		t.Errorf("error %v, want the first one", err)
+	}
+	if res == nil || res.YAML != nil {
+		t.Fatalf("result %+v, want the warnings and no YAML", res)
+	}
+	got := warningLines(res.Warnings)
+	want := "x.conf:2: unsupported directive \"sub_filter_once\" in http\nx.conf:3: unsupported directive \"ssi\" in location\nx.conf:5: unsupported directive \"charset_map\" in http\n"
+	if got != want {
+		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -20,7 +21,7 @@ type handler func(c *conv, lv *level, d *Directive) error
 var handlers = map[string]map[string]handler{}
 
 // blockDirectives are the handled directives that open a block.
-var blockDirectives = map[string]bool{"location": true}
+var blockDirectives = map[string]bool{"location": true, "if": true}
 
 // Where directives may be written, in nginx's and in spillway's terms.
 const (
@@ -39,11 +40,11 @@ func init() {
 	}
 
 	add("main", "error_log", errorLog)
-	add("main", "pid", pathValue(0))
+	add("main", "pid", pidFile)
 	add("main", "worker_shutdown_timeout", single(timeValue))
 
 	add("http", "log_format", func(*conv, *level, *Directive) error { return nil }) // read by conv.http
-	add(inServers, "access_log", accessLog)
+	add(inLocations, "access_log", accessLog)
 	add(inServers, "client_header_timeout", single(timeValue))
 	add(inServers, "client_header_buffer_size", single(sizeValue))
 	add(inServers, "large_client_header_buffers", buffers)
@@ -57,6 +58,11 @@ func init() {
 	for _, n := range []string{"http2_recv_buffer_size", "http2_body_preread_size", "http2_chunk_size"} {
 		add(inServers, n, single(sizeValue))
 	}
+	for _, n := range []string{"http3", "quic_retry", "quic_gso", "ssl_early_data"} { // nginx 1.25's HTTP/3
+		add(inServers, n, single(flagValue))
+	}
+	add(inServers, "http3_max_concurrent_streams", single(numberValue))
+	add(inServers, "http3_stream_buffer_size", single(sizeValue))
 
 	add("server", "listen", listen)
 	add("server", "server_name", serverName)
@@ -69,10 +75,12 @@ func init() {
 	add("server location", "return", returnDirective) // rewrite.go
 	add("server location", "rewrite", rewriteDirective)
 	add("server location", "break", breakDirective)
-	for _, n := range []string{"return", "rewrite", "break"} {
+	add("server location", "set", setDirective)
+	add("server location", "if", ifDirective)
+	for _, n := range []string{"return", "rewrite", "break", "set", "if"} {
 		add("http", n, notAllowedHere) // nginx -t refuses them there
 	}
-	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log"} {
+	for _, n := range []string{"absolute_redirect", "server_name_in_redirect", "port_in_redirect", "rewrite_log", "uninitialized_variable_warn"} {
 		add(inLocations, n, single(flagValue))
 	}
 
@@ -94,7 +102,17 @@ func init() {
 	add(inLocations, "client_body_temp_path", pathValue(3))
 	add(inLocations, "proxy_next_upstream", nextUpstream)
 	add(inLocations, "proxy_next_upstream_tries", single(numberValue))
-	add(inLocations, "proxy_redirect", proxyRedirect)
+	add(inLocations, "proxy_redirect", headerRewrites) // upheaders.go
+	add(inLocations, "proxy_cookie_domain", headerRewrites)
+	add(inLocations, "proxy_cookie_path", headerRewrites)
+	for _, n := range []string{"proxy_hide_header", "proxy_pass_header", "fastcgi_hide_header", "fastcgi_pass_header"} {
+		add(inLocations, n, headerName)
+	}
+	add(inLocations, "proxy_ignore_headers", ignoreHeaders)
+	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
+	add(inLocations, "real_ip_header", single(anyValue))
+	add(inLocations, "real_ip_recursive", single(flagValue))
+	add(inLocations, "fastcgi_ignore_headers", ignoreHeaders)
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
 	add(inLocations, "satisfy", single(satisfyValue))
@@ -153,11 +171,35 @@ func init() {
 	add(inLocations, "root", single(anyValue))
 	add(inLocations, "lingering_close", single(lingeringValue))
 
+	// uwsgi (ngx_http_uwsgi_module): the same keys with uwsgi's names.
+	add("location", "uwsgi_pass", uwsgiPass)
+	add(inLocations, "uwsgi_param", uwsgiParam)
+	for _, n := range []string{"uwsgi_buffering", "uwsgi_request_buffering", "uwsgi_ignore_client_abort",
+		"uwsgi_pass_request_headers", "uwsgi_pass_request_body"} {
+		add(inLocations, n, single(flagValue))
+	}
+	for _, n := range []string{"uwsgi_buffer_size", "uwsgi_busy_buffers_size", "uwsgi_max_temp_file_size",
+		"uwsgi_temp_file_write_size"} {
+		add(inLocations, n, single(sizeValue))
+	}
+	add(inLocations, "uwsgi_buffers", buffers)
+	add(inLocations, "uwsgi_temp_path", pathValue(3))
+	for _, n := range []string{"uwsgi_connect_timeout", "uwsgi_send_timeout", "uwsgi_read_timeout", "uwsgi_next_upstream_timeout"} {
+		add(inLocations, n, single(timeValue))
+	}
+	add(inLocations, "uwsgi_next_upstream", nextUpstream)
+	for _, n := range []string{"uwsgi_next_upstream_tries", "uwsgi_modifier1", "uwsgi_modifier2"} {
+		add(inLocations, n, single(numberValue))
+	}
+
 	add("upstream", "server", upstreamServer)
 	add("upstream", "keepalive", single(positiveValue))
 	add("upstream", "keepalive_timeout", single(timeValue))
 	add("upstream", "keepalive_requests", single(numberValue))
 	add("upstream", "least_conn", leastConn)
+	add("upstream", "hash", balanceMethod)
+	add("upstream", "ip_hash", balanceMethod)
+	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
 }
 
@@ -209,21 +251,14 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"set":                "spillway has no rewrite module",
 	"fastcgi_pass":       "spillway proxies HTTP only",
-	"uwsgi_pass":         "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
 	"grpc_pass":          "spillway proxies HTTP/1.x only",
 	"stream":             "spillway proxies HTTP only",
 	"mail":               "spillway proxies HTTP only",
 	"ssl_certificate":    "spillway has no TLS",
-	"ip_hash":            "spillway balances with round-robin or least_conn",
-	"hash":               "spillway balances with round-robin or least_conn",
-	"random":             "spillway balances with round-robin or least_conn",
 	"error_log":          "spillway's error logs are set at the top level",
-	"access_log":         "spillway writes access logs per server",
 	"proxy_cache":        "spillway does not cache",
-	"error_page":         "spillway answers errors with nginx's built-in pages",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
 	"keepalive_requests": "spillway's client keepalive is set per server",
 }
@@ -251,7 +286,6 @@ var refusedWhy = map[string]refusal{
 	"secure_link_md5":          {why: "links would not be checked"},
 	"secure_link_secret":       {why: "links would not be checked"},
 	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
-	"if":                       {why: "spillway has no rewrite module: what the block does, such as return 403, would never happen"},
 	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},
@@ -477,6 +511,26 @@ func buffers(c *conv, lv *level, d *Directive) error {
 // pathValue converts a path directive; nginx's temp paths take up to
 // maxLevels directory levels, which spillway has no use for: its temp files
 // are unlinked as soon as they are created.
+// pidFile is "pid". A proxy.yaml that convert writes (Options.OwnPID)
+// never takes nginx's pid file: nginx's own start, its init script and
+// logrotate's "nginx -s reopen" go by that file and would signal spillway,
+// or find it taken. The file's pid becomes spillway.pid in the same
+// directory (so "spillway -s reload" has one); a "pid" given with -g (read
+// as from the "command line") is spillway's own and is kept.
+func pidFile(c *conv, lv *level, d *Directive) error {
+	if err := pathValue(0)(c, lv, d); err != nil || d.File == "command line" || !c.opts.OwnPID {
+		return err
+	}
+	p := c.withPrefix(d.Args[0])
+	if filepath.Base(p) == "spillway.pid" {
+		return nil
+	}
+	own := filepath.Join(filepath.Dir(p), "spillway.pid")
+	lv.m.set("pid", str(own))
+	c.warn(d, Ignored, "ignored directive \"pid\" in main: spillway does not take nginx's pid file, it writes %s", own)
+	return nil
+}
+
 func pathValue(maxLevels int) handler {
 	return func(c *conv, lv *level, d *Directive) error {
 		if len(d.Args) < 1 || len(d.Args) > 1+maxLevels {
@@ -536,17 +590,19 @@ func (c *conv) logFormat(d *Directive) error {
 	if name == "combined" || c.formats[name] != nil {
 		return errAt(d, "duplicate \"log_format\" name \"%s\"", name)
 	}
+	escape := "default"
 	if e, ok := strings.CutPrefix(parts[0], "escape="); ok {
-		if e != "default" {
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"log_format\" in http: spillway escapes variables nginx's default way", parts[0])
+		if e != "default" && e != "json" && e != "none" {
+			return errAt(d, "unknown log format escaping \"%s\"", e)
 		}
+		escape = e
 		parts = parts[1:]
 		if len(parts) == 0 {
 			return invalidArgs(d)
 		}
 	}
-	f := &logFormat{format: strings.Join(parts, "")}
-	_, f.err = accesslog.Compile(f.format, c.varMaps)
+	f := &logFormat{format: strings.Join(parts, ""), escape: escape}
+	_, f.err = accesslog.CompileEscape(f.format, escape, c.varMaps)
 	c.formats[name] = f
 	return nil
 }
@@ -555,17 +611,12 @@ func accessLog(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 1 {
 		return invalidArgs(d)
 	}
-	if lv.accessLog != nil {
-		c.warn(d, Unsupported, "unsupported directive \"access_log\" in %s: spillway writes one access log per server, the one at %s is converted", lv.ctx, where(lv.accessLog))
-		return nil
-	}
-	lv.accessLog = d
 	path := d.Args[0]
 	if path == "off" {
 		if len(d.Args) != 1 {
 			return invalidArgs(d)
 		}
-		lv.m.set("access_log", str("off"))
+		addAccessLog(lv, str("off"))
 		return nil
 	}
 	if strings.HasPrefix(path, "syslog:") || strings.Contains(path, "$") {
@@ -587,20 +638,49 @@ func accessLog(c *conv, lv *level, d *Directive) error {
 		}
 		format = f.format
 	}
+	m := newMap()
+	m.set("path", str(c.withPrefix(path)))
+	m.set("format", str(format))
+	if f := c.formats[d.Args[min(1, len(d.Args)-1)]]; len(d.Args) > 1 && f != nil && f.escape != "default" {
+		m.set("escape", str(f.escape))
+	}
 	for _, a := range d.Args[min(2, len(d.Args)):] {
-		name, _, _ := strings.Cut(a, "=")
+		name, val, _ := strings.Cut(a, "=")
 		switch name {
-		case "buffer", "flush":
-			c.warn(d, Ignored, "ignored parameter \"%s\" of \"access_log\" in %s: spillway writes each line when the request ends", a, lv.ctx)
+		case "buffer":
+			if _, err := config.ParseSize(val); err != nil {
+				return errAt(d, "invalid buffer size \"%s\"", val)
+			}
+			m.set("buffer", str(val))
+		case "flush":
+			if _, err := config.ParseDuration(val); err != nil {
+				return errAt(d, "invalid flush time \"%s\"", val)
+			}
+			m.set("flush", str(val))
+		case "if":
+			if val == "" {
+				return errAt(d, "invalid parameter \"%s\"", a)
+			}
+			m.set("if", str(val))
 		default:
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"access_log\" in %s", a, lv.ctx)
 		}
 	}
-	m := newMap()
-	m.set("path", str(c.withPrefix(path)))
-	m.set("format", str(format))
-	lv.m.set("access_log", m.n)
+	addAccessLog(lv, m.n)
 	return nil
+}
+
+// addAccessLog adds one access_log to its level: several access_log lines
+// make a list, each log with its own format and if=, as in nginx.
+func addAccessLog(lv *level, n *yaml.Node) {
+	switch prev := lv.m.get("access_log"); {
+	case prev == nil:
+		lv.m.set("access_log", n)
+	case prev.Kind == yaml.SequenceNode:
+		prev.Content = append(prev.Content, n)
+	default:
+		lv.m.set("access_log", &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{prev, n}})
+	}
 }
 
 // keepaliveTimeout is the client side's "keepalive_timeout timeout
@@ -655,17 +735,6 @@ func nextUpstream(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// proxyRedirect: spillway never rewrites Location or Refresh, which is
-// what "proxy_redirect off" asks for.
-func proxyRedirect(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) == 1 && d.Args[0] == "off" {
-		c.warn(d, Ignored, "ignored directive \"proxy_redirect\" in %s: spillway never rewrites Location headers, as with off", lv.ctx)
-		return nil
-	}
-	c.warn(d, Unsupported, "unsupported directive \"proxy_redirect\" in %s: spillway never rewrites Location headers", lv.ctx)
-	return nil
-}
-
 func listen(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 1 {
 		return invalidArgs(d)
@@ -675,7 +744,7 @@ func listen(c *conv, lv *level, d *Directive) error {
 		c.warn(d, Unsupported, "unsupported listen address \"%s\" in server: spillway listens on TCP only", addr)
 		return nil
 	}
-	dropped, isDefault, ssl, h2 := false, false, false, false
+	isDefault, ssl, h2, pp, quic, reuseport := false, false, false, false, false, false
 	for _, p := range d.Args[1:] {
 		name, _, _ := strings.Cut(p, "=")
 		switch name {
@@ -683,21 +752,22 @@ func listen(c *conv, lv *level, d *Directive) error {
 			isDefault = true
 		case "ssl":
 			ssl = true
-		case "quic", "proxy_protocol":
-			why := map[string]string{"quic": "spillway speaks HTTP/1.x over TCP",
-				"proxy_protocol": "spillway does not read the PROXY protocol"}[name]
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server: %s, so %s is not converted", p, why, addr)
-			dropped = true
+		case "proxy_protocol":
+			pp = true
+		case "quic":
+			quic = true // HTTP/3 on the UDP port (nginx 1.25)
+		case "reuseport":
+			reuseport = true // a QUIC socket has it; on TCP, not supported (below)
 		case "http2":
 			h2 = true
 		default:
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"listen\" in server", p)
 		}
 	}
-	if dropped {
-		return nil
+	if reuseport && !quic {
+		c.warn(d, Unsupported, "unsupported parameter \"reuseport\" of \"listen\" in server")
 	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, def: isDefault, d: d})
+	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, quic: quic, def: isDefault && !quic, proxyProtocol: pp && !quic, d: d})
 	return nil
 }
 
@@ -799,6 +869,52 @@ func fastcgiPass(c *conv, lv *level, d *Directive) error {
 	}
 	lv.proxies, lv.proxyTarget, c.fastcgi = true, a, true
 	lv.m.set("fastcgi_pass", str(a))
+	return nil
+}
+
+// uwsgiPass: an address (host:port, unix:/path), an upstream name, or
+// either with nginx's uwsgi:// scheme.
+func uwsgiPass(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	a := d.Args[0]
+	switch {
+	case strings.Contains(a, "$"):
+		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: variables are not supported", a)
+		return nil
+	case strings.HasPrefix(a, "suwsgi://"):
+		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: spillway speaks uwsgi without TLS", a)
+		return nil
+	case a == "unix:" || a == "uwsgi://unix:":
+		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", strings.TrimPrefix(a, "uwsgi://"))
+	}
+	a = strings.TrimPrefix(a, "uwsgi://")
+	lv.proxies, lv.proxyTarget = true, a
+	lv.m.set("uwsgi_pass", str(a))
+	return nil
+}
+
+// uwsgiParam collects "uwsgi_param NAME VALUE [if_not_empty]" as
+// fastcgiParam does.
+func uwsgiParam(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 2 || len(d.Args) > 3 || len(d.Args) == 3 && d.Args[2] != "if_not_empty" {
+		if len(d.Args) == 3 {
+			return errAt(d, "invalid parameter \"%s\"", d.Args[2])
+		}
+		return invalidArgs(d)
+	}
+	if lv.uwsgiParamVal == nil {
+		lv.uwsgiParamVal = lv.m.set("uwsgi_param", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	e := d.Args[0] + " " + d.Args[1]
+	if len(d.Args) == 3 {
+		e += " if_not_empty"
+	}
+	lv.uwsgiParamVal.Content = append(lv.uwsgiParamVal.Content, str(e))
 	return nil
 }
 
@@ -1040,6 +1156,9 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			bad = err != nil
 		case "backup", "down":
 			bad, val = hasVal, "on"
+			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" {
+				return errAt(d, "balancing method does not support parameter \"backup\"")
+			}
 		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
@@ -1059,6 +1178,64 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 0 {
 		return invalidArgs(d)
 	}
-	lv.m.set("least_conn", str("on"))
+	setMethod(lv, "least_conn", "on")
+	return nil
+}
+
+// setMethod sets the upstream's balancing method, replacing an earlier one
+// (nginx warns "load balancing method redefined" and keeps the last).
+func setMethod(lv *level, key, val string) {
+	for _, k := range []string{"least_conn", "hash", "ip_hash", "random"} {
+		lv.m.del(k)
+	}
+	lv.m.set(key, str(val))
+	lv.up.method = key
+}
+
+// balanceMethod converts hash KEY [consistent], ip_hash and random [two
+// [least_conn]] with nginx's checks. They have no backup servers: a
+// "backup" after them is nginx's [emerg] (upstreamServer); backup servers
+// before them nginx accepts and uses only when the method gives up, which
+// spillway's configuration refuses, so they are dropped with a warning.
+func balanceMethod(c *conv, lv *level, d *Directive) error {
+	val := "on"
+	switch d.Name {
+	case "hash":
+		if len(d.Args) < 1 || len(d.Args) > 2 {
+			return invalidArgs(d)
+		}
+		if len(d.Args) == 2 && d.Args[1] != "consistent" {
+			return errAt(d, "invalid parameter \"%s\"", d.Args[1])
+		}
+		if v := c.unknownVariable(d.Args[0]); v != "" {
+			c.warn(d, Unsupported, "unsupported directive \"hash\" in upstream: spillway has no \"$%s\" variable for the key, the group balances round-robin", v)
+			return nil
+		}
+		val = strings.Join(d.Args, " ")
+	case "ip_hash":
+		if len(d.Args) != 0 {
+			return invalidArgs(d)
+		}
+	case "random":
+		switch {
+		case len(d.Args) == 0:
+		case len(d.Args) <= 2 && d.Args[0] == "two" && (len(d.Args) == 1 || d.Args[1] == "least_conn"):
+			val = strings.Join(d.Args, " ")
+		case len(d.Args) > 2:
+			return invalidArgs(d)
+		default:
+			return errAt(d, "invalid parameter \"%s\"", d.Args[len(d.Args)-1])
+		}
+	}
+	kept := lv.up.servers.Content[:0]
+	for _, s := range lv.up.servers.Content {
+		if b := (&ymap{n: s}).get("backup"); b != nil && b.Value == "on" {
+			c.warn(d, Unsupported, "unsupported parameter \"backup\" of \"server\" in upstream before \"%s\": the backup server %s is dropped", d.Name, (&ymap{n: s}).get("address").Value)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	lv.up.servers.Content = kept
+	setMethod(lv, d.Name, val)
 	return nil
 }

@@ -18,13 +18,14 @@ func init() {
 			handlers[ctx] = map[string]handler{}
 		}
 		handlers[ctx]["add_header"] = addHeader
+		handlers[ctx]["add_trailer"] = addHeader
 		handlers[ctx]["expires"] = expires
 	}
 }
 
-// addHeader appends one add_header to its level's list. The list is
-// created even for an entry that cannot be converted, so that the level
-// still replaces the inherited list as in nginx.
+// addHeader appends one add_header (or add_trailer) to its level's list.
+// The list is created even for an entry that cannot be converted, so that
+// the level still replaces the inherited list as in nginx.
 func addHeader(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 2 && (len(d.Args) != 3 || d.Args[2] != "always") {
 		if len(d.Args) == 3 {
@@ -32,13 +33,13 @@ func addHeader(c *conv, lv *level, d *Directive) error {
 		}
 		return invalidArgs(d)
 	}
-	list := lv.m.get("add_header")
+	list := lv.m.get(d.Name)
 	if list == nil {
-		list = lv.m.set("add_header", &yaml.Node{Kind: yaml.SequenceNode})
+		list = lv.m.set(d.Name, &yaml.Node{Kind: yaml.SequenceNode})
 	}
 	name, value, always := d.Args[0], d.Args[1], len(d.Args) == 3
 	if v := c.unknownVariable(value); v != "" {
-		c.warn(d, Unsupported, "unsupported add_header \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not added", name, lv.ctx, v)
+		c.warn(d, Unsupported, "unsupported %s \"%s\" in %s: spillway has no \"$%s\" variable, so the header is not added", d.Name, name, lv.ctx, v)
 		return nil
 	}
 	list.Content = append(list.Content, addHeaderNode(name, value, always))
@@ -83,10 +84,13 @@ func expires(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// gzip directives (ngx_http_gzip_module) convert to the same keys;
-// gzip_static and gunzip stay unsupported.
+// gzip directives (ngx_http_gzip_module, ngx_http_gzip_static_module,
+// ngx_http_gunzip_filter_module) convert to the same keys.
 func init() {
 	for _, ctx := range strings.Fields(inLocations) {
+		handlers[ctx]["gzip_static"] = single(gzipStaticValue)
+		handlers[ctx]["gunzip"] = single(flagValue)
+		handlers[ctx]["gunzip_buffers"] = buffers
 		handlers[ctx]["gzip"] = single(flagValue)
 		handlers[ctx]["gzip_vary"] = single(flagValue)
 		handlers[ctx]["gzip_min_length"] = single(sizeValue)
@@ -97,6 +101,14 @@ func init() {
 		handlers[ctx]["gzip_proxied"] = gzipWords
 		handlers[ctx]["gzip_disable"] = gzipWords
 	}
+}
+
+func gzipStaticValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "on", "off", "always":
+		return strings.ToLower(v), nil
+	}
+	return "", errAt(d, `invalid value "%s" in "%s" directive, it must be "on", "off" or "always"`, v, d.Name)
 }
 
 func gzipLevelValue(d *Directive, v string) (string, error) {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 
+	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 )
 
@@ -46,6 +47,8 @@ type Error struct {
 	Line int
 	Msg  string
 	Err  error // the cause, if any (an *os.PathError)
+
+	seq int // the directive's reading order, 0 = unknown
 }
 
 func (e *Error) Error() string {
@@ -60,9 +63,40 @@ func (e *Error) Unwrap() error { return e.Err }
 // ParseOptions tunes ParseFile.
 type ParseOptions struct {
 	// ConfPrefix is the directory relative include paths start from; ""
-	// means the directory of the main file, which is what nginx uses for
-	// `nginx -c FILE`.
+	// means ConfDir of the main file: its directory, which is what nginx
+	// uses for `nginx -c FILE`.
 	ConfPrefix string
+}
+
+// IsNginxFile reports whether path names an nginx configuration rather
+// than a proxy.yaml: a name ending in ".conf", or a file of Debian's
+// sites-available or sites-enabled directories (named after the site, with
+// no suffix).
+func IsNginxFile(path string) bool {
+	if strings.HasSuffix(path, ".conf") {
+		return true
+	}
+	switch filepath.Base(filepath.Dir(path)) {
+	case "sites-available", "sites-enabled":
+		return true
+	}
+	return false
+}
+
+// ConfDir is the directory relative paths of the configuration at path
+// start from (nginx's conf prefix): the file's directory, or, for a file
+// nginx.conf includes from a subdirectory (a sites-available/default or a
+// conf.d/app.conf taken on its own), the directory of that nginx.conf, so
+// that its "include snippets/fastcgi-php.conf" is found where nginx finds it.
+func ConfDir(path string) string {
+	dir := filepath.Dir(path)
+	if exists(filepath.Join(dir, "nginx.conf")) {
+		return dir
+	}
+	if up := filepath.Dir(dir); exists(filepath.Join(up, "nginx.conf")) {
+		return up
+	}
+	return dir
 }
 
 // ParseFile reads the nginx configuration at path and every file it
@@ -71,7 +105,7 @@ type ParseOptions struct {
 func ParseFile(path string, opts ParseOptions) ([]*Directive, error) {
 	p := &parser{prefix: opts.ConfPrefix}
 	if p.prefix == "" {
-		p.prefix = filepath.Dir(path)
+		p.prefix = ConfDir(path)
 	}
 	return p.file(path, "", 0)
 }
@@ -210,6 +244,16 @@ func (p *parser) include(d *Directive) ([]*Directive, error) {
 		}
 	}
 	if !strings.ContainsAny(name, "*?[") {
+		if name == "uwsgi_params" && !exists(full) {
+			// Debian's nginx ships /etc/nginx/uwsgi_params; a file converted
+			// away from it gets the same lines.
+			return p.parse(&scanner{file: full + " (spillway's copy of Debian's)", data: []byte(config.UwsgiParams), line: 1}, false)
+		}
+		if filepath.Base(name) == "mime.types" && !exists(full) {
+			// A configuration copied without its mime.types: nginx's own
+			// table, as nginx 1.22 installs it (config.MimeTypesFile).
+			return p.parse(&scanner{file: full + " (spillway's copy of nginx's)", data: config.MimeTypesFile, line: 1}, false)
+		}
 		return p.file(full, d.File, d.Line)
 	}
 	matches, err := filepath.Glob(full)

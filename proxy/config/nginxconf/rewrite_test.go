@@ -1,6 +1,8 @@
 package nginxconf
 
 import (
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -31,15 +33,14 @@ func TestConvertReturn(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load: %v\n%s", err, res.YAML)
 	}
-	if got, want := cfg.Servers[0].Return, (config.Return{Code: 301, Text: "https://$host$request_uri", HasText: true}); got != want {
-		t.Errorf("server return %+v, want %+v", got, want)
+	if got, want := scriptText(cfg.Servers[0].Script), "return 301 https://$host$request_uri"; got != want {
+		t.Errorf("server script %q, want %q", got, want)
 	}
 	var got []string
 	for _, l := range cfg.Servers[1].Locations {
-		r := l.Return
-		got = append(got, strings.TrimSpace(l.Path+" "+map[bool]string{true: "", false: "?"}[r.Code != 0]+" "+r.Text))
+		got = append(got, strings.TrimSpace(l.Path+" "+scriptText(l.Script)))
 	}
-	want := []string{"/health  ok", "/gone", "^/old/(.*)$  /new/$1", "/away  https://example.com$uri", "/ ?"}
+	want := []string{"/health return 200 ok", "/gone return 410", "^/old/(.*)$ return 301 /new/$1", "/away return 302 https://example.com$uri", "/"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("locations %q, want %q", got, want)
 	}
@@ -62,15 +63,15 @@ func TestConvertReturnErrors(t *testing.T) {
 	}
 }
 
-// Redirecting rewrites convert in order; one that takes every URI makes
-// a server that needs no location; an internal rewrite stays unsupported,
-// as before, and a rewrite after a return is ignored.
+// Rewrites convert in order, redirecting and internal ones; one that
+// redirects every URI makes a server that needs no location; a rewrite
+// after a return is ignored, and so is what follows a break.
 func TestConvertRewrite(t *testing.T) {
 	in := "http {\n" +
 		" server { listen 80; server_name old.example; rewrite ^ https://$host$request_uri? permanent; }\n" +
 		" server { listen 8080; rewrite_log on;\n" +
 		"  location /old/ { rewrite ^/old/(.*)$ /new/$1 permanent; rewrite ^/x https://x.example redirect; proxy_pass http://127.0.0.1:9000; }\n" +
-		"  location /int/ { rewrite ^/int/(.*)$ /app/$1 last; proxy_pass http://127.0.0.1:9000; }\n" +
+		"  location /int/ { rewrite ^/int/(.*)$ /app/$1 last; }\n" +
 		"  location = /r { return 403; rewrite ^ /x permanent; }\n" +
 		"  location /b/ { rewrite ^/b/x$ /y permanent; break; return 403; proxy_pass http://127.0.0.1:9000; }\n" +
 		"  location / { proxy_pass http://127.0.0.1:9000; }\n" +
@@ -79,8 +80,7 @@ func TestConvertRewrite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("convert: %v", err)
 	}
-	want := "x.conf:5: unsupported rewrite in location: rewrite \"^/int/(.*)$\" \"/app/$1\": only redirects are supported (flag redirect or permanent, or a replacement starting with http://, https:// or $scheme)\n" +
-		"x.conf:6: ignored directive \"rewrite\" in location: an earlier return answers every request\n" +
+	want := "x.conf:6: ignored directive \"rewrite\" in location: an earlier return answers every request\n" +
 		"x.conf:7: ignored directive \"return\" in location: an earlier break stops the rewrite directives\n"
 	if got := warningLines(res.Warnings); got != want {
 		t.Errorf("warnings:\n%s\nwant\n%s", got, want)
@@ -89,17 +89,151 @@ func TestConvertRewrite(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load: %v\n%s", err, res.YAML)
 	}
-	if rw := cfg.Servers[0].Rewrite; len(rw) != 1 || rw[0].Code != 301 || rw[0].Replacement != "https://$host$request_uri" || rw[0].AddArgs {
-		t.Errorf("server rewrite %+v", rw)
+	locs := cfg.Servers[1].Locations
+	for _, c := range []struct {
+		sc   []config.Stmt
+		want string
+	}{
+		{cfg.Servers[0].Script, "rewrite ^ https://$host$request_uri? 301"},
+		{locs[0].Script, "rewrite ^/old/(.*)$ /new/$1 301; rewrite ^/x https://x.example 302"},
+		{locs[1].Script, "rewrite ^/int/(.*)$ /app/$1 last"},
+		{locs[3].Script, "rewrite ^/b/x$ /y 301"},
+	} {
+		if got := scriptText(c.sc); got != c.want {
+			t.Errorf("script %q, want %q", got, c.want)
+		}
 	}
-	old := cfg.Servers[1].Locations[0]
-	if len(old.Rewrite) != 2 || old.Rewrite[0].Source != "^/old/(.*)$" || old.Rewrite[1].Code != 302 || !old.RewriteLog {
-		t.Errorf("location rewrites %+v, rewrite_log %v", old.Rewrite, old.RewriteLog)
+	if !locs[0].RewriteLog {
+		t.Errorf("rewrite_log not inherited")
 	}
-	if n := len(cfg.Servers[1].Locations[1].Rewrite); n != 0 {
-		t.Errorf("an internal rewrite converted: %d", n)
+}
+
+// if and set convert into the rewrite list in nginx's order: an if
+// block's rewrite-module directives into its own list, its other
+// directives (if in location) as its location keys; set's variables are
+// known everywhere.
+func TestConvertIfSet(t *testing.T) {
+	in := "http {\n" +
+		" server { listen 8080; root /srv;\n" +
+		"  if (-f $document_root/maintenance.html) { rewrite ^(.*)$ /maintenance.html last; break; }\n" +
+		"  location / {\n" +
+		"   set $tag \"a b\";\n" +
+		"   if ($http_user_agent ~* \"^(curl|Go )\" ) { return 403; }\n" +
+		"   if ( $request_method = OPTIONS ) { add_header X-Opt 1; return 204; }\n" +
+		"   if (!-f $request_filename) { proxy_pass http://127.0.0.1:9000; break; }\n" +
+		"   if ($arg_x) { set $tag x; }\n" +
+		"   proxy_set_header X-Tag $tag;\n" +
+		"  }\n" +
+		" }\n}\n"
+	res, err := convertText(t, in)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
 	}
-	if b := cfg.Servers[1].Locations[3]; len(b.Rewrite) != 1 || b.Return.Code != 0 {
-		t.Errorf("location /b/: rewrites %+v, return %+v; want the rewrite before break only", b.Rewrite, b.Return)
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings: %v", res.Warnings)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, res.YAML)
+	}
+	s := cfg.Servers[0]
+	if got, want := scriptText(s.Script), "if (-f $document_root/maintenance.html) {rewrite ^(.*)$ /maintenance.html last; break}"; got != want {
+		t.Errorf("server script %q, want %q", got, want)
+	}
+	l := s.Locations[0]
+	want := "set $tag a b; if ($http_user_agent ~* ^(curl|Go )) {return 403}; if ($request_method = OPTIONS) +loc {return 204}; " +
+		"if (!-f $request_filename) +loc {break}; if ($arg_x) {set $tag x}"
+	if got := scriptText(l.Script); got != want {
+		t.Errorf("location script\n%q, want\n%q\n%s", got, want, res.YAML)
+	}
+	opt := l.Script[2].If.Location
+	if len(opt.Headers.Add) != 1 || opt.Headers.Add[0].Name != "X-Opt" || opt.ProxyPass.Host != "" {
+		t.Errorf("if location: %+v %+v", opt.Headers, opt.ProxyPass)
+	}
+	if pp := l.Script[3].If.Location.ProxyPass; pp.Host != "127.0.0.1:9000" {
+		t.Errorf("if location proxy_pass %+v", pp)
+	}
+	if got := cfg.SetVars; len(got) != 1 || got[0] != "tag" {
+		t.Errorf("set variables %q", got)
+	}
+}
+
+// What nginx -t refuses in if and set is an error; what spillway cannot
+// enforce inside if refuses the file.
+func TestConvertIfErrors(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{conf("listen 80; location / { if ($a { return 403; } }"), `invalid condition "($a" in x.conf:4`},
+		{conf("listen 80; location / { if ($a == b) { return 403; } }"), `unexpected "==" in condition in x.conf:4`},
+		{conf("listen 80; location / { if (a) { return 403; } }"), `invalid condition "a" in x.conf:4`},
+		{conf("listen 80; if ($a) { proxy_pass http://127.0.0.1:9; } location / { proxy_pass http://127.0.0.1:9; }"), `"proxy_pass" directive is not allowed here in x.conf:4`},
+		{conf("listen 80; location / { if ($a) { proxy_set_header A b; } proxy_pass http://127.0.0.1:9; }"), `"proxy_set_header" directive is not allowed here in x.conf:4`},
+		{conf("listen 80; location / { set $uri x; proxy_pass http://127.0.0.1:9; }"), `the duplicate "uri" variable in x.conf:4`},
+	} {
+		_, err := convertText(t, c.in)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: %v, want %s", c.in, err, c.want)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{conf("listen 80; location / { if ($a) { limit_rate 10k; } proxy_pass http://127.0.0.1:9; }"), "inside \"if\""},
+		{conf("listen 80; location / { if ($http_x ~ \"^(?!a)\") { return 403; } proxy_pass http://127.0.0.1:9; }"), "is not enforced by spillway"},
+		{conf("listen 80; location / { if ($nosuch) { return 403; } proxy_pass http://127.0.0.1:9; }"), `unknown "nosuch" variable`},
+	} {
+		_, err := convertText(t, c.in)
+		var re *RefusedError
+		if !errors.As(err, &re) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want a refusal with %q", c.in, err, c.want)
+		}
+	}
+}
+
+// scriptText renders a script compactly for comparisons.
+func scriptText(sc []config.Stmt) string {
+	var out []string
+	for _, st := range sc {
+		switch st.Kind {
+		case config.StmtRewrite:
+			r := st.Rewrite
+			tail := map[config.RewriteFlag]string{config.FlagNone: "", config.FlagLast: " last", config.FlagBreak: " break"}[r.Flag]
+			if r.Code != 0 {
+				tail = " " + strconv.Itoa(r.Code)
+			}
+			q := ""
+			if !r.AddArgs {
+				q = "?"
+			}
+			out = append(out, "rewrite "+r.Source+" "+r.Replacement+q+tail)
+		case config.StmtReturn:
+			out = append(out, strings.TrimSpace("return "+strconv.Itoa(st.Return.Code)+" "+st.Return.Text))
+		case config.StmtSet:
+			out = append(out, "set $"+st.Set.Var+" "+st.Set.Value)
+		case config.StmtBreak:
+			out = append(out, "break")
+		case config.StmtIf:
+			loc := ""
+			if st.If.Location != nil {
+				loc = " +loc"
+			}
+			out = append(out, "if ("+st.If.Cond.Source+")"+loc+" {"+scriptText(st.If.Body)+"}")
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// Empty values and values with spaces at an end survive the conversion
+// of set and of an if condition.
+func TestConvertSetIfValues(t *testing.T) {
+	in := conf(`listen 80; location / { set $a ""; set $b " x "; if ($http_x != "") { return 200 "x"; } if ($http_y = " y") { return 201; } proxy_pass http://127.0.0.1:9; }`)
+	res, err := convertText(t, in)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, res.YAML)
+	}
+	sc := cfg.Servers[0].Locations[0].Script
+	if sc[0].Set.Value != "" || sc[1].Set.Value != " x " || sc[2].If.Cond.Right != "" || sc[2].If.Cond.Op != "!=" || sc[3].If.Cond.Right != " y" {
+		t.Errorf("script %q\n%s", scriptText(sc), res.YAML)
 	}
 }

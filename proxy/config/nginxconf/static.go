@@ -7,10 +7,10 @@ import (
 )
 
 // Static files: root, alias, index, try_files, types, default_type, etag,
-// log_not_found (proxy/static serves them). What spillway does not build is
-// refused, so that a location never serves something else than in nginx:
-// autoindex listings in another format than nginx's default, and
-// try_files or alias with variables other than $uri.
+// log_not_found, autoindex*, charset* (proxy/static serves them). What
+// spillway does not build is refused, so that a location never serves
+// something else than in nginx: try_files with a variable spillway does not
+// know, alias with variables other than $1..$9, charset with a variable.
 
 func init() {
 	blockDirectives["types"] = true
@@ -23,10 +23,51 @@ func init() {
 		handlers[ctx]["etag"] = single(flagValue)
 		handlers[ctx]["log_not_found"] = single(flagValue)
 		handlers[ctx]["autoindex"] = single(flagValue)
-		handlers[ctx]["autoindex_format"] = autoindexDefault("html")
-		handlers[ctx]["autoindex_exact_size"] = autoindexDefault("on")
-		handlers[ctx]["autoindex_localtime"] = autoindexDefault("off")
+		handlers[ctx]["autoindex_format"] = single(autoindexFormatValue)
+		handlers[ctx]["autoindex_exact_size"] = single(flagValue)
+		handlers[ctx]["autoindex_localtime"] = single(flagValue)
+		handlers[ctx]["charset"] = charset
+		handlers[ctx]["source_charset"] = charset
+		handlers[ctx]["override_charset"] = single(flagValue)
+		handlers[ctx]["charset_types"] = charsetTypes
 	}
+}
+
+func autoindexFormatValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "html", "xml", "json", "jsonp":
+		return strings.ToLower(v), nil
+	}
+	return "", errAt(d, `invalid value "%s" in "%s" directive, it must be "html" or "xml" or "json" or "jsonp"`, v, d.Name)
+}
+
+// charset converts charset and source_charset; a variable (charset
+// $name) is not computed by spillway.
+func charset(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	if strings.Contains(d.Args[0], "$") {
+		c.warn(d, Unsupported, "unsupported directive \"%s\" in %s: spillway takes no variables in it", d.Name, lv.ctx)
+		return nil
+	}
+	lv.m.set(d.Name, str(d.Args[0]))
+	return nil
+}
+
+// charsetTypes converts charset_types: a list of MIME types.
+func charsetTypes(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	lv.m.set(d.Name, strs(d.Args))
+	return nil
 }
 
 // servesFiles reports whether a location without proxy_pass serves files
@@ -79,8 +120,8 @@ func tryFiles(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	for _, a := range d.Args {
-		if !onlyVars(a, func(n string) bool { return n == "uri" }) {
-			c.warn(d, Refused, "\"try_files\" directive in %s is not enforced by spillway (only $uri is expanded in its arguments)", lv.ctx)
+		if name := c.unknownVariable(a); name != "" {
+			c.warn(d, Refused, "\"try_files\" directive in %s is not enforced by spillway (it does not know the variable \"%s\")", lv.ctx, name)
 			return nil
 		}
 	}
@@ -128,21 +169,6 @@ func types(c *conv, lv *level, d *Directive) error {
 		}
 	}
 	return nil
-}
-
-// autoindexDefault converts autoindex_format, autoindex_exact_size and
-// autoindex_localtime when they keep nginx's default (the listing spillway
-// writes) and refuses any other value.
-func autoindexDefault(def string) handler {
-	return func(c *conv, lv *level, d *Directive) error {
-		if len(d.Args) != 1 {
-			return invalidArgs(d)
-		}
-		if !strings.EqualFold(d.Args[0], def) {
-			c.warn(d, Refused, "\"%s %s\" directive in %s is not enforced by spillway (its listing is autoindex_format html, autoindex_exact_size on, autoindex_localtime off)", d.Name, d.Args[0], lv.ctx)
-		}
-		return nil
-	}
 }
 
 // strs is a flow sequence of strings.

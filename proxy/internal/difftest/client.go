@@ -32,7 +32,8 @@ type Response struct {
 	// control a client sees besides the status.
 	Auth string
 	// Lines are the header lines as received, "name: value" (for
-	// Scenario.Headers).
+	// Scenario.Headers), then a chunked body's trailer lines as
+	// "trailer:name: value" (Scenario.Headers names them "trailer:name").
 	Lines []string
 	// Headers are the headers AspectHeaders compares, "name: value" lines
 	// in a fixed order (Location without its port).
@@ -237,7 +238,11 @@ func (r *Response) frame(head bool, code string, hdr map[string]string, br *bufi
 		return "bodiless: complete " + keep
 	case strings.EqualFold(hdr["transfer-encoding"], "chunked"):
 		framing = "chunked"
-		r.Body, err = readChunked(br)
+		var trailers []string
+		r.Body, trailers, err = readChunked(br)
+		for _, t := range trailers {
+			r.Lines = append(r.Lines, "trailer:"+t)
+		}
 	case hdr["content-length"] != "":
 		framing = "length"
 		n, perr := strconv.ParseInt(hdr["content-length"], 10, 64)
@@ -287,35 +292,38 @@ func readHead(br *bufio.Reader) (code string, hdr map[string]string, lines []str
 	}
 }
 
-// readChunked decodes a chunked body; it returns what it got before an error.
-func readChunked(br *bufio.Reader) ([]byte, error) {
-	var body []byte
+// readChunked decodes a chunked body and its trailer lines ("name: value");
+// it returns what it got before an error.
+func readChunked(br *bufio.Reader) (body []byte, trailers []string, err error) {
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
-			return body, err
+			return body, trailers, err
 		}
 		sz, _, _ := strings.Cut(strings.TrimSpace(line), ";")
 		n, err := strconv.ParseInt(sz, 16, 64)
 		if err != nil {
-			return body, fmt.Errorf("bad chunk size %q", line)
+			return body, trailers, fmt.Errorf("bad chunk size %q", line)
 		}
 		if n == 0 {
-			for { // trailers
+			for {
 				l, err := br.ReadString('\n')
 				if err != nil {
-					return body, err
+					return body, trailers, err
 				}
-				if strings.TrimRight(l, "\r\n") == "" {
-					return body, nil
+				l = strings.TrimRight(l, "\r\n")
+				if l == "" {
+					return body, trailers, nil
 				}
+				k, v, _ := strings.Cut(l, ":")
+				trailers = append(trailers, strings.TrimSpace(k)+": "+strings.TrimSpace(v))
 			}
 		}
 		chunk := make([]byte, n+2)
 		got, err := io.ReadFull(br, chunk)
 		body = append(body, chunk[:min(int64(got), n)]...)
 		if err != nil {
-			return body, err
+			return body, trailers, err
 		}
 	}
 }

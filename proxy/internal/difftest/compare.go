@@ -230,6 +230,9 @@ func headerValues(names []string, lines []string) string {
 				t.Sub(date).Abs() < 365*24*time.Hour {
 				v = fmt.Sprintf("Date%+dm", int(t.Sub(date).Round(time.Minute)/time.Minute))
 			}
+			if strings.EqualFold(n, "Location") {
+				v = portRE.ReplaceAllString(v, "$1") // each side listens on its own port
+			}
 			vals = append(vals, v)
 		}
 		fmt.Fprintf(&b, "%s=%q ", n, vals)

@@ -174,14 +174,27 @@ func directives(s *Scenario) string {
 	if s.ServerReturn != "" {
 		out = append(out, "`server redirect.test { return "+s.ServerReturn+"; }`")
 	}
+	if len(s.ServerDirectives) > 0 {
+		out = append(out, "`server {"+docDirectives(s.ServerDirectives)+" }`")
+	}
 	for _, l := range s.Locations {
-		one := "`location " + l.Path + " {"
-		for _, d := range l.Directives {
-			one += " " + d.Name + " " + strings.ReplaceAll(d.Value, "|", `\|`) + ";"
-		}
-		out = append(out, one+" }`")
+		out = append(out, "`location "+l.Path+" {"+docDirectives(l.Directives)+" }`")
 	}
 	return strings.Join(out, " ")
+}
+
+// docDirectives writes directives on one line, as nginx reads them (an if
+// holds its block).
+func docDirectives(ds []Directive) string {
+	var one string
+	for _, d := range ds {
+		end := ";"
+		if d.Name == "if" {
+			end = ""
+		}
+		one += " " + strings.TrimSuffix(d.Name+" "+strings.ReplaceAll(d.Value, "|", `\|`), " ") + end // "internal;" has no value
+	}
+	return one
 }
 
 func requests(s *Scenario) string {

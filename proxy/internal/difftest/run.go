@@ -112,6 +112,14 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			return out, err
 		}
 	}
+	// The directories too, once their files are in: autoindex lists them.
+	for name := range s.Files {
+		for d := filepath.Dir(filepath.Join(dir, name)); len(d) > len(dir); d = filepath.Dir(d) {
+			if err := os.Chtimes(d, filesMtime, filesMtime); err != nil {
+				return out, err
+			}
+		}
+	}
 	ups := make([]*upstreamsim.Upstream, len(s.Servers))
 	addrs := make([]string, len(s.Servers))
 	names := map[string]string{}

@@ -19,7 +19,9 @@ package difftest
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +39,13 @@ type Scenario struct {
 	Servers []Server
 	// Keepalive is the upstream block's keepalive (0: none).
 	Keepalive int
+	// Balance is the upstream block's balancing method in nginx's syntax
+	// ("hash $arg_k consistent", "ip_hash", "random two"); "" is
+	// round-robin.
+	Balance string
+	// SpillwayUpstream are keys of spillway's own for the upstream group,
+	// which nginx has not ("retry_budget: off"): proxy.yaml only.
+	SpillwayUpstream []string
 	// ProxyPassURI is the URI part of the location's proxy_pass
 	// ("http://app" + ProxyPassURI); "" passes the client's URI unchanged.
 	ProxyPassURI string
@@ -77,10 +86,17 @@ type Scenario struct {
 	// ServerRewrite is likewise that server's one rewrite (nginx's
 	// arguments), before its return if both are set.
 	ServerRewrite string
+	// ServerDirectives go into the scenario's own server (localhost),
+	// before its locations: the rewrite module's (rewrite, set, if,
+	// return), as in a location (yamlScript).
+	ServerDirectives []Directive
 	// AccessFormat is both sides' access-log format; "" is accessFormat,
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
 	AccessFormat string
+	// ListenParams are more parameters of the server's listen, on both
+	// sides ("proxy_protocol").
+	ListenParams string
 	// Headers names response headers to compare (AspectHeader): each
 	// one's values in order, an Expires date as its distance from Date.
 	Headers []string
@@ -242,6 +258,9 @@ http {
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "        keepalive %d;\n", s.Keepalive)
 	}
+	if s.Balance != "" {
+		fmt.Fprintf(&b, "        %s;\n", s.Balance)
+	}
 	b.WriteString("    }\n")
 	if s.ServerReturn != "" || s.ServerRewrite != "" {
 		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name redirect.test;\n", listen)
@@ -254,14 +273,14 @@ http {
 		b.WriteString("    }\n")
 	}
 	fmt.Fprintf(&b, `    server {
-        listen %s;
+        listen %s%s;
         server_name localhost;
-%s        location / {
+%s%s        location / {
             proxy_pass http://app%s;
         }
     }
 }
-`, listen, nginxLocations(s, dir), s.ProxyPassURI)
+`, listen, listenParams(s), nginxDirectives(s.ServerDirectives, dir, "        "), nginxLocations(s, dir), s.ProxyPassURI)
 	return b.String()
 }
 
@@ -288,7 +307,15 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "error_log: {path: %s/error.log, level: info}\nhttp:\n", dir)
 	fmt.Fprintf(&b, "  proxy_temp_path: %s/proxy\n  client_body_temp_path: %s/client\n", dir, dir)
+	if usesUwsgi(s) {
+		fmt.Fprintf(&b, "  uwsgi_temp_path: %s/uwsgi\n", dir) // as nginx.conf's
+	}
+	// nginx's rule for request bodies (a temp file past
+	// client_body_buffer_size), whose warn line the scenarios compare;
+	// spillway's default keeps them in memory (README, differences).
+	b.WriteString("  client_body_memory_max: 0\n")
 	var headers, access, addHeaders, sets []string
+	lists := map[string][]string{}
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
 		if d.Name == "auth_request_set" { // one list in proxy.yaml
@@ -301,6 +328,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		}
 		if d.Name == "add_header" { // one list in proxy.yaml
 			addHeaders = append(addHeaders, yamlString(unquoteAll(d.Value)))
+			continue
+		}
+		if listDirectives[d.Name] { // one list in proxy.yaml
+			lists[d.Name] = append(lists[d.Name], strconv.Quote(unquoteAll(d.Value)))
 			continue
 		}
 		if d.Name == "proxy_set_header" {
@@ -319,12 +350,25 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	if len(addHeaders) > 0 {
 		b.WriteString("  add_header: [" + strings.Join(addHeaders, ", ") + "]\n")
 	}
+	for _, name := range slices.Sorted(maps.Keys(lists)) {
+		b.WriteString("  " + name + ": [" + strings.Join(lists[name], ", ") + "]\n")
+	}
 	if len(sets) > 0 {
 		b.WriteString("  auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
 		fmt.Fprintf(&b, "      keepalive: %d\n", s.Keepalive)
+	}
+	if s.Balance != "" {
+		name, args, _ := strings.Cut(s.Balance, " ")
+		if args == "" {
+			args = "on" // ip_hash, random
+		}
+		fmt.Fprintf(&b, "      %s: %s\n", name, yamlString(args))
+	}
+	for _, l := range s.SpillwayUpstream {
+		fmt.Fprintf(&b, "      %s\n", l)
 	}
 	b.WriteString("      servers:\n")
 	for i, sv := range s.Servers {
@@ -342,10 +386,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		}
 	}
 	b.WriteString(`  servers:
-    - listen: ["` + listenHost + `:0"]
+    - listen: ["` + listenHost + `:0` + listenParams(s) + `"]
       server_name: [localhost]
       access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
-      locations:
+` + yamlServerScript(s, dir) + `      locations:
 ` + yamlLocations(s, dir) + `        - path: /
           proxy_pass: http://app` + s.ProxyPassURI + `
 `)
@@ -368,13 +412,128 @@ func nginxLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        location %s {\n", l.Path)
-		for _, d := range l.Directives {
-			fmt.Fprintf(&b, "            %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
-		}
+		b.WriteString(nginxDirectives(l.Directives, dir, "            "))
 		b.WriteString("        }\n")
 	}
 	return b.String()
 }
+
+// nginxDirectives writes directives one a line; an if's value holds its
+// condition and block: `($a = b) { return 403; }`.
+func nginxDirectives(ds []Directive, dir, indent string) string {
+	var b strings.Builder
+	for _, d := range ds {
+		end := ";"
+		if d.Name == "if" {
+			end = ""
+		}
+		fmt.Fprintf(&b, "%s%s %s%s\n", indent, d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir), end)
+	}
+	return b.String()
+}
+
+// scripted reports whether directives use set, if or break: the rewrite
+// module's directives then go to proxy.yaml's rewrite list in order,
+// return included (yamlScript).
+func scripted(ds []Directive) bool {
+	for _, d := range ds {
+		if d.Name == "set" || d.Name == "if" || d.Name == "break" {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlServerScript is the server's rewrite list for ServerDirectives.
+func yamlServerScript(s *Scenario, dir string) string {
+	if len(s.ServerDirectives) == 0 {
+		return ""
+	}
+	items, _ := yamlScript(s.ServerDirectives, dir)
+	return "      rewrite: [" + strings.Join(items, ", ") + "]\n"
+}
+
+// yamlScript translates the rewrite module's directives into proxy.yaml's
+// rewrite list entries, in order; other directives (inside an if: its
+// location keys) come back as "key: value" pairs.
+func yamlScript(ds []Directive, dir string) (items, keys []string) {
+	var addHeaders []string
+	for _, d := range ds {
+		v := strings.ReplaceAll(d.Value, "{DIR}", dir)
+		switch d.Name {
+		case "rewrite":
+			items = append(items, strconv.Quote(v))
+		case "set":
+			items = append(items, "{set: "+strconv.Quote(v)+"}")
+		case "break":
+			items = append(items, "{break: true}")
+		case "return":
+			items = append(items, "{return: "+strconv.Quote(returnYAML(v))+"}")
+		case "if":
+			end := strings.Index(v, ") {")
+			cond, block := v[1:end], strings.TrimSpace(v[end+3:])
+			block = strings.TrimSuffix(block, "}")
+			var body []Directive
+			for _, st := range splitStatements(block) {
+				name, val, _ := strings.Cut(st, " ")
+				body = append(body, Directive{name, val})
+			}
+			sub, subKeys := yamlScript(body, dir)
+			item := "{if: " + strconv.Quote(cond)
+			if len(sub) > 0 {
+				item += ", rewrite: [" + strings.Join(sub, ", ") + "]"
+			}
+			for _, k := range subKeys {
+				item += ", " + k
+			}
+			items = append(items, item+"}")
+		case "add_header":
+			addHeaders = append(addHeaders, strconv.Quote(unquoteAll(v)))
+		case "internal":
+			keys = append(keys, d.Name+": true")
+		default:
+			keys = append(keys, d.Name+": "+strconv.Quote(unquote(v)))
+		}
+	}
+	if len(addHeaders) > 0 {
+		keys = append(keys, "add_header: ["+strings.Join(addHeaders, ", ")+"]")
+	}
+	return items, keys
+}
+
+// splitStatements splits a block's text at the semicolons outside quotes.
+func splitStatements(block string) []string {
+	var out []string
+	quote, start := byte(0), 0
+	for i := 0; i < len(block); i++ {
+		switch c := block[i]; {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote == 0 && (c == '"' || c == '\''):
+			quote = c
+		case quote == 0 && c == ';':
+			if st := strings.TrimSpace(block[start:i]); st != "" {
+				out = append(out, st)
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// listenParams is " " and the scenario's listen parameters, or "".
+func listenParams(s *Scenario) string {
+	if s.ListenParams == "" {
+		return ""
+	}
+	return " " + s.ListenParams
+}
+
+// listDirectives are the directives nginx repeats that proxy.yaml takes
+// as one list of their arguments.
+var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true,
+	"proxy_hide_header": true, "proxy_pass_header": true, "fastcgi_hide_header": true, "fastcgi_pass_header": true,
+	"set_real_ip_from": true, "add_trailer": true, "error_page": true}
 
 // yamlLocations writes Locations as proxy.yaml entries: a directive with
 // several words is a string (index, try_files take "a b c"); allow and
@@ -385,9 +544,23 @@ func yamlLocations(s *Scenario, dir string) string {
 	var b strings.Builder
 	for _, l := range s.Locations {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
-		var access, rewrites, headers, sets []string
+		if scripted(l.Directives) {
+			items, keys := yamlScript(l.Directives, dir)
+			for _, k := range keys {
+				b.WriteString("          " + k + "\n")
+			}
+			b.WriteString("          rewrite: [" + strings.Join(items, ", ") + "]\n")
+			continue
+		}
+		var access, rewrites, trailers, headers, sets, params, errorPages []string
 		for _, d := range l.Directives {
 			switch d.Name {
+			case "uwsgi_param": // one list in proxy.yaml
+				params = append(params, strconv.Quote(d.Value))
+				continue
+			case "error_page": // one list in proxy.yaml
+				errorPages = append(errorPages, strconv.Quote(d.Value))
+				continue
 			case "proxy_set_header":
 				name, val, _ := strings.Cut(d.Value, " ")
 				headers = append(headers, fmt.Sprintf("%s: %s", name, strconv.Quote(unquote(val))))
@@ -398,8 +571,14 @@ func yamlLocations(s *Scenario, dir string) string {
 			case "allow", "deny": // one ordered list in proxy.yaml
 				access = append(access, strconv.Quote(d.Name+" "+d.Value))
 				continue
+			case "add_trailer": // one list in proxy.yaml
+				trailers = append(trailers, strconv.Quote(unquoteAll(d.Value)))
+				continue
 			case "rewrite": // one list in proxy.yaml
 				rewrites = append(rewrites, strconv.Quote(d.Value))
+				continue
+			case "access_log": // "path difftest [if=...]" or "off"
+				b.WriteString("          access_log: " + yamlAccessLog(s, strings.ReplaceAll(d.Value, "{DIR}", dir)) + "\n")
 				continue
 			}
 			v := strings.ReplaceAll(d.Value, "{DIR}", dir)
@@ -417,11 +596,20 @@ func yamlLocations(s *Scenario, dir string) string {
 		if len(rewrites) > 0 {
 			fmt.Fprintf(&b, "          rewrite: [%s]\n", strings.Join(rewrites, ", "))
 		}
+		if len(trailers) > 0 {
+			fmt.Fprintf(&b, "          add_trailer: [%s]\n", strings.Join(trailers, ", "))
+		}
 		if len(headers) > 0 {
 			b.WriteString("          proxy_set_header: {" + strings.Join(headers, ", ") + "}\n")
 		}
 		if len(sets) > 0 {
 			b.WriteString("          auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
+		}
+		if len(params) > 0 {
+			b.WriteString("          uwsgi_param: [" + strings.Join(params, ", ") + "]\n")
+		}
+		if len(errorPages) > 0 {
+			b.WriteString("          error_page: [" + strings.Join(errorPages, ", ") + "]\n")
 		}
 	}
 	return b.String()
@@ -464,4 +652,32 @@ func yamlString(v string) string {
 		return v
 	}
 	return strconv.Quote(v)
+}
+
+// usesUwsgi reports whether a location of s has uwsgi_pass.
+func usesUwsgi(s *Scenario) bool {
+	for _, l := range s.Locations {
+		for _, d := range l.Directives {
+			if d.Name == "uwsgi_pass" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// yamlAccessLog is proxy.yaml's form of a location's access_log written as
+// nginx's "path difftest [if=...]" (the scenario's own format) or "off".
+func yamlAccessLog(s *Scenario, v string) string {
+	f := strings.Fields(v)
+	if len(f) == 1 && f[0] == "off" {
+		return "off"
+	}
+	out := "{path: " + yamlString(f[0]) + ", format: '" + s.accessFormat() + "'"
+	for _, p := range f[min(2, len(f)):] {
+		if c, ok := strings.CutPrefix(p, "if="); ok {
+			out += ", if: " + yamlString(c)
+		}
+	}
+	return out + "}"
 }

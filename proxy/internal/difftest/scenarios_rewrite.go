@@ -83,3 +83,102 @@ var rewriteScenarios = []Scenario{
 	{Area: "rewrite", Name: "return-server-redirect", Servers: []Server{srv(b.OK())}, ServerReturn: "301 https://$host$request_uri",
 		Requests: reqs(raw("GET /a?b=1 HTTP/1.1\r\nHost: Redirect.TEST\r\n\r\n"), raw("GET /x HTTP/1.1\r\nHost: redirect.test\r\nConnection: close\r\n\r\n"), get("/x"))},
 }
+
+// internalLocations rewrite $uri inside the server: last searches the
+// locations again, break stays (and proxy_pass's URI part is left out), a
+// rewrite without flag goes on with the next directive and searches again
+// after them; the new arguments; $uri, $args and $request_uri after; the
+// 10-change limit (nginx's 500 and its line).
+var internalLocations = []Location{
+	{"/il/", dirs("rewrite", "^/il/(.*)$ /app/$1 last", "return", "403")},
+	{"/ib/", dirs("rewrite", "^/ib/(.*)$ /got/$1?k=v break", "proxy_pass", "http://app/base/")},
+	{"/in/", dirs("rewrite", "^/in/(.*)$ /nf/$1?", "rewrite", "^/nf/(.*)$ /app/$1")},
+	{"/bd/", dirs("rewrite", "^/bd/(.*)$ /shown/$1", "break", "", "proxy_pass", "http://app/base/")},
+	{"/ia/", dirs("rewrite", "^/ia/(.*)$ /shown/$1?x=$1 last")},
+	{"~ ^/shown/(.*)$", dirs("return", `200 "uri=$uri args=$args is=$is_args req=$request_uri cap=$1\n"`)},
+	{"/int/", dirs("internal", "", "return", `200 "internal $uri\n"`)},
+	{"/toint/", dirs("rewrite", "^/toint/(.*)$ /int/$1 last")},
+	{"/loop/", dirs("rewrite", "^/loop/(.*)$ /loop/$1")},
+	{"/ll/", dirs("rewrite", "^/ll/(.*)$ /ll/x$1 last")},
+}
+
+var internalRequests = reqs(get("/il/a?q=1"), get("/ib/b?q=2"), get("/bd/b?q=2"), get("/in/c?q=3"), get("/ia/d?q=4"), get("/ia/a%20b"),
+	get("/ia/a+b%26c?q"), get("/int/a"), get("/toint/a"), get("/loop/e"), get("/ll/f"), get("/x"))
+
+// ifLocations: set, if with a variable, = and !=, a regex and its
+// captures, !~, file tests on a real directory, an uninitialized
+// variable, and if in location (add_header, proxy_pass).
+var ifLocations = []Location{
+	{"/if/", []Directive{
+		{"set", "$t none"},
+		{"if", `($arg_v) { set $t "v-$arg_v"; }`},
+		{"if", `($http_x_k = "a b") { return 200 "eq $t\n"; }`},
+		{"if", `($http_x_k != "") { return 200 "ne [$http_x_k]\n"; }`},
+		{"if", `($http_x_agent ~* ^(curl|wget)/([0-9]+)) { return 200 "ua $1 $2 $t\n"; }`},
+		{"if", `($arg_n !~ ^[0-9]*$) { return 400; }`},
+		{"if", `($arg_u) { return 200 "[$never]\n"; }`},
+		{"return", `200 "end $t\n"`},
+	}},
+	{"/file/", []Directive{
+		{"if", `(-f {DIR}/www$uri) { return 200 "file\n"; }`},
+		{"if", `(-d {DIR}/www$uri) { return 200 "dir\n"; }`},
+		{"if", `(-e {DIR}/www$uri) { return 200 "exists\n"; }`},
+		{"if", `(!-x {DIR}/www$uri) { return 200 "not executable\n"; }`},
+		{"return", `200 "executable\n"`},
+	}},
+	{"/cors/", []Directive{
+		{"if", `($request_method = OPTIONS) { add_header Access-Control-Allow-Origin "*"; add_header Access-Control-Max-Age 1728000; return 204; }`},
+		{"proxy_pass", "http://app"}}},
+	{"/sa/", dirs("set", `$args "k=v&$args"`, "proxy_pass", "http://app")},
+	{"/tf/", dirs("root", "{DIR}/www", "try_files", "$uri /tshown$uri?from=try")},
+	{"/tfi/", []Directive{{"root", "{DIR}/www"}, {"try_files", "$uri /tshown$uri"}, {"if", `($arg_x) { add_header X-If x; }`}}},
+	{"/hs/", []Directive{{"if", `($http_x_fp = "") { set $http_x_fp $scheme; }`}, {"return", `200 "[$http_x_fp]\n"`}}},
+	{"/hn/", []Directive{{"return", `200 "[$http_x_fp]\n"`}}},
+	{"/pp/", []Directive{{"proxy_pass", "http://app/base/"}, {"if", `($arg_x) { add_header X-If pp; }`}}},
+	{"/tshown/", []Directive{{"set", "$t tried"}, {"return", `200 "$t $uri $args\n"`}}},
+	{"/ifl/", []Directive{
+		{"if", `($request_method = POST) { add_header X-If post; }`},
+		{"if", `($arg_to) { proxy_pass http://app; }`},
+		{"set", "$never x"},
+		{"proxy_pass", "http://app/base/"},
+	}},
+}
+
+var ifFiles = map[string]string{"www/file/f.txt": "f\n", "www/file/d/index.html": "d\n", "www/file/run.sh": "#!/bin/sh\n"}
+
+var ifRequests = reqs(get("/if/"), get("/if/?v=1"), Request{Path: "/if/", Header: []string{"X-K: a b"}},
+	Request{Path: "/if/?v=2", Header: []string{"X-K: other"}}, Request{Path: "/if/", Header: []string{"X-Agent: Wget/1.21"}},
+	get("/if/?n=12"), get("/if/?n=1x"), get("/if/?u=1"),
+	get("/file/f.txt"), get("/file/d"), get("/file/missing"), get("/file/run.sh"),
+	Request{Method: "POST", Path: "/ifl/p", Body: 10}, get("/ifl/q?to=1"), get("/ifl/r"),
+	Request{Method: "OPTIONS", Path: "/cors/x"}, get("/cors/x"), get("/sa/x%20y?a=1"), get("/tf/nofile?q=1"), // try_files's fallback runs the rewrite phases again: the set of its location
+	get("/tfi/nofile"), get("/tfi/nofile?x=1"), // an if location has no try_files (nginx's "if is evil")
+	get("/hs/"), Request{Path: "/hs/", Header: []string{"X-Fp: https"}}, Request{Path: "/hn/", Header: []string{"X-Fp: h"}}, // set shadows $http_x_fp
+	get("/pp/a%20b?x=1"), get("/pp/c"), // proxy_pass's URI part replaces the enclosing location's prefix
+	Request{Method: "POST", Path: "/ifl/s?to=1", Body: 10}) // both ifs hold: the last one's location only (no X-If)
+
+// maintenanceServer is the server-level if of Puma's and Rails' configs:
+// while a file exists every request gets it.
+var maintenanceServer = []Directive{
+	{"if", `(-f {DIR}/www/maintenance.html) { rewrite ^(.*)$ /maintenance.html last; }`},
+	{"rewrite", "^/srv/(.*)$ /shown/$1"},
+}
+
+func init() {
+	Scenarios = append(Scenarios,
+		Scenario{Area: "rewrite", Name: "rewrite-internal", Servers: []Server{srv(b.OK())}, Locations: internalLocations,
+			Requests: internalRequests},
+		Scenario{Area: "rewrite", Name: "rewrite-internal-rewrite_log", Servers: []Server{srv(b.OK())}, Locations: internalLocations,
+			Requests: reqs(get("/il/a?q=1"), get("/ib/b?q=2"), get("/in/c?q=3"), get("/ia/d?q=4")), Directives: []Directive{{"rewrite_log", "on"}}},
+		Scenario{Area: "rewrite", Name: "if-set", Servers: []Server{srv(b.OK())}, Locations: ifLocations, Files: ifFiles,
+			Requests: ifRequests, Headers: []string{"X-If", "Access-Control-Allow-Origin", "Access-Control-Max-Age"}},
+		Scenario{Area: "rewrite", Name: "if-server-maintenance", Servers: []Server{srv(b.OK())}, Locations: append([]Location{
+			{"= /maintenance.html", dirs("return", `503 "maintenance\n"`)}}, internalLocations...),
+			ServerDirectives: maintenanceServer, Files: map[string]string{"www/maintenance.html": "m\n"},
+			Requests: reqs(get("/x"), get("/il/a"))},
+		Scenario{Area: "rewrite", Name: "if-server-rewrite", Servers: []Server{srv(b.OK())},
+			Locations:        append([]Location{{"/up/", dirs("proxy_pass", "http://app/base/")}}, internalLocations...),
+			ServerDirectives: append(maintenanceServer, Directive{"rewrite", "^/sb/(.*)$ /up/$1 break"}, Directive{"set", "$s server"}),
+			Requests:         reqs(get("/x"), get("/srv/a?q=1"), get("/il/a"), get("/sb/b?q=2"), get("/up/c"))},
+	)
+}

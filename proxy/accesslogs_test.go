@@ -1,0 +1,121 @@
+package proxy_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bench "spillway/bench/upstreamsim"
+	"spillway/proxy"
+	"spillway/proxy/config"
+)
+
+// Access logs at every level, as nginx: the server's two access_log lines
+// (one with if=), a location's own log, a location with access_log off, a
+// try_files that ends in another location (that location's log), a 400
+// before any location (the server's logs), and ReopenLogs reopening a
+// location's file.
+func TestAccessLogsPerLocation(t *testing.T) {
+	refused, err := bench.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	yaml := strings.NewReplacer("{TMP}", dir, "{U0}", refused).Replace(`
+error_log: {TMP}/error.log
+http:
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  map:
+    - map: $uri $loggable
+      default: "1"
+      values: ['/quiet 0', '/empty ""']
+  access_log: {TMP}/http.log
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      root: {TMP}
+      access_log:
+        - {path: {TMP}/all.log, format: 'all $request $status'}
+        - {path: {TMP}/cond.log, format: 'cond $request $status', if: $loggable}
+      locations:
+        - {path: /, proxy_pass: http://{U0}}
+        - path: /loc/
+          proxy_pass: http://{U0}
+          access_log: {path: {TMP}/loc.log, format: 'loc $uri $status'}
+        - {path: /off/, proxy_pass: http://{U0}, access_log: off}
+        - {path: /tf/, try_files: $uri /loc/fallback}
+`)
+	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := proxy.New(cfg, proxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	get := func(path string) {
+		t.Helper()
+		resp, err := c.Get("http://" + p.Addrs()[0] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 502 {
+			t.Fatalf("%s: status %d, want 502", path, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{"/a", "/quiet", "/empty", "/loc/x", "/off/x", "/tf/x"} {
+		get(path)
+	}
+	// A request line nginx refuses: answered 400 by the server, before
+	// any location, so logged by the server's logs.
+	nc, err := net.Dial("tcp", p.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write([]byte("GARBAGE\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := bufio.NewReader(nc).ReadString('\n'); err != nil || !strings.Contains(st, " 400 ") {
+		t.Fatalf("status line %q, %v; want 400", st, err)
+	}
+
+	want := map[string]string{
+		"all.log":  "all GET /a HTTP/1.1 502\nall GET /quiet HTTP/1.1 502\nall GET /empty HTTP/1.1 502\nall GARBAGE 400\n",
+		"cond.log": "cond GET /a HTTP/1.1 502\ncond GARBAGE 400\n",
+		"loc.log":  "loc /loc/x 502\nloc /loc/fallback 502\n",
+	}
+	for name, w := range want {
+		got := strings.Join(readAccessLog(t, filepath.Join(dir, name), strings.Count(w, "\n")), "\n") + "\n"
+		if got != w {
+			t.Errorf("%s:\n%s\nwant\n%s", name, got, w)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "http.log")); err == nil {
+		t.Errorf("http.log, replaced at the server level, was written:\n%s", b)
+	}
+
+	// USR1 after logrotate: the location's file is reopened too.
+	if err := os.Rename(filepath.Join(dir, "loc.log"), filepath.Join(dir, "loc.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ReopenLogs(); err != nil {
+		t.Fatal(err)
+	}
+	get("/loc/y")
+	if got := readAccessLog(t, filepath.Join(dir, "loc.log"), 1); len(got) != 1 || got[0] != "loc /loc/y 502" {
+		t.Errorf("reopened loc.log = %q, want the one line of /loc/y", got)
+	}
+}

@@ -1,0 +1,237 @@
+package config
+
+import (
+	"fmt"
+	"net/textproto"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// What happens to the upstream's response headers on their way to the
+// client (nginx's proxy module): proxy_redirect rewrites Location and
+// Refresh, proxy_cookie_domain and proxy_cookie_path rewrite Set-Cookie,
+// proxy_hide_header and proxy_pass_header change which headers pass, and
+// proxy_ignore_headers which ones spillway acts on; the fastcgi_ ones for
+// fastcgi_pass. All are written in http, server and location; a level that
+// writes one replaces what it inherits, as in nginx.
+
+// HeaderRewrite is one proxy_redirect, proxy_cookie_domain or
+// proxy_cookie_path: Pattern is a prefix (proxy_redirect, proxy_cookie_path;
+// the whole domain for proxy_cookie_domain), with variables, unless Regex is
+// set ("~" and "~*" forms); Replacement has variables and, with Regex, its
+// captures $1..$9.
+type HeaderRewrite struct {
+	Pattern     string
+	Regex       *regexp.Regexp
+	Replacement string
+}
+
+// UpstreamHeaders is a location's handling of the upstream's response
+// headers.
+type UpstreamHeaders struct {
+	// Redirect is proxy_redirect, first match wins; empty = off. nginx's
+	// default (proxy_redirect default) is one entry made of proxy_pass and
+	// the location's path.
+	Redirect     []HeaderRewrite
+	CookieDomain []HeaderRewrite // proxy_cookie_domain, first match wins
+	CookiePath   []HeaderRewrite // proxy_cookie_path, first match wins
+	// Hide lists more headers not passed to the client (proxy_hide_header),
+	// Pass headers passed although nginx hides them by default
+	// (proxy_pass_header: Server, X-Pad, X-Accel-*); canonical names.
+	Hide, Pass []string
+	// IgnoreAccelBuffering is proxy_ignore_headers X-Accel-Buffering: the
+	// upstream's "X-Accel-Buffering: no" does not turn buffering off.
+	IgnoreAccelBuffering bool
+}
+
+// rewriteRule is one entry of proxy_redirect and the cookie directives as
+// written: "default", or a pattern and its replacement.
+type rewriteRule struct {
+	Default              bool
+	Pattern, Replacement string
+}
+
+// upstreamHeaderDirectives are the raw keys (http, server, location).
+type upstreamHeaderDirectives struct {
+	ProxyRedirect        *opt[[]rewriteRule] `mapstructure:"proxy_redirect"`
+	ProxyCookieDomain    *opt[[]rewriteRule] `mapstructure:"proxy_cookie_domain"`
+	ProxyCookiePath      *opt[[]rewriteRule] `mapstructure:"proxy_cookie_path"`
+	ProxyHideHeader      *opt[words]         `mapstructure:"proxy_hide_header"`
+	ProxyPassHeader      *opt[words]         `mapstructure:"proxy_pass_header"`
+	ProxyIgnoreHeaders   *opt[words]         `mapstructure:"proxy_ignore_headers"`
+	FastcgiHideHeader    *opt[words]         `mapstructure:"fastcgi_hide_header"`
+	FastcgiPassHeader    *opt[words]         `mapstructure:"fastcgi_pass_header"`
+	FastcgiIgnoreHeaders *opt[words]         `mapstructure:"fastcgi_ignore_headers"`
+}
+
+func (d *upstreamHeaderDirectives) inherit(p *upstreamHeaderDirectives) {
+	merge(&d.ProxyRedirect, p.ProxyRedirect)
+	merge(&d.ProxyCookieDomain, p.ProxyCookieDomain)
+	merge(&d.ProxyCookiePath, p.ProxyCookiePath)
+	merge(&d.ProxyHideHeader, p.ProxyHideHeader)
+	merge(&d.ProxyPassHeader, p.ProxyPassHeader)
+	merge(&d.ProxyIgnoreHeaders, p.ProxyIgnoreHeaders)
+	merge(&d.FastcgiHideHeader, p.FastcgiHideHeader)
+	merge(&d.FastcgiPassHeader, p.FastcgiPassHeader)
+	merge(&d.FastcgiIgnoreHeaders, p.FastcgiIgnoreHeaders)
+}
+
+// ignorable are proxy_ignore_headers' names. Without a cache, and with
+// X-Accel-Redirect, X-Accel-Limit-Rate and X-Accel-Charset never acted on
+// by spillway, only X-Accel-Buffering changes anything.
+var ignorable = []string{"X-Accel-Redirect", "X-Accel-Expires", "X-Accel-Limit-Rate", "X-Accel-Buffering",
+	"X-Accel-Charset", "Expires", "Cache-Control", "Set-Cookie", "Vary"}
+
+// resolveUpstreamHeaders fills in loc.UpstreamHeaders, after proxy_pass or
+// fastcgi_pass is known.
+func (d *upstreamHeaderDirectives) resolveInto(loc *Location, p *problems) {
+	hide, pass, ignore := d.ProxyHideHeader, d.ProxyPassHeader, d.ProxyIgnoreHeaders
+	if loc.FastCGI != nil {
+		hide, pass, ignore = d.FastcgiHideHeader, d.FastcgiPassHeader, d.FastcgiIgnoreHeaders
+	}
+	u := &loc.UpstreamHeaders
+	for _, h := range hide.or(nil) {
+		u.Hide = append(u.Hide, textproto.CanonicalMIMEHeaderKey(h))
+	}
+	for _, h := range pass.or(nil) {
+		c := textproto.CanonicalMIMEHeaderKey(h)
+		if c == "Date" {
+			p.add(pass.at(), `"%s" cannot be passed: spillway always sends its own Date header`, h)
+			continue
+		}
+		u.Pass = append(u.Pass, c)
+	}
+	for _, h := range ignore.or(nil) {
+		c := textproto.CanonicalMIMEHeaderKey(h)
+		if !slices.Contains(ignorable, c) {
+			p.add(ignore.at(), `invalid value "%s"`, h)
+		}
+		u.IgnoreAccelBuffering = u.IgnoreAccelBuffering || c == "X-Accel-Buffering"
+	}
+	if loc.FastCGI != nil || loc.ProxyPass.Scheme == "" {
+		return // the cookie and redirect rewrites are proxy_pass's
+	}
+	rules := d.ProxyRedirect.or([]rewriteRule{{Default: true}}) // nginx's default: proxy_redirect default
+	for _, r := range rules {
+		if r.Default {
+			u.Redirect = append(u.Redirect, defaultRedirect(loc))
+			continue
+		}
+		u.Redirect = append(u.Redirect, compileRewrite(r, false, d.ProxyRedirect.at(), p))
+	}
+	for _, r := range d.ProxyCookieDomain.or(nil) {
+		if r.Default {
+			p.add(d.ProxyCookieDomain.at(), `invalid parameter "default"`)
+			continue
+		}
+		u.CookieDomain = append(u.CookieDomain, compileRewrite(r, true, d.ProxyCookieDomain.at(), p))
+	}
+	for _, r := range d.ProxyCookiePath.or(nil) {
+		if r.Default {
+			p.add(d.ProxyCookiePath.at(), `invalid parameter "default"`)
+			continue
+		}
+		u.CookiePath = append(u.CookiePath, compileRewrite(r, false, d.ProxyCookiePath.at(), p))
+	}
+}
+
+// defaultRedirect is nginx's "proxy_redirect default": proxy_pass as
+// written becomes the location's path when proxy_pass has a URI part;
+// without one, proxy_pass followed by "/" becomes "/".
+func defaultRedirect(loc *Location) HeaderRewrite {
+	pp := loc.ProxyPass
+	url := pp.Scheme + "://" + pp.Host
+	if !pp.HasURI {
+		return HeaderRewrite{Pattern: url + "/", Replacement: "/"}
+	}
+	if strings.HasPrefix(pp.Host, "unix:") {
+		url += ":"
+	}
+	return HeaderRewrite{Pattern: url + pp.URI, Replacement: loc.Path}
+}
+
+// compileRewrite reads one rule: "~regex" (case-sensitive; "~*regex"
+// caseless, and always caseless for proxy_cookie_domain), else a prefix
+// with variables, whose leading "." proxy_cookie_domain drops (in the
+// replacement too).
+func compileRewrite(r rewriteRule, domain bool, key string, p *problems) HeaderRewrite {
+	h := HeaderRewrite{Pattern: r.Pattern, Replacement: r.Replacement}
+	if rest, ok := strings.CutPrefix(r.Pattern, "~"); ok {
+		caseless := domain
+		if r, ok := strings.CutPrefix(rest, "*"); ok && !domain {
+			rest, caseless = r, true
+		}
+		re, err := compilePCRE(rest, caseless)
+		if err != nil {
+			p.add(key, "%s", err)
+			return h
+		}
+		h.Pattern, h.Regex = rest, re
+		p.checkCaptureVariables(key, h.Replacement)
+		return h
+	}
+	if domain {
+		h.Pattern = strings.TrimPrefix(h.Pattern, ".")
+		h.Replacement = strings.TrimPrefix(h.Replacement, ".")
+	}
+	p.checkVariables(key, "pattern", h.Pattern)
+	p.checkVariables(key, "replacement", h.Replacement)
+	return h
+}
+
+// rewriteRulesFrom decodes proxy_redirect and the cookie directives:
+// "off" (none), "default", "PATTERN REPLACEMENT", or a list of entries,
+// each "default", "PATTERN REPLACEMENT" or [PATTERN, REPLACEMENT] (for a
+// pattern with spaces).
+func rewriteRulesFrom(in any) ([]rewriteRule, error) {
+	one := func(e any) (rewriteRule, error) {
+		switch x := e.(type) {
+		case string:
+			if x == "default" {
+				return rewriteRule{Default: true}, nil
+			}
+			f := strings.Fields(x)
+			if len(f) != 2 {
+				return rewriteRule{}, fmt.Errorf(`invalid number of arguments in %q: want "default" or "pattern replacement"`, x)
+			}
+			return rewriteRule{Pattern: f[0], Replacement: f[1]}, nil
+		case []any:
+			if len(x) != 2 {
+				return rewriteRule{}, fmt.Errorf("want [pattern, replacement], got %d items", len(x))
+			}
+			a, ok1 := x[0].(string)
+			b, ok2 := x[1].(string)
+			if !ok1 || !ok2 || a == "" {
+				return rewriteRule{}, fmt.Errorf("want [pattern, replacement] as strings")
+			}
+			return rewriteRule{Pattern: a, Replacement: b}, nil
+		}
+		return rewriteRule{}, fmt.Errorf(`expected "default", "pattern replacement" or [pattern, replacement], got %s`, kindOf(e))
+	}
+	switch x := in.(type) {
+	case string:
+		if x == "off" {
+			return []rewriteRule{}, nil
+		}
+		r, err := one(x)
+		return []rewriteRule{r}, err
+	case []any:
+		if len(x) == 1 && x[0] == "off" {
+			return []rewriteRule{}, nil
+		}
+		out := make([]rewriteRule, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok && s == "off" {
+				return nil, fmt.Errorf(`"off" cannot be combined with other entries`)
+			}
+			r, err := one(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf(`expected "off", "default", "pattern replacement" or a list of them, got %s`, kindOf(in))
+}

@@ -1,0 +1,332 @@
+//go:build linux
+
+package proxy_test
+
+// HTTP/3 to clients (issue 21): "listen ... quic" beside "listen ... ssl",
+// each request stream through the same lifecycle as an HTTP/1.1 or
+// HTTP/2 request, with quic-go's HTTP/3 client on 127.0.0.1 UDP.
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"spillway/proxy/config"
+
+	"spillway/proxy/internal/testutil"
+)
+
+const h3Tmpl = `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  proxy_buffers: 4 8k
+  upstreams:
+    app:
+      servers: [{address: {U0}}, {address: {U1}}]
+  servers:
+    - listen: ["127.0.0.1:0 ssl", "127.0.0.1:0 quic reuseport"]
+      server_name: [localhost]
+      ssl_certificate: {CERT}
+      ssl_certificate_key: {KEY}
+      http3_max_concurrent_streams: 8
+      add_header: ['Alt-Svc h3=":443"; ma=86400']
+      access_log: {path: {ALOG}, format: '"$request" $server_protocol $status $body_bytes_sent $scheme $http3 $connection'}
+      locations:
+        - path: /
+          proxy_pass: http://app
+          proxy_next_upstream: error timeout
+        - path: /gone
+          return: 444
+        - path: /lit
+          return: 200 literal
+`
+
+// h3Client is quic-go's HTTP/3 transport trusting the rig's CA; qc tunes
+// QUIC (nil: quic-go's defaults).
+func (r *h2Rig) h3Client(qc *quic.Config) (*http.Client, *http3.Transport) {
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: r.ca.pool(), ServerName: "localhost"}, QUICConfig: qc}
+	r.t.Cleanup(func() { tr.Close() })
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}, tr
+}
+
+func (r *h2Rig) quicAddr() string {
+	a := r.p.QUICAddrs()
+	if len(a) != 1 {
+		r.t.Fatalf("QUIC addresses %v, want one", a)
+	}
+	return a[0]
+}
+
+// A request with a body goes through routing, buffering and its replay
+// after a reset upstream (SetLinger(0)), and is logged as HTTP/3.0 with
+// $http3 "h3"; return 444 resets the stream and the connection lives on.
+func TestHTTP3Lifecycle(t *testing.T) {
+	r := newH2Rig(t, h3Tmpl, resettingUpstream(t), echoOrigin(t))
+	c, _ := r.h3Client(nil)
+	base := "https://" + r.quicAddr()
+
+	req, _ := http.NewRequest("PUT", base+"/a?q=1", strings.NewReader("hello body"))
+	req.Header.Set("X-Test", "yes")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 3 {
+		t.Fatalf("protocol %s, want HTTP/3.0", resp.Proto)
+	}
+	want := "PUT /a?q=1 host=app x=yes cl=10 body=hello body"
+	if resp.StatusCode != 200 || string(b) != want {
+		t.Errorf("got %d %q, want 200 %q", resp.StatusCode, b, want)
+	}
+	if resp.Header.Get("Upgrade") != "" || resp.Header.Get("X-Origin") != "echo" || resp.Header.Get("Server") != "spillway" {
+		t.Errorf("headers %v: want X-Origin and Server, no Upgrade", resp.Header)
+	}
+	if !strings.Contains(r.elog.String(), "recv() failed (104: Connection reset by peer) while reading response header from upstream") {
+		t.Errorf("error log lacks the reset upstream's line:\n%s", r.elog.String())
+	}
+	// Alt-Svc is an add_header like any: here on HTTP/3, and on the TLS
+	// address over HTTP/1.1, where a browser learns of HTTP/3.
+	if got := resp.Header.Get("Alt-Svc"); got != `h3=":443"; ma=86400` {
+		t.Errorf("Alt-Svc %q", got)
+	}
+
+	resp, err = c.Get(base + "/lit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "literal" {
+		t.Errorf("/lit: %d %q", resp.StatusCode, b)
+	}
+	if _, err := c.Get(base + "/gone"); err == nil {
+		t.Errorf("/gone: answered, want the stream reset")
+	}
+	resp, err = c.Get(base + "/lit")
+	if err != nil {
+		t.Fatalf("after a reset stream: %v", err)
+	}
+	resp.Body.Close()
+
+	testutil.Eventually(t, "the access-log lines", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") >= 4 })
+	lines := strings.Split(strings.TrimSpace(r.accessLog()), "\n")
+	if !strings.HasPrefix(lines[0], `"PUT /a?q=1 HTTP/3.0" HTTP/3.0 200 47 https h3 `) {
+		t.Errorf("access log: %q", lines[0])
+	}
+	// One QUIC connection: one $connection for its streams (quic-go's
+	// client opens a new connection after a reset stream: the last line).
+	conn := func(l string) string { f := strings.Fields(l); return f[len(f)-1] }
+	for _, l := range lines[1:3] {
+		if conn(l) != conn(lines[0]) || !strings.Contains(l, " HTTP/3.0 ") {
+			t.Errorf("line %q: want HTTP/3.0 on connection %s\n%s", l, conn(lines[0]), r.accessLog())
+		}
+	}
+	if !strings.Contains(r.accessLog(), `"GET /gone HTTP/3.0" HTTP/3.0 444 0 `) {
+		t.Errorf("no 444 line:\n%s", r.accessLog())
+	}
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.ca.pool(), ServerName: "localhost"}}}
+	if resp, err := h1.Get("https://" + r.addr + "/h1"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+		if resp.ProtoMajor != 1 || resp.Header.Get("Alt-Svc") != `h3=":443"; ma=86400` {
+			t.Errorf("TLS address: %s Alt-Svc %q", resp.Proto, resp.Header.Get("Alt-Svc"))
+		}
+	}
+	h1.CloseIdleConnections()
+}
+
+// A stream whose flow-control window is closed (the client reads nothing)
+// is a slow client: its buffered response spills after proxy_spill_grace
+// and the upstream is released, while another stream of the same
+// connection is served.
+func TestHTTP3SlowStreamSpills(t *testing.T) {
+	const size = 4 << 20
+	o := newBigOrigin(t, size)
+	r := newH2Rig(t, h3Tmpl, o.addr, o.addr)
+	c, _ := r.h3Client(&quic.Config{InitialStreamReceiveWindow: 64 << 10, MaxStreamReceiveWindow: 64 << 10})
+	base := "https://" + r.quicAddr()
+
+	big, err := c.Get(base + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Body.Close()
+	testutil.Eventually(t, "the spill and the upstream's last byte", 20*time.Second, func() bool {
+		return o.done.Load() && strings.Contains(r.elog.String(), "an upstream response is buffered to a temporary file")
+	})
+	small, err := c.Get(base + "/small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(small.Body)
+	small.Body.Close()
+	if small.StatusCode != 200 || string(b) != "small" {
+		t.Errorf("/small: %d %q", small.StatusCode, b)
+	}
+	all, err := io.ReadAll(big.Body)
+	if err != nil || len(all) != size || !bytes.Equal(all[size-16:], []byte("0123456789abcdef")) {
+		t.Fatalf("/big: %d bytes, err %v", len(all), err)
+	}
+	testutil.Eventually(t, "two access-log lines", 5*time.Second, func() bool { return strings.Count(r.accessLog(), "\n") == 2 })
+	if !strings.Contains(r.accessLog(), `"GET /big HTTP/3.0" HTTP/3.0 200 4194304 `) {
+		t.Errorf("access log:\n%s", r.accessLog())
+	}
+}
+
+// Graceful quit: the stream in flight gets its whole answer, then the
+// connection is closed with H3_NO_ERROR and Shutdown returns; a reload
+// keeps the QUIC socket and the connection, and serves the next stream
+// with the new configuration.
+func TestHTTP3ReloadQuit(t *testing.T) {
+	addr, arrived, release := slowOrigin(t)
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	yaml := strings.NewReplacer("{CERT}", cf, "{KEY}", kf, "{ALOG}", filepath.Join(dir, "access.log"),
+		"{TMP}", dir, "{U0}", addr, "{U1}", addr).Replace(h3Tmpl)
+	r := &h2Rig{rig: newRig(t, "info", yaml), ca: ca}
+	c, _ := r.h3Client(nil)
+	base := "https://" + r.quicAddr()
+
+	resp, err := c.Get(base + "/lit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := c.Get(base + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-arrived
+	// A reload keeps the socket and the connection: the next stream on
+	// it is served by the new configuration.
+	cfg, err := config.LoadBytes(filepath.Join(t.TempDir(), "proxy.yaml"), []byte(strings.Replace(yaml, "level: info", "level: warn", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.p.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if a := r.p.QUICAddrs(); len(a) != 1 || a[0] != r.quicAddr() {
+		t.Errorf("after the reload: QUIC addresses %v", a)
+	}
+	resp, err = c.Get(base + "/lit")
+	if err != nil {
+		t.Fatalf("after the reload: %v", err)
+	}
+	resp.Body.Close()
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		stopped <- r.p.Shutdown(ctx)
+	}()
+	testutil.Eventually(t, "the QUIC address closed to new streams", 10*time.Second, func() bool { return len(r.p.QUICAddrs()) == 0 })
+	close(release)
+	if b := <-got; b != "late" {
+		t.Errorf("the stream in flight got %q, want \"late\"", b)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if _, err := c.Get(base + "/lit"); err == nil {
+		t.Errorf("a request after the quit was answered")
+	} else {
+		var ae *quic.ApplicationError
+		var ie *quic.IdleTimeoutError
+		if !errors.As(err, &ae) && !errors.As(err, &ie) && !strings.Contains(err.Error(), "H3_NO_ERROR") && !strings.Contains(err.Error(), "timeout") {
+			t.Logf("after the quit: %v", err)
+		}
+	}
+}
+
+// Many streams opened and reset at once: quic-go holds each connection to
+// http3_max_concurrent_streams (8) open streams, so the upstream never
+// holds more, and the goroutines and heap come back.
+func TestHTTP3StreamFlood(t *testing.T) {
+	o := newCountingOrigin(t)
+	r := newH2Rig(t, h3Tmpl, o.addr, o.addr)
+	c, _ := r.h3Client(nil)
+	base := "https://" + r.quicAddr()
+	resp, err := c.Get(base + "/lit") // the connection, before the baseline
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	baseG, baseHeap := runtime.NumGoroutine(), heapInUse()
+	const rounds, perRound = 5, 40
+	for round := 0; round < rounds; round++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for i := 0; i < perRound; i++ {
+			req, _ := http.NewRequestWithContext(ctx, "GET", base+"/r", nil)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if resp, err := c.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}()
+		}
+		// 40 streams asked for, 8 let through to the upstream at once.
+		testutil.Eventually(t, "8 requests at the upstream", 10*time.Second, func() bool { return o.now.Load() == 8 })
+		cancel() // every stream reset: the 8 open and the 32 waiting
+		wg.Wait()
+		testutil.Eventually(t, "the upstream requests ended", 10*time.Second, func() bool { return o.now.Load() == 0 })
+	}
+	t.Logf("%d streams opened and reset; upstream saw %d requests, at most %d at once", rounds*perRound, o.all.Load(), o.max.Load())
+	if m := o.max.Load(); m > 8 {
+		t.Errorf("the upstream held %d requests at once, over http3_max_concurrent_streams 8", m)
+	}
+	testutil.Eventually(t, "the goroutines back", 10*time.Second, func() bool { return runtime.NumGoroutine() <= baseG+10 })
+	if grown := int64(heapInUse()) - int64(baseHeap); grown > 16<<20 {
+		t.Errorf("heap grew by %d bytes", grown)
+	}
+	close(o.release)
+	resp, err = c.Get(base + "/lit")
+	if err != nil {
+		t.Fatalf("after the flood: %v", err)
+	}
+	resp.Body.Close()
+}
+
+// curl --http3, when the installed curl has HTTP/3 (Debian's does not).
+func TestHTTP3Curl(t *testing.T) {
+	out, err := exec.Command("curl", "--version").Output()
+	if err != nil || !strings.Contains(string(out), "HTTP3") {
+		t.Skip("curl without HTTP/3")
+	}
+	r := newH2Rig(t, h3Tmpl, echoOrigin(t), echoOrigin(t))
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	writeFile(t, ca, r.ca.pem)
+	b, err := exec.Command("curl", "-sS", "--http3-only", "--cacert", ca, "--resolve", "localhost:"+strings.Split(r.quicAddr(), ":")[1]+":127.0.0.1",
+		"https://localhost:"+strings.Split(r.quicAddr(), ":")[1]+"/lit").CombinedOutput()
+	if err != nil || string(b) != "literal" {
+		t.Errorf("curl: %v %q", err, b)
+	}
+}

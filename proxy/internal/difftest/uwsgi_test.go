@@ -1,0 +1,178 @@
+package difftest
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"spillway/proxy/config"
+
+	"spillway/proxy/internal/testutil"
+)
+
+// uwsgiEnvApp answers with the CGI vars it got (upper-case names, sorted),
+// its body's length and the body: what a uwsgi_pass sends, as the
+// application sees it.
+const uwsgiEnvApp = `def application(env, start_response):
+    body = env['wsgi.input'].read()
+    skip = ('SERVER_PORT', 'REMOTE_PORT', 'DOCUMENT_ROOT')
+    lines = ['%s=%s' % (k, v) for k, v in sorted(env.items()) if k.isupper() and k not in skip]
+    status = '404 Not Found' if env.get('PATH_INFO', '').endswith('/missing') else '200 OK'
+    start_response(status, [('Content-Type', 'text/plain')])
+    return [('\n'.join(lines) + '\nbody %d ' % len(body)).encode() + body]
+`
+
+// TestUwsgiDifferential sends the same requests through nginx and spillway
+// to one real uWSGI application, both with Debian's uwsgi_params, and
+// compares what the application saw (every var but the ports and
+// $document_root, which differ by side) and what the client got back.
+func TestUwsgiDifferential(t *testing.T) {
+	bin := nginxBin(t)
+	sock := startUwsgiApp(t)
+	var locDirs []Directive
+	sc := bufio.NewScanner(strings.NewReader(config.UwsgiParams))
+	for sc.Scan() {
+		f := strings.Fields(strings.TrimSuffix(strings.TrimSpace(sc.Text()), ";"))
+		if len(f) >= 3 && f[0] == "uwsgi_param" {
+			locDirs = append(locDirs, Directive{Name: "uwsgi_param", Value: strings.Join(f[1:], " ")})
+		}
+	}
+	locDirs = append(locDirs, Directive{Name: "uwsgi_pass", Value: "unix:" + sock})
+	s := &Scenario{Name: "uwsgi", Servers: []Server{{}}, Locations: []Location{{Path: "/u/", Directives: locDirs}}}
+	addrs := []string{indexServer(t, 0)}
+	type req struct {
+		method, path, body string
+		header             map[string]string
+	}
+	reqs := []req{
+		{"GET", "/u/a/b?x=1&y=%20z", "", map[string]string{"X-Test": "yes", "X-Under_Score": "dropped?"}},
+		{"POST", "/u/form", "a=1&b=2", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+		{"PUT", "/u/upload", strings.Repeat("0123456789", 10000), nil},
+		{"GET", "/u/missing", "", nil},
+		{"HEAD", "/u/head", "", nil},
+	}
+	dir := t.TempDir()
+	got := map[string][]string{}
+	for _, sd := range []side{nginxSide{bin: bin}, spillwaySide{}} {
+		d := filepath.Join(dir, sd.name())
+		subs := []string{"", "client", "proxy"}
+		if sd.name() == "spillway" {
+			subs = append(subs, "uwsgi") // nginx's side makes its own
+		}
+		for _, sub := range subs {
+			if err := os.Mkdir(filepath.Join(d, sub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := sd.start(s, d, addrs, t.Cleanup)
+		if err != nil {
+			t.Fatalf("%s: %v", sd.name(), err)
+		}
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+		for _, q := range reqs {
+			hr, _ := http.NewRequest(q.method, "http://"+r.addr()+q.path, strings.NewReader(q.body))
+			if q.body == "" {
+				hr.Body = nil
+			}
+			hr.Host = "app.example"
+			for k, v := range q.header {
+				hr.Header.Set(k, v)
+			}
+			resp, err := client.Do(hr)
+			if err != nil {
+				_ = r.stop()
+				t.Fatalf("%s %s %s: %v\n%s\n%s", sd.name(), q.method, q.path, err, r.config(), r.log())
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			got[sd.name()] = append(got[sd.name()], resp.Status+" "+resp.Header.Get("Content-Type")+"\n"+string(bytes.ReplaceAll(b, []byte(strings.Repeat("0123456789", 10)), []byte("<100>"))))
+		}
+		if err := r.stop(); err != nil {
+			t.Errorf("%s: %v", sd.name(), err)
+		}
+		if t.Failed() || os.Getenv("DIFFTEST_VERBOSE") != "" {
+			t.Logf("%s's error log:\n%s", sd.name(), r.log())
+		}
+	}
+	for i, q := range reqs {
+		if ng, sp := got["nginx"][i], got["spillway"][i]; ng != sp {
+			nl, sl := strings.Split(ng, "\n"), strings.Split(sp, "\n")
+			for j := 0; j < max(len(nl), len(sl)); j++ {
+				var a, b string
+				if j < len(nl) {
+					a = nl[j]
+				}
+				if j < len(sl) {
+					b = sl[j]
+				}
+				if a != b {
+					t.Errorf("%s %s, line %d: nginx %q, spillway %q", q.method, q.path, j, clip(a), clip(b))
+				}
+			}
+		}
+	}
+}
+
+// startUwsgiApp runs uWSGI with uwsgiEnvApp on a unix socket (skipped
+// without uwsgi unless SPILLWAY_REQUIRE_UWSGI=1), stopped by its handle.
+func startUwsgiApp(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("uwsgi")
+	if err != nil {
+		if os.Getenv("SPILLWAY_REQUIRE_UWSGI") == "1" {
+			t.Fatalf("uwsgi not found (apt-get install uwsgi-core uwsgi-plugin-python3) and SPILLWAY_REQUIRE_UWSGI=1: %v", err)
+		}
+		t.Skipf("uwsgi not found (apt-get install uwsgi-core uwsgi-plugin-python3): %v", err)
+	}
+	dir := t.TempDir()
+	app, sock := filepath.Join(dir, "app.py"), filepath.Join(dir, "app.sock")
+	if err := os.WriteFile(app, []byte(uwsgiEnvApp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--plugin", "python3", "--socket", sock, "--wsgi-file", app, "--need-app",
+		"--processes", "1", "--disable-logging", "--buffer-size", "32768")
+	out := &testutil.LogBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	// uWSGI creates the socket before it loads the application: wait for
+	// an accepted connection, not for the file.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		select {
+		case <-done:
+			t.Fatalf("uwsgi exited:\n%s", out.String())
+		default:
+		}
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("uwsgi did not listen on %s within 30s:\n%s", sock, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return sock
+}
