@@ -12,15 +12,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	bench "spillway/bench/upstreamsim"
 
@@ -281,21 +278,6 @@ func TestUwsgiModifiersAndLimits(t *testing.T) {
 }
 
 // uwsgiBin finds uWSGI with its python3 plugin, or skips.
-func uwsgiBin(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"uwsgi", "uwsgi-core"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "uwsgi not found (apt-get install uwsgi-core uwsgi-plugin-python3)"
-	if os.Getenv("SPILLWAY_REQUIRE_UWSGI") == "1" {
-		t.Fatal(msg + ", and SPILLWAY_REQUIRE_UWSGI=1 requires it")
-	}
-	t.Skip(msg + ": tests against a real uWSGI skipped")
-	return ""
-}
-
 const uwsgiApp = `import hashlib
 def application(env, start_response):
     body = env['wsgi.input'].read()
@@ -312,58 +294,12 @@ def application(env, start_response):
     return [out.encode()]
 `
 
-// startUwsgi runs uWSGI with uwsgiApp on a unix socket; the test stops it
-// through its process handle.
-func startUwsgi(t *testing.T) string {
-	t.Helper()
-	bin := uwsgiBin(t)
-	dir := t.TempDir()
-	app, sock := filepath.Join(dir, "app.py"), filepath.Join(dir, "app.sock")
-	if err := os.WriteFile(app, []byte(uwsgiApp), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--plugin", "python3", "--socket", sock, "--wsgi-file", app, "--need-app",
-		"--processes", "1", "--disable-logging", "--buffer-size", "32768")
-	out := &testutil.LogBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("uwsgi:\n%s", out.String())
-		}
-	})
-	testutil.Eventually(t, "uwsgi listening on "+sock, 30*time.Second, func() bool {
-		select {
-		case <-done:
-			t.Fatalf("uwsgi exited:\n%s", out.String())
-		default:
-		}
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return "unix:" + sock
-}
-
 // A real uWSGI application behind uwsgi_pass: the method, path, query,
 // body and headers reach it; its status and headers come back; a large
 // answer is relayed whole; a server that refuses is retried on the next
 // one, logged with nginx's uwsgi:// upstream.
 func TestUwsgiRealServer(t *testing.T) {
-	sock := startUwsgi(t)
+	sock := "unix:" + testutil.StartUwsgi(t, uwsgiApp)
 	refused, err := bench.RefusedAddr()
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,7 +34,7 @@ const uwsgiEnvApp = `def application(env, start_response):
 // $document_root, which differ by side) and what the client got back.
 func TestUwsgiDifferential(t *testing.T) {
 	bin := nginxBin(t)
-	sock := startUwsgiApp(t)
+	sock := testutil.StartUwsgi(t, uwsgiEnvApp) // stopped by its handle
 	var locDirs []Directive
 	sc := bufio.NewScanner(strings.NewReader(config.UwsgiParams))
 	for sc.Scan() {
@@ -120,59 +117,4 @@ func TestUwsgiDifferential(t *testing.T) {
 			}
 		}
 	}
-}
-
-// startUwsgiApp runs uWSGI with uwsgiEnvApp on a unix socket (skipped
-// without uwsgi unless SPILLWAY_REQUIRE_UWSGI=1), stopped by its handle.
-func startUwsgiApp(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("uwsgi")
-	if err != nil {
-		if os.Getenv("SPILLWAY_REQUIRE_UWSGI") == "1" {
-			t.Fatalf("uwsgi not found (apt-get install uwsgi-core uwsgi-plugin-python3) and SPILLWAY_REQUIRE_UWSGI=1: %v", err)
-		}
-		t.Skipf("uwsgi not found (apt-get install uwsgi-core uwsgi-plugin-python3): %v", err)
-	}
-	dir := t.TempDir()
-	app, sock := filepath.Join(dir, "app.py"), filepath.Join(dir, "app.sock")
-	if err := os.WriteFile(app, []byte(uwsgiEnvApp), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--plugin", "python3", "--socket", sock, "--wsgi-file", app, "--need-app",
-		"--processes", "1", "--disable-logging", "--buffer-size", "32768")
-	out := &testutil.LogBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	// uWSGI creates the socket before it loads the application: wait for
-	// an accepted connection, not for the file.
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		select {
-		case <-done:
-			t.Fatalf("uwsgi exited:\n%s", out.String())
-		default:
-		}
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("uwsgi did not listen on %s within 30s:\n%s", sock, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return sock
 }
