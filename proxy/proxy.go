@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/buffer"
+	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/liveset"
@@ -344,14 +345,14 @@ type clientConn struct {
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
-	head   headLF      // the first request head's bare LFs (barelf.go)
-	closed atomic.Bool // Close ran: HTTP/2's server and fasthttp both close it
+	head   client.HeadLF // the first request head's bare LFs (package client)
+	closed atomic.Bool   // Close ran: HTTP/2's server and fasthttp both close it
 }
 
 // Read is what fasthttp reads on a plain connection: the first head with
-// its bare LFs made CRLF (barelf.go), then the bytes as they come, after a
+// its bare LFs made CRLF (client.HeadLF), then the bytes as they come, after a
 // PROXY protocol header (proxyproto.go).
-func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.readRaw, b) }
+func (c *clientConn) Read(b []byte) (int, error) { return c.head.Read(c.readRaw, b) }
 
 func (c *clientConn) Close() error {
 	if c.closed.Swap(true) {
@@ -500,7 +501,7 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		// 408, nothing sent.
 		vh = headSoFar(err, vhosts, &f)
 		action := "reading client request headers"
-		if !lineEnded(err) {
+		if !client.LineEnded(err) {
 			action = "reading client request line"
 		}
 		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: action, Fields: &f})
@@ -508,8 +509,8 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		_ = ctx.Conn().Close()
 	default:
 		// A request line or head fasthttp refused: nginx's line for it
-		// (clienterr.go).
-		e := parseErrorEntry(err, vhosts, f, conn)
+		// (package client, parseerr.go).
+		e := client.ParseErrorEntry(err, serverName(vhosts), f, conn)
 		p.elog.Write(e)
 		if e.Fields.Host != "" {
 			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then

@@ -295,7 +295,7 @@ func (f *frontConn) Read(b []byte) (int, error) {
 		}
 	}
 	if tc := f.tc.Load(); tc != nil {
-		return f.clientConn.head.read(tc.Read, b) // the head inside TLS (barelf.go)
+		return f.clientConn.head.Read(tc.Read, b) // the head inside TLS (package client)
 	}
 	return f.clientConn.Read(b)
 }
