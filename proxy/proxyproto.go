@@ -18,6 +18,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
+	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
 )
 
@@ -89,7 +90,7 @@ func (c *clientConn) firstByte() (byte, error) {
 			return b[0], nil
 		}
 	}
-	return peekByte(c.TCPConn)
+	return client.PeekByte(c.TCPConn)
 }
 
 // readProxyHeader is ngx_proxy_protocol_read on the connection's first

@@ -11,6 +11,10 @@
 //	bare LF line ends      HeadLF: the first head's lone LFs made CRLF (barelf.go)
 //	request targets        TargetHost, RouteHost: nginx's request-line
 //	                       parser on the target (target.go)
+//	TLS front              ServerTLSConfig (ssl_certificate, ssl_protocols,
+//	                       ssl_ciphers, tickets, ssl_session_cache), PeekByte,
+//	                       HandshakeConn, and nginx's lines for a failed
+//	                       handshake (tls.go, tlscache.go)
 //	lingering close        LingerClose: lingering_close, _time, _timeout (linger.go)
 //
 // The package knows nothing of sites, locations or the exchange: a check
