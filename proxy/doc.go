@@ -6,7 +6,8 @@
 // keepalive cache, upstream TLS, the typed upstream.Error) is package
 // proxy/upstream; nginx's rules for the client itself (the request-head
 // checks and their lines, bare LFs, the TLS front's configuration and
-// handshake lines, lingering close) are package proxy/client.
+// handshake lines, the socket writer, lingering close) are package
+// proxy/client.
 //
 // Start reading at handler.go: Proxy.serve is a request's whole life.
 //

@@ -1,7 +1,9 @@
-// Package client is spillway's client side of a connection: what nginx does
-// with the bytes a client sends before any phase runs, and with the socket
-// after the answer. Its one idea: the client is judged and handled here by
-// nginx's rules, the request's routing and proxying are package proxy's.
+// Package client is the client connection's side of spillway, by nginx's
+// rules: whether what a client sent is a request nginx would take (and if
+// not, the status and the `client sent ...` line), how the TLS front
+// greets it, and how bytes go back to its socket and how that socket is
+// closed. It knows nothing of sites, locations, upstreams or the exchange;
+// package proxy routes and proxies the request and calls in here.
 //
 //	request head checks    Check: nginx's 400, 405, 414, 494 and 505 and
 //	                       their `client sent ...` info lines, for a head
@@ -15,10 +17,11 @@
 //	                       ssl_ciphers, tickets, ssl_session_cache), PeekByte,
 //	                       HandshakeConn, and nginx's lines for a failed
 //	                       handshake (tls.go, tlscache.go)
+//	socket writer          SocketWriter: write, writev and sendfile through
+//	                       the poller, EAGAIN reported as a stall (socketwriter.go)
 //	lingering close        LingerClose: lingering_close, _time, _timeout (linger.go)
 //
-// The package knows nothing of sites, locations or the exchange: a check
-// gets the server blocks it needs by name and settings (Server) and
-// returns a Refusal (status, and what changes for the answer) after it
+// A check gets the server blocks it needs by name and settings (Server)
+// and returns a Refusal (status, and what changes for the answer) after it
 // wrote nginx's line; proxy's serve answers it.
 package client
