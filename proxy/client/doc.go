@@ -12,7 +12,8 @@
 //	                       line for a head fasthttp refused (parseerr.go)
 //	bare LF line ends      HeadLF: the first head's lone LFs made CRLF (barelf.go)
 //	request targets        TargetHost, RouteHost: nginx's request-line
-//	                       parser on the target (target.go)
+//	                       parser on the target; MaskTarget keeps "//:://"
+//	                       a path through fasthttp's parser (target.go)
 //	TLS front              ServerTLSConfig (ssl_certificate, ssl_protocols,
 //	                       ssl_ciphers, tickets, ssl_session_cache), PeekByte,
 //	                       HandshakeConn, and nginx's lines for a failed
