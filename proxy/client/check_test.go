@@ -118,3 +118,22 @@ func TestTargetHost(t *testing.T) {
 		t.Errorf("RouteHost: %q, want the Host header", h)
 	}
 }
+
+// A "//" target with a "://" further on goes through fasthttp's parser as
+// a path ("/ /..." between the hooks) and comes back as sent; other
+// targets are left alone.
+func TestMaskTargetRoundTrip(t *testing.T) {
+	for _, target := range []string{"//:://", "//a:b:c://admin/x?q=1", "//plain", "/a://b", "/"} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetRequestURI(target)
+		client.MaskTarget(&ctx.Request.Header)
+		masked := string(ctx.Request.Header.RequestURI())
+		if want := strings.HasPrefix(target, "//") && strings.Contains(target, "://"); strings.HasPrefix(masked, "/ /") != want {
+			t.Errorf("%q masked as %q", target, masked)
+		}
+		client.UnmaskTarget(&ctx)
+		if got := string(ctx.Request.Header.RequestURI()); got != target {
+			t.Errorf("%q came back as %q", target, got)
+		}
+	}
+}
