@@ -348,9 +348,9 @@ type clientConn struct {
 	*net.TCPConn
 	id   uint64
 	p    *Proxy
-	gen  *generation // the configuration serving it
-	pp   *proxyProto // "listen ... proxy_protocol"; nil otherwise (proxyproto.go)
-	idle atomic.Bool // between requests (stub_status "Waiting")
+	gen  *generation        // the configuration serving it
+	pp   *client.ProxyProto // "listen ... proxy_protocol"; nil otherwise (package client)
+	idle atomic.Bool        // between requests (stub_status "Waiting")
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
@@ -473,7 +473,7 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
 	switch {
-	case errors.Is(err, errBrokenHeader):
+	case errors.Is(err, client.ErrBrokenHeader):
 		// A "listen ... proxy_protocol" connection without a valid
 		// header: logged as it was read (proxyproto.go); nginx closes
 		// without an answer or an access-log line.

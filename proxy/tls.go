@@ -166,7 +166,7 @@ func (f *frontConn) Handshake() error {
 	first, err := f.clientConn.firstByte() // after a PROXY protocol header (proxyproto.go)
 	if err != nil {
 		f.failed = true
-		if !errors.Is(err, errBrokenHeader) { // that one is logged already
+		if !errors.Is(err, client.ErrBrokenHeader) { // that one is logged already
 			f.logSniff(err)
 		}
 		return io.EOF

@@ -14,6 +14,9 @@
 //	request targets        TargetHost, RouteHost: nginx's request-line
 //	                       parser on the target; MaskTarget keeps "//:://"
 //	                       a path through fasthttp's parser (target.go)
+//	PROXY protocol         ProxyProto: the header before the first request,
+//	                       its address and nginx's "broken header" line
+//	                       (proxyproto.go)
 //	TLS front              ServerTLSConfig (ssl_certificate, ssl_protocols,
 //	                       ssl_ciphers, tickets, ssl_session_cache), PeekByte,
 //	                       HandshakeConn, and nginx's lines for a failed
