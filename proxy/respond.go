@@ -138,7 +138,7 @@ func (x *exchange) respond() bool {
 		s := &x.spooled
 		*s = spoolStream{x: x, a: a, uc: a.Conn, done: make(chan struct{})}
 		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && x.ctx.Request.Header.IsHTTP11()) {
-			s.direct = client.NewSocketWriter(cc.TCPConn, x.sendDeadline)
+			s.direct = client.NewSocketWriter(cc.TCPConn, s)
 			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}
 		// An HTTP/2 stream reports its closed window as a full socket

@@ -237,6 +237,10 @@ func (x *exchange) sendSteps(rf io.ReaderFrom, lr *io.LimitedReader) (int64, err
 	return total, nil
 }
 
+// RenewSendDeadline is the direct socket writer's send_timeout renewal
+// (client.Deadline).
+func (s *spoolStream) RenewSendDeadline() { s.x.sendDeadline() }
+
 // sendDeadline renews send_timeout on the client connection, lazily as
 // upstream.Conn does (see deadline.Stale): a body written in many steps updates the timer
 // only when the deadline has drifted by more than 1/16 of the timeout.

@@ -21,7 +21,7 @@ const SendfileStep = 1 << 20
 type SocketWriter struct {
 	conn    *net.TCPConn
 	rc      syscall.RawConn
-	renew   func() // send_timeout's renewal, before each write
+	renew   Deadline // send_timeout's renewal, before each write
 	Stalls  Staller
 	stalled bool
 
@@ -47,9 +47,14 @@ type SocketWriter struct {
 // when it takes them again (false): buffer.Spool's SetStalled.
 type Staller interface{ SetStalled(bool) }
 
+// Deadline renews the connection's write deadline (send_timeout) before
+// each write. An interface, not a func: the spool's writer is made per
+// response, and a method value would be one more allocation each time.
+type Deadline interface{ RenewSendDeadline() }
+
 // NewSocketWriter returns a writer to c; renew is called before each
-// write (send_timeout's deadline). nil when c has no raw descriptor.
-func NewSocketWriter(c *net.TCPConn, renew func()) *SocketWriter {
+// write. nil when c has no raw descriptor.
+func NewSocketWriter(c *net.TCPConn, renew Deadline) *SocketWriter {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil
@@ -90,7 +95,7 @@ func (w *SocketWriter) tryWrite(fd uintptr) bool {
 func (w *SocketWriter) Write(p []byte) (int, error) {
 	total := 0
 	for len(p) > 0 {
-		w.renew()
+		w.renew.RenewSendDeadline()
 		w.p, w.n, w.errno = p, 0, 0
 		err := w.rc.Write(w.fn)
 		total += w.n
@@ -112,7 +117,7 @@ func (w *SocketWriter) WriteVec(in [][]byte) (int64, error) {
 	bufs := local[:copy(local[:], in)]
 	var total int64
 	for len(bufs) > 0 {
-		w.renew()
+		w.renew.RenewSendDeadline()
 		w.nvec = 0
 		for _, b := range bufs {
 			if len(b) == 0 {
@@ -219,7 +224,7 @@ func (w *SocketWriter) ReadFrom(r io.Reader) (int64, error) {
 		f, ok = lr.R.(*os.File)
 	}
 	if !ok {
-		w.renew()
+		w.renew.RenewSendDeadline()
 		return w.conn.ReadFrom(r)
 	}
 	off, err := f.Seek(0, io.SeekCurrent)
@@ -234,7 +239,7 @@ func (w *SocketWriter) ReadFrom(r io.Reader) (int64, error) {
 	err = frc.Control(func(in uintptr) {
 		w.sfIn, w.sfOff = int(in), off
 		for lr.N > 0 {
-			w.renew()
+			w.renew.RenewSendDeadline()
 			w.sfN, w.n, w.errno = int(min(lr.N, SendfileStep)), 0, 0
 			if err = w.rc.Write(w.fnsf); err == nil && w.errno != 0 {
 				err = &net.OpError{Op: "sendfile", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("sendfile", w.errno)}

@@ -29,6 +29,11 @@ func (s *stalls) SetStalled(v bool) {
 	}
 }
 
+// renewals counts the send deadline's renewals.
+type renewals int
+
+func (r *renewals) RenewSendDeadline() { *r++ }
+
 // tcpPair is a connected pair of loopback TCP sockets.
 func tcpPair(t *testing.T) (server *net.TCPConn, peer net.Conn) {
 	t.Helper()
@@ -55,8 +60,8 @@ func tcpPair(t *testing.T) (server *net.TCPConn, peer net.Conn) {
 // the deadline renewal runs before the writes.
 func TestSocketWriterStallsAndDelivers(t *testing.T) {
 	sc, peer := tcpPair(t)
-	renewed := 0
-	w := client.NewSocketWriter(sc, func() { renewed++ })
+	var renewed renewals
+	w := client.NewSocketWriter(sc, &renewed)
 	st := &stalls{stalled: make(chan struct{})}
 	w.Stalls = st
 
