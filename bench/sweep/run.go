@@ -338,11 +338,17 @@ func notes(opts Options, up upstreamSpec) []string {
 		n = append(n, "nginx runs with one worker process (worker_processes 1) from a generated nginx.conf per cell with the same buffer directives; spillway uses all GOMAXPROCS. Both run beside the origin and the load generator on the same CPUs. nginx's cpu and peak RSS are summed over its master and worker. nginx's spilled bytes are unknown (-): it unlinks a temp file when it opens it; its files are the \""+spillLine+"\" warn lines of its error log. nginx spills at a client's first stall; spillway waits proxy_spill_grace (50ms unless --spill-grace says otherwise) in all first, so it spills fewer responses.")
 	}
 	if opts.IdleConns > 0 {
-		n = append(n, fmt.Sprintf("mem/idle conn: before each cell's load, %d client connections each make one request and stay open (idle keepalive); it is the growth of the proxy's VmRSS (nginx: master + worker) over one such connection, divided by %d. The connections are closed and the peak RSS reset before the load; a Go proxy's heap keeps part of what they used for a while, so its peak RSS includes that (--idle-conns 0 for the load's alone). req/s/core is 1e6 / cpu µs/req: what one core fully used by the proxy serves at that cost.", opts.IdleConns, opts.IdleConns))
+		closed := "The connections are closed and the peak RSS reset before the load; a Go proxy's heap keeps part of what they used for a while, so its peak RSS includes that (--idle-conns 0 for the load's alone)."
 		if opts.IdleHold {
-			n = append(n, "--idle-hold: the idle connections stay open through the cell's load (keepalive_timeout 10m in both proxies' generated configurations), so peak RSS is the proxy's with them and the load's connections open at once; the connections after the first 20000 come from 127.0.0.2, 127.0.0.3, ... (20000 each) and the proxies' RLIMIT_NOFILE is raised to fit (nginx: worker_rlimit_nofile, worker_connections).")
-		} else if opts.IdleConns >= perSource {
-			n = append(n, "The idle connections come from 127.0.0.2, 127.0.0.3, ... (20000 each; one address has about 28000 ephemeral ports) and the proxies' RLIMIT_NOFILE is raised to fit (nginx: worker_rlimit_nofile, worker_connections).")
+			closed = "--idle-hold: the connections stay open through the cell's load (keepalive_timeout 10m in both proxies' generated configurations), so peak RSS is the proxy's with them and the load's connections open at once."
+		}
+		n = append(n, fmt.Sprintf("mem/idle conn: before each cell's load, %d client connections each make one request and stay open (idle keepalive); it is the growth of the proxy's VmRSS (nginx: master + worker) over one such connection, divided by %d. %s req/s/core is 1e6 / cpu µs/req: what one core fully used by the proxy serves at that cost.", opts.IdleConns, opts.IdleConns, closed))
+		maxConc := 0
+		for _, c := range opts.Concurrency {
+			maxConc = max(maxConc, c)
+		}
+		if (ClientScale{Idle: opts.IdleConns, Hold: opts.IdleHold}).clients(maxConc) > perSource {
+			n = append(n, fmt.Sprintf("Past %d client connections at once, the bench dials them from 127.0.0.2, 127.0.0.3, ... (%d each; one address has about 28000 ephemeral ports); RLIMIT_NOFILE (the bench's, inherited by the proxies) is raised to fit, and nginx gets worker_connections and worker_rlimit_nofile to match.", perSource, perSource))
 		}
 	}
 	if opts.ProxyURL != "" {
