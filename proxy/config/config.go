@@ -424,6 +424,28 @@ type Location struct {
 
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest
+
+	// Locations are the nested locations, in file order: nginx searches
+	// them once this location matched (its exact and prefix ones, then
+	// its regexes), and each has inherited this one's directives but
+	// proxy_pass, fastcgi_pass, uwsgi_pass, try_files and the rewrite
+	// module's.
+	Locations []*Location
+}
+
+// AllLocations is every location of s, nested ones after their
+// enclosing one (depth first, in file order).
+func (s *Server) AllLocations() []*Location {
+	var all []*Location
+	var walk func([]*Location)
+	walk = func(ls []*Location) {
+		for _, l := range ls {
+			all = append(all, l)
+			walk(l.Locations)
+		}
+	}
+	walk(s.Locations)
+	return all
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -176,7 +176,7 @@ func (c *Config) absolutePaths(prefix string) {
 		for i := range s.AccessLogs {
 			abs(&s.AccessLogs[i].Path)
 		}
-		for _, l := range s.Locations {
+		for _, l := range s.AllLocations() {
 			for i := range l.AccessLogs {
 				abs(&l.AccessLogs[i].Path)
 			}
@@ -571,7 +571,57 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	if loc.FastCGI != nil {
 		loc.InterceptErrors = l.FastcgiInterceptErrors.or(false)
 	}
+	loc.Locations = l.resolveNested(loc, key, upstreams, p)
 	return loc
+}
+
+// resolveNested resolves the locations nested in l (resolved as loc):
+// each inherits l's directives as nginx's merge_loc_conf does (not
+// proxy_pass, fastcgi_pass, uwsgi_pass, try_files, nor the rewrite
+// module's), and nginx's ngx_http_core_location refuses what it refuses.
+func (l *rawLocation) resolveNested(loc *Location, key string, upstreams map[string]bool, p *problems) []*Location {
+	var out []*Location
+	seen := map[string]bool{}
+	for j := range l.Locations {
+		nl := &l.Locations[j]
+		if l.Alias.set() && !nl.Alias.set() && !nl.Root.set() {
+			// nginx would map the nested location's URIs with the
+			// enclosing location's alias length; spillway does not.
+			p.add(nl.Path.at(), `a location nested in one with "alias" needs its own "alias" or "root" in spillway`)
+		}
+		nl.locationDirectives.inherit(&l.locationDirectives)
+		n := resolveLocation(nl, fmt.Sprintf("%s.locations[%d]", key, j), upstreams, p)
+		if msg := nestingError(loc, n); msg != "" && nl.Path.set() {
+			p.add(nl.Path.at(), "%s", msg)
+		}
+		if id, ok := locationID(n); ok {
+			if seen[id] {
+				p.add(nl.Path.at(), "duplicate location %q", nl.Path.v)
+			}
+			seen[id] = true
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// nestingError is nginx's error for location in inside location out, or
+// "" when nginx takes it (ngx_http_core_location): nothing nests in an
+// exact or a named location, a named location only in a server, and a
+// prefix location must start with the enclosing one's name (for a regex
+// location, the regex as written).
+func nestingError(out, in *Location) string {
+	switch {
+	case out.Match == MatchExact:
+		return fmt.Sprintf(`location "%s" cannot be inside the exact location "%s"`, in.Path, out.Path)
+	case out.Match == MatchNamed:
+		return fmt.Sprintf(`location "%s" cannot be inside the named location "%s"`, in.Path, out.Path)
+	case in.Match == MatchNamed:
+		return fmt.Sprintf(`named location "%s" can be on the server level only`, in.Path)
+	case in.Match != MatchRegex && in.Match != MatchRegexCaseless && !strings.HasPrefix(in.Path, out.Path):
+		return fmt.Sprintf(`location "%s" is outside location "%s"`, in.Path, out.Path)
+	}
+	return ""
 }
 
 // resolveInto fills in the location's directives: each one is the value set

@@ -492,6 +492,9 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 			continue
 		}
 		in := st.If
+		if in.raw != nil && len(in.raw.Locations) > 0 {
+			p.add(key, `"location" directive is not allowed here (an if block)`)
+		}
 		if raw := in.raw; len(setKeys(raw)) > 0 {
 			inherited := *raw
 			dst, src := reflect.ValueOf(&inherited).Elem(), reflect.ValueOf(l).Elem()
@@ -529,9 +532,7 @@ func (h *rawHTTP) scriptVars(p *problems) []string {
 	for i := range h.Servers {
 		s := &h.Servers[i]
 		add(s.Rewrite)
-		for j := range s.Locations {
-			add(s.Locations[j].Rewrite)
-		}
+		walkLocations(s.Locations, nil, func(l *rawLocation, _ *locationDirectives) { add(l.Rewrite) })
 	}
 	return names
 }

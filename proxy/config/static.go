@@ -87,14 +87,19 @@ func checkNamedTargets(srv *Server, s *rawServer, p *problems) {
 			named[l.Path] = true
 		}
 	}
-	for i, l := range srv.Locations {
-		if l.Static == nil || len(l.Static.TryFiles) == 0 {
-			continue
-		}
-		if last := l.Static.TryFiles[len(l.Static.TryFiles)-1]; strings.HasPrefix(last, "@") && !named[last] {
-			p.add(s.Locations[i].TryFiles.at(), `could not find named location "%s"`, last)
+	var check func(locs []*Location, raws []rawLocation)
+	check = func(locs []*Location, raws []rawLocation) {
+		for i, l := range locs {
+			check(l.Locations, raws[i].Locations)
+			if l.Static == nil || len(l.Static.TryFiles) == 0 {
+				continue
+			}
+			if last := l.Static.TryFiles[len(l.Static.TryFiles)-1]; strings.HasPrefix(last, "@") && !named[last] {
+				p.add(raws[i].TryFiles.at(), `could not find named location "%s"`, last)
+			}
 		}
 	}
+	check(srv.Locations, s.Locations)
 }
 
 // defaultTypes is nginx's types hash when no types block is written
