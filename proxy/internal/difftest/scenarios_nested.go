@@ -1,0 +1,33 @@
+package difftest
+
+import b "spillway/bench/upstreamsim"
+
+// Nested locations (proxy/site.go's locTree): nginx's search order through
+// a location's nested ones, what a nested location inherits (add_header,
+// root) and what not (proxy_pass), nginx against spillway.
+func init() { Scenarios = append(Scenarios, nestedScenarios...) }
+
+var nestedLocations = []Location{
+	{"/n/", dirs("proxy_pass", "http://app", "add_header", "X-Outer o", "root", "{DIR}/www")},
+	{"~ \\.txt$", dirs("return", `200 "server txt\n"`)},
+	{"~ ^/r/", dirs("return", `200 "r\n"`)},
+}
+
+var nestedScenarios = []Scenario{
+	{Area: "locations", Name: "nested-locations", Servers: []Server{srv(b.OK())}, Locations: nestedLocations,
+		Nested: map[string][]Location{
+			"/n/": {
+				{"= /n/exact", dirs("return", `200 "exact\n"`)},
+				{"~ \\.css$", dirs("return", `200 "css $uri\n"`)},
+				{"/n/sub/", dirs("return", `200 "sub\n"`)},
+				{"^~ /n/pre/", dirs("return", `200 "pre\n"`)},
+				{"/n/files/", dirs("add_header", "X-Inner i")}, // no proxy_pass: files from the inherited root
+			},
+			"/n/sub/": {{"~ \\.txt$", dirs("return", `200 "sub txt\n"`)}},
+			"~ ^/r/":  {{"~ \\.png$", dirs("return", `200 "png $uri\n"`)}},
+		},
+		Files: map[string]string{"www/n/files/f.html": "<p>f</p>\n", "www/n/a.html": "not served: /n/ proxies\n"},
+		Requests: reqs(get("/n/exact"), get("/n/exact/x"), get("/n/a.css"), get("/n/sub/x.txt"), get("/n/sub/y"), get("/n/sub/y.css"),
+			get("/n/pre/x.css"), get("/n/pre/x.txt"), get("/n/files/f.html"), get("/n/files/none"), get("/n/a.html"), get("/x.txt"),
+			get("/r/a.png"), get("/r/a"))},
+}
