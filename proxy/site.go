@@ -68,7 +68,9 @@ type locTree struct {
 // location is one location block with everything a request needs precomputed.
 type location struct {
 	conf   *config.Location
-	nested *locTree // the locations nested in this one; nil when none
+	nested *locTree  // the locations nested in this one; nil when none
+	parent *location // the location this one is nested in; nil in a server
+	named  bool      // its regex has named captures, which set variables (rewrite.go)
 	group  *upstream.Group
 	scheme string
 	tls    *upstream.TLS // https://: proxy_ssl_* for this group (upstream_tls.go)
@@ -109,7 +111,7 @@ type compiledHeader struct {
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*upstream.Group{}, listeners: map[string][]*vhost{}}
-	maps, err := vars.CompileVars(cfg.Maps, authSetNames(cfg), cfg.SetVars) // auth_request_set's (authrequest.go) and set's (rewrite.go) too
+	maps, err := vars.CompileVars(cfg.Maps, append(authSetNames(cfg), cfg.Captures...), cfg.SetVars) // auth_request_set's (authrequest.go), named captures' and set's (rewrite.go) too
 	if err != nil {
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
@@ -140,7 +142,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
 		var built []builtLocation
-		if vh.locTree, err = s.buildTree(vh, sc.Locations, fmt.Sprintf("http.servers[%d]", si), now, prev, &built); err != nil {
+		if vh.locTree, err = s.buildTree(vh, nil, sc.Locations, fmt.Sprintf("http.servers[%d]", si), now, prev, &built); err != nil {
 			return nil, err
 		}
 		// auth_request's URI is routed once every location is known.
@@ -178,10 +180,10 @@ type builtLocation struct {
 }
 
 // buildTree builds the locations of one level (a server's, key, or those
-// nested in a location) and, in each, those nested in it; every location
-// built is appended to built. Named locations go to vh.named (config
-// allows them in a server only).
-func (s *site) buildTree(vh *vhost, lcs []*config.Location, key string, now func() time.Time, prev *site, built *[]builtLocation) (locTree, error) {
+// nested in the location parent) and, in each, those nested in it; every
+// location built is appended to built. Named locations go to vh.named
+// (config allows them in a server only).
+func (s *site) buildTree(vh *vhost, parent *location, lcs []*config.Location, key string, now func() time.Time, prev *site, built *[]builtLocation) (locTree, error) {
 	var t locTree
 	for li, lc := range lcs {
 		lkey := fmt.Sprintf("%s.locations[%d]", key, li)
@@ -189,9 +191,10 @@ func (s *site) buildTree(vh *vhost, lcs []*config.Location, key string, now func
 		if err != nil {
 			return t, fmt.Errorf("%s (%s): %w", lkey, lc.Path, err)
 		}
+		loc.parent = parent
 		*built = append(*built, builtLocation{loc, lkey})
 		if len(lc.Locations) > 0 {
-			nested, err := s.buildTree(vh, lc.Locations, lkey, now, prev, built)
+			nested, err := s.buildTree(vh, loc, lc.Locations, lkey, now, prev, built)
 			if err != nil {
 				return t, err
 			}
@@ -216,7 +219,7 @@ func (s *site) buildTree(vh *vhost, lcs []*config.Location, key string, now func
 }
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
-	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, named: len(config.CaptureNames(nil, lc.Regex)) > 0, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
 		conns: s.connLimits(lc.LimitConn)}
 	var err error
 	if loc.files, err = static.New(lc, s.maps); err != nil {

@@ -57,6 +57,11 @@ type Config struct {
 	// Maps are http.map: nginx's map blocks, in file order, their
 	// variables known in every value (proxy/vars compiles them).
 	Maps []vars.MapDef
+	// Captures are the variables the named captures ((?<name>...)) of
+	// location, rewrite and if regexes define, in file order: a regex
+	// that matches sets them (nginx's ngx_http_regex_exec); until one
+	// does, each is not found ("").
+	Captures []string
 	// SetVars are the variables the set directives of every level
 	// define (nginx's are known in the whole http block), in file order.
 	SetVars []string

@@ -58,3 +58,41 @@ func TestNestedLocationErrors(t *testing.T) {
 		}
 	}
 }
+
+// The named captures of map, location, rewrite and if regexes, in the
+// three syntaxes PCRE reads, are variables of the file.
+func TestCaptureNames(t *testing.T) {
+	c := mustLoad(t, `
+http:
+  servers:
+    - listen: ["127.0.0.1:8080"]
+      rewrite: ["^/s/(?<srv>.*)$ /x/$srv"]
+      locations:
+        - path: "~ ^/a/(?<first>[^/]+)/(?P<Second>.*)$"
+          return: "200 $first $second"
+          locations:
+            - path: "~ (?'inner'x)$"
+              return: "200 $inner $first"
+        - path: /b/
+          rewrite: [{if: "$uri ~ ^/b/(?<cond>.*)", return: "200 $cond"}]
+`)
+	if got := strings.Join(c.Captures, ","); got != "srv,first,second,inner,cond" {
+		t.Errorf("captures %s", got)
+	}
+	if re := c.Servers[0].Locations[0].Locations[0].Regex; re.SubexpNames()[1] != "inner" {
+		t.Errorf("(?'inner'x) compiled as %s", re)
+	}
+	m := mustLoad(t, "http:\n  map: [{map: $uri $m, values: ['~^/(?<mapcap>.*) x']}]\n  servers:\n    - listen: [\"127.0.0.1:8080\"]\n      locations:\n        - {path: /, return: \"200 $mapcap\"}\n")
+	if strings.Join(m.Captures, ",") != "mapcap" {
+		t.Errorf("a map's named capture: %v", m.Captures)
+	}
+	for in, want := range map[string]string{
+		`^/(?'a'x)(?'b_2'y)`: `^/(?P<a>x)(?P<b_2>y)`,
+		`\(?'a'x)`:           `\(?'a'x)`,
+		`(?<a>x)`:            `(?<a>x)`,
+	} {
+		if got := NamedGroupsRE2(in); got != want {
+			t.Errorf("NamedGroupsRE2(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -109,6 +109,8 @@ func resolve(raw *rawFile, p *problems) *Config {
 
 	sets := authRequestSetNames(h) // in scope everywhere, maps included (authrequest.go)
 	c.SetVars = h.scriptVars(p)    // set's likewise (rewrite.go)
+	c.Captures = h.captureNames()  // and named captures' (rewrite.go)
+	sets = append(sets, c.Captures...)
 	c.Maps = resolveMaps(h.Map, append(slices.Clone(sets), c.SetVars...), p)
 	p.mapNames = append(p.mapNames, sets...)
 	p.mapNames = append(p.mapNames, c.SetVars...)

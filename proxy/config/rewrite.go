@@ -536,3 +536,42 @@ func (h *rawHTTP) scriptVars(p *problems) []string {
 	}
 	return names
 }
+
+// captureNames collects the named captures of every map, location,
+// rewrite and if regex of the file (the variables nginx defines for them).
+func (h *rawHTTP) captureNames() []string {
+	var names []string
+	var script func(sc []Stmt)
+	script = func(sc []Stmt) {
+		for _, st := range sc {
+			switch st.Kind {
+			case StmtRewrite:
+				names = CaptureNames(names, st.Rewrite.Regex)
+			case StmtIf:
+				names = CaptureNames(names, st.If.Cond.Regex)
+				script(st.If.Body)
+			}
+		}
+	}
+	for _, d := range h.Map.or(nil) {
+		for _, e := range d.Entries {
+			if key, ok := strings.CutPrefix(e.Key, "~"); ok {
+				re, _ := regexp.Compile(strings.TrimPrefix(key, "*"))
+				names = CaptureNames(names, re)
+			}
+		}
+	}
+	for i := range h.Servers {
+		s := &h.Servers[i]
+		script(s.Rewrite.or(nil))
+		walkLocations(s.Locations, nil, func(l *rawLocation, _ *locationDirectives) {
+			if l.Path.set() {
+				if _, _, re, err := parseLocationPath(l.Path.v); err == nil {
+					names = CaptureNames(names, re)
+				}
+			}
+			script(l.Rewrite.or(nil))
+		})
+	}
+	return names
+}

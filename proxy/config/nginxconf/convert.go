@@ -277,6 +277,7 @@ type conv struct {
 	firstSeq  int        // its directive's reading order
 	authSets  []string   // the variables auth_request_set assigns (maps.go authSetNames)
 	setVars   []string   // the variables set defines anywhere in http (rewrite.go)
+	captures  []string   // the variables named captures define (rewrite.go captureNames)
 }
 
 // level is one context being converted: its output mapping and what its
@@ -397,6 +398,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 	}
 	c.authSets = authSetNames(http.Block, nil) // in scope everywhere, like the maps' (maps.go)
 	c.setVars = setNames(http.Block, nil)      // set's too (rewrite.go)
+	c.captures = captureNames(http.Block, nil) // and named captures' (rewrite.go)
 	c.checkMaps()
 	for _, d := range http.Block {
 		switch d.Name {
@@ -614,7 +616,7 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 	lv.locName, lv.locMod = locationName(d)
 	lv.m.set("path", str(path))
 	if re != "" {
-		if _, err := regexp.Compile(re); err != nil {
+		if _, err := regexp.Compile(config.NamedGroupsRE2(re)); err != nil {
 			c.warn(d, Refused, "location \"%s\" cannot be converted: its regex is not valid in Go's RE2 syntax (%v), so its requests would reach another location", path, err)
 			return nil, c.dropped(d, true)
 		}

@@ -31,3 +31,25 @@ var nestedScenarios = []Scenario{
 			get("/n/pre/x.css"), get("/n/pre/x.txt"), get("/n/files/f.html"), get("/n/files/none"), get("/n/a.html"), get("/x.txt"),
 			get("/r/a.png"), get("/r/a"))},
 }
+
+// Named captures ((?<name>...), (?P<name>...), (?'name'...)) of location,
+// rewrite and if regexes set $name (proxy/rewrite.go setCaptures); one not
+// set yet reads "" with no warning, and a regex location nested in another
+// sees both its own and the outer one's.
+var namedCaptureLocations = []Location{
+	{"~ ^/loc/(?<first>[^/]+)/(?P<second>[^/]+)$", dirs("return", `200 "loc $first $second\n"`)},
+	{"~ ^/q/(?'quoted'\\w+)", dirs("return", `200 "q $quoted\n"`)},
+	{"/rw/", dirs("rewrite", "^/rw/(?<rname>\\w+)(?<opt>-x)?$ /done/$rname")},
+	{"/done/", dirs("return", `200 "done $uri rname=$rname opt=[$opt]\n"`)},
+	{"/if/", dirs("if", `($uri ~ ^/if/(?<ifname>\w+)) { return 200 "if $ifname\n"; }`, "return", `200 "no if\n"`)},
+	{"/before/", dirs("return", `200 "before [$first] [$ifname]\n"`)},
+	{"~ ^/nest/(?<outer>\\w+)", dirs("return", `200 "outer $outer\n"`)},
+}
+
+func init() {
+	Scenarios = append(Scenarios, Scenario{Area: "locations", Name: "named-captures", Servers: []Server{srv(b.OK())},
+		Locations: namedCaptureLocations,
+		Nested:    map[string][]Location{"~ ^/nest/(?<outer>\\w+)": {{"~ /(?<inner>\\w+)$", dirs("return", `200 "nest $outer $inner\n"`)}}},
+		Requests: reqs(get("/loc/a/b"), get("/q/zz"), get("/rw/abc"), get("/rw/abc-x"), get("/if/xyz"), get("/if/"), get("/before/"),
+			get("/nest/aa"), get("/nest/aa/bb"))})
+}
