@@ -193,6 +193,9 @@ func (x *exchange) rewritePhases() bool {
 				x.page(fasthttp.StatusNotFound)
 				return true
 			}
+			if x.declaredTooLarge() { // nginx's 413, before the location's rewrites and auto_redirect (body.go)
+				return true
+			}
 			if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
 				x.redirectSlash()
 				return true

@@ -229,6 +229,10 @@ type Server struct {
 	// location is chosen (nginx's post-read phase).
 	RealIP RealIP
 
+	// ClientMaxBodySize is the server level's client_max_body_size: the
+	// limit nginx applies to a request no location matches (0 = none).
+	ClientMaxBodySize int64
+
 	// AccessLog is the server level's first access_log (or {Off: true});
 	// AccessLogs are all of them, in file order (AllAccessLogs).
 	AccessLog  AccessLog

@@ -427,6 +427,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
 		MergeSlashes:             s.MergeSlashes.or(true),
+		ClientMaxBodySize:        s.ClientMaxBodySize.or(defaultClientMaxBodySize),
 		Access:                   s.accessDirectives.resolve(),
 		AuthBasic:                s.accessDirectives.authBasic(),
 		SatisfyAny:               s.accessDirectives.satisfyAny(),
