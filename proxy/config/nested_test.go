@@ -6,6 +6,28 @@ import (
 	"time"
 )
 
+// A location nested in a prefix location with alias maps URIs with that
+// alias in place of the enclosing location's path, as nginx's merge of
+// root and alias.
+func TestNestedLocationInheritsAlias(t *testing.T) {
+	c := mustLoad(t, `
+http:
+  servers:
+    - listen: ["127.0.0.1:8080"]
+      locations:
+        - path: /a/
+          alias: /srv/x/
+          locations:
+            - path: "~ html"
+              locations: [{path: "~ in"}]
+`)
+	for _, l := range []*Location{c.Servers[0].Locations[0].Locations[0], c.Servers[0].Locations[0].Locations[0].Locations[0]} {
+		if l.Static == nil || l.Static.Alias != "/srv/x/" || l.Static.AliasPrefix != "/a/" {
+			t.Errorf("%s: static %+v", l.Path, l.Static)
+		}
+	}
+}
+
 // A nested location inherits the enclosing location's directives (which
 // inherited the server's), but not proxy_pass nor try_files, as nginx's
 // merge_loc_conf.
@@ -50,7 +72,7 @@ func TestNestedLocationErrors(t *testing.T) {
 		`{path: /a, return: 204, locations: [{path: /b, return: 200}]}`:                `location "/b" is outside location "/a" (http.servers[0].locations[0].locations[0].path)`,
 		`{path: "~ x$", return: 204, locations: [{path: /b, return: 200}]}`:            `location "/b" is outside location "x$" (http.servers[0].locations[0].locations[0].path)`,
 		`{path: /a, return: 204, locations: [{path: /a/b}, {path: /a/b}], root: /srv}`: `duplicate location "/a/b" (http.servers[0].locations[0].locations[1].path)`,
-		`{path: /a, alias: /srv/, locations: [{path: /a/b}]}`:                          `a location nested in one with "alias" needs its own "alias" or "root" in spillway (http.servers[0].locations[0].locations[0].path)`,
+		`{path: "~ ^/a", alias: /srv/, locations: [{path: "~ b"}]}`:                    `a location nested in a regex location with "alias" needs its own "alias" or "root" in spillway (http.servers[0].locations[0].locations[0].path)`,
 	} {
 		_, err := load(t, "http:\n  servers:\n    - listen: [\"127.0.0.1:8080\"]\n      locations:\n        - "+nested+"\n")
 		if err == nil || !strings.Contains(err.Error(), want) {

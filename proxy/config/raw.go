@@ -118,6 +118,9 @@ type rawLocation struct {
 	// Locations are the nested locations (nginx's location inside a
 	// location), searched once this one matched (resolve.go).
 	Locations []rawLocation `mapstructure:"locations"`
+	// aliasFrom is the path of the enclosing prefix location whose alias
+	// this nested location inherited ("" when it has its own, or none).
+	aliasFrom string
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)

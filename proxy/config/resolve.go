@@ -588,9 +588,19 @@ func (l *rawLocation) resolveNested(loc *Location, key string, upstreams map[str
 	for j := range l.Locations {
 		nl := &l.Locations[j]
 		if l.Alias.set() && !nl.Alias.set() && !nl.Root.set() {
-			// nginx would map the nested location's URIs with the
-			// enclosing location's alias length; spillway does not.
-			p.add(nl.Path.at(), `a location nested in one with "alias" needs its own "alias" or "root" in spillway`)
+			// nginx's merge takes root and alias together: the nested
+			// location maps URIs with the enclosing one's alias in place
+			// of the enclosing one's name.
+			content := nl.ProxyPass.set() || nl.FastcgiPass.set() || nl.UwsgiPass.set() || nl.StubStatus.or(false)
+			switch {
+			case loc.Regex != nil && l.aliasFrom == "":
+				p.add(nl.Path.at(), `a location nested in a regex location with "alias" needs its own "alias" or "root" in spillway`)
+			case !content:
+				nl.Alias, nl.aliasFrom = l.Alias, l.aliasFrom
+				if nl.aliasFrom == "" {
+					nl.aliasFrom = loc.Path
+				}
+			}
 		}
 		nl.locationDirectives.inherit(&l.locationDirectives)
 		n := resolveLocation(nl, fmt.Sprintf("%s.locations[%d]", key, j), upstreams, p)

@@ -15,6 +15,10 @@ type Static struct {
 	// Alias replaces the location's prefix (or, in a regex location, the
 	// whole URI) by this path; "" means root + $uri.
 	Alias string
+	// AliasPrefix is what Alias replaces when a nested location inherits
+	// it: the enclosing prefix location's path (nginx strips the length of
+	// the name of the location that wrote alias); "" otherwise.
+	AliasPrefix string
 	// Index is index's file names, tried in order for a URI ending in "/"
 	// (default "index.html").
 	Index []string
@@ -140,6 +144,7 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 	}
 	st := &Static{
 		Alias:       l.Alias.or(""),
+		AliasPrefix: l.aliasFrom,
 		Index:       l.Index.or([]string{"index.html"}),
 		TryFiles:    l.TryFiles.or(nil),
 		Types:       l.Types.or(nil),

@@ -11,6 +11,7 @@ var nestedLocations = []Location{
 	{"/n/", dirs("proxy_pass", "http://app", "add_header", "X-Outer o", "root", "{DIR}/www")},
 	{"~ \\.txt$", dirs("return", `200 "server txt\n"`)},
 	{"~ ^/r/", dirs("return", `200 "r\n"`)},
+	{"/al/", dirs("alias", "{DIR}/www/n/files/", "return", `200 "al\n"`)},
 }
 
 var nestedScenarios = []Scenario{
@@ -25,11 +26,12 @@ var nestedScenarios = []Scenario{
 			},
 			"/n/sub/": {{"~ \\.txt$", dirs("return", `200 "sub txt\n"`)}},
 			"~ ^/r/":  {{"~ \\.png$", dirs("return", `200 "png $uri\n"`)}},
+			"/al/":    {{"~ \\.html$", dirs("add_header", "X-Al 1")}}, // files with the inherited alias
 		},
 		Files: map[string]string{"www/n/files/f.html": "<p>f</p>\n", "www/n/a.html": "not served: /n/ proxies\n"},
 		Requests: reqs(get("/n/exact"), get("/n/exact/x"), get("/n/a.css"), get("/n/sub/x.txt"), get("/n/sub/y"), get("/n/sub/y.css"),
 			get("/n/pre/x.css"), get("/n/pre/x.txt"), get("/n/files/f.html"), get("/n/files/none"), get("/n/a.html"), get("/x.txt"),
-			get("/r/a.png"), get("/r/a"))},
+			get("/r/a.png"), get("/r/a"), get("/al/f.html"), get("/al/none.html"), get("/al/x"))},
 }
 
 // Named captures ((?<name>...), (?P<name>...), (?'name'...)) of location,
