@@ -48,9 +48,7 @@ type vhost struct {
 	rw     *rewritePhase // the server's rewrite, set, if, break, return (rewrite.go)
 	name   string        // first server_name: what nginx logs as "server:"
 	names  []string
-	// slashed: proxying locations named "/x/" by "/x", for nginx's
-	// auto_redirect (redirect.go)
-	slashed map[string]*location
+
 	headers *respHeaders         // the server's add_header, expires (headers.go)
 	named   map[string]*location // "@name" locations, by name (try_files)
 
@@ -63,6 +61,9 @@ type locTree struct {
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
 	regex  []*location // "~" and "~*", in file order
+	// slashed: proxying locations named "/x/" by "/x", for nginx's
+	// auto_redirect (redirect.go)
+	slashed map[string]*location
 }
 
 // location is one location block with everything a request needs precomputed.
@@ -154,7 +155,6 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 				return nil, fmt.Errorf("%s (%s): %w", b.key, b.loc.conf.Path, err)
 			}
 		}
-		vh.slashed = slashedLocations(vh.exact, vh.prefix)
 		for _, l := range sc.Listen {
 			s.listeners[l] = append(s.listeners[l], vh)
 		}
@@ -215,6 +215,7 @@ func (s *site) buildTree(vh *vhost, parent *location, lcs []*config.Location, ke
 		}
 	}
 	sort.SliceStable(t.prefix, func(i, j int) bool { return len(t.prefix[i].conf.Path) > len(t.prefix[j].conf.Path) })
+	t.slashed = slashedLocations(t.exact, t.prefix)
 	return t, nil
 }
 

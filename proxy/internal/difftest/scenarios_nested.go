@@ -23,6 +23,7 @@ var nestedScenarios = []Scenario{
 				{"/n/sub/", dirs("return", `200 "sub\n"`)},
 				{"^~ /n/pre/", dirs("return", `200 "pre\n"`)},
 				{"/n/files/", dirs("add_header", "X-Inner i")}, // no proxy_pass: files from the inherited root
+				{"/n/px/", dirs("proxy_pass", "http://app")},   // nginx's auto_redirect for "/n/px", nested too
 			},
 			"/n/sub/": {{"~ \\.txt$", dirs("return", `200 "sub txt\n"`)}},
 			"~ ^/r/":  {{"~ \\.png$", dirs("return", `200 "png $uri\n"`)}},
@@ -31,7 +32,8 @@ var nestedScenarios = []Scenario{
 		Files: map[string]string{"www/n/files/f.html": "<p>f</p>\n", "www/n/a.html": "not served: /n/ proxies\n"},
 		Requests: reqs(get("/n/exact"), get("/n/exact/x"), get("/n/a.css"), get("/n/sub/x.txt"), get("/n/sub/y"), get("/n/sub/y.css"),
 			get("/n/pre/x.css"), get("/n/pre/x.txt"), get("/n/files/f.html"), get("/n/files/none"), get("/n/a.html"), get("/x.txt"),
-			get("/r/a.png"), get("/r/a"), get("/al/f.html"), get("/al/none.html"), get("/al/x"))},
+			get("/r/a.png"), get("/r/a"), get("/al/f.html"), get("/al/none.html"), get("/al/x"),
+			get("/n/px?a=1"), get("/n/px/y"))},
 }
 
 // Named captures ((?<name>...), (?P<name>...), (?'name'...)) of location,
