@@ -102,14 +102,15 @@ func (e *clientReadError) Unwrap() error { return e.err }
 // answers 413, logged as readBody does, before the location's rewrite
 // phase, so also in front of a return, a rewrite, files and auto_redirect;
 // again after each rewrite that changes $uri. A body already read (an
-// internal redirect after proxying began) is not refused again.
+// internal redirect after proxying began), or discarded by an error page
+// (its redirect: nginx's r->discard_body), is not refused again.
 func (x *exchange) declaredTooLarge() bool {
 	limit := x.vh.conf.ClientMaxBodySize
 	if x.loc != nil {
 		limit = x.loc.conf.ClientMaxBodySize
 	}
 	cl := x.ctx.Request.Header.ContentLength()
-	if x.body != nil || cl <= 0 || limit <= 0 || int64(cl) <= limit {
+	if x.body != nil || x.errPage.code != 0 || cl <= 0 || limit <= 0 || int64(cl) <= limit {
 		return false
 	}
 	x.logf(errorlog.Error, "client intended to send too large body: "+strconv.Itoa(cl)+" bytes", 0, "")
