@@ -524,11 +524,13 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		if e.Fields.Host != "" {
 			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
 		}
-		if p.refusedPage(ctx, s, vh, e.Fields, fasthttp.StatusBadRequest) { // the server's error_page (errorpage.go)
+		// 400, or 501 for "Transfer-Encoding: gzip"
+		status := client.ParseErrorStatus(err)
+		if p.refusedPage(ctx, s, vh, e.Fields, status) { // the server's error_page (errorpage.go)
 			return
 		}
-		writePage(ctx, 400)
-		p.logRefused(ctx, s, vh, e.Fields, conn, fasthttp.StatusBadRequest, len(ctx.Response.Body()))
+		writePage(ctx, status)
+		p.logRefused(ctx, s, vh, e.Fields, conn, status, len(ctx.Response.Body()))
 	}
 }
 

@@ -79,7 +79,36 @@ func Check(h *Head, log *errorlog.Log, ignored [][]byte) (Refusal, [][]byte) {
 	if !h.methodAllowed(log) { // CONNECT, TRACE: nginx's 405, then close (target.go)
 		return Refusal{Status: fasthttp.StatusMethodNotAllowed, Close: true}, ignored
 	}
+	if !h.codingKnown(log) { // "Transfer-Encoding: identity": nginx's 501
+		return Refusal{Status: fasthttp.StatusNotImplemented, Close: true}, ignored
+	}
 	return Refusal{}, ignored
+}
+
+// codingKnown refuses what nginx refuses and fasthttp lets through: a
+// Transfer-Encoding other than chunked. fasthttp refuses the other codings
+// itself (ParseErrorStatus) but takes "identity" and drops the line; nginx
+// answers 501 with `client sent unknown "Transfer-Encoding": "identity"
+// while reading client request headers`.
+func (h *Head) codingKnown(log *errorlog.Log) bool {
+	if h.HTTP2 || h.Header.ContentLength() == -1 { // chunked: known
+		return true
+	}
+	raw := h.Header.RawHeaders()
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = httphead.CutLine(raw)
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !bytes.EqualFold(name, []byte("transfer-encoding")) {
+			continue
+		}
+		if log.Enabled(errorlog.Info) {
+			v := string(bytes.Trim(value, " \t"))
+			h.write(log, `client sent unknown "Transfer-Encoding": "`+v+`"`, "reading client request headers", &h.Fields)
+		}
+		return false
+	}
+	return true
 }
 
 // write logs msg at info with fields f.

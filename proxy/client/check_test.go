@@ -66,6 +66,9 @@ func TestCheckLikeNginx(t *testing.T) {
 			line: `client sent too long header line: "X-Long: ` + long[:56] + `..." while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1"`},
 		{name: "TRACE", raw: "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 405, Close: true},
 			line: `client sent TRACE method while reading client request headers, client: 127.0.0.1, server: chosen, request: "TRACE / HTTP/1.1", host: "a"`},
+		{name: "identity coding", raw: "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\nHost: a\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 501, Close: true},
+			line: `client sent unknown "Transfer-Encoding": "identity" while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a", referrer: "r"`},
+		{name: "chunked in capitals", raw: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conf := c.conf
@@ -134,6 +137,43 @@ func TestMaskTargetRoundTrip(t *testing.T) {
 		client.UnmaskTarget(&ctx)
 		if got := string(ctx.Request.Header.RequestURI()); got != target {
 			t.Errorf("%q came back as %q", target, got)
+		}
+	}
+}
+
+// A head fasthttp refuses for its transfer coding gets nginx's status and
+// line: an unknown coding is 501 once every header is in (host and
+// referrer known), a coding in an HTTP/1.0 request or a repeated
+// Transfer-Encoding line is 400.
+func TestParseErrorTransferEncoding(t *testing.T) {
+	nameOf := func(host []byte) string { return "srv-" + string(host) }
+	for _, c := range []struct {
+		raw    string
+		status int
+		line   string
+	}{
+		{"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\nReferer: http://r/\r\nHost: a\r\n\r\n", 501,
+			`*7 client sent unknown "Transfer-Encoding": "gzip" while reading client request headers, client: 127.0.0.1, server: srv-a, request: "POST /x HTTP/1.1", host: "a", referrer: "http://r/"`},
+		{"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+			`client sent unknown "Transfer-Encoding": "gzip, chunked" while reading client request headers, client: 127.0.0.1, server: srv-a, request: "POST /x HTTP/1.1", host: "a"`},
+		{"POST /x HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+			`client sent HTTP/1.0 request with "Transfer-Encoding" header while reading client request headers, client: 127.0.0.1, server: srv-a, request: "POST /x HTTP/1.0", host: "a"`},
+		{"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\nHost: a\r\n\r\n", 400,
+			`client sent duplicate header line: "Transfer-Encoding: chunked", previous value: "Transfer-Encoding: chunked" while reading client request headers, client: 127.0.0.1, server: dflt, request: "POST /x HTTP/1.1"`},
+	} {
+		var h fasthttp.RequestHeader
+		err := h.Read(bufio.NewReader(strings.NewReader(c.raw)))
+		if err == nil {
+			t.Fatalf("%q: fasthttp took the head", c.raw)
+		}
+		if got := client.ParseErrorStatus(err); got != c.status {
+			t.Errorf("%q: status %d, want %d", c.raw, got, c.status)
+		}
+		var out bytes.Buffer
+		errorlog.New(&out, errorlog.Info, errorlog.Options{PID: 1}).Write(
+			client.ParseErrorEntry(err, nameOf, errorlog.Fields{Client: "127.0.0.1", Server: "dflt"}, 7))
+		if !strings.HasSuffix(strings.TrimSpace(out.String()), c.line) {
+			t.Errorf("%q: log %q, want it to end with %q", c.raw, out.String(), c.line)
 		}
 	}
 }
