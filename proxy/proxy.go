@@ -193,7 +193,7 @@ func (p *Proxy) Addrs() []string {
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
-		HeaderReceived: client.MaskTarget, // "//:://" is a path to nginx (package client)
+		HeaderReceived: client.HeadReceived, // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			client.UnmaskTarget(ctx)
 			closeIfBareLF(ctx)

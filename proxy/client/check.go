@@ -76,6 +76,9 @@ func Check(h *Head, log *errorlog.Log, ignored [][]byte) (Refusal, [][]byte) {
 	if r := h.linesFit(log); r.Status != 0 { // one line over a large header buffer: nginx's 414 / 494
 		return r, ignored
 	}
+	if !h.hostSent(log) { // HTTP/1.9 without Host: nginx's 400 (version.go)
+		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
+	}
 	if !h.methodAllowed(log) { // CONNECT, TRACE: nginx's 405, then close (target.go)
 		return Refusal{Status: fasthttp.StatusMethodNotAllowed, Close: true}, ignored
 	}
@@ -83,6 +86,22 @@ func Check(h *Head, log *errorlog.Log, ignored [][]byte) (Refusal, [][]byte) {
 		return Refusal{Status: fasthttp.StatusNotImplemented, Close: true}, ignored
 	}
 	return Refusal{}, ignored
+}
+
+// hostSent refuses what nginx refuses and fasthttp lets through: a
+// request nginx takes as HTTP/1.1 ("HTTP/1.9", version.go) without a Host
+// line is nginx's 400 and `client sent HTTP/1.1 request without "Host"
+// header while reading client request headers`, with the default server.
+// (fasthttp checks Host for HTTP/1.1 itself: ParseErrorEntry.)
+func (h *Head) hostSent(log *errorlog.Log) bool {
+	if h.HTTP2 || !laterHTTP1(h.Header.Protocol()) || rawHasHeader(h.Header.RawHeaders(), "host") {
+		return true
+	}
+	if log.Enabled(errorlog.Info) {
+		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Default.Name, Request: h.Fields.Request}
+		h.write(log, `client sent HTTP/1.1 request without "Host" header`, "reading client request headers", &f)
+	}
+	return false
 }
 
 // codingKnown refuses what nginx refuses and fasthttp lets through: a

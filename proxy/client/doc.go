@@ -16,6 +16,9 @@
 //	request targets        TargetHost, RouteHost: nginx's request-line
 //	                       parser on the target; MaskTarget keeps "//:://"
 //	                       a path through fasthttp's parser (target.go)
+//	HTTP/1.9               HeadReceived, HTTP11: a later HTTP/1.x is HTTP/1.1
+//	                       (kept alive, chunked) with its version as sent
+//	                       in $server_protocol and $request (version.go)
 //	PROXY protocol         ProxyProto: the header before the first request,
 //	                       its address and nginx's "broken header" line
 //	                       (proxyproto.go)
