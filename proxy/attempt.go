@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 
 	"spillway/proxy/upstream"
@@ -13,7 +14,8 @@ import (
 func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstream.Attempt, *upstream.Error) {
 	lc := x.loc.conf
 	a := &x.attemptBuf
-	err := p.transport.Open(x.watch.context(), a, pr, upstream.OpenOptions{
+	ctx := x.context() // a client gone or a hard stop ends the dial (cancel.go)
+	err := p.transport.Open(ctx, a, pr, upstream.OpenOptions{
 		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls,
 		ConnectTimeout: lc.ProxyConnectTimeout, ReadTimeout: lc.ProxyReadTimeout, SendTimeout: lc.ProxySendTimeout,
 		HeaderBuffer: int(lc.ProxyBufferSize), Stale: &p.stale, Log: idleLog{p},
@@ -29,11 +31,16 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 		p.stats.dials.Add(1)
 	}
 	uc := a.Conn
-	if !x.watch.use(uc) { // the client went while this connection was made
+	if ctx.Err() != nil { // the client went, or the stop came, while this connection was made
 		uc.Close()
-		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: errClientGone}
+		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: context.Cause(ctx)}
 	}
-	defer x.watch.use(nil)
+	// From here the context ends the send or the header read by closing
+	// the socket under it; the exchange then closes uc properly. stop
+	// runs before tryOnce looks at the context, so uc is never kept
+	// once the abort may have run.
+	stop := context.AfterFunc(ctx, func() { _ = uc.Abort() })
+	defer stop()
 	var body io.Reader
 	if x.body != nil && x.loc.conf.ProxyPassRequestBody { // off: the head (Content-Length too) and no body, as nginx
 		body = x.proto.Frame(x.body.reader()) // FastCGI frames it as STDIN records

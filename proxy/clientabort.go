@@ -63,12 +63,13 @@ type clientWatch struct {
 	mu     sync.Mutex
 	cc     *clientConn
 	state  watchState
-	timer  *time.Timer    // fires arm; created once per pooled exchange
-	exited chan struct{}  // closed when an armed watcher returns
-	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
-	up     *upstream.Conn // the upstream connection to close when the client goes
-	ctx    context.Context
-	cancel context.CancelFunc
+	timer  *time.Timer   // fires arm; created once per pooled exchange
+	exited chan struct{} // closed when an armed watcher returns
+	errno  syscall.Errno // ECONNRESET for an RST, 0 for a FIN
+	// cancel cancels the request's context when the client goes
+	// (cancel.go): that ends the dial, the backoff pause, the send and
+	// the header read the exchange is in.
+	cancel context.CancelCauseFunc
 	// h2stop ends the watch on an HTTP/2 stream (watchH2).
 	h2stop func() bool
 }
@@ -83,6 +84,10 @@ func (w *clientWatch) start(x *exchange) {
 	if _, ok := x.body.(*streamedBody); ok {
 		return
 	}
+	x.context()
+	w.mu.Lock()
+	w.cancel = x.rcancel
+	w.mu.Unlock()
 	if x.h2 != nil {
 		w.watchH2(x.h2.ctx)
 		return
@@ -108,40 +113,11 @@ func (w *clientWatch) gone() bool {
 	return w.state == watchGone
 }
 
-// context is canceled when the client goes: dials and backoff sleeps wait
-// on it. It is made on first use, so a request whose upstream connection is
-// reused costs nothing for it.
-func (w *clientWatch) context() context.Context {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.state == watchOff {
-		return context.Background()
-	}
-	if w.ctx == nil {
-		w.ctx, w.cancel = context.WithCancel(context.Background())
-		if w.state == watchGone {
-			w.cancel()
-		}
-	}
-	return w.ctx
-}
-
-// use names the upstream connection the exchange is waiting on (nil when
-// none): the watcher closes it when the client goes, which ends the wait.
-// It reports false when the client is already gone.
-func (w *clientWatch) use(uc *upstream.Conn) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.up = uc
-	return w.state != watchGone
-}
-
 // stop ends the watch; the watcher goroutine, if armed, has returned (and
 // no longer touches the client's socket) when stop does.
 func (w *clientWatch) stop() {
 	w.mu.Lock()
 	st, done, cc, h2stop := w.state, w.exited, w.cc, w.h2stop
-	w.up = nil
 	switch st {
 	case watchPending:
 		w.state = watchOff
@@ -166,11 +142,8 @@ func (w *clientWatch) stop() {
 		<-done
 	}
 	w.mu.Lock()
-	if w.cancel != nil {
-		w.cancel()
-	}
 	w.state = watchOff
-	w.ctx, w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil, nil
+	w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil
 	w.mu.Unlock()
 }
 
@@ -196,14 +169,9 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 		return
 	}
 	w.state = watchGone
-	up := w.up
-	if w.cancel != nil {
-		w.cancel()
-	}
+	cancel := w.cancel
 	w.mu.Unlock()
-	if up != nil {
-		_ = up.Abort() // ends the wait; the exchange closes it properly
-	}
+	cancel(errClientGone) // ends the wait; the exchange closes the upstream connection
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -256,19 +224,14 @@ func (w *clientWatch) arm() {
 		return
 	}
 	w.state, w.errno = watchGone, goneErrno
-	up := w.up
-	if w.cancel != nil {
-		w.cancel()
-	}
+	cancel := w.cancel
 	w.mu.Unlock()
-	if up != nil {
-		// Ends a send or a header read at once; the exchange closes it
-		// properly when its call returns.
-		_ = up.Abort()
-	}
+	// Ends a dial, a pause, a send or a header read at once; the
+	// exchange closes the upstream connection when its call returns.
+	cancel(errClientGone)
 }
 
-// errClientGone is what a dial or backoff canceled by the watch returns.
+// errClientGone is the cause of a request context the watch canceled.
 var errClientGone = errors.New("client prematurely closed connection")
 
 // clientAborted ends an exchange whose client went away while addr was
