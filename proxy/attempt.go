@@ -31,16 +31,15 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 		p.stats.dials.Add(1)
 	}
 	uc := a.Conn
-	if ctx.Err() != nil { // the client went, or the stop came, while this connection was made
+	// From here the send and the header read end when the socket is
+	// closed under them: by the watch when the client goes (use), by
+	// Transport.CloseAll on a hard stop. Neither is kept once the context
+	// is done (tryOnce).
+	if ctx.Err() != nil || !x.watch.use(uc) { // the client went, or the stop came, while this connection was made
 		uc.Close()
 		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: context.Cause(ctx)}
 	}
-	// From here the context ends the send or the header read by closing
-	// the socket under it; the exchange then closes uc properly. stop
-	// runs before tryOnce looks at the context, so uc is never kept
-	// once the abort may have run.
-	stop := context.AfterFunc(ctx, func() { _ = uc.Abort() })
-	defer stop()
+	defer x.watch.use(nil)
 	var body io.Reader
 	if x.body != nil && x.loc.conf.ProxyPassRequestBody { // off: the head (Content-Length too) and no body, as nginx
 		body = x.proto.Frame(x.body.reader()) // FastCGI frames it as STDIN records

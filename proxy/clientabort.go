@@ -63,12 +63,13 @@ type clientWatch struct {
 	mu     sync.Mutex
 	cc     *clientConn
 	state  watchState
-	timer  *time.Timer   // fires arm; created once per pooled exchange
-	exited chan struct{} // closed when an armed watcher returns
-	errno  syscall.Errno // ECONNRESET for an RST, 0 for a FIN
+	timer  *time.Timer    // fires arm; created once per pooled exchange
+	exited chan struct{}  // closed when an armed watcher returns
+	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
+	up     *upstream.Conn // the upstream connection to close when the client goes
 	// cancel cancels the request's context when the client goes
-	// (cancel.go): that ends the dial, the backoff pause, the send and
-	// the header read the exchange is in.
+	// (cancel.go): that ends a dial or a backoff pause; closing up ends
+	// a send or a header read.
 	cancel context.CancelCauseFunc
 	// h2stop ends the watch on an HTTP/2 stream (watchH2).
 	h2stop func() bool
@@ -113,11 +114,22 @@ func (w *clientWatch) gone() bool {
 	return w.state == watchGone
 }
 
+// use names the upstream connection the exchange is waiting on (nil when
+// none): the watcher closes it when the client goes, which ends the wait.
+// It reports false when the client is already gone.
+func (w *clientWatch) use(uc *upstream.Conn) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.up = uc
+	return w.state != watchGone
+}
+
 // stop ends the watch; the watcher goroutine, if armed, has returned (and
 // no longer touches the client's socket) when stop does.
 func (w *clientWatch) stop() {
 	w.mu.Lock()
 	st, done, cc, h2stop := w.state, w.exited, w.cc, w.h2stop
+	w.up = nil
 	switch st {
 	case watchPending:
 		w.state = watchOff
@@ -169,9 +181,12 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 		return
 	}
 	w.state = watchGone
-	cancel := w.cancel
+	cancel, up := w.cancel, w.up
 	w.mu.Unlock()
-	cancel(errClientGone) // ends the wait; the exchange closes the upstream connection
+	cancel(errClientGone)
+	if up != nil {
+		_ = up.Abort() // ends the wait; the exchange closes it properly
+	}
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -224,11 +239,14 @@ func (w *clientWatch) arm() {
 		return
 	}
 	w.state, w.errno = watchGone, goneErrno
-	cancel := w.cancel
+	cancel, up := w.cancel, w.up
 	w.mu.Unlock()
-	// Ends a dial, a pause, a send or a header read at once; the
-	// exchange closes the upstream connection when its call returns.
-	cancel(errClientGone)
+	cancel(errClientGone) // ends a dial or a pause
+	if up != nil {
+		// Ends a send or a header read at once; the exchange closes it
+		// properly when its call returns.
+		_ = up.Abort()
+	}
 }
 
 // errClientGone is the cause of a request context the watch canceled.
