@@ -107,13 +107,6 @@ func (w *clientWatch) start(x *exchange) {
 	}
 }
 
-// gone reports whether the client went away while the upstream was awaited.
-func (w *clientWatch) gone() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.state == watchGone
-}
-
 // use names the upstream connection the exchange is waiting on (nil when
 // none): the watcher closes it when the client goes, which ends the wait.
 // It reports false when the client is already gone.
