@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestFastCGIResolvesIntoProxyFields(t *testing.T) {
+func TestFastCGIResolvesIntoUpstream(t *testing.T) {
 	c, err := LoadBytes("proxy.yaml", []byte(`
 http:
   fastcgi_buffers: 4 8k
@@ -38,7 +38,7 @@ http:
 	if l.Upstream.Buffers != (Buffers{N: 4, Size: 8 << 10}) || l.Upstream.BusyBuffersSize != 16<<10 ||
 		l.Upstream.ReadTimeout != 5*time.Second || l.Upstream.TempPath != c.Prefix+"/temp/fastcgi" ||
 		l.Upstream.NextUpstream != NextError|NextTimeout|NextHTTP500 || len(l.ProxySetHeader) != 0 {
-		t.Errorf("fastcgi_* not resolved into the proxy fields: %+v", l)
+		t.Errorf("fastcgi_* not resolved into Upstream: %+v", l)
 	}
 	if !l.FastCGI.KeepConn || l.Root != "/srv/www" || l.FastCGI.SplitPathInfo == nil {
 		t.Errorf("%+v", l.FastCGI)

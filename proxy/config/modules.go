@@ -36,10 +36,14 @@ type upstreamModule struct {
 // upstreamModules are the modules in the order of moduleSets' fields; the
 // first one, proxy, is also what a location that passes nothing upstream
 // resolves (its proxy_* values are what nginx reports for it).
+//
+// proxy_pass and fastcgi_pass always send the client's headers (no
+// *_pass_request_headers yet), and fastcgi_pass always sends the body (its
+// STDIN stream would need its closing record without one).
 var upstreamModules = []upstreamModule{
 	{name: "proxy", tempPath: "temp/proxy", without: "pass_request_headers"},
 	{name: "fastcgi", tempPath: "temp/fastcgi", without: "pass_request_headers pass_request_body"},
-	{name: "uwsgi", tempPath: "temp/uwsgi", without: "intercept_errors hide_header pass_header ignore_headers"},
+	{name: "uwsgi", tempPath: "temp/uwsgi"},
 }
 
 // moduleDirectives is the protocol-neutral directive set as written at one

@@ -88,8 +88,8 @@ type uwsgiDirectiveSet struct {
 	NextUpstream        *opt[NextUpstream]  `mapstructure:"uwsgi_next_upstream"`
 	NextUpstreamTries   *opt[int]           `mapstructure:"uwsgi_next_upstream_tries"`
 	NextUpstreamTimeout *opt[time.Duration] `mapstructure:"uwsgi_next_upstream_timeout"`
-	InterceptErrors     *opt[bool]          `mapstructure:"-"`
-	HideHeader          *opt[words]         `mapstructure:"-"`
-	PassHeader          *opt[words]         `mapstructure:"-"`
-	IgnoreHeaders       *opt[words]         `mapstructure:"-"`
+	InterceptErrors     *opt[bool]          `mapstructure:"uwsgi_intercept_errors"`
+	HideHeader          *opt[words]         `mapstructure:"uwsgi_hide_header"`
+	PassHeader          *opt[words]         `mapstructure:"uwsgi_pass_header"`
+	IgnoreHeaders       *opt[words]         `mapstructure:"uwsgi_ignore_headers"`
 }
