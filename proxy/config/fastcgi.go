@@ -84,7 +84,6 @@ func DefaultFastCGIParams() []FastCGIParam {
 
 // fastcgiLocationDirectives may only be written in a location.
 type fastcgiLocationDirectives struct {
-	FastcgiPass          *opt[string] `mapstructure:"fastcgi_pass"`
 	FastcgiSplitPathInfo *opt[string] `mapstructure:"fastcgi_split_path_info"`
 }
 
@@ -165,12 +164,6 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 	}
 	if !l.FastcgiPass.set() {
 		return
-	}
-	switch {
-	case l.ProxyPass.set():
-		p.add(l.FastcgiPass.at(), `"fastcgi_pass" and "proxy_pass" cannot both be set in one location`)
-	case l.StubStatus.or(false):
-		p.add(l.FastcgiPass.at(), `"stub_status" and "fastcgi_pass" cannot both be set in one location`)
 	}
 	pp, err := parseFastCGIPass(l.FastcgiPass.v, upstreams)
 	if err != nil {

@@ -16,6 +16,18 @@ func (s *moduleSets) sets() []*moduleDirectives {
 	return []*moduleDirectives{(*moduleDirectives)(&s.Proxy), (*moduleDirectives)(&s.Fastcgi), (*moduleDirectives)(&s.Uwsgi)}
 }
 
+// modulePasses are the modules' *_pass keys (a location's only).
+type modulePasses struct {
+	ProxyPass   *opt[string] `mapstructure:"proxy_pass"`
+	FastcgiPass *opt[string] `mapstructure:"fastcgi_pass"`
+	UwsgiPass   *opt[string] `mapstructure:"uwsgi_pass"`
+}
+
+// passes returns the *_pass keys in upstreamModules' order.
+func (s *modulePasses) passes() []*opt[string] {
+	return []*opt[string]{s.ProxyPass, s.FastcgiPass, s.UwsgiPass}
+}
+
 // proxyDirectiveSet is moduleDirectives with the proxy_ keys.
 type proxyDirectiveSet struct {
 	ConnectTimeout      *opt[time.Duration] `mapstructure:"proxy_connect_timeout"`

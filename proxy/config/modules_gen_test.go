@@ -35,7 +35,8 @@ func TestModuleSetsGenerated(t *testing.T) {
 
 // generateModuleSets writes modules_gen.go: a struct per module whose
 // fields are moduleDirectives' with the module's keys ("-" for what it
-// lacks), and moduleSets, which squashes them into the location directives.
+// lacks), moduleSets, which squashes them into the location directives,
+// and modulePasses, the *_pass keys.
 func generateModuleSets() []byte {
 	types := moduleFieldTypes()
 	var b bytes.Buffer
@@ -54,6 +55,21 @@ func generateModuleSets() []byte {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "(*moduleDirectives)(&s.%s)", goName(m.name))
+	}
+	b.WriteString("}\n}\n\n")
+	b.WriteString("// modulePasses are the modules' *_pass keys (a location's only).\n")
+	b.WriteString("type modulePasses struct {\n")
+	for _, m := range upstreamModules {
+		fmt.Fprintf(&b, "\t%sPass *opt[string] `mapstructure:%q`\n", goName(m.name), m.key("pass"))
+	}
+	b.WriteString("}\n\n")
+	b.WriteString("// passes returns the *_pass keys in upstreamModules' order.\n")
+	b.WriteString("func (s *modulePasses) passes() []*opt[string] {\n\treturn []*opt[string]{")
+	for i, m := range upstreamModules {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "s.%sPass", goName(m.name))
 	}
 	b.WriteString("}\n}\n")
 	for _, m := range upstreamModules {

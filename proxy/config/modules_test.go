@@ -58,7 +58,8 @@ http:
 	}
 }
 
-// nginx -t's checks and the keys a module lacks, with each module's names.
+// nginx -t's checks, two *_pass in one location, and the keys a module
+// lacks, with each module's names.
 func TestModuleErrors(t *testing.T) {
 	for _, c := range []struct{ loc, want string }{
 		{`{path: /, uwsgi_pass: 127.0.0.1:3031, uwsgi_buffers: 1 4k}`, `there must be at least 2 "uwsgi_buffers"`},
@@ -68,6 +69,10 @@ func TestModuleErrors(t *testing.T) {
 		{`{path: /, uwsgi_pass: 127.0.0.1:3031, uwsgi_pass_header: Date}`, `"Date" cannot be passed`},
 		{`{path: /, fastcgi_pass: 127.0.0.1:9000, fastcgi_temp_file_write_size: 1k}`,
 			`"fastcgi_temp_file_write_size" must be equal to or greater than the maximum of the value of "fastcgi_buffer_size" and one of the "fastcgi_buffers"`},
+		{`{path: /, uwsgi_pass: 127.0.0.1:3031, fastcgi_pass: 127.0.0.1:9000}`, `"uwsgi_pass" and "fastcgi_pass" cannot both be set in one location`},
+		{`{path: /, uwsgi_pass: 127.0.0.1:3031, proxy_pass: http://127.0.0.1:80}`, `"uwsgi_pass" and "proxy_pass" cannot both be set in one location`},
+		{`{path: /, uwsgi_pass: 127.0.0.1:3031, stub_status: on}`, `"stub_status" and "uwsgi_pass" cannot both be set in one location`},
+		{`{path: /, fastcgi_pass: 127.0.0.1:9000, stub_status: on}`, `"stub_status" and "fastcgi_pass" cannot both be set in one location`},
 		{`{path: /, proxy_pass: http://127.0.0.1:80, proxy_pass_request_headers: off}`, `unknown key "proxy_pass_request_headers"`},
 		{`{path: /, fastcgi_pass: 127.0.0.1:9000, fastcgi_pass_request_body: off}`, `unknown key "fastcgi_pass_request_body"`},
 	} {

@@ -103,8 +103,10 @@ type rawServer struct {
 
 // rawLocation is one locations[] entry (nginx's location block).
 type rawLocation struct {
-	Path      *opt[string] `mapstructure:"path"`
-	ProxyPass *opt[string] `mapstructure:"proxy_pass"`
+	Path *opt[string] `mapstructure:"path"`
+	// modulePasses are proxy_pass, fastcgi_pass and uwsgi_pass
+	// (modules.go); at most one may be set.
+	modulePasses `mapstructure:",squash"`
 	// StubStatus answers the location with nginx's stub_status page instead
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
@@ -116,8 +118,7 @@ type rawLocation struct {
 	Return  *opt[Return] `mapstructure:"return"`
 	Rewrite *opt[[]Stmt] `mapstructure:"rewrite"` // rewrite, set, if, break, return in order
 
-	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
-	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)
+	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_split_path_info (fastcgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }

@@ -556,9 +556,10 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
+	case !loc.StubStatus && !l.passesUpstream() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
+	l.checkPasses(p)
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
 	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_param, ... (fastcgi.go)
@@ -576,20 +577,30 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 // upstreamModule is the module whose directives the location reads, and
 // its set: the one its *_pass names, proxy without one.
 func (l *rawLocation) upstreamModule() (*upstreamModule, *moduleDirectives) {
-	name := "proxy"
-	switch {
-	case l.FastcgiPass.set():
-		name = "fastcgi"
-	case l.UwsgiPass.set():
-		name = "uwsgi"
-	}
-	sets := l.sets()
-	for i := range upstreamModules {
-		if upstreamModules[i].name == name {
-			return &upstreamModules[i], sets[i]
+	i := max(0, slices.IndexFunc(l.passes(), (*opt[string]).set))
+	return &upstreamModules[i], l.sets()[i]
+}
+
+// passesUpstream reports whether the location has a *_pass.
+func (l *rawLocation) passesUpstream() bool {
+	return slices.ContainsFunc(l.passes(), (*opt[string]).set)
+}
+
+// checkPasses reports a location with two *_pass, or with one and
+// stub_status (proxy_pass's is resolveLocation's), as nginx -t does.
+func (l *rawLocation) checkPasses(p *problems) {
+	passes := l.passes()
+	for i, o := range passes {
+		if i == 0 || !o.set() {
+			continue
+		}
+		name := upstreamModules[i].key("pass")
+		if j := slices.IndexFunc(passes[:i], (*opt[string]).set); j >= 0 {
+			p.add(o.at(), `"%s" and "%s" cannot both be set in one location`, name, upstreamModules[j].key("pass"))
+		} else if l.StubStatus.or(false) {
+			p.add(o.at(), `"stub_status" and "%s" cannot both be set in one location`, name)
 		}
 	}
-	panic("config: no upstream module " + name)
 }
 
 // resolveInto fills in the location's directives: each one is the value set

@@ -43,11 +43,6 @@ uwsgi_param  SERVER_NAME        $server_name;
 uwsgi_param  HTTP_HOST        $host;
 `
 
-// uwsgiLocationDirectives may only be written in a location.
-type uwsgiLocationDirectives struct {
-	UwsgiPass *opt[string] `mapstructure:"uwsgi_pass"`
-}
-
 // uwsgiDirectives may be written in http, a server and a location.
 type uwsgiDirectives struct {
 	UwsgiParam     *opt[[]Header] `mapstructure:"uwsgi_param"`
@@ -83,14 +78,6 @@ func (l *rawLocation) resolveUwsgi(loc *Location, upstreams map[string]bool, p *
 	d.check(p)
 	if !l.UwsgiPass.set() {
 		return
-	}
-	switch {
-	case l.ProxyPass.set():
-		p.add(l.UwsgiPass.at(), `"uwsgi_pass" and "proxy_pass" cannot both be set in one location`)
-	case l.FastcgiPass.set():
-		p.add(l.UwsgiPass.at(), `"uwsgi_pass" and "fastcgi_pass" cannot both be set in one location`)
-	case l.StubStatus.or(false):
-		p.add(l.UwsgiPass.at(), `"stub_status" and "uwsgi_pass" cannot both be set in one location`)
 	}
 	pp, err := parseUwsgiPass(l.UwsgiPass.v, upstreams)
 	if err != nil {
