@@ -146,7 +146,7 @@ func init() {
 	// lingering close.
 	add("location", "fastcgi_pass", fastcgiPass)
 	add("location", "fastcgi_split_path_info", single(anyValue))
-	add(inLocations, "fastcgi_param", fastcgiParam)
+	add(inLocations, "fastcgi_param", param)
 	add(inLocations, "fastcgi_index", single(anyValue))
 	add(inLocations, "fastcgi_keep_conn", single(flagValue))
 	for _, n := range []string{"lingering_time", "lingering_timeout"} {
@@ -157,7 +157,7 @@ func init() {
 
 	// uwsgi (ngx_http_uwsgi_module): what only uwsgi has.
 	add("location", "uwsgi_pass", uwsgiPass)
-	add(inLocations, "uwsgi_param", uwsgiParam)
+	add(inLocations, "uwsgi_param", param)
 	for _, n := range []string{"uwsgi_modifier1", "uwsgi_modifier2"} {
 		add(inLocations, n, single(numberValue))
 	}
@@ -882,43 +882,25 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// uwsgiParam collects "uwsgi_param NAME VALUE [if_not_empty]" as
-// fastcgiParam does.
-func uwsgiParam(c *conv, lv *level, d *Directive) error {
+// param collects "fastcgi_param NAME VALUE [if_not_empty]" (and
+// uwsgi_param's) like proxy_set_header: a level that sets any replaces the
+// inherited list.
+func param(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 2 || len(d.Args) > 3 || len(d.Args) == 3 && d.Args[2] != "if_not_empty" {
 		if len(d.Args) == 3 {
 			return errAt(d, "invalid parameter \"%s\"", d.Args[2])
 		}
 		return invalidArgs(d)
 	}
-	if lv.uwsgiParamVal == nil {
-		lv.uwsgiParamVal = lv.m.set("uwsgi_param", &yaml.Node{Kind: yaml.SequenceNode})
+	list := lv.m.get(d.Name)
+	if list == nil {
+		list = lv.m.set(d.Name, &yaml.Node{Kind: yaml.SequenceNode})
 	}
 	e := d.Args[0] + " " + d.Args[1]
 	if len(d.Args) == 3 {
 		e += " if_not_empty"
 	}
-	lv.uwsgiParamVal.Content = append(lv.uwsgiParamVal.Content, str(e))
-	return nil
-}
-
-// fastcgiParam collects "fastcgi_param NAME VALUE [if_not_empty]" like
-// proxy_set_header: a level that sets any replaces the inherited list.
-func fastcgiParam(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) < 2 || len(d.Args) > 3 || len(d.Args) == 3 && d.Args[2] != "if_not_empty" {
-		if len(d.Args) == 3 {
-			return errAt(d, "invalid parameter \"%s\"", d.Args[2])
-		}
-		return invalidArgs(d)
-	}
-	if lv.paramVal == nil {
-		lv.paramVal = lv.m.set("fastcgi_param", &yaml.Node{Kind: yaml.SequenceNode})
-	}
-	e := d.Args[0] + " " + d.Args[1]
-	if len(d.Args) == 3 {
-		e += " if_not_empty"
-	}
-	lv.paramVal.Content = append(lv.paramVal.Content, str(e))
+	list.Content = append(list.Content, str(e))
 	return nil
 }
 
