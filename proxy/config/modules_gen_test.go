@@ -49,14 +49,7 @@ func generateModuleSets() []byte {
 	}
 	b.WriteString("}\n\n")
 	b.WriteString("// sets returns the sets in upstreamModules' order, as moduleDirectives.\n")
-	b.WriteString("func (s *moduleSets) sets() []*moduleDirectives {\n\treturn []*moduleDirectives{")
-	for i, m := range upstreamModules {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "(*moduleDirectives)(&s.%s)", goName(m.name))
-	}
-	b.WriteString("}\n}\n\n")
+	b.WriteString("func (s *moduleSets) sets() []*moduleDirectives {\n\treturn []*moduleDirectives{" + eachModule("(*moduleDirectives)(&s.%s)") + "}\n}\n\n")
 	b.WriteString("// modulePasses are the modules' *_pass keys (a location's only).\n")
 	b.WriteString("type modulePasses struct {\n")
 	for _, m := range upstreamModules {
@@ -64,14 +57,7 @@ func generateModuleSets() []byte {
 	}
 	b.WriteString("}\n\n")
 	b.WriteString("// passes returns the *_pass keys in upstreamModules' order.\n")
-	b.WriteString("func (s *modulePasses) passes() []*opt[string] {\n\treturn []*opt[string]{")
-	for i, m := range upstreamModules {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "s.%sPass", goName(m.name))
-	}
-	b.WriteString("}\n}\n")
+	b.WriteString("func (s *modulePasses) passes() []*opt[string] {\n\treturn []*opt[string]{" + eachModule("s.%sPass") + "}\n}\n")
 	for _, m := range upstreamModules {
 		fmt.Fprintf(&b, "\n// %sDirectiveSet is moduleDirectives with the %s_ keys.\n", m.name, m.name)
 		fmt.Fprintf(&b, "type %sDirectiveSet struct {\n", m.name)
@@ -115,6 +101,15 @@ func moduleFieldTypes() map[string]string {
 		return false
 	})
 	return types
+}
+
+// eachModule is format applied to every module's Go name, joined by ", ".
+func eachModule(format string) string {
+	var out []string
+	for _, m := range upstreamModules {
+		out = append(out, fmt.Sprintf(format, goName(m.name)))
+	}
+	return strings.Join(out, ", ")
 }
 
 func goName(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
