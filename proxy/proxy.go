@@ -380,15 +380,20 @@ type clientConn struct {
 // PROXY protocol header (proxyproto.go).
 func (c *clientConn) Read(b []byte) (int, error) { return c.head.Read(c.readRaw, b) }
 
+// Close closes the socket before anything else, and a second Close (a hard
+// stop's CloseAll racing the request's own) closes it too before it
+// returns: a caller that closed the connection to send nothing more must
+// find it closed, or fasthttp writes its response into it.
 func (c *clientConn) Close() error {
 	if c.closed.Swap(true) {
+		_ = c.TCPConn.Close()
 		return net.ErrClosed
 	}
+	err := c.TCPConn.Close()
 	c.p.clients.Remove(c)
 	if c.gen != nil {
 		c.gen.clients.Remove(c)
 	}
-	err := c.TCPConn.Close()
 	c.p.fds.closed()
 	return err
 }
