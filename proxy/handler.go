@@ -104,11 +104,14 @@ func (x *exchange) process() (streaming bool) {
 			return streaming
 		}
 	}
-	if x.loc == nil || x.loc.group == nil {
+	if x.loc == nil || !x.loc.proxies() {
 		x.page(fasthttp.StatusNotFound)
 		return false
 	}
 	if x.body == nil && !x.readBody() { // client_max_body_size, client_body_buffer_size, temp file
+		return false
+	}
+	if x.loc.pass != nil && !x.passTarget() { // proxy_pass with variables: its upstream, resolved (passvars.go)
 		return false
 	}
 	if !x.buildHead() { // a uwsgi packet too big: nginx's [alert] and 500
@@ -150,7 +153,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	if loc != nil && loc.rw != nil && loc.rw.ret != nil {
 		return fasthttp.StatusContinue
 	}
-	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
+	tooLarge := loc != nil && loc.proxies() && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
 	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue
 	}

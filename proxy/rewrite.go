@@ -428,7 +428,7 @@ func (x *exchange) findLocation() {
 		x.setLocation(x.vh.match(x.path))
 	}
 	x.caps.src, x.caps.loc = "", nil
-	if x.loc != nil && x.loc.conf.Regex != nil && x.loc.rw != nil { // only a script reads them
+	if x.loc != nil && x.loc.conf.Regex != nil && (x.loc.rw != nil || x.loc.pass != nil) { // only a script or a proxy_pass with variables reads them
 		x.caps.src = string(x.path)
 		x.caps.loc = config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path)
 	}

@@ -236,6 +236,7 @@ type locationDirectives struct {
 
 	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_*, *_hide_header, ... (upstreamheaders.go)
 	realIPDirectives         `mapstructure:",squash"` // set_real_ip_from, real_ip_header, real_ip_recursive (realip.go)
+	resolverDirectives       `mapstructure:",squash"` // resolver, resolver_timeout (resolver.go)
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is
@@ -298,6 +299,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.redirectDirectives.inherit(&p.redirectDirectives)
 	d.errorPageDirectives.inherit(&p.errorPageDirectives)
 	d.upstreamHeaderDirectives.inherit(&p.upstreamHeaderDirectives)
+	d.resolverDirectives.inherit(&p.resolverDirectives)
 	d.realIPDirectives.inherit(&p.realIPDirectives)
 }
 

@@ -540,6 +540,8 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	if l.ProxyPass.set() {
 		pp, err := parseProxyPass(l.ProxyPass.v, upstreams)
 		switch {
+		case pp.Value != "":
+			p.checkPassVariables(l.ProxyPass.at(), "proxy_pass", pp.Value)
 		case err != nil:
 			p.add(l.ProxyPass.at(), "%v", err)
 		case pp.HasURI && (loc.Regex != nil || loc.Match == MatchNamed):
@@ -566,6 +568,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	l.resolveUwsgi(loc, upstreams, p)                      // uwsgi_pass too (uwsgi.go)
 	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
 	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
+	loc.Resolver = l.resolverDirectives.resolve(p)         // resolver, resolver_timeout (resolver.go)
 	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
 	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
 	if loc.FastCGI != nil {

@@ -109,11 +109,18 @@ func (d *upstreamHeaderDirectives) resolveInto(loc *Location, p *problems) {
 		}
 		u.IgnoreAccelBuffering = u.IgnoreAccelBuffering || c == "X-Accel-Buffering"
 	}
-	if loc.FastCGI != nil || loc.ProxyPass.Scheme == "" {
+	if loc.FastCGI != nil || loc.ProxyPass.Scheme == "" && loc.ProxyPass.Value == "" {
 		return // the cookie and redirect rewrites are proxy_pass's
 	}
 	rules := d.ProxyRedirect.or([]rewriteRule{{Default: true}}) // nginx's default: proxy_redirect default
 	for _, r := range rules {
+		if r.Default && loc.ProxyPass.Value != "" {
+			// nginx: no default rewrite for a proxy_pass with variables
+			if d.ProxyRedirect.set() {
+				p.add(d.ProxyRedirect.at(), `"proxy_redirect default" cannot be used with "proxy_pass" directive with variables`)
+			}
+			continue
+		}
 		if r.Default {
 			u.Redirect = append(u.Redirect, defaultRedirect(loc))
 			continue

@@ -179,6 +179,9 @@ func (l *rawLocation) resolveUwsgi(loc *Location, upstreams map[string]bool, p *
 		p.add(l.UwsgiPass.at(), `"stub_status" and "uwsgi_pass" cannot both be set in one location`)
 	}
 	pp, err := parseUwsgiPass(l.UwsgiPass.v, upstreams)
+	if pp.Value != "" {
+		p.checkPassVariables(l.UwsgiPass.at(), "uwsgi_pass", pp.Value)
+	}
 	if err != nil {
 		p.add(l.UwsgiPass.at(), "%v", err)
 	}
@@ -218,6 +221,9 @@ func (l *rawLocation) resolveUwsgi(loc *Location, upstreams map[string]bool, p *
 // which spillway does not speak).
 func parseUwsgiPass(s string, upstreams map[string]bool) (ProxyPass, error) {
 	a := strings.TrimSpace(s)
+	if strings.Contains(a, "$") {
+		return ProxyPass{Scheme: "uwsgi", Value: a}, nil // evaluated per request
+	}
 	if strings.HasPrefix(a, "suwsgi://") {
 		return ProxyPass{Scheme: "uwsgi", Host: a}, fmt.Errorf(`invalid uwsgi_pass %q: suwsgi (uwsgi over TLS) is not supported`, s)
 	}

@@ -112,6 +112,8 @@ func init() {
 	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
 	add(inLocations, "real_ip_header", single(anyValue))
 	add(inLocations, "real_ip_recursive", single(flagValue))
+	add(inLocations, "resolver", resolverDirective)
+	add(inLocations, "resolver_timeout", single(timeValue))
 	add(inLocations, "fastcgi_ignore_headers", ignoreHeaders)
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
@@ -815,7 +817,10 @@ func proxyPass(c *conv, lv *level, d *Directive) error {
 	lower := strings.ToLower(u)
 	switch {
 	case strings.Contains(u, "$"):
-		c.warn(d, Unsupported, "unsupported proxy_pass \"%s\" in location: variables are not supported", u)
+		// evaluated per request: an upstream block, an address, or a
+		// name for the resolver (proxy/passvars.go)
+		lv.proxies = true
+		lv.m.set("proxy_pass", str(u))
 		return nil
 	case !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://"):
 		return errAt(d, "invalid URL prefix in \"%s\"", u)
@@ -862,7 +867,8 @@ func fastcgiPass(c *conv, lv *level, d *Directive) error {
 	a := d.Args[0]
 	switch {
 	case strings.Contains(a, "$"):
-		c.warn(d, Unsupported, "unsupported fastcgi_pass \"%s\" in location: variables are not supported", a)
+		lv.proxies, c.fastcgi = true, true // evaluated per request, as proxy_pass's
+		lv.m.set("fastcgi_pass", str(a))
 		return nil
 	case a == "unix:":
 		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", a)
@@ -884,7 +890,8 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 	a := d.Args[0]
 	switch {
 	case strings.Contains(a, "$"):
-		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: variables are not supported", a)
+		lv.proxies = true // evaluated per request, as proxy_pass's
+		lv.m.set("uwsgi_pass", str(a))
 		return nil
 	case strings.HasPrefix(a, "suwsgi://"):
 		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: spillway speaks uwsgi without TLS", a)
@@ -1237,5 +1244,18 @@ func balanceMethod(c *conv, lv *level, d *Directive) error {
 	}
 	lv.up.servers.Content = kept
 	setMethod(lv, d.Name, val)
+	return nil
+}
+
+// resolverDirective converts resolver: its addresses and parameters as
+// written, checked by config (resolver.go).
+func resolverDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) == 0 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	addWords(lv, d.Name, d.Args)
 	return nil
 }
