@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -617,7 +616,7 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 	lv := &level{ctx: "location", m: newMap(), regex: re != "" || strings.HasPrefix(path, "@")}
 	lv.m.set("path", str(path))
 	if re != "" {
-		if _, err := regexp.Compile(re); err != nil {
+		if _, err := config.CompilePCRE(re, false); err != nil { // RE2, and the lookahead config rewrites
 			c.warn(d, Refused, "location \"%s\" cannot be converted: its regex is not valid in Go's RE2 syntax (%v), so its requests would reach another location", path, err)
 			return nil, c.dropped(d, true)
 		}

@@ -112,6 +112,7 @@ func init() {
 	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
 	add(inLocations, "real_ip_header", single(anyValue))
 	add(inLocations, "real_ip_recursive", single(flagValue))
+	add(inLocations, "chunked_transfer_encoding", chunkedTransferEncoding)
 	add(inLocations, "resolver", resolverDirective)
 	add(inLocations, "resolver_timeout", single(timeValue))
 	add(inLocations, "fastcgi_ignore_headers", ignoreHeaders)
@@ -246,6 +247,7 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
 	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
+	"proxy_cache_path":               {"http", "it only declares a cache zone: spillway does not cache, and each proxy_cache that would use the zone is reported on its own"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
 	"ssl_buffer_size":                {"", "Go's TLS sizes its records itself: small at first, then full 16k records once a response flows, which is what nginx's setting trades between"},
@@ -1257,5 +1259,23 @@ func resolverDirective(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	addWords(lv, d.Name, d.Args)
+	return nil
+}
+
+// chunkedTransferEncoding: "on" is nginx's default and what spillway does
+// (a response of unknown length to an HTTP/1.1 client is chunked); "off"
+// (close the connection to end such a response) is not implemented.
+func chunkedTransferEncoding(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	switch d.Args[0] {
+	case "on":
+		c.warn(d, Ignored, "ignored directive \"chunked_transfer_encoding on\" in %s: it is nginx's default, and spillway's behaviour", lv.ctx)
+	case "off":
+		c.warn(d, Unsupported, "unsupported directive \"chunked_transfer_encoding off\" in %s: spillway always chunks a response of unknown length to an HTTP/1.1 client", lv.ctx)
+	default:
+		return errAt(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
+	}
 	return nil
 }
