@@ -2,8 +2,8 @@ package config
 
 import (
 	"regexp"
-	"strings"
 	"regexp/syntax"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
