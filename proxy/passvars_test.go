@@ -56,6 +56,8 @@ func startDNS(t *testing.T, a map[string][]string) *dnsServer {
 			switch {
 			case name == "fail.test.":
 				m.Rcode = dns.RcodeServerFailure
+			case name == "alias.test.": // a CNAME alone: the resolver asks for its target
+				m.Answer = append(m.Answer, &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 300}, Target: "app.test."})
 			case a[name] == nil:
 				m.Rcode = dns.RcodeNameError
 			case q.Question[0].Qtype == dns.TypeA:
@@ -166,8 +168,12 @@ http:
 			t.Fatalf("GET /x?h=app.test: %d %q, want 200 %q", code, body, want)
 		}
 	}
-	if n := d.asked("app.test."); n != 1 {
-		t.Errorf("the DNS server was asked %d times for app.test in 3 requests, want 1 (the answer is kept for its TTL)", n)
+	code, body := r.do("GET", "/y?h=alias.test", nil)
+	if want := "uri=/y?h=alias.test host=alias.test:" + port; code != 200 || string(body) != want {
+		t.Errorf("GET /y?h=alias.test (a CNAME to app.test): %d %q, want 200 %q", code, body, want)
+	}
+	if n := d.asked("app.test."); n != 2 {
+		t.Errorf("the DNS server was asked %d times for app.test, want 2: once for 3 requests (the answer is kept for its TTL), once as alias.test's CNAME target", n)
 	}
 	for _, tc := range []struct{ host, line string }{
 		{"gone.test", `[error] 4242#4242: *N gone.test could not be resolved (3: Host not found), client: 127.0.0.1, server: , request: "GET /?h=gone.test HTTP/1.1", host: "PROXY"`},

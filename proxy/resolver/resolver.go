@@ -210,12 +210,33 @@ func (r *Resolver) query(name string, failed FailFunc) ([]netip.Addr, time.Time,
 // (or what is left), until one answers or the deadline passes. A truncated
 // UDP answer is asked again over TCP.
 func (r *Resolver) ask(name string, qtype uint16, deadline time.Time, failed FailFunc) ([]netip.Addr, uint32, *Error) {
+	q := name
+	for range maxCNAMEs {
+		addrs, ttl, cname, err := r.askOnce(q, qtype, deadline, failed)
+		if err != nil {
+			err.Name = name // nginx names the name asked, not the CNAME's
+			return nil, 0, err
+		}
+		if len(addrs) > 0 || cname == "" {
+			return addrs, ttl, nil
+		}
+		q = cname // an answer with only a CNAME: ask for its target (nginx's ngx_resolver_process_a)
+	}
+	return nil, 0, &Error{Name: name, Code: CodeServer}
+}
+
+// maxCNAMEs bounds a chain of CNAME answers.
+const maxCNAMEs = 8
+
+// askOnce is one question of ask; cname is the target of a CNAME answer
+// for name that came without addresses.
+func (r *Resolver) askOnce(name string, qtype uint16, deadline time.Time, failed FailFunc) (_ []netip.Addr, _ uint32, cname string, _ *Error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	for i := 0; ; i++ {
 		left := deadline.Sub(r.now())
 		if left <= 0 {
-			return nil, 0, &Error{Name: name, Code: CodeTimedOut}
+			return nil, 0, "", &Error{Name: name, Code: CodeTimedOut}
 		}
 		server := r.conf.Servers[i%len(r.conf.Servers)].String()
 		c := &dns.Client{Net: "udp", Timeout: min(left, resendTimeout)}
@@ -242,11 +263,11 @@ func (r *Resolver) ask(name string, qtype uint16, deadline time.Time, failed Fai
 		switch in.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
-			return nil, 0, &Error{Name: name, Code: CodeNotFound}
+			return nil, 0, "", &Error{Name: name, Code: CodeNotFound}
 		case dns.RcodeFormatError, dns.RcodeServerFailure, dns.RcodeNotImplemented, dns.RcodeRefused:
-			return nil, 0, &Error{Name: name, Code: in.Rcode}
+			return nil, 0, "", &Error{Name: name, Code: in.Rcode}
 		default:
-			return nil, 0, &Error{Name: name, Code: CodeServer}
+			return nil, 0, "", &Error{Name: name, Code: CodeServer}
 		}
 		var addrs []netip.Addr
 		var ttl uint32
@@ -257,8 +278,13 @@ func (r *Resolver) ask(name string, qtype uint16, deadline time.Time, failed Fai
 				ip = a.A
 			case *dns.AAAA:
 				ip = a.AAAA
+			case *dns.CNAME:
+				if strings.EqualFold(a.Hdr.Name, dns.Fqdn(name)) {
+					cname = strings.TrimSuffix(a.Target, ".")
+				}
+				continue
 			default:
-				continue // the CNAMEs on the way
+				continue
 			}
 			ad, ok := netip.AddrFromSlice(ip)
 			if !ok {
@@ -272,6 +298,6 @@ func (r *Resolver) ask(name string, qtype uint16, deadline time.Time, failed Fai
 			}
 			addrs = append(addrs, ad)
 		}
-		return addrs, ttl, nil
+		return addrs, ttl, cname, nil
 	}
 }
