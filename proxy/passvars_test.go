@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"spillway/proxy"
+	"spillway/proxy/config"
 )
 
 // passOrigin answers every request with its target and Host header. The
@@ -229,3 +232,25 @@ var reConn = regexp.MustCompile(`: \*\d+ `)
 
 // connless writes every connection number of log as *N.
 func connless(log string) string { return reConn.ReplaceAllString(log, ": *N ") }
+
+// An auth_request whose location has a proxy_pass with variables is
+// refused at load: spillway's subrequests do not evaluate it.
+func TestPassVariablesAuthRequestRefused(t *testing.T) {
+	cfg, err := config.LoadBytes("proxy.yaml", []byte(`
+error_log: {path: stderr}
+http:
+  access_log: off
+  servers:
+    - listen: ["127.0.0.1:0"]
+      locations:
+        - {path: /, proxy_pass: "http://127.0.0.1:9", auth_request: /auth}
+        - {path: /auth, proxy_pass: "http://$arg_h", internal: on}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = proxy.New(cfg, proxy.Options{})
+	if want := `location "/auth" has proxy_pass with variables`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("proxy.New: %v, want an error with %q", err, want)
+	}
+}
