@@ -68,12 +68,12 @@ func (d *resolverDirectives) resolve(p *problems) Resolver {
 		case w == "status_zone" || strings.HasPrefix(w, "status_zone="):
 			// nginx plus's; nothing to count here.
 		default:
-			a, err := resolverAddr(w)
+			as, err := resolverAddrs(w)
 			if err != nil {
 				p.add(d.Resolver.at(), "%v", err)
 				continue
 			}
-			r.Servers = append(r.Servers, a)
+			r.Servers = append(r.Servers, as...)
 		}
 	}
 	if !r.IPv4 && !r.IPv6 {
@@ -85,23 +85,35 @@ func (d *resolverDirectives) resolve(p *problems) Resolver {
 	return r
 }
 
-// resolverAddr parses one resolver address: an IP address, with a port or
-// not ("127.0.0.1", "127.0.0.1:5353", "[::1]:53"). nginx also takes a host
-// name, resolved at start; spillway wants the address.
-func resolverAddr(w string) (netip.AddrPort, error) {
+// resolverAddrs parses one resolver address: an IP address or a host
+// name, with a port or not ("127.0.0.1", "127.0.0.1:5353", "[::1]:53",
+// "ns.local"). A name is resolved once, here, to all its addresses, as
+// nginx does at start.
+func resolverAddrs(w string) ([]netip.AddrPort, error) {
 	if a, err := netip.ParseAddr(strings.Trim(w, "[]")); err == nil {
-		return netip.AddrPortFrom(a.Unmap(), 53), nil
+		return []netip.AddrPort{netip.AddrPortFrom(a.Unmap(), 53)}, nil
 	}
-	host, port, err := net.SplitHostPort(w)
-	if err == nil {
-		a, err1 := netip.ParseAddr(host)
-		n, err2 := strconv.Atoi(port)
-		if err1 == nil && err2 == nil && n > 0 && n < 65536 {
-			return netip.AddrPortFrom(a.Unmap(), uint16(n)), nil
+	host, port := w, 53
+	if h, ps, err := net.SplitHostPort(w); err == nil {
+		n, err := strconv.Atoi(ps)
+		if err != nil || n <= 0 || n >= 65536 {
+			return nil, fmt.Errorf(`invalid port in resolver "%s"`, w)
 		}
-		if err2 != nil || n <= 0 || n >= 65536 {
-			return netip.AddrPort{}, fmt.Errorf(`invalid port in resolver "%s"`, w)
-		}
+		host, port = h, n
 	}
-	return netip.AddrPort{}, fmt.Errorf(`invalid resolver address "%s": want an IP address, with a port or not (spillway does not resolve the resolver's own name)`, w)
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.AddrPort{netip.AddrPortFrom(a.Unmap(), uint16(port))}, nil
+	}
+	if !validHostName(host) {
+		return nil, fmt.Errorf(`invalid resolver address "%s": want an IP address or a host name, with a port or not`, w)
+	}
+	addrs, err := lookupHost(host)
+	if err != nil || len(addrs) == 0 {
+		return nil, fmt.Errorf(`host not found in resolver "%s"`, w)
+	}
+	out := make([]netip.AddrPort, len(addrs))
+	for i, a := range addrs {
+		out[i] = netip.AddrPortFrom(a.Unmap(), uint16(port))
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 // resolver and resolver_timeout inherit as nginx's core module merges them.
 func TestPassVariablesAndResolver(t *testing.T) {
 	c := mustLoad(t, `http:
-  resolver: [127.0.0.53, "[::1]:5353", valid=30s, ipv6=off]
+  resolver: [127.0.0.53, "[::1]:5353", "localhost:5300", valid=30s, ipv6=off]
   resolver_timeout: 5s
   upstreams:
     app: {servers: [{address: "127.0.0.1:9000"}]}
@@ -47,9 +48,15 @@ func TestPassVariablesAndResolver(t *testing.T) {
 	if len(ls[0].UpstreamHeaders.Redirect) != 0 {
 		t.Errorf("proxy_redirect default applied to a proxy_pass with variables: %+v", ls[0].UpstreamHeaders.Redirect)
 	}
+	// localhost is resolved at load: 127.0.0.1, and ::1 where /etc/hosts says so
+	got := ls[0].Resolver
+	if !slices.Contains(got.Servers, netip.MustParseAddrPort("127.0.0.1:5300")) {
+		t.Errorf("resolver localhost:5300 = %v, want 127.0.0.1:5300 among them", got.Servers)
+	}
+	got.Servers = got.Servers[:2]
 	http := Resolver{Servers: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.53:53"), netip.MustParseAddrPort("[::1]:5353")},
 		Valid: 30 * time.Second, IPv4: true, Timeout: 5 * time.Second}
-	if got := ls[0].Resolver; !reflect.DeepEqual(got, http) {
+	if !reflect.DeepEqual(got, http) {
 		t.Errorf("inherited resolver = %+v, want %+v", got, http)
 	}
 	own := Resolver{Servers: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:53")}, IPv4: true, IPv6: true, Timeout: 5 * time.Second}
@@ -63,7 +70,8 @@ func TestPassVariablesAndResolverRefused(t *testing.T) {
 		{`{path: /, proxy_pass: "http://$nosuch"}`, `proxy_pass: unknown "nosuch" variable`},
 		{`{path: /, fastcgi_pass: "$nosuch:9000"}`, `fastcgi_pass: unknown "nosuch" variable`},
 		{`{path: /, proxy_pass: "http://$host", proxy_redirect: default}`, `"proxy_redirect default" cannot be used with "proxy_pass" directive with variables`},
-		{`{path: /, proxy_pass: "http://$host", resolver: [ns.example]}`, `invalid resolver address "ns.example"`},
+		{`{path: /, proxy_pass: "http://$host", resolver: [nosuch.invalid]}`, `host not found in resolver "nosuch.invalid"`},
+		{`{path: /, proxy_pass: "http://$host", resolver: ["a/b"]}`, `invalid resolver address "a/b"`},
 		{`{path: /, proxy_pass: "http://$host", resolver: ["127.0.0.1:0"]}`, `invalid port in resolver "127.0.0.1:0"`},
 		{`{path: /, proxy_pass: "http://$host", resolver: [127.0.0.1, valid=x]}`, `invalid parameter: valid=x`},
 		{`{path: /, proxy_pass: "http://$host", resolver: [127.0.0.1, ipv4=off, ipv6=off]}`, `"ipv4" and "ipv6" cannot both be "off"`},
