@@ -134,8 +134,8 @@ func parsePass(l *location, val string) (t passValue, msg string) {
 		t.scheme = "fastcgi"
 	case l.uwsgi != nil:
 		t.scheme = "uwsgi"
-		if len(rest) >= 9 && strings.EqualFold(rest[:9], "uwsgi://") {
-			rest = rest[9:]
+		if len(rest) >= 8 && strings.EqualFold(rest[:8], "uwsgi://") {
+			rest = rest[8:]
 		} else if len(rest) >= 9 && strings.EqualFold(rest[:9], "suwsgi://") {
 			return t, fmt.Sprintf(`invalid URL prefix in "%s"`, val) // spillway speaks uwsgi without TLS
 		}

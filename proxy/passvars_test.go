@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -252,5 +253,39 @@ http:
 	_, err = proxy.New(cfg, proxy.Options{})
 	if want := `location "/auth" has proxy_pass with variables`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("proxy.New: %v, want an error with %q", err, want)
+	}
+}
+
+// fastcgi_pass and uwsgi_pass with variables: an address as evaluated
+// (uwsgi's with its uwsgi:// prefix), and nginx's 500 for a host without a
+// port, which these schemes have no default for.
+func TestPassVariablesFastCGIUwsgi(t *testing.T) {
+	fcgi := fakeFastCGI(t, bytes.Join([][]byte{stdout("Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nfcgi"), stdout(""), endRequest()}, nil))
+	uw := startFakeUwsgi(t, func(uwsgiPacket) string { return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nuwsgi" })
+	r := uwsgiRig(t, `
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  client_body_temp_path: {TMP}/client
+  servers:
+    - listen: 127.0.0.1:0
+      locations:
+        - path: /f/
+          fastcgi_pass: $arg_a
+          fastcgi_temp_path: {TMP}/client
+        - path: /u/
+          uwsgi_pass: uwsgi://$arg_a
+          uwsgi_temp_path: {TMP}/uwsgi
+`)
+	for _, tc := range []struct{ path, want string }{{"/f/x?a=" + fcgi, "fcgi"}, {"/u/x?a=" + uw.addr, "uwsgi"}} {
+		if code, body := r.do("GET", tc.path, nil); code != 200 || string(body) != tc.want {
+			t.Errorf("GET %s: %d %q, want 200 %q", tc.path, code, body, tc.want)
+		}
+	}
+	if code, _ := r.do("GET", "/f/x?a=php", nil); code != 500 {
+		t.Errorf("GET /f/x?a=php: %d, want 500", code)
+	}
+	if line := `[error] 4242#4242: *N no port in upstream "php", client: 127.0.0.1`; !strings.Contains(connless(r.log()), line) {
+		t.Errorf("the error log lacks\n%s\n%s", line, r.log())
 	}
 }
