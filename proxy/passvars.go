@@ -139,9 +139,9 @@ func parsePass(l *location, val string) (t passValue, msg string) {
 		} else if len(rest) >= 9 && strings.EqualFold(rest[:9], "suwsgi://") {
 			return t, fmt.Sprintf(`invalid URL prefix in "%s"`, val) // spillway speaks uwsgi without TLS
 		}
-	case len(rest) >= 7 && strings.EqualFold(rest[:7], "http://"):
+	case len(rest) > 7 && strings.EqualFold(rest[:7], "http://"): // nginx: longer than the prefix
 		t.scheme, t.defPort, rest = "http", "80", rest[7:]
-	case len(rest) >= 8 && strings.EqualFold(rest[:8], "https://"):
+	case len(rest) > 8 && strings.EqualFold(rest[:8], "https://"):
 		t.scheme, t.defPort, rest = "https", "443", rest[8:]
 	default:
 		return t, fmt.Sprintf(`invalid URL prefix in "%s"`, val)

@@ -135,7 +135,8 @@ http:
 		{"/s/?s=ftp", 500, `[error] 4242#4242: *N invalid URL prefix in "ftp://app", client: 127.0.0.1, server: , request: "GET /s/?s=ftp HTTP/1.1", host: "PROXY"`},
 		{"/u/?up=nosuch.test", 502, `[error] 4242#4242: *N no resolver defined to resolve nosuch.test, client: 127.0.0.1, server: , request: "GET /u/?up=nosuch.test HTTP/1.1", host: "PROXY"`},
 		{"/u/?up=h:0", 500, `[error] 4242#4242: *N invalid port in upstream "h:0", client: 127.0.0.1, server: , request: "GET /u/?up=h:0 HTTP/1.1", host: "PROXY"`},
-		{"/u/?up=", 500, `[error] 4242#4242: *N no host in upstream "", client: 127.0.0.1, server: , request: "GET /u/?up= HTTP/1.1", host: "PROXY"`},
+		{"/u/?up=", 500, `[error] 4242#4242: *N invalid URL prefix in "http://", client: 127.0.0.1, server: , request: "GET /u/?up= HTTP/1.1", host: "PROXY"`},
+		{"/u/?up=unix:", 500, `[error] 4242#4242: *N no path in the unix domain socket in upstream "unix:", client: 127.0.0.1, server: , request: "GET /u/?up=unix: HTTP/1.1", host: "PROXY"`},
 	} {
 		if code, _ := r.do("GET", tc.path, nil); code != tc.code {
 			t.Errorf("GET %s: %d, want %d", tc.path, code, tc.code)
