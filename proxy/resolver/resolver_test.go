@@ -25,7 +25,23 @@ type server struct {
 
 func startServer(t *testing.T, truncate bool) *server {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	var pc net.PacketConn
+	var ln net.Listener
+	var err error
+	// With truncate, TCP on the UDP socket's port: a few tries, as another
+	// test may hold that TCP port.
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if !truncate {
+			break
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +78,6 @@ func startServer(t *testing.T, truncate bool) *server {
 	}
 	start(&dns.Server{PacketConn: pc, Handler: handler(false)})
 	if truncate {
-		ln, err := net.Listen("tcp", s.addr.String())
-		if err != nil {
-			t.Fatal(err)
-		}
 		start(&dns.Server{Listener: ln, Handler: handler(true)})
 	}
 	return s
