@@ -76,7 +76,11 @@ func (x *exchange) passTarget() bool {
 		d.group = g
 	}
 	if d.scheme == "https" {
-		d.tls = d.group.TLSFor(&l.conf.ProxySSL)
+		ps := l.conf.ProxySSL
+		if ps.Name == "" && !t.unix {
+			ps.Name = t.host // proxy_ssl_name's default, $proxy_host without its port: the evaluated host
+		}
+		d.tls = d.group.TLSFor(&ps)
 	}
 	x.loc = d
 	x.vars.req.ProxyHost = proxyHost

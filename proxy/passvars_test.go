@@ -2,18 +2,25 @@ package proxy_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"spillway/proxy"
 	"spillway/proxy/config"
+	"spillway/proxy/internal/testcert"
 )
 
 // passOrigin answers every request with its target and Host header. The
@@ -288,5 +295,45 @@ http:
 	}
 	if line := `[error] 4242#4242: *N no port in upstream "php", client: 127.0.0.1`; !strings.Contains(connless(r.log()), line) {
 		t.Errorf("the error log lacks\n%s\n%s", line, r.log())
+	}
+}
+
+// https:// with variables: the certificate is checked against the
+// evaluated host, proxy_ssl_name's default ($proxy_host without its port).
+func TestPassVariablesHTTPSName(t *testing.T) {
+	now := time.Now()
+	nb, na := now.Add(-time.Hour), now.Add(time.Hour)
+	root, rootKey := testcert.Make(t, "root", nil, nil, true, nb, na)
+	leaf, key := testcert.Make(t, "app.test", root, rootKey, false, nb, na)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "tls ok") }))
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}}}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	_, port, _ := net.SplitHostPort(s.Listener.Addr().String())
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDNS(t, map[string][]string{"app.test.": {"127.0.0.1"}, "other.test.": {"127.0.0.1"}})
+	r := newRig(t, "info", `
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  resolver: ["`+d.addr+`", ipv6=off]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      locations:
+        - path: /
+          proxy_pass: https://$arg_h:`+port+`
+          proxy_ssl_verify: on
+          proxy_ssl_trusted_certificate: `+caFile+`
+`)
+	if code, body := r.do("GET", "/?h=app.test", nil); code != 200 || string(body) != "tls ok" {
+		t.Errorf("GET /?h=app.test: %d %q, want 200 (the certificate is app.test's)\n%s", code, body, r.log())
+	}
+	if code, _ := r.do("GET", "/?h=other.test", nil); code != 502 {
+		t.Errorf("GET /?h=other.test: %d, want 502 (the certificate is not other.test's)", code)
 	}
 }
