@@ -329,7 +329,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
 	g := x.loc.group
 	status := x.uresp.Header.StatusCode()
 	x.record(pr, status, a)
-	if !statusListed(status, x.loc.conf.ProxyNextUpstream) { // the usual case: no decision to make
+	if !statusListed(status, x.loc.conf.Upstream.NextUpstream) { // the usual case: no decision to make
 		x.cur = a
 		g.Succeeded(pr)
 		return tryRelay
@@ -361,7 +361,7 @@ func (x *exchange) backoff() {
 	if lc.ProxyNextUpstreamBackoff <= 0 {
 		return
 	}
-	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.ProxyNextUpstreamTimeout, rand.Float64())
+	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.Upstream.NextUpstreamTimeout, rand.Float64())
 	x.sameRetries++
 	if d <= 0 {
 		return
@@ -389,7 +389,7 @@ func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, 
 
 func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 	lc := x.loc.conf
-	max := lc.ProxyNextUpstreamTries
+	max := lc.Upstream.NextUpstreamTries
 	if n := x.loc.group.Size(); max == 0 || max > n {
 		max = n
 	}
@@ -400,11 +400,11 @@ func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 		nonIdem = false
 	}
 	in := retryInput{
-		Err: ue, Status: status, Mask: lc.ProxyNextUpstream,
+		Err: ue, Status: status, Mask: lc.Upstream.NextUpstream,
 		NonIdempotent: nonIdem,
 		Replayable:    x.body == nil || x.body.replayable(),
 		Tries:         x.tries + 1, MaxTries: max,
-		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.ProxyNextUpstreamTimeout,
+		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.Upstream.NextUpstreamTimeout,
 		FreeUsed: x.freeUsed,
 		Now:      time.Now(),
 	}
