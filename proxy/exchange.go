@@ -27,6 +27,10 @@ type exchange struct {
 	ctx  *fasthttp.RequestCtx
 	vh   *vhost
 	loc  *location
+	// passLoc is the request's copy of a location whose proxy_pass has
+	// variables, with the upstream they named (passvars.go); loc then
+	// points to it.
+	passLoc location
 
 	conn       uint64 // nginx's *N for this client connection
 	start      time.Time

@@ -104,11 +104,14 @@ func (x *exchange) process() (streaming bool) {
 			return streaming
 		}
 	}
-	if x.loc == nil || x.loc.group == nil {
+	if x.loc == nil || !x.loc.proxies() {
 		x.page(fasthttp.StatusNotFound)
 		return false
 	}
 	if x.body == nil && !x.readBody() { // client_max_body_size, client_body_buffer_size, temp file
+		return false
+	}
+	if x.loc.pass != nil && !x.passTarget() { // proxy_pass with variables: its upstream, resolved (passvars.go)
 		return false
 	}
 	if !x.buildHead() { // a uwsgi packet too big: nginx's [alert] and 500

@@ -59,7 +59,7 @@ func slashedLocations(locs ...[]*location) map[string]*location {
 	for _, ls := range locs {
 		for _, l := range ls {
 			p := l.conf.Path
-			if len(p) < 2 || p[len(p)-1] != '/' || l.group == nil {
+			if len(p) < 2 || p[len(p)-1] != '/' || !l.proxies() {
 				continue
 			}
 			if _, ok := m[p[:len(p)-1]]; !ok {

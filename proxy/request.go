@@ -25,6 +25,11 @@ var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE",
 // $args when there are any.
 func (x *exchange) upstreamURI(dst []byte) []byte {
 	// After an internal redirect nginx escapes $uri (r->internal).
+	if len(x.loc.passURI) > 0 {
+		// proxy_pass with variables and a URI part: that URI, as
+		// evaluated (ngx_http_proxy_create_request's first case).
+		return append(dst, x.loc.passURI...)
+	}
 	u := nginxuri.URI{Path: x.path, Args: x.args, Quoted: x.quoted || x.redirected}
 	if x.redirected && (!x.loc.conf.ProxyPass.HasURI || x.rewriteBroke) {
 		// nginx after an internal redirect (index, try_files's fallback,

@@ -437,7 +437,7 @@ func (x *exchange) findLocation() {
 	if x.loc != nil {
 		x.outerCaptures(x.loc.parent)
 	}
-	if x.loc != nil && x.loc.conf.Regex != nil && (x.loc.rw != nil || x.loc.named) { // only a script or named captures read them
+	if x.loc != nil && x.loc.conf.Regex != nil && (x.loc.rw != nil || x.loc.named || x.loc.pass != nil) { // only a script, named captures or a proxy_pass with variables read them
 		x.caps.src = string(x.path)
 		x.caps.loc = config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path)
 		x.setCaptures(x.loc.conf.Regex, x.caps.loc)

@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
+	"spillway/proxy/resolver"
 	"spillway/proxy/static"
 	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
@@ -36,6 +37,11 @@ type site struct {
 	reqZones  map[string]*reqZone     // limit_req_zone by name (limitreq.go)
 
 	connZoneByName map[string]*connZone // limit_conn_zone by name (limitconn.go)
+
+	// For proxy_pass with variables (passvars.go): the resolvers, one per
+	// distinct resolver directive, and the upstreams' hash keys by name.
+	resolvers map[string]*resolver.Resolver
+	hashKeys  map[string]*vars.Value
 }
 
 // vhost is one server block.
@@ -90,7 +96,20 @@ type location struct {
 	up      *upHeaders       // proxy_redirect, proxy_hide_header, ...; never nil (upheaders.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
 	rw      *rewritePhase    // rewrite, set, if, break, return (rewrite.go)
+
+	// pass is a proxy_pass (fastcgi_pass, uwsgi_pass) with variables:
+	// group is then nil, and each request evaluates pass into its own copy
+	// of the location with group, scheme, tls, hashKey and passURI set
+	// (passvars.go). resolver is the location's resolver directive, nil
+	// without one.
+	pass     *vars.Value
+	resolver *resolver.Resolver
+	passURI  []byte
 }
+
+// proxies reports whether the location passes requests to an upstream:
+// a group, or a proxy_pass with variables that names one per request.
+func (l *location) proxies() bool { return l.group != nil || l.pass != nil }
 
 // sets reports whether proxy_set_header names the header.
 func (l *location) sets(name string) bool {
@@ -123,6 +142,14 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			continue
 		}
 		s.groups[name] = upstream.NewGroup(name, u, now)
+	}
+	s.hashKeys = map[string]*vars.Value{}
+	for name, u := range cfg.Upstreams {
+		if u.Hash != "" {
+			if s.hashKeys[name], err = vars.Compile(u.Hash, s.maps); err != nil {
+				return nil, fmt.Errorf("upstream %s: hash: %w", name, err)
+			}
+		}
 	}
 	if err := s.limitZones(cfg, prev); err != nil {
 		return nil, err
@@ -249,6 +276,12 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.group = g
 	}
+	if lc.ProxyPass.Value != "" {
+		if loc.pass, err = vars.CompileCaptures(lc.ProxyPass.Value, s.maps); err != nil {
+			return nil, fmt.Errorf("proxy_pass: %w", err)
+		}
+		loc.resolver = s.resolverFor(lc.Resolver)
+	}
 	if loc.group != nil && loc.group.Conf().Hash != "" {
 		v, err := vars.Compile(loc.group.Conf().Hash, s.maps)
 		if err != nil {
@@ -288,6 +321,24 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.uwsgi = u
 	}
 	return loc, nil
+}
+
+// resolverFor returns the site's resolver for c, nil when c lists no
+// server; locations with the same resolver share one (and its cache).
+func (s *site) resolverFor(c config.Resolver) *resolver.Resolver {
+	if len(c.Servers) == 0 {
+		return nil
+	}
+	k := fmt.Sprint(c)
+	if r := s.resolvers[k]; r != nil {
+		return r
+	}
+	if s.resolvers == nil {
+		s.resolvers = map[string]*resolver.Resolver{}
+	}
+	r := resolver.New(c)
+	s.resolvers[k] = r
+	return r
 }
 
 // group returns s's group of that name; nil for a nil site.

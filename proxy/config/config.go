@@ -394,7 +394,11 @@ type Location struct {
 	UpstreamHeaders UpstreamHeaders
 	// RealIP: set_real_ip_from, real_ip_header, real_ip_recursive, applied
 	// before the access checks if the server's did not (realip.go).
-	RealIP  RealIP
+	RealIP RealIP
+	// Resolver is resolver and resolver_timeout: the DNS servers a
+	// proxy_pass with variables asks for a host name (resolver.go).
+	Resolver Resolver
+
 	Gzip    Gzip    // gzip* (gzip.go)
 	Charset Charset // charset, source_charset, override_charset, charset_types (charset.go)
 
@@ -428,8 +432,16 @@ func (s *Server) AllLocations() []*Location {
 	return all
 }
 
-// ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].
+// ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or
+// http://host:port[/uri]; or, when it has variables, only Value (and Scheme
+// when it is written out): nginx evaluates it per request.
 type ProxyPass struct {
+	// Value is proxy_pass (fastcgi_pass, uwsgi_pass) as written when it has
+	// variables ("http://$backend", "http://127.0.0.1:$port$request_uri"):
+	// each request evaluates it, then takes the upstream block it names,
+	// the address, or what the resolver answers for the name. The other
+	// fields are then empty but Scheme.
+	Value    string
 	Scheme   string // "http" or "https"
 	Host     string // upstream group name, or host:port as written
 	Upstream string // set when Host names an http.upstreams entry

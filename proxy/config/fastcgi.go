@@ -166,6 +166,9 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 		return
 	}
 	pp, err := parseFastCGIPass(l.FastcgiPass.v, upstreams)
+	if pp.Value != "" {
+		p.checkPassVariables(l.FastcgiPass.at(), "fastcgi_pass", pp.Value)
+	}
 	if err != nil {
 		p.add(l.FastcgiPass.at(), "%v", err)
 	}
@@ -218,6 +221,9 @@ func lingerMode(s string) LingerMode {
 func parseFastCGIPass(s string, upstreams map[string]bool) (ProxyPass, error) {
 	a := strings.TrimSpace(s)
 	pp := ProxyPass{Scheme: "fastcgi", Host: a}
+	if strings.Contains(a, "$") {
+		return ProxyPass{Scheme: "fastcgi", Value: a}, nil // evaluated per request
+	}
 	if name := strings.ToLower(a); upstreams[name] {
 		pp.Upstream = name
 		return pp, nil

@@ -169,6 +169,7 @@ func TestLoadGoodFile(t *testing.T) {
 		Redirect:                  Redirect{Absolute: true, Port: true},
 		AccessLogs:                []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
 		UninitializedVariableWarn: true,
+		Resolver:                  Resolver{Timeout: 30 * time.Second},
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix

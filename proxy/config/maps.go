@@ -250,6 +250,14 @@ func (p *problems) checkVariables(key, what, value string) {
 	}
 }
 
+// checkPassVariables is checkVariables for proxy_pass (fastcgi_pass,
+// uwsgi_pass), which may also use the captures of a regex location.
+func (p *problems) checkPassVariables(key, what, value string) {
+	if err := vars.CheckCaptures(value, p.mapNames); err != nil {
+		p.add(key, "%s: %v", what, err)
+	}
+}
+
 // checkCaptureVariables is checkVariables for a value that may also use
 // its regex's captures ($1..$9).
 func (p *problems) checkCaptureVariables(key, value string) {

@@ -39,6 +39,7 @@ func compilePCRE(expr string, caseless bool) (*regexp.Regexp, error) {
 	if caseless {
 		flags |= syntax.FoldCase
 	}
+	expr = negLookahead(expr)
 	if b, ok := latin1([]byte(expr)); ok {
 		expr = string(b)
 	}
@@ -159,6 +160,101 @@ func latin1(b []byte) ([]byte, bool) {
 			continue
 		}
 		out = utf8.AppendRune(out, rune(c))
+	}
+	return out, true
+}
+
+// negLookahead rewrites the one negative lookahead RE2 lacks that real
+// configurations use, `location ~ /\.(?!well-known).*` (deny dot files but
+// .well-known), into a pattern RE2 takes that matches exactly the same
+// subjects: the lookahead is outside every group, its body is a sequence
+// of single characters (literals, escapes, classes), and after it the
+// pattern only has ".*", or ".*$". "Not followed by y1 y2 ... yn" is then
+// (?:\z|[^y1]|y1(?:\z|[^y2]|y2(...))): it consumes what it reads, which
+// the ".*" after it would have matched anyway. With "$" the ".*" cannot
+// cross a newline, so neither may the rewrite, but a final one: [^y\n]
+// and \n\z. Anything else is returned unchanged (and RE2 refuses it).
+func negLookahead(expr string) string {
+	i := strings.Index(expr, "(?!")
+	if i < 0 {
+		return expr
+	}
+	end := strings.IndexByte(expr[i:], ')')
+	if end < 0 {
+		return expr
+	}
+	body, rest := expr[i+3:i+end], expr[i+end+1:]
+	dollar := rest == ".*$"
+	if rest != ".*" && !dollar {
+		return expr
+	}
+	if depth(expr[:i]) != 0 {
+		return expr // inside a group: what it consumes would go into the group's capture
+	}
+	atoms, ok := lookaheadAtoms(body)
+	if !ok || len(atoms) == 0 {
+		return expr
+	}
+	var b strings.Builder
+	for k, a := range atoms {
+		if dollar {
+			b.WriteString(`(?:\z|\n\z|[^` + a + `\n]`)
+		} else {
+			b.WriteString(`(?:\z|[^` + a + `]`)
+		}
+		if k < len(atoms)-1 {
+			b.WriteString("|[" + a + "]")
+		}
+	}
+	for range atoms {
+		b.WriteString(")")
+	}
+	return expr[:i] + b.String() + rest
+}
+
+// depth is the number of groups open at the end of the pattern prefix p.
+func depth(p string) int {
+	n, class := 0, false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\':
+			i++
+		case class:
+			class = c != ']'
+		case c == '[':
+			class = true
+		case c == '(':
+			n++
+		case c == ')':
+			n--
+		}
+	}
+	return n
+}
+
+// lookaheadAtoms splits a lookahead's body into single characters, each as
+// the inside of a class ("w", "\\.", "0-9"); false for anything else.
+func lookaheadAtoms(body string) ([]string, bool) {
+	var out []string
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c == '\\' && i+1 < len(body) && strings.IndexByte(`./-_~:@!#%&=,;'"`, body[i+1]) >= 0:
+			out = append(out, body[i:i+2])
+			i++
+		case c == '[':
+			j := strings.IndexByte(body[i:], ']')
+			in := body[i+1 : i+max(j, 1)]
+			if j < 2 || strings.ContainsAny(in, `[\^`) {
+				return nil, false
+			}
+			out = append(out, in)
+			i += j
+		case strings.IndexByte(`.^$|()[]{}*+?\`, c) >= 0:
+			return nil, false
+		default:
+			out = append(out, string(c))
+		}
 	}
 	return out, true
 }

@@ -21,3 +21,35 @@ func TestFindSubmatchIndexPCREBytes(t *testing.T) {
 		}
 	}
 }
+
+// A negative lookahead outside groups, followed by ".*" or ".*$", is
+// rewritten for RE2 and matches what PCRE matches (the expectations are
+// PCRE's: Python's re, which agrees with it on these, gave them); others
+// are still refused.
+func TestNegativeLookahead(t *testing.T) {
+	subjects := []string{"/.env", "/.well-known/acme", "/.well-knowx", "/a/.well-known", "/.", "/x", "/.w", "/.\nfoo",
+		"/api", "/api/v1/x", "/api/v", "/apix", "/api\n", "/api\nx", "/api/v2\n", "/.htaccess", "/.hx", "/.h"}
+	for _, tc := range []struct {
+		expr string
+		want string // one letter per subject: y matches, n does not
+	}{
+		{`/\.(?!well-known).*`, "ynyny" + "nyy" + "nnnnnnn" + "yyy"},
+		{`^/api(?!/v[0-9]).*$`, "nnnnn" + "nnn" + "ynyyynn" + "nnn"},
+		{`/\.(?!ht).*`, "yyyyy" + "nyy" + "nnnnnnn" + "nyy"},
+	} {
+		re, err := compilePCRE(tc.expr, false)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.expr, err)
+		}
+		for i, s := range subjects {
+			if got, want := MatchPCRE(re, []byte(s)), tc.want[i] == 'y'; got != want {
+				t.Errorf("%s on %q: %v, want %v", tc.expr, s, got, want)
+			}
+		}
+	}
+	for _, expr := range []string{`^/(a(?!b).*)$`, `/x(?!y)z`, `/x(?!y+).*`, `/x(?!(y)).*`} {
+		if _, err := compilePCRE(expr, false); err == nil {
+			t.Errorf("%s compiled: the lookahead cannot be rewritten exactly, it must be refused", expr)
+		}
+	}
+}

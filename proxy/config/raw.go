@@ -223,6 +223,7 @@ type locationDirectives struct {
 
 	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_* (upstreamheaders.go)
 	realIPDirectives         `mapstructure:",squash"` // set_real_ip_from, real_ip_header, real_ip_recursive (realip.go)
+	resolverDirectives       `mapstructure:",squash"` // resolver, resolver_timeout (resolver.go)
 }
 
 // walkLocations calls f for each location of ls and, after it, those
@@ -279,6 +280,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.redirectDirectives.inherit(&p.redirectDirectives)
 	d.errorPageDirectives.inherit(&p.errorPageDirectives)
 	d.upstreamHeaderDirectives.inherit(&p.upstreamHeaderDirectives)
+	d.resolverDirectives.inherit(&p.resolverDirectives)
 	d.realIPDirectives.inherit(&p.realIPDirectives)
 }
 

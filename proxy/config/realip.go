@@ -1,10 +1,13 @@
 package config
 
 import (
+	stdctx "context"
+	"net"
 	"net/netip"
 	"net/textproto"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The client's real address (nginx's realip module) and the PROXY
@@ -69,8 +72,22 @@ func (d *realIPDirectives) resolve(p *problems) RealIP {
 				pr = netip.PrefixFrom(ad, ad.BitLen())
 			}
 		}
+		if err != nil && !strings.Contains(a, "/") && validHostName(a) {
+			// nginx resolves a host name once, at load, to all its
+			// addresses (ngx_inet_resolve_host: the system's resolver).
+			addrs, lerr := lookupHost(a)
+			if lerr != nil {
+				p.add(d.SetRealIPFrom.at(), `host not found in set_real_ip_from "%s"`, a)
+				continue
+			}
+			for _, ad := range addrs {
+				ad = ad.Unmap()
+				r.From = append(r.From, netip.PrefixFrom(ad, ad.BitLen()))
+			}
+			continue
+		}
 		if err != nil || !pr.IsValid() {
-			p.add(d.SetRealIPFrom.at(), `invalid parameter "%s": want an address, a network (10.0.0.0/8) or unix:`, a)
+			p.add(d.SetRealIPFrom.at(), `invalid parameter "%s": want an address, a network (10.0.0.0/8), a host name or unix:`, a)
 			continue
 		}
 		r.From = append(r.From, pr.Masked())
@@ -89,6 +106,34 @@ func (d *realIPDirectives) resolve(p *problems) RealIP {
 		return RealIP{} // no set_real_ip_from: the module is off
 	}
 	return r
+}
+
+// validHostName reports whether s can be a DNS name (letters, digits,
+// '-', '_' and dots, not all digits and dots).
+func validHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	letter := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_':
+			letter = true
+		case c >= '0' && c <= '9', c == '.':
+		default:
+			return false
+		}
+	}
+	return letter
+}
+
+// lookupHost resolves a host name written in the configuration with the
+// system's resolver (/etc/hosts, then DNS), as nginx's getaddrinfo.
+func lookupHost(name string) ([]netip.Addr, error) {
+	ctx, cancel := stdctx.WithTimeout(stdctx.Background(), 30*time.Second)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", name)
 }
 
 // cutListenProxyProtocol takes "proxy_protocol" off a listen address.

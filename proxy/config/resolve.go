@@ -542,6 +542,8 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	if l.ProxyPass.set() {
 		pp, err := parseProxyPass(l.ProxyPass.v, upstreams)
 		switch {
+		case pp.Value != "":
+			p.checkPassVariables(l.ProxyPass.at(), "proxy_pass", pp.Value)
 		case err != nil:
 			p.add(l.ProxyPass.at(), "%v", err)
 		case pp.HasURI && (loc.Regex != nil || loc.Match == MatchNamed):
@@ -572,6 +574,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	set.resolveHeaders(&loc.UpstreamHeaders, p)            // its *_hide_header, *_pass_header, *_ignore_headers
 	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, proxy_cookie_* (upstreamheaders.go)
 	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
+	loc.Resolver = l.resolverDirectives.resolve(p)         // resolver, resolver_timeout (resolver.go)
 	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
 	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
 	loc.Locations = l.resolveNested(loc, key, upstreams, p)

@@ -75,11 +75,18 @@ var ignorable = []string{"X-Accel-Redirect", "X-Accel-Expires", "X-Accel-Limit-R
 // headers are resolveHeaders', modules.go).
 func (d *upstreamHeaderDirectives) resolveInto(loc *Location, p *problems) {
 	u := &loc.UpstreamHeaders
-	if loc.Upstream.Module != "proxy" || loc.ProxyPass.Scheme == "" {
+	if loc.Upstream.Module != "proxy" || loc.ProxyPass.Scheme == "" && loc.ProxyPass.Value == "" {
 		return // the cookie and redirect rewrites are proxy_pass's
 	}
 	rules := d.ProxyRedirect.or([]rewriteRule{{Default: true}}) // nginx's default: proxy_redirect default
 	for _, r := range rules {
+		if r.Default && loc.ProxyPass.Value != "" {
+			// nginx: no default rewrite for a proxy_pass with variables
+			if d.ProxyRedirect.set() {
+				p.add(d.ProxyRedirect.at(), `"proxy_redirect default" cannot be used with "proxy_pass" directive with variables`)
+			}
+			continue
+		}
 		if r.Default {
 			u.Redirect = append(u.Redirect, defaultRedirect(loc))
 			continue

@@ -80,6 +80,9 @@ func (l *rawLocation) resolveUwsgi(loc *Location, upstreams map[string]bool, p *
 		return
 	}
 	pp, err := parseUwsgiPass(l.UwsgiPass.v, upstreams)
+	if pp.Value != "" {
+		p.checkPassVariables(l.UwsgiPass.at(), "uwsgi_pass", pp.Value)
+	}
 	if err != nil {
 		p.add(l.UwsgiPass.at(), "%v", err)
 	}
@@ -99,6 +102,9 @@ func (l *rawLocation) resolveUwsgi(loc *Location, upstreams map[string]bool, p *
 // which spillway does not speak).
 func parseUwsgiPass(s string, upstreams map[string]bool) (ProxyPass, error) {
 	a := strings.TrimSpace(s)
+	if strings.Contains(a, "$") {
+		return ProxyPass{Scheme: "uwsgi", Value: a}, nil // evaluated per request
+	}
 	if strings.HasPrefix(a, "suwsgi://") {
 		return ProxyPass{Scheme: "uwsgi", Host: a}, fmt.Errorf(`invalid uwsgi_pass %q: suwsgi (uwsgi over TLS) is not supported`, s)
 	}

@@ -252,6 +252,14 @@ func locationID(l *Location) (string, bool) {
 // http.upstreams entry (case-insensitive, as in nginx), or
 // http://host:port[/uri]; https:// likewise (proxy_ssl_*: tls.go).
 func parseProxyPass(s string, upstreams map[string]bool) (ProxyPass, error) {
+	if strings.Contains(s, "$") {
+		// nginx checks the scheme when a request has evaluated it.
+		pp := ProxyPass{Value: s}
+		if l := strings.ToLower(s); strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://") {
+			pp.Scheme, _, _ = strings.Cut(l, "://")
+		}
+		return pp, nil
+	}
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok || !strings.EqualFold(scheme, "http") && !strings.EqualFold(scheme, "https") {
 		return ProxyPass{}, fmt.Errorf(`invalid URL prefix in %q: want "http://upstream_name" or "http://host:port"`, s)

@@ -74,6 +74,21 @@ func NewLiteral(host string, now func() time.Time) *Group {
 	return g
 }
 
+// NewResolved builds the group a proxy_pass with variables resolved its
+// host to, for one request: nginx's round-robin over the addresses
+// (ngx_http_upstream_create_round_robin_peer), each with max_fails=1
+// fail_timeout=10s, no keepalive cache and no retry budget. name is what
+// "no live upstreams" names.
+func NewResolved(name string, addrs []string, now func() time.Time) *Group {
+	conf := &config.Upstream{}
+	for _, a := range addrs {
+		conf.Servers = append(conf.Servers, config.UpstreamServer{Address: a, Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second})
+	}
+	g := newGroupOf(name, conf, now)
+	g.literal = true
+	return g
+}
+
 func newGroupOf(name string, conf *config.Upstream, now func() time.Time) *Group {
 	g := &Group{name: name, conf: conf, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
 	for _, s := range conf.Servers {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -614,7 +613,7 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 	lv.locName, lv.locMod = locationName(d)
 	lv.m.set("path", str(path))
 	if re != "" {
-		if _, err := regexp.Compile(config.NamedGroupsRE2(re)); err != nil {
+		if _, err := config.CompilePCRE(re, false); err != nil { // RE2, and the lookahead config rewrites
 			c.warn(d, Refused, "location \"%s\" cannot be converted: its regex is not valid in Go's RE2 syntax (%v), so its requests would reach another location", path, err)
 			return nil, c.dropped(d, true)
 		}

@@ -108,18 +108,14 @@ location / { proxy_pass http://127.0.0.1:9000; }
 location @fallback { proxy_pass http://127.0.0.1:9000; }
 location ~ ^/(?!api) { proxy_pass http://127.0.0.1:9000; }
 location /static/ { }
-location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass http://127.0.0.1:9000; } # nested: converts
-location /v/ { proxy_pass http://$host:9000; }`),
+location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass http://127.0.0.1:9000; } # nested: converts`),
 			warns: []string{
 				"7: location \"~ ^/(?!api)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location",
 				`8: location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location`,
-				`10: location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location`,
-				`10: unsupported proxy_pass "http://$host:9000" in location: variables are not supported`,
 			},
 			refused: []string{
 				"location \"~ ^/(?!api)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:7",
 				`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:8`,
-				`location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:10`,
 			},
 		},
 		{
@@ -329,6 +325,25 @@ location /v/ { proxy_pass http://$host:9000; }`),
 			},
 		},
 		{
+			name: "proxy_pass, fastcgi_pass and uwsgi_pass with variables, and the resolver",
+			in: `http {
+  resolver 127.0.0.53 [::1]:5353 valid=30s ipv6=off;
+  resolver_timeout 5s;
+  upstream app { server 127.0.0.1:9000; }
+  server {
+    listen 80;
+    location /a/ { set $up app; proxy_pass http://$up; }
+    location ~ ^/b/(.*)$ { proxy_pass http://127.0.0.1:$arg_port/$1$is_args$args; }
+    location /c/ { proxy_pass $scheme://app; resolver 10.0.0.2; }
+    location /d/ { fastcgi_pass $arg_fpm; }
+    location /e/ { uwsgi_pass uwsgi://$arg_u; }
+  }
+}`,
+			yaml: []string{"resolver: [127.0.0.53, '[::1]:5353', valid=30s, ipv6=off]", "resolver_timeout: 5s",
+				"proxy_pass: http://$up", "proxy_pass: http://127.0.0.1:$arg_port/$1$is_args$args", "proxy_pass: $scheme://app",
+				"resolver: [10.0.0.2]", "fastcgi_pass: $arg_fpm", "uwsgi_pass: uwsgi://$arg_u"},
+		},
+		{
 			name: "real client address",
 			in: `http {
   set_real_ip_from 10.0.0.0/8;
@@ -343,9 +358,8 @@ location /v/ { proxy_pass http://$host:9000; }`),
     location / { proxy_pass http://127.0.0.1:9000; real_ip_header proxy_protocol; }
   }
 }`,
-			yaml: []string{"set_real_ip_from: [10.0.0.0/8, 'unix:']", "real_ip_header: X-Forwarded-For", "real_ip_recursive: on",
+			yaml: []string{"set_real_ip_from: [10.0.0.0/8, 'unix:', lb.example.com]", "real_ip_header: X-Forwarded-For", "real_ip_recursive: on",
 				"listen: [80 proxy_protocol, 443 ssl proxy_protocol]", "real_ip_header: proxy_protocol"},
-			warns: []string{`4: unsupported "set_real_ip_from lb.example.com" in http: spillway takes addresses and networks, not host names`},
 		},
 		{
 			name: "logs, pid and paths with a prefix",

@@ -110,6 +110,9 @@ func init() {
 	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
 	add(inLocations, "real_ip_header", single(anyValue))
 	add(inLocations, "real_ip_recursive", single(flagValue))
+	add(inLocations, "chunked_transfer_encoding", chunkedTransferEncoding)
+	add(inLocations, "resolver", resolverDirective)
+	add(inLocations, "resolver_timeout", single(timeValue))
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
 	add(inLocations, "satisfy", single(satisfyValue))
@@ -229,6 +232,7 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
 	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
+	"proxy_cache_path":               {"http", "it only declares a cache zone: spillway does not cache, and each proxy_cache that would use the zone is reported on its own"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
 	"ssl_buffer_size":                {"", "Go's TLS sizes its records itself: small at first, then full 16k records once a response flows, which is what nginx's setting trades between"},
@@ -800,7 +804,10 @@ func proxyPass(c *conv, lv *level, d *Directive) error {
 	lower := strings.ToLower(u)
 	switch {
 	case strings.Contains(u, "$"):
-		c.warn(d, Unsupported, "unsupported proxy_pass \"%s\" in location: variables are not supported", u)
+		// evaluated per request: an upstream block, an address, or a
+		// name for the resolver (proxy/passvars.go)
+		lv.proxies = true
+		lv.m.set("proxy_pass", str(u))
 		return nil
 	case !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://"):
 		return errAt(d, "invalid URL prefix in \"%s\"", u)
@@ -847,7 +854,8 @@ func fastcgiPass(c *conv, lv *level, d *Directive) error {
 	a := d.Args[0]
 	switch {
 	case strings.Contains(a, "$"):
-		c.warn(d, Unsupported, "unsupported fastcgi_pass \"%s\" in location: variables are not supported", a)
+		lv.proxies, c.fastcgi = true, true // evaluated per request, as proxy_pass's
+		lv.m.set("fastcgi_pass", str(a))
 		return nil
 	case a == "unix:":
 		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", a)
@@ -869,7 +877,8 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 	a := d.Args[0]
 	switch {
 	case strings.Contains(a, "$"):
-		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: variables are not supported", a)
+		lv.proxies = true // evaluated per request, as proxy_pass's
+		lv.m.set("uwsgi_pass", str(a))
 		return nil
 	case strings.HasPrefix(a, "suwsgi://"):
 		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: spillway speaks uwsgi without TLS", a)
@@ -1204,5 +1213,36 @@ func balanceMethod(c *conv, lv *level, d *Directive) error {
 	}
 	lv.up.servers.Content = kept
 	setMethod(lv, d.Name, val)
+	return nil
+}
+
+// resolverDirective converts resolver: its addresses and parameters as
+// written, checked by config (resolver.go).
+func resolverDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) == 0 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	addWords(lv, d.Name, d.Args)
+	return nil
+}
+
+// chunkedTransferEncoding: "on" is nginx's default and what spillway does
+// (a response of unknown length to an HTTP/1.1 client is chunked); "off"
+// (close the connection to end such a response) is not implemented.
+func chunkedTransferEncoding(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	switch d.Args[0] {
+	case "on":
+		c.warn(d, Ignored, "ignored directive \"chunked_transfer_encoding on\" in %s: it is nginx's default, and spillway's behaviour", lv.ctx)
+	case "off":
+		c.warn(d, Unsupported, "unsupported directive \"chunked_transfer_encoding off\" in %s: spillway always chunks a response of unknown length to an HTTP/1.1 client", lv.ctx)
+	default:
+		return errAt(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"", d.Args[0], d.Name)
+	}
 	return nil
 }

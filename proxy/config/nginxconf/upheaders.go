@@ -1,7 +1,6 @@
 package nginxconf
 
 import (
-	"net/netip"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -124,19 +123,12 @@ func addWords(lv *level, key string, words []string) {
 	}
 }
 
-// realIPFrom converts set_real_ip_from: an address, a network or unix:,
-// added up into the level's list. A host name (nginx resolves it once at
-// start) is not converted.
+// realIPFrom converts set_real_ip_from: an address, a network, a host
+// name (config resolves it at load, as nginx at start) or unix:, added up
+// into the level's list.
 func realIPFrom(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 1 {
 		return invalidArgs(d)
-	}
-	a := d.Args[0]
-	_, errP := netip.ParsePrefix(a)
-	_, errA := netip.ParseAddr(a)
-	if a != "unix:" && errP != nil && errA != nil {
-		c.warn(d, Unsupported, "unsupported \"set_real_ip_from %s\" in %s: spillway takes addresses and networks, not host names", a, lv.ctx)
-		return nil
 	}
 	addWords(lv, d.Name, d.Args)
 	return nil

@@ -160,7 +160,15 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		names[u.Addr()] = fmt.Sprintf("U%d", i)
 	}
 
-	r, err := sd.start(s, dir, addrs, cleanup)
+	dnsAddr := ""
+	if s.DNS != nil {
+		var err error
+		host0, _, _ := net.SplitHostPort(addrs[0])
+		if dnsAddr, err = startDNS(s.DNS, host0, cleanup); err != nil {
+			return out, err
+		}
+	}
+	r, err := sd.start(withPlaceholders(s, dnsAddr, addrs), dir, addrs, cleanup)
 	if err != nil {
 		return out, err
 	}

@@ -104,6 +104,12 @@ type Scenario struct {
 	// Headers names response headers to compare (AspectHeader): each
 	// one's values in order, an Expires date as its distance from Date.
 	Headers []string
+	// DNS, when set, starts a DNS server for each side (dns.go) that
+	// answers these names (lower case, with the final dot) with their A
+	// records ("{HOST0}": the first upstream server's address), "fail.test." with SERVFAIL and others with NXDOMAIN; "{DNS}"
+	// in a directive's value is its address, "{PORT0}" the first upstream
+	// server's port (for resolver and proxy_pass with variables).
+	DNS map[string][]string
 }
 
 func (s *Scenario) accessFormat() string {

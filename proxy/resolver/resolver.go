@@ -1,0 +1,303 @@
+// Package resolver is nginx's resolver (ngx_resolver.c) as far as a
+// proxy_pass with variables needs it: the A and AAAA records of a name,
+// asked of the DNS servers the resolver directive lists (github.com/miekg/dns
+// on the wire), kept for their TTL or valid=, and nginx's error texts.
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"spillway/proxy/config"
+)
+
+// resendTimeout is nginx's resolver resend timeout: a server that has not
+// answered a query in that time is asked again (or the next one is).
+const resendTimeout = 5 * time.Second
+
+// negativeTTL is how long an answer without addresses is kept when the
+// resolver has no valid= (nginx keeps it for the SOA's minimum; a few
+// seconds keep a mistyped name from asking the server on every request).
+const negativeTTL = 10 * time.Second
+
+// Codes of Error: the DNS response codes nginx reports (ngx_resolver_strerror),
+// and its timeout (NGX_ETIMEDOUT).
+const (
+	CodeFormat   = 1
+	CodeServer   = 2
+	CodeNotFound = 3
+	CodeNotImpl  = 4
+	CodeRefused  = 5
+	CodeTimedOut = 110
+)
+
+// Error is a name that could not be resolved, with nginx's code and text.
+type Error struct {
+	Name string
+	Code int
+}
+
+// Error is nginx's line: `NAME could not be resolved (3: Host not found)`.
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s could not be resolved (%d: %s)", e.Name, e.Code, codeText(e.Code))
+}
+
+func codeText(c int) string {
+	switch c {
+	case CodeFormat:
+		return "Format error"
+	case CodeServer:
+		return "Server failure"
+	case CodeNotFound:
+		return "Host not found"
+	case CodeNotImpl:
+		return "Unimplemented"
+	case CodeRefused:
+		return "Operation refused"
+	case CodeTimedOut:
+		return "Operation timed out"
+	}
+	return "Unknown error"
+}
+
+// Resolver answers names for one resolver directive. Safe for concurrent
+// use; requests for a name being looked up wait for that lookup.
+type Resolver struct {
+	conf config.Resolver
+	now  func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]*entry
+}
+
+type entry struct {
+	done    chan struct{} // closed when addrs, err and expires are set
+	addrs   []netip.Addr
+	err     *Error
+	expires time.Time
+}
+
+// New returns the resolver of c (c.Servers not empty).
+func New(c config.Resolver) *Resolver {
+	return &Resolver{conf: c, now: time.Now, cache: map[string]*entry{}}
+}
+
+// Conf returns what r was built from.
+func (r *Resolver) Conf() config.Resolver { return r.conf }
+
+// maxEntries bounds the cache: names come from requests.
+const maxEntries = 4096
+
+// FailFunc is told of a server that failed a query with errno (for
+// nginx's "recv() failed (111: Connection refused) while resolving,
+// resolver: ADDR" line).
+type FailFunc func(server string, errno syscall.Errno)
+
+// Lookup returns the addresses of name: A records then AAAA, as the
+// resolver's ipv4=/ipv6= ask. The error is an *Error, or ctx's. failed
+// (nil: none) hears of the servers that failed this lookup's queries.
+func (r *Resolver) Lookup(ctx context.Context, name string, failed FailFunc) ([]netip.Addr, error) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	now := r.now()
+	r.mu.Lock()
+	e := r.cache[name]
+	if e != nil {
+		select {
+		case <-e.done:
+			if now.After(e.expires) {
+				e = nil // stale: look it up again
+			}
+		default: // another request is looking it up
+		}
+	}
+	owner := e == nil
+	if owner {
+		if len(r.cache) >= maxEntries {
+			r.evict(now)
+		}
+		e = &entry{done: make(chan struct{})}
+		r.cache[name] = e
+	}
+	r.mu.Unlock()
+
+	if owner {
+		e.addrs, e.expires, e.err = r.query(name, failed)
+		if e.err != nil && e.err.Code == CodeTimedOut {
+			e.expires = time.Time{} // a timeout is not kept
+		}
+		close(e.done)
+	}
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.addrs, nil
+}
+
+// evict drops expired entries, or all when none has expired; r.mu is held.
+func (r *Resolver) evict(now time.Time) {
+	for k, e := range r.cache {
+		select {
+		case <-e.done:
+			if now.After(e.expires) {
+				delete(r.cache, k)
+			}
+		default:
+		}
+	}
+	if len(r.cache) >= maxEntries {
+		for k, e := range r.cache {
+			select {
+			case <-e.done:
+				delete(r.cache, k)
+			default:
+			}
+		}
+	}
+}
+
+// query asks the servers for name's records within resolver_timeout.
+func (r *Resolver) query(name string, failed FailFunc) ([]netip.Addr, time.Time, *Error) {
+	deadline := r.now().Add(r.conf.Timeout)
+	var types []uint16
+	if r.conf.IPv4 {
+		types = append(types, dns.TypeA)
+	}
+	if r.conf.IPv6 {
+		types = append(types, dns.TypeAAAA)
+	}
+	var addrs []netip.Addr
+	ttl := uint32(0)
+	first := true
+	for _, t := range types {
+		as, min, err := r.ask(name, t, deadline, failed)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if len(as) > 0 && (first || min < ttl) {
+			ttl, first = min, false
+		}
+		addrs = append(addrs, as...)
+	}
+	valid := time.Duration(ttl) * time.Second
+	if len(addrs) == 0 {
+		valid = negativeTTL
+	}
+	if r.conf.Valid > 0 {
+		valid = r.conf.Valid
+	}
+	expires := r.now().Add(valid)
+	if len(addrs) == 0 {
+		return nil, expires, &Error{Name: name, Code: CodeNotFound}
+	}
+	return addrs, expires, nil
+}
+
+// ask sends one question to the servers in turn, each given resendTimeout
+// (or what is left), until one answers or the deadline passes. A truncated
+// UDP answer is asked again over TCP.
+func (r *Resolver) ask(name string, qtype uint16, deadline time.Time, failed FailFunc) ([]netip.Addr, uint32, *Error) {
+	q := name
+	for range maxCNAMEs {
+		addrs, ttl, cname, err := r.askOnce(q, qtype, deadline, failed)
+		if err != nil {
+			err.Name = name // nginx names the name asked, not the CNAME's
+			return nil, 0, err
+		}
+		if len(addrs) > 0 || cname == "" {
+			return addrs, ttl, nil
+		}
+		q = cname // an answer with only a CNAME: ask for its target (nginx's ngx_resolver_process_a)
+	}
+	return nil, 0, &Error{Name: name, Code: CodeServer}
+}
+
+// maxCNAMEs bounds a chain of CNAME answers.
+const maxCNAMEs = 8
+
+// askOnce is one question of ask; cname is the target of a CNAME answer
+// for name that came without addresses.
+func (r *Resolver) askOnce(name string, qtype uint16, deadline time.Time, failed FailFunc) (_ []netip.Addr, _ uint32, cname string, _ *Error) {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	for i := 0; ; i++ {
+		left := deadline.Sub(r.now())
+		if left <= 0 {
+			return nil, 0, "", &Error{Name: name, Code: CodeTimedOut}
+		}
+		server := r.conf.Servers[i%len(r.conf.Servers)].String()
+		c := &dns.Client{Net: "udp", Timeout: min(left, resendTimeout)}
+		in, _, err := c.Exchange(m, server)
+		if err == nil && in.Truncated {
+			c.Net = "tcp"
+			in, _, err = c.Exchange(m, server)
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue // resend, to the next server
+			}
+			// A refused port or a broken answer: nginx logs it ("recv()
+			// failed (111: Connection refused) while resolving") and the
+			// query waits for its resend, as here.
+			var errno syscall.Errno
+			if errors.As(err, &errno) && failed != nil {
+				failed(server, errno)
+			}
+			time.Sleep(min(left, resendTimeout))
+			continue
+		}
+		switch in.Rcode {
+		case dns.RcodeSuccess:
+		case dns.RcodeNameError:
+			return nil, 0, "", &Error{Name: name, Code: CodeNotFound}
+		case dns.RcodeFormatError, dns.RcodeServerFailure, dns.RcodeNotImplemented, dns.RcodeRefused:
+			return nil, 0, "", &Error{Name: name, Code: in.Rcode}
+		default:
+			return nil, 0, "", &Error{Name: name, Code: CodeServer}
+		}
+		var addrs []netip.Addr
+		var ttl uint32
+		for _, rr := range in.Answer {
+			var ip net.IP
+			switch a := rr.(type) {
+			case *dns.A:
+				ip = a.A
+			case *dns.AAAA:
+				ip = a.AAAA
+			case *dns.CNAME:
+				if strings.EqualFold(a.Hdr.Name, dns.Fqdn(name)) {
+					cname = strings.TrimSuffix(a.Target, ".")
+				}
+				continue
+			default:
+				continue
+			}
+			ad, ok := netip.AddrFromSlice(ip)
+			if !ok {
+				continue
+			}
+			if qtype == dns.TypeA {
+				ad = ad.Unmap()
+			}
+			if len(addrs) == 0 || rr.Header().Ttl < ttl {
+				ttl = rr.Header().Ttl
+			}
+			addrs = append(addrs, ad)
+		}
+		return addrs, ttl, cname, nil
+	}
+}
