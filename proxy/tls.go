@@ -68,6 +68,7 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 			c := made[key{vh, h2}]
 			if c == nil {
 				c = serverTLSConfig(&vh.conf.TLS)
+				configureClientAuth(c, &vh.conf.TLS.ClientVerify) // ssl_verify_client (tls_client.go)
 				if h2 {
 					c.NextProtos = []string{"h2", "http/1.1"} // ALPN: HTTP/2 on the same socket (http2.go)
 				}
@@ -209,6 +210,7 @@ type frontConn struct {
 	decided bool                     // the first byte was looked at (the conn's goroutine only)
 	plain   bool                     // the client spoke plain HTTP (nginx's 497)
 	failed  bool                     // the handshake failed: logged, Read says io.EOF
+	client  *clientCert              // the client's certificate, verified (tls_client.go); set by Handshake
 }
 
 // Handshake sniffs the first byte and runs the TLS handshake (fasthttp
@@ -245,6 +247,7 @@ func (f *frontConn) Handshake() error {
 		f.fa.p.logClientHandshake(f, err)
 		return io.EOF
 	}
+	f.client = f.fa.checkClientCert(tc.ConnectionState())
 	return nil
 }
 
