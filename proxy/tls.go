@@ -37,6 +37,9 @@ type siteTLS struct {
 	vhosts  []*vhost
 	configs map[*vhost]*tls.Config
 	deflt   *tls.Config // the first server's (nginx's default server)
+	// staplers keep the OCSP responses of certificates with ssl_stapling
+	// (stapling.go).
+	staplers []*stapler
 }
 
 // buildSiteTLS prepares the handshake configurations of every address a
@@ -69,6 +72,7 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 			if c == nil {
 				c = serverTLSConfig(&vh.conf.TLS)
 				configureClientAuth(c, &vh.conf.TLS.ClientVerify) // ssl_verify_client (tls_client.go)
+				st.staplers = append(st.staplers, configureStapling(c, &vh.conf.TLS)...)
 				if h2 {
 					c.NextProtos = []string{"h2", "http/1.1"} // ALPN: HTTP/2 on the same socket (http2.go)
 				}

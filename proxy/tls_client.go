@@ -33,6 +33,8 @@ type clientCert struct {
 	reason string // OpenSSL's text for code
 }
 
+var noClientCert clientCert
+
 // verifyResult is $ssl_client_verify.
 func (c *clientCert) verifyResult() string {
 	switch {
@@ -257,10 +259,13 @@ func optionalNoCA(code int) bool {
 }
 
 // clientCertOf returns the client-certificate record of the connection a
-// request came on, nil on a plain connection (or HTTP/3).
+// request came on, nil on a plain connection.
 func clientCertOf(c any) *clientCert {
 	if s, ok := c.(*h2Stream); ok {
 		c = s.conn
+	}
+	if _, ok := c.(*quicConn); ok {
+		return &noClientCert // HTTP/3 asks for none: "on" is 496 there, never let through
 	}
 	if f, ok := c.(*frontConn); ok && !f.plain {
 		return f.client

@@ -26,7 +26,8 @@ import (
 	"time"
 )
 
-// intermediate is a CA signed by ca.
+// intermediate is a CA signed by ca (by itself when ca is nil) that may
+// sign CRLs too.
 func (ca *testCA) intermediate(t *testing.T, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -38,7 +39,11 @@ func (ca *testCA) intermediate(t *testing.T, name string) *testCA {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	parent, pkey := tmpl, any(key)
+	if ca != nil {
+		parent, pkey = ca.cert, ca.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, pkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,5 +242,107 @@ func TestMTLSVerifyDepth(t *testing.T) {
 		if _, body := mtlsGet(t, r.addr, "", "localhost", &alone); !strings.HasPrefix(body, "FAILED:unable to verify the first certificate|") {
 			t.Errorf("depth %q, intermediate not sent: %q", tc.depth, body)
 		}
+	}
+}
+
+// ssl_crl: a revoked certificate is "certificate revoked"; every
+// certificate of the chain needs a CRL from its issuer (OpenSSL's
+// CRL_CHECK_ALL, as nginx sets it), so a chain through an intermediate
+// without one is "unable to get certificate CRL".
+func TestMTLSCRL(t *testing.T) {
+	dir := t.TempDir()
+	ca := (*testCA)(nil).intermediate(t, "Test CA") // a root that signs CRLs
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: big.NewInt(7), RevocationTime: time.Now().Add(-time.Minute)}},
+	}, ca.cert, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      ssl_verify_client: optional
+      ssl_client_certificate: %s
+      ssl_verify_depth: 2
+      ssl_crl: %s
+      locations:
+        - {path: /, return: %q}
+`, cf, kf, writeFile(t, filepath.Join(dir, "ca.pem"), ca.pem),
+		writeFile(t, filepath.Join(dir, "ca.crl"), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl})), mtlsVars))
+	end := time.Now().Add(24 * time.Hour)
+	mid := ca.intermediate(t, "Int CA")
+	for _, tc := range []struct {
+		cert   tls.Certificate
+		status int
+		line   string
+	}{
+		{clientCert(t, ca, pkix.Name{CommonName: "good"}, 6, end), 200, ""},
+		{clientCert(t, ca, pkix.Name{CommonName: "revoked"}, 7, end), 400, "(23:certificate revoked)"},
+		{clientCert(t, mid, pkix.Name{CommonName: "via int"}, 8, end, mid), 400, "(3:unable to get certificate CRL)"},
+	} {
+		resp, body := mtlsGet(t, r.addr, "", "localhost", &tc.cert)
+		if resp.StatusCode != tc.status || tc.status == 200 && !strings.HasPrefix(body, "SUCCESS|") {
+			t.Errorf("%s: %d %q, want %d", tc.cert.Leaf.Subject.CommonName, resp.StatusCode, body, tc.status)
+		}
+		if tc.line != "" && !strings.Contains(r.log(), "client SSL certificate verify error: "+tc.line+" while reading client request headers") {
+			t.Errorf("%s: no %s line\n%s", tc.cert.Leaf.Subject.CommonName, tc.line, r.log())
+		}
+	}
+}
+
+// Per-server settings with SNI: the handshake takes the SNI server's
+// settings, the request is checked by its Host's server, and a Host other
+// than the SNI name reaching a server that verifies certificates is nginx's
+// 421 (ngx_http_set_virtual_server).
+func TestMTLSPerServerSNI(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	ac, ak := ca.leaf(t, "a.test").files(t, dir, "a")
+	bc, bk := ca.leaf(t, "b.test").files(t, dir, "b")
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [a.test]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      locations: [{path: /, return: "200 A $ssl_client_verify"}]
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [b.test]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      ssl_verify_client: "on"
+      ssl_client_certificate: %s
+      locations: [{path: /, return: "200 B $ssl_client_verify"}]
+`, ac, ak, bc, bk, writeFile(t, filepath.Join(dir, "ca.pem"), ca.pem)))
+	good := clientCert(t, ca, pkix.Name{CommonName: "good"}, 9, time.Now().Add(24*time.Hour))
+	for _, tc := range []struct {
+		sni, host string
+		cert      *tls.Certificate
+		status    int
+		body      string
+	}{
+		{"a.test", "a.test", &good, 200, "A NONE"}, // a.test asks for no certificate
+		{"b.test", "b.test", &good, 200, "B SUCCESS"},
+		{"b.test", "b.test", nil, 400, ""},
+		{"b.test", "a.test", &good, 200, "A SUCCESS"}, // a.test verifies nothing: no 421
+		{"a.test", "b.test", &good, 421, ""},
+	} {
+		resp, body := mtlsGet(t, r.addr, tc.sni, tc.host, tc.cert)
+		if resp.StatusCode != tc.status || tc.body != "" && body != tc.body {
+			t.Errorf("SNI %s, Host %s: %d %q, want %d %q", tc.sni, tc.host, resp.StatusCode, body, tc.status, tc.body)
+		}
+	}
+	if l := `[info] 4242#4242: *5 client attempted to request the server name different from the one that was negotiated while reading client request headers, client: 127.0.0.1, server: b.test, request: "GET / HTTP/1.1", host: "b.test"`; !strings.Contains(r.log(), l) {
+		t.Errorf("no 421 line\n%s", r.log())
 	}
 }
