@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -162,6 +163,15 @@ func TestOCSPStaplingFetch(t *testing.T) {
 	}
 	if n := o.requests.Load(); n != 1 {
 		t.Errorf("%d requests to the responder, want 1 (refreshed within the hour, not per handshake)", n)
+	}
+	// OpenSSL's client sees it too.
+	if openssl, err := exec.LookPath("openssl"); err == nil {
+		cmd := exec.Command(openssl, "s_client", "-connect", r.addr, "-status")
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "OCSP Response Status: successful") || !strings.Contains(string(out), "Cert Status: good") {
+			t.Errorf("openssl s_client -status: %v\n%s", err, out)
+		}
 	}
 }
 

@@ -20,6 +20,8 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -344,5 +346,45 @@ http:
 	}
 	if l := `[info] 4242#4242: *5 client attempted to request the server name different from the one that was negotiated while reading client request headers, client: 127.0.0.1, server: b.test, request: "GET / HTTP/1.1", host: "b.test"`; !strings.Contains(r.log(), l) {
 		t.Errorf("no 421 line\n%s", r.log())
+	}
+}
+
+// curl, an OpenSSL client, presents its certificate whatever CAs the
+// server names, and gets the same answers.
+func TestMTLSCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("no curl")
+	}
+	r, ca := mtlsRig(t, "      ssl_verify_client: \"on\"\n")
+	dir := t.TempDir()
+	write := func(name string, c tls.Certificate) (string, string) {
+		kder, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writeFile(t, filepath.Join(dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})),
+			writeFile(t, filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
+	}
+	end := time.Now().Add(24 * time.Hour)
+	gc, gk := write("good", clientCert(t, ca, pkix.Name{CommonName: "curl client"}, 0x42, end))
+	sc, sk := write("self", clientCert(t, nil, pkix.Name{CommonName: "self"}, 1, end))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cert", gc, "--key", gk}, "200 SUCCESS|CN=curl client|CN=Test CA|42|"},
+		{[]string{"--cert", sc, "--key", sk}, "400 <html>\r\n<head><title>400 The SSL certificate error</title>"},
+		{nil, "400 <html>\r\n<head><title>400 No required SSL certificate was sent</title>"},
+	} {
+		args := append([]string{"-sk", "-w", "%{http_code} ", "-o", filepath.Join(dir, "body"), "https://" + r.addr + "/"}, tc.args...)
+		out, err := exec.Command(curl, args...).Output()
+		if err != nil {
+			t.Fatalf("curl %v: %v", tc.args, err)
+		}
+		body, _ := os.ReadFile(filepath.Join(dir, "body"))
+		if got := string(out) + string(body); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("curl %v: %q, want %q...", tc.args, got, tc.want)
+		}
 	}
 }
