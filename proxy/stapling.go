@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -179,7 +180,7 @@ func (st *stapler) current() *tls.Certificate {
 
 // fetch asks the responder and keeps a good response.
 func (st *stapler) fetch() {
-	der, err := st.request()
+	der, peer, err := st.request()
 	var resp *ocsp.Response
 	if err == nil {
 		resp, err = st.check(der)
@@ -190,9 +191,7 @@ func (st *stapler) fetch() {
 	st.loading = false
 	if err != nil {
 		st.refresh = now.Add(staplingRetry)
-		if l := st.log.Load(); l != nil {
-			l.Write(&errorlog.Entry{Level: errorlog.Error, Msg: err.Error(), Action: st.while()})
-		}
+		st.logFailure(err, peer)
 		return
 	}
 	valid := resp.NextUpdate
@@ -213,16 +212,28 @@ func (st *stapler) fetch() {
 	st.refresh = refresh
 }
 
-// while is nginx's context of the stapling lines.
-func (st *stapler) while() string {
-	return fmt.Sprintf(`requesting certificate status, responder: %s, certificate: "%s"`, st.responder.Hostname(), st.file)
+// logFailure logs a failed fetch with nginx's lines (measured with nginx
+// 1.22.1): a refused connection is nginx's recv() error and then its
+// "prematurely closed" line.
+func (st *stapler) logFailure(err error, peer string) {
+	l := st.log.Load()
+	if l == nil {
+		return
+	}
+	while := fmt.Sprintf(`requesting certificate status, responder: %s, peer: %s, certificate: "%s"`, st.responder.Hostname(), peer, st.file)
+	if errno := errorlog.ErrnoOf(err); errno != 0 {
+		l.Write(&errorlog.Entry{Level: errorlog.Error, Msg: "recv() failed", Errno: errno, Action: while})
+		err = errors.New("OCSP responder prematurely closed connection")
+	}
+	l.Write(&errorlog.Entry{Level: errorlog.Error, Msg: err.Error(), Action: while})
 }
 
-// request GETs the response for the base64 OCSP request, as nginx sends it.
-func (st *stapler) request() ([]byte, error) {
+// request GETs the response for the base64 OCSP request, as nginx sends
+// it, and says which address it asked.
+func (st *stapler) request() (der []byte, peer string, err error) {
 	req, err := ocsp.CreateRequest(st.leaf, st.issuer, nil)
 	if err != nil {
-		return nil, fmt.Errorf("OCSP request failed (%v)", err)
+		return nil, "", fmt.Errorf("OCSP request failed (%v)", err)
 	}
 	u := *st.responder
 	p := u.EscapedPath()
@@ -232,33 +243,53 @@ func (st *stapler) request() ([]byte, error) {
 	target := u.Scheme + "://" + u.Host + p + url.QueryEscape(base64.StdEncoding.EncodeToString(req))
 	ctx, cancel := context.WithTimeout(context.Background(), staplingTimeout)
 	defer cancel()
+	peer = u.Host
+	if u.Port() == "" {
+		peer = net.JoinHostPort(u.Hostname(), "80")
+	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return nil, fmt.Errorf("OCSP responder URL is invalid (%v)", err)
+		return nil, peer, fmt.Errorf("OCSP responder URL is invalid (%v)", err)
 	}
-	res, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}).Do(hr)
+	var d net.Dialer
+	var dialed atomic.Pointer[string] // the dial may run in another goroutine
+	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil, // nginx asks the responder directly
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				a := c.RemoteAddr().String()
+				dialed.Store(&a)
+			}
+			return c, err
+		}}
+	res, err := (&http.Client{Transport: tr}).Do(hr)
+	if a := dialed.Load(); a != nil {
+		peer = *a
+	}
 	if err != nil {
 		var ne interface{ Timeout() bool }
 		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, errors.New("OCSP responder timed out")
+			return nil, peer, errors.New("OCSP responder timed out")
 		}
-		return nil, fmt.Errorf("OCSP responder request failed (%v)", errors.Unwrap(err))
+		if errorlog.ErrnoOf(err) != 0 {
+			return nil, peer, err
+		}
+		return nil, peer, errors.New("OCSP responder prematurely closed connection")
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("OCSP responder sent invalid \"%s\" status", res.Status)
-	}
+	// nginx reads past the status code (its parser takes any), so a
+	// responder's error page fails as the response it is not.
 	if ct := res.Header.Get("Content-Type"); !strings.EqualFold(ct, "application/ocsp-response") {
-		return nil, fmt.Errorf("OCSP responder sent invalid \"Content-Type\" header: \"%s\"", ct)
+		return nil, peer, fmt.Errorf("OCSP responder sent invalid \"Content-Type\" header: \"%s\"", ct)
 	}
 	b, err := io.ReadAll(io.LimitReader(res.Body, staplingMaxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("OCSP responder prematurely closed connection (%v)", err)
+		return nil, peer, errors.New("OCSP responder prematurely closed connection")
 	}
 	if len(b) > staplingMaxBody {
-		return nil, errors.New("OCSP responder sent too long response")
+		return nil, peer, errors.New("OCSP responder sent too long response")
 	}
-	return b, nil
+	return b, peer, nil
 }
 
 // check is nginx's ngx_ssl_ocsp_verify for a stapled response: parsed,
