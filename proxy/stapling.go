@@ -252,8 +252,10 @@ func (st *stapler) request() (der []byte, peer string, err error) {
 		return nil, peer, fmt.Errorf("OCSP responder URL is invalid (%v)", err)
 	}
 	var d net.Dialer
-	var dialed atomic.Pointer[string]                          // the dial may run in another goroutine
-	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil, // nginx asks the responder directly
+	// The dial may run in another goroutine; nginx asks the responder
+	// directly, never through a proxy.
+	var dialed atomic.Pointer[string]
+	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := d.DialContext(ctx, network, addr)
 			if err == nil {

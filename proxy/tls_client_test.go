@@ -26,6 +26,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"spillway/proxy/config"
 )
 
 // intermediate is a CA signed by ca (by itself when ca is nil) that may
@@ -386,5 +388,54 @@ func TestMTLSCurl(t *testing.T) {
 		if got := string(out) + string(body); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("curl %v: %q, want %q...", tc.args, got, tc.want)
 		}
+	}
+}
+
+// The files and values of the client-certificate and stapling directives
+// are checked at load time (spillway check), with nginx -t's messages
+// (measured with nginx 1.22.1; the reason in parentheses is the system's
+// where nginx quotes OpenSSL's).
+func TestMTLSConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	ca := (*testCA)(nil).intermediate(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "a")
+	caFile := writeFile(t, filepath.Join(dir, "ca.pem"), ca.pem)
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1),
+		ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour)}, ca.cert, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlFile := writeFile(t, filepath.Join(dir, "ca.crl"), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}))
+	missing := filepath.Join(dir, "missing")
+	for _, tc := range []struct{ name, extra, want string }{
+		{"ok", "ssl_verify_client: \"on\"\n      ssl_client_certificate: " + caFile + "\n      ssl_crl: " + crlFile + "\n      ssl_verify_depth: 3\n      ssl_stapling: on\n      ssl_trusted_certificate: " + caFile, ""},
+		{"optional_no_ca needs no CA file", "ssl_verify_client: optional_no_ca", ""},
+		{"on without CA file", "ssl_verify_client: \"on\"\n      ssl_trusted_certificate: " + caFile, `no ssl_client_certificate for ssl_verify_client (http.servers[0].ssl_verify_client) in proxy.yaml:6`},
+		{"bad mode", "ssl_verify_client: maybe\n      ssl_client_certificate: " + caFile, `invalid value "maybe" in "ssl_verify_client"`},
+		{"missing CA file", "ssl_verify_client: optional\n      ssl_client_certificate: " + missing, `SSL_CTX_load_verify_locations("` + missing + `") failed (2: No such file or directory) (http.servers[0].ssl_client_certificate) in proxy.yaml:7`},
+		{"CA file not PEM", "ssl_trusted_certificate: " + kf + "\n      ssl_stapling: on", `SSL_CTX_load_verify_locations("` + kf + `") failed (no PEM "CERTIFICATE" block found)`},
+		{"missing CRL", "ssl_verify_client: optional\n      ssl_client_certificate: " + caFile + "\n      ssl_crl: " + missing, `X509_LOOKUP_load_file("` + missing + `") failed (2: No such file or directory) (http.servers[0].ssl_crl) in proxy.yaml:8`},
+		{"missing stapling file", "ssl_stapling: on\n      ssl_stapling_file: " + missing, `BIO_new_file("` + missing + `") failed (2: No such file or directory) (http.servers[0].ssl_stapling_file) in proxy.yaml:7`},
+		{"stapling file not a response", "ssl_stapling: on\n      ssl_stapling_file: " + caFile, `d2i_OCSP_RESPONSE_bio("` + caFile + `") failed`},
+		{"responder not http", "ssl_stapling: on\n      ssl_stapling_responder: https://ocsp.example/", `invalid URL prefix in "ssl_stapling_responder" "https://ocsp.example/"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.LoadBytes("proxy.yaml", []byte(fmt.Sprintf(`http:
+  servers:
+    - listen: ["127.0.0.1:8443 ssl"]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      %s
+      locations: [{path: /, return: 204}]
+`, cf, kf, tc.extra)))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("no error; want %s", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error\n got: %v\nwant: %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -143,7 +143,7 @@ func resolveClientTLS(d *sslClientDirectives, t *ServerTLS, p *problems) {
 			b, err := os.ReadFile(f)
 			switch {
 			case err != nil:
-				p.add(d.SSLStaplingFile.at(), "open(%q) failed %s", f, fileError(err))
+				p.add(d.SSLStaplingFile.at(), "BIO_new_file(%q) failed %s", f, fileError(err))
 			default:
 				if _, err := ocsp.ParseResponse(b, nil); err != nil {
 					p.add(d.SSLStaplingFile.at(), "d2i_OCSP_RESPONSE_bio(%q) failed (%v)", f, err)
@@ -156,11 +156,12 @@ func resolveClientTLS(d *sslClientDirectives, t *ServerTLS, p *problems) {
 }
 
 // loadCAFile reads a PEM file of CA certificates (ssl_client_certificate,
-// ssl_trusted_certificate), with nginx's message when it cannot.
+// ssl_trusted_certificate), with nginx's message when it cannot (its
+// OpenSSL reason in Go's or the system's words).
 func loadCAFile(key, f string, p *problems) []*x509.Certificate {
 	b, err := os.ReadFile(f)
 	if err != nil {
-		p.add(key, "SSL_CTX_load_verify_locations(..., %q) failed %s", f, fileError(err))
+		p.add(key, "SSL_CTX_load_verify_locations(%q) failed %s", f, fileError(err))
 		return nil
 	}
 	var out []*x509.Certificate
@@ -174,13 +175,13 @@ func loadCAFile(key, f string, p *problems) []*x509.Certificate {
 		}
 		c, err := x509.ParseCertificate(blk.Bytes)
 		if err != nil {
-			p.add(key, "SSL_CTX_load_verify_locations(..., %q) failed (%v)", f, err)
+			p.add(key, "SSL_CTX_load_verify_locations(%q) failed (%v)", f, err)
 			return nil
 		}
 		out = append(out, c)
 	}
 	if len(out) == 0 {
-		p.add(key, "SSL_CTX_load_verify_locations(..., %q) failed (no PEM \"CERTIFICATE\" block found)", f)
+		p.add(key, "SSL_CTX_load_verify_locations(%q) failed (no PEM \"CERTIFICATE\" block found)", f)
 	}
 	return out
 }
