@@ -289,7 +289,11 @@ func (x *exchange) clientCertValid(vhosts []*vhost) bool {
 	}
 	// nginx compares names only where several servers share the address.
 	if h := hostOnly(x.host); len(vhosts) > 1 && cc.sni != "" && len(h) > 0 && !strings.EqualFold(cc.sni, strings.TrimSuffix(string(h), ".")) {
+		// nginx is still in the server the SNI name chose when it logs
+		// this, and closes after the page (measured with nginx 1.22.1).
+		x.fields.Server = vhostFor(vhosts, []byte(cc.sni)).name
 		x.logf(errorlog.Info, "client attempted to request the server name different from the one that was negotiated", 0, "reading client request headers")
+		x.errPage.close = true
 		x.page(421)
 		return false
 	}
