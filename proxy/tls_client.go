@@ -152,10 +152,14 @@ func verifyCode(v *config.ClientVerify, certs []*x509.Certificate, now time.Time
 		return verifyErrorCode(err, certs, now)
 	}
 	// The shortest chain: ssl_verify_depth counts the certificates between
-	// the client's and the trusted one.
-	best := chains[0]
-	for _, ch := range chains[1:] {
-		if len(ch) < len(best) {
+	// the client's and the trusted one. Go ends a chain at the first
+	// trusted certificate; OpenSSL goes on to a self-signed root when the
+	// trusted ones have it (nginx-tests' ssl_verify_depth.t: an
+	// intermediate and its root both in ssl_client_certificate).
+	var best []*x509.Certificate
+	for _, ch := range chains {
+		ch = extendToRoot(ch, v.Anchors)
+		if best == nil || len(ch) < len(best) {
 			best = ch
 		}
 	}
@@ -166,6 +170,29 @@ func verifyCode(v *config.ClientVerify, certs []*x509.Certificate, now time.Time
 		return checkCRLs(v.CRLs, best, now)
 	}
 	return 0
+}
+
+// extendToRoot appends to a verified chain the trusted issuers of its
+// last certificate until one is self-signed.
+func extendToRoot(chain, anchors []*x509.Certificate) []*x509.Certificate {
+	for range 8 {
+		last := chain[len(chain)-1]
+		if selfSigned(last) {
+			return chain
+		}
+		var next *x509.Certificate
+		for _, a := range anchors {
+			if a != last && bytes.Equal(a.RawSubject, last.RawIssuer) && last.CheckSignatureFrom(a) == nil {
+				next = a
+				break
+			}
+		}
+		if next == nil {
+			return chain
+		}
+		chain = append(chain[:len(chain):len(chain)], next)
+	}
+	return chain
 }
 
 // verifyErrorCode maps crypto/x509's reasons onto OpenSSL's codes.

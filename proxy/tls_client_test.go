@@ -504,3 +504,40 @@ http:
 		t.Errorf("HTTP/3: HTTP/%d %d %q", proto, status, body)
 	}
 }
+
+// With an intermediate and its root both trusted, the chain still goes on
+// to the root, as OpenSSL builds it: depth 0 refuses a certificate the
+// intermediate signed (nginx-tests' ssl_verify_depth.t).
+func TestMTLSVerifyDepthTrustedIntermediate(t *testing.T) {
+	dir := t.TempDir()
+	ca := (*testCA)(nil).intermediate(t, "root")
+	mid := ca.intermediate(t, "int")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	both := writeFile(t, filepath.Join(dir, "root-int.pem"), append(append([]byte{}, ca.pem...), mid.pem...))
+	end := clientCert(t, mid, pkix.Name{CommonName: "end"}, 9, time.Now().Add(24*time.Hour))
+	for _, tc := range []struct {
+		depth  int
+		status int
+	}{{0, 400}, {1, 200}} {
+		r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      ssl_verify_client: "on"
+      ssl_client_certificate: %s
+      ssl_verify_depth: %d
+      locations: [{path: /, return: "200 $ssl_client_verify"}]
+`, cf, kf, both, tc.depth))
+		resp, body := mtlsGet(t, r.addr, "", "localhost", &end)
+		if resp.StatusCode != tc.status || tc.status == 200 && body != "SUCCESS" {
+			t.Errorf("depth %d: %d %q, want %d", tc.depth, resp.StatusCode, body, tc.status)
+		}
+		if tc.status == 400 && !strings.Contains(r.log(), "(22:certificate chain too long)") {
+			t.Errorf("depth %d: no chain-too-long line:\n%s", tc.depth, r.log())
+		}
+	}
+}

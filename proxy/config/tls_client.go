@@ -66,6 +66,9 @@ type ClientVerify struct {
 	// Roots is what a client's chain may end at: ssl_client_certificate
 	// and ssl_trusted_certificate (the latter is not named to the client).
 	Roots *x509.CertPool
+	// Anchors are Roots' certificates, for building a chain on to a
+	// self-signed root as OpenSSL does (Go stops at any trusted one).
+	Anchors []*x509.Certificate
 	// Depth is ssl_verify_depth (default 1): a chain may have Depth
 	// certificates between the client's and the trusted one it ends at
 	// (measured with nginx 1.22 on OpenSSL 3: depth 1 takes the client's
@@ -118,6 +121,7 @@ func resolveClientTLS(d *sslClientDirectives, t *ServerTLS, p *problems) {
 			for _, c := range loadCAFile(d.SSLClientCertificate.at(), f, p) {
 				v.ClientCAs.AddCert(c)
 				v.Roots.AddCert(c)
+				v.Anchors = append(v.Anchors, c)
 			}
 		} else if m != VerifyOptionalNoCA {
 			p.add(d.SSLVerifyClient.at(), "no ssl_client_certificate for ssl_verify_client")
@@ -125,6 +129,7 @@ func resolveClientTLS(d *sslClientDirectives, t *ServerTLS, p *problems) {
 		for _, c := range trusted {
 			v.Roots.AddCert(c)
 		}
+		v.Anchors = append(v.Anchors, trusted...)
 		if f := p.confPath(d.SSLCRL.or("")); f != "" {
 			v.CRLs = loadCRLFile(d.SSLCRL.at(), f, p)
 		}
