@@ -541,3 +541,54 @@ http:
 		}
 	}
 }
+
+// A reload that changes ssl_client_certificate applies to the next
+// handshake; a connection verified before it keeps its result, as in
+// nginx (the verification is the handshake's).
+func TestMTLSReloadSwapsCA(t *testing.T) {
+	dir := t.TempDir()
+	ca1, ca2 := newTestCA(t, "CA one"), newTestCA(t, "CA two")
+	cf, kf := ca1.leaf(t, "localhost").files(t, dir, "l")
+	f1 := writeFile(t, filepath.Join(dir, "ca1.pem"), ca1.pem)
+	f2 := writeFile(t, filepath.Join(dir, "ca2.pem"), ca2.pem)
+	tmpl := `
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      ssl_certificate: ` + cf + `
+      ssl_certificate_key: ` + kf + `
+      ssl_verify_client: optional
+      ssl_client_certificate: CAFILE
+      locations: [{path: /, return: "200 $ssl_client_verify"}]
+`
+	r := newRig(t, "info", strings.Replace(tmpl, "CAFILE", f1, 1))
+	one := clientCert(t, ca1, pkix.Name{CommonName: "one"}, 11, time.Now().Add(24*time.Hour))
+	old, err := tls.Dial("tcp", r.addr, &tls.Config{InsecureSkipVerify: true,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &one, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if status, body := roundTrip(t, old, "/"); status != 200 || body != "SUCCESS" {
+		t.Fatalf("before the reload: %d %q", status, body)
+	}
+	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(strings.Replace(tmpl, "CAFILE", f2, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.p.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := roundTrip(t, old, "/"); status != 200 || body != "SUCCESS" {
+		t.Errorf("the connection verified before the reload: %d %q", status, body)
+	}
+	if resp, _ := mtlsGet(t, r.addr, "", "localhost", &one); resp.StatusCode != 400 {
+		t.Errorf("a new connection with CA one's certificate after the reload: %d, want 400", resp.StatusCode)
+	}
+	two := clientCert(t, ca2, pkix.Name{CommonName: "two"}, 12, time.Now().Add(24*time.Hour))
+	if _, body := mtlsGet(t, r.addr, "", "localhost", &two); body != "SUCCESS" {
+		t.Errorf("CA two's certificate after the reload: %q", body)
+	}
+}
