@@ -107,6 +107,10 @@ func resolveClientTLS(d *sslClientDirectives, t *ServerTLS, p *problems) {
 	if f := p.confPath(d.SSLTrustedCertificate.or("")); f != "" {
 		trusted = loadCAFile(d.SSLTrustedCertificate.at(), f, p)
 	}
+	var crls []*x509.RevocationList // read whatever ssl_verify_client says, as nginx does
+	if f := p.confPath(d.SSLCRL.or("")); f != "" {
+		crls = loadCRLFile(d.SSLCRL.at(), f, p)
+	}
 	if mode := d.SSLVerifyClient.or("off"); mode != "off" {
 		m, ok := verifyClientModes[mode]
 		if !ok {
@@ -130,9 +134,7 @@ func resolveClientTLS(d *sslClientDirectives, t *ServerTLS, p *problems) {
 			v.Roots.AddCert(c)
 		}
 		v.Anchors = append(v.Anchors, trusted...)
-		if f := p.confPath(d.SSLCRL.or("")); f != "" {
-			v.CRLs = loadCRLFile(d.SSLCRL.at(), f, p)
-		}
+		v.CRLs = crls
 		t.ClientVerify = v
 	}
 	if d.SSLStapling.or(false) {
