@@ -295,7 +295,7 @@ func clientCertOf(c any) *clientCert {
 		return &noClientCert // HTTP/3 asks for none: "on" is 496 there, never let through
 	}
 	if f, ok := c.(*frontConn); ok && !f.plain {
-		return f.client
+		return f.cert
 	}
 	return nil
 }
