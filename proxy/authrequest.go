@@ -102,7 +102,7 @@ func authSetNames(cfg *config.Config) []string {
 	}
 	for _, sc := range cfg.Servers {
 		add(&sc.AuthRequest)
-		for _, lc := range sc.Locations {
+		for _, lc := range sc.AllLocations() {
 			add(&lc.AuthRequest)
 		}
 	}
@@ -179,7 +179,7 @@ func (x *exchange) runSubrequest() (status int, gone bool) {
 		out = x.tryOnce()
 	}
 	if out == tryDone {
-		gone = x.watch.gone()
+		gone = x.rctx != nil && x.rctx.Err() != nil // the client went, or a hard stop came (cancel.go)
 		x.watch.stop()
 		return x.status, gone // page or clientAborted recorded it
 	}

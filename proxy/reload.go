@@ -397,6 +397,11 @@ func (p *Proxy) retire(g *generation, grace time.Duration) {
 			t.Stop()
 		}
 		p.drain(g)
+		select {
+		case <-p.hardStop: // cut short: its requests are still unwinding
+			p.unwind()
+		default:
+		}
 		p.mu.Lock()
 		cur := p.site.Load()
 		p.mu.Unlock()
@@ -483,7 +488,7 @@ func (ls *logSet) acquire(s *site) error {
 	var all []config.AccessLog
 	for _, sc := range s.cfg.Servers {
 		all = append(all, sc.AllAccessLogs()...)
-		for _, l := range sc.Locations {
+		for _, l := range sc.AllLocations() {
 			all = append(all, l.AccessLogs...)
 		}
 	}
