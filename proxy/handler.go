@@ -32,7 +32,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	x.begin(p, s, ctx, vhosts)
 	// Plain HTTP on an ssl address is nginx's 400 (tls.go), "error_page 497
 	// https://..." its redirect; then the request's own checks.
-	if !x.httpsPortPlain() && x.requestValid(vhosts[0]) && x.process() { // the body is streamed: finish runs when it is done
+	if !x.httpsPortPlain() && x.requestValid(vhosts[0]) && x.clientCertValid(vhosts) && x.process() { // the body is streamed: finish runs when it is done
 		return
 	}
 	for x.takeErrorPage() { // error_page: an internal redirect, then the phases again (errorpage.go)

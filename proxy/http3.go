@@ -137,6 +137,7 @@ func (p *Proxy) newH3Listener(s *site, addr string) (*h3Listener, error) {
 		conf = conf.Clone()
 		conf.MinVersion = tls.VersionTLS13 // QUIC is TLS 1.3 only
 		conf.MaxVersion = 0
+		conf.ClientAuth = tls.NoClientCert // no client certificates on HTTP/3 (yet): ssl_verify_client on is 496 there (tls_client.go)
 		return conf, nil
 	}})
 	if l.ln, err = l.tr.ListenEarly(tconf, qconf); err != nil {

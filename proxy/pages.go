@@ -23,6 +23,8 @@ var errorPages = func() map[int][]byte {
 		{308, "308 Permanent Redirect", ""},
 		{400, "400 Bad Request", ""},
 		{494, "400 Request Header Or Cookie Too Large", "Request Header Or Cookie Too Large"},
+		{495, "400 The SSL certificate error", "The SSL certificate error"},
+		{496, "400 No required SSL certificate was sent", "No required SSL certificate was sent"},
 		{497, "400 The plain HTTP request was sent to HTTPS port", "The plain HTTP request was sent to HTTPS port"},
 		{401, "401 Authorization Required", ""},
 		{403, "403 Forbidden", ""},
@@ -96,7 +98,7 @@ const ServerName = "spillway"
 // connection (measured: 502/504 keep it, 400/413/414/500/505 close it).
 func closeAfter(code int) bool {
 	switch code {
-	case 400, 494, 497, 408, 413, 414, 500, 501, 505:
+	case 400, 494, 495, 496, 497, 408, 413, 414, 500, 501, 505:
 		return true
 	}
 	return false
@@ -127,7 +129,7 @@ func (x *exchange) builtinPage(code int) {
 	x.varied = false // the head was reset, and a Vary with it
 	x.status = code
 	x.bodyBytes = int64(len(x.ctx.Response.Body()))
-	if code == 494 || code == 497 {
+	if code >= 494 && code <= 497 {
 		x.status = 400
 	}
 	x.addHeaders(x.status)         // add_header ... always, expires (headers.go)
@@ -146,7 +148,7 @@ func writePage(ctx *fasthttp.RequestCtx, code int) {
 	ctx.Response.Reset()
 	ctx.Response.Header.DisableNormalizing() // add_header's names as written, as nginx's
 	status := code
-	if code == 494 || code == 497 {
+	if code >= 494 && code <= 497 {
 		status = 400
 	}
 	ctx.SetStatusCode(status)

@@ -189,6 +189,7 @@ func (p *Proxy) prepare(cfg *config.Config, prev *site) (*site, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.startStapling(p.elog) // ssl_stapling (stapling.go)
 	if err := p.logs.acquire(s); err != nil {
 		return nil, err
 	}

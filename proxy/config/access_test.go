@@ -14,7 +14,6 @@ func TestAccessControlKeysAreRefused(t *testing.T) {
 	for _, kv := range []string{
 		"allow: 10.0.0.0/8", "deny: all", "auth_jwt: closed", "limit_except: GET",
 		"valid_referers: none", "secure_link: $arg_md5",
-		"ssl_verify_client: on",
 	} {
 		key, _, _ := strings.Cut(kv, ":")
 		msg := `unknown key "` + key + `"`

@@ -65,6 +65,8 @@ type sslDirectives struct {
 	SSLSessionTickets *opt[bool]          `mapstructure:"ssl_session_tickets"`
 	SSLECDHCurve      *opt[string]        `mapstructure:"ssl_ecdh_curve"`
 	SSLSessionCache   *opt[words]         `mapstructure:"ssl_session_cache"`
+
+	sslClientDirectives `mapstructure:",squash"` // ssl_verify_client, ssl_stapling, ... (tls_client.go)
 }
 
 func (d *sslDirectives) inherit(p *sslDirectives) {
@@ -76,6 +78,7 @@ func (d *sslDirectives) inherit(p *sslDirectives) {
 	merge(&d.SSLSessionTickets, p.SSLSessionTickets)
 	merge(&d.SSLECDHCurve, p.SSLECDHCurve)
 	merge(&d.SSLSessionCache, p.SSLSessionCache)
+	d.sslClientDirectives.inherit(&p.sslClientDirectives)
 }
 
 // proxySSLDirectives may be written in http, a server and a location;
@@ -126,6 +129,11 @@ type ServerTLS struct {
 	// Curves is ssl_ecdh_curve: the key exchange groups Go has among
 	// those named, in order; nil ("auto") means Go's defaults.
 	Curves []tls.CurveID
+	// ClientVerify is ssl_verify_client and the files it checks
+	// certificates against; Stapling is ssl_stapling and its settings
+	// (tls_client.go).
+	ClientVerify ClientVerify
+	Stapling     Stapling
 }
 
 // Certificate is one loaded ssl_certificate / ssl_certificate_key pair.
@@ -226,6 +234,7 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 		}
 		t.Curves = cs
 	}
+	resolveClientTLS(&d.sslClientDirectives, &t, p)
 	certs, keys := d.SSLCertificate.or(nil), d.SSLCertificateKey.or(nil)
 	if len(certs) == 0 {
 		p.add(listenKey, `no "ssl_certificate" is defined for the "listen ... ssl" directive`)

@@ -139,6 +139,9 @@ type Conn struct {
 	// _port, from a "listen ... proxy_protocol" header; "" = none.
 	ProxyProtocolAddr string
 	ProxyProtocolPort int
+	// SSLClientVerify is $ssl_client_verify on a TLS connection: SUCCESS,
+	// FAILED:reason, NONE ("" = NONE).
+	SSLClientVerify string
 }
 
 // Response is what the client got.
@@ -232,6 +235,17 @@ const (
 	kSSLProtocol
 	kSSLCipher
 	kSSLServerName
+	kSSLClientVerify // the $ssl_client_ variables (sslclient.go)
+	kSSLClientSDN
+	kSSLClientIDN
+	kSSLClientSerial
+	kSSLClientFingerprint
+	kSSLClientCert
+	kSSLClientRawCert
+	kSSLClientEscapedCert
+	kSSLClientVStart
+	kSSLClientVEnd
+	kSSLClientVRemain
 	kUpstreamAddr
 	kUpstreamStatus
 	kUpstreamResponseTime
@@ -272,6 +286,11 @@ var names = map[string]kind{
 	"connection": kConnection, "connection_requests": kConnectionRequests,
 	"pid": kPID, "hostname": kHostname, "nginx_version": kNginxVersion,
 	"ssl_protocol": kSSLProtocol, "ssl_cipher": kSSLCipher, "ssl_server_name": kSSLServerName,
+	"ssl_client_verify": kSSLClientVerify, "ssl_client_s_dn": kSSLClientSDN, "ssl_client_i_dn": kSSLClientIDN,
+	"ssl_client_serial": kSSLClientSerial, "ssl_client_fingerprint": kSSLClientFingerprint,
+	"ssl_client_cert": kSSLClientCert, "ssl_client_raw_cert": kSSLClientRawCert,
+	"ssl_client_escaped_cert": kSSLClientEscapedCert, "ssl_client_v_start": kSSLClientVStart,
+	"ssl_client_v_end": kSSLClientVEnd, "ssl_client_v_remain": kSSLClientVRemain,
 	"upstream_addr": kUpstreamAddr, "upstream_status": kUpstreamStatus,
 	"upstream_response_time": kUpstreamResponseTime, "upstream_connect_time": kUpstreamConnectTime,
 	"upstream_header_time": kUpstreamHeaderTime,
@@ -705,6 +724,9 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		if t := x.TLS(); t != nil {
 			dst = append(dst, t.ServerName...)
 		}
+	case kSSLClientVerify, kSSLClientSDN, kSSLClientIDN, kSSLClientSerial, kSSLClientFingerprint, kSSLClientCert,
+		kSSLClientRawCert, kSSLClientEscapedCert, kSSLClientVStart, kSSLClientVEnd, kSSLClientVRemain:
+		dst = appendSSLClient(dst, p.k, x)
 	case kUpstreamAddr, kUpstreamStatus, kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime,
 		kUpstreamConnectionReused, kUpstreamIdleAge:
 		dst = appendAttempts(dst, p.k, x.Attempts())

@@ -439,6 +439,25 @@ http {
 			},
 		},
 		{
+			name: "client certificates and OCSP stapling",
+			in: `http {
+  resolver 127.0.0.53 valid=300s;
+  resolver_timeout 5s;
+  server { listen 443 ssl; ssl_certificate c.pem; ssl_certificate_key c.key;
+    ssl_verify_client optional_no_ca; ssl_client_certificate ca.pem; ssl_trusted_certificate /etc/ssl/chain.pem;
+    ssl_verify_depth 2; ssl_crl crl.pem;
+    ssl_stapling on; ssl_stapling_verify on; ssl_stapling_file ocsp.der; ssl_stapling_responder http://ocsp.example/;
+    location / { proxy_pass http://10.0.0.1; } }
+}`,
+			yaml: []string{"ssl_verify_client: optional_no_ca", "ssl_client_certificate: /conf/ca.pem", "ssl_trusted_certificate: /etc/ssl/chain.pem",
+				"ssl_verify_depth: 2", "ssl_crl: /conf/crl.pem", "ssl_stapling: on", "ssl_stapling_verify: on", "ssl_stapling_file: /conf/ocsp.der",
+				"ssl_stapling_responder: http://ocsp.example/"},
+			warns: []string{
+				`2: ignored directive "resolver" in http: spillway resolves names (OCSP responders) with the system's resolver`,
+				`3: ignored directive "resolver_timeout" in http: spillway resolves names (OCSP responders) with the system's resolver`,
+			},
+		},
+		{
 			name: "unix sockets",
 			in: `http {
   upstream puma { server unix:/srv/app/tmp/puma.sock fail_timeout=0; }

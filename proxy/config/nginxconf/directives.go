@@ -140,6 +140,15 @@ func init() {
 	add(inServers, "ssl_session_cache", sslSessionCache)
 	add(inServers, "ssl_session_timeout", single(timeValue))
 	add(inServers, "ssl_session_tickets", single(flagValue))
+	add(inServers, "ssl_verify_client", single(verifyClientValue)) // client certificates and OCSP stapling (tls_client.go)
+	add(inServers, "ssl_client_certificate", confPath)
+	add(inServers, "ssl_trusted_certificate", confPath)
+	add(inServers, "ssl_verify_depth", single(numberValue))
+	add(inServers, "ssl_crl", confPath)
+	add(inServers, "ssl_stapling", single(flagValue))
+	add(inServers, "ssl_stapling_file", confPath)
+	add(inServers, "ssl_stapling_verify", single(flagValue))
+	add(inServers, "ssl_stapling_responder", single(anyValue))
 	add(inLocations, "proxy_ssl_verify", single(flagValue))
 	add(inLocations, "proxy_ssl_trusted_certificate", confPath)
 	add(inLocations, "proxy_ssl_name", single(anyValue))
@@ -235,6 +244,8 @@ var ignored = map[string]ignoredWhy{
 	"proxy_cache_path":               {"http", "it only declares a cache zone: spillway does not cache, and each proxy_cache that would use the zone is reported on its own"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
+	"resolver":                       {"", "spillway resolves names (OCSP responders) with the system's resolver"},
+	"resolver_timeout":               {"", "spillway resolves names (OCSP responders) with the system's resolver"},
 	"ssl_buffer_size":                {"", "Go's TLS sizes its records itself: small at first, then full 16k records once a response flows, which is what nginx's setting trades between"},
 }
 
@@ -255,7 +266,7 @@ var unsupportedWhy = map[string]string{
 // refusedWhy lists the directives of nginx's modules that guard requests
 // (access, auth_basic, limit_req, limit_conn, referer,
 // secure_link, the core module's limit_except, satisfy and internal, the
-// rewrite module's if and return, client certificates, and the common
+// rewrite module's if and return, and the common
 // third-party guards: auth_jwt, Lua, njs, ModSecurity, naxsi...) and that
 // spillway does not enforce: each refuses the file, since dropping it would
 // answer requests that nginx refuses. The text says what would happen.
@@ -274,7 +285,6 @@ var refusedWhy = map[string]refusal{
 	"secure_link":              {why: "links would not be checked"},
 	"secure_link_md5":          {why: "links would not be checked"},
 	"secure_link_secret":       {why: "links would not be checked"},
-	"ssl_verify_client":        {why: "no client certificate would be asked", off: true},
 	"access_by_lua":            {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_block":      {why: "the Lua code that guards requests would not run"},
 	"access_by_lua_file":       {why: "the Lua code that guards requests would not run"},
@@ -381,6 +391,14 @@ func positiveValue(d *Directive, v string) (string, error) {
 }
 
 func anyValue(d *Directive, v string) (string, error) { return v, nil }
+
+func verifyClientValue(d *Directive, v string) (string, error) {
+	switch v {
+	case "on", "off", "optional", "optional_no_ca":
+		return v, nil
+	}
+	return "", errAt(d, "invalid value \"%s\" in \"%s\" directive, it must be \"on\", \"off\", \"optional\" or \"optional_no_ca\"", v, d.Name)
+}
 
 func satisfyValue(d *Directive, v string) (string, error) {
 	switch strings.ToLower(v) {

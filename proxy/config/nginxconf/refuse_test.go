@@ -64,7 +64,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"secure_link $arg_md5,$arg_expires;", "links would not be checked"},
 		{`secure_link_md5 "$secure_link_expires$uri secret";`, "links would not be checked"},
 		{"secure_link_secret s3cret;", "links would not be checked"},
-		{"ssl_verify_client on;", "no client certificate would be asked"},
 		{"access_by_lua 'ngx.exit(403)';", "the Lua code that guards requests would not run"},
 		{"access_by_lua_block { ngx.exit(403); }", "the Lua code that guards requests would not run"},
 		{"access_by_lua_file /etc/nginx/guard.lua;", "the Lua code that guards requests would not run"},
@@ -151,9 +150,9 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{
 			`location "@app" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
-		{"server that only redirects, with a variable spillway lacks", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$ssl_client_s_dn;\n }\n}\n", []string{
+		{"server that only redirects, with a variable spillway lacks", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$ssl_client_s_dn_legacy;\n }\n}\n", []string{
 			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
-			`"return" directive in server is not enforced by spillway (unknown "ssl_client_s_dn" variable: requests would be answered otherwise) in x.conf:4`,
+			`"return" directive in server is not enforced by spillway (unknown "ssl_client_s_dn_legacy" variable: requests would be answered otherwise) in x.conf:4`,
 		}},
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
@@ -417,8 +416,8 @@ func TestConvertInternal(t *testing.T) {
 // so dropping it would let a client send the upstream its own (an
 // X-Client-DN an application trusts for mutual TLS, say).
 func TestConvertRefusesProxySetHeaderWithUnknownVariable(t *testing.T) {
-	res, err := convertText(t, "http {\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Client-DN $ssl_client_s_dn; }\n  }\n}\n")
-	want := `"proxy_set_header" directive in location is not enforced by spillway (it has no "$ssl_client_s_dn" variable: the client's own "X-Client-DN" header would reach the upstream) in x.conf:3`
+	res, err := convertText(t, "http {\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Client-DN $ssl_client_s_dn_legacy; }\n  }\n}\n")
+	want := `"proxy_set_header" directive in location is not enforced by spillway (it has no "$ssl_client_s_dn_legacy" variable: the client's own "X-Client-DN" header would reach the upstream) in x.conf:3`
 	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
