@@ -118,6 +118,7 @@ type rawLocation struct {
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)
+	grpcLocationDirectives    `mapstructure:",squash"` // grpc_pass (grpc.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }
@@ -221,6 +222,7 @@ type locationDirectives struct {
 
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
 	uwsgiDirectives   `mapstructure:",squash"` // uwsgi_* (uwsgi.go)
+	grpcDirectives    `mapstructure:",squash"` // grpc_* (grpc.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 
@@ -286,6 +288,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.uwsgiDirectives.inherit(&p.uwsgiDirectives)
+	d.grpcDirectives.inherit(&p.grpcDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
 	merge(&d.ProxyPassRequestBody, p.ProxyPassRequestBody)

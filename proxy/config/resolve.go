@@ -557,7 +557,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
+	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.GrpcPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.locationDirectives.check(p)
@@ -571,6 +571,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	if loc.FastCGI != nil {
 		loc.InterceptErrors = l.FastcgiInterceptErrors.or(false)
 	}
+	l.resolveGrpc(loc, upstreams, p) // grpc_pass replaces the proxy_* values (grpc.go)
 	return loc
 }
 

@@ -289,6 +289,7 @@ type level struct {
 	headerVal     *yaml.Node // where they go, filled by finish
 	paramVal      *yaml.Node // fastcgi_param entries
 	uwsgiParamVal *yaml.Node // uwsgi_param entries
+	grpcHeaderVal *yaml.Node // grpc_set_header entries
 	accessVal     *yaml.Node // allow/deny entries
 	limitVal      *yaml.Node // limit_req entries
 	zonesVal      *yaml.Node // limit_req_zone entries (http)

@@ -192,6 +192,25 @@ func init() {
 		add(inLocations, n, single(numberValue))
 	}
 
+	// gRPC (ngx_http_grpc_module): HTTP/2 to the upstream, never buffered.
+	add("location", "grpc_pass", grpcPass)
+	add(inLocations, "grpc_set_header", grpcSetHeader)
+	add(inLocations, "grpc_buffer_size", single(sizeValue))
+	for _, n := range []string{"grpc_connect_timeout", "grpc_send_timeout", "grpc_read_timeout", "grpc_next_upstream_timeout"} {
+		add(inLocations, n, single(timeValue))
+	}
+	add(inLocations, "grpc_next_upstream", nextUpstream)
+	add(inLocations, "grpc_next_upstream_tries", single(numberValue))
+	for _, n := range []string{"grpc_hide_header", "grpc_pass_header"} {
+		add(inLocations, n, headerName)
+	}
+	add(inLocations, "grpc_ignore_headers", ignoreHeaders)
+	for _, n := range []string{"grpc_ssl_verify", "grpc_ssl_server_name", "grpc_ssl_session_reuse"} {
+		add(inLocations, n, single(flagValue))
+	}
+	add(inLocations, "grpc_ssl_trusted_certificate", confPath)
+	add(inLocations, "grpc_ssl_name", single(anyValue))
+
 	add("upstream", "server", upstreamServer)
 	add("upstream", "keepalive", single(positiveValue))
 	add("upstream", "keepalive_timeout", single(timeValue))
@@ -253,7 +272,6 @@ var ignored = map[string]ignoredWhy{
 var unsupportedWhy = map[string]string{
 	"fastcgi_pass":       "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
-	"grpc_pass":          "spillway proxies HTTP/1.x only",
 	"stream":             "spillway proxies HTTP only",
 	"mail":               "spillway proxies HTTP only",
 	"ssl_certificate":    "spillway has no TLS",
@@ -895,6 +913,42 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 	a = strings.TrimPrefix(a, "uwsgi://")
 	lv.proxies, lv.proxyTarget = true, a
 	lv.m.set("uwsgi_pass", str(a))
+	return nil
+}
+
+// grpcPass: grpc://, grpcs:// or no scheme, then host:port or an
+// upstream name.
+func grpcPass(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	a := d.Args[0]
+	if strings.Contains(a, "$") {
+		c.warn(d, Unsupported, "unsupported grpc_pass \"%s\" in location: variables are not supported", a)
+		return nil
+	}
+	lv.proxies, lv.proxyTarget = true, strings.TrimPrefix(strings.TrimPrefix(a, "grpcs://"), "grpc://")
+	lv.m.set("grpc_pass", str(a))
+	return nil
+}
+
+// grpcSetHeader collects "grpc_set_header NAME VALUE" as "NAME VALUE"
+// entries, refusing an unknown variable as proxySetHeader does.
+func grpcSetHeader(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 2 {
+		return invalidArgs(d)
+	}
+	if v := c.unknownVariable(d.Args[1]); v != "" {
+		c.warn(d, Refused, "\"grpc_set_header\" directive in %s is not enforced by spillway (it has no \"$%s\" variable: the client's own \"%s\" header would reach the upstream)", lv.ctx, v, d.Args[0])
+		return nil
+	}
+	if lv.grpcHeaderVal == nil {
+		lv.grpcHeaderVal = lv.m.set("grpc_set_header", &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	lv.grpcHeaderVal.Content = append(lv.grpcHeaderVal.Content, str(d.Args[0]+" "+d.Args[1]))
 	return nil
 }
 

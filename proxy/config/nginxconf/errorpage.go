@@ -22,6 +22,7 @@ func init() {
 		handlers[ctx]["recursive_error_pages"] = single(flagValue)
 		handlers[ctx]["proxy_intercept_errors"] = single(flagValue)
 		handlers[ctx]["fastcgi_intercept_errors"] = single(flagValue)
+		handlers[ctx]["grpc_intercept_errors"] = single(flagValue)
 	}
 }
 
