@@ -107,7 +107,9 @@ func (x *exchange) respond() bool {
 	}
 	// Stream the body as it arrives.
 	var body io.Reader = x.proto.Body(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
-	if x.loc.fcgi == nil && cl == -1 {
+	if x.loc.grpc != nil {
+		x.grpcRelay() // the stream's DATA as it comes, then its trailers (grpc.go)
+	} else if x.loc.fcgi == nil && cl == -1 {
 		body = upstream.NewChunkedReader(a.Conn.Reader()) // nginx's chunked parser, bare LF too (chunked.go)
 	} else if x.loc.fcgi == nil {
 		x.uresp.StreamBody = true
@@ -171,7 +173,7 @@ func (x *exchange) respond() bool {
 	}
 	s := &x.stream
 	*s = bodyStream{x: x, r: body}
-	if cl >= 0 && x.loc.fcgi == nil && a.Conn.Reader().Buffered() > cl {
+	if cl >= 0 && x.loc.fcgi == nil && x.loc.grpc == nil && a.Conn.Reader().Buffered() > cl {
 		// The whole body and more came with the head: nginx's input
 		// filter sees them before it goes on, still in the header's phase.
 		s.overran = x.bodyOverran(a, false, upstream.PhaseReadHeader)
@@ -189,7 +191,7 @@ func (x *exchange) respond() bool {
 // length (plain TCP only: TLS records are not body bytes). phase is the
 // "while ..." nginx names.
 func (x *exchange) bodyOverran(a *upstream.Attempt, probe bool, phase upstream.Phase) bool {
-	if x.loc.fcgi != nil || a == nil || a.Conn == nil || x.uresp.Header.ContentLength() < 0 {
+	if x.loc.fcgi != nil || x.loc.grpc != nil || a == nil || a.Conn == nil || x.uresp.Header.ContentLength() < 0 {
 		return false
 	}
 	uc := a.Conn
@@ -270,8 +272,8 @@ func (x *exchange) reusable() bool {
 	if x.loc.fcgi != nil {
 		return x.fcgiReusable()
 	}
-	if x.loc.uwsgi != nil {
-		return false // nginx keeps no uwsgi connection alive
+	if x.loc.uwsgi != nil || x.loc.grpc != nil {
+		return false // nginx keeps no uwsgi connection alive; gRPC: one stream per connection (grpc.go)
 	}
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
 		return false
@@ -364,7 +366,7 @@ func bodyError(a *upstream.Attempt, err error, buffered, chunked bool) *upstream
 // upstreamChunked reports whether the response being relayed is an HTTP
 // upstream's chunked body (FastCGI has its own framing).
 func (x *exchange) upstreamChunked() bool {
-	return x.loc.fcgi == nil && x.uresp.Header.ContentLength() == -1
+	return x.loc.fcgi == nil && x.loc.grpc == nil && x.uresp.Header.ContentLength() == -1
 }
 
 // chunkedBroken reports whether b, the start of a chunked body, breaks

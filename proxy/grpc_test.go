@@ -1,0 +1,295 @@
+//go:build linux
+
+//lint:file-ignore SA1019 the refusing upstream speaks HTTP/2 with x/net/http2's Framer on purpose: it must send RST_STREAM frames no server API sends
+
+package proxy_test
+
+// gRPC (grpc_pass, issue 21): a real gRPC server behind spillway, a real
+// gRPC client in front (h2c with prior knowledge on a plain "listen ...
+// http2"). Unary and bidi streaming calls, trailers and trailers-only
+// statuses passed through, an upstream reset answered 502 with nginx's
+// line, and retries: to the next server after a refused connect or a
+// REFUSED_STREAM (nothing was processed), none after another RST_STREAM
+// (the POST was sent).
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"spillway/proxy/internal/testutil"
+)
+
+// echoDesc is a gRPC service without generated code: Unary answers
+// "echo:<in> from <name>" with a trailer, or NotFound for "missing";
+// Bidi answers each message as it comes.
+func echoDesc(name string) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: "test.Echo",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "Unary", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			in := new(wrapperspb.StringValue)
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			if in.Value == "missing" {
+				return nil, status.Error(codes.NotFound, "no such thing: missing")
+			}
+			md, _ := metadata.FromIncomingContext(ctx)
+			_ = grpc.SetTrailer(ctx, metadata.Pairs("x-trailer", "t-"+in.Value, "x-authority", strings.Join(md[":authority"], ",")))
+			return wrapperspb.String("echo:" + in.Value + " from " + name), nil
+		}}},
+		Streams: []grpc.StreamDesc{{StreamName: "Bidi", ServerStreams: true, ClientStreams: true, Handler: func(_ any, st grpc.ServerStream) error {
+			for {
+				in := new(wrapperspb.StringValue)
+				if err := st.RecvMsg(in); err == io.EOF {
+					return nil
+				} else if err != nil {
+					return err
+				}
+				if err := st.SendMsg(wrapperspb.String("pong:" + in.Value)); err != nil {
+					return err
+				}
+			}
+		}}},
+	}
+}
+
+// startGrpc serves echoDesc(name) on 127.0.0.1; the test stops it.
+func startGrpc(t *testing.T, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	s.RegisterService(echoDesc(name), nil)
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	return ln.Addr().String()
+}
+
+// grpcRig is spillway on a plain h2c address with the locations given;
+// with two upstreams they are also the group "two".
+func grpcRig(t *testing.T, locations string, upstreams ...string) *rig {
+	t.Helper()
+	group := ""
+	if len(upstreams) == 2 {
+		group = "  upstreams:\n    two:\n      servers: [{address: \"{U0}\"}, {address: \"{U1}\"}]\n"
+	}
+	return newRig(t, "info", `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+`+group+`  servers:
+    - listen: ["127.0.0.1:0 http2"]
+      access_log: {path: {TMP}/access.log, format: '"$request" $status $upstream_addr'}
+      locations:
+`+locations, upstreams...)
+}
+
+func grpcClient(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+// callCtx bounds a call so that a hang fails the test instead of the run.
+func callCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func unary(ctx context.Context, cc *grpc.ClientConn, in string, opts ...grpc.CallOption) (string, error) {
+	out := new(wrapperspb.StringValue)
+	err := cc.Invoke(ctx, "/test.Echo/Unary", wrapperspb.String(in), out, opts...)
+	return out.Value, err
+}
+
+// A unary call and its trailers; a NotFound status (gRPC's trailers-only
+// answer) arrives as the client's status; :authority is grpc_pass's host.
+func TestGrpcUnaryAndTrailers(t *testing.T) {
+	up := startGrpc(t, "A")
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
+`, up)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	var tr metadata.MD
+	out, err := unary(ctx, cc, "hi", grpc.Trailer(&tr))
+	if err != nil || out != "echo:hi from A" {
+		t.Fatalf("unary: %q, %v", out, err)
+	}
+	if got := tr.Get("x-trailer"); len(got) != 1 || got[0] != "t-hi" {
+		t.Errorf("trailer x-trailer = %q, want [t-hi] (all: %v)", got, tr)
+	}
+	if got := tr.Get("x-authority"); len(got) != 1 || got[0] != up {
+		t.Errorf(":authority upstream = %q, want %q ($proxy_host, nginx's default)", got, up)
+	}
+	_, err = unary(ctx, cc, "missing")
+	if st, _ := status.FromError(err); st.Code() != codes.NotFound || st.Message() != "no such thing: missing" {
+		t.Errorf("status = %v, want NotFound with the server's message", err)
+	}
+	// The connection is not kept: a second call works all the same.
+	if out, err := unary(ctx, cc, "again"); err != nil || out != "echo:again from A" {
+		t.Errorf("second unary: %q, %v", out, err)
+	}
+}
+
+// A bidi stream in lock step: each answer must arrive before the next
+// message is sent, which only works if neither direction is buffered whole.
+func TestGrpcBidiStreaming(t *testing.T) {
+	up := startGrpc(t, "A")
+	r := grpcRig(t, `        - {path: /, grpc_pass: "{U0}"}
+`, up)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	st, err := cc.NewStream(ctx, &echoDesc("").Streams[0], "/test.Echo/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"one", "two", "three"} {
+		if err := st.SendMsg(wrapperspb.String(m)); err != nil {
+			t.Fatalf("send %s: %v", m, err)
+		}
+		in := new(wrapperspb.StringValue)
+		if err := st.RecvMsg(in); err != nil || in.Value != "pong:"+m {
+			t.Fatalf("recv after %s: %q, %v", m, in.Value, err)
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); err != io.EOF {
+		t.Fatalf("end of stream: %v, want io.EOF (status OK from the trailers)", err)
+	}
+}
+
+// An upstream that resets the connection: 502 (the gRPC client's
+// Unavailable) and nginx's line naming grpc://.
+func TestGrpcUpstreamReset(t *testing.T) {
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
+`, resettingUpstream(t))
+	cc := grpcClient(t, r.addr)
+	_, err := unary(callCtx(t), cc, "hi")
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "502") {
+		t.Fatalf("status = %v, want Unavailable from HTTP 502", err)
+	}
+	testutil.Eventually(t, "the error line", 5*time.Second, func() bool {
+		l := r.elog.String()
+		return strings.Contains(l, "(104: Connection reset by peer) while ") && strings.Contains(l, `upstream: "grpc://`)
+	})
+}
+
+// refusingH2 is an HTTP/2 server that answers every stream with
+// RST_STREAM of the code given, before any response.
+func refusingH2(t *testing.T, code http2.ErrCode) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				preface := make([]byte, len(http2.ClientPreface))
+				if _, err := io.ReadFull(c, preface); err != nil || !bytes.Equal(preface, []byte(http2.ClientPreface)) {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+				if err := fr.WriteSettings(); err != nil {
+					return
+				}
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					switch f := f.(type) {
+					case *http2.SettingsFrame:
+						if !f.IsAck() {
+							_ = fr.WriteSettingsAck()
+						}
+					case *http2.MetaHeadersFrame:
+						_ = fr.WriteRSTStream(f.StreamID, code)
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// REFUSED_STREAM says the server processed nothing: the POST goes to the
+// next server (nginx's grpc_next_upstream error). Another code before the
+// response is nginx's "upstream rejected request with error N", which a
+// POST, sent already, is not retried on: 502.
+func TestGrpcRetryRefusedStream(t *testing.T) {
+	good := startGrpc(t, "B")
+	r := grpcRig(t, `        - {path: /, grpc_pass: two, grpc_next_upstream: error invalid_header}
+`, refusingH2(t, http2.ErrCodeRefusedStream), good)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	for i := range 2 { // round robin: one of the two calls meets the refusing server first
+		if out, err := unary(ctx, cc, "x"); err != nil || out != "echo:x from B" {
+			t.Fatalf("call %d: %q, %v\n%s", i, out, err, r.elog.String())
+		}
+	}
+	if l := r.elog.String(); !strings.Contains(l, "upstream rejected request with error 7 while reading response header from upstream") {
+		t.Errorf("no rejected line in the error log:\n%s", l)
+	}
+
+	r2 := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
+`, refusingH2(t, http2.ErrCodeInternal))
+	_, err := unary(ctx, grpcClient(t, r2.addr), "x")
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "502") {
+		t.Fatalf("status = %v, want Unavailable from HTTP 502", err)
+	}
+	if l := r2.elog.String(); !strings.Contains(l, "upstream rejected request with error 2 while reading response header from upstream") {
+		t.Errorf("no rejected line in the error log:\n%s", l)
+	}
+}
+
+// A refused connect sends nothing: the call goes to the next server.
+func TestGrpcRetryRefusedConnect(t *testing.T) {
+	good := startGrpc(t, "B")
+	refused, release, err := testutil.RefusedPort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	r := grpcRig(t, `        - {path: /, grpc_pass: two}
+`, refused, good)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	for i := range 2 {
+		if out, err := unary(ctx, cc, "y"); err != nil || out != "echo:y from B" {
+			t.Fatalf("call %d: %q, %v", i, out, err)
+		}
+	}
+}
