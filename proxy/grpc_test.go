@@ -15,8 +15,10 @@ package proxy_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -68,14 +71,15 @@ func echoDesc(name string) *grpc.ServiceDesc {
 	}
 }
 
-// startGrpc serves echoDesc(name) on 127.0.0.1; the test stops it.
-func startGrpc(t *testing.T, name string) string {
+// startGrpc serves echoDesc(name) on 127.0.0.1, over TLS with opts'
+// credentials; the test stops it.
+func startGrpc(t *testing.T, name string, opts ...grpc.ServerOption) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(opts...)
 	s.RegisterService(echoDesc(name), nil)
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(s.Stop)
@@ -154,6 +158,22 @@ func TestGrpcUnaryAndTrailers(t *testing.T) {
 	}
 }
 
+// grpcs://: TLS with ALPN h2 to a gRPC server whose certificate
+// grpc_ssl_verify checks against grpc_ssl_trusted_certificate.
+func TestGrpcTLSUpstream(t *testing.T) {
+	ca := newTestCA(t, "Test CA")
+	l := ca.leaf(t, "localhost")
+	up := startGrpc(t, "TLS", grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{l.pair}})))
+	caFile := writeFile(t, filepath.Join(t.TempDir(), "ca.pem"), ca.pem)
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpcs://{U0}", grpc_ssl_verify: on, grpc_ssl_name: localhost, grpc_ssl_server_name: on, grpc_ssl_trusted_certificate: `+caFile+`}
+`, up)
+	var tr metadata.MD
+	out, err := unary(callCtx(t), grpcClient(t, r.addr), "sec", grpc.Trailer(&tr))
+	if err != nil || out != "echo:sec from TLS" || len(tr.Get("x-trailer")) != 1 {
+		t.Fatalf("unary over grpcs: %q, %v, trailers %v\n%s", out, err, tr, r.elog.String())
+	}
+}
+
 // A bidi stream in lock step: each answer must arrive before the next
 // message is sent, which only works if neither direction is buffered whole.
 func TestGrpcBidiStreaming(t *testing.T) {
@@ -202,6 +222,12 @@ func TestGrpcUpstreamReset(t *testing.T) {
 // refusingH2 is an HTTP/2 server that answers every stream with
 // RST_STREAM of the code given, before any response.
 func refusingH2(t *testing.T, code http2.ErrCode) string {
+	return rawH2(t, func(fr *http2.Framer, id uint32) { _ = fr.WriteRSTStream(id, code) })
+}
+
+// rawH2 is an HTTP/2 server that runs onHeaders for each request's
+// HEADERS and otherwise only keeps the connection's settings.
+func rawH2(t *testing.T, onHeaders func(fr *http2.Framer, id uint32)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -236,7 +262,7 @@ func refusingH2(t *testing.T, code http2.ErrCode) string {
 							_ = fr.WriteSettingsAck()
 						}
 					case *http2.MetaHeadersFrame:
-						_ = fr.WriteRSTStream(f.StreamID, code)
+						onHeaders(fr, f.StreamID)
 					}
 				}
 			}()
@@ -291,5 +317,39 @@ func TestGrpcRetryRefusedConnect(t *testing.T) {
 		if out, err := unary(ctx, cc, "y"); err != nil || out != "echo:y from B" {
 			t.Fatalf("call %d: %q, %v", i, out, err)
 		}
+	}
+}
+
+// An upstream that takes the stream and never answers: grpc_read_timeout
+// is nginx's 504 with its line.
+func TestGrpcReadTimeout(t *testing.T) {
+	silent := rawH2(t, func(*http2.Framer, uint32) {})
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}", grpc_read_timeout: 300ms}
+`, silent)
+	_, err := unary(callCtx(t), grpcClient(t, r.addr), "x")
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "504") {
+		t.Fatalf("status = %v, want Unavailable from HTTP 504", err)
+	}
+	if l := r.elog.String(); !strings.Contains(l, "upstream timed out (110: Connection timed out) while reading response header from upstream") {
+		t.Errorf("no timeout line in the error log:\n%s", l)
+	}
+}
+
+// An HTTP/1.1 client reaches a gRPC location too (nginx's grpc module
+// takes any client): the upstream still gets HTTP/2.
+func TestGrpcHTTP1Client(t *testing.T) {
+	up := rawH2(t, func(fr *http2.Framer, id uint32) {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		_ = enc.WriteField(hpack.HeaderField{Name: "content-type", Value: "text/plain"})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b.Bytes(), EndHeaders: true})
+		_ = fr.WriteData(id, true, []byte("over h2"))
+	})
+	r := grpcRig(t, `        - {path: /, grpc_pass: "{U0}"}
+`, up)
+	code, body := r.do("GET", "/plain", nil)
+	if code != 200 || string(body) != "over h2" {
+		t.Fatalf("GET over HTTP/1.1: %d %q\n%s", code, body, r.elog.String())
 	}
 }
