@@ -38,8 +38,9 @@ import (
 
 // echoDesc is a gRPC service without generated code: Unary answers
 // "echo:<in> from <name>" with a trailer, or NotFound for "missing";
-// Bidi answers each message as it comes.
-func echoDesc(name string) *grpc.ServiceDesc {
+// Bidi answers each message as it comes and, with ended, says how the
+// stream ended.
+func echoDesc(name string, ended ...chan<- error) *grpc.ServiceDesc {
 	return &grpc.ServiceDesc{
 		ServiceName: "test.Echo",
 		HandlerType: (*any)(nil),
@@ -58,7 +59,13 @@ func echoDesc(name string) *grpc.ServiceDesc {
 		Streams: []grpc.StreamDesc{{StreamName: "Bidi", ServerStreams: true, ClientStreams: true, Handler: func(_ any, st grpc.ServerStream) error {
 			for {
 				in := new(wrapperspb.StringValue)
-				if err := st.RecvMsg(in); err == io.EOF {
+				err := st.RecvMsg(in)
+				if err != nil {
+					for _, c := range ended {
+						c <- err
+					}
+				}
+				if err == io.EOF {
 					return nil
 				} else if err != nil {
 					return err
@@ -75,12 +82,17 @@ func echoDesc(name string) *grpc.ServiceDesc {
 // credentials; the test stops it.
 func startGrpc(t *testing.T, name string, opts ...grpc.ServerOption) string {
 	t.Helper()
+	return startGrpcDesc(t, echoDesc(name), opts...)
+}
+
+func startGrpcDesc(t *testing.T, desc *grpc.ServiceDesc, opts ...grpc.ServerOption) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer(opts...)
-	s.RegisterService(echoDesc(name), nil)
+	s.RegisterService(desc, nil)
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(s.Stop)
 	return ln.Addr().String()
@@ -352,4 +364,56 @@ func TestGrpcHTTP1Client(t *testing.T) {
 	if code != 200 || string(body) != "over h2" {
 		t.Fatalf("GET over HTTP/1.1: %d %q\n%s", code, body, r.elog.String())
 	}
+}
+
+// A client that cancels a bidi stream half-way: the upstream's stream ends
+// too (not left waiting for a message that will never come).
+func TestGrpcClientCancel(t *testing.T) {
+	ended := make(chan error, 1)
+	up := startGrpcDesc(t, echoDesc("A", ended))
+	r := grpcRig(t, `        - {path: /, grpc_pass: "{U0}"}
+`, up)
+	ctx, cancel := context.WithCancel(callCtx(t))
+	st, err := grpcClient(t, r.addr).NewStream(ctx, &echoDesc("").Streams[0], "/test.Echo/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SendMsg(wrapperspb.String("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-ended:
+		if err == io.EOF {
+			t.Errorf("the upstream saw a clean end of stream, want a cancelled one")
+		}
+	case <-callCtx(t).Done():
+		t.Fatal("the upstream's stream never ended")
+	}
+}
+
+// An upstream that resets its stream after the head and one message: the
+// client's stream is reset too, never a clean end without a status.
+func TestGrpcUpstreamResetMidStream(t *testing.T) {
+	up := rawH2(t, func(fr *http2.Framer, id uint32) {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		_ = enc.WriteField(hpack.HeaderField{Name: "content-type", Value: "application/grpc"})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: b.Bytes(), EndHeaders: true})
+		_ = fr.WriteData(id, false, []byte{0, 0, 0, 0, 2, 0x0a, 0}) // one message: StringValue ""
+		_ = fr.WriteRSTStream(id, http2.ErrCodeInternal)
+	})
+	r := grpcRig(t, `        - {path: /, grpc_pass: "{U0}"}
+`, up)
+	_, err := unary(callCtx(t), grpcClient(t, r.addr), "x")
+	if st, _ := status.FromError(err); st.Code() == codes.OK {
+		t.Fatalf("unary = %v, want an error: the upstream reset its stream", err)
+	}
+	testutil.Eventually(t, "the error line", 5*time.Second, func() bool {
+		return strings.Contains(r.elog.String(), "upstream rejected request with error 2 while reading upstream")
+	})
 }

@@ -154,7 +154,7 @@ func (g *GRPC) fail(a *Attempt, phase Phase, err error) *Error {
 		// RST_STREAM before the response: nginx's "upstream rejected
 		// request with error N", an invalid header for the retry rule.
 		e.Kind = KindInvalidHeader
-		e.Msg = "upstream rejected request with error " + strconv.Itoa(int(se.Code))
+		e.Msg = h2Message(se)
 		if se.Code == http2.ErrCodeRefusedStream {
 			e.Unprocessed = true // RFC 9113 8.7: safe to retry, whatever the method
 		}
@@ -169,6 +169,16 @@ func (g *GRPC) fail(a *Attempt, phase Phase, err error) *Error {
 		}
 	}
 	return e
+}
+
+// h2Message is nginx's message for an HTTP/2 stream error from the
+// upstream (its RST_STREAM), "" for any other error.
+func h2Message(err error) string {
+	var se http2.StreamError
+	if err == nil || !errors.As(err, &se) {
+		return ""
+	}
+	return "upstream rejected request with error " + strconv.Itoa(int(se.Code))
 }
 
 // h2Conn is a Conn's socket as http2's net.Conn: reads from http2's reader

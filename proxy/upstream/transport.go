@@ -258,6 +258,7 @@ func (a *Attempt) Fail(phase Phase, err error) *Error {
 	return &Error{
 		Phase: phase, Kind: Classify(phase, raw), Peer: c.peer.addr, Reused: a.Reused,
 		Written: c.nwrit - a.w0, Read: c.nread - a.r0, Err: raw,
+		Msg: h2Message(raw), // a gRPC body's RST_STREAM (grpc.go)
 	}
 }
 
