@@ -125,16 +125,34 @@ type grpcBody struct {
 	overflow bool // bytes were read past max: no replay
 	reading  bool // a try is in src.Read
 	cur      *grpcTry
+	// shared: the source is the client connection's (HTTP/1.x), which
+	// reads the next request once this one is done.
+	shared bool
 }
 
-func newGrpcBody(src clientReader, size, max int64) *grpcBody {
-	b := &grpcBody{src: src, size: size, max: int(min(max, 1<<20))}
+func newGrpcBody(src clientReader, size, max int64, shared bool) *grpcBody {
+	b := &grpcBody{src: src, size: size, max: int(min(max, 1<<20)), shared: shared}
 	b.cond.L = &b.mu
 	return b
 }
 
-func (b *grpcBody) Size() int64  { return b.size }
-func (b *grpcBody) Close() error { return nil }
+func (b *grpcBody) Size() int64 { return b.size }
+
+// Close ends the last try's reading (the exchange is over). On an HTTP/1.x
+// connection it also waits for a Read http2 still has under way, which
+// client_body_timeout bounds: the connection's next request must not be
+// read from two goroutines. An HTTP/2 or HTTP/3 stream's body is its own.
+func (b *grpcBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur != nil {
+		b.cur.dead = true
+	}
+	for b.shared && b.reading {
+		b.cond.Wait()
+	}
+	return nil
+}
 
 func (b *grpcBody) replayable() bool {
 	b.mu.Lock()

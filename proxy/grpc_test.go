@@ -33,6 +33,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"spillway/proxy"
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/testutil"
 )
 
@@ -416,4 +419,60 @@ func TestGrpcUpstreamResetMidStream(t *testing.T) {
 	testutil.Eventually(t, "the error line", 5*time.Second, func() bool {
 		return strings.Contains(r.elog.String(), "upstream rejected request with error 2 while reading upstream")
 	})
+}
+
+// BenchmarkGrpcUnary is one unary call through spillway (h2c both ways;
+// every call dials the upstream: no keepalive for gRPC yet) and the same
+// call straight to the server.
+func BenchmarkGrpcUnary(b *testing.B) {
+	for _, via := range []string{"spillway", "direct"} {
+		b.Run(via, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := grpc.NewServer()
+			s.RegisterService(echoDesc("A"), nil)
+			go func() { _ = s.Serve(ln) }()
+			defer s.Stop()
+			addr := ln.Addr().String()
+			if via == "spillway" {
+				dir := b.TempDir()
+				cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(`
+error_log: {path: stderr, level: error}
+http:
+  proxy_temp_path: `+dir+`
+  client_body_temp_path: `+dir+`
+  servers:
+    - listen: ["127.0.0.1:0 http2"]
+      access_log: off
+      locations:
+        - {path: /, grpc_pass: "grpc://`+addr+`"}
+`))
+				if err != nil {
+					b.Fatal(err)
+				}
+				p, err := proxy.New(cfg, proxy.Options{ErrorLog: errorlog.New(io.Discard, errorlog.Error, errorlog.Options{})})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Start(); err != nil {
+					b.Fatal(err)
+				}
+				defer p.Close()
+				addr = p.Addrs()[0]
+			}
+			cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cc.Close()
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := unary(ctx, cc, "bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
