@@ -30,7 +30,8 @@ import (
 //     trailers passed on to an HTTP/2 or HTTP/3 client after the body
 //     (h2Stream.trailer); a response whose head already has grpc-status
 //     (gRPC's trailers-only answer) goes out as one HEADERS frame;
-//   - the connection is never kept (one stream per connection).
+//   - the connection is kept only with the upstream's keepalive, as in
+//     nginx (a literal address keeps none), for one call at a time.
 
 // grpcLocation is a location's gRPC settings, compiled once per site.
 type grpcLocation struct {
@@ -81,7 +82,7 @@ func (x *exchange) buildGrpcHead() {
 		cl = int64(n)
 	}
 	method := string(x.ctx.Request.Header.Method())
-	x.grpc = upstream.GRPC{T: x.loc.grpc.t, Req: &http.Request{
+	x.grpc = upstream.GRPC{T: x.loc.grpc.t, BufSize: int(x.loc.conf.ProxyBufferSize), Req: &http.Request{
 		Method: method, Host: authority, Header: h, ContentLength: cl,
 		URL:        &url.URL{Scheme: x.loc.grpc.scheme, Host: authority, Opaque: string(x.uri)},
 		Proto:      "HTTP/2.0",

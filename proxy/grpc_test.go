@@ -20,6 +20,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,9 +91,34 @@ func startGrpc(t *testing.T, name string, opts ...grpc.ServerOption) string {
 
 func startGrpcDesc(t *testing.T, desc *grpc.ServiceDesc, opts ...grpc.ServerOption) string {
 	t.Helper()
+	return startGrpcOn(t, nil, desc, opts...)
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// startGrpcOn serves desc, counting connections in cl when it is given.
+func startGrpcOn(t *testing.T, cl *countingListener, desc *grpc.ServiceDesc, opts ...grpc.ServerOption) string {
+	t.Helper()
+	var ln net.Listener
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cl != nil {
+		cl.Listener = ln
+		ln = cl
 	}
 	s := grpc.NewServer(opts...)
 	s.RegisterService(desc, nil)
@@ -421,11 +447,12 @@ func TestGrpcUpstreamResetMidStream(t *testing.T) {
 	})
 }
 
-// BenchmarkGrpcUnary is one unary call through spillway (h2c both ways;
-// every call dials the upstream: no keepalive for gRPC yet) and the same
-// call straight to the server.
+// BenchmarkGrpcUnary is one unary call through spillway (h2c both ways),
+// dialling the upstream for each call (a literal address) or keeping the
+// connection (an upstream with keepalive), and the same call straight to
+// the server.
 func BenchmarkGrpcUnary(b *testing.B) {
-	for _, via := range []string{"spillway", "direct"} {
+	for _, via := range []string{"spillway", "spillway-keepalive", "direct"} {
 		b.Run(via, func(b *testing.B) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -436,18 +463,24 @@ func BenchmarkGrpcUnary(b *testing.B) {
 			go func() { _ = s.Serve(ln) }()
 			defer s.Stop()
 			addr := ln.Addr().String()
-			if via == "spillway" {
+			if via != "direct" {
 				dir := b.TempDir()
+				pass := "grpc://" + addr
+				if via == "spillway-keepalive" {
+					pass = "ka"
+				}
 				cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(`
 error_log: {path: stderr, level: error}
 http:
   proxy_temp_path: `+dir+`
   client_body_temp_path: `+dir+`
+  upstreams:
+    ka: {keepalive: 8, servers: [{address: "`+addr+`"}]}
   servers:
     - listen: ["127.0.0.1:0 http2"]
       access_log: off
       locations:
-        - {path: /, grpc_pass: "grpc://`+addr+`"}
+        - {path: /, grpc_pass: "`+pass+`"}
 `))
 				if err != nil {
 					b.Fatal(err)
@@ -474,5 +507,52 @@ http:
 				}
 			}
 		})
+	}
+}
+
+// An upstream group with keepalive keeps the HTTP/2 connection between
+// calls (nginx's grpc.t KeepAlive): three calls, one of them a stream, one
+// connection; a literal grpc_pass address keeps none, as in nginx.
+func TestGrpcKeepalive(t *testing.T) {
+	var cl countingListener
+	up := startGrpcOn(t, &cl, echoDesc("A"))
+	r := newRig(t, "info", `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  upstreams:
+    ka: {keepalive: 2, servers: [{address: "{U0}"}]}
+  servers:
+    - listen: ["127.0.0.1:0 http2"]
+      access_log: {path: {TMP}/access.log}
+      locations:
+        - {path: /, grpc_pass: ka}
+`, up)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	for _, m := range []string{"a", "b"} {
+		if out, err := unary(ctx, cc, m); err != nil || out != "echo:"+m+" from A" {
+			t.Fatalf("unary %s: %q, %v", m, out, err)
+		}
+	}
+	st, err := cc.NewStream(ctx, &echoDesc("").Streams[0], "/test.Echo/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SendMsg(wrapperspb.String("s")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if in := new(wrapperspb.StringValue); st.RecvMsg(in) != nil || in.Value != "pong:s" {
+		t.Fatalf("stream: %q", in.Value)
+	}
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); err != io.EOF {
+		t.Fatalf("end of stream: %v", err)
+	}
+	if n := cl.n.Load(); n != 1 {
+		t.Errorf("upstream connections = %d, want 1 (kept between calls)", n)
 	}
 }

@@ -272,8 +272,11 @@ func (x *exchange) reusable() bool {
 	if x.loc.fcgi != nil {
 		return x.fcgiReusable()
 	}
-	if x.loc.uwsgi != nil || x.loc.grpc != nil {
-		return false // nginx keeps no uwsgi connection alive; gRPC: one stream per connection (grpc.go)
+	if x.loc.uwsgi != nil {
+		return false // nginx keeps no uwsgi connection alive
+	}
+	if x.loc.grpc != nil {
+		return x.grpc.Reusable() // the stream ended and HTTP/2 takes more (grpc.go)
 	}
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
 		return false

@@ -6,8 +6,13 @@ package upstream
 // made, h2c with prior knowledge for grpc://, TLS with ALPN h2 for
 // grpcs:// (TLS.H2). Connect, the pick, the retry decision and the error
 // log are the pipeline's as for every protocol; GRPC runs the HTTP/2 part
-// with golang.org/x/net/http2's ClientConn, one per attempt, one stream
-// per connection (nginx without keepalive does the same).
+// with golang.org/x/net/http2's ClientConn, made on the connection's first
+// call and kept with it: an upstream group with keepalive reuses the
+// connection for later calls, one stream at a time (the cache gives a
+// connection to one request), checked with CanTakeNewRequest instead of a
+// probe (the reader goroutine owns the socket; a GOAWAY or a close is seen
+// there). A kept connection lives until keepalive_timeout, or until its
+// reader's last grpc_read_timeout passes with nothing to read.
 //
 // The request body streams both ways: Frame takes the body reader the
 // attempt would send and returns nil, so Attempt.Send writes nothing;
@@ -41,17 +46,18 @@ import (
 // request template (method, :path, :authority, header fields, length);
 // each attempt sends a copy with the body Frame was given.
 type GRPC struct {
-	T   *http2.Transport // shared by every request; settings only
-	Req *http.Request
+	T       *http2.Transport // shared by every request; settings only
+	Req     *http.Request
+	BufSize int // grpc_buffer_size: the response body is read through it
 
 	body io.Reader
 	hc   *h2Conn
 	cc   *http2.ClientConn
 	resp *http.Response
 	br   *bufio.Reader
-	// sent is the bytes hc had written when the stream began: what
-	// follows is the request (the preface and SETTINGS are not).
-	sent int64
+	// sent and got are hc's counts when the stream began: what follows
+	// is this attempt's (a new connection's preface and SETTINGS are not).
+	sent, got int64
 }
 
 // NewH2Transport is the http2 client settings of one grpc_pass location:
@@ -86,13 +92,20 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 		return &Error{Phase: PhaseSSLHandshake, Kind: KindOther, Peer: c.peer.addr, Reused: a.Reused,
 			Err: errors.New("no ALPN h2"), Msg: "upstream SSL: the server did not negotiate ALPN \"h2\""}
 	}
-	g.hc = &h2Conn{c: c, readTimeout: c.readTimeout, sendTimeout: c.sendTimeout}
-	cc, err := g.T.NewClientConn(g.hc)
-	if err != nil {
-		return g.fail(a, PhaseSend, err)
+	if c.h2 == nil {
+		c.hc = &h2Conn{c: c}
+		g.hc = c.hc
+		cc, err := g.T.NewClientConn(c.hc)
+		if err != nil {
+			return g.fail(a, PhaseSend, err)
+		}
+		c.h2 = cc
 	}
-	g.cc = cc
-	g.sent = g.hc.nwrit.Load()
+	g.hc, g.cc = c.hc, c.h2
+	g.hc.readTimeout.Store(int64(c.readTimeout))
+	g.hc.sendTimeout.Store(int64(c.sendTimeout))
+	cc := g.cc
+	g.sent, g.got = g.hc.nwrit.Load(), g.hc.nread.Load()
 	req := *g.Req
 	req.Body = nil
 	if g.body != nil {
@@ -108,7 +121,7 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 		return g.fail(a, PhaseReadHeader, err)
 	}
 	g.resp = r
-	g.br = bufio.NewReaderSize(r.Body, 16<<10)
+	g.br = bufio.NewReaderSize(r.Body, max(g.BufSize, 512))
 	resp.Reset()
 	resp.DisableNormalizing()
 	resp.SetNoDefaultContentType(true)
@@ -126,11 +139,11 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 	return nil
 }
 
-// Close ends the HTTP/2 connection; the caller closes the socket.
-func (g *GRPC) Close() {
-	if g.cc != nil {
-		_ = g.cc.Close()
-	}
+// Reusable reports whether the connection may serve another call: the
+// response ended (END_STREAM, its trailers read) and the connection takes
+// new streams (no GOAWAY, no error).
+func (g *GRPC) Reusable() bool {
+	return g.resp != nil && g.cc != nil && g.cc.CanTakeNewRequest()
 }
 
 // fail is Attempt.Fail for HTTP/2: the socket's own error when it had one
@@ -140,15 +153,21 @@ func (g *GRPC) fail(a *Attempt, phase Phase, err error) *Error {
 	c := a.Conn
 	e := &Error{Phase: phase, Peer: c.peer.addr, Reused: a.Reused, Err: err}
 	if g.hc != nil {
-		e.Written, e.Read = g.hc.nwrit.Load()-g.sent, g.hc.nread.Load()
-		if phase == PhaseSend || g.cc == nil {
-			e.Written = g.hc.nwrit.Load()
+		e.Written, e.Read = g.hc.nwrit.Load()-g.sent, g.hc.nread.Load()-g.got
+		if g.cc == nil { // the preface's write failed
+			e.Written, e.Read = g.hc.nwrit.Load(), g.hc.nread.Load()
 		}
 		if raw := g.hc.err(); raw != nil {
 			e.Err = raw
 		}
 	}
 	e.Kind = Classify(phase, e.Err)
+	if e.Kind == KindOther && a.Reused && e.Written == 0 && e.Read == 0 {
+		// A kept connection that went away (GOAWAY, closed) before this
+		// call: the stale-connection retry's case, as a FIN for HTTP/1.
+		e.Kind = KindClosed
+		return e
+	}
 	var se http2.StreamError
 	if e.Kind == KindOther && errors.As(err, &se) {
 		// RST_STREAM before the response: nginx's "upstream rejected
@@ -185,8 +204,10 @@ func h2Message(err error) string {
 // goroutine, writes from the request's, each with its own deadline renewal
 // and count; the first socket error is kept for the error log.
 type h2Conn struct {
-	c                        *Conn
-	readTimeout, sendTimeout time.Duration
+	c *Conn
+	// grpc_read_timeout, grpc_send_timeout of the call using the
+	// connection (nanoseconds): set by each call, read by http2's goroutines.
+	readTimeout, sendTimeout atomic.Int64
 	nread, nwrit             atomic.Int64
 	mu                       sync.Mutex
 	first                    error
@@ -215,8 +236,8 @@ func (h *h2Conn) err() error {
 }
 
 func (h *h2Conn) Read(p []byte) (int, error) {
-	if h.readTimeout > 0 {
-		_ = h.c.tcp.SetReadDeadline(time.Now().Add(h.readTimeout))
+	if d := time.Duration(h.readTimeout.Load()); d > 0 {
+		_ = h.c.tcp.SetReadDeadline(time.Now().Add(d))
 	}
 	n, err := h.raw().Read(p)
 	h.nread.Add(int64(n))
@@ -227,8 +248,8 @@ func (h *h2Conn) Read(p []byte) (int, error) {
 }
 
 func (h *h2Conn) Write(p []byte) (int, error) {
-	if h.sendTimeout > 0 {
-		_ = h.c.tcp.SetWriteDeadline(time.Now().Add(h.sendTimeout))
+	if d := time.Duration(h.sendTimeout.Load()); d > 0 {
+		_ = h.c.tcp.SetWriteDeadline(time.Now().Add(d))
 	}
 	n, err := h.raw().Write(p)
 	h.nwrit.Add(int64(n))
