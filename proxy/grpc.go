@@ -74,8 +74,12 @@ func (x *exchange) buildGrpcHead() {
 	if authority == "" {
 		authority = x.loc.conf.ProxyPass.Host // grpc_set_header Host "": nginx's ctx->host
 	}
-	if bytes.Contains(bytes.ToLower(x.ctx.Request.Header.Peek("TE")), []byte("trailers")) {
-		h["Te"] = []string{"trailers"} // nginx's $grpc_internal_trailers
+	for k, v := range x.ctx.Request.Header.All() {
+		// nginx's $grpc_internal_trailers; names are as the client sent
+		// them (HTTP/2: "Te"), not normalised
+		if bytes.EqualFold(k, []byte("TE")) && bytes.Contains(bytes.ToLower(v), []byte("trailers")) {
+			h["Te"] = []string{"trailers"}
+		}
 	}
 	cl := int64(-1)
 	if n := x.ctx.Request.Header.ContentLength(); n >= 0 {

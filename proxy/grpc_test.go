@@ -189,6 +189,7 @@ func TestGrpcUnaryAndTrailers(t *testing.T) {
 	if got := tr.Get("x-authority"); len(got) != 1 || got[0] != up {
 		t.Errorf(":authority upstream = %q, want %q ($proxy_host, nginx's default)", got, up)
 	}
+
 	_, err = unary(ctx, cc, "missing")
 	if st, _ := status.FromError(err); st.Code() != codes.NotFound || st.Message() != "no such thing: missing" {
 		t.Errorf("status = %v, want NotFound with the server's message", err)
@@ -263,12 +264,12 @@ func TestGrpcUpstreamReset(t *testing.T) {
 // refusingH2 is an HTTP/2 server that answers every stream with
 // RST_STREAM of the code given, before any response.
 func refusingH2(t *testing.T, code http2.ErrCode) string {
-	return rawH2(t, func(fr *http2.Framer, id uint32) { _ = fr.WriteRSTStream(id, code) })
+	return rawH2(t, func(fr *http2.Framer, f *http2.MetaHeadersFrame) { _ = fr.WriteRSTStream(f.StreamID, code) })
 }
 
 // rawH2 is an HTTP/2 server that runs onHeaders for each request's
 // HEADERS and otherwise only keeps the connection's settings.
-func rawH2(t *testing.T, onHeaders func(fr *http2.Framer, id uint32)) string {
+func rawH2(t *testing.T, onHeaders func(fr *http2.Framer, f *http2.MetaHeadersFrame)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -303,7 +304,7 @@ func rawH2(t *testing.T, onHeaders func(fr *http2.Framer, id uint32)) string {
 							_ = fr.WriteSettingsAck()
 						}
 					case *http2.MetaHeadersFrame:
-						onHeaders(fr, f.StreamID)
+						onHeaders(fr, f)
 					}
 				}
 			}()
@@ -364,7 +365,7 @@ func TestGrpcRetryRefusedConnect(t *testing.T) {
 // An upstream that takes the stream and never answers: grpc_read_timeout
 // is nginx's 504 with its line.
 func TestGrpcReadTimeout(t *testing.T) {
-	silent := rawH2(t, func(*http2.Framer, uint32) {})
+	silent := rawH2(t, func(*http2.Framer, *http2.MetaHeadersFrame) {})
 	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}", grpc_read_timeout: 300ms}
 `, silent)
 	_, err := unary(callCtx(t), grpcClient(t, r.addr), "x")
@@ -379,7 +380,8 @@ func TestGrpcReadTimeout(t *testing.T) {
 // An HTTP/1.1 client reaches a gRPC location too (nginx's grpc module
 // takes any client): the upstream still gets HTTP/2.
 func TestGrpcHTTP1Client(t *testing.T) {
-	up := rawH2(t, func(fr *http2.Framer, id uint32) {
+	up := rawH2(t, func(fr *http2.Framer, f *http2.MetaHeadersFrame) {
+		id := f.StreamID
 		var b bytes.Buffer
 		enc := hpack.NewEncoder(&b)
 		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
@@ -427,7 +429,8 @@ func TestGrpcClientCancel(t *testing.T) {
 // An upstream that resets its stream after the head and one message: the
 // client's stream is reset too, never a clean end without a status.
 func TestGrpcUpstreamResetMidStream(t *testing.T) {
-	up := rawH2(t, func(fr *http2.Framer, id uint32) {
+	up := rawH2(t, func(fr *http2.Framer, f *http2.MetaHeadersFrame) {
+		id := f.StreamID
 		var b bytes.Buffer
 		enc := hpack.NewEncoder(&b)
 		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
@@ -554,5 +557,36 @@ http:
 	}
 	if n := cl.n.Load(); n != 1 {
 		t.Errorf("upstream connections = %d, want 1 (kept between calls)", n)
+	}
+}
+
+// The request as the upstream sees it: te: trailers (the gRPC client sent
+// it), :authority the grpc_pass host, the client's header fields, nothing
+// of HTTP/1's framing.
+func TestGrpcRequestHeaders(t *testing.T) {
+	got := make(chan map[string]string, 1)
+	up := rawH2(t, func(fr *http2.Framer, f *http2.MetaHeadersFrame) {
+		m := map[string]string{}
+		for _, hf := range f.Fields {
+			m[hf.Name] = hf.Value
+		}
+		got <- m
+		_ = fr.WriteRSTStream(f.StreamID, http2.ErrCodeInternal)
+	})
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}", grpc_set_header: ["X-Set set-by-spillway"]}
+`, up)
+	ctx := metadata.AppendToOutgoingContext(callCtx(t), "x-client", "c1")
+	_, _ = unary(ctx, grpcClient(t, r.addr), "x")
+	m := <-got
+	for k, want := range map[string]string{":method": "POST", ":scheme": "http", ":path": "/test.Echo/Unary",
+		":authority": up, "te": "trailers", "content-type": "application/grpc", "x-client": "c1", "x-set": "set-by-spillway"} {
+		if m[k] != want {
+			t.Errorf("%s = %q, want %q (all: %v)", k, m[k], want, m)
+		}
+	}
+	for _, k := range []string{"connection", "host", "transfer-encoding"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("%s sent upstream (all: %v)", k, m)
+		}
 	}
 }
