@@ -590,3 +590,28 @@ func TestGrpcRequestHeaders(t *testing.T) {
 		}
 	}
 }
+
+// grpc_intercept_errors: an upstream's 503 gives way to the location's
+// error page, as proxy_intercept_errors.
+func TestGrpcInterceptErrors(t *testing.T) {
+	up := rawH2(t, func(fr *http2.Framer, f *http2.MetaHeadersFrame) {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "503"})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: b.Bytes(), EndHeaders: true})
+		_ = fr.WriteData(f.StreamID, true, []byte("upstream's own page"))
+	})
+	r := grpcRig(t, `        - {path: /, grpc_pass: "{U0}", grpc_intercept_errors: on, error_page: ["503 /oops"]}
+        - {path: /oops, return: 200 spillway-page}
+`, up)
+	code, body := r.do("GET", "/x", nil)
+	if code != 503 || string(body) != "spillway-page" { // error_page without "=" keeps the status
+		t.Fatalf("intercepted 503: %d %q", code, body)
+	}
+	r2 := grpcRig(t, `        - {path: /, grpc_pass: "{U0}", error_page: ["503 /oops"]}
+        - {path: /oops, return: 200 spillway-page}
+`, up)
+	if code, body := r2.do("GET", "/x", nil); code != 503 || string(body) != "upstream's own page" {
+		t.Fatalf("not intercepted: %d %q", code, body)
+	}
+}

@@ -55,6 +55,7 @@ type GRPC struct {
 	cc   *http2.ClientConn
 	resp *http.Response
 	br   *bufio.Reader
+	ended bool // the response body reached END_STREAM
 	// sent and got are hc's counts when the stream began: what follows
 	// is this attempt's (a new connection's preface and SETTINGS are not).
 	sent, got int64
@@ -121,7 +122,8 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 		return g.fail(a, PhaseReadHeader, err)
 	}
 	g.resp = r
-	g.br = bufio.NewReaderSize(r.Body, max(g.BufSize, 512))
+	g.ended = false
+	g.br = bufio.NewReaderSize(eofReader{r.Body, &g.ended}, max(g.BufSize, 512))
 	resp.Reset()
 	resp.DisableNormalizing()
 	resp.SetNoDefaultContentType(true)
@@ -143,7 +145,21 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 // response ended (END_STREAM, its trailers read) and the connection takes
 // new streams (no GOAWAY, no error).
 func (g *GRPC) Reusable() bool {
-	return g.resp != nil && g.cc != nil && g.cc.CanTakeNewRequest()
+	return g.resp != nil && g.ended && g.cc != nil && g.cc.CanTakeNewRequest()
+}
+
+// eofReader notes that its reader reached io.EOF.
+type eofReader struct {
+	r   io.Reader
+	eof *bool
+}
+
+func (e eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		*e.eof = true
+	}
+	return n, err
 }
 
 // fail is Attempt.Fail for HTTP/2: the socket's own error when it had one
