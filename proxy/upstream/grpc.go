@@ -50,11 +50,11 @@ type GRPC struct {
 	Req     *http.Request
 	BufSize int // grpc_buffer_size: the response body is read through it
 
-	body io.Reader
-	hc   *h2Conn
-	cc   *http2.ClientConn
-	resp *http.Response
-	br   *bufio.Reader
+	body  io.Reader
+	hc    *h2Conn
+	cc    *http2.ClientConn
+	resp  *http.Response
+	br    *bufio.Reader
 	ended bool // the response body reached END_STREAM
 	// sent and got are hc's counts when the stream began: what follows
 	// is this attempt's (a new connection's preface and SETTINGS are not).
