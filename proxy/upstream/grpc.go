@@ -95,16 +95,23 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 	}
 	if c.h2 == nil {
 		c.hc = &h2Conn{c: c}
-		g.hc = c.hc
+	}
+	g.hc = c.hc
+	// This call's timeouts, before http2's reader starts its first Read,
+	// and on the Read a kept connection's reader is blocked in now.
+	g.hc.readTimeout.Store(int64(c.readTimeout))
+	g.hc.sendTimeout.Store(int64(c.sendTimeout))
+	if c.readTimeout > 0 {
+		_ = c.tcp.SetReadDeadline(time.Now().Add(c.readTimeout))
+	}
+	if c.h2 == nil {
 		cc, err := g.T.NewClientConn(c.hc)
 		if err != nil {
 			return g.fail(a, PhaseSend, err)
 		}
 		c.h2 = cc
 	}
-	g.hc, g.cc = c.hc, c.h2
-	g.hc.readTimeout.Store(int64(c.readTimeout))
-	g.hc.sendTimeout.Store(int64(c.sendTimeout))
+	g.cc = c.h2
 	cc := g.cc
 	g.sent, g.got = g.hc.nwrit.Load(), g.hc.nread.Load()
 	req := *g.Req
