@@ -35,6 +35,7 @@ import (
 
 // grpcLocation is a location's gRPC settings, compiled once per site.
 type grpcLocation struct {
+	//lint:ignore SA1019 upstream.GRPC runs x/net/http2's client on a connection spillway dialled (proxy/upstream/grpc.go)
 	t      *http2.Transport
 	scheme string // "http" or "https": the :scheme pseudo-header
 }

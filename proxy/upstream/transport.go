@@ -45,6 +45,7 @@ type Conn struct {
 	// h2 is the HTTP/2 client running on the connection once a gRPC
 	// attempt started it (grpc.go), with hc its view of the socket; the
 	// keepalive cache keeps it with the connection.
+	//lint:ignore SA1019 x/net/http2's client on a connection this package dialled (grpc.go)
 	h2 *http2.ClientConn
 	hc *h2Conn
 
