@@ -15,8 +15,8 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 	a := &x.attemptBuf
 	err := p.transport.Open(x.watch.context(), a, pr, upstream.OpenOptions{
 		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls, H2: x.loc.grpc != nil,
-		ConnectTimeout: lc.ProxyConnectTimeout, ReadTimeout: lc.ProxyReadTimeout, SendTimeout: lc.ProxySendTimeout,
-		HeaderBuffer: int(lc.ProxyBufferSize), Stale: &p.stale, Log: idleLog{p},
+		ConnectTimeout: lc.Upstream.ConnectTimeout, ReadTimeout: lc.Upstream.ReadTimeout, SendTimeout: lc.Upstream.SendTimeout,
+		HeaderBuffer: int(lc.Upstream.BufferSize), Stale: &p.stale, Log: idleLog{p},
 	})
 	switch {
 	case err != nil && err.Phase == upstream.PhaseSSLHandshake:
@@ -35,7 +35,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 	}
 	defer x.watch.use(nil)
 	var body io.Reader
-	if x.body != nil && x.loc.conf.ProxyPassRequestBody { // off: the head (Content-Length too) and no body, as nginx
+	if x.body != nil && x.loc.conf.Upstream.PassRequestBody { // off: the head (Content-Length too) and no body, as nginx
 		body = x.proto.Frame(x.body.reader()) // FastCGI frames it as STDIN records
 	}
 	if err := a.Send(x.head, body); err != nil {

@@ -77,7 +77,7 @@ type clientWatch struct {
 // or the request body is still being read from the client while it is sent
 // (proxy_request_buffering off): the client's socket is then the body's.
 func (w *clientWatch) start(x *exchange) {
-	if x.loc.conf.ProxyIgnoreClientAbort {
+	if x.loc.conf.Upstream.IgnoreClientAbort {
 		return
 	}
 	if _, ok := x.body.(*streamedBody); ok {

@@ -87,7 +87,7 @@ func (x *exchange) buildGrpcHead() {
 		cl = int64(n)
 	}
 	method := string(x.ctx.Request.Header.Method())
-	x.grpc = upstream.GRPC{T: x.loc.grpc.t, BufSize: int(x.loc.conf.ProxyBufferSize), Req: &http.Request{
+	x.grpc = upstream.GRPC{T: x.loc.grpc.t, BufSize: int(x.loc.conf.Upstream.BufferSize), Req: &http.Request{
 		Method: method, Host: authority, Header: h, ContentLength: cl,
 		URL:        &url.URL{Scheme: x.loc.grpc.scheme, Host: authority, Opaque: string(x.uri)},
 		Proto:      "HTTP/2.0",

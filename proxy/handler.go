@@ -143,14 +143,22 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	if vh.rw != nil && vh.rw.ret != nil { // nginx invites the body it discards (rewrite.go)
 		return fasthttp.StatusContinue
 	}
-	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
+	// nginx's find-config phase: a client's internal location is 404
+	// (guarded), else a declared body over the location's (the server's)
+	// client_max_body_size is 413, before auto_redirect's 301 and the
+	// location's return (declaredTooLarge).
+	loc := vh.match(path)
+	limit := vh.conf.ClientMaxBodySize
+	if loc != nil {
+		limit = loc.conf.ClientMaxBodySize
+	}
+	tooLarge := (loc == nil || !loc.conf.Internal) && cl > 0 && limit != 0 && int64(cl) > limit
+	if !tooLarge && vh.autoRedirect(path) { // nginx's 301, and no 100 Continue (redirect.go)
 		return p.expectRedirect(ctx, s, vhosts)
 	}
-	loc := vh.match(path)
-	if loc != nil && loc.rw != nil && loc.rw.ret != nil {
+	if !tooLarge && loc != nil && loc.rw != nil && loc.rw.ret != nil {
 		return fasthttp.StatusContinue
 	}
-	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
 	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue
 	}
@@ -159,7 +167,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	x.begin(p, s, ctx, vhosts)
 	x.errPage.located = true // the location's error_page answers
 	if tooLarge {
-		x.readBody() // refuses on the declared length alone
+		x.declaredTooLarge() // refuses on the declared length alone
 	} else if x.accessPhases(true) { // a refused client is never invited to send its body
 		ctx.SetUserValue(accessDone{}, true) // serve goes on without a second check
 		x.discard()
@@ -322,7 +330,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
 	g := x.loc.group
 	status := x.uresp.Header.StatusCode()
 	x.record(pr, status, a)
-	if !statusListed(status, x.loc.conf.ProxyNextUpstream) { // the usual case: no decision to make
+	if !statusListed(status, x.loc.conf.Upstream.NextUpstream) { // the usual case: no decision to make
 		x.cur = a
 		g.Succeeded(pr)
 		return tryRelay
@@ -354,7 +362,7 @@ func (x *exchange) backoff() {
 	if lc.ProxyNextUpstreamBackoff <= 0 {
 		return
 	}
-	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.ProxyNextUpstreamTimeout, rand.Float64())
+	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.Upstream.NextUpstreamTimeout, rand.Float64())
 	x.sameRetries++
 	if d <= 0 {
 		return
@@ -382,7 +390,7 @@ func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, 
 
 func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 	lc := x.loc.conf
-	max := lc.ProxyNextUpstreamTries
+	max := lc.Upstream.NextUpstreamTries
 	if n := x.loc.group.Size(); max == 0 || max > n {
 		max = n
 	}
@@ -393,11 +401,11 @@ func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 		nonIdem = false
 	}
 	in := retryInput{
-		Err: ue, Status: status, Mask: lc.ProxyNextUpstream,
+		Err: ue, Status: status, Mask: lc.Upstream.NextUpstream,
 		NonIdempotent: nonIdem,
 		Replayable:    x.body == nil || x.body.replayable(),
 		Tries:         x.tries + 1, MaxTries: max,
-		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.ProxyNextUpstreamTimeout,
+		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.Upstream.NextUpstreamTimeout,
 		FreeUsed: x.freeUsed,
 		Now:      time.Now(),
 	}

@@ -459,8 +459,8 @@ func ensureDirs(cfg *config.Config) error {
 	}
 	for _, s := range cfg.Servers {
 		logs := s.AllAccessLogs()
-		for _, l := range s.Locations {
-			dirs = append(dirs, l.ProxyTempPath, l.ClientBodyTempPath)
+		for _, l := range s.AllLocations() {
+			dirs = append(dirs, l.Upstream.TempPath, l.ClientBodyTempPath)
 			logs = append(logs, l.AccessLogs...)
 		}
 		for _, l := range logs {

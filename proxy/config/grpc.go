@@ -2,10 +2,8 @@ package config
 
 import (
 	"fmt"
-	"net/textproto"
 	"slices"
 	"strings"
-	"time"
 )
 
 // gRPC (ngx_http_grpc_module): grpc_pass runs the same pipeline as
@@ -26,25 +24,11 @@ type Grpc struct {
 	TLS bool
 }
 
-// grpcLocationDirectives may only be written in a location.
-type grpcLocationDirectives struct {
-	GrpcPass *opt[string] `mapstructure:"grpc_pass"`
-}
-
-// grpcDirectives may be written in http, a server and a location.
+// grpcDirectives may be written in http, a server and a location (the
+// shared grpc_* set, timeouts, retries, grpc_buffer_size, headers, is
+// modules.go's).
 type grpcDirectives struct {
-	GrpcSetHeader       *opt[[]Header]      `mapstructure:"grpc_set_header"`
-	GrpcBufferSize      *opt[size]          `mapstructure:"grpc_buffer_size"`
-	GrpcConnectTimeout  *opt[time.Duration] `mapstructure:"grpc_connect_timeout"`
-	GrpcSendTimeout     *opt[time.Duration] `mapstructure:"grpc_send_timeout"`
-	GrpcReadTimeout     *opt[time.Duration] `mapstructure:"grpc_read_timeout"`
-	GrpcNextUpstream    *opt[NextUpstream]  `mapstructure:"grpc_next_upstream"`
-	GrpcNextTries       *opt[int]           `mapstructure:"grpc_next_upstream_tries"`
-	GrpcNextTimeout     *opt[time.Duration] `mapstructure:"grpc_next_upstream_timeout"`
-	GrpcHideHeader      *opt[words]         `mapstructure:"grpc_hide_header"`
-	GrpcPassHeader      *opt[words]         `mapstructure:"grpc_pass_header"`
-	GrpcIgnoreHeaders   *opt[words]         `mapstructure:"grpc_ignore_headers"`
-	GrpcInterceptErrors *opt[bool]          `mapstructure:"grpc_intercept_errors"`
+	GrpcSetHeader *opt[[]Header] `mapstructure:"grpc_set_header"`
 
 	GrpcSSLVerify             *opt[bool]   `mapstructure:"grpc_ssl_verify"`
 	GrpcSSLTrustedCertificate *opt[string] `mapstructure:"grpc_ssl_trusted_certificate"`
@@ -56,17 +40,6 @@ type grpcDirectives struct {
 // inherit is merge_loc_conf for the grpc directives.
 func (d *grpcDirectives) inherit(p *grpcDirectives) {
 	merge(&d.GrpcSetHeader, p.GrpcSetHeader)
-	merge(&d.GrpcBufferSize, p.GrpcBufferSize)
-	merge(&d.GrpcConnectTimeout, p.GrpcConnectTimeout)
-	merge(&d.GrpcSendTimeout, p.GrpcSendTimeout)
-	merge(&d.GrpcReadTimeout, p.GrpcReadTimeout)
-	merge(&d.GrpcNextUpstream, p.GrpcNextUpstream)
-	merge(&d.GrpcNextTries, p.GrpcNextTries)
-	merge(&d.GrpcNextTimeout, p.GrpcNextTimeout)
-	merge(&d.GrpcHideHeader, p.GrpcHideHeader)
-	merge(&d.GrpcPassHeader, p.GrpcPassHeader)
-	merge(&d.GrpcIgnoreHeaders, p.GrpcIgnoreHeaders)
-	merge(&d.GrpcInterceptErrors, p.GrpcInterceptErrors)
 	merge(&d.GrpcSSLVerify, p.GrpcSSLVerify)
 	merge(&d.GrpcSSLTrustedCertificate, p.GrpcSSLTrustedCertificate)
 	merge(&d.GrpcSSLName, p.GrpcSSLName)
@@ -85,26 +58,15 @@ func grpcDefaultHeaders() []Header {
 		{Name: "Expect", Value: ""}, {Name: "Upgrade", Value: ""}}
 }
 
-// resolveGrpc fills in a location's gRPC settings. With grpc_pass, the
-// grpc_* directives replace the proxy_* ones in the Location.
+// resolveGrpc fills in a location's gRPC settings, after resolveLocation
+// resolved the shared grpc_* set into loc.Upstream.
 func (l *rawLocation) resolveGrpc(loc *Location, upstreams map[string]bool, p *problems) {
 	d := &l.grpcDirectives
-	if d.GrpcBufferSize.set() && d.GrpcBufferSize.v <= 0 {
-		p.add(d.GrpcBufferSize.at(), `"grpc_buffer_size" must be greater than 0`)
-	}
 	for i, h := range d.GrpcSetHeader.or(nil) {
 		p.checkVariables(p.headerKey(d.GrpcSetHeader, i), "grpc_set_header "+h.Name, h.Value)
 	}
 	if !l.GrpcPass.set() {
 		return
-	}
-	for _, other := range []struct {
-		set  bool
-		name string
-	}{{l.ProxyPass.set(), "proxy_pass"}, {l.FastcgiPass.set(), "fastcgi_pass"}, {l.UwsgiPass.set(), "uwsgi_pass"}, {l.StubStatus.or(false), "stub_status"}} {
-		if other.set {
-			p.add(l.GrpcPass.at(), `"grpc_pass" and %q cannot both be set in one location`, other.name)
-		}
 	}
 	pp, err := parseGrpcPass(l.GrpcPass.v, upstreams)
 	if err != nil {
@@ -129,45 +91,14 @@ func (l *rawLocation) resolveGrpc(loc *Location, upstreams map[string]bool, p *p
 		}
 	}
 	loc.ProxySetHeader = hs
-	loc.ProxyHTTPVersion = "2"
+	loc.ProxyHTTPVersion = "2.0"
 
-	bufSize := d.GrpcBufferSize.or(defaultProxyBufferSize)
-	loc.ProxyBuffering = false // passed to the client as it comes
-	loc.ProxyRequestBuffering = false
-	loc.ProxyBufferSize = bufSize
-	loc.ProxyBuffers = Buffers{N: 2, Size: bufSize}
-	loc.ProxyBusyBuffersSize = bufSize
-	loc.ProxyTempFileWriteSize = bufSize
-	loc.ProxyMaxTempFileSize = 0
-	loc.ProxyConnectTimeout = d.GrpcConnectTimeout.or(defaultProxyTimeout)
-	loc.ProxySendTimeout = d.GrpcSendTimeout.or(defaultProxyTimeout)
-	loc.ProxyReadTimeout = d.GrpcReadTimeout.or(defaultProxyTimeout)
-	loc.ProxyNextUpstream = d.GrpcNextUpstream.or(defaultProxyNextUpstream)
-	loc.ProxyNextUpstreamTries = d.GrpcNextTries.or(0)
-	loc.ProxyNextUpstreamTimeout = d.GrpcNextTimeout.or(0)
-	loc.ProxyIgnoreClientAbort = false
-	loc.ProxyPassRequestBody = true
-	loc.InterceptErrors = d.GrpcInterceptErrors.or(false)
-
-	u := &loc.UpstreamHeaders
-	*u = UpstreamHeaders{}
-	for _, h := range d.GrpcHideHeader.or(nil) {
-		u.Hide = append(u.Hide, textproto.CanonicalMIMEHeaderKey(h))
-	}
-	for _, h := range d.GrpcPassHeader.or(nil) {
-		c := textproto.CanonicalMIMEHeaderKey(h)
-		if c == "Date" {
-			p.add(d.GrpcPassHeader.at(), `"%s" cannot be passed: spillway always sends its own Date header`, h)
-			continue
-		}
-		u.Pass = append(u.Pass, c)
-	}
-	for _, h := range d.GrpcIgnoreHeaders.or(nil) {
-		c := textproto.CanonicalMIMEHeaderKey(h)
-		if !slices.Contains(ignorable, c) {
-			p.add(d.GrpcIgnoreHeaders.at(), `invalid value "%s"`, h)
-		}
-	}
+	// Passed on as it comes, both ways: grpc_buffer_size is the one buffer.
+	u := &loc.Upstream
+	u.Buffering, u.RequestBuffering = false, false
+	u.Buffers = Buffers{N: 2, Size: u.BufferSize}
+	u.BusyBuffersSize, u.TempFileWriteSize, u.MaxTempFileSize = u.BufferSize, u.BufferSize, 0
+	u.IgnoreClientAbort, u.PassRequestBody, u.PassRequestHeaders = false, true, true
 }
 
 // parseGrpcPass parses grpc_pass: grpc://host:port, grpcs://host:port,
