@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 
 	"spillway/proxy/upstream"
@@ -13,7 +14,8 @@ import (
 func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstream.Attempt, *upstream.Error) {
 	lc := x.loc.conf
 	a := &x.attemptBuf
-	err := p.transport.Open(x.watch.context(), a, pr, upstream.OpenOptions{
+	ctx := x.context() // a client gone or a hard stop ends the dial (cancel.go)
+	err := p.transport.Open(ctx, a, pr, upstream.OpenOptions{
 		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls, H2: x.loc.grpc != nil,
 		ConnectTimeout: lc.Upstream.ConnectTimeout, ReadTimeout: lc.Upstream.ReadTimeout, SendTimeout: lc.Upstream.SendTimeout,
 		HeaderBuffer: int(lc.Upstream.BufferSize), Stale: &p.stale, Log: idleLog{p},
@@ -29,9 +31,13 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 		p.stats.dials.Add(1)
 	}
 	uc := a.Conn
-	if !x.watch.use(uc) { // the client went while this connection was made
+	// From here the send and the header read end when the socket is
+	// closed under them: by the watch when the client goes (use), by
+	// Transport.CloseAll on a hard stop. Neither is kept once the context
+	// is done (tryOnce).
+	if ctx.Err() != nil || !x.watch.use(uc) { // the client went, or the stop came, while this connection was made
 		uc.Close()
-		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: errClientGone}
+		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: context.Cause(ctx)}
 	}
 	defer x.watch.use(nil)
 	var body io.Reader

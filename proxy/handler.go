@@ -258,8 +258,8 @@ func (x *exchange) tryOnce() tryOutcome {
 	x.freshNext = nil
 	if fresh {
 		x.backoff() // the same server again: give it a moment
-		if x.watch.gone() {
-			x.clientAborted(pr.Addr(), nil, nil)
+		// The client went, or the stop came, meanwhile.
+		if x.ended(pr.Addr(), nil, nil) {
 			return tryDone
 		}
 	}
@@ -275,8 +275,7 @@ func (x *exchange) tryOnce() tryOutcome {
 		g.Budget().Earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
-	if x.watch.gone() { // nginx: no failure, no other server, 499
-		x.clientAborted(pr.Addr(), ue, a)
+	if x.ended(pr.Addr(), ue, a) { // nginx: no failure, no other server; 499 for a client gone
 		return tryDone
 	}
 	x.site.counters[pr].attempt(ue, a.Start)
@@ -367,14 +366,13 @@ func (x *exchange) backoff() {
 	if d <= 0 {
 		return
 	}
-	// Cut short by a client that goes away, and by a stop that may no
-	// longer wait.
+	// Cut short by the request's context: a client that goes away, a
+	// stop that may no longer wait (cancel.go).
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-x.watch.context().Done():
-	case <-x.p.hardStop:
+	case <-x.context().Done():
 	}
 }
 
