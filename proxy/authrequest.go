@@ -72,7 +72,7 @@ func (s *site) compileAuthRequest(vh *vhost, ar *config.AuthRequest) (*authReque
 		return nil, fmt.Errorf("auth_request %s: location %q has rewrite (or return 444), which spillway's subrequests do not run", ar.URI, l.conf.Path)
 	case l.pass != nil:
 		return nil, fmt.Errorf("auth_request %s: location %q has proxy_pass with variables, which spillway's subrequests do not evaluate", ar.URI, l.conf.Path)
-	case l.group == nil || l.fcgi != nil || l.uwsgi != nil:
+	case l.group == nil || l.fcgi != nil || l.uwsgi != nil || l.grpc != nil:
 		return nil, fmt.Errorf("auth_request %s: location %q neither proxy_passes nor returns (spillway's subrequests go to a proxy_pass or return location)", ar.URI, l.conf.Path)
 	}
 	for _, as := range ar.Set {

@@ -141,6 +141,12 @@ func (x *exchange) readBody() bool {
 		return true
 	}
 	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout, declared: int64(cl)}
+	if x.loc.grpc != nil {
+		// nginx's grpc module never buffers a request body: a client
+		// stream goes to the upstream as it comes (grpc.go).
+		x.body = newGrpcBody(cr, int64(cl), lc.ClientBodyBufferSize, x.h2 == nil)
+		return true
+	}
 	memory := lc.ClientBodyBufferSize
 	if !lc.Upstream.RequestBuffering && lc.Upstream.PassRequestBody && cl > 0 { // a body not passed on is read whole, as nginx
 		// A chunked body is buffered regardless: the upstream head needs

@@ -202,6 +202,10 @@ func (x *exchange) buildHead() bool {
 		x.proto = &x.fcgi
 		return true
 	}
+	if x.loc.grpc != nil {
+		x.buildGrpcHead() // an HTTP/2 request (grpc.go)
+		return true
+	}
 	x.proto = upstream.HTTP1{}
 	if x.loc.uwsgi != nil {
 		return x.buildUwsgiHead() // the uwsgi packet, answered with HTTP (uwsgi.go)

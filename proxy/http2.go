@@ -232,6 +232,9 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 		hdr["Content-Length"] = []string{itoa(len(resp.Body()))}
 	}
 	st.w.WriteHeader(status)
+	if st.flushHead {
+		_ = st.rc.Flush() // a gRPC stream's head goes out before its first message
+	}
 	if resp.SkipBody {
 		if body != nil {
 			endBody(body, nil)
@@ -245,6 +248,11 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 		return
 	}
 	_, err := io.Copy(&h2Writer{st: st, chunk: h.chunk, buf: make([]byte, 0, h.chunk)}, body)
+	if err == nil && st.trailer != nil {
+		for k, vs := range st.trailer() { // gRPC's grpc-status, grpc-message (grpc.go)
+			hdr[http.TrailerPrefix+k] = vs
+		}
+	}
 	endBody(body, err)
 	if err != nil {
 		panic(http.ErrAbortHandler) // the client has a short body: reset the stream
@@ -333,6 +341,10 @@ type h2Stream struct {
 	// write blocks on the stream's window. renew renews send_timeout.
 	spool *buffer.Spool
 	renew func()
+	// trailer gives a gRPC response's trailers once its body has ended;
+	// flushHead sends its head before the first DATA (grpc.go).
+	trailer   func() http.Header
+	flushHead bool
 }
 
 func (s *h2Stream) Read([]byte) (int, error)           { return 0, io.EOF }

@@ -84,7 +84,7 @@ func decideRetry(in retryInput) retryVerdict {
 	}
 	// Nothing was sent on a failed connect: safe for every method. An
 	// answer means the request was sent.
-	sent := e == nil || e.Phase >= upstream.PhaseSend
+	sent := e == nil || e.Phase >= upstream.PhaseSend && !e.Unprocessed
 	// The stale keepalive race: a reused connection that failed with an
 	// error (not a timeout) before any response byte. nginx gives it a free
 	// try but still holds POST back; we do the same, once per request, and

@@ -87,6 +87,7 @@ type location struct {
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi    *fcgiLocation
 	uwsgi   *uwsgiLocation   // uwsgi_pass: the same pipeline, a uwsgi packet then HTTP (uwsgi.go)
+	grpc    *grpcLocation    // grpc_pass: the same pipeline, HTTP/2 to the upstream (grpc.go)
 	hashKey *vars.Value      // the group's hash key, compiled with this site's maps; nil without hash
 	auth    *basicAuth       // auth_basic, nil when off (authbasic.go)
 	authRq  *authRequest     // auth_request, nil when off (authrequest.go)
@@ -291,6 +292,12 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 	}
 	if lc.ProxyPass.Scheme == "https" && loc.group != nil {
 		loc.tls = loc.group.TLSFor(&lc.ProxySSL)
+	}
+	if lc.Grpc != nil {
+		loc.grpc = newGrpcLocation(lc.Grpc.TLS, lc.Upstream.BufferSize)
+		if lc.Grpc.TLS && loc.group != nil {
+			loc.tls = loc.group.TLSForH2(&lc.ProxySSL) // ALPN h2
+		}
 	}
 	for _, h := range lc.ProxySetHeader {
 		v, err := vars.Compile(h.Value, s.maps)

@@ -378,6 +378,7 @@ type Location struct {
 	// proxy_pass. See fastcgi.go.
 	FastCGI   *FastCGI
 	Uwsgi     *Uwsgi    // set by uwsgi_pass, as FastCGI by fastcgi_pass (uwsgi.go)
+	Grpc      *Grpc     // set by grpc_pass: HTTP/2 to the upstream (grpc.go)
 	Root      string    // root: $document_root, default "html"
 	Static    *Static   // files served here: no proxy_pass, and root/alias/index/try_files (static.go)
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout

@@ -44,6 +44,9 @@ var upstreamModules = []upstreamModule{
 	{name: "proxy", tempPath: "temp/proxy", without: "pass_request_headers"},
 	{name: "fastcgi", tempPath: "temp/fastcgi", without: "pass_request_headers pass_request_body"},
 	{name: "uwsgi", tempPath: "temp/uwsgi"},
+	// grpc never buffers either way (nginx's grpc module): *_buffer_size
+	// is its one buffer; grpc.go sets the rest.
+	{name: "grpc", tempPath: "temp/grpc", without: "buffering buffers busy_buffers_size max_temp_file_size temp_file_write_size temp_path spill_grace request_buffering ignore_client_abort pass_request_body pass_request_headers"},
 }
 
 // moduleDirectives is the protocol-neutral directive set as written at one

@@ -9,11 +9,12 @@ type moduleSets struct {
 	Proxy   proxyDirectiveSet   `mapstructure:",squash"`
 	Fastcgi fastcgiDirectiveSet `mapstructure:",squash"`
 	Uwsgi   uwsgiDirectiveSet   `mapstructure:",squash"`
+	Grpc    grpcDirectiveSet    `mapstructure:",squash"`
 }
 
 // sets returns the sets in upstreamModules' order, as moduleDirectives.
 func (s *moduleSets) sets() []*moduleDirectives {
-	return []*moduleDirectives{(*moduleDirectives)(&s.Proxy), (*moduleDirectives)(&s.Fastcgi), (*moduleDirectives)(&s.Uwsgi)}
+	return []*moduleDirectives{(*moduleDirectives)(&s.Proxy), (*moduleDirectives)(&s.Fastcgi), (*moduleDirectives)(&s.Uwsgi), (*moduleDirectives)(&s.Grpc)}
 }
 
 // modulePasses are the modules' *_pass keys (a location's only).
@@ -21,11 +22,12 @@ type modulePasses struct {
 	ProxyPass   *opt[string] `mapstructure:"proxy_pass"`
 	FastcgiPass *opt[string] `mapstructure:"fastcgi_pass"`
 	UwsgiPass   *opt[string] `mapstructure:"uwsgi_pass"`
+	GrpcPass    *opt[string] `mapstructure:"grpc_pass"`
 }
 
 // passes returns the *_pass keys in upstreamModules' order.
 func (s *modulePasses) passes() []*opt[string] {
-	return []*opt[string]{s.ProxyPass, s.FastcgiPass, s.UwsgiPass}
+	return []*opt[string]{s.ProxyPass, s.FastcgiPass, s.UwsgiPass, s.GrpcPass}
 }
 
 // proxyDirectiveSet is moduleDirectives with the proxy_ keys.
@@ -104,4 +106,30 @@ type uwsgiDirectiveSet struct {
 	HideHeader          *opt[words]         `mapstructure:"uwsgi_hide_header"`
 	PassHeader          *opt[words]         `mapstructure:"uwsgi_pass_header"`
 	IgnoreHeaders       *opt[words]         `mapstructure:"uwsgi_ignore_headers"`
+}
+
+// grpcDirectiveSet is moduleDirectives with the grpc_ keys.
+type grpcDirectiveSet struct {
+	ConnectTimeout      *opt[time.Duration] `mapstructure:"grpc_connect_timeout"`
+	SendTimeout         *opt[time.Duration] `mapstructure:"grpc_send_timeout"`
+	ReadTimeout         *opt[time.Duration] `mapstructure:"grpc_read_timeout"`
+	Buffering           *opt[bool]          `mapstructure:"-"`
+	BufferSize          *opt[size]          `mapstructure:"grpc_buffer_size"`
+	Buffers             *opt[Buffers]       `mapstructure:"-"`
+	BusyBuffersSize     *opt[size]          `mapstructure:"-"`
+	MaxTempFileSize     *opt[size]          `mapstructure:"-"`
+	TempFileWriteSize   *opt[size]          `mapstructure:"-"`
+	TempPath            *opt[string]        `mapstructure:"-"`
+	SpillGrace          *opt[time.Duration] `mapstructure:"-"`
+	RequestBuffering    *opt[bool]          `mapstructure:"-"`
+	IgnoreClientAbort   *opt[bool]          `mapstructure:"-"`
+	PassRequestBody     *opt[bool]          `mapstructure:"-"`
+	PassRequestHeaders  *opt[bool]          `mapstructure:"-"`
+	NextUpstream        *opt[NextUpstream]  `mapstructure:"grpc_next_upstream"`
+	NextUpstreamTries   *opt[int]           `mapstructure:"grpc_next_upstream_tries"`
+	NextUpstreamTimeout *opt[time.Duration] `mapstructure:"grpc_next_upstream_timeout"`
+	InterceptErrors     *opt[bool]          `mapstructure:"grpc_intercept_errors"`
+	HideHeader          *opt[words]         `mapstructure:"grpc_hide_header"`
+	PassHeader          *opt[words]         `mapstructure:"grpc_pass_header"`
+	IgnoreHeaders       *opt[words]         `mapstructure:"grpc_ignore_headers"`
 }

@@ -208,6 +208,7 @@ type locationDirectives struct {
 	moduleSets        `mapstructure:",squash"` // proxy_*, fastcgi_*, uwsgi_* buffers, timeouts, retries, ... (modules.go)
 	fastcgiDirectives `mapstructure:",squash"` // fastcgi_param, ..., root, lingering_* (fastcgi.go)
 	uwsgiDirectives   `mapstructure:",squash"` // uwsgi_param, uwsgi_modifier* (uwsgi.go)
+	grpcDirectives    `mapstructure:",squash"` // grpc_set_header, grpc_ssl_* (grpc.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 
@@ -269,6 +270,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.moduleSets.inherit(&p.moduleSets)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.uwsgiDirectives.inherit(&p.uwsgiDirectives)
+	d.grpcDirectives.inherit(&p.grpcDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)

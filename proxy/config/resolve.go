@@ -572,6 +572,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	m, set := l.upstreamModule()
 	loc.Upstream = m.resolve(set)                          // the module's buffers, timeouts, retries, ... (modules.go)
 	set.resolveHeaders(&loc.UpstreamHeaders, p)            // its *_hide_header, *_pass_header, *_ignore_headers
+	l.resolveGrpc(loc, upstreams, p)                       // grpc_pass, grpc_set_header, grpc_ssl_* (grpc.go)
 	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, proxy_cookie_* (upstreamheaders.go)
 	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
 	loc.Resolver = l.resolverDirectives.resolve(p)         // resolver, resolver_timeout (resolver.go)

@@ -91,6 +91,17 @@ func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg Lear
 		// now was taken before the call: a connection cached since then
 		// has been idle for no time, not for a negative one.
 		idle := max(now.Sub(uc.idleSince), 0)
+		if uc.h2 != nil {
+			// HTTP/2 (grpc.go): its reader goroutine owns the socket
+			// and has seen a GOAWAY or a close; no probe, no learning.
+			if !uc.h2.CanTakeNewRequest() {
+				st.FIN.Add(1)
+				uc.close()
+				continue
+			}
+			st.Reused.Add(1)
+			return uc, idle
+		}
 		if keep := c.learn.Keep(); keep > 0 && idle > keep {
 			if c.retire(uc) {
 				st.Learned.Add(1)
@@ -135,6 +146,10 @@ func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg Lear
 // learned limit (below keepalive_timeout) it is watched, while there is
 // room, instead of closed; it reports whether the limit was a learned one.
 func (c *IdleCache) retire(uc *Conn) bool {
+	if uc.h2 != nil { // never probed: its reader goroutine owns the socket (grpc.go)
+		uc.close()
+		return false
+	}
 	if max := c.learn.Max(); max > 0 && c.learn.Keep() >= max {
 		uc.close()
 		return false

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
 
 	"spillway/proxy/internal/deadline"
 	"spillway/proxy/internal/httphead"
@@ -40,6 +41,13 @@ type Conn struct {
 	requests     int           // requests sent on this connection
 	idleSince    time.Time     // when it entered the keepalive cache
 	rdl, wdl     time.Time     // the read and write deadlines last set
+
+	// h2 is the HTTP/2 client running on the connection once a gRPC
+	// attempt started it (grpc.go), with hc its view of the socket; the
+	// keepalive cache keeps it with the connection.
+	//lint:ignore SA1019 x/net/http2's client on a connection this package dialled (grpc.go)
+	h2 *http2.ClientConn
+	hc *h2Conn
 
 	// held: the connection carries its attempt's least_conn count
 	// (Group.Acquire), given back once by unhold. Atomic because a fast
@@ -187,6 +195,7 @@ type OpenOptions struct {
 	Fresh       bool // skip the keepalive cache: the retry after a stale connection
 	AlwaysProbe bool // peek at every cached candidate: the request cannot be retried once sent
 	TLS         *TLS // an https:// location's proxy_ssl_* settings; nil for plain
+	H2          bool // a gRPC attempt: only a connection speaking HTTP/2 is reused
 
 	ConnectTimeout time.Duration // proxy_connect_timeout, also for the TLS handshake
 	ReadTimeout    time.Duration // proxy_read_timeout, renewed before each read
@@ -210,9 +219,9 @@ func (t *Transport) Open(ctx context.Context, a *Attempt, pr *Peer, o OpenOption
 	if !o.Fresh {
 		a.Conn, a.Idle = pr.idle.get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
 		a.Reused = a.Conn != nil
-		if a.Reused && a.Conn.sec != o.TLS {
-			// cached by a location with another scheme or other
-			// proxy_ssl_* settings: not this one's
+		if a.Reused && (a.Conn.sec != o.TLS || (a.Conn.h2 != nil) != o.H2) {
+			// cached by a location with another scheme, other
+			// proxy_ssl_* settings or the other HTTP: not this one's
 			a.Conn.close()
 			a.Conn, a.Reused = nil, false
 		}
@@ -258,6 +267,7 @@ func (a *Attempt) Fail(phase Phase, err error) *Error {
 	return &Error{
 		Phase: phase, Kind: Classify(phase, raw), Peer: c.peer.addr, Reused: a.Reused,
 		Written: c.nwrit - a.w0, Read: c.nread - a.r0, Err: raw,
+		Msg: h2Message(raw), // a gRPC body's RST_STREAM (grpc.go)
 	}
 }
 

@@ -42,6 +42,7 @@ type upstreamTLSKey struct {
 	name    string
 	sni     bool
 	reuse   bool
+	h2      bool // ALPN h2 (grpcs://)
 }
 
 // TLS is the client side of TLS for one group and one set of
@@ -56,8 +57,13 @@ type TLS struct {
 
 // TLSFor returns the group's upstreamTLS for the settings ps, made once per
 // distinct setting and kept for the group's life.
-func (g *Group) TLSFor(ps *config.ProxySSL) *TLS {
-	k := upstreamTLSKey{verify: ps.Verify, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse}
+func (g *Group) TLSFor(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, false) }
+
+// TLSForH2 is TLSFor offering ALPN h2 only: grpcs:// (grpc.go).
+func (g *Group) TLSForH2(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, true) }
+
+func (g *Group) tlsFor(ps *config.ProxySSL, h2 bool) *TLS {
+	k := upstreamTLSKey{verify: ps.Verify, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2}
 	g.tlsMu.Lock()
 	defer g.tlsMu.Unlock()
 	if t := g.tls[k]; t != nil {
@@ -73,6 +79,9 @@ func (g *Group) TLSFor(ps *config.ProxySSL) *TLS {
 			if ps.ServerName && net.ParseIP(ps.Name) == nil {
 				c.ServerName = ps.Name // nginx sends no SNI for an IP address either
 			}
+			if h2 {
+				c.NextProtos = []string{"h2"}
+			}
 			if ps.SessionReuse {
 				c.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 			}
@@ -83,7 +92,7 @@ func (g *Group) TLSFor(ps *config.ProxySSL) *TLS {
 		g.tls = map[upstreamTLSKey]*TLS{}
 	}
 	g.tls[k] = t
-	if g.tlsCheck == nil {
+	if g.tlsCheck == nil && !h2 { // the http health check speaks HTTP/1.1
 		g.tlsCheck = t
 	}
 	return t

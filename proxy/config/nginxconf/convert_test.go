@@ -451,11 +451,7 @@ http {
 }`,
 			yaml: []string{"ssl_verify_client: optional_no_ca", "ssl_client_certificate: /conf/ca.pem", "ssl_trusted_certificate: /etc/ssl/chain.pem",
 				"ssl_verify_depth: 2", "ssl_crl: /conf/crl.pem", "ssl_stapling: on", "ssl_stapling_verify: on", "ssl_stapling_file: /conf/ocsp.der",
-				"ssl_stapling_responder: http://ocsp.example/"},
-			warns: []string{
-				`2: ignored directive "resolver" in http: spillway resolves names (OCSP responders) with the system's resolver`,
-				`3: ignored directive "resolver_timeout" in http: spillway resolves names (OCSP responders) with the system's resolver`,
-			},
+				"ssl_stapling_responder: http://ocsp.example/", "resolver: [127.0.0.53, valid=300s]", "resolver_timeout: 5s"},
 		},
 		{
 			name: "unix sockets",

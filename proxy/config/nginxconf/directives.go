@@ -170,6 +170,15 @@ func init() {
 
 	// uwsgi (ngx_http_uwsgi_module): what only uwsgi has.
 	add("location", "uwsgi_pass", uwsgiPass)
+	// gRPC (ngx_http_grpc_module): grpc_pass, grpc_set_header and
+	// grpc_ssl_*; its shared set comes with ModuleDirectives above.
+	add("location", "grpc_pass", grpcPass)
+	add(inLocations, "grpc_set_header", grpcSetHeader)
+	for _, n := range []string{"grpc_ssl_verify", "grpc_ssl_server_name", "grpc_ssl_session_reuse"} {
+		add(inLocations, n, single(flagValue))
+	}
+	add(inLocations, "grpc_ssl_trusted_certificate", confPath)
+	add(inLocations, "grpc_ssl_name", single(anyValue))
 	add(inLocations, "uwsgi_param", param)
 	for _, n := range []string{"uwsgi_modifier1", "uwsgi_modifier2"} {
 		add(inLocations, n, single(numberValue))
@@ -244,8 +253,6 @@ var ignored = map[string]ignoredWhy{
 	"proxy_cache_path":               {"http", "it only declares a cache zone: spillway does not cache, and each proxy_cache that would use the zone is reported on its own"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
-	"resolver":                       {"", "spillway resolves names (OCSP responders) with the system's resolver"},
-	"resolver_timeout":               {"", "spillway resolves names (OCSP responders) with the system's resolver"},
 	"ssl_buffer_size":                {"", "Go's TLS sizes its records itself: small at first, then full 16k records once a response flows, which is what nginx's setting trades between"},
 }
 
@@ -253,7 +260,6 @@ var ignored = map[string]ignoredWhy{
 var unsupportedWhy = map[string]string{
 	"fastcgi_pass":       "spillway proxies HTTP only",
 	"scgi_pass":          "spillway proxies HTTP only",
-	"grpc_pass":          "spillway proxies HTTP/1.x only",
 	"stream":             "spillway proxies HTTP only",
 	"mail":               "spillway proxies HTTP only",
 	"ssl_certificate":    "spillway has no TLS",
@@ -907,6 +913,43 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 	a = strings.TrimPrefix(a, "uwsgi://")
 	lv.proxies, lv.proxyTarget = true, a
 	lv.m.set("uwsgi_pass", str(a))
+	return nil
+}
+
+// grpcPass: grpc://, grpcs:// or no scheme, then host:port or an
+// upstream name.
+func grpcPass(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	a := d.Args[0]
+	if strings.Contains(a, "$") {
+		c.warn(d, Unsupported, "unsupported grpc_pass \"%s\" in location: variables are not supported", a)
+		return nil
+	}
+	lv.proxies, lv.proxyTarget = true, strings.TrimPrefix(strings.TrimPrefix(a, "grpcs://"), "grpc://")
+	lv.m.set("grpc_pass", str(a))
+	return nil
+}
+
+// grpcSetHeader collects "grpc_set_header NAME VALUE" as "NAME VALUE"
+// entries, refusing an unknown variable as proxySetHeader does.
+func grpcSetHeader(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 2 {
+		return invalidArgs(d)
+	}
+	if v := c.unknownVariable(d.Args[1]); v != "" {
+		c.warn(d, Refused, "\"grpc_set_header\" directive in %s is not enforced by spillway (it has no \"$%s\" variable: the client's own \"%s\" header would reach the upstream)", lv.ctx, v, d.Args[0])
+		return nil
+	}
+	list := lv.m.get(d.Name)
+	if list == nil {
+		list = lv.m.set(d.Name, &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	list.Content = append(list.Content, str(d.Args[0]+" "+d.Args[1]))
 	return nil
 }
 
