@@ -29,6 +29,7 @@ var errBrokenHeader = errors.New("broken PROXY protocol header")
 // connection's serving goroutine touches it.
 type proxyProto struct {
 	server string // the listen address, nginx's "server:" before a request
+	addr   string // as configured: the key of site.listeners (its error log)
 	read   bool   // the header was read, or failed (err)
 	err    error
 	br     *bufio.Reader // what arrived with the header, served before the socket
@@ -120,14 +121,19 @@ func (c *clientConn) readProxyHeader() error {
 // connection's first read.
 func (c *clientConn) logBrokenHeader(first []byte) {
 	lv := errorlog.Error
-	if !c.p.elog.Enabled(lv) {
+	var s *site
+	if c.gen != nil {
+		s = c.gen.site
+	}
+	log := c.p.listenLog(s, c.pp.addr)
+	if !log.Enabled(lv) {
 		return
 	}
 	fl := errorlog.Fields{Server: c.pp.server}
 	if a, ok := c.TCPConn.RemoteAddr().(*net.TCPAddr); ok {
 		fl.Client = a.AddrPort().Addr().Unmap().String()
 	}
-	c.p.elog.Write(&errorlog.Entry{Level: lv, Conn: c.id, Msg: `broken header: "` + string(first) + `"`,
+	log.Write(&errorlog.Entry{Level: lv, Conn: c.id, Msg: `broken header: "` + string(first) + `"`,
 		Action: "reading PROXY protocol", Fields: &fl})
 }
 

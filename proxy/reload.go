@@ -167,7 +167,7 @@ func (p *Proxy) accept(a *acceptor) {
 			cc.gen = h.gen
 			cc.pp = nil
 			if h.proxyProtocol {
-				cc.pp = &proxyProto{server: h.addr.String()}
+				cc.pp = &proxyProto{server: h.addr.String(), addr: a.addr}
 			}
 			if h.gen.clients.Add(cc) && h.give(cc) {
 				break
@@ -449,6 +449,9 @@ func (p *Proxy) drain(g *generation) {
 type logSet struct {
 	mu   sync.Mutex
 	logs map[logKey]*sharedLog
+	// efiles are the files of the error_log of the http, server and
+	// location levels, one per path (levellog.go).
+	efiles errorlog.Files
 }
 
 // logKey names a shared log. maps is the configuration's map blocks as
@@ -524,6 +527,9 @@ func (ls *logSet) acquire(s *site) error {
 		got = append(got, k)
 		s.access[ak] = accessOut{log: sl.log, cond: cond}
 	}
+	if err := ls.acquireErrorLogs(s); err != nil {
+		return fail(err)
+	}
 	s.logKeys = got
 	return nil
 }
@@ -536,6 +542,7 @@ func (ls *logSet) release(s *site) {
 		ls.unref(k)
 	}
 	s.logKeys = nil
+	ls.releaseErrorLogs(s)
 }
 
 func (ls *logSet) unref(k logKey) {
@@ -560,6 +567,9 @@ func (ls *logSet) reopen() error {
 			first = err
 		}
 	}
+	if err := ls.efiles.Reopen(); err != nil && first == nil {
+		first = err
+	}
 	return first
 }
 
@@ -571,4 +581,5 @@ func (ls *logSet) closeAll() {
 		_ = sl.log.Close()
 		delete(ls.logs, k)
 	}
+	ls.efiles.CloseAll()
 }

@@ -39,9 +39,9 @@ func (x *exchange) targetValid(dflt *vhost) bool {
 	x.vh = dflt // nginx has read no header yet: the default server
 	x.host = x.host[:0]
 	x.fields.Host, x.fields.Referrer, x.fields.Server = "", "", dflt.name
-	if lv := errorlog.Info; x.p.elog.Enabled(lv) {
+	if lv := errorlog.Info; x.p.errorLog(dflt, nil).Enabled(lv) {
 		f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
-		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid request", Action: "reading client request line", Fields: &f})
+		x.p.errorLog(dflt, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid request", Action: "reading client request line", Fields: &f})
 	}
 	return false
 }

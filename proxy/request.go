@@ -231,9 +231,9 @@ names:
 func (x *exchange) methodValid(dflt *vhost) bool {
 	for _, c := range x.ctx.Request.Header.Method() {
 		if (c < 'A' || c > 'Z') && c != '_' && c != '-' {
-			if lv := errorlog.Info; x.p.elog.Enabled(lv) {
+			if lv := errorlog.Info; x.p.errorLog(dflt, nil).Enabled(lv) {
 				f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
-				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid method", Action: "reading client request line", Fields: &f})
+				x.p.errorLog(dflt, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid method", Action: "reading client request line", Fields: &f})
 			}
 			return false
 		}
@@ -254,9 +254,9 @@ func (x *exchange) versionSupported() bool {
 	if len(proto) < 6 || !bytes.HasPrefix(proto, []byte("HTTP/")) || proto[5] <= '1' {
 		return true
 	}
-	if lv := errorlog.Info; x.p.elog.Enabled(lv) {
+	if lv := errorlog.Info; x.p.errorLog(x.vh, nil).Enabled(lv) {
 		f := errorlog.Fields{Client: x.fields.Client, Server: x.fields.Server, Request: x.fields.Request}
-		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid version", Action: "reading client request line", Fields: &f})
+		x.p.errorLog(x.vh, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid version", Action: "reading client request line", Fields: &f})
 	}
 	return false
 }
@@ -282,7 +282,7 @@ func (x *exchange) linesFit() int {
 	lv := errorlog.Info
 	if len(x.reqLine)+2 > size {
 		f := errorlog.Fields{Client: x.fields.Client, Server: x.fields.Server, Request: (x.fields.Request + "\r\n")[:size]}
-		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent too long URI", Action: "reading client request line", Fields: &f})
+		x.p.errorLog(x.vh, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent too long URI", Action: "reading client request line", Fields: &f})
 		// $request too is what nginx's buffer holds of the line (a new
 		// slice: x.fields aliases the old one).
 		x.reqLine = []byte(f.Request)
@@ -301,7 +301,7 @@ func (x *exchange) linesFit() int {
 				f.Referrer = ""
 			}
 			q := (string(line) + "\r\n")[:min(size, 1748)] // nginx quotes its buffer: a CR too, at the edge
-			x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent too long header line: "` + q + `..."`, Action: "reading client request headers", Fields: &f})
+			x.p.errorLog(x.vh, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent too long header line: "` + q + `..."`, Action: "reading client request headers", Fields: &f})
 			return 494
 		}
 		host = host || (len(line) > 5 && bytes.EqualFold(line[:5], []byte("host:")))
@@ -350,7 +350,7 @@ func (x *exchange) namesInOrder(dflt *vhost) (ok, bad bool) {
 		ignore := false
 		for i, c := range name {
 			if !isTokenChar(c) {
-				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent invalid header line: "` + httphead.EscapeUpTo(line, i) + `..."`, Action: "reading client request headers", Fields: fields()})
+				x.p.errorLog(vh, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent invalid header line: "` + httphead.EscapeUpTo(line, i) + `..."`, Action: "reading client request headers", Fields: fields()})
 				return false, false
 			}
 			if !isNginxNameChar(c) && (c != '_' || !vh.conf.UnderscoresInHeaders) {
@@ -358,9 +358,9 @@ func (x *exchange) namesInOrder(dflt *vhost) (ok, bad bool) {
 			}
 		}
 		if ignore {
-			if x.p.elog.Enabled(lv) {
+			if x.p.errorLog(vh, nil).Enabled(lv) {
 				q := bytes.TrimRight(line, " \t")
-				x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent invalid header line: "` + string(q) + `"`, Action: "reading client request headers", Fields: fields()})
+				x.p.errorLog(vh, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: `client sent invalid header line: "` + string(q) + `"`, Action: "reading client request headers", Fields: fields()})
 			}
 			x.ignored = append(x.ignored, name)
 			continue

@@ -41,9 +41,9 @@ func (x *exchange) uriValid(dflt *vhost) bool {
 	if !x.uriInvalid {
 		return true
 	}
-	if lv := errorlog.Info; x.p.elog.Enabled(lv) {
+	if lv := errorlog.Info; x.p.errorLog(dflt, nil).Enabled(lv) {
 		f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
-		x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: nginxuri.ErrInvalid.Error(), Action: "reading client request line", Fields: &f})
+		x.p.errorLog(dflt, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: nginxuri.ErrInvalid.Error(), Action: "reading client request line", Fields: &f})
 	}
 	return false
 }
