@@ -64,6 +64,11 @@ type Scenario struct {
 	// (return, rewrite ... redirect). A scenario with Locations
 	// also compares the headers a static answer is made of (AspectHeaders).
 	Locations []Location
+	// ErrorLogs are error-log files of the scenario's own (error_log
+	// {DIR}/NAME in Directives or Locations), by name in the side's
+	// directory: their lines are compared with the main log's (AspectLog),
+	// each prefixed with "NAME: ".
+	ErrorLogs []string
 	// AccessLog keeps each side's access log as written (in AccessFormat)
 	// in Outcome.AccessLog, for tools that read the file (fail2ban).
 	AccessLog bool
