@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
@@ -78,6 +79,31 @@ func (x *exchange) log() *errorlog.Log {
 		x = x.parent
 	}
 	return x.p.errorLog(x.vh, x.loc)
+}
+
+// logLocationDebug writes the [debug] line nginx's find-config phase
+// writes right after it switched the connection's log to the location's
+// (ngx_http_update_location_config): "http cl:LENGTH max:LIMIT", the
+// request's Content-Length (-1 without one) and client_max_body_size.
+// Like every nginx debug line it has no request fields. It is spillway's
+// only request line at debug: a location's "error_log ... debug" shows
+// which requests it handled.
+func (x *exchange) logLocationDebug() {
+	if x.loc == nil || x.parent != nil {
+		return
+	}
+	log := x.log()
+	if !log.Enabled(errorlog.Debug) {
+		return
+	}
+	cl := int64(-1)
+	if v := x.ctx.Request.Header.Peek("Content-Length"); len(v) > 0 {
+		if n := x.ctx.Request.Header.ContentLength(); n >= 0 {
+			cl = int64(n)
+		}
+	}
+	log.Write(&errorlog.Entry{Level: errorlog.Debug, Conn: x.conn,
+		Msg: "http cl:" + strconv.FormatInt(cl, 10) + " max:" + strconv.FormatInt(x.loc.conf.ClientMaxBodySize, 10)})
 }
 
 // acquireErrorLogs opens (or shares) the files of every levelLog of s and

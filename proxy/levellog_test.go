@@ -207,3 +207,59 @@ http:
 		t.Errorf("main.log has request lines: %q", got)
 	}
 }
+
+// A location's error_log at debug gets nginx's one debug line of the
+// find-config phase, "http cl:LENGTH max:LIMIT", written once the
+// location's log is the request's; a log at info beside it does not.
+func TestErrorLogLocationDebugLine(t *testing.T) {
+	dir := t.TempDir()
+	p := startErrorLogProxy(t, dir, strings.NewReplacer("{TMP}", dir).Replace(`
+error_log: {TMP}/main.log debug
+http:
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  access_log: off
+  servers:
+    - listen: ["127.0.0.1:0"]
+      error_log: {TMP}/server.log info
+      locations:
+        - {path: /, return: "200 ok"}
+        - path: /d/
+          return: "200 ok"
+          client_max_body_size: 2k
+          error_log: [{TMP}/d.log debug, {TMP}/d-info.log info]
+`))
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for _, r := range []struct{ path, body string }{{"/d/a", ""}, {"/d/b", "abc"}, {"/other", ""}} {
+		var resp *http.Response
+		var err error
+		if r.body == "" {
+			resp, err = c.Get("http://" + p.Addrs()[0] + r.path)
+		} else {
+			resp, err = c.Post("http://"+p.Addrs()[0]+r.path, "text/plain", strings.NewReader(r.body))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+	}
+	re := regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[debug\] \d+#\d+: \*\d+ (http cl:.*)$`)
+	debugLines := func(name string) []string {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if m := re.FindStringSubmatch(l); m != nil {
+				out = append(out, m[1])
+			}
+		}
+		return out
+	}
+	if got, want := strings.Join(debugLines("d.log"), "|"), "http cl:-1 max:2048|http cl:3 max:2048"; got != want {
+		t.Errorf("d.log debug lines = %q, want %q", got, want)
+	}
+	for _, name := range []string{"d-info.log", "server.log", "main.log"} {
+		if got := debugLines(name); len(got) != 0 {
+			t.Errorf("%s has request debug lines: %q", name, got)
+		}
+	}
+}
