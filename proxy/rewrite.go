@@ -192,7 +192,8 @@ func (x *exchange) rewritePhases() bool {
 				x.page(fasthttp.StatusNotFound)
 				return true
 			}
-			x.logLocationDebug() // the location's error_log from here on (levellog.go)
+			// The location's error_log from here on (levellog.go).
+			x.logLocationDebug()
 			if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
 				x.redirectSlash()
 				return true
