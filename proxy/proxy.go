@@ -192,9 +192,15 @@ func (p *Proxy) Addrs() []string {
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
-		Handler:                       func(ctx *fasthttp.RequestCtx) { closeIfBareLF(ctx); p.serve(ctx, s, vhosts); s.closeIfRetired(ctx) },
-		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { p.clientError(ctx, s, vhosts, err) },
-		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { return p.expect(ctx, s, vhosts) },
+		HeaderReceived: maskTarget, // "//:://" is a path to nginx (reqline.go)
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			unmaskTarget(ctx)
+			closeIfBareLF(ctx)
+			p.serve(ctx, s, vhosts)
+			s.closeIfRetired(ctx)
+		},
+		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { unmaskTarget(ctx); p.clientError(ctx, s, vhosts, err) },
+		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { unmaskTarget(ctx); return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
 		ReadBufferSize:                int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N,
 		WriteBufferSize:               16 << 10,

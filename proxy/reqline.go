@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 
+	"github.com/valyala/fasthttp"
+
 	"spillway/proxy/errorlog"
 )
 
@@ -116,4 +118,34 @@ func routeHost(target, hostHeader []byte) []byte {
 		return h
 	}
 	return hostHeader
+}
+
+// fasthttp reads an origin-form target that starts with "//" and has a
+// "://" further on ("//:://", "//a:b:c://x") as a scheme-relative URL,
+// takes what follows "//" as a host, and refuses the request when that
+// host is not one ("invalid host \"::\" with multiple port delimiters"):
+// a 400 before the handler runs. nginx takes such a target as a path
+// (`$uri` "/::/"). maskTarget, fasthttp's HeaderReceived hook, runs before
+// fasthttp parses the target and turns the leading "//" into "/ /", which
+// fasthttp reads as a path; unmaskTarget, first thing in every handler,
+// puts the "//" back. No target read from a request line starts with
+// "/ /": a space ends the target.
+func maskTarget(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	t := h.RequestURI()
+	if len(t) > 1 && t[0] == '/' && t[1] == '/' && bytes.Contains(t, []byte("://")) {
+		m := make([]byte, 0, len(t)+1)
+		m = append(append(m, "/ "...), t[1:]...)
+		h.SetRequestURIBytes(m)
+	}
+	return fasthttp.RequestConfig{} // the server's limits and timeouts
+}
+
+// unmaskTarget undoes maskTarget.
+func unmaskTarget(ctx *fasthttp.RequestCtx) {
+	t := ctx.Request.Header.RequestURI()
+	if len(t) > 2 && t[0] == '/' && t[1] == ' ' && t[2] == '/' {
+		u := make([]byte, 0, len(t)-1)
+		u = append(append(u, '/'), t[2:]...)
+		ctx.Request.Header.SetRequestURIBytes(u)
+	}
 }

@@ -597,6 +597,8 @@ func uriScenarios() []Scenario {
 		{"dotdot", []string{"/a/b/../x?q=1", "/a/b/.."}},
 		{"dotdot-above-root", []string{"/../x", "/a/../../x"}},
 		{"double-slash", []string{"//x//y?q", "//"}},
+		// A path, not a scheme-relative URL with a host (fasthttp's reading).
+		{"double-slash-colon", []string{"//:://", "//a:b:c://x?q=1", "//[x://"}},
 		{"encoded-dotdot", []string{"/a/%2e%2e/x", "/a/.%2E/%2e%2e/x"}},
 		{"nul", []string{"/x.jpg%00.php"}},
 		{"tilde-escaped", []string{"/%7Euser/a%20b", "/a%3Fb?c"}},
