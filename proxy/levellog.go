@@ -72,6 +72,19 @@ func (p *Proxy) listenLog(s *site, addr string) *errorlog.Log {
 	return p.elog
 }
 
+// sniLog is the error log of a TLS connection to s's address addr whose
+// client named a server (SNI) before its handshake failed: that server's,
+// as nginx's ngx_http_ssl_servername switches the connection's log to the
+// server it found (the "server:" field stays the listen address).
+func (p *Proxy) sniLog(s *site, addr, name string) *errorlog.Log {
+	if s != nil {
+		if vhs := s.listeners[addr]; len(vhs) > 0 {
+			return p.errorLog(vhostFor(vhs, []byte(name)), nil)
+		}
+	}
+	return p.elog
+}
+
 // log is the error log x's lines go to now: its location's, else its
 // server's (errorLog); a subrequest's are its main request's.
 func (x *exchange) log() *errorlog.Log {

@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +16,7 @@ import (
 	bench "spillway/bench/upstreamsim"
 	"spillway/proxy"
 	"spillway/proxy/config"
+	"spillway/proxy/internal/testutil"
 )
 
 // requestLines returns the error-log lines of path that belong to a
@@ -261,5 +264,60 @@ http:
 		if got := debugLines(name); len(got) != 0 {
 			t.Errorf("%s has request debug lines: %q", name, got)
 		}
+	}
+}
+
+// A failed TLS handshake is logged to the error_log of the server the
+// client named (SNI), as nginx switches the connection's log there; one
+// without a name, to the address's default server's.
+func TestErrorLogTLSHandshakeBySNI(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "a.test", "b.test").files(t, dir, "l")
+	p := startErrorLogProxy(t, dir, strings.NewReplacer("{TMP}", dir, "{CERT}", cf, "{KEY}", kf).Replace(`
+error_log: {TMP}/main.log info
+http:
+  access_log: off
+  ssl_certificate: {CERT}
+  ssl_certificate_key: {KEY}
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [a.test]
+      error_log: {TMP}/a.log info
+      locations: [{path: /, return: "200 a"}]
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [b.test]
+      error_log: {TMP}/b.log info
+      locations: [{path: /, return: "200 b"}]
+`))
+	for _, name := range []string{"b.test", ""} {
+		// The client does not trust the certificate: a bad_certificate
+		// alert once the server (and its certificate) was chosen.
+		// No name: Go's client sends no SNI for the IP address it dials.
+		cfg := &tls.Config{ServerName: name, RootCAs: x509.NewCertPool()}
+		conn, err := tls.Dial("tcp", p.Addrs()[0], cfg)
+		if err == nil {
+			_ = conn.Close()
+			t.Fatalf("SNI %q: the handshake succeeded with an untrusted certificate", name)
+		}
+	}
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		return string(b)
+	}
+	handshake := "while SSL handshaking"
+	testutil.Eventually(t, "both handshake lines", 5*time.Second, func() bool {
+		return strings.Contains(read("b.log"), handshake) && strings.Contains(read("a.log"), handshake)
+	})
+	if n := strings.Count(read("b.log"), handshake); n != 1 {
+		t.Errorf("b.log has %d handshake lines, want 1 (SNI b.test):\n%s", n, read("b.log"))
+	}
+	if n := strings.Count(read("a.log"), handshake); n != 1 {
+		t.Errorf("a.log has %d handshake lines, want 1 (no SNI: the default server):\n%s", n, read("a.log"))
+	}
+	if strings.Contains(read("main.log"), handshake) {
+		t.Errorf("main.log has a handshake line:\n%s", read("main.log"))
 	}
 }

@@ -396,6 +396,11 @@ func (p *Proxy) logClientHandshake(f *frontConn, err error) {
 func (p *Proxy) logHandshakeLine(f *frontConn, msg string, errno syscall.Errno) {
 	lv := errorlog.Info
 	log := p.listenLog(p.site.Load(), f.fa.addr)
+	if tc := f.tc.Load(); tc != nil {
+		if name := tc.ConnectionState().ServerName; name != "" {
+			log = p.sniLog(p.site.Load(), f.fa.addr, name) // levellog.go
+		}
+	}
 	if !log.Enabled(lv) {
 		return
 	}
