@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -110,5 +111,26 @@ func TestFilesAcquireMissingDir(t *testing.T) {
 	var oe *OpenError
 	if !errors.As(err, &oe) {
 		t.Fatalf("err = %v (%T), want an *OpenError", err, err)
+	}
+}
+
+// A composed Log writes a line without allocating, as Open's does
+// (TestWriteAllocs).
+func TestComposeWriteAllocs(t *testing.T) {
+	var fs Files
+	defer fs.CloseAll()
+	f, err := fs.Acquire(filepath.Join(t.TempDir(), "loc.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Compose([]Output{{File: f, Level: Info}, {File: f, Level: Error}}, Options{})
+	n := testing.AllocsPerRun(200, func() {
+		l.Write(&Entry{Level: Error, Conn: 7, Msg: "recv() failed", Errno: syscall.ECONNRESET,
+			Action: "reading response header from upstream",
+			Fields: &Fields{Client: "127.0.0.1", Server: "localhost", Request: "GET /reset HTTP/1.1",
+				Upstream: "http://127.0.0.1:9001/reset", Host: "127.0.0.1:8080"}})
+	})
+	if n != 0 {
+		t.Errorf("Write allocates %v times per line", n)
 	}
 }
