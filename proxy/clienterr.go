@@ -1,130 +1,31 @@
 package proxy
 
 import (
-	"bytes"
-	"errors"
 	"net"
-	"strconv"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
-	"spillway/proxy/internal/httphead"
 	"spillway/proxy/vars"
 )
 
-// parseErrorEntry is nginx's info line for a request head that fasthttp
-// refused to parse (its Server.ErrorHandler, Proxy.clientError). fasthttp
-// has reset the request by then, so the request line and the headers come
-// from the bytes its error quotes (parseErrorBytes). f has the client and
-// the default server's name, which nginx logs until a Host line picks
-// another server; the status stays 400.
-//
-//	fasthttp                                nginx
-//	unsupported / cannot find http request  client sent invalid method
-//	  method
-//	missing required host header            client sent HTTP/1.1 request without "Host" header
-//	cannot parse content-length             client sent invalid "Content-Length" header
-//	duplicate content-length header         client sent duplicate header line: "Content-Length: 6",
-//	                                          previous value: "Content-Length: 5"
-//	invalid host (fasthttp.InvalidHostError) client sent invalid host header
-//	too many host headers                   client sent duplicate host header: "Host: b",
-//	                                          previous value: "Host: a"
-//	invalid header value (a NUL)            client sent invalid header line: "X-Foo: a\x00..."
-//	anything else (a bad version, URI, ...) client sent invalid request
-func parseErrorEntry(err error, vhosts []*vhost, f errorlog.Fields, conn uint64) *errorlog.Entry {
-	msg := err.Error()
-	raw := skipEmptyLines(parseErrorBytes(msg))
-	_, headers := httphead.CutLine(raw)
-	if !bytes.ContainsAny(raw, "\r\n") {
-		headers = nil
-	}
-	f.Request = requestLine(raw)
-	e := &errorlog.Entry{Level: errorlog.Info, Conn: conn, Action: "reading client request line", Fields: &f}
-	const inHeaders = "reading client request headers"
-	switch {
-	case strings.Contains(msg, "http request method"):
-		e.Msg = "client sent invalid method"
-	case errors.As(err, new(fasthttp.InvalidHostError)):
-		// fasthttp quotes nothing of the head here: no request field.
-		e.Msg, e.Action = "client sent invalid host header", inHeaders
-	case strings.Contains(msg, "missing required host header"):
-		e.Msg, e.Action = `client sent HTTP/1.1 request without "Host" header`, inHeaders
-	case strings.Contains(msg, "cannot parse content-length"):
-		// nginx checks the length once every header is in: host,
-		// referrer and the server chosen by Host are all known.
-		e.Msg, e.Action = `client sent invalid "Content-Length" header`, inHeaders
-		h := scanHeaders(headers, "")
-		f.Server, f.Host, f.Referrer = h.server(vhosts, f.Server), h.host, h.referer
-	case strings.Contains(msg, "duplicate content-length header") && scanHeaders(headers, "content-length").second != "":
-		h := scanHeaders(headers, "content-length")
-		e.Msg, e.Action = `client sent duplicate header line: "`+h.second+`", previous value: "`+h.first+`"`, inHeaders
-		f.Server, f.Host, f.Referrer = h.server(vhosts, f.Server), h.host, h.referer
-	case strings.Contains(msg, "too many host headers") && scanHeaders(headers, "host").second != "":
-		h := scanHeaders(headers, "host")
-		e.Msg, e.Action = `client sent duplicate host header: "`+h.second+`", previous value: "`+h.first+`"`, inHeaders
-		f.Server, f.Host, f.Referrer = h.server(vhosts, f.Server), h.host, h.referer
-	case strings.Contains(msg, "invalid header value") && scanHeaders(headers, "\x00").second != "":
-		// A NUL in a value: nginx quotes the line up to it. (Other
-		// control bytes fasthttp refuses, nginx takes.)
-		h := scanHeaders(headers, "\x00")
-		e.Msg, e.Action = `client sent invalid header line: "`+h.second+`..."`, inHeaders
-		f.Server, f.Host, f.Referrer = h.server(vhosts, f.Server), h.host, h.referer
-	default:
-		e.Msg = "client sent invalid request"
-	}
-	return e
-}
-
-// skipEmptyLines drops the empty lines nginx skips before a request line.
-func skipEmptyLines(raw []byte) []byte {
-	for len(raw) > 0 && (raw[0] == '\r' || raw[0] == '\n') {
-		raw = raw[1:]
-	}
-	return raw
-}
-
-// requestLine is nginx's $request for a head it did not finish parsing:
-// the bytes from the request line's start to the first CR or LF (all of
-// them when no line end came), as read so far.
-func requestLine(raw []byte) string {
-	raw = skipEmptyLines(raw)
-	if i := bytes.IndexAny(raw, "\r\n"); i >= 0 {
-		raw = raw[:i]
-	}
-	return string(raw)
-}
-
 // headSoFar fills f from the head fasthttp quotes in err, as far as nginx
-// had read it when it gave up: the request line, and the host and referrer
-// of the complete header lines (an unfinished last line is not one). It
-// returns the server the Host line chose, else the default server.
+// had read it (client.HeadSoFar), and returns the server the Host line
+// chose, else the default server.
 func headSoFar(err error, vhosts []*vhost, f *errorlog.Fields) *vhost {
-	raw := skipEmptyLines(parseErrorBytes(err.Error()))
-	f.Request = requestLine(raw)
-	if i := bytes.LastIndexByte(raw, '\n'); i >= 0 {
-		raw = raw[:i+1]
-	} else {
-		raw = nil
-	}
-	_, headers := httphead.CutLine(raw)
-	h := scanHeaders(headers, "")
-	f.Host, f.Referrer = h.host, h.referer
-	if h.host == "" {
+	host := client.HeadSoFar(err, f)
+	if host == nil {
 		return vhosts[0]
 	}
-	vh := vhostFor(vhosts, []byte(h.host))
+	vh := vhostFor(vhosts, host)
 	f.Server = vh.name
 	return vh
 }
 
-// lineEnded reports whether the head fasthttp quotes in err has a complete
-// request line: nginx was reading its headers, not its request line. (An
-// error that quotes nothing is taken as past the line.)
-func lineEnded(err error) bool {
-	raw := parseErrorBytes(err.Error())
-	return raw == nil || bytes.IndexByte(skipEmptyLines(raw), '\n') >= 0
+// serverName is the name of the server a Host value chooses among vhosts.
+func serverName(vhosts []*vhost) func(host []byte) string {
+	return func(host []byte) string { return vhostFor(vhosts, host).name }
 }
 
 // logRefused writes the access-log line of a request the parser path
@@ -158,84 +59,4 @@ func (p *Proxy) logRefused(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *erro
 		rv.conn.ServerAddr, rv.conn.ServerPort = a.AddrPort().Addr().Unmap(), a.Port
 	}
 	s.writeAccess(logs, rv)
-}
-
-// parseErrorBytes returns the start of the client's bytes that fasthttp
-// quotes at the end of a parse error: "...: buffer size=N, contents: %q",
-// or "%q...%q" (the first and last 200 bytes) for a longer buffer, of which
-// only the first part is returned. nil when err has no such quote.
-func parseErrorBytes(msg string) []byte {
-	i := strings.LastIndex(msg, ": buffer size=")
-	if i < 0 {
-		return nil
-	}
-	j := strings.Index(msg[i:], ", contents: ")
-	if j < 0 {
-		return nil
-	}
-	q, err := strconv.QuotedPrefix(msg[i+j+len(", contents: "):])
-	if err != nil {
-		return nil
-	}
-	s, err := strconv.Unquote(q)
-	if err != nil {
-		return nil
-	}
-	return []byte(s)
-}
-
-// headerScan is what nginx knows of a head when it stops at a repeated
-// header: the two lines ("Name: value", as sent), and the host and referrer
-// that came before the second one.
-type headerScan struct {
-	first, second string
-	host, referer string
-}
-
-// server is the server nginx has chosen by then: the Host line's, else
-// dflt (the default server's name).
-func (h *headerScan) server(vhosts []*vhost, dflt string) string {
-	if h.host == "" {
-		return dflt
-	}
-	return vhostFor(vhosts, []byte(h.host)).name
-}
-
-// scanHeaders reads raw header lines up to the second one named
-// lowerName ("" reads them all), or with lowerName "\x00" up to the first
-// line with a NUL, which is second, escaped up to the NUL. second is empty
-// when raw (fasthttp's quote, cut at 200 bytes) does not show that line.
-func scanHeaders(raw []byte, lowerName string) headerScan {
-	var h headerScan
-	for len(raw) > 0 {
-		var line []byte
-		line, raw = httphead.CutLine(raw)
-		if lowerName == "\x00" {
-			if i := bytes.IndexByte(line, 0); i >= 0 {
-				h.second = httphead.EscapeUpTo(line, i)
-				break
-			}
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || len(name) == 0 || name[0] == ' ' || name[0] == '\t' {
-			continue
-		}
-		value = bytes.Trim(value, " \t")
-		if lowerName != "" && bytes.EqualFold(name, []byte(lowerName)) {
-			kv := string(name) + ": " + string(value)
-			if h.first == "" {
-				h.first = kv
-			} else {
-				h.second = kv
-				break
-			}
-		}
-		switch {
-		case h.host == "" && bytes.EqualFold(name, []byte("host")):
-			h.host = string(value)
-		case h.referer == "" && bytes.EqualFold(name, []byte("referer")):
-			h.referer = string(value)
-		}
-	}
-	return h
 }

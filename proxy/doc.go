@@ -4,11 +4,15 @@
 // (respond, spool), pages, nginx's logs and the metrics. The upstream side
 // itself (groups and peer selection, health checks, connections, the
 // keepalive cache, upstream TLS, the typed upstream.Error) is package
-// proxy/upstream.
+// proxy/upstream; nginx's rules for the client itself (the request-head
+// checks and their lines, bare LFs, the TLS front's configuration and
+// handshake lines, the socket writer, lingering close) are package
+// proxy/client.
 //
 // Start reading at handler.go: Proxy.serve is a request's whole life.
 //
 //	accept, read request head        fasthttp.Server (proxy.go)
+//	check it: 400/405/414/494/505    client.Check, from exchange.requestValid
 //	route: server block, location    vhostFor, vhost.match (site.go)
 //	rewrite module: scripts, search  exchange.rewritePhases: server's script, location,
 //	again after a rewrite            its script, again while $uri changed (rewrite.go)

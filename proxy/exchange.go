@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
@@ -45,7 +46,7 @@ type exchange struct {
 	host    []byte
 	referer []byte
 	fields  errorlog.Fields
-	ignored [][]byte // header names nginx ignores: not forwarded (namesInOrder)
+	ignored [][]byte // header names nginx ignores: not forwarded (client.Check)
 
 	// $uri, normalised as nginx does (uri.go); args is $args, a view of
 	// the request target; quoted is nginx's r->quoted_uri; uriInvalid
@@ -150,7 +151,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.reqLine = append(append(append(append(append(x.reqLine[:0], h.Method()...), ' '), h.RequestURI()...), ' '), h.Protocol()...)
 	x.host = append(x.host[:0], h.Host()...)
 	x.referer = append(x.referer[:0], h.Peek("Referer")...)
-	x.vh = vhostFor(vhosts, routeHost(h.RequestURI(), x.host)) // absolute form: the line's host (reqline.go)
+	x.vh = vhostFor(vhosts, client.RouteHost(h.RequestURI(), x.host)) // absolute form: the line's host (package client)
 	x.fields = errorlog.Fields{
 		Client: bstr(x.client), Server: x.vh.name, Request: bstr(x.reqLine),
 		Host: bstr(x.host), Referrer: bstr(x.referer),

@@ -3,18 +3,20 @@ package proxy
 import (
 	"io"
 	"strconv"
+
+	"spillway/proxy/client"
 )
 
 // chunkedSocketWriter lets a body without a Content-Length (every FastCGI
 // answer that did not fit the first read, or a chunked HTTP upstream) go
 // straight to the client socket like a body with one: it frames what the
-// spool writes as HTTP/1.1 chunks around socketWriter, which reports a
+// spool writes as HTTP/1.1 chunks around client.SocketWriter, which reports a
 // stalled client to the spool. The spool then spills to the temp file only
 // when the client stops draining (nginx's rule), not whenever the buffers
 // are full. fasthttp sent the head ("Transfer-Encoding: chunked") before
 // and writes the last chunk ("0\r\n\r\n") after WriteTo returns.
 type chunkedSocketWriter struct {
-	*socketWriter
+	*client.SocketWriter
 	size [24]byte
 }
 
@@ -49,7 +51,7 @@ func (w *chunkedSocketWriter) WriteVec(bufs [][]byte) (int64, error) {
 		return k + k2, err
 	}
 	vec[n] = crlf
-	k, err := w.socketWriter.WriteVec(vec[:n+1])
+	k, err := w.SocketWriter.WriteVec(vec[:n+1])
 	return min(max(k-int64(len(head)), 0), total), err
 }
 
@@ -64,13 +66,13 @@ func (w *chunkedSocketWriter) ReadFrom(r io.Reader) (int64, error) {
 		return 0, nil
 	}
 	head := append(strconv.AppendInt(w.size[:0], lr.N, 16), crlf...)
-	if _, err := w.socketWriter.Write(head); err != nil {
+	if _, err := w.SocketWriter.Write(head); err != nil {
 		return 0, err
 	}
-	n, err := w.socketWriter.ReadFrom(lr)
+	n, err := w.SocketWriter.ReadFrom(lr)
 	if err != nil {
 		return n, err
 	}
-	_, err = w.socketWriter.Write(crlf)
+	_, err = w.SocketWriter.Write(crlf)
 	return n, err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
@@ -43,38 +44,39 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 }
 
 // requestValid is what nginx checks of a request before its server rewrite
-// phase; false means the client has been answered (or an error page is due).
-func (x *exchange) requestValid(vh *vhost) bool {
-	if !x.methodValid(vh) { // "get /": nginx takes A-Z, '_' and '-' only
-		x.page(fasthttp.StatusBadRequest)
-		return false
+// phase (client.Check writes nginx's line); false means the client has been
+// answered (or an error page is due).
+func (x *exchange) requestValid(dflt *vhost) bool {
+	// The default server's error_log: nginx refuses these before it has
+	// chosen a server, but for a header line after Host (levellog.go).
+	r, ignored := client.Check(x.clientHead(dflt), x.p.errorLog(dflt, nil), x.ignored)
+	x.ignored = ignored // header names nginx ignores: not forwarded (headers.go)
+	if r.Status == 0 {
+		return true
 	}
-	if !x.targetValid(vh) { // CONNECT host:port, "*": nginx's 400 (reqline.go)
-		x.page(fasthttp.StatusBadRequest)
-		return false
+	if r.AtLine { // nginx has read no header yet: the default server
+		x.vh = dflt
+		x.host = x.host[:0]
+		x.fields.Host, x.fields.Referrer, x.fields.Server = "", "", dflt.name
 	}
-	if !x.headerNamesValid(vh) { // a name fasthttp let through but nginx refuses
-		x.page(fasthttp.StatusBadRequest)
-		return false
+	if r.Request != "" {
+		x.reqLine = []byte(r.Request) // $request too (a new slice: x.fields aliases the old one)
 	}
-	if !x.versionSupported() { // HTTP/2.0 and up in a request line: nginx's 505
-		x.page(fasthttp.StatusHTTPVersionNotSupported)
-		return false
-	}
-	if !x.uriValid(vh) { // "/../x", "%00": nginx's 400 (uri.go)
-		x.page(fasthttp.StatusBadRequest)
-		return false
-	}
-	if code := x.linesFit(); code != 0 { // one line over a large header buffer: nginx's 414 / 494
-		x.page(code)
-		return false
-	}
-	if !x.methodAllowed() { // CONNECT, TRACE: nginx's 405, then close (reqline.go)
+	if r.Close {
 		x.errPage.close = true // error page or not (errorpage.go)
-		x.page(fasthttp.StatusMethodNotAllowed)
-		return false
 	}
-	return true
+	x.page(r.Status)
+	return false
+}
+
+// clientHead is what client.Check reads of the request; dflt is the
+// address's default server.
+func (x *exchange) clientHead(dflt *vhost) *client.Head {
+	return &client.Head{
+		Header: &x.ctx.Request.Header, Fields: x.fields, Conn: x.conn,
+		Default: client.Server{Name: dflt.name, Conf: dflt.conf}, Chosen: client.Server{Name: x.vh.name, Conf: x.vh.conf},
+		HTTP2: x.h2 != nil, URIInvalid: x.uriInvalid,
+	}
 }
 
 // process runs nginx's phases from the server rewrite phase (after a
@@ -139,7 +141,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	if refused != 0 {
 		return refused
 	}
-	vh := vhostFor(vhosts, routeHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
+	vh := vhostFor(vhosts, client.RouteHost(ctx.Request.Header.RequestURI(), ctx.Request.Header.Host()))
 	if vh.rw != nil && vh.rw.ret != nil { // nginx invites the body it discards (rewrite.go)
 		return fasthttp.StatusContinue
 	}

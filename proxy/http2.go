@@ -116,7 +116,7 @@ func (h *h2Server) serveConn(c net.Conn) error {
 		return nil // the generation is being drained: no new connection
 	}
 	if cc := clientConnOf(c); cc != nil {
-		cc.head.done = true // frames from here on, not a head to fix (barelf.go)
+		cc.head.Stop() // frames from here on, not a head to fix (package client)
 	}
 	var streams atomic.Int64
 	h.srv.ServeConn(sc, &http2.ServeConnOpts{
@@ -253,7 +253,7 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 
 // requestHead renders the stream's request as an HTTP/1.1 head for
 // fasthttp to parse: the lifecycle reads the header fields in their order
-// from the raw head (namesInOrder, linesFit, appendHead, $request_length)
+// from the raw head (client.Check, appendHead, $request_length)
 // as it does for HTTP/1.x. :authority is the Host, as nginx makes it; the
 // names are Go's canonical form of HTTP/2's lower-case ones, and
 // http.Header has lost their order, so they go in one stable order.

@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/buffer"
+	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/liveset"
@@ -192,15 +193,18 @@ func (p *Proxy) Addrs() []string {
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
-		HeaderReceived: maskTarget, // "//:://" is a path to nginx (reqline.go)
+		HeaderReceived: client.MaskTarget, // "//:://" is a path to nginx (package client)
 		Handler: func(ctx *fasthttp.RequestCtx) {
-			unmaskTarget(ctx)
+			client.UnmaskTarget(ctx)
 			closeIfBareLF(ctx)
 			p.serve(ctx, s, vhosts)
 			s.closeIfRetired(ctx)
 		},
-		ErrorHandler:                  func(ctx *fasthttp.RequestCtx, err error) { unmaskTarget(ctx); p.clientError(ctx, s, vhosts, err) },
-		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { unmaskTarget(ctx); return p.expect(ctx, s, vhosts) },
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			client.UnmaskTarget(ctx)
+			p.clientError(ctx, s, vhosts, err)
+		},
+		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { client.UnmaskTarget(ctx); return p.expect(ctx, s, vhosts) },
 		Name:                          ServerName,
 		ReadBufferSize:                int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N,
 		WriteBufferSize:               16 << 10,
@@ -344,20 +348,20 @@ type clientConn struct {
 	*net.TCPConn
 	id   uint64
 	p    *Proxy
-	gen  *generation // the configuration serving it
-	pp   *proxyProto // "listen ... proxy_protocol"; nil otherwise (proxyproto.go)
-	idle atomic.Bool // between requests (stub_status "Waiting")
+	gen  *generation        // the configuration serving it
+	pp   *client.ProxyProto // "listen ... proxy_protocol"; nil otherwise (package client)
+	idle atomic.Bool        // between requests (stub_status "Waiting")
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
-	head   headLF      // the first request head's bare LFs (barelf.go)
-	closed atomic.Bool // Close ran: HTTP/2's server and fasthttp both close it
+	head   client.HeadLF // the first request head's bare LFs (package client)
+	closed atomic.Bool   // Close ran: HTTP/2's server and fasthttp both close it
 }
 
 // Read is what fasthttp reads on a plain connection: the first head with
-// its bare LFs made CRLF (barelf.go), then the bytes as they come, after a
+// its bare LFs made CRLF (client.HeadLF), then the bytes as they come, after a
 // PROXY protocol header (proxyproto.go).
-func (c *clientConn) Read(b []byte) (int, error) { return c.head.read(c.readRaw, b) }
+func (c *clientConn) Read(b []byte) (int, error) { return c.head.Read(c.readRaw, b) }
 
 func (c *clientConn) Close() error {
 	if c.closed.Swap(true) {
@@ -469,7 +473,7 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
 	switch {
-	case errors.Is(err, errBrokenHeader):
+	case errors.Is(err, client.ErrBrokenHeader):
 		// A "listen ... proxy_protocol" connection without a valid
 		// header: logged as it was read (proxyproto.go); nginx closes
 		// without an answer or an access-log line.
@@ -506,7 +510,7 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		// 408, nothing sent.
 		vh = headSoFar(err, vhosts, &f)
 		action := "reading client request headers"
-		if !lineEnded(err) {
+		if !client.LineEnded(err) {
 			action = "reading client request line"
 		}
 		p.errorLog(vh, nil).Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: action, Fields: &f})
@@ -514,8 +518,8 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		_ = ctx.Conn().Close()
 	default:
 		// A request line or head fasthttp refused: nginx's line for it
-		// (clienterr.go).
-		e := parseErrorEntry(err, vhosts, f, conn)
+		// (package client, parseerr.go).
+		e := client.ParseErrorEntry(err, serverName(vhosts), f, conn)
 		if e.Fields.Host != "" {
 			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
 		}

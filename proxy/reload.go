@@ -32,6 +32,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/accesslog"
+	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/liveset"
@@ -167,7 +168,7 @@ func (p *Proxy) accept(a *acceptor) {
 			cc.gen = h.gen
 			cc.pp = nil
 			if h.proxyProtocol {
-				cc.pp = &proxyProto{server: h.addr.String(), addr: a.addr}
+				cc.pp = client.NewProxyProto(h.addr.String(), p.listenLog(h.gen.site, a.addr), cc.id) // the default server's error_log (levellog.go)
 			}
 			if h.gen.clients.Add(cc) && h.give(cc) {
 				break

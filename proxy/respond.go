@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/buffer"
+	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/upstream"
 )
@@ -137,7 +138,7 @@ func (x *exchange) respond() bool {
 		s := &x.spooled
 		*s = spoolStream{x: x, a: a, uc: a.Conn, done: make(chan struct{})}
 		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && x.ctx.Request.Header.IsHTTP11()) {
-			s.direct = newSocketWriter(cc, x)
+			s.direct = client.NewSocketWriter(cc.TCPConn, s)
 			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}
 		// An HTTP/2 stream reports its closed window as a full socket
@@ -145,7 +146,7 @@ func (x *exchange) respond() bool {
 		stalls := s.direct != nil || x.h2 != nil
 		var pass func([]byte) int
 		if s.direct != nil && !s.chunked {
-			pass = s.direct.pass // a client that keeps up gets the bytes at once
+			pass = s.direct.Passthrough() // a client that keeps up gets the bytes at once
 		}
 		s.sp = buffer.NewSpool(buffer.SpoolOptions{
 			Pool:                 x.p.budget.Pool(int(lc.ProxyBuffers.Size)),
@@ -160,7 +161,7 @@ func (x *exchange) respond() bool {
 			Passthrough:          pass,
 		})
 		if s.direct != nil {
-			s.direct.sp = s.sp
+			s.direct.Stalls = s.sp
 		}
 		if x.h2 != nil {
 			x.h2.spool, x.h2.renew = s.sp, x.sendDeadline

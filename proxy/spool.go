@@ -3,14 +3,11 @@ package proxy
 import (
 	"errors"
 	"io"
-	"net"
-	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"spillway/buffer"
+	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/deadline"
 	"spillway/proxy/upstream"
@@ -47,7 +44,7 @@ type spoolStream struct {
 	// a producer blocked in read(2).
 	state atomic.Uint32
 
-	direct *socketWriter // set when the body goes straight to the client socket
+	direct *client.SocketWriter // set when the body goes straight to the client socket
 	// chunked: direct writes are framed as HTTP/1.1 chunks (a body without a
 	// Content-Length, e.g. from FastCGI; see chunkedSocketWriter).
 	chunked bool
@@ -161,7 +158,7 @@ func (s *spoolStream) WriteTo(w io.Writer) (int64, error) {
 	if s.direct != nil {
 		w = s.direct
 		if s.chunked {
-			w = &chunkedSocketWriter{socketWriter: s.direct}
+			w = &chunkedSocketWriter{SocketWriter: s.direct}
 		}
 	} else if _, h2 := w.(*h2Writer); !h2 && s.x.loc.conf.SendTimeout > 0 {
 		w = &sendWriter{w: w, x: s.x} // h2Writer renews it itself, and keeps WriteVec (http2.go)
@@ -208,8 +205,6 @@ func (w *sendWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-const sendfileStep = 1 << 20
-
 func (w *sendWriter) ReadFrom(r io.Reader) (int64, error) {
 	rf, ok := w.w.(io.ReaderFrom)
 	lr, limited := r.(*io.LimitedReader)
@@ -228,7 +223,7 @@ func (x *exchange) sendSteps(rf io.ReaderFrom, lr *io.LimitedReader) (int64, err
 	var total int64
 	for lr.N > 0 {
 		x.sendDeadline()
-		step := io.LimitedReader{R: lr.R, N: min(lr.N, sendfileStep)}
+		step := io.LimitedReader{R: lr.R, N: min(lr.N, client.SendfileStep)}
 		n, err := rf.ReadFrom(&step)
 		total += n
 		lr.N -= n
@@ -242,6 +237,10 @@ func (x *exchange) sendSteps(rf io.ReaderFrom, lr *io.LimitedReader) (int64, err
 	return total, nil
 }
 
+// RenewSendDeadline is the direct socket writer's send_timeout renewal
+// (client.Deadline).
+func (s *spoolStream) RenewSendDeadline() { s.x.sendDeadline() }
+
 // sendDeadline renews send_timeout on the client connection, lazily as
 // upstream.Conn does (see deadline.Stale): a body written in many steps updates the timer
 // only when the deadline has drifted by more than 1/16 of the timeout.
@@ -251,257 +250,5 @@ func (x *exchange) sendDeadline() {
 			x.clientWDL = now.Add(st)
 			_ = x.ctx.SetWriteDeadline(x.clientWDL)
 		}
-	}
-}
-
-// socketWriter writes to the client's TCP socket directly, with non-blocking
-// write(2) through the runtime's poller, and reports EAGAIN to the spool as
-// "stalled". ReadFrom hands temp-file ranges to the socket's sendfile.
-type socketWriter struct {
-	conn    *net.TCPConn
-	rc      syscall.RawConn
-	sp      *buffer.Spool
-	x       *exchange
-	stalled bool
-
-	p     []byte // the write in progress, for the callback
-	n     int
-	errno syscall.Errno
-	fn    func(fd uintptr) bool
-	fnTry func(fd uintptr) bool // write without waiting (passthrough)
-	pass  func(p []byte) int    // passthrough, for the spool
-	pp    []byte                // passthrough's write, on the producer's goroutine
-	pn    int
-	iov   [16]syscall.Iovec // WriteVec's iovecs
-	nvec  int
-	fnv   func(fd uintptr) bool
-
-	sfIn  int // sendfile's source descriptor, offset and count
-	sfOff int64
-	sfN   int
-	fnsf  func(fd uintptr) bool
-}
-
-func newSocketWriter(c *clientConn, x *exchange) *socketWriter {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	w := &socketWriter{conn: c.TCPConn, rc: rc, x: x}
-	w.fn, w.fnv, w.fnsf, w.fnTry = w.write, w.writev, w.sendfile, w.tryWrite
-	w.pass = w.passthrough
-	return w
-}
-
-// passthrough is the spool's Passthrough: one write(2) that never waits,
-// from the producer while the consumer is idle. A full socket or an error
-// takes nothing; the consumer then meets the same condition on its own write
-// and handles it (the stall, the client's error) as usual.
-func (w *socketWriter) passthrough(p []byte) int {
-	w.pp, w.pn = p, 0
-	err := w.rc.Write(w.fnTry)
-	w.pp = nil
-	if err != nil {
-		return 0
-	}
-	return w.pn
-}
-
-// tryWrite is passthrough's callback: it never asks to wait, and only a
-// write that went through counts.
-func (w *socketWriter) tryWrite(fd uintptr) bool {
-	if n, errno := writeFD(fd, w.pp); errno == 0 {
-		w.pn = n
-	}
-	return true
-}
-
-func (w *socketWriter) Write(p []byte) (int, error) {
-	total := 0
-	for len(p) > 0 {
-		w.x.sendDeadline()
-		w.p, w.n, w.errno = p, 0, 0
-		err := w.rc.Write(w.fn)
-		total += w.n
-		p = p[w.n:]
-		if err == nil && w.errno != 0 {
-			err = &net.OpError{Op: "write", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("write", w.errno)}
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-	w.setStalled(false)
-	return total, nil
-}
-
-// WriteVec writes bufs with writev(2), the spool's ready chunks at once.
-func (w *socketWriter) WriteVec(in [][]byte) (int64, error) {
-	var local [16 + 2][]byte // the caller's slices stay as they are (the spool's 16, plus chunk framing)
-	bufs := local[:copy(local[:], in)]
-	var total int64
-	for len(bufs) > 0 {
-		w.x.sendDeadline()
-		w.nvec = 0
-		for _, b := range bufs {
-			if len(b) == 0 {
-				continue
-			}
-			if w.nvec == len(w.iov) {
-				break
-			}
-			w.iov[w.nvec] = syscall.Iovec{Base: &b[0]}
-			w.iov[w.nvec].SetLen(len(b))
-			w.nvec++
-		}
-		if w.nvec == 0 {
-			break
-		}
-		w.n, w.errno = 0, 0
-		err := w.rc.Write(w.fnv)
-		total += int64(w.n)
-		if err == nil && w.errno != 0 {
-			err = &net.OpError{Op: "writev", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("writev", w.errno)}
-		}
-		if err != nil {
-			return total, err
-		}
-		// Drop what was written.
-		n := w.n
-		for len(bufs) > 0 && n >= len(bufs[0]) {
-			n -= len(bufs[0])
-			bufs = bufs[1:]
-		}
-		if len(bufs) > 0 {
-			bufs[0] = bufs[0][n:]
-		}
-	}
-	clear(w.iov[:])
-	w.setStalled(false)
-	return total, nil
-}
-
-func (w *socketWriter) writev(fd uintptr) bool {
-	for {
-		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.nvec))
-		switch e {
-		case 0:
-			w.n = int(n)
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			w.setStalled(true)
-			return false
-		}
-		w.errno = e
-		return true
-	}
-}
-
-// setStalled tells the spool when the client's socket stops or starts
-// taking bytes (EAGAIN, then a write that went through).
-func (w *socketWriter) setStalled(v bool) {
-	if w.stalled != v {
-		w.stalled = v
-		w.sp.SetStalled(v)
-	}
-}
-
-// write is the raw callback: false means "wait until writable, then call
-// again", which is when the client has stopped draining.
-func (w *socketWriter) write(fd uintptr) bool {
-	n, errno := writeFD(fd, w.p)
-	switch errno {
-	case 0:
-		w.n = n
-	case syscall.EAGAIN:
-		w.setStalled(true)
-		return false
-	default:
-		w.errno = errno
-	}
-	return true
-}
-
-// writeFD is one write(2) to a non-blocking socket, retried on EINTR.
-func writeFD(fd uintptr, p []byte) (int, syscall.Errno) {
-	for {
-		n, err := syscall.Write(int(fd), p)
-		if err == nil {
-			return n, 0
-		}
-		if errno := err.(syscall.Errno); errno != syscall.EINTR {
-			return n, errno
-		}
-	}
-}
-
-// ReadFrom sends a temp-file range with sendfile(2) through the runtime's
-// poller, a step at a time (send_timeout bounds each step), reporting EAGAIN
-// to the spool as a stall like Write does: while the client keeps up with
-// the file, the producer waits for memory instead of spilling more.
-func (w *socketWriter) ReadFrom(r io.Reader) (int64, error) {
-	lr, ok := r.(*io.LimitedReader)
-	var f *os.File
-	if ok {
-		f, ok = lr.R.(*os.File)
-	}
-	if !ok {
-		w.x.sendDeadline()
-		return w.conn.ReadFrom(r)
-	}
-	off, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return 0, err
-	}
-	frc, err := f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	err = frc.Control(func(in uintptr) {
-		w.sfIn, w.sfOff = int(in), off
-		for lr.N > 0 {
-			w.x.sendDeadline()
-			w.sfN, w.n, w.errno = int(min(lr.N, sendfileStep)), 0, 0
-			if err = w.rc.Write(w.fnsf); err == nil && w.errno != 0 {
-				err = &net.OpError{Op: "sendfile", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("sendfile", w.errno)}
-			}
-			total += int64(w.n)
-			lr.N -= int64(w.n)
-			if err != nil || w.n == 0 {
-				return
-			}
-		}
-	})
-	if err == nil && lr.N > 0 {
-		err = io.ErrUnexpectedEOF // the file is shorter than the spool said
-	}
-	if err == nil {
-		w.setStalled(false)
-	}
-	return total, err
-}
-
-func (w *socketWriter) sendfile(fd uintptr) bool {
-	for {
-		n, err := syscall.Sendfile(int(fd), w.sfIn, &w.sfOff, w.sfN)
-		switch err {
-		case nil:
-			w.n = n
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			if n > 0 {
-				w.n = n
-				return true
-			}
-			w.setStalled(true)
-			return false
-		}
-		w.errno = err.(syscall.Errno)
-		return true
 	}
 }

@@ -13,22 +13,21 @@ package proxy
 // Certificates are chosen per handshake from the CURRENT site
 // (Proxy.site): a reload that swaps a certificate applies to the next
 // handshake, while connections that already finished theirs keep going.
+// A server block's configuration and nginx's lines for a failed handshake
+// are package client's (ServerTLSConfig, HandshakeFailure).
 
 import (
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 
+	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
-	"spillway/proxy/internal/opensslerr"
 )
 
 // siteTLS is the TLS side of one ssl listen address in one site: a
@@ -67,7 +66,7 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 			}
 			c := made[key{vh, h2}]
 			if c == nil {
-				c = serverTLSConfig(&vh.conf.TLS)
+				c = client.ServerTLSConfig(&vh.conf.TLS)
 				if h2 {
 					c.NextProtos = []string{"h2", "http/1.1"} // ALPN: HTTP/2 on the same socket (http2.go)
 				}
@@ -92,65 +91,6 @@ func (st *siteTLS) pick(sni string) *tls.Config {
 		}
 	}
 	return st.deflt
-}
-
-// serverTLSConfig builds one server block's handshake configuration.
-func serverTLSConfig(t *config.ServerTLS) *tls.Config {
-	c := &tls.Config{
-		MinVersion:             t.MinVersion,
-		MaxVersion:             t.MaxVersion,
-		CipherSuites:           t.CipherSuites,
-		CurvePreferences:       t.Curves,
-		SessionTicketsDisabled: !t.SessionTickets,
-		NextProtos:             []string{"http/1.1"},
-	}
-	for _, ck := range t.Certificates {
-		c.Certificates = append(c.Certificates, *ck.Pair)
-	}
-	if t.SessionTickets {
-		// ssl_session_timeout: Go's tickets live up to 7 days, so each
-		// ticket carries its issue time and is refused once older. The
-		// ticket keys are this configuration's own (random, rotated by
-		// crypto/tls): a ticket from another server block, or from before
-		// a reload, does not decrypt and the client does a full handshake,
-		// as with nginx's per-configuration random ticket keys.
-		timeout := t.SessionTimeout
-		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-			ss.Extra = append(ss.Extra, ticketStamp(time.Now()))
-			return c.EncryptTicket(cs, ss)
-		}
-		c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
-			ss, err := c.DecryptTicket(identity, cs)
-			if err != nil || ss == nil {
-				return nil, err
-			}
-			if at, ok := ticketIssued(ss.Extra); !ok || time.Since(at) > timeout {
-				return nil, nil // expired: a full handshake
-			}
-			return ss, nil
-		}
-	} else if t.SessionCache > 0 {
-		useSessionCache(c, t.SessionCache, t.SessionTimeout) // tlscache.go
-	}
-	return c
-}
-
-const ticketTag = "spillway-issued:"
-
-func ticketStamp(now time.Time) []byte {
-	b := make([]byte, len(ticketTag)+8)
-	copy(b, ticketTag)
-	binary.BigEndian.PutUint64(b[len(ticketTag):], uint64(now.Unix()))
-	return b
-}
-
-func ticketIssued(extra [][]byte) (time.Time, bool) {
-	for _, e := range extra {
-		if len(e) == len(ticketTag)+8 && string(e[:len(ticketTag)]) == ticketTag {
-			return time.Unix(int64(binary.BigEndian.Uint64(e[len(ticketTag):])), 0), true
-		}
-	}
-	return time.Time{}, false
 }
 
 // frontAddr is one ssl listen address of a generation: what its handoff
@@ -204,7 +144,7 @@ func (fa *frontAddr) wrap(c *clientConn) net.Conn {
 type frontConn struct {
 	*clientConn
 	fa      *frontAddr
-	raw     handshakeConn            // what tc reads
+	raw     client.HandshakeConn     // what tc reads
 	tc      atomic.Pointer[tls.Conn] // set once the client's first byte is a TLS record
 	decided bool                     // the first byte was looked at (the conn's goroutine only)
 	plain   bool                     // the client spoke plain HTTP (nginx's 497)
@@ -226,7 +166,7 @@ func (f *frontConn) Handshake() error {
 	first, err := f.clientConn.firstByte() // after a PROXY protocol header (proxyproto.go)
 	if err != nil {
 		f.failed = true
-		if !errors.Is(err, errBrokenHeader) { // that one is logged already
+		if !errors.Is(err, client.ErrBrokenHeader) { // that one is logged already
 			f.logSniff(err)
 		}
 		return io.EOF
@@ -235,11 +175,11 @@ func (f *frontConn) Handshake() error {
 		f.plain = true // nginx: "plain http", served and answered 400
 		return nil
 	}
-	f.raw = handshakeConn{clientConn: f.clientConn}
-	tc := tls.Server(&f.raw, f.fa.base)
+	f.raw = client.HandshakeConn{Raw: f.clientConn.readRaw} // TLS records (after a PROXY protocol header): no head fixing below TLS
+	tc := tls.Server(handshakeReader{f.clientConn, &f.raw}, f.fa.base)
 	f.tc.Store(tc)
 	err = tc.Handshake()
-	f.raw.done = true
+	f.raw.Done()
 	if err != nil {
 		f.failed = true
 		f.fa.p.logClientHandshake(f, err)
@@ -248,36 +188,14 @@ func (f *frontConn) Handshake() error {
 	return nil
 }
 
-// handshakeConn is what tls.Server reads: the client connection, keeping
-// the start of each read while the handshake runs. A TLS 1.3 client that
-// rejects the certificate sends its alert in plaintext (OpenSSL's clients,
-// curl among them, do), which crypto/tls can only report as "bad record
-// MAC"; OpenSSL reads the alert, and nginx logs it ("tlsv1 alert unknown
-// ca"). The bytes kept say which alert it was.
-type handshakeConn struct {
+// handshakeReader is the client connection as tls.Server sees it: reads
+// through the HandshakeConn, everything else the connection's.
+type handshakeReader struct {
 	*clientConn
-	head [7]byte // the first bytes of the last read
-	n    int
-	done bool // the handshake is over: nothing more to keep
+	hc *client.HandshakeConn
 }
 
-func (h *handshakeConn) Read(b []byte) (int, error) {
-	n, err := h.clientConn.readRaw(b) // TLS records (after a PROXY protocol header): no head fixing below TLS
-	if !h.done && n > 0 {
-		h.n = copy(h.head[:], b[:n])
-	}
-	return n, err
-}
-
-// plaintextAlert returns the description of a plaintext alert record
-// (15 03 0x 00 02 level description) that the last read started with.
-func (h *handshakeConn) plaintextAlert() (uint8, bool) {
-	b := h.head
-	if h.n == len(b) && b[0] == 0x15 && b[1] == 3 && b[3] == 0 && b[4] == 2 {
-		return b[6], true
-	}
-	return 0, false
-}
+func (h handshakeReader) Read(b []byte) (int, error) { return h.hc.Read(b) }
 
 // ConnectionState is the TLS state (zero for a plain-HTTP client); with
 // Handshake it makes fasthttp's ctx.IsTLS true.
@@ -295,7 +213,7 @@ func (f *frontConn) Read(b []byte) (int, error) {
 		}
 	}
 	if tc := f.tc.Load(); tc != nil {
-		return f.clientConn.head.read(tc.Read, b) // the head inside TLS (barelf.go)
+		return f.clientConn.head.Read(tc.Read, b) // the head inside TLS (package client)
 	}
 	return f.clientConn.Read(b)
 }
@@ -329,67 +247,18 @@ func (f *frontConn) WriteTo(w io.Writer) (int64, error) {
 	return io.Copy(w, struct{ io.Reader }{f})
 }
 
-// peekByte waits for the first byte without consuming it (recv MSG_PEEK,
-// as nginx), under the read deadline fasthttp set.
-func peekByte(c *net.TCPConn) (byte, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var b [1]byte
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
-		return rerr != syscall.EAGAIN
-	})
-	switch {
-	case err != nil:
-		return 0, err // the deadline, or closed
-	case rerr != nil:
-		return 0, rerr
-	case n == 0:
-		return 0, io.EOF
-	}
-	return b[0], nil
-}
-
-// logSniff logs why no first byte came: nginx's lines for an ssl address,
-// where the action is "SSL handshaking" from the start.
+// logSniff logs why no first byte came (client.SniffFailure).
 func (f *frontConn) logSniff(err error) {
-	p := f.fa.p
-	var ne net.Error
-	switch {
-	case errors.Is(err, io.EOF):
-		p.logHandshakeLine(f, "client closed connection", 0)
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		p.logHandshakeLine(f, "client timed out", syscall.ETIMEDOUT)
-	case errors.Is(err, net.ErrClosed):
-		// closed by us (a shutdown): nothing to say
-	default:
-		p.logHandshakeLine(f, "recv() failed", errorlog.ErrnoOf(err))
+	if msg, errno, ok := client.SniffFailure(err); ok {
+		f.fa.p.logHandshakeLine(f, msg, errno)
 	}
 }
 
-// logClientHandshake logs a failed client handshake as nginx does, at info.
+// logClientHandshake logs a failed client handshake as nginx does, at info
+// (client.HandshakeFailure).
 func (p *Proxy) logClientHandshake(f *frontConn, err error) {
-	var ne net.Error
-	switch {
-	case errors.Is(err, net.ErrClosed):
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		p.logHandshakeLine(f, "client timed out", syscall.ETIMEDOUT)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		p.logHandshakeLine(f, "peer closed connection in SSL handshake", 0)
-	case errorlog.ErrnoOf(err) != 0:
-		p.logHandshakeLine(f, "peer closed connection in SSL handshake", errorlog.ErrnoOf(err))
-	case strings.Contains(err.Error(), "bad record MAC"):
-		if desc, ok := f.raw.plaintextAlert(); ok && opensslerr.KnownAlert(desc) {
-			p.logHandshakeLine(f, "SSL_do_handshake() failed ("+opensslerr.Alert(desc)+")", 0)
-			return
-		}
-		fallthrough
-	default:
-		p.logHandshakeLine(f, "SSL_do_handshake() failed ("+opensslerr.Text(err)+")", 0)
+	if msg, errno, ok := client.HandshakeFailure(err, f.raw.PlaintextAlert); ok {
+		p.logHandshakeLine(f, msg, errno)
 	}
 }
 

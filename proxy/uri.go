@@ -3,7 +3,6 @@ package proxy
 import (
 	"github.com/valyala/fasthttp"
 
-	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/nginxuri"
 )
 
@@ -13,8 +12,8 @@ import (
 // fasthttp's ctx.Path() (which clamps ".." at the root instead of refusing
 // it, and decodes a NUL). As in nginx, the merge_slashes of the address's
 // default server applies: the request line is parsed before Host is read.
-// A target nginx refuses leaves x.uriInvalid set and $uri empty; serve
-// answers it with uriValid.
+// A target nginx refuses leaves x.uriInvalid set and $uri empty; serve's
+// check answers it (client.Check).
 func (x *exchange) parseURI(dflt *vhost) {
 	target := originForm(x.ctx.Request.Header.RequestURI())
 	if len(target) == 0 || target[0] != '/' {
@@ -30,22 +29,6 @@ func (x *exchange) parseURI(dflt *vhost) {
 		return
 	}
 	x.path, x.args, x.quoted = u.Path, u.Args, u.Quoted
-}
-
-// uriValid refuses the targets nginx refuses and fasthttp lets through: a
-// ".." that climbs above "/", a %-escape that decodes to NUL, a broken
-// %-escape or a control byte is nginx's 400 and `client sent invalid
-// request while reading client request line`, with the default server's
-// name and no host (nginx has not read the headers yet).
-func (x *exchange) uriValid(dflt *vhost) bool {
-	if !x.uriInvalid {
-		return true
-	}
-	if lv := errorlog.Info; x.p.errorLog(dflt, nil).Enabled(lv) {
-		f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
-		x.p.errorLog(dflt, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: nginxuri.ErrInvalid.Error(), Action: "reading client request line", Fields: &f})
-	}
-	return false
 }
 
 // expectURIValid is parseURI's verdict for the Expect: 100-continue check,
@@ -64,7 +47,8 @@ func (p *Proxy) expectURIValid(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhos
 	p.requests.begin()
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
-	x.uriValid(vhosts[0])
+	head := x.clientHead(vhosts[0])
+	head.LogInvalidURI(p.errorLog(vhosts[0], nil)) // the request line: the default server's log (levellog.go)
 	x.page(fasthttp.StatusBadRequest)
 	return nil, x.expectAnswer()
 }

@@ -162,7 +162,7 @@ func FuzzRequestTarget(f *testing.F) {
 		"/a/%zz", "/a/%", "/admin/%252e%252e/x", "/admin/..%2f..%2fx", "/u/x#frag?q", "/a?b#c",
 		"/admin/\x01", "/admin/\xc3\xbc%C3%BC", "/admin", "//adm%69n?x",
 		// fasthttp reads these as scheme-relative URLs with a bad host
-		// and refused them before the handler (reqline.go's maskTarget).
+		// and refused them before the handler (client.MaskTarget).
 		"//:://", "//[x://", "//a@b^://c", "//a:b:c://admin/x?q=1", "//admin://x",
 	} {
 		f.Add(s)

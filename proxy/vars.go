@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/client"
 	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
@@ -29,7 +30,7 @@ type exchangeVars struct {
 func (x *exchange) beginVars() {
 	v := &x.vars
 	t := x.ctx.Request.Header.RequestURI()
-	_, targetOK := parseTarget(t)
+	_, targetOK := client.TargetHost(t)
 	v.req = vars.Request{Start: x.start, URI: bstr(x.path), Args: bstr(x.args),
 		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
 		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
@@ -73,7 +74,7 @@ func (x *exchange) Request() *vars.Request {
 	r := &x.vars.req
 	r.Line = bstr(x.reqLine)
 	r.Set = x.authVars
-	r.Host = bstr(routeHost(x.ctx.Request.Header.RequestURI(), x.host))
+	r.Host = bstr(client.RouteHost(x.ctx.Request.Header.RequestURI(), x.host))
 	// The line and its CRLF, then the header lines up to the empty one
 	// (fasthttp's raw headers end with it; without headers it is 2 bytes).
 	r.Length = int64(len(x.reqLine) + 2 + max(len(x.ctx.Request.Header.RawHeaders()), 2))

@@ -1,4 +1,4 @@
-package proxy
+package client
 
 import (
 	"bytes"
@@ -19,31 +19,27 @@ import (
 //
 // None reaches an upstream. A request-line error is logged before nginx has
 // read the headers: no host field, the default server, and $host is that
-// server's name, never the CONNECT target. The 405s are decided after the
-// headers (host field, the server the host selects) and close the
-// connection too: nginx has not set keepalive yet.
+// server's name, never the CONNECT target (Refusal.AtLine). The 405s are
+// decided after the headers (host field, the server the host selects) and
+// close the connection too: nginx has not set keepalive yet.
 //
 // An absolute-form target (GET http://Evil.COM:8080/a) is nginx's: the
 // request line's host, lowercased and without its port, is $host and
-// selects the server block; $request_uri and the URI sent upstream are the
-// origin form (/a); the "host:" field of the error log stays the Host
-// header.
+// selects the server block (RouteHost); $request_uri and the URI sent
+// upstream are the origin form (/a); the "host:" field of the error log
+// stays the Host header.
 
 // targetValid applies nginx's request-line parser to the target: origin
 // form ("/..."), or absolute form with a scheme of letters (digits, '+',
 // '-', '.' after the first) and a host of letters, digits, '.' and '-', an
 // optional numeric port, then '/', '?' or the end. Anything else (authority
 // form, "*", userinfo, '_' in the host) is nginx's 400.
-func (x *exchange) targetValid(dflt *vhost) bool {
-	if _, ok := parseTarget(x.ctx.Request.Header.RequestURI()); ok {
+func (h *Head) targetValid(log *errorlog.Log) bool {
+	if _, ok := TargetHost(h.Header.RequestURI()); ok {
 		return true
 	}
-	x.vh = dflt // nginx has read no header yet: the default server
-	x.host = x.host[:0]
-	x.fields.Host, x.fields.Referrer, x.fields.Server = "", "", dflt.name
-	if lv := errorlog.Info; x.p.errorLog(dflt, nil).Enabled(lv) {
-		f := errorlog.Fields{Client: x.fields.Client, Server: dflt.name, Request: x.fields.Request}
-		x.p.errorLog(dflt, nil).Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: "client sent invalid request", Action: "reading client request line", Fields: &f})
+	if log.Enabled(errorlog.Info) {
+		h.write(log, "client sent invalid request", "reading client request line", h.lineFields())
 	}
 	return false
 }
@@ -51,18 +47,20 @@ func (x *exchange) targetValid(dflt *vhost) bool {
 // methodAllowed is nginx's ngx_http_process_request_header for CONNECT
 // (since 1.21.1) and TRACE: 405, logged with the request's fields, and the
 // connection is closed after the page.
-func (x *exchange) methodAllowed() bool {
-	m := x.ctx.Request.Header.Method()
+func (h *Head) methodAllowed(log *errorlog.Log) bool {
+	m := h.Header.Method()
 	if string(m) != "CONNECT" && string(m) != "TRACE" {
 		return true
 	}
-	x.logf(errorlog.Info, "client sent "+string(m)+" method", 0, "reading client request headers")
+	if log.Enabled(errorlog.Info) {
+		h.write(log, "client sent "+string(m)+" method", "reading client request headers", &h.Fields)
+	}
 	return false
 }
 
-// parseTarget checks a request target as nginx's parser does and returns
+// TargetHost checks a request target as nginx's parser does and returns
 // the host of an absolute-form target (nil for origin form).
-func parseTarget(t []byte) (host []byte, ok bool) {
+func TargetHost(t []byte) (host []byte, ok bool) {
 	if len(t) > 0 && t[0] == '/' {
 		return nil, true
 	}
@@ -111,10 +109,10 @@ func parseTarget(t []byte) (host []byte, ok bool) {
 	return host, len(host) > 0
 }
 
-// routeHost is the host that selects the server block: the request line's
+// RouteHost is the host that selects the server block: the request line's
 // for an absolute-form target, else the Host header.
-func routeHost(target, hostHeader []byte) []byte {
-	if h, ok := parseTarget(target); ok && h != nil {
+func RouteHost(target, hostHeader []byte) []byte {
+	if h, ok := TargetHost(target); ok && h != nil {
 		return h
 	}
 	return hostHeader
@@ -125,12 +123,12 @@ func routeHost(target, hostHeader []byte) []byte {
 // takes what follows "//" as a host, and refuses the request when that
 // host is not one ("invalid host \"::\" with multiple port delimiters"):
 // a 400 before the handler runs. nginx takes such a target as a path
-// (`$uri` "/::/"). maskTarget, fasthttp's HeaderReceived hook, runs before
+// (`$uri` "/::/"). MaskTarget, fasthttp's HeaderReceived hook, runs before
 // fasthttp parses the target and turns the leading "//" into "/ /", which
-// fasthttp reads as a path; unmaskTarget, first thing in every handler,
+// fasthttp reads as a path; UnmaskTarget, first thing in every handler,
 // puts the "//" back. No target read from a request line starts with
 // "/ /": a space ends the target.
-func maskTarget(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+func MaskTarget(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	t := h.RequestURI()
 	if len(t) > 1 && t[0] == '/' && t[1] == '/' && bytes.Contains(t, []byte("://")) {
 		m := make([]byte, 0, len(t)+1)
@@ -140,8 +138,8 @@ func maskTarget(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return fasthttp.RequestConfig{} // the server's limits and timeouts
 }
 
-// unmaskTarget undoes maskTarget.
-func unmaskTarget(ctx *fasthttp.RequestCtx) {
+// UnmaskTarget undoes MaskTarget.
+func UnmaskTarget(ctx *fasthttp.RequestCtx) {
 	t := ctx.Request.Header.RequestURI()
 	if len(t) > 2 && t[0] == '/' && t[1] == ' ' && t[2] == '/' {
 		u := make([]byte, 0, len(t)-1)

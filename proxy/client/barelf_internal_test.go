@@ -1,4 +1,4 @@
-package proxy
+package client
 
 import (
 	"bytes"
@@ -55,7 +55,7 @@ func (t *trickle) Read(p []byte) (int, error) {
 }
 
 // Whatever the sizes of the reads (fasthttp's first read is a large buffer,
-// later ones can be one byte), headLF gives the same bytes as fixing the
+// later ones can be one byte), HeadLF gives the same bytes as fixing the
 // whole stream at once: the head's line ends fixed, the body untouched.
 func TestHeadLFReadSizes(t *testing.T) {
 	inputs := []string{
@@ -80,12 +80,12 @@ func TestHeadLFReadSizes(t *testing.T) {
 		want, wantFixed := fixWhole([]byte(in))
 		for _, bufSize := range []int{1, 2, 3, 7, 64, 4096} {
 			for _, max := range []int{1, 3, 1 << 20} {
-				var h headLF
+				var h HeadLF
 				src := &trickle{b: []byte(in), max: max}
 				var got []byte
 				buf := make([]byte, bufSize)
 				for {
-					n, err := h.read(src.Read, buf)
+					n, err := h.Read(src.Read, buf)
 					got = append(got, buf[:n]...)
 					if err != nil {
 						break

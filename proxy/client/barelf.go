@@ -1,0 +1,103 @@
+package client
+
+// Bare LF line ends in a request head. nginx (like RFC 9112 section 2.2
+// allows) takes a lone LF as the end of a request line or header line, and
+// scripted clients, nginx's own test suite among them, send heads such as
+// "GET / HTTP/1.0\nHost: localhost\n\n". fasthttp's server only ends a
+// head at CRLFCRLF and would wait for a CR that never comes.
+//
+// HeadLF turns each bare LF of a connection's first request head into CRLF
+// before fasthttp reads it, and stops at the head's empty line: from there
+// every byte (the body, anything pipelined) passes untouched, so the body's
+// framing is fasthttp's alone. A connection whose head needed the fix is
+// closed after its response (Fixed: package proxy's closeIfBareLF), so no later head is ever read from a
+// stream whose head boundaries two parsers could place differently: the
+// price is keep-alive on such connections (nginx keeps them open); heads
+// that end their lines in CRLF are not affected. A bare LF in a later head
+// of a keep-alive connection is still not accepted.
+
+// HeadLF is the first head's state; the zero value is ready.
+type HeadLF struct {
+	done     bool // the head's empty line has been read: pass bytes through
+	fixed    bool // a bare LF was turned into CRLF
+	started  bool // a non-empty line has begun (leading empty lines don't end a head)
+	prevCR   bool
+	lineUsed bool // the current line has a byte other than CR
+	pending  byte // the LF of a CRLF that did not fit a one-byte read
+	hasPend  bool
+}
+
+// Read fills b from raw, fixing line ends until the head is over.
+func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
+	if h.hasPend && len(b) > 0 {
+		h.hasPend = false
+		b[0] = h.pending
+		return 1, nil
+	}
+	if h.done || len(b) == 0 {
+		return raw(b)
+	}
+	// Read into the back half and write the fixed bytes from the front:
+	// each input byte becomes at most two, so the writer never overtakes
+	// the reader (after i inputs it has written at most 2i bytes, and the
+	// next input is at start+i with start >= i). A one-byte read keeps the
+	// LF of a CRLF it made for the next call.
+	start, size := len(b)-len(b)/2, len(b)/2
+	if len(b) == 1 {
+		start, size = 0, 1
+	}
+	n, err := raw(b[start : start+size])
+	in := b[start : start+n]
+	w := 0
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		if h.done {
+			w += copy(b[w:], in[i:])
+			break
+		}
+		switch c {
+		case '\n':
+			if !h.prevCR {
+				h.fixed = true
+				b[w] = '\r'
+				w++
+				if w == len(b) { // one-byte read: the LF comes with the next
+					h.pending, h.hasPend = '\n', true
+					h.endLine()
+					return w, nil // a read error comes again after it
+				}
+			}
+			b[w] = '\n'
+			w++
+			h.endLine()
+		case '\r':
+			b[w] = c
+			w++
+			h.prevCR = true
+		default:
+			b[w] = c
+			w++
+			h.prevCR = false
+			h.lineUsed = true
+		}
+	}
+	return w, err
+}
+
+// endLine is an LF: an empty line after the request line ends the head.
+func (h *HeadLF) endLine() {
+	if !h.lineUsed && h.started {
+		h.done = true
+	}
+	if h.lineUsed {
+		h.started = true
+	}
+	h.prevCR, h.lineUsed = false, false
+}
+
+// Fixed reports whether a bare LF of the head was turned into CRLF.
+func (h *HeadLF) Fixed() bool { return h.fixed }
+
+// Stop passes every byte from here on untouched: what follows is no
+// HTTP/1 head (HTTP/2 frames after the preface).
+func (h *HeadLF) Stop() { h.done = true }

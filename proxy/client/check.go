@@ -1,0 +1,339 @@
+package client
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
+	"spillway/proxy/internal/nginxuri"
+)
+
+// Head is what the checks read of a request head fasthttp parsed.
+type Head struct {
+	Header *fasthttp.RequestHeader
+	// Fields are the request's log fields: the client, the server the
+	// Host line (or an absolute target) chose, the request line as read,
+	// host and referrer.
+	Fields errorlog.Fields
+	Conn   uint64 // nginx's *N
+	// Default is the address's default server, nginx's until it has read
+	// the Host line; Chosen is the server the Host line chose.
+	Default, Chosen Server
+	HTTP2           bool // from an HTTP/2 stream: HTTP/2.0 is no request line
+	// URIInvalid: nginx's URI parser refused the target
+	// (nginxuri.Parse).
+	URIInvalid bool
+}
+
+// Server is a server block as the checks see it: the name nginx logs as
+// "server:" and its settings.
+type Server struct {
+	Name string
+	Conf *config.Server
+}
+
+// Refusal is nginx's answer to a request it refuses before its phases. A
+// zero Status means the request passed.
+type Refusal struct {
+	Status int
+	// Close: the connection closes after the answer, error page or not
+	// (nginx's 405 for CONNECT and TRACE comes before keepalive is set).
+	Close bool
+	// AtLine: refused in the request line's target, before nginx read a
+	// header: the default server answers, with no host or referrer.
+	AtLine bool
+	// Request, when not empty, is the $request nginx has: only what one
+	// buffer held of a request line too long for it (414).
+	Request string
+}
+
+// Check is what nginx checks of a request before its server rewrite
+// phase, in nginx's order; each refusal has written its line to log (at
+// info) by the time Check returns it. Header names nginx ignores (not
+// forwarded) are appended to ignored, which Check returns.
+func Check(h *Head, log *errorlog.Log, ignored [][]byte) (Refusal, [][]byte) {
+	if !h.methodValid(log) { // "get /": nginx takes A-Z, '_' and '-' only
+		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
+	}
+	if !h.targetValid(log) { // CONNECT host:port, "*": nginx's 400 (target.go)
+		return Refusal{Status: fasthttp.StatusBadRequest, AtLine: true}, ignored
+	}
+	ok, ignored := h.headerNamesValid(log, ignored) // a name fasthttp let through but nginx refuses
+	if !ok {
+		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
+	}
+	if !h.versionSupported(log) { // HTTP/2.0 and up in a request line: nginx's 505
+		return Refusal{Status: fasthttp.StatusHTTPVersionNotSupported}, ignored
+	}
+	if h.URIInvalid { // "/../x", "%00": nginx's 400 (nginxuri)
+		h.LogInvalidURI(log)
+		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
+	}
+	if r := h.linesFit(log); r.Status != 0 { // one line over a large header buffer: nginx's 414 / 494
+		return r, ignored
+	}
+	if !h.methodAllowed(log) { // CONNECT, TRACE: nginx's 405, then close (target.go)
+		return Refusal{Status: fasthttp.StatusMethodNotAllowed, Close: true}, ignored
+	}
+	return Refusal{}, ignored
+}
+
+// write logs msg at info with fields f.
+func (h *Head) write(log *errorlog.Log, msg, action string, f *errorlog.Fields) {
+	log.Write(&errorlog.Entry{Level: errorlog.Info, Conn: h.Conn, Msg: msg, Action: action, Fields: f})
+}
+
+// lineFields are the fields of a line logged before nginx read a header:
+// the client, the default server and the request line.
+func (h *Head) lineFields() *errorlog.Fields {
+	return &errorlog.Fields{Client: h.Fields.Client, Server: h.Default.Name, Request: h.Fields.Request}
+}
+
+// methodValid refuses what nginx refuses and fasthttp lets through: a
+// method with a byte other than A-Z, '_' and '-' ("get") is nginx's 400
+// and `client sent invalid method while reading client request line`,
+// with the default server's name and no host (nginx has not read the
+// headers yet).
+func (h *Head) methodValid(log *errorlog.Log) bool {
+	for _, c := range h.Header.Method() {
+		if (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			if log.Enabled(errorlog.Info) {
+				h.write(log, "client sent invalid method", "reading client request line", h.lineFields())
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// versionSupported refuses what nginx refuses and fasthttp lets through:
+// a request line whose major version is above 1 ("GET / HTTP/2.0" in plain
+// text) gets nginx's 505 and `client sent invalid version while reading
+// client request line` (without the host field: nginx has not read the
+// headers yet).
+func (h *Head) versionSupported(log *errorlog.Log) bool {
+	if h.HTTP2 {
+		return true // HTTP/2.0 from an HTTP/2 stream, not a request line
+	}
+	proto := h.Header.Protocol()
+	if len(proto) < 6 || !bytes.HasPrefix(proto, []byte("HTTP/")) || proto[5] <= '1' {
+		return true
+	}
+	if log.Enabled(errorlog.Info) {
+		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Fields.Server, Request: h.Fields.Request}
+		h.write(log, "client sent invalid version", "reading client request line", &f)
+	}
+	return false
+}
+
+// LogInvalidURI writes nginx's line for a target its URI parser refuses
+// (URIInvalid): a ".." that climbs above "/", a %-escape that decodes to
+// NUL, a broken %-escape or a control byte is nginx's 400 and `client sent
+// invalid request while reading client request line`, with the default
+// server's name and no host (nginx has not read the headers yet).
+func (h *Head) LogInvalidURI(log *errorlog.Log) {
+	if log.Enabled(errorlog.Info) {
+		h.write(log, nginxuri.ErrInvalid.Error(), "reading client request line", h.lineFields())
+	}
+}
+
+// headerNamesValid refuses what nginx refuses and fasthttp lets through:
+// a header name with a byte that is not an HTTP token character (a space
+// inside the name, a control byte: `client sent invalid header line:
+// "Bad\x20..."`), and Content-Length together with chunked
+// Transfer-Encoding. Both get nginx's 400. A name with a token character
+// nginx does not take in names ('_' unless underscores_in_headers is on,
+// '.', '!', ...) is dropped, as nginx's ignore_invalid_headers does
+// (namesInOrder).
+func (h *Head) headerNamesValid(log *errorlog.Log, ignored [][]byte) (bool, [][]byte) {
+	unusual := false
+names:
+	for k := range h.Header.All() {
+		for _, c := range k {
+			if !isNginxNameChar(c) {
+				unusual = true
+				break names
+			}
+		}
+	}
+	if unusual {
+		var ok, bad bool
+		ok, bad, ignored = h.namesInOrder(log, ignored)
+		if !ok {
+			return false, ignored
+		}
+		if bad { // not found in the raw lines: report what fasthttp parsed
+			for k := range h.Header.All() {
+				for i, c := range k {
+					if !isTokenChar(c) {
+						if log.Enabled(errorlog.Info) {
+							h.write(log, `client sent invalid header line: "`+httphead.EscapeUpTo(k, i)+`..."`, "reading client request headers", &h.Fields)
+						}
+						return false, ignored
+					}
+				}
+			}
+		}
+	}
+	if h.Header.ContentLength() == -1 && rawHasHeader(h.Header.RawHeaders(), "content-length") {
+		// fasthttp lets chunked win and drops the length; nginx refuses
+		// the ambiguity outright (request smuggling's classic shape).
+		if log.Enabled(errorlog.Info) {
+			h.write(log, `client sent "Content-Length" and "Transfer-Encoding" headers at the same time`, "reading client request headers", &h.Fields)
+		}
+		return false, ignored
+	}
+	return true, ignored
+}
+
+// linesFit is nginx's large_client_header_buffers rule, which fasthttp
+// (one read buffer of number × size for the whole head) lacks: a head
+// larger than client_header_buffer_size must have its request line and
+// each header line fit in ONE buffer of size. A longer request line is
+// 414 and `client sent too long URI while reading client request line`
+// (request, and $request in the access log: the first size bytes of the
+// line and its CRLF); a longer header line is nginx's 494
+// (400 "Request Header Or Cookie Too Large") and `client sent too long
+// header line: "<first size bytes, at most 1748>..."`, with host and
+// referrer only if they came before it. The zero Refusal: the head fits.
+func (h *Head) linesFit(log *errorlog.Log) Refusal {
+	sc := h.Chosen.Conf
+	size := int(sc.LargeClientHeaderBuffers.Size)
+	line := h.Fields.Request
+	raw := h.Header.RawHeaders()
+	head := len(line) + 2 + len(raw) + 2
+	if head <= int(sc.ClientHeaderBufferSize) || (len(line)+2 <= size && len(raw) <= size) {
+		return Refusal{} // the common case: no line can be over the limit
+	}
+	if len(line)+2 > size {
+		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Fields.Server, Request: (line + "\r\n")[:size]}
+		h.write(log, "client sent too long URI", "reading client request line", &f)
+		// $request too is what nginx's buffer holds of the line.
+		return Refusal{Status: fasthttp.StatusRequestURITooLong, Request: f.Request}
+	}
+	host, referer := false, false
+	for len(raw) > 0 {
+		var l []byte
+		l, raw = httphead.CutLine(raw)
+		if len(l)+2 > size {
+			f := h.Fields
+			if !host {
+				f.Host = ""
+			}
+			if !referer {
+				f.Referrer = ""
+			}
+			q := (string(l) + "\r\n")[:min(size, 1748)] // nginx quotes its buffer: a CR too, at the edge
+			h.write(log, `client sent too long header line: "`+q+`..."`, "reading client request headers", &f)
+			return Refusal{Status: 494}
+		}
+		host = host || (len(l) > 5 && bytes.EqualFold(l[:5], []byte("host:")))
+		referer = referer || (len(l) > 8 && bytes.EqualFold(l[:8], []byte("referer:")))
+	}
+	return Refusal{}
+}
+
+// namesInOrder is nginx's header-name check, line by line in the order
+// the client sent them, for a head with an unusual name (the rare case): a
+// name byte that is not a token character is nginx's 400, `client sent
+// invalid header line: "Bad\x20..."` (ok false); a name with '_' (unless
+// underscores_in_headers is on in the server chosen so far) or another
+// token character nginx does not take in names is logged at info with the
+// whole line, `client sent invalid header line: "X_Under: 1"`, and
+// appended to ignored so that it is not forwarded. As in nginx, the server
+// (its name and its underscores_in_headers) is the default one until the
+// Host line, and host and referrer are logged once they came. bad reports
+// a name fasthttp holds with a non-token byte that the raw lines did not
+// show.
+func (h *Head) namesInOrder(log *errorlog.Log, ignored [][]byte) (ok, bad bool, _ [][]byte) {
+	srv, host, referer := h.Default, false, false
+	fields := func() *errorlog.Fields {
+		f := h.Fields
+		f.Server = srv.Name
+		if !host {
+			f.Host = ""
+		}
+		if !referer {
+			f.Referrer = ""
+		}
+		return &f
+	}
+	raw := h.Header.RawHeaders()
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = httphead.CutLine(raw)
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+			continue // a folded line belongs to the value before it
+		}
+		name, _, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			continue
+		}
+		ignore := false
+		for i, c := range name {
+			if !isTokenChar(c) {
+				h.write(log, `client sent invalid header line: "`+httphead.EscapeUpTo(line, i)+`..."`, "reading client request headers", fields())
+				return false, false, ignored
+			}
+			if !isNginxNameChar(c) && (c != '_' || !srv.Conf.UnderscoresInHeaders) {
+				ignore = true
+			}
+		}
+		if ignore {
+			if log.Enabled(errorlog.Info) {
+				q := bytes.TrimRight(line, " \t")
+				h.write(log, `client sent invalid header line: "`+string(q)+`"`, "reading client request headers", fields())
+			}
+			ignored = append(ignored, name)
+			continue
+		}
+		switch {
+		case !host && bytes.EqualFold(name, []byte("host")):
+			host, srv = true, h.Chosen
+		case bytes.EqualFold(name, []byte("referer")):
+			referer = true
+		}
+	}
+	for k := range h.Header.All() {
+		for _, c := range k {
+			if !isTokenChar(c) {
+				return true, true, ignored
+			}
+		}
+	}
+	return true, false, ignored
+}
+
+// isNginxNameChar reports whether nginx takes c in a header name as it is
+// (its lowcase table): letters, digits and '-'.
+func isNginxNameChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
+}
+
+// rawHasHeader reports whether the raw header block (no request line)
+// has a line named lowerName.
+func rawHasHeader(raw []byte, lowerName string) bool {
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = httphead.CutLine(raw)
+		if len(line) > len(lowerName) && line[len(lowerName)] == ':' &&
+			bytes.EqualFold(line[:len(lowerName)], []byte(lowerName)) {
+			return true
+		}
+	}
+	return false
+}
+
+// isTokenChar reports whether c may appear in a header name (RFC 9110
+// tchar).
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return c < 0x7f && c > 0x20 && strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}

@@ -1,0 +1,139 @@
+package client_test
+
+import (
+	"bufio"
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/client"
+	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
+)
+
+// head parses raw as fasthttp's server would and describes it as the
+// proxy does: the default server "dflt", the server Host chose "chosen".
+func head(t *testing.T, raw string, chosen *config.Server) *client.Head {
+	t.Helper()
+	h := &fasthttp.RequestHeader{}
+	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatalf("%q: %v", raw, err)
+	}
+	line := string(h.Method()) + " " + string(h.RequestURI()) + " " + string(h.Protocol())
+	dflt := &config.Server{ClientHeaderBufferSize: 1024, LargeClientHeaderBuffers: config.Buffers{N: 4, Size: 8192}}
+	return &client.Head{
+		Header: h, Conn: 7,
+		Fields:  errorlog.Fields{Client: "127.0.0.1", Server: "chosen", Request: line, Host: string(h.Host()), Referrer: string(h.Peek("Referer"))},
+		Default: client.Server{Name: "dflt", Conf: dflt}, Chosen: client.Server{Name: "chosen", Conf: chosen},
+	}
+}
+
+// Check answers each head nginx refuses with nginx's status and info line
+// (the fields as nginx has them at that point), and lets the rest through.
+func TestCheckLikeNginx(t *testing.T) {
+	std := &config.Server{ClientHeaderBufferSize: 1024, LargeClientHeaderBuffers: config.Buffers{N: 4, Size: 8192}}
+	small := &config.Server{ClientHeaderBufferSize: 64, LargeClientHeaderBuffers: config.Buffers{N: 4, Size: 64}}
+	long := strings.Repeat("a", 80)
+	for _, c := range []struct {
+		name, raw  string
+		conf       *config.Server
+		uriInvalid bool
+		want       client.Refusal
+		line       string // the error-log line's tail, "" for none
+		ignored    string
+	}{
+		{name: "valid", raw: "GET / HTTP/1.1\r\nHost: a\r\n\r\n"},
+		{name: "lowercase method", raw: "get / HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 400},
+			line: `*7 client sent invalid method while reading client request line, client: 127.0.0.1, server: dflt, request: "get / HTTP/1.1"`},
+		{name: "asterisk", raw: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 400, AtLine: true},
+			line: `*7 client sent invalid request while reading client request line, client: 127.0.0.1, server: dflt, request: "OPTIONS * HTTP/1.1"`},
+		{name: "space in a name", raw: "GET / HTTP/1.1\r\nHost: a\r\nBad Name: 1\r\n\r\n", want: client.Refusal{Status: 400},
+			line: `*7 client sent invalid header line: "Bad\x20..." while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a"`},
+		{name: "underscore ignored", raw: "GET / HTTP/1.1\r\nX_Under: 1\r\nHost: a\r\n\r\n", ignored: "X_Under",
+			line: `*7 client sent invalid header line: "X_Under: 1" while reading client request headers, client: 127.0.0.1, server: dflt, request: "GET / HTTP/1.1"`},
+		{name: "length and chunked", raw: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", want: client.Refusal{Status: 400},
+			line: `client sent "Content-Length" and "Transfer-Encoding" headers at the same time while reading client request headers, client: 127.0.0.1, server: chosen, request: "POST / HTTP/1.1", host: "a"`},
+		{name: "version 2 in a line", raw: "GET / HTTP/2.0\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 505},
+			line: `client sent invalid version while reading client request line, client: 127.0.0.1, server: chosen, request: "GET / HTTP/2.0"`},
+		{name: "uri", raw: "GET /../x HTTP/1.1\r\nHost: a\r\n\r\n", uriInvalid: true, want: client.Refusal{Status: 400},
+			line: `client sent invalid request while reading client request line, client: 127.0.0.1, server: dflt, request: "GET /../x HTTP/1.1"`},
+		{name: "long URI", raw: "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", conf: small,
+			want: client.Refusal{Status: 414, Request: ("GET /" + long + " HTTP/1.1\r\n")[:64]},
+			line: `client sent too long URI while reading client request line, client: 127.0.0.1, server: chosen, request: "GET /` + long[:59] + `"`},
+		{name: "long header line", raw: "GET / HTTP/1.1\r\nX-Long: " + long + "\r\nHost: a\r\n\r\n", conf: small, want: client.Refusal{Status: 494},
+			line: `client sent too long header line: "X-Long: ` + long[:56] + `..." while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1"`},
+		{name: "TRACE", raw: "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 405, Close: true},
+			line: `client sent TRACE method while reading client request headers, client: 127.0.0.1, server: chosen, request: "TRACE / HTTP/1.1", host: "a"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conf := c.conf
+			if conf == nil {
+				conf = std
+			}
+			h := head(t, c.raw, conf)
+			h.URIInvalid = c.uriInvalid
+			var out bytes.Buffer
+			log := errorlog.New(&out, errorlog.Info, errorlog.Options{PID: 1})
+			got, ignored := client.Check(h, log, nil)
+			if got != c.want {
+				t.Errorf("refusal %+v, want %+v", got, c.want)
+			}
+			if c.line == "" && out.Len() != 0 || !strings.Contains(out.String(), c.line) {
+				t.Errorf("log %q, want a line with %q", out.String(), c.line)
+			}
+			if got := string(bytes.Join(ignored, []byte(","))); got != c.ignored {
+				t.Errorf("ignored %q, want %q", ignored, c.ignored)
+			}
+		})
+	}
+}
+
+// An absolute-form target names the server; anything but origin or
+// absolute form is refused.
+func TestTargetHost(t *testing.T) {
+	for target, want := range map[string]string{
+		"/a":                       "",
+		"http://Example.com:80/a":  "Example.com",
+		"http://[::1]:8080?q":      "[::1]",
+		"example.com:443":          "refused",
+		"*":                        "refused",
+		"http://u@h/":              "refused",
+		"http://under_score.com/a": "refused",
+	} {
+		host, ok := client.TargetHost([]byte(target))
+		got := string(host)
+		if !ok {
+			got = "refused"
+		}
+		if got != want {
+			t.Errorf("%q: %q, want %q", target, got, want)
+		}
+	}
+	if h := client.RouteHost([]byte("http://b/x"), []byte("a")); string(h) != "b" {
+		t.Errorf("RouteHost: %q, want the line's host", h)
+	}
+	if h := client.RouteHost([]byte("/x"), []byte("a")); string(h) != "a" {
+		t.Errorf("RouteHost: %q, want the Host header", h)
+	}
+}
+
+// A "//" target with a "://" further on goes through fasthttp's parser as
+// a path ("/ /..." between the hooks) and comes back as sent; other
+// targets are left alone.
+func TestMaskTargetRoundTrip(t *testing.T) {
+	for _, target := range []string{"//:://", "//a:b:c://admin/x?q=1", "//plain", "/a://b", "/"} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetRequestURI(target)
+		client.MaskTarget(&ctx.Request.Header)
+		masked := string(ctx.Request.Header.RequestURI())
+		if want := strings.HasPrefix(target, "//") && strings.Contains(target, "://"); strings.HasPrefix(masked, "/ /") != want {
+			t.Errorf("%q masked as %q", target, masked)
+		}
+		client.UnmaskTarget(&ctx)
+		if got := string(ctx.Request.Header.RequestURI()); got != target {
+			t.Errorf("%q came back as %q", target, got)
+		}
+	}
+}
