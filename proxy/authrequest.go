@@ -102,7 +102,7 @@ func authSetNames(cfg *config.Config) []string {
 	}
 	for _, sc := range cfg.Servers {
 		add(&sc.AuthRequest)
-		for _, lc := range sc.Locations {
+		for _, lc := range sc.AllLocations() {
 			add(&lc.AuthRequest)
 		}
 	}

@@ -96,6 +96,28 @@ type clientReadError struct{ err error }
 func (e *clientReadError) Error() string { return "reading client request body: " + e.err.Error() }
 func (e *clientReadError) Unwrap() error { return e.err }
 
+// declaredTooLarge is the check of nginx's find-config phase
+// (ngx_http_core_find_config_phase): a declared Content-Length over the
+// client_max_body_size of the location found (the server's when none is)
+// answers 413, logged as readBody does, before the location's rewrite
+// phase, so also in front of a return, a rewrite, files and auto_redirect;
+// again after each rewrite that changes $uri. A body already read (an
+// internal redirect after proxying began), or discarded by an error page
+// (its redirect: nginx's r->discard_body), is not refused again.
+func (x *exchange) declaredTooLarge() bool {
+	limit := x.vh.conf.ClientMaxBodySize
+	if x.loc != nil {
+		limit = x.loc.conf.ClientMaxBodySize
+	}
+	cl := x.ctx.Request.Header.ContentLength()
+	if x.body != nil || x.errPage.code != 0 || cl <= 0 || limit <= 0 || int64(cl) <= limit {
+		return false
+	}
+	x.logf(errorlog.Error, "client intended to send too large body: "+strconv.Itoa(cl)+" bytes", 0, "")
+	x.page(fasthttp.StatusRequestEntityTooLarge)
+	return true
+}
+
 // readBody receives the client's body before any upstream is contacted
 // (proxy_request_buffering on), enforcing client_max_body_size the way nginx
 // does: a declared Content-Length over the limit is refused at once; a

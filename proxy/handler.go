@@ -145,14 +145,22 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	if vh.rw != nil && vh.rw.ret != nil { // nginx invites the body it discards (rewrite.go)
 		return fasthttp.StatusContinue
 	}
-	if vh.autoRedirect(path) { // nginx's 301 comes first, and no 100 Continue (redirect.go)
+	// nginx's find-config phase: a client's internal location is 404
+	// (guarded), else a declared body over the location's (the server's)
+	// client_max_body_size is 413, before auto_redirect's 301 and the
+	// location's return (declaredTooLarge).
+	loc := vh.match(path)
+	limit := vh.conf.ClientMaxBodySize
+	if loc != nil {
+		limit = loc.conf.ClientMaxBodySize
+	}
+	tooLarge := (loc == nil || !loc.conf.Internal) && cl > 0 && limit != 0 && int64(cl) > limit
+	if !tooLarge && vh.autoRedirect(path) { // nginx's 301, and no 100 Continue (redirect.go)
 		return p.expectRedirect(ctx, s, vhosts)
 	}
-	loc := vh.match(path)
-	if loc != nil && loc.rw != nil && loc.rw.ret != nil {
+	if !tooLarge && loc != nil && loc.rw != nil && loc.rw.ret != nil {
 		return fasthttp.StatusContinue
 	}
-	tooLarge := loc != nil && loc.group != nil && cl > 0 && loc.conf.ClientMaxBodySize != 0 && int64(cl) > loc.conf.ClientMaxBodySize
 	if !tooLarge && !guarded(vh, loc) {
 		return fasthttp.StatusContinue
 	}
@@ -161,7 +169,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	x.begin(p, s, ctx, vhosts)
 	x.errPage.located = true // the location's error_page answers
 	if tooLarge {
-		x.readBody() // refuses on the declared length alone
+		x.declaredTooLarge() // refuses on the declared length alone
 	} else if x.accessPhases(true) { // a refused client is never invited to send its body
 		ctx.SetUserValue(accessDone{}, true) // serve goes on without a second check
 		x.discard()

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+
 	"github.com/valyala/fasthttp"
 	"spillway/proxy/config"
 
@@ -15,22 +17,38 @@ import (
 // location's upstream ("/"'s, or a regex's).
 
 // autoRedirect reports whether path gets nginx's 301 to path+"/".
-func (vh *vhost) autoRedirect(path []byte) bool {
-	n := len(path)
-	if n == 0 || vh.slashed[string(path)] == nil {
-		return false
+func (vh *vhost) autoRedirect(path []byte) bool { return vh.slashedFor(path) != nil }
+
+// slashedFor is the location whose auto_redirect answers path, or nil:
+// nginx's static search, level by level (a server's locations, then those
+// nested in the longest prefix that matched), stops at a location named
+// exactly path, or at a proxying one named path+"/".
+func (vh *vhost) slashedFor(path []byte) *location {
+	if len(path) == 0 {
+		return nil
 	}
-	for _, l := range vh.exact {
-		if len(l.conf.Path) == n && string(path) == l.conf.Path {
-			return false
+	for t := &vh.locTree; t != nil; {
+		for _, l := range t.exact {
+			if string(path) == l.conf.Path {
+				return nil
+			}
 		}
-	}
-	for _, l := range vh.prefix {
-		if len(l.conf.Path) == n && string(path) == l.conf.Path {
-			return false
+		var longest *location
+		for _, l := range t.prefix {
+			if bytes.HasPrefix(path, []byte(l.conf.Path)) {
+				longest = l
+				break
+			}
 		}
+		if l := t.slashed[string(path)]; l != nil && (longest == nil || longest.conf.Path != string(path)) {
+			return l
+		}
+		if longest == nil {
+			return nil
+		}
+		t = longest.nested
 	}
-	return true
+	return nil
 }
 
 // slashedLocations indexes a server's proxying exact and prefix locations
@@ -63,7 +81,7 @@ func (x *exchange) redirectSlash() {
 	// The slashed location's absolute_redirect...; a directory a static
 	// location serves (files.go) redirects with that location's own.
 	var rd config.Redirect
-	if l := x.vh.slashed[string(x.path)]; l != nil {
+	if l := x.vh.slashedFor(x.path); l != nil {
 		rd = l.conf.Redirect
 	} else if x.loc != nil {
 		rd = x.loc.conf.Redirect

@@ -485,7 +485,7 @@ func (ls *logSet) acquire(s *site) error {
 	var all []config.AccessLog
 	for _, sc := range s.cfg.Servers {
 		all = append(all, sc.AllAccessLogs()...)
-		for _, l := range sc.Locations {
+		for _, l := range sc.AllLocations() {
 			all = append(all, l.AccessLogs...)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"regexp"
 
 	"github.com/valyala/fasthttp"
 
@@ -194,6 +195,9 @@ func (x *exchange) rewritePhases() bool {
 			}
 			// The location's error_log from here on (levellog.go).
 			x.logLocationDebug()
+			if x.declaredTooLarge() { // nginx's 413, before the location's rewrites and auto_redirect (body.go)
+				return true
+			}
 			if x.vh.autoRedirect(x.path) { // "/admin" for "location /admin/ { proxy_pass ...": nginx's 301 (redirect.go)
 				x.redirectSlash()
 				return true
@@ -268,6 +272,7 @@ func (x *exchange) rewrite(sc *rewritePhase, rw *compiledRewrite) scriptEnd {
 		return scriptOn
 	}
 	x.caps.src, x.caps.loc = string(x.path), m
+	x.setCaptures(rw.conf.Regex, m)
 	if rw.conf.Redirects() {
 		loc := x.rewriteLocation(rw)
 		if sc.log {
@@ -387,6 +392,7 @@ func (x *exchange) test(sc *rewritePhase, c *compiledCond) bool {
 		}
 		if m != nil {
 			x.caps.src, x.caps.loc = string(left), m
+			x.setCaptures(c.conf.Regex, m)
 		}
 		return (m != nil) != neg
 	}
@@ -430,9 +436,52 @@ func (x *exchange) findLocation() {
 		x.setLocation(x.vh.match(x.path))
 	}
 	x.caps.src, x.caps.loc = "", nil
-	if x.loc != nil && x.loc.conf.Regex != nil && x.loc.rw != nil { // only a script reads them
+	if x.loc != nil {
+		x.outerCaptures(x.loc.parent)
+	}
+	if x.loc != nil && x.loc.conf.Regex != nil && (x.loc.rw != nil || x.loc.named) { // only a script or named captures read them
 		x.caps.src = string(x.path)
 		x.caps.loc = config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path)
+		x.setCaptures(x.loc.conf.Regex, x.caps.loc)
+	}
+}
+
+// outerCaptures runs the regexes of the locations l is nested in, l
+// included, outermost first: each matched to reach the location found,
+// and nginx's $1..$9 and named captures are what the last regex run set.
+func (x *exchange) outerCaptures(l *location) {
+	if l == nil {
+		return
+	}
+	x.outerCaptures(l.parent)
+	if l.conf.Regex != nil {
+		x.caps.src = string(x.path)
+		x.caps.loc = config.FindSubmatchIndexPCRE(l.conf.Regex, x.path)
+		x.setCaptures(l.conf.Regex, x.caps.loc)
+	}
+}
+
+// setCaptures sets the variables of re's named captures from its match m
+// on x.caps.src, as ngx_http_regex_exec does: each keeps its value until
+// another regex that names it matches (a group that did not take part
+// reads "").
+func (x *exchange) setCaptures(re *regexp.Regexp, m []int) {
+	if m == nil || len(x.site.cfg.Captures) == 0 {
+		return
+	}
+	for i, name := range re.SubexpNames() {
+		if name == "" {
+			continue
+		}
+		slot, ok := x.site.maps.SetIndex(name)
+		if !ok || slot >= len(x.authVars) {
+			continue
+		}
+		v := []byte{} // set, maybe to ""
+		if m[2*i] >= 0 {
+			v = append(v, x.caps.src[m[2*i]:m[2*i+1]]...)
+		}
+		x.authVars[slot] = v
 	}
 }
 

@@ -51,20 +51,31 @@ type vhost struct {
 	rw     *rewritePhase // the server's rewrite, set, if, break, return (rewrite.go)
 	name   string        // first server_name: what nginx logs as "server:"
 	names  []string
+
+	headers *respHeaders         // the server's add_header, expires (headers.go)
+	named   map[string]*location // "@name" locations, by name (try_files)
+	elog    *levelLog            // the server's error_log; nil: the main one (levellog.go)
+
+	locTree // the server's exact, prefix and regex locations (nested ones in each)
+}
+
+// locTree is one level of locations: a server's, or those nested in one
+// location.
+type locTree struct {
 	exact  []*location // "= /path", in file order
 	prefix []*location // prefix and "^~" locations, longest first
 	regex  []*location // "~" and "~*", in file order
 	// slashed: proxying locations named "/x/" by "/x", for nginx's
 	// auto_redirect (redirect.go)
 	slashed map[string]*location
-	headers *respHeaders         // the server's add_header, expires (headers.go)
-	named   map[string]*location // "@name" locations, by name (try_files)
-	elog    *levelLog            // the server's error_log; nil: the main one (levellog.go)
 }
 
 // location is one location block with everything a request needs precomputed.
 type location struct {
 	conf   *config.Location
+	nested *locTree  // the locations nested in this one; nil when none
+	parent *location // the location this one is nested in; nil in a server
+	named  bool      // its regex has named captures, which set variables (rewrite.go)
 	group  *upstream.Group
 	scheme string
 	tls    *upstream.TLS // https://: proxy_ssl_* for this group (upstream_tls.go)
@@ -106,7 +117,7 @@ type compiledHeader struct {
 // the same name and shape exists, so keepalive caches survive a reload.
 func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, error) {
 	s := &site{cfg: cfg, groups: map[string]*upstream.Group{}, listeners: map[string][]*vhost{}}
-	maps, err := vars.CompileVars(cfg.Maps, authSetNames(cfg), cfg.SetVars) // auth_request_set's (authrequest.go) and set's (rewrite.go) too
+	maps, err := vars.CompileVars(cfg.Maps, append(authSetNames(cfg), cfg.Captures...), cfg.SetVars) // auth_request_set's (authrequest.go), named captures' and set's (rewrite.go) too
 	if err != nil {
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
@@ -136,38 +147,19 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		if vh.rw, err = compileScript(sc.Script, sc.RewriteLog, sc.Redirect, s.maps, nil); err != nil {
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
-		built := make([]*location, 0, len(sc.Locations))
-		for li, lc := range sc.Locations {
-			loc, err := s.buildLocation(lc, now, prev)
-			if err != nil {
-				return nil, fmt.Errorf("http.servers[%d].locations[%d] (%s): %w", si, li, lc.Path, err)
-			}
-			built = append(built, loc)
-			switch lc.Match {
-			case config.MatchExact:
-				vh.exact = append(vh.exact, loc)
-			case config.MatchRegex, config.MatchRegexCaseless:
-				vh.regex = append(vh.regex, loc)
-			case config.MatchNamed: // try_files's @name only (files.go)
-				if vh.named == nil {
-					vh.named = map[string]*location{}
-				}
-				vh.named[lc.Path] = loc
-			default:
-				vh.prefix = append(vh.prefix, loc)
-			}
+		var built []builtLocation
+		if vh.locTree, err = s.buildTree(vh, nil, sc.Locations, fmt.Sprintf("http.servers[%d]", si), now, prev, &built); err != nil {
+			return nil, err
 		}
-		sort.SliceStable(vh.prefix, func(i, j int) bool { return len(vh.prefix[i].conf.Path) > len(vh.prefix[j].conf.Path) })
 		// auth_request's URI is routed once every location is known.
 		if vh.authRq, err = s.compileAuthRequest(vh, &sc.AuthRequest); err != nil {
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
-		for li, loc := range built {
-			if loc.authRq, err = s.compileAuthRequest(vh, &loc.conf.AuthRequest); err != nil {
-				return nil, fmt.Errorf("http.servers[%d].locations[%d] (%s): %w", si, li, loc.conf.Path, err)
+		for _, b := range built {
+			if b.loc.authRq, err = s.compileAuthRequest(vh, &b.loc.conf.AuthRequest); err != nil {
+				return nil, fmt.Errorf("%s (%s): %w", b.key, b.loc.conf.Path, err)
 			}
 		}
-		vh.slashed = slashedLocations(vh.exact, vh.prefix)
 		for _, l := range sc.Listen {
 			s.listeners[l] = append(s.listeners[l], vh)
 		}
@@ -186,8 +178,54 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 	return s, nil
 }
 
+// builtLocation is one location buildTree built, and its key for errors.
+type builtLocation struct {
+	loc *location
+	key string
+}
+
+// buildTree builds the locations of one level (a server's, key, or those
+// nested in the location parent) and, in each, those nested in it; every
+// location built is appended to built. Named locations go to vh.named
+// (config allows them in a server only).
+func (s *site) buildTree(vh *vhost, parent *location, lcs []*config.Location, key string, now func() time.Time, prev *site, built *[]builtLocation) (locTree, error) {
+	var t locTree
+	for li, lc := range lcs {
+		lkey := fmt.Sprintf("%s.locations[%d]", key, li)
+		loc, err := s.buildLocation(lc, now, prev)
+		if err != nil {
+			return t, fmt.Errorf("%s (%s): %w", lkey, lc.Path, err)
+		}
+		loc.parent = parent
+		*built = append(*built, builtLocation{loc, lkey})
+		if len(lc.Locations) > 0 {
+			nested, err := s.buildTree(vh, loc, lc.Locations, lkey, now, prev, built)
+			if err != nil {
+				return t, err
+			}
+			loc.nested = &nested
+		}
+		switch lc.Match {
+		case config.MatchExact:
+			t.exact = append(t.exact, loc)
+		case config.MatchRegex, config.MatchRegexCaseless:
+			t.regex = append(t.regex, loc)
+		case config.MatchNamed: // try_files's @name only (files.go)
+			if vh.named == nil {
+				vh.named = map[string]*location{}
+			}
+			vh.named[lc.Path] = loc
+		default:
+			t.prefix = append(t.prefix, loc)
+		}
+	}
+	sort.SliceStable(t.prefix, func(i, j int) bool { return len(t.prefix[i].conf.Path) > len(t.prefix[j].conf.Path) })
+	t.slashed = slashedLocations(t.exact, t.prefix)
+	return t, nil
+}
+
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
-	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, named: len(config.CaptureNames(nil, lc.Regex)) > 0, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
 		conns: s.connLimits(lc.LimitConn), elog: s.levelLog(lc.ErrorLogs)}
 	var err error
 	if loc.files, err = static.New(lc, s.maps); err != nil {
@@ -296,30 +334,54 @@ func hostOnly(host []byte) []byte {
 }
 
 // match selects the location for a decoded, normalised path with nginx's
-// order: exact; longest prefix (stop if it is "^~"); first matching regex;
-// else the longest prefix. It returns nil when nothing matches (404).
+// order (ngx_http_core_find_location): exact; longest prefix, then the
+// locations nested in it; unless that prefix is "^~", the first matching
+// regex, then the locations nested in it; else the prefix's. It returns
+// nil when nothing matches (404).
 func (vh *vhost) match(path []byte) *location {
-	for _, l := range vh.exact {
+	l, _ := vh.find(path)
+	return l
+}
+
+// find is match on one level of locations. final is nginx's NGX_OK: an
+// exact or a regex location was found, so the enclosing levels try no
+// regex of theirs; otherwise loc is the prefix location found (or nil),
+// which an enclosing level's regex still overrides.
+func (t *locTree) find(path []byte) (loc *location, final bool) {
+	for _, l := range t.exact {
 		if string(path) == l.conf.Path {
-			return l
+			return l, true
 		}
 	}
-	var longest *location
-	for _, l := range vh.prefix {
+	noregex := false
+	for _, l := range t.prefix {
 		if bytes.HasPrefix(path, []byte(l.conf.Path)) {
-			longest = l
+			loc, noregex = l, l.conf.Match == config.MatchPreferPrefix
 			break
 		}
 	}
-	if longest != nil && longest.conf.Match == config.MatchPreferPrefix {
-		return longest
-	}
-	for _, l := range vh.regex {
-		if config.MatchPCRE(l.conf.Regex, path) { // nginx's PCRE semantics (bytes, "$")
-			return l
+	if loc != nil && loc.nested != nil {
+		if in, final := loc.nested.find(path); in != nil {
+			if final {
+				return in, true
+			}
+			loc = in
 		}
 	}
-	return longest
+	if noregex {
+		return loc, false
+	}
+	for _, l := range t.regex {
+		if config.MatchPCRE(l.conf.Regex, path) { // nginx's PCRE semantics (bytes, "$")
+			if l.nested != nil {
+				if in, _ := l.nested.find(path); in != nil {
+					return in, true
+				}
+			}
+			return l, true
+		}
+	}
+	return loc, false
 }
 
 // accessKey names one access_log of a site's configuration.

@@ -41,6 +41,7 @@ type childTarget struct {
 	cmd      ProxyCommand
 	upstream upstreamSpec
 	pid      int // the running cell's child, for the idle-connection probe
+	scale    ClientScale
 }
 
 func (t *childTarget) proxyPID() int { return t.pid }
@@ -62,7 +63,7 @@ func (t *childTarget) start(c BufferConfig, conc int) (string, func(*Result) err
 		}
 	}
 	path := filepath.Join(dir, "cell.yaml")
-	if err := os.WriteFile(path, []byte(SpillwayYAML(c, t.upstream, dir, conc)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(SpillwayYAML(c, t.upstream, dir, conc, t.scale)), 0o644); err != nil {
 		return fail(err)
 	}
 	cmd := t.cmd(path)
@@ -168,7 +169,7 @@ func scrape(addr string) (map[string]int64, error) {
 }
 
 // SpillwayYAML is the proxy configuration of one cell.
-func SpillwayYAML(c BufferConfig, up upstreamSpec, dir string, conc int) string {
+func SpillwayYAML(c BufferConfig, up upstreamSpec, dir string, conc int, sc ClientScale) string {
 	var b strings.Builder
 	b.WriteString("error_log: {path: stderr, level: error}\nmetrics: {listen: \"127.0.0.1:0\"}\nhttp:\n")
 	fmt.Fprintf(&b, "  proxy_temp_path: %s\n  client_body_temp_path: %s\n",
@@ -181,6 +182,9 @@ func SpillwayYAML(c BufferConfig, up upstreamSpec, dir string, conc int) string 
 		b.WriteString("  proxy_set_header: {Connection: \"\"}\n")
 	}
 	b.WriteString("  proxy_read_timeout: 60s\n  proxy_send_timeout: 60s\n")
+	if sc.Hold {
+		b.WriteString("  keepalive_timeout: 10m\n")
+	}
 	if c.Buffering {
 		fmt.Fprintf(&b, "  proxy_buffering: \"on\"\n  proxy_buffers: %d %s\n", c.N, FormatSize(c.Size))
 		if c.Busy > 0 {

@@ -83,7 +83,10 @@ func (s *loadShared) record(end time.Time, us int64) {
 // minSamples and limit make a cell long enough to measure: past d the
 // clients go on until minSamples requests have finished or limit (≥ d)
 // has passed, whichever comes first.
-func runLoad(addr string, w Workload, up upstreamSpec, seed uint64, d, grace time.Duration, minSamples int64, limit time.Duration) loadResult {
+//
+// Client i is the sweep's connection first+i for its source address
+// (sourceAddr): first is how many connections the idle probe holds open.
+func runLoad(addr string, w Workload, up upstreamSpec, seed uint64, d, grace time.Duration, minSamples int64, limit time.Duration, first int) loadResult {
 	start := time.Now()
 	limit = max(limit, d)
 	sh := &loadShared{start: start, soft: start.Add(d), limit: start.Add(limit), hard: start.Add(limit + grace),
@@ -94,7 +97,8 @@ func runLoad(addr string, w Workload, up upstreamSpec, seed uint64, d, grace tim
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = client(addr, w, w.Client.ForConn(i, w.Concurrency), up, rand.New(rand.NewPCG(seed, uint64(i))), sh)
+			src := sourceAddr(addr, first+i, first+w.Concurrency, perSource)
+			results[i] = client(addr, src, w, w.Client.ForConn(i, w.Concurrency), up, rand.New(rand.NewPCG(seed, uint64(i))), sh)
 		}()
 	}
 	wg.Wait()
@@ -117,8 +121,8 @@ func runLoad(addr string, w Workload, up upstreamSpec, seed uint64, d, grace tim
 }
 
 // client is one load-generator connection reading like cl; it redials
-// after an error.
-func client(addr string, w Workload, cl ClientSpec, up upstreamSpec, rng *rand.Rand, sh *loadShared) loadResult {
+// after an error, from src (nil: the kernel's choice).
+func client(addr string, src *net.TCPAddr, w Workload, cl ClientSpec, up upstreamSpec, rng *rand.Rand, sh *loadShared) loadResult {
 	hard := sh.hard
 	r := loadResult{hist: newHist()}
 	var c net.Conn
@@ -146,6 +150,9 @@ func client(addr string, w Workload, cl ClientSpec, up upstreamSpec, rng *rand.R
 	for sh.more() {
 		if c == nil {
 			d := net.Dialer{Timeout: time.Until(hard)}
+			if src != nil {
+				d.LocalAddr = src
+			}
 			if cl.Slow() {
 				d.Control = setSlowSockopts
 			}

@@ -24,16 +24,17 @@ type nginxTarget struct {
 	bin      string
 	upstream upstreamSpec
 	pid      int // the running cell's master, for the idle-connection probe
+	scale    ClientScale
 }
 
 func (t *nginxTarget) proxyPID() int { return t.pid }
 
-func newNginx(up upstreamSpec) (target, error) {
+func newNginx(up upstreamSpec, sc ClientScale) (target, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		return nil, fmt.Errorf("--compare nginx: %w", err)
 	}
-	return &nginxTarget{bin: bin, upstream: up}, nil
+	return &nginxTarget{bin: bin, upstream: up, scale: sc}, nil
 }
 
 func (*nginxTarget) name() string { return "nginx" }
@@ -72,7 +73,7 @@ func (t *nginxTarget) start(c BufferConfig, conc int) (string, func(*Result) err
 	}
 	addr := ln.Addr().String()
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(NginxConf(c, t.upstream, addr, dir, conc)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(NginxConf(c, t.upstream, addr, dir, conc, t.scale)), 0o644); err != nil {
 		_ = lf.Close()
 		return fail(err)
 	}
@@ -147,15 +148,18 @@ func countSpills(path string) int64 {
 
 // NginxConf is nginx's configuration for one cell: the same buffer
 // directives as spillway's, one worker, everything under dir. The error
-// log is at warn for the spill lines.
-func NginxConf(c BufferConfig, up upstreamSpec, listen, dir string, conc int) string {
+// log is at warn for the spill lines. worker_connections and
+// worker_rlimit_nofile fit the client connections sc adds to conc's.
+func NginxConf(c BufferConfig, up upstreamSpec, listen, dir string, conc int, sc ClientScale) string {
 	var b strings.Builder
+	wc := sc.nginxConns(conc)
 	fmt.Fprintf(&b, `daemon off;
 master_process on;
 worker_processes 1;
+worker_rlimit_nofile %[5]d;
 error_log %[1]s/logs/error.log warn;
 pid %[1]s/nginx.pid;
-events { worker_connections 4096; }
+events { worker_connections %[6]d; }
 http {
     access_log off;
     client_body_temp_path %[1]s/client;
@@ -175,7 +179,10 @@ http {
             proxy_set_header Connection "";
             proxy_read_timeout 60s;
             proxy_send_timeout 60s;
-`, dir, up.addr, max(conc, 8), listen)
+`, dir, up.addr, max(conc, 8), listen, wc+1024, wc)
+	if sc.Hold {
+		b.WriteString("    keepalive_timeout 10m;\n")
+	}
 	if up.host != "" {
 		fmt.Fprintf(&b, "            proxy_set_header Host %q;\n", up.host)
 	}

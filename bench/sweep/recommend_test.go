@@ -183,12 +183,12 @@ func TestLoadMinSamplesAndWindows(t *testing.T) {
 
 	// A 1 ms cell cannot measure 300 requests; the minimum keeps it going
 	// (up to 10 s, far more than 300 loopback requests need).
-	lr := runLoad(origin.Addr(), w, up, 1, time.Millisecond, time.Second, 300, 10*time.Second)
+	lr := runLoad(origin.Addr(), w, up, 1, time.Millisecond, time.Second, 300, 10*time.Second, 0)
 	if lr.ok < 300 || lr.errors > 0 {
 		t.Errorf("min samples 300: %d requests, %d errors (%s)", lr.ok, lr.errors, lr.firstErr)
 	}
 
-	lr = runLoad(origin.Addr(), w, up, 1, 200*time.Millisecond, time.Second, 0, 0)
+	lr = runLoad(origin.Addr(), w, up, 1, 200*time.Millisecond, time.Second, 0, 0, 0)
 	var inWindows int64
 	for _, h := range lr.windows {
 		inWindows += h.TotalCount()

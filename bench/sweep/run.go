@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"time"
 )
@@ -33,6 +34,12 @@ type Options struct {
 	// opens before its load to measure memory per connection
 	// (Result.IdleConnBytes) of spillway and nginx; 0: not measured.
 	IdleConns int
+	// IdleHold keeps the IdleConns connections open through the cell's
+	// load instead of closing them before it: N concurrent connections of
+	// which Concurrency are active (peak RSS then covers both). Both
+	// proxies' client keepalive_timeout is raised to 10m so that none of
+	// them times out meanwhile.
+	IdleHold bool
 	// MaxTime bounds the whole sweep: cells that would start after it are
 	// skipped and listed in Report.Skipped.
 	MaxTime time.Duration
@@ -187,6 +194,19 @@ func Run(opts Options) (*Report, error) {
 		up.origin = origin
 	}
 
+	scale := ClientScale{Idle: opts.IdleConns, Hold: opts.IdleHold}
+	maxConc := 0
+	for _, n := range opts.Concurrency {
+		maxConc = max(maxConc, n)
+	}
+	// This process holds the client connections and the origin's side of
+	// the upstream ones; the proxies it starts inherit the limit.
+	if need := scale.fdNeed(maxConc); need > 4096 {
+		if _, err := raiseNoFile(uint64(need)); err != nil {
+			return nil, fmt.Errorf("--idle-conns %d with --concurrency %d: %w", opts.IdleConns, maxConc, err)
+		}
+	}
+
 	var targets []target
 	switch {
 	case opts.ProxyURL != "":
@@ -198,12 +218,12 @@ func Run(opts Options) (*Report, error) {
 	case opts.ProxyCommand == nil:
 		return nil, errors.New("no proxy to run: Options.ProxyCommand is nil")
 	default:
-		targets = append(targets, &childTarget{cmd: opts.ProxyCommand, upstream: up})
+		targets = append(targets, &childTarget{cmd: opts.ProxyCommand, upstream: up, scale: scale})
 	}
 	switch opts.Compare {
 	case "":
 	case "nginx":
-		t, err := newNginx(up)
+		t, err := newNginx(up, scale)
 		if err != nil {
 			return nil, err
 		}
@@ -282,7 +302,7 @@ func Run(opts Options) (*Report, error) {
 			break
 		}
 		progress.CellStart(i, j.cell)
-		r, err := runCell(j.t, j.cell, up, opts.Seed, d, grace, opts.MinSamples, opts.IdleConns)
+		r, err := runCell(j.t, j.cell, up, opts.Seed, d, grace, opts.MinSamples, opts.IdleConns, opts.IdleHold)
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", j.cell, err)
 		}
@@ -318,7 +338,18 @@ func notes(opts Options, up upstreamSpec) []string {
 		n = append(n, "nginx runs with one worker process (worker_processes 1) from a generated nginx.conf per cell with the same buffer directives; spillway uses all GOMAXPROCS. Both run beside the origin and the load generator on the same CPUs. nginx's cpu and peak RSS are summed over its master and worker. nginx's spilled bytes are unknown (-): it unlinks a temp file when it opens it; its files are the \""+spillLine+"\" warn lines of its error log. nginx spills at a client's first stall; spillway waits proxy_spill_grace (50ms unless --spill-grace says otherwise) in all first, so it spills fewer responses.")
 	}
 	if opts.IdleConns > 0 {
-		n = append(n, fmt.Sprintf("mem/idle conn: before each cell's load, %d client connections each make one request and stay open (idle keepalive); it is the growth of the proxy's VmRSS (nginx: master + worker) over one such connection, divided by %d. The connections are closed and the peak RSS reset before the load; a Go proxy's heap keeps part of what they used for a while, so its peak RSS includes that (--idle-conns 0 for the load's alone). req/s/core is 1e6 / cpu µs/req: what one core fully used by the proxy serves at that cost.", opts.IdleConns, opts.IdleConns))
+		closed := "The connections are closed and the peak RSS reset before the load; a Go proxy's heap keeps part of what they used for a while, so its peak RSS includes that (--idle-conns 0 for the load's alone)."
+		if opts.IdleHold {
+			closed = "--idle-hold: the connections stay open through the cell's load (keepalive_timeout 10m in both proxies' generated configurations), so peak RSS is the proxy's with them and the load's connections open at once."
+		}
+		n = append(n, fmt.Sprintf("mem/idle conn: before each cell's load, %d client connections each make one request and stay open (idle keepalive); it is the growth of the proxy's VmRSS (nginx: master + worker) over one such connection, divided by %d. %s req/s/core is 1e6 / cpu µs/req: what one core fully used by the proxy serves at that cost.", opts.IdleConns, opts.IdleConns, closed))
+		maxConc := 0
+		for _, c := range opts.Concurrency {
+			maxConc = max(maxConc, c)
+		}
+		if (ClientScale{Idle: opts.IdleConns, Hold: opts.IdleHold}).clients(maxConc) > perSource {
+			n = append(n, fmt.Sprintf("Past %d client connections at once, the bench dials them from 127.0.0.2, 127.0.0.3, ... (%d each; one address has about 28000 ephemeral ports); RLIMIT_NOFILE (the bench's, inherited by the proxies) is raised to fit, and nginx gets worker_connections and worker_rlimit_nofile to match.", perSource, perSource))
+		}
 	}
 	if opts.ProxyURL != "" {
 		n = append(n, "--proxy: the external proxy's configuration applies; buffer columns are labels only, and its cpu, memory and spill are not measured (-).")
@@ -326,29 +357,42 @@ func notes(opts Options, up upstreamSpec) []string {
 	return n
 }
 
-func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Duration, minSamples int64, idleConns int) (Result, error) {
+func runCell(t target, c Cell, up upstreamSpec, seed uint64, d, grace time.Duration, minSamples int64, idleConns int, hold bool) (Result, error) {
 	r := Result{Cell: c, CPUus: -1, RPSPerCore: -1, IdleConnBytes: -1, PeakPoolBytes: -1, PeakRSSBytes: -1, SpilledBytes: -1, FilesCreated: -1,
 		HoldMeanms: -1, HoldP50ms: -1, HoldP99ms: -1}
 	addr, stop, err := t.start(c.Config, c.Load.Concurrency)
 	if err != nil {
 		return r, err
 	}
+	firstClient := 0 // the load's first client connection's index, for its source address
 	if pt, ok := t.(pidTarget); ok && idleConns > 0 && pt.proxyPID() > 0 {
 		size := int64(1)
 		if up.external && !up.sized() {
 			size = 0
 		}
-		per, err := idleConnCost(addr, up.request(size), idleConns, pt.proxyPID(), 30*time.Second)
+		total := idleConns + 1 // and the warm-up connection
+		if hold {
+			total += c.Load.Concurrency
+		}
+		timeout := 30*time.Second + time.Duration(idleConns)*time.Millisecond
+		src := func(i int) *net.TCPAddr { return sourceAddr(addr, i, total, perSource) }
+		per, release, err := idleConnCost(addr, up.request(size), idleConns, pt.proxyPID(), src, timeout)
 		if err != nil {
 			_ = stop(&r)
 			return r, err
 		}
 		r.IdleConns, r.IdleConnBytes = idleConns, per
+		if hold {
+			firstClient = total - c.Load.Concurrency
+			defer release()
+		} else {
+			release()
+		}
 	}
 	if up.origin != nil {
 		up.origin.Take() // drop anything left from the previous cell
 	}
-	lr := runLoad(addr, c.Load, up, seed, d, grace, minSamples, 3*d)
+	lr := runLoad(addr, c.Load, up, seed, d, grace, minSamples, 3*d, firstClient)
 	var h HoldStats
 	if up.origin != nil {
 		h = up.origin.Take()

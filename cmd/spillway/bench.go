@@ -44,6 +44,7 @@ func newBenchCmd() *cobra.Command {
 		originAddr, upstream   string
 		sizesFile              string
 		idleConns              int
+		idleHold               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -142,7 +143,7 @@ stdout and stderr are terminals; otherwise one line per cell.`,
 			rep, err := sweep.Run(sweep.Options{
 				Configs: configs, Sizes: sz, SizeDist: dist, Clients: cls, Concurrency: conc,
 				Duration: duration, MaxTime: maxTime, Seed: seed, MinDuration: minDuration, MinSamples: minSamples,
-				Compare: compare, ProxyURL: proxyURL, IdleConns: idleConns, OriginAddr: originAddr, Upstream: upstream,
+				Compare: compare, ProxyURL: proxyURL, IdleConns: idleConns, IdleHold: idleHold, OriginAddr: originAddr, Upstream: upstream,
 				ProxyCommand: benchProxyCommand, Progress: sweep.NewProgress(stderr, progressWidth(stdout, stderr)),
 			})
 			if rep != nil {
@@ -176,6 +177,7 @@ stdout and stderr are terminals; otherwise one line per cell.`,
 	f.Uint64Var(&seed, "seed", 1, "seed for the cell order and the size draws of --sizes-file")
 	f.StringVar(&out, "out", "bench-results", "directory for results.csv, results.json, results.md and plots")
 	f.IntVar(&idleConns, "idle-conns", 1000, "idle keepalive client connections opened before each cell's load (each after one request) to measure the proxy's RSS per connection (mem/idle conn); 0: not measured")
+	f.BoolVar(&idleHold, "idle-hold", false, "keep the --idle-conns connections open through each cell's load (N concurrent connections, --concurrency of them active; peak RSS covers both); the proxies' keepalive_timeout is 10m then. Past 20000 connections they come from 127.0.0.2, 127.0.0.3, ...; RLIMIT_NOFILE is raised to fit (as root up to fs.nr_open)")
 	f.StringVar(&compare, "compare", "", `run each cell against "nginx" too (interleaved) and report ratios`)
 	f.StringVar(&proxyURL, "proxy", "", "target an external proxy at this URL (http://127.0.0.1:PORT) instead of spillway")
 	f.StringVar(&originAddr, "origin-listen", "", "address of the built-in origin (default: a free 127.0.0.1 port); point --proxy's upstream at it")

@@ -466,7 +466,7 @@ func ensureDirs(cfg *config.Config) error {
 	}
 	for _, s := range cfg.Servers {
 		logs := s.AllAccessLogs()
-		for _, l := range s.Locations {
+		for _, l := range s.AllLocations() {
 			dirs = append(dirs, l.ProxyTempPath, l.ClientBodyTempPath)
 			logs = append(logs, l.AccessLogs...)
 		}

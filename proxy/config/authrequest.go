@@ -138,9 +138,7 @@ func authRequestSetNames(h *rawHTTP) []string {
 	for i := range h.Servers {
 		s := &h.Servers[i]
 		add(&s.authRequestDirectives)
-		for j := range s.Locations {
-			add(&s.Locations[j].authRequestDirectives)
-		}
+		walkLocations(s.Locations, nil, func(l *rawLocation, _ *locationDirectives) { add(&l.authRequestDirectives) })
 	}
 	return names
 }

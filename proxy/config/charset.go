@@ -97,7 +97,7 @@ func (c *Config) knownCharsets() {
 	levels := []*Charset{}
 	for _, s := range c.Servers {
 		levels = append(levels, &s.Charset)
-		for _, l := range s.Locations {
+		for _, l := range s.AllLocations() {
 			levels = append(levels, &l.Charset)
 		}
 	}

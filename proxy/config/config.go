@@ -57,6 +57,11 @@ type Config struct {
 	// Maps are http.map: nginx's map blocks, in file order, their
 	// variables known in every value (proxy/vars compiles them).
 	Maps []vars.MapDef
+	// Captures are the variables the named captures ((?<name>...)) of
+	// location, rewrite and if regexes define, in file order: a regex
+	// that matches sets them (nginx's ngx_http_regex_exec); until one
+	// does, each is not found ("").
+	Captures []string
 	// SetVars are the variables the set directives of every level
 	// define (nginx's are known in the whole http block), in file order.
 	SetVars []string
@@ -223,6 +228,10 @@ type Server struct {
 	// RealIP is the realip module at the server level: applied before the
 	// location is chosen (nginx's post-read phase).
 	RealIP RealIP
+
+	// ClientMaxBodySize is the server level's client_max_body_size: the
+	// limit nginx applies to a request no location matches (0 = none).
+	ClientMaxBodySize int64
 
 	// AccessLog is the server level's first access_log (or {Off: true});
 	// AccessLogs are all of them, in file order (AllAccessLogs).
@@ -434,6 +443,28 @@ type Location struct {
 
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest
+
+	// Locations are the nested locations, in file order: nginx searches
+	// them once this location matched (its exact and prefix ones, then
+	// its regexes), and each has inherited this one's directives but
+	// proxy_pass, fastcgi_pass, uwsgi_pass, try_files and the rewrite
+	// module's.
+	Locations []*Location
+}
+
+// AllLocations is every location of s, nested ones after their
+// enclosing one (depth first, in file order).
+func (s *Server) AllLocations() []*Location {
+	var all []*Location
+	var walk func([]*Location)
+	walk = func(ls []*Location) {
+		for _, l := range ls {
+			all = append(all, l)
+			walk(l.Locations)
+		}
+	}
+	walk(s.Locations)
+	return all
 }
 
 // ProxyPass is a parsed proxy_pass value: http://GROUP[/uri] or http://host:port[/uri].

@@ -175,12 +175,11 @@ func resolveLimitConnZones(h *rawHTTP, p *problems) map[string]*LimitConnZone {
 		if s.LimitConn != h.LimitConn || s.LimitConnStatus != h.LimitConnStatus || s.LimitConnLogLevel != h.LimitConnLogLevel {
 			s.limitConnDirectives.check(zones, p)
 		}
-		for j := range s.Locations {
-			l := &s.Locations[j]
-			if l.LimitConn != s.LimitConn || l.LimitConnStatus != s.LimitConnStatus || l.LimitConnLogLevel != s.LimitConnLogLevel {
+		walkLocations(s.Locations, &s.locationDirectives, func(l *rawLocation, up *locationDirectives) {
+			if l.LimitConn != up.LimitConn || l.LimitConnStatus != up.LimitConnStatus || l.LimitConnLogLevel != up.LimitConnLogLevel {
 				l.limitConnDirectives.check(zones, p)
 			}
-		}
+		})
 	}
 	return zones
 }

@@ -257,12 +257,11 @@ func resolveLimitReqZones(h *rawHTTP, p *problems) map[string]*LimitReqZone {
 		if s.LimitReq != h.LimitReq || s.LimitReqStatus != h.LimitReqStatus || s.LimitReqLogLevel != h.LimitReqLogLevel {
 			s.limitReqDirectives.check(zones, p)
 		}
-		for j := range s.Locations {
-			l := &s.Locations[j]
-			if l.LimitReq != s.LimitReq || l.LimitReqStatus != s.LimitReqStatus || l.LimitReqLogLevel != s.LimitReqLogLevel {
+		walkLocations(s.Locations, &s.locationDirectives, func(l *rawLocation, up *locationDirectives) {
+			if l.LimitReq != up.LimitReq || l.LimitReqStatus != up.LimitReqStatus || l.LimitReqLogLevel != up.LimitReqLogLevel {
 				l.limitReqDirectives.check(zones, p)
 			}
-		}
+		})
 	}
 	return zones
 }

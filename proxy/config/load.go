@@ -100,9 +100,7 @@ func LoadBytesPaths(name string, data []byte, paths Paths) (*Config, error) {
 		p.headersAsWritten(h.ProxySetHeader)
 		for _, s := range h.Servers {
 			p.headersAsWritten(s.ProxySetHeader)
-			for _, l := range s.Locations {
-				p.headersAsWritten(l.ProxySetHeader)
-			}
+			walkLocations(s.Locations, nil, func(l *rawLocation, _ *locationDirectives) { p.headersAsWritten(l.ProxySetHeader) })
 		}
 	}
 	if paths.ErrorLog != "" && (raw.ErrorLog == nil || len(raw.ErrorLog.v) == 0 || raw.ErrorLog.v[0].Path == "") {

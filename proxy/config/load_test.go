@@ -135,6 +135,7 @@ func TestLoadGoodFile(t *testing.T) {
 		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
 		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
 		MergeSlashes:              true, // nginx's default
+		ClientMaxBodySize:         1 << 20,
 		Redirect:                  Redirect{Absolute: true, Port: true},
 		UninitializedVariableWarn: true,
 		HTTP2: HTTP2{MaxConcurrentStreams: 128, RecvBufferSize: 256 << 10, BodyPrereadSize: 64 << 10,

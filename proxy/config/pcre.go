@@ -3,6 +3,8 @@ package config
 import (
 	"regexp"
 	"regexp/syntax"
+	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -32,6 +34,7 @@ import (
 //
 // caseless is "~*".
 func compilePCRE(expr string, caseless bool) (*regexp.Regexp, error) {
+	expr = NamedGroupsRE2(expr)
 	flags := syntax.Perl
 	if caseless {
 		flags |= syntax.FoldCase
@@ -158,4 +161,46 @@ func latin1(b []byte) ([]byte, bool) {
 		out = utf8.AppendRune(out, rune(c))
 	}
 	return out, true
+}
+
+// NamedGroupsRE2 rewrites PCRE's (?'name'...) named groups, which RE2 does
+// not read, as (?P<name>...); (?<name>...) and (?P<name>...) are RE2's
+// already. An escaped "\(" is left alone.
+func NamedGroupsRE2(expr string) string {
+	if !strings.Contains(expr, "(?'") {
+		return expr
+	}
+	var b strings.Builder
+	for i := 0; i < len(expr); i++ {
+		c := expr[i]
+		if c == '\\' && i+1 < len(expr) {
+			b.WriteByte(c)
+			b.WriteByte(expr[i+1])
+			i++
+			continue
+		}
+		if c == '(' && strings.HasPrefix(expr[i:], "(?'") {
+			if end := strings.IndexByte(expr[i+3:], '\''); end > 0 {
+				b.WriteString("(?P<" + expr[i+3:i+3+end] + ">")
+				i += 3 + end
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// CaptureNames appends to names re's named groups not in it yet: the
+// variables nginx sets when re matches ($name for (?<name>...)).
+func CaptureNames(names []string, re *regexp.Regexp) []string {
+	if re == nil {
+		return names
+	}
+	for _, n := range re.SubexpNames() {
+		if n = strings.ToLower(n); n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }

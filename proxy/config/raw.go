@@ -115,6 +115,12 @@ type rawLocation struct {
 	// Return answers the location itself (rewrite.go).
 	Return  *opt[Return] `mapstructure:"return"`
 	Rewrite *opt[[]Stmt] `mapstructure:"rewrite"` // rewrite, set, if, break, return in order
+	// Locations are the nested locations (nginx's location inside a
+	// location), searched once this one matched (resolve.go).
+	Locations []rawLocation `mapstructure:"locations"`
+	// aliasFrom is the path of the enclosing prefix location whose alias
+	// this nested location inherited ("" when it has its own, or none).
+	aliasFrom string
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
 	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)
@@ -237,6 +243,16 @@ type locationDirectives struct {
 
 	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_*, *_hide_header, ... (upstreamheaders.go)
 	realIPDirectives         `mapstructure:",squash"` // set_real_ip_from, real_ip_header, real_ip_recursive (realip.go)
+}
+
+// walkLocations calls f for each location of ls and, after it, those
+// nested in it (depth first, in file order), with the directives of the
+// level it inherits from (up: its server's, or its enclosing location's).
+func walkLocations(ls []rawLocation, up *locationDirectives, f func(l *rawLocation, up *locationDirectives)) {
+	for i := range ls {
+		f(&ls[i], up)
+		walkLocations(ls[i].Locations, &ls[i].locationDirectives, f)
+	}
 }
 
 // inherit is nginx's merge_srv_conf: every directive d does not set is

@@ -110,6 +110,8 @@ func resolve(raw *rawFile, p *problems) *Config {
 
 	sets := authRequestSetNames(h) // in scope everywhere, maps included (authrequest.go)
 	c.SetVars = h.scriptVars(p)    // set's likewise (rewrite.go)
+	c.Captures = h.captureNames()  // and named captures' (rewrite.go)
+	sets = append(sets, c.Captures...)
 	c.Maps = resolveMaps(h.Map, append(slices.Clone(sets), c.SetVars...), p)
 	p.mapNames = append(p.mapNames, sets...)
 	p.mapNames = append(p.mapNames, c.SetVars...)
@@ -180,7 +182,7 @@ func (c *Config) absolutePaths(prefix string) {
 		for i := range s.ErrorLogs {
 			abs(&s.ErrorLogs[i].Path)
 		}
-		for _, l := range s.Locations {
+		for _, l := range s.AllLocations() {
 			for i := range l.AccessLogs {
 				abs(&l.AccessLogs[i].Path)
 			}
@@ -463,6 +465,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
 		MergeSlashes:             s.MergeSlashes.or(true),
+		ClientMaxBodySize:        s.ClientMaxBodySize.or(defaultClientMaxBodySize),
 		Access:                   s.accessDirectives.resolve(),
 		AuthBasic:                s.accessDirectives.authBasic(),
 		SatisfyAny:               s.accessDirectives.satisfyAny(),
@@ -609,7 +612,67 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	if loc.FastCGI != nil {
 		loc.InterceptErrors = l.FastcgiInterceptErrors.or(false)
 	}
+	loc.Locations = l.resolveNested(loc, key, upstreams, p)
 	return loc
+}
+
+// resolveNested resolves the locations nested in l (resolved as loc):
+// each inherits l's directives as nginx's merge_loc_conf does (not
+// proxy_pass, fastcgi_pass, uwsgi_pass, try_files, nor the rewrite
+// module's), and nginx's ngx_http_core_location refuses what it refuses.
+func (l *rawLocation) resolveNested(loc *Location, key string, upstreams map[string]bool, p *problems) []*Location {
+	var out []*Location
+	seen := map[string]bool{}
+	for j := range l.Locations {
+		nl := &l.Locations[j]
+		if l.Alias.set() && !nl.Alias.set() && !nl.Root.set() {
+			// nginx's merge takes root and alias together: the nested
+			// location maps URIs with the enclosing one's alias in place
+			// of the enclosing one's name.
+			content := nl.ProxyPass.set() || nl.FastcgiPass.set() || nl.UwsgiPass.set() || nl.StubStatus.or(false)
+			switch {
+			case loc.Regex != nil && l.aliasFrom == "":
+				p.add(nl.Path.at(), `a location nested in a regex location with "alias" needs its own "alias" or "root" in spillway`)
+			case !content:
+				nl.Alias, nl.aliasFrom = l.Alias, l.aliasFrom
+				if nl.aliasFrom == "" {
+					nl.aliasFrom = loc.Path
+				}
+			}
+		}
+		nl.locationDirectives.inherit(&l.locationDirectives)
+		n := resolveLocation(nl, fmt.Sprintf("%s.locations[%d]", key, j), upstreams, p)
+		if msg := nestingError(loc, n); msg != "" && nl.Path.set() {
+			p.add(nl.Path.at(), "%s", msg)
+		}
+		if id, ok := locationID(n); ok {
+			if seen[id] {
+				p.add(nl.Path.at(), "duplicate location %q", nl.Path.v)
+			}
+			seen[id] = true
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// nestingError is nginx's error for location in inside location out, or
+// "" when nginx takes it (ngx_http_core_location): nothing nests in an
+// exact or a named location, a named location only in a server, and a
+// prefix location must start with the enclosing one's name (for a regex
+// location, the regex as written).
+func nestingError(out, in *Location) string {
+	switch {
+	case out.Match == MatchExact:
+		return fmt.Sprintf(`location "%s" cannot be inside the exact location "%s"`, in.Path, out.Path)
+	case out.Match == MatchNamed:
+		return fmt.Sprintf(`location "%s" cannot be inside the named location "%s"`, in.Path, out.Path)
+	case in.Match == MatchNamed:
+		return fmt.Sprintf(`named location "%s" can be on the server level only`, in.Path)
+	case in.Match != MatchRegex && in.Match != MatchRegexCaseless && !strings.HasPrefix(in.Path, out.Path):
+		return fmt.Sprintf(`location "%s" is outside location "%s"`, in.Path, out.Path)
+	}
+	return ""
 }
 
 // resolveInto fills in the location's directives: each one is the value set

@@ -495,6 +495,9 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 		if in.raw != nil && in.raw.ErrorLog.set() {
 			p.add(key, `"error_log" is not allowed in an if block (nginx: "error_log" directive is not allowed here)`)
 		}
+		if in.raw != nil && len(in.raw.Locations) > 0 {
+			p.add(key, `"location" directive is not allowed here (an if block)`)
+		}
 		if raw := in.raw; len(setKeys(raw)) > 0 {
 			inherited := *raw
 			dst, src := reflect.ValueOf(&inherited).Elem(), reflect.ValueOf(l).Elem()
@@ -532,9 +535,46 @@ func (h *rawHTTP) scriptVars(p *problems) []string {
 	for i := range h.Servers {
 		s := &h.Servers[i]
 		add(s.Rewrite)
-		for j := range s.Locations {
-			add(s.Locations[j].Rewrite)
+		walkLocations(s.Locations, nil, func(l *rawLocation, _ *locationDirectives) { add(l.Rewrite) })
+	}
+	return names
+}
+
+// captureNames collects the named captures of every map, location,
+// rewrite and if regex of the file (the variables nginx defines for them).
+func (h *rawHTTP) captureNames() []string {
+	var names []string
+	var script func(sc []Stmt)
+	script = func(sc []Stmt) {
+		for _, st := range sc {
+			switch st.Kind {
+			case StmtRewrite:
+				names = CaptureNames(names, st.Rewrite.Regex)
+			case StmtIf:
+				names = CaptureNames(names, st.If.Cond.Regex)
+				script(st.If.Body)
+			}
 		}
+	}
+	for _, d := range h.Map.or(nil) {
+		for _, e := range d.Entries {
+			if key, ok := strings.CutPrefix(e.Key, "~"); ok {
+				re, _ := regexp.Compile(strings.TrimPrefix(key, "*"))
+				names = CaptureNames(names, re)
+			}
+		}
+	}
+	for i := range h.Servers {
+		s := &h.Servers[i]
+		script(s.Rewrite.or(nil))
+		walkLocations(s.Locations, nil, func(l *rawLocation, _ *locationDirectives) {
+			if l.Path.set() {
+				if _, _, re, err := parseLocationPath(l.Path.v); err == nil {
+					names = CaptureNames(names, re)
+				}
+			}
+			script(l.Rewrite.or(nil))
+		})
 	}
 	return names
 }

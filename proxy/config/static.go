@@ -15,6 +15,10 @@ type Static struct {
 	// Alias replaces the location's prefix (or, in a regex location, the
 	// whole URI) by this path; "" means root + $uri.
 	Alias string
+	// AliasPrefix is what Alias replaces when a nested location inherits
+	// it: the enclosing prefix location's path (nginx strips the length of
+	// the name of the location that wrote alias); "" otherwise.
+	AliasPrefix string
 	// Index is index's file names, tried in order for a URI ending in "/"
 	// (default "index.html").
 	Index []string
@@ -87,14 +91,19 @@ func checkNamedTargets(srv *Server, s *rawServer, p *problems) {
 			named[l.Path] = true
 		}
 	}
-	for i, l := range srv.Locations {
-		if l.Static == nil || len(l.Static.TryFiles) == 0 {
-			continue
-		}
-		if last := l.Static.TryFiles[len(l.Static.TryFiles)-1]; strings.HasPrefix(last, "@") && !named[last] {
-			p.add(s.Locations[i].TryFiles.at(), `could not find named location "%s"`, last)
+	var check func(locs []*Location, raws []rawLocation)
+	check = func(locs []*Location, raws []rawLocation) {
+		for i, l := range locs {
+			check(l.Locations, raws[i].Locations)
+			if l.Static == nil || len(l.Static.TryFiles) == 0 {
+				continue
+			}
+			if last := l.Static.TryFiles[len(l.Static.TryFiles)-1]; strings.HasPrefix(last, "@") && !named[last] {
+				p.add(raws[i].TryFiles.at(), `could not find named location "%s"`, last)
+			}
 		}
 	}
+	check(srv.Locations, s.Locations)
 }
 
 // defaultTypes is nginx's types hash when no types block is written
@@ -135,6 +144,7 @@ func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
 	}
 	st := &Static{
 		Alias:       l.Alias.or(""),
+		AliasPrefix: l.aliasFrom,
 		Index:       l.Index.or([]string{"index.html"}),
 		TryFiles:    l.TryFiles.or(nil),
 		Types:       l.Types.or(nil),

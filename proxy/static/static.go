@@ -48,7 +48,10 @@ func New(loc *config.Location, maps *vars.Maps) (*Location, error) {
 		return nil, nil
 	}
 	l := &Location{conf: loc.Static, root: strings.TrimSuffix(loc.Root, "/"), prefix: loc.Path}
-	if loc.Match == config.MatchRegex || loc.Match == config.MatchRegexCaseless {
+	switch {
+	case loc.Static.AliasPrefix != "": // alias inherited from an enclosing prefix location
+		l.prefix = loc.Static.AliasPrefix
+	case loc.Match == config.MatchRegex || loc.Match == config.MatchRegexCaseless:
 		l.regex = loc.Regex
 	}
 	args := loc.Static.TryFiles

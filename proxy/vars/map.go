@@ -61,9 +61,15 @@ type wildcard struct {
 }
 
 type regexEntry struct {
-	re  *regexp.Regexp
-	val *Value
+	re    *regexp.Regexp
+	val   *Value
+	named []namedCapture // its named groups whose variable is in scope
 }
+
+// namedCapture is a regex group that sets a variable when the regex
+// matches (nginx's named captures): its group number and the variable's
+// slot in Request.Set.
+type namedCapture struct{ group, slot int }
 
 // MapError is a problem with one map: its index in the definitions, and
 // which entry (-1 for the source, the default or the name).
@@ -164,7 +170,13 @@ func compileMap(d MapDef, m *Maps) (*compiledMap, *MapError) {
 			if err != nil {
 				return nil, fail("%v", err)
 			}
-			cm.regex = append(cm.regex, regexEntry{re: r, val: v})
+			re := regexEntry{re: r, val: v}
+			for g, name := range r.SubexpNames() {
+				if slot, ok := m.SetIndex(name); ok && name != "" {
+					re.named = append(re.named, namedCapture{g, slot})
+				}
+			}
+			cm.regex = append(cm.regex, re)
 			continue
 		}
 		key = strings.TrimPrefix(key, `\`) // "\~" is a literal "~"
@@ -261,6 +273,9 @@ func (cm *compiledMap) append(dst []byte, x Exchange, depth int) []byte {
 	dst = appendLower(dst, key)
 	src, lk := dst[start:mid], dst[mid:]
 	v, caps := cm.find(src, lk)
+	if caps != nil && len(caps.named) > 0 {
+		caps.set(x.Request())
+	}
 	return v.append(dst[:start], x, nil, caps, depth)
 }
 
@@ -288,7 +303,7 @@ func (cm *compiledMap) find(src, lk []byte) (*Value, *captures) {
 		for i := range cm.regex {
 			r := &cm.regex[i]
 			if loc := r.re.FindStringSubmatchIndex(s); loc != nil {
-				return r.val, &captures{src: s, loc: loc}
+				return r.val, &captures{src: s, loc: loc, named: r.named}
 			}
 		}
 	}
@@ -297,8 +312,19 @@ func (cm *compiledMap) find(src, lk []byte) (*Value, *captures) {
 
 // captures are a regular expression's submatches, for $1..$9.
 type captures struct {
-	src string
-	loc []int
+	src   string
+	loc   []int
+	named []namedCapture
+}
+
+// set gives the named captures' variables their values in r (a group that
+// did not take part sets "").
+func (c *captures) set(r *Request) {
+	for _, n := range c.named {
+		if n.slot < len(r.Set) {
+			r.Set[n.slot] = c.append([]byte{}, n.group)
+		}
+	}
 }
 
 func (c *captures) append(dst []byte, n int) []byte {

@@ -406,3 +406,25 @@ func TestSetVariables(t *testing.T) {
 		t.Errorf("Builtin: a family's name is settable, a variable's is not")
 	}
 }
+
+// A map regex's named captures set their variables (in scope as set
+// slots) when the entry matches, as nginx's ngx_http_regex_exec; a group
+// that did not take part reads "".
+func TestMapNamedCaptures(t *testing.T) {
+	defs := []MapDef{{Source: "$uri", Variable: "m", Default: "none", Entries: []MapEntry{{`~^/(?<word>[a-z]+)(?<num>[0-9]+)?`, "w"}}}}
+	m, err := CompileVars(defs, []string{"word", "num"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := mustCompile(t, "$m [$word] [$num]", m)
+	x := testExchange(t)
+	x.req.Set = make([][]byte, m.Sets())
+	x.req.URI = "/abc"
+	if got := string(v.Append(nil, x)); got != "w [abc] []" {
+		t.Errorf("/abc: %q", got)
+	}
+	x.req.URI = "/123"
+	if got := string(v.Append(nil, x)); got != "none [abc] []" { // no match: the variables keep their values
+		t.Errorf("/123: %q", got)
+	}
+}

@@ -277,6 +277,7 @@ type conv struct {
 	firstSeq  int        // its directive's reading order
 	authSets  []string   // the variables auth_request_set assigns (maps.go authSetNames)
 	setVars   []string   // the variables set defines anywhere in http (rewrite.go)
+	captures  []string   // the variables named captures define (rewrite.go captureNames)
 }
 
 // level is one context being converted: its output mapping and what its
@@ -300,7 +301,11 @@ type level struct {
 	names     []string
 	locations *yaml.Node
 
+	parent *level // the enclosing location or server; nil for http, main, upstream
+
 	// location
+	locName     string     // nginx's name: the URI or regex as written
+	locMod      string     // its modifier: "", "=", "^~", "~", "~*"
 	regex       bool       // a ~ or ~* location
 	internal    bool       // internal: answered 404, needs no proxy_pass
 	proxies     bool       // proxy_pass or stub_status converted
@@ -365,14 +370,6 @@ func (c *conv) directive(lv *level, d *Directive) error {
 	if why, ok := refusedWhy[d.Name]; ok {
 		return refuse(c, lv, d, why)
 	}
-	if d.Name == "location" { // in a location: nginx's nested location
-		c.warn(d, Refused, "nested location \"%s\" in %s cannot be converted: its requests would reach the enclosing location", strings.Join(d.Args, " "), lv.ctx)
-		_, re, err := locationPath(d)
-		if err != nil {
-			return err
-		}
-		return c.dropped(d, re != "")
-	}
 	if why, ok := ignored[d.Name]; ok && (why.ctxs == "" || strings.Contains(" "+why.ctxs+" ", " "+lv.ctx+" ")) {
 		c.warn(d, Ignored, "ignored directive \"%s\" in %s: %s", d.Name, lv.ctx, why.reason)
 		return nil
@@ -401,6 +398,7 @@ func (c *conv) http(http *Directive) (*ymap, error) {
 	}
 	c.authSets = authSetNames(http.Block, nil) // in scope everywhere, like the maps' (maps.go)
 	c.setVars = setNames(http.Block, nil)      // set's too (rewrite.go)
+	c.captures = captureNames(http.Block, nil) // and named captures' (rewrite.go)
 	c.checkMaps()
 	for _, d := range http.Block {
 		switch d.Name {
@@ -614,10 +612,11 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		return nil, nil // reported by locationPath's caller
 	}
 	// a named location's proxy_pass may not have a URI part, as a regex one
-	lv := &level{ctx: "location", m: newMap(), regex: re != "" || strings.HasPrefix(path, "@")}
+	lv := &level{ctx: "location", m: newMap(), regex: re != "" || strings.HasPrefix(path, "@"), parent: parent}
+	lv.locName, lv.locMod = locationName(d)
 	lv.m.set("path", str(path))
 	if re != "" {
-		if _, err := regexp.Compile(re); err != nil {
+		if _, err := regexp.Compile(config.NamedGroupsRE2(re)); err != nil {
 			c.warn(d, Refused, "location \"%s\" cannot be converted: its regex is not valid in Go's RE2 syntax (%v), so its requests would reach another location", path, err)
 			return nil, c.dropped(d, true)
 		}
@@ -628,14 +627,17 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		}
 	}
 	c.finish(lv)
-	if !lv.proxies && (lv.answers || lv.internal || c.deniesAll(lv, parent)) {
+	if lv.locations != nil && len(lv.locations.Content) > 0 {
+		lv.m.set("locations", lv.locations)
+	}
+	if !lv.proxies && (lv.answers || lv.internal || c.deniesAll(lv)) {
 		// nginx answers every client with the return, or 404 (internal)
 		// or 403 (allow/deny) here before any content handler; spillway
 		// does the same without one.
 		lv.m.n.Content[1].LineComment = "location at " + where(d)
 		return lv.m.n, nil
 	}
-	if !lv.proxies && !c.servesFiles(lv, parent) { // root, alias, index, try_files (static.go)
+	if !lv.proxies && !c.servesFiles(lv) { // root, alias, index, try_files (static.go)
 		c.warn(d, Refused, "location \"%s\" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location", path)
 		return nil, nil
 	}
@@ -652,14 +654,14 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 // (its own, else its server's, else http's: a level with any replaces the
 // inherited list) refuses every client. With "satisfy any" written
 // anywhere above, a password could let one in: no.
-func (c *conv) deniesAll(lv, server *level) bool {
-	for _, l := range []*level{lv, server, c.httpLevel} {
-		if l != nil && l.m.has("satisfy") {
+func (c *conv) deniesAll(lv *level) bool {
+	for _, l := range c.chain(lv) {
+		if l.m.has("satisfy") {
 			return false
 		}
 	}
-	for _, l := range []*level{lv, server, c.httpLevel} {
-		if l == nil || l.accessVal == nil {
+	for _, l := range c.chain(lv) {
+		if l.accessVal == nil {
 			continue
 		}
 		var rules []config.AccessRule
@@ -675,6 +677,67 @@ func (c *conv) deniesAll(lv, server *level) bool {
 		return a.DeniesAll()
 	}
 	return false
+}
+
+// chain is lv and the levels it inherits from, innermost first: the
+// enclosing locations, the server, http.
+func (c *conv) chain(lv *level) []*level {
+	var ls []*level
+	for l := lv; l != nil; l = l.parent {
+		ls = append(ls, l)
+	}
+	if c.httpLevel != nil {
+		ls = append(ls, c.httpLevel)
+	}
+	return ls
+}
+
+// nestedLocation converts a location inside a location into the
+// enclosing one's locations key, after nginx's checks of the nesting
+// (ngx_http_core_location).
+func nestedLocation(c *conv, lv *level, d *Directive) error {
+	path, re, err := locationPath(d)
+	if err != nil {
+		return err
+	}
+	name, _ := locationName(d)
+	switch {
+	case lv.locMod == "=":
+		return errAt(d, "location \"%s\" cannot be inside the exact location \"%s\"", name, lv.locName)
+	case strings.HasPrefix(lv.locName, "@"):
+		return errAt(d, "location \"%s\" cannot be inside the named location \"%s\"", name, lv.locName)
+	case strings.HasPrefix(path, "@"):
+		return errAt(d, "named location \"%s\" can be on the server level only", name)
+	case re == "" && !strings.HasPrefix(name, lv.locName):
+		return errAt(d, "location \"%s\" is outside location \"%s\"", name, lv.locName)
+	}
+	n, err := c.location(d, lv)
+	if err != nil || n == nil {
+		return err
+	}
+	if lv.locations == nil {
+		lv.locations = &yaml.Node{Kind: yaml.SequenceNode}
+	}
+	lv.locations.Content = append(lv.locations.Content, n)
+	return nil
+}
+
+// locationName is nginx's clcf->name of a location directive (its URI or
+// regex, without the modifier) and the modifier.
+func locationName(d *Directive) (name, mod string) {
+	if len(d.Args) == 2 {
+		return d.Args[1], d.Args[0]
+	}
+	if len(d.Args) == 1 {
+		uri := d.Args[0]
+		for _, m := range []string{"=", "~*", "~"} {
+			if rest, ok := strings.CutPrefix(uri, m); ok {
+				return rest, m
+			}
+		}
+		return uri, ""
+	}
+	return "", ""
 }
 
 // dropped reads the block of a location that is not converted, so that

@@ -108,19 +108,17 @@ location / { proxy_pass http://127.0.0.1:9000; }
 location @fallback { proxy_pass http://127.0.0.1:9000; }
 location ~ ^/(?!api) { proxy_pass http://127.0.0.1:9000; }
 location /static/ { }
-location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass http://127.0.0.1:9000; }
+location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass http://127.0.0.1:9000; } # nested: converts
 location /v/ { proxy_pass http://$host:9000; }`),
 			warns: []string{
 				"7: location \"~ ^/(?!api)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location",
 				`8: location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location`,
-				`9: nested location "/n/x" in location cannot be converted: its requests would reach the enclosing location`,
 				`10: location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location`,
 				`10: unsupported proxy_pass "http://$host:9000" in location: variables are not supported`,
 			},
 			refused: []string{
 				"location \"~ ^/(?!api)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:7",
 				`location "/static/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:8`,
-				`nested location "/n/x" in location cannot be converted: its requests would reach the enclosing location in x.conf:9`,
 				`location "/v/" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:10`,
 			},
 		},

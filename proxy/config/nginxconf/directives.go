@@ -67,6 +67,7 @@ func init() {
 	add("server", "listen", listen)
 	add("server", "server_name", serverName)
 	add("server", "location", location)
+	add("location", "location", nestedLocation)
 
 	add("location", "proxy_pass", proxyPass)
 	add("location", "stub_status", stubStatus)

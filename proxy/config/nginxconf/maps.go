@@ -82,7 +82,7 @@ func (c *conv) checkMaps() {
 		for i, m := range c.maps {
 			defs[i] = m.def
 		}
-		maps, err := vars.CompileVars(defs, c.authSets, c.setVars)
+		maps, err := vars.CompileVars(defs, append(slices.Clone(c.authSets), c.captures...), c.setVars)
 		var me *vars.MapError
 		if err == nil || !errors.As(err, &me) {
 			c.varMaps = maps

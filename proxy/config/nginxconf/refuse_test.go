@@ -144,8 +144,8 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 			"location \"~ ^/(?!public)\" cannot be converted: its regex is not valid in Go's RE2 syntax (error parsing regexp: invalid or unsupported Perl syntax: `(?!`), so its requests would reach another location in x.conf:6",
 			`"auth_jwt" directive in location is not enforced by spillway (no token would be checked) in x.conf:7`,
 		}},
-		{"nested location, with what it guards", conf("listen 80;\nlocation /admin/ { proxy_pass http://127.0.0.1:9000;\nlocation /admin/secret {\nauth_jwt closed; } }"), []string{
-			`nested location "/admin/secret" in location cannot be converted: its requests would reach the enclosing location in x.conf:6`,
+		{"nested location, what it guards", conf("listen 80;\nlocation /admin/ { proxy_pass http://127.0.0.1:9000;\nlocation /admin/secret {\nauth_jwt closed; } }"), []string{
+			`location "/admin/secret" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 			`"auth_jwt" directive in location is not enforced by spillway (no token would be checked) in x.conf:7`,
 		}},
 		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{

@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 
@@ -162,6 +163,42 @@ func setNames(ds []*Directive, into []string) []string {
 			}
 		}
 		into = setNames(d.Block, into)
+	}
+	return into
+}
+
+// captureNames lists the named captures ((?<name>...)) of every map,
+// location, rewrite and if regex in ds (and the blocks in it): nginx defines a
+// variable for each.
+func captureNames(ds []*Directive, into []string) []string {
+	for _, d := range ds {
+		var re *regexp.Regexp
+		switch d.Name {
+		case "map":
+			for _, e := range d.Block {
+				if key, ok := strings.CutPrefix(e.Name, "~"); ok {
+					re, _ := regexp.Compile(strings.TrimPrefix(key, "*"))
+					into = config.CaptureNames(into, re)
+				}
+			}
+			continue
+		case "location":
+			if _, expr, err := locationPath(d); err == nil && expr != "" {
+				re, _ = regexp.Compile(config.NamedGroupsRE2(expr))
+			}
+		case "rewrite":
+			if len(d.Args) > 0 {
+				re, _ = regexp.Compile(config.NamedGroupsRE2(d.Args[0]))
+			}
+		case "if":
+			if cond, err := ifCondition(d); err == nil {
+				if pc, err := config.ParseCond(cond); err == nil {
+					re = pc.Regex
+				}
+			}
+		}
+		into = config.CaptureNames(into, re)
+		into = captureNames(d.Block, into)
 	}
 	return into
 }

@@ -73,11 +73,8 @@ func charsetTypes(c *conv, lv *level, d *Directive) error {
 // servesFiles reports whether a location without proxy_pass serves files
 // in spillway: root, alias, index or try_files reach it (nginx's default
 // root "html", relative to its prefix, is not assumed).
-func (c *conv) servesFiles(lv, server *level) bool {
-	for _, l := range []*level{lv, server, c.httpLevel} {
-		if l == nil {
-			continue
-		}
+func (c *conv) servesFiles(lv *level) bool {
+	for _, l := range c.chain(lv) {
 		for _, k := range []string{"root", "alias", "index", "try_files"} {
 			if l.m.has(k) {
 				return true

@@ -178,9 +178,18 @@ func directives(s *Scenario) string {
 		out = append(out, "`server {"+docDirectives(s.ServerDirectives)+" }`")
 	}
 	for _, l := range s.Locations {
-		out = append(out, "`location "+l.Path+" {"+docDirectives(l.Directives)+" }`")
+		out = append(out, "`"+docLocation(s, l)+"`")
 	}
 	return strings.Join(out, " ")
+}
+
+// docLocation writes l on one line, its Nested locations inside.
+func docLocation(s *Scenario, l Location) string {
+	one := "location " + l.Path + " {" + docDirectives(l.Directives)
+	for _, n := range s.Nested[l.Path] {
+		one += " " + docLocation(s, n)
+	}
+	return one + " }"
 }
 
 // docDirectives writes directives on one line, as nginx reads them (an if

@@ -69,6 +69,10 @@ type Scenario struct {
 	// directory: their lines are compared with the main log's (AspectLog),
 	// each prefixed with "NAME: ".
 	ErrorLogs []string
+	// Nested are locations nested in a location (nginx's location inside
+	// a location), by the enclosing one's Path: in Locations, or itself
+	// nested.
+	Nested map[string][]Location
 	// AccessLog keeps each side's access log as written (in AccessFormat)
 	// in Outcome.AccessLog, for tools that read the file (fail2ban).
 	AccessLog bool
@@ -414,11 +418,17 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 }
 
 func nginxLocations(s *Scenario, dir string) string {
+	return nginxLocationList(s, s.Locations, dir, "        ")
+}
+
+// nginxLocationList writes locs at indent, each with its Nested ones.
+func nginxLocationList(s *Scenario, locs []Location, dir, indent string) string {
 	var b strings.Builder
-	for _, l := range s.Locations {
-		fmt.Fprintf(&b, "        location %s {\n", l.Path)
-		b.WriteString(nginxDirectives(l.Directives, dir, "            "))
-		b.WriteString("        }\n")
+	for _, l := range locs {
+		fmt.Fprintf(&b, "%slocation %s {\n", indent, l.Path)
+		b.WriteString(nginxDirectives(l.Directives, dir, indent+"    "))
+		b.WriteString(nginxLocationList(s, s.Nested[l.Path], dir, indent+"    "))
+		b.WriteString(indent + "}\n")
 	}
 	return b.String()
 }
@@ -546,9 +556,23 @@ var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domai
 // one mapping, auth_request_set one list, a directive without a value
 // (internal) is "on", and return's text is read as nginx reads it.
 func yamlLocations(s *Scenario, dir string) string {
+	return yamlLocationList(s, s.Locations, dir)
+}
+
+// yamlLocationList writes locs as yamlLocations does, each with its
+// Nested ones as its locations key.
+func yamlLocationList(s *Scenario, locs []Location, dir string) string {
 	var b strings.Builder
-	for _, l := range s.Locations {
+	for _, l := range locs {
 		fmt.Fprintf(&b, "        - path: %s\n", strconv.Quote(l.Path))
+		if nested := s.Nested[l.Path]; len(nested) > 0 {
+			b.WriteString("          locations:\n")
+			for _, line := range strings.SplitAfter(yamlLocationList(s, nested, dir), "\n") {
+				if line != "" {
+					b.WriteString("    " + line)
+				}
+			}
+		}
 		if scripted(l.Directives) {
 			items, keys := yamlScript(l.Directives, dir)
 			for _, k := range keys {
