@@ -70,6 +70,8 @@ http:
         - path: /loud/
           proxy_pass: http://{U0}
           error_log: [{TMP}/loud.log info, {TMP}/shared.log error]
+          locations:
+            - {path: /loud/deep/, proxy_pass: http://{U0}, error_log: {TMP}/deep.log error}
         - path: /quiet/
           proxy_pass: http://{U0}
           error_log: {TMP}/shared.log crit
@@ -81,7 +83,7 @@ http:
 `
 
 // error_log in http, server and location, as nginx: a request's lines go
-// to its location's logs, each at its own level (one path named by two
+// to its location's logs (a nested location's own too), each at its own level (one path named by two
 // locations is one file with each location's level); try_files moves a
 // request and its lines to the location it ends in; a request line
 // refused before any server is chosen goes to the default server's log; a
@@ -112,7 +114,7 @@ func TestErrorLogsPerLevel(t *testing.T) {
 			t.Fatalf("%s: status %d, want 502", path, resp.StatusCode)
 		}
 	}
-	for _, path := range []string{"/a", "/loud/x", "/quiet/x", "/tf/x"} {
+	for _, path := range []string{"/a", "/loud/x", "/quiet/x", "/tf/x", "/loud/deep/x"} {
 		get("localhost", path)
 	}
 	get("other", "/other")
@@ -135,6 +137,7 @@ func TestErrorLogsPerLevel(t *testing.T) {
 		"loud.log":   {"[error] /loud/x", "[info] /loud/x", "[error] /tf/x", "[info] /tf/x"},
 		"shared.log": {"[error] /loud/x", "[error] /tf/x"},
 		"http.log":   {"[error] /other", "[info] /other"},
+		"deep.log":   {"[error] /loud/deep/x"}, // a nested location's own, at error
 		"main.log":   nil,
 	}
 	for name, w := range want {

@@ -88,3 +88,37 @@ func TestErrorLogRefused(t *testing.T) {
 		})
 	}
 }
+
+// A nested location inherits its enclosing location's error_log, or sets
+// its own; relative paths are made absolute at every depth.
+func TestErrorLogNestedLocations(t *testing.T) {
+	c := mustLoad(t, `
+error_log: main.log
+http:
+  servers:
+    - listen: ["127.0.0.1:8080"]
+      locations:
+        - path: /a/
+          proxy_pass: http://127.0.0.1:9000
+          error_log: a.log info
+          locations:
+            - {path: /a/in/, proxy_pass: http://127.0.0.1:9000}
+            - {path: /a/own/, proxy_pass: http://127.0.0.1:9000, error_log: own.log warn}
+`)
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer := c.Servers[0].Locations[0]
+	if len(outer.Locations) != 2 {
+		t.Fatalf("nested locations: %d, want 2", len(outer.Locations))
+	}
+	want := []ErrorLog{{filepath.Join(dir, "a.log"), LevelInfo}}
+	if got := outer.Locations[0].ErrorLogs; !reflect.DeepEqual(got, want) {
+		t.Errorf("/a/in/: error_log = %+v, want %+v (inherited)", got, want)
+	}
+	want = []ErrorLog{{filepath.Join(dir, "own.log"), LevelWarn}}
+	if got := outer.Locations[1].ErrorLogs; !reflect.DeepEqual(got, want) {
+		t.Errorf("/a/own/: error_log = %+v, want %+v", got, want)
+	}
+}
