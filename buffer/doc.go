@@ -43,11 +43,11 @@
 // Upstream response: one producer goroutine, the client as consumer:
 //
 //	sp := buffer.NewSpool(buffer.SpoolOptions{
-//		Pool:              budget.Pool(int(loc.ProxyBuffers.Size)),
-//		Buffers:           loc.ProxyBuffers.N,
-//		TempDir:           loc.ProxyTempPath,
-//		MaxTempFileSize:   loc.ProxyMaxTempFileSize,
-//		TempFileWriteSize: int(loc.ProxyTempFileWriteSize),
+//		Pool:              budget.Pool(int(loc.Upstream.Buffers.Size)),
+//		Buffers:           loc.Upstream.Buffers.N,
+//		TempDir:           loc.Upstream.TempPath,
+//		MaxTempFileSize:   loc.Upstream.MaxTempFileSize,
+//		TempFileWriteSize: int(loc.Upstream.TempFileWriteSize),
 //		OnSpill:           func(path string) { warnf("an upstream response is buffered to a temporary file %s while reading upstream", path) },
 //	})
 //	go func() { // producer

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 
 	"spillway/proxy/upstream"
@@ -13,10 +14,11 @@ import (
 func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstream.Attempt, *upstream.Error) {
 	lc := x.loc.conf
 	a := &x.attemptBuf
-	err := p.transport.Open(x.watch.context(), a, pr, upstream.OpenOptions{
+	ctx := x.context() // a client gone or a hard stop ends the dial (cancel.go)
+	err := p.transport.Open(ctx, a, pr, upstream.OpenOptions{
 		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls,
-		ConnectTimeout: lc.ProxyConnectTimeout, ReadTimeout: lc.ProxyReadTimeout, SendTimeout: lc.ProxySendTimeout,
-		HeaderBuffer: int(lc.ProxyBufferSize), Stale: &p.stale, Log: idleLog{p},
+		ConnectTimeout: lc.Upstream.ConnectTimeout, ReadTimeout: lc.Upstream.ReadTimeout, SendTimeout: lc.Upstream.SendTimeout,
+		HeaderBuffer: int(lc.Upstream.BufferSize), Stale: &p.stale, Log: idleLog{p},
 	})
 	switch {
 	case err != nil && err.Phase == upstream.PhaseSSLHandshake:
@@ -29,13 +31,17 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 		p.stats.dials.Add(1)
 	}
 	uc := a.Conn
-	if !x.watch.use(uc) { // the client went while this connection was made
+	// From here the send and the header read end when the socket is
+	// closed under them: by the watch when the client goes (use), by
+	// Transport.CloseAll on a hard stop. Neither is kept once the context
+	// is done (tryOnce).
+	if ctx.Err() != nil || !x.watch.use(uc) { // the client went, or the stop came, while this connection was made
 		uc.Close()
-		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: errClientGone}
+		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: context.Cause(ctx)}
 	}
 	defer x.watch.use(nil)
 	var body io.Reader
-	if x.body != nil && x.loc.conf.ProxyPassRequestBody { // off: the head (Content-Length too) and no body, as nginx
+	if x.body != nil && x.loc.conf.Upstream.PassRequestBody { // off: the head (Content-Length too) and no body, as nginx
 		body = x.proto.Frame(x.body.reader()) // FastCGI frames it as STDIN records
 	}
 	if err := a.Send(x.head, body); err != nil {

@@ -142,7 +142,7 @@ func (x *exchange) readBody() bool {
 	}
 	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout, declared: int64(cl)}
 	memory := lc.ClientBodyBufferSize
-	if !lc.ProxyRequestBuffering && lc.ProxyPassRequestBody && cl > 0 { // a body not passed on is read whole, as nginx
+	if !lc.Upstream.RequestBuffering && lc.Upstream.PassRequestBody && cl > 0 { // a body not passed on is read whole, as nginx
 		// A chunked body is buffered regardless: the upstream head needs
 		// its length (nginx does the same unless it speaks chunked upstream).
 		head := len(x.reqLine) + 2 + len(h.RawHeaders()) + 2

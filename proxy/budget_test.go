@@ -42,7 +42,7 @@ func TestDecideRetryBudget(t *testing.T) {
 	if v := decideRetry(retryInput{Err: stale, Mask: def, Replayable: true, Tries: 1, MaxTries: 2, Budget: empty}); !v.Retry || !v.Fresh {
 		t.Fatalf("stale keepalive retry refused by the budget: %+v", v)
 	}
-	if v := decideRetry(retryInput{Status: 502, Mask: def | config.NextHTTP502, Tries: 1, MaxTries: 2, Budget: &fakeBudget{}}); v.Retry || v.Why != "retry budget exhausted" {
+	if v := decideRetry(retryInput{Status: 502, Mask: def | config.NextHTTP502, Replayable: true, Tries: 1, MaxTries: 2, Budget: &fakeBudget{}}); v.Retry || v.Why != "retry budget exhausted" {
 		t.Fatalf("http_502 with an empty budget: %+v", v)
 	}
 }

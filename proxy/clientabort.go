@@ -67,8 +67,10 @@ type clientWatch struct {
 	exited chan struct{}  // closed when an armed watcher returns
 	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
 	up     *upstream.Conn // the upstream connection to close when the client goes
-	ctx    context.Context
-	cancel context.CancelFunc
+	// cancel cancels the request's context when the client goes
+	// (cancel.go): that ends a dial or a backoff pause; closing up ends
+	// a send or a header read.
+	cancel context.CancelCauseFunc
 	// h2stop ends the watch on an HTTP/2 stream (watchH2).
 	h2stop func() bool
 }
@@ -77,12 +79,16 @@ type clientWatch struct {
 // or the request body is still being read from the client while it is sent
 // (proxy_request_buffering off): the client's socket is then the body's.
 func (w *clientWatch) start(x *exchange) {
-	if x.loc.conf.ProxyIgnoreClientAbort {
+	if x.loc.conf.Upstream.IgnoreClientAbort {
 		return
 	}
 	if _, ok := x.body.(*streamedBody); ok {
 		return
 	}
+	x.context()
+	w.mu.Lock()
+	w.cancel = x.rcancel
+	w.mu.Unlock()
 	if x.h2 != nil {
 		w.watchH2(x.h2.ctx)
 		return
@@ -99,31 +105,6 @@ func (w *clientWatch) start(x *exchange) {
 	} else {
 		w.timer.Reset(clientWatchDelay)
 	}
-}
-
-// gone reports whether the client went away while the upstream was awaited.
-func (w *clientWatch) gone() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.state == watchGone
-}
-
-// context is canceled when the client goes: dials and backoff sleeps wait
-// on it. It is made on first use, so a request whose upstream connection is
-// reused costs nothing for it.
-func (w *clientWatch) context() context.Context {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.state == watchOff {
-		return context.Background()
-	}
-	if w.ctx == nil {
-		w.ctx, w.cancel = context.WithCancel(context.Background())
-		if w.state == watchGone {
-			w.cancel()
-		}
-	}
-	return w.ctx
 }
 
 // use names the upstream connection the exchange is waiting on (nil when
@@ -166,11 +147,8 @@ func (w *clientWatch) stop() {
 		<-done
 	}
 	w.mu.Lock()
-	if w.cancel != nil {
-		w.cancel()
-	}
 	w.state = watchOff
-	w.ctx, w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil, nil
+	w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil
 	w.mu.Unlock()
 }
 
@@ -196,11 +174,9 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 		return
 	}
 	w.state = watchGone
-	up := w.up
-	if w.cancel != nil {
-		w.cancel()
-	}
+	cancel, up := w.cancel, w.up
 	w.mu.Unlock()
+	cancel(errClientGone)
 	if up != nil {
 		_ = up.Abort() // ends the wait; the exchange closes it properly
 	}
@@ -256,11 +232,9 @@ func (w *clientWatch) arm() {
 		return
 	}
 	w.state, w.errno = watchGone, goneErrno
-	up := w.up
-	if w.cancel != nil {
-		w.cancel()
-	}
+	cancel, up := w.cancel, w.up
 	w.mu.Unlock()
+	cancel(errClientGone) // ends a dial or a pause
 	if up != nil {
 		// Ends a send or a header read at once; the exchange closes it
 		// properly when its call returns.
@@ -268,7 +242,7 @@ func (w *clientWatch) arm() {
 	}
 }
 
-// errClientGone is what a dial or backoff canceled by the watch returns.
+// errClientGone is the cause of a request context the watch canceled.
 var errClientGone = errors.New("client prematurely closed connection")
 
 // clientAborted ends an exchange whose client went away while addr was

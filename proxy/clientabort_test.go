@@ -336,9 +336,13 @@ func TestClientAbortCutsConnect(t *testing.T) {
 	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
+	testutil.Eventually(t, "the proxy connecting to the stuffed listener", 10*time.Second, func() bool { return synSent(t, addr) })
 	_ = c.Close()
 	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
 	testutil.Eventually(t, "the access log line (the connect waits a minute)", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+	if synSent(t, addr) { // the line is written after the dial returned
+		t.Error("the dial is still in progress after the request ended")
+	}
 	if want := `499 0 "GET /x HTTP/1.1" "U0" "-"` + "\n"; strings.ReplaceAll(alog(), addr, "U0") != want {
 		t.Errorf("access log %q, want %q", alog(), want)
 	}

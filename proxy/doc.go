@@ -39,6 +39,12 @@
 // status (502/504), nginx's log message and the retry decision are all
 // computed from it, with no type assertion on the way.
 //
+// A request's waits (the dial, the backoff pause, limit_req's delay) end
+// with its context, which the client's going away and a hard stop cancel
+// (cancel.go); a send or a header read ends with its socket, closed by the
+// same two. Shutdown waits for the requests it canceled on a counter and a
+// channel (shutdown.go).
+//
 // proxy_set_header, fastcgi_param and the access log's format are values
 // compiled once per site by proxy/vars; the exchange is their
 // vars.Exchange (vars.go), so a variable reads the same request state

@@ -261,7 +261,7 @@ func (x *exchange) accessPhase() bool {
 // 401's WWW-Authenticate goes with the page.
 func (x *exchange) interceptErrors() bool {
 	status := x.uresp.Header.StatusCode()
-	if !x.loc.conf.InterceptErrors || status < 300 || x.loc.conf.ErrorPages.For(status) == nil {
+	if !x.loc.conf.Upstream.InterceptErrors || status < 300 || x.loc.conf.ErrorPages.For(status) == nil {
 		return false
 	}
 	if status == fasthttp.StatusUnauthorized {

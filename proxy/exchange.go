@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"syscall"
@@ -119,9 +120,18 @@ type exchange struct {
 	// watch notices the client's close while the upstream is awaited
 	// (clientabort.go); kept across requests with its timer.
 	watch *clientWatch
+
+	// rctx is the request's context (cancel.go): done when its client
+	// goes away while the upstream is awaited or a stop may no longer
+	// wait. Made by context on first use; reset cancels it.
+	rctx    context.Context
+	rcancel context.CancelCauseFunc
 }
 
 func (x *exchange) reset() {
+	if x.rcancel != nil {
+		x.rcancel(nil) // forgotten by the proxy's stop context
+	}
 	x.uresp.Reset()
 	clear(x.authVars) // every slot not set
 	*x = exchange{

@@ -204,7 +204,7 @@ func (st *fcgiState) ReadHeader(a *upstream.Attempt, h *fasthttp.ResponseHeader)
 	st.rd.Reset(a.Conn.Reader(), st.stderr)
 	// fastcgi_buffer_size bounds the CGI header, as proxy_buffer_size
 	// bounds an HTTP head.
-	size := max(int(x.loc.conf.ProxyBufferSize), 16)
+	size := max(int(x.loc.conf.Upstream.BufferSize), 16)
 	if st.br == nil || st.br.Size() != size {
 		st.br = bufio.NewReaderSize(&st.rd, size)
 	} else {

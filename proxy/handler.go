@@ -256,8 +256,8 @@ func (x *exchange) tryOnce() tryOutcome {
 	x.freshNext = nil
 	if fresh {
 		x.backoff() // the same server again: give it a moment
-		if x.watch.gone() {
-			x.clientAborted(pr.Addr(), nil, nil)
+		// The client went, or the stop came, meanwhile.
+		if x.ended(pr.Addr(), nil, nil) {
 			return tryDone
 		}
 	}
@@ -273,8 +273,7 @@ func (x *exchange) tryOnce() tryOutcome {
 		g.Budget().Earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
-	if x.watch.gone() { // nginx: no failure, no other server, 499
-		x.clientAborted(pr.Addr(), ue, a)
+	if x.ended(pr.Addr(), ue, a) { // nginx: no failure, no other server; 499 for a client gone
 		return tryDone
 	}
 	x.site.counters[pr].attempt(ue, a.Start)
@@ -328,7 +327,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
 	g := x.loc.group
 	status := x.uresp.Header.StatusCode()
 	x.record(pr, status, a)
-	if !statusListed(status, x.loc.conf.ProxyNextUpstream) { // the usual case: no decision to make
+	if !statusListed(status, x.loc.conf.Upstream.NextUpstream) { // the usual case: no decision to make
 		x.cur = a
 		g.Succeeded(pr)
 		return tryRelay
@@ -360,19 +359,18 @@ func (x *exchange) backoff() {
 	if lc.ProxyNextUpstreamBackoff <= 0 {
 		return
 	}
-	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.ProxyNextUpstreamTimeout, rand.Float64())
+	d := backoffDelay(lc.ProxyNextUpstreamBackoff, x.sameRetries, time.Since(x.firstTry), lc.Upstream.NextUpstreamTimeout, rand.Float64())
 	x.sameRetries++
 	if d <= 0 {
 		return
 	}
-	// Cut short by a client that goes away, and by a stop that may no
-	// longer wait.
+	// Cut short by the request's context: a client that goes away, a
+	// stop that may no longer wait (cancel.go).
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-x.watch.context().Done():
-	case <-x.p.hardStop:
+	case <-x.context().Done():
 	}
 }
 
@@ -388,7 +386,7 @@ func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, 
 
 func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 	lc := x.loc.conf
-	max := lc.ProxyNextUpstreamTries
+	max := lc.Upstream.NextUpstreamTries
 	if n := x.loc.group.Size(); max == 0 || max > n {
 		max = n
 	}
@@ -399,11 +397,11 @@ func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 		nonIdem = false
 	}
 	in := retryInput{
-		Err: ue, Status: status, Mask: lc.ProxyNextUpstream,
+		Err: ue, Status: status, Mask: lc.Upstream.NextUpstream,
 		NonIdempotent: nonIdem,
 		Replayable:    x.body == nil || x.body.replayable(),
 		Tries:         x.tries + 1, MaxTries: max,
-		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.ProxyNextUpstreamTimeout,
+		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.Upstream.NextUpstreamTimeout,
 		FreeUsed: x.freeUsed,
 		Now:      time.Now(),
 	}

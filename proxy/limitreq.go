@@ -245,7 +245,14 @@ func (x *exchange) limitReq(limits []reqLimit, c *config.LimitReqConf) int {
 	}
 	x.logf(c.DelayLogLevel(), "delaying request"+dryRun(c)+", excess: "+thousandths(excess)+`, by zone "`+limits[which].zone.name+`"`, 0, "")
 	if !c.DryRun {
-		time.Sleep(time.Duration(delay) * time.Millisecond)
+		// A hard stop cuts the delay short (the request's context,
+		// cancel.go); nothing sleeps in a request goroutine.
+		t := time.NewTimer(time.Duration(delay) * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-x.context().Done():
+		}
+		t.Stop()
 	}
 	return 0
 }

@@ -62,10 +62,16 @@ type Proxy struct {
 	gen       *generation            // the running configuration; nil before Start and after Shutdown
 	metrics   *metricsServer         // metrics.listen; nil without one
 	retiring  sync.WaitGroup         // old generations still draining
-	hardStop  chan struct{}          // closed when the stop may no longer wait
+	hardStop  <-chan struct{}        // closed when the stop may no longer wait: stopCtx.Done()
 	stopping  chan struct{}          // closed when Shutdown begins: retired generations end their grace
 	done      chan struct{}
 	wg        sync.WaitGroup
+
+	// stopCtx is done when a stop may no longer wait (Shutdown out of
+	// time, Close), with errHardStop as its cause: every request's
+	// context (cancel.go) derives from it.
+	stopCtx context.Context
+	stopNow context.CancelCauseFunc
 }
 
 // Options are what a caller may inject; the zero value is production.
@@ -80,7 +86,9 @@ type Options struct {
 // New builds a proxy from a loaded config without opening listeners.
 func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p := &Proxy{elog: opts.ErrorLog, now: opts.Now, acceptors: map[string]*acceptor{}, quic: map[string]*h3Listener{},
-		hardStop: make(chan struct{}), stopping: make(chan struct{}), done: make(chan struct{})}
+		stopping: make(chan struct{}), done: make(chan struct{})}
+	p.stopCtx, p.stopNow = context.WithCancelCause(context.Background())
+	p.hardStop = p.stopCtx.Done()
 	p.stats = newStats()
 	p.pid = os.Getpid()
 	p.hostname, _ = os.Hostname()
@@ -265,25 +273,34 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	case <-retired:
 	case <-ctx.Done():
 		// Out of time: drop what is left, client and upstream side, and
-		// wait for those requests to unwind before the logs close.
+		// wait for those requests to unwind before the logs close. The
+		// requests' contexts end their dials, backoff pauses and header
+		// reads; closed sockets end the rest.
 		err = ctx.Err()
-		p.stopHard()
+		p.stopNow(errHardStop)
 		p.clients.CloseAll()
 		p.transport.CloseAll()
-		<-retired
-		p.requests.wait(5 * time.Second)
+		<-retired // each generation's requests unwound (unwind)
 	}
 	p.stop()
 	return err
 }
 
-func (p *Proxy) stopHard() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// unwindLimit is how long a hard stop waits for the requests it canceled.
+const unwindLimit = 5 * time.Second
+
+// unwind waits, after a hard stop, for the requests it canceled to end, so
+// that their access-log lines are written before the logs close: no
+// polling, the last request to end closes the channel waited on. A request
+// stuck where no stop reaches must not hold the process: past unwindLimit
+// the logs close under it.
+func (p *Proxy) unwind() {
+	t := time.NewTimer(unwindLimit)
+	defer t.Stop()
 	select {
-	case <-p.hardStop:
-	default:
-		close(p.hardStop)
+	case <-p.requests.idleCh():
+	case <-t.C:
+		p.elog.Logf(errorlog.Alert, "%d requests still in flight %v after a hard stop", p.requests.n.Load(), unwindLimit)
 	}
 }
 

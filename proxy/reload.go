@@ -396,6 +396,11 @@ func (p *Proxy) retire(g *generation, grace time.Duration) {
 			t.Stop()
 		}
 		p.drain(g)
+		select {
+		case <-p.hardStop: // cut short: its requests are still unwinding
+			p.unwind()
+		default:
+		}
 		p.mu.Lock()
 		cur := p.site.Load()
 		p.mu.Unlock()

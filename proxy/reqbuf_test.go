@@ -55,3 +55,43 @@ func TestRequestBufferingOffSmallBodyRetried(t *testing.T) {
 		})
 	}
 }
+
+// An answer whose status proxy_next_upstream lists (http_502) is not
+// passed to the next server once a streamed body went with the request:
+// the body cannot be sent again, and nginx (u->request_sent with
+// request_body_no_buffering) gives the client the first server's answer.
+// The same body buffered is passed on (the control).
+func TestRequestBufferingOffListedStatusNotRetried(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		buffering string
+		retried   bool
+	}{
+		{"streamed", "off", false},
+		{"buffered", "on", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u0 := upstream(t, upstreamsim.Status(502))
+			u1 := upstream(t, upstreamsim.OK())
+			d := newBTDirs(t)
+			r := newRig(t, "info", btYAML(d, 2, false, "proxy_request_buffering: "+c.buffering, "proxy_next_upstream: error timeout http_502"), u0.Addr(), u1.Addr())
+			body := btRandom(64 << 10)
+			status, _ := r.do("PUT", "/echo", body)
+			if bs := u0.Bodies("PUT", "/echo"); len(bs) != 1 || !bytes.Equal(bs[0], body) {
+				t.Fatalf("the first server did not get the whole body")
+			}
+			if c.retried {
+				if status != 200 || u1.Total() != 1 {
+					t.Fatalf("status %d, second server got %d requests; want 200 from it", status, u1.Total())
+				}
+				return
+			}
+			if status != 502 || u1.Total() != 0 {
+				t.Fatalf("status %d, second server got %d requests; want the first server's 502 and none", status, u1.Total())
+			}
+			if want := "not retried: request body not buffered (upstream sent 502)"; !strings.Contains(r.log(), want) {
+				t.Errorf("error log:\n%s\nwant the decision %q", r.log(), want)
+			}
+		})
+	}
+}

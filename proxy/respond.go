@@ -73,9 +73,9 @@ func (x *exchange) respond() bool {
 		return false
 	}
 	lc := x.loc.conf
-	buffering := lc.ProxyBuffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
+	buffering := lc.Upstream.Buffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
 	gz := x.gzipFor(status, cl) // the body is compressed on its way in (gzip.go)
-	if !gz && !gunzip && buffering && cl >= 0 && int64(cl) <= int64(lc.ProxyBuffers.N)*lc.ProxyBuffers.Size {
+	if !gz && !gunzip && buffering && cl >= 0 && int64(cl) <= int64(lc.Upstream.Buffers.N)*lc.Upstream.Buffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
@@ -149,13 +149,13 @@ func (x *exchange) respond() bool {
 			pass = s.direct.Passthrough() // a client that keeps up gets the bytes at once
 		}
 		s.sp = buffer.NewSpool(buffer.SpoolOptions{
-			Pool:                 x.p.budget.Pool(int(lc.ProxyBuffers.Size)),
-			Buffers:              lc.ProxyBuffers.N,
-			TempDir:              lc.ProxyTempPath,
-			MaxTempFileSize:      lc.ProxyMaxTempFileSize,
-			TempFileWriteSize:    int(lc.ProxyTempFileWriteSize),
+			Pool:                 x.p.budget.Pool(int(lc.Upstream.Buffers.Size)),
+			Buffers:              lc.Upstream.Buffers.N,
+			TempDir:              lc.Upstream.TempPath,
+			MaxTempFileSize:      lc.Upstream.MaxTempFileSize,
+			TempFileWriteSize:    int(lc.Upstream.TempFileWriteSize),
 			SpillOnlyWhenStalled: stalls,
-			StallGrace:           lc.ProxySpillGrace,
+			StallGrace:           lc.Upstream.SpillGrace,
 			OnSpill:              s.onSpill,
 			OnFull:               s.onFull, // stream on instead of failing (diskfull.go)
 			Passthrough:          pass,

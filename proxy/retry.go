@@ -53,8 +53,13 @@ func decideRetry(in retryInput) retryVerdict {
 	if in.Mask == config.NextOff {
 		return retryVerdict{Why: "proxy_next_upstream off"}
 	}
-	// A request body that was streamed and not kept cannot be sent again.
-	if e != nil && !in.Replayable && e.Phase >= upstream.PhaseSend && e.Written > 0 {
+	// A request body that was streamed and not kept cannot be sent again:
+	// not after a failure that wrote to the upstream, and not after an
+	// answer, which came once the body had gone (nginx's
+	// ngx_http_upstream_next: u->request_sent with
+	// r->request_body_no_buffering ends the request, http_502 listed or
+	// not).
+	if !in.Replayable && (e == nil || e.Phase >= upstream.PhaseSend && e.Written > 0) {
 		return retryVerdict{Why: "request body not buffered"}
 	}
 	var ft config.NextUpstream

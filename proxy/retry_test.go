@@ -79,26 +79,30 @@ func TestDecideRetryStatus(t *testing.T) {
 		retry  bool
 		why    string
 	}{
-		{"502 default", 502, retryInput{Mask: config.NextError | config.NextTimeout, Tries: 1, MaxTries: 2}, false, notListed},
-		{"502 broad", 502, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true, "next upstream"},
+		{"502 default", 502, retryInput{Mask: config.NextError | config.NextTimeout, Replayable: true, Tries: 1, MaxTries: 2}, false, notListed},
+		{"502 broad", 502, retryInput{Mask: broad, Replayable: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
 		// nginx: a POST that was answered was sent; not passed on without non_idempotent.
-		{"502 broad POST", 502, retryInput{Mask: broad, NonIdempotent: true, Tries: 1, MaxTries: 2}, false, "non-idempotent request already sent"},
-		{"502 broad last server", 502, retryInput{Mask: broad, Tries: 2, MaxTries: 2}, false, "tries exhausted"},
-		{"404 broad", 404, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, false, notListed},
-		{"404 listed", 404, retryInput{Mask: config.NextHTTP404, Tries: 1, MaxTries: 2}, true, "next upstream"},
-		{"500 broad", 500, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true, "next upstream"},
-		{"503 broad", 503, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true, "next upstream"},
-		{"504 broad", 504, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true, "next upstream"},
-		{"502 broad POST non_idempotent", 502, retryInput{Mask: broad | config.NextNonIdempotent, NonIdempotent: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
-		{"502 broad timeout reached", 502, retryInput{Mask: broad, Tries: 1, MaxTries: 3, Elapsed: time.Second, MaxElapsed: 500 * time.Millisecond}, false, "proxy_next_upstream_timeout reached"},
-		{"403 broad", 403, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, false, notListed},
-		{"403 listed", 403, retryInput{Mask: config.NextHTTP403, Tries: 1, MaxTries: 2}, true, "next upstream"},
-		{"429 listed", 429, retryInput{Mask: config.NextHTTP429, Tries: 1, MaxTries: 2}, true, "next upstream"},
-		{"502 off", 502, retryInput{Mask: config.NextOff, Tries: 1, MaxTries: 2}, false, "proxy_next_upstream off"},
-		// A streamed body does not stop a status retry (unchanged from before the decision was one function).
-		{"502 broad not replayable", 502, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, true, "next upstream"},
-		{"501 never", 501, retryInput{Mask: ^config.NextUpstream(0), Tries: 1, MaxTries: 2}, false, notListed},
-		{"200", 200, retryInput{Mask: ^config.NextUpstream(0), Tries: 1, MaxTries: 2}, false, notListed},
+		{"502 broad POST", 502, retryInput{Mask: broad, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2}, false, "non-idempotent request already sent"},
+		{"502 broad last server", 502, retryInput{Mask: broad, Replayable: true, Tries: 2, MaxTries: 2}, false, "tries exhausted"},
+		{"404 broad", 404, retryInput{Mask: broad, Replayable: true, Tries: 1, MaxTries: 2}, false, notListed},
+		{"404 listed", 404, retryInput{Mask: config.NextHTTP404, Replayable: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
+		{"500 broad", 500, retryInput{Mask: broad, Replayable: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
+		{"503 broad", 503, retryInput{Mask: broad, Replayable: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
+		{"504 broad", 504, retryInput{Mask: broad, Replayable: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
+		{"502 broad POST non_idempotent", 502, retryInput{Mask: broad | config.NextNonIdempotent, NonIdempotent: true, Replayable: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
+		{"502 broad timeout reached", 502, retryInput{Mask: broad, Replayable: true, Tries: 1, MaxTries: 3, Elapsed: time.Second, MaxElapsed: 500 * time.Millisecond}, false, "proxy_next_upstream_timeout reached"},
+		{"403 broad", 403, retryInput{Mask: broad, Replayable: true, Tries: 1, MaxTries: 2}, false, notListed},
+		{"403 listed", 403, retryInput{Mask: config.NextHTTP403, Replayable: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
+		{"429 listed", 429, retryInput{Mask: config.NextHTTP429, Replayable: true, Tries: 1, MaxTries: 2}, true, "next upstream"},
+		{"502 off", 502, retryInput{Mask: config.NextOff, Replayable: true, Tries: 1, MaxTries: 2}, false, "proxy_next_upstream off"},
+		// A streamed body went with the request: an answer is passed to the
+		// client, listed or not, as nginx (u->request_sent with
+		// request_body_no_buffering), non_idempotent or not.
+		{"502 broad not replayable", 502, retryInput{Mask: broad, Tries: 1, MaxTries: 2}, false, "request body not buffered"},
+		{"404 listed not replayable", 404, retryInput{Mask: config.NextHTTP404, Tries: 1, MaxTries: 2}, false, "request body not buffered"},
+		{"502 POST non_idempotent not replayable", 502, retryInput{Mask: broad | config.NextNonIdempotent, NonIdempotent: true, Tries: 1, MaxTries: 2}, false, "request body not buffered"},
+		{"501 never", 501, retryInput{Mask: ^config.NextUpstream(0), Replayable: true, Tries: 1, MaxTries: 2}, false, notListed},
+		{"200", 200, retryInput{Mask: ^config.NextUpstream(0), Replayable: true, Tries: 1, MaxTries: 2}, false, notListed},
 	}
 	for _, c := range cases {
 		c.in.Status = c.status

@@ -138,7 +138,7 @@ func (x *exchange) runTunnel(c net.Conn, a *upstream.Attempt, head []byte) {
 	}
 	defer ts.conns.Remove(t)
 
-	readTimeout := x.loc.conf.ProxyReadTimeout
+	readTimeout := x.loc.conf.Upstream.ReadTimeout
 	uc.SetReadTimeout(0) // the idle deadline is set below, from both directions
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
@@ -148,7 +148,7 @@ func (x *exchange) runTunnel(c net.Conn, a *upstream.Attempt, head []byte) {
 	// proxy_send_timeout on each write (upstream.Conn.Write).
 	up := make(chan tunnelEnd, 1)
 	var clientDone atomic.Bool
-	bufSize := int(max(x.loc.conf.ProxyBufferSize, 1<<10))
+	bufSize := int(max(x.loc.conf.Upstream.BufferSize, 1<<10))
 	go func() {
 		bp, pool := x.p.tunnelBuf(bufSize)
 		defer pool.Put(bp)

@@ -37,7 +37,7 @@ type uwsgiLocation struct {
 // error, as in nginx.
 func compileUwsgi(lc *config.Location, maps *vars.Maps) (*uwsgiLocation, error) {
 	uc := lc.Uwsgi
-	u := &uwsgiLocation{mod1: byte(uc.Modifier1), mod2: byte(uc.Modifier2), headers: uc.PassRequestHeaders}
+	u := &uwsgiLocation{mod1: byte(uc.Modifier1), mod2: byte(uc.Modifier2), headers: lc.Upstream.PassRequestHeaders}
 	for _, p := range uc.Params {
 		v, err := vars.Compile(p.Value, maps)
 		if err != nil {

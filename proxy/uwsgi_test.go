@@ -321,3 +321,48 @@ func TestUwsgiRealServer(t *testing.T) {
 		t.Errorf("/big: %d, %d bytes", resp.StatusCode, len(body))
 	}
 }
+
+// uwsgi_hide_header, uwsgi_pass_header and uwsgi_intercept_errors act on
+// a uwsgi_pass location as the proxy_ ones on proxy_pass (the proxy_ ones
+// do not apply to it, as in nginx): the answer's X-Secret is hidden, its
+// Server passed, and its 404 replaced by error_page's.
+func TestUwsgiUpstreamHeadersAndInterceptErrors(t *testing.T) {
+	answer := func(p uwsgiPacket) string {
+		status := "200 OK"
+		if path, _ := p.get("PATH_INFO"); path == "/missing" {
+			status = "404 Not Found"
+		}
+		return "HTTP/1.0 " + status + "\r\nContent-Type: text/plain\r\nX-Secret: s\r\nServer: app\r\n\r\napp says " + status
+	}
+	page := `        - path: "@page"
+          return: "200 the page"`
+	for _, c := range []struct {
+		name, extra    string
+		secret, server string
+		missingBody    string
+	}{
+		{"uwsgi_ directives", "          uwsgi_hide_header: [X-Secret]\n          uwsgi_pass_header: [Server]\n          uwsgi_intercept_errors: on\n          error_page: 404 @page\n" + page,
+			"", "app", "the page"},
+		{"proxy_ directives", "          proxy_hide_header: [X-Secret]\n          proxy_pass_header: [Server]\n          proxy_intercept_errors: on\n          error_page: 404 @page\n" + page,
+			"s", "spillway", "app says 404 Not Found"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := startFakeUwsgi(t, answer)
+			r := uwsgiRig(t, uwsgiYAML(server(f.addr), c.extra))
+			resp, body := r.doH("GET", "/ok", nil, nil)
+			if resp.StatusCode != 200 || string(body) != "app says 200 OK" {
+				t.Fatalf("/ok: %d %q", resp.StatusCode, body)
+			}
+			if got := resp.Header.Get("X-Secret"); got != c.secret {
+				t.Errorf("X-Secret %q, want %q", got, c.secret)
+			}
+			if got := resp.Header.Get("Server"); got != c.server {
+				t.Errorf("Server %q, want %q", got, c.server)
+			}
+			resp, body = r.doH("GET", "/missing", nil, nil)
+			if resp.StatusCode != 404 || string(body) != c.missingBody {
+				t.Errorf("/missing: %d %q, want 404 %q", resp.StatusCode, body, c.missingBody)
+			}
+		})
+	}
+}

@@ -467,7 +467,7 @@ func ensureDirs(cfg *config.Config) error {
 	for _, s := range cfg.Servers {
 		logs := s.AllAccessLogs()
 		for _, l := range s.AllLocations() {
-			dirs = append(dirs, l.ProxyTempPath, l.ClientBodyTempPath)
+			dirs = append(dirs, l.Upstream.TempPath, l.ClientBodyTempPath)
 			logs = append(logs, l.AccessLogs...)
 		}
 		for _, l := range logs {

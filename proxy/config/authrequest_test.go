@@ -30,8 +30,8 @@ func TestAuthRequestDecodeAndInherit(t *testing.T) {
 	if locs[2].AuthRequest.URI != "" || len(locs[2].AuthRequest.Set) != 1 {
 		t.Errorf("off: %+v, want no URI and the inherited list", locs[2].AuthRequest)
 	}
-	if locs[3].ProxyPassRequestBody || !locs[0].ProxyPassRequestBody {
-		t.Errorf("proxy_pass_request_body: %v and %v, want off and the default on", locs[3].ProxyPassRequestBody, locs[0].ProxyPassRequestBody)
+	if locs[3].Upstream.PassRequestBody || !locs[0].Upstream.PassRequestBody {
+		t.Errorf("proxy_pass_request_body: %v and %v, want off and the default on", locs[3].Upstream.PassRequestBody, locs[0].Upstream.PassRequestBody)
 	}
 
 	for _, c := range []struct{ kv, key, msg string }{

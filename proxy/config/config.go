@@ -354,35 +354,17 @@ type Location struct {
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
 	ProxyHTTPVersion string   // "1.0" (nginx default) or "1.1"
 
-	ProxyConnectTimeout time.Duration // default 60s
-	ProxySendTimeout    time.Duration // default 60s
-	ProxyReadTimeout    time.Duration // default 60s
-
-	// Response buffering (nginx ngx_http_proxy_module).
-	ProxyBuffering         bool    // default on
-	ProxyBufferSize        int64   // default 4k (one page): the response header must fit
-	ProxyBuffers           Buffers // default 8 4k
-	ProxyBusyBuffersSize   int64   // default 2 * max(proxy_buffer_size, one buffer)
-	ProxyMaxTempFileSize   int64   // default 1024m; 0 = never spill
-	ProxyTempFileWriteSize int64   // default 2 * max(proxy_buffer_size, one buffer)
-	ProxyTempPath          string  // default "temp/proxy"
-	// ProxySpillGrace is spillway's own: how long in all a response may
-	// wait on a client that stopped taking bytes, with memory full, before
-	// it spills to the temp file (default 50ms; 0 = at once, as nginx).
-	ProxySpillGrace time.Duration
-
-	// ProxyIgnoreClientAbort (proxy_ignore_client_abort, default off): a
-	// client that closes while the upstream is still awaited does not end
-	// the exchange (nginx's rule otherwise: 499, the upstream closed).
-	ProxyIgnoreClientAbort bool
+	// Upstream is the buffer, timeout, retry and error directives of the
+	// module the location passes with (proxy_*, fastcgi_*, uwsgi_*;
+	// proxy_* without a *_pass), resolved (modules.go).
+	Upstream UpstreamConf
 
 	// Request bodies.
-	ProxyRequestBuffering bool   // default on
-	ClientMaxBodySize     int64  // default 1m; 0 = unlimited
-	ClientBodyBufferSize  int64  // default 16k (nginx: 2 pages)
-	ClientBodyTempPath    string // default "temp/client"
-	ClientBodyTimeout     time.Duration
-	SendTimeout           time.Duration
+	ClientMaxBodySize    int64  // default 1m; 0 = unlimited
+	ClientBodyBufferSize int64  // default 16k (nginx: 2 pages)
+	ClientBodyTempPath   string // default "temp/client"
+	ClientBodyTimeout    time.Duration
+	SendTimeout          time.Duration
 	// ClientBodyMemoryMax is spillway's own client_body_memory_max: a
 	// buffered request body stays in memory up to this many bytes while
 	// http.buffer_memory_limit has room, and spills to the temp file only
@@ -390,14 +372,6 @@ type Location struct {
 	// spill past client_body_buffer_size). The larger of the two applies.
 	ClientBodyMemoryMax int64
 
-	// ProxyPassRequestBody is proxy_pass_request_body (default on): off
-	// sends the request's headers, Content-Length included, and no body.
-	ProxyPassRequestBody bool
-
-	// Retries.
-	ProxyNextUpstream        NextUpstream  // default error|timeout
-	ProxyNextUpstreamTries   int           // default 0 = unlimited (one per server)
-	ProxyNextUpstreamTimeout time.Duration // default 0 = unlimited
 	// ProxyNextUpstreamBackoff is proxy_next_upstream_backoff (spillway's
 	// own): before a retry goes to a server this request already tried, wait
 	// a random time in [0, backoff × 2^k) (k = same-server retries so far).
@@ -410,8 +384,8 @@ type Location struct {
 	ProxyNextUpstreamIdempotencyKey bool
 
 	// FastCGI is set by fastcgi_pass (ProxyPass then holds its address with
-	// Scheme "fastcgi", and the Proxy* fields above hold the fastcgi_*
-	// values); nil for proxy_pass. See fastcgi.go.
+	// Scheme "fastcgi", and Upstream the fastcgi_* values); nil for
+	// proxy_pass. See fastcgi.go.
 	FastCGI   *FastCGI
 	Uwsgi     *Uwsgi    // set by uwsgi_pass, as FastCGI by fastcgi_pass (uwsgi.go)
 	Root      string    // root: $document_root, default "html"
@@ -426,7 +400,7 @@ type Location struct {
 	Headers    ResponseHeaders // add_header, expires (headers.go)
 	// UpstreamHeaders: proxy_redirect, proxy_cookie_domain/path,
 	// proxy_hide_header, proxy_pass_header, proxy_ignore_headers (the
-	// fastcgi_ ones for fastcgi_pass) (upstreamheaders.go)
+	// fastcgi_ and uwsgi_ ones for their *_pass) (upstreamheaders.go)
 	UpstreamHeaders UpstreamHeaders
 	// RealIP: set_real_ip_from, real_ip_header, real_ip_recursive, applied
 	// before the access checks if the server's did not (realip.go).
@@ -434,12 +408,9 @@ type Location struct {
 	Gzip    Gzip    // gzip* (gzip.go)
 	Charset Charset // charset, source_charset, override_charset, charset_types (charset.go)
 
-	// ErrorPages is error_page and recursive_error_pages (errorpage.go).
+	// ErrorPages is error_page and recursive_error_pages (errorpage.go);
+	// Upstream.InterceptErrors says whether upstream answers use them.
 	ErrorPages ErrorPages
-	// InterceptErrors is proxy_intercept_errors, or for fastcgi_pass
-	// fastcgi_intercept_errors (default off): an upstream answer of 300 or
-	// more that ErrorPages has a page for is discarded and the page sent.
-	InterceptErrors bool
 
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest

@@ -119,17 +119,13 @@ func errorPagesFrom(in any) ([]ErrorPage, error) {
 // here, so a level that sets any replaces the inherited list, as nginx's
 // merge does.
 type errorPageDirectives struct {
-	ErrorPage              *opt[[]ErrorPage] `mapstructure:"error_page"`
-	RecursiveErrorPages    *opt[bool]        `mapstructure:"recursive_error_pages"`
-	ProxyInterceptErrors   *opt[bool]        `mapstructure:"proxy_intercept_errors"`
-	FastcgiInterceptErrors *opt[bool]        `mapstructure:"fastcgi_intercept_errors"`
+	ErrorPage           *opt[[]ErrorPage] `mapstructure:"error_page"`
+	RecursiveErrorPages *opt[bool]        `mapstructure:"recursive_error_pages"`
 }
 
 func (d *errorPageDirectives) inherit(p *errorPageDirectives) {
 	merge(&d.ErrorPage, p.ErrorPage)
 	merge(&d.RecursiveErrorPages, p.RecursiveErrorPages)
-	merge(&d.ProxyInterceptErrors, p.ProxyInterceptErrors)
-	merge(&d.FastcgiInterceptErrors, p.FastcgiInterceptErrors)
 }
 
 // ErrorPages is a level's error_page list and recursive_error_pages.

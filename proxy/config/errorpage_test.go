@@ -83,13 +83,13 @@ func TestErrorPageInheritance(t *testing.T) {
 	if want := []ErrorPage{{500, 0, "@fb"}}; !reflect.DeepEqual(s0.ErrorPages.Pages, want) || !s0.ErrorPages.Recursive {
 		t.Errorf("server 0 = %+v", s0.ErrorPages)
 	}
-	if l := s0.Locations[0]; !reflect.DeepEqual(l.ErrorPages.Pages, s0.ErrorPages.Pages) || !l.InterceptErrors {
-		t.Errorf("location / = %+v, intercept %v", l.ErrorPages, l.InterceptErrors)
+	if l := s0.Locations[0]; !reflect.DeepEqual(l.ErrorPages.Pages, s0.ErrorPages.Pages) || !l.Upstream.InterceptErrors {
+		t.Errorf("location / = %+v, intercept %v", l.ErrorPages, l.Upstream.InterceptErrors)
 	}
-	if l := s0.Locations[1]; !reflect.DeepEqual(l.ErrorPages.Pages, []ErrorPage{{403, 200, "/ok"}}) || l.InterceptErrors || !l.ErrorPages.Recursive {
-		t.Errorf("location /own/ = %+v, intercept %v", l.ErrorPages, l.InterceptErrors)
+	if l := s0.Locations[1]; !reflect.DeepEqual(l.ErrorPages.Pages, []ErrorPage{{403, 200, "/ok"}}) || l.Upstream.InterceptErrors || !l.ErrorPages.Recursive {
+		t.Errorf("location /own/ = %+v, intercept %v", l.ErrorPages, l.Upstream.InterceptErrors)
 	}
-	if l := s0.Locations[2]; !l.InterceptErrors {
+	if l := s0.Locations[2]; !l.Upstream.InterceptErrors {
 		t.Errorf("location /php/: fastcgi_intercept_errors not taken")
 	}
 	if want := []ErrorPage{{404, -1, "/404.html"}, {502, -1, "/50x.html"}}; !reflect.DeepEqual(s1.ErrorPages.Pages, want) ||

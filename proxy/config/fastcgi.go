@@ -9,9 +9,10 @@ import (
 
 // FastCGI (ngx_http_fastcgi_module) and lingering close
 // (ngx_http_core_module). A location with fastcgi_pass runs the same
-// pipeline as proxy_pass: resolveFastCGI copies the fastcgi_* buffer,
-// timeout and retry directives into the Location's Proxy* fields, so the
-// running proxy reads one set of fields and only the wire protocol differs.
+// pipeline as proxy_pass: its fastcgi_* buffer, timeout and retry
+// directives are the shared set of modules.go, resolved into
+// Location.Upstream, so only the wire protocol differs. This file has what
+// only FastCGI has.
 
 // FastCGI is a location's fastcgi_pass and what only FastCGI needs.
 type FastCGI struct {
@@ -47,7 +48,6 @@ const (
 )
 
 const (
-	defaultFastCGITempPath  = "temp/fastcgi"
 	defaultRoot             = "html"
 	defaultLingeringTime    = 30 * time.Second
 	defaultLingeringTimeout = 5 * time.Second
@@ -84,7 +84,6 @@ func DefaultFastCGIParams() []FastCGIParam {
 
 // fastcgiLocationDirectives may only be written in a location.
 type fastcgiLocationDirectives struct {
-	FastcgiPass          *opt[string] `mapstructure:"fastcgi_pass"`
 	FastcgiSplitPathInfo *opt[string] `mapstructure:"fastcgi_split_path_info"`
 }
 
@@ -94,26 +93,7 @@ type fastcgiDirectives struct {
 	FastcgiParams *opt[string]   `mapstructure:"fastcgi_params"`
 	FastcgiIndex  *opt[string]   `mapstructure:"fastcgi_index"`
 
-	FastcgiKeepConn  *opt[bool] `mapstructure:"fastcgi_keep_conn"`
-	FastcgiBuffering *opt[bool] `mapstructure:"fastcgi_buffering"`
-
-	FastcgiBufferSize        *opt[size]          `mapstructure:"fastcgi_buffer_size"`
-	FastcgiBuffers           *opt[Buffers]       `mapstructure:"fastcgi_buffers"`
-	FastcgiBusyBuffersSize   *opt[size]          `mapstructure:"fastcgi_busy_buffers_size"`
-	FastcgiTempPath          *opt[string]        `mapstructure:"fastcgi_temp_path"`
-	FastcgiMaxTempFileSize   *opt[size]          `mapstructure:"fastcgi_max_temp_file_size"`
-	FastcgiTempFileWriteSize *opt[size]          `mapstructure:"fastcgi_temp_file_write_size"`
-	FastcgiSpillGrace        *opt[time.Duration] `mapstructure:"fastcgi_spill_grace"` // spillway's own
-
-	FastcgiConnectTimeout *opt[time.Duration] `mapstructure:"fastcgi_connect_timeout"`
-	FastcgiSendTimeout    *opt[time.Duration] `mapstructure:"fastcgi_send_timeout"`
-	FastcgiReadTimeout    *opt[time.Duration] `mapstructure:"fastcgi_read_timeout"`
-
-	FastcgiNextUpstream        *opt[NextUpstream]  `mapstructure:"fastcgi_next_upstream"`
-	FastcgiNextUpstreamTries   *opt[int]           `mapstructure:"fastcgi_next_upstream_tries"`
-	FastcgiNextUpstreamTimeout *opt[time.Duration] `mapstructure:"fastcgi_next_upstream_timeout"`
-	FastcgiRequestBuffering    *opt[bool]          `mapstructure:"fastcgi_request_buffering"`
-	FastcgiIgnoreClientAbort   *opt[bool]          `mapstructure:"fastcgi_ignore_client_abort"`
+	FastcgiKeepConn *opt[bool] `mapstructure:"fastcgi_keep_conn"`
 
 	Root *opt[string] `mapstructure:"root"`
 
@@ -128,52 +108,16 @@ func (d *fastcgiDirectives) inherit(p *fastcgiDirectives) {
 	merge(&d.FastcgiParams, p.FastcgiParams)
 	merge(&d.FastcgiIndex, p.FastcgiIndex)
 	merge(&d.FastcgiKeepConn, p.FastcgiKeepConn)
-	merge(&d.FastcgiBuffering, p.FastcgiBuffering)
-	merge(&d.FastcgiBufferSize, p.FastcgiBufferSize)
-	merge(&d.FastcgiBuffers, p.FastcgiBuffers)
-	merge(&d.FastcgiBusyBuffersSize, p.FastcgiBusyBuffersSize)
-	merge(&d.FastcgiTempPath, p.FastcgiTempPath)
-	merge(&d.FastcgiMaxTempFileSize, p.FastcgiMaxTempFileSize)
-	merge(&d.FastcgiSpillGrace, p.FastcgiSpillGrace)
-	merge(&d.FastcgiTempFileWriteSize, p.FastcgiTempFileWriteSize)
-	merge(&d.FastcgiConnectTimeout, p.FastcgiConnectTimeout)
-	merge(&d.FastcgiSendTimeout, p.FastcgiSendTimeout)
-	merge(&d.FastcgiReadTimeout, p.FastcgiReadTimeout)
-	merge(&d.FastcgiNextUpstream, p.FastcgiNextUpstream)
-	merge(&d.FastcgiNextUpstreamTries, p.FastcgiNextUpstreamTries)
-	merge(&d.FastcgiNextUpstreamTimeout, p.FastcgiNextUpstreamTimeout)
-	merge(&d.FastcgiRequestBuffering, p.FastcgiRequestBuffering)
-	merge(&d.FastcgiIgnoreClientAbort, p.FastcgiIgnoreClientAbort)
 	merge(&d.Root, p.Root)
 	merge(&d.LingeringClose, p.LingeringClose)
 	merge(&d.LingeringTime, p.LingeringTime)
 	merge(&d.LingeringTimeout, p.LingeringTimeout)
 }
 
-// fastcgiBuffers is buffers() for the fastcgi_* set (the same derived
-// defaults as ngx_http_fastcgi_merge_loc_conf).
-func (d *fastcgiDirectives) buffers() bufferSizes {
-	b := bufferSizes{
-		bufferSize: d.FastcgiBufferSize.or(defaultProxyBufferSize),
-		buffers:    d.FastcgiBuffers.or(defaultProxyBuffers()),
-	}
-	b.largest = max(b.bufferSize, b.buffers.Size)
-	b.busy = d.FastcgiBusyBuffersSize.or(mulSat(2, b.largest))
-	b.tempFileWrite = d.FastcgiTempFileWriteSize.or(mulSat(2, b.largest))
-	b.maxTempFile = d.FastcgiMaxTempFileSize.or(defaultProxyMaxTempFileSize)
-	return b
-}
-
-// check is nginx -t's check of the fastcgi buffer directives (the same
-// order and messages as for proxy_*, with fastcgi's names) and of the
-// values spillway parses.
+// check is nginx -t's check of the FastCGI-only directives and of the
+// values spillway parses (the shared fastcgi_* set is checked in
+// modules.go).
 func (d *fastcgiDirectives) check(p *problems) {
-	if d.FastcgiBufferSize.set() && d.FastcgiBufferSize.v <= 0 {
-		p.add(d.FastcgiBufferSize.at(), `"fastcgi_buffer_size" must be greater than 0`)
-	}
-	if o := d.FastcgiTempPath; o.set() && strings.TrimSpace(o.v) == "" {
-		p.add(o.at(), `"fastcgi_temp_path" must not be empty`)
-	}
 	if o := d.FastcgiParams; o.set() && o.v != "default" && o.v != "none" {
 		p.add(o.at(), `invalid value %q in "fastcgi_params": want default or none`, o.v)
 	}
@@ -193,28 +137,6 @@ func (d *fastcgiDirectives) check(p *problems) {
 		}
 		p.checkVariables(p.headerKey(d.FastcgiParam, i), "fastcgi_param "+h.Name, v)
 	}
-	b := d.buffers()
-	at := func() string {
-		return p.latest(d.FastcgiBusyBuffersSize.at(), d.FastcgiBufferSize.at(), d.FastcgiBuffers.at())
-	}
-	switch {
-	case b.buffers.N < 2:
-		p.add(d.FastcgiBuffers.at(), `there must be at least 2 "fastcgi_buffers"`)
-	case b.busy < b.largest:
-		p.add(at(), `"fastcgi_busy_buffers_size" must be equal to or greater than the maximum of the value of "fastcgi_buffer_size" and one of the "fastcgi_buffers": %s < %s`,
-			formatSize(b.busy), formatSize(b.largest))
-	case b.busy > mulSat(int64(b.buffers.N-1), b.buffers.Size):
-		p.add(at(), `"fastcgi_busy_buffers_size" must be less than the size of all "fastcgi_buffers" minus one buffer: %s > (%d-1) × %s`,
-			formatSize(b.busy), b.buffers.N, formatSize(b.buffers.Size))
-	case b.tempFileWrite < b.largest:
-		p.add(p.latest(d.FastcgiTempFileWriteSize.at(), d.FastcgiBufferSize.at(), d.FastcgiBuffers.at()),
-			`"fastcgi_temp_file_write_size" must be equal to or greater than the maximum of the value of "fastcgi_buffer_size" and one of the "fastcgi_buffers": %s < %s`,
-			formatSize(b.tempFileWrite), formatSize(b.largest))
-	case b.maxTempFile != 0 && b.maxTempFile < b.largest:
-		p.add(p.latest(d.FastcgiMaxTempFileSize.at(), d.FastcgiBufferSize.at(), d.FastcgiBuffers.at()),
-			`"fastcgi_max_temp_file_size" must be equal to zero to disable temporary files usage or must be equal to or greater than the maximum of the value of "fastcgi_buffer_size" and one of the "fastcgi_buffers": %s < %s`,
-			formatSize(b.maxTempFile), formatSize(b.largest))
-	}
 }
 
 // splitIfNotEmpty splits fastcgi_param's "VALUE [if_not_empty]".
@@ -226,10 +148,8 @@ func splitIfNotEmpty(v string) (string, bool, error) {
 	return v, false, nil
 }
 
-// resolveFastCGI fills in a location's FastCGI and lingering settings. With
-// fastcgi_pass, the fastcgi_* directives replace the proxy_* ones in the
-// Location, so buffering, temp files, timeouts and retries run the proxy's
-// code with FastCGI's values.
+// resolveFastCGI fills in a location's FastCGI and lingering settings
+// (resolveLocation resolves the shared fastcgi_* set into Upstream).
 func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[string]bool, p *problems) {
 	d := &l.fastcgiDirectives
 	d.check(p)
@@ -244,12 +164,6 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 	}
 	if !l.FastcgiPass.set() {
 		return
-	}
-	switch {
-	case l.ProxyPass.set():
-		p.add(l.FastcgiPass.at(), `"fastcgi_pass" and "proxy_pass" cannot both be set in one location`)
-	case l.StubStatus.or(false):
-		p.add(l.FastcgiPass.at(), `"stub_status" and "fastcgi_pass" cannot both be set in one location`)
 	}
 	pp, err := parseFastCGIPass(l.FastcgiPass.v, upstreams)
 	if err != nil {
@@ -286,25 +200,7 @@ func (l *rawLocation) resolveFastCGI(loc *Location, key string, upstreams map[st
 		}
 	}
 	loc.FastCGI = fc
-
-	b := d.buffers()
 	loc.ProxySetHeader = nil
-	loc.ProxyBuffering = d.FastcgiBuffering.or(true)
-	loc.ProxyBufferSize = b.bufferSize
-	loc.ProxyBuffers = b.buffers
-	loc.ProxyBusyBuffersSize = b.busy
-	loc.ProxyMaxTempFileSize = b.maxTempFile
-	loc.ProxyTempFileWriteSize = b.tempFileWrite
-	loc.ProxyTempPath = d.FastcgiTempPath.or(defaultFastCGITempPath)
-	loc.ProxySpillGrace = d.FastcgiSpillGrace.or(defaultSpillGrace)
-	loc.ProxyConnectTimeout = d.FastcgiConnectTimeout.or(defaultProxyTimeout)
-	loc.ProxySendTimeout = d.FastcgiSendTimeout.or(defaultProxyTimeout)
-	loc.ProxyReadTimeout = d.FastcgiReadTimeout.or(defaultProxyTimeout)
-	loc.ProxyNextUpstream = d.FastcgiNextUpstream.or(defaultProxyNextUpstream)
-	loc.ProxyNextUpstreamTries = d.FastcgiNextUpstreamTries.or(0)
-	loc.ProxyNextUpstreamTimeout = d.FastcgiNextUpstreamTimeout.or(0)
-	loc.ProxyRequestBuffering = d.FastcgiRequestBuffering.or(true)
-	loc.ProxyIgnoreClientAbort = d.FastcgiIgnoreClientAbort.or(false)
 }
 
 func lingerMode(s string) LingerMode {

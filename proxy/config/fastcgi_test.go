@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestFastCGIResolvesIntoProxyFields(t *testing.T) {
+func TestFastCGIResolvesIntoUpstream(t *testing.T) {
 	c, err := LoadBytes("proxy.yaml", []byte(`
 http:
   fastcgi_buffers: 4 8k
@@ -35,10 +35,10 @@ http:
 	if l.FastCGI == nil || l.ProxyPass != (ProxyPass{Scheme: "fastcgi", Host: "php", Upstream: "php"}) {
 		t.Fatalf("fastcgi_pass: %+v %+v", l.ProxyPass, l.FastCGI)
 	}
-	if l.ProxyBuffers != (Buffers{N: 4, Size: 8 << 10}) || l.ProxyBusyBuffersSize != 16<<10 ||
-		l.ProxyReadTimeout != 5*time.Second || l.ProxyTempPath != c.Prefix+"/temp/fastcgi" ||
-		l.ProxyNextUpstream != NextError|NextTimeout|NextHTTP500 || len(l.ProxySetHeader) != 0 {
-		t.Errorf("fastcgi_* not resolved into the proxy fields: %+v", l)
+	if l.Upstream.Buffers != (Buffers{N: 4, Size: 8 << 10}) || l.Upstream.BusyBuffersSize != 16<<10 ||
+		l.Upstream.ReadTimeout != 5*time.Second || l.Upstream.TempPath != c.Prefix+"/temp/fastcgi" ||
+		l.Upstream.NextUpstream != NextError|NextTimeout|NextHTTP500 || len(l.ProxySetHeader) != 0 {
+		t.Errorf("fastcgi_* not resolved into Upstream: %+v", l)
 	}
 	if !l.FastCGI.KeepConn || l.Root != "/srv/www" || l.FastCGI.SplitPathInfo == nil {
 		t.Errorf("%+v", l.FastCGI)
@@ -59,7 +59,7 @@ http:
 		t.Errorf("lingering %+v", l.Lingering)
 	}
 	// proxy_pass locations keep the proxy_* values.
-	if p := c.Servers[0].Locations[1]; p.FastCGI != nil || p.ProxyBuffers != (Buffers{N: 16, Size: 4 << 10}) {
+	if p := c.Servers[0].Locations[1]; p.FastCGI != nil || p.Upstream.Buffers != (Buffers{N: 16, Size: 4 << 10}) {
 		t.Errorf("proxy location %+v", p)
 	}
 }

@@ -151,17 +151,21 @@ func TestLoadGoodFile(t *testing.T) {
 
 	// Every directive of a location with nothing set but what http sets.
 	defaults := Location{
-		ProxySetHeader:      []Header{{"Host", "$proxy_host"}, {"Connection", "close"}},
-		ProxyHTTPVersion:    "1.0",
-		ProxyConnectTimeout: time.Second, // inherited from http
-		ProxySendTimeout:    60 * time.Second, ProxyReadTimeout: 60 * time.Second,
-		ProxyBuffering: true, ProxyBufferSize: 4 << 10, ProxyBuffers: Buffers{N: 8, Size: 4 << 10},
-		ProxyBusyBuffersSize: 8 << 10, ProxyMaxTempFileSize: 1 << 30, ProxyTempFileWriteSize: 8 << 10,
-		ProxyTempPath: dir + "/temp/proxy", ProxySpillGrace: 50 * time.Millisecond,
-		ProxyRequestBuffering: true, ProxyPassRequestBody: true, ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
+		ProxySetHeader:   []Header{{"Host", "$proxy_host"}, {"Connection", "close"}},
+		ProxyHTTPVersion: "1.0",
+		Upstream: UpstreamConf{
+			Module:         "proxy",
+			ConnectTimeout: time.Second, // inherited from http
+			SendTimeout:    60 * time.Second, ReadTimeout: 60 * time.Second,
+			Buffering: true, BufferSize: 4 << 10, Buffers: Buffers{N: 8, Size: 4 << 10},
+			BusyBuffersSize: 8 << 10, MaxTempFileSize: 1 << 30, TempFileWriteSize: 8 << 10,
+			TempPath: dir + "/temp/proxy", SpillGrace: 50 * time.Millisecond,
+			RequestBuffering: true, PassRequestBody: true, PassRequestHeaders: true,
+			NextUpstream: NextError | NextTimeout,
+		},
+		ClientMaxBodySize: 1 << 20, ClientBodyBufferSize: 16 << 10,
 		ClientBodyTempPath: dir + "/temp/client", ClientBodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second, ClientBodyMemoryMax: 1 << 20,
-		ProxyNextUpstream: NextError | NextTimeout,
-		Root:              dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
+		Root: dir + "/html", Lingering: Lingering{Close: LingerOn, Time: 30 * time.Second, Timeout: 5 * time.Second},
 		Redirect:                  Redirect{Absolute: true, Port: true},
 		AccessLogs:                []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
 		UninitializedVariableWarn: true,
@@ -175,7 +179,7 @@ func TestLoadGoodFile(t *testing.T) {
 	static := defaults
 	static.Path = "/static/"
 	static.ProxyPass = ProxyPass{Scheme: "http", Host: "127.0.0.1:9003", URI: "/files/", HasURI: true}
-	static.ProxyBuffers = Buffers{N: 4, Size: 4 << 10} // the location's own value wins
+	static.Upstream.Buffers = Buffers{N: 4, Size: 4 << 10} // the location's own value wins
 	static.UpstreamHeaders.Redirect = []HeaderRewrite{{Pattern: "http://127.0.0.1:9003/files/", Replacement: "/static/"}}
 	for i, want := range []Location{root, static} {
 		if got := *s.Locations[i]; !reflect.DeepEqual(got, want) {
@@ -211,13 +215,13 @@ http:
 		name      string
 		got, want any
 	}{
-		{"server overrides http", a.ProxyReadTimeout, 20 * time.Second},
-		{"http reaches a location through a server that does not set it", cc.ProxyReadTimeout, 10 * time.Second},
+		{"server overrides http", a.Upstream.ReadTimeout, 20 * time.Second},
+		{"http reaches a location through a server that does not set it", cc.Upstream.ReadTimeout, 10 * time.Second},
 		{"client_max_body_size at server level", a.ClientMaxBodySize, int64(2 << 10)},
 		{"client_max_body_size at location level", b.ClientMaxBodySize, int64(3 << 10)},
 		{"client_max_body_size at http level", cc.ClientMaxBodySize, int64(1 << 10)},
-		{"flag from http", a.ProxyBuffering, false},
-		{"flag on in location", b.ProxyBuffering, true},
+		{"flag from http", a.Upstream.Buffering, false},
+		{"flag on in location", b.Upstream.Buffering, true},
 		{"server directive from http", c.Servers[0].KeepaliveTimeout, 5 * time.Second},
 		{"server directive overridden", c.Servers[1].KeepaliveTimeout, 6 * time.Second},
 		{"bare number is seconds", c.Servers[0].ClientHeaderTimeout, 7 * time.Second},
@@ -453,13 +457,13 @@ func TestBufferChecks(t *testing.T) {
 
 	c := mustLoad(t, withLocation("proxy_next_upstream: off error", "proxy_buffers: 4 8k", "proxy_max_temp_file_size: 0"))
 	l := c.Servers[0].Locations[0]
-	if l.ProxyNextUpstream != NextOff || l.ProxyMaxTempFileSize != 0 || l.ProxyBusyBuffersSize != 16<<10 || l.ProxyTempFileWriteSize != 16<<10 {
-		t.Errorf("resolved: next %v, max temp %d, busy %d, write %d", l.ProxyNextUpstream, l.ProxyMaxTempFileSize, l.ProxyBusyBuffersSize, l.ProxyTempFileWriteSize)
+	if l.Upstream.NextUpstream != NextOff || l.Upstream.MaxTempFileSize != 0 || l.Upstream.BusyBuffersSize != 16<<10 || l.Upstream.TempFileWriteSize != 16<<10 {
+		t.Errorf("resolved: next %v, max temp %d, busy %d, write %d", l.Upstream.NextUpstream, l.Upstream.MaxTempFileSize, l.Upstream.BusyBuffersSize, l.Upstream.TempFileWriteSize)
 	}
 	// Busy and write sizes default to twice the larger of proxy_buffer_size and one buffer.
 	c = mustLoad(t, withLocation("proxy_buffer_size: 16k", "proxy_buffers: 8 8k"))
-	if l := c.Servers[0].Locations[0]; l.ProxyBusyBuffersSize != 32<<10 || l.ProxyTempFileWriteSize != 32<<10 {
-		t.Errorf("busy %d, write %d; want 32k", l.ProxyBusyBuffersSize, l.ProxyTempFileWriteSize)
+	if l := c.Servers[0].Locations[0]; l.Upstream.BusyBuffersSize != 32<<10 || l.Upstream.TempFileWriteSize != 32<<10 {
+		t.Errorf("busy %d, write %d; want 32k", l.Upstream.BusyBuffersSize, l.Upstream.TempFileWriteSize)
 	}
 }
 
@@ -639,9 +643,9 @@ http:
 	if a.ProxyPass != (ProxyPass{Scheme: "http", Host: "api.V1", Upstream: "api.v1", URI: "/x", HasURI: true}) {
 		t.Errorf("proxy_pass = %+v", a.ProxyPass)
 	}
-	if a.ProxyHTTPVersion != "1.1" || a.ProxyNextUpstream != NextError|NextTimeout|NextHTTP502 ||
-		a.ProxyNextUpstreamTries != 3 || a.ProxyNextUpstreamTimeout != 90*time.Minute ||
-		a.ProxyRequestBuffering || a.ClientBodyBufferSize != 64<<10 {
+	if a.ProxyHTTPVersion != "1.1" || a.Upstream.NextUpstream != NextError|NextTimeout|NextHTTP502 ||
+		a.Upstream.NextUpstreamTries != 3 || a.Upstream.NextUpstreamTimeout != 90*time.Minute ||
+		a.Upstream.RequestBuffering || a.ClientBodyBufferSize != 64<<10 {
 		t.Errorf("location /a = %+v", a)
 	}
 	matches := []struct {
@@ -684,25 +688,25 @@ func TestEnvOverrides(t *testing.T) {
 		t.Errorf("keepalive = %d", c.Upstreams["app"].Keepalive)
 	}
 	root, static := c.Servers[0].Locations[0], c.Servers[0].Locations[1]
-	if root.ProxyReadTimeout != 5*time.Second || static.ProxyReadTimeout != 5*time.Second {
-		t.Errorf("proxy_read_timeout = %v, %v; want 5s from the environment", root.ProxyReadTimeout, static.ProxyReadTimeout)
+	if root.Upstream.ReadTimeout != 5*time.Second || static.Upstream.ReadTimeout != 5*time.Second {
+		t.Errorf("proxy_read_timeout = %v, %v; want 5s from the environment", root.Upstream.ReadTimeout, static.Upstream.ReadTimeout)
 	}
-	if root.ProxyBuffers != (Buffers{N: 4, Size: 8 << 10}) || root.ProxyBuffering {
-		t.Errorf("root location: buffers %+v buffering %v", root.ProxyBuffers, root.ProxyBuffering)
+	if root.Upstream.Buffers != (Buffers{N: 4, Size: 8 << 10}) || root.Upstream.Buffering {
+		t.Errorf("root location: buffers %+v buffering %v", root.Upstream.Buffers, root.Upstream.Buffering)
 	}
 	// The variable sets the http level; the location's own value still wins.
-	if static.ProxyBuffers != (Buffers{N: 4, Size: 4 << 10}) {
-		t.Errorf("static location buffers = %+v", static.ProxyBuffers)
+	if static.Upstream.Buffers != (Buffers{N: 4, Size: 4 << 10}) {
+		t.Errorf("static location buffers = %+v", static.Upstream.Buffers)
 	}
-	if root.ProxyConnectTimeout != time.Second {
-		t.Errorf("proxy_connect_timeout = %v; the file's value must stay", root.ProxyConnectTimeout)
+	if root.Upstream.ConnectTimeout != time.Second {
+		t.Errorf("proxy_connect_timeout = %v; the file's value must stay", root.Upstream.ConnectTimeout)
 	}
 }
 
 func TestEnvOverridesMappingForms(t *testing.T) {
 	t.Setenv("SPILLWAY_HTTP_PROXY_BUFFERS", "4 8k")
 	c := mustLoad(t, strings.Replace(base, "http:\n", "http:\n  proxy_buffers: {number: 2, size: 4k}\n", 1))
-	if got := c.Servers[0].Locations[0].ProxyBuffers; got != (Buffers{N: 4, Size: 8 << 10}) {
+	if got := c.Servers[0].Locations[0].Upstream.Buffers; got != (Buffers{N: 4, Size: 8 << 10}) {
 		t.Errorf("proxy_buffers = %+v, want 4 8k from the environment", got)
 	}
 }
@@ -730,11 +734,11 @@ func TestBareNumbers(t *testing.T) {
 	c := mustLoad(t, withLocation("proxy_read_timeout: 30", "proxy_send_timeout: 0", "proxy_buffer_size: 8192",
 		"client_max_body_size: 0", "proxy_next_upstream_timeout: 1"))
 	l := c.Servers[0].Locations[0]
-	if l.ProxyReadTimeout != 30*time.Second || l.ProxySendTimeout != 0 || l.ProxyNextUpstreamTimeout != time.Second {
-		t.Errorf("a bare number must be seconds: read %v send %v next %v", l.ProxyReadTimeout, l.ProxySendTimeout, l.ProxyNextUpstreamTimeout)
+	if l.Upstream.ReadTimeout != 30*time.Second || l.Upstream.SendTimeout != 0 || l.Upstream.NextUpstreamTimeout != time.Second {
+		t.Errorf("a bare number must be seconds: read %v send %v next %v", l.Upstream.ReadTimeout, l.Upstream.SendTimeout, l.Upstream.NextUpstreamTimeout)
 	}
-	if l.ProxyBufferSize != 8192 || l.ClientMaxBodySize != 0 {
-		t.Errorf("a bare number must be bytes: %d %d", l.ProxyBufferSize, l.ClientMaxBodySize)
+	if l.Upstream.BufferSize != 8192 || l.ClientMaxBodySize != 0 {
+		t.Errorf("a bare number must be bytes: %d %d", l.Upstream.BufferSize, l.ClientMaxBodySize)
 	}
 }
 
@@ -815,8 +819,8 @@ http:
         - <<: *common
           path: /b
 `)
-	if l := c.Servers[0].Locations[1]; l.Path != "/b" || l.ProxyReadTimeout != 3*time.Second {
-		t.Errorf("merged location = %q %v", l.Path, l.ProxyReadTimeout)
+	if l := c.Servers[0].Locations[1]; l.Path != "/b" || l.Upstream.ReadTimeout != 3*time.Second {
+		t.Errorf("merged location = %q %v", l.Path, l.Upstream.ReadTimeout)
 	}
 	_, err := load(t, `
 http:
@@ -875,7 +879,7 @@ http:
 		{"prefix", c.Prefix, "/srv/spillway"},
 		{"pid", c.PID, "/srv/spillway/run/spillway.pid"},
 		{"error_log from -e", c.ErrorLog.Path, "/srv/spillway/err.log"},
-		{"proxy_temp_path", a.Locations[0].ProxyTempPath, "/srv/spillway/proxy_temp"},
+		{"proxy_temp_path", a.Locations[0].Upstream.TempPath, "/srv/spillway/proxy_temp"},
 		{"absolute client_body_temp_path", a.Locations[0].ClientBodyTempPath, "/var/tmp/body"},
 		{"access_log stderr", a.AccessLog.Path, "stderr"},
 		{"access_log", b.AccessLog.Path, "/srv/spillway/logs/b.log"},

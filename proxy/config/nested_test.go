@@ -55,11 +55,11 @@ http:
 	if sw.ProxyPass.Host != "" || sw.Static == nil || len(sw.Static.TryFiles) != 0 || sw.Root != "/srv" {
 		t.Errorf("= /sw.js: proxy_pass %q, static %+v, root %q: want files from /srv without try_files", sw.ProxyPass.Host, sw.Static, sw.Root)
 	}
-	if sw.ClientMaxBodySize != 2<<20 || len(sw.Headers.Add) != 1 || sw.ProxyReadTimeout != 5*time.Second {
-		t.Errorf("= /sw.js did not inherit: client_max_body_size %d, add_header %v, proxy_read_timeout %v", sw.ClientMaxBodySize, sw.Headers.Add, sw.ProxyReadTimeout)
+	if sw.ClientMaxBodySize != 2<<20 || len(sw.Headers.Add) != 1 || sw.Upstream.ReadTimeout != 5*time.Second {
+		t.Errorf("= /sw.js did not inherit: client_max_body_size %d, add_header %v, proxy_read_timeout %v", sw.ClientMaxBodySize, sw.Headers.Add, sw.Upstream.ReadTimeout)
 	}
-	if api.ProxyPass.Host != "127.0.0.1:9001" || api.ProxyReadTimeout != 7*time.Second || api.ClientMaxBodySize != 2<<20 {
-		t.Errorf("/api/: proxy_pass %q, proxy_read_timeout %v, client_max_body_size %d", api.ProxyPass.Host, api.ProxyReadTimeout, api.ClientMaxBodySize)
+	if api.ProxyPass.Host != "127.0.0.1:9001" || api.Upstream.ReadTimeout != 7*time.Second || api.ClientMaxBodySize != 2<<20 {
+		t.Errorf("/api/: proxy_pass %q, proxy_read_timeout %v, client_max_body_size %d", api.ProxyPass.Host, api.Upstream.ReadTimeout, api.ClientMaxBodySize)
 	}
 }
 

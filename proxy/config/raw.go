@@ -103,8 +103,10 @@ type rawServer struct {
 
 // rawLocation is one locations[] entry (nginx's location block).
 type rawLocation struct {
-	Path      *opt[string] `mapstructure:"path"`
-	ProxyPass *opt[string] `mapstructure:"proxy_pass"`
+	Path *opt[string] `mapstructure:"path"`
+	// modulePasses are proxy_pass, fastcgi_pass and uwsgi_pass
+	// (modules.go); at most one may be set.
+	modulePasses `mapstructure:",squash"`
 	// StubStatus answers the location with nginx's stub_status page instead
 	// of proxying it.
 	StubStatus *opt[bool] `mapstructure:"stub_status"`
@@ -122,8 +124,7 @@ type rawLocation struct {
 	// this nested location inherited ("" when it has its own, or none).
 	aliasFrom string
 
-	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_pass (fastcgi.go)
-	uwsgiLocationDirectives   `mapstructure:",squash"` // uwsgi_pass (uwsgi.go)
+	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_split_path_info (fastcgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
 	locationDirectives        `mapstructure:",squash"`
 }
@@ -194,40 +195,20 @@ type locationDirectives struct {
 	ProxySetHeader   *opt[[]Header]    `mapstructure:"proxy_set_header"`
 	ProxyHTTPVersion *opt[httpVersion] `mapstructure:"proxy_http_version"`
 
-	ProxyConnectTimeout *opt[time.Duration] `mapstructure:"proxy_connect_timeout"`
-	ProxySendTimeout    *opt[time.Duration] `mapstructure:"proxy_send_timeout"`
-	ProxyReadTimeout    *opt[time.Duration] `mapstructure:"proxy_read_timeout"`
+	ClientMaxBodySize    *opt[size]          `mapstructure:"client_max_body_size"`
+	ClientBodyBufferSize *opt[size]          `mapstructure:"client_body_buffer_size"`
+	ClientBodyMemoryMax  *opt[size]          `mapstructure:"client_body_memory_max"` // spillway's own
+	ClientBodyTempPath   *opt[string]        `mapstructure:"client_body_temp_path"`
+	ClientBodyTimeout    *opt[time.Duration] `mapstructure:"client_body_timeout"`
+	SendTimeout          *opt[time.Duration] `mapstructure:"send_timeout"`
 
-	ProxyBuffering         *opt[bool]          `mapstructure:"proxy_buffering"`
-	ProxyBufferSize        *opt[size]          `mapstructure:"proxy_buffer_size"`
-	ProxyBuffers           *opt[Buffers]       `mapstructure:"proxy_buffers"`
-	ProxyBusyBuffersSize   *opt[size]          `mapstructure:"proxy_busy_buffers_size"`
-	ProxyMaxTempFileSize   *opt[size]          `mapstructure:"proxy_max_temp_file_size"`
-	ProxyTempFileWriteSize *opt[size]          `mapstructure:"proxy_temp_file_write_size"`
-	ProxyTempPath          *opt[string]        `mapstructure:"proxy_temp_path"`
-	ProxySpillGrace        *opt[time.Duration] `mapstructure:"proxy_spill_grace"` // spillway's own
-
-	ProxyIgnoreClientAbort *opt[bool] `mapstructure:"proxy_ignore_client_abort"`
-
-	ProxyRequestBuffering *opt[bool]          `mapstructure:"proxy_request_buffering"`
-	ClientMaxBodySize     *opt[size]          `mapstructure:"client_max_body_size"`
-	ClientBodyBufferSize  *opt[size]          `mapstructure:"client_body_buffer_size"`
-	ClientBodyMemoryMax   *opt[size]          `mapstructure:"client_body_memory_max"` // spillway's own
-	ClientBodyTempPath    *opt[string]        `mapstructure:"client_body_temp_path"`
-	ClientBodyTimeout     *opt[time.Duration] `mapstructure:"client_body_timeout"`
-	SendTimeout           *opt[time.Duration] `mapstructure:"send_timeout"`
-
-	ProxyPassRequestBody *opt[bool] `mapstructure:"proxy_pass_request_body"`
-
-	ProxyNextUpstream        *opt[NextUpstream]  `mapstructure:"proxy_next_upstream"`
-	ProxyNextUpstreamTries   *opt[int]           `mapstructure:"proxy_next_upstream_tries"`
-	ProxyNextUpstreamTimeout *opt[time.Duration] `mapstructure:"proxy_next_upstream_timeout"`
 	ProxyNextUpstreamBackoff *opt[time.Duration] `mapstructure:"proxy_next_upstream_backoff"`
 
 	ProxyNextUpstreamIdempotencyKey *opt[bool] `mapstructure:"proxy_next_upstream_idempotency_key"`
 
-	fastcgiDirectives `mapstructure:",squash"` // fastcgi_*, root, lingering_* (fastcgi.go)
-	uwsgiDirectives   `mapstructure:",squash"` // uwsgi_* (uwsgi.go)
+	moduleSets        `mapstructure:",squash"` // proxy_*, fastcgi_*, uwsgi_* buffers, timeouts, retries, ... (modules.go)
+	fastcgiDirectives `mapstructure:",squash"` // fastcgi_param, ..., root, lingering_* (fastcgi.go)
+	uwsgiDirectives   `mapstructure:",squash"` // uwsgi_param, uwsgi_modifier* (uwsgi.go)
 
 	proxySSLDirectives `mapstructure:",squash"` // proxy_ssl_* (tls.go)
 
@@ -239,9 +220,9 @@ type locationDirectives struct {
 	charsetDirectives   `mapstructure:",squash"` // charset, source_charset, override_charset, charset_types (charset.go)
 	staticDirectives    `mapstructure:",squash"` // index, types, default_type, etag, log_not_found (static.go)
 	redirectDirectives  `mapstructure:",squash"` // absolute_redirect, *_in_redirect (rewrite.go)
-	errorPageDirectives `mapstructure:",squash"` // error_page, *_intercept_errors (errorpage.go)
+	errorPageDirectives `mapstructure:",squash"` // error_page, recursive_error_pages (errorpage.go)
 
-	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_*, *_hide_header, ... (upstreamheaders.go)
+	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_* (upstreamheaders.go)
 	realIPDirectives         `mapstructure:",squash"` // set_real_ip_from, real_ip_header, real_ip_recursive (realip.go)
 }
 
@@ -278,35 +259,19 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ErrorLog, p.ErrorLog)
 	merge(&d.ProxySetHeader, p.ProxySetHeader)
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
-	merge(&d.ProxyConnectTimeout, p.ProxyConnectTimeout)
-	merge(&d.ProxySendTimeout, p.ProxySendTimeout)
-	merge(&d.ProxyReadTimeout, p.ProxyReadTimeout)
-	merge(&d.ProxyBuffering, p.ProxyBuffering)
-	merge(&d.ProxyBufferSize, p.ProxyBufferSize)
-	merge(&d.ProxyBuffers, p.ProxyBuffers)
-	merge(&d.ProxyBusyBuffersSize, p.ProxyBusyBuffersSize)
-	merge(&d.ProxyMaxTempFileSize, p.ProxyMaxTempFileSize)
-	merge(&d.ProxyTempFileWriteSize, p.ProxyTempFileWriteSize)
-	merge(&d.ProxyTempPath, p.ProxyTempPath)
-	merge(&d.ProxySpillGrace, p.ProxySpillGrace)
-	merge(&d.ProxyRequestBuffering, p.ProxyRequestBuffering)
-	merge(&d.ProxyIgnoreClientAbort, p.ProxyIgnoreClientAbort)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)
 	merge(&d.ClientBodyTempPath, p.ClientBodyTempPath)
 	merge(&d.ClientBodyTimeout, p.ClientBodyTimeout)
 	merge(&d.SendTimeout, p.SendTimeout)
-	merge(&d.ProxyNextUpstream, p.ProxyNextUpstream)
-	merge(&d.ProxyNextUpstreamTries, p.ProxyNextUpstreamTries)
-	merge(&d.ProxyNextUpstreamTimeout, p.ProxyNextUpstreamTimeout)
 	merge(&d.ProxyNextUpstreamBackoff, p.ProxyNextUpstreamBackoff)
 	merge(&d.ProxyNextUpstreamIdempotencyKey, p.ProxyNextUpstreamIdempotencyKey)
+	d.moduleSets.inherit(&p.moduleSets)
 	d.fastcgiDirectives.inherit(&p.fastcgiDirectives)
 	d.uwsgiDirectives.inherit(&p.uwsgiDirectives)
 	d.proxySSLDirectives.inherit(&p.proxySSLDirectives)
 	d.accessDirectives.inherit(&p.accessDirectives)
-	merge(&d.ProxyPassRequestBody, p.ProxyPassRequestBody)
 	d.limitReqDirectives.inherit(&p.limitReqDirectives)
 	d.limitConnDirectives.inherit(&p.limitConnDirectives)
 	d.headerDirectives.inherit(&p.headerDirectives)

@@ -33,7 +33,6 @@ const (
 	// defaultSpillGrace: a client may keep a response waiting this long in
 	// all before it is spilled (docs/config.md, proxy_spill_grace).
 	defaultSpillGrace            = 50 * time.Millisecond
-	defaultProxyTempPath         = "temp/proxy"
 	defaultClientMaxBodySize     = 1 << 20
 	defaultClientBodyBufferSize  = 16 << 10 // two pages
 	defaultClientBodyTempPath    = "temp/client"
@@ -194,7 +193,7 @@ func (c *Config) absolutePaths(prefix string) {
 					abs(&in.ErrorLogs[i].Path)
 				}
 			})
-			abs(&l.ProxyTempPath)
+			abs(&l.Upstream.TempPath)
 			abs(&l.ClientBodyTempPath)
 			abs(&l.Root)
 		}
@@ -598,20 +597,21 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ProxyPass.set() && !l.FastcgiPass.set() && !l.UwsgiPass.set() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
+	case !loc.StubStatus && !l.passesUpstream() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
+	l.checkPasses(p)
 	l.locationDirectives.check(p)
 	l.locationDirectives.resolveInto(loc)
-	l.resolveFastCGI(loc, key, upstreams, p)               // fastcgi_pass replaces the proxy_* values
-	l.resolveUwsgi(loc, upstreams, p)                      // uwsgi_pass too (uwsgi.go)
-	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, *_hide_header, ... (upstreamheaders.go)
+	l.resolveFastCGI(loc, key, upstreams, p) // fastcgi_param, ... (fastcgi.go)
+	l.resolveUwsgi(loc, upstreams, p)        // uwsgi_param, ... (uwsgi.go)
+	m, set := l.upstreamModule()
+	loc.Upstream = m.resolve(set)                          // the module's buffers, timeouts, retries, ... (modules.go)
+	set.resolveHeaders(&loc.UpstreamHeaders, p)            // its *_hide_header, *_pass_header, *_ignore_headers
+	l.upstreamHeaderDirectives.resolveInto(loc, p)         // proxy_redirect, proxy_cookie_* (upstreamheaders.go)
 	loc.RealIP = l.realIPDirectives.resolve(p)             // set_real_ip_from, ... (realip.go)
 	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
 	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
-	if loc.FastCGI != nil {
-		loc.InterceptErrors = l.FastcgiInterceptErrors.or(false)
-	}
 	loc.Locations = l.resolveNested(loc, key, upstreams, p)
 	return loc
 }
@@ -629,7 +629,7 @@ func (l *rawLocation) resolveNested(loc *Location, key string, upstreams map[str
 			// nginx's merge takes root and alias together: the nested
 			// location maps URIs with the enclosing one's alias in place
 			// of the enclosing one's name.
-			content := nl.ProxyPass.set() || nl.FastcgiPass.set() || nl.UwsgiPass.set() || nl.StubStatus.or(false)
+			content := nl.passesUpstream() || nl.StubStatus.or(false)
 			switch {
 			case loc.Regex != nil && l.aliasFrom == "":
 				p.add(nl.Path.at(), `a location nested in a regex location with "alias" needs its own "alias" or "root" in spillway`)
@@ -675,28 +675,41 @@ func nestingError(out, in *Location) string {
 	return ""
 }
 
+// upstreamModule is the module whose directives the location reads, and
+// its set: the one its *_pass names, proxy without one.
+func (l *rawLocation) upstreamModule() (*upstreamModule, *moduleDirectives) {
+	i := max(0, slices.IndexFunc(l.passes(), (*opt[string]).set))
+	return &upstreamModules[i], l.sets()[i]
+}
+
+// passesUpstream reports whether the location has a *_pass.
+func (l *rawLocation) passesUpstream() bool {
+	return slices.ContainsFunc(l.passes(), (*opt[string]).set)
+}
+
+// checkPasses reports a location with two *_pass, or with one and
+// stub_status (proxy_pass's is resolveLocation's), as nginx -t does.
+func (l *rawLocation) checkPasses(p *problems) {
+	passes := l.passes()
+	for i, o := range passes {
+		if i == 0 || !o.set() {
+			continue
+		}
+		name := upstreamModules[i].key("pass")
+		if j := slices.IndexFunc(passes[:i], (*opt[string]).set); j >= 0 {
+			p.add(o.at(), `"%s" and "%s" cannot both be set in one location`, name, upstreamModules[j].key("pass"))
+		} else if l.StubStatus.or(false) {
+			p.add(o.at(), `"stub_status" and "%s" cannot both be set in one location`, name)
+		}
+	}
+}
+
 // resolveInto fills in the location's directives: each one is the value set
 // at the innermost level (inherit has copied them down) or nginx's default.
 func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySetHeader = withDefaultHeaders(d.ProxySetHeader.or(nil))
 	l.ProxyHTTPVersion = string(d.ProxyHTTPVersion.or(defaultProxyHTTPVersion))
 
-	l.ProxyConnectTimeout = d.ProxyConnectTimeout.or(defaultProxyTimeout)
-	l.ProxySendTimeout = d.ProxySendTimeout.or(defaultProxyTimeout)
-	l.ProxyReadTimeout = d.ProxyReadTimeout.or(defaultProxyTimeout)
-
-	b := d.buffers()
-	l.ProxyBuffering = d.ProxyBuffering.or(true)
-	l.ProxyBufferSize = b.bufferSize
-	l.ProxyBuffers = b.buffers
-	l.ProxyBusyBuffersSize = b.busy
-	l.ProxyMaxTempFileSize = b.maxTempFile
-	l.ProxyTempFileWriteSize = b.tempFileWrite
-	l.ProxyTempPath = d.ProxyTempPath.or(defaultProxyTempPath)
-	l.ProxySpillGrace = d.ProxySpillGrace.or(defaultSpillGrace)
-
-	l.ProxyRequestBuffering = d.ProxyRequestBuffering.or(true)
-	l.ProxyIgnoreClientAbort = d.ProxyIgnoreClientAbort.or(false)
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
 	l.ClientBodyMemoryMax = d.ClientBodyMemoryMax.or(defaultClientBodyMemoryMax)
@@ -704,27 +717,22 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ClientBodyTimeout = d.ClientBodyTimeout.or(defaultClientBodyTimeout)
 	l.SendTimeout = d.SendTimeout.or(defaultSendTimeout)
 
-	l.ProxyNextUpstream = d.ProxyNextUpstream.or(defaultProxyNextUpstream)
-	l.ProxyNextUpstreamTries = d.ProxyNextUpstreamTries.or(0)
-	l.ProxyNextUpstreamTimeout = d.ProxyNextUpstreamTimeout.or(0)
 	l.ProxyNextUpstreamBackoff = d.ProxyNextUpstreamBackoff.or(0)
 	l.ProxyNextUpstreamIdempotencyKey = d.ProxyNextUpstreamIdempotencyKey.or(false)
 	l.Access = d.accessDirectives.resolve()
 	l.AuthBasic = d.accessDirectives.authBasic()
 	l.SatisfyAny = d.accessDirectives.satisfyAny()
 	l.AuthRequest = d.accessDirectives.authRequest()
-	l.ProxyPassRequestBody = d.ProxyPassRequestBody.or(true)
 	l.LimitReq = d.limitReqDirectives.resolve()
 	l.LimitConn = d.limitConnDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()
 	l.Gzip = d.gzipDirectives.resolve()
 	l.ErrorPages = d.errorPageDirectives.resolve()
-	l.InterceptErrors = d.ProxyInterceptErrors.or(false)
 	l.Charset = d.charsetDirectives.resolve()
 }
 
-// bufferSizes are the response-buffer directives in effect at one level,
-// with nginx's derived defaults applied.
+// bufferSizes are the response-buffer directives of one module in effect
+// at one level, with nginx's derived defaults applied (modules.go).
 type bufferSizes struct {
 	bufferSize    int64
 	buffers       Buffers
@@ -732,21 +740,6 @@ type bufferSizes struct {
 	busy          int64
 	tempFileWrite int64
 	maxTempFile   int64
-}
-
-// buffers computes the effective buffer sizes like
-// ngx_http_proxy_merge_loc_conf: busy and temp-file write sizes default to
-// twice the larger of proxy_buffer_size and one proxy_buffers buffer.
-func (d *locationDirectives) buffers() bufferSizes {
-	b := bufferSizes{
-		bufferSize: d.ProxyBufferSize.or(defaultProxyBufferSize),
-		buffers:    d.ProxyBuffers.or(defaultProxyBuffers()),
-	}
-	b.largest = max(b.bufferSize, b.buffers.Size)
-	b.busy = d.ProxyBusyBuffersSize.or(mulSat(2, b.largest))
-	b.tempFileWrite = d.ProxyTempFileWriteSize.or(mulSat(2, b.largest))
-	b.maxTempFile = d.ProxyMaxTempFileSize.or(defaultProxyMaxTempFileSize)
-	return b
 }
 
 // withDefaultHeaders returns the proxy_set_header list a location sends,

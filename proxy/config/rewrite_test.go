@@ -137,7 +137,7 @@ http:
 		t.Errorf("rewrite %+v", r)
 	}
 	in := l.Script[2].If
-	if in.Location == nil || in.Location.ProxyPass.Host != "127.0.0.1:9000" || in.Location.ProxyReadTimeout != 7*time.Second ||
+	if in.Location == nil || in.Location.ProxyPass.Host != "127.0.0.1:9000" || in.Location.Upstream.ReadTimeout != 7*time.Second ||
 		len(in.Location.Headers.Add) != 1 || len(in.Body) != 2 || in.Body[1].Return.Code != 204 || in.Location.Path != "/" {
 		t.Errorf("if location %+v, body %+v", in.Location, in.Body)
 	}

@@ -135,7 +135,7 @@ func (l *rawLocation) servesFiles() bool {
 // resolveStatic fills in loc.Static for a location that serves files, and
 // refuses the static directives where they cannot apply.
 func (l *rawLocation) resolveStatic(loc *Location, p *problems) {
-	content := l.ProxyPass.set() || l.FastcgiPass.set() || l.UwsgiPass.set() || l.StubStatus.or(false)
+	content := l.passesUpstream() || l.StubStatus.or(false)
 	if content && l.Alias.set() {
 		p.add(l.Alias.at(), `"alias" cannot be used in a location that proxies or answers stub_status`)
 	}

@@ -2,9 +2,7 @@ package config
 
 import (
 	"fmt"
-	"net/textproto"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -12,9 +10,10 @@ import (
 // client (nginx's proxy module): proxy_redirect rewrites Location and
 // Refresh, proxy_cookie_domain and proxy_cookie_path rewrite Set-Cookie,
 // proxy_hide_header and proxy_pass_header change which headers pass, and
-// proxy_ignore_headers which ones spillway acts on; the fastcgi_ ones for
-// fastcgi_pass. All are written in http, server and location; a level that
-// writes one replaces what it inherits, as in nginx.
+// proxy_ignore_headers which ones spillway acts on (the fastcgi_ and uwsgi_
+// ones for fastcgi_pass and uwsgi_pass: the shared set of modules.go). All
+// are written in http, server and location; a level that writes one
+// replaces what it inherits, as in nginx.
 
 // HeaderRewrite is one proxy_redirect, proxy_cookie_domain or
 // proxy_cookie_path: Pattern is a prefix (proxy_redirect, proxy_cookie_path;
@@ -54,27 +53,15 @@ type rewriteRule struct {
 
 // upstreamHeaderDirectives are the raw keys (http, server, location).
 type upstreamHeaderDirectives struct {
-	ProxyRedirect        *opt[[]rewriteRule] `mapstructure:"proxy_redirect"`
-	ProxyCookieDomain    *opt[[]rewriteRule] `mapstructure:"proxy_cookie_domain"`
-	ProxyCookiePath      *opt[[]rewriteRule] `mapstructure:"proxy_cookie_path"`
-	ProxyHideHeader      *opt[words]         `mapstructure:"proxy_hide_header"`
-	ProxyPassHeader      *opt[words]         `mapstructure:"proxy_pass_header"`
-	ProxyIgnoreHeaders   *opt[words]         `mapstructure:"proxy_ignore_headers"`
-	FastcgiHideHeader    *opt[words]         `mapstructure:"fastcgi_hide_header"`
-	FastcgiPassHeader    *opt[words]         `mapstructure:"fastcgi_pass_header"`
-	FastcgiIgnoreHeaders *opt[words]         `mapstructure:"fastcgi_ignore_headers"`
+	ProxyRedirect     *opt[[]rewriteRule] `mapstructure:"proxy_redirect"`
+	ProxyCookieDomain *opt[[]rewriteRule] `mapstructure:"proxy_cookie_domain"`
+	ProxyCookiePath   *opt[[]rewriteRule] `mapstructure:"proxy_cookie_path"`
 }
 
 func (d *upstreamHeaderDirectives) inherit(p *upstreamHeaderDirectives) {
 	merge(&d.ProxyRedirect, p.ProxyRedirect)
 	merge(&d.ProxyCookieDomain, p.ProxyCookieDomain)
 	merge(&d.ProxyCookiePath, p.ProxyCookiePath)
-	merge(&d.ProxyHideHeader, p.ProxyHideHeader)
-	merge(&d.ProxyPassHeader, p.ProxyPassHeader)
-	merge(&d.ProxyIgnoreHeaders, p.ProxyIgnoreHeaders)
-	merge(&d.FastcgiHideHeader, p.FastcgiHideHeader)
-	merge(&d.FastcgiPassHeader, p.FastcgiPassHeader)
-	merge(&d.FastcgiIgnoreHeaders, p.FastcgiIgnoreHeaders)
 }
 
 // ignorable are proxy_ignore_headers' names. Without a cache, and with
@@ -83,33 +70,12 @@ func (d *upstreamHeaderDirectives) inherit(p *upstreamHeaderDirectives) {
 var ignorable = []string{"X-Accel-Redirect", "X-Accel-Expires", "X-Accel-Limit-Rate", "X-Accel-Buffering",
 	"X-Accel-Charset", "Expires", "Cache-Control", "Set-Cookie", "Vary"}
 
-// resolveUpstreamHeaders fills in loc.UpstreamHeaders, after proxy_pass or
-// fastcgi_pass is known.
+// resolveInto fills in proxy_pass's rewrites of loc.UpstreamHeaders, after
+// the location's *_pass is known (the module's hide, pass and ignore
+// headers are resolveHeaders', modules.go).
 func (d *upstreamHeaderDirectives) resolveInto(loc *Location, p *problems) {
-	hide, pass, ignore := d.ProxyHideHeader, d.ProxyPassHeader, d.ProxyIgnoreHeaders
-	if loc.FastCGI != nil {
-		hide, pass, ignore = d.FastcgiHideHeader, d.FastcgiPassHeader, d.FastcgiIgnoreHeaders
-	}
 	u := &loc.UpstreamHeaders
-	for _, h := range hide.or(nil) {
-		u.Hide = append(u.Hide, textproto.CanonicalMIMEHeaderKey(h))
-	}
-	for _, h := range pass.or(nil) {
-		c := textproto.CanonicalMIMEHeaderKey(h)
-		if c == "Date" {
-			p.add(pass.at(), `"%s" cannot be passed: spillway always sends its own Date header`, h)
-			continue
-		}
-		u.Pass = append(u.Pass, c)
-	}
-	for _, h := range ignore.or(nil) {
-		c := textproto.CanonicalMIMEHeaderKey(h)
-		if !slices.Contains(ignorable, c) {
-			p.add(ignore.at(), `invalid value "%s"`, h)
-		}
-		u.IgnoreAccelBuffering = u.IgnoreAccelBuffering || c == "X-Accel-Buffering"
-	}
-	if loc.FastCGI != nil || loc.ProxyPass.Scheme == "" {
+	if loc.Upstream.Module != "proxy" || loc.ProxyPass.Scheme == "" {
 		return // the cookie and redirect rewrites are proxy_pass's
 	}
 	rules := d.ProxyRedirect.or([]rewriteRule{{Default: true}}) // nginx's default: proxy_redirect default

@@ -49,15 +49,11 @@ func (d *locationDirectives) check(p *problems) {
 		}
 	}
 	checkErrorLogs(d.ErrorLog, p)
-	for _, o := range []*opt[string]{d.ProxyTempPath, d.ClientBodyTempPath} {
-		if o.set() && strings.TrimSpace(o.v) == "" {
-			p.add(o.at(), "%q must not be empty", directiveOf(o.at()))
-		}
+	if o := d.ClientBodyTempPath; o.set() && strings.TrimSpace(o.v) == "" {
+		p.add(o.at(), "%q must not be empty", directiveOf(o.at()))
 	}
-	for _, o := range []*opt[size]{d.ProxyBufferSize, d.ClientBodyBufferSize} {
-		if o.set() && o.v <= 0 {
-			p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
-		}
+	if o := d.ClientBodyBufferSize; o.set() && o.v <= 0 {
+		p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 	}
 	if o := d.ClientBodyMemoryMax; o.set() && o.v < 0 {
 		p.add(o.at(), "%q must not be negative", directiveOf(o.at()))
@@ -65,54 +61,12 @@ func (d *locationDirectives) check(p *problems) {
 	for i, h := range d.ProxySetHeader.or(nil) {
 		p.checkVariables(p.headerKey(d.ProxySetHeader, i), "proxy_set_header "+h.Name, h.Value)
 	}
-	d.checkBuffers(p)
+	d.moduleSets.check(p)
 	d.accessDirectives.check(p)
 	d.headerDirectives.check(p)
 	d.gzipDirectives.check(p)
 	d.errorPageDirectives.check(p)
 	d.charsetDirectives.check(p)
-}
-
-// checkBuffers is nginx's check of the response-buffer directives, from
-// ngx_http_proxy_merge_loc_conf, in the same order and with the same
-// messages; like nginx it stops at the first failure. The message adds the
-// values involved; the error points at the one written last, since that is
-// usually the one just changed (and where nginx reports it).
-func (d *locationDirectives) checkBuffers(p *problems) {
-	b := d.buffers()
-	if b.buffers.N < 2 {
-		p.add(d.ProxyBuffers.at(), `there must be at least 2 "proxy_buffers"`)
-		return
-	}
-	largest := fmt.Sprintf(`max(proxy_buffer_size %s, proxy_buffers size %s) = %s`,
-		formatSize(b.bufferSize), formatSize(b.buffers.Size), formatSize(b.largest))
-	busy := "proxy_busy_buffers_size " + formatSize(b.busy)
-	if !d.ProxyBusyBuffersSize.set() {
-		busy = fmt.Sprintf("default %s = 2 × %s", busy, formatSize(b.largest))
-	}
-	if b.busy < b.largest {
-		p.add(p.latest(d.ProxyBusyBuffersSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
-			`"proxy_busy_buffers_size" must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers": %s < %s`,
-			busy, largest)
-		return
-	}
-	if all := mulSat(int64(b.buffers.N-1), b.buffers.Size); b.busy > all {
-		p.add(p.latest(d.ProxyBusyBuffersSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
-			`"proxy_busy_buffers_size" must be less than the size of all "proxy_buffers" minus one buffer: %s > (%d-1) × %s = %s`,
-			busy, b.buffers.N, formatSize(b.buffers.Size), formatSize(all))
-		return
-	}
-	if b.tempFileWrite < b.largest {
-		p.add(p.latest(d.ProxyTempFileWriteSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
-			`"proxy_temp_file_write_size" must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers": proxy_temp_file_write_size %s < %s`,
-			formatSize(b.tempFileWrite), largest)
-		return
-	}
-	if b.maxTempFile != 0 && b.maxTempFile < b.largest {
-		p.add(p.latest(d.ProxyMaxTempFileSize.at(), d.ProxyBufferSize.at(), d.ProxyBuffers.at()),
-			`"proxy_max_temp_file_size" must be equal to zero to disable temporary files usage or must be equal to or greater than the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers": proxy_max_temp_file_size %s < %s`,
-			formatSize(b.maxTempFile), largest)
-	}
 }
 
 // mulSat multiplies non-negative a and b, saturating at math.MaxInt64.

@@ -286,15 +286,13 @@ type level struct {
 	ctx string // nginx's context name: main, http, server, location, upstream
 	m   *ymap
 
-	headers       []header   // proxy_set_header, in file order
-	headerVal     *yaml.Node // where they go, filled by finish
-	paramVal      *yaml.Node // fastcgi_param entries
-	uwsgiParamVal *yaml.Node // uwsgi_param entries
-	accessVal     *yaml.Node // allow/deny entries
-	limitVal      *yaml.Node // limit_req entries
-	zonesVal      *yaml.Node // limit_req_zone entries (http)
-	connVal       *yaml.Node // limit_conn entries
-	connZonesVal  *yaml.Node // limit_conn_zone entries (http)
+	headers      []header   // proxy_set_header, in file order
+	headerVal    *yaml.Node // where they go, filled by finish
+	accessVal    *yaml.Node // allow/deny entries
+	limitVal     *yaml.Node // limit_req entries
+	zonesVal     *yaml.Node // limit_req_zone entries (http)
+	connVal      *yaml.Node // limit_conn entries
+	connZonesVal *yaml.Node // limit_conn_zone entries (http)
 
 	// server
 	listens   []listenAddr

@@ -168,11 +168,13 @@ location /v/ { proxy_pass http://$host:9000; }`),
   upstream django { server unix:/run/uwsgi/app.sock; }
   server { listen 80;
     location / { include uwsgi_params; uwsgi_pass django; uwsgi_read_timeout 300s; uwsgi_buffers 16 8k; uwsgi_modifier1 30; }
-    location /b { uwsgi_pass uwsgi://127.0.0.1:3031; uwsgi_param SCRIPT_NAME /b; uwsgi_pass_request_body off; }
+    location /b { uwsgi_pass uwsgi://127.0.0.1:3031; uwsgi_param SCRIPT_NAME /b; uwsgi_pass_request_body off;
+      uwsgi_hide_header X-Powered-By; uwsgi_pass_header Server; uwsgi_ignore_headers X-Accel-Buffering; uwsgi_intercept_errors on; }
   }
 }`,
 			yaml: []string{"uwsgi_pass: django", "uwsgi_read_timeout: 300s", "uwsgi_buffers: 16 8k", "uwsgi_modifier1: 30",
 				"uwsgi_pass: 127.0.0.1:3031", "- SCRIPT_NAME /b\n", "uwsgi_pass_request_body: off",
+				"uwsgi_hide_header: [X-Powered-By]", "uwsgi_pass_header: [Server]", "uwsgi_ignore_headers: [X-Accel-Buffering]", "uwsgi_intercept_errors: on",
 				// Debian's uwsgi_params, as shipped, since there is no file next to x.conf
 				"- QUERY_STRING $query_string\n", "- HTTPS $https if_not_empty\n", "- HTTP_HOST $host\n"},
 		},

@@ -85,35 +85,31 @@ func init() {
 		add(inLocations, n, single(flagValue))
 	}
 
+	// The directives proxy_, fastcgi_ and uwsgi_ share (buffers, timeouts,
+	// retries, response headers: proxy/config's modules.go), under each
+	// prefix.
+	for _, d := range config.ModuleDirectives() {
+		h := moduleHandlers[d.Kind]
+		if h == nil {
+			panic("nginxconf: no handler for " + d.Name + "'s kind " + d.Kind)
+		}
+		add(inLocations, d.Name, h)
+	}
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(httpVersionValue))
-	for _, n := range []string{"proxy_connect_timeout", "proxy_send_timeout", "proxy_read_timeout",
-		"client_body_timeout", "send_timeout", "proxy_next_upstream_timeout"} {
+	for _, n := range []string{"client_body_timeout", "send_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
-	for _, n := range []string{"proxy_buffer_size", "proxy_busy_buffers_size", "proxy_max_temp_file_size",
-		"proxy_temp_file_write_size", "client_max_body_size", "client_body_buffer_size"} {
+	for _, n := range []string{"client_max_body_size", "client_body_buffer_size"} {
 		add(inLocations, n, single(sizeValue))
 	}
-	add(inLocations, "proxy_buffering", single(flagValue))
-	add(inLocations, "proxy_request_buffering", single(flagValue))
-	add(inLocations, "proxy_ignore_client_abort", single(flagValue))
-	add(inLocations, "proxy_buffers", buffers)
-	add(inLocations, "proxy_temp_path", pathValue(3))
 	add(inLocations, "client_body_temp_path", pathValue(3))
-	add(inLocations, "proxy_next_upstream", nextUpstream)
-	add(inLocations, "proxy_next_upstream_tries", single(numberValue))
 	add(inLocations, "proxy_redirect", headerRewrites) // upheaders.go
 	add(inLocations, "proxy_cookie_domain", headerRewrites)
 	add(inLocations, "proxy_cookie_path", headerRewrites)
-	for _, n := range []string{"proxy_hide_header", "proxy_pass_header", "fastcgi_hide_header", "fastcgi_pass_header"} {
-		add(inLocations, n, headerName)
-	}
-	add(inLocations, "proxy_ignore_headers", ignoreHeaders)
 	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
 	add(inLocations, "real_ip_header", single(anyValue))
 	add(inLocations, "real_ip_recursive", single(flagValue))
-	add(inLocations, "fastcgi_ignore_headers", ignoreHeaders)
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
 	add(inLocations, "satisfy", single(satisfyValue))
@@ -131,7 +127,6 @@ func init() {
 	add(inLocations, "auth_basic_user_file", authBasicUserFile)
 	add(inLocations, "auth_request", authRequest)
 	add(inLocations, "auth_request_set", authRequestSet)
-	add(inLocations, "proxy_pass_request_body", single(flagValue))
 
 	// TLS (ngx_http_ssl_module, and proxy_ssl_* of ngx_http_proxy_module).
 	add(inServers, "ssl_certificate", certificates)
@@ -152,44 +147,19 @@ func init() {
 	// lingering close.
 	add("location", "fastcgi_pass", fastcgiPass)
 	add("location", "fastcgi_split_path_info", single(anyValue))
-	add(inLocations, "fastcgi_param", fastcgiParam)
+	add(inLocations, "fastcgi_param", param)
 	add(inLocations, "fastcgi_index", single(anyValue))
-	for _, n := range []string{"fastcgi_keep_conn", "fastcgi_buffering", "fastcgi_request_buffering", "fastcgi_ignore_client_abort"} {
-		add(inLocations, n, single(flagValue))
-	}
-	for _, n := range []string{"fastcgi_buffer_size", "fastcgi_busy_buffers_size", "fastcgi_max_temp_file_size",
-		"fastcgi_temp_file_write_size"} {
-		add(inLocations, n, single(sizeValue))
-	}
-	add(inLocations, "fastcgi_buffers", buffers)
-	add(inLocations, "fastcgi_temp_path", pathValue(3))
-	for _, n := range []string{"fastcgi_connect_timeout", "fastcgi_send_timeout", "fastcgi_read_timeout",
-		"fastcgi_next_upstream_timeout", "lingering_time", "lingering_timeout"} {
+	add(inLocations, "fastcgi_keep_conn", single(flagValue))
+	for _, n := range []string{"lingering_time", "lingering_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
-	add(inLocations, "fastcgi_next_upstream", nextUpstream)
-	add(inLocations, "fastcgi_next_upstream_tries", single(numberValue))
 	add(inLocations, "root", single(anyValue))
 	add(inLocations, "lingering_close", single(lingeringValue))
 
-	// uwsgi (ngx_http_uwsgi_module): the same keys with uwsgi's names.
+	// uwsgi (ngx_http_uwsgi_module): what only uwsgi has.
 	add("location", "uwsgi_pass", uwsgiPass)
-	add(inLocations, "uwsgi_param", uwsgiParam)
-	for _, n := range []string{"uwsgi_buffering", "uwsgi_request_buffering", "uwsgi_ignore_client_abort",
-		"uwsgi_pass_request_headers", "uwsgi_pass_request_body"} {
-		add(inLocations, n, single(flagValue))
-	}
-	for _, n := range []string{"uwsgi_buffer_size", "uwsgi_busy_buffers_size", "uwsgi_max_temp_file_size",
-		"uwsgi_temp_file_write_size"} {
-		add(inLocations, n, single(sizeValue))
-	}
-	add(inLocations, "uwsgi_buffers", buffers)
-	add(inLocations, "uwsgi_temp_path", pathValue(3))
-	for _, n := range []string{"uwsgi_connect_timeout", "uwsgi_send_timeout", "uwsgi_read_timeout", "uwsgi_next_upstream_timeout"} {
-		add(inLocations, n, single(timeValue))
-	}
-	add(inLocations, "uwsgi_next_upstream", nextUpstream)
-	for _, n := range []string{"uwsgi_next_upstream_tries", "uwsgi_modifier1", "uwsgi_modifier2"} {
+	add(inLocations, "uwsgi_param", param)
+	for _, n := range []string{"uwsgi_modifier1", "uwsgi_modifier2"} {
 		add(inLocations, n, single(numberValue))
 	}
 
@@ -202,6 +172,20 @@ func init() {
 	add("upstream", "ip_hash", balanceMethod)
 	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
+}
+
+// moduleHandlers convert the shared upstream-module directives by the kind
+// of their value (config.ModuleDirective.Kind).
+var moduleHandlers = map[string]handler{
+	"time":           single(timeValue),
+	"size":           single(sizeValue),
+	"flag":           single(flagValue),
+	"number":         single(numberValue),
+	"buffers":        buffers,
+	"path":           pathValue(3),
+	"next_upstream":  nextUpstream,
+	"header_names":   headerName,    // upheaders.go
+	"ignore_headers": ignoreHeaders, // upheaders.go
 }
 
 // ignoredWhy is a directive nginx needs or allows that makes no difference
@@ -898,43 +882,25 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// uwsgiParam collects "uwsgi_param NAME VALUE [if_not_empty]" as
-// fastcgiParam does.
-func uwsgiParam(c *conv, lv *level, d *Directive) error {
+// param collects "fastcgi_param NAME VALUE [if_not_empty]" (and
+// uwsgi_param's) like proxy_set_header: a level that sets any replaces the
+// inherited list.
+func param(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 2 || len(d.Args) > 3 || len(d.Args) == 3 && d.Args[2] != "if_not_empty" {
 		if len(d.Args) == 3 {
 			return errAt(d, "invalid parameter \"%s\"", d.Args[2])
 		}
 		return invalidArgs(d)
 	}
-	if lv.uwsgiParamVal == nil {
-		lv.uwsgiParamVal = lv.m.set("uwsgi_param", &yaml.Node{Kind: yaml.SequenceNode})
+	list := lv.m.get(d.Name)
+	if list == nil {
+		list = lv.m.set(d.Name, &yaml.Node{Kind: yaml.SequenceNode})
 	}
 	e := d.Args[0] + " " + d.Args[1]
 	if len(d.Args) == 3 {
 		e += " if_not_empty"
 	}
-	lv.uwsgiParamVal.Content = append(lv.uwsgiParamVal.Content, str(e))
-	return nil
-}
-
-// fastcgiParam collects "fastcgi_param NAME VALUE [if_not_empty]" like
-// proxy_set_header: a level that sets any replaces the inherited list.
-func fastcgiParam(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) < 2 || len(d.Args) > 3 || len(d.Args) == 3 && d.Args[2] != "if_not_empty" {
-		if len(d.Args) == 3 {
-			return errAt(d, "invalid parameter \"%s\"", d.Args[2])
-		}
-		return invalidArgs(d)
-	}
-	if lv.paramVal == nil {
-		lv.paramVal = lv.m.set("fastcgi_param", &yaml.Node{Kind: yaml.SequenceNode})
-	}
-	e := d.Args[0] + " " + d.Args[1]
-	if len(d.Args) == 3 {
-		e += " if_not_empty"
-	}
-	lv.paramVal.Content = append(lv.paramVal.Content, str(e))
+	list.Content = append(list.Content, str(e))
 	return nil
 }
 

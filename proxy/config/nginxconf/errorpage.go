@@ -8,8 +8,9 @@ import (
 	"spillway/proxy/config"
 )
 
-// error_page and the directives around it convert to proxy.yaml's keys of
-// the same names (proxy/config/errorpage.go): error_page becomes a list of
+// error_page and recursive_error_pages convert to proxy.yaml's keys of the
+// same names (proxy/config/errorpage.go; *_intercept_errors are the shared
+// upstream-module directives of directives.go): error_page becomes a list of
 // nginx's argument lines, one per directive, so that a level that writes any
 // replaces the inherited list as in nginx.
 
@@ -20,8 +21,6 @@ func init() {
 		}
 		handlers[ctx]["error_page"] = errorPage
 		handlers[ctx]["recursive_error_pages"] = single(flagValue)
-		handlers[ctx]["proxy_intercept_errors"] = single(flagValue)
-		handlers[ctx]["fastcgi_intercept_errors"] = single(flagValue)
 	}
 }
 

@@ -43,11 +43,11 @@ func TestConvertErrorPage(t *testing.T) {
 	if want := []config.ErrorPage{{Code: 404, Overwrite: -1, URI: "/404.html"}, {Code: 502, Overwrite: 0, URI: "@down"}}; !reflect.DeepEqual(s0.ErrorPages.Pages, want) || !s0.ErrorPages.Recursive {
 		t.Errorf("server 8080: %+v", s0.ErrorPages)
 	}
-	if l := s0.Locations[1]; !reflect.DeepEqual(l.ErrorPages, s0.ErrorPages) || !l.InterceptErrors {
-		t.Errorf("location /: %+v intercept %v", l.ErrorPages, l.InterceptErrors)
+	if l := s0.Locations[1]; !reflect.DeepEqual(l.ErrorPages, s0.ErrorPages) || !l.Upstream.InterceptErrors {
+		t.Errorf("location /: %+v intercept %v", l.ErrorPages, l.Upstream.InterceptErrors)
 	}
-	if l := s0.Locations[2]; !reflect.DeepEqual(l.ErrorPages.Pages, []config.ErrorPage{{Code: 403, Overwrite: 200, URI: "http://example.com/f"}}) || !l.InterceptErrors {
-		t.Errorf("location /php/: %+v intercept %v", l.ErrorPages, l.InterceptErrors)
+	if l := s0.Locations[2]; !reflect.DeepEqual(l.ErrorPages.Pages, []config.ErrorPage{{Code: 403, Overwrite: 200, URI: "http://example.com/f"}}) || !l.Upstream.InterceptErrors {
+		t.Errorf("location /php/: %+v intercept %v", l.ErrorPages, l.Upstream.InterceptErrors)
 	}
 	if want := []config.ErrorPage{{Code: 500, Overwrite: -1, URI: "/50x.html"}, {Code: 502, Overwrite: -1, URI: "/50x.html"}, {Code: 503, Overwrite: -1, URI: "/50x.html"}, {Code: 504, Overwrite: -1, URI: "/50x.html"}}; !reflect.DeepEqual(s1.ErrorPages.Pages, want) {
 		t.Errorf("server 8081: %+v", s1.ErrorPages)

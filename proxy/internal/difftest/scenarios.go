@@ -333,6 +333,11 @@ var Scenarios = []Scenario{
 	// FIN leaves the upstream reading (lingering) until the body is in.
 	{Area: "client_body", Name: "request_buffering-off-64k-not-retried", Servers: []Server{srv(b.CloseBeforeHeader()), srv(b.OK())},
 		Directives: dirs("proxy_request_buffering", "off"), Requests: reqs(req("PUT", "/echo", 65536))},
+	// An answer whose status proxy_next_upstream lists is not passed on
+	// either once a streamed body went with the request: the first
+	// server's 502 is the client's.
+	{Area: "client_body", Name: "request_buffering-off-64k-502-not-retried", Servers: []Server{srv(b.Status(502)), srv(b.OK())},
+		Directives: dirs("proxy_request_buffering", "off", "proxy_next_upstream", "error timeout http_502"), Requests: reqs(req("PUT", "/echo", 65536))},
 	{Area: "client_body", Name: "request_buffering-off-small-retried", Servers: []Server{srv(b.Reset()), srv(b.OK())},
 		Directives: dirs("proxy_request_buffering", "off", "proxy_next_upstream", "error timeout non_idempotent"), Requests: reqs(req("POST", "/echo", 100))},
 	// nginx reads the body before it contacts the upstream, and can resend

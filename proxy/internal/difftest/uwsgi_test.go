@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,14 +25,16 @@ const uwsgiEnvApp = `def application(env, start_response):
     skip = ('SERVER_PORT', 'REMOTE_PORT', 'DOCUMENT_ROOT')
     lines = ['%s=%s' % (k, v) for k, v in sorted(env.items()) if k.isupper() and k not in skip]
     status = '404 Not Found' if env.get('PATH_INFO', '').endswith('/missing') else '200 OK'
-    start_response(status, [('Content-Type', 'text/plain')])
+    start_response(status, [('Content-Type', 'text/plain'), ('X-App', 'env')])
     return [('\n'.join(lines) + '\nbody %d ' % len(body)).encode() + body]
 `
 
 // TestUwsgiDifferential sends the same requests through nginx and spillway
 // to one real uWSGI application, both with Debian's uwsgi_params, and
 // compares what the application saw (every var but the ports and
-// $document_root, which differ by side) and what the client got back.
+// $document_root, which differ by side) and what the client got back;
+// under /h/, uwsgi_hide_header and uwsgi_intercept_errors change the
+// answer.
 func TestUwsgiDifferential(t *testing.T) {
 	bin := nginxBin(t)
 	sock := testutil.StartUwsgi(t, uwsgiEnvApp) // stopped by its handle
@@ -44,7 +47,9 @@ func TestUwsgiDifferential(t *testing.T) {
 		}
 	}
 	locDirs = append(locDirs, Directive{Name: "uwsgi_pass", Value: "unix:" + sock})
-	s := &Scenario{Name: "uwsgi", Servers: []Server{{}}, Locations: []Location{{Path: "/u/", Directives: locDirs}}}
+	hDirs := append(slices.Clip(locDirs), dirs("uwsgi_hide_header", "X-App", "uwsgi_intercept_errors", "on", "error_page", "404 /e404")...)
+	s := &Scenario{Name: "uwsgi", Servers: []Server{{}}, Locations: []Location{{Path: "/u/", Directives: locDirs},
+		{Path: "/h/", Directives: hDirs}, {Path: "= /e404", Directives: dirs("return", `404 "intercepted"`)}}}
 	addrs := []string{indexServer(t, 0)}
 	type req struct {
 		method, path, body string
@@ -56,6 +61,8 @@ func TestUwsgiDifferential(t *testing.T) {
 		{"PUT", "/u/upload", strings.Repeat("0123456789", 10000), nil},
 		{"GET", "/u/missing", "", nil},
 		{"HEAD", "/u/head", "", nil},
+		{"GET", "/h/a", "", nil},
+		{"GET", "/h/missing", "", nil},
 	}
 	dir := t.TempDir()
 	got := map[string][]string{}
@@ -91,7 +98,7 @@ func TestUwsgiDifferential(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			_ = resp.Body.Close()
-			got[sd.name()] = append(got[sd.name()], resp.Status+" "+resp.Header.Get("Content-Type")+"\n"+string(bytes.ReplaceAll(b, []byte(strings.Repeat("0123456789", 10)), []byte("<100>"))))
+			got[sd.name()] = append(got[sd.name()], resp.Status+" "+resp.Header.Get("Content-Type")+" X-App: "+resp.Header.Get("X-App")+"\n"+string(bytes.ReplaceAll(b, []byte(strings.Repeat("0123456789", 10)), []byte("<100>"))))
 		}
 		if err := r.stop(); err != nil {
 			t.Errorf("%s: %v", sd.name(), err)
