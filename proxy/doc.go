@@ -12,7 +12,7 @@
 // Start reading at handler.go: Proxy.serve is a request's whole life.
 //
 //	accept, read request head        fasthttp.Server (proxy.go)
-//	check it: 400/405/414/494/505    client.Check, from exchange.requestValid
+//	check it: 400/405/414/494/501/505 client.Check, from exchange.requestValid
 //	route: server block, location    vhostFor, vhost.match (site.go)
 //	rewrite module: scripts, search  exchange.rewritePhases: server's script, location,
 //	again after a rewrite            its script, again while $uri changed (rewrite.go)

@@ -11,6 +11,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/static"
 )
@@ -136,7 +137,7 @@ func (x *exchange) gzipOK(g *config.Gzip) bool {
 	if g.MSIE6 && msie6(ua) {
 		return false
 	}
-	if !h.IsHTTP11() && x.h2 == nil && !g.HTTP10 { // HTTP/2 is above gzip_http_version 1.1
+	if !client.HTTP11(h) && x.h2 == nil && !g.HTTP10 { // HTTP/2 is above gzip_http_version 1.1
 		return false
 	}
 	if len(h.Peek("Via")) > 0 && !x.gzipProxied(g.Proxied) {
@@ -347,7 +348,7 @@ func (x *exchange) gzipPage() {
 	if x.ctx.IsHead() || !x.gzipFor(x.status, len(body)) {
 		return
 	}
-	if !x.ctx.Request.Header.IsHTTP11() && x.h2 == nil {
+	if !client.HTTP11(&x.ctx.Request.Header) && x.h2 == nil {
 		delHeader(&resp.Header, "Content-Encoding")
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/vars"
 )
@@ -134,7 +135,7 @@ func (x *exchange) addHeadersFor(status, trailerStatus int) {
 // header, which nginx does not send.
 func (x *exchange) addTrailers(h *respHeaders, safe bool, status int) {
 	req := &x.ctx.Request.Header
-	if len(h.trailers) == 0 || !req.IsHTTP11() || req.IsHead() || status < 200 || status == 204 || status == 304 {
+	if len(h.trailers) == 0 || !client.HTTP11(req) || req.IsHead() || status < 200 || status == 204 || status == 304 {
 		return
 	}
 	out := &x.ctx.Response.Header

@@ -201,7 +201,7 @@ func (p *Proxy) Addrs() []string {
 func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 	sc := vhosts[0].conf
 	return &fasthttp.Server{
-		HeaderReceived: client.MaskTarget, // "//:://" is a path to nginx (package client)
+		HeaderReceived: client.HeadReceived, // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			client.UnmaskTarget(ctx)
 			closeIfBareLF(ctx)
@@ -541,11 +541,13 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
 		}
 		p.errorLog(vh, nil).Write(e)
-		if p.refusedPage(ctx, s, vh, e.Fields, fasthttp.StatusBadRequest) { // the server's error_page (errorpage.go)
+		// 400, or 501 for "Transfer-Encoding: gzip"
+		status := client.ParseErrorStatus(err)
+		if p.refusedPage(ctx, s, vh, e.Fields, status) { // the server's error_page (errorpage.go)
 			return
 		}
-		writePage(ctx, 400)
-		p.logRefused(ctx, s, vh, e.Fields, conn, fasthttp.StatusBadRequest, len(ctx.Response.Body()))
+		writePage(ctx, status)
+		p.logRefused(ctx, s, vh, e.Fields, conn, status, len(ctx.Response.Body()))
 	}
 }
 

@@ -137,7 +137,7 @@ func (x *exchange) respond() bool {
 		// client drains the spool at its own pace.
 		s := &x.spooled
 		*s = spoolStream{x: x, a: a, uc: a.Conn, done: make(chan struct{})}
-		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && x.ctx.Request.Header.IsHTTP11()) {
+		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && client.HTTP11(&x.ctx.Request.Header)) {
 			s.direct = client.NewSocketWriter(cc.TCPConn, s)
 			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/client"
 )
 
 // An HTTP/1.0 client cannot read a chunked body, and fasthttp frames every
@@ -19,7 +21,7 @@ import (
 // setBody hands the response body to the client: through fasthttp when the
 // length is known or the client speaks HTTP/1.1, else unframed.
 func (x *exchange) setBody(body io.Reader, cl int) {
-	if cl >= 0 || x.ctx.Request.Header.IsHTTP11() || x.h2 != nil { // HTTP/2 frames every body
+	if cl >= 0 || client.HTTP11(&x.ctx.Request.Header) || x.h2 != nil { // HTTP/2 frames every body
 		x.ctx.SetBodyStream(body, cl)
 		return
 	}

@@ -76,10 +76,58 @@ func Check(h *Head, log *errorlog.Log, ignored [][]byte) (Refusal, [][]byte) {
 	if r := h.linesFit(log); r.Status != 0 { // one line over a large header buffer: nginx's 414 / 494
 		return r, ignored
 	}
+	if !h.hostSent(log) { // HTTP/1.9 without Host: nginx's 400 (version.go)
+		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
+	}
 	if !h.methodAllowed(log) { // CONNECT, TRACE: nginx's 405, then close (target.go)
 		return Refusal{Status: fasthttp.StatusMethodNotAllowed, Close: true}, ignored
 	}
+	if !h.codingKnown(log) { // "Transfer-Encoding: identity": nginx's 501
+		return Refusal{Status: fasthttp.StatusNotImplemented, Close: true}, ignored
+	}
 	return Refusal{}, ignored
+}
+
+// hostSent refuses what nginx refuses and fasthttp lets through: a
+// request nginx takes as HTTP/1.1 ("HTTP/1.9", version.go) without a Host
+// line is nginx's 400 and `client sent HTTP/1.1 request without "Host"
+// header while reading client request headers`, with the default server.
+// (fasthttp checks Host for HTTP/1.1 itself: ParseErrorEntry.)
+func (h *Head) hostSent(log *errorlog.Log) bool {
+	if h.HTTP2 || !laterHTTP1(h.Header.Protocol()) || rawHasHeader(h.Header.RawHeaders(), "host") {
+		return true
+	}
+	if log.Enabled(errorlog.Info) {
+		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Default.Name, Request: h.Fields.Request}
+		h.write(log, `client sent HTTP/1.1 request without "Host" header`, "reading client request headers", &f)
+	}
+	return false
+}
+
+// codingKnown refuses what nginx refuses and fasthttp lets through: a
+// Transfer-Encoding other than chunked. fasthttp refuses the other codings
+// itself (ParseErrorStatus) but takes "identity" and drops the line; nginx
+// answers 501 with `client sent unknown "Transfer-Encoding": "identity"
+// while reading client request headers`.
+func (h *Head) codingKnown(log *errorlog.Log) bool {
+	if h.HTTP2 || h.Header.ContentLength() == -1 { // chunked: known
+		return true
+	}
+	raw := h.Header.RawHeaders()
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = httphead.CutLine(raw)
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !bytes.EqualFold(name, []byte("transfer-encoding")) {
+			continue
+		}
+		if log.Enabled(errorlog.Info) {
+			v := string(bytes.Trim(value, " \t"))
+			h.write(log, `client sent unknown "Transfer-Encoding": "`+v+`"`, "reading client request headers", &h.Fields)
+		}
+		return false
+	}
+	return true
 }
 
 // write logs msg at info with fields f.

@@ -66,6 +66,12 @@ func TestCheckLikeNginx(t *testing.T) {
 			line: `client sent too long header line: "X-Long: ` + long[:56] + `..." while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1"`},
 		{name: "TRACE", raw: "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 405, Close: true},
 			line: `client sent TRACE method while reading client request headers, client: 127.0.0.1, server: chosen, request: "TRACE / HTTP/1.1", host: "a"`},
+		{name: "identity coding", raw: "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\nHost: a\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 501, Close: true},
+			line: `client sent unknown "Transfer-Encoding": "identity" while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a", referrer: "r"`},
+		{name: "version 1.9 without host", raw: "GET / HTTP/1.9\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 400},
+			line: `*7 client sent HTTP/1.1 request without "Host" header while reading client request headers, client: 127.0.0.1, server: dflt, request: "GET / HTTP/1.9"` + "\n"},
+		{name: "version 1.9", raw: "GET / HTTP/1.9\r\nHost: a\r\n\r\n"},
+		{name: "chunked in capitals", raw: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conf := c.conf
@@ -134,6 +140,76 @@ func TestMaskTargetRoundTrip(t *testing.T) {
 		client.UnmaskTarget(&ctx)
 		if got := string(ctx.Request.Header.RequestURI()); got != target {
 			t.Errorf("%q came back as %q", target, got)
+		}
+	}
+}
+
+// HTTP/1.9 is HTTP/1.1 to fasthttp between the hooks (kept alive unless
+// "Connection: close") and comes back as sent, with its target; HTTP/1.0
+// and HTTP/1.1 are left alone.
+func TestHeadReceivedVersion(t *testing.T) {
+	for _, c := range []struct {
+		raw, target, proto string
+		http11, close      bool
+	}{
+		{"GET //:://?q HTTP/1.9\r\nHost: a\r\n\r\n", "//:://?q", "HTTP/1.9", true, false},
+		{"GET /x HTTP/1.2\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\n", "/x", "HTTP/1.2", true, true},
+		{"GET /x HTTP/1.0\r\nHost: a\r\n\r\n", "/x", "HTTP/1.0", false, true},
+		{"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", "/x", "HTTP/1.1", true, false},
+	} {
+		var ctx fasthttp.RequestCtx
+		h := &ctx.Request.Header
+		if err := h.Read(bufio.NewReader(strings.NewReader(c.raw))); err != nil {
+			t.Fatalf("%q: %v", c.raw, err)
+		}
+		client.HeadReceived(h)
+		// What fasthttp decides on after the hook: keep-alive and framing.
+		if h.IsHTTP11() != c.http11 || h.ConnectionClose() != c.close {
+			t.Errorf("%q: HTTP/1.1 %v, close %v for fasthttp; want %v, %v", c.raw, h.IsHTTP11(), h.ConnectionClose(), c.http11, c.close)
+		}
+		client.UnmaskTarget(&ctx)
+		if got, proto := string(h.RequestURI()), string(h.Protocol()); got != c.target || proto != c.proto {
+			t.Errorf("%q came back as %q %q", c.raw, got, proto)
+		}
+		if client.HTTP11(h) != c.http11 {
+			t.Errorf("%q: HTTP11 %v, want %v", c.raw, client.HTTP11(h), c.http11)
+		}
+	}
+}
+
+// A head fasthttp refuses for its transfer coding gets nginx's status and
+// line: an unknown coding is 501 once every header is in (host and
+// referrer known), a coding in an HTTP/1.0 request or a repeated
+// Transfer-Encoding line is 400.
+func TestParseErrorTransferEncoding(t *testing.T) {
+	nameOf := func(host []byte) string { return "srv-" + string(host) }
+	for _, c := range []struct {
+		raw    string
+		status int
+		line   string
+	}{
+		{"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\nReferer: http://r/\r\nHost: a\r\n\r\n", 501,
+			`*7 client sent unknown "Transfer-Encoding": "gzip" while reading client request headers, client: 127.0.0.1, server: srv-a, request: "POST /x HTTP/1.1", host: "a", referrer: "http://r/"`},
+		{"POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+			`client sent unknown "Transfer-Encoding": "gzip, chunked" while reading client request headers, client: 127.0.0.1, server: srv-a, request: "POST /x HTTP/1.1", host: "a"`},
+		{"POST /x HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+			`client sent HTTP/1.0 request with "Transfer-Encoding" header while reading client request headers, client: 127.0.0.1, server: srv-a, request: "POST /x HTTP/1.0", host: "a"`},
+		{"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\nHost: a\r\n\r\n", 400,
+			`client sent duplicate header line: "Transfer-Encoding: chunked", previous value: "Transfer-Encoding: chunked" while reading client request headers, client: 127.0.0.1, server: dflt, request: "POST /x HTTP/1.1"`},
+	} {
+		var h fasthttp.RequestHeader
+		err := h.Read(bufio.NewReader(strings.NewReader(c.raw)))
+		if err == nil {
+			t.Fatalf("%q: fasthttp took the head", c.raw)
+		}
+		if got := client.ParseErrorStatus(err); got != c.status {
+			t.Errorf("%q: status %d, want %d", c.raw, got, c.status)
+		}
+		var out bytes.Buffer
+		errorlog.New(&out, errorlog.Info, errorlog.Options{PID: 1}).Write(
+			client.ParseErrorEntry(err, nameOf, errorlog.Fields{Client: "127.0.0.1", Server: "dflt"}, 7))
+		if !strings.HasSuffix(strings.TrimSpace(out.String()), c.line) {
+			t.Errorf("%q: log %q, want it to end with %q", c.raw, out.String(), c.line)
 		}
 	}
 }

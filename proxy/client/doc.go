@@ -5,15 +5,20 @@
 // closed. It knows nothing of sites, locations, upstreams or the exchange;
 // package proxy routes and proxies the request and calls in here.
 //
-//	request head checks    Check: nginx's 400, 405, 414, 494 and 505 and
+//	request head checks    Check: nginx's 400, 405, 414, 494, 501 and 505 and
 //	                       their `client sent ...` info lines, for a head
 //	                       fasthttp parsed (check.go)
-//	unparsed heads         ParseErrorEntry, HeadSoFar, LineEnded: nginx's
-//	                       line for a head fasthttp refused (parseerr.go)
+//	unparsed heads         ParseErrorEntry, ParseErrorStatus, HeadSoFar,
+//	                       LineEnded: nginx's line and status (400, 501 for
+//	                       an unknown transfer coding) for a head fasthttp
+//	                       refused (parseerr.go)
 //	bare LF line ends      HeadLF: the first head's lone LFs made CRLF (barelf.go)
 //	request targets        TargetHost, RouteHost: nginx's request-line
 //	                       parser on the target; MaskTarget keeps "//:://"
 //	                       a path through fasthttp's parser (target.go)
+//	HTTP/1.9               HeadReceived, HTTP11: a later HTTP/1.x is HTTP/1.1
+//	                       (kept alive, chunked) with its version as sent
+//	                       in $server_protocol and $request (version.go)
 //	PROXY protocol         ProxyProto: the header before the first request,
 //	                       its address and nginx's "broken header" line
 //	                       (proxyproto.go)

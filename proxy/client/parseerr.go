@@ -31,6 +31,12 @@ import (
 //	too many host headers                   client sent duplicate host header: "Host: b",
 //	                                          previous value: "Host: a"
 //	invalid header value (a NUL)            client sent invalid header line: "X-Foo: a\x00..."
+//	unsupported transfer-encoding: "gzip"   client sent unknown "Transfer-Encoding": "gzip" (501,
+//	                                          ParseErrorStatus)
+//	unsupported transfer-encoding in an     client sent HTTP/1.0 request with "Transfer-Encoding"
+//	  HTTP/1.0 request                        header
+//	too many transfer-encoding headers      client sent duplicate header line: "Transfer-Encoding: chunked",
+//	                                          previous value: "Transfer-Encoding: chunked"
 //	anything else (a bad version, URI, ...) client sent invalid request
 func ParseErrorEntry(err error, nameOf func(host []byte) string, f errorlog.Fields, conn uint64) *errorlog.Entry {
 	msg := err.Error()
@@ -70,10 +76,41 @@ func ParseErrorEntry(err error, nameOf func(host []byte) string, f errorlog.Fiel
 		h := scanHeaders(headers, "\x00")
 		e.Msg, e.Action = `client sent invalid header line: "`+h.second+`..."`, inHeaders
 		f.Server, f.Host, f.Referrer = h.server(nameOf, f.Server), h.host, h.referer
+	case unknownCoding(msg) && scanHeaders(headers, "transfer-encoding").first != "":
+		// nginx takes "chunked" alone and checks it once every header
+		// is in; fasthttp stops at the line.
+		h := scanHeaders(headers, "transfer-encoding")
+		_, v, _ := strings.Cut(h.first, ": ")
+		e.Msg, e.Action = `client sent unknown "Transfer-Encoding": "`+v+`"`, inHeaders
+		f.Server, f.Host, f.Referrer = h.server(nameOf, f.Server), h.host, h.referer
+	case errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding) && strings.HasSuffix(f.Request, " HTTP/1.0"):
+		e.Msg, e.Action = `client sent HTTP/1.0 request with "Transfer-Encoding" header`, inHeaders
+		h := scanHeaders(headers, "")
+		f.Server, f.Host, f.Referrer = h.server(nameOf, f.Server), h.host, h.referer
+	case strings.Contains(msg, "too many transfer-encoding headers") && scanHeaders(headers, "transfer-encoding").second != "":
+		h := scanHeaders(headers, "transfer-encoding")
+		e.Msg, e.Action = `client sent duplicate header line: "`+h.second+`", previous value: "`+h.first+`"`, inHeaders
+		f.Server, f.Host, f.Referrer = h.server(nameOf, f.Server), h.host, h.referer
 	default:
 		e.Msg = "client sent invalid request"
 	}
 	return e
+}
+
+// ParseErrorStatus is nginx's status for a head fasthttp refused: 501 for
+// a transfer coding other than chunked ("Transfer-Encoding: gzip"), 400
+// for everything else ParseErrorEntry maps.
+func ParseErrorStatus(err error) int {
+	if unknownCoding(err.Error()) {
+		return fasthttp.StatusNotImplemented
+	}
+	return fasthttp.StatusBadRequest
+}
+
+// unknownCoding reports whether fasthttp's error msg is its refusal of a
+// Transfer-Encoding value other than chunked and identity.
+func unknownCoding(msg string) bool {
+	return strings.Contains(msg, `unsupported transfer-encoding: "`)
 }
 
 // skipEmptyLines drops the empty lines nginx skips before a request line.

@@ -138,8 +138,10 @@ func MaskTarget(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return fasthttp.RequestConfig{} // the server's limits and timeouts
 }
 
-// UnmaskTarget undoes MaskTarget.
+// UnmaskTarget undoes MaskTarget and HeadReceived's version mask
+// (version.go).
 func UnmaskTarget(ctx *fasthttp.RequestCtx) {
+	unmaskVersion(&ctx.Request.Header)
 	t := ctx.Request.Header.RequestURI()
 	if len(t) > 2 && t[0] == '/' && t[1] == ' ' && t[2] == '/' {
 		u := make([]byte, 0, len(t)-1)
