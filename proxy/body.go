@@ -256,7 +256,7 @@ func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string
 	errors.As(te.Err, &errno)
 	f := x.fields
 	f.Upstream = upstream
-	x.p.elog.Write(&errorlog.Entry{Level: errorlog.Crit, Conn: x.conn,
+	x.log().Write(&errorlog.Entry{Level: errorlog.Crit, Conn: x.conn,
 		Msg: call + ` "` + te.Path + `" failed`, Errno: errno, Action: action, Fields: &f})
 }
 

@@ -201,16 +201,16 @@ func (x *exchange) logUpstream(lv errorlog.Level, e *upstream.Error, hostport st
 func (x *exchange) logPeer(lv errorlog.Level, phase upstream.Phase, msg string, errno syscall.Errno, hostport string) {
 	f := x.fields
 	f.Upstream = x.upstreamURL(hostport)
-	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno, Action: phase.String(), Fields: &f})
+	x.log().Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno, Action: phase.String(), Fields: &f})
 }
 
 // logf writes an error-log line with this request's fields and no upstream.
 func (x *exchange) logf(lv errorlog.Level, msg string, errno uintptr, action string) {
-	if !x.p.elog.Enabled(lv) {
+	if !x.log().Enabled(lv) {
 		return
 	}
 	if action == "" && x.subDone {
 		action = upstream.PhaseSendClient.String()
 	}
-	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: sysErrno(errno), Action: action, Fields: &x.fields})
+	x.log().Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: sysErrno(errno), Action: action, Fields: &x.fields})
 }

@@ -47,7 +47,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 // phase (client.Check writes nginx's line); false means the client has been
 // answered (or an error page is due).
 func (x *exchange) requestValid(dflt *vhost) bool {
-	r, ignored := client.Check(x.clientHead(dflt), x.p.elog, x.ignored)
+	// The default server's error_log: nginx refuses these before it has
+	// chosen a server, but for a header line after Host (levellog.go).
+	r, ignored := client.Check(x.clientHead(dflt), x.p.errorLog(dflt, nil), x.ignored)
 	x.ignored = ignored // header names nginx ignores: not forwarded (headers.go)
 	if r.Status == 0 {
 		return true

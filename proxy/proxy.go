@@ -437,7 +437,7 @@ func (x *exchange) finish() {
 // passed to the next server, and why (info level, after nginx's own line).
 func (x *exchange) logDecision(ue *upstream.Error, status int, v retryVerdict, a *upstream.Attempt, addr string) {
 	lv := errorlog.Info
-	if !x.p.elog.Enabled(lv) {
+	if !x.log().Enabled(lv) {
 		return
 	}
 	msg := "not retried: " + v.Why
@@ -502,7 +502,7 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		_ = ctx.Conn().Close()
 	case errors.As(err, &small):
 		vh = headSoFar(err, vhosts, &f) // the request line, host and server nginx has by then
-		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
+		p.errorLog(vh, nil).Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client sent too long header line", Action: "reading client request headers", Fields: &f})
 		if p.refusedPage(ctx, s, vh, &f, 494) { // the server's error_page (errorpage.go)
 			return
 		}
@@ -514,7 +514,7 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		// answer. fasthttp has reset the request by now, so the line lacks
 		// nginx's request and host fields, and so does the access-log
 		// line (nginx: 400, nothing sent).
-		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client prematurely closed connection", Fields: &f})
+		p.errorLog(vh, nil).Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client prematurely closed connection", Fields: &f})
 		p.logRefused(ctx, s, vh, &f, conn, fasthttp.StatusBadRequest, 0)
 		_ = ctx.Conn().Close()
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
@@ -523,7 +523,7 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 			// the listen address as server, and no request, so no
 			// access-log line.
 			f.Server = ctx.LocalAddr().String()
-			p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "waiting for request", Fields: &f})
+			p.errorLog(vh, nil).Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: "waiting for request", Fields: &f})
 			_ = ctx.Conn().Close()
 			break
 		}
@@ -535,17 +535,17 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		if !client.LineEnded(err) {
 			action = "reading client request line"
 		}
-		p.elog.Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: action, Fields: &f})
+		p.errorLog(vh, nil).Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client timed out", Errno: syscall.ETIMEDOUT, Action: action, Fields: &f})
 		p.logRefused(ctx, s, vh, &f, conn, fasthttp.StatusRequestTimeout, 0)
 		_ = ctx.Conn().Close()
 	default:
 		// A request line or head fasthttp refused: nginx's line for it
 		// (package client, parseerr.go).
 		e := client.ParseErrorEntry(err, serverName(vhosts), f, conn)
-		p.elog.Write(e)
 		if e.Fields.Host != "" {
 			vh = vhostFor(vhosts, []byte(e.Fields.Host)) // nginx chose the server by then
 		}
+		p.errorLog(vh, nil).Write(e)
 		// 400, or 501 for "Transfer-Encoding: gzip"
 		status := client.ParseErrorStatus(err)
 		if p.refusedPage(ctx, s, vh, e.Fields, status) { // the server's error_page (errorpage.go)

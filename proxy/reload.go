@@ -168,7 +168,7 @@ func (p *Proxy) accept(a *acceptor) {
 			cc.gen = h.gen
 			cc.pp = nil
 			if h.proxyProtocol {
-				cc.pp = client.NewProxyProto(h.addr.String(), p.elog, cc.id)
+				cc.pp = client.NewProxyProto(h.addr.String(), p.listenLog(h.gen.site, a.addr), cc.id) // the default server's error_log (levellog.go)
 			}
 			if h.gen.clients.Add(cc) && h.give(cc) {
 				break
@@ -456,6 +456,9 @@ func (p *Proxy) drain(g *generation) {
 type logSet struct {
 	mu   sync.Mutex
 	logs map[logKey]*sharedLog
+	// efiles are the files of the error_log of the http, server and
+	// location levels, one per path (levellog.go).
+	efiles errorlog.Files
 }
 
 // logKey names a shared log. maps is the configuration's map blocks as
@@ -531,6 +534,9 @@ func (ls *logSet) acquire(s *site) error {
 		got = append(got, k)
 		s.access[ak] = accessOut{log: sl.log, cond: cond}
 	}
+	if err := ls.acquireErrorLogs(s); err != nil {
+		return fail(err)
+	}
 	s.logKeys = got
 	return nil
 }
@@ -543,6 +549,7 @@ func (ls *logSet) release(s *site) {
 		ls.unref(k)
 	}
 	s.logKeys = nil
+	ls.releaseErrorLogs(s)
 }
 
 func (ls *logSet) unref(k logKey) {
@@ -567,6 +574,9 @@ func (ls *logSet) reopen() error {
 			first = err
 		}
 	}
+	if err := ls.efiles.Reopen(); err != nil && first == nil {
+		first = err
+	}
 	return first
 }
 
@@ -578,4 +588,5 @@ func (ls *logSet) closeAll() {
 		_ = sl.log.Close()
 		delete(ls.logs, k)
 	}
+	ls.efiles.CloseAll()
 }

@@ -548,7 +548,7 @@ func (x *exchange) clientWriteFailed(err error) {
 		if len(x.attempts) > 0 {
 			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 		}
-		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Info, Conn: x.conn,
+		x.log().Write(&errorlog.Entry{Level: errorlog.Info, Conn: x.conn,
 			Msg: msg, Errno: errno, Action: upstream.PhaseSendClient.String(), Fields: &f})
 	}
 }

@@ -193,6 +193,8 @@ func (x *exchange) rewritePhases() bool {
 				x.page(fasthttp.StatusNotFound)
 				return true
 			}
+			// The location's error_log from here on (levellog.go).
+			x.logLocationDebug()
 			if x.declaredTooLarge() { // nginx's 413, before the location's rewrites and auto_redirect (body.go)
 				return true
 			}

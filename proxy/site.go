@@ -13,6 +13,7 @@ import (
 
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
 	"spillway/proxy/resolver"
 	"spillway/proxy/static"
 	"spillway/proxy/upstream"
@@ -29,6 +30,8 @@ type site struct {
 	listeners map[string][]*vhost
 	access    map[accessKey]accessOut // every access_log of the site; held in Proxy.logs
 	logKeys   []logKey                // what this site holds in Proxy.logs
+	levelLogs map[string]*levelLog    // the error_log lists of http, servers and locations (levellog.go)
+	errFiles  []*errorlog.File        // their files this site holds in Proxy.logs
 	tls       map[string]*siteTLS     // by ssl listen address (tls.go)
 	maps      *vars.Maps              // http.map: the map variables
 	retired   atomic.Bool             // a reload replaced it: answers close the connection (reload.go)
@@ -57,6 +60,7 @@ type vhost struct {
 
 	headers *respHeaders         // the server's add_header, expires (headers.go)
 	named   map[string]*location // "@name" locations, by name (try_files)
+	elog    *levelLog            // the server's error_log; nil: the main one (levellog.go)
 
 	locTree // the server's exact, prefix and regex locations (nested ones in each)
 }
@@ -106,6 +110,7 @@ type location struct {
 	pass     *vars.Value
 	resolver *resolver.Resolver
 	passURI  []byte
+	elog     *levelLog // error_log; nil: the main one (levellog.go)
 }
 
 // proxies reports whether the location passes requests to an upstream:
@@ -160,7 +165,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 	}
 	for si, sc := range cfg.Servers {
 		vh := &vhost{conf: sc, names: sc.ServerName, auth: s.basicAuth(sc.AuthBasic), limits: s.reqLimits(sc.LimitReq),
-			conns: s.connLimits(sc.LimitConn)}
+			conns: s.connLimits(sc.LimitConn), elog: s.levelLog(sc.ErrorLogs)}
 		if len(sc.ServerName) > 0 {
 			vh.name = sc.ServerName[0]
 		}
@@ -249,7 +254,7 @@ func (s *site) buildTree(vh *vhost, parent *location, lcs []*config.Location, ke
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
 	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, named: len(config.CaptureNames(nil, lc.Regex)) > 0, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
-		conns: s.connLimits(lc.LimitConn)}
+		conns: s.connLimits(lc.LimitConn), elog: s.levelLog(lc.ErrorLogs)}
 	var err error
 	if loc.files, err = static.New(lc, s.maps); err != nil {
 		return nil, err

@@ -271,14 +271,20 @@ func (p *Proxy) logClientHandshake(f *frontConn, err error) {
 
 func (p *Proxy) logHandshakeLine(f *frontConn, msg string, errno syscall.Errno) {
 	lv := errorlog.Info
-	if !p.elog.Enabled(lv) {
+	log := p.listenLog(p.site.Load(), f.fa.addr)
+	if tc := f.tc.Load(); tc != nil {
+		if name := tc.ConnectionState().ServerName; name != "" {
+			log = p.sniLog(p.site.Load(), f.fa.addr, name) // levellog.go
+		}
+	}
+	if !log.Enabled(lv) {
 		return
 	}
 	fl := errorlog.Fields{Server: f.fa.server}
 	if a, ok := f.RemoteAddr().(*net.TCPAddr); ok {
 		fl.Client = a.AddrPort().Addr().Unmap().String()
 	}
-	p.elog.Write(&errorlog.Entry{Level: lv, Conn: f.id, Msg: msg, Errno: errno, Action: "SSL handshaking", Fields: &fl})
+	log.Write(&errorlog.Entry{Level: lv, Conn: f.id, Msg: msg, Errno: errno, Action: "SSL handshaking", Fields: &fl})
 }
 
 // httpsPortPlain answers a plain-HTTP request that reached an ssl address

@@ -272,13 +272,13 @@ func (x *exchange) logClientSide(err error, op string) {
 // logTunnel writes "MSG (ERRNO: ...) while proxying upgraded connection"
 // with the request's fields and the upstream.
 func (x *exchange) logTunnel(lv errorlog.Level, msg string, errno syscall.Errno) {
-	if !x.p.elog.Enabled(lv) {
+	if !x.log().Enabled(lv) {
 		return
 	}
 	f := x.fields
 	if len(x.attempts) > 0 {
 		f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
 	}
-	x.p.elog.Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno,
+	x.log().Write(&errorlog.Entry{Level: lv, Conn: x.conn, Msg: msg, Errno: errno,
 		Action: "proxying upgraded connection", Fields: &f})
 }

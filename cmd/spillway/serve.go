@@ -449,7 +449,14 @@ func monotonicUsec() string {
 // paths are spillway's own defaults, not the user's).
 func ensureDirs(cfg *config.Config) error {
 	dirs := []string{}
-	for _, l := range cfg.AllErrorLogs() {
+	errorLogs := cfg.AllErrorLogs()
+	for _, s := range cfg.Servers {
+		errorLogs = append(errorLogs, s.ErrorLogs...) // error_log of http, servers and locations
+		for _, l := range s.Locations {
+			errorLogs = append(errorLogs, l.ErrorLogs...)
+		}
+	}
+	for _, l := range errorLogs {
 		if l.Path != "stderr" {
 			dirs = append(dirs, filepath.Dir(l.Path))
 		}

@@ -237,6 +237,12 @@ type Server struct {
 	// AccessLogs are all of them, in file order (AllAccessLogs).
 	AccessLog  AccessLog
 	AccessLogs []AccessLog
+	// ErrorLogs are the error_log lines in effect at the server level (its
+	// own, else http's): where the lines about its requests go until a
+	// location is chosen, and the lines of connections whose default
+	// server it is before a request names a server. nil: the main
+	// error_log (Config.ErrorLogs).
+	ErrorLogs []ErrorLog
 
 	ClientHeaderTimeout      time.Duration // default 60s
 	ClientHeaderBufferSize   int64         // default 1k
@@ -340,6 +346,10 @@ type Location struct {
 	// AccessLogs are the access_log lines in effect for the location (its
 	// own, else inherited); nil in a Location built by hand: the server's.
 	AccessLogs []AccessLog
+	// ErrorLogs are the error_log lines in effect for the location (its
+	// own, else the server's or http's): where the lines about the
+	// requests it handles go. nil: the main error_log (Config.ErrorLogs).
+	ErrorLogs []ErrorLog
 
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
 	ProxyHTTPVersion string   // "1.0" (nginx default) or "1.1"

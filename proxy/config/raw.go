@@ -191,6 +191,7 @@ type serverDirectives struct {
 // they resolve into Location.
 type locationDirectives struct {
 	AccessLog        *opt[[]AccessLog] `mapstructure:"access_log"` // one, or a list
+	ErrorLog         *opt[[]ErrorLog]  `mapstructure:"error_log"`  // one, or a list: the lines about the level's requests
 	ProxySetHeader   *opt[[]Header]    `mapstructure:"proxy_set_header"`
 	ProxyHTTPVersion *opt[httpVersion] `mapstructure:"proxy_http_version"`
 
@@ -257,6 +258,7 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 // sets any header replaces the inherited list as a whole, as in nginx.
 func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.AccessLog, p.AccessLog)
+	merge(&d.ErrorLog, p.ErrorLog)
 	merge(&d.ProxySetHeader, p.ProxySetHeader)
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)

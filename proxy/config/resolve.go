@@ -84,6 +84,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		WorkerShutdownTimeout: raw.WorkerShutdownTimeout.or(0),
 	}
 	c.ErrorLog = c.ErrorLogs[0]
+	checkErrorLogs(raw.ErrorLog, p)
 	if c.WorkerShutdownTimeout < 0 {
 		p.add(raw.WorkerShutdownTimeout.at(), `"worker_shutdown_timeout" must not be negative`)
 	}
@@ -177,14 +178,40 @@ func (c *Config) absolutePaths(prefix string) {
 		for i := range s.AccessLogs {
 			abs(&s.AccessLogs[i].Path)
 		}
+		for i := range s.ErrorLogs {
+			abs(&s.ErrorLogs[i].Path)
+		}
 		for _, l := range s.AllLocations() {
 			for i := range l.AccessLogs {
 				abs(&l.AccessLogs[i].Path)
 			}
+			for i := range l.ErrorLogs {
+				abs(&l.ErrorLogs[i].Path)
+			}
+			forIfLocations(l.Script, func(in *Location) {
+				for i := range in.ErrorLogs {
+					abs(&in.ErrorLogs[i].Path)
+				}
+			})
 			abs(&l.Upstream.TempPath)
 			abs(&l.ClientBodyTempPath)
 			abs(&l.Root)
 		}
+	}
+}
+
+// forIfLocations calls fn for the Location of every if block of sc that
+// has one, nested ones too.
+func forIfLocations(sc []Stmt, fn func(*Location)) {
+	for _, st := range sc {
+		if st.Kind != StmtIf {
+			continue
+		}
+		if st.If.Location != nil {
+			fn(st.If.Location)
+			forIfLocations(st.If.Location.Script, fn)
+		}
+		forIfLocations(st.If.Body, fn)
 	}
 }
 
@@ -219,6 +246,16 @@ func resolveErrorLogs(o *opt[[]ErrorLog]) []ErrorLog {
 		}
 	}
 	return logs
+}
+
+// resolveLevelErrorLogs is the error_log in effect at the http, server or
+// location level: nil when none of them sets one, so the level writes to
+// the main error_log (nginx's http level inherits the main one).
+func resolveLevelErrorLogs(o *opt[[]ErrorLog]) []ErrorLog {
+	if !o.set() {
+		return nil
+	}
+	return resolveErrorLogs(o)
 }
 
 // resolveAccessLogs is a level's access logs: nginx's default one when
@@ -419,6 +456,7 @@ func validCheckHost(s string) bool {
 func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *problems) *Server {
 	srv := &Server{
 		AccessLogs:               resolveAccessLogs(s.locationDirectives.AccessLog),
+		ErrorLogs:                resolveLevelErrorLogs(s.locationDirectives.ErrorLog),
 		ClientHeaderTimeout:      s.ClientHeaderTimeout.or(defaultClientHeaderTimeout),
 		ClientHeaderBufferSize:   s.ClientHeaderBufferSize.or(defaultClientHeaderBufSize),
 		LargeClientHeaderBuffers: s.LargeClientHeaderBuffers.or(defaultLargeClientHeaderBuffers()),
@@ -530,7 +568,7 @@ func (s *rawServer) checkDirectives(p *problems) {
 }
 
 func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *problems) *Location {
-	loc := &Location{AccessLogs: resolveAccessLogs(l.AccessLog)}
+	loc := &Location{AccessLogs: resolveAccessLogs(l.AccessLog), ErrorLogs: resolveLevelErrorLogs(l.ErrorLog)}
 	if l.Path.set() {
 		var err error
 		if loc.Path, loc.Match, loc.Regex, err = parseLocationPath(l.Path.v); err != nil {

@@ -492,6 +492,9 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 			continue
 		}
 		in := st.If
+		if in.raw != nil && in.raw.ErrorLog.set() {
+			p.add(key, `"error_log" is not allowed in an if block (nginx: "error_log" directive is not allowed here)`)
+		}
 		if in.raw != nil && len(in.raw.Locations) > 0 {
 			p.add(key, `"location" directive is not allowed here (an if block)`)
 		}

@@ -23,6 +23,20 @@ func (d *serverDirectives) check(p *problems) {
 	d.http3Directives.check(p)
 }
 
+// checkErrorLogs refuses the error_log targets spillway cannot write to:
+// nginx's syslog: and memory: (spillway writes files and stderr).
+func checkErrorLogs(o *opt[[]ErrorLog], p *problems) {
+	for i, l := range o.or(nil) {
+		if strings.HasPrefix(l.Path, "syslog:") || strings.HasPrefix(l.Path, "memory:") {
+			key := o.at()
+			if len(o.v) > 1 {
+				key = fmt.Sprintf("%s[%d]", key, i)
+			}
+			p.add(key, `unsupported error log %q: spillway writes error logs to files or stderr`, l.Path)
+		}
+	}
+}
+
 // check checks the location directives in effect at one level (http, a
 // server or a location, after inheritance).
 func (d *locationDirectives) check(p *problems) {
@@ -34,6 +48,7 @@ func (d *locationDirectives) check(p *problems) {
 			p.checkVariables(d.AccessLog.at(), "access_log", l.If)
 		}
 	}
+	checkErrorLogs(d.ErrorLog, p)
 	if o := d.ClientBodyTempPath; o.set() && strings.TrimSpace(o.v) == "" {
 		p.add(o.at(), "%q must not be empty", directiveOf(o.at()))
 	}

@@ -15,7 +15,9 @@
 //
 // Like nginx, a Log may write to several files (several error_log directives,
 // OpenAll), each with its own level: a line is encoded once and written to
-// every file whose level it reaches.
+// every file whose level it reaches. The error_log of the http, server and
+// location levels are Logs made by Compose over Files, which opens each
+// path once for every level that names it.
 package errorlog
 
 import (
@@ -138,8 +140,11 @@ type Log struct {
 	core   *core
 	zap    *zap.Logger
 	now    func() time.Time
-	writer bool       // New: one io.Writer, no files
-	mu     sync.Mutex // serialises Reconfigure, Reopen and Close
+	writer bool // New: one io.Writer, no files
+	// borrowed: Compose's, whose files a Files owns; Reopen, Close and
+	// ReconfigureAll leave them alone.
+	borrowed bool
+	mu       sync.Mutex // serialises Reconfigure, Reopen and Close
 }
 
 // output is one destination with its own minimum level.
@@ -260,6 +265,9 @@ func (l *Log) Emergf(format string, args ...any)  { l.Logf(Emerg, format, args..
 func (l *Log) Reopen() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.borrowed {
+		return nil
+	}
 	var first error
 	for _, o := range *l.core.outs.Load() {
 		if o.file == nil {
@@ -291,6 +299,9 @@ func (l *Log) ReconfigureAll(logs []config.ErrorLog) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.borrowed {
+		return nil
+	}
 	old := *l.core.outs.Load()
 	if l.writer {
 		old[0].min.Store(int32(ZapLevel(logs[0].Level)))
@@ -315,6 +326,9 @@ func (l *Log) ReconfigureAll(logs []config.ErrorLog) error {
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.borrowed {
+		return nil
+	}
 	var first error
 	for _, o := range *l.core.outs.Load() {
 		if o.file == nil {

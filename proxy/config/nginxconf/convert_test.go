@@ -362,6 +362,23 @@ location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass ht
 				"listen: [80 proxy_protocol, 443 ssl proxy_protocol]", "real_ip_header: proxy_protocol"},
 		},
 		{
+			name: "error_log in http, server and location",
+			in: `http {
+  error_log logs/http.log info;
+  server {
+    listen 80;
+    error_log logs/server.log warn;
+    error_log syslog:server=10.0.0.1 debug;
+    location / { proxy_pass http://127.0.0.1:9000; error_log /var/log/loc.log; }
+    location /b/ { proxy_pass http://127.0.0.1:9000; error_log stderr debug; error_log logs/b.log notice; }
+  }
+}`,
+			yaml: []string{"error_log: {path: /p/logs/http.log, level: info}", "error_log: {path: /p/logs/server.log, level: warn}",
+				"error_log: {path: /var/log/loc.log}",
+				"error_log:\n            - {path: stderr, level: debug}\n            - {path: /p/logs/b.log, level: notice}\n"},
+			warns: []string{`6: unsupported error log "syslog:server=10.0.0.1" in server: spillway writes to a file or stderr`},
+		},
+		{
 			name: "logs, pid and paths with a prefix",
 			in: `error_log logs/error.log warn;
 error_log syslog:server=10.0.0.1;
@@ -615,6 +632,8 @@ func TestConvertErrors(t *testing.T) {
 		{conf("listen 80; location / { proxy_pass ftp://a; }"), `invalid URL prefix in "ftp://a" in x.conf:4`},
 		{conf("listen 80; location ~ ^/x { proxy_pass http://a:1/y; }"), `"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block in x.conf:4`},
 		{conf("listen 80; location ! /x { proxy_pass http://a:1; }"), `invalid location modifier "!" in x.conf:4`},
+		{conf("listen 80; location / { proxy_pass http://a:1; if ($arg_x) { error_log x.log; } }"), `"error_log" directive is not allowed here in x.conf:4`},
+		{conf("listen 80; error_log x.log loud; location / { proxy_pass http://a:1; }"), `invalid log level "loud" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_http_version 2.0; }"), `invalid value "2.0" in x.conf:4`},
 		{"http {\n upstream u { server 10.0.0.1 weight=0; }\n}", `invalid parameter "weight=0" in x.conf:2`},
 		// nginx 1.22's own messages (nginx -t), for the balancing methods

@@ -39,7 +39,7 @@ func init() {
 		}
 	}
 
-	add("main", "error_log", errorLog)
+	add("main "+inLocations, "error_log", errorLog)
 	add("main", "pid", pidFile)
 	add("main", "worker_shutdown_timeout", single(timeValue))
 
@@ -263,7 +263,6 @@ var unsupportedWhy = map[string]string{
 	"stream":             "spillway proxies HTTP only",
 	"mail":               "spillway proxies HTTP only",
 	"ssl_certificate":    "spillway has no TLS",
-	"error_log":          "spillway's error logs are set at the top level",
 	"proxy_cache":        "spillway does not cache",
 	"keepalive_timeout":  "spillway's client keepalive is set per server",
 	"keepalive_requests": "spillway's client keepalive is set per server",
@@ -567,7 +566,7 @@ func errorLog(c *conv, lv *level, d *Directive) error {
 	}
 	path := d.Args[0]
 	if strings.HasPrefix(path, "syslog:") || strings.HasPrefix(path, "memory:") {
-		c.warn(d, Unsupported, "unsupported error log \"%s\" in main: spillway writes to a file or stderr", path)
+		c.warn(d, Unsupported, "unsupported error log \"%s\" in %s: spillway writes to a file or stderr", path, lv.ctx)
 		return nil
 	}
 	m := newMap()
@@ -579,7 +578,7 @@ func errorLog(c *conv, lv *level, d *Directive) error {
 		}
 		m.set("level", str(d.Args[1]))
 		for _, a := range d.Args[2:] {
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"error_log\" in main", a)
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"error_log\" in %s", a, lv.ctx)
 		}
 	}
 	// Several error_log lines: a list, each file with its own level.

@@ -30,7 +30,7 @@ and the test compares:
 | ` + "`header`" + ` | the response headers a scenario names (add_header, expires): each one's values in order, an ` + "`Expires`" + ` date as its distance from ` + "`Date`" + ` in minutes |
 | ` + "`hits`" + ` | the requests each upstream server received, by method and request target (path and query byte for byte, as the proxy sent them) |
 | ` + "`conns`" + ` | the TCP connections each upstream server accepted (keepalive scenarios only) |
-| ` + "`log`" + ` | the error-log lines in order, after removing timestamps and pid#tid, with ` + "`*N`" + ` for connection numbers, ` + "`U0`" + `, ` + "`U1`" + `, ... and ` + "`PROXY`" + ` for addresses, ` + "`<dir>`" + ` and ` + "`<N>`" + ` for temp-file paths |
+| ` + "`log`" + ` | the error-log lines in order, after removing timestamps and pid#tid, with ` + "`*N`" + ` for connection numbers, ` + "`U0`" + `, ` + "`U1`" + `, ... and ` + "`PROXY`" + ` for addresses, ` + "`<dir>`" + ` and ` + "`<N>`" + ` for temp-file paths; a scenario's own ` + "`error_log`" + ` files (http or location level) too, each line prefixed with the file's name |
 | ` + "`access`" + ` | the access-log lines, as ` + "`$status \"$request\"`" + ` (both sides log with that format): every request answered or given up on, those the HTTP parser refused included, with nginx's rendering of a bad request line |
 
 A scenario either expects no difference, or documents exactly which aspects differ and why;

@@ -225,6 +225,20 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 		}
 	}
 	out.Log, out.Dropped = normaliseLog(out.RawLog, names, dir)
+	for _, name := range s.ErrorLogs {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return out, err
+		}
+		out.RawLog += "\n" + name + ":\n" + string(b)
+		lines, dropped := normaliseLog(string(b), names, dir)
+		for _, l := range lines {
+			out.Log = append(out.Log, name+": "+l)
+		}
+		for k, n := range dropped {
+			out.Dropped[k] += n
+		}
+	}
 	return out, nil
 }
 

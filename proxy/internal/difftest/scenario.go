@@ -64,6 +64,11 @@ type Scenario struct {
 	// (return, rewrite ... redirect). A scenario with Locations
 	// also compares the headers a static answer is made of (AspectHeaders).
 	Locations []Location
+	// ErrorLogs are error-log files of the scenario's own (error_log
+	// {DIR}/NAME in Directives or Locations), by name in the side's
+	// directory: their lines are compared with the main log's (AspectLog),
+	// each prefixed with "NAME: ".
+	ErrorLogs []string
 	// Nested are locations nested in a location (nginx's location inside
 	// a location), by the enclosing one's Path: in Locations, or itself
 	// nested.
