@@ -37,8 +37,8 @@ type siteTLS struct {
 	configs map[*vhost]*tls.Config
 	deflt   *tls.Config // the first server's (nginx's default server)
 	// staplers keep the OCSP responses of certificates with ssl_stapling
-	// (stapling.go).
-	staplers []*stapler
+	// (client.Stapler; started by stapling.go).
+	staplers []*client.Stapler
 }
 
 // buildSiteTLS prepares the handshake configurations of every address a
@@ -71,7 +71,7 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 			if c == nil {
 				c = client.ServerTLSConfig(&vh.conf.TLS)
 				client.ConfigureClientAuth(c, &vh.conf.TLS.ClientVerify) // ssl_verify_client
-				st.staplers = append(st.staplers, configureStapling(c, &vh.conf.TLS)...)
+				st.staplers = append(st.staplers, client.ConfigureStapling(c, &vh.conf.TLS)...)
 				if h2 {
 					c.NextProtos = []string{"h2", "http/1.1"} // ALPN: HTTP/2 on the same socket (http2.go)
 				}
