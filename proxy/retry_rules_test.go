@@ -68,9 +68,6 @@ http:
 	return b.String()
 }
 
-// readTimeout is rulesYAML's proxy_read_timeout.
-const readTimeout = 150 * time.Millisecond
-
 // failure is one way for the first server to fail an attempt.
 type failure struct {
 	name    string
