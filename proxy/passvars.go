@@ -96,11 +96,16 @@ func (x *exchange) resolve(l *location, host, port string) (*upstream.Group, boo
 		x.page(fasthttp.StatusBadGateway)
 		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.resolver.Conf().Timeout)
+	// The request's context: a hard stop ends the wait (the lookup goes
+	// on for its resolver_timeout and is cached for others).
+	ctx, cancel := context.WithTimeout(x.context(), l.resolver.Conf().Timeout)
 	defer cancel()
 	addrs, err := l.resolver.Lookup(ctx, host, func(server string, errno syscall.Errno) {
 		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Error, Msg: "recv() failed", Errno: errno, Action: "resolving, resolver: " + server})
 	})
+	if err != nil && x.ended("", nil, nil) {
+		return nil, false
+	}
 	if err != nil {
 		var re *resolver.Error
 		if !errors.As(err, &re) {

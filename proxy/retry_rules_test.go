@@ -297,22 +297,26 @@ func TestNextUpstreamTries(t *testing.T) {
 
 // 3b. proxy_next_upstream_timeout is checked between attempts, never
 // inside one (nginx: 500ms with a 1s read timeout gives one attempt, 1500ms
-// two). Here three servers never answer, proxy_read_timeout is 150ms: a cap
-// of 100ms allows one attempt, 250ms two (the second runs to its own full
-// read timeout although it ends past the cap), none (0) all three.
+// two). Here three servers never answer, proxy_read_timeout is 600ms: a cap
+// of 300ms allows one attempt, 900ms two (the second runs to its own full
+// read timeout although it ends past the cap), none (0) all three. Each cap
+// is half a read timeout from the attempts' ends, so that timers fired late
+// on a loaded machine (a first attempt of 265ms against a 250ms cap with
+// 150ms) do not change the count.
 func TestNextUpstreamTimeout(t *testing.T) {
 	for _, c := range []struct {
 		timeout string
 		want    int
-	}{{"100ms", 1}, {"250ms", 2}, {"0", 3}} {
+	}{{"300ms", 1}, {"900ms", 2}, {"0", 3}} {
 		t.Run("timeout="+c.timeout, func(t *testing.T) {
 			t.Parallel()
 			var us []*upstreamsim.Upstream
 			for range 3 {
 				us = append(us, upstream(t, upstreamsim.SlowHeader(5*time.Second)))
 			}
-			r := newAccessRig(t, "error", rulesYAML(3, "", "proxy_next_upstream_timeout: "+c.timeout), true,
-				us[0].Addr(), us[1].Addr(), us[2].Addr())
+			const readTimeout = 600 * time.Millisecond
+			conf := strings.Replace(rulesYAML(3, "", "proxy_next_upstream_timeout: "+c.timeout), "proxy_read_timeout: 150ms", "proxy_read_timeout: 600ms", 1)
+			r := newAccessRig(t, "error", conf, true, us[0].Addr(), us[1].Addr(), us[2].Addr())
 			start := time.Now()
 			status, _ := r.do("GET", "/x", nil)
 			took := time.Since(start)

@@ -37,8 +37,8 @@ type siteTLS struct {
 	configs map[*vhost]*tls.Config
 	deflt   *tls.Config // the first server's (nginx's default server)
 	// staplers keep the OCSP responses of certificates with ssl_stapling
-	// (stapling.go).
-	staplers []*stapler
+	// (client.Stapler; started by stapling.go).
+	staplers []*client.Stapler
 }
 
 // buildSiteTLS prepares the handshake configurations of every address a
@@ -70,8 +70,8 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 			c := made[key{vh, h2}]
 			if c == nil {
 				c = client.ServerTLSConfig(&vh.conf.TLS)
-				configureClientAuth(c, &vh.conf.TLS.ClientVerify) // ssl_verify_client (tls_client.go)
-				st.staplers = append(st.staplers, configureStapling(c, &vh.conf.TLS)...)
+				client.ConfigureClientAuth(c, &vh.conf.TLS.ClientVerify) // ssl_verify_client
+				st.staplers = append(st.staplers, client.ConfigureStapling(c, &vh.conf.TLS)...)
 				if h2 {
 					c.NextProtos = []string{"h2", "http/1.1"} // ALPN: HTTP/2 on the same socket (http2.go)
 				}
@@ -154,7 +154,7 @@ type frontConn struct {
 	decided bool                     // the first byte was looked at (the conn's goroutine only)
 	plain   bool                     // the client spoke plain HTTP (nginx's 497)
 	failed  bool                     // the handshake failed: logged, Read says io.EOF
-	cert    *clientCert              // the client's certificate, verified (tls_client.go); set by Handshake
+	cert    *client.ClientCert       // the client's certificate, verified (tls_client.go); set by Handshake
 }
 
 // Handshake sniffs the first byte and runs the TLS handshake (fasthttp

@@ -53,7 +53,7 @@ func (x *exchange) beginVars() {
 	v.conn = vars.Conn{ID: x.conn, Requests: x.ctx.ConnRequestNum(), RemoteAddr: bstr(x.client),
 		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}
 	v.conn.Remote = x.clientIP
-	v.conn.SSLClientVerify = clientCertOf(x.ctx.Conn()).verifyResult() // tls_client.go
+	v.conn.SSLClientVerify = clientCertOf(x.ctx.Conn()).VerifyResult() // tls_client.go
 	if pp := proxyProtocolAddr(clientConnOf(x.ctx.Conn())); pp.IsValid() {
 		x.ppAddr = pp.Addr().Unmap().AppendTo(x.ppAddr[:0])
 		v.conn.ProxyProtocolAddr, v.conn.ProxyProtocolPort = bstr(x.ppAddr), int(pp.Port())

@@ -26,6 +26,13 @@
 //	                       ssl_ciphers, tickets, ssl_session_cache), PeekByte,
 //	                       HandshakeConn, and nginx's lines for a failed
 //	                       handshake (tls.go, tlscache.go)
+//	client certificates    ConfigureClientAuth, VerifyClientChain: ssl_verify_client's
+//	                       request and OpenSSL's chain verification with its
+//	                       X509_V_ERR_* codes (depth, CRLs); ClientCert: the
+//	                       result, $ssl_client_verify and 495 (clientcert.go)
+//	OCSP stapling          ConfigureStapling, Stapler: ssl_stapling's responses,
+//	                       fetched, checked and refreshed on nginx's clock
+//	                       (stapling.go)
 //	socket writer          SocketWriter: write, writev and sendfile through
 //	                       the poller, EAGAIN reported as a stall (socketwriter.go)
 //	lingering close        LingerClose: lingering_close, _time, _timeout (linger.go)

@@ -130,11 +130,16 @@ func (r *Resolver) Lookup(ctx context.Context, name string, failed FailFunc) ([]
 	r.mu.Unlock()
 
 	if owner {
-		e.addrs, e.expires, e.err = r.query(name, failed)
-		if e.err != nil && e.err.Code == CodeTimedOut {
-			e.expires = time.Time{} // a timeout is not kept
-		}
-		close(e.done)
+		// The query is the name's, not the request's: it goes on (for at
+		// most the resolver's timeout) when the request stops waiting,
+		// and its answer is kept for the next.
+		go func() {
+			e.addrs, e.expires, e.err = r.query(name, failed)
+			if e.err != nil && e.err.Code == CodeTimedOut {
+				e.expires = time.Time{} // a timeout is not kept
+			}
+			close(e.done)
+		}()
 	}
 	select {
 	case <-e.done:

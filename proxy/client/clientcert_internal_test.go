@@ -1,4 +1,4 @@
-package proxy
+package client
 
 import (
 	"crypto/ecdsa"
@@ -31,11 +31,11 @@ func BenchmarkVerifyClientChain(b *testing.B) {
 	v.Roots.AddCert(ca)
 	certs := []*x509.Certificate{leaf}
 	now := time.Now()
-	if code, reason := verifyClientChain(v, certs, now); code != 0 {
+	if code, reason := VerifyClientChain(v, certs, now); code != 0 {
 		b.Fatal(reason)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		verifyClientChain(v, certs, now)
+		VerifyClientChain(v, certs, now)
 	}
 }
