@@ -97,9 +97,12 @@ func (s *spoolStream) produce(r io.Reader) {
 	switch {
 	case werr == nil && rerr == io.EOF:
 		over := x.bodyOverran(a, true, upstream.PhaseReadBody) // more than Content-Length: not reused
-		s.sp.CloseWrite(nil)
-		// The whole body is in the spool: the upstream is free now.
+		// The whole body is in the spool: the upstream is free now, and
+		// back in the keepalive cache before the client can see the end
+		// of the body (CloseWrite), so the client's next request finds it
+		// there (nginx frees it before sending the last buffer).
 		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased) && !over)
+		s.sp.CloseWrite(nil)
 	case errors.As(werr, &te):
 		// nginx: [crit] open() "..." failed (20: Not a directory) while
 		// reading upstream, and the client gets what was buffered.

@@ -443,7 +443,13 @@ func (s *session) loop() ending {
 	pol := &s.u.pol
 	lastActive := time.Now()
 	for served := 1; ; served++ {
-		if pol.idle > 0 && !pol.idleSilent {
+		// idle_rst and idle_fin time keepalive connections, between two
+		// requests; a new connection waits for its first request as long as
+		// the client takes (a server's header timeout, not modelled), or a
+		// proxy slow to write after its connect (a loaded machine) would
+		// see a fresh connection closed (TestStaleKeepaliveSoak).
+		keepalive := served > 1
+		if pol.idle > 0 && !pol.idleSilent && keepalive {
 			if err := s.awaitRequest(pol.idle); err != nil {
 				return s.headFailed(err)
 			}
@@ -453,7 +459,7 @@ func (s *session) loop() ending {
 			return s.headFailed(err)
 		}
 		_ = s.c.SetReadDeadline(time.Time{})
-		if pol.idleSilent && req.readAt.Sub(lastActive) >= pol.idle {
+		if pol.idleSilent && keepalive && req.readAt.Sub(lastActive) >= pol.idle {
 			// The state was dropped: the request never reaches the application.
 			s.u.logf("%s %s after %s idle → dropped connection", req.method, req.target, req.readAt.Sub(lastActive).Round(time.Millisecond))
 			if pol.idleRST {

@@ -47,10 +47,22 @@ func TestRandomTwoPrefersFewerInFlight(t *testing.T) {
 	a, b := lcPeer(t, g, "a"), lcPeer(t, g, "b")
 	b.active.Store(3) // 3 per weight 2 > 1 per weight 1
 	a.active.Store(1)
+	drawn := 0
 	for range 200 {
-		if p := g.PickFor(nil, &Balance{}); p != a {
+		bal := &Balance{}
+		p := g.PickFor(nil, bal)
+		if bal.tries > maxDraws {
+			// b drawn 20 times running (about (2/3)^20 a pick): round
+			// robin chose, as nginx's does (TestRandomTwoFallsBackToRoundRobin).
+			continue
+		}
+		drawn++
+		if p != a {
 			t.Fatalf("picked %s, want a (fewer in flight per weight)", p.Addr())
 		}
+	}
+	if drawn < 150 {
+		t.Fatalf("only %d of 200 picks came from the draws", drawn)
 	}
 	a.active.Store(2) // 2/1 == 4/2... b: 4 per weight 2, a: 2 per weight 1: a tie
 	b.active.Store(4)
