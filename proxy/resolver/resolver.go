@@ -129,12 +129,26 @@ func (r *Resolver) Lookup(ctx context.Context, name string, failed FailFunc) ([]
 	}
 	r.mu.Unlock()
 
+	var mu sync.Mutex // held while failed runs; gone: the caller has returned
+	gone := false
+	defer func() { mu.Lock(); gone = true; mu.Unlock() }()
 	if owner {
 		// The query is the name's, not the request's: it goes on (for at
 		// most the resolver's timeout) when the request stops waiting,
-		// and its answer is kept for the next.
+		// and its answer is kept for the next. failed is the caller's:
+		// it is not called once the caller has returned.
+		tell := failed
+		if failed != nil {
+			tell = func(server string, errno syscall.Errno) {
+				mu.Lock()
+				defer mu.Unlock()
+				if !gone {
+					failed(server, errno)
+				}
+			}
+		}
 		go func() {
-			e.addrs, e.expires, e.err = r.query(name, failed)
+			e.addrs, e.expires, e.err = r.query(name, tell)
 			if e.err != nil && e.err.Code == CodeTimedOut {
 				e.expires = time.Time{} // a timeout is not kept
 			}
