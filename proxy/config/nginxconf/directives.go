@@ -714,14 +714,23 @@ func keepaliveTimeout(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
+// setHeaderRefused refuses a proxy_set_header (grpc_set_header) whose
+// value has a variable spillway does not know: dropping it would let the
+// client's own header of that name through to the upstream (nginx
+// replaces it), so the file fails closed.
+func setHeaderRefused(c *conv, lv *level, d *Directive) bool {
+	v := c.unknownVariable(d.Args[1])
+	if v != "" {
+		c.warn(d, Refused, "\"%s\" directive in %s is not enforced by spillway (it has no \"$%s\" variable: the client's own \"%s\" header would reach the upstream)", d.Name, lv.ctx, v, d.Args[0])
+	}
+	return v != ""
+}
+
 func proxySetHeader(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 2 {
 		return invalidArgs(d)
 	}
-	if v := c.unknownVariable(d.Args[1]); v != "" {
-		// Dropping it would let the client's own header of that name
-		// through to the upstream (nginx replaces it): fail closed.
-		c.warn(d, Refused, "\"proxy_set_header\" directive in %s is not enforced by spillway (it has no \"$%s\" variable: the client's own \"%s\" header would reach the upstream)", lv.ctx, v, d.Args[0])
+	if setHeaderRefused(c, lv, d) {
 		return nil
 	}
 	if lv.headerVal == nil {
@@ -940,8 +949,7 @@ func grpcSetHeader(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 2 {
 		return invalidArgs(d)
 	}
-	if v := c.unknownVariable(d.Args[1]); v != "" {
-		c.warn(d, Refused, "\"grpc_set_header\" directive in %s is not enforced by spillway (it has no \"$%s\" variable: the client's own \"%s\" header would reach the upstream)", lv.ctx, v, d.Args[0])
+	if setHeaderRefused(c, lv, d) {
 		return nil
 	}
 	list := lv.m.get(d.Name)
