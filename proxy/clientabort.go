@@ -67,6 +67,10 @@ type clientWatch struct {
 	exited chan struct{}  // closed when an armed watcher returns
 	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
 	up     *upstream.Conn // the upstream connection to close when the client goes
+	// spoke: when the client went, the upstream had sent bytes the
+	// exchange had not read yet (nginx's action is then "reading response
+	// header": its read event came before the client's).
+	spoke bool
 	// cancel cancels the request's context when the client goes
 	// (cancel.go): that ends a dial or a backoff pause; closing up ends
 	// a send or a header read.
@@ -98,7 +102,7 @@ func (w *clientWatch) start(x *exchange) {
 		return
 	}
 	w.mu.Lock()
-	w.cc, w.state, w.errno = cc, watchPending, 0
+	w.cc, w.state, w.errno, w.spoke = cc, watchPending, 0, false
 	w.mu.Unlock()
 	if w.timer == nil {
 		w.timer = time.AfterFunc(clientWatchDelay, w.arm)
@@ -158,7 +162,7 @@ func (w *clientWatch) stop() {
 // then, so the watch is armed at once.
 func (w *clientWatch) watchH2(stream context.Context) {
 	w.mu.Lock()
-	w.cc, w.state, w.errno = nil, watchArmed, 0
+	w.cc, w.state, w.errno, w.spoke = nil, watchArmed, 0, false
 	w.exited = make(chan struct{})
 	done := w.exited
 	w.h2stop = context.AfterFunc(stream, func() { w.h2Gone(done) })
@@ -175,6 +179,9 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 	}
 	w.state = watchGone
 	cancel, up := w.cancel, w.up
+	if up != nil {
+		w.spoke = up.Unread()
+	}
 	w.mu.Unlock()
 	cancel(errClientGone)
 	if up != nil {
@@ -233,6 +240,9 @@ func (w *clientWatch) arm() {
 	}
 	w.state, w.errno = watchGone, goneErrno
 	cancel, up := w.cancel, w.up
+	if up != nil {
+		w.spoke = up.Unread()
+	}
 	w.mu.Unlock()
 	cancel(errClientGone) // ends a dial or a pause
 	if up != nil {
@@ -258,9 +268,11 @@ func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.At
 	switch {
 	case ue != nil:
 		phase = ue.Phase
-		if phase == upstream.PhaseReadHeader && ue.Read == 0 {
-			// nginx's action stays "sending request" until a
-			// response byte has been read.
+		if phase == upstream.PhaseReadHeader && ue.Read == 0 && !x.watch.spoke {
+			// nginx's action stays "sending request" until the
+			// upstream has sent a byte. Whether it had is asked of the
+			// socket when the client went (spoke), not of this
+			// goroutine, which may not have run since the bytes came.
 			phase = upstream.PhaseSend
 		}
 		if phase == upstream.PhaseReadHeader && x.loc.fcgi == nil && a.Conn != nil {

@@ -138,19 +138,22 @@ func TestIdleTimeoutLearned(t *testing.T) {
 				t.Parallel()
 				u := upstream(t, upstreamsim.OK(), c.b)
 				r := learnRig(t, true, u)
-				// Learning: until connections are kept at most 0.95 T
-				// (what was observed can only be T or more; each new
-				// agreeing pair brings it closer).
+				// Learning: until the timeout learned is one the
+				// workload's gaps can show (T to T+T/10: what is observed
+				// closed can only be T or more, and a busy machine adds
+				// its own delay to every gap, so no tighter figure is a
+				// property of the learner), which keeps connections below
+				// T. Whether that is enough is the zero-retry check below.
 				learned := func() bool {
-					_, _, keep, _ := r.p.IdleTimeout(u.Addr())
-					return keep <= T-T/20
+					to, how, keep, _ := r.p.IdleTimeout(u.Addr())
+					return how == c.how && to >= T && to <= T+T/10 && keep < T
 				}
 				start := time.Now()
 				warm, failed := idleWaves(t, r, 400, T, 1, learned)
 				to, how, keep, _ := r.p.IdleTimeout(u.Addr())
 				if !learned() || how != c.how {
-					t.Fatalf("after %d requests: idle timeout %v (%s), keep %v; want keep <= %v, learned from %s\n%s",
-						warm, to, how, keep, T-T/20, c.how, r.log())
+					t.Fatalf("after %d requests: idle timeout %v (%s), keep %v; want a timeout in [%v, %v] learned from %s, kept a tenth less\n%s",
+						warm, to, how, keep, T, T+T/10, c.how, r.log())
 				}
 				t.Logf("learned %v (%s), keeping %v, after %d requests in %v (%d failed)", to, how, keep, warm, time.Since(start).Round(time.Millisecond), failed)
 				retries0 := r.p.StaleRetries()

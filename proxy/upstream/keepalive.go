@@ -300,6 +300,24 @@ var ErrUnsolicited = errors.New("upstream sent data on an idle connection")
 // when the upstream sent bytes nobody asked for.
 func (c *Conn) Probe() error { return probeIdle(c) }
 
+// Unread reports, without waiting, whether the upstream has sent bytes
+// that are still in the socket (for TLS, any record). It asks the socket,
+// so it works from another goroutine than the one reading, and past a
+// deadline; bytes already read into Reader are not its business.
+func (c *Conn) Unread() bool {
+	rc, err := c.tcp.SyscallConn()
+	if err != nil {
+		return false
+	}
+	unread := false
+	_ = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		unread = e == nil && n > 0
+	})
+	return unread
+}
+
 // probeIdle checks an idle connection without blocking: nil if it is quiet
 // and open, io.EOF if the upstream sent FIN, ECONNRESET if it sent RST, and
 // errUnsolicited if it sent bytes nobody asked for (e.g. a 408).
