@@ -41,6 +41,7 @@ type Conn struct {
 	requests     int           // requests sent on this connection
 	idleSince    time.Time     // when it entered the keepalive cache
 	rdl, wdl     time.Time     // the read and write deadlines last set
+	sw           sendWriter    // the writer of a body that writes itself (Send)
 
 	// h2 is the HTTP/2 client running on the connection once a gRPC
 	// attempt started it (grpc.go), with hc its view of the socket; the
@@ -105,6 +106,74 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// writeBuffers writes the slices of v with one writev(2) (net.Buffers on
+// the TCP or unix socket; not for TLS), renewing proxy_send_timeout as Write
+// does. It consumes v.
+func (c *Conn) writeBuffers(v *net.Buffers) (int64, error) {
+	if c.sendTimeout > 0 {
+		if now := time.Now(); deadline.Stale(c.wdl, c.sendTimeout, now) {
+			c.wdl = now.Add(c.sendTimeout)
+			_ = c.tcp.SetWriteDeadline(c.wdl)
+		}
+	}
+	n, err := v.WriteTo(c.tcp)
+	c.nwrit += n
+	if err != nil && c.werr == nil {
+		c.werr = err
+	}
+	return n, err
+}
+
+// sendWriter is what a request body that writes itself (io.WriterTo) is
+// written to on a connection without TLS: its first Write or WriteBuffers
+// carries the request head in front, in the same writev(2). It lives in its
+// Conn so that handing it to WriteTo allocates nothing.
+type sendWriter struct {
+	c    *Conn
+	head []byte   // the request head, until written
+	arr  [][]byte // backing array of vec, kept across requests
+	vec  net.Buffers
+}
+
+// Write writes p, after the head if it is still pending; it returns how
+// many of p's bytes were written.
+func (w *sendWriter) Write(p []byte) (int, error) {
+	if w.head == nil {
+		return w.c.Write(p)
+	}
+	w.arr = append(w.arr[:0], w.head, p)
+	n, err := w.send()
+	return int(n), err
+}
+
+// WriteBuffers writes the slices of v in one writev(2), after the head if
+// it is still pending (buffer.BuffersWriter).
+func (w *sendWriter) WriteBuffers(v [][]byte) (int64, error) {
+	w.arr = w.arr[:0]
+	if w.head != nil {
+		w.arr = append(w.arr, w.head)
+	}
+	w.arr = append(w.arr, v...)
+	return w.send()
+}
+
+// send writes w.arr and returns how many bytes of the body (the head's not
+// counted) went out; the head is sent, or failed, from then on.
+func (w *sendWriter) send() (int64, error) {
+	w.vec = w.arr // WriteTo consumes vec, not arr
+	n, err := w.c.writeBuffers(&w.vec)
+	clear(w.arr) // keep no reference to the body's memory
+	if w.head != nil {
+		h := int64(len(w.head))
+		w.head = nil
+		if n < h {
+			return 0, err
+		}
+		n -= h
+	}
+	return n, err
+}
+
 func (c *Conn) close() { _ = c.Close() }
 
 // Reader is the connection's buffered reader (proxy_buffer_size): the
@@ -162,6 +231,7 @@ func (t *Transport) dial(ctx context.Context, p *Peer, timeout time.Duration, he
 		return nil, &Error{Phase: PhaseConnect, Kind: Classify(PhaseConnect, err), Peer: p.addr, Err: err}
 	}
 	uc := &Conn{tcp: tcp, peer: p, t: t}
+	uc.sw.c = uc
 	if !t.conns.Add(uc) {
 		return nil, &Error{Phase: PhaseConnect, Kind: KindOther, Peer: p.addr, Err: net.ErrClosed}
 	}
@@ -287,6 +357,25 @@ func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 		return nil
 	}
 	c := a.Conn
+	if wt, ok := body.(io.WriterTo); ok && c.tls == nil && c.bw.Buffered() == 0 {
+		// A body that writes itself (a buffered request body): the head
+		// goes out with its first bytes in one writev(2), and its memory
+		// chunks are written where they lie, not copied into bw.
+		c.sw.head = head
+		_, err := wt.WriteTo(&c.sw)
+		if err == nil && c.sw.head != nil { // an empty body
+			_, err = c.sw.Write(nil)
+		}
+		c.sw.head = nil
+		if err != nil {
+			if c.werr == nil { // the body source failed, not the socket
+				return &Error{Phase: PhaseSend, Kind: KindOther, Peer: c.peer.addr, Reused: a.Reused, Written: c.nwrit - a.w0, Err: err}
+			}
+			return a.Fail(PhaseSend, err)
+		}
+		c.requests++
+		return nil
+	}
 	if _, err := c.bw.Write(head); err != nil {
 		return a.Fail(PhaseSend, err)
 	}
