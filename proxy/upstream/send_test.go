@@ -3,8 +3,10 @@ package upstream
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 
 	"spillway/buffer"
@@ -105,5 +107,39 @@ func TestSendBodyWriterToReset(t *testing.T) {
 	}
 	if err.Written != uc.nwrit || err.Written >= 4<<20 {
 		t.Fatalf("Written %d, nwrit %d: want the bytes that went out, short of the body", err.Written, uc.nwrit)
+	}
+}
+
+// TestProbeIdle: the probe of a reused connection before a non-idempotent
+// request tells a quiet connection (nil) from bytes nobody asked for, a FIN
+// and an RST, probe after probe on the same Conn (its state is kept).
+func TestProbeIdle(t *testing.T) {
+	uc, srv := sendPair(t)
+	for i := 0; i < 2; i++ {
+		if err := probeIdle(uc); err != nil {
+			t.Fatalf("probe %d of a quiet connection: %v", i, err)
+		}
+	}
+	if _, err := srv.Write([]byte("HTTP/1.1 408 Request Time-out\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitReadable(t, uc)
+	if err := probeIdle(uc); err != ErrUnsolicited {
+		t.Fatalf("probe with unsolicited bytes: %v, want ErrUnsolicited", err)
+	}
+
+	uc, srv = sendPair(t)
+	_ = srv.Close() // FIN
+	waitReadable(t, uc)
+	if err := probeIdle(uc); err != io.EOF {
+		t.Fatalf("probe after FIN: %v, want io.EOF", err)
+	}
+
+	uc, srv = sendPair(t)
+	_ = srv.SetLinger(0)
+	_ = srv.Close() // RST
+	waitReadable(t, uc)
+	if err := probeIdle(uc); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("probe after RST: %v, want ECONNRESET", err)
 	}
 }

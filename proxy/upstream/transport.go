@@ -42,6 +42,7 @@ type Conn struct {
 	idleSince    time.Time     // when it entered the keepalive cache
 	rdl, wdl     time.Time     // the read and write deadlines last set
 	sw           sendWriter    // the writer of a body that writes itself (Send)
+	probe        idleProbe     // probeIdle's state (keepalive.go)
 
 	// h2 is the HTTP/2 client running on the connection once a gRPC
 	// attempt started it (grpc.go), with hc its view of the socket; the
