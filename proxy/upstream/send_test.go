@@ -52,8 +52,9 @@ func sealedBody(t *testing.T, data []byte, size int) *buffer.Body {
 }
 
 // TestSendBodyWriterTo: a body that writes itself (a buffered request body)
-// goes out behind the head, byte for byte, whether it is empty, one chunk
-// or many (one writev(2) with the head), and the connection counts every
+// goes out behind the head, byte for byte, whether it is empty, one chunk,
+// many (one writev(2) with the head) or more than sendGroup bytes (a writev
+// per group), and the connection counts every
 // byte; the same body sent again (a retry) is the same bytes.
 func TestSendBodyWriterTo(t *testing.T) {
 	head := []byte("POST /echo HTTP/1.1\r\nHost: origin\r\nContent-Length: N\r\n\r\n")
@@ -61,7 +62,7 @@ func TestSendBodyWriterTo(t *testing.T) {
 		name  string
 		size  int
 		chunk int
-	}{{"empty", 0, 4096}, {"one chunk", 1000, 4096}, {"many chunks", 300 << 10, 64 << 10}} {
+	}{{"empty", 0, 4096}, {"one chunk", 1000, 4096}, {"many chunks", 300 << 10, 64 << 10}, {"several writevs", 2*sendGroup + 5000, 64 << 10}} {
 		t.Run(tc.name, func(t *testing.T) {
 			uc, srv := sendPair(t)
 			data := bytes.Repeat([]byte("0123456789abcdef"), tc.size/16+1)[:tc.size]

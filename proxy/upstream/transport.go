@@ -147,16 +147,37 @@ func (w *sendWriter) Write(p []byte) (int, error) {
 	return int(n), err
 }
 
-// WriteBuffers writes the slices of v in one writev(2), after the head if
-// it is still pending (buffer.BuffersWriter).
+// WriteBuffers writes the slices of v with one writev(2) per sendGroup
+// bytes, the first after the head if it is still pending
+// (buffer.BuffersWriter).
 func (w *sendWriter) WriteBuffers(v [][]byte) (int64, error) {
-	w.arr = w.arr[:0]
-	if w.head != nil {
-		w.arr = append(w.arr, w.head)
+	var total int64
+	for len(v) > 0 {
+		w.arr = w.arr[:0]
+		if w.head != nil {
+			w.arr = append(w.arr, w.head)
+		}
+		size := 0
+		for len(v) > 0 && (size == 0 || size+len(v[0]) <= sendGroup) {
+			w.arr = append(w.arr, v[0])
+			size += len(v[0])
+			v = v[1:]
+		}
+		n, err := w.send()
+		total += n
+		if err != nil {
+			return total, err
+		}
 	}
-	w.arr = append(w.arr, v...)
-	return w.send()
+	return total, nil
 }
+
+// sendGroup is the most body bytes one writev(2) takes. Go's writev waits
+// for the whole call under one deadline, so proxy_send_timeout bounds each
+// such group; nginx re-arms it whenever a write makes progress. 1 MiB is
+// the default client_body_memory_max: a body in memory by default goes in
+// one call, and an upstream must take 1 MiB per proxy_send_timeout.
+const sendGroup = 1 << 20
 
 // send writes w.arr and returns how many bytes of the body (the head's not
 // counted) went out; the head is sent, or failed, from then on.
