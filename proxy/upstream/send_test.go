@@ -37,10 +37,11 @@ func sendPair(t *testing.T) (*Conn, *net.TCPConn) {
 	return uc, srv.(*net.TCPConn)
 }
 
-// sealedBody returns a sealed in-memory body of data in chunks of size.
-func sealedBody(t *testing.T, data []byte, size int) *buffer.Body {
+// sealedBody returns a sealed body of data in chunks of size, in memory
+// up to memory bytes and in a temp file beyond.
+func sealedBody(t *testing.T, data []byte, size int, memory int64) *buffer.Body {
 	t.Helper()
-	b := buffer.NewBody(buffer.BodyOptions{Pool: buffer.NewBudget(4 << 20).Pool(size), MemoryLimit: 4 << 20, TempDir: t.TempDir()})
+	b := buffer.NewBody(buffer.BodyOptions{Pool: buffer.NewBudget(4 << 20).Pool(size), MemoryLimit: memory, TempDir: t.TempDir()})
 	if _, err := b.Write(data); err != nil {
 		t.Fatal(err)
 	}
@@ -53,20 +54,30 @@ func sealedBody(t *testing.T, data []byte, size int) *buffer.Body {
 
 // TestSendBodyWriterTo: a body that writes itself (a buffered request body)
 // goes out behind the head, byte for byte, whether it is empty, one chunk,
-// many (one writev(2) with the head) or more than sendGroup bytes (a writev
-// per group), and the connection counts every
+// many (one writev(2) with the head), more than sendGroup bytes (a writev
+// per group) or in a temp file (sendfile(2)), and the connection counts every
 // byte; the same body sent again (a retry) is the same bytes.
 func TestSendBodyWriterTo(t *testing.T) {
 	head := []byte("POST /echo HTTP/1.1\r\nHost: origin\r\nContent-Length: N\r\n\r\n")
 	for _, tc := range []struct {
-		name  string
-		size  int
-		chunk int
-	}{{"empty", 0, 4096}, {"one chunk", 1000, 4096}, {"many chunks", 300 << 10, 64 << 10}, {"several writevs", 2*sendGroup + 5000, 64 << 10}} {
+		name   string
+		size   int
+		chunk  int
+		memory int64
+	}{
+		{"empty", 0, 4096, 4 << 20},
+		{"one chunk", 1000, 4096, 4 << 20},
+		{"many chunks", 300 << 10, 64 << 10, 4 << 20},
+		{"several writevs", 2*sendGroup + 5000, 64 << 10, 4 << 20},
+		{"temp file", 2*sendGroup + 5000, 64 << 10, 64 << 10}, // sendfile, a call per group
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			uc, srv := sendPair(t)
 			data := bytes.Repeat([]byte("0123456789abcdef"), tc.size/16+1)[:tc.size]
-			body := sealedBody(t, data, tc.chunk)
+			body := sealedBody(t, data, tc.chunk, tc.memory)
+			if body.Spilled() != (tc.memory < int64(tc.size)) {
+				t.Fatalf("Spilled() = %v with %d bytes and memory %d", body.Spilled(), tc.size, tc.memory)
+			}
 			want := append(append([]byte(nil), head...), data...)
 			for try := 1; try <= 2; try++ {
 				got := make(chan []byte, 1)
@@ -97,7 +108,7 @@ func TestSendBodyWriterToReset(t *testing.T) {
 	uc, srv := sendPair(t)
 	_ = srv.SetLinger(0)
 	_ = srv.Close() // RST
-	body := sealedBody(t, make([]byte, 4<<20), 64<<10)
+	body := sealedBody(t, make([]byte, 4<<20), 64<<10, 4<<20)
 	a := &Attempt{Conn: uc}
 	err := a.Send([]byte("POST / HTTP/1.1\r\nContent-Length: 4194304\r\n\r\n"), body.NewReader())
 	if err == nil {

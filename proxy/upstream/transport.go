@@ -87,12 +87,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
-	if c.sendTimeout > 0 {
-		if now := time.Now(); deadline.Stale(c.wdl, c.sendTimeout, now) {
-			c.wdl = now.Add(c.sendTimeout)
-			_ = c.tcp.SetWriteDeadline(c.wdl)
-		}
-	}
+	c.renewWrite()
 	var n int
 	var err error
 	if c.tls != nil {
@@ -111,12 +106,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 // the TCP or unix socket; not for TLS), renewing proxy_send_timeout as Write
 // does. It consumes v.
 func (c *Conn) writeBuffers(v *net.Buffers) (int64, error) {
-	if c.sendTimeout > 0 {
-		if now := time.Now(); deadline.Stale(c.wdl, c.sendTimeout, now) {
-			c.wdl = now.Add(c.sendTimeout)
-			_ = c.tcp.SetWriteDeadline(c.wdl)
-		}
-	}
+	c.renewWrite()
 	n, err := v.WriteTo(c.tcp)
 	c.nwrit += n
 	if err != nil && c.werr == nil {
@@ -172,6 +162,46 @@ func (w *sendWriter) WriteBuffers(v [][]byte) (int64, error) {
 	return total, nil
 }
 
+// sendfileWriter is the sendWriter of a TCP connection: a spilled body's
+// temp file goes out with sendfile(2).
+type sendfileWriter struct{ *sendWriter }
+
+// ReadFrom sends a spilled body's temp file (an *io.LimitedReader over the
+// *os.File, as buffer.BodyReader.WriteTo hands it) with sendfile(2), after
+// the head, sendGroup bytes per call so that proxy_send_timeout bounds
+// each; any other reader is copied through Write.
+func (w sendfileWriter) ReadFrom(r io.Reader) (int64, error) {
+	lr, ok := r.(*io.LimitedReader)
+	rf, isTCP := w.c.tcp.(io.ReaderFrom)
+	if !ok || !isTCP {
+		return io.Copy(w.sendWriter, r)
+	}
+	if w.head != nil {
+		if _, err := w.Write(nil); err != nil { // the head alone
+			return 0, err
+		}
+	}
+	var total int64
+	for lr.N > 0 {
+		w.c.renewWrite()
+		group := &io.LimitedReader{R: lr.R, N: min(lr.N, sendGroup)}
+		n, err := rf.ReadFrom(group)
+		lr.N -= n
+		total += n
+		w.c.nwrit += n
+		if err == nil && group.N > 0 {
+			err = io.ErrUnexpectedEOF // the file is shorter than the body
+		}
+		if err != nil {
+			if w.c.werr == nil {
+				w.c.werr = err
+			}
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 // sendGroup is the most body bytes one writev(2) takes. Go's writev waits
 // for the whole call under one deadline, so proxy_send_timeout bounds each
 // such group; nginx re-arms it whenever a write makes progress. 1 MiB is
@@ -194,6 +224,17 @@ func (w *sendWriter) send() (int64, error) {
 		n -= h
 	}
 	return n, err
+}
+
+// renewWrite re-arms proxy_send_timeout before a write unless the deadline
+// set last is still within t/16 of exact.
+func (c *Conn) renewWrite() {
+	if c.sendTimeout > 0 {
+		if now := time.Now(); deadline.Stale(c.wdl, c.sendTimeout, now) {
+			c.wdl = now.Add(c.sendTimeout)
+			_ = c.tcp.SetWriteDeadline(c.wdl)
+		}
+	}
 }
 
 func (c *Conn) close() { _ = c.Close() }
@@ -384,7 +425,11 @@ func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 		// goes out with its first bytes in one writev(2), and its memory
 		// chunks are written where they lie, not copied into bw.
 		c.sw.head = head
-		_, err := wt.WriteTo(&c.sw)
+		var w io.Writer = &c.sw // a unix socket: a spilled body is copied through a chunk
+		if _, ok := c.tcp.(*net.TCPConn); ok {
+			w = sendfileWriter{&c.sw} // a pointer in an interface: no allocation
+		}
+		_, err := wt.WriteTo(w)
 		if err == nil && c.sw.head != nil { // an empty body
 			_, err = c.sw.Write(nil)
 		}
