@@ -44,6 +44,7 @@ type h2Rig struct {
 	*rig
 	ca   *testCA
 	alog string
+	yaml string // the configuration, for reload
 }
 
 const h2Tmpl = `
@@ -77,8 +78,27 @@ func newH2Rig(t *testing.T, tmpl string, upstreams ...string) *h2Rig {
 	ca := newTestCA(t, "Test CA")
 	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
 	alog := filepath.Join(dir, "access.log")
-	tmpl = strings.NewReplacer("{CERT}", cf, "{KEY}", kf, "{ALOG}", alog).Replace(tmpl)
-	return &h2Rig{rig: newRig(t, "info", tmpl, upstreams...), ca: ca, alog: alog}
+	tmpl = strings.NewReplacer("{CERT}", cf, "{KEY}", kf, "{ALOG}", alog, "{TMP}", dir).Replace(tmpl)
+	yaml := tmpl
+	for i, u := range upstreams {
+		yaml = strings.ReplaceAll(yaml, fmt.Sprintf("{U%d}", i), u)
+	}
+	return &h2Rig{rig: newRig(t, "info", tmpl, upstreams...), ca: ca, alog: alog, yaml: yaml}
+}
+
+// reload applies the rig's configuration with old replaced by new.
+func (r *h2Rig) reload(old, new string) {
+	r.t.Helper()
+	if !strings.Contains(r.yaml, old) {
+		r.t.Fatalf("reload: no %q in the configuration", old)
+	}
+	cfg, err := config.LoadBytes(filepath.Join(r.t.TempDir(), "proxy.yaml"), []byte(strings.Replace(r.yaml, old, new, 1)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.p.Reload(cfg); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // client is Go's HTTP/2 transport, h2 by ALPN.
