@@ -24,10 +24,11 @@ package proxy
 // configuration, a stream opened after it is rejected (H3_REQUEST_REJECTED,
 // which a client retries), and new connections get the new configuration,
 // as nginx's old and new workers do. keepalive_requests sends the same
-// GOAWAY on one connection. The TLS handshake picks the certificate of the
-// current configuration's ssl address of the same host:port
-// (frontAddr.configFor); the quic.Config (streams, windows, 0-RTT) and
-// quic_retry are the socket's, from the configuration that opened it.
+// GOAWAY on one connection. A new connection's TLS certificate (the
+// current configuration's ssl address of the same host:port,
+// frontAddr.configFor), QUIC settings (streams, windows, idle timeout,
+// 0-RTT: quic.Config.GetConfigForClient) and quic_retry are the current
+// configuration's too.
 // Shutdown (quit) stops accepting, sends GOAWAY and lets the open streams
 // finish, bounded by worker_shutdown_timeout or the hard stop; the socket
 // closes after its last connection.
@@ -46,6 +47,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"spillway/proxy/config"
 )
 
 // h3Chunk is the largest DATA frame of a response body on HTTP/3 (nginx
@@ -90,9 +93,7 @@ type h3Listener struct {
 	conns sync.WaitGroup // connections being served, of every generation
 }
 
-// listenQUIC opens the QUIC addresses of s that are not open yet. The
-// QUIC settings (quic.Config, quic_retry) are those of the address's
-// default server when it opens.
+// listenQUIC opens the QUIC addresses of s that are not open yet.
 func (p *Proxy) listenQUIC(s *site) (map[string]*h3Listener, error) {
 	opened := map[string]*h3Listener{}
 	for _, addr := range s.quicAddrs() {
@@ -120,21 +121,13 @@ func (p *Proxy) newH3Listener(s *site, addr string) (*h3Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := s.listeners[addr][0].conf.HTTP3
 	l := &h3Listener{p: p, addr: addr, pc: pc, done: make(chan struct{})}
-	l.tr = &quic.Transport{Conn: pc}
-	if c.Retry {
-		l.tr.VerifySourceAddress = func(net.Addr) bool { return true } // quic_retry on: every client
-	}
+	first := p.newH3Server(s, addr) // the settings until install points l at a generation
+	l.tr = &quic.Transport{Conn: pc, VerifySourceAddress: func(net.Addr) bool { return l.server(first).quic.Retry }}
 	fa := &frontAddr{p: p, addr: addr, server: addr}
-	qconf := &quic.Config{
-		MaxIncomingStreams:         int64(c.MaxConcurrentStreams),
-		MaxIncomingUniStreams:      3, // HTTP/3's control and QPACK streams
-		InitialStreamReceiveWindow: uint64(c.StreamBufferSize),
-		MaxStreamReceiveWindow:     uint64(max(c.StreamBufferSize, 6<<20)),
-		MaxIdleTimeout:             c.IdleTimeout,
-		Allow0RTT:                  c.EarlyData, // ssl_early_data: off refuses 0-RTT (replayable)
-	}
+	qconf := &quic.Config{GetConfigForClient: func(*quic.ClientInfo) (*quic.Config, error) {
+		return l.server(first).qconf, nil
+	}}
 	tconf := http3.ConfigureTLSConfig(&tls.Config{MinVersion: tls.VersionTLS13, GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 		conf, err := fa.configFor(h)
 		if err != nil {
@@ -151,6 +144,15 @@ func (p *Proxy) newH3Listener(s *site, addr string) (*h3Listener, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// server is the current generation's server for l.addr, or def before
+// there is one.
+func (l *h3Listener) server(def *h3Server) *h3Server {
+	if h := l.cur.Load(); h != nil {
+		return h
+	}
+	return def
 }
 
 // serve points l at h, the current generation's server for l.addr, and
@@ -194,6 +196,8 @@ type h3Server struct {
 	maxHeaderBytes int
 	idleTimeout    time.Duration
 	maxRequests    int // keepalive_requests: the streams one connection serves
+	quic           config.HTTP3
+	qconf          *quic.Config // a new connection's QUIC settings
 	// ctx bounds the graceful close of the connections: it ends when the
 	// generation's drain runs out of time (wait).
 	ctx    context.Context
@@ -209,7 +213,15 @@ func (p *Proxy) newH3Server(s *site, addr string) *h3Server {
 	c := vhosts[0].conf
 	h := &h3Server{streamServer: streamServer{p: p, s: s, vhosts: vhosts, chunk: h3Chunk, proto: "HTTP/3.0"},
 		maxHeaderBytes: c.HTTP3.MaxHeaderBytes, idleTimeout: c.HTTP3.IdleTimeout, maxRequests: max(c.KeepaliveRequests, 1),
-		conns: map[*h3Conn]struct{}{}}
+		quic: c.HTTP3, conns: map[*h3Conn]struct{}{}}
+	h.qconf = &quic.Config{
+		MaxIncomingStreams:         int64(c.HTTP3.MaxConcurrentStreams),
+		MaxIncomingUniStreams:      3, // HTTP/3's control and QPACK streams
+		InitialStreamReceiveWindow: uint64(c.HTTP3.StreamBufferSize),
+		MaxStreamReceiveWindow:     uint64(max(c.HTTP3.StreamBufferSize, 6<<20)),
+		MaxIdleTimeout:             c.HTTP3.IdleTimeout,
+		Allow0RTT:                  c.HTTP3.EarlyData, // ssl_early_data: off refuses 0-RTT (replayable)
+	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h
 }

@@ -201,6 +201,42 @@ func TestHTTP3Reload(t *testing.T) {
 	}
 }
 
+// A new connection's QUIC settings are the configuration's in force when
+// it comes: http3_max_concurrent_streams is the stream credit the client
+// is given in the handshake (an open connection keeps its own).
+func TestHTTP3ReloadSettings(t *testing.T) {
+	r := newH2Rig(t, h3Tmpl, echoOrigin(t), echoOrigin(t))
+	streams := func() int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tc := &tls.Config{RootCAs: r.ca.pool(), ServerName: "localhost", NextProtos: []string{http3.NextProtoH3}}
+		qc, err := quic.DialAddr(ctx, r.quicAddr(), tc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer qc.CloseWithError(0, "")
+		// Opened streams send nothing until written: the credit alone.
+		for n := 0; n < 100; n++ {
+			if _, err := qc.OpenStream(); err != nil {
+				var le *quic.StreamLimitReachedError
+				if !errors.As(err, &le) {
+					t.Fatalf("stream %d: %v", n+1, err)
+				}
+				return n
+			}
+		}
+		return 100
+	}
+	if n := streams(); n != 8 {
+		t.Fatalf("before the reload: %d streams, want http3_max_concurrent_streams 8", n)
+	}
+	r.reload("http3_max_concurrent_streams: 8", "http3_max_concurrent_streams: 3")
+	if n := streams(); n != 3 {
+		t.Errorf("after the reload: %d streams, want the new http3_max_concurrent_streams 3", n)
+	}
+}
+
 // Graceful quit: GOAWAY, the stream in flight gets its whole answer, then
 // Shutdown returns and the address answers no more.
 func TestHTTP3Quit(t *testing.T) {
