@@ -278,8 +278,8 @@ func (h *h3Server) serve(l *h3Listener, qc *quic.Conn) bool {
 // configuration. The keepalive_requests-th stream of a connection sends
 // GOAWAY as it starts (nginx: the GOAWAY's stream ID is the next one's) and
 // the streams after it are rejected (H3_REQUEST_REJECTED: the client may
-// retry them on a new connection); the connection closes when its
-// streams are done.
+// retry them on a new connection). The client closes the connection once
+// its streams are done (RFC 9114 5.2), or the idle timeout does.
 func (c *h3Conn) serveStream(w http.ResponseWriter, r *http.Request) {
 	n := c.streams.Add(1)
 	if n > int64(c.h.maxRequests) {
@@ -295,8 +295,9 @@ func (c *h3Conn) serveStream(w http.ResponseWriter, r *http.Request) {
 	c.h.serveStream(c.qc, w, r, false)
 }
 
-// goAway sends GOAWAY (H3_NO_ERROR) on the connection, lets its open
-// streams finish and closes it when the client has, or when h.ctx ends.
+// goAway sends GOAWAY (H3_NO_ERROR) on the connection and lets its open
+// streams finish; the connection ends when the client closes it, at the
+// idle timeout, or when h.ctx ends (then at once).
 func (c *h3Conn) goAway() {
 	go func() { _ = c.srv.Shutdown(c.h.ctx) }()
 }
