@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -198,6 +199,85 @@ func TestHTTP3Reload(t *testing.T) {
 	closedAfterGoAway(t, cc)
 	if _, body := getBody(t, fresh, base+"/lit"); body != "literal" {
 		t.Errorf("after the old connection closed: %q", body)
+	}
+}
+
+// A reload that drops the quic address stops taking connections there
+// at once, but the socket stays until the old configuration's connection
+// is done: its stream finishes, then the port is free.
+func TestHTTP3ReloadDropsAddress(t *testing.T) {
+	addr, arrived, release := slowOrigin(t)
+	r := newH2Rig(t, h3Tmpl, addr, addr)
+	c, cc := r.h3Conn()
+	quicAddr := r.quicAddr()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := c.Get("https://" + quicAddr + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-arrived
+	r.reload(`, "127.0.0.1:0 quic reuseport"`, "")
+	if a := r.p.QUICAddrs(); len(a) != 0 {
+		t.Errorf("after the reload: QUIC addresses %v, want none", a)
+	}
+	close(release)
+	if b := <-got; b != "late" {
+		t.Errorf("the stream open across the reload got %q, want \"late\"", b)
+	}
+	closedAfterGoAway(t, cc)
+	ua, err := net.ResolveUDPAddr("udp", quicAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the UDP port free", 10*time.Second, func() bool {
+		pc, err := net.ListenUDP("udp", ua)
+		if err != nil {
+			return false
+		}
+		pc.Close()
+		return true
+	})
+}
+
+// worker_shutdown_timeout bounds the old configuration's QUIC connections
+// after a reload: a stream that does not finish in time has its
+// connection closed by the proxy.
+func TestHTTP3ReloadShutdownTimeout(t *testing.T) {
+	addr, arrived, _ := slowOrigin(t)
+	r := newH2Rig(t, "worker_shutdown_timeout: 100ms\n"+h3Tmpl, addr, addr)
+	c, cc := r.h3Conn()
+	failed := make(chan error, 1)
+	go func() {
+		resp, err := c.Get("https://" + r.quicAddr() + "/slow")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		failed <- err
+	}()
+	<-arrived
+	r.reload("ma=86400", "ma=60")
+	select {
+	case <-cc.Context().Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the old configuration's connection outlived worker_shutdown_timeout")
+	}
+	var ae *quic.ApplicationError
+	if err := context.Cause(cc.Context()); !errors.As(err, &ae) || !ae.Remote {
+		t.Errorf("the connection ended with %v, want the proxy's close", err)
+	}
+	if err := <-failed; err == nil {
+		t.Errorf("the stream cut off by worker_shutdown_timeout ended without an error")
+	}
+	fresh, _ := r.h3Client(nil)
+	if _, body := getBody(t, fresh, "https://"+r.quicAddr()+"/lit"); body != "literal" {
+		t.Errorf("a new connection: %q", body)
 	}
 }
 
