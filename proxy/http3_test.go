@@ -7,6 +7,7 @@ package proxy_test
 // HTTP/2 request, with quic-go's HTTP/3 client on 127.0.0.1 UDP.
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/quicvarint"
 
 	"spillway/proxy/internal/testutil"
 )
@@ -124,9 +126,12 @@ func TestHTTP3SlowStreamSpills(t *testing.T) {
 }
 
 // h3Conn dials one QUIC connection to the rig and speaks HTTP/3 on it
-// alone (no pool, no retry on another connection): what a test asks of
-// one connection, and whether the client closed it after a GOAWAY.
-func (r *h2Rig) h3Conn() (*http.Client, *http3.ClientConn) {
+// alone (no pool, no retry on another connection). The proxy's control
+// stream is read here rather than by quic-go's client: goaway yields the
+// stream ID of each GOAWAY frame the proxy sends (RFC 9114 7.2.6); the
+// client itself never learns of them, so it keeps sending on the
+// connection, as a client that has not read the GOAWAY yet would.
+func (r *h2Rig) h3Conn() (c *http.Client, cc *http3.RawClientConn, goaway <-chan uint64) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -136,33 +141,76 @@ func (r *h2Rig) h3Conn() (*http.Client, *http3.ClientConn) {
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(func() { qc.CloseWithError(0, "") })
-	cc := (&http3.Transport{}).NewClientConn(qc)
-	return &http.Client{Transport: cc, Timeout: 20 * time.Second}, cc
+	ch := make(chan uint64, 4)
+	go func() {
+		for {
+			str, err := qc.AcceptUniStream(context.Background())
+			if err != nil {
+				return
+			}
+			go readControlStream(str, ch)
+		}
+	}()
+	cc = (&http3.Transport{}).NewRawClientConn(qc)
+	return &http.Client{Transport: cc, Timeout: 20 * time.Second}, cc, ch
 }
 
-// closedAfterGoAway waits for the client to close cc itself with
-// H3_NO_ERROR, which quic-go's client does only after a GOAWAY, once its
-// streams are done; a close by the server would be remote.
-func closedAfterGoAway(t *testing.T, cc *http3.ClientConn) {
+// readControlStream sends the stream ID of each GOAWAY frame on str to
+// goaway, if str is the control stream (type 0x00); frames are type,
+// length, payload (RFC 9114 7.1), GOAWAY is type 0x07.
+func readControlStream(str *quic.ReceiveStream, goaway chan<- uint64) {
+	br := bufio.NewReader(str)
+	if typ, err := quicvarint.Read(br); err != nil || typ != 0x00 {
+		return
+	}
+	for {
+		typ, err := quicvarint.Read(br)
+		if err != nil {
+			return
+		}
+		n, err := quicvarint.Read(br)
+		if err != nil {
+			return
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return
+		}
+		if typ == 0x07 {
+			id, _, _ := quicvarint.Parse(payload)
+			goaway <- id
+		}
+	}
+}
+
+// goAwayID waits for the proxy's GOAWAY on an h3Conn and returns its
+// stream ID: the first request stream the proxy will not serve.
+func goAwayID(t *testing.T, goaway <-chan uint64) uint64 {
 	t.Helper()
 	select {
-	case <-cc.Context().Done():
+	case id := <-goaway:
+		return id
 	case <-time.After(20 * time.Second):
-		t.Fatal("the client kept the connection: no GOAWAY")
+		t.Fatal("no GOAWAY")
+		return 0
 	}
-	var ae *quic.ApplicationError
-	if err := context.Cause(cc.Context()); !errors.As(err, &ae) || ae.Remote || ae.ErrorCode != quic.ApplicationErrorCode(http3.ErrCodeNoError) {
-		t.Errorf("the connection ended with %v, want the client's H3_NO_ERROR after a GOAWAY", err)
-	}
+}
+
+// rejected says whether err is a stream the proxy refused with
+// H3_REQUEST_REJECTED (not processed: a client may retry it elsewhere).
+func rejected(err error) bool {
+	var he *http3.Error
+	return errors.As(err, &he) && he.ErrorCode == http3.ErrCodeRequestRejected
 }
 
 // A reload sends GOAWAY on the open QUIC connections and lets their
 // streams finish under the old configuration, as nginx's old worker does;
-// a new connection gets the new one. The socket stays.
+// a stream opened after the GOAWAY is rejected, and a new connection gets
+// the new configuration. The socket stays.
 func TestHTTP3Reload(t *testing.T) {
 	addr, arrived, release := slowOrigin(t)
 	r := newH2Rig(t, h3Tmpl, addr, addr)
-	c, cc := r.h3Conn()
+	c, cc, goaway := r.h3Conn()
 	base := "https://" + r.quicAddr()
 	const oldAltSvc, newAltSvc = `h3=":443"; ma=86400`, `h3=":443"; ma=60`
 	if resp, _ := getBody(t, c, base+"/lit"); resp.Header.Get("Alt-Svc") != oldAltSvc {
@@ -192,11 +240,19 @@ func TestHTTP3Reload(t *testing.T) {
 	if resp, body := getBody(t, fresh, base+"/lit"); resp.Header.Get("Alt-Svc") != newAltSvc || body != "literal" {
 		t.Errorf("a new connection after the reload: Alt-Svc %q %q, want the new configuration's %q", resp.Header.Get("Alt-Svc"), body, newAltSvc)
 	}
+	// Streams 0 (/lit) and 4 (/slow) came before it: 8 is the first the
+	// old configuration does not serve.
+	if id := goAwayID(t, goaway); id != 8 {
+		t.Errorf("GOAWAY stream ID %d, want 8", id)
+	}
+	if _, err := c.Get(base + "/lit"); !rejected(err) {
+		t.Errorf("a stream opened after the GOAWAY: %v, want H3_REQUEST_REJECTED", err)
+	}
 	close(release)
 	if a := <-got; a.err != nil || a.body != "late" || a.altSvc != oldAltSvc {
 		t.Errorf("the stream open across the reload: %q Alt-Svc %q (err %v), want \"late\" under the old configuration (%q)", a.body, a.altSvc, a.err, oldAltSvc)
 	}
-	closedAfterGoAway(t, cc)
+	cc.CloseWithError(0, "") // the client's part once its streams are done (RFC 9114 5.2)
 	if _, body := getBody(t, fresh, base+"/lit"); body != "literal" {
 		t.Errorf("after the old connection closed: %q", body)
 	}
@@ -208,7 +264,7 @@ func TestHTTP3Reload(t *testing.T) {
 func TestHTTP3ReloadDropsAddress(t *testing.T) {
 	addr, arrived, release := slowOrigin(t)
 	r := newH2Rig(t, h3Tmpl, addr, addr)
-	c, cc := r.h3Conn()
+	c, cc, goaway := r.h3Conn()
 	quicAddr := r.quicAddr()
 	got := make(chan string, 1)
 	go func() {
@@ -226,11 +282,14 @@ func TestHTTP3ReloadDropsAddress(t *testing.T) {
 	if a := r.p.QUICAddrs(); len(a) != 0 {
 		t.Errorf("after the reload: QUIC addresses %v, want none", a)
 	}
+	if id := goAwayID(t, goaway); id != 4 {
+		t.Errorf("GOAWAY stream ID %d, want 4 (after /slow's 0)", id)
+	}
 	close(release)
 	if b := <-got; b != "late" {
 		t.Errorf("the stream open across the reload got %q, want \"late\"", b)
 	}
-	closedAfterGoAway(t, cc)
+	cc.CloseWithError(0, "")
 	ua, err := net.ResolveUDPAddr("udp", quicAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +310,7 @@ func TestHTTP3ReloadDropsAddress(t *testing.T) {
 func TestHTTP3ReloadShutdownTimeout(t *testing.T) {
 	addr, arrived, _ := slowOrigin(t)
 	r := newH2Rig(t, "worker_shutdown_timeout: 100ms\n"+h3Tmpl, addr, addr)
-	c, cc := r.h3Conn()
+	c, cc, _ := r.h3Conn()
 	failed := make(chan error, 1)
 	go func() {
 		resp, err := c.Get("https://" + r.quicAddr() + "/slow")
@@ -322,7 +381,7 @@ func TestHTTP3ReloadSettings(t *testing.T) {
 func TestHTTP3Quit(t *testing.T) {
 	addr, arrived, release := slowOrigin(t)
 	r := newH2Rig(t, h3Tmpl, addr, addr)
-	c, cc := r.h3Conn()
+	c, cc, goaway := r.h3Conn()
 	base := "https://" + r.quicAddr()
 	getBody(t, c, base+"/lit")
 	got := make(chan string, 1)
@@ -344,11 +403,15 @@ func TestHTTP3Quit(t *testing.T) {
 		stopped <- r.p.Shutdown(ctx)
 	}()
 	testutil.Eventually(t, "the QUIC address closed to new connections", 10*time.Second, func() bool { return len(r.p.QUICAddrs()) == 0 })
+	if id := goAwayID(t, goaway); id != 8 {
+		t.Errorf("GOAWAY stream ID %d, want 8", id)
+	}
 	close(release)
 	if b := <-got; b != "late" {
 		t.Errorf("the stream in flight got %q, want \"late\"", b)
 	}
-	closedAfterGoAway(t, cc)
+	cc.CloseWithError(0, "") // Shutdown waits for the client to close
+
 	if err := <-stopped; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
@@ -368,15 +431,18 @@ func TestHTTP3KeepaliveRequests(t *testing.T) {
 	tmpl := strings.Replace(h3Tmpl, "      http3_max_concurrent_streams: 8\n", "      http3_max_concurrent_streams: 8\n      keepalive_requests: 2\n", 1)
 	r := newH2Rig(t, tmpl, echoOrigin(t), echoOrigin(t))
 	base := "https://" + r.quicAddr()
-	c, cc := r.h3Conn()
+	c, _, goaway := r.h3Conn()
 	for i := 0; i < 2; i++ {
 		if _, body := getBody(t, c, base+"/lit"); body != "literal" {
 			t.Fatalf("request %d: %q", i+1, body)
 		}
 	}
-	closedAfterGoAway(t, cc)
-	if _, err := c.Get(base + "/lit"); err == nil {
-		t.Errorf("a third request on the connection was answered")
+	// h3_keepalive.t: "keepalive requests - GOAWAY last stream", 8.
+	if id := goAwayID(t, goaway); id != 8 {
+		t.Errorf("GOAWAY stream ID %d, want 8 (nginx)", id)
+	}
+	if _, err := c.Get(base + "/lit"); !rejected(err) {
+		t.Errorf("a third request on the connection: %v, want H3_REQUEST_REJECTED", err)
 	}
 
 	pool, _ := r.h3Client(nil)
