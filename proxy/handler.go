@@ -284,7 +284,7 @@ func (x *exchange) tryOnce() tryOutcome {
 	if x.ended(pr.Addr(), ue, a) { // nginx: no failure, no other server; 499 for a client gone
 		return tryDone
 	}
-	x.site.counters[pr].attempt(ue, a.Start)
+	x.counters(pr).attempt(ue, a.Start)
 	if ue == nil {
 		return x.answered(pr, a)
 	}
@@ -299,7 +299,7 @@ func (x *exchange) tryOnce() tryOutcome {
 	}
 	x.record(pr, ue.Status(), a)
 	verdict := decideRetry(x.retryInput(ue, 0))
-	x.site.counters[pr].decision(verdict)
+	x.counters(pr).decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).
@@ -341,7 +341,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
 		return tryRelay
 	}
 	verdict := decideRetry(x.retryInput(nil, status))
-	x.site.counters[pr].decision(verdict)
+	x.counters(pr).decision(verdict)
 	if !verdict.Retry {
 		x.logDecision(nil, status, verdict, a, pr.Addr())
 		x.cur = a
