@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -241,36 +242,48 @@ func TestClientAbortFastCGI(t *testing.T) {
 	}
 }
 
-// A client that goes away during proxy_next_upstream_backoff's pause before
-// a same-server retry ends it: the pause (an hour here) is cut at once.
-func TestClientAbortCutsBackoff(t *testing.T) {
-	u := upstream(t, upstreamsim.Reset().At("/boom"))
+// inBackoffPause starts a proxy whose same-server retry waits an hour
+// (proxy_next_upstream_backoff) and returns once a request on c is in that
+// pause: the first request left a keepalive connection, the second (/boom)
+// found it reset, which is retried on a fresh connection after the
+// backoff. The access log (alog) has '$status "$upstream_addr"
+// "$upstream_status"'; br reads c after the first response.
+func inBackoffPause(t *testing.T) (r *rig, u *upstreamsim.Upstream, c net.Conn, br *bufio.Reader, alog func() string) {
+	t.Helper()
+	u = upstream(t, upstreamsim.Reset().At("/boom"))
 	dir := t.TempDir()
 	conf := strings.ReplaceAll(backoffTmpl, "proxy_next_upstream_backoff: 50ms", "proxy_next_upstream_backoff: 1h")
 	conf = strings.Replace(conf, "      access_log: off", "      access_log: {path: "+dir+"/access.log, format: '$status \"$upstream_addr\" \"$upstream_status\"'}", 1)
-	r := newRig(t, "info", conf, u.Addr())
+	r = newRig(t, "info", conf, u.Addr())
 	c, err := net.Dial("tcp", r.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	// The first request leaves a keepalive connection; the second finds it
-	// reset, which is retried on a fresh connection after the backoff.
+	t.Cleanup(func() { _ = c.Close() })
 	if _, err := io.WriteString(c, "GET /size/10 HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, "the first response", 10*time.Second, func() bool { return u.Hits("GET", "/size/10") == 1 })
-	var first [256]byte
+	br = bufio.NewReader(c)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := c.Read(first[:]); err != nil || !strings.HasPrefix(string(first[:n]), "HTTP/1.1 200") {
-		t.Fatalf("first response %q, %v", first[:n], err)
+	if head := rawHead(t, br); !strings.HasPrefix(string(head), "HTTP/1.1 200") {
+		t.Fatalf("first response %q", head)
+	}
+	if _, err := io.ReadFull(br, make([]byte, 10)); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := io.WriteString(c, "GET /boom HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, "the retry decision", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "retrying: stale keepalive connection") })
+	alog = func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
+	return r, u, c, br, alog
+}
+
+// A client that goes away during proxy_next_upstream_backoff's pause before
+// a same-server retry ends it: the pause (an hour here) is cut at once.
+func TestClientAbortCutsBackoff(t *testing.T) {
+	r, u, c, _, alog := inBackoffPause(t)
 	_ = c.Close()
-	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
 	testutil.Eventually(t, "the 499 in the access log", 10*time.Second, func() bool { return strings.Contains(alog(), "499 ") })
 	if got := strings.ReplaceAll(alog(), u.Addr(), "U0"); !strings.HasSuffix(got, `499 "U0, U0" "502, -"`+"\n") {
 		t.Errorf("access log:\n%s\nwant the reset attempt (502) and the abandoned retry (-)", got)
