@@ -84,6 +84,21 @@ func (h *heldUpstream) serve(c net.Conn) {
 
 func (h *heldUpstream) addr() string { return h.ln.Addr().String() }
 
+// waitClosed waits until a connection's reading ended, and fails unless it
+// ended because the proxy closed it (io.EOF); what says why the proxy's
+// timeout cannot be the cause.
+func (h *heldUpstream) waitClosed(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case err := <-h.ended:
+		if err != io.EOF {
+			t.Fatalf("the upstream's read ended with %v, want EOF (the proxy closing)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the upstream connection was not closed %s", what)
+	}
+}
+
 const abortTmpl = `
 error_log: {path: stderr, level: info}
 http:
@@ -176,14 +191,7 @@ func TestClientAbortWhileUpstreamWaits(t *testing.T) {
 				}
 			}
 			_ = cl.Close()
-			select {
-			case err := <-held.ended:
-				if err != io.EOF {
-					t.Fatalf("the upstream's read ended with %v, want EOF (the proxy closing)", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the upstream connection was not closed after the client left (proxy_read_timeout is 60s)")
-			}
+			held.waitClosed(t, "after the client left (proxy_read_timeout is 60s)")
 			testutil.Eventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
 			if want := `499 0 "GET /x HTTP/1.1" "U0" "-"` + "\n"; strings.ReplaceAll(alog(), held.addr(), "U0") != want {
 				t.Errorf("access log %q, want %q", alog(), want)
@@ -227,14 +235,7 @@ func TestClientAbortFastCGI(t *testing.T) {
 	r := fcgiRig(t, fcgiYAML("/srv", server(held.addr()), "          fastcgi_next_upstream: off"))
 	cl := sendPathAndWait(t, r.addr, "/a.php", held)
 	_ = cl.Close()
-	select {
-	case err := <-held.ended:
-		if err != io.EOF {
-			t.Fatalf("the application's read ended with %v, want EOF", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the FastCGI connection was not closed after the client left (fastcgi_read_timeout is 20s)")
-	}
+	held.waitClosed(t, "after the client left (fastcgi_read_timeout is 20s)")
 	testutil.Eventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "epoll_wait()") })
 	want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /a.php HTTP/1.1", upstream: "fastcgi://` + held.addr() + `", host: "localhost"`
 	if got := r.elog.String(); !strings.Contains(got, want) || strings.Count(got, "\n") != 1 {
@@ -403,14 +404,7 @@ http:
 		t.Fatal("the request did not reach the upstream")
 	}
 	_ = c.Close() // close_notify, then FIN
-	select {
-	case err := <-held.ended:
-		if err != io.EOF {
-			t.Fatalf("the upstream's read ended with %v, want EOF", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the upstream connection was not closed after the TLS client left")
-	}
+	held.waitClosed(t, "after the TLS client left")
 	testutil.Eventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.log(), "epoll_wait()") })
 	if !strings.Contains(r.log(), `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"`) {
 		t.Errorf("error log:\n%s", r.log())

@@ -80,14 +80,7 @@ func TestHardStopEndsUpstreamWaits(t *testing.T) {
 					}
 					return got
 				}, func(t *testing.T) {
-					select {
-					case err := <-held.ended:
-						if err != io.EOF {
-							t.Errorf("the upstream's read ended with %v, want EOF (the proxy closing)", err)
-						}
-					case <-time.After(10 * time.Second):
-						t.Error("the upstream connection was not closed (proxy_read_timeout is an hour)")
-					}
+					held.waitClosed(t, "(proxy_read_timeout is an hour)")
 				}
 		}, `000 0 "GET /x HTTP/1.1" "U0" "-"`},
 	} {
