@@ -417,13 +417,15 @@ func sysErrno(e uintptr) syscall.Errno { return syscall.Errno(e) }
 // finish writes the access-log line, frees what the request held and
 // recycles the exchange.
 func (x *exchange) finish() {
-	if x.body != nil {
-		_ = x.body.Close()
-	}
 	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, false)
 	}
 	x.site.writeAccess(x.accessLogs(), x)
+	if x.body != nil {
+		// After the access log, which reads its size ($request_length):
+		// a closed buffered body is back in its pool, another request's.
+		_ = x.body.Close()
+	}
 	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
