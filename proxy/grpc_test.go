@@ -246,10 +246,12 @@ func TestGrpcBidiStreaming(t *testing.T) {
 }
 
 // An upstream that resets the connection: 502 (the gRPC client's
-// Unavailable) and nginx's line naming grpc://.
+// Unavailable) and nginx's line naming grpc://host:port, without the
+// :path (nginx's grpc module sets no upstream URI).
 func TestGrpcUpstreamReset(t *testing.T) {
+	up := resettingUpstream(t)
 	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
-`, resettingUpstream(t))
+`, up)
 	cc := grpcClient(t, r.addr)
 	_, err := unary(callCtx(t), cc, "hi")
 	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "502") {
@@ -257,7 +259,7 @@ func TestGrpcUpstreamReset(t *testing.T) {
 	}
 	testutil.Eventually(t, "the error line", 5*time.Second, func() bool {
 		l := r.elog.String()
-		return strings.Contains(l, "(104: Connection reset by peer) while ") && strings.Contains(l, `upstream: "grpc://`)
+		return strings.Contains(l, "(104: Connection reset by peer) while ") && strings.Contains(l, `upstream: "grpc://`+up+`", `)
 	})
 }
 
