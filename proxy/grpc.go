@@ -134,6 +134,9 @@ type grpcBody struct {
 	// shared: the source is the client connection's (HTTP/1.x), which
 	// reads the next request once this one is done.
 	shared bool
+	// preread: the whole body came with the head (HTTP/1.x), so nginx
+	// retries the call as any request (retryInput).
+	preread bool
 }
 
 func newGrpcBody(src clientReader, size, max int64, shared bool) *grpcBody {

@@ -617,3 +617,32 @@ func TestGrpcInterceptErrors(t *testing.T) {
 		t.Fatalf("not intercepted: %d %q", code, body)
 	}
 }
+
+// A call the upstream received is never sent again, non_idempotent or not:
+// nginx's grpc module streams the body (request_body_no_buffering), and
+// ngx_http_upstream_next ends a request whose body went out unbuffered
+// (measured: difftest's TestGrpcDifferential, reset-non-idempotent).
+// Round robin sends one of the two calls to the resetting server first:
+// that one is 502, and the good server sees the other call only.
+func TestGrpcNoRetryOnceSent(t *testing.T) {
+	var cl countingListener
+	good := startGrpcOn(t, &cl, echoDesc("B"))
+	r := grpcRig(t, `        - {path: /, grpc_pass: two, grpc_next_upstream: error timeout invalid_header non_idempotent}
+`, refusingH2(t, http2.ErrCodeInternal), good)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	var ok, failed int
+	for range 2 {
+		out, err := unary(ctx, cc, "x")
+		if st, _ := status.FromError(err); err != nil && st.Code() == codes.Unavailable && strings.Contains(st.Message(), "502") {
+			failed++
+		} else if err == nil && out == "echo:x from B" {
+			ok++
+		} else {
+			t.Fatalf("unary: %q, %v", out, err)
+		}
+	}
+	if ok != 1 || failed != 1 || cl.n.Load() != 1 {
+		t.Fatalf("%d answered, %d failed with 502, %d connections to the good server; want 1, 1, 1 (no retry)\n%s", ok, failed, cl.n.Load(), r.elog.String())
+	}
+}
