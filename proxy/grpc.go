@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/net/http2"
 
+	"spillway/proxy/client"
 	"spillway/proxy/upstream"
 )
 
@@ -108,6 +112,50 @@ func (x *exchange) grpcRelay() {
 	resp := x.grpc.Response() // not x's: the exchange may be recycled before the stream asks
 	x.h2.trailer = func() http.Header { return resp.Trailer }
 	x.h2.flushHead = len(x.uresp.Header.Peek("Grpc-Status")) == 0
+}
+
+// grpcChunkedTrailers is nginx's chunked filter for a gRPC answer to an
+// HTTP/1.1 client: the upstream's trailers (grpc-status, grpc-message,
+// custom metadata) follow the last chunk, with their HTTP/2 (lower-case)
+// names and no Trailer header in the head, as nginx sends them. It runs
+// when the body has reached its end, on the goroutine fasthttp writes the
+// response with, before fasthttp writes the trailer section; a body that is
+// not chunked (Content-Length, HTTP/1.0) has no trailers.
+func (x *exchange) grpcChunkedTrailers() {
+	resp := x.grpc.Response()
+	out := &x.ctx.Response.Header
+	if x.h2 != nil || resp == nil || len(resp.Trailer) == 0 || out.ContentLength() != -1 || !client.HTTP11(&x.ctx.Request.Header) {
+		return
+	}
+	// http2 keeps trailers in a map: grpc-status and grpc-message first,
+	// as gRPC servers send them, then the rest by name.
+	names := slices.SortedFunc(maps.Keys(resp.Trailer), func(a, b string) int {
+		ra, rb := grpcTrailerRank(a), grpcTrailerRank(b)
+		if ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a, b)
+	})
+	for _, name := range names {
+		lower := strings.ToLower(name)
+		out.Del(lower) // a value the head had went out with it
+		if out.AddTrailer(lower) != nil {
+			continue // a name that may not be a trailer (Content-Length, ...)
+		}
+		for _, v := range resp.Trailer[name] {
+			out.Add(lower, v)
+		}
+	}
+}
+
+func grpcTrailerRank(name string) int {
+	switch name {
+	case "Grpc-Status":
+		return 0
+	case "Grpc-Message":
+		return 1
+	}
+	return 2
 }
 
 // grpcBody is a gRPC request body: streamed as it comes (nginx never

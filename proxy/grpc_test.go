@@ -646,3 +646,37 @@ func TestGrpcNoRetryOnceSent(t *testing.T) {
 		t.Fatalf("%d answered, %d failed with 502, %d connections to the good server; want 1, 1, 1 (no retry)\n%s", ok, failed, cl.n.Load(), r.elog.String())
 	}
 }
+
+// An HTTP/1.1 client gets the upstream's trailers after the last chunk,
+// lower-case as on the HTTP/2 wire and without a Trailer header, as
+// nginx's chunked filter sends them (measured: difftest's
+// TestGrpcDifferential, http1-client-trailers).
+func TestGrpcHTTP1ClientTrailers(t *testing.T) {
+	up := startGrpc(t, "A")
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
+`, up)
+	msg := []byte{0x0a, 2, 'h', 'i'} // StringValue "hi"
+	body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(append([]byte("POST /test.Echo/Unary HTTP/1.1\r\nHost: localhost\r\nTE: trailers\r\n"+
+		"Content-Type: application/grpc\r\nConnection: close\r\nContent-Length: 9\r\n\r\n"), body...)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, rest, _ := bytes.Cut(resp, []byte("\r\n\r\n"))
+	if !bytes.Contains(head, []byte("\r\nTransfer-Encoding: chunked")) || bytes.Contains(bytes.ToLower(head), []byte("\r\ntrailer:")) {
+		t.Errorf("head: want chunked and no Trailer header:\n%s", head)
+	}
+	want := "0\r\ngrpc-status: 0\r\ngrpc-message: \r\nx-authority: " + up + "\r\nx-trailer: t-hi\r\n\r\n"
+	if !bytes.HasSuffix(rest, []byte(want)) {
+		t.Errorf("body and trailers = %q, want them to end with %q", rest, want)
+	}
+}

@@ -494,6 +494,9 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 				phase = upstream.PhaseSendClient
 			}
 			s.overran = s.overran || x.bodyOverran(x.cur, true, phase)
+			if x.loc.grpc != nil {
+				x.grpcChunkedTrailers() // before fasthttp writes the last chunk
+			}
 		}
 		return n, io.EOF
 	}
