@@ -680,3 +680,25 @@ func TestGrpcHTTP1ClientTrailers(t *testing.T) {
 		t.Errorf("body and trailers = %q, want them to end with %q", rest, want)
 	}
 }
+
+// A response head with a NUL in a field's value: 502 and nginx's
+// "upstream sent invalid header", not an upstream RST_STREAM's line
+// (http2 refuses the field itself and resets the stream).
+func TestGrpcInvalidHeader(t *testing.T) {
+	up := rawH2(t, func(fr *http2.Framer, f *http2.MetaHeadersFrame) {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		_ = enc.WriteField(hpack.HeaderField{Name: "x-bad", Value: "a\x00b"})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: b.Bytes(), EndHeaders: true})
+	})
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
+`, up)
+	_, err := unary(callCtx(t), grpcClient(t, r.addr), "x")
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "502") {
+		t.Fatalf("status = %v, want Unavailable from HTTP 502", err)
+	}
+	if l := r.elog.String(); !strings.Contains(l, "[error] ") || !strings.Contains(l, " upstream sent invalid header while reading response header from upstream, ") {
+		t.Errorf("no invalid header line in the error log:\n%s", l)
+	}
+}
