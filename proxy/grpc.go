@@ -32,10 +32,13 @@ import (
 //   - the response is never buffered either (grpc_buffer_size is the one
 //     buffer) and is read from the HTTP/2 stream (upstream.GRPC.Body), its
 //     trailers passed on to an HTTP/2 or HTTP/3 client after the body
-//     (h2Stream.trailer); a response whose head already has grpc-status
+//     (h2Stream.trailer), to an HTTP/1.1 one after the last chunk
+//     (grpcChunkedTrailers); a response whose head already has grpc-status
 //     (gRPC's trailers-only answer) goes out as one HEADERS frame;
 //   - the connection is kept only with the upstream's keepalive, as in
-//     nginx (a literal address keeps none), for one call at a time.
+//     nginx (a literal address keeps none), for one call at a time;
+//   - a call is not retried once any of it was sent (retryInput): nginx's
+//     request_body_no_buffering; only a REFUSED_STREAM replays the body.
 
 // grpcLocation is a location's gRPC settings, compiled once per site.
 type grpcLocation struct {
@@ -103,8 +106,8 @@ func (x *exchange) buildGrpcHead() {
 
 // grpcRelay prepares the client side of a relayed gRPC response: its
 // trailers after the body, and the head at once unless it is a
-// trailers-only answer (HTTP/2 and HTTP/3 clients; an HTTP/1.x client gets
-// no trailers).
+// trailers-only answer (HTTP/2 and HTTP/3 clients; an HTTP/1.1 client's
+// trailers are grpcChunkedTrailers').
 func (x *exchange) grpcRelay() {
 	if x.h2 == nil {
 		return
