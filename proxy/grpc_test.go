@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -655,23 +656,7 @@ func TestGrpcHTTP1ClientTrailers(t *testing.T) {
 	up := startGrpc(t, "A")
 	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
 `, up)
-	msg := []byte{0x0a, 2, 'h', 'i'} // StringValue "hi"
-	body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := c.Write(append([]byte("POST /test.Echo/Unary HTTP/1.1\r\nHost: localhost\r\nTE: trailers\r\n"+
-		"Content-Type: application/grpc\r\nConnection: close\r\nContent-Length: 9\r\n\r\n"), body...)); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	head, rest, _ := bytes.Cut(resp, []byte("\r\n\r\n"))
+	head, rest, _ := bytes.Cut(grpcHTTP1Call(t, r.addr, "hi"), []byte("\r\n\r\n"))
 	if !bytes.Contains(head, []byte("\r\nTransfer-Encoding: chunked")) || bytes.Contains(bytes.ToLower(head), []byte("\r\ntrailer:")) {
 		t.Errorf("head: want chunked and no Trailer header:\n%s", head)
 	}
@@ -700,5 +685,49 @@ func TestGrpcInvalidHeader(t *testing.T) {
 	}
 	if l := r.elog.String(); !strings.Contains(l, "[error] ") || !strings.Contains(l, " upstream sent invalid header while reading response header from upstream, ") {
 		t.Errorf("no invalid header line in the error log:\n%s", l)
+	}
+}
+
+// grpcHTTP1Call makes a unary call to /test.Echo/Unary as one HTTP/1.1
+// request, head and body in one write, and returns the response as read
+// until the proxy closes (Connection: close).
+func grpcHTTP1Call(t *testing.T, addr, in string) []byte {
+	t.Helper()
+	msg := append([]byte{0x0a, byte(len(in))}, in...) // StringValue{in}
+	body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(append([]byte("POST /test.Echo/Unary HTTP/1.1\r\nHost: localhost\r\nTE: trailers\r\n"+
+		"Content-Type: application/grpc\r\nConnection: close\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// An HTTP/1.1 call whose small body came with its head is one nginx has
+// read whole ("pre-read"): it is retried as any POST, here with
+// non_idempotent (measured: difftest's http1-reset-non-idempotent), where
+// an HTTP/2 call, its body streamed, is not (TestGrpcNoRetryOnceSent).
+func TestGrpcHTTP1PrereadRetried(t *testing.T) {
+	var cl countingListener
+	good := startGrpcOn(t, &cl, echoDesc("B"))
+	r := grpcRig(t, `        - {path: /, grpc_pass: two, grpc_next_upstream: error timeout invalid_header non_idempotent}
+`, refusingH2(t, http2.ErrCodeInternal), good)
+	for i := range 2 { // round robin: one of the two calls meets the refusing server first
+		resp := grpcHTTP1Call(t, r.addr, "p")
+		if !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 ")) || !bytes.Contains(resp, []byte("echo:p from B")) || !bytes.Contains(resp, []byte("\r\ngrpc-status: 0\r\n")) {
+			t.Fatalf("call %d: %q\n%s", i, resp, r.elog.String())
+		}
+	}
+	if !strings.Contains(r.elog.String(), "upstream rejected request with error 2 while reading response header from upstream") {
+		t.Errorf("no rejected line in the error log:\n%s", r.elog.String())
 	}
 }

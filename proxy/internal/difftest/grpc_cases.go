@@ -94,6 +94,8 @@ var grpcCases = []grpcCase{
 		directives: dirs("grpc_next_upstream", "error timeout invalid_header"), calls: []string{"unary:s"}},
 	// An HTTP/1.1 client: the upstream's trailers in the chunked trailer.
 	{name: "http1-client-trailers", servers: []grpcServer{{kind: grpcEcho}}, http1: true, calls: []string{"unary:hi", "unary-note:hi", "unary:fail", "unary:fail-late"}},
+	{name: "http1-reset-non-idempotent", servers: []grpcServer{{kind: grpcReset}, {kind: grpcEcho}}, http1: true,
+		directives: dirs("grpc_next_upstream", "error timeout non_idempotent"), calls: []string{"unary:r"}},
 	// A head with a NUL in a value: "upstream sent invalid header", 502.
 	{name: "invalid-header", servers: []grpcServer{{kind: grpcBadHead}}, calls: []string{"unary:b"},
 		diff: &Difference{Aspects: []Aspect{AspectLog}, Bug: true, Reason: "nginx writes `upstream sent invalid header: \"NAME: VALUE\"` " +
