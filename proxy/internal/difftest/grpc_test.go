@@ -454,6 +454,9 @@ func grpcSession(addr string, calls []string) []string {
 			var st grpc.ClientStream
 			st, err = cc.NewStream(ctx, &grpcEchoDesc.Streams[1], "/test.Echo/Bidi")
 			for _, m := range strings.Split(in, ",") {
+				if m == "BIG" { // 640 KiB
+					m = strings.Repeat("0123456789abcdef", 40<<10)
+				}
 				if err == nil {
 					err = st.SendMsg(wrapperspb.String(m))
 				}
