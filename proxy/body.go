@@ -144,7 +144,7 @@ func (x *exchange) readBody() bool {
 	if x.loc.grpc != nil {
 		// nginx's grpc module never buffers a request body: a client
 		// stream goes to the upstream as it comes (grpc.go).
-		gb := newGrpcBody(cr, int64(cl), lc.ClientBodyBufferSize, x.h2 == nil)
+		gb := newGrpcBody(cr, int64(cl), lc.ClientBodyBufferSize, limit, x.h2 == nil)
 		// An HTTP/1.x body that came with the head is one nginx has
 		// "pre-read" whole: it clears request_body_no_buffering, and the
 		// call is retried as any POST (measured: difftest's

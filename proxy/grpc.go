@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"golang.org/x/net/http2"
 
 	"spillway/proxy/client"
+	"spillway/proxy/errorlog"
 	"spillway/proxy/upstream"
 )
 
@@ -117,6 +119,29 @@ func (x *exchange) grpcRelay() {
 	x.h2.flushHead = len(x.uresp.Header.Peek("Grpc-Status")) == 0
 }
 
+// grpcBodyTooLarge is nginx's check of a streamed request body against
+// client_max_body_size (ngx_http_v2_process_request_body, the chunked
+// parser's for HTTP/1.1): past it, "client intended to send too large
+// chunked body: N bytes" while sending the request to the upstream (N:
+// what had been received by then, its read boundaries those of the
+// client's DATA frames). It reports whether the body went past the limit;
+// the caller answers 413 before the response head, or cuts the
+// response after it.
+func (x *exchange) grpcBodyTooLarge(addr string) bool {
+	gb, ok := x.body.(*grpcBody)
+	if !ok {
+		return false
+	}
+	gb.mu.Lock()
+	n := gb.tooLarge
+	gb.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	x.logPeer(errorlog.Error, upstream.PhaseSend, "client intended to send too large chunked body: "+strconv.FormatInt(n, 10)+" bytes", 0, addr)
+	return true
+}
+
 // grpcChunkedTrailers is nginx's chunked filter for a gRPC answer to an
 // HTTP/1.1 client: the upstream's trailers (grpc-status, grpc-message,
 // custom metadata) follow the last chunk, with their HTTP/2 (lower-case)
@@ -188,10 +213,17 @@ type grpcBody struct {
 	// preread: the whole body came with the head (HTTP/1.x), so nginx
 	// retries the call as any request (retryInput).
 	preread bool
+	// limit is client_max_body_size (0: none), checked as the body comes
+	// (a gRPC client declares no length); tooLarge is what had been
+	// received when a read went past it, 0 before.
+	limit, received, tooLarge int64
 }
 
-func newGrpcBody(src clientReader, size, max int64, shared bool) *grpcBody {
-	b := &grpcBody{src: src, size: size, max: int(min(max, 1<<20)), shared: shared}
+// errBodyTooLarge ends a try's body past client_max_body_size.
+var errBodyTooLarge = errors.New("request body larger than client_max_body_size")
+
+func newGrpcBody(src clientReader, size, max, limit int64, shared bool) *grpcBody {
+	b := &grpcBody{src: src, size: size, max: int(min(max, 1<<20)), shared: shared, limit: limit}
 	b.cond.L = &b.mu
 	return b
 }
@@ -273,6 +305,16 @@ func (t *grpcTry) Read(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	b.reading = false
 	b.cond.Broadcast()
+	b.received += int64(n)
+	if b.limit > 0 && b.received > b.limit && b.tooLarge == 0 {
+		b.tooLarge = b.received
+	}
+	if b.tooLarge > 0 {
+		// nginx checks each read before it passes it on: nothing of it
+		// goes upstream, and the stream is cut.
+		b.overflow, b.kept = true, nil
+		return 0, errBodyTooLarge
+	}
 	if n > 0 {
 		if !b.overflow && len(b.kept)+n <= b.max {
 			b.kept = append(b.kept, p[:n]...)

@@ -731,3 +731,40 @@ func TestGrpcHTTP1PrereadRetried(t *testing.T) {
 		t.Errorf("no rejected line in the error log:\n%s", r.elog.String())
 	}
 }
+
+// client_max_body_size on a streamed body (a gRPC client declares no
+// length), checked as it comes, as nginx: past it before the response
+// head, 413; after the head (a bidi stream in lock step), the client's
+// stream is reset. Both with nginx's line "while sending request to
+// upstream" (measured: difftest's client-stream-over-max-body and
+// bidi-upload-over-max-body).
+func TestGrpcStreamedBodyTooLarge(t *testing.T) {
+	up := startGrpc(t, "A")
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}", client_max_body_size: 1k}
+`, up)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	_, err := unary(ctx, cc, strings.Repeat("u", 2000))
+	if st, _ := status.FromError(err); !strings.Contains(st.Message(), "413") {
+		t.Fatalf("unary past the limit: %v, want HTTP 413", err)
+	}
+	st, err := cc.NewStream(ctx, &echoDesc("").Streams[0], "/test.Echo/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SendMsg(wrapperspb.String(strings.Repeat("a", 600))); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+		t.Fatalf("first message, within the limit: %v", err)
+	}
+	_ = st.SendMsg(wrapperspb.String(strings.Repeat("b", 600)))
+	err = st.RecvMsg(new(wrapperspb.StringValue))
+	if s, _ := status.FromError(err); s.Code() != codes.Internal {
+		t.Fatalf("second message, past the limit: %v, want the stream reset (Internal)", err)
+	}
+	testutil.Eventually(t, "two lines", 5*time.Second, func() bool {
+		return strings.Count(r.elog.String(), "client intended to send too large chunked body: ") == 2 &&
+			strings.Count(r.elog.String(), " bytes while sending request to upstream, ") == 2
+	})
+}

@@ -288,6 +288,11 @@ func (x *exchange) tryOnce() tryOutcome {
 		return x.answered(pr, a)
 	}
 
+	if x.grpcBodyTooLarge(pr.Addr()) { // a streamed gRPC body past client_max_body_size
+		x.record(pr, 0, a)
+		x.page(fasthttp.StatusRequestEntityTooLarge)
+		return tryDone
+	}
 	var ce *clientReadError
 	if errors.As(ue.Err, &ce) {
 		// The client's body broke off while it was being streamed to the
