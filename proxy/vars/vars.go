@@ -235,6 +235,7 @@ const (
 	kSSLProtocol
 	kSSLCipher
 	kSSLServerName
+	kSSLSessionReused
 	kSSLClientVerify // the $ssl_client_ variables (sslclient.go)
 	kSSLClientSDN
 	kSSLClientIDN
@@ -286,7 +287,8 @@ var names = map[string]kind{
 	"connection": kConnection, "connection_requests": kConnectionRequests,
 	"pid": kPID, "hostname": kHostname, "nginx_version": kNginxVersion,
 	"ssl_protocol": kSSLProtocol, "ssl_cipher": kSSLCipher, "ssl_server_name": kSSLServerName,
-	"ssl_client_verify": kSSLClientVerify, "ssl_client_s_dn": kSSLClientSDN, "ssl_client_i_dn": kSSLClientIDN,
+	"ssl_session_reused": kSSLSessionReused,
+	"ssl_client_verify":  kSSLClientVerify, "ssl_client_s_dn": kSSLClientSDN, "ssl_client_i_dn": kSSLClientIDN,
 	"ssl_client_serial": kSSLClientSerial, "ssl_client_fingerprint": kSSLClientFingerprint,
 	"ssl_client_cert": kSSLClientCert, "ssl_client_raw_cert": kSSLClientRawCert,
 	"ssl_client_escaped_cert": kSSLClientEscapedCert, "ssl_client_v_start": kSSLClientVStart,
@@ -723,6 +725,14 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	case kSSLServerName:
 		if t := x.TLS(); t != nil {
 			dst = append(dst, t.ServerName...)
+		}
+	case kSSLSessionReused: // nginx: "r" when the session was resumed, else "."
+		if t := x.TLS(); t != nil {
+			if t.DidResume {
+				dst = append(dst, 'r')
+			} else {
+				dst = append(dst, '.')
+			}
 		}
 	case kSSLClientVerify, kSSLClientSDN, kSSLClientIDN, kSSLClientSerial, kSSLClientFingerprint, kSSLClientCert,
 		kSSLClientRawCert, kSSLClientEscapedCert, kSSLClientVStart, kSSLClientVEnd, kSSLClientVRemain:
