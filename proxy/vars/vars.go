@@ -77,6 +77,9 @@ type Request struct {
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
 	BodyLength int64
+	// Body appends $request_body to dst; false (or a nil Body) = not
+	// found: nginx has the value only for a body read whole into memory.
+	Body       func(dst []byte) ([]byte, bool)
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
 	RemoteUser string // $remote_user; spillway has no auth yet: ""
@@ -236,6 +239,7 @@ const (
 	kSSLCipher
 	kSSLServerName
 	kSSLSessionReused
+	kRequestBody
 	kSSLClientVerify // the $ssl_client_ variables (sslclient.go)
 	kSSLClientSDN
 	kSSLClientIDN
@@ -277,7 +281,7 @@ var names = map[string]kind{
 	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS, "http3": kHTTP3,
 	"request": kRequest, "request_method": kRequestMethod, "request_uri": kRequestURI,
 	"uri": kURI, "document_uri": kURI, "args": kArgs, "query_string": kArgs, "is_args": kIsArgs,
-	"request_length": kRequestLength, "request_id": kRequestID,
+	"request_length": kRequestLength, "request_body": kRequestBody, "request_id": kRequestID,
 	"content_type": kContentType, "content_length": kContentLength,
 	"document_root": kDocumentRoot, "realpath_root": kDocumentRoot, "request_filename": kRequestFilename,
 	"proxy_host": kProxyHost, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
@@ -659,6 +663,11 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		} else if h := x.Header(); h != nil {
 			dst = append(dst, header(h, "content-length")...)
 		}
+	case kRequestBody:
+		if r := x.Request(); r.Body != nil {
+			return r.Body(dst)
+		}
+		return dst, false
 	case kDocumentRoot:
 		dst = append(dst, x.Request().Root...)
 	case kRequestFilename:

@@ -434,3 +434,27 @@ func TestMapNamedCaptures(t *testing.T) {
 		t.Errorf("/123: %q", got)
 	}
 }
+
+// $request_body is what Request.Body gives; without it (no body read, or
+// one nginx would not hold in memory) the variable is not found, which a
+// log writes as "-", and an empty body is found and empty.
+func TestRequestBody(t *testing.T) {
+	x := testExchange(t)
+	v := mustCompile(t, "[$request_body]", nil)
+	found := func() (string, []bool) {
+		var fs []bool
+		out := v.AppendEscaped(nil, x, func(dst []byte, start int, f bool) []byte { fs = append(fs, f); return dst })
+		return string(out), fs
+	}
+	if got, fs := found(); got != "[]" || len(fs) != 1 || fs[0] {
+		t.Errorf("no body: %q found=%v, want [] not found", got, fs)
+	}
+	x.req.Body = func(dst []byte) ([]byte, bool) { return append(dst, "a=1&b=2"...), true }
+	if got, fs := found(); got != "[a=1&b=2]" || !fs[0] {
+		t.Errorf("a body in memory: %q found=%v", got, fs)
+	}
+	x.req.Body = func(dst []byte) ([]byte, bool) { return dst, true }
+	if got, fs := found(); got != "[]" || !fs[0] {
+		t.Errorf("an empty body: %q found=%v, want found and empty", got, fs)
+	}
+}
