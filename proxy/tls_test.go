@@ -251,8 +251,9 @@ http:
 // "ssl" belongs to the address, as in nginx: a server listening there
 // without it is served over TLS too, with its own certificate when the
 // client names it (SNI), else with the default server's (nginx keeps the
-// default's SSL context); the request is still routed by Host. The
-// default server of an ssl address needs a certificate (nginx -t).
+// default's SSL context; of its own ssl_* only the request-level check of
+// ssl_verify_client applies); the request is still routed by Host. The default server of an ssl
+// address needs a certificate (nginx -t).
 func TestTLSAddressSharedWithoutSSL(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t, "Test CA")
@@ -277,12 +278,13 @@ http:
       locations: [{path: /, proxy_pass: "http://{U1}"}]
     - listen: ["127.0.0.1:0"]
       server_name: [c.test]
+      ssl_verify_client: on # without a certificate: no CA needed, the request-level check only (nginx)
       locations: [{path: /, proxy_pass: "http://{U2}"}]
 `, ac, ak, bc, bk), plainOrigin(t, "A"), plainOrigin(t, "B"), plainOrigin(t, "C"))
 
 	for _, tc := range []struct{ sni, cn, body string }{
 		{"b.test", "b.test", "B /x"},
-		{"c.test", "a.test", "C /x"}, // no certificate of its own: the default server's
+		{"c.test", "a.test", ""}, // no certificate of its own: the default server's handshake, then its own ssl_verify_client
 		{"a.test", "a.test", "A /x"},
 	} {
 		c, err := tls.Dial("tcp", r.addr, &tls.Config{ServerName: tc.sni, RootCAs: ca.pool(), InsecureSkipVerify: tc.sni == "c.test"})
@@ -298,7 +300,10 @@ http:
 			t.Fatalf("SNI %q: %v", tc.sni, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || string(b) != tc.body {
+		switch {
+		case tc.body == "" && (resp.StatusCode != 400 || !strings.Contains(string(b), "No required SSL certificate was sent")):
+			t.Errorf("SNI %q: %d %q, want nginx's 400 No required SSL certificate was sent", tc.sni, resp.StatusCode, b)
+		case tc.body != "" && (resp.StatusCode != 200 || string(b) != tc.body):
 			t.Errorf("SNI %q: %d %q, want 200 %q", tc.sni, resp.StatusCode, b, tc.body)
 		}
 		c.Close()

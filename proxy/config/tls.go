@@ -234,11 +234,23 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 		}
 		t.Curves = cs
 	}
-	resolveClientTLS(&d.sslClientDirectives, &t, p)
 	certs, keys := d.SSLCertificate.or(nil), d.SSLCertificateKey.or(nil)
 	if len(certs) == 0 {
-		return t // needed by the default server of the address only (checkSSLAddresses)
+		// Needed by the default server of the address only
+		// (checkSSLAddresses). Without one nginx makes no SSL context for
+		// the server: the default server's handshake serves it, its CA
+		// files are neither checked nor read, and only the request-level
+		// check of ssl_verify_client applies (no certificate: 400).
+		if mode := d.SSLVerifyClient.or("off"); mode != "off" {
+			m, ok := verifyClientModes[mode]
+			if !ok {
+				p.add(d.SSLVerifyClient.at(), `invalid value %q in "ssl_verify_client": use on, off, optional or optional_no_ca`, mode)
+			}
+			t.ClientVerify = ClientVerify{Mode: m, Roots: x509.NewCertPool()}
+		}
+		return t
 	}
+	resolveClientTLS(&d.sslClientDirectives, &t, p)
 	for i, cf := range certs {
 		if i >= len(keys) {
 			p.add(d.SSLCertificate.at(), `no "ssl_certificate_key" is defined for certificate %q`, cf)
