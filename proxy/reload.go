@@ -475,7 +475,7 @@ type sharedLog struct {
 }
 
 // acquire opens (or shares) every access log of s, at the server and the
-// location levels, and fills s.access. On failure nothing is held.
+// location levels (an if block's too), and fills s.access. On failure nothing is held.
 func (ls *logSet) acquire(s *site) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -493,6 +493,9 @@ func (ls *logSet) acquire(s *site) error {
 		all = append(all, sc.AllAccessLogs()...)
 		for _, l := range sc.AllLocations() {
 			all = append(all, l.AccessLogs...)
+			for _, in := range l.IfLocations() { // "if in location": its own access_log
+				all = append(all, in.AccessLogs...)
+			}
 		}
 	}
 	fail := func(err error) error {
