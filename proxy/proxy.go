@@ -422,8 +422,9 @@ func (x *exchange) finish() {
 	}
 	x.site.writeAccess(x.accessLogs(), x)
 	if x.body != nil {
-		// After the access log, which reads its size ($request_length):
-		// a closed buffered body is back in its pool, another request's.
+		// After the log line: $request_body reads it, $request_length its
+		// size, and a closed buffered body is back in its pool, another
+		// request's.
 		_ = x.body.Close()
 	}
 	release(x.connHeld) // limit_conn (limitconn.go)
