@@ -213,7 +213,10 @@ type OpenOptions struct {
 // reused only by a location with the same TLS settings (upstream_tls.go).
 // On success a.Conn carries the in-flight count until it is closed or
 // kept (Conn.Keep); on failure the count is given back and a.Conn is nil.
-func (t *Transport) Open(ctx context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
+// ctx is called only when a connection is dialled: a request's context
+// costs a registration with its parent, which a reused connection does
+// not need (BenchmarkProxy).
+func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
 	*a = Attempt{Start: time.Now()}
 	pr.group.acquire(pr)
 	if !o.Fresh {
@@ -227,7 +230,7 @@ func (t *Transport) Open(ctx context.Context, a *Attempt, pr *Peer, o OpenOption
 		}
 	}
 	if a.Conn == nil {
-		uc, err := t.dial(ctx, pr, o.ConnectTimeout, o.HeaderBuffer, o.TLS)
+		uc, err := t.dial(ctx(), pr, o.ConnectTimeout, o.HeaderBuffer, o.TLS)
 		if err != nil {
 			pr.group.done(pr)
 			return err
