@@ -373,12 +373,24 @@ type clientConn struct {
 	active atomic.Bool
 	head   client.HeadLF // the first request head's bare LFs (package client)
 	closed atomic.Bool   // Close ran: HTTP/2's server and fasthttp both close it
+	wrote  atomic.Bool   // written since the last read: the next read yields first (Read)
 }
 
 // Read is what fasthttp reads on a plain connection: the first head with
 // its bare LFs made CRLF (client.HeadLF), then the bytes as they come, after a
 // PROXY protocol header (proxyproto.go).
-func (c *clientConn) Read(b []byte) (int, error) { return c.head.Read(c.readRaw, b) }
+func (c *clientConn) Read(b []byte) (int, error) {
+	if c.wrote.Load() && c.wrote.Swap(false) {
+		yieldBeforeRead()
+	}
+	return c.head.Read(c.readRaw, b)
+}
+
+// Write marks the connection as written for the next Read.
+func (c *clientConn) Write(b []byte) (int, error) {
+	c.wrote.Store(true)
+	return c.TCPConn.Write(b)
+}
 
 // Close closes the socket before anything else, and a second Close (a hard
 // stop's CloseAll racing the request's own) closes it too before it

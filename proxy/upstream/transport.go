@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -325,6 +326,14 @@ func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 // (it accepts header names with spaces, CL together with TE, ...).
 func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) *Error {
 	c := a.Conn
+	if c.br.Buffered() == 0 {
+		// The request has just been sent: let the other runnable
+		// goroutines go first, so that the read finds the answer instead
+		// of EAGAIN and a park in the poller (one read(2) and two
+		// scheduler switches per request at load; the client side does
+		// the same, proxy.yieldBeforeRead).
+		runtime.Gosched()
+	}
 	for {
 		head, err := peekHead(c.br)
 		if err != nil {
