@@ -224,8 +224,15 @@ func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
 		DisablePreParseMultipartForm:  true,
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{p},
-		ConnState:                     p.connState,
+		// No clock read per request for RequestCtx.Time, which nothing
+		// here uses ($request_time counts from the exchange's start): a
+		// read costs 100-200 ns on the VMs measured (about 1% of a 1 KiB
+		// GET). Idle connections are then stamped from fasthttp's
+		// per-second clock, which Shutdown's idle sweep only compares to
+		// now.
+		LazyRequestTime: true,
+		Logger:          fasthttpLogger{p},
+		ConnState:       p.connState,
 	}
 }
 
