@@ -48,6 +48,8 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -88,7 +90,7 @@ func http2Address(vhosts []*vhost, addr string) bool {
 
 func (p *Proxy) newH2Server(s *site, vhosts []*vhost) *h2Server {
 	c := vhosts[0].conf.HTTP2
-	h := &h2Server{streamServer: streamServer{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize), proto: "HTTP/2.0"},
+	h := &h2Server{streamServer: streamServer{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize), proto: "HTTP/2.0", reqs: &sync.Pool{}},
 		maxRequests: vhosts[0].conf.KeepaliveRequests}
 	h.hs = &http.Server{MaxHeaderBytes: c.MaxHeaderBytes, IdleTimeout: c.IdleTimeout,
 		ErrorLog: log.New(h2Log{p}, "", 0)}
@@ -158,6 +160,54 @@ type streamServer struct {
 	vhosts []*vhost
 	chunk  int    // the largest DATA frame (http2_chunk_size; HTTP/3: 16k)
 	proto  string // "HTTP/2.0" or "HTTP/3.0": $server_protocol, the access log
+	// reqs keeps the per-stream state (*streamReq) for the next stream,
+	// as fasthttp keeps a connection's RequestCtx for its next request:
+	// the request head's parsed slices and the body's frame buffer are
+	// reused instead of allocated per stream. nil: one per stream (HTTP/3).
+	reqs *sync.Pool
+}
+
+// streamReq is what one stream needs besides the stream itself: the
+// RequestCtx the lifecycle runs on, the request head rendered for fasthttp
+// and its reader, and the buffer a streamed body's frames are gathered in.
+type streamReq struct {
+	ctx   fasthttp.RequestCtx
+	head  []byte
+	names []string
+	rd    bytes.Reader
+	br    *bufio.Reader
+	frame []byte // h2Writer's buf, http2_chunk_size
+}
+
+func (h *streamServer) getReq() *streamReq {
+	if h.reqs != nil {
+		if q, ok := h.reqs.Get().(*streamReq); ok {
+			return q
+		}
+	}
+	return &streamReq{}
+}
+
+// putReq keeps q for the next stream once the lifecycle is done with its
+// RequestCtx, as fasthttp reuses a connection's RequestCtx for its next
+// request: the response was written in full and the exchange finished.
+// With an inline body the RequestCtx is reused; a body stream stays in it
+// (fasthttp has no way to drop one without closing it again, and a spooled
+// one is back in its pool by then), so that RequestCtx is left to the
+// collector and only the buffers are kept. Not after a hijack or a reset
+// stream (write panics).
+func (h *streamServer) putReq(q *streamReq, streamed bool) {
+	if h.reqs == nil {
+		return
+	}
+	if streamed {
+		h.reqs.Put(&streamReq{head: q.head, names: q.names, br: q.br, frame: q.frame})
+		return
+	}
+	q.ctx.Request.Reset()
+	q.ctx.Response.Reset()
+	q.ctx.HijackSetNoResponse(false)
+	h.reqs.Put(q)
 }
 
 // serveStream runs one stream's request through Proxy.serve and writes the
@@ -166,13 +216,20 @@ type streamServer struct {
 // connection gets GOAWAY with its response (nginx since 1.19.7).
 func (h *streamServer) serveStream(c net.Conn, w http.ResponseWriter, r *http.Request, last bool) {
 	st := &h2Stream{conn: c, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
-	var ctx fasthttp.RequestCtx
+	q := h.getReq()
+	ctx := &q.ctx
 	ctx.Init2(st, fasthttpLogger{h.p}, false)
 	ctx.Response.Header.SetNoDefaultContentType(true)
 	req := &ctx.Request
 	req.Header.DisableNormalizing()
-	head := requestHead(r)
-	if err := req.Header.Read(bufio.NewReaderSize(bytes.NewReader(head), len(head))); err != nil {
+	q.head, q.names = appendRequestHead(q.head[:0], q.names[:0], r)
+	q.rd.Reset(q.head)
+	if q.br == nil || q.br.Size() < len(q.head) {
+		q.br = bufio.NewReaderSize(&q.rd, max(len(q.head), 4<<10))
+	} else {
+		q.br.Reset(&q.rd)
+	}
+	if err := req.Header.Read(q.br); err != nil {
 		// http2 checked every name and value; a head fasthttp cannot
 		// parse is a request nginx refuses too.
 		st.w.WriteHeader(http.StatusBadRequest)
@@ -180,18 +237,22 @@ func (h *streamServer) serveStream(c net.Conn, w http.ResponseWriter, r *http.Re
 	}
 	req.Header.SetProtocol(h.proto)
 	if r.ContentLength != 0 { // -1: DATA frames of no declared length
-		req.SetBodyStream(r.Body, int(r.ContentLength))
+		// Without Close: fasthttp's Reset (putReq) would close the
+		// stream's body from the handler, which nothing did before.
+		req.SetBodyStream(struct{ io.Reader }{r.Body}, int(r.ContentLength))
 	}
-	h.p.serve(&ctx, h.s, h.vhosts)
-	h.write(st, &ctx, last)
+	h.p.serve(ctx, h.s, h.vhosts)
+	h.putReq(q, h.write(st, q, last))
 }
 
 // write sends ctx.Response on the stream, as fasthttp's writeResponse
 // does on a connection, and ends a body stream (Close, then CloseWithError
 // with the write's error) so that a streamed exchange finishes. A stream
 // the lifecycle closed (return 444, closeSilently) or whose body failed
-// after the head ends with RST_STREAM.
-func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) {
+// after the head ends with RST_STREAM. It reports whether the response
+// had a body stream (putReq).
+func (h *streamServer) write(st *h2Stream, q *streamReq, last bool) (streamed bool) {
+	ctx := &q.ctx
 	resp := &ctx.Response
 	body := resp.BodyStream()
 	if st.reset.Load() || ctx.Hijacked() {
@@ -201,12 +262,34 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 		panic(http.ErrAbortHandler) // RST_STREAM, and http2 says nothing of it
 	}
 	hdr := st.w.Header()
+	// The values go in one string and their one-element slices in one
+	// array: two allocations for the whole head, not two per field.
+	var n, size int
+	for _, v := range resp.Header.All() {
+		n, size = n+1, size+len(v)
+	}
+	vals := make([]string, 0, n)
+	all := make([]byte, 0, size)
+	for _, v := range resp.Header.All() {
+		all = append(all, v...)
+	}
+	str, off := string(all), 0
 	for k, v := range resp.Header.All() {
-		name := http.CanonicalHeaderKey(string(k)) // the wire has them in lower case anyway
+		name, ok := h2CommonNames[string(k)] // no allocation for the usual names
+		if !ok {
+			name = http.CanonicalHeaderKey(string(k)) // the wire has them in lower case anyway
+		}
+		val := str[off : off+len(v)]
+		off += len(v)
 		if connectionSpecific(name) {
 			continue
 		}
-		hdr[name] = append(hdr[name], string(v))
+		if have := hdr[name]; have != nil {
+			hdr[name] = append(have, val)
+			continue
+		}
+		vals = append(vals, val)
+		hdr[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // none, as nginx: http2 would sniff one
@@ -239,15 +322,19 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 		if body != nil {
 			endBody(body, nil)
 		}
-		return
+		return body != nil
 	}
 	if body == nil {
 		// The whole body: http2 sends it, in frames of its own size,
-		// with END_STREAM when the handler returns.
+		// with END_STREAM when the handler returns (http2 copies what
+		// it keeps, so ctx's body is free once Write returns).
 		_, _ = st.w.Write(resp.Body())
-		return
+		return false
 	}
-	_, err := io.Copy(&h2Writer{st: st, chunk: h.chunk, buf: make([]byte, 0, h.chunk)}, body)
+	if cap(q.frame) < h.chunk {
+		q.frame = make([]byte, 0, h.chunk)
+	}
+	_, err := io.Copy(&h2Writer{st: st, chunk: h.chunk, buf: q.frame[:0]}, body)
 	if err == nil && st.trailer != nil {
 		for k, vs := range st.trailer() { // gRPC's grpc-status, grpc-message (grpc.go)
 			hdr[http.TrailerPrefix+k] = vs
@@ -257,28 +344,23 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 	if err != nil {
 		panic(http.ErrAbortHandler) // the client has a short body: reset the stream
 	}
+	return true
 }
 
-// requestHead renders the stream's request as an HTTP/1.1 head for
-// fasthttp to parse: the lifecycle reads the header fields in their order
-// from the raw head (client.Check, appendHead, $request_length)
-// as it does for HTTP/1.x. :authority is the Host, as nginx makes it; the
-// names are Go's canonical form of HTTP/2's lower-case ones, and
-// http.Header has lost their order, so they go in one stable order.
-func requestHead(r *http.Request) []byte {
-	names := make([]string, 0, len(r.Header))
-	n := len(r.Method) + len(r.RequestURI) + len(r.Host) + 32
-	for name, vs := range r.Header {
-		if name == "Host" {
-			continue
-		}
-		names = append(names, name)
-		for _, v := range vs {
-			n += len(name) + len(v) + 4
+// appendRequestHead renders the stream's request as an HTTP/1.1 head for
+// fasthttp to parse, appended to b (names is scratch space): the lifecycle
+// reads the header fields in their order from the raw head (client.Check,
+// appendHead, $request_length) as it does for HTTP/1.x. :authority is the
+// Host, as nginx makes it; the names are Go's canonical form of HTTP/2's
+// lower-case ones, and http.Header has lost their order, so they go in one
+// stable order.
+func appendRequestHead(b []byte, names []string, r *http.Request) ([]byte, []string) {
+	for name := range r.Header {
+		if name != "Host" {
+			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
-	b := make([]byte, 0, n)
 	b = append(append(append(append(b, r.Method...), ' '), r.RequestURI...), " HTTP/1.1\r\n"...)
 	b = append(append(append(b, "Host: "...), r.Host...), "\r\n"...)
 	for _, name := range names {
@@ -286,8 +368,25 @@ func requestHead(r *http.Request) []byte {
 			b = append(append(append(append(b, name...), ": "...), v...), "\r\n"...)
 		}
 	}
-	return append(b, "\r\n"...)
+	return append(b, "\r\n"...), names
 }
+
+// h2CommonNames maps the usual response header names, as fasthttp keeps
+// them, to Go's canonical form without an allocation per field (write).
+var h2CommonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"Accept-Ranges", "Age", "Cache-Control", "Connection", "Content-Disposition",
+		"Content-Encoding", "Content-Language", "Content-Length", "Content-Location", "Content-Range",
+		"Content-Security-Policy", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive", "Last-Modified",
+		"Link", "Location", "Pragma", "Retry-After", "Server", "Set-Cookie", "Strict-Transport-Security",
+		"Transfer-Encoding", "Vary", "Www-Authenticate", "X-Content-Type-Options", "X-Frame-Options"} {
+		m[n] = n
+		m[strings.ToLower(n)] = n
+	}
+	m["ETag"] = "Etag"
+	m["WWW-Authenticate"] = "Www-Authenticate"
+	return m
+}()
 
 var errStreamReset = errors.New("stream reset")
 
