@@ -121,13 +121,84 @@ func (h *h2Server) serveConn(c net.Conn) error {
 		cc.head.Stop() // frames from here on, not a head to fix (package client)
 	}
 	var streams atomic.Int64
-	h.srv.ServeConn(sc, &http2.ServeConnOpts{
+	pc := &h2Conn{Conn: sc, prog: &h2Progress{}}
+	var hc net.Conn = pc
+	if _, ok := sc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		hc = h2TLSConn{pc} // http2 checks the TLS state through it
+	}
+	h.srv.ServeConn(hc, &http2.ServeConnOpts{
 		BaseConfig: h.hs,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.serveStream(c, w, r, streams.Add(1) >= int64(h.maxRequests))
+			h.serveStreamOn(c, pc.prog, w, r, streams.Add(1) >= int64(h.maxRequests))
 		}),
 	})
 	return nil
+}
+
+// h2Conn is the connection as http2 writes to it: it counts the writes,
+// so that a stream waiting to send a frame can tell a closed window or a
+// client that stopped reading from a connection busy with the other
+// streams' frames (h2Writer.frame).
+type h2Conn struct {
+	net.Conn
+	prog *h2Progress
+}
+
+func (c *h2Conn) Write(p []byte) (int, error) {
+	c.prog.writing.Store(time.Now().UnixNano())
+	n, err := c.Conn.Write(p)
+	c.prog.last.Store(time.Now().UnixNano())
+	c.prog.writing.Store(0)
+	c.prog.writes.Add(1)
+	return n, err
+}
+
+// h2TLSConn is an h2Conn over TLS.
+type h2TLSConn struct{ *h2Conn }
+
+func (c h2TLSConn) ConnectionState() tls.ConnectionState {
+	return c.Conn.(interface{ ConnectionState() tls.ConnectionState }).ConnectionState()
+}
+
+// h2Progress is what an HTTP/2 connection's writes to its socket have
+// done, for the streams' stall checks. http2 writes one frame (or one
+// flush) at a time.
+type h2Progress struct {
+	writes  atomic.Uint64 // socket writes completed
+	writing atomic.Int64  // when the write in progress began (UnixNano); 0: none
+	last    atomic.Int64  // when the last write ended (UnixNano)
+	pending atomic.Int32  // body frames handed to http2 and not written yet (h2Writer)
+}
+
+// stalled says whether a body frame handed to http2 at since (UnixNano),
+// when the connection had completed mark writes, and still waiting at now,
+// waits on its client rather than its turn:
+//   - a write to the socket has been blocked for h2StallAfter: the client
+//     does not read (as a full socket buffer for HTTP/1.1);
+//   - the connection has written h2StallWrites times meanwhile: round-robin
+//     scheduling would have sent the frame long before if the stream's
+//     window were open;
+//   - the connection has written nothing for h2StallAfter (since the frame
+//     was handed over), and no other stream has a body frame waiting:
+//     nothing is ahead of the frame, so the window (the stream's or the
+//     connection's) is closed;
+//   - the connection has written nothing for h2StallIdle: the windows of
+//     all its waiting streams are closed.
+//
+// Otherwise the frame is waiting behind the other streams' frames on a
+// busy connection, which a proxy short of CPU makes long (h2StallAfter).
+func (pr *h2Progress) stalled(since int64, mark uint64, now int64) bool {
+	if w := pr.writing.Load(); w != 0 && now-w >= int64(h2StallAfter) {
+		return true
+	}
+	if pr.writes.Load()-mark >= h2StallWrites {
+		return true
+	}
+	if pr.writing.Load() != 0 {
+		return false // the connection is writing: its turn may come
+	}
+	quiet := now - max(pr.last.Load(), since) // nothing written for that long
+	return quiet >= int64(h2StallIdle) || quiet >= int64(h2StallAfter) && pr.pending.Load() <= 1
 }
 
 // h2Log routes http2's own messages (a client's protocol error, a flood
@@ -215,7 +286,13 @@ func (h *streamServer) putReq(q *streamReq, streamed bool) {
 // last says the stream is the connection's keepalive_requests-th: the
 // connection gets GOAWAY with its response (nginx since 1.19.7).
 func (h *streamServer) serveStream(c net.Conn, w http.ResponseWriter, r *http.Request, last bool) {
-	st := &h2Stream{conn: c, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
+	h.serveStreamOn(c, nil, w, r, last)
+}
+
+// serveStreamOn is serveStream on an HTTP/2 connection whose writes prog
+// counts (nil: HTTP/3, whose frames count as stalled by time alone).
+func (h *streamServer) serveStreamOn(c net.Conn, prog *h2Progress, w http.ResponseWriter, r *http.Request, last bool) {
+	st := &h2Stream{conn: c, prog: prog, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
 	q := h.getReq()
 	ctx := &q.ctx
 	ctx.Init2(st, fasthttpLogger{h.p}, false)
@@ -429,7 +506,8 @@ func itoa(n int) string {
 // the request body, send_timeout on the response), and Close resets the
 // stream. It is never read or written as a socket.
 type h2Stream struct {
-	conn  net.Conn // the client connection: TLS, h2c, or QUIC (quicConn)
+	conn  net.Conn    // the client connection: TLS, h2c, or QUIC (quicConn)
+	prog  *h2Progress // its writes (HTTP/2; nil for HTTP/3)
 	w     http.ResponseWriter
 	rc    *http.ResponseController
 	reset atomic.Bool // Close: the stream ends with RST_STREAM
@@ -481,12 +559,23 @@ func (s *h2Stream) tlsState() *tls.ConnectionState {
 // as it comes. A frame that blocks is a closed flow-control window: a
 // buffered response's spool hears of it (SetStalled).
 type h2Writer struct {
-	st      *h2Stream
-	chunk   int
-	buf     []byte      // gathers slices smaller than a chunk
-	stall   *time.Timer // fires when a frame waits too long (frame)
-	stalled atomic.Bool // the timer said so to the spool
+	st    *h2Stream
+	chunk int
+	buf   []byte      // gathers slices smaller than a chunk
+	stall *time.Timer // checks a frame that waits too long (frame)
+	// The frame in flight, for the timer: when it was handed over, the
+	// connection's write count then, and whether it was reported stalled.
+	since atomic.Int64
+	mark  atomic.Uint64
+	state atomic.Int32 // frameWaiting, frameStalling, frameStalled, frameDone
 }
+
+const (
+	frameWaiting  int32 = iota // handed to http2, not written yet
+	frameStalling              // the timer is telling the spool
+	frameStalled               // the spool has been told
+	frameDone                  // written
+)
 
 func (w *h2Writer) Write(p []byte) (int, error) {
 	n, err := w.WriteVec([][]byte{p})
@@ -531,19 +620,21 @@ func (w *h2Writer) WriteVec(bufs [][]byte) (int64, error) {
 // frame hands one DATA frame's bytes to http2 (p is at least http2's own
 // 4k buffer, or the last bytes of a write: either way one frame).
 //
-// http2 returns once the frame is written, which takes a moment on a busy
-// connection even when the stream's window is open: only a frame still
-// waiting after h2StallAfter counts as a closed window (or a client that
-// stopped reading the connection), and tells the spool the stream is
-// stalled until it goes out.
+// http2 returns once the frame is written, which takes a while on a busy
+// connection even when the stream's window is open: a frame counts as
+// stalled (the spool hears of it until it goes out) only once it has
+// waited h2StallAfter and the connection's writes say that it waits on its
+// client, not its turn (h2Progress.stalled; HTTP/3: the wait alone).
 func (w *h2Writer) frame(p []byte) error {
 	if w.st.spool != nil {
+		w.since.Store(time.Now().UnixNano())
+		if pr := w.st.prog; pr != nil {
+			w.mark.Store(pr.writes.Load())
+			pr.pending.Add(1)
+		}
+		w.state.Store(frameWaiting)
 		if w.stall == nil {
-			sp := w.st.spool
-			w.stall = time.AfterFunc(h2StallAfter, func() {
-				w.stalled.Store(true)
-				sp.SetStalled(true)
-			})
+			w.stall = time.AfterFunc(h2StallAfter, w.check)
 		} else {
 			w.stall.Reset(h2StallAfter)
 		}
@@ -552,26 +643,69 @@ func (w *h2Writer) frame(p []byte) error {
 	if err == nil && len(p) < 4<<10 {
 		err = w.st.rc.Flush() // http2 kept it in its buffer
 	}
-	if w.stall != nil && !w.stall.Stop() {
-		// The timer fired, or is firing: wait for it to have said so,
-		// then take it back.
-		for !w.stalled.Load() {
-			runtime.Gosched()
+	if w.st.spool != nil {
+		if pr := w.st.prog; pr != nil {
+			pr.pending.Add(-1)
 		}
-		w.stalled.Store(false)
-		w.st.spool.SetStalled(false)
+		if !w.state.CompareAndSwap(frameWaiting, frameDone) {
+			// The timer said so, or is saying so: wait for it to have
+			// told the spool, then take it back.
+			for w.state.Load() != frameStalled {
+				runtime.Gosched()
+			}
+			w.st.spool.SetStalled(false)
+			w.state.Store(frameDone)
+		}
+		w.stall.Stop()
 	}
 	return err
 }
 
+// check is the stall timer's: the frame in flight has waited h2StallAfter
+// (or longer); it is stalled, or checked again after h2StallAfter.
+func (w *h2Writer) check() {
+	if w.state.Load() != frameWaiting {
+		return
+	}
+	now := time.Now().UnixNano()
+	since := w.since.Load()
+	if wait := now - since; wait < int64(h2StallAfter) {
+		w.stall.Reset(h2StallAfter - time.Duration(wait)) // armed for an earlier frame
+		return
+	}
+	if pr := w.st.prog; pr != nil && !pr.stalled(since, w.mark.Load(), now) {
+		w.stall.Reset(h2StallAfter)
+		return
+	}
+	if w.state.CompareAndSwap(frameWaiting, frameStalling) {
+		w.st.spool.SetStalled(true)
+		w.state.Store(frameStalled)
+	}
+}
+
 // h2StallAfter is how long a DATA frame may wait to be written before the
-// stream counts as stalled. Counting every frame in flight as a stall
+// stream can count as stalled. Counting every frame in flight as a stall
 // spilled 99.5% of 64k responses under h2load -c 64 -m 10 on a loaded
 // 2-core machine (nginx: none); with 20ms, 13% (those whose client, h2load
-// reading 64 connections with one thread, fell behind). A closed window
-// keeps the frame waiting for good, so the stream spills h2StallAfter +
-// proxy_spill_grace after its client stopped reading.
+// reading 64 connections with one thread, fell behind), and 39% in a later
+// run on a busier machine, where a frame waited more than that for its turn
+// on the connection; with the connection's writes asked too (h2Progress),
+// see docs/measured/h2load-2026-12-07.md. A closed window keeps the frame
+// waiting for good, so the stream spills h2StallAfter + proxy_spill_grace
+// after its client stopped reading, or h2StallIdle + proxy_spill_grace when
+// the windows of several streams of a connection close at once.
 const h2StallAfter = 20 * time.Millisecond
+
+// h2StallWrites: socket writes of a connection while one frame waits that
+// make it stalled. Frames go out in turn, a frame per stream, and a stream
+// has at most one frame in flight from this side, so an open window sees
+// its frame out within about one write per stream (http2_max_concurrent_streams,
+// 128 by default) and one flush each.
+const h2StallWrites = 1024
+
+// h2StallIdle: how long a connection with frames waiting may write nothing
+// before they are stalled (their windows are closed).
+const h2StallIdle = time.Second
 
 // h2cConn is a client connection on a plain HTTP/2 address: its first
 // bytes say whether it speaks HTTP/2 with prior knowledge (the preface)
