@@ -121,7 +121,7 @@ func (h *h2Server) serveConn(c net.Conn) error {
 		cc.head.Stop() // frames from here on, not a head to fix (package client)
 	}
 	var streams atomic.Int64
-	pc := &h2Conn{Conn: sc, prog: &h2Progress{}}
+	pc := &h2Conn{Conn: sc, prog: &h2Progress{turn: max(h2StallWrites, 4*uint64(h.srv.MaxConcurrentStreams))}}
 	var hc net.Conn = pc
 	if _, ok := sc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		hc = h2TLSConn{pc} // http2 checks the TLS state through it
@@ -168,6 +168,7 @@ type h2Progress struct {
 	writing atomic.Int64  // when the write in progress began (UnixNano); 0: none
 	last    atomic.Int64  // when the last write ended (UnixNano)
 	pending atomic.Int32  // body frames handed to http2 and not written yet (h2Writer)
+	turn    uint64        // writes past a waiting frame that make it stalled
 }
 
 // stalled says whether a body frame handed to http2 at since (UnixNano),
@@ -175,9 +176,10 @@ type h2Progress struct {
 // waits on its client rather than its turn:
 //   - a write to the socket has been blocked for h2StallAfter: the client
 //     does not read (as a full socket buffer for HTTP/1.1);
-//   - the connection has written h2StallWrites times meanwhile: round-robin
-//     scheduling would have sent the frame long before if the stream's
-//     window were open;
+//   - the connection has written turn times meanwhile (h2StallWrites, or
+//     four per stream http2_max_concurrent_streams allows if more):
+//     round-robin scheduling would have sent the frame long before if the
+//     stream's window were open;
 //   - the connection has written nothing for h2StallAfter (since the frame
 //     was handed over), and no other stream has a body frame waiting:
 //     nothing is ahead of the frame, so the window (the stream's or the
@@ -191,7 +193,7 @@ func (pr *h2Progress) stalled(since int64, mark uint64, now int64) bool {
 	if w := pr.writing.Load(); w != 0 && now-w >= int64(h2StallAfter) {
 		return true
 	}
-	if pr.writes.Load()-mark >= h2StallWrites {
+	if pr.writes.Load()-mark >= pr.turn {
 		return true
 	}
 	if pr.writing.Load() != 0 {
@@ -686,21 +688,22 @@ func (w *h2Writer) check() {
 // h2StallAfter is how long a DATA frame may wait to be written before the
 // stream can count as stalled. Counting every frame in flight as a stall
 // spilled 99.5% of 64k responses under h2load -c 64 -m 10 on a loaded
-// 2-core machine (nginx: none); with 20ms, 13% (those whose client, h2load
-// reading 64 connections with one thread, fell behind), and 39% in a later
-// run on a busier machine, where a frame waited more than that for its turn
-// on the connection; with the connection's writes asked too (h2Progress),
-// see docs/measured/h2load-2026-12-07.md. A closed window keeps the frame
+// 2-core machine (nginx: none); with 20ms alone, 13% in that run and 65% in
+// a later one on a busier machine, where frames waited longer than that
+// for their turn on the connection; with the connection's writes asked too
+// (h2Progress.stalled), 0.9% in the same run
+// (docs/measured/h2load-2026-12-07.md). A closed window keeps the frame
 // waiting for good, so the stream spills h2StallAfter + proxy_spill_grace
 // after its client stopped reading, or h2StallIdle + proxy_spill_grace when
 // the windows of several streams of a connection close at once.
 const h2StallAfter = 20 * time.Millisecond
 
-// h2StallWrites: socket writes of a connection while one frame waits that
-// make it stalled. Frames go out in turn, a frame per stream, and a stream
-// has at most one frame in flight from this side, so an open window sees
-// its frame out within about one write per stream (http2_max_concurrent_streams,
-// 128 by default) and one flush each.
+// h2StallWrites is the least h2Progress.turn: socket writes of a
+// connection past a waiting frame that make it stalled. Frames go out in
+// turn, a frame per stream, and a stream has at most one frame in flight
+// from this side, so an open window sees its frame out within about one
+// write per stream (http2_max_concurrent_streams, 128 by default) and one
+// flush each.
 const h2StallWrites = 1024
 
 // h2StallIdle: how long a connection with frames waiting may write nothing

@@ -40,7 +40,7 @@ func TestH2ProgressStalled(t *testing.T) {
 		{"others waiting, quiet for h2StallIdle: all windows closed", 10, 10, 0, since - 5*ms, 4, since + 1000*ms, true},
 	}
 	for _, c := range cases {
-		var pr h2Progress
+		pr := h2Progress{turn: h2StallWrites}
 		pr.writes.Store(c.writes)
 		pr.writing.Store(c.writing)
 		pr.last.Store(c.last)

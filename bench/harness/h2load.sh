@@ -17,20 +17,29 @@
 #    go build -o /tmp/h2idle ./bench/h2idle)
 #   bench/harness/h2load.sh /tmp/spillway /tmp/h2idle
 #
+# BASELINE=/path/to/an/older/spillway adds it as the target "baseline"
+# (same configuration, its own port), for a before/after in the same run.
+# The "spilled" column counts the responses buffered to a temporary file
+# during the run (both log nginx's "[warn] an upstream response is buffered
+# to a temporary file").
+#
 # Knobs: N (200000), C (64), M (10), SIZES ("1024 65536"), IDLE ("1000
-# 5000"), REPEATS (1), TARGETS ("nginx spillway"), PROXY_CPU (1), LOAD_CPU
-# (0), NGINX (nginx), PORT_NGINX (18443), PORT_SPILLWAY (18444),
-# PORT_ORIGIN (18180), KEEP_TMP=1 keeps the scratch directory. The table
-# (markdown) goes to stdout; progress to stderr.
+# 5000"), REPEATS (1), TARGETS ("nginx spillway", plus "baseline" with
+# BASELINE), PROXY_CPU (1), LOAD_CPU (0), NGINX (nginx), PORT_NGINX (18443),
+# PORT_SPILLWAY (18444), PORT_BASELINE (18445), PORT_ORIGIN (18180),
+# KEEP_TMP=1 keeps the scratch directory. Only one target runs at a time;
+# the others are idle. The tables (markdown) go to stdout; progress to
+# stderr.
 set -euo pipefail
 bin=${1:?usage: h2load.sh /path/to/spillway /path/to/h2idle}
 idle_bin=${2:?usage: h2load.sh /path/to/spillway /path/to/h2idle}
 N=${N:-200000} C=${C:-64} M=${M:-10}
 SIZES=${SIZES:-"1024 65536"} IDLE=${IDLE:-"1000 5000"} REPEATS=${REPEATS:-1}
-TARGETS=${TARGETS:-"nginx spillway"}
+BASELINE=${BASELINE:-}
+TARGETS=${TARGETS:-"nginx spillway${BASELINE:+ baseline}"}
 PROXY_CPU=${PROXY_CPU:-1} LOAD_CPU=${LOAD_CPU:-0}
 NGINX=${NGINX:-nginx}
-PORT_NGINX=${PORT_NGINX:-18443} PORT_SPILLWAY=${PORT_SPILLWAY:-18444} PORT_ORIGIN=${PORT_ORIGIN:-18180}
+PORT_NGINX=${PORT_NGINX:-18443} PORT_SPILLWAY=${PORT_SPILLWAY:-18444} PORT_BASELINE=${PORT_BASELINE:-18445} PORT_ORIGIN=${PORT_ORIGIN:-18180}
 for tool in h2load openssl taskset "$NGINX"; do
   command -v "$tool" >/dev/null || { echo "h2load.sh: $tool is not installed" >&2; exit 1; }
 done
@@ -82,12 +91,13 @@ http {
   }
 }
 EOF
-mkdir -p "$dir/spillway"
-cat >"$dir/spillway/proxy.yaml" <<EOF
-error_log: {path: $dir/spillway/error.log, level: warn}
+spillway_conf() { # spillway_conf NAME PORT: the configuration of a spillway target
+  mkdir -p "$dir/$1"
+  cat >"$dir/$1/proxy.yaml" <<EOF
+error_log: {path: $dir/$1/error.log, level: warn}
 http:
-  proxy_temp_path: $dir/spillway/proxy_temp
-  client_body_temp_path: $dir/spillway/client_body_temp
+  proxy_temp_path: $dir/$1/proxy_temp
+  client_body_temp_path: $dir/$1/client_body_temp
   keepalive_requests: 1000000
   upstreams:
     origin:
@@ -95,7 +105,7 @@ http:
       keepalive_requests: 1000000
       servers: [{address: 127.0.0.1:$PORT_ORIGIN}]
   servers:
-    - listen: ["127.0.0.1:$PORT_SPILLWAY ssl http2"]
+    - listen: ["127.0.0.1:$2 ssl http2"]
       ssl_certificate: $dir/cert.pem
       ssl_certificate_key: $dir/key.pem
       access_log: off
@@ -105,6 +115,9 @@ http:
           proxy_http_version: "1.1"
           proxy_set_header: {Connection: ""}
 EOF
+}
+spillway_conf spillway "$PORT_SPILLWAY"
+[ -z "$BASELINE" ] || spillway_conf baseline "$PORT_BASELINE"
 
 declare -A pid port
 start() { # start TARGET: pinned to PROXY_CPU, one process, one worker
@@ -115,6 +128,9 @@ start() { # start TARGET: pinned to PROXY_CPU, one process, one worker
   spillway)
     GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$bin" serve -c "$dir/spillway/proxy.yaml" 2>>"$dir/spillway/stderr" &
     port[spillway]=$PORT_SPILLWAY ;;
+  baseline)
+    GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$BASELINE" serve -c "$dir/baseline/proxy.yaml" 2>>"$dir/baseline/stderr" &
+    port[baseline]=$PORT_BASELINE ;;
   esac
   pid[$1]=$!
   pids+=($!)
@@ -129,6 +145,8 @@ for t in $TARGETS; do
 done
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+errlog() { if [ "$1" = nginx ]; then echo "$dir/nginx/logs/error.log"; else echo "$dir/$1/error.log"; fi; }
+spills() { grep -c 'buffered to a temporary file' "$(errlog "$1")" 2>/dev/null || true; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
@@ -158,17 +176,19 @@ for n in $IDLE; do
   done
 done
 echo
-echo "| target | response | requests/s | CPU µs/req | p99 ms | mean ms | failed | load avg before |"
-echo "|---|---|---:|---:|---:|---:|---:|---|"
+echo "| target | response | requests/s | CPU µs/req | p99 ms | mean ms | failed | spilled | load avg before |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
 for r in $(seq "$REPEATS"); do
   for size in $SIZES; do
     for t in $TARGETS; do
       url="https://127.0.0.1:${port[$t]}/size/$size"
       taskset -c "$LOAD_CPU" h2load -n $((N / 10)) -c "$C" -m "$M" "$url" >/dev/null 2>&1 # warm-up
       load=$(cut -d' ' -f1-3 /proc/loadavg)
+      spilled0=$(spills "$t")
       before=$(ticks "${pid[$t]}")
       out=$(taskset -c "$LOAD_CPU" h2load -n "$N" -c "$C" -m "$M" --log-file="$dir/req.log" "$url" 2>&1)
       after=$(ticks "${pid[$t]}")
+      spilled=$(($(spills "$t") - spilled0))
       rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
       ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded, \([0-9]*\) failed.*/\1 \2/p' <<<"$out")
       read -r succeeded failed <<<"$ok"
@@ -176,7 +196,7 @@ for r in $(seq "$REPEATS"); do
       read -r p99 mean <<<"$lat"
       cpu=$(awk -v d=$((after - before)) -v hz="$hz" -v n="$succeeded" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
       log "round $r $t $size: $rps req/s, $cpu µs/req, p99 $p99 ms"
-      echo "| $t | $size | ${rps%.*} | $cpu | $p99 | $mean | $failed | $load |"
+      echo "| $t | $size | ${rps%.*} | $cpu | $p99 | $mean | $failed | $spilled | $load |"
     done
   done
 done
