@@ -178,14 +178,19 @@ done
 echo
 echo "| target | response | requests/s | CPU µs/req | p99 ms | mean ms | failed | spilled | load avg before |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
+read -ra order <<<"$TARGETS"
 for r in $(seq "$REPEATS"); do
   for size in $SIZES; do
-    for t in $TARGETS; do
+    # The first target of a round is rotated (A B C, B C A, ...), as
+    # ../shared/harness does, so that none always runs first.
+    k=$(((r - 1) % ${#order[@]}))
+    for t in "${order[@]:k}" "${order[@]:0:k}"; do
       url="https://127.0.0.1:${port[$t]}/size/$size"
       taskset -c "$LOAD_CPU" h2load -n $((N / 10)) -c "$C" -m "$M" "$url" >/dev/null 2>&1 # warm-up
       load=$(cut -d' ' -f1-3 /proc/loadavg)
       spilled0=$(spills "$t")
       before=$(ticks "${pid[$t]}")
+      rm -f "$dir/req.log" # h2load appends to its log file
       out=$(taskset -c "$LOAD_CPU" h2load -n "$N" -c "$C" -m "$M" --log-file="$dir/req.log" "$url" 2>&1)
       after=$(ticks "${pid[$t]}")
       spilled=$(($(spills "$t") - spilled0))
