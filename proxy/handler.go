@@ -47,9 +47,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 // phase (client.Check writes nginx's line); false means the client has been
 // answered (or an error page is due).
 func (x *exchange) requestValid(dflt *vhost) bool {
-	// The default server's error_log: nginx refuses these before it has
-	// chosen a server, but for a header line after Host (levellog.go).
-	r, ignored := client.Check(x.clientHead(dflt), x.p.errorLog(dflt, nil), x.ignored)
+	// Each line goes to the error_log of the server nginx has chosen when
+	// it refuses: the default one's before the Host line (levellog.go).
+	r, ignored := client.Check(x.clientHead(dflt), x.ignored)
 	x.ignored = ignored // header names nginx ignores: not forwarded (headers.go)
 	if r.Status == 0 {
 		return true
@@ -74,8 +74,9 @@ func (x *exchange) requestValid(dflt *vhost) bool {
 func (x *exchange) clientHead(dflt *vhost) *client.Head {
 	return &client.Head{
 		Header: &x.ctx.Request.Header, Fields: x.fields, Conn: x.conn,
-		Default: client.Server{Name: dflt.name, Conf: dflt.conf}, Chosen: client.Server{Name: x.vh.name, Conf: x.vh.conf},
-		HTTP2: x.h2 != nil, URIInvalid: x.uriInvalid,
+		Default: client.Server{Name: dflt.name, Conf: dflt.conf, Log: x.p.errorLog(dflt, nil)},
+		Chosen:  client.Server{Name: x.vh.name, Conf: x.vh.conf, Log: x.p.errorLog(x.vh, nil)},
+		HTTP2:   x.h2 != nil, URIInvalid: x.uriInvalid,
 	}
 }
 
@@ -283,11 +284,16 @@ func (x *exchange) tryOnce() tryOutcome {
 	if x.ended(pr.Addr(), ue, a) { // nginx: no failure, no other server; 499 for a client gone
 		return tryDone
 	}
-	x.site.counters[pr].attempt(ue, a.Start)
+	x.counters(pr).attempt(ue, a.Start)
 	if ue == nil {
 		return x.answered(pr, a)
 	}
 
+	if x.grpcBodyTooLarge(pr.Addr()) { // a streamed gRPC body past client_max_body_size
+		x.record(pr, 0, a)
+		x.page(fasthttp.StatusRequestEntityTooLarge)
+		return tryDone
+	}
 	var ce *clientReadError
 	if errors.As(ue.Err, &ce) {
 		// The client's body broke off while it was being streamed to the
@@ -298,7 +304,7 @@ func (x *exchange) tryOnce() tryOutcome {
 	}
 	x.record(pr, ue.Status(), a)
 	verdict := decideRetry(x.retryInput(ue, 0))
-	x.site.counters[pr].decision(verdict)
+	x.counters(pr).decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).
@@ -340,7 +346,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
 		return tryRelay
 	}
 	verdict := decideRetry(x.retryInput(nil, status))
-	x.site.counters[pr].decision(verdict)
+	x.counters(pr).decision(verdict)
 	if !verdict.Retry {
 		x.logDecision(nil, status, verdict, a, pr.Addr())
 		x.cur = a
@@ -403,10 +409,20 @@ func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 		// the upstream deduplicates this request.
 		nonIdem = false
 	}
+	replayable := x.body == nil || x.body.replayable()
+	if gb, ok := x.body.(*grpcBody); ok && !gb.preread && (ue == nil || !ue.Unprocessed) {
+		// nginx's grpc module streams a body (request_body_no_buffering):
+		// once any of the request left for the upstream, no try follows,
+		// non_idempotent or not (measured, difftest's TestGrpcDifferential).
+		// The bytes grpcBody keeps serve a REFUSED_STREAM only. A request
+		// without a body (grpc_next_upstream.t), or whose body came with
+		// its head (nginx's "pre-read" body), is retried as any other.
+		replayable = false
+	}
 	in := retryInput{
 		Err: ue, Status: status, Mask: lc.Upstream.NextUpstream,
 		NonIdempotent: nonIdem,
-		Replayable:    x.body == nil || x.body.replayable(),
+		Replayable:    replayable,
 		Tries:         x.tries + 1, MaxTries: max,
 		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.Upstream.NextUpstreamTimeout,
 		FreeUsed: x.freeUsed,
