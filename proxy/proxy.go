@@ -417,13 +417,13 @@ func sysErrno(e uintptr) syscall.Errno { return syscall.Errno(e) }
 // finish writes the access-log line, frees what the request held and
 // recycles the exchange.
 func (x *exchange) finish() {
-	if x.body != nil {
-		_ = x.body.Close()
-	}
 	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, false)
 	}
 	x.site.writeAccess(x.accessLogs(), x)
+	if x.body != nil {
+		_ = x.body.Close() // after the log line: $request_body reads it
+	}
 	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
