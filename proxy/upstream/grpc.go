@@ -234,6 +234,7 @@ type h2Conn struct {
 	nread, nwrit             atomic.Int64
 	mu                       sync.Mutex
 	first                    error
+	fix                      *hpackFixer // http2's reader goroutine's only
 }
 
 func (h *h2Conn) raw() net.Conn {
@@ -258,7 +259,20 @@ func (h *h2Conn) err() error {
 	return h.first
 }
 
+// Read gives http2 the server's frames through an hpackFixer
+// (grpc_hpack.go): header strings decoded as nginx decodes them.
 func (h *h2Conn) Read(p []byte) (int, error) {
+	if h.fix == nil {
+		h.fix = &hpackFixer{r: socketReader{h}}
+	}
+	return h.fix.Read(p)
+}
+
+// socketReader is h's socket as read for http2: counted, its errors kept.
+type socketReader struct{ h *h2Conn }
+
+func (s socketReader) Read(p []byte) (int, error) {
+	h := s.h
 	if d := time.Duration(h.readTimeout.Load()); d > 0 {
 		_ = h.c.tcp.SetReadDeadline(time.Now().Add(d))
 	}

@@ -316,6 +316,12 @@ type refusal struct {
 
 // refuse reports a guarding directive spillway does not enforce.
 func refuse(c *conv, lv *level, d *Directive, r refusal) error {
+	if d.Name == "limit_except" && d.IsBlock && len(d.Block) == 0 && len(d.Args) > 0 {
+		// An empty block has no access rule: nginx allows every method to
+		// every client, as spillway does without it (grpc.t writes one).
+		c.warn(d, Ignored, "ignored directive \"limit_except\" in %s: its block is empty, so it denies no method", lv.ctx)
+		return nil
+	}
 	if r.off && len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off") {
 		c.warn(d, Ignored, "ignored directive \"%s off\" in %s: spillway enforces no %s, so there is nothing to turn off", d.Name, lv.ctx, d.Name)
 		return nil
