@@ -48,6 +48,17 @@ func newGrpcLocation(tls bool, headerMax int64) *grpcLocation {
 	return g
 }
 
+// withTLS is g for a grpc_pass with variables whose value said grpc:// or
+// grpcs:// (passvars.go): the same transport, the :scheme it implies.
+func (g *grpcLocation) withTLS(tls bool) *grpcLocation {
+	c := *g
+	c.scheme = "http"
+	if tls {
+		c.scheme = "https"
+	}
+	return &c
+}
+
 // buildGrpcHead renders the request once (retries resend it) as
 // upstream.GRPC's template. x.head stays empty: Attempt.Send has nothing
 // to write, HTTP/2 writes the request itself.
@@ -74,6 +85,9 @@ func (x *exchange) buildGrpcHead() {
 	}
 	if authority == "" {
 		authority = x.loc.conf.ProxyPass.Host // grpc_set_header Host "": nginx's ctx->host
+		if authority == "" {
+			authority = x.vars.req.ProxyHost // grpc_pass with variables: the evaluated host
+		}
 	}
 	for k, v := range x.ctx.Request.Header.All() {
 		// nginx's $grpc_internal_trailers; names are as the client sent

@@ -69,12 +69,17 @@ func (l *rawLocation) resolveGrpc(loc *Location, upstreams map[string]bool, p *p
 		return
 	}
 	pp, err := parseGrpcPass(l.GrpcPass.v, upstreams)
+	if pp.Value != "" {
+		p.checkPassVariables(l.GrpcPass.at(), "grpc_pass", pp.Value)
+	}
 	if err != nil {
 		p.add(l.GrpcPass.at(), "%v", err)
 	}
 	loc.ProxyPass = pp
 	loc.Grpc = &Grpc{TLS: pp.Scheme == "grpcs"}
-	if loc.Grpc.TLS {
+	// With variables the scheme is the evaluated value's: grpcs:// may
+	// come with any request (passvars.go), and its name is the host's.
+	if loc.Grpc.TLS || pp.Value != "" {
 		sd := proxySSLDirectives{ProxySSLVerify: d.GrpcSSLVerify, ProxySSLTrustedCertificate: d.GrpcSSLTrustedCertificate,
 			ProxySSLName: d.GrpcSSLName, ProxySSLServerName: d.GrpcSSLServerName, ProxySSLSessionReuse: d.GrpcSSLSessionReuse}
 		loc.ProxySSL = resolveProxySSL(&sd, ProxyPass{Scheme: "https", Host: pp.Host}, p)
@@ -103,9 +108,18 @@ func (l *rawLocation) resolveGrpc(loc *Location, upstreams map[string]bool, p *p
 
 // parseGrpcPass parses grpc_pass: grpc://host:port, grpcs://host:port,
 // host:port or an http.upstreams name (either with or without a scheme).
-// nginx takes no URI part: the client's request target is passed.
+// nginx takes no URI part: the client's request target is passed. A value
+// with variables is evaluated per request (ProxyPass.Value), its scheme
+// then taken from the result.
 func parseGrpcPass(s string, upstreams map[string]bool) (ProxyPass, error) {
 	a := strings.TrimSpace(s)
+	if strings.Contains(a, "$") {
+		scheme := "grpc"
+		if len(a) >= 8 && strings.EqualFold(a[:8], "grpcs://") {
+			scheme = "grpcs"
+		}
+		return ProxyPass{Scheme: scheme, Value: a}, nil
+	}
 	scheme := "grpc"
 	if rest, ok := strings.CutPrefix(a, "grpcs://"); ok {
 		scheme, a = "grpcs", rest

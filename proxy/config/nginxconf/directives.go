@@ -941,7 +941,8 @@ func grpcPass(c *conv, lv *level, d *Directive) error {
 	}
 	a := d.Args[0]
 	if strings.Contains(a, "$") {
-		c.warn(d, Unsupported, "unsupported grpc_pass \"%s\" in location: variables are not supported", a)
+		lv.proxies = true // evaluated per request, as proxy_pass's
+		lv.m.set("grpc_pass", str(a))
 		return nil
 	}
 	lv.proxies, lv.proxyTarget = true, strings.TrimPrefix(strings.TrimPrefix(a, "grpcs://"), "grpc://")
