@@ -3,19 +3,33 @@
 package proxy_test
 
 // gRPC directives beyond the basic grpc_pass (issue 21): grpc_pass with
-// variables, evaluated per request as proxy_pass's.
+// variables, evaluated per request as proxy_pass's; the client side of
+// TLS to a grpcs:// upstream (grpc_ssl_certificate, _certificate_key,
+// _password_file, _protocols, _ciphers: proxy_ssl_*'s implementation).
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/youmark/pkcs8"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"spillway/proxy/config"
 )
 
 // grpc_pass with variables, as nginx's ngx_http_grpc_eval: each request's
@@ -55,5 +69,114 @@ func TestGrpcPassVariables(t *testing.T) {
 	}
 	if !strings.Contains(r.elog.String(), "[error]") || !strings.Contains(r.elog.String(), "no resolver defined to resolve backend.invalid") {
 		t.Errorf("error log lacks nginx's line:\n%s", r.elog.String())
+	}
+}
+
+// grpcClientCert is a client certificate signed by ca, written into dir as
+// client.pem, client.key and, encrypted with password, client-enc.key.
+func grpcClientCert(t *testing.T, ca *testCA, dir, password string) (certFile, keyFile, encKeyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: "spillway client"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := pkcs8.MarshalPrivateKey(key, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := pkcs8.MarshalPrivateKey(key, []byte(password), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = writeFile(t, filepath.Join(dir, "client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	keyFile = writeFile(t, filepath.Join(dir, "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: plain}))
+	encKeyFile = writeFile(t, filepath.Join(dir, "client-enc.key"), pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: enc}))
+	return certFile, keyFile, encKeyFile
+}
+
+// A grpcs:// upstream that requires a client certificate signed by its CA
+// (nginx-tests grpc_ssl.t's backend, ssl_verify_client): spillway sends
+// grpc_ssl_certificate, with a key in clear or encrypted and opened with
+// grpc_ssl_password_file (its lines tried in turn); without one the call
+// fails (502). grpc_ssl_protocols and grpc_ssl_ciphers are what the
+// handshake offers.
+func TestGrpcSSLClientCertificate(t *testing.T) {
+	ca := newTestCA(t, "Test CA")
+	dir := t.TempDir()
+	certFile, keyFile, encKeyFile := grpcClientCert(t, ca, dir, "s3cret")
+	pwFile := writeFile(t, filepath.Join(dir, "password"), []byte("wrong\ns3cret\n"))
+	var mu sync.Mutex
+	var seen []tls.ConnectionState // the handshakes the upstream completed
+	srvTLS := &tls.Config{
+		Certificates: []tls.Certificate{ca.leaf(t, "localhost").pair},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: ca.pool(),
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			mu.Lock()
+			seen = append(seen, cs)
+			mu.Unlock()
+			return nil
+		},
+	}
+	up := startGrpc(t, "mTLS", grpc.Creds(credentials.NewTLS(srvTLS)))
+	call := func(keys string) (string, error, string) {
+		r := grpcRig(t, `        - {path: /, grpc_pass: "grpcs://{U0}"`+keys+`}
+`, up)
+		out, err := unary(callCtx(t), grpcClient(t, r.addr), "c")
+		return out, err, r.elog.String()
+	}
+	pair := ", grpc_ssl_certificate: " + certFile + ", grpc_ssl_certificate_key: "
+	for name, keys := range map[string]string{"key in clear": pair + keyFile, "encrypted key": pair + encKeyFile + ", grpc_ssl_password_file: " + pwFile} {
+		if out, err, elog := call(keys); err != nil || out != "echo:c from mTLS" {
+			t.Errorf("%s: %q, %v\n%s", name, out, err, elog)
+		}
+	}
+	if _, err, _ := call(""); status.Code(err) != codes.Unavailable {
+		t.Errorf("no client certificate: %v, want Unavailable (502)", err)
+	}
+	mu.Lock()
+	n := len(seen)
+	mu.Unlock()
+	if out, err, elog := call(pair + keyFile + ", grpc_ssl_protocols: TLSv1.2, grpc_ssl_ciphers: ECDHE-ECDSA-AES128-GCM-SHA256"); err != nil || out != "echo:c from mTLS" {
+		t.Fatalf("TLS 1.2: %q, %v\n%s", out, err, elog)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != n+1 {
+		t.Fatalf("%d handshakes for one call on a new connection", len(seen)-n)
+	}
+	if cs := seen[n]; cs.Version != tls.VersionTLS12 || cs.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 || len(cs.PeerCertificates) != 1 {
+		t.Errorf("handshake: version %x, suite %s, %d client certificates; want TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256, 1",
+			cs.Version, tls.CipherSuiteName(cs.CipherSuite), len(cs.PeerCertificates))
+	}
+}
+
+// The client certificate is loaded with the configuration, as nginx -t
+// does: a certificate without its key, an encrypted key without a password
+// file or with no password that opens it, are errors with the key's name.
+func TestGrpcSSLCertificateErrors(t *testing.T) {
+	ca := newTestCA(t, "Test CA")
+	dir := t.TempDir()
+	certFile, _, encKeyFile := grpcClientCert(t, ca, dir, "s3cret")
+	wrong := writeFile(t, filepath.Join(dir, "wrong"), []byte("nope\n"))
+	for _, c := range []struct{ keys, want string }{
+		{"grpc_ssl_certificate: " + certFile, `no "grpc_ssl_certificate_key" is defined for certificate`},
+		{"grpc_ssl_certificate: " + certFile + ", grpc_ssl_certificate_key: " + encKeyFile, `the key is encrypted and no proxy_ssl_password_file is set`},
+		{"grpc_ssl_certificate: " + certFile + ", grpc_ssl_certificate_key: " + encKeyFile + ", grpc_ssl_password_file: " + wrong, `bad decrypt`},
+		{"grpc_ssl_certificate: " + dir + "/missing.pem, grpc_ssl_certificate_key: " + encKeyFile, `cannot load certificate "` + dir + `/missing.pem": (2: No such file or directory)`},
+		{"grpc_ssl_protocols: SSLv3", `SSLv3 is not supported in "grpc_ssl_protocols"`},
+	} {
+		_, err := config.LoadBytes("proxy.yaml", []byte("http:\n  servers:\n    - listen: 127.0.0.1:8080\n      locations: [{path: /, grpc_pass: \"grpcs://127.0.0.1:50051\", "+c.keys+"}]\n"))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "grpc_ssl_") {
+			t.Errorf("%s: err %v, want %q", c.keys, err, c.want)
+		}
 	}
 }

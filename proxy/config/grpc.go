@@ -35,6 +35,11 @@ type grpcDirectives struct {
 	GrpcSSLName               *opt[string] `mapstructure:"grpc_ssl_name"`
 	GrpcSSLServerName         *opt[bool]   `mapstructure:"grpc_ssl_server_name"`
 	GrpcSSLSessionReuse       *opt[bool]   `mapstructure:"grpc_ssl_session_reuse"`
+	GrpcSSLCertificate        *opt[string] `mapstructure:"grpc_ssl_certificate"`
+	GrpcSSLCertificateKey     *opt[string] `mapstructure:"grpc_ssl_certificate_key"`
+	GrpcSSLPasswordFile       *opt[string] `mapstructure:"grpc_ssl_password_file"`
+	GrpcSSLProtocols          *opt[words]  `mapstructure:"grpc_ssl_protocols"`
+	GrpcSSLCiphers            *opt[words]  `mapstructure:"grpc_ssl_ciphers"`
 }
 
 // inherit is merge_loc_conf for the grpc directives.
@@ -45,6 +50,11 @@ func (d *grpcDirectives) inherit(p *grpcDirectives) {
 	merge(&d.GrpcSSLName, p.GrpcSSLName)
 	merge(&d.GrpcSSLServerName, p.GrpcSSLServerName)
 	merge(&d.GrpcSSLSessionReuse, p.GrpcSSLSessionReuse)
+	merge(&d.GrpcSSLCertificate, p.GrpcSSLCertificate)
+	merge(&d.GrpcSSLCertificateKey, p.GrpcSSLCertificateKey)
+	merge(&d.GrpcSSLPasswordFile, p.GrpcSSLPasswordFile)
+	merge(&d.GrpcSSLProtocols, p.GrpcSSLProtocols)
+	merge(&d.GrpcSSLCiphers, p.GrpcSSLCiphers)
 }
 
 // grpcDefaultHeaders are nginx's ngx_http_grpc_headers: the client's Host
@@ -81,7 +91,10 @@ func (l *rawLocation) resolveGrpc(loc *Location, upstreams map[string]bool, p *p
 	// come with any request (passvars.go), and its name is the host's.
 	if loc.Grpc.TLS || pp.Value != "" {
 		sd := proxySSLDirectives{ProxySSLVerify: d.GrpcSSLVerify, ProxySSLTrustedCertificate: d.GrpcSSLTrustedCertificate,
-			ProxySSLName: d.GrpcSSLName, ProxySSLServerName: d.GrpcSSLServerName, ProxySSLSessionReuse: d.GrpcSSLSessionReuse}
+			ProxySSLName: d.GrpcSSLName, ProxySSLServerName: d.GrpcSSLServerName, ProxySSLSessionReuse: d.GrpcSSLSessionReuse,
+			proxySSLClientDirectives: proxySSLClientDirectives{ProxySSLCertificate: d.GrpcSSLCertificate,
+				ProxySSLCertificateKey: d.GrpcSSLCertificateKey, ProxySSLPasswordFile: d.GrpcSSLPasswordFile,
+				ProxySSLProtocols: d.GrpcSSLProtocols, ProxySSLCiphers: d.GrpcSSLCiphers}}
 		loc.ProxySSL = resolveProxySSL(&sd, ProxyPass{Scheme: "https", Host: pp.Host}, p)
 	} else {
 		loc.ProxySSL = ProxySSL{}

@@ -154,6 +154,11 @@ func init() {
 	add(inLocations, "proxy_ssl_name", single(anyValue))
 	add(inLocations, "proxy_ssl_server_name", single(flagValue))
 	add(inLocations, "proxy_ssl_session_reuse", single(flagValue))
+	add(inLocations, "proxy_ssl_certificate", confPath) // a client certificate (tls_upstream.go)
+	add(inLocations, "proxy_ssl_certificate_key", confPath)
+	add(inLocations, "proxy_ssl_password_file", confPath)
+	add(inLocations, "proxy_ssl_protocols", sslProtocols)
+	add(inLocations, "proxy_ssl_ciphers", sslCiphers)
 
 	// FastCGI (ngx_http_fastcgi_module), root for $document_root, and
 	// lingering close.
@@ -177,7 +182,11 @@ func init() {
 	for _, n := range []string{"grpc_ssl_verify", "grpc_ssl_server_name", "grpc_ssl_session_reuse"} {
 		add(inLocations, n, single(flagValue))
 	}
-	add(inLocations, "grpc_ssl_trusted_certificate", confPath)
+	for _, n := range []string{"grpc_ssl_trusted_certificate", "grpc_ssl_certificate", "grpc_ssl_certificate_key", "grpc_ssl_password_file"} {
+		add(inLocations, n, confPath)
+	}
+	add(inLocations, "grpc_ssl_protocols", sslProtocols)
+	add(inLocations, "grpc_ssl_ciphers", sslCiphers)
 	add(inLocations, "grpc_ssl_name", single(anyValue))
 	add(inLocations, "uwsgi_param", param)
 	for _, n := range []string{"uwsgi_modifier1", "uwsgi_modifier2"} {
@@ -1135,9 +1144,9 @@ func sslProtocols(c *conv, lv *level, d *Directive) error {
 		case "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3":
 			keep = append(keep, a)
 		case "SSLv2", "SSLv3":
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"ssl_protocols\" in %s: Go's TLS has no %s", a, lv.ctx, a)
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"%s\" in %s: Go's TLS has no %s", a, d.Name, lv.ctx, a)
 		default:
-			return errAt(d, "invalid value \"%s\" in \"ssl_protocols\" directive", a)
+			return errAt(d, "invalid value \"%s\" in \"%s\" directive", a, d.Name)
 		}
 	}
 	if len(keep) > 0 {
