@@ -44,7 +44,7 @@ type upstreamTLSKey struct {
 	name    string
 	sni     bool
 	reuse   bool
-	h2      bool // ALPN h2 (grpcs://)
+	h2      bool   // ALPN h2 (grpcs://)
 	cert    string // digest of proxy_ssl_certificate and its key
 	minV    uint16 // proxy_ssl_protocols
 	maxV    uint16
