@@ -144,7 +144,7 @@ func (x *exchange) readBody() bool {
 	if x.loc.grpc != nil {
 		// nginx's grpc module never buffers a request body: a client
 		// stream goes to the upstream as it comes (grpc.go).
-		x.body = newGrpcBody(cr, int64(cl), lc.ClientBodyBufferSize, x.h2 == nil)
+		x.body = newGrpcBody(cr, int64(cl), lc.ClientBodyBufferSize, limit, x.h2 == nil)
 		return true
 	}
 	memory := lc.ClientBodyBufferSize

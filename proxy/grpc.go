@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 
 	"golang.org/x/net/http2"
@@ -138,6 +139,11 @@ type grpcBody struct {
 	src  clientReader
 	size int64
 	max  int
+	// limit is client_max_body_size (0: none), for a body of no declared
+	// length (a declared one over it was refused before): read counts
+	// what came, and the read that goes past it fails with bodyTooLarge,
+	// its bytes not sent (nginx: 413, the upstream's stream reset).
+	limit, read int64
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -150,8 +156,8 @@ type grpcBody struct {
 	shared bool
 }
 
-func newGrpcBody(src clientReader, size, max int64, shared bool) *grpcBody {
-	b := &grpcBody{src: src, size: size, max: int(min(max, 1<<20)), shared: shared}
+func newGrpcBody(src clientReader, size, max, limit int64, shared bool) *grpcBody {
+	b := &grpcBody{src: src, size: size, max: int(min(max, 1<<20)), limit: limit, shared: shared}
 	b.cond.L = &b.mu
 	return b
 }
@@ -199,6 +205,21 @@ type grpcTry struct {
 
 var errTryOver = errors.New("request body taken by the next try")
 
+// bodyTooLarge is a streamed body that went past client_max_body_size:
+// prev bytes had come before the read of n that did.
+type bodyTooLarge struct {
+	prev, n int64
+	chunked bool // HTTP/1.x: nginx's chunked filter counts "prev+n"
+}
+
+func (e *bodyTooLarge) Error() string {
+	if e.chunked {
+		return "client intended to send too large chunked body: " + strconv.FormatInt(e.prev, 10) + "+" + strconv.FormatInt(e.n, 10) + " bytes"
+	}
+	// HTTP/2 and HTTP/3: nginx counts what was received in all
+	return "client intended to send too large chunked body: " + strconv.FormatInt(e.prev+e.n, 10) + " bytes"
+}
+
 // Revoke ends t (upstream.GRPC calls it when the try failed): a Read
 // http2 makes later gets an error, one under way keeps its bytes.
 func (t *grpcTry) Revoke() {
@@ -233,6 +254,11 @@ func (t *grpcTry) Read(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	b.reading = false
 	b.cond.Broadcast()
+	b.read += int64(n)
+	if b.limit > 0 && b.read > b.limit {
+		b.overflow, b.kept = true, nil
+		return 0, &clientReadError{&bodyTooLarge{prev: b.read - int64(n), n: int64(n), chunked: b.shared}}
+	}
 	if n > 0 {
 		if !b.overflow && len(b.kept)+n <= b.max {
 			b.kept = append(b.kept, p[:n]...)

@@ -8,6 +8,8 @@ package proxy_test
 // _password_file, _protocols, _ciphers: proxy_ssl_*'s implementation).
 
 import (
+	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,7 +17,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
+	"io"
 	"math/big"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +29,7 @@ import (
 	"time"
 
 	"github.com/youmark/pkcs8"
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -179,4 +186,121 @@ func TestGrpcSSLCertificateErrors(t *testing.T) {
 			t.Errorf("%s: err %v, want %q", c.keys, err, c.want)
 		}
 	}
+}
+
+// bodyCounter is an HTTP/2 (h2c) upstream that reads each request's body
+// whole before it answers 200 with grpc-status 0, and reports what it read
+// and how the body ended; got is told each time 1 KiB more has come.
+func bodyCounter(t *testing.T, got chan<- int64, ended chan<- error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int64
+		buf := make([]byte, 512)
+		var err error
+		for {
+			var m int
+			m, err = r.Body.Read(buf)
+			if n/1024 != (n+int64(m))/1024 {
+				got <- n + int64(m)
+			}
+			n += int64(m)
+			if err != nil {
+				break
+			}
+		}
+		ended <- err
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		w.WriteHeader(200)
+		w.Header().Set("Grpc-Status", "0")
+	})
+	srv := &http2.Server{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go srv.ServeConn(c, &http2.ServeConnOpts{Handler: h})
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A gRPC body of no declared length (nginx streams it to the upstream)
+// that goes past client_max_body_size: nginx's 413 and line, measured
+// against nginx 1.22 (HTTP/2: "client intended to send too large chunked
+// body: 1536 bytes while sending request to upstream"; HTTP/1.1 chunked:
+// "1024+512 bytes"); the upstream got the first 1024 bytes and its stream
+// was reset, the bytes past the limit never sent.
+func TestGrpcStreamedBodyTooLarge(t *testing.T) {
+	got, ended := make(chan int64, 8), make(chan error, 2)
+	up := bodyCounter(t, got, ended)
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}", client_max_body_size: 1k}
+`, up)
+	chunk := strings.Repeat("x", 512)
+
+	t.Run("HTTP/2", func(t *testing.T) {
+		tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}}
+		defer tr.CloseIdleConnections()
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = pw.Write([]byte(chunk))
+			_, _ = pw.Write([]byte(chunk))
+			<-got // the upstream has the first 1024 bytes: the next DATA frame is read alone
+			_, _ = pw.Write([]byte(chunk))
+			_ = pw.Close()
+		}()
+		req, _ := http.NewRequestWithContext(callCtx(t), "POST", "http://"+r.addr+"/test.Echo/Upload", pr)
+		req.Header.Set("Content-Type", "application/grpc")
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 413 {
+			t.Errorf("status %d, want 413", resp.StatusCode)
+		}
+		if err := <-ended; err == nil {
+			t.Error("the upstream's stream ended as if the body were whole")
+		}
+		want := "client intended to send too large chunked body: 1536 bytes while sending request to upstream"
+		if !strings.Contains(r.elog.String(), "[error]") || !strings.Contains(r.elog.String(), want) { // written before the response
+			t.Errorf("error log lacks %q:\n%s", want, r.elog.String())
+		}
+	})
+
+	t.Run("HTTP/1.1 chunked", func(t *testing.T) {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /test.Echo/Upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc\r\nTransfer-Encoding: chunked\r\n\r\n200\r\n%s\r\n200\r\n%s\r\n", chunk, chunk)
+		<-got
+		fmt.Fprintf(c, "200\r\n%s\r\n0\r\n\r\n", chunk)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 413 || !resp.Close {
+			t.Errorf("status %d, close %v; want 413 and Connection: close", resp.StatusCode, resp.Close)
+		}
+		if err := <-ended; err == nil {
+			t.Error("the upstream's stream ended as if the body were whole")
+		}
+		want := "client intended to send too large chunked body: 1024+512 bytes while sending request to upstream"
+		if !strings.Contains(r.elog.String(), "[error]") || !strings.Contains(r.elog.String(), want) { // written before the response
+			t.Errorf("error log lacks %q:\n%s", want, r.elog.String())
+		}
+	})
 }

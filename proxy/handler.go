@@ -293,6 +293,14 @@ func (x *exchange) tryOnce() tryOutcome {
 		// The client's body broke off while it was being streamed to the
 		// upstream (proxy_request_buffering off): the client's fault.
 		x.record(pr, 0, a)
+		var big *bodyTooLarge
+		if errors.As(ce.err, &big) {
+			// A streamed gRPC body past client_max_body_size (grpc.go):
+			// nginx's 413, logged while sending to the upstream.
+			x.logPeer(errorlog.Error, upstream.PhaseSend, big.Error(), 0, pr.Addr())
+			x.page(fasthttp.StatusRequestEntityTooLarge)
+			return tryDone
+		}
 		x.clientBodyError(ce.err)
 		return tryDone
 	}
