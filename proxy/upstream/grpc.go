@@ -263,7 +263,9 @@ func (h *h2Conn) err() error {
 // (grpc_hpack.go): header strings decoded as nginx decodes them.
 func (h *h2Conn) Read(p []byte) (int, error) {
 	if h.fix == nil {
-		h.fix = &hpackFixer{r: socketReader{h}}
+		// buffered: the fixer reads each frame's 9-byte header on its
+		// own, which must not cost a read of the socket each
+		h.fix = &hpackFixer{r: bufio.NewReaderSize(socketReader{h}, 4096)}
 	}
 	return h.fix.Read(p)
 }
