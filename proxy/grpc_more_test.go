@@ -9,7 +9,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -29,7 +28,6 @@ import (
 	"time"
 
 	"github.com/youmark/pkcs8"
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -134,25 +132,25 @@ func TestGrpcSSLClientCertificate(t *testing.T) {
 		},
 	}
 	up := startGrpc(t, "mTLS", grpc.Creds(credentials.NewTLS(srvTLS)))
-	call := func(keys string) (string, error, string) {
+	call := func(keys string) (string, string, error) {
 		r := grpcRig(t, `        - {path: /, grpc_pass: "grpcs://{U0}"`+keys+`}
 `, up)
 		out, err := unary(callCtx(t), grpcClient(t, r.addr), "c")
-		return out, err, r.elog.String()
+		return out, r.elog.String(), err
 	}
 	pair := ", grpc_ssl_certificate: " + certFile + ", grpc_ssl_certificate_key: "
 	for name, keys := range map[string]string{"key in clear": pair + keyFile, "encrypted key": pair + encKeyFile + ", grpc_ssl_password_file: " + pwFile} {
-		if out, err, elog := call(keys); err != nil || out != "echo:c from mTLS" {
+		if out, elog, err := call(keys); err != nil || out != "echo:c from mTLS" {
 			t.Errorf("%s: %q, %v\n%s", name, out, err, elog)
 		}
 	}
-	if _, err, _ := call(""); status.Code(err) != codes.Unavailable {
+	if _, _, err := call(""); status.Code(err) != codes.Unavailable {
 		t.Errorf("no client certificate: %v, want Unavailable (502)", err)
 	}
 	mu.Lock()
 	n := len(seen)
 	mu.Unlock()
-	if out, err, elog := call(pair + keyFile + ", grpc_ssl_protocols: TLSv1.2, grpc_ssl_ciphers: ECDHE-ECDSA-AES128-GCM-SHA256"); err != nil || out != "echo:c from mTLS" {
+	if out, elog, err := call(pair + keyFile + ", grpc_ssl_protocols: TLSv1.2, grpc_ssl_ciphers: ECDHE-ECDSA-AES128-GCM-SHA256"); err != nil || out != "echo:c from mTLS" {
 		t.Fatalf("TLS 1.2: %q, %v\n%s", out, err, elog)
 	}
 	mu.Lock()
@@ -188,6 +186,13 @@ func TestGrpcSSLCertificateErrors(t *testing.T) {
 	}
 }
 
+// h2c is HTTP/2 with prior knowledge on a plain connection, only.
+func h2c() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return p
+}
+
 // bodyCounter is an HTTP/2 (h2c) upstream that reads each request's body
 // whole before it answers 200 with grpc-status 0, and reports what it read
 // and how the body ended; got is told each time 1 KiB more has come.
@@ -219,16 +224,9 @@ func bodyCounter(t *testing.T, got chan<- int64, ended chan<- error) string {
 		w.WriteHeader(200)
 		w.Header().Set("Grpc-Status", "0")
 	})
-	srv := &http2.Server{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go srv.ServeConn(c, &http2.ServeConnOpts{Handler: h})
-		}
-	}()
+	srv := &http.Server{Handler: h, Protocols: h2c()}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()
 }
 
@@ -246,9 +244,7 @@ func TestGrpcStreamedBodyTooLarge(t *testing.T) {
 	chunk := strings.Repeat("x", 512)
 
 	t.Run("HTTP/2", func(t *testing.T) {
-		tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}
+		tr := &http.Transport{Protocols: h2c()}
 		defer tr.CloseIdleConnections()
 		pr, pw := io.Pipe()
 		go func() {
