@@ -119,3 +119,69 @@ http:
 		t.Errorf("reopened loc.log = %q, want the one line of /loc/y", got)
 	}
 }
+
+// An if block's access_log, as nginx's "if in location": a relative path
+// is the prefix's, like the location's, and the requests for which the
+// condition holds are logged there (measured, nginx 1.22), the others to
+// the location's log; an if block without access_log logs to the one it
+// inherits.
+func TestAccessLogInIf(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.NewReplacer("{TMP}", dir).Replace(`
+error_log: {TMP}/error.log
+http:
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      locations:
+        - path: /
+          root: {TMP}
+          access_log: {path: logs/loc.log, format: 'loc $request_uri'}
+          rewrite:
+            - if: $arg_x
+              access_log: {path: logs/if.log, format: 'if $request_uri'}
+            - if: $arg_y
+              add_header: ["X-Y y"]
+`)
+	for _, name := range []string{"a", "b"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("d"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := proxy.New(cfg, proxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for _, path := range []string{"/a?x=1", "/b", "/b?y=1"} {
+		resp, err := c.Get("http://" + p.Addrs()[0] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d, want 200", path, resp.StatusCode)
+		}
+	}
+	if err := p.Close(); err != nil { // flushes the access logs
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"logs/if.log": "if /a?x=1\n", "logs/loc.log": "loc /b\nloc /b?y=1\n"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", name, b, err, want)
+		}
+	}
+}

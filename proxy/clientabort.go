@@ -259,7 +259,10 @@ var errClientGone = errors.New("client prematurely closed connection")
 // being connected to or awaited: nginx's info line, 499, no failure counted
 // and nothing sent. a is the attempt (nil during a backoff pause) and ue its
 // error (nil when the header had arrived), from which the phase comes; the
-// attempt's $upstream_status is the status line, if one had arrived.
+// attempt's $upstream_status is the status line, if one had arrived. addr
+// "" is a client gone while the upstream's name was being resolved (a
+// proxy_pass with variables): nginx's line then has no upstream and no
+// action (measured, nginx 1.22), and $upstream_addr is empty.
 func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.Attempt) {
 	phase, status, start := upstream.PhaseConnect, 0, time.Now()
 	if a != nil {
@@ -286,6 +289,8 @@ func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.At
 		x.addAttempt(vars.Attempt{Addr: addr, Status: status, ResponseTime: time.Since(start), ConnectTime: -1, HeaderTime: -1})
 		x.logPeer(errorlog.Info, phase,
 			"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", x.watch.errno, addr)
+	} else {
+		x.logf(errorlog.Info, "epoll_wait() reported that client prematurely closed connection", uintptr(x.watch.errno), "")
 	}
 	x.status = 499
 	x.closeSilently()

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -82,6 +83,21 @@ func (h *heldUpstream) serve(c net.Conn) {
 }
 
 func (h *heldUpstream) addr() string { return h.ln.Addr().String() }
+
+// waitClosed waits until a connection's reading ended, and fails unless it
+// ended because the proxy closed it (io.EOF); what says why the proxy's
+// timeout cannot be the cause.
+func (h *heldUpstream) waitClosed(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case err := <-h.ended:
+		if err != io.EOF {
+			t.Fatalf("the upstream's read ended with %v, want EOF (the proxy closing)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the upstream connection was not closed %s", what)
+	}
+}
 
 const abortTmpl = `
 error_log: {path: stderr, level: info}
@@ -175,14 +191,7 @@ func TestClientAbortWhileUpstreamWaits(t *testing.T) {
 				}
 			}
 			_ = cl.Close()
-			select {
-			case err := <-held.ended:
-				if err != io.EOF {
-					t.Fatalf("the upstream's read ended with %v, want EOF (the proxy closing)", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the upstream connection was not closed after the client left (proxy_read_timeout is 60s)")
-			}
+			held.waitClosed(t, "after the client left (proxy_read_timeout is 60s)")
 			testutil.Eventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
 			if want := `499 0 "GET /x HTTP/1.1" "U0" "-"` + "\n"; strings.ReplaceAll(alog(), held.addr(), "U0") != want {
 				t.Errorf("access log %q, want %q", alog(), want)
@@ -226,14 +235,7 @@ func TestClientAbortFastCGI(t *testing.T) {
 	r := fcgiRig(t, fcgiYAML("/srv", server(held.addr()), "          fastcgi_next_upstream: off"))
 	cl := sendPathAndWait(t, r.addr, "/a.php", held)
 	_ = cl.Close()
-	select {
-	case err := <-held.ended:
-		if err != io.EOF {
-			t.Fatalf("the application's read ended with %v, want EOF", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the FastCGI connection was not closed after the client left (fastcgi_read_timeout is 20s)")
-	}
+	held.waitClosed(t, "after the client left (fastcgi_read_timeout is 20s)")
 	testutil.Eventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "epoll_wait()") })
 	want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /a.php HTTP/1.1", upstream: "fastcgi://` + held.addr() + `", host: "localhost"`
 	if got := r.elog.String(); !strings.Contains(got, want) || strings.Count(got, "\n") != 1 {
@@ -241,36 +243,48 @@ func TestClientAbortFastCGI(t *testing.T) {
 	}
 }
 
-// A client that goes away during proxy_next_upstream_backoff's pause before
-// a same-server retry ends it: the pause (an hour here) is cut at once.
-func TestClientAbortCutsBackoff(t *testing.T) {
-	u := upstream(t, upstreamsim.Reset().At("/boom"))
+// inBackoffPause starts a proxy whose same-server retry waits an hour
+// (proxy_next_upstream_backoff) and returns once a request on c is in that
+// pause: the first request left a keepalive connection, the second (/boom)
+// found it reset, which is retried on a fresh connection after the
+// backoff. The access log (alog) has '$status "$upstream_addr"
+// "$upstream_status"'; br reads c after the first response.
+func inBackoffPause(t *testing.T) (r *rig, u *upstreamsim.Upstream, c net.Conn, br *bufio.Reader, alog func() string) {
+	t.Helper()
+	u = upstream(t, upstreamsim.Reset().At("/boom"))
 	dir := t.TempDir()
 	conf := strings.ReplaceAll(backoffTmpl, "proxy_next_upstream_backoff: 50ms", "proxy_next_upstream_backoff: 1h")
 	conf = strings.Replace(conf, "      access_log: off", "      access_log: {path: "+dir+"/access.log, format: '$status \"$upstream_addr\" \"$upstream_status\"'}", 1)
-	r := newRig(t, "info", conf, u.Addr())
+	r = newRig(t, "info", conf, u.Addr())
 	c, err := net.Dial("tcp", r.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	// The first request leaves a keepalive connection; the second finds it
-	// reset, which is retried on a fresh connection after the backoff.
+	t.Cleanup(func() { _ = c.Close() })
 	if _, err := io.WriteString(c, "GET /size/10 HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, "the first response", 10*time.Second, func() bool { return u.Hits("GET", "/size/10") == 1 })
-	var first [256]byte
+	br = bufio.NewReader(c)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := c.Read(first[:]); err != nil || !strings.HasPrefix(string(first[:n]), "HTTP/1.1 200") {
-		t.Fatalf("first response %q, %v", first[:n], err)
+	if head := rawHead(t, br); !strings.HasPrefix(string(head), "HTTP/1.1 200") {
+		t.Fatalf("first response %q", head)
+	}
+	if _, err := io.ReadFull(br, make([]byte, 10)); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := io.WriteString(c, "GET /boom HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, "the retry decision", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "retrying: stale keepalive connection") })
+	alog = func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
+	return r, u, c, br, alog
+}
+
+// A client that goes away during proxy_next_upstream_backoff's pause before
+// a same-server retry ends it: the pause (an hour here) is cut at once.
+func TestClientAbortCutsBackoff(t *testing.T) {
+	r, u, c, _, alog := inBackoffPause(t)
 	_ = c.Close()
-	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
 	testutil.Eventually(t, "the 499 in the access log", 10*time.Second, func() bool { return strings.Contains(alog(), "499 ") })
 	if got := strings.ReplaceAll(alog(), u.Addr(), "U0"); !strings.HasSuffix(got, `499 "U0, U0" "502, -"`+"\n") {
 		t.Errorf("access log:\n%s\nwant the reset attempt (502) and the abandoned retry (-)", got)
@@ -390,16 +404,103 @@ http:
 		t.Fatal("the request did not reach the upstream")
 	}
 	_ = c.Close() // close_notify, then FIN
-	select {
-	case err := <-held.ended:
-		if err != io.EOF {
-			t.Fatalf("the upstream's read ended with %v, want EOF", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the upstream connection was not closed after the TLS client left")
-	}
+	held.waitClosed(t, "after the TLS client left")
 	testutil.Eventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.log(), "epoll_wait()") })
 	if !strings.Contains(r.log(), `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"`) {
 		t.Errorf("error log:\n%s", r.log())
+	}
+}
+
+// silentDNS is a DNS server that reads queries and never answers: a lookup
+// waits for resolver_timeout. Each query's arrival is sent on queries. The
+// test stops it.
+func silentDNS(t *testing.T) (addr string, queries <-chan struct{}) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := make(chan struct{}, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 512)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			select {
+			case q <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = pc.Close(); <-done })
+	return pc.LocalAddr().String(), q
+}
+
+// A client that goes away while the name of a proxy_pass with variables is
+// being resolved ends the wait at once (resolver_timeout is five minutes
+// here), as nginx, whose check of the client is set before it resolves
+// (measured, nginx 1.22): 499 with no upstream, and the line without an
+// upstream or an action, with the errno after an RST.
+func TestClientAbortCutsResolve(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		rst   bool
+		errno string
+	}{
+		{"fin", false, ""},
+		{"rst", true, " (104: Connection reset by peer)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dns, queries := silentDNS(t)
+			dir := t.TempDir()
+			r := newRig(t, "info", strings.NewReplacer("{TMP}", dir, "{DNS}", dns).Replace(`
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  resolver: ["{DNS}"]
+  resolver_timeout: 5m
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log:
+        path: {TMP}/access.log
+        format: '$status "$request" "$upstream_addr" "$upstream_status"'
+      locations:
+        - path: /
+          proxy_pass: http://$arg_h:9
+`))
+			cl, err := net.Dial("tcp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cl.Close() })
+			if _, err := io.WriteString(cl, "GET /x?h=slow.test HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-queries:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the proxy did not ask the DNS server")
+			}
+			if c.rst {
+				_ = cl.(*net.TCPConn).SetLinger(0)
+			}
+			_ = cl.Close()
+			alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
+			testutil.Eventually(t, "the access log line (the lookup waits five minutes)", 30*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+			if want := `499 "GET /x?h=slow.test HTTP/1.1" "-" "-"` + "\n"; alog() != want {
+				t.Errorf("access log %q, want %q", alog(), want)
+			}
+			want := `[info] 4242#4242: *1 epoll_wait() reported that client prematurely closed connection` + c.errno +
+				`, client: 127.0.0.1, server: localhost, request: "GET /x?h=slow.test HTTP/1.1", host: "localhost"` + "\n"
+			if got := r.log(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
+			}
+		})
 	}
 }

@@ -47,9 +47,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 // phase (client.Check writes nginx's line); false means the client has been
 // answered (or an error page is due).
 func (x *exchange) requestValid(dflt *vhost) bool {
-	// The default server's error_log: nginx refuses these before it has
-	// chosen a server, but for a header line after Host (levellog.go).
-	r, ignored := client.Check(x.clientHead(dflt), x.p.errorLog(dflt, nil), x.ignored)
+	// Each line goes to the error_log of the server nginx has chosen when
+	// it refuses: the default one's before the Host line (levellog.go).
+	r, ignored := client.Check(x.clientHead(dflt), x.ignored)
 	x.ignored = ignored // header names nginx ignores: not forwarded (headers.go)
 	if r.Status == 0 {
 		return true
@@ -74,8 +74,9 @@ func (x *exchange) requestValid(dflt *vhost) bool {
 func (x *exchange) clientHead(dflt *vhost) *client.Head {
 	return &client.Head{
 		Header: &x.ctx.Request.Header, Fields: x.fields, Conn: x.conn,
-		Default: client.Server{Name: dflt.name, Conf: dflt.conf}, Chosen: client.Server{Name: x.vh.name, Conf: x.vh.conf},
-		HTTP2: x.h2 != nil, URIInvalid: x.uriInvalid,
+		Default: client.Server{Name: dflt.name, Conf: dflt.conf, Log: x.p.errorLog(dflt, nil)},
+		Chosen:  client.Server{Name: x.vh.name, Conf: x.vh.conf, Log: x.p.errorLog(x.vh, nil)},
+		HTTP2:   x.h2 != nil, URIInvalid: x.uriInvalid,
 	}
 }
 
@@ -283,7 +284,7 @@ func (x *exchange) tryOnce() tryOutcome {
 	if x.ended(pr.Addr(), ue, a) { // nginx: no failure, no other server; 499 for a client gone
 		return tryDone
 	}
-	x.site.counters[pr].attempt(ue, a.Start)
+	x.counters(pr).attempt(ue, a.Start)
 	if ue == nil {
 		return x.answered(pr, a)
 	}
@@ -306,7 +307,7 @@ func (x *exchange) tryOnce() tryOutcome {
 	}
 	x.record(pr, ue.Status(), a)
 	verdict := decideRetry(x.retryInput(ue, 0))
-	x.site.counters[pr].decision(verdict)
+	x.counters(pr).decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
 	// after any other error's line. A stale keepalive connection is not the
 	// server's fault, so it is not counted against max_fails (nginx counts it).
@@ -348,7 +349,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
 		return tryRelay
 	}
 	verdict := decideRetry(x.retryInput(nil, status))
-	x.site.counters[pr].decision(verdict)
+	x.counters(pr).decision(verdict)
 	if !verdict.Retry {
 		x.logDecision(nil, status, verdict, a, pr.Addr())
 		x.cur = a

@@ -80,14 +80,7 @@ func TestHardStopEndsUpstreamWaits(t *testing.T) {
 					}
 					return got
 				}, func(t *testing.T) {
-					select {
-					case err := <-held.ended:
-						if err != io.EOF {
-							t.Errorf("the upstream's read ended with %v, want EOF (the proxy closing)", err)
-						}
-					case <-time.After(10 * time.Second):
-						t.Error("the upstream connection was not closed (proxy_read_timeout is an hour)")
-					}
+					held.waitClosed(t, "(proxy_read_timeout is an hour)")
 				}
 		}, `000 0 "GET /x HTTP/1.1" "U0" "-"`},
 	} {
@@ -128,36 +121,9 @@ func TestHardStopEndsUpstreamWaits(t *testing.T) {
 // hour here) is cut short by a hard stop: no retry is made, and the access
 // log has the failed attempt and the abandoned retry.
 func TestHardStopCutsBackoff(t *testing.T) {
-	u := upstream(t, upstreamsim.Reset().At("/boom"))
-	dir := t.TempDir()
-	conf := strings.ReplaceAll(backoffTmpl, "proxy_next_upstream_backoff: 50ms", "proxy_next_upstream_backoff: 1h")
-	conf = strings.Replace(conf, "      access_log: off", "      access_log: {path: "+dir+"/access.log, format: '$status \"$upstream_addr\" \"$upstream_status\"'}", 1)
-	r := newRig(t, "info", conf, u.Addr())
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// The first request leaves a keepalive connection; the second finds it
-	// reset, which is retried on a fresh connection after the backoff.
-	if _, err := io.WriteString(c, "GET /size/10 HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if head := rawHead(t, br); !strings.HasPrefix(string(head), "HTTP/1.1 200") {
-		t.Fatalf("first response %q", head)
-	}
-	if _, err := io.ReadFull(br, make([]byte, 10)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(c, "GET /boom HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, "the retry decision", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "retrying: stale keepalive connection") })
+	r, u, _, br, alog := inBackoffPause(t)
 	hardStop(t, r)
-	b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
-	if got := strings.ReplaceAll(string(b), u.Addr(), "U0"); got != `200 "U0" "200"`+"\n"+`000 "U0, U0" "502, -"`+"\n" {
+	if got := strings.ReplaceAll(alog(), u.Addr(), "U0"); got != `200 "U0" "200"`+"\n"+`000 "U0, U0" "502, -"`+"\n" {
 		t.Errorf("access log:\n%s\nwant the reset attempt (502) and the abandoned retry (-), status 000", got)
 	}
 	if n := u.Hits("GET", "/boom"); n != 1 {

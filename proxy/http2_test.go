@@ -44,6 +44,7 @@ type h2Rig struct {
 	*rig
 	ca   *testCA
 	alog string
+	yaml string // the configuration, for reload
 }
 
 const h2Tmpl = `
@@ -77,8 +78,27 @@ func newH2Rig(t *testing.T, tmpl string, upstreams ...string) *h2Rig {
 	ca := newTestCA(t, "Test CA")
 	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
 	alog := filepath.Join(dir, "access.log")
-	tmpl = strings.NewReplacer("{CERT}", cf, "{KEY}", kf, "{ALOG}", alog).Replace(tmpl)
-	return &h2Rig{rig: newRig(t, "info", tmpl, upstreams...), ca: ca, alog: alog}
+	tmpl = strings.NewReplacer("{CERT}", cf, "{KEY}", kf, "{ALOG}", alog, "{TMP}", dir).Replace(tmpl)
+	yaml := tmpl
+	for i, u := range upstreams {
+		yaml = strings.ReplaceAll(yaml, fmt.Sprintf("{U%d}", i), u)
+	}
+	return &h2Rig{rig: newRig(t, "info", tmpl, upstreams...), ca: ca, alog: alog, yaml: yaml}
+}
+
+// reload applies the rig's configuration with old replaced by new.
+func (r *h2Rig) reload(old, new string) {
+	r.t.Helper()
+	if !strings.Contains(r.yaml, old) {
+		r.t.Fatalf("reload: no %q in the configuration", old)
+	}
+	cfg, err := config.LoadBytes(filepath.Join(r.t.TempDir(), "proxy.yaml"), []byte(strings.Replace(r.yaml, old, new, 1)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.p.Reload(cfg); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // client is Go's HTTP/2 transport, h2 by ALPN.
@@ -138,15 +158,15 @@ func echoOrigin(t *testing.T) string {
 	return s.Listener.Addr().String()
 }
 
-// One stream goes through routing, request-body buffering and replay after
-// a reset upstream, the response, and the access log with HTTP/2.0 as the
-// protocol; return 444 resets the stream; ALPN http/1.1 on the same socket
-// is the HTTP/1.1 path.
-func TestHTTP2Lifecycle(t *testing.T) {
-	r := newH2Rig(t, h2Tmpl, resettingUpstream(t), echoOrigin(t))
-	c := r.client()
-
-	req, _ := http.NewRequest("PUT", "https://"+r.addr+"/a?q=1", strings.NewReader("hello body"))
+// streamLifecycle sends what HTTP/2 and HTTP/3 (proto) answer alike, on
+// one connection of c: a PUT whose buffered body is replayed after the
+// first upstream (resettingUpstream) reset the connection, with the
+// response's connection-level fields dropped; a literal return; return 444,
+// which resets the stream while the connection lives on. It returns the
+// PUT's answer, for the access-log checks.
+func streamLifecycle(t *testing.T, r *h2Rig, c *http.Client, base string, proto int) string {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", base+"/a?q=1", strings.NewReader("hello body"))
 	req.Header.Set("X-Test", "yes")
 	resp, err := c.Do(req)
 	if err != nil {
@@ -154,8 +174,8 @@ func TestHTTP2Lifecycle(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.ProtoMajor != 2 {
-		t.Fatalf("protocol %s, want HTTP/2.0", resp.Proto)
+	if resp.ProtoMajor != proto {
+		t.Fatalf("protocol %s, want HTTP/%d.0", resp.Proto, proto)
 	}
 	// The first server reset the connection; the buffered body was replayed
 	// to the second, with its length; :authority became Host.
@@ -169,6 +189,38 @@ func TestHTTP2Lifecycle(t *testing.T) {
 	if !strings.Contains(r.elog.String(), "recv() failed (104: Connection reset by peer) while reading response header from upstream") {
 		t.Errorf("error log lacks the reset upstream's line:\n%s", r.elog.String())
 	}
+	// A literal return and a request for nothing: no upstream involved.
+	if resp, body := getBody(t, c, base+"/lit"); resp.StatusCode != 200 || body != "literal" {
+		t.Errorf("/lit: %d %q", resp.StatusCode, body)
+	}
+	// return 444: the stream is reset (HTTP/2's INTERNAL_ERROR, HTTP/3's
+	// H3_INTERNAL_ERROR), the connection lives on.
+	if _, err := c.Get(base + "/gone"); err == nil || !strings.Contains(err.Error(), "INTERNAL_ERROR") {
+		t.Errorf("/gone: err %v, want the stream reset", err)
+	}
+	getBody(t, c, base+"/lit")
+	return want
+}
+
+func getBody(t *testing.T, c *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// One stream goes through routing, request-body buffering and replay after
+// a reset upstream, the response, and the access log with HTTP/2.0 as the
+// protocol; return 444 resets the stream; ALPN http/1.1 on the same socket
+// is the HTTP/1.1 path.
+func TestHTTP2Lifecycle(t *testing.T) {
+	r := newH2Rig(t, h2Tmpl, resettingUpstream(t), echoOrigin(t))
+	c := r.client()
+	want := streamLifecycle(t, r, c, "https://"+r.addr, 2)
 
 	// Content-Type as the upstream sent it, in any case, and none when it
 	// sent none (http2 would sniff one).
@@ -182,26 +234,6 @@ func TestHTTP2Lifecycle(t *testing.T) {
 			t.Errorf("%s: Content-Type %q, want %q", path, got, want)
 		}
 	}
-
-	// A literal return and a request for nothing: no upstream involved.
-	resp, err = c.Get("https://" + r.addr + "/lit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != "literal" {
-		t.Errorf("/lit: %d %q", resp.StatusCode, b)
-	}
-	// return 444: the stream is reset, the connection lives on.
-	if _, err := c.Get("https://" + r.addr + "/gone"); err == nil || !strings.Contains(err.Error(), "INTERNAL_ERROR") {
-		t.Errorf("/gone: err %v, want the stream reset", err)
-	}
-	resp, err = c.Get("https://" + r.addr + "/lit")
-	if err != nil {
-		t.Fatalf("after a reset stream: %v", err)
-	}
-	resp.Body.Close()
 
 	// ALPN http/1.1 on the same address: the HTTP/1.1 path.
 	tc, err := tls.Dial("tcp", r.addr, &tls.Config{RootCAs: r.ca.pool(), ServerName: "localhost", NextProtos: []string{"http/1.1"}})
@@ -331,12 +363,22 @@ func TestHTTP2SlowStreamSpills(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
-	big, err := c.Get("https://" + r.addr + "/big")
+	streamSpills(t, r, o, c, "https://"+r.addr, 2, size)
+}
+
+// streamSpills: a stream whose window is closed (c's client reads
+// nothing of /big, size bytes from o) is a slow client: its buffered
+// response spills to a temp file after proxy_spill_grace and the upstream
+// is released, while another stream on the same connection is served
+// (HTTP/2 and HTTP/3 alike: proto).
+func streamSpills(t *testing.T, r *h2Rig, o *bigOrigin, c *http.Client, base string, proto, size int) {
+	t.Helper()
+	big, err := c.Get(base + "/big")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer big.Body.Close()
-	if big.ProtoMajor != 2 || big.ContentLength != size {
+	if big.ProtoMajor != proto || big.ContentLength != int64(size) {
 		t.Fatalf("/big: %s, Content-Length %d", big.Proto, big.ContentLength)
 	}
 	// Not a byte read: the stream's window closes at 64k, the spool's 32k
@@ -346,13 +388,7 @@ func TestHTTP2SlowStreamSpills(t *testing.T) {
 		return o.done.Load() && strings.Contains(r.elog.String(), "an upstream response is buffered to a temporary file")
 	})
 	// The other stream on the same connection is not held up.
-	small, err := c.Get("https://" + r.addr + "/small")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(small.Body)
-	small.Body.Close()
-	if small.StatusCode != 200 || string(b) != "small" {
+	if small, b := getBody(t, c, base+"/small"); small.StatusCode != 200 || b != "small" {
 		t.Errorf("/small: %d %q", small.StatusCode, b)
 	}
 	all, err := io.ReadAll(big.Body)
@@ -365,8 +401,8 @@ func TestHTTP2SlowStreamSpills(t *testing.T) {
 	if f0[len(f0)-1] != f1[len(f1)-1] {
 		t.Errorf("the two streams came on different connections:\n%s", r.accessLog())
 	}
-	if !strings.HasPrefix(lines[1], `"GET /big HTTP/2.0" HTTP/2.0 200 4194304 `) {
-		t.Errorf("access log: %q", lines[1])
+	if want := fmt.Sprintf(`"GET /big HTTP/%d.0" HTTP/%d.0 200 %d `, proto, proto, size); !strings.HasPrefix(lines[1], want) {
+		t.Errorf("access log: %q, want %s...", lines[1], want)
 	}
 }
 
@@ -898,20 +934,18 @@ func TestHTTP2HPACKBomb(t *testing.T) {
 	}
 }
 
-// curl, when it speaks HTTP/2: ALPN h2 over TLS, and prior knowledge.
-func TestHTTP2Curl(t *testing.T) {
+// curlFeature returns a runner of the installed curl (-sS, 10s at most),
+// and skips the test when curl's feature list (curl -V) lacks feature.
+func curlFeature(t *testing.T, feature string) func(args ...string) string {
+	t.Helper()
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Skip("no curl")
 	}
-	if v, err := exec.Command(curl, "-V").Output(); err != nil || !bytes.Contains(v, []byte("HTTP2")) {
-		t.Skip("curl without HTTP/2")
+	if v, err := exec.Command(curl, "-V").Output(); err != nil || !bytes.Contains(v, []byte(feature)) {
+		t.Skipf("the installed curl lacks %s (curl -V does not list it)", feature)
 	}
-	r := newH2Rig(t, h2Tmpl, echoOrigin(t), echoOrigin(t))
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	writeFile(t, ca, r.ca.pem)
-	_, port, _ := net.SplitHostPort(r.addr)
-	run := func(args ...string) string {
+	return func(args ...string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -921,14 +955,30 @@ func TestHTTP2Curl(t *testing.T) {
 		}
 		return string(out)
 	}
-	got := run("--http2", "--cacert", ca, "--resolve", "localhost:"+port+":127.0.0.1",
+}
+
+// curlPost POSTs with curl (flag: --http2, --http3-only) to localhost at
+// addr's port, trusting r's CA, and returns the body, the HTTP version
+// and the status.
+func curlPost(t *testing.T, run func(...string) string, r *h2Rig, flag, addr string) string {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	writeFile(t, ca, r.ca.pem)
+	_, port, _ := net.SplitHostPort(addr)
+	return run(flag, "--cacert", ca, "--resolve", "localhost:"+port+":127.0.0.1",
 		"-w", " %{http_version} %{response_code}", "-d", "posted", "https://localhost:"+port+"/c")
-	if got != "POST /c host=app x= cl=6 body=posted 2 200" {
+}
+
+// curl, when it speaks HTTP/2: ALPN h2 over TLS, and prior knowledge.
+func TestHTTP2Curl(t *testing.T) {
+	run := curlFeature(t, "HTTP2")
+	r := newH2Rig(t, h2Tmpl, echoOrigin(t), echoOrigin(t))
+	if got := curlPost(t, run, r, "--http2", r.addr); got != "POST /c host=app x= cl=6 body=posted 2 200" {
 		t.Errorf("curl --http2: %q", got)
 	}
 
 	h2c, _ := h2cRig(t, echoOrigin(t), "")
-	got = run("--http2-prior-knowledge", "-w", " %{http_version} %{response_code}", "http://"+h2c.addr+"/d")
+	got := run("--http2-prior-knowledge", "-w", " %{http_version} %{response_code}", "http://"+h2c.addr+"/d")
 	if !strings.HasPrefix(got, "GET /d host=") || !strings.HasSuffix(got, " cl=0 body= 2 200") {
 		t.Errorf("curl --http2-prior-knowledge: %q", got)
 	}

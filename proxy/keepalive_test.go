@@ -2,8 +2,13 @@ package proxy_test
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +138,47 @@ http:
 		"\r\n"
 	if got != want {
 		t.Fatalf("upstream got\n%q\nwant\n%q", got, want)
+	}
+}
+
+// With proxy_buffering off, the upstream connection goes back to the
+// keepalive cache once the upstream's response has been passed to the
+// client's socket, not when the client has read it: a second request
+// reuses it while the first client has read nothing of the body. nginx
+// does the same (measured, nginx 1.22: its non-buffered relay finalizes
+// once the last bytes are written to the client's socket); a body larger
+// than the client's socket buffers holds the connection in both.
+func TestKeepaliveUnbufferedReleasedBeforeClientReads(t *testing.T) {
+	u := upstream(t, upstreamsim.OK())
+	dir := t.TempDir()
+	tmpl := strings.Replace(keepaliveTmpl, "      access_log: off\n",
+		"      access_log: {path: "+filepath.Join(dir, "access.log")+", format: '$request_uri $status'}\n", 1)
+	r := newRig(t, "error", tmpl+"          proxy_buffering: off\n", u.Addr())
+	const size = 32 << 10 // more than fasthttp's and the proxy's buffers, less than loopback's socket buffers
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "GET /size/%d HTTP/1.1\r\nHost: localhost\r\n\r\n", size); err != nil {
+		t.Fatal(err)
+	}
+	// The exchange finishes (its access log line) after it released the
+	// upstream connection; the client has not read a byte yet.
+	alog := func() string { b, _ := os.ReadFile(filepath.Join(dir, "access.log")); return string(b) }
+	testutil.Eventually(t, "the first request's access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+	if status, body := r.do("GET", "/size/10", nil); status != 200 || len(body) != 10 {
+		t.Fatalf("second request: %d, %d bytes", status, len(body))
+	}
+	if n := u.Conns(); n != 1 {
+		t.Errorf("upstream saw %d connections, want 1: the second request reuses the first's", n)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size {
+		t.Errorf("first client read %d bytes, %v; want %d", n, err, size)
 	}
 }

@@ -324,3 +324,60 @@ http:
 		t.Errorf("main.log has a handshake line:\n%s", read("main.log"))
 	}
 }
+
+// A request nginx refuses before its phases is logged to the error_log of
+// the server it had chosen when it refused (measured, nginx 1.22): the
+// default server's for the request line and for a header line before Host,
+// the Host's server's for a header line after Host and for the checks of
+// the whole head (TRACE, Content-Length with chunked).
+func TestErrorLogClientCheckByHost(t *testing.T) {
+	dir := t.TempDir()
+	p := startErrorLogProxy(t, dir, strings.NewReplacer("{TMP}", dir).Replace(`
+error_log: {TMP}/main.log info
+http:
+  access_log: off
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [dflt]
+      error_log: {TMP}/dflt.log info
+      locations: [{path: /, return: "200 d"}]
+    - listen: ["127.0.0.1:0"]
+      server_name: [b]
+      error_log: {TMP}/b.log info
+      locations: [{path: /, return: "200 b"}]
+`))
+	for _, raw := range []string{
+		"get /method HTTP/1.1\r\nHost: b\r\n\r\n",
+		"GET /version HTTP/2.0\r\nHost: b\r\n\r\n",
+		"GET /before HTTP/1.1\r\nBad Name: x\r\nHost: b\r\n\r\n",
+		"GET /after HTTP/1.1\r\nHost: b\r\nBad Name: x\r\n\r\n",
+		"TRACE /trace HTTP/1.1\r\nHost: b\r\n\r\n",
+		"POST /both HTTP/1.1\r\nHost: b\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	} {
+		nc, err := net.Dial("tcp", p.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nc.Write([]byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		st, err := bufio.NewReader(nc).ReadString('\n')
+		_ = nc.Close()
+		if err != nil || !strings.Contains(st, " 400 ") && !strings.Contains(st, " 405 ") && !strings.Contains(st, " 505 ") {
+			t.Fatalf("%q: status line %q, %v; want a refusal", raw, st, err)
+		}
+	}
+	want := map[string][]string{
+		"dflt.log": {"[info] /method", "[info] /version", "[info] /before"},
+		"b.log":    {"[info] /after", "[info] /trace", "[info] /both"},
+		"main.log": nil,
+	}
+	for name, w := range want {
+		got := requestLines(t, filepath.Join(dir, name))
+		if strings.Join(got, "\n") != strings.Join(w, "\n") {
+			t.Errorf("%s:\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(w, "\n"))
+		}
+	}
+}

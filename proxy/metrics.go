@@ -41,8 +41,12 @@ type stats struct {
 	tunnels    atomic.Int64      // open upgraded connections (tunnel.go)
 	build      string            // spillway_build_info's labels, read once
 	reqSet     *metrics.Set      // holds requestTime alone
-	mu         sync.Mutex        // guards servers
+	mu         sync.Mutex        // guards servers and passed
 	servers    map[serverKey]*serverStats
+	// passed are the servers a proxy_pass with variables reached that no
+	// upstream of the configuration lists (an address, a name the
+	// resolver answered, a unix socket), at most maxPassedServers.
+	passed map[serverKey]*serverStats
 
 	requestTime *metrics.PrometheusHistogram // $request_time
 }
@@ -67,7 +71,7 @@ type serverStats struct {
 }
 
 func newStats() *stats {
-	st := &stats{reqSet: metrics.NewSet(), servers: map[serverKey]*serverStats{}, build: buildLabels()}
+	st := &stats{reqSet: metrics.NewSet(), servers: map[serverKey]*serverStats{}, passed: map[serverKey]*serverStats{}, build: buildLabels()}
 	st.requestTime = st.reqSet.NewPrometheusHistogram("spillway_request_duration_seconds")
 	return st
 }
@@ -120,6 +124,38 @@ func (st *stats) prune(s *site) {
 			delete(st.servers, k)
 		}
 	}
+}
+
+// maxPassedServers bounds the series of servers reached by a proxy_pass
+// with variables: its value may come from the request ($arg_host), and each
+// distinct server would be a series of its own for the process's life.
+const maxPassedServers = 1024
+
+// passedServer is the entry of a server that a proxy_pass with variables
+// reached outside the configuration's upstreams (upstream: the group's
+// name, nginx's: the address as written, or the name resolved), made on
+// first use; nil once maxPassedServers others have one.
+func (st *stats) passedServer(upstream, addr string) *serverStats {
+	k := serverKey{upstream, addr}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := cmp.Or(st.servers[k], st.passed[k]) // an upstream's own server keeps its one series
+	if m == nil && len(st.passed) < maxPassedServers {
+		m = newServerStats(k)
+		st.passed[k] = m
+	}
+	return m
+}
+
+// counters are the counters of server pr: the site's entry for a server
+// of its configuration, else, for a server a proxy_pass with variables
+// reached (an address, a resolved name: a group made for this request),
+// the proxy's entry for the group's name and the address.
+func (x *exchange) counters(pr *upstream.Peer) *serverStats {
+	if m := x.site.counters[pr]; m != nil || x.loc != &x.passLoc {
+		return m
+	}
+	return x.p.stats.passedServer(x.loc.group.Name(), pr.Addr())
 }
 
 // request counts a finished request.
@@ -239,8 +275,8 @@ type servedPeer struct {
 	m   *serverStats
 }
 
-// servedPeers lists the running site's servers with their counters, by
-// upstream and address.
+// servedPeers lists the running site's servers with their counters, and
+// those proxy_pass with variables reached, by upstream and address.
 func (p *Proxy) servedPeers() []servedPeer {
 	s := p.site.Load()
 	if s == nil {
@@ -254,6 +290,11 @@ func (p *Proxy) servedPeers() []servedPeer {
 			}
 		}
 	}
+	p.stats.mu.Lock()
+	for k, m := range p.stats.passed {
+		out = append(out, servedPeer{k, m})
+	}
+	p.stats.mu.Unlock()
 	slices.SortFunc(out, func(a, b servedPeer) int {
 		return cmp.Or(cmp.Compare(a.key.upstream, b.key.upstream), cmp.Compare(a.key.server, b.key.server))
 	})

@@ -103,14 +103,18 @@ func (x *exchange) resolve(l *location, host, port string) (*upstream.Group, boo
 		x.page(fasthttp.StatusBadGateway)
 		return nil, false
 	}
-	// The request's context: a hard stop ends the wait (the lookup goes
-	// on for its resolver_timeout and is cached for others).
+	// The request's context: a client that goes away (watched as while
+	// the upstream is awaited, nginx's check_broken_connection is set
+	// before it resolves) or a hard stop ends the wait; the lookup goes on
+	// for its resolver_timeout and is cached for others.
 	ctx, cancel := context.WithTimeout(x.context(), l.resolver.Conf().Timeout)
 	defer cancel()
+	x.watchClient()
 	addrs, err := l.resolver.Lookup(ctx, host, func(server string, errno syscall.Errno) {
 		x.p.elog.Write(&errorlog.Entry{Level: errorlog.Error, Msg: "recv() failed", Errno: errno, Action: "resolving, resolver: " + server})
 	})
-	if err != nil && x.ended("", nil, nil) {
+	x.watch.stop()
+	if err != nil && x.ended("", nil, nil) { // 499 and nginx's line (clientAborted)
 		return nil, false
 	}
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	bench "spillway/bench/upstreamsim"
+
 	"spillway/proxy"
 	"spillway/proxy/config"
 	"spillway/proxy/internal/testcert"
@@ -335,5 +337,60 @@ http:
 	}
 	if code, _ := r.do("GET", "/?h=other.test", nil); code != 502 {
 		t.Errorf("GET /?h=other.test: %d, want 502 (the certificate is not other.test's)", code)
+	}
+}
+
+// Requests through a proxy_pass with variables are counted per server like
+// the others: a server the resolver answered under the name resolved, an
+// address under the address, a failure by its kind, and a configured
+// upstream's server in its one series.
+func TestPassVariablesMetrics(t *testing.T) {
+	origin := passOrigin(t)
+	_, port, _ := net.SplitHostPort(origin)
+	refused, err := bench.RefusedAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDNS(t, map[string][]string{"app.test.": {"127.0.0.1"}})
+	r := newRig(t, "info", `
+error_log: {path: stderr, level: info}
+metrics: {listen: "127.0.0.1:0"}
+http:
+  access_log: off
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  resolver: ["`+d.addr+`", ipv6=off]
+  upstreams:
+    app: {servers: [{address: "{U0}"}]}
+  servers:
+    - listen: ["127.0.0.1:0"]
+      locations:
+        - path: /
+          proxy_pass: http://$arg_h
+`, origin)
+	for _, tc := range []struct {
+		h    string
+		code int
+	}{{"app.test:" + port, 200}, {"app.test:" + port, 200}, {origin, 200}, {refused, 502}, {"app", 200}} {
+		if code, _ := r.do("GET", "/x?h="+tc.h, nil); code != tc.code {
+			t.Fatalf("GET /x?h=%s: %d, want %d", tc.h, code, tc.code)
+		}
+	}
+	m := scrape(t, r.p.MetricsAddr())
+	for series, want := range map[string]float64{
+		`spillway_upstream_attempts_total{upstream="app.test",server="` + origin + `"}`:         2,
+		`spillway_upstream_attempts_total{upstream="` + origin + `",server="` + origin + `"}`:   1,
+		`spillway_upstream_attempts_total{upstream="` + refused + `",server="` + refused + `"}`: 1,
+		`spillway_upstream_attempts_total{upstream="app",server="` + origin + `"}`:              1,
+	} {
+		if m[series] != want {
+			t.Errorf("%s = %v, want %v", series, m[series], want)
+		}
+	}
+	if n := sumOf(m, "spillway_upstream_failures_total", `upstream="`+refused+`"`, `kind="refused"`); n != 1 {
+		t.Errorf("failures of %s: %v, want 1 (refused)", refused, n)
+	}
+	if n := sumOf(m, "spillway_upstream_header_duration_seconds_count", `upstream="app.test"`); n != 2 {
+		t.Errorf("header times of app.test: %v, want 2", n)
 	}
 }

@@ -167,8 +167,8 @@ func (p *Proxy) Start() error {
 		p.Close()
 		return err
 	}
+	p.installQUIC(s, quicOpened) // first: install points the QUIC listeners at s's generation
 	p.install(s, opened)
-	p.installQUIC(s, quicOpened)
 	p.mu.Unlock()
 	p.wg.Add(1)
 	go p.reaper()
@@ -252,7 +252,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		<-a.done
 	}
 	p.acceptors, p.order = map[string]*acceptor{}, nil
-	p.shutdownQUIC(p.site.Load().cfg)
+	p.shutdownQUIC()
 	p.metrics.close()
 	p.metrics = nil
 	select {

@@ -110,6 +110,7 @@ type generation struct {
 	servers  []*fasthttp.Server
 	handoffs map[string]*handoff // by listen address
 	h2       []*h2Server         // the HTTP/2 addresses' servers (http2.go)
+	h3       []*h3Server         // the QUIC addresses' servers (http3.go)
 	clients  liveset.Set[*clientConn]
 	wg       sync.WaitGroup // the servers' Serve loops
 }
@@ -252,6 +253,7 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 			_ = srv.Serve(h)
 		}()
 	}
+	g.h3 = p.serveQUIC(s) // before old goes: a new QUIC connection always finds a generation
 	old := p.gen
 	p.gen = g
 	p.site.Store(s)
@@ -344,8 +346,8 @@ func (p *Proxy) Reload(cfg *config.Config) error {
 	}
 	p.budget.SetLimit(cfg.BufferMemoryLimit)
 	p.budget.SetTempLimit(cfg.TempFileLimit)
+	p.installQUIC(s, quicOpened) // first: install points the QUIC listeners at s's generation
 	p.install(s, opened)
-	p.installQUIC(s, quicOpened)
 	p.stats.prune(s)
 	return nil
 }
@@ -383,6 +385,9 @@ func (p *Proxy) retire(g *generation, grace time.Duration) {
 	}
 	for _, h2 := range g.h2 {
 		h2.goAway() // GOAWAY now: open streams finish, no new ones (nginx)
+	}
+	for _, h3 := range g.h3 {
+		h3.goAway() // the same on every QUIC connection
 	}
 	p.retiring.Add(1)
 	go func() {
@@ -440,6 +445,9 @@ func (p *Proxy) drain(g *generation) {
 			g.clients.CloseAll()
 		}
 	}
+	for _, h3 := range g.h3 {
+		h3.wait(sctx) // worker_shutdown_timeout: what is left is closed
+	}
 	// Tunnels left fasthttp's count at their hijack: an old nginx worker
 	// keeps them until they end, or until worker_shutdown_timeout.
 	if !g.site.tunnels.wait(sctx) {
@@ -475,7 +483,7 @@ type sharedLog struct {
 }
 
 // acquire opens (or shares) every access log of s, at the server and the
-// location levels, and fills s.access. On failure nothing is held.
+// location levels (an if block's too), and fills s.access. On failure nothing is held.
 func (ls *logSet) acquire(s *site) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -493,6 +501,9 @@ func (ls *logSet) acquire(s *site) error {
 		all = append(all, sc.AllAccessLogs()...)
 		for _, l := range sc.AllLocations() {
 			all = append(all, l.AccessLogs...)
+			for _, in := range l.IfLocations() { // "if in location": its own access_log
+				all = append(all, in.AccessLogs...)
+			}
 		}
 	}
 	fail := func(err error) error {

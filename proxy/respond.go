@@ -295,7 +295,7 @@ func (x *exchange) reusable() bool {
 // bodyFailed logs a failure while reading the upstream body. Nothing is
 // retried: the client already has the status line (nginx does the same).
 func (x *exchange) bodyFailed(ue *upstream.Error) {
-	x.site.counters[x.cur.Conn.Peer()].failure(ue)
+	x.counters(x.cur.Conn.Peer()).failure(ue)
 	x.logUpstream(errorlog.Error, ue, ue.Peer)
 	x.release(x.cur, false)
 	if n := len(x.attempts); n > 0 {

@@ -122,7 +122,7 @@ func (s *spoolStream) produce(r io.Reader) {
 	default:
 		s.upFailed = true
 		ue := bodyError(a, rerr, true, x.upstreamChunked())
-		x.site.counters[s.uc.Peer()].failure(ue)
+		x.counters(s.uc.Peer()).failure(ue)
 		x.logUpstream(errorlog.Error, ue, ue.Peer)
 		s.sp.CloseWrite(ue)
 		x.release(a, false)

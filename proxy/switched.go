@@ -129,7 +129,7 @@ func (x *exchange) relaySwitched(c net.Conn, a *upstream.Attempt, head []byte) {
 		x.clientWriteFailed(w.err)
 	case err != nil:
 		ue := bodyError(a, err, true, false)
-		x.site.counters[uc.Peer()].failure(ue)
+		x.counters(uc.Peer()).failure(ue)
 		x.logUpstream(errorlog.Error, ue, ue.Peer)
 	}
 	x.release(a, false) // never reused

@@ -48,7 +48,7 @@ func (p *Proxy) expectURIValid(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhos
 	x := p.exchanges.Get().(*exchange)
 	x.begin(p, s, ctx, vhosts)
 	head := x.clientHead(vhosts[0])
-	head.LogInvalidURI(p.errorLog(vhosts[0], nil)) // the request line: the default server's log (levellog.go)
+	head.LogInvalidURI() // the request line: the default server's log (levellog.go)
 	x.page(fasthttp.StatusBadRequest)
 	return nil, x.expectAnswer()
 }

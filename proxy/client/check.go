@@ -21,7 +21,10 @@ type Head struct {
 	Fields errorlog.Fields
 	Conn   uint64 // nginx's *N
 	// Default is the address's default server, nginx's until it has read
-	// the Host line; Chosen is the server the Host line chose.
+	// the Host line; Chosen is the server the Host line chose. A line is
+	// written to the error log of the server nginx has chosen when it
+	// refuses: the default server's for the request line and the header
+	// lines before Host, the chosen one's after (measured, nginx 1.22).
 	Default, Chosen Server
 	HTTP2           bool // from an HTTP/2 stream: HTTP/2.0 is no request line
 	// URIInvalid: nginx's URI parser refused the target
@@ -30,10 +33,11 @@ type Head struct {
 }
 
 // Server is a server block as the checks see it: the name nginx logs as
-// "server:" and its settings.
+// "server:", its settings and its error log.
 type Server struct {
 	Name string
 	Conf *config.Server
+	Log  *errorlog.Log
 }
 
 // Refusal is nginx's answer to a request it refuses before its phases. A
@@ -52,37 +56,39 @@ type Refusal struct {
 }
 
 // Check is what nginx checks of a request before its server rewrite
-// phase, in nginx's order; each refusal has written its line to log (at
-// info) by the time Check returns it. Header names nginx ignores (not
-// forwarded) are appended to ignored, which Check returns.
-func Check(h *Head, log *errorlog.Log, ignored [][]byte) (Refusal, [][]byte) {
-	if !h.methodValid(log) { // "get /": nginx takes A-Z, '_' and '-' only
+// phase, in nginx's order; each refusal has written its line (at info) to
+// the error log of the server nginx had chosen by then (Head.Default,
+// Head.Chosen) by the time Check returns it. Header names nginx ignores
+// (not forwarded) are appended to ignored, which Check returns.
+func Check(h *Head, ignored [][]byte) (Refusal, [][]byte) {
+	dflt, chosen := h.Default.Log, h.Chosen.Log
+	if !h.methodValid(dflt) { // "get /": nginx takes A-Z, '_' and '-' only
 		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
 	}
-	if !h.targetValid(log) { // CONNECT host:port, "*": nginx's 400 (target.go)
+	if !h.targetValid(dflt) { // CONNECT host:port, "*": nginx's 400 (target.go)
 		return Refusal{Status: fasthttp.StatusBadRequest, AtLine: true}, ignored
 	}
-	ok, ignored := h.headerNamesValid(log, ignored) // a name fasthttp let through but nginx refuses
+	ok, ignored := h.headerNamesValid(ignored) // a name fasthttp let through but nginx refuses
 	if !ok {
 		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
 	}
-	if !h.versionSupported(log) { // HTTP/2.0 and up in a request line: nginx's 505
+	if !h.versionSupported(dflt) { // HTTP/2.0 and up in a request line: nginx's 505
 		return Refusal{Status: fasthttp.StatusHTTPVersionNotSupported}, ignored
 	}
 	if h.URIInvalid { // "/../x", "%00": nginx's 400 (nginxuri)
-		h.LogInvalidURI(log)
+		h.LogInvalidURI()
 		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
 	}
-	if r := h.linesFit(log); r.Status != 0 { // one line over a large header buffer: nginx's 414 / 494
+	if r := h.linesFit(); r.Status != 0 { // one line over a large header buffer: nginx's 414 / 494
 		return r, ignored
 	}
-	if !h.hostSent(log) { // HTTP/1.9 without Host: nginx's 400 (version.go)
+	if !h.hostSent(dflt) { // HTTP/1.9 without Host: nginx's 400 (version.go)
 		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
 	}
-	if !h.methodAllowed(log) { // CONNECT, TRACE: nginx's 405, then close (target.go)
+	if !h.methodAllowed(chosen) { // CONNECT, TRACE: nginx's 405, then close (target.go)
 		return Refusal{Status: fasthttp.StatusMethodNotAllowed, Close: true}, ignored
 	}
-	if !h.codingKnown(log) { // "Transfer-Encoding: identity": nginx's 501
+	if !h.codingKnown(chosen) { // "Transfer-Encoding: identity": nginx's 501
 		return Refusal{Status: fasthttp.StatusNotImplemented, Close: true}, ignored
 	}
 	return Refusal{}, ignored
@@ -172,8 +178,7 @@ func (h *Head) versionSupported(log *errorlog.Log) bool {
 		return true
 	}
 	if log.Enabled(errorlog.Info) {
-		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Fields.Server, Request: h.Fields.Request}
-		h.write(log, "client sent invalid version", "reading client request line", &f)
+		h.write(log, "client sent invalid version", "reading client request line", h.lineFields())
 	}
 	return false
 }
@@ -183,8 +188,8 @@ func (h *Head) versionSupported(log *errorlog.Log) bool {
 // NUL, a broken %-escape or a control byte is nginx's 400 and `client sent
 // invalid request while reading client request line`, with the default
 // server's name and no host (nginx has not read the headers yet).
-func (h *Head) LogInvalidURI(log *errorlog.Log) {
-	if log.Enabled(errorlog.Info) {
+func (h *Head) LogInvalidURI() {
+	if log := h.Default.Log; log.Enabled(errorlog.Info) {
 		h.write(log, nginxuri.ErrInvalid.Error(), "reading client request line", h.lineFields())
 	}
 }
@@ -196,8 +201,10 @@ func (h *Head) LogInvalidURI(log *errorlog.Log) {
 // Transfer-Encoding. Both get nginx's 400. A name with a token character
 // nginx does not take in names ('_' unless underscores_in_headers is on,
 // '.', '!', ...) is dropped, as nginx's ignore_invalid_headers does
-// (namesInOrder).
-func (h *Head) headerNamesValid(log *errorlog.Log, ignored [][]byte) (bool, [][]byte) {
+// (namesInOrder). The lines go to the log of the server chosen so far: the
+// default one's before the Host line, the chosen one's after it and for
+// the checks of the whole head.
+func (h *Head) headerNamesValid(ignored [][]byte) (bool, [][]byte) {
 	unusual := false
 names:
 	for k := range h.Header.All() {
@@ -208,9 +215,10 @@ names:
 			}
 		}
 	}
+	log := h.Chosen.Log
 	if unusual {
 		var ok, bad bool
-		ok, bad, ignored = h.namesInOrder(log, ignored)
+		ok, bad, ignored = h.namesInOrder(ignored)
 		if !ok {
 			return false, ignored
 		}
@@ -247,8 +255,10 @@ names:
 // line and its CRLF); a longer header line is nginx's 494
 // (400 "Request Header Or Cookie Too Large") and `client sent too long
 // header line: "<first size bytes, at most 1748>..."`, with host and
-// referrer only if they came before it. The zero Refusal: the head fits.
-func (h *Head) linesFit(log *errorlog.Log) Refusal {
+// referrer only if they came before it. As nginx, the request line's is the
+// default server's (its log and name), a header line's the server chosen so
+// far. The zero Refusal: the head fits.
+func (h *Head) linesFit() Refusal {
 	sc := h.Chosen.Conf
 	size := int(sc.LargeClientHeaderBuffers.Size)
 	line := h.Fields.Request
@@ -258,17 +268,18 @@ func (h *Head) linesFit(log *errorlog.Log) Refusal {
 		return Refusal{} // the common case: no line can be over the limit
 	}
 	if len(line)+2 > size {
-		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Fields.Server, Request: (line + "\r\n")[:size]}
-		h.write(log, "client sent too long URI", "reading client request line", &f)
+		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Default.Name, Request: (line + "\r\n")[:size]}
+		h.write(h.Default.Log, "client sent too long URI", "reading client request line", &f)
 		// $request too is what nginx's buffer holds of the line.
 		return Refusal{Status: fasthttp.StatusRequestURITooLong, Request: f.Request}
 	}
-	host, referer := false, false
+	srv, host, referer := h.Default, false, false
 	for len(raw) > 0 {
 		var l []byte
 		l, raw = httphead.CutLine(raw)
 		if len(l)+2 > size {
 			f := h.Fields
+			f.Server = srv.Name
 			if !host {
 				f.Host = ""
 			}
@@ -276,10 +287,12 @@ func (h *Head) linesFit(log *errorlog.Log) Refusal {
 				f.Referrer = ""
 			}
 			q := (string(l) + "\r\n")[:min(size, 1748)] // nginx quotes its buffer: a CR too, at the edge
-			h.write(log, `client sent too long header line: "`+q+`..."`, "reading client request headers", &f)
+			h.write(srv.Log, `client sent too long header line: "`+q+`..."`, "reading client request headers", &f)
 			return Refusal{Status: 494}
 		}
-		host = host || (len(l) > 5 && bytes.EqualFold(l[:5], []byte("host:")))
+		if !host && len(l) > 5 && bytes.EqualFold(l[:5], []byte("host:")) {
+			host, srv = true, h.Chosen
+		}
 		referer = referer || (len(l) > 8 && bytes.EqualFold(l[:8], []byte("referer:")))
 	}
 	return Refusal{}
@@ -293,11 +306,11 @@ func (h *Head) linesFit(log *errorlog.Log) Refusal {
 // token character nginx does not take in names is logged at info with the
 // whole line, `client sent invalid header line: "X_Under: 1"`, and
 // appended to ignored so that it is not forwarded. As in nginx, the server
-// (its name and its underscores_in_headers) is the default one until the
+// (its name, its underscores_in_headers and its error log) is the default one until the
 // Host line, and host and referrer are logged once they came. bad reports
 // a name fasthttp holds with a non-token byte that the raw lines did not
 // show.
-func (h *Head) namesInOrder(log *errorlog.Log, ignored [][]byte) (ok, bad bool, _ [][]byte) {
+func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 	srv, host, referer := h.Default, false, false
 	fields := func() *errorlog.Fields {
 		f := h.Fields
@@ -324,7 +337,7 @@ func (h *Head) namesInOrder(log *errorlog.Log, ignored [][]byte) (ok, bad bool, 
 		ignore := false
 		for i, c := range name {
 			if !isTokenChar(c) {
-				h.write(log, `client sent invalid header line: "`+httphead.EscapeUpTo(line, i)+`..."`, "reading client request headers", fields())
+				h.write(srv.Log, `client sent invalid header line: "`+httphead.EscapeUpTo(line, i)+`..."`, "reading client request headers", fields())
 				return false, false, ignored
 			}
 			if !isNginxNameChar(c) && (c != '_' || !srv.Conf.UnderscoresInHeaders) {
@@ -332,9 +345,9 @@ func (h *Head) namesInOrder(log *errorlog.Log, ignored [][]byte) (ok, bad bool, 
 			}
 		}
 		if ignore {
-			if log.Enabled(errorlog.Info) {
+			if srv.Log.Enabled(errorlog.Info) {
 				q := bytes.TrimRight(line, " \t")
-				h.write(log, `client sent invalid header line: "`+string(q)+`"`, "reading client request headers", fields())
+				h.write(srv.Log, `client sent invalid header line: "`+string(q)+`"`, "reading client request headers", fields())
 			}
 			ignored = append(ignored, name)
 			continue

@@ -14,8 +14,9 @@ import (
 )
 
 // head parses raw as fasthttp's server would and describes it as the
-// proxy does: the default server "dflt", the server Host chose "chosen".
-func head(t *testing.T, raw string, chosen *config.Server) *client.Head {
+// proxy does: the default server "dflt", the server Host chose "chosen",
+// each with its error log (at info) writing to its buffer.
+func head(t *testing.T, raw string, chosen *config.Server, dfltLog, chosenLog *bytes.Buffer) *client.Head {
 	t.Helper()
 	h := &fasthttp.RequestHeader{}
 	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
@@ -26,12 +27,16 @@ func head(t *testing.T, raw string, chosen *config.Server) *client.Head {
 	return &client.Head{
 		Header: h, Conn: 7,
 		Fields:  errorlog.Fields{Client: "127.0.0.1", Server: "chosen", Request: line, Host: string(h.Host()), Referrer: string(h.Peek("Referer"))},
-		Default: client.Server{Name: "dflt", Conf: dflt}, Chosen: client.Server{Name: "chosen", Conf: chosen},
+		Default: client.Server{Name: "dflt", Conf: dflt, Log: errorlog.New(dfltLog, errorlog.Info, errorlog.Options{PID: 1})},
+		Chosen:  client.Server{Name: "chosen", Conf: chosen, Log: errorlog.New(chosenLog, errorlog.Info, errorlog.Options{PID: 1})},
 	}
 }
 
 // Check answers each head nginx refuses with nginx's status and info line
-// (the fields as nginx has them at that point), and lets the rest through.
+// (the fields as nginx has them at that point) in the error log of the
+// server nginx had chosen by then (measured, nginx 1.22: the default
+// server's for the request line and the header lines before Host, the
+// Host's server's after it), and lets the rest through.
 func TestCheckLikeNginx(t *testing.T) {
 	std := &config.Server{ClientHeaderBufferSize: 1024, LargeClientHeaderBuffers: config.Buffers{N: 4, Size: 8192}}
 	small := &config.Server{ClientHeaderBufferSize: 64, LargeClientHeaderBuffers: config.Buffers{N: 4, Size: 64}}
@@ -42,33 +47,40 @@ func TestCheckLikeNginx(t *testing.T) {
 		uriInvalid bool
 		want       client.Refusal
 		line       string // the error-log line's tail, "" for none
+		in         string // the server whose error log has the line: "dflt" or "chosen"
 		ignored    string
 	}{
 		{name: "valid", raw: "GET / HTTP/1.1\r\nHost: a\r\n\r\n"},
-		{name: "lowercase method", raw: "get / HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 400},
+		{name: "lowercase method", in: "dflt", raw: "get / HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 400},
 			line: `*7 client sent invalid method while reading client request line, client: 127.0.0.1, server: dflt, request: "get / HTTP/1.1"`},
-		{name: "asterisk", raw: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 400, AtLine: true},
+		{name: "asterisk", in: "dflt", raw: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 400, AtLine: true},
 			line: `*7 client sent invalid request while reading client request line, client: 127.0.0.1, server: dflt, request: "OPTIONS * HTTP/1.1"`},
-		{name: "space in a name", raw: "GET / HTTP/1.1\r\nHost: a\r\nBad Name: 1\r\n\r\n", want: client.Refusal{Status: 400},
+		{name: "space in a name", in: "chosen", raw: "GET / HTTP/1.1\r\nHost: a\r\nBad Name: 1\r\n\r\n", want: client.Refusal{Status: 400},
 			line: `*7 client sent invalid header line: "Bad\x20..." while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a"`},
-		{name: "underscore ignored", raw: "GET / HTTP/1.1\r\nX_Under: 1\r\nHost: a\r\n\r\n", ignored: "X_Under",
+		{name: "underscore ignored", in: "dflt", raw: "GET / HTTP/1.1\r\nX_Under: 1\r\nHost: a\r\n\r\n", ignored: "X_Under",
 			line: `*7 client sent invalid header line: "X_Under: 1" while reading client request headers, client: 127.0.0.1, server: dflt, request: "GET / HTTP/1.1"`},
-		{name: "length and chunked", raw: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", want: client.Refusal{Status: 400},
+		{name: "length and chunked", in: "chosen", raw: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", want: client.Refusal{Status: 400},
 			line: `client sent "Content-Length" and "Transfer-Encoding" headers at the same time while reading client request headers, client: 127.0.0.1, server: chosen, request: "POST / HTTP/1.1", host: "a"`},
-		{name: "version 2 in a line", raw: "GET / HTTP/2.0\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 505},
-			line: `client sent invalid version while reading client request line, client: 127.0.0.1, server: chosen, request: "GET / HTTP/2.0"`},
-		{name: "uri", raw: "GET /../x HTTP/1.1\r\nHost: a\r\n\r\n", uriInvalid: true, want: client.Refusal{Status: 400},
+		{name: "version 2 in a line", in: "dflt", raw: "GET / HTTP/2.0\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 505},
+			line: `client sent invalid version while reading client request line, client: 127.0.0.1, server: dflt, request: "GET / HTTP/2.0"`},
+		{name: "uri", in: "dflt", raw: "GET /../x HTTP/1.1\r\nHost: a\r\n\r\n", uriInvalid: true, want: client.Refusal{Status: 400},
 			line: `client sent invalid request while reading client request line, client: 127.0.0.1, server: dflt, request: "GET /../x HTTP/1.1"`},
-		{name: "long URI", raw: "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", conf: small,
+		{name: "long URI", in: "dflt", raw: "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", conf: small,
 			want: client.Refusal{Status: 414, Request: ("GET /" + long + " HTTP/1.1\r\n")[:64]},
-			line: `client sent too long URI while reading client request line, client: 127.0.0.1, server: chosen, request: "GET /` + long[:59] + `"`},
-		{name: "long header line", raw: "GET / HTTP/1.1\r\nX-Long: " + long + "\r\nHost: a\r\n\r\n", conf: small, want: client.Refusal{Status: 494},
-			line: `client sent too long header line: "X-Long: ` + long[:56] + `..." while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1"`},
-		{name: "TRACE", raw: "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 405, Close: true},
+			line: `client sent too long URI while reading client request line, client: 127.0.0.1, server: dflt, request: "GET /` + long[:59] + `"`},
+		{name: "long header line", in: "dflt", raw: "GET / HTTP/1.1\r\nX-Long: " + long + "\r\nHost: a\r\n\r\n", conf: small, want: client.Refusal{Status: 494},
+			line: `client sent too long header line: "X-Long: ` + long[:56] + `..." while reading client request headers, client: 127.0.0.1, server: dflt, request: "GET / HTTP/1.1"`},
+		{name: "long header line after host", in: "chosen", raw: "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + long + "\r\n\r\n", conf: small, want: client.Refusal{Status: 494},
+			line: `client sent too long header line: "X-Long: ` + long[:56] + `..." while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a"`},
+		{name: "underscore after host", in: "chosen", raw: "GET / HTTP/1.1\r\nHost: a\r\nX_Under: 1\r\n\r\n", ignored: "X_Under",
+			line: `*7 client sent invalid header line: "X_Under: 1" while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a"`},
+		{name: "space in a name before host", in: "dflt", raw: "GET / HTTP/1.1\r\nBad Name: 1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 400},
+			line: `*7 client sent invalid header line: "Bad\x20..." while reading client request headers, client: 127.0.0.1, server: dflt, request: "GET / HTTP/1.1"` + "\n"},
+		{name: "TRACE", in: "chosen", raw: "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", want: client.Refusal{Status: 405, Close: true},
 			line: `client sent TRACE method while reading client request headers, client: 127.0.0.1, server: chosen, request: "TRACE / HTTP/1.1", host: "a"`},
-		{name: "identity coding", raw: "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\nHost: a\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 501, Close: true},
+		{name: "identity coding", in: "chosen", raw: "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\nHost: a\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 501, Close: true},
 			line: `client sent unknown "Transfer-Encoding": "identity" while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a", referrer: "r"`},
-		{name: "version 1.9 without host", raw: "GET / HTTP/1.9\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 400},
+		{name: "version 1.9 without host", in: "dflt", raw: "GET / HTTP/1.9\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 400},
 			line: `*7 client sent HTTP/1.1 request without "Host" header while reading client request headers, client: 127.0.0.1, server: dflt, request: "GET / HTTP/1.9"` + "\n"},
 		{name: "version 1.9", raw: "GET / HTTP/1.9\r\nHost: a\r\n\r\n"},
 		{name: "chunked in capitals", raw: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n"},
@@ -78,16 +90,22 @@ func TestCheckLikeNginx(t *testing.T) {
 			if conf == nil {
 				conf = std
 			}
-			h := head(t, c.raw, conf)
+			var dflt, chosen bytes.Buffer
+			h := head(t, c.raw, conf, &dflt, &chosen)
 			h.URIInvalid = c.uriInvalid
-			var out bytes.Buffer
-			log := errorlog.New(&out, errorlog.Info, errorlog.Options{PID: 1})
-			got, ignored := client.Check(h, log, nil)
+			got, ignored := client.Check(h, nil)
 			if got != c.want {
 				t.Errorf("refusal %+v, want %+v", got, c.want)
 			}
+			out, other := &chosen, &dflt
+			if c.in == "dflt" {
+				out, other = &dflt, &chosen
+			}
 			if c.line == "" && out.Len() != 0 || !strings.Contains(out.String(), c.line) {
-				t.Errorf("log %q, want a line with %q", out.String(), c.line)
+				t.Errorf("%s's log %q, want a line with %q", c.in, out.String(), c.line)
+			}
+			if other.Len() != 0 {
+				t.Errorf("the other server's log has %q, want nothing", other.String())
 			}
 			if got := string(bytes.Join(ignored, []byte(","))); got != c.ignored {
 				t.Errorf("ignored %q, want %q", ignored, c.ignored)

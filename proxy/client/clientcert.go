@@ -16,10 +16,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/opensslerr"
 )
 
 // ClientCert is what a connection's client certificate came to.
@@ -59,51 +59,12 @@ func ConfigureClientAuth(c *tls.Config, v *config.ClientVerify) {
 	c.ClientCAs = v.ClientCAs            // the names sent in the certificate request
 }
 
-// OpenSSL's verification errors (X509_V_ERR_*, x509_txt.c of OpenSSL 3).
-const (
-	errUnspecified       = 1
-	errUnableGetCRL      = 3
-	errCertSignature     = 7
-	errCRLSignature      = 8
-	errNotYetValid       = 9
-	errExpired           = 10
-	errCRLNotYetValid    = 11
-	errCRLExpired        = 12
-	errDepthZeroSelf     = 18
-	errSelfSignedInChain = 19
-	errIssuerLocally     = 20
-	errVerifyLeaf        = 21
-	errChainTooLong      = 22
-	errRevoked           = 23
-	errInvalidCA         = 24
-	errInvalidPurpose    = 26
-)
-
-var verifyReasons = map[int]string{
-	errUnspecified:       "unspecified certificate verification error",
-	errUnableGetCRL:      "unable to get certificate CRL",
-	errCertSignature:     "certificate signature failure",
-	errCRLSignature:      "CRL signature failure",
-	errNotYetValid:       "certificate is not yet valid",
-	errExpired:           "certificate has expired",
-	errCRLNotYetValid:    "CRL is not yet valid",
-	errCRLExpired:        "CRL has expired",
-	errDepthZeroSelf:     "self-signed certificate",
-	errSelfSignedInChain: "self-signed certificate in certificate chain",
-	errIssuerLocally:     "unable to get local issuer certificate",
-	errVerifyLeaf:        "unable to verify the first certificate",
-	errChainTooLong:      "certificate chain too long",
-	errRevoked:           "certificate revoked",
-	errInvalidCA:         "invalid CA certificate",
-	errInvalidPurpose:    "unsupported certificate purpose",
-}
-
 // VerifyClientChain verifies a client's chain (its certificate first, then
 // what else it sent) and returns OpenSSL's error code and text, 0 and ""
 // when it is good.
 func VerifyClientChain(v *config.ClientVerify, certs []*x509.Certificate, now time.Time) (int, string) {
 	code := verifyCode(v, certs, now)
-	return code, verifyReasons[code]
+	return code, opensslerr.VerifyText(code)
 }
 
 func verifyCode(v *config.ClientVerify, certs []*x509.Certificate, now time.Time) int {
@@ -117,7 +78,7 @@ func verifyCode(v *config.ClientVerify, certs []*x509.Certificate, now time.Time
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, // OpenSSL's "sslclient" purpose
 	})
 	if err != nil {
-		return verifyErrorCode(err, certs, now)
+		return opensslerr.VerifyCode(err, certs, now)
 	}
 	// The shortest chain: ssl_verify_depth counts the certificates between
 	// the client's and the trusted one. Go ends a chain at the first
@@ -132,7 +93,7 @@ func verifyCode(v *config.ClientVerify, certs []*x509.Certificate, now time.Time
 		}
 	}
 	if len(best) > v.Depth+2 {
-		return errChainTooLong
+		return opensslerr.VerifyChainTooLong
 	}
 	if v.CRLs != nil {
 		return checkCRLs(v.CRLs, best, now)
@@ -145,7 +106,7 @@ func verifyCode(v *config.ClientVerify, certs []*x509.Certificate, now time.Time
 func extendToRoot(chain, anchors []*x509.Certificate) []*x509.Certificate {
 	for range 8 {
 		last := chain[len(chain)-1]
-		if selfSigned(last) {
+		if opensslerr.SelfSigned(last) {
 			return chain
 		}
 		var next *x509.Certificate
@@ -161,52 +122,6 @@ func extendToRoot(chain, anchors []*x509.Certificate) []*x509.Certificate {
 		chain = append(chain[:len(chain):len(chain)], next)
 	}
 	return chain
-}
-
-// verifyErrorCode maps crypto/x509's reasons onto OpenSSL's codes.
-func verifyErrorCode(err error, certs []*x509.Certificate, now time.Time) int {
-	var inv x509.CertificateInvalidError
-	var ua x509.UnknownAuthorityError
-	switch {
-	case errors.As(err, &inv):
-		switch inv.Reason {
-		case x509.Expired:
-			if c := inv.Cert; c != nil && now.Before(c.NotBefore) {
-				return errNotYetValid
-			}
-			return errExpired
-		case x509.IncompatibleUsage:
-			return errInvalidPurpose
-		case x509.NotAuthorizedToSign, x509.CANotAuthorizedForThisName, x509.CANotAuthorizedForExtKeyUsage:
-			return errInvalidCA
-		case x509.TooManyIntermediates:
-			return errChainTooLong
-		}
-	case errors.As(err, &ua):
-		var sig x509.InsecureAlgorithmError
-		if errors.As(err, &sig) {
-			return errCertSignature
-		}
-		if len(certs) == 1 && selfSigned(certs[0]) {
-			return errDepthZeroSelf
-		}
-		for _, c := range certs[1:] {
-			if selfSigned(c) {
-				return errSelfSignedInChain
-			}
-		}
-		if len(certs) == 1 {
-			return errVerifyLeaf // measured: nginx 1.22 on OpenSSL 3
-		}
-		return errIssuerLocally
-	}
-	return errUnspecified
-}
-
-func selfSigned(c *x509.Certificate) bool {
-	// CheckSignature, not CheckSignatureFrom: OpenSSL calls a leaf that
-	// signed itself self-signed whether or not it is marked as a CA.
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // checkCRLs is OpenSSL's CRL check of a whole chain (nginx sets
@@ -228,15 +143,15 @@ func checkCRLs(crls []*x509.RevocationList, chain []*x509.Certificate, now time.
 		}
 		switch {
 		case crl == nil:
-			return errUnableGetCRL
+			return opensslerr.VerifyUnableGetCRL
 		case now.Before(crl.ThisUpdate):
-			return errCRLNotYetValid
+			return opensslerr.VerifyCRLNotYetValid
 		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
-			return errCRLExpired
+			return opensslerr.VerifyCRLExpired
 		}
 		for _, r := range crl.RevokedCertificateEntries {
 			if r.SerialNumber.Cmp(c.SerialNumber) == 0 {
-				return errRevoked
+				return opensslerr.VerifyRevoked
 			}
 		}
 	}
@@ -247,7 +162,7 @@ func checkCRLs(crls []*x509.RevocationList, chain []*x509.Certificate, now time.
 // through (nginx's ngx_ssl_verify_error_optional).
 func optionalNoCA(code int) bool {
 	switch code {
-	case errDepthZeroSelf, errSelfSignedInChain, 2, errIssuerLocally, errVerifyLeaf:
+	case opensslerr.VerifyDepthZeroSelf, opensslerr.VerifySelfSignedInChain, 2, opensslerr.VerifyIssuerLocally, opensslerr.VerifyLeaf:
 		return true
 	}
 	return false

@@ -1,13 +1,7 @@
 package client
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -18,6 +12,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/testcert"
 	"spillway/proxy/internal/testutil"
 )
 
@@ -27,15 +22,9 @@ import (
 // response while valid, and no staple once it is past nextUpdate (nginx's
 // ngx_ssl_stapling_ocsp_handler timings).
 func TestStaplerRefresh(t *testing.T) {
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CA"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour)}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafDER, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour)}, ca, &key.PublicKey, caKey)
-	leaf, _ := x509.ParseCertificate(leafDER)
+	nb, na := time.Now().Add(-time.Hour), time.Now().Add(48*time.Hour)
+	ca, caKey := testcert.Make(t, "CA", nil, nil, true, nb, na)
+	leaf, key := testcert.Make(t, "localhost", ca, caKey, false, nb, na)
 
 	var mu sync.Mutex
 	now := time.Now()
@@ -60,7 +49,7 @@ func TestStaplerRefresh(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	pair := &tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key, Leaf: leaf}
+	pair := &tls.Certificate{Certificate: [][]byte{leaf.Raw, ca.Raw}, PrivateKey: key, Leaf: leaf}
 	st := newStapler(config.Certificate{CertFile: "leaf.pem", Pair: pair}, &config.Stapling{On: true, Verify: true, Responder: srv.URL})
 	st.now = clock
 	idle := func() bool { st.mu.Lock(); defer st.mu.Unlock(); return !st.loading }

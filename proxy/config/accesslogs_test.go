@@ -69,3 +69,35 @@ http:
 		}
 	}
 }
+
+// An if block's access_log ("if in location") is joined to the prefix like
+// the location's, and an if block needs no proxy_pass of its own when its
+// location answers with return (nginx takes both).
+func TestAccessLogInIfBlock(t *testing.T) {
+	c, err := LoadBytesPaths("proxy.yaml", []byte(`
+http:
+  servers:
+    - listen: [8080]
+      locations:
+        - path: /
+          access_log: logs/loc.log
+          rewrite:
+            - if: $arg_x
+              access_log: logs/if.log
+          return: "200 d"
+`), Paths{Prefix: "/pfx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Servers[0].Locations[0]
+	ifs := l.IfLocations()
+	if len(ifs) != 1 {
+		t.Fatalf("%d if locations, want 1", len(ifs))
+	}
+	if got := ifs[0].AccessLogs; len(got) != 1 || got[0].Path != "/pfx/logs/if.log" {
+		t.Errorf("the if block's access logs = %+v, want /pfx/logs/if.log", got)
+	}
+	if got := l.AccessLogs; len(got) != 1 || got[0].Path != "/pfx/logs/loc.log" {
+		t.Errorf("the location's access logs = %+v, want /pfx/logs/loc.log", got)
+	}
+}

@@ -123,6 +123,9 @@ type rawLocation struct {
 	// aliasFrom is the path of the enclosing prefix location whose alias
 	// this nested location inherited ("" when it has its own, or none).
 	aliasFrom string
+	// ifBlock: this is an if block's own location ("if in location"),
+	// whose enclosing location's script answers when nothing here does.
+	ifBlock bool
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_split_path_info (fastcgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)

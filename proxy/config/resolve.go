@@ -188,16 +188,27 @@ func (c *Config) absolutePaths(prefix string) {
 			for i := range l.ErrorLogs {
 				abs(&l.ErrorLogs[i].Path)
 			}
-			forIfLocations(l.Script, func(in *Location) {
+			for _, in := range l.IfLocations() {
+				for i := range in.AccessLogs {
+					abs(&in.AccessLogs[i].Path)
+				}
 				for i := range in.ErrorLogs {
 					abs(&in.ErrorLogs[i].Path)
 				}
-			})
+			}
 			abs(&l.Upstream.TempPath)
 			abs(&l.ClientBodyTempPath)
 			abs(&l.Root)
 		}
 	}
+}
+
+// IfLocations are the Locations of l's if blocks that set location
+// directives (nginx's "if in location"), nested ones too, in file order.
+func (l *Location) IfLocations() []*Location {
+	var out []*Location
+	forIfLocations(l.Script, func(in *Location) { out = append(out, in) })
+	return out
 }
 
 // forIfLocations calls fn for the Location of every if block of sc that
@@ -599,7 +610,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.passesUpstream() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
+	case !loc.StubStatus && !l.ifBlock && !l.passesUpstream() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.checkPasses(p)

@@ -507,6 +507,7 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 					fv.Set(src.FieldByIndex(f.index))
 				}
 			}
+			inherited.ifBlock = true // a proxy_pass is not needed: the enclosing location was checked
 			in.Location = resolveLocation(&inherited, key, upstreams, p)
 		}
 		l.resolveIfs(in.Body, key, upstreams, p)

@@ -19,7 +19,6 @@ package upstream
 // kept on the group so a reload that keeps the group keeps the sessions.
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -197,7 +196,8 @@ func (t *TLS) check(cs tls.ConnectionState) string {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, // OpenSSL's "sslserver" purpose
 	})
 	if err != nil {
-		code, text := verifyResult(certs, err)
+		code := opensslerr.VerifyCode(err, certs, time.Now())
+		text := opensslerr.VerifyText(code)
 		return "upstream SSL certificate verify error: (" + strconv.Itoa(code) + ":" + text + ")"
 	}
 	// Go also matches an IP address against the certificate's IP SANs;
@@ -224,49 +224,6 @@ func commonNameMatches(c *x509.Certificate, name string) bool {
 	rest, ok := strings.CutPrefix(cn, "*.")
 	_, after, dot := strings.Cut(name, ".")
 	return ok && dot && strings.Contains(rest, ".") && strings.EqualFold(rest, after)
-}
-
-// verifyResult is OpenSSL's X509_V_ERR_* number and text for a failed chain
-// (measured against nginx 1.22 / OpenSSL 3.0: 18 for a self-signed server
-// certificate, 21 for a lone certificate from an unknown CA).
-func verifyResult(certs []*x509.Certificate, err error) (int, string) {
-	var ua x509.UnknownAuthorityError
-	var ci x509.CertificateInvalidError
-	switch {
-	case errors.As(err, &ua):
-		switch {
-		case selfSigned(certs[0]):
-			return 18, "self-signed certificate"
-		case len(certs) == 1:
-			return 21, "unable to verify the first certificate"
-		}
-		for _, c := range certs[1:] {
-			if selfSigned(c) {
-				return 19, "self-signed certificate in certificate chain"
-			}
-		}
-		return 20, "unable to get local issuer certificate"
-	case errors.As(err, &ci):
-		switch ci.Reason {
-		case x509.Expired:
-			if ci.Cert != nil && time.Now().Before(ci.Cert.NotBefore) {
-				return 9, "certificate is not yet valid"
-			}
-			return 10, "certificate has expired"
-		case x509.IncompatibleUsage:
-			return 26, "unsupported certificate purpose"
-		case x509.NotAuthorizedToSign, x509.CANotAuthorizedForThisName:
-			return 24, "invalid CA certificate"
-		case x509.TooManyIntermediates:
-			return 22, "certificate chain too long"
-		}
-	}
-	return 1, "unspecified certificate verification error"
-}
-
-func selfSigned(c *x509.Certificate) bool {
-	// CheckSignatureFrom would also want c to be a CA.
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // sslUpstreamMessage is nginx's message for a failed upstream handshake

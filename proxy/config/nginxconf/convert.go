@@ -285,13 +285,14 @@ type level struct {
 	ctx string // nginx's context name: main, http, server, location, upstream
 	m   *ymap
 
-	headers      []header   // proxy_set_header, in file order
-	headerVal    *yaml.Node // where they go, filled by finish
-	accessVal    *yaml.Node // allow/deny entries
-	limitVal     *yaml.Node // limit_req entries
-	zonesVal     *yaml.Node // limit_req_zone entries (http)
-	connVal      *yaml.Node // limit_conn entries
-	connZonesVal *yaml.Node // limit_conn_zone entries (http)
+	headers   []header   // proxy_set_header, in file order
+	headerVal *yaml.Node // where they go, filled by finish
+	accessVal *yaml.Node // allow/deny entries
+
+	// lines are the lists of the directives each of whose lines is one
+	// entry (limit_req, limit_req_zone, limit_conn, limit_conn_zone), by
+	// name (appendLine).
+	lines map[string]*yaml.Node
 
 	// server
 	listens   []listenAddr
@@ -941,6 +942,20 @@ type ymap struct{ n *yaml.Node }
 func newMap() *ymap { return &ymap{n: &yaml.Node{Kind: yaml.MappingNode}} }
 
 // set appends key: v, or replaces the value of an existing key, and returns v.
+// appendLine appends d's arguments, as written, to the level's list for
+// d's name, which it makes on first use.
+func (lv *level) appendLine(d *Directive) {
+	l := lv.lines[d.Name]
+	if l == nil {
+		if lv.lines == nil {
+			lv.lines = map[string]*yaml.Node{}
+		}
+		l = lv.m.set(d.Name, &yaml.Node{Kind: yaml.SequenceNode})
+		lv.lines[d.Name] = l
+	}
+	l.Content = append(l.Content, str(strings.Join(d.Args, " ")))
+}
+
 func (m *ymap) set(key string, v *yaml.Node) *yaml.Node {
 	for i := 0; i+1 < len(m.n.Content); i += 2 {
 		if m.n.Content[i].Value == key {

@@ -116,13 +116,13 @@ func init() {
 	add(inLocations, "allow", accessRule)
 	add(inLocations, "deny", accessRule)
 	add(inLocations, "satisfy", single(satisfyValue))
-	add("http", "limit_req_zone", limitReqZone)
-	add(inLocations, "limit_req", limitReq)
+	add("http", "limit_req_zone", limitZone)
+	add(inLocations, "limit_req", limit)
 	add(inLocations, "limit_req_status", single(limitReqStatusValue))
 	add(inLocations, "limit_req_log_level", single(limitReqLogLevelValue))
 	add(inLocations, "limit_req_dry_run", single(flagValue))
-	add("http", "limit_conn_zone", limitConnZone)
-	add(inLocations, "limit_conn", limitConn)
+	add("http", "limit_conn_zone", limitZone)
+	add(inLocations, "limit_conn", limit)
 	add(inLocations, "limit_conn_status", single(limitReqStatusValue))
 	add(inLocations, "limit_conn_log_level", single(limitReqLogLevelValue))
 	add(inLocations, "limit_conn_dry_run", single(flagValue))
@@ -428,64 +428,44 @@ func satisfyValue(d *Directive, v string) (string, error) {
 	return "", errAt(d, "invalid value \"%s\" in \"%s\" directive, it must be \"all\" or \"any\"", v, d.Name)
 }
 
-// limitReqZone collects limit_req_zone into http's list. A key with a
-// variable spillway does not know cannot be computed: refused.
-func limitReqZone(c *conv, lv *level, d *Directive) error {
-	z, err := config.ParseLimitReqZone(d.Args)
+// limitZone collects limit_req_zone or limit_conn_zone into http's list.
+// A key with a variable spillway does not know cannot be computed: refused.
+func limitZone(c *conv, lv *level, d *Directive) error {
+	var key, what string
+	var err error
+	if d.Name == "limit_req_zone" {
+		var z config.LimitReqZone
+		z, err = config.ParseLimitReqZone(d.Args)
+		key, what = z.Key, "requests"
+	} else {
+		var z config.LimitConnZone
+		z, err = config.ParseLimitConnZone(d.Args)
+		key, what = z.Key, "connections"
+	}
 	if err != nil {
 		return errAt(d, "%v", err)
 	}
-	if v := c.unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
-		c.warn(d, Refused, "\"limit_req_zone\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: requests would not be limited)", v)
+	if v := c.unknownVariable(strings.ReplaceAll(key, "$binary_remote_addr", "")); v != "" {
+		c.warn(d, Refused, "\"%s\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: %s would not be limited)", d.Name, v, what)
 		return nil
 	}
-	if lv.zonesVal == nil {
-		lv.zonesVal = lv.m.set("limit_req_zone", &yaml.Node{Kind: yaml.SequenceNode})
-	}
-	lv.zonesVal.Content = append(lv.zonesVal.Content, str(strings.Join(d.Args, " ")))
+	lv.appendLine(d)
 	return nil
 }
 
-// limitReq collects limit_req into the level's list (a level with any
-// replaces the inherited list, as in nginx).
-func limitReq(c *conv, lv *level, d *Directive) error {
-	if _, err := config.ParseLimitReq(d.Args); err != nil {
-		return errAt(d, "%v", err)
+// limit collects limit_req or limit_conn into the level's list (a level
+// with any replaces the inherited list, as in nginx).
+func limit(c *conv, lv *level, d *Directive) error {
+	var err error
+	if d.Name == "limit_req" {
+		_, err = config.ParseLimitReq(d.Args)
+	} else {
+		_, err = config.ParseLimitConn(d.Args)
 	}
-	if lv.limitVal == nil {
-		lv.limitVal = lv.m.set("limit_req", &yaml.Node{Kind: yaml.SequenceNode})
-	}
-	lv.limitVal.Content = append(lv.limitVal.Content, str(strings.Join(d.Args, " ")))
-	return nil
-}
-
-// limitConnZone collects limit_conn_zone into http's list; a key with a
-// variable spillway does not know is refused, as for limit_req_zone.
-func limitConnZone(c *conv, lv *level, d *Directive) error {
-	z, err := config.ParseLimitConnZone(d.Args)
 	if err != nil {
 		return errAt(d, "%v", err)
 	}
-	if v := c.unknownVariable(strings.ReplaceAll(z.Key, "$binary_remote_addr", "")); v != "" {
-		c.warn(d, Refused, "\"limit_conn_zone\" directive in http is not enforced by spillway (it has no \"$%s\" variable for the key: connections would not be limited)", v)
-		return nil
-	}
-	if lv.connZonesVal == nil {
-		lv.connZonesVal = lv.m.set("limit_conn_zone", &yaml.Node{Kind: yaml.SequenceNode})
-	}
-	lv.connZonesVal.Content = append(lv.connZonesVal.Content, str(strings.Join(d.Args, " ")))
-	return nil
-}
-
-// limitConn collects limit_conn into the level's list.
-func limitConn(c *conv, lv *level, d *Directive) error {
-	if _, err := config.ParseLimitConn(d.Args); err != nil {
-		return errAt(d, "%v", err)
-	}
-	if lv.connVal == nil {
-		lv.connVal = lv.m.set("limit_conn", &yaml.Node{Kind: yaml.SequenceNode})
-	}
-	lv.connVal.Content = append(lv.connVal.Content, str(strings.Join(d.Args, " ")))
+	lv.appendLine(d)
 	return nil
 }
 

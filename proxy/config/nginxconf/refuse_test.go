@@ -393,6 +393,11 @@ func TestConvertLimits(t *testing.T) {
 	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	res, err = convertText(t, "http {\n  limit_conn_zone $geoip_country_code zone=addr:10m;\n  server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n")
+	want = `"limit_conn_zone" directive in http is not enforced by spillway (it has no "$geoip_country_code" variable for the key: connections would not be limited) in x.conf:2`
+	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
 	for _, c := range []struct{ in, want string }{
 		{"http {\n limit_req_zone $binary_remote_addr zone=one:10m rate=1r/h;\n}", `invalid rate "rate=1r/h" in x.conf:2`},
 		{"http {\n limit_conn_zone $binary_remote_addr zone=one;\n}", `invalid zone size "zone=one" in x.conf:2`},

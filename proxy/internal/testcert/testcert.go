@@ -1,5 +1,6 @@
 // Package testcert makes X.509 certificates for tests: chains, expired and
-// not-yet-valid ones, for the TLS tests of proxy and proxy/upstream.
+// not-yet-valid ones, for the TLS tests of proxy, proxy/client,
+// proxy/upstream and proxy/internal/opensslerr.
 package testcert
 
 import (
@@ -15,7 +16,7 @@ import (
 
 // Make makes a certificate for name signed by parent (self-signed when
 // parent is nil), valid from nb to na.
-func Make(t *testing.T, name string, parent *x509.Certificate, pkey *ecdsa.PrivateKey, ca bool, nb, na time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
+func Make(t testing.TB, name string, parent *x509.Certificate, pkey *ecdsa.PrivateKey, ca bool, nb, na time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
