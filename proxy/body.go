@@ -144,7 +144,14 @@ func (x *exchange) readBody() bool {
 	if x.loc.grpc != nil {
 		// nginx's grpc module never buffers a request body: a client
 		// stream goes to the upstream as it comes (grpc.go).
-		x.body = newGrpcBody(cr, int64(cl), lc.ClientBodyBufferSize, limit, x.h2 == nil)
+		gb := newGrpcBody(cr, int64(cl), lc.ClientBodyBufferSize, limit, x.h2 == nil)
+		// An HTTP/1.x body that came with the head is one nginx has
+		// "pre-read" whole: it clears request_body_no_buffering, and the
+		// call is retried as any POST (measured: difftest's
+		// http1-reset-non-idempotent). fasthttp has read it already.
+		head := len(x.reqLine) + 2 + len(h.RawHeaders()) + 2
+		gb.preread = x.h2 == nil && cl > 0 && cl <= bodyPrefetch && int64(head+cl) <= x.vh.conf.ClientHeaderBufferSize
+		x.body = gb
 		return true
 	}
 	memory := lc.ClientBodyBufferSize

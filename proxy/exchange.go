@@ -186,7 +186,12 @@ func bstr(b []byte) string {
 }
 
 // upstreamURL is nginx's "upstream:" field: scheme, peer, URI sent.
+// nginx's grpc module sends its :path without setting the upstream URI,
+// so a gRPC line names the server only ("grpc://127.0.0.1:50051").
 func (x *exchange) upstreamURL(hostport string) string {
+	if x.loc.grpc != nil {
+		return upstream.PeerURL(x.loc.scheme, hostport, nil)
+	}
 	return upstream.PeerURL(x.loc.scheme, hostport, x.uri)
 }
 

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/net/http2"
 
+	"spillway/proxy/client"
+	"spillway/proxy/errorlog"
 	"spillway/proxy/upstream"
 )
 
@@ -29,10 +34,13 @@ import (
 //   - the response is never buffered either (grpc_buffer_size is the one
 //     buffer) and is read from the HTTP/2 stream (upstream.GRPC.Body), its
 //     trailers passed on to an HTTP/2 or HTTP/3 client after the body
-//     (h2Stream.trailer); a response whose head already has grpc-status
+//     (h2Stream.trailer), to an HTTP/1.1 one after the last chunk
+//     (grpcChunkedTrailers); a response whose head already has grpc-status
 //     (gRPC's trailers-only answer) goes out as one HEADERS frame;
 //   - the connection is kept only with the upstream's keepalive, as in
-//     nginx (a literal address keeps none), for one call at a time.
+//     nginx (a literal address keeps none), for one call at a time;
+//   - a call is not retried once any of it was sent (retryInput): nginx's
+//     request_body_no_buffering; only a REFUSED_STREAM replays the body.
 
 // grpcLocation is a location's gRPC settings, compiled once per site.
 type grpcLocation struct {
@@ -114,8 +122,8 @@ func (x *exchange) buildGrpcHead() {
 
 // grpcRelay prepares the client side of a relayed gRPC response: its
 // trailers after the body, and the head at once unless it is a
-// trailers-only answer (HTTP/2 and HTTP/3 clients; an HTTP/1.x client gets
-// no trailers).
+// trailers-only answer (HTTP/2 and HTTP/3 clients; an HTTP/1.1 client's
+// trailers are grpcChunkedTrailers').
 func (x *exchange) grpcRelay() {
 	if x.h2 == nil {
 		return
@@ -123,6 +131,79 @@ func (x *exchange) grpcRelay() {
 	resp := x.grpc.Response() // not x's: the exchange may be recycled before the stream asks
 	x.h2.trailer = func() http.Header { return resp.Trailer }
 	x.h2.flushHead = len(x.uresp.Header.Peek("Grpc-Status")) == 0
+}
+
+// grpcBodyTooLarge is nginx's check of a streamed request body against
+// client_max_body_size (ngx_http_v2_process_request_body, the chunked
+// parser's for HTTP/1.1): past it, "client intended to send too large
+// chunked body: N bytes" while sending the request to the upstream (N:
+// what had been received by then, its read boundaries those of the
+// client's DATA frames). It reports whether the body went past the limit;
+// the caller answers 413 before the response head, or cuts the
+// response after it.
+func (x *exchange) grpcBodyTooLarge(addr string) bool {
+	gb, ok := x.body.(*grpcBody)
+	if !ok {
+		return false
+	}
+	gb.mu.Lock()
+	n, last := gb.tooLarge, gb.lastRead
+	gb.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	size := strconv.FormatInt(n, 10)
+	if gb.shared {
+		// HTTP/1.x: nginx's chunked parser logs what came before the
+		// chunk and the chunk (measured, nginx 1.22: "1024+512 bytes")
+		size = strconv.FormatInt(n-last, 10) + "+" + strconv.FormatInt(last, 10)
+	}
+	x.logPeer(errorlog.Error, upstream.PhaseSend, "client intended to send too large chunked body: "+size+" bytes", 0, addr)
+	return true
+}
+
+// grpcChunkedTrailers is nginx's chunked filter for a gRPC answer to an
+// HTTP/1.1 client: the upstream's trailers (grpc-status, grpc-message,
+// custom metadata) follow the last chunk, with their HTTP/2 (lower-case)
+// names and no Trailer header in the head, as nginx sends them. It runs
+// when the body has reached its end, on the goroutine fasthttp writes the
+// response with, before fasthttp writes the trailer section; a body that is
+// not chunked (Content-Length, HTTP/1.0) has no trailers.
+func (x *exchange) grpcChunkedTrailers() {
+	resp := x.grpc.Response()
+	out := &x.ctx.Response.Header
+	if x.h2 != nil || resp == nil || len(resp.Trailer) == 0 || out.ContentLength() != -1 || !client.HTTP11(&x.ctx.Request.Header) {
+		return
+	}
+	// http2 keeps trailers in a map: grpc-status and grpc-message first,
+	// as gRPC servers send them, then the rest by name.
+	names := slices.SortedFunc(maps.Keys(resp.Trailer), func(a, b string) int {
+		ra, rb := grpcTrailerRank(a), grpcTrailerRank(b)
+		if ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a, b)
+	})
+	for _, name := range names {
+		lower := strings.ToLower(name)
+		out.Del(lower) // a value the head had went out with it
+		if out.AddTrailer(lower) != nil {
+			continue // a name that may not be a trailer (Content-Length, ...)
+		}
+		for _, v := range resp.Trailer[name] {
+			out.Add(lower, v)
+		}
+	}
+}
+
+func grpcTrailerRank(name string) int {
+	switch name {
+	case "Grpc-Status":
+		return 0
+	case "Grpc-Message":
+		return 1
+	}
+	return 2
 }
 
 // grpcBody is a gRPC request body: streamed as it comes (nginx never
@@ -139,11 +220,6 @@ type grpcBody struct {
 	src  clientReader
 	size int64
 	max  int
-	// limit is client_max_body_size (0: none), for a body of no declared
-	// length (a declared one over it was refused before): read counts
-	// what came, and the read that goes past it fails with bodyTooLarge,
-	// its bytes not sent (nginx: 413, the upstream's stream reset).
-	limit, read int64
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -154,10 +230,21 @@ type grpcBody struct {
 	// shared: the source is the client connection's (HTTP/1.x), which
 	// reads the next request once this one is done.
 	shared bool
+	// preread: the whole body came with the head (HTTP/1.x), so nginx
+	// retries the call as any request (retryInput).
+	preread bool
+	// limit is client_max_body_size (0: none), checked as the body comes
+	// (a gRPC client declares no length); tooLarge is what had been
+	// received when a read went past it, 0 before; lastRead the size of
+	// that read (nginx's chunked parser logs "before+chunk" for HTTP/1.1).
+	limit, received, tooLarge, lastRead int64
 }
 
+// errBodyTooLarge ends a try's body past client_max_body_size.
+var errBodyTooLarge = errors.New("request body larger than client_max_body_size")
+
 func newGrpcBody(src clientReader, size, max, limit int64, shared bool) *grpcBody {
-	b := &grpcBody{src: src, size: size, max: int(min(max, 1<<20)), limit: limit, shared: shared}
+	b := &grpcBody{src: src, size: size, max: int(min(max, 1<<20)), shared: shared, limit: limit}
 	b.cond.L = &b.mu
 	return b
 }
@@ -205,21 +292,6 @@ type grpcTry struct {
 
 var errTryOver = errors.New("request body taken by the next try")
 
-// bodyTooLarge is a streamed body that went past client_max_body_size:
-// prev bytes had come before the read of n that did.
-type bodyTooLarge struct {
-	prev, n int64
-	chunked bool // HTTP/1.x: nginx's chunked filter counts "prev+n"
-}
-
-func (e *bodyTooLarge) Error() string {
-	if e.chunked {
-		return "client intended to send too large chunked body: " + strconv.FormatInt(e.prev, 10) + "+" + strconv.FormatInt(e.n, 10) + " bytes"
-	}
-	// HTTP/2 and HTTP/3: nginx counts what was received in all
-	return "client intended to send too large chunked body: " + strconv.FormatInt(e.prev+e.n, 10) + " bytes"
-}
-
 // Revoke ends t (upstream.GRPC calls it when the try failed): a Read
 // http2 makes later gets an error, one under way keeps its bytes.
 func (t *grpcTry) Revoke() {
@@ -254,10 +326,15 @@ func (t *grpcTry) Read(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	b.reading = false
 	b.cond.Broadcast()
-	b.read += int64(n)
-	if b.limit > 0 && b.read > b.limit {
+	b.received += int64(n)
+	if b.limit > 0 && b.received > b.limit && b.tooLarge == 0 {
+		b.tooLarge, b.lastRead = b.received, int64(n)
+	}
+	if b.tooLarge > 0 {
+		// nginx checks each read before it passes it on: nothing of it
+		// goes upstream, and the stream is cut.
 		b.overflow, b.kept = true, nil
-		return 0, &clientReadError{&bodyTooLarge{prev: b.read - int64(n), n: int64(n), chunked: b.shared}}
+		return 0, errBodyTooLarge
 	}
 	if n > 0 {
 		if !b.overflow && len(b.kept)+n <= b.max {

@@ -236,7 +236,7 @@ func bodyCounter(t *testing.T, got chan<- int64, ended chan<- error) string {
 // body: 1536 bytes while sending request to upstream"; HTTP/1.1 chunked:
 // "1024+512 bytes"); the upstream got the first 1024 bytes and its stream
 // was reset, the bytes past the limit never sent.
-func TestGrpcStreamedBodyTooLarge(t *testing.T) {
+func TestGrpcStreamedBodyTooLargeBothProtocols(t *testing.T) {
 	got, ended := make(chan int64, 8), make(chan error, 2)
 	up := bodyCounter(t, got, ended)
 	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}", client_max_body_size: 1k}

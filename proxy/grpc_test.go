@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -246,10 +247,12 @@ func TestGrpcBidiStreaming(t *testing.T) {
 }
 
 // An upstream that resets the connection: 502 (the gRPC client's
-// Unavailable) and nginx's line naming grpc://.
+// Unavailable) and nginx's line naming grpc://host:port, without the
+// :path (nginx's grpc module sets no upstream URI).
 func TestGrpcUpstreamReset(t *testing.T) {
+	up := resettingUpstream(t)
 	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
-`, resettingUpstream(t))
+`, up)
 	cc := grpcClient(t, r.addr)
 	_, err := unary(callCtx(t), cc, "hi")
 	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "502") {
@@ -257,7 +260,7 @@ func TestGrpcUpstreamReset(t *testing.T) {
 	}
 	testutil.Eventually(t, "the error line", 5*time.Second, func() bool {
 		l := r.elog.String()
-		return strings.Contains(l, "(104: Connection reset by peer) while ") && strings.Contains(l, `upstream: "grpc://`)
+		return strings.Contains(l, "(104: Connection reset by peer) while ") && strings.Contains(l, `upstream: "grpc://`+up+`", `)
 	})
 }
 
@@ -614,4 +617,154 @@ func TestGrpcInterceptErrors(t *testing.T) {
 	if code, body := r2.do("GET", "/x", nil); code != 503 || string(body) != "upstream's own page" {
 		t.Fatalf("not intercepted: %d %q", code, body)
 	}
+}
+
+// A call the upstream received is never sent again, non_idempotent or not:
+// nginx's grpc module streams the body (request_body_no_buffering), and
+// ngx_http_upstream_next ends a request whose body went out unbuffered
+// (measured: difftest's TestGrpcDifferential, reset-non-idempotent).
+// Round robin sends one of the two calls to the resetting server first:
+// that one is 502, and the good server sees the other call only.
+func TestGrpcNoRetryOnceSent(t *testing.T) {
+	var cl countingListener
+	good := startGrpcOn(t, &cl, echoDesc("B"))
+	r := grpcRig(t, `        - {path: /, grpc_pass: two, grpc_next_upstream: error timeout invalid_header non_idempotent}
+`, refusingH2(t, http2.ErrCodeInternal), good)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	var ok, failed int
+	for range 2 {
+		out, err := unary(ctx, cc, "x")
+		if st, _ := status.FromError(err); err != nil && st.Code() == codes.Unavailable && strings.Contains(st.Message(), "502") {
+			failed++
+		} else if err == nil && out == "echo:x from B" {
+			ok++
+		} else {
+			t.Fatalf("unary: %q, %v", out, err)
+		}
+	}
+	if ok != 1 || failed != 1 || cl.n.Load() != 1 {
+		t.Fatalf("%d answered, %d failed with 502, %d connections to the good server; want 1, 1, 1 (no retry)\n%s", ok, failed, cl.n.Load(), r.elog.String())
+	}
+}
+
+// An HTTP/1.1 client gets the upstream's trailers after the last chunk,
+// lower-case as on the HTTP/2 wire and without a Trailer header, as
+// nginx's chunked filter sends them (measured: difftest's
+// TestGrpcDifferential, http1-client-trailers).
+func TestGrpcHTTP1ClientTrailers(t *testing.T) {
+	up := startGrpc(t, "A")
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
+`, up)
+	head, rest, _ := bytes.Cut(grpcHTTP1Call(t, r.addr, "hi"), []byte("\r\n\r\n"))
+	if !bytes.Contains(head, []byte("\r\nTransfer-Encoding: chunked")) || bytes.Contains(bytes.ToLower(head), []byte("\r\ntrailer:")) {
+		t.Errorf("head: want chunked and no Trailer header:\n%s", head)
+	}
+	want := "0\r\ngrpc-status: 0\r\ngrpc-message: \r\nx-authority: " + up + "\r\nx-trailer: t-hi\r\n\r\n"
+	if !bytes.HasSuffix(rest, []byte(want)) {
+		t.Errorf("body and trailers = %q, want them to end with %q", rest, want)
+	}
+}
+
+// A response head with a NUL in a field's value: 502 and nginx's
+// "upstream sent invalid header", not an upstream RST_STREAM's line
+// (http2 refuses the field itself and resets the stream).
+func TestGrpcInvalidHeader(t *testing.T) {
+	up := rawH2(t, func(fr *http2.Framer, f *http2.MetaHeadersFrame) {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		_ = enc.WriteField(hpack.HeaderField{Name: "x-bad", Value: "a\x00b"})
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: b.Bytes(), EndHeaders: true})
+	})
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}"}
+`, up)
+	_, err := unary(callCtx(t), grpcClient(t, r.addr), "x")
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "502") {
+		t.Fatalf("status = %v, want Unavailable from HTTP 502", err)
+	}
+	if l := r.elog.String(); !strings.Contains(l, "[error] ") || !strings.Contains(l, " upstream sent invalid header while reading response header from upstream, ") {
+		t.Errorf("no invalid header line in the error log:\n%s", l)
+	}
+}
+
+// grpcHTTP1Call makes a unary call to /test.Echo/Unary as one HTTP/1.1
+// request, head and body in one write, and returns the response as read
+// until the proxy closes (Connection: close).
+func grpcHTTP1Call(t *testing.T, addr, in string) []byte {
+	t.Helper()
+	msg := append([]byte{0x0a, byte(len(in))}, in...) // StringValue{in}
+	body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(append([]byte("POST /test.Echo/Unary HTTP/1.1\r\nHost: localhost\r\nTE: trailers\r\n"+
+		"Content-Type: application/grpc\r\nConnection: close\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"), body...)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// An HTTP/1.1 call whose small body came with its head is one nginx has
+// read whole ("pre-read"): it is retried as any POST, here with
+// non_idempotent (measured: difftest's http1-reset-non-idempotent), where
+// an HTTP/2 call, its body streamed, is not (TestGrpcNoRetryOnceSent).
+func TestGrpcHTTP1PrereadRetried(t *testing.T) {
+	var cl countingListener
+	good := startGrpcOn(t, &cl, echoDesc("B"))
+	r := grpcRig(t, `        - {path: /, grpc_pass: two, grpc_next_upstream: error timeout invalid_header non_idempotent}
+`, refusingH2(t, http2.ErrCodeInternal), good)
+	for i := range 2 { // round robin: one of the two calls meets the refusing server first
+		resp := grpcHTTP1Call(t, r.addr, "p")
+		if !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 ")) || !bytes.Contains(resp, []byte("echo:p from B")) || !bytes.Contains(resp, []byte("\r\ngrpc-status: 0\r\n")) {
+			t.Fatalf("call %d: %q\n%s", i, resp, r.elog.String())
+		}
+	}
+	if !strings.Contains(r.elog.String(), "upstream rejected request with error 2 while reading response header from upstream") {
+		t.Errorf("no rejected line in the error log:\n%s", r.elog.String())
+	}
+}
+
+// client_max_body_size on a streamed body (a gRPC client declares no
+// length), checked as it comes, as nginx: past it before the response
+// head, 413; after the head (a bidi stream in lock step), the client's
+// stream is reset. Both with nginx's line "while sending request to
+// upstream" (measured: difftest's client-stream-over-max-body and
+// bidi-upload-over-max-body).
+func TestGrpcStreamedBodyTooLarge(t *testing.T) {
+	up := startGrpc(t, "A")
+	r := grpcRig(t, `        - {path: /, grpc_pass: "grpc://{U0}", client_max_body_size: 1k}
+`, up)
+	cc := grpcClient(t, r.addr)
+	ctx := callCtx(t)
+	_, err := unary(ctx, cc, strings.Repeat("u", 2000))
+	if st, _ := status.FromError(err); !strings.Contains(st.Message(), "413") {
+		t.Fatalf("unary past the limit: %v, want HTTP 413", err)
+	}
+	st, err := cc.NewStream(ctx, &echoDesc("").Streams[0], "/test.Echo/Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SendMsg(wrapperspb.String(strings.Repeat("a", 600))); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+		t.Fatalf("first message, within the limit: %v", err)
+	}
+	_ = st.SendMsg(wrapperspb.String(strings.Repeat("b", 600)))
+	err = st.RecvMsg(new(wrapperspb.StringValue))
+	if s, _ := status.FromError(err); s.Code() != codes.Internal {
+		t.Fatalf("second message, past the limit: %v, want the stream reset (Internal)", err)
+	}
+	testutil.Eventually(t, "two lines", 5*time.Second, func() bool {
+		return strings.Count(r.elog.String(), "client intended to send too large chunked body: ") == 2 &&
+			strings.Count(r.elog.String(), " bytes while sending request to upstream, ") == 2
+	})
 }

@@ -289,19 +289,16 @@ func (x *exchange) tryOnce() tryOutcome {
 		return x.answered(pr, a)
 	}
 
+	if x.grpcBodyTooLarge(pr.Addr()) { // a streamed gRPC body past client_max_body_size
+		x.record(pr, 0, a)
+		x.page(fasthttp.StatusRequestEntityTooLarge)
+		return tryDone
+	}
 	var ce *clientReadError
 	if errors.As(ue.Err, &ce) {
 		// The client's body broke off while it was being streamed to the
 		// upstream (proxy_request_buffering off): the client's fault.
 		x.record(pr, 0, a)
-		var big *bodyTooLarge
-		if errors.As(ce.err, &big) {
-			// A streamed gRPC body past client_max_body_size (grpc.go):
-			// nginx's 413, logged while sending to the upstream.
-			x.logPeer(errorlog.Error, upstream.PhaseSend, big.Error(), 0, pr.Addr())
-			x.page(fasthttp.StatusRequestEntityTooLarge)
-			return tryDone
-		}
 		x.clientBodyError(ce.err)
 		return tryDone
 	}
@@ -412,10 +409,20 @@ func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 		// the upstream deduplicates this request.
 		nonIdem = false
 	}
+	replayable := x.body == nil || x.body.replayable()
+	if gb, ok := x.body.(*grpcBody); ok && !gb.preread && (ue == nil || !ue.Unprocessed) {
+		// nginx's grpc module streams a body (request_body_no_buffering):
+		// once any of the request left for the upstream, no try follows,
+		// non_idempotent or not (measured, difftest's TestGrpcDifferential).
+		// The bytes grpcBody keeps serve a REFUSED_STREAM only. A request
+		// without a body (grpc_next_upstream.t), or whose body came with
+		// its head (nginx's "pre-read" body), is retried as any other.
+		replayable = false
+	}
 	in := retryInput{
 		Err: ue, Status: status, Mask: lc.Upstream.NextUpstream,
 		NonIdempotent: nonIdem,
-		Replayable:    x.body == nil || x.body.replayable(),
+		Replayable:    replayable,
 		Tries:         x.tries + 1, MaxTries: max,
 		Elapsed: time.Since(x.firstTry), MaxElapsed: lc.Upstream.NextUpstreamTimeout,
 		FreeUsed: x.freeUsed,

@@ -494,6 +494,9 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 				phase = upstream.PhaseSendClient
 			}
 			s.overran = s.overran || x.bodyOverran(x.cur, true, phase)
+			if x.loc.grpc != nil {
+				x.grpcChunkedTrailers() // before fasthttp writes the last chunk
+			}
 		}
 		return n, io.EOF
 	}
@@ -505,6 +508,13 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 			addr = x.cur.Conn.Peer().Addr()
 		}
 		x.logPeer(errorlog.Error, upstream.PhaseSendClient, ie.msg, 0, addr)
+		return n, err
+	}
+	if x.loc.grpc != nil && x.cur != nil && x.cur.Conn != nil && x.grpcBodyTooLarge(x.cur.Conn.Peer().Addr()) {
+		// The client's stream went past client_max_body_size while the
+		// response was relayed: the client's fault, not the upstream's.
+		s.failed = true
+		x.release(x.cur, false)
 		return n, err
 	}
 	ue := bodyError(x.cur, err, false, x.upstreamChunked())

@@ -192,7 +192,12 @@ func (g *GRPC) fail(a *Attempt, phase Phase, err error) *Error {
 		return e
 	}
 	var se http2.StreamError
-	if e.Kind == KindOther && errors.As(err, &se) {
+	if e.Kind == KindOther && errors.As(err, &se) && se.Cause != nil && se.Cause.Error() != "received from peer" {
+		// http2's own check of the response (a NUL in a value, a bad
+		// pseudo-header): not the upstream's RST_STREAM. nginx's line;
+		// it writes the field before it, which http2 does not give.
+		e.Kind, e.Msg = KindInvalidHeader, "upstream sent invalid header"
+	} else if e.Kind == KindOther && errors.As(err, &se) {
 		// RST_STREAM before the response: nginx's "upstream rejected
 		// request with error N", an invalid header for the retry rule.
 		e.Kind = KindInvalidHeader

@@ -116,6 +116,7 @@ func Markdown() string {
 		}
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s | %s |\n", s.Area, s.Name, cell(servers(&s)), cell(directives(&s)), cell(requests(&s)), result, cell(reason))
 	}
+	b.WriteString(grpcMarkdown())
 	return b.String()
 }
 
