@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"io"
 
 	"spillway/proxy/upstream"
@@ -14,8 +13,9 @@ import (
 func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstream.Attempt, *upstream.Error) {
 	lc := x.loc.conf
 	a := &x.attemptBuf
-	ctx := x.context() // a client gone or a hard stop ends the dial (cancel.go)
-	err := p.transport.Open(ctx, a, pr, upstream.OpenOptions{
+	// A client gone or a hard stop ends the dial: the context is made
+	// only for one (cancel.go).
+	err := p.transport.Open(x.context, a, pr, upstream.OpenOptions{
 		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls, H2: x.loc.grpc != nil,
 		ConnectTimeout: lc.Upstream.ConnectTimeout, ReadTimeout: lc.Upstream.ReadTimeout, SendTimeout: lc.Upstream.SendTimeout,
 		HeaderBuffer: int(lc.Upstream.BufferSize), Stale: &p.stale, Log: idleLog{p},
@@ -35,9 +35,12 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 	// closed under them: by the watch when the client goes (use), by
 	// Transport.CloseAll on a hard stop. Neither is kept once the context
 	// is done (tryOnce).
-	if ctx.Err() != nil || !x.watch.use(uc) { // the client went, or the stop came, while this connection was made
+	if cause := x.doneCause(); cause != nil || !x.watch.use(uc) { // the client went, or the stop came, while this connection was made
 		uc.Close()
-		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: context.Cause(ctx)}
+		if cause == nil {
+			cause = errClientGone
+		}
+		return a, &upstream.Error{Phase: upstream.PhaseConnect, Kind: upstream.KindOther, Peer: pr.Addr(), Reused: a.Reused, Err: cause}
 	}
 	defer x.watch.use(nil)
 	var body io.Reader

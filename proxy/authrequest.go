@@ -181,7 +181,7 @@ func (x *exchange) runSubrequest() (status int, gone bool) {
 		out = x.tryOnce()
 	}
 	if out == tryDone {
-		gone = x.rctx != nil && x.rctx.Err() != nil // the client went, or a hard stop came (cancel.go)
+		gone = x.doneCause() != nil // the client went, or a hard stop came (cancel.go)
 		x.watch.stop()
 		return x.status, gone // page or clientAborted recorded it
 	}

@@ -171,6 +171,7 @@ func (x *exchange) readBody() bool {
 		// already; it is kept in memory.
 		memory = max(memory, int64(cl))
 	}
+	x.bodyMem = memory // nginx's in-memory body: $request_body (vars.go)
 	// Spillway's own rule (client_body_memory_max, a documented
 	// difference): the body stays in memory up to that cap while the
 	// process-wide budget grants chunks, and spills only past the cap or

@@ -94,9 +94,8 @@ func (w *clientWatch) start(x *exchange) {
 		// watcher's read would hold the socket's read lock against it.
 		return
 	}
-	x.context()
 	w.mu.Lock()
-	w.cancel = x.rcancel
+	w.cancel = x.rcancel // nil until a wait makes the context (adopt)
 	w.mu.Unlock()
 	if x.h2 != nil {
 		w.watchH2(x.h2.ctx)
@@ -114,6 +113,28 @@ func (w *clientWatch) start(x *exchange) {
 	} else {
 		w.timer.Reset(clientWatchDelay)
 	}
+}
+
+// adopt is given the request's context's cancel when a wait makes the
+// context after the watch started: the watch cancels it when the client
+// goes, at once when it already went.
+func (w *clientWatch) adopt(cancel context.CancelCauseFunc) {
+	w.mu.Lock()
+	gone := w.state == watchGone
+	if w.state != watchOff {
+		w.cancel = cancel
+	}
+	w.mu.Unlock()
+	if gone {
+		cancel(errClientGone)
+	}
+}
+
+// gone reports whether the watch saw the client go.
+func (w *clientWatch) gone() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state == watchGone
 }
 
 // use names the upstream connection the exchange is waiting on (nil when
@@ -188,7 +209,9 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 		w.spoke = up.Unread()
 	}
 	w.mu.Unlock()
-	cancel(errClientGone)
+	if cancel != nil { // nil: no wait has made the request's context (cancel.go)
+		cancel(errClientGone)
+	}
 	if up != nil {
 		_ = up.Abort() // ends the wait; the exchange closes it properly
 	}
@@ -249,7 +272,9 @@ func (w *clientWatch) arm() {
 		w.spoke = up.Unread()
 	}
 	w.mu.Unlock()
-	cancel(errClientGone) // ends a dial or a pause
+	if cancel != nil { // nil: no wait has made the request's context (cancel.go)
+		cancel(errClientGone) // ends a dial or a pause
+	}
 	if up != nil {
 		// Ends a send or a header read at once; the exchange closes it
 		// properly when its call returns.

@@ -504,3 +504,107 @@ http:
 		})
 	}
 }
+
+// A client that goes away while a reused upstream connection is awaited:
+// no wait has made the request's context then (no dial, no pause), so the
+// exchange learns it from the watch itself (cancel.go, doneCause). The
+// rule is the same as on a fresh connection: the upstream connection is
+// closed at once, 499, nginx's info line, nothing retried.
+func TestClientAbortOnReusedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, ended := make(chan struct{}, 1), make(chan error, 1)
+	go func() {
+		// One connection only (one Accept): the first request is
+		// answered and the connection kept, the second, which can only
+		// come on it, is held until the proxy closes it.
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for n := 0; ; n++ {
+			if _, err := c.Read(buf); err != nil {
+				ended <- err
+				return
+			}
+			if n == 0 {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+				continue
+			}
+			if n == 1 {
+				second <- struct{}{}
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	dir := t.TempDir()
+	r := newRig(t, "info", strings.ReplaceAll(`
+error_log: {path: stderr, level: info}
+http:
+  proxy_read_timeout: 60s
+  proxy_http_version: "1.1"
+  proxy_set_header: {Connection: ""}
+  upstreams:
+    app:
+      keepalive: 4
+      servers: [{address: {U0}}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log:
+        path: {DIR}/access.log
+        format: '$status "$request" "$upstream_addr" "$upstream_status"'
+      locations:
+        - path: /
+          proxy_pass: http://app
+`, "{DIR}", dir), ln.Addr().String())
+	alog := func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "access.log"))
+		return strings.ReplaceAll(string(b), ln.Addr().String(), "U0")
+	}
+
+	first, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := io.WriteString(first, "GET /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(first); !strings.HasSuffix(string(b), "\r\n\r\nok\n") {
+		t.Fatalf("the first answer was %q", b)
+	}
+	cl, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(cl, "GET /b HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-second:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second request did not reach the upstream on the kept connection")
+	}
+	_ = cl.Close()
+	select {
+	case err := <-ended:
+		if err != io.EOF {
+			t.Fatalf("the upstream's read ended with %v, want EOF (the proxy closing)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream connection was not closed after the client left (proxy_read_timeout is 60s)")
+	}
+	testutil.Eventually(t, "the second access log line", 10*time.Second, func() bool { return strings.Count(alog(), "\n") == 2 })
+	if got, want := alog(), `200 "GET /a HTTP/1.1" "U0" "200"`+"\n"+`499 "GET /b HTTP/1.1" "U0" "-"`+"\n"; got != want {
+		t.Errorf("access log %q, want %q", got, want)
+	}
+	want := `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /b HTTP/1.1", upstream: "http://U0/b", host: "localhost"` + "\n"
+	if got := strings.ReplaceAll(r.log(), ln.Addr().String(), "U0"); !strings.HasSuffix(got, want) {
+		t.Errorf("error log:\n%s\nwant it to end with:\n%s", got, want)
+	}
+}

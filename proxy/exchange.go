@@ -77,10 +77,15 @@ type exchange struct {
 	}
 	uninit func(string) // x.uninitialized, made once
 
-	body  reqBody            // buffered request body, nil when the request has none
-	uri   []byte             // request URI sent upstream
-	head  []byte             // request head sent upstream (built once, replayed on retries)
-	uresp *fasthttp.Response // kept across requests with its buffers (reset, not reallocated)
+	body reqBody // buffered request body, nil when the request has none
+	// bodyMem is the size up to which nginx would have held the body in
+	// memory (client_body_buffer_size, or the whole body when it came
+	// with the head): past it nginx's $request_body is not found.
+	bodyMem  int64
+	bodyFunc func([]byte) ([]byte, bool) // x.requestBody, made once
+	uri      []byte                      // request URI sent upstream
+	head     []byte                      // request head sent upstream (built once, replayed on retries)
+	uresp    *fasthttp.Response          // kept across requests with its buffers (reset, not reallocated)
 
 	tried       []*upstream.Peer
 	bal         upstream.Balance // hash, ip_hash, random: the request's key and draws (handler.go)
@@ -143,7 +148,7 @@ func (x *exchange) reset() {
 		client: x.client[:0], realipFrom: x.realipFrom[:0], ppAddr: x.ppAddr[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0], bal: upstream.Balance{Key: x.bal.Key[:0]},
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
-		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit,
+		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit, bodyFunc: x.bodyFunc,
 	}
 }
 

@@ -276,21 +276,25 @@ func (x *exchange) tryOnce() tryOutcome {
 		x.noLive()
 		return tryDone
 	}
-	if x.firstTry.IsZero() {
-		x.firstTry = time.Now()
+	first := x.firstTry.IsZero()
+	if first {
 		g.Budget().Earn()
 	}
 	a, ue := x.p.exchangeHead(x, pr, fresh)
+	if first {
+		x.firstTry = a.Start // proxy_next_upstream_timeout counts from here
+	}
 	if x.ended(pr.Addr(), ue, a) { // nginx: no failure, no other server; 499 for a client gone
 		return tryDone
 	}
-	x.counters(pr).attempt(ue, a.Start)
+	took := time.Since(a.Start) // one clock read for the metric and $upstream_response_time
+	x.counters(pr).attempt(ue, took)
 	if ue == nil {
-		return x.answered(pr, a)
+		return x.answered(pr, a, took)
 	}
 
 	if x.grpcBodyTooLarge(pr.Addr()) { // a streamed gRPC body past client_max_body_size
-		x.record(pr, 0, a)
+		x.record(pr, 0, a, took)
 		x.page(fasthttp.StatusRequestEntityTooLarge)
 		return tryDone
 	}
@@ -298,11 +302,11 @@ func (x *exchange) tryOnce() tryOutcome {
 	if errors.As(ue.Err, &ce) {
 		// The client's body broke off while it was being streamed to the
 		// upstream (proxy_request_buffering off): the client's fault.
-		x.record(pr, 0, a)
+		x.record(pr, 0, a, took)
 		x.clientBodyError(ce.err)
 		return tryDone
 	}
-	x.record(pr, ue.Status(), a)
+	x.record(pr, ue.Status(), a, took)
 	verdict := decideRetry(x.retryInput(ue, 0))
 	x.counters(pr).decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
@@ -336,10 +340,10 @@ func (x *exchange) tryOnce() tryOutcome {
 // answered handles a response head from pr: relayed, unless its status is
 // one proxy_next_upstream lists (http_5xx/403/404/429) and the retry
 // decision passes the request on.
-func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt) tryOutcome {
+func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt, took time.Duration) tryOutcome {
 	g := x.loc.group
 	status := x.uresp.Header.StatusCode()
-	x.record(pr, status, a)
+	x.record(pr, status, a, took)
 	if !statusListed(status, x.loc.conf.Upstream.NextUpstream) { // the usual case: no decision to make
 		x.cur = a
 		g.Succeeded(pr)
@@ -434,12 +438,14 @@ func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 	return in
 }
 
-func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt) {
+// record adds the attempt a against p to $upstream_*: took is its time so
+// far, read once with the metric's (tryOnce).
+func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt, took time.Duration) {
 	via := vars.ViaFresh
 	if a.Reused {
 		via = vars.ViaReused
 	}
-	x.addAttempt(vars.Attempt{Addr: p.Addr(), Status: status, ResponseTime: time.Since(a.Start),
+	x.addAttempt(vars.Attempt{Addr: p.Addr(), Status: status, ResponseTime: took,
 		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.Idle})
 }
 

@@ -169,13 +169,13 @@ func (st *stats) request(status int, d time.Duration) {
 
 // attempt counts one attempt against a server (m, its counters) up to its
 // response header: ue nil means the header came.
-func (m *serverStats) attempt(ue *upstream.Error, start time.Time) {
+func (m *serverStats) attempt(ue *upstream.Error, took time.Duration) {
 	if m == nil {
 		return // a peer of a site not built by prepare (tests)
 	}
 	m.attempts.Add(1)
 	if ue == nil {
-		m.headerTime.Update(time.Since(start).Seconds())
+		m.headerTime.Update(took.Seconds())
 		return
 	}
 	m.failure(ue)

@@ -83,6 +83,10 @@ var nginxReasons = map[int]string{
 // nginx's for the code.
 func setReason(h *fasthttp.ResponseHeader, code int, upstream []byte) {
 	switch r, ok := nginxReasons[code]; {
+	case len(upstream) > 0 && string(upstream) == fasthttp.StatusMessage(code):
+		// The same bytes as fasthttp's own reason: its cached status line
+		// is written then, not one formatted per response.
+		h.SetStatusMessage(nil)
 	case len(upstream) > 0:
 		h.SetStatusMessage(upstream)
 	case ok:

@@ -248,6 +248,84 @@ http:
 	}
 }
 
+// "ssl" belongs to the address, as in nginx: a server listening there
+// without it is served over TLS too, with its own certificate when the
+// client names it (SNI), else with the default server's (nginx keeps the
+// default's SSL context; of its own ssl_* only the request-level check of
+// ssl_verify_client applies); the request is still routed by Host. The default server of an ssl
+// address needs a certificate (nginx -t).
+func TestTLSAddressSharedWithoutSSL(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	ac, ak := ca.leaf(t, "a.test").files(t, dir, "a")
+	bc, bk := ca.leaf(t, "b.test").files(t, dir, "b")
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [a.test]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+    - listen: ["127.0.0.1:0"]
+      server_name: [b.test]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      locations: [{path: /, proxy_pass: "http://{U1}"}]
+    - listen: ["127.0.0.1:0"]
+      server_name: [c.test]
+      ssl_verify_client: on # without a certificate: no CA needed, the request-level check only (nginx)
+      locations: [{path: /, proxy_pass: "http://{U2}"}]
+`, ac, ak, bc, bk), plainOrigin(t, "A"), plainOrigin(t, "B"), plainOrigin(t, "C"))
+
+	for _, tc := range []struct{ sni, cn, body string }{
+		{"b.test", "b.test", "B /x"},
+		{"c.test", "a.test", ""}, // no certificate of its own: the default server's handshake, then its own ssl_verify_client
+		{"a.test", "a.test", "A /x"},
+	} {
+		c, err := tls.Dial("tcp", r.addr, &tls.Config{ServerName: tc.sni, RootCAs: ca.pool(), InsecureSkipVerify: tc.sni == "c.test"})
+		if err != nil {
+			t.Fatalf("SNI %q: %v", tc.sni, err)
+		}
+		if got := c.ConnectionState().PeerCertificates[0].Subject.CommonName; got != tc.cn {
+			t.Errorf("SNI %q: certificate %q, want %q", tc.sni, got, tc.cn)
+		}
+		fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", tc.sni)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("SNI %q: %v", tc.sni, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		switch {
+		case tc.body == "" && (resp.StatusCode != 400 || !strings.Contains(string(b), "No required SSL certificate was sent")):
+			t.Errorf("SNI %q: %d %q, want nginx's 400 No required SSL certificate was sent", tc.sni, resp.StatusCode, b)
+		case tc.body != "" && (resp.StatusCode != 200 || string(b) != tc.body):
+			t.Errorf("SNI %q: %d %q, want 200 %q", tc.sni, resp.StatusCode, b, tc.body)
+		}
+		c.Close()
+	}
+
+	// The default server without a certificate is nginx's error, at its
+	// listen; another server's certificate does not stand in for it.
+	_, err := config.LoadBytes("proxy.yaml", []byte(fmt.Sprintf(`http:
+  servers:
+    - listen: ["127.0.0.1:8443"]
+      locations: [{path: /, proxy_pass: "http://127.0.0.1:1"}]
+    - listen: ["127.0.0.1:8443 ssl"]
+      server_name: [b.test]
+      ssl_certificate: %s
+      ssl_certificate_key: %s
+      locations: [{path: /, proxy_pass: "http://127.0.0.1:1"}]
+`, bc, bk)))
+	if want := `no "ssl_certificate" is defined for the "listen ... ssl" directive (http.servers[0].listen)`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("default server without a certificate: %v, want %s", err, want)
+	}
+}
+
 // A plain-HTTP request on an ssl address: nginx answers 400 "The plain HTTP
 // request was sent to HTTPS port", closes, and logs at info (measured).
 func TestTLSPlainHTTPToTLSPort(t *testing.T) {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"time"
 
@@ -82,7 +83,32 @@ func (x *exchange) Request() *vars.Request {
 	if x.body != nil {
 		r.Length += x.body.Size()
 	}
+	if x.bodyFunc == nil {
+		x.bodyFunc = x.requestBody
+	}
+	r.Body = x.bodyFunc
 	return r
+}
+
+// requestBody appends $request_body: the body read for a proxy_pass,
+// fastcgi_pass or uwsgi_pass when nginx would hold it in memory (read
+// whole, within client_body_buffer_size); "" for an empty body
+// (Content-Length: 0, measured); otherwise (no body, one in a temp file or
+// streamed upstream) nginx finds no value.
+func (x *exchange) requestBody(dst []byte) ([]byte, bool) {
+	if _, ok := x.body.(emptyBody); ok {
+		return dst, true
+	}
+	b, ok := x.body.(bufferedBody)
+	if !ok || b.Size() > x.bodyMem || b.b.Spilled() {
+		return dst, false
+	}
+	n := len(dst)
+	dst = append(dst, make([]byte, b.Size())...)
+	if _, err := b.b.ReadAt(dst[n:], 0); err != nil && err != io.EOF {
+		return dst[:n], false
+	}
+	return dst, true
 }
 
 // Conn is the client connection.

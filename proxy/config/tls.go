@@ -239,12 +239,23 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 		}
 		t.Curves = cs
 	}
-	resolveClientTLS(&d.sslClientDirectives, &t, p)
 	certs, keys := d.SSLCertificate.or(nil), d.SSLCertificateKey.or(nil)
 	if len(certs) == 0 {
-		p.add(listenKey, `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
+		// Needed by the default server of the address only
+		// (checkSSLAddresses). Without one nginx makes no SSL context for
+		// the server: the default server's handshake serves it, its CA
+		// files are neither checked nor read, and only the request-level
+		// check of ssl_verify_client applies (no certificate: 400).
+		if mode := d.SSLVerifyClient.or("off"); mode != "off" {
+			m, ok := verifyClientModes[mode]
+			if !ok {
+				p.add(d.SSLVerifyClient.at(), `invalid value %q in "ssl_verify_client": use on, off, optional or optional_no_ca`, mode)
+			}
+			t.ClientVerify = ClientVerify{Mode: m, Roots: x509.NewCertPool()}
+		}
 		return t
 	}
+	resolveClientTLS(&d.sslClientDirectives, &t, p)
 	for i, cf := range certs {
 		if i >= len(keys) {
 			p.add(d.SSLCertificate.at(), `no "ssl_certificate_key" is defined for certificate %q`, cf)
@@ -413,10 +424,12 @@ var openSSLCiphers = map[string]string{
 	"ECDHE-RSA-DES-CBC3-SHA":        "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
 }
 
-// checkSSLAddresses reports servers that share an address another server
-// listens on with ssl but have no certificate: in nginx "ssl" belongs to the
-// address, so such a server would be asked for a TLS handshake it cannot
-// complete (nginx fails it at run time; spillway refuses the configuration).
+// checkSSLAddresses applies nginx's rule that "ssl" belongs to the
+// address: a server listening without it where another server has it is
+// served over TLS too (its certificates, loaded here, are picked by SNI).
+// A server without certificates of its own gets the handshake of the
+// address's default server (nginx keeps the default's SSL context), which
+// must have one: nginx's "no ssl_certificate" for the listen.
 func checkSSLAddresses(servers []*Server, raw []rawServer, p *problems) {
 	ssl := map[string]bool{}
 	for _, s := range servers {
@@ -425,16 +438,40 @@ func checkSSLAddresses(servers []*Server, raw []rawServer, p *problems) {
 		}
 	}
 	for i, s := range servers {
-		if len(s.TLS.Certificates) > 0 || len(s.ListenSSL) > 0 {
-			continue // loaded, or already reported by resolveServerTLS
-		}
+		wasTLS := len(s.ListenSSL) > 0
 		for _, a := range s.Listen {
-			if ssl[a] {
-				p.add(raw[i].Listen.at(), `listen %s lacks "ssl", which another server has for the same address: in nginx "ssl" belongs to the address, so write "%s ssl" here too (with this server's ssl_certificate)`, a, a)
-				break
+			if ssl[a] && !slices.Contains(s.ListenSSL, a) {
+				s.ListenSSL = append(s.ListenSSL, a)
+			}
+		}
+		if !wasTLS && len(s.ListenSSL) > 0 {
+			s.TLS = resolveServerTLS(&raw[i].sslDirectives, s, raw[i].Listen.at(), p)
+		}
+	}
+	reported := map[int]bool{}
+	for i, s := range servers {
+		for _, a := range s.ListenSSL {
+			if d := defaultServer(servers, a); d == i && len(s.TLS.Certificates) == 0 && !reported[i] {
+				reported[i] = true
+				p.add(raw[i].Listen.at(), `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
 			}
 		}
 	}
+}
+
+// defaultServer is the index of an address's default server: the one
+// whose listen says default_server, else the first listening there.
+func defaultServer(servers []*Server, addr string) int {
+	first := -1
+	for i, s := range servers {
+		if slices.Contains(s.ListenDefault, addr) {
+			return i
+		}
+		if first < 0 && slices.Contains(s.Listen, addr) {
+			first = i
+		}
+	}
+	return first
 }
 
 // resolveProxySSL resolves the proxy_ssl_* directives of a location whose

@@ -137,8 +137,7 @@ func (g *Group) Pick(tried []*Peer) *Peer { return g.PickFor(tried, nil) }
 func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	now := g.clock()
-	if g.single {
+	if g.single { // no clock: passive health never disables a lone server
 		// Passive health never disables a lone server (nginx), but an
 		// active check that failed does: nginx Plus answers 502 then too.
 		p := g.peers[0]
@@ -147,6 +146,7 @@ func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 		}
 		return p
 	}
+	now := g.clock()
 	if b != nil && len(g.peers) > 0 {
 		var p *Peer
 		switch g.method {

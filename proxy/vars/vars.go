@@ -77,6 +77,9 @@ type Request struct {
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
 	BodyLength int64
+	// Body appends $request_body to dst; false (or a nil Body) = not
+	// found: nginx has the value only for a body read whole into memory.
+	Body       func(dst []byte) ([]byte, bool)
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
 	RemoteUser string // $remote_user; spillway has no auth yet: ""
@@ -235,6 +238,8 @@ const (
 	kSSLProtocol
 	kSSLCipher
 	kSSLServerName
+	kSSLSessionReused
+	kRequestBody
 	kSSLClientVerify // the $ssl_client_ variables (sslclient.go)
 	kSSLClientSDN
 	kSSLClientIDN
@@ -276,7 +281,7 @@ var names = map[string]kind{
 	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS, "http3": kHTTP3,
 	"request": kRequest, "request_method": kRequestMethod, "request_uri": kRequestURI,
 	"uri": kURI, "document_uri": kURI, "args": kArgs, "query_string": kArgs, "is_args": kIsArgs,
-	"request_length": kRequestLength, "request_id": kRequestID,
+	"request_length": kRequestLength, "request_body": kRequestBody, "request_id": kRequestID,
 	"content_type": kContentType, "content_length": kContentLength,
 	"document_root": kDocumentRoot, "realpath_root": kDocumentRoot, "request_filename": kRequestFilename,
 	"proxy_host": kProxyHost, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
@@ -286,7 +291,8 @@ var names = map[string]kind{
 	"connection": kConnection, "connection_requests": kConnectionRequests,
 	"pid": kPID, "hostname": kHostname, "nginx_version": kNginxVersion,
 	"ssl_protocol": kSSLProtocol, "ssl_cipher": kSSLCipher, "ssl_server_name": kSSLServerName,
-	"ssl_client_verify": kSSLClientVerify, "ssl_client_s_dn": kSSLClientSDN, "ssl_client_i_dn": kSSLClientIDN,
+	"ssl_session_reused": kSSLSessionReused,
+	"ssl_client_verify":  kSSLClientVerify, "ssl_client_s_dn": kSSLClientSDN, "ssl_client_i_dn": kSSLClientIDN,
 	"ssl_client_serial": kSSLClientSerial, "ssl_client_fingerprint": kSSLClientFingerprint,
 	"ssl_client_cert": kSSLClientCert, "ssl_client_raw_cert": kSSLClientRawCert,
 	"ssl_client_escaped_cert": kSSLClientEscapedCert, "ssl_client_v_start": kSSLClientVStart,
@@ -657,6 +663,11 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		} else if h := x.Header(); h != nil {
 			dst = append(dst, header(h, "content-length")...)
 		}
+	case kRequestBody:
+		if r := x.Request(); r.Body != nil {
+			return r.Body(dst)
+		}
+		return dst, false
 	case kDocumentRoot:
 		dst = append(dst, x.Request().Root...)
 	case kRequestFilename:
@@ -723,6 +734,14 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	case kSSLServerName:
 		if t := x.TLS(); t != nil {
 			dst = append(dst, t.ServerName...)
+		}
+	case kSSLSessionReused: // nginx: "r" when the session was resumed, else "."
+		if t := x.TLS(); t != nil {
+			if t.DidResume {
+				dst = append(dst, 'r')
+			} else {
+				dst = append(dst, '.')
+			}
 		}
 	case kSSLClientVerify, kSSLClientSDN, kSSLClientIDN, kSSLClientSerial, kSSLClientFingerprint, kSSLClientCert,
 		kSSLClientRawCert, kSSLClientEscapedCert, kSSLClientVStart, kSSLClientVEnd, kSSLClientVRemain:

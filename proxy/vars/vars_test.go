@@ -130,6 +130,7 @@ func TestVariables(t *testing.T) {
 		{"$ssl_protocol", ""},
 		{"$ssl_cipher", ""},
 		{"$ssl_server_name", ""},
+		{"$ssl_session_reused", ""}, // plain HTTP: nginx finds no value
 		{"$sent_http_x_cache_status", "HIT"},
 		{"$sent_http_content_type", "text/html"},
 		{"$sent_http_nope", ""},
@@ -170,6 +171,7 @@ func TestVariablesTLSAndFallbacks(t *testing.T) {
 	for v, want := range map[string]string{
 		"$host": "srv", "$https": "on", "$scheme": "https", "$content_length": "12",
 		"$ssl_protocol": "TLSv1.3", "$ssl_cipher": "TLS_AES_128_GCM_SHA256", "$ssl_server_name": "example.com",
+		"$ssl_session_reused":    ".",
 		"$binary_remote_addr":    string(netip.MustParseAddr("::1").AsSlice()),
 		"$upstream_connect_time": "0.003, -",
 	} {
@@ -184,6 +186,10 @@ func TestVariablesTLSAndFallbacks(t *testing.T) {
 	x.tls.Version, x.tls.CipherSuite = tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
 	if got := string(mustCompile(t, "$ssl_protocol $ssl_cipher", nil).Append(nil, x)); got != "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256" {
 		t.Errorf("TLS 1.2: %q", got)
+	}
+	x.tls.DidResume = true
+	if got := string(mustCompile(t, "$ssl_session_reused", nil).Append(nil, x)); got != "r" {
+		t.Errorf("a resumed session: $ssl_session_reused = %q, want r", got)
 	}
 	// No head at all (a request the parser refused): header variables are empty.
 	x.h, x.req.Args = nil, ""
@@ -426,5 +432,29 @@ func TestMapNamedCaptures(t *testing.T) {
 	x.req.URI = "/123"
 	if got := string(v.Append(nil, x)); got != "none [abc] []" { // no match: the variables keep their values
 		t.Errorf("/123: %q", got)
+	}
+}
+
+// $request_body is what Request.Body gives; without it (no body read, or
+// one nginx would not hold in memory) the variable is not found, which a
+// log writes as "-", and an empty body is found and empty.
+func TestRequestBody(t *testing.T) {
+	x := testExchange(t)
+	v := mustCompile(t, "[$request_body]", nil)
+	found := func() (string, []bool) {
+		var fs []bool
+		out := v.AppendEscaped(nil, x, func(dst []byte, start int, f bool) []byte { fs = append(fs, f); return dst })
+		return string(out), fs
+	}
+	if got, fs := found(); got != "[]" || len(fs) != 1 || fs[0] {
+		t.Errorf("no body: %q found=%v, want [] not found", got, fs)
+	}
+	x.req.Body = func(dst []byte) ([]byte, bool) { return append(dst, "a=1&b=2"...), true }
+	if got, fs := found(); got != "[a=1&b=2]" || !fs[0] {
+		t.Errorf("a body in memory: %q found=%v", got, fs)
+	}
+	x.req.Body = func(dst []byte) ([]byte, bool) { return dst, true }
+	if got, fs := found(); got != "[]" || !fs[0] {
+		t.Errorf("an empty body: %q found=%v, want found and empty", got, fs)
 	}
 }

@@ -3,6 +3,7 @@ package nginxconf_test
 import (
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -219,5 +220,75 @@ func TestConvertedRetriesLikeNginx(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A request no location matches is answered as nginx does, with the
+// server's own settings: the file from the root the server inherits (here
+// from http), 404 for a file that is not there, and a regex location still
+// wins over it. A server with no location at all is converted too (nginx's
+// test suite has many). A server with its own "location /" keeps it.
+func TestConvertedServerWithoutLocationServesRoot(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"www/t1": "one\n", "www/sub/t2.txt": "two\n"} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := origin(t)
+	conf := filepath.Join(dir, "nginx.conf")
+	text := `events {}
+http {
+    access_log off;
+    root ` + filepath.Join(dir, "www") + `;
+    server {
+        listen ` + confListen + `;
+        server_name localhost;
+        add_header X-URI $uri;
+        location ~ \.txt$ { proxy_pass http://` + app.Addr() + `; }
+    }
+    server {
+        listen ` + confListen + `;
+        server_name other;
+        location / { proxy_pass http://` + app.Addr() + `; }
+    }
+}
+`
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := nginxconf.ConvertFile(conf, nginxconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(res.YAML), "path: /"); n != 2 {
+		t.Errorf("%d locations \"/\" in the converted file, want 2 (the first server's for no match, the second's own):\n%s", n, res.YAML)
+	}
+	p, elog := startConverted(t, res.YAML, nil)
+	for _, c := range []struct {
+		host, path string
+		status     int
+		body       string
+		hits       int // at the origin, for this path
+	}{
+		{"localhost", "/t1", 200, "one\n", 0},
+		{"localhost", "/nope", 404, "", 0},
+		{"localhost", "/sub/t2.txt", 200, "", 1}, // the regex location
+		{"other", "/t1", 200, "", 1},
+	} {
+		status, body := get(t, p, c.host, c.path)
+		if status != c.status || (c.body != "" && body != c.body) {
+			t.Errorf("GET %s%s = %d %q, want %d %q", c.host, c.path, status, body, c.status, c.body)
+		}
+		if n := app.Hits("GET", c.path); n != c.hits {
+			t.Errorf("GET %s%s reached the origin %d times, want %d", c.host, c.path, n, c.hits)
+		}
+	}
+	if log := elog.String(); !strings.Contains(log, `open() "`+filepath.Join(dir, "www", "nope")+`" failed (2: No such file or directory)`) {
+		t.Errorf("error log has no open() line for the missing file:\n%s", log)
 	}
 }

@@ -556,6 +556,17 @@ func (c *conv) server(d *Directive) (*yaml.Node, error) {
 		c.warn(d, Refused, "server cannot be converted: none of its listen addresses can be served by spillway")
 		return nil, nil
 	}
+	if !hasRootLocation(d.Block) && c.servesFiles(lv) {
+		// nginx answers a request no location matches with the server's
+		// own settings: files from its root (ngx_http_core_find_location
+		// finds nothing, the server's configuration stays). A prefix
+		// location "/" written for it is the same: the shortest prefix,
+		// which every regex location still overrides.
+		n := newMap()
+		n.set("path", str("/"))
+		n.n.Content[1].LineComment = "no location of the server at " + where(d) + " matches: nginx serves files from the server's root"
+		lv.locations.Content = append(lv.locations.Content, n.n)
+	}
 	if len(lv.locations.Content) == 0 && !lv.answers {
 		c.warn(d, Refused, "server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server")
 		return nil, nil
@@ -908,6 +919,21 @@ func endSeq(d *Directive) int {
 
 // where is "file:line" of a directive.
 func where(d *Directive) string { return d.File + ":" + strconv.Itoa(d.Line) }
+
+// hasRootLocation reports whether a server block has a location "/" (or
+// "^~ /") of its own, converted or not: one that is not converted must
+// not be replaced by the server's files.
+func hasRootLocation(ds []*Directive) bool {
+	for _, d := range ds {
+		if d.Name != "location" {
+			continue
+		}
+		if name, mod := locationName(d); name == "/" && (mod == "" || mod == "^~") {
+			return true
+		}
+	}
+	return false
+}
 
 func hasDirective(ds []*Directive, name string) bool {
 	for _, d := range ds {

@@ -17,6 +17,14 @@ func headerScenarios() []Scenario {
 			get("/x"), get("/missing"), get("/moved"), req("HEAD", "/x", 0)),
 		hs("add_header-error-page", []Server{srv(b.Refuse())}, dirs("add_header", "X-A 1", "add_header", "X-B b always"),
 			get("/x")),
+		// $request_body: the body read for proxy_pass when it is in
+		// memory; not found without a body (no header, "-" in the log).
+		func() Scenario {
+			s := hs("add_header-request_body", ok, dirs("add_header", "X-A $request_body", "add_header", "X-B [$request_body]"),
+				req("POST", "/x", 10), get("/x"), req("POST", "/x", 0), req("PUT", "/missing", 100))
+			s.AccessFormat = accessFormat + ` "$request_body"`
+			return s
+		}(),
 		hs("expires-time", ok, dirs("expires", "1h"), get("/x"), get("/missing")),
 		hs("expires-negative", ok, dirs("expires", "-1"), get("/x")),
 		hs("expires-max", ok, dirs("expires", "max"), get("/x")),
