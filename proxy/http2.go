@@ -48,6 +48,8 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -88,7 +90,7 @@ func http2Address(vhosts []*vhost, addr string) bool {
 
 func (p *Proxy) newH2Server(s *site, vhosts []*vhost) *h2Server {
 	c := vhosts[0].conf.HTTP2
-	h := &h2Server{streamServer: streamServer{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize), proto: "HTTP/2.0"},
+	h := &h2Server{streamServer: streamServer{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize), proto: "HTTP/2.0", reqs: &sync.Pool{}},
 		maxRequests: vhosts[0].conf.KeepaliveRequests}
 	h.hs = &http.Server{MaxHeaderBytes: c.MaxHeaderBytes, IdleTimeout: c.IdleTimeout,
 		ErrorLog: log.New(h2Log{p}, "", 0)}
@@ -119,13 +121,86 @@ func (h *h2Server) serveConn(c net.Conn) error {
 		cc.head.Stop() // frames from here on, not a head to fix (package client)
 	}
 	var streams atomic.Int64
-	h.srv.ServeConn(sc, &http2.ServeConnOpts{
+	pc := &h2Conn{Conn: sc, prog: &h2Progress{turn: max(h2StallWrites, 4*uint64(h.srv.MaxConcurrentStreams))}}
+	var hc net.Conn = pc
+	if _, ok := sc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		hc = h2TLSConn{pc} // http2 checks the TLS state through it
+	}
+	h.srv.ServeConn(hc, &http2.ServeConnOpts{
 		BaseConfig: h.hs,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.serveStream(c, w, r, streams.Add(1) >= int64(h.maxRequests))
+			h.serveStreamOn(c, pc.prog, w, r, streams.Add(1) >= int64(h.maxRequests))
 		}),
 	})
 	return nil
+}
+
+// h2Conn is the connection as http2 writes to it: it counts the writes,
+// so that a stream waiting to send a frame can tell a closed window or a
+// client that stopped reading from a connection busy with the other
+// streams' frames (h2Writer.frame).
+type h2Conn struct {
+	net.Conn
+	prog *h2Progress
+}
+
+func (c *h2Conn) Write(p []byte) (int, error) {
+	c.prog.writing.Store(time.Now().UnixNano())
+	n, err := c.Conn.Write(p)
+	c.prog.last.Store(time.Now().UnixNano())
+	c.prog.writing.Store(0)
+	c.prog.writes.Add(1)
+	return n, err
+}
+
+// h2TLSConn is an h2Conn over TLS.
+type h2TLSConn struct{ *h2Conn }
+
+func (c h2TLSConn) ConnectionState() tls.ConnectionState {
+	return c.Conn.(interface{ ConnectionState() tls.ConnectionState }).ConnectionState()
+}
+
+// h2Progress is what an HTTP/2 connection's writes to its socket have
+// done, for the streams' stall checks. http2 writes one frame (or one
+// flush) at a time.
+type h2Progress struct {
+	writes  atomic.Uint64 // socket writes completed
+	writing atomic.Int64  // when the write in progress began (UnixNano); 0: none
+	last    atomic.Int64  // when the last write ended (UnixNano)
+	pending atomic.Int32  // body frames handed to http2 and not written yet (h2Writer)
+	turn    uint64        // writes past a waiting frame that make it stalled
+}
+
+// stalled says whether a body frame handed to http2 at since (UnixNano),
+// when the connection had completed mark writes, and still waiting at now,
+// waits on its client rather than its turn:
+//   - a write to the socket has been blocked for h2StallAfter: the client
+//     does not read (as a full socket buffer for HTTP/1.1);
+//   - the connection has written turn times meanwhile (h2StallWrites, or
+//     four per stream http2_max_concurrent_streams allows if more):
+//     round-robin scheduling would have sent the frame long before if the
+//     stream's window were open;
+//   - the connection has written nothing for h2StallAfter (since the frame
+//     was handed over), and no other stream has a body frame waiting:
+//     nothing is ahead of the frame, so the window (the stream's or the
+//     connection's) is closed;
+//   - the connection has written nothing for h2StallIdle: the windows of
+//     all its waiting streams are closed.
+//
+// Otherwise the frame is waiting behind the other streams' frames on a
+// busy connection, which a proxy short of CPU makes long (h2StallAfter).
+func (pr *h2Progress) stalled(since int64, mark uint64, now int64) bool {
+	if w := pr.writing.Load(); w != 0 && now-w >= int64(h2StallAfter) {
+		return true
+	}
+	if pr.writes.Load()-mark >= pr.turn {
+		return true
+	}
+	if pr.writing.Load() != 0 {
+		return false // the connection is writing: its turn may come
+	}
+	quiet := now - max(pr.last.Load(), since) // nothing written for that long
+	return quiet >= int64(h2StallIdle) || quiet >= int64(h2StallAfter) && pr.pending.Load() <= 1
 }
 
 // h2Log routes http2's own messages (a client's protocol error, a flood
@@ -158,6 +233,54 @@ type streamServer struct {
 	vhosts []*vhost
 	chunk  int    // the largest DATA frame (http2_chunk_size; HTTP/3: 16k)
 	proto  string // "HTTP/2.0" or "HTTP/3.0": $server_protocol, the access log
+	// reqs keeps the per-stream state (*streamReq) for the next stream,
+	// as fasthttp keeps a connection's RequestCtx for its next request:
+	// the request head's parsed slices and the body's frame buffer are
+	// reused instead of allocated per stream. nil: one per stream (HTTP/3).
+	reqs *sync.Pool
+}
+
+// streamReq is what one stream needs besides the stream itself: the
+// RequestCtx the lifecycle runs on, the request head rendered for fasthttp
+// and its reader, and the buffer a streamed body's frames are gathered in.
+type streamReq struct {
+	ctx   fasthttp.RequestCtx
+	head  []byte
+	names []string
+	rd    bytes.Reader
+	br    *bufio.Reader
+	frame []byte // h2Writer's buf, http2_chunk_size
+}
+
+func (h *streamServer) getReq() *streamReq {
+	if h.reqs != nil {
+		if q, ok := h.reqs.Get().(*streamReq); ok {
+			return q
+		}
+	}
+	return &streamReq{}
+}
+
+// putReq keeps q for the next stream once the lifecycle is done with its
+// RequestCtx, as fasthttp reuses a connection's RequestCtx for its next
+// request: the response was written in full and the exchange finished.
+// With an inline body the RequestCtx is reused; a body stream stays in it
+// (fasthttp has no way to drop one without closing it again, and a spooled
+// one is back in its pool by then), so that RequestCtx is left to the
+// collector and only the buffers are kept. Not after a hijack or a reset
+// stream (write panics).
+func (h *streamServer) putReq(q *streamReq, streamed bool) {
+	if h.reqs == nil {
+		return
+	}
+	if streamed {
+		h.reqs.Put(&streamReq{head: q.head, names: q.names, br: q.br, frame: q.frame})
+		return
+	}
+	q.ctx.Request.Reset()
+	q.ctx.Response.Reset()
+	q.ctx.HijackSetNoResponse(false)
+	h.reqs.Put(q)
 }
 
 // serveStream runs one stream's request through Proxy.serve and writes the
@@ -165,14 +288,27 @@ type streamServer struct {
 // last says the stream is the connection's keepalive_requests-th: the
 // connection gets GOAWAY with its response (nginx since 1.19.7).
 func (h *streamServer) serveStream(c net.Conn, w http.ResponseWriter, r *http.Request, last bool) {
-	st := &h2Stream{conn: c, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
-	var ctx fasthttp.RequestCtx
+	h.serveStreamOn(c, nil, w, r, last)
+}
+
+// serveStreamOn is serveStream on an HTTP/2 connection whose writes prog
+// counts (nil: HTTP/3, whose frames count as stalled by time alone).
+func (h *streamServer) serveStreamOn(c net.Conn, prog *h2Progress, w http.ResponseWriter, r *http.Request, last bool) {
+	st := &h2Stream{conn: c, prog: prog, w: w, rc: http.NewResponseController(w), ctx: r.Context()}
+	q := h.getReq()
+	ctx := &q.ctx
 	ctx.Init2(st, fasthttpLogger{h.p}, false)
 	ctx.Response.Header.SetNoDefaultContentType(true)
 	req := &ctx.Request
 	req.Header.DisableNormalizing()
-	head := requestHead(r)
-	if err := req.Header.Read(bufio.NewReaderSize(bytes.NewReader(head), len(head))); err != nil {
+	q.head, q.names = appendRequestHead(q.head[:0], q.names[:0], r)
+	q.rd.Reset(q.head)
+	if q.br == nil || q.br.Size() < len(q.head) {
+		q.br = bufio.NewReaderSize(&q.rd, max(len(q.head), 4<<10))
+	} else {
+		q.br.Reset(&q.rd)
+	}
+	if err := req.Header.Read(q.br); err != nil {
 		// http2 checked every name and value; a head fasthttp cannot
 		// parse is a request nginx refuses too.
 		st.w.WriteHeader(http.StatusBadRequest)
@@ -180,18 +316,22 @@ func (h *streamServer) serveStream(c net.Conn, w http.ResponseWriter, r *http.Re
 	}
 	req.Header.SetProtocol(h.proto)
 	if r.ContentLength != 0 { // -1: DATA frames of no declared length
-		req.SetBodyStream(r.Body, int(r.ContentLength))
+		// Without Close: fasthttp's Reset (putReq) would close the
+		// stream's body from the handler, which nothing did before.
+		req.SetBodyStream(struct{ io.Reader }{r.Body}, int(r.ContentLength))
 	}
-	h.p.serve(&ctx, h.s, h.vhosts)
-	h.write(st, &ctx, last)
+	h.p.serve(ctx, h.s, h.vhosts)
+	h.putReq(q, h.write(st, q, last))
 }
 
 // write sends ctx.Response on the stream, as fasthttp's writeResponse
 // does on a connection, and ends a body stream (Close, then CloseWithError
 // with the write's error) so that a streamed exchange finishes. A stream
 // the lifecycle closed (return 444, closeSilently) or whose body failed
-// after the head ends with RST_STREAM.
-func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) {
+// after the head ends with RST_STREAM. It reports whether the response
+// had a body stream (putReq).
+func (h *streamServer) write(st *h2Stream, q *streamReq, last bool) (streamed bool) {
+	ctx := &q.ctx
 	resp := &ctx.Response
 	body := resp.BodyStream()
 	if st.reset.Load() || ctx.Hijacked() {
@@ -201,12 +341,34 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 		panic(http.ErrAbortHandler) // RST_STREAM, and http2 says nothing of it
 	}
 	hdr := st.w.Header()
+	// The values go in one string and their one-element slices in one
+	// array: two allocations for the whole head, not two per field.
+	var n, size int
+	for _, v := range resp.Header.All() {
+		n, size = n+1, size+len(v)
+	}
+	vals := make([]string, 0, n)
+	all := make([]byte, 0, size)
+	for _, v := range resp.Header.All() {
+		all = append(all, v...)
+	}
+	str, off := string(all), 0
 	for k, v := range resp.Header.All() {
-		name := http.CanonicalHeaderKey(string(k)) // the wire has them in lower case anyway
+		name, ok := h2CommonNames[string(k)] // no allocation for the usual names
+		if !ok {
+			name = http.CanonicalHeaderKey(string(k)) // the wire has them in lower case anyway
+		}
+		val := str[off : off+len(v)]
+		off += len(v)
 		if connectionSpecific(name) {
 			continue
 		}
-		hdr[name] = append(hdr[name], string(v))
+		if have := hdr[name]; have != nil {
+			hdr[name] = append(have, val)
+			continue
+		}
+		vals = append(vals, val)
+		hdr[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = nil // none, as nginx: http2 would sniff one
@@ -239,15 +401,19 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 		if body != nil {
 			endBody(body, nil)
 		}
-		return
+		return body != nil
 	}
 	if body == nil {
 		// The whole body: http2 sends it, in frames of its own size,
-		// with END_STREAM when the handler returns.
+		// with END_STREAM when the handler returns (http2 copies what
+		// it keeps, so ctx's body is free once Write returns).
 		_, _ = st.w.Write(resp.Body())
-		return
+		return false
 	}
-	_, err := io.Copy(&h2Writer{st: st, chunk: h.chunk, buf: make([]byte, 0, h.chunk)}, body)
+	if cap(q.frame) < h.chunk {
+		q.frame = make([]byte, 0, h.chunk)
+	}
+	_, err := io.Copy(&h2Writer{st: st, chunk: h.chunk, buf: q.frame[:0]}, body)
 	if err == nil && st.trailer != nil {
 		for k, vs := range st.trailer() { // gRPC's grpc-status, grpc-message (grpc.go)
 			hdr[http.TrailerPrefix+k] = vs
@@ -257,28 +423,23 @@ func (h *streamServer) write(st *h2Stream, ctx *fasthttp.RequestCtx, last bool) 
 	if err != nil {
 		panic(http.ErrAbortHandler) // the client has a short body: reset the stream
 	}
+	return true
 }
 
-// requestHead renders the stream's request as an HTTP/1.1 head for
-// fasthttp to parse: the lifecycle reads the header fields in their order
-// from the raw head (client.Check, appendHead, $request_length)
-// as it does for HTTP/1.x. :authority is the Host, as nginx makes it; the
-// names are Go's canonical form of HTTP/2's lower-case ones, and
-// http.Header has lost their order, so they go in one stable order.
-func requestHead(r *http.Request) []byte {
-	names := make([]string, 0, len(r.Header))
-	n := len(r.Method) + len(r.RequestURI) + len(r.Host) + 32
-	for name, vs := range r.Header {
-		if name == "Host" {
-			continue
-		}
-		names = append(names, name)
-		for _, v := range vs {
-			n += len(name) + len(v) + 4
+// appendRequestHead renders the stream's request as an HTTP/1.1 head for
+// fasthttp to parse, appended to b (names is scratch space): the lifecycle
+// reads the header fields in their order from the raw head (client.Check,
+// appendHead, $request_length) as it does for HTTP/1.x. :authority is the
+// Host, as nginx makes it; the names are Go's canonical form of HTTP/2's
+// lower-case ones, and http.Header has lost their order, so they go in one
+// stable order.
+func appendRequestHead(b []byte, names []string, r *http.Request) ([]byte, []string) {
+	for name := range r.Header {
+		if name != "Host" {
+			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
-	b := make([]byte, 0, n)
 	b = append(append(append(append(b, r.Method...), ' '), r.RequestURI...), " HTTP/1.1\r\n"...)
 	b = append(append(append(b, "Host: "...), r.Host...), "\r\n"...)
 	for _, name := range names {
@@ -286,8 +447,25 @@ func requestHead(r *http.Request) []byte {
 			b = append(append(append(append(b, name...), ": "...), v...), "\r\n"...)
 		}
 	}
-	return append(b, "\r\n"...)
+	return append(b, "\r\n"...), names
 }
+
+// h2CommonNames maps the usual response header names, as fasthttp keeps
+// them, to Go's canonical form without an allocation per field (write).
+var h2CommonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"Accept-Ranges", "Age", "Cache-Control", "Connection", "Content-Disposition",
+		"Content-Encoding", "Content-Language", "Content-Length", "Content-Location", "Content-Range",
+		"Content-Security-Policy", "Content-Type", "Date", "Etag", "Expires", "Keep-Alive", "Last-Modified",
+		"Link", "Location", "Pragma", "Retry-After", "Server", "Set-Cookie", "Strict-Transport-Security",
+		"Transfer-Encoding", "Vary", "Www-Authenticate", "X-Content-Type-Options", "X-Frame-Options"} {
+		m[n] = n
+		m[strings.ToLower(n)] = n
+	}
+	m["ETag"] = "Etag"
+	m["WWW-Authenticate"] = "Www-Authenticate"
+	return m
+}()
 
 var errStreamReset = errors.New("stream reset")
 
@@ -330,7 +508,8 @@ func itoa(n int) string {
 // the request body, send_timeout on the response), and Close resets the
 // stream. It is never read or written as a socket.
 type h2Stream struct {
-	conn  net.Conn // the client connection: TLS, h2c, or QUIC (quicConn)
+	conn  net.Conn    // the client connection: TLS, h2c, or QUIC (quicConn)
+	prog  *h2Progress // its writes (HTTP/2; nil for HTTP/3)
 	w     http.ResponseWriter
 	rc    *http.ResponseController
 	reset atomic.Bool // Close: the stream ends with RST_STREAM
@@ -382,12 +561,23 @@ func (s *h2Stream) tlsState() *tls.ConnectionState {
 // as it comes. A frame that blocks is a closed flow-control window: a
 // buffered response's spool hears of it (SetStalled).
 type h2Writer struct {
-	st      *h2Stream
-	chunk   int
-	buf     []byte      // gathers slices smaller than a chunk
-	stall   *time.Timer // fires when a frame waits too long (frame)
-	stalled atomic.Bool // the timer said so to the spool
+	st    *h2Stream
+	chunk int
+	buf   []byte      // gathers slices smaller than a chunk
+	stall *time.Timer // checks a frame that waits too long (frame)
+	// The frame in flight, for the timer: when it was handed over, the
+	// connection's write count then, and whether it was reported stalled.
+	since atomic.Int64
+	mark  atomic.Uint64
+	state atomic.Int32 // frameWaiting, frameStalling, frameStalled, frameDone
 }
+
+const (
+	frameWaiting  int32 = iota // handed to http2, not written yet
+	frameStalling              // the timer is telling the spool
+	frameStalled               // the spool has been told
+	frameDone                  // written
+)
 
 func (w *h2Writer) Write(p []byte) (int, error) {
 	n, err := w.WriteVec([][]byte{p})
@@ -432,19 +622,21 @@ func (w *h2Writer) WriteVec(bufs [][]byte) (int64, error) {
 // frame hands one DATA frame's bytes to http2 (p is at least http2's own
 // 4k buffer, or the last bytes of a write: either way one frame).
 //
-// http2 returns once the frame is written, which takes a moment on a busy
-// connection even when the stream's window is open: only a frame still
-// waiting after h2StallAfter counts as a closed window (or a client that
-// stopped reading the connection), and tells the spool the stream is
-// stalled until it goes out.
+// http2 returns once the frame is written, which takes a while on a busy
+// connection even when the stream's window is open: a frame counts as
+// stalled (the spool hears of it until it goes out) only once it has
+// waited h2StallAfter and the connection's writes say that it waits on its
+// client, not its turn (h2Progress.stalled; HTTP/3: the wait alone).
 func (w *h2Writer) frame(p []byte) error {
 	if w.st.spool != nil {
+		w.since.Store(time.Now().UnixNano())
+		if pr := w.st.prog; pr != nil {
+			w.mark.Store(pr.writes.Load())
+			pr.pending.Add(1)
+		}
+		w.state.Store(frameWaiting)
 		if w.stall == nil {
-			sp := w.st.spool
-			w.stall = time.AfterFunc(h2StallAfter, func() {
-				w.stalled.Store(true)
-				sp.SetStalled(true)
-			})
+			w.stall = time.AfterFunc(h2StallAfter, w.check)
 		} else {
 			w.stall.Reset(h2StallAfter)
 		}
@@ -453,26 +645,70 @@ func (w *h2Writer) frame(p []byte) error {
 	if err == nil && len(p) < 4<<10 {
 		err = w.st.rc.Flush() // http2 kept it in its buffer
 	}
-	if w.stall != nil && !w.stall.Stop() {
-		// The timer fired, or is firing: wait for it to have said so,
-		// then take it back.
-		for !w.stalled.Load() {
-			runtime.Gosched()
+	if w.st.spool != nil {
+		if pr := w.st.prog; pr != nil {
+			pr.pending.Add(-1)
 		}
-		w.stalled.Store(false)
-		w.st.spool.SetStalled(false)
+		if !w.state.CompareAndSwap(frameWaiting, frameDone) {
+			// The timer said so, or is saying so: wait for it to have
+			// told the spool, then take it back.
+			for w.state.Load() != frameStalled {
+				runtime.Gosched()
+			}
+			w.st.spool.SetStalled(false)
+			w.state.Store(frameDone)
+		}
+		w.stall.Stop()
 	}
 	return err
 }
 
+// check is the stall timer's: the frame in flight has waited h2StallAfter
+// (or longer); it is stalled, or checked again after h2StallAfter.
+func (w *h2Writer) check() {
+	if w.state.Load() != frameWaiting {
+		return
+	}
+	now := time.Now().UnixNano()
+	since := w.since.Load()
+	if wait := now - since; wait < int64(h2StallAfter) {
+		w.stall.Reset(h2StallAfter - time.Duration(wait)) // armed for an earlier frame
+		return
+	}
+	if pr := w.st.prog; pr != nil && !pr.stalled(since, w.mark.Load(), now) {
+		w.stall.Reset(h2StallAfter)
+		return
+	}
+	if w.state.CompareAndSwap(frameWaiting, frameStalling) {
+		w.st.spool.SetStalled(true)
+		w.state.Store(frameStalled)
+	}
+}
+
 // h2StallAfter is how long a DATA frame may wait to be written before the
-// stream counts as stalled. Counting every frame in flight as a stall
+// stream can count as stalled. Counting every frame in flight as a stall
 // spilled 99.5% of 64k responses under h2load -c 64 -m 10 on a loaded
-// 2-core machine (nginx: none); with 20ms, 13% (those whose client, h2load
-// reading 64 connections with one thread, fell behind). A closed window
-// keeps the frame waiting for good, so the stream spills h2StallAfter +
-// proxy_spill_grace after its client stopped reading.
+// 2-core machine (nginx: none); with 20ms alone, 13% in that run and 65% in
+// a later one on a busier machine, where frames waited longer than that
+// for their turn on the connection; with the connection's writes asked too
+// (h2Progress.stalled), 0.9% in the same run
+// (docs/measured/h2load-2026-12-07.md). A closed window keeps the frame
+// waiting for good, so the stream spills h2StallAfter + proxy_spill_grace
+// after its client stopped reading, or h2StallIdle + proxy_spill_grace when
+// the windows of several streams of a connection close at once.
 const h2StallAfter = 20 * time.Millisecond
+
+// h2StallWrites is the least h2Progress.turn: socket writes of a
+// connection past a waiting frame that make it stalled. Frames go out in
+// turn, a frame per stream, and a stream has at most one frame in flight
+// from this side, so an open window sees its frame out within about one
+// write per stream (http2_max_concurrent_streams, 128 by default) and one
+// flush each.
+const h2StallWrites = 1024
+
+// h2StallIdle: how long a connection with frames waiting may write nothing
+// before they are stalled (their windows are closed).
+const h2StallIdle = time.Second
 
 // h2cConn is a client connection on a plain HTTP/2 address: its first
 // bytes say whether it speaks HTTP/2 with prior knowledge (the preface)

@@ -40,7 +40,7 @@ type testCA struct {
 
 var serial atomic.Int64
 
-func newTestCA(t *testing.T, name string) *testCA {
+func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -71,7 +71,7 @@ type leaf struct {
 	pair            tls.Certificate
 }
 
-func (ca *testCA) leaf(t *testing.T, names ...string) *leaf {
+func (ca *testCA) leaf(t testing.TB, names ...string) *leaf {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -103,7 +103,7 @@ func (ca *testCA) leaf(t *testing.T, names ...string) *leaf {
 
 // files writes the leaf's certificate and key into dir as NAME.pem and
 // NAME.key and returns their paths.
-func (l *leaf) files(t *testing.T, dir, name string) (string, string) {
+func (l *leaf) files(t testing.TB, dir, name string) (string, string) {
 	t.Helper()
 	c, k := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
 	if err := os.WriteFile(c, l.certPEM, 0o600); err != nil {
