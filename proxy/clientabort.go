@@ -89,6 +89,11 @@ func (w *clientWatch) start(x *exchange) {
 	if _, ok := x.body.(*streamedBody); ok {
 		return
 	}
+	if b, ok := x.body.(*grpcBody); ok && b.shared {
+		// A gRPC body streams from the same socket (grpc.go): the
+		// watcher's read would hold the socket's read lock against it.
+		return
+	}
 	w.mu.Lock()
 	w.cancel = x.rcancel // nil until a wait makes the context (adopt)
 	w.mu.Unlock()

@@ -57,6 +57,17 @@ func newGrpcLocation(tls bool, headerMax int64) *grpcLocation {
 	return g
 }
 
+// withTLS is g for a grpc_pass with variables whose value said grpc:// or
+// grpcs:// (passvars.go): the same transport, the :scheme it implies.
+func (g *grpcLocation) withTLS(tls bool) *grpcLocation {
+	c := *g
+	c.scheme = "http"
+	if tls {
+		c.scheme = "https"
+	}
+	return &c
+}
+
 // buildGrpcHead renders the request once (retries resend it) as
 // upstream.GRPC's template. x.head stays empty: Attempt.Send has nothing
 // to write, HTTP/2 writes the request itself.
@@ -83,6 +94,9 @@ func (x *exchange) buildGrpcHead() {
 	}
 	if authority == "" {
 		authority = x.loc.conf.ProxyPass.Host // grpc_set_header Host "": nginx's ctx->host
+		if authority == "" {
+			authority = x.vars.req.ProxyHost // grpc_pass with variables: the evaluated host
+		}
 	}
 	for k, v := range x.ctx.Request.Header.All() {
 		// nginx's $grpc_internal_trailers; names are as the client sent
@@ -133,12 +147,18 @@ func (x *exchange) grpcBodyTooLarge(addr string) bool {
 		return false
 	}
 	gb.mu.Lock()
-	n := gb.tooLarge
+	n, last := gb.tooLarge, gb.lastRead
 	gb.mu.Unlock()
 	if n == 0 {
 		return false
 	}
-	x.logPeer(errorlog.Error, upstream.PhaseSend, "client intended to send too large chunked body: "+strconv.FormatInt(n, 10)+" bytes", 0, addr)
+	size := strconv.FormatInt(n, 10)
+	if gb.shared {
+		// HTTP/1.x: nginx's chunked parser logs what came before the
+		// chunk and the chunk (measured, nginx 1.22: "1024+512 bytes")
+		size = strconv.FormatInt(n-last, 10) + "+" + strconv.FormatInt(last, 10)
+	}
+	x.logPeer(errorlog.Error, upstream.PhaseSend, "client intended to send too large chunked body: "+size+" bytes", 0, addr)
 	return true
 }
 
@@ -215,8 +235,9 @@ type grpcBody struct {
 	preread bool
 	// limit is client_max_body_size (0: none), checked as the body comes
 	// (a gRPC client declares no length); tooLarge is what had been
-	// received when a read went past it, 0 before.
-	limit, received, tooLarge int64
+	// received when a read went past it, 0 before; lastRead the size of
+	// that read (nginx's chunked parser logs "before+chunk" for HTTP/1.1).
+	limit, received, tooLarge, lastRead int64
 }
 
 // errBodyTooLarge ends a try's body past client_max_body_size.
@@ -307,7 +328,7 @@ func (t *grpcTry) Read(p []byte) (int, error) {
 	b.cond.Broadcast()
 	b.received += int64(n)
 	if b.limit > 0 && b.received > b.limit && b.tooLarge == 0 {
-		b.tooLarge = b.received
+		b.tooLarge, b.lastRead = b.received, int64(n)
 	}
 	if b.tooLarge > 0 {
 		// nginx checks each read before it passes it on: nothing of it

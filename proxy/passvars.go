@@ -17,7 +17,7 @@ import (
 	"spillway/proxy/upstream"
 )
 
-// proxy_pass (fastcgi_pass, uwsgi_pass) with variables, as nginx: the
+// proxy_pass (fastcgi_pass, uwsgi_pass, grpc_pass) with variables, as nginx: the
 // value is evaluated per request (ngx_http_proxy_eval), then
 // ngx_http_upstream_init_request finds where it goes: an upstream block
 // whose name is the host (when no port is written), an upstream nginx made
@@ -75,12 +75,19 @@ func (x *exchange) passTarget() bool {
 		}
 		d.group = g
 	}
-	if d.scheme == "https" {
+	if d.scheme == "https" || d.scheme == "grpcs" {
 		ps := l.conf.ProxySSL
 		if ps.Name == "" && !t.unix {
 			ps.Name = t.host // proxy_ssl_name's default, $proxy_host without its port: the evaluated host
 		}
-		d.tls = d.group.TLSFor(&ps)
+		if d.scheme == "grpcs" {
+			d.tls = d.group.TLSForH2(&ps) // ALPN h2
+		} else {
+			d.tls = d.group.TLSFor(&ps)
+		}
+	}
+	if d.grpc != nil {
+		d.grpc = d.grpc.withTLS(d.scheme == "grpcs") // the :scheme the value says
 	}
 	x.loc = d
 	x.vars.req.ProxyHost = proxyHost
@@ -128,11 +135,11 @@ func (x *exchange) resolve(l *location, host, port string) (*upstream.Group, boo
 
 // passValue is an evaluated pass taken apart.
 type passValue struct {
-	scheme  string // http, https, fastcgi, uwsgi
+	scheme  string // http, https, fastcgi, uwsgi, grpc, grpcs
 	host    string // a name or an address; "unix:/path" for a unix socket
 	port    string // as written; "" with noPort
 	noPort  bool
-	defPort string // the scheme's port when none is written; "" for fastcgi and uwsgi
+	defPort string // the scheme's port when none is written; "" for fastcgi, uwsgi and grpc
 	unix    bool
 	uri     []byte // the URI part, sent as it is; nil when there is none
 }
@@ -145,6 +152,13 @@ func parsePass(l *location, val string) (t passValue, msg string) {
 	switch {
 	case l.fcgi != nil:
 		t.scheme = "fastcgi"
+	case l.grpc != nil: // ngx_http_grpc_eval: grpc://, grpcs:// or none
+		t.scheme = "grpc"
+		if len(rest) > 7 && strings.EqualFold(rest[:7], "grpc://") {
+			rest = rest[7:]
+		} else if len(rest) > 8 && strings.EqualFold(rest[:8], "grpcs://") {
+			t.scheme, rest = "grpcs", rest[8:]
+		}
 	case l.uwsgi != nil:
 		t.scheme = "uwsgi"
 		if len(rest) >= 8 && strings.EqualFold(rest[:8], "uwsgi://") {

@@ -35,6 +35,11 @@ type grpcDirectives struct {
 	GrpcSSLName               *opt[string] `mapstructure:"grpc_ssl_name"`
 	GrpcSSLServerName         *opt[bool]   `mapstructure:"grpc_ssl_server_name"`
 	GrpcSSLSessionReuse       *opt[bool]   `mapstructure:"grpc_ssl_session_reuse"`
+	GrpcSSLCertificate        *opt[string] `mapstructure:"grpc_ssl_certificate"`
+	GrpcSSLCertificateKey     *opt[string] `mapstructure:"grpc_ssl_certificate_key"`
+	GrpcSSLPasswordFile       *opt[string] `mapstructure:"grpc_ssl_password_file"`
+	GrpcSSLProtocols          *opt[words]  `mapstructure:"grpc_ssl_protocols"`
+	GrpcSSLCiphers            *opt[words]  `mapstructure:"grpc_ssl_ciphers"`
 }
 
 // inherit is merge_loc_conf for the grpc directives.
@@ -45,6 +50,11 @@ func (d *grpcDirectives) inherit(p *grpcDirectives) {
 	merge(&d.GrpcSSLName, p.GrpcSSLName)
 	merge(&d.GrpcSSLServerName, p.GrpcSSLServerName)
 	merge(&d.GrpcSSLSessionReuse, p.GrpcSSLSessionReuse)
+	merge(&d.GrpcSSLCertificate, p.GrpcSSLCertificate)
+	merge(&d.GrpcSSLCertificateKey, p.GrpcSSLCertificateKey)
+	merge(&d.GrpcSSLPasswordFile, p.GrpcSSLPasswordFile)
+	merge(&d.GrpcSSLProtocols, p.GrpcSSLProtocols)
+	merge(&d.GrpcSSLCiphers, p.GrpcSSLCiphers)
 }
 
 // grpcDefaultHeaders are nginx's ngx_http_grpc_headers: the client's Host
@@ -69,14 +79,22 @@ func (l *rawLocation) resolveGrpc(loc *Location, upstreams map[string]bool, p *p
 		return
 	}
 	pp, err := parseGrpcPass(l.GrpcPass.v, upstreams)
+	if pp.Value != "" {
+		p.checkPassVariables(l.GrpcPass.at(), "grpc_pass", pp.Value)
+	}
 	if err != nil {
 		p.add(l.GrpcPass.at(), "%v", err)
 	}
 	loc.ProxyPass = pp
 	loc.Grpc = &Grpc{TLS: pp.Scheme == "grpcs"}
-	if loc.Grpc.TLS {
+	// With variables the scheme is the evaluated value's: grpcs:// may
+	// come with any request (passvars.go), and its name is the host's.
+	if loc.Grpc.TLS || pp.Value != "" {
 		sd := proxySSLDirectives{ProxySSLVerify: d.GrpcSSLVerify, ProxySSLTrustedCertificate: d.GrpcSSLTrustedCertificate,
-			ProxySSLName: d.GrpcSSLName, ProxySSLServerName: d.GrpcSSLServerName, ProxySSLSessionReuse: d.GrpcSSLSessionReuse}
+			ProxySSLName: d.GrpcSSLName, ProxySSLServerName: d.GrpcSSLServerName, ProxySSLSessionReuse: d.GrpcSSLSessionReuse,
+			proxySSLClientDirectives: proxySSLClientDirectives{ProxySSLCertificate: d.GrpcSSLCertificate,
+				ProxySSLCertificateKey: d.GrpcSSLCertificateKey, ProxySSLPasswordFile: d.GrpcSSLPasswordFile,
+				ProxySSLProtocols: d.GrpcSSLProtocols, ProxySSLCiphers: d.GrpcSSLCiphers}}
 		loc.ProxySSL = resolveProxySSL(&sd, ProxyPass{Scheme: "https", Host: pp.Host}, p)
 	} else {
 		loc.ProxySSL = ProxySSL{}
@@ -103,9 +121,18 @@ func (l *rawLocation) resolveGrpc(loc *Location, upstreams map[string]bool, p *p
 
 // parseGrpcPass parses grpc_pass: grpc://host:port, grpcs://host:port,
 // host:port or an http.upstreams name (either with or without a scheme).
-// nginx takes no URI part: the client's request target is passed.
+// nginx takes no URI part: the client's request target is passed. A value
+// with variables is evaluated per request (ProxyPass.Value), its scheme
+// then taken from the result.
 func parseGrpcPass(s string, upstreams map[string]bool) (ProxyPass, error) {
 	a := strings.TrimSpace(s)
+	if strings.Contains(a, "$") {
+		scheme := "grpc"
+		if len(a) >= 8 && strings.EqualFold(a[:8], "grpcs://") {
+			scheme = "grpcs"
+		}
+		return ProxyPass{Scheme: scheme, Value: a}, nil
+	}
 	scheme := "grpc"
 	if rest, ok := strings.CutPrefix(a, "grpcs://"); ok {
 		scheme, a = "grpcs", rest

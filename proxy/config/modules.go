@@ -264,6 +264,11 @@ func (m *upstreamModule) check(d *moduleDirectives, p *problems) {
 	if o := d.BufferSize; o.set() && o.v <= 0 {
 		p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 	}
+	if !m.has("buffers") {
+		// grpc: *_buffer_size is its one buffer (nginx's grpc module
+		// checks nothing else), whatever proxy_buffers' default says.
+		return
+	}
 	k := m.key
 	b := d.buffers()
 	if b.buffers.N < 2 {

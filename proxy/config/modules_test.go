@@ -82,3 +82,20 @@ func TestModuleErrors(t *testing.T) {
 		}
 	}
 }
+
+// grpc has no *_buffers: its grpc_buffer_size (nginx's one buffer) is
+// taken whatever its size, not checked against proxy_buffers' default
+// (grpc.t's "grpc_buffer_size 65k").
+func TestGrpcBufferSizeIsItsOneBuffer(t *testing.T) {
+	cfg, err := LoadBytes("proxy.yaml", []byte("http:\n  servers:\n    - listen: 127.0.0.1:8080\n      locations: [{path: /, grpc_pass: 127.0.0.1:8081, grpc_buffer_size: 65k}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := cfg.Servers[0].Locations[0].Upstream; u.BufferSize != 65<<10 {
+		t.Errorf("BufferSize = %d, want 65k", u.BufferSize)
+	}
+	_, err = LoadBytes("proxy.yaml", []byte("http:\n  servers:\n    - listen: 127.0.0.1:8080\n      locations: [{path: /, grpc_pass: 127.0.0.1:8081, grpc_buffer_size: 0}]\n"))
+	if err == nil || !strings.Contains(err.Error(), `"grpc_buffer_size" must be greater than 0`) {
+		t.Errorf("grpc_buffer_size 0: err %v", err)
+	}
+}

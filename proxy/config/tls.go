@@ -89,6 +89,8 @@ type proxySSLDirectives struct {
 	ProxySSLName               *opt[string] `mapstructure:"proxy_ssl_name"`
 	ProxySSLServerName         *opt[bool]   `mapstructure:"proxy_ssl_server_name"`
 	ProxySSLSessionReuse       *opt[bool]   `mapstructure:"proxy_ssl_session_reuse"`
+
+	proxySSLClientDirectives `mapstructure:",squash"` // certificate, protocols, ciphers (tls_upstream.go)
 }
 
 func (d *proxySSLDirectives) inherit(p *proxySSLDirectives) {
@@ -97,6 +99,7 @@ func (d *proxySSLDirectives) inherit(p *proxySSLDirectives) {
 	merge(&d.ProxySSLName, p.ProxySSLName)
 	merge(&d.ProxySSLServerName, p.ProxySSLServerName)
 	merge(&d.ProxySSLSessionReuse, p.ProxySSLSessionReuse)
+	d.proxySSLClientDirectives.inherit(&p.proxySSLClientDirectives)
 }
 
 // nginx's defaults (1.23.4 and later for the protocols).
@@ -158,6 +161,8 @@ type ProxySSL struct {
 	Name         string
 	ServerName   bool // proxy_ssl_server_name, default off: no SNI is sent
 	SessionReuse bool // proxy_ssl_session_reuse, default on
+
+	ProxySSLClient // proxy_ssl_certificate, _protocols, _ciphers (tls_upstream.go)
 }
 
 // cutListenSSL splits nginx's "ssl" parameter off a listen entry
@@ -278,6 +283,12 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 // message (with Go's reason in the parentheses where nginx has OpenSSL's)
 // and whether the key file is at fault.
 func loadPair(certFile, keyFile string) (*tls.Certificate, bool, string) {
+	return loadPairBytes(certFile, keyFile, nil)
+}
+
+// loadPairBytes is loadPair with the key's content already read, unless
+// kb is nil.
+func loadPairBytes(certFile, keyFile string, kb []byte) (*tls.Certificate, bool, string) {
 	cb, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, false, fmt.Sprintf("cannot load certificate %q: %s", certFile, fileError(err))
@@ -299,9 +310,10 @@ func loadPair(certFile, keyFile string) (*tls.Certificate, bool, string) {
 	if err != nil {
 		return nil, false, fmt.Sprintf("cannot load certificate %q: %v", certFile, err)
 	}
-	kb, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, true, fmt.Sprintf("cannot load certificate key %q: %s", keyFile, fileError(err))
+	if kb == nil {
+		if kb, err = os.ReadFile(keyFile); err != nil {
+			return nil, true, fmt.Sprintf("cannot load certificate key %q: %s", keyFile, fileError(err))
+		}
 	}
 	pair, err := tls.X509KeyPair(cb, kb)
 	if err != nil {
@@ -499,6 +511,7 @@ func resolveProxySSL(d *proxySSLDirectives, pp ProxyPass, p *problems) ProxySSL 
 	if s.Verify && s.Roots == nil && s.TrustedCertificate == "" {
 		p.add(d.ProxySSLVerify.at(), "no proxy_ssl_trusted_certificate for proxy_ssl_verify")
 	}
+	s.ProxySSLClient = d.proxySSLClientDirectives.resolve(p)
 	return s
 }
 

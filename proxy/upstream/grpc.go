@@ -239,6 +239,7 @@ type h2Conn struct {
 	nread, nwrit             atomic.Int64
 	mu                       sync.Mutex
 	first                    error
+	fix                      *hpackFixer // http2's reader goroutine's only
 }
 
 func (h *h2Conn) raw() net.Conn {
@@ -263,7 +264,22 @@ func (h *h2Conn) err() error {
 	return h.first
 }
 
+// Read gives http2 the server's frames through an hpackFixer
+// (grpc_hpack.go): header strings decoded as nginx decodes them.
 func (h *h2Conn) Read(p []byte) (int, error) {
+	if h.fix == nil {
+		// buffered: the fixer reads each frame's 9-byte header on its
+		// own, which must not cost a read of the socket each
+		h.fix = &hpackFixer{r: bufio.NewReaderSize(socketReader{h}, 4096)}
+	}
+	return h.fix.Read(p)
+}
+
+// socketReader is h's socket as read for http2: counted, its errors kept.
+type socketReader struct{ h *h2Conn }
+
+func (s socketReader) Read(p []byte) (int, error) {
+	h := s.h
 	if d := time.Duration(h.readTimeout.Load()); d > 0 {
 		_ = h.c.tcp.SetReadDeadline(time.Now().Add(d))
 	}

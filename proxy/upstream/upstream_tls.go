@@ -23,10 +23,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"spillway/proxy/config"
@@ -41,7 +43,11 @@ type upstreamTLSKey struct {
 	name    string
 	sni     bool
 	reuse   bool
-	h2      bool // ALPN h2 (grpcs://)
+	h2      bool   // ALPN h2 (grpcs://)
+	cert    string // digest of proxy_ssl_certificate and its key
+	minV    uint16 // proxy_ssl_protocols
+	maxV    uint16
+	ciphers string // proxy_ssl_ciphers
 }
 
 // TLS is the client side of TLS for one group and one set of
@@ -62,7 +68,8 @@ func (g *Group) TLSFor(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, false) }
 func (g *Group) TLSForH2(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, true) }
 
 func (g *Group) tlsFor(ps *config.ProxySSL, h2 bool) *TLS {
-	k := upstreamTLSKey{verify: ps.Verify, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2}
+	k := upstreamTLSKey{verify: ps.Verify, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2,
+		cert: ps.CertificateSum, minV: ps.MinVersion, maxV: ps.MaxVersion, ciphers: fmt.Sprint(ps.CipherSuites)}
 	g.tlsMu.Lock()
 	defer g.tlsMu.Unlock()
 	if t := g.tls[k]; t != nil {
@@ -81,6 +88,11 @@ func (g *Group) tlsFor(ps *config.ProxySSL, h2 bool) *TLS {
 			if h2 {
 				c.NextProtos = []string{"h2"}
 			}
+			if ps.Certificate != nil {
+				// proxy_ssl_certificate: sent when the server asks for one
+				c.Certificates = []tls.Certificate{*ps.Certificate}
+			}
+			c.MinVersion, c.MaxVersion, c.CipherSuites = ps.MinVersion, ps.MaxVersion, ps.CipherSuites
 			if ps.SessionReuse {
 				c.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 			}
@@ -190,10 +202,28 @@ func (t *TLS) check(cs tls.ConnectionState) string {
 	}
 	// Go also matches an IP address against the certificate's IP SANs;
 	// nginx's X509_check_host only compares names.
-	if certs[0].VerifyHostname(t.name) != nil {
+	if certs[0].VerifyHostname(t.name) != nil && !commonNameMatches(certs[0], t.name) {
 		return `upstream SSL certificate does not match "` + t.name + `"`
 	}
 	return ""
+}
+
+// commonNameMatches is OpenSSL's X509_check_host for a certificate with no
+// DNS name in its subjectAltName: the subject's common name is compared
+// (Go's VerifyHostname no longer looks at it; "openssl req -subj
+// /CN=localhost" makes such certificates, as nginx's tests do).
+func commonNameMatches(c *x509.Certificate, name string) bool {
+	cn := c.Subject.CommonName
+	if len(c.DNSNames) > 0 || cn == "" || name == "" {
+		return false
+	}
+	if strings.EqualFold(cn, name) {
+		return true
+	}
+	// a wildcard as the whole leftmost label matches one label
+	rest, ok := strings.CutPrefix(cn, "*.")
+	_, after, dot := strings.Cut(name, ".")
+	return ok && dot && strings.Contains(rest, ".") && strings.EqualFold(rest, after)
 }
 
 // sslUpstreamMessage is nginx's message for a failed upstream handshake

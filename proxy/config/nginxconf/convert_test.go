@@ -325,7 +325,7 @@ location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass ht
 			},
 		},
 		{
-			name: "proxy_pass, fastcgi_pass and uwsgi_pass with variables, and the resolver",
+			name: "proxy_pass, fastcgi_pass, uwsgi_pass and grpc_pass with variables, and the resolver",
 			in: `http {
   resolver 127.0.0.53 [::1]:5353 valid=30s ipv6=off;
   resolver_timeout 5s;
@@ -337,11 +337,12 @@ location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass ht
     location /c/ { proxy_pass $scheme://app; resolver 10.0.0.2; }
     location /d/ { fastcgi_pass $arg_fpm; }
     location /e/ { uwsgi_pass uwsgi://$arg_u; }
+    location /f/ { grpc_pass grpcs://$host:50051; }
   }
 }`,
 			yaml: []string{"resolver: [127.0.0.53, '[::1]:5353', valid=30s, ipv6=off]", "resolver_timeout: 5s",
 				"proxy_pass: http://$up", "proxy_pass: http://127.0.0.1:$arg_port/$1$is_args$args", "proxy_pass: $scheme://app",
-				"resolver: [10.0.0.2]", "fastcgi_pass: $arg_fpm", "uwsgi_pass: uwsgi://$arg_u"},
+				"resolver: [10.0.0.2]", "fastcgi_pass: $arg_fpm", "uwsgi_pass: uwsgi://$arg_u", "grpc_pass: grpcs://$host:50051"},
 		},
 		{
 			name: "real client address",

@@ -154,6 +154,11 @@ func init() {
 	add(inLocations, "proxy_ssl_name", single(anyValue))
 	add(inLocations, "proxy_ssl_server_name", single(flagValue))
 	add(inLocations, "proxy_ssl_session_reuse", single(flagValue))
+	add(inLocations, "proxy_ssl_certificate", confPath) // a client certificate (tls_upstream.go)
+	add(inLocations, "proxy_ssl_certificate_key", confPath)
+	add(inLocations, "proxy_ssl_password_file", confPath)
+	add(inLocations, "proxy_ssl_protocols", sslProtocols)
+	add(inLocations, "proxy_ssl_ciphers", sslCiphers)
 
 	// FastCGI (ngx_http_fastcgi_module), root for $document_root, and
 	// lingering close.
@@ -177,7 +182,11 @@ func init() {
 	for _, n := range []string{"grpc_ssl_verify", "grpc_ssl_server_name", "grpc_ssl_session_reuse"} {
 		add(inLocations, n, single(flagValue))
 	}
-	add(inLocations, "grpc_ssl_trusted_certificate", confPath)
+	for _, n := range []string{"grpc_ssl_trusted_certificate", "grpc_ssl_certificate", "grpc_ssl_certificate_key", "grpc_ssl_password_file"} {
+		add(inLocations, n, confPath)
+	}
+	add(inLocations, "grpc_ssl_protocols", sslProtocols)
+	add(inLocations, "grpc_ssl_ciphers", sslCiphers)
 	add(inLocations, "grpc_ssl_name", single(anyValue))
 	add(inLocations, "uwsgi_param", param)
 	for _, n := range []string{"uwsgi_modifier1", "uwsgi_modifier2"} {
@@ -316,6 +325,12 @@ type refusal struct {
 
 // refuse reports a guarding directive spillway does not enforce.
 func refuse(c *conv, lv *level, d *Directive, r refusal) error {
+	if d.Name == "limit_except" && d.IsBlock && len(d.Block) == 0 && len(d.Args) > 0 {
+		// An empty block has no access rule: nginx allows every method to
+		// every client, as spillway does without it (grpc.t writes one).
+		c.warn(d, Ignored, "ignored directive \"limit_except\" in %s: its block is empty, so it denies no method", lv.ctx)
+		return nil
+	}
 	if r.off && len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off") {
 		c.warn(d, Ignored, "ignored directive \"%s off\" in %s: spillway enforces no %s, so there is nothing to turn off", d.Name, lv.ctx, d.Name)
 		return nil
@@ -915,7 +930,8 @@ func grpcPass(c *conv, lv *level, d *Directive) error {
 	}
 	a := d.Args[0]
 	if strings.Contains(a, "$") {
-		c.warn(d, Unsupported, "unsupported grpc_pass \"%s\" in location: variables are not supported", a)
+		lv.proxies = true // evaluated per request, as proxy_pass's
+		lv.m.set("grpc_pass", str(a))
 		return nil
 	}
 	lv.proxies, lv.proxyTarget = true, strings.TrimPrefix(strings.TrimPrefix(a, "grpcs://"), "grpc://")
@@ -1108,9 +1124,9 @@ func sslProtocols(c *conv, lv *level, d *Directive) error {
 		case "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3":
 			keep = append(keep, a)
 		case "SSLv2", "SSLv3":
-			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"ssl_protocols\" in %s: Go's TLS has no %s", a, lv.ctx, a)
+			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"%s\" in %s: Go's TLS has no %s", a, d.Name, lv.ctx, a)
 		default:
-			return errAt(d, "invalid value \"%s\" in \"ssl_protocols\" directive", a)
+			return errAt(d, "invalid value \"%s\" in \"%s\" directive", a, d.Name)
 		}
 	}
 	if len(keep) > 0 {

@@ -105,6 +105,22 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 	}
 }
 
+// An empty limit_except block restricts nothing in nginx (no access rule
+// inside): it is ignored, and one with a rule is still refused.
+func TestConvertEmptyLimitExceptIsIgnored(t *testing.T) {
+	res, err := convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000;\nlimit_except GET {\n# nothing\n}\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `x.conf:6: ignored directive "limit_except" in location: its block is empty, so it denies no method`
+	if warningLines(res.Warnings) != want+"\n" {
+		t.Errorf("warnings\n%s\nwant %s", warningLines(res.Warnings), want)
+	}
+	if _, err := convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000;\nlimit_except GET { deny all; }\n}")); err == nil {
+		t.Error("limit_except GET { deny all; }: converted, want refused")
+	}
+}
+
 // "auth_basic off" and the like turn a guard off: with no guard enforced
 // there is nothing to refuse.
 func TestConvertGuardOffIsIgnored(t *testing.T) {

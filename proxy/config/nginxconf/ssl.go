@@ -24,7 +24,7 @@ func sslCiphers(c *conv, lv *level, d *Directive) error {
 			return errAt(d, "%v", err)
 		}
 		if len(dropped) > 0 {
-			c.warn(d, Ignored, "ignored ciphers of \"ssl_ciphers\" in %s: Go's TLS does not implement %s", lv.ctx, strings.Join(dropped, ":"))
+			c.warn(d, Ignored, "ignored ciphers of \"%s\" in %s: Go's TLS does not implement %s", d.Name, lv.ctx, strings.Join(dropped, ":"))
 		}
 	}
 	lv.m.set(d.Name, str(v))
