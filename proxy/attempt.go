@@ -16,7 +16,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 	// A client gone or a hard stop ends the dial: the context is made
 	// only for one (cancel.go).
 	err := p.transport.Open(x.context, a, pr, upstream.OpenOptions{
-		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls, H2: x.loc.grpc != nil,
+		Fresh: fresh, AlwaysProbe: isNonIdempotent(x.ctx.Request.Header.Method()), TLS: x.loc.tls, H2: x.loc.upstreamH2(),
 		ConnectTimeout: lc.Upstream.ConnectTimeout, ReadTimeout: lc.Upstream.ReadTimeout, SendTimeout: lc.Upstream.SendTimeout,
 		HeaderBuffer: int(lc.Upstream.BufferSize), Stale: &p.stale, Log: idleLog{p},
 	})

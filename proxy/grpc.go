@@ -71,11 +71,21 @@ func (g *grpcLocation) withTLS(tls bool) *grpcLocation {
 // buildGrpcHead renders the request once (retries resend it) as
 // upstream.GRPC's template. x.head stays empty: Attempt.Send has nothing
 // to write, HTTP/2 writes the request itself.
-func (x *exchange) buildGrpcHead() {
+func (x *exchange) buildGrpcHead() { x.buildH2Head(x.loc.grpc, true, 0, false) }
+
+// buildH2Head is buildGrpcHead for g's :scheme: grpc_pass's (grpc: the
+// client's "te: trailers" passed on, the client's Content-Length as the
+// length) or proxy_pass's with proxy_http_version 2 (the head's
+// Content-Length, which proxy_set_header and the buffered body decide).
+// Host is :authority; the connection-specific fields (Connection: close,
+// Keep-Alive, Upgrade, Transfer-Encoding) are never sent on HTTP/2.
+// bodyLen and hasBody are appendHead's.
+func (x *exchange) buildH2Head(g *grpcLocation, grpc bool, bodyLen int64, hasBody bool) {
 	x.uri = x.upstreamURI(x.uri[:0])
-	head := x.appendHead(x.head[:0], x.uri, 0, false)
+	head := x.appendHead(x.head[:0], x.uri, bodyLen, hasBody)
 	h := make(http.Header)
 	authority := ""
+	headCL := int64(-1)
 	lines := bytes.Split(head, []byte("\r\n"))
 	for _, line := range lines[1:] {
 		name, value, ok := bytes.Cut(line, []byte(": "))
@@ -85,6 +95,11 @@ func (x *exchange) buildGrpcHead() {
 		if bytes.EqualFold(name, []byte("Host")) {
 			authority = string(value)
 			continue
+		}
+		if bytes.EqualFold(name, []byte("Content-Length")) {
+			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil && n >= 0 {
+				headCL = n
+			}
 		}
 		if connectionSpecific(string(name)) {
 			continue // never on HTTP/2 (grpc_set_header's defaults clear most)
@@ -98,21 +113,24 @@ func (x *exchange) buildGrpcHead() {
 			authority = x.vars.req.ProxyHost // grpc_pass with variables: the evaluated host
 		}
 	}
-	for k, v := range x.ctx.Request.Header.All() {
-		// nginx's $grpc_internal_trailers; names are as the client sent
-		// them (HTTP/2: "Te"), not normalised
-		if bytes.EqualFold(k, []byte("TE")) && bytes.Contains(bytes.ToLower(v), []byte("trailers")) {
-			h["Te"] = []string{"trailers"}
+	cl := headCL
+	if grpc {
+		for k, v := range x.ctx.Request.Header.All() {
+			// nginx's $grpc_internal_trailers; names are as the client sent
+			// them (HTTP/2: "Te"), not normalised
+			if bytes.EqualFold(k, []byte("TE")) && bytes.Contains(bytes.ToLower(v), []byte("trailers")) {
+				h["Te"] = []string{"trailers"}
+			}
+		}
+		cl = -1
+		if n := x.ctx.Request.Header.ContentLength(); n >= 0 {
+			cl = int64(n)
 		}
 	}
-	cl := int64(-1)
-	if n := x.ctx.Request.Header.ContentLength(); n >= 0 {
-		cl = int64(n)
-	}
 	method := string(x.ctx.Request.Header.Method())
-	x.grpc = upstream.GRPC{T: x.loc.grpc.t, BufSize: int(x.loc.conf.Upstream.BufferSize), Req: &http.Request{
+	x.grpc = upstream.GRPC{T: g.t, BufSize: int(x.loc.conf.Upstream.BufferSize), Req: &http.Request{
 		Method: method, Host: authority, Header: h, ContentLength: cl,
-		URL:        &url.URL{Scheme: x.loc.grpc.scheme, Host: authority, Opaque: string(x.uri)},
+		URL:        &url.URL{Scheme: g.scheme, Host: authority, Opaque: string(x.uri)},
 		Proto:      "HTTP/2.0",
 		ProtoMajor: 2,
 	}}

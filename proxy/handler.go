@@ -225,6 +225,10 @@ func (x *exchange) buildHead() bool {
 		cl := x.ctx.Request.Header.ContentLength()
 		n, hasBody = int64(cl), cl >= 0 && !x.loc.sets("Content-Length")
 	}
+	if x.loc.h2 != nil {
+		x.buildH2Head(x.loc.h2, false, n, hasBody) // proxy_http_version 2: an HTTP/2 request (grpc.go)
+		return true
+	}
 	x.head = x.appendHead(x.head[:0], x.uri, n, hasBody)
 	return true
 }

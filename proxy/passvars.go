@@ -80,7 +80,7 @@ func (x *exchange) passTarget() bool {
 		if ps.Name == "" && !t.unix {
 			ps.Name = t.host // proxy_ssl_name's default, $proxy_host without its port: the evaluated host
 		}
-		if d.scheme == "grpcs" {
+		if d.scheme == "grpcs" || d.h2 != nil {
 			d.tls = d.group.TLSForH2(&ps) // ALPN h2
 		} else {
 			d.tls = d.group.TLSFor(&ps)
@@ -88,6 +88,9 @@ func (x *exchange) passTarget() bool {
 	}
 	if d.grpc != nil {
 		d.grpc = d.grpc.withTLS(d.scheme == "grpcs") // the :scheme the value says
+	}
+	if d.h2 != nil {
+		d.h2 = d.h2.withTLS(d.scheme == "https")
 	}
 	x.loc = d
 	x.vars.req.ProxyHost = proxyHost

@@ -440,6 +440,7 @@ func (x *exchange) finish() {
 		x.release(x.cur, false)
 	}
 	x.site.writeAccess(x.accessLogs(), x)
+	x.grpc.EndBody() // HTTP/2 upstreams: http2 reads the body no more (grpc.go)
 	if x.body != nil {
 		// After the log line: $request_body reads it, $request_length its
 		// size, and a closed buffered body is back in its pool, another

@@ -110,6 +110,8 @@ func (x *exchange) respond() bool {
 	var body io.Reader = x.proto.Body(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
 	if x.loc.grpc != nil {
 		x.grpcRelay() // the stream's DATA as it comes, then its trailers (grpc.go)
+	} else if x.loc.h2 != nil {
+		// HTTP/2's DATA, its length checked by http2
 	} else if x.loc.fcgi == nil && cl == -1 {
 		body = upstream.NewChunkedReader(a.Conn.Reader()) // nginx's chunked parser, bare LF too (chunked.go)
 	} else if x.loc.fcgi == nil {
@@ -174,7 +176,7 @@ func (x *exchange) respond() bool {
 	}
 	s := &x.stream
 	*s = bodyStream{x: x, r: body}
-	if cl >= 0 && x.loc.fcgi == nil && x.loc.grpc == nil && a.Conn.Reader().Buffered() > cl {
+	if cl >= 0 && x.loc.fcgi == nil && !x.loc.upstreamH2() && a.Conn.Reader().Buffered() > cl {
 		// The whole body and more came with the head: nginx's input
 		// filter sees them before it goes on, still in the header's phase.
 		s.overran = x.bodyOverran(a, false, upstream.PhaseReadHeader)
@@ -192,7 +194,7 @@ func (x *exchange) respond() bool {
 // length (plain TCP only: TLS records are not body bytes). phase is the
 // "while ..." nginx names.
 func (x *exchange) bodyOverran(a *upstream.Attempt, probe bool, phase upstream.Phase) bool {
-	if x.loc.fcgi != nil || x.loc.grpc != nil || a == nil || a.Conn == nil || x.uresp.Header.ContentLength() < 0 {
+	if x.loc.fcgi != nil || x.loc.upstreamH2() || a == nil || a.Conn == nil || x.uresp.Header.ContentLength() < 0 {
 		return false
 	}
 	uc := a.Conn
@@ -276,7 +278,7 @@ func (x *exchange) reusable() bool {
 	if x.loc.uwsgi != nil {
 		return false // nginx keeps no uwsgi connection alive
 	}
-	if x.loc.grpc != nil {
+	if x.loc.upstreamH2() {
 		return x.grpc.Reusable() // the stream ended and HTTP/2 takes more (grpc.go)
 	}
 	if x.loc.conf.ProxyHTTPVersion != "1.1" || x.uresp.Header.ConnectionClose() {
@@ -370,7 +372,7 @@ func bodyError(a *upstream.Attempt, err error, buffered, chunked bool) *upstream
 // upstreamChunked reports whether the response being relayed is an HTTP
 // upstream's chunked body (FastCGI has its own framing).
 func (x *exchange) upstreamChunked() bool {
-	return x.loc.fcgi == nil && x.loc.grpc == nil && x.uresp.Header.ContentLength() == -1
+	return x.loc.fcgi == nil && !x.loc.upstreamH2() && x.uresp.Header.ContentLength() == -1
 }
 
 // chunkedBroken reports whether b, the start of a chunked body, breaks

@@ -92,6 +92,7 @@ type location struct {
 	fcgi    *fcgiLocation
 	uwsgi   *uwsgiLocation   // uwsgi_pass: the same pipeline, a uwsgi packet then HTTP (uwsgi.go)
 	grpc    *grpcLocation    // grpc_pass: the same pipeline, HTTP/2 to the upstream (grpc.go)
+	h2      *grpcLocation    // proxy_http_version 2: proxy_pass's pipeline, HTTP/2 on the wire (grpc.go)
 	hashKey *vars.Value      // the group's hash key, compiled with this site's maps; nil without hash
 	auth    *basicAuth       // auth_basic, nil when off (authbasic.go)
 	authRq  *authRequest     // auth_request, nil when off (authrequest.go)
@@ -332,8 +333,20 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		}
 		loc.uwsgi = u
 	}
+	if lc.ProxyHTTPVersion == "2.0" && lc.Grpc == nil && loc.fcgi == nil && loc.uwsgi == nil {
+		// proxy_http_version 2 (nginx 1.29): h2c with prior knowledge for
+		// http://, ALPN h2 for https://
+		loc.h2 = newGrpcLocation(lc.ProxyPass.Scheme == "https", lc.Upstream.BufferSize)
+		if lc.ProxyPass.Scheme == "https" && loc.group != nil {
+			loc.tls = loc.group.TLSForH2(&lc.ProxySSL)
+		}
+	}
 	return loc, nil
 }
+
+// upstreamH2 reports whether the location's upstream speaks HTTP/2:
+// grpc_pass, or proxy_pass with proxy_http_version 2.
+func (l *location) upstreamH2() bool { return l.grpc != nil || l.h2 != nil }
 
 // resolverFor returns the site's resolver for c, nil when c lists no
 // server; locations with the same resolver share one (and its cache).

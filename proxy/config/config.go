@@ -352,7 +352,7 @@ type Location struct {
 	ErrorLogs []ErrorLog
 
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
-	ProxyHTTPVersion string   // "1.0" (nginx default) or "1.1"
+	ProxyHTTPVersion string   // "1.0" (nginx default), "1.1" or "2.0" (HTTP/2: h2c, or TLS with ALPN h2; grpc_pass too)
 
 	// Upstream is the buffer, timeout, retry and error directives of the
 	// module the location passes with (proxy_*, fastcgi_*, uwsgi_*;

@@ -36,6 +36,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = stringFrom(in)
 	case *httpVersion:
 		*p, err = httpVersionFrom(in)
+	case *proxyHTTPVersion:
+		*p, err = proxyHTTPVersionFrom(in)
 	case *percent:
 		*p, err = percentFrom(in)
 	case *checkType:
@@ -324,6 +326,26 @@ func httpVersionFrom(in any) (httpVersion, error) {
 		return "", fmt.Errorf(`expected "1.0" or "1.1", got %s`, kindOf(in))
 	}
 	return "", fmt.Errorf(`invalid value %s, it must be "1.0" or "1.1"`, show(in))
+}
+
+// proxyHTTPVersionFrom decodes proxy_http_version: httpVersionFrom's
+// values and nginx 1.29's 2 (HTTP/2 to the upstream), written "2" or
+// "2.0" (a YAML int or float too), as "2.0".
+func proxyHTTPVersionFrom(in any) (proxyHTTPVersion, error) {
+	if s, ok := in.(string); ok && (s == "2" || s == "2.0") {
+		return "2.0", nil
+	}
+	if n, ok := wholeNumber(in); ok && n == 2 {
+		return "2.0", nil
+	}
+	v, err := httpVersionFrom(in)
+	if err != nil {
+		if !isScalar(in) {
+			return "", fmt.Errorf(`expected "1.0", "1.1" or "2", got %s`, kindOf(in))
+		}
+		return "", fmt.Errorf(`invalid value %s, it must be "1.0", "1.1" or "2"`, show(in))
+	}
+	return proxyHTTPVersion(v), nil
 }
 
 // percentFrom decodes a percentage, "20%" (0 to 100, fractions allowed:

@@ -359,7 +359,7 @@ func TestValueErrors(t *testing.T) {
 			`"proxy_next_upstream_tries" directive invalid number`},
 		{"negative tries", "proxy_next_upstream_tries: -1", "proxy_next_upstream_tries", "invalid number"},
 		{"flag", "proxy_buffering: maybe", "proxy_buffering", `invalid value "maybe", it must be "on" or "off"`},
-		{"http version", "proxy_http_version: 2.0", "proxy_http_version", `invalid value "2", it must be "1.0" or "1.1"`},
+		{"http version", "proxy_http_version: 3", "proxy_http_version", `invalid value "3", it must be "1.0", "1.1" or "2"`},
 		{"string expected", "proxy_temp_path: [a, b]", "proxy_temp_path", "expected a string, got a list"},
 		{"empty path", `proxy_temp_path: ""`, "proxy_temp_path", `"proxy_temp_path" must not be empty`},
 		{"header name", `proxy_set_header: [": x"]`, "proxy_set_header", `invalid header name ":"`},
@@ -740,6 +740,17 @@ func TestBareNumbers(t *testing.T) {
 	}
 	if l.Upstream.BufferSize != 8192 || l.ClientMaxBodySize != 0 {
 		t.Errorf("a bare number must be bytes: %d %d", l.Upstream.BufferSize, l.ClientMaxBodySize)
+	}
+}
+
+// TestProxyHTTPVersion2 is nginx 1.29's proxy_http_version 2, however
+// YAML writes it.
+func TestProxyHTTPVersion2(t *testing.T) {
+	for _, v := range []string{"2", `"2"`, "2.0", `"2.0"`} {
+		c := mustLoad(t, withLocation("proxy_http_version: "+v))
+		if got := c.Servers[0].Locations[0].ProxyHTTPVersion; got != "2.0" {
+			t.Errorf("proxy_http_version: %s resolved to %q, want \"2.0\"", v, got)
+		}
 	}
 }
 

@@ -59,6 +59,10 @@ type (
 	checkType   = HealthCheckType
 )
 
+// proxyHTTPVersion is proxy_http_version: "1.0", "1.1" or "2.0" (nginx
+// 1.29's "2"; "2" and 2 decode to "2.0").
+type proxyHTTPVersion string
+
 // rawFile is the whole file.
 type rawFile struct {
 	ErrorLog *opt[[]ErrorLog] `mapstructure:"error_log"` // one, or a list
@@ -193,10 +197,10 @@ type serverDirectives struct {
 // locationDirectives may be written in http, in a server and in a location;
 // they resolve into Location.
 type locationDirectives struct {
-	AccessLog        *opt[[]AccessLog] `mapstructure:"access_log"` // one, or a list
-	ErrorLog         *opt[[]ErrorLog]  `mapstructure:"error_log"`  // one, or a list: the lines about the level's requests
-	ProxySetHeader   *opt[[]Header]    `mapstructure:"proxy_set_header"`
-	ProxyHTTPVersion *opt[httpVersion] `mapstructure:"proxy_http_version"`
+	AccessLog        *opt[[]AccessLog]      `mapstructure:"access_log"` // one, or a list
+	ErrorLog         *opt[[]ErrorLog]       `mapstructure:"error_log"`  // one, or a list: the lines about the level's requests
+	ProxySetHeader   *opt[[]Header]         `mapstructure:"proxy_set_header"`
+	ProxyHTTPVersion *opt[proxyHTTPVersion] `mapstructure:"proxy_http_version"`
 
 	ClientMaxBodySize    *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize *opt[size]          `mapstructure:"client_body_buffer_size"`

@@ -56,6 +56,9 @@ type GRPC struct {
 	resp  *http.Response
 	br    *bufio.Reader
 	ended bool // the response body reached END_STREAM
+	// bodyRead is what was read of the response body: all of its
+	// Content-Length makes the stream done, END_STREAM or not yet.
+	bodyRead int64
 	// sent and got are hc's counts when the stream began: what follows
 	// is this attempt's (a new connection's preface and SETTINGS are not).
 	sent, got int64
@@ -71,9 +74,54 @@ func NewH2Transport(headerMax int64) *http2.Transport {
 }
 
 // Frame keeps the body for ReadHeader's stream and gives Send nothing.
+// A body that cannot be revoked (proxy_pass's buffered body, one reader
+// rewound for each try) is read through a lockedBody; the previous try's
+// is revoked first.
 func (g *GRPC) Frame(body io.Reader) io.Reader {
+	g.EndBody()
+	if _, ok := body.(interface{ Revoke() }); !ok && body != nil {
+		body = &lockedBody{r: body}
+	}
 	g.body = body
 	return nil
+}
+
+// EndBody revokes the last try's body: http2's goroutine, which may still
+// be sending it (a server that answered before reading it all), reads no
+// more of it once EndBody returns. The request calls it when it is done,
+// before its body is released.
+func (g *GRPC) EndBody() {
+	if rv, ok := g.body.(interface{ Revoke() }); ok {
+		rv.Revoke()
+	}
+}
+
+// errBodyRevoked ends a revoked lockedBody's reads.
+var errBodyRevoked = errors.New("request body revoked")
+
+// lockedBody is a request body http2 reads in a goroutine of its own that
+// may outlive the try (a reset before the response) or the response:
+// Revoke waits for a Read under way and fails the later ones, so that the
+// body's one reader can be rewound for the next try or given back.
+type lockedBody struct {
+	mu   sync.Mutex
+	r    io.Reader
+	dead bool
+}
+
+func (b *lockedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dead {
+		return 0, errBodyRevoked
+	}
+	return b.r.Read(p)
+}
+
+func (b *lockedBody) Revoke() {
+	b.mu.Lock()
+	b.dead = true
+	b.mu.Unlock()
 }
 
 // Body is the response's DATA, io.EOF at END_STREAM.
@@ -129,8 +177,8 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 		return g.fail(a, PhaseReadHeader, err)
 	}
 	g.resp = r
-	g.ended = false
-	g.br = bufio.NewReaderSize(eofReader{r.Body, &g.ended}, max(g.BufSize, 512))
+	g.ended, g.bodyRead = false, 0
+	g.br = bufio.NewReaderSize(eofReader{r.Body, &g.ended, &g.bodyRead}, max(g.BufSize, 512))
 	resp.Reset()
 	resp.DisableNormalizing()
 	resp.SetNoDefaultContentType(true)
@@ -149,20 +197,23 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 }
 
 // Reusable reports whether the connection may serve another call: the
-// response ended (END_STREAM, its trailers read) and the connection takes
-// new streams (no GOAWAY, no error).
+// response ended (END_STREAM, its trailers read; or all of its
+// Content-Length read) and the connection takes new streams (no GOAWAY, no
+// error).
 func (g *GRPC) Reusable() bool {
-	return g.resp != nil && g.ended && g.cc != nil && g.cc.CanTakeNewRequest()
+	return g.resp != nil && (g.ended || g.resp.ContentLength >= 0 && g.bodyRead == g.resp.ContentLength) && g.cc != nil && g.cc.CanTakeNewRequest()
 }
 
-// eofReader notes that its reader reached io.EOF.
+// eofReader notes that its reader reached io.EOF, and counts what it read.
 type eofReader struct {
 	r   io.Reader
 	eof *bool
+	n   *int64
 }
 
 func (e eofReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
+	*e.n += int64(n)
 	if err == io.EOF {
 		*e.eof = true
 	}

@@ -90,6 +90,11 @@ func TestConvertCases(t *testing.T) {
 	}
 	for _, c := range []tc{
 		{
+			name: "proxy_http_version 2 (nginx 1.29)",
+			in:   conf("listen 80; location / { proxy_pass http://127.0.0.1:9000; proxy_http_version 2; }"),
+			yaml: []string{"proxy_http_version: 2\n"},
+		},
+		{
 			name: "location modifiers",
 			in: conf(`listen 8080;
 location = /a { proxy_pass http://127.0.0.1:9000; }

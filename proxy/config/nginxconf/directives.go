@@ -96,7 +96,7 @@ func init() {
 		add(inLocations, d.Name, h)
 	}
 	add(inLocations, "proxy_set_header", proxySetHeader)
-	add(inLocations, "proxy_http_version", single(httpVersionValue))
+	add(inLocations, "proxy_http_version", single(proxyHTTPVersionValue))
 	for _, n := range []string{"client_body_timeout", "send_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
@@ -497,6 +497,15 @@ func httpVersionValue(d *Directive, v string) (string, error) {
 		return "", errAt(d, "invalid value \"%s\"", v)
 	}
 	return v, nil
+}
+
+// proxyHTTPVersionValue is proxy_http_version's: httpVersionValue's and
+// nginx 1.29's 2 (HTTP/2 to the upstream).
+func proxyHTTPVersionValue(d *Directive, v string) (string, error) {
+	if v == "2" {
+		return v, nil
+	}
+	return httpVersionValue(d, v)
 }
 
 // buffers converts "number size" (proxy_buffers, large_client_header_buffers).
