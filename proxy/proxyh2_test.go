@@ -162,3 +162,27 @@ func TestProxyHTTP2TLSUpstream(t *testing.T) {
 		t.Fatalf("POST over TLS: %d %q, want 200 %q\n%s", status, body, want, r.elog.String())
 	}
 }
+
+// An https:// server that does not do ALPN (an HTTP/1.1 server): no
+// HTTP/1.1 fallback, an SSL error for the server (502 with one server).
+func TestProxyHTTP2TLSNoALPN(t *testing.T) {
+	ca := newTestCA(t, "Test CA")
+	lf := ca.leaf(t, "localhost")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &http.Server{Handler: h2Echo("T")}
+	go func() { _ = s.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{lf.pair}})) }()
+	t.Cleanup(func() { _ = s.Close() })
+	caFile := writeFile(t, filepath.Join(t.TempDir(), "ca.pem"), ca.pem)
+	r := h2UpRig(t, "    tls: {servers: [{address: \"{U0}\"}]}\n",
+		`        - {path: /, proxy_pass: https://tls, proxy_http_version: 2, proxy_ssl_verify: on, proxy_ssl_name: localhost, proxy_ssl_trusted_certificate: `+caFile+`}
+`, ln.Addr().String())
+	if status, body := r.do("GET", "/s", nil); status != 502 {
+		t.Fatalf("GET: %d %q, want 502\n%s", status, body, r.elog.String())
+	}
+	if l := r.elog.String(); !strings.Contains(l, `upstream SSL: the server did not negotiate ALPN "h2"`) || !strings.Contains(l, `upstream: "https://`+ln.Addr().String()+`/s"`) {
+		t.Errorf("no ALPN error line naming the https:// upstream:\n%s", l)
+	}
+}

@@ -2,9 +2,13 @@
 
 package upstream
 
-// gRPC upstreams (grpc_pass): HTTP/2 on the connection Transport.Open
-// made, h2c with prior knowledge for grpc://, TLS with ALPN h2 for
-// grpcs:// (TLS.H2). Connect, the pick, the retry decision and the error
+// HTTP/2 upstreams, gRPC's (grpc_pass) and proxy_pass's with
+// proxy_http_version 2 (nginx 1.29): HTTP/2 on the connection
+// Transport.Open made, h2c with prior knowledge for grpc:// and http://,
+// TLS with ALPN h2 for grpcs:// and https:// (TLS.H2). GRPC is the one
+// HTTP/2 protocol; what is gRPC's alone (the body streamed both ways,
+// trailers) is package proxy's choice, a proxy_pass body comes buffered
+// and replayable. Connect, the pick, the retry decision and the error
 // log are the pipeline's as for every protocol; GRPC runs the HTTP/2 part
 // with golang.org/x/net/http2's ClientConn, made on the connection's first
 // call and kept with it: an upstream group with keepalive reuses the

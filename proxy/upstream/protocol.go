@@ -15,8 +15,9 @@ import (
 //
 // HTTP1 is HTTP/1.1. FastCGI is package proxy's (fcgi.go): its head is
 // built from fastcgi_param values, and reading its header logs STDERR
-// records with the request's fields. uwsgi, HTTP/2 and gRPC upstreams are
-// meant to be further implementations. What the response body's framing
+// records with the request's fields. GRPC (grpc.go) is HTTP/2, for
+// grpc_pass and proxy_http_version 2. uwsgi is meant to be a further
+// implementation. What the response body's framing
 // means after the header (chunked decoding, Content-Length checks, reuse)
 // is still decided by package proxy per protocol.
 type Protocol interface {
