@@ -71,7 +71,8 @@ http:
 // proxy pipeline as HTTP/2 requests (Host as :authority, no Connection or
 // Transfer-Encoding, the buffered body with its length), a response larger
 // than the buffers is spooled to a temp file and arrives whole, and the
-// group's keepalive keeps the one HTTP/2 connection for every request.
+// group's keepalive keeps the one HTTP/2 connection for every request
+// (after a HEAD, whose response has no body to read, too).
 func TestProxyHTTP2Upstream(t *testing.T) {
 	var cl countingListener
 	up := startH2c(t, &cl, h2Echo("A"))
@@ -110,6 +111,9 @@ func TestProxyHTTP2Upstream(t *testing.T) {
 	rest, err := io.ReadAll(resp.Body)
 	if body := append(head, rest...); resp.StatusCode != 200 || err != nil || !bytes.Equal(body, h2Big) {
 		t.Fatalf("GET /big: %d, %d bytes, %v; want 200 and %d bytes\n%s", resp.StatusCode, len(body), err, len(h2Big), r.elog.String())
+	}
+	if status, _ := r.do("HEAD", "/head", nil); status != 200 {
+		t.Fatalf("HEAD: %d", status)
 	}
 	if status, body := r.do("GET", "/again", nil); status != 200 || !strings.HasPrefix(string(body), "A HTTP/2.0 GET h2.test /again") {
 		t.Fatalf("GET after /big: %d %q", status, body)

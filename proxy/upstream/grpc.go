@@ -201,11 +201,21 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 }
 
 // Reusable reports whether the connection may serve another call: the
-// response ended (END_STREAM, its trailers read; or all of its
-// Content-Length read) and the connection takes new streams (no GOAWAY, no
+// response ended (END_STREAM, its trailers read; all of its
+// Content-Length read; or one with no body: HEAD, 204, 304) and the connection takes new streams (no GOAWAY, no
 // error).
 func (g *GRPC) Reusable() bool {
-	return g.resp != nil && (g.ended || g.resp.ContentLength >= 0 && g.bodyRead == g.resp.ContentLength) && g.cc != nil && g.cc.CanTakeNewRequest()
+	if g.resp == nil || g.cc == nil {
+		return false
+	}
+	done := g.ended || g.resp.ContentLength >= 0 && g.bodyRead == g.resp.ContentLength
+	if !done && (g.Req.Method == http.MethodHead || g.resp.StatusCode == http.StatusNoContent || g.resp.StatusCode == http.StatusNotModified) {
+		// No body follows the head (a DATA frame would be the stream's
+		// error, not the connection's): the stream is let go.
+		_ = g.resp.Body.Close()
+		done = true
+	}
+	return done && g.cc.CanTakeNewRequest()
 }
 
 // eofReader notes that its reader reached io.EOF, and counts what it read.
