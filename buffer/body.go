@@ -76,8 +76,9 @@ type Body struct {
 	stagePool *Pool
 
 	state  bodyState
-	size   int64    // bytes accepted
-	chunks []*chunk // memory state and sealed in-memory body: byte i is chunks[i/cs].buf[i%cs]
+	size   int64     // bytes accepted
+	chunks []*chunk  // memory state and sealed in-memory body: byte i is chunks[i/cs].buf[i%cs]
+	first  [1]*chunk // chunks' first backing array: a one-chunk body allocates no slice
 	file   *spillFile
 	stage  *chunk // file state: bytes not yet written to the file
 	staged int
@@ -113,7 +114,13 @@ func (b *Body) init(opts BodyOptions) {
 	if b.writeSize <= 0 {
 		b.writeSize = cs
 	}
-	b.stagePool = opts.Pool.budget.Pool(b.writeSize)
+	b.stagePool = opts.Pool
+	if b.writeSize != cs {
+		b.stagePool = opts.Pool.budget.Pool(b.writeSize) // a map under a lock: not per body unless needed
+	}
+	if b.chunks == nil {
+		b.chunks = b.first[:0]
+	}
 	if b.opts.TempDir == "" {
 		b.opts.TempDir = os.TempDir()
 	}
@@ -268,6 +275,16 @@ func (b *Body) Reset() error {
 	*b = Body{chunks: chunks}
 	b.init(opts)
 	return err
+}
+
+// Init makes b an empty, writable Body with opts, as NewBody does, for a
+// Body kept in a longer-lived value and reused (the proxy pools them with
+// their readers). b must be the zero Body or closed, with no BodyReader in
+// use. It panics if opts.Pool is nil.
+func (b *Body) Init(opts BodyOptions) {
+	chunks := b.chunks[:0]
+	*b = Body{chunks: chunks}
+	b.init(opts)
 }
 
 // writable checks that k more bytes may be written.
@@ -499,6 +516,18 @@ func (b *Body) NewReader() *BodyReader {
 	return &BodyReader{b: b}
 }
 
+// BuffersWriter is a writer that takes several slices in one call, as
+// writev(2) does (net.Buffers on a socket). BodyReader.WriteTo hands it an
+// in-memory body of more than one chunk in one WriteBuffers call, instead of
+// one Write per chunk.
+type BuffersWriter interface {
+	io.Writer
+	// WriteBuffers writes the concatenation of v and returns how many of
+	// its bytes were written; an error when not all were. It may modify v
+	// (net.Buffers.WriteTo consumes it) but must not keep it.
+	WriteBuffers(v [][]byte) (int64, error)
+}
+
 // BodyReader reads a sealed Body from its own offset. It implements io.Reader,
 // io.WriterTo, io.Seeker and io.ReaderAt. A BodyReader is not safe for
 // concurrent use; use one per goroutine.
@@ -547,7 +576,8 @@ func (r *BodyReader) Seek(offset int64, whence int) (int64, error) {
 func (r *BodyReader) Size() int64 { return r.b.size }
 
 // WriteTo implements io.WriterTo: it writes the rest of the body to w. Memory
-// chunks are written whole, one Write each. A spilled body is handed to w's
+// chunks are written whole, one Write each, or all in one WriteBuffers call
+// when w is a BuffersWriter. A spilled body is handed to w's
 // ReadFrom as an *io.LimitedReader over the *os.File when w has one, so a
 // net.TCPConn (or a wrapper that keeps its ReadFrom) uses sendfile(2);
 // otherwise it is copied through a chunk from the Pool.
@@ -577,6 +607,22 @@ func (r *BodyReader) WriteTo(w io.Writer) (int64, error) {
 		return n, err
 	}
 	cs := int64(b.opts.Pool.size)
+	if vw, ok := w.(BuffersWriter); ok && b.size-r.off > cs-r.off%cs {
+		// More than one chunk: all of them in one call (one writev(2)).
+		v := make([][]byte, 0, len(b.chunks)-int(r.off/cs))
+		for off := r.off; off < b.size; {
+			i, within := off/cs, off%cs
+			end := min(cs, b.size-i*cs)
+			v = append(v, b.chunks[i].buf[within:end])
+			off += end - within
+		}
+		n, err := vw.WriteBuffers(v)
+		r.off += n
+		if err == nil && r.off < b.size {
+			err = io.ErrShortWrite
+		}
+		return n, err
+	}
 	var total int64
 	for r.off < b.size {
 		i, within := r.off/cs, r.off%cs

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sync"
 	"syscall"
@@ -470,4 +471,130 @@ func TestBodyReset(t *testing.T) {
 	if err := body.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// buffersRecorder is a buffer.BuffersWriter that records each call, and
+// writes at most limit bytes per call when limit > 0 (a short write).
+type buffersRecorder struct {
+	buf    []byte
+	writes int     // Write calls
+	vecs   [][]int // WriteBuffers calls: the slice lengths of each
+	limit  int
+}
+
+func (w *buffersRecorder) Write(p []byte) (int, error) {
+	w.writes++
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *buffersRecorder) WriteBuffers(v [][]byte) (int64, error) {
+	var lens []int
+	var n int64
+	for _, p := range v {
+		lens = append(lens, len(p))
+		if w.limit > 0 && n+int64(len(p)) > int64(w.limit) {
+			p = p[:int64(w.limit)-n]
+		}
+		w.buf = append(w.buf, p...)
+		n += int64(len(p))
+	}
+	w.vecs = append(w.vecs, lens)
+	return n, nil
+}
+
+// TestBodyWriteToBuffersWriter: an in-memory body of more than one chunk
+// reaches a BuffersWriter in one WriteBuffers call (one writev(2) to the
+// upstream), from any offset; the rest of a single chunk is one Write; a
+// short WriteBuffers is io.ErrShortWrite with the offset where it stopped.
+func TestBodyWriteToBuffersWriter(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	body := buffer.NewBody(buffer.BodyOptions{Pool: budget.Pool(4096), MemoryLimit: 1 << 20, TempDir: dir})
+	want := randomBytes(10000, 7) // chunks of 4096, 4096, 1808
+	if _, err := body.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := body.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		from   int64
+		vecs   [][]int
+		writes int
+	}{
+		{0, [][]int{{4096, 4096, 1808}}, 0},
+		{5000, [][]int{{3192, 1808}}, 0},
+		{4096, [][]int{{4096, 1808}}, 0},
+		{9000, nil, 1}, // within the last chunk
+	} {
+		r := body.NewReader()
+		if _, err := r.Seek(tc.from, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		var w buffersRecorder
+		n, err := r.WriteTo(&w)
+		if err != nil || n != int64(len(want))-tc.from || !bytes.Equal(w.buf, want[tc.from:]) {
+			t.Fatalf("from %d: WriteTo = %d, %v; bytes equal: %v", tc.from, n, err, bytes.Equal(w.buf, want[tc.from:]))
+		}
+		if !reflect.DeepEqual(w.vecs, tc.vecs) || w.writes != tc.writes {
+			t.Fatalf("from %d: WriteBuffers calls %v and %d Writes, want %v and %d", tc.from, w.vecs, w.writes, tc.vecs, tc.writes)
+		}
+	}
+	r := body.NewReader()
+	w := buffersRecorder{limit: 6000}
+	n, err := r.WriteTo(&w)
+	if n != 6000 || !errors.Is(err, io.ErrShortWrite) {
+		t.Fatalf("short WriteBuffers: WriteTo = %d, %v; want 6000, io.ErrShortWrite", n, err)
+	}
+	w = buffersRecorder{}
+	if n, err := r.WriteTo(&w); err != nil || n != 4000 || !bytes.Equal(w.buf, want[6000:]) {
+		t.Fatalf("WriteTo after the short write = %d, %v; want the last 4000 bytes", n, err)
+	}
+	if err := body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertClean(t, budget, dir)
+}
+
+// TestBodyInit: a closed Body made new with other options (a pooled body
+// taken again) holds nothing of its last life, spills by its new limit, and
+// gives everything back when closed.
+func TestBodyInit(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	var body buffer.Body
+	body.Init(buffer.BodyOptions{Pool: budget.Pool(1024), MemoryLimit: 8192, TempDir: dir})
+	first := randomBytes(5000, 3)
+	if _, err := body.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := body.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	readAllWays(t, &body, first)
+	if err := body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	spilled := ""
+	body.Init(buffer.BodyOptions{Pool: budget.Pool(4096), MemoryLimit: 4096, TempDir: dir,
+		OnSpill: func(path string) { spilled = path }})
+	if body.Size() != 0 || body.Spilled() {
+		t.Fatalf("after Init: Size %d Spilled %v, want an empty body", body.Size(), body.Spilled())
+	}
+	second := randomBytes(6000, 4)
+	if _, err := body.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	if err := body.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if spilled == "" || !body.Spilled() {
+		t.Fatal("a 6000-byte body with MemoryLimit 4096 did not spill after Init")
+	}
+	readAllWays(t, &body, second)
+	if err := body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertClean(t, budget, dir)
 }

@@ -56,7 +56,7 @@ http:
 
 // benchOrigin serves h on a loopback listener until b ends and returns its
 // address.
-func benchOrigin(b *testing.B, h fasthttp.RequestHandler) string {
+func benchOrigin(b testing.TB, h fasthttp.RequestHandler) string {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,7 +70,7 @@ func benchOrigin(b *testing.B, h fasthttp.RequestHandler) string {
 
 // startBenchProxy starts a proxy from yamlText with its error log discarded;
 // it is closed when b ends.
-func startBenchProxy(b *testing.B, yamlText string) *proxy.Proxy {
+func startBenchProxy(b testing.TB, yamlText string) *proxy.Proxy {
 	b.Helper()
 	cfg, err := config.LoadBytes("bench.yaml", []byte(yamlText))
 	if err != nil {

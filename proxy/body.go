@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"spillway/buffer"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/deadline"
 	"spillway/proxy/upstream"
 )
 
@@ -38,12 +40,65 @@ func (emptyBody) Close() error      { return nil }
 // contacted, in memory chunks up to the larger of client_body_buffer_size and
 // client_body_memory_max while the buffer budget allows, and in a temp file
 // beyond: every try replays it from byte 0.
-type bufferedBody struct{ b *buffer.Body }
+//
+// It is pooled (reqBodies) with its reader, the client reader that fills it
+// and its spill callback, so that a body costs no allocation of its own.
+type bufferedBody struct {
+	b       buffer.Body
+	r       buffer.BodyReader // the reader every try rewinds
+	cr      clientReader
+	x       *exchange // the request, for onSpill's log line
+	onSpill func(path string)
+	pool    *sync.Pool // nil once Close gave it back
+}
 
-func (s bufferedBody) Size() int64       { return s.b.Size() }
-func (s bufferedBody) reader() io.Reader { return s.b.NewReader() }
-func (s bufferedBody) replayable() bool  { return true }
-func (s bufferedBody) Close() error      { return s.b.Close() }
+func (s *bufferedBody) Size() int64 { return s.b.Size() }
+func (s *bufferedBody) reader() io.Reader {
+	s.r = *s.b.NewReader() // tries run one after another: one reader, from byte 0 each time
+	return &s.r
+}
+func (s *bufferedBody) replayable() bool { return true }
+
+// Close releases the body's chunks and temp file and gives it back to its
+// pool; the caller must not use it afterwards.
+func (s *bufferedBody) Close() error {
+	err := s.b.Close()
+	if pool := s.pool; pool != nil {
+		s.pool, s.x, s.cr = nil, nil, clientReader{}
+		pool.Put(s)
+	}
+	return err
+}
+
+func (s *bufferedBody) spilled(path string) {
+	s.x.logf(errorlog.Warn, "a client request body is buffered to a temporary file "+path, 0, "")
+}
+
+// reqBodies are the proxy's request-body chunk pools, one per chunk size
+// (bodyChunk, bodyChunkMedium, bodyChunkLarge), and its pool of
+// bufferedBodies.
+type reqBodies struct {
+	small, medium, large *buffer.Pool
+	pool                 sync.Pool
+}
+
+func (r *reqBodies) init(budget *buffer.Budget) {
+	r.small, r.medium, r.large = budget.Pool(bodyChunk), budget.Pool(bodyChunkMedium), budget.Pool(bodyChunkLarge)
+	r.pool.New = func() any {
+		s := &bufferedBody{}
+		s.onSpill = s.spilled // one method value per pooled body, not per request
+		return s
+	}
+}
+
+// get returns an empty body with opts (OnSpill is its own).
+func (r *reqBodies) get(x *exchange, opts buffer.BodyOptions) *bufferedBody {
+	s := r.pool.Get().(*bufferedBody)
+	s.pool, s.x = &r.pool, x
+	opts.OnSpill = s.onSpill
+	s.b.Init(opts)
+	return s
+}
 
 // streamedBody is proxy_request_buffering off: the client's bytes go to the
 // first upstream as they arrive, so once the first try has read any of them
@@ -70,12 +125,22 @@ type clientReader struct {
 	r        io.Reader
 	timeout  time.Duration
 	n        int64
-	declared int64 // Content-Length, or -1 for a chunked body
+	declared int64     // Content-Length, or -1 for a chunked body
+	dl       time.Time // the read deadline last set
+	// read: fasthttp has read the whole body already (prefetched), so
+	// reading it never waits on the socket and needs no deadline.
+	read bool
 }
 
 func (c *clientReader) Read(p []byte) (int, error) {
-	if c.timeout > 0 {
-		_ = c.ctx.Conn().SetReadDeadline(time.Now().Add(c.timeout))
+	if c.timeout > 0 && !c.read {
+		// Renewed before each read, as nginx re-arms client_body_timeout,
+		// unless the last one is still within t/16 of exact: setting one
+		// takes a lock and moves a runtime timer.
+		if now := time.Now(); deadline.Stale(c.dl, c.timeout, now) {
+			c.dl = now.Add(c.timeout)
+			_ = c.ctx.Conn().SetReadDeadline(c.dl)
+		}
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
@@ -144,7 +209,8 @@ func (x *exchange) readBody() bool {
 		}
 		return true
 	}
-	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout, declared: int64(cl)}
+	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout, declared: int64(cl),
+		read: x.h2 == nil && cl >= 0 && cl <= bodyPrefetch}
 	if x.loc.grpc != nil {
 		// nginx's grpc module never buffers a request body: a client
 		// stream goes to the upstream as it comes (grpc.go).
@@ -182,33 +248,32 @@ func (x *exchange) readBody() bool {
 	// when the budget refuses one (buffer.Body does both). nginx's rule,
 	// a temp file past client_body_buffer_size, is the cap 0.
 	memory = max(memory, lc.ClientBodyMemoryMax)
-	pool := x.p.bodyPool
+	pool := x.p.bodies.small
 	switch {
 	case cl >= 0 && cl <= bodyChunk:
 	case cl >= 0 && cl <= bodyChunkMedium:
-		pool = x.p.budget.Pool(bodyChunkMedium)
+		pool = x.p.bodies.medium
 	default: // larger, or chunked
-		pool = x.p.budget.Pool(bodyChunkLarge)
+		pool = x.p.bodies.large
 	}
-	b := buffer.NewBody(buffer.BodyOptions{
+	s := x.p.bodies.get(x, buffer.BodyOptions{
 		Pool:        pool,
 		MemoryLimit: memory,
 		TempDir:     lc.ClientBodyTempPath,
 		Limit:       limit,
-		OnSpill: func(path string) {
-			x.logf(errorlog.Warn, "a client request body is buffered to a temporary file "+path, 0, "")
-		},
 	})
-	_, err := b.ReadFrom(&cr)
+	s.cr = cr
+	b := &s.b
+	_, err := b.ReadFrom(&s.cr)
 	if err == nil {
 		err = b.Seal()
 	}
 	if err == nil {
-		x.body = bufferedBody{b}
+		x.body = s
 		return true
 	}
 	prev := b.Size()
-	_ = b.Close()
+	_ = s.Close()
 	var le *buffer.LimitError
 	var te *buffer.TempFileError
 	switch {
@@ -242,8 +307,8 @@ const bodyChunk = 4096
 // default client_body_buffer_size), anything larger or chunked
 // bodyChunkLarge chunks. fasthttp's request stream reads straight into a
 // window at least as large as its 4 KiB read buffer (bypassing it), and the
-// upstream connection's writer passes such a chunk to write(2) without
-// copying it, so larger chunks cut both the copies and the system calls: a
+// upstream connection writes the head and all the chunks with one writev(2)
+// (upstream.Attempt.Send), so larger chunks cut the system calls: a
 // 64 KiB body in 64 KiB chunks took 44-47 µs of proxy CPU per POST /echo
 // against 63-67 µs in 4 KiB ones (docs/measured/request-bodies-2026-12-07.md).
 // The price is budget granularity: a body holds up to one such chunk more

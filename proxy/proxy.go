@@ -39,7 +39,7 @@ type Proxy struct {
 	exchanges sync.Pool
 	now       func() time.Time
 	budget    *buffer.Budget // http.buffer_memory_limit, shared by every body and spool
-	bodyPool  *buffer.Pool   // request-body chunks
+	bodies    reqBodies      // request-body chunk pools and pooled bodies (body.go)
 	copyBufs  sync.Pool      // *[]byte for reading upstream bodies into spools
 	tunBufs   sync.Map       // size → *sync.Pool of *[]byte: tunnels' copy buffers (tunnel.go)
 	clients   liveset.Set[*clientConn]
@@ -99,7 +99,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
 	p.budget.SetTempLimit(cfg.TempFileLimit)
-	p.bodyPool = p.budget.Pool(bodyChunk)
+	p.bodies.init(p.budget)
 	if p.elog == nil {
 		l, err := errorlog.OpenAll(cfg.AllErrorLogs(), errorlog.Options{})
 		if err != nil {
@@ -441,7 +441,10 @@ func (x *exchange) finish() {
 	}
 	x.site.writeAccess(x.accessLogs(), x)
 	if x.body != nil {
-		_ = x.body.Close() // after the log line: $request_body reads it
+		// After the log line: $request_body reads it, $request_length its
+		// size, and a closed buffered body is back in its pool, another
+		// request's.
+		_ = x.body.Close()
 	}
 	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p

@@ -99,7 +99,7 @@ func (x *exchange) requestBody(dst []byte) ([]byte, bool) {
 	if _, ok := x.body.(emptyBody); ok {
 		return dst, true
 	}
-	b, ok := x.body.(bufferedBody)
+	b, ok := x.body.(*bufferedBody)
 	if !ok || b.Size() > x.bodyMem || b.b.Spilled() {
 		return dst, false
 	}

@@ -322,32 +322,47 @@ func (c *Conn) Unread() bool {
 // and open, io.EOF if the upstream sent FIN, ECONNRESET if it sent RST, and
 // errUnsolicited if it sent bytes nobody asked for (e.g. a 408).
 func probeIdle(uc *Conn) error {
-	rc, err := uc.tcp.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var perr error
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case e == syscall.EAGAIN:
-		case e != nil:
-			perr = e
-		case n == 0:
-			perr = io.EOF
-		default:
-			perr = ErrUnsolicited
+	pr := &uc.probe
+	if pr.rc == nil { // once per connection: SyscallConn and the callback allocate
+		rc, err := uc.tcp.SyscallConn()
+		if err != nil {
+			return err
 		}
-		return true // never park waiting for readiness
-	})
-	if err != nil {
+		pr.rc, pr.fn = rc, pr.peek
+	}
+	pr.err = nil
+	if err := pr.rc.Read(pr.fn); err != nil {
 		return err
 	}
-	if perr == ErrUnsolicited && uc.tls != nil {
+	if pr.err == ErrUnsolicited && uc.tls != nil {
 		return probeTLS(uc) // a TLS record: close_notify, or a session ticket (upstream_tls.go)
 	}
-	return perr
+	return pr.err
+}
+
+// idleProbe is a Conn's probeIdle state, kept so that a probe (every
+// non-idempotent request on a reused connection) allocates nothing.
+type idleProbe struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool // peek, bound once
+	err error
+	b   [1]byte
+}
+
+// peek is the probe's one recv(2): MSG_PEEK, never parked waiting for
+// readiness.
+func (pr *idleProbe) peek(fd uintptr) bool {
+	n, _, e := syscall.Recvfrom(int(fd), pr.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	switch {
+	case e == syscall.EAGAIN:
+	case e != nil:
+		pr.err = e
+	case n == 0:
+		pr.err = io.EOF
+	default:
+		pr.err = ErrUnsolicited
+	}
+	return true
 }
 
 // Hint honours a response's "Keep-Alive: timeout=N" (v, the header's value).
