@@ -200,7 +200,11 @@ func (x *exchange) readBody() bool {
 	}
 	r := ctx.RequestBodyStream()
 	if r == nil || cl == 0 {
-		if cl == 0 || h.Peek("Content-Length") != nil {
+		// A Content-Length header is one with a value: fasthttp keeps its
+		// storage across the requests a RequestCtx serves (a kept-alive
+		// connection, or a context its pool hands to a new one), so a
+		// request without the header peeks it empty, not nil.
+		if cl == 0 || len(h.Peek("Content-Length")) > 0 {
 			x.body = emptyBody{}
 		}
 		return true

@@ -158,7 +158,15 @@ func send(addr string, req Request, log func() string, reached func() bool) Resp
 			time.Sleep(10 * time.Millisecond) // polling the log: the event has no other signal
 		}
 	}
-	return readResponse(bufio.NewReaderSize(c, 64<<10), req.Method == "HEAD")
+	br := bufio.NewReaderSize(c, 64<<10)
+	r := readResponse(br, req.Method == "HEAD")
+	for i := 1; i < req.RawAnswers; i++ {
+		n := readResponse(br, false)
+		r.Status += " " + n.Status
+		r.Body = append(r.Body, n.Body...)
+		r.End += "; " + n.End
+	}
+	return r
 }
 
 // readResponse reads one response (skipping 1xx interim responses).

@@ -162,6 +162,13 @@ type Request struct {
 	Header  []string // extra header lines, "Name: value"
 	// Raw is sent byte for byte instead of a generated request.
 	Raw string
+	// RawAnswers is how many responses the client reads for a Raw request
+	// that pipelines several (0 is 1) before it closes; the later ones are
+	// compared too, appended to the first's Status, Body and End. Read them
+	// all: a close with an answer unread is an RST, which nginx notices or
+	// not depending on the moment (its lingering close's shutdown() fails
+	// with 107 when the RST came first).
+	RawAnswers int
 	// Pause is waited before sending: it lets an upstream's idle timer run
 	// out, which is what the scenario tests (not a synchronisation).
 	Pause time.Duration

@@ -480,7 +480,7 @@ var Scenarios = []Scenario{
 		Directives: dirs("deny", "unix:"), Requests: reqs(get("/x"))},
 	{Area: "access", Name: "keepalive-after-403", Servers: []Server{srv(b.OK())},
 		Directives: dirs("deny", "all"),
-		Requests:   reqs(raw("GET /a HTTP/1.1\r\nHost: localhost\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))},
+		Requests:   reqs(Request{Raw: "GET /a HTTP/1.1\r\nHost: localhost\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
 	{Area: "access", Name: "too-large-body-before-access", Servers: []Server{srv(b.OK())},
 		Directives: dirs("deny", "all", "client_max_body_size", "1k"), Requests: reqs(req("POST", "/echo", 2048))},
 	{Area: "access", Name: "expect-100-continue-denied", Servers: []Server{srv(b.OK())},
