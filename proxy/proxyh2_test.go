@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-	xh2c "golang.org/x/net/http2/h2c"
-
 	"spillway/proxy/internal/testutil"
 )
 
@@ -46,7 +43,9 @@ func startH2c(t *testing.T, cl *countingListener, h http.Handler) string {
 		t.Fatal(err)
 	}
 	cl.Listener = ln
-	s := &http.Server{Handler: xh2c.NewHandler(h, &http2.Server{})}
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true) // prior knowledge, as proxy_http_version 2 speaks to http://
+	s := &http.Server{Handler: h, Protocols: &protos}
 	go func() { _ = s.Serve(cl) }()
 	t.Cleanup(func() { _ = s.Close() })
 	return ln.Addr().String()
