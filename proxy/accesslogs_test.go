@@ -11,8 +11,6 @@ import (
 	"time"
 
 	bench "spillway/bench/upstreamsim"
-	"spillway/proxy"
-	"spillway/proxy/config"
 )
 
 // Access logs at every level, as nginx: the server's two access_log lines
@@ -51,18 +49,7 @@ http:
         - {path: /off/, proxy_pass: http://{U0}, access_log: off}
         - {path: /tf/, try_files: $uri /loc/fallback}
 `)
-	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := proxy.New(cfg, proxy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p := startErrorLogProxy(t, dir, yaml)
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	get := func(path string) {
 		t.Helper()
@@ -152,18 +139,7 @@ http:
 			t.Fatal(err)
 		}
 	}
-	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := proxy.New(cfg, proxy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p := startErrorLogProxy(t, dir, yaml)
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	for _, path := range []string{"/a?x=1", "/b", "/b?y=1"} {
 		resp, err := c.Get("http://" + p.Addrs()[0] + path)

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
-	"spillway/proxy"
-	"spillway/proxy/config"
 )
 
 // Two error_log entries, as nginx's `error_log logs/error.log;` beside
@@ -41,18 +39,7 @@ http:
         - path: /
           proxy_pass: http://app
 `)
-	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := proxy.New(cfg, proxy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p := startErrorLogProxy(t, dir, yaml)
 	get := func() {
 		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 		resp, err := c.Get("http://" + p.Addrs()[0] + "/x")

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
-	"spillway/proxy"
-	"spillway/proxy/config"
 )
 
 // $request_body of a request without a body is not found ("-" in the
@@ -42,18 +40,7 @@ http:
       locations:
         - {path: /, proxy_pass: http://{U0}}
 `)
-	cfg, err := config.LoadBytes(filepath.Join(dir, "proxy.yaml"), []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := proxy.New(cfg, proxy.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p := startErrorLogProxy(t, dir, yaml)
 
 	nc, err := net.Dial("tcp", p.Addrs()[0])
 	if err != nil {
