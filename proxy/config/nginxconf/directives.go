@@ -107,6 +107,7 @@ func init() {
 	add(inLocations, "proxy_redirect", headerRewrites) // upheaders.go
 	add(inLocations, "proxy_cookie_domain", headerRewrites)
 	add(inLocations, "proxy_cookie_path", headerRewrites)
+	add(inLocations, "proxy_cookie_flags", cookieFlags)
 	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
 	add(inLocations, "real_ip_header", single(anyValue))
 	add(inLocations, "real_ip_recursive", single(flagValue))

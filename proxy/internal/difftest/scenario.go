@@ -559,7 +559,7 @@ func listenParams(s *Scenario) string {
 
 // listDirectives are the directives nginx repeats that proxy.yaml takes
 // as one list of their arguments.
-var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true,
+var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true, "proxy_cookie_flags": true,
 	"proxy_hide_header": true, "proxy_pass_header": true, "fastcgi_hide_header": true, "fastcgi_pass_header": true,
 	"set_real_ip_from": true, "add_trailer": true, "error_page": true}
 
