@@ -32,6 +32,8 @@ http:
         - {path: /neg/, proxy_pass: http://{U0}, expires: -1}
         - {path: /mod/, proxy_pass: http://{U0}, expires: modified 1d}
         - {path: /off/, proxy_pass: http://{U0}, expires: "off", add_header: []}
+        - {path: /var/, proxy_pass: http://{U0}, expires: $arg_e}
+        - {path: /varmod/, proxy_pass: http://{U0}, expires: modified $arg_e}
         - {path: /status, stub_status: on}
 `
 
@@ -100,6 +102,16 @@ func TestAddHeaderExpiresLikeNginx(t *testing.T) {
 	check("/neg/a", 200, want{"Cache-Control": {"no-cache"}})
 	check("/mod/a", 200, want{"Expires": {"Tue, 03 Jan 2006 15:04:05 GMT"}, "Cache-Control": {"no-cache"}})
 	check("/off/a", 200, merged(upstreamCaching, want{"X-Server": nil, "X-Always": nil}))
+	// expires with variables, read per response as nginx: any form, and a
+	// value that does not parse (or off) leaves the upstream's headers.
+	check("/var/a?e=max", 200, want{"Expires": {"Thu, 31 Dec 2037 23:55:55 GMT"}, "Cache-Control": {"max-age=315360000"}})
+	check("/var/a?e=epoch", 200, want{"Expires": {"Thu, 01 Jan 1970 00:00:01 GMT"}, "Cache-Control": {"no-cache"}})
+	check("/var/a?e=-1", 200, want{"Cache-Control": {"no-cache"}})
+	check("/var/a?e=2h", 200, want{"Cache-Control": {"max-age=7200"}})
+	for _, bad := range []string{"/var/a", "/var/a?e=off", "/var/a?e=bad", "/varmod/a?e=epoch", "/varmod/a?e=@1h"} {
+		check(bad, 200, upstreamCaching)
+	}
+	check("/varmod/a?e=1d", 200, want{"Expires": {"Tue, 03 Jan 2006 15:04:05 GMT"}, "Cache-Control": {"no-cache"}})
 
 	for path, d := range map[string]time.Duration{"/own/a": time.Hour, "/neg/a": -time.Second} {
 		resp, before, after := get(path)
