@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -131,4 +132,36 @@ func merged[M ~map[string][]string](a, b M) M {
 		m[k] = v
 	}
 	return m
+}
+
+// add_header's names reach the client as written, as nginx's: on a
+// return's answer and a static file's error too (nginx-tests'
+// http_headers_multi.t matches "X-HTTP-Host" case-sensitively).
+func TestAddHeaderNameAsWritten(t *testing.T) {
+	r := newRig(t, "info", withTempDirs(t, `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - {path: /r, add_header: ["X-HTTP-Host $http_host", "x-lower 1"], return: "204"}
+        - {path: /t, add_header: ["X-HTTP-Host $http_host"], return: "200 text"}
+`), headersOrigin(t))
+	for _, path := range []string{"/r", "/t"} {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path)
+		raw, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.Contains(string(raw), "\r\nX-HTTP-Host: localhost\r\n") || path == "/r" && !strings.Contains(string(raw), "\r\nx-lower: 1\r\n") {
+			t.Errorf("GET %s:\n%s", path, raw)
+		}
+	}
 }

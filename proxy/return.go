@@ -69,6 +69,8 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 		// body without a Content-Type.
 		resp := &x.ctx.Response
 		resp.Reset()
+		// add_header's names as written, as nginx's (Reset turned it back on)
+		resp.Header.DisableNormalizing()
 		shown := x.answerStatus(code) // an error page's answer has the error's status (errorpage.go)
 		x.ctx.SetStatusCode(shown)
 		setReason(&resp.Header, shown, nil)

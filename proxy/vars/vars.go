@@ -32,6 +32,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/internal/httphead"
+
 	"spillway/proxy/internal/numfmt"
 )
 
@@ -82,7 +84,6 @@ type Request struct {
 	Body       func(dst []byte) ([]byte, bool)
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
-	RemoteUser string // $remote_user; spillway has no auth yet: ""
 	// Set are the values auth_request_set and set assigned, by slot
 	// (Maps.SetIndex); a nil entry, or a slot past the end, is not set.
 	// A set variable not set reads as "" after Uninit is told its name
@@ -595,7 +596,13 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 			dst = append(dst, b[:]...)
 		}
 	case kRemoteUser:
-		dst = append(dst, x.Request().RemoteUser...)
+		// nginx: the user of a Basic Authorization header, with or
+		// without auth_basic (ngx_http_auth_basic_user)
+		if h := x.Header(); h != nil {
+			if user, _, ok := BasicCredentials(h.Peek("Authorization")); ok {
+				dst = append(dst, user...)
+			}
+		}
 	case kServerAddr:
 		if a := x.Conn().ServerAddr; a.IsValid() {
 			dst = a.AppendTo(dst)
@@ -761,10 +768,19 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 				}
 				break
 			}
+			// nginx 1.22 joins every Cache-Control and Link it sends
+			// (ngx_http_variable_headers); other names are the first.
+			joined := p.arg == "cache-control" || p.arg == "link"
+			n := 0
 			for k, v := range h.All() {
 				if nameIs(k, p.arg) {
+					if n++; n > 1 {
+						dst = append(dst, ", "...)
+					}
 					dst = append(dst, v...)
-					break
+					if !joined {
+						break
+					}
 				}
 			}
 		}
@@ -835,9 +851,31 @@ func nameIs(k []byte, name string) bool {
 // header returns the first value of the header with that (lower-case,
 // '-') name, nil if absent.
 func header(h *fasthttp.RequestHeader, name string) []byte {
+	if v := firstOfRepeated(h, name); v != nil {
+		return v
+	}
 	for k, v := range h.All() {
 		if nameIs(k, name) {
 			return v
+		}
+	}
+	return nil
+}
+
+// firstOfRepeated is, for User-Agent and Content-Type, the value of the
+// first raw line of that name: fasthttp keeps the last of them, nginx 1.22
+// the first. nil for other names, when the head has no raw lines (HTTP/2)
+// or no such line.
+func firstOfRepeated(h *fasthttp.RequestHeader, name string) []byte {
+	if name != "user-agent" && name != "content-type" {
+		return nil
+	}
+	raw := h.RawHeaders()
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = httphead.CutLine(raw)
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && nameIs(k, name) {
+			return bytes.Trim(v, " \t")
 		}
 	}
 	return nil
@@ -847,6 +885,9 @@ func header(h *fasthttp.RequestHeader, name string) []byte {
 // the two nginx 1.22 joins, every one: Cookie with "; ", X-Forwarded-For
 // with ", ".
 func appendHeader(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
+	if v := firstOfRepeated(h, name); v != nil {
+		return append(dst, v...)
+	}
 	var sep byte
 	switch name {
 	case "cookie":
