@@ -192,6 +192,12 @@ type UpstreamServer struct {
 	FailTimeout time.Duration
 	Backup      bool
 	Down        bool
+
+	// MaxConns is max_conns: the most attempts (and their connections,
+	// until closed or back in the keepalive cache) the server takes at
+	// once; a server at its limit is skipped as a down one is. 0 = no
+	// limit.
+	MaxConns int
 }
 
 // Server is one http.servers[] entry (nginx's server block), resolved.

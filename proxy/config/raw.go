@@ -173,6 +173,7 @@ type rawUpstreamServer struct {
 	Address     *opt[string]        `mapstructure:"address"`
 	Weight      *opt[int]           `mapstructure:"weight"`
 	MaxFails    *opt[int]           `mapstructure:"max_fails"`
+	MaxConns    *opt[int]           `mapstructure:"max_conns"`
 	FailTimeout *opt[time.Duration] `mapstructure:"fail_timeout"`
 	Backup      *opt[bool]          `mapstructure:"backup"`
 	Down        *opt[bool]          `mapstructure:"down"`

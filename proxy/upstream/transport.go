@@ -351,8 +351,9 @@ type OpenOptions struct {
 }
 
 // Open starts attempt a against pr (phase: connecting to upstream). It
-// counts the attempt as in flight for least_conn (nginx counts from the
-// pick, connecting included), then takes an idle connection from pr's
+// counts the attempt as in flight for least_conn and max_conns (nginx
+// counts from the pick, connecting included; PickFor already did for a
+// server with max_conns, unless o.Fresh: no pick), then takes an idle connection from pr's
 // keepalive cache unless o.Fresh, or dials one. A cached connection is
 // reused only by a location with the same TLS settings (upstream_tls.go).
 // On success a.Conn carries the in-flight count until it is closed or
@@ -362,7 +363,11 @@ type OpenOptions struct {
 // not need (BenchmarkProxy).
 func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
 	*a = Attempt{Start: time.Now()}
-	pr.group.acquire(pr)
+	if o.Fresh || pr.conf.MaxConns == 0 {
+		// a server with max_conns was counted by its pick (Group.PickFor);
+		// a fresh retry on the same server had no pick.
+		pr.group.acquire(pr)
+	}
 	if !o.Fresh {
 		a.Conn, a.Idle = pr.idle.get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
 		a.Reused = a.Conn != nil

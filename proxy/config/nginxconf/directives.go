@@ -1198,7 +1198,7 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 		case "weight":
 			n, err := strconv.Atoi(val)
 			bad = err != nil || n < 1
-		case "max_fails":
+		case "max_fails", "max_conns":
 			n, err := strconv.Atoi(val)
 			bad = err != nil || n < 0
 		case "fail_timeout":
@@ -1209,7 +1209,7 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" {
 				return errAt(d, "balancing method does not support parameter \"backup\"")
 			}
-		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
+		case "slow_start", "resolve", "service", "route", "drain":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
 		default:
