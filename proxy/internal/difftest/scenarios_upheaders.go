@@ -39,6 +39,11 @@ func init() {
 	Scenarios = append(Scenarios,
 		Scenario{Area: "upstream_headers", Name: "proxy_redirect-default-uri", Servers: []Server{srv(redirects("/inner")...)},
 			ProxyPassURI: "/inner/", Requests: paths, Headers: loc},
+		// The rewritten Location made absolute with an absolute-form
+		// target's host, not the Host line's (nginx's headers_in.server).
+		Scenario{Area: "upstream_headers", Name: "proxy_redirect-absolute-target", Servers: []Server{srv(redirects("/inner")...)},
+			ProxyPassURI: "/inner/", Requests: reqs(raw("GET http://Other.Example:81/a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+				raw("GET http://127.0.0.1/e HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")), Headers: loc},
 		Scenario{Area: "upstream_headers", Name: "proxy_redirect-default-no-uri", Servers: []Server{srv(redirects("")...)},
 			Requests: paths, Headers: loc},
 		Scenario{Area: "upstream_headers", Name: "proxy_redirect-location-uri", Servers: []Server{srv(redirects("/inner")...)},
