@@ -362,7 +362,7 @@ type OpenOptions struct {
 // costs a registration with its parent, which a reused connection does
 // not need (BenchmarkProxy).
 func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
-	*a = Attempt{Start: time.Now()}
+	*a = Attempt{Start: time.Now(), Connect: -1}
 	if o.Fresh || pr.conf.MaxConns == 0 {
 		// a server with max_conns was counted by its pick (Group.PickFor);
 		// a fresh retry on the same server had no pick.
@@ -385,6 +385,9 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 			return err
 		}
 		a.Conn = uc
+		a.Connect = time.Since(a.Start) // a dial's clock read; a reused connection needs none
+	} else {
+		a.Connect = 0
 	}
 	uc := a.Conn
 	uc.held.Store(true)
@@ -402,6 +405,10 @@ type Attempt struct {
 	Reused bool
 	Idle   time.Duration // how long a reused connection had been idle
 	Start  time.Time
+	// Connect is $upstream_connect_time: from Start until the connection
+	// was ready (TLS handshake included; 0 for a reused one); < 0 when
+	// none was.
+	Connect time.Duration
 	// bytes counters at the start of this attempt (a reused conn carries totals)
 	w0, r0 int64
 }

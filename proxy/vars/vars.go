@@ -75,6 +75,7 @@ type Request struct {
 	Root          string // $document_root, $realpath_root
 	Filename      string // $request_filename when a location serves files (alias included); "" = Root + URI
 	ProxyHost     string // $proxy_host: proxy_pass's host as written
+	ProxyPort     string // $proxy_port: its port, the scheme's default without one, "" for a unix socket
 	Length        int64  // $request_length: head and body bytes read
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
@@ -221,6 +222,7 @@ const (
 	kDocumentRoot
 	kRequestFilename
 	kProxyHost
+	kProxyPort
 	kProxyAddXForwardedFor
 	kFastCGIScriptName
 	kFastCGIPathInfo
@@ -285,7 +287,7 @@ var names = map[string]kind{
 	"request_length": kRequestLength, "request_body": kRequestBody, "request_id": kRequestID,
 	"content_type": kContentType, "content_length": kContentLength,
 	"document_root": kDocumentRoot, "realpath_root": kDocumentRoot, "request_filename": kRequestFilename,
-	"proxy_host": kProxyHost, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
+	"proxy_host": kProxyHost, "proxy_port": kProxyPort, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
 	"fastcgi_script_name": kFastCGIScriptName, "fastcgi_path_info": kFastCGIPathInfo,
 	"status": kStatus, "body_bytes_sent": kBodyBytesSent, "bytes_sent": kBytesSent,
 	"request_time": kRequestTime, "msec": kMsec, "time_local": kTimeLocal, "time_iso8601": kTimeISO8601,
@@ -685,6 +687,8 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		dst = append(append(dst, r.Root...), r.URI...)
 	case kProxyHost:
 		dst = append(dst, x.Request().ProxyHost...)
+	case kProxyPort:
+		dst = append(dst, x.Request().ProxyPort...)
 	case kProxyAddXForwardedFor:
 		if h := x.Header(); h != nil {
 			n := len(dst)

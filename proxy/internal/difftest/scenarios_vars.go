@@ -7,7 +7,7 @@ import b "spillway/bench/upstreamsim"
 // and its info line, logged by the server chosen so far; the variables of
 // repeated request headers ($http_, $content_type) and response headers
 // ($sent_http_cache_control and $sent_http_link joined), and $remote_user
-// without auth_basic.
+// without auth_basic; $proxy_port for an upstream block.
 func init() {
 	h1 := "GET /x HTTP/1.1\r\nHost: localhost\r\n"
 	Scenarios = append(Scenarios,
@@ -35,5 +35,8 @@ func init() {
 				get("/s")),
 			Headers: []string{"X-UA", "X-Ref", "X-Via", "X-CT", "X-Foo", "X-RU", "X-Cookie", "Cache-Control", "Link", "Foo",
 				"X-CC", "X-Link", "X-F"}},
+		Scenario{Area: "variables", Name: "proxy_port", Servers: []Server{srv(b.OK())},
+			Directives: dirs("add_header", "X-Proxy-Port $proxy_port", "add_header", "X-Proxy-Host $proxy_host"),
+			Requests:   reqs(get("/x")), Headers: []string{"X-Proxy-Port", "X-Proxy-Host"}},
 	)
 }
