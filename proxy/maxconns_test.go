@@ -11,7 +11,7 @@ import (
 	"spillway/proxy/internal/testutil"
 )
 
-// holdingUpstream answers "NAME" to every request; a request to /hold waits
+// holdingUpstream answers "NAME" to every request; a request to .../hold waits
 // until release is closed, after telling arrived.
 func holdingUpstream(t *testing.T, name string, arrived chan<- struct{}, release <-chan struct{}) string {
 	t.Helper()
@@ -20,7 +20,7 @@ func holdingUpstream(t *testing.T, name string, arrived chan<- struct{}, release
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/hold") {
+		if strings.HasSuffix(r.URL.Path, "/hold") {
 			arrived <- struct{}{}
 			<-release
 		}

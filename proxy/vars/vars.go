@@ -76,6 +76,10 @@ type Request struct {
 	Filename      string // $request_filename when a location serves files (alias included); "" = Root + URI
 	ProxyHost     string // $proxy_host: proxy_pass's host as written
 	ProxyPort     string // $proxy_port: its port, the scheme's default without one, "" for a unix socket
+	// LimitReqStatus and LimitConnStatus are $limit_req_status and
+	// $limit_conn_status: PASSED, DELAYED, REJECTED, DELAYED_DRY_RUN,
+	// REJECTED_DRY_RUN; "" (not found) when no limit applied.
+	LimitReqStatus, LimitConnStatus string
 	Length        int64  // $request_length: head and body bytes read
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
@@ -223,6 +227,8 @@ const (
 	kRequestFilename
 	kProxyHost
 	kProxyPort
+	kLimitReqStatus
+	kLimitConnStatus
 	kProxyAddXForwardedFor
 	kFastCGIScriptName
 	kFastCGIPathInfo
@@ -287,7 +293,7 @@ var names = map[string]kind{
 	"request_length": kRequestLength, "request_body": kRequestBody, "request_id": kRequestID,
 	"content_type": kContentType, "content_length": kContentLength,
 	"document_root": kDocumentRoot, "realpath_root": kDocumentRoot, "request_filename": kRequestFilename,
-	"proxy_host": kProxyHost, "proxy_port": kProxyPort, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
+	"proxy_host": kProxyHost, "proxy_port": kProxyPort, "limit_req_status": kLimitReqStatus, "limit_conn_status": kLimitConnStatus, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
 	"fastcgi_script_name": kFastCGIScriptName, "fastcgi_path_info": kFastCGIPathInfo,
 	"status": kStatus, "body_bytes_sent": kBodyBytesSent, "bytes_sent": kBytesSent,
 	"request_time": kRequestTime, "msec": kMsec, "time_local": kTimeLocal, "time_iso8601": kTimeISO8601,
@@ -689,6 +695,10 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		dst = append(dst, x.Request().ProxyHost...)
 	case kProxyPort:
 		dst = append(dst, x.Request().ProxyPort...)
+	case kLimitReqStatus:
+		dst = append(dst, x.Request().LimitReqStatus...)
+	case kLimitConnStatus:
+		dst = append(dst, x.Request().LimitConnStatus...)
 	case kProxyAddXForwardedFor:
 		if h := x.Header(); h != nil {
 			n := len(dst)

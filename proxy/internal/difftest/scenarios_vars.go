@@ -7,7 +7,8 @@ import b "spillway/bench/upstreamsim"
 // and its info line, logged by the server chosen so far; the variables of
 // repeated request headers ($http_, $content_type) and response headers
 // ($sent_http_cache_control and $sent_http_link joined), and $remote_user
-// without auth_basic; $proxy_port for an upstream block.
+// without auth_basic; $proxy_port for an upstream block; $limit_req_status
+// with and without limit_req_dry_run.
 func init() {
 	h1 := "GET /x HTTP/1.1\r\nHost: localhost\r\n"
 	Scenarios = append(Scenarios,
@@ -38,5 +39,12 @@ func init() {
 		Scenario{Area: "variables", Name: "proxy_port", Servers: []Server{srv(b.OK())},
 			Directives: dirs("add_header", "X-Proxy-Port $proxy_port", "add_header", "X-Proxy-Host $proxy_host"),
 			Requests:   reqs(get("/x")), Headers: []string{"X-Proxy-Port", "X-Proxy-Host"}},
+		Scenario{Area: "variables", Name: "limit_req_status", Servers: []Server{srv(b.OK())},
+			Directives: join(limitDirs("1r/m", "zone=one burst=1"), dirs("limit_req_dry_run", "on",
+				"add_header", "X-Req $limit_req_status always")),
+			Requests: times(3, get("/x")), Headers: []string{"X-Req"}, Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+		Scenario{Area: "variables", Name: "limit_req_status-rejected", Servers: []Server{srv(b.OK())},
+			Directives: join(limitDirs("1r/m", "zone=one"), dirs("add_header", "X-Req $limit_req_status always")),
+			Requests:   times(2, get("/x")), Headers: []string{"X-Req"}, Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
 	)
 }
