@@ -76,10 +76,6 @@ type Request struct {
 	Filename      string // $request_filename when a location serves files (alias included); "" = Root + URI
 	ProxyHost     string // $proxy_host: proxy_pass's host as written
 	ProxyPort     string // $proxy_port: its port, the scheme's default without one, "" for a unix socket
-	// LimitReqStatus and LimitConnStatus are $limit_req_status and
-	// $limit_conn_status: PASSED, DELAYED, REJECTED, DELAYED_DRY_RUN,
-	// REJECTED_DRY_RUN; "" (not found) when no limit applied.
-	LimitReqStatus, LimitConnStatus string
 	Length        int64  // $request_length: head and body bytes read
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
@@ -95,6 +91,11 @@ type Request struct {
 	// (nginx's uninitialized_variable_warn), once while its slot exists.
 	Set    [][]byte
 	Uninit func(name string)
+
+	// LimitReqStatus and LimitConnStatus are $limit_req_status and
+	// $limit_conn_status: PASSED, DELAYED, REJECTED, DELAYED_DRY_RUN,
+	// REJECTED_DRY_RUN; "" (not found) when no limit applied.
+	LimitReqStatus, LimitConnStatus string
 
 	id    [16]byte // $request_id once made
 	idSet bool
