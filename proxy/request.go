@@ -75,9 +75,12 @@ func upstreamURI(dst []byte, lc *config.Location, target []byte, u nginxuri.URI)
 // framing (the body is always sent with a Content-Length: it was buffered).
 func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody bool) []byte {
 	req := &x.ctx.Request.Header
-	if x.parent != nil {
+	switch {
+	case x.loc.method != nil: // proxy_method
+		dst = x.loc.method.Append(dst, x)
+	case x.parent != nil:
 		dst = append(dst, fasthttp.MethodGet...) // a subrequest is a GET (authrequest.go)
-	} else {
+	default:
 		dst = append(dst, req.Method()...)
 	}
 	dst = append(dst, ' ')

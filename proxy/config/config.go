@@ -359,6 +359,9 @@ type Location struct {
 
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
 	ProxyHTTPVersion string   // "1.0" (nginx default), "1.1" or "2.0" (HTTP/2: h2c, or TLS with ALPN h2; grpc_pass too)
+	// ProxyMethod is proxy_method: the upstream request's method, with
+	// variables; "" = the client's.
+	ProxyMethod string
 
 	// Upstream is the buffer, timeout, retry and error directives of the
 	// module the location passes with (proxy_*, fastcgi_*, uwsgi_*;

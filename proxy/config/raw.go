@@ -202,6 +202,7 @@ type locationDirectives struct {
 	ErrorLog         *opt[[]ErrorLog]       `mapstructure:"error_log"`  // one, or a list: the lines about the level's requests
 	ProxySetHeader   *opt[[]Header]         `mapstructure:"proxy_set_header"`
 	ProxyHTTPVersion *opt[proxyHTTPVersion] `mapstructure:"proxy_http_version"`
+	ProxyMethod      *opt[string]           `mapstructure:"proxy_method"`
 
 	ClientMaxBodySize    *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -269,6 +270,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ErrorLog, p.ErrorLog)
 	merge(&d.ProxySetHeader, p.ProxySetHeader)
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
+	merge(&d.ProxyMethod, p.ProxyMethod)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)

@@ -728,6 +728,7 @@ func (l *rawLocation) checkPasses(p *problems) {
 func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySetHeader = withDefaultHeaders(d.ProxySetHeader.or(nil))
 	l.ProxyHTTPVersion = string(d.ProxyHTTPVersion.or(defaultProxyHTTPVersion))
+	l.ProxyMethod = d.ProxyMethod.or("")
 
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)

@@ -97,6 +97,7 @@ func init() {
 	}
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(proxyHTTPVersionValue))
+	add(inLocations, "proxy_method", proxyMethod)
 	for _, n := range []string{"client_body_timeout", "send_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
@@ -1177,6 +1178,21 @@ func healthCheck(c *conv, lv *level, d *Directive) error {
 		return nil
 	}
 	lv.healthCheck = d
+	return nil
+}
+
+// proxyMethod converts proxy_method: one method, variables allowed.
+func proxyMethod(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	if name := c.unknownVariable(d.Args[0]); name != "" {
+		return errAt(d, "unknown \"%s\" variable", name)
+	}
+	lv.m.set(d.Name, str(d.Args[0]))
 	return nil
 }
 

@@ -53,3 +53,28 @@ func TestConvertProxyCookieFlags(t *testing.T) {
 		}
 	}
 }
+
+// proxy_method converts as written, variables too; an unknown variable
+// and a second one in a level are nginx's errors.
+func TestConvertProxyMethod(t *testing.T) {
+	res, err := convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; proxy_method $arg_m; }"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	if m := cfg.Servers[0].Locations[0].ProxyMethod; m != "$arg_m" {
+		t.Errorf("proxy_method %q\n%s", m, res.YAML)
+	}
+	for in, want := range map[string]string{
+		"proxy_method $nosuch;":                `unknown "nosuch" variable`,
+		"proxy_method POST; proxy_method PUT;": `"proxy_method" directive is duplicate`,
+	} {
+		_, err := convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; "+in+" }"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err %v, want %q", in, err, want)
+		}
+	}
+}

@@ -8,7 +8,7 @@ import b "spillway/bench/upstreamsim"
 // repeated request headers ($http_, $content_type) and response headers
 // ($sent_http_cache_control and $sent_http_link joined), and $remote_user
 // without auth_basic; $proxy_port for an upstream block; $limit_req_status
-// with and without limit_req_dry_run.
+// with and without limit_req_dry_run; proxy_method with a variable.
 func init() {
 	h1 := "GET /x HTTP/1.1\r\nHost: localhost\r\n"
 	Scenarios = append(Scenarios,
@@ -46,5 +46,8 @@ func init() {
 		Scenario{Area: "variables", Name: "limit_req_status-rejected", Servers: []Server{srv(b.OK())},
 			Directives: join(limitDirs("1r/m", "zone=one"), dirs("add_header", "X-Req $limit_req_status always")),
 			Requests:   times(2, get("/x")), Headers: []string{"X-Req"}, Racy: []Aspect{AspectLog}, RacyReason: limitReqRacy},
+		Scenario{Area: "variables", Name: "proxy_method", Servers: []Server{srv(b.OK())},
+			Directives: dirs("proxy_method", "$arg_m"),
+			Requests:   reqs(get("/x?m=POST"), get("/y?m=DELETE"), req("HEAD", "/z?m=PUT", 0))},
 	)
 }
