@@ -103,15 +103,17 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 		dst = append(dst, "\r\n"...)
 	}
 
-	connection := req.Peek("Connection")
-	for k, v := range req.AllInOrder() {
-		if x.dropHeader(k, connection) {
-			continue
+	if x.loc.conf.Upstream.PassRequestHeaders { // off: proxy_set_header's only
+		connection := req.Peek("Connection")
+		for k, v := range req.AllInOrder() {
+			if x.dropHeader(k, connection) {
+				continue
+			}
+			dst = append(dst, k...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
 		}
-		dst = append(dst, k...)
-		dst = append(dst, ": "...)
-		dst = append(dst, v...)
-		dst = append(dst, "\r\n"...)
 	}
 	if hasBody {
 		dst = append(dst, "Content-Length: "...)
