@@ -650,6 +650,14 @@ func TestConvertErrors(t *testing.T) {
 		{"http {\n upstream u { random two foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
 		{"http {\n upstream u { hash $uri foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
 		{"http {\n upstream u { hash; server 10.0.0.1; }\n}", `invalid number of arguments in "hash" directive in x.conf:2`},
+		// newer nginx's and NGINX Plus's balancing, which nginx 1.22 refuses:
+		// ignoring them would silently change which server gets a request
+		{"http {\n upstream u { zone z 1m; server example.net resolve; }\n}", `invalid parameter "resolve" in x.conf:2`},
+		{"http {\n upstream u { zone z 1m; server example.net service=http resolve; }\n}", `invalid parameter "service=http" in x.conf:2`},
+		{"http {\n upstream u { server 10.0.0.1 route=a; }\n}", `invalid parameter "route=a" in x.conf:2`},
+		{"http {\n upstream u { server 10.0.0.1 drain; }\n}", `invalid parameter "drain" in x.conf:2`},
+		{"http {\n upstream u { server 10.0.0.1; sticky cookie srv_id; }\n}", `unknown directive "sticky" in x.conf:2`},
+		{"http {\n upstream u { least_time header; server 10.0.0.1; }\n}", `unknown directive "least_time" in x.conf:2`},
 		{conf("listen 80; proxy_redirect default; location / { proxy_pass http://a:1; }"), `"proxy_redirect default" should be placed after the "proxy_pass" directive in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect nonsense; }"), `invalid parameter "nonsense" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect http://a/ /$nosuch/; }"), `unknown "nosuch" variable in x.conf:4`},

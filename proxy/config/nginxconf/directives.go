@@ -202,6 +202,8 @@ func init() {
 	add("upstream", "ip_hash", balanceMethod)
 	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
+	add("upstream", "sticky", notInNginx)
+	add("upstream", "least_time", notInNginx)
 }
 
 // moduleHandlers convert the shared upstream-module directives by the kind
@@ -1208,9 +1210,14 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" {
 				return errAt(d, "balancing method does not support parameter \"backup\"")
 			}
-		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
+		case "max_conns", "slow_start":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
+		case "resolve", "service", "route", "drain":
+			// Newer nginx's (resolve, service=) and NGINX Plus's (route=,
+			// drain, with sticky): ignoring them would freeze DNS or lose
+			// session affinity, so the file is refused as nginx 1.22 does.
+			bad = true
 		default:
 			bad = true
 		}
@@ -1221,6 +1228,13 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 	}
 	lv.up.servers.Content = append(lv.up.servers.Content, m.n)
 	return nil
+}
+
+// notInNginx refuses a balancing directive nginx 1.22 does not have (NGINX
+// Plus's sticky and least_time) with nginx's own emerg: ignoring it would
+// silently change which server gets a request.
+func notInNginx(c *conv, lv *level, d *Directive) error {
+	return errAt(d, "unknown directive \"%s\"", d.Name)
 }
 
 func leastConn(c *conv, lv *level, d *Directive) error {
