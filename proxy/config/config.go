@@ -141,6 +141,12 @@ type Upstream struct {
 	// HealthCheck is the health_check block: active checks of every server
 	// of the group. nil when the block is absent (passive health only).
 	HealthCheck *HealthCheck
+	// Zone is zone's name; "" without one. Servers with Resolve need it,
+	// as in nginx (which keeps such a group in shared memory).
+	Zone string
+	// Resolver is the resolver the servers with Resolve ask: the upstream
+	// block's own resolver and resolver_timeout, else http's.
+	Resolver Resolver
 }
 
 // HealthCheck is an upstream's health_check block: spillway connects to
@@ -192,6 +198,16 @@ type UpstreamServer struct {
 	FailTimeout time.Duration
 	Backup      bool
 	Down        bool
+	// Resolve is resolve (nginx 1.27.3): the host of Address is asked of
+	// the upstream's Resolver at start and again when its answer expires
+	// (TTL or valid=); the server is one peer per address then, added
+	// and removed as the answers change. An IP address is not resolved.
+	Resolve bool
+	// Service is service=NAME (with Resolve): the server's peers are the
+	// targets and ports of the SRV records of _NAME._tcp.HOST, or of
+	// NAME.HOST when NAME has a dot (nginx's rule); the records of the
+	// best priority are primary servers, the others backup.
+	Service string
 }
 
 // Server is one http.servers[] entry (nginx's server block), resolved.

@@ -152,6 +152,11 @@ type rawUpstream struct {
 	IPHash      *opt[bool]      `mapstructure:"ip_hash"` // on
 	Random      *opt[words]     `mapstructure:"random"`  // "on", "two" or "two least_conn"
 	HealthCheck *rawHealthCheck `mapstructure:"health_check"`
+
+	// Zone is zone NAME [SIZE]: the shared memory newer nginx needs for
+	// servers with resolve; spillway's state is one process's already.
+	Zone               *opt[words]              `mapstructure:"zone"`
+	resolverDirectives `mapstructure:",squash"` // resolver, resolver_timeout for resolve servers (resolver.go)
 }
 
 // rawHealthCheck is an upstream's health_check block (nginx Plus's
@@ -176,6 +181,8 @@ type rawUpstreamServer struct {
 	FailTimeout *opt[time.Duration] `mapstructure:"fail_timeout"`
 	Backup      *opt[bool]          `mapstructure:"backup"`
 	Down        *opt[bool]          `mapstructure:"down"`
+	Resolve     *opt[bool]          `mapstructure:"resolve"` // re-resolve the name at its TTL (nginx 1.27.3)
+	Service     *opt[string]        `mapstructure:"service"` // SRV records: _service._tcp.NAME (needs resolve)
 }
 
 // serverDirectives may be written in http and in a server; they resolve

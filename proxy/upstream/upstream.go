@@ -1,12 +1,14 @@
 package upstream
 
 import (
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/resolver"
 )
 
 // Group is the running form of one upstream block (or of a literal
@@ -28,6 +30,11 @@ type Group struct {
 	total     int                 // the primary servers' configured weights summed (nginx's total_weight)
 	points    []chashPoint        // hash KEY consistent: the ring
 	check     *config.HealthCheck // health_check; nil = passive health only
+
+	// lines are the group's server directives in order: peers and backup
+	// are rebuilt from them when a server with resolve changes (resolve.go).
+	lines []*line
+	res   *resolver.Resolver // the resolver of servers with resolve; nil without any
 
 	tlsMu    sync.Mutex
 	tls      map[upstreamTLSKey]*TLS // https:// settings in use with this group (upstream_tls.go)
@@ -92,25 +99,65 @@ func NewResolved(name string, addrs []string, now func() time.Time) *Group {
 func newGroupOf(name string, conf *config.Upstream, now func() time.Time) *Group {
 	g := &Group{name: name, conf: conf, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
 	for _, s := range conf.Servers {
-		p := &Peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
-		p.idle.init(s.Address, conf.Keepalive, conf.KeepaliveTimeout, conf.KeepaliveRequests, conf.KeepaliveLearn)
-		if s.Backup {
-			g.backup = append(g.backup, p)
+		l := &line{conf: s}
+		if s.Resolve {
+			l.host, l.port, _ = net.SplitHostPort(s.Address)
+			if g.res == nil {
+				g.res = resolver.New(conf.Resolver)
+			}
 		} else {
-			g.peers = append(g.peers, p)
+			l.peers = []*Peer{g.newPeer(s)}
+		}
+		g.lines = append(g.lines, l)
+	}
+	g.balanceInit()
+	g.rebuild()
+	return g
+}
+
+// newPeer is a peer of the group for server s.
+func (g *Group) newPeer(s config.UpstreamServer) *Peer {
+	c := g.conf
+	p := &Peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
+	p.idle.init(s.Address, c.Keepalive, c.KeepaliveTimeout, c.KeepaliveRequests, c.KeepaliveLearn)
+	return p
+}
+
+// rebuild makes peers and backup from lines, with what depends on them:
+// single, the total weight, the consistent-hash ring. The caller holds
+// g.mu, or owns g alone.
+func (g *Group) rebuild() {
+	var peers, backup []*Peer
+	for _, l := range g.lines {
+		for _, p := range l.peers {
+			if p.conf.Backup {
+				backup = append(backup, p)
+			} else {
+				peers = append(peers, p)
+			}
 		}
 	}
-	g.single = len(g.peers) == 1 && len(g.backup) == 0
-	g.balanceInit()
-	return g
+	g.peers, g.backup = peers, backup
+	g.single = len(g.peers) == 1 && len(g.backup) == 0 && g.res == nil
+	g.total = 0
+	for _, p := range g.peers {
+		g.total += p.conf.Weight
+	}
+	if g.method == hashConsistent {
+		g.points = chashRing(g.peers)
+	}
+}
+
+// all is every peer, primaries then backups, as of now.
+func (g *Group) all() []*Peer {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append(slices.Clip(g.peers), g.backup...)
 }
 
 // CloseIdle closes every cached keepalive connection of the group.
 func (g *Group) CloseIdle() {
-	for _, pr := range g.peers {
-		pr.idle.closeAll()
-	}
-	for _, pr := range g.backup {
+	for _, pr := range g.all() {
 		pr.idle.closeAll()
 	}
 }
@@ -329,10 +376,7 @@ func contains(ps []*Peer, p *Peer) bool {
 // Reap closes the connections of every server's keepalive cache that have
 // been idle past their limit (IdleCache.Reap); lg logs what that teaches.
 func (g *Group) Reap(now time.Time, lg LearnLog) {
-	for _, pr := range g.peers {
-		pr.idle.reap(now, lg)
-	}
-	for _, pr := range g.backup {
+	for _, pr := range g.all() {
 		pr.idle.reap(now, lg)
 	}
 }
@@ -351,10 +395,14 @@ func (g *Group) Literal() bool { return g.literal }
 func (g *Group) Budget() *RetryBudget { return g.budget }
 
 // Peers lists the servers, primaries then backups, in a new slice.
-func (g *Group) Peers() []*Peer { return append(slices.Clip(g.peers), g.backup...) }
+func (g *Group) Peers() []*Peer { return g.all() }
 
 // Size is the number of servers, backups included.
-func (g *Group) Size() int { return len(g.peers) + len(g.backup) }
+func (g *Group) Size() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.peers) + len(g.backup)
+}
 
 // PeerState is one server's health as the metrics show it.
 type PeerState struct {
@@ -369,8 +417,8 @@ func (g *Group) States() []PeerState {
 	now := g.clock()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]PeerState, 0, g.Size())
-	for _, p := range g.Peers() {
+	out := make([]PeerState, 0, len(g.peers)+len(g.backup))
+	for _, p := range append(slices.Clip(g.peers), g.backup...) {
 		out = append(out, PeerState{Peer: p, Up: !p.skip(nil, now), Fails: p.fails})
 	}
 	return out

@@ -652,8 +652,8 @@ func TestConvertErrors(t *testing.T) {
 		{"http {\n upstream u { hash; server 10.0.0.1; }\n}", `invalid number of arguments in "hash" directive in x.conf:2`},
 		// newer nginx's and NGINX Plus's balancing, which nginx 1.22 refuses:
 		// ignoring them would silently change which server gets a request
-		{"http {\n upstream u { zone z 1m; server example.net resolve; }\n}", `invalid parameter "resolve" in x.conf:2`},
-		{"http {\n upstream u { zone z 1m; server example.net service=http resolve; }\n}", `invalid parameter "service=http" in x.conf:2`},
+		{"http {\n upstream u { zone z 1m; server example.net resolve=on; }\n}", `invalid parameter "resolve=on" in x.conf:2`},
+		{"http {\n upstream u { zone z 1m; server example.net service resolve; }\n}", `invalid parameter "service" in x.conf:2`},
 		{"http {\n upstream u { server 10.0.0.1 route=a; }\n}", `invalid parameter "route=a" in x.conf:2`},
 		{"http {\n upstream u { server 10.0.0.1 drain; }\n}", `invalid parameter "drain" in x.conf:2`},
 		{"http {\n upstream u { server 10.0.0.1; sticky cookie srv_id; }\n}", `unknown directive "sticky" in x.conf:2`},

@@ -202,6 +202,9 @@ func init() {
 	add("upstream", "ip_hash", balanceMethod)
 	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
+	add("upstream", "zone", zoneDirective)
+	add("upstream", "resolver", resolverDirective)        // nginx 1.27.3: for servers with resolve
+	add("upstream", "resolver_timeout", single(timeValue)) // likewise
 	add("upstream", "sticky", notInNginx)
 	add("upstream", "least_time", notInNginx)
 }
@@ -260,7 +263,6 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_valid":          {"", "a cache for static files"},
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
-	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
 	"proxy_cache_path":               {"http", "it only declares a cache zone: spillway does not cache, and each proxy_cache that would use the zone is reported on its own"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
@@ -1213,10 +1215,13 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 		case "max_conns", "slow_start":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
-		case "resolve", "service", "route", "drain":
-			// Newer nginx's (resolve, service=) and NGINX Plus's (route=,
-			// drain, with sticky): ignoring them would freeze DNS or lose
-			// session affinity, so the file is refused as nginx 1.22 does.
+		case "resolve":
+			bad, val = hasVal, "on"
+		case "service":
+			bad = !hasVal
+		case "route", "drain":
+			// NGINX Plus's, with sticky: ignoring them would lose session
+			// affinity, so the file is refused as nginx 1.22 does.
 			bad = true
 		default:
 			bad = true
@@ -1227,6 +1232,19 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 		m.set(name, str(val))
 	}
 	lv.up.servers.Content = append(lv.up.servers.Content, m.n)
+	return nil
+}
+
+// zoneDirective converts zone NAME [SIZE]: servers with resolve need it,
+// as in nginx; spillway's group state is one process's anyway.
+func zoneDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 || len(d.Args) > 2 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	addWords(lv, d.Name, d.Args)
 	return nil
 }
 
