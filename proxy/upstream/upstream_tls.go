@@ -28,8 +28,8 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"spillway/proxy/config"

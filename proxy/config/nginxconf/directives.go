@@ -203,7 +203,7 @@ func init() {
 	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
 	add("upstream", "zone", zoneDirective)
-	add("upstream", "resolver", resolverDirective)        // nginx 1.27.3: for servers with resolve
+	add("upstream", "resolver", resolverDirective)         // nginx 1.27.3: for servers with resolve
 	add("upstream", "resolver_timeout", single(timeValue)) // likewise
 	add("upstream", "sticky", notInNginx)
 	add("upstream", "least_time", notInNginx)
