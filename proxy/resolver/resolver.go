@@ -363,21 +363,33 @@ type SRV struct {
 func (r *Resolver) QuerySRV(ctx context.Context, name string, failed FailFunc) ([]SRV, time.Time, *Error) {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	deadline := r.now().Add(r.conf.Timeout)
-	in, err := r.exchange(ctx, name, dns.TypeSRV, deadline, failed)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
 	var out []SRV
 	var ttl uint32
-	for _, rr := range in.Answer {
-		s, ok := rr.(*dns.SRV)
-		if !ok {
-			continue
+	q := name
+	for range maxCNAMEs {
+		in, err := r.exchange(ctx, q, dns.TypeSRV, deadline, failed)
+		if err != nil {
+			err.Name = name
+			return nil, time.Time{}, err
 		}
-		if len(out) == 0 || s.Hdr.Ttl < ttl {
-			ttl = s.Hdr.Ttl
+		cname := ""
+		for _, rr := range in.Answer {
+			switch s := rr.(type) {
+			case *dns.SRV:
+				if len(out) == 0 || s.Hdr.Ttl < ttl {
+					ttl = s.Hdr.Ttl
+				}
+				out = append(out, SRV{Target: strings.ToLower(strings.TrimSuffix(s.Target, ".")), Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+			case *dns.CNAME:
+				if strings.EqualFold(s.Hdr.Name, dns.Fqdn(q)) {
+					cname = strings.TrimSuffix(s.Target, ".")
+				}
+			}
 		}
-		out = append(out, SRV{Target: strings.ToLower(strings.TrimSuffix(s.Target, ".")), Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+		if len(out) > 0 || cname == "" {
+			break
+		}
+		q = cname // only a CNAME: ask for its target's records
 	}
 	valid := time.Duration(ttl) * time.Second
 	if len(out) == 0 {

@@ -98,7 +98,8 @@ func (g *Group) resolveLine(ctx context.Context, l *line, elog *errorlog.Log) ti
 // askService asks for the SRV records of l's service and then for the
 // addresses of each target: the records of the lowest priority value are
 // primary servers, the others backup; a record's weight is its peer's (0
-// counts as 1). A target that cannot be resolved gives no peer.
+// counts as 1). A target that does not exist gives no peer; one whose
+// query fails keeps the server's last peers, as a failed SRV query does.
 func (g *Group) askService(ctx context.Context, l *line) ([]config.UpstreamServer, time.Time, *resolver.Error) {
 	name := serviceName(l.conf.Service, l.host)
 	srvs, expires, rerr := g.res.QuerySRV(ctx, name, nil)
@@ -112,8 +113,8 @@ func (g *Group) askService(ctx context.Context, l *line) ([]config.UpstreamServe
 	var want []config.UpstreamServer
 	for _, s := range srvs {
 		addrs, exp, err := g.res.Query(ctx, s.Target, nil)
-		if err != nil {
-			continue
+		if err != nil && err.Code != resolver.CodeNotFound {
+			return nil, exp, err // a failed answer changes nothing
 		}
 		if exp.Before(expires) {
 			expires = exp
@@ -146,7 +147,8 @@ func (l *line) peerConf(a netip.Addr, port string, weight int, backup bool) conf
 
 // apply makes l's peers those of want: a peer whose address (and
 // parameters) want still has is kept with its state, the others are
-// dropped and their idle connections closed.
+// dropped and their idle connections closed. An address want has twice
+// (two equal SRV records) is two peers, as in nginx.
 func (g *Group) apply(l *line, want []config.UpstreamServer) {
 	g.mu.Lock()
 	var next, gone []*Peer
@@ -157,9 +159,6 @@ func (g *Group) apply(l *line, want []config.UpstreamServer) {
 			l.peers = slices.Delete(l.peers, i, i+1)
 			continue
 		}
-		if slices.ContainsFunc(next, func(p *Peer) bool { return p.conf == w }) {
-			continue // the same address twice in one answer
-		}
 		next = append(next, g.newPeer(w))
 	}
 	gone, l.peers = l.peers, next
@@ -167,5 +166,42 @@ func (g *Group) apply(l *line, want []config.UpstreamServer) {
 	g.mu.Unlock()
 	for _, p := range gone {
 		p.idle.closeAll()
+	}
+}
+
+// Adopt gives g's servers with resolve the addresses prev's same servers
+// (same name and service; the port is g's) last had, so that a reload serves them at
+// once while g asks again (nginx's preresolve). Called before g runs.
+func (g *Group) Adopt(prev *Group) {
+	if prev == nil || !g.resolving() || !prev.resolving() {
+		return
+	}
+	prev.mu.Lock()
+	var confs [][]config.UpstreamServer
+	for _, l := range g.lines {
+		var want []config.UpstreamServer
+		for _, pl := range prev.lines {
+			if l.host == "" || pl.host != l.host || pl.conf.Service != l.conf.Service {
+				continue
+			}
+			for _, p := range pl.peers {
+				c := l.conf
+				c.Address, c.Resolve = p.conf.Address, false
+				if l.conf.Service != "" { // the SRV records' ports and weights
+					c.Weight, c.Backup = p.conf.Weight, l.conf.Backup || p.conf.Backup
+				} else if ip, _, err := net.SplitHostPort(p.conf.Address); err == nil {
+					c.Address = net.JoinHostPort(ip, l.port) // the address, at the port now written
+				}
+				want = append(want, c)
+			}
+			break
+		}
+		confs = append(confs, want)
+	}
+	prev.mu.Unlock()
+	for i, l := range g.lines {
+		if len(confs[i]) > 0 {
+			g.apply(l, confs[i])
+		}
 	}
 }

@@ -138,7 +138,7 @@ func (g *Group) rebuild() {
 		}
 	}
 	g.peers, g.backup = peers, backup
-	g.single = len(g.peers) == 1 && len(g.backup) == 0 && g.res == nil
+	g.single = len(g.peers) == 1 && len(g.backup) == 0
 	g.total = 0
 	for _, p := range g.peers {
 		g.total += p.conf.Weight
@@ -332,11 +332,11 @@ func (g *Group) setHealthy(p *Peer, healthy bool) bool {
 // It reports whether p just became temporarily disabled, so the caller can log
 // nginx's "upstream server temporarily disabled" warning.
 func (g *Group) Failed(p *Peer) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.single {
 		return false
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	now := g.clock()
 	p.fails++
 	p.acc, p.checked = now, now
@@ -354,11 +354,8 @@ func (g *Group) Failed(p *Peer) bool {
 // its last failure had been checked (nginx: accessed < checked), so a success
 // inside fail_timeout does not wipe a failure that is still being counted.
 func (g *Group) Succeeded(p *Peer) {
-	if g.single {
-		return
-	}
 	g.mu.Lock()
-	if p.acc.Before(p.checked) {
+	if !g.single && p.acc.Before(p.checked) {
 		p.fails = 0
 	}
 	g.mu.Unlock()
