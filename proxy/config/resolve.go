@@ -342,7 +342,9 @@ func resolveUpstream(name string, u *rawUpstream, key string, http *resolverDire
 		}
 	}
 	u.resolverDirectives.inherit(http)
-	up.Resolver = u.resolverDirectives.resolve(p)
+	if r := u.resolverDirectives.resolve(p); slices.ContainsFunc(up.Servers, func(s UpstreamServer) bool { return s.Resolve }) {
+		up.Resolver = r // only what uses it: an unchanged group survives a reload (site.go)
+	}
 	for i, s := range up.Servers {
 		if !s.Resolve {
 			continue

@@ -238,3 +238,34 @@ func TestBalancingMethodBackup(t *testing.T) {
 	mustLoad(t, strings.Replace(withUpstream("least_conn: on"), "servers: [{address: 127.0.0.1:9001}]",
 		"servers: [{address: 127.0.0.1:9001}, {address: 127.0.0.1:9002, backup: on}]", 1))
 }
+
+// resolve and service= (nginx 1.27.3) with their checks: a zone and a
+// resolver (the upstream's own, else http's), service= only with resolve and
+// a name without a port; an IP address is never resolved.
+func TestUpstreamResolve(t *testing.T) {
+	srv := func(s string) string {
+		return strings.Replace(base, "servers: [{address: 127.0.0.1:9001}]", "servers: ["+s+"]", 1)
+	}
+	c := mustLoad(t, strings.Replace(withUpstream("zone: [z, 1m]", "resolver: [127.0.0.1:5353, valid=5s]", "resolver_timeout: 2s"),
+		"servers: [{address: 127.0.0.1:9001}]", "servers: [{address: app.test:8080, resolve: on}, {address: 10.0.0.1, resolve: on}, {address: svc.test, resolve: on, service: http}]", 1))
+	u := c.Upstreams["app"]
+	if u.Zone != "z" || len(u.Resolver.Servers) != 1 || u.Resolver.Valid != 5*time.Second || u.Resolver.Timeout != 2*time.Second {
+		t.Fatalf("zone %q, resolver %+v", u.Zone, u.Resolver)
+	}
+	if s := u.Servers; !s[0].Resolve || s[1].Resolve || !s[2].Resolve || s[2].Service != "http" || s[2].Address != "svc.test:80" {
+		t.Fatalf("servers %+v", s)
+	}
+	// http's resolver serves an upstream without its own
+	c = mustLoad(t, strings.Replace(srv("{address: app.test:8080, resolve: on}"), "    app:\n", "    app:\n      zone: [z]\n", 1)+"  resolver: [127.0.0.1]\n")
+	if r := c.Upstreams["app"].Resolver; len(r.Servers) != 1 || r.Timeout != 30*time.Second {
+		t.Fatalf("inherited resolver %+v", r)
+	}
+	_, err := load(t, srv("{address: app.test:8080, resolve: on}")+"  resolver: [127.0.0.1]\n")
+	wantError(t, err, app+".servers[0].resolve", 4, `resolving names at run time requires upstream "app" to be in shared memory`)
+	_, err = load(t, strings.Replace(srv("{address: app.test:8080, resolve: on}"), "    app:\n", "    app:\n      zone: [z]\n", 1))
+	wantError(t, err, app+".servers[0].resolve", 5, `no resolver defined to resolve names at run time in upstream "app"`)
+	_, err = load(t, srv("{address: svc.test, service: http}"))
+	wantError(t, err, app+".servers[0].service", 4, `service upstream "svc.test" requires "resolve" parameter`)
+	_, err = load(t, strings.Replace(srv("{address: 'svc.test:80', resolve: on, service: http}"), "    app:\n", "    app:\n      zone: [z]\n", 1)+"  resolver: [127.0.0.1]\n")
+	wantError(t, err, app+".servers[0].service", 5, `service upstream "svc.test:80" may not have port`)
+}

@@ -330,6 +330,21 @@ location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass ht
 			},
 		},
 		{
+			name: "servers with resolve and service= (nginx 1.27.3), with zone and the upstream's resolver",
+			in: `http {
+  upstream app {
+    zone app 64k;
+    resolver 127.0.0.53 valid=5s;
+    resolver_timeout 2s;
+    server app.internal:8080 resolve max_fails=0;
+    server app.internal service=http resolve;
+  }
+  server { listen 80; location / { proxy_pass http://app; } }
+}`,
+			yaml: []string{"zone: [app, 64k]", "resolver: [127.0.0.53, valid=5s]", "resolver_timeout: 2s",
+				"{address: 'app.internal:8080', resolve: on, max_fails: 0}", "{address: app.internal, service: http, resolve: on}"},
+		},
+		{
 			name: "proxy_pass, fastcgi_pass, uwsgi_pass and grpc_pass with variables, and the resolver",
 			in: `http {
   resolver 127.0.0.53 [::1]:5353 valid=30s ipv6=off;
