@@ -57,6 +57,7 @@ func (x *exchange) respond() bool {
 		}
 		out.AddBytesKV(k, v)
 	}
+	x.setStickyCookie(out, x.cur) // sticky cookie (sticky.go)
 	x.pageHeaders()
 	x.addHeaders(shown)                               // add_header, expires (headers.go)
 	gunzip := x.gunzipFor()                           // gunzip (gunzip.go)

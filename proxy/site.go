@@ -45,6 +45,8 @@ type site struct {
 	// distinct resolver directive, and the upstreams' hash keys by name.
 	resolvers map[string]*resolver.Resolver
 	hashKeys  map[string]*vars.Value
+
+	sticky map[string]*stickyCookie // the groups' sticky cookies by name (sticky.go)
 }
 
 // vhost is one server block.
@@ -158,6 +160,9 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 				return nil, fmt.Errorf("upstream %s: hash: %w", name, err)
 			}
 		}
+	}
+	if err := s.stickyCookies(cfg); err != nil {
+		return nil, err
 	}
 	if err := s.limitZones(cfg, prev); err != nil {
 		return nil, err
@@ -296,6 +301,9 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 			return nil, fmt.Errorf("upstream %s: hash: %w", loc.group.Name(), err)
 		}
 		loc.hashKey = v
+	}
+	if loc.group != nil && loc.group.Conf().Sticky != nil {
+		loc.hashKey = s.hashKeys[loc.group.Name()] // $cookie_NAME (sticky.go)
 	}
 	if lc.ProxyPass.Scheme == "https" && loc.group != nil {
 		loc.tls = loc.group.TLSFor(&lc.ProxySSL)

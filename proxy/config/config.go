@@ -147,6 +147,8 @@ type Upstream struct {
 	// Resolver is the resolver the servers with Resolve ask: the upstream
 	// block's own resolver and resolver_timeout, else http's.
 	Resolver Resolver
+	// Sticky is sticky cookie (NGINX Plus); nil without (sticky.go).
+	Sticky *Sticky
 }
 
 // HealthCheck is an upstream's health_check block: spillway connects to
@@ -208,6 +210,9 @@ type UpstreamServer struct {
 	// NAME.HOST when NAME has a dot (nginx's rule); the records of the
 	// best priority are primary servers, the others backup.
 	Service string
+	// Route is route= (NGINX Plus, with sticky): the value of the sticky
+	// cookie that names this server instead of its address's MD5.
+	Route string
 }
 
 // Server is one http.servers[] entry (nginx's server block), resolved.

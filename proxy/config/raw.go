@@ -156,6 +156,7 @@ type rawUpstream struct {
 	// Zone is zone NAME [SIZE]: the shared memory newer nginx needs for
 	// servers with resolve; spillway's state is one process's already.
 	Zone               *opt[words]              `mapstructure:"zone"`
+	Sticky             *opt[words]              `mapstructure:"sticky"` // sticky cookie NAME ... (sticky.go)
 	resolverDirectives `mapstructure:",squash"` // resolver, resolver_timeout for resolve servers (resolver.go)
 }
 
@@ -183,6 +184,7 @@ type rawUpstreamServer struct {
 	Down        *opt[bool]          `mapstructure:"down"`
 	Resolve     *opt[bool]          `mapstructure:"resolve"` // re-resolve the name at its TTL (nginx 1.27.3)
 	Service     *opt[string]        `mapstructure:"service"` // SRV records: _service._tcp.NAME (needs resolve)
+	Route       *opt[string]        `mapstructure:"route"`   // the sticky cookie's value for this server (NGINX Plus)
 }
 
 // serverDirectives may be written in http and in a server; they resolve

@@ -332,6 +332,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, http *resolverDire
 			p.add(s.Weight.at(), `invalid parameter "weight=%d": the weight must be 1 or more`, us.Weight)
 		}
 		resolveServerResolve(up, &us, &s, p)
+		us.Route = s.Route.or("")
 		up.Servers = append(up.Servers, us)
 	}
 	if u.Zone.set() {
@@ -341,6 +342,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, http *resolverDire
 			up.Zone = z[0]
 		}
 	}
+	resolveSticky(up, u, p)
 	u.resolverDirectives.inherit(http)
 	if r := u.resolverDirectives.resolve(p); slices.ContainsFunc(up.Servers, func(s UpstreamServer) bool { return s.Resolve }) {
 		up.Resolver = r // only what uses it: an unchanged group survives a reload (site.go)

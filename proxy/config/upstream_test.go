@@ -269,3 +269,28 @@ func TestUpstreamResolve(t *testing.T) {
 	_, err = load(t, strings.Replace(srv("{address: 'svc.test:80', resolve: on, service: http}"), "    app:\n", "    app:\n      zone: [z]\n", 1)+"  resolver: [127.0.0.1]\n")
 	wantError(t, err, app+".servers[0].service", 5, `service upstream "svc.test:80" may not have port`)
 }
+
+// sticky cookie (NGINX Plus) and its parameters; route and learn, and hash
+// with sticky, are refused rather than ignored.
+func TestUpstreamSticky(t *testing.T) {
+	u := mustLoad(t, withUpstream("sticky: [cookie, srv, expires=1h3m, domain=$host, path=/, samesite=lax, secure, httponly]")).Upstreams["app"]
+	want := Sticky{Cookie: "srv", Expires: time.Hour + 3*time.Minute, Domain: "$host", Path: "/", SameSite: "lax", Secure: true, HTTPOnly: true}
+	if u.Sticky == nil || *u.Sticky != want {
+		t.Fatalf("sticky %+v", u.Sticky)
+	}
+	if u := mustLoad(t, withUpstream("sticky: cookie srv expires=max")).Upstreams["app"]; u.Sticky.Expires != MaxExpires {
+		t.Fatalf("expires=max: %v", u.Sticky.Expires)
+	}
+	for line, msg := range map[string]string{
+		"sticky: cookie":                   `invalid number of arguments in "sticky" directive`,
+		"sticky: cookie srv samesite=rare": `invalid parameter "samesite=rare"`,
+		"sticky: cookie srv expires=soon":  `invalid parameter "expires=soon"`,
+		"sticky: route $cookie_route":      `"sticky route" is not implemented (only "sticky cookie" is)`,
+		"sticky: learn create=$a":          `"sticky learn" is not implemented (only "sticky cookie" is)`,
+	} {
+		_, err := load(t, withUpstream(line))
+		wantError(t, err, app+".sticky", 4, msg)
+	}
+	_, err := load(t, withUpstream("hash: $uri", "sticky: cookie srv"))
+	wantError(t, err, app+".sticky", 5, `"sticky" with "hash" is not implemented: the cookie takes the place of the hash key`)
+}

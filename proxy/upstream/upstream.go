@@ -36,6 +36,8 @@ type Group struct {
 	lines []*line
 	res   *resolver.Resolver // the resolver of servers with resolve; nil without any
 
+	routes int // servers with route= (sticky.go)
+
 	tlsMu    sync.Mutex
 	tls      map[upstreamTLSKey]*TLS // https:// settings in use with this group (upstream_tls.go)
 	tlsCheck *TLS                    // the first of them: what an active health check uses
@@ -48,8 +50,9 @@ type Peer struct {
 	conf   config.UpstreamServer
 	group  *Group
 	idle   IdleCache
-	weight int // effective weight (nginx's effective_weight)
-	cur    int // smooth weighted round-robin state (nginx's current_weight)
+	weight int    // effective weight (nginx's effective_weight)
+	sticky string // the sticky cookie's value that names it; "" without sticky
+	cur    int    // smooth weighted round-robin state (nginx's current_weight)
 
 	fails   int
 	checked time.Time // last time a failure was counted or a disabled peer was probed
@@ -99,6 +102,9 @@ func NewResolved(name string, addrs []string, now func() time.Time) *Group {
 func newGroupOf(name string, conf *config.Upstream, now func() time.Time) *Group {
 	g := &Group{name: name, conf: conf, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
 	for _, s := range conf.Servers {
+		if s.Route != "" {
+			g.routes++
+		}
 		l := &line{conf: s}
 		if s.Resolve {
 			l.host, l.port, _ = net.SplitHostPort(s.Address)
@@ -119,6 +125,9 @@ func newGroupOf(name string, conf *config.Upstream, now func() time.Time) *Group
 func (g *Group) newPeer(s config.UpstreamServer) *Peer {
 	c := g.conf
 	p := &Peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
+	if c.Sticky != nil {
+		p.sticky = stickyID(s.Route, s.Address)
+	}
 	p.idle.init(s.Address, c.Keepalive, c.KeepaliveTimeout, c.KeepaliveRequests, c.KeepaliveLearn)
 	return p
 }
@@ -194,6 +203,11 @@ func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 		return p
 	}
 	now := g.clock()
+	if b != nil && g.conf.Sticky != nil {
+		if p := g.pickSticky(b, tried, now); p != nil {
+			return p
+		}
+	}
 	if b != nil && len(g.peers) > 0 {
 		var p *Peer
 		switch g.method {

@@ -3,6 +3,7 @@ package nginxconf
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -205,7 +206,7 @@ func init() {
 	add("upstream", "zone", zoneDirective)
 	add("upstream", "resolver", resolverDirective)         // nginx 1.27.3: for servers with resolve
 	add("upstream", "resolver_timeout", single(timeValue)) // likewise
-	add("upstream", "sticky", notInNginx)
+	add("upstream", "sticky", stickyDirective)
 	add("upstream", "least_time", notInNginx)
 }
 
@@ -1219,9 +1220,12 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			bad, val = hasVal, "on"
 		case "service":
 			bad = !hasVal
-		case "route", "drain":
-			// NGINX Plus's, with sticky: ignoring them would lose session
-			// affinity, so the file is refused as nginx 1.22 does.
+		case "route":
+			bad = !hasVal || val == "" // the sticky cookie's value for the server
+		case "drain":
+			// NGINX Plus's, with sticky: ignoring it would send new
+			// sessions to a draining server, so the file is refused as
+			// nginx 1.22 does.
 			bad = true
 		default:
 			bad = true
@@ -1245,6 +1249,30 @@ func zoneDirective(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	addWords(lv, d.Name, d.Args)
+	return nil
+}
+
+// stickyDirective converts NGINX Plus's "sticky cookie NAME [...]" to
+// sticky's words, checked by config (sticky.go). "sticky route" and
+// "sticky learn" are not implemented: they refuse the file with nginx
+// 1.22's own emerg, as notInNginx.
+func stickyDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) == 0 || d.Args[0] != "cookie" {
+		return notInNginx(c, lv, d)
+	}
+	if len(d.Args) < 2 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	args := slices.Clone(d.Args)
+	for i, a := range args {
+		if strings.HasPrefix(a, "expires=") {
+			args[i] = strings.ReplaceAll(a, " ", "") // "expires=1h 3m": one word
+		}
+	}
+	addWords(lv, d.Name, args)
 	return nil
 }
 
