@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -12,8 +13,9 @@ import (
 	"spillway/proxy/vars"
 )
 
-// sticky cookie (NGINX Plus; config.Sticky): the group picks the server
-// the request's cookie names (upstream/sticky.go), and every response
+// sticky cookie and sticky route (NGINX Plus; config.Sticky): the group
+// picks the server the request's cookie (or first non-empty route
+// variable) names (upstream/sticky.go), and with cookie every response
 // through the group sets the cookie to the server that answered.
 
 // stickyCookie is a group's sticky cookie, its variables compiled with the
@@ -25,8 +27,8 @@ type stickyCookie struct {
 }
 
 // stickyCookies compiles the sticky cookies of cfg's groups, and makes
-// $cookie_NAME each one's balancing key: the request's cookie reaches the
-// group as the Balance's Key.
+// $cookie_NAME (or sticky route's variables) each one's balancing key: the
+// request's cookie reaches the group as the Balance's Key.
 func (s *site) stickyCookies(cfg *config.Config) error {
 	for name, u := range cfg.Upstreams {
 		st := u.Sticky
@@ -35,8 +37,17 @@ func (s *site) stickyCookies(cfg *config.Config) error {
 		}
 		sc := &stickyCookie{conf: st}
 		var err error
-		if s.hashKeys[name], err = vars.Compile("$cookie_"+st.Cookie, s.maps); err != nil {
+		key := "$cookie_" + st.Cookie
+		if st.Cookie == "" {
+			// sticky route: the variables, split again by the group,
+			// which takes the first that is not empty
+			key = strings.Join(st.Route, upstream.RouteSep)
+		}
+		if s.hashKeys[name], err = vars.Compile(key, s.maps); err != nil {
 			return fmt.Errorf("upstream %s: sticky: %w", name, err)
+		}
+		if st.Cookie == "" {
+			continue // nothing to set in responses
 		}
 		if st.Domain != "" {
 			if sc.domain, err = vars.Compile(st.Domain, s.maps); err != nil {

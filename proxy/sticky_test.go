@@ -97,3 +97,72 @@ http:
 		}
 	}
 }
+
+// sticky route: the first non-empty of the variables names the server by
+// its route= (or its address's MD5); nothing is set in the response; a
+// backup server is reached by its route only once no primary can take the
+// request.
+func TestStickyRoute(t *testing.T) {
+	var addrs []string
+	for i := range 3 {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "backend_%d", i)
+		}))
+		t.Cleanup(s.Close)
+		addrs = append(addrs, strings.TrimPrefix(s.URL, "http://"))
+	}
+	r := newRig(t, "warn", `
+http:
+  upstreams:
+    app:
+      sticky: [route, $cookie_route, $arg_route]
+      servers: [{address: {U0}, route: a}, {address: {U1}, route: b}, {address: {U2}, route: c, backup: on}]
+    dead:
+      sticky: route $arg_route
+      servers: [{address: 127.0.0.1:9, max_fails: 0}, {address: {U2}, route: c, backup: on}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      access_log: off
+      locations:
+        - path: /
+          proxy_pass: http://app
+        - path: /dead
+          proxy_pass: http://dead
+`, addrs...)
+	get := func(path, cookie string) (string, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+r.addr+path, nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", "route="+cookie)
+		}
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b), resp.Header.Get("Set-Cookie")
+	}
+	for range 3 {
+		if body, sc := get("/?route=a", "b"); body != "backend_1" || sc != "" {
+			t.Fatalf("cookie b before arg a: %q, Set-Cookie %q", body, sc)
+		}
+		if body, _ := get("/?route=a", ""); body != "backend_0" {
+			t.Fatalf("arg a: %q", body)
+		}
+	}
+	// the backup's route while the primaries are up: round-robin
+	seen := map[string]bool{}
+	for range 4 {
+		body, _ := get("/?route=c", "")
+		seen[body] = true
+	}
+	if len(seen) != 2 || !seen["backend_0"] || !seen["backend_1"] {
+		t.Fatalf("route c with primaries up went to %v", seen)
+	}
+	// no primary left: the backup by its route
+	if body, _ := get("/dead?route=c", ""); body != "backend_2" {
+		t.Fatalf("route c with the primary down: %q", body)
+	}
+}

@@ -22,15 +22,21 @@ type Sticky struct {
 	SameSite string // samesite=: strict, lax, none or a variable; "" for none
 	Secure   bool
 	HTTPOnly bool
+
+	// Route is "sticky route $VAR ..." instead of a cookie (Cookie is ""):
+	// the first of the variables that is not empty names the server
+	// (its route=, else the MD5 of its address); nothing is set in the
+	// response.
+	Route []string
 }
 
 // MaxExpires is "expires=max".
 const MaxExpires = time.Duration(-1)
 
 // resolveSticky reads the upstream's sticky words with nginx Plus's checks.
-// Only the cookie method is implemented: "sticky route" and "sticky learn"
-// are refused rather than ignored, since ignoring them would send a
-// session elsewhere than nginx Plus does.
+// The cookie and route methods are implemented: "sticky learn" is refused
+// rather than ignored, since ignoring it would send a session elsewhere
+// than nginx Plus does.
 func resolveSticky(up *Upstream, u *rawUpstream, p *problems) {
 	if !u.Sticky.set() {
 		return
@@ -40,9 +46,25 @@ func resolveSticky(up *Upstream, u *rawUpstream, p *problems) {
 		p.add(at, `invalid number of arguments in "sticky" directive`)
 		return
 	}
+	if w[0] == "route" {
+		if len(w) < 2 {
+			p.add(at, `invalid number of arguments in "sticky" directive`)
+			return
+		}
+		for _, v := range w[1:] {
+			if len(v) < 2 || v[0] != '$' {
+				p.add(at, `invalid variable name "%s"`, v)
+			}
+		}
+		up.Sticky = &Sticky{Route: w[1:]}
+		if up.Hash != "" {
+			p.add(at, `"sticky" with "hash" is not implemented: the route takes the place of the hash key`)
+		}
+		return
+	}
 	if w[0] != "cookie" {
-		if w[0] == "route" || w[0] == "learn" {
-			p.add(at, `"sticky %s" is not implemented (only "sticky cookie" is)`, w[0])
+		if w[0] == "learn" {
+			p.add(at, `"sticky %s" is not implemented (only "sticky cookie" and "sticky route" are)`, w[0])
 		} else {
 			p.add(at, `invalid sticky method "%s"`, w[0])
 		}

@@ -275,18 +275,21 @@ func TestUpstreamResolve(t *testing.T) {
 func TestUpstreamSticky(t *testing.T) {
 	u := mustLoad(t, withUpstream("sticky: [cookie, srv, expires=1h3m, domain=$host, path=/, samesite=lax, secure, httponly]")).Upstreams["app"]
 	want := Sticky{Cookie: "srv", Expires: time.Hour + 3*time.Minute, Domain: "$host", Path: "/", SameSite: "lax", Secure: true, HTTPOnly: true}
-	if u.Sticky == nil || *u.Sticky != want {
+	if u.Sticky == nil || !reflect.DeepEqual(*u.Sticky, want) {
 		t.Fatalf("sticky %+v", u.Sticky)
 	}
 	if u := mustLoad(t, withUpstream("sticky: cookie srv expires=max")).Upstreams["app"]; u.Sticky.Expires != MaxExpires {
 		t.Fatalf("expires=max: %v", u.Sticky.Expires)
 	}
+	if u := mustLoad(t, withUpstream("sticky: route $cookie_route $arg_route")).Upstreams["app"]; u.Sticky.Cookie != "" || strings.Join(u.Sticky.Route, " ") != "$cookie_route $arg_route" {
+		t.Fatalf("sticky route: %+v", u.Sticky)
+	}
 	for line, msg := range map[string]string{
 		"sticky: cookie":                   `invalid number of arguments in "sticky" directive`,
 		"sticky: cookie srv samesite=rare": `invalid parameter "samesite=rare"`,
 		"sticky: cookie srv expires=soon":  `invalid parameter "expires=soon"`,
-		"sticky: route $cookie_route":      `"sticky route" is not implemented (only "sticky cookie" is)`,
-		"sticky: learn create=$a":          `"sticky learn" is not implemented (only "sticky cookie" is)`,
+		"sticky: route cookie_route":       `invalid variable name "cookie_route"`,
+		"sticky: learn create=$a":          `"sticky learn" is not implemented (only "sticky cookie" and "sticky route" are)`,
 	} {
 		_, err := load(t, withUpstream(line))
 		wantError(t, err, app+".sticky", 4, msg)

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"time"
@@ -24,20 +25,51 @@ func stickyID(route, addr string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// RouteSep separates sticky route's variables in the Balance's Key: the
+// key is compiled from "$a" + RouteSep + "$b" ..., and the first non-empty
+// part is the route.
+const RouteSep = "\x00"
+
+// stickyKey is the route a Balance's Key carries: the first non-empty
+// part between RouteSep.
+func stickyKey(k []byte) []byte {
+	for len(k) > 0 {
+		part, rest, _ := bytes.Cut(k, []byte(RouteSep))
+		if len(part) > 0 {
+			return part
+		}
+		k = rest
+	}
+	return nil
+}
+
 // StickyID is the value of the sticky cookie that names p.
 func (p *Peer) StickyID() string { return p.sticky }
 
 // pickSticky is the server the request's cookie names, if it can take the
-// request; nil otherwise (the method chooses). The caller holds g.mu.
+// request; nil otherwise (the method chooses). A backup server is named
+// only once no primary can take the request, as nginx Plus does. The
+// caller holds g.mu.
 func (g *Group) pickSticky(b *Balance, tried []*Peer, now time.Time) *Peer {
-	if len(b.Key) == 0 || len(b.Key) > 2*md5.Size && g.routes == 0 {
+	key := stickyKey(b.Key)
+	if len(key) == 0 || len(key) > 2*md5.Size && g.routes == 0 {
 		return nil
 	}
-	for _, list := range [][]*Peer{g.peers, g.backup} {
-		for _, p := range list {
-			if p.sticky == string(b.Key) && p.usable(tried, now) {
+	alive := false
+	for _, p := range g.peers {
+		if p.usable(tried, now) {
+			if p.sticky == string(key) {
 				return picked(p, now)
 			}
+			alive = true
+		}
+	}
+	if alive {
+		return nil // a backup server is not reached by id while a primary can be
+	}
+	for _, p := range g.backup {
+		if p.sticky == string(key) && p.usable(tried, now) {
+			return picked(p, now)
 		}
 	}
 	return nil

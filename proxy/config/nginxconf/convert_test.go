@@ -671,7 +671,6 @@ func TestConvertErrors(t *testing.T) {
 		{"http {\n upstream u { zone z 1m; server example.net service resolve; }\n}", `invalid parameter "service" in x.conf:2`},
 		{"http {\n upstream u { server 10.0.0.1 route=; }\n}", `invalid parameter "route=" in x.conf:2`},
 		{"http {\n upstream u { server 10.0.0.1 drain; }\n}", `invalid parameter "drain" in x.conf:2`},
-		{"http {\n upstream u { server 10.0.0.1; sticky route $route_cookie; }\n}", `unknown directive "sticky" in x.conf:2`},
 		{"http {\n upstream u { server 10.0.0.1; sticky learn create=$upstream_cookie_s lookup=$cookie_s zone=z:1m; }\n}", `unknown directive "sticky" in x.conf:2`},
 		{"http {\n upstream u { least_time header; server 10.0.0.1; }\n}", `unknown directive "least_time" in x.conf:2`},
 		{conf("listen 80; proxy_redirect default; location / { proxy_pass http://a:1; }"), `"proxy_redirect default" should be placed after the "proxy_pass" directive in x.conf:4`},

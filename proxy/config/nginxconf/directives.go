@@ -1233,7 +1233,11 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 		if bad {
 			return errAt(d, "invalid parameter \"%s\"", p)
 		}
-		m.set(name, str(val))
+		v := str(val)
+		if name == "route" || name == "service" {
+			v.Tag = "!!str" // route=0 is a name, not a number
+		}
+		m.set(name, v)
 	}
 	lv.up.servers.Content = append(lv.up.servers.Content, m.n)
 	return nil
@@ -1252,12 +1256,12 @@ func zoneDirective(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// stickyDirective converts NGINX Plus's "sticky cookie NAME [...]" to
-// sticky's words, checked by config (sticky.go). "sticky route" and
-// "sticky learn" are not implemented: they refuse the file with nginx
-// 1.22's own emerg, as notInNginx.
+// stickyDirective converts NGINX Plus's "sticky cookie NAME [...]" and
+// "sticky route $VAR ..." to sticky's words, checked by config
+// (sticky.go). "sticky learn" is not implemented: it refuses the file with
+// nginx 1.22's own emerg, as notInNginx.
 func stickyDirective(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) == 0 || d.Args[0] != "cookie" {
+	if len(d.Args) == 0 || d.Args[0] != "cookie" && d.Args[0] != "route" {
 		return notInNginx(c, lv, d)
 	}
 	if len(d.Args) < 2 {
