@@ -260,6 +260,9 @@ func (x *exchange) release(a *upstream.Attempt, complete bool) {
 	}
 	uc := a.Conn
 	a.Conn = nil
+	if complete {
+		x.learnSticky(uc.Peer(), false) // sticky learn without header: the whole response came (sticky.go)
+	}
 	if complete && x.reusable() {
 		if x.loc.fcgi == nil {
 			uc.Peer().Idle().Hint(x.uresp.Header.Peek("Keep-Alive"), idleLog{x.p}) // Keep-Alive: timeout=N

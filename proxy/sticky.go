@@ -24,6 +24,7 @@ type stickyCookie struct {
 	conf     *config.Sticky
 	domain   *vars.Value // nil without domain=
 	sameSite *vars.Value // nil without samesite=
+	create   *vars.Value // sticky learn's create= variables, joined by upstream.RouteSep
 }
 
 // stickyCookies compiles the sticky cookies of cfg's groups, and makes
@@ -38,14 +39,24 @@ func (s *site) stickyCookies(cfg *config.Config) error {
 		sc := &stickyCookie{conf: st}
 		var err error
 		key := "$cookie_" + st.Cookie
-		if st.Cookie == "" {
-			// sticky route: the variables, split again by the group,
-			// which takes the first that is not empty
-			key = strings.Join(st.Route, upstream.RouteSep)
+		switch {
+		case st.Learn != nil:
+			// the lookup= variables, split again by the group, which
+			// takes the first that is not empty
+			key = strings.Join(st.Learn.Lookup, upstream.RouteSep)
+			if sc.create, err = vars.Compile(strings.Join(st.Learn.Create, upstream.RouteSep), s.maps); err != nil {
+				return fmt.Errorf("upstream %s: sticky learn create=: %w", name, err)
+			}
+		case st.Cookie == "":
+			key = strings.Join(st.Route, upstream.RouteSep) // sticky route, likewise
 		}
 		if s.hashKeys[name], err = vars.Compile(key, s.maps); err != nil {
 			return fmt.Errorf("upstream %s: sticky: %w", name, err)
 		}
+		if s.sticky == nil {
+			s.sticky = map[string]*stickyCookie{}
+		}
+		s.sticky[name] = sc
 		if st.Cookie == "" {
 			continue // nothing to set in responses
 		}
@@ -59,10 +70,6 @@ func (s *site) stickyCookies(cfg *config.Config) error {
 				return fmt.Errorf("upstream %s: sticky samesite=: %w", name, err)
 			}
 		}
-		if s.sticky == nil {
-			s.sticky = map[string]*stickyCookie{}
-		}
-		s.sticky[name] = sc
 	}
 	return nil
 }
@@ -85,7 +92,16 @@ func (x *exchange) setStickyCookie(out *fasthttp.ResponseHeader, a *upstream.Att
 	if sc == nil || g.Literal() {
 		return
 	}
+	if sc.create != nil {
+		if st := sc.conf.Learn; st.Header {
+			x.learnSticky(a.Conn.Peer(), true)
+		}
+		return
+	}
 	st := sc.conf
+	if st.Cookie == "" {
+		return
+	}
 	b := make([]byte, 0, 128)
 	b = append(b, st.Cookie...)
 	b = append(b, '=')
@@ -123,4 +139,20 @@ func (x *exchange) setStickyCookie(out *fasthttp.ResponseHeader, a *upstream.Att
 		b = append(b, "; httponly"...)
 	}
 	out.AddBytesV("Set-Cookie", b)
+}
+
+// learnSticky is sticky learn's create=: the session the response names
+// (the first non-empty create= variable) is bound to the server p that
+// answered. With header it is called when the response's head arrives,
+// else when its body has been read whole (release).
+func (x *exchange) learnSticky(p *upstream.Peer, header bool) {
+	g := x.loc.group
+	if g == nil || p == nil || x.site == nil {
+		return
+	}
+	sc := x.site.sticky[g.Name()]
+	if sc == nil || sc.create == nil || sc.conf.Learn.Header != header {
+		return
+	}
+	g.Learn(upstream.StickyKey(sc.create.Append(nil, x)), p)
 }

@@ -166,3 +166,82 @@ http:
 		t.Fatalf("route c with the primary down: %q", body)
 	}
 }
+
+// sticky learn: a session the upstream creates (its Set-Cookie, read as
+// $upstream_cookie_sid) binds the client's later requests (their cookie,
+// $cookie_sid) to the server that created it; an unknown session is
+// balanced. drain: a draining server takes only requests bound to it.
+func TestStickyLearnAndDrain(t *testing.T) {
+	var addrs []string
+	for i := range 3 {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/keep" {
+				w.Header().Set("Set-Cookie", fmt.Sprintf("sid=s%d", i))
+			}
+			fmt.Fprintf(w, "backend_%d", i)
+		}))
+		t.Cleanup(s.Close)
+		addrs = append(addrs, strings.TrimPrefix(s.URL, "http://"))
+	}
+	r := newRig(t, "warn", `
+http:
+  upstreams:
+    app:
+      sticky: [learn, create=$upstream_cookie_sid, lookup=$cookie_sid, zone=sessions:1m, timeout=1h]
+      servers: [{address: {U0}}, {address: {U1}}, {address: {U2}, drain: on}]
+    routed:
+      sticky: route $arg_r
+      servers: [{address: {U0}, route: a}, {address: {U2}, route: c, drain: on}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      access_log: off
+      locations:
+        - path: /
+          proxy_pass: http://app
+        - path: /routed/
+          proxy_pass: http://routed/keep
+`, addrs...)
+	get := func(path, sid string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+r.addr+path, nil)
+		if sid != "" {
+			req.Header.Set("Cookie", "sid="+sid)
+		}
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	// unknown sessions: round-robin over the servers not draining
+	for i := range 4 {
+		if body := get("/keep", "nobody"); body != fmt.Sprintf("backend_%d", i%2) {
+			t.Fatalf("request %d without a session: %q", i, body)
+		}
+	}
+	// backend_1 creates s1: requests with it stay there
+	if body := get("/", ""); body != "backend_0" {
+		t.Fatalf("first: %q", body)
+	}
+	if body := get("/", ""); body != "backend_1" {
+		t.Fatalf("second: %q", body)
+	}
+	for range 3 {
+		if body := get("/keep", "s1"); body != "backend_1" {
+			t.Fatalf("session s1: %q", body)
+		}
+	}
+	// the draining server: never balanced to, but a request bound to it
+	// reaches it
+	for range 3 {
+		if body := get("/routed/", ""); body != "backend_0" {
+			t.Fatalf("unbound request: %q", body)
+		}
+		if body := get("/routed/?r=c", ""); body != "backend_2" {
+			t.Fatalf("request bound to the draining server: %q", body)
+		}
+	}
+}

@@ -210,6 +210,9 @@ type UpstreamServer struct {
 	// NAME.HOST when NAME has a dot (nginx's rule); the records of the
 	// best priority are primary servers, the others backup.
 	Service string
+	// Drain is drain (NGINX Plus): only requests a sticky method binds to
+	// the server reach it; the balancing methods skip it.
+	Drain bool
 	// Route is route= (NGINX Plus, with sticky): the value of the sticky
 	// cookie that names this server instead of its address's MD5.
 	Route string

@@ -184,6 +184,7 @@ type rawUpstreamServer struct {
 	Down        *opt[bool]          `mapstructure:"down"`
 	Resolve     *opt[bool]          `mapstructure:"resolve"` // re-resolve the name at its TTL (nginx 1.27.3)
 	Service     *opt[string]        `mapstructure:"service"` // SRV records: _service._tcp.NAME (needs resolve)
+	Drain       *opt[bool]          `mapstructure:"drain"`   // only requests bound to it by sticky (NGINX Plus)
 	Route       *opt[string]        `mapstructure:"route"`   // the sticky cookie's value for this server (NGINX Plus)
 }
 

@@ -333,6 +333,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, http *resolverDire
 		}
 		resolveServerResolve(up, &us, &s, p)
 		us.Route = s.Route.or("")
+		us.Drain = s.Drain.or(false)
 		up.Servers = append(up.Servers, us)
 	}
 	if u.Zone.set() {

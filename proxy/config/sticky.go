@@ -28,15 +28,83 @@ type Sticky struct {
 	// (its route=, else the MD5 of its address); nothing is set in the
 	// response.
 	Route []string
+
+	// Learn is "sticky learn" (Cookie "" and Route nil): sessions the
+	// group learns from the responses.
+	Learn *StickyLearn
+}
+
+// StickyLearn is NGINX Plus's "sticky learn create=$VAR lookup=$VAR
+// zone=NAME:SIZE [timeout=TIME] [header]": when a response comes through
+// the group, the first non-empty create= variable (usually the session
+// cookie the upstream sets, $upstream_cookie_NAME) becomes a session bound
+// to the server that answered; a request whose first non-empty lookup=
+// variable is a session goes to its server. A session not looked up for
+// Timeout is forgotten; the zone holds about SIZE/128 sessions (the
+// oldest are dropped first when it is full).
+type StickyLearn struct {
+	Create, Lookup []string
+	Zone           string
+	Size           int64
+	Timeout        time.Duration // default 10m
+	Header         bool          // header: sessions are created at the response's head (spillway always does)
+}
+
+// resolveStickyLearn reads sticky learn's parameters.
+func resolveStickyLearn(w []string, at string, p *problems) *StickyLearn {
+	l := &StickyLearn{Timeout: 10 * time.Minute}
+	for _, a := range w {
+		name, val, _ := strings.Cut(a, "=")
+		switch name {
+		case "create", "lookup":
+			if len(val) < 2 || val[0] != '$' {
+				p.add(at, `invalid variable name "%s"`, val)
+				continue
+			}
+			if name == "create" {
+				l.Create = append(l.Create, val)
+			} else {
+				l.Lookup = append(l.Lookup, val)
+			}
+		case "zone":
+			zn, zs, ok := strings.Cut(val, ":")
+			n, err := ParseSize(zs)
+			if !ok || zn == "" || err != nil || n < 1 {
+				p.add(at, `invalid zone size "%s"`, val)
+				continue
+			}
+			l.Zone, l.Size = zn, n
+		case "timeout":
+			d, err := ParseDuration(val)
+			if err != nil || d <= 0 {
+				p.add(at, `invalid timeout "%s"`, val)
+				continue
+			}
+			l.Timeout = d
+		case "header":
+			l.Header = true
+		case "sync":
+			// nginx Plus's zone_sync across instances: one process here
+		default:
+			p.add(at, `invalid parameter "%s"`, a)
+		}
+	}
+	switch {
+	case l.Zone == "":
+		p.add(at, `zone must be defined`)
+	case len(l.Create) == 0:
+		p.add(at, `create must be defined`)
+	case len(l.Lookup) == 0:
+		p.add(at, `lookup must be defined`)
+	}
+	return l
 }
 
 // MaxExpires is "expires=max".
 const MaxExpires = time.Duration(-1)
 
 // resolveSticky reads the upstream's sticky words with nginx Plus's checks.
-// The cookie and route methods are implemented: "sticky learn" is refused
-// rather than ignored, since ignoring it would send a session elsewhere
-// than nginx Plus does.
+// The cookie, route and learn methods are all implemented.
 func resolveSticky(up *Upstream, u *rawUpstream, p *problems) {
 	if !u.Sticky.set() {
 		return
@@ -62,12 +130,15 @@ func resolveSticky(up *Upstream, u *rawUpstream, p *problems) {
 		}
 		return
 	}
-	if w[0] != "cookie" {
-		if w[0] == "learn" {
-			p.add(at, `"sticky %s" is not implemented (only "sticky cookie" and "sticky route" are)`, w[0])
-		} else {
-			p.add(at, `invalid sticky method "%s"`, w[0])
+	if w[0] == "learn" {
+		up.Sticky = &Sticky{Learn: resolveStickyLearn(w[1:], at, p)}
+		if up.Hash != "" {
+			p.add(at, `"sticky" with "hash" is not implemented: the session takes the place of the hash key`)
 		}
+		return
+	}
+	if w[0] != "cookie" {
+		p.add(at, `invalid sticky method "%s"`, w[0])
 		return
 	}
 	if len(w) < 2 || w[1] == "" {

@@ -281,15 +281,20 @@ func TestUpstreamSticky(t *testing.T) {
 	if u := mustLoad(t, withUpstream("sticky: cookie srv expires=max")).Upstreams["app"]; u.Sticky.Expires != MaxExpires {
 		t.Fatalf("expires=max: %v", u.Sticky.Expires)
 	}
+	if u := mustLoad(t, withUpstream("sticky: learn create=$upstream_cookie_sid lookup=$cookie_sid zone=s:1m timeout=2 header")).Upstreams["app"]; u.Sticky.Learn == nil ||
+		!reflect.DeepEqual(*u.Sticky.Learn, StickyLearn{Create: []string{"$upstream_cookie_sid"}, Lookup: []string{"$cookie_sid"}, Zone: "s", Size: 1 << 20, Timeout: 2 * time.Second, Header: true}) {
+		t.Fatalf("sticky learn: %+v", u.Sticky.Learn)
+	}
 	if u := mustLoad(t, withUpstream("sticky: route $cookie_route $arg_route")).Upstreams["app"]; u.Sticky.Cookie != "" || strings.Join(u.Sticky.Route, " ") != "$cookie_route $arg_route" {
 		t.Fatalf("sticky route: %+v", u.Sticky)
 	}
 	for line, msg := range map[string]string{
-		"sticky: cookie":                   `invalid number of arguments in "sticky" directive`,
-		"sticky: cookie srv samesite=rare": `invalid parameter "samesite=rare"`,
-		"sticky: cookie srv expires=soon":  `invalid parameter "expires=soon"`,
-		"sticky: route cookie_route":       `invalid variable name "cookie_route"`,
-		"sticky: learn create=$a":          `"sticky learn" is not implemented (only "sticky cookie" and "sticky route" are)`,
+		"sticky: cookie":                    `invalid number of arguments in "sticky" directive`,
+		"sticky: cookie srv samesite=rare":  `invalid parameter "samesite=rare"`,
+		"sticky: cookie srv expires=soon":   `invalid parameter "expires=soon"`,
+		"sticky: route cookie_route":        `invalid variable name "cookie_route"`,
+		"sticky: learn create=$a":           `zone must be defined`,
+		"sticky: learn zone=z:1m lookup=$a": `create must be defined`,
 	} {
 		_, err := load(t, withUpstream(line))
 		wantError(t, err, app+".sticky", 4, msg)

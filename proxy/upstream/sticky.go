@@ -30,9 +30,9 @@ func stickyID(route, addr string) string {
 // part is the route.
 const RouteSep = "\x00"
 
-// stickyKey is the route a Balance's Key carries: the first non-empty
+// StickyKey is the route a Balance's Key carries: the first non-empty
 // part between RouteSep.
-func stickyKey(k []byte) []byte {
+func StickyKey(k []byte) []byte {
 	for len(k) > 0 {
 		part, rest, _ := bytes.Cut(k, []byte(RouteSep))
 		if len(part) > 0 {
@@ -43,6 +43,74 @@ func stickyKey(k []byte) []byte {
 	return nil
 }
 
+// session is one learned sticky session: the server it is bound to (its
+// sticky ID) and when it was last created or looked up.
+type session struct {
+	id   string
+	last time.Time
+}
+
+// sessions are a group's learned sticky sessions (sticky learn), bounded
+// by the zone's size. Guarded by the group's mu.
+type sessions struct {
+	m       map[string]*session
+	max     int
+	timeout time.Duration
+}
+
+// bytesPerSession is what a session costs in the zone: the zone holds
+// SIZE/bytesPerSession sessions.
+const bytesPerSession = 128
+
+// Learn binds the session key to p (sticky learn's create=): the request's
+// response came from p. A full zone first forgets expired sessions, then
+// the least recently used one.
+func (g *Group) Learn(key []byte, p *Peer) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ss := g.sessions
+	if ss == nil || len(key) == 0 || p == nil {
+		return
+	}
+	now := g.clock()
+	if s := ss.m[string(key)]; s != nil {
+		s.id, s.last = p.sticky, now
+		return
+	}
+	if len(ss.m) >= ss.max {
+		var oldest string
+		var at time.Time
+		for k, s := range ss.m {
+			if now.Sub(s.last) > ss.timeout {
+				delete(ss.m, k)
+				continue
+			}
+			if oldest == "" || s.last.Before(at) {
+				oldest, at = k, s.last
+			}
+		}
+		if len(ss.m) >= ss.max {
+			delete(ss.m, oldest)
+		}
+	}
+	ss.m[string(key)] = &session{id: p.sticky, last: now}
+}
+
+// lookup is the sticky ID of the session key (sticky learn's lookup=),
+// "" when there is none or it expired. The caller holds g.mu.
+func (ss *sessions) lookup(key []byte, now time.Time) []byte {
+	s := ss.m[string(key)]
+	if s == nil {
+		return nil
+	}
+	if now.Sub(s.last) > ss.timeout {
+		delete(ss.m, string(key))
+		return nil
+	}
+	s.last = now
+	return []byte(s.id)
+}
+
 // StickyID is the value of the sticky cookie that names p.
 func (p *Peer) StickyID() string { return p.sticky }
 
@@ -51,24 +119,27 @@ func (p *Peer) StickyID() string { return p.sticky }
 // only once no primary can take the request, as nginx Plus does. The
 // caller holds g.mu.
 func (g *Group) pickSticky(b *Balance, tried []*Peer, now time.Time) *Peer {
-	key := stickyKey(b.Key)
+	key := StickyKey(b.Key)
+	if g.sessions != nil && len(key) > 0 {
+		key = g.sessions.lookup(key, now)
+	}
 	if len(key) == 0 || len(key) > 2*md5.Size && g.routes == 0 {
 		return nil
 	}
 	alive := false
 	for _, p := range g.peers {
-		if p.usable(tried, now) {
+		if !p.skipBound(tried, now) {
 			if p.sticky == string(key) {
-				return picked(p, now)
+				return picked(p, now) // a draining server too
 			}
-			alive = true
+			alive = alive || !p.conf.Drain
 		}
 	}
 	if alive {
 		return nil // a backup server is not reached by id while a primary can be
 	}
 	for _, p := range g.backup {
-		if p.sticky == string(key) && p.usable(tried, now) {
+		if p.sticky == string(key) && !p.skipBound(tried, now) {
 			return picked(p, now)
 		}
 	}

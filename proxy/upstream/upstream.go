@@ -36,7 +36,8 @@ type Group struct {
 	lines []*line
 	res   *resolver.Resolver // the resolver of servers with resolve; nil without any
 
-	routes int // servers with route= (sticky.go)
+	routes   int       // servers with route= (sticky.go)
+	sessions *sessions // sticky learn's sessions; nil without (sticky.go)
 
 	tlsMu    sync.Mutex
 	tls      map[upstreamTLSKey]*TLS // https:// settings in use with this group (upstream_tls.go)
@@ -115,6 +116,9 @@ func newGroupOf(name string, conf *config.Upstream, now func() time.Time) *Group
 			l.peers = []*Peer{g.newPeer(s)}
 		}
 		g.lines = append(g.lines, l)
+	}
+	if st := conf.Sticky; st != nil && st.Learn != nil {
+		g.sessions = &sessions{m: map[string]*session{}, max: max(int(st.Learn.Size/bytesPerSession), 1), timeout: st.Learn.Timeout}
 	}
 	g.balanceInit()
 	g.rebuild()
@@ -234,10 +238,16 @@ func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 	return choose(g.backup, tried, now)
 }
 
-// skip reports whether p cannot take this request: down, actively
-// unhealthy, already tried, or within fail_timeout after max_fails failures.
-// The caller holds g.mu.
+// skip reports whether p cannot take this request: down, draining (only
+// sticky requests reach it), actively unhealthy, already tried, or within
+// fail_timeout after max_fails failures. The caller holds g.mu.
 func (p *Peer) skip(tried []*Peer, now time.Time) bool {
+	return p.conf.Drain || p.skipBound(tried, now)
+}
+
+// skipBound is skip for a request bound to p by a sticky method: a
+// draining server takes it.
+func (p *Peer) skipBound(tried []*Peer, now time.Time) bool {
 	if p.conf.Down || p.unhealthy || contains(tried, p) {
 		return true
 	}

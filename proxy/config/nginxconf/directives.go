@@ -1223,10 +1223,7 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 		case "route":
 			bad = !hasVal || val == "" // the sticky cookie's value for the server
 		case "drain":
-			// NGINX Plus's, with sticky: ignoring it would send new
-			// sessions to a draining server, so the file is refused as
-			// nginx 1.22 does.
-			bad = true
+			bad, val = hasVal, "on" // NGINX Plus's: only sticky requests reach it
 		default:
 			bad = true
 		}
@@ -1256,12 +1253,12 @@ func zoneDirective(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// stickyDirective converts NGINX Plus's "sticky cookie NAME [...]" and
-// "sticky route $VAR ..." to sticky's words, checked by config
-// (sticky.go). "sticky learn" is not implemented: it refuses the file with
-// nginx 1.22's own emerg, as notInNginx.
+// stickyDirective converts NGINX Plus's "sticky cookie NAME [...]",
+// "sticky route $VAR ..." and "sticky learn ..." to sticky's words, checked
+// by config (sticky.go); any other method refuses the file with nginx
+// 1.22's own emerg, as notInNginx.
 func stickyDirective(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) == 0 || d.Args[0] != "cookie" && d.Args[0] != "route" {
+	if len(d.Args) == 0 || d.Args[0] != "cookie" && d.Args[0] != "route" && d.Args[0] != "learn" {
 		return notInNginx(c, lv, d)
 	}
 	if len(d.Args) < 2 {
