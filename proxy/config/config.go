@@ -138,6 +138,11 @@ type Upstream struct {
 	// "random two [least_conn]": of two drawn, the one with fewer requests
 	// in flight relative to its weight.
 	Random, RandomTwo bool
+	// LeastTime is least_time (NGINX Plus): the least average response
+	// time per weight, ties by least_conn; the time to the response's
+	// head (LeastTimeHeader) or to its last byte; with LeastTimeInflight
+	// the requests in flight count too.
+	LeastTime, LeastTimeHeader, LeastTimeInflight bool
 	// HealthCheck is the health_check block: active checks of every server
 	// of the group. nil when the block is absent (passive health only).
 	HealthCheck *HealthCheck

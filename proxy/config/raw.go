@@ -148,9 +148,10 @@ type rawUpstream struct {
 	RetryBudgetMinPerSecond *opt[int]     `mapstructure:"retry_budget_min_per_second"`
 
 	LeastConn   *opt[bool]      `mapstructure:"least_conn"`
-	Hash        *opt[words]     `mapstructure:"hash"`    // "KEY [consistent]"
-	IPHash      *opt[bool]      `mapstructure:"ip_hash"` // on
-	Random      *opt[words]     `mapstructure:"random"`  // "on", "two" or "two least_conn"
+	Hash        *opt[words]     `mapstructure:"hash"`       // "KEY [consistent]"
+	IPHash      *opt[bool]      `mapstructure:"ip_hash"`    // on
+	Random      *opt[words]     `mapstructure:"random"`     // "on", "two" or "two least_conn"
+	LeastTime   *opt[words]     `mapstructure:"least_time"` // "header|last_byte [inflight]" (NGINX Plus)
 	HealthCheck *rawHealthCheck `mapstructure:"health_check"`
 
 	// Zone is zone NAME [SIZE]: the shared memory newer nginx needs for

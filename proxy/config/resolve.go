@@ -434,6 +434,21 @@ func resolveBalance(up *Upstream, u *rawUpstream, p *problems) {
 			p.add(u.Random.at(), `invalid parameter "%s"`, ws[len(ws)-1])
 		}
 	}
+	if u.LeastTime.set() {
+		set = append(set, u.LeastTime.at())
+		ws := u.LeastTime.v
+		up.LeastTime = true
+		switch {
+		case len(ws) == 0 || len(ws) > 2:
+			p.add(u.LeastTime.at(), `invalid number of arguments in "least_time" directive`)
+		case ws[0] != "header" && ws[0] != "last_byte":
+			p.add(u.LeastTime.at(), `invalid parameter "%s"`, ws[0])
+		case len(ws) == 2 && ws[1] != "inflight":
+			p.add(u.LeastTime.at(), `invalid parameter "%s"`, ws[1])
+		}
+		up.LeastTimeHeader = len(ws) > 0 && ws[0] == "header"
+		up.LeastTimeInflight = len(ws) == 2 && ws[1] == "inflight"
+	}
 	if len(set) > 1 {
 		slices.SortStableFunc(set, func(a, b string) int { return lineOf(p.doc, a) - lineOf(p.doc, b) })
 		p.add(set[1], `load balancing method redefined: %q and %q are both set`, lastKey(set[0]), lastKey(set[1]))

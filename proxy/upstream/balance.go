@@ -29,6 +29,7 @@ const (
 	ipHash
 	random
 	randomTwo // random two [least_conn]
+	leastTime // least_time header|last_byte [inflight] (leasttime.go)
 )
 
 // maxDraws is nginx's limit of draws (hp->tries > 20) before the method
@@ -73,6 +74,8 @@ func (g *Group) balanceInit() {
 		g.method = random
 	case c.LeastConn:
 		g.method = leastConn
+	case c.LeastTime:
+		g.method = leastTime
 	}
 }
 

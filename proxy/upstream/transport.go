@@ -61,12 +61,16 @@ type Conn struct {
 	// (Group.Acquire), given back once by unhold. Atomic because a fast
 	// stop closes connections from another goroutine.
 	held atomic.Bool
+	// answered: the attempt got its response's head (least_time
+	// last_byte counts only those; Attempt.Answered).
+	answered atomic.Bool
 }
 
 // unhold ends the in-flight count of the attempt using c, once: on close,
 // or when c goes back to the keepalive cache.
 func (c *Conn) unhold() {
 	if c.held.CompareAndSwap(true, false) {
+		c.peer.group.ltEnd(c.peer, c.opened, c.answered.Load()) // least_time (leasttime.go)
 		c.peer.group.done(c.peer)
 	}
 }
@@ -363,6 +367,7 @@ type OpenOptions struct {
 func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
 	*a = Attempt{Start: time.Now()}
 	pr.group.acquire(pr)
+	pr.group.ltStart(pr, a.Start)
 	if !o.Fresh {
 		a.Conn, a.Idle = pr.idle.get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
 		a.Reused = a.Conn != nil
@@ -376,6 +381,7 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 	if a.Conn == nil {
 		uc, err := t.dial(ctx(), pr, o.ConnectTimeout, o.HeaderBuffer, o.TLS)
 		if err != nil {
+			pr.group.ltEnd(pr, a.Start, false)
 			pr.group.done(pr)
 			return err
 		}
@@ -385,6 +391,7 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 	uc.held.Store(true)
 	uc.readTimeout, uc.sendTimeout = o.ReadTimeout, o.SendTimeout
 	uc.opened = a.Start
+	uc.answered.Store(false)
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	return nil
 }

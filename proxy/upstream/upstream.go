@@ -67,6 +67,11 @@ type Peer struct {
 	// least_conn: from the start of an attempt until its connection is
 	// closed or cached. Atomic, read without group.mu.
 	active atomic.Int64
+
+	// least_time (leasttime.go): the average response time in ns (0:
+	// none yet), and the start times (unix ns) of the attempts in flight
+	// summed, for inflight.
+	ltAvg, ltStarts atomic.Int64
 }
 
 // NewGroup builds the group of an upstream block, with its retry budget.
@@ -231,6 +236,9 @@ func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 	choose := g.pickFrom
 	if g.leastConn {
 		choose = g.pickLeastConn
+	}
+	if g.method == leastTime {
+		choose = g.pickLeastTime
 	}
 	if p := choose(g.peers, tried, now); p != nil {
 		return p

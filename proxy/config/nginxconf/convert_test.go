@@ -672,7 +672,7 @@ func TestConvertErrors(t *testing.T) {
 		{"http {\n upstream u { server 10.0.0.1 route=; }\n}", `invalid parameter "route=" in x.conf:2`},
 		{"http {\n upstream u { server 10.0.0.1 drain=on; }\n}", `invalid parameter "drain=on" in x.conf:2`},
 		{"http {\n upstream u { server 10.0.0.1; sticky balance; }\n}", `unknown directive "sticky" in x.conf:2`},
-		{"http {\n upstream u { least_time header; server 10.0.0.1; }\n}", `unknown directive "least_time" in x.conf:2`},
+		{"http {\n upstream u { least_time; server 10.0.0.1; }\n}", `invalid number of arguments in "least_time" directive in x.conf:2`},
 		{conf("listen 80; proxy_redirect default; location / { proxy_pass http://a:1; }"), `"proxy_redirect default" should be placed after the "proxy_pass" directive in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect nonsense; }"), `invalid parameter "nonsense" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect http://a/ /$nosuch/; }"), `unknown "nosuch" variable in x.conf:4`},

@@ -207,7 +207,7 @@ func init() {
 	add("upstream", "resolver", resolverDirective)         // nginx 1.27.3: for servers with resolve
 	add("upstream", "resolver_timeout", single(timeValue)) // likewise
 	add("upstream", "sticky", stickyDirective)
-	add("upstream", "least_time", notInNginx)
+	add("upstream", "least_time", leastTime)
 }
 
 // moduleHandlers convert the shared upstream-module directives by the kind
@@ -1210,7 +1210,7 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			bad = err != nil
 		case "backup", "down":
 			bad, val = hasVal, "on"
-			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" {
+			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" && lv.up.method != "least_time" {
 				return errAt(d, "balancing method does not support parameter \"backup\"")
 			}
 		case "max_conns", "slow_start":
@@ -1284,6 +1284,16 @@ func notInNginx(c *conv, lv *level, d *Directive) error {
 	return errAt(d, "unknown directive \"%s\"", d.Name)
 }
 
+// leastTime converts NGINX Plus's least_time header|last_byte [inflight],
+// a balancing method like the others, checked by config.
+func leastTime(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 || len(d.Args) > 2 {
+		return invalidArgs(d)
+	}
+	setMethod(lv, "least_time", strings.Join(d.Args, " "))
+	return nil
+}
+
 func leastConn(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 0 {
 		return invalidArgs(d)
@@ -1295,7 +1305,7 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 // setMethod sets the upstream's balancing method, replacing an earlier one
 // (nginx warns "load balancing method redefined" and keeps the last).
 func setMethod(lv *level, key, val string) {
-	for _, k := range []string{"least_conn", "hash", "ip_hash", "random"} {
+	for _, k := range []string{"least_conn", "hash", "ip_hash", "random", "least_time"} {
 		lv.m.del(k)
 	}
 	lv.m.set(key, str(val))
