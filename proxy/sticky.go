@@ -85,7 +85,7 @@ const maxCookieExpires = "Thu, 31-Dec-37 23:55:55 GMT"
 // is strict.
 func (x *exchange) setStickyCookie(out *fasthttp.ResponseHeader, a *upstream.Attempt) {
 	g := x.loc.group
-	if g == nil || a == nil || a.Conn == nil {
+	if g == nil || a == nil || a.Conn == nil || x.site == nil {
 		return
 	}
 	sc := x.site.sticky[g.Name()]
