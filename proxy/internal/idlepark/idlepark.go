@@ -60,8 +60,11 @@ func (e Event) String() string {
 	return "unknown"
 }
 
-// ErrClosed is Park's error after Close.
-var ErrClosed = errors.New("idlepark: poller closed")
+// Park's errors: after Close; for a connection parked already.
+var (
+	ErrClosed = errors.New("idlepark: poller closed")
+	ErrParked = errors.New("idlepark: connection parked already")
+)
 
 // Conn is what Park takes: a socket (*net.TCPConn, *net.UnixConn). The read
 // deadline is used by the fallback of systems other than Linux only, which
@@ -138,7 +141,9 @@ func newGoroutinePoller() *Poller { return &Poller{} }
 // goroutine started for it; after a true Cancel it never runs.
 //
 // The caller must not read from c, or close it, while it is parked: fn, or
-// a true Cancel, gives it back. c must have no bytes buffered above the
+// a true Cancel, gives it back (a connection closed while parked is not
+// seen by epoll: its callback runs, Readable, only when its fd is parked
+// again for another connection, or at its timeout). fn must not be nil. c must have no bytes buffered above the
 // socket (see the package doc). A connection may be parked again once it is
 // given back.
 func (p *Poller) Park(c Conn, timeout time.Duration, fn func(Event)) (*Parked, error) {
@@ -172,6 +177,16 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	if fd >= len(p.slots) {
 		p.slots = append(p.slots, make([]slot, fd+1-len(p.slots))...)
 	}
+	if old := p.slots[fd].pk; old != nil {
+		// fd is parked: the same connection parked twice, or the fd of a
+		// connection its owner closed while parked (against Park's
+		// contract: the kernel dropped it from the set, unseen), now
+		// another connection's.
+		if old.rc.Control(func(uintptr) {}) == nil {
+			return ErrParked
+		}
+		p.evict(old)
+	}
 	p.gen++
 	pk.fd, pk.gen = fd, p.gen
 	if p.ep != nil {
@@ -193,6 +208,20 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	}
 	p.n.Add(1)
 	return nil
+}
+
+// evict calls back, with Readable, a parked connection whose owner closed
+// it (its Read fails at once); p.mu is held.
+func (p *Poller) evict(pk *Parked) {
+	p.slots[pk.fd].pk = nil
+	if !pk.state.CompareAndSwap(parked, fired) {
+		return // a timeout or a Cancel won, and finishes
+	}
+	if pk.timer != nil {
+		pk.timer.Stop()
+	}
+	p.n.Add(-1)
+	go pk.fn(Readable)
 }
 
 // Cancel takes the connection back: true if no callback has run or will

@@ -322,7 +322,13 @@ func TestCancelRaces(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				go func() { _, _ = cli.Write([]byte{'r'}) }()
+				// Even iterations write first (the wake is on its way when
+				// Cancel runs), odd ones concurrently.
+				if i%2 == 0 {
+					write(t, cli, "r")
+				} else {
+					go func() { _, _ = cli.Write([]byte{'r'}) }()
+				}
 				if pk.Cancel() {
 					canceled++
 				} else if ev := waitEvent(t, ch); ev != Readable {
@@ -348,9 +354,15 @@ func TestCancelRaces(t *testing.T) {
 			canceled := 0
 			for i := range iters {
 				ch := make(chan Event, 1)
-				pk, err := p.Park(srv, time.Duration(i%50)*time.Microsecond+time.Nanosecond, func(ev Event) { calls[i].Add(1); ch <- ev })
+				timeout := time.Duration(i%50+1) * time.Microsecond
+				start := time.Now()
+				pk, err := p.Park(srv, timeout, func(ev Event) { calls[i].Add(1); ch <- ev })
 				if err != nil {
 					t.Fatal(err)
+				}
+				// Odd iterations Cancel once the timer is due (it fires
+				// meanwhile, or is about to), even ones at once.
+				for i%2 == 1 && time.Since(start) < timeout {
 				}
 				if pk.Cancel() {
 					canceled++
@@ -552,4 +564,74 @@ func BenchmarkParkCancel(b *testing.B) {
 		}
 	}
 	runtime.KeepAlive(srv)
+}
+
+// TestParkTwice: a connection parked already is refused; the first Park
+// stands.
+func TestParkTwice(t *testing.T) {
+	pollers(t, func(t *testing.T, p *Poller) {
+		srv, cli := pair(t, listen(t))
+		ch := make(chan Event, 2)
+		if _, err := p.Park(srv, time.Minute, func(ev Event) { ch <- ev }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Park(srv, time.Minute, func(Event) { t.Error("second Park's callback ran") }); !errors.Is(err, ErrParked) {
+			t.Fatalf("second Park: %v, want ErrParked", err)
+		}
+		write(t, cli, "x")
+		if ev := waitEvent(t, ch); ev != Readable {
+			t.Fatalf("event %v, want readable", ev)
+		}
+	})
+}
+
+// TestOwnerClosedWhileParked: a connection closed while parked (against
+// the contract) is called back Readable once its fd is parked for another
+// connection, whose own Park stands.
+func TestOwnerClosedWhileParked(t *testing.T) {
+	pollers(t, func(t *testing.T, p *Poller) {
+		ln := listen(t)
+		srv, cli := pair(t, ln)
+		fdOf := func(c *net.TCPConn) (fd uintptr) {
+			rc, _ := c.SyscallConn()
+			_ = rc.Control(func(f uintptr) { fd = f })
+			return fd
+		}
+		oldFD := fdOf(srv)
+		ch := make(chan Event, 2)
+		if _, err := p.Park(srv, time.Minute, func(ev Event) { ch <- ev }); err != nil {
+			t.Fatal(err)
+		}
+		_ = srv.Close()
+		// cli's fd, below srv's (dialed first), is free too: the next
+		// pair's client takes it, its server side srv's.
+		_ = cli.Close()
+		// The fallback's goroutine sees the close itself.
+		var early Event
+		select {
+		case early = <-ch:
+		default:
+		}
+		srv2, cli2 := pair(t, ln)
+		ch2 := make(chan Event, 1)
+		if _, err := p.Park(srv2, time.Minute, func(ev Event) { ch2 <- ev }); err != nil {
+			t.Fatal(err)
+		}
+		if fdOf(srv2) != oldFD && early == 0 {
+			t.Skipf("the new connection has fd %d, not the closed one's %d", fdOf(srv2), oldFD)
+		}
+		if early == 0 {
+			early = waitEvent(t, ch)
+		}
+		if early != Readable {
+			t.Fatalf("closed connection's event %v, want readable", early)
+		}
+		write(t, cli2, "y")
+		if ev := waitEvent(t, ch2); ev != Readable {
+			t.Fatalf("new connection's event %v, want readable", ev)
+		}
+		if got := readN(t, srv2, 1); got != "y" {
+			t.Fatalf("read %q", got)
+		}
+	})
 }
