@@ -141,11 +141,12 @@ func newGoroutinePoller() *Poller { return &Poller{} }
 // goroutine started for it; after a true Cancel it never runs.
 //
 // The caller must not read from c, or close it, while it is parked: fn, or
-// a true Cancel, gives it back (a connection closed while parked is not
+// a true Cancel, gives it back. (A connection closed while parked is not
 // seen by epoll: its callback runs, Readable, only when its fd is parked
-// again for another connection, or at its timeout). fn must not be nil. c must have no bytes buffered above the
-// socket (see the package doc). A connection may be parked again once it is
-// given back.
+// again for another connection, or at its timeout.) c must have no bytes
+// buffered above the socket (see the package doc). fn must not be nil. A
+// connection may be parked again once it is given back, on this Poller or
+// another.
 func (p *Poller) Park(c Conn, timeout time.Duration, fn func(Event)) (*Parked, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
