@@ -635,3 +635,74 @@ func TestOwnerClosedWhileParked(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkParkParallel is BenchmarkPark's cycle on GOMAXPROCS×4
+// connections at once (b.RunParallel), against goroutines blocked in Read:
+// whether one Poller (one lock, one goroutine taking the events) keeps up
+// with every core.
+func BenchmarkParkParallel(b *testing.B) {
+	b.Run("epoll", func(b *testing.B) {
+		p, err := New()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		ln := listen(b)
+		var mu sync.Mutex
+		b.SetParallelism(4)
+		b.ReportAllocs()
+		cpu := cpuTime()
+		b.RunParallel(func(pb *testing.PB) {
+			mu.Lock()
+			srv, cli := pair(b, ln)
+			mu.Unlock()
+			done := make(chan struct{})
+			buf := make([]byte, 1)
+			cb := func(Event) {
+				_, _ = srv.Read(buf)
+				done <- struct{}{}
+			}
+			wb := []byte{1}
+			for pb.Next() {
+				if _, err := p.Park(srv, time.Minute, cb); err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = cli.Write(wb)
+				<-done
+			}
+		})
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	})
+	b.Run("blocked-read", func(b *testing.B) {
+		ln := listen(b)
+		var mu sync.Mutex
+		b.SetParallelism(4)
+		b.ReportAllocs()
+		cpu := cpuTime()
+		b.RunParallel(func(pb *testing.PB) {
+			mu.Lock()
+			srv, cli := pair(b, ln)
+			mu.Unlock()
+			done := make(chan struct{})
+			go func() {
+				buf := make([]byte, 1)
+				for {
+					if _, err := srv.Read(buf); err != nil {
+						close(done)
+						return
+					}
+					done <- struct{}{}
+				}
+			}()
+			wb := []byte{1}
+			for pb.Next() {
+				_, _ = cli.Write(wb)
+				<-done
+			}
+			_ = cli.Close()
+			<-done
+		})
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	})
+}
