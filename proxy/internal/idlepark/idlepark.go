@@ -146,7 +146,8 @@ func newGoroutinePoller() *Poller { return &Poller{} }
 // again for another connection, or at its timeout.) c must have no bytes
 // buffered above the socket (see the package doc). fn must not be nil. A
 // connection may be parked again once it is given back, on this Poller or
-// another.
+// another. On Linux Park leaves c's read deadline alone (the fallback
+// clears it): the woken side sets the one its next Read needs.
 func (p *Poller) Park(c Conn, timeout time.Duration, fn func(Event)) (*Parked, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
