@@ -1,11 +1,12 @@
 // Package idlepark holds idle keep-alive connections without a goroutine
 // each. A goroutine blocked in Read to learn that the client's next request
-// has come costs its stack: 2 KiB at the least, and 8 KiB or more once it has
-// served a request, which is most of what an idle client connection costs
-// spillway (issue #23, goal 1: at most 4 KiB each; nginx holds about 1 KiB).
+// has come costs its stack: 2 KiB at the least, about 4 KiB once it has
+// served a request (more until GC shrinks the stack it grew), a large part
+// of what an idle client connection may cost (issue #23, goal 1: at most
+// 4 KiB each; nginx holds about 1 KiB).
 // A parked connection instead costs a registration in one epoll set shared
 // by all of them (Linux), a runtime timer for its timeout and a small record,
-// about 0.3 KiB (idlepark_test.go measures it); a goroutine starts only
+// about 0.3 KiB (memory_linux_test.go measures it); a goroutine starts only
 // when something happens: the connection becomes readable, its timeout
 // passes, or the Poller closes.
 //
@@ -15,7 +16,7 @@
 //
 // On systems other than Linux (darwin and freebsd are vetted in CI), Park
 // falls back to a goroutine per parked connection that waits for
-// readability without reading (a MSG_PEEK in the runtime's poller); the API
+// readability without reading (poll(2), in the runtime's poller); the API
 // and its guarantees are the same, the memory is not.
 //
 // Connections whose reader may hold bytes the kernel no longer has (a
