@@ -204,6 +204,7 @@ func (x *exchange) rewritePhases() bool {
 			}
 		}
 		named = false
+		x.limitExcept()
 		x.errPage.located = true                   // from here on an error is answered with the location's error_page (errorpage.go)
 		if x.loc != nil && x.runScript(x.loc.rw) { // the location's, before access control
 			return true
@@ -428,6 +429,17 @@ func (x *exchange) setLocation(loc *location) {
 	}
 }
 
+// limitExcept switches the request to its location's limit_except block
+// when the block does not list the method, as ngx_http_update_location_config
+// does once the location is found: from then on the block's access rules,
+// auth_basic and content apply, and the location's rewrite directives do
+// not run (config.LimitExcept).
+func (x *exchange) limitExcept() {
+	if x.loc != nil && x.loc.lmt != nil && !x.loc.conf.LimitExcept.Allows(x.ctx.Request.Header.Method()) {
+		x.setLocation(x.loc.lmt)
+	}
+}
+
 // findLocation is nginx's find-config phase: the location for $uri, whose
 // regex (if it is one) sets $1..$9.
 func (x *exchange) findLocation() {
@@ -439,7 +451,7 @@ func (x *exchange) findLocation() {
 	if x.loc != nil {
 		x.outerCaptures(x.loc.parent)
 	}
-	if x.loc != nil && x.loc.conf.Regex != nil && (x.loc.rw != nil || x.loc.named || x.loc.pass != nil) { // only a script, named captures or a proxy_pass with variables read them
+	if x.loc != nil && x.loc.conf.Regex != nil && (x.loc.rw != nil || x.loc.named || x.loc.pass != nil || x.loc.lmt != nil) { // only a script, named captures or a proxy_pass with variables read them (limit_except's too)
 		x.caps.src = string(x.path)
 		x.caps.loc = config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path)
 		x.setCaptures(x.loc.conf.Regex, x.caps.loc)

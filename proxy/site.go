@@ -112,6 +112,10 @@ type location struct {
 	resolver *resolver.Resolver
 	passURI  []byte
 	elog     *levelLog // error_log; nil: the main one (levellog.go)
+
+	// lmt is the limit_except block's location: the request's location
+	// for a method the block does not list (limitExcept); nil without one.
+	lmt *location
 }
 
 // proxies reports whether the location passes requests to an upstream:
@@ -227,6 +231,10 @@ func (s *site) buildTree(vh *vhost, parent *location, lcs []*config.Location, ke
 		}
 		loc.parent = parent
 		*built = append(*built, builtLocation{loc, lkey})
+		if loc.lmt != nil {
+			loc.lmt.parent = parent // its captures are the location's (rewrite.go)
+			*built = append(*built, builtLocation{loc.lmt, lkey + ".limit_except"})
+		}
 		if len(lc.Locations) > 0 {
 			nested, err := s.buildTree(vh, loc, lc.Locations, lkey, now, prev, built)
 			if err != nil {
@@ -339,6 +347,11 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.h2 = newGrpcLocation(lc.ProxyPass.Scheme == "https", lc.Upstream.BufferSize)
 		if lc.ProxyPass.Scheme == "https" && loc.group != nil {
 			loc.tls = loc.group.TLSForH2(&lc.ProxySSL)
+		}
+	}
+	if lc.LimitExcept != nil {
+		if loc.lmt, err = s.buildLocation(lc.LimitExcept.Location, now, prev); err != nil {
+			return nil, fmt.Errorf("limit_except: %w", err)
 		}
 	}
 	return loc, nil

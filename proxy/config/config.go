@@ -420,6 +420,10 @@ type Location struct {
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest
 
+	// LimitExcept is limit_except: the methods it does not list are served
+	// with its Location (limitexcept.go); nil without one.
+	LimitExcept *LimitExcept
+
 	// Locations are the nested locations, in file order: nginx searches
 	// them once this location matched (its exact and prefix ones, then
 	// its regexes), and each has inherited this one's directives but

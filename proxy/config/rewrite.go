@@ -498,12 +498,15 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 		if in.raw != nil && len(in.raw.Locations) > 0 {
 			p.add(key, `"location" directive is not allowed here (an if block)`)
 		}
+		if in.raw != nil && in.raw.LimitExcept != nil {
+			p.add(key, `"limit_except" directive is not allowed here (an if block)`)
+		}
 		if raw := in.raw; len(setKeys(raw)) > 0 {
 			inherited := *raw
 			dst, src := reflect.ValueOf(&inherited).Elem(), reflect.ValueOf(l).Elem()
 			for _, f := range fieldsOf(dst.Type()) {
 				fv := dst.FieldByIndex(f.index)
-				if f.name != "rewrite" && f.name != "return" && f.name != "try_files" && fv.Kind() == reflect.Pointer && fv.IsNil() {
+				if f.name != "rewrite" && f.name != "return" && f.name != "try_files" && f.name != "limit_except" && fv.Kind() == reflect.Pointer && fv.IsNil() {
 					fv.Set(src.FieldByIndex(f.index))
 				}
 			}

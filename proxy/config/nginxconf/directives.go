@@ -279,7 +279,7 @@ var unsupportedWhy = map[string]string{
 
 // refusedWhy lists the directives of nginx's modules that guard requests
 // (access, auth_basic, limit_req, limit_conn, referer,
-// secure_link, the core module's limit_except, satisfy and internal, the
+// secure_link, the core module's satisfy and internal, the
 // rewrite module's if and return, and the common
 // third-party guards: auth_jwt, Lua, njs, ModSecurity, naxsi...) and that
 // spillway does not enforce: each refuses the file, since dropping it would
@@ -294,7 +294,6 @@ var refusedWhy = map[string]refusal{
 	"auth_pam":                 {why: "no password would be asked", off: true},
 	"auth_ldap":                {why: "no password would be asked", off: true},
 	"auth_gss":                 {why: "no credentials would be asked", off: true},
-	"limit_except":             {why: "every method would be allowed to every client"},
 	"valid_referers":           {why: "requests with any Referer would be allowed"},
 	"secure_link":              {why: "links would not be checked"},
 	"secure_link_md5":          {why: "links would not be checked"},
@@ -325,12 +324,6 @@ type refusal struct {
 
 // refuse reports a guarding directive spillway does not enforce.
 func refuse(c *conv, lv *level, d *Directive, r refusal) error {
-	if d.Name == "limit_except" && d.IsBlock && len(d.Block) == 0 && len(d.Args) > 0 {
-		// An empty block has no access rule: nginx allows every method to
-		// every client, as spillway does without it (grpc.t writes one).
-		c.warn(d, Ignored, "ignored directive \"limit_except\" in %s: its block is empty, so it denies no method", lv.ctx)
-		return nil
-	}
 	if r.off && len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off") {
 		c.warn(d, Ignored, "ignored directive \"%s off\" in %s: spillway enforces no %s, so there is nothing to turn off", d.Name, lv.ctx, d.Name)
 		return nil

@@ -59,7 +59,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{`auth_pam "realm";`, "no password would be asked"},
 		{`auth_ldap "realm";`, "no password would be asked"},
 		{"auth_gss on;", "no credentials would be asked"},
-		{"limit_except GET { deny all; }", "every method would be allowed to every client"},
 		{"valid_referers none blocked example.com;", "requests with any Referer would be allowed"},
 		{"secure_link $arg_md5,$arg_expires;", "links would not be checked"},
 		{`secure_link_md5 "$secure_link_expires$uri secret";`, "links would not be checked"},
@@ -102,22 +101,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		if !covered[name] {
 			t.Errorf("refused directive %q has no case here", name)
 		}
-	}
-}
-
-// An empty limit_except block restricts nothing in nginx (no access rule
-// inside): it is ignored, and one with a rule is still refused.
-func TestConvertEmptyLimitExceptIsIgnored(t *testing.T) {
-	res, err := convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000;\nlimit_except GET {\n# nothing\n}\n}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `x.conf:6: ignored directive "limit_except" in location: its block is empty, so it denies no method`
-	if warningLines(res.Warnings) != want+"\n" {
-		t.Errorf("warnings\n%s\nwant %s", warningLines(res.Warnings), want)
-	}
-	if _, err := convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000;\nlimit_except GET { deny all; }\n}")); err == nil {
-		t.Error("limit_except GET { deny all; }: converted, want refused")
 	}
 }
 
