@@ -199,7 +199,7 @@ func docDirectives(ds []Directive) string {
 	var one string
 	for _, d := range ds {
 		end := ";"
-		if d.Name == "if" {
+		if d.Name == "if" || d.Name == "limit_except" {
 			end = ""
 		}
 		one += " " + strings.TrimSuffix(d.Name+" "+strings.ReplaceAll(d.Value, "|", `\|`), " ") + end // "internal;" has no value

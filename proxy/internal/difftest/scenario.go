@@ -447,12 +447,13 @@ func nginxLocationList(s *Scenario, locs []Location, dir, indent string) string 
 }
 
 // nginxDirectives writes directives one a line; an if's value holds its
-// condition and block: `($a = b) { return 403; }`.
+// condition and block: `($a = b) { return 403; }`, a limit_except's its
+// methods and block: `GET { deny all; }`.
 func nginxDirectives(ds []Directive, dir, indent string) string {
 	var b strings.Builder
 	for _, d := range ds {
 		end := ";"
-		if d.Name == "if" {
+		if d.Name == "if" || d.Name == "limit_except" {
 			end = ""
 		}
 		fmt.Fprintf(&b, "%s%s %s%s\n", indent, d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir), end)
@@ -527,6 +528,26 @@ func yamlScript(ds []Directive, dir string) (items, keys []string) {
 		keys = append(keys, "add_header: ["+strings.Join(addHeaders, ", ")+"]")
 	}
 	return items, keys
+}
+
+// yamlLimitExcept translates a limit_except's value (`GET POST { deny
+// all; }`) into proxy.yaml's mapping: methods, access, the other keys.
+func yamlLimitExcept(v, dir string) string {
+	methods, block, _ := strings.Cut(strings.ReplaceAll(v, "{DIR}", dir), "{")
+	keys := []string{"methods: " + strconv.Quote(strings.TrimSpace(methods))}
+	var access []string
+	for _, st := range splitStatements(strings.TrimSuffix(strings.TrimSpace(block), "}")) {
+		name, val, _ := strings.Cut(st, " ")
+		if name == "allow" || name == "deny" {
+			access = append(access, strconv.Quote(st))
+			continue
+		}
+		keys = append(keys, name+": "+strconv.Quote(unquote(val)))
+	}
+	if len(access) > 0 {
+		keys = append(keys, "access: ["+strings.Join(access, ", ")+"]")
+	}
+	return "{" + strings.Join(keys, ", ") + "}"
 }
 
 // splitStatements splits a block's text at the semicolons outside quotes.
@@ -621,6 +642,9 @@ func yamlLocationList(s *Scenario, locs []Location, dir string) string {
 				continue
 			case "access_log": // "path difftest [if=...]" or "off"
 				b.WriteString("          access_log: " + yamlAccessLog(s, strings.ReplaceAll(d.Value, "{DIR}", dir)) + "\n")
+				continue
+			case "limit_except":
+				b.WriteString("          limit_except: " + yamlLimitExcept(d.Value, dir) + "\n")
 				continue
 			}
 			v := strings.ReplaceAll(d.Value, "{DIR}", dir)
