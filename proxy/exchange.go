@@ -74,6 +74,10 @@ type exchange struct {
 	caps         struct {
 		src string
 		loc []int
+		// srvSrc, srv: the regex server_name's match, the captures a
+		// location search starts from (rewrite.go)
+		srvSrc string
+		srv    []int
 	}
 	uninit func(string) // x.uninitialized, made once
 
@@ -179,6 +183,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.parseURI(vhosts[0])
 	x.loc = x.vh.match(x.path)
 	x.beginVars()
+	x.serverNameCaptures(client.RouteHost(h.RequestURI(), x.host))
 }
 
 // bstr views b as a string without copying. The exchange owns b and does not

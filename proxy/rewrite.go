@@ -447,7 +447,7 @@ func (x *exchange) findLocation() {
 	if x.redirected { // begin found the location for the request's own $uri
 		x.setLocation(x.vh.match(x.path))
 	}
-	x.caps.src, x.caps.loc = "", nil
+	x.caps.src, x.caps.loc = x.caps.srvSrc, x.caps.srv // a regex server_name's $1..$9, if one chose the server
 	if x.loc != nil {
 		x.outerCaptures(x.loc.parent)
 	}
@@ -471,6 +471,20 @@ func (x *exchange) outerCaptures(l *location) {
 		x.caps.loc = config.FindSubmatchIndexPCRE(l.conf.Regex, x.path)
 		x.setCaptures(l.conf.Regex, x.caps.loc)
 	}
+}
+
+// serverNameCaptures runs the regex server_name that chose the request's
+// server, as ngx_http_find_virtual_server does: its named captures are
+// variables, its $1..$9 those of the request until another regex matches.
+func (x *exchange) serverNameCaptures(host []byte) {
+	x.caps.srvSrc, x.caps.srv = "", nil
+	re, src, m := x.vh.names.regexMatch(bytes.TrimSuffix(hostOnly(host), []byte(".")))
+	if re == nil {
+		return
+	}
+	x.caps.srvSrc, x.caps.srv = src, m
+	x.caps.src, x.caps.loc = src, m
+	x.setCaptures(re, m)
 }
 
 // setCaptures sets the variables of re's named captures from its match m

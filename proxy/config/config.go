@@ -196,8 +196,11 @@ type UpstreamServer struct {
 
 // Server is one http.servers[] entry (nginx's server block), resolved.
 type Server struct {
-	Listen     []string // host:port
-	ServerName []string // first one is logged as "server:"; may be empty
+	Listen []string // host:port
+	// ServerName: the first one is logged as "server:" and is
+	// $server_name; may be empty. Lower case, but a regex ("~..."), which
+	// is as written; "" is the name of requests without Host.
+	ServerName []string
 
 	ListenSSL []string  // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
 	TLS       ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)

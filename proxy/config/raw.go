@@ -96,7 +96,7 @@ type rawHTTP struct {
 // rawServer is one http.servers[] entry (nginx's server block).
 type rawServer struct {
 	Listen     *opt[listenAddrs] `mapstructure:"listen"`
-	ServerName *opt[words]       `mapstructure:"server_name"`
+	ServerName *opt[serverNames] `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
 	Return     *opt[Return]      `mapstructure:"return"`  // rewrite.go
 	Rewrite    *opt[[]Stmt]      `mapstructure:"rewrite"` // rewrite.go: the rewrite module's directives in order

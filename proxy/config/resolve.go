@@ -494,9 +494,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		Charset:                  s.charsetDirectives.resolve(),
 		RealIP:                   s.realIPDirectives.resolve(p),
 	}
-	for _, name := range s.ServerName.or(nil) {
-		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
-	}
+	srv.ServerName = resolveServerNames(s.ServerName.or(nil), s.ServerName.at(), p) // nginx compares names lower-cased, regexes aside (servername.go)
 	if !s.Listen.set() {
 		p.add(key, `server has no "listen": add listen: ["127.0.0.1:8080"]`)
 	}

@@ -544,8 +544,8 @@ func (h *rawHTTP) scriptVars(p *problems) []string {
 	return names
 }
 
-// captureNames collects the named captures of every map, location,
-// rewrite and if regex of the file (the variables nginx defines for them).
+// captureNames collects the named captures of every map, server_name,
+// location, rewrite and if regex of the file (the variables nginx defines for them).
 func (h *rawHTTP) captureNames() []string {
 	var names []string
 	var script func(sc []Stmt)
@@ -570,6 +570,12 @@ func (h *rawHTTP) captureNames() []string {
 	}
 	for i := range h.Servers {
 		s := &h.Servers[i]
+		for _, n := range s.ServerName.or(nil) {
+			if expr, ok := strings.CutPrefix(n, "~"); ok {
+				re, _ := ServerNameRegex(expr)
+				names = CaptureNames(names, re)
+			}
+		}
 		script(s.Rewrite.or(nil))
 		walkLocations(s.Locations, nil, func(l *rawLocation, _ *locationDirectives) {
 			if l.Path.set() {

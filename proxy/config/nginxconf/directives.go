@@ -796,15 +796,17 @@ func serverName(c *conv, lv *level, d *Directive) error {
 	for _, n := range d.Args {
 		switch {
 		case strings.HasPrefix(n, "~"):
-			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: regular expression names are not supported", n)
+			if _, err := config.ServerNameRegex(n[1:]); err != nil {
+				c.warn(d, Refused, "server name \"%s\" cannot be converted: its regex is not valid in Go's RE2 syntax (%v), so its requests would reach another server", n, err)
+				continue
+			}
+			lv.names = append(lv.names, n)
 		case strings.Contains(n, "$"):
 			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: variables are not supported", n)
-		case strings.HasSuffix(n, ".*"):
-			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: only leading wildcards (*.example.com) are supported", n)
-		case strings.HasPrefix(n, "."):
-			// nginx: ".example.com" is example.com and *.example.com.
-			lv.names = append(lv.names, n[1:], "*"+n)
 		default:
+			// "*.example.com", "www.example.*", ".example.com" (both
+			// example.com and its subdomains) and "" (requests without
+			// Host) are spillway's too.
 			lv.names = append(lv.names, n)
 		}
 	}

@@ -175,6 +175,9 @@ func directives(s *Scenario) string {
 	if s.ServerReturn != "" {
 		out = append(out, "`server redirect.test { return "+s.ServerReturn+"; }`")
 	}
+	for _, ns := range s.NamedServers {
+		out = append(out, "`server { server_name "+strings.ReplaceAll(nginxNames(ns.Names), "|", `\|`)+"; return "+ns.Return+"; }`")
+	}
 	if len(s.ServerDirectives) > 0 {
 		out = append(out, "`server {"+docDirectives(s.ServerDirectives)+" }`")
 	}

@@ -95,6 +95,10 @@ type Scenario struct {
 	// ServerRewrite is likewise that server's one rewrite (nginx's
 	// arguments), before its return if both are set.
 	ServerRewrite string
+	// NamedServers are more servers on the same address, after the
+	// scenario's own (localhost, the default server): server_name
+	// scenarios, whose requests choose one by their Host.
+	NamedServers []NamedServer
 	// ServerDirectives go into the scenario's own server (localhost),
 	// before its locations: the rewrite module's (rewrite, set, if,
 	// return), as in a location (yamlScript).
@@ -130,6 +134,26 @@ func (s *Scenario) accessFormat() string {
 type Location struct {
 	Path       string
 	Directives []Directive
+}
+
+// NamedServer is a server that answers every request with Return
+// (nginx's arguments), named by Names (server_name's arguments as they
+// are, "" for nginx's empty name).
+type NamedServer struct {
+	Names  []string
+	Return string
+}
+
+// nginxNames writes server_name's arguments: "" quoted.
+func nginxNames(ns []string) string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n
+		if n == "" {
+			out[i] = `""`
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // Server is one server of the upstream group.
@@ -301,8 +325,11 @@ http {
             proxy_pass http://app%s;
         }
     }
-}
 `, listen, listenParams(s), nginxDirectives(s.ServerDirectives, dir, "        "), nginxLocations(s, dir), s.ProxyPassURI)
+	for _, ns := range s.NamedServers {
+		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name %s;\n        return %s;\n    }\n", listen, nginxNames(ns.Names), ns.Return)
+	}
+	b.WriteString("}\n")
 	return b.String()
 }
 
@@ -426,6 +453,16 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 		if s.ServerReturn != "" {
 			b.WriteString("      return: " + yamlString(returnYAML(s.ServerReturn)) + "\n")
 		}
+	}
+	for _, ns := range s.NamedServers {
+		names := make([]string, len(ns.Names))
+		for i, n := range ns.Names {
+			names[i] = strconv.Quote(n)
+		}
+		b.WriteString(`    - listen: ["` + listenHost + `:0"]
+      server_name: [` + strings.Join(names, ", ") + `]
+      access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
+      return: ` + yamlString(returnYAML(ns.Return)) + "\n")
 	}
 	return b.String(), nil
 }
