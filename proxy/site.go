@@ -170,8 +170,10 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		return nil, err
 	}
 	for si, sc := range cfg.Servers {
-		vh := &vhost{conf: sc, auth: s.basicAuth(sc.AuthBasic), limits: s.reqLimits(sc.LimitReq),
-			conns: s.connLimits(sc.LimitConn), elog: s.levelLog(sc.ErrorLogs)}
+		vh := &vhost{conf: sc, limits: s.reqLimits(sc.LimitReq), conns: s.connLimits(sc.LimitConn), elog: s.levelLog(sc.ErrorLogs)}
+		if vh.auth, err = s.basicAuth(sc.AuthBasic); err != nil {
+			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
+		}
 		if vh.names, err = newServerNames(sc.ServerName); err != nil {
 			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
 		}
@@ -266,9 +268,12 @@ func (s *site) buildTree(vh *vhost, parent *location, lcs []*config.Location, ke
 }
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
-	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, named: len(config.CaptureNames(nil, lc.Regex)) > 0, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, named: len(config.CaptureNames(nil, lc.Regex)) > 0, limits: s.reqLimits(lc.LimitReq),
 		conns: s.connLimits(lc.LimitConn), elog: s.levelLog(lc.ErrorLogs)}
 	var err error
+	if loc.auth, err = s.basicAuth(lc.AuthBasic); err != nil {
+		return nil, err
+	}
 	if loc.files, err = static.New(lc, s.maps); err != nil {
 		return nil, err
 	}

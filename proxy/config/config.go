@@ -20,6 +20,10 @@ import (
 // Config is the resolved, validated content of one proxy.yaml.
 type Config struct {
 	Source string // the file it was loaded from
+	// ConfPrefix is the absolute directory a file named with variables is
+	// read from when it evaluates to a relative name (nginx's conf prefix:
+	// Paths.ConfPrefix, else the file's directory).
+	ConfPrefix string
 	// Prefix is the absolute directory relative paths were resolved
 	// against (nginx's -p; by default the file's directory). Every path
 	// below is absolute, or "stderr".

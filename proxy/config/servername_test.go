@@ -30,3 +30,22 @@ func TestServerNames(t *testing.T) {
 	_, err = load(t, strings.Replace(base, "      locations:\n", "      server_name: ['~(?<=a)b']\n      locations:\n", 1))
 	wantError(t, err, "http.servers[0].server_name", 7, `server_name "~(?<=a)b"`)
 }
+
+// ConfPrefix is the file's directory, or Paths.ConfPrefix (nginx's conf
+// prefix, for a converted nginx.conf), absolute; a user file named with
+// variables is checked like every value with variables.
+func TestConfPrefixAndUserFileVariables(t *testing.T) {
+	c, err := LoadBytesPaths("/etc/spillway/proxy.yaml", []byte(withLocation("auth_basic: x", "auth_basic_user_file: $arg_f")), Paths{Prefix: "/srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ConfPrefix != "/etc/spillway" || c.Servers[0].Locations[0].AuthBasic.UserFile != "$arg_f" {
+		t.Errorf("ConfPrefix %q, user file %q", c.ConfPrefix, c.Servers[0].Locations[0].AuthBasic.UserFile)
+	}
+	c, err = LoadBytesPaths("/srv/nginx.conf (converted)", []byte(base), Paths{ConfPrefix: "/etc/nginx"})
+	if err != nil || c.ConfPrefix != "/etc/nginx" {
+		t.Errorf("ConfPrefix %q, %v", c.ConfPrefix, err)
+	}
+	_, err = load(t, withLocation("auth_basic: x", "auth_basic_user_file: /etc/$nosuch"))
+	wantError(t, err, loc0+".auth_basic_user_file", 11, `auth_basic_user_file: `)
+}

@@ -1020,8 +1020,10 @@ func authBasic(c *conv, lv *level, d *Directive) error {
 }
 
 // authBasicUserFile is the htpasswd file, relative to the configuration's
-// directory as nginx reads it. A file named with variables cannot be known
-// in advance: the file is refused rather than let everyone in.
+// directory as nginx reads it. A file named with variables is the
+// request's: kept as written (spillway reads a relative result from the
+// conf prefix, as nginx), unless it names a variable spillway does not
+// know, which refuses the file rather than let everyone in.
 func authBasicUserFile(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 1 {
 		return invalidArgs(d)
@@ -1030,7 +1032,11 @@ func authBasicUserFile(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	if strings.Contains(d.Args[0], "$") {
-		c.warn(d, Refused, "\"auth_basic_user_file\" directive in %s is not enforced by spillway (a file named with variables: no password would be asked)", lv.ctx)
+		if name := c.unknownVariable(d.Args[0]); name != "" {
+			c.warn(d, Refused, "\"auth_basic_user_file\" directive in %s is not enforced by spillway (it does not know the variable \"%s\": no password would be asked)", lv.ctx, name)
+			return nil
+		}
+		lv.m.set(d.Name, str(d.Args[0]))
 		return nil
 	}
 	lv.m.set(d.Name, str(c.withConfPrefix(d.Args[0])))

@@ -326,8 +326,8 @@ func TestConvertAuthBasic(t *testing.T) {
 		t.Errorf("auth_basic: %+v %+v", locs[0].AuthBasic, locs[1].AuthBasic)
 	}
 
-	res, err = convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000;\nauth_basic x; auth_basic_user_file /etc/$host.htpasswd; }"))
-	want := `"auth_basic_user_file" directive in location is not enforced by spillway (a file named with variables: no password would be asked) in x.conf:6`
+	res, err = convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000;\nauth_basic x; auth_basic_user_file /etc/$nohost.htpasswd; }"))
+	want := `"auth_basic_user_file" directive in location is not enforced by spillway (it does not know the variable "nohost": no password would be asked) in x.conf:6`
 	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
