@@ -79,7 +79,7 @@ http:
         - {path: /hidden/, try_files: $uri /inner/x}
         - {path: /inner/, internal: on, proxy_pass: http://app}
         - {path: /vidx/, alias: {ROOT}/d/, index: [none.html, $arg_i.html]}
-        - {path: /vmiss/, alias: {ROOT}/nodir/, index: $arg_i.html}
+        - {path: /vmiss/, alias: {ROOT}/nodir/, index: [$arg_i.html, other.html]}
         - {path: /vabs/, index: /$arg_to}
 `
 
@@ -135,7 +135,7 @@ func TestStaticFiles(t *testing.T) {
 		{name: "index with a variable", req: "GET /vidx/?i=index", status: 200, body: "index of d\n"},
 		{name: "index with a variable, no such file", req: "GET /vidx/?i=zz", status: 403,
 			errLogPart: `directory index of "` + root + `/d/" is forbidden`},
-		{name: "index with a variable, no directory", req: "GET /vmiss/?i=foo", status: 404,
+		{name: "index with a variable, no directory: the first name is logged", req: "GET /vmiss/?i=foo", status: 404,
 			errLogPart: `"` + root + `/nodir/foo.html" is not found (2: No such file or directory)`},
 		{name: "index with a variable, a URI", req: "GET /vabs/?to=a.html", status: 200, body: "<p>a</p>\n"},
 		{name: "etag off", req: "GET /noetag/f.txt", status: 200, hdr: map[string]string{"ETag": ""}},

@@ -282,9 +282,12 @@ func (l *Location) openFailed(name string, err error) Result {
 // for the request (x).
 func (l *Location) index(method, uri string, x vars.Exchange) Result {
 	dir := l.path(uri)
-	name := ""
+	first := "" // the name nginx tests the directory with (ngx_http_index_test_dir), and logs
 	for i := range l.conf.Index {
-		name = l.indexName(i, x)
+		name := l.indexName(i, x)
+		if first == "" {
+			first = name
+		}
 		if strings.HasPrefix(name, "/") { // an absolute index is a URI, tried last by nginx
 			return Result{Kind: Internal, URI: name}
 		}
@@ -312,7 +315,7 @@ func (l *Location) index(method, uri string, x vars.Exchange) Result {
 			r.Code = 403
 		}
 		if l.conf.LogNotFound || r.Code != 404 {
-			r.Logs = []Log{{"error", `"` + dir + name + `" is not found`, e}}
+			r.Logs = []Log{{"error", `"` + dir + first + `" is not found`, e}}
 		}
 		return r
 	}
