@@ -785,8 +785,54 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if reuseport && !quic {
 		c.warn(d, Unsupported, "unsupported parameter \"reuseport\" of \"listen\" in server")
 	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, quic: quic, def: isDefault && !quic, proxyProtocol: pp && !quic, d: d})
+	addrs, err := portRange(d, addr)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		lv.listens = append(lv.listens, listenAddr{addr: a, ssl: ssl, h2: h2, quic: quic, def: isDefault && !quic, proxyProtocol: pp && !quic, d: d})
+	}
 	return nil
+}
+
+// portRange expands a listen address with a port range ("127.0.0.1:8000-8003",
+// "[::1]:8000-8003", "8000-8003") into one address per port, as nginx
+// listens on each, with nginx -t's errors; an address without one is
+// returned as it is.
+func portRange(d *Directive, addr string) ([]string, error) {
+	host, port := "", addr
+	switch {
+	case strings.HasPrefix(addr, "["):
+		if i := strings.Index(addr, "]:"); i >= 0 {
+			host, port = addr[:i+2], addr[i+2:]
+		}
+	case strings.Contains(addr, ":"):
+		i := strings.LastIndexByte(addr, ':')
+		host, port = addr[:i+1], addr[i+1:]
+	}
+	lo, hi, ok := strings.Cut(port, "-")
+	if !ok {
+		return []string{addr}, nil
+	}
+	num := func(s string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(s, "0123456789") != "" {
+			return 0
+		}
+		return n
+	}
+	from, to := num(lo), num(hi)
+	if from == 0 || to == 0 {
+		return nil, errAt(d, "invalid port in \"%s\" of the \"listen\" directive", addr)
+	}
+	if to < from {
+		return nil, errAt(d, "invalid port range in \"%s\" of the \"listen\" directive", addr)
+	}
+	out := make([]string, 0, to-from+1)
+	for p := from; p <= to; p++ {
+		out = append(out, host+strconv.Itoa(p))
+	}
+	return out, nil
 }
 
 func serverName(c *conv, lv *level, d *Directive) error {
