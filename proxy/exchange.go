@@ -121,6 +121,7 @@ type exchange struct {
 	// answers its parent, never the client.
 	parent   *exchange
 	authVars [][]byte // auth_request_set's and set's values by slot (vars.Request.Set)
+	mapCache [][]byte // the maps' values once evaluated (vars.Request.MapCache)
 	authBuf  []byte   // their bytes
 	// subDone: a subrequest ran. nginx's connection log then says "while
 	// sending to client" (the subrequest's last action) on the request's

@@ -291,7 +291,11 @@ http {
     scgi_temp_path %[1]s/scgi;
 `, dir, userLine(), s.accessFormat())
 	for _, d := range s.allDirectives() {
-		fmt.Fprintf(&b, "    %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
+		end := ";"
+		if d.Name == "map" { // its value holds the block: `$uri $m { /a 1; volatile; }`
+			end = ""
+		}
+		fmt.Fprintf(&b, "    %s %s%s\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir), end)
 	}
 	b.WriteString("    upstream app {\n")
 	for i, sv := range s.Servers {
@@ -363,7 +367,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	// client_body_buffer_size), whose warn line the scenarios compare;
 	// spillway's default keeps them in memory (README, differences).
 	b.WriteString("  client_body_memory_max: 0\n")
-	var headers, access, addHeaders, sets []string
+	var headers, access, addHeaders, sets, mapBlocks []string
 	lists := map[string][]string{}
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
@@ -388,6 +392,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 			headers = append(headers, fmt.Sprintf("%s: %s", name, yamlString(unquote(val))))
 			continue
 		}
+		if d.Name == "map" {
+			mapBlocks = append(mapBlocks, yamlMap(d.Value))
+			continue
+		}
 		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(unquote(d.Value)))
 	}
 	if len(headers) > 0 {
@@ -404,6 +412,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(sets) > 0 {
 		b.WriteString("  auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
+	}
+	if len(mapBlocks) > 0 {
+		b.WriteString("  map: [" + strings.Join(mapBlocks, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -565,6 +576,29 @@ func yamlScript(ds []Directive, dir string) (items, keys []string) {
 		keys = append(keys, "add_header: ["+strings.Join(addHeaders, ", ")+"]")
 	}
 	return items, keys
+}
+
+// yamlMap translates a map's value (`$uri $m { default x; volatile; /a 1; }`)
+// into proxy.yaml's map entry.
+func yamlMap(v string) string {
+	head, block, _ := strings.Cut(v, "{")
+	keys := []string{"map: " + strconv.Quote(strings.TrimSpace(head))}
+	var values []string
+	for _, st := range splitStatements(strings.TrimSuffix(strings.TrimSpace(block), "}")) {
+		k, val, _ := strings.Cut(st, " ")
+		switch k {
+		case "volatile", "hostnames":
+			keys = append(keys, k+": on")
+		case "default":
+			keys = append(keys, "default: "+strconv.Quote(unquote(strings.TrimSpace(val))))
+		default:
+			values = append(values, "["+strconv.Quote(k)+", "+strconv.Quote(unquote(strings.TrimSpace(val)))+"]")
+		}
+	}
+	if len(values) > 0 {
+		keys = append(keys, "values: ["+strings.Join(values, ", ")+"]")
+	}
+	return "{" + strings.Join(keys, ", ") + "}"
 }
 
 // yamlLimitExcept translates a limit_except's value (`GET POST { deny
