@@ -71,6 +71,7 @@ type exchange struct {
 	uriChanges   int
 	rewriteBroke bool
 	internal     bool // nginx's r->internal: a rewrite or an internal redirect changed $uri
+	stickyProxy  bool // an if block's proxy_pass is the content handler whatever block matched after (noUpstream)
 	caps         struct {
 		src string
 		loc []int
@@ -154,6 +155,7 @@ func (x *exchange) reset() {
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0], bal: upstream.Balance{Key: x.bal.Key[:0]},
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
 		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit, bodyFunc: x.bodyFunc,
+		mapCache: x.mapCache[:0],
 	}
 }
 

@@ -54,7 +54,7 @@ type op struct {
 	set  *compiledSet
 	cond *compiledCond
 	body []op      // if
-	loc  *location // if in location with directives of its own; nil: none
+	loc  *location // if in location: the block's own location; nil in a server
 }
 
 // compiledRewrite is a config.Rewrite with its replacement compiled: the
@@ -249,6 +249,13 @@ func (x *exchange) runOps(sc *rewritePhase, ops []op) scriptEnd {
 				continue
 			}
 			if o.loc != nil {
+				if x.loc != nil && x.loc.proxies() && !o.loc.proxies() && !o.loc.conf.StubStatus {
+					// nginx's content handler stays the proxy_pass of the
+					// block matched before (ngx_http_update_location_config
+					// keeps it when the new one has none), run with a
+					// configuration that has no upstream (noUpstream).
+					x.stickyProxy = true
+				}
 				x.setLocation(o.loc)
 			}
 			if end := x.runOps(sc, o.body); end != scriptOn {
@@ -427,6 +434,20 @@ func (x *exchange) setLocation(loc *location) {
 	if upstream.IsUnixAddr(x.vars.req.ProxyHost) {
 		x.vars.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 	}
+}
+
+// noUpstream answers the request whose content handler is a proxy_pass
+// left by an if block that matched before the one whose location has none
+// ("location / { if ($a) { proxy_pass ...; } if ($b) { } }"): nginx's
+// proxy handler finds no upstream, logs an alert and answers 500. It
+// reports whether it answered.
+func (x *exchange) noUpstream() bool {
+	if !x.stickyProxy || x.loc == nil || x.loc.proxies() {
+		return false
+	}
+	x.logf(errorlog.Alert, "no upstream configuration", 0, "")
+	x.page(fasthttp.StatusInternalServerError)
+	return true
 }
 
 // limitExcept switches the request to its location's limit_except block

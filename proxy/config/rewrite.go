@@ -479,12 +479,12 @@ func setKeys(raw *rawLocation) []string {
 	return keys
 }
 
-// resolveIfs resolves the if blocks of a location's script that set
-// location directives: each becomes a Location of its own, the enclosing
-// location's directives inherited (ngx_http_rewrite_if: the block is a
-// location, merged like a nested one; proxy_pass and fastcgi_pass too)
-// but try_files, which nginx does not merge (measured: a request whose if
-// holds is served without it).
+// resolveIfs resolves the if blocks of a location's script: each becomes
+// a Location of its own, even with no directive but the rewrite module's,
+// the enclosing location's directives inherited (ngx_http_rewrite_if: the
+// block is a location, merged like a nested one; proxy_pass and
+// fastcgi_pass too) but try_files, which nginx does not merge (measured: a
+// request whose if holds is served without it, "if ($x) { }" too).
 func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]bool, p *problems) {
 	for i := range sc {
 		st := &sc[i]
@@ -501,7 +501,7 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 		if in.raw != nil && in.raw.LimitExcept != nil {
 			p.add(key, `"limit_except" directive is not allowed here (an if block)`)
 		}
-		if raw := in.raw; len(setKeys(raw)) > 0 {
+		if raw := in.raw; raw != nil {
 			inherited := *raw
 			dst, src := reflect.ValueOf(&inherited).Elem(), reflect.ValueOf(l).Elem()
 			for _, f := range fieldsOf(dst.Type()) {
