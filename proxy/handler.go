@@ -97,6 +97,9 @@ func (x *exchange) process() (streaming bool) {
 	if !x.accessPhase() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
 		return false
 	}
+	if x.noUpstream() { // an earlier if block's proxy_pass, with none here (rewrite.go)
+		return false
+	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
 		return false
@@ -289,6 +292,7 @@ func (x *exchange) tryOnce() tryOutcome {
 		x.firstTry = a.Start // proxy_next_upstream_timeout counts from here
 	}
 	if x.ended(pr.Addr(), ue, a) { // nginx: no failure, no other server; 499 for a client gone
+		x.counters(pr).abandoned() // an attempt all the same: the server may have read the head
 		return tryDone
 	}
 	took := time.Since(a.Start) // one clock read for the metric and $upstream_response_time

@@ -57,6 +57,7 @@ func (x *exchange) respond() bool {
 		}
 		out.AddBytesKV(k, v)
 	}
+	x.setStickyCookie(out, x.cur) // sticky cookie (sticky.go)
 	x.pageHeaders()
 	x.addHeaders(shown)                               // add_header, expires (headers.go)
 	gunzip := x.gunzipFor()                           // gunzip (gunzip.go)
@@ -265,6 +266,9 @@ func (x *exchange) release(a *upstream.Attempt, complete bool) {
 	now := time.Now()
 	if n := len(x.attempts); n > 0 && x.attempts[n-1].ResponseTime < 0 {
 		x.attempts[n-1].ResponseTime = now.Sub(a.Start)
+	}
+	if complete {
+		x.learnSticky(uc.Peer(), false) // sticky learn without header: the whole response came (sticky.go)
 	}
 	if complete && x.reusable() {
 		if x.loc.fcgi == nil {

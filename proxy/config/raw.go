@@ -96,7 +96,7 @@ type rawHTTP struct {
 // rawServer is one http.servers[] entry (nginx's server block).
 type rawServer struct {
 	Listen     *opt[listenAddrs] `mapstructure:"listen"`
-	ServerName *opt[words]       `mapstructure:"server_name"`
+	ServerName *opt[serverNames] `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
 	Return     *opt[Return]      `mapstructure:"return"`  // rewrite.go
 	Rewrite    *opt[[]Stmt]      `mapstructure:"rewrite"` // rewrite.go: the rewrite module's directives in order
@@ -130,6 +130,11 @@ type rawLocation struct {
 	// ifBlock: this is an if block's own location ("if in location"),
 	// whose enclosing location's script answers when nothing here does.
 	ifBlock bool
+	// LimitExcept is the limit_except block (limitexcept.go).
+	LimitExcept *rawLimitExcept `mapstructure:"limit_except"`
+	// lmtBlock: this is a limit_except block's own location, whose
+	// methods may have no content when it denies them all.
+	lmtBlock bool
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_split_path_info (fastcgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
@@ -148,10 +153,17 @@ type rawUpstream struct {
 	RetryBudgetMinPerSecond *opt[int]     `mapstructure:"retry_budget_min_per_second"`
 
 	LeastConn   *opt[bool]      `mapstructure:"least_conn"`
-	Hash        *opt[words]     `mapstructure:"hash"`    // "KEY [consistent]"
-	IPHash      *opt[bool]      `mapstructure:"ip_hash"` // on
-	Random      *opt[words]     `mapstructure:"random"`  // "on", "two" or "two least_conn"
+	Hash        *opt[words]     `mapstructure:"hash"`       // "KEY [consistent]"
+	IPHash      *opt[bool]      `mapstructure:"ip_hash"`    // on
+	Random      *opt[words]     `mapstructure:"random"`     // "on", "two" or "two least_conn"
+	LeastTime   *opt[words]     `mapstructure:"least_time"` // "header|last_byte [inflight]" (NGINX Plus)
 	HealthCheck *rawHealthCheck `mapstructure:"health_check"`
+
+	// Zone is zone NAME [SIZE]: the shared memory newer nginx needs for
+	// servers with resolve; spillway's state is one process's already.
+	Zone               *opt[words]              `mapstructure:"zone"`
+	Sticky             *opt[words]              `mapstructure:"sticky"` // sticky cookie NAME ... (sticky.go)
+	resolverDirectives `mapstructure:",squash"` // resolver, resolver_timeout for resolve servers (resolver.go)
 }
 
 // rawHealthCheck is an upstream's health_check block (nginx Plus's
@@ -177,6 +189,10 @@ type rawUpstreamServer struct {
 	FailTimeout *opt[time.Duration] `mapstructure:"fail_timeout"`
 	Backup      *opt[bool]          `mapstructure:"backup"`
 	Down        *opt[bool]          `mapstructure:"down"`
+	Resolve     *opt[bool]          `mapstructure:"resolve"` // re-resolve the name at its TTL (nginx 1.27.3)
+	Service     *opt[string]        `mapstructure:"service"` // SRV records: _service._tcp.NAME (needs resolve)
+	Drain       *opt[bool]          `mapstructure:"drain"`   // only requests bound to it by sticky (NGINX Plus)
+	Route       *opt[string]        `mapstructure:"route"`   // the sticky cookie's value for this server (NGINX Plus)
 }
 
 // serverDirectives may be written in http and in a server; they resolve
@@ -395,6 +411,7 @@ func contexts() []context {
 		{"http", reflect.TypeFor[rawHTTP]()},
 		{"server", reflect.TypeFor[rawServer]()},
 		{"location", reflect.TypeFor[rawLocation]()},
+		{"limit_except", reflect.TypeFor[rawLimitExcept]()},
 		{"upstream", reflect.TypeFor[rawUpstream]()},
 		{"upstream server", reflect.TypeFor[rawUpstreamServer]()},
 		{"health_check", reflect.TypeFor[rawHealthCheck]()},

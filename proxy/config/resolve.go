@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -121,7 +122,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 	slices.Sort(names)
 	for _, name := range names {
 		u := h.Upstreams[name]
-		c.Upstreams[name] = resolveUpstream(name, &u, "http.upstreams["+name+"]", p)
+		c.Upstreams[name] = resolveUpstream(name, &u, "http.upstreams["+name+"]", &h.resolverDirectives, p)
 	}
 	// viper drops keys whose value is empty ("app: {}"), so an upstream
 	// without servers only shows in the YAML tree.
@@ -195,6 +196,7 @@ func (c *Config) absolutePaths(prefix string) {
 				for i := range in.ErrorLogs {
 					abs(&in.ErrorLogs[i].Path)
 				}
+				abs(&in.Root)
 			}
 			abs(&l.Upstream.TempPath)
 			abs(&l.ClientBodyTempPath)
@@ -204,10 +206,15 @@ func (c *Config) absolutePaths(prefix string) {
 }
 
 // IfLocations are the Locations of l's if blocks that set location
-// directives (nginx's "if in location"), nested ones too, in file order.
+// directives (nginx's "if in location"), nested ones too, in file order,
+// then its limit_except block's: the locations a request can switch to
+// once l was found.
 func (l *Location) IfLocations() []*Location {
 	var out []*Location
 	forIfLocations(l.Script, func(in *Location) { out = append(out, in) })
+	if l.LimitExcept != nil {
+		out = append(out, l.LimitExcept.Location)
+	}
 	return out
 }
 
@@ -289,7 +296,7 @@ func resolveAccessLogs(o *opt[[]AccessLog]) []AccessLog {
 	return logs
 }
 
-func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upstream {
+func resolveUpstream(name string, u *rawUpstream, key string, http *resolverDirectives, p *problems) *Upstream {
 	up := &Upstream{
 		Name:              name,
 		Keepalive:         u.Keepalive.or(0),
@@ -334,9 +341,70 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		if us.Weight < 1 {
 			p.add(s.Weight.at(), `invalid parameter "weight=%d": the weight must be 1 or more`, us.Weight)
 		}
+		resolveServerResolve(up, &us, &s, p)
+		us.Route = s.Route.or("")
+		us.Drain = s.Drain.or(false)
 		up.Servers = append(up.Servers, us)
 	}
+	if u.Zone.set() {
+		if z := u.Zone.v; len(z) < 1 || len(z) > 2 {
+			p.add(u.Zone.at(), `invalid number of arguments in "zone" directive`)
+		} else {
+			up.Zone = z[0]
+		}
+	}
+	resolveSticky(up, u, p)
+	u.resolverDirectives.inherit(http)
+	if r := u.resolverDirectives.resolve(p); slices.ContainsFunc(up.Servers, func(s UpstreamServer) bool { return s.Resolve }) {
+		up.Resolver = r // only what uses it: an unchanged group survives a reload (site.go)
+	}
+	for i, s := range up.Servers {
+		if !s.Resolve {
+			continue
+		}
+		at := u.Servers[i].Resolve.at()
+		switch {
+		case up.Zone == "":
+			p.add(at, `resolving names at run time requires upstream "%s" to be in shared memory`, name)
+		case len(up.Resolver.Servers) == 0:
+			p.add(at, `no resolver defined to resolve names at run time in upstream "%s"`, name)
+		case up.HealthCheck != nil:
+			p.add(at, `"resolve" with "health_check" in upstream "%s" is not implemented: the resolved servers would not be checked`, name)
+		}
+	}
 	return up
+}
+
+// resolveServerResolve reads a server's resolve and service= with nginx
+// 1.27.3's checks: service= needs resolve and a name without a port; an
+// IP address is never resolved (nginx uses it as written).
+func resolveServerResolve(up *Upstream, us *UpstreamServer, s *rawUpstreamServer, p *problems) {
+	us.Service = s.Service.or("")
+	if !s.Resolve.or(false) {
+		if s.Service.set() {
+			p.add(s.Service.at(), `service upstream "%s" requires "resolve" parameter`, us.Name)
+		}
+		return
+	}
+	host, _, err := net.SplitHostPort(us.Address)
+	if err != nil || strings.HasPrefix(us.Address, "unix:") {
+		return // reported by upstreamAddress, or a socket: nothing to resolve
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		if s.Service.set() {
+			p.add(s.Service.at(), `service upstream "%s" requires domain name`, us.Name)
+		}
+		return
+	}
+	if s.Service.set() {
+		if us.Service == "" {
+			p.add(s.Service.at(), `invalid parameter "service="`)
+		}
+		if _, _, err := net.SplitHostPort(us.Name); err == nil {
+			p.add(s.Service.at(), `service upstream "%s" may not have port`, us.Name)
+		}
+	}
+	us.Resolve = true
 }
 
 // resolveBalance reads the balancing method: least_conn, hash, ip_hash or
@@ -375,6 +443,21 @@ func resolveBalance(up *Upstream, u *rawUpstream, p *problems) {
 		default:
 			p.add(u.Random.at(), `invalid parameter "%s"`, ws[len(ws)-1])
 		}
+	}
+	if u.LeastTime.set() {
+		set = append(set, u.LeastTime.at())
+		ws := u.LeastTime.v
+		up.LeastTime = true
+		switch {
+		case len(ws) == 0 || len(ws) > 2:
+			p.add(u.LeastTime.at(), `invalid number of arguments in "least_time" directive`)
+		case ws[0] != "header" && ws[0] != "last_byte":
+			p.add(u.LeastTime.at(), `invalid parameter "%s"`, ws[0])
+		case len(ws) == 2 && ws[1] != "inflight":
+			p.add(u.LeastTime.at(), `invalid parameter "%s"`, ws[1])
+		}
+		up.LeastTimeHeader = len(ws) > 0 && ws[0] == "header"
+		up.LeastTimeInflight = len(ws) == 2 && ws[1] == "inflight"
 	}
 	if len(set) > 1 {
 		slices.SortStableFunc(set, func(a, b string) int { return lineOf(p.doc, a) - lineOf(p.doc, b) })
@@ -492,9 +575,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		Charset:                  s.charsetDirectives.resolve(),
 		RealIP:                   s.realIPDirectives.resolve(p),
 	}
-	for _, name := range s.ServerName.or(nil) {
-		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
-	}
+	srv.ServerName = resolveServerNames(s.ServerName.or(nil), s.ServerName.at(), p) // nginx compares names lower-cased, regexes aside (servername.go)
 	if !s.Listen.set() {
 		p.add(key, `server has no "listen": add listen: ["127.0.0.1:8080"]`)
 	}
@@ -614,7 +695,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ifBlock && !l.passesUpstream() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
+	case !loc.StubStatus && !l.ifBlock && !l.lmtBlock && !l.passesUpstream() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.checkPasses(p)
@@ -632,6 +713,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
 	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
 	loc.Locations = l.resolveNested(loc, key, upstreams, p)
+	loc.LimitExcept = l.resolveLimitExcept(key, upstreams, p) // limit_except (limitexcept.go)
 	return loc
 }
 

@@ -51,9 +51,9 @@ type Conn struct {
 	opened time.Time
 
 	// h2 is the HTTP/2 client running on the connection once a gRPC
-	// attempt started it (grpc.go), with hc its view of the socket; the
+	// attempt started it (http2.go), with hc its view of the socket; the
 	// keepalive cache keeps it with the connection.
-	//lint:ignore SA1019 x/net/http2's client on a connection this package dialled (grpc.go)
+	//lint:ignore SA1019 x/net/http2's client on a connection this package dialled (http2.go)
 	h2 *http2.ClientConn
 	hc *h2Conn
 
@@ -61,12 +61,16 @@ type Conn struct {
 	// (Group.Acquire), given back once by unhold. Atomic because a fast
 	// stop closes connections from another goroutine.
 	held atomic.Bool
+	// answered: the attempt got its response's head (least_time
+	// last_byte counts only those; Attempt.Answered).
+	answered atomic.Bool
 }
 
 // unhold ends the in-flight count of the attempt using c, once: on close,
 // or when c goes back to the keepalive cache.
 func (c *Conn) unhold() {
 	if c.held.CompareAndSwap(true, false) {
+		c.peer.group.ltEnd(c.peer, c.opened, c.answered.Load()) // least_time (leasttime.go)
 		c.peer.group.done(c.peer)
 	}
 }
@@ -368,6 +372,7 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 		// a fresh retry on the same server had no pick.
 		pr.group.acquire(pr)
 	}
+	pr.group.ltStart(pr, a.Start)
 	if !o.Fresh {
 		a.Conn, a.Idle = pr.idle.get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
 		a.Reused = a.Conn != nil
@@ -381,6 +386,7 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 	if a.Conn == nil {
 		uc, err := t.dial(ctx(), pr, o.ConnectTimeout, o.HeaderBuffer, o.TLS)
 		if err != nil {
+			pr.group.ltEnd(pr, a.Start, false)
 			pr.group.done(pr)
 			return err
 		}
@@ -393,6 +399,7 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 	uc.held.Store(true)
 	uc.readTimeout, uc.sendTimeout = o.ReadTimeout, o.SendTimeout
 	uc.opened = a.Start
+	uc.answered.Store(false)
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	return nil
 }
@@ -427,7 +434,7 @@ func (a *Attempt) Fail(phase Phase, err error) *Error {
 	return &Error{
 		Phase: phase, Kind: Classify(phase, raw), Peer: c.peer.addr, Reused: a.Reused,
 		Written: c.nwrit - a.w0, Read: c.nread - a.r0, Err: raw,
-		Msg: h2Message(raw), // a gRPC body's RST_STREAM (grpc.go)
+		Msg: h2Message(raw), // a gRPC body's RST_STREAM (http2.go)
 	}
 }
 

@@ -3,6 +3,7 @@ package nginxconf
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -204,6 +205,11 @@ func init() {
 	add("upstream", "ip_hash", balanceMethod)
 	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
+	add("upstream", "zone", zoneDirective)
+	add("upstream", "resolver", resolverDirective)         // nginx 1.27.3: for servers with resolve
+	add("upstream", "resolver_timeout", single(timeValue)) // likewise
+	add("upstream", "sticky", stickyDirective)
+	add("upstream", "least_time", leastTime)
 }
 
 // moduleHandlers convert the shared upstream-module directives by the kind
@@ -260,7 +266,6 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_valid":          {"", "a cache for static files"},
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
-	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
 	"proxy_cache_path":               {"http", "it only declares a cache zone: spillway does not cache, and each proxy_cache that would use the zone is reported on its own"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
@@ -281,7 +286,7 @@ var unsupportedWhy = map[string]string{
 
 // refusedWhy lists the directives of nginx's modules that guard requests
 // (access, auth_basic, limit_req, limit_conn, referer,
-// secure_link, the core module's limit_except, satisfy and internal, the
+// secure_link, the core module's satisfy and internal, the
 // rewrite module's if and return, and the common
 // third-party guards: auth_jwt, Lua, njs, ModSecurity, naxsi...) and that
 // spillway does not enforce: each refuses the file, since dropping it would
@@ -296,7 +301,6 @@ var refusedWhy = map[string]refusal{
 	"auth_pam":                 {why: "no password would be asked", off: true},
 	"auth_ldap":                {why: "no password would be asked", off: true},
 	"auth_gss":                 {why: "no credentials would be asked", off: true},
-	"limit_except":             {why: "every method would be allowed to every client"},
 	"valid_referers":           {why: "requests with any Referer would be allowed"},
 	"secure_link":              {why: "links would not be checked"},
 	"secure_link_md5":          {why: "links would not be checked"},
@@ -327,12 +331,6 @@ type refusal struct {
 
 // refuse reports a guarding directive spillway does not enforce.
 func refuse(c *conv, lv *level, d *Directive, r refusal) error {
-	if d.Name == "limit_except" && d.IsBlock && len(d.Block) == 0 && len(d.Args) > 0 {
-		// An empty block has no access rule: nginx allows every method to
-		// every client, as spillway does without it (grpc.t writes one).
-		c.warn(d, Ignored, "ignored directive \"limit_except\" in %s: its block is empty, so it denies no method", lv.ctx)
-		return nil
-	}
 	if r.off && len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off") {
 		c.warn(d, Ignored, "ignored directive \"%s off\" in %s: spillway enforces no %s, so there is nothing to turn off", d.Name, lv.ctx, d.Name)
 		return nil
@@ -794,8 +792,54 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if reuseport && !quic {
 		c.warn(d, Unsupported, "unsupported parameter \"reuseport\" of \"listen\" in server")
 	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, quic: quic, def: isDefault && !quic, proxyProtocol: pp && !quic, d: d})
+	addrs, err := portRange(d, addr)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		lv.listens = append(lv.listens, listenAddr{addr: a, ssl: ssl, h2: h2, quic: quic, def: isDefault && !quic, proxyProtocol: pp && !quic, d: d})
+	}
 	return nil
+}
+
+// portRange expands a listen address with a port range ("127.0.0.1:8000-8003",
+// "[::1]:8000-8003", "8000-8003") into one address per port, as nginx
+// listens on each, with nginx -t's errors; an address without one is
+// returned as it is.
+func portRange(d *Directive, addr string) ([]string, error) {
+	host, port := "", addr
+	switch {
+	case strings.HasPrefix(addr, "["):
+		if i := strings.Index(addr, "]:"); i >= 0 {
+			host, port = addr[:i+2], addr[i+2:]
+		}
+	case strings.Contains(addr, ":"):
+		i := strings.LastIndexByte(addr, ':')
+		host, port = addr[:i+1], addr[i+1:]
+	}
+	lo, hi, ok := strings.Cut(port, "-")
+	if !ok {
+		return []string{addr}, nil
+	}
+	num := func(s string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(s, "0123456789") != "" {
+			return 0
+		}
+		return n
+	}
+	from, to := num(lo), num(hi)
+	if from == 0 || to == 0 {
+		return nil, errAt(d, "invalid port in \"%s\" of the \"listen\" directive", addr)
+	}
+	if to < from {
+		return nil, errAt(d, "invalid port range in \"%s\" of the \"listen\" directive", addr)
+	}
+	out := make([]string, 0, to-from+1)
+	for p := from; p <= to; p++ {
+		out = append(out, host+strconv.Itoa(p))
+	}
+	return out, nil
 }
 
 func serverName(c *conv, lv *level, d *Directive) error {
@@ -805,15 +849,17 @@ func serverName(c *conv, lv *level, d *Directive) error {
 	for _, n := range d.Args {
 		switch {
 		case strings.HasPrefix(n, "~"):
-			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: regular expression names are not supported", n)
+			if _, err := config.ServerNameRegex(n[1:]); err != nil {
+				c.warn(d, Refused, "server name \"%s\" cannot be converted: its regex is not valid in Go's RE2 syntax (%v), so its requests would reach another server", n, err)
+				continue
+			}
+			lv.names = append(lv.names, n)
 		case strings.Contains(n, "$"):
 			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: variables are not supported", n)
-		case strings.HasSuffix(n, ".*"):
-			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: only leading wildcards (*.example.com) are supported", n)
-		case strings.HasPrefix(n, "."):
-			// nginx: ".example.com" is example.com and *.example.com.
-			lv.names = append(lv.names, n[1:], "*"+n)
 		default:
+			// "*.example.com", "www.example.*", ".example.com" (both
+			// example.com and its subdomains) and "" (requests without
+			// Host) are spillway's too.
 			lv.names = append(lv.names, n)
 		}
 	}
@@ -881,24 +927,39 @@ func proxyPass(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// fastcgiPass: "address" or an upstream name, without a scheme.
-func fastcgiPass(c *conv, lv *level, d *Directive) error {
+// passArg is what fastcgi_pass, uwsgi_pass and grpc_pass check first: one
+// argument, once per level. A value with variables is set as written, to be
+// evaluated per request as proxy_pass's, and done is true.
+func passArg(lv *level, d *Directive) (a string, done bool, err error) {
 	if len(d.Args) != 1 {
-		return invalidArgs(d)
+		return "", false, invalidArgs(d)
 	}
 	if err := duplicate(lv, d); err != nil {
+		return "", false, err
+	}
+	a = d.Args[0]
+	if strings.Contains(a, "$") {
+		lv.proxies = true
+		lv.m.set(d.Name, str(a))
+		return a, true, nil
+	}
+	return a, false, nil
+}
+
+// fastcgiPass: "address" or an upstream name, without a scheme.
+func fastcgiPass(c *conv, lv *level, d *Directive) error {
+	a, done, err := passArg(lv, d)
+	if err != nil {
 		return err
 	}
-	a := d.Args[0]
-	switch {
-	case strings.Contains(a, "$"):
-		lv.proxies, c.fastcgi = true, true // evaluated per request, as proxy_pass's
-		lv.m.set("fastcgi_pass", str(a))
+	c.fastcgi = true
+	if done {
 		return nil
-	case a == "unix:":
+	}
+	if a == "unix:" {
 		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", a)
 	}
-	lv.proxies, lv.proxyTarget, c.fastcgi = true, a, true
+	lv.proxies, lv.proxyTarget = true, a
 	lv.m.set("fastcgi_pass", str(a))
 	return nil
 }
@@ -906,18 +967,11 @@ func fastcgiPass(c *conv, lv *level, d *Directive) error {
 // uwsgiPass: an address (host:port, unix:/path), an upstream name, or
 // either with nginx's uwsgi:// scheme.
 func uwsgiPass(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) != 1 {
-		return invalidArgs(d)
-	}
-	if err := duplicate(lv, d); err != nil {
+	a, done, err := passArg(lv, d)
+	if done || err != nil {
 		return err
 	}
-	a := d.Args[0]
 	switch {
-	case strings.Contains(a, "$"):
-		lv.proxies = true // evaluated per request, as proxy_pass's
-		lv.m.set("uwsgi_pass", str(a))
-		return nil
 	case strings.HasPrefix(a, "suwsgi://"):
 		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: spillway speaks uwsgi without TLS", a)
 		return nil
@@ -933,17 +987,9 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 // grpcPass: grpc://, grpcs:// or no scheme, then host:port or an
 // upstream name.
 func grpcPass(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) != 1 {
-		return invalidArgs(d)
-	}
-	if err := duplicate(lv, d); err != nil {
+	a, done, err := passArg(lv, d)
+	if done || err != nil {
 		return err
-	}
-	a := d.Args[0]
-	if strings.Contains(a, "$") {
-		lv.proxies = true // evaluated per request, as proxy_pass's
-		lv.m.set("grpc_pass", str(a))
-		return nil
 	}
 	lv.proxies, lv.proxyTarget = true, strings.TrimPrefix(strings.TrimPrefix(a, "grpcs://"), "grpc://")
 	lv.m.set("grpc_pass", str(a))
@@ -1027,8 +1073,10 @@ func authBasic(c *conv, lv *level, d *Directive) error {
 }
 
 // authBasicUserFile is the htpasswd file, relative to the configuration's
-// directory as nginx reads it. A file named with variables cannot be known
-// in advance: the file is refused rather than let everyone in.
+// directory as nginx reads it. A file named with variables is the
+// request's: kept as written (spillway reads a relative result from the
+// conf prefix, as nginx), unless it names a variable spillway does not
+// know, which refuses the file rather than let everyone in.
 func authBasicUserFile(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 1 {
 		return invalidArgs(d)
@@ -1037,7 +1085,11 @@ func authBasicUserFile(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	if strings.Contains(d.Args[0], "$") {
-		c.warn(d, Refused, "\"auth_basic_user_file\" directive in %s is not enforced by spillway (a file named with variables: no password would be asked)", lv.ctx)
+		if name := c.unknownVariable(d.Args[0]); name != "" {
+			c.warn(d, Refused, "\"auth_basic_user_file\" directive in %s is not enforced by spillway (it does not know the variable \"%s\": no password would be asked)", lv.ctx, name)
+			return nil
+		}
+		lv.m.set(d.Name, str(d.Args[0]))
 		return nil
 	}
 	lv.m.set(d.Name, str(c.withConfPrefix(d.Args[0])))
@@ -1222,21 +1274,87 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			bad = err != nil
 		case "backup", "down":
 			bad, val = hasVal, "on"
-			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" {
+			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" && lv.up.method != "least_time" {
 				return errAt(d, "balancing method does not support parameter \"backup\"")
 			}
-		case "slow_start", "resolve", "service", "route", "drain":
+		case "slow_start":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
+		case "resolve":
+			bad, val = hasVal, "on"
+		case "service":
+			bad = !hasVal
+		case "route":
+			bad = !hasVal || val == "" // the sticky cookie's value for the server
+		case "drain":
+			bad, val = hasVal, "on" // NGINX Plus's: only sticky requests reach it
 		default:
 			bad = true
 		}
 		if bad {
 			return errAt(d, "invalid parameter \"%s\"", p)
 		}
-		m.set(name, str(val))
+		v := str(val)
+		if name == "route" || name == "service" {
+			v.Tag = "!!str" // route=0 is a name, not a number
+		}
+		m.set(name, v)
 	}
 	lv.up.servers.Content = append(lv.up.servers.Content, m.n)
+	return nil
+}
+
+// zoneDirective converts zone NAME [SIZE]: servers with resolve need it,
+// as in nginx; spillway's group state is one process's anyway.
+func zoneDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 || len(d.Args) > 2 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	addWords(lv, d.Name, d.Args)
+	return nil
+}
+
+// stickyDirective converts NGINX Plus's "sticky cookie NAME [...]",
+// "sticky route $VAR ..." and "sticky learn ..." to sticky's words, checked
+// by config (sticky.go); any other method refuses the file with nginx
+// 1.22's own emerg, as notInNginx.
+func stickyDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) == 0 || d.Args[0] != "cookie" && d.Args[0] != "route" && d.Args[0] != "learn" {
+		return notInNginx(c, lv, d)
+	}
+	if len(d.Args) < 2 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	args := slices.Clone(d.Args)
+	for i, a := range args {
+		if strings.HasPrefix(a, "expires=") {
+			args[i] = strings.ReplaceAll(a, " ", "") // "expires=1h 3m": one word
+		}
+	}
+	addWords(lv, d.Name, args)
+	return nil
+}
+
+// notInNginx refuses a balancing directive nginx 1.22 does not have (NGINX
+// Plus's sticky and least_time) with nginx's own emerg: ignoring it would
+// silently change which server gets a request.
+func notInNginx(c *conv, lv *level, d *Directive) error {
+	return errAt(d, "unknown directive \"%s\"", d.Name)
+}
+
+// leastTime converts NGINX Plus's least_time header|last_byte [inflight],
+// a balancing method like the others, checked by config.
+func leastTime(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 || len(d.Args) > 2 {
+		return invalidArgs(d)
+	}
+	setMethod(lv, "least_time", strings.Join(d.Args, " "))
 	return nil
 }
 
@@ -1251,7 +1369,7 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 // setMethod sets the upstream's balancing method, replacing an earlier one
 // (nginx warns "load balancing method redefined" and keeps the last).
 func setMethod(lv *level, key, val string) {
-	for _, k := range []string{"least_conn", "hash", "ip_hash", "random"} {
+	for _, k := range []string{"least_conn", "hash", "ip_hash", "random", "least_time"} {
 		lv.m.del(k)
 	}
 	lv.m.set(key, str(val))
