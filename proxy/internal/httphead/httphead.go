@@ -49,3 +49,23 @@ func EscapeUpTo(line []byte, i int) string {
 	}
 	return string(line[:i]) + "\\x" + string([]byte{hex[c>>4], hex[c&15]})
 }
+
+// NameIs reports whether the header name b is s, compared as nginx compares
+// header names (ngx_strcasecmp): byte for byte, ASCII letters in either
+// case. Unlike bytes.EqualFold it folds no other character, and names of
+// different lengths differ at once.
+func NameIs(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if c == d {
+			continue
+		}
+		if c|0x20 != d|0x20 || c|0x20 < 'a' || c|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
