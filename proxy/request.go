@@ -75,6 +75,7 @@ func upstreamURI(dst []byte, lc *config.Location, target []byte, u nginxuri.URI)
 // framing (the body is always sent with a Content-Length: it was buffered).
 func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody bool) []byte {
 	req := &x.ctx.Request.Header
+	x.closeAsked = false
 	if x.parent != nil {
 		dst = append(dst, fasthttp.MethodGet...) // a subrequest is a GET (authrequest.go)
 	} else {
@@ -96,6 +97,9 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 		if len(dst) == vstart { // an empty value removes the header (nginx)
 			dst = dst[:mark]
 			continue
+		}
+		if h.name == "Connection" && string(dst[vstart:]) == "close" {
+			x.closeAsked = true // the connection is not kept (reusable)
 		}
 		dst = append(dst, "\r\n"...)
 	}
