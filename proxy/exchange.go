@@ -52,6 +52,9 @@ type exchange struct {
 	referer []byte
 	fields  errorlog.Fields
 	ignored [][]byte // header names nginx ignores: not forwarded (client.Check)
+	// chead is what client.Check reads (clientHead), kept here rather
+	// than allocated for every request.
+	chead client.Head
 
 	// $uri, normalised as nginx does (uri.go); args is $args, a view of
 	// the request target; quoted is nginx's r->quoted_uri; uriInvalid
