@@ -208,8 +208,8 @@ http:
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_, _ = c.Write([]byte("GET /static/a.png?v=2 HTTP/1.1\r\nHost: example.test\r\nx-lower: 1\r\nX-Forwarded-For: 10.0.0.1\r\n" +
-		"Connection: keep-alive, X-Secret\r\nX-Secret: hop\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nZ-Last: 2\r\n\r\n"))
+	_, _ = c.Write([]byte("GET /static/a.png?v=2 HTTP/1.1\r\nHost: example.test\r\nx-lower: 1\r\nx-forwarded-for: 10.0.0.1\r\n" +
+		"Connection: keep-alive, X-Secret\r\nX-Secret: hop\r\nkeep-alive: 5\r\nte: trailers\r\nUpgrade: h2c\r\nZ-Last: 2\r\n\r\n"))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)

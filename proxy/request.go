@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/internal/nginxuri"
 )
 
@@ -15,6 +16,10 @@ import (
 // the same set (ngx_http_proxy_headers) and sets its own framing.
 var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
 	"Transfer-Encoding", "Upgrade", "Expect", "Content-Length"}
+
+// hopByHopNames is hopByHop as a set: dropHeader runs for every header of
+// every request, names compared as nginx compares them.
+var hopByHopNames = httphead.NewNameSet(hopByHop[:]...)
 
 // upstreamURI is the request target sent upstream, nginx's proxy_pass
 // rule (ngx_http_proxy_create_request). Without a URI part: the client's
@@ -128,13 +133,11 @@ func (x *exchange) dropHeader(name, connection []byte) bool {
 			return true
 		}
 	}
-	for _, h := range hopByHop {
-		if bytes.EqualFold(name, []byte(h)) {
-			return true
-		}
+	if hopByHopNames.Has(name) {
+		return true
 	}
 	for i := range x.loc.set {
-		if bytes.EqualFold(name, []byte(x.loc.set[i].name)) {
+		if httphead.NameIs(name, x.loc.set[i].name) {
 			return true
 		}
 	}

@@ -229,12 +229,8 @@ func readSmallBody(resp *fasthttp.Response, br *bufio.Reader, n int) error {
 }
 
 func hidden(name, connection []byte) bool {
-	if n := len(name); n < len(hiddenByLen) {
-		for _, h := range hiddenByLen[n] {
-			if httphead.NameIs(name, h) {
-				return true
-			}
-		}
+	if hiddenNames.Has(name) {
+		return true
 	}
 	if httphead.NameIs(name, "Upgrade") {
 		return false // even when Connection names it
@@ -249,15 +245,9 @@ func hidden(name, connection []byte) bool {
 	return false
 }
 
-// hiddenByLen is hideResponse by the names' lengths: a name is compared
-// with the one or two of its length only (hidden runs for every header of
-// every response).
-var hiddenByLen = func() (t [19][]string) {
-	for _, h := range hideResponse {
-		t[len(h)] = append(t[len(h)], h)
-	}
-	return t
-}()
+// hiddenNames is hideResponse as a set: hidden runs for every header of
+// every response.
+var hiddenNames = httphead.NewNameSet(hideResponse[:]...)
 
 // noBody: HEAD responses and 1xx/204/304 carry no body whatever they declare.
 func noBody(method []byte, status int) bool {

@@ -69,3 +69,33 @@ func NameIs(b []byte, s string) bool {
 	}
 	return true
 }
+
+// NameSet is a fixed set of header names, looked up as nginx compares names
+// (NameIs): a name is compared with the members of its own length only.
+// It is not changed once made.
+type NameSet struct{ byLen [][]string }
+
+// NewNameSet returns the set of names.
+func NewNameSet(names ...string) NameSet {
+	var s NameSet
+	for _, n := range names {
+		for len(s.byLen) <= len(n) {
+			s.byLen = append(s.byLen, nil)
+		}
+		s.byLen[len(n)] = append(s.byLen[len(n)], n)
+	}
+	return s
+}
+
+// Has reports whether name is in the set.
+func (s NameSet) Has(name []byte) bool {
+	if len(name) >= len(s.byLen) {
+		return false
+	}
+	for _, n := range s.byLen[len(name)] {
+		if NameIs(name, n) {
+			return true
+		}
+	}
+	return false
+}

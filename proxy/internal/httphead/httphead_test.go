@@ -23,3 +23,19 @@ func TestNameIs(t *testing.T) {
 		}
 	}
 }
+
+func TestNameSet(t *testing.T) {
+	s := NewNameSet("Connection", "Keep-Alive", "TE", "X-Accel-Limit-Rate")
+	for name, want := range map[string]bool{
+		"connection": true, "KEEP-ALIVE": true, "te": true, "x-accel-limit-rate": true,
+		"Connections": false, "T": false, "": false, "Keep_Alive": false,
+		"A-Name-Longer-Than-Every-Member": false,
+	} {
+		if got := s.Has([]byte(name)); got != want {
+			t.Errorf("Has(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if (NameSet{}).Has([]byte("x")) {
+		t.Error("the empty set has a member")
+	}
+}
