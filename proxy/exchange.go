@@ -74,9 +74,14 @@ type exchange struct {
 	uriChanges   int
 	rewriteBroke bool
 	internal     bool // nginx's r->internal: a rewrite or an internal redirect changed $uri
+	stickyProxy  bool // an if block's proxy_pass is the content handler whatever block matched after (noUpstream)
 	caps         struct {
 		src string
 		loc []int
+		// srvSrc, srv: the regex server_name's match, the captures a
+		// location search starts from (rewrite.go)
+		srvSrc string
+		srv    []int
 	}
 	uninit func(string) // x.uninitialized, made once
 
@@ -121,6 +126,7 @@ type exchange struct {
 	// answers its parent, never the client.
 	parent   *exchange
 	authVars [][]byte // auth_request_set's and set's values by slot (vars.Request.Set)
+	mapCache [][]byte // the maps' values once evaluated (vars.Request.MapCache)
 	authBuf  []byte   // their bytes
 	// subDone: a subrequest ran. nginx's connection log then says "while
 	// sending to client" (the subrequest's last action) on the request's
@@ -153,13 +159,13 @@ func (x *exchange) reset() {
 	// passes over the whole struct), then the buffers put back, emptied.
 	client, realipFrom, ppAddr, reqLine, host, referer, path := x.client[:0], x.realipFrom[:0], x.ppAddr[:0], x.reqLine[:0], x.host[:0], x.referer[:0], x.path[:0]
 	uri, head, tried, attempts, balKey := x.uri[:0], x.head[:0], x.tried[:0], x.attempts[:0], x.bal.Key[:0]
-	uresp, watch, authVars, authBuf, uninit, bodyFunc := x.uresp, x.watch, x.authVars, x.authBuf[:0], x.uninit, x.bodyFunc
+	uresp, watch, authVars, authBuf, uninit, bodyFunc, mapCache := x.uresp, x.watch, x.authVars, x.authBuf[:0], x.uninit, x.bodyFunc, x.mapCache[:0]
 	x.fcgi.recycle()
 	fcgi := x.fcgi
 	*x = exchange{}
 	x.client, x.realipFrom, x.ppAddr, x.reqLine, x.host, x.referer, x.path = client, realipFrom, ppAddr, reqLine, host, referer, path
 	x.uri, x.head, x.tried, x.attempts, x.bal.Key = uri, head, tried, attempts, balKey
-	x.uresp, x.watch, x.authVars, x.authBuf, x.uninit, x.bodyFunc = uresp, watch, authVars, authBuf, uninit, bodyFunc
+	x.uresp, x.watch, x.authVars, x.authBuf, x.uninit, x.bodyFunc, x.mapCache = uresp, watch, authVars, authBuf, uninit, bodyFunc, mapCache
 	x.fcgi = fcgi
 }
 
@@ -190,6 +196,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.parseURI(vhosts[0])
 	x.loc = x.vh.match(x.path)
 	x.beginVars()
+	x.serverNameCaptures(client.RouteHost(h.RequestURI(), x.host))
 }
 
 // bstr views b as a string without copying. The exchange owns b and does not
