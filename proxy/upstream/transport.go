@@ -639,12 +639,15 @@ func headEnd(b []byte) int {
 
 // checkHead applies nginx's upstream header rules to a complete raw head:
 // the status line must be "HTTP/x.y NNN", header names hold no control bytes
-// or spaces (ngx_http_parse_header_line), values hold no NUL. It returns KindOther when the head is acceptable.
+// or spaces (ngx_http_parse_header_line), values hold no NUL, and
+// Content-Length and Transfer-Encoding do not come together. It returns
+// KindOther when the head is acceptable. One pass over the lines.
 func checkHead(head []byte) (Kind, string) {
 	line, rest := httphead.CutLine(head)
 	if !httphead.ValidStatusLine(line) {
 		return KindNoValidHTTP, ""
 	}
+	var cl, te bool
 	for len(rest) > 0 {
 		line, rest = httphead.CutLine(rest)
 		if len(line) == 0 {
@@ -663,27 +666,18 @@ func checkHead(head []byte) (Kind, string) {
 		if colon < 0 {
 			return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
 		}
-		for i := colon + 1; i < len(line); i++ {
-			if line[i] == 0 {
-				return KindInvalidHeader, httphead.EscapeUpTo(line, i)
-			}
+		if i := bytes.IndexByte(line[colon+1:], 0); i >= 0 {
+			return KindInvalidHeader, httphead.EscapeUpTo(line, colon+1+i)
+		}
+		switch name := line[:colon]; len(name) {
+		case len("Content-Length"):
+			cl = cl || httphead.NameIs(name, "Content-Length")
+		case len("Transfer-Encoding"):
+			te = te || httphead.NameIs(name, "Transfer-Encoding")
 		}
 	}
-	if hasHeader(head, "content-length") && hasHeader(head, "transfer-encoding") {
+	if cl && te {
 		return KindInvalidHeader, "Transfer-Encoding"
 	}
 	return KindOther, ""
-}
-
-func hasHeader(head []byte, lowerName string) bool {
-	_, rest := httphead.CutLine(head)
-	for len(rest) > 0 {
-		var line []byte
-		line, rest = httphead.CutLine(rest)
-		if len(line) > len(lowerName) && line[len(lowerName)] == ':' &&
-			bytes.EqualFold(line[:len(lowerName)], []byte(lowerName)) {
-			return true
-		}
-	}
-	return false
 }
