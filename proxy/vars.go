@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -84,8 +85,10 @@ func proxyPort(pp config.ProxyPass) string {
 	case pp.Host == "" || upstream.IsUnixAddr(pp.Host):
 		return ""
 	case pp.Upstream == "":
-		if _, port, err := net.SplitHostPort(pp.Host); err == nil {
-			return port
+		// host:port or [v6]:port; SplitHostPort's error for a host
+		// without one would cost an allocation per request
+		if i := strings.LastIndexByte(pp.Host, ':'); i >= 0 && !strings.Contains(pp.Host[i:], "]") {
+			return pp.Host[i+1:]
 		}
 	}
 	if pp.Scheme == "https" {

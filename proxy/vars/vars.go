@@ -32,8 +32,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"spillway/proxy/internal/httphead"
-
 	"spillway/proxy/internal/numfmt"
 )
 
@@ -874,31 +872,9 @@ func nameIs(k []byte, name string) bool {
 // header returns the first value of the header with that (lower-case,
 // '-') name, nil if absent.
 func header(h *fasthttp.RequestHeader, name string) []byte {
-	if v := firstOfRepeated(h, name); v != nil {
-		return v
-	}
 	for k, v := range h.All() {
 		if nameIs(k, name) {
 			return v
-		}
-	}
-	return nil
-}
-
-// firstOfRepeated is, for User-Agent and Content-Type, the value of the
-// first raw line of that name: fasthttp keeps the last of them, nginx 1.22
-// the first. nil for other names, when the head has no raw lines (HTTP/2)
-// or no such line.
-func firstOfRepeated(h *fasthttp.RequestHeader, name string) []byte {
-	if name != "user-agent" && name != "content-type" {
-		return nil
-	}
-	raw := h.RawHeaders()
-	for len(raw) > 0 {
-		var line []byte
-		line, raw = httphead.CutLine(raw)
-		if k, v, ok := bytes.Cut(line, []byte(":")); ok && nameIs(k, name) {
-			return bytes.Trim(v, " \t")
 		}
 	}
 	return nil
@@ -908,9 +884,6 @@ func firstOfRepeated(h *fasthttp.RequestHeader, name string) []byte {
 // the two nginx 1.22 joins, every one: Cookie with "; ", X-Forwarded-For
 // with ", ".
 func appendHeader(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
-	if v := firstOfRepeated(h, name); v != nil {
-		return append(dst, v...)
-	}
 	var sep byte
 	switch name {
 	case "cookie":
