@@ -50,8 +50,14 @@ func (c *clientConn) firstByte() (byte, error) {
 // proxyProtocolAddr is the PROXY protocol header's client address of the
 // connection ctx's request came on; invalid when there is none.
 func proxyProtocolAddr(c *clientConn) netip.AddrPort {
+	return proxyProtocolOf(c).Src()
+}
+
+// proxyProtocolOf is the PROXY protocol state of c; nil (no header) for a
+// nil c and an address without proxy_protocol.
+func proxyProtocolOf(c *clientConn) *client.ProxyProto {
 	if c == nil {
-		return netip.AddrPort{}
+		return nil
 	}
-	return c.pp.Src()
+	return c.pp
 }

@@ -142,6 +142,13 @@ type Conn struct {
 	// _port, from a "listen ... proxy_protocol" header; "" = none.
 	ProxyProtocolAddr string
 	ProxyProtocolPort int
+	// ProxyProtocolServerAddr and ProxyProtocolServerPort are
+	// $proxy_protocol_server_addr and _port, the header's destination.
+	ProxyProtocolServerAddr string
+	ProxyProtocolServerPort int
+	// ProxyProtocolTLVs is a v2 header's TLV vector, as sent, which
+	// $proxy_protocol_tlv_NAME reads (proxyproto.go); nil for none.
+	ProxyProtocolTLVs []byte
 	// SSLClientVerify is $ssl_client_verify on a TLS connection: SUCCESS,
 	// FAILED:reason, NONE ("" = NONE).
 	SSLClientVerify string
@@ -199,6 +206,8 @@ const (
 	kRealIPRemotePort
 	kProxyProtocolAddr
 	kProxyProtocolPort
+	kProxyProtocolServerAddr
+	kProxyProtocolServerPort
 	kRemoteUser
 	kServerAddr
 	kServerPort
@@ -268,7 +277,8 @@ const (
 	kCapture      // $1..$9 inside a map's value (part.n)
 	kSet          // an auth_request_set or set variable (part.n: its slot, Request.Set)
 
-	kUpstreamCookie // $upstream_cookie_NAME: a cookie the last upstream response set
+	kUpstreamCookie   // $upstream_cookie_NAME: a cookie the last upstream response set
+	kProxyProtocolTLV // $proxy_protocol_tlv_NAME: a TLV of the PROXY protocol v2 header (proxyproto.go)
 )
 
 // names is the table: every variable spillway knows, by nginx's name.
@@ -277,6 +287,7 @@ var names = map[string]kind{
 	"binary_remote_addr": kBinaryRemoteAddr, "remote_user": kRemoteUser,
 	"realip_remote_addr": kRealIPRemoteAddr, "realip_remote_port": kRealIPRemotePort,
 	"proxy_protocol_addr": kProxyProtocolAddr, "proxy_protocol_port": kProxyProtocolPort,
+	"proxy_protocol_server_addr": kProxyProtocolServerAddr, "proxy_protocol_server_port": kProxyProtocolServerPort,
 	"server_addr": kServerAddr, "server_port": kServerPort, "server_name": kServerName,
 	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS, "http3": kHTTP3,
 	"request": kRequest, "request_method": kRequestMethod, "request_uri": kRequestURI,
@@ -309,7 +320,7 @@ var names = map[string]kind{
 var prefixes = [...]struct {
 	prefix string
 	k      kind
-}{{"upstream_cookie_", kUpstreamCookie}, {"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
+}{{"proxy_protocol_tlv_", kProxyProtocolTLV}, {"upstream_cookie_", kUpstreamCookie}, {"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
 
 // Names returns every variable name of the table, and the prefixed
 // families as "http_NAME" and so on (for docs and their test).
@@ -443,7 +454,7 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 func prefixPart(name string) (part, bool) {
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
-			if p.k != kCookie && p.k != kArg && p.k != kUpstreamCookie {
+			if p.k != kCookie && p.k != kArg && p.k != kUpstreamCookie && p.k != kProxyProtocolTLV {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
 			return part{k: p.k, arg: rest}, true
@@ -585,6 +596,16 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	case kProxyProtocolPort:
 		if c := x.Conn(); c.ProxyProtocolAddr != "" {
 			dst = strconv.AppendInt(dst, int64(c.ProxyProtocolPort), 10)
+		}
+	case kProxyProtocolServerAddr:
+		dst = append(dst, x.Conn().ProxyProtocolServerAddr...)
+	case kProxyProtocolServerPort:
+		if c := x.Conn(); c.ProxyProtocolServerAddr != "" {
+			dst = strconv.AppendInt(dst, int64(c.ProxyProtocolServerPort), 10)
+		}
+	case kProxyProtocolTLV:
+		if v, ok := proxyProtocolTLV(x.Conn().ProxyProtocolTLVs, p.arg); ok {
+			dst = append(dst, v...)
 		}
 	case kBinaryRemoteAddr:
 		if a := x.Conn().Remote; a.Is4() {
