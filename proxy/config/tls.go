@@ -65,6 +65,7 @@ type sslDirectives struct {
 	SSLSessionTickets *opt[bool]          `mapstructure:"ssl_session_tickets"`
 	SSLECDHCurve      *opt[string]        `mapstructure:"ssl_ecdh_curve"`
 	SSLSessionCache   *opt[words]         `mapstructure:"ssl_session_cache"`
+	SSLPasswordFile   *opt[string]        `mapstructure:"ssl_password_file"`
 
 	sslClientDirectives `mapstructure:",squash"` // ssl_verify_client, ssl_stapling, ... (tls_client.go)
 }
@@ -78,6 +79,7 @@ func (d *sslDirectives) inherit(p *sslDirectives) {
 	merge(&d.SSLSessionTickets, p.SSLSessionTickets)
 	merge(&d.SSLECDHCurve, p.SSLECDHCurve)
 	merge(&d.SSLSessionCache, p.SSLSessionCache)
+	merge(&d.SSLPasswordFile, p.SSLPasswordFile)
 	d.sslClientDirectives.inherit(&p.sslClientDirectives)
 }
 
@@ -200,6 +202,12 @@ func isDefaultParam(w string) bool { return w == "default_server" || w == "defau
 // server rather than for every server).
 func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *problems) ServerTLS {
 	if len(srv.ListenSSL) == 0 {
+		if d.SSLCertificate.set() && d.SSLPasswordFile.set() {
+			// nginx loads a server's certificates whether or not it
+			// listens with ssl, and so reads its ssl_password_file: a
+			// FIFO's writer (a secrets agent) waits for that read.
+			checkUnusedCertificates(d, p)
+		}
 		return ServerTLS{} // no TLS: the zero value
 	}
 	t := ServerTLS{
@@ -256,13 +264,20 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 		return t
 	}
 	resolveClientTLS(&d.sslClientDirectives, &t, p)
+	var passwords []string // ssl_password_file: for encrypted keys
+	if d.SSLPasswordFile.or("") != "" {
+		var ok bool
+		if passwords, ok = readPasswordFile(d.SSLPasswordFile, p); !ok {
+			return t
+		}
+	}
 	for i, cf := range certs {
 		if i >= len(keys) {
 			p.add(d.SSLCertificate.at(), `no "ssl_certificate_key" is defined for certificate %q`, cf)
 			continue
 		}
 		cf, kf := p.confPath(cf), p.confPath(keys[i])
-		pair, key, msg := loadPair(cf, kf)
+		pair, key, msg := loadPairDecrypted(cf, kf, passwords)
 		if msg != "" {
 			at := d.SSLCertificate.at()
 			if key {
@@ -284,6 +299,39 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 // and whether the key file is at fault.
 func loadPair(certFile, keyFile string) (*tls.Certificate, bool, string) {
 	return loadPairBytes(certFile, keyFile, nil)
+}
+
+// checkUnusedCertificates loads the certificates of a server without an
+// ssl address, as nginx does, for their problems only.
+func checkUnusedCertificates(d *sslDirectives, p *problems) {
+	passwords, ok := readPasswordFile(d.SSLPasswordFile, p)
+	if !ok {
+		return
+	}
+	certs, keys := d.SSLCertificate.or(nil), d.SSLCertificateKey.or(nil)
+	for i := range min(len(certs), len(keys)) {
+		if _, key, msg := loadPairDecrypted(p.confPath(certs[i]), p.confPath(keys[i]), passwords); msg != "" {
+			at := d.SSLCertificate.at()
+			if key {
+				at = d.SSLCertificateKey.at()
+			}
+			p.add(at, "%s", msg)
+		}
+	}
+}
+
+// loadPairDecrypted is loadPair for a key that may be encrypted with one
+// of passwords (ssl_password_file).
+func loadPairDecrypted(certFile, keyFile string, passwords []string) (*tls.Certificate, bool, string) {
+	kb, err := os.ReadFile(keyFile)
+	if err != nil {
+		return loadPair(certFile, keyFile) // its message
+	}
+	kb, msg := decryptKey(keyFile, kb, passwords, "ssl_password_file")
+	if msg != "" {
+		return nil, true, msg
+	}
+	return loadPairBytes(certFile, keyFile, kb)
 }
 
 // loadPairBytes is loadPair with the key's content already read, unless
