@@ -127,8 +127,11 @@ func extendToRoot(chain, anchors []*x509.Certificate) []*x509.Certificate {
 // checkCRLs is OpenSSL's CRL check of a whole chain (nginx sets
 // X509_V_FLAG_CRL_CHECK_ALL with ssl_crl): every certificate, the trusted
 // one included, needs a current CRL signed by its issuer, and must not be
-// on it.
+// on it. nginx's verify callback lets the check go on after an error, so
+// the result is the last error, from the leaf up: a leaf without a CRL
+// under a revoked intermediate is "certificate revoked".
 func checkCRLs(crls []*x509.RevocationList, chain []*x509.Certificate, now time.Time) int {
+	res := 0
 	for i, c := range chain {
 		issuer := c
 		if i+1 < len(chain) {
@@ -141,21 +144,23 @@ func checkCRLs(crls []*x509.RevocationList, chain []*x509.Certificate, now time.
 				break
 			}
 		}
+		if crl == nil {
+			res = opensslerr.VerifyUnableGetCRL
+			continue
+		}
 		switch {
-		case crl == nil:
-			return opensslerr.VerifyUnableGetCRL
 		case now.Before(crl.ThisUpdate):
-			return opensslerr.VerifyCRLNotYetValid
+			res = opensslerr.VerifyCRLNotYetValid
 		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
-			return opensslerr.VerifyCRLExpired
+			res = opensslerr.VerifyCRLExpired
 		}
 		for _, r := range crl.RevokedCertificateEntries {
 			if r.SerialNumber.Cmp(c.SerialNumber) == 0 {
-				return opensslerr.VerifyRevoked
+				res = opensslerr.VerifyRevoked
 			}
 		}
 	}
-	return 0
+	return res
 }
 
 // optionalNoCA lists the errors "ssl_verify_client optional_no_ca" lets

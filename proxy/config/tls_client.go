@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -215,7 +218,7 @@ func loadCRLFile(key, f string, p *problems) []*x509.RevocationList {
 	}
 	var out []*x509.RevocationList
 	for _, der := range ders {
-		crl, err := x509.ParseRevocationList(der)
+		crl, err := parseCRL(der)
 		if err != nil {
 			p.add(key, "X509_LOOKUP_load_file(%q) failed (%s)", f, fmt.Sprint(err))
 			return nil
@@ -223,4 +226,59 @@ func loadCRLFile(key, f string, p *problems) []*x509.RevocationList {
 		out = append(out, crl)
 	}
 	return out
+}
+
+// parseCRL is x509.ParseRevocationList, also for a version 1 CRL (no
+// version field: what "openssl ca -gencrl" writes without crl extensions,
+// which OpenSSL and so nginx read, and Go refuses): the list is parsed with
+// the version inserted, and keeps the signed bytes as they were, which its
+// signature check reads (CheckSignatureFrom).
+func parseCRL(der []byte) (*x509.RevocationList, error) {
+	crl, err := x509.ParseRevocationList(der)
+	if err == nil || !strings.Contains(err.Error(), "unsupported crl version") {
+		return crl, err
+	}
+	v2, tbs, ok := crlWithVersion(der)
+	if !ok {
+		return nil, err
+	}
+	crl, err2 := x509.ParseRevocationList(v2)
+	if err2 != nil {
+		return nil, err
+	}
+	crl.Raw, crl.RawTBSRevocationList = der, tbs
+	return crl, nil
+}
+
+// crlWithVersion returns a v1 CRL's DER with "version v2" inserted at the
+// start of its TBSCertList, and the original TBSCertList (RFC 5280 5.1).
+func crlWithVersion(der []byte) (v2, tbs []byte, ok bool) {
+	in := cryptobyte.String(der)
+	var outer, rest cryptobyte.String
+	if !in.ReadASN1(&outer, cbasn1.SEQUENCE) || !in.Empty() {
+		return nil, nil, false
+	}
+	var tbsFull cryptobyte.String
+	if !outer.ReadASN1Element(&tbsFull, cbasn1.SEQUENCE) {
+		return nil, nil, false
+	}
+	rest = outer // signatureAlgorithm and signatureValue
+	body := tbsFull
+	var content cryptobyte.String
+	if !body.ReadASN1(&content, cbasn1.SEQUENCE) || content.PeekASN1Tag(cbasn1.INTEGER) {
+		return nil, nil, false
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1Int64(1) // v2
+			b.AddBytes(content)
+		})
+		b.AddBytes(rest)
+	})
+	out, err := b.Bytes()
+	if err != nil {
+		return nil, nil, false
+	}
+	return out, tbsFull, true
 }
