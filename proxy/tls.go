@@ -36,6 +36,10 @@ type siteTLS struct {
 	vhosts  []*vhost
 	configs map[*vhost]*tls.Config
 	deflt   *tls.Config // the first server's (nginx's default server)
+	// reject is the configuration of the servers with
+	// ssl_reject_handshake on: no certificate, so crypto/tls refuses the
+	// handshake with nginx's unrecognized_name alert.
+	reject *tls.Config
 	// staplers keep the OCSP responses of certificates with ssl_stapling
 	// (client.Stapler; started by stapling.go).
 	staplers []*client.Stapler
@@ -61,9 +65,16 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 	}
 	made := map[key]*tls.Config{} // a server on several ssl addresses shares one
 	for addr := range ssl {
-		st := &siteTLS{vhosts: listeners[addr], configs: map[*vhost]*tls.Config{}}
+		st := &siteTLS{vhosts: listeners[addr], configs: map[*vhost]*tls.Config{}, reject: &tls.Config{}}
 		h2 := http2Address(st.vhosts, addr)
 		for _, vh := range st.vhosts {
+			if vh.conf.TLS.RejectHandshake {
+				st.configs[vh] = st.reject
+				if st.deflt == nil {
+					st.deflt = st.reject
+				}
+				continue
+			}
 			if len(vh.conf.TLS.Certificates) == 0 {
 				continue
 			}
@@ -129,7 +140,13 @@ func (fa *frontAddr) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) 
 	if st == nil || st.deflt == nil {
 		return nil, errNoSSL // a reload dropped "ssl" from the address
 	}
-	return st.pick(hello.ServerName), nil
+	c := st.pick(hello.ServerName)
+	if c == st.reject {
+		if h, ok := hello.Conn.(handshakeReader); ok {
+			h.hc.Rejected = true // logged as nginx's "handshake rejected"
+		}
+	}
+	return c, nil
 }
 
 // wrap is called by handoff.Accept; a nil frontAddr (a plain address)
@@ -264,6 +281,10 @@ func (f *frontConn) logSniff(err error) {
 // logClientHandshake logs a failed client handshake as nginx does, at info
 // (client.HandshakeFailure).
 func (p *Proxy) logClientHandshake(f *frontConn, err error) {
+	if f.raw.Rejected {
+		p.logHandshakeLine(f, "handshake rejected", 0) // ssl_reject_handshake
+		return
+	}
 	if msg, errno, ok := client.HandshakeFailure(err, f.raw.PlaintextAlert); ok {
 		p.logHandshakeLine(f, msg, errno)
 	}

@@ -95,6 +95,9 @@ type HandshakeConn struct {
 	head [7]byte // the first bytes of the last read
 	n    int
 	done bool // the handshake is over: nothing more to keep
+	// Rejected says the handshake selected a server with
+	// ssl_reject_handshake on (set by the configuration callback).
+	Rejected bool
 }
 
 func (h *HandshakeConn) Read(b []byte) (int, error) {

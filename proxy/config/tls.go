@@ -57,15 +57,16 @@ func pathsFrom(in any) (paths, error) {
 // sslDirectives may be written in http and in a server (nginx's
 // ngx_http_ssl_module server directives); squashed into serverDirectives.
 type sslDirectives struct {
-	SSLCertificate    *opt[paths]         `mapstructure:"ssl_certificate"`
-	SSLCertificateKey *opt[paths]         `mapstructure:"ssl_certificate_key"`
-	SSLProtocols      *opt[words]         `mapstructure:"ssl_protocols"`
-	SSLCiphers        *opt[words]         `mapstructure:"ssl_ciphers"`
-	SSLSessionTimeout *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
-	SSLSessionTickets *opt[bool]          `mapstructure:"ssl_session_tickets"`
-	SSLECDHCurve      *opt[string]        `mapstructure:"ssl_ecdh_curve"`
-	SSLSessionCache   *opt[words]         `mapstructure:"ssl_session_cache"`
-	SSLPasswordFile   *opt[string]        `mapstructure:"ssl_password_file"`
+	SSLCertificate     *opt[paths]         `mapstructure:"ssl_certificate"`
+	SSLCertificateKey  *opt[paths]         `mapstructure:"ssl_certificate_key"`
+	SSLProtocols       *opt[words]         `mapstructure:"ssl_protocols"`
+	SSLCiphers         *opt[words]         `mapstructure:"ssl_ciphers"`
+	SSLSessionTimeout  *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
+	SSLSessionTickets  *opt[bool]          `mapstructure:"ssl_session_tickets"`
+	SSLECDHCurve       *opt[string]        `mapstructure:"ssl_ecdh_curve"`
+	SSLSessionCache    *opt[words]         `mapstructure:"ssl_session_cache"`
+	SSLPasswordFile    *opt[string]        `mapstructure:"ssl_password_file"`
+	SSLRejectHandshake *opt[bool]          `mapstructure:"ssl_reject_handshake"`
 
 	sslClientDirectives `mapstructure:",squash"` // ssl_verify_client, ssl_stapling, ... (tls_client.go)
 }
@@ -80,6 +81,7 @@ func (d *sslDirectives) inherit(p *sslDirectives) {
 	merge(&d.SSLECDHCurve, p.SSLECDHCurve)
 	merge(&d.SSLSessionCache, p.SSLSessionCache)
 	merge(&d.SSLPasswordFile, p.SSLPasswordFile)
+	merge(&d.SSLRejectHandshake, p.SSLRejectHandshake)
 	d.sslClientDirectives.inherit(&p.sslClientDirectives)
 }
 
@@ -139,6 +141,10 @@ type ServerTLS struct {
 	// (tls_client.go).
 	ClientVerify ClientVerify
 	Stapling     Stapling
+	// RejectHandshake is ssl_reject_handshake: a handshake that selects
+	// this server (by SNI, or as the address's default) is refused with
+	// the unrecognized_name alert; no certificate is needed.
+	RejectHandshake bool
 }
 
 // Certificate is one loaded ssl_certificate / ssl_certificate_key pair.
@@ -211,10 +217,11 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 		return ServerTLS{} // no TLS: the zero value
 	}
 	t := ServerTLS{
-		SessionTimeout: d.SSLSessionTimeout.or(defaultSSLSessionTimeout),
-		SessionTickets: d.SSLSessionTickets.or(true),
-		MinVersion:     tls.VersionTLS12,
-		MaxVersion:     tls.VersionTLS13,
+		SessionTimeout:  d.SSLSessionTimeout.or(defaultSSLSessionTimeout),
+		SessionTickets:  d.SSLSessionTickets.or(true),
+		MinVersion:      tls.VersionTLS12,
+		MaxVersion:      tls.VersionTLS13,
+		RejectHandshake: d.SSLRejectHandshake.or(false),
 	}
 	if d.SSLSessionTimeout.set() && t.SessionTimeout <= 0 {
 		p.add(d.SSLSessionTimeout.at(), `"ssl_session_timeout" must be greater than 0`)
@@ -499,7 +506,7 @@ func checkSSLAddresses(servers []*Server, raw []rawServer, p *problems) {
 	reported := map[int]bool{}
 	for i, s := range servers {
 		for _, a := range s.ListenSSL {
-			if d := defaultServer(servers, a); d == i && len(s.TLS.Certificates) == 0 && !reported[i] {
+			if d := defaultServer(servers, a); d == i && len(s.TLS.Certificates) == 0 && !s.TLS.RejectHandshake && !reported[i] {
 				reported[i] = true
 				p.add(raw[i].Listen.at(), `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
 			}

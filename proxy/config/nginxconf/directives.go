@@ -146,6 +146,7 @@ func init() {
 	add(inServers, "ssl_verify_depth", single(numberValue))
 	add(inServers, "ssl_crl", confPath)
 	add(inServers, "ssl_password_file", confPath) // encrypted ssl_certificate_key files
+	add(inServers, "ssl_reject_handshake", single(flagValue))
 	add(inServers, "ssl_stapling", single(flagValue))
 	add(inServers, "ssl_stapling_file", confPath)
 	add(inServers, "ssl_stapling_verify", single(flagValue))
