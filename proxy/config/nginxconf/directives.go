@@ -147,6 +147,10 @@ func init() {
 	add(inServers, "ssl_crl", confPath)
 	add(inServers, "ssl_password_file", confPath) // encrypted ssl_certificate_key files
 	add(inServers, "ssl_reject_handshake", single(flagValue))
+	add(inServers, "ssl_conf_command", sslConfCommand) // OpenSSL's SSL_CONF_cmd: refused or ignored (ssl.go)
+	for _, n := range []string{"proxy_ssl_conf_command", "grpc_ssl_conf_command", "uwsgi_ssl_conf_command"} {
+		add(inLocations, n, sslConfCommand)
+	}
 	add(inServers, "ssl_stapling", single(flagValue))
 	add(inServers, "ssl_stapling_file", confPath)
 	add(inServers, "ssl_stapling_verify", single(flagValue))
@@ -265,6 +269,9 @@ var ignored = map[string]ignoredWhy{
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
 	"ssl_buffer_size":                {"", "Go's TLS sizes its records itself: small at first, then full 16k records once a response flows, which is what nginx's setting trades between"},
+	"ssl_ocsp_responder":             {"", "it only serves ssl_ocsp, which spillway refuses (\"ssl_ocsp off\" is accepted)"},
+	"ssl_ocsp_cache":                 {"", "it only serves ssl_ocsp, which spillway refuses (\"ssl_ocsp off\" is accepted)"},
+	"ssl_certificate_compression":    {"", "Go's TLS does not compress certificates (RFC 8879): handshakes send them whole, which costs bytes, not safety"},
 }
 
 // unsupportedWhy explains some unsupported directives people often have.
@@ -316,6 +323,15 @@ var refusedWhy = map[string]refusal{
 	"SecRulesEnabled":          {why: "no request would be inspected"},
 	"testcookie":               {why: "no client would be challenged", off: true},
 	"disable_symlinks":         {why: "symbolic links in the paths of served files would be followed", off: true},
+	// TLS checks Go's crypto/tls or spillway lacks (docs/config.md, "TLS
+	// directives spillway refuses").
+	"ssl_ocsp":                {why: "client certificates would not be checked with OCSP, so a revoked one would be accepted", off: true},
+	"proxy_ssl_crl":           {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+	"grpc_ssl_crl":            {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+	"uwsgi_ssl_crl":           {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+	"proxy_ssl_verify_depth":  {why: "upstream certificate chains would be accepted at any depth"},
+	"grpc_ssl_verify_depth":   {why: "upstream certificate chains would be accepted at any depth"},
+	"uwsgi_ssl_verify_depth":  {why: "upstream certificate chains would be accepted at any depth"},
 }
 
 // refusal says why a directive is refused; off means "NAME off" turns the

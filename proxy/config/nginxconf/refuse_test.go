@@ -79,6 +79,13 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"SecRulesEnabled;", "no request would be inspected"},
 		{"testcookie on;", "no client would be challenged"},
 		{"disable_symlinks on;", "symbolic links in the paths of served files would be followed"},
+		{"ssl_ocsp leaf;", "client certificates would not be checked with OCSP, so a revoked one would be accepted"},
+		{"proxy_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+		{"grpc_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+		{"uwsgi_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+		{"proxy_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
+		{"grpc_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
+		{"uwsgi_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
@@ -512,6 +519,42 @@ func TestConvertAuthRequest(t *testing.T) {
 	} {
 		if _, err := convertText(t, c.in); err == nil || err.Error() != c.want {
 			t.Errorf("%q: got %v, want %s", c.in, err, c.want)
+		}
+	}
+}
+
+// ssl_conf_command (and proxy_ssl_conf_command): Go's TLS runs no OpenSSL
+// command, so one that may restrict protocols, ciphers, verification or
+// the certificate refuses the file, and one that only tunes is ignored
+// with a warning.
+func TestConvertSSLConfCommand(t *testing.T) {
+	for _, c := range []struct {
+		directive string
+		refused   bool
+	}{
+		{"ssl_conf_command MinProtocol TLSv1.3;", true},
+		{"ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384;", true},
+		{"ssl_conf_command Certificate override.crt;", true},
+		{"ssl_conf_command Options -TLSv1.2;", true},
+		{"proxy_ssl_conf_command CipherString HIGH;", true},
+		{"ssl_conf_command Options PrioritizeChaCha,-SessionTicket;", false},
+		{"ssl_conf_command NumTickets 1;", false},
+	} {
+		res, err := convertText(t, conf("listen 80;\n"+c.directive+"\nlocation / { proxy_pass http://127.0.0.1:9000; }"))
+		name := strings.Fields(c.directive)[0]
+		if c.refused {
+			got := refusedLines(t, res, err)
+			if len(got) != 1 || !strings.Contains(got[0], `"`+name+`" directive in server is not enforced by spillway (Go's TLS has no OpenSSL configuration commands`) {
+				t.Errorf("%s: %q", c.directive, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v, want a warning", c.directive, err)
+			continue
+		}
+		if len(res.Warnings) != 1 || res.Warnings[0].Kind != Ignored || !strings.Contains(res.Warnings[0].Msg, "this one only tunes") {
+			t.Errorf("%s: warnings %+v", c.directive, res.Warnings)
 		}
 	}
 }
