@@ -325,13 +325,13 @@ var refusedWhy = map[string]refusal{
 	"disable_symlinks":         {why: "symbolic links in the paths of served files would be followed", off: true},
 	// TLS checks Go's crypto/tls or spillway lacks (docs/config.md, "TLS
 	// directives spillway refuses").
-	"ssl_ocsp":                {why: "client certificates would not be checked with OCSP, so a revoked one would be accepted", off: true},
-	"proxy_ssl_crl":           {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
-	"grpc_ssl_crl":            {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
-	"uwsgi_ssl_crl":           {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
-	"proxy_ssl_verify_depth":  {why: "upstream certificate chains would be accepted at any depth"},
-	"grpc_ssl_verify_depth":   {why: "upstream certificate chains would be accepted at any depth"},
-	"uwsgi_ssl_verify_depth":  {why: "upstream certificate chains would be accepted at any depth"},
+	"ssl_ocsp":               {why: "client certificates would not be checked with OCSP, so a revoked one would be accepted", off: true},
+	"proxy_ssl_crl":          {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+	"grpc_ssl_crl":           {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+	"uwsgi_ssl_crl":          {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+	"proxy_ssl_verify_depth": {why: "upstream certificate chains would be accepted at any depth"},
+	"grpc_ssl_verify_depth":  {why: "upstream certificate chains would be accepted at any depth"},
+	"uwsgi_ssl_verify_depth": {why: "upstream certificate chains would be accepted at any depth"},
 }
 
 // refusal says why a directive is refused; off means "NAME off" turns the
