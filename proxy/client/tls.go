@@ -37,13 +37,17 @@ func ServerTLSConfig(t *config.ServerTLS) *tls.Config {
 	for _, ck := range t.Certificates {
 		c.Certificates = append(c.Certificates, *ck.Pair)
 	}
+	if len(t.TicketKeys) > 0 {
+		c.SetSessionTicketKeys(t.TicketKeys) // ssl_session_ticket_key: the first encrypts, all decrypt
+	}
 	if t.SessionTickets {
 		// ssl_session_timeout: Go's tickets live up to 7 days, so each
-		// ticket carries its issue time and is refused once older. The
-		// ticket keys are this configuration's own (random, rotated by
-		// crypto/tls): a ticket from another server block, or from before
-		// a reload, does not decrypt and the client does a full handshake,
-		// as with nginx's per-configuration random ticket keys.
+		// ticket carries its issue time and is refused once older. Without
+		// ssl_session_ticket_key the ticket keys are this configuration's
+		// own (random, rotated by crypto/tls): a ticket from another server
+		// block, or from before a reload, does not decrypt and the client
+		// does a full handshake, as with nginx's per-configuration random
+		// ticket keys.
 		timeout := t.SessionTimeout
 		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 			ss.Extra = append(ss.Extra, ticketStamp(time.Now()))

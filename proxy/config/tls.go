@@ -57,16 +57,17 @@ func pathsFrom(in any) (paths, error) {
 // sslDirectives may be written in http and in a server (nginx's
 // ngx_http_ssl_module server directives); squashed into serverDirectives.
 type sslDirectives struct {
-	SSLCertificate     *opt[paths]         `mapstructure:"ssl_certificate"`
-	SSLCertificateKey  *opt[paths]         `mapstructure:"ssl_certificate_key"`
-	SSLProtocols       *opt[words]         `mapstructure:"ssl_protocols"`
-	SSLCiphers         *opt[words]         `mapstructure:"ssl_ciphers"`
-	SSLSessionTimeout  *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
-	SSLSessionTickets  *opt[bool]          `mapstructure:"ssl_session_tickets"`
-	SSLECDHCurve       *opt[string]        `mapstructure:"ssl_ecdh_curve"`
-	SSLSessionCache    *opt[words]         `mapstructure:"ssl_session_cache"`
-	SSLPasswordFile    *opt[string]        `mapstructure:"ssl_password_file"`
-	SSLRejectHandshake *opt[bool]          `mapstructure:"ssl_reject_handshake"`
+	SSLCertificate      *opt[paths]         `mapstructure:"ssl_certificate"`
+	SSLCertificateKey   *opt[paths]         `mapstructure:"ssl_certificate_key"`
+	SSLProtocols        *opt[words]         `mapstructure:"ssl_protocols"`
+	SSLCiphers          *opt[words]         `mapstructure:"ssl_ciphers"`
+	SSLSessionTimeout   *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
+	SSLSessionTickets   *opt[bool]          `mapstructure:"ssl_session_tickets"`
+	SSLECDHCurve        *opt[string]        `mapstructure:"ssl_ecdh_curve"`
+	SSLSessionCache     *opt[words]         `mapstructure:"ssl_session_cache"`
+	SSLPasswordFile     *opt[string]        `mapstructure:"ssl_password_file"`
+	SSLRejectHandshake  *opt[bool]          `mapstructure:"ssl_reject_handshake"`
+	SSLSessionTicketKey *opt[paths]         `mapstructure:"ssl_session_ticket_key"`
 
 	sslClientDirectives `mapstructure:",squash"` // ssl_verify_client, ssl_stapling, ... (tls_client.go)
 }
@@ -82,6 +83,7 @@ func (d *sslDirectives) inherit(p *sslDirectives) {
 	merge(&d.SSLSessionCache, p.SSLSessionCache)
 	merge(&d.SSLPasswordFile, p.SSLPasswordFile)
 	merge(&d.SSLRejectHandshake, p.SSLRejectHandshake)
+	merge(&d.SSLSessionTicketKey, p.SSLSessionTicketKey)
 	d.sslClientDirectives.inherit(&p.sslClientDirectives)
 }
 
@@ -145,6 +147,12 @@ type ServerTLS struct {
 	// this server (by SNI, or as the address's default) is refused with
 	// the unrecognized_name alert; no certificate is needed.
 	RejectHandshake bool
+	// TicketKeys are ssl_session_ticket_key's files, as session ticket
+	// keys: the first encrypts new tickets, every one decrypts, so
+	// instances that share the files resume each other's sessions and a
+	// key can be rotated in (tlsticket.go). nil: keys of this
+	// configuration's own.
+	TicketKeys [][32]byte
 }
 
 // Certificate is one loaded ssl_certificate / ssl_certificate_key pair.
@@ -246,6 +254,9 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 			p.add(d.SSLSessionCache.at(), "%v", err)
 		}
 		t.SessionCache = n
+	}
+	if d.SSLSessionTicketKey.set() {
+		t.TicketKeys = loadTicketKeys(d.SSLSessionTicketKey, p)
 	}
 	if d.SSLECDHCurve.set() {
 		cs, _, err := GoCurves(d.SSLECDHCurve.v)
