@@ -28,6 +28,7 @@ import (
 	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // siteTLS is the TLS side of one ssl listen address in one site: a
@@ -141,12 +142,27 @@ func (fa *frontAddr) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) 
 		return nil, errNoSSL // a reload dropped "ssl" from the address
 	}
 	c := st.pick(hello.ServerName)
-	if c == st.reject {
-		if h, ok := hello.Conn.(handshakeReader); ok {
-			h.hc.Rejected = true // logged as nginx's "handshake rejected"
-		}
+	h, ok := hello.Conn.(handshakeReader)
+	switch {
+	case !ok:
+	case c == st.reject:
+		h.hc.Rejected = true // logged as nginx's "handshake rejected"
+	default:
+		c = h.hc.SessionConfig(c, hello) // $ssl_session_id, $ssl_ciphers, $ssl_curves
 	}
 	return c, nil
+}
+
+// sslHandshakeOf is the handshake's record of connection c (an HTTP/2
+// stream's: its connection's) for the $ssl_ variables; nil on a plain one.
+func sslHandshakeOf(c any) *vars.Handshake {
+	if s, ok := c.(*h2Stream); ok {
+		c = s.conn
+	}
+	if f, ok := c.(*frontConn); ok && !f.plain && f.tc.Load() != nil {
+		return &f.raw.Hello
+	}
+	return nil
 }
 
 // wrap is called by handoff.Accept; a nil frontAddr (a plain address)

@@ -55,6 +55,7 @@ func (x *exchange) beginVars() {
 		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}
 	v.conn.Remote = x.clientIP
 	v.conn.SSLClientVerify = clientCertOf(x.ctx.Conn()).VerifyResult() // tls_client.go
+	v.conn.SSLHandshake = sslHandshakeOf(x.ctx.Conn())                 // tls.go
 	if pp := proxyProtocolOf(clientConnOf(x.ctx.Conn())); pp.Src().IsValid() {
 		src, dst := pp.Src(), pp.Dst()
 		x.ppAddr = src.Addr().Unmap().AppendTo(x.ppAddr[:0])

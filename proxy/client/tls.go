@@ -7,6 +7,8 @@ package client
 // handshake from the running site by SNI).
 
 import (
+	"bytes"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -20,6 +22,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/opensslerr"
+	"spillway/proxy/vars"
 )
 
 // ServerTLSConfig builds one server block's handshake configuration:
@@ -102,7 +105,47 @@ type HandshakeConn struct {
 	// Rejected says the handshake selected a server with
 	// ssl_reject_handshake on (set by the configuration callback).
 	Rejected bool
+	// Hello is what the handshake said for the $ssl_ variables
+	// (SessionConfig, and the configuration callback).
+	Hello vars.Handshake
 }
+
+// SessionConfig returns c for one handshake through h: the client's cipher
+// suites and groups are kept, and, when c resumes sessions (WrapSession:
+// tickets, or ssl_session_cache), a clone whose sessions carry an
+// identifier, $ssl_session_id: made with the session, found again in its
+// ticket when it resumes (Go's crypto/tls has no session ID of its own).
+func (h *HandshakeConn) SessionConfig(c *tls.Config, hello *tls.ClientHelloInfo) *tls.Config {
+	h.Hello.Ciphers, h.Hello.Curves = hello.CipherSuites, hello.SupportedCurves
+	if c.WrapSession == nil || c.UnwrapSession == nil {
+		return c
+	}
+	cc := c.Clone()
+	cc.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		if h.Hello.SessionID == nil {
+			h.Hello.SessionID = make([]byte, 32)
+			if _, err := rand.Read(h.Hello.SessionID); err != nil {
+				return nil, err
+			}
+		}
+		ss.Extra = append(ss.Extra, append([]byte(sessionIDTag), h.Hello.SessionID...))
+		return c.WrapSession(cs, ss)
+	}
+	cc.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, err := c.UnwrapSession(identity, cs)
+		if ss != nil {
+			for _, e := range ss.Extra {
+				if id, ok := bytes.CutPrefix(e, []byte(sessionIDTag)); ok && len(id) == 32 {
+					h.Hello.SessionID = append([]byte(nil), id...)
+				}
+			}
+		}
+		return ss, err
+	}
+	return cc
+}
+
+const sessionIDTag = "spillway-session-id:"
 
 func (h *HandshakeConn) Read(b []byte) (int, error) {
 	n, err := h.Raw(b)

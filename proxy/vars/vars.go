@@ -152,6 +152,9 @@ type Conn struct {
 	// SSLClientVerify is $ssl_client_verify on a TLS connection: SUCCESS,
 	// FAILED:reason, NONE ("" = NONE).
 	SSLClientVerify string
+	// SSLHandshake is what the handshake said beyond the connection state
+	// ($ssl_ciphers, $ssl_curves, $ssl_session_id: ssl.go); nil for none.
+	SSLHandshake *Handshake
 }
 
 // Response is what the client got.
@@ -260,6 +263,12 @@ const (
 	kSSLClientVStart
 	kSSLClientVEnd
 	kSSLClientVRemain
+	kSSLClientSDNLegacy
+	kSSLClientIDNLegacy
+	kSSLCiphers // the handshake's (ssl.go)
+	kSSLCurves
+	kSSLCurve
+	kSSLSessionID
 	kUpstreamAddr
 	kUpstreamStatus
 	kUpstreamResponseTime
@@ -308,6 +317,8 @@ var names = map[string]kind{
 	"ssl_client_cert": kSSLClientCert, "ssl_client_raw_cert": kSSLClientRawCert,
 	"ssl_client_escaped_cert": kSSLClientEscapedCert, "ssl_client_v_start": kSSLClientVStart,
 	"ssl_client_v_end": kSSLClientVEnd, "ssl_client_v_remain": kSSLClientVRemain,
+	"ssl_client_s_dn_legacy": kSSLClientSDNLegacy, "ssl_client_i_dn_legacy": kSSLClientIDNLegacy,
+	"ssl_ciphers": kSSLCiphers, "ssl_curves": kSSLCurves, "ssl_curve": kSSLCurve, "ssl_session_id": kSSLSessionID,
 	"upstream_addr": kUpstreamAddr, "upstream_status": kUpstreamStatus,
 	"upstream_response_time": kUpstreamResponseTime, "upstream_connect_time": kUpstreamConnectTime,
 	"upstream_header_time": kUpstreamHeaderTime,
@@ -765,8 +776,11 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 			}
 		}
 	case kSSLClientVerify, kSSLClientSDN, kSSLClientIDN, kSSLClientSerial, kSSLClientFingerprint, kSSLClientCert,
-		kSSLClientRawCert, kSSLClientEscapedCert, kSSLClientVStart, kSSLClientVEnd, kSSLClientVRemain:
+		kSSLClientRawCert, kSSLClientEscapedCert, kSSLClientVStart, kSSLClientVEnd, kSSLClientVRemain,
+		kSSLClientSDNLegacy, kSSLClientIDNLegacy:
 		dst = appendSSLClient(dst, p.k, x)
+	case kSSLCiphers, kSSLCurves, kSSLCurve, kSSLSessionID:
+		dst = appendSSLHandshake(dst, p.k, x)
 	case kUpstreamAddr, kUpstreamStatus, kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime,
 		kUpstreamConnectionReused, kUpstreamIdleAge:
 		dst = appendAttempts(dst, p.k, x.Attempts())

@@ -148,7 +148,7 @@ func init() {
 	add(inServers, "ssl_password_file", confPath) // encrypted ssl_certificate_key files
 	add(inServers, "ssl_reject_handshake", single(flagValue))
 	add(inServers, "ssl_session_ticket_key", certificates) // a list of files, like ssl_certificate
-	add(inServers, "ssl_conf_command", sslConfCommand) // OpenSSL's SSL_CONF_cmd: refused or ignored (ssl.go)
+	add(inServers, "ssl_conf_command", sslConfCommand)     // OpenSSL's SSL_CONF_cmd: refused or ignored (ssl.go)
 	for _, n := range []string{"proxy_ssl_conf_command", "grpc_ssl_conf_command", "uwsgi_ssl_conf_command"} {
 		add(inLocations, n, sslConfCommand)
 	}
