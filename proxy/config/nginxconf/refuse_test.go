@@ -173,9 +173,9 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{
 			`location "@app" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
-		{"server that only redirects, with a variable spillway lacks", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$ssl_client_s_dn_legacy;\n }\n}\n", []string{
+		{"server that only redirects, with a variable spillway lacks", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$ssl_early_data;\n }\n}\n", []string{
 			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
-			`"return" directive in server is not enforced by spillway (unknown "ssl_client_s_dn_legacy" variable: requests would be answered otherwise) in x.conf:4`,
+			`"return" directive in server is not enforced by spillway (unknown "ssl_early_data" variable: requests would be answered otherwise) in x.conf:4`,
 		}},
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
@@ -442,10 +442,10 @@ func TestConvertInternal(t *testing.T) {
 // A proxy_set_header whose value has a variable spillway does not know
 // is refused, not dropped: nginx replaces the client's header of that name,
 // so dropping it would let a client send the upstream its own (an
-// X-Client-DN an application trusts for mutual TLS, say).
+// Early-Data an application trusts to refuse replayable requests, say).
 func TestConvertRefusesProxySetHeaderWithUnknownVariable(t *testing.T) {
-	res, err := convertText(t, "http {\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Client-DN $ssl_client_s_dn_legacy; }\n  }\n}\n")
-	want := `"proxy_set_header" directive in location is not enforced by spillway (it has no "$ssl_client_s_dn_legacy" variable: the client's own "X-Client-DN" header would reach the upstream) in x.conf:3`
+	res, err := convertText(t, "http {\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header Early-Data $ssl_early_data; }\n  }\n}\n")
+	want := `"proxy_set_header" directive in location is not enforced by spillway (it has no "$ssl_early_data" variable: the client's own "Early-Data" header would reach the upstream) in x.conf:3`
 	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
