@@ -49,7 +49,7 @@ type siteTLS struct {
 // buildSiteTLS prepares the handshake configurations of every address a
 // server lists with "ssl". In nginx "ssl" belongs to the address, so every
 // server on it takes part (config refuses one without a certificate).
-func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]*siteTLS {
+func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost, maps *vars.Maps) (map[string]*siteTLS, error) {
 	ssl := map[string]bool{}
 	for _, sc := range cfg.Servers {
 		for _, a := range sc.ListenSSL {
@@ -57,9 +57,10 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 		}
 	}
 	if len(ssl) == 0 {
-		return nil
+		return nil, nil
 	}
 	out := map[string]*siteTLS{}
+	certs := &certCache{} // certificates with variables (tlscert.go)
 	type key struct {
 		vh *vhost
 		h2 bool
@@ -76,12 +77,19 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 				}
 				continue
 			}
-			if len(vh.conf.TLS.Certificates) == 0 {
+			if len(vh.conf.TLS.Certificates) == 0 && len(vh.conf.TLS.VarCertificates) == 0 {
 				continue
 			}
 			c := made[key{vh, h2}]
 			if c == nil {
 				c = client.ServerTLSConfig(&vh.conf.TLS)
+				vc, err := newVarCerts(&vh.conf.TLS, maps, certs)
+				if err != nil {
+					return nil, err
+				}
+				if vc != nil {
+					c.GetCertificate = vc.getCertificate // asked when the static ones are none, or with SNI
+				}
 				client.ConfigureClientAuth(c, &vh.conf.TLS.ClientVerify) // ssl_verify_client
 				st.staplers = append(st.staplers, client.ConfigureStapling(c, &vh.conf.TLS)...)
 				if h2 {
@@ -96,7 +104,7 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 		}
 		out[addr] = st
 	}
-	return out
+	return out, nil
 }
 
 // pick is nginx's SNI rule: the server whose server_name matches the name
@@ -301,13 +309,20 @@ func (p *Proxy) logClientHandshake(f *frontConn, err error) {
 		p.logHandshakeLine(f, "handshake rejected", 0) // ssl_reject_handshake
 		return
 	}
+	if f.raw.CertError != "" { // a certificate with variables (tlscert.go)
+		p.logHandshakeLineAt(errorlog.Error, f, f.raw.CertError, 0)
+		return
+	}
 	if msg, errno, ok := client.HandshakeFailure(err, f.raw.PlaintextAlert); ok {
 		p.logHandshakeLine(f, msg, errno)
 	}
 }
 
 func (p *Proxy) logHandshakeLine(f *frontConn, msg string, errno syscall.Errno) {
-	lv := errorlog.Info
+	p.logHandshakeLineAt(errorlog.Info, f, msg, errno)
+}
+
+func (p *Proxy) logHandshakeLineAt(lv errorlog.Level, f *frontConn, msg string, errno syscall.Errno) {
 	log := p.listenLog(p.site.Load(), f.fa.addr)
 	if tc := f.tc.Load(); tc != nil {
 		if name := tc.ConnectionState().ServerName; name != "" {

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"spillway/proxy/internal/testutil"
 )
 
 // ssl_reject_handshake on in the default server of an ssl address: a
@@ -57,7 +60,9 @@ http:
 		t.Errorf("SNI virtual: %d %q", resp.StatusCode, body)
 	}
 	want := "[info] 4242#4242: *1 handshake rejected while SSL handshaking, client: 127.0.0.1, server: PROXY"
-	if l := r.log(); !strings.Contains(l, want) || strings.Count(l, "handshake rejected") != 2 {
-		t.Errorf("error log:\n%s\nwant twice a line like %q", l, want)
-	}
+	// the client has the alert before the line is written
+	testutil.Eventually(t, "two handshake rejected lines like "+want, 10*time.Second, func() bool {
+		l := r.log()
+		return strings.Contains(l, want) && strings.Count(l, "handshake rejected") == 2
+	})
 }

@@ -105,6 +105,9 @@ type HandshakeConn struct {
 	// Rejected says the handshake selected a server with
 	// ssl_reject_handshake on (set by the configuration callback).
 	Rejected bool
+	// CertError is nginx's message for a certificate with variables that
+	// did not load: the handshake's failure line.
+	CertError string
 	// Hello is what the handshake said for the $ssl_ variables
 	// (SessionConfig, and the configuration callback).
 	Hello vars.Handshake

@@ -153,6 +153,25 @@ type ServerTLS struct {
 	// key can be rotated in (tlsticket.go). nil: keys of this
 	// configuration's own.
 	TicketKeys [][32]byte
+	// VarCertificates are the ssl_certificate / ssl_certificate_key pairs
+	// with variables ($ssl_server_name...): loaded per handshake
+	// (package proxy's tlscert.go), with Passwords for an encrypted key.
+	VarCertificates []VarCertificate
+	Passwords       []string
+}
+
+// VarCertificate is one ssl_certificate / ssl_certificate_key pair with
+// variables, as written (relative paths joined to the prefix).
+type VarCertificate struct {
+	CertFile, KeyFile string
+}
+
+// LoadCertificate reads a certificate and its key (encrypted with one of
+// passwords, or not) as ssl_certificate does; msg is nginx's message for
+// a failure ("cannot load certificate ...").
+func LoadCertificate(certFile, keyFile string, passwords []string) (pair *tls.Certificate, msg string) {
+	pair, _, msg = loadPairDecrypted(certFile, keyFile, passwords)
+	return pair, msg
 }
 
 // Certificate is one loaded ssl_certificate / ssl_certificate_key pair.
@@ -295,6 +314,15 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 			continue
 		}
 		cf, kf := p.confPath(cf), p.confPath(keys[i])
+		if strings.Contains(cf, "$") || strings.Contains(kf, "$") {
+			// nginx loads such a pair at each handshake, with the
+			// variables of the connection
+			p.checkVariables(d.SSLCertificate.at(), "ssl_certificate", cf)
+			p.checkVariables(d.SSLCertificateKey.at(), "ssl_certificate_key", kf)
+			t.VarCertificates = append(t.VarCertificates, VarCertificate{CertFile: cf, KeyFile: kf})
+			t.Passwords = passwords
+			continue
+		}
 		pair, key, msg := loadPairDecrypted(cf, kf, passwords)
 		if msg != "" {
 			at := d.SSLCertificate.at()
@@ -328,6 +356,9 @@ func checkUnusedCertificates(d *sslDirectives, p *problems) {
 	}
 	certs, keys := d.SSLCertificate.or(nil), d.SSLCertificateKey.or(nil)
 	for i := range min(len(certs), len(keys)) {
+		if strings.Contains(certs[i], "$") || strings.Contains(keys[i], "$") {
+			continue // loaded per handshake, which this server has none of
+		}
 		if _, key, msg := loadPairDecrypted(p.confPath(certs[i]), p.confPath(keys[i]), passwords); msg != "" {
 			at := d.SSLCertificate.at()
 			if key {
@@ -517,7 +548,7 @@ func checkSSLAddresses(servers []*Server, raw []rawServer, p *problems) {
 	reported := map[int]bool{}
 	for i, s := range servers {
 		for _, a := range s.ListenSSL {
-			if d := defaultServer(servers, a); d == i && len(s.TLS.Certificates) == 0 && !s.TLS.RejectHandshake && !reported[i] {
+			if d := defaultServer(servers, a); d == i && len(s.TLS.Certificates) == 0 && len(s.TLS.VarCertificates) == 0 && !s.TLS.RejectHandshake && !reported[i] {
 				reported[i] = true
 				p.add(raw[i].Listen.at(), `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
 			}

@@ -1105,7 +1105,7 @@ func certificates(c *conv, lv *level, d *Directive) error {
 		return invalidArgs(d)
 	}
 	p := d.Args[0]
-	if strings.Contains(p, "$") || strings.HasPrefix(p, "data:") {
+	if strings.HasPrefix(p, "data:") || strings.Contains(p, "$") && d.Name == "ssl_session_ticket_key" {
 		c.warn(d, Unsupported, "unsupported %s \"%s\" in %s: a file path without variables is needed", d.Name, p, lv.ctx)
 		return nil
 	}
