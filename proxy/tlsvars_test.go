@@ -36,7 +36,7 @@ http:
 	get := func(version uint16) []string {
 		c, err := tls.Dial("tcp", r.addr, &tls.Config{ServerName: "localhost", RootCAs: ca.pool(), ClientSessionCache: cache,
 			MaxVersion: version, CurvePreferences: []tls.CurveID{tls.CurveP256, tls.X25519},
-			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305},
+			CipherSuites:         []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305},
 			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }})
 		if err != nil {
 			t.Fatal(err)
