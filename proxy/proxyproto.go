@@ -5,6 +5,7 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/netip"
 	"runtime"
 
@@ -60,4 +61,14 @@ func proxyProtocolOf(c *clientConn) *client.ProxyProto {
 		return nil
 	}
 	return c.pp
+}
+
+// ppConnOf is the accepted connection whose PROXY protocol header a
+// request on c has: c's own (clientConnOf), or for an HTTP/2 stream its
+// connection's, which every stream shares.
+func ppConnOf(c net.Conn) *clientConn {
+	if s, ok := c.(*h2Stream); ok {
+		c = s.conn
+	}
+	return clientConnOf(c)
 }

@@ -56,7 +56,7 @@ func (x *exchange) beginVars() {
 	v.conn.Remote = x.clientIP
 	v.conn.SSLClientVerify = clientCertOf(x.ctx.Conn()).VerifyResult() // tls_client.go
 	v.conn.SSLHandshake = sslHandshakeOf(x.ctx.Conn())                 // tls.go
-	if pp := proxyProtocolOf(clientConnOf(x.ctx.Conn())); pp.Src().IsValid() {
+	if pp := proxyProtocolOf(ppConnOf(x.ctx.Conn())); pp.Src().IsValid() {
 		src, dst := pp.Src(), pp.Dst()
 		x.ppAddr = src.Addr().Unmap().AppendTo(x.ppAddr[:0])
 		n := len(x.ppAddr)
