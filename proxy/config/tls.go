@@ -95,6 +95,7 @@ type proxySSLDirectives struct {
 	ProxySSLName               *opt[string] `mapstructure:"proxy_ssl_name"`
 	ProxySSLServerName         *opt[bool]   `mapstructure:"proxy_ssl_server_name"`
 	ProxySSLSessionReuse       *opt[bool]   `mapstructure:"proxy_ssl_session_reuse"`
+	ProxySSLVerifyDepth        *opt[int]    `mapstructure:"proxy_ssl_verify_depth"`
 
 	proxySSLClientDirectives `mapstructure:",squash"` // certificate, protocols, ciphers (tls_upstream.go)
 }
@@ -105,6 +106,7 @@ func (d *proxySSLDirectives) inherit(p *proxySSLDirectives) {
 	merge(&d.ProxySSLName, p.ProxySSLName)
 	merge(&d.ProxySSLServerName, p.ProxySSLServerName)
 	merge(&d.ProxySSLSessionReuse, p.ProxySSLSessionReuse)
+	merge(&d.ProxySSLVerifyDepth, p.ProxySSLVerifyDepth)
 	d.proxySSLClientDirectives.inherit(&p.proxySSLClientDirectives)
 }
 
@@ -196,6 +198,10 @@ type ProxySSL struct {
 	Name         string
 	ServerName   bool // proxy_ssl_server_name, default off: no SNI is sent
 	SessionReuse bool // proxy_ssl_session_reuse, default on
+	// VerifyDepth is proxy_ssl_verify_depth (default 1): how many
+	// intermediate CA certificates a verified chain may have, as
+	// OpenSSL's depth counts them (neither the leaf nor the trusted one).
+	VerifyDepth int
 
 	ProxySSLClient // proxy_ssl_certificate, _protocols, _ciphers (tls_upstream.go)
 }
@@ -581,6 +587,10 @@ func resolveProxySSL(d *proxySSLDirectives, pp ProxyPass, p *problems) ProxySSL 
 		Verify:       d.ProxySSLVerify.or(false),
 		ServerName:   d.ProxySSLServerName.or(false),
 		SessionReuse: d.ProxySSLSessionReuse.or(true),
+		VerifyDepth:  d.ProxySSLVerifyDepth.or(defaultVerifyDepth),
+	}
+	if s.VerifyDepth < 0 {
+		p.add(d.ProxySSLVerifyDepth.at(), `invalid value "%d" in %q`, s.VerifyDepth, directiveOf(d.ProxySSLVerifyDepth.at()))
 	}
 	if name := d.ProxySSLName.or(""); name != "" && name != "$proxy_host" {
 		if strings.Contains(name, "$") {

@@ -27,6 +27,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ import (
 // upstreamTLSKey identifies a set of proxy_ssl_* settings within a group.
 type upstreamTLSKey struct {
 	verify  bool
+	depth   int
 	trusted string // digest of proxy_ssl_trusted_certificate's content
 	name    string
 	sni     bool
@@ -55,6 +57,7 @@ type upstreamTLSKey struct {
 // cache). Read-only once made; safe for concurrent use.
 type TLS struct {
 	verify bool
+	depth  int // proxy_ssl_verify_depth
 	roots  *x509.CertPool
 	name   string // proxy_ssl_name: checked against the certificate (and the SNI when sent)
 	peers  map[*Peer]*tls.Config
@@ -68,14 +71,14 @@ func (g *Group) TLSFor(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, false) }
 func (g *Group) TLSForH2(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, true) }
 
 func (g *Group) tlsFor(ps *config.ProxySSL, h2 bool) *TLS {
-	k := upstreamTLSKey{verify: ps.Verify, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2,
+	k := upstreamTLSKey{verify: ps.Verify, depth: ps.VerifyDepth, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2,
 		cert: ps.CertificateSum, minV: ps.MinVersion, maxV: ps.MaxVersion, ciphers: fmt.Sprint(ps.CipherSuites)}
 	g.tlsMu.Lock()
 	defer g.tlsMu.Unlock()
 	if t := g.tls[k]; t != nil {
 		return t
 	}
-	t := &TLS{verify: ps.Verify, roots: ps.Roots, name: ps.Name, peers: map[*Peer]*tls.Config{}}
+	t := &TLS{verify: ps.Verify, depth: ps.VerifyDepth, roots: ps.Roots, name: ps.Name, peers: map[*Peer]*tls.Config{}}
 	for _, list := range [][]*Peer{g.peers, g.backup} {
 		for _, pr := range list {
 			c := &tls.Config{
@@ -191,7 +194,7 @@ func (t *TLS) check(cs tls.ConnectionState) string {
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, err := certs[0].Verify(x509.VerifyOptions{
+	chains, err := certs[0].Verify(x509.VerifyOptions{
 		Roots: t.roots, Intermediates: inter,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, // OpenSSL's "sslserver" purpose
 	})
@@ -199,6 +202,11 @@ func (t *TLS) check(cs tls.ConnectionState) string {
 		code := opensslerr.VerifyCode(err, certs, time.Now())
 		text := opensslerr.VerifyText(code)
 		return "upstream SSL certificate verify error: (" + strconv.Itoa(code) + ":" + text + ")"
+	}
+	// proxy_ssl_verify_depth: OpenSSL's depth counts the intermediates,
+	// neither the leaf nor the trusted certificate
+	if !slices.ContainsFunc(chains, func(c []*x509.Certificate) bool { return len(c) <= t.depth+2 }) {
+		return "upstream SSL certificate verify error: (" + strconv.Itoa(opensslerr.VerifyChainTooLong) + ":" + opensslerr.VerifyText(opensslerr.VerifyChainTooLong) + ")"
 	}
 	// Go also matches an IP address against the certificate's IP SANs;
 	// nginx's X509_check_host only compares names.

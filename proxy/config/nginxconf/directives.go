@@ -157,6 +157,8 @@ func init() {
 	add(inServers, "ssl_stapling_verify", single(flagValue))
 	add(inServers, "ssl_stapling_responder", single(anyValue))
 	add(inLocations, "proxy_ssl_verify", single(flagValue))
+	add(inLocations, "proxy_ssl_verify_depth", single(numberValue))
+	add(inLocations, "grpc_ssl_verify_depth", single(numberValue))
 	add(inLocations, "proxy_ssl_trusted_certificate", confPath)
 	add(inLocations, "proxy_ssl_name", single(anyValue))
 	add(inLocations, "proxy_ssl_server_name", single(flagValue))
@@ -330,8 +332,6 @@ var refusedWhy = map[string]refusal{
 	"proxy_ssl_crl":          {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
 	"grpc_ssl_crl":           {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
 	"uwsgi_ssl_crl":          {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
-	"proxy_ssl_verify_depth": {why: "upstream certificate chains would be accepted at any depth"},
-	"grpc_ssl_verify_depth":  {why: "upstream certificate chains would be accepted at any depth"},
 	"uwsgi_ssl_verify_depth": {why: "upstream certificate chains would be accepted at any depth"},
 }
 

