@@ -96,6 +96,7 @@ type proxySSLDirectives struct {
 	ProxySSLServerName         *opt[bool]   `mapstructure:"proxy_ssl_server_name"`
 	ProxySSLSessionReuse       *opt[bool]   `mapstructure:"proxy_ssl_session_reuse"`
 	ProxySSLVerifyDepth        *opt[int]    `mapstructure:"proxy_ssl_verify_depth"`
+	ProxySSLCRL                *opt[string] `mapstructure:"proxy_ssl_crl"`
 
 	proxySSLClientDirectives `mapstructure:",squash"` // certificate, protocols, ciphers (tls_upstream.go)
 }
@@ -107,6 +108,7 @@ func (d *proxySSLDirectives) inherit(p *proxySSLDirectives) {
 	merge(&d.ProxySSLServerName, p.ProxySSLServerName)
 	merge(&d.ProxySSLSessionReuse, p.ProxySSLSessionReuse)
 	merge(&d.ProxySSLVerifyDepth, p.ProxySSLVerifyDepth)
+	merge(&d.ProxySSLCRL, p.ProxySSLCRL)
 	d.proxySSLClientDirectives.inherit(&p.proxySSLClientDirectives)
 }
 
@@ -202,6 +204,15 @@ type ProxySSL struct {
 	// intermediate CA certificates a verified chain may have, as
 	// OpenSSL's depth counts them (neither the leaf nor the trusted one).
 	VerifyDepth int
+	// CRLs are proxy_ssl_crl's: with them every certificate of the
+	// upstream's chain needs a current CRL from its issuer and must not be
+	// on it (CheckCRLs, as ssl_crl); CRLSum digests the file.
+	CRLs   []*x509.RevocationList
+	CRLSum string
+	// Anchors are the trusted certificates, for building a chain on to a
+	// self-signed root as OpenSSL does (ExtendToRoot) before the depth
+	// and CRL checks.
+	Anchors []*x509.Certificate
 
 	ProxySSLClient // proxy_ssl_certificate, _protocols, _ciphers (tls_upstream.go)
 }
@@ -609,11 +620,27 @@ func resolveProxySSL(d *proxySSLDirectives, pp ProxyPass, p *problems) ProxySSL 
 			return s
 		}
 		s.Roots = x509.NewCertPool()
+		for rest := b; ; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				break
+			}
+			if c, err := x509.ParseCertificate(blk.Bytes); err == nil && blk.Type == "CERTIFICATE" {
+				s.Anchors = append(s.Anchors, c)
+			}
+		}
 		if !s.Roots.AppendCertsFromPEM(b) {
 			p.add(d.ProxySSLTrustedCertificate.at(), "SSL_CTX_load_verify_locations(..., %q) failed (no PEM \"CERTIFICATE\" block found)", f)
 		}
 		sum := sha256.Sum256(b)
 		s.TrustedSum = hex.EncodeToString(sum[:])
+	}
+	if f := p.confPath(d.ProxySSLCRL.or("")); f != "" {
+		s.CRLs = loadCRLFile(d.ProxySSLCRL.at(), f, p)
+		if b, err := os.ReadFile(f); err == nil {
+			sum := sha256.Sum256(b)
+			s.CRLSum = hex.EncodeToString(sum[:])
+		}
 	}
 	if s.Verify && s.Roots == nil && s.TrustedCertificate == "" {
 		p.add(d.ProxySSLVerify.at(), "no proxy_ssl_trusted_certificate for proxy_ssl_verify")

@@ -1,16 +1,20 @@
 package config
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
+
+	"spillway/proxy/internal/opensslerr"
 )
 
 // Client certificates (ssl_verify_client, ssl_client_certificate,
@@ -281,4 +285,66 @@ func crlWithVersion(der []byte) (v2, tbs []byte, ok bool) {
 		return nil, nil, false
 	}
 	return out, tbsFull, true
+}
+
+// CheckCRLs is OpenSSL's CRL check of a whole chain (nginx sets
+// X509_V_FLAG_CRL_CHECK_ALL with ssl_crl): every certificate, the trusted
+// one included, needs a current CRL signed by its issuer, and must not be
+// on it. nginx's verify callback lets the check go on after an error, so
+// the result is the last error, from the leaf up: a leaf without a CRL
+// under a revoked intermediate is "certificate revoked".
+func CheckCRLs(crls []*x509.RevocationList, chain []*x509.Certificate, now time.Time) int {
+	res := 0
+	for i, c := range chain {
+		issuer := c
+		if i+1 < len(chain) {
+			issuer = chain[i+1]
+		}
+		var crl *x509.RevocationList
+		for _, l := range crls {
+			if bytes.Equal(l.RawIssuer, c.RawIssuer) && l.CheckSignatureFrom(issuer) == nil {
+				crl = l
+				break
+			}
+		}
+		if crl == nil {
+			res = opensslerr.VerifyUnableGetCRL
+			continue
+		}
+		switch {
+		case now.Before(crl.ThisUpdate):
+			res = opensslerr.VerifyCRLNotYetValid
+		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
+			res = opensslerr.VerifyCRLExpired
+		}
+		for _, r := range crl.RevokedCertificateEntries {
+			if r.SerialNumber.Cmp(c.SerialNumber) == 0 {
+				res = opensslerr.VerifyRevoked
+			}
+		}
+	}
+	return res
+}
+
+// ExtendToRoot appends to a verified chain the trusted issuers of its
+// last certificate until one is self-signed.
+func ExtendToRoot(chain, anchors []*x509.Certificate) []*x509.Certificate {
+	for range 8 {
+		last := chain[len(chain)-1]
+		if opensslerr.SelfSigned(last) {
+			return chain
+		}
+		var next *x509.Certificate
+		for _, a := range anchors {
+			if a != last && bytes.Equal(a.RawSubject, last.RawIssuer) && last.CheckSignatureFrom(a) == nil {
+				next = a
+				break
+			}
+		}
+		if next == nil {
+			return chain
+		}
+		chain = append(chain[:len(chain):len(chain)], next)
+	}
+	return chain
 }

@@ -27,7 +27,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +40,7 @@ import (
 type upstreamTLSKey struct {
 	verify  bool
 	depth   int
+	crl     string // digest of proxy_ssl_crl's content
 	trusted string // digest of proxy_ssl_trusted_certificate's content
 	name    string
 	sni     bool
@@ -57,7 +57,9 @@ type upstreamTLSKey struct {
 // cache). Read-only once made; safe for concurrent use.
 type TLS struct {
 	verify bool
-	depth  int // proxy_ssl_verify_depth
+	depth  int                    // proxy_ssl_verify_depth
+	crls   []*x509.RevocationList // proxy_ssl_crl
+	anchor []*x509.Certificate    // the trusted certificates (config.ExtendToRoot)
 	roots  *x509.CertPool
 	name   string // proxy_ssl_name: checked against the certificate (and the SNI when sent)
 	peers  map[*Peer]*tls.Config
@@ -71,14 +73,14 @@ func (g *Group) TLSFor(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, false) }
 func (g *Group) TLSForH2(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, true) }
 
 func (g *Group) tlsFor(ps *config.ProxySSL, h2 bool) *TLS {
-	k := upstreamTLSKey{verify: ps.Verify, depth: ps.VerifyDepth, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2,
+	k := upstreamTLSKey{verify: ps.Verify, depth: ps.VerifyDepth, crl: ps.CRLSum, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2,
 		cert: ps.CertificateSum, minV: ps.MinVersion, maxV: ps.MaxVersion, ciphers: fmt.Sprint(ps.CipherSuites)}
 	g.tlsMu.Lock()
 	defer g.tlsMu.Unlock()
 	if t := g.tls[k]; t != nil {
 		return t
 	}
-	t := &TLS{verify: ps.Verify, depth: ps.VerifyDepth, roots: ps.Roots, name: ps.Name, peers: map[*Peer]*tls.Config{}}
+	t := &TLS{verify: ps.Verify, depth: ps.VerifyDepth, crls: ps.CRLs, anchor: ps.Anchors, roots: ps.Roots, name: ps.Name, peers: map[*Peer]*tls.Config{}}
 	for _, list := range [][]*Peer{g.peers, g.backup} {
 		for _, pr := range list {
 			c := &tls.Config{
@@ -205,8 +207,23 @@ func (t *TLS) check(cs tls.ConnectionState) string {
 	}
 	// proxy_ssl_verify_depth: OpenSSL's depth counts the intermediates,
 	// neither the leaf nor the trusted certificate
-	if !slices.ContainsFunc(chains, func(c []*x509.Certificate) bool { return len(c) <= t.depth+2 }) {
-		return "upstream SSL certificate verify error: (" + strconv.Itoa(opensslerr.VerifyChainTooLong) + ":" + opensslerr.VerifyText(opensslerr.VerifyChainTooLong) + ")"
+	// the shortest chain, on to a self-signed trusted root as OpenSSL
+	// builds it (Go stops at the first trusted certificate)
+	var best []*x509.Certificate
+	for _, c := range chains {
+		if c = config.ExtendToRoot(c, t.anchor); best == nil || len(c) < len(best) {
+			best = c
+		}
+	}
+	code := 0
+	switch {
+	case len(best) > t.depth+2:
+		code = opensslerr.VerifyChainTooLong
+	case t.crls != nil:
+		code = config.CheckCRLs(t.crls, best, time.Now()) // proxy_ssl_crl
+	}
+	if code != 0 {
+		return "upstream SSL certificate verify error: (" + strconv.Itoa(code) + ":" + opensslerr.VerifyText(code) + ")"
 	}
 	// Go also matches an IP address against the certificate's IP SANs;
 	// nginx's X509_check_host only compares names.

@@ -159,6 +159,8 @@ func init() {
 	add(inLocations, "proxy_ssl_verify", single(flagValue))
 	add(inLocations, "proxy_ssl_verify_depth", single(numberValue))
 	add(inLocations, "grpc_ssl_verify_depth", single(numberValue))
+	add(inLocations, "proxy_ssl_crl", confPath)
+	add(inLocations, "grpc_ssl_crl", confPath)
 	add(inLocations, "proxy_ssl_trusted_certificate", confPath)
 	add(inLocations, "proxy_ssl_name", single(anyValue))
 	add(inLocations, "proxy_ssl_server_name", single(flagValue))
@@ -329,8 +331,6 @@ var refusedWhy = map[string]refusal{
 	// TLS checks Go's crypto/tls or spillway lacks (docs/config.md, "TLS
 	// directives spillway refuses").
 	"ssl_ocsp":               {why: "client certificates would not be checked with OCSP, so a revoked one would be accepted", off: true},
-	"proxy_ssl_crl":          {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
-	"grpc_ssl_crl":           {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
 	"uwsgi_ssl_crl":          {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
 	"uwsgi_ssl_verify_depth": {why: "upstream certificate chains would be accepted at any depth"},
 }

@@ -80,8 +80,6 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"testcookie on;", "no client would be challenged"},
 		{"disable_symlinks on;", "symbolic links in the paths of served files would be followed"},
 		{"ssl_ocsp leaf;", "client certificates would not be checked with OCSP, so a revoked one would be accepted"},
-		{"proxy_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
-		{"grpc_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
 		{"uwsgi_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
 		{"uwsgi_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
 		{"uwsgi_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
