@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -37,7 +38,17 @@ func ServerTLSConfig(t *config.ServerTLS) *tls.Config {
 		SessionTicketsDisabled: !t.SessionTickets,
 		NextProtos:             []string{"http/1.1"},
 	}
+	// OpenSSL keeps one certificate per key type (RSA, EC, Ed25519): a
+	// later ssl_certificate of a type replaces the earlier one, as nginx
+	// serves them (nginx-tests ssl_certificate_compression.t).
+	slot := map[string]int{}
 	for _, ck := range t.Certificates {
+		k := fmt.Sprintf("%T", ck.Pair.PrivateKey)
+		if i, ok := slot[k]; ok {
+			c.Certificates[i] = *ck.Pair
+			continue
+		}
+		slot[k] = len(c.Certificates)
 		c.Certificates = append(c.Certificates, *ck.Pair)
 	}
 	if len(t.TicketKeys) > 0 {
