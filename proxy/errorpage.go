@@ -190,6 +190,7 @@ func (x *exchange) restart(loc *location) {
 	x.uresp.Reset()
 	x.fcgi.recycle()
 	x.ctx.Response.Reset()
+	x.ctx.Response.Header.DisableNormalizing() // Reset forgets it: add_header's names as written
 	x.status, x.bodyBytes = 0, 0
 }
 

@@ -5,6 +5,7 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/netip"
 	"runtime"
 
@@ -50,8 +51,24 @@ func (c *clientConn) firstByte() (byte, error) {
 // proxyProtocolAddr is the PROXY protocol header's client address of the
 // connection ctx's request came on; invalid when there is none.
 func proxyProtocolAddr(c *clientConn) netip.AddrPort {
+	return proxyProtocolOf(c).Src()
+}
+
+// proxyProtocolOf is the PROXY protocol state of c; nil (no header) for a
+// nil c and an address without proxy_protocol.
+func proxyProtocolOf(c *clientConn) *client.ProxyProto {
 	if c == nil {
-		return netip.AddrPort{}
+		return nil
 	}
-	return c.pp.Src()
+	return c.pp
+}
+
+// ppConnOf is the accepted connection whose PROXY protocol header a
+// request on c has: c's own (clientConnOf), or for an HTTP/2 stream its
+// connection's, which every stream shares.
+func ppConnOf(c net.Conn) *clientConn {
+	if s, ok := c.(*h2Stream); ok {
+		c = s.conn
+	}
+	return clientConnOf(c)
 }

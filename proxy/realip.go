@@ -40,7 +40,7 @@ func (x *exchange) applyRealIP(r *config.RealIP) {
 	case "X-Forwarded-For":
 		values = h.PeekAll("X-Forwarded-For")
 	case config.RealIPProxyProtocol:
-		if pp = proxyProtocolAddr(clientConnOf(x.ctx.Conn())); !pp.IsValid() {
+		if pp = proxyProtocolAddr(ppConnOf(x.ctx.Conn())); !pp.IsValid() {
 			return
 		}
 		values = [][]byte{pp.Addr().AppendTo(nil)}

@@ -95,6 +95,7 @@ http:
       server_name: [pp]
       locations:
         - {path: /, return: "200 $remote_addr|$proxy_protocol_addr|$proxy_protocol_port\n"}
+        - {path: /server, return: "200 $proxy_protocol_server_addr|$proxy_protocol_server_port|$proxy_protocol_tlv_authority|$proxy_protocol_tlv_0x2|$proxy_protocol_tlv_ssl_cn\n"}
     - listen: ["127.0.0.1:0 proxy_protocol"]
       server_name: [ppreal]
       set_real_ip_from: [127.0.0.1]
@@ -110,19 +111,37 @@ http:
 		}
 		return string(b)
 	}
+	v2TLV := func(tlvs ...proxyproto.TLV) string {
+		h := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 4444}, &net.TCPAddr{IP: net.ParseIP("192.0.2.2"), Port: 8443})
+		if err := h.SetTLVs(tlvs); err != nil {
+			t.Fatal(err)
+		}
+		b, err := h.Format()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	ssl := proxyproto.TLV{Type: proxyproto.PP2_TYPE_SSL, Value: append([]byte{1, 0, 0, 0, 0}, 0x22, 0, 11)}
+	ssl.Value = append(ssl.Value, "example.com"...)
 	req := "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 	for _, c := range []struct {
 		server string
 		head   string
 		want   string
 	}{
+		{"pp/server", "PROXY TCP4 192.0.2.1 192.0.2.2 5555 80\r\n", "192.0.2.2|80|||"},
+		{"pp/server", "PROXY UNKNOWN\r\n", "||||"},
+		{"pp/server", v2TLV(proxyproto.TLV{Type: proxyproto.PP2_TYPE_AUTHORITY, Value: []byte("www.example.com")}, ssl),
+			"192.0.2.2|8443|www.example.com|www.example.com|example.com"},
 		{"pp", "PROXY TCP4 192.0.2.1 192.0.2.2 5555 80\r\n", "127.0.0.1|192.0.2.1|5555"},
 		{"pp", "PROXY UNKNOWN\r\n", "127.0.0.1||"},
 		{"pp", v2("2001:db8::7"), "127.0.0.1|2001:db8::7|4444"},
 		{"ppreal", "PROXY TCP4 192.0.2.1 192.0.2.2 5555 80\r\n", "192.0.2.1|5555|127.0.0.1"},
 		{"ppreal", v2("198.51.100.3"), "198.51.100.3|4444|127.0.0.1"},
 	} {
-		body := string(rawExchange(t, r.addr, c.head+strings.Replace(req, "Host: x", "Host: "+c.server, 1)))
+		host, path, _ := strings.Cut(c.server, "/")
+		body := string(rawExchange(t, r.addr, c.head+strings.Replace(strings.Replace(req, "Host: x", "Host: "+host, 1), "GET /", "GET /"+path, 1)))
 		if _, got, _ := strings.Cut(body, "\r\n\r\n"); got != c.want+"\n" {
 			t.Errorf("%q: %q, want %q", c.head, body, c.want+"\n")
 		}
@@ -132,7 +151,7 @@ http:
 	}
 	// nginx writes the CR and LF raw; spillway's log keeps each entry on
 	// one line (README, Differences)
-	want := `[error] 4242#4242: *6 broken header: "GET / HTTP/1.0\x0d\x0a\x0d\x0a" while reading PROXY protocol, client: 127.0.0.1, server: PROXY`
+	want := `[error] 4242#4242: *9 broken header: "GET / HTTP/1.0\x0d\x0a\x0d\x0a" while reading PROXY protocol, client: 127.0.0.1, server: PROXY`
 	if l := r.log(); !strings.Contains(l, want) {
 		t.Errorf("error log:\n%q\nwant a line with\n%q", l, want)
 	}

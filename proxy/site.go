@@ -220,7 +220,9 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			vhosts[0] = def
 		}
 	}
-	s.tls = buildSiteTLS(cfg, s.listeners)
+	if s.tls, err = buildSiteTLS(cfg, s.listeners, s.maps); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // siteTLS is the TLS side of one ssl listen address in one site: a
@@ -36,6 +37,10 @@ type siteTLS struct {
 	vhosts  []*vhost
 	configs map[*vhost]*tls.Config
 	deflt   *tls.Config // the first server's (nginx's default server)
+	// reject is the configuration of the servers with
+	// ssl_reject_handshake on: no certificate, so crypto/tls refuses the
+	// handshake with nginx's unrecognized_name alert.
+	reject *tls.Config
 	// staplers keep the OCSP responses of certificates with ssl_stapling
 	// (client.Stapler; started by stapling.go).
 	staplers []*client.Stapler
@@ -44,7 +49,7 @@ type siteTLS struct {
 // buildSiteTLS prepares the handshake configurations of every address a
 // server lists with "ssl". In nginx "ssl" belongs to the address, so every
 // server on it takes part (config refuses one without a certificate).
-func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]*siteTLS {
+func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost, maps *vars.Maps) (map[string]*siteTLS, error) {
 	ssl := map[string]bool{}
 	for _, sc := range cfg.Servers {
 		for _, a := range sc.ListenSSL {
@@ -52,24 +57,39 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 		}
 	}
 	if len(ssl) == 0 {
-		return nil
+		return nil, nil
 	}
 	out := map[string]*siteTLS{}
+	certs := &certCache{} // certificates with variables (tlscert.go)
 	type key struct {
 		vh *vhost
 		h2 bool
 	}
 	made := map[key]*tls.Config{} // a server on several ssl addresses shares one
 	for addr := range ssl {
-		st := &siteTLS{vhosts: listeners[addr], configs: map[*vhost]*tls.Config{}}
+		st := &siteTLS{vhosts: listeners[addr], configs: map[*vhost]*tls.Config{}, reject: &tls.Config{}}
 		h2 := http2Address(st.vhosts, addr)
 		for _, vh := range st.vhosts {
-			if len(vh.conf.TLS.Certificates) == 0 {
+			if vh.conf.TLS.RejectHandshake {
+				st.configs[vh] = st.reject
+				if st.deflt == nil {
+					st.deflt = st.reject
+				}
+				continue
+			}
+			if len(vh.conf.TLS.Certificates) == 0 && len(vh.conf.TLS.VarCertificates) == 0 {
 				continue
 			}
 			c := made[key{vh, h2}]
 			if c == nil {
 				c = client.ServerTLSConfig(&vh.conf.TLS)
+				vc, err := newVarCerts(&vh.conf.TLS, maps, certs)
+				if err != nil {
+					return nil, err
+				}
+				if vc != nil {
+					c.GetCertificate = vc.getCertificate // asked when the static ones are none, or with SNI
+				}
 				client.ConfigureClientAuth(c, &vh.conf.TLS.ClientVerify) // ssl_verify_client
 				st.staplers = append(st.staplers, client.ConfigureStapling(c, &vh.conf.TLS)...)
 				if h2 {
@@ -84,7 +104,7 @@ func buildSiteTLS(cfg *config.Config, listeners map[string][]*vhost) map[string]
 		}
 		out[addr] = st
 	}
-	return out
+	return out, nil
 }
 
 // pick is nginx's SNI rule: the server whose server_name matches the name
@@ -129,7 +149,28 @@ func (fa *frontAddr) configFor(hello *tls.ClientHelloInfo) (*tls.Config, error) 
 	if st == nil || st.deflt == nil {
 		return nil, errNoSSL // a reload dropped "ssl" from the address
 	}
-	return st.pick(hello.ServerName), nil
+	c := st.pick(hello.ServerName)
+	h, ok := hello.Conn.(handshakeReader)
+	switch {
+	case !ok:
+	case c == st.reject:
+		h.hc.Rejected = true // logged as nginx's "handshake rejected"
+	default:
+		c = h.hc.SessionConfig(c, hello) // $ssl_session_id, $ssl_ciphers, $ssl_curves
+	}
+	return c, nil
+}
+
+// sslHandshakeOf is the handshake's record of connection c (an HTTP/2
+// stream's: its connection's) for the $ssl_ variables; nil on a plain one.
+func sslHandshakeOf(c any) *vars.Handshake {
+	if s, ok := c.(*h2Stream); ok {
+		c = s.conn
+	}
+	if f, ok := c.(*frontConn); ok && !f.plain && f.tc.Load() != nil {
+		return &f.raw.Hello
+	}
+	return nil
 }
 
 // wrap is called by handoff.Accept; a nil frontAddr (a plain address)
@@ -264,13 +305,24 @@ func (f *frontConn) logSniff(err error) {
 // logClientHandshake logs a failed client handshake as nginx does, at info
 // (client.HandshakeFailure).
 func (p *Proxy) logClientHandshake(f *frontConn, err error) {
+	if f.raw.Rejected {
+		p.logHandshakeLine(f, "handshake rejected", 0) // ssl_reject_handshake
+		return
+	}
+	if f.raw.CertError != "" { // a certificate with variables (tlscert.go)
+		p.logHandshakeLineAt(errorlog.Error, f, f.raw.CertError, 0)
+		return
+	}
 	if msg, errno, ok := client.HandshakeFailure(err, f.raw.PlaintextAlert); ok {
 		p.logHandshakeLine(f, msg, errno)
 	}
 }
 
 func (p *Proxy) logHandshakeLine(f *frontConn, msg string, errno syscall.Errno) {
-	lv := errorlog.Info
+	p.logHandshakeLineAt(errorlog.Info, f, msg, errno)
+}
+
+func (p *Proxy) logHandshakeLineAt(lv errorlog.Level, f *frontConn, msg string, errno syscall.Errno) {
 	log := p.listenLog(p.site.Load(), f.fa.addr)
 	if tc := f.tc.Load(); tc != nil {
 		if name := tc.ConnectionState().ServerName; name != "" {

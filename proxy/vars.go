@@ -66,9 +66,15 @@ func (x *exchange) beginVars() {
 		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}
 	v.conn.Remote = x.clientIP
 	v.conn.SSLClientVerify = clientCertOf(x.ctx.Conn()).VerifyResult() // tls_client.go
-	if pp := proxyProtocolAddr(clientConnOf(x.ctx.Conn())); pp.IsValid() {
-		x.ppAddr = pp.Addr().Unmap().AppendTo(x.ppAddr[:0])
-		v.conn.ProxyProtocolAddr, v.conn.ProxyProtocolPort = bstr(x.ppAddr), int(pp.Port())
+	v.conn.SSLHandshake = sslHandshakeOf(x.ctx.Conn())                 // tls.go
+	if pp := proxyProtocolOf(ppConnOf(x.ctx.Conn())); pp.Src().IsValid() {
+		src, dst := pp.Src(), pp.Dst()
+		x.ppAddr = src.Addr().Unmap().AppendTo(x.ppAddr[:0])
+		n := len(x.ppAddr)
+		x.ppAddr = dst.Addr().Unmap().AppendTo(x.ppAddr)
+		v.conn.ProxyProtocolAddr, v.conn.ProxyProtocolPort = bstr(x.ppAddr[:n]), int(src.Port())
+		v.conn.ProxyProtocolServerAddr, v.conn.ProxyProtocolServerPort = bstr(x.ppAddr[n:]), int(dst.Port())
+		v.conn.ProxyProtocolTLVs = pp.TLVs()
 	}
 	if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
 		v.conn.ServerAddr = a.AddrPort().Addr().Unmap()

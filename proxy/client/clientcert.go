@@ -13,7 +13,6 @@ package client
 // (ClientCert.VerifyResult).
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"time"
@@ -101,61 +100,15 @@ func verifyCode(v *config.ClientVerify, certs []*x509.Certificate, now time.Time
 	return 0
 }
 
-// extendToRoot appends to a verified chain the trusted issuers of its
-// last certificate until one is self-signed.
+// extendToRoot is config.ExtendToRoot.
 func extendToRoot(chain, anchors []*x509.Certificate) []*x509.Certificate {
-	for range 8 {
-		last := chain[len(chain)-1]
-		if opensslerr.SelfSigned(last) {
-			return chain
-		}
-		var next *x509.Certificate
-		for _, a := range anchors {
-			if a != last && bytes.Equal(a.RawSubject, last.RawIssuer) && last.CheckSignatureFrom(a) == nil {
-				next = a
-				break
-			}
-		}
-		if next == nil {
-			return chain
-		}
-		chain = append(chain[:len(chain):len(chain)], next)
-	}
-	return chain
+	return config.ExtendToRoot(chain, anchors)
 }
 
-// checkCRLs is OpenSSL's CRL check of a whole chain (nginx sets
-// X509_V_FLAG_CRL_CHECK_ALL with ssl_crl): every certificate, the trusted
-// one included, needs a current CRL signed by its issuer, and must not be
-// on it.
+// checkCRLs is config.CheckCRLs (ssl_crl's check, which proxy_ssl_crl
+// shares).
 func checkCRLs(crls []*x509.RevocationList, chain []*x509.Certificate, now time.Time) int {
-	for i, c := range chain {
-		issuer := c
-		if i+1 < len(chain) {
-			issuer = chain[i+1]
-		}
-		var crl *x509.RevocationList
-		for _, l := range crls {
-			if bytes.Equal(l.RawIssuer, c.RawIssuer) && l.CheckSignatureFrom(issuer) == nil {
-				crl = l
-				break
-			}
-		}
-		switch {
-		case crl == nil:
-			return opensslerr.VerifyUnableGetCRL
-		case now.Before(crl.ThisUpdate):
-			return opensslerr.VerifyCRLNotYetValid
-		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
-			return opensslerr.VerifyCRLExpired
-		}
-		for _, r := range crl.RevokedCertificateEntries {
-			if r.SerialNumber.Cmp(c.SerialNumber) == 0 {
-				return opensslerr.VerifyRevoked
-			}
-		}
-	}
-	return 0
+	return config.CheckCRLs(crls, chain, now)
 }
 
 // optionalNoCA lists the errors "ssl_verify_client optional_no_ca" lets

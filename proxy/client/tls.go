@@ -7,9 +7,12 @@ package client
 // handshake from the running site by SNI).
 
 import (
+	"bytes"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -20,6 +23,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/opensslerr"
+	"spillway/proxy/vars"
 )
 
 // ServerTLSConfig builds one server block's handshake configuration:
@@ -34,16 +38,30 @@ func ServerTLSConfig(t *config.ServerTLS) *tls.Config {
 		SessionTicketsDisabled: !t.SessionTickets,
 		NextProtos:             []string{"http/1.1"},
 	}
+	// OpenSSL keeps one certificate per key type (RSA, EC, Ed25519): a
+	// later ssl_certificate of a type replaces the earlier one, as nginx
+	// serves them (nginx-tests ssl_certificate_compression.t).
+	slot := map[string]int{}
 	for _, ck := range t.Certificates {
+		k := fmt.Sprintf("%T", ck.Pair.PrivateKey)
+		if i, ok := slot[k]; ok {
+			c.Certificates[i] = *ck.Pair
+			continue
+		}
+		slot[k] = len(c.Certificates)
 		c.Certificates = append(c.Certificates, *ck.Pair)
+	}
+	if len(t.TicketKeys) > 0 {
+		c.SetSessionTicketKeys(t.TicketKeys) // ssl_session_ticket_key: the first encrypts, all decrypt
 	}
 	if t.SessionTickets {
 		// ssl_session_timeout: Go's tickets live up to 7 days, so each
-		// ticket carries its issue time and is refused once older. The
-		// ticket keys are this configuration's own (random, rotated by
-		// crypto/tls): a ticket from another server block, or from before
-		// a reload, does not decrypt and the client does a full handshake,
-		// as with nginx's per-configuration random ticket keys.
+		// ticket carries its issue time and is refused once older. Without
+		// ssl_session_ticket_key the ticket keys are this configuration's
+		// own (random, rotated by crypto/tls): a ticket from another server
+		// block, or from before a reload, does not decrypt and the client
+		// does a full handshake, as with nginx's per-configuration random
+		// ticket keys.
 		timeout := t.SessionTimeout
 		c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 			ss.Extra = append(ss.Extra, ticketStamp(time.Now()))
@@ -95,7 +113,53 @@ type HandshakeConn struct {
 	head [7]byte // the first bytes of the last read
 	n    int
 	done bool // the handshake is over: nothing more to keep
+	// Rejected says the handshake selected a server with
+	// ssl_reject_handshake on (set by the configuration callback).
+	Rejected bool
+	// CertError is nginx's message for a certificate with variables that
+	// did not load: the handshake's failure line.
+	CertError string
+	// Hello is what the handshake said for the $ssl_ variables
+	// (SessionConfig, and the configuration callback).
+	Hello vars.Handshake
 }
+
+// SessionConfig returns c for one handshake through h: the client's cipher
+// suites and groups are kept, and, when c resumes sessions (WrapSession:
+// tickets, or ssl_session_cache), a clone whose sessions carry an
+// identifier, $ssl_session_id: made with the session, found again in its
+// ticket when it resumes (Go's crypto/tls has no session ID of its own).
+func (h *HandshakeConn) SessionConfig(c *tls.Config, hello *tls.ClientHelloInfo) *tls.Config {
+	h.Hello.Ciphers, h.Hello.Curves = hello.CipherSuites, hello.SupportedCurves
+	if c.WrapSession == nil || c.UnwrapSession == nil {
+		return c
+	}
+	cc := c.Clone()
+	cc.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		if h.Hello.SessionID == nil {
+			h.Hello.SessionID = make([]byte, 32)
+			if _, err := rand.Read(h.Hello.SessionID); err != nil {
+				return nil, err
+			}
+		}
+		ss.Extra = append(ss.Extra, append([]byte(sessionIDTag), h.Hello.SessionID...))
+		return c.WrapSession(cs, ss)
+	}
+	cc.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, err := c.UnwrapSession(identity, cs)
+		if ss != nil {
+			for _, e := range ss.Extra {
+				if id, ok := bytes.CutPrefix(e, []byte(sessionIDTag)); ok && len(id) == 32 {
+					h.Hello.SessionID = append([]byte(nil), id...)
+				}
+			}
+		}
+		return ss, err
+	}
+	return cc
+}
+
+const sessionIDTag = "spillway-session-id:"
 
 func (h *HandshakeConn) Read(b []byte) (int, error) {
 	n, err := h.Raw(b)

@@ -1,8 +1,16 @@
 package client_test
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +65,41 @@ func TestSessionTimeout(t *testing.T) {
 		if resumed != tc.resumed {
 			t.Errorf("ssl_session_timeout %v: second connection resumed=%v, want %v", tc.timeout, resumed, tc.resumed)
 		}
+	}
+}
+
+// Two ssl_certificate pairs of one key type: the later replaces the
+// earlier, as OpenSSL keeps one certificate per type (nginx-tests
+// ssl_certificate_compression.t); other types stay, in their order.
+func TestServerCertificatesOnePerKeyType(t *testing.T) {
+	now := time.Now()
+	pair := func(name string, rsaKey bool) config.Certificate {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: name},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+		var priv crypto.Signer
+		var err error
+		if rsaKey {
+			priv, err = rsa.GenerateKey(rand.Reader, 2048)
+		} else {
+			priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, _ := x509.ParseCertificate(der)
+		return config.Certificate{Pair: &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: priv, Leaf: leaf}}
+	}
+	st := &config.ServerTLS{Certificates: []config.Certificate{pair("repl", true), pair("ec", false), pair("rsa", true)},
+		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13}
+	var got []string
+	for _, c := range client.ServerTLSConfig(st).Certificates {
+		got = append(got, c.Leaf.Subject.CommonName)
+	}
+	if strings.Join(got, " ") != "rsa ec" {
+		t.Errorf("certificates %q, want [rsa ec]", got)
 	}
 }

@@ -31,6 +31,8 @@ type grpcDirectives struct {
 	GrpcSetHeader *opt[[]Header] `mapstructure:"grpc_set_header"`
 
 	GrpcSSLVerify             *opt[bool]   `mapstructure:"grpc_ssl_verify"`
+	GrpcSSLVerifyDepth        *opt[int]    `mapstructure:"grpc_ssl_verify_depth"`
+	GrpcSSLCRL                *opt[string] `mapstructure:"grpc_ssl_crl"`
 	GrpcSSLTrustedCertificate *opt[string] `mapstructure:"grpc_ssl_trusted_certificate"`
 	GrpcSSLName               *opt[string] `mapstructure:"grpc_ssl_name"`
 	GrpcSSLServerName         *opt[bool]   `mapstructure:"grpc_ssl_server_name"`
@@ -46,6 +48,8 @@ type grpcDirectives struct {
 func (d *grpcDirectives) inherit(p *grpcDirectives) {
 	merge(&d.GrpcSetHeader, p.GrpcSetHeader)
 	merge(&d.GrpcSSLVerify, p.GrpcSSLVerify)
+	merge(&d.GrpcSSLVerifyDepth, p.GrpcSSLVerifyDepth)
+	merge(&d.GrpcSSLCRL, p.GrpcSSLCRL)
 	merge(&d.GrpcSSLTrustedCertificate, p.GrpcSSLTrustedCertificate)
 	merge(&d.GrpcSSLName, p.GrpcSSLName)
 	merge(&d.GrpcSSLServerName, p.GrpcSSLServerName)
@@ -92,6 +96,7 @@ func (l *rawLocation) resolveGrpc(loc *Location, upstreams map[string]bool, p *p
 	if loc.Grpc.TLS || pp.Value != "" {
 		sd := proxySSLDirectives{ProxySSLVerify: d.GrpcSSLVerify, ProxySSLTrustedCertificate: d.GrpcSSLTrustedCertificate,
 			ProxySSLName: d.GrpcSSLName, ProxySSLServerName: d.GrpcSSLServerName, ProxySSLSessionReuse: d.GrpcSSLSessionReuse,
+			ProxySSLVerifyDepth: d.GrpcSSLVerifyDepth, ProxySSLCRL: d.GrpcSSLCRL,
 			proxySSLClientDirectives: proxySSLClientDirectives{ProxySSLCertificate: d.GrpcSSLCertificate,
 				ProxySSLCertificateKey: d.GrpcSSLCertificateKey, ProxySSLPasswordFile: d.GrpcSSLPasswordFile,
 				ProxySSLProtocols: d.GrpcSSLProtocols, ProxySSLCiphers: d.GrpcSSLCiphers}}

@@ -57,14 +57,17 @@ func pathsFrom(in any) (paths, error) {
 // sslDirectives may be written in http and in a server (nginx's
 // ngx_http_ssl_module server directives); squashed into serverDirectives.
 type sslDirectives struct {
-	SSLCertificate    *opt[paths]         `mapstructure:"ssl_certificate"`
-	SSLCertificateKey *opt[paths]         `mapstructure:"ssl_certificate_key"`
-	SSLProtocols      *opt[words]         `mapstructure:"ssl_protocols"`
-	SSLCiphers        *opt[words]         `mapstructure:"ssl_ciphers"`
-	SSLSessionTimeout *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
-	SSLSessionTickets *opt[bool]          `mapstructure:"ssl_session_tickets"`
-	SSLECDHCurve      *opt[string]        `mapstructure:"ssl_ecdh_curve"`
-	SSLSessionCache   *opt[words]         `mapstructure:"ssl_session_cache"`
+	SSLCertificate      *opt[paths]         `mapstructure:"ssl_certificate"`
+	SSLCertificateKey   *opt[paths]         `mapstructure:"ssl_certificate_key"`
+	SSLProtocols        *opt[words]         `mapstructure:"ssl_protocols"`
+	SSLCiphers          *opt[words]         `mapstructure:"ssl_ciphers"`
+	SSLSessionTimeout   *opt[time.Duration] `mapstructure:"ssl_session_timeout"`
+	SSLSessionTickets   *opt[bool]          `mapstructure:"ssl_session_tickets"`
+	SSLECDHCurve        *opt[string]        `mapstructure:"ssl_ecdh_curve"`
+	SSLSessionCache     *opt[words]         `mapstructure:"ssl_session_cache"`
+	SSLPasswordFile     *opt[string]        `mapstructure:"ssl_password_file"`
+	SSLRejectHandshake  *opt[bool]          `mapstructure:"ssl_reject_handshake"`
+	SSLSessionTicketKey *opt[paths]         `mapstructure:"ssl_session_ticket_key"`
 
 	sslClientDirectives `mapstructure:",squash"` // ssl_verify_client, ssl_stapling, ... (tls_client.go)
 }
@@ -78,6 +81,9 @@ func (d *sslDirectives) inherit(p *sslDirectives) {
 	merge(&d.SSLSessionTickets, p.SSLSessionTickets)
 	merge(&d.SSLECDHCurve, p.SSLECDHCurve)
 	merge(&d.SSLSessionCache, p.SSLSessionCache)
+	merge(&d.SSLPasswordFile, p.SSLPasswordFile)
+	merge(&d.SSLRejectHandshake, p.SSLRejectHandshake)
+	merge(&d.SSLSessionTicketKey, p.SSLSessionTicketKey)
 	d.sslClientDirectives.inherit(&p.sslClientDirectives)
 }
 
@@ -89,6 +95,8 @@ type proxySSLDirectives struct {
 	ProxySSLName               *opt[string] `mapstructure:"proxy_ssl_name"`
 	ProxySSLServerName         *opt[bool]   `mapstructure:"proxy_ssl_server_name"`
 	ProxySSLSessionReuse       *opt[bool]   `mapstructure:"proxy_ssl_session_reuse"`
+	ProxySSLVerifyDepth        *opt[int]    `mapstructure:"proxy_ssl_verify_depth"`
+	ProxySSLCRL                *opt[string] `mapstructure:"proxy_ssl_crl"`
 
 	proxySSLClientDirectives `mapstructure:",squash"` // certificate, protocols, ciphers (tls_upstream.go)
 }
@@ -99,6 +107,8 @@ func (d *proxySSLDirectives) inherit(p *proxySSLDirectives) {
 	merge(&d.ProxySSLName, p.ProxySSLName)
 	merge(&d.ProxySSLServerName, p.ProxySSLServerName)
 	merge(&d.ProxySSLSessionReuse, p.ProxySSLSessionReuse)
+	merge(&d.ProxySSLVerifyDepth, p.ProxySSLVerifyDepth)
+	merge(&d.ProxySSLCRL, p.ProxySSLCRL)
 	d.proxySSLClientDirectives.inherit(&p.proxySSLClientDirectives)
 }
 
@@ -137,6 +147,35 @@ type ServerTLS struct {
 	// (tls_client.go).
 	ClientVerify ClientVerify
 	Stapling     Stapling
+	// RejectHandshake is ssl_reject_handshake: a handshake that selects
+	// this server (by SNI, or as the address's default) is refused with
+	// the unrecognized_name alert; no certificate is needed.
+	RejectHandshake bool
+	// TicketKeys are ssl_session_ticket_key's files, as session ticket
+	// keys: the first encrypts new tickets, every one decrypts, so
+	// instances that share the files resume each other's sessions and a
+	// key can be rotated in (tlsticket.go). nil: keys of this
+	// configuration's own.
+	TicketKeys [][32]byte
+	// VarCertificates are the ssl_certificate / ssl_certificate_key pairs
+	// with variables ($ssl_server_name...): loaded per handshake
+	// (package proxy's tlscert.go), with Passwords for an encrypted key.
+	VarCertificates []VarCertificate
+	Passwords       []string
+}
+
+// VarCertificate is one ssl_certificate / ssl_certificate_key pair with
+// variables, as written (relative paths joined to the prefix).
+type VarCertificate struct {
+	CertFile, KeyFile string
+}
+
+// LoadCertificate reads a certificate and its key (encrypted with one of
+// passwords, or not) as ssl_certificate does; msg is nginx's message for
+// a failure ("cannot load certificate ...").
+func LoadCertificate(certFile, keyFile string, passwords []string) (pair *tls.Certificate, msg string) {
+	pair, _, msg = loadPairDecrypted(certFile, keyFile, passwords)
+	return pair, msg
 }
 
 // Certificate is one loaded ssl_certificate / ssl_certificate_key pair.
@@ -161,6 +200,19 @@ type ProxySSL struct {
 	Name         string
 	ServerName   bool // proxy_ssl_server_name, default off: no SNI is sent
 	SessionReuse bool // proxy_ssl_session_reuse, default on
+	// VerifyDepth is proxy_ssl_verify_depth (default 1): how many
+	// intermediate CA certificates a verified chain may have, as
+	// OpenSSL's depth counts them (neither the leaf nor the trusted one).
+	VerifyDepth int
+	// CRLs are proxy_ssl_crl's: with them every certificate of the
+	// upstream's chain needs a current CRL from its issuer and must not be
+	// on it (CheckCRLs, as ssl_crl); CRLSum digests the file.
+	CRLs   []*x509.RevocationList
+	CRLSum string
+	// Anchors are the trusted certificates, for building a chain on to a
+	// self-signed root as OpenSSL does (ExtendToRoot) before the depth
+	// and CRL checks.
+	Anchors []*x509.Certificate
 
 	ProxySSLClient // proxy_ssl_certificate, _protocols, _ciphers (tls_upstream.go)
 }
@@ -200,13 +252,20 @@ func isDefaultParam(w string) bool { return w == "default_server" || w == "defau
 // server rather than for every server).
 func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *problems) ServerTLS {
 	if len(srv.ListenSSL) == 0 {
+		if d.SSLCertificate.set() && d.SSLPasswordFile.set() {
+			// nginx loads a server's certificates whether or not it
+			// listens with ssl, and so reads its ssl_password_file: a
+			// FIFO's writer (a secrets agent) waits for that read.
+			checkUnusedCertificates(d, p)
+		}
 		return ServerTLS{} // no TLS: the zero value
 	}
 	t := ServerTLS{
-		SessionTimeout: d.SSLSessionTimeout.or(defaultSSLSessionTimeout),
-		SessionTickets: d.SSLSessionTickets.or(true),
-		MinVersion:     tls.VersionTLS12,
-		MaxVersion:     tls.VersionTLS13,
+		SessionTimeout:  d.SSLSessionTimeout.or(defaultSSLSessionTimeout),
+		SessionTickets:  d.SSLSessionTickets.or(true),
+		MinVersion:      tls.VersionTLS12,
+		MaxVersion:      tls.VersionTLS13,
+		RejectHandshake: d.SSLRejectHandshake.or(false),
 	}
 	if d.SSLSessionTimeout.set() && t.SessionTimeout <= 0 {
 		p.add(d.SSLSessionTimeout.at(), `"ssl_session_timeout" must be greater than 0`)
@@ -232,6 +291,9 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 		}
 		t.SessionCache = n
 	}
+	if d.SSLSessionTicketKey.set() {
+		t.TicketKeys = loadTicketKeys(d.SSLSessionTicketKey, p)
+	}
 	if d.SSLECDHCurve.set() {
 		cs, _, err := GoCurves(d.SSLECDHCurve.v)
 		if err != nil {
@@ -256,13 +318,29 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 		return t
 	}
 	resolveClientTLS(&d.sslClientDirectives, &t, p)
+	var passwords []string // ssl_password_file: for encrypted keys
+	if d.SSLPasswordFile.or("") != "" {
+		var ok bool
+		if passwords, ok = readPasswordFile(d.SSLPasswordFile, p); !ok {
+			return t
+		}
+	}
 	for i, cf := range certs {
 		if i >= len(keys) {
 			p.add(d.SSLCertificate.at(), `no "ssl_certificate_key" is defined for certificate %q`, cf)
 			continue
 		}
 		cf, kf := p.confPath(cf), p.confPath(keys[i])
-		pair, key, msg := loadPair(cf, kf)
+		if strings.Contains(cf, "$") || strings.Contains(kf, "$") {
+			// nginx loads such a pair at each handshake, with the
+			// variables of the connection
+			p.checkVariables(d.SSLCertificate.at(), "ssl_certificate", cf)
+			p.checkVariables(d.SSLCertificateKey.at(), "ssl_certificate_key", kf)
+			t.VarCertificates = append(t.VarCertificates, VarCertificate{CertFile: cf, KeyFile: kf})
+			t.Passwords = passwords
+			continue
+		}
+		pair, key, msg := loadPairDecrypted(cf, kf, passwords)
 		if msg != "" {
 			at := d.SSLCertificate.at()
 			if key {
@@ -284,6 +362,42 @@ func resolveServerTLS(d *sslDirectives, srv *Server, listenKey string, p *proble
 // and whether the key file is at fault.
 func loadPair(certFile, keyFile string) (*tls.Certificate, bool, string) {
 	return loadPairBytes(certFile, keyFile, nil)
+}
+
+// checkUnusedCertificates loads the certificates of a server without an
+// ssl address, as nginx does, for their problems only.
+func checkUnusedCertificates(d *sslDirectives, p *problems) {
+	passwords, ok := readPasswordFile(d.SSLPasswordFile, p)
+	if !ok {
+		return
+	}
+	certs, keys := d.SSLCertificate.or(nil), d.SSLCertificateKey.or(nil)
+	for i := range min(len(certs), len(keys)) {
+		if strings.Contains(certs[i], "$") || strings.Contains(keys[i], "$") {
+			continue // loaded per handshake, which this server has none of
+		}
+		if _, key, msg := loadPairDecrypted(p.confPath(certs[i]), p.confPath(keys[i]), passwords); msg != "" {
+			at := d.SSLCertificate.at()
+			if key {
+				at = d.SSLCertificateKey.at()
+			}
+			p.add(at, "%s", msg)
+		}
+	}
+}
+
+// loadPairDecrypted is loadPair for a key that may be encrypted with one
+// of passwords (ssl_password_file).
+func loadPairDecrypted(certFile, keyFile string, passwords []string) (*tls.Certificate, bool, string) {
+	kb, err := os.ReadFile(keyFile)
+	if err != nil {
+		return loadPair(certFile, keyFile) // its message
+	}
+	kb, msg := decryptKey(keyFile, kb, passwords, "ssl_password_file")
+	if msg != "" {
+		return nil, true, msg
+	}
+	return loadPairBytes(certFile, keyFile, kb)
 }
 
 // loadPairBytes is loadPair with the key's content already read, unless
@@ -451,7 +565,7 @@ func checkSSLAddresses(servers []*Server, raw []rawServer, p *problems) {
 	reported := map[int]bool{}
 	for i, s := range servers {
 		for _, a := range s.ListenSSL {
-			if d := defaultServer(servers, a); d == i && len(s.TLS.Certificates) == 0 && !reported[i] {
+			if d := defaultServer(servers, a); d == i && len(s.TLS.Certificates) == 0 && len(s.TLS.VarCertificates) == 0 && !s.TLS.RejectHandshake && !reported[i] {
 				reported[i] = true
 				p.add(raw[i].Listen.at(), `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
 			}
@@ -484,6 +598,10 @@ func resolveProxySSL(d *proxySSLDirectives, pp ProxyPass, p *problems) ProxySSL 
 		Verify:       d.ProxySSLVerify.or(false),
 		ServerName:   d.ProxySSLServerName.or(false),
 		SessionReuse: d.ProxySSLSessionReuse.or(true),
+		VerifyDepth:  d.ProxySSLVerifyDepth.or(defaultVerifyDepth),
+	}
+	if s.VerifyDepth < 0 {
+		p.add(d.ProxySSLVerifyDepth.at(), `invalid value "%d" in %q`, s.VerifyDepth, directiveOf(d.ProxySSLVerifyDepth.at()))
 	}
 	if name := d.ProxySSLName.or(""); name != "" && name != "$proxy_host" {
 		if strings.Contains(name, "$") {
@@ -502,11 +620,27 @@ func resolveProxySSL(d *proxySSLDirectives, pp ProxyPass, p *problems) ProxySSL 
 			return s
 		}
 		s.Roots = x509.NewCertPool()
+		for rest := b; ; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				break
+			}
+			if c, err := x509.ParseCertificate(blk.Bytes); err == nil && blk.Type == "CERTIFICATE" {
+				s.Anchors = append(s.Anchors, c)
+			}
+		}
 		if !s.Roots.AppendCertsFromPEM(b) {
 			p.add(d.ProxySSLTrustedCertificate.at(), "SSL_CTX_load_verify_locations(..., %q) failed (no PEM \"CERTIFICATE\" block found)", f)
 		}
 		sum := sha256.Sum256(b)
 		s.TrustedSum = hex.EncodeToString(sum[:])
+	}
+	if f := p.confPath(d.ProxySSLCRL.or("")); f != "" {
+		s.CRLs = loadCRLFile(d.ProxySSLCRL.at(), f, p)
+		if b, err := os.ReadFile(f); err == nil {
+			sum := sha256.Sum256(b)
+			s.CRLSum = hex.EncodeToString(sum[:])
+		}
 	}
 	if s.Verify && s.Roots == nil && s.TrustedCertificate == "" {
 		p.add(d.ProxySSLVerify.at(), "no proxy_ssl_trusted_certificate for proxy_ssl_verify")

@@ -1,13 +1,20 @@
 package config
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
+	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
+
+	"spillway/proxy/internal/opensslerr"
 )
 
 // Client certificates (ssl_verify_client, ssl_client_certificate,
@@ -215,7 +222,7 @@ func loadCRLFile(key, f string, p *problems) []*x509.RevocationList {
 	}
 	var out []*x509.RevocationList
 	for _, der := range ders {
-		crl, err := x509.ParseRevocationList(der)
+		crl, err := parseCRL(der)
 		if err != nil {
 			p.add(key, "X509_LOOKUP_load_file(%q) failed (%s)", f, fmt.Sprint(err))
 			return nil
@@ -223,4 +230,121 @@ func loadCRLFile(key, f string, p *problems) []*x509.RevocationList {
 		out = append(out, crl)
 	}
 	return out
+}
+
+// parseCRL is x509.ParseRevocationList, also for a version 1 CRL (no
+// version field: what "openssl ca -gencrl" writes without crl extensions,
+// which OpenSSL and so nginx read, and Go refuses): the list is parsed with
+// the version inserted, and keeps the signed bytes as they were, which its
+// signature check reads (CheckSignatureFrom).
+func parseCRL(der []byte) (*x509.RevocationList, error) {
+	crl, err := x509.ParseRevocationList(der)
+	if err == nil || !strings.Contains(err.Error(), "unsupported crl version") {
+		return crl, err
+	}
+	v2, tbs, ok := crlWithVersion(der)
+	if !ok {
+		return nil, err
+	}
+	crl, err2 := x509.ParseRevocationList(v2)
+	if err2 != nil {
+		return nil, err
+	}
+	crl.Raw, crl.RawTBSRevocationList = der, tbs
+	return crl, nil
+}
+
+// crlWithVersion returns a v1 CRL's DER with "version v2" inserted at the
+// start of its TBSCertList, and the original TBSCertList (RFC 5280 5.1).
+func crlWithVersion(der []byte) (v2, tbs []byte, ok bool) {
+	in := cryptobyte.String(der)
+	var outer, rest cryptobyte.String
+	if !in.ReadASN1(&outer, cbasn1.SEQUENCE) || !in.Empty() {
+		return nil, nil, false
+	}
+	var tbsFull cryptobyte.String
+	if !outer.ReadASN1Element(&tbsFull, cbasn1.SEQUENCE) {
+		return nil, nil, false
+	}
+	rest = outer // signatureAlgorithm and signatureValue
+	body := tbsFull
+	var content cryptobyte.String
+	if !body.ReadASN1(&content, cbasn1.SEQUENCE) || content.PeekASN1Tag(cbasn1.INTEGER) {
+		return nil, nil, false
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1Int64(1) // v2
+			b.AddBytes(content)
+		})
+		b.AddBytes(rest)
+	})
+	out, err := b.Bytes()
+	if err != nil {
+		return nil, nil, false
+	}
+	return out, tbsFull, true
+}
+
+// CheckCRLs is OpenSSL's CRL check of a whole chain (nginx sets
+// X509_V_FLAG_CRL_CHECK_ALL with ssl_crl): every certificate, the trusted
+// one included, needs a current CRL signed by its issuer, and must not be
+// on it. nginx's verify callback lets the check go on after an error, so
+// the result is the last error, from the leaf up: a leaf without a CRL
+// under a revoked intermediate is "certificate revoked".
+func CheckCRLs(crls []*x509.RevocationList, chain []*x509.Certificate, now time.Time) int {
+	res := 0
+	for i, c := range chain {
+		issuer := c
+		if i+1 < len(chain) {
+			issuer = chain[i+1]
+		}
+		var crl *x509.RevocationList
+		for _, l := range crls {
+			if bytes.Equal(l.RawIssuer, c.RawIssuer) && l.CheckSignatureFrom(issuer) == nil {
+				crl = l
+				break
+			}
+		}
+		if crl == nil {
+			res = opensslerr.VerifyUnableGetCRL
+			continue
+		}
+		switch {
+		case now.Before(crl.ThisUpdate):
+			res = opensslerr.VerifyCRLNotYetValid
+		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
+			res = opensslerr.VerifyCRLExpired
+		}
+		for _, r := range crl.RevokedCertificateEntries {
+			if r.SerialNumber.Cmp(c.SerialNumber) == 0 {
+				res = opensslerr.VerifyRevoked
+			}
+		}
+	}
+	return res
+}
+
+// ExtendToRoot appends to a verified chain the trusted issuers of its
+// last certificate until one is self-signed.
+func ExtendToRoot(chain, anchors []*x509.Certificate) []*x509.Certificate {
+	for range 8 {
+		last := chain[len(chain)-1]
+		if opensslerr.SelfSigned(last) {
+			return chain
+		}
+		var next *x509.Certificate
+		for _, a := range anchors {
+			if a != last && bytes.Equal(a.RawSubject, last.RawIssuer) && last.CheckSignatureFrom(a) == nil {
+				next = a
+				break
+			}
+		}
+		if next == nil {
+			return chain
+		}
+		chain = append(chain[:len(chain):len(chain)], next)
+	}
+	return chain
 }

@@ -82,22 +82,9 @@ func (d *proxySSLClientDirectives) resolve(p *problems) ProxySSLClient {
 		return c // nginx loads a key without a certificate nowhere: it is unused
 	}
 	var passwords []string
-	if f := d.ProxySSLPasswordFile.or(""); f != "" {
-		f = p.confPath(f)
-		b, err := os.ReadFile(f)
-		if err != nil {
-			p.add(d.ProxySSLPasswordFile.at(), "cannot open file %q %s", f, fileError(err))
-			return c
-		}
-		// nginx's ngx_ssl_read_password_file: one password a line, each
-		// tried in turn; trailing spaces and CRs are not part of it.
-		for _, l := range strings.Split(string(b), "\n") {
-			if l = strings.TrimRight(l, " \t\r"); l != "" {
-				passwords = append(passwords, l)
-			}
-		}
-		if len(passwords) == 0 {
-			p.add(d.ProxySSLPasswordFile.at(), "empty file %q", f)
+	if d.ProxySSLPasswordFile.or("") != "" {
+		var ok bool
+		if passwords, ok = readPasswordFile(d.ProxySSLPasswordFile, p); !ok {
 			return c
 		}
 	}
@@ -131,25 +118,62 @@ func loadClientPair(certFile, keyFile string, passwords []string) (*tls.Certific
 	h.Write(cb)
 	h.Write(kb)
 	sum := hex.EncodeToString(h.Sum(nil))
-	if b, _ := pem.Decode(kb); b != nil && b.Type == "ENCRYPTED PRIVATE KEY" {
-		if len(passwords) == 0 {
-			return nil, "", true, fmt.Sprintf("cannot load certificate key %q: the key is encrypted and no proxy_ssl_password_file is set", keyFile)
-		}
-		var plain []byte
-		for _, pw := range passwords {
-			k, err := pkcs8.ParsePKCS8PrivateKey(b.Bytes, []byte(pw))
-			if err != nil {
-				continue
-			}
-			if plain, err = pkcs8.MarshalPrivateKey(k, nil, nil); err == nil {
-				break
-			}
-		}
-		if plain == nil {
-			return nil, "", true, fmt.Sprintf("cannot load certificate key %q: PEM_read_bio_PrivateKey() failed (bad decrypt: no password of the password file decrypts it)", keyFile)
-		}
-		kb = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: plain})
+	kb, msg := decryptKey(keyFile, kb, passwords, "proxy_ssl_password_file")
+	if msg != "" {
+		return nil, "", true, msg
 	}
 	pair, inKey, msg := loadPairBytes(certFile, keyFile, kb)
 	return pair, sum, inKey, msg
+}
+
+// readPasswordFile reads ssl_password_file or proxy_ssl_password_file
+// (nginx's ngx_ssl_read_password_file): one password a line, each tried in
+// turn; trailing spaces and CRs are not part of it. A FIFO is read as a
+// file: the writer's lines. ok is false when a problem was added.
+func readPasswordFile(o *opt[string], p *problems) ([]string, bool) {
+	f := p.confPath(o.v)
+	b, err := os.ReadFile(f)
+	if err != nil {
+		p.add(o.at(), "cannot open file %q %s", f, fileError(err))
+		return nil, false
+	}
+	var passwords []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimRight(l, " \t\r"); l != "" {
+			passwords = append(passwords, l)
+		}
+	}
+	if len(passwords) == 0 {
+		p.add(o.at(), "empty file %q", f)
+		return nil, false
+	}
+	return passwords, true
+}
+
+// decryptKey returns the key file's content kb decrypted with the first
+// of passwords that does (PKCS#8, what "openssl genrsa -aes128" writes),
+// or kb itself when it is not encrypted; else nginx's message. directive
+// names the password file's directive.
+func decryptKey(keyFile string, kb []byte, passwords []string, directive string) ([]byte, string) {
+	b, _ := pem.Decode(kb)
+	if b == nil || b.Type != "ENCRYPTED PRIVATE KEY" {
+		return kb, ""
+	}
+	if len(passwords) == 0 {
+		return nil, fmt.Sprintf("cannot load certificate key %q: the key is encrypted and no %s is set", keyFile, directive)
+	}
+	var plain []byte
+	for _, pw := range passwords {
+		k, err := pkcs8.ParsePKCS8PrivateKey(b.Bytes, []byte(pw))
+		if err != nil {
+			continue
+		}
+		if plain, err = pkcs8.MarshalPrivateKey(k, nil, nil); err == nil {
+			break
+		}
+	}
+	if plain == nil {
+		return nil, fmt.Sprintf("cannot load certificate key %q: PEM_read_bio_PrivateKey() failed (bad decrypt: no password of the password file decrypts it)", keyFile)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: plain}), ""
 }

@@ -40,6 +40,8 @@ import (
 // upstreamTLSKey identifies a set of proxy_ssl_* settings within a group.
 type upstreamTLSKey struct {
 	verify  bool
+	depth   int
+	crl     string // digest of proxy_ssl_crl's content
 	trusted string // digest of proxy_ssl_trusted_certificate's content
 	name    string
 	sni     bool
@@ -57,6 +59,9 @@ type upstreamTLSKey struct {
 // peers while the group runs. Safe for concurrent use.
 type TLS struct {
 	verify bool
+	depth  int                    // proxy_ssl_verify_depth
+	crls   []*x509.RevocationList // proxy_ssl_crl
+	anchor []*x509.Certificate    // the trusted certificates (config.ExtendToRoot)
 	roots  *x509.CertPool
 	name   string // proxy_ssl_name: checked against the certificate (and the SNI when sent)
 	mk     func() *tls.Config
@@ -85,14 +90,14 @@ func (g *Group) TLSFor(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, false) }
 func (g *Group) TLSForH2(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, true) }
 
 func (g *Group) tlsFor(ps *config.ProxySSL, h2 bool) *TLS {
-	k := upstreamTLSKey{verify: ps.Verify, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2,
+	k := upstreamTLSKey{verify: ps.Verify, depth: ps.VerifyDepth, crl: ps.CRLSum, trusted: ps.TrustedSum, name: ps.Name, sni: ps.ServerName, reuse: ps.SessionReuse, h2: h2,
 		cert: ps.CertificateSum, minV: ps.MinVersion, maxV: ps.MaxVersion, ciphers: fmt.Sprint(ps.CipherSuites)}
 	g.tlsMu.Lock()
 	defer g.tlsMu.Unlock()
 	if t := g.tls[k]; t != nil {
 		return t
 	}
-	t := &TLS{verify: ps.Verify, roots: ps.Roots, name: ps.Name, peers: map[*Peer]*tls.Config{}}
+	t := &TLS{verify: ps.Verify, depth: ps.VerifyDepth, crls: ps.CRLs, anchor: ps.Anchors, roots: ps.Roots, name: ps.Name, peers: map[*Peer]*tls.Config{}}
 	t.mk = func() *tls.Config {
 		c := &tls.Config{
 			// Checked after the handshake, as nginx does (verify).
@@ -203,7 +208,7 @@ func (t *TLS) check(cs tls.ConnectionState) string {
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, err := certs[0].Verify(x509.VerifyOptions{
+	chains, err := certs[0].Verify(x509.VerifyOptions{
 		Roots: t.roots, Intermediates: inter,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, // OpenSSL's "sslserver" purpose
 	})
@@ -211,6 +216,26 @@ func (t *TLS) check(cs tls.ConnectionState) string {
 		code := opensslerr.VerifyCode(err, certs, time.Now())
 		text := opensslerr.VerifyText(code)
 		return "upstream SSL certificate verify error: (" + strconv.Itoa(code) + ":" + text + ")"
+	}
+	// proxy_ssl_verify_depth: OpenSSL's depth counts the intermediates,
+	// neither the leaf nor the trusted certificate
+	// the shortest chain, on to a self-signed trusted root as OpenSSL
+	// builds it (Go stops at the first trusted certificate)
+	var best []*x509.Certificate
+	for _, c := range chains {
+		if c = config.ExtendToRoot(c, t.anchor); best == nil || len(c) < len(best) {
+			best = c
+		}
+	}
+	code := 0
+	switch {
+	case len(best) > t.depth+2:
+		code = opensslerr.VerifyChainTooLong
+	case t.crls != nil:
+		code = config.CheckCRLs(t.crls, best, time.Now()) // proxy_ssl_crl
+	}
+	if code != 0 {
+		return "upstream SSL certificate verify error: (" + strconv.Itoa(code) + ":" + opensslerr.VerifyText(code) + ")"
 	}
 	// Go also matches an IP address against the certificate's IP SANs;
 	// nginx's X509_check_host only compares names.

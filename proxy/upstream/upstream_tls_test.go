@@ -48,7 +48,7 @@ func TestVerifyResult(t *testing.T) {
 			if strings.HasPrefix(tc.name, "other") {
 				name = "wrong.test"
 			}
-			u := &TLS{verify: true, roots: tc.roots, name: name}
+			u := &TLS{verify: true, depth: 1, roots: tc.roots, name: name} // proxy_ssl_verify_depth 1, the default
 			if got := u.check(tls.ConnectionState{PeerCertificates: tc.chain}); got != tc.want {
 				t.Errorf("got %q\nwant %q", got, tc.want)
 			}

@@ -37,6 +37,10 @@ func appendSSLClient(dst []byte, k kind, x Exchange) []byte {
 		dst = appendDN(dst, c.RawSubject, c.Subject)
 	case kSSLClientIDN:
 		dst = appendDN(dst, c.RawIssuer, c.Issuer)
+	case kSSLClientSDNLegacy:
+		dst = appendDNLegacy(dst, c.RawSubject, c.Subject)
+	case kSSLClientIDNLegacy:
+		dst = appendDNLegacy(dst, c.RawIssuer, c.Issuer)
 	case kSSLClientSerial:
 		dst = appendSerial(dst, c)
 	case kSSLClientFingerprint:

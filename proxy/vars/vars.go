@@ -155,9 +155,19 @@ type Conn struct {
 	// _port, from a "listen ... proxy_protocol" header; "" = none.
 	ProxyProtocolAddr string
 	ProxyProtocolPort int
+	// ProxyProtocolServerAddr and ProxyProtocolServerPort are
+	// $proxy_protocol_server_addr and _port, the header's destination.
+	ProxyProtocolServerAddr string
+	ProxyProtocolServerPort int
+	// ProxyProtocolTLVs is a v2 header's TLV vector, as sent, which
+	// $proxy_protocol_tlv_NAME reads (proxyproto.go); nil for none.
+	ProxyProtocolTLVs []byte
 	// SSLClientVerify is $ssl_client_verify on a TLS connection: SUCCESS,
 	// FAILED:reason, NONE ("" = NONE).
 	SSLClientVerify string
+	// SSLHandshake is what the handshake said beyond the connection state
+	// ($ssl_ciphers, $ssl_curves, $ssl_session_id: ssl.go); nil for none.
+	SSLHandshake *Handshake
 }
 
 // Response is what the client got.
@@ -212,6 +222,8 @@ const (
 	kRealIPRemotePort
 	kProxyProtocolAddr
 	kProxyProtocolPort
+	kProxyProtocolServerAddr
+	kProxyProtocolServerPort
 	kRemoteUser
 	kServerAddr
 	kServerPort
@@ -267,6 +279,12 @@ const (
 	kSSLClientVStart
 	kSSLClientVEnd
 	kSSLClientVRemain
+	kSSLClientSDNLegacy
+	kSSLClientIDNLegacy
+	kSSLCiphers // the handshake's (ssl.go)
+	kSSLCurves
+	kSSLCurve
+	kSSLSessionID
 	kUpstreamAddr
 	kUpstreamStatus
 	kUpstreamResponseTime
@@ -284,7 +302,8 @@ const (
 	kCapture      // $1..$9 inside a map's value (part.n)
 	kSet          // an auth_request_set or set variable (part.n: its slot, Request.Set)
 
-	kUpstreamCookie // $upstream_cookie_NAME: a cookie the last upstream response set
+	kUpstreamCookie   // $upstream_cookie_NAME: a cookie the last upstream response set
+	kProxyProtocolTLV // $proxy_protocol_tlv_NAME: a TLV of the PROXY protocol v2 header (proxyproto.go)
 )
 
 // names is the table: every variable spillway knows, by nginx's name.
@@ -293,6 +312,7 @@ var names = map[string]kind{
 	"binary_remote_addr": kBinaryRemoteAddr, "remote_user": kRemoteUser,
 	"realip_remote_addr": kRealIPRemoteAddr, "realip_remote_port": kRealIPRemotePort,
 	"proxy_protocol_addr": kProxyProtocolAddr, "proxy_protocol_port": kProxyProtocolPort,
+	"proxy_protocol_server_addr": kProxyProtocolServerAddr, "proxy_protocol_server_port": kProxyProtocolServerPort,
 	"server_addr": kServerAddr, "server_port": kServerPort, "server_name": kServerName,
 	"server_protocol": kServerProtocol, "scheme": kScheme, "https": kHTTPS, "http3": kHTTP3,
 	"request": kRequest, "request_method": kRequestMethod, "request_uri": kRequestURI,
@@ -313,6 +333,8 @@ var names = map[string]kind{
 	"ssl_client_cert": kSSLClientCert, "ssl_client_raw_cert": kSSLClientRawCert,
 	"ssl_client_escaped_cert": kSSLClientEscapedCert, "ssl_client_v_start": kSSLClientVStart,
 	"ssl_client_v_end": kSSLClientVEnd, "ssl_client_v_remain": kSSLClientVRemain,
+	"ssl_client_s_dn_legacy": kSSLClientSDNLegacy, "ssl_client_i_dn_legacy": kSSLClientIDNLegacy,
+	"ssl_ciphers": kSSLCiphers, "ssl_curves": kSSLCurves, "ssl_curve": kSSLCurve, "ssl_session_id": kSSLSessionID,
 	"upstream_addr": kUpstreamAddr, "upstream_status": kUpstreamStatus,
 	"upstream_response_time": kUpstreamResponseTime, "upstream_connect_time": kUpstreamConnectTime,
 	"upstream_header_time": kUpstreamHeaderTime,
@@ -325,7 +347,7 @@ var names = map[string]kind{
 var prefixes = [...]struct {
 	prefix string
 	k      kind
-}{{"upstream_cookie_", kUpstreamCookie}, {"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
+}{{"proxy_protocol_tlv_", kProxyProtocolTLV}, {"upstream_cookie_", kUpstreamCookie}, {"upstream_http_", kUpstreamHTTP}, {"sent_http_", kSentHTTP}, {"cookie_", kCookie}, {"http_", kHTTP}, {"arg_", kArg}}
 
 // Names returns every variable name of the table, and the prefixed
 // families as "http_NAME" and so on (for docs and their test).
@@ -459,7 +481,7 @@ func lookup(name string, maps *Maps, captures bool) (part, error) {
 func prefixPart(name string) (part, bool) {
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(name, p.prefix); ok { // "$http_" too, never found (nginx)
-			if p.k != kCookie && p.k != kArg && p.k != kUpstreamCookie {
+			if p.k != kCookie && p.k != kArg && p.k != kUpstreamCookie && p.k != kProxyProtocolTLV {
 				rest = strings.ReplaceAll(rest, "_", "-")
 			}
 			return part{k: p.k, arg: rest}, true
@@ -601,6 +623,16 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 	case kProxyProtocolPort:
 		if c := x.Conn(); c.ProxyProtocolAddr != "" {
 			dst = strconv.AppendInt(dst, int64(c.ProxyProtocolPort), 10)
+		}
+	case kProxyProtocolServerAddr:
+		dst = append(dst, x.Conn().ProxyProtocolServerAddr...)
+	case kProxyProtocolServerPort:
+		if c := x.Conn(); c.ProxyProtocolServerAddr != "" {
+			dst = strconv.AppendInt(dst, int64(c.ProxyProtocolServerPort), 10)
+		}
+	case kProxyProtocolTLV:
+		if v, ok := proxyProtocolTLV(x.Conn().ProxyProtocolTLVs, p.arg); ok {
+			dst = append(dst, v...)
 		}
 	case kBinaryRemoteAddr:
 		if a := x.Conn().Remote; a.Is4() {
@@ -772,8 +804,11 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 			}
 		}
 	case kSSLClientVerify, kSSLClientSDN, kSSLClientIDN, kSSLClientSerial, kSSLClientFingerprint, kSSLClientCert,
-		kSSLClientRawCert, kSSLClientEscapedCert, kSSLClientVStart, kSSLClientVEnd, kSSLClientVRemain:
+		kSSLClientRawCert, kSSLClientEscapedCert, kSSLClientVStart, kSSLClientVEnd, kSSLClientVRemain,
+		kSSLClientSDNLegacy, kSSLClientIDNLegacy:
 		dst = appendSSLClient(dst, p.k, x)
+	case kSSLCiphers, kSSLCurves, kSSLCurve, kSSLSessionID:
+		dst = appendSSLHandshake(dst, p.k, x)
 	case kUpstreamAddr, kUpstreamStatus, kUpstreamResponseTime, kUpstreamConnectTime, kUpstreamHeaderTime,
 		kUpstreamConnectionReused, kUpstreamIdleAge:
 		dst = appendAttempts(dst, p.k, x.Attempts())

@@ -148,11 +148,22 @@ func init() {
 	add(inServers, "ssl_trusted_certificate", confPath)
 	add(inServers, "ssl_verify_depth", single(numberValue))
 	add(inServers, "ssl_crl", confPath)
+	add(inServers, "ssl_password_file", confPath) // encrypted ssl_certificate_key files
+	add(inServers, "ssl_reject_handshake", single(flagValue))
+	add(inServers, "ssl_session_ticket_key", certificates) // a list of files, like ssl_certificate
+	add(inServers, "ssl_conf_command", sslConfCommand)     // OpenSSL's SSL_CONF_cmd: refused or ignored (ssl.go)
+	for _, n := range []string{"proxy_ssl_conf_command", "grpc_ssl_conf_command", "uwsgi_ssl_conf_command"} {
+		add(inLocations, n, sslConfCommand)
+	}
 	add(inServers, "ssl_stapling", single(flagValue))
 	add(inServers, "ssl_stapling_file", confPath)
 	add(inServers, "ssl_stapling_verify", single(flagValue))
 	add(inServers, "ssl_stapling_responder", single(anyValue))
 	add(inLocations, "proxy_ssl_verify", single(flagValue))
+	add(inLocations, "proxy_ssl_verify_depth", single(numberValue))
+	add(inLocations, "grpc_ssl_verify_depth", single(numberValue))
+	add(inLocations, "proxy_ssl_crl", confPath)
+	add(inLocations, "grpc_ssl_crl", confPath)
 	add(inLocations, "proxy_ssl_trusted_certificate", confPath)
 	add(inLocations, "proxy_ssl_name", single(anyValue))
 	add(inLocations, "proxy_ssl_server_name", single(flagValue))
@@ -270,6 +281,9 @@ var ignored = map[string]ignoredWhy{
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
 	"ssl_buffer_size":                {"", "Go's TLS sizes its records itself: small at first, then full 16k records once a response flows, which is what nginx's setting trades between"},
+	"ssl_ocsp_responder":             {"", "it only serves ssl_ocsp, which spillway refuses (\"ssl_ocsp off\" is accepted)"},
+	"ssl_ocsp_cache":                 {"", "it only serves ssl_ocsp, which spillway refuses (\"ssl_ocsp off\" is accepted)"},
+	"ssl_certificate_compression":    {"", "Go's TLS does not compress certificates (RFC 8879): handshakes send them whole, which costs bytes, not safety"},
 }
 
 // unsupportedWhy explains some unsupported directives people often have.
@@ -320,6 +334,11 @@ var refusedWhy = map[string]refusal{
 	"SecRulesEnabled":          {why: "no request would be inspected"},
 	"testcookie":               {why: "no client would be challenged", off: true},
 	"disable_symlinks":         {why: "symbolic links in the paths of served files would be followed", off: true},
+	// TLS checks Go's crypto/tls or spillway lacks (docs/config.md, "TLS
+	// directives spillway refuses").
+	"ssl_ocsp":               {why: "client certificates would not be checked with OCSP, so a revoked one would be accepted", off: true},
+	"uwsgi_ssl_crl":          {why: "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+	"uwsgi_ssl_verify_depth": {why: "upstream certificate chains would be accepted at any depth"},
 }
 
 // refusal says why a directive is refused; off means "NAME off" turns the
@@ -1140,7 +1159,7 @@ func certificates(c *conv, lv *level, d *Directive) error {
 		return invalidArgs(d)
 	}
 	p := d.Args[0]
-	if strings.Contains(p, "$") || strings.HasPrefix(p, "data:") {
+	if strings.HasPrefix(p, "data:") || strings.Contains(p, "$") && d.Name == "ssl_session_ticket_key" {
 		c.warn(d, Unsupported, "unsupported %s \"%s\" in %s: a file path without variables is needed", d.Name, p, lv.ctx)
 		return nil
 	}

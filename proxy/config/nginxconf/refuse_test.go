@@ -78,6 +78,10 @@ func TestConvertRefusesAccessControl(t *testing.T) {
 		{"SecRulesEnabled;", "no request would be inspected"},
 		{"testcookie on;", "no client would be challenged"},
 		{"disable_symlinks on;", "symbolic links in the paths of served files would be followed"},
+		{"ssl_ocsp leaf;", "client certificates would not be checked with OCSP, so a revoked one would be accepted"},
+		{"uwsgi_ssl_crl crl.pem;", "upstream certificates would not be checked against the CRL, so a revoked one would be accepted"},
+		{"uwsgi_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
+		{"uwsgi_ssl_verify_depth 2;", "upstream certificate chains would be accepted at any depth"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
@@ -149,9 +153,9 @@ func TestConvertRefusesDroppedLocationsAndServers(t *testing.T) {
 		{"named location that does nothing", conf("listen 80;\nlocation / { try_files $uri @app; }\nlocation @app { }"), []string{
 			`location "@app" cannot be converted: it neither proxies (proxy_pass, fastcgi_pass), answers stub_status nor serves files (root, alias, index, try_files), so its requests would reach another location in x.conf:6`,
 		}},
-		{"server that only redirects, with a variable spillway lacks", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$ssl_client_s_dn_legacy;\n }\n}\n", []string{
+		{"server that only redirects, with a variable spillway lacks", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen 80; server_name old.example;\n return 301 https://new.example$ssl_early_data;\n }\n}\n", []string{
 			`server cannot be converted: none of its locations proxies (proxy_pass, fastcgi_pass), answers stub_status or serves files, so its requests would reach another server in x.conf:3`,
-			`"return" directive in server is not enforced by spillway (unknown "ssl_client_s_dn_legacy" variable: requests would be answered otherwise) in x.conf:4`,
+			`"return" directive in server is not enforced by spillway (unknown "ssl_early_data" variable: requests would be answered otherwise) in x.conf:4`,
 		}},
 		{"server on a unix socket only", "http {\n server { listen 80; location / { proxy_pass http://127.0.0.1:9000; } }\n server { listen unix:/run/s.sock; location / { proxy_pass http://127.0.0.1:9000; } }\n}\n", []string{
 			`server cannot be converted: none of its listen addresses can be served by spillway in x.conf:3`,
@@ -418,10 +422,10 @@ func TestConvertInternal(t *testing.T) {
 // A proxy_set_header whose value has a variable spillway does not know
 // is refused, not dropped: nginx replaces the client's header of that name,
 // so dropping it would let a client send the upstream its own (an
-// X-Client-DN an application trusts for mutual TLS, say).
+// Early-Data an application trusts to refuse replayable requests, say).
 func TestConvertRefusesProxySetHeaderWithUnknownVariable(t *testing.T) {
-	res, err := convertText(t, "http {\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header X-Client-DN $ssl_client_s_dn_legacy; }\n  }\n}\n")
-	want := `"proxy_set_header" directive in location is not enforced by spillway (it has no "$ssl_client_s_dn_legacy" variable: the client's own "X-Client-DN" header would reach the upstream) in x.conf:3`
+	res, err := convertText(t, "http {\n  server { listen 80;\n    location / { proxy_pass http://127.0.0.1:9000; proxy_set_header Early-Data $ssl_early_data; }\n  }\n}\n")
+	want := `"proxy_set_header" directive in location is not enforced by spillway (it has no "$ssl_early_data" variable: the client's own "Early-Data" header would reach the upstream) in x.conf:3`
 	if got := refusedLines(t, res, err); len(got) != 1 || got[0] != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -495,6 +499,42 @@ func TestConvertAuthRequest(t *testing.T) {
 	} {
 		if _, err := convertText(t, c.in); err == nil || err.Error() != c.want {
 			t.Errorf("%q: got %v, want %s", c.in, err, c.want)
+		}
+	}
+}
+
+// ssl_conf_command (and proxy_ssl_conf_command): Go's TLS runs no OpenSSL
+// command, so one that may restrict protocols, ciphers, verification or
+// the certificate refuses the file, and one that only tunes is ignored
+// with a warning.
+func TestConvertSSLConfCommand(t *testing.T) {
+	for _, c := range []struct {
+		directive string
+		refused   bool
+	}{
+		{"ssl_conf_command MinProtocol TLSv1.3;", true},
+		{"ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384;", true},
+		{"ssl_conf_command Certificate override.crt;", true},
+		{"ssl_conf_command Options -TLSv1.2;", true},
+		{"proxy_ssl_conf_command CipherString HIGH;", true},
+		{"ssl_conf_command Options PrioritizeChaCha,-SessionTicket;", false},
+		{"ssl_conf_command NumTickets 1;", false},
+	} {
+		res, err := convertText(t, conf("listen 80;\n"+c.directive+"\nlocation / { proxy_pass http://127.0.0.1:9000; }"))
+		name := strings.Fields(c.directive)[0]
+		if c.refused {
+			got := refusedLines(t, res, err)
+			if len(got) != 1 || !strings.Contains(got[0], `"`+name+`" directive in server is not enforced by spillway (Go's TLS has no OpenSSL configuration commands`) {
+				t.Errorf("%s: %q", c.directive, got)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v, want a warning", c.directive, err)
+			continue
+		}
+		if len(res.Warnings) != 1 || res.Warnings[0].Kind != Ignored || !strings.Contains(res.Warnings[0].Msg, "this one only tunes") {
+			t.Errorf("%s: warnings %+v", c.directive, res.Warnings)
 		}
 	}
 }
