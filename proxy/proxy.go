@@ -193,49 +193,6 @@ func (p *Proxy) Addrs() []string {
 	return out
 }
 
-// newServer configures fasthttp as the client side of the proxy: headers
-// passed as received (DisableHeaderNamesNormalizing), bodies streamed into
-// our own buffers (StreamRequestBody, and DisablePreParseMultipartForm, without
-// which a multipart body has no stream), no invented Content-Type, limits from
-// the first server block.
-func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
-	sc := vhosts[0].conf
-	return &fasthttp.Server{
-		HeaderReceived: client.HeadReceived, // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			client.UnmaskTarget(ctx)
-			closeIfBareLF(ctx)
-			p.serve(ctx, s, vhosts)
-			s.closeIfRetired(ctx)
-		},
-		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			client.UnmaskTarget(ctx)
-			p.clientError(ctx, s, vhosts, err)
-		},
-		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { client.UnmaskTarget(ctx); return p.expect(ctx, s, vhosts) },
-		Name:                          ServerName,
-		ReadBufferSize:                int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N,
-		WriteBufferSize:               16 << 10,
-		ReadTimeout:                   sc.ClientHeaderTimeout,
-		IdleTimeout:                   sc.KeepaliveTimeout,
-		MaxRequestsPerConn:            sc.KeepaliveRequests,
-		StreamRequestBody:             true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePreParseMultipartForm:  true,
-		NoDefaultContentType:          true,
-		CloseOnShutdown:               true,
-		// No clock read per request for RequestCtx.Time, which nothing
-		// here uses ($request_time counts from the exchange's start): a
-		// read costs 100-200 ns on the VMs measured (about 1% of a 1 KiB
-		// GET). Idle connections are then stamped from fasthttp's
-		// per-second clock, which Shutdown's idle sweep only compares to
-		// now.
-		LazyRequestTime: true,
-		Logger:          fasthttpLogger{p},
-		ConnState:       p.connState,
-	}
-}
-
 // fasthttpLogger routes fasthttp's own messages to the error log at info,
 // where nginx logs client-side connection errors.
 type fasthttpLogger struct{ p *Proxy }
@@ -379,8 +336,14 @@ type clientConn struct {
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
 	head   client.HeadLF // the first request head's bare LFs (package client)
-	closed atomic.Bool   // Close ran: HTTP/2's server and fasthttp both close it
-	wrote  atomic.Bool   // written since the last read: the next read yields first (Read)
+	closed atomic.Bool   // Close ran: HTTP/2's server and the loop both close it
+	// wait is when the connection began waiting for a request (unix
+	// seconds; a new one's counts from 5 s after it opened), 0 while a
+	// request is read or served, waitClaimed once a drain closed it (conn.go).
+	wait     atomic.Int64
+	hijack   fasthttp.HijackHandler // the request's hijack, taken by the loop (conn.go)
+	requests uint64                 // requests so far: $connection_requests
+	wrote    atomic.Bool            // written since the last read: the next read yields first (Read)
 }
 
 // Read is what fasthttp reads on a plain connection: the first head with

@@ -1,0 +1,509 @@
+package proxy
+
+// The client side's HTTP/1.x connection loop: spillway's own, in place of
+// fasthttp.Server. fasthttp's RequestHeader reads each head and a
+// *fasthttp.RequestCtx stays the request the lifecycle works on (as http2.go
+// builds one per stream), but accepting, waiting, deadlines, keep-alive,
+// Expect: 100-continue, hijacks and draining are spillway's, so that they
+// can follow nginx.
+//
+// One h1Server serves one listen address of one generation (reload.go):
+// it takes the connections its handoff yields and runs loop in a goroutine
+// per connection. Between requests a connection holds no RequestCtx, no
+// read buffer and no write buffer: it waits for the next request's first
+// byte (waitRequest, the one place the wait happens) and takes a read
+// buffer of large_client_header_buffers from the server's pool only then.
+//
+//	handshake (TLS, h2c sniff)    → HTTP/2: h2Server.serveConn (http2.go)
+//	┌ wait for the first byte      keepalive_timeout (client_header_timeout on a new connection)
+//	│ read the head                client_header_timeout; client.HeadReceived
+//	│ Expect: 100-continue         Proxy.expect: refused, or "100 Continue" and the body
+//	│ serve                        Proxy.serve (handler.go)
+//	│ write the response           or hand the socket to a hijack (linger, 444, tunnels, unframed)
+//	└ keep-alive?                  keepalive_requests, Connection: close, a drain, an unread body
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/client"
+)
+
+// h1Server runs the HTTP/1.x connections of one listen address of one
+// generation.
+type h1Server struct {
+	p      *Proxy
+	s      *site
+	vhosts []*vhost
+	h2     *h2Server // "listen ... http2": ALPN h2 and the h2c preface go there; nil otherwise
+
+	headerTimeout    time.Duration // client_header_timeout
+	keepaliveTimeout time.Duration // keepalive_timeout
+	maxRequests      int           // keepalive_requests
+
+	readers sync.Pool // *bufio.Reader of large_client_header_buffers (size × number)
+	writers sync.Pool // *bufio.Writer of h1WriteBuffer
+	ctxs    sync.Pool // *fasthttp.RequestCtx
+
+	stopping atomic.Bool // a drain began: no request after the current one
+	mu       sync.Mutex
+	conns    map[*clientConn]net.Conn // being served, HTTP/2 ones too: the connection as served
+	open     sync.WaitGroup           // serve's loop and every connection's
+}
+
+// h1WriteBuffer is the size of a connection's write buffer, taken while a
+// response is written.
+const h1WriteBuffer = 16 << 10
+
+// maxUnreadBody is how much of a request body the handler left unread the
+// loop discards to keep the connection; past it the connection closes.
+const maxUnreadBody = 256 << 10
+
+// newH1Server makes the server for one address whose server blocks are
+// vhosts; the limits are the first (default) server's, as nginx's.
+func (p *Proxy) newH1Server(s *site, vhosts []*vhost) *h1Server {
+	sc := vhosts[0].conf
+	srv := &h1Server{p: p, s: s, vhosts: vhosts,
+		headerTimeout: sc.ClientHeaderTimeout, keepaliveTimeout: sc.KeepaliveTimeout,
+		maxRequests: sc.KeepaliveRequests, conns: map[*clientConn]net.Conn{}}
+	size := int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N
+	srv.readers.New = func() any { return bufio.NewReaderSize(nil, size) }
+	srv.writers.New = func() any { return bufio.NewWriterSize(nil, h1WriteBuffer) }
+	srv.ctxs.New = func() any { return new(fasthttp.RequestCtx) }
+	srv.open.Add(1) // serve's loop
+	return srv
+}
+
+// serve takes h's connections until h is closed (a reload, a stop).
+func (srv *h1Server) serve(h *handoff) {
+	defer srv.open.Done() // counted by newH1Server: a drain may begin before serve
+	for {
+		c, err := h.Accept()
+		if err != nil {
+			return
+		}
+		cc := clientConnOf(c)
+		srv.mu.Lock()
+		srv.conns[cc] = c
+		srv.open.Add(1)
+		srv.mu.Unlock()
+		go srv.serveConn(c, cc)
+	}
+}
+
+// shutdown is a graceful drain: every connection ends after its current
+// request, an idle one at once, a new one that has sent nothing once it
+// is 5 s old (it may be about to). It returns when none is left, or
+// ctx's error when ctx ends first (the caller then closes what is left).
+// Hijacked connections (tunnels) are not waited for here (tunnel.go).
+func (srv *h1Server) shutdown(done <-chan struct{}) error {
+	srv.stopping.Store(true)
+	gone := make(chan struct{})
+	go func() { srv.open.Wait(); close(gone) }()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		srv.closeIdle()
+		select {
+		case <-gone:
+			return nil
+		case <-done:
+			return errDrainTimeout
+		case <-t.C:
+		}
+	}
+}
+
+var errDrainTimeout = errors.New("drain: out of time")
+
+// closeIdle closes the connections waiting for a request, each claimed
+// first so that one whose request arrives meanwhile is not served.
+func (srv *h1Server) closeIdle() {
+	now := time.Now().Unix()
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for cc, c := range srv.conns {
+		if t := cc.wait.Load(); t > 0 && now >= t && cc.wait.CompareAndSwap(t, waitClaimed) {
+			_ = c.Close()
+		}
+	}
+}
+
+// waitClaimed is clientConn.wait for a connection a drain closed as idle.
+const waitClaimed = -1
+
+// tlsLike is a connection with a handshake before HTTP: a TLS front
+// (tls.go) or a plain HTTP/2 address's sniff (http2.go's h2cConn).
+type tlsLike interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
+}
+
+// serveConn runs one connection to its end and closes it.
+func (srv *h1Server) serveConn(c net.Conn, cc *clientConn) {
+	hijacked := false
+	defer func() {
+		srv.mu.Lock()
+		delete(srv.conns, cc)
+		srv.mu.Unlock()
+		if !hijacked {
+			srv.open.Done()
+			_ = c.Close()
+		}
+		srv.p.connState(c, fasthttp.StateClosed)
+	}()
+	if tc, ok := c.(tlsLike); ok {
+		if srv.headerTimeout > 0 {
+			_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout))
+		}
+		// A failed handshake is logged by it and reads as closed: the
+		// loop below meets the end at once.
+		if tc.Handshake() == nil && srv.h2 != nil {
+			if proto := tc.ConnectionState().NegotiatedProtocol; proto == "h2" || proto == "h2c" {
+				_ = c.SetDeadline(time.Time{})
+				_ = srv.h2.serveConn(c)
+				return
+			}
+		}
+	}
+	l := h1Loop{srv: srv, c: c, cc: cc}
+	hijacked = l.run()
+}
+
+// h1Loop is one connection's state across its requests: what it holds
+// between two requests is this and the goroutine.
+type h1Loop struct {
+	srv *h1Server
+	c   net.Conn
+	cc  *clientConn
+	fb  firstByte
+	br  *bufio.Reader // while a request is read or served
+	bw  *bufio.Writer // while a response is written
+	uri fasthttp.URI  // the target's check (fasthttp's parseURI)
+}
+
+// run serves requests until the connection ends; true when a hijack
+// took the connection (it is closed by then, out of the server's count).
+func (l *h1Loop) run() (hijacked bool) {
+	srv, c := l.srv, l.c
+	defer l.releaseBuffers()
+	if srv.headerTimeout > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout)) // from the connection's start
+	}
+	for n := 1; ; n++ {
+		err := l.waitRequest(n == 1)
+		if err != nil {
+			if n == 1 && err != io.EOF && !errors.Is(err, net.ErrClosed) {
+				// Nothing came: nginx's "client timed out ... while
+				// waiting for request" (clientError).
+				ctx := l.acquireCtx()
+				l.writeError(ctx, err)
+				l.releaseCtx(ctx)
+			}
+			return false
+		}
+		if l.cc.wait.Swap(0) == waitClaimed {
+			return false // a drain closed it as idle just as a request came
+		}
+		srv.p.connState(c, fasthttp.StateActive)
+		if n > 1 {
+			if srv.headerTimeout > 0 {
+				_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout))
+			} else {
+				_ = c.SetReadDeadline(time.Time{})
+			}
+		}
+		ctx := l.acquireCtx()
+		keep, hj := l.request(ctx, n)
+		if hj != nil {
+			l.hijack(ctx, hj)
+			return true
+		}
+		l.releaseCtx(ctx)
+		if !keep {
+			return false
+		}
+		srv.p.connState(c, fasthttp.StateIdle)
+	}
+}
+
+// waitRequest waits for the first byte of the next request with no
+// buffer held: the one place a connection waits between requests. A new
+// connection waits under client_header_timeout (set by run), a kept-alive
+// one under keepalive_timeout. A drain may close a waiting connection:
+// one kept alive at once, a new one once it is 5 s old.
+func (l *h1Loop) waitRequest(first bool) error {
+	if l.br != nil && l.br.Buffered() > 0 {
+		return nil // a pipelined request is here already
+	}
+	l.releaseBuffers()
+	srv := l.srv
+	idleFrom := time.Now().Unix()
+	if first {
+		idleFrom += 5
+	} else if srv.keepaliveTimeout > 0 {
+		_ = l.c.SetReadDeadline(time.Now().Add(srv.keepaliveTimeout))
+	}
+	l.cc.wait.Store(idleFrom)
+	if srv.stopping.Load() && !first {
+		return net.ErrClosed // drained meanwhile: nothing more on this one
+	}
+	if err := l.fb.wait(l.c); err != nil {
+		l.cc.wait.Store(0)
+		return err
+	}
+	l.br = srv.readers.Get().(*bufio.Reader)
+	l.br.Reset(&l.fb)
+	return nil
+}
+
+// firstByte is a connection's reader with the byte waitRequest read in
+// front of the rest.
+type firstByte struct {
+	c   net.Conn
+	b   [1]byte
+	has bool
+}
+
+func (f *firstByte) wait(c net.Conn) error {
+	f.c = c
+	for {
+		n, err := c.Read(f.b[:])
+		if n == 1 {
+			f.has = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (f *firstByte) Read(b []byte) (int, error) {
+	if f.has && len(b) > 0 {
+		f.has = false
+		b[0] = f.b[0]
+		return 1, nil
+	}
+	return f.c.Read(b)
+}
+
+func (l *h1Loop) acquireCtx() *fasthttp.RequestCtx {
+	ctx := l.srv.ctxs.Get().(*fasthttp.RequestCtx)
+	ctx.Init2(l.c, fasthttpLogger{l.srv.p}, false)
+	ctx.Request.Header.DisableNormalizing()
+	ctx.Response.Header.DisableNormalizing()
+	ctx.Response.Header.SetNoDefaultContentType(true)
+	return ctx
+}
+
+func (l *h1Loop) releaseCtx(ctx *fasthttp.RequestCtx) {
+	ctx.Hijack(nil)
+	ctx.HijackSetNoResponse(false)
+	ctx.Request.Reset()
+	ctx.Response.Reset()
+	l.srv.ctxs.Put(ctx)
+}
+
+func (l *h1Loop) writer() *bufio.Writer {
+	if l.bw == nil {
+		l.bw = l.srv.writers.Get().(*bufio.Writer)
+		l.bw.Reset(l.c)
+	}
+	return l.bw
+}
+
+// releaseBuffers gives the read and write buffers back: the connection is
+// idle with nothing buffered, or done.
+func (l *h1Loop) releaseBuffers() {
+	if l.br != nil {
+		l.br.Reset(nil)
+		l.srv.readers.Put(l.br)
+		l.br = nil
+	}
+	if l.bw != nil {
+		l.bw.Reset(nil)
+		l.srv.writers.Put(l.bw)
+		l.bw = nil
+	}
+}
+
+// request reads, serves and answers the n-th request of the connection.
+// keep says the connection may take another; hj is the hijack the
+// request ended with (the response is the hijack's to write).
+func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthttp.HijackHandler) {
+	srv := l.srv
+	req := &ctx.Request
+	err := req.Header.Read(l.br)
+	if err == nil {
+		client.HeadReceived(&req.Header) // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
+		err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI())
+	}
+	if err == nil && !req.MayContinue() {
+		err = req.ContinueReadBodyStream(l.br, fasthttp.DefaultMaxRequestBodySize, false)
+	}
+	if err != nil {
+		// Only a bare EOF is a client that left between requests: a
+		// head cut short wraps it, and is answered.
+		if err == io.EOF || errors.Is(err, net.ErrClosed) {
+			return false, nil
+		}
+		l.writeError(ctx, err)
+		return false, nil
+	}
+	l.cc.requests = uint64(n)
+	closeConn := false
+	served := true
+	if req.MayContinue() {
+		client.UnmaskTarget(ctx)
+		if status := srv.p.expect(ctx, srv.s, srv.vhosts); status != fasthttp.StatusContinue {
+			// Refused before the body: the client may be sending it
+			// all the same, so the connection ends with the answer.
+			ctx.SetStatusCode(status)
+			served, closeConn = false, true
+		} else {
+			bw := l.writer()
+			if _, err := bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+				return false, nil
+			}
+			if err := bw.Flush(); err != nil {
+				return false, nil
+			}
+			if err := req.ContinueReadBodyStream(l.br, fasthttp.DefaultMaxRequestBodySize, false); err != nil {
+				l.writeError(ctx, err)
+				return false, nil
+			}
+		}
+	}
+	closeConn = closeConn || req.Header.ConnectionClose()
+	http11 := req.Header.IsHTTP11()
+	body := ctx.RequestBodyStream()
+	if served {
+		client.UnmaskTarget(ctx)
+		closeIfBareLF(ctx)
+		srv.p.serve(ctx, srv.s, srv.vhosts)
+		srv.s.closeIfRetired(ctx)
+	}
+	resp := &ctx.Response
+	if ctx.IsHead() {
+		resp.SkipBody = true
+	}
+	hj, l.cc.hijack = l.cc.hijack, nil
+	closeConn = closeConn || resp.Header.ConnectionClose() || srv.stopping.Load()
+	if hj == nil {
+		closeConn = closeConn || srv.maxRequests > 0 && n >= srv.maxRequests
+	}
+	if hj != nil {
+		return false, hj // every hijack here writes its own answer (hijack)
+	}
+	if closeConn {
+		resp.Header.SetConnectionClose()
+	} else if !http11 {
+		resp.Header.Set("Connection", "keep-alive")
+	}
+	if len(resp.Header.Server()) == 0 {
+		resp.Header.SetServer(ServerName)
+	}
+	bw := l.writer()
+	if err := resp.Write(bw); err != nil {
+		return false, nil
+	}
+	if err := bw.Flush(); err != nil {
+		return false, nil
+	}
+	if closeConn {
+		return false, nil
+	}
+	// What the handler left of the body is not the next request: discard
+	// a little, close past that.
+	if body != nil {
+		if m, err := io.CopyN(io.Discard, body, maxUnreadBody+1); m > maxUnreadBody || !errors.Is(err, io.EOF) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// writeError answers a request the loop could not read (Proxy.clientError
+// chooses the status and writes nginx's lines) and ends the connection.
+func (l *h1Loop) writeError(ctx *fasthttp.RequestCtx, err error) {
+	srv := l.srv
+	client.UnmaskTarget(ctx)
+	srv.p.clientError(ctx, srv.s, srv.vhosts, err)
+	resp := &ctx.Response
+	if len(resp.Header.Server()) == 0 {
+		resp.Header.SetServer(ServerName)
+	}
+	resp.Header.SetConnectionClose()
+	bw := l.writer()
+	if resp.Write(bw) == nil {
+		_ = bw.Flush()
+	}
+}
+
+// hijack hands the connection to h (after its buffered response went
+// out), with what the read buffer holds still readable, and closes it
+// when h returns. The connection leaves the server's count first: a drain
+// does not wait for a tunnel (tunnel.go has its own).
+func (l *h1Loop) hijack(ctx *fasthttp.RequestCtx, h fasthttp.HijackHandler) {
+	defer l.releaseCtx(ctx)
+	var r io.Reader = l.c
+	if l.br != nil {
+		r, l.br = l.br, nil // the hijack reads through it; dropped, not pooled
+	}
+	if l.bw != nil {
+		err := l.bw.Flush()
+		l.srv.writers.Put(l.bw)
+		l.bw = nil
+		if err != nil {
+			return
+		}
+	}
+	_ = l.c.SetDeadline(time.Time{})
+	l.srv.open.Done()
+	h(&hijackConn{Conn: l.c, r: r})
+	_ = l.c.Close()
+}
+
+// hijackConn is the connection a hijack handler gets: reads go through
+// the loop's read buffer; the loop closes the socket after the handler.
+type hijackConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *hijackConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+func (c *hijackConn) Close() error               { return nil }
+
+// UnsafeConn is the connection itself (linger.go's tcpConnOf).
+func (c *hijackConn) UnsafeConn() net.Conn { return c.Conn }
+
+// hijack makes the connection of ctx's request h's once the request is
+// done: h writes the whole answer itself (the access-log line is written
+// by then). ctx.Hijacked reports it (http2.go, closeIfRetired).
+func hijack(ctx *fasthttp.RequestCtx, h fasthttp.HijackHandler) {
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(h)
+	if cc := clientConnOf(ctx.Conn()); cc != nil {
+		cc.hijack = h
+	}
+}
+
+// connRequests is $connection_requests: the requests so far on the
+// connection of ctx's request.
+func connRequests(ctx *fasthttp.RequestCtx) uint64 {
+	if _, ok := ctx.Conn().(*h2Stream); !ok {
+		if cc := clientConnOf(ctx.Conn()); cc != nil {
+			return cc.requests
+		}
+	}
+	return ctx.ConnRequestNum()
+}
