@@ -181,13 +181,14 @@ func (srv *h1Server) serveConn(c net.Conn, cc *clientConn) {
 // h1Loop is one connection's state across its requests: what it holds
 // between two requests is this and the goroutine.
 type h1Loop struct {
-	srv *h1Server
-	c   net.Conn
-	cc  *clientConn
-	fb  firstByte
-	br  *bufio.Reader // while a request is read or served
-	bw  *bufio.Writer // while a response is written
-	uri fasthttp.URI  // the target's check (fasthttp's parseURI)
+	srv  *h1Server
+	c    net.Conn
+	cc   *clientConn
+	fb   firstByte
+	br   *bufio.Reader // while a request is read or served
+	bw   *bufio.Writer // while a response is written
+	uri  fasthttp.URI  // the target's check (fasthttp's parseURI)
+	body clientBody    // the request's body, read by the lifecycle (clientbody.go)
 }
 
 // run serves requests until the connection ends; true when a hijack
@@ -347,8 +348,9 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 		client.HeadReceived(&req.Header) // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
 		err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI())
 	}
+	hasBody := false
 	if err == nil && !req.MayContinue() {
-		err = req.ContinueReadBodyStream(l.br, fasthttp.DefaultMaxRequestBodySize, false)
+		hasBody = l.startBody(req)
 	}
 	if err != nil {
 		// Only a bare EOF is a client that left between requests: a
@@ -377,15 +379,11 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 			if err := bw.Flush(); err != nil {
 				return false, nil
 			}
-			if err := req.ContinueReadBodyStream(l.br, fasthttp.DefaultMaxRequestBodySize, false); err != nil {
-				l.writeError(ctx, err)
-				return false, nil
-			}
+			hasBody = l.startBody(req)
 		}
 	}
 	closeConn = closeConn || req.Header.ConnectionClose()
 	http11 := req.Header.IsHTTP11()
-	body := ctx.RequestBodyStream()
 	if served {
 		client.UnmaskTarget(ctx)
 		closeIfBareLF(ctx)
@@ -403,6 +401,9 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	}
 	if hj != nil {
 		return false, hj // every hijack here writes its own answer (hijack)
+	}
+	if hasBody && !closeConn && resp.BodyStream() == nil && l.body.unread() > maxUnreadBody {
+		closeConn = true // too much left unread to discard: say so in the answer
 	}
 	if closeConn {
 		resp.Header.SetConnectionClose()
@@ -424,12 +425,30 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	}
 	// What the handler left of the body is not the next request: discard
 	// a little, close past that.
-	if body != nil {
-		if m, err := io.CopyN(io.Discard, body, maxUnreadBody+1); m > maxUnreadBody || !errors.Is(err, io.EOF) {
-			return false, nil
-		}
+	if hasBody && !l.body.discard(maxUnreadBody) {
+		return false, nil
 	}
 	return true, nil
+}
+
+// startBody gives req its body stream, read from the connection's read
+// buffer as the lifecycle asks (clientbody.go); false when the request
+// has no body. A request other than GET or HEAD without Content-Length or
+// Transfer-Encoding has an empty one (Content-Length: 0).
+func (l *h1Loop) startBody(req *fasthttp.Request) bool {
+	cl := req.Header.ContentLength()
+	switch {
+	case cl == -2:
+		if !req.Header.IsGet() && !req.Header.IsHead() {
+			req.Header.SetContentLength(0)
+		}
+		return false
+	case cl == 0:
+		return false
+	}
+	l.body.start(l.br, cl)
+	req.SetBodyStream(&l.body, cl)
+	return true
 }
 
 // writeError answers a request the loop could not read (Proxy.clientError
