@@ -101,6 +101,7 @@ func (h *heldUpstream) waitClosed(t *testing.T, what string) {
 
 const abortTmpl = `
 error_log: {path: stderr, level: info}
+metrics: {listen: "127.0.0.1:0"}
 http:
   proxy_read_timeout: 60s
   proxy_ignore_client_abort: {IGNORE}
@@ -203,6 +204,11 @@ func TestClientAbortWhileUpstreamWaits(t *testing.T) {
 			}
 			if n := ok.Total(); n != 0 {
 				t.Errorf("the second server got %d requests, want none", n)
+			}
+			// The attempt counts (the server read the head), without a failure.
+			m := scrape(t, r.p.MetricsAddr())
+			if a, f := sumOf(m, "spillway_upstream_attempts_total", held.addr()), sumOf(m, "spillway_upstream_failures_total"); a != 1 || f != 0 {
+				t.Errorf("metrics: %v attempts, %v failures; want 1 attempt, no failure", a, f)
 			}
 		})
 	}

@@ -108,7 +108,7 @@ type exchange struct {
 	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	fcgi        fcgiState         // the FastCGI side of the exchange (fcgi.go)
 	proto       upstream.Protocol // HTTP1, &fcgi or &grpc: set by buildHead
-	grpc        upstream.GRPC     // the HTTP/2 side of a grpc_pass exchange (grpc.go)
+	grpc        upstream.HTTP2    // the HTTP/2 side of a grpc_pass exchange (grpc.go)
 	vars        exchangeVars      // what its variables read (vars.go)
 	connHeld    []connHold        // limit_conn counts held until finish (limitconn.go)
 	errPage     errorPageState    // error_page between passes through the phases (errorpage.go)

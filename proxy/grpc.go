@@ -22,7 +22,7 @@ import (
 
 // gRPC (grpc_pass) is one more upstream protocol for the same pipeline:
 // a location with grpc_pass has loc.grpc set, and the upstream side is
-// HTTP/2 (upstream.GRPC, proxy/upstream/grpc.go). The pick, connect,
+// HTTP/2 (upstream.HTTP2, proxy/upstream/http2.go). The pick, connect,
 // retry decision, error log, error pages and access log are proxy_pass's.
 // What differs:
 //
@@ -33,7 +33,7 @@ import (
 //   - the request body is never buffered (nginx's grpc module streams it,
 //     readBody), so a bidi stream flows both ways at once;
 //   - the response is never buffered either (grpc_buffer_size is the one
-//     buffer) and is read from the HTTP/2 stream (upstream.GRPC.Body), its
+//     buffer) and is read from the HTTP/2 stream (upstream.HTTP2.Body), its
 //     trailers passed on to an HTTP/2 or HTTP/3 client after the body
 //     (h2Stream.trailer), to an HTTP/1.1 one after the last chunk
 //     (grpcChunkedTrailers); a response whose head already has grpc-status
@@ -45,7 +45,7 @@ import (
 
 // grpcLocation is a location's gRPC settings, compiled once per site.
 type grpcLocation struct {
-	//lint:ignore SA1019 upstream.GRPC runs x/net/http2's client on a connection spillway dialled (proxy/upstream/grpc.go)
+	//lint:ignore SA1019 upstream.HTTP2 runs x/net/http2's client on a connection spillway dialled (proxy/upstream/http2.go)
 	t      *http2.Transport
 	scheme string // "http" or "https": the :scheme pseudo-header
 }
@@ -70,7 +70,7 @@ func (g *grpcLocation) withTLS(tls bool) *grpcLocation {
 }
 
 // buildGrpcHead renders the request once (retries resend it) as
-// upstream.GRPC's template. x.head stays empty: Attempt.Send has nothing
+// upstream.HTTP2's template. x.head stays empty: Attempt.Send has nothing
 // to write, HTTP/2 writes the request itself.
 func (x *exchange) buildGrpcHead() { x.buildH2Head(x.loc.grpc, true, 0, false) }
 
@@ -129,7 +129,7 @@ func (x *exchange) buildH2Head(g *grpcLocation, grpc bool, bodyLen int64, hasBod
 		}
 	}
 	method := string(x.ctx.Request.Header.Method())
-	x.grpc = upstream.GRPC{T: g.t, BufSize: int(x.loc.conf.Upstream.BufferSize), Req: &http.Request{
+	x.grpc = upstream.HTTP2{T: g.t, BufSize: int(x.loc.conf.Upstream.BufferSize), Req: &http.Request{
 		Method: method, Host: authority, Header: h, ContentLength: cl,
 		URL:        &url.URL{Scheme: g.scheme, Host: authority, Opaque: string(x.uri)},
 		Proto:      "HTTP/2.0",
@@ -311,7 +311,7 @@ type grpcTry struct {
 
 var errTryOver = errors.New("request body taken by the next try")
 
-// Revoke ends t (upstream.GRPC calls it when the try failed): a Read
+// Revoke ends t (upstream.HTTP2 calls it when the try failed): a Read
 // http2 makes later gets an error, one under way keeps its bytes.
 func (t *grpcTry) Revoke() {
 	t.b.mu.Lock()

@@ -289,6 +289,7 @@ func (x *exchange) tryOnce() tryOutcome {
 		x.firstTry = a.Start // proxy_next_upstream_timeout counts from here
 	}
 	if x.ended(pr.Addr(), ue, a) { // nginx: no failure, no other server; 499 for a client gone
+		x.counters(pr).abandoned() // an attempt all the same: the server may have read the head
 		return tryDone
 	}
 	took := time.Since(a.Start) // one clock read for the metric and $upstream_response_time

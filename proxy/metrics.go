@@ -181,6 +181,14 @@ func (m *serverStats) attempt(ue *upstream.Error, took time.Duration) {
 	m.failure(ue)
 }
 
+// abandoned counts an attempt the client's going away or a hard stop cut
+// short: neither a header nor a failure of the server (nginx counts none).
+func (m *serverStats) abandoned() {
+	if m != nil {
+		m.attempts.Add(1)
+	}
+}
+
 // failure counts a failure of a server by phase and kind (the header
 // phases through attempt, the body phase where the body breaks off).
 func (m *serverStats) failure(ue *upstream.Error) {

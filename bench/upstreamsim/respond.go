@@ -86,7 +86,7 @@ func (s *session) respond(b Behavior, req *request, body []byte, closeAfter bool
 		}
 		n := s.size(b, req, 16)
 		s.head(200, req, closeAfter, cl(n), "Content-Type: application/octet-stream")
-		s.pattern(n + extra)
+		s.patternOneWrite(n + extra)
 		return s.finish(closeAfter)
 
 	case KindInvalidHeader:

@@ -52,7 +52,7 @@ type Error struct {
 	Buffered bool   // the body was being read into proxy buffers (nginx says readv())
 	Msg      string // when set, nginx's message for a fault the Kind cannot word (FastCGI's own)
 	// Unprocessed: the server said it did not act on the request (HTTP/2
-	// REFUSED_STREAM, grpc.go), so it counts as not sent, whatever went out.
+	// REFUSED_STREAM, http2.go), so it counts as not sent, whatever went out.
 	Unprocessed bool
 }
 

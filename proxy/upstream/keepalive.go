@@ -92,7 +92,7 @@ func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg Lear
 		// has been idle for no time, not for a negative one.
 		idle := max(now.Sub(uc.idleSince), 0)
 		if uc.h2 != nil {
-			// HTTP/2 (grpc.go): its reader goroutine owns the socket
+			// HTTP/2 (http2.go): its reader goroutine owns the socket
 			// and has seen a GOAWAY or a close; no probe, no learning.
 			if !uc.h2.CanTakeNewRequest() {
 				st.FIN.Add(1)
@@ -146,7 +146,7 @@ func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg Lear
 // learned limit (below keepalive_timeout) it is watched, while there is
 // room, instead of closed; it reports whether the limit was a learned one.
 func (c *IdleCache) retire(uc *Conn) bool {
-	if uc.h2 != nil { // never probed: its reader goroutine owns the socket (grpc.go)
+	if uc.h2 != nil { // never probed: its reader goroutine owns the socket (http2.go)
 		uc.close()
 		return false
 	}

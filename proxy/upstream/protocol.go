@@ -15,7 +15,7 @@ import (
 //
 // HTTP1 is HTTP/1.1. FastCGI is package proxy's (fcgi.go): its head is
 // built from fastcgi_param values, and reading its header logs STDERR
-// records with the request's fields. GRPC (grpc.go) is HTTP/2, for
+// records with the request's fields. HTTP2 (http2.go) is HTTP/2, for
 // grpc_pass and proxy_http_version 2. uwsgi is meant to be a further
 // implementation. What the response body's framing
 // means after the header (chunked decoding, Content-Length checks, reuse)

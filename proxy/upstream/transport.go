@@ -51,9 +51,9 @@ type Conn struct {
 	opened time.Time
 
 	// h2 is the HTTP/2 client running on the connection once a gRPC
-	// attempt started it (grpc.go), with hc its view of the socket; the
+	// attempt started it (http2.go), with hc its view of the socket; the
 	// keepalive cache keeps it with the connection.
-	//lint:ignore SA1019 x/net/http2's client on a connection this package dialled (grpc.go)
+	//lint:ignore SA1019 x/net/http2's client on a connection this package dialled (http2.go)
 	h2 *http2.ClientConn
 	hc *h2Conn
 
@@ -415,7 +415,7 @@ func (a *Attempt) Fail(phase Phase, err error) *Error {
 	return &Error{
 		Phase: phase, Kind: Classify(phase, raw), Peer: c.peer.addr, Reused: a.Reused,
 		Written: c.nwrit - a.w0, Read: c.nread - a.r0, Err: raw,
-		Msg: h2Message(raw), // a gRPC body's RST_STREAM (grpc.go)
+		Msg: h2Message(raw), // a gRPC body's RST_STREAM (http2.go)
 	}
 }
 

@@ -64,7 +64,7 @@ type TLS struct {
 // distinct setting and kept for the group's life.
 func (g *Group) TLSFor(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, false) }
 
-// TLSForH2 is TLSFor offering ALPN h2 only: grpcs:// (grpc.go).
+// TLSForH2 is TLSFor offering ALPN h2 only: grpcs:// (http2.go).
 func (g *Group) TLSForH2(ps *config.ProxySSL) *TLS { return g.tlsFor(ps, true) }
 
 func (g *Group) tlsFor(ps *config.ProxySSL, h2 bool) *TLS {

@@ -879,24 +879,39 @@ func proxyPass(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// fastcgiPass: "address" or an upstream name, without a scheme.
-func fastcgiPass(c *conv, lv *level, d *Directive) error {
+// passArg is what fastcgi_pass, uwsgi_pass and grpc_pass check first: one
+// argument, once per level. A value with variables is set as written, to be
+// evaluated per request as proxy_pass's, and done is true.
+func passArg(lv *level, d *Directive) (a string, done bool, err error) {
 	if len(d.Args) != 1 {
-		return invalidArgs(d)
+		return "", false, invalidArgs(d)
 	}
 	if err := duplicate(lv, d); err != nil {
+		return "", false, err
+	}
+	a = d.Args[0]
+	if strings.Contains(a, "$") {
+		lv.proxies = true
+		lv.m.set(d.Name, str(a))
+		return a, true, nil
+	}
+	return a, false, nil
+}
+
+// fastcgiPass: "address" or an upstream name, without a scheme.
+func fastcgiPass(c *conv, lv *level, d *Directive) error {
+	a, done, err := passArg(lv, d)
+	if err != nil {
 		return err
 	}
-	a := d.Args[0]
-	switch {
-	case strings.Contains(a, "$"):
-		lv.proxies, c.fastcgi = true, true // evaluated per request, as proxy_pass's
-		lv.m.set("fastcgi_pass", str(a))
+	c.fastcgi = true
+	if done {
 		return nil
-	case a == "unix:":
+	}
+	if a == "unix:" {
 		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", a)
 	}
-	lv.proxies, lv.proxyTarget, c.fastcgi = true, a, true
+	lv.proxies, lv.proxyTarget = true, a
 	lv.m.set("fastcgi_pass", str(a))
 	return nil
 }
@@ -904,18 +919,11 @@ func fastcgiPass(c *conv, lv *level, d *Directive) error {
 // uwsgiPass: an address (host:port, unix:/path), an upstream name, or
 // either with nginx's uwsgi:// scheme.
 func uwsgiPass(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) != 1 {
-		return invalidArgs(d)
-	}
-	if err := duplicate(lv, d); err != nil {
+	a, done, err := passArg(lv, d)
+	if done || err != nil {
 		return err
 	}
-	a := d.Args[0]
 	switch {
-	case strings.Contains(a, "$"):
-		lv.proxies = true // evaluated per request, as proxy_pass's
-		lv.m.set("uwsgi_pass", str(a))
-		return nil
 	case strings.HasPrefix(a, "suwsgi://"):
 		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: spillway speaks uwsgi without TLS", a)
 		return nil
@@ -931,17 +939,9 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 // grpcPass: grpc://, grpcs:// or no scheme, then host:port or an
 // upstream name.
 func grpcPass(c *conv, lv *level, d *Directive) error {
-	if len(d.Args) != 1 {
-		return invalidArgs(d)
-	}
-	if err := duplicate(lv, d); err != nil {
+	a, done, err := passArg(lv, d)
+	if done || err != nil {
 		return err
-	}
-	a := d.Args[0]
-	if strings.Contains(a, "$") {
-		lv.proxies = true // evaluated per request, as proxy_pass's
-		lv.m.set("grpc_pass", str(a))
-		return nil
 	}
 	lv.proxies, lv.proxyTarget = true, strings.TrimPrefix(strings.TrimPrefix(a, "grpcs://"), "grpc://")
 	lv.m.set("grpc_pass", str(a))

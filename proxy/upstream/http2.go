@@ -5,11 +5,11 @@ package upstream
 // HTTP/2 upstreams, gRPC's (grpc_pass) and proxy_pass's with
 // proxy_http_version 2 (nginx 1.29): HTTP/2 on the connection
 // Transport.Open made, h2c with prior knowledge for grpc:// and http://,
-// TLS with ALPN h2 for grpcs:// and https:// (TLS.H2). GRPC is the one
+// TLS with ALPN h2 for grpcs:// and https:// (TLS.H2). HTTP2 is the one
 // HTTP/2 protocol; what is gRPC's alone (the body streamed both ways,
 // trailers) is package proxy's choice, a proxy_pass body comes buffered
 // and replayable. Connect, the pick, the retry decision and the error
-// log are the pipeline's as for every protocol; GRPC runs the HTTP/2 part
+// log are the pipeline's as for every protocol; HTTP2 runs the HTTP/2 part
 // with golang.org/x/net/http2's ClientConn, made on the connection's first
 // call and kept with it: an upstream group with keepalive reuses the
 // connection for later calls, one stream at a time (the cache gives a
@@ -26,7 +26,7 @@ package upstream
 // has ended.
 //
 // http2's reader goroutine reads the connection while the request's
-// goroutines write it, so GRPC never goes through Conn's Read and Write
+// goroutines write it, so HTTP2 never goes through Conn's Read and Write
 // (whose error and byte counts have one owner): h2Conn reads and writes the
 // socket with its own counts, and renews grpc_read_timeout and
 // grpc_send_timeout per read and write as Conn does.
@@ -46,10 +46,10 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// GRPC is the Protocol of one request to a grpc_pass location. Req is the
+// HTTP2 is the Protocol of one request to a grpc_pass location, or to a proxy_pass one with proxy_http_version 2. Req is the
 // request template (method, :path, :authority, header fields, length);
 // each attempt sends a copy with the body Frame was given.
-type GRPC struct {
+type HTTP2 struct {
 	T       *http2.Transport // shared by every request; settings only
 	Req     *http.Request
 	BufSize int // grpc_buffer_size: the response body is read through it
@@ -81,7 +81,7 @@ func NewH2Transport(headerMax int64) *http2.Transport {
 // A body that cannot be revoked (proxy_pass's buffered body, one reader
 // rewound for each try) is read through a lockedBody; the previous try's
 // is revoked first.
-func (g *GRPC) Frame(body io.Reader) io.Reader {
+func (g *HTTP2) Frame(body io.Reader) io.Reader {
 	g.EndBody()
 	if _, ok := body.(interface{ Revoke() }); !ok && body != nil {
 		body = &lockedBody{r: body}
@@ -94,7 +94,7 @@ func (g *GRPC) Frame(body io.Reader) io.Reader {
 // be sending it (a server that answered before reading it all), reads no
 // more of it once EndBody returns. The request calls it when it is done,
 // before its body is released.
-func (g *GRPC) EndBody() {
+func (g *HTTP2) EndBody() {
 	if rv, ok := g.body.(interface{ Revoke() }); ok {
 		rv.Revoke()
 	}
@@ -129,16 +129,16 @@ func (b *lockedBody) Revoke() {
 }
 
 // Body is the response's DATA, io.EOF at END_STREAM.
-func (g *GRPC) Body(*Attempt) *bufio.Reader { return g.br }
+func (g *HTTP2) Body(*Attempt) *bufio.Reader { return g.br }
 
 // Response is the HTTP/2 response ReadHeader read, nil before one. Its
 // Trailer is complete once Body reached io.EOF.
-func (g *GRPC) Response() *http.Response { return g.resp }
+func (g *HTTP2) Response() *http.Response { return g.resp }
 
 // ReadHeader starts the HTTP/2 connection and the request's stream on a's
 // connection and reads the response head into resp (phase: reading
 // response header from upstream; the preface's write is sending).
-func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
+func (g *HTTP2) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 	c := a.Conn
 	g.resp, g.br, g.cc = nil, nil, nil
 	if c.tls != nil && c.tls.ConnectionState().NegotiatedProtocol != "h2" {
@@ -204,7 +204,7 @@ func (g *GRPC) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 // response ended (END_STREAM, its trailers read; all of its
 // Content-Length read; or one with no body: HEAD, 204, 304) and the connection takes new streams (no GOAWAY, no
 // error).
-func (g *GRPC) Reusable() bool {
+func (g *HTTP2) Reusable() bool {
 	if g.resp == nil || g.cc == nil {
 		return false
 	}
@@ -237,7 +237,7 @@ func (e eofReader) Read(p []byte) (int, error) {
 // fail is Attempt.Fail for HTTP/2: the socket's own error when it had one
 // (a reset, a timeout, an EOF), else what HTTP/2 said, worded as nginx's
 // grpc module words it.
-func (g *GRPC) fail(a *Attempt, phase Phase, err error) *Error {
+func (g *HTTP2) fail(a *Attempt, phase Phase, err error) *Error {
 	c := a.Conn
 	e := &Error{Phase: phase, Peer: c.peer.addr, Reused: a.Reused, Err: err}
 	if g.hc != nil {
@@ -330,7 +330,7 @@ func (h *h2Conn) err() error {
 }
 
 // Read gives http2 the server's frames through an hpackFixer
-// (grpc_hpack.go): header strings decoded as nginx decodes them.
+// (http2_hpack.go): header strings decoded as nginx decodes them.
 func (h *h2Conn) Read(p []byte) (int, error) {
 	if h.fix == nil {
 		// buffered: the fixer reads each frame's 9-byte header on its

@@ -1,0 +1,321 @@
+// Package idlepark holds idle keep-alive connections without a goroutine
+// each. A goroutine blocked in Read to learn that the client's next request
+// has come costs its stack: 2 KiB at the least, about 4 KiB once it has
+// served a request (more until GC shrinks the stack it grew), a large part
+// of what an idle client connection may cost (issue #23, goal 1: at most
+// 4 KiB each; nginx holds about 1 KiB).
+// A parked connection instead costs a registration in one epoll set shared
+// by all of them (Linux), a runtime timer for its timeout and a small record,
+// about 0.3 KiB (memory_linux_test.go measures it); a goroutine starts only
+// when something happens: the connection becomes readable, its timeout
+// passes, or the Poller closes.
+//
+// The connection stays in Go's own netpoller as well (an fd may be in
+// several epoll sets): the goroutine a wake starts reads with the ordinary
+// net.Conn, and sees the request's bytes, EOF or the reset that woke it.
+//
+// On systems other than Linux (darwin and freebsd are vetted in CI), Park
+// falls back to a goroutine per parked connection that waits for
+// readability without reading (poll(2), in the runtime's poller); the API
+// and its guarantees are the same, the memory is not.
+//
+// Connections whose reader may hold bytes the kernel no longer has (a
+// tls.Conn's buffered records, a bufio.Reader with bytes left, a PROXY
+// protocol header reader) must not be parked: their next request could be
+// in user space already, where no poller sees it.
+package idlepark
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Event tells a parked connection's callback why it runs.
+type Event uint8
+
+const (
+	// Readable: a Read on the connection will not block. Bytes, EOF (the
+	// client's FIN) or an error (RST) are waiting.
+	Readable Event = iota + 1
+	// Timeout: the timeout given to Park passed with nothing to read. The
+	// connection is open: closing it (nginx's keepalive_timeout) is the
+	// callback's business.
+	Timeout
+	// Closed: the Poller was closed (Close) while the connection was
+	// parked. The connection is open.
+	Closed
+)
+
+func (e Event) String() string {
+	switch e {
+	case Readable:
+		return "readable"
+	case Timeout:
+		return "timeout"
+	case Closed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// Park's errors: after Close; for a connection parked already.
+var (
+	ErrClosed = errors.New("idlepark: poller closed")
+	ErrParked = errors.New("idlepark: connection parked already")
+)
+
+// Conn is what Park takes: a socket (*net.TCPConn, *net.UnixConn). The read
+// deadline is used by the fallback of systems other than Linux only, which
+// clears it.
+type Conn interface {
+	syscall.Conn
+	SetReadDeadline(time.Time) error
+}
+
+// Poller parks connections. Its methods are safe for concurrent use. One
+// Poller serves a whole process (one goroutine and one epoll set on Linux,
+// whatever the number of connections); Close stops it.
+type Poller struct {
+	ep *epoll // nil: a goroutine per parked connection (the fallback)
+
+	mu     sync.Mutex
+	closed bool
+	gen    uint32 // Park's count: tells a stale epoll event from the current one
+	slots  []slot // by fd; only for fds parked now or parked before
+
+	n atomic.Int64 // parked now
+}
+
+type slot struct {
+	pk *Parked // parked now, or nil
+	// reg: the fd is still in the epoll set, disarmed (EPOLLONESHOT
+	// fired). It is a hint: the fd may have been closed and reused since,
+	// which removes the registration.
+	reg bool
+}
+
+// Parked is one parked connection. Exactly one of its callback (once, on a
+// goroutine of its own) and a true Cancel happens.
+type Parked struct {
+	p     *Poller
+	conn  Conn
+	rc    syscall.RawConn
+	fd    int
+	gen   uint32
+	fn    func(Event)
+	timer *time.Timer
+	state atomic.Uint32
+
+	done chan struct{} // the fallback's waiting goroutine has returned
+}
+
+const (
+	parked uint32 = iota
+	fired         // a callback won: Readable, Timeout or Closed
+	canceled
+)
+
+// New starts a Poller: epoll on Linux, a goroutine per parked connection
+// elsewhere.
+func New() (*Poller, error) {
+	ep, err := newEpoll()
+	if err != nil {
+		return nil, err
+	}
+	p := &Poller{ep: ep}
+	if ep != nil {
+		go p.run()
+	}
+	return p, nil
+}
+
+// newGoroutinePoller is the fallback, on any Unix: the tests run it on
+// Linux too.
+func newGoroutinePoller() *Poller { return &Poller{} }
+
+// Park hands c to the poller until it becomes readable (bytes, EOF or an
+// error are waiting), timeout passes (timeout <= 0: never), the Poller
+// closes, or Cancel. fn then runs exactly once, with the reason, on a
+// goroutine started for it; after a true Cancel it never runs.
+//
+// The caller must not read from c, or close it, while it is parked: fn, or
+// a true Cancel, gives it back. (A connection closed while parked is not
+// seen by epoll: its callback runs, Readable, only when its fd is parked
+// again for another connection, or at its timeout.) c must have no bytes
+// buffered above the socket (see the package doc). fn must not be nil. A
+// connection may be parked again once it is given back, on this Poller or
+// another. On Linux Park leaves c's read deadline alone (the fallback
+// clears it): the woken side sets the one its next Read needs.
+func (p *Poller) Park(c Conn, timeout time.Duration, fn func(Event)) (*Parked, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	if p.ep == nil {
+		// The fallback's wait ends with a read deadline: none may be set.
+		if err := c.SetReadDeadline(time.Time{}); err != nil {
+			return nil, err
+		}
+	}
+	pk := &Parked{p: p, conn: c, rc: rc, fn: fn}
+	var perr error
+	if err := rc.Control(func(fd uintptr) { perr = p.park(pk, int(fd), timeout) }); err != nil {
+		return nil, err
+	}
+	if perr != nil {
+		return nil, perr
+	}
+	return pk, nil
+}
+
+func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if fd >= len(p.slots) {
+		p.slots = append(p.slots, make([]slot, fd+1-len(p.slots))...)
+	}
+	if old := p.slots[fd].pk; old != nil {
+		// fd is parked: the same connection parked twice, or the fd of a
+		// connection its owner closed while parked (against Park's
+		// contract: the kernel dropped it from the set, unseen), now
+		// another connection's.
+		if old.rc.Control(func(uintptr) {}) == nil {
+			return ErrParked
+		}
+		p.evict(old)
+	}
+	p.gen++
+	pk.fd, pk.gen = fd, p.gen
+	if p.ep != nil {
+		if err := p.ep.arm(fd, pk.gen, p.slots[fd].reg); err != nil {
+			return err
+		}
+		p.slots[fd].reg = true
+	} else {
+		pk.done = make(chan struct{})
+		go pk.wait()
+	}
+	p.slots[fd].pk = pk
+	// Set under p.mu, after the fd is armed: every winner that stops the
+	// timer has taken p.mu since (the poller, the fallback's goroutine,
+	// Close) or has pk from Park's return (Cancel), and the timer's own
+	// callback does not read it.
+	if timeout > 0 {
+		pk.timer = time.AfterFunc(timeout, pk.expire)
+	}
+	p.n.Add(1)
+	return nil
+}
+
+// evict calls back, with Readable, a parked connection whose owner closed
+// it (its Read fails at once); p.mu is held.
+func (p *Poller) evict(pk *Parked) {
+	p.slots[pk.fd].pk = nil
+	if !pk.state.CompareAndSwap(parked, fired) {
+		return // a timeout or a Cancel won, and finishes
+	}
+	if pk.timer != nil {
+		pk.timer.Stop()
+	}
+	p.n.Add(-1)
+	go pk.fn(Readable)
+}
+
+// Cancel takes the connection back: true if no callback has run or will
+// run, and the connection is out of the poller (for a shutdown that closes
+// idle connections itself, or a reload that hands them over); false if a
+// callback won the race and runs (or ran).
+func (pk *Parked) Cancel() bool {
+	if !pk.state.CompareAndSwap(parked, canceled) {
+		return false
+	}
+	pk.release(true)
+	return true
+}
+
+// expire is the timer's: the timeout passed.
+func (pk *Parked) expire() {
+	if !pk.state.CompareAndSwap(parked, fired) {
+		return
+	}
+	pk.release(false) // the timer has fired: nothing to stop
+	pk.fn(Timeout)    // the timer's own goroutine
+}
+
+// release takes pk out of the poller after a Cancel or a timeout won: the
+// readable path's winner (the poller, or the fallback's goroutine) does its
+// own.
+func (pk *Parked) release(stopTimer bool) {
+	p := pk.p
+	if stopTimer && pk.timer != nil {
+		pk.timer.Stop()
+	}
+	if p.ep == nil {
+		pk.interrupt()
+	} else {
+		// Control: the fd is still c's (a misused, closed connection's fd
+		// may be another's by now, and is left alone).
+		_ = pk.rc.Control(func(fd uintptr) {
+			p.mu.Lock()
+			if !p.closed {
+				p.ep.disarm(int(fd))
+				p.slots[fd].reg = false
+			}
+			p.mu.Unlock()
+		})
+	}
+	p.mu.Lock()
+	if pk.fd < len(p.slots) && p.slots[pk.fd].pk == pk {
+		p.slots[pk.fd].pk = nil
+	}
+	p.mu.Unlock()
+	p.n.Add(-1)
+}
+
+// Len is the number of connections parked now.
+func (p *Poller) Len() int { return int(p.n.Load()) }
+
+// Close stops the poller. Every connection parked then gets its callback
+// with Closed (unless a Cancel or another event wins), each on its own
+// goroutine; Close does not wait for them. The connections stay open. Park
+// fails with ErrClosed afterwards. Close is idempotent.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	var pks []*Parked
+	for i := range p.slots {
+		if pk := p.slots[i].pk; pk != nil {
+			pks = append(pks, pk)
+		}
+	}
+	p.slots = nil
+	p.mu.Unlock()
+	var err error
+	if p.ep != nil {
+		err = p.ep.close() // waits for run to return
+	}
+	for _, pk := range pks {
+		if !pk.state.CompareAndSwap(parked, fired) {
+			continue
+		}
+		if pk.timer != nil {
+			pk.timer.Stop()
+		}
+		if p.ep == nil {
+			pk.interrupt()
+		}
+		p.n.Add(-1)
+		go pk.fn(Closed)
+	}
+	return err
+}
