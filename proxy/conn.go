@@ -35,6 +35,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/client"
+	"spillway/proxy/internal/idlepark"
 )
 
 // h1Server runs the HTTP/1.x connections of one listen address of one
@@ -55,8 +56,8 @@ type h1Server struct {
 
 	stopping atomic.Bool // a drain began: no request after the current one
 	mu       sync.Mutex
-	conns    map[*clientConn]net.Conn // being served, HTTP/2 ones too: the connection as served
-	open     sync.WaitGroup           // serve's loop and every connection's
+	conns    map[*clientConn]*h1Loop // being served, HTTP/2 ones too
+	open     sync.WaitGroup          // serve's loop and every connection's
 }
 
 // h1WriteBuffer is the size of a connection's write buffer, taken while a
@@ -73,7 +74,7 @@ func (p *Proxy) newH1Server(s *site, vhosts []*vhost) *h1Server {
 	sc := vhosts[0].conf
 	srv := &h1Server{p: p, s: s, vhosts: vhosts,
 		headerTimeout: sc.ClientHeaderTimeout, keepaliveTimeout: sc.KeepaliveTimeout,
-		maxRequests: sc.KeepaliveRequests, conns: map[*clientConn]net.Conn{}}
+		maxRequests: sc.KeepaliveRequests, conns: map[*clientConn]*h1Loop{}}
 	size := int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N
 	srv.readers.New = func() any { return bufio.NewReaderSize(nil, size) }
 	srv.writers.New = func() any { return bufio.NewWriterSize(nil, h1WriteBuffer) }
@@ -90,12 +91,12 @@ func (srv *h1Server) serve(h *handoff) {
 		if err != nil {
 			return
 		}
-		cc := clientConnOf(c)
+		l := &h1Loop{srv: srv, c: c, cc: clientConnOf(c)}
 		srv.mu.Lock()
-		srv.conns[cc] = c
+		srv.conns[l.cc] = l
 		srv.open.Add(1)
 		srv.mu.Unlock()
-		go srv.serveConn(c, cc)
+		go l.start()
 	}
 }
 
@@ -128,12 +129,20 @@ var errDrainTimeout = errors.New("drain: out of time")
 // first so that one whose request arrives meanwhile is not served.
 func (srv *h1Server) closeIdle() {
 	now := time.Now().Unix()
+	var parked []*h1Loop
 	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	for cc, c := range srv.conns {
+	for cc, l := range srv.conns {
 		if t := cc.wait.Load(); t > 0 && now >= t && cc.wait.CompareAndSwap(t, waitClaimed) {
-			_ = c.Close()
+			if l.unpark() {
+				parked = append(parked, l) // no goroutine has it: ended here
+				continue
+			}
+			_ = l.c.Close()
 		}
+	}
+	srv.mu.Unlock()
+	for _, l := range parked {
+		l.end(false)
 	}
 }
 
@@ -147,19 +156,10 @@ type tlsLike interface {
 	ConnectionState() tls.ConnectionState
 }
 
-// serveConn runs one connection to its end and closes it.
-func (srv *h1Server) serveConn(c net.Conn, cc *clientConn) {
-	hijacked := false
-	defer func() {
-		srv.mu.Lock()
-		delete(srv.conns, cc)
-		srv.mu.Unlock()
-		if !hijacked {
-			srv.open.Done()
-			_ = c.Close()
-		}
-		srv.p.connState(c, fasthttp.StateClosed)
-	}()
+// start runs one connection: HTTP/2 after a handshake that chose it,
+// else the HTTP/1.x loop.
+func (l *h1Loop) start() {
+	srv, c := l.srv, l.c
 	if tc, ok := c.(tlsLike); ok {
 		if srv.headerTimeout > 0 {
 			_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout))
@@ -170,16 +170,20 @@ func (srv *h1Server) serveConn(c net.Conn, cc *clientConn) {
 			if proto := tc.ConnectionState().NegotiatedProtocol; proto == "h2" || proto == "h2c" {
 				_ = c.SetDeadline(time.Time{})
 				_ = srv.h2.serveConn(c)
+				l.end(false)
 				return
 			}
 		}
 	}
-	l := h1Loop{srv: srv, c: c, cc: cc}
-	hijacked = l.run()
+	if srv.headerTimeout > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout)) // from the connection's start
+	}
+	l.serve(1)
 }
 
-// h1Loop is one connection's state across its requests: what it holds
-// between two requests is this and the goroutine.
+// h1Loop is one connection's state across its requests: between two
+// requests it is all the connection holds, with the goroutine or, parked,
+// instead of it.
 type h1Loop struct {
 	srv  *h1Server
 	c    net.Conn
@@ -189,18 +193,22 @@ type h1Loop struct {
 	bw   *bufio.Writer // while a response is written
 	uri  fasthttp.URI  // the target's check (fasthttp's parseURI)
 	body clientBody    // the request's body, read by the lifecycle (clientbody.go)
+
+	n      int  // the request parked for (waitRequest)
+	woke   bool // a parking's callback is serving: the byte is there
+	mu     sync.Mutex
+	parked *idlepark.Parked // while the connection waits in the poller
 }
 
-// run serves requests until the connection ends; true when a hijack
-// took the connection (it is closed by then, out of the server's count).
-func (l *h1Loop) run() (hijacked bool) {
+// serve runs the connection's requests from the n-th on, in the calling
+// goroutine, until the connection ends or is parked to wait for the next.
+func (l *h1Loop) serve(n int) {
 	srv, c := l.srv, l.c
-	defer l.releaseBuffers()
-	if srv.headerTimeout > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout)) // from the connection's start
-	}
-	for n := 1; ; n++ {
-		err := l.waitRequest(n == 1)
+	for ; ; n++ {
+		err := l.waitRequest(n)
+		if err == errParked {
+			return // the poller calls wake
+		}
 		if err != nil {
 			if n == 1 && err != io.EOF && !errors.Is(err, net.ErrClosed) {
 				// Nothing came: nginx's "client timed out ... while
@@ -209,10 +217,12 @@ func (l *h1Loop) run() (hijacked bool) {
 				l.writeError(ctx, err)
 				l.releaseCtx(ctx)
 			}
-			return false
+			l.end(false)
+			return
 		}
 		if l.cc.wait.Swap(0) == waitClaimed {
-			return false // a drain closed it as idle just as a request came
+			l.end(false) // a drain closed it as idle just as a request came
+			return
 		}
 		srv.p.connState(c, fasthttp.StateActive)
 		if n > 1 {
@@ -226,27 +236,47 @@ func (l *h1Loop) run() (hijacked bool) {
 		keep, hj := l.request(ctx, n)
 		if hj != nil {
 			l.hijack(ctx, hj)
-			return true
+			l.end(true)
+			return
 		}
 		l.releaseCtx(ctx)
 		if !keep {
-			return false
+			l.end(false)
+			return
 		}
 		srv.p.connState(c, fasthttp.StateIdle)
 	}
 }
 
-// waitRequest waits for the first byte of the next request with no
+// end is the connection's end: its buffers back, out of the server's
+// set and count, closed (a hijack closed it already and left the count).
+func (l *h1Loop) end(hijacked bool) {
+	srv := l.srv
+	l.releaseBuffers()
+	srv.mu.Lock()
+	delete(srv.conns, l.cc)
+	srv.mu.Unlock()
+	if !hijacked {
+		_ = l.c.Close()
+		srv.open.Done()
+	}
+	srv.p.connState(l.c, fasthttp.StateClosed)
+}
+
+// waitRequest waits for the first byte of the n-th request with no
 // buffer held: the one place a connection waits between requests. A new
-// connection waits under client_header_timeout (set by run), a kept-alive
-// one under keepalive_timeout. A drain may close a waiting connection:
-// one kept alive at once, a new one once it is 5 s old.
-func (l *h1Loop) waitRequest(first bool) error {
+// connection waits under client_header_timeout (set by serveConn), a
+// kept-alive one under keepalive_timeout, parked in the proxy's poller
+// when it can be (errParked: no goroutine until the poller calls wake). A
+// drain may close a waiting connection: one kept alive at once, a new one
+// once it is 5 s old.
+func (l *h1Loop) waitRequest(n int) error {
 	if l.br != nil && l.br.Buffered() > 0 {
 		return nil // a pipelined request is here already
 	}
 	l.releaseBuffers()
 	srv := l.srv
+	first := n == 1
 	idleFrom := time.Now().Unix()
 	if first {
 		idleFrom += 5
@@ -257,6 +287,29 @@ func (l *h1Loop) waitRequest(first bool) error {
 	if srv.stopping.Load() && !first {
 		return net.ErrClosed // drained meanwhile: nothing more on this one
 	}
+	if woke := l.woke; !woke && !first && l.parkable() {
+		l.n = n
+		l.mu.Lock()
+		pk, err := srv.p.idle.Park(l.cc.TCPConn, srv.keepaliveTimeout, l.wake)
+		l.parked = pk
+		l.mu.Unlock()
+		if err == nil {
+			return errParked
+		}
+	}
+	if l.woke {
+		// Parked and woken readable: the bytes (or the FIN or RST) are
+		// there, read straight into the buffer, with no one-byte read.
+		l.woke = false
+		l.br = srv.readers.Get().(*bufio.Reader)
+		l.br.Reset(l.c)
+		if _, err := l.br.Peek(1); err != nil {
+			l.cc.wait.Store(0)
+			l.releaseBuffers()
+			return err
+		}
+		return nil
+	}
 	if err := l.fb.wait(l.c); err != nil {
 		l.cc.wait.Store(0)
 		return err
@@ -264,6 +317,49 @@ func (l *h1Loop) waitRequest(first bool) error {
 	l.br = srv.readers.Get().(*bufio.Reader)
 	l.br.Reset(&l.fb)
 	return nil
+}
+
+// errParked: waitRequest parked the connection.
+var errParked = errors.New("parked")
+
+// parkable: nothing of the next request can be above the socket, where
+// the poller would not see it: a plain connection (a TLS one may hold
+// records) whose PROXY protocol header, if any, is consumed.
+func (l *h1Loop) parkable() bool {
+	if l.srv.p.idle == nil {
+		return false
+	}
+	switch l.c.(type) {
+	case *clientConn, *h2cConn:
+		return l.cc.pp == nil || !l.cc.pp.Pending()
+	}
+	return false
+}
+
+// wake is the poller's callback for a parked connection: the next
+// request's bytes (or the client's FIN or RST) are there, or
+// keepalive_timeout passed (closed, as nginx), or the proxy is stopping.
+func (l *h1Loop) wake(ev idlepark.Event) {
+	l.mu.Lock()
+	l.parked = nil
+	l.mu.Unlock()
+	if ev != idlepark.Readable {
+		l.end(false)
+		return
+	}
+	l.woke = true
+	l.serve(l.n)
+}
+
+// unpark takes a parked connection back from the poller for a drain:
+// true when it is the caller's to end, false when it was not parked or a
+// callback has it.
+func (l *h1Loop) unpark() bool {
+	l.mu.Lock()
+	pk := l.parked
+	l.parked = nil
+	l.mu.Unlock()
+	return pk != nil && pk.Cancel()
 }
 
 // firstByte is a connection's reader with the byte waitRequest read in

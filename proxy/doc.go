@@ -16,7 +16,7 @@
 //	route: server block, location    vhostFor, vhost.match (site.go)
 //	rewrite module: scripts, search  exchange.rewritePhases: server's script, location,
 //	again after a rewrite            its script, again while $uri changed (rewrite.go)
-//	buffer the request body          exchange.readBody (body.go)
+//	buffer the request body          exchange.readBody (body.go), read by the loop's clientBody (clientbody.go)
 //	build the upstream head once     exchange.buildHead, appendHead (request.go); picks the
 //	                                 upstream.Protocol: HTTP1, or FastCGI (fcgi.go)
 //	┌ pick upstream                  upstream.Group.PickFor: smooth weighted RR, least_conn, hash, ip_hash, random, max_fails

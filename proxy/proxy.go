@@ -20,6 +20,7 @@ import (
 	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/idlepark"
 	"spillway/proxy/internal/liveset"
 	"spillway/proxy/upstream"
 )
@@ -53,6 +54,9 @@ type Proxy struct {
 	hostname  string                // $hostname
 	fds       *fdReserve            // descriptors kept for accepted clients (fdreserve.go)
 	inherited inheritedSet          // sockets from the previous binary (Options.Inherited)
+	// idle parks idle keep-alive client connections without a goroutine
+	// (conn.go); nil: each waits in its own goroutine.
+	idle *idlepark.Poller
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -166,6 +170,11 @@ func (p *Proxy) Start() error {
 		p.mu.Unlock()
 		p.Close()
 		return err
+	}
+	if pl, err := idlepark.New(); err == nil {
+		p.idle = pl
+	} else {
+		p.elog.Logf(errorlog.Notice, "idle connections wait in a goroutine each: %v", err)
 	}
 	p.installQUIC(s, quicOpened) // first: install points the QUIC listeners at s's generation
 	p.install(s, opened)
@@ -283,6 +292,9 @@ func (p *Proxy) stop() {
 		close(p.done)
 	}
 	p.wg.Wait()
+	if p.idle != nil {
+		_ = p.idle.Close() // the connections still parked end (conn.go's wake)
+	}
 	p.health.Stop() // before the logs close: checkers log
 	for _, g := range p.site.Load().groups {
 		g.CloseIdle()
@@ -335,7 +347,7 @@ type clientConn struct {
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
-	head   client.HeadLF // the first request head's bare LFs (package client)
+	head   client.HeadLF // the current request head's bare LFs (package client)
 	closed atomic.Bool   // Close ran: HTTP/2's server and the loop both close it
 	// wait is when the connection began waiting for a request (unix
 	// seconds; a new one's counts from 5 s after it opened), 0 while a
@@ -346,8 +358,8 @@ type clientConn struct {
 	wrote    atomic.Bool            // written since the last read: the next read yields first (Read)
 }
 
-// Read is what fasthttp reads on a plain connection: the first head with
-// its bare LFs made CRLF (client.HeadLF), then the bytes as they come, after a
+// Read is what the loop reads on a plain connection: each head with its
+// bare LFs made CRLF (client.HeadLF), then the bytes as they come, after a
 // PROXY protocol header (proxyproto.go).
 func (c *clientConn) Read(b []byte) (int, error) {
 	if c.wrote.Load() && c.wrote.Swap(false) {
