@@ -271,8 +271,22 @@ func (l *h1Loop) end(hijacked bool) {
 // drain may close a waiting connection: one kept alive at once, a new one
 // once it is 5 s old.
 func (l *h1Loop) waitRequest(n int) error {
-	if l.br != nil && l.br.Buffered() > 0 {
-		return nil // a pipelined request is here already
+	if n > 1 {
+		// The next head's bare LFs are made CRLF as the first's, the
+		// bytes read past the last request (pipelined) too: they go
+		// through the fix again (package client's HeadLF).
+		var buffered []byte
+		if l.br != nil && l.br.Buffered() > 0 {
+			buffered, _ = l.br.Peek(l.br.Buffered())
+		}
+		l.cc.head.Next(buffered)
+		if l.cc.head.Buffered() {
+			if l.br == nil {
+				l.br = l.srv.readers.Get().(*bufio.Reader)
+			}
+			l.br.Reset(l.c)
+			return nil // a pipelined request is here already
+		}
 	}
 	l.releaseBuffers()
 	srv := l.srv
@@ -482,7 +496,6 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	http11 := req.Header.IsHTTP11()
 	if served {
 		client.UnmaskTarget(ctx)
-		closeIfBareLF(ctx)
 		srv.p.serve(ctx, srv.s, srv.vhosts)
 		srv.s.closeIfRetired(ctx)
 	}

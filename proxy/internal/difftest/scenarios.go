@@ -463,6 +463,10 @@ var Scenarios = []Scenario{
 		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw("GET /sl"))},
 	{Area: "bad_request", Name: "silent-timeout", Servers: []Server{srv(b.OK())},
 		Directives: dirs("client_header_timeout", "1s"), Requests: reqs(raw(""))},
+	// Bare LF line ends in every head of a keep-alive connection, the
+	// second pipelined behind the first.
+	{Area: "bad_request", Name: "bare-lf-keepalive", Servers: []Server{srv(b.OK())},
+		Requests: reqs(Request{Raw: "GET /a HTTP/1.1\nHost: localhost\n\nGET /b HTTP/1.1\nHost: localhost\nConnection: close\n\n", RawAnswers: 2})},
 	{Area: "bad_request", Name: "invalid-host", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n")),
 		Diff: &Difference{Aspects: []Aspect{AspectAccess, AspectLog}, Bug: true,
 			Reason: "fasthttp refuses the Host value without quoting the head in its error, so spillway's `client sent invalid host header` line lacks nginx's request and host fields, and its access-log line is `\"-\" 400` (README, fasthttp differences)"}},
