@@ -456,7 +456,11 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	err := req.Header.Read(l.br)
 	if err == nil {
 		client.HeadReceived(&req.Header) // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
-		err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI())
+		if err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI()); err != nil {
+			// The head was read: what nginx has of it is all of it.
+			client.UnmaskTarget(ctx)
+			err = &client.HeadError{Err: err, Raw: req.Header.Header()}
+		}
 	}
 	hasBody := false
 	if err == nil && !req.MayContinue() {
@@ -564,6 +568,12 @@ func (l *h1Loop) startBody(req *fasthttp.Request) bool {
 // chooses the status and writes nginx's lines) and ends the connection.
 func (l *h1Loop) writeError(ctx *fasthttp.RequestCtx, err error) {
 	srv := l.srv
+	if l.br != nil && l.br.Buffered() > 0 && !errors.As(err, new(*client.HeadError)) {
+		// What came of the head, for nginx's request and host fields and
+		// $request, not only the 200 bytes fasthttp's error quotes.
+		raw, _ := l.br.Peek(l.br.Buffered())
+		err = &client.HeadError{Err: err, Raw: append([]byte(nil), raw...)}
+	}
 	client.UnmaskTarget(ctx)
 	srv.p.clientError(ctx, srv.s, srv.vhosts, err)
 	resp := &ctx.Response
