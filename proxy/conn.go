@@ -194,8 +194,9 @@ type h1Loop struct {
 	uri  fasthttp.URI  // the target's check (fasthttp's parseURI)
 	body clientBody    // the request's body, read by the lifecycle (clientbody.go)
 
-	n      int  // the request parked for (waitRequest)
-	woke   bool // a parking's callback is serving: the byte is there
+	n      int                  // the request parked for (waitRequest)
+	wakeFn func(idlepark.Event) // wake, made once: not an allocation per parking
+	woke   bool                 // a parking's callback is serving: the byte is there
 	mu     sync.Mutex
 	parked *idlepark.Parked // while the connection waits in the poller
 }
@@ -304,7 +305,10 @@ func (l *h1Loop) waitRequest(n int) error {
 	if woke := l.woke; !woke && !first && l.parkable() {
 		l.n = n
 		l.mu.Lock()
-		pk, err := srv.p.idle.Park(l.cc.TCPConn, srv.keepaliveTimeout, l.wake)
+		if l.wakeFn == nil {
+			l.wakeFn = l.wake
+		}
+		pk, err := srv.p.idle.Park(l.cc.TCPConn, srv.keepaliveTimeout, l.wakeFn)
 		l.parked = pk
 		l.mu.Unlock()
 		if err == nil {
