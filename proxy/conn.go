@@ -8,14 +8,18 @@ package proxy
 // can follow nginx.
 //
 // One h1Server serves one listen address of one generation (reload.go):
-// it takes the connections its handoff yields and runs loop in a goroutine
-// per connection. Between requests a connection holds no RequestCtx, no
-// read buffer and no write buffer: it waits for the next request's first
-// byte (waitRequest, the one place the wait happens) and takes a read
-// buffer of large_client_header_buffers from the server's pool only then.
+// it takes the connections its handoff yields and serves each in a
+// goroutine of its own while a request is read or served. Between
+// requests a connection holds no RequestCtx, no read buffer and no write
+// buffer, and a plain one no goroutine either: it waits for the next
+// request's first byte (waitRequest, the one place the wait happens)
+// parked in the proxy's epoll set (idlepark), and takes a read buffer of
+// large_client_header_buffers from the server's pool only then. Request
+// bodies are read by the lifecycle through the loop's reader
+// (clientbody.go), nothing of them before.
 //
 //	handshake (TLS, h2c sniff)    → HTTP/2: h2Server.serveConn (http2.go)
-//	┌ wait for the first byte      keepalive_timeout (client_header_timeout on a new connection)
+//	┌ wait for the first byte      keepalive_timeout, parked (client_header_timeout on a new connection)
 //	│ read the head                client_header_timeout; client.HeadReceived
 //	│ Expect: 100-continue         Proxy.expect: refused, or "100 Continue" and the body
 //	│ serve                        Proxy.serve (handler.go)
