@@ -6,7 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +24,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/vars"
 )
 
 // basicAuth is auth_basic with its auth_basic_user_file at one level
@@ -29,13 +32,25 @@ import (
 type basicAuth struct {
 	realm string
 	file  *userFile
+	// fileVar is a user file named with variables (file is then nil):
+	// each request reads the file it names, as nginx does, from dir when
+	// the name is relative (nginx's conf prefix).
+	fileVar *vars.Value
+	dir     string
 }
 
 // basicAuth builds the level's basic authentication; locations naming one
 // file share it, so it is read once per change.
-func (s *site) basicAuth(ab config.AuthBasic) *basicAuth {
+func (s *site) basicAuth(ab config.AuthBasic) (*basicAuth, error) {
 	if !ab.Enabled() {
-		return nil
+		return nil, nil
+	}
+	if strings.Contains(ab.UserFile, "$") {
+		v, err := vars.Compile(ab.UserFile, s.maps)
+		if err != nil {
+			return nil, fmt.Errorf("auth_basic_user_file: %w", err)
+		}
+		return &basicAuth{realm: ab.Realm, fileVar: v, dir: s.cfg.ConfPrefix}, nil
 	}
 	if s.userFiles == nil {
 		s.userFiles = map[string]*userFile{}
@@ -45,7 +60,21 @@ func (s *site) basicAuth(ab config.AuthBasic) *basicAuth {
 		f = &userFile{path: ab.UserFile}
 		s.userFiles[ab.UserFile] = f
 	}
-	return &basicAuth{realm: ab.Realm, file: f}
+	return &basicAuth{realm: ab.Realm, file: f}, nil
+}
+
+// userFile is the request's user file: the level's, or the one its name
+// with variables gives (ngx_http_complex_value with conf_prefix: a
+// relative name is the conf prefix's), read afresh.
+func (ab *basicAuth) userFile(x *exchange) *userFile {
+	if ab.fileVar == nil {
+		return ab.file
+	}
+	name := string(ab.fileVar.Append(nil, x))
+	if !filepath.IsAbs(name) {
+		name = ab.dir + "/" + name // nginx's ngx_get_full_name: joined as is
+	}
+	return &userFile{path: name}
 }
 
 // Results of an access-phase check: ok lets the request on, declined means
@@ -68,7 +97,8 @@ func (x *exchange) authBasic(ab *basicAuth) (code int, realm string) {
 		x.logf(errorlog.Info, "no user/password was provided for basic authentication", 0, "")
 		return fasthttp.StatusUnauthorized, ab.realm
 	}
-	users, err := ab.file.users()
+	file := ab.userFile(x)
+	users, err := file.users()
 	if err != nil {
 		var fe *userFileError
 		errors.As(err, &fe)
@@ -76,19 +106,19 @@ func (x *exchange) authBasic(ab *basicAuth) (code int, realm string) {
 		if fe.errno == syscall.ENOENT {
 			lv, code = errorlog.Error, fasthttp.StatusForbidden
 		}
-		x.logf(lv, fe.op+`() "`+ab.file.path+`" failed`, uintptr(fe.errno), "")
+		x.logf(lv, fe.op+`() "`+file.path+`" failed`, uintptr(fe.errno), "")
 		return code, ""
 	}
 	hash, found := users[string(user)]
 	if !found {
-		x.logf(errorlog.Error, `user "`+string(user)+`" was not found in "`+ab.file.path+`"`, 0, "")
+		x.logf(errorlog.Error, `user "`+string(user)+`" was not found in "`+file.path+`"`, 0, "")
 		return fasthttp.StatusUnauthorized, ab.realm
 	}
 	switch checkPassword(hash, pass) {
 	case passwordOK:
 		return accessOK, ""
 	case passwordUnsupported:
-		x.logf(errorlog.Crit, `crypt() failed: spillway cannot check the password hash of user "`+string(user)+`" in "`+ab.file.path+`" (DES, yescrypt and other crypt(3) schemes than MD5, SHA-256, SHA-512 and bcrypt)`, 0, "")
+		x.logf(errorlog.Crit, `crypt() failed: spillway cannot check the password hash of user "`+string(user)+`" in "`+file.path+`" (DES, yescrypt and other crypt(3) schemes than MD5, SHA-256, SHA-512 and bcrypt)`, 0, "")
 		return fasthttp.StatusInternalServerError, ""
 	}
 	x.logf(errorlog.Error, `user "`+string(user)+`": password mismatch`, 0, "")

@@ -46,6 +46,9 @@ http:
         - path: /denied/
           proxy_pass: http://app
           access: [deny all]
+        - path: "~ ^/var/(?<f>[a-z.]+)/"
+          proxy_pass: http://app
+          auth_basic_user_file: "{DIR}/$f"
 `
 
 func basic(userpass string) string {
@@ -61,7 +64,8 @@ func basic(userpass string) string {
 // upstream only for a good password; 403 and nginx's open() line when the
 // file is missing, 500 and its pread() line when it is a directory;
 // "auth_basic off" turns it off; allow/deny runs first; a request no
-// location matches is asked too.
+// location matches is asked too; a file named with variables is the one
+// the request names.
 func TestAuthBasicLikeNginx(t *testing.T) {
 	u := upstream(t, upstreamsim.OK())
 	dir := t.TempDir()
@@ -99,6 +103,10 @@ func TestAuthBasicLikeNginx(t *testing.T) {
 		tc{"/nofile/x", "", 401, `[info] 4242#4242: *N no user/password was provided for basic authentication`},
 		tc{"/dir/x", basic("plain:s3cret"), 500, `[crit] 4242#4242: *N pread() "` + dir + `" failed (21: Is a directory)`},
 		tc{"/denied/x", basic("plain:s3cret"), 403, `[error] 4242#4242: *N access forbidden by rule`},
+		// a file named with variables is the request's
+		tc{"/var/htpasswd/x", basic("plain:s3cret"), 200, ""},
+		tc{"/var/htpasswd/x", basic("ghost:s3cret"), 401, `[error] 4242#4242: *N user "ghost" was not found in "` + file + `"`},
+		tc{"/var/nx/x", basic("plain:s3cret"), 403, `[error] 4242#4242: *N open() "` + dir + `/nx" failed (2: No such file or directory)`},
 	)
 	var want []string
 	conn := 0
@@ -136,8 +144,8 @@ func TestAuthBasicLikeNginx(t *testing.T) {
 				`, client: 127.0.0.1, server: localhost, request: "GET `+c.path+` HTTP/1.1", host: "localhost"`)
 		}
 	}
-	if n := u.Total(); n != 15 {
-		t.Errorf("the upstream got %d requests, want the 15 authorised ones", n)
+	if n := u.Total(); n != 16 {
+		t.Errorf("the upstream got %d requests, want the 16 authorised ones", n)
 	}
 	got := strings.Split(strings.TrimSpace(r.log()), "\n")
 	for i := range got {

@@ -71,9 +71,14 @@ type exchange struct {
 	uriChanges   int
 	rewriteBroke bool
 	internal     bool // nginx's r->internal: a rewrite or an internal redirect changed $uri
+	stickyProxy  bool // an if block's proxy_pass is the content handler whatever block matched after (noUpstream)
 	caps         struct {
 		src string
 		loc []int
+		// srvSrc, srv: the regex server_name's match, the captures a
+		// location search starts from (rewrite.go)
+		srvSrc string
+		srv    []int
 	}
 	uninit func(string) // x.uninitialized, made once
 
@@ -117,6 +122,7 @@ type exchange struct {
 	// answers its parent, never the client.
 	parent   *exchange
 	authVars [][]byte // auth_request_set's and set's values by slot (vars.Request.Set)
+	mapCache [][]byte // the maps' values once evaluated (vars.Request.MapCache)
 	authBuf  []byte   // their bytes
 	// subDone: a subrequest ran. nginx's connection log then says "while
 	// sending to client" (the subrequest's last action) on the request's
@@ -149,6 +155,7 @@ func (x *exchange) reset() {
 		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0], bal: upstream.Balance{Key: x.bal.Key[:0]},
 		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
 		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit, bodyFunc: x.bodyFunc,
+		mapCache: x.mapCache[:0],
 	}
 }
 
@@ -179,6 +186,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.parseURI(vhosts[0])
 	x.loc = x.vh.match(x.path)
 	x.beginVars()
+	x.serverNameCaptures(client.RouteHost(h.RequestURI(), x.host))
 }
 
 // bstr views b as a string without copying. The exchange owns b and does not

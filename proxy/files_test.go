@@ -78,6 +78,9 @@ http:
         - {path: /private/, access: deny all, proxy_pass: http://app}
         - {path: /hidden/, try_files: $uri /inner/x}
         - {path: /inner/, internal: on, proxy_pass: http://app}
+        - {path: /vidx/, alias: {ROOT}/d/, index: [none.html, $arg_i.html]}
+        - {path: /vmiss/, alias: {ROOT}/nodir/, index: [$arg_i.html, other.html]}
+        - {path: /vabs/, index: /$arg_to}
 `
 
 func TestStaticFiles(t *testing.T) {
@@ -128,6 +131,13 @@ func TestStaticFiles(t *testing.T) {
 			errLogPart: "access forbidden by rule, client: 127.0.0.1"},
 		{name: "internal redirect reaches an internal location", req: "GET /hidden/none", status: 200},
 		{name: "internal location from a client", req: "GET /inner/x", status: 404},
+		// index with variables, evaluated per request (nginx-tests' index.t)
+		{name: "index with a variable", req: "GET /vidx/?i=index", status: 200, body: "index of d\n"},
+		{name: "index with a variable, no such file", req: "GET /vidx/?i=zz", status: 403,
+			errLogPart: `directory index of "` + root + `/d/" is forbidden`},
+		{name: "index with a variable, no directory: the first name is logged", req: "GET /vmiss/?i=foo", status: 404,
+			errLogPart: `"` + root + `/nodir/foo.html" is not found (2: No such file or directory)`},
+		{name: "index with a variable, a URI", req: "GET /vabs/?to=a.html", status: 200, body: "<p>a</p>\n"},
 		{name: "etag off", req: "GET /noetag/f.txt", status: 200, hdr: map[string]string{"ETag": ""}},
 		{name: "304 If-Modified-Since", req: "GET /a.html\r\nIf-Modified-Since: " + lm, status: 304,
 			hdr: map[string]string{"ETag": etag, "Last-Modified": lm, "Content-Type": "", "Accept-Ranges": ""}},

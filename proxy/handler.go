@@ -97,6 +97,9 @@ func (x *exchange) process() (streaming bool) {
 	if !x.accessPhase() { // allow/deny, auth_basic, limit_req, limit_conn: nginx's 403/401/503 (access.go)
 		return false
 	}
+	if x.noUpstream() { // an earlier if block's proxy_pass, with none here (rewrite.go)
+		return false
+	}
 	if x.loc != nil && x.loc.conf.StubStatus {
 		x.stubStatus()
 		return false

@@ -54,7 +54,7 @@ type op struct {
 	set  *compiledSet
 	cond *compiledCond
 	body []op      // if
-	loc  *location // if in location with directives of its own; nil: none
+	loc  *location // if in location: the block's own location; nil in a server
 }
 
 // compiledRewrite is a config.Rewrite with its replacement compiled: the
@@ -204,6 +204,7 @@ func (x *exchange) rewritePhases() bool {
 			}
 		}
 		named = false
+		x.limitExcept()
 		x.errPage.located = true                   // from here on an error is answered with the location's error_page (errorpage.go)
 		if x.loc != nil && x.runScript(x.loc.rw) { // the location's, before access control
 			return true
@@ -248,6 +249,13 @@ func (x *exchange) runOps(sc *rewritePhase, ops []op) scriptEnd {
 				continue
 			}
 			if o.loc != nil {
+				if x.loc != nil && x.loc.proxies() && !o.loc.proxies() && !o.loc.conf.StubStatus {
+					// nginx's content handler stays the proxy_pass of the
+					// block matched before (ngx_http_update_location_config
+					// keeps it when the new one has none), run with a
+					// configuration that has no upstream (noUpstream).
+					x.stickyProxy = true
+				}
 				x.setLocation(o.loc)
 			}
 			if end := x.runOps(sc, o.body); end != scriptOn {
@@ -428,6 +436,31 @@ func (x *exchange) setLocation(loc *location) {
 	}
 }
 
+// noUpstream answers the request whose content handler is a proxy_pass
+// left by an if block that matched before the one whose location has none
+// ("location / { if ($a) { proxy_pass ...; } if ($b) { } }"): nginx's
+// proxy handler finds no upstream, logs an alert and answers 500. It
+// reports whether it answered.
+func (x *exchange) noUpstream() bool {
+	if !x.stickyProxy || x.loc == nil || x.loc.proxies() {
+		return false
+	}
+	x.logf(errorlog.Alert, "no upstream configuration", 0, "")
+	x.page(fasthttp.StatusInternalServerError)
+	return true
+}
+
+// limitExcept switches the request to its location's limit_except block
+// when the block does not list the method, as ngx_http_update_location_config
+// does once the location is found: from then on the block's access rules,
+// auth_basic and content apply, and the location's rewrite directives do
+// not run (config.LimitExcept).
+func (x *exchange) limitExcept() {
+	if x.loc != nil && x.loc.lmt != nil && !x.loc.conf.LimitExcept.Allows(x.ctx.Request.Header.Method()) {
+		x.setLocation(x.loc.lmt)
+	}
+}
+
 // findLocation is nginx's find-config phase: the location for $uri, whose
 // regex (if it is one) sets $1..$9.
 func (x *exchange) findLocation() {
@@ -435,11 +468,11 @@ func (x *exchange) findLocation() {
 	if x.redirected { // begin found the location for the request's own $uri
 		x.setLocation(x.vh.match(x.path))
 	}
-	x.caps.src, x.caps.loc = "", nil
+	x.caps.src, x.caps.loc = x.caps.srvSrc, x.caps.srv // a regex server_name's $1..$9, if one chose the server
 	if x.loc != nil {
 		x.outerCaptures(x.loc.parent)
 	}
-	if x.loc != nil && x.loc.conf.Regex != nil && (x.loc.rw != nil || x.loc.named || x.loc.pass != nil) { // only a script, named captures or a proxy_pass with variables read them
+	if x.loc != nil && x.loc.conf.Regex != nil && (x.loc.rw != nil || x.loc.named || x.loc.pass != nil || x.loc.lmt != nil) { // only a script, named captures or a proxy_pass with variables read them (limit_except's too)
 		x.caps.src = string(x.path)
 		x.caps.loc = config.FindSubmatchIndexPCRE(x.loc.conf.Regex, x.path)
 		x.setCaptures(x.loc.conf.Regex, x.caps.loc)
@@ -459,6 +492,20 @@ func (x *exchange) outerCaptures(l *location) {
 		x.caps.loc = config.FindSubmatchIndexPCRE(l.conf.Regex, x.path)
 		x.setCaptures(l.conf.Regex, x.caps.loc)
 	}
+}
+
+// serverNameCaptures runs the regex server_name that chose the request's
+// server, as ngx_http_find_virtual_server does: its named captures are
+// variables, its $1..$9 those of the request until another regex matches.
+func (x *exchange) serverNameCaptures(host []byte) {
+	x.caps.srvSrc, x.caps.srv = "", nil
+	re, src, m := x.vh.names.regexMatch(bytes.TrimSuffix(hostOnly(host), []byte(".")))
+	if re == nil {
+		return
+	}
+	x.caps.srvSrc, x.caps.srv = src, m
+	x.caps.src, x.caps.loc = src, m
+	x.setCaptures(re, m)
 }
 
 // setCaptures sets the variables of re's named captures from its match m

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -56,7 +57,7 @@ type vhost struct {
 	conns  []connLimit   // the server's limit_conn, likewise
 	rw     *rewritePhase // the server's rewrite, set, if, break, return (rewrite.go)
 	name   string        // first server_name: what nginx logs as "server:"
-	names  []string
+	names  serverNames   // server_name by kind, for vhostFor
 
 	headers *respHeaders         // the server's add_header, expires (headers.go)
 	named   map[string]*location // "@name" locations, by name (try_files)
@@ -112,6 +113,10 @@ type location struct {
 	resolver *resolver.Resolver
 	passURI  []byte
 	elog     *levelLog // error_log; nil: the main one (levellog.go)
+
+	// lmt is the limit_except block's location: the request's location
+	// for a method the block does not list (limitExcept); nil without one.
+	lmt *location
 }
 
 // proxies reports whether the location passes requests to an upstream:
@@ -165,10 +170,15 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		return nil, err
 	}
 	for si, sc := range cfg.Servers {
-		vh := &vhost{conf: sc, names: sc.ServerName, auth: s.basicAuth(sc.AuthBasic), limits: s.reqLimits(sc.LimitReq),
-			conns: s.connLimits(sc.LimitConn), elog: s.levelLog(sc.ErrorLogs)}
+		vh := &vhost{conf: sc, limits: s.reqLimits(sc.LimitReq), conns: s.connLimits(sc.LimitConn), elog: s.levelLog(sc.ErrorLogs)}
+		if vh.auth, err = s.basicAuth(sc.AuthBasic); err != nil {
+			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
+		}
+		if vh.names, err = newServerNames(sc.ServerName); err != nil {
+			return nil, fmt.Errorf("http.servers[%d]: %w", si, err)
+		}
 		if len(sc.ServerName) > 0 {
-			vh.name = sc.ServerName[0]
+			vh.name = strings.TrimPrefix(sc.ServerName[0], ".") // nginx's $server_name of ".example.com"
 		}
 		if vh.headers, err = compileHeaders(sc.Headers, s.maps); err != nil {
 			return nil, err
@@ -227,6 +237,10 @@ func (s *site) buildTree(vh *vhost, parent *location, lcs []*config.Location, ke
 		}
 		loc.parent = parent
 		*built = append(*built, builtLocation{loc, lkey})
+		if loc.lmt != nil {
+			loc.lmt.parent = parent // its captures are the location's (rewrite.go)
+			*built = append(*built, builtLocation{loc.lmt, lkey + ".limit_except"})
+		}
 		if len(lc.Locations) > 0 {
 			nested, err := s.buildTree(vh, loc, lc.Locations, lkey, now, prev, built)
 			if err != nil {
@@ -254,9 +268,12 @@ func (s *site) buildTree(vh *vhost, parent *location, lcs []*config.Location, ke
 }
 
 func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *site) (*location, error) {
-	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, named: len(config.CaptureNames(nil, lc.Regex)) > 0, auth: s.basicAuth(lc.AuthBasic), limits: s.reqLimits(lc.LimitReq),
+	loc := &location{conf: lc, scheme: lc.ProxyPass.Scheme, named: len(config.CaptureNames(nil, lc.Regex)) > 0, limits: s.reqLimits(lc.LimitReq),
 		conns: s.connLimits(lc.LimitConn), elog: s.levelLog(lc.ErrorLogs)}
 	var err error
+	if loc.auth, err = s.basicAuth(lc.AuthBasic); err != nil {
+		return nil, err
+	}
 	if loc.files, err = static.New(lc, s.maps); err != nil {
 		return nil, err
 	}
@@ -341,6 +358,11 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 			loc.tls = loc.group.TLSForH2(&lc.ProxySSL)
 		}
 	}
+	if lc.LimitExcept != nil {
+		if loc.lmt, err = s.buildLocation(lc.LimitExcept.Location, now, prev); err != nil {
+			return nil, fmt.Errorf("limit_except: %w", err)
+		}
+	}
 	return loc, nil
 }
 
@@ -375,25 +397,132 @@ func (s *site) group(name string) *upstream.Group {
 }
 
 // vhostFor picks the server block for a Host header among those listening
-// on one address: an exact server_name, then a leading wildcard, else the
-// first server (nginx's default server).
+// on one address as nginx does (ngx_http_find_virtual_server): an exact
+// server_name ("" for a request without Host), else the longest name with
+// a leading wildcard ("*.example.com", ".example.com"), else the longest
+// with a trailing one ("www.example.*"), else the first regex that matches
+// in the order of the file; else the first server (nginx's default
+// server). Names compare without regard to case.
 func vhostFor(vhosts []*vhost, host []byte) *vhost {
-	if len(vhosts) == 1 || len(host) == 0 {
+	if len(vhosts) == 1 {
 		return vhosts[0]
 	}
-	h := hostOnly(host)
+	h := bytes.TrimSuffix(hostOnly(host), []byte(".")) // nginx drops a trailing dot
 	for _, vh := range vhosts {
-		for _, n := range vh.names {
-			if strings.EqualFold(n, string(h)) {
-				return vh
-			}
-			if strings.HasPrefix(n, "*.") && len(h) > len(n)-1 &&
-				strings.EqualFold(n[1:], string(h[len(h)-len(n)+1:])) {
+		if slices.ContainsFunc(vh.names.exact, func(n string) bool { return strings.EqualFold(n, string(h)) }) {
+			return vh
+		}
+	}
+	var best *vhost
+	longest := 0
+	for _, vh := range vhosts {
+		if n := vh.names.headMatch(h); n > longest {
+			best, longest = vh, n
+		}
+	}
+	if best != nil {
+		return best
+	}
+	for _, vh := range vhosts {
+		if n := vh.names.tailMatch(h); n > longest {
+			best, longest = vh, n
+		}
+	}
+	if best != nil {
+		return best
+	}
+	var lower string
+	for _, vh := range vhosts {
+		if len(vh.names.regex) == 0 {
+			continue
+		}
+		if lower == "" {
+			lower = strings.ToLower(string(h))
+		}
+		for _, re := range vh.names.regex {
+			if re.MatchString(lower) {
 				return vh
 			}
 		}
 	}
 	return vhosts[0]
+}
+
+// serverNames is a server's server_name by kind, as nginx hashes them.
+type serverNames struct {
+	exact []string         // lower case; "" is a request without Host (a server without server_name has it)
+	head  []string         // "*.example.com" as ".example.com"; ".example.com" also matches example.com
+	dot   []bool           // head[i] was written ".example.com"
+	tail  []string         // "www.example.*" as "www.example."
+	regex []*regexp.Regexp // "~..." in order
+}
+
+func newServerNames(names []string) (serverNames, error) {
+	var sn serverNames
+	if len(names) == 0 {
+		names = []string{""} // nginx's default server_name ""
+	}
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "~"):
+			re, err := config.ServerNameRegex(n[1:])
+			if err != nil {
+				return sn, fmt.Errorf("server_name %q: %w", n, err)
+			}
+			sn.regex = append(sn.regex, re)
+		case strings.HasPrefix(n, "*."):
+			sn.head, sn.dot = append(sn.head, n[1:]), append(sn.dot, false)
+		case strings.HasPrefix(n, "."):
+			sn.head, sn.dot = append(sn.head, n), append(sn.dot, true)
+		case strings.HasSuffix(n, ".*"):
+			sn.tail = append(sn.tail, n[:len(n)-1])
+		default:
+			sn.exact = append(sn.exact, n)
+		}
+	}
+	return sn, nil
+}
+
+// headMatch is the length of the longest leading-wildcard name that
+// matches h, 0 for none.
+func (sn *serverNames) headMatch(h []byte) int {
+	best := 0
+	for i, n := range sn.head {
+		ok := len(h) > len(n) && strings.EqualFold(n, string(h[len(h)-len(n):])) ||
+			sn.dot[i] && strings.EqualFold(n[1:], string(h))
+		if ok && len(n) > best {
+			best = len(n)
+		}
+	}
+	return best
+}
+
+// tailMatch is headMatch for the trailing-wildcard names.
+func (sn *serverNames) tailMatch(h []byte) int {
+	best := 0
+	for _, n := range sn.tail {
+		if len(h) > len(n) && strings.EqualFold(n, string(h[:len(n)])) && len(n) > best {
+			best = len(n)
+		}
+	}
+	return best
+}
+
+// regexMatch is the first regex name that h matches (lower-cased, as
+// nginx matches it) and its match, when no other name of the server does:
+// the server was then chosen by it, and its captures are variables.
+func (sn *serverNames) regexMatch(h []byte) (*regexp.Regexp, string, []int) {
+	if len(sn.regex) == 0 || sn.headMatch(h) > 0 || sn.tailMatch(h) > 0 ||
+		slices.ContainsFunc(sn.exact, func(n string) bool { return strings.EqualFold(n, string(h)) }) {
+		return nil, "", nil
+	}
+	lower := strings.ToLower(string(h))
+	for _, re := range sn.regex {
+		if m := re.FindStringSubmatchIndex(lower); m != nil {
+			return re, lower, m
+		}
+	}
+	return nil, "", nil
 }
 
 // hostOnly strips the port from a Host header value.

@@ -44,6 +44,14 @@ func (x *exchange) beginVars() {
 		}
 		v.req.Uninit = x.uninit
 	}
+	if n := x.site.maps.Len(); n > 0 { // the maps' values the request keeps (vars.Request.MapCache)
+		if cap(x.mapCache) < n {
+			x.mapCache = make([][]byte, n)
+		}
+		x.mapCache = x.mapCache[:n]
+		clear(x.mapCache)
+		v.req.MapCache = x.mapCache
+	}
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host

@@ -87,6 +87,7 @@ func (s *source) load(warn io.Writer) (*config.Config, error) {
 	if paths.Prefix == "" {
 		paths.Prefix = nginxconf.ConfDir(path)
 	}
+	paths.ConfPrefix = nginxconf.ConfDir(path) // a file named with variables is read from there, as nginx
 	cfg, err := config.LoadBytesPaths(path+" (converted)", res.YAML, paths)
 	if err != nil {
 		return nil, err

@@ -149,9 +149,12 @@ func (d *accessDirectives) satisfyAny() bool { return bool(d.Satisfy.or(false)) 
 // AuthBasic is auth_basic and auth_basic_user_file in effect at a level
 // (ngx_http_auth_basic_module); each is inherited on its own.
 type AuthBasic struct {
-	Realm    string // as written; "off" turns an inherited auth_basic off
-	UserFile string // the htpasswd file, read again whenever it changes
-	set      bool   // auth_basic is set at this level or above
+	Realm string // as written; "off" turns an inherited auth_basic off
+	// UserFile is the htpasswd file, read again whenever it changes; with
+	// variables, the file is the request's (read on every request, as
+	// nginx does), from Config.ConfPrefix when the name is relative.
+	UserFile string
+	set      bool // auth_basic is set at this level or above
 }
 
 // Enabled is nginx's test: both directives in effect and the realm not
@@ -186,6 +189,9 @@ func (d *accessDirectives) authBasic() AuthBasic {
 func (d *accessDirectives) check(p *problems) {
 	if d.AuthBasicUserFile.set() && strings.TrimSpace(d.AuthBasicUserFile.v) == "" {
 		p.add(d.AuthBasicUserFile.at(), `"auth_basic_user_file" must not be empty`)
+	}
+	if d.AuthBasicUserFile.set() && strings.Contains(d.AuthBasicUserFile.v, "$") {
+		p.checkVariables(d.AuthBasicUserFile.at(), "auth_basic_user_file", d.AuthBasicUserFile.v)
 	}
 	d.authRequestDirectives.check(p)
 }

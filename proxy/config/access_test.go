@@ -7,12 +7,12 @@ import (
 )
 
 // Access control spillway does not enforce has no key, and allow/deny are
-// written as access: nginx's names (allow, deny, auth_jwt, limit_except...)
+// written as access: nginx's names (allow, deny, auth_jwt...)
 // are refused like any unknown key, at every level, never silently
 // accepted.
 func TestAccessControlKeysAreRefused(t *testing.T) {
 	for _, kv := range []string{
-		"allow: 10.0.0.0/8", "deny: all", "auth_jwt: closed", "limit_except: GET",
+		"allow: 10.0.0.0/8", "deny: all", "auth_jwt: closed",
 		"valid_referers: none", "secure_link: $arg_md5",
 	} {
 		key, _, _ := strings.Cut(kv, ":")

@@ -20,6 +20,10 @@ import (
 // Config is the resolved, validated content of one proxy.yaml.
 type Config struct {
 	Source string // the file it was loaded from
+	// ConfPrefix is the absolute directory a file named with variables is
+	// read from when it evaluates to a relative name (nginx's conf prefix:
+	// Paths.ConfPrefix, else the file's directory).
+	ConfPrefix string
 	// Prefix is the absolute directory relative paths were resolved
 	// against (nginx's -p; by default the file's directory). Every path
 	// below is absolute, or "stderr".
@@ -196,8 +200,11 @@ type UpstreamServer struct {
 
 // Server is one http.servers[] entry (nginx's server block), resolved.
 type Server struct {
-	Listen     []string // host:port
-	ServerName []string // first one is logged as "server:"; may be empty
+	Listen []string // host:port
+	// ServerName: the first one is logged as "server:" and is
+	// $server_name; may be empty. Lower case, but a regex ("~..."), which
+	// is as written; "" is the name of requests without Host.
+	ServerName []string
 
 	ListenSSL []string  // the Listen addresses written with "ssl" ("127.0.0.1:8443 ssl")
 	TLS       ServerTLS // ssl_certificate, ssl_protocols, ... (tls.go)
@@ -419,6 +426,10 @@ type Location struct {
 
 	// AuthRequest is auth_request and auth_request_set (authrequest.go).
 	AuthRequest AuthRequest
+
+	// LimitExcept is limit_except: the methods it does not list are served
+	// with its Location (limitexcept.go); nil without one.
+	LimitExcept *LimitExcept
 
 	// Locations are the nested locations, in file order: nginx searches
 	// them once this location matched (its exact and prefix ones, then

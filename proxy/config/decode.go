@@ -46,6 +46,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = statusRangesFrom(in)
 	case *words:
 		*p, err = wordsFrom(in)
+	case *serverNames:
+		*p, err = serverNamesFrom(in) // servername.go
 	case *listenAddrs:
 		*p, err = listenFrom(in)
 	case *paths:

@@ -39,6 +39,10 @@ type Paths struct {
 	// ErrorLog is the error log when the file sets none (nginx's -e);
 	// "" means logs/error.log under the prefix.
 	ErrorLog string
+	// ConfPrefix is nginx's conf prefix (the main file's directory): where
+	// a file named with variables that evaluates to a relative name is
+	// read (auth_basic_user_file $file). "" means the file's directory.
+	ConfPrefix string
 }
 
 // LoadPaths is Load with the prefix and default error log of paths.
@@ -125,6 +129,13 @@ func LoadBytesPaths(name string, data []byte, paths Paths) (*Config, error) {
 		return nil, &Error{File: name, Msg: fmt.Sprintf("prefix %q: %v", prefix, err), Err: err}
 	}
 	c.absolutePaths(abs)
+	confPrefix := paths.ConfPrefix
+	if confPrefix == "" {
+		confPrefix = filepath.Dir(name)
+	}
+	if c.ConfPrefix, err = filepath.Abs(confPrefix); err != nil {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("conf prefix %q: %v", confPrefix, err), Err: err}
+	}
 	c.Source = name
 	return c, nil
 }

@@ -96,7 +96,7 @@ type rawHTTP struct {
 // rawServer is one http.servers[] entry (nginx's server block).
 type rawServer struct {
 	Listen     *opt[listenAddrs] `mapstructure:"listen"`
-	ServerName *opt[words]       `mapstructure:"server_name"`
+	ServerName *opt[serverNames] `mapstructure:"server_name"`
 	Locations  []rawLocation     `mapstructure:"locations"`
 	Return     *opt[Return]      `mapstructure:"return"`  // rewrite.go
 	Rewrite    *opt[[]Stmt]      `mapstructure:"rewrite"` // rewrite.go: the rewrite module's directives in order
@@ -130,6 +130,11 @@ type rawLocation struct {
 	// ifBlock: this is an if block's own location ("if in location"),
 	// whose enclosing location's script answers when nothing here does.
 	ifBlock bool
+	// LimitExcept is the limit_except block (limitexcept.go).
+	LimitExcept *rawLimitExcept `mapstructure:"limit_except"`
+	// lmtBlock: this is a limit_except block's own location, whose
+	// methods may have no content when it denies them all.
+	lmtBlock bool
 
 	fastcgiLocationDirectives `mapstructure:",squash"` // fastcgi_split_path_info (fastcgi.go)
 	staticLocationDirectives  `mapstructure:",squash"` // alias, try_files (static.go)
@@ -392,6 +397,7 @@ func contexts() []context {
 		{"http", reflect.TypeFor[rawHTTP]()},
 		{"server", reflect.TypeFor[rawServer]()},
 		{"location", reflect.TypeFor[rawLocation]()},
+		{"limit_except", reflect.TypeFor[rawLimitExcept]()},
 		{"upstream", reflect.TypeFor[rawUpstream]()},
 		{"upstream server", reflect.TypeFor[rawUpstreamServer]()},
 		{"health_check", reflect.TypeFor[rawHealthCheck]()},

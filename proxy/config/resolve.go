@@ -195,6 +195,7 @@ func (c *Config) absolutePaths(prefix string) {
 				for i := range in.ErrorLogs {
 					abs(&in.ErrorLogs[i].Path)
 				}
+				abs(&in.Root)
 			}
 			abs(&l.Upstream.TempPath)
 			abs(&l.ClientBodyTempPath)
@@ -204,10 +205,15 @@ func (c *Config) absolutePaths(prefix string) {
 }
 
 // IfLocations are the Locations of l's if blocks that set location
-// directives (nginx's "if in location"), nested ones too, in file order.
+// directives (nginx's "if in location"), nested ones too, in file order,
+// then its limit_except block's: the locations a request can switch to
+// once l was found.
 func (l *Location) IfLocations() []*Location {
 	var out []*Location
 	forIfLocations(l.Script, func(in *Location) { out = append(out, in) })
+	if l.LimitExcept != nil {
+		out = append(out, l.LimitExcept.Location)
+	}
 	return out
 }
 
@@ -488,9 +494,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		Charset:                  s.charsetDirectives.resolve(),
 		RealIP:                   s.realIPDirectives.resolve(p),
 	}
-	for _, name := range s.ServerName.or(nil) {
-		srv.ServerName = append(srv.ServerName, strings.ToLower(name)) // nginx compares names lower-cased
-	}
+	srv.ServerName = resolveServerNames(s.ServerName.or(nil), s.ServerName.at(), p) // nginx compares names lower-cased, regexes aside (servername.go)
 	if !s.Listen.set() {
 		p.add(key, `server has no "listen": add listen: ["127.0.0.1:8080"]`)
 	}
@@ -610,7 +614,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	switch {
 	case loc.StubStatus && l.ProxyPass.set():
 		p.add(l.StubStatus.at(), `"stub_status" and "proxy_pass" cannot both be set in one location`)
-	case !loc.StubStatus && !l.ifBlock && !l.passesUpstream() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
+	case !loc.StubStatus && !l.ifBlock && !l.lmtBlock && !l.passesUpstream() && !l.accessDirectives.deniesAll() && !l.Internal.or(false) && !l.servesFiles() && len(loc.Script) == 0:
 		p.add(key, `location has no "proxy_pass"`)
 	}
 	l.checkPasses(p)
@@ -628,6 +632,7 @@ func resolveLocation(l *rawLocation, key string, upstreams map[string]bool, p *p
 	l.resolveStatic(loc, p)                                // root, alias, index, try_files (static.go)
 	l.resolveIfs(loc.Script, l.Rewrite.at(), upstreams, p) // "if in location" (rewrite.go)
 	loc.Locations = l.resolveNested(loc, key, upstreams, p)
+	loc.LimitExcept = l.resolveLimitExcept(key, upstreams, p) // limit_except (limitexcept.go)
 	return loc
 }
 

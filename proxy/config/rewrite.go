@@ -479,12 +479,12 @@ func setKeys(raw *rawLocation) []string {
 	return keys
 }
 
-// resolveIfs resolves the if blocks of a location's script that set
-// location directives: each becomes a Location of its own, the enclosing
-// location's directives inherited (ngx_http_rewrite_if: the block is a
-// location, merged like a nested one; proxy_pass and fastcgi_pass too)
-// but try_files, which nginx does not merge (measured: a request whose if
-// holds is served without it).
+// resolveIfs resolves the if blocks of a location's script: each becomes
+// a Location of its own, even with no directive but the rewrite module's,
+// the enclosing location's directives inherited (ngx_http_rewrite_if: the
+// block is a location, merged like a nested one; proxy_pass and
+// fastcgi_pass too) but try_files, which nginx does not merge (measured: a
+// request whose if holds is served without it, "if ($x) { }" too).
 func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]bool, p *problems) {
 	for i := range sc {
 		st := &sc[i]
@@ -498,12 +498,15 @@ func (l *rawLocation) resolveIfs(sc []Stmt, key string, upstreams map[string]boo
 		if in.raw != nil && len(in.raw.Locations) > 0 {
 			p.add(key, `"location" directive is not allowed here (an if block)`)
 		}
-		if raw := in.raw; len(setKeys(raw)) > 0 {
+		if in.raw != nil && in.raw.LimitExcept != nil {
+			p.add(key, `"limit_except" directive is not allowed here (an if block)`)
+		}
+		if raw := in.raw; raw != nil {
 			inherited := *raw
 			dst, src := reflect.ValueOf(&inherited).Elem(), reflect.ValueOf(l).Elem()
 			for _, f := range fieldsOf(dst.Type()) {
 				fv := dst.FieldByIndex(f.index)
-				if f.name != "rewrite" && f.name != "return" && f.name != "try_files" && fv.Kind() == reflect.Pointer && fv.IsNil() {
+				if f.name != "rewrite" && f.name != "return" && f.name != "try_files" && f.name != "limit_except" && fv.Kind() == reflect.Pointer && fv.IsNil() {
 					fv.Set(src.FieldByIndex(f.index))
 				}
 			}
@@ -541,8 +544,8 @@ func (h *rawHTTP) scriptVars(p *problems) []string {
 	return names
 }
 
-// captureNames collects the named captures of every map, location,
-// rewrite and if regex of the file (the variables nginx defines for them).
+// captureNames collects the named captures of every map, server_name,
+// location, rewrite and if regex of the file (the variables nginx defines for them).
 func (h *rawHTTP) captureNames() []string {
 	var names []string
 	var script func(sc []Stmt)
@@ -567,6 +570,12 @@ func (h *rawHTTP) captureNames() []string {
 	}
 	for i := range h.Servers {
 		s := &h.Servers[i]
+		for _, n := range s.ServerName.or(nil) {
+			if expr, ok := strings.CutPrefix(n, "~"); ok {
+				re, _ := ServerNameRegex(expr)
+				names = CaptureNames(names, re)
+			}
+		}
 		script(s.Rewrite.or(nil))
 		walkLocations(s.Locations, nil, func(l *rawLocation, _ *locationDirectives) {
 			if l.Path.set() {

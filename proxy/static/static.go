@@ -39,6 +39,9 @@ type Location struct {
 	// expands them ($uri, $fastcgi_script_name in Debian's
 	// snippets/fastcgi-php.conf, ...).
 	tryArgs []*vars.Value
+	// indexArgs are index's names with variables compiled (nil for a name
+	// without one), evaluated per request as ngx_http_index_handler does.
+	indexArgs []*vars.Value
 }
 
 // New compiles a location that serves files (maps are the site's map
@@ -66,6 +69,16 @@ func New(loc *config.Location, maps *vars.Maps) (*Location, error) {
 			return nil, fmt.Errorf("try_files %q: %w", a, err)
 		}
 		l.tryArgs = append(l.tryArgs, v)
+	}
+	for _, name := range loc.Static.Index {
+		var v *vars.Value
+		if strings.Contains(name, "$") {
+			var err error
+			if v, err = vars.Compile(name, maps); err != nil {
+				return nil, fmt.Errorf("index %q: %w", name, err)
+			}
+		}
+		l.indexArgs = append(l.indexArgs, v)
 	}
 	return l, nil
 }
@@ -131,7 +144,7 @@ func (l *Location) ResolveGzip(method, uri string, x vars.Exchange, gz Gzip) Res
 	if len(l.tryArgs) > 0 {
 		return l.tryFiles(method, uri, x, gz)
 	}
-	return l.content(method, uri, gz)
+	return l.content(method, uri, x, gz)
 }
 
 // path is $request_filename for uri: root + uri, or alias in place of the
@@ -156,12 +169,12 @@ func (l *Location) path(uri string) string {
 
 // content is the content phase: the index module for a URI ending in "/",
 // then the static module.
-func (l *Location) content(method, uri string, gz Gzip) Result {
+func (l *Location) content(method, uri string, x vars.Exchange, gz Gzip) Result {
 	if method != "GET" && method != "HEAD" && method != "POST" {
 		return Result{Kind: Status, Code: http.StatusMethodNotAllowed}
 	}
 	if strings.HasSuffix(uri, "/") {
-		return l.index(method, uri)
+		return l.index(method, uri, x)
 	}
 	r, served := l.gzipStatic(method, uri, gz)
 	if served {
@@ -265,10 +278,16 @@ func (l *Location) openFailed(name string, err error) Result {
 
 // index is ngx_http_index_handler: the first index file that exists is an
 // internal redirect; none, in a directory that exists, is the 403 of
-// "directory index ... is forbidden".
-func (l *Location) index(method, uri string) Result {
+// "directory index ... is forbidden". A name with variables is evaluated
+// for the request (x).
+func (l *Location) index(method, uri string, x vars.Exchange) Result {
 	dir := l.path(uri)
-	for _, name := range l.conf.Index {
+	first := "" // the name nginx tests the directory with (ngx_http_index_test_dir), and logs
+	for i := range l.conf.Index {
+		name := l.indexName(i, x)
+		if first == "" {
+			first = name
+		}
 		if strings.HasPrefix(name, "/") { // an absolute index is a URI, tried last by nginx
 			return Result{Kind: Internal, URI: name}
 		}
@@ -296,7 +315,7 @@ func (l *Location) index(method, uri string) Result {
 			r.Code = 403
 		}
 		if l.conf.LogNotFound || r.Code != 404 {
-			r.Logs = []Log{{"error", `"` + dir + l.conf.Index[len(l.conf.Index)-1] + `" is not found`, e}}
+			r.Logs = []Log{{"error", `"` + dir + first + `" is not found`, e}}
 		}
 		return r
 	}
@@ -306,6 +325,14 @@ func (l *Location) index(method, uri string) Result {
 		}
 	}
 	return Result{Kind: Status, Code: 403, Filename: dir, Logs: []Log{{"error", `directory index of "` + dir + `" is forbidden`, 0}}}
+}
+
+// indexName is index's i-th name, its variables evaluated.
+func (l *Location) indexName(i int, x vars.Exchange) string {
+	if i < len(l.indexArgs) && l.indexArgs[i] != nil && x != nil {
+		return string(l.indexArgs[i].Append(nil, x))
+	}
+	return l.conf.Index[i]
 }
 
 // tryFiles is ngx_http_core_try_files_phase: the first argument naming a
@@ -325,7 +352,7 @@ func (l *Location) tryFiles(method, uri string, x vars.Exchange, gz Gzip) Result
 		if l.conf.Handler {
 			return Result{Kind: Pass, URI: cand, Filename: name}
 		}
-		return l.content(method, cand, gz)
+		return l.content(method, cand, x, gz)
 	}
 	last := args[len(args)-1]
 	if strings.HasPrefix(last, "=") {

@@ -13,7 +13,7 @@ type MapDef struct {
 	Variable  string // the name it defines, without '$'
 	Default   string // the value when nothing matches ("" when not set)
 	Hostnames bool   // keys may be "*.example.com", ".example.com", "www.example.*"
-	Volatile  bool   // accepted; spillway never caches a map's value
+	Volatile  bool   // the value is evaluated at every read, not kept for the request (Request.MapCache)
 	Entries   []MapEntry
 }
 
@@ -46,6 +46,7 @@ type setSlot struct {
 
 type compiledMap struct {
 	source    *Value
+	volatile  bool
 	hostnames bool
 	exact     map[string]*Value // lower-case keys
 	head      []wildcard        // "*.example.com", ".example.com": longest suffix first
@@ -145,7 +146,7 @@ func CompileVars(defs []MapDef, sets, rewriteSets []string) (*Maps, error) {
 }
 
 func compileMap(d MapDef, m *Maps) (*compiledMap, *MapError) {
-	cm := &compiledMap{hostnames: d.Hostnames, exact: map[string]*Value{}}
+	cm := &compiledMap{hostnames: d.Hostnames, volatile: d.Volatile, exact: map[string]*Value{}}
 	var err error
 	if cm.source, err = Compile(d.Source, m); err != nil {
 		return nil, &MapError{Entry: -1, Msg: err.Error()}
@@ -254,6 +255,27 @@ func (m *Maps) Len() int {
 		return 0
 	}
 	return len(m.list)
+}
+
+// appendMap appends the value of the i-th map for x: the one the request
+// keeps (Request.MapCache) once it has evaluated it, unless the map is
+// volatile.
+func (m *Maps) appendMap(dst []byte, i int, x Exchange, depth int) []byte {
+	cm := m.list[i]
+	if cm.volatile {
+		return cm.append(dst, x, depth)
+	}
+	r := x.Request()
+	if r == nil || i >= len(r.MapCache) {
+		return cm.append(dst, x, depth)
+	}
+	if c := r.MapCache[i]; c != nil {
+		return append(dst, c...)
+	}
+	start := len(dst)
+	dst = cm.append(dst, x, depth)
+	r.MapCache[i] = append(make([]byte, 0, len(dst)-start), dst[start:]...) // not nil: evaluated, maybe to ""
+	return dst
 }
 
 // append appends the map's value for x: the source's value matched

@@ -89,6 +89,14 @@ type Request struct {
 	// (nginx's uninitialized_variable_warn), once while its slot exists.
 	Set    [][]byte
 	Uninit func(name string)
+	// MapCache keeps the value of each map (by its place in the
+	// configuration) once the request has evaluated it, as nginx caches a
+	// variable for the request: a later read, after a rewrite or an
+	// internal redirect changed its source, gets the same value; nil
+	// entries are not evaluated yet, a volatile map is never kept, and a
+	// nil MapCache keeps nothing. The owner sizes it (Maps.Len) and clears
+	// it per request.
+	MapCache [][]byte
 
 	id    [16]byte // $request_id once made
 	idSet bool
@@ -520,7 +528,7 @@ func (v *Value) append(dst []byte, x Exchange, esc Escape, caps *captures, depth
 		switch p.k {
 		case kMap:
 			if depth < maxDepth {
-				dst = v.maps.list[p.n].append(dst, x, depth+1)
+				dst = v.maps.appendMap(dst, p.n, x, depth+1)
 			}
 			found = len(dst) > start
 		case kCapture:

@@ -458,3 +458,38 @@ func TestRequestBody(t *testing.T) {
 		t.Errorf("an empty body: %q found=%v, want found and empty", got, fs)
 	}
 }
+
+// A map's value is kept for the request once evaluated (nginx caches the
+// variable: after an internal redirect changed its source the value is
+// the first one, nginx-tests' map_volatile.t), unless the map is volatile
+// or the request keeps no cache.
+func TestMapCache(t *testing.T) {
+	maps, err := CompileMaps([]MapDef{
+		{Source: "$uri", Variable: "cached", Entries: []MapEntry{{"/1/", "/1/redirect"}, {"/1/redirect", "uncached"}}},
+		{Source: "$uri", Variable: "fresh", Volatile: true, Entries: []MapEntry{{"/1/", "/1/redirect"}, {"/1/redirect", "uncached"}}},
+		{Source: "$uri", Variable: "empty"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := testExchange(t)
+	eval := func(v string) string { return string(mustCompile(t, v, maps).Append(nil, x)) }
+	x.req.URI = "/1/"
+	if got := eval("$cached $fresh"); got != "/1/redirect /1/redirect" {
+		t.Errorf("first: %q", got)
+	}
+	x.req.URI = "/1/redirect"
+	if got := eval("$cached $fresh"); got != "uncached uncached" {
+		t.Errorf("without a cache: %q", got)
+	}
+	x.req.MapCache = make([][]byte, maps.Len())
+	x.req.URI = "/1/"
+	_ = eval("$cached $fresh $empty")
+	x.req.URI = "/1/redirect"
+	if got := eval("$cached $fresh"); got != "/1/redirect uncached" {
+		t.Errorf("with a cache: %q, want the first value of the map that is not volatile", got)
+	}
+	if x.req.MapCache[2] == nil {
+		t.Error("an empty value is not kept")
+	}
+}

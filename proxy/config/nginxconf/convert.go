@@ -314,6 +314,8 @@ type level struct {
 	inIf        bool       // an if block's level (rewrite.go)
 	proxyTarget string
 	healthCheck *Directive
+	lmt         *level     // the limit_except block's level (limitexcept.go)
+	lmtAt       *Directive // its directive
 
 	// upstream
 	up *upstreamOut
@@ -636,6 +638,7 @@ func (c *conv) location(d *Directive, parent *level) (*yaml.Node, error) {
 		}
 	}
 	c.finish(lv)
+	c.checkLimitExcept(lv)
 	if lv.locations != nil && len(lv.locations.Content) > 0 {
 		lv.m.set("locations", lv.locations)
 	}

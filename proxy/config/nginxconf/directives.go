@@ -279,7 +279,7 @@ var unsupportedWhy = map[string]string{
 
 // refusedWhy lists the directives of nginx's modules that guard requests
 // (access, auth_basic, limit_req, limit_conn, referer,
-// secure_link, the core module's limit_except, satisfy and internal, the
+// secure_link, the core module's satisfy and internal, the
 // rewrite module's if and return, and the common
 // third-party guards: auth_jwt, Lua, njs, ModSecurity, naxsi...) and that
 // spillway does not enforce: each refuses the file, since dropping it would
@@ -294,7 +294,6 @@ var refusedWhy = map[string]refusal{
 	"auth_pam":                 {why: "no password would be asked", off: true},
 	"auth_ldap":                {why: "no password would be asked", off: true},
 	"auth_gss":                 {why: "no credentials would be asked", off: true},
-	"limit_except":             {why: "every method would be allowed to every client"},
 	"valid_referers":           {why: "requests with any Referer would be allowed"},
 	"secure_link":              {why: "links would not be checked"},
 	"secure_link_md5":          {why: "links would not be checked"},
@@ -325,12 +324,6 @@ type refusal struct {
 
 // refuse reports a guarding directive spillway does not enforce.
 func refuse(c *conv, lv *level, d *Directive, r refusal) error {
-	if d.Name == "limit_except" && d.IsBlock && len(d.Block) == 0 && len(d.Args) > 0 {
-		// An empty block has no access rule: nginx allows every method to
-		// every client, as spillway does without it (grpc.t writes one).
-		c.warn(d, Ignored, "ignored directive \"limit_except\" in %s: its block is empty, so it denies no method", lv.ctx)
-		return nil
-	}
 	if r.off && len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off") {
 		c.warn(d, Ignored, "ignored directive \"%s off\" in %s: spillway enforces no %s, so there is nothing to turn off", d.Name, lv.ctx, d.Name)
 		return nil
@@ -792,8 +785,54 @@ func listen(c *conv, lv *level, d *Directive) error {
 	if reuseport && !quic {
 		c.warn(d, Unsupported, "unsupported parameter \"reuseport\" of \"listen\" in server")
 	}
-	lv.listens = append(lv.listens, listenAddr{addr: addr, ssl: ssl, h2: h2, quic: quic, def: isDefault && !quic, proxyProtocol: pp && !quic, d: d})
+	addrs, err := portRange(d, addr)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		lv.listens = append(lv.listens, listenAddr{addr: a, ssl: ssl, h2: h2, quic: quic, def: isDefault && !quic, proxyProtocol: pp && !quic, d: d})
+	}
 	return nil
+}
+
+// portRange expands a listen address with a port range ("127.0.0.1:8000-8003",
+// "[::1]:8000-8003", "8000-8003") into one address per port, as nginx
+// listens on each, with nginx -t's errors; an address without one is
+// returned as it is.
+func portRange(d *Directive, addr string) ([]string, error) {
+	host, port := "", addr
+	switch {
+	case strings.HasPrefix(addr, "["):
+		if i := strings.Index(addr, "]:"); i >= 0 {
+			host, port = addr[:i+2], addr[i+2:]
+		}
+	case strings.Contains(addr, ":"):
+		i := strings.LastIndexByte(addr, ':')
+		host, port = addr[:i+1], addr[i+1:]
+	}
+	lo, hi, ok := strings.Cut(port, "-")
+	if !ok {
+		return []string{addr}, nil
+	}
+	num := func(s string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(s, "0123456789") != "" {
+			return 0
+		}
+		return n
+	}
+	from, to := num(lo), num(hi)
+	if from == 0 || to == 0 {
+		return nil, errAt(d, "invalid port in \"%s\" of the \"listen\" directive", addr)
+	}
+	if to < from {
+		return nil, errAt(d, "invalid port range in \"%s\" of the \"listen\" directive", addr)
+	}
+	out := make([]string, 0, to-from+1)
+	for p := from; p <= to; p++ {
+		out = append(out, host+strconv.Itoa(p))
+	}
+	return out, nil
 }
 
 func serverName(c *conv, lv *level, d *Directive) error {
@@ -803,15 +842,17 @@ func serverName(c *conv, lv *level, d *Directive) error {
 	for _, n := range d.Args {
 		switch {
 		case strings.HasPrefix(n, "~"):
-			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: regular expression names are not supported", n)
+			if _, err := config.ServerNameRegex(n[1:]); err != nil {
+				c.warn(d, Refused, "server name \"%s\" cannot be converted: its regex is not valid in Go's RE2 syntax (%v), so its requests would reach another server", n, err)
+				continue
+			}
+			lv.names = append(lv.names, n)
 		case strings.Contains(n, "$"):
 			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: variables are not supported", n)
-		case strings.HasSuffix(n, ".*"):
-			c.warn(d, Unsupported, "unsupported server name \"%s\" in server: only leading wildcards (*.example.com) are supported", n)
-		case strings.HasPrefix(n, "."):
-			// nginx: ".example.com" is example.com and *.example.com.
-			lv.names = append(lv.names, n[1:], "*"+n)
 		default:
+			// "*.example.com", "www.example.*", ".example.com" (both
+			// example.com and its subdomains) and "" (requests without
+			// Host) are spillway's too.
 			lv.names = append(lv.names, n)
 		}
 	}
@@ -1025,8 +1066,10 @@ func authBasic(c *conv, lv *level, d *Directive) error {
 }
 
 // authBasicUserFile is the htpasswd file, relative to the configuration's
-// directory as nginx reads it. A file named with variables cannot be known
-// in advance: the file is refused rather than let everyone in.
+// directory as nginx reads it. A file named with variables is the
+// request's: kept as written (spillway reads a relative result from the
+// conf prefix, as nginx), unless it names a variable spillway does not
+// know, which refuses the file rather than let everyone in.
 func authBasicUserFile(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 1 {
 		return invalidArgs(d)
@@ -1035,7 +1078,11 @@ func authBasicUserFile(c *conv, lv *level, d *Directive) error {
 		return err
 	}
 	if strings.Contains(d.Args[0], "$") {
-		c.warn(d, Refused, "\"auth_basic_user_file\" directive in %s is not enforced by spillway (a file named with variables: no password would be asked)", lv.ctx)
+		if name := c.unknownVariable(d.Args[0]); name != "" {
+			c.warn(d, Refused, "\"auth_basic_user_file\" directive in %s is not enforced by spillway (it does not know the variable \"%s\": no password would be asked)", lv.ctx, name)
+			return nil
+		}
+		lv.m.set(d.Name, str(d.Args[0]))
 		return nil
 	}
 	lv.m.set(d.Name, str(c.withConfPrefix(d.Args[0])))

@@ -190,6 +190,14 @@ func captureNames(ds []*Directive, into []string) []string {
 			if len(d.Args) > 0 {
 				re, _ = regexp.Compile(config.NamedGroupsRE2(d.Args[0]))
 			}
+		case "server_name":
+			for _, n := range d.Args {
+				if expr, ok := strings.CutPrefix(n, "~"); ok {
+					re, _ := config.ServerNameRegex(expr)
+					into = config.CaptureNames(into, re)
+				}
+			}
+			continue
 		case "if":
 			if cond, err := ifCondition(d); err == nil {
 				if pc, err := config.ParseCond(cond); err == nil {

@@ -141,8 +141,9 @@ func TestConvertIfSet(t *testing.T) {
 		t.Errorf("server script %q, want %q", got, want)
 	}
 	l := s.Locations[0]
-	want := "set $tag a b; if ($http_user_agent ~* ^(curl|Go )) {return 403}; if ($request_method = OPTIONS) +loc {return 204}; " +
-		"if (!-f $request_filename) +loc {break}; if ($arg_x) {set $tag x}"
+	// every if of a location is a location of its own, as in nginx
+	want := "set $tag a b; if ($http_user_agent ~* ^(curl|Go )) +loc {return 403}; if ($request_method = OPTIONS) +loc {return 204}; " +
+		"if (!-f $request_filename) +loc {break}; if ($arg_x) +loc {set $tag x}"
 	if got := scriptText(l.Script); got != want {
 		t.Errorf("location script\n%q, want\n%q\n%s", got, want, res.YAML)
 	}

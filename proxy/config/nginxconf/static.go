@@ -134,8 +134,8 @@ func index(c *conv, lv *level, d *Directive) error {
 		if a == "" {
 			return errAt(d, `index "" in "index" directive is invalid`)
 		}
-		if strings.Contains(a, "$") {
-			c.warn(d, Refused, "\"index\" directive in %s is not enforced by spillway (variables in index names are not expanded)", lv.ctx)
+		if name := c.unknownVariable(a); name != "" {
+			c.warn(d, Refused, "\"index\" directive in %s is not enforced by spillway (it does not know the variable \"%s\")", lv.ctx, name)
 			return nil
 		}
 	}

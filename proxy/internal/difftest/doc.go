@@ -175,6 +175,9 @@ func directives(s *Scenario) string {
 	if s.ServerReturn != "" {
 		out = append(out, "`server redirect.test { return "+s.ServerReturn+"; }`")
 	}
+	for _, ns := range s.NamedServers {
+		out = append(out, "`server { server_name "+strings.ReplaceAll(nginxNames(ns.Names), "|", `\|`)+"; return "+ns.Return+"; }`")
+	}
 	if len(s.ServerDirectives) > 0 {
 		out = append(out, "`server {"+docDirectives(s.ServerDirectives)+" }`")
 	}
@@ -199,7 +202,7 @@ func docDirectives(ds []Directive) string {
 	var one string
 	for _, d := range ds {
 		end := ";"
-		if d.Name == "if" {
+		if d.Name == "if" || d.Name == "limit_except" {
 			end = ""
 		}
 		one += " " + strings.TrimSuffix(d.Name+" "+strings.ReplaceAll(d.Value, "|", `\|`), " ") + end // "internal;" has no value

@@ -95,6 +95,10 @@ type Scenario struct {
 	// ServerRewrite is likewise that server's one rewrite (nginx's
 	// arguments), before its return if both are set.
 	ServerRewrite string
+	// NamedServers are more servers on the same address, after the
+	// scenario's own (localhost, the default server): server_name
+	// scenarios, whose requests choose one by their Host.
+	NamedServers []NamedServer
 	// ServerDirectives go into the scenario's own server (localhost),
 	// before its locations: the rewrite module's (rewrite, set, if,
 	// return), as in a location (yamlScript).
@@ -130,6 +134,26 @@ func (s *Scenario) accessFormat() string {
 type Location struct {
 	Path       string
 	Directives []Directive
+}
+
+// NamedServer is a server that answers every request with Return
+// (nginx's arguments), named by Names (server_name's arguments as they
+// are, "" for nginx's empty name).
+type NamedServer struct {
+	Names  []string
+	Return string
+}
+
+// nginxNames writes server_name's arguments: "" quoted.
+func nginxNames(ns []string) string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n
+		if n == "" {
+			out[i] = `""`
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // Server is one server of the upstream group.
@@ -267,7 +291,11 @@ http {
     scgi_temp_path %[1]s/scgi;
 `, dir, userLine(), s.accessFormat())
 	for _, d := range s.allDirectives() {
-		fmt.Fprintf(&b, "    %s %s;\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir))
+		end := ";"
+		if d.Name == "map" { // its value holds the block: `$uri $m { /a 1; volatile; }`
+			end = ""
+		}
+		fmt.Fprintf(&b, "    %s %s%s\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir), end)
 	}
 	b.WriteString("    upstream app {\n")
 	for i, sv := range s.Servers {
@@ -301,8 +329,11 @@ http {
             proxy_pass http://app%s;
         }
     }
-}
 `, listen, listenParams(s), nginxDirectives(s.ServerDirectives, dir, "        "), nginxLocations(s, dir), s.ProxyPassURI)
+	for _, ns := range s.NamedServers {
+		fmt.Fprintf(&b, "    server {\n        listen %s;\n        server_name %s;\n        return %s;\n    }\n", listen, nginxNames(ns.Names), ns.Return)
+	}
+	b.WriteString("}\n")
 	return b.String()
 }
 
@@ -336,7 +367,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	// client_body_buffer_size), whose warn line the scenarios compare;
 	// spillway's default keeps them in memory (README, differences).
 	b.WriteString("  client_body_memory_max: 0\n")
-	var headers, access, addHeaders, sets []string
+	var headers, access, addHeaders, sets, mapBlocks []string
 	lists := map[string][]string{}
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
@@ -361,6 +392,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 			headers = append(headers, fmt.Sprintf("%s: %s", name, yamlString(unquote(val))))
 			continue
 		}
+		if d.Name == "map" {
+			mapBlocks = append(mapBlocks, yamlMap(d.Value))
+			continue
+		}
 		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(unquote(d.Value)))
 	}
 	if len(headers) > 0 {
@@ -377,6 +412,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(sets) > 0 {
 		b.WriteString("  auth_request_set: [" + strings.Join(sets, ", ") + "]\n")
+	}
+	if len(mapBlocks) > 0 {
+		b.WriteString("  map: [" + strings.Join(mapBlocks, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -427,6 +465,16 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 			b.WriteString("      return: " + yamlString(returnYAML(s.ServerReturn)) + "\n")
 		}
 	}
+	for _, ns := range s.NamedServers {
+		names := make([]string, len(ns.Names))
+		for i, n := range ns.Names {
+			names[i] = strconv.Quote(n)
+		}
+		b.WriteString(`    - listen: ["` + listenHost + `:0"]
+      server_name: [` + strings.Join(names, ", ") + `]
+      access_log: {path: ` + dir + `/access.log, format: '` + s.accessFormat() + `'}
+      return: ` + yamlString(returnYAML(ns.Return)) + "\n")
+	}
 	return b.String(), nil
 }
 
@@ -447,12 +495,13 @@ func nginxLocationList(s *Scenario, locs []Location, dir, indent string) string 
 }
 
 // nginxDirectives writes directives one a line; an if's value holds its
-// condition and block: `($a = b) { return 403; }`.
+// condition and block: `($a = b) { return 403; }`, a limit_except's its
+// methods and block: `GET { deny all; }`.
 func nginxDirectives(ds []Directive, dir, indent string) string {
 	var b strings.Builder
 	for _, d := range ds {
 		end := ";"
-		if d.Name == "if" {
+		if d.Name == "if" || d.Name == "limit_except" {
 			end = ""
 		}
 		fmt.Fprintf(&b, "%s%s %s%s\n", indent, d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir), end)
@@ -527,6 +576,49 @@ func yamlScript(ds []Directive, dir string) (items, keys []string) {
 		keys = append(keys, "add_header: ["+strings.Join(addHeaders, ", ")+"]")
 	}
 	return items, keys
+}
+
+// yamlMap translates a map's value (`$uri $m { default x; volatile; /a 1; }`)
+// into proxy.yaml's map entry.
+func yamlMap(v string) string {
+	head, block, _ := strings.Cut(v, "{")
+	keys := []string{"map: " + strconv.Quote(strings.TrimSpace(head))}
+	var values []string
+	for _, st := range splitStatements(strings.TrimSuffix(strings.TrimSpace(block), "}")) {
+		k, val, _ := strings.Cut(st, " ")
+		switch k {
+		case "volatile", "hostnames":
+			keys = append(keys, k+": on")
+		case "default":
+			keys = append(keys, "default: "+strconv.Quote(unquote(strings.TrimSpace(val))))
+		default:
+			values = append(values, "["+strconv.Quote(k)+", "+strconv.Quote(unquote(strings.TrimSpace(val)))+"]")
+		}
+	}
+	if len(values) > 0 {
+		keys = append(keys, "values: ["+strings.Join(values, ", ")+"]")
+	}
+	return "{" + strings.Join(keys, ", ") + "}"
+}
+
+// yamlLimitExcept translates a limit_except's value (`GET POST { deny
+// all; }`) into proxy.yaml's mapping: methods, access, the other keys.
+func yamlLimitExcept(v, dir string) string {
+	methods, block, _ := strings.Cut(strings.ReplaceAll(v, "{DIR}", dir), "{")
+	keys := []string{"methods: " + strconv.Quote(strings.TrimSpace(methods))}
+	var access []string
+	for _, st := range splitStatements(strings.TrimSuffix(strings.TrimSpace(block), "}")) {
+		name, val, _ := strings.Cut(st, " ")
+		if name == "allow" || name == "deny" {
+			access = append(access, strconv.Quote(st))
+			continue
+		}
+		keys = append(keys, name+": "+strconv.Quote(unquote(val)))
+	}
+	if len(access) > 0 {
+		keys = append(keys, "access: ["+strings.Join(access, ", ")+"]")
+	}
+	return "{" + strings.Join(keys, ", ") + "}"
 }
 
 // splitStatements splits a block's text at the semicolons outside quotes.
@@ -621,6 +713,9 @@ func yamlLocationList(s *Scenario, locs []Location, dir string) string {
 				continue
 			case "access_log": // "path difftest [if=...]" or "off"
 				b.WriteString("          access_log: " + yamlAccessLog(s, strings.ReplaceAll(d.Value, "{DIR}", dir)) + "\n")
+				continue
+			case "limit_except":
+				b.WriteString("          limit_except: " + yamlLimitExcept(d.Value, dir) + "\n")
 				continue
 			}
 			v := strings.ReplaceAll(d.Value, "{DIR}", dir)

@@ -503,6 +503,10 @@ var Scenarios = []Scenario{
 			withAuth(get("/x"), "# comment:x"), withAuth(get("/x"), ":s3cret"), withAuth(get("/x"), "nocolon"),
 			withHeader(get("/x"), "Authorization: Bearer abc"), withHeader(get("/x"), "Authorization: Basic !!!!"),
 			withHeader(get("/x"), "Authorization: basic cGxhaW46czNjcmV0"))},
+	// auth_basic_user_file with variables: the request's file
+	{Area: "auth_basic", Name: "user-file-with-variables", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
+		Directives: dirs("auth_basic", "Restricted", "auth_basic_user_file", "{DIR}/$arg_f"),
+		Requests:   reqs(withAuth(get("/x?f=htpasswd"), "plain:s3cret"), get("/x?f=htpasswd"), withAuth(get("/x?f=nx"), "plain:s3cret"))},
 	{Area: "auth_basic", Name: "realm-with-spaces", Servers: []Server{srv(b.OK())}, Files: htpasswdFile,
 		Directives: dirs("auth_basic", `"Members only"`, "auth_basic_user_file", "{DIR}/htpasswd"), Requests: reqs(get("/x"))},
 	{Area: "auth_basic", Name: "missing-file", Servers: []Server{srv(b.OK())},

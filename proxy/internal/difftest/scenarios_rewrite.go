@@ -57,6 +57,16 @@ var rewriteRequests = reqs(get("/rw/a%20b%3F?q=1&r=2"), get("/rq/a%20b&c?q=1"), 
 	get("/rq/%3B%2B%23%25%3F%7E%22%27%3C%3E%5C%5E%60%7B%7C%7D%2C%3D%40%24%21%2A%28%29%5B%5D%3A%C3%A9%01%09%26%2F"), get("/x"))
 
 var rewriteScenarios = []Scenario{
+	// An if block is a location even when empty: when it holds the
+	// location's try_files is not the request's; a proxy_pass of an if
+	// matched before one without stays the content handler, which finds
+	// no upstream (nginx-tests' proxy_if.t).
+	{Area: "rewrite", Name: "if-block-is-a-location", Servers: []Server{srv(b.OK())}, Files: map[string]string{"www/tf/a": "a"},
+		Locations: []Location{
+			{"/tf/", dirs("root", "{DIR}/www", "try_files", "/nope =418", "if", "($arg_x) { }")},
+			{"/crash", dirs("set", "$true 1", "if", "($true) { proxy_pass http://app; }", "if", "($true) { }")},
+		},
+		Requests: reqs(get("/tf/a"), get("/tf/a?x=1"), get("/tf/b?x=1"), get("/crash"))},
 	{Area: "rewrite", Name: "rewrite-redirects", Servers: []Server{srv(b.OK())}, Locations: rewriteLocations, Requests: rewriteRequests},
 	{Area: "rewrite", Name: "rewrite_log", Servers: []Server{srv(b.OK())}, Locations: rewriteLocations,
 		Requests: append(append([]Request(nil), rewriteRequests[:12]...), get("/x")), Directives: []Directive{{"rewrite_log", "on"}}},

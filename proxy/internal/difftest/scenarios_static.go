@@ -86,6 +86,19 @@ func staticScenarios() []Scenario {
 		sc("static-autoindex", []Location{staticLoc("/s/", "root", "{DIR}/www", "autoindex", "on")},
 			get("/s/"), get("/s/e/"), get("/s/d/"), head("/s/e/"), req("POST", "/s/e/", 0), get("/s/nodir/")),
 		sc("static-index-names", []Location{staticLoc("/s/", "root", "{DIR}/www", "index", "none.html index.html")}, get("/s/d/"), get("/s/e/")),
+		// index names with variables, evaluated per request; one starting
+		// with "/" is a URI (nginx-tests' index.t)
+		sc("static-index-variables", []Location{staticLoc("/s/", "root", "{DIR}/www", "index", "none.html $arg_i.html"),
+			staticLoc("/v/", "root", "{DIR}/www", "index", "/s/$arg_to")},
+			get("/s/d/?i=index"), get("/s/d/?i=zz"), get("/s/nodir/?i=foo"), get("/v/?to=a.html")),
+		// a map's value is kept for the request across the index's
+		// redirect, a volatile one's is not (nginx-tests' map_volatile.t)
+		{Area: "static", Name: "static-index-map-cached", Servers: []Server{srv(b.OK())}, Files: staticFiles,
+			Directives: dirs("map", "$uri $mc { /m/ /m/redirect; /m/redirect uncached; }",
+				"map", "$uri $mv { volatile; /m/ /m/redirect; /m/redirect uncached; }"),
+			Locations: []Location{staticLoc("/m/", "root", "{DIR}/www", "index", "$mc"), staticLoc("/m/redirect", "return", `200 "$mc $mv\n"`),
+				staticLoc("/w/", "root", "{DIR}/www", "index", "$mv")},
+			Requests: reqs(get("/m/"), get("/w/"))},
 		sc("static-default_type-etag-log_not_found", []Location{staticLoc("/s/", "root", "{DIR}/www", "default_type", "application/octet-stream",
 			"etag", "off", "log_not_found", "off")}, get("/s/x.unknownext"), get("/s/a.html"), get("/s/nope")),
 		sc("static-range-multipart", root, withHeader(get("/s/a.html"), "Range: bytes=0-1,3-4")),
