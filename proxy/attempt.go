@@ -55,5 +55,6 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 		uc.Close()
 		return a, err
 	}
+	a.Answered() // least_time's response times (upstream/leasttime.go)
 	return a, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,6 +64,7 @@ type clientWatch struct {
 	mu     sync.Mutex
 	cc     *clientConn
 	state  watchState
+	isGone atomic.Bool    // state == watchGone, stored with it: gone takes no lock
 	timer  *time.Timer    // fires arm; created once per pooled exchange
 	exited chan struct{}  // closed when an armed watcher returns
 	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
@@ -94,18 +96,21 @@ func (w *clientWatch) start(x *exchange) {
 		// watcher's read would hold the socket's read lock against it.
 		return
 	}
+	var cc *clientConn
+	if x.h2 == nil {
+		cc = clientConnOf(x.ctx.Conn())
+	}
 	w.mu.Lock()
 	w.cancel = x.rcancel // nil until a wait makes the context (adopt)
-	w.mu.Unlock()
 	if x.h2 != nil {
+		w.mu.Unlock()
 		w.watchH2(x.h2.ctx)
 		return
 	}
-	cc := clientConnOf(x.ctx.Conn())
 	if cc == nil {
+		w.mu.Unlock()
 		return
 	}
-	w.mu.Lock()
 	w.cc, w.state, w.errno, w.spoke = cc, watchPending, 0, false
 	w.mu.Unlock()
 	if w.timer == nil {
@@ -132,9 +137,7 @@ func (w *clientWatch) adopt(cancel context.CancelCauseFunc) {
 
 // gone reports whether the watch saw the client go.
 func (w *clientWatch) gone() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.state == watchGone
+	return w.isGone.Load()
 }
 
 // use names the upstream connection the exchange is waiting on (nil when
@@ -142,9 +145,10 @@ func (w *clientWatch) gone() bool {
 // It reports false when the client is already gone.
 func (w *clientWatch) use(uc *upstream.Conn) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.up = uc
-	return w.state != watchGone
+	st := w.state
+	w.mu.Unlock()
+	return st != watchGone
 }
 
 // stop ends the watch; the watcher goroutine, if armed, has returned (and
@@ -154,9 +158,14 @@ func (w *clientWatch) stop() {
 	st, done, cc, h2stop := w.state, w.exited, w.cc, w.h2stop
 	w.up = nil
 	switch st {
-	case watchPending:
+	case watchOff, watchPending: // the usual case: the answer came before the watch was armed
+		if st == watchPending {
+			w.timer.Stop() // arm, if it runs anyway, finds watchOff
+		}
 		w.state = watchOff
-		w.timer.Stop() // arm, if it runs anyway, finds watchOff
+		w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil
+		w.mu.Unlock()
+		return
 	case watchArmed:
 		w.state = watchStopping
 	}
@@ -178,6 +187,7 @@ func (w *clientWatch) stop() {
 	}
 	w.mu.Lock()
 	w.state = watchOff
+	w.isGone.Store(false)
 	w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil
 	w.mu.Unlock()
 }
@@ -204,6 +214,7 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 		return
 	}
 	w.state = watchGone
+	w.isGone.Store(true)
 	cancel, up := w.cancel, w.up
 	if up != nil {
 		w.spoke = up.Unread()
@@ -267,6 +278,7 @@ func (w *clientWatch) arm() {
 		return
 	}
 	w.state, w.errno = watchGone, goneErrno
+	w.isGone.Store(true)
 	cancel, up := w.cancel, w.up
 	if up != nil {
 		w.spoke = up.Unread()

@@ -188,7 +188,7 @@ func (x *exchange) restart(loc *location) {
 	x.errPage.newRun = true // the attempts stay, for $upstream_*, as a run of their own
 	x.firstTry = time.Time{}
 	x.uresp.Reset()
-	x.fcgi = x.fcgi.recycle()
+	x.fcgi.recycle()
 	x.ctx.Response.Reset()
 	x.status, x.bodyBytes = 0, 0
 }

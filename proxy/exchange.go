@@ -52,6 +52,9 @@ type exchange struct {
 	referer []byte
 	fields  errorlog.Fields
 	ignored [][]byte // header names nginx ignores: not forwarded (client.Check)
+	// chead is what client.Check reads (clientHead), kept here rather
+	// than allocated for every request.
+	chead client.Head
 
 	// $uri, normalised as nginx does (uri.go); args is $args, a view of
 	// the request target; quoted is nginx's r->quoted_uri; uriInvalid
@@ -97,6 +100,7 @@ type exchange struct {
 	balSet      bool             // bal's key and address are filled in
 	tries       int              // attempts that used a try
 	freeUsed    bool             // the free stale-keepalive retry was used
+	closeAsked  bool             // head has proxy_set_header's "Connection: close" (appendHead): not kept
 	sameRetries int              // retries to a server already tried (proxy_next_upstream_backoff)
 	freshNext   *upstream.Peer   // retry this peer on a fresh connection next
 	attempts    []vars.Attempt   // the tries, as $upstream_* list them
@@ -150,13 +154,19 @@ func (x *exchange) reset() {
 	}
 	x.uresp.Reset()
 	clear(x.authVars) // every slot not set
-	*x = exchange{
-		client: x.client[:0], realipFrom: x.realipFrom[:0], ppAddr: x.ppAddr[:0], reqLine: x.reqLine[:0], host: x.host[:0], referer: x.referer[:0], path: x.path[:0],
-		uri: x.uri[:0], head: x.head[:0], tried: x.tried[:0], attempts: x.attempts[:0], bal: upstream.Balance{Key: x.bal.Key[:0]},
-		uresp: x.uresp, fcgi: x.fcgi.recycle(), watch: x.watch,
-		authVars: x.authVars, authBuf: x.authBuf[:0], uninit: x.uninit, bodyFunc: x.bodyFunc,
-		mapCache: x.mapCache[:0],
-	}
+	// What is kept is saved, the exchange zeroed where it lies (a composite
+	// literal reading x would be built in a temporary and copied: two
+	// passes over the whole struct), then the buffers put back, emptied.
+	client, realipFrom, ppAddr, reqLine, host, referer, path := x.client[:0], x.realipFrom[:0], x.ppAddr[:0], x.reqLine[:0], x.host[:0], x.referer[:0], x.path[:0]
+	uri, head, tried, attempts, balKey := x.uri[:0], x.head[:0], x.tried[:0], x.attempts[:0], x.bal.Key[:0]
+	uresp, watch, authVars, authBuf, uninit, bodyFunc, mapCache := x.uresp, x.watch, x.authVars, x.authBuf[:0], x.uninit, x.bodyFunc, x.mapCache[:0]
+	x.fcgi.recycle()
+	fcgi := x.fcgi
+	*x = exchange{}
+	x.client, x.realipFrom, x.ppAddr, x.reqLine, x.host, x.referer, x.path = client, realipFrom, ppAddr, reqLine, host, referer, path
+	x.uri, x.head, x.tried, x.attempts, x.bal.Key = uri, head, tried, attempts, balKey
+	x.uresp, x.watch, x.authVars, x.authBuf, x.uninit, x.bodyFunc, x.mapCache = uresp, watch, authVars, authBuf, uninit, bodyFunc, mapCache
+	x.fcgi = fcgi
 }
 
 // begin copies what the logs need out of ctx and routes the request.

@@ -84,14 +84,20 @@ type fcgiState struct {
 }
 
 // recycle keeps the buffers for the next request and lets go of the
-// connection and body the last one used.
-func (s *fcgiState) recycle() fcgiState {
+// connection and body the last one used. A request that did not go to a
+// FastCGI server (x unset: buildFastCGIHead sets it, and only its exchange
+// reads or frames anything) left nothing but the buffers.
+func (s *fcgiState) recycle() {
+	s.pairs, s.val, s.script, s.pinfo = s.pairs[:0], s.val[:0], s.script[:0], s.pinfo[:0]
+	if s.x == nil {
+		return
+	}
 	rd := s.rd
 	rd.R, rd.Stderr = nil, nil
 	s.stdin.Reset(nil)
 	s.hdr.Reset()
-	return fcgiState{br: s.br, stdin: s.stdin, hdr: s.hdr, pairs: s.pairs[:0], val: s.val[:0],
-		script: s.script[:0], pinfo: s.pinfo[:0], rd: rd}
+	*s = fcgiState{br: s.br, stdin: s.stdin, hdr: s.hdr, pairs: s.pairs, val: s.val,
+		script: s.script, pinfo: s.pinfo, rd: rd}
 }
 
 // buildFastCGIHead renders BEGIN_REQUEST and the PARAMS stream once (and,

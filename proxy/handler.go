@@ -72,12 +72,13 @@ func (x *exchange) requestValid(dflt *vhost) bool {
 // clientHead is what client.Check reads of the request; dflt is the
 // address's default server.
 func (x *exchange) clientHead(dflt *vhost) *client.Head {
-	return &client.Head{
+	x.chead = client.Head{
 		Header: &x.ctx.Request.Header, Fields: x.fields, Conn: x.conn,
 		Default: client.Server{Name: dflt.name, Conf: dflt.conf, Log: x.p.errorLog(dflt, nil)},
 		Chosen:  client.Server{Name: x.vh.name, Conf: x.vh.conf, Log: x.p.errorLog(x.vh, nil)},
 		HTTP2:   x.h2 != nil, URIInvalid: x.uriInvalid,
 	}
+	return &x.chead
 }
 
 // process runs nginx's phases from the server rewrite phase (after a

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +53,92 @@ func TestKeepaliveReuse(t *testing.T) {
 	}
 	if log := r.log(); log != "" {
 		t.Fatalf("unexpected error log:\n%s", log)
+	}
+}
+
+// The upstream connection is not kept when the request sent on it said
+// "Connection: close" (proxy_set_header, here from a variable), even when
+// the upstream would keep it (this one ignores the header and never says
+// close), and is kept again when the next request's header says otherwise.
+func TestKeepaliveNotKeptAfterConnectionClose(t *testing.T) {
+	addr, conns := keepingUpstream(t)
+	tmpl := strings.Replace(keepaliveTmpl, `proxy_set_header: {Connection: ""}`, `proxy_set_header: {Connection: $http_x_conn}`, 1)
+	r := newRig(t, "error", tmpl, addr)
+	get := func(conn string) {
+		t.Helper()
+		resp, body := r.doH("GET", "/", nil, map[string]string{"X-Conn": conn})
+		if resp.StatusCode != 200 || len(body) != 100 {
+			t.Fatalf("X-Conn %s: %d, %d bytes", conn, resp.StatusCode, len(body))
+		}
+	}
+	for range 3 {
+		get("close")
+	}
+	if n := conns(); n != 3 {
+		t.Fatalf("upstream saw %d connections for 3 requests with Connection: close, want 3", n)
+	}
+	for range 3 {
+		get("keep-alive")
+	}
+	if n := conns(); n != 4 {
+		t.Fatalf("upstream saw %d connections after 3 keep-alive requests, want 4", n)
+	}
+}
+
+// keepingUpstream answers every request head (no body) on every connection
+// with 200 and 100 bytes, whatever the request's Connection header says,
+// and never closes first. conns reports the connections it accepted.
+func keepingUpstream(t *testing.T) (addr string, conns func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		open []net.Conn
+		n    int
+		wg   sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open, n = append(open, c), n+1
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100))); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range open {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String(), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
 	}
 }
 
@@ -121,8 +208,8 @@ http:
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_, _ = c.Write([]byte("GET /static/a.png?v=2 HTTP/1.1\r\nHost: example.test\r\nx-lower: 1\r\nX-Forwarded-For: 10.0.0.1\r\n" +
-		"Connection: keep-alive, X-Secret\r\nX-Secret: hop\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nZ-Last: 2\r\n\r\n"))
+	_, _ = c.Write([]byte("GET /static/a.png?v=2 HTTP/1.1\r\nHost: example.test\r\nx-lower: 1\r\nx-forwarded-for: 10.0.0.1\r\n" +
+		"Connection: keep-alive, X-Secret\r\nX-Secret: hop\r\nkeep-alive: 5\r\nte: trailers\r\nUpgrade: h2c\r\nZ-Last: 2\r\n\r\n"))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)

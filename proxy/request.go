@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/config"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/internal/nginxuri"
 )
 
@@ -15,6 +16,10 @@ import (
 // the same set (ngx_http_proxy_headers) and sets its own framing.
 var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
 	"Transfer-Encoding", "Upgrade", "Expect", "Content-Length"}
+
+// hopByHopNames is hopByHop as a set: dropHeader runs for every header of
+// every request, names compared as nginx compares them.
+var hopByHopNames = httphead.NewNameSet(hopByHop[:]...)
 
 // upstreamURI is the request target sent upstream, nginx's proxy_pass
 // rule (ngx_http_proxy_create_request). Without a URI part: the client's
@@ -75,6 +80,7 @@ func upstreamURI(dst []byte, lc *config.Location, target []byte, u nginxuri.URI)
 // framing (the body is always sent with a Content-Length: it was buffered).
 func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody bool) []byte {
 	req := &x.ctx.Request.Header
+	x.closeAsked = false
 	if x.parent != nil {
 		dst = append(dst, fasthttp.MethodGet...) // a subrequest is a GET (authrequest.go)
 	} else {
@@ -96,6 +102,9 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 		if len(dst) == vstart { // an empty value removes the header (nginx)
 			dst = dst[:mark]
 			continue
+		}
+		if h.name == "Connection" && string(dst[vstart:]) == "close" {
+			x.closeAsked = true // the connection is not kept (reusable)
 		}
 		dst = append(dst, "\r\n"...)
 	}
@@ -124,13 +133,11 @@ func (x *exchange) dropHeader(name, connection []byte) bool {
 			return true
 		}
 	}
-	for _, h := range hopByHop {
-		if bytes.EqualFold(name, []byte(h)) {
-			return true
-		}
+	if hopByHopNames.Has(name) {
+		return true
 	}
 	for i := range x.loc.set {
-		if bytes.EqualFold(name, []byte(x.loc.set[i].name)) {
+		if httphead.NameIs(name, x.loc.set[i].name) {
 			return true
 		}
 	}

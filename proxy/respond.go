@@ -14,6 +14,7 @@ import (
 	"spillway/buffer"
 	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/upstream"
 )
 
@@ -57,6 +58,7 @@ func (x *exchange) respond() bool {
 		}
 		out.AddBytesKV(k, v)
 	}
+	x.setStickyCookie(out, x.cur) // sticky cookie (sticky.go)
 	x.pageHeaders()
 	x.addHeaders(shown)                               // add_header, expires (headers.go)
 	gunzip := x.gunzipFor()                           // gunzip (gunzip.go)
@@ -228,13 +230,11 @@ func readSmallBody(resp *fasthttp.Response, br *bufio.Reader, n int) error {
 }
 
 func hidden(name, connection []byte) bool {
-	if bytes.EqualFold(name, []byte("Upgrade")) {
-		return false
+	if hiddenNames.Has(name) {
+		return true
 	}
-	for _, h := range hideResponse {
-		if bytes.EqualFold(name, []byte(h)) {
-			return true
-		}
+	if httphead.NameIs(name, "Upgrade") {
+		return false // even when Connection names it
 	}
 	for len(connection) > 0 {
 		var tok []byte
@@ -245,6 +245,10 @@ func hidden(name, connection []byte) bool {
 	}
 	return false
 }
+
+// hiddenNames is hideResponse as a set: hidden runs for every header of
+// every response.
+var hiddenNames = httphead.NewNameSet(hideResponse[:]...)
 
 // noBody: HEAD responses and 1xx/204/304 carry no body whatever they declare.
 func noBody(method []byte, status int) bool {
@@ -259,6 +263,9 @@ func (x *exchange) release(a *upstream.Attempt, complete bool) {
 	}
 	uc := a.Conn
 	a.Conn = nil
+	if complete {
+		x.learnSticky(uc.Peer(), false) // sticky learn without header: the whole response came (sticky.go)
+	}
 	if complete && x.reusable() {
 		if x.loc.fcgi == nil {
 			uc.Peer().Idle().Hint(x.uresp.Header.Peek("Keep-Alive"), idleLog{x.p}) // Keep-Alive: timeout=N
@@ -290,8 +297,9 @@ func (x *exchange) reusable() bool {
 	if !bytes.HasPrefix(x.uresp.Header.Protocol(), []byte("HTTP/1.1")) {
 		return false
 	}
-	// Did we ask for close? proxy_set_header Connection close is nginx's default.
-	return !bytes.Contains(x.head, []byte("\r\nConnection: close\r\n"))
+	// Did we ask for close? proxy_set_header Connection close is nginx's
+	// default (appendHead notes it).
+	return !x.closeAsked
 }
 
 // bodyFailed logs a failure while reading the upstream body. Nothing is

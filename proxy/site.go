@@ -46,6 +46,8 @@ type site struct {
 	// distinct resolver directive, and the upstreams' hash keys by name.
 	resolvers map[string]*resolver.Resolver
 	hashKeys  map[string]*vars.Value
+
+	sticky map[string]*stickyCookie // the groups' sticky cookies by name (sticky.go)
 }
 
 // vhost is one server block.
@@ -154,6 +156,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			continue
 		}
 		s.groups[name] = upstream.NewGroup(name, u, now)
+		s.groups[name].Adopt(prev.group(name)) // resolve servers start with the old addresses
 	}
 	s.hashKeys = map[string]*vars.Value{}
 	for name, u := range cfg.Upstreams {
@@ -162,6 +165,9 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 				return nil, fmt.Errorf("upstream %s: hash: %w", name, err)
 			}
 		}
+	}
+	if err := s.stickyCookies(cfg); err != nil {
+		return nil, err
 	}
 	if err := s.limitZones(cfg, prev); err != nil {
 		return nil, err
@@ -312,6 +318,9 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 			return nil, fmt.Errorf("upstream %s: hash: %w", loc.group.Name(), err)
 		}
 		loc.hashKey = v
+	}
+	if loc.group != nil && loc.group.Conf().Sticky != nil {
+		loc.hashKey = s.hashKeys[loc.group.Name()] // $cookie_NAME (sticky.go)
 	}
 	if lc.ProxyPass.Scheme == "https" && loc.group != nil {
 		loc.tls = loc.group.TLSFor(&lc.ProxySSL)

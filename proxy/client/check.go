@@ -124,7 +124,7 @@ func (h *Head) codingKnown(log *errorlog.Log) bool {
 		var line []byte
 		line, raw = httphead.CutLine(raw)
 		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !bytes.EqualFold(name, []byte("transfer-encoding")) {
+		if !ok || !httphead.NameIs(name, "Transfer-Encoding") { // every request's every line: ASCII, lengths first
 			continue
 		}
 		if log.Enabled(errorlog.Info) {

@@ -80,6 +80,8 @@ func TestCheckLikeNginx(t *testing.T) {
 			line: `client sent TRACE method while reading client request headers, client: 127.0.0.1, server: chosen, request: "TRACE / HTTP/1.1", host: "a"`},
 		{name: "identity coding", in: "chosen", raw: "GET / HTTP/1.1\r\nTransfer-Encoding: identity\r\nHost: a\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 501, Close: true},
 			line: `client sent unknown "Transfer-Encoding": "identity" while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a", referrer: "r"`},
+		{name: "identity coding, name in lower case", in: "chosen", raw: "GET / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: identity\r\n\r\n", want: client.Refusal{Status: 501, Close: true},
+			line: `client sent unknown "Transfer-Encoding": "identity" while reading client request headers, client: 127.0.0.1, server: chosen, request: "GET / HTTP/1.1", host: "a"`},
 		{name: "version 1.9 without host", in: "dflt", raw: "GET / HTTP/1.9\r\nReferer: r\r\n\r\n", want: client.Refusal{Status: 400},
 			line: `*7 client sent HTTP/1.1 request without "Host" header while reading client request headers, client: 127.0.0.1, server: dflt, request: "GET / HTTP/1.9"` + "\n"},
 		{name: "version 1.9", raw: "GET / HTTP/1.9\r\nHost: a\r\n\r\n"},

@@ -142,9 +142,22 @@ type Upstream struct {
 	// "random two [least_conn]": of two drawn, the one with fewer requests
 	// in flight relative to its weight.
 	Random, RandomTwo bool
+	// LeastTime is least_time (NGINX Plus): the least average response
+	// time per weight, ties by least_conn; the time to the response's
+	// head (LeastTimeHeader) or to its last byte; with LeastTimeInflight
+	// the requests in flight count too.
+	LeastTime, LeastTimeHeader, LeastTimeInflight bool
 	// HealthCheck is the health_check block: active checks of every server
 	// of the group. nil when the block is absent (passive health only).
 	HealthCheck *HealthCheck
+	// Zone is zone's name; "" without one. Servers with Resolve need it,
+	// as in nginx (which keeps such a group in shared memory).
+	Zone string
+	// Resolver is the resolver the servers with Resolve ask: the upstream
+	// block's own resolver and resolver_timeout, else http's.
+	Resolver Resolver
+	// Sticky is sticky cookie (NGINX Plus); nil without (sticky.go).
+	Sticky *Sticky
 }
 
 // HealthCheck is an upstream's health_check block: spillway connects to
@@ -196,6 +209,22 @@ type UpstreamServer struct {
 	FailTimeout time.Duration
 	Backup      bool
 	Down        bool
+	// Resolve is resolve (nginx 1.27.3): the host of Address is asked of
+	// the upstream's Resolver at start and again when its answer expires
+	// (TTL or valid=); the server is one peer per address then, added
+	// and removed as the answers change. An IP address is not resolved.
+	Resolve bool
+	// Service is service=NAME (with Resolve): the server's peers are the
+	// targets and ports of the SRV records of _NAME._tcp.HOST, or of
+	// NAME.HOST when NAME has a dot (nginx's rule); the records of the
+	// best priority are primary servers, the others backup.
+	Service string
+	// Drain is drain (NGINX Plus): only requests a sticky method binds to
+	// the server reach it; the balancing methods skip it.
+	Drain bool
+	// Route is route= (NGINX Plus, with sticky): the value of the sticky
+	// cookie that names this server instead of its address's MD5.
+	Route string
 }
 
 // Server is one http.servers[] entry (nginx's server block), resolved.

@@ -153,10 +153,17 @@ type rawUpstream struct {
 	RetryBudgetMinPerSecond *opt[int]     `mapstructure:"retry_budget_min_per_second"`
 
 	LeastConn   *opt[bool]      `mapstructure:"least_conn"`
-	Hash        *opt[words]     `mapstructure:"hash"`    // "KEY [consistent]"
-	IPHash      *opt[bool]      `mapstructure:"ip_hash"` // on
-	Random      *opt[words]     `mapstructure:"random"`  // "on", "two" or "two least_conn"
+	Hash        *opt[words]     `mapstructure:"hash"`       // "KEY [consistent]"
+	IPHash      *opt[bool]      `mapstructure:"ip_hash"`    // on
+	Random      *opt[words]     `mapstructure:"random"`     // "on", "two" or "two least_conn"
+	LeastTime   *opt[words]     `mapstructure:"least_time"` // "header|last_byte [inflight]" (NGINX Plus)
 	HealthCheck *rawHealthCheck `mapstructure:"health_check"`
+
+	// Zone is zone NAME [SIZE]: the shared memory newer nginx needs for
+	// servers with resolve; spillway's state is one process's already.
+	Zone               *opt[words]              `mapstructure:"zone"`
+	Sticky             *opt[words]              `mapstructure:"sticky"` // sticky cookie NAME ... (sticky.go)
+	resolverDirectives `mapstructure:",squash"` // resolver, resolver_timeout for resolve servers (resolver.go)
 }
 
 // rawHealthCheck is an upstream's health_check block (nginx Plus's
@@ -181,6 +188,10 @@ type rawUpstreamServer struct {
 	FailTimeout *opt[time.Duration] `mapstructure:"fail_timeout"`
 	Backup      *opt[bool]          `mapstructure:"backup"`
 	Down        *opt[bool]          `mapstructure:"down"`
+	Resolve     *opt[bool]          `mapstructure:"resolve"` // re-resolve the name at its TTL (nginx 1.27.3)
+	Service     *opt[string]        `mapstructure:"service"` // SRV records: _service._tcp.NAME (needs resolve)
+	Drain       *opt[bool]          `mapstructure:"drain"`   // only requests bound to it by sticky (NGINX Plus)
+	Route       *opt[string]        `mapstructure:"route"`   // the sticky cookie's value for this server (NGINX Plus)
 }
 
 // serverDirectives may be written in http and in a server; they resolve

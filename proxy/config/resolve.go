@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -121,7 +122,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 	slices.Sort(names)
 	for _, name := range names {
 		u := h.Upstreams[name]
-		c.Upstreams[name] = resolveUpstream(name, &u, "http.upstreams["+name+"]", p)
+		c.Upstreams[name] = resolveUpstream(name, &u, "http.upstreams["+name+"]", &h.resolverDirectives, p)
 	}
 	// viper drops keys whose value is empty ("app: {}"), so an upstream
 	// without servers only shows in the YAML tree.
@@ -295,7 +296,7 @@ func resolveAccessLogs(o *opt[[]AccessLog]) []AccessLog {
 	return logs
 }
 
-func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upstream {
+func resolveUpstream(name string, u *rawUpstream, key string, http *resolverDirectives, p *problems) *Upstream {
 	up := &Upstream{
 		Name:              name,
 		Keepalive:         u.Keepalive.or(0),
@@ -336,9 +337,70 @@ func resolveUpstream(name string, u *rawUpstream, key string, p *problems) *Upst
 		if us.Weight < 1 {
 			p.add(s.Weight.at(), `invalid parameter "weight=%d": the weight must be 1 or more`, us.Weight)
 		}
+		resolveServerResolve(up, &us, &s, p)
+		us.Route = s.Route.or("")
+		us.Drain = s.Drain.or(false)
 		up.Servers = append(up.Servers, us)
 	}
+	if u.Zone.set() {
+		if z := u.Zone.v; len(z) < 1 || len(z) > 2 {
+			p.add(u.Zone.at(), `invalid number of arguments in "zone" directive`)
+		} else {
+			up.Zone = z[0]
+		}
+	}
+	resolveSticky(up, u, p)
+	u.resolverDirectives.inherit(http)
+	if r := u.resolverDirectives.resolve(p); slices.ContainsFunc(up.Servers, func(s UpstreamServer) bool { return s.Resolve }) {
+		up.Resolver = r // only what uses it: an unchanged group survives a reload (site.go)
+	}
+	for i, s := range up.Servers {
+		if !s.Resolve {
+			continue
+		}
+		at := u.Servers[i].Resolve.at()
+		switch {
+		case up.Zone == "":
+			p.add(at, `resolving names at run time requires upstream "%s" to be in shared memory`, name)
+		case len(up.Resolver.Servers) == 0:
+			p.add(at, `no resolver defined to resolve names at run time in upstream "%s"`, name)
+		case up.HealthCheck != nil:
+			p.add(at, `"resolve" with "health_check" in upstream "%s" is not implemented: the resolved servers would not be checked`, name)
+		}
+	}
 	return up
+}
+
+// resolveServerResolve reads a server's resolve and service= with nginx
+// 1.27.3's checks: service= needs resolve and a name without a port; an
+// IP address is never resolved (nginx uses it as written).
+func resolveServerResolve(up *Upstream, us *UpstreamServer, s *rawUpstreamServer, p *problems) {
+	us.Service = s.Service.or("")
+	if !s.Resolve.or(false) {
+		if s.Service.set() {
+			p.add(s.Service.at(), `service upstream "%s" requires "resolve" parameter`, us.Name)
+		}
+		return
+	}
+	host, _, err := net.SplitHostPort(us.Address)
+	if err != nil || strings.HasPrefix(us.Address, "unix:") {
+		return // reported by upstreamAddress, or a socket: nothing to resolve
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		if s.Service.set() {
+			p.add(s.Service.at(), `service upstream "%s" requires domain name`, us.Name)
+		}
+		return
+	}
+	if s.Service.set() {
+		if us.Service == "" {
+			p.add(s.Service.at(), `invalid parameter "service="`)
+		}
+		if _, _, err := net.SplitHostPort(us.Name); err == nil {
+			p.add(s.Service.at(), `service upstream "%s" may not have port`, us.Name)
+		}
+	}
+	us.Resolve = true
 }
 
 // resolveBalance reads the balancing method: least_conn, hash, ip_hash or
@@ -377,6 +439,21 @@ func resolveBalance(up *Upstream, u *rawUpstream, p *problems) {
 		default:
 			p.add(u.Random.at(), `invalid parameter "%s"`, ws[len(ws)-1])
 		}
+	}
+	if u.LeastTime.set() {
+		set = append(set, u.LeastTime.at())
+		ws := u.LeastTime.v
+		up.LeastTime = true
+		switch {
+		case len(ws) == 0 || len(ws) > 2:
+			p.add(u.LeastTime.at(), `invalid number of arguments in "least_time" directive`)
+		case ws[0] != "header" && ws[0] != "last_byte":
+			p.add(u.LeastTime.at(), `invalid parameter "%s"`, ws[0])
+		case len(ws) == 2 && ws[1] != "inflight":
+			p.add(u.LeastTime.at(), `invalid parameter "%s"`, ws[1])
+		}
+		up.LeastTimeHeader = len(ws) > 0 && ws[0] == "header"
+		up.LeastTimeInflight = len(ws) == 2 && ws[1] == "inflight"
 	}
 	if len(set) > 1 {
 		slices.SortStableFunc(set, func(a, b string) int { return lineOf(p.doc, a) - lineOf(p.doc, b) })

@@ -238,3 +238,67 @@ func TestBalancingMethodBackup(t *testing.T) {
 	mustLoad(t, strings.Replace(withUpstream("least_conn: on"), "servers: [{address: 127.0.0.1:9001}]",
 		"servers: [{address: 127.0.0.1:9001}, {address: 127.0.0.1:9002, backup: on}]", 1))
 }
+
+// resolve and service= (nginx 1.27.3) with their checks: a zone and a
+// resolver (the upstream's own, else http's), service= only with resolve and
+// a name without a port; an IP address is never resolved.
+func TestUpstreamResolve(t *testing.T) {
+	srv := func(s string) string {
+		return strings.Replace(base, "servers: [{address: 127.0.0.1:9001}]", "servers: ["+s+"]", 1)
+	}
+	c := mustLoad(t, strings.Replace(withUpstream("zone: [z, 1m]", "resolver: [127.0.0.1:5353, valid=5s]", "resolver_timeout: 2s"),
+		"servers: [{address: 127.0.0.1:9001}]", "servers: [{address: app.test:8080, resolve: on}, {address: 10.0.0.1, resolve: on}, {address: svc.test, resolve: on, service: http}]", 1))
+	u := c.Upstreams["app"]
+	if u.Zone != "z" || len(u.Resolver.Servers) != 1 || u.Resolver.Valid != 5*time.Second || u.Resolver.Timeout != 2*time.Second {
+		t.Fatalf("zone %q, resolver %+v", u.Zone, u.Resolver)
+	}
+	if s := u.Servers; !s[0].Resolve || s[1].Resolve || !s[2].Resolve || s[2].Service != "http" || s[2].Address != "svc.test:80" {
+		t.Fatalf("servers %+v", s)
+	}
+	// http's resolver serves an upstream without its own
+	c = mustLoad(t, strings.Replace(srv("{address: app.test:8080, resolve: on}"), "    app:\n", "    app:\n      zone: [z]\n", 1)+"  resolver: [127.0.0.1]\n")
+	if r := c.Upstreams["app"].Resolver; len(r.Servers) != 1 || r.Timeout != 30*time.Second {
+		t.Fatalf("inherited resolver %+v", r)
+	}
+	_, err := load(t, srv("{address: app.test:8080, resolve: on}")+"  resolver: [127.0.0.1]\n")
+	wantError(t, err, app+".servers[0].resolve", 4, `resolving names at run time requires upstream "app" to be in shared memory`)
+	_, err = load(t, strings.Replace(srv("{address: app.test:8080, resolve: on}"), "    app:\n", "    app:\n      zone: [z]\n", 1))
+	wantError(t, err, app+".servers[0].resolve", 5, `no resolver defined to resolve names at run time in upstream "app"`)
+	_, err = load(t, srv("{address: svc.test, service: http}"))
+	wantError(t, err, app+".servers[0].service", 4, `service upstream "svc.test" requires "resolve" parameter`)
+	_, err = load(t, strings.Replace(srv("{address: 'svc.test:80', resolve: on, service: http}"), "    app:\n", "    app:\n      zone: [z]\n", 1)+"  resolver: [127.0.0.1]\n")
+	wantError(t, err, app+".servers[0].service", 5, `service upstream "svc.test:80" may not have port`)
+}
+
+// sticky cookie (NGINX Plus) and its parameters; route and learn, and hash
+// with sticky, are refused rather than ignored.
+func TestUpstreamSticky(t *testing.T) {
+	u := mustLoad(t, withUpstream("sticky: [cookie, srv, expires=1h3m, domain=$host, path=/, samesite=lax, secure, httponly]")).Upstreams["app"]
+	want := Sticky{Cookie: "srv", Expires: time.Hour + 3*time.Minute, Domain: "$host", Path: "/", SameSite: "lax", Secure: true, HTTPOnly: true}
+	if u.Sticky == nil || !reflect.DeepEqual(*u.Sticky, want) {
+		t.Fatalf("sticky %+v", u.Sticky)
+	}
+	if u := mustLoad(t, withUpstream("sticky: cookie srv expires=max")).Upstreams["app"]; u.Sticky.Expires != MaxExpires {
+		t.Fatalf("expires=max: %v", u.Sticky.Expires)
+	}
+	if u := mustLoad(t, withUpstream("sticky: learn create=$upstream_cookie_sid lookup=$cookie_sid zone=s:1m timeout=2 header")).Upstreams["app"]; u.Sticky.Learn == nil ||
+		!reflect.DeepEqual(*u.Sticky.Learn, StickyLearn{Create: []string{"$upstream_cookie_sid"}, Lookup: []string{"$cookie_sid"}, Zone: "s", Size: 1 << 20, Timeout: 2 * time.Second, Header: true}) {
+		t.Fatalf("sticky learn: %+v", u.Sticky.Learn)
+	}
+	if u := mustLoad(t, withUpstream("sticky: route $cookie_route $arg_route")).Upstreams["app"]; u.Sticky.Cookie != "" || strings.Join(u.Sticky.Route, " ") != "$cookie_route $arg_route" {
+		t.Fatalf("sticky route: %+v", u.Sticky)
+	}
+	for line, msg := range map[string]string{
+		"sticky: cookie":                    `invalid number of arguments in "sticky" directive`,
+		"sticky: cookie srv samesite=rare":  `invalid parameter "samesite=rare"`,
+		"sticky: cookie srv expires=soon":   `invalid parameter "expires=soon"`,
+		"sticky: route cookie_route":        `invalid variable name "cookie_route"`,
+		"sticky: learn create=$a":           `zone must be defined`,
+		"sticky: learn zone=z:1m lookup=$a": `create must be defined`,
+	} {
+		_, err := load(t, withUpstream(line))
+		wantError(t, err, app+".sticky", 4, msg)
+	}
+	_, err := load(t, withUpstream("hash: $uri", "sticky: cookie srv"))
+	wantError(t, err, app+".sticky", 5, `"sticky" with "hash" is not implemented: the cookie takes the place of the hash key`)
+}

@@ -148,7 +148,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, failed FailFunc) ([]
 			}
 		}
 		go func() {
-			e.addrs, e.expires, e.err = r.query(name, tell)
+			e.addrs, e.expires, e.err = r.query(context.Background(), name, tell)
 			if e.err != nil && e.err.Code == CodeTimedOut {
 				e.expires = time.Time{} // a timeout is not kept
 			}
@@ -188,8 +188,17 @@ func (r *Resolver) evict(now time.Time) {
 	}
 }
 
+// Query asks the servers for name's addresses now, without the cache,
+// within resolver_timeout or until ctx ends: an upstream server with
+// resolve asks again when the answer expires. A name without addresses
+// is CodeNotFound, expiring after valid= or negativeTTL; a ctx that
+// ended is CodeTimedOut.
+func (r *Resolver) Query(ctx context.Context, name string, failed FailFunc) ([]netip.Addr, time.Time, *Error) {
+	return r.query(ctx, strings.ToLower(strings.TrimSuffix(name, ".")), failed)
+}
+
 // query asks the servers for name's records within resolver_timeout.
-func (r *Resolver) query(name string, failed FailFunc) ([]netip.Addr, time.Time, *Error) {
+func (r *Resolver) query(ctx context.Context, name string, failed FailFunc) ([]netip.Addr, time.Time, *Error) {
 	deadline := r.now().Add(r.conf.Timeout)
 	var types []uint16
 	if r.conf.IPv4 {
@@ -202,7 +211,7 @@ func (r *Resolver) query(name string, failed FailFunc) ([]netip.Addr, time.Time,
 	ttl := uint32(0)
 	first := true
 	for _, t := range types {
-		as, min, err := r.ask(name, t, deadline, failed)
+		as, min, err := r.ask(ctx, name, t, deadline, failed)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -228,10 +237,10 @@ func (r *Resolver) query(name string, failed FailFunc) ([]netip.Addr, time.Time,
 // ask sends one question to the servers in turn, each given resendTimeout
 // (or what is left), until one answers or the deadline passes. A truncated
 // UDP answer is asked again over TCP.
-func (r *Resolver) ask(name string, qtype uint16, deadline time.Time, failed FailFunc) ([]netip.Addr, uint32, *Error) {
+func (r *Resolver) ask(ctx context.Context, name string, qtype uint16, deadline time.Time, failed FailFunc) ([]netip.Addr, uint32, *Error) {
 	q := name
 	for range maxCNAMEs {
-		addrs, ttl, cname, err := r.askOnce(q, qtype, deadline, failed)
+		addrs, ttl, cname, err := r.askOnce(ctx, q, qtype, deadline, failed)
 		if err != nil {
 			err.Name = name // nginx names the name asked, not the CNAME's
 			return nil, 0, err
@@ -249,20 +258,61 @@ const maxCNAMEs = 8
 
 // askOnce is one question of ask; cname is the target of a CNAME answer
 // for name that came without addresses.
-func (r *Resolver) askOnce(name string, qtype uint16, deadline time.Time, failed FailFunc) (_ []netip.Addr, _ uint32, cname string, _ *Error) {
+func (r *Resolver) askOnce(ctx context.Context, name string, qtype uint16, deadline time.Time, failed FailFunc) (_ []netip.Addr, _ uint32, cname string, _ *Error) {
+	in, err := r.exchange(ctx, name, qtype, deadline, failed)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	var addrs []netip.Addr
+	var ttl uint32
+	for _, rr := range in.Answer {
+		var ip net.IP
+		switch a := rr.(type) {
+		case *dns.A:
+			ip = a.A
+		case *dns.AAAA:
+			ip = a.AAAA
+		case *dns.CNAME:
+			if strings.EqualFold(a.Hdr.Name, dns.Fqdn(name)) {
+				cname = strings.TrimSuffix(a.Target, ".")
+			}
+			continue
+		default:
+			continue
+		}
+		ad, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			continue
+		}
+		if qtype == dns.TypeA {
+			ad = ad.Unmap()
+		}
+		if len(addrs) == 0 || rr.Header().Ttl < ttl {
+			ttl = rr.Header().Ttl
+		}
+		addrs = append(addrs, ad)
+	}
+	return addrs, ttl, cname, nil
+}
+
+// exchange sends one question to the servers in turn, each given
+// resendTimeout (or what is left), until one answers with a usable code or
+// the deadline passes or ctx ends. A truncated UDP answer is asked again
+// over TCP.
+func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16, deadline time.Time, failed FailFunc) (*dns.Msg, *Error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	for i := 0; ; i++ {
 		left := deadline.Sub(r.now())
-		if left <= 0 {
-			return nil, 0, "", &Error{Name: name, Code: CodeTimedOut}
+		if left <= 0 || ctx.Err() != nil {
+			return nil, &Error{Name: name, Code: CodeTimedOut}
 		}
 		server := r.conf.Servers[i%len(r.conf.Servers)].String()
 		c := &dns.Client{Net: "udp", Timeout: min(left, resendTimeout)}
-		in, _, err := c.Exchange(m, server)
+		in, _, err := c.ExchangeContext(ctx, m, server)
 		if err == nil && in.Truncated {
 			c.Net = "tcp"
-			in, _, err = c.Exchange(m, server)
+			in, _, err = c.ExchangeContext(ctx, m, server)
 		}
 		if err != nil {
 			var ne net.Error
@@ -276,47 +326,80 @@ func (r *Resolver) askOnce(name string, qtype uint16, deadline time.Time, failed
 			if errors.As(err, &errno) && failed != nil {
 				failed(server, errno)
 			}
-			time.Sleep(min(left, resendTimeout))
+			t := time.NewTimer(min(left, resendTimeout))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
 			continue
 		}
 		switch in.Rcode {
 		case dns.RcodeSuccess:
+			return in, nil
 		case dns.RcodeNameError:
-			return nil, 0, "", &Error{Name: name, Code: CodeNotFound}
+			return nil, &Error{Name: name, Code: CodeNotFound}
 		case dns.RcodeFormatError, dns.RcodeServerFailure, dns.RcodeNotImplemented, dns.RcodeRefused:
-			return nil, 0, "", &Error{Name: name, Code: in.Rcode}
+			return nil, &Error{Name: name, Code: in.Rcode}
 		default:
-			return nil, 0, "", &Error{Name: name, Code: CodeServer}
+			return nil, &Error{Name: name, Code: CodeServer}
 		}
-		var addrs []netip.Addr
-		var ttl uint32
-		for _, rr := range in.Answer {
-			var ip net.IP
-			switch a := rr.(type) {
-			case *dns.A:
-				ip = a.A
-			case *dns.AAAA:
-				ip = a.AAAA
-			case *dns.CNAME:
-				if strings.EqualFold(a.Hdr.Name, dns.Fqdn(name)) {
-					cname = strings.TrimSuffix(a.Target, ".")
-				}
-				continue
-			default:
-				continue
-			}
-			ad, ok := netip.AddrFromSlice(ip)
-			if !ok {
-				continue
-			}
-			if qtype == dns.TypeA {
-				ad = ad.Unmap()
-			}
-			if len(addrs) == 0 || rr.Header().Ttl < ttl {
-				ttl = rr.Header().Ttl
-			}
-			addrs = append(addrs, ad)
-		}
-		return addrs, ttl, cname, nil
 	}
+}
+
+// SRV is one SRV record of a service: where its server is, and how it
+// ranks among the others.
+type SRV struct {
+	Target   string
+	Port     uint16
+	Priority uint16
+	Weight   uint16
+}
+
+// QuerySRV asks the servers for name's SRV records now, without the cache,
+// within resolver_timeout or until ctx ends, and when it expires (the
+// records' smallest TTL, or valid=). A name without records is
+// CodeNotFound.
+func (r *Resolver) QuerySRV(ctx context.Context, name string, failed FailFunc) ([]SRV, time.Time, *Error) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	deadline := r.now().Add(r.conf.Timeout)
+	var out []SRV
+	var ttl uint32
+	q := name
+	for range maxCNAMEs {
+		in, err := r.exchange(ctx, q, dns.TypeSRV, deadline, failed)
+		if err != nil {
+			err.Name = name
+			return nil, time.Time{}, err
+		}
+		cname := ""
+		for _, rr := range in.Answer {
+			switch s := rr.(type) {
+			case *dns.SRV:
+				if len(out) == 0 || s.Hdr.Ttl < ttl {
+					ttl = s.Hdr.Ttl
+				}
+				out = append(out, SRV{Target: strings.ToLower(strings.TrimSuffix(s.Target, ".")), Port: s.Port, Priority: s.Priority, Weight: s.Weight})
+			case *dns.CNAME:
+				if strings.EqualFold(s.Hdr.Name, dns.Fqdn(q)) {
+					cname = strings.TrimSuffix(s.Target, ".")
+				}
+			}
+		}
+		if len(out) > 0 || cname == "" {
+			break
+		}
+		q = cname // only a CNAME: ask for its target's records
+	}
+	valid := time.Duration(ttl) * time.Second
+	if len(out) == 0 {
+		valid = negativeTTL
+	}
+	if r.conf.Valid > 0 {
+		valid = r.conf.Valid
+	}
+	if len(out) == 0 {
+		return nil, r.now().Add(valid), &Error{Name: name, Code: CodeNotFound}
+	}
+	return out, r.now().Add(valid), nil
 }

@@ -29,6 +29,7 @@ const (
 	ipHash
 	random
 	randomTwo // random two [least_conn]
+	leastTime // least_time header|last_byte [inflight] (leasttime.go)
 )
 
 // maxDraws is nginx's limit of draws (hp->tries > 20) before the method
@@ -55,8 +56,9 @@ type chashPoint struct {
 	server string // the server's name as configured (nginx compares names)
 }
 
-// balanceInit prepares what the group's method needs once: the ring of a
-// consistent hash, and the total weight of the primary servers.
+// balanceInit sets the group's method; rebuild (upstream.go) makes what it
+// needs from the peers: the ring of a consistent hash, and the total weight
+// of the primary servers.
 func (g *Group) balanceInit() {
 	c := g.conf
 	switch {
@@ -72,12 +74,8 @@ func (g *Group) balanceInit() {
 		g.method = random
 	case c.LeastConn:
 		g.method = leastConn
-	}
-	for _, p := range g.peers {
-		g.total += p.conf.Weight
-	}
-	if g.method == hashConsistent {
-		g.points = chashRing(g.peers)
+	case c.LeastTime:
+		g.method = leastTime
 	}
 }
 

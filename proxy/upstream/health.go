@@ -46,8 +46,9 @@ const (
 	checkHeadBuf = 4 << 10
 )
 
-// HealthChecks runs the active health checks: one goroutine per checked
-// server. The proxy calls Start with the first site's groups and again
+// HealthChecks runs the active health checks, one goroutine per checked
+// server, and the re-resolution of servers with resolve, one goroutine per
+// such server (resolve.go). The proxy calls Start with the first site's groups and again
 // with every reload's: groups the new site kept (a reload reuses an
 // unchanged upstream block) keep their checkers and counters, new groups get
 // checkers, and checkers of groups the site dropped are stopped. Stopping
@@ -83,7 +84,7 @@ func (h *HealthChecks) Start(groups map[string]*Group, elog *errorlog.Log) {
 	}
 	keep := map[*Group]bool{}
 	for _, g := range groups {
-		if g.check == nil {
+		if g.check == nil && !g.resolving() {
 			continue
 		}
 		keep[g] = true
@@ -93,18 +94,27 @@ func (h *HealthChecks) Start(groups map[string]*Group, elog *errorlog.Log) {
 		ctx, cancel := context.WithCancel(context.Background())
 		gc := &groupChecks{cancel: cancel}
 		h.groups[g] = gc
-		for _, p := range append(append([]*Peer(nil), g.peers...), g.backup...) {
-			if p.conf.Down {
-				continue
-			}
-			c := &checker{g: g, p: p, hc: g.check, elog: elog}
+		spawn := func(run func()) {
 			gc.wg.Add(1)
 			h.running.Add(1)
 			go func() {
 				defer gc.wg.Done()
 				defer h.running.Add(-1)
-				c.run(ctx)
+				run()
 			}()
+		}
+		if g.resolving() {
+			g.runResolve(ctx, elog, spawn) // servers with resolve (resolve.go)
+		}
+		if g.check == nil {
+			continue
+		}
+		for _, p := range g.all() {
+			if p.conf.Down {
+				continue
+			}
+			c := &checker{g: g, p: p, hc: g.check, elog: elog}
+			spawn(func() { c.run(ctx) })
 		}
 	}
 	var gone []*groupChecks

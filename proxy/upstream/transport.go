@@ -61,12 +61,16 @@ type Conn struct {
 	// (Group.Acquire), given back once by unhold. Atomic because a fast
 	// stop closes connections from another goroutine.
 	held atomic.Bool
+	// answered: the attempt got its response's head (least_time
+	// last_byte counts only those; Attempt.Answered).
+	answered atomic.Bool
 }
 
 // unhold ends the in-flight count of the attempt using c, once: on close,
 // or when c goes back to the keepalive cache.
 func (c *Conn) unhold() {
 	if c.held.CompareAndSwap(true, false) {
+		c.peer.group.ltEnd(c.peer, c.opened, c.answered.Load()) // least_time (leasttime.go)
 		c.peer.group.done(c.peer)
 	}
 }
@@ -363,6 +367,7 @@ type OpenOptions struct {
 func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
 	*a = Attempt{Start: time.Now()}
 	pr.group.acquire(pr)
+	pr.group.ltStart(pr, a.Start)
 	if !o.Fresh {
 		a.Conn, a.Idle = pr.idle.get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
 		a.Reused = a.Conn != nil
@@ -376,6 +381,7 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 	if a.Conn == nil {
 		uc, err := t.dial(ctx(), pr, o.ConnectTimeout, o.HeaderBuffer, o.TLS)
 		if err != nil {
+			pr.group.ltEnd(pr, a.Start, false)
 			pr.group.done(pr)
 			return err
 		}
@@ -385,6 +391,7 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 	uc.held.Store(true)
 	uc.readTimeout, uc.sendTimeout = o.ReadTimeout, o.SendTimeout
 	uc.opened = a.Start
+	uc.answered.Store(false)
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	return nil
 }
@@ -620,12 +627,15 @@ func headEnd(b []byte) int {
 
 // checkHead applies nginx's upstream header rules to a complete raw head:
 // the status line must be "HTTP/x.y NNN", header names hold no control bytes
-// or spaces (ngx_http_parse_header_line), values hold no NUL. It returns KindOther when the head is acceptable.
+// or spaces (ngx_http_parse_header_line), values hold no NUL, and
+// Content-Length and Transfer-Encoding do not come together. It returns
+// KindOther when the head is acceptable. One pass over the lines.
 func checkHead(head []byte) (Kind, string) {
 	line, rest := httphead.CutLine(head)
 	if !httphead.ValidStatusLine(line) {
 		return KindNoValidHTTP, ""
 	}
+	var cl, te bool
 	for len(rest) > 0 {
 		line, rest = httphead.CutLine(rest)
 		if len(line) == 0 {
@@ -644,27 +654,18 @@ func checkHead(head []byte) (Kind, string) {
 		if colon < 0 {
 			return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
 		}
-		for i := colon + 1; i < len(line); i++ {
-			if line[i] == 0 {
-				return KindInvalidHeader, httphead.EscapeUpTo(line, i)
-			}
+		if i := bytes.IndexByte(line[colon+1:], 0); i >= 0 {
+			return KindInvalidHeader, httphead.EscapeUpTo(line, colon+1+i)
+		}
+		switch name := line[:colon]; len(name) {
+		case len("Content-Length"):
+			cl = cl || httphead.NameIs(name, "Content-Length")
+		case len("Transfer-Encoding"):
+			te = te || httphead.NameIs(name, "Transfer-Encoding")
 		}
 	}
-	if hasHeader(head, "content-length") && hasHeader(head, "transfer-encoding") {
+	if cl && te {
 		return KindInvalidHeader, "Transfer-Encoding"
 	}
 	return KindOther, ""
-}
-
-func hasHeader(head []byte, lowerName string) bool {
-	_, rest := httphead.CutLine(head)
-	for len(rest) > 0 {
-		var line []byte
-		line, rest = httphead.CutLine(rest)
-		if len(line) > len(lowerName) && line[len(lowerName)] == ':' &&
-			bytes.EqualFold(line[:len(lowerName)], []byte(lowerName)) {
-			return true
-		}
-	}
-	return false
 }

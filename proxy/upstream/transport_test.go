@@ -22,6 +22,12 @@ func TestCheckHead(t *testing.T) {
 		{"hello\r\n\r\n", KindNoValidHTTP, ""},
 		{"HTTP/1.1 2x0 OK\r\n\r\n", KindNoValidHTTP, ""},
 		{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", KindInvalidHeader, "Transfer-Encoding"},
+		{"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nX: y\r\nCONTENT-LENGTH: 1\r\n\r\n", KindInvalidHeader, "Transfer-Encoding"},
+		// a bad line is reported before the framing conflict, wherever it is
+		{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\nBad Header: x\r\n\r\n", KindInvalidHeader, `Bad\x20`},
+		// names that only contain or resemble the two are not them
+		{"HTTP/1.1 200 OK\r\nX-Content-Length: 1\r\nTransfer-Encodings: chunked\r\n\r\n", KindOther, ""},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer_Encoding: chunked\r\n\r\n", KindOther, ""},
 	}
 	for _, c := range cases {
 		k, d := checkHead([]byte(c.head))

@@ -1,12 +1,14 @@
 package upstream
 
 import (
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"spillway/proxy/config"
+	"spillway/proxy/resolver"
 )
 
 // Group is the running form of one upstream block (or of a literal
@@ -29,6 +31,14 @@ type Group struct {
 	points    []chashPoint        // hash KEY consistent: the ring
 	check     *config.HealthCheck // health_check; nil = passive health only
 
+	// lines are the group's server directives in order: peers and backup
+	// are rebuilt from them when a server with resolve changes (resolve.go).
+	lines []*line
+	res   *resolver.Resolver // the resolver of servers with resolve; nil without any
+
+	routes   int       // servers with route= (sticky.go)
+	sessions *sessions // sticky learn's sessions; nil without (sticky.go)
+
 	tlsMu    sync.Mutex
 	tls      map[upstreamTLSKey]*TLS // https:// settings in use with this group (upstream_tls.go)
 	tlsCheck *TLS                    // the first of them: what an active health check uses
@@ -41,8 +51,9 @@ type Peer struct {
 	conf   config.UpstreamServer
 	group  *Group
 	idle   IdleCache
-	weight int // effective weight (nginx's effective_weight)
-	cur    int // smooth weighted round-robin state (nginx's current_weight)
+	weight int    // effective weight (nginx's effective_weight)
+	sticky string // the sticky cookie's value that names it; "" without sticky
+	cur    int    // smooth weighted round-robin state (nginx's current_weight)
 
 	fails   int
 	checked time.Time // last time a failure was counted or a disabled peer was probed
@@ -56,6 +67,11 @@ type Peer struct {
 	// least_conn: from the start of an attempt until its connection is
 	// closed or cached. Atomic, read without group.mu.
 	active atomic.Int64
+
+	// least_time (leasttime.go): the average response time in ns (0:
+	// none yet), and the start times (unix ns) of the attempts in flight
+	// summed, for inflight.
+	ltAvg, ltStarts atomic.Int64
 }
 
 // NewGroup builds the group of an upstream block, with its retry budget.
@@ -92,25 +108,74 @@ func NewResolved(name string, addrs []string, now func() time.Time) *Group {
 func newGroupOf(name string, conf *config.Upstream, now func() time.Time) *Group {
 	g := &Group{name: name, conf: conf, now: now, leastConn: conf.LeastConn, check: conf.HealthCheck}
 	for _, s := range conf.Servers {
-		p := &Peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
-		p.idle.init(s.Address, conf.Keepalive, conf.KeepaliveTimeout, conf.KeepaliveRequests, conf.KeepaliveLearn)
-		if s.Backup {
-			g.backup = append(g.backup, p)
+		if s.Route != "" {
+			g.routes++
+		}
+		l := &line{conf: s}
+		if s.Resolve {
+			l.host, l.port, _ = net.SplitHostPort(s.Address)
+			if g.res == nil {
+				g.res = resolver.New(conf.Resolver)
+			}
 		} else {
-			g.peers = append(g.peers, p)
+			l.peers = []*Peer{g.newPeer(s)}
+		}
+		g.lines = append(g.lines, l)
+	}
+	if st := conf.Sticky; st != nil && st.Learn != nil {
+		g.sessions = &sessions{m: map[string]*session{}, max: max(int(st.Learn.Size/bytesPerSession), 1), timeout: st.Learn.Timeout}
+	}
+	g.balanceInit()
+	g.rebuild()
+	return g
+}
+
+// newPeer is a peer of the group for server s.
+func (g *Group) newPeer(s config.UpstreamServer) *Peer {
+	c := g.conf
+	p := &Peer{addr: s.Address, conf: s, group: g, weight: s.Weight}
+	if c.Sticky != nil {
+		p.sticky = stickyID(s.Route, s.Address)
+	}
+	p.idle.init(s.Address, c.Keepalive, c.KeepaliveTimeout, c.KeepaliveRequests, c.KeepaliveLearn)
+	return p
+}
+
+// rebuild makes peers and backup from lines, with what depends on them:
+// single, the total weight, the consistent-hash ring. The caller holds
+// g.mu, or owns g alone.
+func (g *Group) rebuild() {
+	var peers, backup []*Peer
+	for _, l := range g.lines {
+		for _, p := range l.peers {
+			if p.conf.Backup {
+				backup = append(backup, p)
+			} else {
+				peers = append(peers, p)
+			}
 		}
 	}
+	g.peers, g.backup = peers, backup
 	g.single = len(g.peers) == 1 && len(g.backup) == 0
-	g.balanceInit()
-	return g
+	g.total = 0
+	for _, p := range g.peers {
+		g.total += p.conf.Weight
+	}
+	if g.method == hashConsistent {
+		g.points = chashRing(g.peers)
+	}
+}
+
+// all is every peer, primaries then backups, as of now.
+func (g *Group) all() []*Peer {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append(slices.Clip(g.peers), g.backup...)
 }
 
 // CloseIdle closes every cached keepalive connection of the group.
 func (g *Group) CloseIdle() {
-	for _, pr := range g.peers {
-		pr.idle.closeAll()
-	}
-	for _, pr := range g.backup {
+	for _, pr := range g.all() {
 		pr.idle.closeAll()
 	}
 }
@@ -147,6 +212,11 @@ func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 		return p
 	}
 	now := g.clock()
+	if b != nil && g.conf.Sticky != nil {
+		if p := g.pickSticky(b, tried, now); p != nil {
+			return p
+		}
+	}
 	if b != nil && len(g.peers) > 0 {
 		var p *Peer
 		switch g.method {
@@ -167,16 +237,25 @@ func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 	if g.leastConn {
 		choose = g.pickLeastConn
 	}
+	if g.method == leastTime {
+		choose = g.pickLeastTime
+	}
 	if p := choose(g.peers, tried, now); p != nil {
 		return p
 	}
 	return choose(g.backup, tried, now)
 }
 
-// skip reports whether p cannot take this request: down, actively
-// unhealthy, already tried, or within fail_timeout after max_fails failures.
-// The caller holds g.mu.
+// skip reports whether p cannot take this request: down, draining (only
+// sticky requests reach it), actively unhealthy, already tried, or within
+// fail_timeout after max_fails failures. The caller holds g.mu.
 func (p *Peer) skip(tried []*Peer, now time.Time) bool {
+	return p.conf.Drain || p.skipBound(tried, now)
+}
+
+// skipBound is skip for a request bound to p by a sticky method: a
+// draining server takes it.
+func (p *Peer) skipBound(tried []*Peer, now time.Time) bool {
 	if p.conf.Down || p.unhealthy || contains(tried, p) {
 		return true
 	}
@@ -285,11 +364,11 @@ func (g *Group) setHealthy(p *Peer, healthy bool) bool {
 // It reports whether p just became temporarily disabled, so the caller can log
 // nginx's "upstream server temporarily disabled" warning.
 func (g *Group) Failed(p *Peer) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.single {
 		return false
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	now := g.clock()
 	p.fails++
 	p.acc, p.checked = now, now
@@ -307,11 +386,8 @@ func (g *Group) Failed(p *Peer) bool {
 // its last failure had been checked (nginx: accessed < checked), so a success
 // inside fail_timeout does not wipe a failure that is still being counted.
 func (g *Group) Succeeded(p *Peer) {
-	if g.single {
-		return
-	}
 	g.mu.Lock()
-	if p.acc.Before(p.checked) {
+	if !g.single && p.acc.Before(p.checked) {
 		p.fails = 0
 	}
 	g.mu.Unlock()
@@ -329,10 +405,7 @@ func contains(ps []*Peer, p *Peer) bool {
 // Reap closes the connections of every server's keepalive cache that have
 // been idle past their limit (IdleCache.Reap); lg logs what that teaches.
 func (g *Group) Reap(now time.Time, lg LearnLog) {
-	for _, pr := range g.peers {
-		pr.idle.reap(now, lg)
-	}
-	for _, pr := range g.backup {
+	for _, pr := range g.all() {
 		pr.idle.reap(now, lg)
 	}
 }
@@ -351,10 +424,14 @@ func (g *Group) Literal() bool { return g.literal }
 func (g *Group) Budget() *RetryBudget { return g.budget }
 
 // Peers lists the servers, primaries then backups, in a new slice.
-func (g *Group) Peers() []*Peer { return append(slices.Clip(g.peers), g.backup...) }
+func (g *Group) Peers() []*Peer { return g.all() }
 
 // Size is the number of servers, backups included.
-func (g *Group) Size() int { return len(g.peers) + len(g.backup) }
+func (g *Group) Size() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.peers) + len(g.backup)
+}
 
 // PeerState is one server's health as the metrics show it.
 type PeerState struct {
@@ -369,8 +446,8 @@ func (g *Group) States() []PeerState {
 	now := g.clock()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]PeerState, 0, g.Size())
-	for _, p := range g.Peers() {
+	out := make([]PeerState, 0, len(g.peers)+len(g.backup))
+	for _, p := range append(slices.Clip(g.peers), g.backup...) {
 		out = append(out, PeerState{Peer: p, Up: !p.skip(nil, now), Fails: p.fails})
 	}
 	return out

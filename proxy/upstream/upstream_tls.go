@@ -29,6 +29,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"spillway/proxy/config"
@@ -52,12 +53,28 @@ type upstreamTLSKey struct {
 
 // TLS is the client side of TLS for one group and one set of
 // proxy_ssl_* settings: a tls.Config per server (each with its own session
-// cache). Read-only once made; safe for concurrent use.
+// cache), made when the server is first used: a server with resolve gains
+// peers while the group runs. Safe for concurrent use.
 type TLS struct {
 	verify bool
 	roots  *x509.CertPool
 	name   string // proxy_ssl_name: checked against the certificate (and the SNI when sent)
-	peers  map[*Peer]*tls.Config
+	mk     func() *tls.Config
+
+	mu    sync.Mutex
+	peers map[*Peer]*tls.Config
+}
+
+// configFor is pr's tls.Config, made on first use.
+func (t *TLS) configFor(pr *Peer) *tls.Config {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.peers[pr]
+	if c == nil {
+		c = t.mk()
+		t.peers[pr] = c
+	}
+	return c
 }
 
 // TLSFor returns the group's upstreamTLS for the settings ps, made once per
@@ -76,28 +93,26 @@ func (g *Group) tlsFor(ps *config.ProxySSL, h2 bool) *TLS {
 		return t
 	}
 	t := &TLS{verify: ps.Verify, roots: ps.Roots, name: ps.Name, peers: map[*Peer]*tls.Config{}}
-	for _, list := range [][]*Peer{g.peers, g.backup} {
-		for _, pr := range list {
-			c := &tls.Config{
-				// Checked after the handshake, as nginx does (verify).
-				InsecureSkipVerify: true,
-			}
-			if ps.ServerName && net.ParseIP(ps.Name) == nil {
-				c.ServerName = ps.Name // nginx sends no SNI for an IP address either
-			}
-			if h2 {
-				c.NextProtos = []string{"h2"}
-			}
-			if ps.Certificate != nil {
-				// proxy_ssl_certificate: sent when the server asks for one
-				c.Certificates = []tls.Certificate{*ps.Certificate}
-			}
-			c.MinVersion, c.MaxVersion, c.CipherSuites = ps.MinVersion, ps.MaxVersion, ps.CipherSuites
-			if ps.SessionReuse {
-				c.ClientSessionCache = tls.NewLRUClientSessionCache(4)
-			}
-			t.peers[pr] = c
+	t.mk = func() *tls.Config {
+		c := &tls.Config{
+			// Checked after the handshake, as nginx does (verify).
+			InsecureSkipVerify: true,
 		}
+		if ps.ServerName && net.ParseIP(ps.Name) == nil {
+			c.ServerName = ps.Name // nginx sends no SNI for an IP address either
+		}
+		if h2 {
+			c.NextProtos = []string{"h2"}
+		}
+		if ps.Certificate != nil {
+			// proxy_ssl_certificate: sent when the server asks for one
+			c.Certificates = []tls.Certificate{*ps.Certificate}
+		}
+		c.MinVersion, c.MaxVersion, c.CipherSuites = ps.MinVersion, ps.MaxVersion, ps.CipherSuites
+		if ps.SessionReuse {
+			c.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+		}
+		return c
 	}
 	if g.tls == nil {
 		g.tls = map[upstreamTLSKey]*TLS{}
@@ -118,10 +133,10 @@ func (g *Group) checkTLS(conn streamConn, pr *Peer) (*tls.Conn, error) {
 	g.tlsMu.Lock()
 	sec := g.tlsCheck
 	g.tlsMu.Unlock()
-	if sec == nil || sec.peers[pr] == nil {
+	if sec == nil {
 		return nil, nil
 	}
-	tc := tls.Client(conn, sec.peers[pr])
+	tc := tls.Client(conn, sec.configFor(pr))
 	if err := tc.Handshake(); err != nil {
 		var ne net.Error
 		switch {
@@ -146,10 +161,7 @@ func (g *Group) checkTLS(conn streamConn, pr *Peer) (*tls.Conn, error) {
 // handshaking to upstream) and, with proxy_ssl_verify, checks the
 // certificate. On success uc reads and writes through TLS.
 func (uc *Conn) handshake(ctx context.Context, sec *TLS, timeout time.Duration) *Error {
-	cfg := sec.peers[uc.peer]
-	if cfg == nil { // cannot happen: every peer of the group has one
-		cfg = &tls.Config{InsecureSkipVerify: true}
-	}
+	cfg := sec.configFor(uc.peer)
 	tc := tls.Client(uc.tcp, cfg)
 	if timeout > 0 {
 		_ = uc.tcp.SetDeadline(time.Now().Add(timeout))

@@ -328,6 +328,21 @@ location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass ht
 			},
 		},
 		{
+			name: "servers with resolve and service= (nginx 1.27.3), with zone and the upstream's resolver",
+			in: `http {
+  upstream app {
+    zone app 64k;
+    resolver 127.0.0.53 valid=5s;
+    resolver_timeout 2s;
+    server app.internal:8080 resolve max_fails=0;
+    server app.internal service=http resolve;
+  }
+  server { listen 80; location / { proxy_pass http://app; } }
+}`,
+			yaml: []string{"zone: [app, 64k]", "resolver: [127.0.0.53, valid=5s]", "resolver_timeout: 2s",
+				"{address: 'app.internal:8080', resolve: on, max_fails: 0}", "{address: app.internal, service: http, resolve: on}"},
+		},
+		{
 			name: "proxy_pass, fastcgi_pass, uwsgi_pass and grpc_pass with variables, and the resolver",
 			in: `http {
   resolver 127.0.0.53 [::1]:5353 valid=30s ipv6=off;
@@ -648,6 +663,14 @@ func TestConvertErrors(t *testing.T) {
 		{"http {\n upstream u { random two foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
 		{"http {\n upstream u { hash $uri foo; server 10.0.0.1; }\n}", `invalid parameter "foo" in x.conf:2`},
 		{"http {\n upstream u { hash; server 10.0.0.1; }\n}", `invalid number of arguments in "hash" directive in x.conf:2`},
+		// newer nginx's and NGINX Plus's balancing, which nginx 1.22 refuses:
+		// ignoring them would silently change which server gets a request
+		{"http {\n upstream u { zone z 1m; server example.net resolve=on; }\n}", `invalid parameter "resolve=on" in x.conf:2`},
+		{"http {\n upstream u { zone z 1m; server example.net service resolve; }\n}", `invalid parameter "service" in x.conf:2`},
+		{"http {\n upstream u { server 10.0.0.1 route=; }\n}", `invalid parameter "route=" in x.conf:2`},
+		{"http {\n upstream u { server 10.0.0.1 drain=on; }\n}", `invalid parameter "drain=on" in x.conf:2`},
+		{"http {\n upstream u { server 10.0.0.1; sticky balance; }\n}", `unknown directive "sticky" in x.conf:2`},
+		{"http {\n upstream u { least_time; server 10.0.0.1; }\n}", `invalid number of arguments in "least_time" directive in x.conf:2`},
 		{conf("listen 80; proxy_redirect default; location / { proxy_pass http://a:1; }"), `"proxy_redirect default" should be placed after the "proxy_pass" directive in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect nonsense; }"), `invalid parameter "nonsense" in x.conf:4`},
 		{conf("listen 80; location / { proxy_pass http://a:1; proxy_redirect http://a/ /$nosuch/; }"), `unknown "nosuch" variable in x.conf:4`},

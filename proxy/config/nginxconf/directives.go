@@ -3,6 +3,7 @@ package nginxconf
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -202,6 +203,11 @@ func init() {
 	add("upstream", "ip_hash", balanceMethod)
 	add("upstream", "random", balanceMethod)
 	add("upstream", "keepalive_timeout_learn", single(flagValue))
+	add("upstream", "zone", zoneDirective)
+	add("upstream", "resolver", resolverDirective)         // nginx 1.27.3: for servers with resolve
+	add("upstream", "resolver_timeout", single(timeValue)) // likewise
+	add("upstream", "sticky", stickyDirective)
+	add("upstream", "least_time", leastTime)
 }
 
 // moduleHandlers convert the shared upstream-module directives by the kind
@@ -258,7 +264,6 @@ var ignored = map[string]ignoredWhy{
 	"open_file_cache_valid":          {"", "a cache for static files"},
 	"open_file_cache_min_uses":       {"", "a cache for static files"},
 	"open_file_cache_errors":         {"", "a cache for static files"},
-	"zone":                           {"upstream", "spillway is one process: an upstream's state is shared already"},
 	"proxy_cache_path":               {"http", "it only declares a cache zone: spillway does not cache, and each proxy_cache that would use the zone is reported on its own"},
 	"ssl_prefer_server_ciphers":      {"", "Go's TLS server orders the cipher suites itself"},
 	"ssl_dhparam":                    {"", "Go offers no DHE cipher suites, so there are no DH parameters to load"},
@@ -1252,21 +1257,87 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			bad = err != nil
 		case "backup", "down":
 			bad, val = hasVal, "on"
-			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" {
+			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" && lv.up.method != "least_time" {
 				return errAt(d, "balancing method does not support parameter \"backup\"")
 			}
-		case "max_conns", "slow_start", "resolve", "service", "route", "drain":
+		case "max_conns", "slow_start":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
+		case "resolve":
+			bad, val = hasVal, "on"
+		case "service":
+			bad = !hasVal
+		case "route":
+			bad = !hasVal || val == "" // the sticky cookie's value for the server
+		case "drain":
+			bad, val = hasVal, "on" // NGINX Plus's: only sticky requests reach it
 		default:
 			bad = true
 		}
 		if bad {
 			return errAt(d, "invalid parameter \"%s\"", p)
 		}
-		m.set(name, str(val))
+		v := str(val)
+		if name == "route" || name == "service" {
+			v.Tag = "!!str" // route=0 is a name, not a number
+		}
+		m.set(name, v)
 	}
 	lv.up.servers.Content = append(lv.up.servers.Content, m.n)
+	return nil
+}
+
+// zoneDirective converts zone NAME [SIZE]: servers with resolve need it,
+// as in nginx; spillway's group state is one process's anyway.
+func zoneDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 || len(d.Args) > 2 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	addWords(lv, d.Name, d.Args)
+	return nil
+}
+
+// stickyDirective converts NGINX Plus's "sticky cookie NAME [...]",
+// "sticky route $VAR ..." and "sticky learn ..." to sticky's words, checked
+// by config (sticky.go); any other method refuses the file with nginx
+// 1.22's own emerg, as notInNginx.
+func stickyDirective(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) == 0 || d.Args[0] != "cookie" && d.Args[0] != "route" && d.Args[0] != "learn" {
+		return notInNginx(c, lv, d)
+	}
+	if len(d.Args) < 2 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	args := slices.Clone(d.Args)
+	for i, a := range args {
+		if strings.HasPrefix(a, "expires=") {
+			args[i] = strings.ReplaceAll(a, " ", "") // "expires=1h 3m": one word
+		}
+	}
+	addWords(lv, d.Name, args)
+	return nil
+}
+
+// notInNginx refuses a balancing directive nginx 1.22 does not have (NGINX
+// Plus's sticky and least_time) with nginx's own emerg: ignoring it would
+// silently change which server gets a request.
+func notInNginx(c *conv, lv *level, d *Directive) error {
+	return errAt(d, "unknown directive \"%s\"", d.Name)
+}
+
+// leastTime converts NGINX Plus's least_time header|last_byte [inflight],
+// a balancing method like the others, checked by config.
+func leastTime(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 || len(d.Args) > 2 {
+		return invalidArgs(d)
+	}
+	setMethod(lv, "least_time", strings.Join(d.Args, " "))
 	return nil
 }
 
@@ -1281,7 +1352,7 @@ func leastConn(c *conv, lv *level, d *Directive) error {
 // setMethod sets the upstream's balancing method, replacing an earlier one
 // (nginx warns "load balancing method redefined" and keeps the last).
 func setMethod(lv *level, key, val string) {
-	for _, k := range []string{"least_conn", "hash", "ip_hash", "random"} {
+	for _, k := range []string{"least_conn", "hash", "ip_hash", "random", "least_time"} {
 		lv.m.del(k)
 	}
 	lv.m.set(key, str(val))

@@ -49,3 +49,53 @@ func EscapeUpTo(line []byte, i int) string {
 	}
 	return string(line[:i]) + "\\x" + string([]byte{hex[c>>4], hex[c&15]})
 }
+
+// NameIs reports whether the header name b is s, compared as nginx compares
+// header names (ngx_strcasecmp): byte for byte, ASCII letters in either
+// case. Unlike bytes.EqualFold it folds no other character, and names of
+// different lengths differ at once.
+func NameIs(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if c == d {
+			continue
+		}
+		if c|0x20 != d|0x20 || c|0x20 < 'a' || c|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// NameSet is a fixed set of header names, looked up as nginx compares names
+// (NameIs): a name is compared with the members of its own length only.
+// It is not changed once made.
+type NameSet struct{ byLen [][]string }
+
+// NewNameSet returns the set of names.
+func NewNameSet(names ...string) NameSet {
+	var s NameSet
+	for _, n := range names {
+		for len(s.byLen) <= len(n) {
+			s.byLen = append(s.byLen, nil)
+		}
+		s.byLen[len(n)] = append(s.byLen[len(n)], n)
+	}
+	return s
+}
+
+// Has reports whether name is in the set.
+func (s NameSet) Has(name []byte) bool {
+	if len(name) >= len(s.byLen) {
+		return false
+	}
+	for _, n := range s.byLen[len(name)] {
+		if NameIs(name, n) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,41 @@
+package httphead
+
+import "testing"
+
+func TestNameIs(t *testing.T) {
+	for _, c := range []struct {
+		b, s string
+		want bool
+	}{
+		{"Content-Length", "Content-Length", true},
+		{"content-length", "Content-Length", true},
+		{"CONTENT-LENGTH", "content-length", true},
+		{"Content-Lengt", "Content-Length", false},
+		{"Content-Lengthx", "Content-Length", false},
+		{"Content_Length", "Content-Length", false},
+		{"[", "{", false}, // 0x5B and 0x7B differ by 0x20 but are not letters
+		{"@", "`", false},
+		{"\u212aeep-Alive", "Keep-Alive", false}, // the Kelvin sign folds to K in Unicode, not in nginx
+		{"", "", true},
+	} {
+		if got := NameIs([]byte(c.b), c.s); got != c.want {
+			t.Errorf("NameIs(%q, %q) = %v, want %v", c.b, c.s, got, c.want)
+		}
+	}
+}
+
+func TestNameSet(t *testing.T) {
+	s := NewNameSet("Connection", "Keep-Alive", "TE", "X-Accel-Limit-Rate")
+	for name, want := range map[string]bool{
+		"connection": true, "KEEP-ALIVE": true, "te": true, "x-accel-limit-rate": true,
+		"Connections": false, "T": false, "": false, "Keep_Alive": false,
+		"A-Name-Longer-Than-Every-Member": false,
+	} {
+		if got := s.Has([]byte(name)); got != want {
+			t.Errorf("Has(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if (NameSet{}).Has([]byte("x")) {
+		t.Error("the empty set has a member")
+	}
+}
