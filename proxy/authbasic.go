@@ -92,7 +92,7 @@ func (x *exchange) authBasic(ab *basicAuth) (code int, realm string) {
 	if ab == nil {
 		return accessDeclined, ""
 	}
-	user, pass, ok := basicCredentials(x.ctx.Request.Header.Peek("Authorization"))
+	user, pass, ok := vars.BasicCredentials(x.ctx.Request.Header.Peek("Authorization"))
 	if !ok {
 		x.logf(errorlog.Info, "no user/password was provided for basic authentication", 0, "")
 		return fasthttp.StatusUnauthorized, ab.realm
@@ -123,34 +123,6 @@ func (x *exchange) authBasic(ab *basicAuth) (code int, realm string) {
 	}
 	x.logf(errorlog.Error, `user "`+string(user)+`": password mismatch`, 0, "")
 	return fasthttp.StatusUnauthorized, ab.realm
-}
-
-// basicCredentials is ngx_http_auth_basic_user: "Basic " (any case), then
-// spaces, then base64 (nginx's decoder: standard alphabet, what follows the
-// first "=" ignored) of "user:password" with a non-empty user.
-func basicCredentials(h []byte) (user, pass []byte, ok bool) {
-	const scheme = "basic "
-	if len(h) < len(scheme) || !strings.EqualFold(string(h[:len(scheme)]), scheme) {
-		return nil, nil, false
-	}
-	enc := bytes.TrimLeft(h[len(scheme):], " ")
-	if i := bytes.IndexByte(enc, '='); i >= 0 {
-		enc = enc[:i]
-	}
-	if len(enc) == 0 || len(enc)%4 == 1 {
-		return nil, nil, false
-	}
-	dec := make([]byte, base64.RawStdEncoding.DecodedLen(len(enc)))
-	n, err := base64.RawStdEncoding.Decode(dec, enc)
-	if err != nil {
-		return nil, nil, false
-	}
-	dec = dec[:n]
-	i := bytes.IndexByte(dec, ':')
-	if i <= 0 {
-		return nil, nil, false
-	}
-	return dec[:i], dec[i+1:], true
 }
 
 // userFile is an htpasswd file. nginx reads it on every request; spillway

@@ -135,6 +135,7 @@ func (x *exchange) codePage(code int) {
 		return
 	}
 	x.ctx.Response.Reset()
+	x.ctx.Response.Header.DisableNormalizing() // add_header's names as written (Reset turned it back on)
 	x.ctx.SetStatusCode(code)
 	setReason(&x.ctx.Response.Header, code, nil)
 	x.ctx.Response.Header.SetContentLength(0)

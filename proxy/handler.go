@@ -303,7 +303,7 @@ func (x *exchange) tryOnce() tryOutcome {
 	}
 
 	if x.grpcBodyTooLarge(pr.Addr()) { // a streamed gRPC body past client_max_body_size
-		x.record(pr, 0, a, took)
+		x.record(pr, 0, a, took, false)
 		x.page(fasthttp.StatusRequestEntityTooLarge)
 		return tryDone
 	}
@@ -311,11 +311,11 @@ func (x *exchange) tryOnce() tryOutcome {
 	if errors.As(ue.Err, &ce) {
 		// The client's body broke off while it was being streamed to the
 		// upstream (proxy_request_buffering off): the client's fault.
-		x.record(pr, 0, a, took)
+		x.record(pr, 0, a, took, false)
 		x.clientBodyError(ce.err)
 		return tryDone
 	}
-	x.record(pr, ue.Status(), a, took)
+	x.record(pr, ue.Status(), a, took, false)
 	verdict := decideRetry(x.retryInput(ue, 0))
 	x.counters(pr).decision(verdict)
 	// nginx logs "temporarily disabled" before a timeout's error line and
@@ -352,7 +352,7 @@ func (x *exchange) tryOnce() tryOutcome {
 func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt, took time.Duration) tryOutcome {
 	g := x.loc.group
 	status := x.uresp.Header.StatusCode()
-	x.record(pr, status, a, took)
+	x.record(pr, status, a, took, true)
 	if !statusListed(status, x.loc.conf.Upstream.NextUpstream) { // the usual case: no decision to make
 		x.cur = a
 		g.Succeeded(pr)
@@ -368,7 +368,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt, took time.Du
 	}
 	// Drop this answer and go on. 403 and 404 are never counted as
 	// failures (nginx).
-	a.Conn.Close()
+	x.release(a, false)
 	if status != 403 && status != 404 && g.Failed(pr) {
 		x.logDisabled(pr, upstream.PhaseReadHeader)
 	}
@@ -448,14 +448,19 @@ func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 }
 
 // record adds the attempt a against p to $upstream_*: took is its time so
-// far, read once with the metric's (tryOnce).
-func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt, took time.Duration) {
+// far, read once with the metric's (tryOnce), which is also the header's
+// time ($upstream_header_time) when headed: the upstream's head came.
+func (x *exchange) record(p *upstream.Peer, status int, a *upstream.Attempt, took time.Duration, headed bool) {
 	via := vars.ViaFresh
 	if a.Reused {
 		via = vars.ViaReused
 	}
-	x.addAttempt(vars.Attempt{Addr: p.Addr(), Status: status, ResponseTime: took,
-		ConnectTime: -1, HeaderTime: -1, Via: via, IdleAge: a.Idle})
+	header, response := time.Duration(-1), took
+	if headed { // the response time is known once the body is in (release)
+		header, response = took, -1
+	}
+	x.addAttempt(vars.Attempt{Addr: p.Addr(), Status: status, ResponseTime: response,
+		ConnectTime: a.Connect, HeaderTime: header, Via: via, IdleAge: a.Idle})
 }
 
 // noLive answers nginx's "no live upstreams": every server is down or has

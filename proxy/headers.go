@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 type respHeaders struct {
 	add      []addHeader
 	expires  config.Expires
+	expVal   *vars.Value // expires with variables: parsed per response
 	trailers []addHeader // add_trailer
 }
 
@@ -38,6 +40,13 @@ func compileHeaders(r config.ResponseHeaders, maps *vars.Maps) (*respHeaders, er
 		return nil, nil
 	}
 	h := &respHeaders{expires: r.Expires}
+	if r.Expires.Value != "" {
+		v, err := vars.Compile(r.Expires.Value, maps)
+		if err != nil {
+			return nil, fmt.Errorf("expires %s: %w", r.Expires.Value, err)
+		}
+		h.expVal = v
+	}
 	for _, a := range r.Add {
 		v, err := vars.Compile(a.Value, maps)
 		if err != nil {
@@ -101,7 +110,9 @@ func (x *exchange) addHeadersFor(status, trailerStatus int) {
 	out := &x.ctx.Response.Header
 	safe := addHeaderStatus(status)
 	if safe && h.expires.Kind != config.ExpiresOff {
-		setExpires(out, h.expires, time.Now())
+		if e, ok := x.expires(h); ok {
+			setExpires(out, e, time.Now())
+		}
 	}
 	var buf []byte
 	for i := range h.add {
@@ -124,6 +135,17 @@ func (x *exchange) addHeadersFor(status, trailerStatus int) {
 	if trailerStatus != 0 {
 		x.addTrailers(h, addHeaderStatus(trailerStatus), trailerStatus)
 	}
+}
+
+// expires is the level's expires for this response: with variables, their
+// value read as nginx's ngx_http_set_expires does, where a value that does
+// not parse, or "off", leaves the headers alone.
+func (x *exchange) expires(h *respHeaders) (config.Expires, bool) {
+	if h.expVal == nil {
+		return h.expires, true
+	}
+	e, err := config.ParseExpiresValue(h.expires.Kind == config.ExpiresModified, string(h.expVal.Append(nil, x)))
+	return e, err == nil && e.Kind != config.ExpiresOff
 }
 
 // addTrailers is add_trailer (ngx_http_headers_filter and

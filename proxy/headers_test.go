@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -32,6 +33,8 @@ http:
         - {path: /neg/, proxy_pass: http://{U0}, expires: -1}
         - {path: /mod/, proxy_pass: http://{U0}, expires: modified 1d}
         - {path: /off/, proxy_pass: http://{U0}, expires: "off", add_header: []}
+        - {path: /var/, proxy_pass: http://{U0}, expires: $arg_e}
+        - {path: /varmod/, proxy_pass: http://{U0}, expires: modified $arg_e}
         - {path: /status, stub_status: on}
 `
 
@@ -100,6 +103,16 @@ func TestAddHeaderExpiresLikeNginx(t *testing.T) {
 	check("/neg/a", 200, want{"Cache-Control": {"no-cache"}})
 	check("/mod/a", 200, want{"Expires": {"Tue, 03 Jan 2006 15:04:05 GMT"}, "Cache-Control": {"no-cache"}})
 	check("/off/a", 200, merged(upstreamCaching, want{"X-Server": nil, "X-Always": nil}))
+	// expires with variables, read per response as nginx: any form, and a
+	// value that does not parse (or off) leaves the upstream's headers.
+	check("/var/a?e=max", 200, want{"Expires": {"Thu, 31 Dec 2037 23:55:55 GMT"}, "Cache-Control": {"max-age=315360000"}})
+	check("/var/a?e=epoch", 200, want{"Expires": {"Thu, 01 Jan 1970 00:00:01 GMT"}, "Cache-Control": {"no-cache"}})
+	check("/var/a?e=-1", 200, want{"Cache-Control": {"no-cache"}})
+	check("/var/a?e=2h", 200, want{"Cache-Control": {"max-age=7200"}})
+	for _, bad := range []string{"/var/a", "/var/a?e=off", "/var/a?e=bad", "/varmod/a?e=epoch", "/varmod/a?e=@1h"} {
+		check(bad, 200, upstreamCaching)
+	}
+	check("/varmod/a?e=1d", 200, want{"Expires": {"Tue, 03 Jan 2006 15:04:05 GMT"}, "Cache-Control": {"no-cache"}})
 
 	for path, d := range map[string]time.Duration{"/own/a": time.Hour, "/neg/a": -time.Second} {
 		resp, before, after := get(path)
@@ -119,4 +132,36 @@ func merged[M ~map[string][]string](a, b M) M {
 		m[k] = v
 	}
 	return m
+}
+
+// add_header's names reach the client as written, as nginx's: on a
+// return's answer and a static file's error too (nginx-tests'
+// http_headers_multi.t matches "X-HTTP-Host" case-sensitively).
+func TestAddHeaderNameAsWritten(t *testing.T) {
+	r := newRig(t, "info", withTempDirs(t, `
+error_log: {path: stderr, level: info}
+http:
+  proxy_temp_path: {TMP}/proxy
+  client_body_temp_path: {TMP}/client
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - {path: /r, add_header: ["X-HTTP-Host $http_host", "x-lower 1"], return: "204"}
+        - {path: /t, add_header: ["X-HTTP-Host $http_host"], return: "200 text"}
+`), headersOrigin(t))
+	for _, path := range []string{"/r", "/t"} {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path)
+		raw, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.Contains(string(raw), "\r\nX-HTTP-Host: localhost\r\n") || path == "/r" && !strings.Contains(string(raw), "\r\nx-lower: 1\r\n") {
+			t.Errorf("GET %s:\n%s", path, raw)
+		}
+	}
 }

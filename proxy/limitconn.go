@@ -86,6 +86,7 @@ func (x *exchange) limitConn(limits []connLimit, c *config.LimitConnConf) (held 
 			x.logf(errorlog.Error, `the value of the "`+l.zone.keyText+`" key is more than 255 bytes: "`+string(key)+`"`, 0, "")
 			continue
 		}
+		x.vars.req.LimitConnStatus = "PASSED"
 		z, k := l.zone, string(key)
 		z.mu.Lock()
 		n, ok := z.counts[k]
@@ -93,6 +94,7 @@ func (x *exchange) limitConn(limits []connLimit, c *config.LimitConnConf) (held 
 			z.mu.Unlock()
 			x.p.elog.Critf(`ngx_slab_alloc() failed: no memory in limit_conn zone "%s"`, z.name)
 			release(held)
+			x.vars.req.LimitConnStatus = "REJECTED"
 			return nil, c.Status
 		}
 		if n >= l.conn {
@@ -104,8 +106,10 @@ func (x *exchange) limitConn(limits []connLimit, c *config.LimitConnConf) (held 
 			x.logf(c.LogLevel, "limiting connections"+dry+` by zone "`+z.name+`"`, 0, "")
 			release(held)
 			if c.DryRun {
+				x.vars.req.LimitConnStatus = "REJECTED_DRY_RUN"
 				return nil, 0
 			}
+			x.vars.req.LimitConnStatus = "REJECTED"
 			return nil, c.Status
 		}
 		if !ok {

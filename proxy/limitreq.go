@@ -202,6 +202,7 @@ func (x *exchange) limitReq(limits []reqLimit, c *config.LimitReqConf) int {
 	rc, excess, n := lookupOK, int64(0), 0
 	held := make([]*reqNode, len(limits))
 	var key []byte
+	looked := false // nginx's rc NGX_DECLINED: no key to look up, no $limit_req_status
 	for n = 0; n < len(limits); n++ {
 		l := limits[n]
 		key = l.zone.appendKey(x, key[:0])
@@ -216,6 +217,7 @@ func (x *exchange) limitReq(limits []reqLimit, c *config.LimitReqConf) int {
 		l.zone.mu.Lock()
 		rc, excess, held[n] = l.zone.lookup(string(key), l.conf.Burst, n == len(limits)-1)
 		l.zone.mu.Unlock()
+		looked = true
 		if rc != lookupAgain {
 			break
 		}
@@ -232,8 +234,10 @@ func (x *exchange) limitReq(limits []reqLimit, c *config.LimitReqConf) int {
 		}
 		unhold(limits[:n], held)
 		if c.DryRun {
+			x.vars.req.LimitReqStatus = "REJECTED_DRY_RUN"
 			return 0
 		}
+		x.vars.req.LimitReqStatus = "REJECTED"
 		return c.Status
 	}
 	if rc == lookupAgain {
@@ -241,9 +245,16 @@ func (x *exchange) limitReq(limits []reqLimit, c *config.LimitReqConf) int {
 	}
 	delay, which := account(limits[:n+1], held, &excess)
 	if delay <= 0 {
+		if looked {
+			x.vars.req.LimitReqStatus = "PASSED"
+		}
 		return 0
 	}
 	x.logf(c.DelayLogLevel(), "delaying request"+dryRun(c)+", excess: "+thousandths(excess)+`, by zone "`+limits[which].zone.name+`"`, 0, "")
+	x.vars.req.LimitReqStatus = "DELAYED"
+	if c.DryRun {
+		x.vars.req.LimitReqStatus = "DELAYED_DRY_RUN"
+	}
 	if !c.DryRun {
 		// A hard stop cuts the delay short (the request's context,
 		// cancel.go); nothing sleeps in a request goroutine.

@@ -41,9 +41,10 @@ func (x *exchange) passTarget() bool {
 	x.passLoc = *l
 	d := &x.passLoc
 	d.pass, d.scheme, d.passURI, d.hashKey, d.tls = nil, t.scheme, t.uri, nil, nil
-	proxyHost := t.host
+	proxyHost, proxyPort := t.host, t.defPort
 	switch {
 	case t.unix:
+		proxyPort = ""
 		d.group = upstream.NewLiteral(t.host, nil)
 		proxyHost = "localhost" // nginx's $proxy_host for a unix socket
 	case t.noPort && x.site.cfg.Upstreams[strings.ToLower(t.host)] != nil:
@@ -60,6 +61,7 @@ func (x *exchange) passTarget() bool {
 		} else if port != t.defPort {
 			proxyHost = net.JoinHostPort(t.host, port)
 		}
+		proxyPort = port
 		hostport := net.JoinHostPort(t.host, port)
 		if g := x.site.groups[hostport]; g != nil && g.Literal() {
 			d.group = g // the upstream of a literal proxy_pass with this host and port
@@ -93,7 +95,7 @@ func (x *exchange) passTarget() bool {
 		d.h2 = d.h2.withTLS(d.scheme == "https")
 	}
 	x.loc = d
-	x.vars.req.ProxyHost = proxyHost
+	x.vars.req.ProxyHost, x.vars.req.ProxyPort = proxyHost, proxyPort
 	return true
 }
 

@@ -54,6 +54,9 @@ func TestAutoRedirectLikeNginx(t *testing.T) {
 		{"GET /adm%69n?x=%41&y HTTP/1.1\r\nHost: FOO.Example.:9999\r\n", "http://foo.example:" + port + "/admin/?x=%41&y"},
 		{"GET //admin HTTP/1.0\r\n", "http://127.0.0.1:" + port + "/admin/"},
 		{"GET /e?q HTTP/1.1\r\nHost: localhost\r\n", "http://localhost:" + port + "/e/?q"},
+		// an absolute-form target's host comes before the Host line's
+		// (nginx's headers_in.server; nginx-tests' proxy_redirect.t)
+		{"GET http://Abs.Example:8080/admin HTTP/1.1\r\nHost: localhost\r\n", "http://abs.example:" + port + "/admin/"},
 	} {
 		res := rawDo(t, r.addr, c.req+"Connection: close\r\n\r\n")
 		_ = res.conn.Close()

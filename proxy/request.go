@@ -81,9 +81,12 @@ func upstreamURI(dst []byte, lc *config.Location, target []byte, u nginxuri.URI)
 func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody bool) []byte {
 	req := &x.ctx.Request.Header
 	x.closeAsked = false
-	if x.parent != nil {
+	switch {
+	case x.loc.method != nil: // proxy_method
+		dst = x.loc.method.Append(dst, x)
+	case x.parent != nil:
 		dst = append(dst, fasthttp.MethodGet...) // a subrequest is a GET (authrequest.go)
-	} else {
+	default:
 		dst = append(dst, req.Method()...)
 	}
 	dst = append(dst, ' ')
@@ -109,15 +112,17 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 		dst = append(dst, "\r\n"...)
 	}
 
-	connection := req.Peek("Connection")
-	for k, v := range req.AllInOrder() {
-		if x.dropHeader(k, connection) {
-			continue
+	if x.loc.conf.Upstream.PassRequestHeaders { // off: proxy_set_header's only
+		connection := req.Peek("Connection")
+		for k, v := range req.AllInOrder() {
+			if x.dropHeader(k, connection) {
+				continue
+			}
+			dst = append(dst, k...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
 		}
-		dst = append(dst, k...)
-		dst = append(dst, ": "...)
-		dst = append(dst, v...)
-		dst = append(dst, "\r\n"...)
 	}
 	if hasBody {
 		dst = append(dst, "Content-Length: "...)

@@ -256,13 +256,20 @@ func noBody(method []byte, status int) bool {
 }
 
 // release ends the upstream side of a finished attempt: the connection goes
-// back to the keepalive cache when the exchange left it reusable.
+// back to the keepalive cache when the exchange left it reusable. An
+// answered attempt's $upstream_response_time is known from here, as
+// nginx's is from the upstream's finalization ("-" until then, so in
+// add_header).
 func (x *exchange) release(a *upstream.Attempt, complete bool) {
 	if a == nil || a.Conn == nil {
 		return
 	}
 	uc := a.Conn
 	a.Conn = nil
+	now := time.Now()
+	if n := len(x.attempts); n > 0 && x.attempts[n-1].ResponseTime < 0 {
+		x.attempts[n-1].ResponseTime = now.Sub(a.Start)
+	}
 	if complete {
 		x.learnSticky(uc.Peer(), false) // sticky learn without header: the whole response came (sticky.go)
 	}
@@ -270,7 +277,7 @@ func (x *exchange) release(a *upstream.Attempt, complete bool) {
 		if x.loc.fcgi == nil {
 			uc.Peer().Idle().Hint(x.uresp.Header.Peek("Keep-Alive"), idleLog{x.p}) // Keep-Alive: timeout=N
 		}
-		uc.Keep(time.Now())
+		uc.Keep(now)
 		return
 	}
 	uc.Close()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/vars"
 )
@@ -68,6 +69,8 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 		// body without a Content-Type.
 		resp := &x.ctx.Response
 		resp.Reset()
+		// add_header's names as written, as nginx's (Reset turned it back on)
+		resp.Header.DisableNormalizing()
 		shown := x.answerStatus(code) // an error page's answer has the error's status (errorpage.go)
 		x.ctx.SetStatusCode(shown)
 		setReason(&resp.Header, shown, nil)
@@ -96,7 +99,8 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 
 // absoluteLocation appends the Location nginx's header filter makes of
 // path, which starts with "/": with absolute_redirect on, the scheme, the
-// Host line's host (else the local address) or with
+// request's host (an absolute-form target's, else the Host line's; else
+// the local address) or with
 // server_name_in_redirect the server's first name, the local port with
 // port_in_redirect unless it is the scheme's own, then path.
 func (x *exchange) absoluteLocation(dst, path []byte, rd config.Redirect) []byte {
@@ -109,7 +113,9 @@ func (x *exchange) absoluteLocation(dst, path []byte, rd config.Redirect) []byte
 	if rd.ServerName {
 		dst = append(dst, x.vh.name...)
 	} else {
-		dst = append(dst, redirectHost(x.host)...)
+		// nginx's headers_in.server: an absolute-form target's host
+		// before the Host line's
+		dst = append(dst, redirectHost(client.RouteHost(x.ctx.Request.Header.RequestURI(), x.host))...)
 		if len(dst) == n {
 			if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
 				dst = append(dst, a.IP.String()...)

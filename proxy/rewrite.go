@@ -431,6 +431,7 @@ func (x *exchange) setLocation(loc *location) {
 	}
 	x.vars.req.Root = loc.conf.Root
 	x.vars.req.ProxyHost = loc.conf.ProxyPass.Host
+	x.vars.req.ProxyPort = proxyPort(loc.conf.ProxyPass)
 	if upstream.IsUnixAddr(x.vars.req.ProxyHost) {
 		x.vars.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 	}

@@ -90,7 +90,8 @@ type location struct {
 	tls    *upstream.TLS // https://: proxy_ssl_* for this group (upstream_tls.go)
 	// proxySetHeader is proxy_set_header compiled: set[i] is sent first, in
 	// file order; names in set are dropped from the client's headers.
-	set []compiledHeader
+	set    []compiledHeader
+	method *vars.Value // proxy_method; nil: the client's
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi    *fcgiLocation
 	uwsgi   *uwsgiLocation   // uwsgi_pass: the same pipeline, a uwsgi packet then HTTP (uwsgi.go)
@@ -329,6 +330,11 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.grpc = newGrpcLocation(lc.Grpc.TLS, lc.Upstream.BufferSize)
 		if lc.Grpc.TLS && loc.group != nil {
 			loc.tls = loc.group.TLSForH2(&lc.ProxySSL) // ALPN h2
+		}
+	}
+	if lc.ProxyMethod != "" {
+		if loc.method, err = vars.Compile(lc.ProxyMethod, s.maps); err != nil {
+			return nil, fmt.Errorf("proxy_method %s: %w", lc.ProxyMethod, err)
 		}
 	}
 	for _, h := range lc.ProxySetHeader {

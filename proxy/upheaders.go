@@ -21,6 +21,7 @@ type upHeaders struct {
 	redirect     []headerRewrite
 	cookieDomain []headerRewrite
 	cookiePath   []headerRewrite
+	cookieFlags  []cookieFlags
 	hide, pass   [][]byte
 	ignoreAccel  bool // proxy_ignore_headers X-Accel-Buffering
 }
@@ -32,6 +33,14 @@ type headerRewrite struct {
 	re      *regexp.Regexp
 	domain  bool // proxy_cookie_domain's plain form: whole value, any case, a leading "." skipped
 	repl    *vars.Value
+}
+
+// cookieFlags is one proxy_cookie_flags: the cookie's name (with
+// variables, any case) or a caseless regex, and the flags (variables).
+type cookieFlags struct {
+	name  *vars.Value // nil with re
+	re    *regexp.Regexp
+	flags []*vars.Value
 }
 
 func compileUpHeaders(u config.UpstreamHeaders, maps *vars.Maps) (*upHeaders, error) {
@@ -51,6 +60,22 @@ func compileUpHeaders(u config.UpstreamHeaders, maps *vars.Maps) (*upHeaders, er
 	}
 	if h.cookiePath, err = compileRewrites("proxy_cookie_path", u.CookiePath, false, maps); err != nil {
 		return nil, err
+	}
+	for _, c := range u.CookieFlags {
+		cf := cookieFlags{re: c.Regex}
+		if c.Regex == nil {
+			if cf.name, err = vars.Compile(c.Cookie, maps); err != nil {
+				return nil, fmt.Errorf("proxy_cookie_flags %s: %w", c.Cookie, err)
+			}
+		}
+		for _, f := range c.Flags {
+			v, err := vars.Compile(f, maps)
+			if err != nil {
+				return nil, fmt.Errorf("proxy_cookie_flags %s: %w", f, err)
+			}
+			cf.flags = append(cf.flags, v)
+		}
+		h.cookieFlags = append(h.cookieFlags, cf)
 	}
 	return h, nil
 }
@@ -145,7 +170,7 @@ func (x *exchange) rewriteHeader(k, v []byte) []byte {
 		return x.redirectLocation(v)
 	case len(up.redirect) > 0 && bytes.EqualFold(k, []byte("Refresh")):
 		return x.rewriteRefresh(v)
-	case (len(up.cookieDomain) > 0 || len(up.cookiePath) > 0) && bytes.EqualFold(k, []byte("Set-Cookie")):
+	case (len(up.cookieDomain) > 0 || len(up.cookiePath) > 0 || len(up.cookieFlags) > 0) && bytes.EqualFold(k, []byte("Set-Cookie")):
 		return x.rewriteCookie(v)
 	}
 	return nil
@@ -171,13 +196,19 @@ func (x *exchange) rewriteRefresh(v []byte) []byte {
 	return rewrite(x.loc.up.redirect, x, v, i+4, len(v))
 }
 
-// rewriteCookie is proxy_cookie_domain and proxy_cookie_path on one
-// Set-Cookie (nginx 1.22's ngx_http_proxy_rewrite_cookie): the value is
-// split at ";" into name=value attributes, spaces around names and values
-// dropped; when a domain or path attribute was rewritten, the cookie is
+// cookieAttr is one attribute of a Set-Cookie: val nil without "=", key
+// nil when proxy_cookie_flags removed it.
+type cookieAttr struct{ key, val []byte }
+
+// rewriteCookie is proxy_cookie_domain, proxy_cookie_path and
+// proxy_cookie_flags on one Set-Cookie (nginx 1.22's
+// ngx_http_proxy_rewrite_cookie): the value is split at ";" into
+// name=value attributes, spaces around names and values dropped; when a
+// domain or path attribute was rewritten or a proxy_cookie_flags entry
+// matched the cookie's name with at least one valid flag, the cookie is
 // written back with "; " between attributes. nil: unchanged.
 func (x *exchange) rewriteCookie(v []byte) []byte {
-	type attr struct{ key, val []byte } // val nil: no "="
+	type attr = cookieAttr
 	var attrs []attr
 	for rest := v; ; {
 		part, tail, more := bytes.Cut(rest, []byte(";"))
@@ -216,11 +247,17 @@ func (x *exchange) rewriteCookie(v []byte) []byte {
 			a.val, changed = out, true
 		}
 	}
+	if flags := x.cookieFlagsFor(attrs[0].key); flags != 0 {
+		attrs, changed = editCookieFlags(attrs, flags), true
+	}
 	if !changed {
 		return nil
 	}
 	var out []byte
 	for i, a := range attrs {
+		if a.key == nil {
+			continue
+		}
 		if i > 0 {
 			out = append(out, "; "...)
 		}
@@ -230,6 +267,116 @@ func (x *exchange) rewriteCookie(v []byte) []byte {
 		}
 	}
 	return out
+}
+
+// The flags proxy_cookie_flags sets or removes (nginx's
+// ngx_http_proxy_cookie_flags_masks).
+const (
+	cookieSecure = 1 << iota
+	cookieNoSecure
+	cookieHTTPOnly
+	cookieNoHTTPOnly
+	cookieStrict
+	cookieLax
+	cookieNone
+	cookieNoSameSite
+)
+
+var cookieFlagNames = []struct {
+	name string
+	flag int
+}{
+	{"secure", cookieSecure}, {"nosecure", cookieNoSecure},
+	{"httponly", cookieHTTPOnly}, {"nohttponly", cookieNoHTTPOnly},
+	{"samesite=strict", cookieStrict}, {"samesite=lax", cookieLax}, {"samesite=none", cookieNone},
+	{"nosamesite", cookieNoSameSite},
+}
+
+// cookieFlagsFor is the flags of the first proxy_cookie_flags entry whose
+// cookie matches name (nginx's ngx_http_proxy_rewrite_cookie_flags): later
+// entries are not tried even when the first has no valid flag; empty
+// values and unknown flags are skipped. 0: leave the cookie's flags alone.
+func (x *exchange) cookieFlagsFor(name []byte) int {
+	for i := range x.loc.up.cookieFlags {
+		c := &x.loc.up.cookieFlags[i]
+		if c.re != nil {
+			if config.FindSubmatchIndexPCRE(c.re, name) == nil {
+				continue
+			}
+		} else if !bytes.EqualFold(c.name.Append(nil, x), name) {
+			continue
+		}
+		f := 0
+		for _, fv := range c.flags {
+			val := fv.Append(nil, x)
+			for _, n := range cookieFlagNames {
+				if bytes.EqualFold(val, []byte(n.name)) {
+					f |= n.flag
+					break
+				}
+			}
+		}
+		return f
+	}
+	return 0
+}
+
+// editCookieFlags applies flags to the cookie's attributes (nginx's
+// ngx_http_proxy_edit_cookie_flags): a flag the cookie already has is kept
+// as written, a "no" flag removes the attribute, a SameSite with another
+// value is rewritten, and the flags still to set are appended as Secure,
+// HttpOnly, SameSite=Strict|Lax|None.
+func editCookieFlags(attrs []cookieAttr, flags int) []cookieAttr {
+	sameSite := []struct {
+		flag int
+		val  string
+	}{{cookieStrict, "Strict"}, {cookieLax, "Lax"}, {cookieNone, "None"}}
+	for i := 1; i < len(attrs); i++ {
+		a := &attrs[i]
+		switch {
+		case bytes.EqualFold(a.key, []byte("secure")):
+			if flags&cookieSecure != 0 {
+				flags &^= cookieSecure
+			} else if flags&cookieNoSecure != 0 {
+				a.key = nil
+			}
+		case bytes.EqualFold(a.key, []byte("httponly")):
+			if flags&cookieHTTPOnly != 0 {
+				flags &^= cookieHTTPOnly
+			} else if flags&cookieNoHTTPOnly != 0 {
+				a.key = nil
+			}
+		case bytes.EqualFold(a.key, []byte("samesite")):
+			done := false
+			for _, s := range sameSite {
+				if flags&s.flag == 0 {
+					continue
+				}
+				flags &^= s.flag
+				if !bytes.EqualFold(a.val, []byte(s.val)) {
+					a.key, a.val = []byte("SameSite"), []byte(s.val)
+				}
+				done = true
+				break
+			}
+			if !done && flags&cookieNoSameSite != 0 {
+				a.key = nil
+			}
+		}
+	}
+	if flags&cookieSecure != 0 {
+		attrs = append(attrs, cookieAttr{key: []byte("Secure")})
+	}
+	if flags&cookieHTTPOnly != 0 {
+		attrs = append(attrs, cookieAttr{key: []byte("HttpOnly")})
+	}
+	for _, s := range sameSite {
+		if flags&s.flag != 0 {
+			attrs = append(attrs, cookieAttr{key: []byte("SameSite"), val: []byte(s.val)})
+			break
+		}
+	}
+	return attrs
 }
 
 // indexFold is the index of the ASCII string s in b, ignoring case; -1

@@ -4,11 +4,13 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/client"
+	"spillway/proxy/config"
 	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
@@ -55,6 +57,7 @@ func (x *exchange) beginVars() {
 	if x.loc != nil {
 		v.req.Root = x.loc.conf.Root
 		v.req.ProxyHost = x.loc.conf.ProxyPass.Host
+		v.req.ProxyPort = proxyPort(x.loc.conf.ProxyPass)
 		if upstream.IsUnixAddr(v.req.ProxyHost) {
 			v.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 		}
@@ -71,6 +74,27 @@ func (x *exchange) beginVars() {
 		v.conn.ServerAddr = a.AddrPort().Addr().Unmap()
 	}
 	v.tlsDone = false
+}
+
+// proxyPort is nginx's $proxy_port for a proxy_pass without variables
+// (ngx_http_proxy_set_vars): the port written, the scheme's default for a
+// host without one or an upstream block's name, none for a unix socket or
+// a location without proxy_pass.
+func proxyPort(pp config.ProxyPass) string {
+	switch {
+	case pp.Host == "" || upstream.IsUnixAddr(pp.Host):
+		return ""
+	case pp.Upstream == "":
+		// host:port or [v6]:port; SplitHostPort's error for a host
+		// without one would cost an allocation per request
+		if i := strings.LastIndexByte(pp.Host, ':'); i >= 0 && !strings.Contains(pp.Host[i:], "]") {
+			return pp.Host[i+1:]
+		}
+	}
+	if pp.Scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // Header is the client's request head.

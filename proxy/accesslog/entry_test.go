@@ -2,6 +2,7 @@ package accesslog
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"os"
 	"strconv"
 	"strings"
@@ -61,12 +62,15 @@ func (e *Entry) build() {
 	if e.UserAgent != "" {
 		e.h.SetUserAgent(e.UserAgent)
 	}
+	if e.RemoteUser != "" { // $remote_user is the Basic credentials' user
+		e.h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(e.RemoteUser+":pw")))
+	}
 	for k, v := range e.Headers {
 		e.h.Set(k, v)
 	}
 	_, args, _ := strings.Cut(e.RequestURI, "?")
 	e.req = vars.Request{Args: args, RequestURI: e.RequestURI, InvalidTarget: e.RequestURI == "", Start: e.Time, Line: e.Line, URI: e.URI, Host: e.Host, ServerName: e.ServerName,
-		Scheme: e.Scheme, RemoteUser: e.RemoteUser, BodyLength: -1}
+		Scheme: e.Scheme, BodyLength: -1}
 	e.conn = vars.Conn{ID: e.ConnID, Requests: e.ConnRequests, RemoteAddr: e.RemoteAddr, PID: os.Getpid()}
 	e.resp = vars.Response{Status: e.Status, BodyBytesSent: e.BodyBytesSent, BytesSent: e.BytesSent, RequestTime: e.RequestTime}
 	if e.UpstreamAddr == "" {

@@ -82,6 +82,9 @@ func Check(h *Head, ignored [][]byte) (Refusal, [][]byte) {
 	if r := h.linesFit(); r.Status != 0 { // one line over a large header buffer: nginx's 414 / 494
 		return r, ignored
 	}
+	if !h.unique() { // a second If-Match, Authorization...: nginx's 400
+		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
+	}
 	if !h.hostSent(dflt) { // HTTP/1.9 without Host: nginx's 400 (version.go)
 		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
 	}
@@ -367,6 +370,66 @@ func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 		}
 	}
 	return true, false, ignored
+}
+
+// uniqueHeaders are the headers nginx 1.22 takes once
+// (ngx_http_process_unique_header_line) that fasthttp lets through
+// repeated; it refuses a second Host, Content-Length and Transfer-Encoding
+// itself (ParseErrorEntry).
+var uniqueHeaders = [][]byte{[]byte("if-modified-since"), []byte("if-unmodified-since"), []byte("if-match"),
+	[]byte("if-none-match"), []byte("content-range"), []byte("if-range"), []byte("expect"), []byte("authorization")}
+
+// unique refuses what nginx refuses and fasthttp lets through: a second
+// line of a header nginx takes once (uniqueHeaders) is nginx's 400 and
+// `client sent duplicate header line: "If-Match: b", previous value:
+// "If-Match: a" while reading client request headers`, names as sent and
+// values without their spaces, logged by the server chosen so far (the
+// default one before the Host line) with host and referrer once they
+// came. HTTP/2 heads have no raw lines here: not checked.
+func (h *Head) unique() bool {
+	raw := h.Header.RawHeaders()
+	if h.HTTP2 || len(raw) == 0 {
+		return true
+	}
+	var seen [8][]byte // the first line of each uniqueHeaders name
+	srv, host, referer := h.Default, false, false
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = httphead.CutLine(raw)
+		name, value, found := bytes.Cut(line, []byte(":"))
+		if !found || len(name) == 0 || name[0] == ' ' || name[0] == '\t' {
+			continue
+		}
+		for i, u := range uniqueHeaders {
+			if !bytes.EqualFold(name, u) {
+				continue
+			}
+			kv := append(append(append([]byte(nil), name...), ": "...), bytes.Trim(value, " \t")...)
+			if seen[i] == nil {
+				seen[i] = kv
+				break
+			}
+			if srv.Log.Enabled(errorlog.Info) {
+				f := h.Fields
+				f.Server = srv.Name
+				if !host {
+					f.Host = ""
+				}
+				if !referer {
+					f.Referrer = ""
+				}
+				h.write(srv.Log, `client sent duplicate header line: "`+string(kv)+`", previous value: "`+string(seen[i])+`"`, "reading client request headers", &f)
+			}
+			return false
+		}
+		switch {
+		case !host && bytes.EqualFold(name, []byte("host")):
+			host, srv = true, h.Chosen
+		case bytes.EqualFold(name, []byte("referer")):
+			referer = true
+		}
+	}
+	return true
 }
 
 // isNginxNameChar reports whether nginx takes c in a header name as it is

@@ -32,7 +32,9 @@ import (
 //	                                          previous value: "Host: a"
 //	invalid header value (a NUL)            client sent invalid header line: "X-Foo: a\x00..."
 //	unsupported transfer-encoding: "gzip"   client sent unknown "Transfer-Encoding": "gzip" (501,
-//	                                          ParseErrorStatus)
+//	                                          ParseErrorStatus), or with a second
+//	                                          Transfer-Encoding line, client sent
+//	                                          duplicate header line (400)
 //	unsupported transfer-encoding in an     client sent HTTP/1.0 request with "Transfer-Encoding"
 //	  HTTP/1.0 request                        header
 //	too many transfer-encoding headers      client sent duplicate header line: "Transfer-Encoding: chunked",
@@ -79,6 +81,11 @@ func ParseErrorEntry(err error, nameOf func(host []byte) string, f errorlog.Fiel
 		h := scanHeaders(headers, "\x00")
 		e.Msg, e.Action = `client sent invalid header line: "`+h.second+`..."`, inHeaders
 		f.Server, f.Host, f.Referrer = h.server(nameOf, f.Server), h.host, h.referer
+	case unknownCoding(msg) && scanHeaders(headers, "transfer-encoding").second != "":
+		// nginx refuses a second line before it looks at the coding.
+		h := scanHeaders(headers, "transfer-encoding")
+		e.Msg, e.Action = `client sent duplicate header line: "`+h.second+`", previous value: "`+h.first+`"`, inHeaders
+		f.Server, f.Host, f.Referrer = h.server(nameOf, f.Server), h.host, h.referer
 	case unknownCoding(msg) && scanHeaders(headers, "transfer-encoding").first != "":
 		// nginx takes "chunked" alone and checks it once every header
 		// is in; fasthttp stops at the line.
@@ -104,10 +111,18 @@ func ParseErrorEntry(err error, nameOf func(host []byte) string, f errorlog.Fiel
 // a transfer coding other than chunked ("Transfer-Encoding: gzip"), 400
 // for everything else ParseErrorEntry maps.
 func ParseErrorStatus(err error) int {
-	if unknownCoding(err.Error()) {
+	if msg := err.Error(); unknownCoding(msg) && !repeatedCoding(msg) {
 		return fasthttp.StatusNotImplemented
 	}
 	return fasthttp.StatusBadRequest
+}
+
+// repeatedCoding reports whether the head fasthttp quotes in its error msg
+// has two Transfer-Encoding lines: nginx's 400 for the second, whatever
+// the coding.
+func repeatedCoding(msg string) bool {
+	_, headers := httphead.CutLine(skipEmptyLines(parseErrorBytes(msg)))
+	return scanHeaders(headers, "transfer-encoding").second != ""
 }
 
 // unknownCoding reports whether fasthttp's error msg is its refusal of a

@@ -225,6 +225,12 @@ type UpstreamServer struct {
 	// Route is route= (NGINX Plus, with sticky): the value of the sticky
 	// cookie that names this server instead of its address's MD5.
 	Route string
+
+	// MaxConns is max_conns: the most attempts (and their connections,
+	// until closed or back in the keepalive cache) the server takes at
+	// once; a server at its limit is skipped as a down one is. 0 = no
+	// limit.
+	MaxConns int
 }
 
 // Server is one http.servers[] entry (nginx's server block), resolved.
@@ -389,6 +395,9 @@ type Location struct {
 
 	ProxySetHeader   []Header // proxy_set_header, in file order; an empty Value removes the header
 	ProxyHTTPVersion string   // "1.0" (nginx default), "1.1" or "2.0" (HTTP/2: h2c, or TLS with ALPN h2; grpc_pass too)
+	// ProxyMethod is proxy_method: the upstream request's method, with
+	// variables; "" = the client's.
+	ProxyMethod string
 
 	// Upstream is the buffer, timeout, retry and error directives of the
 	// module the location passes with (proxy_*, fastcgi_*, uwsgi_*;

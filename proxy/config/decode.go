@@ -96,6 +96,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = errorPagesFrom(in) // errorpage.go
 	case *[]rewriteRule:
 		*p, err = rewriteRulesFrom(in) // upstreamheaders.go
+	case *[]cookieFlagsRule:
+		*p, err = cookieFlagsFrom(in) // upstreamheaders.go
 	default:
 		// A raw struct uses a type this switch lacks: a bug, found by the tests.
 		err = fmt.Errorf("internal error: no decoder for %T", o.v)

@@ -33,10 +33,14 @@ const (
 )
 
 // Expires is the expires directive: Kind and, for the timed forms, Time
-// (negative allowed; for ExpiresDaily the time of day).
+// (negative allowed; for ExpiresDaily the time of day). Value is an
+// argument with variables (nginx's expires_value), read per response by
+// ParseExpiresValue with Kind ExpiresAccess, or ExpiresModified for
+// "modified $var".
 type Expires struct {
-	Kind ExpiresKind
-	Time time.Duration
+	Kind  ExpiresKind
+	Time  time.Duration
+	Value string
 }
 
 // ResponseHeaders is what the headers module does at one level.
@@ -73,6 +77,9 @@ func (d *headerDirectives) resolve() ResponseHeaders {
 }
 
 func (d *headerDirectives) check(p *problems) {
+	if e := d.Expires.or(Expires{}); e.Value != "" {
+		p.checkVariables(d.Expires.at(), "expires", e.Value)
+	}
 	for _, o := range []*opt[[]AddHeader]{d.AddHeader, d.AddTrailer} {
 		for i, h := range o.or(nil) {
 			key := o.at()
@@ -175,20 +182,47 @@ func expiresFrom(in any) (Expires, error) {
 }
 
 // ParseExpires reads expires's arguments as nginx does
-// (ngx_http_headers_expires): off, epoch, max, [modified] [-]TIME, @TIME.
+// (ngx_http_headers_expires): off, epoch, max, [modified] [-]TIME, @TIME,
+// or an argument with variables, kept in Value.
 func ParseExpires(args []string) (Expires, error) {
-	bad := func() (Expires, error) {
-		return Expires{}, fmt.Errorf(`invalid value %q in "expires" directive`, strings.Join(args, " "))
-	}
-	var e Expires
+	modified := false
 	switch {
 	case len(args) == 2 && args[0] == "modified":
-		e.Kind = ExpiresModified
+		modified = true
 		args = args[1:]
 	case len(args) != 1:
 		return Expires{}, fmt.Errorf(`invalid number of arguments in "expires" directive`)
 	}
-	v := args[0]
+	if strings.Contains(args[0], "$") {
+		e := Expires{Kind: ExpiresAccess, Value: args[0]}
+		if modified {
+			e.Kind = ExpiresModified
+		}
+		return e, nil
+	}
+	e, err := ParseExpiresValue(modified, args[0])
+	if err != nil {
+		all := args[0]
+		if modified {
+			all = "modified " + all
+		}
+		return Expires{}, fmt.Errorf(`invalid value %q in "expires" directive`, all)
+	}
+	return e, nil
+}
+
+// ParseExpiresValue reads expires's time argument (after "modified" when
+// modified is set) as nginx's ngx_http_parse_expires, which also reads an
+// argument with variables once evaluated: an error leaves the response's
+// headers alone.
+func ParseExpiresValue(modified bool, v string) (Expires, error) {
+	bad := func() (Expires, error) {
+		return Expires{}, fmt.Errorf("invalid value %q", v)
+	}
+	var e Expires
+	if modified {
+		e.Kind = ExpiresModified
+	}
 	switch {
 	case e.Kind == ExpiresModified:
 	case v == "off":

@@ -37,11 +37,11 @@ type upstreamModule struct {
 // first one, proxy, is also what a location that passes nothing upstream
 // resolves (its proxy_* values are what nginx reports for it).
 //
-// proxy_pass and fastcgi_pass always send the client's headers (no
-// *_pass_request_headers yet), and fastcgi_pass always sends the body (its
-// STDIN stream would need its closing record without one).
+// fastcgi_pass always sends the client's headers (no
+// fastcgi_pass_request_headers yet) and the body (its STDIN stream would
+// need its closing record without one).
 var upstreamModules = []upstreamModule{
-	{name: "proxy", tempPath: "temp/proxy", without: "pass_request_headers"},
+	{name: "proxy", tempPath: "temp/proxy"},
 	{name: "fastcgi", tempPath: "temp/fastcgi", without: "pass_request_headers pass_request_body"},
 	{name: "uwsgi", tempPath: "temp/uwsgi"},
 	// grpc never buffers either way (nginx's grpc module): *_buffer_size
@@ -115,8 +115,9 @@ type UpstreamConf struct {
 	// PassRequestBody is *_pass_request_body (default on): off sends the
 	// request's headers, Content-Length included, and no body.
 	PassRequestBody bool
-	// PassRequestHeaders is uwsgi_pass_request_headers (default on): every
-	// client header as an HTTP_NAME var.
+	// PassRequestHeaders is proxy_pass_request_headers and
+	// uwsgi_pass_request_headers (default on): off sends none of the
+	// client's headers, only proxy_set_header's (uwsgi: no HTTP_NAME vars).
 	PassRequestHeaders bool
 
 	// Retries.

@@ -46,7 +46,7 @@ type proxyDirectiveSet struct {
 	RequestBuffering    *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	IgnoreClientAbort   *opt[bool]          `mapstructure:"proxy_ignore_client_abort"`
 	PassRequestBody     *opt[bool]          `mapstructure:"proxy_pass_request_body"`
-	PassRequestHeaders  *opt[bool]          `mapstructure:"-"`
+	PassRequestHeaders  *opt[bool]          `mapstructure:"proxy_pass_request_headers"`
 	NextUpstream        *opt[NextUpstream]  `mapstructure:"proxy_next_upstream"`
 	NextUpstreamTries   *opt[int]           `mapstructure:"proxy_next_upstream_tries"`
 	NextUpstreamTimeout *opt[time.Duration] `mapstructure:"proxy_next_upstream_timeout"`

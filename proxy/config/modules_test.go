@@ -73,7 +73,7 @@ func TestModuleErrors(t *testing.T) {
 		{`{path: /, uwsgi_pass: 127.0.0.1:3031, proxy_pass: http://127.0.0.1:80}`, `"uwsgi_pass" and "proxy_pass" cannot both be set in one location`},
 		{`{path: /, uwsgi_pass: 127.0.0.1:3031, stub_status: on}`, `"stub_status" and "uwsgi_pass" cannot both be set in one location`},
 		{`{path: /, fastcgi_pass: 127.0.0.1:9000, stub_status: on}`, `"stub_status" and "fastcgi_pass" cannot both be set in one location`},
-		{`{path: /, proxy_pass: http://127.0.0.1:80, proxy_pass_request_headers: off}`, `unknown key "proxy_pass_request_headers"`},
+		{`{path: /, fastcgi_pass: 127.0.0.1:9000, fastcgi_pass_request_headers: off}`, `unknown key "fastcgi_pass_request_headers"`},
 		{`{path: /, fastcgi_pass: 127.0.0.1:9000, fastcgi_pass_request_body: off}`, `unknown key "fastcgi_pass_request_body"`},
 	} {
 		_, err := LoadBytes("proxy.yaml", []byte("http:\n  servers:\n    - listen: 127.0.0.1:8080\n      locations: ["+c.loc+"]\n"))

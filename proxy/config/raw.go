@@ -185,6 +185,7 @@ type rawUpstreamServer struct {
 	Address     *opt[string]        `mapstructure:"address"`
 	Weight      *opt[int]           `mapstructure:"weight"`
 	MaxFails    *opt[int]           `mapstructure:"max_fails"`
+	MaxConns    *opt[int]           `mapstructure:"max_conns"`
 	FailTimeout *opt[time.Duration] `mapstructure:"fail_timeout"`
 	Backup      *opt[bool]          `mapstructure:"backup"`
 	Down        *opt[bool]          `mapstructure:"down"`
@@ -217,6 +218,7 @@ type locationDirectives struct {
 	ErrorLog         *opt[[]ErrorLog]       `mapstructure:"error_log"`  // one, or a list: the lines about the level's requests
 	ProxySetHeader   *opt[[]Header]         `mapstructure:"proxy_set_header"`
 	ProxyHTTPVersion *opt[proxyHTTPVersion] `mapstructure:"proxy_http_version"`
+	ProxyMethod      *opt[string]           `mapstructure:"proxy_method"`
 
 	ClientMaxBodySize    *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -284,6 +286,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ErrorLog, p.ErrorLog)
 	merge(&d.ProxySetHeader, p.ProxySetHeader)
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
+	merge(&d.ProxyMethod, p.ProxyMethod)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)

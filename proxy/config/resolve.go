@@ -327,12 +327,16 @@ func resolveUpstream(name string, u *rawUpstream, key string, http *resolverDire
 			Name:        strings.TrimSpace(s.Address.v),
 			Weight:      s.Weight.or(defaultWeight),
 			MaxFails:    s.MaxFails.or(defaultMaxFails),
+			MaxConns:    s.MaxConns.or(0),
 			FailTimeout: s.FailTimeout.or(defaultFailTimeout),
 			Backup:      s.Backup.or(false),
 			Down:        s.Down.or(false),
 		}
 		if us.Backup && up.balanced() {
 			p.add(s.Backup.at(), `balancing method does not support parameter "backup"`)
+		}
+		if us.MaxConns < 0 {
+			p.add(s.MaxConns.at(), `invalid parameter "max_conns=%d"`, us.MaxConns)
 		}
 		if us.Weight < 1 {
 			p.add(s.Weight.at(), `invalid parameter "weight=%d": the weight must be 1 or more`, us.Weight)
@@ -806,6 +810,7 @@ func (l *rawLocation) checkPasses(p *problems) {
 func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySetHeader = withDefaultHeaders(d.ProxySetHeader.or(nil))
 	l.ProxyHTTPVersion = string(d.ProxyHTTPVersion.or(defaultProxyHTTPVersion))
+	l.ProxyMethod = d.ProxyMethod.or("")
 
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)

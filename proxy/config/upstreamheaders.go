@@ -35,6 +35,7 @@ type UpstreamHeaders struct {
 	Redirect     []HeaderRewrite
 	CookieDomain []HeaderRewrite // proxy_cookie_domain, first match wins
 	CookiePath   []HeaderRewrite // proxy_cookie_path, first match wins
+	CookieFlags  []CookieFlags   // proxy_cookie_flags, first match wins
 	// Hide lists more headers not passed to the client (proxy_hide_header),
 	// Pass headers passed although nginx hides them by default
 	// (proxy_pass_header: Server, X-Pad, X-Accel-*); canonical names.
@@ -42,6 +43,18 @@ type UpstreamHeaders struct {
 	// IgnoreAccelBuffering is proxy_ignore_headers X-Accel-Buffering: the
 	// upstream's "X-Accel-Buffering: no" does not turn buffering off.
 	IgnoreAccelBuffering bool
+}
+
+// CookieFlags is one proxy_cookie_flags: the cookie whose flags change,
+// by name with variables (compared ignoring case) or by Regex (the "~"
+// form, always caseless), and one to three flags with variables: secure,
+// httponly, samesite=strict|lax|none and their opposites nosecure,
+// nohttponly, nosamesite. A flag that evaluates to anything else is
+// skipped, as nginx.
+type CookieFlags struct {
+	Cookie string
+	Regex  *regexp.Regexp
+	Flags  []string
 }
 
 // rewriteRule is one entry of proxy_redirect and the cookie directives as
@@ -53,15 +66,23 @@ type rewriteRule struct {
 
 // upstreamHeaderDirectives are the raw keys (http, server, location).
 type upstreamHeaderDirectives struct {
-	ProxyRedirect     *opt[[]rewriteRule] `mapstructure:"proxy_redirect"`
-	ProxyCookieDomain *opt[[]rewriteRule] `mapstructure:"proxy_cookie_domain"`
-	ProxyCookiePath   *opt[[]rewriteRule] `mapstructure:"proxy_cookie_path"`
+	ProxyRedirect     *opt[[]rewriteRule]     `mapstructure:"proxy_redirect"`
+	ProxyCookieDomain *opt[[]rewriteRule]     `mapstructure:"proxy_cookie_domain"`
+	ProxyCookiePath   *opt[[]rewriteRule]     `mapstructure:"proxy_cookie_path"`
+	ProxyCookieFlags  *opt[[]cookieFlagsRule] `mapstructure:"proxy_cookie_flags"`
+}
+
+// cookieFlagsRule is one proxy_cookie_flags entry as written.
+type cookieFlagsRule struct {
+	Cookie string
+	Flags  []string
 }
 
 func (d *upstreamHeaderDirectives) inherit(p *upstreamHeaderDirectives) {
 	merge(&d.ProxyRedirect, p.ProxyRedirect)
 	merge(&d.ProxyCookieDomain, p.ProxyCookieDomain)
 	merge(&d.ProxyCookiePath, p.ProxyCookiePath)
+	merge(&d.ProxyCookieFlags, p.ProxyCookieFlags)
 }
 
 // ignorable are proxy_ignore_headers' names. Without a cache, and with
@@ -107,6 +128,82 @@ func (d *upstreamHeaderDirectives) resolveInto(loc *Location, p *problems) {
 		}
 		u.CookiePath = append(u.CookiePath, compileRewrite(r, false, d.ProxyCookiePath.at(), p))
 	}
+	for _, r := range d.ProxyCookieFlags.or(nil) {
+		u.CookieFlags = append(u.CookieFlags, compileCookieFlags(r, d.ProxyCookieFlags.at(), p))
+	}
+}
+
+// compileCookieFlags reads one proxy_cookie_flags entry: "~regex" is
+// caseless (nginx's NGX_REGEX_CASELESS), anything else a name with
+// variables.
+func compileCookieFlags(r cookieFlagsRule, key string, p *problems) CookieFlags {
+	c := CookieFlags{Cookie: r.Cookie, Flags: r.Flags}
+	if rest, ok := strings.CutPrefix(r.Cookie, "~"); ok {
+		re, err := compilePCRE(rest, true)
+		if err != nil {
+			p.add(key, "%s", err)
+			return c
+		}
+		c.Cookie, c.Regex = rest, re
+	} else {
+		p.checkVariables(key, "cookie", c.Cookie)
+	}
+	for _, f := range c.Flags {
+		p.checkVariables(key, "flag", f)
+	}
+	return c
+}
+
+// cookieFlagsFrom decodes proxy_cookie_flags: "off" (none), "COOKIE FLAG
+// [FLAG [FLAG]]", or a list of entries, each such a string or a list
+// [COOKIE, FLAG, ...].
+func cookieFlagsFrom(in any) ([]cookieFlagsRule, error) {
+	one := func(e any) (cookieFlagsRule, error) {
+		var words []string
+		switch x := e.(type) {
+		case string:
+			words = strings.Fields(x)
+		case []any:
+			for _, w := range x {
+				s, ok := w.(string)
+				if !ok {
+					return cookieFlagsRule{}, fmt.Errorf("want [cookie, flag, ...] as strings, got %s", kindOf(w))
+				}
+				words = append(words, s)
+			}
+		default:
+			return cookieFlagsRule{}, fmt.Errorf(`expected "cookie flag ..." or [cookie, flag, ...], got %s`, kindOf(e))
+		}
+		if len(words) < 2 || len(words) > 4 || words[0] == "" {
+			return cookieFlagsRule{}, fmt.Errorf("invalid number of arguments in %q: want a cookie and one to three flags", strings.Join(words, " "))
+		}
+		return cookieFlagsRule{Cookie: words[0], Flags: words[1:]}, nil
+	}
+	switch x := in.(type) {
+	case string:
+		if x == "off" {
+			return []cookieFlagsRule{}, nil
+		}
+		r, err := one(x)
+		return []cookieFlagsRule{r}, err
+	case []any:
+		if len(x) == 1 && x[0] == "off" {
+			return []cookieFlagsRule{}, nil
+		}
+		out := make([]cookieFlagsRule, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok && s == "off" {
+				return nil, fmt.Errorf(`"off" cannot be combined with other entries`)
+			}
+			r, err := one(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf(`expected "off", "cookie flag ..." or a list of them, got %s`, kindOf(in))
 }
 
 // defaultRedirect is nginx's "proxy_redirect default": proxy_pass as

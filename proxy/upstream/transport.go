@@ -355,8 +355,9 @@ type OpenOptions struct {
 }
 
 // Open starts attempt a against pr (phase: connecting to upstream). It
-// counts the attempt as in flight for least_conn (nginx counts from the
-// pick, connecting included), then takes an idle connection from pr's
+// counts the attempt as in flight for least_conn and max_conns (nginx
+// counts from the pick, connecting included; PickFor already did for a
+// server with max_conns, unless o.Fresh: no pick), then takes an idle connection from pr's
 // keepalive cache unless o.Fresh, or dials one. A cached connection is
 // reused only by a location with the same TLS settings (upstream_tls.go).
 // On success a.Conn carries the in-flight count until it is closed or
@@ -365,8 +366,12 @@ type OpenOptions struct {
 // costs a registration with its parent, which a reused connection does
 // not need (BenchmarkProxy).
 func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o OpenOptions) *Error {
-	*a = Attempt{Start: time.Now()}
-	pr.group.acquire(pr)
+	*a = Attempt{Start: time.Now(), Connect: -1}
+	if o.Fresh || pr.conf.MaxConns == 0 {
+		// a server with max_conns was counted by its pick (Group.PickFor);
+		// a fresh retry on the same server had no pick.
+		pr.group.acquire(pr)
+	}
 	pr.group.ltStart(pr, a.Start)
 	if !o.Fresh {
 		a.Conn, a.Idle = pr.idle.get(a.Start, o.Stale, o.AlwaysProbe, o.Log)
@@ -386,6 +391,9 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 			return err
 		}
 		a.Conn = uc
+		a.Connect = time.Since(a.Start) // a dial's clock read; a reused connection needs none
+	} else {
+		a.Connect = 0
 	}
 	uc := a.Conn
 	uc.held.Store(true)
@@ -404,6 +412,10 @@ type Attempt struct {
 	Reused bool
 	Idle   time.Duration // how long a reused connection had been idle
 	Start  time.Time
+	// Connect is $upstream_connect_time: from Start until the connection
+	// was ready (TLS handshake included; 0 for a reused one); < 0 when
+	// none was.
+	Connect time.Duration
 	// bytes counters at the start of this attempt (a reused conn carries totals)
 	w0, r0 int64
 }

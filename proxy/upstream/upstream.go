@@ -199,14 +199,28 @@ func (g *Group) Pick(tried []*Peer) *Peer { return g.PickFor(tried, nil) }
 // random (balance.go): b carries the request's key and address and the
 // state nginx keeps between its tries; a nil b, or a method that gives up
 // after its draws, falls back to round-robin as nginx does.
+//
+// A server with max_conns at its limit is skipped like a down one; one
+// picked is counted as in flight at once (nginx's peer->conns++ in its
+// get_peer), under the group's lock, so that concurrent picks cannot
+// exceed the limit, and Transport.Open takes that count over.
 func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	p := g.pickLocked(tried, b)
+	if p != nil && p.conf.MaxConns > 0 {
+		g.acquire(p)
+	}
+	return p
+}
+
+// pickLocked is PickFor's choice; the caller holds g.mu.
+func (g *Group) pickLocked(tried []*Peer, b *Balance) *Peer {
 	if g.single { // no clock: passive health never disables a lone server
 		// Passive health never disables a lone server (nginx), but an
 		// active check that failed does: nginx Plus answers 502 then too.
 		p := g.peers[0]
-		if p.conf.Down || p.unhealthy || contains(tried, p) {
+		if p.conf.Down || p.unhealthy || p.full() || contains(tried, p) {
 			return nil
 		}
 		return p
@@ -246,17 +260,23 @@ func (g *Group) PickFor(tried []*Peer, b *Balance) *Peer {
 	return choose(g.backup, tried, now)
 }
 
+// full reports whether p has max_conns attempts in flight.
+func (p *Peer) full() bool {
+	return p.conf.MaxConns > 0 && p.active.Load() >= int64(p.conf.MaxConns)
+}
+
 // skip reports whether p cannot take this request: down, draining (only
-// sticky requests reach it), actively unhealthy, already tried, or within
-// fail_timeout after max_fails failures. The caller holds g.mu.
+// sticky requests reach it), actively unhealthy, at max_conns, already
+// tried, or within fail_timeout after max_fails failures. The caller
+// holds g.mu.
 func (p *Peer) skip(tried []*Peer, now time.Time) bool {
 	return p.conf.Drain || p.skipBound(tried, now)
 }
 
 // skipBound is skip for a request bound to p by a sticky method: a
-// draining server takes it.
+// draining server takes it (one at max_conns does not).
 func (p *Peer) skipBound(tried []*Peer, now time.Time) bool {
-	if p.conf.Down || p.unhealthy || contains(tried, p) {
+	if p.conf.Down || p.unhealthy || p.full() || contains(tried, p) {
 		return true
 	}
 	return p.conf.MaxFails > 0 && p.fails >= p.conf.MaxFails && now.Sub(p.checked) <= p.conf.FailTimeout

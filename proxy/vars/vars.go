@@ -73,6 +73,7 @@ type Request struct {
 	Root          string // $document_root, $realpath_root
 	Filename      string // $request_filename when a location serves files (alias included); "" = Root + URI
 	ProxyHost     string // $proxy_host: proxy_pass's host as written
+	ProxyPort     string // $proxy_port: its port, the scheme's default without one, "" for a unix socket
 	Length        int64  // $request_length: head and body bytes read
 	// BodyLength is $content_length when it is known from the buffered
 	// body (a chunked body has one then); -1 = the header as sent.
@@ -82,7 +83,6 @@ type Request struct {
 	Body       func(dst []byte) ([]byte, bool)
 	ScriptName string // $fastcgi_script_name
 	PathInfo   string // $fastcgi_path_info
-	RemoteUser string // $remote_user; spillway has no auth yet: ""
 	// Set are the values auth_request_set and set assigned, by slot
 	// (Maps.SetIndex); a nil entry, or a slot past the end, is not set.
 	// A set variable not set reads as "" after Uninit is told its name
@@ -97,6 +97,11 @@ type Request struct {
 	// nil MapCache keeps nothing. The owner sizes it (Maps.Len) and clears
 	// it per request.
 	MapCache [][]byte
+
+	// LimitReqStatus and LimitConnStatus are $limit_req_status and
+	// $limit_conn_status: PASSED, DELAYED, REJECTED, DELAYED_DRY_RUN,
+	// REJECTED_DRY_RUN; "" (not found) when no limit applied.
+	LimitReqStatus, LimitConnStatus string
 
 	id    [16]byte // $request_id once made
 	idSet bool
@@ -228,6 +233,9 @@ const (
 	kDocumentRoot
 	kRequestFilename
 	kProxyHost
+	kProxyPort
+	kLimitReqStatus
+	kLimitConnStatus
 	kProxyAddXForwardedFor
 	kFastCGIScriptName
 	kFastCGIPathInfo
@@ -292,7 +300,7 @@ var names = map[string]kind{
 	"request_length": kRequestLength, "request_body": kRequestBody, "request_id": kRequestID,
 	"content_type": kContentType, "content_length": kContentLength,
 	"document_root": kDocumentRoot, "realpath_root": kDocumentRoot, "request_filename": kRequestFilename,
-	"proxy_host": kProxyHost, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
+	"proxy_host": kProxyHost, "proxy_port": kProxyPort, "limit_req_status": kLimitReqStatus, "limit_conn_status": kLimitConnStatus, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
 	"fastcgi_script_name": kFastCGIScriptName, "fastcgi_path_info": kFastCGIPathInfo,
 	"status": kStatus, "body_bytes_sent": kBodyBytesSent, "bytes_sent": kBytesSent,
 	"request_time": kRequestTime, "msec": kMsec, "time_local": kTimeLocal, "time_iso8601": kTimeISO8601,
@@ -603,7 +611,13 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 			dst = append(dst, b[:]...)
 		}
 	case kRemoteUser:
-		dst = append(dst, x.Request().RemoteUser...)
+		// nginx: the user of a Basic Authorization header, with or
+		// without auth_basic (ngx_http_auth_basic_user)
+		if h := x.Header(); h != nil {
+			if user, _, ok := BasicCredentials(h.Peek("Authorization")); ok {
+				dst = append(dst, user...)
+			}
+		}
 	case kServerAddr:
 		if a := x.Conn().ServerAddr; a.IsValid() {
 			dst = a.AppendTo(dst)
@@ -686,6 +700,12 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		dst = append(append(dst, r.Root...), r.URI...)
 	case kProxyHost:
 		dst = append(dst, x.Request().ProxyHost...)
+	case kProxyPort:
+		dst = append(dst, x.Request().ProxyPort...)
+	case kLimitReqStatus:
+		dst = append(dst, x.Request().LimitReqStatus...)
+	case kLimitConnStatus:
+		dst = append(dst, x.Request().LimitConnStatus...)
 	case kProxyAddXForwardedFor:
 		if h := x.Header(); h != nil {
 			n := len(dst)
@@ -769,10 +789,19 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 				}
 				break
 			}
+			// nginx 1.22 joins every Cache-Control and Link it sends
+			// (ngx_http_variable_headers); other names are the first.
+			joined := p.arg == "cache-control" || p.arg == "link"
+			n := 0
 			for k, v := range h.All() {
 				if nameIs(k, p.arg) {
+					if n++; n > 1 {
+						dst = append(dst, ", "...)
+					}
 					dst = append(dst, v...)
-					break
+					if !joined {
+						break
+					}
 				}
 			}
 		}

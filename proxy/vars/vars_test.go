@@ -459,6 +459,56 @@ func TestRequestBody(t *testing.T) {
 	}
 }
 
+// Repeated headers as nginx 1.22 reads them (measured): $http_NAME is the
+// first line's value, except Cookie and X-Forwarded-For, joined (fasthttp
+// keeps the last User-Agent and Content-Type: README's table);
+// $sent_http_cache_control and $sent_http_link join every line with ", ",
+// other $sent_http_ the first; $remote_user is the user of Basic
+// credentials, with or without auth_basic.
+func TestRepeatedHeadersLikeNginx(t *testing.T) {
+	var req fasthttp.Request
+	req.Header.DisableNormalizing()
+	head := "GET / HTTP/1.1\r\nHost: localhost\r\nReferer: r1\r\nReferer: r2\r\n" +
+		"Via: v1\r\nVia: v2\r\nFoo: f1\r\nFoo: f2\r\n" +
+		"Authorization: basic   dXNlcjpzZWNyZXQ\r\n\r\n"
+	if err := req.Header.Read(bufioReader(head)); err != nil {
+		t.Fatal(err)
+	}
+	resp := &fasthttp.ResponseHeader{}
+	resp.DisableNormalizing()
+	for _, kv := range [][2]string{{"Cache-Control", "foo"}, {"Link", "l1"}, {"cache-control", "bar"}, {"Foo", "f1"}, {"Link", "l2"}, {"Foo", "f2"}} {
+		resp.Add(kv[0], kv[1])
+	}
+	x := &ex{h: &req.Header, req: Request{BodyLength: -1}, resp: Response{Header: resp}}
+	for _, c := range []struct{ v, want string }{
+		{"$http_referer", "r1"},
+		{"$http_via", "v1"},
+		{"$http_foo", "f1"},
+		{"$remote_user", "user"},
+		{"$sent_http_cache_control", "foo, bar"},
+		{"$sent_http_link", "l1, l2"},
+		{"$sent_http_foo", "f1"},
+	} {
+		v, err := Compile(c.v, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.v, err)
+		}
+		if got := string(v.Append(nil, x)); got != c.want {
+			t.Errorf("%s = %q, want %q", c.v, got, c.want)
+		}
+	}
+	for auth, want := range map[string]string{"Basic Onh4": "", "Bearer xyz": "", "Basic dXNlcjpzZWNyZXQ=": "user", "": ""} {
+		req.Header.Del("Authorization")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		v, _ := Compile("$remote_user", nil)
+		if got := string(v.Append(nil, x)); got != want {
+			t.Errorf("Authorization %q: $remote_user %q, want %q", auth, got, want)
+		}
+	}
+}
+
 // A map's value is kept for the request once evaluated (nginx caches the
 // variable: after an internal redirect changed its source the value is
 // the first one, nginx-tests' map_volatile.t), unless the map is volatile

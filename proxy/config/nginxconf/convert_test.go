@@ -155,10 +155,10 @@ location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass ht
 }`,
 			// ip_hash after least_conn: nginx warns "load balancing method
 			// redefined" and keeps the last.
-			yaml: []string{"ip_hash: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_timeout_learn: off", "{address: 'unix:/run/app.sock'}"},
-			not:  []string{"least_conn"},
+			yaml: []string{"ip_hash: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_timeout_learn: off", "{address: 'unix:/run/app.sock'}",
+				"{address: '10.0.0.1:80', max_conns: 10}"},
+			not: []string{"least_conn"},
 			warns: []string{
-				`4: unsupported parameter "max_conns=10" of "server" in upstream`,
 				`4: unsupported parameter "slow_start=30s" of "server" in upstream`,
 				`9: unsupported directive "keepalive_time" in upstream`,
 			},

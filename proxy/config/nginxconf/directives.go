@@ -98,6 +98,7 @@ func init() {
 	}
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(proxyHTTPVersionValue))
+	add(inLocations, "proxy_method", proxyMethod)
 	for _, n := range []string{"client_body_timeout", "send_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
@@ -108,6 +109,7 @@ func init() {
 	add(inLocations, "proxy_redirect", headerRewrites) // upheaders.go
 	add(inLocations, "proxy_cookie_domain", headerRewrites)
 	add(inLocations, "proxy_cookie_path", headerRewrites)
+	add(inLocations, "proxy_cookie_flags", cookieFlags)
 	add(inLocations, "set_real_ip_from", realIPFrom) // upheaders.go
 	add(inLocations, "real_ip_header", single(anyValue))
 	add(inLocations, "real_ip_recursive", single(flagValue))
@@ -1231,6 +1233,21 @@ func healthCheck(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
+// proxyMethod converts proxy_method: one method, variables allowed.
+func proxyMethod(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	if name := c.unknownVariable(d.Args[0]); name != "" {
+		return errAt(d, "unknown \"%s\" variable", name)
+	}
+	lv.m.set(d.Name, str(d.Args[0]))
+	return nil
+}
+
 func upstreamServer(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 1 {
 		return invalidArgs(d)
@@ -1249,7 +1266,7 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 		case "weight":
 			n, err := strconv.Atoi(val)
 			bad = err != nil || n < 1
-		case "max_fails":
+		case "max_fails", "max_conns":
 			n, err := strconv.Atoi(val)
 			bad = err != nil || n < 0
 		case "fail_timeout":
@@ -1260,7 +1277,7 @@ func upstreamServer(c *conv, lv *level, d *Directive) error {
 			if name == "backup" && !bad && lv.up.method != "" && lv.up.method != "least_conn" && lv.up.method != "least_time" {
 				return errAt(d, "balancing method does not support parameter \"backup\"")
 			}
-		case "max_conns", "slow_start":
+		case "slow_start":
 			c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"server\" in upstream", p)
 			continue
 		case "resolve":

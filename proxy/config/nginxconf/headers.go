@@ -64,8 +64,8 @@ func addHeaderNode(name, value string, always bool) *yaml.Node {
 	return m
 }
 
-// expires: nginx's forms (off, epoch, max, [modified] [-]TIME, @TIME);
-// a value with variables is not converted.
+// expires: nginx's forms (off, epoch, max, [modified] [-]TIME, @TIME),
+// the time with variables too.
 func expires(c *conv, lv *level, d *Directive) error {
 	if err := duplicate(lv, d); err != nil {
 		return err
@@ -73,9 +73,8 @@ func expires(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 1 || len(d.Args) > 2 {
 		return invalidArgs(d)
 	}
-	if strings.Contains(strings.Join(d.Args, " "), "$") {
-		c.warn(d, Unsupported, "unsupported directive \"expires\" in %s: spillway takes no variables in expires", lv.ctx)
-		return nil
+	if name := c.unknownVariable(d.Args[len(d.Args)-1]); name != "" {
+		return errAt(d, "unknown \"%s\" variable", name)
 	}
 	if _, err := config.ParseExpires(d.Args); err != nil {
 		return errAt(d, "invalid value \"%s\"", strings.Join(d.Args, " "))

@@ -63,3 +63,40 @@ func TestConvertAddHeaderExpires(t *testing.T) {
 		}
 	}
 }
+
+// expires with variables (nginx's expires_value) converts as written and
+// loads into Value, "modified" kept in Kind; an unknown variable is nginx's
+// error, as is a proxy.yaml one.
+func TestConvertExpiresVariables(t *testing.T) {
+	res, err := convertText(t, conf(`listen 80;
+    location /a/ { proxy_pass http://127.0.0.1:9000; expires $arg_e; }
+    location /b/ { proxy_pass http://127.0.0.1:9000; expires modified $arg_e; }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	locs := cfg.Servers[0].Locations
+	if e := locs[0].Headers.Expires; e != (config.Expires{Kind: config.ExpiresAccess, Value: "$arg_e"}) {
+		t.Errorf("/a/ expires %+v", e)
+	}
+	if e := locs[1].Headers.Expires; e != (config.Expires{Kind: config.ExpiresModified, Value: "$arg_e"}) {
+		t.Errorf("/b/ expires %+v", e)
+	}
+	if _, err := convertText(t, conf("listen 80;\nlocation / { proxy_pass http://127.0.0.1:9000; expires $nosuch; }")); err == nil ||
+		!strings.Contains(err.Error(), `unknown "nosuch" variable`) {
+		t.Errorf("expires $nosuch: err %v", err)
+	}
+	_, err = config.LoadBytes("proxy.yaml", []byte(`
+http:
+  servers:
+    - listen: ["127.0.0.1:0"]
+      locations:
+        - {path: /, proxy_pass: "http://127.0.0.1:9000", expires: $nosuch}
+`))
+	if err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("proxy.yaml expires $nosuch: err %v", err)
+	}
+}

@@ -75,6 +75,52 @@ func headerRewrites(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
+// cookieFlags converts proxy_cookie_flags (ngx_http_proxy_cookie_flags):
+// "off" alone, or a cookie (with variables, or "~regex") and one to three
+// flags; a level's entries add up, and "off" with any other entry of the
+// level is a duplicate.
+func cookieFlags(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 || len(d.Args) > 4 {
+		return invalidArgs(d)
+	}
+	cur := lv.m.get(d.Name)
+	if len(d.Args) == 1 {
+		if d.Args[0] != "off" {
+			return errAt(d, "invalid parameter \"%s\"", d.Args[0])
+		}
+		if cur != nil {
+			return errAt(d, "\"%s\" directive is duplicate", d.Name)
+		}
+		lv.m.set(d.Name, str("off"))
+		return nil
+	}
+	if cur != nil && cur.Kind == yaml.ScalarNode {
+		return errAt(d, "\"%s\" directive is duplicate", d.Name)
+	}
+	if re, ok := strings.CutPrefix(d.Args[0], "~"); ok {
+		if _, err := config.CompilePCRE(re, true); err != nil {
+			c.warn(d, Unsupported, "unsupported \"%s\" in %s, not converted: its regex is not valid in Go's RE2 syntax (%v)", d.Name, lv.ctx, err)
+			return nil
+		}
+	} else if name := c.unknownVariable(d.Args[0]); name != "" {
+		return errAt(d, "unknown \"%s\" variable", name)
+	}
+	entry := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for i, a := range d.Args {
+		if i > 0 {
+			if name := c.unknownVariable(a); name != "" {
+				return errAt(d, "unknown \"%s\" variable", name)
+			}
+		}
+		entry.Content = append(entry.Content, str(a))
+	}
+	if cur == nil {
+		cur = lv.m.set(d.Name, &yaml.Node{Kind: yaml.SequenceNode})
+	}
+	cur.Content = append(cur.Content, entry)
+	return nil
+}
+
 // headerName converts proxy_hide_header, proxy_pass_header and the
 // fastcgi_ ones: one name each, added up into the level's list.
 func headerName(c *conv, lv *level, d *Directive) error {

@@ -4,7 +4,7 @@ import b "spillway/bench/upstreamsim"
 
 // headerScenarios are add_header and expires (ngx_http_headers_module):
 // which statuses get a header with and without "always", variables, an
-// empty value, and each expires form, on proxied answers and on the
+// empty value, and each expires form (also with variables), on proxied answers and on the
 // proxy's own error pages.
 func headerScenarios() []Scenario {
 	cmp := []string{"X-A", "X-B", "X-C", "Expires", "Cache-Control"}
@@ -30,6 +30,11 @@ func headerScenarios() []Scenario {
 		hs("expires-max", ok, dirs("expires", "max"), get("/x")),
 		hs("expires-epoch", ok, dirs("expires", "epoch"), get("/moved")),
 		hs("expires-modified", ok, dirs("expires", "modified 2h"), get("/x")),
+		// with variables: each form read per response; a value that does
+		// not parse, "off" or an empty one leave the headers alone.
+		hs("expires-variables", ok, dirs("expires", "$arg_e"), get("/x?e=max"), get("/x?e=epoch"), get("/x?e=-1"),
+			get("/x?e=1h"), get("/x?e=bad"), get("/x"), get("/x?e=off"), get("/missing?e=max")),
+		hs("expires-modified-variables", ok, dirs("expires", "modified $arg_e"), get("/x?e=2h"), get("/x?e=epoch"), get("/x?e=@1h")),
 	}
 }
 

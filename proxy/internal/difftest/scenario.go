@@ -651,7 +651,7 @@ func listenParams(s *Scenario) string {
 
 // listDirectives are the directives nginx repeats that proxy.yaml takes
 // as one list of their arguments.
-var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true,
+var listDirectives = map[string]bool{"proxy_redirect": true, "proxy_cookie_domain": true, "proxy_cookie_path": true, "proxy_cookie_flags": true,
 	"proxy_hide_header": true, "proxy_pass_header": true, "fastcgi_hide_header": true, "fastcgi_pass_header": true,
 	"set_real_ip_from": true, "add_trailer": true, "error_page": true}
 
@@ -686,7 +686,7 @@ func yamlLocationList(s *Scenario, locs []Location, dir string) string {
 			b.WriteString("          rewrite: [" + strings.Join(items, ", ") + "]\n")
 			continue
 		}
-		var access, rewrites, trailers, headers, sets, params, errorPages []string
+		var access, rewrites, trailers, addHeaders, headers, sets, params, errorPages []string
 		for _, d := range l.Directives {
 			switch d.Name {
 			case "uwsgi_param": // one list in proxy.yaml
@@ -707,6 +707,9 @@ func yamlLocationList(s *Scenario, locs []Location, dir string) string {
 				continue
 			case "add_trailer": // one list in proxy.yaml
 				trailers = append(trailers, strconv.Quote(unquoteAll(d.Value)))
+				continue
+			case "add_header": // one list in proxy.yaml
+				addHeaders = append(addHeaders, strconv.Quote(unquoteAll(d.Value)))
 				continue
 			case "rewrite": // one list in proxy.yaml
 				rewrites = append(rewrites, strconv.Quote(d.Value))
@@ -735,6 +738,9 @@ func yamlLocationList(s *Scenario, locs []Location, dir string) string {
 		}
 		if len(trailers) > 0 {
 			fmt.Fprintf(&b, "          add_trailer: [%s]\n", strings.Join(trailers, ", "))
+		}
+		if len(addHeaders) > 0 {
+			fmt.Fprintf(&b, "          add_header: [%s]\n", strings.Join(addHeaders, ", "))
 		}
 		if len(headers) > 0 {
 			b.WriteString("          proxy_set_header: {" + strings.Join(headers, ", ") + "}\n")

@@ -5,7 +5,8 @@ import b "spillway/bench/upstreamsim"
 // The upstream's response headers on their way to the client:
 // proxy_redirect (nginx's default, explicit prefixes with variables,
 // regexes, off) on Location and Refresh, proxy_cookie_domain and
-// proxy_cookie_path on Set-Cookie, proxy_hide_header and proxy_pass_header.
+// proxy_cookie_path on Set-Cookie, proxy_cookie_flags (set, replace,
+// remove, regex, variables), proxy_hide_header and proxy_pass_header.
 func init() {
 	// hdr answers 200 at path with the given extra header lines.
 	hdr := func(path string, lines ...string) b.Behavior {
@@ -38,6 +39,11 @@ func init() {
 	Scenarios = append(Scenarios,
 		Scenario{Area: "upstream_headers", Name: "proxy_redirect-default-uri", Servers: []Server{srv(redirects("/inner")...)},
 			ProxyPassURI: "/inner/", Requests: paths, Headers: loc},
+		// The rewritten Location made absolute with an absolute-form
+		// target's host, not the Host line's (nginx's headers_in.server).
+		Scenario{Area: "upstream_headers", Name: "proxy_redirect-absolute-target", Servers: []Server{srv(redirects("/inner")...)},
+			ProxyPassURI: "/inner/", Requests: reqs(raw("GET http://Other.Example:81/a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+				raw("GET http://127.0.0.1/e HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")), Headers: loc},
 		Scenario{Area: "upstream_headers", Name: "proxy_redirect-default-no-uri", Servers: []Server{srv(redirects("")...)},
 			Requests: paths, Headers: loc},
 		Scenario{Area: "upstream_headers", Name: "proxy_redirect-location-uri", Servers: []Server{srv(redirects("/inner")...)},
@@ -58,6 +64,24 @@ func init() {
 			Directives: dirs("proxy_cookie_domain", `~^(.*)\.example$ $1.test`,
 				"proxy_cookie_path", `~*^/INNER/(.*)$ /v/$1`),
 			Requests: cpaths, Headers: []string{"Set-Cookie"}},
+		Scenario{Area: "upstream_headers", Name: "proxy_cookie_flags",
+			Servers: []Server{srv(
+				hdr("/set", "Set-Cookie: a=1", "Set-Cookie: B=2;path=/x", "Set-Cookie: c=3", "Set-Cookie: other=4;secure"),
+				hdr("/reset", "Set-Cookie: a=1;Secure;HttpOnly;SameSite=Lax", "Set-Cookie: b=2;samesite", "Set-Cookie: c=3;SameSite=strict"),
+				hdr("/remove", "Set-Cookie: d=1;secure;httponly;samesite=lax;Path=/", "Set-Cookie: noequals;secure"),
+				hdr("/regex", "Set-Cookie: foobarbaz=1", "Set-Cookie: first=2"),
+				hdr("/var", "Set-Cookie: v=1;SameSite=Lax", "Set-Cookie: a=2; Domain=.inner.example"))},
+			Directives: dirs("proxy_cookie_flags", "a secure httponly samesite=none",
+				"proxy_cookie_flags", "b secure samesite=lax",
+				"proxy_cookie_flags", "c samesite=strict bogus",
+				"proxy_cookie_flags", "d nosecure nohttponly nosamesite",
+				"proxy_cookie_flags", "~BAR httponly",
+				"proxy_cookie_flags", "~ir bogus",
+				"proxy_cookie_flags", "$arg_c $arg_f1 $arg_f2",
+				"proxy_cookie_domain", "inner.example outer.example"),
+			Requests: reqs(get("/set"), get("/reset"), get("/remove"), get("/regex"),
+				get("/var?c=V&f1=secure&f2=nosamesite"), get("/var?c=v&f1=")),
+			Headers: []string{"Set-Cookie"}},
 		Scenario{Area: "upstream_headers", Name: "proxy_hide_header-pass_header",
 			Servers:    []Server{srv(hdr("/", "X-Secret: s", "X-Other: o", "X-Accel-Expires: 10", "X-Pad: p"))},
 			Directives: dirs("proxy_hide_header", "X-Secret", "proxy_pass_header", "Server", "proxy_pass_header", "X-Accel-Expires"),
