@@ -18,12 +18,17 @@ import (
 )
 
 // dnsServer is a DNS server on 127.0.0.1 whose answers for app.test the
-// test sets: A records, SRV records, or an rcode. Every question is sent
-// on asked, so the test knows the previous answer has been applied: a
-// resolve server asks again only after applying an answer.
+// test sets: A records, SRV records, or an rcode. A question is answered
+// with what was set when it arrived, but only once the test has looked at
+// the state it found (next releases it): when next returns a question, the
+// previous answer has been applied (a resolve server asks again only after
+// applying one) and this question's answer has not been sent yet.
 type dnsServer struct {
-	addr  netip.AddrPort
-	asked chan string
+	addr    netip.AddrPort
+	asked   chan string
+	release chan struct{} // next: answer the question it returned before
+	done    chan struct{} // the test ended: answer what is held
+	held    bool          // next returned a question not yet released (the test's goroutine only)
 
 	mu    sync.Mutex
 	a     []string // A records of app.test and of its SRV targets
@@ -37,7 +42,8 @@ func startDNS(t *testing.T) *dnsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &dnsServer{addr: netip.MustParseAddrPort(pc.LocalAddr().String()), asked: make(chan string, 64)}
+	s := &dnsServer{addr: netip.MustParseAddrPort(pc.LocalAddr().String()), asked: make(chan string, 64),
+		release: make(chan struct{}), done: make(chan struct{})}
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
@@ -62,14 +68,18 @@ func startDNS(t *testing.T) *dnsServer {
 			}
 		}
 		s.mu.Unlock()
-		_ = w.WriteMsg(m)
 		s.asked <- strings.TrimSuffix(qq.Name, ".") + " " + dns.TypeToString[qq.Qtype]
+		select {
+		case <-s.release:
+		case <-s.done:
+		}
+		_ = w.WriteMsg(m)
 	})}
 	started := make(chan struct{})
 	srv.NotifyStartedFunc = func() { close(started) }
 	go func() { _ = srv.ActivateAndServe() }()
 	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	t.Cleanup(func() { close(s.done); _ = srv.Shutdown() })
 	return s
 }
 
@@ -79,9 +89,14 @@ func (s *dnsServer) set(rcode int, a []string, srv ...*dns.SRV) {
 	s.mu.Unlock()
 }
 
-// next waits for the next question and returns it.
+// next answers the question it returned before, then waits for the next
+// one and returns it, held unanswered.
 func (s *dnsServer) next(t *testing.T) string {
 	t.Helper()
+	if s.held {
+		s.release <- struct{}{}
+	}
+	s.held = true
 	select {
 	case q := <-s.asked:
 		return q
