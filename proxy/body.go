@@ -127,8 +127,8 @@ type clientReader struct {
 	n        int64
 	declared int64     // Content-Length, or -1 for a chunked body
 	dl       time.Time // the read deadline last set
-	// read: fasthttp has read the whole body already (prefetched), so
-	// reading it never waits on the socket and needs no deadline.
+	// read: the whole body came with the head and is in the connection's
+	// read buffer, so reading it never waits and needs no deadline.
 	read bool
 }
 
@@ -209,8 +209,12 @@ func (x *exchange) readBody() bool {
 		}
 		return true
 	}
+	cb, _ := r.(*clientBody) // HTTP/1.x: the connection loop's reader (clientbody.go)
 	cr := clientReader{ctx: ctx, r: r, timeout: lc.ClientBodyTimeout, declared: int64(cl),
-		read: x.h2 == nil && cl >= 0 && cl <= bodyPrefetch}
+		read: cb != nil && cb.inBuffer()}
+	if cb != nil && cl < 0 {
+		cb.setLimit(limit) // nginx refuses the chunk-size line that passes it
+	}
 	if x.loc.grpc != nil {
 		// nginx's grpc module never buffers a request body: a client
 		// stream goes to the upstream as it comes (grpc.go).
@@ -218,7 +222,7 @@ func (x *exchange) readBody() bool {
 		// An HTTP/1.x body that came with the head is one nginx has
 		// "pre-read" whole: it clears request_body_no_buffering, and the
 		// call is retried as any POST (measured: difftest's
-		// http1-reset-non-idempotent). fasthttp has read it already.
+		// http1-reset-non-idempotent).
 		head := len(x.reqLine) + 2 + len(h.RawHeaders()) + 2
 		gb.preread = x.h2 == nil && cl > 0 && cl <= bodyPrefetch && int64(head+cl) <= x.vh.conf.ClientHeaderBufferSize
 		x.body = gb
@@ -237,8 +241,7 @@ func (x *exchange) readBody() bool {
 		// so can resend it on a retry, when it came with the head ("the
 		// whole request body was pre-read": it fits the
 		// client_header_buffer_size buffer with the head) or fits
-		// client_body_buffer_size. fasthttp has read such a small body
-		// already; it is kept in memory.
+		// client_body_buffer_size: such a small body is kept in memory.
 		memory = max(memory, int64(cl))
 	}
 	x.bodyMem = memory // nginx's in-memory body: $request_body (vars.go)
@@ -290,12 +293,20 @@ func (x *exchange) readBody() bool {
 		x.page(fasthttp.StatusInternalServerError)
 		return false
 	}
-	return x.clientBodyError(err)
+	x.clientBodyError(err)
+	if x.status == 499 {
+		// nginx finalizes a body read cut short by the client with 400
+		// (ngx_http_read_client_request_body_handler): the access log has
+		// "POST /p HTTP/1.1" 400 0.
+		x.status = fasthttp.StatusBadRequest
+	}
+	return false
 }
 
-// bodyPrefetch is how much of a Content-Length body fasthttp reads before
-// the handler runs (StreamRequestBody: readBodyWithStreaming reads
-// min(Content-Length, 8 KiB)): a body this small is in memory already.
+// bodyPrefetch bounds the bodies nginx takes as "pre-read" with their head
+// and those read whole before the upstream is contacted with
+// proxy_request_buffering off (readBody); nothing of a body is read before
+// the handler asks (clientbody.go).
 const bodyPrefetch = 8 << 10
 
 // bodyChunk is the chunk size for small request bodies: a page, so that a

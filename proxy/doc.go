@@ -1,5 +1,5 @@
-// Package proxy is spillway's request path: the client side (fasthttp's
-// server), the lifecycle of a request (the exchange) that drives the
+// Package proxy is spillway's request path: the client side (its own
+// connection loop, conn.go, on fasthttp's head parser), the lifecycle of a request (the exchange) that drives the
 // upstream side phase by phase, the one retry decision, the response relay
 // (respond, spool), pages, nginx's logs and the metrics. The upstream side
 // itself (groups and peer selection, health checks, connections, the
@@ -11,12 +11,12 @@
 //
 // Start reading at handler.go: Proxy.serve is a request's whole life.
 //
-//	accept, read request head        fasthttp.Server (proxy.go)
+//	accept, read request head        h1Server, h1Loop (conn.go): fasthttp.RequestHeader parses it
 //	check it: 400/405/414/494/501/505 client.Check, from exchange.requestValid
 //	route: server block, location    vhostFor, vhost.match (site.go)
 //	rewrite module: scripts, search  exchange.rewritePhases: server's script, location,
 //	again after a rewrite            its script, again while $uri changed (rewrite.go)
-//	buffer the request body          exchange.readBody (body.go)
+//	buffer the request body          exchange.readBody (body.go), read by the loop's clientBody (clientbody.go)
 //	build the upstream head once     exchange.buildHead, appendHead (request.go); picks the
 //	                                 upstream.Protocol: HTTP1, or FastCGI (fcgi.go)
 //	┌ pick upstream                  upstream.Group.PickFor: smooth weighted RR, least_conn, hash, ip_hash, random, max_fails

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"spillway/buffer"
 	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/upstream"
@@ -345,6 +346,12 @@ func (t *grpcTry) Read(p []byte) (int, error) {
 	b.reading = false
 	b.cond.Broadcast()
 	b.received += int64(n)
+	var le *buffer.LimitError
+	if errors.As(err, &le) && b.tooLarge == 0 {
+		// HTTP/1.x chunked: the loop's reader refused the chunk-size
+		// line that passes the limit (clientbody.go), before its data.
+		b.tooLarge, b.lastRead = le.Size, le.Size-b.received
+	}
 	if b.limit > 0 && b.received > b.limit && b.tooLarge == 0 {
 		b.tooLarge, b.lastRead = b.received, int64(n)
 	}

@@ -38,8 +38,7 @@ func (x *exchange) lingerAfterPage() {
 	resp.Header.SetConnectionClose()
 	out := resp.Header.AppendBytes(nil)
 	out = append(out, resp.Body()...)
-	x.ctx.HijackSetNoResponse(true)
-	x.ctx.Hijack(func(c net.Conn) { client.LingerClose(c, tcpConnOf(c), out, lg.Time, lg.Timeout) })
+	hijack(x.ctx, func(c net.Conn) { client.LingerClose(c, tcpConnOf(c), out, lg.Time, lg.Timeout) })
 }
 
 // tcpConnOf finds the TCP socket under fasthttp's hijacked connection.

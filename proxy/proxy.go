@@ -20,6 +20,7 @@ import (
 	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/idlepark"
 	"spillway/proxy/internal/liveset"
 	"spillway/proxy/upstream"
 )
@@ -53,6 +54,9 @@ type Proxy struct {
 	hostname  string                // $hostname
 	fds       *fdReserve            // descriptors kept for accepted clients (fdreserve.go)
 	inherited inheritedSet          // sockets from the previous binary (Options.Inherited)
+	// idle parks idle keep-alive client connections without a goroutine
+	// (conn.go); nil: each waits in its own goroutine.
+	idle *idlepark.Poller
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -167,6 +171,11 @@ func (p *Proxy) Start() error {
 		p.Close()
 		return err
 	}
+	if pl, err := idlepark.New(); err == nil {
+		p.idle = pl
+	} else {
+		p.elog.Logf(errorlog.Notice, "idle connections wait in a goroutine each: %v", err)
+	}
 	p.installQUIC(s, quicOpened) // first: install points the QUIC listeners at s's generation
 	p.install(s, opened)
 	p.mu.Unlock()
@@ -191,49 +200,6 @@ func (p *Proxy) Addrs() []string {
 		out[i] = a.ln.Addr().String()
 	}
 	return out
-}
-
-// newServer configures fasthttp as the client side of the proxy: headers
-// passed as received (DisableHeaderNamesNormalizing), bodies streamed into
-// our own buffers (StreamRequestBody, and DisablePreParseMultipartForm, without
-// which a multipart body has no stream), no invented Content-Type, limits from
-// the first server block.
-func (p *Proxy) newServer(s *site, vhosts []*vhost) *fasthttp.Server {
-	sc := vhosts[0].conf
-	return &fasthttp.Server{
-		HeaderReceived: client.HeadReceived, // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			client.UnmaskTarget(ctx)
-			closeIfBareLF(ctx)
-			p.serve(ctx, s, vhosts)
-			s.closeIfRetired(ctx)
-		},
-		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			client.UnmaskTarget(ctx)
-			p.clientError(ctx, s, vhosts, err)
-		},
-		ExpectHandler:                 func(ctx *fasthttp.RequestCtx) int { client.UnmaskTarget(ctx); return p.expect(ctx, s, vhosts) },
-		Name:                          ServerName,
-		ReadBufferSize:                int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N,
-		WriteBufferSize:               16 << 10,
-		ReadTimeout:                   sc.ClientHeaderTimeout,
-		IdleTimeout:                   sc.KeepaliveTimeout,
-		MaxRequestsPerConn:            sc.KeepaliveRequests,
-		StreamRequestBody:             true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePreParseMultipartForm:  true,
-		NoDefaultContentType:          true,
-		CloseOnShutdown:               true,
-		// No clock read per request for RequestCtx.Time, which nothing
-		// here uses ($request_time counts from the exchange's start): a
-		// read costs 100-200 ns on the VMs measured (about 1% of a 1 KiB
-		// GET). Idle connections are then stamped from fasthttp's
-		// per-second clock, which Shutdown's idle sweep only compares to
-		// now.
-		LazyRequestTime: true,
-		Logger:          fasthttpLogger{p},
-		ConnState:       p.connState,
-	}
 }
 
 // fasthttpLogger routes fasthttp's own messages to the error log at info,
@@ -326,6 +292,9 @@ func (p *Proxy) stop() {
 		close(p.done)
 	}
 	p.wg.Wait()
+	if p.idle != nil {
+		_ = p.idle.Close() // the connections still parked end (conn.go's wake)
+	}
 	p.health.Stop() // before the logs close: checkers log
 	for _, g := range p.site.Load().groups {
 		g.CloseIdle()
@@ -378,13 +347,19 @@ type clientConn struct {
 	// active: a request's first byte has arrived (fasthttp's StateActive);
 	// a timeout before it is nginx's "while waiting for request".
 	active atomic.Bool
-	head   client.HeadLF // the first request head's bare LFs (package client)
-	closed atomic.Bool   // Close ran: HTTP/2's server and fasthttp both close it
-	wrote  atomic.Bool   // written since the last read: the next read yields first (Read)
+	head   client.HeadLF // the current request head's bare LFs (package client)
+	closed atomic.Bool   // Close ran: HTTP/2's server and the loop both close it
+	// wait is when the connection began waiting for a request (unix
+	// seconds; a new one's counts from 5 s after it opened), 0 while a
+	// request is read or served, waitClaimed once a drain closed it (conn.go).
+	wait     atomic.Int64
+	hijack   fasthttp.HijackHandler // the request's hijack, taken by the loop (conn.go)
+	requests uint64                 // requests so far: $connection_requests
+	wrote    atomic.Bool            // written since the last read: the next read yields first (Read)
 }
 
-// Read is what fasthttp reads on a plain connection: the first head with
-// its bare LFs made CRLF (client.HeadLF), then the bytes as they come, after a
+// Read is what the loop reads on a plain connection: each head with its
+// bare LFs made CRLF (client.HeadLF), then the bytes as they come, after a
 // PROXY protocol header (proxyproto.go).
 func (c *clientConn) Read(b []byte) (int, error) {
 	if c.wrote.Load() && c.wrote.Swap(false) {

@@ -5,8 +5,8 @@ package proxy
 // Every listen address is owned by an acceptor for as long as some
 // configuration lists it. The acceptor accepts connections and hands each
 // one, through a handoff (a net.Listener fed by a channel), to the current
-// generation's fasthttp.Server for that address. A generation is what one
-// configuration runs: its site, and one fasthttp.Server per address built
+// generation's h1Server for that address (conn.go). A generation is what
+// one configuration runs: its site, and one h1Server per address built
 // from that site's server blocks.
 //
 // Reload builds a new site and a new generation, opens the addresses that
@@ -55,7 +55,7 @@ func (a *acceptor) close() {
 	_ = a.ln.Close()
 }
 
-// handoff is the net.Listener a generation's fasthttp.Server serves: it
+// handoff is the net.Listener a generation's h1Server serves: it
 // yields the connections its acceptor hands over, until it is closed.
 type handoff struct {
 	addr  net.Addr
@@ -107,7 +107,7 @@ func (h *handoff) Addr() net.Addr { return h.addr }
 // generation is one configuration at work.
 type generation struct {
 	site     *site
-	servers  []*fasthttp.Server
+	servers  []*h1Server
 	handoffs map[string]*handoff // by listen address
 	h2       []*h2Server         // the HTTP/2 addresses' servers (http2.go)
 	h3       []*h3Server         // the QUIC addresses' servers (http3.go)
@@ -235,13 +235,12 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		for _, vh := range vhosts {
 			h.proxyProtocol = h.proxyProtocol || slices.Contains(vh.conf.ListenProxyProtocol, addr)
 		}
-		srv := p.newServer(s, vhosts)
+		srv := p.newH1Server(s, vhosts)
 		if http2Address(vhosts, addr) {
 			// ALPN's "h2", or the preface on a plain address: the
 			// connection goes to HTTP/2 (http2.go).
 			h2 := p.newH2Server(s, vhosts)
-			srv.NextProto("h2", h2.serveConn)
-			srv.NextProto("h2c", h2.serveConn)
+			srv.h2 = h2
 			h.h2c = h.front == nil
 			g.h2 = append(g.h2, h2)
 		}
@@ -250,7 +249,7 @@ func (p *Proxy) install(s *site, opened map[string]net.Listener) {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			_ = srv.Serve(h)
+			srv.serve(h)
 		}()
 	}
 	g.h3 = p.serveQUIC(s) // before old goes: a new QUIC connection always finds a generation
@@ -366,7 +365,7 @@ const retireGrace = time.Second
 
 // closeIfRetired makes the response close the connection when s was
 // retired while the request ran or before it came. A hijacked response
-// closes it anyway (and fasthttp would skip the hijack).
+// closes it anyway.
 func (s *site) closeIfRetired(ctx *fasthttp.RequestCtx) {
 	if s.retired.Load() && !ctx.Hijacked() {
 		ctx.Response.Header.SetConnectionClose()
@@ -439,7 +438,7 @@ func (p *Proxy) drain(g *generation) {
 		defer c2()
 	}
 	for _, srv := range g.servers {
-		if err := srv.ShutdownWithContext(sctx); err != nil {
+		if err := srv.shutdown(sctx.Done()); err != nil {
 			// worker_shutdown_timeout: what is left is closed, as nginx
 			// closes the connections of a worker that ran out of time.
 			g.clients.CloseAll()
@@ -448,7 +447,7 @@ func (p *Proxy) drain(g *generation) {
 	for _, h3 := range g.h3 {
 		h3.wait(sctx) // worker_shutdown_timeout: what is left is closed
 	}
-	// Tunnels left fasthttp's count at their hijack: an old nginx worker
+	// Tunnels left the loop's count at their hijack: an old nginx worker
 	// keeps them until they end, or until worker_shutdown_timeout.
 	if !g.site.tunnels.wait(sctx) {
 		g.site.tunnels.conns.CloseAll()

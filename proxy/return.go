@@ -53,8 +53,7 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 			_ = x.h2.Close() // RST_STREAM: nginx closes the stream (http2.go)
 			return
 		}
-		x.ctx.HijackSetNoResponse(true)
-		x.ctx.Hijack(func(c net.Conn) { _ = c.Close() })
+		hijack(x.ctx, func(c net.Conn) { _ = c.Close() })
 		return
 	}
 	text := r.text.AppendCaptures(nil, x, x.caps.src, x.caps.loc)

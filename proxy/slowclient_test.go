@@ -14,7 +14,7 @@ package proxy_test
 //     access-log line;
 //   - a stalled request body: client_body_timeout, nothing sent, access log
 //     408 0, no error-log line, nothing upstream, nothing left in memory or
-//     in client_body_temp_path (a stall inside the first 8 KiB differs:
+//     in client_body_temp_path (a stall inside the first 8 KiB too:
 //     TestSlowRequestBodyTimeoutEarly);
 //   - a client that stops reading: send_timeout drops it with nginx's info
 //     "client timed out (110: Connection timed out) while sending to
@@ -303,13 +303,12 @@ func TestSendTimeoutReleasesUpstream(t *testing.T) {
 	}
 }
 
-// The same stall inside the first 8 KiB of the body. fasthttp reads that
-// much ahead of the handler, under client_header_timeout (here 1s), and
-// resets the request when it fails: spillway cannot tell it from a head
-// that timed out. nginx: 408 0 "POST /up HTTP/1.1" after client_body_timeout
-// and no error-log line; spillway: nothing sent, nothing upstream, nothing
-// held, as nginx, but after client_header_timeout, logged as a header
-// timeout, and $request empty (README, fasthttp differences).
+// The same stall inside the first 8 KiB of the body, with
+// client_header_timeout (1s) longer than client_body_timeout: nothing of
+// the body is read before the handler asks for it (clientbody.go), so, as
+// in nginx, it is client_body_timeout that ends it: 408 0 "POST /up
+// HTTP/1.1", no error-log line, nothing sent, nothing upstream, nothing
+// held.
 func TestSlowRequestBodyTimeoutEarly(t *testing.T) {
 	o := newRecordingOrigin(t)
 	r, d := slowRig(t, "1s", nil, "{U0}", o.ln.Addr().String())
@@ -330,9 +329,41 @@ func TestSlowRequestBodyTimeoutEarly(t *testing.T) {
 	if conns := o.received(); len(conns) != 0 {
 		t.Errorf("the upstream got %q", conns)
 	}
-	if want := []string{`408 0 "-" 1`}; strings.Join(access, "\n") != strings.Join(want, "\n") {
+	if want := []string{`408 0 "POST /up HTTP/1.1" 1`}; strings.Join(access, "\n") != strings.Join(want, "\n") {
 		t.Errorf("access log %q, want %q", access, want)
 	}
 	btEmptyDir(t, d.client)
-	wantLog(t, r.rig, "[info] 4242#4242: *1 client timed out (110: Connection timed out) while reading client request headers, client: 127.0.0.1, server: localhost")
+	wantLog(t, r.rig)
+}
+
+// A client that closes (FIN) inside its body, here its first 100 bytes:
+// nginx (body-client-closes) logs `client prematurely closed connection`
+// with the request and host, answers nothing, and its access log has
+// "POST /up HTTP/1.1" 400 0. Nothing of the body was read before the
+// request began (clientbody.go), so the request is there to log.
+func TestClientClosesInsideBody(t *testing.T) {
+	o := newRecordingOrigin(t)
+	r, d := slowRig(t, "5s", nil, "{U0}", o.ln.Addr().String())
+	c := btDial(t, r.addr)
+	head := "POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n"
+	if _, err := io.WriteString(c, head+strings.Repeat("b", 100)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.CloseWrite()
+	got, err := readUntilClosed(t, c)
+	if len(got) != 0 || err != nil {
+		t.Fatalf("the client got %q and %v; want nothing, then a FIN", got, err)
+	}
+	testutil.Eventually(t, "the request's buffers to be freed", 5*time.Second, func() bool {
+		st := r.p.BufferStats()
+		return st.ChunksInUse == 0 && st.FilesOpen == 0
+	})
+	if conns := o.received(); len(conns) != 0 {
+		t.Errorf("the upstream got %q", conns)
+	}
+	if access, want := r.accessLog(), []string{`400 0 "POST /up HTTP/1.1" 1`}; strings.Join(access, "\n") != strings.Join(want, "\n") {
+		t.Errorf("access log %q, want %q", access, want)
+	}
+	btEmptyDir(t, d.client)
+	wantLog(t, r.rig, `[info] 4242#4242: *1 client prematurely closed connection, client: 127.0.0.1, server: localhost, request: "POST /up HTTP/1.1", host: "localhost"`)
 }

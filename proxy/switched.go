@@ -68,22 +68,19 @@ func (x *exchange) switchProtocols(a *upstream.Attempt) bool {
 	}
 	out.Set("Connection", "upgrade") // ngx_http_header_filter on a 101
 	out.SetServer(ServerName)
-	// The head is written by the relay: fasthttp would skip the hijack of
-	// a response that closes the connection (an HTTP/1.0 client, a
-	// "Connection: close" request, a shutdown) and the exchange would
-	// never finish. fasthttp runs the relay in the connection's goroutine
-	// with ctx still valid and closes the client connection after it.
+	// The head is written by the relay, which the connection loop runs
+	// in the connection's goroutine with ctx still valid, closing the
+	// client connection after it (conn.go).
 	head := out.AppendBytes(nil)
-	ctx.HijackSetNoResponse(true)
 	if len(peekFold(&ctx.Request.Header, "Upgrade")) > 0 {
 		// The client asked to upgrade: both ways (tunnel.go). Counted
-		// now, while fasthttp still counts the connection as open, so
+		// now, while the loop still counts the connection as open, so
 		// that a drain starting meanwhile waits for the tunnel.
 		x.site.tunnels.n.Add(1)
-		ctx.Hijack(func(c net.Conn) { x.runTunnel(c, a, head) })
+		hijack(ctx, func(c net.Conn) { x.runTunnel(c, a, head) })
 		return true
 	}
-	ctx.Hijack(func(c net.Conn) { x.relaySwitched(c, a, head) })
+	hijack(ctx, func(c net.Conn) { x.relaySwitched(c, a, head) })
 	return true
 }
 

@@ -29,8 +29,7 @@ func (x *exchange) setBody(body io.Reader, cl int) {
 	resp.Header.SetServer(ServerName)
 	resp.Header.SetContentLength(-2) // identity: no framing header, Connection: close
 	head := resp.Header.AppendBytes(nil)
-	x.ctx.HijackSetNoResponse(true)
-	x.ctx.Hijack(func(c net.Conn) { x.sendUnframed(c, head, body) })
+	hijack(x.ctx, func(c net.Conn) { x.sendUnframed(c, head, body) })
 }
 
 // sendUnframed writes head and body to c, then ends the body stream as

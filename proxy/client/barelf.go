@@ -6,17 +6,17 @@ package client
 // "GET / HTTP/1.0\nHost: localhost\n\n". fasthttp's server only ends a
 // head at CRLFCRLF and would wait for a CR that never comes.
 //
-// HeadLF turns each bare LF of a connection's first request head into CRLF
-// before fasthttp reads it, and stops at the head's empty line: from there
-// every byte (the body, anything pipelined) passes untouched, so the body's
-// framing is fasthttp's alone. A connection whose head needed the fix is
-// closed after its response (Fixed: package proxy's closeIfBareLF), so no later head is ever read from a
-// stream whose head boundaries two parsers could place differently: the
-// price is keep-alive on such connections (nginx keeps them open); heads
-// that end their lines in CRLF are not affected. A bare LF in a later head
-// of a keep-alive connection is still not accepted.
+// HeadLF turns each bare LF of a request head into CRLF before fasthttp
+// reads it, and stops at the head's empty line: from there every byte
+// (the body, anything pipelined) passes untouched, so the body's framing
+// is fasthttp's alone. Each later head of a keep-alive connection gets the
+// same (Next, from the connection loop), the bytes already read past the
+// last request (pipelined) included: they go through HeadLF again, so
+// that no head is ever read from a stream whose head boundaries two
+// parsers could place differently, and the connection is kept, as nginx
+// keeps it.
 
-// HeadLF is the first head's state; the zero value is ready.
+// HeadLF is the current head's state; the zero value is ready.
 type HeadLF struct {
 	done     bool // the head's empty line has been read: pass bytes through
 	fixed    bool // a bare LF was turned into CRLF
@@ -25,6 +25,30 @@ type HeadLF struct {
 	lineUsed bool // the current line has a byte other than CR
 	pending  byte // the LF of a CRLF that did not fit a one-byte read
 	hasPend  bool
+	pre      []byte // bytes read past the last request (Next): read before the connection's
+}
+
+// Next readies h for the next request head of a keep-alive connection:
+// buffered are the bytes read past the last request (pipelined, nil when
+// none), which come first, fixed as the connection's own.
+func (h *HeadLF) Next(buffered []byte) {
+	pre := h.pre
+	if len(buffered) > 0 {
+		pre = append(append(make([]byte, 0, len(buffered)+len(pre)), buffered...), pre...)
+	}
+	*h = HeadLF{pre: pre}
+}
+
+// Buffered reports whether bytes given to Next are still to be read.
+func (h *HeadLF) Buffered() bool { return len(h.pre) > 0 }
+
+func (h *HeadLF) readPre(b []byte) (int, error) {
+	n := copy(b, h.pre)
+	h.pre = h.pre[n:]
+	if len(h.pre) == 0 {
+		h.pre = nil
+	}
+	return n, nil
 }
 
 // Read fills b from raw, fixing line ends until the head is over.
@@ -33,6 +57,9 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 		h.hasPend = false
 		b[0] = h.pending
 		return 1, nil
+	}
+	if len(h.pre) > 0 {
+		raw = h.readPre
 	}
 	if h.done || len(b) == 0 {
 		return raw(b)

@@ -42,7 +42,7 @@ import (
 //	anything else (a bad version, URI, ...) client sent invalid request
 func ParseErrorEntry(err error, nameOf func(host []byte) string, f errorlog.Fields, conn uint64) *errorlog.Entry {
 	msg := err.Error()
-	raw := skipEmptyLines(parseErrorBytes(msg))
+	raw := skipEmptyLines(headBytes(err))
 	_, headers := httphead.CutLine(raw)
 	if !bytes.ContainsAny(raw, "\r\n") {
 		headers = nil
@@ -54,8 +54,11 @@ func ParseErrorEntry(err error, nameOf func(host []byte) string, f errorlog.Fiel
 	case strings.Contains(msg, "http request method"):
 		e.Msg = "client sent invalid method"
 	case errors.As(err, new(fasthttp.InvalidHostError)):
-		// fasthttp quotes nothing of the head here: no request field.
+		// The request line, and the Host value nginx refused; no server
+		// chosen by it.
 		e.Msg, e.Action = "client sent invalid host header", inHeaders
+		h := scanHeaders(headers, "")
+		f.Host, f.Referrer = h.host, h.referer
 	case strings.Contains(msg, "missing required host header"):
 		e.Msg, e.Action = `client sent HTTP/1.1 request without "Host" header`, inHeaders
 	case strings.Contains(msg, "cannot parse content-length"):
@@ -153,7 +156,7 @@ func requestLine(raw []byte) string {
 // returns the Host line's value, which chooses the server; nil when none
 // came (the default server).
 func HeadSoFar(err error, f *errorlog.Fields) (host []byte) {
-	raw := skipEmptyLines(parseErrorBytes(err.Error()))
+	raw := skipEmptyLines(headBytes(err))
 	f.Request = requestLine(raw)
 	if i := bytes.LastIndexByte(raw, '\n'); i >= 0 {
 		raw = raw[:i+1]
@@ -173,8 +176,29 @@ func HeadSoFar(err error, f *errorlog.Fields) (host []byte) {
 // request line: nginx was reading its headers, not its request line. (An
 // error that quotes nothing is taken as past the line.)
 func LineEnded(err error) bool {
-	raw := parseErrorBytes(err.Error())
+	raw := headBytes(err)
 	return raw == nil || bytes.IndexByte(skipEmptyLines(raw), '\n') >= 0
+}
+
+// HeadError is a head the connection loop could not read, with the bytes
+// of it that had come (its read buffer): what nginx has of the request
+// when it refuses it, whatever fasthttp's error quotes.
+type HeadError struct {
+	Err error
+	Raw []byte
+}
+
+func (e *HeadError) Error() string { return e.Err.Error() }
+func (e *HeadError) Unwrap() error { return e.Err }
+
+// headBytes is the head as it came: a HeadError's bytes, else what
+// fasthttp's error quotes (parseErrorBytes).
+func headBytes(err error) []byte {
+	var he *HeadError
+	if errors.As(err, &he) {
+		return he.Raw
+	}
+	return parseErrorBytes(err.Error())
 }
 
 // parseErrorBytes returns the start of the client's bytes that fasthttp

@@ -1,0 +1,260 @@
+package proxy
+
+// The request body as the connection loop reads it (conn.go): from the
+// connection's read buffer, framed by the head fasthttp parsed (one parser
+// decides where a body ends and the next head starts), read only when the
+// lifecycle asks for it. Nothing of the body is read ahead of the handler,
+// so client_body_timeout, client_max_body_size and a client that leaves
+// mid-body all meet the request itself, as in nginx.
+
+import (
+	"bufio"
+	"errors"
+	"io"
+
+	"spillway/buffer"
+)
+
+// clientBody is one request's body: Content-Length bytes, or a chunked
+// body decoded by nginx's rules (ngx_http_parse_chunked: a bare LF ends a
+// line, extensions are skipped whatever their length, trailers are read
+// and dropped).
+type clientBody struct {
+	br      *bufio.Reader
+	chunked bool
+	left    int64 // Content-Length: bytes still to come; chunked: of the current chunk
+	n       int64 // body bytes read so far
+	// limit is client_max_body_size for a chunked body: a chunk-size
+	// line that would take the body past it is refused before its data
+	// (setLimit; nginx's "too large chunked body: A+B bytes").
+	limit    int64
+	dataEnd  bool // chunked: the current chunk's data was read, its CRLF not yet
+	eof      bool
+	err      error // sticky
+	declared int64
+}
+
+// errBadChunk is a chunked body nginx's parser refuses: 400 "client sent
+// invalid chunked body" (body.go's clientBodyError).
+var errBadChunk = errors.New("invalid chunked body")
+
+// maxChunkSize is nginx's bound on a chunk size (NGX_MAX_OFF_T_VALUE / 16
+// before the last digit).
+const maxChunkSize = (1<<63 - 1) / 16
+
+func (b *clientBody) start(br *bufio.Reader, cl int) {
+	*b = clientBody{br: br, chunked: cl < 0, left: int64(cl), declared: int64(cl)}
+	if b.chunked {
+		b.left = 0
+	}
+}
+
+// setLimit makes a chunked body refuse a chunk that takes it past limit.
+func (b *clientBody) setLimit(limit int64) { b.limit = limit }
+
+// inBuffer reports whether the whole of a Content-Length body is in the
+// read buffer already (it came with the head): reading it never waits.
+func (b *clientBody) inBuffer() bool {
+	return !b.chunked && b.br != nil && int64(b.br.Buffered()) >= b.left
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.chunked {
+		return b.readChunked(p)
+	}
+	if b.left == 0 {
+		b.eof = true
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.br.Read(p)
+	b.left -= int64(n)
+	b.n += int64(n)
+	switch {
+	case err == io.EOF:
+		b.err = io.ErrUnexpectedEOF // the client closed before the declared end
+		return n, b.err
+	case err != nil:
+		b.err = err
+		return n, err
+	case b.left == 0:
+		b.eof = true
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (b *clientBody) readChunked(p []byte) (int, error) {
+	if b.left == 0 {
+		if b.dataEnd {
+			if err := b.lineEnd(); err != nil {
+				return 0, b.fail(err)
+			}
+			b.dataEnd = false
+		}
+		size, err := b.chunkSize()
+		if err != nil {
+			return 0, b.fail(err)
+		}
+		if size == 0 {
+			if err := b.trailers(); err != nil {
+				return 0, b.fail(err)
+			}
+			b.eof = true
+			return 0, io.EOF
+		}
+		if b.limit > 0 && b.n+size > b.limit {
+			return 0, b.fail(&buffer.LimitError{Limit: b.limit, Size: b.n + size})
+		}
+		b.left = size
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.br.Read(p)
+	b.left -= int64(n)
+	b.n += int64(n)
+	if b.left == 0 {
+		b.dataEnd = true
+	}
+	if err != nil {
+		return n, b.fail(err)
+	}
+	return n, nil
+}
+
+func (b *clientBody) fail(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	b.err = err
+	return err
+}
+
+// chunkSize reads a chunk-size line: hex digits, then an extension
+// (";", or a space or tab first) skipped to the end of the line.
+func (b *clientBody) chunkSize() (int64, error) {
+	var size int64
+	digits := 0
+	for {
+		c, err := b.br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		d := int64(-1)
+		switch {
+		case c >= '0' && c <= '9':
+			d = int64(c - '0')
+		case c >= 'a' && c <= 'f':
+			d = int64(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			d = int64(c-'A') + 10
+		}
+		if d >= 0 {
+			if size > maxChunkSize {
+				return 0, errBadChunk
+			}
+			size = size*16 + d
+			digits++
+			continue
+		}
+		if digits == 0 {
+			return 0, errBadChunk
+		}
+		switch c {
+		case '\r':
+			return size, b.lf()
+		case '\n':
+			return size, nil
+		case ';', ' ', '\t':
+			return size, b.skipLine()
+		}
+		return 0, errBadChunk
+	}
+}
+
+// lineEnd reads the CRLF (or bare LF) after a chunk's data.
+func (b *clientBody) lineEnd() error {
+	c, err := b.br.ReadByte()
+	if err != nil {
+		return err
+	}
+	switch c {
+	case '\n':
+		return nil
+	case '\r':
+		return b.lf()
+	}
+	return errBadChunk
+}
+
+func (b *clientBody) lf() error {
+	c, err := b.br.ReadByte()
+	if err != nil {
+		return err
+	}
+	if c != '\n' {
+		return errBadChunk
+	}
+	return nil
+}
+
+// skipLine skips to the end of the line, whatever its length.
+func (b *clientBody) skipLine() error {
+	for {
+		_, err := b.br.ReadSlice('\n')
+		if err != bufio.ErrBufferFull {
+			return err
+		}
+	}
+}
+
+// trailers reads the trailer section after the last chunk, up to its
+// empty line, and drops it (nginx 1.22 keeps no request trailers).
+func (b *clientBody) trailers() error {
+	for {
+		c, err := b.br.ReadByte()
+		if err != nil {
+			return err
+		}
+		switch c {
+		case '\n':
+			return nil
+		case '\r':
+			return b.lf()
+		}
+		if err := b.skipLine(); err != nil {
+			return err
+		}
+	}
+}
+
+// unread is what is left of a Content-Length body; -1 for a chunked one.
+func (b *clientBody) unread() int64 {
+	if b.chunked {
+		return -1
+	}
+	return b.left
+}
+
+// discard reads what the handler left of the body, up to limit bytes:
+// false when more is left (or the body broke), and the connection must
+// close rather than read the rest as the next request.
+func (b *clientBody) discard(limit int64) bool {
+	if b.eof {
+		return true
+	}
+	if b.err != nil {
+		return false
+	}
+	_, err := io.CopyN(io.Discard, b, limit+1)
+	return err == io.EOF
+}
