@@ -554,17 +554,13 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 
 // startBody gives req its body stream, read from the connection's read
 // buffer as the lifecycle asks (clientbody.go); false when the request
-// has no body. A request other than GET or HEAD without Content-Length or
-// Transfer-Encoding has an empty one (Content-Length: 0).
+// has no body. A request without Content-Length or Transfer-Encoding has
+// none, whatever its method: as in nginx, $request_body is not found and
+// no Content-Length goes upstream (fasthttp's server made it
+// Content-Length: 0 for methods other than GET and HEAD).
 func (l *h1Loop) startBody(req *fasthttp.Request) bool {
 	cl := req.Header.ContentLength()
-	switch {
-	case cl == -2:
-		if !req.Header.IsGet() && !req.Header.IsHead() {
-			req.Header.SetContentLength(0)
-		}
-		return false
-	case cl == 0:
+	if cl == -2 || cl == 0 {
 		return false
 	}
 	l.body.start(l.br, cl)
