@@ -198,9 +198,9 @@ type h1Loop struct {
 	uri  fasthttp.URI  // the target's check (fasthttp's parseURI)
 	body clientBody    // the request's body, read by the lifecycle (clientbody.go)
 
-	n      int                  // the request parked for (waitRequest)
-	wakeFn func(idlepark.Event) // wake, made once: not an allocation per parking
-	woke   bool                 // a parking's callback is serving: the byte is there
+	n      int              // the request parked for (waitRequest)
+	pk     *idlepark.Parked // the parking record, made at the first parking: none per wait
+	woke   bool             // a parking's callback is serving: the byte is there
 	mu     sync.Mutex
 	parked *idlepark.Parked // while the connection waits in the poller
 }
@@ -309,11 +309,16 @@ func (l *h1Loop) waitRequest(n int) error {
 	if woke := l.woke; !woke && !first && l.parkable() {
 		l.n = n
 		l.mu.Lock()
-		if l.wakeFn == nil {
-			l.wakeFn = l.wake
+		var err error
+		if l.pk == nil {
+			l.pk, err = srv.p.idle.Prepare(l.cc.TCPConn, l.wake)
 		}
-		pk, err := srv.p.idle.Park(l.cc.TCPConn, srv.keepaliveTimeout, l.wakeFn)
-		l.parked = pk
+		if err == nil {
+			err = l.pk.Park(srv.keepaliveTimeout)
+		}
+		if err == nil {
+			l.parked = l.pk
+		}
 		l.mu.Unlock()
 		if err == nil {
 			return errParked
