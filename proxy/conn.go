@@ -169,8 +169,10 @@ func (l *h1Loop) start() {
 			_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout))
 		}
 		// A failed handshake is logged by it and reads as closed: the
-		// loop below meets the end at once.
-		if tc.Handshake() == nil && srv.h2 != nil {
+		// loop below meets the end at once, and says nothing more.
+		err := tc.Handshake()
+		l.handshakeFailed = err != nil
+		if err == nil && srv.h2 != nil {
 			if proto := tc.ConnectionState().NegotiatedProtocol; proto == "h2" || proto == "h2c" {
 				_ = c.SetDeadline(time.Time{})
 				_ = srv.h2.serveConn(c)
@@ -198,6 +200,8 @@ type h1Loop struct {
 	uri  fasthttp.URI  // the target's check (fasthttp's parseURI)
 	body clientBody    // the request's body, read by the lifecycle (clientbody.go)
 
+	handshakeFailed bool // logged by the handshake: the close that follows is not logged again
+
 	n      int                  // the request parked for (waitRequest)
 	wakeFn func(idlepark.Event) // wake, made once: not an allocation per parking
 	woke   bool                 // a parking's callback is serving: the byte is there
@@ -215,9 +219,10 @@ func (l *h1Loop) serve(n int) {
 			return // the poller calls wake
 		}
 		if err != nil {
-			if n == 1 && err != io.EOF && !errors.Is(err, net.ErrClosed) {
+			if n == 1 && !errors.Is(err, net.ErrClosed) && !l.handshakeFailed {
 				// Nothing came: nginx's "client timed out ... while
-				// waiting for request" (clientError).
+				// waiting for request", or "client closed connection"
+				// (clientError).
 				ctx := l.acquireCtx()
 				l.writeError(ctx, err)
 				l.releaseCtx(ctx)

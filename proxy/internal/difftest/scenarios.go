@@ -382,6 +382,10 @@ var Scenarios = []Scenario{
 		Requests:   reqs(Request{Method: "GET", Path: "/" + strings.Repeat("u", 900), Header: []string{"X-A: " + strings.Repeat("a", 900), "X-B: " + strings.Repeat("b", 900)}})},
 	{Area: "bad_request", Name: "bad-method", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("G@T /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
 	{Area: "bad_request", Name: "garbage-line", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("hello\r\n\r\n"))},
+	// A connection that closes before its first byte: nginx's [info] line
+	// with the listen address as server, and no access-log line.
+	{Area: "protocol", Name: "connect-and-close", Servers: []Server{srv(b.OK())}, Requests: reqs(Request{Leave: AbortFIN})},
+	{Area: "protocol", Name: "connect-and-reset", Servers: []Server{srv(b.OK())}, Requests: reqs(Request{Leave: AbortRST})},
 	{Area: "bad_request", Name: "version-2.0", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/2.0\r\nHost: localhost\r\n\r\n"))},
 	{Area: "protocol", Name: "version-1.9-ok", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.9\r\nHost: localhost\r\n\r\n"))},
 	// nginx takes HTTP/1.9 as 1.1: the connection is kept for the next request.
