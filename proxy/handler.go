@@ -78,6 +78,9 @@ func (x *exchange) clientHead(dflt *vhost) *client.Head {
 		Chosen:  client.Server{Name: x.vh.name, Conf: x.vh.conf, Log: x.p.errorLog(x.vh, nil)},
 		HTTP2:   x.h2 != nil, URIInvalid: x.uriInvalid,
 	}
+	if cc := clientConnOf(x.ctx.Conn()); cc != nil && x.h2 == nil {
+		x.chead.LF = &cc.head
+	}
 	return &x.chead
 }
 

@@ -411,6 +411,12 @@ var Scenarios = []Scenario{
 		Requests: reqs(raw("GET http://user@evil.com/x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
 	{Area: "protocol", Name: "absolute-form", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("GET http://Evil.COM:8080/x?q=1 HTTP/1.1\r\nHost: localhost\r\n\r\n"), raw("GET https://evil.com/y HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	// Names with bytes nginx ignores (ignore_invalid_headers) and
+	// fasthttp's parser refuses: the lines are dropped and logged, 200;
+	// a pipelined second request has one after its Host line.
+	{Area: "protocol", Name: "header-name-invalid-bytes-ignored", Servers: []Server{srv(b.OK())},
+		Requests: reqs(Request{Raw: "GET /x HTTP/1.1\r\nX@y: 1\r\nHost: localhost\r\nA(b: 2\r\n\xc3\xa9t: 3\r\nX-Ok: 4\r\n\r\n" +
+			"GET /y HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nX[]: 5\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
 	{Area: "bad_request", Name: "header-name-space", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n"))},
 	{Area: "bad_request", Name: "cl-and-te", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))},
