@@ -202,6 +202,9 @@ type h1Loop struct {
 
 	handshakeFailed bool // logged by the handshake: the close that follows is not logged again
 
+	version [10]byte // the request line's version as sent, when it was made HTTP/1.1 (nv bytes)
+	nv      int
+
 	n      int                  // the request parked for (waitRequest)
 	wakeFn func(idlepark.Event) // wake, made once: not an allocation per parking
 	woke   bool                 // a parking's callback is serving: the byte is there
@@ -466,9 +469,10 @@ func (l *h1Loop) releaseBuffers() {
 func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthttp.HijackHandler) {
 	srv := l.srv
 	req := &ctx.Request
+	l.nv = client.VersionAsHTTP11(l.br, &l.version) // HTTP/1.9 and HTTP/1.10 are 1.1 to nginx (package client)
 	err := req.Header.Read(l.br)
 	if err == nil {
-		client.HeadReceived(&req.Header) // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
+		client.HeadReceived(&req.Header, l.version[:l.nv]) // "//:://" is a path, the version as sent (package client)
 		if err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI()); err != nil {
 			// The head was read: what nginx has of it is all of it.
 			client.UnmaskTarget(ctx)
@@ -586,6 +590,9 @@ func (l *h1Loop) writeError(ctx *fasthttp.RequestCtx, err error) {
 		// $request, not only the 200 bytes fasthttp's error quotes.
 		raw, _ := l.br.Peek(l.br.Buffered())
 		err = &client.HeadError{Err: err, Raw: append([]byte(nil), raw...)}
+	}
+	if he := (*client.HeadError)(nil); l.nv > 0 && errors.As(err, &he) {
+		he.Raw = client.RestoreVersion(he.Raw, l.version[:l.nv]) // as sent, for nginx's lines
 	}
 	client.UnmaskTarget(ctx)
 	srv.p.clientError(ctx, srv.s, srv.vhosts, err)

@@ -391,6 +391,16 @@ var Scenarios = []Scenario{
 	// nginx takes HTTP/1.9 as 1.1: the connection is kept for the next request.
 	{Area: "protocol", Name: "version-1.9-keepalive", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("GET /x HTTP/1.9\r\nHost: localhost\r\n\r\n"), raw("GET /y?a=1 HTTP/1.5\r\nHost: localhost\r\n\r\n"), raw("GET /z HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	// fasthttp's parser refuses a two-digit minor version and chunked in a
+	// request other than HTTP/1.1: nginx takes both as HTTP/1.1 (the
+	// second request shows the connection kept; $request as sent).
+	{Area: "protocol", Name: "version-1.10-keepalive", Servers: []Server{srv(b.OK())},
+		Requests: reqs(Request{Raw: "POST /echo HTTP/1.10\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nab" +
+			"\r\nGET /y HTTP/1.99\r\nHost: localhost\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
+	{Area: "protocol", Name: "version-1.9-chunked", Servers: []Server{srv(b.OK())},
+		Requests: reqs(Request{Raw: "POST /echo HTTP/1.9\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n" +
+			"GET /y HTTP/1.12\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n", RawAnswers: 2})},
+	{Area: "bad_request", Name: "version-1.100", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.100\r\nHost: localhost\r\n\r\n"))},
 	{Area: "protocol", Name: "version-1.9-connection-close", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("GET /x HTTP/1.9\r\nHost: localhost\r\nConnection: close\r\n\r\n"))},
 	{Area: "bad_request", Name: "version-1.9-missing-host", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.9\r\n\r\n"))},
