@@ -39,6 +39,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/client"
+	"spillway/proxy/config"
 	"spillway/proxy/internal/idlepark"
 )
 
@@ -494,14 +495,18 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	}
 	l.cc.requests = uint64(n)
 	closeConn := false
-	served := true
+	served, refused := true, false
 	if req.MayContinue() {
 		client.UnmaskTarget(ctx)
+		l.cc.linger = config.Lingering{}
 		if status := srv.p.expect(ctx, srv.s, srv.vhosts); status != fasthttp.StatusContinue {
-			// Refused before the body: the client may be sending it
-			// all the same, so the connection ends with the answer.
+			// Refused before the body, with no "100 Continue": as
+			// nginx, the connection is kept (unless the answer closes
+			// it) and the body, if the client sends it all the same,
+			// discarded after the answer (discardRefused).
 			ctx.SetStatusCode(status)
-			served, closeConn = false, true
+			served, refused = false, true
+			hasBody = l.startBody(req)
 		} else {
 			bw := l.writer()
 			if _, err := bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
@@ -553,12 +558,50 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	if closeConn {
 		return false, nil
 	}
+	if refused {
+		return !hasBody || l.discardRefused(), nil
+	}
 	// What the handler left of the body is not the next request: discard
 	// a little, close past that.
 	if hasBody && !l.body.discard(maxUnreadBody) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// discardRefused reads and drops the body of a request refused after
+// Expect: 100-continue, as nginx's discarded-body handler: each read
+// waits lingering_timeout at most and all of them lingering_time (the
+// location's), and the connection closes when one runs out (a client that
+// waits for the 100 Continue that never comes), or past maxUnreadBody;
+// true when the whole body came and the connection takes the next
+// request.
+func (l *h1Loop) discardRefused() bool {
+	lg := l.cc.linger
+	if lg.Timeout <= 0 {
+		lg.Timeout = 5 * time.Second // nginx's defaults, when no location was chosen
+	}
+	if lg.Time <= 0 {
+		lg.Time = 30 * time.Second
+	}
+	end := time.Now().Add(lg.Time)
+	var left int64 = maxUnreadBody
+	for left >= 0 {
+		d := time.Now().Add(lg.Timeout)
+		if d.After(end) {
+			d = end
+		}
+		_ = l.c.SetReadDeadline(d)
+		n, err := io.CopyN(io.Discard, &l.body, min(left+1, 4096))
+		left -= n
+		if err == io.EOF {
+			return left >= 0
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
 }
 
 // startBody gives req its body stream, read from the connection's read

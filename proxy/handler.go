@@ -186,6 +186,9 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		x.discard()
 		return fasthttp.StatusContinue
 	}
+	if cc := clientConnOf(ctx.Conn()); cc != nil && x.loc != nil {
+		cc.linger = x.loc.conf.Lingering // how the loop waits for the body it discards (conn.go)
+	}
 	return x.expectAnswer()
 }
 

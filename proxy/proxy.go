@@ -355,6 +355,7 @@ type clientConn struct {
 	wait     atomic.Int64
 	hijack   fasthttp.HijackHandler // the request's hijack, taken by the loop (conn.go)
 	requests uint64                 // requests so far: $connection_requests
+	linger   config.Lingering       // a refused Expect: 100-continue's location's: the discard's waits (conn.go)
 	wrote    atomic.Bool            // written since the last read: the next read yields first (Read)
 }
 

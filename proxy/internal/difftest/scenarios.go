@@ -511,6 +511,13 @@ var Scenarios = []Scenario{
 		Requests:   reqs(Request{Raw: "GET /a HTTP/1.1\r\nHost: localhost\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
 	{Area: "access", Name: "too-large-body-before-access", Servers: []Server{srv(b.OK())},
 		Directives: dirs("deny", "all", "client_max_body_size", "1k"), Requests: reqs(req("POST", "/echo", 2048))},
+	// Refused after Expect: 100-continue, nginx keeps the connection: the
+	// body the client sends all the same is discarded, the next request
+	// answered.
+	{Area: "access", Name: "expect-100-continue-denied-keepalive", Servers: []Server{srv(b.OK())},
+		Locations: []Location{{Path: "/deny", Directives: dirs("deny", "all", "proxy_pass", "http://app")}},
+		Requests: reqs(Request{Raw: "POST /deny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n0123456789" +
+			"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
 	{Area: "access", Name: "expect-100-continue-denied", Servers: []Server{srv(b.OK())},
 		Directives: dirs("deny", "all"),
 		Requests:   reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"))},
