@@ -206,9 +206,9 @@ type h1Loop struct {
 	version [10]byte // the request line's version as sent, when it was made HTTP/1.1 (nv bytes)
 	nv      int
 
-	n      int                  // the request parked for (waitRequest)
-	wakeFn func(idlepark.Event) // wake, made once: not an allocation per parking
-	woke   bool                 // a parking's callback is serving: the byte is there
+	n      int              // the request parked for (waitRequest)
+	pk     *idlepark.Parked // the parking record, made at the first parking: none per wait
+	woke   bool             // a parking's callback is serving: the byte is there
 	mu     sync.Mutex
 	parked *idlepark.Parked // while the connection waits in the poller
 }
@@ -318,11 +318,16 @@ func (l *h1Loop) waitRequest(n int) error {
 	if woke := l.woke; !woke && !first && l.parkable() {
 		l.n = n
 		l.mu.Lock()
-		if l.wakeFn == nil {
-			l.wakeFn = l.wake
+		var err error
+		if l.pk == nil {
+			l.pk, err = srv.p.idle.Prepare(l.cc.TCPConn, l.wake)
 		}
-		pk, err := srv.p.idle.Park(l.cc.TCPConn, srv.keepaliveTimeout, l.wakeFn)
-		l.parked = pk
+		if err == nil {
+			err = l.pk.Park(srv.keepaliveTimeout)
+		}
+		if err == nil {
+			l.parked = l.pk
+		}
 		l.mu.Unlock()
 		if err == nil {
 			return errParked
@@ -606,17 +611,13 @@ func (l *h1Loop) discardRefused() bool {
 
 // startBody gives req its body stream, read from the connection's read
 // buffer as the lifecycle asks (clientbody.go); false when the request
-// has no body. A request other than GET or HEAD without Content-Length or
-// Transfer-Encoding has an empty one (Content-Length: 0).
+// has no body. A request without Content-Length or Transfer-Encoding has
+// none, whatever its method: as in nginx, $request_body is not found and
+// no Content-Length goes upstream (fasthttp's server made it
+// Content-Length: 0 for methods other than GET and HEAD).
 func (l *h1Loop) startBody(req *fasthttp.Request) bool {
 	cl := req.Header.ContentLength()
-	switch {
-	case cl == -2:
-		if !req.Header.IsGet() && !req.Header.IsHead() {
-			req.Header.SetContentLength(0)
-		}
-		return false
-	case cl == 0:
+	if cl == -2 || cl == 0 {
 		return false
 	}
 	l.body.start(l.br, cl)

@@ -269,3 +269,42 @@ func TestKeepaliveUnbufferedReleasedBeforeClientReads(t *testing.T) {
 		t.Errorf("first client read %d bytes, %v; want %d", n, err, size)
 	}
 }
+
+// A DELETE or POST without Content-Length or Transfer-Encoding has no
+// body, and nginx sends none upstream: no Content-Length (measured, nginx
+// 1.22.1), where fasthttp's server had made it "Content-Length: 0".
+func TestBodylessRequestForwardedWithoutContentLength(t *testing.T) {
+	for _, m := range []string{"DELETE", "POST"} {
+		t.Run(m, func(t *testing.T) {
+			addr, heads := rawUpstream(t, false)
+			r := newRig(t, "error", `
+error_log: {path: stderr, level: error}
+http:
+  upstreams:
+    backend:
+      servers: [{address: {U0}}]
+  servers:
+    - listen: ["127.0.0.1:0"]
+      server_name: [localhost]
+      access_log: off
+      locations:
+        - {path: /, proxy_pass: http://backend}
+`, addr)
+			c, err := net.Dial("tcp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, _ = c.Write([]byte(m + " /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := m + " /x HTTP/1.0\r\nHost: backend\r\nConnection: close\r\n\r\n"
+			if got := received(t, heads); got != want {
+				t.Fatalf("upstream got\n%q\nwant\n%q", got, want)
+			}
+		})
+	}
+}

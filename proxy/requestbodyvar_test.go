@@ -54,6 +54,8 @@ http:
 		"GET /b HTTP/1.1\r\nHost: localhost\r\n\r\n",
 		"POST /c HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
 		"GET /d HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"DELETE /e HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"POST /f HTTP/1.1\r\nHost: localhost\r\n\r\n",
 	} {
 		if _, err := nc.Write([]byte(r)); err != nil {
 			t.Fatal(err)
@@ -73,6 +75,8 @@ http:
 		`GET /b HTTP/1.1 "-"`,
 		`POST /c HTTP/1.1 ""`, // Content-Length: 0 is an empty body nginx finds
 		`GET /d HTTP/1.1 "-"`,
+		`DELETE /e HTTP/1.1 "-"`, // no Content-Length: no body, as a GET's
+		`POST /f HTTP/1.1 "-"`,
 	}
 	got := readAccessLog(t, filepath.Join(dir, "access.log"), len(want))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -107,6 +107,16 @@ location /e { proxy_pass http://127.0.0.1:9000; }`),
 			yaml: []string{"path: = /a", "path: ^~ /b/", "path: ~ ^/c/(x|y)$", `path: ~* \.PNG$`, "path: = /d", `path: ~* \.gif$`, "path: /e"},
 		},
 		{
+			name: "uwsgi over TLS is refused, not dropped",
+			in:   conf(`listen 8080; root /srv/app; location / { uwsgi_pass suwsgi://127.0.0.1:9000; }`),
+			warns: []string{
+				`4: "uwsgi_pass suwsgi://127.0.0.1:9000" in location is not enforced by spillway (it speaks uwsgi without TLS: the location's requests would not reach the application)`,
+			},
+			refused: []string{
+				`"uwsgi_pass suwsgi://127.0.0.1:9000" in location is not enforced by spillway (it speaks uwsgi without TLS: the location's requests would not reach the application) in x.conf:4`,
+			},
+		},
+		{
 			name: "locations that cannot be converted",
 			in: conf(`listen 8080;
 location / { proxy_pass http://127.0.0.1:9000; }

@@ -992,7 +992,9 @@ func uwsgiPass(c *conv, lv *level, d *Directive) error {
 	}
 	switch {
 	case strings.HasPrefix(a, "suwsgi://"):
-		c.warn(d, Unsupported, "unsupported uwsgi_pass \"%s\" in location: spillway speaks uwsgi without TLS", a)
+		// Refused, not dropped: without its uwsgi_pass the location would
+		// serve its root's files where nginx talks to the application.
+		c.warn(d, Refused, "\"uwsgi_pass %s\" in %s is not enforced by spillway (it speaks uwsgi without TLS: the location's requests would not reach the application)", a, lv.ctx)
 		return nil
 	case a == "unix:" || a == "uwsgi://unix:":
 		return errAt(d, "no path in the unix domain socket in upstream \"%s\"", strings.TrimPrefix(a, "uwsgi://"))

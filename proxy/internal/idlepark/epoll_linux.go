@@ -103,7 +103,7 @@ func (p *Poller) run() {
 					pk.timer.Stop()
 				}
 				p.n.Add(-1)
-				go pk.fn(Readable)
+				go pk.readable() // made once: no closure per wake
 				won[i] = nil
 			}
 			if n < len(events) {
@@ -131,7 +131,7 @@ func (p *Poller) take(events []unix.EpollEvent, won []*Parked) []*Parked {
 		pk := p.slots[fd].pk
 		// A stale event (queued before a Cancel or a timeout took the
 		// connection out) carries an older gen.
-		if pk == nil || pk.gen != uint32(ev.Pad) || !pk.state.CompareAndSwap(parked, fired) {
+		if pk == nil || pk.gen != uint32(ev.Pad) || !pk.win(fired) {
 			continue
 		}
 		p.slots[fd].pk = nil

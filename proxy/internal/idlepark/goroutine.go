@@ -19,7 +19,7 @@ func (pk *Parked) wait() {
 	// missed. Not a recv with MSG_PEEK either: that consumes a pending
 	// socket error, and the woken Read must see the RST.
 	_ = pk.rc.Read(readable) // an error (a closed connection) is readable too: Read tells
-	won := pk.state.CompareAndSwap(parked, fired)
+	won := pk.win(fired)
 	close(pk.done)
 	if !won {
 		return // the deadline of interrupt, or a wake that lost the race

@@ -87,6 +87,8 @@ type Poller struct {
 	slots  []slot // by fd; only for fds parked now or parked before
 
 	n atomic.Int64 // parked now
+
+	epoch time.Time // the deadlines' origin (its monotonic reading)
 }
 
 type slot struct {
@@ -97,7 +99,10 @@ type slot struct {
 	reg bool
 }
 
-// Parked is one parked connection. Exactly one of its callback (once, on a
+// Parked is one connection's parking record, made once (Prepare) and parked
+// again for each wait (Park): its raw conn, its timer and the functions it
+// hands the runtime are allocated with it, so a parking allocates nothing
+// on Linux. Of each parking exactly one of its callback (once, on a
 // goroutine of its own) and a true Cancel happens.
 type Parked struct {
 	p     *Poller
@@ -106,17 +111,41 @@ type Parked struct {
 	fd    int
 	gen   uint32
 	fn    func(Event)
-	timer *time.Timer
-	state atomic.Uint32
+	timer *time.Timer // made at the first Park with a timeout, Reset after
+	// state is the parking's sequence number (<<2) and where it is
+	// (parked, fired, canceled): a stale timer callback, from an earlier
+	// parking whose Stop came too late, cannot win the current one.
+	state atomic.Uint64
+	// deadline: the current parking's timeout, in the Poller's monotonic
+	// clock (noDeadline: none); written before state marks it parked.
+	deadline atomic.Int64
+
+	// Made once (method values), so parking makes no closure.
+	control  func(fd uintptr) // Park's, under the fd's lock
+	disarmFn func(fd uintptr) // release's
+	readable func()           // the poller's callback goroutine
+	expireFn func()           // the timer's
+	timeout  time.Duration    // Park's argument, for control
+	perr     error            // control's result
 
 	done chan struct{} // the fallback's waiting goroutine has returned
 }
 
 const (
-	parked uint32 = iota
+	parked uint64 = iota
 	fired         // a callback won: Readable, Timeout or Closed
 	canceled
+	stateMask uint64 = 3
 )
+
+const noDeadline = int64(1<<63 - 1)
+
+// win moves the current parking from parked to to: false if it is not
+// parked (a callback or a Cancel won).
+func (pk *Parked) win(to uint64) bool {
+	s := pk.state.Load()
+	return s&stateMask == parked && pk.state.CompareAndSwap(s, s&^stateMask|to)
+}
 
 // New starts a Poller: epoll on Linux, a goroutine per parked connection
 // elsewhere.
@@ -125,7 +154,7 @@ func New() (*Poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Poller{ep: ep}
+	p := &Poller{ep: ep, epoch: time.Now()}
 	if ep != nil {
 		go p.run()
 	}
@@ -134,7 +163,7 @@ func New() (*Poller, error) {
 
 // newGoroutinePoller is the fallback, on any Unix: the tests run it on
 // Linux too.
-func newGoroutinePoller() *Poller { return &Poller{} }
+func newGoroutinePoller() *Poller { return &Poller{epoch: time.Now()} }
 
 // Park hands c to the poller until it becomes readable (bytes, EOF or an
 // error are waiting), timeout passes (timeout <= 0: never), the Poller
@@ -149,27 +178,61 @@ func newGoroutinePoller() *Poller { return &Poller{} }
 // connection may be parked again once it is given back, on this Poller or
 // another. On Linux Park leaves c's read deadline alone (the fallback
 // clears it): the woken side sets the one its next Read needs.
+//
+// Park makes a record each time: a connection that waits again and again
+// (keep-alive) takes one from Prepare and parks it with its Park instead.
 func (p *Poller) Park(c Conn, timeout time.Duration, fn func(Event)) (*Parked, error) {
+	pk, err := p.Prepare(c, fn)
+	if err != nil {
+		return nil, err
+	}
+	if err := pk.Park(timeout); err != nil {
+		return nil, err
+	}
+	return pk, nil
+}
+
+// Prepare makes c's parking record, for its owner to park as often as c
+// waits (pk.Park), with the same callback fn each time, on this Poller.
+// Poller.Park's contract holds for each parking.
+func (p *Poller) Prepare(c Conn, fn func(Event)) (*Parked, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	if p.ep == nil {
-		// The fallback's wait ends with a read deadline: none may be set.
-		if err := c.SetReadDeadline(time.Time{}); err != nil {
-			return nil, err
-		}
-	}
-	pk := &Parked{p: p, conn: c, rc: rc, fn: fn}
-	var perr error
-	if err := rc.Control(func(fd uintptr) { perr = p.park(pk, int(fd), timeout) }); err != nil {
-		return nil, err
-	}
-	if perr != nil {
-		return nil, perr
-	}
+	pk := &Parked{p: p, conn: c, rc: rc, fn: fn, fd: -1}
+	pk.state.Store(fired) // not parked
+	pk.control = pk.parkFD
+	pk.disarmFn = pk.disarm
+	pk.readable = pk.callReadable
+	pk.expireFn = pk.expire
 	return pk, nil
 }
+
+// Park parks pk's connection once more (see Poller.Park) once its callback
+// has run or a Cancel took it back; the first time right after Prepare.
+// Only its owner parks it, one Park at a time.
+func (pk *Parked) Park(timeout time.Duration) error {
+	if pk.p.ep == nil {
+		// The fallback's wait ends with a read deadline: none may be set.
+		if err := pk.conn.SetReadDeadline(time.Time{}); err != nil {
+			return err
+		}
+	}
+	pk.timeout, pk.perr = timeout, nil
+	if err := pk.rc.Control(pk.control); err != nil {
+		return err
+	}
+	err := pk.perr
+	pk.perr = nil
+	return err
+}
+
+// parkFD is Park's, with the fd locked.
+func (pk *Parked) parkFD(fd uintptr) { pk.perr = pk.p.park(pk, int(fd), pk.timeout) }
+
+// callReadable is the poller's callback goroutine.
+func (pk *Parked) callReadable() { pk.fn(Readable) }
 
 func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	p.mu.Lock()
@@ -179,6 +242,9 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	}
 	if fd >= len(p.slots) {
 		p.slots = append(p.slots, make([]slot, fd+1-len(p.slots))...)
+	}
+	if pk.state.Load()&stateMask == parked {
+		return ErrParked
 	}
 	if old := p.slots[fd].pk; old != nil {
 		// fd is parked: the same connection parked twice, or the fd of a
@@ -192,8 +258,18 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	}
 	p.gen++
 	pk.fd, pk.gen = fd, p.gen
+	if timeout > 0 {
+		pk.deadline.Store(int64(time.Since(p.epoch) + timeout))
+	} else {
+		pk.deadline.Store(noDeadline)
+	}
+	// Parked from here: the poller's take, Close and evict hold p.mu, the
+	// timer is armed below and Cancel needs Park's return.
+	seq := pk.state.Load()&^stateMask + stateMask + 1
+	pk.state.Store(seq | parked)
 	if p.ep != nil {
 		if err := p.ep.arm(fd, pk.gen, p.slots[fd].reg); err != nil {
+			pk.state.Store(seq | canceled)
 			return err
 		}
 		p.slots[fd].reg = true
@@ -207,7 +283,11 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	// Close) or has pk from Park's return (Cancel), and the timer's own
 	// callback does not read it.
 	if timeout > 0 {
-		pk.timer = time.AfterFunc(timeout, pk.expire)
+		if pk.timer == nil {
+			pk.timer = time.AfterFunc(timeout, pk.expireFn)
+		} else {
+			pk.timer.Reset(timeout)
+		}
 	}
 	p.n.Add(1)
 	return nil
@@ -217,31 +297,40 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 // it (its Read fails at once); p.mu is held.
 func (p *Poller) evict(pk *Parked) {
 	p.slots[pk.fd].pk = nil
-	if !pk.state.CompareAndSwap(parked, fired) {
+	if !pk.win(fired) {
 		return // a timeout or a Cancel won, and finishes
 	}
 	if pk.timer != nil {
 		pk.timer.Stop()
 	}
 	p.n.Add(-1)
-	go pk.fn(Readable)
+	go pk.readable()
 }
 
-// Cancel takes the connection back: true if no callback has run or will
-// run, and the connection is out of the poller (for a shutdown that closes
-// idle connections itself, or a reload that hands them over); false if a
-// callback won the race and runs (or ran).
+// Cancel takes the connection back from its current parking: true if no
+// callback has run or will run, and the connection is out of the poller
+// (for a shutdown that closes idle connections itself, or a reload that
+// hands them over); false if a callback won the race and runs (or ran), or
+// the connection is not parked.
 func (pk *Parked) Cancel() bool {
-	if !pk.state.CompareAndSwap(parked, canceled) {
+	if !pk.win(canceled) {
 		return false
 	}
 	pk.release(true)
 	return true
 }
 
-// expire is the timer's: the timeout passed.
+// expire is the timer's: the timeout passed. The timer serves every
+// parking of pk, so the run of an earlier parking's (its Stop came after
+// it had started) may come during a later one: the deadline tells, read
+// between the state's load and its swap, which no new parking comes
+// between unseen (the sequence number changes).
 func (pk *Parked) expire() {
-	if !pk.state.CompareAndSwap(parked, fired) {
+	s := pk.state.Load()
+	if s&stateMask != parked || int64(time.Since(pk.p.epoch)) < pk.deadline.Load() {
+		return // not parked, or early: the current parking's run comes
+	}
+	if !pk.state.CompareAndSwap(s, s&^stateMask|fired) {
 		return
 	}
 	pk.release(false) // the timer has fired: nothing to stop
@@ -261,14 +350,7 @@ func (pk *Parked) release(stopTimer bool) {
 	} else {
 		// Control: the fd is still c's (a misused, closed connection's fd
 		// may be another's by now, and is left alone).
-		_ = pk.rc.Control(func(fd uintptr) {
-			p.mu.Lock()
-			if !p.closed {
-				p.ep.disarm(int(fd))
-				p.slots[fd].reg = false
-			}
-			p.mu.Unlock()
-		})
+		_ = pk.rc.Control(pk.disarmFn)
 	}
 	p.mu.Lock()
 	if pk.fd < len(p.slots) && p.slots[pk.fd].pk == pk {
@@ -276,6 +358,17 @@ func (pk *Parked) release(stopTimer bool) {
 	}
 	p.mu.Unlock()
 	p.n.Add(-1)
+}
+
+// disarm is release's, with the fd locked.
+func (pk *Parked) disarm(fd uintptr) {
+	p := pk.p
+	p.mu.Lock()
+	if !p.closed {
+		p.ep.disarm(int(fd))
+		p.slots[fd].reg = false
+	}
+	p.mu.Unlock()
 }
 
 // Len is the number of connections parked now.
@@ -305,7 +398,7 @@ func (p *Poller) Close() error {
 		err = p.ep.close() // waits for run to return
 	}
 	for _, pk := range pks {
-		if !pk.state.CompareAndSwap(parked, fired) {
+		if !pk.win(fired) {
 			continue
 		}
 		if pk.timer != nil {

@@ -472,9 +472,14 @@ func waitGroup(t *testing.T, wg *sync.WaitGroup) {
 // machine.
 func BenchmarkPark(b *testing.B) {
 	for _, k := range []struct {
-		name string
-		new  func() (*Poller, error)
-	}{{"epoll", New}, {"goroutine", func() (*Poller, error) { return newGoroutinePoller(), nil }}} {
+		name     string
+		new      func() (*Poller, error)
+		prepared bool // one record (Prepare), parked each cycle: a keep-alive connection's way
+	}{
+		{"epoll", New, false},
+		{"epoll-prepared", New, true},
+		{"goroutine", func() (*Poller, error) { return newGoroutinePoller(), nil }, false},
+	} {
 		b.Run(k.name, func(b *testing.B) {
 			p, err := k.new()
 			if err != nil {
@@ -493,10 +498,18 @@ func BenchmarkPark(b *testing.B) {
 				}
 				done <- struct{}{}
 			}
+			park := func() error { _, err := p.Park(srv, time.Minute, cb); return err }
+			if k.prepared {
+				pk, err := p.Prepare(srv, cb)
+				if err != nil {
+					b.Fatal(err)
+				}
+				park = func() error { return pk.Park(time.Minute) }
+			}
 			b.ReportAllocs()
 			cpu := cpuTime()
 			for b.Loop() {
-				if _, err := p.Park(srv, time.Minute, cb); err != nil {
+				if err := park(); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := cli.Write(buf); err != nil {
@@ -553,16 +566,33 @@ func BenchmarkParkCancel(b *testing.B) {
 	}
 	defer p.Close()
 	srv, _ := pair(b, listen(b))
-	b.ReportAllocs()
-	for b.Loop() {
-		pk, err := p.Park(srv, time.Minute, func(Event) {})
+	b.Run("park", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			pk, err := p.Park(srv, time.Minute, func(Event) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !pk.Cancel() {
+				b.Fatal("Cancel lost with nothing to read")
+			}
+		}
+	})
+	b.Run("prepared", func(b *testing.B) {
+		pk, err := p.Prepare(srv, func(Event) {})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if !pk.Cancel() {
-			b.Fatal("Cancel lost with nothing to read")
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := pk.Park(time.Minute); err != nil {
+				b.Fatal(err)
+			}
+			if !pk.Cancel() {
+				b.Fatal("Cancel lost with nothing to read")
+			}
 		}
-	}
+	})
 	runtime.KeepAlive(srv)
 }
 
@@ -704,5 +734,89 @@ func BenchmarkParkParallel(b *testing.B) {
 			<-done
 		})
 		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	})
+}
+
+// TestPreparedReparks: one record (Prepare) parked again and again, as a
+// keep-alive connection does, keeps every parking's guarantees: a wake
+// once with the bytes, a true Cancel or one callback, and no timeout
+// before its own: the timer is shared by the parkings, so the run of an
+// earlier, canceled parking's timer (its Stop came too late) must not time
+// out a later one.
+func TestPreparedReparks(t *testing.T) {
+	iters := 1000
+	if testing.Short() {
+		iters = 100
+	}
+	pollers(t, func(t *testing.T, p *Poller) {
+		srv, cli := pair(t, listen(t))
+		ch := make(chan Event, 1)
+		var calls atomic.Int32
+		var fired atomic.Int64 // UnixNano of the last callback
+		pk, err := p.Prepare(srv, func(ev Event) {
+			calls.Add(1)
+			fired.Store(time.Now().UnixNano())
+			ch <- ev
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		canceled := 0
+		for i := range iters {
+			// A parking whose timer is due as it is canceled: its run may
+			// come during the next parking.
+			timeout := time.Duration(i%50+1) * time.Microsecond
+			start := time.Now()
+			if err := pk.Park(timeout); err != nil {
+				t.Fatal(err)
+			}
+			for time.Since(start) < timeout {
+			}
+			if pk.Cancel() {
+				canceled++
+			} else if ev := waitEvent(t, ch); ev != Timeout {
+				t.Fatalf("iteration %d: event %v, want timeout", i, ev)
+			}
+			// The next parking's timeout is far: only the bytes end it.
+			if err := pk.Park(time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if i%10 == 0 {
+				// What the late run of the earlier parking's timer does,
+				// made certain (the race above makes it rare).
+				pk.expire()
+			}
+			if i%2 == 0 {
+				if err := pk.Park(time.Minute); !errors.Is(err, ErrParked) {
+					t.Fatalf("iteration %d: Park of a parked record: %v, want ErrParked", i, err)
+				}
+			}
+			write(t, cli, "r")
+			if ev := waitEvent(t, ch); ev != Readable {
+				t.Fatalf("iteration %d: event %v, want readable (a stale timer won?)", i, ev)
+			}
+			if got := readN(t, srv, 1); got != "r" {
+				t.Fatalf("iteration %d: read %q", i, got)
+			}
+		}
+		if n := int(calls.Load()); n+canceled != 2*iters {
+			t.Fatalf("%d callbacks + %d true Cancels, want %d in all", n, canceled, 2*iters)
+		}
+		// A timeout after all that still comes, and not early.
+		const timeout = 20 * time.Millisecond
+		start := time.Now()
+		if err := pk.Park(timeout); err != nil {
+			t.Fatal(err)
+		}
+		if ev := waitEvent(t, ch); ev != Timeout {
+			t.Fatalf("event %v, want timeout", ev)
+		}
+		if d := time.Unix(0, fired.Load()).Sub(start); d < timeout {
+			t.Fatalf("timed out after %v, before the timeout %v", d, timeout)
+		}
+		if p.Len() != 0 {
+			t.Fatalf("Len %d", p.Len())
+		}
+		t.Logf("%d of %d Cancels won against the timeout", canceled, iters)
 	})
 }
