@@ -39,6 +39,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/client"
+	"spillway/proxy/config"
 	"spillway/proxy/internal/idlepark"
 )
 
@@ -169,8 +170,10 @@ func (l *h1Loop) start() {
 			_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout))
 		}
 		// A failed handshake is logged by it and reads as closed: the
-		// loop below meets the end at once.
-		if tc.Handshake() == nil && srv.h2 != nil {
+		// loop below meets the end at once, and says nothing more.
+		err := tc.Handshake()
+		l.handshakeFailed = err != nil
+		if err == nil && srv.h2 != nil {
 			if proto := tc.ConnectionState().NegotiatedProtocol; proto == "h2" || proto == "h2c" {
 				_ = c.SetDeadline(time.Time{})
 				_ = srv.h2.serveConn(c)
@@ -198,6 +201,11 @@ type h1Loop struct {
 	uri  fasthttp.URI  // the target's check (fasthttp's parseURI)
 	body clientBody    // the request's body, read by the lifecycle (clientbody.go)
 
+	handshakeFailed bool // logged by the handshake: the close that follows is not logged again
+
+	version [10]byte // the request line's version as sent, when it was made HTTP/1.1 (nv bytes)
+	nv      int
+
 	n      int              // the request parked for (waitRequest)
 	pk     *idlepark.Parked // the parking record, made at the first parking: none per wait
 	woke   bool             // a parking's callback is serving: the byte is there
@@ -215,9 +223,10 @@ func (l *h1Loop) serve(n int) {
 			return // the poller calls wake
 		}
 		if err != nil {
-			if n == 1 && err != io.EOF && !errors.Is(err, net.ErrClosed) {
+			if n == 1 && !errors.Is(err, net.ErrClosed) && !l.handshakeFailed {
 				// Nothing came: nginx's "client timed out ... while
-				// waiting for request" (clientError).
+				// waiting for request", or "client closed connection"
+				// (clientError).
 				ctx := l.acquireCtx()
 				l.writeError(ctx, err)
 				l.releaseCtx(ctx)
@@ -466,9 +475,10 @@ func (l *h1Loop) releaseBuffers() {
 func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthttp.HijackHandler) {
 	srv := l.srv
 	req := &ctx.Request
+	l.nv = client.VersionAsHTTP11(l.br, &l.version) // HTTP/1.9 and HTTP/1.10 are 1.1 to nginx (package client)
 	err := req.Header.Read(l.br)
 	if err == nil {
-		client.HeadReceived(&req.Header) // "//:://" is a path, HTTP/1.9 is 1.1 to nginx (package client)
+		client.HeadReceived(&req.Header, l.version[:l.nv]) // "//:://" is a path, the version as sent (package client)
 		if err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI()); err != nil {
 			// The head was read: what nginx has of it is all of it.
 			client.UnmaskTarget(ctx)
@@ -490,14 +500,18 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	}
 	l.cc.requests = uint64(n)
 	closeConn := false
-	served := true
+	served, refused := true, false
 	if req.MayContinue() {
 		client.UnmaskTarget(ctx)
+		l.cc.linger = config.Lingering{}
 		if status := srv.p.expect(ctx, srv.s, srv.vhosts); status != fasthttp.StatusContinue {
-			// Refused before the body: the client may be sending it
-			// all the same, so the connection ends with the answer.
+			// Refused before the body, with no "100 Continue": as
+			// nginx, the connection is kept (unless the answer closes
+			// it) and the body, if the client sends it all the same,
+			// discarded after the answer (discardRefused).
 			ctx.SetStatusCode(status)
-			served, closeConn = false, true
+			served, refused = false, true
+			hasBody = l.startBody(req)
 		} else {
 			bw := l.writer()
 			if _, err := bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
@@ -549,12 +563,50 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	if closeConn {
 		return false, nil
 	}
+	if refused {
+		return !hasBody || l.discardRefused(), nil
+	}
 	// What the handler left of the body is not the next request: discard
 	// a little, close past that.
 	if hasBody && !l.body.discard(maxUnreadBody) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// discardRefused reads and drops the body of a request refused after
+// Expect: 100-continue, as nginx's discarded-body handler: each read
+// waits lingering_timeout at most and all of them lingering_time (the
+// location's), and the connection closes when one runs out (a client that
+// waits for the 100 Continue that never comes), or past maxUnreadBody;
+// true when the whole body came and the connection takes the next
+// request.
+func (l *h1Loop) discardRefused() bool {
+	lg := l.cc.linger
+	if lg.Timeout <= 0 {
+		lg.Timeout = 5 * time.Second // nginx's defaults, when no location was chosen
+	}
+	if lg.Time <= 0 {
+		lg.Time = 30 * time.Second
+	}
+	end := time.Now().Add(lg.Time)
+	var left int64 = maxUnreadBody
+	for left >= 0 {
+		d := time.Now().Add(lg.Timeout)
+		if d.After(end) {
+			d = end
+		}
+		_ = l.c.SetReadDeadline(d)
+		n, err := io.CopyN(io.Discard, &l.body, min(left+1, 4096))
+		left -= n
+		if err == io.EOF {
+			return left >= 0
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
 }
 
 // startBody gives req its body stream, read from the connection's read
@@ -582,6 +634,9 @@ func (l *h1Loop) writeError(ctx *fasthttp.RequestCtx, err error) {
 		// $request, not only the 200 bytes fasthttp's error quotes.
 		raw, _ := l.br.Peek(l.br.Buffered())
 		err = &client.HeadError{Err: err, Raw: append([]byte(nil), raw...)}
+	}
+	if he := (*client.HeadError)(nil); l.nv > 0 && errors.As(err, &he) {
+		he.Raw = client.RestoreVersion(he.Raw, l.version[:l.nv]) // as sent, for nginx's lines
 	}
 	client.UnmaskTarget(ctx)
 	srv.p.clientError(ctx, srv.s, srv.vhosts, err)

@@ -78,6 +78,9 @@ func (x *exchange) clientHead(dflt *vhost) *client.Head {
 		Chosen:  client.Server{Name: x.vh.name, Conf: x.vh.conf, Log: x.p.errorLog(x.vh, nil)},
 		HTTP2:   x.h2 != nil, URIInvalid: x.uriInvalid,
 	}
+	if cc := clientConnOf(x.ctx.Conn()); cc != nil && x.h2 == nil {
+		x.chead.LF = &cc.head
+	}
 	return &x.chead
 }
 
@@ -182,6 +185,9 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 		ctx.SetUserValue(accessDone{}, true) // serve goes on without a second check
 		x.discard()
 		return fasthttp.StatusContinue
+	}
+	if cc := clientConnOf(ctx.Conn()); cc != nil && x.loc != nil {
+		cc.linger = x.loc.conf.Lingering // how the loop waits for the body it discards (conn.go)
 	}
 	return x.expectAnswer()
 }

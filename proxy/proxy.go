@@ -355,6 +355,7 @@ type clientConn struct {
 	wait     atomic.Int64
 	hijack   fasthttp.HijackHandler // the request's hijack, taken by the loop (conn.go)
 	requests uint64                 // requests so far: $connection_requests
+	linger   config.Lingering       // a refused Expect: 100-continue's location's: the discard's waits (conn.go)
 	wrote    atomic.Bool            // written since the last read: the next read yields first (Read)
 }
 
@@ -515,8 +516,19 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		p.errorLog(vh, nil).Write(&errorlog.Entry{Level: lv, Conn: conn, Msg: "client prematurely closed connection", Fields: &f})
 		p.logRefused(ctx, s, vh, &f, conn, fasthttp.StatusBadRequest, 0)
 		_ = ctx.Conn().Close()
+	case waitingForRequest(ctx) && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+		// The client left before a byte of a first request (the loop
+		// calls here only then): nginx's lines, with the listen address
+		// as server, and no access-log line.
+		f.Server = ctx.LocalAddr().String()
+		e := &errorlog.Entry{Level: lv, Conn: conn, Msg: "client closed connection", Action: "waiting for request", Fields: &f}
+		if !errors.Is(err, io.EOF) {
+			e.Msg, e.Errno = "recv() failed", syscall.ECONNRESET
+		}
+		p.errorLog(vh, nil).Write(e)
+		_ = ctx.Conn().Close()
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
-		if c := clientConnOf(ctx.Conn()); c != nil && !c.active.Load() {
+		if waitingForRequest(ctx) {
 			// Not a byte came: nginx's "while waiting for request", with
 			// the listen address as server, and no request, so no
 			// access-log line.
@@ -552,6 +564,13 @@ func (p *Proxy) clientError(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost, 
 		writePage(ctx, status)
 		p.logRefused(ctx, s, vh, e.Fields, conn, status, len(ctx.Response.Body()))
 	}
+}
+
+// waitingForRequest: not a byte of the connection's first request came
+// (nginx's "while waiting for request").
+func waitingForRequest(ctx *fasthttp.RequestCtx) bool {
+	c := clientConnOf(ctx.Conn())
+	return c != nil && !c.active.Load()
 }
 
 // accessLogs are the access_log lines of the request: those of the

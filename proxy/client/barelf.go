@@ -26,6 +26,54 @@ type HeadLF struct {
 	pending  byte // the LF of a CRLF that did not fit a one-byte read
 	hasPend  bool
 	pre      []byte // bytes read past the last request (Next): read before the connection's
+
+	// Header names nginx ignores and fasthttp refuses (nameIgnored): each
+	// such byte is made '.', which fasthttp takes and nginx's check
+	// (namesInOrder) ignores as nginx does; Restore gives the line back as
+	// sent for nginx's log line.
+	header int  // the current header line (0: the one after the request line)
+	col    int  // the current line's bytes so far
+	inName bool // the current header line's name has not ended
+	subs   []nameSubst
+}
+
+// nameSubst is a byte of a header name made '.': line is its header line
+// (as header), col its place in the line, b what the client sent.
+type nameSubst struct {
+	line, col int
+	b         byte
+}
+
+// nameIgnored: a byte nginx (ignore_invalid_headers, the default)
+// ignores a header line for, where fasthttp refuses the whole head: not a
+// token character, and neither a control byte, a space nor ':' (which
+// nginx refuses with a 400, as fasthttp).
+func nameIgnored(c byte) bool {
+	switch c {
+	case '"', '(', ')', ',', '/', ';', '<', '=', '>', '?', '@', '[', '\\', ']', '{', '}':
+		return true
+	}
+	return c >= 0x80
+}
+
+// Restore is the i-th header line of the head (line, as fasthttp holds
+// it) as the client sent it: a copy when a name byte of it was made '.',
+// line itself otherwise.
+func (h *HeadLF) Restore(i int, line []byte) []byte {
+	var out []byte
+	for _, s := range h.subs {
+		if s.line != i || s.col >= len(line) {
+			continue
+		}
+		if out == nil {
+			out = append([]byte(nil), line...)
+		}
+		out[s.col] = s.b
+	}
+	if out == nil {
+		return line
+	}
+	return out
 }
 
 // Next readies h for the next request head of a keep-alive connection:
@@ -100,8 +148,21 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 		case '\r':
 			b[w] = c
 			w++
+			h.col++
 			h.prevCR = true
 		default:
+			if h.started {
+				switch {
+				case h.col == 0 && (c == ' ' || c == '\t'):
+					h.inName = false // a folded line: no name
+				case c == ':':
+					h.inName = false
+				case h.inName && nameIgnored(c):
+					h.subs = append(h.subs, nameSubst{line: h.header, col: h.col, b: c})
+					c = '.'
+				}
+			}
+			h.col++
 			b[w] = c
 			w++
 			h.prevCR = false
@@ -117,9 +178,13 @@ func (h *HeadLF) endLine() {
 		h.done = true
 	}
 	if h.lineUsed {
+		if h.started {
+			h.header++
+		}
 		h.started = true
 	}
 	h.prevCR, h.lineUsed = false, false
+	h.col, h.inName = 0, true
 }
 
 // Fixed reports whether a bare LF of the head was turned into CRLF.

@@ -99,3 +99,39 @@ func TestHeadLFReadSizes(t *testing.T) {
 		}
 	}
 }
+
+// A header name's bytes that nginx ignores the line for and fasthttp
+// refuses the head for become '.', in names only (not the request line, a
+// value, a folded line or the body), whatever the read sizes, and Restore
+// gives each line back as sent.
+func TestHeadLFIgnoredNameBytes(t *testing.T) {
+	in := "GET /@( HTTP/1.1\nX@y: a@b\r\n (folded@\r\n\xc3\xa9t(: 1\nContent-Length: 2\r\n\r\nX@"
+	want := "GET /@( HTTP/1.1\r\nX.y: a@b\r\n (folded@\r\n..t.: 1\r\nContent-Length: 2\r\n\r\nX@"
+	sent := []string{"X@y: a@b", " (folded@", "\xc3\xa9t(: 1", "Content-Length: 2"}
+	for _, bufSize := range []int{1, 2, 5, 4096} {
+		for _, max := range []int{1, 3, 1 << 20} {
+			var h HeadLF
+			src := &trickle{b: []byte(in), max: max}
+			var got []byte
+			buf := make([]byte, bufSize)
+			for {
+				n, err := h.Read(src.Read, buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					break
+				}
+			}
+			if string(got) != want {
+				t.Fatalf("%d-byte reads of at most %d: got %q, want %q", bufSize, max, got, want)
+			}
+			_, hdrs, _ := bytes.Cut(got, []byte("\r\n"))
+			for i, s := range sent {
+				var line []byte
+				line, hdrs, _ = bytes.Cut(hdrs, []byte("\r\n"))
+				if r := h.Restore(i, line); string(r) != s {
+					t.Fatalf("line %d restored as %q, want %q", i, r, s)
+				}
+			}
+		}
+	}
+}

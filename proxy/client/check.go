@@ -30,6 +30,9 @@ type Head struct {
 	// URIInvalid: nginx's URI parser refused the target
 	// (nginxuri.Parse).
 	URIInvalid bool
+	// LF is the connection's head reader (HTTP/1.x): header lines it
+	// changed for fasthttp are logged as sent (HeadLF.Restore).
+	LF *HeadLF
 }
 
 // Server is a server block as the checks see it: the name nginx logs as
@@ -327,11 +330,15 @@ func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 		return &f
 	}
 	raw := h.Header.RawHeaders()
-	for len(raw) > 0 {
+	for i := 0; len(raw) > 0; i++ {
 		var line []byte
 		line, raw = httphead.CutLine(raw)
 		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
 			continue // a folded line belongs to the value before it
+		}
+		held := line // as fasthttp holds it
+		if h.LF != nil {
+			line = h.LF.Restore(i, line) // as sent: a name byte fasthttp refuses was made '.'
 		}
 		name, _, found := bytes.Cut(line, []byte(":"))
 		if !found {
@@ -339,6 +346,10 @@ func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 		}
 		ignore := false
 		for i, c := range name {
+			if nameIgnored(c) {
+				ignore = true
+				continue
+			}
 			if !isTokenChar(c) {
 				h.write(srv.Log, `client sent invalid header line: "`+httphead.EscapeUpTo(line, i)+`..."`, "reading client request headers", fields())
 				return false, false, ignored
@@ -352,7 +363,7 @@ func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 				q := bytes.TrimRight(line, " \t")
 				h.write(srv.Log, `client sent invalid header line: "`+string(q)+`"`, "reading client request headers", fields())
 			}
-			ignored = append(ignored, name)
+			ignored = append(ignored, held[:len(name)])
 			continue
 		}
 		switch {

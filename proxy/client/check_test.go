@@ -3,6 +3,7 @@ package client_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -192,7 +193,7 @@ func TestHeadReceivedVersion(t *testing.T) {
 		if err := h.Read(bufio.NewReader(strings.NewReader(c.raw))); err != nil {
 			t.Fatalf("%q: %v", c.raw, err)
 		}
-		client.HeadReceived(h)
+		client.HeadReceived(h, nil)
 		// What fasthttp decides on after the hook: keep-alive and framing.
 		if h.IsHTTP11() != c.http11 || h.ConnectionClose() != c.close {
 			t.Errorf("%q: HTTP/1.1 %v, close %v for fasthttp; want %v, %v", c.raw, h.IsHTTP11(), h.ConnectionClose(), c.http11, c.close)
@@ -244,4 +245,62 @@ func TestParseErrorTransferEncoding(t *testing.T) {
 			t.Errorf("%q: log %q, want it to end with %q", c.raw, out.String(), c.line)
 		}
 	}
+}
+
+// A later HTTP/1.x request line is made HTTP/1.1 in the read buffer before
+// fasthttp reads it (which refuses "HTTP/1.10", and chunked outside
+// HTTP/1.1), whatever came before it in the buffer and however the line
+// arrives; HeadReceived and RestoreVersion give the version as sent back.
+func TestVersionAsHTTP11(t *testing.T) {
+	for _, c := range []struct {
+		in, want, sent string
+	}{
+		{"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", "GET /x HTTP/1.1\r\nHost: a\r\n\r\n", ""},
+		{"GET /x HTTP/1.0\r\n\r\n", "GET /x HTTP/1.0\r\n\r\n", ""},
+		{"POST /x HTTP/1.9\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "HTTP/1.9"},
+		{"\r\nGET /x HTTP/1.10\r\nHost: a\r\n\r\nGET /y HTTP/1.10\r\n", "\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\nGET /y HTTP/1.10\r\n", "HTTP/1.10"},
+		{"GET /x HTTP/1.999\r\n\r\n", "GET /x HTTP/1.1\r\n\r\n", "HTTP/1.999"},
+		{"GET /x HTTP/1.1000\r\n\r\n", "GET /x HTTP/1.1000\r\n\r\n", ""},
+		{"GET /x HTTP/1.01\r\n\r\n", "GET /x HTTP/1.01\r\n\r\n", ""},
+		{"GET /x HTTP/1.10", "GET /x HTTP/1.10", ""}, // no whole line: fasthttp meets the end
+	} {
+		for _, max := range []int{1, 5, 1 << 10} {
+			br := bufio.NewReaderSize(&trickle{b: []byte(c.in), max: max}, 64)
+			var sent [10]byte
+			n := client.VersionAsHTTP11(br, &sent)
+			got, _ := io.ReadAll(br)
+			if string(got) != c.want || string(sent[:n]) != c.sent {
+				t.Errorf("%q in reads of %d: %q, sent %q; want %q, %q", c.in, max, got, sent[:n], c.want, c.sent)
+			}
+			if back := client.RestoreVersion(got, sent[:n]); n > 0 && string(back) != c.in {
+				t.Errorf("%q restored as %q", c.in, back)
+			}
+		}
+	}
+	var ctx fasthttp.RequestCtx
+	h := &ctx.Request.Header
+	if err := h.Read(bufio.NewReader(strings.NewReader("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+	client.HeadReceived(h, []byte("HTTP/1.10"))
+	client.UnmaskTarget(&ctx)
+	if string(h.RequestURI()) != "/x" || string(h.Protocol()) != "HTTP/1.10" || !client.HTTP11(h) {
+		t.Errorf("came back as %q %q (HTTP11 %v)", h.RequestURI(), h.Protocol(), client.HTTP11(h))
+	}
+}
+
+// trickle hands out its bytes at most max at a time.
+type trickle struct {
+	b   []byte
+	max int
+}
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if len(t.b) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), t.max, len(t.b))
+	copy(p, t.b[:n])
+	t.b = t.b[n:]
+	return n, nil
 }

@@ -12,7 +12,7 @@
 //	                       LineEnded: nginx's line and status (400, 501 for
 //	                       an unknown transfer coding) for a head fasthttp
 //	                       refused (parseerr.go)
-//	bare LF line ends      HeadLF: each head's lone LFs made CRLF (barelf.go)
+//	bare LF line ends      HeadLF: each head's lone LFs made CRLF (barelf.go); a name byte nginx ignores the line for made "." (logged as sent)
 //	request targets        TargetHost, RouteHost: nginx's request-line
 //	                       parser on the target; MaskTarget keeps "//:://"
 //	                       a path through fasthttp's parser (target.go)

@@ -127,6 +127,17 @@ func send(addr string, req Request, log func() string, reached func() bool) Resp
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(clientTimeout))
+	if req.Leave != "" {
+		if req.Leave == AbortRST {
+			_ = c.(*net.TCPConn).SetLinger(0)
+		}
+		_ = c.Close()
+		deadline := time.Now().Add(spillWait)
+		for !strings.Contains(log(), "while waiting for request") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // polling the log: the event has no other signal
+		}
+		return Response{Status: "none", End: "closed by the client"}
+	}
 	// The request is written while the answer is read: a proxy may answer
 	// (413) before it has read the whole body.
 	data := req.wire()

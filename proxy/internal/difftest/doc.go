@@ -214,7 +214,9 @@ func requests(s *Scenario) string {
 	var out []string
 	for _, r := range s.Requests {
 		var one string
-		if r.Raw != "" {
+		if r.Leave != "" {
+			one = "connects and closes (" + strings.ToUpper(r.Leave) + ") without a byte"
+		} else if r.Raw != "" {
 			line, _, _ := strings.Cut(r.Raw, "\r\n")
 			one = fmt.Sprintf("raw `%s`", clip(line))
 		} else {

@@ -206,6 +206,11 @@ type Request struct {
 	// AbortFIN closes, AbortRST resets (SO_LINGER 0). What is compared is
 	// how the proxy treats a client that went away: its log and the hits.
 	Abort string
+	// Leave sends nothing: it closes the new connection at once, AbortFIN
+	// with a FIN, AbortRST with an RST, then waits (at most 5s) for the
+	// proxy to log "while waiting for request" about it. What is compared
+	// is how the proxy treats a client that never sent a byte.
+	Leave string
 }
 
 // Request.Abort values.

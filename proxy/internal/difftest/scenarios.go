@@ -382,11 +382,25 @@ var Scenarios = []Scenario{
 		Requests:   reqs(Request{Method: "GET", Path: "/" + strings.Repeat("u", 900), Header: []string{"X-A: " + strings.Repeat("a", 900), "X-B: " + strings.Repeat("b", 900)}})},
 	{Area: "bad_request", Name: "bad-method", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("G@T /x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
 	{Area: "bad_request", Name: "garbage-line", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("hello\r\n\r\n"))},
+	// A connection that closes before its first byte: nginx's [info] line
+	// with the listen address as server, and no access-log line.
+	{Area: "protocol", Name: "connect-and-close", Servers: []Server{srv(b.OK())}, Requests: reqs(Request{Leave: AbortFIN})},
+	{Area: "protocol", Name: "connect-and-reset", Servers: []Server{srv(b.OK())}, Requests: reqs(Request{Leave: AbortRST})},
 	{Area: "bad_request", Name: "version-2.0", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/2.0\r\nHost: localhost\r\n\r\n"))},
 	{Area: "protocol", Name: "version-1.9-ok", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.9\r\nHost: localhost\r\n\r\n"))},
 	// nginx takes HTTP/1.9 as 1.1: the connection is kept for the next request.
 	{Area: "protocol", Name: "version-1.9-keepalive", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("GET /x HTTP/1.9\r\nHost: localhost\r\n\r\n"), raw("GET /y?a=1 HTTP/1.5\r\nHost: localhost\r\n\r\n"), raw("GET /z HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	// fasthttp's parser refuses a two-digit minor version and chunked in a
+	// request other than HTTP/1.1: nginx takes both as HTTP/1.1 (the
+	// second request shows the connection kept; $request as sent).
+	{Area: "protocol", Name: "version-1.10-keepalive", Servers: []Server{srv(b.OK())},
+		Requests: reqs(Request{Raw: "POST /echo HTTP/1.10\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nab" +
+			"\r\nGET /y HTTP/1.99\r\nHost: localhost\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
+	{Area: "protocol", Name: "version-1.9-chunked", Servers: []Server{srv(b.OK())},
+		Requests: reqs(Request{Raw: "POST /echo HTTP/1.9\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n" +
+			"GET /y HTTP/1.12\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n", RawAnswers: 2})},
+	{Area: "bad_request", Name: "version-1.100", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.100\r\nHost: localhost\r\n\r\n"))},
 	{Area: "protocol", Name: "version-1.9-connection-close", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("GET /x HTTP/1.9\r\nHost: localhost\r\nConnection: close\r\n\r\n"))},
 	{Area: "bad_request", Name: "version-1.9-missing-host", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.9\r\n\r\n"))},
@@ -407,6 +421,12 @@ var Scenarios = []Scenario{
 		Requests: reqs(raw("GET http://user@evil.com/x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
 	{Area: "protocol", Name: "absolute-form", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("GET http://Evil.COM:8080/x?q=1 HTTP/1.1\r\nHost: localhost\r\n\r\n"), raw("GET https://evil.com/y HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	// Names with bytes nginx ignores (ignore_invalid_headers) and
+	// fasthttp's parser refuses: the lines are dropped and logged, 200;
+	// a pipelined second request has one after its Host line.
+	{Area: "protocol", Name: "header-name-invalid-bytes-ignored", Servers: []Server{srv(b.OK())},
+		Requests: reqs(Request{Raw: "GET /x HTTP/1.1\r\nX@y: 1\r\nHost: localhost\r\nA(b: 2\r\n\xc3\xa9t: 3\r\nX-Ok: 4\r\n\r\n" +
+			"GET /y HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nX[]: 5\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
 	{Area: "bad_request", Name: "header-name-space", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n"))},
 	{Area: "bad_request", Name: "cl-and-te", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))},
@@ -491,6 +511,13 @@ var Scenarios = []Scenario{
 		Requests:   reqs(Request{Raw: "GET /a HTTP/1.1\r\nHost: localhost\r\n\r\nGET /b HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
 	{Area: "access", Name: "too-large-body-before-access", Servers: []Server{srv(b.OK())},
 		Directives: dirs("deny", "all", "client_max_body_size", "1k"), Requests: reqs(req("POST", "/echo", 2048))},
+	// Refused after Expect: 100-continue, nginx keeps the connection: the
+	// body the client sends all the same is discarded, the next request
+	// answered.
+	{Area: "access", Name: "expect-100-continue-denied-keepalive", Servers: []Server{srv(b.OK())},
+		Locations: []Location{{Path: "/deny", Directives: dirs("deny", "all", "proxy_pass", "http://app")}},
+		Requests: reqs(Request{Raw: "POST /deny HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n0123456789" +
+			"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", RawAnswers: 2})},
 	{Area: "access", Name: "expect-100-continue-denied", Servers: []Server{srv(b.OK())},
 		Directives: dirs("deny", "all"),
 		Requests:   reqs(raw("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"))},
