@@ -59,6 +59,11 @@ func ParseErrorEntry(err error, nameOf func(host []byte) string, f errorlog.Fiel
 		e.Msg, e.Action = "client sent invalid host header", inHeaders
 		h := scanHeaders(headers, "")
 		f.Host, f.Referrer = h.host, h.referer
+	case strings.Contains(msg, "missing required host header") && scanHeaders(headers, "host").first != "":
+		// A Host line with an empty value, which fasthttp takes for none:
+		// nginx refuses the value, and its line has host: "".
+		e.Msg, e.Action = "client sent invalid host header", inHeaders
+		f.HostEmpty, f.Referrer = true, scanHeaders(headers, "").referer
 	case strings.Contains(msg, "missing required host header"):
 		e.Msg, e.Action = `client sent HTTP/1.1 request without "Host" header`, inHeaders
 	case strings.Contains(msg, "cannot parse content-length"):

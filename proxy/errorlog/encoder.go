@@ -137,6 +137,9 @@ func (x *Entry) appendContext(b []byte, limit int) []byte {
 	b = appendField(b, ", request: ", f.Request, true, limit)
 	b = appendField(b, ", subrequest: ", f.Subrequest, true, limit)
 	b = appendField(b, ", upstream: ", f.Upstream, true, limit)
+	if f.HostEmpty && f.Host == "" && len(b) < limit {
+		b = append(b, `, host: ""`...)
+	}
 	b = appendField(b, ", host: ", f.Host, true, limit)
 	b = appendField(b, ", referrer: ", f.Referrer, true, limit)
 	return b

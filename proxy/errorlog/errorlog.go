@@ -116,6 +116,9 @@ func levelName(l zapcore.Level) string {
 type Fields struct {
 	Client, Server, Request, Upstream, Host, Referrer string
 	Subrequest                                        string
+	// HostEmpty: a Host line came with an empty value, which nginx
+	// prints as host: "" (Host itself is then "").
+	HostEmpty bool
 }
 
 // Entry is one error-log line.
