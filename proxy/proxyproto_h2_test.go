@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the client is x/net/http2's Transport on purpose: it speaks HTTP/2 over a connection the test opened with a PROXY protocol header, which net/http's client cannot send
+
 package proxy_test
 
 import (

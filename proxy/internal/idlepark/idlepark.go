@@ -266,7 +266,7 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	// Parked from here: the poller's take, Close and evict hold p.mu, the
 	// timer is armed below and Cancel needs Park's return.
 	seq := pk.state.Load()&^stateMask + stateMask + 1
-	pk.state.Store(seq | parked)
+	pk.state.Store(seq) // state bits 0: parked
 	if p.ep != nil {
 		if err := p.ep.arm(fd, pk.gen, p.slots[fd].reg); err != nil {
 			pk.state.Store(seq | canceled)
