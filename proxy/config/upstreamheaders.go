@@ -179,29 +179,8 @@ func cookieFlagsFrom(in any) ([]cookieFlagsRule, error) {
 		}
 		return cookieFlagsRule{Cookie: words[0], Flags: words[1:]}, nil
 	}
-	switch x := in.(type) {
-	case string:
-		if x == "off" {
-			return []cookieFlagsRule{}, nil
-		}
-		r, err := one(x)
-		return []cookieFlagsRule{r}, err
-	case []any:
-		if len(x) == 1 && x[0] == "off" {
-			return []cookieFlagsRule{}, nil
-		}
-		out := make([]cookieFlagsRule, 0, len(x))
-		for _, e := range x {
-			if s, ok := e.(string); ok && s == "off" {
-				return nil, fmt.Errorf(`"off" cannot be combined with other entries`)
-			}
-			r, err := one(e)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, r)
-		}
-		return out, nil
+	if out, ok, err := offOrList(in, one); ok {
+		return out, err
 	}
 	return nil, fmt.Errorf(`expected "off", "cookie flag ..." or a list of them, got %s`, kindOf(in))
 }
@@ -279,29 +258,40 @@ func rewriteRulesFrom(in any) ([]rewriteRule, error) {
 		}
 		return rewriteRule{}, fmt.Errorf(`expected "default", "pattern replacement" or [pattern, replacement], got %s`, kindOf(e))
 	}
+	if out, ok, err := offOrList(in, one); ok {
+		return out, err
+	}
+	return nil, fmt.Errorf(`expected "off", "default", "pattern replacement" or a list of them, got %s`, kindOf(in))
+}
+
+// offOrList reads what proxy_redirect and proxy_cookie_flags take: "off"
+// (an empty list, which clears the inherited one), one rule as a string,
+// or a list of rules, "off" not among them. ok is false for any other
+// type, which the caller names in its error.
+func offOrList[T any](in any, one func(any) (T, error)) (out []T, ok bool, err error) {
 	switch x := in.(type) {
 	case string:
 		if x == "off" {
-			return []rewriteRule{}, nil
+			return []T{}, true, nil
 		}
 		r, err := one(x)
-		return []rewriteRule{r}, err
+		return []T{r}, true, err
 	case []any:
 		if len(x) == 1 && x[0] == "off" {
-			return []rewriteRule{}, nil
+			return []T{}, true, nil
 		}
-		out := make([]rewriteRule, 0, len(x))
+		out := make([]T, 0, len(x))
 		for _, e := range x {
 			if s, ok := e.(string); ok && s == "off" {
-				return nil, fmt.Errorf(`"off" cannot be combined with other entries`)
+				return nil, true, fmt.Errorf(`"off" cannot be combined with other entries`)
 			}
 			r, err := one(e)
 			if err != nil {
-				return nil, err
+				return nil, true, err
 			}
 			out = append(out, r)
 		}
-		return out, nil
+		return out, true, nil
 	}
-	return nil, fmt.Errorf(`expected "off", "default", "pattern replacement" or a list of them, got %s`, kindOf(in))
+	return nil, false, nil
 }
