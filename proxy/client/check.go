@@ -284,14 +284,7 @@ func (h *Head) linesFit() Refusal {
 		var l []byte
 		l, raw = httphead.CutLine(raw)
 		if len(l)+2 > size {
-			f := h.Fields
-			f.Server = srv.Name
-			if !host {
-				f.Host = ""
-			}
-			if !referer {
-				f.Referrer = ""
-			}
+			f := h.fieldsSoFar(srv.Name, host, referer)
 			q := (string(l) + "\r\n")[:min(size, 1748)] // nginx quotes its buffer: a CR too, at the edge
 			h.write(srv.Log, `client sent too long header line: "`+q+`..."`, "reading client request headers", &f)
 			return Refusal{Status: 494}
@@ -319,14 +312,7 @@ func (h *Head) linesFit() Refusal {
 func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 	srv, host, referer := h.Default, false, false
 	fields := func() *errorlog.Fields {
-		f := h.Fields
-		f.Server = srv.Name
-		if !host {
-			f.Host = ""
-		}
-		if !referer {
-			f.Referrer = ""
-		}
+		f := h.fieldsSoFar(srv.Name, host, referer)
 		return &f
 	}
 	raw := h.Header.RawHeaders()
@@ -421,14 +407,7 @@ func (h *Head) unique() bool {
 				break
 			}
 			if srv.Log.Enabled(errorlog.Info) {
-				f := h.Fields
-				f.Server = srv.Name
-				if !host {
-					f.Host = ""
-				}
-				if !referer {
-					f.Referrer = ""
-				}
+				f := h.fieldsSoFar(srv.Name, host, referer)
 				h.write(srv.Log, `client sent duplicate header line: "`+string(kv)+`", previous value: "`+string(seen[i])+`"`, "reading client request headers", &f)
 			}
 			return false
@@ -471,4 +450,19 @@ func isTokenChar(c byte) bool {
 		return true
 	}
 	return c < 0x7f && c > 0x20 && strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// fieldsSoFar are the request's error-log fields while its header lines
+// are read: the server chosen so far (server), and host and referrer only
+// once their lines came, as nginx logs them at that point.
+func (h *Head) fieldsSoFar(server string, host, referer bool) errorlog.Fields {
+	f := h.Fields
+	f.Server = server
+	if !host {
+		f.Host = ""
+	}
+	if !referer {
+		f.Referrer = ""
+	}
+	return f
 }
