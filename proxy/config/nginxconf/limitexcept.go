@@ -52,12 +52,8 @@ func limitExcept(c *conv, lv *level, d *Directive) error {
 		}
 	}
 	c.finish(inner)
-	for i := first; i < len(c.warns); i++ {
-		if w := &c.warns[i]; w.Kind == Unsupported {
-			// An access rule not converted would let in whom nginx keeps out.
-			w.Kind, w.Msg = Refused, w.Msg+" (inside \"limit_except\", where dropping it would change whom the block lets in)"
-		}
-	}
+	// An access rule not converted would let in whom nginx keeps out.
+	c.refuseDropped(first, "inside \"limit_except\", where dropping it would change whom the block lets in")
 	lv.m.set("limit_except", inner.m.n)
 	inner.m.n.Content[1].LineComment = "limit_except at " + where(d)
 	lv.lmt, lv.lmtAt = inner, d

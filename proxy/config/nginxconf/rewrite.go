@@ -246,13 +246,9 @@ func ifDirective(c *conv, lv *level, d *Directive) error {
 		}
 	}
 	c.finish(inner)
-	for i := first; i < len(c.warns); i++ {
-		if w := &c.warns[i]; w.Kind == Unsupported {
-			// Inside if, a directive not converted would make the block do
-			// less than nginx's: fail closed.
-			w.Kind, w.Msg = Refused, w.Msg+" (inside \"if\", where dropping it would change what the block does)"
-		}
-	}
+	// Inside if, a directive not converted would make the block do less
+	// than nginx's: fail closed.
+	c.refuseDropped(first, "inside \"if\", where dropping it would change what the block does")
 	if refusedHere {
 		return nil
 	}
@@ -387,4 +383,16 @@ func unreached(lv *level) string {
 // notAllowedHere is nginx's error for a rewrite directive in http.
 func notAllowedHere(c *conv, lv *level, d *Directive) error {
 	return errAt(d, "\"%s\" directive is not allowed here", d.Name)
+}
+
+// refuseDropped makes the Unsupported warnings from first on (a block's
+// directives that were not converted) Refused, saying why in a suffix: in
+// a block that guards or branches, a dropped directive changes what the
+// block does, so the conversion fails closed.
+func (c *conv) refuseDropped(first int, why string) {
+	for i := first; i < len(c.warns); i++ {
+		if w := &c.warns[i]; w.Kind == Unsupported {
+			w.Kind, w.Msg = Refused, w.Msg+" ("+why+")"
+		}
+	}
 }
