@@ -265,8 +265,12 @@ func (g *HTTP2) fail(a *Attempt, phase Phase, err error) *Error {
 		// pseudo-header): not the upstream's RST_STREAM. nginx's line;
 		// it writes the field before it, which http2 does not give.
 		e.Kind, e.Msg = KindInvalidHeader, "upstream sent invalid header"
-		if g.hc != nil && g.hc.fix != nil && phase < PhaseReadBody {
-			e.Field = g.hc.fix.InvalidField(se.StreamID)
+		if g.hc != nil && g.hc.fix != nil {
+			// asked in every phase, so that it is forgotten; named
+			// for the response head only (nginx's grpc module)
+			if f := g.hc.fix.InvalidField(se.StreamID); phase < PhaseReadBody {
+				e.Field = f
+			}
 		}
 	} else if e.Kind == KindOther && errors.As(err, &se) {
 		// RST_STREAM before the response: nginx's "upstream rejected
