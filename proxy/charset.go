@@ -8,6 +8,7 @@ import (
 	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 )
 
 // nginx's charset filter (package proxy/charset): charset, source_charset,
@@ -36,11 +37,23 @@ func (x *exchange) charsetConf() *config.Charset {
 // upstream's X-Accel-Charset. A recoding that may change the length takes
 // Content-Length away (the body then goes chunked, and no range is served).
 func (x *exchange) charsetFilter(status int, override []byte) *charset.Recoder {
+	return x.charsetHead(status, override, func(msg string) { x.logf(errorlog.Error, msg, 0, "") })
+}
+
+// charsetProxied is charsetFilter for the upstream's answer: nginx logs
+// its lines while reading the response header, naming the upstream.
+func (x *exchange) charsetProxied(status int, override []byte) *charset.Recoder {
+	return x.charsetHead(status, override, func(msg string) {
+		x.logPeer(errorlog.Error, upstream.PhaseReadHeader, msg, 0, x.attempts[len(x.attempts)-1].Addr)
+	})
+}
+
+func (x *exchange) charsetHead(status int, override []byte, logErr func(string)) *charset.Recoder {
 	resp := &x.ctx.Response
 	out := &resp.Header
 	r := x.charsetConf().Header(status, out.ContentType(), override, len(respPeekFold(out, "Content-Encoding")) > 0)
 	if r.Error != "" {
-		x.logf(errorlog.Error, r.Error, 0, "")
+		logErr(r.Error)
 	}
 	if r.ContentType != nil {
 		out.SetContentTypeBytes(r.ContentType)

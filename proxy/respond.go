@@ -60,9 +60,9 @@ func (x *exchange) respond() bool {
 	}
 	x.setStickyCookie(out, x.cur) // sticky cookie (sticky.go)
 	x.pageHeaders()
-	x.addHeaders(shown)                                     // add_header, expires (headers.go)
-	gunzip := x.gunzipFor()                                 // gunzip (gunzip.go)
-	rc := x.charsetFilter(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
+	x.addHeaders(shown)                                      // add_header, expires (headers.go)
+	gunzip := x.gunzipFor()                                  // gunzip (gunzip.go)
+	rc := x.charsetProxied(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
 	cl := u.ContentLength()
 	hcl := cl // the length the head declares, once the filters ran
 	if rc != nil && rc.ChangesLength() {
