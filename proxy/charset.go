@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 
 	"spillway/proxy/charset"
@@ -9,6 +10,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/upstream"
+	"spillway/proxy/vars"
 )
 
 // nginx's charset filter (package proxy/charset): charset, source_charset,
@@ -37,7 +39,7 @@ func (x *exchange) charsetConf() *config.Charset {
 // upstream's X-Accel-Charset. A recoding that may change the length takes
 // Content-Length away (the body then goes chunked, and no range is served).
 func (x *exchange) charsetFilter(status int, override []byte) *charset.Recoder {
-	return x.charsetHead(status, override, func(msg string) { x.logf(errorlog.Error, msg, 0, "") })
+	return x.charsetHead(status, override, func(msg string) { x.logf(errorlog.Error, msg, 0, "sending response to client") })
 }
 
 // charsetProxied is charsetFilter for the upstream's answer: nginx logs
@@ -51,7 +53,7 @@ func (x *exchange) charsetProxied(status int, override []byte) *charset.Recoder 
 func (x *exchange) charsetHead(status int, override []byte, logErr func(string)) *charset.Recoder {
 	resp := &x.ctx.Response
 	out := &resp.Header
-	r := x.charsetConf().Header(status, out.ContentType(), override, len(respPeekFold(out, "Content-Encoding")) > 0)
+	r := x.charsetConf().Header(status, out.ContentType(), override, len(respPeekFold(out, "Content-Encoding")) > 0, x.charsetVar)
 	if r.Error != "" {
 		logErr(r.Error)
 	}
@@ -79,4 +81,44 @@ func recodeBody(body io.Reader, rc *charset.Recoder) io.Reader {
 		return body
 	}
 	return rc.Reader(body)
+}
+
+// charsetVar is a charset or source_charset variable's value for this
+// request.
+func (x *exchange) charsetVar(name string) (string, bool) {
+	v := x.site.charsetVars[name]
+	if v == nil {
+		return "", false
+	}
+	return string(v.Append(nil, x)), true
+}
+
+// compileCharsetVars compiles every charset and source_charset that is a
+// variable, once per site.
+func compileCharsetVars(cfg *config.Config, maps *vars.Maps) (map[string]*vars.Value, error) {
+	out := map[string]*vars.Value{}
+	add := func(c *config.Charset) error {
+		for _, n := range []string{c.Charset, c.Source} {
+			if !charset.IsVariable(n) || out[n] != nil {
+				continue
+			}
+			v, err := vars.Compile(n, maps)
+			if err != nil {
+				return fmt.Errorf("charset %s: %w", n, err)
+			}
+			out[n] = v
+		}
+		return nil
+	}
+	for _, s := range cfg.Servers {
+		if err := add(&s.Charset); err != nil {
+			return nil, err
+		}
+		for _, l := range s.AllLocations() {
+			if err := add(&l.Charset); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }

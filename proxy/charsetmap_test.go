@@ -37,6 +37,7 @@ http:
         - {path: /p/, proxy_pass: "http://{U0}/", charset: utf-8, override_charset: on}
         - {path: /pu/, proxy_pass: "http://{U0}/", charset: utf-8, override_charset: on, proxy_buffering: off}
         - {path: /px/, proxy_pass: "http://{U0}/"}
+        - {path: /v/, alias: "{ROOT}/ab/", charset: $arg_c, source_charset: B}
 `
 
 // koiBody is n bytes of koi8-r text: "a", then а and б (0xC1, 0xC2).
@@ -103,7 +104,8 @@ func utf8Of(n int) string { return strings.Repeat("a\u0430\u0431", n/3) }
 // ignored; a HEAD gets that head; gzip compresses the recoded body;
 // return's text is recoded; a proxied body is recoded under
 // override_charset or X-Accel-Charset, buffered (small and spilled past the
-// proxy buffers) or not, Content-Length or chunked from the upstream.
+// proxy buffers) or not, Content-Length or chunked from the upstream; a
+// variable charset is named as its value is written.
 func TestCharsetMapRecodesLikeNginx(t *testing.T) {
 	r := charsetMapRig(t)
 	for _, c := range []struct {
@@ -125,6 +127,8 @@ func TestCharsetMapRecodesLikeNginx(t *testing.T) {
 		{"proxied chunked", "GET /p/chunked/koi/3000 HTTP/1.1\r\n", 200, "text/html; charset=utf-8", "", "", "", utf8Of(3000), false},
 		{"proxied unbuffered", "GET /pu/koi/60000 HTTP/1.1\r\n", 200, "text/html; charset=utf-8", "", "", "", utf8Of(60000), false},
 		{"X-Accel-Charset", "GET /px/b/ HTTP/1.1\r\n", 200, "text/html; charset=A", "1000", "", "", strings.Repeat("Y", 1000), false},
+		{"variable charset", "GET /v/t.html?c=a HTTP/1.1\r\n", 200, "text/html; charset=a", "1000", "bytes", "", strings.Repeat("Y", 990) + "0123456789", false},
+		{"variable charset unknown", "GET /v/t.html?c=koi8-u HTTP/1.1\r\n", 200, "text/html", "1000", "bytes", "", strings.Repeat("X", 990) + "0123456789", false},
 		{"no override: as it is", "GET /px/koi/30 HTTP/1.1\r\n", 200, "text/html; charset=koi8-r", "30", "", "", string(koiBody(30)), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

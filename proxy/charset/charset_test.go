@@ -120,8 +120,14 @@ func TestHeader(t *testing.T) {
 		{"X-Accel-Charset, no source", conf("", "", false), 200, "text/plain", "a", false, "text/plain; charset=A", false, ""},
 		{"to utf-8", conf("utf-8", "koi8-r", false), 200, "text/plain", "", false, "text/plain; charset=utf-8", true, ""},
 		{"no type", conf("utf-8", "", false), 200, "", "", false, "-", false, ""},
+		{"variable, as it is", conf("$utf-8", "", false), 200, "text/html", "", false, "text/html; charset=UTF-8", false, ""},
+		{"variable, unknown", conf("$x", "", false), 200, "text/html", "", false, "text/html; charset=X", false, ""},
+		{"variable, empty", conf("$", "", false), 200, "text/html", "", false, "-", false, ""},
+		{"variable, not found", conf("$none", "", false), 200, "text/html", "", false, "-", false, ""},
+		{"source variable", conf("A", "$b", false), 200, "text/html", "", false, "text/html; charset=A", true, ""},
+		{"source variable, no map", conf("A", "$koi8-u", false), 200, "text/html", "", false, "-", false, `no "charset_map" between the charsets "KOI8-U" and "A"`},
 	} {
-		r := c.c.Header(c.status, []byte(c.ct), []byte(c.xacc), c.encoded)
+		r := c.c.Header(c.status, []byte(c.ct), []byte(c.xacc), c.encoded, func(n string) (string, bool) { return strings.ToUpper(n[1:]), n != "$none" })
 		ct := string(r.ContentType)
 		if r.ContentType == nil || ct == c.ct {
 			ct = "-"

@@ -8,10 +8,11 @@ import (
 // Conf is what the charset filter does at one level (http, server or
 // location), inherited as nginx merges it.
 type Conf struct {
-	// Charset is charset: the charset named in Content-Type ("" is off).
+	// Charset is charset: the charset named in Content-Type ("" is off),
+	// or a variable ("$arg_cs", IsVariable) whose value it is, per answer.
 	Charset string
 	// Source is source_charset: the charset a response without one in its
-	// Content-Type is in ("" is off).
+	// Content-Type is in ("" is off), or a variable.
 	Source string
 	// Override is override_charset: a proxied response whose Content-Type
 	// names a charset gets Charset instead (and is recoded to it).
@@ -29,6 +30,10 @@ type Conf struct {
 var DefaultTypes = []string{"text/html", "text/xml", "text/plain", "text/vnd.wap.wml",
 	"application/javascript", "application/rss+xml"}
 
+// IsVariable: a charset or source_charset value that is a variable
+// ("$name"), as nginx's ngx_http_set_charset_slot tells them apart.
+func IsVariable(v string) bool { return strings.HasPrefix(v, "$") }
+
 // Result is the filter's decision for one response head.
 type Result struct {
 	// ContentType is the new Content-Type, nil to leave it as it is.
@@ -43,7 +48,12 @@ type Result struct {
 // Content-Type is ct. override is the upstream's X-Accel-Charset; encoded
 // says the response has a Content-Encoding (nothing is recoded then, nor
 // is a charset named that would need it).
-func (c *Conf) Header(status int, ct, override []byte, encoded bool) Result {
+//
+// A variable charset or source_charset is given by eval (its value, and
+// whether the variable was found); its value is named as it is, and a
+// variable that is not found leaves the answer as it is (nginx fails the
+// request: it closes the connection without an answer).
+func (c *Conf) Header(status int, ct, override []byte, encoded bool, eval func(string) (string, bool)) Result {
 	if c == nil || len(ct) == 0 {
 		return Result{}
 	}
@@ -61,6 +71,12 @@ func (c *Conf) Header(status int, ct, override []byte, encoded bool) Result {
 		return Result{}
 	case src == nil && !TypeListed(c.Types, typ):
 		return Result{}
+	case IsVariable(c.Charset):
+		v, ok := eval(c.Charset)
+		if !ok {
+			return Result{}
+		}
+		dst, di = v, c.Set.Index(v)
 	default:
 		di = c.Set.Index(c.Charset)
 		dst = c.Charset
@@ -77,6 +93,12 @@ func (c *Conf) Header(status int, ct, override []byte, encoded bool) Result {
 		si = c.Set.Index(srcName)
 	case c.Source == "": // source_charset off: name dst, nothing to recode
 		return Result{ContentType: withCharset(status, ct, dst)}
+	case IsVariable(c.Source):
+		v, ok := eval(c.Source)
+		if !ok {
+			return Result{}
+		}
+		srcName, si = v, c.Set.Index(v)
 	default:
 		si = c.Set.Index(c.Source)
 		srcName = c.Source
@@ -116,7 +138,7 @@ func noMap(src, dst string) string {
 // browsers took a redirect's charset for the next page's).
 func withCharset(status int, typ []byte, cs string) []byte {
 	out := append([]byte(nil), typ...)
-	if _, own := Split(typ); own != nil || status == 301 || status == 302 {
+	if _, own := Split(typ); own != nil || cs == "" || status == 301 || status == 302 {
 		return out
 	}
 	return append(append(out, "; charset="...), cs...)

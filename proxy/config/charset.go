@@ -9,7 +9,8 @@ import (
 
 // The charset filter (nginx's ngx_http_charset_filter_module, package
 // proxy/charset): charset, source_charset, override_charset and
-// charset_types, written in http, server and location, and charset_map,
+// charset_types, written in http, server and location (charset and
+// source_charset may be one variable, "$arg_cs"), and charset_map,
 // written in http:
 //
 //	charset_map:
@@ -70,8 +71,11 @@ func (d *charsetDirectives) resolve() Charset {
 // started with the maps').
 func (d *charsetDirectives) check(p *problems) {
 	for _, o := range []*opt[string]{d.Charset, d.SourceCharset} {
-		if o.set() && (o.v == "" || strings.Contains(o.v, "$")) {
-			p.add(o.at(), `%q must name a charset (spillway takes no variables in it)`, directiveOf(o.at()))
+		switch {
+		case o.set() && o.v == "":
+			p.add(o.at(), `%q must name a charset`, directiveOf(o.at()))
+		case o.set() && charset.IsVariable(o.v):
+			p.checkVariables(o.at(), directiveOf(o.at()), o.v)
 		}
 	}
 	src, dst := charsetValue(d.SourceCharset), charsetValue(d.Charset)
@@ -79,12 +83,12 @@ func (d *charsetDirectives) check(p *problems) {
 		p.charsets = charset.NewSet()
 	}
 	for _, n := range []string{dst, src} {
-		if n != "" {
+		if n != "" && !charset.IsVariable(n) {
 			p.charsets.Add(n)
 		}
 	}
-	if src == "" || dst == "" {
-		return
+	if src == "" || dst == "" || charset.IsVariable(src) || charset.IsVariable(dst) {
+		return // a variable's charset is looked up per answer (nginx: no check at load)
 	}
 	if err := p.charsets.Check(src, dst); err != nil {
 		p.add(d.SourceCharset.at(), "%v", err)

@@ -48,7 +48,8 @@ LOCS
 		{`        - {path: /, charset: utf-8, source_charset: koi8-r}`, `no "charset_map" between the charsets "koi8-r" and "utf-8"`},
 		{`        - {path: /, gzip_static: sometimes}`, `invalid value "sometimes", it must be "on", "off" or "always"`},
 		{`        - {path: /, autoindex_format: yaml}`, `invalid value "yaml" in "autoindex_format" directive`},
-		{`        - {path: /, charset: $cs}`, `"charset" must name a charset`},
+		{`        - {path: /, charset: $cs}`, `unknown "cs" variable`},
+		{`        - {path: /, charset: ""}`, `"charset" must name a charset`},
 		{`        - {path: /, add_trailer: ["X-Ok 1", "Set-Cookie a=b"]}`, `add_trailer "Set-Cookie": spillway's HTTP library does not send this header as a trailer`},
 	} {
 		_, err := load(c.locs)

@@ -589,13 +589,12 @@ http {
 gzip_static always; gunzip on; gunzip_buffers 16 8k; add_trailer X-T "$uri" always;
 charset utf-8; source_charset UTF-8; override_charset on; charset_types text/css application/json;
 location /f/ { root /srv; autoindex on; autoindex_format JSONP; autoindex_exact_size off; autoindex_localtime on; }
-location /v/ { root /srv; charset $cs; charset_map koi8-r utf-8 { } }`),
+location /v/ { root /srv; charset $arg_cs; charset_map koi8-r utf-8 { } }`),
 			yaml: []string{"gzip_static: always", "gunzip: on", "gunzip_buffers: 16 8k", "charset: utf-8", "source_charset: UTF-8",
 				"override_charset: on", "charset_types: [text/css, application/json]", "autoindex_format: jsonp", "autoindex_exact_size: off",
-				"autoindex_localtime: on", "add_trailer:\n", "- X-T $uri always"},
-			not: []string{"$cs", "charset_map"},
+				"autoindex_localtime: on", "add_trailer:\n", "- X-T $uri always", "charset: $arg_cs"},
+			not: []string{"charset_map"},
 			warns: []string{
-				`8: unsupported directive "charset" in location: spillway takes no variables in it`,
 				`8: unsupported directive "charset_map" in location`,
 			},
 		},
@@ -1000,6 +999,7 @@ func TestConvertCharsetMap(t *testing.T) {
 		{`charset_map B A { 58; }`, `invalid parameters number in x.conf:1`},
 		{`charset_map B { }`, `invalid number of arguments in "charset_map" directive in x.conf:1`},
 		{`charset_map B A;`, `directive "charset_map" has no opening "{" in x.conf:1`},
+		{`charset $nope;`, `unknown "nope" variable in x.conf:1`},
 	} {
 		ds, err := Parse("x.conf", []byte("http { "+c.in+" server { listen 80; location / { proxy_pass http://127.0.0.1:9; } } }\n"))
 		if err != nil {
