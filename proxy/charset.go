@@ -66,13 +66,30 @@ func (x *exchange) charsetHead(status int, override []byte, logErr func(string))
 	if body := resp.Body(); len(body) > 0 {
 		b := r.Recode.Bytes(body)
 		x.bodyBytes = int64(len(b))
-		if r.Recode.ChangesLength() && (x.h2 != nil || client.HTTP11(&x.ctx.Request.Header)) {
-			resp.SetBodyStream(bytes.NewReader(b), -1) // chunked, as nginx sends it
-		} else {
-			resp.SetBody(b)
-		}
+		resp.SetBody(b)
 	}
 	return r.Recode
+}
+
+// chunkRecoded sends a body in the response, which rc recoded to another
+// length, chunked as nginx (its charset filter took Content-Length away);
+// an HTTP/1.0 client gets it with its length (fasthttp has no
+// close-delimited form for it), and a HEAD no Content-Length. The
+// caller's last step, after gzip.
+func (x *exchange) chunkRecoded(rc *charset.Recoder) {
+	resp := &x.ctx.Response
+	if rc == nil || !rc.ChangesLength() || resp.IsBodyStream() {
+		return
+	}
+	if x.ctx.IsHead() { // the head alone, without the length nginx no longer knows
+		resp.ResetBody()
+		resp.SkipBody = true
+		return
+	}
+	if x.h2 == nil && !client.HTTP11(&x.ctx.Request.Header) {
+		return
+	}
+	resp.SetBodyStream(bytes.NewReader(append([]byte(nil), resp.Body()...)), -1)
 }
 
 // recodeBody is body recoded by rc (the answer's charsetFilter result).

@@ -54,10 +54,11 @@ func charsetScenarios() []Scenario {
 				alias("/ku/", "charset", "utf-8", "source_charset", "koi8-r"),
 				alias("/uk/", "charset", "koi8-r", "source_charset", "utf-8"),
 				staticLoc("/r/", "charset", "A", "source_charset", "B", "return", `200 "XaX"`),
+				staticLoc("/ru/", "charset", "utf-8", "source_charset", "koi8-r", "return", `200 "XaX"`),
 				alias("/sv/", "charset", "A", "source_charset", "$arg_s")},
 			Requests: reqs(get("/ab/t.html"), rng("/ab/t.html", "985-994"), rng("/ab/t.html", "0-1,995-"), head("/ab/t.html"),
 				get("/ku/k.html"), rng("/ku/k.html", "0-9"), head("/ku/k.html"), get("/uk/u.html"), get("/r/"),
-				get("/sv/t.html?s=b"), get("/sv/t.html?s=koi8-u")),
+				get("/sv/t.html?s=b"), get("/sv/t.html?s=koi8-u"), get("/ru/"), head("/ku/none")), // GET: the map recodes the page footer
 			Headers: heads},
 		{Area: "charset", Name: "charset_map-proxied", Servers: []Server{srv(xac.At("/xa/"), xunknown.At("/xu/"), b.OK())},
 			Directives: append(dirs("charset", "utf-8", "source_charset", "koi8-r", "charset_types", "application/octet-stream"), charsetMaps...),
