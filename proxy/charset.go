@@ -36,8 +36,10 @@ func (x *exchange) charsetConf() *config.Charset {
 // be recoded, returns the recoder (nil: the body passes as it is). A body
 // already in the response (a page, return's text) is recoded here; the
 // caller of a streamed body wraps it with recodeBody. override is the
-// upstream's X-Accel-Charset. A recoding that may change the length takes
-// Content-Length away (the body then goes chunked, and no range is served).
+// upstream's X-Accel-Charset. When the recoder ChangesLength, the caller
+// sends the body without Content-Length (chunked) and serves no range:
+// chunkRecoded for a body in the response, files.go and respond.go for
+// theirs.
 func (x *exchange) charsetFilter(status int, override []byte) *charset.Recoder {
 	return x.charsetHead(status, override, func(msg string) { x.logf(errorlog.Error, msg, 0, "sending response to client") })
 }
@@ -50,6 +52,7 @@ func (x *exchange) charsetProxied(status int, override []byte) *charset.Recoder 
 	})
 }
 
+// charsetHead is charsetFilter with the filter's error lines written by logErr.
 func (x *exchange) charsetHead(status int, override []byte, logErr func(string)) *charset.Recoder {
 	resp := &x.ctx.Response
 	out := &resp.Header

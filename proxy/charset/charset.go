@@ -41,7 +41,26 @@ type table struct {
 	bytes    [256]byte
 	back     [256]byte
 	toUTF8   [256][]byte
-	fromUTF8 map[rune]byte
+	fromUTF8 *utf8Table
+}
+
+// utf8Table is a map from UTF-8 back to its charset: a character of the
+// Basic Multilingual Plane to its byte, by its high and low byte (nginx's
+// two-level dst2src); 0 where the map has none.
+type utf8Table [256]*[256]byte
+
+func (t *utf8Table) set(n uint32, b byte) {
+	if t[n>>8] == nil {
+		t[n>>8] = new([256]byte)
+	}
+	t[n>>8][n&0xff] = b
+}
+
+func (t *utf8Table) get(n uint32) byte {
+	if n > 0xffff || t[n>>8] == nil {
+		return 0
+	}
+	return t[n>>8][n&0xff]
 }
 
 // NewSet is an empty set.
@@ -120,7 +139,7 @@ func (s *Set) AddMap(d MapDef) error {
 		t.toUTF8[i] = []byte{'?'}
 	}
 	if toUTF8 {
-		t.fromUTF8 = map[rune]byte{}
+		t.fromUTF8 = new(utf8Table)
 	}
 	for j, e := range d.Entries {
 		if err := t.entry(e[0], e[1], toUTF8); err != nil {
@@ -170,7 +189,7 @@ func (t *table) entry(sv, dv string, toUTF8 bool) error {
 		return fmt.Errorf(`invalid value "%s"`, dv)
 	}
 	t.toUTF8[src] = seq
-	t.fromUTF8[rune(n)] = byte(src)
+	t.fromUTF8.set(n, byte(src))
 	return nil
 }
 

@@ -18,7 +18,7 @@ import (
 type Recoder struct {
 	bytes    *[256]byte
 	toUTF8   *[256][]byte
-	fromUTF8 map[rune]byte
+	fromUTF8 *utf8Table
 	grows    bool
 }
 
@@ -80,9 +80,9 @@ func (r *Recoder) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err er
 			return nDst, len(src), nil // nginx never sends what it saved
 		}
 		nSrc += size
-		switch {
-		case n < 0x10000 && r.fromUTF8[rune(n)] != 0:
-			dst[nDst] = r.fromUTF8[rune(n)]
+		switch b := r.fromUTF8.get(n); {
+		case b != 0:
+			dst[nDst] = b
 			nDst++
 		case n > 0x10ffff:
 			dst[nDst] = '?'
