@@ -40,9 +40,13 @@ type table struct {
 	src, dst int
 	bytes    [256]byte
 	back     [256]byte
-	toUTF8   [256][]byte
+	toUTF8   [256]utf8Seq
 	fromUTF8 *utf8Table
 }
+
+// utf8Seq is a byte's UTF-8 sequence: its length, then up to three bytes
+// (nginx's NGX_UTF_LEN entries).
+type utf8Seq [4]byte
 
 // utf8Table is a map from UTF-8 back to its charset: a character of the
 // Basic Multilingual Plane to its byte, by its high and low byte (nginx's
@@ -132,11 +136,11 @@ func (s *Set) AddMap(d MapDef) error {
 	for i := range 256 {
 		if i < 128 {
 			t.bytes[i], t.back[i] = byte(i), byte(i)
-			t.toUTF8[i] = []byte{byte(i)}
+			t.toUTF8[i] = utf8Seq{1, byte(i)}
 			continue
 		}
 		t.bytes[i], t.back[i] = '?', '?'
-		t.toUTF8[i] = []byte{'?'}
+		t.toUTF8[i] = utf8Seq{1, '?'}
 	}
 	if toUTF8 {
 		t.fromUTF8 = new(utf8Table)
@@ -188,7 +192,8 @@ func (t *table) entry(sv, dv string, toUTF8 bool) error {
 	if n > 0xffff || size != len(seq) {
 		return fmt.Errorf(`invalid value "%s"`, dv)
 	}
-	t.toUTF8[src] = seq
+	t.toUTF8[src] = utf8Seq{byte(len(seq))}
+	copy(t.toUTF8[src][1:], seq)
 	t.fromUTF8.set(n, byte(src))
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 // Recoder serves every request.
 type Recoder struct {
 	bytes    *[256]byte
-	toUTF8   *[256][]byte
+	toUTF8   *[256]utf8Seq
 	fromUTF8 *utf8Table
 	grows    bool
 }
@@ -50,11 +50,20 @@ func (r *Recoder) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err er
 		return n, n, err
 	case r.toUTF8 != nil:
 		for nSrc < len(src) {
-			seq := r.toUTF8[src[nSrc]]
-			if len(dst)-nDst < len(seq) {
+			e := &r.toUTF8[src[nSrc]]
+			n := int(e[0])
+			if len(dst)-nDst < n {
 				return nDst, nSrc, transform.ErrShortDst
 			}
-			nDst += copy(dst[nDst:], seq)
+			d := dst[nDst : nDst+n]
+			d[0] = e[1]
+			if n > 1 {
+				d[1] = e[2]
+				if n > 2 {
+					d[2] = e[3]
+				}
+			}
+			nDst += n
 			nSrc++
 		}
 		return nDst, nSrc, nil
