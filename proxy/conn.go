@@ -268,6 +268,9 @@ func (l *h1Loop) serve(n int) {
 func (l *h1Loop) end(hijacked bool) {
 	srv := l.srv
 	l.releaseBuffers()
+	if l.pk != nil {
+		l.pk.Release() // its timer, left set by the last parking
+	}
 	srv.mu.Lock()
 	delete(srv.conns, l.cc)
 	srv.mu.Unlock()

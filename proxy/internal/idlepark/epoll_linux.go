@@ -99,9 +99,7 @@ func (p *Poller) run() {
 			}
 			won = p.take(events[:n], won[:0])
 			for i, pk := range won {
-				if pk.timer != nil {
-					pk.timer.Stop()
-				}
+				// Its timer stays set: the next parking's run (expire).
 				p.n.Add(-1)
 				go pk.readable() // made once: no closure per wake
 				won[i] = nil

@@ -111,7 +111,14 @@ type Parked struct {
 	fd    int
 	gen   uint32
 	fn    func(Event)
-	timer *time.Timer // made at the first Park with a timeout, Reset after
+	timer *time.Timer // made at the first Park with a timeout
+	// timerAt is when timer fires (the Poller's clock; 0: not set), under
+	// p.mu. A parking leaves a timer alone that fires at or before its own
+	// deadline, and that run sets it again for the rest (expire): a
+	// keep-alive connection that parks at every request moves its timer
+	// about once per timeout, not twice per request (a Reset at Park, a
+	// Stop at the wake).
+	timerAt int64
 	// state is the parking's sequence number (<<2) and where it is
 	// (parked, fired, canceled): a stale timer callback, from an earlier
 	// parking whose Stop came too late, cannot win the current one.
@@ -278,15 +285,17 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 		go pk.wait()
 	}
 	p.slots[fd].pk = pk
-	// Set under p.mu, after the fd is armed: every winner that stops the
-	// timer has taken p.mu since (the poller, the fallback's goroutine,
-	// Close) or has pk from Park's return (Cancel), and the timer's own
-	// callback does not read it.
+	// Set under p.mu, after the fd is armed: the timer's run (expire)
+	// takes p.mu, as every other stop of it (Cancel's after Park's return).
 	if timeout > 0 {
-		if pk.timer == nil {
+		dl := pk.deadline.Load()
+		switch {
+		case pk.timer == nil:
 			pk.timer = time.AfterFunc(timeout, pk.expireFn)
-		} else {
+			pk.timerAt = dl
+		case pk.timerAt == 0 || pk.timerAt > dl:
 			pk.timer.Reset(timeout)
+			pk.timerAt = dl
 		}
 	}
 	p.n.Add(1)
@@ -302,6 +311,7 @@ func (p *Poller) evict(pk *Parked) {
 	}
 	if pk.timer != nil {
 		pk.timer.Stop()
+		pk.timerAt = 0
 	}
 	p.n.Add(-1)
 	go pk.readable()
@@ -320,21 +330,50 @@ func (pk *Parked) Cancel() bool {
 	return true
 }
 
-// expire is the timer's: the timeout passed. The timer serves every
-// parking of pk, so the run of an earlier parking's (its Stop came after
-// it had started) may come during a later one: the deadline tells, read
-// between the state's load and its swap, which no new parking comes
-// between unseen (the sequence number changes).
+// expire is the timer's run. The timer serves every parking of pk and is
+// left set when a parking ends, so the run may come during a later parking
+// (set for an earlier one's deadline, or its Stop came too late) or while
+// pk is not parked: the current parking's deadline tells, and an early run
+// sets the timer again for the rest. A parking that begins later sees
+// timerAt 0 and sets it itself; p.mu orders the two.
 func (pk *Parked) expire() {
+	p := pk.p
+	p.mu.Lock()
+	pk.timerAt = 0
 	s := pk.state.Load()
-	if s&stateMask != parked || int64(time.Since(pk.p.epoch)) < pk.deadline.Load() {
-		return // not parked, or early: the current parking's run comes
+	if s&stateMask != parked {
+		p.mu.Unlock()
+		return // not parked: the next Park sets the timer
 	}
-	if !pk.state.CompareAndSwap(s, s&^stateMask|fired) {
+	if now, dl := int64(time.Since(p.epoch)), pk.deadline.Load(); now < dl {
+		if dl != noDeadline && pk.timer != nil {
+			pk.timer.Reset(time.Duration(dl - now))
+			pk.timerAt = dl
+		}
+		p.mu.Unlock()
 		return
+	}
+	won := pk.state.CompareAndSwap(s, s&^stateMask|fired)
+	p.mu.Unlock()
+	if !won {
+		return // a wake or a Cancel won
 	}
 	pk.release(false) // the timer has fired: nothing to stop
 	pk.fn(Timeout)    // the timer's own goroutine
+}
+
+// Release stops pk's timer, which a parking leaves set: its owner parks it
+// no more (the connection ends), and the timer's run would otherwise hold
+// pk, and what its callback holds, until the last parking's deadline. pk
+// must not be parked.
+func (pk *Parked) Release() {
+	p := pk.p
+	p.mu.Lock()
+	if pk.timer != nil {
+		pk.timer.Stop()
+	}
+	pk.timerAt = 0
+	p.mu.Unlock()
 }
 
 // release takes pk out of the poller after a Cancel or a timeout won: the
@@ -353,6 +392,9 @@ func (pk *Parked) release(stopTimer bool) {
 		_ = pk.rc.Control(pk.disarmFn)
 	}
 	p.mu.Lock()
+	if stopTimer {
+		pk.timerAt = 0
+	}
 	if pk.fd < len(p.slots) && p.slots[pk.fd].pk == pk {
 		p.slots[pk.fd].pk = nil
 	}
