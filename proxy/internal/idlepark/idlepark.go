@@ -83,20 +83,30 @@ type Poller struct {
 
 	mu     sync.Mutex
 	closed bool
-	gen    uint32 // Park's count: tells a stale epoll event from the current one
+	gen    uint32 // registrations so far: tells a stale epoll event from a current one
 	slots  []slot // by fd; only for fds parked now or parked before
 
 	n atomic.Int64 // parked now
+	// sweep counts the poller's epoll_waits (run): a parking that began
+	// after the one that reported its event began may be woken by an edge
+	// of bytes its owner read before parking (take looks).
+	sweep atomic.Uint64
 
 	epoch time.Time // the deadlines' origin (its monotonic reading)
 }
 
 type slot struct {
 	pk *Parked // parked now, or nil
-	// reg: the fd is still in the epoll set, disarmed (EPOLLONESHOT
-	// fired). It is a hint: the fd may have been closed and reused since,
-	// which removes the registration.
-	reg bool
+	// tag is the fd's registration in the epoll set (0: none), the gen of
+	// the record that made it: a registration stays from the first parking
+	// to the connection's close (which removes it), a timeout or a Cancel,
+	// edge-triggered, so that a keep-alive connection parks with no
+	// epoll_ctl. It is a hint: the fd may have been closed and reused.
+	tag uint32
+	// pending: an edge (bytes, FIN, an error) came while the fd was
+	// registered and not parked: the next parking looks before it waits,
+	// as no new edge may come for what is there.
+	pending bool
 }
 
 // Parked is one connection's parking record, made once (Prepare) and parked
@@ -134,6 +144,7 @@ type Parked struct {
 	expireFn func()           // the timer's
 	timeout  time.Duration    // Park's argument, for control
 	perr     error            // control's result
+	sweep    uint64           // p.sweep when parked
 
 	done chan struct{} // the fallback's waiting goroutine has returned
 }
@@ -263,8 +274,7 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 		}
 		p.evict(old)
 	}
-	p.gen++
-	pk.fd, pk.gen = fd, p.gen
+	pk.fd = fd
 	if timeout > 0 {
 		pk.deadline.Store(int64(time.Since(p.epoch) + timeout))
 	} else {
@@ -275,11 +285,29 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	seq := pk.state.Load()&^stateMask + stateMask + 1
 	pk.state.Store(seq) // state bits 0: parked
 	if p.ep != nil {
-		if err := p.ep.arm(fd, pk.gen, p.slots[fd].reg); err != nil {
-			pk.state.Store(seq | canceled)
-			return err
+		sl := &p.slots[fd]
+		if sl.tag == 0 || sl.tag != pk.gen {
+			// Registered (with ADD, or MOD over an earlier record's):
+			// bytes there already queue an event at once.
+			if p.gen++; p.gen == 0 {
+				p.gen++
+			}
+			if err := p.ep.arm(fd, p.gen, sl.tag != 0); err != nil {
+				sl.tag = 0
+				pk.state.Store(seq | canceled)
+				return err
+			}
+			pk.gen, sl.tag, sl.pending = p.gen, p.gen, false
+		} else if sl.pending {
+			sl.pending = false
+			if readable(uintptr(fd)) {
+				// Came while it was not parked: no edge will say so.
+				pk.state.Store(seq | fired)
+				go pk.readable()
+				return nil
+			}
 		}
-		p.slots[fd].reg = true
+		pk.sweep = p.sweep.Load()
 	} else {
 		pk.done = make(chan struct{})
 		go pk.wait()
@@ -402,13 +430,14 @@ func (pk *Parked) release(stopTimer bool) {
 	p.n.Add(-1)
 }
 
-// disarm is release's, with the fd locked.
+// disarm is release's, with the fd locked: the registration goes with
+// the parking, so that a connection given back stays out of the poller.
 func (pk *Parked) disarm(fd uintptr) {
 	p := pk.p
 	p.mu.Lock()
 	if !p.closed {
 		p.ep.disarm(int(fd))
-		p.slots[fd].reg = false
+		p.slots[fd].tag, p.slots[fd].pending = 0, false
 	}
 	p.mu.Unlock()
 }
