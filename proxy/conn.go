@@ -349,6 +349,9 @@ func (l *h1Loop) waitRequest(n int) error {
 		// and no deadline; client_header_timeout is set before a read
 		// that may wait for the rest of the head (headDeadline).
 		l.woke = false
+		// Nor a yield first (clientConn.Read's after a write: for an
+		// answer that may not have come yet): the bytes are there.
+		l.cc.wrote.Store(false)
 		l.br = srv.readers.Get().(*bufio.Reader)
 		l.rd.c, l.rd.timeout = l.c, 0
 		l.br.Reset(&l.rd)
