@@ -54,7 +54,7 @@ type bufferedBody struct {
 
 func (s *bufferedBody) Size() int64 { return s.b.Size() }
 func (s *bufferedBody) reader() io.Reader {
-	s.r = *s.b.NewReader() // tries run one after another: one reader, from byte 0 each time
+	s.r.Reset(&s.b) // tries run one after another: one reader, from byte 0 each time
 	return &s.r
 }
 func (s *bufferedBody) replayable() bool { return true }
