@@ -60,14 +60,18 @@ func (x *exchange) respond() bool {
 	}
 	x.setStickyCookie(out, x.cur) // sticky cookie (sticky.go)
 	x.pageHeaders()
-	x.addHeaders(shown)                               // add_header, expires (headers.go)
-	gunzip := x.gunzipFor()                           // gunzip (gunzip.go)
-	x.charsetFilter(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
+	x.addHeaders(shown)                                      // add_header, expires (headers.go)
+	gunzip := x.gunzipFor()                                  // gunzip (gunzip.go)
+	rc := x.charsetProxied(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
 	cl := u.ContentLength()
+	hcl := cl // the length the head declares, once the filters ran
+	if rc != nil && rc.ChangesLength() {
+		hcl = -1
+	}
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {
 		// A HEAD gets the gzip filter's head as nginx sends it (gzip.go).
-		if !gunzip && !x.gzipFor(status, cl) && cl >= 0 {
+		if !gunzip && !x.gzipFor(status, hcl) && hcl >= 0 {
 			out.SetContentLength(cl)
 		}
 		ctx.Response.SkipBody = true
@@ -76,8 +80,8 @@ func (x *exchange) respond() bool {
 	}
 	lc := x.loc.conf
 	buffering := lc.Upstream.Buffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
-	gz := x.gzipFor(status, cl) // the body is compressed on its way in (gzip.go)
-	if !gz && !gunzip && buffering && cl >= 0 && int64(cl) <= int64(lc.Upstream.Buffers.N)*lc.Upstream.Buffers.Size {
+	gz := x.gzipFor(status, hcl) // the body is compressed on its way in (gzip.go)
+	if !gz && !gunzip && rc == nil && buffering && cl >= 0 && int64(cl) <= int64(lc.Upstream.Buffers.N)*lc.Upstream.Buffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
@@ -132,6 +136,12 @@ func (x *exchange) respond() bool {
 	}
 	if gunzip {
 		body, ccl = newGunzipBody(body), -1
+	}
+	if rc != nil { // after gunzip, before gzip, as nginx's filters
+		body = rc.Reader(body)
+		if hcl < 0 {
+			ccl = -1
+		}
 	}
 	if gz {
 		body, ccl = newGzipBody(body, lc.Gzip.Level, !buffering), -1

@@ -86,8 +86,10 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 		}
 		x.status = shown
 		x.bodyBytes = int64(len(resp.Body()))
-		x.addHeaders(shown) // add_header, expires: nginx's headers filter (headers.go)
-		x.pageHeaders()     // an error page's WWW-Authenticate, close (errorpage.go)
+		x.addHeaders(shown)               // add_header, expires: nginx's headers filter (headers.go)
+		rc := x.charsetFilter(shown, nil) // charset: the text's type names it, the text is recoded (charset.go)
+		x.chunkRecoded(rc)
+		x.pageHeaders() // an error page's WWW-Authenticate, close (errorpage.go)
 		if closeAfter(code) {
 			x.ctx.SetConnectionClose()
 			x.lingerAfterPage()

@@ -48,6 +48,8 @@ type site struct {
 	hashKeys  map[string]*vars.Value
 
 	sticky map[string]*stickyCookie // the groups' sticky cookies by name (sticky.go)
+
+	charsetVars map[string]*vars.Value // charset and source_charset variables by name (charset.go)
 }
 
 // vhost is one server block.
@@ -151,6 +153,9 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
 	s.maps = maps
+	if s.charsetVars, err = compileCharsetVars(cfg, maps); err != nil {
+		return nil, err
+	}
 	for name, u := range cfg.Upstreams {
 		if g := prev.group(name); g != nil && reflect.DeepEqual(g.Conf(), u) {
 			s.groups[name] = g

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"spillway/proxy/charset"
 	"spillway/proxy/vars"
 )
 
@@ -88,6 +89,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = accessLogsFrom(in)
 	case *[]vars.MapDef:
 		*p, err = mapsFrom(in)
+	case *[]charset.MapDef:
+		*p, err = charsetMapsFrom(in) // charset.go
 	case *Return:
 		*p, err = returnFrom(in) // rewrite.go
 	case *[]Stmt:

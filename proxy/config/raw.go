@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"spillway/proxy/charset"
 	"spillway/proxy/vars"
 )
 
@@ -85,6 +86,7 @@ type rawHTTP struct {
 	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"`  // limitreq.go
 	LimitConnZone     *opt[[]LimitConnZone]  `mapstructure:"limit_conn_zone"` // limitconn.go
 	Map               *opt[[]vars.MapDef]    `mapstructure:"map"`             // nginx's map blocks (maps.go)
+	CharsetMap        *opt[[]charset.MapDef] `mapstructure:"charset_map"`     // charset.go
 	TempFileLimit     *opt[size]             `mapstructure:"temp_file_limit"`
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
