@@ -190,7 +190,8 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return false
 	}
 	size := fi.Size()
-	ct := files.ContentType(string(x.path))
+	// an X-Accel-Redirect's type first (xaccel.go)
+	ct := x.accelType(files.ContentType(string(x.path)))
 	if cs := x.charsetType(fasthttp.StatusOK, []byte(ct), nil); cs != nil { // charset (charset.go)
 		ct = string(cs)
 	}
@@ -252,7 +253,7 @@ func (x *exchange) sendFile(r static.Result) bool {
 // sendWhole answers with the whole file r as an error page's answer, with
 // status code.
 func (x *exchange) sendWhole(r static.Result, code int, etag string) bool {
-	x.fileHead(code, x.loc.files.ContentType(string(x.path)), r.Info, etag)
+	x.fileHead(code, x.accelType(x.loc.files.ContentType(string(x.path))), r.Info, etag)
 	body := &fileBody{x: x, f: r.File, parts: []filePart{{off: 0, n: r.Info.Size()}}, n: r.Info.Size()}
 	return x.sendBody(body, code)
 }

@@ -140,6 +140,9 @@ func (x *exchange) process() (streaming bool) {
 	if x.interceptErrors() { // proxy_intercept_errors: the upstream's answer gives way to an error page (errorpage.go)
 		return false
 	}
+	if done, streaming := x.accelRedirect(); done { // X-Accel-Redirect: an internal redirect instead (xaccel.go)
+		return streaming
+	}
 	return x.respond() // the body is streamed: finish runs when it is done
 }
 
