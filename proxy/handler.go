@@ -242,6 +242,10 @@ func (x *exchange) buildHead() bool {
 		x.buildH2Head(x.loc.h2, false, n, hasBody) // proxy_http_version 2: an HTTP/2 request (grpc.go)
 		return true
 	}
+	if x.loc.body != nil {
+		x.head = x.appendSetBody(x.head[:0], x.uri) // proxy_set_body: the head and its body (request.go)
+		return true
+	}
 	x.head = x.appendHead(x.head[:0], x.uri, n, hasBody)
 	return true
 }

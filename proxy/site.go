@@ -92,6 +92,7 @@ type location struct {
 	// file order; names in set are dropped from the client's headers.
 	set    []compiledHeader
 	method *vars.Value // proxy_method; nil: the client's
+	body   *vars.Value // proxy_set_body; nil: the client's body (request.go)
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi    *fcgiLocation
 	uwsgi   *uwsgiLocation   // uwsgi_pass: the same pipeline, a uwsgi packet then HTTP (uwsgi.go)
@@ -373,6 +374,14 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.h2 = newGrpcLocation(lc.ProxyPass.Scheme == "https", lc.Upstream.BufferSize)
 		if lc.ProxyPass.Scheme == "https" && loc.group != nil {
 			loc.tls = loc.group.TLSForH2(&lc.ProxySSL)
+		}
+	}
+	if lc.HasSetBody && lc.Grpc == nil && loc.fcgi == nil && loc.uwsgi == nil {
+		if loc.h2 != nil {
+			return nil, fmt.Errorf("proxy_set_body with proxy_http_version 2 is not supported")
+		}
+		if loc.body, err = vars.Compile(lc.ProxySetBody, s.maps); err != nil {
+			return nil, fmt.Errorf("proxy_set_body %s: %w", lc.ProxySetBody, err)
 		}
 	}
 	if lc.LimitExcept != nil {

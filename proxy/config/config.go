@@ -398,6 +398,11 @@ type Location struct {
 	// ProxyMethod is proxy_method: the upstream request's method, with
 	// variables; "" = the client's.
 	ProxyMethod string
+	// ProxySetBody is proxy_set_body: the upstream request's body, with
+	// variables, sent in place of the client's (with its Content-Length);
+	// HasSetBody tells an empty one from none.
+	ProxySetBody string
+	HasSetBody   bool
 
 	// Upstream is the buffer, timeout, retry and error directives of the
 	// module the location passes with (proxy_*, fastcgi_*, uwsgi_*;

@@ -219,6 +219,7 @@ type locationDirectives struct {
 	ProxySetHeader   *opt[[]Header]         `mapstructure:"proxy_set_header"`
 	ProxyHTTPVersion *opt[proxyHTTPVersion] `mapstructure:"proxy_http_version"`
 	ProxyMethod      *opt[string]           `mapstructure:"proxy_method"`
+	ProxySetBody     *opt[string]           `mapstructure:"proxy_set_body"`
 
 	ClientMaxBodySize    *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -287,6 +288,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxySetHeader, p.ProxySetHeader)
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
 	merge(&d.ProxyMethod, p.ProxyMethod)
+	merge(&d.ProxySetBody, p.ProxySetBody)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)

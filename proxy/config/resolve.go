@@ -811,6 +811,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySetHeader = withDefaultHeaders(d.ProxySetHeader.or(nil))
 	l.ProxyHTTPVersion = string(d.ProxyHTTPVersion.or(defaultProxyHTTPVersion))
 	l.ProxyMethod = d.ProxyMethod.or("")
+	l.ProxySetBody, l.HasSetBody = d.ProxySetBody.or(""), d.ProxySetBody.set()
 
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)

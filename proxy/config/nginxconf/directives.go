@@ -99,6 +99,7 @@ func init() {
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(proxyHTTPVersionValue))
 	add(inLocations, "proxy_method", proxyMethod)
+	add(inLocations, "proxy_set_body", proxyMethod) // one value with variables, as proxy_method
 	for _, n := range []string{"client_body_timeout", "send_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
@@ -1254,7 +1255,8 @@ func healthCheck(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// proxyMethod converts proxy_method: one method, variables allowed.
+// proxyMethod converts proxy_method (one method) and proxy_set_body (the
+// body): one value, variables allowed.
 func proxyMethod(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 1 {
 		return invalidArgs(d)
