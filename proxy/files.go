@@ -206,8 +206,10 @@ func (x *exchange) sendFile(r static.Result) bool {
 	}
 	spans, code := []static.Span{{Start: 0, End: size}}, fasthttp.StatusOK
 	// A .gz from gzip_static takes no ranges (nginx's allow_ranges is unset).
-	if rh := h.Peek("Range"); len(rh) > 0 && !r.Gzip && x.ifRange(fi, etag) {
-		switch sp, rc := static.Ranges(string(rh), size); rc {
+	// max_ranges 0 turns the range filter off: no ranges, no Accept-Ranges.
+	ranges := !x.loc.conf.NoRanges
+	if rh := h.Peek("Range"); len(rh) > 0 && ranges && !r.Gzip && x.ifRange(fi, etag) {
+		switch sp, rc := static.Ranges(string(rh), size, maxRanges(x.loc.conf)); rc {
 		case fasthttp.StatusRequestedRangeNotSatisfiable:
 			f.Close()
 			x.page(fasthttp.StatusRequestedRangeNotSatisfiable)
@@ -227,7 +229,9 @@ func (x *exchange) sendFile(r static.Result) bool {
 	case r.Gzip:
 		body.parts = []filePart{{off: 0, n: size}}
 	case code == fasthttp.StatusOK:
-		resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
+		if ranges {
+			resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
+		}
 		body.parts = []filePart{{off: 0, n: size}}
 	case len(spans) == 1:
 		resp.Set("Content-Range", contentRange(spans[0], size))

@@ -403,6 +403,16 @@ type Location struct {
 	// HasSetBody tells an empty one from none.
 	ProxySetBody string
 	HasSetBody   bool
+	// ProxyForceRanges is proxy_force_ranges: the range filter answers a
+	// Range on the upstream's 200 (one range; several get the whole body),
+	// whatever its Accept-Ranges; off, the upstream's answer passes as it
+	// is.
+	ProxyForceRanges bool
+	// MaxRanges is max_ranges: more ranges than this in a Range get the
+	// whole body (200); 0, the default, is no limit. NoRanges is
+	// "max_ranges 0": ranges off, no Accept-Ranges either.
+	MaxRanges int
+	NoRanges  bool
 
 	// Upstream is the buffer, timeout, retry and error directives of the
 	// module the location passes with (proxy_*, fastcgi_*, uwsgi_*;

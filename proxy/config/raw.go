@@ -220,6 +220,8 @@ type locationDirectives struct {
 	ProxyHTTPVersion *opt[proxyHTTPVersion] `mapstructure:"proxy_http_version"`
 	ProxyMethod      *opt[string]           `mapstructure:"proxy_method"`
 	ProxySetBody     *opt[string]           `mapstructure:"proxy_set_body"`
+	ProxyForceRanges *opt[bool]             `mapstructure:"proxy_force_ranges"`
+	MaxRanges        *opt[int]              `mapstructure:"max_ranges"`
 
 	ClientMaxBodySize    *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -289,6 +291,8 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
 	merge(&d.ProxyMethod, p.ProxyMethod)
 	merge(&d.ProxySetBody, p.ProxySetBody)
+	merge(&d.ProxyForceRanges, p.ProxyForceRanges)
+	merge(&d.MaxRanges, p.MaxRanges)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)

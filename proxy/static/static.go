@@ -455,8 +455,10 @@ type Span struct{ Start, End int64 }
 // bytes, header as received: status 0 means send the whole body (no
 // "bytes=" Range, or ranges adding up to more than the file), 206 the
 // spans (several: multipart/byteranges), 416 none is satisfiable or the
-// header is malformed.
-func Ranges(header string, size int64) ([]Span, int) {
+// header is malformed. max limits the satisfiable ranges (max_ranges, or 1
+// for proxy_force_ranges): one more, as far as nginx has read, is the
+// whole body; < 0 is no limit.
+func Ranges(header string, size int64, max int) ([]Span, int) {
 	if len(header) < 6 || !strings.EqualFold(header[:6], "bytes=") {
 		return nil, 0
 	}
@@ -529,6 +531,9 @@ func Ranges(header string, size int64) ([]Span, int) {
 		if start < end {
 			spans = append(spans, Span{start, end})
 			total += end - start
+			if max >= 0 && len(spans) > max {
+				return nil, 0
+			}
 		}
 		if len(p) == 0 {
 			break

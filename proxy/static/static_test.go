@@ -29,9 +29,32 @@ func TestRanges(t *testing.T) {
 		{"bytes=1-2,x", nil, 416},
 		{"bytes=20-30,1-1", []Span{{1, 2}}, 206},
 	} {
-		spans, status := Ranges(c.h, 9)
+		spans, status := Ranges(c.h, 9, -1)
 		if status != c.status || !reflect.DeepEqual(spans, c.spans) {
 			t.Errorf("%q: %v %d, want %v %d", c.h, spans, status, c.spans, c.status)
+		}
+	}
+}
+
+// TestRangesMax: max_ranges (and proxy_force_ranges' one range): a range
+// past the limit is the whole body, as far as nginx has parsed.
+func TestRangesMax(t *testing.T) {
+	for _, c := range []struct {
+		h      string
+		max    int
+		spans  []Span
+		status int
+	}{
+		{"bytes=0-1", 1, []Span{{0, 2}}, 206},
+		{"bytes=0-1,3-4", 1, nil, 0},
+		{"bytes=0-1,3-4", 2, []Span{{0, 2}, {3, 5}}, 206},
+		{"bytes=0-1,3-4,x", 1, nil, 0}, // declined before the bad range
+		{"bytes=0-1,x", 1, nil, 416},
+		{"bytes=20-30,1-1", 1, []Span{{1, 2}}, 206}, // unsatisfiable ones do not count
+	} {
+		spans, status := Ranges(c.h, 9, c.max)
+		if status != c.status || !reflect.DeepEqual(spans, c.spans) {
+			t.Errorf("%q max %d: %v %d, want %v %d", c.h, c.max, spans, status, c.spans, c.status)
 		}
 	}
 }

@@ -100,6 +100,8 @@ func init() {
 	add(inLocations, "proxy_http_version", single(proxyHTTPVersionValue))
 	add(inLocations, "proxy_method", proxyMethod)
 	add(inLocations, "proxy_set_body", proxyMethod) // one value with variables, as proxy_method
+	add(inLocations, "proxy_force_ranges", single(flagValue))
+	add(inLocations, "max_ranges", single(numberValue))
 	for _, n := range []string{"client_body_timeout", "send_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
