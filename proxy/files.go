@@ -178,7 +178,7 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return x.sendWhole(r, code, etag)
 	}
 	switch static.Precondition(fi.ModTime(), etag, string(h.Peek("If-Unmodified-Since")), string(h.Peek("If-Match")),
-		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match"))) {
+		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match")), x.loc.conf.IfModifiedSince) {
 	case http.StatusPreconditionFailed:
 		f.Close()
 		x.page(fasthttp.StatusPreconditionFailed)

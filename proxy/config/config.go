@@ -413,6 +413,10 @@ type Location struct {
 	// "max_ranges 0": ranges off, no Accept-Ranges either.
 	MaxRanges int
 	NoRanges  bool
+	// IfModifiedSince is if_modified_since: "" (exact, nginx's default:
+	// 304 when the date is the file's), "before" (also any later date) or
+	// "off" (If-Modified-Since ignored).
+	IfModifiedSince string
 
 	// Upstream is the buffer, timeout, retry and error directives of the
 	// module the location passes with (proxy_*, fastcgi_*, uwsgi_*;

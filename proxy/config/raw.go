@@ -63,6 +63,9 @@ type (
 // 1.29's "2"; "2" and 2 decode to "2.0").
 type proxyHTTPVersion string
 
+// ifModifiedSince is if_modified_since: "off", "exact" or "before".
+type ifModifiedSince string
+
 // rawFile is the whole file.
 type rawFile struct {
 	ErrorLog *opt[[]ErrorLog] `mapstructure:"error_log"` // one, or a list
@@ -222,6 +225,7 @@ type locationDirectives struct {
 	ProxySetBody     *opt[string]           `mapstructure:"proxy_set_body"`
 	ProxyForceRanges *opt[bool]             `mapstructure:"proxy_force_ranges"`
 	MaxRanges        *opt[int]              `mapstructure:"max_ranges"`
+	IfModifiedSince  *opt[ifModifiedSince]  `mapstructure:"if_modified_since"`
 
 	ClientMaxBodySize    *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -293,6 +297,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxySetBody, p.ProxySetBody)
 	merge(&d.ProxyForceRanges, p.ProxyForceRanges)
 	merge(&d.MaxRanges, p.MaxRanges)
+	merge(&d.IfModifiedSince, p.IfModifiedSince)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)

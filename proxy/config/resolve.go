@@ -815,6 +815,10 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxyForceRanges = d.ProxyForceRanges.or(false)
 	l.MaxRanges = d.MaxRanges.or(0)
 	l.NoRanges = d.MaxRanges.set() && l.MaxRanges <= 0
+	l.IfModifiedSince = string(d.IfModifiedSince.or(""))
+	if l.IfModifiedSince == "exact" {
+		l.IfModifiedSince = "" // nginx's default
+	}
 
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)

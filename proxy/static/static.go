@@ -401,7 +401,7 @@ func (l *Location) ETag(fi fs.FileInfo) string {
 
 // Precondition is the not_modified filter's answer for a 200: 0 (send
 // it), 304 or 412. Header values are as received ("" when absent).
-func Precondition(mtime time.Time, etag, ifUnmodifiedSince, ifMatch, ifModifiedSince, ifNoneMatch string) int {
+func Precondition(mtime time.Time, etag, ifUnmodifiedSince, ifMatch, ifModifiedSince, ifNoneMatch, imsMode string) int {
 	lm := mtime.Unix()
 	if ifUnmodifiedSince != "" {
 		t, err := http.ParseTime(ifUnmodifiedSince)
@@ -416,8 +416,17 @@ func Precondition(mtime time.Time, etag, ifUnmodifiedSince, ifMatch, ifModifiedS
 		return 0
 	}
 	if ifModifiedSince != "" {
+		// nginx's ngx_http_test_if_modified: "off" never matches, "exact"
+		// (nginx's default, "") the file's date only, "before" any date
+		// not before it.
 		t, err := http.ParseTime(ifModifiedSince)
-		if err != nil || t.Unix() != lm { // if_modified_since exact (nginx's default)
+		switch {
+		case imsMode == "off":
+			return 0
+		case err != nil:
+			return 0
+		case t.Unix() == lm:
+		case imsMode != "before" || t.Unix() < lm:
 			return 0
 		}
 	}

@@ -102,6 +102,7 @@ func init() {
 	add(inLocations, "proxy_set_body", proxyMethod) // one value with variables, as proxy_method
 	add(inLocations, "proxy_force_ranges", single(flagValue))
 	add(inLocations, "max_ranges", single(numberValue))
+	add(inLocations, "if_modified_since", single(ifModifiedSinceValue))
 	for _, n := range []string{"client_body_timeout", "send_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
@@ -416,6 +417,14 @@ func flagValue(d *Directive, v string) (string, error) {
 		return "off", nil
 	}
 	return "", errAt(d, `invalid value "%s" in "%s" directive, it must be "on" or "off"`, v, d.Name)
+}
+
+func ifModifiedSinceValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "off", "exact", "before":
+		return strings.ToLower(v), nil
+	}
+	return "", errAt(d, `invalid value "%s" in "%s" directive`, v, d.Name)
 }
 
 func numberValue(d *Directive, v string) (string, error) {

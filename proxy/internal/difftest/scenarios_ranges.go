@@ -7,7 +7,8 @@ import b "spillway/bench/upstreamsim"
 // an unsatisfiable one 416, If-Range against the answer's validators),
 // small bodies and ones past proxy_buffers alike; without it the upstream's
 // answer passes whole. max_ranges limits a static file's ranges (past it the
-// whole file), 0 turns them off (no Accept-Ranges).
+// whole file), 0 turns them off (no Accept-Ranges). And the not-modified
+// filter's if_modified_since.
 func init() {
 	rng := func(path, r string, more ...string) Request {
 		q := withHeader(get(path), "Range: "+r)
@@ -37,5 +38,24 @@ func init() {
 			Requests: reqs(rng("/one/t.html", "bytes=0-2"), rng("/one/t.html", "bytes=0-2,4-7"), rng("/one/t.html", "bytes=40-"),
 				rng("/none/t.html", "bytes=0-2"), get("/none/t.html")),
 			Headers: []string{"Content-Range", "Accept-Ranges"}},
+		// if_modified_since exact (the default), before and off: dates
+		// equal to the file's, later (not_modified.t's 2037), earlier.
+		Scenario{Area: "ranges", Name: "if_modified_since",
+			Servers: []Server{srv(b.OK())},
+			Files:   map[string]string{"www/t.html": "SEE-THIS-FILE"},
+			Locations: []Location{
+				staticLoc("/e/", "alias", "{DIR}/www/"),
+				staticLoc("/b/", "alias", "{DIR}/www/", "if_modified_since", "before"),
+				staticLoc("/o/", "alias", "{DIR}/www/", "if_modified_since", "off"),
+			},
+			Requests: func() []Request {
+				var rs []Request
+				for _, p := range []string{"/e/t.html", "/b/t.html", "/o/t.html"} {
+					for _, d := range []string{lastModified, "Wed, 08 Jul 2037 22:53:52 GMT", "Thu, 01 Jan 2026 03:04:05 GMT"} {
+						rs = append(rs, withHeader(get(p), "If-Modified-Since: "+d))
+					}
+				}
+				return rs
+			}()},
 	)
 }
