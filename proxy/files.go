@@ -182,7 +182,7 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return x.sendWhole(r, code, etag)
 	}
 	switch static.Precondition(fi.ModTime(), etag, string(h.Peek("If-Unmodified-Since")), string(h.Peek("If-Match")),
-		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match"))) {
+		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match")), x.loc.conf.IfModifiedSince) {
 	case http.StatusPreconditionFailed:
 		f.Close()
 		x.page(fasthttp.StatusPreconditionFailed)
@@ -196,7 +196,7 @@ func (x *exchange) sendFile(r static.Result) bool {
 	size := fi.Size()
 	// nginx's filters see a 200 (the range filter, last, makes it a 206):
 	// add_header, charset, then gzip, which takes the ranges away.
-	x.fileHead(fasthttp.StatusOK, files.ContentType(string(x.path)), fi, etag)
+	x.fileHead(fasthttp.StatusOK, x.accelType(files.ContentType(string(x.path))), fi, etag) // an X-Accel-Redirect's type first (xaccel.go)
 	resp := &ctx.Response.Header
 	if r.Gzip {
 		resp.Set("Content-Encoding", "gzip") // the charset filter then leaves the body alone
@@ -215,8 +215,10 @@ func (x *exchange) sendFile(r static.Result) bool {
 	}
 	spans, code := []static.Span{{Start: 0, End: size}}, fasthttp.StatusOK
 	// A .gz from gzip_static takes no ranges (nginx's allow_ranges is unset).
-	if rh := h.Peek("Range"); len(rh) > 0 && !r.Gzip && x.ifRange(fi, etag) {
-		switch sp, rc := static.Ranges(string(rh), size); rc {
+	// max_ranges 0 turns the range filter off: no ranges, no Accept-Ranges.
+	ranges := !x.loc.conf.NoRanges
+	if rh := h.Peek("Range"); len(rh) > 0 && ranges && !r.Gzip && x.ifRange(fi, etag) {
+		switch sp, rc := static.Ranges(string(rh), size, maxRanges(x.loc.conf)); rc {
 		case fasthttp.StatusRequestedRangeNotSatisfiable:
 			f.Close()
 			x.page(fasthttp.StatusRequestedRangeNotSatisfiable)
@@ -236,7 +238,9 @@ func (x *exchange) sendFile(r static.Result) bool {
 	case r.Gzip:
 		body.parts = []filePart{{off: 0, n: size}}
 	case code == fasthttp.StatusOK:
-		resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
+		if ranges {
+			resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
+		}
 		body.parts = []filePart{{off: 0, n: size}}
 	case len(spans) == 1:
 		resp.Set("Content-Range", contentRange(spans[0], size))
@@ -262,7 +266,7 @@ func (x *exchange) sendFile(r static.Result) bool {
 // sendWhole answers with the whole file r as an error page's answer, with
 // status code.
 func (x *exchange) sendWhole(r static.Result, code int, etag string) bool {
-	x.fileHead(code, x.loc.files.ContentType(string(x.path)), r.Info, etag)
+	x.fileHead(code, x.accelType(x.loc.files.ContentType(string(x.path))), r.Info, etag)
 	body := &fileBody{x: x, f: r.File, parts: []filePart{{off: 0, n: r.Info.Size()}}, n: r.Info.Size()}
 	return x.sendBody(body, code)
 }

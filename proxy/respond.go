@@ -49,9 +49,13 @@ func (x *exchange) respond() bool {
 	}
 	connection := u.Peek("Connection")
 	up := x.loc.up // proxy_hide_header, proxy_redirect, ... (upheaders.go)
+	forced := x.loc.conf.ProxyForceRanges
 	for k, v := range u.All() {
 		if !up.passed(k, connection) || shown != status && lastModifiedDropped(k, shown) {
 			continue
+		}
+		if forced && bytes.EqualFold(k, []byte("Accept-Ranges")) {
+			continue // the range filter's own (ranges.go)
 		}
 		if nv := x.rewriteHeader(k, v); nv != nil {
 			v = nv
@@ -81,6 +85,14 @@ func (x *exchange) respond() bool {
 	lc := x.loc.conf
 	buffering := lc.Upstream.Buffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
 	gz := x.gzipFor(status, hcl) // the body is compressed on its way in (gzip.go)
+	// proxy_force_ranges: a 206 of the body's span, or 416 (ranges.go); a
+	// body the charset filter changes in length takes no ranges
+	span, ranged := x.forceRange(shown, status, hcl, gz || gunzip)
+	if ranged == fasthttp.StatusRequestedRangeNotSatisfiable {
+		x.release(a, false)
+		x.rangeNotSatisfiable(int64(cl))
+		return false
+	}
 	if !gz && !gunzip && rc == nil && buffering && cl >= 0 && int64(cl) <= int64(lc.Upstream.Buffers.N)*lc.Upstream.Buffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
@@ -101,6 +113,10 @@ func (x *exchange) respond() bool {
 			return true // fb finishes the exchange
 		}
 		x.bodyBytes = int64(cl)
+		if ranged == fasthttp.StatusPartialContent {
+			ctx.Response.SetBody(append([]byte(nil), ctx.Response.Body()[span.Start:span.End]...))
+			x.bodyBytes = span.End - span.Start
+		}
 		x.release(a, !x.bodyOverran(a, false, upstream.PhaseReadBody))
 		return false
 	}
@@ -131,6 +147,9 @@ func (x *exchange) respond() bool {
 		body = x.uresp.BodyStream()
 	}
 	ccl := cl // the client's framing
+	if ranged == fasthttp.StatusPartialContent {
+		body, ccl = &rangeReader{r: body, skip: span.Start, n: span.End - span.Start}, int(span.End-span.Start)
+	}
 	if x.trailers {
 		ccl = -1 // chunked, for add_trailer (headers.go)
 	}

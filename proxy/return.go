@@ -135,7 +135,7 @@ func (x *exchange) absoluteLocation(dst, path []byte, rd config.Redirect) []byte
 // default_type; a location that serves no files has nginx's defaults.
 func (x *exchange) returnType() string {
 	if x.loc != nil && x.loc.files != nil {
-		return x.loc.files.ContentType(bstr(x.path))
+		return x.accelType(x.loc.files.ContentType(bstr(x.path)))
 	}
-	return config.DefaultContentType(bstr(x.path))
+	return x.accelType(config.DefaultContentType(bstr(x.path))) // an X-Accel-Redirect's type first (xaccel.go)
 }

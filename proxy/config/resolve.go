@@ -812,6 +812,14 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySetHeader = withDefaultHeaders(d.ProxySetHeader.or(nil))
 	l.ProxyHTTPVersion = string(d.ProxyHTTPVersion.or(defaultProxyHTTPVersion))
 	l.ProxyMethod = d.ProxyMethod.or("")
+	l.ProxySetBody, l.HasSetBody = d.ProxySetBody.or(""), d.ProxySetBody.set()
+	l.ProxyForceRanges = d.ProxyForceRanges.or(false)
+	l.MaxRanges = d.MaxRanges.or(0)
+	l.NoRanges = d.MaxRanges.set() && l.MaxRanges <= 0
+	l.IfModifiedSince = string(d.IfModifiedSince.or(""))
+	if l.IfModifiedSince == "exact" {
+		l.IfModifiedSince = "" // nginx's default
+	}
 
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)
