@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"spillway/bench/upstreamsim"
+	"spillway/proxy/internal/testutil"
 )
 
 // The client keep-alive directives per location, as nginx's
@@ -210,6 +212,34 @@ func TestClientKeepaliveTime(t *testing.T) {
 	}
 }
 
+// nginx's info line for a client that closes its kept connection, with
+// a FIN or with an RST, and none when keepalive_timeout closes it.
+func TestClientClosedKeepaliveLine(t *testing.T) {
+	r := newRig(t, "info", clientKeepaliveTmpl)
+	fin := dialKeepalive(t, r.addr)
+	fin.do("GET / HTTP/1.1", "Host: localhost")
+	_ = fin.c.Close()
+	finLine := regexp.MustCompile(`(?m)^\S+ \S+ \[info\] 4242#4242: \*\d+ client 127\.0\.0\.1 closed keepalive connection$`)
+	testutil.Eventually(t, "the FIN's line", 10*time.Second, func() bool { return finLine.MatchString(r.elog.String()) })
+
+	rst := dialKeepalive(t, r.addr)
+	rst.do("GET / HTTP/1.1", "Host: localhost")
+	_ = rst.c.(*net.TCPConn).SetLinger(0)
+	_ = rst.c.Close()
+	rstLine := regexp.MustCompile(`(?m)^\S+ \S+ \[info\] 4242#4242: \*\d+ client 127\.0\.0\.1 closed keepalive connection \(104: Connection reset by peer\)$`)
+	testutil.Eventually(t, "the RST's line", 10*time.Second, func() bool { return rstLine.MatchString(r.elog.String()) })
+
+	idle := dialKeepalive(t, r.addr)
+	idle.do("GET /short HTTP/1.1", "Host: localhost")
+	if !idle.closed() {
+		t.Fatal("open past keepalive_timeout 100ms")
+	}
+	// A line would be written before the close the client just saw.
+	if n := strings.Count(r.elog.String(), "closed keepalive connection"); n != 2 {
+		t.Errorf("%d closed-keepalive lines, want 2:\n%s", n, r.elog.String())
+	}
+}
+
 // upstream keepalive_time: a connection older than it goes no more to
 // the cache after its response, so the next request opens another; with
 // the default (1h) the connection serves both.
@@ -232,5 +262,23 @@ func TestUpstreamKeepaliveTime(t *testing.T) {
 				t.Errorf("upstream saw %d connections, want %d", n, c.conns)
 			}
 		})
+	}
+}
+
+// A client that closed its kept connection just before a drain gets its
+// line all the same, once: nginx's worker handles the close it already
+// has before the shutdown closes its idle connections.
+func TestClientClosedKeepaliveBeforeDrain(t *testing.T) {
+	r := newRig(t, "info", clientKeepaliveTmpl)
+	k := dialKeepalive(t, r.addr)
+	k.do("GET / HTTP/1.1", "Host: localhost")
+	_ = k.c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(r.elog.String(), "client 127.0.0.1 closed keepalive connection\n"); n != 1 {
+		t.Errorf("%d closed-keepalive lines, want 1:\n%s", n, r.elog.String())
 	}
 }

@@ -139,11 +139,13 @@ func (srv *h1Server) closeIdle() {
 				parked = append(parked, l) // no goroutine has it: ended here
 				continue
 			}
+			l.closedBeforeDrain() // keepalive.go
 			_ = l.c.Close()
 		}
 	}
 	srv.mu.Unlock()
 	for _, l := range parked {
+		l.closedBeforeDrain() // a client's close that came first is logged, as nginx (keepalive.go)
 		l.end(false)
 	}
 }
@@ -222,6 +224,9 @@ func (l *h1Loop) serve(n int) {
 			return // the poller calls wake
 		}
 		if err != nil {
+			if n > 1 {
+				l.closedKeepalive(err) // nginx's info line for a client that closed it (keepalive.go)
+			}
 			if n == 1 && !errors.Is(err, net.ErrClosed) && !l.handshakeFailed {
 				// Nothing came: nginx's "client timed out ... while
 				// waiting for request", or "client closed connection"
@@ -312,7 +317,8 @@ func (l *h1Loop) waitRequest(n int) error {
 	}
 	l.cc.wait.Store(idleFrom)
 	if srv.stopping.Load() && !first {
-		return net.ErrClosed // drained meanwhile: nothing more on this one
+		l.closedBeforeDrain() // the client's close, if it came first (keepalive.go)
+		return net.ErrClosed  // drained meanwhile: nothing more on this one
 	}
 	if woke := l.woke; !woke && !first && l.parkable() {
 		l.n = n
@@ -379,6 +385,9 @@ func (l *h1Loop) wake(ev idlepark.Event) {
 	l.parked = nil
 	l.mu.Unlock()
 	if ev != idlepark.Readable {
+		if ev == idlepark.Closed {
+			l.closedBeforeDrain() // a close the poller had not reported yet (keepalive.go)
+		}
 		l.end(false)
 		return
 	}

@@ -2,20 +2,26 @@ package proxy
 
 // The client side's keep-alive, as nginx decides it: with the request's
 // last location (ngx_http_update_location_config), then in the answer's
-// head (ngx_http_header_filter).
+// head (ngx_http_header_filter) and, once the connection waits, the line
+// for a client that closes it (ngx_http_keepalive_handler).
 
 import (
 	"bytes"
+	"errors"
+	"io"
+	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"spillway/proxy/config"
+	"spillway/proxy/errorlog"
 )
 
 // noteKeepalive records on the request's connection the keep-alive
-// settings of its location (its server's when no
+// settings and the error log of its location (its server's when no
 // location took it), for the loop to apply after the response (conn.go).
 // Called as serve ends, when the location is the last one an internal
 // redirect or error page chose.
@@ -32,6 +38,7 @@ func (x *exchange) noteKeepalive() {
 	} else {
 		cc.keepalive = &x.vh.conf.Keepalive
 	}
+	cc.log = x.p.errorLog(x.vh, x.loc)
 }
 
 // keepaliveAllowed is nginx's keep-alive decision for the n-th request of
@@ -103,6 +110,61 @@ func setConnection(h *fasthttp.ResponseHeader, keep bool, ka *config.Keepalive) 
 	if secs := int64(ka.HeaderTimeout / time.Second); secs > 0 {
 		var b [32]byte
 		h.SetBytesV("Keep-Alive", strconv.AppendInt(append(b[:0], "timeout="...), secs, 10))
+	}
+}
+
+// closedKeepalive writes nginx's info line for a client that closed (or
+// reset) its connection while it was kept alive between requests:
+// "client 127.0.0.1 closed keepalive connection", with no fields, in the
+// error log of the last request's location. A timeout or a drain's close
+// writes nothing, as nginx.
+func (l *h1Loop) closedKeepalive(err error) {
+	cc := l.cc
+	if !cc.closedLogged.CompareAndSwap(false, true) {
+		return // a drain's peek and the goroutine's own read both saw it
+	}
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, io.EOF):
+	case errors.Is(err, syscall.ECONNRESET):
+		errno = syscall.ECONNRESET
+	default:
+		return
+	}
+	log := cc.log
+	if log == nil {
+		log = l.srv.p.errorLog(l.srv.vhosts[0], nil)
+	}
+	addr := "" // the socket's peer, as nginx's c->addr_text
+	if a, ok := cc.TCPConn.RemoteAddr().(*net.TCPAddr); ok {
+		addr = a.AddrPort().Addr().Unmap().String()
+	}
+	log.Write(&errorlog.Entry{Level: errorlog.Info, Conn: cc.id, Errno: errno, Msg: "client " + addr + " closed keepalive connection"})
+}
+
+// closedBeforeDrain is closedKeepalive for an idle connection a drain
+// closes: a FIN or RST already there (recv MSG_PEEK, without waiting) is
+// the client's close, which nginx's event loop handles, and logs, before
+// its shutdown closes the idle connections. It takes no read lock (the
+// connection's goroutine may be reading).
+func (l *h1Loop) closedBeforeDrain() {
+	rc, err := l.cc.TCPConn.SyscallConn()
+	if err != nil {
+		return
+	}
+	var closed error
+	_ = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case n == 0 && e == nil:
+			closed = io.EOF
+		case e == syscall.ECONNRESET:
+			closed = e
+		}
+	})
+	if closed != nil {
+		l.closedKeepalive(closed)
 	}
 }
 

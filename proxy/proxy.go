@@ -361,8 +361,11 @@ type clientConn struct {
 	start time.Time // accepted: $connection_time, keepalive_time
 	// keepalive is the request's last location's keepalive_* (its
 	// server's without one), set as the request is served and taken by the
-	// loop after it (keepalive.go).
-	keepalive *config.Keepalive
+	// loop after it (keepalive.go); log is that location's error log, where
+	// nginx writes "closed keepalive connection".
+	keepalive    *config.Keepalive
+	log          *errorlog.Log
+	closedLogged atomic.Bool // "closed keepalive connection" written (keepalive.go)
 }
 
 // Read is what the loop reads on a plain connection: each head with its
