@@ -24,7 +24,7 @@ package proxy
 //	│ Expect: 100-continue         Proxy.expect: refused, or "100 Continue" and the body
 //	│ serve                        Proxy.serve (handler.go)
 //	│ write the response           or hand the socket to a hijack (linger, 444, tunnels, unframed)
-//	└ keep-alive?                  keepalive_requests, Connection: close, a drain, an unread body
+//	└ keep-alive?                  the location's keepalive_* (keepalive.go), Connection: close, a drain, an unread body
 
 import (
 	"bufio"
@@ -51,9 +51,7 @@ type h1Server struct {
 	vhosts []*vhost
 	h2     *h2Server // "listen ... http2": ALPN h2 and the h2c preface go there; nil otherwise
 
-	headerTimeout    time.Duration // client_header_timeout
-	keepaliveTimeout time.Duration // keepalive_timeout
-	maxRequests      int           // keepalive_requests
+	headerTimeout time.Duration // client_header_timeout
 
 	readers sync.Pool // *bufio.Reader of large_client_header_buffers (size × number)
 	writers sync.Pool // *bufio.Writer of h1WriteBuffer
@@ -78,8 +76,7 @@ const maxUnreadBody = 256 << 10
 func (p *Proxy) newH1Server(s *site, vhosts []*vhost) *h1Server {
 	sc := vhosts[0].conf
 	srv := &h1Server{p: p, s: s, vhosts: vhosts,
-		headerTimeout: sc.ClientHeaderTimeout, keepaliveTimeout: sc.KeepaliveTimeout,
-		maxRequests: sc.KeepaliveRequests, conns: map[*clientConn]*h1Loop{}}
+		headerTimeout: sc.ClientHeaderTimeout, conns: map[*clientConn]*h1Loop{}}
 	size := int(sc.LargeClientHeaderBuffers.Size) * sc.LargeClientHeaderBuffers.N
 	srv.readers.New = func() any { return bufio.NewReaderSize(nil, size) }
 	srv.writers.New = func() any { return bufio.NewWriterSize(nil, h1WriteBuffer) }
@@ -142,11 +139,13 @@ func (srv *h1Server) closeIdle() {
 				parked = append(parked, l) // no goroutine has it: ended here
 				continue
 			}
+			l.closedBeforeDrain() // keepalive.go
 			_ = l.c.Close()
 		}
 	}
 	srv.mu.Unlock()
 	for _, l := range parked {
+		l.closedBeforeDrain() // a client's close that came first is logged, as nginx (keepalive.go)
 		l.end(false)
 	}
 }
@@ -204,6 +203,8 @@ type h1Loop struct {
 
 	handshakeFailed bool // logged by the handshake: the close that follows is not logged again
 
+	keepaliveTimeout time.Duration // the last request's location's: the wait for the next (keepalive.go)
+
 	version [10]byte // the request line's version as sent, when it was made HTTP/1.1 (nv bytes)
 	nv      int
 
@@ -224,6 +225,9 @@ func (l *h1Loop) serve(n int) {
 			return // the poller calls wake
 		}
 		if err != nil {
+			if n > 1 {
+				l.closedKeepalive(err) // nginx's info line for a client that closed it (keepalive.go)
+			}
 			if n == 1 && !errors.Is(err, net.ErrClosed) && !l.handshakeFailed {
 				// Nothing came: nginx's "client timed out ... while
 				// waiting for request", or "client closed connection"
@@ -318,7 +322,8 @@ func (l *h1Loop) waitRequest(n int) error {
 	}
 	l.cc.wait.Store(idleFrom)
 	if srv.stopping.Load() && !first {
-		return net.ErrClosed // drained meanwhile: nothing more on this one
+		l.closedBeforeDrain() // the client's close, if it came first (keepalive.go)
+		return net.ErrClosed  // drained meanwhile: nothing more on this one
 	}
 	if woke := l.woke; !woke && !first && l.parkable() {
 		// The poller's timer is keepalive_timeout: the socket has no
@@ -333,7 +338,7 @@ func (l *h1Loop) waitRequest(n int) error {
 			l.pk, err = srv.p.idle.Prepare(l.cc.TCPConn, l.wake)
 		}
 		if err == nil {
-			err = l.pk.Park(srv.keepaliveTimeout)
+			err = l.pk.Park(l.keepaliveTimeout)
 		}
 		if err == nil {
 			l.parked = l.pk
@@ -363,8 +368,8 @@ func (l *h1Loop) waitRequest(n int) error {
 		l.rd.timeout, l.rd.after = srv.headerTimeout, true
 		return nil
 	}
-	if srv.keepaliveTimeout > 0 && !first {
-		_ = l.c.SetReadDeadline(time.Now().Add(srv.keepaliveTimeout))
+	if l.keepaliveTimeout > 0 && !first {
+		_ = l.c.SetReadDeadline(time.Now().Add(l.keepaliveTimeout))
 	}
 	if err := l.fb.wait(l.c); err != nil {
 		l.cc.wait.Store(0)
@@ -423,6 +428,9 @@ func (l *h1Loop) wake(ev idlepark.Event) {
 	l.parked = nil
 	l.mu.Unlock()
 	if ev != idlepark.Readable {
+		if ev == idlepark.Closed {
+			l.closedBeforeDrain() // a close the poller had not reported yet (keepalive.go)
+		}
 		l.end(false)
 		return
 	}
@@ -543,6 +551,7 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 		return false, nil
 	}
 	l.cc.requests = uint64(n)
+	headAt := time.Now() // keepalive_time counts to the request, as nginx's
 	closeConn := false
 	served, refused := true, false
 	if req.MayContinue() {
@@ -568,7 +577,6 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 		}
 	}
 	closeConn = closeConn || req.Header.ConnectionClose()
-	http11 := req.Header.IsHTTP11()
 	if served {
 		client.UnmaskTarget(ctx)
 		srv.p.serve(ctx, srv.s, srv.vhosts)
@@ -580,20 +588,21 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	}
 	hj, l.cc.hijack = l.cc.hijack, nil
 	closeConn = closeConn || resp.Header.ConnectionClose() || srv.stopping.Load()
-	if hj == nil {
-		closeConn = closeConn || srv.maxRequests > 0 && n >= srv.maxRequests
-	}
 	if hj != nil {
+		l.cc.keepalive = nil
 		return false, hj // every hijack here writes its own answer (hijack)
 	}
+	// The last location's keepalive_* (keepalive.go): nginx's decision.
+	ka := l.cc.keepalive
+	if l.cc.keepalive = nil; ka == nil {
+		ka = &srv.vhosts[0].conf.Keepalive // not served (a refused Expect without a location)
+	}
+	closeConn = closeConn || !keepaliveAllowed(ka, &req.Header, n, l.cc.start, headAt)
+	l.keepaliveTimeout = ka.Timeout
 	if hasBody && !closeConn && resp.BodyStream() == nil && l.body.unread() > maxUnreadBody {
 		closeConn = true // too much left unread to discard: say so in the answer
 	}
-	if closeConn {
-		resp.Header.SetConnectionClose()
-	} else if !http11 {
-		resp.Header.Set("Connection", "keep-alive")
-	}
+	setConnection(&resp.Header, !closeConn, ka) // nginx's Connection and Keep-Alive lines (keepalive.go)
 	if len(resp.Header.Server()) == 0 {
 		resp.Header.SetServer(ServerName)
 	}

@@ -33,13 +33,16 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	// Plain HTTP on an ssl address is nginx's 400 (tls.go), "error_page 497
 	// https://..." its redirect; then the request's own checks.
 	if !x.httpsPortPlain() && x.requestValid(vhosts[0]) && x.clientCertValid(vhosts) && x.process() { // the body is streamed: finish runs when it is done
+		x.noteKeepalive() // the location's keepalive_* for the loop (keepalive.go)
 		return
 	}
 	for x.takeErrorPage() { // error_page: an internal redirect, then the phases again (errorpage.go)
 		if x.process() {
+			x.noteKeepalive()
 			return
 		}
 	}
+	x.noteKeepalive()
 	x.finish()
 }
 
@@ -192,6 +195,7 @@ func (p *Proxy) expect(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) int {
 	if cc := clientConnOf(ctx.Conn()); cc != nil && x.loc != nil {
 		cc.linger = x.loc.conf.Lingering // how the loop waits for the body it discards (conn.go)
 	}
+	x.noteKeepalive()
 	return x.expectAnswer()
 }
 

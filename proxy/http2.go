@@ -91,7 +91,7 @@ func http2Address(vhosts []*vhost, addr string) bool {
 func (p *Proxy) newH2Server(s *site, vhosts []*vhost) *h2Server {
 	c := vhosts[0].conf.HTTP2
 	h := &h2Server{streamServer: streamServer{p: p, s: s, vhosts: vhosts, chunk: int(c.ChunkSize), proto: "HTTP/2.0", reqs: &sync.Pool{}},
-		maxRequests: vhosts[0].conf.KeepaliveRequests}
+		maxRequests: vhosts[0].conf.Keepalive.Requests}
 	h.hs = &http.Server{MaxHeaderBytes: c.MaxHeaderBytes, IdleTimeout: c.IdleTimeout,
 		ErrorLog: log.New(h2Log{p}, "", 0)}
 	h.srv = &http2.Server{

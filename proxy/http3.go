@@ -212,7 +212,7 @@ func (p *Proxy) newH3Server(s *site, addr string) *h3Server {
 	vhosts := s.listeners[addr]
 	c := vhosts[0].conf
 	h := &h3Server{streamServer: streamServer{p: p, s: s, vhosts: vhosts, chunk: h3Chunk, proto: "HTTP/3.0"},
-		maxHeaderBytes: c.HTTP3.MaxHeaderBytes, idleTimeout: c.HTTP3.IdleTimeout, maxRequests: max(c.KeepaliveRequests, 1),
+		maxHeaderBytes: c.HTTP3.MaxHeaderBytes, idleTimeout: c.HTTP3.IdleTimeout, maxRequests: max(c.Keepalive.Requests, 1),
 		quic: c.HTTP3, conns: map[*h3Conn]struct{}{}}
 	h.qconf = &quic.Config{
 		MaxIncomingStreams:         int64(c.HTTP3.MaxConcurrentStreams),

@@ -357,6 +357,15 @@ type clientConn struct {
 	requests uint64                 // requests so far: $connection_requests
 	linger   config.Lingering       // a refused Expect: 100-continue's location's: the discard's waits (conn.go)
 	wrote    atomic.Bool            // written since the last read: the next read yields first (Read)
+
+	start time.Time // accepted: $connection_time, keepalive_time
+	// keepalive is the request's last location's keepalive_* (its
+	// server's without one), set as the request is served and taken by the
+	// loop after it (keepalive.go); log is that location's error log, where
+	// nginx writes "closed keepalive connection".
+	keepalive    *config.Keepalive
+	log          *errorlog.Log
+	closedLogged atomic.Bool // "closed keepalive connection" written (keepalive.go)
 }
 
 // Read is what the loop reads on a plain connection: each head with its

@@ -159,7 +159,7 @@ func (p *Proxy) accept(a *acceptor) {
 			continue
 		}
 		p.accepts.Add(1)
-		cc := &clientConn{TCPConn: tc, id: p.nextConnID(), p: p}
+		cc := &clientConn{TCPConn: tc, id: p.nextConnID(), p: p, start: time.Now()}
 		if !p.clients.Add(cc) {
 			continue // stopping: add closed it
 		}

@@ -62,7 +62,7 @@ func (x *exchange) beginVars() {
 			v.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 		}
 	}
-	v.conn = vars.Conn{ID: x.conn, Requests: connRequests(x.ctx), RemoteAddr: bstr(x.client),
+	v.conn = vars.Conn{ID: x.conn, Requests: connRequests(x.ctx), Start: connStart(x.ctx), RemoteAddr: bstr(x.client),
 		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}
 	v.conn.Remote = x.clientIP
 	v.conn.SSLClientVerify = clientCertOf(x.ctx.Conn()).VerifyResult() // tls_client.go

@@ -108,6 +108,7 @@ type Upstream struct {
 	Keepalive         int           // idle connections kept per upstream server (0 = no keepalive)
 	KeepaliveTimeout  time.Duration // default 60s
 	KeepaliveRequests int           // default 1000
+	KeepaliveTime     time.Duration // keepalive_time: no connection older than this is kept, default 1h
 	// KeepaliveLearn is keepalive_timeout_learn (spillway's own): learn
 	// each server's idle timeout (its Keep-Alive header, the idle age at
 	// which pooled connections were found closed) and retire idle
@@ -289,8 +290,7 @@ type Server struct {
 	ClientHeaderTimeout      time.Duration // default 60s
 	ClientHeaderBufferSize   int64         // default 1k
 	LargeClientHeaderBuffers Buffers       // default 4 8k
-	KeepaliveTimeout         time.Duration // client keepalive, default 75s
-	KeepaliveRequests        int           // default 1000
+	Keepalive                Keepalive     // keepalive_*: a request no location takes (keepalive.go)
 	UnderscoresInHeaders     bool          // default off: a name with '_' is dropped and logged
 	MergeSlashes             bool          // default on: "//" in a path is "/" in $uri (nginx's merge_slashes)
 	// Access is allow/deny at the server level (inherited from http): what
@@ -456,6 +456,7 @@ type Location struct {
 	Root      string    // root: $document_root, default "html"
 	Static    *Static   // files served here: no proxy_pass, and root/alias/index/try_files (static.go)
 	Lingering Lingering // lingering_close, lingering_time, lingering_timeout
+	Keepalive Keepalive // keepalive_timeout, keepalive_requests, keepalive_time, keepalive_disable (keepalive.go)
 
 	Access     AccessRules     // allow/deny in file order (access.go); empty allows everyone
 	AuthBasic  AuthBasic       // auth_basic, auth_basic_user_file (access.go)

@@ -79,6 +79,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = limitConnZonesFrom(in)
 	case *Buffers:
 		*p, err = buffersFrom(in)
+	case *keepaliveTimeout:
+		*p, err = keepaliveTimeoutFrom(in) // keepalive.go
 	case *GzipStatic:
 		*p, err = gzipStaticFrom(in) // gzip.go
 	case *NextUpstream:

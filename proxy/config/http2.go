@@ -94,7 +94,7 @@ func (d *http2Directives) resolve(srv *Server) HTTP2 {
 		RecvBufferSize:       d.HTTP2RecvBufferSize.or(defaultHTTP2RecvBufferSize),
 		BodyPrereadSize:      d.HTTP2BodyPrereadSize.or(defaultHTTP2BodyPrereadSize),
 		ChunkSize:            d.HTTP2ChunkSize.or(defaultHTTP2ChunkSize),
-		IdleTimeout:          srv.KeepaliveTimeout,
+		IdleTimeout:          srv.Keepalive.Timeout,
 		MaxHeaderBytes:       lb.N * int(lb.Size),
 	}
 }

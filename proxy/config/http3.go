@@ -72,7 +72,7 @@ func (d *http3Directives) resolve(srv *Server) HTTP3 {
 		StreamBufferSize:     d.HTTP3StreamBufferSize.or(defaultHTTP3StreamBufferSize),
 		Retry:                d.QUICRetry.or(false),
 		EarlyData:            d.SSLEarlyData.or(false),
-		IdleTimeout:          srv.KeepaliveTimeout,
+		IdleTimeout:          srv.Keepalive.Timeout,
 		MaxHeaderBytes:       lb.N * int(lb.Size),
 	}
 }

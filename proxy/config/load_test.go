@@ -113,7 +113,7 @@ func TestLoadGoodFile(t *testing.T) {
 	}
 
 	app := c.Upstreams["app"]
-	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000, KeepaliveLearn: true,
+	wantApp := &Upstream{Name: "app", Keepalive: 32, KeepaliveTimeout: 60 * time.Second, KeepaliveRequests: 1000, KeepaliveTime: time.Hour, KeepaliveLearn: true,
 		RetryBudget: 0.2, RetryBudgetMinPerSecond: 10,
 		Servers: []UpstreamServer{
 			{Address: "127.0.0.1:9001", Name: "127.0.0.1:9001", Weight: 1, MaxFails: 1, FailTimeout: 10 * time.Second},
@@ -132,8 +132,8 @@ func TestLoadGoodFile(t *testing.T) {
 		AccessLog:           AccessLog{Path: dir + "/logs/access.log", Format: "combined"},
 		AccessLogs:          []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
 		ClientHeaderTimeout: 60 * time.Second, ClientHeaderBufferSize: 1024,
-		LargeClientHeaderBuffers: Buffers{N: 4, Size: 8 << 10},
-		KeepaliveTimeout:         75 * time.Second, KeepaliveRequests: 1000,
+		LargeClientHeaderBuffers:  Buffers{N: 4, Size: 8 << 10},
+		Keepalive:                 Keepalive{Timeout: 75 * time.Second, Requests: 1000, Time: time.Hour, DisableMSIE6: true},
 		MergeSlashes:              true, // nginx's default
 		ClientMaxBodySize:         1 << 20,
 		Redirect:                  Redirect{Absolute: true, Port: true},
@@ -170,6 +170,7 @@ func TestLoadGoodFile(t *testing.T) {
 		AccessLogs:                []AccessLog{{Path: dir + "/logs/access.log", Format: "combined"}},
 		UninitializedVariableWarn: true,
 		Resolver:                  Resolver{Timeout: 30 * time.Second},
+		Keepalive:                 Keepalive{Timeout: 75 * time.Second, Requests: 1000, Time: time.Hour, DisableMSIE6: true},
 	}
 	root := defaults
 	root.Path, root.Match = "/", MatchPrefix
@@ -223,8 +224,8 @@ http:
 		{"client_max_body_size at http level", cc.ClientMaxBodySize, int64(1 << 10)},
 		{"flag from http", a.Upstream.Buffering, false},
 		{"flag on in location", b.Upstream.Buffering, true},
-		{"server directive from http", c.Servers[0].KeepaliveTimeout, 5 * time.Second},
-		{"server directive overridden", c.Servers[1].KeepaliveTimeout, 6 * time.Second},
+		{"server directive from http", c.Servers[0].Keepalive.Timeout, 5 * time.Second},
+		{"server directive overridden", c.Servers[1].Keepalive.Timeout, 6 * time.Second},
 		{"bare number is seconds", c.Servers[0].ClientHeaderTimeout, 7 * time.Second},
 		{"access_log off from http", c.Servers[0].AccessLog, AccessLog{Off: true}},
 		{"access_log string form", c.Servers[1].AccessLog, AccessLog{Path: c.Prefix + "/logs/b.log", Format: "combined"}},

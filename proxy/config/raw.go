@@ -151,6 +151,7 @@ type rawUpstream struct {
 	Keepalive         *opt[int]           `mapstructure:"keepalive"`
 	KeepaliveTimeout  *opt[time.Duration] `mapstructure:"keepalive_timeout"`
 	KeepaliveRequests *opt[int]           `mapstructure:"keepalive_requests"`
+	KeepaliveTime     *opt[time.Duration] `mapstructure:"keepalive_time"`
 	KeepaliveLearn    *opt[bool]          `mapstructure:"keepalive_timeout_learn"`
 	Servers           []rawUpstreamServer `mapstructure:"servers"`
 
@@ -206,8 +207,6 @@ type serverDirectives struct {
 	ClientHeaderTimeout      *opt[time.Duration] `mapstructure:"client_header_timeout"`
 	ClientHeaderBufferSize   *opt[size]          `mapstructure:"client_header_buffer_size"`
 	LargeClientHeaderBuffers *opt[Buffers]       `mapstructure:"large_client_header_buffers"`
-	KeepaliveTimeout         *opt[time.Duration] `mapstructure:"keepalive_timeout"`
-	KeepaliveRequests        *opt[int]           `mapstructure:"keepalive_requests"`
 	UnderscoresInHeaders     *opt[bool]          `mapstructure:"underscores_in_headers"`
 	MergeSlashes             *opt[bool]          `mapstructure:"merge_slashes"`
 
@@ -260,6 +259,7 @@ type locationDirectives struct {
 	upstreamHeaderDirectives `mapstructure:",squash"` // proxy_redirect, proxy_cookie_* (upstreamheaders.go)
 	realIPDirectives         `mapstructure:",squash"` // set_real_ip_from, real_ip_header, real_ip_recursive (realip.go)
 	resolverDirectives       `mapstructure:",squash"` // resolver, resolver_timeout (resolver.go)
+	keepaliveDirectives      `mapstructure:",squash"` // keepalive_timeout, _requests, _time, _disable (keepalive.go)
 }
 
 // walkLocations calls f for each location of ls and, after it, those
@@ -278,8 +278,6 @@ func (d *serverDirectives) inherit(p *serverDirectives) {
 	merge(&d.ClientHeaderTimeout, p.ClientHeaderTimeout)
 	merge(&d.ClientHeaderBufferSize, p.ClientHeaderBufferSize)
 	merge(&d.LargeClientHeaderBuffers, p.LargeClientHeaderBuffers)
-	merge(&d.KeepaliveTimeout, p.KeepaliveTimeout)
-	merge(&d.KeepaliveRequests, p.KeepaliveRequests)
 	merge(&d.UnderscoresInHeaders, p.UnderscoresInHeaders)
 	merge(&d.MergeSlashes, p.MergeSlashes)
 	d.sslDirectives.inherit(&p.sslDirectives)
@@ -325,6 +323,7 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	d.upstreamHeaderDirectives.inherit(&p.upstreamHeaderDirectives)
 	d.resolverDirectives.inherit(&p.resolverDirectives)
 	d.realIPDirectives.inherit(&p.realIPDirectives)
+	d.keepaliveDirectives.inherit(&p.keepaliveDirectives)
 }
 
 // merge sets *child to parent when the child level does not set the

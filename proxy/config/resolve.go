@@ -303,6 +303,7 @@ func resolveUpstream(name string, u *rawUpstream, key string, http *resolverDire
 		Keepalive:         u.Keepalive.or(0),
 		KeepaliveTimeout:  u.KeepaliveTimeout.or(defaultUpstreamKeepaliveTime),
 		KeepaliveRequests: u.KeepaliveRequests.or(defaultUpstreamKeepaliveReqs),
+		KeepaliveTime:     u.KeepaliveTime.or(defaultKeepaliveTime),
 		KeepaliveLearn:    u.KeepaliveLearn.or(true),
 
 		RetryBudget:             float64(u.RetryBudget.or(defaultRetryBudget)),
@@ -559,8 +560,7 @@ func resolveServer(s *rawServer, key string, upstreams map[string]bool, p *probl
 		ClientHeaderTimeout:      s.ClientHeaderTimeout.or(defaultClientHeaderTimeout),
 		ClientHeaderBufferSize:   s.ClientHeaderBufferSize.or(defaultClientHeaderBufSize),
 		LargeClientHeaderBuffers: s.LargeClientHeaderBuffers.or(defaultLargeClientHeaderBuffers()),
-		KeepaliveTimeout:         s.KeepaliveTimeout.or(defaultKeepaliveTimeout),
-		KeepaliveRequests:        s.KeepaliveRequests.or(defaultKeepaliveRequests),
+		Keepalive:                s.keepaliveDirectives.resolve(),
 		UnderscoresInHeaders:     s.UnderscoresInHeaders.or(false),
 		MergeSlashes:             s.MergeSlashes.or(true),
 		ClientMaxBodySize:        s.ClientMaxBodySize.or(defaultClientMaxBodySize),
@@ -840,6 +840,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.Gzip = d.gzipDirectives.resolve()
 	l.ErrorPages = d.errorPageDirectives.resolve()
 	l.Charset = d.charsetDirectives.resolve()
+	l.Keepalive = d.keepaliveDirectives.resolve()
 }
 
 // bufferSizes are the response-buffer directives of one module in effect

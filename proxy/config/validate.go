@@ -67,6 +67,7 @@ func (d *locationDirectives) check(p *problems) {
 	d.gzipDirectives.check(p)
 	d.errorPageDirectives.check(p)
 	d.charsetDirectives.check(p)
+	d.keepaliveDirectives.check(p)
 }
 
 // mulSat multiplies non-negative a and b, saturating at math.MaxInt64.

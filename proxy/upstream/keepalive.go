@@ -23,9 +23,10 @@ import (
 type IdleCache struct {
 	mu       sync.Mutex
 	conns    []*Conn
-	addr     string // the server's, for the notices
-	max      int    // keepalive N (0: no cache)
-	requests int    // keepalive_requests
+	addr     string        // the server's, for the notices
+	max      int           // keepalive N (0: no cache)
+	requests int           // keepalive_requests
+	time     time.Duration // keepalive_time: the oldest a connection may be to be kept (0: any)
 	learn    *idlelearn.Learner
 
 	// watch holds a few connections retired by the learned limit, no
@@ -40,8 +41,8 @@ type IdleCache struct {
 // maxWatch is how many retired connections each server's cache watches.
 const maxWatch = 2
 
-func (c *IdleCache) init(addr string, max int, timeout time.Duration, requests int, learn bool) {
-	c.addr, c.max, c.requests = addr, max, requests
+func (c *IdleCache) init(addr string, max int, timeout time.Duration, requests int, age time.Duration, learn bool) {
+	c.addr, c.max, c.requests, c.time = addr, max, requests, age
 	c.learn = idlelearn.New(timeout, learn)
 }
 
@@ -196,9 +197,12 @@ func (c *IdleCache) Closed(idle time.Duration, how idlelearn.How, now time.Time,
 }
 
 // put caches uc for reuse, evicting the oldest idle connection when full.
-// It closes uc instead when the cache is off or keepalive_requests is reached.
+// It closes uc instead when the cache is off, keepalive_requests is reached
+// or uc is older than keepalive_time (nginx checks both as it frees the
+// peer).
 func (c *IdleCache) put(uc *Conn, now time.Time) {
-	if c.max <= 0 || (c.requests > 0 && uc.requests >= c.requests) || uc.br.Buffered() > 0 {
+	if c.max <= 0 || (c.requests > 0 && uc.requests >= c.requests) || uc.br.Buffered() > 0 ||
+		c.time > 0 && now.Sub(uc.born) > c.time {
 		uc.close()
 		return
 	}

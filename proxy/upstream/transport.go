@@ -41,6 +41,7 @@ type Conn struct {
 	nread, nwrit int64         // totals over the connection's life
 	requests     int           // requests sent on this connection
 	idleSince    time.Time     // when it entered the keepalive cache
+	born         time.Time     // when it was dialed: keepalive_time counts from here
 	rdl, wdl     time.Time     // the read and write deadlines last set
 	sw           sendWriter    // the writer of a body that writes itself (Send)
 	probe        idleProbe     // probeIdle's state (keepalive.go)
@@ -308,7 +309,7 @@ func (t *Transport) dial(ctx context.Context, p *Peer, timeout time.Duration, he
 		// os.ErrDeadlineExceeded; classify handles both.
 		return nil, &Error{Phase: PhaseConnect, Kind: Classify(PhaseConnect, err), Peer: p.addr, Err: err}
 	}
-	uc := &Conn{tcp: tcp, peer: p, t: t}
+	uc := &Conn{tcp: tcp, peer: p, t: t, born: time.Now()}
 	uc.sw.c = uc
 	if !t.conns.Add(uc) {
 		return nil, &Error{Phase: PhaseConnect, Kind: KindOther, Peer: p.addr, Err: net.ErrClosed}

@@ -137,7 +137,7 @@ func (g *Group) newPeer(s config.UpstreamServer) *Peer {
 	if c.Sticky != nil {
 		p.sticky = stickyID(s.Route, s.Address)
 	}
-	p.idle.init(s.Address, c.Keepalive, c.KeepaliveTimeout, c.KeepaliveRequests, c.KeepaliveLearn)
+	p.idle.init(s.Address, c.Keepalive, c.KeepaliveTimeout, c.KeepaliveRequests, c.KeepaliveTime, c.KeepaliveLearn)
 	return p
 }
 

@@ -139,6 +139,7 @@ func (m *Maps) appendSet(dst []byte, p *part, x Exchange) ([]byte, bool) {
 type Conn struct {
 	ID         uint64     // $connection
 	Requests   uint64     // $connection_requests
+	Start      time.Time  // when the connection was accepted: $connection_time
 	RemoteAddr string     // $remote_addr as text
 	Remote     netip.Addr // for $binary_remote_addr
 	RemotePort int        // $remote_port
@@ -260,6 +261,7 @@ const (
 	kTimeISO8601
 	kConnection
 	kConnectionRequests
+	kConnectionTime
 	kPID
 	kHostname
 	kNginxVersion
@@ -324,7 +326,7 @@ var names = map[string]kind{
 	"fastcgi_script_name": kFastCGIScriptName, "fastcgi_path_info": kFastCGIPathInfo,
 	"status": kStatus, "body_bytes_sent": kBodyBytesSent, "bytes_sent": kBytesSent,
 	"request_time": kRequestTime, "msec": kMsec, "time_local": kTimeLocal, "time_iso8601": kTimeISO8601,
-	"connection": kConnection, "connection_requests": kConnectionRequests,
+	"connection": kConnection, "connection_requests": kConnectionRequests, "connection_time": kConnectionTime,
 	"pid": kPID, "hostname": kHostname, "nginx_version": kNginxVersion,
 	"ssl_protocol": kSSLProtocol, "ssl_cipher": kSSLCipher, "ssl_server_name": kSSLServerName,
 	"ssl_session_reused": kSSLSessionReused,
@@ -777,6 +779,15 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		dst = strconv.AppendUint(dst, x.Conn().ID, 10)
 	case kConnectionRequests:
 		dst = strconv.AppendUint(dst, x.Conn().Requests, 10)
+	case kConnectionTime:
+		// "%T.%03M" as $request_time: the connection's age now.
+		ms := int64(0)
+		if st := x.Conn().Start; !st.IsZero() {
+			ms = max(now(x).Sub(st).Milliseconds(), 0)
+		}
+		dst = strconv.AppendInt(dst, ms/1000, 10)
+		dst = append(dst, '.')
+		dst = numfmt.AppendDigits(dst, int(ms%1000), 3)
 	case kPID:
 		dst = strconv.AppendInt(dst, int64(x.Conn().PID), 10)
 	case kHostname:

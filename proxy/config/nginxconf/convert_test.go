@@ -165,12 +165,11 @@ location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass ht
 }`,
 			// ip_hash after least_conn: nginx warns "load balancing method
 			// redefined" and keeps the last.
-			yaml: []string{"ip_hash: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_timeout_learn: off", "{address: 'unix:/run/app.sock'}",
+			yaml: []string{"ip_hash: on", "keepalive: 16", "keepalive_requests: 100", "keepalive_timeout: 30s", "keepalive_time: 1h", "keepalive_timeout_learn: off", "{address: 'unix:/run/app.sock'}",
 				"{address: '10.0.0.1:80', max_conns: 10}"},
 			not: []string{"least_conn"},
 			warns: []string{
 				`4: unsupported parameter "slow_start=30s" of "server" in upstream`,
-				`9: unsupported directive "keepalive_time" in upstream`,
 			},
 		},
 		{
@@ -296,15 +295,12 @@ location /n/ { location /n/x { proxy_pass http://127.0.0.1:9000; } proxy_pass ht
 				"proxy_max_temp_file_size: 0", "proxy_temp_file_write_size: 64k", "proxy_request_buffering: off",
 				"client_max_body_size: 0", "client_body_buffer_size: 128k", "client_body_timeout: 10s", "send_timeout: 1m",
 				"client_header_timeout: 5s", "client_header_buffer_size: 2k", "large_client_header_buffers: 8 16k",
-				"keepalive_timeout: 30s", "keepalive_requests: 50", "proxy_next_upstream_timeout: 5s",
+				"keepalive_timeout: 30s 25s", "keepalive_requests: 50", "proxy_next_upstream_timeout: 5s",
 				"proxy_next_upstream_tries: 3", `proxy_http_version: "1.0"`, "proxy_connect_timeout: 500ms",
 				"proxy_send_timeout: 2s", "proxy_read_timeout: 1h",
 				"proxy_set_header:\n        - {X-A: a}\n        - {X-A: b}",
+				"keepalive_timeout: 5s",
 				"proxy_set_header:\n            Host: $host\n            Connection: \"\"",
-			},
-			warns: []string{
-				`6: unsupported parameter "25s" of "keepalive_timeout" in http: spillway sends no "Keep-Alive: timeout=" header`,
-				`11: unsupported directive "keepalive_timeout" in location: spillway's client keepalive is set per server`,
 			},
 		},
 		{

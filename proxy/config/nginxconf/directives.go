@@ -49,8 +49,10 @@ func init() {
 	add(inServers, "client_header_timeout", single(timeValue))
 	add(inServers, "client_header_buffer_size", single(sizeValue))
 	add(inServers, "large_client_header_buffers", buffers)
-	add(inServers, "keepalive_timeout", keepaliveTimeout)
-	add(inServers, "keepalive_requests", single(numberValue))
+	add(inLocations, "keepalive_timeout", keepaliveTimeout)
+	add(inLocations, "keepalive_requests", single(numberValue))
+	add(inLocations, "keepalive_time", single(timeValue))
+	add(inLocations, "keepalive_disable", keepaliveDisable)
 	add(inServers, "underscores_in_headers", single(flagValue))
 	add(inServers, "merge_slashes", single(flagValue))
 	add(inServers, "http2", single(flagValue)) // nginx 1.25's "http2 on"
@@ -215,6 +217,7 @@ func init() {
 	add("upstream", "keepalive", single(positiveValue))
 	add("upstream", "keepalive_timeout", single(timeValue))
 	add("upstream", "keepalive_requests", single(numberValue))
+	add("upstream", "keepalive_time", single(timeValue))
 	add("upstream", "least_conn", leastConn)
 	add("upstream", "hash", balanceMethod)
 	add("upstream", "ip_hash", balanceMethod)
@@ -292,14 +295,12 @@ var ignored = map[string]ignoredWhy{
 
 // unsupportedWhy explains some unsupported directives people often have.
 var unsupportedWhy = map[string]string{
-	"fastcgi_pass":       "spillway proxies HTTP only",
-	"scgi_pass":          "spillway proxies HTTP only",
-	"stream":             "spillway proxies HTTP only",
-	"mail":               "spillway proxies HTTP only",
-	"ssl_certificate":    "spillway has no TLS",
-	"proxy_cache":        "spillway does not cache",
-	"keepalive_timeout":  "spillway's client keepalive is set per server",
-	"keepalive_requests": "spillway's client keepalive is set per server",
+	"fastcgi_pass":    "spillway proxies HTTP only",
+	"scgi_pass":       "spillway proxies HTTP only",
+	"stream":          "spillway proxies HTTP only",
+	"mail":            "spillway proxies HTTP only",
+	"ssl_certificate": "spillway has no TLS",
+	"proxy_cache":     "spillway does not cache",
 }
 
 // refusedWhy lists the directives of nginx's modules that guard requests
@@ -731,7 +732,8 @@ func addAccessLog(lv *level, n *yaml.Node) {
 }
 
 // keepaliveTimeout is the client side's "keepalive_timeout timeout
-// [header_timeout]"; spillway sends no Keep-Alive header.
+// [header_timeout]": the header timeout is the "Keep-Alive: timeout=N"
+// line of kept answers.
 func keepaliveTimeout(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) < 1 || len(d.Args) > 2 {
 		return invalidArgs(d)
@@ -739,13 +741,30 @@ func keepaliveTimeout(c *conv, lv *level, d *Directive) error {
 	if err := duplicate(lv, d); err != nil {
 		return err
 	}
-	if _, err := timeValue(d, d.Args[0]); err != nil {
+	for _, a := range d.Args {
+		if _, err := timeValue(d, a); err != nil {
+			return err
+		}
+	}
+	lv.m.set(d.Name, str(strings.Join(d.Args, " ")))
+	return nil
+}
+
+// keepaliveDisable is "keepalive_disable none | browser ...": msie6 or
+// safari, or none.
+func keepaliveDisable(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) < 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
 		return err
 	}
-	if len(d.Args) == 2 {
-		c.warn(d, Unsupported, "unsupported parameter \"%s\" of \"keepalive_timeout\" in %s: spillway sends no \"Keep-Alive: timeout=\" header", d.Args[1], lv.ctx)
+	for _, a := range d.Args {
+		if a != "none" && a != "msie6" && a != "safari" {
+			return errAt(d, "invalid value \"%s\"", a)
+		}
 	}
-	lv.m.set(d.Name, str(d.Args[0]))
+	lv.m.set(d.Name, str(strings.Join(d.Args, " ")))
 	return nil
 }
 
