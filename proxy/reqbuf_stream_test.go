@@ -1,0 +1,143 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stepUpstream is an upstream the test drives step by step: it accepts one
+// connection and reads from it only when asked (readUntil), so that a test
+// can tell what the proxy sent before the client sent more.
+type stepUpstream struct {
+	t    *testing.T
+	ln   net.Listener
+	conn chan net.Conn
+	c    net.Conn
+	got  []byte // everything read so far
+}
+
+func newStepUpstream(t *testing.T) *stepUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &stepUpstream{t: t, ln: ln, conn: make(chan net.Conn, 1)}
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(u.conn)
+			return
+		}
+		u.conn <- c
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		if u.c != nil {
+			_ = u.c.Close()
+		}
+	})
+	return u
+}
+
+func (u *stepUpstream) addr() string { return u.ln.Addr().String() }
+
+// readUntil reads until what the upstream got ends with suffix, and
+// returns it all. The socket's deadline only bounds a proxy that never
+// sends: what is asserted is the bytes.
+func (u *stepUpstream) readUntil(suffix string) string {
+	u.t.Helper()
+	if u.c == nil {
+		c, ok := <-u.conn
+		if !ok {
+			u.t.Fatal("the proxy never connected")
+		}
+		u.c = c
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	buf := make([]byte, 4096)
+	for !bytes.HasSuffix(u.got, []byte(suffix)) {
+		n, err := u.c.Read(buf)
+		u.got = append(u.got, buf[:n]...)
+		if err != nil {
+			u.t.Fatalf("upstream got %q, then %v; want it to end with %q", u.got, err, suffix)
+		}
+	}
+	return string(u.got)
+}
+
+// proxy_request_buffering off (nginx's proxy_request_buffering.t and
+// proxy_request_buffering_chunked.t, "no preread", "preread" and
+// "chunks"): the upstream is contacted at once with what of the body the
+// client sent with its head (nginx's preread), and gets every later part as
+// the client sends it. A chunked body goes chunked with proxy_http_version
+// 1.1, what was ready making one chunk; one that came whole goes with a
+// Content-Length, as a buffered one.
+func TestRequestBufferingOffStreamsAsItComes(t *testing.T) {
+	cases := []struct {
+		name    string
+		http    []string
+		head    string // the client's head
+		parts   []string
+		want    []string // what the upstream has after each part: its body so far
+		wantHdr string   // a line the upstream head has
+	}{
+		{name: "no preread", head: "Content-Length: 10",
+			parts: []string{"", "01234", "56789"}, want: []string{"", "01234", "0123456789"}, wantHdr: "Content-Length: 10"},
+		{name: "preread", head: "Content-Length: 10",
+			parts: []string{"01234", "56789"}, want: []string{"01234", "0123456789"}, wantHdr: "Content-Length: 10"},
+		{name: "chunked no preread", http: []string{`proxy_http_version: "1.1"`}, head: "Transfer-Encoding: chunked",
+			parts: []string{"", "5\r\n01234\r\n", "5\r\n56789\r\n0\r\n\r\n"},
+			want:  []string{"", "5\r\n01234\r\n", "5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n"}, wantHdr: "Transfer-Encoding: chunked"},
+		{name: "chunked chunks", http: []string{`proxy_http_version: "1.1"`}, head: "Transfer-Encoding: chunked",
+			parts: []string{"5\r\n01234\r\n4\r\nmany\r\n", "5;ext=1\r\n56789\r\n4\r\nmany\r\n0\r\nTrailer: x\r\n\r\n"},
+			want:  []string{"9\r\n01234many\r\n", "9\r\n01234many\r\n9\r\n56789many\r\n0\r\n\r\n"}, wantHdr: "Transfer-Encoding: chunked"},
+		{name: "chunked whole", http: []string{`proxy_http_version: "1.1"`}, head: "Transfer-Encoding: chunked",
+			parts: []string{"5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n"}, want: []string{"0123456789"}, wantHdr: "Content-Length: 10"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			u := newStepUpstream(t)
+			d := newBTDirs(t)
+			r := newRig(t, "warn", btYAML(d, 1, false, append([]string{"proxy_request_buffering: off"}, c.http...)...), u.addr())
+			cl := btDial(t, r.addr)
+			head := "POST /p HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n" + c.head + "\r\n\r\n"
+			for i, part := range c.parts {
+				out := part
+				if i == 0 {
+					out = head + part
+				}
+				if _, err := io.WriteString(cl, out); err != nil {
+					t.Fatal(err)
+				}
+				got := u.readUntil("\r\n\r\n" + c.want[i])
+				if i == 0 && !strings.Contains(got, "\r\n"+c.wantHdr+"\r\n") {
+					t.Errorf("upstream head:\n%s\nwant %q", got, c.wantHdr)
+				}
+				if _, body, _ := strings.Cut(got, "\r\n\r\n"); body != c.want[i] {
+					t.Fatalf("after part %d the upstream has the body %q, want %q", i, body, c.want[i])
+				}
+			}
+			if _, err := io.WriteString(u.c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK"); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(cl), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(b) != "OK" {
+				t.Errorf("client got %d %q, want 200 OK", resp.StatusCode, b)
+			}
+			if log := r.log(); log != "" {
+				t.Errorf("error log:\n%s", log)
+			}
+		})
+	}
+}
