@@ -421,6 +421,33 @@ func (x *exchange) streamsBody(cl int, cb *clientBody) bool {
 	return x.loc.uwsgi == nil && x.loc.h2 == nil && x.loc.conf.ProxyHTTPVersion == "1.1"
 }
 
+// discardReady is the start of nginx's ngx_http_discard_request_body for a
+// request answered without its body (a return): what the client already
+// sent of a chunked body is read, and broken framing there is nginx's
+// error "client sent invalid chunked body" and false (nginx then answers
+// 400, or keeps an error page's status). The rest is the connection
+// loop's to discard once the answer is sent (conn.go), as nginx reads it
+// after answering.
+func (x *exchange) discardReady() bool {
+	if x.body != nil || x.h2 != nil || x.parent != nil {
+		return true
+	}
+	cb, ok := x.ctx.RequestBodyStream().(*clientBody)
+	if !ok || !cb.chunked {
+		return true // a Content-Length body cannot be invalid
+	}
+	cb.fillReady(x.ctx.Conn(), bodyPrefetch)
+	var scratch [512]byte
+	for !cb.eof && cb.err == nil && cb.ready() {
+		_, _ = cb.Read(scratch[:])
+	}
+	if cb.err != errBadChunk {
+		return true
+	}
+	x.logf(errorlog.Error, "client sent invalid chunked body", 0, "")
+	return false
+}
+
 // bodyPrefetch bounds the bodies nginx takes as "pre-read" with their head
 // and those read whole before the upstream is contacted with
 // proxy_request_buffering off (readBody); nothing of a body is read before

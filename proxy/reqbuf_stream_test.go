@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -137,6 +138,62 @@ func TestRequestBufferingOffStreamsAsItComes(t *testing.T) {
 			}
 			if log := r.log(); log != "" {
 				t.Errorf("error log:\n%s", log)
+			}
+		})
+	}
+}
+
+// A return discards the request body, and nginx reads what the client
+// already sent of it first (ngx_http_discard_request_body): a chunked body
+// whose framing is broken there is answered 400 with nginx's error line
+// (measured: nginx 1.22 with body_chunked.t's "runaway chunk discard"); a
+// return with an error code and no text keeps its status and logs the line;
+// a body whose error comes only later gets the return's answer.
+func TestReturnDiscardsBrokenChunkedBody(t *testing.T) {
+	const conf = `
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  servers:
+    - listen: 127.0.0.1:0
+      server_name: [localhost]
+      locations:
+        - {path: /discard, return: "200 TEST"}
+        - {path: /gone, return: 410}
+`
+	const line = `[error] 4242#4242: *1 client sent invalid chunked body, client: 127.0.0.1, server: localhost, request: "GET %s HTTP/1.1", host: "localhost"`
+	cases := []struct {
+		path, body string
+		status     int
+		logged     bool
+	}{
+		{"/discard", "4\r\nSEE-THIS\r\n0\r\n\r\n", 400, true},
+		{"/gone", "4\r\nSEE-THIS\r\n0\r\n\r\n", 410, true},
+		{"/discard", "4\r\nSEE", 200, false}, // nothing wrong yet
+		{"/discard", "4\r\nSEE!\r\n0\r\n\r\n", 200, false},
+	}
+	for _, c := range cases {
+		t.Run(c.path+" "+strings.ReplaceAll(c.body, "\r\n", "|"), func(t *testing.T) {
+			r := newRig(t, "info", conf)
+			cl := btDial(t, r.addr)
+			req := "GET " + c.path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" + c.body
+			if _, err := io.WriteString(cl, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(cl), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			want := ""
+			if c.logged {
+				want = btLogLine(fmt.Sprintf(line, c.path))
+			}
+			if got := r.log(); got != want {
+				t.Errorf("error log\n--- got\n%s--- want\n%s", got, want)
 			}
 		})
 	}
