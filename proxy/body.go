@@ -326,9 +326,16 @@ func (x *exchange) readBody() bool {
 		head := len(x.reqLine) + 2 + len(h.RawHeaders()) + 2
 		whole := false
 		switch {
-		case cl < 0: // nginx then sends it with a Content-Length, as a buffered one
-			whole = cb.chunkedInBuffer() || cb.fillReady(x.ctx.Conn(), bodyPrefetch) && cb.chunkedInBuffer()
-			whole = whole && cb.br.Buffered() <= bodyPrefetch
+		case cl < 0:
+			// A body there whole goes with a Content-Length, as a
+			// buffered one; one whose framing or size is refused there
+			// is refused by reading it, before any upstream, as nginx
+			// refuses it in its preread.
+			done, err := cb.chunkedScan(limit)
+			if !done && err == nil && cb.fillReady(x.ctx.Conn(), bodyPrefetch) {
+				done, err = cb.chunkedScan(limit)
+			}
+			whole = err != nil || done && cb.br.Buffered() <= bodyPrefetch
 			memory = max(memory, int64(cb.br.Buffered()))
 		case cl > bodyPrefetch || int64(cl) > memory && int64(head+cl) > x.vh.conf.ClientHeaderBufferSize:
 		default:
@@ -491,6 +498,24 @@ func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string
 	f.Upstream = upstream
 	x.log().Write(&errorlog.Entry{Level: errorlog.Crit, Conn: x.conn,
 		Msg: call + ` "` + te.Path + `" failed`, Errno: errno, Action: action, Fields: &f})
+}
+
+// streamedTooLarge answers a streamed chunked body that passed
+// client_max_body_size while it was sent to the upstream peer (one that
+// passed it in what came with the head is readBody's, before any
+// upstream): nginx's 413 and its line, "while sending request to
+// upstream" with the upstream, as its request body filter logs it.
+func (x *exchange) streamedTooLarge(err error, peer string) bool {
+	var le *buffer.LimitError
+	s, ok := x.body.(*streamedBody)
+	if !ok || !errors.As(err, &le) {
+		return false
+	}
+	prev := s.r.n // the bytes before the refused chunk
+	x.logPeer(errorlog.Error, upstream.PhaseSend, "client intended to send too large chunked body: "+
+		strconv.FormatInt(prev, 10)+"+"+strconv.FormatInt(le.Size-prev, 10)+" bytes", 0, peer)
+	x.page(fasthttp.StatusRequestEntityTooLarge)
+	return true
 }
 
 // clientBodyError answers a body that could not be read: a timeout is 408

@@ -183,41 +183,50 @@ func (b *clientBody) fillReady(c net.Conn, want int) bool {
 	return true
 }
 
-// chunkedInBuffer reports whether the read buffer holds a chunked body
-// whole, from its first size line to the empty line after the trailers (or
-// a framing error, which reading it refuses without waiting).
-func (b *clientBody) chunkedInBuffer() bool {
+// chunkedScan walks a chunked body in the read buffer from its start, as
+// far as it is there: whole when its end is there too; err when reading it
+// will fail there (errBadChunk, or a *buffer.LimitError for a chunk past
+// limit, client_max_body_size; 0 is none), which nginx finds in its preread
+// before it contacts an upstream.
+func (b *clientBody) chunkedScan(limit int64) (whole bool, err error) {
 	if b.br == nil {
-		return false
+		return false, nil
 	}
 	buf, _ := b.br.Peek(b.br.Buffered())
+	var n int64
 	for {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
-			return false
+			if _, valid := chunkSizeOf(buf[:min(len(buf), 1)]); len(buf) > 0 && !valid {
+				return false, errBadChunk
+			}
+			return false, nil
 		}
 		size, valid := chunkSizeOf(buf[:i])
 		switch {
 		case !valid:
-			return true
+			return false, errBadChunk
 		case size == 0:
 			_, ok := chunkHead(buf)
-			return ok
+			return ok, nil
+		case limit > 0 && n+size > limit:
+			return false, &buffer.LimitError{Limit: limit, Size: n + size}
 		}
 		buf = buf[i+1:]
 		if int64(len(buf)) <= size {
-			return false
+			return false, nil
 		}
+		n += size
 		buf = buf[size:]
 		switch {
 		case buf[0] == '\n':
 			buf = buf[1:]
 		case buf[0] == '\r' && len(buf) < 2:
-			return false
-		case buf[0] == '\r':
+			return false, nil
+		case buf[0] == '\r' && buf[1] == '\n':
 			buf = buf[2:]
 		default:
-			return true
+			return false, errBadChunk
 		}
 	}
 }

@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"strings"
 	"testing"
+
+	"spillway/buffer"
 )
 
 // bufferedBody is a clientBody over in, all of it in the read buffer
@@ -33,7 +36,7 @@ func TestClientBodyReady(t *testing.T) {
 		in         string
 		cl, skip   int
 		ready      bool
-		wholeChunk bool // chunkedInBuffer, for a chunked body read from its start
+		wholeChunk bool // chunkedScan: there whole or refused, for a chunked body read from its start
 	}{
 		{in: "", cl: 10},
 		{in: "0", cl: 10, ready: true},
@@ -53,7 +56,7 @@ func TestClientBodyReady(t *testing.T) {
 		{in: "5\r\n01234\r\n0\r\nX: y\r\n\r\n", cl: -1, skip: 5, ready: true, wholeChunk: true},
 		{in: "0\r\n\r\n", cl: -1, ready: true, wholeChunk: true},
 		// Framing errors: a Read refuses them at once.
-		{in: "z", cl: -1, ready: true, wholeChunk: false},
+		{in: "z", cl: -1, ready: true, wholeChunk: true},
 		{in: "zz\r\n", cl: -1, ready: true, wholeChunk: true},
 		{in: "5\r\n01234x", cl: -1, skip: 5, ready: true, wholeChunk: true},
 	}
@@ -66,8 +69,23 @@ func TestClientBodyReady(t *testing.T) {
 			continue
 		}
 		b = bufferedClientBody(t, c.in, c.cl, 0)
-		if got := b.chunkedInBuffer(); got != c.wholeChunk {
-			t.Errorf("%q: chunkedInBuffer() = %v, want %v", c.in, got, c.wholeChunk)
+		whole, err := b.chunkedScan(0)
+		if got := whole || err != nil; got != c.wholeChunk {
+			t.Errorf("%q: chunkedScan() = %v, %v; want whole or refused: %v", c.in, whole, err, c.wholeChunk)
 		}
+	}
+}
+
+// chunkedScan finds client_max_body_size passed in the read buffer before
+// the body is read (nginx refuses it in its preread, before an upstream).
+func TestChunkedScanLimit(t *testing.T) {
+	b := bufferedClientBody(t, "5\r\n01234\r\n10\r\n0123", -1, 0)
+	whole, err := b.chunkedScan(16)
+	var le *buffer.LimitError
+	if whole || !errors.As(err, &le) || le.Size != 21 {
+		t.Fatalf("chunkedScan(16) = %v, %v; want a limit error at 5+16 bytes", whole, err)
+	}
+	if whole, err := b.chunkedScan(21); whole || err != nil {
+		t.Fatalf("chunkedScan(21) = %v, %v; want neither", whole, err)
 	}
 }

@@ -198,3 +198,34 @@ http:
 		})
 	}
 }
+
+// A chunked body streamed with proxy_request_buffering off that passes
+// client_max_body_size once the upstream has its head is answered 413 with
+// nginx's line, "while sending request to upstream" with the upstream
+// (measured on nginx 1.22: "49152+4096 bytes while sending request to
+// upstream" for 4 KiB chunks past 48k).
+func TestRequestBufferingOffChunkedTooLarge(t *testing.T) {
+	u := newStepUpstream(t)
+	d := newBTDirs(t)
+	r := newRig(t, "info", btYAML(d, 1, false, "proxy_request_buffering: off", `proxy_http_version: "1.1"`, "client_max_body_size: 16"), u.addr())
+	cl := btDial(t, r.addr)
+	if _, err := io.WriteString(cl, "POST /p HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n01234\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	u.readUntil("\r\n\r\n5\r\n01234\r\n")
+	if _, err := io.WriteString(cl, "10\r\n0123456789abcdef\r\n0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(cl), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("status %d, want 413", resp.StatusCode)
+	}
+	want := btLogLine(`[error] 4242#4242: *1 client intended to send too large chunked body: 5+16 bytes while sending request to upstream, client: 127.0.0.1, server: localhost, request: "POST /p HTTP/1.1", upstream: "http://U0/p", host: "localhost"`)
+	if got := r.log(); got != want {
+		t.Errorf("error log\n--- got\n%s--- want\n%s", got, want)
+	}
+}
