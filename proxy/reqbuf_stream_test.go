@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"spillway/proxy/fastcgi"
 )
 
 // stepUpstream is an upstream the test drives step by step: it accepts one
@@ -227,5 +229,61 @@ func TestRequestBufferingOffChunkedTooLarge(t *testing.T) {
 	want := btLogLine(`[error] 4242#4242: *1 client intended to send too large chunked body: 5+16 bytes while sending request to upstream, client: 127.0.0.1, server: localhost, request: "POST /p HTTP/1.1", upstream: "http://U0/p", host: "localhost"`)
 	if got := r.log(); got != want {
 		t.Errorf("error log\n--- got\n%s--- want\n%s", got, want)
+	}
+}
+
+// An empty chunked body ("0\r\n\r\n") reaches a FastCGI application as
+// one empty STDIN record, the end of the stream, as from nginx
+// (fastcgi_body.t "fastcgi empty chunked"); spillway sent two.
+func TestFastCGIEmptyChunkedBodyOneStdinEnd(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	ends := make(chan int, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ends <- -1
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		n := 0
+		for {
+			var h [fastcgi.HeaderLen]byte
+			if _, err := io.ReadFull(br, h[:]); err != nil {
+				ends <- n // the proxy closed the connection (no fastcgi_keep_conn)
+				return
+			}
+			clen := int(h[4])<<8 | int(h[5])
+			if _, err := br.Discard(clen + int(h[6])); err != nil {
+				ends <- n
+				return
+			}
+			if h[1] == fastcgi.TypeStdin && clen == 0 {
+				if n++; n == 1 {
+					_, _ = c.Write(append(stdout("Content-Type: text/plain\r\n\r\nok"), append(stdout(""), endRequest()...)...))
+				}
+			}
+		}
+	}()
+	r := fcgiRig(t, fcgiYAML("/srv", server(ln.Addr().String())))
+	c := btDial(t, r.addr)
+	if _, err := io.WriteString(c, "POST /a.php HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d, want 200", resp.StatusCode)
+	}
+	if n := <-ends; n != 1 {
+		t.Errorf("the application got %d empty STDIN records, want 1", n)
 	}
 }
