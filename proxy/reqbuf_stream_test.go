@@ -287,3 +287,25 @@ func TestFastCGIEmptyChunkedBodyOneStdinEnd(t *testing.T) {
 		t.Errorf("the application got %d empty STDIN records, want 1", n)
 	}
 }
+
+// An empty chunked body is read whole, and a uwsgi application gets
+// CONTENT_LENGTH 0 for it, as from nginx (uwsgi_body.t "uwsgi empty
+// chunked"); spillway left it empty, as for a request without a body.
+func TestUwsgiEmptyChunkedBodyLength(t *testing.T) {
+	f := startFakeUwsgi(t, func(p uwsgiPacket) string {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	r := uwsgiRig(t, uwsgiYAML(server(f.addr)))
+	c := btDial(t, r.addr)
+	if _, err := io.WriteString(c, "POST /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if cl, ok := f.last(t).get("CONTENT_LENGTH"); resp.StatusCode != 200 || !ok || cl != "0" {
+		t.Errorf("status %d, CONTENT_LENGTH %q (%v); want 200 and \"0\"", resp.StatusCode, cl, ok)
+	}
+}
