@@ -101,22 +101,108 @@ func (r *reqBodies) get(x *exchange, opts buffer.BodyOptions) *bufferedBody {
 	return s
 }
 
-// streamedBody is proxy_request_buffering off: the client's bytes go to the
-// first upstream as they arrive, so once the first try has read any of them
-// the body cannot be sent again.
+// streamedBody is proxy_request_buffering off (nginx's
+// request_body_no_buffering): the client's bytes go to the first upstream
+// as they arrive, so once the first try has read any of them the body
+// cannot be sent again. It is an upstream.Streamed: what the client sent
+// with its head (nginx's preread) goes out with the upstream head, then
+// every part as it comes.
 type streamedBody struct {
 	r    clientReader
-	size int64
-	used bool
+	cb   *clientBody // HTTP/1.x: what is ready without waiting; nil: every read is sent at once
+	size int64       // Content-Length; -1 for a chunked body
+	// chunk: the chunked body is sent chunked (proxy_http_version 1.1);
+	// FastCGI frames it as any other.
+	chunk bool
+	enc   chunkEncoder
+	used  bool
 }
 
 func (s *streamedBody) Size() int64 { return s.size }
 func (s *streamedBody) reader() io.Reader {
 	s.used = true // from now on only a try that read nothing may resend it
-	return &s.r
+	if s.chunk {
+		s.enc = chunkEncoder{src: s, buf: s.enc.buf[:0]}
+		return &s.enc
+	}
+	return s
 }
 func (s *streamedBody) replayable() bool { return !s.used || s.r.n == 0 }
 func (s *streamedBody) Close() error     { return nil }
+
+func (s *streamedBody) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+// Ready reports whether a Read returns without waiting for the client
+// (upstream.Streamed).
+func (s *streamedBody) Ready() bool { return s.cb != nil && s.cb.ready() }
+
+// chunkEncoder sends a streamed chunked body chunked, as nginx's proxy
+// module does with proxy_http_version 1.1 (ngx_http_proxy_body_output_filter):
+// what the client sent that is ready becomes one chunk, whatever the
+// client's own chunks were, and the last chunk goes with the last data.
+type chunkEncoder struct {
+	src  *streamedBody
+	buf  []byte // encoded bytes not yet returned: buf[off:]
+	off  int
+	done bool // the last chunk was queued
+}
+
+// chunkData bounds the data of one chunk sent upstream.
+const chunkData = 16 << 10
+
+func (e *chunkEncoder) Read(p []byte) (int, error) {
+	for e.off == len(e.buf) {
+		if e.done {
+			return 0, io.EOF
+		}
+		if err := e.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, e.buf[e.off:])
+	e.off += n
+	return n, nil
+}
+
+// Ready: encoded bytes are waiting, or the client's are ready.
+func (e *chunkEncoder) Ready() bool { return e.off < len(e.buf) || e.done || e.src.Ready() }
+
+// fill reads what is ready (at least one read) and encodes it as a chunk.
+func (e *chunkEncoder) fill() error {
+	const room = 16 + 2 // the size line: 16 hex digits at most and CRLF
+	if cap(e.buf) < room+chunkData+7 {
+		e.buf = make([]byte, 0, room+chunkData+7)
+	}
+	b := e.buf[:cap(e.buf)]
+	data := b[room : room+chunkData]
+	n := 0
+	var err error
+	for n < len(data) {
+		var m int
+		m, err = e.src.Read(data[n:])
+		n += m
+		if err != nil || !e.src.Ready() {
+			break
+		}
+	}
+	if err != nil && err != io.EOF {
+		return err
+	}
+	start, end := room, room+n
+	if n > 0 {
+		var line [room]byte
+		l := append(strconv.AppendInt(line[:0], int64(n), 16), '\r', '\n')
+		start -= len(l)
+		copy(b[start:], l)
+		end += copy(b[end:], "\r\n")
+	}
+	if err == io.EOF {
+		end += copy(b[end:], "0\r\n\r\n")
+		e.done = true
+	}
+	e.buf, e.off = b[start:end], 0
+	return nil
+}
 
 // clientReader reads the client's body with client_body_timeout per read and
 // marks its errors as the client's, so that a failure while sending to the
@@ -230,20 +316,38 @@ func (x *exchange) readBody() bool {
 		return true
 	}
 	memory := lc.ClientBodyBufferSize
-	if !lc.Upstream.RequestBuffering && lc.Upstream.PassRequestBody && cl > 0 { // a body not passed on is read whole, as nginx
-		// A chunked body is buffered regardless: the upstream head needs
-		// its length (nginx does the same unless it speaks chunked upstream).
+	if x.streamsBody(cl, cb) {
+		// nginx reads what the client has sent so far (its "preread")
+		// and contacts the upstream at once, without waiting for more.
+		// A body that came whole, with the head ("the whole request body
+		// was pre-read": it fits the client_header_buffer_size buffer with
+		// the head) or within client_body_buffer_size, is then read like
+		// a buffered one, kept in memory and resent on a retry; any other
+		// streams, the preread going with the upstream head.
 		head := len(x.reqLine) + 2 + len(h.RawHeaders()) + 2
-		if cl > bodyPrefetch || int64(cl) > memory && int64(head+cl) > x.vh.conf.ClientHeaderBufferSize {
-			x.body = &streamedBody{r: cr, size: int64(cl)}
+		whole := false
+		switch {
+		case cl < 0:
+			// A body there whole goes with a Content-Length, as a
+			// buffered one; one whose framing or size is refused there
+			// is refused by reading it, before any upstream, as nginx
+			// refuses it in its preread.
+			done, err := cb.chunkedScan(limit)
+			if !done && err == nil && cb.fillReady(x.ctx.Conn(), bodyPrefetch) {
+				done, err = cb.chunkedScan(limit)
+			}
+			whole = err != nil || done && cb.br.Buffered() <= bodyPrefetch
+			memory = max(memory, int64(cb.br.Buffered()))
+		case cl > bodyPrefetch || int64(cl) > memory && int64(head+cl) > x.vh.conf.ClientHeaderBufferSize:
+		default:
+			// An HTTP/2 body (no clientBody) is read whole.
+			whole = cb == nil || cb.inBuffer() || cb.fillReady(x.ctx.Conn(), cl) && cb.inBuffer()
+			memory = max(memory, int64(cl))
+		}
+		if !whole {
+			x.body = &streamedBody{r: cr, cb: cb, size: int64(cl), chunk: cl < 0 && x.loc.fcgi == nil}
 			return true
 		}
-		// nginx reads a body whole before it contacts the upstream, and
-		// so can resend it on a retry, when it came with the head ("the
-		// whole request body was pre-read": it fits the
-		// client_header_buffer_size buffer with the head) or fits
-		// client_body_buffer_size: such a small body is kept in memory.
-		memory = max(memory, int64(cl))
 	}
 	x.bodyMem = memory // nginx's in-memory body: $request_body (vars.go)
 	// Spillway's own rule (client_body_memory_max, a documented
@@ -306,6 +410,54 @@ func (x *exchange) readBody() bool {
 	return false
 }
 
+// streamsBody reports whether the request body goes to the upstream as it
+// arrives (nginx's request_body_no_buffering): *_request_buffering off and
+// the body passed on (a body not passed on is read whole, as nginx). A
+// chunked one streams to FastCGI, and proxied with proxy_http_version 1.1
+// (sent chunked); otherwise the upstream head needs its length, and nginx
+// buffers it (uwsgi too).
+func (x *exchange) streamsBody(cl int, cb *clientBody) bool {
+	u := &x.loc.conf.Upstream
+	switch {
+	case u.RequestBuffering || !u.PassRequestBody:
+		return false
+	case cl > 0:
+		return true
+	case cl != -1 || cb == nil: // no body, or an HTTP/2 one without a length
+		return false
+	case x.loc.fcgi != nil:
+		return true
+	}
+	return x.loc.uwsgi == nil && x.loc.h2 == nil && x.loc.conf.ProxyHTTPVersion == "1.1"
+}
+
+// discardReady is the start of nginx's ngx_http_discard_request_body for a
+// request answered without its body (a return): what the client already
+// sent of a chunked body is read, and broken framing there is nginx's
+// error "client sent invalid chunked body" and false (nginx then answers
+// 400, or keeps an error page's status). The rest is the connection
+// loop's to discard once the answer is sent (conn.go), as nginx reads it
+// after answering.
+func (x *exchange) discardReady() bool {
+	if x.body != nil || x.h2 != nil || x.parent != nil {
+		return true
+	}
+	cb, ok := x.ctx.RequestBodyStream().(*clientBody)
+	if !ok || !cb.chunked {
+		return true // a Content-Length body cannot be invalid
+	}
+	cb.fillReady(x.ctx.Conn(), bodyPrefetch)
+	var scratch [512]byte
+	for !cb.eof && cb.err == nil && cb.ready() {
+		_, _ = cb.Read(scratch[:])
+	}
+	if cb.err != errBadChunk {
+		return true
+	}
+	x.logf(errorlog.Error, "client sent invalid chunked body", 0, "")
+	return false
+}
+
 // bodyPrefetch bounds the bodies nginx takes as "pre-read" with their head
 // and those read whole before the upstream is contacted with
 // proxy_request_buffering off (readBody); nothing of a body is read before
@@ -353,6 +505,24 @@ func (x *exchange) logTempFile(te *buffer.TempFileError, action, upstream string
 	f.Upstream = upstream
 	x.log().Write(&errorlog.Entry{Level: errorlog.Crit, Conn: x.conn,
 		Msg: call + ` "` + te.Path + `" failed`, Errno: errno, Action: action, Fields: &f})
+}
+
+// streamedTooLarge answers a streamed chunked body that passed
+// client_max_body_size while it was sent to the upstream peer (one that
+// passed it in what came with the head is readBody's, before any
+// upstream): nginx's 413 and its line, "while sending request to
+// upstream" with the upstream, as its request body filter logs it.
+func (x *exchange) streamedTooLarge(err error, peer string) bool {
+	var le *buffer.LimitError
+	s, ok := x.body.(*streamedBody)
+	if !ok || !errors.As(err, &le) {
+		return false
+	}
+	prev := s.r.n // the bytes before the refused chunk
+	x.logPeer(errorlog.Error, upstream.PhaseSend, "client intended to send too large chunked body: "+
+		strconv.FormatInt(prev, 10)+"+"+strconv.FormatInt(le.Size-prev, 10)+" bytes", 0, peer)
+	x.page(fasthttp.StatusRequestEntityTooLarge)
+	return true
 }
 
 // clientBodyError answers a body that could not be read: a timeout is 408

@@ -9,8 +9,12 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"net"
+
+	"golang.org/x/sys/unix"
 
 	"spillway/buffer"
 )
@@ -56,6 +60,175 @@ func (b *clientBody) setLimit(limit int64) { b.limit = limit }
 // read buffer already (it came with the head): reading it never waits.
 func (b *clientBody) inBuffer() bool {
 	return !b.chunked && b.br != nil && int64(b.br.Buffered()) >= b.left
+}
+
+// ready reports whether a Read returns now, without waiting for the
+// client: the body is over (or broke), or its next bytes are in the read
+// buffer (for a chunked body, a chunk's data after its complete size line,
+// or the last chunk with its trailers). A streamed body is sent upstream as
+// it comes (upstream.Streamed): what is ready goes with what was read before
+// it, as nginx sends each buffer it read, and nothing ready sends what there
+// is, so that the upstream gets the head and every part without waiting.
+func (b *clientBody) ready() bool {
+	if b.err != nil || b.eof || b.br == nil {
+		return true
+	}
+	buf, _ := b.br.Peek(b.br.Buffered())
+	if !b.chunked || b.left > 0 {
+		return len(buf) > 0 || b.left == 0
+	}
+	if b.dataEnd { // the line end after the last chunk's data
+		switch {
+		case len(buf) == 0:
+			return false
+		case buf[0] == '\n':
+			buf = buf[1:]
+		case buf[0] == '\r' && len(buf) < 2:
+			return false
+		case buf[0] == '\r':
+			buf = buf[2:]
+		default:
+			return true // invalid: Read fails at once
+		}
+	}
+	end, ok := chunkHead(buf)
+	if end < 0 { // the size line is not complete, unless it is wrong already
+		_, valid := chunkSizeOf(buf[:min(len(buf), 1)])
+		return len(buf) > 0 && !valid
+	}
+	return ok
+}
+
+// chunkHead looks at the buffered bytes from a chunk-size line on: the
+// offset just past the line (past the trailers for the last chunk) and
+// true when what follows can be read without waiting (the last chunk whole,
+// or a chunk with at least one data byte); end -1 when the line is not
+// complete yet.
+func chunkHead(buf []byte) (end int, ok bool) {
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 {
+		return -1, true
+	}
+	size, valid := chunkSizeOf(buf[:i])
+	if !valid {
+		return i + 1, true // Read refuses it at once
+	}
+	end = i + 1
+	if size > 0 {
+		return end, len(buf) > end
+	}
+	for { // the last chunk: trailer lines up to an empty one
+		j := bytes.IndexByte(buf[end:], '\n')
+		if j < 0 {
+			return end, false
+		}
+		empty := j == 0 || j == 1 && buf[end] == '\r'
+		end += j + 1
+		if empty {
+			return end, true
+		}
+	}
+}
+
+// chunkSizeOf parses a chunk-size line without its LF as chunkSize does:
+// false when chunkSize would refuse it.
+func chunkSizeOf(line []byte) (int64, bool) {
+	var size int64
+	digits := 0
+	for _, c := range line {
+		d := int64(-1)
+		switch {
+		case c >= '0' && c <= '9':
+			d = int64(c - '0')
+		case c >= 'a' && c <= 'f':
+			d = int64(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			d = int64(c-'A') + 10
+		}
+		if d < 0 {
+			return size, digits > 0 && (c == '\r' || c == ';' || c == ' ' || c == '\t')
+		}
+		if size > maxChunkSize {
+			return 0, false
+		}
+		size = size*16 + d
+		digits++
+	}
+	return size, digits > 0
+}
+
+// fillReady adds to the read buffer what of the body the client's socket
+// holds already (SIOCINQ), up to want bytes: nginx's preread reads the
+// socket until EAGAIN, so a body written just after its head is pre-read
+// as one that came with it. It reports whether it read anything. A TLS
+// connection is left as it is: what its socket holds are records, and a
+// partial one would wait.
+func (b *clientBody) fillReady(c net.Conn, want int) bool {
+	cc, ok := c.(*clientConn)
+	if !ok || b.br == nil || cc.TCPConn == nil {
+		return false
+	}
+	rc, err := cc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	avail := 0
+	_ = rc.Control(func(fd uintptr) { avail, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	if avail <= 0 {
+		return false
+	}
+	// The socket holds avail bytes: Peek reads them without waiting.
+	n := min(b.br.Buffered()+min(avail, want), b.br.Size())
+	_, _ = b.br.Peek(n)
+	return true
+}
+
+// chunkedScan walks a chunked body in the read buffer from its start, as
+// far as it is there: whole when its end is there too; err when reading it
+// will fail there (errBadChunk, or a *buffer.LimitError for a chunk past
+// limit, client_max_body_size; 0 is none), which nginx finds in its preread
+// before it contacts an upstream.
+func (b *clientBody) chunkedScan(limit int64) (whole bool, err error) {
+	if b.br == nil {
+		return false, nil
+	}
+	buf, _ := b.br.Peek(b.br.Buffered())
+	var n int64
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			if _, valid := chunkSizeOf(buf[:min(len(buf), 1)]); len(buf) > 0 && !valid {
+				return false, errBadChunk
+			}
+			return false, nil
+		}
+		size, valid := chunkSizeOf(buf[:i])
+		switch {
+		case !valid:
+			return false, errBadChunk
+		case size == 0:
+			_, ok := chunkHead(buf)
+			return ok, nil
+		case limit > 0 && n+size > limit:
+			return false, &buffer.LimitError{Limit: limit, Size: n + size}
+		}
+		buf = buf[i+1:]
+		if int64(len(buf)) <= size {
+			return false, nil
+		}
+		n += size
+		buf = buf[size:]
+		switch {
+		case buf[0] == '\n':
+			buf = buf[1:]
+		case buf[0] == '\r' && len(buf) < 2:
+			return false, nil
+		case buf[0] == '\r' && buf[1] == '\n':
+			buf = buf[2:]
+		default:
+			return false, errBadChunk
+		}
+	}
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {

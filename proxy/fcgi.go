@@ -187,7 +187,9 @@ func (x *exchange) splitScriptName() {
 // Frame sends a request body as STDIN records ending with an empty one
 // (upstream.Protocol).
 func (st *fcgiState) Frame(body io.Reader) io.Reader {
-	if body == nil {
+	if body == nil || st.x != nil && st.x.body != nil && st.x.body.Size() == 0 {
+		// An empty body (an empty chunked one too): the head ends with
+		// the empty STDIN record already (buildFastCGIHead).
 		return nil
 	}
 	st.stdin.Reset(body)

@@ -329,7 +329,9 @@ func (x *exchange) tryOnce() tryOutcome {
 		// The client's body broke off while it was being streamed to the
 		// upstream (proxy_request_buffering off): the client's fault.
 		x.record(pr, 0, a, took, false)
-		x.clientBodyError(ce.err)
+		if !x.streamedTooLarge(ce.err, pr.Addr()) {
+			x.clientBodyError(ce.err)
+		}
 		return tryDone
 	}
 	x.record(pr, ue.Status(), a, took, false)

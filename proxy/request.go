@@ -77,7 +77,8 @@ func upstreamURI(dst []byte, lc *config.Location, target []byte, u nginxuri.URI)
 // proxy_set_header headers in file order, then the client's headers in the
 // order and case they arrived, minus hop-by-hop headers, headers named in
 // Connection, and headers that proxy_set_header replaces; then our own
-// framing (the body is always sent with a Content-Length: it was buffered).
+// framing: a Content-Length, or Transfer-Encoding: chunked for a chunked body
+// streamed with proxy_http_version 1.1 (bodyLen -1), as nginx.
 func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody bool) []byte {
 	req := &x.ctx.Request.Header
 	x.closeAsked = false
@@ -124,7 +125,10 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 			dst = append(dst, "\r\n"...)
 		}
 	}
-	if hasBody {
+	switch {
+	case hasBody && bodyLen < 0: // a chunked body streamed (body.go's streamsBody)
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case hasBody:
 		dst = append(dst, "Content-Length: "...)
 		dst = strconv.AppendInt(dst, bodyLen, 10)
 		dst = append(dst, "\r\n"...)

@@ -56,6 +56,13 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 		hijack(x.ctx, func(c net.Conn) { _ = c.Close() })
 		return
 	}
+	if !x.discardReady() && (code < 400 || r.conf.HasText) {
+		// nginx's ngx_http_send_response discards the body first and
+		// answers its failure; an error page without text only logs it
+		// (ngx_http_special_response_handler).
+		x.page(fasthttp.StatusBadRequest)
+		return
+	}
 	text := r.text.AppendCaptures(nil, x, x.caps.src, x.caps.loc)
 	switch {
 	case r.conf.IsRedirect():

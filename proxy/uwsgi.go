@@ -66,9 +66,10 @@ func appendUwsgiVar(b, name, value []byte) []byte {
 func (x *exchange) buildUwsgiHead() bool {
 	u := x.loc.uwsgi
 	x.uri = x.uri[:0] // nginx logs uwsgi://host:port with no URI
-	if x.body != nil && (x.body.Size() > 0 || len(x.ctx.Request.Header.Peek("Content-Length")) > 0) {
+	if h := &x.ctx.Request.Header; x.body != nil && (x.body.Size() > 0 || h.ContentLength() == -1 || len(h.Peek("Content-Length")) > 0) {
 		// $content_length: the buffered body's size (a chunked body has
-		// one now); empty for a request that sent no body, as in nginx.
+		// one now, 0 for an empty one: uwsgi_body.t); empty for a
+		// request that sent no body, as in nginx.
 		x.vars.req.BodyLength = x.body.Size()
 	}
 	head := append(x.head[:0], u.mod1, 0, 0, u.mod2)

@@ -119,7 +119,7 @@ func (x *exchange) Request() *vars.Request {
 	// (fasthttp's raw headers end with it; without headers it is 2 bytes).
 	r.Length = int64(len(x.reqLine) + 2 + max(len(x.ctx.Request.Header.RawHeaders()), 2))
 	if x.body != nil {
-		r.Length += x.body.Size()
+		r.Length += max(x.body.Size(), 0) // -1: a chunked body streamed
 	}
 	if x.bodyFunc == nil {
 		x.bodyFunc = x.requestBody

@@ -192,7 +192,15 @@ func (s *StdinReader) Read(p []byte) (int, error) {
 			s.buf = make([]byte, 0, HeaderLen+stdinChunk+8)
 		}
 		b := s.buf[:HeaderLen+stdinChunk]
-		n, err := io.ReadFull(s.r, b[HeaderLen:])
+		var n int
+		var err error
+		if _, ok := s.r.(streamed); ok {
+			// Each read becomes a record at once, as nginx sends each
+			// buffer it reads (fastcgi_request_buffering off).
+			n, err = s.r.Read(b[HeaderLen:])
+		} else {
+			n, err = io.ReadFull(s.r, b[HeaderLen:])
+		}
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			s.eof = true
@@ -213,6 +221,23 @@ func (s *StdinReader) Read(p []byte) (int, error) {
 	n := copy(p, s.buf[s.off:])
 	s.off += n
 	return n, nil
+}
+
+// streamed is a body read from the client as it arrives (the proxy's
+// upstream.Streamed): Ready reports whether a Read returns without waiting.
+type streamed interface{ Ready() bool }
+
+// Ready reports whether Read returns without waiting: framed bytes are
+// queued, the body is over, or its source (a streamed body) is ready. A
+// StdinReader is so an upstream.Streamed itself.
+func (s *StdinReader) Ready() bool {
+	if s.off < len(s.buf) || s.eof || s.done {
+		return true
+	}
+	if st, ok := s.r.(streamed); ok {
+		return st.Ready()
+	}
+	return true
 }
 
 // ProtocolError is a response that breaks FastCGI's framing. Its text is

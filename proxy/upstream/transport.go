@@ -455,6 +455,9 @@ func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 		return nil
 	}
 	c := a.Conn
+	if sb, ok := body.(Streamed); ok {
+		return a.sendStreamed(head, sb)
+	}
 	if wt, ok := body.(io.WriterTo); ok && c.tls == nil && c.bw.Buffered() == 0 {
 		// A body that writes itself (a buffered request body): the head
 		// goes out with its first bytes in one writev(2), and its memory
@@ -487,6 +490,51 @@ func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 				return &Error{Phase: PhaseSend, Kind: KindOther, Peer: c.peer.addr, Reused: a.Reused, Written: c.nwrit - a.w0, Err: err}
 			}
 			return a.Fail(PhaseSend, err)
+		}
+	}
+	if err := c.bw.Flush(); err != nil {
+		return a.Fail(PhaseSend, err)
+	}
+	c.requests++
+	return nil
+}
+
+// Streamed is a request body read from the client as it arrives (nginx's
+// request_body_no_buffering: proxy_request_buffering off). Send writes the
+// head with what of the body is ready, and sends what it holds whenever the
+// body has nothing more ready: the upstream gets the head at once, and each
+// part as the client sent it, not once a buffer is full.
+type Streamed interface {
+	io.Reader
+	// Ready reports whether Read returns without waiting (the body's end
+	// too).
+	Ready() bool
+}
+
+// sendStreamed is Send for a Streamed body: its reads go straight into the
+// write buffer, which is flushed before a read that may wait.
+func (a *Attempt) sendStreamed(head []byte, body Streamed) *Error {
+	c := a.Conn
+	if _, err := c.bw.Write(head); err != nil {
+		return a.Fail(PhaseSend, err)
+	}
+	for {
+		if c.bw.Available() == 0 || !body.Ready() {
+			if err := c.bw.Flush(); err != nil {
+				return a.Fail(PhaseSend, err)
+			}
+		}
+		p := c.bw.AvailableBuffer()
+		p = p[:cap(p)]
+		n, err := body.Read(p)
+		if n > 0 {
+			_, _ = c.bw.Write(p[:n]) // within Available: a copy onto itself, no write
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil { // the body source failed, not the socket
+			return &Error{Phase: PhaseSend, Kind: KindOther, Peer: c.peer.addr, Reused: a.Reused, Written: c.nwrit - a.w0, Err: err}
 		}
 	}
 	if err := c.bw.Flush(); err != nil {
