@@ -527,6 +527,8 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	http11 := req.Header.IsHTTP11()
 	if served {
 		client.UnmaskTarget(ctx)
+		l.cc.answering = true // finish leaves the exchange to answered, below (clientwrite.go)
+		defer l.answered(nil, false)
 		srv.p.serve(ctx, srv.s, srv.vhosts)
 		srv.s.closeIfRetired(ctx)
 	}
@@ -554,13 +556,17 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 		resp.Header.SetServer(ServerName)
 	}
 	bw := l.writer()
-	if err := resp.Write(bw); err != nil {
+	streamed := resp.IsBodyStream()
+	err = resp.Write(bw)
+	if err != nil && streamed {
+		l.answered(nil, false) // the body's writer logged its own error
 		return false, nil
 	}
-	if err := bw.Flush(); err != nil {
-		return false, nil
+	if err == nil {
+		err = bw.Flush()
 	}
-	if closeConn {
+	l.answered(err, closeConn) // nginx's lines about the write, the lingering close (clientwrite.go)
+	if err != nil || closeConn {
 		return false, nil
 	}
 	if refused {

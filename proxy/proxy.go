@@ -357,6 +357,12 @@ type clientConn struct {
 	requests uint64                 // requests so far: $connection_requests
 	linger   config.Lingering       // a refused Expect: 100-continue's location's: the discard's waits (conn.go)
 	wrote    atomic.Bool            // written since the last read: the next read yields first (Read)
+
+	// answering: the loop writes the answer of the request being served
+	// (conn.go); finish then leaves the exchange in answered for the
+	// loop's lines about that write (clientwrite.go).
+	answering bool
+	answered  *exchange
 }
 
 // Read is what the loop reads on a plain connection: each head with its
@@ -426,8 +432,11 @@ func (x *exchange) finish() {
 	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
-	x.reset()
-	p.exchanges.Put(x)
+	if cc := x.loopWrites(); cc != nil {
+		cc.answered = x // recycled once the answer is written (clientwrite.go)
+	} else {
+		x.recycle()
+	}
 	p.requests.end()
 }
 
