@@ -35,6 +35,10 @@ type HeadLF struct {
 	col    int  // the current line's bytes so far
 	inName bool // the current header line's name has not ended
 	subs   []nameSubst
+	// folded: a header line starts with a space or a tab (obs-fold),
+	// which fasthttp joins to the line before and nginx refuses
+	// (Head.namesInOrder).
+	folded bool
 }
 
 // nameSubst is a byte of a header name made '.': line is its header line
@@ -155,6 +159,7 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 				switch {
 				case h.col == 0 && (c == ' ' || c == '\t'):
 					h.inName = false // a folded line: no name
+					h.folded = true
 				case c == ':':
 					h.inName = false
 				case h.inName && nameIgnored(c):
@@ -189,6 +194,10 @@ func (h *HeadLF) endLine() {
 
 // Fixed reports whether a bare LF of the head was turned into CRLF.
 func (h *HeadLF) Fixed() bool { return h.fixed }
+
+// Folded reports whether a header line of the head starts with a space or
+// a tab (obs-fold).
+func (h *HeadLF) Folded() bool { return h.folded }
 
 // Stop passes every byte from here on untouched: what follows is no
 // HTTP/1 head (HTTP/2 frames after the preface).

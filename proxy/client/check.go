@@ -222,7 +222,7 @@ names:
 		}
 	}
 	log := h.Chosen.Log
-	if unusual {
+	if unusual || h.LF != nil && h.LF.Folded() { // the head scan saw a folded line: nginx's 400 at it
 		var ok, bad bool
 		ok, bad, ignored = h.namesInOrder(ignored)
 		if !ok {
@@ -298,9 +298,10 @@ func (h *Head) linesFit() Refusal {
 }
 
 // namesInOrder is nginx's header-name check, line by line in the order
-// the client sent them, for a head with an unusual name (the rare case): a
-// name byte that is not a token character is nginx's 400, `client sent
-// invalid header line: "Bad\x20..."` (ok false); a name with '_' (unless
+// the client sent them, for a head with an unusual name or a folded line
+// (the rare cases): a name byte that is not a token character is nginx's
+// 400, `client sent invalid header line: "Bad\x20..."` (ok false), and so
+// is a line that starts with a space or a tab (obs-fold: `"\x20..."`); a name with '_' (unless
 // underscores_in_headers is on in the server chosen so far) or another
 // token character nginx does not take in names is logged at info with the
 // whole line, `client sent invalid header line: "X_Under: 1"`, and
@@ -319,8 +320,14 @@ func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 	for i := 0; len(raw) > 0; i++ {
 		var line []byte
 		line, raw = httphead.CutLine(raw)
-		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
-			continue // a folded line belongs to the value before it
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// obs-fold: fasthttp joins the line to the value before it,
+			// nginx 1.22 refuses it as a header line without a name.
+			h.write(srv.Log, `client sent invalid header line: "`+httphead.EscapeUpTo(line, 0)+`..."`, "reading client request headers", fields())
+			return false, false, ignored
 		}
 		held := line // as fasthttp holds it
 		if h.LF != nil {

@@ -444,6 +444,17 @@ var Scenarios = []Scenario{
 		Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nX-Foo: a\x00b\r\n\r\n"))},
 	{Area: "bad_request", Name: "nul-in-value-before-host", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("GET /x HTTP/1.1\r\nX-Foo: a\x00b\r\nHost: localhost\r\n\r\n"))},
+	// obs-fold: a header line that starts with a space or a tab is nginx
+	// 1.22's 400 (`client sent invalid header line: "\x20..."`), with the
+	// host and referrer that came before it; fasthttp would unfold it.
+	{Area: "bad_request", Name: "obs-fold", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nReferer: http://r/\r\nX-A: a\r\n b\r\n\r\n"))},
+	{Area: "bad_request", Name: "obs-fold-tab", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n\tb\r\n\r\n"))},
+	{Area: "bad_request", Name: "obs-fold-before-host", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.1\r\n Host: localhost\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "obs-fold-bare-lf", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.0\nHost: localhost\nX-A: a\n b\n\n"))},
 	{Area: "bad_request", Name: "bad-uri", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
 	{Area: "bad_request", Name: "request-line-extra", Servers: []Server{srv(b.OK())}, Requests: reqs(raw("GET /x HTTP/1.1 extra\r\nHost: localhost\r\n\r\n"))},
 	{Area: "bad_request", Name: "negative-content-length", Servers: []Server{srv(b.OK())},
