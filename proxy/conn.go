@@ -479,6 +479,7 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	err := req.Header.Read(l.br)
 	if err == nil {
 		client.HeadReceived(&req.Header, l.version[:l.nv]) // "//:://" is a path, the version as sent (package client)
+		l.cc.head.FirstOfTwo(&req.Header)                  // two User-Agent lines: the first's value, as nginx's variables
 		if err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI()); err != nil {
 			// The head was read: what nginx has of it is all of it.
 			client.UnmaskTarget(ctx)

@@ -1,5 +1,13 @@
 package client
 
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/internal/httphead"
+)
+
 // Bare LF line ends in a request head. nginx (like RFC 9112 section 2.2
 // allows) takes a lone LF as the end of a request line or header line, and
 // scripted clients, nginx's own test suite among them, send heads such as
@@ -39,7 +47,20 @@ type HeadLF struct {
 	// which fasthttp joins to the line before and nginx refuses
 	// (Head.namesInOrder).
 	folded bool
+	// The current name's match against User-Agent and Content-Type so
+	// far (-1: not it), and how many lines of each came: fasthttp keeps
+	// the last of two, nginx's variables the first (FirstOfTwo).
+	uaAt, ctAt int8
+	uaN, ctN   uint8
 }
+
+// The two headers fasthttp holds once, the last line's value, where nginx
+// keeps every line and its variable ($http_user_agent, $content_type)
+// has the first.
+const (
+	nameUA = "user-agent"
+	nameCT = "content-type"
+)
 
 // nameSubst is a byte of a header name made '.': line is its header line
 // (as header), col its place in the line, b what the client sent.
@@ -161,10 +182,17 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 					h.inName = false // a folded line: no name
 					h.folded = true
 				case c == ':':
+					if h.inName {
+						h.nameEnded()
+					}
 					h.inName = false
 				case h.inName && nameIgnored(c):
 					h.subs = append(h.subs, nameSubst{line: h.header, col: h.col, b: c})
 					c = '.'
+				}
+				if h.inName {
+					h.uaAt = matchName(h.uaAt, nameUA, c)
+					h.ctAt = matchName(h.ctAt, nameCT, c)
 				}
 			}
 			h.col++
@@ -190,6 +218,62 @@ func (h *HeadLF) endLine() {
 	}
 	h.prevCR, h.lineUsed = false, false
 	h.col, h.inName = 0, true
+	h.uaAt, h.ctAt = 0, 0
+}
+
+// matchName advances at, the bytes of name the current header name
+// matches so far, by its byte c (ASCII letters in either case); -1 once it
+// differs.
+func matchName(at int8, name string, c byte) int8 {
+	if at < 0 || int(at) >= len(name) || c|0x20 != name[at] {
+		return -1
+	}
+	return at + 1
+}
+
+// nameEnded counts a header name that ended (its ':') if it is one of
+// the two fasthttp holds once.
+func (h *HeadLF) nameEnded() {
+	if int(h.uaAt) == len(nameUA) && h.uaN < 2 {
+		h.uaN++
+	}
+	if int(h.ctAt) == len(nameCT) && h.ctN < 2 {
+		h.ctN++
+	}
+}
+
+// FirstOfTwo gives hdr, the head fasthttp parsed, the first line's value
+// of User-Agent and Content-Type when the client sent two or more: nginx
+// forwards every line (spillway forwards the lines as sent) and its
+// variables have the first, fasthttp's fields the last. A head without
+// such a pair is not touched (nothing is read of it).
+func (h *HeadLF) FirstOfTwo(hdr *fasthttp.RequestHeader) {
+	if h.uaN < 2 && h.ctN < 2 {
+		return
+	}
+	var ua, ct []byte
+	raw := hdr.RawHeaders()
+	for len(raw) > 0 && (ua == nil || ct == nil) {
+		var line []byte
+		line, raw = httphead.CutLine(raw)
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		value = bytes.Trim(value, " \t")
+		switch {
+		case ua == nil && httphead.NameIs(name, "User-Agent"):
+			ua = value
+		case ct == nil && httphead.NameIs(name, "Content-Type"):
+			ct = value
+		}
+	}
+	if h.uaN == 2 && ua != nil {
+		hdr.SetUserAgentBytes(ua)
+	}
+	if h.ctN == 2 && ct != nil {
+		hdr.SetContentTypeBytes(ct)
+	}
 }
 
 // Fixed reports whether a bare LF of the head was turned into CRLF.

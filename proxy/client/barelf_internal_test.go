@@ -135,3 +135,33 @@ func TestHeadLFIgnoredNameBytes(t *testing.T) {
 		}
 	}
 }
+
+// The head scan counts User-Agent and Content-Type names (any case, whole
+// names only, not in values, folded lines or the body) and notes a fold,
+// whatever the read sizes.
+func TestHeadLFNotesRepeatsAndFolds(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		ua, ct uint8
+		folded bool
+	}{
+		{"GET / HTTP/1.1\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\nUser-Agent: body", 2, 0, false},
+		{"GET / HTTP/1.1\nUser-Agentx: a\nX-User-Agent: b\nUser-Agent: c\nContent-Type: d\n\n", 1, 1, false},
+		{"GET / HTTP/1.1\r\nX: User-Agent: a\r\n User-Agent: b\r\nCONTENT-TYPE: 1\r\ncontent-type: 2\r\n\r\n", 0, 2, true},
+	} {
+		for _, max := range []int{1, 3, 1 << 20} {
+			var h HeadLF
+			src := &trickle{b: []byte(c.in), max: max}
+			buf := make([]byte, 7)
+			for {
+				if _, err := h.Read(src.Read, buf); err != nil {
+					break
+				}
+			}
+			if h.uaN != c.ua || h.ctN != c.ct || h.Folded() != c.folded {
+				t.Errorf("%q in reads of at most %d: User-Agent %d, Content-Type %d, folded %v; want %d, %d, %v",
+					c.in, max, h.uaN, h.ctN, h.Folded(), c.ua, c.ct, c.folded)
+			}
+		}
+	}
+}
