@@ -480,7 +480,8 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	if err == nil {
 		client.HeadReceived(&req.Header, l.version[:l.nv]) // "//:://" is a path, the version as sent (package client)
 		l.cc.head.FirstOfTwo(&req.Header)                  // two User-Agent lines: the first's value, as nginx's variables
-		if err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI()); err != nil {
+		// The target's check; the Host line is nginx's to check (client.ValidHost).
+		if err = l.uri.Parse(nil, req.Header.RequestURI()); err != nil {
 			// The head was read: what nginx has of it is all of it.
 			client.UnmaskTarget(ctx)
 			err = &client.HeadError{Err: err, Raw: req.Header.Header()}

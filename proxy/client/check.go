@@ -71,8 +71,14 @@ func Check(h *Head, ignored [][]byte) (Refusal, [][]byte) {
 	if !h.targetValid(dflt) { // CONNECT host:port, "*": nginx's 400 (target.go)
 		return Refusal{Status: fasthttp.StatusBadRequest, AtLine: true}, ignored
 	}
+	if !h.targetHostValid(dflt) { // "http://./", "http://a..b/": nginx's 400 at the line
+		return Refusal{Status: fasthttp.StatusBadRequest, AtLine: true}, ignored
+	}
 	ok, ignored := h.headerNamesValid(ignored) // a name fasthttp let through but nginx refuses
 	if !ok {
+		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
+	}
+	if !h.hostValid(dflt) { // "Host: ", "Host: .", "Host: a..b": nginx's 400
 		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
 	}
 	if !h.versionSupported(dflt) { // HTTP/2.0 and up in a request line: nginx's 505
@@ -112,6 +118,94 @@ func (h *Head) hostSent(log *errorlog.Log) bool {
 	if log.Enabled(errorlog.Info) {
 		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Default.Name, Request: h.Fields.Request}
 		h.write(log, `client sent HTTP/1.1 request without "Host" header`, "reading client request headers", &f)
+	}
+	return false
+}
+
+// ValidHost is nginx's ngx_http_validate_host: a host (with a port, or an
+// IP literal in brackets) is refused when it is empty (a trailing dot
+// aside), has two dots in a row, a NUL, a '/', a control byte or a space.
+// fasthttp's own host check (URI.Parse) is not nginx's: it takes these and
+// refuses IPvFuture literals nginx takes, so the connection loop leaves
+// the Host line to this one.
+func ValidHost(host []byte) bool {
+	dot, end := len(host), len(host)
+	const usual, literal, rest = 0, 1, 2
+	state := usual
+	for i, c := range host {
+		switch c {
+		case '.':
+			if dot == i-1 {
+				return false
+			}
+			dot = i
+		case ':':
+			if state == usual {
+				end, state = i, rest
+			}
+		case '[':
+			if i == 0 {
+				state = literal
+			}
+		case ']':
+			if state == literal {
+				end, state = i+1, rest
+			}
+		default:
+			if c == '/' || c <= 0x20 || c == 0x7f { // a NUL among them
+				return false
+			}
+		}
+	}
+	if dot == end-1 {
+		end--
+	}
+	return end > 0
+}
+
+// targetHostValid is nginx's check of an absolute-form target's host
+// (ValidHost): `client sent invalid host in request line`, with the
+// default server and no host.
+func (h *Head) targetHostValid(log *errorlog.Log) bool {
+	host, _ := TargetHost(h.Header.RequestURI())
+	if host == nil || ValidHost(host) {
+		return true
+	}
+	if log.Enabled(errorlog.Info) {
+		h.write(log, "client sent invalid host in request line", "reading client request line", h.lineFields())
+	}
+	return false
+}
+
+// hostValid is nginx's check of the Host line (ValidHost), which refuses
+// an empty, "." or "a..b" value fasthttp takes: 400 and `client sent
+// invalid host header while reading client request headers`, with the
+// default server (the line chose none), the value as host (`host: ""` for
+// an empty one) and the referrer if it came before.
+func (h *Head) hostValid(log *errorlog.Log) bool {
+	host := h.Header.Host()
+	if ValidHost(host) {
+		return true
+	}
+	raw := h.Header.RawHeaders()
+	if len(host) == 0 && (h.HTTP2 || !rawHasHeader(raw, "host")) {
+		return true // no Host line
+	}
+	if log.Enabled(errorlog.Info) {
+		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Default.Name, Request: h.Fields.Request,
+			Host: string(host), HostEmpty: len(host) == 0}
+		for len(raw) > 0 {
+			var line []byte
+			line, raw = httphead.CutLine(raw)
+			name, value, _ := bytes.Cut(line, []byte(":"))
+			if httphead.NameIs(name, "Host") {
+				break
+			}
+			if httphead.NameIs(name, "Referer") && f.Referrer == "" {
+				f.Referrer = string(bytes.Trim(value, " \t"))
+			}
+		}
+		h.write(log, "client sent invalid host header", "reading client request headers", &f)
 	}
 	return false
 }

@@ -444,6 +444,20 @@ var Scenarios = []Scenario{
 		Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nX-Foo: a\x00b\r\n\r\n"))},
 	{Area: "bad_request", Name: "nul-in-value-before-host", Servers: []Server{srv(b.OK())},
 		Requests: reqs(raw("GET /x HTTP/1.1\r\nX-Foo: a\x00b\r\nHost: localhost\r\n\r\n"))},
+	// nginx's ngx_http_validate_host, which fasthttp's host check is not:
+	// an empty (HTTP/1.0), "." or "a..b" host is 400, `client sent invalid
+	// host header` (or `... in request line` for an absolute target); an
+	// IPvFuture literal is a host.
+	{Area: "bad_request", Name: "host-empty-http10", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.0\r\nReferer: http://r/\r\nHost: \r\n\r\n"))},
+	{Area: "bad_request", Name: "host-dot", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: .\r\n\r\n"))},
+	{Area: "bad_request", Name: "host-double-dot", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: ..examp-LE.com\r\n\r\n"))},
+	{Area: "bad_request", Name: "absolute-host-double-dot", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET http://com.exa-m.45..:/x HTTP/1.1\r\nHost: localhost\r\n\r\n"))},
+	{Area: "bad_request", Name: "host-ipvfuture", Servers: []Server{srv(b.OK())},
+		Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: [v1a.!$&'()*+,;=-._~Ab:]\r\nConnection: close\r\n\r\n"))},
 	// obs-fold: a header line that starts with a space or a tab is nginx
 	// 1.22's 400 (`client sent invalid header line: "\x20..."`), with the
 	// host and referrer that came before it; fasthttp would unfold it.
