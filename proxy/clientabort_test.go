@@ -482,6 +482,47 @@ http:
 	}
 }
 
+// proxy_ignore_client_abort on over TLS: the answer written to a client
+// that reset the connection is nginx's SSL_write() line (measured, nginx
+// 1.22.1).
+func TestClientAbortIgnoredTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	held := startHeld(t)
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  ssl_certificate: %s
+  ssl_certificate_key: %s
+  proxy_ignore_client_abort: on
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [localhost]
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+`, cf, kf), held.addr())
+	raw, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(raw, &tls.Config{ServerName: "localhost", RootCAs: ca.pool()})
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-held.heads
+	_ = raw.(*net.TCPConn).SetLinger(0)
+	_ = raw.Close() // an RST, no close_notify
+	held.answer <- "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+	testutil.Eventually(t, "the error line", 10*time.Second, func() bool { return strings.Contains(r.log(), "\n") })
+	want := `[info] 4242#4242: *1 SSL_write() failed (104: Connection reset by peer) while sending to client, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"` + "\n"
+	if got := r.log(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
+		t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
+	}
+}
+
 // silentDNS is a DNS server that reads queries and never answers: a lookup
 // waits for resolver_timeout. Each query's arrival is sent on queries. The
 // test stops it.
