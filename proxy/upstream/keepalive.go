@@ -103,7 +103,7 @@ func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg Lear
 			return uc, idle
 		}
 		if keep := c.learn.Keep(); keep > 0 && idle > keep {
-			if c.retire(uc) {
+			if c.retire(uc, now, lg) {
 				st.Learned.Add(1)
 			} else {
 				st.Expired.Add(1)
@@ -145,7 +145,11 @@ func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg Lear
 // retire takes an idle connection past its limit out of use. Past a
 // learned limit (below keepalive_timeout) it is watched, while there is
 // room, instead of closed; it reports whether the limit was a learned one.
-func (c *IdleCache) retire(uc *Conn) bool {
+// One the upstream already closed is not watched: its close is the
+// observation (Closed) at once, and it must not take a slot from a live
+// connection whose staying open would say the server's timeout grew (an
+// upstream restarted with a longer one leaves dead connections behind).
+func (c *IdleCache) retire(uc *Conn, now time.Time, lg LearnLog) bool {
 	if uc.h2 != nil { // never probed: its reader goroutine owns the socket (http2.go)
 		uc.close()
 		return false
@@ -153,6 +157,24 @@ func (c *IdleCache) retire(uc *Conn) bool {
 	if max := c.learn.Max(); max > 0 && c.learn.Keep() >= max {
 		uc.close()
 		return false
+	}
+	if uc.rdl.Before(now) && !uc.rdl.IsZero() { // an expired read deadline would fail the probe itself
+		uc.rdl = time.Time{}
+		_ = uc.tcp.SetReadDeadline(uc.rdl)
+	}
+	switch err := probeIdle(uc); {
+	case err == nil:
+	case errors.Is(err, syscall.ECONNRESET):
+		c.Closed(max(now.Sub(uc.idleSince), 0), idlelearn.RST, now, lg)
+		uc.close()
+		return true
+	case err == io.EOF:
+		c.Closed(max(now.Sub(uc.idleSince), 0), idlelearn.FIN, now, lg)
+		uc.close()
+		return true
+	default:
+		uc.close()
+		return true
 	}
 	c.mu.Lock()
 	if len(c.watch) < maxWatch {
@@ -224,7 +246,7 @@ func (c *IdleCache) reap(now time.Time, lg LearnLog) {
 	c.conns = keep
 	c.mu.Unlock()
 	for _, uc := range dead {
-		c.retire(uc)
+		c.retire(uc, now, lg)
 	}
 }
 
