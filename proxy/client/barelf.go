@@ -47,19 +47,20 @@ type HeadLF struct {
 	// which fasthttp joins to the line before and nginx refuses
 	// (Head.namesInOrder).
 	folded bool
-	// The current name's match against User-Agent and Content-Type so
-	// far (-1: not it), and how many lines of each came: fasthttp keeps
-	// the last of two, nginx's variables the first (FirstOfTwo).
-	uaAt, ctAt int8
-	uaN, ctN   uint8
+	// How many User-Agent and Content-Type lines came (fasthttp keeps
+	// the last of two, nginx's variables the first: FirstOfTwo), and
+	// split: a name of either length came in two reads (not compared:
+	// FirstOfTwo counts the raw lines).
+	uaN, ctN uint8
+	split    bool
 }
 
 // The two headers fasthttp holds once, the last line's value, where nginx
 // keeps every line and its variable ($http_user_agent, $content_type)
-// has the first.
+// has the first: their names' lengths.
 const (
-	nameUA = "user-agent"
-	nameCT = "content-type"
+	nameUA = len("User-Agent")
+	nameCT = len("Content-Type")
 )
 
 // nameSubst is a byte of a header name made '.': line is its header line
@@ -182,17 +183,13 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 					h.inName = false // a folded line: no name
 					h.folded = true
 				case c == ':':
-					if h.inName {
-						h.nameEnded()
+					if h.inName && (h.col == nameUA || h.col == nameCT) {
+						h.nameEnded(b, w)
 					}
 					h.inName = false
 				case h.inName && nameIgnored(c):
 					h.subs = append(h.subs, nameSubst{line: h.header, col: h.col, b: c})
 					c = '.'
-				}
-				if h.inName {
-					h.uaAt = matchName(h.uaAt, nameUA, c)
-					h.ctAt = matchName(h.ctAt, nameCT, c)
 				}
 			}
 			h.col++
@@ -218,60 +215,61 @@ func (h *HeadLF) endLine() {
 	}
 	h.prevCR, h.lineUsed = false, false
 	h.col, h.inName = 0, true
-	h.uaAt, h.ctAt = 0, 0
 }
 
-// matchName advances at, the bytes of name the current header name
-// matches so far, by its byte c (ASCII letters in either case); -1 once it
-// differs.
-func matchName(at int8, name string, c byte) int8 {
-	if at < 0 || int(at) >= len(name) || c|0x20 != name[at] {
-		return -1
+// nameEnded counts a header name of User-Agent's or Content-Type's length
+// that ended (its ':' is next) if it is one of the two: its bytes are the
+// last h.col of b[:w] when the line began in this read (w >= h.col: every
+// byte written by this read is then the line's), else it is split.
+func (h *HeadLF) nameEnded(b []byte, w int) {
+	if w < h.col {
+		h.split = true
+		return
 	}
-	return at + 1
-}
-
-// nameEnded counts a header name that ended (its ':') if it is one of
-// the two fasthttp holds once.
-func (h *HeadLF) nameEnded() {
-	if int(h.uaAt) == len(nameUA) && h.uaN < 2 {
-		h.uaN++
-	}
-	if int(h.ctAt) == len(nameCT) && h.ctN < 2 {
-		h.ctN++
+	name := b[w-h.col : w]
+	switch {
+	case httphead.NameIs(name, "User-Agent"):
+		h.uaN = min(h.uaN+1, 2)
+	case httphead.NameIs(name, "Content-Type"):
+		h.ctN = min(h.ctN+1, 2)
 	}
 }
 
 // FirstOfTwo gives hdr, the head fasthttp parsed, the first line's value
 // of User-Agent and Content-Type when the client sent two or more: nginx
 // forwards every line (spillway forwards the lines as sent) and its
-// variables have the first, fasthttp's fields the last. A head without
-// such a pair is not touched (nothing is read of it).
+// variables have the first, fasthttp's fields the last. The scan compares
+// only names of those two lengths, at their ':'; a head without a pair
+// (and without such a name split across reads) is not read again.
 func (h *HeadLF) FirstOfTwo(hdr *fasthttp.RequestHeader) {
-	if h.uaN < 2 && h.ctN < 2 {
+	if h.uaN < 2 && h.ctN < 2 && !h.split {
 		return
 	}
 	var ua, ct []byte
+	uaN, ctN := 0, 0
 	raw := hdr.RawHeaders()
-	for len(raw) > 0 && (ua == nil || ct == nil) {
+	for len(raw) > 0 {
 		var line []byte
 		line, raw = httphead.CutLine(raw)
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
-		value = bytes.Trim(value, " \t")
 		switch {
-		case ua == nil && httphead.NameIs(name, "User-Agent"):
-			ua = value
-		case ct == nil && httphead.NameIs(name, "Content-Type"):
-			ct = value
+		case httphead.NameIs(name, "User-Agent"):
+			if uaN++; uaN == 1 {
+				ua = bytes.Trim(value, " \t")
+			}
+		case httphead.NameIs(name, "Content-Type"):
+			if ctN++; ctN == 1 {
+				ct = bytes.Trim(value, " \t")
+			}
 		}
 	}
-	if h.uaN == 2 && ua != nil {
+	if uaN > 1 {
 		hdr.SetUserAgentBytes(ua)
 	}
-	if h.ctN == 2 && ct != nil {
+	if ctN > 1 {
 		hdr.SetContentTypeBytes(ct)
 	}
 }
