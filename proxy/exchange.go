@@ -224,6 +224,13 @@ func (x *exchange) upstreamURL(hostport string) string {
 // logUpstream writes nginx's error line for a failed attempt: its
 // message, errno and phase, about the server hostport.
 func (x *exchange) logUpstream(lv errorlog.Level, e *upstream.Error, hostport string) {
+	if e.Field != "" && x.log().Enabled(errorlog.Error) {
+		// nginx's grpc module names the field (%V: its bytes raw)
+		f := x.fields
+		f.Upstream = x.upstreamURL(hostport)
+		x.log().Write(&errorlog.Entry{Level: errorlog.Error, Conn: x.conn, Msg: `upstream sent invalid header: "` + e.Field + `"`,
+			Action: e.Phase.String(), Fields: &f, RawMsg: true})
+	}
 	x.logPeer(lv, e.Phase, e.Message(), e.Errno(), hostport)
 }
 

@@ -666,8 +666,9 @@ func TestGrpcHTTP1ClientTrailers(t *testing.T) {
 	}
 }
 
-// A response head with a NUL in a field's value: 502 and nginx's
-// "upstream sent invalid header", not an upstream RST_STREAM's line
+// A response head with a NUL in a field's value: 502 and nginx's two
+// lines, the field named (its NUL raw, as nginx's %V writes it), then
+// "upstream sent invalid header"; not an upstream RST_STREAM's line
 // (http2 refuses the field itself and resets the stream).
 func TestGrpcInvalidHeader(t *testing.T) {
 	up := rawH2(t, func(fr *http2.Framer, f *http2.MetaHeadersFrame) {
@@ -683,8 +684,11 @@ func TestGrpcInvalidHeader(t *testing.T) {
 	if st, _ := status.FromError(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "502") {
 		t.Fatalf("status = %v, want Unavailable from HTTP 502", err)
 	}
-	if l := r.elog.String(); !strings.Contains(l, "[error] ") || !strings.Contains(l, " upstream sent invalid header while reading response header from upstream, ") {
-		t.Errorf("no invalid header line in the error log:\n%s", l)
+	l := r.elog.String()
+	named := strings.Index(l, ": *1 upstream sent invalid header: \"x-bad: a\x00b\" while reading response header from upstream, client: 127.0.0.1, ")
+	plain := strings.Index(l, ": *1 upstream sent invalid header while reading response header from upstream, client: 127.0.0.1, ")
+	if named < 0 || plain < named || strings.Count(l, "[error] ") != 2 {
+		t.Errorf("error log: want nginx's two [error] lines, the field named first:\n%q", l)
 	}
 }
 

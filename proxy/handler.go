@@ -419,7 +419,7 @@ func backoffDelay(base time.Duration, k int, elapsed, maxElapsed time.Duration, 
 func (x *exchange) retryInput(ue *upstream.Error, status int) retryInput {
 	lc := x.loc.conf
 	max := lc.Upstream.NextUpstreamTries
-	if n := x.loc.group.Size(); max == 0 || max > n {
+	if n := x.loc.group.Tries(); max == 0 || max > n {
 		max = n
 	}
 	nonIdem := isNonIdempotent(x.ctx.Request.Header.Method())

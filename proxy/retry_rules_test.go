@@ -570,3 +570,25 @@ func TestStaleKeepaliveSoak(t *testing.T) {
 		})
 	}
 }
+
+// 3c. A server marked down does not count towards the tries: with U1 down,
+// U0's 404 that proxy_next_upstream http_404 passes on ends the request
+// with that 404 once U0 is tried (nginx, proxy_next_upstream.t's "all tried
+// with down"), not with "no live upstreams" and a 502.
+func TestNextUpstreamDownNotTried(t *testing.T) {
+	notFound := upstream(t, upstreamsim.Status(404))
+	spare := upstream(t, upstreamsim.OK())
+	conf := strings.Replace(rulesYAML(2, "", "proxy_next_upstream: http_404"), "{address: {U1}}", "{address: {U1}, down: true}", 1)
+	r := newAccessRig(t, "warn", conf, true, notFound.Addr(), spare.Addr())
+	if status, _ := r.do("GET", "/x", nil); status != 404 {
+		t.Errorf("client got %d, want the upstream's 404", status)
+	}
+	if n := spare.Total(); n != 0 {
+		t.Errorf("the down server saw %d requests, want 0", n)
+	}
+	st, addrs, statuses := accessUpstreams(t, r)
+	if st != "404" || addrs != "U0" || statuses != "404" {
+		t.Errorf("access log: %s %q %q, want (nginx) 404 \"U0\" \"404\"", st, addrs, statuses)
+	}
+	wantLog(t, r.rig) // no "no live upstreams"
+}

@@ -157,6 +157,7 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 			continue
 		}
 		s.groups[name] = upstream.NewGroup(name, u, now)
+		s.groups[name].ShareResolver(s.resolverFor(u.Resolver))
 		s.groups[name].Adopt(prev.group(name)) // resolve servers start with the old addresses
 	}
 	s.hashKeys = map[string]*vars.Value{}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap/buffer"
@@ -79,7 +80,11 @@ func (e *encoder) appendLine(b []byte, ent zapcore.Entry, x *Entry, fields []zap
 		b = strconv.AppendUint(b, x.Conn, 10)
 		b = append(b, ' ')
 	}
-	b = appendClipped(b, ent.Message, limit)
+	if x != nil && x.RawMsg {
+		b = appendRaw(b, ent.Message, limit)
+	} else {
+		b = appendClipped(b, ent.Message, limit)
+	}
 	if len(b) > limit {
 		b = b[:limit]
 	}
@@ -168,6 +173,21 @@ func appendClipped(b []byte, s string, limit int) []byte {
 		s = s[:max(room, 0)]
 	}
 	return appendSafe(b, s)
+}
+
+// appendRaw is appendClipped for Entry.RawMsg: only CR and LF escaped.
+func appendRaw(b []byte, s string, limit int) []byte {
+	if room := limit - len(b); len(s) > room {
+		s = s[:max(room, 0)]
+	}
+	for {
+		i := strings.IndexAny(s, "\r\n")
+		if i < 0 {
+			return append(b, s...)
+		}
+		b = appendSafe(append(b, s[:i]...), s[i:i+1])
+		s = s[i+1:]
+	}
 }
 
 // appendSafe appends s, writing bytes below 0x20 and 0x7f as \xHH (lower-case, as

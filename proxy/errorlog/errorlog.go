@@ -129,6 +129,9 @@ type Entry struct {
 	Errno  syscall.Errno // 0 = none
 	Action string        // the phase, printed as " while ACTION"; "" = none
 	Fields *Fields       // nil = no fields
+	// RawMsg writes Msg's bytes as they are, as nginx's %V of a peer's
+	// bytes does (a NUL raw), but CR and LF as \xHH: one entry, one line.
+	RawMsg bool
 }
 
 // Options are for tests and embedding. The zero value is the real thing.

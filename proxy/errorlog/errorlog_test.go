@@ -110,6 +110,21 @@ func TestLogf(t *testing.T) {
 	}
 }
 
+// RawMsg writes a peer's bytes as nginx's %V does, a NUL raw, but CR and
+// LF escaped so that the entry stays one line; without it every control
+// byte is escaped.
+func TestRawMsg(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(&buf, Error, fixed)
+	l.Write(&Entry{Level: Error, Conn: 3, Msg: "upstream sent invalid header: \"x: a\x00b\r\nc\"", Action: "reading response header from upstream", RawMsg: true})
+	l.Write(&Entry{Level: Error, Conn: 3, Msg: "x\x00y"})
+	want := prefix + "[error] 4242#4242: *3 upstream sent invalid header: \"x: a\x00b\\x0d\\x0ac\" while reading response header from upstream\n" +
+		prefix + "[error] 4242#4242: *3 x\\x00y\n"
+	if buf.String() != want {
+		t.Errorf("got %q\nwant %q", buf.String(), want)
+	}
+}
+
 func TestLevels(t *testing.T) {
 	var buf bytes.Buffer
 	l := New(&buf, Warn, fixed)

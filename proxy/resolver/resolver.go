@@ -84,6 +84,7 @@ type entry struct {
 	addrs   []netip.Addr
 	err     *Error
 	expires time.Time
+	valid   time.Time // expires, at least minValid past the answer (Cached); zero when not kept
 }
 
 // New returns the resolver of c (c.Servers not empty).
@@ -106,6 +107,33 @@ type FailFunc func(server string, errno syscall.Errno)
 // resolver's ipv4=/ipv6= ask. The error is an *Error, or ctx's. failed
 // (nil: none) hears of the servers that failed this lookup's queries.
 func (r *Resolver) Lookup(ctx context.Context, name string, failed FailFunc) ([]netip.Addr, error) {
+	addrs, _, err := r.lookup(ctx, name, failed)
+	if err != nil {
+		return nil, err
+	}
+	return addrs, nil
+}
+
+// Cached is Query through the cache Lookup keeps: the answer a question
+// still valid or in flight for name gives, or a new one. Every caller that
+// shares the answer gets the same expiry (nginx's resolver cache), so the
+// servers with resolve that ask for one name ask again together. The
+// expiry is at least a second past the answer's arrival, so that a name
+// is asked at most once a second. A failure other than "not found" has no
+// expiry (the zero time) and is not kept.
+func (r *Resolver) Cached(ctx context.Context, name string) ([]netip.Addr, time.Time, *Error) {
+	addrs, expires, err := r.lookup(ctx, name, nil)
+	var rerr *Error
+	if err != nil && !errors.As(err, &rerr) {
+		return nil, time.Time{}, &Error{Name: name, Code: CodeTimedOut} // ctx ended: the caller stops
+	}
+	return addrs, expires, rerr
+}
+
+// minValid is the shortest time a cached answer for Cached is kept.
+const minValid = time.Second
+
+func (r *Resolver) lookup(ctx context.Context, name string, failed FailFunc) ([]netip.Addr, time.Time, error) {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	now := r.now()
 	r.mu.Lock()
@@ -152,18 +180,29 @@ func (r *Resolver) Lookup(ctx context.Context, name string, failed FailFunc) ([]
 			if e.err != nil && e.err.Code == CodeTimedOut {
 				e.expires = time.Time{} // a timeout is not kept
 			}
+			e.valid = e.expires
+			if !e.expires.IsZero() {
+				e.valid = maxTime(e.expires, r.now().Add(minValid))
+			}
 			close(e.done)
 		}()
 	}
 	select {
 	case <-e.done:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, time.Time{}, ctx.Err()
 	}
 	if e.err != nil {
-		return nil, e.err
+		return nil, e.valid, e.err
 	}
-	return e.addrs, nil
+	return e.addrs, e.valid, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // evict drops expired entries, or all when none has expired; r.mu is held.

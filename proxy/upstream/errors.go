@@ -51,6 +51,10 @@ type Error struct {
 	Detail   string // for invalid headers: the offending line, escaped as nginx does
 	Buffered bool   // the body was being read into proxy buffers (nginx says readv())
 	Msg      string // when set, nginx's message for a fault the Kind cannot word (FastCGI's own)
+	// Field is, for an HTTP/2 (gRPC) response head that nginx refuses, the
+	// field its check named, "NAME: VALUE": nginx writes "upstream sent
+	// invalid header: "NAME: VALUE"" before the attempt's own line.
+	Field string
 	// Unprocessed: the server said it did not act on the request (HTTP/2
 	// REFUSED_STREAM, http2.go), so it counts as not sent, whatever went out.
 	Unprocessed bool

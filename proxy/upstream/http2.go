@@ -147,6 +147,9 @@ func (g *HTTP2) ReadHeader(a *Attempt, resp *fasthttp.ResponseHeader) *Error {
 	}
 	if c.h2 == nil {
 		c.hc = &h2Conn{c: c}
+		// buffered: the fixer reads each frame's 9-byte header on its
+		// own, which must not cost a read of the socket each
+		c.hc.fix = &hpackFixer{r: bufio.NewReaderSize(socketReader{c.hc}, 4096)}
 	}
 	g.hc = c.hc
 	// This call's timeouts, before http2's reader starts its first Read,
@@ -262,6 +265,13 @@ func (g *HTTP2) fail(a *Attempt, phase Phase, err error) *Error {
 		// pseudo-header): not the upstream's RST_STREAM. nginx's line;
 		// it writes the field before it, which http2 does not give.
 		e.Kind, e.Msg = KindInvalidHeader, "upstream sent invalid header"
+		if g.hc != nil && g.hc.fix != nil {
+			// asked in every phase, so that it is forgotten; named
+			// for the response head only (nginx's grpc module)
+			if f := g.hc.fix.InvalidField(se.StreamID); phase < PhaseReadBody {
+				e.Field = f
+			}
+		}
 	} else if e.Kind == KindOther && errors.As(err, &se) {
 		// RST_STREAM before the response: nginx's "upstream rejected
 		// request with error N", an invalid header for the retry rule.
@@ -304,7 +314,7 @@ type h2Conn struct {
 	nread, nwrit             atomic.Int64
 	mu                       sync.Mutex
 	first                    error
-	fix                      *hpackFixer // http2's reader goroutine's only
+	fix                      *hpackFixer // read by http2's reader goroutine; InvalidField from any
 }
 
 func (h *h2Conn) raw() net.Conn {
@@ -332,11 +342,6 @@ func (h *h2Conn) err() error {
 // Read gives http2 the server's frames through an hpackFixer
 // (http2_hpack.go): header strings decoded as nginx decodes them.
 func (h *h2Conn) Read(p []byte) (int, error) {
-	if h.fix == nil {
-		// buffered: the fixer reads each frame's 9-byte header on its
-		// own, which must not cost a read of the socket each
-		h.fix = &hpackFixer{r: bufio.NewReaderSize(socketReader{h}, 4096)}
-	}
 	return h.fix.Read(p)
 }
 

@@ -16,6 +16,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"strings"
+	"sync"
 
 	"golang.org/x/net/http2/hpack"
 )
@@ -46,6 +48,80 @@ type hpackFixer struct {
 	left int    // payload bytes of a passed-through frame still to copy
 	hdr  [9]byte
 	raw  []byte // a HEADERS frame and its CONTINUATIONs, as read
+	// dec decodes every header block as http2's reader will, its dynamic
+	// table kept in step, to find the field nginx's grpc module names in
+	// "upstream sent invalid header: "NAME: VALUE"" (http2 says only the
+	// name). nil once a block passed unseen: the table is lost.
+	dec      *hpack.Decoder
+	sid      uint32 // the stream of the block dec decodes
+	seenBad  bool   // dec's block already had its invalid field
+	decBroke bool
+
+	mu  sync.Mutex
+	bad map[uint32]string // stream → its first invalid field, "NAME: VALUE"
+}
+
+// badFieldsMax bounds the invalid fields kept for streams whose error has
+// not been asked for.
+const badFieldsMax = 16
+
+// InvalidField is the first field of stream sid's header blocks that
+// nginx's grpc module refuses, as "NAME: VALUE" ("" for none); it is
+// forgotten once asked for.
+func (f *hpackFixer) InvalidField(sid uint32) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.bad[sid]
+	delete(f.bad, sid)
+	return v
+}
+
+// watch decodes block (stream sid's header block, rewritten) to keep the
+// dynamic table in step and note the stream's first invalid field.
+func (f *hpackFixer) watch(sid uint32, block []byte) {
+	if f.decBroke {
+		return
+	}
+	if f.dec == nil {
+		// http2's Transport decodes with the initial 4096-byte table and
+		// advertises no other size.
+		f.dec = hpack.NewDecoder(4096, func(hf hpack.HeaderField) {
+			if f.seenBad || nginxValidField(hf.Name, hf.Value) {
+				return
+			}
+			f.seenBad = true
+			f.mu.Lock()
+			if f.bad == nil {
+				f.bad = map[uint32]string{}
+			}
+			if len(f.bad) < badFieldsMax {
+				f.bad[f.sid] = hf.Name + ": " + hf.Value
+			}
+			f.mu.Unlock()
+		})
+	}
+	f.sid, f.seenBad = sid, false
+	if _, err := f.dec.Write(block); err != nil {
+		f.decBroke = true
+		return
+	}
+	if err := f.dec.Close(); err != nil {
+		f.decBroke = true
+	}
+}
+
+// nginxValidField is nginx's check of an upstream's HTTP/2 header field
+// (ngx_http_grpc_validate_header_name and _value): no uppercase letter,
+// no ':' but a pseudo-header's first byte, and no NUL, CR or LF in the
+// name; no NUL, CR or LF in the value.
+func nginxValidField(name, value string) bool {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == ':' && i > 0, c >= 'A' && c <= 'Z', c == 0, c == '\r', c == '\n':
+			return false
+		}
+	}
+	return !strings.ContainsAny(value, "\x00\r\n")
 }
 
 func (f *hpackFixer) Read(p []byte) (int, error) {
@@ -65,6 +141,7 @@ func (f *hpackFixer) Read(p []byte) (int, error) {
 		}
 		length := int(f.hdr[0])<<16 | int(f.hdr[1])<<8 | int(f.hdr[2])
 		if f.hdr[3] != frameHeaders || length > hpackFixMax {
+			f.decBroke = f.decBroke || f.hdr[3] == frameHeaders // a block dec does not see
 			f.out = append(f.out[:0], f.hdr[:]...)
 			f.left = length
 			continue
@@ -101,14 +178,21 @@ func (f *hpackFixer) readBlock(length int) error {
 			len(f.raw)+9+length > hpackFixMax {
 			f.out = append(f.raw, f.hdr[:]...)
 			f.left = length
+			f.decBroke = true
 			return nil
 		}
 		f.raw = append(f.raw, f.hdr[:]...)
 	}
 	f.out = f.raw
-	if fixed := rewriteHeaders(f.raw, flags, sid); fixed != nil {
-		f.out = fixed
+	block, prio, ok := headerBlock(f.raw, flags)
+	if !ok {
+		f.decBroke = true
+		return nil
 	}
+	if fixed := fixBlock(block); fixed != nil {
+		f.out, block = headerFrames(prio, fixed, flags, sid), fixed
+	}
+	f.watch(sid, block)
 	return nil
 }
 
@@ -116,31 +200,45 @@ func (f *hpackFixer) readBlock(length int) error {
 // CONTINUATIONs) with their block rewritten, or nil when nothing needed
 // it or the frames do not parse.
 func rewriteHeaders(raw []byte, flags byte, sid uint32) []byte {
-	var block, prio []byte
+	block, prio, ok := headerBlock(raw, flags)
+	if !ok {
+		return nil
+	}
+	fixed := fixBlock(block)
+	if fixed == nil {
+		return nil
+	}
+	return headerFrames(prio, fixed, flags, sid)
+}
+
+// headerBlock is the header block that raw (a HEADERS frame and its
+// CONTINUATIONs) carries, and the HEADERS frame's priority fields; false
+// when the padding or priority does not fit.
+func headerBlock(raw []byte, flags byte) (block, prio []byte, ok bool) {
 	for i, first := 0, true; i < len(raw); first = false {
 		length := int(raw[i])<<16 | int(raw[i+1])<<8 | int(raw[i+2])
 		p := raw[i+9 : i+9+length]
 		i += 9 + length
 		if first && flags&flagPadded != 0 {
 			if len(p) < 1 || int(p[0]) > len(p)-1 {
-				return nil
+				return nil, nil, false
 			}
 			p = p[1 : len(p)-int(p[0])]
 		}
 		if first && flags&flagPriority != 0 {
 			if len(p) < 5 {
-				return nil
+				return nil, nil, false
 			}
 			prio, p = p[:5], p[5:]
 		}
 		block = append(block, p...)
 	}
-	fixed := fixBlock(block)
-	if fixed == nil {
-		return nil
-	}
-	// HEADERS (its END_STREAM and priority kept, no padding), then
-	// CONTINUATIONs, END_HEADERS on the last.
+	return block, prio, true
+}
+
+// headerFrames carries block in a HEADERS frame (flags' END_STREAM and
+// priority kept, no padding), then CONTINUATIONs, END_HEADERS on the last.
+func headerFrames(prio, fixed []byte, flags byte, sid uint32) []byte {
 	var out []byte
 	typ, fl := byte(frameHeaders), flags&(flagEndStream|flagPriority)
 	payload := append(append([]byte(nil), prio...), fixed...)

@@ -121,3 +121,40 @@ func equalFields(a, b []hpack.HeaderField) bool {
 	}
 	return true
 }
+
+// The fixer decodes every header block with its own table kept in step
+// with http2's, and names a stream's first field that nginx's grpc module
+// refuses (a NUL, CR or LF in the value; an uppercase letter or a ':' past
+// the first byte in the name), also when a later block names it by its
+// index in the dynamic table; a clean block names none, and a field is
+// told once.
+func TestHpackFixerInvalidField(t *testing.T) {
+	var wire bytes.Buffer
+	fr := http2.NewFramer(&wire, nil)
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	block := func(sid uint32, fields ...string) {
+		b.Reset()
+		for i := 0; i < len(fields); i += 2 {
+			_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		}
+		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: b.Bytes(), EndHeaders: true})
+	}
+	block(1, ":status", "200", "x-ok", "fine", "x-bad", "a\x00b", "x-bad2", "c\rd")
+	block(3, ":status", "200", "x-bad", "a\x00b") // both from the dynamic table now
+	block(5, ":status", "200", "x-ok", "fine")
+	block(7, ":status", "200", "X-Upper", "v")
+	block(9, ":status", "200", "x:colon", "v")
+	f := &hpackFixer{r: bytes.NewReader(wire.Bytes())}
+	if _, err := io.ReadAll(f); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sid  uint32
+		want string
+	}{{1, "x-bad: a\x00b"}, {1, ""}, {3, "x-bad: a\x00b"}, {5, ""}, {7, "X-Upper: v"}, {9, "x:colon: v"}} {
+		if got := f.InvalidField(c.sid); got != c.want {
+			t.Errorf("stream %d: InvalidField = %q, want %q", c.sid, got, c.want)
+		}
+	}
+}

@@ -74,7 +74,7 @@ func (g *Group) resolveLine(ctx context.Context, l *line, elog *errorlog.Log) ti
 		want, expires, rerr = g.askService(ctx, l)
 	} else {
 		var addrs []netip.Addr
-		addrs, expires, rerr = g.res.Query(ctx, l.host, nil)
+		addrs, expires, rerr = g.res.Cached(ctx, l.host)
 		for _, a := range addrs {
 			want = append(want, l.peerConf(a, l.port, l.conf.Weight, false))
 		}
@@ -92,6 +92,11 @@ func (g *Group) resolveLine(ctx context.Context, l *line, elog *errorlog.Log) ti
 		want = nil // the name is gone: so are its servers
 	}
 	g.apply(l, want)
+	if l.conf.Service == "" {
+		// The answer is shared with every server that asks for the name
+		// (Cached): asking again when it expires keeps them together.
+		return max(time.Until(expires), 0)
+	}
 	return max(expires.Sub(now), minReresolve)
 }
 
@@ -166,6 +171,16 @@ func (g *Group) apply(l *line, want []config.UpstreamServer) {
 	g.mu.Unlock()
 	for _, p := range gone {
 		p.idle.closeAll()
+	}
+}
+
+// ShareResolver makes g ask r for the names of its servers with resolve,
+// so that the groups of one configuration that use the same resolver share
+// its answers and ask again at the same time, as nginx's one resolver
+// cache does. Called before g runs; a nil r keeps g's own.
+func (g *Group) ShareResolver(r *resolver.Resolver) {
+	if r != nil && g.resolving() {
+		g.res = r
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/resolver"
 )
 
 // dnsServer is a DNS server on 127.0.0.1 whose answers for app.test the
@@ -218,6 +219,44 @@ func TestResolveEmptyAndSingle(t *testing.T) {
 	}
 	if g.Failed(p) || g.Pick(nil) != p {
 		t.Fatal("a lone resolved server was disabled by a failure")
+	}
+}
+
+// Two groups whose servers with resolve name the same host, sharing the
+// configuration's resolver, share its answers as nginx's resolver cache
+// does: one question a round, and both groups take each answer before the
+// next is asked, so that a change in DNS reaches both together
+// (upstream_resolve_reload.t asks once and expects both to follow). Each
+// group asking on its own clock would send a second question in the first
+// round, whose group would still be without peers here.
+func TestResolveGroupsShareAnswers(t *testing.T) {
+	d := startDNS(t)
+	d.set(dns.RcodeSuccess, []string{"127.0.0.2"})
+	rc := config.Resolver{Servers: []netip.AddrPort{d.addr}, IPv4: true, Valid: time.Second, Timeout: time.Second}
+	shared := resolver.New(rc)
+	groups := map[string]*Group{}
+	for _, name := range []string{"u", "u2"} {
+		conf := &config.Upstream{Zone: "z", Resolver: rc, Servers: []config.UpstreamServer{
+			{Name: "app.test:8080", Address: "app.test:8080", Weight: 1, MaxFails: 1, FailTimeout: time.Minute, Resolve: true}}}
+		groups[name] = NewGroup(name, conf, nil)
+		groups[name].ShareResolver(shared)
+	}
+	var hc HealthChecks
+	hc.Start(groups, nil)
+	defer hc.Stop()
+	for round := range 3 {
+		if q := d.next(t); q != "app.test A" {
+			t.Fatalf("round %d: asked %q", round, q)
+		}
+		if round > 0 { // the answer to the previous question, 127.0.0.(round+1)
+			want := fmt.Sprintf("127.0.0.%d:8080", round+1)
+			for name, g := range groups {
+				if got := addrs(g); !slices.Equal(got, []string{want}) {
+					t.Fatalf("round %d: group %s has %v when the next question comes, want [%s]", round, name, got, want)
+				}
+			}
+		}
+		d.set(dns.RcodeSuccess, []string{fmt.Sprintf("127.0.0.%d", round+3)})
 	}
 }
 

@@ -446,11 +446,25 @@ func (g *Group) Budget() *RetryBudget { return g.budget }
 // Peers lists the servers, primaries then backups, in a new slice.
 func (g *Group) Peers() []*Peer { return g.all() }
 
-// Size is the number of servers, backups included.
-func (g *Group) Size() int {
+// Tries is how many servers one request may try: those not marked down,
+// backups included (nginx's peers->tries, which a down server does not
+// count towards, so that proxy_next_upstream ends with the last answer
+// rather than "no live upstreams" once every other server was tried).
+func (g *Group) Tries() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.peers) + len(g.backup)
+	n := 0
+	for _, p := range g.peers {
+		if !p.conf.Down {
+			n++
+		}
+	}
+	for _, p := range g.backup {
+		if !p.conf.Down {
+			n++
+		}
+	}
+	return n
 }
 
 // PeerState is one server's health as the metrics show it.

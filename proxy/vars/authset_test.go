@@ -55,6 +55,34 @@ func TestAuthRequestSetVariables(t *testing.T) {
 	}
 }
 
+// $upstream_cookie_tc for one Set-Cookie value, as nginx 1.22 reads it
+// (nginx-tests' proxy_upstream_cookie.t): spaces around '=' skipped, tabs
+// not; the value up to ';', its inner and trailing spaces kept; the name
+// at the very start.
+func TestUpstreamCookieParse(t *testing.T) {
+	for _, c := range []struct{ set, want string }{
+		{"tc=", ""}, {"tc=;", ""}, {"tc= ;", ""}, {"tc =   ; Domain=example.com;", ""},
+		{"tc=x", "x"}, {"tc=,", ","}, {"tc\t=\tcontent     ;", ""}, {`tc="content"`, `"content"`},
+		{"tc=con  tent; Domain=example.com", "con  tent"}, {"tc = content", "content"},
+		{"tc==abc", "=abc"}, {"tc==;abc", "="}, {"=tc=content", ""}, {"tcx=1", ""},
+		{"tc=first,tc=second", "first,tc=second"}, {"tc=first;tc=second", "first"}, {"TC=up", "up"},
+	} {
+		x := testExchange(t)
+		var resp fasthttp.Response
+		if err := resp.Read(bufioReader("HTTP/1.1 200 OK\r\nSet-Cookie: " + c.set + "\r\nContent-Length: 0\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		x.resp.Upstream = &resp.Header
+		v, err := Compile("$upstream_cookie_tc", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(v.Append(nil, x)); got != c.want {
+			t.Errorf("Set-Cookie: %q: $upstream_cookie_tc = %q, want %q", c.set, got, c.want)
+		}
+	}
+}
+
 // $upstream_cookie_NAME is the value a Set-Cookie of the last upstream
 // response gives the cookie NAME (case-insensitive, up to ';'), as
 // nginx's ngx_http_parse_set_cookie_lines reads it.

@@ -962,21 +962,23 @@ func appendCookie(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
 }
 
 // appendSetCookie appends the value of the cookie name that a Set-Cookie
-// header of h sets (nginx's ngx_http_parse_set_cookie_lines: the name
-// case-insensitively, the value up to ';').
+// header of h sets, as nginx's ngx_http_parse_set_cookie_lines finds it:
+// the first header that starts with the name (case-insensitively), then
+// spaces, '=' and spaces; the value runs to ';'. Tabs are not skipped.
 func appendSetCookie(dst []byte, h *fasthttp.ResponseHeader, name string) []byte {
 	for k, v := range h.All() {
-		if !nameIs(k, "set-cookie") {
+		if !nameIs(k, "set-cookie") || len(v) <= len(name) || !strings.EqualFold(string(v[:len(name)]), name) {
 			continue
 		}
-		v = bytes.TrimLeft(v, " \t")
-		if len(v) > len(name) && v[len(name)] == '=' && strings.EqualFold(string(v[:len(name)]), name) {
-			v = v[len(name)+1:]
-			if i := bytes.IndexByte(v, ';'); i >= 0 {
-				v = v[:i]
-			}
-			return append(dst, v...)
+		v = bytes.TrimLeft(v[len(name):], " ")
+		if len(v) == 0 || v[0] != '=' {
+			continue // not this cookie, or not a cookie at all
 		}
+		v = bytes.TrimLeft(v[1:], " ")
+		if i := bytes.IndexByte(v, ';'); i >= 0 {
+			v = v[:i]
+		}
+		return append(dst, v...)
 	}
 	return dst
 }
