@@ -355,6 +355,10 @@ func (l *h1Loop) waitRequest(n int) error {
 	return nil
 }
 
+// standInHost is the host the loop's target check gives fasthttp in
+// place of the Host line (request).
+var standInHost = []byte("localhost")
+
 // errParked: waitRequest parked the connection.
 var errParked = errors.New("parked")
 
@@ -480,8 +484,10 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	if err == nil {
 		client.HeadReceived(&req.Header, l.version[:l.nv]) // "//:://" is a path, the version as sent (package client)
 		l.cc.head.FirstOfTwo(&req.Header)                  // two User-Agent lines: the first's value, as nginx's variables
-		// The target's check; the Host line is nginx's to check (client.ValidHost).
-		if err = l.uri.Parse(nil, req.Header.RequestURI()); err != nil {
+		// The target's check. The Host line is nginx's to check
+		// (client.ValidHost): fasthttp gets a stand-in, never empty, so
+		// that it reads an origin-form target as a path.
+		if err = l.uri.Parse(standInHost, req.Header.RequestURI()); err != nil {
 			// The head was read: what nginx has of it is all of it.
 			client.UnmaskTarget(ctx)
 			err = &client.HeadError{Err: err, Raw: req.Header.Header()}
