@@ -534,6 +534,14 @@ type BuffersWriter interface {
 type BodyReader struct {
 	b   *Body
 	off int64
+	vec [][]byte // WriteTo's slices for WriteBuffers, kept for the next send
+}
+
+// Reset makes r a reader of b from byte 0, as NewReader's, keeping the
+// memory its WriteTo uses: a reader kept for every try of a request, or
+// pooled with its body, sends a body of several chunks without allocating.
+func (r *BodyReader) Reset(b *Body) {
+	r.b, r.off = b, 0
 }
 
 // Read implements io.Reader.
@@ -609,7 +617,7 @@ func (r *BodyReader) WriteTo(w io.Writer) (int64, error) {
 	cs := int64(b.opts.Pool.size)
 	if vw, ok := w.(BuffersWriter); ok && b.size-r.off > cs-r.off%cs {
 		// More than one chunk: all of them in one call (one writev(2)).
-		v := make([][]byte, 0, len(b.chunks)-int(r.off/cs))
+		v := r.vec[:0]
 		for off := r.off; off < b.size; {
 			i, within := off/cs, off%cs
 			end := min(cs, b.size-i*cs)
@@ -617,6 +625,8 @@ func (r *BodyReader) WriteTo(w io.Writer) (int64, error) {
 			off += end - within
 		}
 		n, err := vw.WriteBuffers(v)
+		clear(v) // keep no reference to the chunks once the body is closed
+		r.vec = v[:0]
 		r.off += n
 		if err == nil && r.off < b.size {
 			err = io.ErrShortWrite

@@ -557,6 +557,66 @@ func TestBodyWriteToBuffersWriter(t *testing.T) {
 	assertClean(t, budget, dir)
 }
 
+// countingBuffers is a BuffersWriter that only counts: it allocates
+// nothing, so AllocsPerRun sees the reader's own allocations.
+type countingBuffers struct{ n int64 }
+
+func (w *countingBuffers) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+func (w *countingBuffers) WriteBuffers(v [][]byte) (int64, error) {
+	var n int64
+	for _, p := range v {
+		n += int64(len(p))
+	}
+	w.n += n
+	return n, nil
+}
+
+// TestBodyReaderReset: a reader Reset to its body reads it again from byte
+// 0, after a whole send or halfway through one, and a body of several
+// chunks is sent again without an allocation (a retry, or the next request
+// of a pooled body).
+func TestBodyReaderReset(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	body := buffer.NewBody(buffer.BodyOptions{Pool: budget.Pool(4096), MemoryLimit: 1 << 20, TempDir: dir})
+	want := randomBytes(20000, 9) // five chunks
+	if _, err := body.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := body.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	var r buffer.BodyReader
+	r.Reset(body)
+	var w buffersRecorder
+	if n, err := r.WriteTo(&w); err != nil || n != int64(len(want)) || !bytes.Equal(w.buf, want) {
+		t.Fatalf("first send: %d, %v, equal %v", n, err, bytes.Equal(w.buf, want))
+	}
+	r.Reset(body)
+	half := make([]byte, 7000)
+	if _, err := io.ReadFull(&r, half); err != nil || !bytes.Equal(half, want[:7000]) {
+		t.Fatalf("read after Reset: %v, equal %v", err, bytes.Equal(half, want[:7000]))
+	}
+	r.Reset(body)
+	w = buffersRecorder{}
+	if n, err := r.WriteTo(&w); err != nil || n != int64(len(want)) || !bytes.Equal(w.buf, want) || len(w.vecs) != 1 {
+		t.Fatalf("send after a partial read and Reset: %d, %v, equal %v, %d WriteBuffers calls", n, err, bytes.Equal(w.buf, want), len(w.vecs))
+	}
+	var cw countingBuffers
+	if allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(body)
+		if _, err := r.WriteTo(&cw); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("a send after Reset allocates %.0f times, want 0", allocs)
+	}
+	if err := body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertClean(t, budget, dir)
+}
+
 // TestBodyInit: a closed Body made new with other options (a pooled body
 // taken again) holds nothing of its last life, spills by its new limit, and
 // gives everything back when closed.

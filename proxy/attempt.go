@@ -44,7 +44,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 	}
 	defer x.watch.use(nil)
 	var body io.Reader
-	if x.body != nil && x.loc.conf.Upstream.PassRequestBody { // off: the head (Content-Length too) and no body, as nginx
+	if x.body != nil && x.loc.conf.Upstream.PassRequestBody && x.loc.body == nil { // off: the head (Content-Length too) and no body, as nginx; proxy_set_body: its body is in x.head
 		body = x.proto.Frame(x.body.reader()) // FastCGI frames it as STDIN records
 	}
 	if err := a.Send(x.head, body); err != nil {

@@ -54,7 +54,7 @@ type bufferedBody struct {
 
 func (s *bufferedBody) Size() int64 { return s.b.Size() }
 func (s *bufferedBody) reader() io.Reader {
-	s.r = *s.b.NewReader() // tries run one after another: one reader, from byte 0 each time
+	s.r.Reset(&s.b) // tries run one after another: one reader, from byte 0 each time
 	return &s.r
 }
 func (s *bufferedBody) replayable() bool { return true }
@@ -75,15 +75,16 @@ func (s *bufferedBody) spilled(path string) {
 }
 
 // reqBodies are the proxy's request-body chunk pools, one per chunk size
-// (bodyChunk, bodyChunkMedium, bodyChunkLarge), and its pool of
+// (bodyChunk, bodyChunkMedium, bodyChunkLarge, bodyChunkHuge), and its pool of
 // bufferedBodies.
 type reqBodies struct {
-	small, medium, large *buffer.Pool
-	pool                 sync.Pool
+	small, medium, large, huge *buffer.Pool
+	pool                       sync.Pool
 }
 
 func (r *reqBodies) init(budget *buffer.Budget) {
 	r.small, r.medium, r.large = budget.Pool(bodyChunk), budget.Pool(bodyChunkMedium), budget.Pool(bodyChunkLarge)
+	r.huge = budget.Pool(bodyChunkHuge)
 	r.pool.New = func() any {
 		s := &bufferedBody{}
 		s.onSpill = s.spilled // one method value per pooled body, not per request
@@ -256,6 +257,8 @@ func (x *exchange) readBody() bool {
 	case cl >= 0 && cl <= bodyChunk:
 	case cl >= 0 && cl <= bodyChunkMedium:
 		pool = x.p.bodies.medium
+	case cl > 2*bodyChunkHuge:
+		pool = x.p.bodies.huge
 	default: // larger, or chunked
 		pool = x.p.bodies.large
 	}
@@ -315,18 +318,22 @@ const bodyChunk = 4096
 
 // The chunk size grows with the declared length: a body up to bodyChunk
 // takes one page, up to bodyChunkMedium one chunk of that size (nginx's
-// default client_body_buffer_size), anything larger or chunked
-// bodyChunkLarge chunks. fasthttp's request stream reads straight into a
-// window at least as large as its 4 KiB read buffer (bypassing it), and the
-// upstream connection writes the head and all the chunks with one writev(2)
-// (upstream.Attempt.Send), so larger chunks cut the system calls: a
-// 64 KiB body in 64 KiB chunks took 44-47 µs of proxy CPU per POST /echo
-// against 63-67 µs in 4 KiB ones (docs/measured/request-bodies-2026-12-07.md).
+// default client_body_buffer_size), over 2×bodyChunkHuge bodyChunkHuge
+// chunks, anything else (chunked too) bodyChunkLarge chunks. The
+// connection's body reader reads straight into a window at least as large
+// as its read buffer (bypassing it), and the upstream connection writes the
+// head and all the chunks with one writev(2) (upstream.Attempt.Send), so
+// larger chunks cut the system calls: a 64 KiB body in 64 KiB chunks took
+// 44-47 µs of proxy CPU per POST /echo against 63-67 µs in 4 KiB ones
+// (docs/measured/request-bodies-2026-12-07.md); a 1 MiB body in 256 KiB
+// chunks takes about 7 read(2) calls instead of 19, and 7% less CPU in
+// interleaved runs (1 MiB chunks: no better), docs/measured/bodies-2026-12-08.md.
 // The price is budget granularity: a body holds up to one such chunk more
-// than its length.
+// than its length (at most a third more past 512 KiB).
 const (
 	bodyChunkMedium = 16 << 10
 	bodyChunkLarge  = 64 << 10
+	bodyChunkHuge   = 256 << 10
 )
 
 // logTempFile writes nginx's [crit] line for a temp file that could not be

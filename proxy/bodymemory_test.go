@@ -32,6 +32,11 @@ func TestRequestBodyInMemoryUnderBudget(t *testing.T) {
 		{"past_the_cap", []string{"client_body_memory_max: 128k"}, 256 << 10, true},
 		// nginx's rule restored.
 		{"cap_0_is_nginx", []string{"client_body_memory_max: 0"}, 24 << 10, true},
+		// Past 512 KiB a body takes 256 KiB chunks (bodyChunkHuge): the
+		// same rules, in memory, past the budget and past the cap.
+		{"huge_chunks_in_memory", nil, 600 << 10, false},
+		{"huge_chunks_budget_refuses", []string{"buffer_memory_limit: 256k"}, 600 << 10, true},
+		{"huge_chunks_past_the_cap", []string{"client_body_memory_max: 300k"}, 600 << 10, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,18 +2,22 @@ package proxy
 
 import (
 	"bytes"
-	"strings"
+	"fmt"
+	"io"
 
+	"spillway/proxy/charset"
+	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
+	"spillway/proxy/vars"
 )
 
-// nginx's charset filter (ngx_http_charset_filter_module), its header part:
-// charset, source_charset, override_charset, charset_types and the
-// upstream's X-Accel-Charset. Without charset_map (which spillway does not
-// have) nginx never recodes a body, so neither does spillway: the filter
-// only decides the "; charset=" of Content-Type, or logs that it has no map.
-// It runs after add_header and before gzip, as in nginx's filter order.
+// nginx's charset filter (package proxy/charset): charset, source_charset,
+// override_charset, charset_types, charset_map and the upstream's
+// X-Accel-Charset. The head decides the "; charset=" of Content-Type and
+// whether the body is recoded; it runs after add_header and before gzip,
+// as in nginx's filter order, so gzip compresses the recoded body.
 
 // charsetConf is the charset level of the answer: the location's, or the
 // server's for an answer no location made.
@@ -27,110 +31,114 @@ func (x *exchange) charsetConf() *config.Charset {
 	return nil
 }
 
-// charsetFilter applies charsetType to the Content-Type of the answer whose
-// head is in x.ctx.Response. override is the upstream's X-Accel-Charset.
-func (x *exchange) charsetFilter(status int, override []byte) {
-	out := &x.ctx.Response.Header
-	ct := out.ContentType()
-	if nct := x.charsetType(status, ct, override); nct != nil {
-		out.SetContentTypeBytes(nct)
-	}
+// charsetFilter is the filter's hook for an answer whose head is in
+// x.ctx.Response: it sets Content-Type's charset and, when the body is to
+// be recoded, returns the recoder (nil: the body passes as it is). A body
+// already in the response (a page, return's text) is recoded here; the
+// caller of a streamed body wraps it with recodeBody. override is the
+// upstream's X-Accel-Charset. When the recoder ChangesLength, the caller
+// sends the body without Content-Length (chunked) and serves no range:
+// chunkRecoded for a body in the response, files.go and respond.go for
+// theirs.
+func (x *exchange) charsetFilter(status int, override []byte) *charset.Recoder {
+	return x.charsetHead(status, override, func(msg string) { x.logf(errorlog.Error, msg, 0, "sending response to client") })
 }
 
-// charsetType is ngx_http_charset_header_filter for a Content-Type ct: the
-// new Content-Type, or nil to leave it as it is. It logs nginx's errors.
-func (x *exchange) charsetType(status int, ct, override []byte) []byte {
-	c := x.charsetConf()
-	if c == nil || len(ct) == 0 {
+// charsetProxied is charsetFilter for the upstream's answer: nginx logs
+// its lines while reading the response header, naming the upstream.
+func (x *exchange) charsetProxied(status int, override []byte) *charset.Recoder {
+	return x.charsetHead(status, override, func(msg string) {
+		x.logPeer(errorlog.Error, upstream.PhaseReadHeader, msg, 0, x.attempts[len(x.attempts)-1].Addr)
+	})
+}
+
+// charsetHead is charsetFilter with the filter's error lines written by logErr.
+func (x *exchange) charsetHead(status int, override []byte, logErr func(string)) *charset.Recoder {
+	resp := &x.ctx.Response
+	out := &resp.Header
+	r := x.charsetConf().Header(status, out.ContentType(), override, len(respPeekFold(out, "Content-Encoding")) > 0, x.charsetVar)
+	if r.Error != "" {
+		logErr(r.Error)
+	}
+	if r.ContentType != nil {
+		out.SetContentTypeBytes(r.ContentType)
+	}
+	if r.Recode == nil || resp.IsBodyStream() {
+		return r.Recode
+	}
+	if body := resp.Body(); len(body) > 0 {
+		b := r.Recode.Bytes(body)
+		x.bodyBytes = int64(len(b))
+		resp.SetBody(b)
+	}
+	return r.Recode
+}
+
+// chunkRecoded sends a body in the response, which rc recoded to another
+// length, chunked as nginx (its charset filter took Content-Length away);
+// an HTTP/1.0 client gets it with its length (fasthttp has no
+// close-delimited form for it), and a HEAD no Content-Length. The
+// caller's last step, after gzip.
+func (x *exchange) chunkRecoded(rc *charset.Recoder) {
+	resp := &x.ctx.Response
+	if rc == nil || !rc.ChangesLength() || resp.IsBodyStream() {
+		return
+	}
+	if x.ctx.IsHead() { // the head alone, without the length nginx no longer knows
+		resp.ResetBody()
+		resp.SkipBody = true
+		return
+	}
+	if x.h2 == nil && !client.HTTP11(&x.ctx.Request.Header) {
+		return
+	}
+	resp.SetBodyStream(bytes.NewReader(append([]byte(nil), resp.Body()...)), -1)
+}
+
+// recodeBody is body recoded by rc (the answer's charsetFilter result).
+func recodeBody(body io.Reader, rc *charset.Recoder) io.Reader {
+	if rc == nil {
+		return body
+	}
+	return rc.Reader(body)
+}
+
+// charsetVar is a charset or source_charset variable's value for this
+// request.
+func (x *exchange) charsetVar(name string) (string, bool) {
+	v := x.site.charsetVars[name]
+	if v == nil {
+		return "", false
+	}
+	return string(v.Append(nil, x)), true
+}
+
+// compileCharsetVars compiles every charset and source_charset that is a
+// variable, once per site.
+func compileCharsetVars(cfg *config.Config, maps *vars.Maps) (map[string]*vars.Value, error) {
+	out := map[string]*vars.Value{}
+	add := func(c *config.Charset) error {
+		for _, n := range []string{c.Charset, c.Source} {
+			if !charset.IsVariable(n) || out[n] != nil {
+				continue
+			}
+			v, err := vars.Compile(n, maps)
+			if err != nil {
+				return fmt.Errorf("charset %s: %w", n, err)
+			}
+			out[n] = v
+		}
 		return nil
 	}
-	typ, src := splitCharset(ct)
-	var dst string
-	switch {
-	case len(override) > 0: // ngx_http_destination_charset's override_charset
-		if !knownCharset(c, override) {
-			x.logf(errorlog.Error, `unknown charset "`+string(override)+`" to override`, 0, "")
-			return nil
+	for _, s := range cfg.Servers {
+		if err := add(&s.Charset); err != nil {
+			return nil, err
 		}
-		dst = string(override)
-	case c.Charset == "":
-		return nil
-	case src != nil && !c.Override:
-		return nil
-	case src == nil && !typeListed(c.Types, typ):
-		return nil
-	default:
-		dst = c.Charset
-	}
-	if src == nil {
-		if c.Source == "" { // source_charset off: name dst
-			return withCharset(status, typ, dst)
-		}
-		src = []byte(c.Source)
-	}
-	switch {
-	case bytes.EqualFold(src, []byte(dst)):
-		return withCharset(status, typ, dst)
-	case !knownCharset(c, src):
-		// fall through to the error: an unknown charset has no map
-	case len(respPeekFold(&x.ctx.Response.Header, "Content-Encoding")) > 0:
-		return nil // nginx would not recode an encoded body anyway
-	}
-	x.logf(errorlog.Error, `no "charset_map" between the charsets "`+string(src)+`" and "`+dst+`"`, 0, "")
-	return nil
-}
-
-// knownCharset: the configuration names the charset (nginx's charsets
-// array, which charset_map would also fill).
-func knownCharset(c *config.Charset, name []byte) bool {
-	return c.Known[strings.ToLower(string(name))] || bytes.EqualFold(name, []byte(c.Charset)) || bytes.EqualFold(name, []byte(c.Source))
-}
-
-// withCharset is typ with "; charset=cs", except for a 301 or 302
-// (ngx_http_set_charset: old browsers took a redirect's charset for the
-// next page's).
-func withCharset(status int, typ []byte, cs string) []byte {
-	out := append([]byte(nil), typ...)
-	if status == 301 || status == 302 {
-		return out
-	}
-	return append(append(out, "; charset="...), cs...)
-}
-
-// splitCharset splits a Content-Type as ngx_http_upstream_copy_content_type
-// does: the part before a ";" that a "charset=" parameter follows, and that
-// parameter's value (the rest of the header, without quotes); cs is nil
-// when there is none.
-func splitCharset(ct []byte) (typ, cs []byte) {
-	for i := 0; i < len(ct); i++ {
-		if ct[i] != ';' {
-			continue
-		}
-		j := i + 1
-		for j < len(ct) && ct[j] == ' ' {
-			j++
-		}
-		if j == len(ct) {
-			return ct, nil
-		}
-		if len(ct)-j < 8 || !bytes.EqualFold(ct[j:j+8], []byte("charset=")) {
-			continue
-		}
-		v := ct[j+8:]
-		v = bytes.TrimPrefix(v, []byte(`"`))
-		v = bytes.TrimSuffix(v, []byte(`"`))
-		return ct[:i], v
-	}
-	return ct, nil
-}
-
-// typeListed is ngx_http_test_content_type: the whole type (lower-cased)
-// is in the list, or the list has "*".
-func typeListed(types []string, typ []byte) bool {
-	for _, t := range types {
-		if t == "*" || bytes.EqualFold(typ, []byte(t)) {
-			return true
+		for _, l := range s.AllLocations() {
+			if err := add(&l.Charset); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return false
+	return out, nil
 }

@@ -196,6 +196,7 @@ type h1Loop struct {
 	c    net.Conn
 	cc   *clientConn
 	fb   firstByte
+	rd   headDeadline  // what br reads after a parked wait (waitRequest)
 	br   *bufio.Reader // while a request is read or served
 	bw   *bufio.Writer // while a response is written
 	uri  fasthttp.URI  // the target's check (fasthttp's parseURI)
@@ -239,7 +240,7 @@ func (l *h1Loop) serve(n int) {
 			return
 		}
 		srv.p.connState(c, fasthttp.StateActive)
-		if n > 1 {
+		if n > 1 && !l.rd.after {
 			if srv.headerTimeout > 0 {
 				_ = c.SetReadDeadline(time.Now().Add(srv.headerTimeout))
 			} else {
@@ -267,6 +268,9 @@ func (l *h1Loop) serve(n int) {
 func (l *h1Loop) end(hijacked bool) {
 	srv := l.srv
 	l.releaseBuffers()
+	if l.pk != nil {
+		l.pk.Release() // its timer, left set by the last parking
+	}
 	srv.mu.Lock()
 	delete(srv.conns, l.cc)
 	srv.mu.Unlock()
@@ -285,6 +289,7 @@ func (l *h1Loop) end(hijacked bool) {
 // drain may close a waiting connection: one kept alive at once, a new one
 // once it is 5 s old.
 func (l *h1Loop) waitRequest(n int) error {
+	l.rd.after = false
 	if n > 1 {
 		// The next head's bare LFs are made CRLF as the first's, the
 		// bytes read past the last request (pipelined) too: they go
@@ -305,17 +310,22 @@ func (l *h1Loop) waitRequest(n int) error {
 	l.releaseBuffers()
 	srv := l.srv
 	first := n == 1
-	idleFrom := time.Now().Unix()
+	// A kept-alive connection is idle at once for a drain; a new one
+	// from 5 s after it opened (the clock is read for that only).
+	idleFrom := int64(waitIdle)
 	if first {
-		idleFrom += 5
-	} else if srv.keepaliveTimeout > 0 {
-		_ = l.c.SetReadDeadline(time.Now().Add(srv.keepaliveTimeout))
+		idleFrom = time.Now().Unix() + 5
 	}
 	l.cc.wait.Store(idleFrom)
 	if srv.stopping.Load() && !first {
 		return net.ErrClosed // drained meanwhile: nothing more on this one
 	}
 	if woke := l.woke; !woke && !first && l.parkable() {
+		// The poller's timer is keepalive_timeout: the socket has no
+		// read deadline while parked, so the woken read cannot meet a
+		// stale one (a body's client_body_timeout, the head's). Clearing
+		// none that is set costs no clock and no timer.
+		_ = l.c.SetReadDeadline(time.Time{})
 		l.n = n
 		l.mu.Lock()
 		var err error
@@ -335,16 +345,26 @@ func (l *h1Loop) waitRequest(n int) error {
 	}
 	if l.woke {
 		// Parked and woken readable: the bytes (or the FIN or RST) are
-		// there, read straight into the buffer, with no one-byte read.
+		// there, read straight into the buffer, with no one-byte read
+		// and no deadline; client_header_timeout is set before a read
+		// that may wait for the rest of the head (headDeadline).
 		l.woke = false
+		// Nor a yield first (clientConn.Read's after a write: for an
+		// answer that may not have come yet): the bytes are there.
+		l.cc.wrote.Store(false)
 		l.br = srv.readers.Get().(*bufio.Reader)
-		l.br.Reset(l.c)
+		l.rd.c, l.rd.timeout = l.c, 0
+		l.br.Reset(&l.rd)
 		if _, err := l.br.Peek(1); err != nil {
 			l.cc.wait.Store(0)
 			l.releaseBuffers()
 			return err
 		}
+		l.rd.timeout, l.rd.after = srv.headerTimeout, true
 		return nil
+	}
+	if srv.keepaliveTimeout > 0 && !first {
+		_ = l.c.SetReadDeadline(time.Now().Add(srv.keepaliveTimeout))
 	}
 	if err := l.fb.wait(l.c); err != nil {
 		l.cc.wait.Store(0)
@@ -361,6 +381,29 @@ var standInHost = []byte("localhost")
 
 // errParked: waitRequest parked the connection.
 var errParked = errors.New("parked")
+
+// waitIdle is clientConn.wait for a kept-alive connection waiting for its
+// next request: any time in the past, as a drain closes it at once.
+const waitIdle = 1
+
+// headDeadline is the read buffer's source after a parked wait: the
+// connection, with client_header_timeout set before the first read that
+// may wait (the one after the wake's, which the readable socket answers at
+// once), as nginx arms it only when a read of the head finds nothing yet.
+// A head that came whole, nearly all of them, sets no deadline at all.
+type headDeadline struct {
+	c       net.Conn
+	timeout time.Duration // set before the next read (0: nothing to set)
+	after   bool          // the current request's head was read through this (no deadline set by serve)
+}
+
+func (r *headDeadline) Read(b []byte) (int, error) {
+	if r.timeout > 0 {
+		_ = r.c.SetReadDeadline(time.Now().Add(r.timeout))
+		r.timeout = 0
+	}
+	return r.c.Read(b)
+}
 
 // parkable: nothing of the next request can be above the socket, where
 // the poller would not see it: a plain connection (a TLS one may hold
@@ -481,6 +524,7 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	req := &ctx.Request
 	l.nv = client.VersionAsHTTP11(l.br, &l.version) // HTTP/1.9 and HTTP/1.10 are 1.1 to nginx (package client)
 	err := req.Header.Read(l.br)
+	l.rd.timeout = 0 // the head is read: the body's reads set their own (body.go)
 	if err == nil {
 		client.HeadReceived(&req.Header, l.version[:l.nv]) // "//:://" is a path, the version as sent (package client)
 		l.cc.head.FirstOfTwo(&req.Header)                  // two User-Agent lines: the first's value, as nginx's variables

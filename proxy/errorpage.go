@@ -132,7 +132,7 @@ func (x *exchange) errorPageTarget(ep *config.ErrorPage) string {
 // one too many: the client then has nginx's 500.
 func (x *exchange) errorPageRedirect(uri, args string) bool {
 	if !x.countURIChange() {
-		x.logf(errorlog.Error, "rewrite or internal redirection cycle while internally redirecting to \""+uri+"\"", 0, "")
+		x.redirectLog("rewrite or internal redirection cycle while internally redirecting to \"" + uri + "\"")
 		x.page(fasthttp.StatusInternalServerError)
 		return false
 	}
@@ -150,13 +150,13 @@ func (x *exchange) errorPageRedirect(uri, args string) bool {
 // at the named location's rewrite phase, with the request as it is.
 func (x *exchange) namedRedirect(name string) bool {
 	if !x.countURIChange() {
-		x.logf(errorlog.Error, "rewrite or internal redirection cycle while redirect to named location \""+name+"\"", 0, "")
+		x.redirectLog("rewrite or internal redirection cycle while redirect to named location \"" + name + "\"")
 		x.page(fasthttp.StatusInternalServerError)
 		return false
 	}
 	loc := x.vh.named[name]
 	if loc == nil {
-		x.logf(errorlog.Error, "could not find named location \""+name+"\"", 0, "")
+		x.redirectLog("could not find named location \"" + name + "\"")
 		x.page(fasthttp.StatusInternalServerError)
 		return false
 	}
@@ -187,7 +187,10 @@ func (x *exchange) restart(loc *location) {
 	x.tried, x.tries, x.freeUsed, x.sameRetries, x.freshNext = x.tried[:0], 0, false, 0, nil
 	x.errPage.newRun = true // the attempts stay, for $upstream_*, as a run of their own
 	x.firstTry = time.Time{}
-	x.uresp.Reset()
+	if !x.keepUpstreamHead { // an X-Accel-Redirect's head stays for $upstream_http_NAME (xaccel.go)
+		x.uresp.Reset()
+	}
+	x.keepUpstreamHead = false
 	x.fcgi.recycle()
 	x.ctx.Response.Reset()
 	x.ctx.Response.Header.DisableNormalizing() // Reset forgets it: add_header's names as written

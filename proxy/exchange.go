@@ -121,6 +121,12 @@ type exchange struct {
 	vars        exchangeVars      // what its variables read (vars.go)
 	connHeld    []connHold        // limit_conn counts held until finish (limitconn.go)
 	errPage     errorPageState    // error_page between passes through the phases (errorpage.go)
+	// accel are the headers an upstream's X-Accel-Redirect carries into
+	// the answer; keepUpstreamHead keeps its head through the redirect,
+	// for $upstream_http_NAME (xaccel.go).
+	accel            []accelHeader
+	keepUpstreamHead bool
+	accelFrom        string // the upstream whose X-Accel-Redirect is being carried out: its lines name it
 
 	// parent is set on an auth_request subrequest (authrequest.go): it
 	// answers its parent, never the client.

@@ -10,7 +10,9 @@ import (
 	"strconv"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/text/transform"
 
+	"spillway/proxy/charset"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/static"
 )
@@ -75,7 +77,9 @@ func (x *exchange) serveFiles() (done, streaming bool) {
 			x.ctx.SetStatusCode(x.status)
 			x.ctx.Response.Header.SetContentType(typ)
 			x.addHeaders(x.status)
-			x.charsetFilter(x.status, nil)
+			if rc := x.charsetFilter(x.status, nil); rc != nil && !x.ctx.IsHead() {
+				r.Body = rc.Bytes(r.Body)
+			}
 			if x.gzipFor(x.status, -1) && !x.ctx.IsHead() { // gzip compresses listings too (gzip.go)
 				r.Body = x.gzipBytes(r.Body)
 			}
@@ -178,7 +182,7 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return x.sendWhole(r, code, etag)
 	}
 	switch static.Precondition(fi.ModTime(), etag, string(h.Peek("If-Unmodified-Since")), string(h.Peek("If-Match")),
-		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match"))) {
+		string(h.Peek("If-Modified-Since")), string(h.Peek("If-None-Match")), x.loc.conf.IfModifiedSince) {
 	case http.StatusPreconditionFailed:
 		f.Close()
 		x.page(fasthttp.StatusPreconditionFailed)
@@ -190,23 +194,31 @@ func (x *exchange) sendFile(r static.Result) bool {
 		return false
 	}
 	size := fi.Size()
-	ct := files.ContentType(string(x.path))
-	if cs := x.charsetType(fasthttp.StatusOK, []byte(ct), nil); cs != nil { // charset (charset.go)
-		ct = string(cs)
-	}
 	// nginx's filters see a 200 (the range filter, last, makes it a 206):
 	// add_header, charset, then gzip, which takes the ranges away.
-	x.fileHead(fasthttp.StatusOK, ct, fi, etag)
+	x.fileHead(fasthttp.StatusOK, x.accelType(files.ContentType(string(x.path))), fi, etag) // an X-Accel-Redirect's type first (xaccel.go)
 	resp := &ctx.Response.Header
 	if r.Gzip {
-		resp.Set("Content-Encoding", "gzip")
-	} else if x.gzipFor(fasthttp.StatusOK, int(size)) {
-		return x.sendFileGzip(f, size)
+		resp.Set("Content-Encoding", "gzip") // the charset filter then leaves the body alone
+	}
+	rc := x.charsetFilter(fasthttp.StatusOK, nil) // charset (charset.go)
+	ct := string(resp.ContentType())
+	cl := int(size)
+	if rc != nil && rc.ChangesLength() {
+		cl = -1 // no Content-Length, hence no ranges either (nginx's range filter needs one)
+	}
+	if !r.Gzip && x.gzipFor(fasthttp.StatusOK, cl) {
+		return x.sendFileGzip(f, rc)
+	}
+	if cl < 0 {
+		return x.sendFileRecoded(f, rc)
 	}
 	spans, code := []static.Span{{Start: 0, End: size}}, fasthttp.StatusOK
 	// A .gz from gzip_static takes no ranges (nginx's allow_ranges is unset).
-	if rh := h.Peek("Range"); len(rh) > 0 && !r.Gzip && x.ifRange(fi, etag) {
-		switch sp, rc := static.Ranges(string(rh), size); rc {
+	// max_ranges 0 turns the range filter off: no ranges, no Accept-Ranges.
+	ranges := !x.loc.conf.NoRanges
+	if rh := h.Peek("Range"); len(rh) > 0 && ranges && !r.Gzip && x.ifRange(fi, etag) {
+		switch sp, rc := static.Ranges(string(rh), size, maxRanges(x.loc.conf)); rc {
 		case fasthttp.StatusRequestedRangeNotSatisfiable:
 			f.Close()
 			x.page(fasthttp.StatusRequestedRangeNotSatisfiable)
@@ -221,12 +233,14 @@ func (x *exchange) sendFile(r static.Result) bool {
 			setReason(resp, code, nil)
 		}
 	}
-	body := &fileBody{x: x, f: f}
+	body := &fileBody{x: x, f: f, recode: rc} // a byte-for-byte recoding keeps the ranges, applied to what it sends
 	switch {
 	case r.Gzip:
 		body.parts = []filePart{{off: 0, n: size}}
 	case code == fasthttp.StatusOK:
-		resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
+		if ranges {
+			resp.Set("Accept-Ranges", "bytes") // nginx's range filter drops it from a 206
+		}
 		body.parts = []filePart{{off: 0, n: size}}
 	case len(spans) == 1:
 		resp.Set("Content-Range", contentRange(spans[0], size))
@@ -252,7 +266,7 @@ func (x *exchange) sendFile(r static.Result) bool {
 // sendWhole answers with the whole file r as an error page's answer, with
 // status code.
 func (x *exchange) sendWhole(r static.Result, code int, etag string) bool {
-	x.fileHead(code, x.loc.files.ContentType(string(x.path)), r.Info, etag)
+	x.fileHead(code, x.accelType(x.loc.files.ContentType(string(x.path))), r.Info, etag)
 	body := &fileBody{x: x, f: r.File, parts: []filePart{{off: 0, n: r.Info.Size()}}, n: r.Info.Size()}
 	return x.sendBody(body, code)
 }
@@ -278,18 +292,32 @@ func (x *exchange) sendBody(body *fileBody, code int) bool {
 	return true
 }
 
-// sendFileGzip answers with f compressed by the gzip filter (gzipFor has
+// sendFileGzip answers with f, recoded by rc when it is not nil (the
+// charset filter comes first), compressed by the gzip filter (gzipFor has
 // made the head): chunked, or a head alone for HEAD.
-func (x *exchange) sendFileGzip(f *os.File, size int64) bool {
+func (x *exchange) sendFileGzip(f *os.File, rc *charset.Recoder) bool {
+	return x.sendFileStream(f, newGzipBody(recodeBody(f, rc), x.gzipConf().Level, false))
+}
+
+// sendFileRecoded answers with f recoded by rc, whose output has another
+// length: chunked, without ranges, as nginx once the charset filter took
+// Content-Length away.
+func (x *exchange) sendFileRecoded(f *os.File, rc *charset.Recoder) bool {
+	return x.sendFileStream(f, rc.Reader(f))
+}
+
+// sendFileStream answers with r, read from f, of unknown length: chunked,
+// or close-delimited for HTTP/1.0 (unframed.go), or a head alone for HEAD.
+func (x *exchange) sendFileStream(f *os.File, r io.Reader) bool {
 	x.status = fasthttp.StatusOK
 	if x.ctx.IsHead() {
 		f.Close()
 		x.ctx.Response.SkipBody = true
 		return false
 	}
-	body := &gzipFileBody{fb: &fileBody{x: x, f: f}, gz: newGzipBody(f, x.gzipConf().Level, false)}
+	body := &gzipFileBody{fb: &fileBody{x: x, f: f}, gz: r}
 	x.ctx.Response.ImmediateHeaderFlush = true
-	x.setBody(body, -1) // chunked, or close-delimited for HTTP/1.0 (unframed.go)
+	x.setBody(body, -1)
 	return true
 }
 
@@ -321,11 +349,12 @@ func (b *listingBody) CloseWithError(err error) error {
 	return nil
 }
 
-// gzipFileBody is a file's compressed bytes as the response body; closing
-// it closes the file and finishes the exchange, as fileBody's.
+// gzipFileBody is a file's compressed (or recoded) bytes as the response
+// body; closing it closes the file and finishes the exchange, as
+// fileBody's.
 type gzipFileBody struct {
 	fb *fileBody
-	gz *gzipBody
+	gz io.Reader
 }
 
 func (b *gzipFileBody) Read(p []byte) (int, error) {
@@ -381,9 +410,10 @@ func (x *exchange) ifRange(fi os.FileInfo, etag string) bool {
 type fileBody struct {
 	x      *exchange
 	f      *os.File
-	parts  []filePart // the file's ranges, each after its multipart head
-	tail   []byte     // the closing boundary of a multipart body
-	n      int64      // the whole body's length
+	parts  []filePart       // the file's ranges, each after its multipart head
+	tail   []byte           // the closing boundary of a multipart body
+	n      int64            // the whole body's length
+	recode *charset.Recoder // the charset filter's byte-for-byte recoding, or nil
 	closed bool
 }
 
@@ -415,6 +445,39 @@ func (b *fileBody) Read(p []byte) (int, error) {
 func (b *fileBody) SupportsBodyWriteTo() bool { return true }
 
 func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
+	if b.recode == nil {
+		n, err := b.writeParts(w)
+		b.x.bodyBytes += n
+		return n, err
+	}
+	// Recoded: no sendfile(2), the bytes go through the recoder.
+	cw := &recodedWriter{x: b.x, w: w}
+	tw := transform.NewWriter(cw, b.recode)
+	_, err := b.writeParts(tw)
+	if err == nil {
+		err = tw.Close()
+	}
+	b.x.bodyBytes += cw.n
+	return cw.n, err
+}
+
+// recodedWriter writes to the client with send_timeout renewed before each
+// write, and counts what it wrote.
+type recodedWriter struct {
+	x *exchange
+	w io.Writer
+	n int64
+}
+
+func (s *recodedWriter) Write(p []byte) (int, error) {
+	s.x.sendDeadline()
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	return n, err
+}
+
+// writeParts writes the parts and the tail to w; it returns what it wrote.
+func (b *fileBody) writeParts(w io.Writer) (int64, error) {
 	var total int64
 	write := func(p []byte) error {
 		b.x.sendDeadline()
@@ -425,12 +488,10 @@ func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
 	for _, pt := range b.parts {
 		if len(pt.head) > 0 {
 			if err := write(pt.head); err != nil {
-				b.x.bodyBytes += total
 				return total, err
 			}
 		}
 		if _, err := b.f.Seek(pt.off, io.SeekStart); err != nil {
-			b.x.bodyBytes += total
 			return total, err
 		}
 		lr := &io.LimitedReader{R: b.f, N: pt.n}
@@ -447,7 +508,6 @@ func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
 			err = io.ErrUnexpectedEOF // the file shrank under us
 		}
 		if err != nil {
-			b.x.bodyBytes += total
 			return total, err
 		}
 	}
@@ -455,7 +515,6 @@ func (b *fileBody) WriteTo(w io.Writer) (int64, error) {
 	if len(b.tail) > 0 {
 		err = write(b.tail)
 	}
-	b.x.bodyBytes += total
 	return total, err
 }
 

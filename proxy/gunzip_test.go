@@ -157,8 +157,8 @@ func TestGunzipLikeNginx(t *testing.T) {
 	}
 }
 
-// charset on proxied responses (ngx_http_charset_filter_module without
-// charset_map): a response that names a charset keeps it, unless
+// charset on proxied responses (ngx_http_charset_filter_module, no
+// charset_map in this configuration): a response that names a charset keeps it, unless
 // override_charset names the same one (then in charset's spelling) or
 // logs nginx's "no charset_map" line for another; X-Accel-Charset names
 // the charset whatever the location says, if the configuration knows it.
@@ -186,7 +186,10 @@ func TestCharsetProxiedLikeNginx(t *testing.T) {
 			t.Errorf("%s (X-Accel-Charset %q): Content-Type %q, want %q", c.path, c.xac, got, c.want)
 		}
 		if c.line != "" {
-			testutil.Eventually(t, c.line, 10*time.Second, func() bool { return lineAt(r.log(), "error", c.line+", client: ") })
+			// nginx logs them while reading the header, naming the upstream
+			testutil.Eventually(t, c.line, 10*time.Second, func() bool {
+				return lineAt(r.log(), "error", c.line+" while reading response header from upstream, client: ") && lineAt(r.log(), "error", ", upstream: \"http://")
+			})
 		}
 	}
 }

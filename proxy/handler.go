@@ -140,6 +140,9 @@ func (x *exchange) process() (streaming bool) {
 	if x.interceptErrors() { // proxy_intercept_errors: the upstream's answer gives way to an error page (errorpage.go)
 		return false
 	}
+	if done, streaming := x.accelRedirect(); done { // X-Accel-Redirect: an internal redirect instead (xaccel.go)
+		return streaming
+	}
 	return x.respond() // the body is streamed: finish runs when it is done
 }
 
@@ -237,6 +240,10 @@ func (x *exchange) buildHead() bool {
 	}
 	if x.loc.h2 != nil {
 		x.buildH2Head(x.loc.h2, false, n, hasBody) // proxy_http_version 2: an HTTP/2 request (grpc.go)
+		return true
+	}
+	if x.loc.body != nil {
+		x.head = x.appendSetBody(x.head[:0], x.uri) // proxy_set_body: the head and its body (request.go)
 		return true
 	}
 	x.head = x.appendHead(x.head[:0], x.uri, n, hasBody)

@@ -97,6 +97,9 @@ func (x *exchange) addHeaders(status int) {
 // keeps what the headers filter added while the answer was a 200, and its
 // page has had its own pass (files.go).
 func (x *exchange) addHeadersFor(status, trailerStatus int) {
+	if len(x.accel) > 0 {
+		x.addAccelHeaders(&x.ctx.Response.Header) // what an X-Accel-Redirect carried (xaccel.go)
+	}
 	var h *respHeaders
 	switch {
 	case x.loc != nil:

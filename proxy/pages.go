@@ -136,9 +136,10 @@ func (x *exchange) builtinPage(code int) {
 	if code >= 494 && code <= 497 {
 		x.status = 400
 	}
-	x.addHeaders(x.status)         // add_header ... always, expires (headers.go)
-	x.charsetFilter(x.status, nil) // charset: nginx names it on its own pages too (charset.go)
-	x.gzipPage()                   // gzip: nginx compresses its own 403 and 404 pages too (gzip.go)
+	x.addHeaders(x.status)               // add_header ... always, expires (headers.go)
+	rc := x.charsetFilter(x.status, nil) // charset: nginx names it on its own pages too (charset.go)
+	x.gzipPage()                         // gzip: nginx compresses its own 403 and 404 pages too (gzip.go)
+	x.chunkRecoded(rc)
 	if closeAfter(code) {
 		x.lingerAfterPage() // lingering_close (linger.go)
 	}

@@ -132,6 +132,18 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 	return append(dst, "\r\n"...)
 }
 
+// appendSetBody is the request proxy_set_body sends: the head with the
+// value's length as its Content-Length, then the value (nginx's
+// ngx_http_proxy_create_request with body_values: the client's body is
+// read, and not sent).
+func (x *exchange) appendSetBody(dst, uri []byte) []byte {
+	start := len(dst)
+	dst = x.loc.body.Append(dst, x)
+	body := append([]byte(nil), dst[start:]...)
+	dst = x.appendHead(dst[:start], uri, int64(len(body)), true)
+	return append(dst, body...)
+}
+
 func (x *exchange) dropHeader(name, connection []byte) bool {
 	for _, n := range x.ignored { // names nginx ignores (client.Check)
 		if bytes.Equal(name, n) {

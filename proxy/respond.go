@@ -49,9 +49,13 @@ func (x *exchange) respond() bool {
 	}
 	connection := u.Peek("Connection")
 	up := x.loc.up // proxy_hide_header, proxy_redirect, ... (upheaders.go)
+	forced := x.loc.conf.ProxyForceRanges
 	for k, v := range u.All() {
 		if !up.passed(k, connection) || shown != status && lastModifiedDropped(k, shown) {
 			continue
+		}
+		if forced && bytes.EqualFold(k, []byte("Accept-Ranges")) {
+			continue // the range filter's own (ranges.go)
 		}
 		if nv := x.rewriteHeader(k, v); nv != nil {
 			v = nv
@@ -60,14 +64,18 @@ func (x *exchange) respond() bool {
 	}
 	x.setStickyCookie(out, x.cur) // sticky cookie (sticky.go)
 	x.pageHeaders()
-	x.addHeaders(shown)                               // add_header, expires (headers.go)
-	gunzip := x.gunzipFor()                           // gunzip (gunzip.go)
-	x.charsetFilter(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
+	x.addHeaders(shown)                                      // add_header, expires (headers.go)
+	gunzip := x.gunzipFor()                                  // gunzip (gunzip.go)
+	rc := x.charsetProxied(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
 	cl := u.ContentLength()
+	hcl := cl // the length the head declares, once the filters ran
+	if rc != nil && rc.ChangesLength() {
+		hcl = -1
+	}
 	a := x.cur
 	if noBody(x.ctx.Request.Header.Method(), status) {
 		// A HEAD gets the gzip filter's head as nginx sends it (gzip.go).
-		if !gunzip && !x.gzipFor(status, cl) && cl >= 0 {
+		if !gunzip && !x.gzipFor(status, hcl) && hcl >= 0 {
 			out.SetContentLength(cl)
 		}
 		ctx.Response.SkipBody = true
@@ -76,8 +84,16 @@ func (x *exchange) respond() bool {
 	}
 	lc := x.loc.conf
 	buffering := lc.Upstream.Buffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
-	gz := x.gzipFor(status, cl) // the body is compressed on its way in (gzip.go)
-	if !gz && !gunzip && buffering && cl >= 0 && int64(cl) <= int64(lc.Upstream.Buffers.N)*lc.Upstream.Buffers.Size {
+	gz := x.gzipFor(status, hcl) // the body is compressed on its way in (gzip.go)
+	// proxy_force_ranges: a 206 of the body's span, or 416 (ranges.go); a
+	// body the charset filter changes in length takes no ranges
+	span, ranged := x.forceRange(shown, status, hcl, gz || gunzip)
+	if ranged == fasthttp.StatusRequestedRangeNotSatisfiable {
+		x.release(a, false)
+		x.rangeNotSatisfiable(int64(cl))
+		return false
+	}
+	if !gz && !gunzip && rc == nil && buffering && cl >= 0 && int64(cl) <= int64(lc.Upstream.Buffers.N)*lc.Upstream.Buffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
@@ -97,6 +113,10 @@ func (x *exchange) respond() bool {
 			return true // fb finishes the exchange
 		}
 		x.bodyBytes = int64(cl)
+		if ranged == fasthttp.StatusPartialContent {
+			ctx.Response.SetBody(append([]byte(nil), ctx.Response.Body()[span.Start:span.End]...))
+			x.bodyBytes = span.End - span.Start
+		}
 		x.release(a, !x.bodyOverran(a, false, upstream.PhaseReadBody))
 		return false
 	}
@@ -127,11 +147,20 @@ func (x *exchange) respond() bool {
 		body = x.uresp.BodyStream()
 	}
 	ccl := cl // the client's framing
+	if ranged == fasthttp.StatusPartialContent {
+		body, ccl = &rangeReader{r: body, skip: span.Start, n: span.End - span.Start}, int(span.End-span.Start)
+	}
 	if x.trailers {
 		ccl = -1 // chunked, for add_trailer (headers.go)
 	}
 	if gunzip {
 		body, ccl = newGunzipBody(body), -1
+	}
+	if rc != nil { // after gunzip, before gzip, as nginx's filters
+		body = rc.Reader(body)
+		if hcl < 0 {
+			ccl = -1
+		}
 	}
 	if gz {
 		body, ccl = newGzipBody(body, lc.Gzip.Level, !buffering), -1

@@ -86,8 +86,10 @@ func (x *exchange) answerReturn(r *compiledReturn, rd config.Redirect) {
 		}
 		x.status = shown
 		x.bodyBytes = int64(len(resp.Body()))
-		x.addHeaders(shown) // add_header, expires: nginx's headers filter (headers.go)
-		x.pageHeaders()     // an error page's WWW-Authenticate, close (errorpage.go)
+		x.addHeaders(shown)               // add_header, expires: nginx's headers filter (headers.go)
+		rc := x.charsetFilter(shown, nil) // charset: the text's type names it, the text is recoded (charset.go)
+		x.chunkRecoded(rc)
+		x.pageHeaders() // an error page's WWW-Authenticate, close (errorpage.go)
 		if closeAfter(code) {
 			x.ctx.SetConnectionClose()
 			x.lingerAfterPage()
@@ -133,7 +135,7 @@ func (x *exchange) absoluteLocation(dst, path []byte, rd config.Redirect) []byte
 // default_type; a location that serves no files has nginx's defaults.
 func (x *exchange) returnType() string {
 	if x.loc != nil && x.loc.files != nil {
-		return x.loc.files.ContentType(bstr(x.path))
+		return x.accelType(x.loc.files.ContentType(bstr(x.path)))
 	}
-	return config.DefaultContentType(bstr(x.path))
+	return x.accelType(config.DefaultContentType(bstr(x.path))) // an X-Accel-Redirect's type first (xaccel.go)
 }

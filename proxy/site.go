@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"reflect"
@@ -48,6 +49,8 @@ type site struct {
 	hashKeys  map[string]*vars.Value
 
 	sticky map[string]*stickyCookie // the groups' sticky cookies by name (sticky.go)
+
+	charsetVars map[string]*vars.Value // charset and source_charset variables by name (charset.go)
 }
 
 // vhost is one server block.
@@ -92,6 +95,7 @@ type location struct {
 	// file order; names in set are dropped from the client's headers.
 	set    []compiledHeader
 	method *vars.Value // proxy_method; nil: the client's
+	body   *vars.Value // proxy_set_body; nil: the client's body (request.go)
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
 	fcgi    *fcgiLocation
 	uwsgi   *uwsgiLocation   // uwsgi_pass: the same pipeline, a uwsgi packet then HTTP (uwsgi.go)
@@ -151,6 +155,9 @@ func buildSite(cfg *config.Config, now func() time.Time, prev *site) (*site, err
 		return nil, fmt.Errorf("http.map: %w", err)
 	}
 	s.maps = maps
+	if s.charsetVars, err = compileCharsetVars(cfg, maps); err != nil {
+		return nil, err
+	}
 	for name, u := range cfg.Upstreams {
 		if g := prev.group(name); g != nil && reflect.DeepEqual(g.Conf(), u) {
 			s.groups[name] = g
@@ -303,9 +310,7 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 			s.groups[host] = g
 		}
 		if !ok {
-			// nginx: a literal address is an implicit one-server group
-			// with no keepalive cache.
-			g = upstream.NewLiteral(host, now)
+			g = literalGroup(host, now)
 			s.groups[host] = g
 		}
 		loc.group = g
@@ -374,6 +379,14 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		loc.h2 = newGrpcLocation(lc.ProxyPass.Scheme == "https", lc.Upstream.BufferSize)
 		if lc.ProxyPass.Scheme == "https" && loc.group != nil {
 			loc.tls = loc.group.TLSForH2(&lc.ProxySSL)
+		}
+	}
+	if lc.HasSetBody && lc.Grpc == nil && loc.fcgi == nil && loc.uwsgi == nil {
+		if loc.h2 != nil {
+			return nil, fmt.Errorf("proxy_set_body with proxy_http_version 2 is not supported")
+		}
+		if loc.body, err = vars.Compile(lc.ProxySetBody, s.maps); err != nil {
+			return nil, fmt.Errorf("proxy_set_body %s: %w", lc.ProxySetBody, err)
 		}
 	}
 	if lc.LimitExcept != nil {
@@ -630,4 +643,28 @@ func (s *site) writeAccess(logs []config.AccessLog, x vars.Exchange) {
 			o.log.Write(x)
 		}
 	}
+}
+
+// literalGroup is nginx's implicit group of a proxy_pass host:port that
+// names no upstream block, with no keepalive cache: one server for an
+// address; for a name, one per address it resolves to when the
+// configuration is loaded (nginx's ngx_parse_url), so that a request that
+// fails on one passes on to the next and $upstream_addr names them. A name
+// that does not resolve now (nginx refuses to start) is dialed by name.
+func literalGroup(host string, now func() time.Time) *upstream.Group {
+	name, port, err := net.SplitHostPort(host)
+	if err != nil || upstream.IsUnixAddr(host) || net.ParseIP(name) != nil {
+		return upstream.NewLiteral(host, now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupHost(ctx, name)
+	if err != nil || len(ips) == 0 {
+		return upstream.NewLiteral(host, now)
+	}
+	addrs := make([]string, len(ips))
+	for i, ip := range ips {
+		addrs[i] = net.JoinHostPort(ip, port)
+	}
+	return upstream.NewResolved(host, addrs, now)
 }

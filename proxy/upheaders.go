@@ -24,6 +24,7 @@ type upHeaders struct {
 	cookieFlags  []cookieFlags
 	hide, pass   [][]byte
 	ignoreAccel  bool // proxy_ignore_headers X-Accel-Buffering
+	ignoreXAR    bool // proxy_ignore_headers X-Accel-Redirect (xaccel.go)
 }
 
 // headerRewrite is one rule: a prefix (or, domain, the whole value) with
@@ -44,7 +45,7 @@ type cookieFlags struct {
 }
 
 func compileUpHeaders(u config.UpstreamHeaders, maps *vars.Maps) (*upHeaders, error) {
-	h := &upHeaders{ignoreAccel: u.IgnoreAccelBuffering}
+	h := &upHeaders{ignoreAccel: u.IgnoreAccelBuffering, ignoreXAR: u.IgnoreAccelRedirect}
 	for _, n := range u.Hide {
 		h.hide = append(h.hide, []byte(n))
 	}

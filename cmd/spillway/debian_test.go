@@ -177,7 +177,7 @@ func TestConvertListsAllBeforeEmerg(t *testing.T) {
         proxy_connect_timeout 5x;
         location / { proxy_pass http://127.0.0.1:9; ssi on; }
     }
-    charset_map koi8-r utf-8 { }
+    sub_filter_types text/css;
 }
 `), 0o644); err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestConvertListsAllBeforeEmerg(t *testing.T) {
 	_, errOut, err := runMain("convert", conf)
 	want := conf + `:2: unsupported directive "sub_filter_once" in http` + "\n" +
 		conf + `:6: unsupported directive "ssi" in location` + "\n" +
-		conf + `:8: unsupported directive "charset_map" in http` + "\n" +
+		conf + `:8: unsupported directive "sub_filter_types" in http` + "\n" +
 		`spillway: [emerg] "proxy_connect_timeout" directive invalid value in ` + conf + ":5\n"
 	if err == nil || errOut != want {
 		t.Errorf("convert: %v\n%s\nwant:\n%s", err, errOut, want)

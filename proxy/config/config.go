@@ -398,6 +398,25 @@ type Location struct {
 	// ProxyMethod is proxy_method: the upstream request's method, with
 	// variables; "" = the client's.
 	ProxyMethod string
+	// ProxySetBody is proxy_set_body: the upstream request's body, with
+	// variables, sent in place of the client's (with its Content-Length);
+	// HasSetBody tells an empty one from none.
+	ProxySetBody string
+	HasSetBody   bool
+	// ProxyForceRanges is proxy_force_ranges: the range filter answers a
+	// Range on the upstream's 200 (one range; several get the whole body),
+	// whatever its Accept-Ranges; off, the upstream's answer passes as it
+	// is.
+	ProxyForceRanges bool
+	// MaxRanges is max_ranges: more ranges than this in a Range get the
+	// whole body (200); 0, the default, is no limit. NoRanges is
+	// "max_ranges 0": ranges off, no Accept-Ranges either.
+	MaxRanges int
+	NoRanges  bool
+	// IfModifiedSince is if_modified_since: "" (exact, nginx's default:
+	// 304 when the date is the file's), "before" (also any later date) or
+	// "off" (If-Modified-Since ignored).
+	IfModifiedSince string
 
 	// Upstream is the buffer, timeout, retry and error directives of the
 	// module the location passes with (proxy_*, fastcgi_*, uwsgi_*;

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"spillway/proxy/charset"
 	"spillway/proxy/vars"
 )
 
@@ -38,6 +39,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = httpVersionFrom(in)
 	case *proxyHTTPVersion:
 		*p, err = proxyHTTPVersionFrom(in)
+	case *ifModifiedSince:
+		*p, err = ifModifiedSinceFrom(in)
 	case *percent:
 		*p, err = percentFrom(in)
 	case *checkType:
@@ -88,6 +91,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 		*p, err = accessLogsFrom(in)
 	case *[]vars.MapDef:
 		*p, err = mapsFrom(in)
+	case *[]charset.MapDef:
+		*p, err = charsetMapsFrom(in) // charset.go
 	case *Return:
 		*p, err = returnFrom(in) // rewrite.go
 	case *[]Stmt:
@@ -330,6 +335,21 @@ func httpVersionFrom(in any) (httpVersion, error) {
 		return "", fmt.Errorf(`expected "1.0" or "1.1", got %s`, kindOf(in))
 	}
 	return "", fmt.Errorf(`invalid value %s, it must be "1.0" or "1.1"`, show(in))
+}
+
+// ifModifiedSinceFrom decodes if_modified_since: "off" (a YAML false
+// too), "exact" or "before".
+func ifModifiedSinceFrom(in any) (ifModifiedSince, error) {
+	if b, ok := in.(bool); ok && !b {
+		return "off", nil
+	}
+	if s, ok := in.(string); ok && (s == "off" || s == "exact" || s == "before") {
+		return ifModifiedSince(s), nil
+	}
+	if !isScalar(in) {
+		return "", fmt.Errorf(`expected "off", "exact" or "before", got %s`, kindOf(in))
+	}
+	return "", fmt.Errorf(`invalid value %s, it must be "off", "exact" or "before"`, show(in))
 }
 
 // proxyHTTPVersionFrom decodes proxy_http_version: httpVersionFrom's

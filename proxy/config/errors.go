@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"go.yaml.in/yaml/v3"
+
+	"spillway/proxy/charset"
 )
 
 // Error is one problem in a configuration file, reported like nginx -t
@@ -60,6 +62,9 @@ type problems struct {
 	// mapNames are the variables http.map defines (resolveMaps): known
 	// to checkVariables.
 	mapNames []string
+	// charsets are the charsets the configuration names and its
+	// charset_maps (resolveCharsetMaps, charsetDirectives.check).
+	charsets *charset.Set
 }
 
 // add records a problem about the key path key.

@@ -358,5 +358,6 @@ func (d *moduleDirectives) resolveHeaders(u *UpstreamHeaders, p *problems) {
 			p.add(d.IgnoreHeaders.at(), `invalid value "%s"`, h)
 		}
 		u.IgnoreAccelBuffering = u.IgnoreAccelBuffering || c == "X-Accel-Buffering"
+		u.IgnoreAccelRedirect = u.IgnoreAccelRedirect || c == "X-Accel-Redirect"
 	}
 }

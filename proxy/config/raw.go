@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"spillway/proxy/charset"
 	"spillway/proxy/vars"
 )
 
@@ -63,6 +64,9 @@ type (
 // 1.29's "2"; "2" and 2 decode to "2.0").
 type proxyHTTPVersion string
 
+// ifModifiedSince is if_modified_since: "off", "exact" or "before".
+type ifModifiedSince string
+
 // rawFile is the whole file.
 type rawFile struct {
 	ErrorLog *opt[[]ErrorLog] `mapstructure:"error_log"` // one, or a list
@@ -85,6 +89,7 @@ type rawHTTP struct {
 	LimitReqZone      *opt[[]LimitReqZone]   `mapstructure:"limit_req_zone"`  // limitreq.go
 	LimitConnZone     *opt[[]LimitConnZone]  `mapstructure:"limit_conn_zone"` // limitconn.go
 	Map               *opt[[]vars.MapDef]    `mapstructure:"map"`             // nginx's map blocks (maps.go)
+	CharsetMap        *opt[[]charset.MapDef] `mapstructure:"charset_map"`     // charset.go
 	TempFileLimit     *opt[size]             `mapstructure:"temp_file_limit"`
 	Upstreams         map[string]rawUpstream `mapstructure:"upstreams"`
 	Servers           []rawServer            `mapstructure:"servers"`
@@ -219,6 +224,10 @@ type locationDirectives struct {
 	ProxySetHeader   *opt[[]Header]         `mapstructure:"proxy_set_header"`
 	ProxyHTTPVersion *opt[proxyHTTPVersion] `mapstructure:"proxy_http_version"`
 	ProxyMethod      *opt[string]           `mapstructure:"proxy_method"`
+	ProxySetBody     *opt[string]           `mapstructure:"proxy_set_body"`
+	ProxyForceRanges *opt[bool]             `mapstructure:"proxy_force_ranges"`
+	MaxRanges        *opt[int]              `mapstructure:"max_ranges"`
+	IfModifiedSince  *opt[ifModifiedSince]  `mapstructure:"if_modified_since"`
 
 	ClientMaxBodySize    *opt[size]          `mapstructure:"client_max_body_size"`
 	ClientBodyBufferSize *opt[size]          `mapstructure:"client_body_buffer_size"`
@@ -287,6 +296,10 @@ func (d *locationDirectives) inherit(p *locationDirectives) {
 	merge(&d.ProxySetHeader, p.ProxySetHeader)
 	merge(&d.ProxyHTTPVersion, p.ProxyHTTPVersion)
 	merge(&d.ProxyMethod, p.ProxyMethod)
+	merge(&d.ProxySetBody, p.ProxySetBody)
+	merge(&d.ProxyForceRanges, p.ProxyForceRanges)
+	merge(&d.MaxRanges, p.MaxRanges)
+	merge(&d.IfModifiedSince, p.IfModifiedSince)
 	merge(&d.ClientMaxBodySize, p.ClientMaxBodySize)
 	merge(&d.ClientBodyBufferSize, p.ClientBodyBufferSize)
 	merge(&d.ClientBodyMemoryMax, p.ClientBodyMemoryMax)

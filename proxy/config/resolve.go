@@ -115,6 +115,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 	c.Maps = resolveMaps(h.Map, append(slices.Clone(sets), c.SetVars...), p)
 	p.mapNames = append(p.mapNames, sets...)
 	p.mapNames = append(p.mapNames, c.SetVars...)
+	p.charsets = resolveCharsetMaps(h.CharsetMap, p) // charset.go
 	names := make([]string, 0, len(h.Upstreams))
 	for name := range h.Upstreams {
 		names = append(names, name)
@@ -147,7 +148,7 @@ func resolve(raw *rawFile, p *problems) *Config {
 		s.locationDirectives.inherit(&h.locationDirectives)
 		c.Servers = append(c.Servers, resolveServer(s, fmt.Sprintf("http.servers[%d]", i), known, p))
 	}
-	c.knownCharsets() // charset.go
+	c.setCharsets(p.charsets) // charset.go
 	c.LimitReqZones = resolveLimitReqZones(h, p)
 	c.LimitConnZones = resolveLimitConnZones(h, p)
 	checkServerNames(c.Servers, h.Servers, p)
@@ -811,6 +812,14 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.ProxySetHeader = withDefaultHeaders(d.ProxySetHeader.or(nil))
 	l.ProxyHTTPVersion = string(d.ProxyHTTPVersion.or(defaultProxyHTTPVersion))
 	l.ProxyMethod = d.ProxyMethod.or("")
+	l.ProxySetBody, l.HasSetBody = d.ProxySetBody.or(""), d.ProxySetBody.set()
+	l.ProxyForceRanges = d.ProxyForceRanges.or(false)
+	l.MaxRanges = d.MaxRanges.or(0)
+	l.NoRanges = d.MaxRanges.set() && l.MaxRanges <= 0
+	l.IfModifiedSince = string(d.IfModifiedSince.or(""))
+	if l.IfModifiedSince == "exact" {
+		l.IfModifiedSince = "" // nginx's default
+	}
 
 	l.ClientMaxBodySize = d.ClientMaxBodySize.or(defaultClientMaxBodySize)
 	l.ClientBodyBufferSize = d.ClientBodyBufferSize.or(defaultClientBodyBufferSize)

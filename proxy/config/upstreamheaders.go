@@ -43,6 +43,9 @@ type UpstreamHeaders struct {
 	// IgnoreAccelBuffering is proxy_ignore_headers X-Accel-Buffering: the
 	// upstream's "X-Accel-Buffering: no" does not turn buffering off.
 	IgnoreAccelBuffering bool
+	// IgnoreAccelRedirect is proxy_ignore_headers X-Accel-Redirect: the
+	// upstream's answer is relayed as it is, not an internal redirect.
+	IgnoreAccelRedirect bool
 }
 
 // CookieFlags is one proxy_cookie_flags: the cookie whose flags change,
@@ -86,8 +89,8 @@ func (d *upstreamHeaderDirectives) inherit(p *upstreamHeaderDirectives) {
 }
 
 // ignorable are proxy_ignore_headers' names. Without a cache, and with
-// X-Accel-Redirect, X-Accel-Limit-Rate and X-Accel-Charset never acted on
-// by spillway, only X-Accel-Buffering changes anything.
+// X-Accel-Limit-Rate never acted on by spillway (it limits no rate), only
+// X-Accel-Buffering and X-Accel-Redirect change anything.
 var ignorable = []string{"X-Accel-Redirect", "X-Accel-Expires", "X-Accel-Limit-Rate", "X-Accel-Buffering",
 	"X-Accel-Charset", "Expires", "Cache-Control", "Set-Cookie", "Vary"}
 

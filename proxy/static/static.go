@@ -401,7 +401,7 @@ func (l *Location) ETag(fi fs.FileInfo) string {
 
 // Precondition is the not_modified filter's answer for a 200: 0 (send
 // it), 304 or 412. Header values are as received ("" when absent).
-func Precondition(mtime time.Time, etag, ifUnmodifiedSince, ifMatch, ifModifiedSince, ifNoneMatch string) int {
+func Precondition(mtime time.Time, etag, ifUnmodifiedSince, ifMatch, ifModifiedSince, ifNoneMatch, imsMode string) int {
 	lm := mtime.Unix()
 	if ifUnmodifiedSince != "" {
 		t, err := http.ParseTime(ifUnmodifiedSince)
@@ -416,8 +416,17 @@ func Precondition(mtime time.Time, etag, ifUnmodifiedSince, ifMatch, ifModifiedS
 		return 0
 	}
 	if ifModifiedSince != "" {
+		// nginx's ngx_http_test_if_modified: "off" never matches, "exact"
+		// (nginx's default, "") the file's date only, "before" any date
+		// not before it.
 		t, err := http.ParseTime(ifModifiedSince)
-		if err != nil || t.Unix() != lm { // if_modified_since exact (nginx's default)
+		switch {
+		case imsMode == "off":
+			return 0
+		case err != nil:
+			return 0
+		case t.Unix() == lm:
+		case imsMode != "before" || t.Unix() < lm:
 			return 0
 		}
 	}
@@ -455,8 +464,10 @@ type Span struct{ Start, End int64 }
 // bytes, header as received: status 0 means send the whole body (no
 // "bytes=" Range, or ranges adding up to more than the file), 206 the
 // spans (several: multipart/byteranges), 416 none is satisfiable or the
-// header is malformed.
-func Ranges(header string, size int64) ([]Span, int) {
+// header is malformed. max limits the satisfiable ranges (max_ranges, or 1
+// for proxy_force_ranges): one more, as far as nginx has read, is the
+// whole body; < 0 is no limit.
+func Ranges(header string, size int64, max int) ([]Span, int) {
 	if len(header) < 6 || !strings.EqualFold(header[:6], "bytes=") {
 		return nil, 0
 	}
@@ -529,6 +540,9 @@ func Ranges(header string, size int64) ([]Span, int) {
 		if start < end {
 			spans = append(spans, Span{start, end})
 			total += end - start
+			if max >= 0 && len(spans) > max {
+				return nil, 0
+			}
 		}
 		if len(p) == 0 {
 			break

@@ -589,13 +589,12 @@ http {
 gzip_static always; gunzip on; gunzip_buffers 16 8k; add_trailer X-T "$uri" always;
 charset utf-8; source_charset UTF-8; override_charset on; charset_types text/css application/json;
 location /f/ { root /srv; autoindex on; autoindex_format JSONP; autoindex_exact_size off; autoindex_localtime on; }
-location /v/ { root /srv; charset $cs; charset_map koi8-r utf-8 { } }`),
+location /v/ { root /srv; charset $arg_cs; charset_map koi8-r utf-8 { } }`),
 			yaml: []string{"gzip_static: always", "gunzip: on", "gunzip_buffers: 16 8k", "charset: utf-8", "source_charset: UTF-8",
 				"override_charset: on", "charset_types: [text/css, application/json]", "autoindex_format: jsonp", "autoindex_exact_size: off",
-				"autoindex_localtime: on", "add_trailer:\n", "- X-T $uri always"},
-			not: []string{"$cs", "charset_map"},
+				"autoindex_localtime: on", "add_trailer:\n", "- X-T $uri always", "charset: $arg_cs"},
+			not: []string{"charset_map"},
 			warns: []string{
-				`8: unsupported directive "charset" in location: spillway takes no variables in it`,
 				`8: unsupported directive "charset_map" in location`,
 			},
 		},
@@ -947,8 +946,67 @@ func TestConvertListsWarningsWithError(t *testing.T) {
 		t.Fatalf("result %+v, want the warnings and no YAML", res)
 	}
 	got := warningLines(res.Warnings)
-	want := "x.conf:2: unsupported directive \"sub_filter_once\" in http\nx.conf:3: unsupported directive \"ssi\" in location\nx.conf:5: unsupported directive \"charset_map\" in http\n"
+	want := "x.conf:2: unsupported directive \"sub_filter_once\" in http\nx.conf:3: unsupported directive \"ssi\" in location\n"
 	if got != want {
 		t.Errorf("warnings:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// charset_map converts to http.charset_map, nginx's own koi-utf included
+// in place, and the result loads with the recoding it defines.
+func TestConvertCharsetMap(t *testing.T) {
+	koi, err := os.ReadFile("/etc/nginx/koi-utf")
+	if err != nil {
+		koi = []byte("charset_map koi8-r utf-8 { C1 D0B0; }\n") // nginx's file: its first lines are of this form
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "koi-utf"), koi, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := Parse(filepath.Join(dir, "nginx.conf"), []byte(`http {
+	include koi-utf;
+	charset_map B A { 58 59; 5a 5B; }
+	server { listen 127.0.0.1:8080; root /srv; location /k/ { charset utf-8; source_charset koi8-r; } location /b/ { charset A; source_charset B; } }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(ds, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 0 {
+		t.Errorf("warnings: %s", warningLines(res.Warnings))
+	}
+	y := string(res.YAML)
+	for _, want := range []string{"charset_map: koi8-r utf-8", "- C1 D0B0", "charset_map: B A", "- 58 59", "- 5a 5B"} {
+		if !strings.Contains(y, want) {
+			t.Errorf("no %q in\n%s", want, y)
+		}
+	}
+	cfg, err := config.LoadBytes("proxy.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	set := cfg.Servers[0].Charset.Set
+	rc := set.Recoder(set.Index("koi8-r"), set.Index("utf-8"))
+	if rc == nil || string(rc.Bytes([]byte{'a', 0xC1})) != "a\u0430" {
+		t.Errorf("koi8-r to utf-8: %v", rc)
+	}
+
+	for _, c := range []struct{ in, want string }{
+		{`charset_map B A { 58; }`, `invalid parameters number in x.conf:1`},
+		{`charset_map B { }`, `invalid number of arguments in "charset_map" directive in x.conf:1`},
+		{`charset_map B A;`, `directive "charset_map" has no opening "{" in x.conf:1`},
+		{`charset $nope;`, `unknown "nope" variable in x.conf:1`},
+	} {
+		ds, err := Parse("x.conf", []byte("http { "+c.in+" server { listen 80; location / { proxy_pass http://127.0.0.1:9; } } }\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Convert(ds, Options{}); err == nil || err.Error() != c.want {
+			t.Errorf("%s: %v, want %s", c.in, err, c.want)
+		}
 	}
 }

@@ -99,6 +99,10 @@ func init() {
 	add(inLocations, "proxy_set_header", proxySetHeader)
 	add(inLocations, "proxy_http_version", single(proxyHTTPVersionValue))
 	add(inLocations, "proxy_method", proxyMethod)
+	add(inLocations, "proxy_set_body", proxyMethod) // one value with variables, as proxy_method
+	add(inLocations, "proxy_force_ranges", single(flagValue))
+	add(inLocations, "max_ranges", single(numberValue))
+	add(inLocations, "if_modified_since", single(ifModifiedSinceValue))
 	for _, n := range []string{"client_body_timeout", "send_timeout"} {
 		add(inLocations, n, single(timeValue))
 	}
@@ -413,6 +417,14 @@ func flagValue(d *Directive, v string) (string, error) {
 		return "off", nil
 	}
 	return "", errAt(d, `invalid value "%s" in "%s" directive, it must be "on" or "off"`, v, d.Name)
+}
+
+func ifModifiedSinceValue(d *Directive, v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "off", "exact", "before":
+		return strings.ToLower(v), nil
+	}
+	return "", errAt(d, `invalid value "%s" in "%s" directive`, v, d.Name)
 }
 
 func numberValue(d *Directive, v string) (string, error) {
@@ -1254,7 +1266,8 @@ func healthCheck(c *conv, lv *level, d *Directive) error {
 	return nil
 }
 
-// proxyMethod converts proxy_method: one method, variables allowed.
+// proxyMethod converts proxy_method (one method) and proxy_set_body (the
+// body): one value, variables allowed.
 func proxyMethod(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 1 {
 		return invalidArgs(d)

@@ -10,7 +10,7 @@ import (
 // log_not_found, autoindex*, charset* (proxy/static serves them). What
 // spillway does not build is refused, so that a location never serves
 // something else than in nginx: try_files with a variable spillway does not
-// know, alias with variables other than $1..$9, charset with a variable.
+// know, alias with variables other than $1..$9.
 
 func init() {
 	blockDirectives["types"] = true
@@ -41,8 +41,8 @@ func autoindexFormatValue(d *Directive, v string) (string, error) {
 	return "", errAt(d, `invalid value "%s" in "%s" directive, it must be "html" or "xml" or "json" or "jsonp"`, v, d.Name)
 }
 
-// charset converts charset and source_charset; a variable (charset
-// $name) is not computed by spillway.
+// charset converts charset and source_charset: a charset, or one
+// variable ("$arg_cs"), which must exist.
 func charset(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 1 {
 		return invalidArgs(d)
@@ -50,9 +50,10 @@ func charset(c *conv, lv *level, d *Directive) error {
 	if err := duplicate(lv, d); err != nil {
 		return err
 	}
-	if strings.Contains(d.Args[0], "$") {
-		c.warn(d, Unsupported, "unsupported directive \"%s\" in %s: spillway takes no variables in it", d.Name, lv.ctx)
-		return nil
+	if strings.HasPrefix(d.Args[0], "$") {
+		if name := c.unknownVariable(d.Args[0]); name != "" {
+			return errAt(d, "unknown \"%s\" variable", name)
+		}
 	}
 	lv.m.set(d.Name, str(d.Args[0]))
 	return nil

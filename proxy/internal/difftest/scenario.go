@@ -297,7 +297,7 @@ http {
 `, dir, userLine(), s.accessFormat())
 	for _, d := range s.allDirectives() {
 		end := ";"
-		if d.Name == "map" { // its value holds the block: `$uri $m { /a 1; volatile; }`
+		if d.Name == "map" || d.Name == "charset_map" { // its value holds the block: `$uri $m { /a 1; volatile; }`
 			end = ""
 		}
 		fmt.Fprintf(&b, "    %s %s%s\n", d.Name, strings.ReplaceAll(d.Value, "{DIR}", dir), end)
@@ -372,7 +372,7 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	// client_body_buffer_size), whose warn line the scenarios compare;
 	// spillway's default keeps them in memory (README, differences).
 	b.WriteString("  client_body_memory_max: 0\n")
-	var headers, access, addHeaders, sets, mapBlocks []string
+	var headers, access, addHeaders, sets, mapBlocks, charsetMaps []string
 	lists := map[string][]string{}
 	for _, d := range s.allDirectives() {
 		d.Value = strings.ReplaceAll(d.Value, "{DIR}", dir)
@@ -401,6 +401,10 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 			mapBlocks = append(mapBlocks, yamlMap(d.Value))
 			continue
 		}
+		if d.Name == "charset_map" {
+			charsetMaps = append(charsetMaps, yamlCharsetMap(d.Value))
+			continue
+		}
 		fmt.Fprintf(&b, "  %s: %s\n", d.Name, yamlString(unquote(d.Value)))
 	}
 	if len(headers) > 0 {
@@ -420,6 +424,9 @@ func SpillwayYAML(s *Scenario, dir string, addrs []string) (string, error) {
 	}
 	if len(mapBlocks) > 0 {
 		b.WriteString("  map: [" + strings.Join(mapBlocks, ", ") + "]\n")
+	}
+	if len(charsetMaps) > 0 {
+		b.WriteString("  charset_map: [" + strings.Join(charsetMaps, ", ") + "]\n")
 	}
 	b.WriteString("  upstreams:\n    app:\n")
 	if s.Keepalive > 0 {
@@ -604,6 +611,17 @@ func yamlMap(v string) string {
 		keys = append(keys, "values: ["+strings.Join(values, ", ")+"]")
 	}
 	return "{" + strings.Join(keys, ", ") + "}"
+}
+
+// yamlCharsetMap translates a charset_map's value (`koi8-r utf-8 { C1
+// D0B0; }`) into proxy.yaml's charset_map entry.
+func yamlCharsetMap(v string) string {
+	head, block, _ := strings.Cut(v, "{")
+	var values []string
+	for _, st := range splitStatements(strings.TrimSuffix(strings.TrimSpace(block), "}")) {
+		values = append(values, strconv.Quote(strings.Join(strings.Fields(st), " ")))
+	}
+	return "{charset_map: " + strconv.Quote(strings.TrimSpace(head)) + ", values: [" + strings.Join(values, ", ") + "]}"
 }
 
 // yamlLimitExcept translates a limit_except's value (`GET POST { deny

@@ -24,11 +24,13 @@ type epoll struct {
 
 // parkEvents: readable, and the peer's FIN (EPOLLRDHUP) for the half-close
 // a plain EPOLLIN also reports; EPOLLHUP and EPOLLERR (a RST) are always
-// reported. One-shot: the fd is disarmed when it fires, so a connection
-// wakes once per Park, and a woken connection's registration stays, at no
-// cost, for the next Park to re-arm with EPOLL_CTL_MOD (one system call per
-// keep-alive request, not two).
-const parkEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+// reported. Edge-triggered, registered once: a keep-alive connection that
+// parks at every request makes no epoll_ctl for it (with EPOLLONESHOT it
+// made one, the re-arm, per request). An edge while the connection is not
+// parked is remembered (slot.pending) for the next parking to look at;
+// one for bytes read since is not reported by epoll_wait, which polls the
+// socket again, except in a race that take settles.
+const parkEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 
 func newEpoll() (*epoll, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -49,8 +51,8 @@ func newEpoll() (*epoll, error) {
 	return &epoll{fd: fd, f: f, rc: rc, done: make(chan struct{})}, nil
 }
 
-// arm registers fd, or re-arms it when its registration stayed (reg, a
-// hint: a closed fd's registration went with it), tagged with gen.
+// arm registers fd, or changes its registration to gen's when one stayed
+// (reg, a hint: a closed fd's registration went with it).
 func (e *epoll) arm(fd int, gen uint32, reg bool) error {
 	ev := unix.EpollEvent{Events: parkEvents, Fd: int32(fd), Pad: int32(gen)}
 	op, other := unix.EPOLL_CTL_ADD, unix.EPOLL_CTL_MOD
@@ -88,6 +90,7 @@ func (p *Poller) run() {
 	var won []*Parked
 	_ = e.rc.Read(func(fd uintptr) bool {
 		for {
+			sweep := p.sweep.Add(1)
 			n, err := unix.EpollWait(int(fd), events, 0)
 			if err != nil {
 				if errors.Is(err, unix.EINTR) {
@@ -97,11 +100,9 @@ func (p *Poller) run() {
 				// connections still get their timeout or Close.
 				return true
 			}
-			won = p.take(events[:n], won[:0])
+			won = p.take(events[:n], sweep, won[:0])
 			for i, pk := range won {
-				if pk.timer != nil {
-					pk.timer.Stop()
-				}
+				// Its timer stays set: the next parking's run (expire).
 				p.n.Add(-1)
 				go pk.readable() // made once: no closure per wake
 				won[i] = nil
@@ -116,8 +117,9 @@ func (p *Poller) run() {
 	})
 }
 
-// take marks the connections of events woken and returns them in won.
-func (p *Poller) take(events []unix.EpollEvent, won []*Parked) []*Parked {
+// take marks the connections of events woken and returns them in won;
+// sweep is the epoll_wait's that reported them.
+func (p *Poller) take(events []unix.EpollEvent, sweep uint64, won []*Parked) []*Parked {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -128,13 +130,28 @@ func (p *Poller) take(events []unix.EpollEvent, won []*Parked) []*Parked {
 		if fd >= len(p.slots) {
 			continue
 		}
-		pk := p.slots[fd].pk
-		// A stale event (queued before a Cancel or a timeout took the
-		// connection out) carries an older gen.
-		if pk == nil || pk.gen != uint32(ev.Pad) || !pk.win(fired) {
+		sl := &p.slots[fd]
+		if sl.tag != uint32(ev.Pad) {
+			// A stale event: of a registration a Cancel, a timeout or a
+			// close removed, or an earlier record's.
 			continue
 		}
-		p.slots[fd].pk = nil
+		pk := sl.pk
+		if pk == nil || pk.state.Load()&stateMask != parked {
+			sl.pending = true // between two parkings: the next looks
+			continue
+		}
+		// epoll_wait reports an edge only while the socket is readable,
+		// which a parked connection's owner cannot change; but this one
+		// may have parked after the epoll_wait looked, having read the
+		// bytes since: look again (rare: a parking during a sweep).
+		if pk.sweep >= sweep && !readable(uintptr(fd)) {
+			continue
+		}
+		if !pk.win(fired) {
+			continue // a timeout or a Cancel won
+		}
+		sl.pk = nil
 		won = append(won, pk)
 	}
 	return won

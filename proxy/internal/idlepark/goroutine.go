@@ -30,10 +30,7 @@ func (pk *Parked) wait() {
 		p.slots[pk.fd].pk = nil
 	}
 	p.mu.Unlock()
-	if pk.timer != nil {
-		pk.timer.Stop()
-	}
-	p.n.Add(-1)
+	p.n.Add(-1) // the timer stays set: the next parking's run (expire)
 	pk.fn(Readable)
 }
 

@@ -83,20 +83,30 @@ type Poller struct {
 
 	mu     sync.Mutex
 	closed bool
-	gen    uint32 // Park's count: tells a stale epoll event from the current one
+	gen    uint32 // registrations so far: tells a stale epoll event from a current one
 	slots  []slot // by fd; only for fds parked now or parked before
 
 	n atomic.Int64 // parked now
+	// sweep counts the poller's epoll_waits (run): a parking that began
+	// after the one that reported its event began may be woken by an edge
+	// of bytes its owner read before parking (take looks).
+	sweep atomic.Uint64
 
 	epoch time.Time // the deadlines' origin (its monotonic reading)
 }
 
 type slot struct {
 	pk *Parked // parked now, or nil
-	// reg: the fd is still in the epoll set, disarmed (EPOLLONESHOT
-	// fired). It is a hint: the fd may have been closed and reused since,
-	// which removes the registration.
-	reg bool
+	// tag is the fd's registration in the epoll set (0: none), the gen of
+	// the record that made it: a registration stays from the first parking
+	// to the connection's close (which removes it), a timeout or a Cancel,
+	// edge-triggered, so that a keep-alive connection parks with no
+	// epoll_ctl. It is a hint: the fd may have been closed and reused.
+	tag uint32
+	// pending: an edge (bytes, FIN, an error) came while the fd was
+	// registered and not parked: the next parking looks before it waits,
+	// as no new edge may come for what is there.
+	pending bool
 }
 
 // Parked is one connection's parking record, made once (Prepare) and parked
@@ -111,7 +121,14 @@ type Parked struct {
 	fd    int
 	gen   uint32
 	fn    func(Event)
-	timer *time.Timer // made at the first Park with a timeout, Reset after
+	timer *time.Timer // made at the first Park with a timeout
+	// timerAt is when timer fires (the Poller's clock; 0: not set), under
+	// p.mu. A parking leaves a timer alone that fires at or before its own
+	// deadline, and that run sets it again for the rest (expire): a
+	// keep-alive connection that parks at every request moves its timer
+	// about once per timeout, not twice per request (a Reset at Park, a
+	// Stop at the wake).
+	timerAt int64
 	// state is the parking's sequence number (<<2) and where it is
 	// (parked, fired, canceled): a stale timer callback, from an earlier
 	// parking whose Stop came too late, cannot win the current one.
@@ -127,6 +144,7 @@ type Parked struct {
 	expireFn func()           // the timer's
 	timeout  time.Duration    // Park's argument, for control
 	perr     error            // control's result
+	sweep    uint64           // p.sweep when parked
 
 	done chan struct{} // the fallback's waiting goroutine has returned
 }
@@ -256,8 +274,7 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 		}
 		p.evict(old)
 	}
-	p.gen++
-	pk.fd, pk.gen = fd, p.gen
+	pk.fd = fd
 	if timeout > 0 {
 		pk.deadline.Store(int64(time.Since(p.epoch) + timeout))
 	} else {
@@ -268,25 +285,45 @@ func (p *Poller) park(pk *Parked, fd int, timeout time.Duration) error {
 	seq := pk.state.Load()&^stateMask + stateMask + 1
 	pk.state.Store(seq) // state bits 0: parked
 	if p.ep != nil {
-		if err := p.ep.arm(fd, pk.gen, p.slots[fd].reg); err != nil {
-			pk.state.Store(seq | canceled)
-			return err
+		sl := &p.slots[fd]
+		if sl.tag == 0 || sl.tag != pk.gen {
+			// Registered (with ADD, or MOD over an earlier record's):
+			// bytes there already queue an event at once.
+			if p.gen++; p.gen == 0 {
+				p.gen++
+			}
+			if err := p.ep.arm(fd, p.gen, sl.tag != 0); err != nil {
+				sl.tag = 0
+				pk.state.Store(seq | canceled)
+				return err
+			}
+			pk.gen, sl.tag, sl.pending = p.gen, p.gen, false
+		} else if sl.pending {
+			sl.pending = false
+			if readable(uintptr(fd)) {
+				// Came while it was not parked: no edge will say so.
+				pk.state.Store(seq | fired)
+				go pk.readable()
+				return nil
+			}
 		}
-		p.slots[fd].reg = true
+		pk.sweep = p.sweep.Load()
 	} else {
 		pk.done = make(chan struct{})
 		go pk.wait()
 	}
 	p.slots[fd].pk = pk
-	// Set under p.mu, after the fd is armed: every winner that stops the
-	// timer has taken p.mu since (the poller, the fallback's goroutine,
-	// Close) or has pk from Park's return (Cancel), and the timer's own
-	// callback does not read it.
+	// Set under p.mu, after the fd is armed: the timer's run (expire)
+	// takes p.mu, as every other stop of it (Cancel's after Park's return).
 	if timeout > 0 {
-		if pk.timer == nil {
+		dl := pk.deadline.Load()
+		switch {
+		case pk.timer == nil:
 			pk.timer = time.AfterFunc(timeout, pk.expireFn)
-		} else {
+			pk.timerAt = dl
+		case pk.timerAt == 0 || pk.timerAt > dl:
 			pk.timer.Reset(timeout)
+			pk.timerAt = dl
 		}
 	}
 	p.n.Add(1)
@@ -302,6 +339,7 @@ func (p *Poller) evict(pk *Parked) {
 	}
 	if pk.timer != nil {
 		pk.timer.Stop()
+		pk.timerAt = 0
 	}
 	p.n.Add(-1)
 	go pk.readable()
@@ -320,21 +358,50 @@ func (pk *Parked) Cancel() bool {
 	return true
 }
 
-// expire is the timer's: the timeout passed. The timer serves every
-// parking of pk, so the run of an earlier parking's (its Stop came after
-// it had started) may come during a later one: the deadline tells, read
-// between the state's load and its swap, which no new parking comes
-// between unseen (the sequence number changes).
+// expire is the timer's run. The timer serves every parking of pk and is
+// left set when a parking ends, so the run may come during a later parking
+// (set for an earlier one's deadline, or its Stop came too late) or while
+// pk is not parked: the current parking's deadline tells, and an early run
+// sets the timer again for the rest. A parking that begins later sees
+// timerAt 0 and sets it itself; p.mu orders the two.
 func (pk *Parked) expire() {
+	p := pk.p
+	p.mu.Lock()
+	pk.timerAt = 0
 	s := pk.state.Load()
-	if s&stateMask != parked || int64(time.Since(pk.p.epoch)) < pk.deadline.Load() {
-		return // not parked, or early: the current parking's run comes
+	if s&stateMask != parked {
+		p.mu.Unlock()
+		return // not parked: the next Park sets the timer
 	}
-	if !pk.state.CompareAndSwap(s, s&^stateMask|fired) {
+	if now, dl := int64(time.Since(p.epoch)), pk.deadline.Load(); now < dl {
+		if dl != noDeadline && pk.timer != nil {
+			pk.timer.Reset(time.Duration(dl - now))
+			pk.timerAt = dl
+		}
+		p.mu.Unlock()
 		return
+	}
+	won := pk.state.CompareAndSwap(s, s&^stateMask|fired)
+	p.mu.Unlock()
+	if !won {
+		return // a wake or a Cancel won
 	}
 	pk.release(false) // the timer has fired: nothing to stop
 	pk.fn(Timeout)    // the timer's own goroutine
+}
+
+// Release stops pk's timer, which a parking leaves set: its owner parks it
+// no more (the connection ends), and the timer's run would otherwise hold
+// pk, and what its callback holds, until the last parking's deadline. pk
+// must not be parked.
+func (pk *Parked) Release() {
+	p := pk.p
+	p.mu.Lock()
+	if pk.timer != nil {
+		pk.timer.Stop()
+	}
+	pk.timerAt = 0
+	p.mu.Unlock()
 }
 
 // release takes pk out of the poller after a Cancel or a timeout won: the
@@ -353,6 +420,9 @@ func (pk *Parked) release(stopTimer bool) {
 		_ = pk.rc.Control(pk.disarmFn)
 	}
 	p.mu.Lock()
+	if stopTimer {
+		pk.timerAt = 0
+	}
 	if pk.fd < len(p.slots) && p.slots[pk.fd].pk == pk {
 		p.slots[pk.fd].pk = nil
 	}
@@ -360,13 +430,14 @@ func (pk *Parked) release(stopTimer bool) {
 	p.n.Add(-1)
 }
 
-// disarm is release's, with the fd locked.
+// disarm is release's, with the fd locked: the registration goes with
+// the parking, so that a connection given back stays out of the poller.
 func (pk *Parked) disarm(fd uintptr) {
 	p := pk.p
 	p.mu.Lock()
 	if !p.closed {
 		p.ep.disarm(int(fd))
-		p.slots[fd].reg = false
+		p.slots[fd].tag, p.slots[fd].pending = 0, false
 	}
 	p.mu.Unlock()
 }

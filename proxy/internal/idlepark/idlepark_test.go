@@ -820,3 +820,86 @@ func TestPreparedReparks(t *testing.T) {
 		t.Logf("%d of %d Cancels won against the timeout", canceled, iters)
 	})
 }
+
+// TestTimerLeftSet: a woken parking leaves its timer set (no Stop per
+// wake, no Reset per Park while it fires before the next deadline), so the
+// next parking meets the earlier parking's run: it must not time out then,
+// but at its own deadline, which the run sets the timer for. A later
+// parking with a nearer deadline sets the timer itself. Release stops it.
+func TestTimerLeftSet(t *testing.T) {
+	pollers(t, func(t *testing.T, p *Poller) {
+		srv, cli := pair(t, listen(t))
+		ch := make(chan Event, 1)
+		var fired atomic.Int64 // UnixNano of the last callback
+		pk, err := p.Prepare(srv, func(ev Event) { fired.Store(time.Now().UnixNano()); ch <- ev })
+		if err != nil {
+			t.Fatal(err)
+		}
+		const timeout = 100 * time.Millisecond
+		for i := range 3 {
+			// Woken before its deadline: the timer stays set for the
+			// first one's. The first waits half of it (the workload: the
+			// last parking below begins at least that much later than the
+			// timer's deadline, which a run taken as its own would show).
+			if err := pk.Park(timeout); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				time.Sleep(timeout / 2)
+			}
+			write(t, cli, "r")
+			if ev := waitEvent(t, ch); ev != Readable {
+				t.Fatalf("round %d: event %v, want readable", i, ev)
+			}
+			if got := readN(t, srv, 1); got != "r" {
+				t.Fatalf("round %d: read %q", i, got)
+			}
+		}
+		// Parked again at once: the timer fires first at the last
+		// parking's deadline, before this one's.
+		start := time.Now()
+		if err := pk.Park(timeout); err != nil {
+			t.Fatal(err)
+		}
+		if ev := waitEvent(t, ch); ev != Timeout {
+			t.Fatalf("event %v, want timeout", ev)
+		}
+		if d := time.Unix(0, fired.Load()).Sub(start); d < timeout {
+			t.Fatalf("timed out after %v, before the timeout %v (an earlier parking's deadline)", d, timeout)
+		}
+		// A far deadline left set, then a near one: the near one's comes.
+		if err := pk.Park(time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		write(t, cli, "s")
+		if ev := waitEvent(t, ch); ev != Readable {
+			t.Fatalf("event %v, want readable", ev)
+		}
+		readN(t, srv, 1)
+		start = time.Now()
+		if err := pk.Park(20 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if ev := waitEvent(t, ch); ev != Timeout {
+			t.Fatalf("event %v, want the near timeout", ev)
+		}
+		if d := time.Unix(0, fired.Load()).Sub(start); d < 20*time.Millisecond {
+			t.Fatalf("timed out after %v, before 20ms", d)
+		}
+		// Left set by a woken parking, stopped by Release.
+		if err := pk.Park(time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		write(t, cli, "u")
+		if ev := waitEvent(t, ch); ev != Readable {
+			t.Fatalf("event %v, want readable", ev)
+		}
+		pk.Release()
+		if pk.timer.Stop() {
+			t.Fatal("the timer was still set after Release")
+		}
+		if p.Len() != 0 {
+			t.Fatalf("Len %d", p.Len())
+		}
+	})
+}

@@ -1,9 +1,9 @@
-package proxy
+package charset
 
 import "testing"
 
-// splitCharset reads a Content-Type as ngx_http_upstream_copy_content_type.
-func TestSplitCharset(t *testing.T) {
+// Split reads a Content-Type as ngx_http_upstream_copy_content_type.
+func TestSplit(t *testing.T) {
 	for ct, want := range map[string][2]string{
 		"text/html":                           {"text/html", "-"},
 		"text/html; charset=utf-8":            {"text/html", "utf-8"},
@@ -16,13 +16,13 @@ func TestSplitCharset(t *testing.T) {
 		"text/html;   ":                       {"text/html;   ", "-"},
 		"multipart/byteranges; boundary=0001": {"multipart/byteranges; boundary=0001", "-"},
 	} {
-		typ, cs := splitCharset([]byte(ct))
+		typ, cs := Split([]byte(ct))
 		got := [2]string{string(typ), string(cs)}
 		if cs == nil {
 			got[1] = "-"
 		}
 		if got != want {
-			t.Errorf("splitCharset(%q) = %q, want %q", ct, got, want)
+			t.Errorf("Split(%q) = %q, want %q", ct, got, want)
 		}
 	}
 }
