@@ -234,6 +234,71 @@ func TestClientAbortIgnored(t *testing.T) {
 	}
 }
 
+// proxy_ignore_client_abort on, and the answer written to a client that
+// has left: nginx's lines (measured on nginx 1.22, difftest's
+// abort-ignore-client-abort*). After an RST the write fails; after a FIN
+// it goes out, the client's kernel answers it with an RST, and the
+// lingering close of a connection not kept alive fails its shutdown(2).
+func TestClientAbortIgnoredAnswerLines(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		rst   bool
+		close bool // the request says Connection: close
+		line  string
+	}{
+		{"rst", true, false, `writev() failed (104: Connection reset by peer)`},
+		{"rst, connection close", true, true, `writev() failed (104: Connection reset by peer)`},
+		{"fin, connection close", false, true, `shutdown() failed (107: Transport endpoint is not connected)`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r, held, _, alog := abortRig(t, "on")
+			cl, err := net.Dial("tcp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"
+			if c.close {
+				req = "GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+			}
+			if _, err := io.WriteString(cl, req); err != nil {
+				t.Fatal(err)
+			}
+			<-held.heads
+			if c.rst {
+				_ = cl.(*net.TCPConn).SetLinger(0)
+			}
+			_ = cl.Close()
+			held.answer <- "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+			testutil.Eventually(t, "the access log line", 10*time.Second, func() bool { return strings.Contains(alog(), "\n") })
+			if got := alog(); !strings.HasPrefix(got, "200 3 ") {
+				t.Errorf("access log %q, want the upstream's 200 and its 3 bytes", got)
+			}
+			want := `[info] 4242#4242: *1 ` + c.line + ` while sending to client, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"` + "\n"
+			testutil.Eventually(t, "the error line", 10*time.Second, func() bool { return strings.Contains(r.log(), "\n") })
+			if got := r.log(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// The same lines for FastCGI (fastcgi_ignore_client_abort on), with
+// fastcgi:// in the upstream field.
+func TestClientAbortIgnoredFastCGI(t *testing.T) {
+	held := startHeld(t)
+	r := fcgiRig(t, fcgiYAML("/srv", server(held.addr()), "          fastcgi_ignore_client_abort: on"))
+	cl := sendPathAndWait(t, r.addr, "/a.php", held)
+	_ = cl.SetLinger(0)
+	_ = cl.Close()
+	held.answer <- string(stdout("Content-Type: text/plain\r\n\r\nok\n")) + string(stdout("")) + string(endRequest())
+	testutil.Eventually(t, "the error line", 10*time.Second, func() bool { return strings.Contains(r.elog.String(), "\n") })
+	want := `[info] 4242#4242: *1 writev() failed (104: Connection reset by peer) while sending to client, client: 127.0.0.1, server: localhost, request: "GET /a.php HTTP/1.1", upstream: "fastcgi://` + held.addr() + `", host: "localhost"` + "\n"
+	if got := r.elog.String(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
+		t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
+	}
+}
+
 // The same rule for FastCGI (fastcgi_ignore_client_abort off): the
 // application's connection is closed, the line names fastcgi://.
 func TestClientAbortFastCGI(t *testing.T) {
@@ -414,6 +479,47 @@ http:
 	testutil.Eventually(t, "the info line", 10*time.Second, func() bool { return strings.Contains(r.log(), "epoll_wait()") })
 	if !strings.Contains(r.log(), `epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too while sending request to upstream, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"`) {
 		t.Errorf("error log:\n%s", r.log())
+	}
+}
+
+// proxy_ignore_client_abort on over TLS: the answer written to a client
+// that reset the connection is nginx's SSL_write() line (measured, nginx
+// 1.22.1).
+func TestClientAbortIgnoredTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cf, kf := ca.leaf(t, "localhost").files(t, dir, "l")
+	held := startHeld(t)
+	r := newRig(t, "info", fmt.Sprintf(`
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  ssl_certificate: %s
+  ssl_certificate_key: %s
+  proxy_ignore_client_abort: on
+  proxy_temp_path: {TMP}
+  client_body_temp_path: {TMP}
+  servers:
+    - listen: ["127.0.0.1:0 ssl"]
+      server_name: [localhost]
+      locations: [{path: /, proxy_pass: "http://{U0}"}]
+`, cf, kf), held.addr())
+	raw, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(raw, &tls.Config{ServerName: "localhost", RootCAs: ca.pool()})
+	if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-held.heads
+	_ = raw.(*net.TCPConn).SetLinger(0)
+	_ = raw.Close() // an RST, no close_notify
+	held.answer <- "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+	testutil.Eventually(t, "the error line", 10*time.Second, func() bool { return strings.Contains(r.log(), "\n") })
+	want := `[info] 4242#4242: *1 SSL_write() failed (104: Connection reset by peer) while sending to client, client: 127.0.0.1, server: localhost, request: "GET /x HTTP/1.1", upstream: "http://U0/x", host: "localhost"` + "\n"
+	if got := r.log(); !strings.HasSuffix(got, want) || strings.Count(got, "\n") != 1 {
+		t.Errorf("error log:\n%s\nwant only:\n%s", got, want)
 	}
 }
 

@@ -131,6 +131,12 @@ http:
 			`client sent duplicate host header: "Host: other", previous value: "Host: localhost" while reading client request headers` + cl + `"GET /x HTTP/1.1", host: "localhost"`},
 		{"nul in a value", "GET /x HTTP/1.1\r\nX-Foo: a\x00b\r\nHost: localhost\r\n\r\n",
 			`client sent invalid header line: "X-Foo: a\x00..." while reading client request headers` + cl + `"GET /x HTTP/1.1"`},
+		{"obs-fold", "GET /x HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n b\r\n\r\n",
+			`client sent invalid header line: "\x20..." while reading client request headers` + cl + `"GET /x HTTP/1.1", host: "localhost"`},
+		{"obs-fold with a tab, bare LFs", "GET /x HTTP/1.0\nHost: localhost\nX-A: a\n\tb\n\n",
+			`client sent invalid header line: "\x09..." while reading client request headers` + cl + `"GET /x HTTP/1.0", host: "localhost"`},
+		{"obs-fold before host", "GET /x HTTP/1.1\r\n Host: localhost\r\nHost: localhost\r\n\r\n",
+			`client sent invalid header line: "\x20..." while reading client request headers` + cl + `"GET /x HTTP/1.1"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

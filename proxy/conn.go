@@ -380,6 +380,10 @@ func (l *h1Loop) waitRequest(n int) error {
 	return nil
 }
 
+// standInHost is the host the loop's target check gives fasthttp in
+// place of the Host line (request).
+var standInHost = []byte("localhost")
+
 // errParked: waitRequest parked the connection.
 var errParked = errors.New("parked")
 
@@ -531,7 +535,11 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	l.rd.timeout = 0 // the head is read: the body's reads set their own (body.go)
 	if err == nil {
 		client.HeadReceived(&req.Header, l.version[:l.nv]) // "//:://" is a path, the version as sent (package client)
-		if err = l.uri.Parse(req.Header.Host(), req.Header.RequestURI()); err != nil {
+		l.cc.head.FirstOfTwo(&req.Header)                  // two User-Agent lines: the first's value, as nginx's variables
+		// The target's check. The Host line is nginx's to check
+		// (client.ValidHost): fasthttp gets a stand-in, never empty, so
+		// that it reads an origin-form target as a path.
+		if err = l.uri.Parse(standInHost, req.Header.RequestURI()); err != nil {
 			// The head was read: what nginx has of it is all of it.
 			client.UnmaskTarget(ctx)
 			err = &client.HeadError{Err: err, Raw: req.Header.Header()}
@@ -579,6 +587,8 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 	closeConn = closeConn || req.Header.ConnectionClose()
 	if served {
 		client.UnmaskTarget(ctx)
+		l.cc.answering = true // finish leaves the exchange to answered, below (clientwrite.go)
+		defer l.answered(nil, false)
 		srv.p.serve(ctx, srv.s, srv.vhosts)
 		srv.s.closeIfRetired(ctx)
 	}
@@ -607,13 +617,17 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 		resp.Header.SetServer(ServerName)
 	}
 	bw := l.writer()
-	if err := resp.Write(bw); err != nil {
+	streamed := resp.IsBodyStream()
+	err = resp.Write(bw)
+	if err != nil && streamed {
+		l.answered(nil, false) // the body's writer logged its own error
 		return false, nil
 	}
-	if err := bw.Flush(); err != nil {
-		return false, nil
+	if err == nil {
+		err = bw.Flush()
 	}
-	if closeConn {
+	l.answered(err, closeConn) // nginx's lines about the write, the lingering close (clientwrite.go)
+	if err != nil || closeConn {
 		return false, nil
 	}
 	if refused {

@@ -138,6 +138,9 @@ type exchange struct {
 	// sending to client" (the subrequest's last action) on the request's
 	// lines that set no action of their own (measured).
 	subDone bool
+	// clientFailed: a write to the client failed and was logged where it
+	// happened (clientWriteFailed), not again by the loop (clientwrite.go).
+	clientFailed bool
 
 	// h2 is the HTTP/2 stream the request came on, nil for HTTP/1.x
 	// (http2.go): the branches that need a client socket test it.

@@ -89,3 +89,60 @@ func TestLingeringCloseOffResets(t *testing.T) {
 	}
 	t.Logf("lingering_close off: status %d, write error %v, read error %v", status, werr, rerr)
 }
+
+// The lingering close of an answer that closes the connection (nginx's
+// ngx_http_set_lingering_close from ngx_http_finalize_connection): a client
+// that sent more than the request (here 64 KiB past it, unread when the
+// answer is done) gets the answer and then the end of the stream (FIN:
+// spillway shut down writing and drained the rest) with lingering_close on;
+// with off, the close with unread bytes is a reset, as in nginx.
+func TestLingeringCloseAfterAnswer(t *testing.T) {
+	for _, c := range []struct {
+		mode string
+		end  error
+	}{
+		{"on", io.EOF},
+		{"always", io.EOF},
+		{"off", syscall.ECONNRESET},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, "info", `
+error_log: {path: stderr, level: info}
+http:
+  access_log: off
+  lingering_close: `+c.mode+`
+  servers:
+    - listen: 127.0.0.1:0
+      server_name: [localhost]
+      locations:
+        - {path: /, return: 200 ok}
+`)
+			cl, err := net.Dial("tcp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			_ = cl.SetDeadline(time.Now().Add(20 * time.Second)) // a bound on a broken test, not a timing
+			req := "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+			if _, err := cl.Write(append([]byte(req), bytes.Repeat([]byte("x"), 64<<10)...)); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(cl)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(body) != "ok" || err != nil {
+				t.Fatalf("status %d, body %q, %v; want 200 and ok", resp.StatusCode, body, err)
+			}
+			if _, err := br.ReadByte(); !errors.Is(err, c.end) {
+				t.Errorf("after the answer: %v, want %v", err, c.end)
+			}
+			if got := r.elog.String(); got != "" {
+				t.Errorf("error log:\n%s\nwant nothing", got)
+			}
+		})
+	}
+}

@@ -366,6 +366,11 @@ type clientConn struct {
 	keepalive    *config.Keepalive
 	log          *errorlog.Log
 	closedLogged atomic.Bool // "closed keepalive connection" written (keepalive.go)
+	// answering: the loop writes the answer of the request being served
+	// (conn.go); finish then leaves the exchange in answered for the
+	// loop's lines about that write (clientwrite.go).
+	answering bool
+	answered  *exchange
 }
 
 // Read is what the loop reads on a plain connection: each head with its
@@ -435,8 +440,11 @@ func (x *exchange) finish() {
 	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
-	x.reset()
-	p.exchanges.Put(x)
+	if cc := x.loopWrites(); cc != nil {
+		cc.answered = x // recycled once the answer is written (clientwrite.go)
+	} else {
+		x.recycle()
+	}
 	p.requests.end()
 }
 

@@ -595,6 +595,7 @@ func (s *bodyStream) CloseWithError(err error) error {
 // clientWriteFailed logs a client that went away mid-response, at info as
 // nginx does for client-side errors.
 func (x *exchange) clientWriteFailed(err error) {
+	x.clientFailed = true
 	msg, errno := "client prematurely closed connection", errorlog.ErrnoOf(err)
 	if errors.Is(err, os.ErrDeadlineExceeded) { // send_timeout: nginx's ngx_http_upstream_process_downstream
 		msg, errno = "client timed out", syscall.ETIMEDOUT

@@ -282,23 +282,22 @@ func TestSmuggling(t *testing.T) {
 			req:    post + "Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 			nginx:  501,
 			status: []int{501}},
-		// Not in the reference (nginx >= 1.21.1 rejects a header line that
-		// starts with a space: 400). spillway differs, safely: it unfolds the
-		// line into the previous value, as RFC 9112 5.2 lets a proxy do.
+		// nginx 1.22 measured: a header line that starts with a space or a
+		// tab (obs-fold) is 400, `client sent invalid header line:
+		// "\x20..."`; spillway refuses it as nginx does (difftest's
+		// obs-fold scenarios), never unfolding it into a value.
 		{name: "obs-fold",
-			req:       "GET /a HTTP/1.1\r\nHost: localhost\r\nX-A: one\r\n two\r\n\r\n",
-			nginx:     400,
-			status:    []int{200},
-			forwarded: []string{"GET /a HTTP/1.0"},
-			bodies:    map[string]string{"GET /a HTTP/1.0": ""}},
+			req:    "GET /a HTTP/1.1\r\nHost: localhost\r\nX-A: one\r\n two\r\n\r\n",
+			nginx:  400,
+			status: []int{400}},
 		{name: "obs-fold-transfer-encoding",
-			req:   post + "Content-Length: 5\r\nX-A: x\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-			nginx: 400,
-			// The folded line stays inside X-A's value; the body keeps its
-			// Content-Length framing.
-			status:    []int{200},
-			forwarded: []string{"POST /a HTTP/1.0"},
-			bodies:    map[string]string{"POST /a HTTP/1.0": "0\r\n\r\n"}},
+			req:    post + "Content-Length: 5\r\nX-A: x\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			nginx:  400,
+			status: []int{400}},
+		{name: "obs-fold-first-line",
+			req:    "GET /a HTTP/1.1\r\n Host: localhost\r\nHost: localhost\r\n\r\n",
+			nginx:  400,
+			status: []int{400}},
 		// Measured with nginx 1.22.1: a head whose lines end in a bare LF is
 		// answered (RFC 9112 2.2 allows it), and so is the pipelined request
 		// after it. spillway makes each head's bare LFs CRLF before fasthttp

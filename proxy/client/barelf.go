@@ -1,5 +1,13 @@
 package client
 
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/internal/httphead"
+)
+
 // Bare LF line ends in a request head. nginx (like RFC 9112 section 2.2
 // allows) takes a lone LF as the end of a request line or header line, and
 // scripted clients, nginx's own test suite among them, send heads such as
@@ -35,7 +43,25 @@ type HeadLF struct {
 	col    int  // the current line's bytes so far
 	inName bool // the current header line's name has not ended
 	subs   []nameSubst
+	// folded: a header line starts with a space or a tab (obs-fold),
+	// which fasthttp joins to the line before and nginx refuses
+	// (Head.namesInOrder).
+	folded bool
+	// How many User-Agent and Content-Type lines came (fasthttp keeps
+	// the last of two, nginx's variables the first: FirstOfTwo), and
+	// split: a name of either length came in two reads (not compared:
+	// FirstOfTwo counts the raw lines).
+	uaN, ctN uint8
+	split    bool
 }
+
+// The two headers fasthttp holds once, the last line's value, where nginx
+// keeps every line and its variable ($http_user_agent, $content_type)
+// has the first: their names' lengths.
+const (
+	nameUA = len("User-Agent")
+	nameCT = len("Content-Type")
+)
 
 // nameSubst is a byte of a header name made '.': line is its header line
 // (as header), col its place in the line, b what the client sent.
@@ -169,7 +195,11 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 				switch {
 				case h.col == 0 && (c == ' ' || c == '\t'):
 					h.inName = false // a folded line: no name
+					h.folded = true
 				case c == ':':
+					if h.inName && (h.col == nameUA || h.col == nameCT) {
+						h.nameEnded(b, w)
+					}
 					h.inName = false
 				case h.inName && nameIgnored(c):
 					h.subs = append(h.subs, nameSubst{line: h.header, col: h.col, b: c})
@@ -201,8 +231,69 @@ func (h *HeadLF) endLine() {
 	h.col, h.inName = 0, true
 }
 
+// nameEnded counts a header name of User-Agent's or Content-Type's length
+// that ended (its ':' is next) if it is one of the two: its bytes are the
+// last h.col of b[:w] when the line began in this read (w >= h.col: every
+// byte written by this read is then the line's), else it is split.
+func (h *HeadLF) nameEnded(b []byte, w int) {
+	if w < h.col {
+		h.split = true
+		return
+	}
+	name := b[w-h.col : w]
+	switch {
+	case httphead.NameIs(name, "User-Agent"):
+		h.uaN = min(h.uaN+1, 2)
+	case httphead.NameIs(name, "Content-Type"):
+		h.ctN = min(h.ctN+1, 2)
+	}
+}
+
+// FirstOfTwo gives hdr, the head fasthttp parsed, the first line's value
+// of User-Agent and Content-Type when the client sent two or more: nginx
+// forwards every line (spillway forwards the lines as sent) and its
+// variables have the first, fasthttp's fields the last. The scan compares
+// only names of those two lengths, at their ':'; a head without a pair
+// (and without such a name split across reads) is not read again.
+func (h *HeadLF) FirstOfTwo(hdr *fasthttp.RequestHeader) {
+	if h.uaN < 2 && h.ctN < 2 && !h.split {
+		return
+	}
+	var ua, ct []byte
+	uaN, ctN := 0, 0
+	raw := hdr.RawHeaders()
+	for len(raw) > 0 {
+		var line []byte
+		line, raw = httphead.CutLine(raw)
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch {
+		case httphead.NameIs(name, "User-Agent"):
+			if uaN++; uaN == 1 {
+				ua = bytes.Trim(value, " \t")
+			}
+		case httphead.NameIs(name, "Content-Type"):
+			if ctN++; ctN == 1 {
+				ct = bytes.Trim(value, " \t")
+			}
+		}
+	}
+	if uaN > 1 {
+		hdr.SetUserAgentBytes(ua)
+	}
+	if ctN > 1 {
+		hdr.SetContentTypeBytes(ct)
+	}
+}
+
 // Fixed reports whether a bare LF of the head was turned into CRLF.
 func (h *HeadLF) Fixed() bool { return h.fixed }
+
+// Folded reports whether a header line of the head starts with a space or
+// a tab (obs-fold).
+func (h *HeadLF) Folded() bool { return h.folded }
 
 // Stop passes every byte from here on untouched: what follows is no
 // HTTP/1 head (HTTP/2 frames after the preface).

@@ -136,6 +136,56 @@ func TestHeadLFIgnoredNameBytes(t *testing.T) {
 	}
 }
 
+// The head scan counts User-Agent and Content-Type names (any case, whole
+// names only, not in values, folded lines or the body) and notes a fold,
+// whatever the read sizes; a name split across reads is noted as such
+// (FirstOfTwo then counts the raw lines), and a head read at once has none.
+func TestHeadLFNotesRepeatsAndFolds(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		ua, ct uint8
+		folded bool
+	}{
+		{"GET / HTTP/1.1\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\nUser-Agent: body", 2, 0, false},
+		{"GET / HTTP/1.1\nUser-Agentx: a\nX-User-Agent: b\nUser-Agent: c\nContent-Type: d\n\n", 1, 1, false},
+		{"GET / HTTP/1.1\r\nX: User-Agent: a\r\n User-Agent: b\r\nCONTENT-TYPE: 1\r\ncontent-type: 2\r\n\r\n", 0, 2, true},
+	} {
+		for _, rs := range []struct{ buf, max int }{{7, 1}, {7, 3}, {64, 5}, {4096, 1 << 20}} {
+			var h HeadLF
+			src := &trickle{b: []byte(c.in), max: rs.max}
+			buf := make([]byte, rs.buf)
+			for {
+				if _, err := h.Read(src.Read, buf); err != nil {
+					break
+				}
+			}
+			whole := rs.buf == 4096
+			if h.Folded() != c.folded || whole && h.split || !h.split && (h.uaN != c.ua || h.ctN != c.ct) {
+				t.Errorf("%q in %d-byte reads of at most %d: User-Agent %d, Content-Type %d, split %v, folded %v; want %d, %d, %v",
+					c.in, rs.buf, rs.max, h.uaN, h.ctN, h.split, h.Folded(), c.ua, c.ct, c.folded)
+			}
+		}
+	}
+}
+
+// BenchmarkHeadLF is the head scan over a typical browser head (its
+// names are compared against User-Agent and Content-Type as they pass).
+func BenchmarkHeadLF(b *testing.B) {
+	head := []byte("GET /index.html?q=1 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\r\n" +
+		"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n" +
+		"Referer: https://www.example.com/\r\nCookie: session=0123456789abcdef; theme=dark\r\nConnection: keep-alive\r\nUpgrade-Insecure-Requests: 1\r\n\r\n")
+	buf := make([]byte, 4096)
+	b.SetBytes(int64(len(head)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var h HeadLF
+		src := &trickle{b: head, max: len(head)}
+		if _, err := h.Read(src.Read, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkHeadLFRead is the connection loop's first read of a POST: a
 // CRLF head and the first 16 KiB of its body in one read into a 32 KiB
 // buffer (large_client_header_buffers 4 8k). The body's bytes stay where

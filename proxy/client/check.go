@@ -71,8 +71,14 @@ func Check(h *Head, ignored [][]byte) (Refusal, [][]byte) {
 	if !h.targetValid(dflt) { // CONNECT host:port, "*": nginx's 400 (target.go)
 		return Refusal{Status: fasthttp.StatusBadRequest, AtLine: true}, ignored
 	}
+	if !h.targetHostValid(dflt) { // "http://./", "http://a..b/": nginx's 400 at the line
+		return Refusal{Status: fasthttp.StatusBadRequest, AtLine: true}, ignored
+	}
 	ok, ignored := h.headerNamesValid(ignored) // a name fasthttp let through but nginx refuses
 	if !ok {
+		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
+	}
+	if !h.hostValid(dflt) { // "Host: ", "Host: .", "Host: a..b": nginx's 400
 		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
 	}
 	if !h.versionSupported(dflt) { // HTTP/2.0 and up in a request line: nginx's 505
@@ -112,6 +118,94 @@ func (h *Head) hostSent(log *errorlog.Log) bool {
 	if log.Enabled(errorlog.Info) {
 		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Default.Name, Request: h.Fields.Request}
 		h.write(log, `client sent HTTP/1.1 request without "Host" header`, "reading client request headers", &f)
+	}
+	return false
+}
+
+// ValidHost is nginx's ngx_http_validate_host: a host (with a port, or an
+// IP literal in brackets) is refused when it is empty (a trailing dot
+// aside), has two dots in a row, a NUL, a '/', a control byte or a space.
+// fasthttp's own host check (URI.Parse) is not nginx's: it takes these and
+// refuses IPvFuture literals nginx takes, so the connection loop leaves
+// the Host line to this one.
+func ValidHost(host []byte) bool {
+	dot, end := len(host), len(host)
+	const usual, literal, rest = 0, 1, 2
+	state := usual
+	for i, c := range host {
+		switch c {
+		case '.':
+			if dot == i-1 {
+				return false
+			}
+			dot = i
+		case ':':
+			if state == usual {
+				end, state = i, rest
+			}
+		case '[':
+			if i == 0 {
+				state = literal
+			}
+		case ']':
+			if state == literal {
+				end, state = i+1, rest
+			}
+		default:
+			if c == '/' || c <= 0x20 || c == 0x7f { // a NUL among them
+				return false
+			}
+		}
+	}
+	if dot == end-1 {
+		end--
+	}
+	return end > 0
+}
+
+// targetHostValid is nginx's check of an absolute-form target's host
+// (ValidHost): `client sent invalid host in request line`, with the
+// default server and no host.
+func (h *Head) targetHostValid(log *errorlog.Log) bool {
+	host, _ := TargetHost(h.Header.RequestURI())
+	if host == nil || ValidHost(host) {
+		return true
+	}
+	if log.Enabled(errorlog.Info) {
+		h.write(log, "client sent invalid host in request line", "reading client request line", h.lineFields())
+	}
+	return false
+}
+
+// hostValid is nginx's check of the Host line (ValidHost), which refuses
+// an empty, "." or "a..b" value fasthttp takes: 400 and `client sent
+// invalid host header while reading client request headers`, with the
+// default server (the line chose none), the value as host (`host: ""` for
+// an empty one) and the referrer if it came before.
+func (h *Head) hostValid(log *errorlog.Log) bool {
+	host := h.Header.Host()
+	if ValidHost(host) {
+		return true
+	}
+	raw := h.Header.RawHeaders()
+	if len(host) == 0 && (h.HTTP2 || !rawHasHeader(raw, "host")) {
+		return true // no Host line
+	}
+	if log.Enabled(errorlog.Info) {
+		f := errorlog.Fields{Client: h.Fields.Client, Server: h.Default.Name, Request: h.Fields.Request,
+			Host: string(host), HostEmpty: len(host) == 0}
+		for len(raw) > 0 {
+			var line []byte
+			line, raw = httphead.CutLine(raw)
+			name, value, _ := bytes.Cut(line, []byte(":"))
+			if httphead.NameIs(name, "Host") {
+				break
+			}
+			if httphead.NameIs(name, "Referer") && f.Referrer == "" {
+				f.Referrer = string(bytes.Trim(value, " \t"))
+			}
+		}
+		h.write(log, "client sent invalid host header", "reading client request headers", &f)
 	}
 	return false
 }
@@ -222,7 +316,7 @@ names:
 		}
 	}
 	log := h.Chosen.Log
-	if unusual {
+	if unusual || h.LF != nil && h.LF.Folded() { // the head scan saw a folded line: nginx's 400 at it
 		var ok, bad bool
 		ok, bad, ignored = h.namesInOrder(ignored)
 		if !ok {
@@ -298,9 +392,10 @@ func (h *Head) linesFit() Refusal {
 }
 
 // namesInOrder is nginx's header-name check, line by line in the order
-// the client sent them, for a head with an unusual name (the rare case): a
-// name byte that is not a token character is nginx's 400, `client sent
-// invalid header line: "Bad\x20..."` (ok false); a name with '_' (unless
+// the client sent them, for a head with an unusual name or a folded line
+// (the rare cases): a name byte that is not a token character is nginx's
+// 400, `client sent invalid header line: "Bad\x20..."` (ok false), and so
+// is a line that starts with a space or a tab (obs-fold: `"\x20..."`); a name with '_' (unless
 // underscores_in_headers is on in the server chosen so far) or another
 // token character nginx does not take in names is logged at info with the
 // whole line, `client sent invalid header line: "X_Under: 1"`, and
@@ -319,8 +414,14 @@ func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 	for i := 0; len(raw) > 0; i++ {
 		var line []byte
 		line, raw = httphead.CutLine(raw)
-		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
-			continue // a folded line belongs to the value before it
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			// obs-fold: fasthttp joins the line to the value before it,
+			// nginx 1.22 refuses it as a header line without a name.
+			h.write(srv.Log, `client sent invalid header line: "`+httphead.EscapeUpTo(line, 0)+`..."`, "reading client request headers", fields())
+			return false, false, ignored
 		}
 		held := line // as fasthttp holds it
 		if h.LF != nil {

@@ -31,6 +31,8 @@ import (
 //	too many host headers                   client sent duplicate host header: "Host: b",
 //	                                          previous value: "Host: a"
 //	invalid header value (a NUL)            client sent invalid header line: "X-Foo: a\x00..."
+//	(any, with a line that starts with a    client sent invalid header line: "\x20..."
+//	  space or a tab: obs-fold)
 //	unsupported transfer-encoding: "gzip"   client sent unknown "Transfer-Encoding": "gzip" (501,
 //	                                          ParseErrorStatus), or with a second
 //	                                          Transfer-Encoding line, client sent
@@ -53,6 +55,13 @@ func ParseErrorEntry(err error, nameOf func(host []byte) string, f errorlog.Fiel
 	switch {
 	case strings.Contains(msg, "http request method"):
 		e.Msg = "client sent invalid method"
+	case headers != nil && scanHeaders(headers, " ").second != "":
+		// A folded line (obs-fold) fasthttp could not join to a line
+		// before it: nginx refuses the line itself, with what came before
+		// it (taken to be before the line fasthttp refused).
+		h := scanHeaders(headers, " ")
+		e.Msg, e.Action = `client sent invalid header line: "`+h.second+`..."`, inHeaders
+		f.Server, f.Host, f.Referrer = h.server(nameOf, f.Server), h.host, h.referer
 	case errors.As(err, new(fasthttp.InvalidHostError)):
 		// The request line, and the Host value nginx refused; no server
 		// chosen by it.
@@ -249,13 +258,19 @@ func (h *headerScan) server(nameOf func(host []byte) string, dflt string) string
 
 // scanHeaders reads raw header lines up to the second one named
 // lowerName ("" reads them all), or with lowerName "\x00" up to the first
-// line with a NUL, which is second, escaped up to the NUL. second is empty
-// when raw (fasthttp's quote, cut at 200 bytes) does not show that line.
+// line with a NUL, which is second, escaped up to the NUL, or with " " up
+// to the first line that starts with a space or a tab (obs-fold), second
+// "\x20" or "\x09". second is empty when raw (fasthttp's quote, cut at 200
+// bytes) does not show that line.
 func scanHeaders(raw []byte, lowerName string) headerScan {
 	var h headerScan
 	for len(raw) > 0 {
 		var line []byte
 		line, raw = httphead.CutLine(raw)
+		if lowerName == " " && len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			h.second = httphead.EscapeUpTo(line, 0)
+			break
+		}
 		if lowerName == "\x00" {
 			if i := bytes.IndexByte(line, 0); i >= 0 {
 				h.second = httphead.EscapeUpTo(line, i)

@@ -36,6 +36,13 @@ func init() {
 				get("/s")),
 			Headers: []string{"X-UA", "X-Ref", "X-Via", "X-CT", "X-Foo", "X-RU", "X-Cookie", "Cache-Control", "Link", "Foo",
 				"X-CC", "X-Link", "X-F"}},
+		// Two User-Agent and Content-Type lines: nginx forwards both and
+		// its variables have the first; fasthttp's fields keep the last.
+		Scenario{Area: "variables", Name: "repeated-user-agent-content-type", Servers: []Server{srv(b.OK())},
+			Directives: dirs("add_header", "X-UA $http_user_agent", "add_header", "X-CT $content_type"),
+			Requests: reqs(raw("GET /x HTTP/1.1\r\nHost: localhost\r\nUser-Agent: u1\r\nContent-Type: c1\r\n" +
+				"user-agent: u2\r\nContent-Type: c2\r\nConnection: close\r\n\r\n")),
+			Headers: []string{"X-UA", "X-CT"}},
 		Scenario{Area: "variables", Name: "proxy_port", Servers: []Server{srv(b.OK())},
 			Directives: dirs("add_header", "X-Proxy-Port $proxy_port", "add_header", "X-Proxy-Host $proxy_host"),
 			Requests:   reqs(get("/x")), Headers: []string{"X-Proxy-Port", "X-Proxy-Host"}},
