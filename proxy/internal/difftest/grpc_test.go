@@ -433,6 +433,18 @@ func rawGrpcConn(c net.Conn, kind string, hits *grpcHits) {
 		}
 		return true // grpcSilent: nothing
 	}
+	// The reset waits for the proxy's ACK of our SETTINGS too: a proxy
+	// still to write that ACK meets the reset "while sending request"
+	// (nginx's writev), one done writing "while reading response header".
+	acked := false
+	var pending uint32
+	ended := func(id uint32) bool {
+		if kind == grpcReset && !acked {
+			pending = id
+			return true
+		}
+		return answer(id)
+	}
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -442,14 +454,16 @@ func rawGrpcConn(c net.Conn, kind string, hits *grpcHits) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
 				_ = fr.WriteSettingsAck()
+			} else if acked = true; pending != 0 && !answer(pending) {
+				return
 			}
 		case *http2.MetaHeadersFrame:
 			hits.add(f.PseudoValue("path"))
-			if f.StreamEnded() && !answer(f.StreamID) {
+			if f.StreamEnded() && !ended(f.StreamID) {
 				return
 			}
 		case *http2.DataFrame:
-			if f.StreamEnded() && !answer(f.StreamID) {
+			if f.StreamEnded() && !ended(f.StreamID) {
 				return
 			}
 		}
