@@ -136,15 +136,7 @@ func chunkSizeOf(line []byte) (int64, bool) {
 	var size int64
 	digits := 0
 	for _, c := range line {
-		d := int64(-1)
-		switch {
-		case c >= '0' && c <= '9':
-			d = int64(c - '0')
-		case c >= 'a' && c <= 'f':
-			d = int64(c-'a') + 10
-		case c >= 'A' && c <= 'F':
-			d = int64(c-'A') + 10
-		}
+		d := int64(unhex(c))
 		if d < 0 {
 			return size, digits > 0 && (c == '\r' || c == ';' || c == ' ' || c == '\t')
 		}
@@ -322,16 +314,7 @@ func (b *clientBody) chunkSize() (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		d := int64(-1)
-		switch {
-		case c >= '0' && c <= '9':
-			d = int64(c - '0')
-		case c >= 'a' && c <= 'f':
-			d = int64(c-'a') + 10
-		case c >= 'A' && c <= 'F':
-			d = int64(c-'A') + 10
-		}
-		if d >= 0 {
+		if d := int64(unhex(c)); d >= 0 {
 			if size > maxChunkSize {
 				return 0, errBadChunk
 			}

@@ -478,6 +478,7 @@ func chunkedBroken(b []byte) bool {
 	return false
 }
 
+// unhex is a hex digit's value, -1 for any other byte (chunk sizes).
 func unhex(c byte) int {
 	switch {
 	case c >= '0' && c <= '9':

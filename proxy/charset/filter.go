@@ -44,6 +44,24 @@ type Result struct {
 	Error string
 }
 
+// named is charset or source_charset's name and its index in the set (-1
+// when the configuration never names it): a variable's value as it is
+// (false when the variable is not found), else the set's spelling.
+func (c *Conf) named(name string, eval func(string) (string, bool)) (string, int, bool) {
+	if IsVariable(name) {
+		v, ok := eval(name)
+		if !ok {
+			return "", -1, false
+		}
+		return v, c.Set.Index(v), true
+	}
+	i := c.Set.Index(name)
+	if i >= 0 {
+		name = c.Set.Name(i)
+	}
+	return name, i, true
+}
+
 // Header is ngx_http_charset_header_filter for a response of status whose
 // Content-Type is ct. override is the upstream's X-Accel-Charset; encoded
 // says the response has a Content-Encoding (nothing is recoded then, nor
@@ -71,17 +89,10 @@ func (c *Conf) Header(status int, ct, override []byte, encoded bool, eval func(s
 		return Result{}
 	case src == nil && !TypeListed(c.Types, typ):
 		return Result{}
-	case IsVariable(c.Charset):
-		v, ok := eval(c.Charset)
-		if !ok {
-			return Result{}
-		}
-		dst, di = v, c.Set.Index(v)
 	default:
-		di = c.Set.Index(c.Charset)
-		dst = c.Charset
-		if di >= 0 {
-			dst = c.Set.Name(di)
+		var ok bool
+		if dst, di, ok = c.named(c.Charset, eval); !ok {
+			return Result{}
 		}
 	}
 	// ngx_http_source_charset: the response's own charset, else
@@ -93,17 +104,10 @@ func (c *Conf) Header(status int, ct, override []byte, encoded bool, eval func(s
 		si = c.Set.Index(srcName)
 	case c.Source == "": // source_charset off: name dst, nothing to recode
 		return Result{ContentType: withCharset(status, ct, dst)}
-	case IsVariable(c.Source):
-		v, ok := eval(c.Source)
-		if !ok {
-			return Result{}
-		}
-		srcName, si = v, c.Set.Index(v)
 	default:
-		si = c.Set.Index(c.Source)
-		srcName = c.Source
-		if si >= 0 {
-			srcName = c.Set.Name(si)
+		var ok bool
+		if srcName, si, ok = c.named(c.Source, eval); !ok {
+			return Result{}
 		}
 	}
 	if si < 0 || di < 0 {
