@@ -196,21 +196,6 @@ func (f *hpackFixer) readBlock(length int) error {
 	return nil
 }
 
-// rewriteHeaders returns the frames of raw (a HEADERS frame and its
-// CONTINUATIONs) with their block rewritten, or nil when nothing needed
-// it or the frames do not parse.
-func rewriteHeaders(raw []byte, flags byte, sid uint32) []byte {
-	block, prio, ok := headerBlock(raw, flags)
-	if !ok {
-		return nil
-	}
-	fixed := fixBlock(block)
-	if fixed == nil {
-		return nil
-	}
-	return headerFrames(prio, fixed, flags, sid)
-}
-
 // headerBlock is the header block that raw (a HEADERS frame and its
 // CONTINUATIONs) carries, and the HEADERS frame's priority fields; false
 // when the padding or priority does not fit.
