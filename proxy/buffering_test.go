@@ -77,9 +77,6 @@ func btProducers() int {
 	return bytes.Count(buf, []byte("\nspillway/proxy.(*spoolStream).produce("))
 }
 
-// btLogLine is one expected error-log line as r.log() renders it.
-func btLogLine(s string) string { return "YYYY/MM/DD HH:MM:SS " + s + "\n" }
-
 // btOrigin is a raw keepalive HTTP/1.1 origin that answers every request
 // with size pattern bytes (and extra header lines), counting the body bytes
 // its writes have handed to the kernel: how far it got shows how much the

@@ -14,8 +14,6 @@ import (
 	"io"
 	"net"
 
-	"golang.org/x/sys/unix"
-
 	"spillway/buffer"
 )
 
@@ -150,7 +148,7 @@ func chunkSizeOf(line []byte) (int64, bool) {
 }
 
 // fillReady adds to the read buffer what of the body the client's socket
-// holds already (SIOCINQ), up to want bytes: nginx's preread reads the
+// holds already (socketUnread), up to want bytes: nginx's preread reads the
 // socket until EAGAIN, so a body written just after its head is pre-read
 // as one that came with it. It reports whether it read anything. A TLS
 // connection is left as it is: what its socket holds are records, and a
@@ -165,7 +163,7 @@ func (b *clientBody) fillReady(c net.Conn, want int) bool {
 		return false
 	}
 	avail := 0
-	_ = rc.Control(func(fd uintptr) { avail, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	_ = rc.Control(func(fd uintptr) { avail = socketUnread(fd) })
 	if avail <= 0 {
 		return false
 	}

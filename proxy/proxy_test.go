@@ -212,3 +212,6 @@ func acceptEach(ln net.Listener, wg *sync.WaitGroup, serve func(net.Conn)) {
 		}
 	}()
 }
+
+// btLogLine is one expected error-log line as r.log() renders it.
+func btLogLine(s string) string { return "YYYY/MM/DD HH:MM:SS " + s + "\n" }
