@@ -412,14 +412,15 @@ func (x *exchange) readBody() bool {
 
 // streamsBody reports whether the request body goes to the upstream as it
 // arrives (nginx's request_body_no_buffering): *_request_buffering off and
-// the body passed on (a body not passed on is read whole, as nginx). A
+// the body passed on (a body not passed on, or replaced by proxy_set_body,
+// is read whole, as nginx). A
 // chunked one streams to FastCGI, and proxied with proxy_http_version 1.1
 // (sent chunked); otherwise the upstream head needs its length, and nginx
 // buffers it (uwsgi too).
 func (x *exchange) streamsBody(cl int, cb *clientBody) bool {
 	u := &x.loc.conf.Upstream
 	switch {
-	case u.RequestBuffering || !u.PassRequestBody:
+	case u.RequestBuffering || !u.PassRequestBody || x.loc.body != nil: // proxy_set_body: nginx reads the client's body whole
 		return false
 	case cl > 0:
 		return true
