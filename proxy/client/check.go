@@ -68,10 +68,7 @@ func Check(h *Head, ignored [][]byte) (Refusal, [][]byte) {
 	if !h.methodValid(dflt) { // "get /": nginx takes A-Z, '_' and '-' only
 		return Refusal{Status: fasthttp.StatusBadRequest}, ignored
 	}
-	if !h.targetValid(dflt) { // CONNECT host:port, "*": nginx's 400 (target.go)
-		return Refusal{Status: fasthttp.StatusBadRequest, AtLine: true}, ignored
-	}
-	if !h.targetHostValid(dflt) { // "http://./", "http://a..b/": nginx's 400 at the line
+	if !h.targetValid(dflt) { // CONNECT host:port, "*", "http://a..b/": nginx's 400 at the line (target.go)
 		return Refusal{Status: fasthttp.StatusBadRequest, AtLine: true}, ignored
 	}
 	ok, ignored := h.headerNamesValid(ignored) // a name fasthttp let through but nginx refuses
@@ -161,20 +158,6 @@ func ValidHost(host []byte) bool {
 		end--
 	}
 	return end > 0
-}
-
-// targetHostValid is nginx's check of an absolute-form target's host
-// (ValidHost): `client sent invalid host in request line`, with the
-// default server and no host.
-func (h *Head) targetHostValid(log *errorlog.Log) bool {
-	host, _ := TargetHost(h.Header.RequestURI())
-	if host == nil || ValidHost(host) {
-		return true
-	}
-	if log.Enabled(errorlog.Info) {
-		h.write(log, "client sent invalid host in request line", "reading client request line", h.lineFields())
-	}
-	return false
 }
 
 // hostValid is nginx's check of the Host line (ValidHost), which refuses

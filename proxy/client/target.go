@@ -33,13 +33,21 @@ import (
 // form ("/..."), or absolute form with a scheme of letters (digits, '+',
 // '-', '.' after the first) and a host of letters, digits, '.' and '-', an
 // optional numeric port, then '/', '?' or the end. Anything else (authority
-// form, "*", userinfo, '_' in the host) is nginx's 400.
+// form, "*", userinfo, '_' in the host) is nginx's 400. An absolute form's
+// host must then pass nginx's ValidHost ("http://./", "http://a..b/"):
+// `client sent invalid host in request line`, with the default server
+// and no host.
 func (h *Head) targetValid(log *errorlog.Log) bool {
-	if _, ok := TargetHost(h.Header.RequestURI()); ok {
+	host, ok := TargetHost(h.Header.RequestURI())
+	msg := "client sent invalid request"
+	switch {
+	case ok && (host == nil || ValidHost(host)):
 		return true
+	case ok:
+		msg = "client sent invalid host in request line"
 	}
 	if log.Enabled(errorlog.Info) {
-		h.write(log, "client sent invalid request", "reading client request line", h.lineFields())
+		h.write(log, msg, "reading client request line", h.lineFields())
 	}
 	return false
 }
