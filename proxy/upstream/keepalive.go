@@ -115,12 +115,7 @@ func (c *IdleCache) get(now time.Time, st *StaleStats, alwaysProbe bool, lg Lear
 			st.Reused.Add(1)
 			return uc, idle
 		}
-		if uc.rdl.Before(now) && !uc.rdl.IsZero() {
-			// An expired read deadline would fail the probe itself.
-			uc.rdl = time.Time{}
-			_ = uc.tcp.SetReadDeadline(uc.rdl)
-		}
-		if err := probeIdle(uc); err != nil {
+		if err := probeAt(uc, now); err != nil {
 			how := idlelearn.FIN
 			switch {
 			case errors.Is(err, syscall.ECONNRESET):
@@ -159,21 +154,8 @@ func (c *IdleCache) retire(uc *Conn, now time.Time, lg LearnLog) bool {
 		uc.close()
 		return false
 	}
-	if uc.rdl.Before(now) && !uc.rdl.IsZero() { // an expired read deadline would fail the probe itself
-		uc.rdl = time.Time{}
-		_ = uc.tcp.SetReadDeadline(uc.rdl)
-	}
-	switch err := probeIdle(uc); {
-	case err == nil:
-	case errors.Is(err, syscall.ECONNRESET):
-		c.Closed(max(now.Sub(uc.idleSince), 0), idlelearn.RST, now, lg)
-		uc.close()
-		return true
-	case err == io.EOF:
-		c.Closed(max(now.Sub(uc.idleSince), 0), idlelearn.FIN, now, lg)
-		uc.close()
-		return true
-	default:
+	if err := probeAt(uc, now); err != nil {
+		c.observe(err, max(now.Sub(uc.idleSince), 0), now, lg)
 		uc.close()
 		return true
 	}
@@ -187,6 +169,17 @@ func (c *IdleCache) retire(uc *Conn, now time.Time, lg LearnLog) bool {
 		uc.close()
 	}
 	return true
+}
+
+// observe tells the learner what a probe's error says of a connection idle
+// for idle: closed by an RST or a FIN (Closed); anything else says nothing.
+func (c *IdleCache) observe(err error, idle time.Duration, now time.Time, lg LearnLog) {
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		c.Closed(idle, idlelearn.RST, now, lg)
+	case err == io.EOF:
+		c.Closed(idle, idlelearn.FIN, now, lg)
+	}
 }
 
 // Closed tells the learner that a connection idle for idle was found closed.
@@ -266,23 +259,15 @@ func (c *IdleCache) peekWatched(now time.Time, lg LearnLog) {
 	var alive []*Conn
 	for _, uc := range watch {
 		age := now.Sub(uc.idleSince)
-		if uc.rdl.Before(now) && !uc.rdl.IsZero() {
-			uc.rdl = time.Time{}
-			_ = uc.tcp.SetReadDeadline(uc.rdl)
-		}
-		err := probeIdle(uc)
-		switch {
-		case err == nil && (c.learn.Max() == 0 || age < c.learn.Max()):
+		err := probeAt(uc, now)
+		if err == nil && (c.learn.Max() == 0 || age < c.learn.Max()) {
 			if ev, ok := c.learn.Alive(age, now); ok && lg != nil {
 				lg.IdleLearned(c.addr, ev)
 			}
 			alive = append(alive, uc)
 			continue
-		case errors.Is(err, syscall.ECONNRESET):
-			c.Closed(age, idlelearn.RST, now, lg)
-		case err == io.EOF:
-			c.Closed(age, idlelearn.FIN, now, lg)
 		}
+		c.observe(err, age, now, lg)
 		uc.close()
 	}
 	if len(alive) == 0 {
@@ -342,6 +327,16 @@ func (c *Conn) Unread() bool {
 		unread = e == nil && n > 0
 	})
 	return unread
+}
+
+// probeAt is probeIdle at now, after clearing a read deadline that has
+// passed: it would fail the probe itself.
+func probeAt(uc *Conn, now time.Time) error {
+	if uc.rdl.Before(now) && !uc.rdl.IsZero() {
+		uc.rdl = time.Time{}
+		_ = uc.tcp.SetReadDeadline(uc.rdl)
+	}
+	return probeIdle(uc)
 }
 
 // probeIdle checks an idle connection without blocking: nil if it is quiet
