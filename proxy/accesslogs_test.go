@@ -20,10 +20,7 @@ import (
 // before any location (the server's logs), and ReopenLogs reopening a
 // location's file.
 func TestAccessLogsPerLocation(t *testing.T) {
-	refused, err := bench.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := bench.RefusedAddr(t)
 	dir := t.TempDir()
 	yaml := strings.NewReplacer("{TMP}", dir, "{U0}", refused).Replace(`
 error_log: {TMP}/error.log

@@ -15,10 +15,7 @@ import (
 // `error_log logs/info.log info;`: each file gets the lines at or above its
 // own level, and ReopenLogs (SIGUSR1) reopens both.
 func TestSeveralErrorLogs(t *testing.T) {
-	refused, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := upstreamsim.RefusedAddr(t)
 	dir := t.TempDir()
 	errPath, infoPath := filepath.Join(dir, "error.log"), filepath.Join(dir, "info.log")
 	yaml := strings.NewReplacer("{TMP}", dir, "{U0}", refused).Replace(`

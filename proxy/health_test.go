@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"spillway/bench/upstreamsim"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/closewatch"
@@ -230,7 +231,7 @@ func TestHealthCheckTCP(t *testing.T) {
 	live := ln.Addr().String()
 	go hcServeSilently(ln)
 	t.Cleanup(func() { _ = ln.Close() })
-	refused := hcRefusedAddr(t)
+	refused := upstreamsim.RefusedAddr(t)
 
 	p, elog := hcProxy(t, "warn", `
 error_log: {path: stderr, level: warn}
@@ -274,18 +275,6 @@ func hcServeSilently(ln net.Listener) {
 	}
 }
 
-// hcRefusedAddr returns an address on which nothing listens.
-func hcRefusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // Every checker goroutine ends when the proxy closes, including one stuck
 // in a check of a server that never answers, and Close does not wait for
 // that check's timeout: an hour, so a Close that waited would never return
@@ -295,7 +284,7 @@ func TestHealthCheckersStopOnClose(t *testing.T) {
 		t.Run(stop, func(t *testing.T) {
 			a := newHCOrigin(t, "a")
 			stuck := closewatch.Start(t, "", "") // reads the request, never answers
-			refused := hcRefusedAddr(t)
+			refused := upstreamsim.RefusedAddr(t)
 			p, _ := hcProxy(t, "warn", `
 error_log: {path: stderr, level: warn}
 http:
@@ -311,7 +300,7 @@ http:
     - listen: ["127.0.0.1:0"]
       access_log: off
       locations: [{path: /, proxy_pass: "http://app"}]
-`, a.addr(), stuck.Addr, refused, hcRefusedAddr(t))
+`, a.addr(), stuck.Addr, refused, upstreamsim.RefusedAddr(t))
 			if n := p.health.Running(); n != 3 {
 				t.Fatalf("%d checkers, want 3 (one per server not down, none for a group without health_check)", n)
 			}

@@ -90,10 +90,7 @@ http:
 // server without error_log inherits http's; the main log gets no request
 // line; ReopenLogs reopens the locations' files.
 func TestErrorLogsPerLevel(t *testing.T) {
-	refused, err := bench.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := bench.RefusedAddr(t)
 	dir := t.TempDir()
 	p := startErrorLogProxy(t, dir, strings.NewReplacer("{TMP}", dir, "{U0}", refused).Replace(errorLogsTmpl))
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
@@ -165,10 +162,7 @@ func TestErrorLogsPerLevel(t *testing.T) {
 // request's lines go to the new file, and a file no level names any more
 // is closed (written no more).
 func TestErrorLogsReload(t *testing.T) {
-	refused, err := bench.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := bench.RefusedAddr(t)
 	dir := t.TempDir()
 	tmpl := `
 error_log: {TMP}/main.log

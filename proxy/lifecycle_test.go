@@ -270,10 +270,7 @@ func TestPOSTResetNotRetried(t *testing.T) {
 // A refused connect sent nothing, so nginx passes even a POST to the next
 // server (retry-refused-default-POST: 200, upstreams: 9002).
 func TestPOSTRefusedIsRetried(t *testing.T) {
-	refused, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := upstreamsim.RefusedAddr(t)
 	good := upstream(t, upstreamsim.OK())
 	r := newAccessRig(t, "warn", twoServersTmpl, true, refused, good.Addr())
 	res := rawDo(t, r.addr, "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")

@@ -108,10 +108,7 @@ func faultScenario(t *testing.T) (r *rig, rst *upstreamsim.Upstream, refused str
 	t.Helper()
 	rst = upstream(t, upstreamsim.Reset())
 	ok = upstream(t, upstreamsim.OK())
-	refused, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused = upstreamsim.RefusedAddr(t)
 	r = newRig(t, "error", `
 metrics: {listen: "127.0.0.1:0"}
 http:

@@ -15,10 +15,7 @@ import (
 // (the field with the empty name), as nginx 1.22 does for
 // `server { listen 127.0.0.1:18477; location / { proxy_pass http://127.0.0.1:1; } }`.
 func TestNoServerNameLogsEmptyServer(t *testing.T) {
-	refused, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := upstreamsim.RefusedAddr(t)
 	r := newRig(t, "error", `
 http:
   proxy_temp_path: {TMP}/proxy
@@ -84,10 +81,7 @@ func TestStatusLinesThroughTheProxy(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { close(hold) })
-	refused, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := upstreamsim.RefusedAddr(t)
 	r := newRig(t, "crit", `
 http:
   proxy_temp_path: {TMP}/proxy

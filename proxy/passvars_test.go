@@ -347,10 +347,7 @@ http:
 func TestPassVariablesMetrics(t *testing.T) {
 	origin := passOrigin(t)
 	_, port, _ := net.SplitHostPort(origin)
-	refused, err := bench.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := bench.RefusedAddr(t)
 	d := startDNS(t, map[string][]string{"app.test.": {"127.0.0.1"}})
 	r := newRig(t, "info", `
 error_log: {path: stderr, level: info}

@@ -158,10 +158,7 @@ http:
 
 // Each upstream failure gives nginx's status and nginx's error-log line.
 func TestUpstreamFailuresLikeNginx(t *testing.T) {
-	refused, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := upstreamsim.RefusedAddr(t)
 	cases := []struct {
 		name   string
 		addr   func(t *testing.T) string

@@ -89,10 +89,7 @@ var failures = []failure{
 		return u.Addr(), u
 	}, "upstream prematurely closed connection", "reading response header from upstream", "502", false},
 	{"refused", func(t *testing.T) (string, *upstreamsim.Upstream) {
-		a, err := upstreamsim.RefusedAddr()
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := upstreamsim.RefusedAddr(t)
 		return a, nil
 	}, "connect() failed (111: Connection refused)", "connecting to upstream", "502", false},
 	{"timeout", func(t *testing.T) (string, *upstreamsim.Upstream) {

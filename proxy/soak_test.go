@@ -474,10 +474,7 @@ func TestFaultSoak(t *testing.T) {
 		ups[i] = u
 		addrs = append(addrs, u.Addr())
 	}
-	refused, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := upstreamsim.RefusedAddr(t)
 	addrs = append(addrs, refused)
 
 	d := newBTDirs(t)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"spillway/bench/upstreamsim"
 	"spillway/proxy/internal/testutil"
 	"spillway/proxy/upstream"
 )
@@ -156,7 +157,7 @@ http:
     - listen: ["127.0.0.1:0"]
       access_log: off
       locations: [{path: /, proxy_pass: "http://app"}]
-`, ok.Listener.Addr().String(), unavailable.Listener.Addr().String(), hcRefusedAddr(t), closer.Addr().String())
+`, ok.Listener.Addr().String(), unavailable.Listener.Addr().String(), upstreamsim.RefusedAddr(t), closer.Addr().String())
 	g := p.site.Load().groups["app"]
 	for i := range 40 {
 		path := "/x"

@@ -300,10 +300,7 @@ def application(env, start_response):
 // one, logged with nginx's uwsgi:// upstream.
 func TestUwsgiRealServer(t *testing.T) {
 	sock := "unix:" + testutil.StartUwsgi(t, uwsgiApp)
-	refused, err := bench.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := bench.RefusedAddr(t)
 	r := uwsgiRig(t, uwsgiYAML(server(refused)+", "+server("'"+sock+"'")))
 	for range 2 { // round-robin: one of them meets the refused server first
 		resp, body := r.doH("POST", "/echo?a=1", []byte("payload"), map[string]string{"X-Test": "yes"})

@@ -243,10 +243,7 @@ func TestProbePipelineExpectKeepalive(t *testing.T) {
 
 func TestProbeFailures(t *testing.T) {
 	t.Parallel()
-	addr, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := upstreamsim.RefusedAddr(t)
 	r, err := Run(context.Background(), Config{URL: "http://" + addr + "/", Rate: 50})
 	if err != nil {
 		t.Fatal(err)

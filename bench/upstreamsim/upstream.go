@@ -38,16 +38,18 @@ type UpstreamConfig struct {
 // sits between the behaviours and the socket), so RSTs, FINs and lengths are
 // exactly what the behaviour says.
 type Upstream struct {
-	name   string
-	addr   string
-	ln     net.Listener // nil for refuse
-	pol    policy
-	rules  []*rule
-	log    io.Writer
-	logMu  sync.Mutex
-	keep   int
-	linger time.Duration
-	slab   []byte // read-only body pattern
+	name string
+	addr string
+	ln   net.Listener // nil for refuse
+	// refused holds a refusing upstream's port until Close.
+	refused *reservation
+	pol     policy
+	rules   []*rule
+	log     io.Writer
+	logMu   sync.Mutex
+	keep    int
+	linger  time.Duration
+	slab    []byte // read-only body pattern
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -118,11 +120,12 @@ func (cfg UpstreamConfig) Start() (*Upstream, error) {
 		return nil, err
 	}
 	if u.pol.refuse {
-		addr, err := refusedAddr(cfg.Addr)
+		r, err := reserve(cfg.Addr)
 		if err != nil {
 			return nil, err
 		}
-		u.addr = addr
+		u.refused = r
+		u.addr = r.addr
 		close(u.done)
 		u.closed = true
 		return u, nil
@@ -188,23 +191,6 @@ func (u *Upstream) compile(bs []Behavior) error {
 	return nil
 }
 
-// RefusedAddr returns a 127.0.0.1 address whose port was just bound and
-// closed, so connecting to it fails with ECONNREFUSED (until something else
-// happens to bind it).
-func RefusedAddr() (string, error) { return refusedAddr("127.0.0.1:0") }
-
-func refusedAddr(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("upstream: %w", err)
-	}
-	a := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		return "", fmt.Errorf("upstream: %w", err)
-	}
-	return a, nil
-}
-
 // Addr is the listening address, "127.0.0.1:PORT".
 func (u *Upstream) Addr() string { return u.addr }
 
@@ -216,6 +202,9 @@ func (u *Upstream) URL() string { return "http://" + u.addr }
 func (u *Upstream) Close() error {
 	var err error
 	u.closeOnce.Do(func() {
+		if u.refused != nil {
+			err = u.refused.Close()
+		}
 		if u.ln == nil {
 			return
 		}

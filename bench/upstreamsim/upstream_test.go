@@ -348,10 +348,7 @@ func TestRefuse(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("dial %s: %v, want ECONNREFUSED", u.Addr(), err)
 	}
-	addr, err := RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := RefusedAddr(t)
 	if _, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("RefusedAddr: %v", err)
 	}

@@ -115,10 +115,7 @@ func TestProbeCommandErrors(t *testing.T) {
 // why.
 func TestProbeCommandUnreachable(t *testing.T) {
 	t.Parallel()
-	refused, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	refused := upstreamsim.RefusedAddr(t)
 	out, _, err := runProbeCmd(t, "--checks", "header", refused)
 	if err == nil || !strings.Contains(err.Error(), "connect failed: refused") {
 		t.Errorf("refused: error %v", err)

@@ -90,10 +90,7 @@ func origin(t *testing.T, bs ...upstreamsim.Behavior) *upstreamsim.Upstream {
 
 func refused(t *testing.T) string {
 	t.Helper()
-	a, err := upstreamsim.RefusedAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := upstreamsim.RefusedAddr(t)
 	return a
 }
 
