@@ -104,11 +104,11 @@ func (g *Group) ltEnd(p *Peer, start time.Time, answered bool) {
 // header records the time since the attempt started.
 func (a *Attempt) Answered() {
 	c := a.Conn
-	if c == nil {
-		return
+	if c == nil || c.peer.group.method != leastTime {
+		return // no atomic store: only least_time reads it (Conn.unhold)
 	}
 	c.answered.Store(true)
-	if g := c.peer.group; g.method == leastTime && g.conf.LeastTimeHeader {
+	if c.peer.group.conf.LeastTimeHeader {
 		c.peer.ltRecord(time.Since(a.Start))
 	}
 }

@@ -48,8 +48,11 @@ type Conn struct {
 	// opened is the clock as Open read it (Attempt.Start), for the
 	// attempt's first Write, which follows within microseconds: a
 	// clock read costs 100-200 ns on the VMs measured (vDSO), about 1%
-	// of a 1 KiB GET's CPU each.
+	// of a 1 KiB GET's CPU each. The Write clears it.
 	opened time.Time
+	// started is the attempt's start (Attempt.Start) until it ends:
+	// least_time's in-flight sum and last_byte time (unhold).
+	started time.Time
 
 	// h2 is the HTTP/2 client running on the connection once a gRPC
 	// attempt started it (http2.go), with hc its view of the socket; the
@@ -71,7 +74,7 @@ type Conn struct {
 // or when c goes back to the keepalive cache.
 func (c *Conn) unhold() {
 	if c.held.CompareAndSwap(true, false) {
-		c.peer.group.ltEnd(c.peer, c.opened, c.answered.Load()) // least_time (leasttime.go)
+		c.peer.group.ltEnd(c.peer, c.started, c.answered.Load()) // least_time (leasttime.go)
 		c.peer.group.done(c.peer)
 	}
 }
@@ -399,8 +402,10 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 	uc := a.Conn
 	uc.held.Store(true)
 	uc.readTimeout, uc.sendTimeout = o.ReadTimeout, o.SendTimeout
-	uc.opened = a.Start
-	uc.answered.Store(false)
+	uc.opened, uc.started = a.Start, a.Start
+	if pr.group.method == leastTime { // only least_time reads it (Attempt.Answered)
+		uc.answered.Store(false)
+	}
 	a.w0, a.r0 = uc.nwrit, uc.nread
 	return nil
 }
