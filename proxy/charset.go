@@ -54,9 +54,13 @@ func (x *exchange) charsetProxied(status int, override []byte) *charset.Recoder 
 
 // charsetHead is charsetFilter with the filter's error lines written by logErr.
 func (x *exchange) charsetHead(status int, override []byte, logErr func(string)) *charset.Recoder {
+	c := x.charsetConf()
+	if c == nil || c.Charset == "" && len(override) == 0 {
+		return nil // charset off (the default): no scan of the head for Content-Encoding (charset.Conf.Header)
+	}
 	resp := &x.ctx.Response
 	out := &resp.Header
-	r := x.charsetConf().Header(status, out.ContentType(), override, len(respPeekFold(out, "Content-Encoding")) > 0, x.charsetVar)
+	r := c.Header(status, out.ContentType(), override, len(respPeekFold(out, "Content-Encoding")) > 0, x.charsetVar)
 	if r.Error != "" {
 		logErr(r.Error)
 	}
