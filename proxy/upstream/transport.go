@@ -50,6 +50,11 @@ type Conn struct {
 	// clock read costs 100-200 ns on the VMs measured (vDSO), about 1%
 	// of a 1 KiB GET's CPU each. The Write clears it.
 	opened time.Time
+	// readAt is the clock the attempt's one-write send used (Send), for
+	// the read of the answer that follows at once: Read renews
+	// proxy_read_timeout from it instead of reading the clock again.
+	// The Read clears it.
+	readAt time.Time
 	// started is the attempt's start (Attempt.Start) until it ends:
 	// least_time's in-flight sum and last_byte time (unhold).
 	started time.Time
@@ -81,7 +86,12 @@ func (c *Conn) unhold() {
 
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.readTimeout > 0 {
-		if now := time.Now(); deadline.Stale(c.rdl, c.readTimeout, now) {
+		now := c.readAt // the answer's first read, just after a one-write send
+		if now.IsZero() {
+			now = time.Now()
+		}
+		c.readAt = time.Time{}
+		if deadline.Stale(c.rdl, c.readTimeout, now) {
 			c.rdl = now.Add(c.readTimeout)
 			_ = c.tcp.SetReadDeadline(c.rdl)
 		}
@@ -402,7 +412,7 @@ func (t *Transport) Open(ctx func() context.Context, a *Attempt, pr *Peer, o Ope
 	uc := a.Conn
 	uc.held.Store(true)
 	uc.readTimeout, uc.sendTimeout = o.ReadTimeout, o.SendTimeout
-	uc.opened, uc.started = a.Start, a.Start
+	uc.opened, uc.started, uc.readAt = a.Start, a.Start, time.Time{}
 	if pr.group.method == leastTime { // only least_time reads it (Attempt.Answered)
 		uc.answered.Store(false)
 	}
@@ -452,11 +462,17 @@ func isParseError(err error) bool {
 // Send writes the request head and body (phase: sending request to upstream).
 func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 	if body == nil && len(head) <= 4096 {
-		// The common case, in one write(2), without the bufio copy.
-		if _, err := a.Conn.Write(head); err != nil {
+		// The common case, in one write(2), without the bufio copy. The
+		// write returns within microseconds (a small head, into the
+		// socket's buffer), so the clock it renewed its deadline from
+		// serves the answer's first read too (Conn.readAt).
+		c := a.Conn
+		at := c.opened
+		if _, err := c.Write(head); err != nil {
 			return a.Fail(PhaseSend, err)
 		}
-		a.Conn.requests++
+		c.readAt = at
+		c.requests++
 		return nil
 	}
 	c := a.Conn
