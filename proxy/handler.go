@@ -373,7 +373,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt, took time.Du
 	status := x.uresp.Header.StatusCode()
 	x.record(pr, status, a, took, true)
 	if !statusListed(status, x.loc.conf.Upstream.NextUpstream) { // the usual case: no decision to make
-		x.cur = a
+		x.cur, x.headAt = a, a.Start.Add(took)
 		g.Succeeded(pr)
 		return tryRelay
 	}
@@ -381,7 +381,7 @@ func (x *exchange) answered(pr *upstream.Peer, a *upstream.Attempt, took time.Du
 	x.counters(pr).decision(verdict)
 	if !verdict.Retry {
 		x.logDecision(nil, status, verdict, a, pr.Addr())
-		x.cur = a
+		x.cur, x.headAt = a, a.Start.Add(took)
 		g.Succeeded(pr)
 		return tryRelay
 	}

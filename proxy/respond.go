@@ -97,7 +97,12 @@ func (x *exchange) respond() bool {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
-		if err := readSmallBody(&ctx.Response, x.proto.Body(a), cl); err != nil {
+		// A body that came in the head's read is over when the head
+		// came: its time is the header's, as in nginx, whose clock
+		// moves once per event loop turn, and the clock is not read again.
+		br := x.proto.Body(a)
+		withHead := br.Buffered() >= cl
+		if err := readSmallBody(&ctx.Response, br, cl); err != nil {
 			ue := a.Fail(upstream.PhaseReadBody, err)
 			ue.Buffered = true
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -117,7 +122,11 @@ func (x *exchange) respond() bool {
 			ctx.Response.SetBody(append([]byte(nil), ctx.Response.Body()[span.Start:span.End]...))
 			x.bodyBytes = span.End - span.Start
 		}
-		x.release(a, !x.bodyOverran(a, false, upstream.PhaseReadBody))
+		now := x.headAt
+		if !withHead || now.IsZero() {
+			now = time.Now()
+		}
+		x.releaseAt(a, !x.bodyOverran(a, false, upstream.PhaseReadBody), now)
 		return false
 	}
 	if x.upstreamChunked() {
@@ -293,9 +302,16 @@ func (x *exchange) release(a *upstream.Attempt, complete bool) {
 	if a == nil || a.Conn == nil {
 		return
 	}
+	x.releaseAt(a, complete, time.Now())
+}
+
+// releaseAt is release with the clock read: now.
+func (x *exchange) releaseAt(a *upstream.Attempt, complete bool, now time.Time) {
+	if a == nil || a.Conn == nil {
+		return
+	}
 	uc := a.Conn
 	a.Conn = nil
-	now := time.Now()
 	if n := len(x.attempts); n > 0 && x.attempts[n-1].ResponseTime < 0 {
 		x.attempts[n-1].ResponseTime = now.Sub(a.Start)
 	}
