@@ -82,15 +82,17 @@ var nginxReasons = map[int]string{
 // it sent one (nginx relays the upstream's status line as it came), else
 // nginx's for the code.
 func setReason(h *fasthttp.ResponseHeader, code int, upstream []byte) {
-	switch r, ok := nginxReasons[code]; {
+	switch {
 	case len(upstream) > 0 && string(upstream) == fasthttp.StatusMessage(code):
 		// The same bytes as fasthttp's own reason: its cached status line
 		// is written then, not one formatted per response.
 		h.SetStatusMessage(nil)
 	case len(upstream) > 0:
 		h.SetStatusMessage(upstream)
-	case ok:
-		h.SetStatusMessage([]byte(r))
+	default: // nginx's own reason: looked up only for an answer without one
+		if r, ok := nginxReasons[code]; ok {
+			h.SetStatusMessage([]byte(r))
+		}
 	}
 }
 
