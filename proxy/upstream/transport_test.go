@@ -56,3 +56,26 @@ func TestPeekHead(t *testing.T) {
 		t.Fatalf("got %v, want premature close", err)
 	}
 }
+
+// hasBareLF finds a line that ends in LF alone wherever it is: the status
+// line, a header, the empty line, or the first byte.
+func TestHasBareLF(t *testing.T) {
+	for _, c := range []struct {
+		head string
+		want bool
+	}{
+		{"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\nA: b\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nA: b\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nA: b\r\n\n", true},
+		{"\n", true},
+		{"\r\n", false},
+		{"HTTP/1.1 200 OK\r\nA: b\r\r\n\r\n", false}, // CR before CR LF: still a CRLF end
+		{"", false},
+		{"no line end", false},
+	} {
+		if got := hasBareLF([]byte(c.head)); got != c.want {
+			t.Errorf("hasBareLF(%q) = %v, want %v", c.head, got, c.want)
+		}
+	}
+}
