@@ -1,0 +1,51 @@
+package upstream
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+// BenchmarkIdleGet is what taking a connection from the keepalive cache
+// costs, with the MSG_PEEK probe (every non-idempotent request, and an
+// idempotent one whose connection sat idle for probeAfter or longer) and
+// without it (an idempotent request on a connection idle for less): the
+// probe's recv(2) is the difference (docs/measured/cpu-upstream-2026-12-08.md).
+func BenchmarkIdleGet(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	tcp, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tcp.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	for _, probe := range []bool{false, true} {
+		name := "reuse"
+		if probe {
+			name = "probe"
+		}
+		b.Run(name, func(b *testing.B) {
+			var c IdleCache
+			c.init("u", 1, time.Minute, 0, 0, false)
+			var st StaleStats
+			uc := &Conn{tcp: tcp.(*net.TCPConn)}
+			now := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				c.conns = append(c.conns[:0], uc)
+				uc.idleSince = now
+				if got, _ := c.get(now, &st, probe, nil); got != uc {
+					b.Fatal("the idle connection was not handed out")
+				}
+			}
+		})
+	}
+}
