@@ -106,25 +106,25 @@ type exchange struct {
 	attempts    []vars.Attempt   // the tries, as $upstream_* list them
 	firstTry    time.Time
 	cur         *upstream.Attempt // the attempt whose response is being relayed
+	attemptBuf  upstream.Attempt  // storage for the current attempt (one at a time)
+	stream      bodyStream        // the body when proxy_buffering is off
+	spooled     spoolStream       // the body when it is buffered and larger than proxy_buffers
+	status      int               // status sent to the client (for the access log)
+	gzipVary    bool              // nginx's r->gzip_vary: the answer may vary with Accept-Encoding (gzip.go)
+	varied      bool              // "Vary: Accept-Encoding" has been added for it
+	trailers    bool              // add_trailer: the answer is sent chunked, with trailers (headers.go)
+	bodyBytes   int64             // body bytes handed to the client connection
+	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
+	fcgi        fcgiState         // the FastCGI side of the exchange (fcgi.go)
+	proto       upstream.Protocol // HTTP1, &fcgi or &grpc: set by buildHead
+	grpc        upstream.HTTP2    // the HTTP/2 side of a grpc_pass exchange (grpc.go)
+	vars        exchangeVars      // what its variables read (vars.go)
+	connHeld    []connHold        // limit_conn counts held until finish (limitconn.go)
+	errPage     errorPageState    // error_page between passes through the phases (errorpage.go)
 	// headAt is the clock when cur's head came (the reading tryOnce
 	// took for $upstream_header_time): a body that came with the head
 	// is released at it (respond).
-	headAt     time.Time
-	attemptBuf upstream.Attempt  // storage for the current attempt (one at a time)
-	stream     bodyStream        // the body when proxy_buffering is off
-	spooled    spoolStream       // the body when it is buffered and larger than proxy_buffers
-	status     int               // status sent to the client (for the access log)
-	gzipVary   bool              // nginx's r->gzip_vary: the answer may vary with Accept-Encoding (gzip.go)
-	varied     bool              // "Vary: Accept-Encoding" has been added for it
-	trailers   bool              // add_trailer: the answer is sent chunked, with trailers (headers.go)
-	bodyBytes  int64             // body bytes handed to the client connection
-	clientWDL  time.Time         // the client write deadline last set (sendDeadline)
-	fcgi       fcgiState         // the FastCGI side of the exchange (fcgi.go)
-	proto      upstream.Protocol // HTTP1, &fcgi or &grpc: set by buildHead
-	grpc       upstream.HTTP2    // the HTTP/2 side of a grpc_pass exchange (grpc.go)
-	vars       exchangeVars      // what its variables read (vars.go)
-	connHeld   []connHold        // limit_conn counts held until finish (limitconn.go)
-	errPage    errorPageState    // error_page between passes through the phases (errorpage.go)
+	headAt time.Time
 	// accel are the headers an upstream's X-Accel-Redirect carries into
 	// the answer; keepUpstreamHead keeps its head through the redirect,
 	// for $upstream_http_NAME (xaccel.go).
