@@ -141,6 +141,10 @@ type exchange struct {
 	// clientFailed: a write to the client failed and was logged where it
 	// happened (clientWriteFailed), not again by the loop (clientwrite.go).
 	clientFailed bool
+	// limitRateSet: the request's limit_rate ($limit_rate, in
+	// x.vars.req.LimitRate) is taken: by set, by X-Accel-Limit-Rate, or
+	// as the answer started (nginx's r->limit_rate_set; limitrate.go).
+	limitRateSet bool
 
 	// h2 is the HTTP/2 stream the request came on, nil for HTTP/1.x
 	// (http2.go): the branches that need a client socket test it.

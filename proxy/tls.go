@@ -268,6 +268,9 @@ func (f *frontConn) Read(b []byte) (int, error) {
 
 func (f *frontConn) Write(b []byte) (int, error) {
 	if tc := f.tc.Load(); tc != nil {
+		if f.limit.on() { // limit_rate, counted in plaintext bytes as nginx's (limitrate.go)
+			return f.limit.write(b, tc.Write, f.p.stopCtx.Done(), f.renewSend)
+		}
 		return tc.Write(b)
 	}
 	return f.clientConn.Write(b)
