@@ -143,7 +143,7 @@ func (x *exchange) process() (streaming bool) {
 	if out == tryDone {
 		return false
 	}
-	x.accelLimitRate() // X-Accel-Limit-Rate, even on an answer that gives way (limitrate.go)
+	x.accelLimitRate()       // X-Accel-Limit-Rate, even on an answer that gives way (limitrate.go)
 	if x.interceptErrors() { // proxy_intercept_errors: the upstream's answer gives way to an error page (errorpage.go)
 		return false
 	}
