@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net"
 	"strconv"
 	"time"
 
@@ -129,6 +130,25 @@ func (x *exchange) noteRate() {
 		cc.limit = l
 	}
 }
+
+// hijackRate is c throttled at the request's limit_rate, for an answer a
+// hijack handler writes (an HTTP/1.0 client's unframed body); nil without
+// a limit.
+func (x *exchange) hijackRate(c net.Conn) net.Conn {
+	if x.loc == nil || x.clientRate() <= 0 {
+		return nil
+	}
+	return &rateConn{Conn: c, l: rateLimit{rate: x.clientRate(), after: x.loc.limitRateAfter.eval(x), start: x.start}, done: x.p.stopCtx.Done()}
+}
+
+// rateConn is a connection whose writes go at l's rate.
+type rateConn struct {
+	net.Conn
+	l    rateLimit
+	done <-chan struct{}
+}
+
+func (c *rateConn) Write(p []byte) (int, error) { return c.l.write(p, c.Conn.Write, c.done, nil) }
 
 // rateLimit is nginx's arithmetic for one request's writes to its client
 // (limit_rate) or one response's reads from its upstream (*_limit_rate).

@@ -32,7 +32,8 @@ import (
 	"spillway/proxy/internal/testutil"
 )
 
-// rateOrigin serves /big?n=N: N bytes with a Content-Length, and the
+// rateOrigin serves /big?n=N: N bytes with a Content-Length (chunked
+// with chunked=1), and the
 // query's xal as X-Accel-Limit-Rate; it counts the answers it finished
 // and the ones whose client (the proxy) went away.
 type rateOrigin struct {
@@ -48,7 +49,9 @@ func newRateOrigin(t *testing.T) *rateOrigin {
 		if xal := r.URL.Query().Get("xal"); xal != "" {
 			w.Header().Set("X-Accel-Limit-Rate", xal)
 		}
-		w.Header().Set("Content-Length", strconv.Itoa(n))
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+		}
 		if _, err := w.Write(bytes.Repeat([]byte("x"), n)); err != nil {
 			o.gone.Add(1)
 			return
@@ -127,7 +130,11 @@ func rateGet(t *testing.T, c net.Conn, path string, rate, after int64) ([]byte, 
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // a bound, not a synchronisation
 	start := time.Now()
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path); err != nil {
+	proto := "HTTP/1.1"
+	if strings.Contains(path, "http10=1") {
+		proto = "HTTP/1.0" // an unframed body for a chunked upstream answer
+	}
+	if _, err := fmt.Fprintf(c, "GET %s %s\r\nHost: localhost\r\nConnection: close\r\n\r\n", path, proto); err != nil {
 		t.Fatal(err)
 	}
 	var got bytes.Buffer
@@ -172,7 +179,8 @@ func atLeast(t *testing.T, what string, took, min time.Duration) {
 // 400 KiB at limit_rate 100k is 3 s of transfer (nginx sends the first
 // second's worth at once): a static file, a file behind variables
 // (limit_rate $arg_l), an upstream's answer whose X-Accel-Limit-Rate says
-// 102400, and one that set $limit_rate 100k. None may finish in under 2 s,
+// 102400, one that set $limit_rate 100k (also unframed, to an HTTP/1.0
+// client, from a hijack). None may finish in under 2 s,
 // none may run ahead of the rate at any moment, each gets its whole body,
 // and $limit_rate logs the rate each had. limit_rate_after 200k leaves 1 s
 // of it; an X-Accel-Limit-Rate that proxy_ignore_headers names, and
@@ -189,6 +197,7 @@ func TestLimitRate(t *testing.T) {
 		{"/var/400k?l=100k", 100 << 10, 0, 2 * time.Second},
 		{"/proxied/big?n=409600&xal=102400", 102400, 0, 2 * time.Second},
 		{"/set/big?n=409600", 100 << 10, 0, 2 * time.Second},
+		{"/set/big?n=409600&chunked=1&http10=1", 100 << 10, 0, 2 * time.Second},
 		{"/after/400k", 100 << 10, 200 << 10, 500 * time.Millisecond},
 		{"/var/400k?l=100k&a=1m", 0, 0, 0},
 		{"/ignored/big?n=409600&xal=1", 0, 0, 0}, // at 1 byte/s it would never end
@@ -208,14 +217,15 @@ func TestLimitRate(t *testing.T) {
 	})
 	lines := r.accessLog()
 	want := map[string]string{
-		"/files/400k":                      "200 102400",
-		"/var/400k?l=100k":                 "200 102400",
-		"/proxied/big?n=409600&xal=102400": "200 102400",
-		"/set/big?n=409600":                "200 102400",
-		"/after/400k":                      "200 102400",
-		"/var/400k?l=100k&a=1m":            "200 102400",
-		"/ignored/big?n=409600&xal=1":      "200 0",
-		"/var/400k":                        "200 0",
+		"/files/400k":                          "200 102400",
+		"/var/400k?l=100k":                     "200 102400",
+		"/proxied/big?n=409600&xal=102400":     "200 102400",
+		"/set/big?n=409600":                    "200 102400",
+		"/set/big?n=409600&chunked=1&http10=1": "200 102400",
+		"/after/400k":                          "200 102400",
+		"/var/400k?l=100k&a=1m":                "200 102400",
+		"/ignored/big?n=409600&xal=1":          "200 0",
+		"/var/400k":                            "200 0",
 	}
 	for _, l := range lines {
 		if l == "" {

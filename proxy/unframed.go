@@ -38,6 +38,9 @@ func (x *exchange) setBody(body io.Reader, cl int) {
 func (x *exchange) sendUnframed(c net.Conn, head []byte, body io.Reader) {
 	x.clientWDL = time.Time{} // fasthttp cleared the deadlines before the hijack
 	x.sendDeadline()
+	if w := x.hijackRate(c); w != nil {
+		c = w // limit_rate: the loop's connection no longer carries it (limitrate.go)
+	}
 	_, err := c.Write(head)
 	if err == nil {
 		if wt, ok := body.(fasthttp.BodyWriterTo); ok && wt.SupportsBodyWriteTo() {
