@@ -113,6 +113,8 @@ type exchange struct {
 	gzipVary    bool              // nginx's r->gzip_vary: the answer may vary with Accept-Encoding (gzip.go)
 	varied      bool              // "Vary: Accept-Encoding" has been added for it
 	trailers    bool              // add_trailer: the answer is sent chunked, with trailers (headers.go)
+	trailerSet  *respHeaders      // whose trailers putTrailers has yet to take; trailerSafe: the status's
+	trailerSafe bool
 	bodyBytes   int64             // body bytes handed to the client connection
 	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	fcgi        fcgiState         // the FastCGI side of the exchange (fcgi.go)

@@ -46,6 +46,7 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	}
 	x.noteKeepalive()
 	x.noteRate()
+	x.putTrailers(false) // an answer in memory: its trailers now (headers.go)
 	x.finish()
 }
 

@@ -22,7 +22,7 @@ import (
 // length is known or the client speaks HTTP/1.1, else unframed.
 func (x *exchange) setBody(body io.Reader, cl int) {
 	if cl >= 0 || client.HTTP11(&x.ctx.Request.Header) || x.h2 != nil { // HTTP/2 frames every body
-		x.ctx.SetBodyStream(body, cl)
+		x.ctx.SetBodyStream(x.trailing(body), cl) // add_trailer's at its end (headers.go)
 		return
 	}
 	resp := &x.ctx.Response
