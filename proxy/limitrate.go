@@ -11,6 +11,7 @@ import (
 
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/upstream"
 	"spillway/proxy/vars"
 )
 
@@ -56,7 +57,9 @@ func compileRate(sv config.SizeValue, maps *vars.Maps) (rateValue, error) {
 }
 
 // eval is the value for x (nginx's ngx_http_complex_value_size): a value
-// that is not a size is 0, with nginx's [error] line.
+// that is not a size is 0, with nginx's [error] line, "while sending to
+// client" with the upstream when one answered, else "while sending
+// response to client" (measured).
 func (r rateValue) eval(x *exchange) int64 {
 	if r.v == nil {
 		return r.n
@@ -64,7 +67,12 @@ func (r rateValue) eval(x *exchange) int64 {
 	b := r.v.Append(nil, x)
 	n, err := config.ParseSize(string(b))
 	if err != nil {
-		x.logf(errorlog.Error, `invalid size "`+string(b)+`"`, 0, "")
+		msg := `invalid size "` + string(b) + `"`
+		if k := len(x.attempts); k > 0 {
+			x.logPeer(errorlog.Error, upstream.PhaseSendClient, msg, 0, x.attempts[k-1].Addr)
+		} else {
+			x.logf(errorlog.Error, msg, 0, "sending response to client")
+		}
 		return 0
 	}
 	return n
