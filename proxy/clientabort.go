@@ -37,10 +37,7 @@ import (
 // Most requests get their response header within a few milliseconds, and
 // watching the client's socket costs syscalls, so the watch is armed only
 // once the upstream has been awaited for clientWatchDelay: until then it is
-// a timer in the runtime, reset on the pooled exchange. Nor is it armed
-// while the upstream's answer waits unread in its socket (one recv with
-// MSG_PEEK): the exchange then waits for a CPU, not for the upstream, as a
-// busy proxy's do (docs/measured/cpu-client-2026-12-08.md). Armed, a goroutine
+// a timer in the runtime, reset on the pooled exchange. Armed, a goroutine
 // parks on the client socket in the runtime's poller (no thread; the poller
 // is edge-triggered and watches EPOLLRDHUP) and, at each event, asks
 // poll(2) for POLLRDHUP without waiting: the client's FIN or RST means it is
@@ -238,16 +235,6 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (w *clientWatch) arm() {
 	w.mu.Lock()
 	if w.state != watchPending {
-		w.mu.Unlock()
-		return
-	}
-	if w.up != nil && w.up.Unread() {
-		// The upstream has answered, and the exchange has not read it
-		// yet: it is waiting for a CPU, not for the upstream, and goes
-		// on without watching (measured at a load average of 20, 70% of
-		// the watches armed had their answer there). Look again later,
-		// when what is unread may be a head cut short.
-		w.timer.Reset(clientWatchDelay)
 		w.mu.Unlock()
 		return
 	}
