@@ -191,7 +191,13 @@ func (x *exchange) reset() {
 // begin copies what the logs need out of ctx and routes the request.
 func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*vhost) {
 	x.p, x.site, x.ctx = p, s, ctx
-	x.start = time.Now()
+	// The request's start: read by Init2 as the connection loop (or
+	// HTTP/2's stream) took ctx for it, when its first bytes had come, as
+	// nginx's r->start_msec is taken when the request is made; one clock
+	// reading fewer per request.
+	if x.start = ctx.Time(); x.start.IsZero() {
+		x.start = time.Now()
+	}
 	x.conn = connID(ctx)
 	x.h2, _ = ctx.Conn().(*h2Stream)
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
