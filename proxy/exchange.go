@@ -86,6 +86,9 @@ type exchange struct {
 	uninit func(string) // x.uninitialized, made once
 
 	body reqBody // buffered request body, nil when the request has none
+	// preread is body when the client's body came whole with its head
+	// and stays in the connection's read buffer (body.go).
+	preread prereadBody
 	// bodyMem is the size up to which nginx would have held the body in
 	// memory (client_body_buffer_size, or the whole body when it came
 	// with the head): past it nginx's $request_body is not found.
