@@ -335,7 +335,7 @@ func (l *h1Loop) waitRequest(n int) error {
 		l.mu.Lock()
 		var err error
 		if l.pk == nil {
-			l.pk, err = srv.p.idle.Prepare(l.cc.TCPConn, l.wake)
+			l.pk, err = srv.p.idle.pick().Prepare(l.cc.TCPConn, l.wake)
 		}
 		if err == nil {
 			err = l.pk.Park(l.keepaliveTimeout)

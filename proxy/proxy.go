@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,6 @@ import (
 	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
-	"spillway/proxy/internal/idlepark"
 	"spillway/proxy/internal/liveset"
 	"spillway/proxy/upstream"
 )
@@ -55,8 +55,9 @@ type Proxy struct {
 	fds       *fdReserve            // descriptors kept for accepted clients (fdreserve.go)
 	inherited inheritedSet          // sockets from the previous binary (Options.Inherited)
 	// idle parks idle keep-alive client connections without a goroutine
-	// (conn.go); nil: each waits in its own goroutine.
-	idle *idlepark.Poller
+	// (conn.go), in one poller per P (idlepollers.go); nil: each waits in
+	// its own goroutine.
+	idle *idlePollers
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -171,7 +172,7 @@ func (p *Proxy) Start() error {
 		p.Close()
 		return err
 	}
-	if pl, err := idlepark.New(); err == nil {
+	if pl, err := newIdlePollers(runtime.GOMAXPROCS(0)); err == nil {
 		p.idle = pl
 	} else {
 		p.elog.Logf(errorlog.Notice, "idle connections wait in a goroutine each: %v", err)
