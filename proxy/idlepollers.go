@@ -17,15 +17,23 @@ import (
 // that cost about a tenth of spillway's CPU per 1 KiB request
 // (docs/measured/multicore-2026-12-08.md). nginx's counterpart is its
 // worker processes, each with its own epoll set.
+//
+// A poller keeps a 16-byte slot for every descriptor number up to the
+// highest it has parked, and round robin gives every poller descriptors
+// from the whole range: n pollers cost 16·n bytes per connection, hence
+// at most maxIdlePollers of them on a machine with many cores.
 type idlePollers struct {
 	ps   []*idlepark.Poller
 	next atomic.Uint32
 }
 
-// newIdlePollers starts n pollers (at least one).
+// maxIdlePollers bounds the pollers' slots at 128 bytes per connection.
+const maxIdlePollers = 8
+
+// newIdlePollers starts n pollers (at least one, at most maxIdlePollers).
 func newIdlePollers(n int) (*idlePollers, error) {
 	s := &idlePollers{}
-	for i := 0; i < max(n, 1); i++ {
+	for i := 0; i < min(max(n, 1), maxIdlePollers); i++ {
 		pl, err := idlepark.New()
 		if err != nil {
 			_ = s.Close()

@@ -20,6 +20,11 @@ func TestIdlePollers(t *testing.T) {
 	} else {
 		_ = s.Close()
 	}
+	if s, err := newIdlePollers(maxIdlePollers + 1); err != nil || len(s.ps) != maxIdlePollers {
+		t.Fatalf("newIdlePollers(%d): %v, %v; want %d pollers", maxIdlePollers+1, s, err, maxIdlePollers)
+	} else {
+		_ = s.Close()
+	}
 	const n = 3
 	s, err := newIdlePollers(n)
 	if err != nil {
