@@ -113,6 +113,8 @@ type exchange struct {
 	gzipVary    bool              // nginx's r->gzip_vary: the answer may vary with Accept-Encoding (gzip.go)
 	varied      bool              // "Vary: Accept-Encoding" has been added for it
 	trailers    bool              // add_trailer: the answer is sent chunked, with trailers (headers.go)
+	trailerSet  *respHeaders      // whose trailers putTrailers has yet to take; trailerSafe: the status's
+	trailerSafe bool
 	bodyBytes   int64             // body bytes handed to the client connection
 	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	fcgi        fcgiState         // the FastCGI side of the exchange (fcgi.go)
@@ -141,6 +143,10 @@ type exchange struct {
 	// clientFailed: a write to the client failed and was logged where it
 	// happened (clientWriteFailed), not again by the loop (clientwrite.go).
 	clientFailed bool
+	// limitRateSet: the request's limit_rate ($limit_rate, in
+	// x.vars.req.LimitRate) is taken: by set, by X-Accel-Limit-Rate, or
+	// as the answer started (nginx's r->limit_rate_set; limitrate.go).
+	limitRateSet bool
 
 	// h2 is the HTTP/2 stream the request came on, nil for HTTP/1.x
 	// (http2.go): the branches that need a client socket test it.

@@ -372,6 +372,9 @@ type clientConn struct {
 	// loop's lines about that write (clientwrite.go).
 	answering bool
 	answered  *exchange
+	// limit is the answer's limit_rate while the loop writes it (set by
+	// noteRate, cleared by answered; limitrate.go).
+	limit rateLimit
 }
 
 // Read is what the loop reads on a plain connection: each head with its
@@ -387,7 +390,27 @@ func (c *clientConn) Read(b []byte) (int, error) {
 // Write marks the connection as written for the next Read.
 func (c *clientConn) Write(b []byte) (int, error) {
 	c.wrote.Store(true)
+	if c.limit.on() {
+		return c.limit.write(b, c.TCPConn.Write, c.p.stopCtx.Done(), c.renewSend) // limit_rate (limitrate.go)
+	}
 	return c.TCPConn.Write(b)
+}
+
+// ReadFrom is the socket's (sendfile for a file), a step at a time at
+// limit_rate when the answer has one.
+func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
+	if c.limit.on() {
+		return c.limit.readFrom(c.TCPConn, r, c.p.stopCtx.Done(), c.renewSend)
+	}
+	return c.TCPConn.ReadFrom(r)
+}
+
+// renewSend renews send_timeout after a limit_rate pause, which is not
+// the client's.
+func (c *clientConn) renewSend() {
+	if st := c.limit.sendTimeout; st > 0 {
+		_ = c.TCPConn.SetWriteDeadline(time.Now().Add(st))
+	}
 }
 
 // Close closes the socket before anything else, and a second Close (a hard

@@ -245,6 +245,13 @@ type handshakeReader struct {
 
 func (h handshakeReader) Read(b []byte) (int, error) { return h.hc.Read(b) }
 
+// Write is the socket's: limit_rate counts the plaintext above TLS
+// (frontConn.Write), not these records again.
+func (h handshakeReader) Write(b []byte) (int, error) {
+	h.wrote.Store(true)
+	return h.TCPConn.Write(b)
+}
+
 // ConnectionState is the TLS state (zero for a plain-HTTP client); with
 // Handshake it makes fasthttp's ctx.IsTLS true.
 func (f *frontConn) ConnectionState() tls.ConnectionState {
@@ -268,6 +275,9 @@ func (f *frontConn) Read(b []byte) (int, error) {
 
 func (f *frontConn) Write(b []byte) (int, error) {
 	if tc := f.tc.Load(); tc != nil {
+		if f.limit.on() { // limit_rate, counted in plaintext bytes as nginx's (limitrate.go)
+			return f.limit.write(b, tc.Write, f.p.stopCtx.Done(), f.renewSend)
+		}
 		return tc.Write(b)
 	}
 	return f.clientConn.Write(b)
