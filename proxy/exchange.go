@@ -86,6 +86,9 @@ type exchange struct {
 	uninit func(string) // x.uninitialized, made once
 
 	body reqBody // buffered request body, nil when the request has none
+	// preread is body when the client's body came whole with its head
+	// and stays in the connection's read buffer (body.go).
+	preread prereadBody
 	// bodyMem is the size up to which nginx would have held the body in
 	// memory (client_body_buffer_size, or the whole body when it came
 	// with the head): past it nginx's $request_body is not found.
@@ -187,7 +190,13 @@ func (x *exchange) reset() {
 // begin copies what the logs need out of ctx and routes the request.
 func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*vhost) {
 	x.p, x.site, x.ctx = p, s, ctx
-	x.start = time.Now()
+	// The request's start: read by Init2 as the connection loop (or
+	// HTTP/2's stream) took ctx for it, when its first bytes had come, as
+	// nginx's r->start_msec is taken when the request is made; one clock
+	// reading fewer per request.
+	if x.start = ctx.Time(); x.start.IsZero() {
+		x.start = time.Now()
+	}
 	x.conn = connID(ctx)
 	x.h2, _ = ctx.Conn().(*h2Stream)
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
