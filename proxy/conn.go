@@ -559,6 +559,8 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 		return false, nil
 	}
 	l.cc.requests = uint64(n)
+	// nginx's c->sent counts this request's bytes, a 100 Continue too.
+	l.cc.sent.Store(0)
 	headAt := time.Now() // keepalive_time counts to the request, as nginx's
 	closeConn := false
 	served, refused := true, false

@@ -141,6 +141,11 @@ type exchange struct {
 	// clientFailed: a write to the client failed and was logged where it
 	// happened (clientWriteFailed), not again by the loop (clientwrite.go).
 	clientFailed bool
+	// sent and headSize are nginx's c->sent and r->header_size as the
+	// request is logged (sentKnown), after its answer was written:
+	// $bytes_sent, and $body_bytes_sent their difference (vars.go).
+	sent, headSize int64
+	sentKnown      bool
 
 	// h2 is the HTTP/2 stream the request came on, nil for HTTP/1.x
 	// (http2.go): the branches that need a client socket test it.

@@ -174,10 +174,41 @@ func (x *exchange) TLS() *tls.ConnectionState {
 	return &v.tls
 }
 
+// takeSent fixes $bytes_sent and $body_bytes_sent as the request is
+// logged, its answer written: nginx's c->sent (the bytes the socket took
+// for this request: a 100 Continue, the head, the body, a tunnel's bytes;
+// the plain bytes under TLS) and c->sent - r->header_size, the head's
+// size as it was written (ngx_http_log_bytes_sent,
+// ngx_http_log_body_bytes_sent). A client that left midway is logged
+// with what its socket took. HTTP/2 streams share a socket: their figures
+// are estimated (h2Sent, http2.go).
+func (x *exchange) takeSent() {
+	if x.parent != nil || x.ctx == nil {
+		return
+	}
+	if x.h2 != nil {
+		x.sent, x.headSize = x.h2Sent()
+		x.sentKnown = true
+		return
+	}
+	cc := clientConnOf(x.ctx.Conn())
+	if cc == nil {
+		return
+	}
+	x.sent, x.headSize, x.sentKnown = cc.sent.Load(), 0, true
+	if x.sent > 0 {
+		// The head as fasthttp wrote it (its own buffer: no allocation).
+		x.headSize = int64(len(x.ctx.Response.Header.Header()))
+	}
+}
+
 // Response is what the client got so far.
 func (x *exchange) Response() *vars.Response {
 	r := &x.vars.resp
-	r.Status, r.BodyBytesSent = x.status, x.bodyBytes
+	r.Status, r.BodyBytesSent, r.BytesSent = x.status, x.bodyBytes, 0
+	if x.sentKnown {
+		r.BytesSent, r.BodyBytesSent = x.sent, max(x.sent-x.headSize, 0)
+	}
 	r.RequestTime = time.Since(x.start)
 	resp := &x.ctx.Response
 	r.Header = &resp.Header
