@@ -455,18 +455,18 @@ func (x *exchange) finish() {
 	}
 	x.grpc.EndBody()    // HTTP/2 upstreams: http2 reads the body no more (grpc.go)
 	release(x.connHeld) // limit_conn (limitconn.go)
-	p := x.p
 	if cc := x.loopWrites(); cc != nil {
 		cc.answered = x // logged and recycled once the answer is written (clientwrite.go)
 	} else {
 		x.logged()
 		x.recycle()
 	}
-	p.requests.end()
 }
 
 // logged writes the access-log line of a request whose answer was
-// written (or failed), then closes its body and counts it.
+// written (or failed), then closes its body and counts it; the request is
+// then no longer in flight (a stop waits for its line before it closes
+// the logs).
 func (x *exchange) logged() {
 	x.takeSent()
 	x.site.writeAccess(x.accessLogs(), x)
@@ -476,7 +476,9 @@ func (x *exchange) logged() {
 		// request's.
 		_ = x.body.Close()
 	}
-	x.p.stats.request(x.status, time.Since(x.start))
+	p := x.p
+	p.stats.request(x.status, time.Since(x.start))
+	p.requests.end()
 }
 
 // logDecision states what nginx's log does not: whether a failed attempt

@@ -195,11 +195,20 @@ func (x *exchange) takeSent() {
 	if cc == nil {
 		return
 	}
-	x.sent, x.headSize, x.sentKnown = cc.sent.Load(), 0, true
-	if x.sent > 0 {
-		// The head as fasthttp wrote it (its own buffer: no allocation).
-		x.headSize = int64(len(x.ctx.Response.Header.Header()))
+	// The head's size is measured when a variable asks (headWritten).
+	x.sent, x.headSize, x.sentKnown = cc.sent.Load(), -1, true
+}
+
+// headWritten is r->header_size: the head as fasthttp wrote it, measured
+// once by writing it again into fasthttp's own buffer (no allocation).
+func (x *exchange) headWritten() int64 {
+	if x.headSize < 0 {
+		x.headSize = 0
+		if x.sent > 0 {
+			x.headSize = int64(len(x.ctx.Response.Header.Header()))
+		}
 	}
+	return x.headSize
 }
 
 // Response is what the client got so far.
@@ -207,7 +216,7 @@ func (x *exchange) Response() *vars.Response {
 	r := &x.vars.resp
 	r.Status, r.BodyBytesSent, r.BytesSent = x.status, x.bodyBytes, 0
 	if x.sentKnown {
-		r.BytesSent, r.BodyBytesSent = x.sent, max(x.sent-x.headSize, 0)
+		r.BytesSent, r.BodyBytesSent = x.sent, max(x.sent-x.headWritten(), 0)
 	}
 	r.RequestTime = time.Since(x.start)
 	resp := &x.ctx.Response
