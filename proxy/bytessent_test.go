@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"path/filepath"
@@ -145,5 +146,38 @@ func TestBytesSentClientResetMidway(t *testing.T) {
 	}
 	if !strings.Contains(r.log(), "client prematurely closed connection") {
 		t.Errorf("no line about the client's reset:\n%s", r.log())
+	}
+}
+
+// Under TLS the figures are the plain bytes (ngx_ssl_write's count), not
+// the records on the wire: a static return and a proxied answer on one
+// kept-alive TLS connection.
+func TestBytesSentTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "Test CA")
+	cert, key := ca.leaf(t, "localhost").files(t, dir, "l")
+	u := upstream(t, upstreamsim.OK())
+	alog := filepath.Join(dir, "access.log")
+	conf := strings.NewReplacer("{ALOG}", alog, `listen: ["127.0.0.1:0"]`, `listen: ["127.0.0.1:0 ssl"]`,
+		"      server_name: [localhost]\n", "      server_name: [localhost]\n      ssl_certificate: "+cert+"\n      ssl_certificate_key: "+key+"\n").Replace(sentTmpl)
+	r := newRig(t, "info", conf, u.Addr())
+	c, err := tls.Dial("tcp", r.addr, &tls.Config{ServerName: "localhost", RootCAs: ca.pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	var want []string
+	for _, path := range []string{"/ret", "/size/5000"} {
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		head, body := readHeadBody(t, br, false)
+		want = append(want, `200 "GET `+path+` HTTP/1.1" `+strconv.Itoa(head+body)+" "+strconv.Itoa(body))
+	}
+	got := readAccessLog(t, alog, len(want))
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("access log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -775,7 +775,7 @@ func peekPreface(c *net.TCPConn) (bool, error) {
 // block) and each DATA frame's 9 bytes as head, and the DATA payload as
 // body: $body_bytes_sent is the body bytes handed to the stream, the same
 // figure, and $bytes_sent adds a head of the size its fields would take
-// uncompressed in HTTP/1 (docs/logging.md says so).
+// uncompressed in HTTP/1 (docs/config.md says so).
 func (x *exchange) h2Sent() (sent, head int64) {
 	resp := &x.ctx.Response
 	head = int64(len(resp.Header.Header()))
