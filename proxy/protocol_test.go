@@ -308,6 +308,9 @@ func TestRefusedMethodsAndAbsoluteFormLikeNginx(t *testing.T) {
 			wantLog = append(wantLog, fmt.Sprintf("*%d %s", i+1, c.log))
 		}
 		wantAccess = append(wantAccess, c.access)
+		// Its line is written once the answer went out, maybe after the
+		// client read it: wait for it before the next request's.
+		readAccessLog(t, alog, len(wantAccess))
 	}
 	var gotLog []string
 	for _, l := range strings.Split(r.log(), "\n") {
