@@ -72,9 +72,9 @@ func readHeadBody(t *testing.T, br *bufio.Reader, headOnly bool) (head, body int
 
 // On one kept-alive connection each request's figures are its own (nginx
 // zeroes c->sent per request): a proxied GET, a larger one the spool
-// writes to the socket itself, a HEAD, a return, and a POST
-// whose 100 Continue nginx counts in both figures (measured with nginx
-// 1.22: "HTTP/1.1 100 Continue\r\n\r\n" adds 25 to each).
+// writes to the socket itself, a HEAD, a return, a POST whose 100 Continue
+// nginx counts in both figures (measured with nginx 1.22: "HTTP/1.1 100
+// Continue\r\n\r\n" adds 25 to each), then a refused request line.
 func TestBytesSentPerRequest(t *testing.T) {
 	u := upstream(t, upstreamsim.OK())
 	r, alog := sentRig(t, u)
@@ -110,6 +110,13 @@ func TestBytesSentPerRequest(t *testing.T) {
 		head, body := readHeadBody(t, br, strings.HasPrefix(q.line, "HEAD"))
 		want = append(want, "200 \""+q.line+"\" "+strconv.Itoa(cont+head+body)+" "+strconv.Itoa(cont+body))
 	}
+	// A request line the parser refuses, on the same connection: its 400
+	// page (logged before the loop writes it, as it will be written).
+	if _, err := io.WriteString(c, "BAD LINE\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	head, body := readHeadBody(t, br, false)
+	want = append(want, `400 "BAD LINE" `+strconv.Itoa(head+body)+" "+strconv.Itoa(body))
 	got := readAccessLog(t, alog, len(want))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("access log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -146,6 +146,7 @@ type exchange struct {
 	// $bytes_sent, and $body_bytes_sent their difference (vars.go).
 	sent, headSize int64
 	sentKnown      bool
+	unwritten      bool // logged before its answer is written (refusedPage): no figures
 
 	// h2 is the HTTP/2 stream the request came on, nil for HTTP/1.x
 	// (http2.go): the branches that need a client socket test it.

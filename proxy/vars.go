@@ -183,7 +183,7 @@ func (x *exchange) TLS() *tls.ConnectionState {
 // with what its socket took. HTTP/2 streams share a socket: their figures
 // are estimated (h2Sent, http2.go).
 func (x *exchange) takeSent() {
-	if x.parent != nil || x.ctx == nil {
+	if x.parent != nil || x.ctx == nil || x.unwritten {
 		return
 	}
 	if x.h2 != nil {
