@@ -551,12 +551,13 @@ http:
         - {path: = /a401, internal: on, return: "401 no"}
         - {path: = /a302, internal: on, return: "302 /login"}
 `, true, app.addr())
-	for _, c := range []struct {
+	for i, c := range []struct {
 		path   string
 		status int
 	}{{"/ok/x", 200}, {"/no/x", 401}, {"/odd/x", 500}} {
 		resp, _, cc, _ := rawFrom(t, "127.0.0.1", r.addr, "GET "+c.path+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 		cc.Close()
+		readAccessLog(t, r.alog, i+1) // written once the answer went out: in order
 		if resp.StatusCode != c.status || resp.Header.Get("WWW-Authenticate") != "" {
 			t.Errorf("%s: %d %q, want %d without a challenge", c.path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), c.status)
 		}
