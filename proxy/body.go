@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"strconv"
@@ -99,6 +100,34 @@ func (r *reqBodies) get(x *exchange, opts buffer.BodyOptions) *bufferedBody {
 	opts.OnSpill = s.onSpill
 	s.b.Init(opts)
 	return s
+}
+
+// prereadBody is a Content-Length body that came whole with its head
+// and is within the memory the body may take: it stays where the read put
+// it, in the client connection's read buffer, as nginx keeps a pre-read
+// body in the head's buffer (r->header_in), and every try sends it from
+// there (after the upstream head, in the same writev). No chunk of the
+// budget, no copy: those cost a small POST more than its bytes did.
+//
+// The bytes are the read buffer's until the connection loop reads the next
+// request, which is after the answer is written and the exchange recycled
+// (conn.go): the body is marked read at once (so that nothing is left to
+// discard), and nothing reads the connection in between.
+type prereadBody struct {
+	b []byte
+	r bytes.Reader // the reader every try rewinds
+}
+
+func (s *prereadBody) Size() int64 { return int64(len(s.b)) }
+func (s *prereadBody) reader() io.Reader {
+	s.r.Reset(s.b)
+	return &s.r
+}
+func (s *prereadBody) replayable() bool { return true }
+func (s *prereadBody) Close() error {
+	s.b = nil
+	s.r.Reset(nil)
+	return nil
 }
 
 // streamedBody is proxy_request_buffering off (nginx's
@@ -356,6 +385,11 @@ func (x *exchange) readBody() bool {
 	// when the budget refuses one (buffer.Body does both). nginx's rule,
 	// a temp file past client_body_buffer_size, is the cap 0.
 	memory = max(memory, lc.ClientBodyMemoryMax)
+	if cb != nil && cl > 0 && int64(cl) <= memory && cb.inBuffer() {
+		x.preread.b = cb.preread()
+		x.body = &x.preread
+		return true
+	}
 	pool := x.p.bodies.small
 	switch {
 	case cl >= 0 && cl <= bodyChunk:

@@ -60,6 +60,18 @@ func (b *clientBody) inBuffer() bool {
 	return !b.chunked && b.br != nil && int64(b.br.Buffered()) >= b.left
 }
 
+// preread returns a Content-Length body that is whole in the read buffer
+// (inBuffer) where it lies, and marks it read: the slice is valid until the
+// connection's next read, the next request's head (prereadBody).
+func (b *clientBody) preread() []byte {
+	p, _ := b.br.Peek(int(b.left))
+	_, _ = b.br.Discard(len(p))
+	b.n += int64(len(p))
+	b.left = 0
+	b.eof = true
+	return p
+}
+
 // ready reports whether a Read returns now, without waiting for the
 // client: the body is over (or broke), or its next bytes are in the read
 // buffer (for a chunked body, a chunk's data after its complete size line,

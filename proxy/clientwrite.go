@@ -68,6 +68,7 @@ var defaultLingering = config.Lingering{Close: config.LingerOn, Time: 30 * time.
 func (l *h1Loop) answered(err error, closing bool) {
 	cc := l.cc
 	cc.answering = false
+	cc.limit = rateLimit{timer: cc.limit.timer} // the next answer has its own (limitrate.go)
 	x := cc.answered
 	if x == nil {
 		return

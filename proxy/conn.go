@@ -560,7 +560,7 @@ func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthtt
 		return false, nil
 	}
 	l.cc.requests = uint64(n)
-	headAt := time.Now() // keepalive_time counts to the request, as nginx's
+	headAt := ctx.Time() // keepalive_time counts to the request, as nginx's (acquireCtx's Init2 read the clock)
 	closeConn := false
 	served, refused := true, false
 	if req.MayContinue() {

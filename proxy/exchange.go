@@ -86,6 +86,9 @@ type exchange struct {
 	uninit func(string) // x.uninitialized, made once
 
 	body reqBody // buffered request body, nil when the request has none
+	// preread is body when the client's body came whole with its head
+	// and stays in the connection's read buffer (body.go).
+	preread prereadBody
 	// bodyMem is the size up to which nginx would have held the body in
 	// memory (client_body_buffer_size, or the whole body when it came
 	// with the head): past it nginx's $request_body is not found.
@@ -113,6 +116,8 @@ type exchange struct {
 	gzipVary    bool              // nginx's r->gzip_vary: the answer may vary with Accept-Encoding (gzip.go)
 	varied      bool              // "Vary: Accept-Encoding" has been added for it
 	trailers    bool              // add_trailer: the answer is sent chunked, with trailers (headers.go)
+	trailerSet  *respHeaders      // whose trailers putTrailers has yet to take; trailerSafe: the status's
+	trailerSafe bool
 	bodyBytes   int64             // body bytes handed to the client connection
 	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	fcgi        fcgiState         // the FastCGI side of the exchange (fcgi.go)
@@ -147,6 +152,10 @@ type exchange struct {
 	sent, headSize int64
 	sentKnown      bool
 	unwritten      bool // logged before its answer is written (refusedPage): no figures
+	// limitRateSet: the request's limit_rate ($limit_rate, in
+	// x.vars.req.LimitRate) is taken: by set, by X-Accel-Limit-Rate, or
+	// as the answer started (nginx's r->limit_rate_set; limitrate.go).
+	limitRateSet bool
 
 	// h2 is the HTTP/2 stream the request came on, nil for HTTP/1.x
 	// (http2.go): the branches that need a client socket test it.
@@ -187,7 +196,13 @@ func (x *exchange) reset() {
 // begin copies what the logs need out of ctx and routes the request.
 func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*vhost) {
 	x.p, x.site, x.ctx = p, s, ctx
-	x.start = time.Now()
+	// The request's start: read by Init2 as the connection loop (or
+	// HTTP/2's stream) took ctx for it, when its first bytes had come, as
+	// nginx's r->start_msec is taken when the request is made; one clock
+	// reading fewer per request.
+	if x.start = ctx.Time(); x.start.IsZero() {
+		x.start = time.Now()
+	}
 	x.conn = connID(ctx)
 	x.h2, _ = ctx.Conn().(*h2Stream)
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {

@@ -288,7 +288,7 @@ func (x *exchange) sendBody(body *fileBody, code int) bool {
 	if x.trailers {
 		n = -1 // chunked, for add_trailer
 	}
-	ctx.SetBodyStream(body, n)
+	ctx.SetBodyStream(x.trailing(body), n) // add_trailer's at its end (headers.go)
 	return true
 }
 

@@ -34,15 +34,19 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, s *site, vhosts []*vhost) {
 	// https://..." its redirect; then the request's own checks.
 	if !x.httpsPortPlain() && x.requestValid(vhosts[0]) && x.clientCertValid(vhosts) && x.process() { // the body is streamed: finish runs when it is done
 		x.noteKeepalive() // the location's keepalive_* for the loop (keepalive.go)
+		x.noteRate()      // limit_rate for whatever writes the answer (limitrate.go)
 		return
 	}
 	for x.takeErrorPage() { // error_page: an internal redirect, then the phases again (errorpage.go)
 		if x.process() {
 			x.noteKeepalive()
+			x.noteRate()
 			return
 		}
 	}
 	x.noteKeepalive()
+	x.noteRate()
+	x.putTrailers(false) // an answer in memory: its trailers now (headers.go)
 	x.finish()
 }
 
@@ -140,6 +144,7 @@ func (x *exchange) process() (streaming bool) {
 	if out == tryDone {
 		return false
 	}
+	x.accelLimitRate()       // X-Accel-Limit-Rate, even on an answer that gives way (limitrate.go)
 	if x.interceptErrors() { // proxy_intercept_errors: the upstream's answer gives way to an error page (errorpage.go)
 		return false
 	}

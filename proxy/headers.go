@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -155,29 +156,112 @@ func (x *exchange) expires(h *respHeaders) (config.Expires, bool) {
 // ngx_http_trailers_filter): an HTTP/1.1 answer with a body that has a
 // trailer for its status is sent chunked (x.trailers), a Content-Length it
 // had dropped, and each trailer whose value is not empty follows the last
-// chunk. Values are computed here, with the head, where nginx computes them
-// at the last buffer; fasthttp also announces the names in a "Trailer"
-// header, which nginx does not send.
+// chunk (putTrailers).
 func (x *exchange) addTrailers(h *respHeaders, safe bool, status int) {
 	req := &x.ctx.Request.Header
 	if len(h.trailers) == 0 || !client.HTTP11(req) || req.IsHead() || status < 200 || status == 204 || status == 304 {
 		return
 	}
+	for i := range h.trailers {
+		if safe || h.trailers[i].always {
+			x.trailers, x.trailerSet, x.trailerSafe = true, h, safe
+			return
+		}
+	}
+}
+
+// putTrailers takes the trailers' values, as nginx at the last buffer: a
+// streamed body's end (trailerBody), else just before the loop writes the
+// answer. Once the head has gone (sent), a header of a trailer's name
+// (add_header X-Msec and add_trailer X-Msec) has been sent in it, and is
+// not repeated in the trailer; and the time variables ($msec, ...) are
+// the body's end, as nginx's are the time they are read (elsewhere
+// spillway's are the request's start). fasthttp also announces the names in a
+// "Trailer" header when they are known with the head, which nginx does
+// not send.
+func (x *exchange) putTrailers(sent bool) {
+	h := x.trailerSet
+	if h == nil {
+		return
+	}
+	x.trailerSet = nil
 	out := &x.ctx.Response.Header
+	if sent {
+		for i := range h.trailers {
+			out.Del(h.trailers[i].name)
+		}
+		start := x.vars.req.Start
+		x.vars.req.Start = time.Time{} // now (vars.Request)
+		defer func() { x.vars.req.Start = start }()
+	}
 	var buf []byte
 	for i := range h.trailers {
 		t := &h.trailers[i]
-		if !safe && !t.always {
+		if !x.trailerSafe && !t.always {
 			continue
 		}
 		if out.AddTrailer(t.name) != nil { // a name fasthttp will not send (config refuses them)
 			continue
 		}
-		x.trailers = true
 		if buf = t.value.Append(buf[:0], x); len(buf) > 0 {
 			out.Add(t.name, string(buf))
 		}
 	}
+}
+
+// trailing is body, made to take the trailers at its end when add_trailer
+// applies.
+func (x *exchange) trailing(body io.Reader) io.Reader {
+	if x.trailerSet == nil {
+		return body
+	}
+	return &trailerBody{Reader: body, x: x}
+}
+
+// trailerBody is a streamed body that takes the answer's trailers at its
+// end (putTrailers), before fasthttp writes them after the last chunk.
+type trailerBody struct {
+	io.Reader
+	x *exchange
+}
+
+func (t *trailerBody) Read(p []byte) (int, error) {
+	n, err := t.Reader.Read(p)
+	if err == io.EOF {
+		t.x.putTrailers(true)
+	}
+	return n, err
+}
+
+func (t *trailerBody) SupportsBodyWriteTo() bool {
+	wt, ok := t.Reader.(fasthttp.BodyWriterTo)
+	return ok && wt.SupportsBodyWriteTo()
+}
+
+func (t *trailerBody) WriteTo(w io.Writer) (int64, error) {
+	wt, ok := t.Reader.(io.WriterTo)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{t})
+	}
+	n, err := wt.WriteTo(w)
+	if err == nil {
+		t.x.putTrailers(true)
+	}
+	return n, err
+}
+
+func (t *trailerBody) Close() error {
+	if c, ok := t.Reader.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func (t *trailerBody) CloseWithError(err error) error {
+	if c, ok := t.Reader.(fasthttp.ReadCloserWithError); ok {
+		return c.CloseWithError(err)
+	}
+	return nil
 }
 
 // expiresMax is what nginx writes for "expires max".

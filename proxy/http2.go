@@ -407,6 +407,10 @@ func (h *streamServer) write(st *h2Stream, q *streamReq, last bool) (streamed bo
 		// The whole body: http2 sends it, in frames of its own size,
 		// with END_STREAM when the handler returns (http2 copies what
 		// it keeps, so ctx's body is free once Write returns).
+		if st.limit.on() { // limit_rate: a step at a time, each sent at once
+			_, _ = st.limit.write(resp.Body(), st.writeFlush, st.done(), nil)
+			return false
+		}
 		_, _ = st.w.Write(resp.Body())
 		return false
 	}
@@ -524,6 +528,26 @@ type h2Stream struct {
 	// flushHead sends its head before the first DATA (grpc.go).
 	trailer   func() http.Header
 	flushHead bool
+	// limit is the answer's limit_rate, per stream as nginx's (set by
+	// noteRate; limitrate.go).
+	limit rateLimit
+}
+
+// writeFlush writes p to the stream and sends it (a throttled body's step).
+func (s *h2Stream) writeFlush(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	return n, err
+}
+
+// done is closed when the stream ends (nil: never).
+func (s *h2Stream) done() <-chan struct{} {
+	if s.ctx == nil {
+		return nil
+	}
+	return s.ctx.Done()
 }
 
 func (s *h2Stream) Read([]byte) (int, error)           { return 0, io.EOF }
@@ -628,6 +652,23 @@ func (w *h2Writer) WriteVec(bufs [][]byte) (int64, error) {
 // waited h2StallAfter and the connection's writes say that it waits on its
 // client, not its turn (h2Progress.stalled; HTTP/3: the wait alone).
 func (w *h2Writer) frame(p []byte) error {
+	if w.st.limit.on() { // limit_rate: a step at a time (limitrate.go)
+		_, err := w.st.limit.write(p, w.frameStep, w.st.done(), nil)
+		return err
+	}
+	return w.frameOnce(p)
+}
+
+// frameStep is frameOnce for rateLimit.write.
+func (w *h2Writer) frameStep(p []byte) (int, error) {
+	if err := w.frameOnce(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// frameOnce hands p to http2 as one frame (frame).
+func (w *h2Writer) frameOnce(p []byte) error {
 	if w.st.spool != nil {
 		w.since.Store(time.Now().UnixNano())
 		if pr := w.st.prog; pr != nil {

@@ -378,6 +378,9 @@ type clientConn struct {
 	// the spool's passthrough writes from its producer (respond.go).
 	sent   atomic.Int64
 	sealed bool
+	// limit is the answer's limit_rate while the loop writes it (set by
+	// noteRate, cleared by answered; limitrate.go).
+	limit rateLimit
 }
 
 // Read is what the loop reads on a plain connection: each head with its
@@ -393,21 +396,41 @@ func (c *clientConn) Read(b []byte) (int, error) {
 // Write marks the connection as written for the next Read.
 func (c *clientConn) Write(b []byte) (int, error) {
 	c.wrote.Store(true)
-	n, err := c.TCPConn.Write(b)
+	var n int
+	var err error
+	if c.limit.on() {
+		n, err = c.limit.write(b, c.TCPConn.Write, c.p.stopCtx.Done(), c.renewSend) // limit_rate (limitrate.go)
+	} else {
+		n, err = c.TCPConn.Write(b)
+	}
 	if !c.sealed {
-		c.sent.Add(int64(n))
+		c.sent.Add(int64(n)) // $bytes_sent (nginx's c->sent)
 	}
 	return n, err
 }
 
-// ReadFrom is the socket's (sendfile for a file's bytes), counted.
+// ReadFrom is the socket's (sendfile for a file), a step at a time at
+// limit_rate when the answer has one; counted for $bytes_sent.
 func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
-	c.wrote.Store(true)
-	n, err := c.TCPConn.ReadFrom(r)
+	var n int64
+	var err error
+	if c.limit.on() {
+		n, err = c.limit.readFrom(c.TCPConn, r, c.p.stopCtx.Done(), c.renewSend)
+	} else {
+		n, err = c.TCPConn.ReadFrom(r)
+	}
 	if !c.sealed {
 		c.sent.Add(n)
 	}
 	return n, err
+}
+
+// renewSend renews send_timeout after a limit_rate pause, which is not
+// the client's.
+func (c *clientConn) renewSend() {
+	if st := c.limit.sendTimeout; st > 0 {
+		_ = c.TCPConn.SetWriteDeadline(time.Now().Add(st))
+	}
 }
 
 // Close closes the socket before anything else, and a second Close (a hard

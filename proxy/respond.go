@@ -93,7 +93,11 @@ func (x *exchange) respond() bool {
 		x.rangeNotSatisfiable(int64(cl))
 		return false
 	}
-	if !gz && !gunzip && rc == nil && buffering && cl >= 0 && int64(cl) <= int64(lc.Upstream.Buffers.N)*lc.Upstream.Buffers.Size {
+	var upRate int64 // proxy_limit_rate: reading a buffered body (limitrate.go)
+	if buffering && x.loc.grpc == nil {
+		upRate = x.loc.upLimitRate.eval(x)
+	}
+	if !gz && !gunzip && rc == nil && buffering && upRate <= 0 && cl >= 0 && int64(cl) <= int64(lc.Upstream.Buffers.N)*lc.Upstream.Buffers.Size {
 		// The whole body fits the proxy buffers: read it now and free the
 		// upstream connection before the client has read a byte (nginx's
 		// buffering, without a goroutine or a spool for small answers).
@@ -172,7 +176,9 @@ func (x *exchange) respond() bool {
 		// client drains the spool at its own pace.
 		s := &x.spooled
 		*s = spoolStream{x: x, a: a, uc: a.Conn, done: make(chan struct{})}
-		if cc, ok := ctx.Conn().(*clientConn); ok && (ccl >= 0 || ccl == -1 && client.HTTP11(&x.ctx.Request.Header)) {
+		// A body at limit_rate goes through the connection's throttle
+		// (limitrate.go), not straight to the socket.
+		if cc, ok := ctx.Conn().(*clientConn); ok && x.clientRate() <= 0 && (ccl >= 0 || ccl == -1 && client.HTTP11(&x.ctx.Request.Header)) {
 			s.direct = client.NewSocketWriter(cc.TCPConn, s)
 			if s.direct != nil {
 				s.direct.Sent = &cc.sent // $bytes_sent (clientConn.sent)
@@ -203,6 +209,10 @@ func (x *exchange) respond() bool {
 		}
 		if x.h2 != nil {
 			x.h2.spool, x.h2.renew = s.sp, x.sendDeadline
+		}
+		if upRate > 0 {
+			s.quit = make(chan struct{})
+			body = &throttledReader{r: body, l: rateLimit{rate: upRate, start: time.Now()}, done: s.quit}
 		}
 		go s.produce(body)
 		x.setBody(s, ccl) // unframed for an HTTP/1.0 client (unframed.go)

@@ -68,6 +68,7 @@ type compiledRewrite struct {
 type compiledSet struct {
 	slot  int  // in vars.Request.Set (exchange.authVars)
 	args  bool // set $args: the request's arguments
+	rate  bool // set $limit_rate: the answer's rate (limitrate.go)
 	value *vars.Value
 }
 
@@ -110,8 +111,8 @@ func compileOps(sc []config.Stmt, maps *vars.Maps, buildLoc func(*config.Locatio
 		case config.StmtReturn:
 			o.ret, err = compileReturn(st.Return, maps)
 		case config.StmtSet:
-			o.set = &compiledSet{args: st.Set.Var == "args"}
-			if !o.set.args {
+			o.set = &compiledSet{args: st.Set.Var == "args", rate: st.Set.Var == "limit_rate"}
+			if !o.set.args && !o.set.rate {
 				var ok bool
 				if o.set.slot, ok = maps.SetIndex(st.Set.Var); !ok {
 					return nil, fmt.Errorf("set: unknown %q variable", st.Set.Var)
@@ -365,6 +366,10 @@ func (x *exchange) setVar(s *compiledSet) {
 		x.args = v
 		x.vars.req.Args = bstr(x.args)
 		x.redirected = true // the upstream gets the new $args (request.go)
+		return
+	}
+	if s.rate {
+		x.setLimitRate(v)
 		return
 	}
 	if s.slot < len(x.authVars) { // the slots (vars.Request.Set), sized by beginVars

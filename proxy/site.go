@@ -110,6 +110,8 @@ type location struct {
 	up      *upHeaders       // proxy_redirect, proxy_hide_header, ...; never nil (upheaders.go)
 	files   *static.Location // root, alias, index, try_files: no proxy_pass (files.go)
 	rw      *rewritePhase    // rewrite, set, if, break, return (rewrite.go)
+	// limit_rate, limit_rate_after, *_limit_rate, compiled (limitrate.go)
+	limitRate, limitRateAfter, upLimitRate rateValue
 
 	// pass is a proxy_pass (fastcgi_pass, uwsgi_pass) with variables:
 	// group is then nil, and each request evaluates pass into its own copy
@@ -388,6 +390,15 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		if loc.body, err = vars.Compile(lc.ProxySetBody, s.maps); err != nil {
 			return nil, fmt.Errorf("proxy_set_body %s: %w", lc.ProxySetBody, err)
 		}
+	}
+	if loc.limitRate, err = compileRate(lc.LimitRate.Rate, s.maps); err != nil {
+		return nil, fmt.Errorf("limit_rate %s: %w", lc.LimitRate.Rate, err)
+	}
+	if loc.limitRateAfter, err = compileRate(lc.LimitRate.After, s.maps); err != nil {
+		return nil, fmt.Errorf("limit_rate_after %s: %w", lc.LimitRate.After, err)
+	}
+	if loc.upLimitRate, err = compileRate(lc.Upstream.LimitRate, s.maps); err != nil {
+		return nil, fmt.Errorf("%s_limit_rate %s: %w", lc.Upstream.Module, lc.Upstream.LimitRate, err)
 	}
 	if lc.LimitExcept != nil {
 		if loc.lmt, err = s.buildLocation(lc.LimitExcept.Location, now, prev); err != nil {

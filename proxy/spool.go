@@ -38,6 +38,9 @@ type spoolStream struct {
 	uc   *upstream.Conn // the upstream connection, kept for the consumer's abort
 	sp   *buffer.Spool
 	done chan struct{} // closed by the producer when it has let go of a and uc
+	// quit ends a producer's proxy_limit_rate pause when the consumer
+	// goes (nil without a limit; limitrate.go).
+	quit chan struct{}
 
 	// state arbitrates the upstream connection between the producer, which
 	// releases it, and a consumer that goes away early and closes it to wake
@@ -185,6 +188,9 @@ func (s *spoolStream) CloseWithError(err error) error {
 	_ = s.sp.Close()
 	if s.state.CompareAndSwap(spoolRunning, spoolAborted) {
 		s.uc.Close() // wakes a producer waiting on the upstream
+	}
+	if s.quit != nil {
+		close(s.quit) // or in a proxy_limit_rate pause
 	}
 	<-s.done
 	x := s.x

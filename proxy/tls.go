@@ -246,6 +246,13 @@ type handshakeReader struct {
 
 func (h handshakeReader) Read(b []byte) (int, error) { return h.hc.Read(b) }
 
+// Write is the socket's: limit_rate counts the plaintext above TLS
+// (frontConn.Write), not these records again.
+func (h handshakeReader) Write(b []byte) (int, error) {
+	h.wrote.Store(true)
+	return h.TCPConn.Write(b)
+}
+
 // ConnectionState is the TLS state (zero for a plain-HTTP client); with
 // Handshake it makes fasthttp's ctx.IsTLS true.
 func (f *frontConn) ConnectionState() tls.ConnectionState {
@@ -269,7 +276,13 @@ func (f *frontConn) Read(b []byte) (int, error) {
 
 func (f *frontConn) Write(b []byte) (int, error) {
 	if tc := f.tc.Load(); tc != nil {
-		n, err := tc.Write(b)
+		var n int
+		var err error
+		if f.limit.on() { // limit_rate, counted in plaintext bytes as nginx's (limitrate.go)
+			n, err = f.limit.write(b, tc.Write, f.p.stopCtx.Done(), f.renewSend)
+		} else {
+			n, err = tc.Write(b)
+		}
 		f.clientConn.sent.Add(int64(n)) // nginx's c->sent under TLS: ngx_ssl_write's plain bytes
 		return n, err
 	}

@@ -22,7 +22,7 @@ import (
 // length is known or the client speaks HTTP/1.1, else unframed.
 func (x *exchange) setBody(body io.Reader, cl int) {
 	if cl >= 0 || client.HTTP11(&x.ctx.Request.Header) || x.h2 != nil { // HTTP/2 frames every body
-		x.ctx.SetBodyStream(body, cl)
+		x.ctx.SetBodyStream(x.trailing(body), cl) // add_trailer's at its end (headers.go)
 		return
 	}
 	resp := &x.ctx.Response
@@ -38,6 +38,9 @@ func (x *exchange) setBody(body io.Reader, cl int) {
 func (x *exchange) sendUnframed(c net.Conn, head []byte, body io.Reader) {
 	x.clientWDL = time.Time{} // fasthttp cleared the deadlines before the hijack
 	x.sendDeadline()
+	if w := x.hijackRate(c); w != nil {
+		c = w // limit_rate: the loop's connection no longer carries it (limitrate.go)
+	}
 	_, err := c.Write(head)
 	if err == nil {
 		if wt, ok := body.(fasthttp.BodyWriterTo); ok && wt.SupportsBodyWriteTo() {

@@ -25,6 +25,7 @@ type upHeaders struct {
 	hide, pass   [][]byte
 	ignoreAccel  bool // proxy_ignore_headers X-Accel-Buffering
 	ignoreXAR    bool // proxy_ignore_headers X-Accel-Redirect (xaccel.go)
+	ignoreXLR    bool // proxy_ignore_headers X-Accel-Limit-Rate (limitrate.go)
 }
 
 // headerRewrite is one rule: a prefix (or, domain, the whole value) with
@@ -45,7 +46,7 @@ type cookieFlags struct {
 }
 
 func compileUpHeaders(u config.UpstreamHeaders, maps *vars.Maps) (*upHeaders, error) {
-	h := &upHeaders{ignoreAccel: u.IgnoreAccelBuffering, ignoreXAR: u.IgnoreAccelRedirect}
+	h := &upHeaders{ignoreAccel: u.IgnoreAccelBuffering, ignoreXAR: u.IgnoreAccelRedirect, ignoreXLR: u.IgnoreAccelLimitRate}
 	for _, n := range u.Hide {
 		h.hide = append(h.hide, []byte(n))
 	}

@@ -134,8 +134,14 @@ func (x *exchange) Request() *vars.Request {
 // (Content-Length: 0, measured); otherwise (no body, one in a temp file or
 // streamed upstream) nginx finds no value.
 func (x *exchange) requestBody(dst []byte) ([]byte, bool) {
-	if _, ok := x.body.(emptyBody); ok {
+	switch b := x.body.(type) {
+	case emptyBody:
 		return dst, true
+	case *prereadBody:
+		if b.Size() > x.bodyMem {
+			return dst, false
+		}
+		return append(dst, b.b...), true
 	}
 	b, ok := x.body.(*bufferedBody)
 	if !ok || b.Size() > x.bodyMem || b.b.Spilled() {

@@ -463,6 +463,7 @@ type Location struct {
 	SatisfyAny bool            // satisfy any: one passing check is enough (default all)
 	LimitReq   LimitReqConf    // limit_req* (limitreq.go)
 	LimitConn  LimitConnConf   // limit_conn* (limitconn.go)
+	LimitRate  LimitRate       // limit_rate, limit_rate_after (limitrate.go)
 	Headers    ResponseHeaders // add_header, expires (headers.go)
 	// UpstreamHeaders: proxy_redirect, proxy_cookie_domain/path,
 	// proxy_hide_header, proxy_pass_header, proxy_ignore_headers (the

@@ -27,6 +27,8 @@ func (o *opt[T]) UnmarshalMapstructure(in any) error {
 	switch p := any(&o.v).(type) {
 	case *size:
 		*p, err = sizeFrom(in)
+	case *SizeValue:
+		*p, err = sizeValueFrom(in) // limitrate.go
 	case *time.Duration:
 		*p, err = durationFrom(in)
 	case *int:

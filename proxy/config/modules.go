@@ -46,7 +46,7 @@ var upstreamModules = []upstreamModule{
 	{name: "uwsgi", tempPath: "temp/uwsgi"},
 	// grpc never buffers either way (nginx's grpc module): *_buffer_size
 	// is its one buffer; grpc.go sets the rest.
-	{name: "grpc", tempPath: "temp/grpc", without: "buffering buffers busy_buffers_size max_temp_file_size temp_file_write_size temp_path spill_grace request_buffering ignore_client_abort pass_request_body pass_request_headers"},
+	{name: "grpc", tempPath: "temp/grpc", without: "limit_rate buffering buffers busy_buffers_size max_temp_file_size temp_file_write_size temp_path spill_grace request_buffering ignore_client_abort pass_request_body pass_request_headers"},
 }
 
 // moduleDirectives is the protocol-neutral directive set as written at one
@@ -67,6 +67,7 @@ type moduleDirectives struct {
 	TempFileWriteSize *opt[size]          `module:"temp_file_write_size"`
 	TempPath          *opt[string]        `module:"temp_path"`
 	SpillGrace        *opt[time.Duration] `module:"spill_grace,own"`
+	LimitRate         *opt[SizeValue]     `module:"limit_rate"`
 
 	RequestBuffering   *opt[bool] `module:"request_buffering"`
 	IgnoreClientAbort  *opt[bool] `module:"ignore_client_abort"`
@@ -106,6 +107,12 @@ type UpstreamConf struct {
 	// full, before it spills to the temp file (default 50ms; 0 = at once,
 	// as nginx).
 	SpillGrace time.Duration
+	// LimitRate is *_limit_rate (default 0: none): a buffered response
+	// is read from the upstream at this many bytes per second (nginx's
+	// event pipe; with buffering off it does nothing, as in nginx 1.22).
+	// It may have variables ($upstream_http_NAME among them: evaluated
+	// once the upstream's head is in), as nginx 1.27's.
+	LimitRate SizeValue
 
 	RequestBuffering bool // *_request_buffering, default on
 	// IgnoreClientAbort (*_ignore_client_abort, default off): a client
@@ -164,7 +171,8 @@ func (m *upstreamModule) key(name string) string { return m.name + "_" + name }
 // its value.
 type ModuleDirective struct {
 	Name string
-	// Kind is the value's kind: "time", "size", "flag", "number",
+	// Kind is the value's kind: "time", "size", "size_value" (a size
+	// or a value with variables), "flag", "number",
 	// "buffers", "path", "next_upstream", "header_names" or
 	// "ignore_headers".
 	Kind string
@@ -198,6 +206,8 @@ func directiveKind(d moduleDirective) string {
 		return "time"
 	case reflect.TypeFor[*opt[size]]():
 		return "size"
+	case reflect.TypeFor[*opt[SizeValue]]():
+		return "size_value"
 	case reflect.TypeFor[*opt[bool]]():
 		return "flag"
 	case reflect.TypeFor[*opt[int]]():
@@ -262,6 +272,9 @@ func (m *upstreamModule) check(d *moduleDirectives, p *problems) {
 	if o := d.TempPath; o.set() && strings.TrimSpace(o.v) == "" {
 		p.add(o.at(), "%q must not be empty", directiveOf(o.at()))
 	}
+	if o := d.LimitRate; o.set() && o.v.Vars != "" {
+		p.checkVariables(o.at(), directiveOf(o.at()), o.v.Vars)
+	}
 	if o := d.BufferSize; o.set() && o.v <= 0 {
 		p.add(o.at(), "%q must be greater than 0", directiveOf(o.at()))
 	}
@@ -324,6 +337,7 @@ func (m *upstreamModule) resolve(d *moduleDirectives) UpstreamConf {
 		TempFileWriteSize: b.tempFileWrite,
 		TempPath:          d.TempPath.or(m.tempPath),
 		SpillGrace:        d.SpillGrace.or(defaultSpillGrace),
+		LimitRate:         d.LimitRate.or(SizeValue{}),
 
 		RequestBuffering:   d.RequestBuffering.or(true),
 		IgnoreClientAbort:  d.IgnoreClientAbort.or(false),
@@ -359,5 +373,6 @@ func (d *moduleDirectives) resolveHeaders(u *UpstreamHeaders, p *problems) {
 		}
 		u.IgnoreAccelBuffering = u.IgnoreAccelBuffering || c == "X-Accel-Buffering"
 		u.IgnoreAccelRedirect = u.IgnoreAccelRedirect || c == "X-Accel-Redirect"
+		u.IgnoreAccelLimitRate = u.IgnoreAccelLimitRate || c == "X-Accel-Limit-Rate"
 	}
 }

@@ -43,6 +43,7 @@ type proxyDirectiveSet struct {
 	TempFileWriteSize   *opt[size]          `mapstructure:"proxy_temp_file_write_size"`
 	TempPath            *opt[string]        `mapstructure:"proxy_temp_path"`
 	SpillGrace          *opt[time.Duration] `mapstructure:"proxy_spill_grace"`
+	LimitRate           *opt[SizeValue]     `mapstructure:"proxy_limit_rate"`
 	RequestBuffering    *opt[bool]          `mapstructure:"proxy_request_buffering"`
 	IgnoreClientAbort   *opt[bool]          `mapstructure:"proxy_ignore_client_abort"`
 	PassRequestBody     *opt[bool]          `mapstructure:"proxy_pass_request_body"`
@@ -69,6 +70,7 @@ type fastcgiDirectiveSet struct {
 	TempFileWriteSize   *opt[size]          `mapstructure:"fastcgi_temp_file_write_size"`
 	TempPath            *opt[string]        `mapstructure:"fastcgi_temp_path"`
 	SpillGrace          *opt[time.Duration] `mapstructure:"fastcgi_spill_grace"`
+	LimitRate           *opt[SizeValue]     `mapstructure:"fastcgi_limit_rate"`
 	RequestBuffering    *opt[bool]          `mapstructure:"fastcgi_request_buffering"`
 	IgnoreClientAbort   *opt[bool]          `mapstructure:"fastcgi_ignore_client_abort"`
 	PassRequestBody     *opt[bool]          `mapstructure:"-"`
@@ -95,6 +97,7 @@ type uwsgiDirectiveSet struct {
 	TempFileWriteSize   *opt[size]          `mapstructure:"uwsgi_temp_file_write_size"`
 	TempPath            *opt[string]        `mapstructure:"uwsgi_temp_path"`
 	SpillGrace          *opt[time.Duration] `mapstructure:"uwsgi_spill_grace"`
+	LimitRate           *opt[SizeValue]     `mapstructure:"uwsgi_limit_rate"`
 	RequestBuffering    *opt[bool]          `mapstructure:"uwsgi_request_buffering"`
 	IgnoreClientAbort   *opt[bool]          `mapstructure:"uwsgi_ignore_client_abort"`
 	PassRequestBody     *opt[bool]          `mapstructure:"uwsgi_pass_request_body"`
@@ -121,6 +124,7 @@ type grpcDirectiveSet struct {
 	TempFileWriteSize   *opt[size]          `mapstructure:"-"`
 	TempPath            *opt[string]        `mapstructure:"-"`
 	SpillGrace          *opt[time.Duration] `mapstructure:"-"`
+	LimitRate           *opt[SizeValue]     `mapstructure:"-"`
 	RequestBuffering    *opt[bool]          `mapstructure:"-"`
 	IgnoreClientAbort   *opt[bool]          `mapstructure:"-"`
 	PassRequestBody     *opt[bool]          `mapstructure:"-"`

@@ -836,6 +836,7 @@ func (d *locationDirectives) resolveInto(l *Location) {
 	l.AuthRequest = d.accessDirectives.authRequest()
 	l.LimitReq = d.limitReqDirectives.resolve()
 	l.LimitConn = d.limitConnDirectives.resolve()
+	l.LimitRate = d.limitRateDirectives.resolve()
 	l.Headers = d.headerDirectives.resolve()
 	l.Gzip = d.gzipDirectives.resolve()
 	l.ErrorPages = d.errorPageDirectives.resolve()

@@ -525,7 +525,7 @@ func (h *rawHTTP) scriptVars(p *problems) []string {
 	add := func(o *opt[[]Stmt]) {
 		for _, n := range SetVars(nil, o.or(nil)) {
 			switch {
-			case n == "args": // set $args changes the arguments (proxy/rewrite.go)
+			case n == "args" || n == "limit_rate": // set $args changes the arguments, set $limit_rate the rate (proxy/rewrite.go)
 				continue
 			case vars.Builtin(n):
 				p.add(o.at(), "the duplicate %q variable (set cannot change it)", n)

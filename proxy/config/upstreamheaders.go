@@ -46,6 +46,9 @@ type UpstreamHeaders struct {
 	// IgnoreAccelRedirect is proxy_ignore_headers X-Accel-Redirect: the
 	// upstream's answer is relayed as it is, not an internal redirect.
 	IgnoreAccelRedirect bool
+	// IgnoreAccelLimitRate is proxy_ignore_headers X-Accel-Limit-Rate:
+	// the upstream's X-Accel-Limit-Rate does not set the answer's rate.
+	IgnoreAccelLimitRate bool
 }
 
 // CookieFlags is one proxy_cookie_flags: the cookie whose flags change,
@@ -88,9 +91,9 @@ func (d *upstreamHeaderDirectives) inherit(p *upstreamHeaderDirectives) {
 	merge(&d.ProxyCookieFlags, p.ProxyCookieFlags)
 }
 
-// ignorable are proxy_ignore_headers' names. Without a cache, and with
-// X-Accel-Limit-Rate never acted on by spillway (it limits no rate), only
-// X-Accel-Buffering and X-Accel-Redirect change anything.
+// ignorable are proxy_ignore_headers' names. Without a cache, only
+// X-Accel-Buffering, X-Accel-Redirect and X-Accel-Limit-Rate change
+// anything.
 var ignorable = []string{"X-Accel-Redirect", "X-Accel-Expires", "X-Accel-Limit-Rate", "X-Accel-Buffering",
 	"X-Accel-Charset", "Expires", "Cache-Control", "Set-Cookie", "Vary"}
 

@@ -63,6 +63,7 @@ func (d *locationDirectives) check(p *problems) {
 	}
 	d.moduleSets.check(p)
 	d.accessDirectives.check(p)
+	d.limitRateDirectives.check(p)
 	d.headerDirectives.check(p)
 	d.gzipDirectives.check(p)
 	d.errorPageDirectives.check(p)

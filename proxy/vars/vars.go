@@ -102,6 +102,10 @@ type Request struct {
 	// $limit_conn_status: PASSED, DELAYED, REJECTED, DELAYED_DRY_RUN,
 	// REJECTED_DRY_RUN; "" (not found) when no limit applied.
 	LimitReqStatus, LimitConnStatus string
+	// LimitRate is $limit_rate: the request's limit_rate in bytes per
+	// second once taken (set, X-Accel-Limit-Rate, or as the answer
+	// started); 0 before.
+	LimitRate int64
 
 	id    [16]byte // $request_id once made
 	idSet bool
@@ -249,6 +253,7 @@ const (
 	kProxyPort
 	kLimitReqStatus
 	kLimitConnStatus
+	kLimitRate
 	kProxyAddXForwardedFor
 	kFastCGIScriptName
 	kFastCGIPathInfo
@@ -322,7 +327,7 @@ var names = map[string]kind{
 	"request_length": kRequestLength, "request_body": kRequestBody, "request_id": kRequestID,
 	"content_type": kContentType, "content_length": kContentLength,
 	"document_root": kDocumentRoot, "realpath_root": kDocumentRoot, "request_filename": kRequestFilename,
-	"proxy_host": kProxyHost, "proxy_port": kProxyPort, "limit_req_status": kLimitReqStatus, "limit_conn_status": kLimitConnStatus, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
+	"proxy_host": kProxyHost, "proxy_port": kProxyPort, "limit_req_status": kLimitReqStatus, "limit_conn_status": kLimitConnStatus, "limit_rate": kLimitRate, "proxy_add_x_forwarded_for": kProxyAddXForwardedFor,
 	"fastcgi_script_name": kFastCGIScriptName, "fastcgi_path_info": kFastCGIPathInfo,
 	"status": kStatus, "body_bytes_sent": kBodyBytesSent, "bytes_sent": kBytesSent,
 	"request_time": kRequestTime, "msec": kMsec, "time_local": kTimeLocal, "time_iso8601": kTimeISO8601,
@@ -740,6 +745,8 @@ func appendVar(dst []byte, p *part, x Exchange) ([]byte, bool) {
 		dst = append(dst, x.Request().LimitReqStatus...)
 	case kLimitConnStatus:
 		dst = append(dst, x.Request().LimitConnStatus...)
+	case kLimitRate:
+		dst = strconv.AppendInt(dst, x.Request().LimitRate, 10)
 	case kProxyAddXForwardedFor:
 		if h := x.Header(); h != nil {
 			n := len(dst)

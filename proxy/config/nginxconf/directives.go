@@ -112,6 +112,8 @@ func init() {
 		add(inLocations, n, single(sizeValue))
 	}
 	add(inLocations, "client_body_temp_path", pathValue(3))
+	add(inLocations, "limit_rate", sizeOrVariables)
+	add(inLocations, "limit_rate_after", sizeOrVariables)
 	add(inLocations, "proxy_redirect", headerRewrites) // upheaders.go
 	add(inLocations, "proxy_cookie_domain", headerRewrites)
 	add(inLocations, "proxy_cookie_path", headerRewrites)
@@ -235,6 +237,7 @@ func init() {
 var moduleHandlers = map[string]handler{
 	"time":           single(timeValue),
 	"size":           single(sizeValue),
+	"size_value":     sizeOrVariables,
 	"flag":           single(flagValue),
 	"number":         single(numberValue),
 	"buffers":        buffers,
@@ -1287,6 +1290,28 @@ func healthCheck(c *conv, lv *level, d *Directive) error {
 
 // proxyMethod converts proxy_method (one method) and proxy_set_body (the
 // body): one value, variables allowed.
+// sizeOrVariables converts limit_rate, limit_rate_after and *_limit_rate:
+// a size, or a value with variables (nginx 1.17.0; *_limit_rate 1.27.0),
+// read as a size per request.
+func sizeOrVariables(c *conv, lv *level, d *Directive) error {
+	if len(d.Args) != 1 {
+		return invalidArgs(d)
+	}
+	if err := duplicate(lv, d); err != nil {
+		return err
+	}
+	v := d.Args[0]
+	if strings.Contains(v, "$") {
+		if name := c.unknownVariable(v); name != "" {
+			return errAt(d, "unknown \"%s\" variable", name)
+		}
+	} else if _, err := config.ParseSize(v); err != nil {
+		return errAt(d, "\"%s\" directive invalid value", d.Name)
+	}
+	lv.m.set(d.Name, str(v))
+	return nil
+}
+
 func proxyMethod(c *conv, lv *level, d *Directive) error {
 	if len(d.Args) != 1 {
 		return invalidArgs(d)

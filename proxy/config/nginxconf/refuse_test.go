@@ -222,7 +222,6 @@ http {
 	}
 	wantWarnings := main + `:1: ignored directive "events" in main: Go's runtime runs the event loop (epoll) and has no worker_connections limit
 ` + main + `:3: unsupported directive "ssi" in http
-` + main + `:6: unsupported directive "limit_rate" in location
 ` + inc + `:3: "auth_jwt" directive in location is not enforced by spillway (no token would be checked)
 ` + inc + `:4: "auth_jwt_key_file" directive in location is not enforced by spillway (no token would be checked)
 ` + inc + `:5: unsupported directive "sub_filter" in location

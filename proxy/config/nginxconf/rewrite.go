@@ -125,10 +125,7 @@ func setDirective(c *conv, lv *level, d *Directive) error {
 	}
 	lname := strings.ToLower(name[1:])
 	switch {
-	case lname == "limit_rate":
-		c.warn(d, Unsupported, "unsupported directive \"set $limit_rate\" in %s: spillway does not limit the rate of responses", lv.ctx)
-		return nil
-	case lname != "args" && (vars.Builtin(lname) || nginxBuiltin[lname]):
+	case lname != "args" && lname != "limit_rate" && (vars.Builtin(lname) || nginxBuiltin[lname]):
 		return errAt(d, "the duplicate \"%s\" variable", lname)
 	}
 	st, err := config.ParseSet(name + " " + quotedValue(d.Args[1]))

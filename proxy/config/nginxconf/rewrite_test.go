@@ -176,7 +176,7 @@ func TestConvertIfErrors(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ in, want string }{
-		{conf("listen 80; location / { if ($a) { limit_rate 10k; } proxy_pass http://127.0.0.1:9; }"), "inside \"if\""},
+		{conf("listen 80; location / { if ($a) { ssi on; } proxy_pass http://127.0.0.1:9; }"), "inside \"if\""},
 		{conf("listen 80; location / { if ($http_x ~ \"^(?!a)\") { return 403; } proxy_pass http://127.0.0.1:9; }"), "is not enforced by spillway"},
 		{conf("listen 80; location / { if ($nosuch) { return 403; } proxy_pass http://127.0.0.1:9; }"), `unknown "nosuch" variable`},
 	} {
