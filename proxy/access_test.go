@@ -161,6 +161,9 @@ func TestAccessAllowDeny(t *testing.T) {
 			wantAccess = append(wantAccess, c.src+` "GET /nowhere HTTP/1.1" `+s)
 		}
 		cc.Close()
+		// Each line is written once its answer went out, maybe after the
+		// client read it: wait for it before the next connection's.
+		readAccessLog(t, r.alog, len(wantAccess))
 	}
 	if n := u.Total(); n != 3 {
 		t.Errorf("the upstream got %d requests, want the 3 allowed ones", n)

@@ -60,8 +60,16 @@ http:
 			t.Fatalf("%s: status %d, want 502", path, resp.StatusCode)
 		}
 	}
-	for _, path := range []string{"/a", "/quiet", "/empty", "/loc/x", "/off/x", "/tf/x"} {
-		get(path)
+	// Each line is written once its answer went out, maybe after the client
+	// read it: the test waits for it before the next request, for the order.
+	for _, q := range []struct {
+		path, log string
+		lines     int
+	}{{"/a", "all.log", 1}, {"/quiet", "all.log", 2}, {"/empty", "all.log", 3}, {"/loc/x", "loc.log", 1}, {"/off/x", "", 0}, {"/tf/x", "loc.log", 2}} {
+		get(q.path)
+		if q.log != "" {
+			readAccessLog(t, filepath.Join(dir, q.log), q.lines)
+		}
 	}
 	// A request line nginx refuses: answered 400 by the server, before
 	// any location, so logged by the server's logs.

@@ -235,7 +235,7 @@ func TestAuthRequestLikeNginx(t *testing.T) {
 	}
 	var alog []string
 	seen := 0
-	for _, c := range cases {
+	for i, c := range cases {
 		req := "GET /p?q=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Want: " + c.want + "\r\n\r\n"
 		resp, body, cc, _ := rawFrom(t, "127.0.0.1", r.addr, req)
 		cc.Close()
@@ -276,6 +276,9 @@ func TestAuthRequestLikeNginx(t *testing.T) {
 		if gotLog != want {
 			t.Errorf("%s: error log\n%s\nwant (nginx)\n%s", c.want, gotLog, want)
 		}
+		// Its line is written once the answer went out, maybe after the
+		// client read it: wait for it before the next request's.
+		readAccessLog(t, r.alog, i+1)
 	}
 	if got := r.accessLog(); strings.Join(got, "\n") != strings.Join(alog, "\n") {
 		t.Errorf("access log\n%s\nwant (nginx)\n%s", strings.Join(got, "\n"), strings.Join(alog, "\n"))
@@ -548,12 +551,13 @@ http:
         - {path: = /a401, internal: on, return: "401 no"}
         - {path: = /a302, internal: on, return: "302 /login"}
 `, true, app.addr())
-	for _, c := range []struct {
+	for i, c := range []struct {
 		path   string
 		status int
 	}{{"/ok/x", 200}, {"/no/x", 401}, {"/odd/x", 500}} {
 		resp, _, cc, _ := rawFrom(t, "127.0.0.1", r.addr, "GET "+c.path+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 		cc.Close()
+		readAccessLog(t, r.alog, i+1) // written once the answer went out: in order
 		if resp.StatusCode != c.status || resp.Header.Get("WWW-Authenticate") != "" {
 			t.Errorf("%s: %d %q, want %d without a challenge", c.path, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), c.status)
 		}

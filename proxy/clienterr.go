@@ -52,6 +52,17 @@ func (p *Proxy) logRefused(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *erro
 		conn: vars.Conn{ID: conn, RemoteAddr: f.Client, PID: p.pid, Hostname: p.hostname},
 		resp: vars.Response{Status: status, BodyBytesSent: int64(sent), ContentLength: int64(sent)},
 	}
+	if sent > 0 {
+		// The page goes out right after (h1Loop.writeError), with these
+		// lines: $bytes_sent is its head and body.
+		h := &ctx.Response.Header
+		if len(h.Server()) == 0 {
+			h.SetServer(ServerName)
+		}
+		h.SetConnectionClose()
+		h.SetContentLength(sent) // as fasthttp's write sets it
+		rv.resp.BytesSent = int64(len(h.Header()) + sent)
+	}
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		rv.conn.Remote, rv.conn.RemotePort = a.AddrPort().Addr().Unmap(), a.Port
 	}

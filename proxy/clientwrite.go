@@ -62,8 +62,9 @@ var defaultLingering = config.Lingering{Close: config.LingerOn, Time: 30 * time.
 // answered ends the request the loop has just written the answer of: err
 // is the socket's error writing it (nil when it went out, or when a
 // streamed body's own writer reported it), closing that the connection
-// closes after it. It writes nginx's lines, lingers when nginx would, and
-// recycles the exchange finish left to the loop.
+// closes after it. It writes nginx's lines, the access log's among them
+// ($bytes_sent, $request_time with the write), lingers when nginx would,
+// and recycles the exchange finish left to the loop.
 func (l *h1Loop) answered(err error, closing bool) {
 	cc := l.cc
 	cc.answering = false
@@ -86,6 +87,9 @@ func (l *h1Loop) answered(err error, closing bool) {
 			}
 			x.clientSyscallFailed(call, err)
 		}
+	}
+	x.logged() // the access log, with what the socket took (nginx's finalization)
+	if err != nil {
 		x.recycle()
 		return
 	}

@@ -335,7 +335,7 @@ func (l *h1Loop) waitRequest(n int) error {
 		l.mu.Lock()
 		var err error
 		if l.pk == nil {
-			l.pk, err = srv.p.idle.Prepare(l.cc.TCPConn, l.wake)
+			l.pk, err = srv.p.idle.pick().Prepare(l.cc.TCPConn, l.wake)
 		}
 		if err == nil {
 			err = l.pk.Park(l.keepaliveTimeout)
@@ -530,6 +530,7 @@ func (l *h1Loop) releaseBuffers() {
 func (l *h1Loop) request(ctx *fasthttp.RequestCtx, n int) (keep bool, hj fasthttp.HijackHandler) {
 	srv := l.srv
 	req := &ctx.Request
+	l.cc.sent.Store(0)                              // nginx's c->sent counts this request's bytes, a 100 Continue too
 	l.nv = client.VersionAsHTTP11(l.br, &l.version) // HTTP/1.9 and HTTP/1.10 are 1.1 to nginx (package client)
 	err := req.Header.Read(l.br)
 	l.rd.timeout = 0 // the head is read: the body's reads set their own (body.go)

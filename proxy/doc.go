@@ -27,7 +27,9 @@
 //	└ failed or listed status? retry decideRetry, the only retry decision (retry.go)
 //	intercepted? (proxy_intercept_errors)  exchange.interceptErrors (errorpage.go)
 //	respond: head, then the body     exchange.respond       "reading upstream" (respond.go)
-//	log                              exchange.finish: access log; errors logged where they happen
+//	log                              exchange.finish, then exchange.logged once the answer was
+//	                                 written (h1Loop.answered): access log with $bytes_sent;
+//	                                 errors logged where they happen
 //
 // An error spillway answers itself goes through exchange.page; when
 // error_page has a page for it, serve's loop carries it out instead

@@ -214,6 +214,7 @@ func (p *Proxy) refusedPage(ctx *fasthttp.RequestCtx, s *site, vh *vhost, f *err
 	x.host = append(x.host[:0], f.Host...)
 	x.fields = *f
 	x.fields.Request, x.fields.Host = bstr(x.reqLine), bstr(x.host)
+	x.unwritten = true // logged before the loop writes it (takeSent)
 	x.page(code)
 	for x.takeErrorPage() {
 		if x.process() {

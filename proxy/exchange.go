@@ -150,6 +150,12 @@ type exchange struct {
 	// clientFailed: a write to the client failed and was logged where it
 	// happened (clientWriteFailed), not again by the loop (clientwrite.go).
 	clientFailed bool
+	// sent and headSize are nginx's c->sent and r->header_size as the
+	// request is logged (sentKnown), after its answer was written:
+	// $bytes_sent, and $body_bytes_sent their difference (vars.go).
+	sent, headSize int64
+	sentKnown      bool
+	unwritten      bool // logged before its answer is written (refusedPage): no figures
 	// limitRateSet: the request's limit_rate ($limit_rate, in
 	// x.vars.req.LimitRate) is taken: by set, by X-Accel-Limit-Rate, or
 	// as the answer started (nginx's r->limit_rate_set; limitrate.go).

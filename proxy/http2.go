@@ -808,3 +808,17 @@ func peekPreface(c *net.TCPConn) (bool, error) {
 	}
 	return n == len(b) && string(b[:]) == h2Preface, nil
 }
+
+// h2Sent is an HTTP/2 stream's $bytes_sent and head size as spillway
+// estimates them: streams share the connection's socket and x/net's
+// server neither counts a stream's frames nor exposes its HPACK'd head.
+// nginx 1.22 counts a stream's HEADERS frame (9 bytes and its HPACK
+// block) and each DATA frame's 9 bytes as head, and the DATA payload as
+// body: $body_bytes_sent is the body bytes handed to the stream, the same
+// figure, and $bytes_sent adds a head of the size its fields would take
+// uncompressed in HTTP/1 (docs/config.md says so).
+func (x *exchange) h2Sent() (sent, head int64) {
+	resp := &x.ctx.Response
+	head = int64(len(resp.Header.Header()))
+	return head + x.bodyBytes, head
+}

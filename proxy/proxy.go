@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,6 @@ import (
 	"spillway/proxy/client"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
-	"spillway/proxy/internal/idlepark"
 	"spillway/proxy/internal/liveset"
 	"spillway/proxy/upstream"
 )
@@ -55,8 +55,9 @@ type Proxy struct {
 	fds       *fdReserve            // descriptors kept for accepted clients (fdreserve.go)
 	inherited inheritedSet          // sockets from the previous binary (Options.Inherited)
 	// idle parks idle keep-alive client connections without a goroutine
-	// (conn.go); nil: each waits in its own goroutine.
-	idle *idlepark.Poller
+	// (conn.go), in one poller per P (idlepollers.go); nil: each waits in
+	// its own goroutine.
+	idle *idlePollers
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -171,7 +172,7 @@ func (p *Proxy) Start() error {
 		p.Close()
 		return err
 	}
-	if pl, err := idlepark.New(); err == nil {
+	if pl, err := newIdlePollers(runtime.GOMAXPROCS(0)); err == nil {
 		p.idle = pl
 	} else {
 		p.elog.Logf(errorlog.Notice, "idle connections wait in a goroutine each: %v", err)
@@ -371,6 +372,13 @@ type clientConn struct {
 	// loop's lines about that write (clientwrite.go).
 	answering bool
 	answered  *exchange
+	// sent is nginx's c->sent: the bytes of the current request's answer
+	// the socket took (its 100 Continue, head and body, a tunnel's bytes),
+	// zeroed by the loop as each request begins; the plain bytes under
+	// TLS (frontConn.Write), so Write does not count once sealed. Atomic:
+	// the spool's passthrough writes from its producer (respond.go).
+	sent   atomic.Int64
+	sealed bool
 	// limit is the answer's limit_rate while the loop writes it (set by
 	// noteRate, cleared by answered; limitrate.go).
 	limit rateLimit
@@ -389,19 +397,33 @@ func (c *clientConn) Read(b []byte) (int, error) {
 // Write marks the connection as written for the next Read.
 func (c *clientConn) Write(b []byte) (int, error) {
 	c.wrote.Store(true)
+	var n int
+	var err error
 	if c.limit.on() {
-		return c.limit.write(b, c.TCPConn.Write, c.p.stopCtx.Done(), c.renewSend) // limit_rate (limitrate.go)
+		n, err = c.limit.write(b, c.TCPConn.Write, c.p.stopCtx.Done(), c.renewSend) // limit_rate (limitrate.go)
+	} else {
+		n, err = c.TCPConn.Write(b)
 	}
-	return c.TCPConn.Write(b)
+	if !c.sealed {
+		c.sent.Add(int64(n)) // $bytes_sent (nginx's c->sent)
+	}
+	return n, err
 }
 
 // ReadFrom is the socket's (sendfile for a file), a step at a time at
-// limit_rate when the answer has one.
+// limit_rate when the answer has one; counted for $bytes_sent.
 func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
 	if c.limit.on() {
-		return c.limit.readFrom(c.TCPConn, r, c.p.stopCtx.Done(), c.renewSend)
+		n, err = c.limit.readFrom(c.TCPConn, r, c.p.stopCtx.Done(), c.renewSend)
+	} else {
+		n, err = c.TCPConn.ReadFrom(r)
 	}
-	return c.TCPConn.ReadFrom(r)
+	if !c.sealed {
+		c.sent.Add(n)
+	}
+	return n, err
 }
 
 // renewSend renews send_timeout after a limit_rate pause, which is not
@@ -446,28 +468,40 @@ func connID(ctx *fasthttp.RequestCtx) uint64 {
 
 func sysErrno(e uintptr) syscall.Errno { return syscall.Errno(e) }
 
-// finish writes the access-log line, frees what the request held and
-// recycles the exchange.
+// finish frees what the request held and, once its answer is written,
+// logs it and recycles the exchange: here, or, for an answer the
+// connection loop writes after serve, in the loop's answered
+// (clientwrite.go), as nginx logs at the request's finalization, after
+// the answer went to the socket or failed ($bytes_sent, $request_time).
 func (x *exchange) finish() {
 	if x.cur != nil && x.cur.Conn != nil {
 		x.release(x.cur, false)
 	}
+	x.grpc.EndBody()    // HTTP/2 upstreams: http2 reads the body no more (grpc.go)
+	release(x.connHeld) // limit_conn (limitconn.go)
+	if cc := x.loopWrites(); cc != nil {
+		cc.answered = x // logged and recycled once the answer is written (clientwrite.go)
+	} else {
+		x.logged()
+		x.recycle()
+	}
+}
+
+// logged writes the access-log line of a request whose answer was
+// written (or failed), then closes its body and counts it; the request is
+// then no longer in flight (a stop waits for its line before it closes
+// the logs).
+func (x *exchange) logged() {
+	x.takeSent()
 	x.site.writeAccess(x.accessLogs(), x)
-	x.grpc.EndBody() // HTTP/2 upstreams: http2 reads the body no more (grpc.go)
 	if x.body != nil {
 		// After the log line: $request_body reads it, $request_length its
 		// size, and a closed buffered body is back in its pool, another
 		// request's.
 		_ = x.body.Close()
 	}
-	release(x.connHeld) // limit_conn (limitconn.go)
 	p := x.p
 	p.stats.request(x.status, time.Since(x.start))
-	if cc := x.loopWrites(); cc != nil {
-		cc.answered = x // recycled once the answer is written (clientwrite.go)
-	} else {
-		x.recycle()
-	}
 	p.requests.end()
 }
 

@@ -49,6 +49,7 @@ func TestAutoRedirectLikeNginx(t *testing.T) {
 	alog := filepath.Join(t.TempDir(), "access.log")
 	r := newRig(t, "info", strings.ReplaceAll(redirectConf, "{ALOG}", alog), o.ln.Addr().String())
 	_, port, _ := net.SplitHostPort(r.addr)
+	logged := 0
 	for _, c := range []struct{ req, location string }{
 		{"GET /admin HTTP/1.1\r\nHost: localhost\r\n", "http://localhost:" + port + "/admin/"},
 		{"GET /adm%69n?x=%41&y HTTP/1.1\r\nHost: FOO.Example.:9999\r\n", "http://foo.example:" + port + "/admin/?x=%41&y"},
@@ -60,6 +61,10 @@ func TestAutoRedirectLikeNginx(t *testing.T) {
 	} {
 		res := rawDo(t, r.addr, c.req+"Connection: close\r\n\r\n")
 		_ = res.conn.Close()
+		// Its line is written once the answer went out, maybe after the
+		// client read it: wait for it before the next request's.
+		logged++
+		readAccessLog(t, alog, logged)
 		if res.resp.StatusCode != 301 || res.resp.Header.Get("Location") != c.location {
 			t.Errorf("%q: %d, Location %q; nginx: 301, Location %q", c.req, res.resp.StatusCode, res.resp.Header.Get("Location"), c.location)
 		}

@@ -189,6 +189,9 @@ func (x *exchange) respond() bool {
 		// (limitrate.go), not straight to the socket.
 		if cc, ok := ctx.Conn().(*clientConn); ok && x.clientRate() <= 0 && (ccl >= 0 || ccl == -1 && client.HTTP11(&x.ctx.Request.Header)) {
 			s.direct = client.NewSocketWriter(cc.TCPConn, s)
+			if s.direct != nil {
+				s.direct.Sent = &cc.sent // $bytes_sent (clientConn.sent)
+			}
 			s.chunked = ccl == -1 // framed by chunkedSocketWriter (fcgi_chunked.go)
 		}
 		// An HTTP/2 stream reports its closed window as a full socket
@@ -410,11 +413,15 @@ func (f *failedBody) CloseWithError(error) error {
 }
 
 func (f *failedBody) WriteTo(w io.Writer) (int64, error) {
+	var cc *clientConn
 	if c, ok := f.x.ctx.Conn().(*clientConn); ok {
-		w = c.TCPConn
+		w, cc = c.TCPConn, c
 	}
 	f.x.sendDeadline()
 	n, err := w.Write(f.data)
+	if cc != nil {
+		cc.sent.Add(int64(n)) // past clientConn.Write: $bytes_sent counts it here
+	}
 	f.x.bodyBytes += int64(n)
 	if err != nil {
 		return int64(n), err

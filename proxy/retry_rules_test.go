@@ -413,6 +413,9 @@ func TestNoLiveUpstreams(t *testing.T) {
 		if status != 502 || string(body) != nginxPage("502 Bad Gateway") {
 			t.Fatalf("request %d: %d %q, want 502 with the error page", i+1, status, body)
 		}
+		// Its line is written once the answer went out, maybe after the
+		// client read it: wait for it before the next request's.
+		readAccessLog(t, r.alog, i+1)
 	}
 	if u0.Conns() != 1 || u1.Conns() != 1 {
 		t.Errorf("servers got %d and %d connections, want 1 and 1 (no connect attempt when all are down)", u0.Conns(), u1.Conns())

@@ -5,7 +5,8 @@ import (
 	"sync/atomic"
 )
 
-// inflight counts requests between serve and finish, so that a stop waits
+// inflight counts requests between serve and their access-log line
+// (exchange.logged, after the answer's write), so that a stop waits
 // for them before it closes the logs they write to. begin and end are the
 // request path's (an atomic add each); the lock and the channel are only
 // touched once a stop waits.

@@ -224,6 +224,7 @@ func (f *frontConn) Handshake() error {
 	}
 	f.raw = client.HandshakeConn{Raw: f.clientConn.readRaw} // TLS records (after a PROXY protocol header): no head fixing below TLS
 	tc := tls.Server(handshakeReader{f.clientConn, &f.raw}, f.fa.base)
+	f.clientConn.sealed = true // $bytes_sent counts the plain bytes (Write)
 	f.tc.Store(tc)
 	err = tc.Handshake()
 	f.raw.Done()
@@ -275,10 +276,15 @@ func (f *frontConn) Read(b []byte) (int, error) {
 
 func (f *frontConn) Write(b []byte) (int, error) {
 	if tc := f.tc.Load(); tc != nil {
+		var n int
+		var err error
 		if f.limit.on() { // limit_rate, counted in plaintext bytes as nginx's (limitrate.go)
-			return f.limit.write(b, tc.Write, f.p.stopCtx.Done(), f.renewSend)
+			n, err = f.limit.write(b, tc.Write, f.p.stopCtx.Done(), f.renewSend)
+		} else {
+			n, err = tc.Write(b)
 		}
-		return tc.Write(b)
+		f.clientConn.sent.Add(int64(n)) // nginx's c->sent under TLS: ngx_ssl_write's plain bytes
+		return n, err
 	}
 	return f.clientConn.Write(b)
 }

@@ -52,13 +52,16 @@ http:
         - {path: /lit/, proxy_pass: "http://{U0}"}
 `, u.Addr())
 	sec := `\d+\.\d{3}`
-	for _, c := range []struct{ path, conn, header, resp, port string }{
+	for i, c := range []struct{ path, conn, header, resp, port string }{
 		{"/u/a", `-, ` + sec, `-, ` + sec, sec + `, -`, "80"},
 		{"/k/a", sec, sec, "-", "80"},
 		{"/k/b", `0\.000`, sec, "-", "80"}, // the cached connection
 		{"/lit/a", sec, sec, "-", u.Addr()[strings.LastIndexByte(u.Addr(), ':')+1:]},
 	} {
 		resp, _ := r.doH("GET", c.path, nil, map[string]string{"Connection": "keep-alive"})
+		// Its line is written once the answer went out, maybe after the
+		// client read it: wait for it before the next request's.
+		readAccessLog(t, alog, i+1)
 		for h, re := range map[string]string{"X-C": c.conn, "X-H": c.header, "X-R": c.resp, "X-P": regexp.QuoteMeta(c.port)} {
 			if got := resp.Header.Get(h); !regexp.MustCompile("^" + re + "$").MatchString(got) {
 				t.Errorf("GET %s: %s %q, want %s", c.path, h, got, re)

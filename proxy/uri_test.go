@@ -181,9 +181,10 @@ func TestAccessLogURI(t *testing.T) {
 	conf := strings.Replace(strings.ReplaceAll(uriConf, "{MERGE}", "on"), "      access_log: off\n",
 		"      access_log: {path: "+alog+", format: '$status [$uri] [$request_uri]'}\n", 1)
 	r := newRig(t, "info", conf, o.ln.Addr().String())
-	for _, target := range []string{"//admin/./%78", "/../x"} {
+	for i, target := range []string{"//admin/./%78", "/../x"} {
 		res := rawDo(t, r.addr, "GET "+target+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 		_ = res.conn.Close()
+		readAccessLog(t, alog, i+1) // written once the answer went out: in order
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

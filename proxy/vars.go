@@ -180,10 +180,50 @@ func (x *exchange) TLS() *tls.ConnectionState {
 	return &v.tls
 }
 
+// takeSent fixes $bytes_sent and $body_bytes_sent as the request is
+// logged, its answer written: nginx's c->sent (the bytes the socket took
+// for this request: a 100 Continue, the head, the body, a tunnel's bytes;
+// the plain bytes under TLS) and c->sent - r->header_size, the head's
+// size as it was written (ngx_http_log_bytes_sent,
+// ngx_http_log_body_bytes_sent). A client that left midway is logged
+// with what its socket took. HTTP/2 streams share a socket: their figures
+// are estimated (h2Sent, http2.go).
+func (x *exchange) takeSent() {
+	if x.parent != nil || x.ctx == nil || x.unwritten {
+		return
+	}
+	if x.h2 != nil {
+		x.sent, x.headSize = x.h2Sent()
+		x.sentKnown = true
+		return
+	}
+	cc := clientConnOf(x.ctx.Conn())
+	if cc == nil {
+		return
+	}
+	// The head's size is measured when a variable asks (headWritten).
+	x.sent, x.headSize, x.sentKnown = cc.sent.Load(), -1, true
+}
+
+// headWritten is r->header_size: the head as fasthttp wrote it, measured
+// once by writing it again into fasthttp's own buffer (no allocation).
+func (x *exchange) headWritten() int64 {
+	if x.headSize < 0 {
+		x.headSize = 0
+		if x.sent > 0 {
+			x.headSize = int64(len(x.ctx.Response.Header.Header()))
+		}
+	}
+	return x.headSize
+}
+
 // Response is what the client got so far.
 func (x *exchange) Response() *vars.Response {
 	r := &x.vars.resp
-	r.Status, r.BodyBytesSent = x.status, x.bodyBytes
+	r.Status, r.BodyBytesSent, r.BytesSent = x.status, x.bodyBytes, 0
+	if x.sentKnown {
+		r.BytesSent, r.BodyBytesSent = x.sent, max(x.sent-x.headWritten(), 0)
+	}
 	r.RequestTime = time.Since(x.start)
 	resp := &x.ctx.Response
 	r.Header = &resp.Header

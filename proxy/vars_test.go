@@ -112,11 +112,11 @@ func TestVariablesLikeNginx(t *testing.T) {
 	}
 
 	spAddr, stopSp := startConverted(t, conf("sp", "127.0.0.1:0"))
-	spHeads := sendAll(t, spAddr, func() string { return "" })
+	spHeads := sendAll(t, spAddr, func() string { return "" }, filepath.Join(spDir, "access.log"))
 	stopSp()
 
 	ngAddr, ngLogs, stopNg := startNginx(t, bin, ngDir, func(listen string) string { return conf("ng", listen) })
-	ngHeads := sendAll(t, ngAddr, ngLogs)
+	ngHeads := sendAll(t, ngAddr, ngLogs, filepath.Join(ngDir, "access.log"))
 	stopNg()
 
 	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -243,8 +243,10 @@ func startNginx(t *testing.T, bin, dir string, conf func(listen string) string) 
 }
 
 // sendAll sends varsRequests to addr, one connection each, and returns the
-// headers the upstream received for each (from its echo).
-func sendAll(t *testing.T, addr string, logs func() string) []map[string][]string {
+// headers the upstream received for each (from its echo). Each request's
+// access-log line (in alog) is waited for before the next request: it is
+// written once the answer went out, maybe after the client read it.
+func sendAll(t *testing.T, addr string, logs func() string, alog string) []map[string][]string {
 	t.Helper()
 	var out []map[string][]string
 	for i, raw := range varsRequests {
@@ -264,6 +266,7 @@ func sendAll(t *testing.T, addr string, logs func() string) []map[string][]strin
 		if resp.StatusCode() != 200 {
 			t.Fatalf("request %d: status %d\n%s", i, resp.StatusCode(), logs())
 		}
+		readAccessLog(t, alog, i+1)
 		h := map[string][]string{}
 		for _, line := range strings.Split(string(resp.Body()), "\n") {
 			if k, v, ok := strings.Cut(line, ": "); ok {

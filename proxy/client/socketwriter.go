@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -19,10 +20,13 @@ const SendfileStep = 1 << 20
 // spool, a *buffer.Spool, is told of stalls (Stalls, set once the spool
 // exists) and writes through Passthrough while it is idle.
 type SocketWriter struct {
-	conn    *net.TCPConn
-	rc      syscall.RawConn
-	renew   Deadline // send_timeout's renewal, before each write
-	Stalls  Staller
+	conn   *net.TCPConn
+	rc     syscall.RawConn
+	renew  Deadline // send_timeout's renewal, before each write
+	Stalls Staller
+	// Sent, when set, counts the bytes the socket took (nginx's c->sent,
+	// for $bytes_sent): every write, writev, sendfile and passthrough.
+	Sent    *atomic.Int64
 	stalled bool
 
 	p     []byte // the write in progress, for the callback
@@ -80,6 +84,7 @@ func (w *SocketWriter) passthrough(p []byte) int {
 	if err != nil {
 		return 0
 	}
+	w.count(int64(w.pn))
 	return w.pn
 }
 
@@ -99,6 +104,7 @@ func (w *SocketWriter) Write(p []byte) (int, error) {
 		w.p, w.n, w.errno = p, 0, 0
 		err := w.rc.Write(w.fn)
 		total += w.n
+		w.count(int64(w.n))
 		p = p[w.n:]
 		if err == nil && w.errno != 0 {
 			err = &net.OpError{Op: "write", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("write", w.errno)}
@@ -136,6 +142,7 @@ func (w *SocketWriter) WriteVec(in [][]byte) (int64, error) {
 		w.n, w.errno = 0, 0
 		err := w.rc.Write(w.fnv)
 		total += int64(w.n)
+		w.count(int64(w.n))
 		if err == nil && w.errno != 0 {
 			err = &net.OpError{Op: "writev", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("writev", w.errno)}
 		}
@@ -172,6 +179,13 @@ func (w *SocketWriter) writev(fd uintptr) bool {
 		}
 		w.errno = e
 		return true
+	}
+}
+
+// count adds n to Sent.
+func (w *SocketWriter) count(n int64) {
+	if w.Sent != nil && n > 0 {
+		w.Sent.Add(n)
 	}
 }
 
@@ -225,7 +239,9 @@ func (w *SocketWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	if !ok {
 		w.renew.RenewSendDeadline()
-		return w.conn.ReadFrom(r)
+		n, err := w.conn.ReadFrom(r)
+		w.count(n)
+		return n, err
 	}
 	off, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
@@ -245,6 +261,7 @@ func (w *SocketWriter) ReadFrom(r io.Reader) (int64, error) {
 				err = &net.OpError{Op: "sendfile", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("sendfile", w.errno)}
 			}
 			total += int64(w.n)
+			w.count(int64(w.n))
 			lr.N -= int64(w.n)
 			if err != nil || w.n == 0 {
 				return

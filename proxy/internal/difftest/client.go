@@ -40,6 +40,23 @@ type Response struct {
 	Headers string
 	// Err is the client-side error, for failure messages only.
 	Err string
+	// HeadBytes and BodyBytes are the bytes of the (first) response's
+	// head and body as they came on the wire (a chunked body with its
+	// framing): what Scenario.Sizes measures the access log against.
+	HeadBytes, BodyBytes int
+}
+
+// countReader counts the bytes read from the connection; less what the
+// bufio.Reader above it holds, that is what the client has consumed.
+type countReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
 
 // clientTimeout bounds one request; every scenario's proxy gives up
@@ -169,10 +186,15 @@ func send(addr string, req Request, log func() string, reached func() bool) Resp
 			time.Sleep(10 * time.Millisecond) // polling the log: the event has no other signal
 		}
 	}
-	br := bufio.NewReaderSize(c, 64<<10)
-	r := readResponse(br, req.Method == "HEAD")
+	cr := &countReader{r: c}
+	br := bufio.NewReaderSize(cr, 64<<10)
+	if req.ResetAfter > 0 {
+		return readThenReset(c.(*net.TCPConn), br, cr, req.ResetAfter)
+	}
+	pos := func() int { return cr.n - br.Buffered() }
+	r := readResponse(br, req.Method == "HEAD", pos)
 	for i := 1; i < req.RawAnswers; i++ {
-		n := readResponse(br, false)
+		n := readResponse(br, false, pos)
 		r.Status += " " + n.Status
 		r.Body = append(r.Body, n.Body...)
 		r.End += "; " + n.End
@@ -181,8 +203,11 @@ func send(addr string, req Request, log func() string, reached func() bool) Resp
 }
 
 // readResponse reads one response (skipping 1xx interim responses).
-func readResponse(br *bufio.Reader, head bool) Response {
+// pos is how many bytes the client has consumed so far (HeadBytes,
+// BodyBytes: a 1xx interim response counts in the head).
+func readResponse(br *bufio.Reader, head bool, pos func() int) Response {
 	var r Response
+	start := pos()
 	peek, err := br.Peek(5)
 	if len(peek) == 0 {
 		r.Status, r.End, r.Err = "none", endOf(err), errString(err)
@@ -214,7 +239,10 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		if strings.EqualFold(hdr["connection"], "close") {
 			keep = "close"
 		}
+		at := pos()
+		r.HeadBytes = at - start
 		r.End = r.frame(head, code, hdr, br, keep)
+		r.BodyBytes = pos() - at
 		if strings.EqualFold(hdr["content-encoding"], "gzip") && len(r.Body) > 0 {
 			// Compared decompressed: zlib and Go's compressor write other bytes.
 			zr, err := gzip.NewReader(bytes.NewReader(r.Body))
@@ -227,6 +255,26 @@ func readResponse(br *bufio.Reader, head bool) Response {
 		}
 		return r
 	}
+}
+
+// readThenReset reads a response's head and n bytes of its body, then
+// resets the connection (SO_LINGER 0): a client that leaves midway, once
+// it has exactly those bytes.
+func readThenReset(c *net.TCPConn, br *bufio.Reader, cr *countReader, n int) Response {
+	code, _, lines, err := readHead(br)
+	if err != nil {
+		return Response{Status: "none", End: "reset-after: " + endOf(err), Err: errString(err)}
+	}
+	head := cr.n - br.Buffered()
+	body := make([]byte, n)
+	got, err := io.ReadFull(br, body)
+	_ = c.SetLinger(0)
+	_ = c.Close()
+	r := Response{Status: code, Body: body[:got], Lines: lines, HeadBytes: head, BodyBytes: got, End: "reset by the client after the body's first bytes"}
+	if err != nil {
+		r.End, r.Err = "reset-after: "+endOf(err), err.Error()
+	}
+	return r
 }
 
 // staticHeaders are the headers of a static answer, in a fixed order.

@@ -31,7 +31,7 @@ and the test compares:
 | ` + "`hits`" + ` | the requests each upstream server received, by method and request target (path and query byte for byte, as the proxy sent them) |
 | ` + "`conns`" + ` | the TCP connections each upstream server accepted (keepalive scenarios only) |
 | ` + "`log`" + ` | the error-log lines in order, after removing timestamps and pid#tid, with ` + "`*N`" + ` for connection numbers, ` + "`U0`" + `, ` + "`U1`" + `, ... and ` + "`PROXY`" + ` for addresses, ` + "`<dir>`" + ` and ` + "`<N>`" + ` for temp-file paths; a scenario's own ` + "`error_log`" + ` files (http or location level) too, each line prefixed with the file's name |
-| ` + "`access`" + ` | the access-log lines, as ` + "`$status \"$request\"`" + ` (both sides log with that format): every request answered or given up on, those the HTTP parser refused included, with nginx's rendering of a bad request line |
+| ` + "`access`" + ` | the access-log lines, as ` + "`$status \"$request\"`" + ` (both sides log with that format): every request answered or given up on, those the HTTP parser refused included, with nginx's rendering of a bad request line; the ` + "`sent-`" + ` scenarios (` + "`Sizes`" + `) add ` + "`$bytes_sent $body_bytes_sent`" + `, each compared as its distance from the head and body bytes that request's client received (the ` + "`Server`" + ` header and the pages' footer name each proxy, so the raw figures differ by that much) |
 
 A scenario either expects no difference, or documents exactly which aspects differ and why;
 the test fails when the observed difference is another one, and also when a documented
@@ -242,6 +242,9 @@ func requests(s *Scenario) string {
 		}
 		if r.Abort != "" {
 			one += ", client closes (" + strings.ToUpper(r.Abort) + ") once it reached an upstream"
+		}
+		if r.ResetAfter > 0 {
+			one += fmt.Sprintf(", client resets after the head and %d body bytes", r.ResetAfter)
 		}
 		if r.Pause > 0 {
 			one = fmt.Sprintf("after %v: %s", r.Pause, one)

@@ -224,6 +224,9 @@ func runSide(s *Scenario, sd side, dir string, cleanup Cleanup) (*Outcome, error
 			out.Access = append(out.Access, l)
 		}
 	}
+	if s.Sizes {
+		out.Access = sizesRelative(s, out)
+	}
 	out.Log, out.Dropped = normaliseLog(out.RawLog, names, dir)
 	for _, name := range s.ErrorLogs {
 		b, err := os.ReadFile(filepath.Join(dir, name))

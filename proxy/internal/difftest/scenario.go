@@ -107,6 +107,12 @@ type Scenario struct {
 	// which the access aspect compares. (The fail2ban test reads
 	// "combined" logs, as a real deployment writes them.)
 	AccessFormat string
+	// Sizes logs $bytes_sent and $body_bytes_sent (accessSizesFormat) and
+	// compares each line's two figures as their distance from the head and
+	// body bytes the client received (sizesRelative): the Server header
+	// and the error pages' footer name each proxy, so the raw figures
+	// differ by that much. Each request's line must be unique.
+	Sizes bool
 	// ListenParams are more parameters of the server's listen, on both
 	// sides ("proxy_protocol").
 	ListenParams string
@@ -125,7 +131,44 @@ func (s *Scenario) accessFormat() string {
 	if s.AccessFormat != "" {
 		return s.AccessFormat
 	}
+	if s.Sizes {
+		return accessSizesFormat
+	}
 	return accessFormat
+}
+
+// accessSizesFormat is Scenario.Sizes's access-log format.
+const accessSizesFormat = accessFormat + ` $bytes_sent $body_bytes_sent`
+
+// sizesRelative rewrites the access lines of a Sizes scenario: the two
+// figures become "bytes_sent=head+body+D body_bytes_sent=body+E", D and E
+// their distance from what the client of that request line received
+// (Response.HeadBytes, BodyBytes). Lines of no request stay as they are.
+func sizesRelative(s *Scenario, out *Outcome) []string {
+	got := map[string]Response{}
+	for i, req := range s.Requests {
+		line, _, _ := strings.Cut(string(req.wire()), "\r\n")
+		got[line] = out.Responses[i]
+	}
+	res := make([]string, 0, len(out.Access))
+	for _, l := range out.Access {
+		f := strings.Fields(l)
+		q1, q2 := strings.Index(l, `"`), strings.LastIndex(l, `"`)
+		if len(f) < 4 || q1 < 0 || q2 <= q1 {
+			res = append(res, l)
+			continue
+		}
+		r, ok := got[l[q1+1:q2]]
+		sent, err1 := strconv.Atoi(f[len(f)-2])
+		body, err2 := strconv.Atoi(f[len(f)-1])
+		if !ok || err1 != nil || err2 != nil {
+			res = append(res, l)
+			continue
+		}
+		res = append(res, fmt.Sprintf("%s bytes_sent=head+body%+d body_bytes_sent=body%+d",
+			l[:q2+1], sent-r.HeadBytes-r.BodyBytes, body-r.BodyBytes))
+	}
+	return res
 }
 
 // Location is one location of a scenario besides "location /": its path
@@ -206,6 +249,11 @@ type Request struct {
 	// AbortFIN closes, AbortRST resets (SO_LINGER 0). What is compared is
 	// how the proxy treats a client that went away: its log and the hits.
 	Abort string
+	// ResetAfter reads the response's head and this many body bytes,
+	// then resets the connection (SO_LINGER 0): a client that leaves
+	// midway with exactly those bytes (the upstream sends no more before
+	// it, SlowBody's pieces).
+	ResetAfter int
 	// Leave sends nothing: it closes the new connection at once, AbortFIN
 	// with a FIN, AbortRST with an RST, then waits (at most 5s) for the
 	// proxy to log "while waiting for request" about it. What is compared
