@@ -76,8 +76,9 @@ type Conn interface {
 }
 
 // Poller parks connections. Its methods are safe for concurrent use. One
-// Poller serves a whole process (one goroutine and one epoll set on Linux,
-// whatever the number of connections); Close stops it.
+// Poller serves any number of connections (one goroutine and one epoll set
+// on Linux); the proxy runs one per P, up to 8 (proxy/idlepollers.go), so
+// that two cores do not take turns at one lock. Close stops it.
 type Poller struct {
 	ep *epoll // nil: a goroutine per parked connection (the fallback)
 
