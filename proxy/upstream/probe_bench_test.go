@@ -11,22 +11,8 @@ import (
 // quiet loopback connection: its cost in a tight loop, a floor for what it
 // costs a POST (docs/measured/bodies-2026-12-08b.md).
 func BenchmarkProbeIdle(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	tcp, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tcp.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	uc := &Conn{tcp: tcp.(*net.TCPConn), peer: &Peer{addr: ln.Addr().String()}}
+	tcp, addr := loopbackPair(b)
+	uc := &Conn{tcp: tcp, peer: &Peer{addr: addr}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := probeIdle(uc); err != nil {
@@ -43,21 +29,7 @@ func BenchmarkProbeIdle(b *testing.B) {
 // (docs/measured/cpu-upstream-2026-12-08.md; BenchmarkProbeIdle is the
 // probe alone).
 func BenchmarkIdleGet(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	tcp, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tcp.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	tcp, _ := loopbackPair(b)
 	for _, probe := range []bool{false, true} {
 		name := "reuse"
 		if probe {
@@ -67,7 +39,7 @@ func BenchmarkIdleGet(b *testing.B) {
 			var c IdleCache
 			c.init("u", 1, time.Minute, 0, 0, false)
 			var st StaleStats
-			uc := &Conn{tcp: tcp.(*net.TCPConn)}
+			uc := &Conn{tcp: tcp}
 			now := time.Now()
 			b.ReportAllocs()
 			for b.Loop() {
@@ -79,4 +51,26 @@ func BenchmarkIdleGet(b *testing.B) {
 			}
 		})
 	}
+}
+
+// loopbackPair is a quiet connected TCP pair on 127.0.0.1: the client side
+// and the listener's address. Both ends close when the benchmark ends.
+func loopbackPair(b *testing.B) (*net.TCPConn, string) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ln.Close() })
+	tcp, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tcp.Close() })
+	srv, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Close() })
+	return tcp.(*net.TCPConn), ln.Addr().String()
 }
