@@ -124,11 +124,10 @@ func (x *exchange) noteRate() {
 	if x.parent != nil || x.loc == nil {
 		return
 	}
-	rate := x.clientRate()
-	if rate <= 0 {
+	l := x.clientLimit()
+	if !l.on() {
 		return
 	}
-	l := rateLimit{rate: rate, after: x.loc.limitRateAfter.eval(x), start: x.start}
 	if x.h2 != nil {
 		x.h2.limit = l
 		return
@@ -143,10 +142,25 @@ func (x *exchange) noteRate() {
 // hijack handler writes (an HTTP/1.0 client's unframed body); nil without
 // a limit.
 func (x *exchange) hijackRate(c net.Conn) net.Conn {
-	if x.loc == nil || x.clientRate() <= 0 {
+	if x.loc == nil {
 		return nil
 	}
-	return &rateConn{Conn: c, l: rateLimit{rate: x.clientRate(), after: x.loc.limitRateAfter.eval(x), start: x.start}, done: x.p.stopCtx.Done()}
+	l := x.clientLimit()
+	if !l.on() {
+		return nil
+	}
+	return &rateConn{Conn: c, l: l, done: x.p.stopCtx.Done()}
+}
+
+// clientLimit is the request's limit_rate and limit_rate_after, counted
+// from the request's start; the zero value (no limit) without a rate.
+// x.loc is set.
+func (x *exchange) clientLimit() rateLimit {
+	rate := x.clientRate()
+	if rate <= 0 {
+		return rateLimit{}
+	}
+	return rateLimit{rate: rate, after: x.loc.limitRateAfter.eval(x), start: x.start}
 }
 
 // rateConn is a connection whose writes go at l's rate.
