@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,7 +41,36 @@ import (
 // directory with proxy/ and client/ in it) for a fuzz run; its error log,
 // at info level so that every client-side line is formatted, is dropped.
 func fzProxy(tb testing.TB, yamlText, upstream string) *proxy.Proxy {
+	p, _ := fzProxyLog(tb, yamlText, upstream)
+	return p
+}
+
+// fzLogTail keeps the error log's last lines, for a failure's message.
+type fzLogTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *fzLogTail) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 20 {
+		l.lines = append(l.lines[:0], l.lines[1:]...)
+	}
+	l.lines = append(l.lines, string(b))
+	return len(b), nil
+}
+
+func (l *fzLogTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "")
+}
+
+// fzProxyLog is fzProxy whose error log's last lines are kept.
+func fzProxyLog(tb testing.TB, yamlText, upstream string) (*proxy.Proxy, *fzLogTail) {
 	tb.Helper()
+	tail := &fzLogTail{}
 	dir := tb.TempDir()
 	for _, d := range []string{"proxy", "client"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
@@ -53,7 +83,7 @@ func fzProxy(tb testing.TB, yamlText, upstream string) *proxy.Proxy {
 	if err != nil {
 		tb.Fatalf("config: %v", err)
 	}
-	el := errorlog.New(io.Discard, errorlog.Info, errorlog.Options{PID: 4242})
+	el := errorlog.New(tail, errorlog.Info, errorlog.Options{PID: 4242})
 	p, err := proxy.New(cfg, proxy.Options{ErrorLog: el})
 	if err != nil {
 		tb.Fatalf("proxy.New: %v", err)
@@ -66,7 +96,7 @@ func fzProxy(tb testing.TB, yamlText, upstream string) *proxy.Proxy {
 		defer cancel()
 		_ = p.Shutdown(ctx)
 	})
-	return p
+	return p, tail
 }
 
 // fzNoLeak waits until the proxy holds no buffer chunk and no temp file.
@@ -180,7 +210,7 @@ func FuzzRequestHead(f *testing.F) {
 		o.serve(c)
 	})
 	f.Cleanup(o.stop)
-	p := fzProxy(f, fzRequestConf, ln.Addr().String())
+	p, elog := fzProxyLog(f, fzRequestConf, ln.Addr().String())
 	addr := p.Addrs()[0]
 	recorded := func() int {
 		o.mu.Lock()
@@ -199,15 +229,6 @@ func FuzzRequestHead(f *testing.F) {
 		if len(got) > 0 && len(statuses) == 0 {
 			t.Fatalf("the proxy sent something that is not a response: %q", got)
 		}
-		oks := 0
-		for _, s := range statuses {
-			if !fzRequestStatuses[s] {
-				t.Fatalf("status %d is not one nginx answers to a request head; got %q", s, got)
-			}
-			if s == 200 {
-				oks++
-			}
-		}
 		// The client connection is closed: every upstream connection the
 		// request caused has been opened; wait for each to be recorded.
 		testutil.Eventually(t, "the origin to record every connection", 10*time.Second, func() bool {
@@ -215,7 +236,17 @@ func FuzzRequestHead(f *testing.F) {
 		})
 		o.mu.Lock()
 		conns := append([][]byte(nil), o.conns[before:]...)
+		errs := append([]error(nil), o.errs[before:]...)
 		o.mu.Unlock()
+		oks := 0
+		for _, s := range statuses {
+			if !fzRequestStatuses[s] {
+				t.Fatalf("status %d is not one nginx answers to a request head; got %q; the upstream got %q (the origin's parser said %v); the error log's last lines:\n%s", s, got, conns, errs, elog)
+			}
+			if s == 200 {
+				oks++
+			}
+		}
 		for _, raw := range conns {
 			checkOneRequest(t, raw)
 		}

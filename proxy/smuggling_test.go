@@ -32,6 +32,10 @@ type recordingOrigin struct {
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	conns [][]byte
+	// errs holds, for each connection in conns, why it got no answer
+	// (Go's parser refused the request, or it did not come whole within
+	// the deadline), or nil.
+	errs []error
 }
 
 func newRecordingOrigin(t *testing.T) *recordingOrigin {
@@ -51,13 +55,16 @@ func (o *recordingOrigin) serve(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
 	var raw bytes.Buffer
 	br := bufio.NewReader(io.TeeReader(c, &raw))
-	if req, err := http.ReadRequest(br); err == nil {
-		_, _ = io.Copy(io.Discard, req.Body)
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+	req, err := http.ReadRequest(br)
+	if err == nil {
+		if _, err = io.Copy(io.Discard, req.Body); err == nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		}
 	}
 	_, _ = io.Copy(io.Discard, br) // until the proxy closes (or the deadline)
 	o.mu.Lock()
 	o.conns = append(o.conns, raw.Bytes())
+	o.errs = append(o.errs, err)
 	o.mu.Unlock()
 }
 
