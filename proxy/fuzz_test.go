@@ -133,9 +133,10 @@ var fzStatusLine = regexp.MustCompile(`(?m)^HTTP/1\.[01] (\d{3})[ \r]`)
 
 // fzRequestStatuses are the statuses nginx answers to a request head,
 // besides the origin's 200: 400 (bad request, too long header: 494 is
-// logged, 400 sent), 408, 411, 413, 414, 501 (unknown Transfer-Encoding),
+// logged, 400 sent), 405 (CONNECT /path and TRACE: the differential suite's
+// connect-origin-form and trace), 408, 411, 413, 414, 501 (unknown Transfer-Encoding),
 // 505 (bad version); 100 before a final status for Expect: 100-continue.
-var fzRequestStatuses = map[int]bool{100: true, 200: true, 400: true, 408: true, 411: true, 413: true, 414: true, 501: true, 505: true}
+var fzRequestStatuses = map[int]bool{100: true, 200: true, 400: true, 405: true, 408: true, 411: true, 413: true, 414: true, 501: true, 505: true}
 
 // proxy_ignore_client_abort: fzExchange half-closes after its bytes,
 // which would otherwise end an exchange still waiting for the upstream (499).
@@ -188,6 +189,8 @@ func FuzzRequestHead(f *testing.F) {
 		"GET / HTTP/2.0\r\nHost: localhost\r\n\r\n",
 		"GET / HTTP/1.1\r\n\r\n",
 		"BREW / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+		"CONNECT /x HTTP/1.1\r\nHost: localhost\r\n\r\n",
 		"GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: localhost\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + strings.Repeat("b", 3000) + "\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n",
