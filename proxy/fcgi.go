@@ -127,21 +127,8 @@ func (x *exchange) buildFastCGIHead() {
 	// except those a fastcgi_param sets and names nginx would not accept.
 	var name []byte
 	for k, v := range x.ctx.Request.Header.AllInOrder() {
-		name = append(name[:0], "HTTP_"...)
-		ok := true
-		for _, c := range k {
-			switch {
-			case c >= 'a' && c <= 'z':
-				c -= 'a' - 'A'
-			case c == '-':
-				c = '_'
-			case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-			default:
-				ok = false
-			}
-			name = append(name, c)
-		}
-		if !ok || overridden(f.override, name[5:]) {
+		var ok bool
+		if name, ok = cgiHeaderName(name[:0], k); !ok || overridden(f.override, name[5:]) {
 			continue
 		}
 		pairs = fastcgi.AppendPair(pairs, name, v)
@@ -153,6 +140,27 @@ func (x *exchange) buildFastCGIHead() {
 		head = fastcgi.AppendStdin(head, nil)
 	}
 	x.head = head
+}
+
+// cgiHeaderName appends HTTP_NAME for the client header k to dst, as
+// nginx's fastcgi and uwsgi modules name it (upper case, '-' as '_'), and
+// whether nginx would pass it: a name with any other byte is not.
+func cgiHeaderName(dst, k []byte) ([]byte, bool) {
+	dst = append(dst, "HTTP_"...)
+	ok := true
+	for _, c := range k {
+		switch {
+		case c >= 'a' && c <= 'z':
+			c -= 'a' - 'A'
+		case c == '-':
+			c = '_'
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		default:
+			ok = false
+		}
+		dst = append(dst, c)
+	}
+	return dst, ok
 }
 
 func overridden(names []string, h []byte) bool {

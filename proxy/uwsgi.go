@@ -88,21 +88,8 @@ func (x *exchange) buildUwsgiHead() bool {
 		// builds both the same way), except those a uwsgi_param sets.
 		var name []byte
 		for k, v := range x.ctx.Request.Header.AllInOrder() {
-			name = append(name[:0], "HTTP_"...)
-			ok := true
-			for _, c := range k {
-				switch {
-				case c >= 'a' && c <= 'z':
-					c -= 'a' - 'A'
-				case c == '-':
-					c = '_'
-				case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-				default:
-					ok = false
-				}
-				name = append(name, c)
-			}
-			if !ok || overridden(u.override, name[5:]) {
+			var ok bool
+			if name, ok = cgiHeaderName(name[:0], k); !ok || overridden(u.override, name[5:]) {
 				continue
 			}
 			head = appendUwsgiVar(head, name, v)
