@@ -67,22 +67,8 @@ func (d *authRequestDirectives) check(p *problems) {
 // or a mapping of them (file order is kept for a list only; the values do
 // not depend on each other's order).
 func authRequestSetsFrom(in any) ([]AuthRequestSet, error) {
-	var list []any
-	switch x := in.(type) {
-	case []any:
-		list = x
-	case string:
-		list = []any{x}
-	case map[string]any:
-		names := make([]string, 0, len(x))
-		for name := range x {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			list = append(list, map[string]any{name: x[name]})
-		}
-	default:
+	list, ok := pairList(in)
+	if !ok {
 		return nil, fmt.Errorf(`expected a list like ["$user $upstream_http_x_user"], got %s`, kindOf(in))
 	}
 	out := make([]AuthRequestSet, 0, len(list))

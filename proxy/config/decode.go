@@ -503,31 +503,41 @@ func listenFrom(in any) (listenAddrs, error) {
 	return addrs, nil
 }
 
+// pairList gives a directive written as a list of entries, one string, or
+// a mapping as a list: a mapping's keys become one-key mappings, sorted
+// (Go maps have no order). It is false for any other kind.
+func pairList(in any) ([]any, bool) {
+	switch x := in.(type) {
+	case []any:
+		return x, true
+	case string:
+		return []any{x}, true
+	case map[string]any:
+		names := make([]string, 0, len(x))
+		for name := range x {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		list := make([]any, 0, len(names))
+		for _, name := range names {
+			list = append(list, map[string]any{name: x[name]})
+		}
+		return list, true
+	}
+	return nil, false
+}
+
 // headersFrom decodes proxy_set_header: a mapping ({Host: $host}), or a list
 // whose entries are nginx's "Name value" strings or one-key mappings ("Name:
 // value"). Names from mappings reach us lower-cased by viper; they are put in
 // canonical form here (x-real-ip → X-Real-Ip) and in the case written, and
 // the file's order, by headersAsWritten. An empty value removes the header.
 func headersFrom(in any) ([]Header, error) {
-	var list []any
-	switch x := in.(type) {
-	case []any:
-		list = x
-	case string:
-		list = []any{x}
-	case map[string]any:
-		// {Host: $host, Connection: ""}: one header per key. viper has
-		// lower-cased the names and Go maps have no order; LoadBytes restores
-		// both from the YAML tree (headersAsWritten).
-		names := make([]string, 0, len(x))
-		for name := range x {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			list = append(list, map[string]any{name: x[name]})
-		}
-	default:
+	// {Host: $host, Connection: ""}: one header per key. viper has
+	// lower-cased the names and Go maps have no order; LoadBytes restores
+	// both from the YAML tree (headersAsWritten).
+	list, ok := pairList(in)
+	if !ok {
 		return nil, fmt.Errorf(`expected a mapping like {Host: $host}, or a list like ["Host $host"], got %s`, kindOf(in))
 	}
 	hs := make([]Header, 0, len(list))
