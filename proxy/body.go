@@ -157,6 +157,9 @@ func (s *splitBody) reader() io.Reader {
 }
 func (s *splitBody) replayable() bool { return true }
 func (s *splitBody) Close() error {
+	if s.rest == nil {
+		return nil
+	}
 	err := s.rest.Close()
 	s.pre, s.rest = nil, nil
 	return err
