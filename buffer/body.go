@@ -583,6 +583,30 @@ func (r *BodyReader) Seek(offset int64, whence int) (int64, error) {
 // Size returns the body's length.
 func (r *BodyReader) Size() int64 { return r.b.size }
 
+// AppendBuffers appends to v the in-memory body's bytes from the reader's
+// offset on, as the slices of its chunks where they lie, for a caller that
+// sends them behind bytes of its own in one writev(2) (the proxy's body
+// whose first bytes stay in the client connection's read buffer). It
+// reports false, and appends nothing, when the body is not readable or
+// spilled to its temp file (WriteTo sends that). The offset does not move;
+// the slices are the body's until it is closed.
+func (r *BodyReader) AppendBuffers(v [][]byte) ([][]byte, bool) {
+	b := r.b
+	b.rw.RLock()
+	defer b.rw.RUnlock()
+	if b.readable() != nil || b.file != nil {
+		return v, false
+	}
+	cs := int64(b.opts.Pool.size)
+	for off := r.off; off < b.size; {
+		i, within := off/cs, off%cs
+		end := min(cs, b.size-i*cs)
+		v = append(v, b.chunks[i].buf[within:end])
+		off += end - within
+	}
+	return v, true
+}
+
 // WriteTo implements io.WriterTo: it writes the rest of the body to w. Memory
 // chunks are written whole, one Write each, or all in one WriteBuffers call
 // when w is a BuffersWriter. A spilled body is handed to w's

@@ -658,3 +658,49 @@ func TestBodyInit(t *testing.T) {
 	}
 	assertClean(t, budget, dir)
 }
+
+// AppendBuffers hands the in-memory body's chunks from the reader's offset
+// as slices behind the caller's, without moving the offset; a spilled or
+// closed body appends nothing and reports false.
+func TestBodyAppendBuffers(t *testing.T) {
+	dir := t.TempDir()
+	budget := buffer.NewBudget(1 << 20)
+	body := buffer.NewBody(buffer.BodyOptions{Pool: budget.Pool(4096), MemoryLimit: 1 << 20, TempDir: dir})
+	want := randomBytes(10000, 8) // chunks of 4096, 4096, 1808
+	if _, err := body.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := body.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []int64{0, 4096, 5000, 9999, 10000} {
+		r := body.NewReader()
+		if _, err := r.Seek(from, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		v, ok := r.AppendBuffers([][]byte{[]byte("pre")})
+		if !ok || string(v[0]) != "pre" || !bytes.Equal(bytes.Join(v[1:], nil), want[from:]) {
+			t.Fatalf("from %d: AppendBuffers = %d slices, %v; bytes equal: %v", from, len(v), ok, bytes.Equal(bytes.Join(v[1:], nil), want[from:]))
+		}
+		if off, _ := r.Seek(0, io.SeekCurrent); off != from {
+			t.Fatalf("from %d: the offset moved to %d", from, off)
+		}
+	}
+
+	spilled := buffer.NewBody(buffer.BodyOptions{Pool: budget.Pool(4096), MemoryLimit: 4096, TempDir: dir})
+	if _, err := spilled.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := spilled.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := spilled.NewReader().AppendBuffers(nil); ok || len(v) != 0 {
+		t.Fatalf("spilled: AppendBuffers = %d slices, %v; want none, false", len(v), ok)
+	}
+	_ = spilled.Close()
+	r := body.NewReader()
+	_ = body.Close()
+	if v, ok := r.AppendBuffers(nil); ok || len(v) != 0 {
+		t.Fatalf("closed: AppendBuffers = %d slices, %v; want none, false", len(v), ok)
+	}
+}

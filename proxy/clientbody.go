@@ -34,6 +34,11 @@ type clientBody struct {
 	eof      bool
 	err      error // sticky
 	declared int64
+	// raw is the connection the read buffer reads, once keepBuffered
+	// left the body's first bytes there: the rest is read from it
+	// directly, never through the buffer, whose next fill would
+	// overwrite them.
+	raw io.Reader
 }
 
 // errBadChunk is a chunked body nginx's parser refuses: 400 "client sent
@@ -69,6 +74,20 @@ func (b *clientBody) preread() []byte {
 	b.n += int64(len(p))
 	b.left = 0
 	b.eof = true
+	return p
+}
+
+// keepBuffered returns the first bytes of a Content-Length body that did
+// not come whole with its head, where they lie in the read buffer, and
+// marks them read; the rest is read from raw, the connection under the
+// buffer (after the head they read the same bytes). The slice is valid
+// until the connection reads the next request's head, as preread's.
+func (b *clientBody) keepBuffered(raw io.Reader) []byte {
+	p, _ := b.br.Peek(min(b.br.Buffered(), int(b.left)))
+	_, _ = b.br.Discard(len(p))
+	b.n += int64(len(p))
+	b.left -= int64(len(p))
+	b.raw = raw
 	return p
 }
 
@@ -250,7 +269,13 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
 	}
-	n, err := b.br.Read(p)
+	var n int
+	var err error
+	if b.raw != nil {
+		n, err = b.raw.Read(p)
+	} else {
+		n, err = b.br.Read(p)
+	}
 	b.left -= int64(n)
 	b.n += int64(n)
 	switch {

@@ -89,6 +89,9 @@ type exchange struct {
 	// preread is body when the client's body came whole with its head
 	// and stays in the connection's read buffer (body.go).
 	preread prereadBody
+	// split is body when its first bytes came with the head and stay
+	// in the connection's read buffer, the rest in chunks (body.go).
+	split splitBody
 	// bodyMem is the size up to which nginx would have held the body in
 	// memory (client_body_buffer_size, or the whole body when it came
 	// with the head): past it nginx's $request_body is not found.

@@ -142,11 +142,21 @@ func (x *exchange) requestBody(dst []byte) ([]byte, bool) {
 			return dst, false
 		}
 		return append(dst, b.b...), true
+	case *splitBody:
+		if b.Size() > x.bodyMem || b.rest.b.Spilled() {
+			return dst, false
+		}
+		return appendBuffered(append(dst, b.pre...), b.rest)
 	}
 	b, ok := x.body.(*bufferedBody)
 	if !ok || b.Size() > x.bodyMem || b.b.Spilled() {
 		return dst, false
 	}
+	return appendBuffered(dst, b)
+}
+
+// appendBuffered appends a buffered body's bytes in memory to dst.
+func appendBuffered(dst []byte, b *bufferedBody) ([]byte, bool) {
 	n := len(dst)
 	dst = append(dst, make([]byte, b.Size())...)
 	if _, err := b.b.ReadAt(dst[n:], 0); err != nil && err != io.EOF {
