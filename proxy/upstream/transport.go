@@ -568,7 +568,9 @@ func (a *Attempt) sendStreamed(head []byte, body Streamed) *Error {
 // ReadHeader reads the response head into resp (phase: reading response
 // header from upstream). It checks the raw head the way nginx's parser does
 // before fasthttp parses it, because fasthttp is more lenient than nginx
-// (it accepts header names with spaces, CL together with TE, ...).
+// (it accepts header names with spaces, CL together with TE, ...). The
+// check is part of the one walk over the head's lines that finds its end
+// (peekHead, scanHead): fasthttp's parse is the only other pass.
 func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) *Error {
 	c := a.Conn
 	if c.br.Buffered() == 0 {
@@ -580,7 +582,7 @@ func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) *Error {
 		runtime.Gosched()
 	}
 	for {
-		head, err := peekHead(c.br)
+		s, err := peekHead(c.br)
 		if err != nil {
 			var small *fasthttp.ErrSmallBuffer
 			if errors.As(err, &small) {
@@ -591,13 +593,13 @@ func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) *Error {
 			}
 			return a.Fail(PhaseReadHeader, err)
 		}
-		if kind, detail := checkHead(head); kind != KindOther {
-			return a.FailKind(PhaseReadHeader, kind, errBadHead, detail)
+		if s.kind != KindOther {
+			return a.FailKind(PhaseReadHeader, s.kind, errBadHead, s.detail)
 		}
 		resp.Reset()
 		resp.DisableNormalizing()
 		resp.SetNoDefaultContentType(true)
-		if err := readHead(resp, c.br, head); err != nil {
+		if err := readHead(resp, c.br, s); err != nil {
 			return a.FailKind(PhaseReadHeader, KindInvalidHeader, err, "")
 		}
 		// 1xx interim responses (except 101) are skipped, as nginx does.
@@ -607,17 +609,18 @@ func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) *Error {
 	}
 }
 
-// readHead parses head, the complete raw head at the front of br, into
+// readHead parses s.head, the complete raw head at the front of br, into
 // resp and consumes it. nginx's parser takes a bare LF as a line end
 // (ngx_http_parse_status_line, ngx_http_parse_header_line); fasthttp's
 // waits for a CRLF that never comes and would hang until the upstream
 // closes. Such a head is parsed from a copy with CRLF line ends: the same
-// lines checkHead has already judged, so the framing rules (Content-Length
+// lines scanHead has already judged, so the framing rules (Content-Length
 // with Transfer-Encoding, ...) hold for both forms alike.
-func readHead(resp *fasthttp.ResponseHeader, br *bufio.Reader, head []byte) error {
-	if !hasBareLF(head) {
+func readHead(resp *fasthttp.ResponseHeader, br *bufio.Reader, s headScan) error {
+	if !s.bareLF {
 		return resp.Read(br)
 	}
+	head := s.head
 	norm := make([]byte, 0, len(head)+bytes.Count(head, []byte("\n")))
 	for rest := head; len(rest) > 0; {
 		var line []byte
@@ -629,22 +632,6 @@ func readHead(resp *fasthttp.ResponseHeader, br *bufio.Reader, head []byte) erro
 	}
 	_, err := br.Discard(len(head))
 	return err
-}
-
-// hasBareLF reports whether some line of head ends in LF without CR. It
-// hops from LF to LF (bytes.IndexByte) rather than looking at every byte:
-// it runs on every response head.
-func hasBareLF(head []byte) bool {
-	for i := 0; ; i++ {
-		j := bytes.IndexByte(head[i:], '\n')
-		if j < 0 {
-			return false
-		}
-		i += j
-		if i == 0 || head[i-1] != '\r' {
-			return true
-		}
-	}
 }
 
 var (
@@ -665,12 +652,13 @@ func (a *Attempt) FailKind(phase Phase, kind Kind, err error, detail string) *Er
 	return ue
 }
 
-// peekHead returns the complete response head (up to and including the empty
-// line) without consuming it. A head that does not fit the reader's buffer
-// (proxy_buffer_size) is fasthttp's ErrSmallBuffer: nginx's "too big header".
-func peekHead(br *bufio.Reader) ([]byte, error) {
+// peekHead returns the complete response head (up to and including the
+// empty line) without consuming it, with what scanHead found in its lines.
+// A head that does not fit the reader's buffer (proxy_buffer_size) is
+// fasthttp's ErrSmallBuffer: nginx's "too big header".
+func peekHead(br *bufio.Reader) (headScan, error) {
 	if _, err := br.Peek(1); err != nil { // the raw first-byte error: RST vs FIN
-		return nil, err
+		return headScan{}, err
 	}
 	for {
 		b, _ := br.Peek(br.Buffered())
@@ -678,82 +666,97 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 			// nginx's status-line parser gives up at the first byte that
 			// cannot start "HTTP/": that is its "no valid HTTP/1.0 header",
 			// whatever follows (FIN, more bytes, nothing).
-			return nil, errNoValidHTTP
+			return headScan{}, errNoValidHTTP
 		}
-		if n := headEnd(b); n > 0 {
-			return b[:n], nil
+		if s := scanHead(b); s.head != nil {
+			return s, nil
 		}
 		if len(b) >= br.Size() {
-			return nil, &fasthttp.ErrSmallBuffer{}
+			return headScan{}, &fasthttp.ErrSmallBuffer{}
 		}
 		if _, err := br.Peek(len(b) + 1); err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return nil, &fasthttp.ErrSmallBuffer{}
+				return headScan{}, &fasthttp.ErrSmallBuffer{}
 			}
-			return nil, err
+			return headScan{}, err
 		}
 	}
 }
 
-// headEnd returns the length of the head in b (through "\r\n\r\n" or "\n\n"),
-// or 0 if b does not hold a complete head yet.
-func headEnd(b []byte) int {
-	for i := 0; ; {
+// headScan is what scanHead found in a response head's lines.
+type headScan struct {
+	head   []byte // the head through its empty line; nil: not all here yet
+	bareLF bool   // some line ends in LF without CR (readHead)
+	kind   Kind   // KindOther, or what nginx's rules reject the head as
+	detail string // the bad part, as nginx's error log shows it
+}
+
+// scanHead walks the lines of b, the start of a response head, once: it
+// finds the head's end (the first empty line: "\n\n" or "\n\r\n"), notes a
+// line that ends in a bare LF, and applies nginx's upstream header rules:
+// the status line must be "HTTP/x.y NNN", header names hold no control
+// bytes or spaces (ngx_http_parse_header_line), values hold no NUL, and
+// Content-Length and Transfer-Encoding do not come together. The first
+// bad line decides the kind; it counts only once the whole head is here
+// (before that, a read error or a too big head is what nginx reports).
+// On the GET path this walk and fasthttp's parse are the only two passes
+// over the head (docs/measured/cpu-get-2026-12-09.md).
+func scanHead(b []byte) headScan {
+	var s headScan
+	var cl, te bool
+	for i, first := 0, true; ; first = false {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {
-			return 0
+			return headScan{}
 		}
+		line := b[i : i+j]
 		i += j + 1
-		if i < len(b) && b[i] == '\n' {
-			return i + 1
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		} else {
+			s.bareLF = true
 		}
-		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
-			return i + 2
+		switch {
+		case first:
+			if !httphead.ValidStatusLine(line) {
+				s.kind = KindNoValidHTTP
+			}
+		case len(line) == 0:
+			if s.kind == KindOther && cl && te {
+				s.kind, s.detail = KindInvalidHeader, "Transfer-Encoding"
+			}
+			s.head = b[:i]
+			return s
+		case s.kind == KindOther:
+			s.kind, s.detail = checkHeaderLine(line, &cl, &te)
 		}
 	}
 }
 
-// checkHead applies nginx's upstream header rules to a complete raw head:
-// the status line must be "HTTP/x.y NNN", header names hold no control bytes
-// or spaces (ngx_http_parse_header_line), values hold no NUL, and
-// Content-Length and Transfer-Encoding do not come together. It returns
-// KindOther when the head is acceptable. One pass over the lines.
-func checkHead(head []byte) (Kind, string) {
-	line, rest := httphead.CutLine(head)
-	if !httphead.ValidStatusLine(line) {
-		return KindNoValidHTTP, ""
-	}
-	var cl, te bool
-	for len(rest) > 0 {
-		line, rest = httphead.CutLine(rest)
-		if len(line) == 0 {
+// checkHeaderLine applies nginx's rules to one header line (scanHead) and
+// notes a Content-Length or Transfer-Encoding name in cl and te.
+func checkHeaderLine(line []byte, cl, te *bool) (Kind, string) {
+	colon := -1
+	for i, ch := range line {
+		if ch == ':' && i > 0 {
+			colon = i
 			break
 		}
-		colon := -1
-		for i, ch := range line {
-			if ch == ':' && i > 0 {
-				colon = i
-				break
-			}
-			if ch <= 0x20 || ch == 0x7f {
-				return KindInvalidHeader, httphead.EscapeUpTo(line, i)
-			}
-		}
-		if colon < 0 {
-			return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
-		}
-		if i := bytes.IndexByte(line[colon+1:], 0); i >= 0 {
-			return KindInvalidHeader, httphead.EscapeUpTo(line, colon+1+i)
-		}
-		switch name := line[:colon]; len(name) {
-		case len("Content-Length"):
-			cl = cl || httphead.NameIs(name, "Content-Length")
-		case len("Transfer-Encoding"):
-			te = te || httphead.NameIs(name, "Transfer-Encoding")
+		if ch <= 0x20 || ch == 0x7f {
+			return KindInvalidHeader, httphead.EscapeUpTo(line, i)
 		}
 	}
-	if cl && te {
-		return KindInvalidHeader, "Transfer-Encoding"
+	if colon < 0 {
+		return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
+	}
+	if i := bytes.IndexByte(line[colon+1:], 0); i >= 0 {
+		return KindInvalidHeader, httphead.EscapeUpTo(line, colon+1+i)
+	}
+	switch name := line[:colon]; len(name) {
+	case len("Content-Length"):
+		*cl = *cl || httphead.NameIs(name, "Content-Length")
+	case len("Transfer-Encoding"):
+		*te = *te || httphead.NameIs(name, "Transfer-Encoding")
 	}
 	return KindOther, ""
 }

@@ -2,8 +2,11 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"strings"
 	"testing"
+
+	"spillway/proxy/internal/httphead"
 )
 
 func TestCheckHead(t *testing.T) {
@@ -30,8 +33,11 @@ func TestCheckHead(t *testing.T) {
 		{"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer_Encoding: chunked\r\n\r\n", KindOther, ""},
 	}
 	for _, c := range cases {
-		k, d := checkHead([]byte(c.head))
-		if k != c.kind || d != c.detail {
+		s := scanHead([]byte(c.head))
+		if string(s.head) != c.head {
+			t.Errorf("%q: the head found is %q", c.head, s.head)
+		}
+		if k, d := s.kind, s.detail; k != c.kind || d != c.detail {
 			t.Errorf("%q: got %v %q, want %v %q", c.head, k, d, c.kind, c.detail)
 		}
 	}
@@ -41,8 +47,15 @@ func TestPeekHead(t *testing.T) {
 	head := "HTTP/1.1 200 OK\r\nA: b\r\n\r\n"
 	br := bufio.NewReaderSize(strings.NewReader(head+"body"), 64)
 	got, err := peekHead(br)
-	if err != nil || string(got) != head {
-		t.Fatalf("got %q %v", got, err)
+	if err != nil || string(got.head) != head || got.kind != KindOther || got.bareLF {
+		t.Fatalf("got %+v %v", got, err)
+	}
+	// A bad line counts once the head is whole: till then the upstream
+	// may still close or time out (nginx's parser waits for the line end
+	// first too).
+	br = bufio.NewReaderSize(strings.NewReader("HTTP/1.1 200 OK\r\nBad Header: x\r\n"), 64)
+	if _, err := peekHead(br); Classify(PhaseReadHeader, err) != KindClosed {
+		t.Fatalf("got %v, want premature close", err)
 	}
 	// A head larger than the buffer is "too big header".
 	big := "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 100) + "\r\n\r\n"
@@ -57,9 +70,9 @@ func TestPeekHead(t *testing.T) {
 	}
 }
 
-// hasBareLF finds a line that ends in LF alone wherever it is: the status
-// line, a header, the empty line, or the first byte.
-func TestHasBareLF(t *testing.T) {
+// scanHead finds a line that ends in LF alone wherever it is: the status
+// line, a header, or the empty line.
+func TestScanHeadBareLF(t *testing.T) {
 	for _, c := range []struct {
 		head string
 		want bool
@@ -68,14 +81,124 @@ func TestHasBareLF(t *testing.T) {
 		{"HTTP/1.1 200 OK\nA: b\r\n\r\n", true},
 		{"HTTP/1.1 200 OK\r\nA: b\n\r\n", true},
 		{"HTTP/1.1 200 OK\r\nA: b\r\n\n", true},
-		{"\n", true},
-		{"\r\n", false},
 		{"HTTP/1.1 200 OK\r\nA: b\r\r\n\r\n", false}, // CR before CR LF: still a CRLF end
-		{"", false},
-		{"no line end", false},
 	} {
-		if got := hasBareLF([]byte(c.head)); got != c.want {
-			t.Errorf("hasBareLF(%q) = %v, want %v", c.head, got, c.want)
+		s := scanHead([]byte(c.head))
+		if s.head == nil {
+			t.Fatalf("%q: no head found", c.head)
+		}
+		if s.bareLF != c.want {
+			t.Errorf("scanHead(%q).bareLF = %v, want %v", c.head, s.bareLF, c.want)
 		}
 	}
+}
+
+// FuzzScanHead holds scanHead, the one walk over a response head's lines,
+// to the three walks it replaced (refHeadEnd, refHasBareLF, refCheckHead,
+// kept below as they were at 1a6e832): the same end, the same bare-LF
+// finding and the same verdict for every input.
+func FuzzScanHead(f *testing.F) {
+	for _, s := range []string{
+		originHead,
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\nX-A: b\n\n",
+		"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Foo: a\x00b\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\nBad: \x00\r\n\r\n",
+		"HTTP/1.1 2x0 OK\r\n\r\n",
+		"\n\n",
+		"\n\r\n",
+		"HTTP/1.1 200 OK\r\nA: b\r\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nA: b\r\n",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := scanHead(b)
+		n := refHeadEnd(b)
+		if len(s.head) != n || (n == 0) != (s.head == nil) {
+			t.Fatalf("%q: scanHead found a head of %d bytes (nil %v), headEnd %d", b, len(s.head), s.head == nil, n)
+		}
+		if n == 0 {
+			return
+		}
+		head := b[:n]
+		if s.bareLF != refHasBareLF(head) {
+			t.Fatalf("%q: bareLF %v, hasBareLF %v", head, s.bareLF, !s.bareLF)
+		}
+		if k, d := refCheckHead(head); s.kind != k || s.detail != d {
+			t.Fatalf("%q: scanHead %v %q, checkHead %v %q", head, s.kind, s.detail, k, d)
+		}
+	})
+}
+
+func refHeadEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return 0
+		}
+		i += j + 1
+		if i < len(b) && b[i] == '\n' {
+			return i + 1
+		}
+		if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			return i + 2
+		}
+	}
+}
+
+func refHasBareLF(head []byte) bool {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(head[i:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i == 0 || head[i-1] != '\r' {
+			return true
+		}
+	}
+}
+
+func refCheckHead(head []byte) (Kind, string) {
+	line, rest := httphead.CutLine(head)
+	if !httphead.ValidStatusLine(line) {
+		return KindNoValidHTTP, ""
+	}
+	var cl, te bool
+	for len(rest) > 0 {
+		line, rest = httphead.CutLine(rest)
+		if len(line) == 0 {
+			break
+		}
+		colon := -1
+		for i, ch := range line {
+			if ch == ':' && i > 0 {
+				colon = i
+				break
+			}
+			if ch <= 0x20 || ch == 0x7f {
+				return KindInvalidHeader, httphead.EscapeUpTo(line, i)
+			}
+		}
+		if colon < 0 {
+			return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
+		}
+		if i := bytes.IndexByte(line[colon+1:], 0); i >= 0 {
+			return KindInvalidHeader, httphead.EscapeUpTo(line, colon+1+i)
+		}
+		switch name := line[:colon]; len(name) {
+		case len("Content-Length"):
+			cl = cl || httphead.NameIs(name, "Content-Length")
+		case len("Transfer-Encoding"):
+			te = te || httphead.NameIs(name, "Transfer-Encoding")
+		}
+	}
+	if cl && te {
+		return KindInvalidHeader, "Transfer-Encoding"
+	}
+	return KindOther, ""
 }

@@ -104,7 +104,7 @@ func (p *Poller) run() {
 			for i, pk := range won {
 				// Its timer stays set: the next parking's run (expire).
 				p.n.Add(-1)
-				go pk.readable() // made once: no closure per wake
+				p.cbs.run(pk.readable) // made once: no closure per wake; a kept goroutine (callbacks.go)
 				won[i] = nil
 			}
 			if n < len(events) {

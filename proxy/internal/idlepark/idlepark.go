@@ -94,6 +94,8 @@ type Poller struct {
 	sweep atomic.Uint64
 
 	epoch time.Time // the deadlines' origin (its monotonic reading)
+
+	cbs callbacks // the goroutines run's wakes call back on (callbacks.go)
 }
 
 type slot struct {
@@ -468,6 +470,7 @@ func (p *Poller) Close() error {
 	var err error
 	if p.ep != nil {
 		err = p.ep.close() // waits for run to return
+		p.cbs.close()      // after run: no wake hands it a callback any more
 	}
 	for _, pk := range pks {
 		if !pk.win(fired) {
