@@ -648,6 +648,13 @@ func (s *bodyStream) CloseWithError(err error) error {
 	gone := x.watch.stop() // the upstream's part is over: before its connection goes back (clientabort.go)
 	_ = x.uresp.CloseBodyStream()
 	if x.cur != nil && x.cur.Conn != nil {
+		if gone && !s.done && !s.failed {
+			// The watch closed the upstream connection while the relay
+			// was writing (whose error, if any, is the client's going
+			// too): its line, as when the read fails.
+			s.failed = true
+			x.bodyAborted(x.cur.Conn.Peer().Addr())
+		}
 		x.release(x.cur, s.done && !s.failed && !s.overran && !gone)
 	}
 	if err != nil && !s.failed {

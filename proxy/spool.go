@@ -117,16 +117,18 @@ func (s *spoolStream) produce(r io.Reader) {
 		x.logTempFile(te, upstream.PhaseReadBody.String(), x.upstreamURL(s.uc.Peer().Addr()))
 		s.sp.CloseWrite(werr)
 		x.release(a, false)
-	case werr != nil || s.state.Load() == spoolAborted:
-		// The client went away; its side logs it.
-		x.release(a, false)
-	case gone && s.state.CompareAndSwap(spoolRunning, spoolReleased):
+	case gone:
 		// The watch saw the client go and closed the upstream
 		// connection under the read (clientabort.go): nginx's line, no
-		// failure counted, and the consumer logs nothing more.
+		// failure counted, and the consumer, whose write may have
+		// failed as well, logs nothing more.
+		s.state.CompareAndSwap(spoolRunning, spoolReleased)
 		s.upFailed = true
 		x.bodyAborted(s.uc.Peer().Addr())
 		s.sp.CloseWrite(errClientGone)
+		x.release(a, false)
+	case werr != nil || s.state.Load() == spoolAborted:
+		// The client went away; its side logs it.
 		x.release(a, false)
 	case errors.As(rerr, &ie):
 		// The gunzip filter's: the client gets what was decompressed.
