@@ -34,6 +34,20 @@ import (
 // response header from upstream". The access log says 499.
 // proxy_ignore_client_abort on turns the watch off: the exchange goes on.
 //
+// The watch goes on while the upstream's body is read, as nginx's does
+// (its client read handler stays ngx_http_upstream_rd_check_broken_connection
+// whether or not it buffers): a client that goes away then closes the
+// upstream connection at once, even while the upstream is silent, with the
+// same line "while reading upstream" (measured, nginx 1.22, difftest's
+// sent-client-resets-midway*). The head has gone out, so the access log
+// keeps the upstream's status and the bytes the socket took. The watch
+// ends when the upstream's part does: the relay's end unbuffered
+// (bodyStream), the producer's end buffered (spoolStream: a client that
+// goes while the rest of a read body is written is the write's failure,
+// "client prematurely closed connection ... while sending to client", as
+// nginx's ngx_http_test_reading says it), before the connection goes back
+// to the keepalive cache.
+//
 // Most requests get their response header within a few milliseconds, and
 // watching the client's socket costs syscalls, so the watch is armed only
 // once the upstream has been awaited for clientWatchDelay: until then it is
@@ -137,7 +151,7 @@ func (w *clientWatch) adopt(cancel context.CancelCauseFunc) {
 
 // gone reports whether the watch saw the client go.
 func (w *clientWatch) gone() bool {
-	return w.isGone.Load()
+	return w != nil && w.isGone.Load()
 }
 
 // use names the upstream connection the exchange is waiting on (nil when
@@ -152,8 +166,13 @@ func (w *clientWatch) use(uc *upstream.Conn) bool {
 }
 
 // stop ends the watch; the watcher goroutine, if armed, has returned (and
-// no longer touches the client's socket) when stop does.
-func (w *clientWatch) stop() {
+// no longer touches the client's socket, nor the upstream connection) when
+// stop does. gone reports whether the client had gone: the upstream
+// connection the watch was told of (use) was then closed under its reader.
+func (w *clientWatch) stop() (gone bool) {
+	if w == nil {
+		return false
+	}
 	w.mu.Lock()
 	st, done, cc, h2stop := w.state, w.exited, w.cc, w.h2stop
 	w.up = nil
@@ -165,7 +184,7 @@ func (w *clientWatch) stop() {
 		w.state = watchOff
 		w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil
 		w.mu.Unlock()
-		return
+		return false
 	case watchArmed:
 		w.state = watchStopping
 	}
@@ -190,6 +209,7 @@ func (w *clientWatch) stop() {
 	w.isGone.Store(false)
 	w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil
 	w.mu.Unlock()
+	return st == watchGone
 }
 
 // watchH2 watches an HTTP/2 stream: there is no socket of its own to
@@ -336,6 +356,35 @@ func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.At
 	}
 	x.status = 499
 	x.closeSilently()
+}
+
+// relayWatched names the upstream connection whose body is about to be
+// read to the watch, which closes it when the client goes (use), and
+// reports false when the client has already gone.
+func (x *exchange) relayWatched(uc *upstream.Conn) bool {
+	return x.watch == nil || x.watch.use(uc)
+}
+
+// bodyAborted writes nginx's line for a client that went away while the
+// upstream's body was being read (the watch closed the upstream connection
+// under the reader): "while reading upstream", info, no failure counted.
+// The caller stops the watch first, and then closes the connection.
+func (x *exchange) bodyAborted(addr string) {
+	x.logPeer(errorlog.Info, upstream.PhaseReadBody,
+		"epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too", x.watch.errno, addr)
+}
+
+// relayAborted ends the exchange whose client went away before or while a
+// body that is not streamed was read (relayWatched, the small body
+// respond reads whole): nginx's line, the upstream connection closed, and
+// the client's connection closed without the answer; the status stays the
+// upstream's (nginx had sent the head). It reports false: nothing streams.
+func (x *exchange) relayAborted(a *upstream.Attempt) bool {
+	x.watch.stop()
+	x.bodyAborted(a.Conn.Peer().Addr())
+	x.release(a, false)
+	x.closeSilently()
+	return false
 }
 
 // watchClient starts the watch on x's client for the upstream exchange.

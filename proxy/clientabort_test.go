@@ -27,6 +27,7 @@ type heldUpstream struct {
 	heads  chan struct{} // a connection's first request bytes arrived
 	ended  chan error    // a connection's reading ended: io.EOF when the proxy closed
 	answer chan string   // the next response to write, on a held connection
+	more   chan string   // more bytes to write on the connection that took the answer
 	mu     sync.Mutex
 	conns  []net.Conn
 }
@@ -37,7 +38,7 @@ func startHeld(t *testing.T) *heldUpstream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &heldUpstream{ln: ln, heads: make(chan struct{}, 8), ended: make(chan error, 8), answer: make(chan string, 8)}
+	h := &heldUpstream{ln: ln, heads: make(chan struct{}, 8), ended: make(chan error, 8), answer: make(chan string, 8), more: make(chan string, 8)}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -63,9 +64,18 @@ func startHeld(t *testing.T) *heldUpstream {
 }
 
 func (h *heldUpstream) serve(c net.Conn) {
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		if resp, ok := <-h.answer; ok {
-			_, _ = io.WriteString(c, resp)
+		resp, ok := <-h.answer
+		if !ok {
+			return
+		}
+		_, _ = io.WriteString(c, resp)
+		select {
+		case b := <-h.more:
+			_, _ = io.WriteString(c, b)
+		case <-done:
 		}
 	}()
 	buf := make([]byte, 64<<10)

@@ -135,23 +135,24 @@ func (x *exchange) process() (streaming bool) {
 		x.page(fasthttp.StatusInternalServerError)
 		return false
 	}
-	x.watchClient()    // a client that goes away ends the wait (clientabort.go)
+	x.watchClient()    // a client that goes away ends the wait, and the body's reading (clientabort.go)
 	out := x.tryOnce() // pick, connect, send, read header
 	for out == tryNext {
 		out = x.tryOnce()
 	}
-	x.watch.stop()
 	if out == tryDone {
+		x.watch.stop()
 		return false
 	}
 	x.accelLimitRate()       // X-Accel-Limit-Rate, even on an answer that gives way (limitrate.go)
 	if x.interceptErrors() { // proxy_intercept_errors: the upstream's answer gives way to an error page (errorpage.go)
+		x.watch.stop()
 		return false
 	}
 	if done, streaming := x.accelRedirect(); done { // X-Accel-Redirect: an internal redirect instead (xaccel.go)
 		return streaming
 	}
-	return x.respond() // the body is streamed: finish runs when it is done
+	return x.respond() // the body is streamed: finish runs when it is done; the watch ends with the upstream's part
 }
 
 // expect answers "Expect: 100-continue" before fasthttp sends 100 Continue:

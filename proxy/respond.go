@@ -34,6 +34,7 @@ func (x *exchange) respond() bool {
 	u := &x.uresp.Header
 	status := u.StatusCode()
 	if status == fasthttp.StatusSwitchingProtocols && x.loc.fcgi == nil {
+		x.watch.stop()                  // the tunnel reads the client's socket
 		return x.switchProtocols(x.cur) // never reused (switched.go)
 	}
 	shown := x.answerStatus(status) // an error page's answer has the error's status (errorpage.go)
@@ -79,6 +80,7 @@ func (x *exchange) respond() bool {
 			out.SetContentLength(cl)
 		}
 		ctx.Response.SkipBody = true
+		x.watch.stop()
 		x.release(a, true)
 		return false
 	}
@@ -89,6 +91,7 @@ func (x *exchange) respond() bool {
 	// body the charset filter changes in length takes no ranges
 	span, ranged := x.forceRange(shown, status, hcl, gz || gunzip)
 	if ranged == fasthttp.StatusRequestedRangeNotSatisfiable {
+		x.watch.stop()
 		x.release(a, false)
 		x.rangeNotSatisfiable(int64(cl))
 		return false
@@ -106,7 +109,18 @@ func (x *exchange) respond() bool {
 		// moves once per event loop turn, and the clock is not read again.
 		br := x.proto.Body(a)
 		withHead := br.Buffered() >= cl
-		if err := readSmallBody(&ctx.Response, br, cl); err != nil {
+		if !withHead && !x.relayWatched(a.Conn) { // the client went as the head came
+			return x.relayAborted(a)
+		}
+		err := readSmallBody(&ctx.Response, br, cl)
+		gone := x.watch.stop() // a body that came with its head has only paid for a timer
+		if gone {              // the watch closed the connection: the client went meanwhile
+			if err != nil {
+				return x.relayAborted(a)
+			}
+			x.release(a, false)
+		}
+		if err != nil {
 			ue := a.Fail(upstream.PhaseReadBody, err)
 			ue.Buffered = true
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -136,10 +150,16 @@ func (x *exchange) respond() bool {
 	if x.upstreamChunked() {
 		if n := a.Conn.Reader().Buffered(); n > 0 {
 			if b, _ := a.Conn.Reader().Peek(n); chunkedBroken(b) {
+				x.watch.stop()
 				x.brokenChunkedHead(a, buffering)
 				return false
 			}
 		}
+	}
+	// The body's reading is watched until the upstream's part is over:
+	// the relay's end (bodyStream) or the producer's (spoolStream).
+	if !x.relayWatched(a.Conn) { // the client went as the head came
+		return x.relayAborted(a)
 	}
 	// Stream the body as it arrives.
 	var body io.Reader = x.proto.Body(a) // FastCGI: STDOUT, io.EOF at END_REQUEST
@@ -152,6 +172,9 @@ func (x *exchange) respond() bool {
 	} else if x.loc.fcgi == nil {
 		x.uresp.StreamBody = true
 		if err := x.uresp.ReadBody(a.Conn.Reader(), 0); err != nil {
+			if x.watch.stop() {
+				return x.relayAborted(a)
+			}
 			x.bodyFailed(bodyError(a, err, buffering, x.upstreamChunked()))
 			ctx.Response.ImmediateHeaderFlush = true
 			ctx.SetBodyStream(&failedBody{x: x, err: err}, -1)
@@ -580,6 +603,13 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		}
 		return n, io.EOF
 	}
+	if x.watch.gone() { // the client went: the watch closed the upstream connection (clientabort.go)
+		s.failed = true
+		x.watch.stop()
+		x.bodyAborted(x.cur.Conn.Peer().Addr())
+		x.release(x.cur, false)
+		return n, errClientGone
+	}
 	var ie *inflateError
 	if errors.As(err, &ie) { // the gunzip filter's (gunzip.go)
 		s.failed = true
@@ -615,9 +645,17 @@ func (s *bodyStream) CloseWithError(err error) error {
 	}
 	s.closed = true
 	x := s.x
+	gone := x.watch.stop() // the upstream's part is over: before its connection goes back (clientabort.go)
 	_ = x.uresp.CloseBodyStream()
 	if x.cur != nil && x.cur.Conn != nil {
-		x.release(x.cur, s.done && !s.failed && !s.overran)
+		if gone && !s.done && !s.failed {
+			// The watch closed the upstream connection while the relay
+			// was writing (whose error, if any, is the client's going
+			// too): its line, as when the read fails.
+			s.failed = true
+			x.bodyAborted(x.cur.Conn.Peer().Addr())
+		}
+		x.release(x.cur, s.done && !s.failed && !s.overran && !gone)
 	}
 	if err != nil && !s.failed {
 		x.clientWriteFailed(err)

@@ -30,7 +30,7 @@ import (
 // that keeps up costs one copy and no goroutine hand-off, as with buffering
 // off; only what the socket does not take at once is buffered.
 //
-// The producer owns x.cur, x.attempts and x.uresp until done is closed; the
+// The producer owns x.cur, x.attempts, x.uresp and x.watch until done is closed; the
 // consumer touches only the spool and x.bodyBytes.
 type spoolStream struct {
 	x    *exchange
@@ -52,7 +52,7 @@ type spoolStream struct {
 	// Content-Length, e.g. from FastCGI; see chunkedSocketWriter).
 	chunked bool
 
-	upFailed bool // the producer logged an upstream or temp-file failure (read after done)
+	upFailed bool // the producer logged an upstream or temp-file failure, or the client's going (read after done)
 	closed   bool
 }
 
@@ -91,6 +91,10 @@ func (s *spoolStream) produce(r io.Reader) {
 		}
 	}
 	x.p.copyBufs.Put(bp)
+	// The upstream's part is over: the watch ends before its connection
+	// goes back to the cache (a client that goes from here on is the
+	// consumer's write failure, as nginx's ngx_http_test_reading).
+	gone := x.watch.stop()
 	_ = x.uresp.CloseBodyStream()
 	if n := len(x.attempts); n > 0 {
 		x.attempts[n-1].ResponseTime = time.Since(a.Start)
@@ -104,7 +108,7 @@ func (s *spoolStream) produce(r io.Reader) {
 		// back in the keepalive cache before the client can see the end
 		// of the body (CloseWrite), so the client's next request finds it
 		// there (nginx frees it before sending the last buffer).
-		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased) && !over)
+		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased) && !over && !gone)
 		s.sp.CloseWrite(nil)
 	case errors.As(werr, &te):
 		// nginx: [crit] open() "..." failed (20: Not a directory) while
@@ -112,6 +116,16 @@ func (s *spoolStream) produce(r io.Reader) {
 		s.upFailed = true
 		x.logTempFile(te, upstream.PhaseReadBody.String(), x.upstreamURL(s.uc.Peer().Addr()))
 		s.sp.CloseWrite(werr)
+		x.release(a, false)
+	case gone:
+		// The watch saw the client go and closed the upstream
+		// connection under the read (clientabort.go): nginx's line, no
+		// failure counted, and the consumer, whose write may have
+		// failed as well, logs nothing more.
+		s.state.CompareAndSwap(spoolRunning, spoolReleased)
+		s.upFailed = true
+		x.bodyAborted(s.uc.Peer().Addr())
+		s.sp.CloseWrite(errClientGone)
 		x.release(a, false)
 	case werr != nil || s.state.Load() == spoolAborted:
 		// The client went away; its side logs it.

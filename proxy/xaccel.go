@@ -63,6 +63,7 @@ func (x *exchange) accelRedirect() (done, streaming bool) {
 		}
 	}
 	// nginx finalizes the upstream side first: the body is never read.
+	x.watch.stop() // before the redirect's own phases (clientabort.go)
 	x.release(x.cur, noBody(x.ctx.Request.Header.Method(), u.StatusCode()))
 	x.cur = nil
 	x.keepUpstreamHead = true // $upstream_http_NAME still reads this head (restart)
