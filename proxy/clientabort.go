@@ -46,7 +46,11 @@ import (
 // goes while the rest of a read body is written is the write's failure,
 // "client prematurely closed connection ... while sending to client", as
 // nginx's ngx_http_test_reading says it), before the connection goes back
-// to the keepalive cache.
+// to the keepalive cache. In the body's read the watch wakes the reader
+// (Conn.Wake, a read deadline in the past) rather than closing the
+// connection: a client may have had the whole body, and closed, before the
+// reader saw the end (nginx, one thread, sees the end first); then the
+// exchange ends as any, and the connection is kept.
 //
 // Most requests get their response header within a few milliseconds, and
 // watching the client's socket costs syscalls, so the watch is armed only
@@ -83,6 +87,10 @@ type clientWatch struct {
 	exited chan struct{}  // closed when an armed watcher returns
 	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
 	up     *upstream.Conn // the upstream connection to close when the client goes
+	// body: up's body is being read; the client's going wakes its reader
+	// (Conn.Wake) instead of closing it, for a body read whole by then
+	// (the client had all of it and closed) keeps its connection.
+	body bool
 	// spoke: when the client went, the upstream had sent bytes the
 	// exchange had not read yet (nginx's action is then "reading response
 	// header": its read event came before the client's).
@@ -158,8 +166,13 @@ func (w *clientWatch) gone() bool {
 // none): the watcher closes it when the client goes, which ends the wait.
 // It reports false when the client is already gone.
 func (w *clientWatch) use(uc *upstream.Conn) bool {
+	return w.useFor(uc, false)
+}
+
+// useFor is use, for the body's reading when body is set.
+func (w *clientWatch) useFor(uc *upstream.Conn, body bool) bool {
 	w.mu.Lock()
-	w.up = uc
+	w.up, w.body = uc, body
 	st := w.state
 	w.mu.Unlock()
 	return st != watchGone
@@ -168,14 +181,15 @@ func (w *clientWatch) use(uc *upstream.Conn) bool {
 // stop ends the watch; the watcher goroutine, if armed, has returned (and
 // no longer touches the client's socket, nor the upstream connection) when
 // stop does. gone reports whether the client had gone: the upstream
-// connection the watch was told of (use) was then closed under its reader.
+// connection the watch was told of (use) was then closed under its reader,
+// or, for a body's read (useFor), woken.
 func (w *clientWatch) stop() (gone bool) {
 	if w == nil {
 		return false
 	}
 	w.mu.Lock()
 	st, done, cc, h2stop := w.state, w.exited, w.cc, w.h2stop
-	w.up = nil
+	w.up, w.body = nil, false
 	switch st {
 	case watchOff, watchPending: // the usual case: the answer came before the watch was armed
 		if st == watchPending {
@@ -235,7 +249,7 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 	}
 	w.state = watchGone
 	w.isGone.Store(true)
-	cancel, up := w.cancel, w.up
+	cancel, up, body := w.cancel, w.up, w.body
 	if up != nil {
 		w.spoke = up.Unread()
 	}
@@ -243,8 +257,19 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 	if cancel != nil { // nil: no wait has made the request's context (cancel.go)
 		cancel(errClientGone)
 	}
-	if up != nil {
-		_ = up.Abort() // ends the wait; the exchange closes it properly
+	w.endWait(up, body)
+}
+
+// endWait ends the exchange's wait on up for a client that went: a send or
+// a header read by closing up (the exchange closes it properly when its
+// call returns), a body's read by waking it (body).
+func (w *clientWatch) endWait(up *upstream.Conn, body bool) {
+	switch {
+	case up == nil:
+	case body:
+		_ = up.Wake()
+	default:
+		_ = up.Abort()
 	}
 }
 
@@ -299,7 +324,7 @@ func (w *clientWatch) arm() {
 	}
 	w.state, w.errno = watchGone, goneErrno
 	w.isGone.Store(true)
-	cancel, up := w.cancel, w.up
+	cancel, up, body := w.cancel, w.up, w.body
 	if up != nil {
 		w.spoke = up.Unread()
 	}
@@ -307,11 +332,7 @@ func (w *clientWatch) arm() {
 	if cancel != nil { // nil: no wait has made the request's context (cancel.go)
 		cancel(errClientGone) // ends a dial or a pause
 	}
-	if up != nil {
-		// Ends a send or a header read at once; the exchange closes it
-		// properly when its call returns.
-		_ = up.Abort()
-	}
+	w.endWait(up, body) // ends a send, a header read or a body read at once
 }
 
 // errClientGone is the cause of a request context the watch canceled.
@@ -359,15 +380,15 @@ func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.At
 }
 
 // relayWatched names the upstream connection whose body is about to be
-// read to the watch, which closes it when the client goes (use), and
-// reports false when the client has already gone.
+// read to the watch, which wakes its reader when the client goes (useFor),
+// and reports false when the client has already gone.
 func (x *exchange) relayWatched(uc *upstream.Conn) bool {
-	return x.watch == nil || x.watch.use(uc)
+	return x.watch == nil || x.watch.useFor(uc, true)
 }
 
 // bodyAborted writes nginx's line for a client that went away while the
-// upstream's body was being read (the watch closed the upstream connection
-// under the reader): "while reading upstream", info, no failure counted.
+// upstream's body was being read (the watch woke the reader): "while
+// reading upstream", info, no failure counted.
 // The caller stops the watch first, and then closes the connection.
 func (x *exchange) bodyAborted(addr string) {
 	x.logPeer(errorlog.Info, upstream.PhaseReadBody,

@@ -113,12 +113,11 @@ func (x *exchange) respond() bool {
 			return x.relayAborted(a)
 		}
 		err := readSmallBody(&ctx.Response, br, cl)
-		gone := x.watch.stop() // a body that came with its head has only paid for a timer
-		if gone {              // the watch closed the connection: the client went meanwhile
-			if err != nil {
-				return x.relayAborted(a)
-			}
-			x.release(a, false)
+		// A body that came with its head has only paid for a timer. A
+		// client that went meanwhile woke the read (clientabort.go): a
+		// body read whole is answered as any, and its connection kept.
+		if x.watch.stop() && err != nil {
+			return x.relayAborted(a)
 		}
 		if err != nil {
 			ue := a.Fail(upstream.PhaseReadBody, err)
@@ -603,7 +602,7 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		}
 		return n, io.EOF
 	}
-	if x.watch.gone() { // the client went: the watch closed the upstream connection (clientabort.go)
+	if x.watch.gone() { // the client went: the watch woke the upstream read (clientabort.go)
 		s.failed = true
 		x.watch.stop()
 		x.bodyAborted(x.cur.Conn.Peer().Addr())
@@ -649,13 +648,14 @@ func (s *bodyStream) CloseWithError(err error) error {
 	_ = x.uresp.CloseBodyStream()
 	if x.cur != nil && x.cur.Conn != nil {
 		if gone && !s.done && !s.failed {
-			// The watch closed the upstream connection while the relay
-			// was writing (whose error, if any, is the client's going
-			// too): its line, as when the read fails.
+			// The client went while the relay was writing (whose error,
+			// if any, is the client's going too): the watch's line, as
+			// when the read fails. A body read to its end before the
+			// client went keeps its connection (the watch only woke it).
 			s.failed = true
 			x.bodyAborted(x.cur.Conn.Peer().Addr())
 		}
-		x.release(x.cur, s.done && !s.failed && !s.overran && !gone)
+		x.release(x.cur, s.done && !s.failed && !s.overran)
 	}
 	if err != nil && !s.failed {
 		x.clientWriteFailed(err)

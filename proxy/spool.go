@@ -108,7 +108,9 @@ func (s *spoolStream) produce(r io.Reader) {
 		// back in the keepalive cache before the client can see the end
 		// of the body (CloseWrite), so the client's next request finds it
 		// there (nginx frees it before sending the last buffer).
-		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased) && !over && !gone)
+		// A client that went after the body's last read only woke the
+		// connection (clientabort.go): it is kept as well.
+		x.release(a, s.state.CompareAndSwap(spoolRunning, spoolReleased) && !over)
 		s.sp.CloseWrite(nil)
 	case errors.As(werr, &te):
 		// nginx: [crit] open() "..." failed (20: Not a directory) while
@@ -118,8 +120,8 @@ func (s *spoolStream) produce(r io.Reader) {
 		s.sp.CloseWrite(werr)
 		x.release(a, false)
 	case gone:
-		// The watch saw the client go and closed the upstream
-		// connection under the read (clientabort.go): nginx's line, no
+		// The watch saw the client go and woke the read of the
+		// upstream's body (clientabort.go): nginx's line, no
 		// failure counted, and the consumer, whose write may have
 		// failed as well, logs nothing more.
 		s.state.CompareAndSwap(spoolRunning, spoolReleased)

@@ -43,6 +43,7 @@ type Conn struct {
 	idleSince    time.Time     // when it entered the keepalive cache
 	born         time.Time     // when it was dialed: keepalive_time counts from here
 	rdl, wdl     time.Time     // the read and write deadlines last set
+	woken        atomic.Bool   // Wake set a read deadline in the past (another goroutine's)
 	sw           sendWriter    // the writer of a body that writes itself (Send)
 	probe        idleProbe     // probeIdle's state (keepalive.go)
 	// opened is the clock as Open read it (Attempt.Start), for the
@@ -296,10 +297,24 @@ func (c *Conn) CloseRead() error { return c.tcp.CloseRead() }
 // wake it; the owner still calls Close.
 func (c *Conn) Abort() error { return c.tcp.Close() }
 
+// Wake ends a read waiting on the socket from another goroutine than the
+// owner's, without closing it: a read deadline in the past. A body whose
+// end needs no more reading still ends well (a Content-Length body's last
+// bytes were read), and then the connection may be kept: Keep clears the
+// deadline.
+func (c *Conn) Wake() error {
+	c.woken.Store(true)
+	return c.tcp.SetReadDeadline(time.Unix(1, 0))
+}
+
 // Keep ends the attempt using c and hands c to its server's keepalive
 // cache, which closes it when it cannot be kept.
 func (c *Conn) Keep(now time.Time) {
 	c.unhold() // the attempt is over; the idle connection counts for nothing
+	if c.woken.Swap(false) {
+		c.rdl = time.Time{}
+		_ = c.tcp.SetReadDeadline(c.rdl)
+	}
 	c.peer.idle.put(c, now)
 }
 
