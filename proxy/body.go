@@ -138,7 +138,7 @@ func (s *prereadBody) Close() error {
 // r->header_in), and only the rest is read, straight from the socket
 // (clientBody.keepBuffered), into chunks of the budget. A 64 KiB POST's
 // first 16 KiB were copied out of the read buffer into its chunk (a
-// memmove of about 1.2 µs per POST, docs/measured/bodies-2026-12-09.md).
+// memmove of about 1.2 µs per POST, docs/measured/bodies-2026-12-07.md).
 // Every try sends the head, those bytes and the rest's chunks in one
 // writev (WriteTo). The first bytes are valid as prereadBody's are; the
 // rest spills to a temp file as any buffered body, which then holds the

@@ -658,10 +658,32 @@ func (s *bodyStream) CloseWithError(err error) error {
 		x.release(x.cur, s.done && !s.failed && !s.overran)
 	}
 	if err != nil && !s.failed {
-		x.clientWriteFailed(err)
+		// nginx relays an unbuffered body from its upstream read handler:
+		// its failed write is logged "while reading upstream".
+		x.relayWriteFailed(err, upstream.PhaseReadBody)
 	}
 	x.finish()
 	return nil
+}
+
+// relayWriteFailed logs a write of the upstream's body to the client that
+// failed: a socket error is nginx's own line for the failed call,
+// "writev() failed (104: Connection reset by peer)" (its log_error is info
+// for a client connection), in phase, nginx's action at that moment; any
+// other failure is clientWriteFailed's.
+func (x *exchange) relayWriteFailed(err error, phase upstream.Phase) {
+	errno := errorlog.ErrnoOf(err)
+	if errno != syscall.ECONNRESET && errno != syscall.EPIPE {
+		x.clientWriteFailed(err)
+		return
+	}
+	x.clientFailed = true
+	f := x.fields
+	if len(x.attempts) > 0 {
+		f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
+	}
+	x.log().Write(&errorlog.Entry{Level: errorlog.Info, Conn: x.conn,
+		Msg: "writev() failed", Errno: errno, Action: phase.String(), Fields: &f})
 }
 
 // clientWriteFailed logs a client that went away mid-response, at info as

@@ -211,7 +211,7 @@ func (s *spoolStream) CloseWithError(err error) error {
 	<-s.done
 	x := s.x
 	if err != nil && !s.upFailed && !errors.Is(err, buffer.ErrClosed) {
-		x.clientWriteFailed(err)
+		x.relayWriteFailed(err, upstream.PhaseSendClient)
 	}
 	x.finish()
 	return nil

@@ -26,6 +26,7 @@ import (
 	"spillway/proxy/config"
 	"spillway/proxy/config/nginxconf"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/testutil"
 )
 
 // varsConf is one nginx.conf, served by real nginx and, converted, by
@@ -436,7 +437,7 @@ func TestSSLVariablesLikeNginx(t *testing.T) {
 		{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}},
 		{MinVersion: tls.VersionTLS13},
 	}
-	send := func(addr string) {
+	send := func(addr, side string) {
 		for i, c := range clients {
 			c.ServerName, c.RootCAs = "a.test", ca.pool()
 			conn, err := tls.Dial("tcp", addr, c)
@@ -448,13 +449,19 @@ func TestSSLVariablesLikeNginx(t *testing.T) {
 			if status != 200 {
 				t.Fatalf("client %d: status %d", i, status)
 			}
+			// A line is written once its answer went out: wait for it
+			// before the next request, so the lines keep the requests' order.
+			testutil.Eventually(t, "the access log line", 10*time.Second, func() bool {
+				b, _ := os.ReadFile(filepath.Join(dir, side, "access.log"))
+				return strings.Count(string(b), "\n") == i+1
+			})
 		}
 	}
 	spAddr, stopSp := startConverted(t, conf("sp", "127.0.0.1:0"))
-	send(spAddr)
+	send(spAddr, "sp")
 	stopSp()
 	ngAddr, _, stopNg := startNginx(t, bin, filepath.Join(dir, "ng"), func(listen string) string { return conf("ng", listen) })
-	send(ngAddr)
+	send(ngAddr, "ng")
 	stopNg()
 	sp, ng := readLines(t, filepath.Join(dir, "sp", "access.log")), readLines(t, filepath.Join(dir, "ng", "access.log"))
 	if strings.Join(sp, "\n") != strings.Join(ng, "\n") {

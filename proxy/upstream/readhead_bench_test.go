@@ -17,7 +17,7 @@ const originHead = "HTTP/1.1 200 OK\r\nDate: Mon, 07 Dec 2026 17:25:00 GMT\r\nCo
 // it are not counted): finding the head's end, nginx's checks and
 // fasthttp's parse. "cpu-ns/op" is the process's CPU time per head, which
 // a loaded machine does not inflate as it does ns/op
-// (docs/measured/cpu-get-2026-12-09.md).
+// (docs/measured/cpu-get-2026-12-07.md).
 func BenchmarkReadHeader(b *testing.B) {
 	raw := []byte(originHead)
 	rd := bytes.NewReader(raw)

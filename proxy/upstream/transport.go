@@ -715,7 +715,7 @@ type headScan struct {
 // bad line decides the kind; it counts only once the whole head is here
 // (before that, a read error or a too big head is what nginx reports).
 // On the GET path this walk and fasthttp's parse are the only two passes
-// over the head (docs/measured/cpu-get-2026-12-09.md).
+// over the head (docs/measured/cpu-get-2026-12-07.md).
 func scanHead(b []byte) headScan {
 	var s headScan
 	var cl, te bool

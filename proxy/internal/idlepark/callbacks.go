@@ -13,7 +13,7 @@ const maxIdleCallbacks = 128
 // A goroutine started per wake cost its start and its end
 // (runtime.newproc, gdestroy) and, from a small starting stack, the copies
 // of its stack as a request deepened it (runtime.morestack): up to 1.7 µs
-// of a 1 KiB GET's 10 µs of user time (docs/measured/cpu-get-2026-12-09.md).
+// of a 1 KiB GET's 10 µs of user time (docs/measured/cpu-get-2026-12-07.md).
 // A kept goroutine has its stack grown already; handing it a callback is a
 // channel send. At most maxIdleCallbacks wait; Poller.Close ends them.
 type callbacks struct {
