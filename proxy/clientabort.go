@@ -383,7 +383,17 @@ func (x *exchange) clientAborted(addr string, ue *upstream.Error, a *upstream.At
 // read to the watch, which wakes its reader when the client goes (useFor),
 // and reports false when the client has already gone.
 func (x *exchange) relayWatched(uc *upstream.Conn) bool {
-	return x.watch == nil || x.watch.useFor(uc, true)
+	if x.watch == nil {
+		return true
+	}
+	if x.loc.upstreamH2() {
+		// An HTTP/2 upstream's socket is read by http2's reader for the
+		// whole connection: a wake would end the connection, not the
+		// stream, also for a client that closed once it had the whole
+		// body. The watch ends with the head there.
+		return !x.watch.stop()
+	}
+	return x.watch.useFor(uc, true)
 }
 
 // bodyAborted writes nginx's line for a client that went away while the
