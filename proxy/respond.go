@@ -678,12 +678,7 @@ func (x *exchange) relayWriteFailed(err error, phase upstream.Phase) {
 		return
 	}
 	x.clientFailed = true
-	f := x.fields
-	if len(x.attempts) > 0 {
-		f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
-	}
-	x.log().Write(&errorlog.Entry{Level: errorlog.Info, Conn: x.conn,
-		Msg: "writev() failed", Errno: errno, Action: phase.String(), Fields: &f})
+	x.logClientWrite("writev() failed", errno, phase)
 }
 
 // clientWriteFailed logs a client that went away mid-response, at info as
@@ -695,11 +690,17 @@ func (x *exchange) clientWriteFailed(err error) {
 		msg, errno = "client timed out", syscall.ETIMEDOUT
 	}
 	if errno != 0 {
-		f := x.fields
-		if len(x.attempts) > 0 {
-			f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
-		}
-		x.log().Write(&errorlog.Entry{Level: errorlog.Info, Conn: x.conn,
-			Msg: msg, Errno: errno, Action: upstream.PhaseSendClient.String(), Fields: &f})
+		x.logClientWrite(msg, errno, upstream.PhaseSendClient)
 	}
+}
+
+// logClientWrite writes the info line of a failed write to the client, in
+// phase, naming the upstream last tried.
+func (x *exchange) logClientWrite(msg string, errno syscall.Errno, phase upstream.Phase) {
+	f := x.fields
+	if len(x.attempts) > 0 {
+		f.Upstream = x.upstreamURL(x.attempts[len(x.attempts)-1].Addr)
+	}
+	x.log().Write(&errorlog.Entry{Level: errorlog.Info, Conn: x.conn,
+		Msg: msg, Errno: errno, Action: phase.String(), Fields: &f})
 }
