@@ -10,6 +10,9 @@
 #   (cd /path/to/spillway && go build -o /tmp/spillway ./cmd/spillway)
 #   CANDIDATE_NAME=spillway CANDIDATE_PORT=18090 \
 #   CANDIDATE_CMD='/path/to/spillway/bench/harness/candidate.sh /tmp/spillway' ./run.sh
+#
+# WRAP, when set, is a command put before spillway's (callgrind.sh runs it
+# under valgrind this way).
 set -euo pipefail
 dir=${CANDIDATE_DIR:?run me from the harness}
 mkdir -p "$dir"
@@ -42,4 +45,4 @@ http:
           proxy_set_header: {Host: \$proxy_host, Connection: ""}
           proxy_buffering: on
 YAML
-exec "${1:-spillway}" serve -c "$dir/proxy.yaml"
+exec ${WRAP:-} "${1:-spillway}" serve -c "$dir/proxy.yaml"
