@@ -46,9 +46,9 @@ for t in "$@"; do
   else WRAP="$vg" GOMAXPROCS=1 taskset -c 1 $here/candidate.sh $t > $W/$name.vg 2>&1 & SP=$!; fi
   for i in $(seq 200); do curl -sf -o /dev/null http://$LISTEN_ADDR/size/1 && break; sleep 0.2; done
   taskset -c 0 h2load --h1 -n $WARM -c $C $url > /dev/null
-  callgrind_control -z $SP > /dev/null
+  callgrind_control -z $SP > /dev/null 2>&1
   taskset -c 0 h2load --h1 -n $N -c $C $url > $W/$name.h2load
-  callgrind_control -d $SP > /dev/null
+  callgrind_control -d $SP > /dev/null 2>&1
   kill $SP; wait $SP 2>/dev/null
   ok=$(awk '/^requests:/{print $8}' $W/$name.h2load)
   ir=$(grep -h '^summary:' $out.* | awk '{s+=$2} END {print s}')
