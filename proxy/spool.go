@@ -59,10 +59,14 @@ type spoolStream struct {
 // copyBufSize is the producer's read size from the upstream: large reads
 // mean few read(2) calls for big bodies, and with the passthrough few
 // write(2) calls to the client (64 KiB against 32 KiB: 5-9% less CPU per
-// 64 KiB response on the harness). The buffer is pooled and held only while
-// a producer runs; like fasthttp's connection buffers it is outside
+// 64 KiB response on the harness). Not a multiple of 64 KiB: over loopback
+// (an upstream on the same host, the harness) 64, 128 and 192 KiB reads
+// cost 25-35% more CPU per 1 MiB response than 60, 96 or 256 KiB ones, in
+// the kernel, and 96 KiB was also the cheapest per 64 KiB response
+// (docs/measured/copybuf-2026-12-07.md). The buffer is pooled and held only
+// while a producer runs; like fasthttp's connection buffers it is outside
 // buffer_memory_limit, which bounds what responses keep.
-const copyBufSize = 64 << 10
+const copyBufSize = 96 << 10
 
 const (
 	spoolRunning uint32 = iota
