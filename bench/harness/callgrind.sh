@@ -16,6 +16,7 @@
 # 50x slower than native), so no client watch arms, as none does natively
 # at this load. Prints instructions per request; $WORK/<target>.out is
 # callgrind's file (callgrind_annotate for where they go).
+# BODY=FILE posts FILE to /echo instead (h2load -d; the origin echoes it).
 #
 #   go build -o /tmp/cg/new ./cmd/spillway
 #   (cd ../shared/harness/origin && go build -o /tmp/cg/origin .)
@@ -38,16 +39,17 @@ http {
 NGX
 taskset -c 0 $O -addr $ORIGIN_ADDR >/dev/null 2>&1 & OP=$!
 trap 'kill $OP 2>/dev/null' EXIT
-url=http://$LISTEN_ADDR/size/$SIZE
+url=http://$LISTEN_ADDR/size/$SIZE; post=()
+if [ -n "${BODY:-}" ]; then url=http://$LISTEN_ADDR/echo; post=(-d "$BODY"); fi
 for t in "$@"; do
   name=$(basename $t); out=$W/$name.out; rm -f $out $out.*
   vg="valgrind --tool=callgrind --callgrind-out-file=$out"
   if [ "$t" = nginx ]; then taskset -c 1 $vg nginx -p $W/ngx -c $W/ngx/nginx.conf > $W/$name.vg 2>&1 & SP=$!
   else WRAP="$vg" GOMAXPROCS=1 taskset -c 1 $here/candidate.sh $t > $W/$name.vg 2>&1 & SP=$!; fi
   for i in $(seq 200); do curl -sf -o /dev/null http://$LISTEN_ADDR/size/1 && break; sleep 0.2; done
-  taskset -c 0 h2load --h1 -n $WARM -c $C $url > /dev/null
+  taskset -c 0 h2load --h1 -n $WARM -c $C "${post[@]}" $url > /dev/null
   callgrind_control -z $SP > /dev/null 2>&1
-  taskset -c 0 h2load --h1 -n $N -c $C $url > $W/$name.h2load
+  taskset -c 0 h2load --h1 -n $N -c $C "${post[@]}" $url > $W/$name.h2load
   callgrind_control -d $SP > /dev/null 2>&1
   kill $SP; wait $SP 2>/dev/null
   ok=$(awk '/^requests:/{print $8}' $W/$name.h2load)
