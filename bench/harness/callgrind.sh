@@ -16,6 +16,8 @@
 # 50x slower than native), so no client watch arms, as none does natively
 # at this load. Prints instructions per request; $WORK/<target>.out is
 # callgrind's file (callgrind_annotate for where they go).
+# Go's asynchronous preemption is off (GODEBUG=asyncpreemptoff=1): its
+# SIGURGs can trip an assertion of callgrind's signal handling.
 # BODY=FILE posts FILE to /echo instead (h2load -d; the origin echoes it).
 #
 #   go build -o /tmp/cg/new ./cmd/spillway
@@ -45,11 +47,12 @@ for t in "$@"; do
   name=$(basename $t); out=$W/$name.out; rm -f $out $out.*
   vg="valgrind --tool=callgrind --callgrind-out-file=$out"
   if [ "$t" = nginx ]; then taskset -c 1 $vg nginx -p $W/ngx -c $W/ngx/nginx.conf > $W/$name.vg 2>&1 & SP=$!
-  else WRAP="$vg" GOMAXPROCS=1 taskset -c 1 $here/candidate.sh $t > $W/$name.vg 2>&1 & SP=$!; fi
+  else WRAP="$vg" GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 taskset -c 1 $here/candidate.sh $t > $W/$name.vg 2>&1 & SP=$!; fi
   for i in $(seq 200); do curl -sf -o /dev/null http://$LISTEN_ADDR/size/1 && break; sleep 0.2; done
   taskset -c 0 h2load --h1 -n $WARM -c $C "${post[@]}" $url > /dev/null
   callgrind_control -z $SP > /dev/null 2>&1
   taskset -c 0 h2load --h1 -n $N -c $C "${post[@]}" $url > $W/$name.h2load
+  if ! kill -0 $SP 2>/dev/null; then echo "$name: valgrind ended before the dump (see $W/$name.vg)"; continue; fi
   callgrind_control -d $SP > /dev/null 2>&1
   kill $SP; wait $SP 2>/dev/null
   ok=$(awk '/^requests:/{print $8}' $W/$name.h2load)
