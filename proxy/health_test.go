@@ -240,7 +240,7 @@ http:
   client_body_temp_path: {TMP}/client
   upstreams:
     app:
-      health_check: {type: tcp, interval: 20ms, timeout: 20ms}
+      health_check: {type: tcp, interval: 500ms, timeout: 500ms}
       servers: [{address: {U0}}, {address: {U1}}]
   servers:
     - listen: ["127.0.0.1:0"]
