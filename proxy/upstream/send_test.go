@@ -8,6 +8,7 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"spillway/buffer"
 )
@@ -153,5 +154,48 @@ func TestProbeIdle(t *testing.T) {
 	waitReadable(t, uc)
 	if err := probeIdle(uc); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("probe after RST: %v, want ECONNRESET", err)
+	}
+}
+
+// TestSendSmallBodyClockServesRead: after a request of at most oneWriteMax
+// bytes with a body (a 1 KiB POST, one writev), the answer's first read
+// renews proxy_read_timeout from the clock Open read, as after a bodyless
+// one, instead of reading the clock again; after a larger request, whose
+// writev may wait for the upstream, the read reads the clock.
+func TestSendSmallBodyClockServesRead(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		size  int
+		reuse bool
+	}{
+		{"1 KiB", 1024, true},
+		{"larger than oneWriteMax", oneWriteMax, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			uc, srv := sendPair(t)
+			uc.sendTimeout, uc.readTimeout = time.Minute, time.Minute
+			opened := time.Now().Add(-time.Second) // Open's clock, a second ago: told apart from a fresh read
+			uc.opened = opened
+			head := []byte("POST /echo HTTP/1.1\r\nContent-Length: N\r\n\r\n")
+			data := bytes.Repeat([]byte("x"), tc.size)
+			go func() {
+				b := make([]byte, len(head)+len(data))
+				if _, err := io.ReadFull(srv, b); err == nil {
+					_, _ = srv.Write([]byte("H"))
+				}
+			}()
+			a := &Attempt{Conn: uc, w0: uc.nwrit}
+			if err := a.Send(head, bytes.NewReader(data)); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if _, err := uc.Read(make([]byte, 1)); err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			fromOpen := uc.rdl.Equal(opened.Add(time.Minute))
+			if fromOpen != tc.reuse {
+				t.Fatalf("read deadline %v, Open's clock + proxy_read_timeout %v: reused %v, want %v",
+					uc.rdl, opened.Add(time.Minute), fromOpen, tc.reuse)
+			}
+		})
 	}
 }

@@ -476,7 +476,7 @@ func isParseError(err error) bool {
 
 // Send writes the request head and body (phase: sending request to upstream).
 func (a *Attempt) Send(head []byte, body io.Reader) *Error {
-	if body == nil && len(head) <= 4096 {
+	if body == nil && len(head) <= oneWriteMax {
 		// The common case, in one write(2), without the bufio copy. The
 		// write returns within microseconds (a small head, into the
 		// socket's buffer), so the clock it renewed its deadline from
@@ -499,6 +499,7 @@ func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 		// goes out with its first bytes in one writev(2), and its memory
 		// chunks are written where they lie, not copied into bw.
 		c.sw.head = head
+		at := c.opened
 		var w io.Writer = &c.sw // a unix socket: a spilled body is copied through a chunk
 		if _, ok := c.tcp.(*net.TCPConn); ok {
 			w = sendfileWriter{&c.sw} // a pointer in an interface: no allocation
@@ -513,6 +514,12 @@ func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 				return &Error{Phase: PhaseSend, Kind: KindOther, Peer: c.peer.addr, Reused: a.Reused, Written: c.nwrit - a.w0, Err: err}
 			}
 			return a.Fail(PhaseSend, err)
+		}
+		if c.nwrit-a.w0 <= oneWriteMax {
+			// A small request (a 1 KiB POST) went out in one writev
+			// into the socket's buffer, within microseconds, as the
+			// bodyless one above: its clock serves the answer's read.
+			c.readAt = at
 		}
 		c.requests++
 		return nil
@@ -534,6 +541,11 @@ func (a *Attempt) Send(head []byte, body io.Reader) *Error {
 	c.requests++
 	return nil
 }
+
+// oneWriteMax is the largest request whose send's clock (Open's) serves
+// the answer's first read (Conn.readAt): a request this small goes into the
+// socket's buffer at once, so its write returns within microseconds.
+const oneWriteMax = 4096
 
 // Streamed is a request body read from the client as it arrives (nginx's
 // request_body_no_buffering: proxy_request_buffering off). Send writes the
