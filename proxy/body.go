@@ -407,7 +407,7 @@ func (x *exchange) readBody() bool {
 		// storage across the requests a RequestCtx serves (a kept-alive
 		// connection, or a context its pool hands to a new one), so a
 		// request without the header peeks it empty, not nil.
-		if cl == 0 || len(h.Peek("Content-Length")) > 0 {
+		if cl == 0 || len(h.PeekCanonical([]byte(fasthttp.HeaderContentLength))) > 0 { // Peek, without copying and checking the name
 			x.body = emptyBody{}
 		}
 		return true

@@ -100,6 +100,7 @@ type exchange struct {
 	uri      []byte                      // request URI sent upstream
 	head     []byte                      // request head sent upstream (built once, replayed on retries)
 	uresp    *fasthttp.Response          // kept across requests with its buffers (reset, not reallocated)
+	uhead    upstreamHead                // uresp's head's values looked up by name (upstreamhead.go)
 
 	tried       []*upstream.Peer
 	bal         upstream.Balance // hash, ip_hash, random: the request's key and draws (handler.go)

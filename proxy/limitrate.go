@@ -108,7 +108,7 @@ func (x *exchange) accelLimitRate() {
 	if x.loc.up.ignoreXLR || x.loc.grpc != nil {
 		return
 	}
-	v := x.uresp.Header.Peek("X-Accel-Limit-Rate")
+	v := x.uhead.accelLimitRate
 	if len(v) == 0 {
 		return
 	}

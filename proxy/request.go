@@ -114,7 +114,7 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 	}
 
 	if x.loc.conf.Upstream.PassRequestHeaders { // off: proxy_set_header's only
-		connection := req.Peek("Connection")
+		connection := req.PeekCanonical([]byte(fasthttp.HeaderConnection)) // Peek would copy and check the name first
 		for k, v := range req.AllInOrder() {
 			if x.dropHeader(k, connection) {
 				continue

@@ -48,7 +48,7 @@ func (x *exchange) respond() bool {
 	} else {
 		setReason(out, shown, nil)
 	}
-	connection := u.Peek("Connection")
+	connection := x.uhead.connection
 	up := x.loc.up // proxy_hide_header, proxy_redirect, ... (upheaders.go)
 	forced := x.loc.conf.ProxyForceRanges
 	for k, v := range u.All() {
@@ -65,9 +65,9 @@ func (x *exchange) respond() bool {
 	}
 	x.setStickyCookie(out, x.cur) // sticky cookie (sticky.go)
 	x.pageHeaders()
-	x.addHeaders(shown)                                      // add_header, expires (headers.go)
-	gunzip := x.gunzipFor()                                  // gunzip (gunzip.go)
-	rc := x.charsetProxied(shown, u.Peek("X-Accel-Charset")) // charset (charset.go)
+	x.addHeaders(shown)                                 // add_header, expires (headers.go)
+	gunzip := x.gunzipFor()                             // gunzip (gunzip.go)
+	rc := x.charsetProxied(shown, x.uhead.accelCharset) // charset (charset.go)
 	cl := u.ContentLength()
 	hcl := cl // the length the head declares, once the filters ran
 	if rc != nil && rc.ChangesLength() {
@@ -85,7 +85,7 @@ func (x *exchange) respond() bool {
 		return false
 	}
 	lc := x.loc.conf
-	buffering := lc.Upstream.Buffering && (up.ignoreAccel || !bytes.EqualFold(u.Peek("X-Accel-Buffering"), []byte("no")))
+	buffering := lc.Upstream.Buffering && (up.ignoreAccel || !bytes.EqualFold(x.uhead.accelBuffering, []byte("no")))
 	gz := x.gzipFor(status, hcl) // the body is compressed on its way in (gzip.go)
 	// proxy_force_ranges: a 206 of the body's span, or 416 (ranges.go); a
 	// body the charset filter changes in length takes no ranges
@@ -355,12 +355,23 @@ func (x *exchange) releaseAt(a *upstream.Attempt, complete bool, now time.Time) 
 	}
 	if complete && x.reusable() {
 		if x.loc.fcgi == nil {
-			uc.Peer().Idle().Hint(x.uresp.Header.Peek("Keep-Alive"), idleLog{x.p}) // Keep-Alive: timeout=N
+			uc.Peer().Idle().Hint(x.upstreamKeepAlive(), idleLog{x.p}) // Keep-Alive: timeout=N
 		}
 		uc.Keep(now)
 		return
 	}
 	uc.Close()
+}
+
+// upstreamKeepAlive is the upstream answer's Keep-Alive header as its
+// connection goes back to the cache: the one noted with its head, unless
+// its body could have added trailers since (chunked, HTTP/2), which
+// fasthttp's Peek also looks in.
+func (x *exchange) upstreamKeepAlive() []byte {
+	if x.uresp.Header.ContentLength() < 0 || x.loc.upstreamH2() {
+		return x.uresp.Header.Peek("Keep-Alive")
+	}
+	return x.uhead.keepAlive
 }
 
 // reusable: HTTP/1.1 both ways, no "Connection: close" either way, and

@@ -43,7 +43,7 @@ func (x *exchange) accelRedirect() (done, streaming bool) {
 		return false, false
 	}
 	u := &x.uresp.Header
-	target := u.Peek("X-Accel-Redirect")
+	target := x.uhead.accelRedirect
 	if len(target) == 0 {
 		return false, false
 	}

@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// upstreamHeadNames are upstreamHead's fields by the name Peek was asked.
+func upstreamHeadNames(s *upstreamHead) map[string][]byte {
+	return map[string][]byte{
+		"Connection": s.connection, "Keep-Alive": s.keepAlive,
+		"X-Accel-Redirect": s.accelRedirect, "X-Accel-Buffering": s.accelBuffering,
+		"X-Accel-Charset": s.accelCharset, "X-Accel-Limit-Rate": s.accelLimitRate,
+	}
+}
+
+// checkNoteLikePeek parses head as the transport does (names as they
+// came) and holds each noted value to what fasthttp's Peek gives.
+func checkNoteLikePeek(t *testing.T, head string) {
+	t.Helper()
+	var h fasthttp.ResponseHeader
+	h.DisableNormalizing()
+	h.SetNoDefaultContentType(true)
+	if err := h.Read(bufio.NewReader(bytes.NewReader([]byte(head)))); err != nil {
+		return // not a head the transport would pass on
+	}
+	var s upstreamHead
+	s.note(&h)
+	for name, got := range upstreamHeadNames(&s) {
+		want := h.Peek(name)
+		if !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+			t.Errorf("%q: noted %q (nil %v), Peek %q (nil %v)", name, got, got == nil, want, want == nil)
+		}
+	}
+}
+
+var upstreamHeadSeeds = []string{
+	"HTTP/1.1 200 OK\r\nDate: Mon, 07 Dec 2026 20:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\n",
+	// the first of two wins, an empty first one too
+	"HTTP/1.1 200 OK\r\nX-Accel-Buffering: no\r\nX-Accel-Buffering: yes\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nX-Accel-Redirect:\r\nX-Accel-Redirect: /b\r\nContent-Length: 0\r\n\r\n",
+	// names are compared byte for byte: the head's case is kept
+	"HTTP/1.1 200 OK\r\nx-accel-redirect: /a\r\nX-ACCEL-CHARSET: koi8-r\r\nkeep-alive: timeout=5\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nX-Accel-Redirect: /a\r\nX-Accel-Limit-Rate: 1024\r\nX-Accel-Charset: utf-8\r\nKeep-Alive: timeout=5, max=9\r\nContent-Length: 0\r\n\r\n",
+	// Connection: fasthttp keeps a "close" as a flag
+	"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nConnection: close, X-Foo\r\nX-Foo: 1\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nConnection: X-Foo\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nconnection: close\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nConnection:\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nConnection:\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nconnection: close, X-Foo\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+	// HTTP/1.0 without keep-alive, and a body read until close
+	"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Keep-Alive\r\nKeep-Alive: timeout=1\r\n\r\n",
+}
+
+// TestUpstreamHeadNoteLikePeek: one walk notes what Peek would give for
+// each name respond looks up (upstreamhead.go).
+func TestUpstreamHeadNoteLikePeek(t *testing.T) {
+	for _, head := range upstreamHeadSeeds {
+		checkNoteLikePeek(t, head)
+	}
+}
+
+func FuzzUpstreamHeadNote(f *testing.F) {
+	for _, head := range upstreamHeadSeeds {
+		f.Add(head)
+	}
+	f.Fuzz(checkNoteLikePeek)
+}
+
+// BenchmarkUpstreamHeadNote: the walk of a small head (the 1 KiB GET's
+// origin) allocates nothing.
+func BenchmarkUpstreamHeadNote(b *testing.B) {
+	var h fasthttp.ResponseHeader
+	h.DisableNormalizing()
+	head := "HTTP/1.1 200 OK\r\nDate: Mon, 07 Dec 2026 20:00:00 GMT\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\n\r\n"
+	if err := h.Read(bufio.NewReader(bytes.NewReader([]byte(head)))); err != nil {
+		b.Fatal(err)
+	}
+	var s upstreamHead
+	b.ReportAllocs()
+	for b.Loop() {
+		s.note(&h)
+	}
+}
