@@ -1,6 +1,10 @@
 package proxy
 
-import "github.com/valyala/fasthttp"
+import (
+	"github.com/valyala/fasthttp"
+
+	"spillway/proxy/internal/httphead"
+)
 
 // upstreamHead is what the exchange looks up by name in the upstream's
 // response head (x.uresp.Header), noted by one walk over its headers as
@@ -8,10 +12,12 @@ import "github.com/valyala/fasthttp"
 // each Peek copies and checks the name, then walks every header again
 // (about 260 instructions each, six per answer: docs/measured/respond-head-2026-12-07.md).
 //
-// Each value is what Peek gave: the first header whose name is byte for
-// byte the one asked for (the head is read with fasthttp's normalizing
-// off, so "x-accel-redirect" is not "X-Accel-Redirect"), nil when none
-// came. The values point into the header's storage: they hold while the
+// Connection and Keep-Alive are what Peek gave: the first header whose name
+// is byte for byte the one asked for (the head is read with fasthttp's
+// normalizing off), nil when none came. The X-Accel-* values are nginx's:
+// the first header of that name in any case ("x-accel-redirect" too:
+// nginx finds upstream headers by their lowercased name), measured by the
+// differential suite's x-accel-redirect-name-case and charset_map-proxied. The values point into the header's storage: they hold while the
 // head is not read again or reset, which is until the next attempt's head
 // (its note replaces them) or the exchange's reset (which zeroes them).
 type upstreamHead struct {
@@ -25,6 +31,9 @@ type upstreamHead struct {
 	// nginx's X-Accel-* headers (xaccel.go, respond.go, limitrate.go,
 	// charset.go), which proxy_ignore_headers may tell it to ignore.
 	accelRedirect, accelBuffering, accelCharset, accelLimitRate []byte
+	// hasAccelRedirect: an X-Accel-Redirect came, even an empty one,
+	// which nginx carries out as a redirect to "" (unsafe: 404).
+	hasAccelRedirect bool
 }
 
 // note walks h's headers once and keeps the values respond and its
@@ -35,18 +44,21 @@ func (s *upstreamHead) note(h *fasthttp.ResponseHeader) {
 	for k, v := range h.All() {
 		var dst *[]byte
 		var bit uint8
-		switch string(k) {
-		case "Connection":
+		switch {
+		case string(k) == "Connection":
 			dst, bit = &s.connection, 1<<0
-		case "Keep-Alive":
+		case string(k) == "Keep-Alive":
 			dst, bit = &s.keepAlive, 1<<1
-		case "X-Accel-Redirect":
+		case len(k) < len("X-Accel-Charset") || !httphead.NameIs(k[:len("X-Accel-")], "X-Accel-"):
+			continue
+		case httphead.NameIs(k, "X-Accel-Redirect"):
 			dst, bit = &s.accelRedirect, 1<<2
-		case "X-Accel-Buffering":
+			s.hasAccelRedirect = true
+		case httphead.NameIs(k, "X-Accel-Buffering"):
 			dst, bit = &s.accelBuffering, 1<<3
-		case "X-Accel-Charset":
+		case httphead.NameIs(k, "X-Accel-Charset"):
 			dst, bit = &s.accelCharset, 1<<4
-		case "X-Accel-Limit-Rate":
+		case httphead.NameIs(k, "X-Accel-Limit-Rate"):
 			dst, bit = &s.accelLimitRate, 1<<5
 		default:
 			continue

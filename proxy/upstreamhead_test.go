@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -18,7 +19,9 @@ func upstreamHeadNames(s *upstreamHead) map[string][]byte {
 }
 
 // checkNoteLikePeek parses head as the transport does (names as they
-// came) and holds each noted value to what fasthttp's Peek gives.
+// came) and holds each noted value to what fasthttp's Peek gives for
+// Connection and Keep-Alive, and to nginx's rule for the X-Accel-* names:
+// the first header of that name in any case.
 func checkNoteLikePeek(t *testing.T, head string) {
 	t.Helper()
 	var h fasthttp.ResponseHeader
@@ -31,10 +34,27 @@ func checkNoteLikePeek(t *testing.T, head string) {
 	s.note(&h)
 	for name, got := range upstreamHeadNames(&s) {
 		want := h.Peek(name)
+		if strings.HasPrefix(name, "X-Accel-") {
+			want = firstAnyCase(&h, name)
+		}
 		if !bytes.Equal(got, want) || (got == nil) != (want == nil) {
-			t.Errorf("%q: noted %q (nil %v), Peek %q (nil %v)", name, got, got == nil, want, want == nil)
+			t.Errorf("%q: noted %q (nil %v), want %q (nil %v)", name, got, got == nil, want, want == nil)
 		}
 	}
+	if has := firstAnyCase(&h, "X-Accel-Redirect") != nil; s.hasAccelRedirect != has {
+		t.Errorf("hasAccelRedirect %v, an X-Accel-Redirect came: %v", s.hasAccelRedirect, has)
+	}
+}
+
+// firstAnyCase is the value of h's first header named name in any case
+// (non-nil, maybe empty, when one came), nil when none did.
+func firstAnyCase(h *fasthttp.ResponseHeader, name string) []byte {
+	for k, v := range h.All() {
+		if strings.EqualFold(string(k), name) {
+			return append([]byte{}, v...)
+		}
+	}
+	return nil
 }
 
 var upstreamHeadSeeds = []string{
@@ -42,7 +62,7 @@ var upstreamHeadSeeds = []string{
 	// the first of two wins, an empty first one too
 	"HTTP/1.1 200 OK\r\nX-Accel-Buffering: no\r\nX-Accel-Buffering: yes\r\nContent-Length: 0\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nX-Accel-Redirect:\r\nX-Accel-Redirect: /b\r\nContent-Length: 0\r\n\r\n",
-	// names are compared byte for byte: the head's case is kept
+	// Connection and Keep-Alive by their bytes, X-Accel-* in any case (nginx)
 	"HTTP/1.1 200 OK\r\nx-accel-redirect: /a\r\nX-ACCEL-CHARSET: koi8-r\r\nkeep-alive: timeout=5\r\nContent-Length: 0\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nX-Accel-Redirect: /a\r\nX-Accel-Limit-Rate: 1024\r\nX-Accel-Charset: utf-8\r\nKeep-Alive: timeout=5, max=9\r\nContent-Length: 0\r\n\r\n",
 	// Connection: fasthttp keeps a "close" as a flag

@@ -43,10 +43,10 @@ func (x *exchange) accelRedirect() (done, streaming bool) {
 		return false, false
 	}
 	u := &x.uresp.Header
-	target := x.uhead.accelRedirect
-	if len(target) == 0 {
+	if !x.uhead.hasAccelRedirect {
 		return false, false
 	}
+	target := x.uhead.accelRedirect // may be empty: nginx's unsafe URI "" (accelTarget)
 	target = append([]byte(nil), target...)
 	x.accel = x.accel[:0]
 	for k, v := range u.All() {
@@ -79,7 +79,7 @@ func (x *exchange) accelRedirect() (done, streaming bool) {
 // accelTarget redirects to target; false when the client has been
 // answered instead (an unsafe URI, a cycle).
 func (x *exchange) accelTarget(target []byte) bool {
-	if target[0] == '@' {
+	if len(target) > 0 && target[0] == '@' {
 		return x.namedRedirect(string(target))
 	}
 	uri, args, ok := unsafeURI(target)

@@ -34,6 +34,8 @@ func charsetScenarios() []Scenario {
 	xac.Header = []string{"X-Accel-Charset: A"}
 	xunknown := b.OK()
 	xunknown.Header = []string{"X-Accel-Charset: cp1251"}
+	xlower := b.OK() // nginx finds the name in any case
+	xlower.Header = []string{"x-accel-charset: A"}
 	return []Scenario{
 		{Area: "charset", Name: "charset-named", Servers: []Server{srv(b.OK())}, Files: charsetFiles,
 			Locations: []Location{
@@ -60,10 +62,10 @@ func charsetScenarios() []Scenario {
 				get("/ku/k.html"), rng("/ku/k.html", "0-9"), head("/ku/k.html"), get("/uk/u.html"), get("/r/"),
 				get("/sv/t.html?s=b"), get("/sv/t.html?s=koi8-u"), get("/ru/"), head("/ku/none")), // GET: the map recodes the page footer
 			Headers: heads},
-		{Area: "charset", Name: "charset_map-proxied", Servers: []Server{srv(xac.At("/xa/"), xunknown.At("/xu/"), b.OK())},
+		{Area: "charset", Name: "charset_map-proxied", Servers: []Server{srv(xac.At("/xa/"), xunknown.At("/xu/"), xlower.At("/xl/"), b.OK())},
 			Directives: append(dirs("charset", "utf-8", "source_charset", "koi8-r", "charset_types", "application/octet-stream"), charsetMaps...),
 			Requests: reqs(get("/size/100"), get("/size/300k"), req("HEAD", "/size/100", 0), get("/xa/size/100"), get("/xu/size/100"),
-				closing(Request{Raw: "GET /size/100 HTTP/1.0\r\nHost: localhost\r\n\r\n"})),
+				get("/xl/size/100"), closing(Request{Raw: "GET /size/100 HTTP/1.0\r\nHost: localhost\r\n\r\n"})),
 			Headers: append([]string{"Content-Type"}, heads...)},
 		{Area: "charset", Name: "charset_map-unbuffered", Servers: []Server{srv(b.OK())},
 			Directives: append(dirs("charset", "utf-8", "source_charset", "koi8-r", "charset_types", "application/octet-stream",

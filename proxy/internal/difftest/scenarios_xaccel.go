@@ -32,5 +32,21 @@ func init() {
 			Requests: reqs(get("/go?x=1"), req("POST", "/go", 5), head("/go"), get("/named?y=2"), get("/unsafe"),
 				get("/loop"), get("/ign/")),
 			Headers: []string{"Content-Type", "Set-Cookie", "Cache-Control", "Content-Disposition", "X-Other"}},
+		// nginx finds its upstream headers by name in any case, and the
+		// first of two is the one it acts on; a present but empty
+		// X-Accel-Redirect is a redirect to "" (404).
+		Scenario{Area: "x_accel_redirect", Name: "x-accel-redirect-name-case",
+			Servers: []Server{srv(
+				hdr("/lower", "x-accel-redirect: /files/l"),
+				hdr("/mixed", "x-ACCEL-Redirect: @n"),
+				hdr("/two", "x-accel-redirect: /files/first", "X-Accel-Redirect: /files/second"),
+				hdr("/empty", "X-Accel-Redirect: ", "X-Other: o"),
+				hdr("/emptyfirst", "X-Accel-Redirect: ", "X-Accel-Redirect: /files/second"))},
+			Locations: []Location{
+				staticLoc("/files/", "internal", "", "return", show),
+				staticLoc("@n", "return", show),
+			},
+			Requests: reqs(get("/lower"), get("/mixed"), get("/two"), get("/empty"), get("/emptyfirst")),
+			Headers:  []string{"X-Other"}},
 	)
 }
