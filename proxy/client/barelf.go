@@ -152,9 +152,15 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 	size := max(len(b)/2, 1)
 	n, err := raw(b[:size])
 	in := b[:n]
+	i := 0
+	if h.col == 0 { // at a line's start (col counts every byte but an LF)
+		if i = h.wholeLines(in); h.done {
+			return n, err
+		}
+	}
 	moved := false // in[i:] is no longer at b[i:]
-	w := 0
-	for i := 0; i < len(in); i++ {
+	w := i
+	for ; i < len(in); i++ {
 		c := in[i]
 		if h.done {
 			if moved {
@@ -216,6 +222,75 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 	return w, err
 }
 
+// wholeLines is Read's common case, run from a line's start: each whole
+// line of in that ends in CRLF is taken at once, found with IndexByte,
+// and only a header name's bytes are looked at one by one (a table lookup
+// each, for ':' and the bytes to make '.'). It leaves h as the byte loop
+// below would after those lines, and returns where it stopped: after the
+// head's empty line (h.done), or at the start of the first line it leaves
+// to that loop: one not ended in this read, ended by a bare LF, or
+// starting with a CR.
+func (h *HeadLF) wholeLines(in []byte) int {
+	i := 0
+	for {
+		j := bytes.IndexByte(in[i:], '\n')
+		if j < 1 || in[i+j-1] != '\r' || in[i] == '\r' && j > 1 {
+			return i
+		}
+		line := in[i : i+j-1]
+		if h.lineUsed = len(line) > 0; h.lineUsed && h.started {
+			if c := line[0]; c == ' ' || c == '\t' {
+				h.folded = true // no name
+			} else {
+				h.maskName(line)
+			}
+		}
+		h.endLine()
+		i += j + 1
+		if h.done {
+			return i
+		}
+	}
+}
+
+// maskName is the byte loop's work on the name of a header line that
+// begins in this read, line (without its CRLF): its bytes that nginx
+// ignores made '.', and its length at its ':' compared as nameEnded does.
+func (h *HeadLF) maskName(line []byte) {
+	for k, c := range line {
+		switch nameClass[c] {
+		case nameColon:
+			if k == nameUA || k == nameCT {
+				h.countName(line[:k])
+			}
+			return
+		case nameMasked:
+			h.subs = append(h.subs, nameSubst{line: h.header, col: k, b: c})
+			line[k] = '.'
+		}
+	}
+}
+
+// nameClass is what maskName does with a name's byte: a table, one load
+// per byte, where nameIgnored's switch is a binary search. Read only.
+var nameClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c == ':':
+			t[c] = nameColon
+		case nameIgnored(byte(c)):
+			t[c] = nameMasked
+		}
+	}
+	return t
+}()
+
+const (
+	namePlain  = iota // kept
+	nameColon         // the name's end
+	nameMasked        // made '.' (nameIgnored)
+)
+
 // endLine is an LF: an empty line after the request line ends the head.
 func (h *HeadLF) endLine() {
 	if !h.lineUsed && h.started {
@@ -240,7 +315,12 @@ func (h *HeadLF) nameEnded(b []byte, w int) {
 		h.split = true
 		return
 	}
-	name := b[w-h.col : w]
+	h.countName(b[w-h.col : w])
+}
+
+// countName counts name, a header name of User-Agent's or Content-Type's
+// length, if it is one of the two.
+func (h *HeadLF) countName(name []byte) {
 	switch {
 	case httphead.NameIs(name, "User-Agent"):
 		h.uaN = min(h.uaN+1, 2)
