@@ -482,7 +482,7 @@ func (h *Head) unique() bool {
 			continue
 		}
 		for i, u := range uniqueHeaders {
-			if !bytes.EqualFold(name, u) {
+			if len(name) != len(u) || !bytes.EqualFold(name, u) { // lengths first: most lines compare none
 				continue
 			}
 			kv := append(append(append([]byte(nil), name...), ": "...), bytes.Trim(value, " \t")...)
