@@ -48,20 +48,27 @@ type HeadLF struct {
 	// (Head.namesInOrder).
 	folded bool
 	// How many User-Agent and Content-Type lines came (fasthttp keeps
-	// the last of two, nginx's variables the first: FirstOfTwo), and
-	// split: a name of either length came in two reads (not compared:
+	// the last of two, nginx's variables the first: FirstOfTwo), te: a
+	// Transfer-Encoding line came (MayHaveCoding), and split: a name of
+	// one of the three's lengths came in two reads (not compared:
 	// FirstOfTwo counts the raw lines).
-	uaN, ctN uint8
-	split    bool
+	uaN, ctN  uint8
+	te, split bool
 }
 
 // The two headers fasthttp holds once, the last line's value, where nginx
 // keeps every line and its variable ($http_user_agent, $content_type)
-// has the first: their names' lengths.
+// has the first, and Transfer-Encoding (Head.codingKnown): their names'
+// lengths.
 const (
 	nameUA = len("User-Agent")
 	nameCT = len("Content-Type")
+	nameTE = len("Transfer-Encoding")
 )
+
+// noted reports whether a header name of n bytes may be one the head scan
+// notes (countName).
+func noted(n int) bool { return n == nameUA || n == nameCT || n == nameTE }
 
 // nameSubst is a byte of a header name made '.': line is its header line
 // (as header), col its place in the line, b what the client sent.
@@ -203,7 +210,7 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 					h.inName = false // a folded line: no name
 					h.folded = true
 				case c == ':':
-					if h.inName && (h.col == nameUA || h.col == nameCT) {
+					if h.inName && noted(h.col) {
 						h.nameEnded(b, w)
 					}
 					h.inName = false
@@ -260,7 +267,7 @@ func (h *HeadLF) maskName(line []byte) {
 	for k, c := range line {
 		switch nameClass[c] {
 		case nameColon:
-			if k == nameUA || k == nameCT {
+			if noted(k) {
 				h.countName(line[:k])
 			}
 			return
@@ -306,8 +313,8 @@ func (h *HeadLF) endLine() {
 	h.col, h.inName = 0, true
 }
 
-// nameEnded counts a header name of User-Agent's or Content-Type's length
-// that ended (its ':' is next) if it is one of the two: its bytes are the
+// nameEnded counts a header name of a noted length that ended (its ':' is
+// next) if it is one of the three: its bytes are the
 // last h.col of b[:w] when the line began in this read (w >= h.col: every
 // byte written by this read is then the line's), else it is split.
 func (h *HeadLF) nameEnded(b []byte, w int) {
@@ -318,16 +325,24 @@ func (h *HeadLF) nameEnded(b []byte, w int) {
 	h.countName(b[w-h.col : w])
 }
 
-// countName counts name, a header name of User-Agent's or Content-Type's
-// length, if it is one of the two.
+// countName counts name, a header name of a noted length, if it is
+// User-Agent, Content-Type or Transfer-Encoding.
 func (h *HeadLF) countName(name []byte) {
 	switch {
 	case httphead.NameIs(name, "User-Agent"):
 		h.uaN = min(h.uaN+1, 2)
 	case httphead.NameIs(name, "Content-Type"):
 		h.ctN = min(h.ctN+1, 2)
+	case httphead.NameIs(name, "Transfer-Encoding"):
+		h.te = true
 	}
 }
+
+// MayHaveCoding reports whether the head may have a Transfer-Encoding
+// line: one came, or a name of its length was split across reads (not
+// compared). A line here is one whose name, up to its first ':', is
+// Transfer-Encoding in any case: a folded line has none.
+func (h *HeadLF) MayHaveCoding() bool { return h.te || h.split }
 
 // FirstOfTwo gives hdr, the head fasthttp parsed, the first line's value
 // of User-Agent and Content-Type when the client sent two or more: nginx

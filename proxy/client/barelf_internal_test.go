@@ -137,19 +137,23 @@ func TestHeadLFIgnoredNameBytes(t *testing.T) {
 	}
 }
 
-// The head scan counts User-Agent and Content-Type names (any case, whole
-// names only, not in values, folded lines or the body) and notes a fold,
+// The head scan counts User-Agent and Content-Type names and notes a
+// Transfer-Encoding one (any case, whole names only, not in values, folded
+// lines or the body) and notes a fold,
 // whatever the read sizes; a name split across reads is noted as such
 // (FirstOfTwo then counts the raw lines), and a head read at once has none.
 func TestHeadLFNotesRepeatsAndFolds(t *testing.T) {
 	for _, c := range []struct {
 		in     string
 		ua, ct uint8
+		te     bool
 		folded bool
 	}{
-		{"GET / HTTP/1.1\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\nUser-Agent: body", 2, 0, false},
-		{"GET / HTTP/1.1\nUser-Agentx: a\nX-User-Agent: b\nUser-Agent: c\nContent-Type: d\n\n", 1, 1, false},
-		{"GET / HTTP/1.1\r\nX: User-Agent: a\r\n User-Agent: b\r\nCONTENT-TYPE: 1\r\ncontent-type: 2\r\n\r\n", 0, 2, true},
+		{"GET / HTTP/1.1\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\nUser-Agent: body", 2, 0, false, false},
+		{"GET / HTTP/1.1\nUser-Agentx: a\nX-User-Agent: b\nUser-Agent: c\nContent-Type: d\n\n", 1, 1, false, false},
+		{"GET / HTTP/1.1\r\nX: User-Agent: a\r\n User-Agent: b\r\nCONTENT-TYPE: 1\r\ncontent-type: 2\r\n\r\n", 0, 2, false, true},
+		{"GET / HTTP/1.1\r\nX: Transfer-Encoding: a\r\n Transfer-Encoding: b\r\nTransfer-Encodinx: c\r\n\r\nTransfer-Encoding: d", 0, 0, false, true},
+		{"POST / HTTP/1.1\r\nContent-Length: 1\r\ntransfer-ENCODING: identity\r\n\r\n", 0, 0, true, false},
 	} {
 		for _, rs := range []struct{ buf, max int }{{7, 1}, {7, 3}, {64, 5}, {4096, 1 << 20}} {
 			var h HeadLF
@@ -161,9 +165,10 @@ func TestHeadLFNotesRepeatsAndFolds(t *testing.T) {
 				}
 			}
 			whole := rs.buf == 4096
-			if h.Folded() != c.folded || whole && h.split || !h.split && (h.uaN != c.ua || h.ctN != c.ct) {
-				t.Errorf("%q in %d-byte reads of at most %d: User-Agent %d, Content-Type %d, split %v, folded %v; want %d, %d, %v",
-					c.in, rs.buf, rs.max, h.uaN, h.ctN, h.split, h.Folded(), c.ua, c.ct, c.folded)
+			if h.Folded() != c.folded || whole && h.split || !h.split && (h.uaN != c.ua || h.ctN != c.ct || h.te != c.te) ||
+				h.MayHaveCoding() != (c.te || h.split) {
+				t.Errorf("%q in %d-byte reads of at most %d: User-Agent %d, Content-Type %d, Transfer-Encoding %v, split %v, folded %v; want %d, %d, %v, %v",
+					c.in, rs.buf, rs.max, h.uaN, h.ctN, h.te, h.split, h.Folded(), c.ua, c.ct, c.te, c.folded)
 			}
 		}
 	}

@@ -202,6 +202,9 @@ func (h *Head) codingKnown(log *errorlog.Log) bool {
 	if h.HTTP2 || h.Header.ContentLength() == -1 { // chunked: known
 		return true
 	}
+	if h.LF != nil && !h.LF.MayHaveCoding() { // the head scan saw no such line: not walked again
+		return true
+	}
 	raw := h.Header.RawHeaders()
 	for len(raw) > 0 {
 		var line []byte
