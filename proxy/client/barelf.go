@@ -49,26 +49,28 @@ type HeadLF struct {
 	folded bool
 	// How many User-Agent and Content-Type lines came (fasthttp keeps
 	// the last of two, nginx's variables the first: FirstOfTwo), te: a
-	// Transfer-Encoding line came (MayHaveCoding), and split: a name of
-	// one of the three's lengths came in two reads (not compared:
-	// FirstOfTwo counts the raw lines).
-	uaN, ctN  uint8
-	te, split bool
+	// Transfer-Encoding line came (MayHaveCoding), once: a line of a
+	// header nginx takes once came (MayHaveOnceOnly), and split: a name
+	// of a noted length came in two reads (not compared: FirstOfTwo and
+	// Check's walks read the raw lines).
+	uaN, ctN        uint8
+	te, once, split bool
 }
 
-// The two headers fasthttp holds once, the last line's value, where nginx
-// keeps every line and its variable ($http_user_agent, $content_type)
-// has the first, and Transfer-Encoding (Head.codingKnown): their names'
-// lengths.
-const (
-	nameUA = len("User-Agent")
-	nameCT = len("Content-Type")
-	nameTE = len("Transfer-Encoding")
-)
-
 // noted reports whether a header name of n bytes may be one the head scan
-// notes (countName).
-func noted(n int) bool { return n == nameUA || n == nameCT || n == nameTE }
+// notes (countName): the two headers fasthttp holds once, the last line's
+// value, where nginx keeps every line and its variable ($http_user_agent,
+// $content_type) has the first; Transfer-Encoding (Head.codingKnown); the
+// headers nginx takes once (Head.unique).
+func noted(n int) bool { return n < len(notedLengths) && notedLengths[n] }
+
+// notedLengths are the lengths of the names countName compares. Read only.
+var notedLengths = func() (t [len("if-unmodified-since") + 1]bool) {
+	for _, name := range append([]string{"User-Agent", "Content-Type", "Transfer-Encoding"}, uniqueHeaders...) {
+		t[len(name)] = true
+	}
+	return t
+}()
 
 // nameSubst is a byte of a header name made '.': line is its header line
 // (as header), col its place in the line, b what the client sent.
@@ -314,7 +316,7 @@ func (h *HeadLF) endLine() {
 }
 
 // nameEnded counts a header name of a noted length that ended (its ':' is
-// next) if it is one of the three: its bytes are the
+// next) if it is one countName notes: its bytes are the
 // last h.col of b[:w] when the line began in this read (w >= h.col: every
 // byte written by this read is then the line's), else it is split.
 func (h *HeadLF) nameEnded(b []byte, w int) {
@@ -326,7 +328,8 @@ func (h *HeadLF) nameEnded(b []byte, w int) {
 }
 
 // countName counts name, a header name of a noted length, if it is
-// User-Agent, Content-Type or Transfer-Encoding.
+// User-Agent, Content-Type, Transfer-Encoding or a header nginx takes
+// once.
 func (h *HeadLF) countName(name []byte) {
 	switch {
 	case httphead.NameIs(name, "User-Agent"):
@@ -335,6 +338,12 @@ func (h *HeadLF) countName(name []byte) {
 		h.ctN = min(h.ctN+1, 2)
 	case httphead.NameIs(name, "Transfer-Encoding"):
 		h.te = true
+	default:
+		for _, u := range uniqueHeaders {
+			if httphead.NameIs(name, u) {
+				h.once = true
+			}
+		}
 	}
 }
 
@@ -343,6 +352,12 @@ func (h *HeadLF) countName(name []byte) {
 // compared). A line here is one whose name, up to its first ':', is
 // Transfer-Encoding in any case: a folded line has none.
 func (h *HeadLF) MayHaveCoding() bool { return h.te || h.split }
+
+// MayHaveOnceOnly reports whether the head may have a line of a header
+// nginx takes once (uniqueHeaders): one came, or a name of such a length
+// was split across reads (not compared). A line here is one whose name,
+// up to its first ':', is that header's in any case.
+func (h *HeadLF) MayHaveOnceOnly() bool { return h.once || h.split }
 
 // FirstOfTwo gives hdr, the head fasthttp parsed, the first line's value
 // of User-Agent and Content-Type when the client sent two or more: nginx

@@ -138,8 +138,9 @@ func TestHeadLFIgnoredNameBytes(t *testing.T) {
 }
 
 // The head scan counts User-Agent and Content-Type names and notes a
-// Transfer-Encoding one (any case, whole names only, not in values, folded
-// lines or the body) and notes a fold,
+// Transfer-Encoding one and one of a header nginx takes once (any case,
+// whole names only, not in values, folded lines or the body) and notes a
+// fold,
 // whatever the read sizes; a name split across reads is noted as such
 // (FirstOfTwo then counts the raw lines), and a head read at once has none.
 func TestHeadLFNotesRepeatsAndFolds(t *testing.T) {
@@ -147,13 +148,17 @@ func TestHeadLFNotesRepeatsAndFolds(t *testing.T) {
 		in     string
 		ua, ct uint8
 		te     bool
+		once   bool
 		folded bool
 	}{
-		{"GET / HTTP/1.1\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\nUser-Agent: body", 2, 0, false, false},
-		{"GET / HTTP/1.1\nUser-Agentx: a\nX-User-Agent: b\nUser-Agent: c\nContent-Type: d\n\n", 1, 1, false, false},
-		{"GET / HTTP/1.1\r\nX: User-Agent: a\r\n User-Agent: b\r\nCONTENT-TYPE: 1\r\ncontent-type: 2\r\n\r\n", 0, 2, false, true},
-		{"GET / HTTP/1.1\r\nX: Transfer-Encoding: a\r\n Transfer-Encoding: b\r\nTransfer-Encodinx: c\r\n\r\nTransfer-Encoding: d", 0, 0, false, true},
-		{"POST / HTTP/1.1\r\nContent-Length: 1\r\ntransfer-ENCODING: identity\r\n\r\n", 0, 0, true, false},
+		{"GET / HTTP/1.1\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\nUser-Agent: body", 2, 0, false, false, false},
+		{"GET / HTTP/1.1\nUser-Agentx: a\nX-User-Agent: b\nUser-Agent: c\nContent-Type: d\n\n", 1, 1, false, false, false},
+		{"GET / HTTP/1.1\r\nX: User-Agent: a\r\n User-Agent: b\r\nCONTENT-TYPE: 1\r\ncontent-type: 2\r\n\r\n", 0, 2, false, false, true},
+		{"GET / HTTP/1.1\r\nX: Transfer-Encoding: a\r\n Transfer-Encoding: b\r\nTransfer-Encodinx: c\r\n\r\nTransfer-Encoding: d", 0, 0, false, false, true},
+		{"POST / HTTP/1.1\r\nContent-Length: 1\r\ntransfer-ENCODING: identity\r\n\r\n", 0, 0, true, false, false},
+		{"GET / HTTP/1.1\r\nAccept: a\r\nX: If-Match: b\r\n If-Match: c\r\nCache-Control: d\r\n\r\nIf-Match: e", 0, 0, false, false, true},
+		{"GET / HTTP/1.1\r\nIF-NONE-MATCH: a\r\n\r\n", 0, 0, false, true, false},
+		{"GET / HTTP/1.1\r\nexpect: a\r\n\r\n", 0, 0, false, true, false},
 	} {
 		for _, rs := range []struct{ buf, max int }{{7, 1}, {7, 3}, {64, 5}, {4096, 1 << 20}} {
 			var h HeadLF
@@ -165,10 +170,10 @@ func TestHeadLFNotesRepeatsAndFolds(t *testing.T) {
 				}
 			}
 			whole := rs.buf == 4096
-			if h.Folded() != c.folded || whole && h.split || !h.split && (h.uaN != c.ua || h.ctN != c.ct || h.te != c.te) ||
-				h.MayHaveCoding() != (c.te || h.split) {
-				t.Errorf("%q in %d-byte reads of at most %d: User-Agent %d, Content-Type %d, Transfer-Encoding %v, split %v, folded %v; want %d, %d, %v, %v",
-					c.in, rs.buf, rs.max, h.uaN, h.ctN, h.te, h.split, h.Folded(), c.ua, c.ct, c.te, c.folded)
+			if h.Folded() != c.folded || whole && h.split || !h.split && (h.uaN != c.ua || h.ctN != c.ct || h.te != c.te || h.once != c.once) ||
+				h.MayHaveCoding() != (c.te || h.split) || h.MayHaveOnceOnly() != (c.once || h.split) {
+				t.Errorf("%q in %d-byte reads of at most %d: User-Agent %d, Content-Type %d, Transfer-Encoding %v, once-only %v, split %v, folded %v; want %d, %d, %v, %v, %v",
+					c.in, rs.buf, rs.max, h.uaN, h.ctN, h.te, h.once, h.split, h.Folded(), c.ua, c.ct, c.te, c.once, c.folded)
 			}
 		}
 	}
@@ -256,7 +261,8 @@ func FuzzHeadLFWholeLines(f *testing.F) {
 }
 
 // refRead is Read as it was before wholeLines (at 41131ca): the byte
-// loop alone, kept as FuzzHeadLFWholeLines's oracle.
+// loop alone, kept as FuzzHeadLFWholeLines's oracle. It notes names as
+// Read does (noted and nameEnded: the names noted grew since).
 func (h *HeadLF) refRead(raw func([]byte) (int, error), b []byte) (int, error) {
 	if h.hasPend && len(b) > 0 {
 		h.hasPend = false
@@ -328,7 +334,7 @@ func (h *HeadLF) refRead(raw func([]byte) (int, error), b []byte) (int, error) {
 					h.inName = false // a folded line: no name
 					h.folded = true
 				case c == ':':
-					if h.inName && (h.col == nameUA || h.col == nameCT) {
+					if h.inName && noted(h.col) {
 						h.nameEnded(b, w)
 					}
 					h.inName = false
