@@ -55,12 +55,13 @@ func keepaliveAllowed(ka *config.Keepalive, h *fasthttp.RequestHeader, n int, st
 	case !start.IsZero() && now.Sub(start) > ka.Time:
 		return false
 	}
-	if !ka.DisableMSIE6 && !ka.DisableSafari {
-		return true
+	post := bytes.Equal(h.Method(), []byte(fasthttp.MethodPost))
+	if !(ka.DisableMSIE6 && post) && !ka.DisableSafari {
+		return true // nothing browser could find would close it: the User-Agent is not read (nginx's default, msie6, and a GET)
 	}
 	msie6, safari := browser(h.UserAgent())
 	switch {
-	case msie6 && ka.DisableMSIE6 && bytes.Equal(h.Method(), []byte(fasthttp.MethodPost)):
+	case msie6 && ka.DisableMSIE6 && post:
 		// MSIE may wait a while for the answer to a POST on a kept connection.
 		return false
 	case safari && ka.DisableSafari:

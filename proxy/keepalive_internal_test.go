@@ -44,6 +44,11 @@ func TestKeepaliveAllowed(t *testing.T) {
 	get.Set("User-Agent", "MSIE 5.0")
 	post.SetMethod("POST")
 	post.Set("User-Agent", "MSIE 5.0")
+	var safariGet fasthttp.RequestHeader
+	safariGet.SetMethod("GET")
+	safariGet.Set("User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15")
+	safari := ka
+	safari.DisableSafari = true
 	zero := ka
 	zero.Timeout = 0
 	none := ka
@@ -64,6 +69,9 @@ func TestKeepaliveAllowed(t *testing.T) {
 		{"keepalive_timeout 0", zero, &get, 1, 0, false},
 		{"MSIE 5 POST", ka, &post, 1, 0, false},
 		{"MSIE 5 POST, keepalive_disable none", none, &post, 1, 0, true},
+		{"MSIE 5 GET, keepalive_disable msie6 safari", safari, &get, 1, 0, true},
+		{"Safari GET, keepalive_disable msie6", ka, &safariGet, 1, 0, true},
+		{"Safari GET, keepalive_disable msie6 safari", safari, &safariGet, 1, 0, false},
 	} {
 		if got := keepaliveAllowed(&c.ka, c.h, c.n, start, start.Add(c.age)); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
