@@ -44,15 +44,15 @@ func TestKeepaliveAllowed(t *testing.T) {
 	get.Set("User-Agent", "MSIE 5.0")
 	post.SetMethod("POST")
 	post.Set("User-Agent", "MSIE 5.0")
+	var safariGet fasthttp.RequestHeader
+	safariGet.SetMethod("GET")
+	safariGet.Set("User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15")
+	safari := ka
+	safari.DisableSafari = true
 	zero := ka
 	zero.Timeout = 0
 	none := ka
 	none.DisableMSIE6 = false
-	safari := ka
-	safari.DisableSafari = true
-	var safariGet fasthttp.RequestHeader
-	safariGet.SetMethod("GET")
-	safariGet.Set("User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15")
 	for _, c := range []struct {
 		name string
 		ka   config.Keepalive

@@ -48,20 +48,29 @@ type HeadLF struct {
 	// (Head.namesInOrder).
 	folded bool
 	// How many User-Agent and Content-Type lines came (fasthttp keeps
-	// the last of two, nginx's variables the first: FirstOfTwo), and
-	// split: a name of either length came in two reads (not compared:
-	// FirstOfTwo counts the raw lines).
-	uaN, ctN uint8
-	split    bool
+	// the last of two, nginx's variables the first: FirstOfTwo), te: a
+	// Transfer-Encoding line came (MayHaveCoding), once: a line of a
+	// header nginx takes once came (MayHaveOnceOnly), and split: a name
+	// of a noted length came in two reads (not compared: FirstOfTwo and
+	// Check's walks read the raw lines).
+	uaN, ctN        uint8
+	te, once, split bool
 }
 
-// The two headers fasthttp holds once, the last line's value, where nginx
-// keeps every line and its variable ($http_user_agent, $content_type)
-// has the first: their names' lengths.
-const (
-	nameUA = len("User-Agent")
-	nameCT = len("Content-Type")
-)
+// noted reports whether a header name of n bytes may be one the head scan
+// notes (countName): the two headers fasthttp holds once, the last line's
+// value, where nginx keeps every line and its variable ($http_user_agent,
+// $content_type) has the first; Transfer-Encoding (Head.codingKnown); the
+// headers nginx takes once (Head.unique).
+func noted(n int) bool { return n < len(notedLengths) && notedLengths[n] }
+
+// notedLengths are the lengths of the names countName compares. Read only.
+var notedLengths = func() (t [len("if-unmodified-since") + 1]bool) {
+	for _, name := range append([]string{"User-Agent", "Content-Type", "Transfer-Encoding"}, uniqueHeaders...) {
+		t[len(name)] = true
+	}
+	return t
+}()
 
 // nameSubst is a byte of a header name made '.': line is its header line
 // (as header), col its place in the line, b what the client sent.
@@ -152,9 +161,15 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 	size := max(len(b)/2, 1)
 	n, err := raw(b[:size])
 	in := b[:n]
+	i := 0
+	if h.col == 0 { // at a line's start (col counts every byte but an LF)
+		if i = h.wholeLines(in); h.done {
+			return n, err
+		}
+	}
 	moved := false // in[i:] is no longer at b[i:]
-	w := 0
-	for i := 0; i < len(in); i++ {
+	w := i
+	for ; i < len(in); i++ {
 		c := in[i]
 		if h.done {
 			if moved {
@@ -197,7 +212,7 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 					h.inName = false // a folded line: no name
 					h.folded = true
 				case c == ':':
-					if h.inName && (h.col == nameUA || h.col == nameCT) {
+					if h.inName && noted(h.col) {
 						h.nameEnded(b, w)
 					}
 					h.inName = false
@@ -216,6 +231,75 @@ func (h *HeadLF) Read(raw func([]byte) (int, error), b []byte) (int, error) {
 	return w, err
 }
 
+// wholeLines is Read's common case, run from a line's start: each whole
+// line of in that ends in CRLF is taken at once, found with IndexByte,
+// and only a header name's bytes are looked at one by one (a table lookup
+// each, for ':' and the bytes to make '.'). It leaves h as the byte loop
+// below would after those lines, and returns where it stopped: after the
+// head's empty line (h.done), or at the start of the first line it leaves
+// to that loop: one not ended in this read, ended by a bare LF, or
+// starting with a CR.
+func (h *HeadLF) wholeLines(in []byte) int {
+	i := 0
+	for {
+		j := bytes.IndexByte(in[i:], '\n')
+		if j < 1 || in[i+j-1] != '\r' || in[i] == '\r' && j > 1 {
+			return i
+		}
+		line := in[i : i+j-1]
+		if h.lineUsed = len(line) > 0; h.lineUsed && h.started {
+			if c := line[0]; c == ' ' || c == '\t' {
+				h.folded = true // no name
+			} else {
+				h.maskName(line)
+			}
+		}
+		h.endLine()
+		i += j + 1
+		if h.done {
+			return i
+		}
+	}
+}
+
+// maskName is the byte loop's work on the name of a header line that
+// begins in this read, line (without its CRLF): its bytes that nginx
+// ignores made '.', and its length at its ':' compared as nameEnded does.
+func (h *HeadLF) maskName(line []byte) {
+	for k, c := range line {
+		switch nameClass[c] {
+		case nameColon:
+			if noted(k) {
+				h.countName(line[:k])
+			}
+			return
+		case nameMasked:
+			h.subs = append(h.subs, nameSubst{line: h.header, col: k, b: c})
+			line[k] = '.'
+		}
+	}
+}
+
+// nameClass is what maskName does with a name's byte: a table, one load
+// per byte, where nameIgnored's switch is a binary search. Read only.
+var nameClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c == ':':
+			t[c] = nameColon
+		case nameIgnored(byte(c)):
+			t[c] = nameMasked
+		}
+	}
+	return t
+}()
+
+const (
+	namePlain  = iota // kept
+	nameColon         // the name's end
+	nameMasked        // made '.' (nameIgnored)
+)
+
 // endLine is an LF: an empty line after the request line ends the head.
 func (h *HeadLF) endLine() {
 	if !h.lineUsed && h.started {
@@ -231,8 +315,8 @@ func (h *HeadLF) endLine() {
 	h.col, h.inName = 0, true
 }
 
-// nameEnded counts a header name of User-Agent's or Content-Type's length
-// that ended (its ':' is next) if it is one of the two: its bytes are the
+// nameEnded counts a header name of a noted length that ended (its ':' is
+// next) if it is one countName notes: its bytes are the
 // last h.col of b[:w] when the line began in this read (w >= h.col: every
 // byte written by this read is then the line's), else it is split.
 func (h *HeadLF) nameEnded(b []byte, w int) {
@@ -240,14 +324,40 @@ func (h *HeadLF) nameEnded(b []byte, w int) {
 		h.split = true
 		return
 	}
-	name := b[w-h.col : w]
+	h.countName(b[w-h.col : w])
+}
+
+// countName counts name, a header name of a noted length, if it is
+// User-Agent, Content-Type, Transfer-Encoding or a header nginx takes
+// once.
+func (h *HeadLF) countName(name []byte) {
 	switch {
 	case httphead.NameIs(name, "User-Agent"):
 		h.uaN = min(h.uaN+1, 2)
 	case httphead.NameIs(name, "Content-Type"):
 		h.ctN = min(h.ctN+1, 2)
+	case httphead.NameIs(name, "Transfer-Encoding"):
+		h.te = true
+	default:
+		for _, u := range uniqueHeaders {
+			if httphead.NameIs(name, u) {
+				h.once = true
+			}
+		}
 	}
 }
+
+// MayHaveCoding reports whether the head may have a Transfer-Encoding
+// line: one came, or a name of its length was split across reads (not
+// compared). A line here is one whose name, up to its first ':', is
+// Transfer-Encoding in any case: a folded line has none.
+func (h *HeadLF) MayHaveCoding() bool { return h.te || h.split }
+
+// MayHaveOnceOnly reports whether the head may have a line of a header
+// nginx takes once (uniqueHeaders): one came, or a name of such a length
+// was split across reads (not compared). A line here is one whose name,
+// up to its first ':', is that header's in any case.
+func (h *HeadLF) MayHaveOnceOnly() bool { return h.once || h.split }
 
 // FirstOfTwo gives hdr, the head fasthttp parsed, the first line's value
 // of User-Agent and Content-Type when the client sent two or more: nginx

@@ -202,6 +202,9 @@ func (h *Head) codingKnown(log *errorlog.Log) bool {
 	if h.HTTP2 || h.Header.ContentLength() == -1 { // chunked: known
 		return true
 	}
+	if h.LF != nil && !h.LF.MayHaveCoding() { // the head scan saw no such line: not walked again
+		return true
+	}
 	raw := h.Header.RawHeaders()
 	for len(raw) > 0 {
 		var line []byte
@@ -457,8 +460,8 @@ func (h *Head) namesInOrder(ignored [][]byte) (ok, bad bool, _ [][]byte) {
 // (ngx_http_process_unique_header_line) that fasthttp lets through
 // repeated; it refuses a second Host, Content-Length and Transfer-Encoding
 // itself (ParseErrorEntry).
-var uniqueHeaders = [][]byte{[]byte("if-modified-since"), []byte("if-unmodified-since"), []byte("if-match"),
-	[]byte("if-none-match"), []byte("content-range"), []byte("if-range"), []byte("expect"), []byte("authorization")}
+var uniqueHeaders = []string{"if-modified-since", "if-unmodified-since", "if-match",
+	"if-none-match", "content-range", "if-range", "expect", "authorization"}
 
 // unique refuses what nginx refuses and fasthttp lets through: a second
 // line of a header nginx takes once (uniqueHeaders) is nginx's 400 and
@@ -469,7 +472,7 @@ var uniqueHeaders = [][]byte{[]byte("if-modified-since"), []byte("if-unmodified-
 // came. HTTP/2 heads have no raw lines here: not checked.
 func (h *Head) unique() bool {
 	raw := h.Header.RawHeaders()
-	if h.HTTP2 || len(raw) == 0 {
+	if h.HTTP2 || len(raw) == 0 || h.LF != nil && !h.LF.MayHaveOnceOnly() { // the head scan saw no such line: not walked
 		return true
 	}
 	var seen [8][]byte // the first line of each uniqueHeaders name
@@ -482,7 +485,7 @@ func (h *Head) unique() bool {
 			continue
 		}
 		for i, u := range uniqueHeaders {
-			if !bytes.EqualFold(name, u) {
+			if !httphead.NameIs(name, u) { // ASCII, as nginx's lowcase, lengths first (a name's bytes from 0x80 are '.': HeadLF)
 				continue
 			}
 			kv := append(append(append([]byte(nil), name...), ": "...), bytes.Trim(value, " \t")...)

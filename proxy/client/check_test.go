@@ -19,19 +19,28 @@ import (
 // each with its error log (at info) writing to its buffer.
 func head(t *testing.T, raw string, chosen *config.Server, dfltLog, chosenLog *bytes.Buffer) *client.Head {
 	t.Helper()
+	// Read through a HeadLF, as the connection loop reads a head: Check
+	// reads what its scan noted.
+	lf := &client.HeadLF{}
+	src := strings.NewReader(raw)
 	h := &fasthttp.RequestHeader{}
-	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+	if err := h.Read(bufio.NewReader(readFunc(func(p []byte) (int, error) { return lf.Read(src.Read, p) }))); err != nil {
 		t.Fatalf("%q: %v", raw, err)
 	}
 	line := string(h.Method()) + " " + string(h.RequestURI()) + " " + string(h.Protocol())
 	dflt := &config.Server{ClientHeaderBufferSize: 1024, LargeClientHeaderBuffers: config.Buffers{N: 4, Size: 8192}}
 	return &client.Head{
-		Header: h, Conn: 7,
+		Header: h, Conn: 7, LF: lf,
 		Fields:  errorlog.Fields{Client: "127.0.0.1", Server: "chosen", Request: line, Host: string(h.Host()), Referrer: string(h.Peek("Referer"))},
 		Default: client.Server{Name: "dflt", Conf: dflt, Log: errorlog.New(dfltLog, errorlog.Info, errorlog.Options{PID: 1})},
 		Chosen:  client.Server{Name: "chosen", Conf: chosen, Log: errorlog.New(chosenLog, errorlog.Info, errorlog.Options{PID: 1})},
 	}
 }
+
+// readFunc is a Read method.
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 
 // Check answers each head nginx refuses with nginx's status and info line
 // (the fields as nginx has them at that point) in the error log of the

@@ -55,6 +55,7 @@ func Parse(dst, target []byte, mergeSlashes bool) (URI, error) {
 	// anywhere, goes through ngx_http_parse_complex_uri; taking a few
 	// simple paths that way too ("/a.b") changes nothing but the time.
 	complex, inArgs := false, false
+	q := -1 // the first '?': where a simple path's args begin
 	for i, c := range target {
 		switch {
 		case c < 0x20 || c == 0x7f:
@@ -63,18 +64,15 @@ func Parse(dst, target []byte, mergeSlashes bool) (URI, error) {
 			complex = true
 		case inArgs:
 		case c == '?':
-			inArgs = true
+			inArgs, q = true, i
 		case c == '%', c == '.' && target[i-1] == '/', c == '/' && i > 0 && target[i-1] == '/':
 			complex = true
 		}
 	}
 	if !complex {
 		path, args := target, []byte(nil)
-		for i, c := range target {
-			if c == '?' {
-				path, args = target[:i], target[i+1:]
-				break
-			}
+		if q >= 0 {
+			path, args = target[:q], target[q+1:]
 		}
 		return URI{Path: append(dst[:0], path...), Args: args}, nil
 	}
