@@ -7,13 +7,14 @@ import (
 
 // A watch that waits for clientWatchDelay (clientabort.go) is no runtime
 // timer of its own: a timer per exchange cost a move in the runtime's timer
-// heap at start and another at stop, about 1,000 to 1,500 instructions per
-// request of a 1 KiB GET (docs/measured/watchsweep-2026-12-07.md), for
-// watches that almost never arm. Instead start puts the watch on a pending
-// list with its generation, stop only marks the watch off (its entry is
-// dropped at a sweep), and the list's one timer sweeps it every
-// watchSweepEvery, and runs only while the list is not empty: one timer
-// move per sweep, not two per request.
+// heap at start and another at stop, 500 to 1,300 instructions per request
+// of a 1 KiB GET (docs/measured/watchsweep-2026-12-07.md), for watches that
+// almost never arm. Instead start puts the watch on a pending list with its
+// generation, stop only marks the watch off (its entry is dropped at a
+// sweep), and the list's one timer sweeps it every watchSweepEvery, and runs
+// only while the list is not empty: one timer move per sweep (about 2,900
+// instructions with the wake-up), not two per request. Under load that is
+// one sweep per 32 requests or more; a lone request pays one sweep.
 //
 // A watch arms at the watchSweepAge-th sweep after its start: 5 to 7.5 ms
 // after it rather than at 5 ms (later still if the timer is late, as a
