@@ -55,22 +55,24 @@ import (
 // Most requests get their response header within a few milliseconds, and
 // watching the client's socket costs syscalls, so the watch is armed only
 // once the upstream has been awaited for clientWatchDelay: until then it is
-// a timer in the runtime, reset on the pooled exchange. Armed, a goroutine
-// parks on the client socket in the runtime's poller (no thread; the poller
-// is edge-triggered and watches EPOLLRDHUP) and, at each event, asks
-// poll(2) for POLLRDHUP without waiting: the client's FIN or RST means it is
-// gone, as nginx's EPOLLRDHUP does, even behind unread bytes (a pipelined
-// request, a TLS close_notify); bytes alone mean nothing, and it parks again.
+// an entry on a pending list, which a sweep arms 5 to 7.5 ms after the
+// start (clientabort_sweep.go). Armed, a goroutine parks on the client
+// socket in the runtime's poller (no thread; the poller is edge-triggered
+// and watches EPOLLRDHUP) and, at each event, asks poll(2) for POLLRDHUP
+// without waiting: the client's FIN or RST means it is gone, as nginx's
+// EPOLLRDHUP does, even behind unread bytes (a pipelined request, a TLS
+// close_notify); bytes alone mean nothing, and it parks again.
 
-// clientWatchDelay is how long the upstream is awaited before the client's
-// socket is watched.
+// clientWatchDelay is how long the upstream is awaited, at least, before the
+// client's socket is watched (at most half as long again: the sweep's
+// period, clientabort_sweep.go).
 const clientWatchDelay = 5 * time.Millisecond
 
 type watchState uint8
 
 const (
 	watchOff      watchState = iota // not watching (before, after, or ignore_client_abort)
-	watchPending                    // the timer runs
+	watchPending                    // on the pending list, for its sweep
 	watchArmed                      // the watcher goroutine peeks and parks on the socket
 	watchGone                       // the client is gone
 	watchStopping                   // stop is waking the watcher
@@ -83,7 +85,7 @@ type clientWatch struct {
 	cc     *clientConn
 	state  watchState
 	isGone atomic.Bool    // state == watchGone, stored with it: gone takes no lock
-	timer  *time.Timer    // fires arm; created once per pooled exchange
+	gen    uint32         // starts so far: a pending entry arms only its own (due)
 	exited chan struct{}  // closed when an armed watcher returns
 	errno  syscall.Errno  // ECONNRESET for an RST, 0 for a FIN
 	up     *upstream.Conn // the upstream connection to close when the client goes
@@ -118,28 +120,25 @@ func (w *clientWatch) start(x *exchange) {
 		// watcher's read would hold the socket's read lock against it.
 		return
 	}
-	var cc *clientConn
-	if x.h2 == nil {
-		cc = clientConnOf(x.ctx.Conn())
-	}
-	w.mu.Lock()
-	w.cancel = x.rcancel // nil until a wait makes the context (adopt)
+	// x.rcancel is nil until a wait makes the context (adopt).
 	if x.h2 != nil {
-		w.mu.Unlock()
-		w.watchH2(x.h2.ctx)
+		w.watchH2(x.h2.ctx, x.rcancel)
 		return
 	}
-	if cc == nil {
-		w.mu.Unlock()
-		return
+	if cc := clientConnOf(x.ctx.Conn()); cc != nil {
+		w.pend(cc, x.rcancel, x.p.watchListFor(cc))
 	}
-	w.cc, w.state, w.errno, w.spoke = cc, watchPending, 0, false
+}
+
+// pend makes the watch on cc pending on the list l, whose sweep arms it
+// once clientWatchDelay has passed.
+func (w *clientWatch) pend(cc *clientConn, cancel context.CancelCauseFunc, l *watchList) {
+	w.mu.Lock()
+	w.cc, w.cancel, w.state, w.errno, w.spoke = cc, cancel, watchPending, 0, false
+	w.gen++
+	gen := w.gen
 	w.mu.Unlock()
-	if w.timer == nil {
-		w.timer = time.AfterFunc(clientWatchDelay, w.arm)
-	} else {
-		w.timer.Reset(clientWatchDelay)
-	}
+	l.add(w, gen)
 }
 
 // adopt is given the request's context's cancel when a wait makes the
@@ -192,9 +191,8 @@ func (w *clientWatch) stop() (gone bool) {
 	w.up, w.body = nil, false
 	switch st {
 	case watchOff, watchPending: // the usual case: the answer came before the watch was armed
-		if st == watchPending {
-			w.timer.Stop() // arm, if it runs anyway, finds watchOff
-		}
+		// A pending entry stays on its list: its sweep finds watchOff,
+		// or a later start's generation, and drops it.
 		w.state = watchOff
 		w.cancel, w.cc, w.exited, w.h2stop = nil, nil, nil, nil
 		w.mu.Unlock()
@@ -230,9 +228,9 @@ func (w *clientWatch) stop() (gone bool) {
 // watch, but the stream's context ends when the client resets the stream
 // (RST_STREAM) or the connection goes, and nothing costs anything until
 // then, so the watch is armed at once.
-func (w *clientWatch) watchH2(stream context.Context) {
+func (w *clientWatch) watchH2(stream context.Context, cancel context.CancelCauseFunc) {
 	w.mu.Lock()
-	w.cc, w.state, w.errno, w.spoke = nil, watchArmed, 0, false
+	w.cc, w.cancel, w.state, w.errno, w.spoke = nil, cancel, watchArmed, 0, false
 	w.exited = make(chan struct{})
 	done := w.exited
 	w.h2stop = context.AfterFunc(stream, func() { w.h2Gone(done) })
@@ -275,18 +273,32 @@ func (w *clientWatch) endWait(up *upstream.Conn, body bool) {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// arm runs on the timer's goroutine once the upstream has been awaited for
-// clientWatchDelay, and watches until the client goes or stop wakes it.
-func (w *clientWatch) arm() {
+// due is the sweep's look at the watch's start of generation gen: it
+// reports whether that start is still pending, and keeps its entry, unless
+// old is set. Then the watch is armed, and arm parks on the client's socket
+// in a goroutine of its own. A start that was stopped (and maybe followed
+// by another, of the next generation) is dropped.
+func (w *clientWatch) due(gen uint32, old bool) (keep bool) {
 	w.mu.Lock()
-	if w.state != watchPending {
+	if w.state != watchPending || w.gen != gen {
 		w.mu.Unlock()
-		return
+		return false
+	}
+	if !old {
+		w.mu.Unlock()
+		return true
 	}
 	w.state = watchArmed
 	w.exited = make(chan struct{})
 	cc, done := w.cc, w.exited
 	w.mu.Unlock()
+	go w.arm(cc, done)
+	return false
+}
+
+// arm watches cc once the upstream has been awaited for clientWatchDelay,
+// until the client goes or stop wakes it, and closes done when it returns.
+func (w *clientWatch) arm(cc *clientConn, done chan struct{}) {
 	defer close(done)
 
 	rc, err := cc.TCPConn.SyscallConn()

@@ -170,7 +170,7 @@ type exchange struct {
 	h2 *h2Stream
 
 	// watch notices the client's close while the upstream is awaited
-	// (clientabort.go); kept across requests with its timer.
+	// (clientabort.go); kept across requests.
 	watch *clientWatch
 
 	// rctx is the request's context (cancel.go): done when its client

@@ -58,6 +58,9 @@ type Proxy struct {
 	// (conn.go), in one poller per P (idlepollers.go); nil: each waits in
 	// its own goroutine.
 	idle *idlePollers
+	// watches are the client watches' pending lists, one per P
+	// (clientabort_sweep.go).
+	watches []watchList
 
 	// mu serialises Start, Reload and Shutdown and guards what they change.
 	mu        sync.Mutex
@@ -98,6 +101,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.pid = os.Getpid()
 	p.hostname, _ = os.Hostname()
 	p.fds = newFDReserve()
+	p.watches = newWatchLists(runtime.GOMAXPROCS(0))
 
 	p.inherited.lns = opts.Inherited
 	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
