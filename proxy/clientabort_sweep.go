@@ -31,8 +31,7 @@ type watchList struct {
 	mu      sync.Mutex
 	pending []pendingWatch // in start order, so the oldest first
 	sweeps  uint32         // sweeps so far: the entries' age
-	timer   *time.Timer    // runs sweep; made at the first add
-	ticking bool           // timer is set: pending is not empty
+	timer   *time.Timer    // runs sweep, set while pending is not empty; made at the first add
 }
 
 // pendingWatch is one start of a watch. The watch is pooled with its
@@ -60,13 +59,12 @@ func (p *Proxy) watchListFor(cc *clientConn) *watchList {
 func (l *watchList) add(w *clientWatch, gen uint32) {
 	l.mu.Lock()
 	l.pending = append(l.pending, pendingWatch{w: w, gen: gen, sweep: l.sweeps})
-	if !l.ticking {
-		l.ticking = true
-		if l.timer == nil {
-			l.timer = time.AfterFunc(watchSweepEvery, l.sweep)
-		} else {
-			l.timer.Reset(watchSweepEvery)
-		}
+	switch {
+	case len(l.pending) > 1: // the timer is set
+	case l.timer == nil:
+		l.timer = time.AfterFunc(watchSweepEvery, l.sweep)
+	default:
+		l.timer.Reset(watchSweepEvery)
 	}
 	l.mu.Unlock()
 }
@@ -89,9 +87,7 @@ func (l *watchList) sweep() {
 	}
 	clear(l.pending[len(kept):]) // no pooled watch kept alive by a dropped entry
 	l.pending = kept
-	if len(kept) == 0 {
-		l.ticking = false
-		return
+	if len(kept) > 0 {
+		l.timer.Reset(watchSweepEvery)
 	}
-	l.timer.Reset(watchSweepEvery)
 }

@@ -96,11 +96,16 @@ func TestClientWatchSweepRacesStop(t *testing.T) {
 	if armed == 0 {
 		t.Error("no watch was armed: the sweep never ran")
 	}
-	testutil.Eventually(t, "the list empty and its timer stopped", 10*time.Second, func() bool {
+	testutil.Eventually(t, "the list empty", 10*time.Second, func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return len(l.pending) == 0 && !l.ticking
+		return len(l.pending) == 0
 	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer.Stop() { // an empty list's timer is not set: its last sweep did not set it again
+		t.Error("the list is empty and its timer still set")
+	}
 }
 
 // A watch left pending is armed by a sweep, not before clientWatchDelay,
