@@ -240,12 +240,22 @@ func (w *clientWatch) watchH2(stream context.Context, cancel context.CancelCause
 // h2Gone is arm's end for a stream the client gave up.
 func (w *clientWatch) h2Gone(done chan struct{}) {
 	defer close(done)
+	w.went(0)
+}
+
+// went is an armed watch's client gone (errno: ECONNRESET for an RST, 0
+// for a FIN or a stream given up), unless stop came first. It cancels the
+// request's context, which ends a dial or a backoff pause, and ends the
+// exchange's wait on the upstream connection at once: a send or a header
+// read by closing it (the exchange closes it properly when its call
+// returns), a body's read by waking it.
+func (w *clientWatch) went(errno syscall.Errno) {
 	w.mu.Lock()
 	if w.state != watchArmed { // stop came first: the upstream answered
 		w.mu.Unlock()
 		return
 	}
-	w.state = watchGone
+	w.state, w.errno = watchGone, errno
 	w.isGone.Store(true)
 	cancel, up, body := w.cancel, w.up, w.body
 	if up != nil {
@@ -255,13 +265,6 @@ func (w *clientWatch) h2Gone(done chan struct{}) {
 	if cancel != nil { // nil: no wait has made the request's context (cancel.go)
 		cancel(errClientGone)
 	}
-	w.endWait(up, body)
-}
-
-// endWait ends the exchange's wait on up for a client that went: a send or
-// a header read by closing up (the exchange closes it properly when its
-// call returns), a body's read by waking it (body).
-func (w *clientWatch) endWait(up *upstream.Conn, body bool) {
 	switch {
 	case up == nil:
 	case body:
@@ -326,25 +329,9 @@ func (w *clientWatch) arm(cc *clientConn, done chan struct{}) {
 		gone = true
 		return true
 	})
-	if !gone {
-		return
+	if gone {
+		w.went(goneErrno)
 	}
-	w.mu.Lock()
-	if w.state != watchArmed { // stop came first: the upstream answered
-		w.mu.Unlock()
-		return
-	}
-	w.state, w.errno = watchGone, goneErrno
-	w.isGone.Store(true)
-	cancel, up, body := w.cancel, w.up, w.body
-	if up != nil {
-		w.spoke = up.Unread()
-	}
-	w.mu.Unlock()
-	if cancel != nil { // nil: no wait has made the request's context (cancel.go)
-		cancel(errClientGone) // ends a dial or a pause
-	}
-	w.endWait(up, body) // ends a send, a header read or a body read at once
 }
 
 // errClientGone is the cause of a request context the watch canceled.
