@@ -3,11 +3,14 @@ package proxy_test
 import (
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"spillway/proxy/internal/testutil"
 )
 
 // Every request the parser refuses or gives up on gets nginx's access-log
@@ -64,9 +67,19 @@ http:
 		n, _ := strconv.Atoi(m[1])
 		return n
 	}
+	// Each line is written after its answer went out: the next request
+	// waits for it, so that the log's order is the requests' order.
+	logged := func(n int) {
+		t.Helper()
+		testutil.Eventually(t, strconv.Itoa(n)+" access-log lines", 10*time.Second, func() bool {
+			b, _ := os.ReadFile(r.alog) // accessLog would shut the proxy down
+			return strings.Count(string(b), "\n") >= n
+		})
+	}
 	before := requests()
 	var want []string
 	want = append(want, `200 "GET /status HTTP/1.1"`)
+	logged(len(want))
 	counted := 0
 	for _, c := range cases {
 		conn, err := net.Dial("tcp", r.addr)
@@ -94,6 +107,7 @@ http:
 		if c.line != "" {
 			want = append(want, c.line)
 			counted++
+			logged(len(want))
 		}
 	}
 	// The second stub_status request counts itself, as nginx's does.
