@@ -225,7 +225,9 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	h := &ctx.Request.Header
 	x.reqLine = append(append(append(append(append(x.reqLine[:0], h.Method()...), ' '), h.RequestURI()...), ' '), h.Protocol()...)
 	x.host = append(x.host[:0], h.Host()...)
-	x.referer = append(x.referer[:0], h.Peek("Referer")...)
+	// Referer() is Peek("Referer") without its copy and normalisation of
+	// the name (fasthttp's peek goes to the same lookup for this name).
+	x.referer = append(x.referer[:0], h.Referer()...)
 	x.vh = vhostFor(vhosts, client.RouteHost(h.RequestURI(), x.host)) // absolute form: the line's host (package client)
 	x.fields = errorlog.Fields{
 		Client: bstr(x.client), Server: x.vh.name, Request: bstr(x.reqLine),
