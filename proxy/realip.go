@@ -82,9 +82,7 @@ func (x *exchange) applyRealIP(r *config.RealIP) {
 	x.client = x.clientIP.AppendTo(x.client[:0])
 	x.clientPort = port
 	x.fields.Client = bstr(x.client)
-	c := &x.vars.conn
-	c.RemoteAddr, c.Remote, c.RemotePort = bstr(x.client), x.clientIP, port
-	c.RealIPRemoteAddr, c.RealIPRemotePort = bstr(x.realipFrom), x.realipPort
+	x.vars.connDone = false // read before, vars.Conn is filled in again with the new address (fillConn)
 }
 
 // forwardedAddr is ngx_http_get_forwarded_addr_internal: when *addr is

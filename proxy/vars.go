@@ -27,6 +27,9 @@ type exchangeVars struct {
 	tls     tls.ConnectionState
 	tlsDone bool // tls was looked up
 	tlsOn   bool // and the connection has it
+	// connDone: conn is filled in for this request (Conn); most requests
+	// read none of its variables.
+	connDone bool
 }
 
 // beginVars fills in what is known once the request is routed.
@@ -62,9 +65,22 @@ func (x *exchange) beginVars() {
 			v.req.ProxyHost = "localhost" // nginx's $proxy_host for a unix socket
 		}
 	}
+	v.tlsDone, v.connDone = false, false
+}
+
+// fillConn fills in vars.Conn from the exchange and its connection, on
+// the request's first read of it (Conn). What it reads of the exchange is
+// set by begin (or beginSubrequest) and changed only by the realip
+// module, which has it filled in again (applyRealIP).
+func (x *exchange) fillConn() {
+	v := &x.vars
+	v.connDone = true
 	v.conn = vars.Conn{ID: x.conn, Requests: connRequests(x.ctx), Start: connStart(x.ctx), RemoteAddr: bstr(x.client),
 		RemotePort: x.clientPort, ServerPort: x.serverPort, PID: x.p.pid, Hostname: x.p.hostname}
 	v.conn.Remote = x.clientIP
+	if x.realip {
+		v.conn.RealIPRemoteAddr, v.conn.RealIPRemotePort = bstr(x.realipFrom), x.realipPort
+	}
 	v.conn.SSLClientVerify = clientCertOf(x.ctx.Conn()).VerifyResult() // tls_client.go
 	v.conn.SSLHandshake = sslHandshakeOf(x.ctx.Conn())                 // tls.go
 	if pp := proxyProtocolOf(ppConnOf(x.ctx.Conn())); pp.Src().IsValid() {
@@ -79,7 +95,6 @@ func (x *exchange) beginVars() {
 	if a, ok := x.ctx.LocalAddr().(*net.TCPAddr); ok {
 		v.conn.ServerAddr = a.AddrPort().Addr().Unmap()
 	}
-	v.tlsDone = false
 }
 
 // proxyPort is nginx's $proxy_port for a proxy_pass without variables
@@ -165,8 +180,13 @@ func appendBuffered(dst []byte, b *bufferedBody) ([]byte, bool) {
 	return dst, true
 }
 
-// Conn is the client connection.
-func (x *exchange) Conn() *vars.Conn { return &x.vars.conn }
+// Conn is the client connection, filled in on the request's first read.
+func (x *exchange) Conn() *vars.Conn {
+	if !x.vars.connDone {
+		x.fillConn()
+	}
+	return &x.vars.conn
+}
 
 // TLS is the client's TLS state, read once per request on first use
 // (only the $ssl_ variables ask).
