@@ -21,45 +21,85 @@ import (
 // exchange lives from the handler's start until the access-log line is
 // written, which for a streamed body is after the handler returned. It is
 // owned by one goroutine at a time and recycled through Proxy.exchanges.
+//
+// Its fields are in two parts: exchangeState, what a request sets, is
+// zeroed by reset; exchangeKept, buffers and state every request sets
+// before it reads it, is kept for the next request (reset empties the
+// buffers), so that reset does not zero and copy back some 2 KB per
+// request.
 type exchange struct {
-	p    *Proxy
-	site *site
-	ctx  *fasthttp.RequestCtx
-	vh   *vhost
-	loc  *location
-	// passLoc is the request's copy of a location whose proxy_pass has
-	// variables, with the upstream they named (passvars.go); loc then
-	// points to it.
-	passLoc location
+	exchangeState
+	exchangeKept
+}
 
-	conn       uint64 // nginx's *N for this client connection
-	start      time.Time
-	client     []byte     // remote IP as text: the real client's once realip replaced it
-	clientIP   netip.Addr // the same address; invalid on a connection that is not TCP
-	clientPort int
-	serverPort int
-	// realip: the realip module replaced the client address (realip.go);
-	// realipFrom and realipPort are then the connection's own.
-	realip     bool
-	realipFrom []byte
-	realipPort int
-	ppAddr     []byte // $proxy_protocol_addr (proxyproto.go)
-
+// exchangeKept is what an exchange keeps from one request to the next
+// (reset).
+type exchangeKept struct {
+	// Buffers: reset empties them.
+	client     []byte // remote IP as text: the real client's once realip replaced it
+	realipFrom []byte // the connection's own address once realip replaced it (realip.go)
+	ppAddr     []byte // $proxy_protocol_addr and _server_addr (proxyproto.go, fillConn)
 	// Owned copies for the logs: ctx's slices are not valid once the
 	// handler returns, and a streamed body is logged after that.
 	reqLine []byte
 	host    []byte
 	referer []byte
+	// $uri, normalised as nginx does (uri.go).
+	path     []byte
+	uri      []byte           // request URI sent upstream
+	head     []byte           // request head sent upstream (built once, replayed on retries)
+	tried    []*upstream.Peer // the peers tried
+	attempts []vars.Attempt   // the tries, as $upstream_* list them
+	mapCache [][]byte         // the maps' values once evaluated (vars.Request.MapCache)
+	authVars [][]byte         // auth_request_set's and set's values by slot (vars.Request.Set): reset clears them
+	authBuf  []byte           // their bytes
+
+	uresp    *fasthttp.Response          // kept across requests with its buffers (reset, not reallocated)
+	watch    *clientWatch                // notices the client's close while the upstream is awaited (clientabort.go)
+	uninit   func(string)                // x.uninitialized, made once
+	bodyFunc func([]byte) ([]byte, bool) // x.requestBody, made once
+	fcgi     fcgiState                   // the FastCGI side of the exchange (fcgi.go): reset recycles it
+
+	// Filled in whole before they are read, so not zeroed by reset:
+	//
+	// vars is what its variables read (vars.go): beginVars fills in the
+	// request's, Conn and Response theirs as they are asked for; reset
+	// says Conn and TLS are to be looked up again.
+	vars exchangeVars
+	// passLoc is the request's copy of a location whose proxy_pass has
+	// variables, with the upstream they named (passvars.go); loc then
+	// points to it. reset zeroes it when it was used, not to keep a
+	// reloaded configuration's location alive.
+	passLoc location
+	// chead is what client.Check reads (clientHead, which fills it in),
+	// kept here rather than allocated for every request.
+	chead client.Head
+}
+
+// exchangeState is this request's state: reset zeroes it.
+type exchangeState struct {
+	p    *Proxy
+	site *site
+	ctx  *fasthttp.RequestCtx
+	vh   *vhost
+	loc  *location
+
+	conn       uint64 // nginx's *N for this client connection
+	start      time.Time
+	clientIP   netip.Addr // the client address (client's text); invalid on a connection that is not TCP
+	clientPort int
+	serverPort int
+	// realip: the realip module replaced the client address (realip.go);
+	// realipFrom and realipPort are then the connection's own.
+	realip     bool
+	realipPort int
+
 	fields  errorlog.Fields
 	ignored [][]byte // header names nginx ignores: not forwarded (client.Check)
-	// chead is what client.Check reads (clientHead), kept here rather
-	// than allocated for every request.
-	chead client.Head
 
-	// $uri, normalised as nginx does (uri.go); args is $args, a view of
-	// the request target; quoted is nginx's r->quoted_uri; uriInvalid
-	// means nginx refuses the target (400).
-	path       []byte
+	// args is $args, a view of the request target (path, kept, is $uri);
+	// quoted is nginx's r->quoted_uri; uriInvalid means nginx refuses the
+	// target (400).
 	args       []byte
 	quoted     bool
 	uriInvalid bool
@@ -83,7 +123,6 @@ type exchange struct {
 		srvSrc string
 		srv    []int
 	}
-	uninit func(string) // x.uninitialized, made once
 
 	body reqBody // buffered request body, nil when the request has none
 	// preread is body when the client's body came whole with its head
@@ -95,14 +134,9 @@ type exchange struct {
 	// bodyMem is the size up to which nginx would have held the body in
 	// memory (client_body_buffer_size, or the whole body when it came
 	// with the head): past it nginx's $request_body is not found.
-	bodyMem  int64
-	bodyFunc func([]byte) ([]byte, bool) // x.requestBody, made once
-	uri      []byte                      // request URI sent upstream
-	head     []byte                      // request head sent upstream (built once, replayed on retries)
-	uresp    *fasthttp.Response          // kept across requests with its buffers (reset, not reallocated)
-	uhead    upstreamHead                // uresp's head's values looked up by name (upstreamhead.go)
+	bodyMem int64
+	uhead   upstreamHead // uresp's head's values looked up by name (upstreamhead.go)
 
-	tried       []*upstream.Peer
 	bal         upstream.Balance // hash, ip_hash, random: the request's key and draws (handler.go)
 	balSet      bool             // bal's key and address are filled in
 	tries       int              // attempts that used a try
@@ -110,7 +144,6 @@ type exchange struct {
 	closeAsked  bool             // head has proxy_set_header's "Connection: close" (appendHead): not kept
 	sameRetries int              // retries to a server already tried (proxy_next_upstream_backoff)
 	freshNext   *upstream.Peer   // retry this peer on a fresh connection next
-	attempts    []vars.Attempt   // the tries, as $upstream_* list them
 	firstTry    time.Time
 	cur         *upstream.Attempt // the attempt whose response is being relayed
 	attemptBuf  upstream.Attempt  // storage for the current attempt (one at a time)
@@ -124,10 +157,8 @@ type exchange struct {
 	trailerSafe bool
 	bodyBytes   int64             // body bytes handed to the client connection
 	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
-	fcgi        fcgiState         // the FastCGI side of the exchange (fcgi.go)
 	proto       upstream.Protocol // HTTP1, &fcgi or &grpc: set by buildHead
 	grpc        upstream.HTTP2    // the HTTP/2 side of a grpc_pass exchange (grpc.go)
-	vars        exchangeVars      // what its variables read (vars.go)
 	connHeld    []connHold        // limit_conn counts held until finish (limitconn.go)
 	errPage     errorPageState    // error_page between passes through the phases (errorpage.go)
 	// headAt is the clock when cur's head came (the reading tryOnce
@@ -143,10 +174,7 @@ type exchange struct {
 
 	// parent is set on an auth_request subrequest (authrequest.go): it
 	// answers its parent, never the client.
-	parent   *exchange
-	authVars [][]byte // auth_request_set's and set's values by slot (vars.Request.Set)
-	mapCache [][]byte // the maps' values once evaluated (vars.Request.MapCache)
-	authBuf  []byte   // their bytes
+	parent *exchange
 	// subDone: a subrequest ran. nginx's connection log then says "while
 	// sending to client" (the subrequest's last action) on the request's
 	// lines that set no action of their own (measured).
@@ -169,10 +197,6 @@ type exchange struct {
 	// (http2.go): the branches that need a client socket test it.
 	h2 *h2Stream
 
-	// watch notices the client's close while the upstream is awaited
-	// (clientabort.go); kept across requests.
-	watch *clientWatch
-
 	// rctx is the request's context (cancel.go): done when its client
 	// goes away while the upstream is awaited or a stop may no longer
 	// wait. Made by context on first use; reset cancels it.
@@ -184,21 +208,19 @@ func (x *exchange) reset() {
 	if x.rcancel != nil {
 		x.rcancel(nil) // forgotten by the proxy's stop context
 	}
-	x.uresp.Reset()
-	clear(x.authVars) // every slot not set
-	// What is kept is saved, the exchange zeroed where it lies (a composite
-	// literal reading x would be built in a temporary and copied: two
-	// passes over the whole struct), then the buffers put back, emptied.
-	client, realipFrom, ppAddr, reqLine, host, referer, path := x.client[:0], x.realipFrom[:0], x.ppAddr[:0], x.reqLine[:0], x.host[:0], x.referer[:0], x.path[:0]
-	uri, head, tried, attempts, balKey := x.uri[:0], x.head[:0], x.tried[:0], x.attempts[:0], x.bal.Key[:0]
-	uresp, watch, authVars, authBuf, uninit, bodyFunc, mapCache := x.uresp, x.watch, x.authVars, x.authBuf[:0], x.uninit, x.bodyFunc, x.mapCache[:0]
-	x.fcgi.recycle()
-	fcgi := x.fcgi
-	*x = exchange{}
-	x.client, x.realipFrom, x.ppAddr, x.reqLine, x.host, x.referer, x.path = client, realipFrom, ppAddr, reqLine, host, referer, path
-	x.uri, x.head, x.tried, x.attempts, x.bal.Key = uri, head, tried, attempts, balKey
-	x.uresp, x.watch, x.authVars, x.authBuf, x.uninit, x.bodyFunc, x.mapCache = uresp, watch, authVars, authBuf, uninit, bodyFunc, mapCache
-	x.fcgi = fcgi
+	balKey := x.bal.Key[:0]
+	x.exchangeState = exchangeState{}
+	x.bal.Key = balKey
+	k := &x.exchangeKept
+	k.client, k.realipFrom, k.ppAddr, k.reqLine, k.host, k.referer, k.path = k.client[:0], k.realipFrom[:0], k.ppAddr[:0], k.reqLine[:0], k.host[:0], k.referer[:0], k.path[:0]
+	k.uri, k.head, k.tried, k.attempts, k.mapCache, k.authBuf = k.uri[:0], k.head[:0], k.tried[:0], k.attempts[:0], k.mapCache[:0], k.authBuf[:0]
+	clear(k.authVars) // every slot not set
+	k.uresp.Reset()
+	k.fcgi.recycle()
+	k.vars.recycle()
+	if k.passLoc.conf != nil {
+		k.passLoc = location{}
+	}
 }
 
 // begin copies what the logs need out of ctx and routes the request.

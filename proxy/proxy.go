@@ -104,7 +104,7 @@ func New(cfg *config.Config, opts Options) (*Proxy, error) {
 	p.watches = newWatchLists(runtime.GOMAXPROCS(0))
 
 	p.inherited.lns = opts.Inherited
-	p.exchanges.New = func() any { return &exchange{uresp: new(fasthttp.Response)} }
+	p.exchanges.New = func() any { return &exchange{exchangeKept: exchangeKept{uresp: new(fasthttp.Response)}} }
 	p.copyBufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	p.budget = buffer.NewBudget(cfg.BufferMemoryLimit)
 	p.budget.SetTempLimit(cfg.TempFileLimit)

@@ -32,6 +32,16 @@ type exchangeVars struct {
 	connDone bool
 }
 
+// recycle has the next request look up its connection's variables and
+// TLS state again (Conn, TLS); beginVars fills in req whole, Response
+// resp. A connection's TLS state is let go of.
+func (v *exchangeVars) recycle() {
+	if v.tlsOn {
+		v.tls = tls.ConnectionState{}
+	}
+	v.tlsDone, v.tlsOn, v.connDone = false, false, false
+}
+
 // beginVars fills in what is known once the request is routed.
 func (x *exchange) beginVars() {
 	v := &x.vars
