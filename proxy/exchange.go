@@ -250,7 +250,8 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	// Referer() is Peek("Referer") without its copy and normalisation of
 	// the name (fasthttp's peek goes to the same lookup for this name).
 	x.referer = append(x.referer[:0], h.Referer()...)
-	x.vh = vhostFor(vhosts, client.RouteHost(h.RequestURI(), x.host)) // absolute form: the line's host (package client)
+	routeHost := client.RouteHost(h.RequestURI(), x.host) // absolute form: the line's host (package client)
+	x.vh = vhostFor(vhosts, routeHost)
 	x.fields = errorlog.Fields{
 		Client: bstr(x.client), Server: x.vh.name, Request: bstr(x.reqLine),
 		Host: bstr(x.host), Referrer: bstr(x.referer),
@@ -258,7 +259,7 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.parseURI(vhosts[0])
 	x.loc = x.vh.match(x.path)
 	x.beginVars()
-	x.serverNameCaptures(client.RouteHost(h.RequestURI(), x.host))
+	x.serverNameCaptures(routeHost)
 }
 
 // bstr views b as a string without copying. The exchange owns b and does not

@@ -505,6 +505,9 @@ func (x *exchange) outerCaptures(l *location) {
 // variables, its $1..$9 those of the request until another regex matches.
 func (x *exchange) serverNameCaptures(host []byte) {
 	x.caps.srvSrc, x.caps.srv = "", nil
+	if len(x.vh.names.regex) == 0 {
+		return // no regex to run (regexMatch's first test, before host is trimmed)
+	}
 	re, src, m := x.vh.names.regexMatch(bytes.TrimSuffix(hostOnly(host), []byte(".")))
 	if re == nil {
 		return
