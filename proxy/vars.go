@@ -47,9 +47,13 @@ func (x *exchange) beginVars() {
 	v := &x.vars
 	t := x.ctx.Request.Header.RequestURI()
 	_, targetOK := client.TargetHost(t)
-	v.req = vars.Request{Start: x.start, URI: bstr(x.path), Args: bstr(x.args),
-		RequestURI: bstr(originForm(t)), InvalidTarget: x.uriInvalid || !targetOK,
-		ServerName: x.vh.name, Scheme: x.scheme(), BodyLength: -1}
+	// Zeroed and filled in where it lies: a composite literal assigned to
+	// v.req would be built in a temporary and copied (384 bytes).
+	r := &v.req
+	*r = vars.Request{}
+	r.Start, r.URI, r.Args = x.start, bstr(x.path), bstr(x.args)
+	r.RequestURI, r.InvalidTarget = bstr(originForm(t)), x.uriInvalid || !targetOK
+	r.ServerName, r.Scheme, r.BodyLength = x.vh.name, x.scheme(), -1
 	if n := x.site.maps.Sets(); n > 0 { // set's variables, empty until a set writes them (rewrite.go)
 		if len(x.authVars) < n { // kept across requests, cleared by reset
 			x.authVars = append(x.authVars[:0], make([][]byte, n)...)
