@@ -235,7 +235,10 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	}
 	x.conn = connID(ctx)
 	x.h2, _ = ctx.Conn().(*h2Stream)
-	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+	if cc := clientConnOf(ctx.Conn()); cc != nil && cc.remote.IsValid() {
+		x.clientIP, x.clientPort = cc.remote.Addr(), int(cc.remote.Port())
+		x.client = append(x.client[:0], cc.remoteText...)
+	} else if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok { // HTTP/2 and HTTP/3 streams
 		ap := a.AddrPort()
 		x.clientIP = ap.Addr().Unmap()
 		x.client = x.clientIP.AppendTo(x.client[:0])
@@ -260,6 +263,17 @@ func (x *exchange) begin(p *Proxy, s *site, ctx *fasthttp.RequestCtx, vhosts []*
 	x.loc = x.vh.match(x.path)
 	x.beginVars()
 	x.serverNameCaptures(routeHost)
+}
+
+// noteRemote takes the client's address and its text once for the
+// connection's requests (begin), as begin took them from ctx.RemoteAddr()
+// for each.
+func (c *clientConn) noteRemote() {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		c.remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		c.remoteText = c.remote.Addr().AppendTo(nil)
+	}
 }
 
 // bstr views b as a string without copying. The exchange owns b and does not

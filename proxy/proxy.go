@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strconv"
@@ -364,6 +365,10 @@ type clientConn struct {
 	wrote    atomic.Bool            // written since the last read: the next read yields first (Read)
 
 	start time.Time // accepted: $connection_time, keepalive_time
+	// remote is the client's address and remoteText its text, taken once
+	// as the connection was accepted (noteRemote): begin copies them.
+	remote     netip.AddrPort
+	remoteText []byte
 	// keepalive is the request's last location's keepalive_* (its
 	// server's without one), set as the request is served and taken by the
 	// loop after it (keepalive.go); log is that location's error log, where

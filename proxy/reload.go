@@ -160,6 +160,7 @@ func (p *Proxy) accept(a *acceptor) {
 		}
 		p.accepts.Add(1)
 		cc := &clientConn{TCPConn: tc, id: p.nextConnID(), p: p, start: time.Now()}
+		cc.noteRemote()
 		if !p.clients.Add(cc) {
 			continue // stopping: add closed it
 		}
