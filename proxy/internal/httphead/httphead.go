@@ -125,18 +125,36 @@ func NameIs(b []byte, s string) bool {
 }
 
 // NameSet is a fixed set of header names, looked up as nginx compares names
-// (NameIs): a name is compared with the members of its own length only.
-// It is not changed once made.
-type NameSet struct{ byLen [][]string }
+// (NameIs): a name is compared with the members of its own length only,
+// and only when one of them starts with its first letter. It is not
+// changed once made.
+type NameSet struct{ byLen []nameBucket }
 
-// NewNameSet returns the set of names.
+// nameBucket is a NameSet's members of one length.
+type nameBucket struct {
+	// firsts has bit c&31 set for the first byte c of each member: a
+	// letter's bit in either case (they differ in bit 5 only), other
+	// bytes sharing bits with them, so a bit set says "compare", a bit
+	// clear "not a member" (most names a set is asked about, in one load).
+	firsts uint32
+	names  []string
+}
+
+// NewNameSet returns the set of names (a name given twice is kept once).
 func NewNameSet(names ...string) NameSet {
 	var s NameSet
 	for _, n := range names {
-		for len(s.byLen) <= len(n) {
-			s.byLen = append(s.byLen, nil)
+		if s.Has([]byte(n)) {
+			continue
 		}
-		s.byLen[len(n)] = append(s.byLen[len(n)], n)
+		for len(s.byLen) <= len(n) {
+			s.byLen = append(s.byLen, nameBucket{})
+		}
+		b := &s.byLen[len(n)]
+		b.names = append(b.names, n)
+		if len(n) > 0 {
+			b.firsts |= 1 << (n[0] & 31)
+		}
 	}
 	return s
 }
@@ -146,7 +164,11 @@ func (s NameSet) Has(name []byte) bool {
 	if len(name) >= len(s.byLen) {
 		return false
 	}
-	for _, n := range s.byLen[len(name)] {
+	b := &s.byLen[len(name)]
+	if len(name) > 0 && b.firsts&(1<<(name[0]&31)) == 0 {
+		return false
+	}
+	for _, n := range b.names {
 		if NameIs(name, n) {
 			return true
 		}
