@@ -178,3 +178,46 @@ func TestCutFieldLikeAllInOrder(t *testing.T) {
 		t.Errorf("forwarded %q, want %q", got, want)
 	}
 }
+
+// browserHead is a browser's request head: ten lines, Connection among
+// them.
+const browserHead = "Host: example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\n" +
+	"Accept-Encoding: gzip, deflate, br\r\nConnection: keep-alive\r\nCookie: a=1; b=2\r\nUpgrade-Insecure-Requests: 1\r\n" +
+	"Sec-Fetch-Dest: document\r\nPriority: u=0, i\r\n\r\n"
+
+// TestAppendClientHeadersAllocs: forwarding a head's lines allocates
+// nothing (Connection's tokens are split into the stack).
+func TestAppendClientHeadersAllocs(t *testing.T) {
+	h, ok := parseClientHead([]byte(browserHead))
+	if !ok {
+		t.Fatal("the head was refused")
+	}
+	loc := &location{set: []compiledHeader{{name: "Host"}, {name: "Connection"}}}
+	loc.drop = dropNames(loc.set)
+	x := &exchange{loc: loc}
+	dst := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() { dst = x.appendClientHeaders(dst[:0], h) }); n != 0 {
+		t.Errorf("%v allocations per head", n)
+	}
+	if bytes.Contains(dst, []byte("Connection")) || bytes.Contains(dst, []byte("Host")) || !bytes.Contains(dst, []byte("Priority: u=0, i\r\n")) {
+		t.Errorf("forwarded %q", dst)
+	}
+}
+
+// BenchmarkAppendClientHeaders: the client's header lines of a browser's
+// head, as appendHead forwards them with the default proxy_set_header.
+func BenchmarkAppendClientHeaders(b *testing.B) {
+	h, ok := parseClientHead([]byte(browserHead))
+	if !ok {
+		b.Fatal("the head was refused")
+	}
+	loc := &location{set: []compiledHeader{{name: "Host"}, {name: "Connection"}}}
+	loc.drop = dropNames(loc.set)
+	x := &exchange{loc: loc}
+	dst := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = x.appendClientHeaders(dst[:0], h)
+	}
+}
