@@ -106,6 +106,9 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 
 	for i := range x.loc.set {
 		h := &x.loc.set[i]
+		if h.none {
+			continue // never sent: an empty value removes the header (nginx)
+		}
 		mark := len(dst)
 		dst = append(dst, h.name...)
 		dst = append(dst, ": "...)

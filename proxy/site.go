@@ -149,6 +149,10 @@ func (l *location) sets(name string) bool {
 type compiledHeader struct {
 	name  string
 	value *vars.Value
+	// none: the value is "" as written, so the header is never sent
+	// (appendHead skips it without evaluating it), only dropped from the
+	// client's (proxy_set_header Connection "", the keepalive recipe).
+	none bool
 }
 
 // buildSite validates what config cannot know (variables, addresses) and
@@ -356,7 +360,7 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		if err != nil {
 			return nil, fmt.Errorf("proxy_set_header %s: %w", h.Name, err)
 		}
-		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
+		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v, none: v.Literal() && v.String() == ""})
 	}
 	loc.drop = dropNames(loc.set)
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
