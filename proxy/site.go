@@ -16,6 +16,7 @@ import (
 	"spillway/proxy/accesslog"
 	"spillway/proxy/config"
 	"spillway/proxy/errorlog"
+	"spillway/proxy/internal/httphead"
 	"spillway/proxy/resolver"
 	"spillway/proxy/static"
 	"spillway/proxy/upstream"
@@ -93,7 +94,10 @@ type location struct {
 	tls    *upstream.TLS // https://: proxy_ssl_* for this group (upstream_tls.go)
 	// proxySetHeader is proxy_set_header compiled: set[i] is sent first, in
 	// file order; names in set are dropped from the client's headers.
-	set    []compiledHeader
+	set []compiledHeader
+	// drop is the client's header names not forwarded, whatever the
+	// request: set's and the hop-by-hop ones (dropNames).
+	drop   httphead.NameSet
 	method *vars.Value // proxy_method; nil: the client's
 	body   *vars.Value // proxy_set_body; nil: the client's body (request.go)
 	// fcgi is set by fastcgi_pass: the same pipeline, FastCGI on the wire (fcgi.go).
@@ -145,6 +149,10 @@ func (l *location) sets(name string) bool {
 type compiledHeader struct {
 	name  string
 	value *vars.Value
+	// none: the value is "" as written, so the header is never sent
+	// (appendHead skips it without evaluating it), only dropped from the
+	// client's (proxy_set_header Connection "", the keepalive recipe).
+	none bool
 }
 
 // buildSite validates what config cannot know (variables, addresses) and
@@ -352,8 +360,9 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		if err != nil {
 			return nil, fmt.Errorf("proxy_set_header %s: %w", h.Name, err)
 		}
-		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v})
+		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v, none: v.Literal() && v.String() == ""})
 	}
+	loc.drop = dropNames(loc.set)
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {
 		return nil, err
 	}

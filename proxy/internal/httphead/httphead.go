@@ -20,6 +20,60 @@ func CutLine(b []byte) (line, rest []byte) {
 	return line, rest
 }
 
+// FieldCut is what CutField found at the front of a head's lines.
+type FieldCut uint8
+
+const (
+	FieldLine FieldCut = iota // a header line: its name and value
+	FieldsEnd                 // the head's empty line, or no bytes left
+	FieldOdd                  // a line left to fasthttp's own walk (CutField)
+)
+
+// CutField cuts the first header line from raw, the header lines of a
+// request head that fasthttp parsed (RequestHeader.RawHeaders: the empty
+// line last), and splits it as fasthttp's own walk of those lines
+// (RequestHeader.AllInOrder) does: name is the bytes before the line's
+// first ':', value the rest without the CR of its line end and without
+// the spaces and tabs around it. rest is raw after the line.
+//
+// FieldOdd (rest is then raw) is a line this walk does not split as
+// fasthttp would, for the caller to walk the whole head with AllInOrder
+// instead: one the next line is folded into (it starts with a space or a
+// tab: obs-fold, which fasthttp joins), one that starts with a space or a
+// tab itself, has no name before a ':' or no line after it. Unlike
+// fasthttp's walk, CutField does not look at a name's bytes one by one:
+// fasthttp's parse of the head refused every name that walk refuses (a
+// byte that is not a token character nor a space, a space before the
+// ':'), so a head it parsed has none.
+func CutField(raw []byte) (name, value, rest []byte, cut FieldCut) {
+	i := bytes.IndexByte(raw, '\n')
+	if i < 0 {
+		if len(raw) == 0 {
+			return nil, nil, nil, FieldsEnd
+		}
+		return nil, nil, raw, FieldOdd
+	}
+	line, rest := raw[:i], raw[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if len(line) == 0 {
+		return nil, nil, rest, FieldsEnd
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon < 1 || line[0] == ' ' || line[0] == '\t' || len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t' {
+		return nil, nil, raw, FieldOdd
+	}
+	value = line[colon+1:]
+	for len(value) > 0 && (value[0] == ' ' || value[0] == '\t') {
+		value = value[1:]
+	}
+	for n := len(value); n > 0 && (value[n-1] == ' ' || value[n-1] == '\t'); n-- {
+		value = value[:n-1]
+	}
+	return line[:colon], value, rest, FieldLine
+}
+
 // ValidStatusLine reports whether l is a status line nginx's
 // ngx_http_parse_status_line accepts: "HTTP/x.y NNN", optionally followed by
 // a space and a reason.
@@ -71,18 +125,36 @@ func NameIs(b []byte, s string) bool {
 }
 
 // NameSet is a fixed set of header names, looked up as nginx compares names
-// (NameIs): a name is compared with the members of its own length only.
-// It is not changed once made.
-type NameSet struct{ byLen [][]string }
+// (NameIs): a name is compared with the members of its own length only,
+// and only when one of them starts with its first letter. It is not
+// changed once made.
+type NameSet struct{ byLen []nameBucket }
 
-// NewNameSet returns the set of names.
+// nameBucket is a NameSet's members of one length.
+type nameBucket struct {
+	// firsts has bit c&31 set for the first byte c of each member: a
+	// letter's bit in either case (they differ in bit 5 only), other
+	// bytes sharing bits with them, so a bit set says "compare", a bit
+	// clear "not a member" (most names a set is asked about, in one load).
+	firsts uint32
+	names  []string
+}
+
+// NewNameSet returns the set of names (a name given twice is kept once).
 func NewNameSet(names ...string) NameSet {
 	var s NameSet
 	for _, n := range names {
-		for len(s.byLen) <= len(n) {
-			s.byLen = append(s.byLen, nil)
+		if s.Has([]byte(n)) {
+			continue
 		}
-		s.byLen[len(n)] = append(s.byLen[len(n)], n)
+		for len(s.byLen) <= len(n) {
+			s.byLen = append(s.byLen, nameBucket{})
+		}
+		b := &s.byLen[len(n)]
+		b.names = append(b.names, n)
+		if len(n) > 0 {
+			b.firsts |= 1 << (n[0] & 31)
+		}
 	}
 	return s
 }
@@ -92,7 +164,11 @@ func (s NameSet) Has(name []byte) bool {
 	if len(name) >= len(s.byLen) {
 		return false
 	}
-	for _, n := range s.byLen[len(name)] {
+	b := &s.byLen[len(name)]
+	if len(name) > 0 && b.firsts&(1<<(name[0]&31)) == 0 {
+		return false
+	}
+	for _, n := range b.names {
 		if NameIs(name, n) {
 			return true
 		}

@@ -39,3 +39,34 @@ func TestNameSet(t *testing.T) {
 		t.Error("the empty set has a member")
 	}
 }
+
+// TestNameSetLikeNameIs holds Has, which skips a length's members when
+// none starts with the name's first letter, to NameIs over every member:
+// every name of up to three bytes from an alphabet of letters in both
+// cases, bytes 32 apart from them ('@', '`', '{', '[', '0' and 'P') and
+// '-', against sets of such names (one given twice).
+func TestNameSetLikeNameIs(t *testing.T) {
+	members := []string{"", "a", "@", "P-", "ab", "A-", "{p", "0a", "a-b", "Pa0", "`-@", "a-b"}
+	s := NewNameSet(members...)
+	const alphabet = "aAbB@`{[0pP-"
+	var names []string
+	var grow func(prefix string)
+	grow = func(prefix string) {
+		names = append(names, prefix)
+		if len(prefix) < 3 {
+			for i := range len(alphabet) {
+				grow(prefix + alphabet[i:i+1])
+			}
+		}
+	}
+	grow("")
+	for _, name := range names {
+		want := false
+		for _, m := range members {
+			want = want || NameIs([]byte(name), m)
+		}
+		if got := s.Has([]byte(name)); got != want {
+			t.Errorf("Has(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
