@@ -71,7 +71,7 @@ func FuzzClientHeaders(f *testing.F) {
 			}
 		}
 		loc.drop = dropNames(loc.set) // as buildLocation
-		x := &exchange{loc: loc}
+		x := &exchange{exchangeState: exchangeState{loc: loc}}
 		var refIgnored [][]byte
 		if ignore { // the names with '.' or '_' (Check: names nginx ignores), as fasthttp holds them
 			x.ignored, refIgnored = dottedNames(h.RawHeaders()), dottedNames(ref.RawHeaders())
@@ -173,7 +173,7 @@ func TestCutFieldLikeAllInOrder(t *testing.T) {
 	if !ok {
 		t.Fatal("the head was refused")
 	}
-	x := &exchange{loc: &location{drop: dropNames(nil)}}
+	x := &exchange{exchangeState: exchangeState{loc: &location{drop: dropNames(nil)}}}
 	if got, want := string(x.appendClientHeaders(nil, h)), "Host: a\r\nX: v\r\nY: \r\nZ: a b\r\n"; got != want {
 		t.Errorf("forwarded %q, want %q", got, want)
 	}
@@ -195,7 +195,7 @@ func TestAppendClientHeadersAllocs(t *testing.T) {
 	}
 	loc := &location{set: []compiledHeader{{name: "Host"}, {name: "Connection"}}}
 	loc.drop = dropNames(loc.set)
-	x := &exchange{loc: loc}
+	x := &exchange{exchangeState: exchangeState{loc: loc}}
 	dst := make([]byte, 0, 1024)
 	if n := testing.AllocsPerRun(100, func() { dst = x.appendClientHeaders(dst[:0], h) }); n != 0 {
 		t.Errorf("%v allocations per head", n)
@@ -214,7 +214,7 @@ func BenchmarkAppendClientHeaders(b *testing.B) {
 	}
 	loc := &location{set: []compiledHeader{{name: "Host"}, {name: "Connection"}}}
 	loc.drop = dropNames(loc.set)
-	x := &exchange{loc: loc}
+	x := &exchange{exchangeState: exchangeState{loc: loc}}
 	dst := make([]byte, 0, 1024)
 	b.ReportAllocs()
 	for b.Loop() {
