@@ -8,7 +8,9 @@
 # processes), then $NT (2000) more under `strace -f -e trace=$TRACE` for the sizes.
 # Prints calls per request; $WORK/sc-<target>.{c,t} are strace's files. strace slows
 # the proxy (so reads find more bytes waiting, batching changes): MODE=perf counts with
-# `perf stat -e syscalls:sys_enter_*` instead, without tracing's slowdown, and no sizes.
+# `perf stat -e syscalls:sys_enter_*` instead, without tracing's slowdown, and no sizes;
+# it also counts the proxy's context switches and the wake-ups it causes (sched_wakeup in its
+# threads: of wrk, the origin, its own threads).
 set -u
 SIZE=$1; C=$2; shift 2
 W=${WORK:-/tmp/abn}; O=${ORIGIN:-$W/origin}; here=$(cd "$(dirname "$0")" && pwd)
@@ -28,10 +30,11 @@ for b in "$@"; do
   pids=$(for p in $(pgrep -P $SP) $SP; do echo -n "-p $p "; done)
   if [ "${MODE:-strace}" = perf ]; then
     ev=$(for s in ${TRACE//,/ } sendfile64 epoll_wait epoll_pwait futex; do
-      [ -e /sys/kernel/tracing/events/syscalls/sys_enter_$s ] && echo -n "-e syscalls:sys_enter_$s "; done)
+      [ -e /sys/kernel/tracing/events/syscalls/sys_enter_$s ] && echo -n "-e syscalls:sys_enter_$s "; done
+      echo -n "-e sched:sched_wakeup -e context-switches")
     perf stat $ev -x, -p $(echo $(pgrep -P $SP) $SP | tr ' ' ,) -o $W/sc-$n.c & TP=$!; sleep 0.5
     ok=$(load $N); sleep 0.2; kill -INT $TP; wait $TP
-    awk -F, -v n=$N -v name=$n '$1+0>0{sub("syscalls:sys_enter_","",$3); printf "%-10s %-14s %8.3f /req\n", name, $3, $1/n}' $W/sc-$n.c
+    awk -F, -v n=$N -v name=$n '$1+0>0{sub("syscalls:sys_enter_","",$3); sub("sched:sched_wakeup","wakeups",$3); printf "%-10s %-14s %8.3f /req\n", name, $3, $1/n}' $W/sc-$n.c
   else
     strace -f -c -o $W/sc-$n.c $pids 2>/dev/null & TP=$!; sleep 0.5
     ok=$(load $N); sleep 0.2; kill -INT $TP; wait $TP
