@@ -15,9 +15,9 @@ import (
 )
 
 // A spooled response's head goes to the client with the body's first
-// bytes, and the first bytes are read together with the rest when the
-// upstream sent them at once (spool.go: fill; client.SocketWriter.Hold);
-// neither may hold back what the upstream already sent.
+// bytes (client.SocketWriter.Hold, clientConn.holder), which must hold
+// back nothing the upstream already sent, and alone when no body byte
+// comes.
 
 const spoolHeadTmpl = `
 error_log: {path: stderr, level: info}
