@@ -180,7 +180,7 @@ func (s *spoolStream) SupportsBodyWriteTo() bool { return true }
 // head, flushed before, is held by the direct writer: clientConn.holder)
 // and go straight to the socket, the head with the first of them in one
 // writev(2): a client waiting in epoll is woken once for both (64 KiB
-// responses: 0.86-0.96x the CPU of a head written alone,
+// responses: 0.86-0.98x the CPU of a head written alone,
 // docs/measured/spool64k-2026-12-07.md). A write that would
 // block tells the spool the client is stalled, so that it spills only then
 // (nginx's rule), and whatever was written before an upstream failure has
