@@ -388,6 +388,10 @@ type clientConn struct {
 	// the spool's passthrough writes from its producer (respond.go).
 	sent   atomic.Int64
 	sealed bool
+	// holder, set by a spooled response's direct writer until its body's
+	// WriteTo begins (respond.go, spool.go), takes the loop's flush of the
+	// response head, to send it with the body's first bytes.
+	holder *client.SocketWriter
 	// limit is the answer's limit_rate while the loop writes it (set by
 	// noteRate, cleared by answered; limitrate.go).
 	limit rateLimit
@@ -406,6 +410,10 @@ func (c *clientConn) Read(b []byte) (int, error) {
 // Write marks the connection as written for the next Read.
 func (c *clientConn) Write(b []byte) (int, error) {
 	c.wrote.Store(true)
+	if c.holder != nil {
+		c.holder.Hold(b) // written and counted with the body's first bytes
+		return len(b), nil
+	}
 	var n int
 	var err error
 	if c.limit.on() {

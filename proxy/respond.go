@@ -237,6 +237,11 @@ func (x *exchange) respond() bool {
 		})
 		if s.direct != nil {
 			s.direct.Stalls = s.sp
+			if !s.chunked {
+				// The head goes with the body's first bytes (WriteTo).
+				s.holder = ctx.Conn().(*clientConn)
+				s.holder.holder = s.direct
+			}
 		}
 		if x.h2 != nil {
 			x.h2.spool, x.h2.renew = s.sp, x.sendDeadline

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # abn.sh ROUNDS SIZE CONNS TARGET...: CPU µs/req (user+sys, and each), req/s, p99 per target, interleaved in rounds.
-# TARGET: a spillway binary (candidate.sh's config, beside this script) or "nginx" (the harness's nginx.conf settings).
+# TARGET: a spillway binary (candidate.sh's config, beside this script), "nginx" (the harness's nginx.conf settings)
+# or "haproxy" (the harness's haproxy.cfg: nbthread $PROCS, keep-alive both sides, http-reuse safe).
 # Proxy on CPU $PCPU (1) with $PROCS (1) workers/GOMAXPROCS; wrk -t1 and the origin on $LCPU (0). ACCESS_LOG=1: combined log on both.
 # ORIGIN: the harness's origin binary (cd ../shared/harness/origin && go build -o /tmp/abn/origin .); WORK (/tmp/abn): scratch.
 # The lead's /tmp/h60/abn.sh, with its paths made parameters.
@@ -23,10 +24,34 @@ http {
   server { listen $LISTEN_ADDR; location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 NGX
+H=$W/hap; mkdir -p $H
+if [ "$AL" = 1 ]; then HGL="log stdout format raw local0 info"; HDL="log global
+    option httplog"; else HGL=; HDL=; fi
+cat > $H/haproxy.cfg <<HAP
+global
+    nbthread $P
+    maxconn 8000
+    $HGL
+defaults
+    mode http
+    $HDL
+    option http-keep-alive
+    http-reuse safe
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend fe
+    bind $LISTEN_ADDR
+    default_backend be
+backend be
+    server origin $ORIGIN_ADDR
+HAP
 taskset -c $LC $O -addr $ORIGIN_ADDR >/dev/null 2>&1 & OP=$!
 cpu() { local u=0 s=0; for p in $(pgrep -P $1) $1; do read a b < <(awk '{print $14, $15}' /proc/$p/stat); u=$((u+a)); s=$((s+b)); done; echo $u $s; }
 for r in $(seq $R); do for b in "$@"; do
   if [ "$b" = nginx ]; then taskset -c $PC nginx -p $N -c $N/nginx.conf & SP=$!
+  elif [ "$b" = haproxy ]; then taskset -c $PC haproxy -db -f $H/haproxy.cfg >$H/access.log 2>&1 & SP=$!
   else GOMAXPROCS=$P taskset -c $PC $here/candidate.sh $b >/dev/null 2>&1 & SP=$!; fi
   for i in $(seq 50); do curl -sf -o /dev/null http://$LISTEN_ADDR/size/1 && break; sleep 0.1; done
   taskset -c $LC wrk -t1 -c$C -d1s http://$LISTEN_ADDR/size/$SIZE >/dev/null
@@ -38,6 +63,6 @@ for r in $(seq $R); do for b in "$@"; do
     $(echo "($u1-$u0+$s1-$s0)*10000/$n" | bc -l) $(echo "($u1-$u0)*10000/$n" | bc -l) $(echo "($s1-$s0)*10000/$n" | bc -l) \
     $(echo "$n/$D" | bc -l) $(awk '/ 99%/{print $2}' $W/abn.wrk) $(cut -d' ' -f1 /proc/loadavg)
   kill $SP; wait $SP 2>/dev/null
-  : > $W/cand/access.log 2>/dev/null; : > $N/logs/access.log
+  : > $W/cand/access.log 2>/dev/null; : > $N/logs/access.log; : > $H/access.log
 done; done
 kill $OP; wait 2>/dev/null

@@ -45,6 +45,14 @@ type SocketWriter struct {
 	sfOff int64
 	sfN   int
 	fnsf  func(fd uintptr) bool
+
+	// held is the response head, taken by Hold instead of being written
+	// on its own: the first write sends it with the body's first bytes.
+	// (A copy of its own, allocated when a head comes: a buffer inline
+	// made every writer larger, and cost more in the GC's scans than the
+	// allocation does.)
+	held   []byte
+	fnTryv func(fd uintptr) bool // writev without waiting (passthrough with a held head)
 }
 
 // Staller is told when the client's socket stops taking bytes (true) and
@@ -64,9 +72,25 @@ func NewSocketWriter(c *net.TCPConn, renew Deadline) *SocketWriter {
 		return nil
 	}
 	w := &SocketWriter{conn: c, rc: rc, renew: renew}
-	w.fn, w.fnv, w.fnsf, w.fnTry = w.write, w.writev, w.sendfile, w.tryWrite
+	w.fn, w.fnv, w.fnsf, w.fnTry, w.fnTryv = w.write, w.writev, w.sendfile, w.tryWrite, w.tryWritev
 	w.pass = w.passthrough
 	return w
+}
+
+// Hold keeps p, the response head (or a part of it), to be sent with the
+// body's first bytes in one writev(2) by whichever write comes first
+// (Write, WriteVec, the passthrough, ReadFrom), instead of in a write(2) of
+// its own: a client waiting in epoll is woken once for the head and the
+// body's start, not twice. FlushHeld sends it when no body byte comes.
+func (w *SocketWriter) Hold(p []byte) { w.held = append(w.held, p...) }
+
+// FlushHeld writes what Hold kept, if anything is left of it.
+func (w *SocketWriter) FlushHeld() error {
+	if len(w.held) == 0 {
+		return nil
+	}
+	_, err := w.WriteVec(nil)
+	return err
 }
 
 // Passthrough is the spool's Passthrough (buffer.SpoolOptions): one
@@ -78,6 +102,9 @@ func (w *SocketWriter) Passthrough() func(p []byte) int { return w.pass }
 // takes nothing; the consumer then meets the same condition on its own write
 // and handles it (the stall, the client's error) as usual.
 func (w *SocketWriter) passthrough(p []byte) int {
+	if len(w.held) > 0 {
+		return w.passHeld(p)
+	}
 	w.pp, w.pn = p, 0
 	err := w.rc.Write(w.fnTry)
 	w.pp = nil
@@ -86,6 +113,57 @@ func (w *SocketWriter) passthrough(p []byte) int {
 	}
 	w.count(int64(w.pn))
 	return w.pn
+}
+
+// passHeld is passthrough with the held head in front: one writev(2) that
+// never waits; it returns how much of p went.
+func (w *SocketWriter) passHeld(p []byte) int {
+	w.setVec(p)
+	w.n, w.errno = 0, 0
+	if err := w.rc.Write(w.fnTryv); err != nil || w.errno != 0 {
+		w.clearVec()
+		return 0
+	}
+	w.clearVec()
+	w.count(int64(w.n))
+	h := len(w.held)
+	if w.n < h {
+		w.held = w.held[w.n:]
+		return 0
+	}
+	w.held = nil
+	return w.n - h
+}
+
+// setVec puts the held head and p in the iovecs.
+func (w *SocketWriter) setVec(p []byte) {
+	w.iov[0] = syscall.Iovec{Base: &w.held[0]}
+	w.iov[0].SetLen(len(w.held))
+	w.nvec = 1
+	if len(p) > 0 {
+		w.iov[1] = syscall.Iovec{Base: &p[0]}
+		w.iov[1].SetLen(len(p))
+		w.nvec = 2
+	}
+}
+
+func (w *SocketWriter) clearVec() { clear(w.iov[:w.nvec]) }
+
+// tryWritev is passHeld's callback: one writev(2), never waiting.
+func (w *SocketWriter) tryWritev(fd uintptr) bool {
+	for {
+		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.nvec))
+		switch e {
+		case 0:
+			w.n = int(n)
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+		default:
+			w.errno = e
+		}
+		return true
+	}
 }
 
 // tryWrite is passthrough's callback: it never asks to wait, and only a
@@ -98,6 +176,10 @@ func (w *SocketWriter) tryWrite(fd uintptr) bool {
 }
 
 func (w *SocketWriter) Write(p []byte) (int, error) {
+	if len(w.held) > 0 {
+		n, err := w.WriteVec([][]byte{p})
+		return int(n), err
+	}
 	total := 0
 	for len(p) > 0 {
 		w.renew.RenewSendDeadline()
@@ -118,9 +200,15 @@ func (w *SocketWriter) Write(p []byte) (int, error) {
 }
 
 // WriteVec writes bufs with writev(2), the spool's ready chunks at once.
+// A held head (Hold) goes in front; the count is of in's bytes only.
 func (w *SocketWriter) WriteVec(in [][]byte) (int64, error) {
-	var local [16 + 2][]byte // the caller's slices stay as they are (the spool's 16, plus chunk framing)
-	bufs := local[:copy(local[:], in)]
+	var local [1 + 16 + 2][]byte // the caller's slices stay as they are (a held head, the spool's 16, plus chunk framing)
+	held := len(w.held)
+	k := 0
+	if held > 0 {
+		local[0], k = w.held, 1
+	}
+	bufs := local[:k+copy(local[k:], in)]
 	var total int64
 	for len(bufs) > 0 {
 		w.renew.RenewSendDeadline()
@@ -141,8 +229,16 @@ func (w *SocketWriter) WriteVec(in [][]byte) (int64, error) {
 		}
 		w.n, w.errno = 0, 0
 		err := w.rc.Write(w.fnv)
-		total += int64(w.n)
 		w.count(int64(w.n))
+		if d := min(w.n, held); d > 0 {
+			held -= d
+			w.held = w.held[d:]
+			total -= int64(d)
+			if held == 0 {
+				w.held = nil
+			}
+		}
+		total += int64(w.n)
 		if err == nil && w.errno != 0 {
 			err = &net.OpError{Op: "writev", Net: "tcp", Addr: w.conn.RemoteAddr(), Err: os.NewSyscallError("writev", w.errno)}
 		}
@@ -232,6 +328,9 @@ func writeFD(fd uintptr, p []byte) (int, syscall.Errno) {
 // to the spool as a stall like Write does: while the client keeps up with
 // the file, the producer waits for memory instead of spilling more.
 func (w *SocketWriter) ReadFrom(r io.Reader) (int64, error) {
+	if err := w.FlushHeld(); err != nil {
+		return 0, err
+	}
 	lr, ok := r.(*io.LimitedReader)
 	var f *os.File
 	if ok {

@@ -2,12 +2,15 @@ package client_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"spillway/proxy/client"
 )
@@ -114,5 +117,117 @@ func TestSocketWriterStallsAndDelivers(t *testing.T) {
 	}
 	if renewed < 4 {
 		t.Errorf("send deadline renewed %d times, want one per write at least", renewed)
+	}
+}
+
+// A held head (Hold) reaches the client in front of the body's first
+// bytes, whichever write comes first, and alone when no body byte comes;
+// the writes return the body's count, and Sent counts both.
+func TestSocketWriterHeldHead(t *testing.T) {
+	head := []byte("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n")
+	body := []byte("0123456789"[:9])
+	path := filepath.Join(t.TempDir(), "body")
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]func(w *client.SocketWriter) (int64, error){
+		"Write": func(w *client.SocketWriter) (int64, error) {
+			n, err := w.Write(body)
+			return int64(n), err
+		},
+		"WriteVec": func(w *client.SocketWriter) (int64, error) {
+			return w.WriteVec([][]byte{body[:4], nil, body[4:]})
+		},
+		"passthrough": func(w *client.SocketWriter) (int64, error) {
+			return int64(w.Passthrough()(body)), nil
+		},
+		"ReadFrom": func(w *client.SocketWriter) (int64, error) {
+			f, err := os.Open(path)
+			if err != nil {
+				return 0, err
+			}
+			defer f.Close()
+			return w.ReadFrom(&io.LimitedReader{R: f, N: int64(len(body))})
+		},
+		"FlushHeld": func(w *client.SocketWriter) (int64, error) {
+			return 0, w.FlushHeld()
+		},
+	}
+	for name, write := range cases {
+		t.Run(name, func(t *testing.T) {
+			sc, peer := tcpPair(t)
+			var renewed renewals
+			w := client.NewSocketWriter(sc, &renewed)
+			w.Stalls = &stalls{stalled: make(chan struct{})}
+			var sent atomic.Int64
+			w.Sent = &sent
+			w.Hold(head[:10]) // a head may come in parts (a bufio flush of a long one)
+			w.Hold(head[10:])
+			n, err := write(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append(append([]byte(nil), head...), body...)
+			if name == "FlushHeld" {
+				want, body = head, nil
+			}
+			if n != int64(len(body)) {
+				t.Errorf("the write returned %d, want the body's %d", n, len(body))
+			}
+			if err := w.FlushHeld(); err != nil { // nothing left: writes nothing
+				t.Fatal(err)
+			}
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(peer, got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("client read %q, want %q", got, want)
+			}
+			if sent.Load() != int64(len(want)) {
+				t.Errorf("Sent %d, want %d", sent.Load(), len(want))
+			}
+			_ = peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if m, err := peer.Read(got); m != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("read %d more bytes (%v), want none", m, err)
+			}
+		})
+	}
+}
+
+// A passthrough that finds the client's socket full takes nothing, and
+// the head stays held: the next write sends it, then the body, in order.
+func TestSocketWriterHeldHeadFullSocket(t *testing.T) {
+	sc, peer := tcpPair(t)
+	var renewed renewals
+	w := client.NewSocketWriter(sc, &renewed)
+	w.Stalls = &stalls{stalled: make(chan struct{})}
+	pass := w.Passthrough()
+	fill := bytes.Repeat([]byte("f"), 64<<10)
+	var filled []byte
+	for {
+		n := pass(fill)
+		filled = append(filled, fill[:n]...)
+		if n < len(fill) {
+			break
+		}
+	}
+	head, body := []byte("HEAD"), bytes.Repeat([]byte("b"), 256<<10)
+	w.Hold(head)
+	for pass(body) != 0 {
+		t.Fatal("a passthrough wrote body bytes into a full socket before the held head")
+	}
+	want := append(append(filled, head...), body...)
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, len(want))
+		_, _ = io.ReadFull(peer, b)
+		got <- b
+	}()
+	if n, err := w.Write(body); err != nil || n != len(body) {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if !bytes.Equal(<-got, want) {
+		t.Fatal("the client's bytes are not the filler, the head and the body in order")
 	}
 }
