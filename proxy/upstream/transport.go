@@ -761,21 +761,20 @@ func scanHead(b []byte) headScan {
 }
 
 // checkHeaderLine applies nginx's rules to one header line (scanHead) and
-// notes a Content-Length or Transfer-Encoding name in cl and te.
+// notes a Content-Length or Transfer-Encoding name in cl and te. The name
+// is walked with one table load per byte (nameStop).
 func checkHeaderLine(line []byte, cl, te *bool) (Kind, string) {
-	colon := -1
-	for i, ch := range line {
-		if ch == ':' && i > 0 {
-			colon = i
-			break
-		}
-		if ch <= 0x20 || ch == 0x7f {
-			return KindInvalidHeader, httphead.EscapeUpTo(line, i)
-		}
+	i := 0
+	if len(line) > 0 && line[0] == ':' {
+		i = 1 // a ':' that starts the line is a byte of the name, not its end
 	}
-	if colon < 0 {
-		return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
+	for i < len(line) && !nameStop[line[i]] {
+		i++
 	}
+	if i == len(line) || line[i] != ':' {
+		return KindInvalidHeader, httphead.EscapeUpTo(line, i)
+	}
+	colon := i
 	if i := bytes.IndexByte(line[colon+1:], 0); i >= 0 {
 		return KindInvalidHeader, httphead.EscapeUpTo(line, colon+1+i)
 	}
@@ -787,3 +786,13 @@ func checkHeaderLine(line []byte, cl, te *bool) (Kind, string) {
 	}
 	return KindOther, ""
 }
+
+// nameStop marks the bytes that end checkHeaderLine's walk of a name: its
+// ':' and the bytes nginx refuses in one (controls, space, DEL). It is
+// not changed once made.
+var nameStop = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == ':' || c <= 0x20 || c == 0x7f
+	}
+	return t
+}()
