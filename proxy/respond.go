@@ -30,7 +30,7 @@ var hideResponse = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "
 // out.AddBytesKV(k, v) does. A Content-Type goes straight to fasthttp's
 // own field: AddBytesKV would copy and check the name and copy the value
 // into scratch buffers, then compare the name with fasthttp's special
-// ones, to end in the same SetContentTypeBytes (about 550 instructions
+// ones, to end in the same SetContentTypeBytes (about 530 instructions
 // per answer: docs/measured/uresp-2026-12-07.md). This leans on fasthttp
 // 1.78's code (header.go: AddBytesKV, setSpecialHeader), not its
 // contract: a Content-Type named in any ASCII case is SetContentTypeBytes
