@@ -33,7 +33,7 @@ func checkNoteLikePeek(t *testing.T, head string) {
 	}
 	var s upstreamHead
 	s.note(&h, false)
-	if passed(head) && !namesLookedUp(head) {
+	if transportPasses(head) && !namesLookedUp(head) {
 		// the transport says so (upstream.Attempt.PlainHead): the walk is
 		// skipped, and must not be missed
 		var plain upstreamHead
@@ -56,11 +56,13 @@ func checkNoteLikePeek(t *testing.T, head string) {
 	}
 }
 
-// passed reports whether the transport would hand head to fasthttp: its
-// lines end in CRLF, and each header line's name, up to its first ':',
-// is not empty and holds no control byte, space or DEL (nginx's rules,
-// upstream's checkHeaderLine; it also refuses NUL in values).
-func passed(head string) bool {
+// transportPasses reports whether the transport would hand head to
+// fasthttp as it came: its lines end in CRLF (a bare LF one is handed on
+// as a copy, not checked here), and each header line's name, up to its
+// first ':', is not empty and holds no control byte, space or DEL
+// (nginx's rules, upstream's checkHeaderLine; it also refuses NUL in
+// values).
+func transportPasses(head string) bool {
 	body, ok := strings.CutSuffix(head, "\r\n\r\n")
 	if !ok || strings.Contains(strings.ReplaceAll(body, "\r\n", ""), "\n") || strings.Contains(body, "\x00") {
 		return false
