@@ -55,7 +55,7 @@ func (p *Proxy) exchangeHead(x *exchange, pr *upstream.Peer, fresh bool) (*upstr
 		uc.Close()
 		return a, err
 	}
-	x.uhead.note(&x.uresp.Header) // one walk for the names respond looks up (upstreamhead.go)
-	a.Answered()                  // least_time's response times (upstream/leasttime.go)
+	x.uhead.note(&x.uresp.Header, a.PlainHead) // one walk for the names respond looks up (upstreamhead.go)
+	a.Answered()                               // least_time's response times (upstream/leasttime.go)
 	return a, nil
 }

@@ -37,9 +37,27 @@ type upstreamHead struct {
 }
 
 // note walks h's headers once and keeps the values respond and its
-// helpers look up (upstreamHead).
-func (s *upstreamHead) note(h *fasthttp.ResponseHeader) {
+// helpers look up (upstreamHead). plain says h names none of them, in any
+// case (upstream.Attempt.PlainHead: the transport saw its raw lines): then
+// there is nothing to walk for, and only Connection's flag is looked at.
+func (s *upstreamHead) note(h *fasthttp.ResponseHeader, plain bool) {
 	*s = upstreamHead{}
+	if !plain {
+		s.walk(h)
+	}
+	// All ends with a made-up "Connection: close" when only the flag
+	// holds it; Peek's answer is the flag's whenever the first real one
+	// is empty or missing.
+	if len(s.connection) == 0 {
+		s.connection = nil
+		if h.ConnectionClose() {
+			s.connection = h.Peek("Connection") // fasthttp's own "close": no allocation
+		}
+	}
+}
+
+// walk is note's walk over h's headers.
+func (s *upstreamHead) walk(h *fasthttp.ResponseHeader) {
 	var seen uint8 // which names were met: an empty first value still wins, as with Peek
 	for k, v := range h.All() {
 		var dst *[]byte
@@ -66,15 +84,6 @@ func (s *upstreamHead) note(h *fasthttp.ResponseHeader) {
 		if seen&bit == 0 {
 			seen |= bit
 			*dst = v
-		}
-	}
-	// All ends with a made-up "Connection: close" when only the flag
-	// holds it; Peek's answer is the flag's whenever the first real one
-	// is empty or missing.
-	if len(s.connection) == 0 {
-		s.connection = nil
-		if h.ConnectionClose() {
-			s.connection = h.Peek("Connection") // fasthttp's own "close": no allocation
 		}
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -31,7 +32,16 @@ func checkNoteLikePeek(t *testing.T, head string) {
 		return // not a head the transport would pass on
 	}
 	var s upstreamHead
-	s.note(&h)
+	s.note(&h, false)
+	if transportPasses(head) && !namesLookedUp(head) {
+		// the transport says so (upstream.Attempt.PlainHead): the walk is
+		// skipped, and must not be missed
+		var plain upstreamHead
+		plain.note(&h, true)
+		if !reflect.DeepEqual(plain, s) {
+			t.Errorf("%q: noted %+v without the walk, %+v with it", head, plain, s)
+		}
+	}
 	for name, got := range upstreamHeadNames(&s) {
 		want := h.Peek(name)
 		if strings.HasPrefix(name, "X-Accel-") {
@@ -44,6 +54,42 @@ func checkNoteLikePeek(t *testing.T, head string) {
 	if has := firstAnyCase(&h, "X-Accel-Redirect") != nil; s.hasAccelRedirect != has {
 		t.Errorf("hasAccelRedirect %v, an X-Accel-Redirect came: %v", s.hasAccelRedirect, has)
 	}
+}
+
+// transportPasses reports whether the transport would hand head to
+// fasthttp as it came: its lines end in CRLF (a bare LF one is handed on
+// as a copy, not checked here), and each header line's name, up to its
+// first ':', is not empty and holds no control byte, space or DEL
+// (nginx's rules, upstream's checkHeaderLine; it also refuses NUL in
+// values).
+func transportPasses(head string) bool {
+	body, ok := strings.CutSuffix(head, "\r\n\r\n")
+	if !ok || strings.Contains(strings.ReplaceAll(body, "\r\n", ""), "\n") || strings.Contains(body, "\x00") {
+		return false
+	}
+	lines := strings.Split(body, "\r\n")
+	for _, line := range lines[1:] {
+		name, _, found := strings.Cut(line, ":")
+		if !found || name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
+			return false
+		}
+	}
+	return true
+}
+
+// namesLookedUp reports whether a line of head is named, in any case, as
+// a header note looks for (the transport's lookedUpName, in its own words:
+// Connection, Keep-Alive, X-Accel-* of 15 bytes or more).
+func namesLookedUp(head string) bool {
+	_, rest, _ := strings.Cut(head, "\n")
+	for line := range strings.Lines(rest) {
+		name, _, _ := strings.Cut(line, ":")
+		if strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive") ||
+			len(name) >= len("X-Accel-Charset") && strings.EqualFold(name[:len("X-Accel-")], "X-Accel-") {
+			return true
+		}
+	}
+	return false
 }
 
 // firstAnyCase is the value of h's first header named name in any case
@@ -108,6 +154,6 @@ func BenchmarkUpstreamHeadNote(b *testing.B) {
 	var s upstreamHead
 	b.ReportAllocs()
 	for b.Loop() {
-		s.note(&h)
+		s.note(&h, false)
 	}
 }

@@ -447,6 +447,12 @@ type Attempt struct {
 	// was ready (TLS handshake included; 0 for a reused one); < 0 when
 	// none was.
 	Connect time.Duration
+	// PlainHead: the response head ReadHeader read names none of the
+	// headers package proxy looks up by name after it (Connection,
+	// Keep-Alive, X-Accel-*, in any case: lookedUpName), so a walk of the
+	// parsed head for them finds nothing. Only HTTP/1's ReadHeader, which
+	// scans the raw lines, sets it; false (they may be there) otherwise.
+	PlainHead bool
 	// bytes counters at the start of this attempt (a reused conn carries totals)
 	w0, r0 int64
 }
@@ -631,6 +637,7 @@ func (a *Attempt) ReadHeader(resp *fasthttp.ResponseHeader) *Error {
 		}
 		// 1xx interim responses (except 101) are skipped, as nginx does.
 		if sc := resp.StatusCode(); sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
+			a.PlainHead = !s.lookedUp
 			return nil
 		}
 	}
@@ -716,6 +723,16 @@ type headScan struct {
 	bareLF bool   // some line ends in LF without CR (readHead)
 	kind   Kind   // KindOther, or what nginx's rules reject the head as
 	detail string // the bad part, as nginx's error log shows it
+	// lookedUp: a header line's name is one lookedUpName covers (set
+	// for a head of KindOther; one with a bad line is not read further)
+	lookedUp bool
+}
+
+// headNames is what checkHeaderLine found in the names of a head's lines
+// so far.
+type headNames struct {
+	cl, te   bool // a Content-Length, a Transfer-Encoding
+	lookedUp bool // a name lookedUpName covers
 }
 
 // scanHead walks the lines of b, the start of a response head, once: it
@@ -730,7 +747,7 @@ type headScan struct {
 // over the head (docs/measured/cpu-get-2026-12-07.md).
 func scanHead(b []byte) headScan {
 	var s headScan
-	var cl, te bool
+	var names headNames
 	for i, first := 0, true; ; first = false {
 		j := bytes.IndexByte(b[i:], '\n')
 		if j < 0 {
@@ -749,41 +766,64 @@ func scanHead(b []byte) headScan {
 				s.kind = KindNoValidHTTP
 			}
 		case len(line) == 0:
-			if s.kind == KindOther && cl && te {
+			if s.kind == KindOther && names.cl && names.te {
 				s.kind, s.detail = KindInvalidHeader, "Transfer-Encoding"
 			}
-			s.head = b[:i]
+			s.head, s.lookedUp = b[:i], names.lookedUp
 			return s
 		case s.kind == KindOther:
-			s.kind, s.detail = checkHeaderLine(line, &cl, &te)
+			s.kind, s.detail = checkHeaderLine(line, &names)
 		}
 	}
 }
 
 // checkHeaderLine applies nginx's rules to one header line (scanHead) and
-// notes a Content-Length or Transfer-Encoding name in cl and te.
-func checkHeaderLine(line []byte, cl, te *bool) (Kind, string) {
-	colon := -1
-	for i, ch := range line {
-		if ch == ':' && i > 0 {
-			colon = i
-			break
-		}
-		if ch <= 0x20 || ch == 0x7f {
-			return KindInvalidHeader, httphead.EscapeUpTo(line, i)
-		}
+// notes its name in names. The name is walked with one table load per
+// byte (nameStop).
+func checkHeaderLine(line []byte, names *headNames) (Kind, string) {
+	i := 0
+	if len(line) > 0 && line[0] == ':' {
+		i = 1 // a ':' that starts the line is a byte of the name, not its end
 	}
-	if colon < 0 {
-		return KindInvalidHeader, httphead.EscapeUpTo(line, len(line))
+	for i < len(line) && !nameStop[line[i]] {
+		i++
 	}
+	if i == len(line) || line[i] != ':' {
+		return KindInvalidHeader, httphead.EscapeUpTo(line, i)
+	}
+	colon := i
 	if i := bytes.IndexByte(line[colon+1:], 0); i >= 0 {
 		return KindInvalidHeader, httphead.EscapeUpTo(line, colon+1+i)
 	}
 	switch name := line[:colon]; len(name) {
 	case len("Content-Length"):
-		*cl = *cl || httphead.NameIs(name, "Content-Length")
+		names.cl = names.cl || httphead.NameIs(name, "Content-Length")
 	case len("Transfer-Encoding"):
-		*te = *te || httphead.NameIs(name, "Transfer-Encoding")
+		names.te = names.te || httphead.NameIs(name, "Transfer-Encoding")
 	}
+	names.lookedUp = names.lookedUp || lookedUpName(line[:colon])
 	return KindOther, ""
 }
+
+// lookedUpName reports whether a header of this name is one package proxy
+// looks up in the parsed head (its upstreamHead): Connection, Keep-Alive or
+// X-Accel-*, in any ASCII case (Attempt.PlainHead).
+func lookedUpName(name []byte) bool {
+	switch {
+	case len(name) == len("Connection"):
+		return httphead.NameIs(name, "Connection") || httphead.NameIs(name, "Keep-Alive")
+	case len(name) >= len("X-Accel-Charset"):
+		return httphead.NameIs(name[:len("X-Accel-")], "X-Accel-")
+	}
+	return false
+}
+
+// nameStop marks the bytes that end checkHeaderLine's walk of a name: its
+// ':' and the bytes nginx refuses in one (controls, space, DEL). It is
+// not changed once made.
+var nameStop = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == ':' || c <= 0x20 || c == 0x7f
+	}
+	return t
+}()

@@ -112,6 +112,11 @@ func FuzzScanHead(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nA: b\r\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nA: b\r\n",
 		"",
+		"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nKEEP-ALIVE: timeout=5\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nx-accel-buffering: no\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-Accel-X: 1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnectionX: 1\r\nX-Accel: 1\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -131,7 +136,28 @@ func FuzzScanHead(f *testing.F) {
 		if k, d := refCheckHead(head); s.kind != k || s.detail != d {
 			t.Fatalf("%q: scanHead %v %q, checkHead %v %q", head, s.kind, s.detail, k, d)
 		}
+		if s.kind == KindOther && !s.lookedUp && refLookedUp(head) {
+			t.Fatalf("%q: lookedUp false, but a looked-up name came", head)
+		}
 	})
+}
+
+// refLookedUp reports whether a header line of head (a good one) has a
+// name package proxy's upstreamHead.note looks for, in any case: scanHead
+// must then say lookedUp (it may say so for more names).
+func refLookedUp(head []byte) bool {
+	_, rest := httphead.CutLine(head)
+	for len(rest) > 0 {
+		var line []byte
+		line, rest = httphead.CutLine(rest)
+		name, _, _ := strings.Cut(string(line), ":")
+		for _, n := range []string{"Connection", "Keep-Alive", "X-Accel-Redirect", "X-Accel-Buffering", "X-Accel-Charset", "X-Accel-Limit-Rate"} {
+			if strings.EqualFold(name, n) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func refHeadEnd(b []byte) int {
