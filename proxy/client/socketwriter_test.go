@@ -199,16 +199,25 @@ func TestSocketWriterHeldHead(t *testing.T) {
 // the head stays held: the next write sends it, then the body, in order.
 func TestSocketWriterHeldHeadFullSocket(t *testing.T) {
 	sc, peer := tcpPair(t)
+	// Fixed buffer sizes turn the kernel's autotuning off: a socket found
+	// full stays full while the peer does not read (a short write alone
+	// did not: the send buffer grew as ACKs came, and took the body).
+	if err := sc.SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.(*net.TCPConn).SetReadBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
 	var renewed renewals
 	w := client.NewSocketWriter(sc, &renewed)
 	w.Stalls = &stalls{stalled: make(chan struct{})}
 	pass := w.Passthrough()
 	fill := bytes.Repeat([]byte("f"), 64<<10)
 	var filled []byte
-	for {
+	for { // until a write takes nothing (EAGAIN)
 		n := pass(fill)
 		filled = append(filled, fill[:n]...)
-		if n < len(fill) {
+		if n == 0 {
 			break
 		}
 	}
