@@ -130,6 +130,9 @@ func ValidHost(host []byte) bool {
 	const usual, literal, rest = 0, 1, 2
 	state := usual
 	for i, c := range host {
+		if '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' {
+			continue // most of a name or an address: the switch's default, in fewer comparisons
+		}
 		switch c {
 		case '.':
 			if dot == i-1 {
