@@ -74,6 +74,14 @@ type exchangeKept struct {
 	// chead is what client.Check reads (clientHead, which fills it in),
 	// kept here rather than allocated for every request.
 	chead client.Head
+	// fields are the error log's fields of the request: begin (and
+	// beginSubrequest) assign them whole before anything reads them.
+	fields errorlog.Fields
+	// grpc is the HTTP/2 side of a grpc_pass exchange (grpc.go), assigned
+	// whole by buildH2Head; reset zeroes it when it was used (its Req set),
+	// as finish's EndBody reads it for every request and it holds the
+	// stream's connection and response.
+	grpc upstream.HTTP2
 }
 
 // exchangeState is this request's state: reset zeroes it.
@@ -94,7 +102,6 @@ type exchangeState struct {
 	realip     bool
 	realipPort int
 
-	fields  errorlog.Fields
 	ignored [][]byte // header names nginx ignores: not forwarded (client.Check)
 
 	// args is $args, a view of the request target (path, kept, is $uri);
@@ -158,7 +165,6 @@ type exchangeState struct {
 	bodyBytes   int64             // body bytes handed to the client connection
 	clientWDL   time.Time         // the client write deadline last set (sendDeadline)
 	proto       upstream.Protocol // HTTP1, &fcgi or &grpc: set by buildHead
-	grpc        upstream.HTTP2    // the HTTP/2 side of a grpc_pass exchange (grpc.go)
 	connHeld    []connHold        // limit_conn counts held until finish (limitconn.go)
 	errPage     errorPageState    // error_page between passes through the phases (errorpage.go)
 	// headAt is the clock when cur's head came (the reading tryOnce
@@ -220,6 +226,9 @@ func (x *exchange) reset() {
 	k.vars.recycle()
 	if k.passLoc.conf != nil {
 		k.passLoc = location{}
+	}
+	if k.grpc.Req != nil {
+		k.grpc = upstream.HTTP2{}
 	}
 }
 

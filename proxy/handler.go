@@ -80,7 +80,7 @@ func (x *exchange) requestValid(dflt *vhost) bool {
 // address's default server.
 func (x *exchange) clientHead(dflt *vhost) *client.Head {
 	x.chead = client.Head{
-		Header: &x.ctx.Request.Header, Fields: x.fields, Conn: x.conn,
+		Header: &x.ctx.Request.Header, Fields: &x.fields, Conn: x.conn,
 		Default: client.Server{Name: dflt.name, Conf: dflt.conf, Log: x.p.errorLog(dflt, nil)},
 		Chosen:  client.Server{Name: x.vh.name, Conf: x.vh.conf, Log: x.p.errorLog(x.vh, nil)},
 		HTTP2:   x.h2 != nil, URIInvalid: x.uriInvalid,

@@ -113,7 +113,11 @@ func (x *exchange) appendHead(dst []byte, uri []byte, bodyLen int64, hasBody boo
 		dst = append(dst, h.name...)
 		dst = append(dst, ": "...)
 		vstart := len(dst)
-		dst = h.value.Append(dst, x)
+		if h.proxyHost {
+			dst = append(dst, x.vars.req.ProxyHost...) // what $proxy_host reads (compiledHeader)
+		} else {
+			dst = h.value.Append(dst, x)
+		}
 		if len(dst) == vstart { // an empty value removes the header (nginx)
 			dst = dst[:mark]
 			continue

@@ -153,6 +153,12 @@ type compiledHeader struct {
 	// (appendHead skips it without evaluating it), only dropped from the
 	// client's (proxy_set_header Connection "", the keepalive recipe).
 	none bool
+	// proxyHost: the value is $proxy_host alone (the default Host), which
+	// appendHead copies from the request's variables: Append would find
+	// the same string through the variable's lookup and Request()'s
+	// refresh of the request's fields (about 180 instructions a request,
+	// measured: docs/measured/fixed-items-2026-12-07.md).
+	proxyHost bool
 }
 
 // buildSite validates what config cannot know (variables, addresses) and
@@ -360,7 +366,7 @@ func (s *site) buildLocation(lc *config.Location, now func() time.Time, prev *si
 		if err != nil {
 			return nil, fmt.Errorf("proxy_set_header %s: %w", h.Name, err)
 		}
-		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v, none: v.Literal() && v.String() == ""})
+		loc.set = append(loc.set, compiledHeader{name: h.Name, value: v, none: v.Literal() && v.String() == "", proxyHost: v.ProxyHostOnly()})
 	}
 	loc.drop = dropNames(loc.set)
 	if loc.headers, err = compileHeaders(lc.Headers, s.maps); err != nil {

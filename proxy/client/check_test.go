@@ -31,7 +31,7 @@ func head(t *testing.T, raw string, chosen *config.Server, dfltLog, chosenLog *b
 	dflt := &config.Server{ClientHeaderBufferSize: 1024, LargeClientHeaderBuffers: config.Buffers{N: 4, Size: 8192}}
 	return &client.Head{
 		Header: h, Conn: 7, LF: lf,
-		Fields:  errorlog.Fields{Client: "127.0.0.1", Server: "chosen", Request: line, Host: string(h.Host()), Referrer: string(h.Peek("Referer"))},
+		Fields:  &errorlog.Fields{Client: "127.0.0.1", Server: "chosen", Request: line, Host: string(h.Host()), Referrer: string(h.Peek("Referer"))},
 		Default: client.Server{Name: "dflt", Conf: dflt, Log: errorlog.New(dfltLog, errorlog.Info, errorlog.Options{PID: 1})},
 		Chosen:  client.Server{Name: "chosen", Conf: chosen, Log: errorlog.New(chosenLog, errorlog.Info, errorlog.Options{PID: 1})},
 	}

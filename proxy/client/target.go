@@ -61,7 +61,7 @@ func (h *Head) methodAllowed(log *errorlog.Log) bool {
 		return true
 	}
 	if log.Enabled(errorlog.Info) {
-		h.write(log, "client sent "+string(m)+" method", "reading client request headers", &h.Fields)
+		h.write(log, "client sent "+string(m)+" method", "reading client request headers", h.Fields)
 	}
 	return false
 }

@@ -406,6 +406,13 @@ func (v *Value) Literal() bool {
 	return true
 }
 
+// ProxyHostOnly reports whether the value is $proxy_host and nothing
+// else (nginx's default proxy_set_header Host), which appendHead takes
+// from the request's ProxyHost without Append's lookup: the same bytes.
+func (v *Value) ProxyHostOnly() bool {
+	return len(v.parts) == 1 && v.parts[0].k == kProxyHost
+}
+
 // Compile parses s: literal text with $name or ${name} variables (names are
 // letters, digits and '_', case-insensitive, as in nginx). maps are the
 // map variables in scope; nil for none. Errors use nginx's wording:

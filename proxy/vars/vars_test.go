@@ -543,3 +543,21 @@ func TestMapCache(t *testing.T) {
 		t.Error("an empty value is not kept")
 	}
 }
+
+// ProxyHostOnly is true only for a value that is $proxy_host and nothing
+// else: appendHead then copies the request's ProxyHost without Append.
+func TestProxyHostOnly(t *testing.T) {
+	for src, want := range map[string]bool{
+		"$proxy_host": true, "${proxy_host}": true, "$PROXY_HOST": true,
+		"$proxy_host:8080": false, "x$proxy_host": false, "$proxy_port": false,
+		"$host": false, "proxy_host": false, "": false,
+	} {
+		v, err := Compile(src, nil)
+		if err != nil {
+			t.Fatalf("Compile(%q): %v", src, err)
+		}
+		if got := v.ProxyHostOnly(); got != want {
+			t.Errorf("Compile(%q).ProxyHostOnly() = %v, want %v", src, got, want)
+		}
+	}
+}
