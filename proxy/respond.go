@@ -175,7 +175,7 @@ func (x *exchange) respond() bool {
 	}
 	if !gz && !gunzip && rc == nil && buffering && upRate <= 0 && ranged != fasthttp.StatusPartialContent &&
 		!x.trailers && cl > 0 && cl <= copyBufSize && x.loc.fcgi == nil && x.loc.grpc == nil && x.loc.h2 == nil &&
-		x.clientRate() <= 0 && x.spoolWhole(a, cl) {
+		x.h2 == nil && x.clientRate() <= 0 && x.spoolWhole(a, cl) {
 		return true // the whole body was in the upstream's socket (spool.go)
 	}
 	// The body's reading is watched until the upstream's part is over:

@@ -30,6 +30,11 @@ import (
 // that keeps up costs one copy and no goroutine hand-off, as with buffering
 // off; only what the socket does not take at once is buffered.
 //
+// A body that the upstream's socket holds whole when its head comes (up to
+// a copy buffer) skips the producer: the connection's goroutine reads it
+// and writes it with the head (spoolWhole), and a spool is made only for
+// what the client does not take at once.
+//
 // The producer owns x.cur, x.attempts, x.uresp and x.watch until done is closed; the
 // consumer touches only the spool and x.bodyBytes.
 type spoolStream struct {
@@ -74,7 +79,7 @@ type spoolStream struct {
 // cost 25-35% more CPU per 1 MiB response than 60, 96 or 256 KiB ones, in
 // the kernel, and 96 KiB was also the cheapest per 64 KiB response
 // (docs/measured/copybuf-2026-12-07.md). The buffer is pooled and held only
-// while a producer runs; like fasthttp's connection buffers it is outside
+// while a producer runs, or a body read whole is written (spoolWhole); like fasthttp's connection buffers it is outside
 // buffer_memory_limit, which bounds what responses keep.
 const copyBufSize = 96 << 10
 
@@ -269,6 +274,10 @@ func (s *spoolStream) writeWhole() (int64, error) {
 func (s *spoolStream) feed(p []byte) {
 	defer close(s.done)
 	_, err := s.sp.Write(p)
+	// The spool has the bytes (or will take no more): the copy buffer,
+	// outside buffer_memory_limit, is not kept while a slow client drains.
+	s.x.p.copyBufs.Put(s.bp)
+	s.bp, s.whole = nil, nil
 	var te *buffer.TempFileError
 	switch {
 	case err == nil:
