@@ -61,9 +61,10 @@ type spoolStream struct {
 	chunked bool
 
 	// whole is a body read whole by the connection's goroutine (spoolWhole),
-	// in bp, a copy buffer held until CloseWithError; the upstream is
-	// released already, and a spool (sp) and a goroutine (feed) are made
-	// only for what the client does not take at once.
+	// in bp, a copy buffer held until the client or the spool has the
+	// bytes (feed, CloseWithError); the upstream is released already, and
+	// a spool (sp) and a goroutine (feed) are made only for what the
+	// client does not take at once.
 	whole []byte
 	bp    *[]byte
 
@@ -79,8 +80,9 @@ type spoolStream struct {
 // cost 25-35% more CPU per 1 MiB response than 60, 96 or 256 KiB ones, in
 // the kernel, and 96 KiB was also the cheapest per 64 KiB response
 // (docs/measured/copybuf-2026-12-07.md). The buffer is pooled and held only
-// while a producer runs, or a body read whole is written (spoolWhole); like fasthttp's connection buffers it is outside
-// buffer_memory_limit, which bounds what responses keep.
+// while a producer runs, or until a body read whole (spoolWhole) is with
+// the client or the spool; like fasthttp's connection buffers it is
+// outside buffer_memory_limit, which bounds what responses keep.
 const copyBufSize = 96 << 10
 
 const (
