@@ -11,7 +11,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"spillway/buffer"
 	"spillway/proxy/client"
 	"spillway/proxy/errorlog"
 	"spillway/proxy/internal/httphead"
@@ -174,6 +173,11 @@ func (x *exchange) respond() bool {
 			}
 		}
 	}
+	if !gz && !gunzip && rc == nil && buffering && upRate <= 0 && ranged != fasthttp.StatusPartialContent &&
+		!x.trailers && cl > 0 && cl <= copyBufSize && x.loc.fcgi == nil && x.loc.grpc == nil && x.loc.h2 == nil &&
+		x.h2 == nil && x.clientRate() <= 0 && x.spoolWhole(a, cl) {
+		return true // the whole body was in the upstream's socket (spool.go)
+	}
 	// The body's reading is watched until the upstream's part is over:
 	// the relay's end (bodyStream) or the producer's (spoolStream).
 	if !x.relayWatched(a.Conn) { // the client went as the head came
@@ -242,18 +246,7 @@ func (x *exchange) respond() bool {
 		if s.direct != nil && !s.chunked {
 			pass = s.direct.Passthrough() // a client that keeps up gets the bytes at once
 		}
-		s.sp = buffer.NewSpool(buffer.SpoolOptions{
-			Pool:                 x.p.budget.Pool(int(lc.Upstream.Buffers.Size)),
-			Buffers:              lc.Upstream.Buffers.N,
-			TempDir:              lc.Upstream.TempPath,
-			MaxTempFileSize:      lc.Upstream.MaxTempFileSize,
-			TempFileWriteSize:    int(lc.Upstream.TempFileWriteSize),
-			SpillOnlyWhenStalled: stalls,
-			StallGrace:           lc.Upstream.SpillGrace,
-			OnSpill:              s.onSpill,
-			OnFull:               s.onFull, // stream on instead of failing (diskfull.go)
-			Passthrough:          pass,
-		})
+		s.sp = x.newSpool(s, stalls, pass)
 		if s.direct != nil {
 			s.direct.Stalls = s.sp
 			if !s.chunked {

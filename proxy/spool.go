@@ -30,6 +30,11 @@ import (
 // that keeps up costs one copy and no goroutine hand-off, as with buffering
 // off; only what the socket does not take at once is buffered.
 //
+// A body that the upstream's socket holds whole when its head comes (up to
+// a copy buffer) skips the producer: the connection's goroutine reads it
+// and writes it with the head (spoolWhole), and a spool is made only for
+// what the client does not take at once.
+//
 // The producer owns x.cur, x.attempts, x.uresp and x.watch until done is closed; the
 // consumer touches only the spool and x.bodyBytes.
 type spoolStream struct {
@@ -55,6 +60,14 @@ type spoolStream struct {
 	// Content-Length, e.g. from FastCGI; see chunkedSocketWriter).
 	chunked bool
 
+	// whole is a body read whole by the connection's goroutine (spoolWhole),
+	// in bp, a copy buffer held until the client or the spool has the
+	// bytes (feed, CloseWithError); the upstream is released already, and
+	// a spool (sp) and a goroutine (feed) are made only for what the
+	// client does not take at once.
+	whole []byte
+	bp    *[]byte
+
 	upFailed bool // the producer logged an upstream or temp-file failure, or the client's going (read after done)
 	closed   bool
 }
@@ -67,8 +80,9 @@ type spoolStream struct {
 // cost 25-35% more CPU per 1 MiB response than 60, 96 or 256 KiB ones, in
 // the kernel, and 96 KiB was also the cheapest per 64 KiB response
 // (docs/measured/copybuf-2026-12-07.md). The buffer is pooled and held only
-// while a producer runs; like fasthttp's connection buffers it is outside
-// buffer_memory_limit, which bounds what responses keep.
+// while a producer runs, or until a body read whole (spoolWhole) is with
+// the client or the spool; like fasthttp's connection buffers it is
+// outside buffer_memory_limit, which bounds what responses keep.
 const copyBufSize = 96 << 10
 
 const (
@@ -155,6 +169,131 @@ func (s *spoolStream) produce(r io.Reader) {
 	}
 }
 
+// newSpool is the spool of s's body: lc's proxy_buffers, its temp file and
+// limits. stalls says the writer reports a full socket (SetStalled), so
+// that the spool spills only then; pass is the direct writer's passthrough.
+func (x *exchange) newSpool(s *spoolStream, stalls bool, pass func([]byte) int) *buffer.Spool {
+	lc := x.loc.conf
+	return buffer.NewSpool(buffer.SpoolOptions{
+		Pool:                 x.p.budget.Pool(int(lc.Upstream.Buffers.Size)),
+		Buffers:              lc.Upstream.Buffers.N,
+		TempDir:              lc.Upstream.TempPath,
+		MaxTempFileSize:      lc.Upstream.MaxTempFileSize,
+		TempFileWriteSize:    int(lc.Upstream.TempFileWriteSize),
+		SpillOnlyWhenStalled: stalls,
+		StallGrace:           lc.Upstream.SpillGrace,
+		OnSpill:              s.onSpill,
+		OnFull:               s.onFull, // stream on instead of failing (diskfull.go)
+		Passthrough:          pass,
+	})
+}
+
+// spoolWhole is the spool's shortcut for a body of cl bytes (over the
+// proxy buffers, up to a copy buffer) that the upstream's socket holds
+// whole when its head comes, to a client written directly: the
+// connection's goroutine reads it at once, releases the upstream (nginx
+// frees it before the last buffer goes out), and WriteTo sends the head
+// and the body in one writev(2) that does not wait. Only what the client
+// does not take at once goes through a spool, fed by a goroutine of its
+// own (writeWhole), so proxy_buffers, the temp file and its limits apply
+// to a slow client as before. A client that keeps up costs no goroutine,
+// no spool and no hand-off. It reports false, having read nothing, when
+// the body is not all there (or the client cannot be written directly):
+// the producer then reads it.
+func (x *exchange) spoolWhole(a *upstream.Attempt, cl int) bool {
+	cc, ok := x.ctx.Conn().(*clientConn)
+	if !ok || cc.TCPConn == nil {
+		return false
+	}
+	br := a.Conn.Reader()
+	more := false // bytes past the body: the overrun check looks (bodyOverran)
+	if have := br.Buffered(); have < cl {
+		rc := a.Conn.RawSocket()
+		if rc == nil {
+			return false
+		}
+		avail := 0
+		_ = rc.Control(func(fd uintptr) { avail = socketUnread(fd) })
+		if have+avail < cl {
+			return false
+		}
+		more = have+avail > cl
+	} else {
+		more = have > cl
+	}
+	s := &x.spooled
+	*s = spoolStream{x: x, uc: a.Conn, holder: cc}
+	if s.direct = client.NewSocketWriter(cc.TCPConn, s); s.direct == nil {
+		return false
+	}
+	bp := x.p.copyBufs.Get().(*[]byte)
+	body := (*bp)[:cl]
+	// The bytes are in the socket: the reads do not wait (a failure
+	// here is one that came with them, an RST after the data).
+	n, err := io.ReadFull(br, body)
+	x.watch.stop() // not armed: no read waited
+	if err != nil {
+		ue := bodyError(a, err, true, false)
+		x.bodyFailed(ue)
+		fb := &failedBody{x: x, data: append([]byte(nil), body[:n]...), err: ue}
+		x.p.copyBufs.Put(bp)
+		x.ctx.Response.ImmediateHeaderFlush = true
+		x.ctx.SetBodyStream(fb, cl)
+		return true // fb finishes the exchange
+	}
+	x.release(a, !x.bodyOverran(a, more, upstream.PhaseReadBody))
+	s.state.Store(spoolReleased) // s.uc is only its Peer from here on
+	s.whole, s.bp = body, bp
+	s.direct.Sent = &cc.sent // $bytes_sent (clientConn.sent)
+	cc.holder = s.direct     // the head goes with the body (WriteTo)
+	x.ctx.Response.ImmediateHeaderFlush = true
+	x.setBody(s, cl)
+	return true
+}
+
+// writeWhole sends a body read whole (spoolWhole) after the held head, in
+// one writev(2) that does not wait. What the client does not take at once
+// goes through a spool, as any body the client is slower than: memory,
+// then the temp file once the socket stalls, with nginx's warning.
+func (s *spoolStream) writeWhole() (int64, error) {
+	k := s.direct.Passthrough()(s.whole)
+	n := int64(k)
+	var err error
+	if rest := s.whole[k:]; len(rest) > 0 {
+		s.sp = s.x.newSpool(s, true, s.direct.Passthrough())
+		s.direct.Stalls = s.sp
+		s.done = make(chan struct{})
+		go s.feed(rest)
+		m, werr := s.sp.WriteTo(s.direct)
+		n, err = n+m, werr
+	}
+	s.x.bodyBytes += n
+	return n, err
+}
+
+// feed writes p, the part of a body read whole that the client did not
+// take at once, into the spool, on its own goroutine as produce does.
+func (s *spoolStream) feed(p []byte) {
+	defer close(s.done)
+	_, err := s.sp.Write(p)
+	// The spool has the bytes (or will take no more): the copy buffer,
+	// outside buffer_memory_limit, is not kept while a slow client drains.
+	s.x.p.copyBufs.Put(s.bp)
+	s.bp, s.whole = nil, nil
+	var te *buffer.TempFileError
+	switch {
+	case err == nil:
+		s.sp.CloseWrite(nil)
+	case errors.As(err, &te):
+		// nginx: [crit] open() "..." failed while reading upstream; the
+		// client gets what was buffered.
+		s.upFailed = true
+		s.x.logTempFile(te, upstream.PhaseReadBody.String(), s.x.upstreamURL(s.uc.Peer().Addr()))
+		s.sp.CloseWrite(err)
+	}
+	// Otherwise the client went: its side logs it.
+}
+
 // onSpill logs nginx's warning, once per response, from the producer.
 func (s *spoolStream) onSpill(path string) {
 	x := s.x
@@ -165,6 +304,15 @@ func (s *spoolStream) onSpill(path string) {
 // Read serves fasthttp when it cannot use WriteTo.
 func (s *spoolStream) Read(p []byte) (int, error) {
 	s.x.sendDeadline()
+	if s.sp == nil { // a body read whole (spoolWhole)
+		if len(s.whole) == 0 {
+			return 0, io.EOF
+		}
+		n := copy(p, s.whole)
+		s.whole = s.whole[n:]
+		s.x.bodyBytes += int64(n)
+		return n, nil
+	}
 	n, err := s.sp.Read(p)
 	s.x.bodyBytes += int64(n)
 	return n, err
@@ -189,6 +337,13 @@ func (s *spoolStream) SupportsBodyWriteTo() bool { return true }
 // every chunk.
 func (s *spoolStream) WriteTo(w io.Writer) (int64, error) {
 	s.unhold()
+	if s.whole != nil {
+		n, err := s.writeWhole()
+		if ferr := s.direct.FlushHeld(); err == nil {
+			err = ferr
+		}
+		return n, err
+	}
 	if s.direct != nil {
 		w = s.direct
 		if s.chunked {
@@ -230,15 +385,23 @@ func (s *spoolStream) CloseWithError(err error) error {
 	}
 	s.closed = true
 	s.unhold()
-	_ = s.sp.Close()
+	if s.sp != nil {
+		_ = s.sp.Close()
+	}
 	if s.state.CompareAndSwap(spoolRunning, spoolAborted) {
 		s.uc.Close() // wakes a producer waiting on the upstream
 	}
 	if s.quit != nil {
 		close(s.quit) // or in a proxy_limit_rate pause
 	}
-	<-s.done
+	if s.done != nil { // nil for a body read whole that the client took at once
+		<-s.done
+	}
 	x := s.x
+	if s.bp != nil {
+		x.p.copyBufs.Put(s.bp)
+		s.bp, s.whole = nil, nil
+	}
 	if err != nil && !s.upFailed && !errors.Is(err, buffer.ErrClosed) {
 		x.relayWriteFailed(err, upstream.PhaseSendClient)
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -278,6 +279,20 @@ func (c *Conn) Peer() *Peer { return c.peer }
 
 // ReadErr is the first raw error a read on the socket returned, nil if none.
 func (c *Conn) ReadErr() error { return c.rerr }
+
+// RawSocket is the socket's raw connection, for a look at what it holds
+// unread (SIOCINQ); nil over TLS, whose socket holds records, not the
+// response's bytes. Reads still go through Reader.
+func (c *Conn) RawSocket() syscall.RawConn {
+	if c.tls != nil {
+		return nil
+	}
+	rc, err := c.tcp.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
 
 // IsTLS reports whether the connection speaks TLS (an https:// upstream).
 func (c *Conn) IsTLS() bool { return c.tls != nil }

@@ -73,8 +73,15 @@ func sentScenarios() []Scenario {
 		Request{Method: "GET", Path: "/size/8000", ResetAfter: 4000}, get("/after"))
 	unbufKeep.Keepalive, unbufKeep.CompareConns = 4, true
 	unbufKeep.Directives = join(slowDirs, dirs("proxy_buffering", "off"))
+	// A body over proxy_buffers (8 4k) that the upstream sends with its
+	// head: spillway reads it whole and writes it with the head from the
+	// client's connection (spool.go's spoolWhole); twice on one client
+	// connection, then one more request: the figures of each, and the
+	// upstream connection kept for the next.
+	whole := sc("sent-64k-whole-keepalive", srv(b.OK()), get("/size/65536"), get("/size/90000"), get("/after"))
+	whole.Keepalive, whole.CompareConns, whole.Directives = 4, true, keepaliveDirs
 	return []Scenario{
-		pages,
+		pages, whole,
 		sc("sent-not-modified", srv(b.Status(304)), get("/p/304")),
 		sc("sent-chunked", srv(b.Behavior{Kind: b.KindBareLF, Chunks: 3}), get("/p/chunked")),
 		sc("sent-bad-gateway-page", srv(b.Refuse()), get("/p/502")),
