@@ -88,12 +88,40 @@ type btOrigin struct {
 
 func startBTOrigin(t *testing.T, size int64, extraHead string) *btOrigin {
 	t.Helper()
+	slab := []byte(strings.Repeat(btPattern, (16<<10)/len(btPattern)))
+	o := &btOrigin{}
+	o.addr = keptAliveOrigin(t, 20*time.Second, nil, func(c net.Conn) bool {
+		head := "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.FormatInt(size, 10) + "\r\n" + extraHead + "\r\n"
+		if _, err := io.WriteString(c, head); err != nil {
+			return false
+		}
+		for left := size; left > 0; {
+			k := min(left, int64(len(slab)))
+			n, err := c.Write(slab[:k])
+			o.written.Add(int64(n))
+			left -= int64(n)
+			if err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	return o
+}
+
+// keptAliveOrigin is a raw HTTP/1.1 origin on 127.0.0.1: on each
+// connection it accepts (told to accepted first, when not nil) it reads a
+// request head to its blank line (the tests send no bodies) and calls
+// answer, until answer returns false or the connection fails; each
+// connection has idle as its deadline. The test's cleanup closes the
+// listener and every connection (a write blocked on a proxy that stopped
+// reading returns), and waits for their goroutines.
+func keptAliveOrigin(t *testing.T, idle time.Duration, accepted func(net.Conn), answer func(c net.Conn) bool) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &btOrigin{addr: ln.Addr().String()}
-	slab := []byte(strings.Repeat(btPattern, (16<<10)/len(btPattern)))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -105,6 +133,9 @@ func startBTOrigin(t *testing.T, size int64, extraHead string) *btOrigin {
 			if err != nil {
 				return
 			}
+			if accepted != nil {
+				accepted(c)
+			}
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
@@ -112,7 +143,7 @@ func startBTOrigin(t *testing.T, size int64, extraHead string) *btOrigin {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+				_ = c.SetDeadline(time.Now().Add(idle))
 				br := bufio.NewReader(c)
 				for {
 					for {
@@ -124,18 +155,8 @@ func startBTOrigin(t *testing.T, size int64, extraHead string) *btOrigin {
 							break
 						}
 					}
-					head := "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.FormatInt(size, 10) + "\r\n" + extraHead + "\r\n"
-					if _, err := io.WriteString(c, head); err != nil {
+					if !answer(c) {
 						return
-					}
-					for left := size; left > 0; {
-						k := min(left, int64(len(slab)))
-						n, err := c.Write(slab[:k])
-						o.written.Add(int64(n))
-						left -= int64(n)
-						if err != nil {
-							return
-						}
 					}
 				}
 			}()
@@ -150,7 +171,7 @@ func startBTOrigin(t *testing.T, size int64, extraHead string) *btOrigin {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return o
+	return ln.Addr().String()
 }
 
 // The helpers' idea of the body matches bench's: /size/N is btPattern

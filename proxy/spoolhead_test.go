@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -47,57 +46,23 @@ http:
 // proceed, the rest (none when cut: the connection closes instead).
 func stepOrigin(t *testing.T, size, first int, cut bool, proceed <-chan struct{}) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	body := []byte(strings.Repeat(btPattern, size/len(btPattern)+1)[:size])
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					for {
-						l, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if l == "\r\n" {
-							break
-						}
-					}
-					head := "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n"
-					if _, err := c.Write(append([]byte(head), body[:first]...)); err != nil {
-						return
-					}
-					select {
-					case <-proceed:
-					case <-time.After(10 * time.Second):
-						return
-					}
-					if cut {
-						return
-					}
-					if _, err := c.Write(body[first:]); err != nil {
-						return
-					}
-				}
-			}()
+	return keptAliveOrigin(t, 10*time.Second, nil, func(c net.Conn) bool {
+		head := "HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n"
+		if _, err := c.Write(append([]byte(head), body[:first]...)); err != nil {
+			return false
 		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+		select {
+		case <-proceed:
+		case <-time.After(10 * time.Second):
+			return false
+		}
+		if cut {
+			return false
+		}
+		_, err := c.Write(body[first:])
+		return err == nil
+	})
 }
 
 // The head and the bytes that came with it reach the client while the

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,48 +37,14 @@ type wholeOrigin struct {
 
 func startWholeOrigin(t *testing.T, size, extra int) *wholeOrigin {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &wholeOrigin{addr: ln.Addr().String()}
+	o := &wholeOrigin{}
 	body := []byte(strings.Repeat(btPattern, size/len(btPattern)+1)[:size])
 	msg := append([]byte("HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n"), body...)
 	msg = append(msg, strings.Repeat("X", extra)...)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			o.accepted.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					for {
-						l, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if l == "\r\n" {
-							break
-						}
-					}
-					if _, err := c.Write(msg); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	o.addr = keptAliveOrigin(t, 20*time.Second, func(net.Conn) { o.accepted.Add(1) }, func(c net.Conn) bool {
+		_, err := c.Write(msg)
+		return err == nil
+	})
 	return o
 }
 
