@@ -151,19 +151,14 @@ func (w *SocketWriter) clearVec() { clear(w.iov[:w.nvec]) }
 
 // tryWritev is passHeld's callback: one writev(2), never waiting.
 func (w *SocketWriter) tryWritev(fd uintptr) bool {
-	for {
-		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.nvec))
-		switch e {
-		case 0:
-			w.n = int(n)
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-		default:
-			w.errno = e
-		}
-		return true
+	switch n, errno := writevFD(fd, w.iov[:w.nvec]); errno {
+	case 0:
+		w.n = n
+	case syscall.EAGAIN:
+	default:
+		w.errno = errno
 	}
+	return true
 }
 
 // tryWrite is passthrough's callback: it never asks to wait, and only a
@@ -261,21 +256,16 @@ func (w *SocketWriter) WriteVec(in [][]byte) (int64, error) {
 }
 
 func (w *SocketWriter) writev(fd uintptr) bool {
-	for {
-		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.nvec))
-		switch e {
-		case 0:
-			w.n = int(n)
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			w.setStalled(true)
-			return false
-		}
-		w.errno = e
-		return true
+	switch n, errno := writevFD(fd, w.iov[:w.nvec]); errno {
+	case 0:
+		w.n = n
+	case syscall.EAGAIN:
+		w.setStalled(true)
+		return false
+	default:
+		w.errno = errno
 	}
+	return true
 }
 
 // count adds n to Sent.
@@ -308,6 +298,20 @@ func (w *SocketWriter) write(fd uintptr) bool {
 		w.errno = errno
 	}
 	return true
+}
+
+// writevFD is one writev(2) of iov to a non-blocking socket, retried on
+// EINTR.
+func writevFD(fd uintptr, iov []syscall.Iovec) (int, syscall.Errno) {
+	for {
+		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if errno == 0 {
+			return int(n), 0
+		}
+		if errno != syscall.EINTR {
+			return 0, errno
+		}
+	}
 }
 
 // writeFD is one write(2) to a non-blocking socket, retried on EINTR.
